@@ -1,0 +1,117 @@
+# lode -- build, test, demo, install.
+#
+#   make            build build/lode and build/liblode.a
+#   make check      install missing Debian packages, build, run every test, then run
+#                   them all again under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make demo       install missing packages, build, run the sample manifest
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make format     clang-format the sources;  make format-check  fails on a diff
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+CC ?= cc
+PYTHON ?= /usr/bin/python3
+
+# Debian packages the build, the tests and the demo need.
+DEB_PACKAGES = build-essential pkg-config libgdal-dev libproj-dev libhdf5-dev zlib1g-dev \
+	libyaml-dev libsodium-dev libjansson-dev libcmocka-dev gdal-bin proj-bin proj-data \
+	hdf5-tools netcdf-bin python3 python3-gdal python3-numpy python3-h5py python3-netcdf4 \
+	python3-xarray
+
+PKGS = gdal proj hdf5-serial yaml-0.1 libsodium jansson
+DEP_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null | sed 's/-I/-isystem /g')
+DEP_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhdf5_hl -lm
+
+WARN = -Wall -Wextra -Wpedantic -Wshadow -Wformat=2 -Wstrict-prototypes \
+	-Wmissing-prototypes -Wvla
+ifdef CI
+WARN += -Werror
+endif
+CFLAGS ?= -O2 -g
+ALL_CFLAGS = -std=c17 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ipipeline $(DEP_CFLAGS)
+
+LIB_SRC = pipeline/error.c pipeline/util.c pipeline/manifest.c pipeline/digest.c \
+	pipeline/run.c pipeline/read.c \
+	formats/manifest_yaml.c formats/sha256.c formats/crs_proj.c formats/raster_gdal.c \
+	formats/bundle_h5.c
+CLI_SRC = pipeline/cli.c
+UNIT_SRC = $(wildcard tests/unit/test_*.c)
+HEADERS = $(wildcard pipeline/*.h formats/*.h)
+
+# Two builds: plain in build/, sanitized in build-asan/.
+B = build
+LIB_OBJ = $(LIB_SRC:%.c=$(B)/%.o)
+UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+
+SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+.PHONY: all deps check check-plain check-asan demo install uninstall clean format format-check
+
+all: $(B)/lode $(B)/liblode.a
+
+$(B)/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(B)/liblode.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/lode: $(B)/pipeline/cli.o $(B)/liblode.a
+	$(CC) $(ALL_CFLAGS) $^ $(DEP_LIBS) -o $@ $(LDFLAGS)
+
+$(B)/tests/%: tests/unit/%.c $(B)/liblode.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/unit $< $(B)/liblode.a $(DEP_LIBS) -lcmocka -o $@ $(LDFLAGS)
+
+# Install what is missing, and only that (root on Debian: apt-get update once first).
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing missing Debian packages:$$missing"; \
+		if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+unit: $(UNIT_BIN)
+
+check: deps
+	$(MAKE) check-plain
+	$(MAKE) check-asan
+
+check-plain: all unit
+	@tests/run.sh $(B)
+
+# The same suite, every binary built with ASan + UBSan.
+check-asan:
+	$(MAKE) B=build-asan CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" all unit
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99 \
+	 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+	 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh build-asan
+
+demo: deps
+	$(MAKE) all
+	@samples/demo.sh $(B)/lode
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
+		$(DESTDIR)$(PREFIX)/share/doc/lode
+	install -m 0755 $(B)/lode $(DESTDIR)$(PREFIX)/bin/lode
+	install -m 0644 $(B)/liblode.a $(DESTDIR)$(PREFIX)/lib/liblode.a
+	install -m 0644 pipeline/lode.h $(DESTDIR)$(PREFIX)/include/lode.h
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/lode/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/lode $(DESTDIR)$(PREFIX)/lib/liblode.a $(DESTDIR)$(PREFIX)/include/lode.h
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/lode
+
+format:
+	clang-format -i $(LIB_SRC) $(CLI_SRC) $(UNIT_SRC) $(HEADERS)
+
+format-check:
+	clang-format --dry-run --Werror $(LIB_SRC) $(CLI_SRC) $(UNIT_SRC) $(HEADERS)
+
+clean:
+	rm -rf build build-asan samples/generated

@@ -1,0 +1,493 @@
+/*
+ * crs_proj.c -- coordinate reference systems and the choice of coordinate operation.
+ *
+ * CRS strings from the manifest are parsed by GDAL's OSR (EPSG codes, WKT, PROJJSON,
+ * PROJ strings) and carried as WKT2:2019.  The coordinate operation is chosen with PROJ
+ * (proj_create_operations) under the manifest's policy, never silently: every candidate
+ * is listed with its accuracy, ballpark flag and grids, and the first one PROJ ranks
+ * best that the policy accepts is taken.  The chosen operation's PROJ pipeline is what
+ * the warper is then told to apply, so what is recorded is what ran.
+ */
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cpl_conv.h>
+#include <cpl_error.h>
+#include <jansson.h>
+#include <ogr_srs_api.h>
+#include <proj.h>
+
+#include "gdal_util.h"
+#include "lode_internal.h"
+
+void lode__op_clear(lode_op *op)
+{
+	if (!op)
+		return;
+	free(op->name);
+	free(op->code);
+	free(op->pipeline);
+	for (size_t i = 0; i < op->ngrids; i++)
+		free(op->grids[i]);
+	free(op->grids);
+	free(op->candidates_json);
+	memset(op, 0, sizeof *op);
+}
+
+static OGRSpatialReferenceH srs_from_wkt(const char *wkt)
+{
+	OGRSpatialReferenceH s = OSRNewSpatialReference(NULL);
+
+	if (!s)
+		return NULL;
+	if (OSRSetFromUserInput(s, wkt) != OGRERR_NONE) {
+		OSRDestroySpatialReference(s);
+		return NULL;
+	}
+	OSRSetAxisMappingStrategy(s, OAMS_TRADITIONAL_GIS_ORDER);
+	return s;
+}
+
+lode_status lode__crs_to_wkt(const char *user, char **wkt, lode_error *err)
+{
+	OGRSpatialReferenceH s = NULL;
+	lode__cpl_capture cap;
+	const char *opts[] = {"FORMAT=WKT2_2019", "MULTILINE=NO", NULL};
+	char *out = NULL;
+	lode_status rc = LODE_OK;
+
+	*wkt = NULL;
+	lode__cpl_push(&cap);
+	s = OSRNewSpatialReference(NULL);
+	if (!s || OSRSetFromUserInput(s, user) != OGRERR_NONE) {
+		rc = lode__err(err, LODE_EMANIFEST, "'%.200s' is not a coordinate reference system PROJ knows (%s)",
+			       user, lode__cpl_msg(&cap, "unrecognised"));
+		goto out;
+	}
+	if (OSRExportToWktEx(s, &out, opts) != OGRERR_NONE || !out) {
+		rc = lode__err(err, LODE_EMANIFEST, "'%.200s' cannot be written as WKT2 (%s)", user,
+			       lode__cpl_msg(&cap, "unsupported CRS"));
+		goto out;
+	}
+	if (!(*wkt = lode__strdup(out)))
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+out:
+	CPLFree(out);
+	if (s)
+		OSRDestroySpatialReference(s);
+	lode__cpl_pop();
+	return rc;
+}
+
+char *lode__crs_label(const char *wkt)
+{
+	OGRSpatialReferenceH s;
+	char *label = NULL;
+	lode__cpl_capture cap;
+
+	lode__cpl_push(&cap);
+	s = srs_from_wkt(wkt);
+	if (s) {
+		const char *auth = OSRGetAuthorityName(s, NULL);
+		const char *code = OSRGetAuthorityCode(s, NULL);
+
+		if (!auth || !code) {
+			/* A CRS read from a file may lack its ID; ask PROJ to identify it. */
+			OGRSpatialReferenceH c = OSRClone(s);
+			if (c && OSRAutoIdentifyEPSG(c) == OGRERR_NONE) {
+				auth = OSRGetAuthorityName(c, NULL);
+				code = OSRGetAuthorityCode(c, NULL);
+				if (auth && code)
+					label = lode__sprintf("%s:%s", auth, code);
+			}
+			if (c)
+				OSRDestroySpatialReference(c);
+		} else {
+			label = lode__sprintf("%s:%s", auth, code);
+		}
+		if (!label)
+			label = lode__strdup(OSRGetName(s) ? OSRGetName(s) : "unnamed CRS");
+		OSRDestroySpatialReference(s);
+	}
+	lode__cpl_pop();
+	return label ? label : lode__strdup("unknown CRS");
+}
+
+int lode__crs_is_geographic(const char *wkt)
+{
+	OGRSpatialReferenceH s = srs_from_wkt(wkt);
+	int geo = 0;
+
+	if (s) {
+		geo = OSRIsGeographic(s);
+		OSRDestroySpatialReference(s);
+	}
+	return geo;
+}
+
+void lode__proj_versions(char **proj_version, char **epsg_version)
+{
+	PJ_CONTEXT *ctx = proj_context_create();
+	const char *epsg = ctx ? proj_context_get_database_metadata(ctx, "EPSG.VERSION") : NULL;
+
+	*proj_version = lode__strdup(proj_info().release);
+	*epsg_version = lode__strdup(epsg ? epsg : "unknown");
+	proj_context_destroy(ctx);
+}
+
+/* ---- the operation choice ---- */
+
+static char *id_of(PJ_CONTEXT *ctx, const PJ *obj)
+{
+	const char *auth = proj_get_id_auth_name(obj, 0);
+	const char *code = proj_get_id_code(obj, 0);
+
+	(void)ctx;
+	if (!auth || !code)
+		return NULL;
+	return lode__sprintf("%s:%s", auth, code);
+}
+
+/* Append s to *acc with sep between items. */
+static int append(char **acc, const char *sep, const char *s)
+{
+	char *n = *acc ? lode__sprintf("%s%s%s", *acc, sep, s) : lode__strdup(s);
+
+	if (!n)
+		return -1;
+	free(*acc);
+	*acc = n;
+	return 0;
+}
+
+/*
+ * The code of an operation: its own ID when it is a registered transformation, else the
+ * IDs of the transformation steps it is made of (conversions such as map projections
+ * are not datum changes and are left out); NULL when there are none.
+ */
+static char *op_code(PJ_CONTEXT *ctx, PJ *op)
+{
+	char *code = NULL;
+	int nsteps;
+
+	if (proj_get_type(op) != PJ_TYPE_CONCATENATED_OPERATION) {
+		if (proj_get_type(op) == PJ_TYPE_TRANSFORMATION)
+			return id_of(ctx, op);
+		return NULL;
+	}
+	nsteps = proj_concatoperation_get_step_count(ctx, op);
+	for (int i = 0; i < nsteps; i++) {
+		PJ *step = proj_concatoperation_get_step(ctx, op, i);
+		char *sid;
+
+		if (!step)
+			continue;
+		if (proj_get_type(step) == PJ_TYPE_TRANSFORMATION && (sid = id_of(ctx, step))) {
+			append(&code, " + ", sid);
+			free(sid);
+		}
+		proj_destroy(step);
+	}
+	return code;
+}
+
+/* Does op carry ID `want` itself or in one of its steps? */
+static int op_has_id(PJ_CONTEXT *ctx, PJ *op, const char *want)
+{
+	char *own = id_of(ctx, op);
+	int hit = own && strcasecmp(own, want) == 0;
+	int nsteps;
+
+	free(own);
+	if (hit || proj_get_type(op) != PJ_TYPE_CONCATENATED_OPERATION)
+		return hit;
+	nsteps = proj_concatoperation_get_step_count(ctx, op);
+	for (int i = 0; i < nsteps && !hit; i++) {
+		PJ *step = proj_concatoperation_get_step(ctx, op, i);
+		char *sid = step ? id_of(ctx, step) : NULL;
+
+		hit = sid && strcasecmp(sid, want) == 0;
+		free(sid);
+		proj_destroy(step);
+	}
+	return hit;
+}
+
+/* Fill op from a PROJ operation; returns -1 on out-of-memory. */
+static int describe(PJ_CONTEXT *ctx, PJ *p, lode_op *op)
+{
+	const char *name = proj_get_name(p);
+	const char *pipe = proj_as_proj_string(ctx, p, PJ_PROJ_5, NULL);
+	int ngrids = proj_coordoperation_get_grid_used_count(ctx, p);
+
+	op->name = lode__strdup(name ? name : "unnamed operation");
+	op->code = op_code(ctx, p);
+	op->pipeline = lode__strdup(pipe ? pipe : "");
+	op->accuracy = proj_coordoperation_get_accuracy(ctx, p);
+	op->ballpark = proj_coordoperation_has_ballpark_transformation(ctx, p);
+	if (ngrids > 0) {
+		op->grids = calloc((size_t)ngrids, sizeof *op->grids);
+		if (!op->grids)
+			return -1;
+		for (int g = 0; g < ngrids; g++) {
+			const char *shortn = NULL;
+
+			proj_coordoperation_get_grid_used(ctx, p, g, &shortn, NULL, NULL, NULL, NULL, NULL, NULL);
+			op->grids[op->ngrids++] = lode__strdup(shortn ? shortn : "");
+		}
+	}
+	return op->name && op->pipeline ? 0 : -1;
+}
+
+/* Why the policy refuses op, or NULL if it accepts it.  Writes into buf. */
+static const char *refusal(const lode_op *op, int instantiable, const lode_policy *pol, char *buf,
+			   size_t n)
+{
+	if (!instantiable) {
+		snprintf(buf, n, "needs grid %s, which is not installed (not on PROJ_DATA)",
+			 op->ngrids ? op->grids[0] : "(unnamed)");
+		return buf;
+	}
+	if (op->ballpark && !pol->allow_ballpark) {
+		snprintf(buf, n, "is a ballpark operation (no datum shift; error may reach tens or hundreds of metres) and policy.allow_ballpark is false");
+		return buf;
+	}
+	if (op->accuracy < 0 && !pol->allow_ballpark) {
+		snprintf(buf, n, "has unknown accuracy and policy.allow_ballpark is false");
+		return buf;
+	}
+	if (op->accuracy >= 0 && op->accuracy > pol->max_error_m) {
+		snprintf(buf, n, "accuracy %g m is worse than policy.max_error_m %g m", op->accuracy,
+			 pol->max_error_m);
+		return buf;
+	}
+	return NULL;
+}
+
+static json_t *candidate_json(const lode_op *op, int instantiable, const char *why)
+{
+	json_t *o = json_object(), *grids = json_array();
+
+	for (size_t i = 0; i < op->ngrids; i++)
+		json_array_append_new(grids, json_string(op->grids[i]));
+	json_object_set_new(o, "name", json_string(op->name));
+	json_object_set_new(o, "code", op->code ? json_string(op->code) : json_null());
+	json_object_set_new(o, "accuracy_m", op->accuracy >= 0 ? json_real(op->accuracy) : json_null());
+	json_object_set_new(o, "ballpark", json_boolean(op->ballpark));
+	json_object_set_new(o, "grids", grids);
+	json_object_set_new(o, "grids_available", json_boolean(instantiable));
+	json_object_set_new(o, "refused", why ? json_string(why) : json_null());
+	return o;
+}
+
+static int looks_like_code(const char *s)
+{
+	const char *colon = strchr(s, ':');
+
+	if (!colon || colon == s || strchr(s, ' ') || strchr(s, '+'))
+		return 0;
+	for (const char *p = colon + 1; *p; p++)
+		if (!isalnum((unsigned char)*p))
+			return 0;
+	return colon[1] != '\0';
+}
+
+lode_status lode__crs_choose_operation(const char *src_wkt, const char *dst_wkt,
+				       const double *aoi, const lode_policy *pol,
+				       const char *explicit_op, lode_op *op, lode_error *err)
+{
+	PJ_CONTEXT *ctx = proj_context_create();
+	PJ *src = NULL, *dst = NULL, *given = NULL;
+	PJ_OPERATION_FACTORY_CONTEXT *fac = NULL;
+	PJ_OBJ_LIST *ops = NULL;
+	json_t *cands = json_array();
+	char reasons[1536] = "", why[256];
+	int n = 0, chosen = -1;
+	lode_status rc = LODE_OK;
+
+	memset(op, 0, sizeof *op);
+	if (!ctx || !cands) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	proj_log_level(ctx, PJ_LOG_NONE);
+	src = proj_create(ctx, src_wkt);
+	dst = proj_create(ctx, dst_wkt);
+	if (!src || !dst) {
+		rc = lode__err(err, LODE_EINTERNAL, "PROJ cannot read the %s CRS: %s", !src ? "source" : "target",
+			       proj_context_errno_string(ctx, proj_context_errno(ctx)));
+		goto out;
+	}
+
+	/* An explicit operation that is not an authority code: a PROJ string or WKT/PROJJSON. */
+	if (explicit_op && !looks_like_code(explicit_op)) {
+		const char *what;
+		given = proj_create(ctx, explicit_op);
+		if (!given || proj_is_crs(given)) {
+			rc = lode__err(err, LODE_EMANIFEST,
+				       "operation '%.200s' is not a coordinate operation PROJ can build (%s)",
+				       explicit_op,
+				       given ? "it is a CRS" : proj_context_errno_string(ctx, proj_context_errno(ctx)));
+			goto out;
+		}
+		if (describe(ctx, given, op) != 0) {
+			rc = lode__err(err, LODE_ENOMEM, "out of memory");
+			goto out;
+		}
+		/* Apply the string the user gave, byte for byte. */
+		free(op->pipeline);
+		op->pipeline = lode__strdup(explicit_op);
+		op->explicit_op = 1;
+		what = refusal(op, proj_coordoperation_is_instantiable(ctx, given), pol, why, sizeof why);
+		json_array_append_new(cands, candidate_json(op, 1, what));
+		if (what) {
+			rc = lode__err(err, LODE_EPOLICY, "the explicit operation '%.200s' %s", explicit_op, what);
+			goto out;
+		}
+		goto done;
+	}
+
+	fac = proj_create_operation_factory_context(ctx, NULL);
+	if (!fac) {
+		rc = lode__err(err, LODE_EINTERNAL, "PROJ: cannot create an operation factory");
+		goto out;
+	}
+	proj_operation_factory_context_set_spatial_criterion(ctx, fac, PROJ_SPATIAL_CRITERION_PARTIAL_INTERSECTION);
+	proj_operation_factory_context_set_grid_availability_use(ctx, fac, PROJ_GRID_AVAILABILITY_USED_FOR_SORTING);
+	if (aoi)
+		proj_operation_factory_context_set_area_of_interest(ctx, fac, aoi[0], aoi[1], aoi[2], aoi[3]);
+	ops = proj_create_operations(ctx, src, dst, fac);
+	n = ops ? proj_list_get_count(ops) : 0;
+	if (n == 0) {
+		rc = lode__err(err, LODE_EPOLICY, "PROJ knows no coordinate operation from the source CRS to the target CRS");
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		PJ *p = proj_list_get(ctx, ops, i);
+		lode_op cand = {0};
+		int inst;
+		const char *what;
+
+		if (!p)
+			continue;
+		inst = proj_coordoperation_is_instantiable(ctx, p);
+		if (describe(ctx, p, &cand) != 0) {
+			proj_destroy(p);
+			lode__op_clear(&cand);
+			rc = lode__err(err, LODE_ENOMEM, "out of memory");
+			goto out;
+		}
+		what = refusal(&cand, inst, pol, why, sizeof why);
+		if (explicit_op && !op_has_id(ctx, p, explicit_op) && !what)
+			what = "is not the operation named by the manifest";
+		json_array_append_new(cands, candidate_json(&cand, inst, what));
+		if (!what && chosen < 0) {
+			chosen = i;
+			*op = cand;
+			op->explicit_op = explicit_op != NULL;
+		} else {
+			size_t len = strlen(reasons);
+			if (len < sizeof reasons - 2)
+				snprintf(reasons + len, sizeof reasons - len, "%s'%s' %s", len ? "; " : "",
+					 cand.name, what);
+			lode__op_clear(&cand);
+		}
+		proj_destroy(p);
+	}
+	if (chosen < 0) {
+		if (explicit_op)
+			rc = lode__err(err, LODE_EPOLICY,
+				       "no acceptable operation carries %s; candidates: %s", explicit_op, reasons);
+		else
+			rc = lode__err(err, LODE_EPOLICY, "every coordinate operation was refused: %s", reasons);
+		goto out;
+	}
+done:
+	op->candidates_json = json_dumps(cands, JSON_COMPACT);
+	if (!op->candidates_json)
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+out:
+	if (rc)
+		lode__op_clear(op);
+	json_decref(cands);
+	proj_list_destroy(ops);
+	proj_operation_factory_context_destroy(fac);
+	proj_destroy(given);
+	proj_destroy(src);
+	proj_destroy(dst);
+	proj_context_destroy(ctx);
+	return rc;
+}
+
+/* ---- bounds ---- */
+
+static lode_status transform_box(OGRSpatialReferenceH s, OGRSpatialReferenceH d, const char *pipeline,
+				 const double in[4], double out[4], lode_error *err)
+{
+	OGRCoordinateTransformationOptionsH o = OCTNewCoordinateTransformationOptions();
+	OGRCoordinateTransformationH ct = NULL;
+	lode__cpl_capture cap;
+	lode_status rc = LODE_OK;
+
+	lode__cpl_push(&cap);
+	if (pipeline)
+		OCTCoordinateTransformationOptionsSetOperation(o, pipeline, FALSE);
+	ct = OCTNewCoordinateTransformationEx(s, d, o);
+	if (!ct) {
+		rc = lode__err(err, LODE_EINTERNAL, "cannot build the coordinate transformation: %s",
+			       lode__cpl_msg(&cap, "unknown reason"));
+		goto out;
+	}
+	if (!OCTTransformBounds(ct, in[0], in[1], in[2], in[3], &out[0], &out[1], &out[2], &out[3], 21) ||
+	    !isfinite(out[0]) || !isfinite(out[1]) || !isfinite(out[2]) || !isfinite(out[3])) {
+		rc = lode__err(err, LODE_ESOURCE, "the extent cannot be transformed: %s",
+			       lode__cpl_msg(&cap, "it falls outside the area where the CRS is defined"));
+		goto out;
+	}
+out:
+	if (ct)
+		OCTDestroyCoordinateTransformation(ct);
+	OCTDestroyCoordinateTransformationOptions(o);
+	lode__cpl_pop();
+	return rc;
+}
+
+lode_status lode__crs_transform_bounds(const char *src_wkt, const char *dst_wkt, const char *pipeline,
+				       const double in[4], double out[4], lode_error *err)
+{
+	OGRSpatialReferenceH s = srs_from_wkt(src_wkt), d = srs_from_wkt(dst_wkt);
+	lode_status rc;
+
+	if (!s || !d)
+		rc = lode__err(err, LODE_EINTERNAL, "cannot read a CRS back from WKT");
+	else
+		rc = transform_box(s, d, pipeline, in, out, err);
+	if (s)
+		OSRDestroySpatialReference(s);
+	if (d)
+		OSRDestroySpatialReference(d);
+	return rc;
+}
+
+lode_status lode__crs_bounds_to_lonlat(const char *wkt, const double in[4], double out[4],
+				       lode_error *err)
+{
+	OGRSpatialReferenceH s = srs_from_wkt(wkt), g = NULL;
+	lode_status rc;
+
+	if (s)
+		g = OSRCloneGeogCS(s);
+	if (!s || !g) {
+		rc = lode__err(err, LODE_EINTERNAL, "cannot derive the geographic CRS");
+	} else {
+		OSRSetAxisMappingStrategy(g, OAMS_TRADITIONAL_GIS_ORDER);
+		rc = transform_box(s, g, NULL, in, out, err);
+	}
+	if (s)
+		OSRDestroySpatialReference(s);
+	if (g)
+		OSRDestroySpatialReference(g);
+	return rc;
+}

@@ -1,0 +1,525 @@
+/*
+ * raster_gdal.c -- rasters through GDAL: opening a source and describing it, warping
+ * windows of the target grid with GDAL's warper, and writing GeoTIFFs for extract.
+ *
+ * Warping matches gdalwarp: the same GenImgProj transformer (with the chosen PROJ
+ * pipeline pinned through COORDINATE_OPERATION), the same approximate transformer when
+ * error_threshold > 0, the same nodata rules and INIT_DEST=NO_DATA.  Each window is
+ * warped into a small in-memory dataset through a transformer wrapper that adds the
+ * window's offset to pixel coordinates, so every target pixel is transformed from
+ * exactly the coordinates gdalwarp uses for it; with error_threshold 0 the pixels are
+ * identical to gdalwarp's whatever the window layout.  Memory per window is bounded by
+ * the window size, never by the raster's.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cpl_conv.h>
+#include <cpl_error.h>
+#include <cpl_string.h>
+#include <gdal.h>
+#include <gdal_alg.h>
+#include <gdalwarper.h>
+#include <ogr_srs_api.h>
+
+#include "gdal_util.h"
+#include "lode_internal.h"
+
+/* ---- GDAL error capture ---- */
+
+static void CPL_STDCALL capture_handler(CPLErr cls, CPLErrorNum num, const char *msg)
+{
+	lode__cpl_capture *c = CPLGetErrorHandlerUserData();
+
+	(void)num;
+	if (c && (cls == CE_Failure || cls == CE_Fatal)) {
+		snprintf(c->msg, sizeof c->msg, "%s", msg ? msg : "");
+		c->failures++;
+	}
+}
+
+void lode__cpl_push(lode__cpl_capture *c)
+{
+	c->msg[0] = '\0';
+	c->failures = 0;
+	CPLPushErrorHandlerEx(capture_handler, c);
+}
+
+void lode__cpl_pop(void)
+{
+	CPLPopErrorHandler();
+}
+
+const char *lode__cpl_msg(const lode__cpl_capture *c, const char *dflt)
+{
+	return c->msg[0] ? c->msg : dflt;
+}
+
+void lode__gdal_init(void)
+{
+	GDALAllRegister();
+}
+
+const char *lode__gdal_version(void)
+{
+	return GDALVersionInfo("RELEASE_NAME");
+}
+
+/* ---- types ---- */
+
+static GDALDataType to_gdal(lode_dtype t)
+{
+	switch (t) {
+	case LODE_DT_U8: return GDT_Byte;
+	case LODE_DT_U16: return GDT_UInt16;
+	case LODE_DT_I16: return GDT_Int16;
+	case LODE_DT_U32: return GDT_UInt32;
+	case LODE_DT_I32: return GDT_Int32;
+	case LODE_DT_U64: return GDT_UInt64;
+	case LODE_DT_I64: return GDT_Int64;
+	case LODE_DT_F32: return GDT_Float32;
+	case LODE_DT_F64: return GDT_Float64;
+	default: return GDT_Unknown;
+	}
+}
+
+static lode_dtype from_gdal(GDALRasterBandH b)
+{
+	switch (GDALGetRasterDataType(b)) {
+	case GDT_Byte: {
+		const char *pt = GDALGetMetadataItem(b, "PIXELTYPE", "IMAGE_STRUCTURE");
+		return pt && strcmp(pt, "SIGNEDBYTE") == 0 ? LODE_DT_I8 : LODE_DT_U8;
+	}
+	case GDT_UInt16: return LODE_DT_U16;
+	case GDT_Int16: return LODE_DT_I16;
+	case GDT_UInt32: return LODE_DT_U32;
+	case GDT_Int32: return LODE_DT_I32;
+	case GDT_UInt64: return LODE_DT_U64;
+	case GDT_Int64: return LODE_DT_I64;
+	case GDT_Float32: return LODE_DT_F32;
+	case GDT_Float64: return LODE_DT_F64;
+	default: return LODE_DT_UNKNOWN;
+	}
+}
+
+/* ---- sources ---- */
+
+struct lode__raster {
+	GDALDatasetH ds;
+	lode_raster_info info;
+};
+
+lode_status lode__raster_open(const char *path, lode__raster **out, lode_error *err)
+{
+	lode__raster *r = NULL;
+	lode__cpl_capture cap;
+	OGRSpatialReferenceH srs;
+	const char *drivers_none[] = {NULL};
+	lode_status rc = LODE_OK;
+
+	(void)drivers_none;
+	*out = NULL;
+	lode__cpl_push(&cap);
+	r = calloc(1, sizeof *r);
+	if (!r) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	r->ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR, NULL, NULL, NULL);
+	if (!r->ds) {
+		rc = lode__err(err, LODE_ESOURCE, "%s: GDAL cannot open it as a raster: %s", path,
+			       lode__cpl_msg(&cap, "not a recognised raster format"));
+		goto out;
+	}
+	r->info.driver = lode__strdup(GDALGetDriverShortName(GDALGetDatasetDriver(r->ds)));
+	r->info.width = GDALGetRasterXSize(r->ds);
+	r->info.height = GDALGetRasterYSize(r->ds);
+	r->info.nbands = GDALGetRasterCount(r->ds);
+	if (r->info.nbands < 1 || r->info.width < 1 || r->info.height < 1) {
+		rc = lode__err(err, LODE_ESOURCE, "%s: the raster has no bands or no pixels", path);
+		goto out;
+	}
+	r->info.has_geotransform = GDALGetGeoTransform(r->ds, r->info.gt) == CE_None;
+	srs = GDALGetSpatialRef(r->ds);
+	if (srs) {
+		const char *opts[] = {"FORMAT=WKT2_2019", "MULTILINE=NO", NULL};
+		char *wkt = NULL;
+		if (OSRExportToWktEx(srs, &wkt, opts) == OGRERR_NONE && wkt)
+			r->info.crs_wkt = lode__strdup(wkt);
+		CPLFree(wkt);
+	}
+	r->info.bands = calloc((size_t)r->info.nbands, sizeof *r->info.bands);
+	if (!r->info.bands) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < r->info.nbands; i++) {
+		GDALRasterBandH b = GDALGetRasterBand(r->ds, i + 1);
+		lode_band_info *bi = &r->info.bands[i];
+		const char *unit = GDALGetRasterUnitType(b);
+
+		bi->dtype = from_gdal(b);
+		bi->nodata = GDALGetRasterNoDataValue(b, &bi->has_nodata);
+		bi->description = lode__strdup(GDALGetDescription(b));
+		bi->unit = lode__strdup(unit ? unit : "");
+		if (!bi->description || !bi->unit) {
+			rc = lode__err(err, LODE_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	*out = r;
+	r = NULL;
+out:
+	lode__raster_close(r);
+	lode__cpl_pop();
+	return rc;
+}
+
+const lode_raster_info *lode__raster_info(const lode__raster *r)
+{
+	return &r->info;
+}
+
+void lode__raster_close(lode__raster *r)
+{
+	if (!r)
+		return;
+	if (r->ds)
+		GDALClose(r->ds);
+	if (r->info.bands) {
+		for (int i = 0; i < r->info.nbands; i++) {
+			free(r->info.bands[i].description);
+			free(r->info.bands[i].unit);
+		}
+	}
+	free(r->info.bands);
+	free(r->info.crs_wkt);
+	free(r->info.driver);
+	free(r);
+}
+
+/* ---- warping ---- */
+
+/*
+ * Transformer wrapper: the warp kernel works in the window's pixel coordinates; adding
+ * the window's offset (exact in floating point: integers and halves) gives the target
+ * grid's pixel coordinates, which the real transformer maps to the source.
+ */
+typedef struct offset_transformer {
+	GDALTransformerInfo info; /* must come first: GDAL inspects it */
+	void *base;
+	double xoff, yoff;
+} offset_transformer;
+
+static int offset_transform(void *arg, int dst_to_src, int n, double *x, double *y, double *z,
+			    int *ok)
+{
+	offset_transformer *t = arg;
+	int rc;
+
+	if (dst_to_src) {
+		for (int i = 0; i < n; i++) {
+			x[i] += t->xoff;
+			y[i] += t->yoff;
+		}
+		return GDALGenImgProjTransform(t->base, TRUE, n, x, y, z, ok);
+	}
+	rc = GDALGenImgProjTransform(t->base, FALSE, n, x, y, z, ok);
+	for (int i = 0; i < n; i++) {
+		x[i] -= t->xoff;
+		y[i] -= t->yoff;
+	}
+	return rc;
+}
+
+struct lode__warper {
+	lode__raster *src;
+	lode_warp_params p;
+	int *bands;
+	void *base;          /* GenImgProj transformer for the whole target grid */
+	offset_transformer off;
+	void *approx;        /* approximate transformer over off, or NULL */
+	GDALDriverH mem;
+};
+
+static const struct {
+	const char *name;
+	GDALResampleAlg alg;
+} resampling_algs[] = {
+	{"nearest", GRA_NearestNeighbour}, {"bilinear", GRA_Bilinear}, {"cubic", GRA_Cubic},
+	{"cubicspline", GRA_CubicSpline},  {"lanczos", GRA_Lanczos},   {"average", GRA_Average},
+	{"mode", GRA_Mode},                {"min", GRA_Min},           {"max", GRA_Max},
+	{"med", GRA_Med},
+};
+
+lode_status lode__warper_new(lode__raster *src, const lode_warp_params *p, lode__warper **out,
+			     lode_error *err)
+{
+	lode__warper *w = NULL;
+	char **opts = NULL;
+	lode__cpl_capture cap;
+	lode_status rc = LODE_OK;
+
+	*out = NULL;
+	lode__cpl_push(&cap);
+	w = calloc(1, sizeof *w);
+	if (!w || !(w->bands = calloc((size_t)p->nbands, sizeof *w->bands))) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	w->src = src;
+	w->p = *p;
+	memcpy(w->bands, p->bands, (size_t)p->nbands * sizeof *w->bands);
+	w->p.bands = w->bands;
+	opts = CSLSetNameValue(opts, "SRC_SRS", p->src_crs_wkt);
+	opts = CSLSetNameValue(opts, "DST_SRS", p->dst_crs_wkt);
+	if (p->pipeline && p->pipeline[0])
+		opts = CSLSetNameValue(opts, "COORDINATE_OPERATION", p->pipeline);
+	w->base = GDALCreateGenImgProjTransformer2(src->ds, NULL, opts);
+	if (!w->base) {
+		rc = lode__err(err, LODE_ESOURCE, "cannot set up the transformation: %s",
+			       lode__cpl_msg(&cap, "GDAL refused it"));
+		goto out;
+	}
+	GDALSetGenImgProjTransformerDstGeoTransform(w->base, p->gt);
+	memcpy(w->off.info.abySignature, GDAL_GTI2_SIGNATURE, sizeof w->off.info.abySignature);
+	w->off.info.pszClassName = "LodeOffsetTransformer";
+	w->off.info.pfnTransform = offset_transform;
+	w->off.base = w->base;
+	if (p->error_threshold > 0) {
+		w->approx = GDALCreateApproxTransformer(offset_transform, &w->off, p->error_threshold);
+		if (!w->approx) {
+			rc = lode__err(err, LODE_EINTERNAL, "cannot create the approximate transformer");
+			goto out;
+		}
+	}
+	w->mem = GDALGetDriverByName("MEM");
+	if (!w->mem) {
+		rc = lode__err(err, LODE_EINTERNAL, "GDAL's MEM driver is missing");
+		goto out;
+	}
+	*out = w;
+	w = NULL;
+out:
+	CSLDestroy(opts);
+	lode__warper_free(w);
+	lode__cpl_pop();
+	return rc;
+}
+
+lode_status lode__warper_window(lode__warper *w, int x0, int y0, int nx, int ny, void *buf,
+				lode_error *err)
+{
+	const lode_warp_params *p = &w->p;
+	GDALDataType gt = to_gdal(p->dtype);
+	GDALDatasetH dst = NULL;
+	GDALWarpOptions *wo = NULL;
+	GDALWarpOperationH op = NULL;
+	lode__cpl_capture cap;
+	double wgt[6];
+	size_t plane = (size_t)nx * (size_t)ny * lode__dtype_size(p->dtype);
+	lode_status rc = LODE_OK;
+
+	lode__cpl_push(&cap);
+	dst = GDALCreate(w->mem, "", nx, ny, p->nbands, gt, NULL);
+	if (!dst) {
+		rc = lode__err(err, LODE_ENOMEM, "cannot allocate a %dx%d window: %s", nx, ny,
+			       lode__cpl_msg(&cap, "out of memory"));
+		goto out;
+	}
+	memcpy(wgt, p->gt, sizeof wgt);
+	wgt[0] = p->gt[0] + x0 * p->gt[1];
+	wgt[3] = p->gt[3] + y0 * p->gt[5];
+	GDALSetGeoTransform(dst, wgt);
+	w->off.xoff = x0;
+	w->off.yoff = y0;
+
+	wo = GDALCreateWarpOptions();
+	wo->hSrcDS = w->src->ds;
+	wo->hDstDS = dst;
+	wo->nBandCount = p->nbands;
+	wo->panSrcBands = CPLMalloc(sizeof(int) * (size_t)p->nbands);
+	wo->panDstBands = CPLMalloc(sizeof(int) * (size_t)p->nbands);
+	for (int i = 0; i < p->nbands; i++) {
+		wo->panSrcBands[i] = p->bands[i];
+		wo->panDstBands[i] = i + 1;
+	}
+	wo->eResampleAlg = GRA_NearestNeighbour;
+	for (size_t i = 0; i < sizeof resampling_algs / sizeof resampling_algs[0]; i++)
+		if (strcmp(resampling_algs[i].name, p->resampling) == 0)
+			wo->eResampleAlg = resampling_algs[i].alg;
+	if (p->has_src_nodata) {
+		wo->padfSrcNoDataReal = CPLMalloc(sizeof(double) * (size_t)p->nbands);
+		for (int i = 0; i < p->nbands; i++)
+			wo->padfSrcNoDataReal[i] = p->src_nodata;
+	}
+	if (p->has_dst_nodata) {
+		wo->padfDstNoDataReal = CPLMalloc(sizeof(double) * (size_t)p->nbands);
+		for (int i = 0; i < p->nbands; i++) {
+			wo->padfDstNoDataReal[i] = p->dst_nodata;
+			GDALSetRasterNoDataValue(GDALGetRasterBand(dst, i + 1), p->dst_nodata);
+		}
+	}
+	wo->papszWarpOptions = CSLSetNameValue(wo->papszWarpOptions, "INIT_DEST", "NO_DATA");
+	if (w->approx) {
+		wo->pfnTransformer = GDALApproxTransform;
+		wo->pTransformerArg = w->approx;
+	} else {
+		wo->pfnTransformer = offset_transform;
+		wo->pTransformerArg = &w->off;
+	}
+	op = GDALCreateWarpOperation(wo);
+	if (!op) {
+		rc = lode__err(err, LODE_EINTERNAL, "cannot set up the warp: %s",
+			       lode__cpl_msg(&cap, "GDAL refused the options"));
+		goto out;
+	}
+	if (GDALChunkAndWarpImage(op, 0, 0, nx, ny) != CE_None) {
+		rc = lode__err(err, LODE_ESOURCE, "warping rows %d-%d failed: %s", y0, y0 + ny - 1,
+			       lode__cpl_msg(&cap, "GDAL reported an error"));
+		goto out;
+	}
+	for (int i = 0; i < p->nbands; i++) {
+		if (GDALRasterIO(GDALGetRasterBand(dst, i + 1), GF_Read, 0, 0, nx, ny,
+				 (unsigned char *)buf + (size_t)i * plane, nx, ny, gt, 0, 0) != CE_None) {
+			rc = lode__err(err, LODE_EINTERNAL, "reading the warped window back failed: %s",
+				       lode__cpl_msg(&cap, "unknown reason"));
+			goto out;
+		}
+	}
+out:
+	if (op)
+		GDALDestroyWarpOperation(op);
+	if (wo) {
+		wo->pTransformerArg = NULL; /* ours, not the options' */
+		GDALDestroyWarpOptions(wo);
+	}
+	if (dst)
+		GDALClose(dst);
+	lode__cpl_pop();
+	return rc;
+}
+
+void lode__warper_free(lode__warper *w)
+{
+	if (!w)
+		return;
+	if (w->approx)
+		GDALDestroyApproxTransformer(w->approx);
+	if (w->base)
+		GDALDestroyGenImgProjTransformer(w->base);
+	free(w->bands);
+	free(w);
+}
+
+/* ---- GeoTIFF output (extract) ---- */
+
+struct lode__gtiff {
+	GDALDatasetH ds;
+	lode_dtype dtype;
+	int width;
+};
+
+lode_status lode__gtiff_create(const char *path, const lode_gtiff_params *p, lode__gtiff **out,
+			       lode_error *err)
+{
+	lode__gtiff *g = NULL;
+	GDALDriverH drv = GDALGetDriverByName("GTiff");
+	char **co = NULL;
+	lode__cpl_capture cap;
+	OGRSpatialReferenceH srs = NULL;
+	lode_status rc = LODE_OK;
+
+	*out = NULL;
+	lode__cpl_push(&cap);
+	if (!drv) {
+		rc = lode__err(err, LODE_EINTERNAL, "GDAL's GTiff driver is missing");
+		goto out;
+	}
+	co = CSLSetNameValue(co, "COMPRESS", "DEFLATE");
+	co = CSLSetNameValue(co, "TILED", "YES");
+	co = CSLSetNameValue(co, "BIGTIFF", "IF_SAFER");
+	if (p->dtype == LODE_DT_F32 || p->dtype == LODE_DT_F64)
+		co = CSLSetNameValue(co, "PREDICTOR", "3");
+	else
+		co = CSLSetNameValue(co, "PREDICTOR", "2");
+	if (p->dtype == LODE_DT_I8)
+		co = CSLSetNameValue(co, "PIXELTYPE", "SIGNEDBYTE");
+	g = calloc(1, sizeof *g);
+	if (!g) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	g->dtype = p->dtype;
+	g->width = p->width;
+	g->ds = GDALCreate(drv, path, p->width, p->height, p->nbands,
+			   p->dtype == LODE_DT_I8 ? GDT_Byte : to_gdal(p->dtype), co);
+	if (!g->ds) {
+		rc = lode__err(err, LODE_EIO, "%s: cannot create the GeoTIFF: %s", path,
+			       lode__cpl_msg(&cap, "unknown reason"));
+		goto out;
+	}
+	GDALSetGeoTransform(g->ds, (double *)p->gt);
+	if (p->crs_wkt && (srs = OSRNewSpatialReference(NULL)) &&
+	    OSRSetFromUserInput(srs, p->crs_wkt) == OGRERR_NONE)
+		GDALSetSpatialRef(g->ds, srs);
+	if (p->metadata)
+		GDALSetMetadata(g->ds, (char **)p->metadata, NULL);
+	for (int i = 0; i < p->nbands; i++) {
+		GDALRasterBandH b = GDALGetRasterBand(g->ds, i + 1);
+		if (p->has_nodata)
+			GDALSetRasterNoDataValue(b, p->nodata);
+		if (p->band_names && p->band_names[i])
+			GDALSetDescription(b, p->band_names[i]);
+		if (p->unit && p->unit[0])
+			GDALSetRasterUnitType(b, p->unit);
+	}
+	*out = g;
+	g = NULL;
+out:
+	if (srs)
+		OSRDestroySpatialReference(srs);
+	if (g && g->ds)
+		GDALClose(g->ds);
+	free(g);
+	CSLDestroy(co);
+	lode__cpl_pop();
+	return rc;
+}
+
+lode_status lode__gtiff_write(lode__gtiff *g, int band, int y0, int ny, const void *buf,
+			      lode_error *err)
+{
+	lode__cpl_capture cap;
+	lode_status rc = LODE_OK;
+	GDALDataType t = g->dtype == LODE_DT_I8 ? GDT_Byte : to_gdal(g->dtype);
+
+	lode__cpl_push(&cap);
+	if (GDALRasterIO(GDALGetRasterBand(g->ds, band), GF_Write, 0, y0, g->width, ny, (void *)buf,
+			 g->width, ny, t, 0, 0) != CE_None)
+		rc = lode__err(err, LODE_EIO, "writing band %d failed: %s", band,
+			       lode__cpl_msg(&cap, "unknown reason"));
+	lode__cpl_pop();
+	return rc;
+}
+
+lode_status lode__gtiff_close(lode__gtiff *g, lode_error *err)
+{
+	lode__cpl_capture cap;
+	lode_status rc = LODE_OK;
+
+	if (!g)
+		return LODE_OK;
+	lode__cpl_push(&cap);
+	/* GDAL 3.6's close returns nothing: failures arrive through the error handler. */
+	GDALFlushCache(g->ds);
+	GDALClose(g->ds);
+	if (cap.failures)
+		rc = lode__err(err, LODE_EIO, "finishing the GeoTIFF failed: %s",
+			       lode__cpl_msg(&cap, "unknown reason"));
+	lode__cpl_pop();
+	free(g);
+	return rc;
+}

@@ -1,0 +1,316 @@
+/*
+ * cli.c -- the lode command: argv to a library call, messages, exit codes.
+ *
+ * Subcommands come from one table; adding a command is adding a row.  Exit status:
+ * 0 success, 1 failure (bad data, damaged bundle, I/O), 2 usage error.  Messages go
+ * to stderr; results (ls, plan, verify reports) to stdout.  A progress bar is drawn on
+ * stderr only when stderr is a terminal and -q was not given.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lode.h"
+
+#define EXIT_USAGE 2
+
+typedef struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *usage;
+	const char *help;
+} command;
+
+static const command *find_command(const char *name);
+
+static int usage_error(const char *cmd, const char *what, const char *arg)
+{
+	const command *c = find_command(cmd);
+
+	fprintf(stderr, "lode %s: %s%s%s", cmd, what, arg ? " " : "", arg ? arg : "");
+	fprintf(stderr, "\nusage: %s\nTry 'lode %s --help'.\n", c ? c->usage : "lode COMMAND ...", cmd);
+	return EXIT_USAGE;
+}
+
+static int show_help(const char *cmd)
+{
+	const command *c = find_command(cmd);
+
+	printf("usage: %s\n\n%s", c->usage, c->help);
+	return 0;
+}
+
+static int fail(const lode_error *err)
+{
+	fprintf(stderr, "lode: error: %s\n", err->message[0] ? err->message : lode_status_name(err->code));
+	return err->code == LODE_EUSAGE ? EXIT_USAGE : 1;
+}
+
+/* ---- progress ---- */
+
+typedef struct bar {
+	int last;
+} bar;
+
+static int draw_bar(double f, const char *label, void *user)
+{
+	bar *b = user;
+	int pct = (int)(f * 100.0 + 0.5), filled = pct * 30 / 100;
+
+	if (pct == b->last)
+		return 0;
+	b->last = pct;
+	fprintf(stderr, "\r[%.*s%*s] %3d%% %-24.24s", filled, "##############################", 30 - filled, "",
+		pct, label);
+	if (pct >= 100)
+		fputc('\n', stderr);
+	fflush(stderr);
+	return 0;
+}
+
+/* ---- option parsing shared by the commands ---- */
+
+enum { OPT_HELP = 'h', OPT_QUIET = 'q', OPT_OUT = 'o', OPT_JSON = 1000 };
+
+static const struct option long_opts[] = {
+	{"help", no_argument, NULL, OPT_HELP},     {"quiet", no_argument, NULL, OPT_QUIET},
+	{"output", required_argument, NULL, OPT_OUT}, {"json", no_argument, NULL, OPT_JSON},
+	{NULL, 0, NULL, 0},
+};
+
+typedef struct opts {
+	int help, quiet, json;
+	const char *out;
+	int allow_json, allow_out;
+} opts;
+
+/* Parse options; returns -1 and prints on a usage error. */
+static int parse(const char *cmd, int argc, char **argv, opts *o)
+{
+	int ch;
+
+	optind = 1;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+hqo:", long_opts, NULL)) != -1) {
+		switch (ch) {
+		case OPT_HELP: o->help = 1; break;
+		case OPT_QUIET: o->quiet = 1; break;
+		case OPT_OUT:
+			if (!o->allow_out) {
+				usage_error(cmd, "this command does not take -o", NULL);
+				return -1;
+			}
+			o->out = optarg;
+			break;
+		case OPT_JSON:
+			if (!o->allow_json) {
+				usage_error(cmd, "this command does not take --json", NULL);
+				return -1;
+			}
+			o->json = 1;
+			break;
+		default:
+			if (optopt == 'o')
+				usage_error(cmd, "option -o needs a value", NULL);
+			else
+				usage_error(cmd, "unknown option", argv[optind - 1]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ---- commands ---- */
+
+static int cmd_run(int argc, char **argv)
+{
+	opts o = {.allow_out = 1};
+	lode_error err = {0};
+	lode_run_options ro = {0};
+	bar b = {-1};
+	size_t len;
+
+	if (parse("run", argc, argv, &o) < 0)
+		return EXIT_USAGE;
+	if (o.help)
+		return show_help("run");
+	if (optind != argc - 1)
+		return usage_error("run", optind >= argc ? "expected one MANIFEST" : "expected only one MANIFEST", NULL);
+	if (!o.out)
+		return usage_error("run", "missing -o BUNDLE.nc (where to write the bundle)", NULL);
+	len = strlen(o.out);
+	if (!o.quiet && (len < 3 || strcmp(o.out + len - 3, ".nc") != 0))
+		fprintf(stderr, "lode: warning: %s does not end in .nc: GDAL opens a bundle with its netCDF driver (and its CRS) only under a .nc name\n",
+			o.out);
+	if (!o.quiet && isatty(STDERR_FILENO)) {
+		ro.progress = draw_bar;
+		ro.progress_user = &b;
+	}
+	if (lode_run(argv[optind], o.out, &ro, &err) != LODE_OK) {
+		if (b.last >= 0 && b.last < 100)
+			fputc('\n', stderr);
+		return fail(&err);
+	}
+	if (!o.quiet)
+		fprintf(stderr, "lode: wrote %s\n", o.out);
+	return 0;
+}
+
+static int cmd_plan(int argc, char **argv)
+{
+	opts o = {.allow_json = 1};
+	lode_error err = {0};
+	char *report = NULL;
+
+	if (parse("plan", argc, argv, &o) < 0)
+		return EXIT_USAGE;
+	if (o.help)
+		return show_help("plan");
+	if (optind != argc - 1)
+		return usage_error("plan", "expected one MANIFEST", NULL);
+	if (lode_plan_json(argv[optind], &report, &err) != LODE_OK)
+		return fail(&err);
+	/* The plan is JSON either way: it is for people and scripts alike. */
+	printf("%s\n", report);
+	free(report);
+	return 0;
+}
+
+static int cmd_verify(int argc, char **argv)
+{
+	opts o = {0};
+	lode_error err = {0};
+	char *report = NULL;
+	lode_status rc;
+
+	if (parse("verify", argc, argv, &o) < 0)
+		return EXIT_USAGE;
+	if (o.help)
+		return show_help("verify");
+	if (optind != argc - 1)
+		return usage_error("verify", "expected one BUNDLE", NULL);
+	rc = lode_verify(argv[optind], &report, &err);
+	if (report && !o.quiet)
+		fputs(report, stdout);
+	free(report);
+	if (rc != LODE_OK)
+		return fail(&err);
+	if (!o.quiet)
+		printf("OK: %s verified\n", argv[optind]);
+	return 0;
+}
+
+static int cmd_ls(int argc, char **argv)
+{
+	opts o = {.allow_json = 1};
+	lode_error err = {0};
+	char *out = NULL;
+
+	if (parse("ls", argc, argv, &o) < 0)
+		return EXIT_USAGE;
+	if (o.help)
+		return show_help("ls");
+	if (optind != argc - 1)
+		return usage_error("ls", "expected one BUNDLE", NULL);
+	if (lode_ls(argv[optind], o.json, &out, &err) != LODE_OK)
+		return fail(&err);
+	fputs(out, stdout);
+	if (o.json)
+		fputc('\n', stdout);
+	free(out);
+	return 0;
+}
+
+static int cmd_extract(int argc, char **argv)
+{
+	opts o = {.allow_out = 1};
+	lode_error err = {0};
+
+	if (parse("extract", argc, argv, &o) < 0)
+		return EXIT_USAGE;
+	if (o.help)
+		return show_help("extract");
+	if (optind >= argc)
+		return usage_error("extract", "expected a BUNDLE", NULL);
+	if (!o.out)
+		return usage_error("extract", "missing -o DIR (the folder to write GeoTIFFs into)", NULL);
+	if (lode_extract(argv[optind], (const char *const *)argv + optind + 1, (size_t)(argc - optind - 1), o.out,
+			 &err) != LODE_OK)
+		return fail(&err);
+	if (!o.quiet)
+		fprintf(stderr, "lode: extracted into %s\n", o.out);
+	return 0;
+}
+
+static const command commands[] = {
+	{"run", cmd_run, "lode run MANIFEST -o BUNDLE.nc [-q]",
+	 "Read MANIFEST, check every source, choose every coordinate operation under the\n"
+	 "manifest's policy, reproject every dataset onto the target grid and write one\n"
+	 "bundle.  The bundle appears under its name only when complete.\n\n"
+	 "  -o, --output BUNDLE.nc  where to write the bundle (name it .nc for GDAL)\n"
+	 "  -q, --quiet             no progress bar, no messages but errors\n"
+	 "  -h, --help              this help\n"},
+	{"plan", cmd_plan, "lode plan MANIFEST",
+	 "Check the manifest and every source and choose the coordinate operations, as\n"
+	 "'run' would, and print the plan as JSON (sources, digests, operations with every\n"
+	 "candidate and why it was refused, target grids).  Writes nothing.\n"},
+	{"verify", cmd_verify, "lode verify BUNDLE [-q]",
+	 "Recompute every dataset's content digest and the bundle digest and check the\n"
+	 "structure.  Exit 0 when everything matches; exit 1 naming each damaged dataset.\n"},
+	{"ls", cmd_ls, "lode ls BUNDLE [--json]",
+	 "List the datasets in a bundle: type, size, CRS, bounds, nodata, source and the\n"
+	 "coordinate operation applied.\n\n"
+	 "  --json   machine-readable output\n"},
+	{"extract", cmd_extract, "lode extract BUNDLE [NAME...] -o DIR",
+	 "Write each named dataset (all when none is named) to DIR/NAME.tif, a GeoTIFF with\n"
+	 "its CRS, geotransform, nodata, band names and lineage (LODE_LINEAGE metadata).\n"},
+};
+
+static const command *find_command(const char *name)
+{
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static void main_help(FILE *f)
+{
+	fprintf(f,
+		"usage: lode COMMAND [OPTIONS] ...\n\n"
+		"lode packages survey rasters held in many coordinate systems into one\n"
+		"self-describing HDF5/netCDF-4 bundle on an agreed grid, and checks and unpacks it.\n\n"
+		"Commands:\n");
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fprintf(f, "  %s\n", commands[i].usage);
+	fprintf(f, "\n  lode --help       this help;  lode COMMAND --help  help on one command\n"
+		   "  lode --version    the version of lode and of its bundle format\n\n"
+		   "Exit status: 0 success, 1 failure, 2 usage error.  See docs/cli.md.\n");
+}
+
+int main(int argc, char **argv)
+{
+	const command *c;
+
+	if (argc < 2) {
+		main_help(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		main_help(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("lode %s (bundle format %s)\n", LODE_VERSION, LODE_FORMAT_VERSION);
+		return 0;
+	}
+	c = find_command(argv[1]);
+	if (!c) {
+		fprintf(stderr, "lode: unknown command '%s'\n", argv[1]);
+		main_help(stderr);
+		return EXIT_USAGE;
+	}
+	return c->fn(argc - 1, argv + 1);
+}

@@ -1,0 +1,89 @@
+/*
+ * lode.h -- the public interface of liblode.
+ *
+ * lode turns a manifest of survey rasters held in many coordinate systems into one
+ * self-describing HDF5/netCDF-4 bundle on a common grid, and reads such bundles back
+ * (verify, ls, extract).  Every function here reports failure through a status code
+ * and a lode_error record filled by the library; nothing here prints or exits.
+ *
+ * Not thread-safe across calls that touch the same bundle: HDF5 is used from the
+ * calling thread only.
+ */
+#ifndef LODE_H
+#define LODE_H
+
+#include <stddef.h>
+
+#define LODE_VERSION "0.1.0"
+/* Version of the bundle layout described in docs/bundle-format.md. */
+#define LODE_FORMAT_VERSION "1"
+
+/* Status codes.  0 is success; every other value is a failure class. */
+typedef enum lode_status {
+	LODE_OK = 0,
+	LODE_EUSAGE,    /* the caller passed something meaningless */
+	LODE_EMANIFEST, /* the manifest is malformed or inconsistent */
+	LODE_ESOURCE,   /* a source cannot be read or is unusable */
+	LODE_EPOLICY,   /* no coordinate operation satisfies the policy */
+	LODE_EIO,       /* reading or writing a file failed */
+	LODE_EBUNDLE,   /* a bundle is not a lode bundle or is malformed */
+	LODE_EDAMAGED,  /* a bundle's content does not match its digests */
+	LODE_ENOMEM,    /* out of memory */
+	LODE_EINTERNAL  /* a dependency failed in a way we did not expect */
+} lode_status;
+
+/*
+ * The error record.  The message keeps the root cause with one line of context per
+ * layer prepended ("dataset 'dem': reading band 1: ...").  Recording never allocates.
+ */
+typedef struct lode_error {
+	lode_status code;
+	char message[2048];
+} lode_error;
+
+/* A short English name for a status ("manifest error", ...). Never NULL. */
+const char *lode_status_name(lode_status code);
+
+/* Progress callback: fraction in [0,1] and a short label; return 0 to go on. */
+typedef int (*lode_progress_fn)(double fraction, const char *label, void *user);
+
+typedef struct lode_run_options {
+	lode_progress_fn progress; /* may be NULL */
+	void *progress_user;
+} lode_run_options;
+
+/*
+ * Run every stage: read MANIFEST_PATH, plan, reproject and package into BUNDLE_PATH.
+ * The bundle is written under a temporary name in the same folder and renamed into
+ * place only when complete; on failure nothing is left under either name.
+ */
+lode_status lode_run(const char *manifest_path, const char *bundle_path,
+		     const lode_run_options *opt, lode_error *err);
+
+/*
+ * Plan only: read the manifest, check every source, choose every coordinate
+ * operation.  On success *report_json is a malloc'd JSON text (caller frees).
+ */
+lode_status lode_plan_json(const char *manifest_path, char **report_json, lode_error *err);
+
+/*
+ * Verify a bundle: recompute every content digest and the bundle digest and check
+ * the structure.  On return *report is a malloc'd text with one line per dataset
+ * (caller frees; may be set even on failure).  Returns LODE_OK when everything
+ * matches, LODE_EDAMAGED when some dataset does not (the report and error name
+ * each), another code when the file cannot be read as a bundle at all.
+ */
+lode_status lode_verify(const char *bundle_path, char **report, lode_error *err);
+
+/* Describe a bundle: *out is a malloc'd text, JSON when json is non-zero. */
+lode_status lode_ls(const char *bundle_path, int json, char **out, lode_error *err);
+
+/*
+ * Extract datasets (all when nnames is 0) into DIR, one GeoTIFF per raster named
+ * NAME.tif.  DIR is created if missing.  Files are written under temporary names and
+ * renamed into place.
+ */
+lode_status lode_extract(const char *bundle_path, const char *const *names, size_t nnames,
+			 const char *dir, lode_error *err);
+
+#endif /* LODE_H */

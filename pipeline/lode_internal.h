@@ -1,0 +1,323 @@
+/*
+ * lode_internal.h -- PRIVATE to liblode: the manifest model, the plan, the error
+ * helpers and the interfaces of the format modules in formats/.  Not installed;
+ * nothing outside the library may include it.  Shared names carry the lode__ prefix.
+ *
+ * Dependencies point one way: pipeline/ calls formats/ through the declarations
+ * below; only formats/ includes gdal.h, proj.h, hdf5.h and zlib.h.
+ */
+#ifndef LODE_INTERNAL_H
+#define LODE_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lode.h"
+
+#if defined(__GNUC__)
+#define LODE__PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define LODE__PRINTF(a, b)
+#endif
+
+/* ---- errors (pipeline/error.c) ---------------------------------------------- */
+
+/* Set the root cause: replaces any message.  Returns code for "return lode__err(...)". */
+lode_status lode__err(lode_error *err, lode_status code, const char *fmt, ...) LODE__PRINTF(3, 4);
+/* Prepend one line of context ("dataset 'x': ") to the current message; keeps the code. */
+lode_status lode__err_ctx(lode_error *err, const char *fmt, ...) LODE__PRINTF(2, 3);
+void lode__err_clear(lode_error *err);
+
+/* ---- small utilities (pipeline/util.c) --------------------------------------- */
+
+char *lode__strdup(const char *s);                      /* NULL-safe; NULL on ENOMEM */
+char *lode__sprintf(const char *fmt, ...) LODE__PRINTF(1, 2); /* malloc'd, NULL on ENOMEM */
+/* Read a whole file (NUL-terminated); refuses files larger than max_bytes. */
+lode_status lode__read_file(const char *path, size_t max_bytes, char **text, size_t *len,
+			    lode_error *err);
+/* Folder part of a path ("." if none), malloc'd. */
+char *lode__dirname(const char *path);
+/* Join dir and a relative path; an absolute path is returned as is.  malloc'd. */
+char *lode__path_join(const char *dir, const char *rel);
+/* Lower-case hex of n bytes into out (2n+1 chars). */
+void lode__hex(const unsigned char *bytes, size_t n, char *out);
+
+/* ---- data types --------------------------------------------------------------- */
+
+typedef enum lode_dtype {
+	LODE_DT_UNKNOWN = 0,
+	LODE_DT_U8,
+	LODE_DT_I8,
+	LODE_DT_U16,
+	LODE_DT_I16,
+	LODE_DT_U32,
+	LODE_DT_I32,
+	LODE_DT_U64,
+	LODE_DT_I64,
+	LODE_DT_F32,
+	LODE_DT_F64
+} lode_dtype;
+
+size_t lode__dtype_size(lode_dtype t);
+const char *lode__dtype_name(lode_dtype t);  /* GDAL's names: Byte, Int16, Float32 ... */
+lode_dtype lode__dtype_from_name(const char *name);
+/* Is v exactly representable in t (integers in range, no fraction)? */
+int lode__dtype_holds(lode_dtype t, double v);
+
+/* ---- the manifest model (pipeline/manifest.c, formats/manifest_yaml.c) -------- */
+
+typedef struct lode_meta {
+	char *key;   /* ACDD attribute name */
+	char *value;
+} lode_meta;
+
+typedef struct lode_dataset_spec {
+	char *name;
+	char *source;      /* as written in the manifest */
+	char *source_path; /* resolved against the manifest's folder */
+	char *resampling;  /* GDAL name; default "nearest" */
+	int *bands;        /* 1-based; NULL = all */
+	size_t nbands;
+	int has_nodata;
+	double nodata;
+	char *assume_crs;  /* NULL unless given */
+	char *operation;   /* NULL unless given */
+	int has_resolution;
+	double xres, yres;
+	int has_error_threshold;
+	double error_threshold;
+	int line, column;  /* where the entry starts in the manifest (1-based) */
+} lode_dataset_spec;
+
+typedef struct lode_manifest {
+	char *path;         /* as given */
+	char *dir;          /* folder relative paths are resolved against */
+	char *text;         /* the manifest's bytes, kept for the bundle */
+	size_t text_len;
+	lode_meta *meta;    /* bundle: keys, in manifest order */
+	size_t nmeta;
+	char *target_crs;   /* as written */
+	double bounds[4];   /* xmin ymin xmax ymax in the target CRS */
+	double xres, yres;  /* > 0 */
+	double error_threshold; /* pixels, default 0.125 */
+	double max_error_m;     /* default: no limit (HUGE_VAL) */
+	int allow_ballpark;     /* default 0 */
+	lode_dataset_spec *datasets;
+	size_t ndatasets;
+} lode_manifest;
+
+/* Parse and validate a manifest file.  Errors carry "FILE:LINE:COL: key: problem". */
+lode_status lode__manifest_load(const char *path, lode_manifest **out, lode_error *err);
+void lode__manifest_free(lode_manifest *m);
+/* Is name acceptable as a dataset name ([A-Za-z0-9_-], starts with a letter, <= 64)? */
+int lode__name_ok(const char *name);
+
+/* ---- SHA-256 (formats/sha256.c, libsodium) ------------------------------------ */
+
+typedef struct lode__sha256 lode__sha256;
+lode__sha256 *lode__sha256_new(void);
+void lode__sha256_update(lode__sha256 *h, const void *data, size_t n);
+void lode__sha256_final(lode__sha256 *h, unsigned char out[32]); /* also frees h */
+void lode__sha256_hex(const void *data, size_t n, char out[65]);
+lode_status lode__sha256_file(const char *path, char out[65], uint64_t *size, lode_error *err);
+
+/* ---- coordinate reference systems and operations (formats/crs_proj.c) --------- */
+
+typedef struct lode_op {
+	char *name;       /* PROJ's name for the whole operation */
+	char *code;       /* "EPSG:1158": the authority code of the operation, or of its
+			     transformation steps joined by " + "; NULL if none */
+	char *pipeline;   /* PROJ pipeline string that is applied */
+	double accuracy;  /* metres; < 0 when unknown */
+	int ballpark;
+	int explicit_op;  /* chosen by the manifest's operation: key */
+	char **grids;     /* short names of the grids used */
+	size_t ngrids;
+	char *candidates_json; /* JSON array of every candidate considered, with reasons */
+} lode_op;
+
+void lode__op_clear(lode_op *op);
+
+/* Parse any CRS string PROJ/GDAL accept into WKT2:2019.  *wkt malloc'd. */
+lode_status lode__crs_to_wkt(const char *user, char **wkt, lode_error *err);
+/* A short label: "EPSG:4326" when identified, else the CRS name.  malloc'd. */
+char *lode__crs_label(const char *wkt);
+int lode__crs_is_geographic(const char *wkt);
+
+typedef struct lode_policy {
+	double max_error_m;
+	int allow_ballpark;
+} lode_policy;
+
+/*
+ * Choose the operation from src to dst under policy.  lonlat_aoi is the source's
+ * extent in degrees (west, south, east, north) or NULL.  explicit_op: the manifest's
+ * operation: value or NULL.  Fills *op; on refusal the error says which candidates
+ * there were and why each was refused.
+ */
+lode_status lode__crs_choose_operation(const char *src_wkt, const char *dst_wkt,
+				       const double *lonlat_aoi, const lode_policy *policy,
+				       const char *explicit_op, lode_op *op, lode_error *err);
+
+/* Transform a box with the given pipeline (densified edges).  out: xmin ymin xmax ymax. */
+lode_status lode__crs_transform_bounds(const char *src_wkt, const char *dst_wkt,
+				       const char *pipeline, const double in[4], double out[4],
+				       lode_error *err);
+/* The box of a CRS-less-datum-change conversion from a CRS to its geographic CRS. */
+lode_status lode__crs_bounds_to_lonlat(const char *wkt, const double in[4], double out[4],
+				       lode_error *err);
+/* PROJ release and EPSG database version, malloc'd. */
+void lode__proj_versions(char **proj_version, char **epsg_version);
+
+/* ---- rasters through GDAL (formats/raster_gdal.c) ----------------------------- */
+
+typedef struct lode__raster lode__raster;
+
+typedef struct lode_band_info {
+	lode_dtype dtype;
+	int has_nodata;
+	double nodata;
+	char *description; /* may be "" */
+	char *unit;        /* may be "" */
+} lode_band_info;
+
+typedef struct lode_raster_info {
+	char *driver;
+	int width, height, nbands;
+	int has_geotransform;
+	double gt[6];
+	char *crs_wkt;      /* WKT2:2019 or NULL when the source has no CRS */
+	lode_band_info *bands;
+} lode_raster_info;
+
+void lode__gdal_init(void);
+const char *lode__gdal_version(void); /* "3.6.2" */
+lode_status lode__raster_open(const char *path, lode__raster **out, lode_error *err);
+const lode_raster_info *lode__raster_info(const lode__raster *r);
+void lode__raster_close(lode__raster *r);
+
+typedef struct lode_warp_params {
+	const char *src_crs_wkt; /* the source CRS to use (assumed or its own) */
+	const char *dst_crs_wkt;
+	const char *pipeline;    /* the chosen operation */
+	double gt[6];            /* target grid */
+	int nx, ny;
+	const int *bands;        /* 1-based source bands */
+	int nbands;
+	const char *resampling;
+	double error_threshold;  /* pixels; 0 = exact */
+	int has_src_nodata;      /* source nodata, one value for every band */
+	double src_nodata;
+	int has_dst_nodata;
+	double dst_nodata;
+	lode_dtype dtype;
+} lode_warp_params;
+
+typedef struct lode__warper lode__warper;
+lode_status lode__warper_new(lode__raster *src, const lode_warp_params *p, lode__warper **out,
+			     lode_error *err);
+/* Warp a window of the target grid into buf: nbands planes of w*h values of p->dtype. */
+lode_status lode__warper_window(lode__warper *w, int x0, int y0, int nx, int ny, void *buf,
+				lode_error *err);
+void lode__warper_free(lode__warper *w);
+
+/* GeoTIFF writing for extract. */
+typedef struct lode__gtiff lode__gtiff;
+typedef struct lode_gtiff_params {
+	int width, height, nbands;
+	lode_dtype dtype;
+	double gt[6];
+	const char *crs_wkt;
+	int has_nodata;
+	double nodata;
+	const char *const *band_names; /* may be NULL */
+	const char *unit;              /* may be NULL */
+	const char *const *metadata;   /* NULL-terminated KEY=VALUE list, may be NULL */
+} lode_gtiff_params;
+lode_status lode__gtiff_create(const char *path, const lode_gtiff_params *p, lode__gtiff **out,
+			       lode_error *err);
+/* Write rows [y0, y0+ny) of band b (1-based) from buf (width*ny values). */
+lode_status lode__gtiff_write(lode__gtiff *g, int band, int y0, int ny, const void *buf,
+			      lode_error *err);
+lode_status lode__gtiff_close(lode__gtiff *g, lode_error *err); /* flushes; NULL ok */
+
+/* ---- the bundle (formats/bundle_h5.c) ------------------------------------------ */
+
+typedef struct lode__bundle lode__bundle;   /* a bundle open for writing or reading */
+typedef struct lode__bvar lode__bvar;       /* one raster variable in it */
+
+typedef struct lode_attr {
+	const char *key;
+	const char *value;
+} lode_attr;
+
+typedef struct lode_raster_def {
+	const char *name;
+	lode_dtype dtype;
+	int nbands, nx, ny;
+	double gt[6];
+	const char *crs_wkt;
+	int has_nodata;
+	double nodata;
+	const char *const *band_names; /* nbands entries or NULL */
+	const char *unit;              /* or NULL */
+	const char *long_name;         /* or NULL */
+	int chunk;                     /* chunk edge in pixels */
+} lode_raster_def;
+
+lode_status lode__bundle_create(const char *path, lode__bundle **out, lode_error *err);
+lode_status lode__bundle_set_attrs(lode__bundle *b, const char *group, const lode_attr *attrs,
+				   size_t n, lode_error *err);
+lode_status lode__bundle_set_double(lode__bundle *b, const char *key, double v, lode_error *err);
+lode_status lode__bundle_add_raster(lode__bundle *b, const lode_raster_def *def, lode__bvar **out,
+				    lode_error *err);
+/* Write rows [y0, y0+ny) of every band: buf holds nbands planes of nx*ny values. */
+lode_status lode__bvar_write_rows(lode__bvar *v, int y0, int ny, const void *buf,
+				  lode_error *err);
+/* Attach string attributes to the data variable, then release it. */
+lode_status lode__bvar_finish(lode__bvar *v, const lode_attr *attrs, size_t n, lode_error *err);
+void lode__bvar_free(lode__bvar *v);
+/* Close; flushes.  On error the file must be discarded.  NULL ok. */
+lode_status lode__bundle_close(lode__bundle *b, lode_error *err);
+
+/* Reading. */
+typedef struct lode_bundle_item {
+	char *name;
+	char *kind;          /* "raster" */
+	lode_dtype dtype;
+	int nbands, nx, ny;
+	double gt[6];
+	char *crs_wkt;
+	int has_nodata;
+	double nodata;
+	char *content_sha256; /* as stored, may be NULL */
+	char *lineage;        /* JSON text as stored, may be NULL */
+	char *unit;           /* may be NULL */
+	char **band_names;    /* nbands entries (may be NULL) */
+	char *problem;        /* structural problem found while listing, or NULL */
+} lode_bundle_item;
+
+lode_status lode__bundle_open(const char *path, lode__bundle **out, lode_error *err);
+/* Root attribute as a malloc'd string in *value (NULL if absent). */
+lode_status lode__bundle_get_attr(lode__bundle *b, const char *key, char **value, lode_error *err);
+lode_status lode__bundle_items(lode__bundle *b, lode_bundle_item **items, size_t *n,
+			       lode_error *err);
+void lode__bundle_items_free(lode_bundle_item *items, size_t n);
+/* Read rows [y0,y0+ny) of band b (1-based) of dataset item into buf (nx*ny values). */
+lode_status lode__bundle_read_rows(lode__bundle *b, const lode_bundle_item *item, int band, int y0,
+				   int ny, void *buf, lode_error *err);
+/* Rows per chunk of the item's data variable, for reading in chunk-aligned strips. */
+int lode__bundle_chunk_rows(lode__bundle *b, const lode_bundle_item *item);
+
+/* ---- the digest rules, shared by writer and verifier (pipeline/digest.c) -------- */
+
+/* Content digest: SHA-256 over the concatenated SHA-256 of each band plane. */
+typedef struct lode__content_hash lode__content_hash;
+lode__content_hash *lode__content_hash_new(int nbands);
+void lode__content_hash_update(lode__content_hash *h, int band0, const void *data, size_t n);
+void lode__content_hash_final(lode__content_hash *h, char hex[65]); /* frees h */
+/* Bundle digest over the sorted (name, content, lineage) triples and the manifest. */
+char *lode__bundle_digest(const lode_bundle_item *items, size_t n, const char *manifest_text);
+
+#endif /* LODE_INTERNAL_H */

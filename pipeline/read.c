@@ -1,0 +1,425 @@
+/*
+ * read.c -- what the receiving side runs on a bundle: verify, ls and extract.
+ *
+ * verify recomputes every content digest from the stored values (which also makes HDF5
+ * check every chunk's Fletcher32 checksum), checks that the lineage agrees with the
+ * grid-mapping attributes, and recomputes the bundle digest.  A bundle is untrusted
+ * input: sizes read from it are checked before they size an allocation.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "lode_internal.h"
+
+#define MAX_STRIP_BYTES (256u << 20)
+
+/* Append a formatted line to a growing text; returns -1 on out-of-memory. */
+static int addf(char **text, const char *fmt, ...) LODE__PRINTF(2, 3);
+static int addf(char **text, const char *fmt, ...)
+{
+	va_list ap;
+	char line[4096], *n;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	n = lode__sprintf("%s%s", *text ? *text : "", line);
+	if (!n)
+		return -1;
+	free(*text);
+	*text = n;
+	return 0;
+}
+
+static lode_status strip_buffer(const lode_bundle_item *it, int rows, unsigned char **buf, lode_error *err)
+{
+	size_t bytes = (size_t)it->nx * (size_t)rows * lode__dtype_size(it->dtype);
+
+	if (it->nx <= 0 || it->ny <= 0 || bytes > MAX_STRIP_BYTES)
+		return lode__err(err, LODE_EBUNDLE, "dataset '%s': implausible dimensions %d x %d", it->name, it->nx,
+				 it->ny);
+	*buf = malloc(bytes ? bytes : 1);
+	if (!*buf)
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	return LODE_OK;
+}
+
+/* Recompute one dataset's content digest into hex. */
+static lode_status content_digest(lode__bundle *b, const lode_bundle_item *it, char hex[65], lode_error *err)
+{
+	int rows = lode__bundle_chunk_rows(b, it);
+	unsigned char *buf = NULL;
+	lode__content_hash *h = NULL;
+	lode_status rc;
+
+	if ((rc = strip_buffer(it, rows, &buf, err)))
+		return rc;
+	h = lode__content_hash_new(it->nbands);
+	if (!h) {
+		free(buf);
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	}
+	for (int band = 1; band <= it->nbands && !rc; band++)
+		for (int y0 = 0; y0 < it->ny && !rc; y0 += rows) {
+			int ny = it->ny - y0 < rows ? it->ny - y0 : rows;
+			if (!(rc = lode__bundle_read_rows(b, it, band, y0, ny, buf, err)))
+				lode__content_hash_update(h, band - 1, buf,
+							  (size_t)it->nx * (size_t)ny * lode__dtype_size(it->dtype));
+		}
+	lode__content_hash_final(h, hex);
+	free(buf);
+	return rc;
+}
+
+/* Does the lineage agree with the stored grid?  Returns a malloc'd problem or NULL. */
+static char *lineage_problem(const lode_bundle_item *it)
+{
+	json_error_t je;
+	json_t *l = json_loads(it->lineage, 0, &je), *tgt, *gt, *nd;
+	char *problem = NULL;
+
+	if (!l)
+		return lode__sprintf("the lineage is not valid JSON (%s)", je.text);
+	tgt = json_object_get(l, "target");
+	gt = json_object_get(tgt, "geotransform");
+	nd = json_object_get(l, "nodata");
+	if (!json_is_array(gt) || json_array_size(gt) != 6) {
+		problem = lode__strdup("the lineage has no target geotransform");
+		goto out;
+	}
+	for (size_t i = 0; i < 6; i++)
+		if (json_number_value(json_array_get(gt, i)) != it->gt[i]) {
+			problem = lode__strdup("the GeoTransform attribute differs from the lineage");
+			goto out;
+		}
+	if (!json_is_string(json_object_get(tgt, "crs_wkt")) || !it->crs_wkt ||
+	    strcmp(json_string_value(json_object_get(tgt, "crs_wkt")), it->crs_wkt) != 0) {
+		problem = lode__strdup("the crs_wkt attribute differs from the lineage");
+		goto out;
+	}
+	if (json_is_number(nd) != it->has_nodata ||
+	    (it->has_nodata && !(json_number_value(nd) == it->nodata ||
+				 (float)json_number_value(nd) == (float)it->nodata))) {
+		problem = lode__strdup("the _FillValue attribute differs from the lineage's nodata");
+		goto out;
+	}
+	if (lode__dtype_from_name(json_string_value(json_object_get(l, "data_type")) ?
+				  json_string_value(json_object_get(l, "data_type")) : "") != it->dtype)
+		problem = lode__strdup("the data type differs from the lineage");
+out:
+	json_decref(l);
+	return problem;
+}
+
+lode_status lode_verify(const char *bundle_path, char **report, lode_error *err)
+{
+	lode__bundle *b = NULL;
+	lode_bundle_item *items = NULL;
+	size_t n = 0, damaged = 0;
+	char *text = NULL, *stored = NULL, *manifest = NULL, *digest = NULL, names[1024] = "";
+	lode_status rc;
+
+	*report = NULL;
+	lode__err_clear(err);
+	if ((rc = lode__bundle_open(bundle_path, &b, err)) || (rc = lode__bundle_items(b, &items, &n, err)))
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		lode_bundle_item *it = &items[i];
+		char hex[65] = "", *problem = NULL;
+		lode_error e;
+
+		if (it->problem)
+			problem = lode__strdup(it->problem);
+		else if (!it->content_sha256 || !it->lineage)
+			problem = lode__strdup("no lode_content_sha256 or lode_lineage attribute");
+		else if ((problem = lineage_problem(it)))
+			;
+		else if (content_digest(b, it, hex, &e) != LODE_OK)
+			problem = lode__strdup(e.message);
+		else if (strcmp(hex, it->content_sha256) != 0)
+			problem = lode__sprintf("content digest mismatch: stored %s, computed %s", it->content_sha256, hex);
+		if (problem) {
+			damaged++;
+			addf(&text, "%s: DAMAGED: %s\n", it->name, problem);
+			if (strlen(names) + strlen(it->name) + 4 < sizeof names)
+				snprintf(names + strlen(names), sizeof names - strlen(names), "%s'%s'",
+					 names[0] ? ", " : "", it->name);
+			free(problem);
+		} else {
+			addf(&text, "%s: OK (sha256 %s)\n", it->name, hex);
+		}
+	}
+	lode__bundle_get_attr(b, "lode_bundle_sha256", &stored, err);
+	lode__bundle_get_attr(b, "lode_manifest", &manifest, err);
+	digest = lode__bundle_digest(items, n, manifest);
+	if (!stored || !digest || strcmp(stored, digest) != 0) {
+		addf(&text, "bundle digest: DAMAGED: %s\n",
+		     stored ? "it does not match the datasets' digests, lineage and manifest"
+			    : "no lode_bundle_sha256 attribute");
+		if (!damaged)
+			snprintf(names, sizeof names, "the bundle's metadata (manifest or lineage)");
+		damaged++;
+	} else {
+		addf(&text, "bundle digest: OK (sha256 %s)\n", digest);
+	}
+	if (damaged)
+		rc = lode__err(err, LODE_EDAMAGED, "%s: damaged: %s", bundle_path, names);
+out:
+	free(stored);
+	free(manifest);
+	free(digest);
+	lode__bundle_items_free(items, n);
+	lode__bundle_close(b, NULL);
+	*report = text;
+	return rc;
+}
+
+/* ---- ls ---- */
+
+static void bounds_of(const lode_bundle_item *it, double b[4])
+{
+	b[0] = it->gt[0];
+	b[2] = it->gt[0] + it->nx * it->gt[1];
+	b[3] = it->gt[3];
+	b[1] = it->gt[3] + it->ny * it->gt[5];
+	if (b[1] > b[3]) {
+		double t = b[1];
+		b[1] = b[3];
+		b[3] = t;
+	}
+}
+
+lode_status lode_ls(const char *bundle_path, int json, char **out, lode_error *err)
+{
+	lode__bundle *b = NULL;
+	lode_bundle_item *items = NULL;
+	size_t n = 0;
+	json_t *root = NULL, *arr = NULL;
+	char *text = NULL, *title = NULL, *digest = NULL;
+	lode_status rc;
+
+	*out = NULL;
+	lode__err_clear(err);
+	lode__gdal_init();
+	if ((rc = lode__bundle_open(bundle_path, &b, err)) || (rc = lode__bundle_items(b, &items, &n, err)))
+		goto out;
+	lode__bundle_get_attr(b, "title", &title, err);
+	lode__bundle_get_attr(b, "lode_bundle_sha256", &digest, err);
+	root = json_object();
+	arr = json_array();
+	json_object_set_new(root, "bundle", json_string(bundle_path));
+	json_object_set_new(root, "title", title ? json_string(title) : json_null());
+	json_object_set_new(root, "bundle_sha256", digest ? json_string(digest) : json_null());
+	json_object_set_new(root, "datasets", arr);
+	if (!json)
+		addf(&text, "%s: %s\n%zu dataset%s\n", bundle_path, title ? title : "(untitled)", n,
+		     n == 1 ? "" : "s");
+	for (size_t i = 0; i < n; i++) {
+		lode_bundle_item *it = &items[i];
+		json_t *o = json_object(), *bb = json_array(), *lin = NULL, *op, *src;
+		char *label = it->crs_wkt ? lode__crs_label(it->crs_wkt) : NULL;
+		double bd[4];
+
+		bounds_of(it, bd);
+		for (int k = 0; k < 4; k++)
+			json_array_append_new(bb, json_real(bd[k]));
+		if (it->lineage)
+			lin = json_loads(it->lineage, 0, NULL);
+		op = json_object_get(lin, "operation");
+		src = json_object_get(lin, "source");
+		json_object_set_new(o, "name", json_string(it->name));
+		json_object_set_new(o, "kind", json_string(it->kind ? it->kind : "raster"));
+		json_object_set_new(o, "data_type", json_string(lode__dtype_name(it->dtype)));
+		json_object_set_new(o, "bands", json_integer(it->nbands));
+		json_object_set_new(o, "width", json_integer(it->nx));
+		json_object_set_new(o, "height", json_integer(it->ny));
+		json_object_set_new(o, "crs", json_string(label ? label : "unknown"));
+		json_object_set_new(o, "bounds", bb);
+		json_object_set_new(o, "nodata", it->has_nodata && isfinite(it->nodata) ? json_real(it->nodata) : json_null());
+		json_object_set_new(o, "content_sha256", it->content_sha256 ? json_string(it->content_sha256) : json_null());
+		if (src)
+			json_object_set(o, "source", src);
+		if (op) {
+			json_t *summary = json_object();
+			json_object_set(summary, "name", json_object_get(op, "name"));
+			json_object_set(summary, "code", json_object_get(op, "code"));
+			json_object_set(summary, "accuracy_m", json_object_get(op, "accuracy_m"));
+			json_object_set(summary, "ballpark", json_object_get(op, "ballpark"));
+			json_object_set(summary, "grids", json_object_get(op, "grids"));
+			json_object_set_new(o, "operation", summary);
+		}
+		if (json_object_get(lin, "resampling"))
+			json_object_set(o, "resampling", json_object_get(lin, "resampling"));
+		if (it->problem)
+			json_object_set_new(o, "problem", json_string(it->problem));
+		json_array_append_new(arr, o);
+		if (!json) {
+			const char *opname = json_string_value(json_object_get(op, "name"));
+			const char *code = json_string_value(json_object_get(op, "code"));
+			json_t *acc = json_object_get(op, "accuracy_m");
+			addf(&text, "\n%s  raster %s, %d band%s, %d x %d pixels\n", it->name, lode__dtype_name(it->dtype),
+			     it->nbands, it->nbands == 1 ? "" : "s", it->nx, it->ny);
+			addf(&text, "  crs:        %s\n  bounds:     %.10g %.10g %.10g %.10g\n", label ? label : "unknown",
+			     bd[0], bd[1], bd[2], bd[3]);
+			if (it->has_nodata)
+				addf(&text, "  nodata:     %.17g\n", it->nodata);
+			if (src)
+				addf(&text, "  source:     %s (%s, sha256 %.16s...)\n",
+				     json_string_value(json_object_get(src, "path")),
+				     json_string_value(json_object_get(src, "crs")),
+				     json_string_value(json_object_get(src, "sha256")));
+			if (opname)
+				addf(&text, "  operation:  %s%s%s%s, accuracy %s%s\n", opname, code ? " [" : "", code ? code : "",
+				     code ? "]" : "", json_is_number(acc) ? "" : "unknown",
+				     json_is_true(json_object_get(op, "ballpark")) ? " (ballpark)" : "");
+			if (json_is_number(acc))
+				addf(&text, "              (accuracy %g m)\n", json_number_value(acc));
+			if (json_object_get(lin, "resampling"))
+				addf(&text, "  resampling: %s\n", json_string_value(json_object_get(lin, "resampling")));
+			if (it->problem)
+				addf(&text, "  PROBLEM:    %s\n", it->problem);
+		}
+		json_decref(lin);
+		free(label);
+	}
+	if (json)
+		text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (!text)
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+out:
+	*out = text;
+	json_decref(root);
+	free(title);
+	free(digest);
+	lode__bundle_items_free(items, n);
+	lode__bundle_close(b, NULL);
+	return rc;
+}
+
+/* ---- extract ---- */
+
+static lode_status extract_one(lode__bundle *b, const lode_bundle_item *it, const char *dir, lode_error *err)
+{
+	char *final = lode__sprintf("%s/%s.tif", dir, it->name);
+	char *tmp = lode__sprintf("%s/.%s.tif.tmp-%ld", dir, it->name, (long)getpid());
+	char *md_lineage = NULL, *md_sha = NULL;
+	const char *md[3] = {NULL, NULL, NULL};
+	lode__gtiff *g = NULL;
+	unsigned char *buf = NULL;
+	int rows = lode__bundle_chunk_rows(b, it);
+	lode_status rc = LODE_OK;
+
+	if (!final || !tmp) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (it->problem) {
+		rc = lode__err(err, LODE_EBUNDLE, "%s", it->problem);
+		goto out;
+	}
+	if (it->lineage && (md_lineage = lode__sprintf("LODE_LINEAGE=%s", it->lineage)))
+		md[0] = md_lineage;
+	if (it->content_sha256 && (md_sha = lode__sprintf("LODE_CONTENT_SHA256=%s", it->content_sha256)))
+		md[md[0] ? 1 : 0] = md_sha;
+	{
+		lode_gtiff_params gp = {
+			.width = it->nx, .height = it->ny, .nbands = it->nbands, .dtype = it->dtype,
+			.crs_wkt = it->crs_wkt, .has_nodata = it->has_nodata, .nodata = it->nodata,
+			.band_names = (const char *const *)it->band_names, .unit = it->unit, .metadata = md,
+		};
+		memcpy(gp.gt, it->gt, sizeof gp.gt);
+		if ((rc = lode__gtiff_create(tmp, &gp, &g, err)))
+			goto out;
+	}
+	if ((rc = strip_buffer(it, rows, &buf, err)))
+		goto out;
+	for (int band = 1; band <= it->nbands && !rc; band++)
+		for (int y0 = 0; y0 < it->ny && !rc; y0 += rows) {
+			int ny = it->ny - y0 < rows ? it->ny - y0 : rows;
+			if (!(rc = lode__bundle_read_rows(b, it, band, y0, ny, buf, err)))
+				rc = lode__gtiff_write(g, band, y0, ny, buf, err);
+		}
+	if (!rc) {
+		rc = lode__gtiff_close(g, err);
+		g = NULL;
+	}
+	if (!rc && rename(tmp, final) != 0)
+		rc = lode__err(err, LODE_EIO, "%s: %s", final, strerror(errno));
+out:
+	if (g) {
+		lode_error ignored;
+		lode__gtiff_close(g, &ignored);
+	}
+	if (rc && tmp)
+		unlink(tmp);
+	free(buf);
+	free(md_lineage);
+	free(md_sha);
+	free(final);
+	free(tmp);
+	return rc;
+}
+
+lode_status lode_extract(const char *bundle_path, const char *const *names, size_t nnames, const char *dir,
+			 lode_error *err)
+{
+	lode__bundle *b = NULL;
+	lode_bundle_item *items = NULL;
+	size_t n = 0;
+	struct stat st;
+	lode_status rc;
+
+	lode__err_clear(err);
+	lode__gdal_init();
+	if ((rc = lode__bundle_open(bundle_path, &b, err)) || (rc = lode__bundle_items(b, &items, &n, err)))
+		goto out;
+	for (size_t k = 0; k < nnames; k++) {
+		size_t i;
+		for (i = 0; i < n && strcmp(items[i].name, names[k]) != 0; i++)
+			;
+		if (i == n) {
+			char list[1024] = "";
+			for (size_t j = 0; j < n; j++)
+				snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", j ? ", " : "", items[j].name);
+			rc = lode__err(err, LODE_EUSAGE, "%s: no dataset named '%s' (the bundle holds: %s)", bundle_path,
+				       names[k], list);
+			goto out;
+		}
+	}
+	if (stat(dir, &st) != 0) {
+		if (mkdir(dir, 0777) != 0) {
+			rc = lode__err(err, LODE_EIO, "%s: cannot create the folder: %s", dir, strerror(errno));
+			goto out;
+		}
+	} else if (!S_ISDIR(st.st_mode)) {
+		rc = lode__err(err, LODE_EIO, "%s: exists and is not a folder", dir);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int wanted = nnames == 0;
+		for (size_t k = 0; k < nnames && !wanted; k++)
+			wanted = strcmp(items[i].name, names[k]) == 0;
+		if (!wanted)
+			continue;
+		/* Names come from an untrusted file: only plain dataset names become file names. */
+		if (!lode__name_ok(items[i].name)) {
+			rc = lode__err(err, LODE_EBUNDLE, "%s: refusing to extract a dataset with an unsafe name", bundle_path);
+			goto out;
+		}
+		if ((rc = extract_one(b, &items[i], dir, err))) {
+			lode__err_ctx(err, "%s: dataset '%s': ", bundle_path, items[i].name);
+			goto out;
+		}
+	}
+out:
+	lode__bundle_items_free(items, n);
+	lode__bundle_close(b, NULL);
+	return rc;
+}

@@ -1,0 +1,680 @@
+/*
+ * run.c -- the plan, reproject and package stages, run in one process by lode_run.
+ *
+ * plan: read the manifest, open and check every source (file exists, GDAL reads it,
+ * georeferenced, CRS present or assumed, overlaps the target bounds, supported type),
+ * hash it, and choose its coordinate operation under the manifest's policy.  Nothing is
+ * written while planning, so a bad manifest or source fails before any work.
+ *
+ * reproject + package: for each dataset, warp the target grid in strips of whole HDF5
+ * chunk rows (memory is bounded by one strip, whatever the raster's size), write each
+ * strip into the bundle and feed it to the content digest.  The bundle is written under
+ * a temporary name beside the destination and renamed into place only when complete.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "lode_internal.h"
+
+#define CHUNK 512                       /* chunk edge, pixels */
+#define MAX_GRID_PIXELS 4000000000000.0 /* refuse absurd grids before allocating anything */
+
+typedef struct plan_item {
+	const lode_dataset_spec *spec;
+	lode__raster *src;
+	char sha256[65];
+	uint64_t size;
+	char *src_wkt;
+	int crs_assumed;
+	lode_op op;
+	int *bands;
+	int nbands;
+	lode_dtype dtype;
+	int has_nodata;
+	double nodata;
+	double et;
+	int nx, ny;
+	double gt[6];
+	double src_extent_in_target[4];
+} plan_item;
+
+typedef struct plan {
+	lode_manifest *m;
+	char *dst_wkt;
+	char *dst_label;
+	char *proj_version, *epsg_version;
+	plan_item *items;
+	size_t n;
+} plan;
+
+static void plan_free(plan *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n; i++) {
+		plan_item *it = &p->items[i];
+		lode__raster_close(it->src);
+		free(it->src_wkt);
+		free(it->bands);
+		lode__op_clear(&it->op);
+	}
+	free(p->items);
+	free(p->dst_wkt);
+	free(p->dst_label);
+	free(p->proj_version);
+	free(p->epsg_version);
+	lode__manifest_free(p->m);
+	memset(p, 0, sizeof *p);
+}
+
+/* Target grid exactly as gdalwarp -te xmin ymin xmax ymax -tr xres yres makes it. */
+static lode_status make_grid(const double b[4], double xres, double yres, int *nx, int *ny, double gt[6],
+			     lode_error *err)
+{
+	double fx = (b[2] - b[0] + xres / 2.0) / xres;
+	double fy = (fabs(b[3] - b[1]) + yres / 2.0) / yres;
+
+	if (!(fx >= 1) || !(fy >= 1))
+		return lode__err(err, LODE_EMANIFEST,
+				 "the target grid is empty: the bounds are smaller than one pixel at this resolution");
+	if (fx > 2147483647.0 || fy > 2147483647.0 || fx * fy > MAX_GRID_PIXELS)
+		return lode__err(err, LODE_EMANIFEST,
+				 "the target grid would be %.0f x %.0f pixels, which is absurdly large: check target.bounds and resolution",
+				 fx, fy);
+	*nx = (int)fx;
+	*ny = (int)fy;
+	gt[0] = b[0];
+	gt[1] = xres;
+	gt[2] = 0;
+	gt[3] = b[3];
+	gt[4] = 0;
+	gt[5] = -yres;
+	return LODE_OK;
+}
+
+static lode_status plan_one(plan *p, plan_item *it, lode_error *err)
+{
+	const lode_dataset_spec *d = it->spec;
+	const lode_manifest *m = p->m;
+	const lode_raster_info *info;
+	struct stat st;
+	double ext[4], aoi[4], xres, yres;
+	int have_aoi;
+	lode_policy pol = {m->max_error_m, m->allow_ballpark};
+	lode_status rc;
+
+	/* A clear message for the commonest mistakes before GDAL gets a say. */
+	if (stat(d->source_path, &st) != 0)
+		return lode__err(err, LODE_ESOURCE, "source '%s': %s", d->source_path, strerror(errno));
+	if (S_ISDIR(st.st_mode))
+		return lode__err(err, LODE_ESOURCE, "source '%s' is a directory, not a raster file", d->source_path);
+	if ((rc = lode__raster_open(d->source_path, &it->src, err)))
+		return rc;
+	info = lode__raster_info(it->src);
+	if (!info->has_geotransform)
+		return lode__err(err, LODE_ESOURCE, "source '%s' is not georeferenced (it has no geotransform)",
+				 d->source_path);
+
+	/* The source CRS: its own, or the assumed one, never a guess. */
+	if (info->crs_wkt && d->assume_crs)
+		return lode__err(err, LODE_EMANIFEST,
+				 "source '%s' has its own CRS (%s); assume_crs is only for sources without one: remove it",
+				 d->source_path, info->crs_wkt ? "see gdalinfo" : "");
+	if (!info->crs_wkt && !d->assume_crs)
+		return lode__err(err, LODE_ESOURCE,
+				 "source '%s' has no coordinate reference system; if you know it, add assume_crs: (e.g. EPSG:3375) to the dataset",
+				 d->source_path);
+	if (d->assume_crs) {
+		if ((rc = lode__crs_to_wkt(d->assume_crs, &it->src_wkt, err)))
+			return lode__err_ctx(err, "assume_crs: ");
+		it->crs_assumed = 1;
+	} else if (!(it->src_wkt = lode__strdup(info->crs_wkt))) {
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	}
+
+	/* Bands, type and nodata. */
+	it->nbands = d->bands ? (int)d->nbands : info->nbands;
+	it->bands = calloc((size_t)it->nbands, sizeof *it->bands);
+	if (!it->bands)
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	for (int i = 0; i < it->nbands; i++) {
+		it->bands[i] = d->bands ? d->bands[i] : i + 1;
+		if (it->bands[i] > info->nbands)
+			return lode__err(err, LODE_EMANIFEST, "bands: the source has %d band%s, there is no band %d",
+					 info->nbands, info->nbands == 1 ? "" : "s", it->bands[i]);
+	}
+	it->dtype = info->bands[it->bands[0] - 1].dtype;
+	for (int i = 0; i < it->nbands; i++) {
+		const lode_band_info *bi = &info->bands[it->bands[i] - 1];
+		if (bi->dtype == LODE_DT_UNKNOWN)
+			return lode__err(err, LODE_ESOURCE, "source '%s' band %d has a data type lode does not carry (complex numbers?)",
+					 d->source_path, it->bands[i]);
+		if (bi->dtype != it->dtype)
+			return lode__err(err, LODE_ESOURCE,
+					 "source '%s': bands %d and %d have different data types (%s, %s); list bands of one type in bands:",
+					 d->source_path, it->bands[0], it->bands[i], lode__dtype_name(it->dtype),
+					 lode__dtype_name(bi->dtype));
+	}
+	if (d->has_nodata) {
+		if (!lode__dtype_holds(it->dtype, d->nodata))
+			return lode__err(err, LODE_EMANIFEST, "nodata: %g cannot be stored in the source's type %s",
+					 d->nodata, lode__dtype_name(it->dtype));
+		it->has_nodata = 1;
+		it->nodata = d->nodata;
+	} else {
+		const lode_band_info *b0 = &info->bands[it->bands[0] - 1];
+		for (int i = 1; i < it->nbands; i++) {
+			const lode_band_info *bi = &info->bands[it->bands[i] - 1];
+			if (bi->has_nodata != b0->has_nodata ||
+			    (bi->has_nodata && !(bi->nodata == b0->nodata || (isnan(bi->nodata) && isnan(b0->nodata)))))
+				return lode__err(err, LODE_ESOURCE,
+						 "source '%s': bands %d and %d have different nodata values; set one with nodata:",
+						 d->source_path, it->bands[0], it->bands[i]);
+		}
+		if (b0->has_nodata && lode__dtype_holds(it->dtype, b0->nodata)) {
+			it->has_nodata = 1;
+			it->nodata = b0->nodata;
+		}
+	}
+
+	/* The target grid. */
+	xres = d->has_resolution ? d->xres : m->xres;
+	yres = d->has_resolution ? d->yres : m->yres;
+	it->et = d->has_error_threshold ? d->error_threshold : m->error_threshold;
+	if ((rc = make_grid(m->bounds, xres, yres, &it->nx, &it->ny, it->gt, err)))
+		return rc;
+
+	/* The source's extent, and in degrees for PROJ's area of interest. */
+	{
+		const double *g = info->gt;
+		double xs[4] = {g[0], g[0] + info->width * g[1], g[0] + info->height * g[2],
+				g[0] + info->width * g[1] + info->height * g[2]};
+		double ys[4] = {g[3], g[3] + info->width * g[4], g[3] + info->height * g[5],
+				g[3] + info->width * g[4] + info->height * g[5]};
+		ext[0] = ext[2] = xs[0];
+		ext[1] = ext[3] = ys[0];
+		for (int k = 1; k < 4; k++) {
+			ext[0] = fmin(ext[0], xs[k]);
+			ext[2] = fmax(ext[2], xs[k]);
+			ext[1] = fmin(ext[1], ys[k]);
+			ext[3] = fmax(ext[3], ys[k]);
+		}
+	}
+	{
+		lode_error ignored;
+		have_aoi = lode__crs_bounds_to_lonlat(it->src_wkt, ext, aoi, &ignored) == LODE_OK;
+	}
+
+	/* The coordinate operation, under the policy. */
+	if ((rc = lode__crs_choose_operation(it->src_wkt, p->dst_wkt, have_aoi ? aoi : NULL, &pol,
+					     d->operation, &it->op, err)))
+		return lode__err_ctx(err, "choosing the coordinate operation: ");
+
+	/* Overlap with the target bounds, with the operation that will be applied. */
+	if ((rc = lode__crs_transform_bounds(it->src_wkt, p->dst_wkt, it->op.pipeline, ext,
+					     it->src_extent_in_target, err)))
+		return lode__err_ctx(err, "checking the overlap with target.bounds: ");
+	{
+		const double *s = it->src_extent_in_target, *b = m->bounds;
+		if (s[2] <= b[0] || s[0] >= b[2] || s[3] <= b[1] || s[1] >= b[3])
+			return lode__err(err, LODE_ESOURCE,
+					 "source '%s' does not overlap target.bounds: in the target CRS it covers [%.10g, %.10g, %.10g, %.10g], the bounds are [%.10g, %.10g, %.10g, %.10g]",
+					 d->source_path, s[0], s[1], s[2], s[3], b[0], b[1], b[2], b[3]);
+	}
+
+	if ((rc = lode__sha256_file(d->source_path, it->sha256, &it->size, err)))
+		return rc;
+	return LODE_OK;
+}
+
+static lode_status plan_build(const char *manifest_path, plan *p, lode_error *err)
+{
+	lode_status rc;
+
+	memset(p, 0, sizeof *p);
+	lode__gdal_init();
+	if ((rc = lode__manifest_load(manifest_path, &p->m, err)))
+		return rc;
+	if ((rc = lode__crs_to_wkt(p->m->target_crs, &p->dst_wkt, err)))
+		return lode__err_ctx(err, "%s: target.crs: ", manifest_path);
+	p->dst_label = lode__crs_label(p->dst_wkt);
+	lode__proj_versions(&p->proj_version, &p->epsg_version);
+	p->items = calloc(p->m->ndatasets, sizeof *p->items);
+	if (!p->items || !p->dst_label || !p->proj_version || !p->epsg_version)
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	for (size_t i = 0; i < p->m->ndatasets; i++) {
+		p->items[i].spec = &p->m->datasets[i];
+		p->n = i + 1;
+		if ((rc = plan_one(p, &p->items[i], err)))
+			return lode__err_ctx(err, "%s:%d: dataset '%s': ", manifest_path, p->m->datasets[i].line,
+					     p->m->datasets[i].name);
+	}
+	return LODE_OK;
+}
+
+/* ---- lineage ---- */
+
+static json_t *num_or_null(int has, double v)
+{
+	return has && isfinite(v) ? json_real(v) : json_null();
+}
+
+static json_t *op_json(const lode_op *op)
+{
+	json_t *o = json_object(), *grids = json_array(), *cands;
+
+	for (size_t i = 0; i < op->ngrids; i++) {
+		json_t *g = json_object();
+		json_object_set_new(g, "name", json_string(op->grids[i]));
+		json_array_append_new(grids, g);
+	}
+	json_object_set_new(o, "name", json_string(op->name));
+	json_object_set_new(o, "code", op->code ? json_string(op->code) : json_null());
+	json_object_set_new(o, "proj_pipeline", json_string(op->pipeline));
+	json_object_set_new(o, "accuracy_m", num_or_null(op->accuracy >= 0, op->accuracy));
+	json_object_set_new(o, "ballpark", json_boolean(op->ballpark));
+	json_object_set_new(o, "grids", grids);
+	json_object_set_new(o, "explicit", json_boolean(op->explicit_op));
+	cands = op->candidates_json ? json_loads(op->candidates_json, 0, NULL) : NULL;
+	json_object_set_new(o, "candidates", cands ? cands : json_array());
+	return o;
+}
+
+static json_t *lineage_json(const plan *p, const plan_item *it)
+{
+	const lode_raster_info *info = lode__raster_info(it->src);
+	json_t *o = json_object(), *src = json_object(), *tgt = json_object(), *pol = json_object();
+	json_t *bands = json_array(), *gt = json_array();
+	char *src_label = lode__crs_label(it->src_wkt);
+	const char *slash = strrchr(it->spec->source, '/');
+
+	for (int i = 0; i < it->nbands; i++)
+		json_array_append_new(bands, json_integer(it->bands[i]));
+	for (int i = 0; i < 6; i++)
+		json_array_append_new(gt, json_real(it->gt[i]));
+	json_object_set_new(src, "path", json_string(it->spec->source));
+	json_object_set_new(src, "file", json_string(slash ? slash + 1 : it->spec->source));
+	json_object_set_new(src, "sha256", json_string(it->sha256));
+	json_object_set_new(src, "size", json_integer((json_int_t)it->size));
+	json_object_set_new(src, "driver", json_string(info->driver));
+	json_object_set_new(src, "width", json_integer(info->width));
+	json_object_set_new(src, "height", json_integer(info->height));
+	json_object_set_new(src, "bands", bands);
+	json_object_set_new(src, "crs", json_string(src_label ? src_label : ""));
+	json_object_set_new(src, "crs_assumed", json_boolean(it->crs_assumed));
+	json_object_set_new(src, "crs_wkt", json_string(it->src_wkt));
+	json_object_set_new(tgt, "crs", json_string(p->dst_label));
+	json_object_set_new(tgt, "crs_wkt", json_string(p->dst_wkt));
+	json_object_set_new(tgt, "geotransform", gt);
+	json_object_set_new(tgt, "width", json_integer(it->nx));
+	json_object_set_new(tgt, "height", json_integer(it->ny));
+	json_object_set_new(pol, "max_error_m", num_or_null(1, p->m->max_error_m));
+	json_object_set_new(pol, "allow_ballpark", json_boolean(p->m->allow_ballpark));
+
+	json_object_set_new(o, "dataset", json_string(it->spec->name));
+	json_object_set_new(o, "kind", json_string("raster"));
+	json_object_set_new(o, "source", src);
+	json_object_set_new(o, "target", tgt);
+	json_object_set_new(o, "operation", op_json(&it->op));
+	json_object_set_new(o, "policy", pol);
+	json_object_set_new(o, "resampling", json_string(it->spec->resampling));
+	json_object_set_new(o, "error_threshold", json_real(it->et));
+	json_object_set_new(o, "data_type", json_string(lode__dtype_name(it->dtype)));
+	json_object_set_new(o, "nodata", num_or_null(it->has_nodata, it->nodata));
+	json_object_set_new(o, "proj_version", json_string(p->proj_version));
+	json_object_set_new(o, "epsg_version", json_string(p->epsg_version));
+	json_object_set_new(o, "gdal_version", json_string(lode__gdal_version()));
+	json_object_set_new(o, "lode_version", json_string(LODE_VERSION));
+	free(src_label);
+	return o;
+}
+
+/* ---- plan as JSON (lode plan) ---- */
+
+lode_status lode_plan_json(const char *manifest_path, char **report_json, lode_error *err)
+{
+	plan p;
+	json_t *root = NULL, *arr;
+	lode_status rc;
+
+	*report_json = NULL;
+	lode__err_clear(err);
+	if ((rc = plan_build(manifest_path, &p, err)))
+		goto out;
+	root = json_object();
+	arr = json_array();
+	json_object_set_new(root, "manifest", json_string(manifest_path));
+	json_object_set_new(root, "target_crs", json_string(p.dst_label));
+	json_object_set_new(root, "datasets", arr);
+	for (size_t i = 0; i < p.n; i++)
+		json_array_append_new(arr, lineage_json(&p, &p.items[i]));
+	*report_json = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (!*report_json)
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+out:
+	json_decref(root);
+	plan_free(&p);
+	return rc;
+}
+
+/* ---- reproject + package ---- */
+
+typedef struct progress {
+	const lode_run_options *opt;
+	double done, total;
+} progress;
+
+static int tick(progress *pr, double amount, const char *label)
+{
+	pr->done += amount;
+	if (pr->opt && pr->opt->progress)
+		return pr->opt->progress(pr->total > 0 ? pr->done / pr->total : 1.0, label,
+					 pr->opt->progress_user);
+	return 0;
+}
+
+static lode_status write_dataset(plan *p, plan_item *it, lode__bundle *b, progress *pr,
+				 lode_bundle_item *digest_item, lode_error *err)
+{
+	const lode_raster_info *info = lode__raster_info(it->src);
+	lode__warper *w = NULL;
+	lode__bvar *v = NULL;
+	lode__content_hash *h = NULL;
+	unsigned char *buf = NULL;
+	const char **band_names = NULL;
+	char *names_text = NULL, *lineage = NULL;
+	char content[65];
+	size_t esize = lode__dtype_size(it->dtype), plane;
+	int rows = it->ny < CHUNK ? it->ny : CHUNK, any_names = 0;
+	json_t *lj = NULL;
+	lode_status rc = LODE_OK;
+
+	lode_warp_params wp = {
+		.src_crs_wkt = it->src_wkt, .dst_crs_wkt = p->dst_wkt, .pipeline = it->op.pipeline,
+		.nx = it->nx, .ny = it->ny, .bands = it->bands, .nbands = it->nbands,
+		.resampling = it->spec->resampling, .error_threshold = it->et,
+		.has_src_nodata = it->has_nodata, .src_nodata = it->nodata,
+		.has_dst_nodata = it->has_nodata, .dst_nodata = it->nodata, .dtype = it->dtype,
+	};
+	memcpy(wp.gt, it->gt, sizeof wp.gt);
+
+	band_names = calloc((size_t)it->nbands, sizeof *band_names);
+	if (!band_names) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < it->nbands; i++) {
+		band_names[i] = info->bands[it->bands[i] - 1].description;
+		if (band_names[i][0])
+			any_names = 1;
+	}
+	{
+		lode_raster_def def = {
+			.name = it->spec->name, .dtype = it->dtype, .nbands = it->nbands, .nx = it->nx,
+			.ny = it->ny, .crs_wkt = p->dst_wkt, .has_nodata = it->has_nodata,
+			.nodata = it->nodata, .band_names = band_names,
+			.unit = info->bands[it->bands[0] - 1].unit,
+			.long_name = it->nbands == 1 ? band_names[0] : NULL, .chunk = CHUNK,
+		};
+		memcpy(def.gt, it->gt, sizeof def.gt);
+		if ((rc = lode__bundle_add_raster(b, &def, &v, err)))
+			goto out;
+	}
+	if ((rc = lode__warper_new(it->src, &wp, &w, err)))
+		goto out;
+	plane = (size_t)it->nx * (size_t)rows * esize;
+	buf = malloc(plane * (size_t)it->nbands);
+	h = lode__content_hash_new(it->nbands);
+	if (!buf || !h) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory (a strip of %d rows needs %zu bytes)", rows,
+			       plane * (size_t)it->nbands);
+		goto out;
+	}
+	for (int y0 = 0; y0 < it->ny; y0 += rows) {
+		int ny = it->ny - y0 < rows ? it->ny - y0 : rows;
+		size_t pl = (size_t)it->nx * (size_t)ny * esize;
+
+		if ((rc = lode__warper_window(w, 0, y0, it->nx, ny, buf, err)))
+			goto out;
+		/* The warper packs the planes for this strip's own height. */
+		if ((rc = lode__bvar_write_rows(v, y0, ny, buf, err)))
+			goto out;
+		for (int k = 0; k < it->nbands; k++)
+			lode__content_hash_update(h, k, buf + (size_t)k * pl, pl);
+		if (tick(pr, (double)it->nx * ny * it->nbands, it->spec->name)) {
+			rc = lode__err(err, LODE_EIO, "interrupted");
+			goto out;
+		}
+	}
+	lode__content_hash_final(h, content);
+	h = NULL;
+
+	lj = lineage_json(p, it);
+	lineage = json_dumps(lj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (any_names) {
+		for (int i = 0; i < it->nbands; i++) {
+			char *n = lode__sprintf("%s%s%s", names_text ? names_text : "", i ? "\n" : "",
+						band_names[i][0] ? band_names[i] : "-");
+			free(names_text);
+			names_text = n;
+			if (!n)
+				break;
+		}
+	}
+	if (!lineage || (any_names && !names_text)) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	{
+		lode_attr attrs[] = {
+			{"source", it->spec->source},
+			{"lode_lineage", lineage},
+			{"lode_content_sha256", content},
+			{"lode_band_names", names_text},
+		};
+		rc = lode__bvar_finish(v, attrs, any_names ? 4 : 3, err);
+		v = NULL;
+		if (rc)
+			goto out;
+	}
+	digest_item->name = it->spec->name;
+	digest_item->content_sha256 = lode__strdup(content);
+	digest_item->lineage = lineage;
+	lineage = NULL;
+	if (!digest_item->content_sha256)
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+out:
+	json_decref(lj);
+	free(lineage);
+	free(names_text);
+	free(band_names);
+	free(buf);
+	if (h) {
+		char ignored[65];
+		lode__content_hash_final(h, ignored);
+	}
+	lode__bvar_free(v);
+	lode__warper_free(w);
+	return rc;
+}
+
+static char *utc_date(void)
+{
+	const char *sde = getenv("SOURCE_DATE_EPOCH");
+	char buf[32], *end;
+	long long t;
+	time_t tt;
+	struct tm tm;
+
+	if (!sde || !*sde)
+		return NULL;
+	t = strtoll(sde, &end, 10);
+	if (*end || t < 0)
+		return NULL;
+	tt = (time_t)t;
+	if (!gmtime_r(&tt, &tm) || !strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		return NULL;
+	return lode__strdup(buf);
+}
+
+static lode_status write_root(plan *p, lode__bundle *b, lode_error *err)
+{
+	lode_attr attrs[64];
+	size_t n = 0;
+	double ll[4];
+	char *poly = NULL, *date = utc_date();
+	lode_error ignored;
+	lode_status rc;
+
+	attrs[n++] = (lode_attr){"Conventions", "CF-1.8, ACDD-1.3"};
+	for (size_t i = 0; i < p->m->nmeta && n < 40; i++)
+		attrs[n++] = (lode_attr){p->m->meta[i].key, p->m->meta[i].value};
+	poly = lode__sprintf("POLYGON((%.17g %.17g, %.17g %.17g, %.17g %.17g, %.17g %.17g, %.17g %.17g))",
+			     p->m->bounds[0], p->m->bounds[1], p->m->bounds[2], p->m->bounds[1], p->m->bounds[2],
+			     p->m->bounds[3], p->m->bounds[0], p->m->bounds[3], p->m->bounds[0], p->m->bounds[1]);
+	if (!poly) {
+		free(date);
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	}
+	attrs[n++] = (lode_attr){"geospatial_bounds", poly};
+	attrs[n++] = (lode_attr){"geospatial_bounds_crs", p->dst_label};
+	if (date)
+		attrs[n++] = (lode_attr){"date_created", date};
+	attrs[n++] = (lode_attr){"lode_version", LODE_VERSION};
+	attrs[n++] = (lode_attr){"lode_format_version", LODE_FORMAT_VERSION};
+	attrs[n++] = (lode_attr){"lode_manifest", p->m->text};
+	rc = lode__bundle_set_attrs(b, NULL, attrs, n, err);
+	if (!rc && lode__crs_bounds_to_lonlat(p->dst_wkt, p->m->bounds, ll, &ignored) == LODE_OK) {
+		static const char *const keys[4] = {"geospatial_lon_min", "geospatial_lat_min",
+						    "geospatial_lon_max", "geospatial_lat_max"};
+		for (int k = 0; k < 4 && !rc; k++)
+			rc = lode__bundle_set_double(b, keys[k], ll[k], err);
+	}
+	free(poly);
+	free(date);
+	return rc;
+}
+
+/* Make a temporary file beside dest; returns its malloc'd name. */
+static char *temp_beside(const char *dest, lode_error *err)
+{
+	char *dir = lode__dirname(dest), *name;
+	const char *base = strrchr(dest, '/') ? strrchr(dest, '/') + 1 : dest;
+	int fd;
+
+	if (!dir) {
+		lode__err(err, LODE_ENOMEM, "out of memory");
+		return NULL;
+	}
+	name = lode__sprintf("%s/.%s.tmp-XXXXXX", dir, base);
+	free(dir);
+	if (!name) {
+		lode__err(err, LODE_ENOMEM, "out of memory");
+		return NULL;
+	}
+	fd = mkstemp(name);
+	if (fd < 0) {
+		lode__err(err, LODE_EIO, "%s: cannot create a file in that folder: %s", dest, strerror(errno));
+		free(name);
+		return NULL;
+	}
+	close(fd);
+	return name;
+}
+
+/* fsync a file by name so that the rename publishes complete data. */
+static lode_status sync_file(const char *path, lode_error *err)
+{
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0 || fsync(fd) != 0) {
+		lode_status rc = lode__err(err, LODE_EIO, "%s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	close(fd);
+	return LODE_OK;
+}
+
+lode_status lode_run(const char *manifest_path, const char *bundle_path, const lode_run_options *opt,
+		     lode_error *err)
+{
+	plan p;
+	lode__bundle *b = NULL;
+	lode_bundle_item *digests = NULL;
+	char *tmp = NULL, *bundle_digest = NULL;
+	progress pr = {opt, 0, 0};
+	lode_status rc;
+
+	lode__err_clear(err);
+	if ((rc = plan_build(manifest_path, &p, err)))
+		goto out;
+	for (size_t i = 0; i < p.n; i++)
+		pr.total += (double)p.items[i].nx * p.items[i].ny * p.items[i].nbands;
+	digests = calloc(p.n, sizeof *digests);
+	if (!digests) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (!(tmp = temp_beside(bundle_path, err))) {
+		rc = err->code;
+		goto out;
+	}
+	if ((rc = lode__bundle_create(tmp, &b, err)) || (rc = write_root(&p, b, err)))
+		goto out;
+	for (size_t i = 0; i < p.n; i++)
+		if ((rc = write_dataset(&p, &p.items[i], b, &pr, &digests[i], err))) {
+			lode__err_ctx(err, "dataset '%s': ", p.items[i].spec->name);
+			goto out;
+		}
+	bundle_digest = lode__bundle_digest(digests, p.n, p.m->text);
+	if (!bundle_digest) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	{
+		lode_attr a = {"lode_bundle_sha256", bundle_digest};
+		if ((rc = lode__bundle_set_attrs(b, NULL, &a, 1, err)))
+			goto out;
+	}
+	rc = lode__bundle_close(b, err);
+	b = NULL;
+	if (rc || (rc = sync_file(tmp, err)))
+		goto out;
+	if (rename(tmp, bundle_path) != 0) {
+		rc = lode__err(err, LODE_EIO, "%s: cannot move the finished bundle into place: %s", bundle_path,
+			       strerror(errno));
+		goto out;
+	}
+	free(tmp);
+	tmp = NULL;
+out:
+	if (b) {
+		lode_error ignored;
+		lode__bundle_close(b, &ignored);
+	}
+	if (tmp) {
+		unlink(tmp);
+		free(tmp);
+	}
+	if (digests) {
+		for (size_t i = 0; i < p.n; i++) {
+			free(digests[i].content_sha256);
+			free(digests[i].lineage);
+		}
+		free(digests);
+	}
+	free(bundle_digest);
+	plan_free(&p);
+	return rc;
+}

@@ -1,0 +1,180 @@
+/*
+ * util.c -- small helpers shared by the pipeline: strings, paths, whole-file reads,
+ * hex, and the table of pixel data types.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "lode_internal.h"
+
+char *lode__strdup(const char *s)
+{
+	char *d;
+	size_t n;
+
+	if (!s)
+		return NULL;
+	n = strlen(s) + 1;
+	d = malloc(n);
+	if (d)
+		memcpy(d, s, n);
+	return d;
+}
+
+char *lode__sprintf(const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+	char *s;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return NULL;
+	s = malloc((size_t)n + 1);
+	if (!s)
+		return NULL;
+	va_start(ap, fmt);
+	vsnprintf(s, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+lode_status lode__read_file(const char *path, size_t max_bytes, char **text, size_t *len,
+			    lode_error *err)
+{
+	FILE *f = NULL;
+	char *buf = NULL;
+	struct stat st;
+	size_t n;
+	lode_status rc = LODE_OK;
+
+	*text = NULL;
+	if (stat(path, &st) != 0) {
+		rc = lode__err(err, LODE_EIO, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		rc = lode__err(err, LODE_EIO, "%s: is a directory, not a file", path);
+		goto out;
+	}
+	if ((size_t)st.st_size > max_bytes) {
+		rc = lode__err(err, LODE_EIO, "%s: file too large (%lld bytes; the limit is %zu)",
+			       path, (long long)st.st_size, max_bytes);
+		goto out;
+	}
+	f = fopen(path, "rb");
+	if (!f) {
+		rc = lode__err(err, LODE_EIO, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		rc = lode__err(err, LODE_ENOMEM, "%s: out of memory", path);
+		goto out;
+	}
+	n = fread(buf, 1, (size_t)st.st_size, f);
+	if (ferror(f)) {
+		rc = lode__err(err, LODE_EIO, "%s: read failed: %s", path, strerror(errno));
+		goto out;
+	}
+	buf[n] = '\0';
+	*text = buf;
+	buf = NULL;
+	if (len)
+		*len = n;
+out:
+	free(buf);
+	if (f)
+		fclose(f);
+	return rc;
+}
+
+char *lode__dirname(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		return lode__strdup(".");
+	if (slash == path)
+		return lode__strdup("/");
+	return lode__sprintf("%.*s", (int)(slash - path), path);
+}
+
+char *lode__path_join(const char *dir, const char *rel)
+{
+	if (rel[0] == '/' || !dir || !dir[0] || strcmp(dir, ".") == 0)
+		return lode__strdup(rel);
+	return lode__sprintf("%s/%s", dir, rel);
+}
+
+void lode__hex(const unsigned char *bytes, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[bytes[i] >> 4];
+		out[2 * i + 1] = digits[bytes[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static const struct {
+	lode_dtype t;
+	size_t size;
+	const char *name;
+	double lo, hi;
+} dtypes[] = {
+	{LODE_DT_U8, 1, "Byte", 0, 255},
+	{LODE_DT_I8, 1, "Int8", -128, 127},
+	{LODE_DT_U16, 2, "UInt16", 0, 65535},
+	{LODE_DT_I16, 2, "Int16", -32768, 32767},
+	{LODE_DT_U32, 4, "UInt32", 0, 4294967295.0},
+	{LODE_DT_I32, 4, "Int32", -2147483648.0, 2147483647.0},
+	{LODE_DT_U64, 8, "UInt64", 0, 18446744073709551615.0},
+	{LODE_DT_I64, 8, "Int64", -9223372036854775808.0, 9223372036854775807.0},
+	{LODE_DT_F32, 4, "Float32", -3.4028234663852886e38, 3.4028234663852886e38},
+	{LODE_DT_F64, 8, "Float64", -HUGE_VAL, HUGE_VAL},
+};
+
+size_t lode__dtype_size(lode_dtype t)
+{
+	for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)
+		if (dtypes[i].t == t)
+			return dtypes[i].size;
+	return 0;
+}
+
+const char *lode__dtype_name(lode_dtype t)
+{
+	for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)
+		if (dtypes[i].t == t)
+			return dtypes[i].name;
+	return "Unknown";
+}
+
+lode_dtype lode__dtype_from_name(const char *name)
+{
+	for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)
+		if (strcmp(dtypes[i].name, name) == 0)
+			return dtypes[i].t;
+	return LODE_DT_UNKNOWN;
+}
+
+int lode__dtype_holds(lode_dtype t, double v)
+{
+	for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++) {
+		if (dtypes[i].t != t)
+			continue;
+		if (t == LODE_DT_F32 || t == LODE_DT_F64)
+			return isnan(v) || (v >= dtypes[i].lo && v <= dtypes[i].hi) || isinf(v);
+		return isfinite(v) && v == floor(v) && v >= dtypes[i].lo && v <= dtypes[i].hi;
+	}
+	return 0;
+}
