@@ -215,6 +215,30 @@ static int op_has_id(PJ_CONTEXT *ctx, PJ *op, const char *want)
 	return hit;
 }
 
+/*
+ * Is the operation made of conversions only (map projections, unit changes, axis
+ * swaps), with no change of datum?  Such an operation is exact, but the C API reports
+ * its accuracy as unknown when the CRSs carry no EPSG identifiers (as CRSs read from
+ * GeoTIFF keys often do), where projinfo shows "0 m".
+ */
+static int conversions_only(PJ_CONTEXT *ctx, PJ *op)
+{
+	PJ_TYPE t = proj_get_type(op);
+	int n, all = 1;
+
+	if (t == PJ_TYPE_CONVERSION)
+		return 1;
+	if (t != PJ_TYPE_CONCATENATED_OPERATION)
+		return 0;
+	n = proj_concatoperation_get_step_count(ctx, op);
+	for (int i = 0; i < n && all; i++) {
+		PJ *step = proj_concatoperation_get_step(ctx, op, i);
+		all = step && proj_get_type(step) == PJ_TYPE_CONVERSION;
+		proj_destroy(step);
+	}
+	return all && n > 0;
+}
+
 /* Fill op from a PROJ operation; returns -1 on out-of-memory. */
 static int describe(PJ_CONTEXT *ctx, PJ *p, lode_op *op)
 {
@@ -227,6 +251,8 @@ static int describe(PJ_CONTEXT *ctx, PJ *p, lode_op *op)
 	op->pipeline = lode__strdup(pipe ? pipe : "");
 	op->accuracy = proj_coordoperation_get_accuracy(ctx, p);
 	op->ballpark = proj_coordoperation_has_ballpark_transformation(ctx, p);
+	if (op->accuracy < 0 && !op->ballpark && conversions_only(ctx, p))
+		op->accuracy = 0;
 	if (ngrids > 0) {
 		op->grids = calloc((size_t)ngrids, sizeof *op->grids);
 		if (!op->grids)

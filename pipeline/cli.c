@@ -93,7 +93,7 @@ static int parse(const char *cmd, int argc, char **argv, opts *o)
 
 	optind = 1;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+hqo:", long_opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "hqo:", long_opts, NULL)) != -1) {
 		switch (ch) {
 		case OPT_HELP: o->help = 1; break;
 		case OPT_QUIET: o->quiet = 1; break;

@@ -1,0 +1,23 @@
+#!/bin/sh
+# make demo: generate the synthetic Malaysian sample rasters, run lode on the demo
+# manifest, verify the bundle and show what it holds and how to open it.
+set -eu
+LODE=${1:-build/lode}
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+OUT="$TOP/build/demo"
+mkdir -p "$OUT"
+/usr/bin/python3 "$TOP/samples/make_samples.py" "$TOP/samples/generated"
+echo
+echo "== lode run samples/malaysia.yaml"
+"$LODE" run "$TOP/samples/malaysia.yaml" -o "$OUT/malaysia.nc"
+echo
+echo "== lode verify"
+"$LODE" verify "$OUT/malaysia.nc"
+echo
+echo "== lode ls"
+"$LODE" ls "$OUT/malaysia.nc"
+echo
+echo "The bundle is $OUT/malaysia.nc. Open it with, for example:"
+echo "  gdalinfo NETCDF:\"$OUT/malaysia.nc\":/aeromag_tmi/aeromag_tmi"
+echo "  ncdump -h $OUT/malaysia.nc"
+echo "  $LODE extract $OUT/malaysia.nc -o $OUT/geotiff"

@@ -1,0 +1,70 @@
+#!/bin/sh
+# Run every lode test against one build folder and finish with one summary line,
+# "N passed, N failed" (with ", N skipped" when some were skipped).
+#
+#   tests/run.sh build        the plain build
+#   tests/run.sh build-asan   the sanitizer build (make check-asan sets the options)
+#
+# Unit tests are cmocka programs in BUILD/tests/; end-to-end tests run BUILD/lode and
+# check its output with gdalinfo, gdalwarp, ncdump, h5dump, h5py and xarray.
+set -u
+BUILD=${1:-build}
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+PY=${PYTHON:-/usr/bin/python3}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/lode-tests.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT INT TERM
+passed=0 failed=0 skipped=0
+
+# Unit tests: cmocka prints "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s)".
+for t in "$TOP/$BUILD"/tests/test_*; do
+	[ -x "$t" ] || continue
+	out=$("$t" 2>&1)
+	rc=$?
+	printf '%s\n' "$out"
+	p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | tail -n 1)
+	f=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | tail -n 1)
+	passed=$((passed + ${p:-0}))
+	failed=$((failed + ${f:-0}))
+	if [ "$rc" -ne 0 ] && [ "${f:-0}" -eq 0 ]; then
+		echo "FAIL $(basename "$t"): exited with status $rc"
+		failed=$((failed + 1))
+	fi
+done
+
+# End-to-end tests on the bundled samples (generated here, never committed).
+"$PY" "$TOP/samples/make_samples.py" "$WORK/samples" >/dev/null || {
+	echo "FAIL make_samples: could not generate the sample rasters"
+	failed=$((failed + 1))
+}
+for t in "$TOP"/tests/e2e/test_*.py; do
+	[ -f "$t" ] || continue
+	out=$(cd "$WORK" && "$PY" "$t" --lode "$TOP/$BUILD/lode" --samples "$WORK/samples" \
+		--data "$TOP/tests/data" --grids "$TOP/tests/data/grids" --realdata "$TOP/samples/data" \
+		--work "$WORK/e2e-$(basename "$t" .py)" 2>&1)
+	rc=$?
+	printf '%s\n' "$out"
+	line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n 1)
+	if [ -z "$line" ]; then
+		echo "FAIL $(basename "$t"): no summary line (exit status $rc)"
+		failed=$((failed + 1))
+		continue
+	fi
+	p=$(echo "$line" | sed 's/^\([0-9]*\) passed.*/\1/')
+	f=$(echo "$line" | sed 's/.* \([0-9]*\) failed.*/\1/')
+	s=$(echo "$line" | sed -n 's/.* \([0-9]*\) skipped.*/\1/p')
+	passed=$((passed + p))
+	failed=$((failed + f))
+	skipped=$((skipped + ${s:-0}))
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "FAIL $(basename "$t"): exited with status $rc"
+		failed=$((failed + 1))
+	fi
+done
+
+echo
+if [ "$skipped" -gt 0 ]; then
+	echo "$passed passed, $failed failed, $skipped skipped"
+else
+	echo "$passed passed, $failed failed"
+fi
+[ "$failed" -eq 0 ]

@@ -1,0 +1,129 @@
+/*
+ * test_core.c -- the error record, the digest rules (against values computed with
+ * Python's hashlib, an independent SHA-256) and the data-type table.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "lode_internal.h"
+
+static void error_context_is_prepended(void **state)
+{
+	lode_error err = {0};
+	char big[3000];
+
+	(void)state;
+	assert_int_equal(lode__err(&err, LODE_EIO, "no space left on device"), LODE_EIO);
+	assert_int_equal(lode__err_ctx(&err, "writing band %d: ", 2), LODE_EIO);
+	lode__err_ctx(&err, "dataset '%s': ", "aeromag");
+	assert_string_equal(err.message, "dataset 'aeromag': writing band 2: no space left on device");
+	/* An over-long message is cut, never overflows. */
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	lode__err(&err, LODE_EIO, "%s", big);
+	lode__err_ctx(&err, "context: ");
+	assert_int_equal(strlen(err.message), sizeof err.message - 1);
+	assert_memory_equal(err.message, "context: xxx", 12);
+	lode__err_clear(&err);
+	assert_int_equal(err.code, LODE_OK);
+}
+
+static void content_digest_rule(void **state)
+{
+	lode__content_hash *h;
+	char hex[65];
+	unsigned char a[10], b[20];
+
+	(void)state;
+	/* One band "abc": SHA-256(SHA-256("abc")), from hashlib. */
+	h = lode__content_hash_new(1);
+	lode__content_hash_update(h, 0, "a", 1);
+	lode__content_hash_update(h, 0, "bc", 2); /* streaming gives the same */
+	lode__content_hash_final(h, hex);
+	assert_string_equal(hex, "4f8b42c22dd3729b519ba6f68d2da7cc5b2d606d05daed5ad5128cc03e6c6358");
+	/* Two bands, fed interleaved as strips are: bytes 0..9 and 10..29. */
+	for (int i = 0; i < 10; i++)
+		a[i] = (unsigned char)i;
+	for (int i = 0; i < 20; i++)
+		b[i] = (unsigned char)(10 + i);
+	h = lode__content_hash_new(2);
+	lode__content_hash_update(h, 0, a, 5);
+	lode__content_hash_update(h, 1, b, 10);
+	lode__content_hash_update(h, 0, a + 5, 5);
+	lode__content_hash_update(h, 1, b + 10, 10);
+	lode__content_hash_final(h, hex);
+	assert_string_equal(hex, "f0f0ae61013c060781d0a91160e3b9732ba022f353f50a94b7e2d067644f9293");
+}
+
+static void bundle_digest_is_order_free(void **state)
+{
+	lode_bundle_item x[2] = {{.name = "b", .content_sha256 = "22", .lineage = "{}"},
+				 {.name = "a", .content_sha256 = "11", .lineage = "{\"k\":1}"}};
+	lode_bundle_item y[2] = {x[1], x[0]};
+	char *d1 = lode__bundle_digest(x, 2, "manifest text");
+	char *d2 = lode__bundle_digest(y, 2, "manifest text");
+	char *d3 = lode__bundle_digest(y, 2, "manifest text changed");
+
+	(void)state;
+	assert_non_null(d1);
+	assert_string_equal(d1, d2);
+	assert_string_not_equal(d1, d3);
+	free(d1);
+	free(d2);
+	free(d3);
+}
+
+static void dtypes(void **state)
+{
+	(void)state;
+	assert_true(lode__dtype_holds(LODE_DT_U8, 255));
+	assert_false(lode__dtype_holds(LODE_DT_U8, 256));
+	assert_false(lode__dtype_holds(LODE_DT_U8, -1));
+	assert_false(lode__dtype_holds(LODE_DT_I16, 1.5));
+	assert_true(lode__dtype_holds(LODE_DT_I16, -32768));
+	assert_true(lode__dtype_holds(LODE_DT_F32, -99999));
+	assert_true(lode__dtype_holds(LODE_DT_F32, NAN));
+	assert_false(lode__dtype_holds(LODE_DT_I32, NAN));
+	assert_int_equal(lode__dtype_size(LODE_DT_F64), 8);
+	assert_int_equal(lode__dtype_from_name("UInt16"), LODE_DT_U16);
+	assert_string_equal(lode__dtype_name(LODE_DT_I8), "Int8");
+}
+
+static void paths(void **state)
+{
+	char *s;
+
+	(void)state;
+	s = lode__path_join("samples", "data/a.tif");
+	assert_string_equal(s, "samples/data/a.tif");
+	free(s);
+	s = lode__path_join("samples", "/abs/a.tif");
+	assert_string_equal(s, "/abs/a.tif");
+	free(s);
+	s = lode__dirname("m.yaml");
+	assert_string_equal(s, ".");
+	free(s);
+	s = lode__dirname("/m.yaml");
+	assert_string_equal(s, "/");
+	free(s);
+	assert_true(lode__name_ok("aeromag_tmi-2"));
+	assert_false(lode__name_ok("2dem"));
+	assert_false(lode__name_ok("a b"));
+	assert_false(lode__name_ok(""));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(error_context_is_prepended), cmocka_unit_test(content_digest_rule),
+		cmocka_unit_test(bundle_digest_is_order_free), cmocka_unit_test(dtypes),
+		cmocka_unit_test(paths),
+	};
+	return cmocka_run_group_tests_name("core", tests, NULL, NULL);
+}
