@@ -7,6 +7,7 @@
  * stderr only when stderr is a terminal and -q was not given.
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,10 +49,33 @@ static int fail(const lode_error *err)
 	return err->code == LODE_EUSAGE ? EXIT_USAGE : 1;
 }
 
-/* ---- progress ---- */
+/* ---- progress and interruption ---- */
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+/* Ctrl-C or a scheduler's SIGTERM stops the run cleanly: the library removes its
+   temporary file when the progress callback asks it to stop. */
+static void catch_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
 
 typedef struct bar {
 	int last;
+	int draw;
 } bar;
 
 static int draw_bar(double f, const char *label, void *user)
@@ -59,7 +83,9 @@ static int draw_bar(double f, const char *label, void *user)
 	bar *b = user;
 	int pct = (int)(f * 100.0 + 0.5), filled = pct * 30 / 100;
 
-	if (pct == b->last)
+	if (interrupted)
+		return 1;
+	if (!b->draw || pct == b->last)
 		return 0;
 	b->last = pct;
 	fprintf(stderr, "\r[%.*s%*s] %3d%% %-24.24s", filled, "##############################", 30 - filled, "",
@@ -129,7 +155,7 @@ static int cmd_run(int argc, char **argv)
 	opts o = {.allow_out = 1};
 	lode_error err = {0};
 	lode_run_options ro = {0};
-	bar b = {-1};
+	bar b = {-1, 0};
 	size_t len;
 
 	if (parse("run", argc, argv, &o) < 0)
@@ -144,10 +170,10 @@ static int cmd_run(int argc, char **argv)
 	if (!o.quiet && (len < 3 || strcmp(o.out + len - 3, ".nc") != 0))
 		fprintf(stderr, "lode: warning: %s does not end in .nc: GDAL opens a bundle with its netCDF driver (and its CRS) only under a .nc name\n",
 			o.out);
-	if (!o.quiet && isatty(STDERR_FILENO)) {
-		ro.progress = draw_bar;
-		ro.progress_user = &b;
-	}
+	b.draw = !o.quiet && isatty(STDERR_FILENO);
+	ro.progress = draw_bar;
+	ro.progress_user = &b;
+	catch_signals();
 	if (lode_run(argv[optind], o.out, &ro, &err) != LODE_OK) {
 		if (b.last >= 0 && b.last < 100)
 			fputc('\n', stderr);

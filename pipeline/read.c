@@ -275,12 +275,16 @@ lode_status lode_ls(const char *bundle_path, int json, char **out, lode_error *e
 				     json_string_value(json_object_get(src, "path")),
 				     json_string_value(json_object_get(src, "crs")),
 				     json_string_value(json_object_get(src, "sha256")));
-			if (opname)
-				addf(&text, "  operation:  %s%s%s%s, accuracy %s%s\n", opname, code ? " [" : "", code ? code : "",
-				     code ? "]" : "", json_is_number(acc) ? "" : "unknown",
-				     json_is_true(json_object_get(op, "ballpark")) ? " (ballpark)" : "");
-			if (json_is_number(acc))
-				addf(&text, "              (accuracy %g m)\n", json_number_value(acc));
+			if (opname) {
+				char acc_text[64];
+				if (json_is_number(acc))
+					snprintf(acc_text, sizeof acc_text, "%g m", json_number_value(acc));
+				else
+					snprintf(acc_text, sizeof acc_text, "unknown");
+				addf(&text, "  operation:  %s%s%s%s\n              accuracy %s%s\n", opname,
+				     code ? " [" : "", code ? code : "", code ? "]" : "", acc_text,
+				     json_is_true(json_object_get(op, "ballpark")) ? ", ballpark" : "");
+			}
 			if (json_object_get(lin, "resampling"))
 				addf(&text, "  resampling: %s\n", json_string_value(json_object_get(lin, "resampling")));
 			if (it->problem)

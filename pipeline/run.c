@@ -451,7 +451,8 @@ static lode_status write_dataset(plan *p, plan_item *it, lode__bundle *b, progre
 		for (int k = 0; k < it->nbands; k++)
 			lode__content_hash_update(h, k, buf + (size_t)k * pl, pl);
 		if (tick(pr, (double)it->nx * ny * it->nbands, it->spec->name)) {
-			rc = lode__err(err, LODE_EIO, "interrupted");
+			rc = lode__err(err, LODE_EIO, "interrupted at rows %d-%d: nothing was written", y0,
+				       y0 + ny - 1);
 			goto out;
 		}
 	}
