@@ -33,6 +33,7 @@ void lode__op_clear(lode_op *op)
 		free(op->grids[i]);
 	free(op->grids);
 	free(op->candidates_json);
+	free(op->steps_json);
 	memset(op, 0, sizeof *op);
 }
 
@@ -139,14 +140,24 @@ void lode__proj_versions(char **proj_version, char **epsg_version)
 
 /* ---- the operation choice ---- */
 
+/*
+ * An object's first identifier as "AUTH:CODE".  PROJ writes DERIVED_FROM(EPSG) when it
+ * substituted a grid's legacy name for the registered one: the operation is still
+ * that EPSG transformation, so the wrapper is dropped.  INVERSE(EPSG) is kept: the
+ * inverse of the registered operation was applied.
+ */
 static char *id_of(PJ_CONTEXT *ctx, const PJ *obj)
 {
 	const char *auth = proj_get_id_auth_name(obj, 0);
 	const char *code = proj_get_id_code(obj, 0);
+	static const char derived[] = "DERIVED_FROM(";
+	size_t dlen = sizeof derived - 1;
 
 	(void)ctx;
 	if (!auth || !code)
 		return NULL;
+	if (strncmp(auth, derived, dlen) == 0 && strlen(auth) > dlen + 1 && auth[strlen(auth) - 1] == ')')
+		return lode__sprintf("%.*s:%s", (int)(strlen(auth) - dlen - 1), auth + dlen, code);
 	return lode__sprintf("%s:%s", auth, code);
 }
 
@@ -163,56 +174,132 @@ static int append(char **acc, const char *sep, const char *s)
 }
 
 /*
- * The code of an operation: its own ID when it is a registered transformation, else the
- * IDs of the transformation steps it is made of (conversions such as map projections
- * are not datum changes and are left out); NULL when there are none.
+ * The identifiers of the datum-changing steps of an operation, joined by " + " (map
+ * projections and other conversions are left out); NULL when there are none.
  */
-static char *op_code(PJ_CONTEXT *ctx, PJ *op)
+static char *transformation_codes(PJ_CONTEXT *ctx, PJ *op)
 {
-	char *code = NULL;
+	char *codes = NULL;
 	int nsteps;
 
-	if (proj_get_type(op) != PJ_TYPE_CONCATENATED_OPERATION) {
-		if (proj_get_type(op) == PJ_TYPE_TRANSFORMATION)
-			return id_of(ctx, op);
-		return NULL;
-	}
+	if (proj_get_type(op) != PJ_TYPE_CONCATENATED_OPERATION)
+		return proj_get_type(op) == PJ_TYPE_TRANSFORMATION ? id_of(ctx, op) : NULL;
 	nsteps = proj_concatoperation_get_step_count(ctx, op);
 	for (int i = 0; i < nsteps; i++) {
 		PJ *step = proj_concatoperation_get_step(ctx, op, i);
-		char *sid;
+		char *sid = step && proj_get_type(step) == PJ_TYPE_TRANSFORMATION ? id_of(ctx, step) : NULL;
 
-		if (!step)
-			continue;
-		if (proj_get_type(step) == PJ_TYPE_TRANSFORMATION && (sid = id_of(ctx, step))) {
-			append(&code, " + ", sid);
-			free(sid);
-		}
-		proj_destroy(step);
-	}
-	return code;
-}
-
-/* Does op carry ID `want` itself or in one of its steps? */
-static int op_has_id(PJ_CONTEXT *ctx, PJ *op, const char *want)
-{
-	char *own = id_of(ctx, op);
-	int hit = own && strcasecmp(own, want) == 0;
-	int nsteps;
-
-	free(own);
-	if (hit || proj_get_type(op) != PJ_TYPE_CONCATENATED_OPERATION)
-		return hit;
-	nsteps = proj_concatoperation_get_step_count(ctx, op);
-	for (int i = 0; i < nsteps && !hit; i++) {
-		PJ *step = proj_concatoperation_get_step(ctx, op, i);
-		char *sid = step ? id_of(ctx, step) : NULL;
-
-		hit = sid && strcasecmp(sid, want) == 0;
+		if (sid)
+			append(&codes, " + ", sid);
 		free(sid);
 		proj_destroy(step);
 	}
-	return hit;
+	return codes;
+}
+
+/*
+ * Registered operations between the two geodetic CRSs, keyed by their transformation
+ * steps.  PROJ flattens a registered concatenated operation (e.g. EPSG:8659, Kertau
+ * (RSO) to WGS 84) into the steps of a projected-to-geographic candidate and loses its
+ * code; this table gives it back.
+ */
+typedef struct registered {
+	char *steps, *code;
+} registered;
+
+typedef struct registry {
+	registered *r;
+	size_t n;
+} registry;
+
+static void registry_free(registry *g)
+{
+	for (size_t i = 0; i < g->n; i++) {
+		free(g->r[i].steps);
+		free(g->r[i].code);
+	}
+	free(g->r);
+	g->r = NULL;
+	g->n = 0;
+}
+
+static void registry_load(PJ_CONTEXT *ctx, PJ *src, PJ *dst, PJ_OPERATION_FACTORY_CONTEXT *fac, registry *g)
+{
+	PJ *sg = proj_crs_get_geodetic_crs(ctx, src), *dg = proj_crs_get_geodetic_crs(ctx, dst);
+	PJ_OBJ_LIST *ops = sg && dg ? proj_create_operations(ctx, sg, dg, fac) : NULL;
+	int n = ops ? proj_list_get_count(ops) : 0;
+
+	g->r = n > 0 ? calloc((size_t)n, sizeof *g->r) : NULL;
+	for (int i = 0; i < n && g->r; i++) {
+		PJ *op = proj_list_get(ctx, ops, i);
+		char *code = op ? id_of(ctx, op) : NULL;
+		char *steps = code ? transformation_codes(ctx, op) : NULL;
+
+		if (code && steps) {
+			g->r[g->n].code = code;
+			g->r[g->n].steps = steps;
+			g->n++;
+		} else {
+			free(code);
+			free(steps);
+		}
+		proj_destroy(op);
+	}
+	proj_list_destroy(ops);
+	proj_destroy(sg);
+	proj_destroy(dg);
+	proj_context_errno(ctx); /* a CRS without a geodetic CRS only means no table */
+}
+
+/*
+ * The code recorded for an operation: its own identifier when it is a registered
+ * transformation; else the registered operation with the same transformation steps;
+ * else its transformation steps' codes joined by " + "; NULL for conversions only.
+ */
+static char *op_code(PJ_CONTEXT *ctx, PJ *op, const registry *g)
+{
+	char *steps;
+
+	if (proj_get_type(op) == PJ_TYPE_TRANSFORMATION)
+		return id_of(ctx, op);
+	if (proj_get_type(op) != PJ_TYPE_CONCATENATED_OPERATION)
+		return NULL;
+	steps = transformation_codes(ctx, op);
+	for (size_t i = 0; steps && g && i < g->n; i++) {
+		if (strcmp(g->r[i].steps, steps) == 0 && strcmp(g->r[i].code, steps) != 0) {
+			free(steps);
+			return lode__strdup(g->r[i].code);
+		}
+	}
+	return steps;
+}
+
+/* Every step of op as JSON: name, code and whether it changes the datum. */
+static char *steps_json(PJ_CONTEXT *ctx, PJ *op)
+{
+	json_t *arr = json_array();
+	int n = proj_get_type(op) == PJ_TYPE_CONCATENATED_OPERATION ? proj_concatoperation_get_step_count(ctx, op) : 0;
+	char *text;
+
+	for (int i = 0; i < (n ? n : 1); i++) {
+		PJ *step = n ? proj_concatoperation_get_step(ctx, op, i) : op;
+		json_t *o = json_object();
+		char *sid = step ? id_of(ctx, step) : NULL;
+		PJ_TYPE t = step ? proj_get_type(step) : PJ_TYPE_UNKNOWN;
+
+		json_object_set_new(o, "name", json_string(step && proj_get_name(step) ? proj_get_name(step) : ""));
+		json_object_set_new(o, "code", sid ? json_string(sid) : json_null());
+		json_object_set_new(o, "kind", json_string(t == PJ_TYPE_CONVERSION       ? "conversion"
+							   : t == PJ_TYPE_TRANSFORMATION ? "transformation"
+											 : "other"));
+		json_array_append_new(arr, o);
+		free(sid);
+		if (n)
+			proj_destroy(step);
+	}
+	text = json_dumps(arr, JSON_COMPACT);
+	json_decref(arr);
+	return text;
 }
 
 /*
@@ -239,15 +326,32 @@ static int conversions_only(PJ_CONTEXT *ctx, PJ *op)
 	return all && n > 0;
 }
 
+/* Does the operation carry `want`: as its recorded code or as one of its steps'? */
+static int op_has_id(PJ_CONTEXT *ctx, PJ *p, const lode_op *op, const char *want)
+{
+	char *steps = transformation_codes(ctx, p);
+	int hit = op->code && strcasecmp(op->code, want) == 0;
+
+	for (char *tok = steps; !hit && tok && *tok;) {
+		size_t len = strcspn(tok, " ");
+		hit = len == strlen(want) && strncasecmp(tok, want, len) == 0;
+		tok += len;
+		tok += strspn(tok, " +");
+	}
+	free(steps);
+	return hit;
+}
+
 /* Fill op from a PROJ operation; returns -1 on out-of-memory. */
-static int describe(PJ_CONTEXT *ctx, PJ *p, lode_op *op)
+static int describe(PJ_CONTEXT *ctx, PJ *p, const registry *g, lode_op *op)
 {
 	const char *name = proj_get_name(p);
 	const char *pipe = proj_as_proj_string(ctx, p, PJ_PROJ_5, NULL);
 	int ngrids = proj_coordoperation_get_grid_used_count(ctx, p);
 
 	op->name = lode__strdup(name ? name : "unnamed operation");
-	op->code = op_code(ctx, p);
+	op->code = op_code(ctx, p, g);
+	op->steps_json = steps_json(ctx, p);
 	op->pipeline = lode__strdup(pipe ? pipe : "");
 	op->accuracy = proj_coordoperation_get_accuracy(ctx, p);
 	op->ballpark = proj_coordoperation_has_ballpark_transformation(ctx, p);
@@ -257,10 +361,10 @@ static int describe(PJ_CONTEXT *ctx, PJ *p, lode_op *op)
 		op->grids = calloc((size_t)ngrids, sizeof *op->grids);
 		if (!op->grids)
 			return -1;
-		for (int g = 0; g < ngrids; g++) {
+		for (int gi = 0; gi < ngrids; gi++) {
 			const char *shortn = NULL;
 
-			proj_coordoperation_get_grid_used(ctx, p, g, &shortn, NULL, NULL, NULL, NULL, NULL, NULL);
+			proj_coordoperation_get_grid_used(ctx, p, gi, &shortn, NULL, NULL, NULL, NULL, NULL, NULL);
 			op->grids[op->ngrids++] = lode__strdup(shortn ? shortn : "");
 		}
 	}
@@ -328,6 +432,7 @@ lode_status lode__crs_choose_operation(const char *src_wkt, const char *dst_wkt,
 	PJ *src = NULL, *dst = NULL, *given = NULL;
 	PJ_OPERATION_FACTORY_CONTEXT *fac = NULL;
 	PJ_OBJ_LIST *ops = NULL;
+	registry reg = {NULL, 0};
 	json_t *cands = json_array();
 	char reasons[1536] = "", why[256];
 	int n = 0, chosen = -1;
@@ -358,7 +463,7 @@ lode_status lode__crs_choose_operation(const char *src_wkt, const char *dst_wkt,
 				       given ? "it is a CRS" : proj_context_errno_string(ctx, proj_context_errno(ctx)));
 			goto out;
 		}
-		if (describe(ctx, given, op) != 0) {
+		if (describe(ctx, given, NULL, op) != 0) {
 			rc = lode__err(err, LODE_ENOMEM, "out of memory");
 			goto out;
 		}
@@ -384,6 +489,7 @@ lode_status lode__crs_choose_operation(const char *src_wkt, const char *dst_wkt,
 	proj_operation_factory_context_set_grid_availability_use(ctx, fac, PROJ_GRID_AVAILABILITY_USED_FOR_SORTING);
 	if (aoi)
 		proj_operation_factory_context_set_area_of_interest(ctx, fac, aoi[0], aoi[1], aoi[2], aoi[3]);
+	registry_load(ctx, src, dst, fac, &reg);
 	ops = proj_create_operations(ctx, src, dst, fac);
 	n = ops ? proj_list_get_count(ops) : 0;
 	if (n == 0) {
@@ -399,14 +505,14 @@ lode_status lode__crs_choose_operation(const char *src_wkt, const char *dst_wkt,
 		if (!p)
 			continue;
 		inst = proj_coordoperation_is_instantiable(ctx, p);
-		if (describe(ctx, p, &cand) != 0) {
+		if (describe(ctx, p, &reg, &cand) != 0) {
 			proj_destroy(p);
 			lode__op_clear(&cand);
 			rc = lode__err(err, LODE_ENOMEM, "out of memory");
 			goto out;
 		}
 		what = refusal(&cand, inst, pol, why, sizeof why);
-		if (explicit_op && !op_has_id(ctx, p, explicit_op) && !what)
+		if (explicit_op && !op_has_id(ctx, p, &cand, explicit_op) && !what)
 			what = "is not the operation named by the manifest";
 		json_array_append_new(cands, candidate_json(&cand, inst, what));
 		if (!what && chosen < 0) {
@@ -438,6 +544,7 @@ out:
 	if (rc)
 		lode__op_clear(op);
 	json_decref(cands);
+	registry_free(&reg);
 	proj_list_destroy(ops);
 	proj_operation_factory_context_destroy(fac);
 	proj_destroy(given);

@@ -126,8 +126,9 @@ lode_status lode__sha256_file(const char *path, char out[65], uint64_t *size, lo
 
 typedef struct lode_op {
 	char *name;       /* PROJ's name for the whole operation */
-	char *code;       /* "EPSG:1158": the authority code of the operation, or of its
-			     transformation steps joined by " + "; NULL if none */
+	char *code;       /* "EPSG:8659": the operation's own code, or that of the registered
+			     operation with the same datum-changing steps, or those steps'
+			     codes joined by " + "; NULL when it only converts (no datum change) */
 	char *pipeline;   /* PROJ pipeline string that is applied */
 	double accuracy;  /* metres; < 0 when unknown */
 	int ballpark;
@@ -135,6 +136,7 @@ typedef struct lode_op {
 	char **grids;     /* short names of the grids used */
 	size_t ngrids;
 	char *candidates_json; /* JSON array of every candidate considered, with reasons */
+	char *steps_json;      /* JSON array of the steps: name, code, kind */
 } lode_op;
 
 void lode__op_clear(lode_op *op);

@@ -284,6 +284,8 @@ static json_t *op_json(const lode_op *op)
 	json_object_set_new(o, "ballpark", json_boolean(op->ballpark));
 	json_object_set_new(o, "grids", grids);
 	json_object_set_new(o, "explicit", json_boolean(op->explicit_op));
+	cands = op->steps_json ? json_loads(op->steps_json, 0, NULL) : NULL;
+	json_object_set_new(o, "steps", cands ? cands : json_array());
 	cands = op->candidates_json ? json_loads(op->candidates_json, 0, NULL) : NULL;
 	json_object_set_new(o, "candidates", cands ? cands : json_array());
 	return o;
