@@ -271,9 +271,10 @@ lode_status lode_ls(const char *bundle_path, int json, char **out, lode_error *e
 			if (it->has_nodata)
 				addf(&text, "  nodata:     %.17g\n", it->nodata);
 			if (src)
-				addf(&text, "  source:     %s (%s, sha256 %.16s...)\n",
+				addf(&text, "  source:     %s (%s%s, sha256 %.16s...)\n",
 				     json_string_value(json_object_get(src, "path")),
 				     json_string_value(json_object_get(src, "crs")),
+				     json_is_true(json_object_get(src, "crs_assumed")) ? " assumed" : "",
 				     json_string_value(json_object_get(src, "sha256")));
 			if (opname) {
 				char acc_text[64];

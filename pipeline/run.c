@@ -180,7 +180,11 @@ static lode_status plan_one(plan *p, plan_item *it, lode_error *err)
 						 "source '%s': bands %d and %d have different nodata values; set one with nodata:",
 						 d->source_path, it->bands[0], it->bands[i]);
 		}
-		if (b0->has_nodata && lode__dtype_holds(it->dtype, b0->nodata)) {
+		if (b0->has_nodata && !lode__dtype_holds(it->dtype, b0->nodata))
+			return lode__err(err, LODE_ESOURCE,
+					 "source '%s' declares nodata %.17g, which its type %s cannot hold; set nodata: for the dataset",
+					 d->source_path, b0->nodata, lode__dtype_name(it->dtype));
+		if (b0->has_nodata) {
 			it->has_nodata = 1;
 			it->nodata = b0->nodata;
 		}
