@@ -26,7 +26,7 @@
 #include "lode_internal.h"
 
 #define MAX_ATTR_BYTES (64u << 20) /* refuse to read larger attributes from a bundle */
-#define DEFLATE_LEVEL 6
+#define DEFLATE_LEVEL  6
 
 struct lode__bundle {
 	hid_t file;
@@ -130,15 +130,51 @@ static void to_bytes(lode_dtype t, double v, unsigned char out[8])
 {
 	memset(out, 0, 8);
 	switch (t) {
-	case LODE_DT_U8: { uint8_t x = (uint8_t)v; memcpy(out, &x, 1); break; }
-	case LODE_DT_I8: { int8_t x = (int8_t)v; memcpy(out, &x, 1); break; }
-	case LODE_DT_U16: { uint16_t x = (uint16_t)v; memcpy(out, &x, 2); break; }
-	case LODE_DT_I16: { int16_t x = (int16_t)v; memcpy(out, &x, 2); break; }
-	case LODE_DT_U32: { uint32_t x = (uint32_t)v; memcpy(out, &x, 4); break; }
-	case LODE_DT_I32: { int32_t x = (int32_t)v; memcpy(out, &x, 4); break; }
-	case LODE_DT_U64: { uint64_t x = (uint64_t)v; memcpy(out, &x, 8); break; }
-	case LODE_DT_I64: { int64_t x = (int64_t)v; memcpy(out, &x, 8); break; }
-	case LODE_DT_F32: { float x = (float)v; memcpy(out, &x, 4); break; }
+	case LODE_DT_U8: {
+		uint8_t x = (uint8_t)v;
+		memcpy(out, &x, 1);
+		break;
+	}
+	case LODE_DT_I8: {
+		int8_t x = (int8_t)v;
+		memcpy(out, &x, 1);
+		break;
+	}
+	case LODE_DT_U16: {
+		uint16_t x = (uint16_t)v;
+		memcpy(out, &x, 2);
+		break;
+	}
+	case LODE_DT_I16: {
+		int16_t x = (int16_t)v;
+		memcpy(out, &x, 2);
+		break;
+	}
+	case LODE_DT_U32: {
+		uint32_t x = (uint32_t)v;
+		memcpy(out, &x, 4);
+		break;
+	}
+	case LODE_DT_I32: {
+		int32_t x = (int32_t)v;
+		memcpy(out, &x, 4);
+		break;
+	}
+	case LODE_DT_U64: {
+		uint64_t x = (uint64_t)v;
+		memcpy(out, &x, 8);
+		break;
+	}
+	case LODE_DT_I64: {
+		int64_t x = (int64_t)v;
+		memcpy(out, &x, 8);
+		break;
+	}
+	case LODE_DT_F32: {
+		float x = (float)v;
+		memcpy(out, &x, 4);
+		break;
+	}
 	case LODE_DT_F64: memcpy(out, &v, 8); break;
 	default: break;
 	}
@@ -347,8 +383,8 @@ out:
 	return rc;
 }
 
-lode_status lode__bundle_set_attrs(lode__bundle *b, const char *group, const lode_attr *attrs,
-				   size_t n, lode_error *err)
+lode_status lode__bundle_set_attrs(lode__bundle *b, const char *group, const lode_attr *attrs, size_t n,
+				   lode_error *err)
 {
 	hid_t g = group ? H5Gopen2(b->file, group, H5P_DEFAULT) : H5Gopen2(b->file, "/", H5P_DEFAULT);
 	lode_status rc = LODE_OK;
@@ -404,11 +440,11 @@ static void cf_grid_mapping(hid_t crs, OGRSpatialReferenceH s)
 	static const struct {
 		const char *ogr, *cf;
 	} names[] = {
-		{SRS_PT_TRANSVERSE_MERCATOR, "transverse_mercator"},
-		{SRS_PT_ALBERS_CONIC_EQUAL_AREA, "albers_conical_equal_area"},
-		{SRS_PT_LAMBERT_CONFORMAL_CONIC_2SP, "lambert_conformal_conic"},
-		{SRS_PT_LAMBERT_AZIMUTHAL_EQUAL_AREA, "lambert_azimuthal_equal_area"},
-		{SRS_PT_MERCATOR_1SP, "mercator"},
+	    {SRS_PT_TRANSVERSE_MERCATOR, "transverse_mercator"},
+	    {SRS_PT_ALBERS_CONIC_EQUAL_AREA, "albers_conical_equal_area"},
+	    {SRS_PT_LAMBERT_CONFORMAL_CONIC_2SP, "lambert_conformal_conic"},
+	    {SRS_PT_LAMBERT_AZIMUTHAL_EQUAL_AREA, "lambert_azimuthal_equal_area"},
+	    {SRS_PT_MERCATOR_1SP, "mercator"},
 	};
 	const char *cf = NULL;
 
@@ -426,18 +462,25 @@ static void cf_grid_mapping(hid_t crs, OGRSpatialReferenceH s)
 				   OSRGetProjParm(s, SRS_PP_LATITUDE_OF_ORIGIN, 0, &e));
 		}
 		if (cf && !strcmp(cf, "transverse_mercator")) {
-			set_double(crs, "longitude_of_central_meridian", OSRGetProjParm(s, SRS_PP_CENTRAL_MERIDIAN, 0, &e));
-			set_double(crs, "scale_factor_at_central_meridian", OSRGetProjParm(s, SRS_PP_SCALE_FACTOR, 1, &e));
-		} else if (cf && (!strcmp(cf, "albers_conical_equal_area") || !strcmp(cf, "lambert_conformal_conic"))) {
+			set_double(crs, "longitude_of_central_meridian",
+				   OSRGetProjParm(s, SRS_PP_CENTRAL_MERIDIAN, 0, &e));
+			set_double(crs, "scale_factor_at_central_meridian",
+				   OSRGetProjParm(s, SRS_PP_SCALE_FACTOR, 1, &e));
+		} else if (cf && (!strcmp(cf, "albers_conical_equal_area") ||
+				  !strcmp(cf, "lambert_conformal_conic"))) {
 			double sp[2] = {OSRGetProjParm(s, SRS_PP_STANDARD_PARALLEL_1, 0, &e),
 					OSRGetProjParm(s, SRS_PP_STANDARD_PARALLEL_2, 0, &e)};
 			set_nums(crs, "standard_parallel", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, sp);
-			set_double(crs, "longitude_of_central_meridian", OSRGetProjParm(s, SRS_PP_CENTRAL_MERIDIAN, 0, &e));
+			set_double(crs, "longitude_of_central_meridian",
+				   OSRGetProjParm(s, SRS_PP_CENTRAL_MERIDIAN, 0, &e));
 		} else if (cf && !strcmp(cf, "lambert_azimuthal_equal_area")) {
-			set_double(crs, "longitude_of_projection_origin", OSRGetProjParm(s, SRS_PP_CENTRAL_MERIDIAN, 0, &e));
+			set_double(crs, "longitude_of_projection_origin",
+				   OSRGetProjParm(s, SRS_PP_CENTRAL_MERIDIAN, 0, &e));
 		} else if (cf && !strcmp(cf, "mercator")) {
-			set_double(crs, "longitude_of_projection_origin", OSRGetProjParm(s, SRS_PP_CENTRAL_MERIDIAN, 0, &e));
-			set_double(crs, "scale_factor_at_projection_origin", OSRGetProjParm(s, SRS_PP_SCALE_FACTOR, 1, &e));
+			set_double(crs, "longitude_of_projection_origin",
+				   OSRGetProjParm(s, SRS_PP_CENTRAL_MERIDIAN, 0, &e));
+			set_double(crs, "scale_factor_at_projection_origin",
+				   OSRGetProjParm(s, SRS_PP_SCALE_FACTOR, 1, &e));
 		}
 	}
 	if (OSRIsGeographic(s) || cf) {
@@ -579,7 +622,8 @@ lode_status lode__bundle_add_raster(lode__bundle *b, const lode_raster_def *def,
 	if ((def->has_nodata &&
 	     set_nums(v->dset, "_FillValue", file_type(def->dtype), mem_type(def->dtype), 1, fill) < 0) ||
 	    set_text(v->dset, "grid_mapping", "crs") < 0 ||
-	    set_text(v->dset, "long_name", def->long_name && def->long_name[0] ? def->long_name : def->name) < 0 ||
+	    set_text(v->dset, "long_name", def->long_name && def->long_name[0] ? def->long_name : def->name) <
+		0 ||
 	    (def->unit && def->unit[0] && set_text(v->dset, "units", def->unit) < 0)) {
 		rc = h5err(err, LODE_EIO, "writing the variable's attributes");
 		goto out;
@@ -619,8 +663,9 @@ lode_status lode__bvar_write_rows(lode__bvar *v, int y0, int ny, const void *buf
 	hid_t fs = H5Dget_space(v->dset), ms = H5I_INVALID_HID;
 	lode_status rc = LODE_OK;
 
-	if (fs < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, rank == 3 ? start : start + 1, NULL,
-					  rank == 3 ? count : count + 1, NULL) < 0 ||
+	if (fs < 0 ||
+	    H5Sselect_hyperslab(fs, H5S_SELECT_SET, rank == 3 ? start : start + 1, NULL,
+				rank == 3 ? count : count + 1, NULL) < 0 ||
 	    (ms = H5Screate_simple(rank, rank == 3 ? count : count + 1, NULL)) < 0 ||
 	    H5Dwrite(v->dset, mem_type(v->dtype), ms, fs, H5P_DEFAULT, buf) < 0) {
 		char what[64];
@@ -687,7 +732,8 @@ lode_status lode__bundle_open(const char *path, lode__bundle **out, lode_error *
 	H5Eclear2(H5E_DEFAULT);
 	if (is <= 0)
 		return lode__err(err, LODE_EBUNDLE,
-				 "%s: not an HDF5 file, or truncated or damaged so that HDF5 cannot open it", path);
+				 "%s: not an HDF5 file, or truncated or damaged so that HDF5 cannot open it",
+				 path);
 	b = calloc(1, sizeof *b);
 	if (!b)
 		return lode__err(err, LODE_ENOMEM, "out of memory");
@@ -704,7 +750,8 @@ lode_status lode__bundle_open(const char *path, lode__bundle **out, lode_error *
 	if (!fmt) {
 		lode__bundle_close(b, NULL);
 		return lode__err(err, LODE_EBUNDLE,
-				 "%s: an HDF5 file but not a lode bundle (no lode_format_version attribute)", path);
+				 "%s: an HDF5 file but not a lode bundle (no lode_format_version attribute)",
+				 path);
 	}
 	free(fmt);
 	*out = b;
@@ -892,13 +939,14 @@ void lode__bundle_items_free(lode_bundle_item *items, size_t n)
 	free(items);
 }
 
-lode_status lode__bundle_read_rows(lode__bundle *b, const lode_bundle_item *item, int band, int y0,
-				   int ny, void *buf, lode_error *err)
+lode_status lode__bundle_read_rows(lode__bundle *b, const lode_bundle_item *item, int band, int y0, int ny,
+				   void *buf, lode_error *err)
 {
 	char path[300];
 	hid_t d, fs = H5I_INVALID_HID, ms = H5I_INVALID_HID;
 	int rank = item->nbands > 1 ? 3 : 2;
-	hsize_t start[3] = {(hsize_t)band - 1, (hsize_t)y0, 0}, count[3] = {1, (hsize_t)ny, (hsize_t)item->nx};
+	hsize_t start[3] = {(hsize_t)band - 1, (hsize_t)y0, 0},
+		count[3] = {1, (hsize_t)ny, (hsize_t)item->nx};
 	lode_status rc = LODE_OK;
 
 	snprintf(path, sizeof path, "%s/%s", item->name, item->name);
@@ -912,7 +960,8 @@ lode_status lode__bundle_read_rows(lode__bundle *b, const lode_bundle_item *item
 	    (ms = H5Screate_simple(rank, rank == 3 ? count : count + 1, NULL)) < 0 ||
 	    H5Dread(d, mem_type(item->dtype), ms, fs, H5P_DEFAULT, buf) < 0) {
 		char what[96];
-		snprintf(what, sizeof what, "reading band %d rows %d-%d (a chunk is damaged)", band, y0, y0 + ny - 1);
+		snprintf(what, sizeof what, "reading band %d rows %d-%d (a chunk is damaged)", band, y0,
+			 y0 + ny - 1);
 		rc = h5err(err, LODE_EDAMAGED, what);
 	}
 	if (ms >= 0)

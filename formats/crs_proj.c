@@ -63,8 +63,9 @@ lode_status lode__crs_to_wkt(const char *user, char **wkt, lode_error *err)
 	lode__cpl_push(&cap);
 	s = OSRNewSpatialReference(NULL);
 	if (!s || OSRSetFromUserInput(s, user) != OGRERR_NONE) {
-		rc = lode__err(err, LODE_EMANIFEST, "'%.200s' is not a coordinate reference system PROJ knows (%s)",
-			       user, lode__cpl_msg(&cap, "unrecognised"));
+		rc = lode__err(err, LODE_EMANIFEST,
+			       "'%.200s' is not a coordinate reference system PROJ knows (%s)", user,
+			       lode__cpl_msg(&cap, "unrecognised"));
 		goto out;
 	}
 	if (OSRExportToWktEx(s, &out, opts) != OGRERR_NONE || !out) {
@@ -278,7 +279,9 @@ static char *op_code(PJ_CONTEXT *ctx, PJ *op, const registry *g)
 static char *steps_json(PJ_CONTEXT *ctx, PJ *op)
 {
 	json_t *arr = json_array();
-	int n = proj_get_type(op) == PJ_TYPE_CONCATENATED_OPERATION ? proj_concatoperation_get_step_count(ctx, op) : 0;
+	int n = proj_get_type(op) == PJ_TYPE_CONCATENATED_OPERATION
+		    ? proj_concatoperation_get_step_count(ctx, op)
+		    : 0;
 	char *text;
 
 	for (int i = 0; i < (n ? n : 1); i++) {
@@ -287,11 +290,13 @@ static char *steps_json(PJ_CONTEXT *ctx, PJ *op)
 		char *sid = step ? id_of(ctx, step) : NULL;
 		PJ_TYPE t = step ? proj_get_type(step) : PJ_TYPE_UNKNOWN;
 
-		json_object_set_new(o, "name", json_string(step && proj_get_name(step) ? proj_get_name(step) : ""));
+		json_object_set_new(o, "name",
+				    json_string(step && proj_get_name(step) ? proj_get_name(step) : ""));
 		json_object_set_new(o, "code", sid ? json_string(sid) : json_null());
-		json_object_set_new(o, "kind", json_string(t == PJ_TYPE_CONVERSION       ? "conversion"
-							   : t == PJ_TYPE_TRANSFORMATION ? "transformation"
-											 : "other"));
+		json_object_set_new(o, "kind",
+				    json_string(t == PJ_TYPE_CONVERSION       ? "conversion"
+						: t == PJ_TYPE_TRANSFORMATION ? "transformation"
+									      : "other"));
 		json_array_append_new(arr, o);
 		free(sid);
 		if (n)
@@ -364,7 +369,8 @@ static int describe(PJ_CONTEXT *ctx, PJ *p, const registry *g, lode_op *op)
 		for (int gi = 0; gi < ngrids; gi++) {
 			const char *shortn = NULL;
 
-			proj_coordoperation_get_grid_used(ctx, p, gi, &shortn, NULL, NULL, NULL, NULL, NULL, NULL);
+			proj_coordoperation_get_grid_used(ctx, p, gi, &shortn, NULL, NULL, NULL, NULL, NULL,
+							  NULL);
 			op->grids[op->ngrids++] = lode__strdup(shortn ? shortn : "");
 		}
 	}
@@ -372,8 +378,7 @@ static int describe(PJ_CONTEXT *ctx, PJ *p, const registry *g, lode_op *op)
 }
 
 /* Why the policy refuses op, or NULL if it accepts it.  Writes into buf. */
-static const char *refusal(const lode_op *op, int instantiable, const lode_policy *pol, char *buf,
-			   size_t n)
+static const char *refusal(const lode_op *op, int instantiable, const lode_policy *pol, char *buf, size_t n)
 {
 	if (!instantiable) {
 		snprintf(buf, n, "needs grid %s, which is not installed (not on PROJ_DATA)",
@@ -381,7 +386,9 @@ static const char *refusal(const lode_op *op, int instantiable, const lode_polic
 		return buf;
 	}
 	if (op->ballpark && !pol->allow_ballpark) {
-		snprintf(buf, n, "is a ballpark operation (no datum shift; error may reach tens or hundreds of metres) and policy.allow_ballpark is false");
+		snprintf(buf, n,
+			 "is a ballpark operation (no datum shift; error may reach tens or hundreds of "
+			 "metres) and policy.allow_ballpark is false");
 		return buf;
 	}
 	if (op->accuracy < 0 && !pol->allow_ballpark) {
@@ -424,9 +431,9 @@ static int looks_like_code(const char *s)
 	return colon[1] != '\0';
 }
 
-lode_status lode__crs_choose_operation(const char *src_wkt, const char *dst_wkt,
-				       const double *aoi, const lode_policy *pol,
-				       const char *explicit_op, lode_op *op, lode_error *err)
+lode_status lode__crs_choose_operation(const char *src_wkt, const char *dst_wkt, const double *aoi,
+				       const lode_policy *pol, const char *explicit_op, lode_op *op,
+				       lode_error *err)
 {
 	PJ_CONTEXT *ctx = proj_context_create();
 	PJ *src = NULL, *dst = NULL, *given = NULL;
@@ -447,7 +454,8 @@ lode_status lode__crs_choose_operation(const char *src_wkt, const char *dst_wkt,
 	src = proj_create(ctx, src_wkt);
 	dst = proj_create(ctx, dst_wkt);
 	if (!src || !dst) {
-		rc = lode__err(err, LODE_EINTERNAL, "PROJ cannot read the %s CRS: %s", !src ? "source" : "target",
+		rc = lode__err(err, LODE_EINTERNAL, "PROJ cannot read the %s CRS: %s",
+			       !src ? "source" : "target",
 			       proj_context_errno_string(ctx, proj_context_errno(ctx)));
 		goto out;
 	}
@@ -460,7 +468,8 @@ lode_status lode__crs_choose_operation(const char *src_wkt, const char *dst_wkt,
 			rc = lode__err(err, LODE_EMANIFEST,
 				       "operation '%.200s' is not a coordinate operation PROJ can build (%s)",
 				       explicit_op,
-				       given ? "it is a CRS" : proj_context_errno_string(ctx, proj_context_errno(ctx)));
+				       given ? "it is a CRS"
+					     : proj_context_errno_string(ctx, proj_context_errno(ctx)));
 			goto out;
 		}
 		if (describe(ctx, given, NULL, op) != 0) {
@@ -474,7 +483,8 @@ lode_status lode__crs_choose_operation(const char *src_wkt, const char *dst_wkt,
 		what = refusal(op, proj_coordoperation_is_instantiable(ctx, given), pol, why, sizeof why);
 		json_array_append_new(cands, candidate_json(op, 1, what));
 		if (what) {
-			rc = lode__err(err, LODE_EPOLICY, "the explicit operation '%.200s' %s", explicit_op, what);
+			rc = lode__err(err, LODE_EPOLICY, "the explicit operation '%.200s' %s", explicit_op,
+				       what);
 			goto out;
 		}
 		goto done;
@@ -485,15 +495,18 @@ lode_status lode__crs_choose_operation(const char *src_wkt, const char *dst_wkt,
 		rc = lode__err(err, LODE_EINTERNAL, "PROJ: cannot create an operation factory");
 		goto out;
 	}
-	proj_operation_factory_context_set_spatial_criterion(ctx, fac, PROJ_SPATIAL_CRITERION_PARTIAL_INTERSECTION);
-	proj_operation_factory_context_set_grid_availability_use(ctx, fac, PROJ_GRID_AVAILABILITY_USED_FOR_SORTING);
+	proj_operation_factory_context_set_spatial_criterion(ctx, fac,
+							     PROJ_SPATIAL_CRITERION_PARTIAL_INTERSECTION);
+	proj_operation_factory_context_set_grid_availability_use(ctx, fac,
+								 PROJ_GRID_AVAILABILITY_USED_FOR_SORTING);
 	if (aoi)
 		proj_operation_factory_context_set_area_of_interest(ctx, fac, aoi[0], aoi[1], aoi[2], aoi[3]);
 	registry_load(ctx, src, dst, fac, &reg);
 	ops = proj_create_operations(ctx, src, dst, fac);
 	n = ops ? proj_list_get_count(ops) : 0;
 	if (n == 0) {
-		rc = lode__err(err, LODE_EPOLICY, "PROJ knows no coordinate operation from the source CRS to the target CRS");
+		rc = lode__err(err, LODE_EPOLICY,
+			       "PROJ knows no coordinate operation from the source CRS to the target CRS");
 		goto out;
 	}
 	for (int i = 0; i < n; i++) {
@@ -530,10 +543,12 @@ lode_status lode__crs_choose_operation(const char *src_wkt, const char *dst_wkt,
 	}
 	if (chosen < 0) {
 		if (explicit_op)
-			rc = lode__err(err, LODE_EPOLICY,
-				       "no acceptable operation carries %s; candidates: %s", explicit_op, reasons);
+			rc =
+			    lode__err(err, LODE_EPOLICY, "no acceptable operation carries %s; candidates: %s",
+				      explicit_op, reasons);
 		else
-			rc = lode__err(err, LODE_EPOLICY, "every coordinate operation was refused: %s", reasons);
+			rc = lode__err(err, LODE_EPOLICY, "every coordinate operation was refused: %s",
+				       reasons);
 		goto out;
 	}
 done:
@@ -604,8 +619,7 @@ lode_status lode__crs_transform_bounds(const char *src_wkt, const char *dst_wkt,
 	return rc;
 }
 
-lode_status lode__crs_bounds_to_lonlat(const char *wkt, const double in[4], double out[4],
-				       lode_error *err)
+lode_status lode__crs_bounds_to_lonlat(const char *wkt, const double in[4], double out[4], lode_error *err)
 {
 	OGRSpatialReferenceH s = srs_from_wkt(wkt), g = NULL;
 	lode_status rc;

@@ -17,8 +17,8 @@
 #include "lode_internal.h"
 
 #define MAX_MANIFEST_BYTES (4u << 20)
-#define MAX_DEPTH 32
-#define MAX_DATASETS 10000
+#define MAX_DEPTH          32
+#define MAX_DATASETS       10000
 
 typedef struct ctx {
 	const char *file;
@@ -26,21 +26,44 @@ typedef struct ctx {
 	lode_error *err;
 } ctx;
 
-static const char *const resamplings[] = {"nearest", "bilinear", "cubic", "cubicspline", "lanczos",
-					  "average", "mode",    "min",   "max",         "med",
-					  NULL};
+static const char *const resamplings[] = {"nearest", "bilinear", "cubic", "cubicspline", "lanczos", "average",
+					  "mode",    "min",      "max",   "med",         NULL};
 
 /* ACDD (and a few CF) global attributes a manifest's bundle: section may set. */
-static const char *const acdd_keys[] = {
-	"title", "summary", "institution", "license", "keywords", "keywords_vocabulary",
-	"id", "naming_authority", "project", "program", "source", "comment", "references",
-	"acknowledgement", "creator_name", "creator_email", "creator_url", "creator_type",
-	"creator_institution", "publisher_name", "publisher_email", "publisher_url",
-	"publisher_type", "publisher_institution", "contributor_name", "contributor_role",
-	"processing_level", "product_version", "history", "standard_name_vocabulary", NULL};
+static const char *const acdd_keys[] = {"title",
+					"summary",
+					"institution",
+					"license",
+					"keywords",
+					"keywords_vocabulary",
+					"id",
+					"naming_authority",
+					"project",
+					"program",
+					"source",
+					"comment",
+					"references",
+					"acknowledgement",
+					"creator_name",
+					"creator_email",
+					"creator_url",
+					"creator_type",
+					"creator_institution",
+					"publisher_name",
+					"publisher_email",
+					"publisher_url",
+					"publisher_type",
+					"publisher_institution",
+					"contributor_name",
+					"contributor_role",
+					"processing_level",
+					"product_version",
+					"history",
+					"standard_name_vocabulary",
+					NULL};
 
 static lode_status fail(ctx *c, const yaml_node_t *n, const char *key, const char *fmt, ...)
-	LODE__PRINTF(4, 5);
+    LODE__PRINTF(4, 5);
 
 static lode_status fail(ctx *c, const yaml_node_t *n, const char *key, const char *fmt, ...)
 {
@@ -82,8 +105,8 @@ static lode_status get_number(ctx *c, const yaml_node_t *n, const char *key, dou
 	double v;
 
 	if (!s || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return fail(c, n, key, "expected a number, got %s%s%s",
-			    s ? "'" : "a list or mapping", s ? s : "", s ? "'" : "");
+		return fail(c, n, key, "expected a number, got %s%s%s", s ? "'" : "a list or mapping",
+			    s ? s : "", s ? "'" : "");
 	errno = 0;
 	v = strtod(s, &end);
 	if (end == s || *end != '\0')
@@ -111,8 +134,7 @@ static lode_status get_bool(ctx *c, const yaml_node_t *n, const char *key, int *
 }
 
 /* A resolution: one positive number, or a list of two. */
-static lode_status get_resolution(ctx *c, const yaml_node_t *n, const char *key, double *xres,
-				  double *yres)
+static lode_status get_resolution(ctx *c, const yaml_node_t *n, const char *key, double *xres, double *yres)
 {
 	lode_status rc;
 
@@ -121,7 +143,9 @@ static lode_status get_resolution(ctx *c, const yaml_node_t *n, const char *key,
 		size_t count = (size_t)(n->data.sequence.items.top - it);
 
 		if (count != 2)
-			return fail(c, n, key, "expected one number or a list of two [xres, yres], got %zu values", count);
+			return fail(c, n, key,
+				    "expected one number or a list of two [xres, yres], got %zu values",
+				    count);
 		if ((rc = get_number(c, yaml_document_get_node(c->doc, it[0]), key, xres)) ||
 		    (rc = get_number(c, yaml_document_get_node(c->doc, it[1]), key, yres)))
 			return rc;
@@ -148,11 +172,10 @@ static lode_status get_threshold(ctx *c, const yaml_node_t *n, const char *key, 
  * Walk a mapping node: for each pair, the key must be a plain scalar, appear once and be
  * one of `allowed`; the handler gets its index in `allowed`.
  */
-typedef lode_status (*pair_fn)(ctx *c, int which, const char *key, const yaml_node_t *val,
-			       void *user);
+typedef lode_status (*pair_fn)(ctx *c, int which, const char *key, const yaml_node_t *val, void *user);
 
-static lode_status each_pair(ctx *c, const yaml_node_t *map, const char *where,
-			     const char *const *allowed, pair_fn fn, void *user)
+static lode_status each_pair(ctx *c, const yaml_node_t *map, const char *where, const char *const *allowed,
+			     pair_fn fn, void *user)
 {
 	unsigned long seen = 0;
 	yaml_node_pair_t *p;
@@ -229,9 +252,7 @@ static lode_status on_target(ctx *c, int which, const char *key, const yaml_node
 	lode_status rc;
 
 	switch (which) {
-	case 0:
-		t->crs = 1;
-		return get_string(c, v, key, &m->target_crs);
+	case 0: t->crs = 1; return get_string(c, v, key, &m->target_crs);
 	case 1: {
 		yaml_node_item_t *it;
 		size_t count;
@@ -241,7 +262,8 @@ static lode_status on_target(ctx *c, int which, const char *key, const yaml_node
 		it = v->data.sequence.items.start;
 		count = (size_t)(v->data.sequence.items.top - it);
 		if (count != 4)
-			return fail(c, v, key, "expected four numbers [xmin, ymin, xmax, ymax], got %zu", count);
+			return fail(c, v, key, "expected four numbers [xmin, ymin, xmax, ymax], got %zu",
+				    count);
 		for (size_t i = 0; i < 4; i++)
 			if ((rc = get_number(c, yaml_document_get_node(c->doc, it[i]), key, &m->bounds[i])))
 				return rc;
@@ -250,11 +272,8 @@ static lode_status on_target(ctx *c, int which, const char *key, const yaml_node
 		t->bounds = 1;
 		return LODE_OK;
 	}
-	case 2:
-		t->res = 1;
-		return get_resolution(c, v, key, &m->xres, &m->yres);
-	case 3:
-		return get_threshold(c, v, key, &m->error_threshold);
+	case 2: t->res = 1; return get_resolution(c, v, key, &m->xres, &m->yres);
+	case 3: return get_threshold(c, v, key, &m->error_threshold);
 	}
 	return LODE_OK;
 }
@@ -280,10 +299,9 @@ static lode_status on_policy(ctx *c, int which, const char *key, const yaml_node
 
 /* ---- datasets: ---- */
 
-static const char *const dataset_keys[] = {"name",       "source",    "resampling",
-					   "bands",      "nodata",    "assume_crs",
-					   "operation",  "resolution", "error_threshold",
-					   NULL};
+static const char *const dataset_keys[] = {
+    "name",       "source",    "resampling", "bands",           "nodata",
+    "assume_crs", "operation", "resolution", "error_threshold", NULL};
 
 static lode_status on_dataset(ctx *c, int which, const char *key, const yaml_node_t *v, void *user)
 {
@@ -296,7 +314,8 @@ static lode_status on_dataset(ctx *c, int which, const char *key, const yaml_nod
 			return rc;
 		if (!lode__name_ok(d->name))
 			return fail(c, v, key,
-				    "'%.80s' is not a valid dataset name: use 1 to 64 letters, digits, '_' or '-', starting with a letter",
+				    "'%.80s' is not a valid dataset name: use 1 to 64 letters, digits, '_' "
+				    "or '-', starting with a letter",
 				    d->name);
 		return LODE_OK;
 	case 1:
@@ -312,7 +331,8 @@ static lode_status on_dataset(ctx *c, int which, const char *key, const yaml_nod
 			if (strcmp(resamplings[i], d->resampling) == 0)
 				return LODE_OK;
 		return fail(c, v, key,
-			    "unknown resampling '%.80s' (expected nearest, bilinear, cubic, cubicspline, lanczos, average, mode, min, max or med)",
+			    "unknown resampling '%.80s' (expected nearest, bilinear, cubic, cubicspline, "
+			    "lanczos, average, mode, min, max or med)",
 			    d->resampling);
 	case 3: {
 		yaml_node_item_t *it;
@@ -347,16 +367,10 @@ static lode_status on_dataset(ctx *c, int which, const char *key, const yaml_nod
 			return LODE_OK;
 		}
 		return get_number(c, v, key, &d->nodata);
-	case 5:
-		return get_string(c, v, key, &d->assume_crs);
-	case 6:
-		return get_string(c, v, key, &d->operation);
-	case 7:
-		d->has_resolution = 1;
-		return get_resolution(c, v, key, &d->xres, &d->yres);
-	case 8:
-		d->has_error_threshold = 1;
-		return get_threshold(c, v, key, &d->error_threshold);
+	case 5: return get_string(c, v, key, &d->assume_crs);
+	case 6: return get_string(c, v, key, &d->operation);
+	case 7: d->has_resolution = 1; return get_resolution(c, v, key, &d->xres, &d->yres);
+	case 8: d->has_error_threshold = 1; return get_threshold(c, v, key, &d->error_threshold);
 	}
 	return LODE_OK;
 }
@@ -374,7 +388,8 @@ static lode_status load_datasets(ctx *c, const yaml_node_t *seq, lode_manifest *
 	if (count == 0)
 		return fail(c, seq, "datasets", "the list is empty: name at least one dataset");
 	if (count > MAX_DATASETS)
-		return fail(c, seq, "datasets", "too many datasets (%zu; the limit is %d)", count, MAX_DATASETS);
+		return fail(c, seq, "datasets", "too many datasets (%zu; the limit is %d)", count,
+			    MAX_DATASETS);
 	m->datasets = calloc(count, sizeof *m->datasets);
 	if (!m->datasets)
 		return lode__err(c->err, LODE_ENOMEM, "out of memory");
@@ -395,9 +410,10 @@ static lode_status load_datasets(ctx *c, const yaml_node_t *seq, lode_manifest *
 			return fail(c, dn, where, "missing key 'source' (dataset '%s')", d->name);
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(m->datasets[j].name, d->name) == 0)
-				return fail(c, dn, where,
-					    "duplicate dataset name '%s' (first used by the dataset at line %d)",
-					    d->name, m->datasets[j].line);
+				return fail(
+				    c, dn, where,
+				    "duplicate dataset name '%s' (first used by the dataset at line %d)",
+				    d->name, m->datasets[j].line);
 		if (!d->resampling && !(d->resampling = lode__strdup("nearest")))
 			return lode__err(c->err, LODE_ENOMEM, "out of memory");
 		if (!(d->source_path = lode__path_join(m->dir, d->source)))
@@ -420,16 +436,10 @@ static lode_status on_top(ctx *c, int which, const char *key, const yaml_node_t 
 	top_seen *t = user;
 
 	switch (which) {
-	case 0:
-		return each_pair(c, v, key, acdd_keys, on_bundle, t->m);
-	case 1:
-		t->target = v;
-		return LODE_OK;
-	case 2:
-		return each_pair(c, v, key, policy_keys, on_policy, t->m);
-	case 3:
-		t->datasets = v;
-		return LODE_OK;
+	case 0: return each_pair(c, v, key, acdd_keys, on_bundle, t->m);
+	case 1: t->target = v; return LODE_OK;
+	case 2: return each_pair(c, v, key, policy_keys, on_policy, t->m);
+	case 3: t->datasets = v; return LODE_OK;
 	}
 	return LODE_OK;
 }
@@ -447,11 +457,11 @@ static lode_status prescan(ctx *c, const char *text, size_t len)
 	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
 	while (!done) {
 		if (!yaml_parser_parse(&p, &ev)) {
-			rc = lode__err(c->err, LODE_EMANIFEST, "%s:%lu:%lu: not valid YAML: %s%s%s",
-				       c->file, (unsigned long)p.problem_mark.line + 1,
+			rc = lode__err(c->err, LODE_EMANIFEST, "%s:%lu:%lu: not valid YAML: %s%s%s", c->file,
+				       (unsigned long)p.problem_mark.line + 1,
 				       (unsigned long)p.problem_mark.column + 1,
-				       p.problem ? p.problem : "syntax error",
-				       p.context ? " " : "", p.context ? p.context : "");
+				       p.problem ? p.problem : "syntax error", p.context ? " " : "",
+				       p.context ? p.context : "");
 			break;
 		}
 		switch (ev.type) {
@@ -463,19 +473,21 @@ static lode_status prescan(ctx *c, const char *text, size_t len)
 			break;
 		case YAML_SCALAR_EVENT:
 			if (ev.data.scalar.anchor)
-				rc = lode__err(c->err, LODE_EMANIFEST,
-					       "%s:%lu:%lu: YAML anchors (&name) are not allowed in a manifest",
-					       c->file, (unsigned long)ev.start_mark.line + 1,
-					       (unsigned long)ev.start_mark.column + 1);
+				rc = lode__err(
+				    c->err, LODE_EMANIFEST,
+				    "%s:%lu:%lu: YAML anchors (&name) are not allowed in a manifest", c->file,
+				    (unsigned long)ev.start_mark.line + 1,
+				    (unsigned long)ev.start_mark.column + 1);
 			break;
 		case YAML_SEQUENCE_START_EVENT:
 		case YAML_MAPPING_START_EVENT:
 			if ((ev.type == YAML_SEQUENCE_START_EVENT && ev.data.sequence_start.anchor) ||
 			    (ev.type == YAML_MAPPING_START_EVENT && ev.data.mapping_start.anchor))
-				rc = lode__err(c->err, LODE_EMANIFEST,
-					       "%s:%lu:%lu: YAML anchors (&name) are not allowed in a manifest",
-					       c->file, (unsigned long)ev.start_mark.line + 1,
-					       (unsigned long)ev.start_mark.column + 1);
+				rc = lode__err(
+				    c->err, LODE_EMANIFEST,
+				    "%s:%lu:%lu: YAML anchors (&name) are not allowed in a manifest", c->file,
+				    (unsigned long)ev.start_mark.line + 1,
+				    (unsigned long)ev.start_mark.column + 1);
 			else if (++depth > MAX_DEPTH)
 				rc = lode__err(c->err, LODE_EMANIFEST,
 					       "%s:%lu:%lu: the YAML is nested more than %d levels deep",
@@ -483,16 +495,10 @@ static lode_status prescan(ctx *c, const char *text, size_t len)
 					       (unsigned long)ev.start_mark.column + 1, MAX_DEPTH);
 			break;
 		case YAML_SEQUENCE_END_EVENT:
-		case YAML_MAPPING_END_EVENT:
-			depth--;
-			break;
-		case YAML_DOCUMENT_START_EVENT:
-			break;
-		case YAML_STREAM_END_EVENT:
-			done = 1;
-			break;
-		default:
-			break;
+		case YAML_MAPPING_END_EVENT: depth--; break;
+		case YAML_DOCUMENT_START_EVENT: break;
+		case YAML_STREAM_END_EVENT: done = 1; break;
+		default: break;
 		}
 		yaml_event_delete(&ev);
 		if (rc)
@@ -530,7 +536,8 @@ lode_status lode__manifest_load(const char *path, lode_manifest **out, lode_erro
 		goto out;
 	}
 	if (strlen(m->text) != m->text_len) {
-		rc = lode__err(err, LODE_EMANIFEST, "%s: the manifest contains a NUL byte: is it a text file?", path);
+		rc = lode__err(err, LODE_EMANIFEST,
+			       "%s: the manifest contains a NUL byte: is it a text file?", path);
 		goto out;
 	}
 	if ((rc = prescan(&c, m->text, m->text_len)))
@@ -566,7 +573,9 @@ lode_status lode__manifest_load(const char *path, lode_manifest **out, lode_erro
 		goto out;
 	if (!tgt.crs || !tgt.bounds || !tgt.res) {
 		rc = fail(&c, top.target, "target", "missing key '%s'",
-			  !tgt.crs ? "crs" : !tgt.bounds ? "bounds" : "resolution");
+			  !tgt.crs      ? "crs"
+			  : !tgt.bounds ? "bounds"
+					: "resolution");
 		goto out;
 	}
 	if (!top.datasets) {

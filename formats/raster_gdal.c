@@ -213,8 +213,7 @@ typedef struct offset_transformer {
 	double xoff, yoff;
 } offset_transformer;
 
-static int offset_transform(void *arg, int dst_to_src, int n, double *x, double *y, double *z,
-			    int *ok)
+static int offset_transform(void *arg, int dst_to_src, int n, double *x, double *y, double *z, int *ok)
 {
 	offset_transformer *t = arg;
 	int rc;
@@ -238,9 +237,9 @@ struct lode__warper {
 	lode__raster *src;
 	lode_warp_params p;
 	int *bands;
-	void *base;          /* GenImgProj transformer for the whole target grid */
+	void *base; /* GenImgProj transformer for the whole target grid */
 	offset_transformer off;
-	void *approx;        /* approximate transformer over off, or NULL */
+	void *approx; /* approximate transformer over off, or NULL */
 	GDALDriverH mem;
 };
 
@@ -248,10 +247,16 @@ static const struct {
 	const char *name;
 	GDALResampleAlg alg;
 } resampling_algs[] = {
-	{"nearest", GRA_NearestNeighbour}, {"bilinear", GRA_Bilinear}, {"cubic", GRA_Cubic},
-	{"cubicspline", GRA_CubicSpline},  {"lanczos", GRA_Lanczos},   {"average", GRA_Average},
-	{"mode", GRA_Mode},                {"min", GRA_Min},           {"max", GRA_Max},
-	{"med", GRA_Med},
+    {"nearest", GRA_NearestNeighbour},
+    {"bilinear", GRA_Bilinear},
+    {"cubic", GRA_Cubic},
+    {"cubicspline", GRA_CubicSpline},
+    {"lanczos", GRA_Lanczos},
+    {"average", GRA_Average},
+    {"mode", GRA_Mode},
+    {"min", GRA_Min},
+    {"max", GRA_Max},
+    {"med", GRA_Med},
 };
 
 lode_status lode__warper_new(lode__raster *src, const lode_warp_params *p, lode__warper **out,
@@ -309,8 +314,7 @@ out:
 	return rc;
 }
 
-lode_status lode__warper_window(lode__warper *w, int x0, int y0, int nx, int ny, void *buf,
-				lode_error *err)
+lode_status lode__warper_window(lode__warper *w, int x0, int y0, int nx, int ny, void *buf, lode_error *err)
 {
 	const lode_warp_params *p = &w->p;
 	GDALDataType gt = to_gdal(p->dtype);
@@ -489,16 +493,15 @@ out:
 	return rc;
 }
 
-lode_status lode__gtiff_write(lode__gtiff *g, int band, int y0, int ny, const void *buf,
-			      lode_error *err)
+lode_status lode__gtiff_write(lode__gtiff *g, int band, int y0, int ny, const void *buf, lode_error *err)
 {
 	lode__cpl_capture cap;
 	lode_status rc = LODE_OK;
 	GDALDataType t = g->dtype == LODE_DT_I8 ? GDT_Byte : to_gdal(g->dtype);
 
 	lode__cpl_push(&cap);
-	if (GDALRasterIO(GDALGetRasterBand(g->ds, band), GF_Write, 0, y0, g->width, ny, (void *)buf,
-			 g->width, ny, t, 0, 0) != CE_None)
+	if (GDALRasterIO(GDALGetRasterBand(g->ds, band), GF_Write, 0, y0, g->width, ny, (void *)buf, g->width,
+			 ny, t, 0, 0) != CE_None)
 		rc = lode__err(err, LODE_EIO, "writing band %d failed: %s", band,
 			       lode__cpl_msg(&cap, "unknown reason"));
 	lode__cpl_pop();

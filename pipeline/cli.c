@@ -88,8 +88,8 @@ static int draw_bar(double f, const char *label, void *user)
 	if (!b->draw || pct == b->last)
 		return 0;
 	b->last = pct;
-	fprintf(stderr, "\r[%.*s%*s] %3d%% %-24.24s", filled, "##############################", 30 - filled, "",
-		pct, label);
+	fprintf(stderr, "\r[%.*s%*s] %3d%% %-24.24s", filled, "##############################", 30 - filled,
+		"", pct, label);
 	if (pct >= 100)
 		fputc('\n', stderr);
 	fflush(stderr);
@@ -101,9 +101,11 @@ static int draw_bar(double f, const char *label, void *user)
 enum { OPT_HELP = 'h', OPT_QUIET = 'q', OPT_OUT = 'o', OPT_JSON = 1000 };
 
 static const struct option long_opts[] = {
-	{"help", no_argument, NULL, OPT_HELP},     {"quiet", no_argument, NULL, OPT_QUIET},
-	{"output", required_argument, NULL, OPT_OUT}, {"json", no_argument, NULL, OPT_JSON},
-	{NULL, 0, NULL, 0},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"quiet", no_argument, NULL, OPT_QUIET},
+    {"output", required_argument, NULL, OPT_OUT},
+    {"json", no_argument, NULL, OPT_JSON},
+    {NULL, 0, NULL, 0},
 };
 
 typedef struct opts {
@@ -163,12 +165,15 @@ static int cmd_run(int argc, char **argv)
 	if (o.help)
 		return show_help("run");
 	if (optind != argc - 1)
-		return usage_error("run", optind >= argc ? "expected one MANIFEST" : "expected only one MANIFEST", NULL);
+		return usage_error(
+		    "run", optind >= argc ? "expected one MANIFEST" : "expected only one MANIFEST", NULL);
 	if (!o.out)
 		return usage_error("run", "missing -o BUNDLE.nc (where to write the bundle)", NULL);
 	len = strlen(o.out);
 	if (!o.quiet && (len < 3 || strcmp(o.out + len - 3, ".nc") != 0))
-		fprintf(stderr, "lode: warning: %s does not end in .nc: GDAL opens a bundle with its netCDF driver (and its CRS) only under a .nc name\n",
+		fprintf(stderr,
+			"lode: warning: %s does not end in .nc: GDAL opens a bundle with its netCDF driver "
+			"(and its CRS) only under a .nc name\n",
 			o.out);
 	b.draw = !o.quiet && isatty(STDERR_FILENO);
 	ro.progress = draw_bar;
@@ -262,8 +267,8 @@ static int cmd_extract(int argc, char **argv)
 		return usage_error("extract", "expected a BUNDLE", NULL);
 	if (!o.out)
 		return usage_error("extract", "missing -o DIR (the folder to write GeoTIFFs into)", NULL);
-	if (lode_extract(argv[optind], (const char *const *)argv + optind + 1, (size_t)(argc - optind - 1), o.out,
-			 &err) != LODE_OK)
+	if (lode_extract(argv[optind], (const char *const *)argv + optind + 1, (size_t)(argc - optind - 1),
+			 o.out, &err) != LODE_OK)
 		return fail(&err);
 	if (!o.quiet)
 		fprintf(stderr, "lode: extracted into %s\n", o.out);
@@ -271,27 +276,27 @@ static int cmd_extract(int argc, char **argv)
 }
 
 static const command commands[] = {
-	{"run", cmd_run, "lode run MANIFEST -o BUNDLE.nc [-q]",
-	 "Read MANIFEST, check every source, choose every coordinate operation under the\n"
-	 "manifest's policy, reproject every dataset onto the target grid and write one\n"
-	 "bundle.  The bundle appears under its name only when complete.\n\n"
-	 "  -o, --output BUNDLE.nc  where to write the bundle (name it .nc for GDAL)\n"
-	 "  -q, --quiet             no progress bar, no messages but errors\n"
-	 "  -h, --help              this help\n"},
-	{"plan", cmd_plan, "lode plan MANIFEST",
-	 "Check the manifest and every source and choose the coordinate operations, as\n"
-	 "'run' would, and print the plan as JSON (sources, digests, operations with every\n"
-	 "candidate and why it was refused, target grids).  Writes nothing.\n"},
-	{"verify", cmd_verify, "lode verify BUNDLE [-q]",
-	 "Recompute every dataset's content digest and the bundle digest and check the\n"
-	 "structure.  Exit 0 when everything matches; exit 1 naming each damaged dataset.\n"},
-	{"ls", cmd_ls, "lode ls BUNDLE [--json]",
-	 "List the datasets in a bundle: type, size, CRS, bounds, nodata, source and the\n"
-	 "coordinate operation applied.\n\n"
-	 "  --json   machine-readable output\n"},
-	{"extract", cmd_extract, "lode extract BUNDLE [NAME...] -o DIR",
-	 "Write each named dataset (all when none is named) to DIR/NAME.tif, a GeoTIFF with\n"
-	 "its CRS, geotransform, nodata, band names and lineage (LODE_LINEAGE metadata).\n"},
+    {"run", cmd_run, "lode run MANIFEST -o BUNDLE.nc [-q]",
+     "Read MANIFEST, check every source, choose every coordinate operation under the\n"
+     "manifest's policy, reproject every dataset onto the target grid and write one\n"
+     "bundle.  The bundle appears under its name only when complete.\n\n"
+     "  -o, --output BUNDLE.nc  where to write the bundle (name it .nc for GDAL)\n"
+     "  -q, --quiet             no progress bar, no messages but errors\n"
+     "  -h, --help              this help\n"},
+    {"plan", cmd_plan, "lode plan MANIFEST",
+     "Check the manifest and every source and choose the coordinate operations, as\n"
+     "'run' would, and print the plan as JSON (sources, digests, operations with every\n"
+     "candidate and why it was refused, target grids).  Writes nothing.\n"},
+    {"verify", cmd_verify, "lode verify BUNDLE [-q]",
+     "Recompute every dataset's content digest and the bundle digest and check the\n"
+     "structure.  Exit 0 when everything matches; exit 1 naming each damaged dataset.\n"},
+    {"ls", cmd_ls, "lode ls BUNDLE [--json]",
+     "List the datasets in a bundle: type, size, CRS, bounds, nodata, source and the\n"
+     "coordinate operation applied.\n\n"
+     "  --json   machine-readable output\n"},
+    {"extract", cmd_extract, "lode extract BUNDLE [NAME...] -o DIR",
+     "Write each named dataset (all when none is named) to DIR/NAME.tif, a GeoTIFF with\n"
+     "its CRS, geotransform, nodata, band names and lineage (LODE_LINEAGE metadata).\n"},
 };
 
 static const command *find_command(const char *name)
@@ -304,11 +309,10 @@ static const command *find_command(const char *name)
 
 static void main_help(FILE *f)
 {
-	fprintf(f,
-		"usage: lode COMMAND [OPTIONS] ...\n\n"
-		"lode packages survey rasters held in many coordinate systems into one\n"
-		"self-describing HDF5/netCDF-4 bundle on an agreed grid, and checks and unpacks it.\n\n"
-		"Commands:\n");
+	fprintf(f, "usage: lode COMMAND [OPTIONS] ...\n\n"
+		   "lode packages survey rasters held in many coordinate systems into one\n"
+		   "self-describing HDF5/netCDF-4 bundle on an agreed grid, and checks and unpacks it.\n\n"
+		   "Commands:\n");
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		fprintf(f, "  %s\n", commands[i].usage);
 	fprintf(f, "\n  lode --help       this help;  lode COMMAND --help  help on one command\n"

@@ -103,8 +103,7 @@ char *lode__bundle_digest(const lode_bundle_item *items, size_t n, const char *m
 		lode__sha256_update(h, hex, 64);
 		lode__sha256_update(h, "\n", 1);
 	}
-	lode__sha256_hex(manifest_text ? manifest_text : "", manifest_text ? strlen(manifest_text) : 0,
-			 hex);
+	lode__sha256_hex(manifest_text ? manifest_text : "", manifest_text ? strlen(manifest_text) : 0, hex);
 	lode__sha256_update(h, "manifest ", 9);
 	lode__sha256_update(h, hex, 64);
 	lode__sha256_update(h, "\n", 1);

@@ -57,8 +57,8 @@ typedef struct lode_run_options {
  * The bundle is written under a temporary name in the same folder and renamed into
  * place only when complete; on failure nothing is left under either name.
  */
-lode_status lode_run(const char *manifest_path, const char *bundle_path,
-		     const lode_run_options *opt, lode_error *err);
+lode_status lode_run(const char *manifest_path, const char *bundle_path, const lode_run_options *opt,
+		     lode_error *err);
 
 /*
  * Plan only: read the manifest, check every source, choose every coordinate
@@ -83,7 +83,7 @@ lode_status lode_ls(const char *bundle_path, int json, char **out, lode_error *e
  * NAME.tif.  DIR is created if missing.  Files are written under temporary names and
  * renamed into place.
  */
-lode_status lode_extract(const char *bundle_path, const char *const *names, size_t nnames,
-			 const char *dir, lode_error *err);
+lode_status lode_extract(const char *bundle_path, const char *const *names, size_t nnames, const char *dir,
+			 lode_error *err);
 
 #endif /* LODE_H */

@@ -31,11 +31,10 @@ void lode__err_clear(lode_error *err);
 
 /* ---- small utilities (pipeline/util.c) --------------------------------------- */
 
-char *lode__strdup(const char *s);                      /* NULL-safe; NULL on ENOMEM */
+char *lode__strdup(const char *s);                            /* NULL-safe; NULL on ENOMEM */
 char *lode__sprintf(const char *fmt, ...) LODE__PRINTF(1, 2); /* malloc'd, NULL on ENOMEM */
 /* Read a whole file (NUL-terminated); refuses files larger than max_bytes. */
-lode_status lode__read_file(const char *path, size_t max_bytes, char **text, size_t *len,
-			    lode_error *err);
+lode_status lode__read_file(const char *path, size_t max_bytes, char **text, size_t *len, lode_error *err);
 /* Folder part of a path ("." if none), malloc'd. */
 char *lode__dirname(const char *path);
 /* Join dir and a relative path; an absolute path is returned as is.  malloc'd. */
@@ -60,7 +59,7 @@ typedef enum lode_dtype {
 } lode_dtype;
 
 size_t lode__dtype_size(lode_dtype t);
-const char *lode__dtype_name(lode_dtype t);  /* GDAL's names: Byte, Int16, Float32 ... */
+const char *lode__dtype_name(lode_dtype t); /* GDAL's names: Byte, Int16, Float32 ... */
 lode_dtype lode__dtype_from_name(const char *name);
 /* Is v exactly representable in t (integers in range, no fraction)? */
 int lode__dtype_holds(lode_dtype t, double v);
@@ -68,7 +67,7 @@ int lode__dtype_holds(lode_dtype t, double v);
 /* ---- the manifest model (pipeline/manifest.c, formats/manifest_yaml.c) -------- */
 
 typedef struct lode_meta {
-	char *key;   /* ACDD attribute name */
+	char *key; /* ACDD attribute name */
 	char *value;
 } lode_meta;
 
@@ -81,25 +80,25 @@ typedef struct lode_dataset_spec {
 	size_t nbands;
 	int has_nodata;
 	double nodata;
-	char *assume_crs;  /* NULL unless given */
-	char *operation;   /* NULL unless given */
+	char *assume_crs; /* NULL unless given */
+	char *operation;  /* NULL unless given */
 	int has_resolution;
 	double xres, yres;
 	int has_error_threshold;
 	double error_threshold;
-	int line, column;  /* where the entry starts in the manifest (1-based) */
+	int line, column; /* where the entry starts in the manifest (1-based) */
 } lode_dataset_spec;
 
 typedef struct lode_manifest {
-	char *path;         /* as given */
-	char *dir;          /* folder relative paths are resolved against */
-	char *text;         /* the manifest's bytes, kept for the bundle */
+	char *path; /* as given */
+	char *dir;  /* folder relative paths are resolved against */
+	char *text; /* the manifest's bytes, kept for the bundle */
 	size_t text_len;
-	lode_meta *meta;    /* bundle: keys, in manifest order */
+	lode_meta *meta; /* bundle: keys, in manifest order */
 	size_t nmeta;
-	char *target_crs;   /* as written */
-	double bounds[4];   /* xmin ymin xmax ymax in the target CRS */
-	double xres, yres;  /* > 0 */
+	char *target_crs;       /* as written */
+	double bounds[4];       /* xmin ymin xmax ymax in the target CRS */
+	double xres, yres;      /* > 0 */
 	double error_threshold; /* pixels, default 0.125 */
 	double max_error_m;     /* default: no limit (HUGE_VAL) */
 	int allow_ballpark;     /* default 0 */
@@ -125,15 +124,15 @@ lode_status lode__sha256_file(const char *path, char out[65], uint64_t *size, lo
 /* ---- coordinate reference systems and operations (formats/crs_proj.c) --------- */
 
 typedef struct lode_op {
-	char *name;       /* PROJ's name for the whole operation */
-	char *code;       /* "EPSG:8659": the operation's own code, or that of the registered
-			     operation with the same datum-changing steps, or those steps'
-			     codes joined by " + "; NULL when it only converts (no datum change) */
-	char *pipeline;   /* PROJ pipeline string that is applied */
-	double accuracy;  /* metres; < 0 when unknown */
+	char *name;      /* PROJ's name for the whole operation */
+	char *code;      /* "EPSG:8659": the operation's own code, or that of the registered
+			    operation with the same datum-changing steps, or those steps'
+			    codes joined by " + "; NULL when it only converts (no datum change) */
+	char *pipeline;  /* PROJ pipeline string that is applied */
+	double accuracy; /* metres; < 0 when unknown */
 	int ballpark;
-	int explicit_op;  /* chosen by the manifest's operation: key */
-	char **grids;     /* short names of the grids used */
+	int explicit_op; /* chosen by the manifest's operation: key */
+	char **grids;    /* short names of the grids used */
 	size_t ngrids;
 	char *candidates_json; /* JSON array of every candidate considered, with reasons */
 	char *steps_json;      /* JSON array of the steps: name, code, kind */
@@ -158,17 +157,15 @@ typedef struct lode_policy {
  * operation: value or NULL.  Fills *op; on refusal the error says which candidates
  * there were and why each was refused.
  */
-lode_status lode__crs_choose_operation(const char *src_wkt, const char *dst_wkt,
-				       const double *lonlat_aoi, const lode_policy *policy,
-				       const char *explicit_op, lode_op *op, lode_error *err);
+lode_status lode__crs_choose_operation(const char *src_wkt, const char *dst_wkt, const double *lonlat_aoi,
+				       const lode_policy *policy, const char *explicit_op, lode_op *op,
+				       lode_error *err);
 
 /* Transform a box with the given pipeline (densified edges).  out: xmin ymin xmax ymax. */
-lode_status lode__crs_transform_bounds(const char *src_wkt, const char *dst_wkt,
-				       const char *pipeline, const double in[4], double out[4],
-				       lode_error *err);
+lode_status lode__crs_transform_bounds(const char *src_wkt, const char *dst_wkt, const char *pipeline,
+				       const double in[4], double out[4], lode_error *err);
 /* The box of a CRS-less-datum-change conversion from a CRS to its geographic CRS. */
-lode_status lode__crs_bounds_to_lonlat(const char *wkt, const double in[4], double out[4],
-				       lode_error *err);
+lode_status lode__crs_bounds_to_lonlat(const char *wkt, const double in[4], double out[4], lode_error *err);
 /* PROJ release and EPSG database version, malloc'd. */
 void lode__proj_versions(char **proj_version, char **epsg_version);
 
@@ -189,7 +186,7 @@ typedef struct lode_raster_info {
 	int width, height, nbands;
 	int has_geotransform;
 	double gt[6];
-	char *crs_wkt;      /* WKT2:2019 or NULL when the source has no CRS */
+	char *crs_wkt; /* WKT2:2019 or NULL when the source has no CRS */
 	lode_band_info *bands;
 } lode_raster_info;
 
@@ -202,14 +199,14 @@ void lode__raster_close(lode__raster *r);
 typedef struct lode_warp_params {
 	const char *src_crs_wkt; /* the source CRS to use (assumed or its own) */
 	const char *dst_crs_wkt;
-	const char *pipeline;    /* the chosen operation */
-	double gt[6];            /* target grid */
+	const char *pipeline; /* the chosen operation */
+	double gt[6];         /* target grid */
 	int nx, ny;
-	const int *bands;        /* 1-based source bands */
+	const int *bands; /* 1-based source bands */
 	int nbands;
 	const char *resampling;
-	double error_threshold;  /* pixels; 0 = exact */
-	int has_src_nodata;      /* source nodata, one value for every band */
+	double error_threshold; /* pixels; 0 = exact */
+	int has_src_nodata;     /* source nodata, one value for every band */
 	double src_nodata;
 	int has_dst_nodata;
 	double dst_nodata;
@@ -220,8 +217,7 @@ typedef struct lode__warper lode__warper;
 lode_status lode__warper_new(lode__raster *src, const lode_warp_params *p, lode__warper **out,
 			     lode_error *err);
 /* Warp a window of the target grid into buf: nbands planes of w*h values of p->dtype. */
-lode_status lode__warper_window(lode__warper *w, int x0, int y0, int nx, int ny, void *buf,
-				lode_error *err);
+lode_status lode__warper_window(lode__warper *w, int x0, int y0, int nx, int ny, void *buf, lode_error *err);
 void lode__warper_free(lode__warper *w);
 
 /* GeoTIFF writing for extract. */
@@ -240,14 +236,13 @@ typedef struct lode_gtiff_params {
 lode_status lode__gtiff_create(const char *path, const lode_gtiff_params *p, lode__gtiff **out,
 			       lode_error *err);
 /* Write rows [y0, y0+ny) of band b (1-based) from buf (width*ny values). */
-lode_status lode__gtiff_write(lode__gtiff *g, int band, int y0, int ny, const void *buf,
-			      lode_error *err);
+lode_status lode__gtiff_write(lode__gtiff *g, int band, int y0, int ny, const void *buf, lode_error *err);
 lode_status lode__gtiff_close(lode__gtiff *g, lode_error *err); /* flushes; NULL ok */
 
 /* ---- the bundle (formats/bundle_h5.c) ------------------------------------------ */
 
-typedef struct lode__bundle lode__bundle;   /* a bundle open for writing or reading */
-typedef struct lode__bvar lode__bvar;       /* one raster variable in it */
+typedef struct lode__bundle lode__bundle; /* a bundle open for writing or reading */
+typedef struct lode__bvar lode__bvar;     /* one raster variable in it */
 
 typedef struct lode_attr {
 	const char *key;
@@ -269,14 +264,13 @@ typedef struct lode_raster_def {
 } lode_raster_def;
 
 lode_status lode__bundle_create(const char *path, lode__bundle **out, lode_error *err);
-lode_status lode__bundle_set_attrs(lode__bundle *b, const char *group, const lode_attr *attrs,
-				   size_t n, lode_error *err);
+lode_status lode__bundle_set_attrs(lode__bundle *b, const char *group, const lode_attr *attrs, size_t n,
+				   lode_error *err);
 lode_status lode__bundle_set_double(lode__bundle *b, const char *key, double v, lode_error *err);
 lode_status lode__bundle_add_raster(lode__bundle *b, const lode_raster_def *def, lode__bvar **out,
 				    lode_error *err);
 /* Write rows [y0, y0+ny) of every band: buf holds nbands planes of nx*ny values. */
-lode_status lode__bvar_write_rows(lode__bvar *v, int y0, int ny, const void *buf,
-				  lode_error *err);
+lode_status lode__bvar_write_rows(lode__bvar *v, int y0, int ny, const void *buf, lode_error *err);
 /* Attach string attributes to the data variable, then release it. */
 lode_status lode__bvar_finish(lode__bvar *v, const lode_attr *attrs, size_t n, lode_error *err);
 void lode__bvar_free(lode__bvar *v);
@@ -286,7 +280,7 @@ lode_status lode__bundle_close(lode__bundle *b, lode_error *err);
 /* Reading. */
 typedef struct lode_bundle_item {
 	char *name;
-	char *kind;          /* "raster" */
+	char *kind; /* "raster" */
 	lode_dtype dtype;
 	int nbands, nx, ny;
 	double gt[6];
@@ -303,12 +297,11 @@ typedef struct lode_bundle_item {
 lode_status lode__bundle_open(const char *path, lode__bundle **out, lode_error *err);
 /* Root attribute as a malloc'd string in *value (NULL if absent). */
 lode_status lode__bundle_get_attr(lode__bundle *b, const char *key, char **value, lode_error *err);
-lode_status lode__bundle_items(lode__bundle *b, lode_bundle_item **items, size_t *n,
-			       lode_error *err);
+lode_status lode__bundle_items(lode__bundle *b, lode_bundle_item **items, size_t *n, lode_error *err);
 void lode__bundle_items_free(lode_bundle_item *items, size_t n);
 /* Read rows [y0,y0+ny) of band b (1-based) of dataset item into buf (nx*ny values). */
-lode_status lode__bundle_read_rows(lode__bundle *b, const lode_bundle_item *item, int band, int y0,
-				   int ny, void *buf, lode_error *err);
+lode_status lode__bundle_read_rows(lode__bundle *b, const lode_bundle_item *item, int band, int y0, int ny,
+				   void *buf, lode_error *err);
 /* Rows per chunk of the item's data variable, for reading in chunk-aligned strips. */
 int lode__bundle_chunk_rows(lode__bundle *b, const lode_bundle_item *item);
 

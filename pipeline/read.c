@@ -43,8 +43,8 @@ static lode_status strip_buffer(const lode_bundle_item *it, int rows, unsigned c
 	size_t bytes = (size_t)it->nx * (size_t)rows * lode__dtype_size(it->dtype);
 
 	if (it->nx <= 0 || it->ny <= 0 || bytes > MAX_STRIP_BYTES)
-		return lode__err(err, LODE_EBUNDLE, "dataset '%s': implausible dimensions %d x %d", it->name, it->nx,
-				 it->ny);
+		return lode__err(err, LODE_EBUNDLE, "dataset '%s': implausible dimensions %d x %d", it->name,
+				 it->nx, it->ny);
 	*buf = malloc(bytes ? bytes : 1);
 	if (!*buf)
 		return lode__err(err, LODE_ENOMEM, "out of memory");
@@ -71,7 +71,8 @@ static lode_status content_digest(lode__bundle *b, const lode_bundle_item *it, c
 			int ny = it->ny - y0 < rows ? it->ny - y0 : rows;
 			if (!(rc = lode__bundle_read_rows(b, it, band, y0, ny, buf, err)))
 				lode__content_hash_update(h, band - 1, buf,
-							  (size_t)it->nx * (size_t)ny * lode__dtype_size(it->dtype));
+							  (size_t)it->nx * (size_t)ny *
+							      lode__dtype_size(it->dtype));
 		}
 	lode__content_hash_final(h, hex);
 	free(buf);
@@ -105,13 +106,14 @@ static char *lineage_problem(const lode_bundle_item *it)
 		goto out;
 	}
 	if (json_is_number(nd) != it->has_nodata ||
-	    (it->has_nodata && !(json_number_value(nd) == it->nodata ||
-				 (float)json_number_value(nd) == (float)it->nodata))) {
+	    (it->has_nodata &&
+	     !(json_number_value(nd) == it->nodata || (float)json_number_value(nd) == (float)it->nodata))) {
 		problem = lode__strdup("the _FillValue attribute differs from the lineage's nodata");
 		goto out;
 	}
-	if (lode__dtype_from_name(json_string_value(json_object_get(l, "data_type")) ?
-				  json_string_value(json_object_get(l, "data_type")) : "") != it->dtype)
+	if (lode__dtype_from_name(json_string_value(json_object_get(l, "data_type"))
+				      ? json_string_value(json_object_get(l, "data_type"))
+				      : "") != it->dtype)
 		problem = lode__strdup("the data type differs from the lineage");
 out:
 	json_decref(l);
@@ -144,7 +146,8 @@ lode_status lode_verify(const char *bundle_path, char **report, lode_error *err)
 		else if (content_digest(b, it, hex, &e) != LODE_OK)
 			problem = lode__strdup(e.message);
 		else if (strcmp(hex, it->content_sha256) != 0)
-			problem = lode__sprintf("content digest mismatch: stored %s, computed %s", it->content_sha256, hex);
+			problem = lode__sprintf("content digest mismatch: stored %s, computed %s",
+						it->content_sha256, hex);
 		if (problem) {
 			damaged++;
 			addf(&text, "%s: DAMAGED: %s\n", it->name, problem);
@@ -242,8 +245,11 @@ lode_status lode_ls(const char *bundle_path, int json, char **out, lode_error *e
 		json_object_set_new(o, "height", json_integer(it->ny));
 		json_object_set_new(o, "crs", json_string(label ? label : "unknown"));
 		json_object_set_new(o, "bounds", bb);
-		json_object_set_new(o, "nodata", it->has_nodata && isfinite(it->nodata) ? json_real(it->nodata) : json_null());
-		json_object_set_new(o, "content_sha256", it->content_sha256 ? json_string(it->content_sha256) : json_null());
+		json_object_set_new(o, "nodata",
+				    it->has_nodata && isfinite(it->nodata) ? json_real(it->nodata)
+									   : json_null());
+		json_object_set_new(o, "content_sha256",
+				    it->content_sha256 ? json_string(it->content_sha256) : json_null());
 		if (src)
 			json_object_set(o, "source", src);
 		if (op) {
@@ -264,10 +270,11 @@ lode_status lode_ls(const char *bundle_path, int json, char **out, lode_error *e
 			const char *opname = json_string_value(json_object_get(op, "name"));
 			const char *code = json_string_value(json_object_get(op, "code"));
 			json_t *acc = json_object_get(op, "accuracy_m");
-			addf(&text, "\n%s  raster %s, %d band%s, %d x %d pixels\n", it->name, lode__dtype_name(it->dtype),
-			     it->nbands, it->nbands == 1 ? "" : "s", it->nx, it->ny);
-			addf(&text, "  crs:        %s\n  bounds:     %.10g %.10g %.10g %.10g\n", label ? label : "unknown",
-			     bd[0], bd[1], bd[2], bd[3]);
+			addf(&text, "\n%s  raster %s, %d band%s, %d x %d pixels\n", it->name,
+			     lode__dtype_name(it->dtype), it->nbands, it->nbands == 1 ? "" : "s", it->nx,
+			     it->ny);
+			addf(&text, "  crs:        %s\n  bounds:     %.10g %.10g %.10g %.10g\n",
+			     label ? label : "unknown", bd[0], bd[1], bd[2], bd[3]);
 			if (it->has_nodata)
 				addf(&text, "  nodata:     %.17g\n", it->nodata);
 			if (src)
@@ -287,7 +294,8 @@ lode_status lode_ls(const char *bundle_path, int json, char **out, lode_error *e
 				     json_is_true(json_object_get(op, "ballpark")) ? ", ballpark" : "");
 			}
 			if (json_object_get(lin, "resampling"))
-				addf(&text, "  resampling: %s\n", json_string_value(json_object_get(lin, "resampling")));
+				addf(&text, "  resampling: %s\n",
+				     json_string_value(json_object_get(lin, "resampling")));
 			if (it->problem)
 				addf(&text, "  PROBLEM:    %s\n", it->problem);
 		}
@@ -335,9 +343,16 @@ static lode_status extract_one(lode__bundle *b, const lode_bundle_item *it, cons
 		md[md[0] ? 1 : 0] = md_sha;
 	{
 		lode_gtiff_params gp = {
-			.width = it->nx, .height = it->ny, .nbands = it->nbands, .dtype = it->dtype,
-			.crs_wkt = it->crs_wkt, .has_nodata = it->has_nodata, .nodata = it->nodata,
-			.band_names = (const char *const *)it->band_names, .unit = it->unit, .metadata = md,
+		    .width = it->nx,
+		    .height = it->ny,
+		    .nbands = it->nbands,
+		    .dtype = it->dtype,
+		    .crs_wkt = it->crs_wkt,
+		    .has_nodata = it->has_nodata,
+		    .nodata = it->nodata,
+		    .band_names = (const char *const *)it->band_names,
+		    .unit = it->unit,
+		    .metadata = md,
 		};
 		memcpy(gp.gt, it->gt, sizeof gp.gt);
 		if ((rc = lode__gtiff_create(tmp, &gp, &g, err)))
@@ -392,15 +407,17 @@ lode_status lode_extract(const char *bundle_path, const char *const *names, size
 		if (i == n) {
 			char list[1024] = "";
 			for (size_t j = 0; j < n; j++)
-				snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", j ? ", " : "", items[j].name);
-			rc = lode__err(err, LODE_EUSAGE, "%s: no dataset named '%s' (the bundle holds: %s)", bundle_path,
-				       names[k], list);
+				snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+					 j ? ", " : "", items[j].name);
+			rc = lode__err(err, LODE_EUSAGE, "%s: no dataset named '%s' (the bundle holds: %s)",
+				       bundle_path, names[k], list);
 			goto out;
 		}
 	}
 	if (stat(dir, &st) != 0) {
 		if (mkdir(dir, 0777) != 0) {
-			rc = lode__err(err, LODE_EIO, "%s: cannot create the folder: %s", dir, strerror(errno));
+			rc = lode__err(err, LODE_EIO, "%s: cannot create the folder: %s", dir,
+				       strerror(errno));
 			goto out;
 		}
 	} else if (!S_ISDIR(st.st_mode)) {
@@ -415,7 +432,8 @@ lode_status lode_extract(const char *bundle_path, const char *const *names, size
 			continue;
 		/* Names come from an untrusted file: only plain dataset names become file names. */
 		if (!lode__name_ok(items[i].name)) {
-			rc = lode__err(err, LODE_EBUNDLE, "%s: refusing to extract a dataset with an unsafe name", bundle_path);
+			rc = lode__err(err, LODE_EBUNDLE,
+				       "%s: refusing to extract a dataset with an unsafe name", bundle_path);
 			goto out;
 		}
 		if ((rc = extract_one(b, &items[i], dir, err))) {

@@ -25,7 +25,7 @@
 
 #include "lode_internal.h"
 
-#define CHUNK 512                       /* chunk edge, pixels */
+#define CHUNK           512             /* chunk edge, pixels */
 #define MAX_GRID_PIXELS 4000000000000.0 /* refuse absurd grids before allocating anything */
 
 typedef struct plan_item {
@@ -84,11 +84,13 @@ static lode_status make_grid(const double b[4], double xres, double yres, int *n
 	double fy = (fabs(b[3] - b[1]) + yres / 2.0) / yres;
 
 	if (!(fx >= 1) || !(fy >= 1))
-		return lode__err(err, LODE_EMANIFEST,
-				 "the target grid is empty: the bounds are smaller than one pixel at this resolution");
+		return lode__err(
+		    err, LODE_EMANIFEST,
+		    "the target grid is empty: the bounds are smaller than one pixel at this resolution");
 	if (fx > 2147483647.0 || fy > 2147483647.0 || fx * fy > MAX_GRID_PIXELS)
 		return lode__err(err, LODE_EMANIFEST,
-				 "the target grid would be %.0f x %.0f pixels, which is absurdly large: check target.bounds and resolution",
+				 "the target grid would be %.0f x %.0f pixels, which is absurdly large: "
+				 "check target.bounds and resolution",
 				 fx, fy);
 	*nx = (int)fx;
 	*ny = (int)fy;
@@ -116,22 +118,25 @@ static lode_status plan_one(plan *p, plan_item *it, lode_error *err)
 	if (stat(d->source_path, &st) != 0)
 		return lode__err(err, LODE_ESOURCE, "source '%s': %s", d->source_path, strerror(errno));
 	if (S_ISDIR(st.st_mode))
-		return lode__err(err, LODE_ESOURCE, "source '%s' is a directory, not a raster file", d->source_path);
+		return lode__err(err, LODE_ESOURCE, "source '%s' is a directory, not a raster file",
+				 d->source_path);
 	if ((rc = lode__raster_open(d->source_path, &it->src, err)))
 		return rc;
 	info = lode__raster_info(it->src);
 	if (!info->has_geotransform)
-		return lode__err(err, LODE_ESOURCE, "source '%s' is not georeferenced (it has no geotransform)",
-				 d->source_path);
+		return lode__err(err, LODE_ESOURCE,
+				 "source '%s' is not georeferenced (it has no geotransform)", d->source_path);
 
 	/* The source CRS: its own, or the assumed one, never a guess. */
 	if (info->crs_wkt && d->assume_crs)
-		return lode__err(err, LODE_EMANIFEST,
-				 "source '%s' has its own CRS (%s); assume_crs is only for sources without one: remove it",
-				 d->source_path, info->crs_wkt ? "see gdalinfo" : "");
+		return lode__err(
+		    err, LODE_EMANIFEST,
+		    "source '%s' has its own CRS (%s); assume_crs is only for sources without one: remove it",
+		    d->source_path, info->crs_wkt ? "see gdalinfo" : "");
 	if (!info->crs_wkt && !d->assume_crs)
 		return lode__err(err, LODE_ESOURCE,
-				 "source '%s' has no coordinate reference system; if you know it, add assume_crs: (e.g. EPSG:3375) to the dataset",
+				 "source '%s' has no coordinate reference system; if you know it, add "
+				 "assume_crs: (e.g. EPSG:3375) to the dataset",
 				 d->source_path);
 	if (d->assume_crs) {
 		if ((rc = lode__crs_to_wkt(d->assume_crs, &it->src_wkt, err)))
@@ -149,25 +154,30 @@ static lode_status plan_one(plan *p, plan_item *it, lode_error *err)
 	for (int i = 0; i < it->nbands; i++) {
 		it->bands[i] = d->bands ? d->bands[i] : i + 1;
 		if (it->bands[i] > info->nbands)
-			return lode__err(err, LODE_EMANIFEST, "bands: the source has %d band%s, there is no band %d",
-					 info->nbands, info->nbands == 1 ? "" : "s", it->bands[i]);
+			return lode__err(err, LODE_EMANIFEST,
+					 "bands: the source has %d band%s, there is no band %d", info->nbands,
+					 info->nbands == 1 ? "" : "s", it->bands[i]);
 	}
 	it->dtype = info->bands[it->bands[0] - 1].dtype;
 	for (int i = 0; i < it->nbands; i++) {
 		const lode_band_info *bi = &info->bands[it->bands[i] - 1];
 		if (bi->dtype == LODE_DT_UNKNOWN)
-			return lode__err(err, LODE_ESOURCE, "source '%s' band %d has a data type lode does not carry (complex numbers?)",
-					 d->source_path, it->bands[i]);
+			return lode__err(
+			    err, LODE_ESOURCE,
+			    "source '%s' band %d has a data type lode does not carry (complex numbers?)",
+			    d->source_path, it->bands[i]);
 		if (bi->dtype != it->dtype)
 			return lode__err(err, LODE_ESOURCE,
-					 "source '%s': bands %d and %d have different data types (%s, %s); list bands of one type in bands:",
-					 d->source_path, it->bands[0], it->bands[i], lode__dtype_name(it->dtype),
-					 lode__dtype_name(bi->dtype));
+					 "source '%s': bands %d and %d have different data types (%s, %s); "
+					 "list bands of one type in bands:",
+					 d->source_path, it->bands[0], it->bands[i],
+					 lode__dtype_name(it->dtype), lode__dtype_name(bi->dtype));
 	}
 	if (d->has_nodata) {
 		if (!lode__dtype_holds(it->dtype, d->nodata))
-			return lode__err(err, LODE_EMANIFEST, "nodata: %g cannot be stored in the source's type %s",
-					 d->nodata, lode__dtype_name(it->dtype));
+			return lode__err(err, LODE_EMANIFEST,
+					 "nodata: %g cannot be stored in the source's type %s", d->nodata,
+					 lode__dtype_name(it->dtype));
 		it->has_nodata = 1;
 		it->nodata = d->nodata;
 	} else {
@@ -175,14 +185,17 @@ static lode_status plan_one(plan *p, plan_item *it, lode_error *err)
 		for (int i = 1; i < it->nbands; i++) {
 			const lode_band_info *bi = &info->bands[it->bands[i] - 1];
 			if (bi->has_nodata != b0->has_nodata ||
-			    (bi->has_nodata && !(bi->nodata == b0->nodata || (isnan(bi->nodata) && isnan(b0->nodata)))))
+			    (bi->has_nodata &&
+			     !(bi->nodata == b0->nodata || (isnan(bi->nodata) && isnan(b0->nodata)))))
 				return lode__err(err, LODE_ESOURCE,
-						 "source '%s': bands %d and %d have different nodata values; set one with nodata:",
+						 "source '%s': bands %d and %d have different nodata values; "
+						 "set one with nodata:",
 						 d->source_path, it->bands[0], it->bands[i]);
 		}
 		if (b0->has_nodata && !lode__dtype_holds(it->dtype, b0->nodata))
 			return lode__err(err, LODE_ESOURCE,
-					 "source '%s' declares nodata %.17g, which its type %s cannot hold; set nodata: for the dataset",
+					 "source '%s' declares nodata %.17g, which its type %s cannot hold; "
+					 "set nodata: for the dataset",
 					 d->source_path, b0->nodata, lode__dtype_name(it->dtype));
 		if (b0->has_nodata) {
 			it->has_nodata = 1;
@@ -230,9 +243,11 @@ static lode_status plan_one(plan *p, plan_item *it, lode_error *err)
 	{
 		const double *s = it->src_extent_in_target, *b = m->bounds;
 		if (s[2] <= b[0] || s[0] >= b[2] || s[3] <= b[1] || s[1] >= b[3])
-			return lode__err(err, LODE_ESOURCE,
-					 "source '%s' does not overlap target.bounds: in the target CRS it covers [%.10g, %.10g, %.10g, %.10g], the bounds are [%.10g, %.10g, %.10g, %.10g]",
-					 d->source_path, s[0], s[1], s[2], s[3], b[0], b[1], b[2], b[3]);
+			return lode__err(
+			    err, LODE_ESOURCE,
+			    "source '%s' does not overlap target.bounds: in the target CRS it covers [%.10g, "
+			    "%.10g, %.10g, %.10g], the bounds are [%.10g, %.10g, %.10g, %.10g]",
+			    d->source_path, s[0], s[1], s[2], s[3], b[0], b[1], b[2], b[3]);
 	}
 
 	if ((rc = lode__sha256_file(d->source_path, it->sha256, &it->size, err)))
@@ -259,8 +274,8 @@ static lode_status plan_build(const char *manifest_path, plan *p, lode_error *er
 		p->items[i].spec = &p->m->datasets[i];
 		p->n = i + 1;
 		if ((rc = plan_one(p, &p->items[i], err)))
-			return lode__err_ctx(err, "%s:%d: dataset '%s': ", manifest_path, p->m->datasets[i].line,
-					     p->m->datasets[i].name);
+			return lode__err_ctx(err, "%s:%d: dataset '%s': ", manifest_path,
+					     p->m->datasets[i].line, p->m->datasets[i].name);
 	}
 	return LODE_OK;
 }
@@ -405,11 +420,20 @@ static lode_status write_dataset(plan *p, plan_item *it, lode__bundle *b, progre
 	lode_status rc = LODE_OK;
 
 	lode_warp_params wp = {
-		.src_crs_wkt = it->src_wkt, .dst_crs_wkt = p->dst_wkt, .pipeline = it->op.pipeline,
-		.nx = it->nx, .ny = it->ny, .bands = it->bands, .nbands = it->nbands,
-		.resampling = it->spec->resampling, .error_threshold = it->et,
-		.has_src_nodata = it->has_nodata, .src_nodata = it->nodata,
-		.has_dst_nodata = it->has_nodata, .dst_nodata = it->nodata, .dtype = it->dtype,
+	    .src_crs_wkt = it->src_wkt,
+	    .dst_crs_wkt = p->dst_wkt,
+	    .pipeline = it->op.pipeline,
+	    .nx = it->nx,
+	    .ny = it->ny,
+	    .bands = it->bands,
+	    .nbands = it->nbands,
+	    .resampling = it->spec->resampling,
+	    .error_threshold = it->et,
+	    .has_src_nodata = it->has_nodata,
+	    .src_nodata = it->nodata,
+	    .has_dst_nodata = it->has_nodata,
+	    .dst_nodata = it->nodata,
+	    .dtype = it->dtype,
 	};
 	memcpy(wp.gt, it->gt, sizeof wp.gt);
 
@@ -425,11 +449,18 @@ static lode_status write_dataset(plan *p, plan_item *it, lode__bundle *b, progre
 	}
 	{
 		lode_raster_def def = {
-			.name = it->spec->name, .dtype = it->dtype, .nbands = it->nbands, .nx = it->nx,
-			.ny = it->ny, .crs_wkt = p->dst_wkt, .has_nodata = it->has_nodata,
-			.nodata = it->nodata, .band_names = band_names,
-			.unit = info->bands[it->bands[0] - 1].unit,
-			.long_name = it->nbands == 1 ? band_names[0] : NULL, .chunk = CHUNK,
+		    .name = it->spec->name,
+		    .dtype = it->dtype,
+		    .nbands = it->nbands,
+		    .nx = it->nx,
+		    .ny = it->ny,
+		    .crs_wkt = p->dst_wkt,
+		    .has_nodata = it->has_nodata,
+		    .nodata = it->nodata,
+		    .band_names = band_names,
+		    .unit = info->bands[it->bands[0] - 1].unit,
+		    .long_name = it->nbands == 1 ? band_names[0] : NULL,
+		    .chunk = CHUNK,
 		};
 		memcpy(def.gt, it->gt, sizeof def.gt);
 		if ((rc = lode__bundle_add_raster(b, &def, &v, err)))
@@ -483,10 +514,10 @@ static lode_status write_dataset(plan *p, plan_item *it, lode__bundle *b, progre
 	}
 	{
 		lode_attr attrs[] = {
-			{"source", it->spec->source},
-			{"lode_lineage", lineage},
-			{"lode_content_sha256", content},
-			{"lode_band_names", names_text},
+		    {"source", it->spec->source},
+		    {"lode_lineage", lineage},
+		    {"lode_content_sha256", content},
+		    {"lode_band_names", names_text},
 		};
 		rc = lode__bvar_finish(v, attrs, any_names ? 4 : 3, err);
 		v = NULL;
@@ -546,8 +577,9 @@ static lode_status write_root(plan *p, lode__bundle *b, lode_error *err)
 	for (size_t i = 0; i < p->m->nmeta && n < 40; i++)
 		attrs[n++] = (lode_attr){p->m->meta[i].key, p->m->meta[i].value};
 	poly = lode__sprintf("POLYGON((%.17g %.17g, %.17g %.17g, %.17g %.17g, %.17g %.17g, %.17g %.17g))",
-			     p->m->bounds[0], p->m->bounds[1], p->m->bounds[2], p->m->bounds[1], p->m->bounds[2],
-			     p->m->bounds[3], p->m->bounds[0], p->m->bounds[3], p->m->bounds[0], p->m->bounds[1]);
+			     p->m->bounds[0], p->m->bounds[1], p->m->bounds[2], p->m->bounds[1],
+			     p->m->bounds[2], p->m->bounds[3], p->m->bounds[0], p->m->bounds[3],
+			     p->m->bounds[0], p->m->bounds[1]);
 	if (!poly) {
 		free(date);
 		return lode__err(err, LODE_ENOMEM, "out of memory");
@@ -590,7 +622,8 @@ static char *temp_beside(const char *dest, lode_error *err)
 	}
 	fd = mkstemp(name);
 	if (fd < 0) {
-		lode__err(err, LODE_EIO, "%s: cannot create a file in that folder: %s", dest, strerror(errno));
+		lode__err(err, LODE_EIO, "%s: cannot create a file in that folder: %s", dest,
+			  strerror(errno));
 		free(name);
 		return NULL;
 	}
@@ -659,8 +692,8 @@ lode_status lode_run(const char *manifest_path, const char *bundle_path, const l
 	if (rc || (rc = sync_file(tmp, err)))
 		goto out;
 	if (rename(tmp, bundle_path) != 0) {
-		rc = lode__err(err, LODE_EIO, "%s: cannot move the finished bundle into place: %s", bundle_path,
-			       strerror(errno));
+		rc = lode__err(err, LODE_EIO, "%s: cannot move the finished bundle into place: %s",
+			       bundle_path, strerror(errno));
 		goto out;
 	}
 	free(tmp);

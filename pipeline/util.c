@@ -45,8 +45,7 @@ char *lode__sprintf(const char *fmt, ...)
 	return s;
 }
 
-lode_status lode__read_file(const char *path, size_t max_bytes, char **text, size_t *len,
-			    lode_error *err)
+lode_status lode__read_file(const char *path, size_t max_bytes, char **text, size_t *len, lode_error *err)
 {
 	FILE *f = NULL;
 	char *buf = NULL;
@@ -64,8 +63,8 @@ lode_status lode__read_file(const char *path, size_t max_bytes, char **text, siz
 		goto out;
 	}
 	if ((size_t)st.st_size > max_bytes) {
-		rc = lode__err(err, LODE_EIO, "%s: file too large (%lld bytes; the limit is %zu)",
-			       path, (long long)st.st_size, max_bytes);
+		rc = lode__err(err, LODE_EIO, "%s: file too large (%lld bytes; the limit is %zu)", path,
+			       (long long)st.st_size, max_bytes);
 		goto out;
 	}
 	f = fopen(path, "rb");
@@ -131,16 +130,16 @@ static const struct {
 	const char *name;
 	double lo, hi;
 } dtypes[] = {
-	{LODE_DT_U8, 1, "Byte", 0, 255},
-	{LODE_DT_I8, 1, "Int8", -128, 127},
-	{LODE_DT_U16, 2, "UInt16", 0, 65535},
-	{LODE_DT_I16, 2, "Int16", -32768, 32767},
-	{LODE_DT_U32, 4, "UInt32", 0, 4294967295.0},
-	{LODE_DT_I32, 4, "Int32", -2147483648.0, 2147483647.0},
-	{LODE_DT_U64, 8, "UInt64", 0, 18446744073709551615.0},
-	{LODE_DT_I64, 8, "Int64", -9223372036854775808.0, 9223372036854775807.0},
-	{LODE_DT_F32, 4, "Float32", -3.4028234663852886e38, 3.4028234663852886e38},
-	{LODE_DT_F64, 8, "Float64", -HUGE_VAL, HUGE_VAL},
+    {LODE_DT_U8, 1, "Byte", 0, 255},
+    {LODE_DT_I8, 1, "Int8", -128, 127},
+    {LODE_DT_U16, 2, "UInt16", 0, 65535},
+    {LODE_DT_I16, 2, "Int16", -32768, 32767},
+    {LODE_DT_U32, 4, "UInt32", 0, 4294967295.0},
+    {LODE_DT_I32, 4, "Int32", -2147483648.0, 2147483647.0},
+    {LODE_DT_U64, 8, "UInt64", 0, 18446744073709551615.0},
+    {LODE_DT_I64, 8, "Int64", -9223372036854775808.0, 9223372036854775807.0},
+    {LODE_DT_F32, 4, "Float32", -3.4028234663852886e38, 3.4028234663852886e38},
+    {LODE_DT_F64, 8, "Float64", -HUGE_VAL, HUGE_VAL},
 };
 
 size_t lode__dtype_size(lode_dtype t)

@@ -121,9 +121,11 @@ static void paths(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(error_context_is_prepended), cmocka_unit_test(content_digest_rule),
-		cmocka_unit_test(bundle_digest_is_order_free), cmocka_unit_test(dtypes),
-		cmocka_unit_test(paths),
+	    cmocka_unit_test(error_context_is_prepended),
+	    cmocka_unit_test(content_digest_rule),
+	    cmocka_unit_test(bundle_digest_is_order_free),
+	    cmocka_unit_test(dtypes),
+	    cmocka_unit_test(paths),
 	};
 	return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }

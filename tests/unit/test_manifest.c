@@ -30,29 +30,28 @@ static const char *write_manifest(const char *name, const char *text)
 	return path;
 }
 
-static const char *good =
-	"bundle:\n"
-	"  title: Aeromagnetic compilation\n"
-	"  license: CC-BY-4.0\n"
-	"target:\n"
-	"  crs: EPSG:4326\n"
-	"  bounds: [101.5, 3.5, 102.5, 4.5]\n"
-	"  resolution: [0.001, 0.002]\n"
-	"policy:\n"
-	"  max_error_m: 20\n"
-	"  allow_ballpark: true\n"
-	"datasets:\n"
-	"  - name: aeromag_tmi\n"
-	"    source: data/aeromag.tif\n"
-	"    resampling: bilinear\n"
-	"    bands: [1, 3]\n"
-	"    nodata: -99999\n"
-	"    assume_crs: EPSG:3375\n"
-	"    operation: EPSG:1158\n"
-	"    resolution: 0.0005\n"
-	"    error_threshold: 0\n"
-	"  - name: dem\n"
-	"    source: /abs/dem.tif\n";
+static const char *good = "bundle:\n"
+			  "  title: Aeromagnetic compilation\n"
+			  "  license: CC-BY-4.0\n"
+			  "target:\n"
+			  "  crs: EPSG:4326\n"
+			  "  bounds: [101.5, 3.5, 102.5, 4.5]\n"
+			  "  resolution: [0.001, 0.002]\n"
+			  "policy:\n"
+			  "  max_error_m: 20\n"
+			  "  allow_ballpark: true\n"
+			  "datasets:\n"
+			  "  - name: aeromag_tmi\n"
+			  "    source: data/aeromag.tif\n"
+			  "    resampling: bilinear\n"
+			  "    bands: [1, 3]\n"
+			  "    nodata: -99999\n"
+			  "    assume_crs: EPSG:3375\n"
+			  "    operation: EPSG:1158\n"
+			  "    resolution: 0.0005\n"
+			  "    error_threshold: 0\n"
+			  "  - name: dem\n"
+			  "    source: /abs/dem.tif\n";
 
 static void reads_every_key(void **state)
 {
@@ -77,7 +76,8 @@ static void reads_every_key(void **state)
 	assert_true(m->datasets[0].has_nodata && m->datasets[0].nodata == -99999);
 	assert_string_equal(m->datasets[0].assume_crs, "EPSG:3375");
 	assert_string_equal(m->datasets[0].operation, "EPSG:1158");
-	assert_true(m->datasets[0].has_resolution && m->datasets[0].xres == 0.0005 && m->datasets[0].yres == 0.0005);
+	assert_true(m->datasets[0].has_resolution && m->datasets[0].xres == 0.0005 &&
+		    m->datasets[0].yres == 0.0005);
 	assert_true(m->datasets[0].has_error_threshold && m->datasets[0].error_threshold == 0);
 	assert_int_equal(m->datasets[0].line, 12);
 	/* Relative sources resolve against the manifest's folder, absolute ones stay. */
@@ -110,10 +110,13 @@ static void refuses_mistakes(void **state)
 	(void)state;
 	expect_error(HEAD "datasets:\n  - name: a\n    source: a.tif\n    colour: red\n",
 		     "bad.yaml:8:5: datasets[1].colour: unknown key");
-	expect_error(HEAD "datasets:\n  - name: a\n    source: a.tif\n  - name: a\n    source: b.tif\n",
-		     "bad.yaml:8:5: datasets[2]: duplicate dataset name 'a' (first used by the dataset at line 6)");
-	expect_error("target:\n  crs: EPSG:4326\n  resolution: abc\n", "bad.yaml:3:15: target.resolution: expected a number, got 'abc'");
-	expect_error("target:\n  bounds: [0, 0, 1, 1]\n  resolution: 1\ndatasets: []\n", "target: missing key 'crs'");
+	expect_error(
+	    HEAD "datasets:\n  - name: a\n    source: a.tif\n  - name: a\n    source: b.tif\n",
+	    "bad.yaml:8:5: datasets[2]: duplicate dataset name 'a' (first used by the dataset at line 6)");
+	expect_error("target:\n  crs: EPSG:4326\n  resolution: abc\n",
+		     "bad.yaml:3:15: target.resolution: expected a number, got 'abc'");
+	expect_error("target:\n  bounds: [0, 0, 1, 1]\n  resolution: 1\ndatasets: []\n",
+		     "target: missing key 'crs'");
 	expect_error(HEAD "datasets:\n  - source: a.tif\n", "bad.yaml:6:5: datasets[1]: missing key 'name'");
 	expect_error(HEAD, "datasets: missing section 'datasets'");
 	expect_error(HEAD "datasets:\n  - name: a\n    source: a.tif\n    resampling: smooth\n",
@@ -122,18 +125,23 @@ static void refuses_mistakes(void **state)
 	expect_error(HEAD "datasets:\n  - name: ..\n    source: a.tif\n", "is not a valid dataset name");
 	expect_error("target:\n  crs: EPSG:4326\n  bounds: [1, 0, 0, 1]\n  resolution: 1\n",
 		     "target.bounds: xmax must be greater than xmin");
-	expect_error("target:\n  crs: EPSG:4326\n  bounds: [0, 0, 1, nan]\n  resolution: 1\n", "is not finite");
+	expect_error("target:\n  crs: EPSG:4326\n  bounds: [0, 0, 1, nan]\n  resolution: 1\n",
+		     "is not finite");
 	expect_error("target:\n  crs: EPSG:4326\n  bounds: [0, 0, 1, 1]\n  resolution: -1\n",
 		     "target.resolution: the resolution must be greater than zero");
-	expect_error("target:\n  crs: EPSG:4326\n  bounds: [0, 0, 1, 1]\n  resolution: 1e999\n", "is not finite");
+	expect_error("target:\n  crs: EPSG:4326\n  bounds: [0, 0, 1, 1]\n  resolution: 1e999\n",
+		     "is not finite");
 	expect_error("target: [unclosed\n", "bad.yaml:2:1: not valid YAML");
 	expect_error("a: &x [1]\nb: *x\n", "anchors (&name) are not allowed");
-	expect_error(HEAD "policy:\n  allow_ballpark: maybe\n", "policy.allow_ballpark: expected true or false, got 'maybe'");
+	expect_error(HEAD "policy:\n  allow_ballpark: maybe\n",
+		     "policy.allow_ballpark: expected true or false, got 'maybe'");
 	expect_error(HEAD "target:\n  crs: EPSG:4326\n", "bad.yaml:5:1: target: the key is given twice");
 	expect_error("", "the manifest is empty");
-	expect_error("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\n",
+	expect_error("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]"
+		     "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\n",
 		     "nested more than 32 levels");
-	expect_error(HEAD "datasets:\n  - name: a\n    source: a.tif\n    bands: [0]\n", "band numbers are whole numbers from 1");
+	expect_error(HEAD "datasets:\n  - name: a\n    source: a.tif\n    bands: [0]\n",
+		     "band numbers are whole numbers from 1");
 }
 
 static void missing_file(void **state)
@@ -150,9 +158,9 @@ static void missing_file(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(reads_every_key),
-		cmocka_unit_test(refuses_mistakes),
-		cmocka_unit_test(missing_file),
+	    cmocka_unit_test(reads_every_key),
+	    cmocka_unit_test(refuses_mistakes),
+	    cmocka_unit_test(missing_file),
 	};
 	int rc;
 
