@@ -13,10 +13,12 @@
  * Every HDF5 call stays on the calling thread (the library is not thread-safe here).
  * HDF5's automatic error printing is off; errors are taken from its error stack.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cpl_conv.h>
 #include <hdf5.h>
@@ -563,8 +565,15 @@ lode_status lode__bundle_add_raster(lode__bundle *b, const lode_raster_def *def,
 		set_text(xd, "long_name", "x coordinate of projection");
 		set_text(yd, "standard_name", "projection_y_coordinate");
 		set_text(yd, "long_name", "y coordinate of projection");
-		set_text(xd, "units", f == 1.0 ? "m" : (unit ? unit : "m"));
-		set_text(yd, "units", f == 1.0 ? "m" : (unit ? unit : "m"));
+		/* UDUNITS names for the linear units CRSs use; anything else is named as the
+		   CRS names it and the factor to metres is in crs_wkt. */
+		const char *ud = f == 1.0                               ? "m"
+				 : fabs(f - 0.3048006096012192) < 1e-15 ? "US_survey_foot"
+				 : f == 0.3048                          ? "ft"
+				 : f == 1000.0                          ? "km"
+									: (unit ? unit : "m");
+		set_text(xd, "units", ud);
+		set_text(yd, "units", ud);
 	}
 	set_text(xd, "axis", "X");
 	set_text(yd, "axis", "Y");
@@ -631,8 +640,6 @@ lode_status lode__bundle_add_raster(lode__bundle *b, const lode_raster_def *def,
 	*out = v;
 	v = NULL;
 out:
-	if (rc)
-		rc = lode__err_ctx(err, "dataset '%s': ", def->name);
 	if (srs)
 		OSRDestroySpatialReference(srs);
 	if (sp >= 0)
@@ -725,9 +732,14 @@ lode_status lode__bundle_open(const char *path, lode__bundle **out, lode_error *
 	hid_t fapl;
 	htri_t is;
 	char *fmt;
+	struct stat st;
 
 	h5_quiet();
 	*out = NULL;
+	if (stat(path, &st) != 0)
+		return lode__err(err, LODE_EIO, "%s: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return lode__err(err, LODE_EBUNDLE, "%s: not a regular file", path);
 	is = H5Fis_hdf5(path);
 	H5Eclear2(H5E_DEFAULT);
 	if (is <= 0)
@@ -802,6 +814,28 @@ static void parse_gt(const char *s, double gt[6], int *ok)
 	*ok = s && sscanf(s, "%lf %lf %lf %lf %lf %lf", &gt[0], &gt[1], &gt[2], &gt[3], &gt[4], &gt[5]) == 6;
 }
 
+/* Split text (taken, freed) into n lines; missing lines are "".  NULL on ENOMEM. */
+static char **split_lines(char *text, int n)
+{
+	char **out = calloc((size_t)n, sizeof *out);
+	const char *p = text;
+
+	for (int i = 0; out && i < n; i++) {
+		size_t len = p ? strcspn(p, "\n") : 0;
+		if (!(out[i] = lode__sprintf("%.*s", (int)len, p ? p : ""))) {
+			for (int j = 0; j < i; j++)
+				free(out[j]);
+			free(out);
+			out = NULL;
+			break;
+		}
+		if (p)
+			p = p[len] ? p + len + 1 : NULL;
+	}
+	free(text);
+	return out;
+}
+
 static void read_item(hid_t file, const char *name, lode_bundle_item *it)
 {
 	hid_t g = H5I_INVALID_HID, d = H5I_INVALID_HID, c = H5I_INVALID_HID, t = H5I_INVALID_HID,
@@ -844,18 +878,12 @@ static void read_item(hid_t file, const char *name, lode_bundle_item *it)
 	}
 	it->content_sha256 = get_text(d, "lode_content_sha256");
 	it->lineage = get_text(d, "lode_lineage");
-	it->unit = get_text(d, "units");
 	it->has_nodata = get_double(d, "_FillValue", &it->nodata) == 0;
-	{
-		char *bn = get_text(d, "lode_band_names");
-		it->band_names = calloc((size_t)it->nbands, sizeof *it->band_names);
-		if (bn && it->band_names) {
-			/* One name per line. */
-			char *save = NULL, *tok = strtok_r(bn, "\n", &save);
-			for (int i = 0; i < it->nbands && tok; i++, tok = strtok_r(NULL, "\n", &save))
-				it->band_names[i] = lode__strdup(tok);
-		}
-		free(bn);
+	it->band_names = split_lines(get_text(d, "lode_band_names"), it->nbands);
+	it->band_units = split_lines(get_text(d, "lode_band_units"), it->nbands);
+	if (!it->band_names || !it->band_units) {
+		it->problem = lode__strdup("out of memory reading the band names");
+		goto out;
 	}
 	if ((c = H5Dopen2(g, "crs", H5P_DEFAULT)) < 0) {
 		it->problem = lode__strdup("no crs variable in the group");
@@ -929,12 +957,15 @@ void lode__bundle_items_free(lode_bundle_item *items, size_t n)
 		free(items[i].crs_wkt);
 		free(items[i].content_sha256);
 		free(items[i].lineage);
-		free(items[i].unit);
 		free(items[i].problem);
-		if (items[i].band_names)
-			for (int k = 0; k < items[i].nbands; k++)
+		for (int k = 0; k < items[i].nbands; k++) {
+			if (items[i].band_names)
 				free(items[i].band_names[k]);
+			if (items[i].band_units)
+				free(items[i].band_units[k]);
+		}
 		free(items[i].band_names);
+		free(items[i].band_units);
 	}
 	free(items);
 }
@@ -994,4 +1025,152 @@ int lode__bundle_chunk_rows(lode__bundle *b, const lode_bundle_item *item)
 	H5Dclose(d);
 	H5Eclear2(H5E_DEFAULT);
 	return rows;
+}
+
+lode_status lode__bundle_read_coords(lode__bundle *b, const lode_bundle_item *item, double **xs, double **ys,
+				     lode_error *err)
+{
+	const char *names[2] = {"x", "y"};
+	int counts[2] = {item->nx, item->ny};
+	double **outs[2] = {xs, ys};
+	lode_status rc = LODE_OK;
+
+	*xs = *ys = NULL;
+	for (int k = 0; k < 2 && !rc; k++) {
+		char path[300];
+		hid_t d, s;
+		hsize_t n = 0;
+
+		snprintf(path, sizeof path, "%s/%s", item->name, names[k]);
+		d = H5Dopen2(b->file, path, H5P_DEFAULT);
+		s = d >= 0 ? H5Dget_space(d) : H5I_INVALID_HID;
+		if (d < 0 || s < 0 || H5Sget_simple_extent_ndims(s) != 1 ||
+		    H5Sget_simple_extent_dims(s, &n, NULL) < 0 || n != (hsize_t)counts[k]) {
+			rc = lode__err(err, LODE_EDAMAGED,
+				       "the %s coordinate variable is missing or has the wrong length",
+				       names[k]);
+		} else if (!(*outs[k] = malloc(sizeof(double) * (size_t)n))) {
+			rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		} else if (H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *outs[k]) < 0) {
+			rc = h5err(err, LODE_EDAMAGED, names[k]);
+		}
+		if (s >= 0)
+			H5Sclose(s);
+		if (d >= 0)
+			H5Dclose(d);
+	}
+	H5Eclear2(H5E_DEFAULT);
+	if (rc) {
+		free(*xs);
+		free(*ys);
+		*xs = *ys = NULL;
+	}
+	return rc;
+}
+
+typedef struct attr_list {
+	lode_kv *kv;
+	size_t n, cap;
+	int failed;
+} attr_list;
+
+/* An attribute's value as text: strings as they are, numbers as %.17g joined by ",". */
+static char *attr_text(hid_t obj, const char *name)
+{
+	hid_t a = H5Aopen(obj, name, H5P_DEFAULT), t = H5I_INVALID_HID, s = H5I_INVALID_HID;
+	char *out = NULL;
+	hssize_t np;
+	H5T_class_t cls;
+
+	if (a < 0)
+		goto out;
+	t = H5Aget_type(a);
+	s = H5Aget_space(a);
+	cls = H5Tget_class(t);
+	if (cls == H5T_STRING) {
+		H5Aclose(a);
+		a = H5I_INVALID_HID;
+		out = get_text(obj, name);
+		goto out;
+	}
+	np = H5Sget_simple_extent_npoints(s);
+	if ((cls == H5T_INTEGER || cls == H5T_FLOAT) && np >= 0 && np <= 100000) {
+		double *v = malloc(sizeof(double) * (size_t)(np ? np : 1));
+		size_t cap = (size_t)np * 26 + 1;
+		if (v && (out = calloc(1, cap)) && H5Aread(a, H5T_NATIVE_DOUBLE, v) >= 0) {
+			for (hssize_t i = 0; i < np; i++)
+				snprintf(out + strlen(out), cap - strlen(out), "%s%.17g", i ? "," : "", v[i]);
+		}
+		free(v);
+	} else {
+		out = lode__strdup("(unsupported attribute type)");
+	}
+out:
+	if (s >= 0)
+		H5Sclose(s);
+	if (t >= 0)
+		H5Tclose(t);
+	if (a >= 0)
+		H5Aclose(a);
+	H5Eclear2(H5E_DEFAULT);
+	return out;
+}
+
+static herr_t attr_cb(hid_t obj, const char *name, const H5A_info_t *info, void *data)
+{
+	attr_list *l = data;
+
+	(void)info;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 32;
+		lode_kv *kv = realloc(l->kv, cap * sizeof *kv);
+		if (!kv) {
+			l->failed = 1;
+			return -1;
+		}
+		l->kv = kv;
+		l->cap = cap;
+	}
+	l->kv[l->n].key = lode__strdup(name);
+	l->kv[l->n].value = attr_text(obj, name);
+	if (!l->kv[l->n].key || !l->kv[l->n].value) {
+		free(l->kv[l->n].key);
+		free(l->kv[l->n].value);
+		l->failed = 1;
+		return -1;
+	}
+	l->n++;
+	return 0;
+}
+
+static int kv_cmp(const void *a, const void *b)
+{
+	return strcmp(((const lode_kv *)a)->key, ((const lode_kv *)b)->key);
+}
+
+lode_status lode__bundle_root_attrs(lode__bundle *b, lode_kv **attrs, size_t *n, lode_error *err)
+{
+	attr_list l = {NULL, 0, 0, 0};
+	hsize_t idx = 0;
+
+	*attrs = NULL;
+	*n = 0;
+	if (H5Aiterate2(b->file, H5_INDEX_NAME, H5_ITER_INC, &idx, attr_cb, &l) < 0 || l.failed) {
+		lode__kv_free(l.kv, l.n);
+		H5Eclear2(H5E_DEFAULT);
+		return lode__err(err, LODE_EBUNDLE, "the bundle's global attributes cannot be read");
+	}
+	qsort(l.kv, l.n, sizeof *l.kv, kv_cmp);
+	*attrs = l.kv;
+	*n = l.n;
+	return LODE_OK;
+}
+
+void lode__kv_free(lode_kv *kv, size_t n)
+{
+	for (size_t i = 0; i < n && kv; i++) {
+		free(kv[i].key);
+		free(kv[i].value);
+	}
+	free(kv);
 }

@@ -317,6 +317,15 @@ static lode_status on_dataset(ctx *c, int which, const char *key, const yaml_nod
 				    "'%.80s' is not a valid dataset name: use 1 to 64 letters, digits, '_' "
 				    "or '-', starting with a letter",
 				    d->name);
+		{
+			static const char *const reserved[] = {"x", "y", "crs", "band", NULL};
+			for (int r = 0; reserved[r]; r++)
+				if (strcmp(d->name, reserved[r]) == 0)
+					return fail(c, v, key,
+						    "'%s' is reserved (the bundle uses x, y, crs and band "
+						    "for coordinates); choose another name",
+						    d->name);
+		}
 		return LODE_OK;
 	case 1:
 		if ((rc = get_string(c, v, key, &d->source)))

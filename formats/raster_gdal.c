@@ -475,10 +475,10 @@ lode_status lode__gtiff_create(const char *path, const lode_gtiff_params *p, lod
 		GDALRasterBandH b = GDALGetRasterBand(g->ds, i + 1);
 		if (p->has_nodata)
 			GDALSetRasterNoDataValue(b, p->nodata);
-		if (p->band_names && p->band_names[i])
+		if (p->band_names && p->band_names[i] && p->band_names[i][0])
 			GDALSetDescription(b, p->band_names[i]);
-		if (p->unit && p->unit[0])
-			GDALSetRasterUnitType(b, p->unit);
+		if (p->band_units && p->band_units[i] && p->band_units[i][0])
+			GDALSetRasterUnitType(b, p->band_units[i]);
 	}
 	*out = g;
 	g = NULL;

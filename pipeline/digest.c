@@ -8,9 +8,14 @@
  * row-major order, little-endian, exactly as stored.  Per-plane hashing lets the writer
  * stream rows of all bands at once.
  *
- * Bundle digest: SHA-256 over the text made of one line per dataset, sorted by name
- * (bytewise),  "NAME CONTENT_SHA256 LINEAGE_SHA256\n", then "manifest MANIFEST_SHA256\n".
+ * Bundle digest: SHA-256 over a text of lines.  First one line per root attribute,
+ * sorted by name bytewise, "attribute NAME SHA256(VALUE)\n", leaving out
+ * lode_bundle_sha256 itself and lode_signature*; VALUE is the attribute's text, or for
+ * numbers their %.17g forms joined by ",".  Then one line per dataset, sorted by name,
+ * "dataset NAME CONTENT_SHA256 LINEAGE_SHA256\n".  The manifest text is the root
+ * attribute lode_manifest, so it is covered.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,7 +82,22 @@ static int by_name(const void *a, const void *b)
 	return strcmp((*x)->name, (*y)->name);
 }
 
-char *lode__bundle_digest(const lode_bundle_item *items, size_t n, const char *manifest_text)
+int lode__digest_skips_attr(const char *key)
+{
+	return strcmp(key, "lode_bundle_sha256") == 0 || strncmp(key, "lode_signature", 14) == 0;
+}
+
+static void line3(lode__sha256 *h, const char *a, const char *b, const char *c)
+{
+	lode__sha256_update(h, a, strlen(a));
+	lode__sha256_update(h, " ", 1);
+	lode__sha256_update(h, b, strlen(b));
+	lode__sha256_update(h, " ", 1);
+	lode__sha256_update(h, c, strlen(c));
+	lode__sha256_update(h, "\n", 1);
+}
+
+char *lode__bundle_digest(const lode_bundle_item *items, size_t n, const lode_kv *root, size_t nroot)
 {
 	const lode_bundle_item **sorted = NULL;
 	lode__sha256 *h = NULL;
@@ -88,25 +108,25 @@ char *lode__bundle_digest(const lode_bundle_item *items, size_t n, const char *m
 	h = lode__sha256_new();
 	if (!sorted || !h)
 		goto out;
+	/* Root attributes come sorted by name from the reader. */
+	for (size_t i = 0; i < nroot; i++) {
+		if (lode__digest_skips_attr(root[i].key))
+			continue;
+		lode__sha256_hex(root[i].value, strlen(root[i].value), hex);
+		line3(h, "attribute", root[i].key, hex);
+	}
 	for (size_t i = 0; i < n; i++)
 		sorted[i] = &items[i];
 	qsort(sorted, n, sizeof *sorted, by_name);
 	for (size_t i = 0; i < n; i++) {
 		const char *lin = sorted[i]->lineage ? sorted[i]->lineage : "";
-		const char *content = sorted[i]->content_sha256 ? sorted[i]->content_sha256 : "";
+		char both[130];
 
 		lode__sha256_hex(lin, strlen(lin), hex);
-		lode__sha256_update(h, sorted[i]->name, strlen(sorted[i]->name));
-		lode__sha256_update(h, " ", 1);
-		lode__sha256_update(h, content, strlen(content));
-		lode__sha256_update(h, " ", 1);
-		lode__sha256_update(h, hex, 64);
-		lode__sha256_update(h, "\n", 1);
+		snprintf(both, sizeof both, "%s %s",
+			 sorted[i]->content_sha256 ? sorted[i]->content_sha256 : "", hex);
+		line3(h, "dataset", sorted[i]->name, both);
 	}
-	lode__sha256_hex(manifest_text ? manifest_text : "", manifest_text ? strlen(manifest_text) : 0, hex);
-	lode__sha256_update(h, "manifest ", 9);
-	lode__sha256_update(h, hex, 64);
-	lode__sha256_update(h, "\n", 1);
 	lode__sha256_final(h, d);
 	h = NULL;
 	result = malloc(65);

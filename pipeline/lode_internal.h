@@ -229,8 +229,8 @@ typedef struct lode_gtiff_params {
 	const char *crs_wkt;
 	int has_nodata;
 	double nodata;
-	const char *const *band_names; /* may be NULL */
-	const char *unit;              /* may be NULL */
+	const char *const *band_names; /* nbands entries (NULL or "" for none), or NULL */
+	const char *const *band_units; /* likewise */
 	const char *const *metadata;   /* NULL-terminated KEY=VALUE list, may be NULL */
 } lode_gtiff_params;
 lode_status lode__gtiff_create(const char *path, const lode_gtiff_params *p, lode__gtiff **out,
@@ -257,10 +257,9 @@ typedef struct lode_raster_def {
 	const char *crs_wkt;
 	int has_nodata;
 	double nodata;
-	const char *const *band_names; /* nbands entries or NULL */
-	const char *unit;              /* or NULL */
-	const char *long_name;         /* or NULL */
-	int chunk;                     /* chunk edge in pixels */
+	const char *unit;      /* the variable's units when all bands share one, or NULL */
+	const char *long_name; /* or NULL */
+	int chunk;             /* chunk edge in pixels */
 } lode_raster_def;
 
 lode_status lode__bundle_create(const char *path, lode__bundle **out, lode_error *err);
@@ -289,8 +288,8 @@ typedef struct lode_bundle_item {
 	double nodata;
 	char *content_sha256; /* as stored, may be NULL */
 	char *lineage;        /* JSON text as stored, may be NULL */
-	char *unit;           /* may be NULL */
-	char **band_names;    /* nbands entries (may be NULL) */
+	char **band_names;    /* nbands entries, "" where unnamed */
+	char **band_units;    /* nbands entries, "" where unknown */
 	char *problem;        /* structural problem found while listing, or NULL */
 } lode_bundle_item;
 
@@ -304,6 +303,16 @@ lode_status lode__bundle_read_rows(lode__bundle *b, const lode_bundle_item *item
 				   void *buf, lode_error *err);
 /* Rows per chunk of the item's data variable, for reading in chunk-aligned strips. */
 int lode__bundle_chunk_rows(lode__bundle *b, const lode_bundle_item *item);
+/* Read the item's x and y coordinate variables (nx and ny values; caller frees). */
+lode_status lode__bundle_read_coords(lode__bundle *b, const lode_bundle_item *item, double **xs, double **ys,
+				     lode_error *err);
+
+/* Root attributes as text (numbers as %.17g, arrays joined by ","), sorted by name. */
+typedef struct lode_kv {
+	char *key, *value;
+} lode_kv;
+lode_status lode__bundle_root_attrs(lode__bundle *b, lode_kv **attrs, size_t *n, lode_error *err);
+void lode__kv_free(lode_kv *kv, size_t n);
 
 /* ---- the digest rules, shared by writer and verifier (pipeline/digest.c) -------- */
 
@@ -312,7 +321,12 @@ typedef struct lode__content_hash lode__content_hash;
 lode__content_hash *lode__content_hash_new(int nbands);
 void lode__content_hash_update(lode__content_hash *h, int band0, const void *data, size_t n);
 void lode__content_hash_final(lode__content_hash *h, char hex[65]); /* frees h */
-/* Bundle digest over the sorted (name, content, lineage) triples and the manifest. */
-char *lode__bundle_digest(const lode_bundle_item *items, size_t n, const char *manifest_text);
+/*
+ * Bundle digest over every root attribute (but lode_bundle_sha256 and lode_signature*)
+ * and the sorted (name, content, lineage) triples of the datasets.
+ */
+char *lode__bundle_digest(const lode_bundle_item *items, size_t n, const lode_kv *root, size_t nroot);
+/* Is this root attribute outside the bundle digest? */
+int lode__digest_skips_attr(const char *key);
 
 #endif /* LODE_INTERNAL_H */

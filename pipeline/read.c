@@ -79,6 +79,52 @@ static lode_status content_digest(lode__bundle *b, const lode_bundle_item *it, c
 	return rc;
 }
 
+/* The lineage's nodata (a number, "nan", or null) against the stored _FillValue. */
+static int nodata_matches(const json_t *nd, const lode_bundle_item *it)
+{
+	if (!it->has_nodata)
+		return json_is_null(nd);
+	if (json_is_string(nd))
+		return strcmp(json_string_value(nd), "nan") == 0 && isnan(it->nodata);
+	/* _FillValue has the variable's type: a Float32 variable holds the float nearest. */
+	return json_is_number(nd) &&
+	       (json_number_value(nd) == it->nodata ||
+		(it->dtype == LODE_DT_F32 && (float)json_number_value(nd) == (float)it->nodata));
+}
+
+/* Do the stored per-band texts equal the lineage's array (missing entries are "")? */
+static int texts_match(const json_t *arr, char *const *v, int n)
+{
+	if (!json_is_array(arr) || json_array_size(arr) != (size_t)n || !v)
+		return 0;
+	for (int i = 0; i < n; i++) {
+		const char *want = json_string_value(json_array_get(arr, i));
+		if (!want || strcmp(want, v[i] ? v[i] : "") != 0)
+			return 0;
+	}
+	return 1;
+}
+
+/* Are the x/y coordinates the pixel centres of the GeoTransform, as written? */
+static char *coords_problem(lode__bundle *b, const lode_bundle_item *it)
+{
+	double *xs = NULL, *ys = NULL;
+	char *problem = NULL;
+	lode_error e;
+
+	if (lode__bundle_read_coords(b, it, &xs, &ys, &e) != LODE_OK)
+		return lode__strdup(e.message);
+	for (int i = 0; i < it->nx && !problem; i++)
+		if (xs[i] != it->gt[0] + (i + 0.5) * it->gt[1])
+			problem = lode__sprintf("x coordinate %d differs from the GeoTransform", i);
+	for (int j = 0; j < it->ny && !problem; j++)
+		if (ys[j] != it->gt[3] + (j + 0.5) * it->gt[5])
+			problem = lode__sprintf("y coordinate %d differs from the GeoTransform", j);
+	free(xs);
+	free(ys);
+	return problem;
+}
+
 /* Does the lineage agree with the stored grid?  Returns a malloc'd problem or NULL. */
 static char *lineage_problem(const lode_bundle_item *it)
 {
@@ -105,10 +151,13 @@ static char *lineage_problem(const lode_bundle_item *it)
 		problem = lode__strdup("the crs_wkt attribute differs from the lineage");
 		goto out;
 	}
-	if (json_is_number(nd) != it->has_nodata ||
-	    (it->has_nodata &&
-	     !(json_number_value(nd) == it->nodata || (float)json_number_value(nd) == (float)it->nodata))) {
+	if (!nodata_matches(nd, it)) {
 		problem = lode__strdup("the _FillValue attribute differs from the lineage's nodata");
+		goto out;
+	}
+	if (!texts_match(json_object_get(l, "band_names"), it->band_names, it->nbands) ||
+	    !texts_match(json_object_get(l, "band_units"), it->band_units, it->nbands)) {
+		problem = lode__strdup("the band names or units differ from the lineage");
 		goto out;
 	}
 	if (lode__dtype_from_name(json_string_value(json_object_get(l, "data_type"))
@@ -125,7 +174,9 @@ lode_status lode_verify(const char *bundle_path, char **report, lode_error *err)
 	lode__bundle *b = NULL;
 	lode_bundle_item *items = NULL;
 	size_t n = 0, damaged = 0;
-	char *text = NULL, *stored = NULL, *manifest = NULL, *digest = NULL, names[1024] = "";
+	char *text = NULL, *stored = NULL, *digest = NULL, names[1024] = "";
+	lode_kv *root = NULL;
+	size_t nroot = 0;
 	lode_status rc;
 
 	*report = NULL;
@@ -141,7 +192,7 @@ lode_status lode_verify(const char *bundle_path, char **report, lode_error *err)
 			problem = lode__strdup(it->problem);
 		else if (!it->content_sha256 || !it->lineage)
 			problem = lode__strdup("no lode_content_sha256 or lode_lineage attribute");
-		else if ((problem = lineage_problem(it)))
+		else if ((problem = lineage_problem(it)) || (problem = coords_problem(b, it)))
 			;
 		else if (content_digest(b, it, hex, &e) != LODE_OK)
 			problem = lode__strdup(e.message);
@@ -160,14 +211,17 @@ lode_status lode_verify(const char *bundle_path, char **report, lode_error *err)
 		}
 	}
 	lode__bundle_get_attr(b, "lode_bundle_sha256", &stored, err);
-	lode__bundle_get_attr(b, "lode_manifest", &manifest, err);
-	digest = lode__bundle_digest(items, n, manifest);
+	if ((rc = lode__bundle_root_attrs(b, &root, &nroot, err)))
+		goto out;
+	digest = lode__bundle_digest(items, n, root, nroot);
 	if (!stored || !digest || strcmp(stored, digest) != 0) {
 		addf(&text, "bundle digest: DAMAGED: %s\n",
-		     stored ? "it does not match the datasets' digests, lineage and manifest"
+		     stored ? "it does not match the global attributes (manifest, discovery metadata) and "
+			      "the datasets' digests and lineage"
 			    : "no lode_bundle_sha256 attribute");
 		if (!damaged)
-			snprintf(names, sizeof names, "the bundle's metadata (manifest or lineage)");
+			snprintf(names, sizeof names,
+				 "the bundle's metadata (global attributes, manifest or lineage)");
 		damaged++;
 	} else {
 		addf(&text, "bundle digest: OK (sha256 %s)\n", digest);
@@ -176,7 +230,7 @@ lode_status lode_verify(const char *bundle_path, char **report, lode_error *err)
 		rc = lode__err(err, LODE_EDAMAGED, "%s: damaged: %s", bundle_path, names);
 out:
 	free(stored);
-	free(manifest);
+	lode__kv_free(root, nroot);
 	free(digest);
 	lode__bundle_items_free(items, n);
 	lode__bundle_close(b, NULL);
@@ -246,8 +300,10 @@ lode_status lode_ls(const char *bundle_path, int json, char **out, lode_error *e
 		json_object_set_new(o, "crs", json_string(label ? label : "unknown"));
 		json_object_set_new(o, "bounds", bb);
 		json_object_set_new(o, "nodata",
-				    it->has_nodata && isfinite(it->nodata) ? json_real(it->nodata)
-									   : json_null());
+				    !it->has_nodata        ? json_null()
+				    : isnan(it->nodata)    ? json_string("nan")
+				    : isfinite(it->nodata) ? json_real(it->nodata)
+							   : json_null());
 		json_object_set_new(o, "content_sha256",
 				    it->content_sha256 ? json_string(it->content_sha256) : json_null());
 		if (src)
@@ -325,6 +381,8 @@ static lode_status extract_one(lode__bundle *b, const lode_bundle_item *it, cons
 	char *md_lineage = NULL, *md_sha = NULL;
 	const char *md[3] = {NULL, NULL, NULL};
 	lode__gtiff *g = NULL;
+	lode__content_hash *h = NULL;
+	char hex[65];
 	unsigned char *buf = NULL;
 	int rows = lode__bundle_chunk_rows(b, it);
 	lode_status rc = LODE_OK;
@@ -351,7 +409,7 @@ static lode_status extract_one(lode__bundle *b, const lode_bundle_item *it, cons
 		    .has_nodata = it->has_nodata,
 		    .nodata = it->nodata,
 		    .band_names = (const char *const *)it->band_names,
-		    .unit = it->unit,
+		    .band_units = (const char *const *)it->band_units,
 		    .metadata = md,
 		};
 		memcpy(gp.gt, it->gt, sizeof gp.gt);
@@ -360,12 +418,27 @@ static lode_status extract_one(lode__bundle *b, const lode_bundle_item *it, cons
 	}
 	if ((rc = strip_buffer(it, rows, &buf, err)))
 		goto out;
+	/* Check the content digest on the way: a damaged dataset is never extracted. */
+	if (!(h = lode__content_hash_new(it->nbands))) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
 	for (int band = 1; band <= it->nbands && !rc; band++)
 		for (int y0 = 0; y0 < it->ny && !rc; y0 += rows) {
 			int ny = it->ny - y0 < rows ? it->ny - y0 : rows;
-			if (!(rc = lode__bundle_read_rows(b, it, band, y0, ny, buf, err)))
+			if (!(rc = lode__bundle_read_rows(b, it, band, y0, ny, buf, err))) {
+				lode__content_hash_update(h, band - 1, buf,
+							  (size_t)it->nx * (size_t)ny *
+							      lode__dtype_size(it->dtype));
 				rc = lode__gtiff_write(g, band, y0, ny, buf, err);
+			}
 		}
+	lode__content_hash_final(h, hex);
+	h = NULL;
+	if (!rc && (!it->content_sha256 || strcmp(hex, it->content_sha256) != 0))
+		rc = lode__err(err, LODE_EDAMAGED,
+			       "the values do not match the dataset's content digest: the bundle is damaged "
+			       "(run lode verify)");
 	if (!rc) {
 		rc = lode__gtiff_close(g, err);
 		g = NULL;

@@ -128,11 +128,15 @@ static lode_status plan_one(plan *p, plan_item *it, lode_error *err)
 				 "source '%s' is not georeferenced (it has no geotransform)", d->source_path);
 
 	/* The source CRS: its own, or the assumed one, never a guess. */
-	if (info->crs_wkt && d->assume_crs)
-		return lode__err(
+	if (info->crs_wkt && d->assume_crs) {
+		char *own = lode__crs_label(info->crs_wkt);
+		rc = lode__err(
 		    err, LODE_EMANIFEST,
 		    "source '%s' has its own CRS (%s); assume_crs is only for sources without one: remove it",
-		    d->source_path, info->crs_wkt ? "see gdalinfo" : "");
+		    d->source_path, own ? own : "see gdalinfo");
+		free(own);
+		return rc;
+	}
 	if (!info->crs_wkt && !d->assume_crs)
 		return lode__err(err, LODE_ESOURCE,
 				 "source '%s' has no coordinate reference system; if you know it, add "
@@ -255,7 +259,8 @@ static lode_status plan_one(plan *p, plan_item *it, lode_error *err)
 	return LODE_OK;
 }
 
-static lode_status plan_build(const char *manifest_path, plan *p, lode_error *err)
+static lode_status plan_build(const char *manifest_path, const lode_run_options *opt, plan *p,
+			      lode_error *err)
 {
 	lode_status rc;
 
@@ -273,6 +278,9 @@ static lode_status plan_build(const char *manifest_path, plan *p, lode_error *er
 	for (size_t i = 0; i < p->m->ndatasets; i++) {
 		p->items[i].spec = &p->m->datasets[i];
 		p->n = i + 1;
+		/* Planning opens and hashes every source: let an interrupt stop it too. */
+		if (opt && opt->progress && opt->progress(0.0, "planning", opt->progress_user))
+			return lode__err(err, LODE_EIO, "interrupted while planning: nothing was written");
 		if ((rc = plan_one(p, &p->items[i], err)))
 			return lode__err_ctx(err, "%s:%d: dataset '%s': ", manifest_path,
 					     p->m->datasets[i].line, p->m->datasets[i].name);
@@ -285,6 +293,66 @@ static lode_status plan_build(const char *manifest_path, plan *p, lode_error *er
 static json_t *num_or_null(int has, double v)
 {
 	return has && isfinite(v) ? json_real(v) : json_null();
+}
+
+/* A nodata value for JSON, which has no NaN: NaN is written as the string "nan". */
+static json_t *nodata_json(int has, double v)
+{
+	if (has && isnan(v))
+		return json_string("nan");
+	return num_or_null(has, v);
+}
+
+/* The selected bands' names or units as a JSON array of strings ("" where none). */
+static json_t *band_texts(const plan_item *it, int units)
+{
+	const lode_raster_info *info = lode__raster_info(it->src);
+	json_t *a = json_array();
+
+	for (int i = 0; i < it->nbands; i++) {
+		const lode_band_info *bi = &info->bands[it->bands[i] - 1];
+		json_array_append_new(a, json_string(units ? bi->unit : bi->description));
+	}
+	return a;
+}
+
+/* Join the selected bands' names or units with newlines; NULL if all are empty. */
+static char *band_lines(const plan_item *it, int units, int *oom)
+{
+	const lode_raster_info *info = lode__raster_info(it->src);
+	char *text = NULL;
+	int any = 0;
+
+	*oom = 0;
+	for (int i = 0; i < it->nbands; i++) {
+		const lode_band_info *bi = &info->bands[it->bands[i] - 1];
+		const char *t = units ? bi->unit : bi->description;
+		char *n = lode__sprintf("%s%s%s", text ? text : "", i ? "\n" : "", t);
+
+		any |= t[0] != '\0';
+		free(text);
+		if (!(text = n)) {
+			*oom = 1;
+			return NULL;
+		}
+	}
+	if (!any) {
+		free(text);
+		text = NULL;
+	}
+	return text;
+}
+
+/* The unit every selected band shares, or NULL when they differ or have none. */
+static const char *common_unit(const plan_item *it)
+{
+	const lode_raster_info *info = lode__raster_info(it->src);
+	const char *u = info->bands[it->bands[0] - 1].unit;
+
+	for (int i = 1; i < it->nbands; i++)
+		if (strcmp(u, info->bands[it->bands[i] - 1].unit) != 0)
+			return NULL;
+	return u[0] ? u : NULL;
 }
 
 static json_t *op_json(const lode_op *op)
@@ -350,7 +418,9 @@ static json_t *lineage_json(const plan *p, const plan_item *it)
 	json_object_set_new(o, "resampling", json_string(it->spec->resampling));
 	json_object_set_new(o, "error_threshold", json_real(it->et));
 	json_object_set_new(o, "data_type", json_string(lode__dtype_name(it->dtype)));
-	json_object_set_new(o, "nodata", num_or_null(it->has_nodata, it->nodata));
+	json_object_set_new(o, "nodata", nodata_json(it->has_nodata, it->nodata));
+	json_object_set_new(o, "band_names", band_texts(it, 0));
+	json_object_set_new(o, "band_units", band_texts(it, 1));
 	json_object_set_new(o, "proj_version", json_string(p->proj_version));
 	json_object_set_new(o, "epsg_version", json_string(p->epsg_version));
 	json_object_set_new(o, "gdal_version", json_string(lode__gdal_version()));
@@ -369,7 +439,7 @@ lode_status lode_plan_json(const char *manifest_path, char **report_json, lode_e
 
 	*report_json = NULL;
 	lode__err_clear(err);
-	if ((rc = plan_build(manifest_path, &p, err)))
+	if ((rc = plan_build(manifest_path, NULL, &p, err)))
 		goto out;
 	root = json_object();
 	arr = json_array();
@@ -411,11 +481,10 @@ static lode_status write_dataset(plan *p, plan_item *it, lode__bundle *b, progre
 	lode__bvar *v = NULL;
 	lode__content_hash *h = NULL;
 	unsigned char *buf = NULL;
-	const char **band_names = NULL;
-	char *names_text = NULL, *lineage = NULL;
+	char *names_text = NULL, *units_text = NULL, *lineage = NULL;
 	char content[65];
 	size_t esize = lode__dtype_size(it->dtype), plane;
-	int rows = it->ny < CHUNK ? it->ny : CHUNK, any_names = 0;
+	int rows = it->ny < CHUNK ? it->ny : CHUNK, oom1, oom2;
 	json_t *lj = NULL;
 	lode_status rc = LODE_OK;
 
@@ -437,15 +506,11 @@ static lode_status write_dataset(plan *p, plan_item *it, lode__bundle *b, progre
 	};
 	memcpy(wp.gt, it->gt, sizeof wp.gt);
 
-	band_names = calloc((size_t)it->nbands, sizeof *band_names);
-	if (!band_names) {
+	names_text = band_lines(it, 0, &oom1);
+	units_text = band_lines(it, 1, &oom2);
+	if (oom1 || oom2) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
-	}
-	for (int i = 0; i < it->nbands; i++) {
-		band_names[i] = info->bands[it->bands[i] - 1].description;
-		if (band_names[i][0])
-			any_names = 1;
 	}
 	{
 		lode_raster_def def = {
@@ -457,9 +522,8 @@ static lode_status write_dataset(plan *p, plan_item *it, lode__bundle *b, progre
 		    .crs_wkt = p->dst_wkt,
 		    .has_nodata = it->has_nodata,
 		    .nodata = it->nodata,
-		    .band_names = band_names,
-		    .unit = info->bands[it->bands[0] - 1].unit,
-		    .long_name = it->nbands == 1 ? band_names[0] : NULL,
+		    .unit = common_unit(it),
+		    .long_name = it->nbands == 1 ? info->bands[it->bands[0] - 1].description : NULL,
 		    .chunk = CHUNK,
 		};
 		memcpy(def.gt, it->gt, sizeof def.gt);
@@ -498,28 +562,22 @@ static lode_status write_dataset(plan *p, plan_item *it, lode__bundle *b, progre
 
 	lj = lineage_json(p, it);
 	lineage = json_dumps(lj, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	if (any_names) {
-		for (int i = 0; i < it->nbands; i++) {
-			char *n = lode__sprintf("%s%s%s", names_text ? names_text : "", i ? "\n" : "",
-						band_names[i][0] ? band_names[i] : "-");
-			free(names_text);
-			names_text = n;
-			if (!n)
-				break;
-		}
-	}
-	if (!lineage || (any_names && !names_text)) {
+	if (!lineage) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
 	}
 	{
-		lode_attr attrs[] = {
+		lode_attr attrs[5] = {
 		    {"source", it->spec->source},
 		    {"lode_lineage", lineage},
 		    {"lode_content_sha256", content},
-		    {"lode_band_names", names_text},
 		};
-		rc = lode__bvar_finish(v, attrs, any_names ? 4 : 3, err);
+		size_t n = 3;
+		if (names_text)
+			attrs[n++] = (lode_attr){"lode_band_names", names_text};
+		if (units_text)
+			attrs[n++] = (lode_attr){"lode_band_units", units_text};
+		rc = lode__bvar_finish(v, attrs, n, err);
 		v = NULL;
 		if (rc)
 			goto out;
@@ -534,7 +592,7 @@ out:
 	json_decref(lj);
 	free(lineage);
 	free(names_text);
-	free(band_names);
+	free(units_text);
 	free(buf);
 	if (h) {
 		char ignored[65];
@@ -627,6 +685,13 @@ static char *temp_beside(const char *dest, lode_error *err)
 		free(name);
 		return NULL;
 	}
+	/* mkstemp makes the file private (0600); a bundle is for sharing, so give it the
+	   mode any new file gets under the user's umask. */
+	{
+		mode_t mask = umask(0);
+		umask(mask);
+		fchmod(fd, 0666 & ~mask);
+	}
 	close(fd);
 	return name;
 }
@@ -657,7 +722,7 @@ lode_status lode_run(const char *manifest_path, const char *bundle_path, const l
 	lode_status rc;
 
 	lode__err_clear(err);
-	if ((rc = plan_build(manifest_path, &p, err)))
+	if ((rc = plan_build(manifest_path, opt, &p, err)))
 		goto out;
 	for (size_t i = 0; i < p.n; i++)
 		pr.total += (double)p.items[i].nx * p.items[i].ny * p.items[i].nbands;
@@ -677,7 +742,15 @@ lode_status lode_run(const char *manifest_path, const char *bundle_path, const l
 			lode__err_ctx(err, "dataset '%s': ", p.items[i].spec->name);
 			goto out;
 		}
-	bundle_digest = lode__bundle_digest(digests, p.n, p.m->text);
+	/* The digest covers the root attributes as a reader will see them: read them back. */
+	{
+		lode_kv *root = NULL;
+		size_t nroot = 0;
+		if ((rc = lode__bundle_root_attrs(b, &root, &nroot, err)))
+			goto out;
+		bundle_digest = lode__bundle_digest(digests, p.n, root, nroot);
+		lode__kv_free(root, nroot);
+	}
 	if (!bundle_digest) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;

@@ -66,17 +66,27 @@ static void bundle_digest_is_order_free(void **state)
 	lode_bundle_item x[2] = {{.name = "b", .content_sha256 = "22", .lineage = "{}"},
 				 {.name = "a", .content_sha256 = "11", .lineage = "{\"k\":1}"}};
 	lode_bundle_item y[2] = {x[1], x[0]};
-	char *d1 = lode__bundle_digest(x, 2, "manifest text");
-	char *d2 = lode__bundle_digest(y, 2, "manifest text");
-	char *d3 = lode__bundle_digest(y, 2, "manifest text changed");
+	lode_kv root[3] = {
+	    {"lode_bundle_sha256", "ignored"}, {"lode_manifest", "manifest text"}, {"title", "T"}};
+	lode_kv changed[3] = {
+	    {"lode_bundle_sha256", "other"}, {"lode_manifest", "manifest text"}, {"title", "T2"}};
+	char *d1 = lode__bundle_digest(x, 2, root, 3);
+	char *d2 = lode__bundle_digest(y, 2, root, 3);
+	char *d3 = lode__bundle_digest(y, 2, changed, 3);
+	lode_kv restamped[3] = {
+	    {"lode_bundle_sha256", "other"}, {"lode_manifest", "manifest text"}, {"title", "T"}};
+	char *d4 = lode__bundle_digest(y, 2, restamped, 3); /* the stored digest is not covered */
 
 	(void)state;
 	assert_non_null(d1);
 	assert_string_equal(d1, d2);
 	assert_string_not_equal(d1, d3);
+	assert_string_equal(d4, d1);
+	assert_true(lode__digest_skips_attr("lode_signature_1"));
 	free(d1);
 	free(d2);
 	free(d3);
+	free(d4);
 }
 
 static void dtypes(void **state)
