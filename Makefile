@@ -33,7 +33,7 @@ ALL_CFLAGS = -std=c17 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ipipeline $(DEP_CFLAGS)
 LIB_SRC = pipeline/error.c pipeline/util.c pipeline/manifest.c pipeline/digest.c \
 	pipeline/run.c pipeline/read.c \
 	formats/manifest_yaml.c formats/sha256.c formats/crs_proj.c formats/raster_gdal.c \
-	formats/bundle_h5.c
+	formats/bundle_h5.c formats/vector_ogr.c
 CLI_SRC = pipeline/cli.c
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 HEADERS = $(wildcard pipeline/*.h formats/*.h)

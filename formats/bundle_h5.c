@@ -23,6 +23,7 @@
 #include <cpl_conv.h>
 #include <hdf5.h>
 #include <hdf5_hl.h>
+#include <jansson.h>
 #include <ogr_srs_api.h>
 
 #include "lode_internal.h"
@@ -57,12 +58,31 @@ static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data)
 	return 0;
 }
 
+/*
+ * Every HDF5 API call clears the error stack on entry, so a helper that closes handles
+ * after a failure first saves the message here; h5err falls back to it.
+ */
+static h5_walk saved_h5;
+
+static void save_h5(void)
+{
+	if (getenv("LODE_DEBUG_HDF5")) /* for developers: the whole HDF5 error stack */
+		H5Eprint2(H5E_DEFAULT, stderr);
+	saved_h5.msg[0] = '\0';
+	H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_cb, &saved_h5);
+}
+
 /* Record an HDF5 failure: the context plus the innermost message on HDF5's stack. */
 static lode_status h5err(lode_error *err, lode_status code, const char *what)
 {
 	h5_walk w = {""};
 
+	if (getenv("LODE_DEBUG_HDF5"))
+		H5Eprint2(H5E_DEFAULT, stderr);
 	H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_cb, &w);
+	if (!w.msg[0] && saved_h5.msg[0])
+		w = saved_h5;
+	saved_h5.msg[0] = '\0';
 	H5Eclear2(H5E_DEFAULT);
 	return lode__err(err, code, "%s: %s", what, w.msg[0] ? w.msg : "HDF5 error");
 }
@@ -422,6 +442,7 @@ static hid_t make_coord(hid_t group, const char *name, hid_t ftype, hid_t mtype,
 	if (d < 0)
 		goto out;
 	if (H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) < 0 || H5DSset_scale(d, name) < 0) {
+		save_h5();
 		H5Dclose(d);
 		d = H5I_INVALID_HID;
 	}
@@ -779,6 +800,7 @@ lode_status lode__bundle_get_attr(lode__bundle *b, const char *key, char **value
 
 typedef struct list_ctx {
 	char **names;
+	unsigned char *vector; /* 1 for a vector layer's geometry container */
 	size_t n, cap;
 	int oom;
 } list_ctx;
@@ -788,19 +810,31 @@ static herr_t list_cb(hid_t g, const char *name, const H5L_info_t *info, void *d
 	list_ctx *c = data;
 	H5O_info_t oi;
 
+	int vec;
+
 	(void)info;
-	if (H5Oget_info_by_name2(g, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0 || oi.type != H5O_TYPE_GROUP)
+	if (H5Oget_info_by_name2(g, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0)
+		return 0;
+	/* Rasters are groups; vector layers are the root variables marked as lode layers. */
+	vec = oi.type == H5O_TYPE_DATASET &&
+	      H5Aexists_by_name(g, name, "lode_ogr_geometry_type", H5P_DEFAULT) > 0;
+	H5Eclear2(H5E_DEFAULT);
+	if (oi.type != H5O_TYPE_GROUP && !vec)
 		return 0;
 	if (c->n == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 16;
 		char **nn = realloc(c->names, cap * sizeof *nn);
-		if (!nn) {
+		unsigned char *nv = nn ? realloc(c->vector, cap) : NULL;
+		if (nn)
+			c->names = nn;
+		if (!nn || !nv) {
 			c->oom = 1;
 			return -1;
 		}
-		c->names = nn;
+		c->vector = nv;
 		c->cap = cap;
 	}
+	c->vector[c->n] = (unsigned char)vec;
 	if (!(c->names[c->n] = lode__strdup(name))) {
 		c->oom = 1;
 		return -1;
@@ -909,6 +943,8 @@ out:
 		H5Gclose(g);
 }
 
+static void read_vector_item(hid_t file, const char *name, lode_bundle_item *it);
+
 lode_status lode__bundle_items(lode__bundle *b, lode_bundle_item **items, size_t *n, lode_error *err)
 {
 	list_ctx c = {0};
@@ -928,6 +964,7 @@ lode_status lode__bundle_items(lode__bundle *b, lode_bundle_item **items, size_t
 			for (size_t i = 0; i < c.n; i++)
 				free(c.names[i]);
 			free(c.names);
+			free(c.vector);
 			return c.oom ? lode__err(err, LODE_ENOMEM, "out of memory")
 				     : h5err(err, LODE_EBUNDLE, "listing the bundle's groups");
 		}
@@ -937,13 +974,18 @@ lode_status lode__bundle_items(lode__bundle *b, lode_bundle_item **items, size_t
 		for (size_t i = 0; i < c.n; i++)
 			free(c.names[i]);
 		free(c.names);
+		free(c.vector);
 		return lode__err(err, LODE_ENOMEM, "out of memory");
 	}
 	for (size_t i = 0; i < c.n; i++) {
 		it[i].name = c.names[i];
-		read_item(b->file, c.names[i], &it[i]);
+		if (c.vector[i])
+			read_vector_item(b->file, c.names[i], &it[i]);
+		else
+			read_item(b->file, c.names[i], &it[i]);
 	}
 	free(c.names);
+	free(c.vector);
 	*items = it;
 	*n = c.n;
 	return LODE_OK;
@@ -958,6 +1000,7 @@ void lode__bundle_items_free(lode_bundle_item *items, size_t n)
 		free(items[i].content_sha256);
 		free(items[i].lineage);
 		free(items[i].problem);
+		free(items[i].geometry_type);
 		for (int k = 0; k < items[i].nbands; k++) {
 			if (items[i].band_names)
 				free(items[i].band_names[k]);
@@ -1091,6 +1134,8 @@ static char *attr_text(hid_t obj, const char *name)
 		H5Aclose(a);
 		a = H5I_INVALID_HID;
 		out = get_text(obj, name);
+		if (!out) /* a string array or another form lode does not write */
+			out = lode__strdup("(unsupported attribute type)");
 		goto out;
 	}
 	np = H5Sget_simple_extent_npoints(s);
@@ -1173,4 +1218,743 @@ void lode__kv_free(lode_kv *kv, size_t n)
 		free(kv[i].value);
 	}
 	free(kv);
+}
+
+/* ---- vector layers: CF-1.8 simple geometries at the root ---- */
+
+#define MAX_VECTOR_ELEMS ((hsize_t)1 << 34) /* refuse implausible sizes read from a bundle */
+
+/* A dimension with no variable of its name, the way netCDF-4 stores one. */
+static hid_t make_pure_dim(hid_t loc, const char *name, hsize_t n)
+{
+	hsize_t max = H5S_UNLIMITED, chunk = 1;
+	hid_t s = H5Screate_simple(1, &n, &max), p = dataset_cpl(), d = H5I_INVALID_HID;
+	char label[128];
+
+	if (s >= 0 && p >= 0 && H5Pset_chunk(p, 1, &chunk) >= 0)
+		d = H5Dcreate2(loc, name, H5T_IEEE_F32BE, s, H5P_DEFAULT, p, H5P_DEFAULT);
+	snprintf(label, sizeof label, "This is a netCDF dimension but not a netCDF variable.%10llu",
+		 (unsigned long long)n);
+	if (d >= 0 && H5DSset_scale(d, label) < 0) {
+		H5Dclose(d);
+		d = H5I_INVALID_HID;
+	}
+	if (p >= 0)
+		H5Pclose(p);
+	if (s >= 0)
+		H5Sclose(s);
+	return d;
+}
+
+/*
+ * A 1-D chunked, compressed variable of n values along dimension scale dim (or, when
+ * dim is negative, itself a coordinate variable: the dimension of its own name).
+ * Unlimited, so that empty layers are valid netCDF-4.  fill may be NULL.
+ */
+static hid_t make_column(hid_t loc, const char *name, hid_t ftype, hid_t mtype, hsize_t n, const void *values,
+			 hid_t dim, const void *fill)
+{
+	hsize_t max = H5S_UNLIMITED, chunk = n < 65536 ? (n ? n : 1) : 65536;
+	hid_t s = H5Screate_simple(1, &n, &max), p = dataset_cpl(), d = H5I_INVALID_HID;
+	int ok = 0;
+
+	/* HDF5 cannot filter variable-length strings (the heap holds the text). */
+	int filters = H5Tis_variable_str(ftype) <= 0;
+
+	if (s < 0 || p < 0 || H5Pset_chunk(p, 1, &chunk) < 0 ||
+	    (filters &&
+	     (H5Pset_shuffle(p) < 0 || H5Pset_deflate(p, DEFLATE_LEVEL) < 0 || H5Pset_fletcher32(p) < 0)) ||
+	    (fill && H5Pset_fill_value(p, mtype, fill) < 0))
+		goto out;
+	d = H5Dcreate2(loc, name, ftype, s, H5P_DEFAULT, p, H5P_DEFAULT);
+	if (d < 0)
+		goto out;
+	if (n && H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) < 0)
+		goto out;
+	if (dim < 0 ? H5DSset_scale(d, name) < 0 : H5DSattach_scale(d, dim, 0) < 0)
+		goto out;
+	ok = 1;
+out:
+	if (!ok)
+		save_h5();
+	if (!ok && d >= 0) {
+		H5Dclose(d);
+		d = H5I_INVALID_HID;
+	}
+	if (p >= 0)
+		H5Pclose(p);
+	if (s >= 0)
+		H5Sclose(s);
+	return d;
+}
+
+/* A fill value for a numeric column that none of its real values equals. */
+static void choose_fill(const lode_vfield *f, size_t n, unsigned char out[8])
+{
+	memset(out, 0, 8);
+	switch (f->type) {
+	case LODE_FT_INT32:
+	case LODE_FT_DATE: {
+		int32_t c = -2147483647; /* netCDF's default */
+		for (int again = 1; again;) {
+			again = 0;
+			for (size_t k = 0; k < n; k++)
+				if (!f->isnull[k] && ((const int32_t *)f->values)[k] == c) {
+					c--;
+					again = 1;
+					break;
+				}
+		}
+		memcpy(out, &c, 4);
+		break;
+	}
+	case LODE_FT_INT64: {
+		int64_t c = -9223372036854775806LL;
+		for (int again = 1; again;) {
+			again = 0;
+			for (size_t k = 0; k < n; k++)
+				if (!f->isnull[k] && ((const int64_t *)f->values)[k] == c) {
+					c = c == INT64_MIN ? INT64_MAX : c - 1;
+					again = 1;
+					break;
+				}
+		}
+		memcpy(out, &c, 8);
+		break;
+	}
+	case LODE_FT_REAL:
+	case LODE_FT_DATETIME: {
+		double c = 9.9692099683868690e+36;
+		for (int again = 1; again;) {
+			again = 0;
+			for (size_t k = 0; k < n; k++)
+				if (!f->isnull[k] && ((const double *)f->values)[k] == c) {
+					c = nextafter(c, HUGE_VAL);
+					again = 1;
+					break;
+				}
+		}
+		memcpy(out, &c, 8);
+		break;
+	}
+	case LODE_FT_BOOL: {
+		int8_t c = -127;
+		memcpy(out, &c, 1);
+		break;
+	}
+	default: break;
+	}
+}
+
+static hid_t field_ftype(lode_ftype t)
+{
+	switch (t) {
+	case LODE_FT_INT32:
+	case LODE_FT_DATE: return H5T_STD_I32LE;
+	case LODE_FT_INT64: return H5T_STD_I64LE;
+	case LODE_FT_REAL:
+	case LODE_FT_DATETIME: return H5T_IEEE_F64LE;
+	case LODE_FT_BOOL: return H5T_STD_I8LE;
+	default: return H5I_INVALID_HID;
+	}
+}
+
+static hid_t field_mtype(lode_ftype t)
+{
+	switch (t) {
+	case LODE_FT_INT32:
+	case LODE_FT_DATE: return H5T_NATIVE_INT32;
+	case LODE_FT_INT64: return H5T_NATIVE_INT64;
+	case LODE_FT_REAL:
+	case LODE_FT_DATETIME: return H5T_NATIVE_DOUBLE;
+	case LODE_FT_BOOL: return H5T_NATIVE_INT8;
+	default: return H5I_INVALID_HID;
+	}
+}
+
+static hid_t vlen_string_type(void)
+{
+	hid_t t = H5Tcopy(H5T_C_S1);
+
+	if (t >= 0 && (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0)) {
+		H5Tclose(t);
+		t = H5I_INVALID_HID;
+	}
+	return t;
+}
+
+static lode_status write_field(hid_t root, const char *layer, const lode_vfield *f, size_t n, hid_t dim,
+			       lode_error *err)
+{
+	char *vname = lode__sprintf("%s_field_%s", layer, f->var);
+	hid_t d = H5I_INVALID_HID, st = H5I_INVALID_HID;
+	unsigned char fill[8];
+	int64_t *nulls = NULL;
+	void *values = f->values;
+	unsigned char *filled = NULL;
+	lode_status rc = LODE_OK;
+
+	if (!vname)
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	if (f->type == LODE_FT_STRING) {
+		st = vlen_string_type();
+		d = st >= 0 ? make_column(root, vname, st, st, n, f->values, dim, NULL) : -1;
+	} else {
+		size_t sz = lode__ftype_size(f->type);
+		choose_fill(f, n, fill);
+		/* Null slots hold the fill value, which GDAL and netCDF readers show as null. */
+		if (f->nnull) {
+			filled = malloc(n * sz);
+			if (!filled) {
+				rc = lode__err(err, LODE_ENOMEM, "out of memory");
+				goto out;
+			}
+			memcpy(filled, f->values, n * sz);
+			for (size_t k = 0; k < n; k++)
+				if (f->isnull[k])
+					memcpy(filled + k * sz, fill, sz);
+			values = filled;
+		}
+		d = make_column(root, vname, field_ftype(f->type), field_mtype(f->type), n, values, dim,
+				fill);
+		if (d >= 0 &&
+		    set_nums(d, "_FillValue", field_ftype(f->type), field_mtype(f->type), 1, fill) < 0)
+			goto h5fail;
+	}
+	if (d < 0)
+		goto h5fail;
+	if (set_text(d, "long_name", f->name) < 0 || set_text(d, "geometry", layer) < 0 ||
+	    set_text(d, "ogr_field_name", f->name) < 0 ||
+	    set_text(d, "ogr_field_type", lode__ftype_name(f->type)) < 0)
+		goto h5fail;
+	if (f->width > 0 && set_nums(d, "ogr_field_width", H5T_STD_I32LE, H5T_NATIVE_INT, 1, &f->width) < 0)
+		goto h5fail;
+	if (f->type == LODE_FT_DATE && set_text(d, "units", "days since 1970-01-01") < 0)
+		goto h5fail;
+	if (f->type == LODE_FT_DATETIME && set_text(d, "units", "seconds since 1970-01-01 00:00:00") < 0)
+		goto h5fail;
+	if (f->nnull) {
+		size_t j = 0;
+		nulls = malloc(f->nnull * sizeof *nulls);
+		if (!nulls) {
+			rc = lode__err(err, LODE_ENOMEM, "out of memory");
+			goto out;
+		}
+		for (size_t k = 0; k < n; k++)
+			if (f->isnull[k])
+				nulls[j++] = (int64_t)k;
+		if (set_nums(d, "lode_nulls", H5T_STD_I64LE, H5T_NATIVE_INT64, j, nulls) < 0)
+			goto h5fail;
+	}
+	goto out;
+h5fail:
+	rc = h5err(err, LODE_EIO, vname);
+out:
+	free(nulls);
+	free(filled);
+	free(vname);
+	if (st >= 0)
+		H5Tclose(st);
+	if (d >= 0)
+		H5Dclose(d);
+	return rc;
+}
+
+lode_status lode__bundle_add_vector(lode__bundle *b, const char *name, const char *crs_wkt,
+				    const lode_vdata *d, const lode_attr *attrs, size_t nattrs,
+				    lode_error *err)
+{
+	hid_t root = b->file, nodes = H5I_INVALID_HID, inst = H5I_INVALID_HID, parts = H5I_INVALID_HID;
+	hid_t cx = H5I_INVALID_HID, cy = H5I_INVALID_HID, cz = H5I_INVALID_HID, ir = H5I_INVALID_HID;
+	hid_t crs = H5I_INVALID_HID, cont = H5I_INVALID_HID, sp = H5I_INVALID_HID, dcpl = dataset_cpl();
+	OGRSpatialReferenceH srs = NULL;
+	char n_nodes[160], n_count[160], n_parts[160], n_ring[160], n_x[160], n_y[160], n_z[160], n_crs[160];
+	char coords[500];
+	int pure_points = d->kind == LODE_GK_POINT && !d->multi;
+	int write_parts = (d->kind == LODE_GK_LINE && d->multi) ||
+			  (d->kind == LODE_GK_POLYGON && (d->multi || d->nparts > d->nfeat));
+	int geo = 0;
+	lode_status rc = LODE_OK;
+
+	for (size_t k = 0; pure_points && k < d->nfeat; k++)
+		if (d->node_count[k] != 1)
+			pure_points = 0;
+	/* A polygon layer whose features each have one ring needs no parts either. */
+	if (d->kind == LODE_GK_POLYGON && !write_parts)
+		for (size_t k = 0; k < d->nparts; k++)
+			if (d->interior_ring[k])
+				write_parts = 1;
+	snprintf(n_nodes, sizeof n_nodes, "%s_node_coordinates", name);
+	snprintf(n_count, sizeof n_count, "%s_node_count", name);
+	snprintf(n_parts, sizeof n_parts, "%s_part_node_count", name);
+	snprintf(n_ring, sizeof n_ring, "%s_interior_ring", name);
+	snprintf(n_x, sizeof n_x, "%s_coordX", name);
+	snprintf(n_y, sizeof n_y, "%s_coordY", name);
+	snprintf(n_z, sizeof n_z, "%s_coordZ", name);
+	snprintf(n_crs, sizeof n_crs, "%s_crs", name);
+
+	srs = OSRNewSpatialReference(NULL);
+	if (srs && OSRSetFromUserInput(srs, crs_wkt) == OGRERR_NONE)
+		geo = OSRIsGeographic(srs);
+	/* Grid mapping. */
+	sp = H5Screate(H5S_SCALAR);
+	crs = sp >= 0 ? H5Dcreate2(root, n_crs, H5T_STD_I32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT) : -1;
+	if (crs < 0 || set_text(crs, "crs_wkt", crs_wkt) < 0 || set_text(crs, "spatial_ref", crs_wkt) < 0)
+		goto h5fail;
+	if (srs)
+		cf_grid_mapping(crs, srs);
+	/* Nodes. */
+	nodes = make_pure_dim(root, n_nodes, d->nnodes);
+	if (nodes < 0)
+		goto h5fail;
+	cx = make_column(root, n_x, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, d->nnodes, d->x, nodes, NULL);
+	cy = make_column(root, n_y, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, d->nnodes, d->y, nodes, NULL);
+	if (cx < 0 || cy < 0)
+		goto h5fail;
+	if (d->has_z && (cz = make_column(root, n_z, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, d->nnodes, d->z,
+					  nodes, NULL)) < 0)
+		goto h5fail;
+	set_text(cx, "axis", "X");
+	set_text(cy, "axis", "Y");
+	set_text(cx, "standard_name", geo ? "longitude" : "projection_x_coordinate");
+	set_text(cy, "standard_name", geo ? "latitude" : "projection_y_coordinate");
+	set_text(cx, "units", geo ? "degrees_east" : "m");
+	set_text(cy, "units", geo ? "degrees_north" : "m");
+	if (cz >= 0)
+		set_text(cz, "axis", "Z");
+	/* Instances and parts. */
+	if (!pure_points && (inst = make_column(root, n_count, H5T_STD_I32LE, H5T_NATIVE_INT32, d->nfeat,
+						d->node_count, -1, NULL)) < 0)
+		goto h5fail;
+	if (write_parts) {
+		parts = make_column(root, n_parts, H5T_STD_I32LE, H5T_NATIVE_INT32, d->nparts,
+				    d->part_node_count, -1, NULL);
+		if (parts < 0)
+			goto h5fail;
+		if (d->kind == LODE_GK_POLYGON &&
+		    (ir = make_column(root, n_ring, H5T_STD_I32LE, H5T_NATIVE_INT32, d->nparts,
+				      d->interior_ring, parts, NULL)) < 0)
+			goto h5fail;
+	}
+	/* The geometry container. */
+	cont = H5Dcreate2(root, name, H5T_STD_I32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+	if (cont < 0)
+		goto h5fail;
+	snprintf(coords, sizeof coords, "%s %s%s%s", n_x, n_y, d->has_z ? " " : "", d->has_z ? n_z : "");
+	if (set_text(cont, "geometry_type",
+		     d->kind == LODE_GK_POINT  ? "point"
+		     : d->kind == LODE_GK_LINE ? "line"
+					       : "polygon") < 0 ||
+	    set_text(cont, "node_coordinates", coords) < 0 ||
+	    (inst >= 0 && set_text(cont, "node_count", n_count) < 0) ||
+	    (parts >= 0 && set_text(cont, "part_node_count", n_parts) < 0) ||
+	    (ir >= 0 && set_text(cont, "interior_ring", n_ring) < 0) ||
+	    set_text(cont, "grid_mapping", n_crs) < 0 ||
+	    set_text(cont, "lode_ogr_geometry_type", lode__vdata_type_name(d)) < 0)
+		goto h5fail;
+	for (size_t i = 0; i < nattrs; i++)
+		if (attrs[i].value && set_text(cont, attrs[i].key, attrs[i].value) < 0)
+			goto h5fail;
+	/* Fields, along the instance dimension. */
+	for (size_t i = 0; i < d->nfields; i++)
+		if ((rc = write_field(root, name, &d->fields[i], d->nfeat, inst >= 0 ? inst : nodes, err)))
+			goto out;
+	goto out;
+h5fail:
+	rc = h5err(err, LODE_EIO, "writing the layer");
+out:
+	if (srs)
+		OSRDestroySpatialReference(srs);
+	if (sp >= 0)
+		H5Sclose(sp);
+	if (dcpl >= 0)
+		H5Pclose(dcpl);
+	if (cont >= 0)
+		H5Dclose(cont);
+	if (crs >= 0)
+		H5Dclose(crs);
+	if (ir >= 0)
+		H5Dclose(ir);
+	if (parts >= 0)
+		H5Dclose(parts);
+	if (inst >= 0)
+		H5Dclose(inst);
+	if (cz >= 0)
+		H5Dclose(cz);
+	if (cy >= 0)
+		H5Dclose(cy);
+	if (cx >= 0)
+		H5Dclose(cx);
+	if (nodes >= 0)
+		H5Dclose(nodes);
+	return rc;
+}
+
+/* Length of a 1-D variable, or -1. */
+static long long var_len(hid_t file, const char *name)
+{
+	hid_t d = H5Dopen2(file, name, H5P_DEFAULT), s = d >= 0 ? H5Dget_space(d) : H5I_INVALID_HID;
+	hsize_t n = 0;
+	long long len = -1;
+
+	if (s >= 0 && H5Sget_simple_extent_ndims(s) == 1 && H5Sget_simple_extent_dims(s, &n, NULL) == 1 &&
+	    n <= MAX_VECTOR_ELEMS)
+		len = (long long)n;
+	if (s >= 0)
+		H5Sclose(s);
+	if (d >= 0)
+		H5Dclose(d);
+	H5Eclear2(H5E_DEFAULT);
+	return len;
+}
+
+static void read_vector_item(hid_t file, const char *name, lode_bundle_item *it)
+{
+	hid_t c = H5Dopen2(file, name, H5P_DEFAULT), crs = H5I_INVALID_HID;
+	char *count = NULL, *coords = NULL, *gm = NULL;
+
+	it->kind = lode__strdup("vector");
+	it->nbands = 0;
+	if (c < 0) {
+		it->problem = lode__strdup("the geometry container cannot be opened");
+		goto out;
+	}
+	it->geometry_type = get_text(c, "lode_ogr_geometry_type");
+	it->content_sha256 = get_text(c, "lode_content_sha256");
+	it->lineage = get_text(c, "lode_lineage");
+	count = get_text(c, "node_count");
+	coords = get_text(c, "node_coordinates");
+	gm = get_text(c, "grid_mapping");
+	if (!coords || !gm) {
+		it->problem = lode__strdup("the geometry container lacks node_coordinates or grid_mapping");
+		goto out;
+	}
+	if (count) {
+		it->nfeat = var_len(file, count);
+	} else {
+		char first[300];
+		sscanf(coords, "%299s", first);
+		it->nfeat = var_len(file, first);
+	}
+	if (it->nfeat < 0) {
+		it->problem = lode__strdup("the node or instance count cannot be read");
+		goto out;
+	}
+	crs = H5Dopen2(file, gm, H5P_DEFAULT);
+	if (crs >= 0)
+		it->crs_wkt = get_text(crs, "crs_wkt");
+	if (!it->crs_wkt)
+		it->problem = lode__strdup("the grid-mapping variable lacks crs_wkt");
+out:
+	H5Eclear2(H5E_DEFAULT);
+	free(count);
+	free(coords);
+	free(gm);
+	if (crs >= 0)
+		H5Dclose(crs);
+	if (c >= 0)
+		H5Dclose(c);
+}
+
+/* Read a whole 1-D numeric variable of n values into a new buffer of memory type mt. */
+static void *read_column(hid_t file, const char *name, hid_t mt, size_t n, size_t sz, lode_error *err,
+			 lode_status *rc)
+{
+	void *buf;
+	long long len = var_len(file, name);
+	hid_t d;
+
+	if (len < 0 || (size_t)len != n) {
+		*rc = lode__err(err, LODE_EDAMAGED, "variable %s is missing or has the wrong length", name);
+		return NULL;
+	}
+	buf = malloc(n ? n * sz : 1);
+	if (!buf) {
+		*rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		return NULL;
+	}
+	d = H5Dopen2(file, name, H5P_DEFAULT);
+	if (d < 0 || (n && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)) {
+		*rc = h5err(err, LODE_EDAMAGED, name);
+		free(buf);
+		buf = NULL;
+	}
+	if (d >= 0)
+		H5Dclose(d);
+	return buf;
+}
+
+static lode_status read_vfield(hid_t file, const char *layer, lode_vfield *f, size_t n, lode_error *err)
+{
+	char *vname = lode__sprintf("%s_field_%s", layer, f->var), *fname = NULL, *ftype = NULL;
+	hid_t d = H5I_INVALID_HID, a = H5I_INVALID_HID, as = H5I_INVALID_HID, st = H5I_INVALID_HID;
+	size_t sz = lode__ftype_size(f->type);
+	lode_status rc = LODE_OK;
+
+	if (!vname || !(f->isnull = calloc(n ? n : 1, 1)))
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	d = H5Dopen2(file, vname, H5P_DEFAULT);
+	if (d < 0) {
+		rc = lode__err(err, LODE_EDAMAGED, "field variable %s is missing", vname);
+		goto out;
+	}
+	fname = get_text(d, "ogr_field_name");
+	ftype = get_text(d, "ogr_field_type");
+	if (!fname || !ftype || strcmp(fname, f->name) != 0 || lode__ftype_from_name(ftype) != f->type) {
+		rc = lode__err(err, LODE_EDAMAGED,
+			       "field variable %s does not match the lineage's field '%s'", vname, f->name);
+		goto out;
+	}
+	/* Nulls: the lode_nulls attribute lists the feature indices. */
+	if (H5Aexists(d, "lode_nulls") > 0) {
+		hssize_t k;
+		int64_t *idx;
+		a = H5Aopen(d, "lode_nulls", H5P_DEFAULT);
+		as = a >= 0 ? H5Aget_space(a) : H5I_INVALID_HID;
+		k = as >= 0 ? H5Sget_simple_extent_npoints(as) : -1;
+		if (k < 0 || (size_t)k > n) {
+			rc = lode__err(err, LODE_EDAMAGED, "%s: implausible lode_nulls", vname);
+			goto out;
+		}
+		idx = malloc((size_t)(k ? k : 1) * sizeof *idx);
+		if (!idx || H5Aread(a, H5T_NATIVE_INT64, idx) < 0) {
+			free(idx);
+			rc = idx ? h5err(err, LODE_EDAMAGED, vname)
+				 : lode__err(err, LODE_ENOMEM, "out of memory");
+			goto out;
+		}
+		for (hssize_t j = 0; j < k; j++) {
+			if (idx[j] < 0 || (size_t)idx[j] >= n) {
+				rc = lode__err(err, LODE_EDAMAGED,
+					       "%s: lode_nulls names feature %lld, beyond the layer", vname,
+					       (long long)idx[j]);
+				free(idx);
+				goto out;
+			}
+			if (!f->isnull[idx[j]])
+				f->nnull++;
+			f->isnull[idx[j]] = 1;
+		}
+		free(idx);
+	}
+	if (f->type == LODE_FT_STRING) {
+		char **vals = calloc(n ? n : 1, sizeof *vals);
+		st = vlen_string_type();
+		if (!vals || st < 0) {
+			free(vals);
+			rc = lode__err(err, LODE_ENOMEM, "out of memory");
+			goto out;
+		}
+		if (var_len(file, vname) != (long long)n ||
+		    (n && H5Dread(d, st, H5S_ALL, H5S_ALL, H5P_DEFAULT, vals) < 0)) {
+			free(vals);
+			rc = h5err(err, LODE_EDAMAGED, vname);
+			goto out;
+		}
+		/* Copy into malloc'd strings we own, then give HDF5's back. */
+		f->values = calloc(n ? n : 1, sizeof(char *));
+		for (size_t k = 0; f->values && k < n; k++)
+			((char **)f->values)[k] = lode__strdup(f->isnull[k] || !vals[k] ? "" : vals[k]);
+		for (size_t k = 0; k < n; k++)
+			H5free_memory(vals[k]);
+		free(vals);
+		if (!f->values)
+			rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	f->values = read_column(file, vname, field_mtype(f->type), n, sz, err, &rc);
+	if (!f->values)
+		goto out;
+	{
+		/* The fill value must mark exactly the nulls, or GDAL and lode would disagree. */
+		unsigned char fill[8] = {0};
+		int has_fill = 0;
+		if (H5Aexists(d, "_FillValue") > 0) {
+			hid_t fa = H5Aopen(d, "_FillValue", H5P_DEFAULT);
+			has_fill = fa >= 0 && H5Aread(fa, field_mtype(f->type), fill) >= 0;
+			if (fa >= 0)
+				H5Aclose(fa);
+		}
+		for (size_t k = 0; k < n; k++) {
+			unsigned char *slot = (unsigned char *)f->values + k * sz;
+			int is_fill = has_fill && memcmp(slot, fill, sz) == 0;
+			if (is_fill != f->isnull[k]) {
+				rc = lode__err(err, LODE_EDAMAGED,
+					       "%s: feature %zu: the _FillValue and lode_nulls disagree",
+					       vname, k);
+				goto out;
+			}
+			if (f->isnull[k])
+				memset(slot, 0, sz);
+		}
+	}
+out:
+	H5Eclear2(H5E_DEFAULT);
+	if (st >= 0)
+		H5Tclose(st);
+	if (as >= 0)
+		H5Sclose(as);
+	if (a >= 0)
+		H5Aclose(a);
+	if (d >= 0)
+		H5Dclose(d);
+	free(fname);
+	free(ftype);
+	free(vname);
+	return rc;
+}
+
+lode_status lode__bundle_read_vector(lode__bundle *b, const lode_bundle_item *item, lode_vdata **out,
+				     lode_error *err)
+{
+	hid_t file = b->file, c = H5I_INVALID_HID;
+	char *gtype = NULL, *coords = NULL, *count = NULL, *parts = NULL, *ring = NULL;
+	char nx[300] = "", ny[300] = "", nz[300] = "";
+	json_t *lin = NULL, *fields;
+	lode_vdata *d = NULL;
+	lode_status rc = LODE_OK;
+
+	*out = NULL;
+	if (item->problem)
+		return lode__err(err, LODE_EDAMAGED, "%s", item->problem);
+	d = calloc(1, sizeof *d);
+	c = H5Dopen2(file, item->name, H5P_DEFAULT);
+	if (!d || c < 0) {
+		rc = d ? h5err(err, LODE_EDAMAGED, item->name) : lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	gtype = get_text(c, "geometry_type");
+	coords = get_text(c, "node_coordinates");
+	count = get_text(c, "node_count");
+	parts = get_text(c, "part_node_count");
+	ring = get_text(c, "interior_ring");
+	d->kind = !gtype                      ? 0
+		  : !strcmp(gtype, "point")   ? LODE_GK_POINT
+		  : !strcmp(gtype, "line")    ? LODE_GK_LINE
+		  : !strcmp(gtype, "polygon") ? LODE_GK_POLYGON
+					      : 0;
+	if (!d->kind || !coords || sscanf(coords, "%299s %299s %299s", nx, ny, nz) < 2 ||
+	    !item->geometry_type) {
+		rc = lode__err(err, LODE_EDAMAGED,
+			       "the geometry container's attributes are missing or unknown");
+		goto out;
+	}
+	d->has_z = nz[0] != '\0';
+	d->multi = strstr(item->geometry_type, "Multi") != NULL;
+	d->nnodes = (size_t)(var_len(file, nx) < 0 ? 0 : var_len(file, nx));
+	d->nfeat = (size_t)item->nfeat;
+	if (!(d->x = read_column(file, nx, H5T_NATIVE_DOUBLE, d->nnodes, 8, err, &rc)) ||
+	    !(d->y = read_column(file, ny, H5T_NATIVE_DOUBLE, d->nnodes, 8, err, &rc)) ||
+	    (d->has_z && !(d->z = read_column(file, nz, H5T_NATIVE_DOUBLE, d->nnodes, 8, err, &rc))))
+		goto out;
+	if (count) {
+		if (!(d->node_count = read_column(file, count, H5T_NATIVE_INT32, d->nfeat, 4, err, &rc)))
+			goto out;
+	} else {
+		/* Plain points: one node per feature. */
+		if (d->nnodes != d->nfeat || !(d->node_count = malloc((d->nfeat ? d->nfeat : 1) * 4))) {
+			rc = lode__err(err, d->nnodes != d->nfeat ? LODE_EDAMAGED : LODE_ENOMEM,
+				       "point layer: node and feature counts differ");
+			goto out;
+		}
+		for (size_t k = 0; k < d->nfeat; k++)
+			d->node_count[k] = 1;
+	}
+	if (parts) {
+		long long np = var_len(file, parts);
+		d->nparts = np < 0 ? 0 : (size_t)np;
+		if (!(d->part_node_count =
+			  read_column(file, parts, H5T_NATIVE_INT32, d->nparts, 4, err, &rc)))
+			goto out;
+		if (ring) {
+			if (!(d->interior_ring =
+				  read_column(file, ring, H5T_NATIVE_INT32, d->nparts, 4, err, &rc)))
+				goto out;
+		} else if (!(d->interior_ring = calloc(d->nparts ? d->nparts : 1, 4))) {
+			rc = lode__err(err, LODE_ENOMEM, "out of memory");
+			goto out;
+		}
+	} else if (d->kind != LODE_GK_POINT) {
+		/* One part per feature: the whole feature is one line or one ring. */
+		d->nparts = 0;
+		d->part_node_count = malloc((d->nfeat ? d->nfeat : 1) * 4);
+		d->interior_ring = calloc(d->nfeat ? d->nfeat : 1, 4);
+		if (!d->part_node_count || !d->interior_ring) {
+			rc = lode__err(err, LODE_ENOMEM, "out of memory");
+			goto out;
+		}
+		for (size_t k = 0; k < d->nfeat; k++)
+			if (d->node_count[k] > 0)
+				d->part_node_count[d->nparts++] = d->node_count[k];
+	}
+	/* The counts must add up, or the geometry cannot be rebuilt. */
+	{
+		unsigned long long sum = 0, psum = 0;
+		for (size_t k = 0; k < d->nfeat; k++) {
+			if (d->node_count[k] < 0) {
+				rc = lode__err(err, LODE_EDAMAGED, "a negative node count");
+				goto out;
+			}
+			sum += (unsigned long long)d->node_count[k];
+		}
+		for (size_t k = 0; k < d->nparts; k++) {
+			if (d->part_node_count[k] <= 0) {
+				rc = lode__err(err, LODE_EDAMAGED, "an empty or negative part");
+				goto out;
+			}
+			psum += (unsigned long long)d->part_node_count[k];
+		}
+		if (sum != d->nnodes || (d->kind != LODE_GK_POINT && psum != d->nnodes)) {
+			rc = lode__err(err, LODE_EDAMAGED, "the node, part and feature counts do not add up");
+			goto out;
+		}
+	}
+	/* Fields, as the lineage lists them. */
+	lin = item->lineage ? json_loads(item->lineage, 0, NULL) : NULL;
+	fields = json_object_get(lin, "fields");
+	if (!json_is_array(fields)) {
+		rc = lode__err(err, LODE_EDAMAGED, "the lineage lacks the field list");
+		goto out;
+	}
+	d->fields = calloc(json_array_size(fields) + 1, sizeof *d->fields);
+	if (!d->fields) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < json_array_size(fields); i++) {
+		json_t *fj = json_array_get(fields, i);
+		lode_vfield *f = &d->fields[i];
+		const char *fname = json_string_value(json_object_get(fj, "name"));
+		const char *fvar = json_string_value(json_object_get(fj, "variable"));
+		const char *ftype = json_string_value(json_object_get(fj, "type"));
+
+		d->nfields = i + 1;
+		if (!fname || !fvar || !ftype || !(f->type = lode__ftype_from_name(ftype))) {
+			rc = lode__err(err, LODE_EDAMAGED, "the lineage's field %zu is malformed", i + 1);
+			goto out;
+		}
+		f->name = lode__strdup(fname);
+		f->var = lode__strdup(fvar);
+		f->width = (int)json_integer_value(json_object_get(fj, "width"));
+		if (!f->name || !f->var) {
+			rc = lode__err(err, LODE_ENOMEM, "out of memory");
+			goto out;
+		}
+		if ((rc = read_vfield(file, item->name, f, d->nfeat, err)))
+			goto out;
+	}
+	*out = d;
+	d = NULL;
+out:
+	json_decref(lin);
+	lode__vdata_free(d);
+	free(gtype);
+	free(coords);
+	free(count);
+	free(parts);
+	free(ring);
+	if (c >= 0)
+		H5Dclose(c);
+	H5Eclear2(H5E_DEFAULT);
+	return rc;
 }

@@ -300,8 +300,8 @@ static lode_status on_policy(ctx *c, int which, const char *key, const yaml_node
 /* ---- datasets: ---- */
 
 static const char *const dataset_keys[] = {
-    "name",       "source",    "resampling", "bands",           "nodata",
-    "assume_crs", "operation", "resolution", "error_threshold", NULL};
+    "name",       "source",          "resampling", "bands",        "nodata", "assume_crs", "operation",
+    "resolution", "error_threshold", "layer",      "open_options", "clip",   "where",      NULL};
 
 static lode_status on_dataset(ctx *c, int which, const char *key, const yaml_node_t *v, void *user)
 {
@@ -334,6 +334,7 @@ static lode_status on_dataset(ctx *c, int which, const char *key, const yaml_nod
 			return fail(c, v, key, "the source path is empty");
 		return LODE_OK;
 	case 2:
+		d->has_resampling = 1;
 		if ((rc = get_string(c, v, key, &d->resampling)))
 			return rc;
 		for (int i = 0; resamplings[i]; i++)
@@ -380,6 +381,33 @@ static lode_status on_dataset(ctx *c, int which, const char *key, const yaml_nod
 	case 6: return get_string(c, v, key, &d->operation);
 	case 7: d->has_resolution = 1; return get_resolution(c, v, key, &d->xres, &d->yres);
 	case 8: d->has_error_threshold = 1; return get_threshold(c, v, key, &d->error_threshold);
+	case 9: return get_string(c, v, key, &d->layer);
+	case 10: {
+		yaml_node_item_t *it;
+		size_t count;
+
+		if (v->type != YAML_SEQUENCE_NODE)
+			return fail(c, v, key,
+				    "expected a list of GDAL open options, e.g. [X_POSSIBLE_NAMES=lon]");
+		it = v->data.sequence.items.start;
+		count = (size_t)(v->data.sequence.items.top - it);
+		if (count > 256)
+			return fail(c, v, key, "too many open options (%zu)", count);
+		d->open_options = calloc(count + 1, sizeof *d->open_options);
+		if (!d->open_options)
+			return lode__err(c->err, LODE_ENOMEM, "out of memory");
+		for (size_t i = 0; i < count; i++) {
+			const yaml_node_t *on = yaml_document_get_node(c->doc, it[i]);
+			if ((rc = get_string(c, on, key, &d->open_options[i])))
+				return rc;
+			if (!strchr(d->open_options[i], '=') || d->open_options[i][0] == '=')
+				return fail(c, on, key, "'%.80s' is not of the form NAME=VALUE",
+					    d->open_options[i]);
+		}
+		return LODE_OK;
+	}
+	case 11: d->has_clip = 1; return get_bool(c, v, key, &d->clip);
+	case 12: return get_string(c, v, key, &d->where);
 	}
 	return LODE_OK;
 }

@@ -137,3 +137,57 @@ out:
 	free(sorted);
 	return result;
 }
+
+static void part(lode__sha256 *top, const void *data, size_t n)
+{
+	unsigned char dg[32];
+	lode__sha256 *h = lode__sha256_new();
+
+	if (!h)
+		return;
+	lode__sha256_update(h, data, n);
+	lode__sha256_final(h, dg);
+	lode__sha256_update(top, dg, sizeof dg);
+}
+
+void lode__vector_digest(const lode_vdata *d, char hex[65])
+{
+	lode__sha256 *top = lode__sha256_new();
+	unsigned char dg[32];
+
+	hex[0] = '\0';
+	if (!top)
+		return;
+	part(top, d->x, d->nnodes * sizeof(double));
+	part(top, d->y, d->nnodes * sizeof(double));
+	if (d->has_z)
+		part(top, d->z, d->nnodes * sizeof(double));
+	part(top, d->node_count, d->nfeat * sizeof(int32_t));
+	part(top, d->part_node_count, d->nparts * sizeof(int32_t));
+	part(top, d->interior_ring, d->nparts * sizeof(int32_t));
+	for (size_t i = 0; i < d->nfields; i++) {
+		const lode_vfield *f = &d->fields[i];
+		if (f->type == LODE_FT_STRING) {
+			lode__sha256 *h = lode__sha256_new();
+			if (!h)
+				break;
+			for (size_t k = 0; k < d->nfeat; k++) {
+				const char *s = ((char *const *)f->values)[k];
+				uint64_t len = f->isnull[k] || !s ? 0 : strlen(s);
+				unsigned char le[8];
+				for (int b = 0; b < 8; b++)
+					le[b] = (unsigned char)(len >> (8 * b));
+				lode__sha256_update(h, le, 8);
+				if (len)
+					lode__sha256_update(h, s, (size_t)len);
+			}
+			lode__sha256_final(h, dg);
+			lode__sha256_update(top, dg, sizeof dg);
+		} else {
+			part(top, f->values, d->nfeat * lode__ftype_size(f->type));
+		}
+		part(top, f->isnull, d->nfeat);
+	}
+	lode__sha256_final(top, dg);
+	lode__hex(dg, sizeof dg, hex);
+}

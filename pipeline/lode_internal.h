@@ -86,6 +86,12 @@ typedef struct lode_dataset_spec {
 	double xres, yres;
 	int has_error_threshold;
 	double error_threshold;
+	/* vector layers */
+	char *layer;         /* which layer of a multi-layer source, or NULL */
+	char **open_options; /* NULL-terminated GDAL open options, or NULL */
+	int has_clip, clip;  /* cut features to target.bounds (default: keep whole) */
+	char *where;         /* OGR attribute filter, or NULL */
+	int has_resampling, has_bands;
 	int line, column; /* where the entry starts in the manifest (1-based) */
 } lode_dataset_spec;
 
@@ -239,6 +245,92 @@ lode_status lode__gtiff_create(const char *path, const lode_gtiff_params *p, lod
 lode_status lode__gtiff_write(lode__gtiff *g, int band, int y0, int ny, const void *buf, lode_error *err);
 lode_status lode__gtiff_close(lode__gtiff *g, lode_error *err); /* flushes; NULL ok */
 
+/* ---- vector layers (formats/vector_ogr.c) --------------------------------------- */
+
+typedef enum lode_ftype {
+	LODE_FT_INT32 = 1, /* int32_t */
+	LODE_FT_INT64,     /* int64_t */
+	LODE_FT_REAL,      /* double */
+	LODE_FT_STRING,    /* char * (UTF-8, owned; "" when null) */
+	LODE_FT_DATE,      /* int32_t days since 1970-01-01 */
+	LODE_FT_DATETIME,  /* double seconds since 1970-01-01T00:00:00 (UTC when the source said so) */
+	LODE_FT_BOOL       /* int8_t 0 or 1 */
+} lode_ftype;
+
+const char *lode__ftype_name(lode_ftype t); /* OGR's names: "Integer", "Integer(Boolean)" ... */
+lode_ftype lode__ftype_from_name(const char *name);
+size_t lode__ftype_size(lode_ftype t); /* bytes per value in memory */
+
+typedef enum lode_gkind { LODE_GK_POINT = 1, LODE_GK_LINE, LODE_GK_POLYGON } lode_gkind;
+
+typedef struct lode_vfield {
+	char *name; /* the source's field name, as written */
+	char *var;  /* suffix of its variable name: letters, digits, '_' */
+	lode_ftype type;
+	int width;             /* the source's width, 0 if none */
+	void *values;          /* nfeat values of the type above */
+	unsigned char *isnull; /* nfeat flags */
+	size_t nnull;
+} lode_vfield;
+
+/*
+ * A vector layer in columns, as CF-1.8 simple geometries store it.  Feature f has
+ * node_count[f] nodes (0: null or empty geometry).  Lines and polygons are cut into
+ * parts (a line string, a ring): part_node_count[p] nodes each, interior_ring[p] 1 for
+ * holes.  Multi-points have one node per point and no parts.
+ */
+typedef struct lode_vdata {
+	lode_gkind kind;
+	int multi, has_z;
+	size_t nfeat, nnodes, nparts;
+	double *x, *y, *z;
+	int32_t *node_count;
+	int32_t *part_node_count, *interior_ring;
+	lode_vfield *fields;
+	size_t nfields;
+	size_t cap_feat, cap_nodes, cap_parts; /* allocation sizes */
+} lode_vdata;
+
+void lode__vdata_free(lode_vdata *d); /* frees the contents and d; NULL ok */
+/* "Point", "MultiLineString", "3D Polygon"...: the OGR name of the layer's type. */
+const char *lode__vdata_type_name(const lode_vdata *d);
+
+typedef struct lode__vector lode__vector;
+typedef struct lode_vector_info {
+	char *driver;
+	char *layer;     /* the layer's name */
+	char *crs_wkt;   /* WKT2:2019 or NULL */
+	long long nfeat; /* the driver's count, -1 when unknown */
+	int has_extent;
+	double extent[4];   /* xmin ymin xmax ymax in the source CRS */
+	char **layer_names; /* every layer of the source, for messages */
+	int nlayers;
+} lode_vector_info;
+
+/*
+ * Open a vector source.  layer: which layer (NULL: the only one).  open_options: GDAL
+ * open options (NULL-terminated, may be NULL).  where: an OGR attribute filter or NULL.
+ */
+lode_status lode__vector_open(const char *path, const char *const *open_options, const char *layer,
+			      const char *where, lode__vector **out, lode_error *err);
+const lode_vector_info *lode__vector_info(const lode__vector *v);
+void lode__vector_close(lode__vector *v);
+/* Is this source a vector dataset (layers, no raster bands)? -1 if GDAL cannot open it. */
+int lode__source_is_vector(const char *path, const char *const *open_options, int layer_given);
+
+typedef struct lode_vector_read {
+	const char *src_crs_wkt, *dst_crs_wkt, *pipeline;
+	const double *bounds; /* target bounds: features that do not intersect are left out */
+	int clip;             /* cut geometries to the bounds */
+} lode_vector_read;
+
+/* Read, transform and filter every feature into a new lode_vdata (caller frees). */
+lode_status lode__vector_read(lode__vector *v, const lode_vector_read *r, lode_vdata **out, lode_error *err);
+
+/* Write a layer to a new GeoPackage (extract).  type_name as lode__vdata_type_name. */
+lode_status lode__gpkg_write(const char *path, const char *layer, const char *crs_wkt, const char *type_name,
+			     const lode_vdata *d, lode_error *err);
+
 /* ---- the bundle (formats/bundle_h5.c) ------------------------------------------ */
 
 typedef struct lode__bundle lode__bundle; /* a bundle open for writing or reading */
@@ -269,6 +361,14 @@ lode_status lode__bundle_set_double(lode__bundle *b, const char *key, double v, 
 lode_status lode__bundle_add_raster(lode__bundle *b, const lode_raster_def *def, lode__bvar **out,
 				    lode_error *err);
 /* Write rows [y0, y0+ny) of every band: buf holds nbands planes of nx*ny values. */
+/*
+ * Write a vector layer: CF-1.8 simple geometries at the root group, every name
+ * prefixed with NAME_ (GDAL 3.6 reads them only there).  attrs go on the geometry
+ * container variable NAME.
+ */
+lode_status lode__bundle_add_vector(lode__bundle *b, const char *name, const char *crs_wkt,
+				    const lode_vdata *d, const lode_attr *attrs, size_t nattrs,
+				    lode_error *err);
 lode_status lode__bvar_write_rows(lode__bvar *v, int y0, int ny, const void *buf, lode_error *err);
 /* Attach string attributes to the data variable, then release it. */
 lode_status lode__bvar_finish(lode__bvar *v, const lode_attr *attrs, size_t n, lode_error *err);
@@ -291,6 +391,9 @@ typedef struct lode_bundle_item {
 	char **band_names;    /* nbands entries, "" where unnamed */
 	char **band_units;    /* nbands entries, "" where unknown */
 	char *problem;        /* structural problem found while listing, or NULL */
+	/* vectors */
+	char *geometry_type; /* lode_ogr_geometry_type, e.g. "MultiPolygon" */
+	long long nfeat;
 } lode_bundle_item;
 
 lode_status lode__bundle_open(const char *path, lode__bundle **out, lode_error *err);
@@ -301,6 +404,10 @@ void lode__bundle_items_free(lode_bundle_item *items, size_t n);
 /* Read rows [y0,y0+ny) of band b (1-based) of dataset item into buf (nx*ny values). */
 lode_status lode__bundle_read_rows(lode__bundle *b, const lode_bundle_item *item, int band, int y0, int ny,
 				   void *buf, lode_error *err);
+/* Read a vector item back into columns (fields as the lineage lists them). */
+lode_status lode__bundle_read_vector(lode__bundle *b, const lode_bundle_item *item, lode_vdata **out,
+				     lode_error *err);
+
 /* Rows per chunk of the item's data variable, for reading in chunk-aligned strips. */
 int lode__bundle_chunk_rows(lode__bundle *b, const lode_bundle_item *item);
 /* Read the item's x and y coordinate variables (nx and ny values; caller frees). */
@@ -326,6 +433,14 @@ void lode__content_hash_final(lode__content_hash *h, char hex[65]); /* frees h *
  * and the sorted (name, content, lineage) triples of the datasets.
  */
 char *lode__bundle_digest(const lode_bundle_item *items, size_t n, const lode_kv *root, size_t nroot);
+/*
+ * Content digest of a vector layer: SHA-256 over the concatenated SHA-256 of each part,
+ * in order: x, y, z (if 3D), node_count, part_node_count, interior_ring (each as
+ * little-endian values; node_count always, part arrays even when empty), then for each
+ * field its values (numbers little-endian; each string as a uint64 little-endian byte
+ * length and its bytes; a null as the type's zero) and its null flags (one byte each).
+ */
+void lode__vector_digest(const lode_vdata *d, char hex[65]);
 /* Is this root attribute outside the bundle digest? */
 int lode__digest_skips_attr(const char *key);
 

@@ -42,6 +42,11 @@ void lode__manifest_free(lode_manifest *m)
 		free(d->bands);
 		free(d->assume_crs);
 		free(d->operation);
+		free(d->layer);
+		free(d->where);
+		for (size_t k = 0; d->open_options && d->open_options[k]; k++)
+			free(d->open_options[k]);
+		free(d->open_options);
 	}
 	free(m->datasets);
 	free(m->target_crs);

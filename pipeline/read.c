@@ -169,6 +169,41 @@ out:
 	return problem;
 }
 
+/*
+ * Check a vector layer: the lineage agrees with the stored CRS and type, and the
+ * columns read back give the stored content digest.  hex gets the computed digest.
+ */
+static char *vector_problem(lode__bundle *b, const lode_bundle_item *it, char hex[65])
+{
+	json_t *l = json_loads(it->lineage, 0, NULL);
+	const char *wkt = json_string_value(json_object_get(json_object_get(l, "target"), "crs_wkt"));
+	const char *type = json_string_value(json_object_get(l, "geometry_type"));
+	json_t *count = json_object_get(l, "feature_count");
+	lode_vdata *d = NULL;
+	char *problem = NULL;
+	lode_error e;
+
+	if (!l)
+		problem = lode__strdup("the lineage is not valid JSON");
+	else if (!wkt || !it->crs_wkt || strcmp(wkt, it->crs_wkt) != 0)
+		problem = lode__strdup("the crs_wkt attribute differs from the lineage");
+	else if (!type || !it->geometry_type || strcmp(type, it->geometry_type) != 0)
+		problem = lode__strdup("the geometry type differs from the lineage");
+	else if (!json_is_integer(count) || json_integer_value(count) != it->nfeat)
+		problem = lode__strdup("the feature count differs from the lineage");
+	else if (lode__bundle_read_vector(b, it, &d, &e) != LODE_OK)
+		problem = lode__strdup(e.message);
+	else {
+		lode__vector_digest(d, hex);
+		if (strcmp(hex, it->content_sha256) != 0)
+			problem = lode__sprintf("content digest mismatch: stored %s, computed %s",
+						it->content_sha256, hex);
+	}
+	lode__vdata_free(d);
+	json_decref(l);
+	return problem;
+}
+
 lode_status lode_verify(const char *bundle_path, char **report, lode_error *err)
 {
 	lode__bundle *b = NULL;
@@ -192,6 +227,8 @@ lode_status lode_verify(const char *bundle_path, char **report, lode_error *err)
 			problem = lode__strdup(it->problem);
 		else if (!it->content_sha256 || !it->lineage)
 			problem = lode__strdup("no lode_content_sha256 or lode_lineage attribute");
+		else if (strcmp(it->kind, "vector") == 0)
+			problem = vector_problem(b, it, hex);
 		else if ((problem = lineage_problem(it)) || (problem = coords_problem(b, it)))
 			;
 		else if (content_digest(b, it, hex, &e) != LODE_OK)

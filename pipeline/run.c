@@ -30,7 +30,9 @@
 
 typedef struct plan_item {
 	const lode_dataset_spec *spec;
-	lode__raster *src;
+	int is_vector;
+	lode__raster *src;  /* rasters */
+	lode__vector *vsrc; /* vector layers */
 	char sha256[65];
 	uint64_t size;
 	char *src_wkt;
@@ -63,6 +65,7 @@ static void plan_free(plan *p)
 	for (size_t i = 0; i < p->n; i++) {
 		plan_item *it = &p->items[i];
 		lode__raster_close(it->src);
+		lode__vector_close(it->vsrc);
 		free(it->src_wkt);
 		free(it->bands);
 		lode__op_clear(&it->op);
@@ -103,6 +106,8 @@ static lode_status make_grid(const double b[4], double xres, double yres, int *n
 	return LODE_OK;
 }
 
+static lode_status plan_vector(plan *p, plan_item *it, lode_error *err);
+
 static lode_status plan_one(plan *p, plan_item *it, lode_error *err)
 {
 	const lode_dataset_spec *d = it->spec;
@@ -117,9 +122,20 @@ static lode_status plan_one(plan *p, plan_item *it, lode_error *err)
 	/* A clear message for the commonest mistakes before GDAL gets a say. */
 	if (stat(d->source_path, &st) != 0)
 		return lode__err(err, LODE_ESOURCE, "source '%s': %s", d->source_path, strerror(errno));
-	if (S_ISDIR(st.st_mode))
-		return lode__err(err, LODE_ESOURCE, "source '%s' is a directory, not a raster file",
+	if (S_ISDIR(st.st_mode) && !d->open_options && !d->layer)
+		return lode__err(err, LODE_ESOURCE, "source '%s' is a directory, not a raster or vector file",
 				 d->source_path);
+	if (lode__source_is_vector(d->source_path, (const char *const *)d->open_options, d->layer != NULL) ==
+	    1) {
+		it->is_vector = 1;
+		return plan_vector(p, it, err);
+	}
+	if (d->layer || d->has_clip || d->where)
+		return lode__err(err, LODE_EMANIFEST,
+				 "source '%s' is a raster: %s applies to vector layers only", d->source_path,
+				 d->layer      ? "layer:"
+				 : d->has_clip ? "clip:"
+					       : "where:");
 	if ((rc = lode__raster_open(d->source_path, &it->src, err)))
 		return rc;
 	info = lode__raster_info(it->src);
@@ -285,6 +301,21 @@ static lode_status plan_build(const char *manifest_path, const lode_run_options 
 			return lode__err_ctx(err, "%s:%d: dataset '%s': ", manifest_path,
 					     p->m->datasets[i].line, p->m->datasets[i].name);
 	}
+	/* A vector layer V owns every root name V_...: no other dataset may take one. */
+	for (size_t i = 0; i < p->n; i++) {
+		size_t len = strlen(p->items[i].spec->name);
+		if (!p->items[i].is_vector)
+			continue;
+		for (size_t j = 0; j < p->n; j++)
+			if (j != i && strncmp(p->items[j].spec->name, p->items[i].spec->name, len) == 0 &&
+			    p->items[j].spec->name[len] == '_')
+				return lode__err(
+				    err, LODE_EMANIFEST,
+				    "%s:%d: dataset '%s': the name clashes with vector layer '%s', whose "
+				    "variables are named %s_...; rename one of them",
+				    manifest_path, p->items[j].spec->line, p->items[j].spec->name,
+				    p->items[i].spec->name, p->items[i].spec->name);
+	}
 	return LODE_OK;
 }
 
@@ -378,54 +409,71 @@ static json_t *op_json(const lode_op *op)
 	return o;
 }
 
-static json_t *lineage_json(const plan *p, const plan_item *it)
+/* The parts of a lineage record that rasters and vectors share. */
+static json_t *lineage_base(const plan *p, const plan_item *it, json_t *src, json_t *tgt)
 {
-	const lode_raster_info *info = lode__raster_info(it->src);
-	json_t *o = json_object(), *src = json_object(), *tgt = json_object(), *pol = json_object();
-	json_t *bands = json_array(), *gt = json_array();
+	json_t *o = json_object(), *pol = json_object();
 	char *src_label = lode__crs_label(it->src_wkt);
 	const char *slash = strrchr(it->spec->source, '/');
 
-	for (int i = 0; i < it->nbands; i++)
-		json_array_append_new(bands, json_integer(it->bands[i]));
-	for (int i = 0; i < 6; i++)
-		json_array_append_new(gt, json_real(it->gt[i]));
 	json_object_set_new(src, "path", json_string(it->spec->source));
 	json_object_set_new(src, "file", json_string(slash ? slash + 1 : it->spec->source));
 	json_object_set_new(src, "sha256", json_string(it->sha256));
 	json_object_set_new(src, "size", json_integer((json_int_t)it->size));
-	json_object_set_new(src, "driver", json_string(info->driver));
-	json_object_set_new(src, "width", json_integer(info->width));
-	json_object_set_new(src, "height", json_integer(info->height));
-	json_object_set_new(src, "bands", bands);
 	json_object_set_new(src, "crs", json_string(src_label ? src_label : ""));
 	json_object_set_new(src, "crs_assumed", json_boolean(it->crs_assumed));
 	json_object_set_new(src, "crs_wkt", json_string(it->src_wkt));
 	json_object_set_new(tgt, "crs", json_string(p->dst_label));
 	json_object_set_new(tgt, "crs_wkt", json_string(p->dst_wkt));
-	json_object_set_new(tgt, "geotransform", gt);
-	json_object_set_new(tgt, "width", json_integer(it->nx));
-	json_object_set_new(tgt, "height", json_integer(it->ny));
 	json_object_set_new(pol, "max_error_m", num_or_null(1, p->m->max_error_m));
 	json_object_set_new(pol, "allow_ballpark", json_boolean(p->m->allow_ballpark));
-
 	json_object_set_new(o, "dataset", json_string(it->spec->name));
-	json_object_set_new(o, "kind", json_string("raster"));
+	json_object_set_new(o, "kind", json_string(it->is_vector ? "vector" : "raster"));
 	json_object_set_new(o, "source", src);
 	json_object_set_new(o, "target", tgt);
 	json_object_set_new(o, "operation", op_json(&it->op));
 	json_object_set_new(o, "policy", pol);
+	free(src_label);
+	return o;
+}
+
+static void lineage_versions(const plan *p, json_t *o)
+{
+	json_object_set_new(o, "proj_version", json_string(p->proj_version));
+	json_object_set_new(o, "epsg_version", json_string(p->epsg_version));
+	json_object_set_new(o, "gdal_version", json_string(lode__gdal_version()));
+	json_object_set_new(o, "lode_version", json_string(LODE_VERSION));
+}
+
+static json_t *vector_lineage(const plan *p, const plan_item *it, const lode_vdata *d);
+
+static json_t *lineage_json(const plan *p, const plan_item *it)
+{
+	const lode_raster_info *info;
+	json_t *o, *src = json_object(), *tgt = json_object(), *bands = json_array(), *gt = json_array();
+
+	if (it->is_vector)
+		return vector_lineage(p, it, NULL);
+	info = lode__raster_info(it->src);
+	for (int i = 0; i < it->nbands; i++)
+		json_array_append_new(bands, json_integer(it->bands[i]));
+	for (int i = 0; i < 6; i++)
+		json_array_append_new(gt, json_real(it->gt[i]));
+	json_object_set_new(src, "driver", json_string(info->driver));
+	json_object_set_new(src, "width", json_integer(info->width));
+	json_object_set_new(src, "height", json_integer(info->height));
+	json_object_set_new(src, "bands", bands);
+	json_object_set_new(tgt, "geotransform", gt);
+	json_object_set_new(tgt, "width", json_integer(it->nx));
+	json_object_set_new(tgt, "height", json_integer(it->ny));
+	o = lineage_base(p, it, src, tgt);
 	json_object_set_new(o, "resampling", json_string(it->spec->resampling));
 	json_object_set_new(o, "error_threshold", json_real(it->et));
 	json_object_set_new(o, "data_type", json_string(lode__dtype_name(it->dtype)));
 	json_object_set_new(o, "nodata", nodata_json(it->has_nodata, it->nodata));
 	json_object_set_new(o, "band_names", band_texts(it, 0));
 	json_object_set_new(o, "band_units", band_texts(it, 1));
-	json_object_set_new(o, "proj_version", json_string(p->proj_version));
-	json_object_set_new(o, "epsg_version", json_string(p->epsg_version));
-	json_object_set_new(o, "gdal_version", json_string(lode__gdal_version()));
-	json_object_set_new(o, "lode_version", json_string(LODE_VERSION));
-	free(src_label);
+	lineage_versions(p, o);
 	return o;
 }
 
@@ -603,6 +651,181 @@ out:
 	return rc;
 }
 
+/* ---- vector layers ---- */
+
+/* The source CRS of a vector layer: its own, or the assumed one, never a guess. */
+static lode_status settle_crs(plan_item *it, const char *own_wkt, lode_error *err)
+{
+	const lode_dataset_spec *d = it->spec;
+	lode_status rc;
+
+	if (own_wkt && d->assume_crs) {
+		char *own = lode__crs_label(own_wkt);
+		rc = lode__err(
+		    err, LODE_EMANIFEST,
+		    "source '%s' has its own CRS (%s); assume_crs is only for sources without one: remove it",
+		    d->source_path, own ? own : "see ogrinfo");
+		free(own);
+		return rc;
+	}
+	if (!own_wkt && !d->assume_crs)
+		return lode__err(
+		    err, LODE_ESOURCE,
+		    "source '%s' has no coordinate reference system; if you know it, add assume_crs: (e.g. "
+		    "EPSG:4742) to the dataset",
+		    d->source_path);
+	if (d->assume_crs) {
+		if ((rc = lode__crs_to_wkt(d->assume_crs, &it->src_wkt, err)))
+			return lode__err_ctx(err, "assume_crs: ");
+		it->crs_assumed = 1;
+		return LODE_OK;
+	}
+	if (!(it->src_wkt = lode__strdup(own_wkt)))
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	return LODE_OK;
+}
+
+static lode_status plan_vector(plan *p, plan_item *it, lode_error *err)
+{
+	const lode_dataset_spec *d = it->spec;
+	const lode_vector_info *info;
+	lode_policy pol = {p->m->max_error_m, p->m->allow_ballpark};
+	double aoi[4];
+	int have_aoi = 0;
+	lode_status rc;
+
+	if (d->has_resampling || d->bands || d->has_nodata || d->has_resolution || d->has_error_threshold)
+		return lode__err(err, LODE_EMANIFEST,
+				 "source '%s' is a vector layer: %s applies to rasters only", d->source_path,
+				 d->has_resampling   ? "resampling:"
+				 : d->bands          ? "bands:"
+				 : d->has_nodata     ? "nodata:"
+				 : d->has_resolution ? "resolution:"
+						     : "error_threshold:");
+	if ((rc = lode__vector_open(d->source_path, (const char *const *)d->open_options, d->layer, d->where,
+				    &it->vsrc, err)))
+		return rc;
+	info = lode__vector_info(it->vsrc);
+	if ((rc = settle_crs(it, info->crs_wkt, err)))
+		return rc;
+	if (info->has_extent) {
+		lode_error ignored;
+		have_aoi = lode__crs_bounds_to_lonlat(it->src_wkt, info->extent, aoi, &ignored) == LODE_OK;
+	}
+	if ((rc = lode__crs_choose_operation(it->src_wkt, p->dst_wkt, have_aoi ? aoi : NULL, &pol,
+					     d->operation, &it->op, err)))
+		return lode__err_ctx(err, "choosing the coordinate operation: ");
+	/* An empty layer has no extent: it is kept as an empty layer. */
+	if (info->has_extent) {
+		const double *b = p->m->bounds, *s = it->src_extent_in_target;
+		if ((rc = lode__crs_transform_bounds(it->src_wkt, p->dst_wkt, it->op.pipeline, info->extent,
+						     it->src_extent_in_target, err)))
+			return lode__err_ctx(err, "checking the overlap with target.bounds: ");
+		if (s[2] < b[0] || s[0] > b[2] || s[3] < b[1] || s[1] > b[3])
+			return lode__err(
+			    err, LODE_ESOURCE,
+			    "layer '%s' of '%s' does not overlap target.bounds: in the target CRS it covers "
+			    "[%.10g, %.10g, %.10g, %.10g], the bounds are [%.10g, %.10g, %.10g, %.10g]",
+			    info->layer, d->source_path, s[0], s[1], s[2], s[3], b[0], b[1], b[2], b[3]);
+	}
+	if ((rc = lode__sha256_file(d->source_path, it->sha256, &it->size, err)))
+		return rc;
+	return LODE_OK;
+}
+
+static json_t *vector_lineage(const plan *p, const plan_item *it, const lode_vdata *d)
+{
+	const lode_vector_info *info = lode__vector_info(it->vsrc);
+	json_t *o, *src = json_object(), *tgt = json_object(), *bounds = json_array();
+
+	json_object_set_new(src, "driver", json_string(info->driver));
+	json_object_set_new(src, "layer", json_string(info->layer));
+	json_object_set_new(src, "feature_count", json_integer(info->nfeat));
+	if (it->spec->where)
+		json_object_set_new(src, "where", json_string(it->spec->where));
+	if (it->spec->open_options) {
+		json_t *oo = json_array();
+		for (size_t k = 0; it->spec->open_options[k]; k++)
+			json_array_append_new(oo, json_string(it->spec->open_options[k]));
+		json_object_set_new(src, "open_options", oo);
+	}
+	for (int k = 0; k < 4; k++)
+		json_array_append_new(bounds, json_real(p->m->bounds[k]));
+	json_object_set_new(tgt, "bounds", bounds);
+	json_object_set_new(tgt, "clip", json_boolean(it->spec->clip));
+	o = lineage_base(p, it, src, tgt);
+	if (d) {
+		json_t *fields = json_array(), *ext = json_array();
+		double e[4] = {HUGE_VAL, HUGE_VAL, -HUGE_VAL, -HUGE_VAL};
+		for (size_t k = 0; k < d->nnodes; k++) {
+			e[0] = fmin(e[0], d->x[k]);
+			e[1] = fmin(e[1], d->y[k]);
+			e[2] = fmax(e[2], d->x[k]);
+			e[3] = fmax(e[3], d->y[k]);
+		}
+		for (int k = 0; k < 4; k++)
+			json_array_append_new(ext, d->nnodes ? json_real(e[k]) : json_null());
+		for (size_t i = 0; i < d->nfields; i++) {
+			json_t *f = json_object();
+			json_object_set_new(f, "name", json_string(d->fields[i].name));
+			json_object_set_new(f, "variable", json_string(d->fields[i].var));
+			json_object_set_new(f, "type", json_string(lode__ftype_name(d->fields[i].type)));
+			json_object_set_new(f, "width", json_integer(d->fields[i].width));
+			json_object_set_new(f, "nulls", json_integer((json_int_t)d->fields[i].nnull));
+			json_array_append_new(fields, f);
+		}
+		json_object_set_new(o, "geometry_type", json_string(lode__vdata_type_name(d)));
+		json_object_set_new(o, "feature_count", json_integer((json_int_t)d->nfeat));
+		json_object_set_new(o, "extent", ext);
+		json_object_set_new(o, "fields", fields);
+	}
+	lineage_versions(p, o);
+	return o;
+}
+
+static lode_status write_vector(plan *p, plan_item *it, lode__bundle *b, progress *pr,
+				lode_bundle_item *digest_item, lode_error *err)
+{
+	lode_vector_read r = {it->src_wkt, p->dst_wkt, it->op.pipeline, p->m->bounds, it->spec->clip};
+	lode_vdata *d = NULL;
+	json_t *lj = NULL;
+	char *lineage = NULL, content[65];
+	lode_status rc;
+
+	if ((rc = lode__vector_read(it->vsrc, &r, &d, err)))
+		goto out;
+	lode__vector_digest(d, content);
+	lj = vector_lineage(p, it, d);
+	lineage = lj ? json_dumps(lj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	if (!lineage || !content[0]) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	{
+		lode_attr attrs[] = {
+		    {"long_name", lode__vector_info(it->vsrc)->layer},
+		    {"source", it->spec->source},
+		    {"lode_lineage", lineage},
+		    {"lode_content_sha256", content},
+		};
+		if ((rc = lode__bundle_add_vector(b, it->spec->name, p->dst_wkt, d, attrs, 4, err)))
+			goto out;
+	}
+	digest_item->name = it->spec->name;
+	digest_item->content_sha256 = lode__strdup(content);
+	digest_item->lineage = lineage;
+	lineage = NULL;
+	if (!digest_item->content_sha256)
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+	else if (tick(pr, 1.0, it->spec->name))
+		rc = lode__err(err, LODE_EIO, "interrupted: nothing was written");
+out:
+	json_decref(lj);
+	free(lineage);
+	lode__vdata_free(d);
+	return rc;
+}
+
 static char *utc_date(void)
 {
 	const char *sde = getenv("SOURCE_DATE_EPOCH");
@@ -725,7 +948,8 @@ lode_status lode_run(const char *manifest_path, const char *bundle_path, const l
 	if ((rc = plan_build(manifest_path, opt, &p, err)))
 		goto out;
 	for (size_t i = 0; i < p.n; i++)
-		pr.total += (double)p.items[i].nx * p.items[i].ny * p.items[i].nbands;
+		pr.total +=
+		    p.items[i].is_vector ? 1.0 : (double)p.items[i].nx * p.items[i].ny * p.items[i].nbands;
 	digests = calloc(p.n, sizeof *digests);
 	if (!digests) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
@@ -738,7 +962,8 @@ lode_status lode_run(const char *manifest_path, const char *bundle_path, const l
 	if ((rc = lode__bundle_create(tmp, &b, err)) || (rc = write_root(&p, b, err)))
 		goto out;
 	for (size_t i = 0; i < p.n; i++)
-		if ((rc = write_dataset(&p, &p.items[i], b, &pr, &digests[i], err))) {
+		if ((rc = (p.items[i].is_vector ? write_vector : write_dataset)(&p, &p.items[i], b, &pr,
+										&digests[i], err))) {
 			lode__err_ctx(err, "dataset '%s': ", p.items[i].spec->name);
 			goto out;
 		}

@@ -1,0 +1,939 @@
+/*
+ * vector_ogr.c -- vector layers through OGR: opening a source layer, reading its
+ * features into columns (transformed with the chosen PROJ pipeline, filtered or clipped
+ * to the target bounds), and writing a layer back out as a GeoPackage for extract.
+ *
+ * Coordinates are transformed with an OGR coordinate transformation pinned to the
+ * chosen operation, in the traditional GIS axis order (x = easting or longitude), the
+ * way ogr2ogr -t_srs does it.  Curved geometries, geometry collections, list and binary
+ * fields are refused with a message rather than silently changed.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cpl_conv.h>
+#include <cpl_error.h>
+#include <cpl_string.h>
+#include <gdal.h>
+#include <ogr_api.h>
+#include <ogr_srs_api.h>
+
+#include "gdal_util.h"
+#include "lode_internal.h"
+
+/* ---- field types ---- */
+
+static const struct {
+	lode_ftype t;
+	const char *name;
+	size_t size;
+} ftypes[] = {
+    {LODE_FT_INT32, "Integer", 4},
+    {LODE_FT_INT64, "Integer64", 8},
+    {LODE_FT_REAL, "Real", 8},
+    {LODE_FT_STRING, "String", sizeof(char *)},
+    {LODE_FT_DATE, "Date", 4},
+    {LODE_FT_DATETIME, "DateTime", 8},
+    {LODE_FT_BOOL, "Integer(Boolean)", 1},
+};
+
+const char *lode__ftype_name(lode_ftype t)
+{
+	for (size_t i = 0; i < sizeof ftypes / sizeof ftypes[0]; i++)
+		if (ftypes[i].t == t)
+			return ftypes[i].name;
+	return "Unknown";
+}
+
+lode_ftype lode__ftype_from_name(const char *name)
+{
+	for (size_t i = 0; i < sizeof ftypes / sizeof ftypes[0]; i++)
+		if (strcmp(ftypes[i].name, name) == 0)
+			return ftypes[i].t;
+	return 0;
+}
+
+size_t lode__ftype_size(lode_ftype t)
+{
+	for (size_t i = 0; i < sizeof ftypes / sizeof ftypes[0]; i++)
+		if (ftypes[i].t == t)
+			return ftypes[i].size;
+	return 0;
+}
+
+void lode__vdata_free(lode_vdata *d)
+{
+	if (!d)
+		return;
+	free(d->x);
+	free(d->y);
+	free(d->z);
+	free(d->node_count);
+	free(d->part_node_count);
+	free(d->interior_ring);
+	for (size_t i = 0; i < d->nfields; i++) {
+		lode_vfield *f = &d->fields[i];
+		if (f->type == LODE_FT_STRING && f->values)
+			for (size_t k = 0; k < d->nfeat; k++)
+				free(((char **)f->values)[k]);
+		free(f->values);
+		free(f->isnull);
+		free(f->name);
+		free(f->var);
+	}
+	free(d->fields);
+	free(d);
+}
+
+const char *lode__vdata_type_name(const lode_vdata *d)
+{
+	static const char *const names[2][2][4] = {
+	    {{"", "Point", "LineString", "Polygon"}, {"", "MultiPoint", "MultiLineString", "MultiPolygon"}},
+	    {{"", "3D Point", "3D LineString", "3D Polygon"},
+	     {"", "3D MultiPoint", "3D MultiLineString", "3D MultiPolygon"}},
+	};
+	return names[d->has_z ? 1 : 0][d->multi ? 1 : 0][d->kind];
+}
+
+/* ---- opening ---- */
+
+struct lode__vector {
+	GDALDatasetH ds;
+	OGRLayerH layer;
+	lode_vector_info info;
+};
+
+int lode__source_is_vector(const char *path, const char *const *open_options, int layer_given)
+{
+	lode__cpl_capture cap;
+	GDALDatasetH ds;
+	int kind = -1;
+
+	lode__cpl_push(&cap);
+	ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, open_options, NULL);
+	if (ds) {
+		int bands = GDALGetRasterCount(ds), layers = GDALDatasetGetLayerCount(ds);
+		if (layers > 0 && (layer_given || bands == 0))
+			kind = 1;
+		else
+			kind = 0;
+		GDALClose(ds);
+	}
+	lode__cpl_pop();
+	return kind;
+}
+
+lode_status lode__vector_open(const char *path, const char *const *open_options, const char *layer,
+			      const char *where, lode__vector **out, lode_error *err)
+{
+	lode__vector *v = NULL;
+	lode__cpl_capture cap;
+	OGRSpatialReferenceH srs;
+	OGREnvelope env;
+	lode_status rc = LODE_OK;
+
+	*out = NULL;
+	lode__cpl_push(&cap);
+	v = calloc(1, sizeof *v);
+	if (!v) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	v->ds = GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR, NULL,
+			   open_options, NULL);
+	if (!v->ds) {
+		rc = lode__err(err, LODE_ESOURCE, "%s: GDAL cannot open it as a vector source: %s", path,
+			       lode__cpl_msg(&cap, "not a recognised vector format"));
+		goto out;
+	}
+	v->info.driver = lode__strdup(GDALGetDriverShortName(GDALGetDatasetDriver(v->ds)));
+	v->info.nlayers = GDALDatasetGetLayerCount(v->ds);
+	v->info.layer_names = calloc((size_t)v->info.nlayers + 1, sizeof *v->info.layer_names);
+	if (!v->info.layer_names) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < v->info.nlayers; i++)
+		v->info.layer_names[i] = lode__strdup(OGR_L_GetName(GDALDatasetGetLayer(v->ds, i)));
+	if (layer) {
+		v->layer = GDALDatasetGetLayerByName(v->ds, layer);
+	} else if (v->info.nlayers == 1) {
+		v->layer = GDALDatasetGetLayer(v->ds, 0);
+	} else {
+		char list[512] = "";
+		for (int i = 0; i < v->info.nlayers; i++)
+			snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
+				 v->info.layer_names[i] ? v->info.layer_names[i] : "?");
+		rc = lode__err(err, LODE_EMANIFEST, "%s holds %d layers (%s): name one with layer:", path,
+			       v->info.nlayers, list);
+		goto out;
+	}
+	if (!v->layer) {
+		char list[512] = "";
+		for (int i = 0; i < v->info.nlayers; i++)
+			snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
+				 v->info.layer_names[i] ? v->info.layer_names[i] : "?");
+		rc = lode__err(err, LODE_EMANIFEST, "%s has no layer '%s' (it holds: %s)", path, layer, list);
+		goto out;
+	}
+	v->info.layer = lode__strdup(OGR_L_GetName(v->layer));
+	if (where && OGR_L_SetAttributeFilter(v->layer, where) != OGRERR_NONE) {
+		rc = lode__err(err, LODE_EMANIFEST, "where: '%s' is not a valid filter for layer '%s': %s",
+			       where, v->info.layer, lode__cpl_msg(&cap, "syntax error"));
+		goto out;
+	}
+	srs = OGR_L_GetSpatialRef(v->layer);
+	if (srs) {
+		const char *opts[] = {"FORMAT=WKT2_2019", "MULTILINE=NO", NULL};
+		char *wkt = NULL;
+		if (OSRExportToWktEx(srs, &wkt, opts) == OGRERR_NONE && wkt)
+			v->info.crs_wkt = lode__strdup(wkt);
+		CPLFree(wkt);
+	}
+	v->info.nfeat = (long long)OGR_L_GetFeatureCount(v->layer, TRUE);
+	if (OGR_L_GetExtent(v->layer, &env, TRUE) == OGRERR_NONE) {
+		v->info.has_extent = 1;
+		v->info.extent[0] = env.MinX;
+		v->info.extent[1] = env.MinY;
+		v->info.extent[2] = env.MaxX;
+		v->info.extent[3] = env.MaxY;
+	}
+	CPLErrorReset();
+	*out = v;
+	v = NULL;
+out:
+	lode__vector_close(v);
+	lode__cpl_pop();
+	return rc;
+}
+
+const lode_vector_info *lode__vector_info(const lode__vector *v)
+{
+	return &v->info;
+}
+
+void lode__vector_close(lode__vector *v)
+{
+	if (!v)
+		return;
+	if (v->ds)
+		GDALClose(v->ds);
+	if (v->info.layer_names)
+		for (int i = 0; i < v->info.nlayers; i++)
+			free(v->info.layer_names[i]);
+	free(v->info.layer_names);
+	free(v->info.layer);
+	free(v->info.crs_wkt);
+	free(v->info.driver);
+	free(v);
+}
+
+/* ---- reading ---- */
+
+/* Grow an array of n elements of size sz to hold at least need. */
+static int grow(void **p, size_t *cap, size_t need, size_t sz)
+{
+	size_t ncap;
+	void *np;
+
+	if (need <= *cap)
+		return 0;
+	ncap = *cap ? *cap : 1024;
+	while (ncap < need)
+		ncap *= 2;
+	np = realloc(*p, ncap * sz);
+	if (!np)
+		return -1;
+	*p = np;
+	*cap = ncap;
+	return 0;
+}
+
+typedef struct builder {
+	lode_vdata *d;
+	size_t cap_x, cap_y, cap_z, cap_nc, cap_pnc, cap_ir;
+	size_t *cap_field; /* per field */
+	size_t *cap_null;
+} builder;
+
+static int add_nodes(builder *b, OGRGeometryH g)
+{
+	lode_vdata *d = b->d;
+	int n = OGR_G_GetPointCount(g);
+
+	if (n <= 0)
+		return 0;
+	if (grow((void **)&d->x, &b->cap_x, d->nnodes + (size_t)n, sizeof(double)) ||
+	    grow((void **)&d->y, &b->cap_y, d->nnodes + (size_t)n, sizeof(double)) ||
+	    grow((void **)&d->z, &b->cap_z, d->nnodes + (size_t)n, sizeof(double)))
+		return -1;
+	OGR_G_GetPoints(g, d->x + d->nnodes, sizeof(double), d->y + d->nnodes, sizeof(double),
+			d->z + d->nnodes, sizeof(double));
+	if (!OGR_G_Is3D(g))
+		memset(d->z + d->nnodes, 0, sizeof(double) * (size_t)n);
+	d->nnodes += (size_t)n;
+	return n;
+}
+
+static int add_part(builder *b, int nodes, int interior)
+{
+	lode_vdata *d = b->d;
+
+	if (grow((void **)&d->part_node_count, &b->cap_pnc, d->nparts + 1, sizeof(int32_t)) ||
+	    grow((void **)&d->interior_ring, &b->cap_ir, d->nparts + 1, sizeof(int32_t)))
+		return -1;
+	d->part_node_count[d->nparts] = nodes;
+	d->interior_ring[d->nparts] = interior;
+	d->nparts++;
+	return 0;
+}
+
+/* Append a single (not multi) geometry; returns nodes added or -1. */
+static long add_single(builder *b, OGRGeometryH g, lode_gkind kind)
+{
+	long total = 0;
+	int n;
+
+	if (kind == LODE_GK_POINT) {
+		if (OGR_G_IsEmpty(g))
+			return 0;
+		return add_nodes(b, g);
+	}
+	if (kind == LODE_GK_LINE) {
+		if ((n = add_nodes(b, g)) < 0 || (n > 0 && add_part(b, n, 0)))
+			return -1;
+		return n;
+	}
+	for (int r = 0; r < OGR_G_GetGeometryCount(g); r++) {
+		OGRGeometryH ring = OGR_G_GetGeometryRef(g, r);
+		if ((n = add_nodes(b, ring)) < 0 || (n > 0 && add_part(b, n, r > 0)))
+			return -1;
+		total += n;
+	}
+	return total;
+}
+
+static lode_gkind kind_of(OGRwkbGeometryType t)
+{
+	switch (wkbFlatten(t)) {
+	case wkbPoint:
+	case wkbMultiPoint: return LODE_GK_POINT;
+	case wkbLineString:
+	case wkbMultiLineString: return LODE_GK_LINE;
+	case wkbPolygon:
+	case wkbMultiPolygon: return LODE_GK_POLYGON;
+	default: return 0;
+	}
+}
+
+static const char *kind_word(lode_gkind k)
+{
+	return k == LODE_GK_POINT ? "points" : k == LODE_GK_LINE ? "lines" : "polygons";
+}
+
+/* Keep, from an intersection result, only the parts of the layer's dimension. */
+static OGRGeometryH same_dimension(OGRGeometryH g, lode_gkind kind)
+{
+	OGRwkbGeometryType t = wkbFlatten(OGR_G_GetGeometryType(g));
+	OGRGeometryH out;
+
+	if (kind_of(t) == kind || OGR_G_IsEmpty(g))
+		return OGR_G_Clone(g);
+	if (t != wkbGeometryCollection)
+		return NULL;
+	out = OGR_G_CreateGeometry(kind == LODE_GK_POINT  ? wkbMultiPoint
+				   : kind == LODE_GK_LINE ? wkbMultiLineString
+							  : wkbMultiPolygon);
+	for (int i = 0; i < OGR_G_GetGeometryCount(g); i++) {
+		OGRGeometryH part = OGR_G_GetGeometryRef(g, i);
+		OGRwkbGeometryType pt = wkbFlatten(OGR_G_GetGeometryType(part));
+		if (kind_of(pt) != kind)
+			continue;
+		if (pt == wkbMultiPoint || pt == wkbMultiLineString || pt == wkbMultiPolygon) {
+			for (int k = 0; k < OGR_G_GetGeometryCount(part); k++)
+				OGR_G_AddGeometry(out, OGR_G_GetGeometryRef(part, k));
+		} else {
+			OGR_G_AddGeometry(out, part);
+		}
+	}
+	return out;
+}
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar. */
+static long days_from_civil(int y, int m, int d)
+{
+	long era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (unsigned)((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1);
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (long)doe - 719468;
+}
+
+static lode_status field_defs(OGRFeatureDefnH defn, lode_vdata *d, const char *layer, lode_error *err)
+{
+	int n = OGR_FD_GetFieldCount(defn);
+
+	d->fields = calloc((size_t)(n ? n : 1), sizeof *d->fields);
+	if (!d->fields)
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	for (int i = 0; i < n; i++) {
+		OGRFieldDefnH fd = OGR_FD_GetFieldDefn(defn, i);
+		lode_vfield *f = &d->fields[i];
+		const char *name = OGR_Fld_GetNameRef(fd);
+		char var[80];
+		size_t k = 0;
+
+		switch (OGR_Fld_GetType(fd)) {
+		case OFTInteger:
+			f->type = OGR_Fld_GetSubType(fd) == OFSTBoolean ? LODE_FT_BOOL : LODE_FT_INT32;
+			break;
+		case OFTInteger64: f->type = LODE_FT_INT64; break;
+		case OFTReal: f->type = LODE_FT_REAL; break;
+		case OFTString:
+		case OFTTime: f->type = LODE_FT_STRING; break; /* a time of day is kept as "HH:MM:SS" */
+		case OFTDate: f->type = LODE_FT_DATE; break;
+		case OFTDateTime: f->type = LODE_FT_DATETIME; break;
+		default:
+			return lode__err(err, LODE_ESOURCE,
+					 "layer '%s': field '%s' has type %s, which lode does not carry "
+					 "(lists and binary data are not supported)",
+					 layer, name, OGR_GetFieldTypeName(OGR_Fld_GetType(fd)));
+		}
+		d->nfields = (size_t)i + 1;
+		f->name = lode__strdup(name);
+		f->width = OGR_Fld_GetWidth(fd);
+		/* A variable name netCDF and every reader accept; the real name travels in
+		   the ogr_field_name attribute. */
+		for (const char *p = name; *p && k < 60; p++)
+			var[k++] =
+			    ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9'))
+				? *p
+				: '_';
+		var[k] = '\0';
+		f->var = lode__sprintf("%d_%s", i + 1, var);
+		if (!f->name || !f->var)
+			return lode__err(err, LODE_ENOMEM, "out of memory");
+	}
+	return LODE_OK;
+}
+
+static lode_status add_attributes(builder *b, OGRFeatureH feat, const char *layer, lode_error *err)
+{
+	lode_vdata *d = b->d;
+	size_t row = d->nfeat;
+
+	for (size_t i = 0; i < d->nfields; i++) {
+		lode_vfield *f = &d->fields[i];
+		size_t sz = lode__ftype_size(f->type);
+		int null = !OGR_F_IsFieldSetAndNotNull(feat, (int)i);
+		unsigned char *slot;
+
+		if (grow(&f->values, &b->cap_field[i], row + 1, sz) ||
+		    grow((void **)&f->isnull, &b->cap_null[i], row + 1, 1))
+			return lode__err(err, LODE_ENOMEM, "out of memory");
+		slot = (unsigned char *)f->values + row * sz;
+		memset(slot, 0, sz);
+		f->isnull[row] = (unsigned char)null;
+		if (null) {
+			f->nnull++;
+			if (f->type == LODE_FT_STRING && !(*(char **)slot = lode__strdup("")))
+				return lode__err(err, LODE_ENOMEM, "out of memory");
+			continue;
+		}
+		switch (f->type) {
+		case LODE_FT_INT32: {
+			int32_t v = OGR_F_GetFieldAsInteger(feat, (int)i);
+			memcpy(slot, &v, 4);
+			break;
+		}
+		case LODE_FT_BOOL: {
+			int8_t v = OGR_F_GetFieldAsInteger(feat, (int)i) != 0;
+			memcpy(slot, &v, 1);
+			break;
+		}
+		case LODE_FT_INT64: {
+			int64_t v = OGR_F_GetFieldAsInteger64(feat, (int)i);
+			memcpy(slot, &v, 8);
+			break;
+		}
+		case LODE_FT_REAL: {
+			double v = OGR_F_GetFieldAsDouble(feat, (int)i);
+			memcpy(slot, &v, 8);
+			break;
+		}
+		case LODE_FT_STRING: {
+			const char *s = OGR_F_GetFieldAsString(feat, (int)i);
+			if (!CPLIsUTF8(s, -1))
+				return lode__err(err, LODE_ESOURCE,
+						 "layer '%s', feature %lld, field '%s': the text is not "
+						 "UTF-8; name the source's encoding with open_options: "
+						 "[ENCODING=CP1252] (or its code page)",
+						 layer, (long long)OGR_F_GetFID(feat), f->name);
+			if (!(*(char **)slot = lode__strdup(s)))
+				return lode__err(err, LODE_ENOMEM, "out of memory");
+			break;
+		}
+		case LODE_FT_DATE:
+		case LODE_FT_DATETIME: {
+			int y, m, dd, h, mi, tz;
+			float sec;
+			OGR_F_GetFieldAsDateTimeEx(feat, (int)i, &y, &m, &dd, &h, &mi, &sec, &tz);
+			if (f->type == LODE_FT_DATE) {
+				int32_t v = (int32_t)days_from_civil(y, m, dd);
+				memcpy(slot, &v, 4);
+			} else {
+				double v = (double)days_from_civil(y, m, dd) * 86400.0 + h * 3600.0 +
+					   mi * 60.0 + sec;
+				if (tz > 1) /* an explicit offset from UTC, in 15-minute steps */
+					v -= (tz - 100) * 15 * 60.0;
+				memcpy(slot, &v, 8);
+			}
+			break;
+		}
+		}
+	}
+	return LODE_OK;
+}
+
+lode_status lode__vector_read(lode__vector *v, const lode_vector_read *r, lode_vdata **out, lode_error *err)
+{
+	lode__cpl_capture cap;
+	OGRSpatialReferenceH s = NULL, t = NULL;
+	OGRCoordinateTransformationOptionsH opts = NULL;
+	OGRCoordinateTransformationH ct = NULL;
+	OGRGeometryH box = NULL, ring = NULL;
+	OGRFeatureH feat = NULL;
+	OGRwkbGeometryType declared;
+	builder b = {0};
+	lode_vdata *d = NULL;
+	const char *layer = v->info.layer;
+	lode_status rc = LODE_OK;
+
+	*out = NULL;
+	lode__cpl_push(&cap);
+	d = calloc(1, sizeof *d);
+	if (!d) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	b.d = d;
+	declared = OGR_L_GetGeomType(v->layer);
+	d->kind = kind_of(declared);
+	d->multi = wkbFlatten(declared) == wkbMultiPoint || wkbFlatten(declared) == wkbMultiLineString ||
+		   wkbFlatten(declared) == wkbMultiPolygon;
+	d->has_z = wkbHasZ(declared);
+	if (wkbFlatten(declared) != wkbUnknown && wkbFlatten(declared) != wkbNone && !d->kind) {
+		rc = lode__err(err, LODE_ESOURCE,
+			       "layer '%s' has geometry type %s; lode carries points, lines and polygons "
+			       "(and their multi types) only",
+			       layer, OGRGeometryTypeToName(declared));
+		goto out;
+	}
+	if ((rc = field_defs(OGR_L_GetLayerDefn(v->layer), d, layer, err)))
+		goto out;
+	b.cap_field = calloc(d->nfields + 1, sizeof *b.cap_field);
+	b.cap_null = calloc(d->nfields + 1, sizeof *b.cap_null);
+	s = OSRNewSpatialReference(NULL);
+	t = OSRNewSpatialReference(NULL);
+	if (!b.cap_field || !b.cap_null || !s || !t ||
+	    OSRSetFromUserInput(s, r->src_crs_wkt) != OGRERR_NONE ||
+	    OSRSetFromUserInput(t, r->dst_crs_wkt) != OGRERR_NONE) {
+		rc = lode__err(err, LODE_EINTERNAL, "cannot set up the CRSs: %s",
+			       lode__cpl_msg(&cap, "out of memory"));
+		goto out;
+	}
+	OSRSetAxisMappingStrategy(s, OAMS_TRADITIONAL_GIS_ORDER);
+	OSRSetAxisMappingStrategy(t, OAMS_TRADITIONAL_GIS_ORDER);
+	opts = OCTNewCoordinateTransformationOptions();
+	if (r->pipeline && r->pipeline[0])
+		OCTCoordinateTransformationOptionsSetOperation(opts, r->pipeline, FALSE);
+	ct = OCTNewCoordinateTransformationEx(s, t, opts);
+	if (!ct) {
+		rc = lode__err(err, LODE_EINTERNAL, "cannot build the coordinate transformation: %s",
+			       lode__cpl_msg(&cap, "unknown reason"));
+		goto out;
+	}
+	box = OGR_G_CreateGeometry(wkbPolygon);
+	ring = OGR_G_CreateGeometry(wkbLinearRing);
+	OGR_G_AddPoint_2D(ring, r->bounds[0], r->bounds[1]);
+	OGR_G_AddPoint_2D(ring, r->bounds[2], r->bounds[1]);
+	OGR_G_AddPoint_2D(ring, r->bounds[2], r->bounds[3]);
+	OGR_G_AddPoint_2D(ring, r->bounds[0], r->bounds[3]);
+	OGR_G_AddPoint_2D(ring, r->bounds[0], r->bounds[1]);
+	OGR_G_AddGeometryDirectly(box, ring);
+	ring = NULL;
+
+	OGR_L_ResetReading(v->layer);
+	while ((feat = OGR_L_GetNextFeature(v->layer)) != NULL) {
+		OGRGeometryH g = OGR_F_StealGeometry(feat);
+		long long fid = (long long)OGR_F_GetFID(feat);
+		long nodes = 0;
+
+		if (g && !OGR_G_IsEmpty(g)) {
+			OGRwkbGeometryType gt = OGR_G_GetGeometryType(g);
+			lode_gkind k = kind_of(gt);
+			OGREnvelope e;
+
+			if (OGR_GT_IsNonLinear(gt) || !k) {
+				rc = lode__err(err, LODE_ESOURCE,
+					       "layer '%s', feature %lld: geometry type %s is not carried "
+					       "(points, lines and polygons only; convert curves and "
+					       "collections first, e.g. ogr2ogr -nlt CONVERT_TO_LINEAR)",
+					       layer, fid, OGRGeometryTypeToName(gt));
+				OGR_G_DestroyGeometry(g);
+				goto out;
+			}
+			if (!d->kind)
+				d->kind = k;
+			if (k != d->kind) {
+				rc = lode__err(
+				    err, LODE_ESOURCE,
+				    "layer '%s' mixes %s and %s (feature %lld); split it into one dataset "
+				    "per type with where:, e.g. where: \"OGR_GEOMETRY = 'POINT'\"",
+				    layer, kind_word(d->kind), kind_word(k), fid);
+				OGR_G_DestroyGeometry(g);
+				goto out;
+			}
+			if (OGR_G_Transform(g, ct) != OGRERR_NONE) {
+				rc = lode__err(
+				    err, LODE_ESOURCE,
+				    "layer '%s', feature %lld: the coordinates cannot be transformed: %s",
+				    layer, fid, lode__cpl_msg(&cap, "outside the CRS's area of use"));
+				OGR_G_DestroyGeometry(g);
+				goto out;
+			}
+			OGR_G_GetEnvelope(g, &e);
+			if (e.MaxX < r->bounds[0] || e.MinX > r->bounds[2] || e.MaxY < r->bounds[1] ||
+			    e.MinY > r->bounds[3] ||
+			    ((e.MinX < r->bounds[0] || e.MaxX > r->bounds[2] || e.MinY < r->bounds[1] ||
+			      e.MaxY > r->bounds[3]) &&
+			     !OGR_G_Intersects(g, box))) {
+				OGR_G_DestroyGeometry(g); /* outside the target bounds */
+				OGR_F_Destroy(feat);
+				feat = NULL;
+				continue;
+			}
+			if (r->clip && (e.MinX < r->bounds[0] || e.MaxX > r->bounds[2] ||
+					e.MinY < r->bounds[1] || e.MaxY > r->bounds[3])) {
+				OGRGeometryH cut = OGR_G_Intersection(g, box),
+					     kept = cut ? same_dimension(cut, k) : NULL;
+				OGR_G_DestroyGeometry(cut);
+				OGR_G_DestroyGeometry(g);
+				g = kept;
+				if (!g || OGR_G_IsEmpty(g)) {
+					OGR_G_DestroyGeometry(g);
+					OGR_F_Destroy(feat);
+					feat = NULL;
+					continue;
+				}
+				gt = OGR_G_GetGeometryType(g);
+			}
+			if (OGR_G_Is3D(g))
+				d->has_z = 1;
+			if (wkbFlatten(gt) == wkbMultiPoint || wkbFlatten(gt) == wkbMultiLineString ||
+			    wkbFlatten(gt) == wkbMultiPolygon) {
+				d->multi = 1;
+				for (int i = 0; i < OGR_G_GetGeometryCount(g) && nodes >= 0; i++) {
+					long n = add_single(&b, OGR_G_GetGeometryRef(g, i), k);
+					nodes = n < 0 ? -1 : nodes + n;
+				}
+			} else {
+				nodes = add_single(&b, g, k);
+			}
+			if (nodes < 0 || nodes > INT32_MAX) {
+				OGR_G_DestroyGeometry(g);
+				rc = lode__err(err, nodes < 0 ? LODE_ENOMEM : LODE_ESOURCE,
+					       nodes < 0 ? "out of memory"
+							 : "feature %lld has more than 2^31 nodes",
+					       fid);
+				goto out;
+			}
+		}
+		OGR_G_DestroyGeometry(g);
+		if (grow((void **)&d->node_count, &b.cap_nc, d->nfeat + 1, sizeof(int32_t))) {
+			rc = lode__err(err, LODE_ENOMEM, "out of memory");
+			goto out;
+		}
+		d->node_count[d->nfeat] = (int32_t)nodes;
+		if ((rc = add_attributes(&b, feat, layer, err)))
+			goto out;
+		d->nfeat++;
+		OGR_F_Destroy(feat);
+		feat = NULL;
+	}
+	if (cap.failures) {
+		rc = lode__err(err, LODE_ESOURCE, "layer '%s': reading failed: %s", layer, cap.msg);
+		goto out;
+	}
+	if (!d->kind)
+		d->kind = LODE_GK_POINT; /* an empty layer of unknown type */
+	if (!d->has_z && d->z) {
+		free(d->z);
+		d->z = NULL;
+	}
+	*out = d;
+	d = NULL;
+out:
+	if (feat)
+		OGR_F_Destroy(feat);
+	if (box)
+		OGR_G_DestroyGeometry(box);
+	if (ct)
+		OCTDestroyCoordinateTransformation(ct);
+	if (opts)
+		OCTDestroyCoordinateTransformationOptions(opts);
+	if (s)
+		OSRDestroySpatialReference(s);
+	if (t)
+		OSRDestroySpatialReference(t);
+	free(b.cap_field);
+	free(b.cap_null);
+	lode__vdata_free(d);
+	lode__cpl_pop();
+	return rc;
+}
+
+/* ---- GeoPackage output ---- */
+
+static void civil_from_days(long z, int *y, int *m, int *d)
+{
+	long era, yoe, doy, mp;
+
+	z += 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	yoe = z - era * 146097;
+	yoe = (yoe - yoe / 1460 + yoe / 36524 - yoe / 146096) / 365;
+	doy = z - era * 146097 - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+static OGRGeometryH ring_or_line(const lode_vdata *d, size_t first, int n, OGRwkbGeometryType t)
+{
+	OGRGeometryH g = OGR_G_CreateGeometry(t);
+
+	if (d->has_z)
+		OGR_G_Set3D(g, TRUE);
+	OGR_G_SetPoints(g, n, d->x + first, sizeof(double), d->y + first, sizeof(double),
+			d->has_z ? d->z + first : NULL, sizeof(double));
+	return g;
+}
+
+/* Rebuild feature f's geometry; *node and *part advance.  NULL for no geometry. */
+static OGRGeometryH rebuild(const lode_vdata *d, size_t f, size_t *node, size_t *part)
+{
+	int nodes = d->node_count[f];
+	OGRGeometryH g = NULL;
+
+	if (nodes == 0)
+		return NULL;
+	if (d->kind == LODE_GK_POINT) {
+		g = OGR_G_CreateGeometry(d->multi ? wkbMultiPoint : wkbPoint);
+		if (d->has_z)
+			OGR_G_Set3D(g, TRUE);
+		for (int i = 0; i < nodes; i++) {
+			size_t k = *node + (size_t)i;
+			OGRGeometryH p = d->multi ? OGR_G_CreateGeometry(wkbPoint) : g;
+			if (d->has_z)
+				OGR_G_SetPoint(p, 0, d->x[k], d->y[k], d->z[k]);
+			else
+				OGR_G_SetPoint_2D(p, 0, d->x[k], d->y[k]);
+			if (d->multi)
+				OGR_G_AddGeometryDirectly(g, p);
+		}
+		*node += (size_t)nodes;
+		return g;
+	}
+	g = d->multi ? OGR_G_CreateGeometry(d->kind == LODE_GK_LINE ? wkbMultiLineString : wkbMultiPolygon)
+		     : NULL;
+	if (g && d->has_z)
+		OGR_G_Set3D(g, TRUE);
+	{
+		OGRGeometryH poly = NULL;
+		int used = 0;
+		while (used < nodes && *part < d->nparts) {
+			int n = d->part_node_count[*part];
+			if (d->kind == LODE_GK_LINE) {
+				OGRGeometryH l = ring_or_line(d, *node, n, wkbLineString);
+				if (g)
+					OGR_G_AddGeometryDirectly(g, l);
+				else
+					g = l;
+			} else {
+				if (!d->interior_ring[*part]) {
+					if (poly && g)
+						OGR_G_AddGeometryDirectly(g, poly);
+					poly = OGR_G_CreateGeometry(wkbPolygon);
+					if (d->has_z)
+						OGR_G_Set3D(poly, TRUE);
+				}
+				if (poly)
+					OGR_G_AddGeometryDirectly(poly,
+								  ring_or_line(d, *node, n, wkbLinearRing));
+			}
+			*node += (size_t)n;
+			used += n;
+			(*part)++;
+		}
+		if (poly) {
+			if (g)
+				OGR_G_AddGeometryDirectly(g, poly);
+			else
+				g = poly;
+		}
+	}
+	return g;
+}
+
+lode_status lode__gpkg_write(const char *path, const char *layer, const char *crs_wkt, const char *type_name,
+			     const lode_vdata *d, lode_error *err)
+{
+	lode__cpl_capture cap;
+	GDALDriverH drv = GDALGetDriverByName("GPKG");
+	GDALDatasetH ds = NULL;
+	OGRLayerH lyr;
+	OGRSpatialReferenceH srs = NULL;
+	size_t node = 0, part = 0;
+	lode_status rc = LODE_OK;
+
+	(void)type_name; /* the type comes from d's kind, multi and has_z */
+	lode__cpl_push(&cap);
+	if (!drv) {
+		rc = lode__err(err, LODE_EINTERNAL, "GDAL's GPKG driver is missing");
+		goto out;
+	}
+	ds = GDALCreate(drv, path, 0, 0, 0, GDT_Unknown, NULL);
+	if (!ds) {
+		rc = lode__err(err, LODE_EIO, "%s: cannot create the GeoPackage: %s", path,
+			       lode__cpl_msg(&cap, "unknown reason"));
+		goto out;
+	}
+	if (crs_wkt && (srs = OSRNewSpatialReference(NULL)) &&
+	    OSRSetFromUserInput(srs, crs_wkt) == OGRERR_NONE)
+		OSRSetAxisMappingStrategy(srs, OAMS_TRADITIONAL_GIS_ORDER);
+	{
+		static const OGRwkbGeometryType types[2][2][4] = {
+		    {{wkbUnknown, wkbPoint, wkbLineString, wkbPolygon},
+		     {wkbUnknown, wkbMultiPoint, wkbMultiLineString, wkbMultiPolygon}},
+		    {{wkbUnknown, wkbPoint25D, wkbLineString25D, wkbPolygon25D},
+		     {wkbUnknown, wkbMultiPoint25D, wkbMultiLineString25D, wkbMultiPolygon25D}}};
+		lyr = GDALDatasetCreateLayer(ds, layer, srs,
+					     types[d->has_z ? 1 : 0][d->multi ? 1 : 0][d->kind], NULL);
+	}
+	if (!lyr) {
+		rc = lode__err(err, LODE_EIO, "%s: cannot create layer '%s': %s", path, layer,
+			       lode__cpl_msg(&cap, "unknown reason"));
+		goto out;
+	}
+	for (size_t i = 0; i < d->nfields; i++) {
+		const lode_vfield *f = &d->fields[i];
+		OGRFieldType ot = f->type == LODE_FT_INT32 || f->type == LODE_FT_BOOL ? OFTInteger
+				  : f->type == LODE_FT_INT64                          ? OFTInteger64
+				  : f->type == LODE_FT_REAL                           ? OFTReal
+				  : f->type == LODE_FT_DATE                           ? OFTDate
+				  : f->type == LODE_FT_DATETIME                       ? OFTDateTime
+										      : OFTString;
+		OGRFieldDefnH fd = OGR_Fld_Create(f->name, ot);
+		if (f->type == LODE_FT_BOOL)
+			OGR_Fld_SetSubType(fd, OFSTBoolean);
+		if (f->width > 0 && f->type == LODE_FT_STRING)
+			OGR_Fld_SetWidth(fd, f->width);
+		if (OGR_L_CreateField(lyr, fd, TRUE) != OGRERR_NONE) {
+			OGR_Fld_Destroy(fd);
+			rc = lode__err(err, LODE_EIO, "%s: cannot create field '%s': %s", path, f->name,
+				       lode__cpl_msg(&cap, "unknown reason"));
+			goto out;
+		}
+		OGR_Fld_Destroy(fd);
+	}
+	GDALDatasetStartTransaction(ds, FALSE);
+	for (size_t k = 0; k < d->nfeat; k++) {
+		OGRFeatureH feat = OGR_F_Create(OGR_L_GetLayerDefn(lyr));
+		OGRGeometryH g = rebuild(d, k, &node, &part);
+
+		if (g)
+			OGR_F_SetGeometryDirectly(feat, g);
+		for (size_t i = 0; i < d->nfields; i++) {
+			const lode_vfield *f = &d->fields[i];
+			const unsigned char *slot =
+			    (const unsigned char *)f->values + k * lode__ftype_size(f->type);
+			if (f->isnull[k]) {
+				OGR_F_SetFieldNull(feat, (int)i);
+				continue;
+			}
+			switch (f->type) {
+			case LODE_FT_INT32: {
+				int32_t v;
+				memcpy(&v, slot, 4);
+				OGR_F_SetFieldInteger(feat, (int)i, v);
+				break;
+			}
+			case LODE_FT_BOOL: OGR_F_SetFieldInteger(feat, (int)i, *(const int8_t *)slot); break;
+			case LODE_FT_INT64: {
+				int64_t v;
+				memcpy(&v, slot, 8);
+				OGR_F_SetFieldInteger64(feat, (int)i, v);
+				break;
+			}
+			case LODE_FT_REAL: {
+				double v;
+				memcpy(&v, slot, 8);
+				OGR_F_SetFieldDouble(feat, (int)i, v);
+				break;
+			}
+			case LODE_FT_STRING: OGR_F_SetFieldString(feat, (int)i, *(char *const *)slot); break;
+			case LODE_FT_DATE: {
+				int32_t v;
+				int y, m, dd;
+				memcpy(&v, slot, 4);
+				civil_from_days(v, &y, &m, &dd);
+				OGR_F_SetFieldDateTime(feat, (int)i, y, m, dd, 0, 0, 0, 0);
+				break;
+			}
+			case LODE_FT_DATETIME: {
+				double v, days, secs;
+				int y, m, dd;
+				memcpy(&v, slot, 8);
+				days = floor(v / 86400.0);
+				secs = v - days * 86400.0;
+				civil_from_days((long)days, &y, &m, &dd);
+				OGR_F_SetFieldDateTimeEx(feat, (int)i, y, m, dd, (int)(secs / 3600),
+							 (int)fmod(secs / 60, 60), (float)fmod(secs, 60.0),
+							 100);
+				break;
+			}
+			}
+		}
+		if (OGR_L_CreateFeature(lyr, feat) != OGRERR_NONE) {
+			OGR_F_Destroy(feat);
+			rc = lode__err(err, LODE_EIO, "%s: writing feature %zu failed: %s", path, k,
+				       lode__cpl_msg(&cap, "unknown reason"));
+			goto out;
+		}
+		OGR_F_Destroy(feat);
+	}
+	if (GDALDatasetCommitTransaction(ds) != OGRERR_NONE) {
+		rc = lode__err(err, LODE_EIO, "%s: committing failed: %s", path,
+			       lode__cpl_msg(&cap, "unknown reason"));
+		goto out;
+	}
+out:
+	if (ds) {
+		GDALClose(ds);
+		if (!rc && cap.failures)
+			rc = lode__err(err, LODE_EIO, "%s: finishing the GeoPackage failed: %s", path,
+				       cap.msg);
+	}
+	if (srs)
+		OSRDestroySpatialReference(srs);
+	lode__cpl_pop();
+	return rc;
+}
