@@ -320,27 +320,40 @@ lode_status lode_ls(const char *bundle_path, int json, char **out, lode_error *e
 		json_t *o = json_object(), *bb = json_array(), *lin = NULL, *op, *src;
 		char *label = it->crs_wkt ? lode__crs_label(it->crs_wkt) : NULL;
 		double bd[4];
+		int vec = it->kind && strcmp(it->kind, "vector") == 0;
 
-		bounds_of(it, bd);
-		for (int k = 0; k < 4; k++)
-			json_array_append_new(bb, json_real(bd[k]));
 		if (it->lineage)
 			lin = json_loads(it->lineage, 0, NULL);
 		op = json_object_get(lin, "operation");
 		src = json_object_get(lin, "source");
 		json_object_set_new(o, "name", json_string(it->name));
-		json_object_set_new(o, "kind", json_string(it->kind ? it->kind : "raster"));
-		json_object_set_new(o, "data_type", json_string(lode__dtype_name(it->dtype)));
-		json_object_set_new(o, "bands", json_integer(it->nbands));
-		json_object_set_new(o, "width", json_integer(it->nx));
-		json_object_set_new(o, "height", json_integer(it->ny));
-		json_object_set_new(o, "crs", json_string(label ? label : "unknown"));
-		json_object_set_new(o, "bounds", bb);
-		json_object_set_new(o, "nodata",
-				    !it->has_nodata        ? json_null()
-				    : isnan(it->nodata)    ? json_string("nan")
-				    : isfinite(it->nodata) ? json_real(it->nodata)
-							   : json_null());
+		json_object_set_new(o, "kind", json_string(vec ? "vector" : "raster"));
+		if (vec) {
+			json_object_set_new(o, "geometry_type",
+					    json_string(it->geometry_type ? it->geometry_type : "unknown"));
+			json_object_set_new(o, "feature_count", json_integer(it->nfeat));
+			json_object_set_new(o, "crs", json_string(label ? label : "unknown"));
+			if (json_object_get(lin, "extent"))
+				json_object_set(o, "extent", json_object_get(lin, "extent"));
+			if (json_object_get(lin, "fields"))
+				json_object_set(o, "fields", json_object_get(lin, "fields"));
+		} else {
+			bounds_of(it, bd);
+			for (int k = 0; k < 4; k++)
+				json_array_append_new(bb, json_real(bd[k]));
+			json_object_set_new(o, "data_type", json_string(lode__dtype_name(it->dtype)));
+			json_object_set_new(o, "bands", json_integer(it->nbands));
+			json_object_set_new(o, "width", json_integer(it->nx));
+			json_object_set_new(o, "height", json_integer(it->ny));
+			json_object_set_new(o, "crs", json_string(label ? label : "unknown"));
+			json_object_set(o, "bounds", bb);
+			json_object_set_new(o, "nodata",
+					    !it->has_nodata        ? json_null()
+					    : isnan(it->nodata)    ? json_string("nan")
+					    : isfinite(it->nodata) ? json_real(it->nodata)
+								   : json_null());
+		}
+		json_decref(bb);
 		json_object_set_new(o, "content_sha256",
 				    it->content_sha256 ? json_string(it->content_sha256) : json_null());
 		if (src)
@@ -363,16 +376,41 @@ lode_status lode_ls(const char *bundle_path, int json, char **out, lode_error *e
 			const char *opname = json_string_value(json_object_get(op, "name"));
 			const char *code = json_string_value(json_object_get(op, "code"));
 			json_t *acc = json_object_get(op, "accuracy_m");
-			addf(&text, "\n%s  raster %s, %d band%s, %d x %d pixels\n", it->name,
-			     lode__dtype_name(it->dtype), it->nbands, it->nbands == 1 ? "" : "s", it->nx,
-			     it->ny);
-			addf(&text, "  crs:        %s\n  bounds:     %.10g %.10g %.10g %.10g\n",
-			     label ? label : "unknown", bd[0], bd[1], bd[2], bd[3]);
-			if (it->has_nodata)
-				addf(&text, "  nodata:     %.17g\n", it->nodata);
+			if (vec) {
+				json_t *fields = json_object_get(lin, "fields"),
+				       *ext = json_object_get(lin, "extent");
+				addf(&text, "\n%s  vector %s, %lld feature%s\n", it->name,
+				     it->geometry_type ? it->geometry_type : "unknown", it->nfeat,
+				     it->nfeat == 1 ? "" : "s");
+				addf(&text, "  crs:        %s\n", label ? label : "unknown");
+				if (json_is_number(json_array_get(ext, 0)))
+					addf(&text, "  extent:     %.10g %.10g %.10g %.10g\n",
+					     json_number_value(json_array_get(ext, 0)),
+					     json_number_value(json_array_get(ext, 1)),
+					     json_number_value(json_array_get(ext, 2)),
+					     json_number_value(json_array_get(ext, 3)));
+				for (size_t k = 0; k < json_array_size(fields); k++) {
+					json_t *f = json_array_get(fields, k);
+					addf(&text, "  %s %s (%s)\n", k ? "           " : "fields:    ",
+					     json_string_value(json_object_get(f, "name")),
+					     json_string_value(json_object_get(f, "type")));
+				}
+			} else {
+				addf(&text, "\n%s  raster %s, %d band%s, %d x %d pixels\n", it->name,
+				     lode__dtype_name(it->dtype), it->nbands, it->nbands == 1 ? "" : "s",
+				     it->nx, it->ny);
+				addf(&text, "  crs:        %s\n  bounds:     %.10g %.10g %.10g %.10g\n",
+				     label ? label : "unknown", bd[0], bd[1], bd[2], bd[3]);
+				if (it->has_nodata)
+					addf(&text, "  nodata:     %.17g\n", it->nodata);
+			}
 			if (src)
-				addf(&text, "  source:     %s (%s%s, sha256 %.16s...)\n",
+				addf(&text, "  source:     %s%s%s (%s%s, sha256 %.16s...)\n",
 				     json_string_value(json_object_get(src, "path")),
+				     json_object_get(src, "layer") ? ", layer " : "",
+				     json_object_get(src, "layer")
+					 ? json_string_value(json_object_get(src, "layer"))
+					 : "",
 				     json_string_value(json_object_get(src, "crs")),
 				     json_is_true(json_object_get(src, "crs_assumed")) ? " assumed" : "",
 				     json_string_value(json_object_get(src, "sha256")));
@@ -497,6 +535,48 @@ out:
 	return rc;
 }
 
+/* A vector layer to DIR/NAME.gpkg, after checking its content digest. */
+static lode_status extract_vector(lode__bundle *b, const lode_bundle_item *it, const char *dir,
+				  lode_error *err)
+{
+	char *final = lode__sprintf("%s/%s.gpkg", dir, it->name);
+	char *tmp = lode__sprintf("%s/.%s.tmp-%ld.gpkg", dir, it->name, (long)getpid());
+	lode_vdata *d = NULL;
+	char hex[65];
+	json_t *lin = it->lineage ? json_loads(it->lineage, 0, NULL) : NULL;
+	const char *layer = json_string_value(json_object_get(json_object_get(lin, "source"), "layer"));
+	lode_status rc = LODE_OK;
+
+	if (!final || !tmp) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = lode__bundle_read_vector(b, it, &d, err)))
+		goto out;
+	lode__vector_digest(d, hex);
+	if (!it->content_sha256 || strcmp(hex, it->content_sha256) != 0) {
+		rc = lode__err(
+		    err, LODE_EDAMAGED,
+		    "the layer does not match its content digest: the bundle is damaged (run lode verify)");
+		goto out;
+	}
+	unlink(tmp);
+	/* The GeoPackage layer is named after the dataset; the source layer is in the lineage. */
+	(void)layer;
+	if ((rc = lode__gpkg_write(tmp, it->name, it->crs_wkt, it->geometry_type, d, err)))
+		goto out;
+	if (rename(tmp, final) != 0)
+		rc = lode__err(err, LODE_EIO, "%s: %s", final, strerror(errno));
+out:
+	if (rc && tmp)
+		unlink(tmp);
+	json_decref(lin);
+	lode__vdata_free(d);
+	free(final);
+	free(tmp);
+	return rc;
+}
+
 lode_status lode_extract(const char *bundle_path, const char *const *names, size_t nnames, const char *dir,
 			 lode_error *err)
 {
@@ -546,7 +626,8 @@ lode_status lode_extract(const char *bundle_path, const char *const *names, size
 				       "%s: refusing to extract a dataset with an unsafe name", bundle_path);
 			goto out;
 		}
-		if ((rc = extract_one(b, &items[i], dir, err))) {
+		if ((rc = (strcmp(items[i].kind, "vector") == 0 ? extract_vector : extract_one)(b, &items[i],
+												dir, err))) {
 			lode__err_ctx(err, "%s: dataset '%s': ", bundle_path, items[i].name);
 			goto out;
 		}
