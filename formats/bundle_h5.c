@@ -147,59 +147,15 @@ static lode_dtype dtype_of(hid_t t)
 	return LODE_DT_UNKNOWN;
 }
 
-/* Convert a double to the bytes of type t (for fill values). */
+/* Convert a double to the bytes of type t (for fill values), with HDF5's conversion. */
 static void to_bytes(lode_dtype t, double v, unsigned char out[8])
 {
+	double buf[1] = {v};
+
 	memset(out, 0, 8);
-	switch (t) {
-	case LODE_DT_U8: {
-		uint8_t x = (uint8_t)v;
-		memcpy(out, &x, 1);
-		break;
-	}
-	case LODE_DT_I8: {
-		int8_t x = (int8_t)v;
-		memcpy(out, &x, 1);
-		break;
-	}
-	case LODE_DT_U16: {
-		uint16_t x = (uint16_t)v;
-		memcpy(out, &x, 2);
-		break;
-	}
-	case LODE_DT_I16: {
-		int16_t x = (int16_t)v;
-		memcpy(out, &x, 2);
-		break;
-	}
-	case LODE_DT_U32: {
-		uint32_t x = (uint32_t)v;
-		memcpy(out, &x, 4);
-		break;
-	}
-	case LODE_DT_I32: {
-		int32_t x = (int32_t)v;
-		memcpy(out, &x, 4);
-		break;
-	}
-	case LODE_DT_U64: {
-		uint64_t x = (uint64_t)v;
-		memcpy(out, &x, 8);
-		break;
-	}
-	case LODE_DT_I64: {
-		int64_t x = (int64_t)v;
-		memcpy(out, &x, 8);
-		break;
-	}
-	case LODE_DT_F32: {
-		float x = (float)v;
-		memcpy(out, &x, 4);
-		break;
-	}
-	case LODE_DT_F64: memcpy(out, &v, 8); break;
-	default: break;
-	}
+	if (H5Tconvert(H5T_NATIVE_DOUBLE, mem_type(t), 1, buf, NULL, H5P_DEFAULT) >= 0)
+		memcpy(out, buf, lode__dtype_size(t));
+	H5Eclear2(H5E_DEFAULT);
 }
 
 /* ---- property lists: creation order everywhere, no timestamps ---- */

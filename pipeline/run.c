@@ -521,6 +521,17 @@ static int tick(progress *pr, double amount, const char *label)
 	return 0;
 }
 
+/* What the bundle digest needs of a written dataset; takes over *lineage. */
+static lode_status record_digest(lode_bundle_item *di, const char *name, const char *content, char **lineage,
+				 lode_error *err)
+{
+	di->name = (char *)name;
+	di->lineage = *lineage;
+	*lineage = NULL;
+	di->content_sha256 = lode__strdup(content);
+	return di->content_sha256 ? LODE_OK : lode__err(err, LODE_ENOMEM, "out of memory");
+}
+
 static lode_status write_dataset(plan *p, plan_item *it, lode__bundle *b, progress *pr,
 				 lode_bundle_item *digest_item, lode_error *err)
 {
@@ -630,12 +641,7 @@ static lode_status write_dataset(plan *p, plan_item *it, lode__bundle *b, progre
 		if (rc)
 			goto out;
 	}
-	digest_item->name = it->spec->name;
-	digest_item->content_sha256 = lode__strdup(content);
-	digest_item->lineage = lineage;
-	lineage = NULL;
-	if (!digest_item->content_sha256)
-		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+	rc = record_digest(digest_item, it->spec->name, content, &lineage, err);
 out:
 	json_decref(lj);
 	free(lineage);
@@ -811,13 +817,8 @@ static lode_status write_vector(plan *p, plan_item *it, lode__bundle *b, progres
 		if ((rc = lode__bundle_add_vector(b, it->spec->name, p->dst_wkt, d, attrs, 4, err)))
 			goto out;
 	}
-	digest_item->name = it->spec->name;
-	digest_item->content_sha256 = lode__strdup(content);
-	digest_item->lineage = lineage;
-	lineage = NULL;
-	if (!digest_item->content_sha256)
-		rc = lode__err(err, LODE_ENOMEM, "out of memory");
-	else if (tick(pr, 1.0, it->spec->name))
+	rc = record_digest(digest_item, it->spec->name, content, &lineage, err);
+	if (!rc && tick(pr, 1.0, it->spec->name))
 		rc = lode__err(err, LODE_EIO, "interrupted: nothing was written");
 out:
 	json_decref(lj);
