@@ -18,9 +18,9 @@ DEB_PACKAGES = build-essential pkg-config libgdal-dev libproj-dev libhdf5-dev zl
 	hdf5-tools netcdf-bin python3 python3-gdal python3-numpy python3-h5py python3-netcdf4 \
 	python3-xarray
 
-PKGS = gdal proj hdf5-serial yaml-0.1 libsodium jansson
+PKGS = gdal proj hdf5-serial yaml-0.1 libsodium jansson zlib
 DEP_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null | sed 's/-I/-isystem /g')
-DEP_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhdf5_hl -lm
+DEP_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhdf5_hl -lpthread -lm
 
 WARN = -Wall -Wextra -Wpedantic -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wvla
@@ -33,7 +33,7 @@ ALL_CFLAGS = -std=c17 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ipipeline $(DEP_CFLAGS)
 LIB_SRC = pipeline/error.c pipeline/util.c pipeline/manifest.c pipeline/digest.c \
 	pipeline/run.c pipeline/read.c \
 	formats/manifest_yaml.c formats/sha256.c formats/crs_proj.c formats/raster_gdal.c \
-	formats/bundle_h5.c formats/vector_ogr.c
+	formats/bundle_h5.c formats/vector_ogr.c formats/chunk_codec.c
 CLI_SRC = pipeline/cli.c
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 HEADERS = $(wildcard pipeline/*.h formats/*.h)

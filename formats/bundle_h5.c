@@ -39,6 +39,7 @@ struct lode__bvar {
 	hid_t group, dset;
 	lode_dtype dtype;
 	int nbands, nx, ny;
+	int chunk_rows, chunk_cols;
 };
 
 /* ---- errors ---- */
@@ -496,6 +497,8 @@ lode_status lode__bundle_add_raster(lode__bundle *b, const lode_raster_def *def,
 	}
 	v->group = v->dset = H5I_INVALID_HID;
 	v->dtype = def->dtype;
+	v->chunk_rows = def->ny < def->chunk ? def->ny : def->chunk;
+	v->chunk_cols = def->nx < def->chunk ? def->nx : def->chunk;
 	v->nbands = def->nbands;
 	v->nx = def->nx;
 	v->ny = def->ny;
@@ -661,6 +664,33 @@ lode_status lode__bvar_write_rows(lode__bvar *v, int y0, int ny, const void *buf
 	if (fs >= 0)
 		H5Sclose(fs);
 	return rc;
+}
+
+void lode__bvar_chunk(const lode__bvar *v, int *rows, int *cols)
+{
+	*rows = v->chunk_rows;
+	*cols = v->chunk_cols;
+}
+
+int lode__bundle_deflate_level(void)
+{
+	return DEFLATE_LEVEL;
+}
+
+lode_status lode__bvar_write_chunk(lode__bvar *v, int band0, int y0, int x0, const void *encoded, size_t len,
+				   lode_error *err)
+{
+	hsize_t off[3] = {(hsize_t)band0, (hsize_t)y0, (hsize_t)x0};
+	int rank = v->nbands > 1 ? 3 : 2;
+
+	/* Filter mask 0: every filter of the pipeline was applied (by lode__chunk_encode). */
+	if (H5Dwrite_chunk(v->dset, H5P_DEFAULT, 0, rank == 3 ? off : off + 1, len, encoded) < 0) {
+		char what[96];
+		snprintf(what, sizeof what, "writing the chunk at band %d, row %d, column %d", band0 + 1, y0,
+			 x0);
+		return h5err(err, LODE_EIO, what);
+	}
+	return LODE_OK;
 }
 
 lode_status lode__bvar_finish(lode__bvar *v, const lode_attr *attrs, size_t n, lode_error *err)

@@ -331,6 +331,15 @@ lode_status lode__vector_read(lode__vector *v, const lode_vector_read *r, lode_v
 lode_status lode__gpkg_write(const char *path, const char *layer, const char *crs_wkt, const char *type_name,
 			     const lode_vdata *d, lode_error *err);
 
+/* ---- chunk encoding (formats/chunk_codec.c) ------------------------------------- */
+
+/*
+ * Encode a chunk of nbytes (elements of elem_size bytes) through the bundle's filters:
+ * shuffle, deflate at level, Fletcher32.  *out is malloc'd (caller frees).  Thread-safe.
+ */
+lode_status lode__chunk_encode(const void *data, size_t nbytes, size_t elem_size, int level,
+			       unsigned char **out, size_t *out_len, lode_error *err);
+
 /* ---- the bundle (formats/bundle_h5.c) ------------------------------------------ */
 
 typedef struct lode__bundle lode__bundle; /* a bundle open for writing or reading */
@@ -370,6 +379,13 @@ lode_status lode__bundle_add_vector(lode__bundle *b, const char *name, const cha
 				    const lode_vdata *d, const lode_attr *attrs, size_t nattrs,
 				    lode_error *err);
 lode_status lode__bvar_write_rows(lode__bvar *v, int y0, int ny, const void *buf, lode_error *err);
+/* Chunk edge of the variable: rows and columns (the band dimension's chunk is 1). */
+void lode__bvar_chunk(const lode__bvar *v, int *rows, int *cols);
+/* Store an encoded chunk (lode__chunk_encode) at band band0 (0-based), rows y0, cols x0. */
+lode_status lode__bvar_write_chunk(lode__bvar *v, int band0, int y0, int x0, const void *encoded, size_t len,
+				   lode_error *err);
+/* The deflate level the bundle uses, for lode__chunk_encode. */
+int lode__bundle_deflate_level(void);
 /* Attach string attributes to the data variable, then release it. */
 lode_status lode__bvar_finish(lode__bvar *v, const lode_attr *attrs, size_t n, lode_error *err);
 void lode__bvar_free(lode__bvar *v);
