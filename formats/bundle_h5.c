@@ -40,6 +40,7 @@ struct lode__bvar {
 	lode_dtype dtype;
 	int nbands, nx, ny;
 	int chunk_rows, chunk_cols;
+	unsigned char fill[8];
 };
 
 /* ---- errors ---- */
@@ -593,6 +594,7 @@ lode_status lode__bundle_add_raster(lode__bundle *b, const lode_raster_def *def,
 	}
 	if (def->has_nodata) {
 		to_bytes(def->dtype, def->nodata, fill);
+		memcpy(v->fill, fill, sizeof v->fill);
 		if (H5Pset_fill_value(dcpl, mem_type(def->dtype), fill) < 0) {
 			rc = h5err(err, LODE_EINTERNAL, "setting the fill value");
 			goto out;
@@ -670,6 +672,11 @@ void lode__bvar_chunk(const lode__bvar *v, int *rows, int *cols)
 {
 	*rows = v->chunk_rows;
 	*cols = v->chunk_cols;
+}
+
+void lode__bvar_fill(const lode__bvar *v, unsigned char out[8])
+{
+	memcpy(out, v->fill, 8);
 }
 
 int lode__bundle_deflate_level(void)

@@ -98,20 +98,18 @@ static int draw_bar(double f, const char *label, void *user)
 
 /* ---- option parsing shared by the commands ---- */
 
-enum { OPT_HELP = 'h', OPT_QUIET = 'q', OPT_OUT = 'o', OPT_JSON = 1000 };
+enum { OPT_HELP = 'h', OPT_QUIET = 'q', OPT_OUT = 'o', OPT_JOBS = 'j', OPT_JSON = 1000 };
 
 static const struct option long_opts[] = {
-    {"help", no_argument, NULL, OPT_HELP},
-    {"quiet", no_argument, NULL, OPT_QUIET},
-    {"output", required_argument, NULL, OPT_OUT},
-    {"json", no_argument, NULL, OPT_JSON},
-    {NULL, 0, NULL, 0},
+    {"help", no_argument, NULL, OPT_HELP},          {"quiet", no_argument, NULL, OPT_QUIET},
+    {"output", required_argument, NULL, OPT_OUT},   {"json", no_argument, NULL, OPT_JSON},
+    {"threads", required_argument, NULL, OPT_JOBS}, {NULL, 0, NULL, 0},
 };
 
 typedef struct opts {
-	int help, quiet, json;
+	int help, quiet, json, threads;
 	const char *out;
-	int allow_json, allow_out;
+	int allow_json, allow_out, allow_threads;
 } opts;
 
 /* Parse options; returns -1 and prints on a usage error. */
@@ -121,7 +119,7 @@ static int parse(const char *cmd, int argc, char **argv, opts *o)
 
 	optind = 1;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "hqo:", long_opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "hqo:j:", long_opts, NULL)) != -1) {
 		switch (ch) {
 		case OPT_HELP: o->help = 1; break;
 		case OPT_QUIET: o->quiet = 1; break;
@@ -132,6 +130,20 @@ static int parse(const char *cmd, int argc, char **argv, opts *o)
 			}
 			o->out = optarg;
 			break;
+		case OPT_JOBS: {
+			char *end;
+			long n = strtol(optarg, &end, 10);
+			if (!o->allow_threads) {
+				usage_error(cmd, "this command does not take -j", NULL);
+				return -1;
+			}
+			if (*end || n < 1 || n > 256) {
+				usage_error(cmd, "-j takes a number of threads from 1 to 256, not", optarg);
+				return -1;
+			}
+			o->threads = (int)n;
+			break;
+		}
 		case OPT_JSON:
 			if (!o->allow_json) {
 				usage_error(cmd, "this command does not take --json", NULL);
@@ -140,8 +152,11 @@ static int parse(const char *cmd, int argc, char **argv, opts *o)
 			o->json = 1;
 			break;
 		default:
-			if (optopt == 'o')
-				usage_error(cmd, "option -o needs a value", NULL);
+			if (optopt == 'o' || optopt == 'j')
+				usage_error(cmd,
+					    optopt == 'o' ? "option -o needs a value"
+							  : "option -j needs a value",
+					    NULL);
 			else
 				usage_error(cmd, "unknown option", argv[optind - 1]);
 			return -1;
@@ -154,7 +169,7 @@ static int parse(const char *cmd, int argc, char **argv, opts *o)
 
 static int cmd_run(int argc, char **argv)
 {
-	opts o = {.allow_out = 1};
+	opts o = {.allow_out = 1, .allow_threads = 1};
 	lode_error err = {0};
 	lode_run_options ro = {0};
 	bar b = {-1, 0};
@@ -176,6 +191,7 @@ static int cmd_run(int argc, char **argv)
 			"(and its CRS) only under a .nc name\n",
 			o.out);
 	b.draw = !o.quiet && isatty(STDERR_FILENO);
+	ro.threads = o.threads;
 	ro.progress = draw_bar;
 	ro.progress_user = &b;
 	catch_signals();
@@ -276,11 +292,13 @@ static int cmd_extract(int argc, char **argv)
 }
 
 static const command commands[] = {
-    {"run", cmd_run, "lode run MANIFEST -o BUNDLE.nc [-q]",
+    {"run", cmd_run, "lode run MANIFEST -o BUNDLE.nc [-j THREADS] [-q]",
      "Read MANIFEST, check every source, choose every coordinate operation under the\n"
      "manifest's policy, reproject every dataset onto the target grid and write one\n"
      "bundle.  The bundle appears under its name only when complete.\n\n"
      "  -o, --output BUNDLE.nc  where to write the bundle (name it .nc for GDAL)\n"
+     "  -j, --threads N         threads for warping and compressing (default: one per core);\n"
+     "                          the bundle is the same whatever N\n"
      "  -q, --quiet             no progress bar, no messages but errors\n"
      "  -h, --help              this help\n"},
     {"plan", cmd_plan, "lode plan MANIFEST",

@@ -50,6 +50,7 @@ typedef int (*lode_progress_fn)(double fraction, const char *label, void *user);
 typedef struct lode_run_options {
 	lode_progress_fn progress; /* may be NULL */
 	void *progress_user;
+	int threads; /* threads for warping and compressing; 0: one per core */
 } lode_run_options;
 
 /*

@@ -340,6 +340,30 @@ lode_status lode__gpkg_write(const char *path, const char *layer, const char *cr
 lode_status lode__chunk_encode(const void *data, size_t nbytes, size_t elem_size, int level,
 			       unsigned char **out, size_t *out_len, lode_error *err);
 
+/* ---- parallel warping of strips (pipeline/tiles.c) ------------------------------ */
+
+typedef struct lode_tiler_params {
+	const char *source_path;    /* each thread opens its own dataset */
+	const lode_warp_params *wp; /* the whole target grid */
+	int threads;                /* 0: one per core */
+	int chunk_rows, chunk_cols; /* the variable's chunk */
+	int level;                  /* deflate level */
+	unsigned char fill[8];      /* one element: the padding of edge chunks */
+} lode_tiler_params;
+
+typedef struct lode__tiler lode__tiler;
+int lode__default_threads(void);
+lode_status lode__tiler_new(const lode_tiler_params *p, lode__tiler **out, lode_error *err);
+/*
+ * Warp rows [y0, y0+ny) (one chunk row) into strip (nbands planes of nx*ny values) and
+ * encode every chunk: chunks[b * ntiles + c] (malloc'd; caller frees) of lens[...] bytes
+ * for band b, chunk column c.  chunks and lens hold nbands * lode__tiler_count() entries.
+ */
+lode_status lode__tiler_strip(lode__tiler *t, int y0, int ny, void *strip, unsigned char **chunks,
+			      size_t *lens, int *ntiles, lode_error *err);
+int lode__tiler_count(const lode__tiler *t);
+void lode__tiler_free(lode__tiler *t); /* NULL ok */
+
 /* ---- the bundle (formats/bundle_h5.c) ------------------------------------------ */
 
 typedef struct lode__bundle lode__bundle; /* a bundle open for writing or reading */
@@ -384,6 +408,8 @@ void lode__bvar_chunk(const lode__bvar *v, int *rows, int *cols);
 /* Store an encoded chunk (lode__chunk_encode) at band band0 (0-based), rows y0, cols x0. */
 lode_status lode__bvar_write_chunk(lode__bvar *v, int band0, int y0, int x0, const void *encoded, size_t len,
 				   lode_error *err);
+/* The variable's fill value as one element's bytes (0 when it has no nodata). */
+void lode__bvar_fill(const lode__bvar *v, unsigned char out[8]);
 /* The deflate level the bundle uses, for lode__chunk_encode. */
 int lode__bundle_deflate_level(void);
 /* Attach string attributes to the data variable, then release it. */

@@ -51,6 +51,7 @@ typedef struct plan_item {
 
 typedef struct plan {
 	lode_manifest *m;
+	int threads; /* for warping and compressing; 0: one per core */
 	char *dst_wkt;
 	char *dst_label;
 	char *proj_version, *epsg_version;
@@ -521,6 +522,14 @@ static int tick(progress *pr, double amount, const char *label)
 	return 0;
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 /* What the bundle digest needs of a written dataset; takes over *lineage. */
 static lode_status record_digest(lode_bundle_item *di, const char *name, const char *content, char **lineage,
 				 lode_error *err)
@@ -536,7 +545,11 @@ static lode_status write_dataset(plan *p, plan_item *it, lode__bundle *b, progre
 				 lode_bundle_item *digest_item, lode_error *err)
 {
 	const lode_raster_info *info = lode__raster_info(it->src);
-	lode__warper *w = NULL;
+	lode__tiler *tiler = NULL;
+	unsigned char **chunks = NULL;
+	size_t *lens = NULL;
+	int ncols = 0, tcols = 0;
+	double prof[3] = {0, 0, 0};
 	lode__bvar *v = NULL;
 	lode__content_hash *h = NULL;
 	unsigned char *buf = NULL;
@@ -589,27 +602,54 @@ static lode_status write_dataset(plan *p, plan_item *it, lode__bundle *b, progre
 		if ((rc = lode__bundle_add_raster(b, &def, &v, err)))
 			goto out;
 	}
-	if ((rc = lode__warper_new(it->src, &wp, &w, err)))
-		goto out;
+	{
+		lode_tiler_params tp = {.source_path = it->spec->source_path,
+					.wp = &wp,
+					.threads = p->threads,
+					.level = lode__bundle_deflate_level()};
+		lode__bvar_chunk(v, &tp.chunk_rows, &tp.chunk_cols);
+		lode__bvar_fill(v, tp.fill);
+		rows = tp.chunk_rows;
+		tcols = tp.chunk_cols;
+		if ((rc = lode__tiler_new(&tp, &tiler, err)))
+			goto out;
+	}
+	ncols = lode__tiler_count(tiler);
 	plane = (size_t)it->nx * (size_t)rows * esize;
 	buf = malloc(plane * (size_t)it->nbands);
+	chunks = calloc((size_t)ncols * (size_t)it->nbands, sizeof *chunks);
+	lens = calloc((size_t)ncols * (size_t)it->nbands, sizeof *lens);
 	h = lode__content_hash_new(it->nbands);
-	if (!buf || !h) {
+	if (!buf || !chunks || !lens || !h) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory (a strip of %d rows needs %zu bytes)", rows,
 			       plane * (size_t)it->nbands);
 		goto out;
 	}
+	/* One chunk row at a time: warped and encoded on every thread, written from this one
+	   in a fixed order, hashed in row order. */
 	for (int y0 = 0; y0 < it->ny; y0 += rows) {
-		int ny = it->ny - y0 < rows ? it->ny - y0 : rows;
+		int ny = it->ny - y0 < rows ? it->ny - y0 : rows, nt = 0;
 		size_t pl = (size_t)it->nx * (size_t)ny * esize;
 
-		if ((rc = lode__warper_window(w, 0, y0, it->nx, ny, buf, err)))
+		double t0 = now_s(), t1, t2;
+		rc = lode__tiler_strip(tiler, y0, ny, buf, chunks, lens, &nt, err);
+		t1 = now_s();
+		for (int c = 0; c < nt && !rc; c++)
+			for (int k = 0; k < it->nbands && !rc; k++)
+				rc = lode__bvar_write_chunk(v, k, y0, c * tcols, chunks[(size_t)k * nt + c],
+							    lens[(size_t)k * nt + c], err);
+		for (size_t k = 0; k < (size_t)ncols * (size_t)it->nbands; k++) {
+			free(chunks[k]);
+			chunks[k] = NULL;
+		}
+		if (rc)
 			goto out;
-		/* The warper packs the planes for this strip's own height. */
-		if ((rc = lode__bvar_write_rows(v, y0, ny, buf, err)))
-			goto out;
+		t2 = now_s();
 		for (int k = 0; k < it->nbands; k++)
 			lode__content_hash_update(h, k, buf + (size_t)k * pl, pl);
+		prof[0] += t1 - t0;
+		prof[1] += t2 - t1;
+		prof[2] += now_s() - t2;
 		if (tick(pr, (double)it->nx * ny * it->nbands, it->spec->name)) {
 			rc = lode__err(err, LODE_EIO, "interrupted at rows %d-%d: nothing was written", y0,
 				       y0 + ny - 1);
@@ -618,6 +658,9 @@ static lode_status write_dataset(plan *p, plan_item *it, lode__bundle *b, progre
 	}
 	lode__content_hash_final(h, content);
 	h = NULL;
+	if (getenv("LODE_PROFILE")) /* for developers: where a raster's time went */
+		fprintf(stderr, "lode: profile: %s: warp+encode %.2f s, write %.2f s, digest %.2f s\n",
+			it->spec->name, prof[0], prof[1], prof[2]);
 
 	lj = lineage_json(p, it);
 	lineage = json_dumps(lj, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -652,8 +695,13 @@ out:
 		char ignored[65];
 		lode__content_hash_final(h, ignored);
 	}
+	if (chunks)
+		for (size_t k = 0; k < (size_t)ncols * (size_t)it->nbands; k++)
+			free(chunks[k]);
+	free(chunks);
+	free(lens);
 	lode__bvar_free(v);
-	lode__warper_free(w);
+	lode__tiler_free(tiler);
 	return rc;
 }
 
@@ -948,6 +996,7 @@ lode_status lode_run(const char *manifest_path, const char *bundle_path, const l
 	lode__err_clear(err);
 	if ((rc = plan_build(manifest_path, opt, &p, err)))
 		goto out;
+	p.threads = opt ? opt->threads : 0;
 	for (size_t i = 0; i < p.n; i++)
 		pr.total +=
 		    p.items[i].is_vector ? 1.0 : (double)p.items[i].nx * p.items[i].ny * p.items[i].nbands;

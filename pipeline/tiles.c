@@ -1,0 +1,246 @@
+/*
+ * tiles.c -- warp and compress one strip of a raster's target grid on several threads.
+ *
+ * A strip is one row of HDF5 chunks.  Its chunk-sized tiles are shared out among the
+ * calling thread and threads-1 workers; each worker has its own GDAL dataset and
+ * warper (GDAL datasets must not be shared between threads) and encodes the chunks it
+ * warped with lode__chunk_encode.  The caller then writes the encoded chunks through
+ * HDF5 from its own thread, in a fixed order, so that the file does not depend on which
+ * thread finished first.  The warped values are also copied into the strip buffer, in
+ * row order, for the content digest.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lode_internal.h"
+
+typedef struct worker {
+	struct lode__tiler *t;
+	pthread_t thread;
+	int started;
+	lode__raster *raster;
+	lode__warper *warper;
+	unsigned char *tile;  /* warped window: nbands planes of cols x rows */
+	unsigned char *chunk; /* one band's chunk, padded to the chunk size */
+} worker;
+
+struct lode__tiler {
+	lode_tiler_params p;
+	size_t esize;
+	int nworkers;
+	worker *w;
+	pthread_mutex_t mu;
+	pthread_cond_t work, done;
+	int generation, stop;
+	/* the strip being made */
+	int y0, ny, ntiles, next, finished, failed;
+	unsigned char *strip;
+	unsigned char **chunks;
+	size_t *lens;
+	lode_error error;
+};
+
+/* Warp tile i of the current strip, copy it into the strip, encode its chunks. */
+static lode_status do_tile(worker *w, int i, lode_error *err)
+{
+	lode__tiler *t = w->t;
+	const lode_tiler_params *p = &t->p;
+	int cr = p->chunk_rows, cc = p->chunk_cols, x0 = i * cc;
+	int cols = p->wp->nx - x0 < cc ? p->wp->nx - x0 : cc, rows = t->ny;
+	size_t es = t->esize, plane = (size_t)cols * (size_t)rows * es;
+	lode_status rc;
+
+	if ((rc = lode__warper_window(w->warper, x0, t->y0, cols, rows, w->tile, err)))
+		return rc;
+	for (int b = 0; b < p->wp->nbands; b++) {
+		const unsigned char *src = w->tile + (size_t)b * plane;
+		unsigned char *dst = t->strip + (size_t)b * (size_t)p->wp->nx * (size_t)rows * es;
+		size_t k;
+
+		/* The strip, row by row; and the chunk, padded with the fill value. */
+		for (int r = 0; r < rows; r++) {
+			memcpy(dst + ((size_t)r * (size_t)p->wp->nx + (size_t)x0) * es,
+			       src + (size_t)r * cols * es, (size_t)cols * es);
+			memcpy(w->chunk + (size_t)r * cc * es, src + (size_t)r * cols * es,
+			       (size_t)cols * es);
+			for (int c = cols; c < cc; c++)
+				memcpy(w->chunk + ((size_t)r * cc + c) * es, p->fill, es);
+		}
+		for (k = (size_t)rows * cc; k < (size_t)cr * cc; k++)
+			memcpy(w->chunk + k * es, p->fill, es);
+		if ((rc = lode__chunk_encode(w->chunk, (size_t)cr * cc * es, es, p->level,
+					     &t->chunks[(size_t)b * t->ntiles + i],
+					     &t->lens[(size_t)b * t->ntiles + i], err)))
+			return rc;
+	}
+	return LODE_OK;
+}
+
+/* Take tiles until none is left; record the first error. */
+static void take_tiles(worker *w)
+{
+	lode__tiler *t = w->t;
+
+	for (;;) {
+		lode_error e = {0};
+		int i, skip;
+
+		pthread_mutex_lock(&t->mu);
+		i = t->next++;
+		skip = t->failed;
+		pthread_mutex_unlock(&t->mu);
+		if (i >= t->ntiles)
+			return;
+		if (!skip && do_tile(w, i, &e) != LODE_OK) {
+			pthread_mutex_lock(&t->mu);
+			if (!t->failed) {
+				t->failed = 1;
+				t->error = e;
+			}
+			pthread_mutex_unlock(&t->mu);
+		}
+		pthread_mutex_lock(&t->mu);
+		if (++t->finished == t->ntiles)
+			pthread_cond_broadcast(&t->done);
+		pthread_mutex_unlock(&t->mu);
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	worker *w = arg;
+	lode__tiler *t = w->t;
+	int seen = 0;
+
+	pthread_mutex_lock(&t->mu);
+	for (;;) {
+		while (!t->stop && t->generation == seen)
+			pthread_cond_wait(&t->work, &t->mu);
+		if (t->stop)
+			break;
+		seen = t->generation;
+		pthread_mutex_unlock(&t->mu);
+		take_tiles(w);
+		pthread_mutex_lock(&t->mu);
+	}
+	pthread_mutex_unlock(&t->mu);
+	return NULL;
+}
+
+int lode__default_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > 256 ? 256 : (int)n;
+}
+
+lode_status lode__tiler_new(const lode_tiler_params *p, lode__tiler **out, lode_error *err)
+{
+	lode__tiler *t = calloc(1, sizeof *t);
+	size_t tile_bytes, chunk_bytes;
+	lode_status rc = LODE_OK;
+
+	*out = NULL;
+	if (!t)
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	t->p = *p;
+	t->esize = lode__dtype_size(p->wp->dtype);
+	t->nworkers = p->threads > 0 ? p->threads : lode__default_threads();
+	pthread_mutex_init(&t->mu, NULL);
+	pthread_cond_init(&t->work, NULL);
+	pthread_cond_init(&t->done, NULL);
+	t->w = calloc((size_t)t->nworkers, sizeof *t->w);
+	tile_bytes = (size_t)p->chunk_rows * (size_t)p->chunk_cols * t->esize;
+	chunk_bytes = tile_bytes;
+	if (!t->w) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	/* Worker 0 is the calling thread; each has its own dataset and warper. */
+	for (int i = 0; i < t->nworkers; i++) {
+		worker *w = &t->w[i];
+		w->t = t;
+		if ((rc = lode__raster_open(p->source_path, &w->raster, err)) ||
+		    (rc = lode__warper_new(w->raster, p->wp, &w->warper, err)))
+			goto out;
+		w->tile = malloc(tile_bytes * (size_t)p->wp->nbands);
+		w->chunk = malloc(chunk_bytes);
+		if (!w->tile || !w->chunk) {
+			rc = lode__err(err, LODE_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	for (int i = 1; i < t->nworkers; i++) {
+		if (pthread_create(&t->w[i].thread, NULL, worker_main, &t->w[i]) != 0) {
+			rc = lode__err(err, LODE_EINTERNAL, "cannot start a worker thread");
+			goto out;
+		}
+		t->w[i].started = 1;
+	}
+	*out = t;
+	t = NULL;
+out:
+	lode__tiler_free(t);
+	return rc;
+}
+
+lode_status lode__tiler_strip(lode__tiler *t, int y0, int ny, void *strip, unsigned char **chunks,
+			      size_t *lens, int *ntiles, lode_error *err)
+{
+	pthread_mutex_lock(&t->mu);
+	t->y0 = y0;
+	t->ny = ny;
+	t->strip = strip;
+	t->chunks = chunks;
+	t->lens = lens;
+	t->ntiles = (t->p.wp->nx + t->p.chunk_cols - 1) / t->p.chunk_cols;
+	t->next = 0;
+	t->finished = 0;
+	t->failed = 0;
+	t->generation++;
+	pthread_cond_broadcast(&t->work);
+	pthread_mutex_unlock(&t->mu);
+
+	take_tiles(&t->w[0]);
+
+	pthread_mutex_lock(&t->mu);
+	while (t->finished < t->ntiles)
+		pthread_cond_wait(&t->done, &t->mu);
+	pthread_mutex_unlock(&t->mu);
+	*ntiles = t->ntiles;
+	if (t->failed) {
+		*err = t->error;
+		return err->code ? err->code : LODE_EINTERNAL;
+	}
+	return LODE_OK;
+}
+
+int lode__tiler_count(const lode__tiler *t)
+{
+	return (t->p.wp->nx + t->p.chunk_cols - 1) / t->p.chunk_cols;
+}
+
+void lode__tiler_free(lode__tiler *t)
+{
+	if (!t)
+		return;
+	pthread_mutex_lock(&t->mu);
+	t->stop = 1;
+	pthread_cond_broadcast(&t->work);
+	pthread_mutex_unlock(&t->mu);
+	for (int i = 0; t->w && i < t->nworkers; i++) {
+		if (t->w[i].started)
+			pthread_join(t->w[i].thread, NULL);
+		lode__warper_free(t->w[i].warper);
+		lode__raster_close(t->w[i].raster);
+		free(t->w[i].tile);
+		free(t->w[i].chunk);
+	}
+	free(t->w);
+	pthread_cond_destroy(&t->work);
+	pthread_cond_destroy(&t->done);
+	pthread_mutex_destroy(&t->mu);
+	free(t);
+}
