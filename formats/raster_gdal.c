@@ -59,6 +59,11 @@ const char *lode__cpl_msg(const lode__cpl_capture *c, const char *dflt)
 
 void lode__gdal_init(void)
 {
+	/* GDAL's block cache defaults to 5% of RAM; the warper reads each source block a
+	   few times at most, so a bounded cache keeps memory flat on large rasters.  An
+	   explicit GDAL_CACHEMAX from the user wins. */
+	if (!CPLGetConfigOption("GDAL_CACHEMAX", NULL))
+		CPLSetConfigOption("GDAL_CACHEMAX", "128");
 	GDALAllRegister();
 }
 

@@ -242,6 +242,28 @@ def test_exact_many_strips(ctx, tdir):
 
 
 @test
+def test_threads_give_identical_bundles(ctx, tdir):
+    """The parallel writer: -j 1, 2 and 3 give byte-identical bundles (cmp), on a grid of
+    several chunks each way with a multi-band raster, and each verifies."""
+    aero, rad = ctx.sample("aeromag_tmi.tif"), ctx.sample("radiometric_k.tif")
+    target = make_target("EPSG:4326", [aero], res=0.0003, max_pixels=4000 * 4000)
+    ds = [{"name": "aeromag_tmi", "source": aero, "resampling": "bilinear"},
+          {"name": "radiometric_k", "source": rad, "resampling": "bilinear"}]
+    man = os.path.join(tdir, "manifest.yaml")
+    write_manifest(man, target, ds, {"allow_ballpark": True})
+    outs = []
+    for j in (1, 2, 3):
+        out = os.path.join(tdir, "b%d.nc" % j)
+        r = lode(ctx, ["run", man, "-o", out, "-q", "-j", str(j)], tdir)
+        assert_no_crash(r)
+        assert r.rc == 0, r.brief()
+        v = lode(ctx, ["verify", out, "-q"], tdir)
+        assert v.rc == 0, v.brief()
+        outs.append(open(out, "rb").read())
+    assert outs[0] == outs[1] == outs[2], "bundles differ between thread counts"
+
+
+@test
 def test_exact_malaysia_geographic(ctx, tdir):
     """error_threshold 0, EPSG:4326 target: Float32 with nodata (aeromag), categorical
     nearest (geology), Int16 DEM (Kertau RSO, cubic), 3-band Float32 (average)."""
