@@ -88,6 +88,7 @@ check-plain: all unit
 check-asan:
 	$(MAKE) B=build-asan CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" all unit
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99 \
+	 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh build-asan
 
 demo: deps

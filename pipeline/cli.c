@@ -43,9 +43,23 @@ static int show_help(const char *cmd)
 	return 0;
 }
 
+/* Print text with control characters escaped (\xNN): names and values in messages come
+   from manifests and bundles, which may hold anything. */
+static void put_printable(FILE *f, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			fprintf(f, "\\x%02x", *p);
+		else
+			fputc(*p, f);
+	}
+}
+
 static int fail(const lode_error *err)
 {
-	fprintf(stderr, "lode: error: %s\n", err->message[0] ? err->message : lode_status_name(err->code));
+	fputs("lode: error: ", stderr);
+	put_printable(stderr, err->message[0] ? err->message : lode_status_name(err->code));
+	fputc('\n', stderr);
 	return err->code == LODE_EUSAGE ? EXIT_USAGE : 1;
 }
 

@@ -456,6 +456,13 @@ int lode__bundle_chunk_rows(lode__bundle *b, const lode_bundle_item *item);
 lode_status lode__bundle_read_coords(lode__bundle *b, const lode_bundle_item *item, double **xs, double **ys,
 				     lode_error *err);
 
+/*
+ * Walk every object and attribute of the bundle through both indexes, and check that
+ * every variable has its dimension scales: what netCDF readers need.  *problem is a
+ * malloc'd description of the first problem, or NULL when none.
+ */
+lode_status lode__bundle_check_structure(lode__bundle *b, char **problem, lode_error *err);
+
 /* Root attributes as text (numbers as %.17g, arrays joined by ","), sorted by name. */
 typedef struct lode_kv {
 	char *key, *value;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -204,7 +205,7 @@ static char *vector_problem(lode__bundle *b, const lode_bundle_item *it, char he
 	return problem;
 }
 
-lode_status lode_verify(const char *bundle_path, char **report, lode_error *err)
+static lode_status verify_impl(const char *bundle_path, char **report, lode_error *err)
 {
 	lode__bundle *b = NULL;
 	lode_bundle_item *items = NULL;
@@ -247,9 +248,24 @@ lode_status lode_verify(const char *bundle_path, char **report, lode_error *err)
 			addf(&text, "%s: OK (sha256 %s)\n", it->name, hex);
 		}
 	}
+	{
+		char *problem = NULL;
+		if ((rc = lode__bundle_check_structure(b, &problem, err)))
+			goto out;
+		if (problem) {
+			addf(&text, "structure: DAMAGED: %s\n", problem);
+			if (!damaged)
+				snprintf(names, sizeof names, "the file structure (%s)", problem);
+			damaged++;
+			free(problem);
+		}
+	}
 	lode__bundle_get_attr(b, "lode_bundle_sha256", &stored, err);
-	if ((rc = lode__bundle_root_attrs(b, &root, &nroot, err)))
+	if ((rc = lode__bundle_root_attrs(b, &root, &nroot, err))) {
+		lode__err_ctx(err, "%s: damaged: ", bundle_path);
+		err->code = rc = LODE_EDAMAGED;
 		goto out;
+	}
 	digest = lode__bundle_digest(items, n, root, nroot);
 	if (!stored || !digest || strcmp(stored, digest) != 0) {
 		addf(&text, "bundle digest: DAMAGED: %s\n",
@@ -635,5 +651,109 @@ lode_status lode_extract(const char *bundle_path, const char *const *names, size
 out:
 	lode__bundle_items_free(items, n);
 	lode__bundle_close(b, NULL);
+	return rc;
+}
+
+/* ---- verify in a child process ---- */
+
+static int write_all(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+
+	while (n > 0) {
+		ssize_t k = write(fd, p, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+static int read_all(int fd, void *buf, size_t n)
+{
+	char *p = buf;
+
+	while (n > 0) {
+		ssize_t k = read(fd, p, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+/*
+ * HDF5 1.10 can crash on hostile metadata (a damaged global heap makes H5HG_read copy
+ * past its buffer; ncdump, GDAL and h5py crash on such files too).  A bundle is
+ * untrusted input, so verification runs in a child process: if HDF5 crashes there, the
+ * bundle is reported damaged instead of taking lode down.
+ */
+lode_status lode_verify(const char *bundle_path, char **report, lode_error *err)
+{
+	int fds[2], status;
+	pid_t pid;
+	lode_status rc;
+	uint64_t len = 0;
+
+	*report = NULL;
+	lode__err_clear(err);
+	if (getenv("LODE_VERIFY_IN_PROCESS") || pipe(fds) != 0)
+		return verify_impl(bundle_path, report, err);
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return verify_impl(bundle_path, report, err);
+	}
+	if (pid == 0) {
+		char *text = NULL;
+		lode_error e = {0};
+		int32_t code;
+
+		close(fds[0]);
+		code = (int32_t)verify_impl(bundle_path, &text, &e);
+		len = text ? strlen(text) : 0;
+		if (write_all(fds[1], &code, sizeof code) || write_all(fds[1], &e, sizeof e) ||
+		    write_all(fds[1], &len, sizeof len) || (len && write_all(fds[1], text, (size_t)len)))
+			_exit(3);
+		_exit(0);
+	}
+	close(fds[1]);
+	{
+		int32_t code = 0;
+		lode_error e = {0};
+		int ok = read_all(fds[0], &code, sizeof code) == 0 && read_all(fds[0], &e, sizeof e) == 0 &&
+			 read_all(fds[0], &len, sizeof len) == 0 && len < ((uint64_t)1 << 32);
+		char *text = ok ? malloc((size_t)len + 1) : NULL;
+
+		if (text && (len == 0 || read_all(fds[0], text, (size_t)len) == 0)) {
+			text[len] = '\0';
+			*report = text;
+		} else {
+			free(text);
+			ok = 0;
+		}
+		close(fds[0]);
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		if (ok && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+			e.message[sizeof e.message - 1] = '\0';
+			*err = e;
+			return (lode_status)code;
+		}
+	}
+	rc = lode__err(
+	    err, LODE_EDAMAGED,
+	    "%s: damaged: reading it crashed the HDF5 library (%s %d): its internal structure is corrupt "
+	    "or hostile; do not open it with other tools either",
+	    bundle_path, WIFSIGNALED(status) ? "signal" : "exit status",
+	    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 	return rc;
 }

@@ -1052,6 +1052,9 @@ out:
 		lode__bundle_close(b, &ignored);
 	}
 	if (tmp) {
+		/* Name the bundle the user asked for, not the temporary file HDF5 saw. */
+		if (rc && !strstr(err->message, bundle_path))
+			lode__err_ctx(err, "writing %s (nothing was left there): ", bundle_path);
 		unlink(tmp);
 		free(tmp);
 	}
