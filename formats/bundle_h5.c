@@ -426,6 +426,17 @@ out:
 	return d;
 }
 
+/* UDUNITS names for the linear units CRSs use; anything else is named as the CRS
+   names it, and the factor to metres is in crs_wkt. */
+static const char *udunits(double to_metre, const char *name)
+{
+	return to_metre == 1.0                               ? "m"
+	       : fabs(to_metre - 0.3048006096012192) < 1e-15 ? "US_survey_foot"
+	       : to_metre == 0.3048                          ? "ft"
+	       : to_metre == 1000.0                          ? "km"
+							     : (name ? name : "m");
+}
+
 /* CF grid-mapping parameters for the projections CF defines; crs_wkt is always written. */
 static void cf_grid_mapping(hid_t crs, OGRSpatialReferenceH s)
 {
@@ -560,13 +571,7 @@ lode_status lode__bundle_add_raster(lode__bundle *b, const lode_raster_def *def,
 		set_text(xd, "long_name", "x coordinate of projection");
 		set_text(yd, "standard_name", "projection_y_coordinate");
 		set_text(yd, "long_name", "y coordinate of projection");
-		/* UDUNITS names for the linear units CRSs use; anything else is named as the
-		   CRS names it and the factor to metres is in crs_wkt. */
-		const char *ud = f == 1.0                               ? "m"
-				 : fabs(f - 0.3048006096012192) < 1e-15 ? "US_survey_foot"
-				 : f == 0.3048                          ? "ft"
-				 : f == 1000.0                          ? "km"
-									: (unit ? unit : "m");
+		const char *ud = udunits(f, unit);
 		set_text(xd, "units", ud);
 		set_text(yd, "units", ud);
 	}
@@ -1525,8 +1530,12 @@ lode_status lode__bundle_add_vector(lode__bundle *b, const char *name, const cha
 	set_text(cy, "axis", "Y");
 	set_text(cx, "standard_name", geo ? "longitude" : "projection_x_coordinate");
 	set_text(cy, "standard_name", geo ? "latitude" : "projection_y_coordinate");
-	set_text(cx, "units", geo ? "degrees_east" : "m");
-	set_text(cy, "units", geo ? "degrees_north" : "m");
+	{
+		const char *unit = NULL;
+		double f = srs && !geo ? OSRGetLinearUnits(srs, (char **)&unit) : 1.0;
+		set_text(cx, "units", geo ? "degrees_east" : udunits(f, unit));
+		set_text(cy, "units", geo ? "degrees_north" : udunits(f, unit));
+	}
 	if (cz >= 0)
 		set_text(cz, "axis", "Z");
 	/* Instances and parts. */
@@ -1914,6 +1923,35 @@ lode_status lode__bundle_read_vector(lode__bundle *b, const lode_bundle_item *it
 		if (sum != d->nnodes || (d->kind != LODE_GK_POINT && psum != d->nnodes)) {
 			rc = lode__err(err, LODE_EDAMAGED, "the node, part and feature counts do not add up");
 			goto out;
+		}
+	}
+	/* The CF type, lode's OGR type and the parts must tell the same story. */
+	{
+		const char *t = item->geometry_type;
+		lode_gkind want = strstr(t, "Polygon")      ? LODE_GK_POLYGON
+				  : strstr(t, "LineString") ? LODE_GK_LINE
+				  : strstr(t, "Point")      ? LODE_GK_POINT
+							    : 0;
+		size_t part = 0;
+		if (want != d->kind) {
+			rc = lode__err(err, LODE_EDAMAGED, "geometry_type '%s' contradicts the layer type %s",
+				       gtype, t);
+			goto out;
+		}
+		for (size_t k = 0; d->kind != LODE_GK_POINT && k < d->nfeat; k++) {
+			long long left = d->node_count[k];
+			int nparts = 0, exteriors = 0;
+			for (; left > 0 && part < d->nparts; part++, nparts++) {
+				exteriors += d->kind == LODE_GK_POLYGON && !d->interior_ring[part];
+				left -= d->part_node_count[part];
+			}
+			if (left != 0 ||
+			    (nparts && d->kind == LODE_GK_POLYGON && d->interior_ring[part - nparts]) ||
+			    (!d->multi && (d->kind == LODE_GK_LINE ? nparts > 1 : exteriors > 1))) {
+				rc = lode__err(err, LODE_EDAMAGED,
+					       "feature %zu: its parts do not fit its node count or type", k);
+				goto out;
+			}
 		}
 	}
 	/* Fields, as the lineage lists them. */

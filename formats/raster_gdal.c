@@ -116,7 +116,8 @@ struct lode__raster {
 	lode_raster_info info;
 };
 
-lode_status lode__raster_open(const char *path, lode__raster **out, lode_error *err)
+lode_status lode__raster_open(const char *path, const char *const *open_options, lode__raster **out,
+			      lode_error *err)
 {
 	lode__raster *r = NULL;
 	lode__cpl_capture cap;
@@ -132,7 +133,8 @@ lode_status lode__raster_open(const char *path, lode__raster **out, lode_error *
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
 	}
-	r->ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR, NULL, NULL, NULL);
+	r->ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR, NULL,
+			   open_options, NULL);
 	if (!r->ds) {
 		rc = lode__err(err, LODE_ESOURCE, "%s: GDAL cannot open it as a raster: %s", path,
 			       lode__cpl_msg(&cap, "not a recognised raster format"));

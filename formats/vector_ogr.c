@@ -192,6 +192,22 @@ lode_status lode__vector_open(const char *path, const char *const *open_options,
 			v->info.crs_wkt = lode__strdup(wkt);
 		CPLFree(wkt);
 	}
+	/* SQL-based drivers (GeoPackage, SQLite) check a filter only when reading: read one
+	   feature now, so that a bad where: fails at plan time, named as such. */
+	if (where) {
+		OGRFeatureH f;
+		OGR_L_ResetReading(v->layer);
+		f = OGR_L_GetNextFeature(v->layer);
+		if (f)
+			OGR_F_Destroy(f);
+		OGR_L_ResetReading(v->layer);
+		if (cap.failures) {
+			rc = lode__err(err, LODE_EMANIFEST,
+				       "where: '%s' is not a valid filter for layer '%s': %s", where,
+				       v->info.layer, cap.msg);
+			goto out;
+		}
+	}
 	v->info.nfeat = (long long)OGR_L_GetFeatureCount(v->layer, TRUE);
 	if (OGR_L_GetExtent(v->layer, &env, TRUE) == OGRERR_NONE) {
 		v->info.has_extent = 1;
@@ -528,7 +544,15 @@ lode_status lode__vector_read(lode__vector *v, const lode_vector_read *r, lode_v
 	d->multi = wkbFlatten(declared) == wkbMultiPoint || wkbFlatten(declared) == wkbMultiLineString ||
 		   wkbFlatten(declared) == wkbMultiPolygon;
 	d->has_z = wkbHasZ(declared);
-	if (wkbFlatten(declared) != wkbUnknown && wkbFlatten(declared) != wkbNone && !d->kind) {
+	if (wkbFlatten(declared) == wkbNone) {
+		rc = lode__err(
+		    err, LODE_ESOURCE,
+		    "layer '%s' has no geometry (for a CSV, name its coordinate columns with open_options: "
+		    "[X_POSSIBLE_NAMES=lon, Y_POSSIBLE_NAMES=lat])",
+		    layer);
+		goto out;
+	}
+	if (wkbFlatten(declared) != wkbUnknown && !d->kind) {
 		rc = lode__err(err, LODE_ESOURCE,
 			       "layer '%s' has geometry type %s; lode carries points, lines and polygons "
 			       "(and their multi types) only",
@@ -580,6 +604,15 @@ lode_status lode__vector_read(lode__vector *v, const lode_vector_read *r, lode_v
 			lode_gkind k = kind_of(gt);
 			OGREnvelope e;
 
+			if (OGR_G_IsMeasured(g)) {
+				rc = lode__err(err, LODE_ESOURCE,
+					       "layer '%s', feature %lld: the geometry has measures (M), "
+					       "which lode does not "
+					       "carry; drop them first, e.g. ogr2ogr -dim XYZ",
+					       layer, fid);
+				OGR_G_DestroyGeometry(g);
+				goto out;
+			}
 			if (OGR_GT_IsNonLinear(gt) || !k) {
 				rc = lode__err(err, LODE_ESOURCE,
 					       "layer '%s', feature %lld: geometry type %s is not carried "
@@ -595,7 +628,9 @@ lode_status lode__vector_read(lode__vector *v, const lode_vector_read *r, lode_v
 				rc = lode__err(
 				    err, LODE_ESOURCE,
 				    "layer '%s' mixes %s and %s (feature %lld); split it into one dataset "
-				    "per type with where:, e.g. where: \"OGR_GEOMETRY = 'POINT'\"",
+				    "per type with where:, e.g. where: \"OGR_GEOMETRY = 'POINT'\" (for "
+				    "GeoPackage "
+				    "and SQLite sources: \"ST_GeometryType(geom) = 'POINT'\")",
 				    layer, kind_word(d->kind), kind_word(k), fid);
 				OGR_G_DestroyGeometry(g);
 				goto out;
@@ -763,14 +798,18 @@ static OGRGeometryH rebuild(const lode_vdata *d, size_t f, size_t *node, size_t 
 			int n = d->part_node_count[*part];
 			if (d->kind == LODE_GK_LINE) {
 				OGRGeometryH l = ring_or_line(d, *node, n, wkbLineString);
-				if (g)
+				if (!g)
+					g = l;
+				else if (d->multi)
 					OGR_G_AddGeometryDirectly(g, l);
 				else
-					g = l;
+					OGR_G_DestroyGeometry(l); /* cannot happen in a verified layer */
 			} else {
 				if (!d->interior_ring[*part]) {
 					if (poly && g)
 						OGR_G_AddGeometryDirectly(g, poly);
+					else if (poly) /* a second exterior outside a multi layer */
+						OGR_G_DestroyGeometry(poly);
 					poly = OGR_G_CreateGeometry(wkbPolygon);
 					if (d->has_z)
 						OGR_G_Set3D(poly, TRUE);

@@ -327,8 +327,10 @@ static const command commands[] = {
      "coordinate operation applied.\n\n"
      "  --json   machine-readable output\n"},
     {"extract", cmd_extract, "lode extract BUNDLE [NAME...] -o DIR",
-     "Write each named dataset (all when none is named) to DIR/NAME.tif, a GeoTIFF with\n"
-     "its CRS, geotransform, nodata, band names and lineage (LODE_LINEAGE metadata).\n"},
+     "Write each named dataset (all when none is named) into DIR, each checked against its\n"
+     "digest first: a raster to NAME.tif, a GeoTIFF with its CRS, geotransform, nodata,\n"
+     "band names and units and lineage (LODE_LINEAGE metadata); a vector layer to\n"
+     "NAME.gpkg, a GeoPackage whose layer is named NAME.\n"},
 };
 
 static const command *find_command(const char *name)

@@ -21,6 +21,12 @@
 
 #include "lode_internal.h"
 
+/* The digests hash values as they lie in memory, which the format defines as
+   little-endian: refuse to build where that would silently differ. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "lode's digests assume a little-endian machine; add byte swapping before porting"
+#endif
+
 struct lode__content_hash {
 	int nbands;
 	lode__sha256 **planes;

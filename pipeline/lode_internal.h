@@ -198,7 +198,9 @@ typedef struct lode_raster_info {
 
 void lode__gdal_init(void);
 const char *lode__gdal_version(void); /* "3.6.2" */
-lode_status lode__raster_open(const char *path, lode__raster **out, lode_error *err);
+/* open_options: GDAL open options (NULL-terminated) or NULL. */
+lode_status lode__raster_open(const char *path, const char *const *open_options, lode__raster **out,
+			      lode_error *err);
 const lode_raster_info *lode__raster_info(const lode__raster *r);
 void lode__raster_close(lode__raster *r);
 
@@ -343,7 +345,8 @@ lode_status lode__chunk_encode(const void *data, size_t nbytes, size_t elem_size
 /* ---- parallel warping of strips (pipeline/tiles.c) ------------------------------ */
 
 typedef struct lode_tiler_params {
-	const char *source_path;    /* each thread opens its own dataset */
+	const char *source_path; /* each thread opens its own dataset */
+	const char *const *open_options;
 	const lode_warp_params *wp; /* the whole target grid */
 	int threads;                /* 0: one per core */
 	int chunk_rows, chunk_cols; /* the variable's chunk */

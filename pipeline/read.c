@@ -559,8 +559,6 @@ static lode_status extract_vector(lode__bundle *b, const lode_bundle_item *it, c
 	char *tmp = lode__sprintf("%s/.%s.tmp-%ld.gpkg", dir, it->name, (long)getpid());
 	lode_vdata *d = NULL;
 	char hex[65];
-	json_t *lin = it->lineage ? json_loads(it->lineage, 0, NULL) : NULL;
-	const char *layer = json_string_value(json_object_get(json_object_get(lin, "source"), "layer"));
 	lode_status rc = LODE_OK;
 
 	if (!final || !tmp) {
@@ -577,8 +575,7 @@ static lode_status extract_vector(lode__bundle *b, const lode_bundle_item *it, c
 		goto out;
 	}
 	unlink(tmp);
-	/* The GeoPackage layer is named after the dataset; the source layer is in the lineage. */
-	(void)layer;
+	/* The GeoPackage layer is named after the dataset (the source layer is in the lineage). */
 	if ((rc = lode__gpkg_write(tmp, it->name, it->crs_wkt, it->geometry_type, d, err)))
 		goto out;
 	if (rename(tmp, final) != 0)
@@ -586,7 +583,6 @@ static lode_status extract_vector(lode__bundle *b, const lode_bundle_item *it, c
 out:
 	if (rc && tmp)
 		unlink(tmp);
-	json_decref(lin);
 	lode__vdata_free(d);
 	free(final);
 	free(tmp);

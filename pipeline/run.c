@@ -123,8 +123,10 @@ static lode_status plan_one(plan *p, plan_item *it, lode_error *err)
 	/* A clear message for the commonest mistakes before GDAL gets a say. */
 	if (stat(d->source_path, &st) != 0)
 		return lode__err(err, LODE_ESOURCE, "source '%s': %s", d->source_path, strerror(errno));
-	if (S_ISDIR(st.st_mode) && !d->open_options && !d->layer)
-		return lode__err(err, LODE_ESOURCE, "source '%s' is a directory, not a raster or vector file",
+	if (S_ISDIR(st.st_mode))
+		return lode__err(err, LODE_ESOURCE,
+				 "source '%s' is a directory: name the raster or vector file itself (folder "
+				 "sources such as a folder of Shapefiles or a FileGDB are not supported yet)",
 				 d->source_path);
 	if (lode__source_is_vector(d->source_path, (const char *const *)d->open_options, d->layer != NULL) ==
 	    1) {
@@ -137,7 +139,7 @@ static lode_status plan_one(plan *p, plan_item *it, lode_error *err)
 				 d->layer      ? "layer:"
 				 : d->has_clip ? "clip:"
 					       : "where:");
-	if ((rc = lode__raster_open(d->source_path, &it->src, err)))
+	if ((rc = lode__raster_open(d->source_path, (const char *const *)d->open_options, &it->src, err)))
 		return rc;
 	info = lode__raster_info(it->src);
 	if (!info->has_geotransform)
@@ -451,11 +453,15 @@ static json_t *vector_lineage(const plan *p, const plan_item *it, const lode_vda
 static json_t *lineage_json(const plan *p, const plan_item *it)
 {
 	const lode_raster_info *info;
-	json_t *o, *src = json_object(), *tgt = json_object(), *bands = json_array(), *gt = json_array();
+	json_t *o, *src, *tgt, *bands, *gt;
 
 	if (it->is_vector)
 		return vector_lineage(p, it, NULL);
 	info = lode__raster_info(it->src);
+	src = json_object();
+	tgt = json_object();
+	bands = json_array();
+	gt = json_array();
 	for (int i = 0; i < it->nbands; i++)
 		json_array_append_new(bands, json_integer(it->bands[i]));
 	for (int i = 0; i < 6; i++)
@@ -604,6 +610,7 @@ static lode_status write_dataset(plan *p, plan_item *it, lode__bundle *b, progre
 	}
 	{
 		lode_tiler_params tp = {.source_path = it->spec->source_path,
+					.open_options = (const char *const *)it->spec->open_options,
 					.wp = &wp,
 					.threads = p->threads,
 					.level = lode__bundle_deflate_level()};
@@ -1014,7 +1021,8 @@ lode_status lode_run(const char *manifest_path, const char *bundle_path, const l
 	for (size_t i = 0; i < p.n; i++)
 		if ((rc = (p.items[i].is_vector ? write_vector : write_dataset)(&p, &p.items[i], b, &pr,
 										&digests[i], err))) {
-			lode__err_ctx(err, "dataset '%s': ", p.items[i].spec->name);
+			lode__err_ctx(err, "%s:%d: dataset '%s': ", manifest_path, p.items[i].spec->line,
+				      p.items[i].spec->name);
 			goto out;
 		}
 	/* The digest covers the root attributes as a reader will see them: read them back. */

@@ -162,7 +162,7 @@ lode_status lode__tiler_new(const lode_tiler_params *p, lode__tiler **out, lode_
 	for (int i = 0; i < t->nworkers; i++) {
 		worker *w = &t->w[i];
 		w->t = t;
-		if ((rc = lode__raster_open(p->source_path, &w->raster, err)) ||
+		if ((rc = lode__raster_open(p->source_path, p->open_options, &w->raster, err)) ||
 		    (rc = lode__warper_new(w->raster, p->wp, &w->warper, err)))
 			goto out;
 		w->tile = malloc(tile_bytes * (size_t)p->wp->nbands);

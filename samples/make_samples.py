@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Write lode's small synthetic survey rasters into OUTDIR.
+"""Write lode's small synthetic survey rasters and vector layers into OUTDIR.
 
 Usage: samples/make_samples.py OUTDIR
 
@@ -8,8 +8,10 @@ byte-identical files. Needs numpy and GDAL's Python bindings, which on this
 machine exist only for the Debian interpreter /usr/bin/python3.
 
 All Malaysian grids lie over the Bentong-Raub / central gold belt of Peninsular
-Malaysia (about 101.7-102.1 E, 3.6-4.0 N) and overlap each other. See
-samples/README.md for what each file is.
+Malaysia (about 101.7-102.1 E, 3.6-4.0 N) and overlap each other. The vector
+layers (deposits.gpkg, geology.gpkg) cover the same area, and OUTDIR/vector_cases/
+holds small layers for the end-to-end tests of special cases (legacy encodings, no
+CRS, mixed geometry types, 3D, empty). See samples/README.md for what each file is.
 """
 
 import math
@@ -17,9 +19,10 @@ import os
 import sys
 
 import numpy as np
-from osgeo import gdal, osr
+from osgeo import gdal, ogr, osr
 
 gdal.UseExceptions()
+ogr.UseExceptions()
 
 SEED = 20240601
 
@@ -315,6 +318,363 @@ def make_bad(outdir):
     print(p)
 
 
+# --- vector layers -----------------------------------------------------------
+#
+# GeoPackages record a "last change" time: OGR_CURRENT_DATE pins it, so two runs
+# write byte-identical files.  Shapefile .dbf headers carry a date too
+# (DBF_DATE_LAST_UPDATE pins it).  Features are written in a fixed order and every
+# coordinate is rounded, so nothing depends on the platform.
+
+FIXED_DATE = "2024-06-01T00:00:00.000Z"
+VECTOR_SEED = SEED + 1   # a separate stream: the rasters stay as they were
+
+
+def remove_vector(path):
+    base, ext = os.path.splitext(path)
+    if ext == ".shp":
+        for e in (".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix"):
+            if os.path.lexists(base + e):
+                os.remove(base + e)
+    else:
+        for p in (path, path + "-journal", path + "-wal", path + "-shm"):
+            if os.path.lexists(p):
+                os.remove(p)
+
+
+def new_layer(path, driver, name, gtype, epsg, fields, lco=None):
+    """Create a one-layer vector file; fields: list of (name, OFT type[, subtype, width])."""
+    remove_vector(path)
+    ds = ogr.GetDriverByName(driver).CreateDataSource(path)
+    srs = srs_epsg(epsg) if epsg is not None else None
+    lyr = ds.CreateLayer(name, srs, gtype, options=lco or [])
+    for f in fields:
+        fd = ogr.FieldDefn(f[0], f[1])
+        if len(f) > 2 and f[2] is not None:
+            fd.SetSubType(f[2])
+        if len(f) > 3:
+            fd.SetWidth(f[3])
+        lyr.CreateField(fd)
+    return ds, lyr
+
+
+def add_feature(lyr, geom_wkt, values):
+    """values: dict field -> value; None means null, a missing key means unset."""
+    feat = ogr.Feature(lyr.GetLayerDefn())
+    if geom_wkt is not None:
+        feat.SetGeometry(ogr.CreateGeometryFromWkt(geom_wkt))
+    for k, v in values.items():
+        if v is None:
+            feat.SetFieldNull(k)
+        elif isinstance(v, tuple):  # (y, m, d[, h, mi, s, tzflag])
+            feat.SetField(k, *(list(v) + [0] * (7 - len(v))))
+        else:
+            feat.SetField(k, v)
+    lyr.CreateFeature(feat)
+
+
+def close_vector(ds, path):
+    ds.FlushCache()
+    ds = None
+    print(path)
+
+
+# Deposit and occurrence names (synthetic: the positions are not the real ones).
+DEPOSIT_NAMES = [
+    "Lombong Emas Penjom", "Sungai Lembing", "Lombong Emas Raub", "Bukit Koman",
+    "Sungai Ruan", "Lombong Emas Tersang", "Bukit Malacca", "Kampung Sega",
+    "Sungai Sempam", "Lombong Timah Bentong", "Bukit Tinggi", "Janda Baik",
+    "Genting Sempah", "Sungai Dong", "Kampung Tras", "Sungai Gali",
+    "Bukit Fraser", "Lurah Bilut", "Sungai Chamang", "Kampung Perting",
+    "Sungai Kelau", "Bukit Sabai", "Ulu Cheka", "Sungai Lancang",
+    "Kampung Mempaga", "Bukit Ketari", "Sungai Bilut", "Kampung Tranum",
+    "Bukit Cheroh", "Sungai Budu", "Kampung Sertik", "Ulu Dong",
+    "Bukit Manchis", "Sungai Telemong", "Kampung Karak", "Lembah Semantan",
+    "Bukit Damar", "Sungai Bentong", "Kampung Lipis Kecil", "Gua Bama",
+]
+COMMODITIES = [
+    "emas / gold", "bijih timah / tin", "bauksit / bauxite",
+    "unsur nadir bumi / rare earth elements (REE)", "besi / iron ore",
+    "antimoni / antimony", "barit / barite", "tembaga / copper",
+]
+STATUSES = ["aktif / active", "ditutup / closed", "prospek / prospect",
+            "terbiar / abandoned", "prospek \u2013 dalam kajian / prospect \u2013 under study"]
+
+
+def make_deposits(outdir):
+    """~40 mineral deposits and occurrences, points in Kertau (RSO) / RSO Malaya."""
+    rng = np.random.default_rng(VECTOR_SEED)
+    path = os.path.join(outdir, "deposits.gpkg")
+    ds, lyr = new_layer(path, "GPKG", "deposits", ogr.wkbPoint, KERTAU_RSO, [
+        ("deposit_id", ogr.OFTInteger), ("name", ogr.OFTString),
+        ("commodity", ogr.OFTString), ("grade", ogr.OFTReal),
+        ("tonnage_t", ogr.OFTInteger64), ("status", ogr.OFTString),
+        ("discovered", ogr.OFTDate), ("active", ogr.OFTInteger, ogr.OFSTBoolean)])
+    n = len(DEPOSIT_NAMES)
+    xs = np.round(rng.uniform(408000.0, 444000.0, n), 1)
+    ys = np.round(rng.uniform(408000.0, 440000.0, n), 1)
+    com = rng.integers(0, len(COMMODITIES), n)
+    com[:4] = [0, 1, 2, 3]          # the first four: gold, tin, bauxite, REE
+    grade = np.round(rng.lognormal(0.5, 0.8, n), 2)
+    ton = (np.round(rng.lognormal(13.0, 2.0, n), -2)).astype(np.int64)
+    ton[5] = 3250000000             # more than 2^31: needs Integer64
+    st = rng.integers(0, len(STATUSES), n)
+    year = rng.integers(1890, 2016, n)
+    month = rng.integers(1, 13, n)
+    day = rng.integers(1, 29, n)
+    for i in range(n):
+        status = STATUSES[st[i]]
+        if i % 9 == 4:
+            status = None           # not recorded
+        elif i == 17:
+            status = ""             # recorded as an empty text, which is not null
+        add_feature(lyr, "POINT (%.1f %.1f)" % (xs[i], ys[i]), {
+            "deposit_id": 1001 + i,
+            "name": DEPOSIT_NAMES[i],
+            "commodity": COMMODITIES[com[i]],
+            "grade": None if i % 7 == 3 else float(grade[i]),
+            "tonnage_t": None if i % 6 == 2 else int(ton[i]),
+            "status": status,
+            "discovered": None if i % 8 == 6 else (int(year[i]), int(month[i]), int(day[i])),
+            "active": 1 if status and status.startswith("aktif") else 0,
+        })
+    close_vector(ds, path)
+
+
+# Geology units: code, Malay / English name, age.
+GEOLOGY_UNITS = {
+    "Gr-MR": ("Granit Banjaran Utama / Main Range Granite", "Trias Akhir / Late Triassic"),
+    "Al": ("Aluvium / Alluvium", "Kuaterner / Quaternary"),
+    "Sk-K": ("Syis Karak / Karak Schist", "Paleozoik Awal / Early Palaeozoic"),
+    "Fl-B": ("Filit Formasi Bentong / Bentong Formation phyllite", "Karbon / Carboniferous"),
+    "Bk-R": ("Batu Kapur Kumpulan Raub / Raub Group limestone", "Perm / Permian"),
+    "Bp-S": ("Batu Pasir Formasi Semantan / Semantan Formation sandstone", "Trias / Triassic"),
+    "Tf-S": ("Tuf Volkanik Semantan / Semantan volcanic tuff", "Trias Tengah / Middle Triassic"),
+    "Sp-BR": ("Serpentinit Sutur Bentong-Raub / Bentong-Raub Suture serpentinite",
+              "Devon\u2013Karbon / Devonian\u2013Carboniferous"),
+    "Gr-S": ("Stok Granit Sempah / Sempah granite stock", "Trias Akhir / Late Triassic"),
+}
+
+
+def ring_wkt(pts):
+    pts = list(pts) + [pts[0]]
+    return "(" + ", ".join("%.1f %.1f" % p for p in pts) + ")"
+
+
+def make_geology_polygons(outdir):
+    """~10 geology polygons (MultiPolygon layer) in GDM2000 / Peninsular RSO that tile
+    the area: a 5 x 2 mesh of jittered cells, one with a hole filled by a granite stock,
+    two alluvium cells joined into one multipolygon."""
+    rng = np.random.default_rng(VECTOR_SEED + 1)
+    path = os.path.join(outdir, "geology.gpkg")
+    ds, lyr = new_layer(path, "GPKG", "geology", ogr.wkbMultiPolygon, GDM2000_RSO, [
+        ("unit_code", ogr.OFTString), ("unit_name", ogr.OFTString),
+        ("age", ogr.OFTString), ("area_km2", ogr.OFTReal)])
+    # Mesh nodes: 11 x 5 (cell corners and edge midpoints); the outer frame stays
+    # straight, the inside nodes move by up to 1.5 km.
+    x0, x1, y0, y1 = 396000.0, 452000.0, 404000.0, 446000.0
+    nxn, nyn = 11, 5
+    gx = np.linspace(x0, x1, nxn)[None, :].repeat(nyn, 0)
+    gy = np.linspace(y1, y0, nyn)[:, None].repeat(nxn, 1)
+    jx = rng.uniform(-1500.0, 1500.0, (nyn, nxn))
+    jy = rng.uniform(-1500.0, 1500.0, (nyn, nxn))
+    jx[:, 0] = jx[:, -1] = 0.0
+    jy[0, :] = jy[-1, :] = 0.0
+    gx = np.round(gx + jx, 1)
+    gy = np.round(gy + jy, 1)
+
+    def cell(r, c):  # counter-clockwise ring of cell (row r, col c), 8 nodes
+        i0, j0 = 2 * r, 2 * c
+        seq = [(i0 + 2, j0), (i0 + 2, j0 + 1), (i0 + 2, j0 + 2), (i0 + 1, j0 + 2),
+               (i0, j0 + 2), (i0, j0 + 1), (i0, j0), (i0 + 1, j0)]
+        return [(gx[i, j], gy[i, j]) for i, j in seq]
+
+    # Units of the 10 cells (row 0 north, row 1 south); cells 0 and 7 are both alluvium.
+    units = ["Al", "Fl-B", "Sp-BR", "Sk-K", "Gr-MR",
+             "Bp-S", "Tf-S", "Al", "Bk-R", "Gr-MR"]
+    # The stock: an octagon inside cell 3 (row 0, col 3), clockwise as a hole.
+    cx, cy = float(np.mean([p[0] for p in cell(0, 3)])), float(np.mean([p[1] for p in cell(0, 3)]))
+    octagon = [(round(cx + 3000.0 * math.cos(math.radians(a)), 1),
+                round(cy + 2200.0 * math.sin(math.radians(a)), 1)) for a in range(0, 360, 45)]
+    feats = []
+    for k, u in enumerate(units):
+        r, c = divmod(k, 5)
+        if k == 7:
+            continue  # joined with cell 0 below
+        if k == 0:
+            wkt = "MULTIPOLYGON ((%s), (%s))" % (ring_wkt(cell(0, 0)), ring_wkt(cell(1, 2)))
+        elif k == 3:
+            wkt = "MULTIPOLYGON ((%s, %s))" % (ring_wkt(cell(0, 3)), ring_wkt(octagon[::-1]))
+        else:
+            wkt = "MULTIPOLYGON ((%s))" % ring_wkt(cell(r, c))
+        feats.append((u, wkt))
+    feats.append(("Gr-S", "MULTIPOLYGON ((%s))" % ring_wkt(octagon)))
+    for u, wkt in feats:
+        g = ogr.CreateGeometryFromWkt(wkt)
+        add_feature(lyr, wkt, {"unit_code": u, "unit_name": GEOLOGY_UNITS[u][0],
+                               "age": GEOLOGY_UNITS[u][1],
+                               "area_km2": round(g.GetArea() / 1e6, 3)})
+    close_vector(ds, path)
+
+
+def lonlat_to(epsg, lon, lat):
+    ct = osr.CoordinateTransformation(srs_epsg(4326), srs_epsg(epsg))
+    x, y, _ = ct.TransformPoint(lon, lat)
+    return round(x, 2), round(y, 2)
+
+
+# Piemonte towns with CP1252 text (the curly quotes, dash and euro sign are bytes
+# 0x80-0x9F in CP1252, where ISO-8859-1 has control characters).
+LEGACY_TOWNS = [
+    ("Montaldo di Mondov\u00ec", 7.8667, 44.3167, "Comune \u201cpiccolo\u201d \u2013 600 ab."),
+    ("Mondov\u00ec", 7.8186, 44.3953, "Citt\u00e0 \u2013 mercato del luned\u00ec"),
+    ("San Michele Mondov\u00ec", 7.9103, 44.3747, "Caff\u00e8 \u201cAlla Torre\u201d \u2013 3 \u20ac"),
+    ("Vicoforte", 7.8631, 44.3636, "Santuario \u2013 cupola ellittica"),
+    ("Frabosa Soprana", 7.8056, 44.2864, "Sci \u2013 \u00e0 la carte"),
+    ("Cherasco", 7.8581, 44.6514, "Lumache \u2013 \u20ac 12,50"),
+    ("Bra", 7.8553, 44.6986, "Salsiccia di Bra"),
+    ("Saluzzo", 7.4917, 44.6453, "Marchesato \u2013 \u00abantica capitale\u00bb"),
+]
+
+
+def make_legacy_shapefile(casedir):
+    """A Shapefile whose .dbf is in CP1252 and says so nowhere: no .cpg and a zero
+    language-driver byte, like many files from older desktop GIS."""
+    path = os.path.join(casedir, "legacy_cp1252.shp")
+    ds, lyr = new_layer(path, "ESRI Shapefile", "legacy_cp1252", ogr.wkbPoint, 32632, [
+        ("name", ogr.OFTString, None, 40), ("note", ogr.OFTString, None, 60),
+        ("pop", ogr.OFTInteger)],
+        lco=["ENCODING=CP1252", "DBF_DATE_LAST_UPDATE=2024-06-01"])
+    for i, (name, lon, lat, note) in enumerate(LEGACY_TOWNS):
+        x, y = lonlat_to(32632, lon, lat)
+        add_feature(lyr, "POINT (%.2f %.2f)" % (x, y),
+                    {"name": name, "note": note, "pop": 500 + 731 * i})
+    ds.FlushCache()
+    ds = None
+    base = path[:-4]
+    if os.path.exists(base + ".cpg"):
+        os.remove(base + ".cpg")
+    with open(base + ".dbf", "r+b") as f:  # byte 29: language driver ID; 0 = not given
+        f.seek(29)
+        f.write(b"\0")
+    for e in (".shp", ".shx", ".dbf", ".prj"):
+        print(base + e)
+
+
+def make_lonlat_csv(casedir):
+    """A CSV with lon/lat columns and no CRS."""
+    path = os.path.join(casedir, "towns_lonlat.csv")
+    rows = [("Raub", 101.8572, 3.7930, 27000), ("Bentong", 101.9083, 3.5222, 114000),
+            ("Karak", 102.0333, 3.4167, 12000), ("Kuala Lipis", 102.0500, 4.1833, 20000),
+            ("Janda Baik", 101.8667, 3.3333, 1500), ("Bukit Tinggi", 101.8233, 3.3500, 5000),
+            ("Sungai Ruan", 101.8500, 3.8500, None), ("Dong", 101.9000, 3.9000, 3000)]
+    with open(path, "w", newline="") as f:
+        f.write("name,lon,lat,population\n")
+        for name, lon, lat, pop in rows:
+            f.write("%s,%.4f,%.4f,%s\n" % (name, lon, lat, "" if pop is None else pop))
+    print(path)
+
+
+def make_geojson(path, features, crs=True):
+    """features: list of (geometry dict, properties); written by hand so the file is
+    exactly what the test expects (OGR would refuse or normalise some of it)."""
+    import json
+    doc = {"type": "FeatureCollection"}
+    if crs:
+        doc["crs"] = {"type": "name", "properties": {"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}}
+    doc["features"] = [{"type": "Feature", "properties": p, "geometry": g}
+                       for g, p in features]
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+    print(path)
+
+
+def make_mixed_geojson(casedir):
+    # Points and a line in one layer: lode refuses it and suggests where:.
+    make_geojson(os.path.join(casedir, "mixed_point_line.geojson"), [
+        ({"type": "Point", "coordinates": [101.70, 3.80]}, {"id": 1, "kind": "adit"}),
+        ({"type": "Point", "coordinates": [101.75, 3.85]}, {"id": 2, "kind": "shaft"}),
+        ({"type": "LineString", "coordinates": [[101.70, 3.80], [101.75, 3.85], [101.80, 3.83]]},
+         {"id": 3, "kind": "haul road"}),
+        ({"type": "Point", "coordinates": [101.90, 3.90]}, {"id": 4, "kind": "adit"}),
+    ])
+    # Polygons and multipolygons (one polygon with a hole): promoted to MultiPolygon.
+    make_geojson(os.path.join(casedir, "mixed_poly_multipoly.geojson"), [
+        ({"type": "Polygon", "coordinates": [[[101.65, 3.70], [101.75, 3.70], [101.75, 3.78],
+                                              [101.65, 3.78], [101.65, 3.70]]]},
+         {"id": 1, "lease": "ML 1/2001"}),
+        ({"type": "MultiPolygon", "coordinates": [
+            [[[101.80, 3.70], [101.85, 3.70], [101.85, 3.75], [101.80, 3.75], [101.80, 3.70]]],
+            [[[101.88, 3.72], [101.92, 3.72], [101.92, 3.76], [101.88, 3.76], [101.88, 3.72]]]]},
+         {"id": 2, "lease": "ML 7/1998"}),
+        ({"type": "Polygon", "coordinates": [
+            [[101.70, 3.85], [101.82, 3.85], [101.82, 3.95], [101.70, 3.95], [101.70, 3.85]],
+            [[101.74, 3.88], [101.74, 3.92], [101.78, 3.92], [101.78, 3.88], [101.74, 3.88]]]},
+         {"id": 3, "lease": "ML 12/2010"}),
+    ])
+
+
+def make_case_layers(casedir):
+    # An empty layer: no features at all, but a CRS and fields.
+    path = os.path.join(casedir, "empty.gpkg")
+    ds, lyr = new_layer(path, "GPKG", "boreholes", ogr.wkbPoint, GDM2000_RSO, [
+        ("hole_id", ogr.OFTString), ("depth_m", ogr.OFTReal)])
+    close_vector(ds, path)
+    # A line layer with no CRS (Shapefile without .prj); the coordinates are EPSG:3375.
+    path = os.path.join(casedir, "nocrs_lines.shp")
+    ds, lyr = new_layer(path, "ESRI Shapefile", "nocrs_lines", ogr.wkbLineString, None, [
+        ("line_no", ogr.OFTInteger), ("survey", ogr.OFTString, None, 30)],
+        lco=["ENCODING=UTF-8", "DBF_DATE_LAST_UPDATE=2024-06-01"])
+    for i in range(5):
+        y = 412000.0 + 5000.0 * i
+        add_feature(lyr, "LINESTRING (410000 %.1f, 425000 %.1f, 440000 %.1f)" % (y, y + 800.0, y),
+                    {"line_no": 100 + i, "survey": "Gravity line %d" % (i + 1)})
+    ds.FlushCache()
+    ds = None
+    for e in (".shp", ".shx", ".dbf", ".cpg"):
+        print(path[:-4] + e)
+    # A 3D line layer (traverses with elevations), with a DateTime field.
+    path = os.path.join(casedir, "lines_z.gpkg")
+    ds, lyr = new_layer(path, "GPKG", "traverses", ogr.wkbLineString25D, KERTAU_RSO, [
+        ("name", ogr.OFTString), ("surveyed", ogr.OFTDateTime)])
+    rows = [("T1", "LINESTRING Z (415000 420000 55.5, 418000 423000 310.25, 421000 424500 802)",
+             (2019, 3, 14, 9, 30, 0, 100)),
+            ("T2", "LINESTRING Z (430000 430000 1200, 431500 428000 950.125)",
+             (2020, 7, 1, 8, 45, 30, 100)),
+            ("T3", "LINESTRING Z (420000 415000 20, 426000 416000 40, 432000 418000 65, "
+                   "437000 421000 120)", None)]
+    for name, wkt, when in rows:
+        add_feature(lyr, wkt, {"name": name, "surveyed": when})
+    close_vector(ds, path)
+    # A Polygon (not multi) layer whose polygons have holes.
+    path = os.path.join(casedir, "polygons_holes.gpkg")
+    ds, lyr = new_layer(path, "GPKG", "pits", ogr.wkbPolygon, GDM2000_RSO, [
+        ("pit", ogr.OFTString), ("depth_m", ogr.OFTReal)])
+    add_feature(lyr, "POLYGON ((412000 420000, 418000 420000, 418000 426000, 412000 426000, "
+                     "412000 420000), (414000 422000, 414000 424000, 416000 424000, "
+                     "416000 422000, 414000 422000))", {"pit": "Lubang A", "depth_m": 85.5})
+    add_feature(lyr, "POLYGON ((430000 430000, 436000 430000, 433000 435000, 430000 430000))",
+                {"pit": "Lubang B", "depth_m": None})
+    add_feature(lyr, None, {"pit": "Lubang C (tiada geometri / no geometry)", "depth_m": 3.0})
+    close_vector(ds, path)
+
+
+def make_vectors(outdir):
+    old = gdal.GetConfigOption("OGR_CURRENT_DATE")
+    gdal.SetConfigOption("OGR_CURRENT_DATE", FIXED_DATE)
+    try:
+        make_deposits(outdir)
+        make_geology_polygons(outdir)
+        casedir = os.path.join(outdir, "vector_cases")
+        os.makedirs(casedir, exist_ok=True)
+        make_legacy_shapefile(casedir)
+        make_lonlat_csv(casedir)
+        make_mixed_geojson(casedir)
+        make_case_layers(casedir)
+    finally:
+        gdal.SetConfigOption("OGR_CURRENT_DATE", old)
+
+
 def main(argv):
     if len(argv) != 2 or argv[1].startswith("-"):
         sys.stderr.write("usage: make_samples.py OUTDIR\n")
@@ -331,6 +691,7 @@ def main(argv):
     make_nad27(outdir)
     make_far_away(outdir)
     make_bad(outdir)
+    make_vectors(outdir)
     return 0
 
 
