@@ -759,7 +759,19 @@ lode_status lode__bundle_close(lode__bundle *b, lode_error *err)
 
 /* ---- reading ---- */
 
+static lode_status open_bundle(const char *path, int writable, lode__bundle **out, lode_error *err);
+
 lode_status lode__bundle_open(const char *path, lode__bundle **out, lode_error *err)
+{
+	return open_bundle(path, 0, out, err);
+}
+
+lode_status lode__bundle_open_rw(const char *path, lode__bundle **out, lode_error *err)
+{
+	return open_bundle(path, 1, out, err);
+}
+
+static lode_status open_bundle(const char *path, int writable, lode__bundle **out, lode_error *err)
 {
 	lode__bundle *b;
 	hid_t fapl;
@@ -784,7 +796,7 @@ lode_status lode__bundle_open(const char *path, lode__bundle **out, lode_error *
 		return lode__err(err, LODE_ENOMEM, "out of memory");
 	fapl = H5Pcreate(H5P_FILE_ACCESS);
 	H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
-	b->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+	b->file = H5Fopen(path, writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl);
 	H5Pclose(fapl);
 	if (b->file < 0) {
 		lode_status rc = h5err(err, LODE_EBUNDLE, path);

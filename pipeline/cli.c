@@ -112,18 +112,37 @@ static int draw_bar(double f, const char *label, void *user)
 
 /* ---- option parsing shared by the commands ---- */
 
-enum { OPT_HELP = 'h', OPT_QUIET = 'q', OPT_OUT = 'o', OPT_JOBS = 'j', OPT_JSON = 1000 };
+enum {
+	OPT_HELP = 'h',
+	OPT_QUIET = 'q',
+	OPT_OUT = 'o',
+	OPT_JOBS = 'j',
+	OPT_JSON = 1000,
+	OPT_TRUST,
+	OPT_KEY,
+	OPT_SIGNER
+};
+
+#define MAX_TRUST 64
 
 static const struct option long_opts[] = {
-    {"help", no_argument, NULL, OPT_HELP},          {"quiet", no_argument, NULL, OPT_QUIET},
-    {"output", required_argument, NULL, OPT_OUT},   {"json", no_argument, NULL, OPT_JSON},
-    {"threads", required_argument, NULL, OPT_JOBS}, {NULL, 0, NULL, 0},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"quiet", no_argument, NULL, OPT_QUIET},
+    {"output", required_argument, NULL, OPT_OUT},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"threads", required_argument, NULL, OPT_JOBS},
+    {"trust", required_argument, NULL, OPT_TRUST},
+    {"key", required_argument, NULL, OPT_KEY},
+    {"signer", required_argument, NULL, OPT_SIGNER},
+    {NULL, 0, NULL, 0},
 };
 
 typedef struct opts {
 	int help, quiet, json, threads;
-	const char *out;
-	int allow_json, allow_out, allow_threads;
+	const char *out, *key, *signer;
+	const char *trust[MAX_TRUST];
+	size_t ntrust;
+	int allow_json, allow_out, allow_threads, allow_trust, allow_sign;
 } opts;
 
 /* Parse options; returns -1 and prints on a usage error. */
@@ -158,6 +177,25 @@ static int parse(const char *cmd, int argc, char **argv, opts *o)
 			o->threads = (int)n;
 			break;
 		}
+		case OPT_TRUST:
+			if (!o->allow_trust || o->ntrust == MAX_TRUST) {
+				usage_error(cmd,
+					    o->allow_trust ? "too many --trust keys"
+							   : "this command does not take --trust",
+					    NULL);
+				return -1;
+			}
+			o->trust[o->ntrust++] = optarg;
+			break;
+		case OPT_KEY:
+		case OPT_SIGNER:
+			if (!o->allow_sign) {
+				usage_error(cmd, "this command does not take",
+					    ch == OPT_KEY ? "--key" : "--signer");
+				return -1;
+			}
+			*(ch == OPT_KEY ? &o->key : &o->signer) = optarg;
+			break;
 		case OPT_JSON:
 			if (!o->allow_json) {
 				usage_error(cmd, "this command does not take --json", NULL);
@@ -241,7 +279,7 @@ static int cmd_plan(int argc, char **argv)
 
 static int cmd_verify(int argc, char **argv)
 {
-	opts o = {0};
+	opts o = {.allow_trust = 1};
 	lode_error err = {0};
 	char *report = NULL;
 	lode_status rc;
@@ -252,7 +290,7 @@ static int cmd_verify(int argc, char **argv)
 		return show_help("verify");
 	if (optind != argc - 1)
 		return usage_error("verify", "expected one BUNDLE", NULL);
-	rc = lode_verify(argv[optind], &report, &err);
+	rc = lode_verify_trusted(argv[optind], o.trust, o.ntrust, &report, &err);
 	if (report && !o.quiet)
 		fputs(report, stdout);
 	free(report);
@@ -260,6 +298,47 @@ static int cmd_verify(int argc, char **argv)
 		return fail(&err);
 	if (!o.quiet)
 		printf("OK: %s verified\n", argv[optind]);
+	return 0;
+}
+
+static int cmd_keygen(int argc, char **argv)
+{
+	opts o = {.allow_out = 1};
+	lode_error err = {0};
+
+	if (parse("keygen", argc, argv, &o) < 0)
+		return EXIT_USAGE;
+	if (o.help)
+		return show_help("keygen");
+	if (optind != argc || !o.out)
+		return usage_error("keygen", "expected -o NAME and nothing else", NULL);
+	if (lode_keygen(o.out, &err) != LODE_OK)
+		return fail(&err);
+	if (!o.quiet)
+		fprintf(
+		    stderr,
+		    "lode: wrote %s.key (secret: keep it, mode 0600) and %s.pub (give it to your partners)\n",
+		    o.out, o.out);
+	return 0;
+}
+
+static int cmd_sign(int argc, char **argv)
+{
+	opts o = {.allow_sign = 1};
+	lode_error err = {0};
+
+	if (parse("sign", argc, argv, &o) < 0)
+		return EXIT_USAGE;
+	if (o.help)
+		return show_help("sign");
+	if (optind != argc - 1)
+		return usage_error("sign", "expected one BUNDLE", NULL);
+	if (!o.key)
+		return usage_error("sign", "missing --key NAME.key (from lode keygen)", NULL);
+	if (lode_sign(argv[optind], o.key, o.signer, &err) != LODE_OK)
+		return fail(&err);
+	if (!o.quiet)
+		fprintf(stderr, "lode: signed %s\n", argv[optind]);
 	return 0;
 }
 
@@ -319,9 +398,22 @@ static const command commands[] = {
      "Check the manifest and every source and choose the coordinate operations, as\n"
      "'run' would, and print the plan as JSON (sources, digests, operations with every\n"
      "candidate and why it was refused, target grids).  Writes nothing.\n"},
-    {"verify", cmd_verify, "lode verify BUNDLE [-q]",
-     "Recompute every dataset's content digest and the bundle digest and check the\n"
-     "structure.  Exit 0 when everything matches; exit 1 naming each damaged dataset.\n"},
+    {"verify", cmd_verify, "lode verify BUNDLE [--trust NAME.pub]... [-q]",
+     "Recompute every dataset's content digest and the bundle digest, check the\n"
+     "structure and every signature.  Exit 0 when everything matches; exit 1 naming\n"
+     "each damaged dataset or failing signature.\n\n"
+     "  --trust NAME.pub   a partner's public key (repeatable): then at least one valid\n"
+     "                     signature by one of these keys is required\n"},
+    {"keygen", cmd_keygen, "lode keygen -o NAME",
+     "Make an Ed25519 key pair for signing bundles: NAME.key, the secret key (mode 0600;\n"
+     "keep it private), and NAME.pub, the public key partners pass to verify --trust.\n"
+     "Existing files are never overwritten.\n"},
+    {"sign", cmd_sign, "lode sign BUNDLE --key NAME.key [--signer NAME]",
+     "Add a signature over the bundle digest and the signer's name.  The bundle must\n"
+     "verify first; its digests do not change.  A bundle can carry several signatures\n"
+     "(the partner countersigns with its own key).\n\n"
+     "  --key NAME.key     the secret key from lode keygen\n"
+     "  --signer NAME      who signs, e.g. \"Jabatan Mineral dan Geosains Malaysia\"\n"},
     {"ls", cmd_ls, "lode ls BUNDLE [--json]",
      "List the datasets in a bundle: type, size, CRS, bounds, nodata, source and the\n"
      "coordinate operation applied.\n\n"

@@ -19,6 +19,7 @@ const char *lode_status_name(lode_status code)
 	case LODE_EIO: return "input/output error";
 	case LODE_EBUNDLE: return "not a valid lode bundle";
 	case LODE_EDAMAGED: return "bundle damaged";
+	case LODE_ESIGNATURE: return "signature check failed";
 	case LODE_ENOMEM: return "out of memory";
 	case LODE_EINTERNAL: return "internal error";
 	}

@@ -21,15 +21,16 @@
 /* Status codes.  0 is success; every other value is a failure class. */
 typedef enum lode_status {
 	LODE_OK = 0,
-	LODE_EUSAGE,    /* the caller passed something meaningless */
-	LODE_EMANIFEST, /* the manifest is malformed or inconsistent */
-	LODE_ESOURCE,   /* a source cannot be read or is unusable */
-	LODE_EPOLICY,   /* no coordinate operation satisfies the policy */
-	LODE_EIO,       /* reading or writing a file failed */
-	LODE_EBUNDLE,   /* a bundle is not a lode bundle or is malformed */
-	LODE_EDAMAGED,  /* a bundle's content does not match its digests */
-	LODE_ENOMEM,    /* out of memory */
-	LODE_EINTERNAL  /* a dependency failed in a way we did not expect */
+	LODE_EUSAGE,     /* the caller passed something meaningless */
+	LODE_EMANIFEST,  /* the manifest is malformed or inconsistent */
+	LODE_ESOURCE,    /* a source cannot be read or is unusable */
+	LODE_EPOLICY,    /* no coordinate operation satisfies the policy */
+	LODE_EIO,        /* reading or writing a file failed */
+	LODE_EBUNDLE,    /* a bundle is not a lode bundle or is malformed */
+	LODE_EDAMAGED,   /* a bundle's content does not match its digests */
+	LODE_ESIGNATURE, /* a signature does not verify, or none is by a trusted key */
+	LODE_ENOMEM,     /* out of memory */
+	LODE_EINTERNAL   /* a dependency failed in a way we did not expect */
 } lode_status;
 
 /*
@@ -75,6 +76,24 @@ lode_status lode_plan_json(const char *manifest_path, char **report_json, lode_e
  * each), another code when the file cannot be read as a bundle at all.
  */
 lode_status lode_verify(const char *bundle_path, char **report, lode_error *err);
+
+/*
+ * Verify as lode_verify does, and also the bundle's signatures: with trusted public key
+ * files (written by lode_keygen), succeed only if at least one signature is valid and
+ * made with one of them.  Any signature that does not verify fails the bundle.
+ */
+lode_status lode_verify_trusted(const char *bundle_path, const char *const *trusted_keys, size_t ntrusted,
+				char **report, lode_error *err);
+
+/* Write a new Ed25519 key pair: NAME.key (secret, mode 0600) and NAME.pub.  Never overwrites. */
+lode_status lode_keygen(const char *name, lode_error *err);
+
+/*
+ * Sign a bundle that verifies: add a signature over its bundle digest and the signer's
+ * name.  The bundle is rewritten under a temporary name and renamed into place; its
+ * digests do not change.  A bundle can carry several signatures (countersigning).
+ */
+lode_status lode_sign(const char *bundle_path, const char *key_path, const char *signer, lode_error *err);
 
 /* Describe a bundle: *out is a malloc'd text, JSON when json is non-zero. */
 lode_status lode_ls(const char *bundle_path, int json, char **out, lode_error *err);

@@ -205,7 +205,8 @@ static char *vector_problem(lode__bundle *b, const lode_bundle_item *it, char he
 	return problem;
 }
 
-static lode_status verify_impl(const char *bundle_path, char **report, lode_error *err)
+static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trusted, size_t ntrusted,
+			       char **report, lode_error *err)
 {
 	lode__bundle *b = NULL;
 	lode_bundle_item *items = NULL;
@@ -279,8 +280,31 @@ static lode_status verify_impl(const char *bundle_path, char **report, lode_erro
 	} else {
 		addf(&text, "bundle digest: OK (sha256 %s)\n", digest);
 	}
-	if (damaged)
+	if (damaged) {
 		rc = lode__err(err, LODE_EDAMAGED, "%s: damaged: %s", bundle_path, names);
+		goto out;
+	}
+	/* Signatures: any that does not verify fails the bundle; with trusted keys, one
+	   valid signature by a trusted key is required. */
+	{
+		char *lines = NULL;
+		int bad = 0, trusted_ok = 0, count = 0;
+		lode__signatures_check(root, nroot, digest, trusted, ntrusted, &lines, &bad, &trusted_ok,
+				       &count);
+		if (lines) {
+			addf(&text, "%s", lines);
+			free(lines);
+		}
+		if (bad)
+			rc = lode__err(err, LODE_ESIGNATURE, "%s: %d of %d signature%s do%s not verify",
+				       bundle_path, bad, count, count == 1 ? "" : "s", bad == 1 ? "es" : "");
+		else if (ntrusted && !trusted_ok)
+			rc = lode__err(
+			    err, LODE_ESIGNATURE,
+			    "%s: the content is intact but no signature was made with a trusted key (%d "
+			    "signature%s, %zu trusted key%s)",
+			    bundle_path, count, count == 1 ? "" : "s", ntrusted, ntrusted == 1 ? "" : "s");
+	}
 out:
 	free(stored);
 	lode__kv_free(root, nroot);
@@ -692,21 +716,37 @@ static int read_all(int fd, void *buf, size_t n)
  */
 lode_status lode_verify(const char *bundle_path, char **report, lode_error *err)
 {
+	return lode_verify_trusted(bundle_path, NULL, 0, report, err);
+}
+
+lode_status lode_verify_trusted(const char *bundle_path, const char *const *trusted_keys, size_t ntrusted,
+				char **report, lode_error *err)
+{
 	int fds[2], status;
 	pid_t pid;
-	lode_status rc;
+	lode_status rc = LODE_OK;
+	lode_pubkey *keys;
 	uint64_t len = 0;
 
 	*report = NULL;
 	lode__err_clear(err);
-	if (getenv("LODE_VERIFY_IN_PROCESS") || pipe(fds) != 0)
-		return verify_impl(bundle_path, report, err);
+	keys = calloc(ntrusted ? ntrusted : 1, sizeof *keys);
+	if (!keys)
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	for (size_t k = 0; k < ntrusted; k++)
+		if ((rc = lode__pubkey_load(trusted_keys[k], &keys[k], err)))
+			goto done;
+	if (getenv("LODE_VERIFY_IN_PROCESS") || pipe(fds) != 0) {
+		rc = verify_impl(bundle_path, keys, ntrusted, report, err);
+		goto done;
+	}
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
 		close(fds[0]);
 		close(fds[1]);
-		return verify_impl(bundle_path, report, err);
+		rc = verify_impl(bundle_path, keys, ntrusted, report, err);
+		goto done;
 	}
 	if (pid == 0) {
 		char *text = NULL;
@@ -714,7 +754,7 @@ lode_status lode_verify(const char *bundle_path, char **report, lode_error *err)
 		int32_t code;
 
 		close(fds[0]);
-		code = (int32_t)verify_impl(bundle_path, &text, &e);
+		code = (int32_t)verify_impl(bundle_path, keys, ntrusted, &text, &e);
 		len = text ? strlen(text) : 0;
 		if (write_all(fds[1], &code, sizeof code) || write_all(fds[1], &e, sizeof e) ||
 		    write_all(fds[1], &len, sizeof len) || (len && write_all(fds[1], text, (size_t)len)))
@@ -742,7 +782,8 @@ lode_status lode_verify(const char *bundle_path, char **report, lode_error *err)
 		if (ok && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 			e.message[sizeof e.message - 1] = '\0';
 			*err = e;
-			return (lode_status)code;
+			rc = (lode_status)code;
+			goto done;
 		}
 	}
 	rc = lode__err(
@@ -751,5 +792,9 @@ lode_status lode_verify(const char *bundle_path, char **report, lode_error *err)
 	    "or hostile; do not open it with other tools either",
 	    bundle_path, WIFSIGNALED(status) ? "signal" : "exit status",
 	    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+done:
+	for (size_t k = 0; k < ntrusted; k++)
+		free(keys[k].path);
+	free(keys);
 	return rc;
 }
