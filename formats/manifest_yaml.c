@@ -280,7 +280,7 @@ static lode_status on_target(ctx *c, int which, const char *key, const yaml_node
 
 /* ---- policy: ---- */
 
-static const char *const policy_keys[] = {"max_error_m", "allow_ballpark", NULL};
+static const char *const policy_keys[] = {"max_error_m", "allow_ballpark", "confine_sources", NULL};
 
 static lode_status on_policy(ctx *c, int which, const char *key, const yaml_node_t *v, void *user)
 {
@@ -294,6 +294,8 @@ static lode_status on_policy(ctx *c, int which, const char *key, const yaml_node
 			return fail(c, v, key, "must be zero or more metres");
 		return LODE_OK;
 	}
+	if (which == 2)
+		return get_bool(c, v, key, &m->confine_sources);
 	return get_bool(c, v, key, &m->allow_ballpark);
 }
 

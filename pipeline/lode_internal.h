@@ -108,6 +108,7 @@ typedef struct lode_manifest {
 	double error_threshold; /* pixels, default 0.125 */
 	double max_error_m;     /* default: no limit (HUGE_VAL) */
 	int allow_ballpark;     /* default 0 */
+	int confine_sources;    /* sources must lie inside the manifest's folder; default 0 */
 	lode_dataset_spec *datasets;
 	size_t ndatasets;
 } lode_manifest;

@@ -120,6 +120,20 @@ static lode_status plan_one(plan *p, plan_item *it, lode_error *err)
 	lode_policy pol = {m->max_error_m, m->allow_ballpark};
 	lode_status rc;
 
+	/* A manifest from elsewhere may say its sources must stay in its own folder. */
+	if (m->confine_sources) {
+		char *dir = realpath(m->dir, NULL), *src = realpath(d->source_path, NULL);
+		int inside = dir && src && strncmp(src, dir, strlen(dir)) == 0 &&
+			     (src[strlen(dir)] == '/' || strcmp(dir, "/") == 0);
+		free(dir);
+		free(src);
+		if (!inside)
+			return lode__err(
+			    err, LODE_EMANIFEST,
+			    "source '%s' lies outside the manifest's folder (after following links), "
+			    "and policy.confine_sources is true",
+			    d->source_path);
+	}
 	/* A clear message for the commonest mistakes before GDAL gets a say. */
 	if (stat(d->source_path, &st) != 0)
 		return lode__err(err, LODE_ESOURCE, "source '%s': %s", d->source_path, strerror(errno));

@@ -500,6 +500,60 @@ def test_bad_source_outside_manifest_folder(ctx, tdir):
 # =========================================================================== 4. reproducible
 
 @test
+def test_confine_sources(ctx, tdir):
+    """policy.confine_sources: true refuses a source outside the manifest's folder,
+    directly (../) or through a symbolic link, with a message and nothing written; a
+    source inside is accepted."""
+    geo = ctx.sample("geology_units.tif")
+    m, outside, out = (os.path.join(tdir, d) for d in ("m", "outside", "out"))
+    for d in (m, outside, out):
+        os.makedirs(d)
+    shutil.copy(geo, os.path.join(m, "inside.tif"))
+    shutil.copy(geo, os.path.join(outside, "g.tif"))
+    os.symlink(os.path.join(outside, "g.tif"), os.path.join(m, "link.tif"))
+    for src, ok in (("inside.tif", True), ("../outside/g.tif", False), ("link.tif", False)):
+        man = os.path.join(m, "c.yaml")
+        with open(man, "w") as f:
+            f.write("target: {crs: EPSG:4326, bounds: [101.6, 3.65, 102.05, 4.0], resolution: 0.004}\n"
+                    "policy: {allow_ballpark: true, confine_sources: true}\n"
+                    "datasets:\n  - {name: g, source: %s}\n" % src)
+        r = run_lode(ctx, ["run", man, "-o", os.path.join(out, "b.nc"), "-q"], tdir)
+        assert_sane(r)
+        if ok:
+            assert r.rc == 0, "%s refused: %s" % (src, r.brief())
+            os.unlink(os.path.join(out, "b.nc"))
+        else:
+            assert r.rc == 1 and "outside the manifest's folder" in r.err and "c.yaml:4" in r.err, \
+                "%s: %s" % (src, r.brief())
+            assert not files_under(out), "refused but wrote %s" % files_under(out)
+
+
+@test
+def test_extract_hostile_names(ctx, tdir):
+    """A crafted bundle whose datasets are renamed to hostile names ("..", "...",
+    "-rf", a name with a newline, a 300-character name): lode extract exits non-zero,
+    names the problem, and writes nothing anywhere but inside the destination folder."""
+    fx = small_bundle(ctx)
+    import h5py
+    for bad in ("..", "...", "-rf", "a\nb", "x" * 300):
+        c = os.path.join(tdir, "crafted.nc")
+        shutil.copy(fx["bundle"], c)
+        with h5py.File(c, "r+") as f:
+            f.move("geology", bad)
+        dest = os.path.join(tdir, "dest", "inner")
+        os.makedirs(dest, exist_ok=True)
+        before = set(files_under(tdir))
+        r = run_lode(ctx, ["extract", c, "-o", dest], tdir)
+        assert_sane(r)
+        assert r.rc != 0, "extract of %r succeeded: %s" % (bad, r.brief())
+        new = set(files_under(tdir)) - before
+        escaped = [p for p in new if not os.path.abspath(os.path.join(tdir, p)).startswith(dest + os.sep)]
+        assert not escaped, "wrote outside the destination for %r: %s" % (bad, escaped)
+        shutil.rmtree(os.path.join(tdir, "dest"))
+        os.unlink(c)
+
+
+@test
 def test_reproducible_bundles(ctx, tdir):
     """Two runs of one manifest give byte-identical bundles; SOURCE_DATE_EPOCH=1700000000
     gives date_created 2023-11-14T22:13:20Z (and two such runs are identical too); without
