@@ -359,12 +359,15 @@ typedef struct lode__tiler lode__tiler;
 int lode__default_threads(void);
 lode_status lode__tiler_new(const lode_tiler_params *p, lode__tiler **out, lode_error *err);
 /*
- * Warp rows [y0, y0+ny) (one chunk row) into strip (nbands planes of nx*ny values) and
- * encode every chunk: chunks[b * ntiles + c] (malloc'd; caller frees) of lens[...] bytes
- * for band b, chunk column c.  chunks and lens hold nbands * lode__tiler_count() entries.
+ * Start warping rows [y0, y0+ny) (one chunk row) into strip (nbands planes of nx*ny
+ * values) and encoding every chunk into chunks[b * ntiles + c] (malloc'd; caller frees),
+ * lens[...] bytes, for band b and chunk column c; arrays of nbands * lode__tiler_count()
+ * entries.  Returns at once; the buffers must live until lode__tiler_wait returns.
+ * One strip at a time.
  */
-lode_status lode__tiler_strip(lode__tiler *t, int y0, int ny, void *strip, unsigned char **chunks,
-			      size_t *lens, int *ntiles, lode_error *err);
+void lode__tiler_submit(lode__tiler *t, int y0, int ny, void *strip, unsigned char **chunks, size_t *lens);
+/* Help with the submitted strip and wait for it; *ntiles = chunks per band. */
+lode_status lode__tiler_wait(lode__tiler *t, int *ntiles, lode_error *err);
 int lode__tiler_count(const lode__tiler *t);
 void lode__tiler_free(lode__tiler *t); /* NULL ok */
 

@@ -566,13 +566,12 @@ static lode_status write_dataset(plan *p, plan_item *it, lode__bundle *b, progre
 {
 	const lode_raster_info *info = lode__raster_info(it->src);
 	lode__tiler *tiler = NULL;
-	unsigned char **chunks = NULL;
-	size_t *lens = NULL;
-	int ncols = 0, tcols = 0;
+	unsigned char *bufs[2] = {NULL, NULL}, **chunks[2] = {NULL, NULL};
+	size_t *lens[2] = {NULL, NULL}, nchunks = 0;
+	int ncols = 0, tcols = 0, pending = 0;
 	double prof[3] = {0, 0, 0};
 	lode__bvar *v = NULL;
 	lode__content_hash *h = NULL;
-	unsigned char *buf = NULL;
 	char *names_text = NULL, *units_text = NULL, *lineage = NULL;
 	char content[65];
 	size_t esize = lode__dtype_size(it->dtype), plane;
@@ -637,37 +636,51 @@ static lode_status write_dataset(plan *p, plan_item *it, lode__bundle *b, progre
 	}
 	ncols = lode__tiler_count(tiler);
 	plane = (size_t)it->nx * (size_t)rows * esize;
-	buf = malloc(plane * (size_t)it->nbands);
-	chunks = calloc((size_t)ncols * (size_t)it->nbands, sizeof *chunks);
-	lens = calloc((size_t)ncols * (size_t)it->nbands, sizeof *lens);
+	nchunks = (size_t)ncols * (size_t)it->nbands;
+	for (int k = 0; k < 2; k++) {
+		bufs[k] = malloc(plane * (size_t)it->nbands);
+		chunks[k] = calloc(nchunks, sizeof *chunks[k]);
+		lens[k] = calloc(nchunks, sizeof *lens[k]);
+	}
 	h = lode__content_hash_new(it->nbands);
-	if (!buf || !chunks || !lens || !h) {
+	if (!bufs[0] || !bufs[1] || !chunks[0] || !chunks[1] || !lens[0] || !lens[1] || !h) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory (a strip of %d rows needs %zu bytes)", rows,
 			       plane * (size_t)it->nbands);
 		goto out;
 	}
-	/* One chunk row at a time: warped and encoded on every thread, written from this one
-	   in a fixed order, hashed in row order. */
-	for (int y0 = 0; y0 < it->ny; y0 += rows) {
-		int ny = it->ny - y0 < rows ? it->ny - y0 : rows, nt = 0;
+	/* One chunk row at a time, double-buffered: while the workers warp and encode strip
+	   k+1, this thread writes strip k's chunks in a fixed order and hashes its rows. */
+	lode__tiler_submit(tiler, 0, it->ny < rows ? it->ny : rows, bufs[0], chunks[0], lens[0]);
+	pending = 1;
+	for (int y0 = 0, k = 0; y0 < it->ny; y0 += rows, k ^= 1) {
+		int ny = it->ny - y0 < rows ? it->ny - y0 : rows, nt = 0, next = y0 + rows;
 		size_t pl = (size_t)it->nx * (size_t)ny * esize;
-
 		double t0 = now_s(), t1, t2;
-		rc = lode__tiler_strip(tiler, y0, ny, buf, chunks, lens, &nt, err);
+
+		rc = lode__tiler_wait(tiler, &nt, err);
+		pending = 0;
+		if (rc)
+			goto out;
+		if (next < it->ny) {
+			lode__tiler_submit(tiler, next, it->ny - next < rows ? it->ny - next : rows,
+					   bufs[k ^ 1], chunks[k ^ 1], lens[k ^ 1]);
+			pending = 1;
+		}
 		t1 = now_s();
 		for (int c = 0; c < nt && !rc; c++)
-			for (int k = 0; k < it->nbands && !rc; k++)
-				rc = lode__bvar_write_chunk(v, k, y0, c * tcols, chunks[(size_t)k * nt + c],
-							    lens[(size_t)k * nt + c], err);
-		for (size_t k = 0; k < (size_t)ncols * (size_t)it->nbands; k++) {
-			free(chunks[k]);
-			chunks[k] = NULL;
+			for (int bd = 0; bd < it->nbands && !rc; bd++)
+				rc = lode__bvar_write_chunk(v, bd, y0, c * tcols,
+							    chunks[k][(size_t)bd * nt + c],
+							    lens[k][(size_t)bd * nt + c], err);
+		for (size_t i = 0; i < nchunks; i++) {
+			free(chunks[k][i]);
+			chunks[k][i] = NULL;
 		}
 		if (rc)
 			goto out;
 		t2 = now_s();
-		for (int k = 0; k < it->nbands; k++)
-			lode__content_hash_update(h, k, buf + (size_t)k * pl, pl);
+		for (int bd = 0; bd < it->nbands; bd++)
+			lode__content_hash_update(h, bd, bufs[k] + (size_t)bd * pl, pl);
 		prof[0] += t1 - t0;
 		prof[1] += t2 - t1;
 		prof[2] += now_s() - t2;
@@ -711,18 +724,24 @@ out:
 	free(lineage);
 	free(names_text);
 	free(units_text);
-	free(buf);
 	if (h) {
 		char ignored[65];
 		lode__content_hash_final(h, ignored);
 	}
-	if (chunks)
-		for (size_t k = 0; k < (size_t)ncols * (size_t)it->nbands; k++)
-			free(chunks[k]);
-	free(chunks);
-	free(lens);
-	lode__bvar_free(v);
+	if (pending) { /* let the workers finish with the buffers before they go */
+		int nt;
+		lode_error ignored;
+		lode__tiler_wait(tiler, &nt, &ignored);
+	}
 	lode__tiler_free(tiler);
+	for (int k = 0; k < 2; k++) {
+		for (size_t i = 0; chunks[k] && i < nchunks; i++)
+			free(chunks[k][i]);
+		free(chunks[k]);
+		free(lens[k]);
+		free(bufs[k]);
+	}
+	lode__bvar_free(v);
 	return rc;
 }
 

@@ -2,9 +2,10 @@
  * tiles.c -- warp and compress one strip of a raster's target grid on several threads.
  *
  * A strip is one row of HDF5 chunks.  Its chunk-sized tiles are shared out among the
- * calling thread and threads-1 workers; each worker has its own GDAL dataset and
+ * background workers (and the caller, once it waits); each worker has its own GDAL dataset and
  * warper (GDAL datasets must not be shared between threads) and encodes the chunks it
- * warped with lode__chunk_encode.  The caller then writes the encoded chunks through
+ * warped with lode__chunk_encode.  Submitting a strip returns at once, so the caller can
+ * write and hash the previous strip while the next is warped.  The caller writes the encoded chunks through
  * HDF5 from its own thread, in a fixed order, so that the file does not depend on which
  * thread finished first.  The warped values are also copied into the strip buffer, in
  * row order, for the content digest.
@@ -147,7 +148,9 @@ lode_status lode__tiler_new(const lode_tiler_params *p, lode__tiler **out, lode_
 		return lode__err(err, LODE_ENOMEM, "out of memory");
 	t->p = *p;
 	t->esize = lode__dtype_size(p->wp->dtype);
-	t->nworkers = p->threads > 0 ? p->threads : lode__default_threads();
+	/* One background worker per thread, plus the caller's own state (worker 0), which
+	   takes tiles while it waits for a strip. */
+	t->nworkers = (p->threads > 0 ? p->threads : lode__default_threads()) + 1;
 	pthread_mutex_init(&t->mu, NULL);
 	pthread_cond_init(&t->work, NULL);
 	pthread_cond_init(&t->done, NULL);
@@ -186,8 +189,7 @@ out:
 	return rc;
 }
 
-lode_status lode__tiler_strip(lode__tiler *t, int y0, int ny, void *strip, unsigned char **chunks,
-			      size_t *lens, int *ntiles, lode_error *err)
+void lode__tiler_submit(lode__tiler *t, int y0, int ny, void *strip, unsigned char **chunks, size_t *lens)
 {
 	pthread_mutex_lock(&t->mu);
 	t->y0 = y0;
@@ -202,7 +204,11 @@ lode_status lode__tiler_strip(lode__tiler *t, int y0, int ny, void *strip, unsig
 	t->generation++;
 	pthread_cond_broadcast(&t->work);
 	pthread_mutex_unlock(&t->mu);
+}
 
+lode_status lode__tiler_wait(lode__tiler *t, int *ntiles, lode_error *err)
+{
+	/* The caller lends a hand with whatever tiles are left. */
 	take_tiles(&t->w[0]);
 
 	pthread_mutex_lock(&t->mu);
