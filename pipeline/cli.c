@@ -55,6 +55,17 @@ static void put_printable(FILE *f, const char *s)
 	}
 }
 
+/* The same for a report of several lines: newlines kept, other controls escaped. */
+static void put_printable_lines(FILE *f, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p < 0x20 && *p != '\n') || *p == 0x7f)
+			fprintf(f, "\\x%02x", *p);
+		else
+			fputc(*p, f);
+	}
+}
+
 static int fail(const lode_error *err)
 {
 	fputs("lode: error: ", stderr);
@@ -292,7 +303,7 @@ static int cmd_verify(int argc, char **argv)
 		return usage_error("verify", "expected one BUNDLE", NULL);
 	rc = lode_verify_trusted(argv[optind], o.trust, o.ntrust, &report, &err);
 	if (report && !o.quiet)
-		fputs(report, stdout);
+		put_printable_lines(stdout, report);
 	free(report);
 	if (rc != LODE_OK)
 		return fail(&err);
@@ -356,7 +367,7 @@ static int cmd_ls(int argc, char **argv)
 		return usage_error("ls", "expected one BUNDLE", NULL);
 	if (lode_ls(argv[optind], o.json, &out, &err) != LODE_OK)
 		return fail(&err);
-	fputs(out, stdout);
+	put_printable_lines(stdout, out);
 	if (o.json)
 		fputc('\n', stdout);
 	free(out);

@@ -218,8 +218,13 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 
 	*report = NULL;
 	lode__err_clear(err);
-	if ((rc = lode__bundle_open(bundle_path, &b, err)) || (rc = lode__bundle_items(b, &items, &n, err)))
+	if ((rc = lode__bundle_open(bundle_path, &b, err)))
 		goto out;
+	if ((rc = lode__bundle_items(b, &items, &n, err))) {
+		lode__err_ctx(err, "%s: damaged: ", bundle_path);
+		err->code = rc = LODE_EDAMAGED;
+		goto out;
+	}
 	for (size_t i = 0; i < n; i++) {
 		lode_bundle_item *it = &items[i];
 		char hex[65] = "", *problem = NULL;
@@ -342,8 +347,13 @@ lode_status lode_ls(const char *bundle_path, int json, char **out, lode_error *e
 	*out = NULL;
 	lode__err_clear(err);
 	lode__gdal_init();
-	if ((rc = lode__bundle_open(bundle_path, &b, err)) || (rc = lode__bundle_items(b, &items, &n, err)))
+	if ((rc = lode__bundle_open(bundle_path, &b, err)))
 		goto out;
+	if ((rc = lode__bundle_items(b, &items, &n, err))) {
+		lode__err_ctx(err, "%s: damaged: ", bundle_path);
+		err->code = rc = LODE_EDAMAGED;
+		goto out;
+	}
 	lode__bundle_get_attr(b, "title", &title, err);
 	lode__bundle_get_attr(b, "lode_bundle_sha256", &digest, err);
 	root = json_object();
@@ -624,8 +634,13 @@ lode_status lode_extract(const char *bundle_path, const char *const *names, size
 
 	lode__err_clear(err);
 	lode__gdal_init();
-	if ((rc = lode__bundle_open(bundle_path, &b, err)) || (rc = lode__bundle_items(b, &items, &n, err)))
+	if ((rc = lode__bundle_open(bundle_path, &b, err)))
 		goto out;
+	if ((rc = lode__bundle_items(b, &items, &n, err))) {
+		lode__err_ctx(err, "%s: damaged: ", bundle_path);
+		err->code = rc = LODE_EDAMAGED;
+		goto out;
+	}
 	for (size_t k = 0; k < nnames; k++) {
 		size_t i;
 		for (i = 0; i < n && strcmp(items[i].name, names[k]) != 0; i++)

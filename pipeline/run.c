@@ -440,6 +440,12 @@ static json_t *lineage_base(const plan *p, const plan_item *it, json_t *src, jso
 	json_object_set_new(src, "crs", json_string(src_label ? src_label : ""));
 	json_object_set_new(src, "crs_assumed", json_boolean(it->crs_assumed));
 	json_object_set_new(src, "crs_wkt", json_string(it->src_wkt));
+	if (it->spec->open_options) {
+		json_t *oo = json_array();
+		for (size_t k = 0; it->spec->open_options[k]; k++)
+			json_array_append_new(oo, json_string(it->spec->open_options[k]));
+		json_object_set_new(src, "open_options", oo);
+	}
 	json_object_set_new(tgt, "crs", json_string(p->dst_label));
 	json_object_set_new(tgt, "crs_wkt", json_string(p->dst_wkt));
 	json_object_set_new(pol, "max_error_m", num_or_null(1, p->m->max_error_m));
@@ -692,7 +698,8 @@ static lode_status write_dataset(plan *p, plan_item *it, lode__bundle *b, progre
 	}
 	lode__content_hash_final(h, content);
 	h = NULL;
-	if (getenv("LODE_PROFILE")) /* for developers: where a raster's time went */
+	if (getenv("LODE_PROFILE") && strcmp(getenv("LODE_PROFILE"), "") != 0 &&
+	    strcmp(getenv("LODE_PROFILE"), "0") != 0) /* for developers: where a raster's time went */
 		fprintf(stderr, "lode: profile: %s: warp+encode %.2f s, write %.2f s, digest %.2f s\n",
 			it->spec->name, prof[0], prof[1], prof[2]);
 
@@ -837,12 +844,6 @@ static json_t *vector_lineage(const plan *p, const plan_item *it, const lode_vda
 	json_object_set_new(src, "feature_count", json_integer(info->nfeat));
 	if (it->spec->where)
 		json_object_set_new(src, "where", json_string(it->spec->where));
-	if (it->spec->open_options) {
-		json_t *oo = json_array();
-		for (size_t k = 0; it->spec->open_options[k]; k++)
-			json_array_append_new(oo, json_string(it->spec->open_options[k]));
-		json_object_set_new(src, "open_options", oo);
-	}
 	for (int k = 0; k < 4; k++)
 		json_array_append_new(bounds, json_real(p->m->bounds[k]));
 	json_object_set_new(tgt, "bounds", bounds);
