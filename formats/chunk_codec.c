@@ -6,14 +6,16 @@
  *
  * HDF5 offers no public call to run its filter pipeline on a buffer, so the two small
  * filters are written here to HDF5's definitions (H5Zshuffle.c, H5Zfletcher32.c,
- * H5checksum.c); deflate is zlib's compress2, as in HDF5's H5Zdeflate.c.  A unit test
- * compares this encoder byte for byte with chunks HDF5 wrote itself.
+ * H5checksum.c).  Deflate is libdeflate's zlib-format compressor, about twice as fast as
+ * zlib's at a better ratio on survey grids (docs/performance.md); its output is a
+ * standard zlib stream that HDF5's deflate filter (zlib's inflate) reads.  A unit test
+ * has HDF5 read chunks encoded here and checks it gets the values back.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <zlib.h>
+#include <libdeflate.h>
 
 #include "lode_internal.h"
 
@@ -61,27 +63,40 @@ static uint32_t fletcher32(const unsigned char *data, size_t nbytes)
 	return (sum2 << 16) | sum1;
 }
 
+/* One compressor per thread, kept for the thread's life (they are not thread-safe). */
+static _Thread_local struct libdeflate_compressor *compressor;
+static _Thread_local int compressor_level;
+
 lode_status lode__chunk_encode(const void *data, size_t nbytes, size_t elem_size, int level,
 			       unsigned char **out, size_t *out_len, lode_error *err)
 {
-	unsigned char *tmp = malloc(nbytes ? nbytes : 1);
-	uLongf bound = compressBound((uLong)nbytes), zlen = bound;
-	unsigned char *dst = malloc(bound + 4);
+	unsigned char *tmp, *dst;
+	size_t bound, zlen;
 	uint32_t sum;
 
 	*out = NULL;
+	if (!compressor || compressor_level != level) {
+		libdeflate_free_compressor(compressor);
+		compressor = libdeflate_alloc_compressor(level);
+		compressor_level = level;
+		if (!compressor)
+			return lode__err(err, LODE_ENOMEM, "out of memory starting the compressor");
+	}
+	bound = libdeflate_zlib_compress_bound(compressor, nbytes);
+	tmp = malloc(nbytes ? nbytes : 1);
+	dst = malloc(bound + 4);
 	if (!tmp || !dst) {
 		free(tmp);
 		free(dst);
 		return lode__err(err, LODE_ENOMEM, "out of memory compressing a chunk");
 	}
 	shuffle(data, tmp, nbytes, elem_size);
-	if (compress2(dst, &zlen, tmp, (uLong)nbytes, level) != Z_OK) {
-		free(tmp);
-		free(dst);
-		return lode__err(err, LODE_EINTERNAL, "zlib failed to compress a chunk");
-	}
+	zlen = libdeflate_zlib_compress(compressor, tmp, nbytes, dst, bound);
 	free(tmp);
+	if (zlen == 0) {
+		free(dst);
+		return lode__err(err, LODE_EINTERNAL, "libdeflate failed to compress a chunk");
+	}
 	sum = fletcher32(dst, zlen);
 	/* HDF5 appends the checksum little-endian (UINT32ENCODE). */
 	dst[zlen] = (unsigned char)(sum & 0xff);

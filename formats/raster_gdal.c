@@ -63,7 +63,7 @@ void lode__gdal_init(void)
 	   few times at most, so a bounded cache keeps memory flat on large rasters.  An
 	   explicit GDAL_CACHEMAX from the user wins. */
 	if (!CPLGetConfigOption("GDAL_CACHEMAX", NULL))
-		CPLSetConfigOption("GDAL_CACHEMAX", "128");
+		CPLSetConfigOption("GDAL_CACHEMAX", "64");
 	GDALAllRegister();
 }
 
