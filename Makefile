@@ -115,3 +115,6 @@ format-check:
 
 clean:
 	rm -rf build build-asan samples/generated
+
+# make bench (not part of make check): lode against gdalwarp and ogr2ogr; see docs/performance.md
+include tests/bench/bench.mk
