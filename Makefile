@@ -80,6 +80,8 @@ unit: $(UNIT_BIN)
 check: deps
 	$(MAKE) check-plain
 	$(MAKE) check-asan
+	$(MAKE) fuzz-regress
+	$(MAKE) fuzz-ci
 
 check-plain: all unit
 	@tests/run.sh $(B)
@@ -118,3 +120,6 @@ clean:
 
 # make bench (not part of make check): lode against gdalwarp and ogr2ogr; see docs/performance.md
 include tests/bench/bench.mk
+
+# make fuzz / fuzz-ci / fuzz-regress: libFuzzer targets (tests/fuzz/README.md)
+include tests/fuzz/fuzz.mk

@@ -903,6 +903,7 @@ static void read_item(hid_t file, const char *name, lode_bundle_item *it)
 	hsize_t dims[3];
 	int rank, ok;
 	char *gts = NULL;
+	lode__heartbeat();
 
 	it->kind = lode__strdup("raster");
 	g = H5Gopen2(file, name, H5P_DEFAULT);
@@ -1048,6 +1049,7 @@ lode_status lode__bundle_read_rows(lode__bundle *b, const lode_bundle_item *item
 	hsize_t start[3] = {(hsize_t)band - 1, (hsize_t)y0, 0},
 		count[3] = {1, (hsize_t)ny, (hsize_t)item->nx};
 	lode_status rc = LODE_OK;
+	lode__heartbeat();
 
 	snprintf(path, sizeof path, "%s/%s", item->name, item->name);
 	d = H5Dopen2(b->file, path, H5P_DEFAULT);
@@ -1642,6 +1644,7 @@ static void read_vector_item(hid_t file, const char *name, lode_bundle_item *it)
 {
 	hid_t c = H5Dopen2(file, name, H5P_DEFAULT), crs = H5I_INVALID_HID;
 	char *count = NULL, *coords = NULL, *gm = NULL;
+	lode__heartbeat();
 
 	it->kind = lode__strdup("vector");
 	it->nbands = 0;
@@ -1693,6 +1696,7 @@ static void *read_column(hid_t file, const char *name, hid_t mt, size_t n, size_
 	void *buf;
 	long long len = var_len(file, name);
 	hid_t d;
+	lode__heartbeat();
 
 	if (len < 0 || (size_t)len != n) {
 		*rc = lode__err(err, LODE_EDAMAGED, "variable %s is missing or has the wrong length", name);
@@ -1720,6 +1724,7 @@ static lode_status read_vfield(hid_t file, const char *layer, lode_vfield *f, si
 	hid_t d = H5I_INVALID_HID, a = H5I_INVALID_HID, as = H5I_INVALID_HID, st = H5I_INVALID_HID;
 	size_t sz = lode__ftype_size(f->type);
 	lode_status rc = LODE_OK;
+	lode__heartbeat();
 
 	if (!vname || !(f->isnull = calloc(n ? n : 1, 1)))
 		return lode__err(err, LODE_ENOMEM, "out of memory");
@@ -2064,6 +2069,7 @@ static herr_t obj_walk_cb(hid_t loc, const char *name, const H5O_info_t *info, v
 	walk_ctx *w = data;
 	hid_t o = H5Oopen(loc, name, H5P_DEFAULT);
 	hsize_t idx = 0;
+	lode__heartbeat();
 
 	if (o < 0) {
 		snprintf(w->problem, sizeof w->problem, "object '%s' cannot be opened", name);

@@ -39,6 +39,13 @@ lode_status lode__read_file(const char *path, size_t max_bytes, char **text, siz
 char *lode__dirname(const char *path);
 /* Join dir and a relative path; an absolute path is returned as is.  malloc'd. */
 char *lode__path_join(const char *dir, const char *rel);
+/*
+ * Progress heartbeat for a child process reading an untrusted bundle: readers call
+ * lode__heartbeat() as they go; it writes a byte to the fd given to lode__heartbeat_fd
+ * (none by default).  Async-signal-safe, never blocks for long.
+ */
+void lode__heartbeat_fd(int fd);
+void lode__heartbeat(void);
 /* Lower-case hex of n bytes into out (2n+1 chars). */
 void lode__hex(const unsigned char *bytes, size_t n, char *out);
 

@@ -554,6 +554,30 @@ def test_extract_hostile_names(ctx, tdir):
 
 
 @test
+def test_fuzz_regressions_contained(ctx, tdir):
+    """The bundles in tests/fuzz/regressions/fuzz_bundle crash or hang HDF5 1.10 itself
+    (a wild free in H5Literate, an endless loop in H5HG_read).  Through the CLI, verify,
+    ls and extract read them in a child process: each must end (watchdog 10 s here)
+    with exit 0 or 1, no crash, and leave no temporary file in the extract folder."""
+    reg = os.path.normpath(os.path.join(HERE, "..", "fuzz", "regressions", "fuzz_bundle"))
+    files = sorted(f for f in os.listdir(reg) if not f.startswith(".")) if os.path.isdir(reg) else []
+    if not files:
+        raise Skip("no regression inputs in %s" % reg)
+    env = ctx.env(LODE_WATCHDOG_SECONDS=10)
+    problems = []
+    for f in files:
+        for args in (["verify"], ["ls"], ["ls", "--json"], ["extract", "-o", os.path.join(tdir, "x")]):
+            r = run_lode(ctx, args[:1] + [os.path.join(reg, f)] + args[1:], tdir, env=env, timeout=90)
+            if r.rc not in (0, 1) or "Sanitizer" in r.err or "runtime error:" in r.err:
+                problems.append("%s %s: %s: %s" % (args[0], f, crash_kind(r), r.brief()))
+        left = [n for n in files_under(os.path.join(tdir, "x")) if "tmp-" in n] \
+            if os.path.isdir(os.path.join(tdir, "x")) else []
+        if left:
+            problems.append("extract %s left %s" % (f, left))
+    assert not problems, "; ".join(problems)
+
+
+@test
 def test_reproducible_bundles(ctx, tdir):
     """Two runs of one manifest give byte-identical bundles; SOURCE_DATE_EPOCH=1700000000
     gives date_created 2023-11-14T22:13:20Z (and two such runs are identical too); without
