@@ -365,6 +365,15 @@ def fixture(ctx, key, make):
     return fx
 
 
+def gml_copy(ctx):
+    """The deposits written as GML by ogr2ogr (GML is one of the formats lode must read)."""
+    out = os.path.join(ctx.work, "_fixtures", "deposits.gml")
+    if not os.path.isfile(out):
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        tool(["ogr2ogr", "-f", "GML", out, ctx.sample("deposits.gpkg")], ctx)
+    return out
+
+
 def malaysia_fx(ctx):
     """Samples, the DOSM states (clipped and whole), world countries and the special
     cases that work, all onto EPSG:4326 over the demo's bounds."""
@@ -389,6 +398,8 @@ def malaysia_fx(ctx):
             {"name": "boreholes", "source": case(ctx, "empty.gpkg")},
             {"name": "gold", "source": ctx.sample("deposits.gpkg"), "operation": "EPSG:8659",
              "where": "commodity = 'emas / gold' AND grade IS NOT NULL"},
+            {"name": "gml_deposits", "source": gml_copy(ctx), "operation": "EPSG:8659",
+             "open_options": ["EXPOSE_GML_ID=NO"]},
         ]
         return target, ds
     return fixture(ctx, "malaysia", make)
