@@ -67,6 +67,12 @@ static uint32_t fletcher32(const unsigned char *data, size_t nbytes)
 static _Thread_local struct libdeflate_compressor *compressor;
 static _Thread_local int compressor_level;
 
+void lode__chunk_codec_thread_done(void)
+{
+	libdeflate_free_compressor(compressor);
+	compressor = NULL;
+}
+
 lode_status lode__chunk_encode(const void *data, size_t nbytes, size_t elem_size, int level,
 			       unsigned char **out, size_t *out_len, lode_error *err)
 {

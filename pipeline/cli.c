@@ -365,8 +365,10 @@ static int cmd_ls(int argc, char **argv)
 		return show_help("ls");
 	if (optind != argc - 1)
 		return usage_error("ls", "expected one BUNDLE", NULL);
-	if (lode_ls(argv[optind], o.json, &out, &err) != LODE_OK)
+	if (lode_ls(argv[optind], o.json, &out, &err) != LODE_OK) {
+		free(out);
 		return fail(&err);
+	}
 	put_printable_lines(stdout, out);
 	if (o.json)
 		fputc('\n', stdout);

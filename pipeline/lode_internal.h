@@ -378,6 +378,9 @@ lode_status lode__tiler_wait(lode__tiler *t, int *ntiles, lode_error *err);
 int lode__tiler_count(const lode__tiler *t);
 void lode__tiler_free(lode__tiler *t); /* NULL ok */
 
+/* Free the calling thread's compressor (call before a worker thread ends). */
+void lode__chunk_codec_thread_done(void);
+
 /* ---- the bundle (formats/bundle_h5.c) ------------------------------------------ */
 
 typedef struct lode__bundle lode__bundle; /* a bundle open for writing or reading */

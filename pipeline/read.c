@@ -854,6 +854,10 @@ static lode_status contained(const char *bundle_path, job_fn fn, void *arg, char
 		if (ok && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 			e.message[sizeof e.message - 1] = '\0';
 			*err = e;
+			if (code != LODE_OK && *text && !**text) { /* no report: nothing to hand back */
+				free(*text);
+				*text = NULL;
+			}
 			return (lode_status)code;
 		}
 	}

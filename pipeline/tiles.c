@@ -127,6 +127,7 @@ static void *worker_main(void *arg)
 		pthread_mutex_lock(&t->mu);
 	}
 	pthread_mutex_unlock(&t->mu);
+	lode__chunk_codec_thread_done();
 	return NULL;
 }
 
