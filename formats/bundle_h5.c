@@ -1689,6 +1689,22 @@ out:
 		H5Dclose(c);
 }
 
+/*
+ * Is n values of sz bytes a plausible size for a column of this file?  lode writes every
+ * value (no sparse columns), and coordinates and numbers compress at most a few tens of
+ * times, so a column more than 100 times the file (and over 256 MB) is a lie told by a
+ * damaged or hostile file: refuse it before allocating.
+ */
+static int plausible(hid_t file, size_t n, size_t sz)
+{
+	hsize_t fsize = 0;
+	double bytes = (double)n * (double)sz;
+
+	if (H5Fget_filesize(file, &fsize) < 0)
+		return 0;
+	return bytes <= 256e6 || bytes <= 100.0 * (double)fsize;
+}
+
 /* Read a whole 1-D numeric variable of n values into a new buffer of memory type mt. */
 static void *read_column(hid_t file, const char *name, hid_t mt, size_t n, size_t sz, lode_error *err,
 			 lode_status *rc)
@@ -1700,6 +1716,11 @@ static void *read_column(hid_t file, const char *name, hid_t mt, size_t n, size_
 
 	if (len < 0 || (size_t)len != n) {
 		*rc = lode__err(err, LODE_EDAMAGED, "variable %s is missing or has the wrong length", name);
+		return NULL;
+	}
+	if (!plausible(file, n, sz)) {
+		*rc = lode__err(err, LODE_EDAMAGED,
+				"variable %s claims %zu values, implausibly many for this file", name, n);
 		return NULL;
 	}
 	buf = malloc(n ? n * sz : 1);
@@ -1726,8 +1747,17 @@ static lode_status read_vfield(hid_t file, const char *layer, lode_vfield *f, si
 	lode_status rc = LODE_OK;
 	lode__heartbeat();
 
-	if (!vname || !(f->isnull = calloc(n ? n : 1, 1)))
+	if (!vname)
 		return lode__err(err, LODE_ENOMEM, "out of memory");
+	if (!plausible(file, n, sizeof(char *) + sz)) {
+		free(vname);
+		return lode__err(err, LODE_EDAMAGED,
+				 "layer %s: %zu features is implausibly many for this file", layer, n);
+	}
+	if (!(f->isnull = calloc(n ? n : 1, 1))) {
+		free(vname);
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	}
 	d = H5Dopen2(file, vname, H5P_DEFAULT);
 	if (d < 0) {
 		rc = lode__err(err, LODE_EDAMAGED, "field variable %s is missing", vname);
