@@ -64,9 +64,10 @@ $(B)/tests/%: tests/unit/%.c $(B)/liblode.a $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit $< $(B)/liblode.a $(DEP_LIBS) -lcmocka -o $@ $(LDFLAGS)
 
-# Install what is missing, and only that (root on Debian: apt-get update once first).
-deps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
+# Install what is missing of a list of Debian packages, and only that (root, or sudo;
+# apt-get update once first).  Shared by deps, bench-deps and fuzz-deps.
+define install_missing
+	@missing=""; for p in $(1); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -74,6 +75,10 @@ deps:
 		if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
+endef
+
+deps:
+	$(call install_missing,$(DEB_PACKAGES))
 
 unit: $(UNIT_BIN)
 

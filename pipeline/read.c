@@ -42,6 +42,21 @@ static int addf(char **text, const char *fmt, ...)
 	return 0;
 }
 
+/* Open a bundle and list its datasets; a listing that fails means a damaged file. */
+static lode_status open_items(const char *bundle_path, lode__bundle **b, lode_bundle_item **items, size_t *n,
+			      lode_error *err)
+{
+	lode_status rc;
+
+	if ((rc = lode__bundle_open(bundle_path, b, err)))
+		return rc;
+	if ((rc = lode__bundle_items(*b, items, n, err))) {
+		lode__err_ctx(err, "%s: damaged: ", bundle_path);
+		err->code = rc = LODE_EDAMAGED;
+	}
+	return rc;
+}
+
 static lode_status strip_buffer(const lode_bundle_item *it, int rows, unsigned char **buf, lode_error *err)
 {
 	size_t bytes = (size_t)it->nx * (size_t)rows * lode__dtype_size(it->dtype);
@@ -222,13 +237,8 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 
 	*report = NULL;
 	lode__err_clear(err);
-	if ((rc = lode__bundle_open(bundle_path, &b, err)))
+	if ((rc = open_items(bundle_path, &b, &items, &n, err)))
 		goto out;
-	if ((rc = lode__bundle_items(b, &items, &n, err))) {
-		lode__err_ctx(err, "%s: damaged: ", bundle_path);
-		err->code = rc = LODE_EDAMAGED;
-		goto out;
-	}
 	for (size_t i = 0; i < n; i++) {
 		lode_bundle_item *it = &items[i];
 		char hex[65] = "", *problem = NULL;
@@ -351,13 +361,8 @@ static lode_status ls_impl(const char *bundle_path, int json, char **out, lode_e
 	*out = NULL;
 	lode__err_clear(err);
 	lode__gdal_init();
-	if ((rc = lode__bundle_open(bundle_path, &b, err)))
+	if ((rc = open_items(bundle_path, &b, &items, &n, err)))
 		goto out;
-	if ((rc = lode__bundle_items(b, &items, &n, err))) {
-		lode__err_ctx(err, "%s: damaged: ", bundle_path);
-		err->code = rc = LODE_EDAMAGED;
-		goto out;
-	}
 	lode__bundle_get_attr(b, "title", &title, err);
 	lode__bundle_get_attr(b, "lode_bundle_sha256", &digest, err);
 	root = json_object();
@@ -638,13 +643,8 @@ static lode_status extract_impl(const char *bundle_path, const char *const *name
 
 	lode__err_clear(err);
 	lode__gdal_init();
-	if ((rc = lode__bundle_open(bundle_path, &b, err)))
+	if ((rc = open_items(bundle_path, &b, &items, &n, err)))
 		goto out;
-	if ((rc = lode__bundle_items(b, &items, &n, err))) {
-		lode__err_ctx(err, "%s: damaged: ", bundle_path);
-		err->code = rc = LODE_EDAMAGED;
-		goto out;
-	}
 	for (size_t k = 0; k < nnames; k++) {
 		size_t i;
 		for (i = 0; i < n && strcmp(items[i].name, names[k]) != 0; i++)

@@ -21,14 +21,7 @@ export BENCH_SIZES BENCH_REPEAT BENCH_POINTS BENCH_POLYGONS BENCH_SKIP
 
 # Install what is missing, and only that (as the Makefile's deps target does).
 bench-deps:
-	@missing=""; for p in $(BENCH_DEB_PACKAGES); do \
-		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-		echo "Installing missing Debian packages:$$missing"; \
-		if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi; \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
-	fi
+	$(call install_missing,$(BENCH_DEB_PACKAGES))
 
 bench: deps bench-deps
 	$(MAKE) all

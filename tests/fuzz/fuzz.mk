@@ -52,14 +52,7 @@ FUZZ_SUBMAKE = $(MAKE) --no-print-directory -f $(firstword $(FUZZ_MAKEFILES))
 
 # The Makefile's packages (libraries, headers), then clang and its libFuzzer runtime.
 fuzz-deps: deps
-	@missing=""; for p in $(FUZZ_DEB_PACKAGES); do \
-		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-		echo "Installing missing Debian packages:$$missing"; \
-		if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi; \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
-	fi
+	$(call install_missing,$(FUZZ_DEB_PACKAGES))
 
 # Library objects: instrumented for coverage (fuzzer-no-link) and sanitized.
 $(FUZZ_DIR)/%.o: %.c $(HEADERS)
