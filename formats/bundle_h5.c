@@ -666,29 +666,6 @@ out:
 	return rc;
 }
 
-lode_status lode__bvar_write_rows(lode__bvar *v, int y0, int ny, const void *buf, lode_error *err)
-{
-	int rank = v->nbands > 1 ? 3 : 2;
-	hsize_t start[3] = {0, (hsize_t)y0, 0}, count[3] = {(hsize_t)v->nbands, (hsize_t)ny, (hsize_t)v->nx};
-	hid_t fs = H5Dget_space(v->dset), ms = H5I_INVALID_HID;
-	lode_status rc = LODE_OK;
-
-	if (fs < 0 ||
-	    H5Sselect_hyperslab(fs, H5S_SELECT_SET, rank == 3 ? start : start + 1, NULL,
-				rank == 3 ? count : count + 1, NULL) < 0 ||
-	    (ms = H5Screate_simple(rank, rank == 3 ? count : count + 1, NULL)) < 0 ||
-	    H5Dwrite(v->dset, mem_type(v->dtype), ms, fs, H5P_DEFAULT, buf) < 0) {
-		char what[64];
-		snprintf(what, sizeof what, "writing rows %d-%d", y0, y0 + ny - 1);
-		rc = h5err(err, LODE_EIO, what);
-	}
-	if (ms >= 0)
-		H5Sclose(ms);
-	if (fs >= 0)
-		H5Sclose(fs);
-	return rc;
-}
-
 void lode__bvar_chunk(const lode__bvar *v, int *rows, int *cols)
 {
 	*rows = v->chunk_rows;

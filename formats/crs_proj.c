@@ -117,18 +117,6 @@ char *lode__crs_label(const char *wkt)
 	return label ? label : lode__strdup("unknown CRS");
 }
 
-int lode__crs_is_geographic(const char *wkt)
-{
-	OGRSpatialReferenceH s = srs_from_wkt(wkt);
-	int geo = 0;
-
-	if (s) {
-		geo = OSRIsGeographic(s);
-		OSRDestroySpatialReference(s);
-	}
-	return geo;
-}
-
 void lode__proj_versions(char **proj_version, char **epsg_version)
 {
 	PJ_CONTEXT *ctx = proj_context_create();

@@ -158,7 +158,6 @@ void lode__op_clear(lode_op *op);
 lode_status lode__crs_to_wkt(const char *user, char **wkt, lode_error *err);
 /* A short label: "EPSG:4326" when identified, else the CRS name.  malloc'd. */
 char *lode__crs_label(const char *wkt);
-int lode__crs_is_geographic(const char *wkt);
 
 typedef struct lode_policy {
 	double max_error_m;
@@ -410,7 +409,6 @@ lode_status lode__bundle_set_attrs(lode__bundle *b, const char *group, const lod
 lode_status lode__bundle_set_double(lode__bundle *b, const char *key, double v, lode_error *err);
 lode_status lode__bundle_add_raster(lode__bundle *b, const lode_raster_def *def, lode__bvar **out,
 				    lode_error *err);
-/* Write rows [y0, y0+ny) of every band: buf holds nbands planes of nx*ny values. */
 /*
  * Write a vector layer: CF-1.8 simple geometries at the root group, every name
  * prefixed with NAME_ (GDAL 3.6 reads them only there).  attrs go on the geometry
@@ -419,7 +417,6 @@ lode_status lode__bundle_add_raster(lode__bundle *b, const lode_raster_def *def,
 lode_status lode__bundle_add_vector(lode__bundle *b, const char *name, const char *crs_wkt,
 				    const lode_vdata *d, const lode_attr *attrs, size_t nattrs,
 				    lode_error *err);
-lode_status lode__bvar_write_rows(lode__bvar *v, int y0, int ny, const void *buf, lode_error *err);
 /* Chunk edge of the variable: rows and columns (the band dimension's chunk is 1). */
 void lode__bvar_chunk(const lode__bvar *v, int *rows, int *cols);
 /* Store an encoded chunk (lode__chunk_encode) at band band0 (0-based), rows y0, cols x0. */

@@ -695,12 +695,13 @@ out:
 
 /* ---- reading untrusted bundles in a child process ---- */
 
-static int write_all(int fd, const void *buf, size_t n)
+/* Move exactly n bytes to (writing) or from fd, across short transfers and EINTR. */
+static int all_bytes(int fd, void *buf, size_t n, int writing)
 {
-	const char *p = buf;
+	char *p = buf;
 
 	while (n > 0) {
-		ssize_t k = write(fd, p, n);
+		ssize_t k = writing ? write(fd, p, n) : read(fd, p, n);
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k <= 0)
@@ -711,20 +712,14 @@ static int write_all(int fd, const void *buf, size_t n)
 	return 0;
 }
 
+static int write_all(int fd, const void *buf, size_t n)
+{
+	return all_bytes(fd, (void *)buf, n, 1);
+}
+
 static int read_all(int fd, void *buf, size_t n)
 {
-	char *p = buf;
-
-	while (n > 0) {
-		ssize_t k = read(fd, p, n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return -1;
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
+	return all_bytes(fd, buf, n, 0);
 }
 
 typedef lode_status (*job_fn)(void *arg, char **text, lode_error *err);
