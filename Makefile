@@ -16,7 +16,7 @@ PYTHON ?= /usr/bin/python3
 DEB_PACKAGES = build-essential pkg-config libgdal-dev libproj-dev libhdf5-dev zlib1g-dev \
 	libyaml-dev libsodium-dev libjansson-dev libcmocka-dev libdeflate-dev gdal-bin proj-bin proj-data \
 	hdf5-tools netcdf-bin python3 python3-gdal python3-numpy python3-h5py python3-netcdf4 \
-	python3-xarray
+	python3-xarray python3-nacl
 
 PKGS = gdal proj hdf5-serial yaml-0.1 libsodium jansson zlib libdeflate
 DEP_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null | sed 's/-I/-isystem /g')

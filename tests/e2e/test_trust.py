@@ -67,7 +67,8 @@ def test_keygen_files(ctx, tdir):
 
 @test
 def test_sign_and_countersign(ctx, tdir):
-    """Signing keeps every digest; both parties can sign; --trust accepts either key;
+    """Signing keeps every digest; both parties can sign (each signature checked with
+    PyNaCl, not only by lode); --trust accepts either key;
     an untrusted key alone is refused (exit 1) though the content is intact."""
     b = signed_fixture(ctx, tdir)
     before = digests(b)
@@ -83,6 +84,14 @@ def test_sign_and_countersign(ctx, tdir):
     assert sorted(s["signer"] for s in sigs.values()) == [
         "Jabatan Mineral dan Geosains Malaysia", "U.S. Geological Survey"], sigs
     assert all(s["bundle_sha256"] == before["bundle"] for s in sigs.values())
+    # Independently of lode: every signature verifies with PyNaCl (libsodium's Python
+    # binding, Debian python3-nacl) over the documented message.
+    import base64
+    import nacl.signing
+    for k, rec in sigs.items():
+        msg = ("lode-signature-v1\n%s\n%s\n" % (rec["bundle_sha256"], rec["signer"])).encode()
+        nacl.signing.VerifyKey(base64.b64decode(rec["public_key"])).verify(
+            msg, base64.b64decode(rec["signature"]))
     r = lode_ok(ctx, ["verify", b, "--trust", os.path.join(tdir, "usgs.pub")], tdir)
     assert "valid, trusted key" in r.out, r.out
     assert digests(b) == before, "countersigning changed a digest"
