@@ -31,7 +31,8 @@ CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=c17 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ipipeline $(DEP_CFLAGS)
 
 LIB_SRC = pipeline/error.c pipeline/util.c pipeline/manifest.c pipeline/digest.c \
-	pipeline/run.c pipeline/read.c pipeline/tiles.c pipeline/sign.c \
+	pipeline/plan.c pipeline/write.c pipeline/run.c pipeline/work.c pipeline/merge.c \
+	pipeline/read.c pipeline/tiles.c pipeline/sign.c \
 	formats/manifest_yaml.c formats/sha256.c formats/crs_proj.c formats/raster_gdal.c \
 	formats/bundle_h5.c formats/vector_ogr.c formats/chunk_codec.c
 CLI_SRC = pipeline/cli.c

@@ -698,6 +698,94 @@ lode_status lode__bvar_write_chunk(lode__bvar *v, int band0, int y0, int x0, con
 	return LODE_OK;
 }
 
+/* The filter ids of a dataset's pipeline, in order; -1 on failure. */
+static int filter_ids(hid_t dset, H5Z_filter_t ids[8])
+{
+	hid_t p = H5Dget_create_plist(dset);
+	int n = p >= 0 ? H5Pget_nfilters(p) : -1;
+
+	if (n < 0 || n > 8)
+		n = -1;
+	for (int i = 0; i < n; i++) {
+		unsigned flags, cd[8];
+		size_t ncd = 8;
+		ids[i] = H5Pget_filter2(p, (unsigned)i, &flags, &ncd, cd, 0, NULL, NULL);
+	}
+	if (p >= 0)
+		H5Pclose(p);
+	return n;
+}
+
+lode_status lode__bvar_copy_chunks(lode__bvar *v, lode__bundle *src, const lode_bundle_item *item, int y0,
+				   lode_error *err)
+{
+	char path[300];
+	hid_t d = H5I_INVALID_HID, p = H5I_INVALID_HID;
+	int rank = v->nbands > 1 ? 3 : 2, nf, nf2;
+	hsize_t chunk[3] = {0, 0, 0};
+	H5Z_filter_t f1[8], f2[8];
+	size_t esize = H5Tget_size(mem_type(v->dtype)), cap;
+	unsigned char *buf = NULL;
+	lode_status rc = LODE_OK;
+
+	if (item->dtype != v->dtype || item->nbands != v->nbands || item->nx != v->nx || y0 < 0 ||
+	    y0 % v->chunk_rows != 0 || item->ny > v->ny - y0)
+		return lode__err(err, LODE_EBUNDLE,
+				 "'%s' does not fit the dataset it is copied into (type, bands, width or rows)",
+				 item->name);
+	snprintf(path, sizeof path, "%s/%s", item->name, item->name);
+	d = H5Dopen2(src->file, path, H5P_DEFAULT);
+	if (d < 0)
+		return h5err(err, LODE_EBUNDLE, "opening the data variable to copy");
+	p = H5Dget_create_plist(d);
+	nf = filter_ids(d, f1);
+	nf2 = filter_ids(v->dset, f2);
+	if (p < 0 || H5Pget_layout(p) != H5D_CHUNKED || H5Pget_chunk(p, rank, chunk) != rank ||
+	    chunk[rank - 2] != (hsize_t)v->chunk_rows || chunk[rank - 1] != (hsize_t)v->chunk_cols ||
+	    (rank == 3 && chunk[0] != 1) || nf < 0 || nf != nf2 || memcmp(f1, f2, sizeof *f1 * (size_t)nf) != 0) {
+		rc = lode__err(err, LODE_EBUNDLE,
+			       "'%s' is not chunked and filtered as lode writes rasters, so its chunks "
+			       "cannot be copied as they are",
+			       item->name);
+		goto out;
+	}
+	/* A compressed chunk is at most a little larger than the raw one. */
+	cap = (size_t)v->chunk_rows * (size_t)v->chunk_cols * esize * 2 + 4096;
+	if (!(buf = malloc(cap))) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int b = 0; b < v->nbands && !rc; b++)
+		for (int r = 0; r < item->ny && !rc; r += v->chunk_rows)
+			for (int c = 0; c < v->nx && !rc; c += v->chunk_cols) {
+				hsize_t from[3] = {(hsize_t)b, (hsize_t)r, (hsize_t)c},
+					to[3] = {(hsize_t)b, (hsize_t)(y0 + r), (hsize_t)c}, size = 0;
+				uint32_t mask = 0;
+				char what[128];
+
+				lode__heartbeat();
+				if (H5Dget_chunk_storage_size(d, rank == 3 ? from : from + 1, &size) < 0 ||
+				    size == 0 || size > cap ||
+				    H5Dread_chunk(d, H5P_DEFAULT, rank == 3 ? from : from + 1, &mask, buf) < 0) {
+					snprintf(what, sizeof what,
+						 "reading the stored chunk at band %d, row %d, column %d of '%s'",
+						 b + 1, r, c, item->name);
+					rc = h5err(err, LODE_EBUNDLE, what);
+				} else if (H5Dwrite_chunk(v->dset, H5P_DEFAULT, mask, rank == 3 ? to : to + 1,
+							  (size_t)size, buf) < 0) {
+					snprintf(what, sizeof what, "writing the chunk at band %d, row %d, column %d",
+						 b + 1, y0 + r, c);
+					rc = h5err(err, LODE_EIO, what);
+				}
+			}
+out:
+	free(buf);
+	if (p >= 0)
+		H5Pclose(p);
+	H5Dclose(d);
+	return rc;
+}
+
 lode_status lode__bvar_finish(lode__bvar *v, const lode_attr *attrs, size_t n, lode_error *err)
 {
 	lode_status rc = LODE_OK;
@@ -916,6 +1004,9 @@ static void read_item(hid_t file, const char *name, lode_bundle_item *it)
 	}
 	it->content_sha256 = get_text(d, "lode_content_sha256");
 	it->lineage = get_text(d, "lode_lineage");
+	it->source = get_text(d, "source");
+	it->units = get_text(d, "units");
+	it->long_name = get_text(d, "long_name");
 	it->has_nodata = get_double(d, "_FillValue", &it->nodata) == 0;
 	it->band_names = split_lines(get_text(d, "lode_band_names"), it->nbands);
 	it->band_units = split_lines(get_text(d, "lode_band_units"), it->nbands);
@@ -1005,6 +1096,9 @@ void lode__bundle_items_free(lode_bundle_item *items, size_t n)
 		free(items[i].lineage);
 		free(items[i].problem);
 		free(items[i].geometry_type);
+		free(items[i].source);
+		free(items[i].units);
+		free(items[i].long_name);
 		for (int k = 0; k < items[i].nbands; k++) {
 			if (items[i].band_names)
 				free(items[i].band_names[k]);
@@ -1632,6 +1726,8 @@ static void read_vector_item(hid_t file, const char *name, lode_bundle_item *it)
 	it->geometry_type = get_text(c, "lode_ogr_geometry_type");
 	it->content_sha256 = get_text(c, "lode_content_sha256");
 	it->lineage = get_text(c, "lode_lineage");
+	it->source = get_text(c, "source");
+	it->long_name = get_text(c, "long_name");
 	count = get_text(c, "node_count");
 	coords = get_text(c, "node_coordinates");
 	gm = get_text(c, "grid_mapping");

@@ -131,7 +131,12 @@ enum {
 	OPT_JSON = 1000,
 	OPT_TRUST,
 	OPT_KEY,
-	OPT_SIGNER
+	OPT_SIGNER,
+	OPT_WORK = 'w',
+	OPT_SHARD = 1100,
+	OPT_FORCE,
+	OPT_TILE_ROWS,
+	OPT_PREFIX
 };
 
 #define MAX_TRUST 64
@@ -145,16 +150,35 @@ static const struct option long_opts[] = {
     {"trust", required_argument, NULL, OPT_TRUST},
     {"key", required_argument, NULL, OPT_KEY},
     {"signer", required_argument, NULL, OPT_SIGNER},
+    {"work", required_argument, NULL, OPT_WORK},
+    {"shard", required_argument, NULL, OPT_SHARD},
+    {"force", no_argument, NULL, OPT_FORCE},
+    {"tile-rows", required_argument, NULL, OPT_TILE_ROWS},
+    {"prefix", no_argument, NULL, OPT_PREFIX},
     {NULL, 0, NULL, 0},
 };
 
 typedef struct opts {
 	int help, quiet, json, threads;
-	const char *out, *key, *signer;
+	const char *out, *key, *signer, *work;
 	const char *trust[MAX_TRUST];
 	size_t ntrust;
-	int allow_json, allow_out, allow_threads, allow_trust, allow_sign;
+	int shard, nshards, force, tile_rows, prefix;
+	int allow_json, allow_out, allow_threads, allow_trust, allow_sign, allow_work, allow_shard,
+	    allow_tile_rows, allow_prefix;
 } opts;
+
+/* A whole number from lo to hi, or -1. */
+static long number(const char *s, long lo, long hi)
+{
+	char *end;
+	long n;
+
+	if (!*s)
+		return -1;
+	n = strtol(s, &end, 10);
+	return *end || n < lo || n > hi ? -1 : n;
+}
 
 /* Parse options; returns -1 and prints on a usage error. */
 static int parse(const char *cmd, int argc, char **argv, opts *o)
@@ -163,7 +187,7 @@ static int parse(const char *cmd, int argc, char **argv, opts *o)
 
 	optind = 1;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "hqo:j:", long_opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "hqo:j:w:", long_opts, NULL)) != -1) {
 		switch (ch) {
 		case OPT_HELP: o->help = 1; break;
 		case OPT_QUIET: o->quiet = 1; break;
@@ -207,6 +231,60 @@ static int parse(const char *cmd, int argc, char **argv, opts *o)
 			}
 			*(ch == OPT_KEY ? &o->key : &o->signer) = optarg;
 			break;
+		case OPT_WORK:
+			if (!o->allow_work) {
+				usage_error(cmd, "this command does not take -w", NULL);
+				return -1;
+			}
+			o->work = optarg;
+			break;
+		case OPT_SHARD: {
+			const char *slash = strchr(optarg, '/');
+			char first[32];
+			if (!o->allow_shard) {
+				usage_error(cmd, "this command does not take --shard", NULL);
+				return -1;
+			}
+			if (slash && (size_t)(slash - optarg) < sizeof first) {
+				memcpy(first, optarg, (size_t)(slash - optarg));
+				first[slash - optarg] = '\0';
+				o->shard = (int)number(first, 0, 1000000);
+				o->nshards = (int)number(slash + 1, 1, 1000000);
+			}
+			if (!slash || o->shard < 0 || o->nshards < 1 || o->shard >= o->nshards) {
+				usage_error(cmd,
+					    "--shard takes I/N, shard I of N numbered from 0 to N-1 (e.g. "
+					    "--shard $SLURM_ARRAY_TASK_ID/4), not",
+					    optarg);
+				return -1;
+			}
+			break;
+		}
+		case OPT_FORCE:
+			if (!o->allow_shard) {
+				usage_error(cmd, "this command does not take --force", NULL);
+				return -1;
+			}
+			o->force = 1;
+			break;
+		case OPT_TILE_ROWS:
+			if (!o->allow_tile_rows) {
+				usage_error(cmd, "this command does not take --tile-rows", NULL);
+				return -1;
+			}
+			o->tile_rows = (int)number(optarg, 512, 1 << 30);
+			if (o->tile_rows < 0 || o->tile_rows % 512 != 0) {
+				usage_error(cmd, "--tile-rows takes a multiple of 512 (the chunk rows), not", optarg);
+				return -1;
+			}
+			break;
+		case OPT_PREFIX:
+			if (!o->allow_prefix) {
+				usage_error(cmd, "this command does not take --prefix", NULL);
+				return -1;
+			}
+			o->prefix = 1;
+			break;
 		case OPT_JSON:
 			if (!o->allow_json) {
 				usage_error(cmd, "this command does not take --json", NULL);
@@ -215,11 +293,14 @@ static int parse(const char *cmd, int argc, char **argv, opts *o)
 			o->json = 1;
 			break;
 		default:
-			if (optopt == 'o' || optopt == 'j')
+			if (optopt == 'o' || optopt == 'j' || optopt == 'w')
 				usage_error(cmd,
-					    optopt == 'o' ? "option -o needs a value"
-							  : "option -j needs a value",
+					    optopt == 'o'   ? "option -o needs a value"
+					    : optopt == 'j' ? "option -j needs a value"
+							    : "option -w needs a value",
 					    NULL);
+			else if (optopt >= OPT_SHARD)
+				usage_error(cmd, "this option needs a value:", argv[optind - 1]);
 			else
 				usage_error(cmd, "unknown option", argv[optind - 1]);
 			return -1;
@@ -270,7 +351,7 @@ static int cmd_run(int argc, char **argv)
 
 static int cmd_plan(int argc, char **argv)
 {
-	opts o = {.allow_json = 1};
+	opts o = {.allow_json = 1, .allow_work = 1, .allow_tile_rows = 1};
 	lode_error err = {0};
 	char *report = NULL;
 
@@ -280,11 +361,125 @@ static int cmd_plan(int argc, char **argv)
 		return show_help("plan");
 	if (optind != argc - 1)
 		return usage_error("plan", "expected one MANIFEST", NULL);
+	if (o.tile_rows && !o.work)
+		return usage_error("plan", "--tile-rows goes with -w WORK", NULL);
+	if (o.work) {
+		lode_stage_options so = {.tile_rows = o.tile_rows, .progress = draw_bar};
+		bar b = {-1, 0};
+		so.progress_user = &b;
+		catch_signals();
+		if (lode_plan_work(argv[optind], o.work, &so, &report, &err) != LODE_OK)
+			return fail(&err);
+		if (!o.quiet && report)
+			fprintf(stderr, "lode: %s\n", report);
+		free(report);
+		return 0;
+	}
 	if (lode_plan_json(argv[optind], &report, &err) != LODE_OK)
 		return fail(&err);
 	/* The plan is JSON either way: it is for people and scripts alike. */
 	printf("%s\n", report);
 	free(report);
+	return 0;
+}
+
+static int cmd_reproject(int argc, char **argv)
+{
+	opts o = {.allow_work = 1, .allow_shard = 1, .allow_threads = 1, .nshards = 1};
+	lode_error err = {0};
+	lode_stage_options so = {0};
+	bar b = {-1, 0};
+	char *summary = NULL;
+	lode_status rc;
+
+	if (parse("reproject", argc, argv, &o) < 0)
+		return EXIT_USAGE;
+	if (o.help)
+		return show_help("reproject");
+	if (optind != argc || !o.work)
+		return usage_error("reproject", "expected -w WORK and no other argument", NULL);
+	b.draw = !o.quiet && isatty(STDERR_FILENO);
+	so.threads = o.threads;
+	so.shard = o.shard;
+	so.nshards = o.nshards;
+	so.force = o.force;
+	so.progress = draw_bar;
+	so.progress_user = &b;
+	catch_signals();
+	rc = lode_reproject(o.work, &so, &summary, &err);
+	if (b.last >= 0 && b.last < 100)
+		fputc('\n', stderr);
+	if (summary && !o.quiet)
+		fprintf(stderr, "lode: %s\n", summary);
+	free(summary);
+	return rc != LODE_OK ? fail(&err) : 0;
+}
+
+static int cmd_package(int argc, char **argv)
+{
+	opts o = {.allow_work = 1, .allow_out = 1};
+	lode_error err = {0};
+	lode_stage_options so = {0};
+	bar b = {-1, 0};
+
+	if (parse("package", argc, argv, &o) < 0)
+		return EXIT_USAGE;
+	if (o.help)
+		return show_help("package");
+	if (optind != argc || !o.work || !o.out)
+		return usage_error("package", "expected -w WORK -o BUNDLE.nc and no other argument", NULL);
+	b.draw = !o.quiet && isatty(STDERR_FILENO);
+	so.progress = draw_bar;
+	so.progress_user = &b;
+	catch_signals();
+	if (lode_package(o.work, o.out, &so, &err) != LODE_OK) {
+		if (b.last >= 0 && b.last < 100)
+			fputc('\n', stderr);
+		return fail(&err);
+	}
+	if (!o.quiet)
+		fprintf(stderr, "lode: wrote %s\n", o.out);
+	return 0;
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	opts o = {.allow_work = 1, .allow_json = 1};
+	lode_error err = {0};
+	char *out = NULL;
+	int complete = 0;
+
+	if (parse("status", argc, argv, &o) < 0)
+		return EXIT_USAGE;
+	if (o.help)
+		return show_help("status");
+	if (optind != argc || !o.work)
+		return usage_error("status", "expected -w WORK and no other argument", NULL);
+	if (lode_work_status(o.work, o.json, &out, &complete, &err) != LODE_OK)
+		return fail(&err);
+	put_printable_lines(stdout, out);
+	if (o.json)
+		fputc('\n', stdout);
+	free(out);
+	return complete ? 0 : 3;
+}
+
+static int cmd_merge(int argc, char **argv)
+{
+	opts o = {.allow_out = 1, .allow_prefix = 1};
+	lode_error err = {0};
+
+	if (parse("merge", argc, argv, &o) < 0)
+		return EXIT_USAGE;
+	if (o.help)
+		return show_help("merge");
+	if (optind >= argc || !o.out)
+		return usage_error("merge", "expected BUNDLE.nc... -o OUT.nc", NULL);
+	if (lode_merge((const char *const *)argv + optind, (size_t)(argc - optind), o.out, o.prefix, &err) !=
+	    LODE_OK)
+		return fail(&err);
+	if (!o.quiet)
+		fprintf(stderr, "lode: wrote %s\n", o.out);
 	return 0;
 }
 
@@ -407,10 +602,39 @@ static const command commands[] = {
      "                          the bundle is the same whatever N\n"
      "  -q, --quiet             no progress bar, no messages but errors\n"
      "  -h, --help              this help\n"},
-    {"plan", cmd_plan, "lode plan MANIFEST",
+    {"plan", cmd_plan, "lode plan MANIFEST [-w WORK [--tile-rows ROWS]]",
      "Check the manifest and every source and choose the coordinate operations, as\n"
      "'run' would, and print the plan as JSON (sources, digests, operations with every\n"
-     "candidate and why it was refused, target grids).  Writes nothing.\n"},
+     "candidate and why it was refused, target grids).  Writes nothing.\n\n"
+     "  -w, --work WORK     instead, write the plan into the work folder WORK (made if\n"
+     "                      missing) for reproject, package and status\n"
+     "  --tile-rows ROWS    cut rasters of at least twice ROWS rows into tiles of ROWS rows\n"
+     "                      (a multiple of 512) that shards make apart (default: tiles of\n"
+     "                      about 256 MB of output)\n"},
+    {"reproject", cmd_reproject, "lode reproject -w WORK [--shard I/N] [-j THREADS] [--force] [-q]",
+     "Make the parts of the plan in WORK that do not exist yet: each a one-dataset bundle\n"
+     "in WORK/parts, named by a content key.  Parts that are done are skipped, so a rerun\n"
+     "after a kill or a failure makes only what is missing.  A part that fails is\n"
+     "recorded (lode status shows why) and the others are still made; the exit status\n"
+     "is then 1.\n\n"
+     "  --shard I/N         make only shard I of N (0 to N-1), e.g. from a job array:\n"
+     "                      --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT\n"
+     "  -j, --threads N     threads for warping and compressing (default: one per core)\n"
+     "  --force             make the parts again even when they exist\n"},
+    {"package", cmd_package, "lode package -w WORK -o BUNDLE.nc [-q]",
+     "Assemble the parts in WORK into the bundle, copying raster chunks as they are stored.\n"
+     "Fails, naming them, if parts are missing.  The bundle holds exactly what lode run\n"
+     "makes from the same manifest.\n"},
+    {"status", cmd_status, "lode status -w WORK [--json]",
+     "What the plan in WORK holds and how far it is: parts planned, done, missing and\n"
+     "failed (with the error).  Exit 0 when every part is made, 3 when some are not.\n\n"
+     "  --json   machine-readable output\n"},
+    {"merge", cmd_merge, "lode merge BUNDLE.nc... -o OUT.nc [--prefix]",
+     "Make one bundle from several (e.g. one from each survey).  Each input must verify and\n"
+     "all must share the target CRS; datasets are copied as stored with their lineage.\n"
+     "A name found in two inputs is refused unless --prefix is given.\n\n"
+     "  --prefix   rename every dataset to STEM_NAME, STEM being its file's name without\n"
+     "             folder and extension (usgs.nc: usgs_dem)\n"},
     {"verify", cmd_verify, "lode verify BUNDLE [--trust NAME.pub]... [-q]",
      "Recompute every dataset's content digest and the bundle digest, check the\n"
      "structure and every signature.  Exit 0 when everything matches; exit 1 naming\n"

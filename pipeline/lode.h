@@ -68,6 +68,53 @@ lode_status lode_run(const char *manifest_path, const char *bundle_path, const l
  */
 lode_status lode_plan_json(const char *manifest_path, char **report_json, lode_error *err);
 
+/* ---- the stages one by one, over a work folder (docs/cluster.md) ---- */
+
+typedef struct lode_stage_options {
+	lode_progress_fn progress; /* may be NULL */
+	void *progress_user;
+	int threads;   /* reproject: threads for warping and compressing; 0: one per core */
+	int shard;     /* reproject: which shard, 0 to nshards - 1 */
+	int nshards;   /* reproject: how many shards share the work; 0 or 1: one does it all */
+	int force;     /* reproject: make parts again even when they exist */
+	int tile_rows; /* plan: rows per tile of a large raster, a multiple of 512; 0: automatic */
+} lode_stage_options;
+
+/*
+ * Plan into WORK_DIR (created if missing): check every source and choose every operation
+ * as lode_plan_json does, then write WORK_DIR/plan.json listing the parts to make.  The
+ * file is replaced atomically.  *summary: a malloc'd line for people (may be NULL).
+ */
+lode_status lode_plan_work(const char *manifest_path, const char *work_dir, const lode_stage_options *opt,
+			   char **summary, lode_error *err);
+
+/*
+ * Make the parts of one shard that do not exist yet (all with opt->force).  A part that
+ * fails is recorded in WORK_DIR/failed/ and the others are still made; the call then
+ * fails naming them.  *summary as above.
+ */
+lode_status lode_reproject(const char *work_dir, const lode_stage_options *opt, char **summary,
+			   lode_error *err);
+
+/* Assemble the parts into BUNDLE_PATH (raw chunk copies); fails if any part is missing. */
+lode_status lode_package(const char *work_dir, const char *bundle_path, const lode_stage_options *opt,
+			 lode_error *err);
+
+/*
+ * What the work folder holds: planned, done, missing and failed parts.  *out is a malloc'd
+ * text (JSON when json is non-zero); *complete is 1 when every part is made.
+ */
+lode_status lode_work_status(const char *work_dir, int json, char **out, int *complete, lode_error *err);
+
+/*
+ * One bundle from several: every dataset copied as stored (raster chunks raw), lineage
+ * kept.  The inputs must verify and share the target CRS.  A dataset name found in two
+ * inputs is refused unless prefix is set, which renames every dataset to STEM_NAME (STEM:
+ * the input's file name without folder and extension).
+ */
+lode_status lode_merge(const char *const *inputs, size_t ninputs, const char *bundle_path, int prefix,
+		       lode_error *err);
+
 /*
  * Verify a bundle: recompute every content digest and the bundle digest and check
  * the structure.  On return *report is a malloc'd text with one line per dataset

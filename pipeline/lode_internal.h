@@ -444,6 +444,9 @@ typedef struct lode_bundle_item {
 	double nodata;
 	char *content_sha256; /* as stored, may be NULL */
 	char *lineage;        /* JSON text as stored, may be NULL */
+	char *source;         /* the variable's source, units and long_name attributes, or NULL */
+	char *units;
+	char *long_name;
 	char **band_names;    /* nbands entries, "" where unnamed */
 	char **band_units;    /* nbands entries, "" where unknown */
 	char *problem;        /* structural problem found while listing, or NULL */
@@ -466,6 +469,13 @@ lode_status lode__bundle_read_rows(lode__bundle *b, const lode_bundle_item *item
 lode_status lode__bundle_read_vector(lode__bundle *b, const lode_bundle_item *item, lode_vdata **out,
 				     lode_error *err);
 
+/*
+ * Copy every chunk of a raster item of an open bundle into v, as stored (no decompression,
+ * no recompression), rows shifted down by y0 (a multiple of the chunk rows).  The item must
+ * have v's type, bands, width and chunk shape and the same filters.
+ */
+lode_status lode__bvar_copy_chunks(lode__bvar *v, lode__bundle *src, const lode_bundle_item *item, int y0,
+				   lode_error *err);
 /* Rows per chunk of the item's data variable, for reading in chunk-aligned strips. */
 int lode__bundle_chunk_rows(lode__bundle *b, const lode_bundle_item *item);
 /* Read the item's x and y coordinate variables (nx and ny values; caller frees). */

@@ -1,0 +1,119 @@
+/*
+ * stages.h -- PRIVATE to pipeline/: the plan and the writers that lode run and the
+ * cluster stages (plan -w, reproject, package, merge) share.
+ *
+ *   plan.c   the plan: sources checked, operations chosen, lineage records made
+ *   write.c  one dataset (or a band of its rows) into an open bundle; bundle files
+ *            written under a temporary name and renamed into place
+ *   run.c    lode run: every stage in one process
+ *   work.c   the stages one by one over a work folder (plan -w, reproject, package, status)
+ *   merge.c  lode merge: one bundle from several
+ */
+#ifndef LODE_STAGES_H
+#define LODE_STAGES_H
+
+#include <jansson.h>
+
+#include "lode_internal.h"
+
+#define LODE_CHUNK 512 /* chunk edge, pixels: also the unit of tiles across shards */
+
+typedef struct plan_item {
+	const lode_dataset_spec *spec;
+	int is_vector;
+	lode__raster *src;  /* rasters (opened while planning; NULL when loaded from a work folder) */
+	lode__vector *vsrc; /* vector layers */
+	char sha256[65];
+	uint64_t size;
+	char *src_wkt;
+	int crs_assumed;
+	lode_op op;
+	int *bands;
+	int nbands;
+	lode_dtype dtype;
+	int has_nodata;
+	double nodata;
+	double et;
+	int nx, ny;
+	double gt[6];
+	double src_extent_in_target[4];
+	json_t *lineage; /* the plan's lineage record (versions included; vectors: no feature data) */
+} plan_item;
+
+typedef struct plan {
+	lode_manifest *m;
+	int threads; /* for warping and compressing; 0: one per core */
+	char *dst_wkt;
+	char *dst_label;
+	char *proj_version, *epsg_version;
+	plan_item *items;
+	size_t n;
+} plan;
+
+/* ---- plan.c ---- */
+
+/* Read the manifest, check every source, choose every operation; opt may be NULL. */
+lode_status lode__plan_build(const char *manifest_path, const lode_run_options *opt, plan *p, lode_error *err);
+/* Manifest, target CRS and versions only (no dataset yet): for loading a saved plan. */
+lode_status lode__plan_begin(const char *manifest_path, plan *p, lode_error *err);
+void lode__plan_free(plan *p);
+/*
+ * The final lineage of a vector layer: the plan's record with what reading the features
+ * told (geometry type, count, extent, fields) put before the versions.  New reference.
+ */
+json_t *lode__vector_lineage(const json_t *planned, const lode_vdata *d);
+
+/* ---- write.c ---- */
+
+typedef struct lode__progress {
+	const lode_run_options *opt;
+	double done, total;
+} lode__progress;
+
+/* Advance the progress; non-zero when the caller asked to stop. */
+int lode__tick(lode__progress *pr, double amount, const char *label);
+
+/*
+ * Write rows [row0, row0 + nrows) of raster item it into b as a dataset of that many
+ * rows (the whole raster when row0 is 0 and nrows is it->ny).  lineage is the text to
+ * store.  digest_item gets the name, content digest and lineage for the bundle digest.
+ */
+lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0, int nrows, const char *lineage,
+			       lode__progress *pr, lode_bundle_item *digest_item, lode_error *err);
+/* The raster's variable definition and its attributes (band names, units) from the plan. */
+void lode__raster_def(const plan *p, const plan_item *it, lode_raster_def *def);
+/* Band names or units as stored in lode_band_names/_units: lines, NULL when all empty. */
+char *lode__band_text(const plan_item *it, int units, int *oom);
+/* Read, transform and write vector layer it into b. */
+lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__progress *pr,
+			       lode_bundle_item *digest_item, lode_error *err);
+/* Record what the bundle digest needs of a written dataset; takes over *lineage. */
+lode_status lode__record_digest(lode_bundle_item *di, const char *name, const char *content, char **lineage,
+				lode_error *err);
+void lode__digest_items_free(lode_bundle_item *d, size_t n); /* what record_digest made */
+
+/* date_created from SOURCE_DATE_EPOCH (reproducible builds), or NULL when it is not set. */
+char *lode__utc_date(void);
+/* The root attributes of a bundle made from the plan's manifest. */
+lode_status lode__write_root(plan *p, lode__bundle *b, lode_error *err);
+
+/*
+ * A bundle file being written: under a temporary name beside dest (".NAME.tmp-HOST-PID-XXXXXX"),
+ * renamed into place by lode__out_commit.  lode__out_abort removes it.
+ */
+typedef struct lode__out {
+	char *dest, *tmp;
+	lode__bundle *b;
+} lode__out;
+lode_status lode__out_begin(lode__out *o, const char *dest, lode_error *err);
+/* Add the bundle digest over digests[0..n), close, fsync and rename into place. */
+lode_status lode__out_commit(lode__out *o, const lode_bundle_item *digests, size_t n, lode_error *err);
+void lode__out_abort(lode__out *o);
+/*
+ * Remove temporary files that killed lode processes left beside dest: those made on
+ * this host by a process that no longer runs, and any older than a day.  Others are
+ * left alone (another job may be writing them); they are never read.
+ */
+void lode__clean_stale_temps(const char *dest);
+
+#endif /* LODE_STAGES_H */
