@@ -14,10 +14,12 @@
  * HDF5's automatic error printing is off; errors are taken from its error stack.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <cpl_conv.h>
@@ -867,7 +869,19 @@ static lode_status open_bundle(const char *path, int writable, lode__bundle **ou
 	H5Pclose(fapl);
 	if (b->file < 0) {
 		lode_status rc = h5err(err, LODE_EBUNDLE, path);
+		int fd = open(path, O_RDONLY), locked = 0;
+		/* HDF5 locks files it opens (unless HDF5_USE_FILE_LOCKING=FALSE): say so plainly. */
+		if (fd >= 0) {
+			locked = flock(fd, (writable ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+			close(fd);
+		}
 		free(b);
+		if (locked)
+			return lode__err(err, LODE_EIO,
+					 "%s: locked by another process (HDF5 file locking); if no other program "
+					 "is writing it, the file system may not support locking: set "
+					 "HDF5_USE_FILE_LOCKING=FALSE",
+					 path);
 		return lode__err_ctx(err, "cannot open the bundle (truncated or damaged?): ") ? rc : rc;
 	}
 	fmt = get_text(b->file, "lode_format_version");

@@ -968,7 +968,7 @@ lode_status lode_package(const char *work_dir, const char *bundle_path, const lo
 				      w.p.items[w.units[k].item].nbands;
 	}
 	if (missing) {
-		rc = lode__err(err, LODE_EUSAGE,
+		rc = lode__err(err, LODE_ESOURCE,
 			       "%zu of the %zu parts are not made yet (lode status -w %s lists them; lode "
 			       "reproject -w %s makes them); the first: %s",
 			       missing, w.nunits, work_dir, work_dir, first);

@@ -1,0 +1,415 @@
+#!/usr/bin/python3
+"""End-to-end tests of the cluster stages: lode plan -w, reproject [--shard], package,
+status and merge, against lode run and against tools we did not write (h5py, gdalinfo,
+ogrinfo).  Kill -9 trials use a fixed seed; the real-Slurm test is test_slurm.py.
+"""
+import glob
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lodetest import assert_no_crash, lode, lode_ok, main, run, test, write_manifest  # noqa: E402
+
+import h5py  # noqa: E402
+
+SEED = 20261127
+BOUNDS = [101.6, 3.65, 102.05, 4.0]
+
+
+def manifest(ctx, tdir, name="m.yaml", res=0.0003, which=("aeromag_tmi", "dem_kertau", "radiometric_k",
+                                                           "deposits"), title="stages test"):
+    """A manifest over the generated Malaysian samples.  At 0.0003 degrees the grid is
+    1500 x 1167, so with --tile-rows 512 every raster is cut into two tiles."""
+    all_sets = {
+        "aeromag_tmi": {"name": "aeromag_tmi", "source": ctx.sample("aeromag_tmi.tif"),
+                        "resampling": "bilinear"},
+        "geology_units": {"name": "geology_units", "source": ctx.sample("geology_units.tif")},
+        "dem_kertau": {"name": "dem_kertau", "source": ctx.sample("dem_kertau.tif"),
+                       "resampling": "bilinear", "operation": "EPSG:8659"},
+        "gravity": {"name": "gravity", "source": ctx.sample("gravity_nocrs.tif"),
+                    "resampling": "bilinear", "assume_crs": "EPSG:3375"},
+        "radiometric_k": {"name": "radiometric_k", "source": ctx.sample("radiometric_k.tif"),
+                          "resampling": "bilinear", "bands": [1, 2, 3]},
+        "deposits": {"name": "deposits", "source": ctx.sample("deposits.gpkg")},
+        "geology_map": {"name": "geology_map", "source": ctx.sample("geology.gpkg")},
+    }
+    path = os.path.join(tdir, name)
+    write_manifest(path, {"crs": "EPSG:4326", "bounds": BOUNDS, "resolution": res},
+                   [all_sets[w] for w in which], policy={"max_error_m": 20, "allow_ballpark": True},
+                   bundle={"title": title, "summary": "cluster stages", "institution": "lode tests",
+                           "license": "CC0-1.0"})
+    return path
+
+
+def env(ctx):
+    # One date for every bundle so that the bundle digests can be compared too.
+    return ctx.env(SOURCE_DATE_EPOCH="1795000000")
+
+
+def digests(path):
+    """{dataset: content digest} read with h5py, plus the bundle digest."""
+    out = {}
+    with h5py.File(path, "r") as f:
+        for k in f:
+            o = f[k]
+            if isinstance(o, h5py.Group):
+                o = o[k] if k in o else None
+            if o is not None and "lode_content_sha256" in o.attrs:
+                v = o.attrs["lode_content_sha256"]
+                out[k] = v.decode() if isinstance(v, bytes) else str(v)
+        b = f.attrs["lode_bundle_sha256"]
+        out["(bundle)"] = b.decode() if isinstance(b, bytes) else str(b)
+    return out
+
+
+def run_reference(ctx, tdir, m):
+    """The bundle lode run makes from m, cached per manifest text."""
+    key = ("run", open(m).read())
+    if key not in ctx.cache:
+        out = os.path.join(tdir, "run.nc")
+        lode_ok(ctx, ["run", m, "-o", out, "-q"], tdir, env(ctx))
+        ctx.cache[key] = digests(out)
+    return ctx.cache[key]
+
+
+def parts(work):
+    return sorted(os.path.basename(p) for p in glob.glob(os.path.join(work, "parts", "*.nc")))
+
+
+def temps(folder):
+    return sorted(f for f in os.listdir(folder) if ".tmp-" in f)
+
+
+def status(ctx, tdir, work):
+    r = lode(ctx, ["status", "-w", work, "--json"], tdir, env(ctx))
+    assert_no_crash(r)
+    assert r.rc in (0, 3), "status failed: " + r.brief()
+    s = json.loads(r.out)
+    assert (r.rc == 0) == s["complete"], "status exit %d but complete=%s" % (r.rc, s["complete"])
+    return s
+
+
+def assert_same(ref, got, what):
+    assert set(ref) == set(got), "%s: datasets %s, lode run made %s" % (what, sorted(got), sorted(ref))
+    for k in ref:
+        assert ref[k] == got[k], "%s: %s digest %s differs from lode run's %s" % (what, k, got[k], ref[k])
+
+
+@test
+def test_stages_equal_run_with_shards(ctx, tdir):
+    m = manifest(ctx, tdir)
+    ref = run_reference(ctx, tdir, m)
+    for n in (1, 2, 4):
+        work = os.path.join(tdir, "w%d" % n)
+        lode_ok(ctx, ["plan", m, "-w", work, "--tile-rows", "512"], tdir, env(ctx))
+        s = status(ctx, tdir, work)
+        assert s["done"] == 0 and s["planned"] == 7, "planned %s parts, expected 7 (3 rasters x 2 " \
+            "tiles + 1 vector): %s" % (s["planned"], s)
+        made_by = {}
+        if n == 2:  # concurrently, as a job array runs them
+            procs = [subprocess.Popen([ctx.lode, "reproject", "-w", work, "--shard", "%d/%d" % (i, n),
+                                       "-j", "1", "-q"], env=env(ctx), cwd=tdir,
+                                      stderr=subprocess.PIPE) for i in range(n)]
+            for p in procs:
+                _, err = p.communicate(timeout=300)
+                assert p.returncode == 0, "shard failed: %s" % err.decode()[:500]
+        else:  # one after the other, to see which shard made which part
+            for i in range(n):
+                before = set(parts(work))
+                args = ["reproject", "-w", work, "-j", "2", "-q"]
+                if n > 1:
+                    args += ["--shard", "%d/%d" % (i, n)]
+                lode_ok(ctx, args, tdir, env(ctx))
+                for p in set(parts(work)) - before:
+                    made_by[p] = i
+        if n == 4:
+            tiles = {}
+            for p, i in made_by.items():
+                if "-rows" in p:
+                    tiles.setdefault(p.split("-")[0], set()).add(i)
+            assert any(len(v) > 1 for v in tiles.values()), \
+                "no raster was split across shards: %s" % made_by
+            assert len(set(made_by.values())) == 4, "not every shard made a part: %s" % made_by
+        assert status(ctx, tdir, work)["complete"]
+        out = os.path.join(tdir, "b%d.nc" % n)
+        lode_ok(ctx, ["package", "-w", work, "-o", out, "-q"], tdir, env(ctx))
+        assert_same(ref, digests(out), "%d shard(s)" % n)
+        lode_ok(ctx, ["verify", out, "-q"], tdir)
+        assert not temps(tdir) and not temps(os.path.join(work, "parts")), "temporary files left"
+
+
+@test
+def test_parts_are_bundles_and_tiles_copy_raw(ctx, tdir):
+    """Each part verifies on its own; the assembled raster's stored chunks are the
+    parts' chunks, byte for byte (raw copies), and equal lode run's."""
+    m = manifest(ctx, tdir, which=("aeromag_tmi",))
+    work = os.path.join(tdir, "w")
+    lode_ok(ctx, ["plan", m, "-w", work, "--tile-rows", "512"], tdir, env(ctx))
+    lode_ok(ctx, ["reproject", "-w", work, "-q"], tdir, env(ctx))
+    ps = parts(work)
+    assert len(ps) == 2, ps
+    for p in ps:
+        lode_ok(ctx, ["verify", os.path.join(work, "parts", p), "-q"], tdir)
+    out = os.path.join(tdir, "b.nc")
+    runb = os.path.join(tdir, "run.nc")
+    lode_ok(ctx, ["package", "-w", work, "-o", out, "-q"], tdir, env(ctx))
+    lode_ok(ctx, ["run", m, "-o", runb, "-q"], tdir, env(ctx))
+    with h5py.File(out, "r") as f, h5py.File(runb, "r") as g:
+        a, b = f["aeromag_tmi/aeromag_tmi"], g["aeromag_tmi/aeromag_tmi"]
+        assert a.chunks == b.chunks == (512, 512), (a.chunks, b.chunks)
+        row0 = 0
+        for p in ps:
+            with h5py.File(os.path.join(work, "parts", p), "r") as h:
+                t = h["aeromag_tmi/aeromag_tmi"]
+                for r in range(0, t.shape[0], 512):
+                    for c in range(0, t.shape[1], 512):
+                        m1, raw = t.id.read_direct_chunk((r, c))
+                        m2, raw2 = a.id.read_direct_chunk((row0 + r, c))
+                        m3, raw3 = b.id.read_direct_chunk((row0 + r, c))
+                        assert raw == raw2 == raw3 and m1 == m2 == m3, \
+                            "chunk (%d, %d) of %s differs" % (row0 + r, c, p)
+                row0 += t.shape[0]
+        assert row0 == a.shape[0]
+
+
+@test
+def test_rerun_skips_done_and_redoes_changed(ctx, tdir):
+    m = manifest(ctx, tdir, which=("aeromag_tmi", "dem_kertau", "deposits"))
+    work = os.path.join(tdir, "w")
+    lode_ok(ctx, ["plan", m, "-w", work, "--tile-rows", "512"], tdir, env(ctx))
+    lode_ok(ctx, ["reproject", "-w", work, "-q"], tdir, env(ctx))
+    stamp = {p: os.stat(os.path.join(work, "parts", p)).st_mtime_ns for p in parts(work)}
+    r = lode_ok(ctx, ["reproject", "-w", work], tdir, env(ctx))
+    assert "0 parts made, %d already done" % len(stamp) in r.err, r.brief()
+    # Change one dataset's setting: only its parts are made again.
+    txt = open(m).read().replace('"bilinear"', '"cubic"', 1)
+    open(m, "w").write(txt)
+    r = lode(ctx, ["reproject", "-w", work], tdir, env(ctx))
+    assert r.rc == 2 and "changed since lode plan" in r.err, "a changed manifest must be refused: " + r.brief()
+    lode_ok(ctx, ["plan", m, "-w", work, "--tile-rows", "512"], tdir, env(ctx))
+    r = lode_ok(ctx, ["reproject", "-w", work], tdir, env(ctx))
+    assert "2 parts made, 3 already done" in r.err, r.brief()
+    for p, t in stamp.items():
+        if not p.startswith("aeromag_tmi"):
+            assert os.stat(os.path.join(work, "parts", p)).st_mtime_ns == t, p + " was made again"
+    # --force makes everything again.
+    r = lode_ok(ctx, ["reproject", "-w", work, "--force"], tdir, env(ctx))
+    assert "5 parts made, 0 already done" in r.err, r.brief()
+    out = os.path.join(tdir, "b.nc")
+    lode_ok(ctx, ["package", "-w", work, "-o", out, "-q"], tdir, env(ctx))
+    assert_same(run_reference(ctx, tdir, m), digests(out), "after the change")
+
+
+def kill_trials(ctx, tdir, m, stage, trials, seed):
+    """Start the stage, SIGKILL it at a random moment, check that nothing partial sits
+    under a final name, rerun, compare with lode run."""
+    rng = random.Random(seed)
+    ref = run_reference(ctx, tdir, m)
+    # How long an uninterrupted run takes, to spread the kills over it.
+    work0 = os.path.join(tdir, "timing")
+    lode_ok(ctx, ["plan", m, "-w", work0, "--tile-rows", "512"], tdir, env(ctx))
+    t0 = time.time()
+    lode_ok(ctx, ["reproject", "-w", work0, "-j", "1", "-q"], tdir, env(ctx))
+    t_rep = time.time() - t0
+    t0 = time.time()
+    lode_ok(ctx, ["package", "-w", work0, "-o", os.path.join(tdir, "timing.nc"), "-q"], tdir, env(ctx))
+    t_pkg = time.time() - t0
+    killed_mid = 0
+    for trial in range(trials):
+        work = os.path.join(tdir, "k%d" % trial)
+        out = os.path.join(tdir, "k%d.nc" % trial)
+        if stage == "reproject":
+            lode_ok(ctx, ["plan", m, "-w", work, "--tile-rows", "512"], tdir, env(ctx))
+            cmd = [ctx.lode, "reproject", "-w", work, "-j", "1", "-q"]
+            delay = rng.uniform(0.05, 0.95) * t_rep
+        else:
+            shutil.copytree(work0, work)
+            cmd = [ctx.lode, "package", "-w", work, "-o", out, "-q"]
+            delay = rng.uniform(0.02, 0.98) * t_pkg
+        p = subprocess.Popen(cmd, env=env(ctx), cwd=tdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        killed_mid += p.returncode == -signal.SIGKILL
+        # Nothing partial under a final name: every part and the bundle, if there, verify.
+        done = parts(work)
+        for q in done:
+            lode_ok(ctx, ["verify", os.path.join(work, "parts", q), "-q"], tdir)
+        if os.path.exists(out):
+            lode_ok(ctx, ["verify", out, "-q"], tdir)
+        stamp = {q: os.stat(os.path.join(work, "parts", q)).st_ino for q in done}
+        if stage == "reproject":
+            r = lode_ok(ctx, ["reproject", "-w", work, "-j", "2"], tdir, env(ctx))
+            total = status(ctx, tdir, work)["planned"]
+            want = "%d part%s made, %d already done" % (total - len(done), "" if total - len(done) == 1 else "s",
+                                                       len(done))
+            assert want in r.err, "trial %d: rerun should say %r: %s" % (trial, want, r.brief())
+            for q, ino in stamp.items():
+                assert os.stat(os.path.join(work, "parts", q)).st_ino == ino, q + " was made again"
+            assert not temps(os.path.join(work, "parts")), \
+                "the rerun left the killed job's temporary files: %s" % temps(os.path.join(work, "parts"))
+        lode_ok(ctx, ["package", "-w", work, "-o", out, "-q"], tdir, env(ctx))
+        assert not temps(tdir), "temporary files left beside the bundle: %s" % temps(tdir)
+        assert_same(ref, digests(out), "trial %d after a kill -9 of %s" % (trial, stage))
+    assert killed_mid >= trials // 2, "only %d of %d kills hit a running %s" % (killed_mid, trials, stage)
+
+
+@test
+def test_kill9_reproject_then_rerun(ctx, tdir):
+    m = manifest(ctx, tdir, which=("aeromag_tmi", "radiometric_k", "deposits"))
+    kill_trials(ctx, tdir, m, "reproject", 4, SEED)
+
+
+@test
+def test_kill9_package_then_rerun(ctx, tdir):
+    m = manifest(ctx, tdir, which=("aeromag_tmi", "radiometric_k", "deposits"))
+    kill_trials(ctx, tdir, m, "package", 4, SEED + 1)
+
+
+@test
+def test_status_failed_and_missing_parts(ctx, tdir):
+    src = os.path.join(tdir, "dem.tif")
+    shutil.copy(ctx.sample("dem_kertau.tif"), src)
+    m = os.path.join(tdir, "m.yaml")
+    write_manifest(m, {"crs": "EPSG:4326", "bounds": BOUNDS, "resolution": 0.001},
+                   [{"name": "dem", "source": src, "resampling": "bilinear"},
+                    {"name": "aeromag", "source": ctx.sample("aeromag_tmi.tif")}],
+                   policy={"max_error_m": 20, "allow_ballpark": True})
+    work = os.path.join(tdir, "w")
+    r = lode(ctx, ["reproject", "-w", work], tdir, env(ctx))
+    assert r.rc == 2 and "lode plan" in r.err, "reproject without a plan: " + r.brief()
+    lode_ok(ctx, ["plan", m, "-w", work], tdir, env(ctx))
+    s = status(ctx, tdir, work)
+    assert (s["planned"], s["done"], s["missing"], s["failed"]) == (2, 0, 2, 0), s
+    r = lode(ctx, ["package", "-w", work, "-o", os.path.join(tdir, "b.nc")], tdir, env(ctx))
+    assert r.rc == 1 and "2 of the 2 parts are not made yet" in r.err, r.brief()
+    assert not os.path.exists(os.path.join(tdir, "b.nc")) and not temps(tdir)
+    os.utime(src, (1, 1))  # the source changes after planning
+    r = lode(ctx, ["reproject", "-w", work], tdir, env(ctx))
+    assert_no_crash(r)
+    assert r.rc == 1 and "changed since lode plan" in r.err, r.brief()
+    s = status(ctx, tdir, work)
+    assert (s["done"], s["failed"]) == (1, 1), s
+    bad = [p for d in s["datasets"] for p in d["parts"] if p["state"] == "failed"]
+    assert bad and "dem.tif" in bad[0]["error"] and "changed since lode plan" in bad[0]["error"], bad
+    r = lode(ctx, ["status", "-w", work], tdir, env(ctx))
+    assert r.rc == 3 and "failed" in r.out and "changed since lode plan" in r.out, r.brief()
+    r = lode(ctx, ["package", "-w", work, "-o", os.path.join(tdir, "b.nc")], tdir, env(ctx))
+    assert r.rc == 1 and "which failed" in r.err, r.brief()
+    lode_ok(ctx, ["plan", m, "-w", work], tdir, env(ctx))
+    lode_ok(ctx, ["reproject", "-w", work, "-q"], tdir, env(ctx))
+    s = status(ctx, tdir, work)
+    assert s["complete"] and s["failed"] == 0, s
+    assert not os.listdir(os.path.join(work, "failed")), \
+        "failure records outlive the parts made since: %s" % os.listdir(os.path.join(work, "failed"))
+
+
+@test
+def test_usage_errors(ctx, tdir):
+    m = manifest(ctx, tdir, which=("aeromag_tmi",), res=0.001)
+    work = os.path.join(tdir, "w")
+    for args, words in ((["plan", m, "-w", work, "--tile-rows", "100"], "multiple of 512"),
+                        (["plan", m, "--tile-rows", "512"], "-w"),
+                        (["reproject", "-w", work, "--shard", "4/4"], "0 to N-1"),
+                        (["reproject", "-w", work, "--shard", "x"], "I/N"),
+                        (["reproject"], "-w WORK"),
+                        (["package", "-w", work], "-o"),
+                        (["merge", "-o", os.path.join(tdir, "x.nc")], "BUNDLE")):
+        r = lode(ctx, args, tdir, env(ctx))
+        assert_no_crash(r)
+        assert r.rc == 2 and words in r.err, "%s: %s" % (args, r.brief())
+    assert not os.path.exists(work)
+
+
+@test
+def test_file_locking_is_honoured(ctx, tdir):
+    """HDF5 locks files; on file systems without locking users set
+    HDF5_USE_FILE_LOCKING=FALSE, and lode must not override it either way."""
+    import fcntl
+    m = manifest(ctx, tdir, which=("aeromag_tmi",), res=0.001)
+    work = os.path.join(tdir, "w")
+    lode_ok(ctx, ["plan", m, "-w", work], tdir, env(ctx))
+    lode_ok(ctx, ["reproject", "-w", work, "-q"], tdir, env(ctx))
+    part = os.path.join(work, "parts", parts(work)[0])
+    with open(part, "rb+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        r = lode(ctx, ["package", "-w", work, "-o", os.path.join(tdir, "b.nc")], tdir, env(ctx))
+        assert r.rc == 1 and "HDF5_USE_FILE_LOCKING=FALSE" in r.err, "a locked part: " + r.brief()
+        e = env(ctx)
+        e["HDF5_USE_FILE_LOCKING"] = "FALSE"
+        lode_ok(ctx, ["package", "-w", work, "-o", os.path.join(tdir, "b.nc"), "-q"], tdir, e)
+    lode_ok(ctx, ["verify", os.path.join(tdir, "b.nc"), "-q"], tdir)
+
+
+@test
+def test_merge_two_manifests(ctx, tdir):
+    ma = manifest(ctx, tdir, "a.yaml", res=0.001, which=("aeromag_tmi", "radiometric_k", "deposits"),
+                  title="survey A")
+    mb = manifest(ctx, tdir, "b.yaml", res=0.002, which=("dem_kertau", "gravity", "geology_map"),
+                  title="survey B")
+    a, b, out = (os.path.join(tdir, n) for n in ("a.nc", "b.nc", "ab.nc"))
+    lode_ok(ctx, ["run", ma, "-o", a, "-q"], tdir, env(ctx))
+    lode_ok(ctx, ["run", mb, "-o", b, "-q"], tdir, env(ctx))
+    lode_ok(ctx, ["merge", a, b, "-o", out, "-q"], tdir, env(ctx))
+    lode_ok(ctx, ["verify", out, "-q"], tdir)
+    da, db, dm = digests(a), digests(b), digests(out)
+    for k in list(da) + list(db):
+        if k != "(bundle)":
+            assert dm.get(k) == (da.get(k) or db.get(k)), "%s: digest %s after merge" % (k, dm.get(k))
+    with h5py.File(out, "r") as f, h5py.File(a, "r") as g:
+        assert f["aeromag_tmi/aeromag_tmi"].attrs["lode_lineage"] == g["aeromag_tmi/aeromag_tmi"].attrs["lode_lineage"]
+        title = f.attrs["title"]
+        title = title.decode() if isinstance(title, bytes) else title
+        assert "survey A" in title and "survey B" in title, title
+        merged = json.loads(f.attrs["lode_merged_from"])
+        assert [x["file"] for x in merged] == ["a.nc", "b.nc"], merged
+    # gdalinfo reads every raster, ogrinfo every layer.
+    for name, w in (("aeromag_tmi", 450), ("radiometric_k", 450), ("dem_kertau", 225), ("gravity", 225)):
+        r = run(["gdalinfo", "-json", 'NETCDF:"%s":/%s/%s' % (out, name, name)], env=ctx.env())
+        assert r.rc == 0, r.brief()
+        info = json.loads(r.out)
+        assert info["size"][0] == w and info.get("coordinateSystem", {}).get("wkt"), (name, info["size"])
+    r = run(["ogrinfo", "-ro", "-so", "-al", out], env=ctx.env())
+    assert r.rc == 0, r.brief()
+    for layer in ("deposits", "geology_map"):
+        assert "Layer name: %s" % layer in r.out, "ogrinfo does not list %s" % layer
+    # A clash is refused unless --prefix renames; nothing is left behind.
+    clash = os.path.join(tdir, "aa.nc")
+    r = lode(ctx, ["merge", a, out, "-o", clash], tdir, env(ctx))
+    assert r.rc == 2 and "--prefix" in r.err, r.brief()
+    assert not os.path.exists(clash) and not temps(tdir)
+    lode_ok(ctx, ["merge", a, b, "--prefix", "-o", clash, "-q"], tdir, env(ctx))
+    lode_ok(ctx, ["verify", clash, "-q"], tdir)
+    names = set(digests(clash)) - {"(bundle)"}
+    assert names == {"a_aeromag_tmi", "a_radiometric_k", "a_deposits", "b_dem_kertau", "b_gravity",
+                     "b_geology_map"}, names
+    # Another CRS is refused; a damaged input is refused.
+    mc = os.path.join(tdir, "c.yaml")
+    write_manifest(mc, {"crs": "EPSG:3375", "bounds": [400000, 400000, 420000, 420000], "resolution": 200},
+                   [{"name": "other", "source": ctx.sample("aeromag_tmi.tif")}])
+    c = os.path.join(tdir, "c.nc")
+    lode_ok(ctx, ["run", mc, "-o", c, "-q"], tdir, env(ctx))
+    r = lode(ctx, ["merge", a, c, "-o", os.path.join(tdir, "ac.nc")], tdir, env(ctx))
+    assert r.rc == 1 and "EPSG:3375" in r.err, r.brief()
+    bad = os.path.join(tdir, "bad.nc")
+    shutil.copy(b, bad)
+    with h5py.File(bad, "r") as f:
+        off = f["dem_kertau/dem_kertau"].id.get_chunk_info(0).byte_offset
+    with open(bad, "r+b") as f:
+        f.seek(off + 100)
+        x = f.read(1)
+        f.seek(off + 100)
+        f.write(bytes([x[0] ^ 0xFF]))
+    r = lode(ctx, ["merge", a, bad, "-o", os.path.join(tdir, "abad.nc")], tdir, env(ctx))
+    assert r.rc == 1 and "does not verify" in r.err, r.brief()
+    assert not os.path.exists(os.path.join(tdir, "abad.nc"))
+
+
+if __name__ == "__main__":
+    main()
