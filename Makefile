@@ -18,6 +18,9 @@ DEB_PACKAGES = build-essential pkg-config libgdal-dev libproj-dev libhdf5-dev zl
 	hdf5-tools netcdf-bin python3 python3-gdal python3-numpy python3-h5py python3-netcdf4 \
 	python3-xarray python3-nacl
 
+# Debian packages for the single-node Slurm end-to-end test (tests/e2e/test_slurm.py).
+SLURM_PACKAGES = slurmctld slurmd slurm-client munge
+
 PKGS = gdal proj hdf5-serial yaml-0.1 libsodium jansson zlib libdeflate
 DEP_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null | sed 's/-I/-isystem /g')
 DEP_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhdf5_hl -lpthread -lm
@@ -81,9 +84,27 @@ endef
 deps:
 	$(call install_missing,$(DEB_PACKAGES))
 
+# The Slurm packages, installed with a temporary /usr/sbin/policy-rc.d that exits 101 so
+# that on a systemd machine their services do not start (the test runs its own daemons).
+# The file is removed afterwards, and only made when it did not exist and something is
+# missing.  After deps, so that the two apt-get runs never overlap under make -j.
+.PHONY: slurm-deps slurm-deps-install
+slurm-deps: deps
+	@if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi; \
+	n=$$(dpkg-query -W -f='$${Status}\n' $(SLURM_PACKAGES) 2>/dev/null | grep -c 'install ok installed'); \
+	if [ "$$n" -eq $(words $(SLURM_PACKAGES)) ]; then exit 0; fi; \
+	if [ -e /usr/sbin/policy-rc.d ]; then exec $(MAKE) --no-print-directory slurm-deps-install; fi; \
+	trap '$$SUDO rm -f /usr/sbin/policy-rc.d' EXIT; trap 'exit 130' INT TERM; \
+	printf '#!/bin/sh\n# made by lode make slurm-deps; removed when it ends\nexit 101\n' | \
+		$$SUDO tee /usr/sbin/policy-rc.d >/dev/null && $$SUDO chmod 0755 /usr/sbin/policy-rc.d && \
+		$(MAKE) --no-print-directory slurm-deps-install
+
+slurm-deps-install:
+	$(call install_missing,$(SLURM_PACKAGES))
+
 unit: $(UNIT_BIN)
 
-check: deps
+check: deps slurm-deps
 	$(MAKE) check-plain
 	$(MAKE) check-asan
 	$(MAKE) fuzz-regress
