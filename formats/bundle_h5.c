@@ -732,9 +732,10 @@ lode_status lode__bvar_copy_chunks(lode__bvar *v, lode__bundle *src, const lode_
 
 	if (item->dtype != v->dtype || item->nbands != v->nbands || item->nx != v->nx || y0 < 0 ||
 	    y0 % v->chunk_rows != 0 || item->ny > v->ny - y0)
-		return lode__err(err, LODE_EBUNDLE,
-				 "'%s' does not fit the dataset it is copied into (type, bands, width or rows)",
-				 item->name);
+		return lode__err(
+		    err, LODE_EBUNDLE,
+		    "'%s' does not fit the dataset it is copied into (type, bands, width or rows)",
+		    item->name);
 	snprintf(path, sizeof path, "%s/%s", item->name, item->name);
 	d = H5Dopen2(src->file, path, H5P_DEFAULT);
 	if (d < 0)
@@ -744,7 +745,8 @@ lode_status lode__bvar_copy_chunks(lode__bvar *v, lode__bundle *src, const lode_
 	nf2 = filter_ids(v->dset, f2);
 	if (p < 0 || H5Pget_layout(p) != H5D_CHUNKED || H5Pget_chunk(p, rank, chunk) != rank ||
 	    chunk[rank - 2] != (hsize_t)v->chunk_rows || chunk[rank - 1] != (hsize_t)v->chunk_cols ||
-	    (rank == 3 && chunk[0] != 1) || nf < 0 || nf != nf2 || memcmp(f1, f2, sizeof *f1 * (size_t)nf) != 0) {
+	    (rank == 3 && chunk[0] != 1) || nf < 0 || nf != nf2 ||
+	    memcmp(f1, f2, sizeof *f1 * (size_t)nf) != 0) {
 		rc = lode__err(err, LODE_EBUNDLE,
 			       "'%s' is not chunked and filtered as lode writes rasters, so its chunks "
 			       "cannot be copied as they are",
@@ -768,15 +770,18 @@ lode_status lode__bvar_copy_chunks(lode__bvar *v, lode__bundle *src, const lode_
 				lode__heartbeat();
 				if (H5Dget_chunk_storage_size(d, rank == 3 ? from : from + 1, &size) < 0 ||
 				    size == 0 || size > cap ||
-				    H5Dread_chunk(d, H5P_DEFAULT, rank == 3 ? from : from + 1, &mask, buf) < 0) {
-					snprintf(what, sizeof what,
-						 "reading the stored chunk at band %d, row %d, column %d of '%s'",
-						 b + 1, r, c, item->name);
+				    H5Dread_chunk(d, H5P_DEFAULT, rank == 3 ? from : from + 1, &mask, buf) <
+					0) {
+					snprintf(
+					    what, sizeof what,
+					    "reading the stored chunk at band %d, row %d, column %d of '%s'",
+					    b + 1, r, c, item->name);
 					rc = h5err(err, LODE_EBUNDLE, what);
 				} else if (H5Dwrite_chunk(v->dset, H5P_DEFAULT, mask, rank == 3 ? to : to + 1,
 							  (size_t)size, buf) < 0) {
-					snprintf(what, sizeof what, "writing the chunk at band %d, row %d, column %d",
-						 b + 1, y0 + r, c);
+					snprintf(what, sizeof what,
+						 "writing the chunk at band %d, row %d, column %d", b + 1,
+						 y0 + r, c);
 					rc = h5err(err, LODE_EIO, what);
 				}
 			}
@@ -872,16 +877,18 @@ static lode_status open_bundle(const char *path, int writable, lode__bundle **ou
 		int fd = open(path, O_RDONLY), locked = 0;
 		/* HDF5 locks files it opens (unless HDF5_USE_FILE_LOCKING=FALSE): say so plainly. */
 		if (fd >= 0) {
-			locked = flock(fd, (writable ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+			locked =
+			    flock(fd, (writable ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0 && errno == EWOULDBLOCK;
 			close(fd);
 		}
 		free(b);
 		if (locked)
-			return lode__err(err, LODE_EIO,
-					 "%s: locked by another process (HDF5 file locking); if no other program "
-					 "is writing it, the file system may not support locking: set "
-					 "HDF5_USE_FILE_LOCKING=FALSE",
-					 path);
+			return lode__err(
+			    err, LODE_EIO,
+			    "%s: locked by another process (HDF5 file locking); if no other program "
+			    "is writing it, the file system may not support locking: set "
+			    "HDF5_USE_FILE_LOCKING=FALSE",
+			    path);
 		return lode__err_ctx(err, "cannot open the bundle (truncated or damaged?): ") ? rc : rc;
 	}
 	fmt = get_text(b->file, "lode_format_version");

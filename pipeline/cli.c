@@ -142,20 +142,13 @@ enum {
 #define MAX_TRUST 64
 
 static const struct option long_opts[] = {
-    {"help", no_argument, NULL, OPT_HELP},
-    {"quiet", no_argument, NULL, OPT_QUIET},
-    {"output", required_argument, NULL, OPT_OUT},
-    {"json", no_argument, NULL, OPT_JSON},
-    {"threads", required_argument, NULL, OPT_JOBS},
-    {"trust", required_argument, NULL, OPT_TRUST},
-    {"key", required_argument, NULL, OPT_KEY},
-    {"signer", required_argument, NULL, OPT_SIGNER},
-    {"work", required_argument, NULL, OPT_WORK},
-    {"shard", required_argument, NULL, OPT_SHARD},
-    {"force", no_argument, NULL, OPT_FORCE},
-    {"tile-rows", required_argument, NULL, OPT_TILE_ROWS},
-    {"prefix", no_argument, NULL, OPT_PREFIX},
-    {NULL, 0, NULL, 0},
+    {"help", no_argument, NULL, OPT_HELP},          {"quiet", no_argument, NULL, OPT_QUIET},
+    {"output", required_argument, NULL, OPT_OUT},   {"json", no_argument, NULL, OPT_JSON},
+    {"threads", required_argument, NULL, OPT_JOBS}, {"trust", required_argument, NULL, OPT_TRUST},
+    {"key", required_argument, NULL, OPT_KEY},      {"signer", required_argument, NULL, OPT_SIGNER},
+    {"work", required_argument, NULL, OPT_WORK},    {"shard", required_argument, NULL, OPT_SHARD},
+    {"force", no_argument, NULL, OPT_FORCE},        {"tile-rows", required_argument, NULL, OPT_TILE_ROWS},
+    {"prefix", no_argument, NULL, OPT_PREFIX},      {NULL, 0, NULL, 0},
 };
 
 typedef struct opts {
@@ -274,7 +267,8 @@ static int parse(const char *cmd, int argc, char **argv, opts *o)
 			}
 			o->tile_rows = (int)number(optarg, 512, 1 << 30);
 			if (o->tile_rows < 0 || o->tile_rows % 512 != 0) {
-				usage_error(cmd, "--tile-rows takes a multiple of 512 (the chunk rows), not", optarg);
+				usage_error(cmd, "--tile-rows takes a multiple of 512 (the chunk rows), not",
+					    optarg);
 				return -1;
 			}
 			break;

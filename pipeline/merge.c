@@ -77,7 +77,8 @@ static lode_status check_names(input *ins, size_t n, int prefix, lode_error *err
 				lode_status rc = lode__err(
 				    err, LODE_EUSAGE,
 				    "%s: dataset '%s' would be named '%s', which is not a valid dataset name "
-				    "(letters, digits, '_' and '-', starting with a letter, at most 64): rename the file",
+				    "(letters, digits, '_' and '-', starting with a letter, at most 64): "
+				    "rename the file",
 				    ins[i].path, ins[i].items[k].name, ins[i].names[k]);
 				free(pre);
 				return rc;
@@ -90,15 +91,19 @@ static lode_status check_names(input *ins, size_t n, int prefix, lode_error *err
 			for (size_t j = i; j < n; j++)
 				for (size_t l = j == i ? k + 1 : 0; l < ins[j].n; l++) {
 					const lode_bundle_item *a = &ins[i].items[k], *b = &ins[j].items[l];
-					if (clashes(ins[i].names[k], strcmp(a->kind, "vector") == 0, ins[j].names[l],
-						    strcmp(b->kind, "vector") == 0)) {
+					if (clashes(ins[i].names[k], strcmp(a->kind, "vector") == 0,
+						    ins[j].names[l], strcmp(b->kind, "vector") == 0)) {
 						char *pre = stem_prefix(ins[j].path);
 						lode_status rc = lode__err(
 						    err, LODE_EUSAGE,
-						    "dataset '%s' of %s and dataset '%s' of %s clash (the same name, "
+						    "dataset '%s' of %s and dataset '%s' of %s clash (the "
+						    "same name, "
 						    "or a vector layer's variables)%s%s%s",
-						    ins[i].names[k], ins[i].path, ins[j].names[l], ins[j].path,
-						    prefix ? ": rename one of the files" : ": --prefix renames every dataset after its file (",
+						    ins[i].names[k], ins[i].path, ins[j].names[l],
+						    ins[j].path,
+						    prefix
+							? ": rename one of the files"
+							: ": --prefix renames every dataset after its file (",
 						    prefix ? "" : (pre ? pre : ""), prefix ? "" : "...)");
 						free(pre);
 						return rc;
@@ -167,7 +172,8 @@ static lode_status merged_root(const input *ins, size_t n, lode__bundle *b, lode
 				int dup = 0;
 				char *t;
 				for (size_t e = i; v && e < j; e++)
-					dup |= root_value(&ins[e], key) && strcmp(root_value(&ins[e], key), v) == 0;
+					dup |= root_value(&ins[e], key) &&
+					       strcmp(root_value(&ins[e], key), v) == 0;
 				if (!v || dup)
 					continue;
 				t = lode__sprintf("%s%s%s", joined ? joined : "", joined ? "; " : "", v);
@@ -183,8 +189,8 @@ static lode_status merged_root(const input *ins, size_t n, lode__bundle *b, lode
 		}
 	if (union_bounds(ins, n, box)) {
 		poly = lode__sprintf(
-		    "POLYGON((%.17g %.17g, %.17g %.17g, %.17g %.17g, %.17g %.17g, %.17g %.17g))", box[0], box[1],
-		    box[2], box[1], box[2], box[3], box[0], box[3], box[0], box[1]);
+		    "POLYGON((%.17g %.17g, %.17g %.17g, %.17g %.17g, %.17g %.17g, %.17g %.17g))", box[0],
+		    box[1], box[2], box[1], box[2], box[3], box[0], box[3], box[0], box[1]);
 		if (poly)
 			attrs[na++] = (lode_attr){"geospatial_bounds", poly};
 	}
@@ -209,7 +215,8 @@ static lode_status merged_root(const input *ins, size_t n, lode__bundle *b, lode
 						    : ""));
 		json_object_set_new(o, "datasets", ds);
 		if (root_value(&ins[i], "lode_manifest"))
-			json_object_set_new(o, "lode_manifest", json_string(root_value(&ins[i], "lode_manifest")));
+			json_object_set_new(o, "lode_manifest",
+					    json_string(root_value(&ins[i], "lode_manifest")));
 		json_array_append_new(from, o);
 	}
 	if (!(from_text = json_dumps(from, JSON_COMPACT | JSON_PRESERVE_ORDER))) {
@@ -271,7 +278,8 @@ static char *join_lines(char **texts, int n, int *oom)
 	return out;
 }
 
-static lode_status copy_raster(input *in, size_t k, lode__bundle *b, lode_bundle_item *digest, lode_error *err)
+static lode_status copy_raster(input *in, size_t k, lode__bundle *b, lode_bundle_item *digest,
+			       lode_error *err)
 {
 	const lode_bundle_item *it = &in->items[k];
 	lode_raster_def def = {
@@ -299,7 +307,8 @@ static lode_status copy_raster(input *in, size_t k, lode__bundle *b, lode_bundle
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = lode__bundle_add_raster(b, &def, &v, err)) || (rc = lode__bvar_copy_chunks(v, in->b, it, 0, err)))
+	if ((rc = lode__bundle_add_raster(b, &def, &v, err)) ||
+	    (rc = lode__bvar_copy_chunks(v, in->b, it, 0, err)))
 		goto out;
 	{
 		lode_attr attrs[5] = {
@@ -349,8 +358,8 @@ static lode_status copy_vector(input *in, size_t k, const char *crs_wkt, lode__b
 		    {"lode_lineage", it->lineage},
 		    {"lode_content_sha256", content},
 		};
-		if ((rc = lode__bundle_add_vector(b, in->names[k], it->crs_wkt ? it->crs_wkt : crs_wkt, d, attrs, 4,
-						  err)))
+		if ((rc = lode__bundle_add_vector(b, in->names[k], it->crs_wkt ? it->crs_wkt : crs_wkt, d,
+						  attrs, 4, err)))
 			goto out;
 	}
 	if (!(lineage = lode__strdup(it->lineage)))
@@ -399,10 +408,12 @@ lode_status lode_merge(const char *const *inputs, size_t ninputs, const char *bu
 		crs0 = root_value(&ins[0], "geospatial_bounds_crs");
 		crs = root_value(&ins[i], "geospatial_bounds_crs");
 		if (!crs0 || !crs || strcmp(crs0, crs) != 0) {
-			rc = lode__err(err, LODE_EBUNDLE,
-				       "%s is in %s and %s in %s: a bundle holds one agreed CRS; make them on "
-				       "the same target.crs",
-				       inputs[0], crs0 ? crs0 : "an unknown CRS", inputs[i], crs ? crs : "an unknown CRS");
+			rc =
+			    lode__err(err, LODE_EBUNDLE,
+				      "%s is in %s and %s in %s: a bundle holds one agreed CRS; make them on "
+				      "the same target.crs",
+				      inputs[0], crs0 ? crs0 : "an unknown CRS", inputs[i],
+				      crs ? crs : "an unknown CRS");
 			goto out;
 		}
 	}

@@ -39,11 +39,13 @@ lode_status lode_run(const char *manifest_path, const char *bundle_path, const l
 		} else {
 			free(lineage);
 			lineage = json_dumps(it->lineage, JSON_COMPACT | JSON_PRESERVE_ORDER);
-			rc = lineage ? lode__write_raster(&p, it, out.b, 0, it->ny, lineage, &pr, &digests[i], err)
+			rc = lineage ? lode__write_raster(&p, it, out.b, 0, it->ny, lineage, &pr, &digests[i],
+							  err)
 				     : lode__err(err, LODE_ENOMEM, "out of memory");
 		}
 		if (rc) {
-			lode__err_ctx(err, "%s:%d: dataset '%s': ", manifest_path, it->spec->line, it->spec->name);
+			lode__err_ctx(err, "%s:%d: dataset '%s': ", manifest_path, it->spec->line,
+				      it->spec->name);
 			goto out;
 		}
 	}

@@ -53,7 +53,8 @@ typedef struct plan {
 /* ---- plan.c ---- */
 
 /* Read the manifest, check every source, choose every operation; opt may be NULL. */
-lode_status lode__plan_build(const char *manifest_path, const lode_run_options *opt, plan *p, lode_error *err);
+lode_status lode__plan_build(const char *manifest_path, const lode_run_options *opt, plan *p,
+			     lode_error *err);
 /* Manifest, target CRS and versions only (no dataset yet): for loading a saved plan. */
 lode_status lode__plan_begin(const char *manifest_path, plan *p, lode_error *err);
 void lode__plan_free(plan *p);
@@ -78,8 +79,9 @@ int lode__tick(lode__progress *pr, double amount, const char *label);
  * rows (the whole raster when row0 is 0 and nrows is it->ny).  lineage is the text to
  * store.  digest_item gets the name, content digest and lineage for the bundle digest.
  */
-lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0, int nrows, const char *lineage,
-			       lode__progress *pr, lode_bundle_item *digest_item, lode_error *err);
+lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0, int nrows,
+			       const char *lineage, lode__progress *pr, lode_bundle_item *digest_item,
+			       lode_error *err);
 /* The raster's variable definition and its attributes (band names, units) from the plan. */
 void lode__raster_def(const plan *p, const plan_item *it, lode_raster_def *def);
 /* Band names or units as stored in lode_band_names/_units: lines, NULL when all empty. */

@@ -23,8 +23,8 @@
 
 #include "stages.h"
 
-#define WORK_VERSION 1
-#define MAX_PLAN_BYTES (256u << 20)
+#define WORK_VERSION    1
+#define MAX_PLAN_BYTES  (256u << 20)
 #define AUTO_TILE_BYTES (256.0 * 1024 * 1024) /* raw output pixels per tile, at most */
 
 typedef struct unit {
@@ -264,8 +264,8 @@ lode_status lode_plan_work(const char *manifest_path, const char *work_dir, cons
 			goto out;
 	}
 	if (summary)
-		*summary = lode__sprintf("planned %zu dataset%s in %zu part%s into %s", p.n, p.n == 1 ? "" : "s",
-					 nparts, nparts == 1 ? "" : "s", path);
+		*summary = lode__sprintf("planned %zu dataset%s in %zu part%s into %s", p.n,
+					 p.n == 1 ? "" : "s", nparts, nparts == 1 ? "" : "s", path);
 out:
 	json_decref(doc);
 	free(text);
@@ -299,20 +299,23 @@ static lode_status load_doc(work *w, const char *work_dir, lode_error *err)
 	if (!w->dir || !w->plan_path)
 		return lode__err(err, LODE_ENOMEM, "out of memory");
 	if (!file_exists(w->plan_path))
-		return lode__err(err, LODE_EUSAGE, "%s: no plan in this work folder: run lode plan MANIFEST -w %s first",
+		return lode__err(err, LODE_EUSAGE,
+				 "%s: no plan in this work folder: run lode plan MANIFEST -w %s first",
 				 w->plan_path, work_dir);
 	if ((rc = lode__read_file(w->plan_path, MAX_PLAN_BYTES, &text, &len, err)))
 		return rc;
 	w->doc = json_loads(text, 0, &je);
 	free(text);
 	if (!w->doc)
-		return lode__err(err, LODE_EUSAGE, "%s:%d: not a plan (invalid JSON: %s): run lode plan again",
-				 w->plan_path, je.line, je.text);
+		return lode__err(err, LODE_EUSAGE,
+				 "%s:%d: not a plan (invalid JSON: %s): run lode plan again", w->plan_path,
+				 je.line, je.text);
 	if (json_integer_value(json_object_get(w->doc, "lode_work")) != WORK_VERSION ||
 	    !json_is_array(json_object_get(w->doc, "datasets")))
-		return lode__err(err, LODE_EUSAGE,
-				 "%s: written by another lode version (%s) or not a plan: run lode plan again",
-				 w->plan_path, jstr(w->doc, "lode_version"));
+		return lode__err(
+		    err, LODE_EUSAGE,
+		    "%s: written by another lode version (%s) or not a plan: run lode plan again",
+		    w->plan_path, jstr(w->doc, "lode_version"));
 	arr = json_object_get(w->doc, "datasets");
 	for (size_t i = 0; i < json_array_size(arr); i++)
 		n += json_array_size(json_object_get(json_array_get(arr, i), "parts"));
@@ -337,8 +340,10 @@ static lode_status load_doc(work *w, const char *work_dir, lode_error *err)
 					    : (double)nx * un->rows;
 			if (!name[0] || strchr(name, '/') || name[0] == '.' ||
 			    (!vector && (un->rows <= 0 || un->row < 0 || un->row + un->rows > ny)))
-				return lode__err(err, LODE_EUSAGE, "%s: part %zu of dataset '%s' is malformed: run lode plan again",
-						 w->plan_path, k + 1, jstr(d, "name"));
+				return lode__err(
+				    err, LODE_EUSAGE,
+				    "%s: part %zu of dataset '%s' is malformed: run lode plan again",
+				    w->plan_path, k + 1, jstr(d, "name"));
 			if (!(un->part = lode__strdup(name)))
 				return lode__err(err, LODE_ENOMEM, "out of memory");
 		}
@@ -370,8 +375,8 @@ static lode_status item_from_lineage(plan_item *it, const json_t *l, lode_error 
 	it->ny = (int)json_integer_value(json_object_get(tgt, "height"));
 	it->dtype = lode__dtype_from_name(jstr(l, "data_type"));
 	it->et = json_number_value(json_object_get(l, "error_threshold"));
-	if (it->nbands < 1 || it->nbands > 65535 || it->nx < 1 || it->ny < 1 || it->dtype == LODE_DT_UNKNOWN ||
-	    json_array_size(gt) != 6)
+	if (it->nbands < 1 || it->nbands > 65535 || it->nx < 1 || it->ny < 1 ||
+	    it->dtype == LODE_DT_UNKNOWN || json_array_size(gt) != 6)
 		return lode__err(err, LODE_EUSAGE, "the planned record is incomplete: run lode plan again");
 	if (!(it->bands = calloc((size_t)it->nbands, sizeof *it->bands)))
 		return lode__err(err, LODE_ENOMEM, "out of memory");
@@ -436,10 +441,11 @@ static lode_status load_work(work *w, const char *work_dir, lode_error *err)
 					 w->plan_path, manifest);
 		for (int k = 0; k < 3; k++)
 			if (strcmp(jstr(l, vs[k][0]), vs[k][1]) != 0)
-				return lode__err(err, LODE_EPOLICY,
-						 "the plan was made with %s %s, this machine has %s: use the "
-						 "same lode, PROJ and GDAL on every node (or plan again here)",
-						 vs[k][0], jstr(l, vs[k][0]), vs[k][1]);
+				return lode__err(
+				    err, LODE_EPOLICY,
+				    "the plan was made with %s %s, this machine has %s: use the "
+				    "same lode, PROJ and GDAL on every node (or plan again here)",
+				    vs[k][0], jstr(l, vs[k][0]), vs[k][1]);
 		if ((rc = item_from_lineage(it, l, err)))
 			return lode__err_ctx(err, "%s: dataset '%s': ", w->plan_path, it->spec->name);
 		w->keys[i] = lode__strdup(jstr(d, "key"));
@@ -558,9 +564,11 @@ static lode_status make_part(work *w, const unit *u, lode__progress *pr, lode_er
 	if (it->is_vector) {
 		rc = lode__write_vector(&w->p, it, out.b, pr, &digest, err);
 	} else {
-		lineage = u->whole ? json_dumps(it->lineage, JSON_COMPACT | JSON_PRESERVE_ORDER) : tile_lineage(it, u);
-		rc = lineage ? lode__write_raster(&w->p, it, out.b, u->row, u->rows, lineage, pr, &digest, err)
-			     : lode__err(err, LODE_ENOMEM, "out of memory");
+		lineage = u->whole ? json_dumps(it->lineage, JSON_COMPACT | JSON_PRESERVE_ORDER)
+				   : tile_lineage(it, u);
+		rc = lineage
+			 ? lode__write_raster(&w->p, it, out.b, u->row, u->rows, lineage, pr, &digest, err)
+			 : lode__err(err, LODE_ENOMEM, "out of memory");
 	}
 	if (!rc)
 		rc = lode__out_commit(&out, &digest, 1, err);
@@ -624,7 +632,8 @@ out:
 	free(name);
 }
 
-lode_status lode_reproject(const char *work_dir, const lode_stage_options *opt, char **summary, lode_error *err)
+lode_status lode_reproject(const char *work_dir, const lode_stage_options *opt, char **summary,
+			   lode_error *err)
 {
 	work w;
 	int *shard = NULL, nshards = opt && opt->nshards > 1 ? opt->nshards : 1, me = opt ? opt->shard : 0;
@@ -696,14 +705,16 @@ lode_status lode_reproject(const char *work_dir, const lode_stage_options *opt, 
 	}
 	rc = LODE_OK;
 	if (summary)
-		*summary = lode__sprintf("shard %d/%d: %zu part%s made, %zu already done, %zu failed (of %zu in this "
-					 "shard, %zu in all)",
-					 me, nshards, made, made == 1 ? "" : "s", skipped, failed, mine, w.nunits);
+		*summary = lode__sprintf(
+		    "shard %d/%d: %zu part%s made, %zu already done, %zu failed (of %zu in this "
+		    "shard, %zu in all)",
+		    me, nshards, made, made == 1 ? "" : "s", skipped, failed, mine, w.nunits);
 	if (failed)
-		rc = lode__err(err, LODE_ESOURCE,
-			       "%zu of the %zu parts of shard %d/%d failed (lode status -w %s lists them); the "
-			       "first: %s",
-			       failed, mine, me, nshards, work_dir, first);
+		rc = lode__err(
+		    err, LODE_ESOURCE,
+		    "%zu of the %zu parts of shard %d/%d failed (lode status -w %s lists them); the "
+		    "first: %s",
+		    failed, mine, me, nshards, work_dir, first);
 out:
 	free(shard);
 	work_free(&w);
@@ -744,14 +755,16 @@ static lode_status open_part(const work *w, const unit *u, lode__bundle **b, lod
 	*n = 0;
 	if (!path)
 		return lode__err(err, LODE_ENOMEM, "out of memory");
-	if ((rc = lode__bundle_open(path, b, err)) || (rc = lode__bundle_get_attr(*b, "lode_part_key", &key, err)) ||
+	if ((rc = lode__bundle_open(path, b, err)) ||
+	    (rc = lode__bundle_get_attr(*b, "lode_part_key", &key, err)) ||
 	    (rc = lode__bundle_items(*b, items, n, err)))
 		goto out;
 	if (!key || strcmp(key, w->keys[u->item]) != 0 || *n != 1 ||
 	    strcmp((*items)[0].name, w->p.items[u->item].spec->name) != 0 || (*items)[0].problem) {
-		rc = lode__err(err, LODE_EBUNDLE,
-			       "%s is not the part this plan expects (%s): delete it and run lode reproject again",
-			       path, *n == 1 && (*items)[0].problem ? (*items)[0].problem : "key or dataset differs");
+		rc = lode__err(
+		    err, LODE_EBUNDLE,
+		    "%s is not the part this plan expects (%s): delete it and run lode reproject again", path,
+		    *n == 1 && (*items)[0].problem ? (*items)[0].problem : "key or dataset differs");
 		goto out;
 	}
 out:
@@ -783,7 +796,8 @@ static lode_status hash_rows(lode__bundle *b, const lode_bundle_item *item, lode
 		for (int y = 0; y < item->ny && !rc; y += LODE_CHUNK) {
 			int ny = item->ny - y < LODE_CHUNK ? item->ny - y : LODE_CHUNK;
 			if (!(rc = lode__bundle_read_rows(b, item, band, y, ny, buf, err)))
-				lode__content_hash_update(h, band - 1, buf, (size_t)item->nx * (size_t)ny * esize);
+				lode__content_hash_update(h, band - 1, buf,
+							  (size_t)item->nx * (size_t)ny * esize);
 		}
 	free(buf);
 	return rc;
@@ -896,13 +910,16 @@ static lode_status package_vector(work *w, size_t i, lode__bundle *out, lode__pr
 			u = &w->units[k];
 	if (!u)
 		return lode__err(err, LODE_EUSAGE, "the plan lists no part for it: run lode plan again");
-	if ((rc = open_part(w, u, &pb, &items, &n, err)) || (rc = lode__bundle_read_vector(pb, &items[0], &d, err)))
+	if ((rc = open_part(w, u, &pb, &items, &n, err)) ||
+	    (rc = lode__bundle_read_vector(pb, &items[0], &d, err)))
 		goto out;
 	/* Vector columns are rewritten from their values: check them against the part's digest. */
 	lode__vector_digest(d, content);
 	if (!items[0].content_sha256 || strcmp(content, items[0].content_sha256) != 0 || !items[0].lineage) {
-		rc = lode__err(err, LODE_EDAMAGED, "part %s does not match its content digest: delete it and run lode reproject again",
-			       u->part);
+		rc = lode__err(
+		    err, LODE_EDAMAGED,
+		    "part %s does not match its content digest: delete it and run lode reproject again",
+		    u->part);
 		goto out;
 	}
 	{
@@ -956,8 +973,8 @@ lode_status lode_package(const char *work_dir, const char *bundle_path, const lo
 		if (path && !file_exists(path)) {
 			if (!missing++) {
 				char *why = failure_of(&w, &w.units[k]);
-				snprintf(first, sizeof first, "%s%s%s", w.units[k].part, why ? ", which failed: " : "",
-					 why ? why : "");
+				snprintf(first, sizeof first, "%s%s%s", w.units[k].part,
+					 why ? ", which failed: " : "", why ? why : "");
 				free(why);
 			}
 		}
@@ -982,7 +999,8 @@ lode_status lode_package(const char *work_dir, const char *bundle_path, const lo
 	if ((rc = lode__out_begin(&out, bundle_path, err)) || (rc = lode__write_root(&w.p, out.b, err)))
 		goto out;
 	for (size_t i = 0; i < w.p.n; i++) {
-		rc = (w.p.items[i].is_vector ? package_vector : package_raster)(&w, i, out.b, &pr, &digests[i], err);
+		rc = (w.p.items[i].is_vector ? package_vector : package_raster)(&w, i, out.b, &pr,
+										&digests[i], err);
 		if (rc) {
 			lode__err_ctx(err, "dataset '%s': ", w.p.items[i].spec->name);
 			goto out;
@@ -1062,7 +1080,8 @@ lode_status lode_work_status(const char *work_dir, int json, char **out, int *co
 	json_object_set_new(doc, "manifest", json_string(jstr(w.doc, "manifest")));
 	if (lode__sha256_file(jstr(w.doc, "manifest"), msha, &msize, &ignored) != LODE_OK)
 		msha[0] = '\0';
-	json_object_set_new(doc, "manifest_changed", json_boolean(strcmp(msha, jstr(w.doc, "manifest_sha256")) != 0));
+	json_object_set_new(doc, "manifest_changed",
+			    json_boolean(strcmp(msha, jstr(w.doc, "manifest_sha256")) != 0));
 	json_object_set_new(doc, "planned", json_integer((json_int_t)w.nunits));
 	json_object_set_new(doc, "done", json_integer((json_int_t)done));
 	json_object_set_new(doc, "missing", json_integer((json_int_t)missing));
@@ -1088,20 +1107,21 @@ lode_status lode_work_status(const char *work_dir, int json, char **out, int *co
 				json_t *p = json_array_get(parts, k);
 				if (strcmp(jstr(p, "state"), "done") == 0)
 					continue;
-				t = lode__sprintf("%s    %s %s%s%s\n", text, jstr(p, "state"), jstr(p, "part"),
-						  json_object_get(p, "error") ? ": " : "", jstr(p, "error"));
+				t = lode__sprintf("%s    %s %s%s%s\n", text, jstr(p, "state"),
+						  jstr(p, "part"), json_object_get(p, "error") ? ": " : "",
+						  jstr(p, "error"));
 				free(text);
 				text = t;
 			}
 		}
 		if (text) {
-			char *t = lode__sprintf(
-			    "%s%zu planned, %zu done, %zu missing, %zu failed%s\n", text, w.nunits, done, missing,
-			    failed,
-			    *complete ? ": ready for lode package"
-			    : json_is_true(json_object_get(doc, "manifest_changed"))
-				? "; the manifest changed since the plan: run lode plan again"
-				: "; run lode reproject to make the rest");
+			char *t =
+			    lode__sprintf("%s%zu planned, %zu done, %zu missing, %zu failed%s\n", text,
+					  w.nunits, done, missing, failed,
+					  *complete ? ": ready for lode package"
+					  : json_is_true(json_object_get(doc, "manifest_changed"))
+					      ? "; the manifest changed since the plan: run lode plan again"
+					      : "; run lode reproject to make the rest");
 			free(text);
 			text = t;
 		}

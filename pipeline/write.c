@@ -126,8 +126,9 @@ void lode__raster_def(const plan *p, const plan_item *it, lode_raster_def *def)
 	memcpy(def->gt, it->gt, sizeof def->gt);
 }
 
-lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0, int nrows, const char *lineage,
-			       lode__progress *pr, lode_bundle_item *digest_item, lode_error *err)
+lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0, int nrows,
+			       const char *lineage, lode__progress *pr, lode_bundle_item *digest_item,
+			       lode_error *err)
 {
 	lode__tiler *tiler = NULL;
 	unsigned char *bufs[2] = {NULL, NULL}, **chunks[2] = {NULL, NULL};
@@ -396,7 +397,6 @@ lode_status lode__write_root(plan *p, lode__bundle *b, lode_error *err)
 	free(date);
 	return rc;
 }
-
 
 /* ---- bundle files: temporary name, then rename ---- */
 
