@@ -14,14 +14,14 @@ PYTHON ?= /usr/bin/python3
 
 # Debian packages the build, the tests and the demo need.
 DEB_PACKAGES = build-essential pkg-config libgdal-dev libproj-dev libhdf5-dev zlib1g-dev \
-	libyaml-dev libsodium-dev libjansson-dev libcmocka-dev libdeflate-dev gdal-bin proj-bin proj-data \
+	libyaml-dev libsodium-dev libssl-dev libjansson-dev libcmocka-dev libdeflate-dev gdal-bin proj-bin proj-data \
 	hdf5-tools netcdf-bin python3 python3-gdal python3-numpy python3-h5py python3-netcdf4 \
 	python3-xarray python3-nacl
 
 # Debian packages for the single-node Slurm end-to-end test (tests/e2e/test_slurm.py).
 SLURM_PACKAGES = slurmctld slurmd slurm-client munge
 
-PKGS = gdal proj hdf5-serial yaml-0.1 libsodium jansson zlib libdeflate
+PKGS = gdal proj hdf5-serial yaml-0.1 libsodium libcrypto jansson zlib libdeflate
 DEP_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null | sed 's/-I/-isystem /g')
 DEP_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhdf5_hl -lpthread -lm
 

@@ -63,21 +63,28 @@ static uint32_t fletcher32(const unsigned char *data, size_t nbytes)
 	return (sum2 << 16) | sum1;
 }
 
-/* One compressor per thread, kept for the thread's life (they are not thread-safe). */
+/* One compressor per thread, kept for the thread's life (they are not thread-safe), and
+   two scratch buffers (the shuffled chunk, the compressed chunk at its largest), so that a
+   chunk costs one allocation of its encoded size instead of two of about 1 MB each. */
 static _Thread_local struct libdeflate_compressor *compressor;
 static _Thread_local int compressor_level;
+static _Thread_local unsigned char *scratch;
+static _Thread_local size_t scratch_size;
 
 void lode__chunk_codec_thread_done(void)
 {
 	libdeflate_free_compressor(compressor);
 	compressor = NULL;
+	free(scratch);
+	scratch = NULL;
+	scratch_size = 0;
 }
 
 lode_status lode__chunk_encode(const void *data, size_t nbytes, size_t elem_size, int level,
 			       unsigned char **out, size_t *out_len, lode_error *err)
 {
 	unsigned char *tmp, *dst;
-	size_t bound, zlen;
+	size_t bound, zlen, need;
 	uint32_t sum;
 
 	*out = NULL;
@@ -89,20 +96,22 @@ lode_status lode__chunk_encode(const void *data, size_t nbytes, size_t elem_size
 			return lode__err(err, LODE_ENOMEM, "out of memory starting the compressor");
 	}
 	bound = libdeflate_zlib_compress_bound(compressor, nbytes);
-	tmp = malloc(nbytes ? nbytes : 1);
-	dst = malloc(bound + 4);
-	if (!tmp || !dst) {
-		free(tmp);
-		free(dst);
-		return lode__err(err, LODE_ENOMEM, "out of memory compressing a chunk");
+	need = nbytes + bound;
+	if (need > scratch_size) {
+		free(scratch);
+		scratch_size = 0;
+		if (!(scratch = malloc(need)))
+			return lode__err(err, LODE_ENOMEM, "out of memory compressing a chunk");
+		scratch_size = need;
 	}
+	tmp = scratch;
 	shuffle(data, tmp, nbytes, elem_size);
-	zlen = libdeflate_zlib_compress(compressor, tmp, nbytes, dst, bound);
-	free(tmp);
-	if (zlen == 0) {
-		free(dst);
+	zlen = libdeflate_zlib_compress(compressor, tmp, nbytes, scratch + nbytes, bound);
+	if (zlen == 0)
 		return lode__err(err, LODE_EINTERNAL, "libdeflate failed to compress a chunk");
-	}
+	if (!(dst = malloc(zlen + 4)))
+		return lode__err(err, LODE_ENOMEM, "out of memory compressing a chunk");
+	memcpy(dst, scratch + nbytes, zlen);
 	sum = fletcher32(dst, zlen);
 	/* HDF5 appends the checksum little-endian (UINT32ENCODE). */
 	dst[zlen] = (unsigned char)(sum & 0xff);

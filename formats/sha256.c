@@ -1,6 +1,9 @@
 /*
- * sha256.c -- SHA-256 through libsodium's crypto_hash_sha256: streaming states, one-shot
- * hex digests and whole-file digests (read in 1 MiB blocks, so memory stays small).
+ * sha256.c -- SHA-256 through OpenSSL's libcrypto (EVP_sha256): streaming states,
+ * one-shot hex digests and whole-file digests (read in 1 MiB blocks, so memory stays
+ * small).  libcrypto uses the CPU's SHA instructions where there are some, about 7x
+ * libsodium's portable code on the benchmark machine (docs/performance.md); the digests
+ * are the same.  libsodium is still used for the Ed25519 signatures (sign.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -8,46 +11,61 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <sodium.h>
+#include <openssl/evp.h>
 
 #include "lode_internal.h"
 
 struct lode__sha256 {
-	crypto_hash_sha256_state st;
+	EVP_MD_CTX *ctx;
+	int failed; /* an EVP call failed: final gives all zeros, which matches nothing */
 };
 
 lode__sha256 *lode__sha256_new(void)
 {
 	lode__sha256 *h = malloc(sizeof *h);
 
-	if (h)
-		crypto_hash_sha256_init(&h->st);
+	if (!h)
+		return NULL;
+	h->failed = 0;
+	h->ctx = EVP_MD_CTX_new();
+	if (!h->ctx || EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(h->ctx);
+		free(h);
+		return NULL;
+	}
 	return h;
 }
 
 void lode__sha256_update(lode__sha256 *h, const void *data, size_t n)
 {
-	crypto_hash_sha256_update(&h->st, data, n);
+	if (n && EVP_DigestUpdate(h->ctx, data, n) != 1)
+		h->failed = 1;
 }
 
 void lode__sha256_final(lode__sha256 *h, unsigned char out[32])
 {
-	crypto_hash_sha256_final(&h->st, out);
+	unsigned int len = 0;
+
+	if (EVP_DigestFinal_ex(h->ctx, out, &len) != 1 || len != 32 || h->failed)
+		memset(out, 0, 32);
+	EVP_MD_CTX_free(h->ctx);
 	free(h);
 }
 
 void lode__sha256_hex(const void *data, size_t n, char out[65])
 {
-	unsigned char d[crypto_hash_sha256_BYTES];
+	unsigned char d[32];
+	unsigned int len = 0;
 
-	crypto_hash_sha256(d, data, n);
+	if (EVP_Digest(data, n, d, &len, EVP_sha256(), NULL) != 1 || len != sizeof d)
+		memset(d, 0, sizeof d);
 	lode__hex(d, sizeof d, out);
 }
 
 lode_status lode__sha256_file(const char *path, char out[65], uint64_t *size, lode_error *err)
 {
-	crypto_hash_sha256_state st;
-	unsigned char d[crypto_hash_sha256_BYTES];
+	lode__sha256 *h = NULL;
+	unsigned char d[32];
 	unsigned char *buf = NULL;
 	FILE *f = NULL;
 	uint64_t total = 0;
@@ -63,24 +81,33 @@ lode_status lode__sha256_file(const char *path, char out[65], uint64_t *size, lo
 	if (!f)
 		return lode__err(err, LODE_ESOURCE, "%s: %s", path, strerror(errno));
 	buf = malloc(1 << 20);
-	if (!buf) {
+	h = lode__sha256_new();
+	if (!buf || !h) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
 	}
-	crypto_hash_sha256_init(&st);
 	while ((n = fread(buf, 1, 1 << 20, f)) > 0) {
-		crypto_hash_sha256_update(&st, buf, n);
+		lode__sha256_update(h, buf, n);
 		total += n;
 	}
 	if (ferror(f)) {
 		rc = lode__err(err, LODE_ESOURCE, "%s: read failed: %s", path, strerror(errno));
 		goto out;
 	}
-	crypto_hash_sha256_final(&st, d);
+	if (h->failed) {
+		rc = lode__err(err, LODE_EINTERNAL, "%s: SHA-256 failed (libcrypto)", path);
+		goto out;
+	}
+	lode__sha256_final(h, d);
+	h = NULL;
 	lode__hex(d, sizeof d, out);
 	if (size)
 		*size = total;
 out:
+	if (h) {
+		EVP_MD_CTX_free(h->ctx);
+		free(h);
+	}
 	free(buf);
 	fclose(f);
 	return rc;

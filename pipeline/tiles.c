@@ -2,13 +2,19 @@
  * tiles.c -- warp and compress one strip of a raster's target grid on several threads.
  *
  * A strip is one row of HDF5 chunks.  Its chunk-sized tiles are shared out among the
- * background workers (and the caller, once it waits); each worker has its own GDAL dataset and
- * warper (GDAL datasets must not be shared between threads) and encodes the chunks it
- * warped with lode__chunk_encode.  Submitting a strip returns at once, so the caller can
- * write and hash the previous strip while the next is warped.  The caller writes the encoded chunks through
- * HDF5 from its own thread, in a fixed order, so that the file does not depend on which
- * thread finished first.  The warped values are also copied into the strip buffer, in
- * row order, for the content digest.
+ * background workers (and the caller, once it waits); each worker has its own GDAL
+ * dataset and warper (GDAL datasets must not be shared between threads) and encodes the
+ * chunks it warped with lode__chunk_encode.  Each background worker owns the same
+ * contiguous range of tile columns in every strip and warps it left to right; a worker
+ * whose range is done (and the caller) takes tiles from the right end of the range with
+ * the most left.  The window beside and the window below then read mostly the same source
+ * blocks through the same dataset's block cache, so each source block is decoded about
+ * once rather than once per window that touches it (a 512 x 512 window touches about 9
+ * blocks of 256 x 256).  Submitting a strip returns at once, so the caller can write and
+ * hash the previous strip while the next is warped.  The caller writes the encoded chunks
+ * through HDF5 from its own thread, in a fixed order, so that the file does not depend on
+ * which thread finished first.  The warped values are also copied into the strip buffer,
+ * in row order, for the content digest.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -19,6 +25,7 @@
 
 typedef struct worker {
 	struct lode__tiler *t;
+	int range; /* its range of tile columns, -1 for the caller (worker 0) */
 	pthread_t thread;
 	int started;
 	lode__raster *raster;
@@ -35,8 +42,9 @@ struct lode__tiler {
 	pthread_mutex_t mu;
 	pthread_cond_t work, done;
 	int generation, stop;
-	/* the strip being made */
-	int y0, ny, ntiles, next, finished, failed;
+	/* the strip being made; range k is tiles lo[k] .. hi[k]-1, for k < nworkers - 1 */
+	int y0, ny, ntiles, finished, failed;
+	int *lo, *hi;
 	unsigned char *strip;
 	unsigned char **chunks;
 	size_t *lens;
@@ -79,6 +87,20 @@ static lode_status do_tile(worker *w, int i, lode_error *err)
 	return LODE_OK;
 }
 
+/* The next tile for w, or -1 when none is left (under t->mu): the leftmost of its own
+   range, else the rightmost of the range with the most tiles left. */
+static int next_tile(lode__tiler *t, const worker *w)
+{
+	int best = -1;
+
+	if (w->range >= 0 && t->lo[w->range] < t->hi[w->range])
+		return t->lo[w->range]++;
+	for (int k = 0; k < t->nworkers - 1; k++)
+		if (t->hi[k] > t->lo[k] && (best < 0 || t->hi[k] - t->lo[k] > t->hi[best] - t->lo[best]))
+			best = k;
+	return best < 0 ? -1 : --t->hi[best];
+}
+
 /* Take tiles until none is left; record the first error. */
 static void take_tiles(worker *w)
 {
@@ -89,10 +111,10 @@ static void take_tiles(worker *w)
 		int i, skip;
 
 		pthread_mutex_lock(&t->mu);
-		i = t->next++;
+		i = next_tile(t, w);
 		skip = t->failed;
 		pthread_mutex_unlock(&t->mu);
-		if (i >= t->ntiles)
+		if (i < 0)
 			return;
 		if (!skip && do_tile(w, i, &e) != LODE_OK) {
 			pthread_mutex_lock(&t->mu);
@@ -156,9 +178,11 @@ lode_status lode__tiler_new(const lode_tiler_params *p, lode__tiler **out, lode_
 	pthread_cond_init(&t->work, NULL);
 	pthread_cond_init(&t->done, NULL);
 	t->w = calloc((size_t)t->nworkers, sizeof *t->w);
+	t->lo = calloc((size_t)t->nworkers, sizeof *t->lo);
+	t->hi = calloc((size_t)t->nworkers, sizeof *t->hi);
 	tile_bytes = (size_t)p->chunk_rows * (size_t)p->chunk_cols * t->esize;
 	chunk_bytes = tile_bytes;
-	if (!t->w) {
+	if (!t->w || !t->lo || !t->hi) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -166,6 +190,7 @@ lode_status lode__tiler_new(const lode_tiler_params *p, lode__tiler **out, lode_
 	for (int i = 0; i < t->nworkers; i++) {
 		worker *w = &t->w[i];
 		w->t = t;
+		w->range = i - 1;
 		if ((rc = lode__raster_open(p->source_path, p->open_options, &w->raster, err)) ||
 		    (rc = lode__warper_new(w->raster, p->wp, &w->warper, err)))
 			goto out;
@@ -199,7 +224,10 @@ void lode__tiler_submit(lode__tiler *t, int y0, int ny, void *strip, unsigned ch
 	t->chunks = chunks;
 	t->lens = lens;
 	t->ntiles = (t->p.wp->nx + t->p.chunk_cols - 1) / t->p.chunk_cols;
-	t->next = 0;
+	for (int k = 0, n = t->nworkers - 1; k < n; k++) {
+		t->lo[k] = (int)((long long)t->ntiles * k / n);
+		t->hi[k] = (int)((long long)t->ntiles * (k + 1) / n);
+	}
 	t->finished = 0;
 	t->failed = 0;
 	t->generation++;
@@ -246,6 +274,8 @@ void lode__tiler_free(lode__tiler *t)
 		free(t->w[i].chunk);
 	}
 	free(t->w);
+	free(t->lo);
+	free(t->hi);
 	pthread_cond_destroy(&t->work);
 	pthread_cond_destroy(&t->done);
 	pthread_mutex_destroy(&t->mu);

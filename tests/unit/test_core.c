@@ -1,13 +1,16 @@
 /*
- * test_core.c -- the error record, the digest rules (against values computed with
- * Python's hashlib, an independent SHA-256) and the data-type table.
+ * test_core.c -- the error record, SHA-256 and the digest rules (against FIPS 180-2 vectors
+ * and values computed with Python's hashlib, an independent SHA-256) and the data-type table.
  */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -32,6 +35,72 @@ static void error_context_is_prepended(void **state)
 	assert_memory_equal(err.message, "context: xxx", 12);
 	lode__err_clear(&err);
 	assert_int_equal(err.code, LODE_OK);
+}
+
+/* SHA-256 itself (formats/sha256.c), against FIPS 180-2 vectors and hashlib: the empty
+   message, one block, two blocks fed in pieces that straddle block boundaries, a million
+   bytes, and whole files (empty, and longer than the 1 MiB read block). */
+static void sha256_vectors(void **state)
+{
+	static const char empty[] = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+	static const char two[] = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+	static const size_t pieces[] = {1, 2, 3, 5, 7, 11, 13, 14};
+	char hex[65], tmpl[] = "/tmp/lode-test-sha256.XXXXXX";
+	unsigned char d[32], *big;
+	lode__sha256 *h;
+	lode_error err = {0};
+	uint64_t size = 1;
+	size_t off, k;
+	int fd;
+	FILE *f;
+
+	(void)state;
+	lode__sha256_hex("", 0, hex);
+	assert_string_equal(hex, empty);
+	h = lode__sha256_new(); /* no update at all */
+	assert_non_null(h);
+	lode__sha256_final(h, d);
+	lode__hex(d, sizeof d, hex);
+	assert_string_equal(hex, empty);
+	lode__sha256_hex("abc", 3, hex);
+	assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	lode__sha256_hex(two, strlen(two), hex);
+	assert_string_equal(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+	h = lode__sha256_new(); /* the same 56 bytes in 8 updates, one of them empty */
+	lode__sha256_update(h, two, 0);
+	for (off = 0, k = 0; k < sizeof pieces / sizeof pieces[0]; off += pieces[k++])
+		lode__sha256_update(h, two + off, pieces[k]);
+	assert_int_equal(off, 56);
+	lode__sha256_final(h, d);
+	lode__hex(d, sizeof d, hex);
+	assert_string_equal(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+	/* A million 'a' in updates of 1 to 1000 bytes. */
+	big = malloc(2500000);
+	assert_non_null(big);
+	memset(big, 'a', 2500000);
+	h = lode__sha256_new();
+	for (off = 0, k = 1; off < 1000000; off += k, k = k % 1000 + 37)
+		lode__sha256_update(h, big, off + k > 1000000 ? 1000000 - off : k);
+	lode__sha256_final(h, d);
+	lode__hex(d, sizeof d, hex);
+	assert_string_equal(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+	/* Files: empty, then 2,500,000 'a' (three read blocks). */
+	fd = mkstemp(tmpl);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(lode__sha256_file(tmpl, hex, &size, &err), LODE_OK);
+	assert_string_equal(hex, empty);
+	assert_int_equal(size, 0);
+	f = fopen(tmpl, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(big, 1, 2500000, f), 2500000);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(lode__sha256_file(tmpl, hex, &size, &err), LODE_OK);
+	assert_string_equal(hex, "38a637965059125eeb67f54c30e7f48a61859a467a800ba09740ba48a924f2b9");
+	assert_int_equal(size, 2500000);
+	unlink(tmpl);
+	assert_int_equal(lode__sha256_file(tmpl, hex, &size, &err), LODE_ESOURCE); /* gone */
+	free(big);
 }
 
 static void content_digest_rule(void **state)
@@ -132,6 +201,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(error_context_is_prepended),
+	    cmocka_unit_test(sha256_vectors),
 	    cmocka_unit_test(content_digest_rule),
 	    cmocka_unit_test(bundle_digest_is_order_free),
 	    cmocka_unit_test(dtypes),
