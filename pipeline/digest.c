@@ -46,8 +46,9 @@ lode__content_hash *lode__content_hash_new(int nbands)
 	}
 	for (int i = 0; i < nbands; i++) {
 		if (!(h->planes[i] = lode__sha256_new())) {
+			unsigned char ignored[32];
 			for (int j = 0; j < i; j++)
-				free(h->planes[j]);
+				lode__sha256_final(h->planes[j], ignored);
 			free(h->planes);
 			free(h);
 			return NULL;
@@ -139,7 +140,10 @@ char *lode__bundle_digest(const lode_bundle_item *items, size_t n, const lode_kv
 	if (result)
 		lode__hex(d, 32, result);
 out:
-	free(h);
+	if (h) {
+		unsigned char ignored[32];
+		lode__sha256_final(h, ignored);
+	}
 	free(sorted);
 	return result;
 }

@@ -126,7 +126,7 @@ void lode__manifest_free(lode_manifest *m);
 /* Is name acceptable as a dataset name ([A-Za-z0-9_-], starts with a letter, <= 64)? */
 int lode__name_ok(const char *name);
 
-/* ---- SHA-256 (formats/sha256.c, libsodium) ------------------------------------ */
+/* ---- SHA-256 (formats/sha256.c, OpenSSL libcrypto) ----------------------------- */
 
 typedef struct lode__sha256 lode__sha256;
 lode__sha256 *lode__sha256_new(void);

@@ -131,7 +131,7 @@ lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0
 			       lode_error *err)
 {
 	lode__tiler *tiler = NULL;
-	unsigned char *bufs[2] = {NULL, NULL}, **chunks[2] = {NULL, NULL};
+	unsigned char *strip = NULL, **chunks[2] = {NULL, NULL};
 	size_t *lens[2] = {NULL, NULL}, nchunks = 0;
 	int ncols = 0, tcols = 0, pending = 0, end = row0 + nrows;
 	double prof[3] = {0, 0, 0};
@@ -192,20 +192,22 @@ lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0
 	ncols = lode__tiler_count(tiler);
 	plane = (size_t)it->nx * (size_t)rows * esize;
 	nchunks = (size_t)ncols * (size_t)it->nbands;
+	strip = malloc(plane * (size_t)it->nbands);
 	for (int k = 0; k < 2; k++) {
-		bufs[k] = malloc(plane * (size_t)it->nbands);
 		chunks[k] = calloc(nchunks, sizeof *chunks[k]);
 		lens[k] = calloc(nchunks, sizeof *lens[k]);
 	}
 	h = lode__content_hash_new(it->nbands);
-	if (!bufs[0] || !bufs[1] || !chunks[0] || !chunks[1] || !lens[0] || !lens[1] || !h) {
+	if (!strip || !chunks[0] || !chunks[1] || !lens[0] || !lens[1] || !h) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory (a strip of %d rows needs %zu bytes)", rows,
 			       plane * (size_t)it->nbands);
 		goto out;
 	}
-	/* One chunk row at a time, double-buffered: while the workers warp and encode strip
-	   k+1, this thread writes strip k's chunks in a fixed order and hashes its rows. */
-	lode__tiler_submit(tiler, row0, end - row0 < rows ? end - row0 : rows, bufs[0], chunks[0], lens[0]);
+	/* One chunk row at a time.  Once strip k is warped and encoded, this thread hashes
+	   its rows, hands the strip buffer to the workers for strip k+1, and writes strip k's
+	   encoded chunks (kept apart, double-buffered) in a fixed order while they work: one
+	   strip of pixels in memory, whatever the raster's size. */
+	lode__tiler_submit(tiler, row0, end - row0 < rows ? end - row0 : rows, strip, chunks[0], lens[0]);
 	pending = 1;
 	for (int y0 = row0, k = 0; y0 < end; y0 += rows, k ^= 1) {
 		int ny = end - y0 < rows ? end - y0 : rows, nt = 0, next = y0 + rows;
@@ -216,12 +218,15 @@ lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0
 		pending = 0;
 		if (rc)
 			goto out;
+		t1 = now_s();
+		for (int bd = 0; bd < it->nbands; bd++)
+			lode__content_hash_update(h, bd, strip + (size_t)bd * pl, pl);
 		if (next < end) {
-			lode__tiler_submit(tiler, next, end - next < rows ? end - next : rows, bufs[k ^ 1],
-					   chunks[k ^ 1], lens[k ^ 1]);
+			lode__tiler_submit(tiler, next, end - next < rows ? end - next : rows, strip, chunks[k ^ 1],
+					   lens[k ^ 1]);
 			pending = 1;
 		}
-		t1 = now_s();
+		t2 = now_s();
 		for (int c = 0; c < nt && !rc; c++)
 			for (int bd = 0; bd < it->nbands && !rc; bd++)
 				rc = lode__bvar_write_chunk(v, bd, y0 - row0, c * tcols,
@@ -233,12 +238,9 @@ lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0
 		}
 		if (rc)
 			goto out;
-		t2 = now_s();
-		for (int bd = 0; bd < it->nbands; bd++)
-			lode__content_hash_update(h, bd, bufs[k] + (size_t)bd * pl, pl);
 		prof[0] += t1 - t0;
-		prof[1] += t2 - t1;
-		prof[2] += now_s() - t2;
+		prof[1] += now_s() - t2;
+		prof[2] += t2 - t1;
 		if (lode__tick(pr, (double)it->nx * ny * it->nbands, it->spec->name)) {
 			rc = lode__err(err, LODE_EIO, "interrupted at rows %d-%d: nothing was written", y0,
 				       y0 + ny - 1);
@@ -292,8 +294,8 @@ out:
 			free(chunks[k][i]);
 		free(chunks[k]);
 		free(lens[k]);
-		free(bufs[k]);
 	}
+	free(strip);
 	lode__bvar_free(v);
 	return rc;
 }
