@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1367,6 +1368,124 @@ static hid_t make_pure_dim(hid_t loc, const char *name, hsize_t n)
 }
 
 /*
+ * Compressing a vector column's chunks: every chunk is encoded by lode__chunk_encode
+ * (shuffle, libdeflate at DEFLATE_LEVEL, Fletcher32: the dataset's own filter pipeline)
+ * on up to one thread per core, and the calling thread stores them in order with
+ * H5Dwrite_chunk (HDF5 is only called from the calling thread).  A reader inflates them
+ * with HDF5's stock filters, as it does raster chunks.  The last chunk is padded to the
+ * full chunk with the fill value, as HDF5 itself pads a partial edge chunk.
+ */
+typedef struct col_job {
+	const unsigned char *data; /* n elements of esz bytes */
+	size_t n, esz, chunk, nchunks;
+	unsigned char pad[8]; /* one element of padding */
+	unsigned char **enc;  /* nchunks encoded chunks */
+	size_t *len;
+	size_t next; /* next chunk to encode, under mu */
+	int failed;
+	lode_error err; /* the first failure */
+	pthread_mutex_t mu;
+} col_job;
+
+static void col_encode_some(col_job *j)
+{
+	unsigned char *padded = NULL;
+
+	for (;;) {
+		size_t i, first, cnt;
+		const unsigned char *src;
+		lode_error e = {0};
+
+		pthread_mutex_lock(&j->mu);
+		i = j->failed ? j->nchunks : j->next++;
+		pthread_mutex_unlock(&j->mu);
+		if (i >= j->nchunks)
+			break;
+		first = i * j->chunk;
+		cnt = j->n - first < j->chunk ? j->n - first : j->chunk;
+		src = j->data + first * j->esz;
+		if (cnt < j->chunk) {
+			if (!padded && !(padded = malloc(j->chunk * j->esz))) {
+				lode__err(&e, LODE_ENOMEM, "out of memory compressing a column");
+				goto fail;
+			}
+			memcpy(padded, src, cnt * j->esz);
+			for (size_t k = cnt; k < j->chunk; k++)
+				memcpy(padded + k * j->esz, j->pad, j->esz);
+			src = padded;
+		}
+		if (lode__chunk_encode(src, j->chunk * j->esz, j->esz, DEFLATE_LEVEL, &j->enc[i], &j->len[i],
+				       &e) == LODE_OK)
+			continue;
+	fail:
+		pthread_mutex_lock(&j->mu);
+		if (!j->failed) {
+			j->failed = 1;
+			j->err = e;
+		}
+		pthread_mutex_unlock(&j->mu);
+		break;
+	}
+	free(padded);
+}
+
+static void *col_worker(void *arg)
+{
+	col_encode_some(arg);
+	lode__chunk_codec_thread_done();
+	return NULL;
+}
+
+/* Compress and store all n values of the filtered 1-D dataset d (chunks of chunk). */
+static int write_column_chunks(hid_t d, const void *values, size_t n, size_t esz, size_t chunk,
+			       const void *fill)
+{
+	col_job j = {0};
+	pthread_t th[16];
+	int nth = 0, want, ok = 1;
+
+	j.data = values;
+	j.n = n;
+	j.esz = esz;
+	j.chunk = chunk;
+	j.nchunks = (n + chunk - 1) / chunk;
+	if (fill)
+		memcpy(j.pad, fill, esz);
+	j.enc = calloc(j.nchunks, sizeof *j.enc);
+	j.len = calloc(j.nchunks, sizeof *j.len);
+	if (!j.enc || !j.len) {
+		free(j.enc);
+		free(j.len);
+		return -1;
+	}
+	pthread_mutex_init(&j.mu, NULL);
+	want = lode__default_threads();
+	if (want > 16)
+		want = 16;
+	if ((size_t)want > j.nchunks)
+		want = (int)j.nchunks;
+	for (int t = 1; t < want; t++)
+		if (pthread_create(&th[nth], NULL, col_worker, &j) == 0)
+			nth++;
+	col_encode_some(&j);
+	for (int t = 0; t < nth; t++)
+		pthread_join(th[t], NULL);
+	pthread_mutex_destroy(&j.mu);
+	if (j.failed)
+		ok = 0;
+	for (size_t i = 0; i < j.nchunks; i++) {
+		hsize_t off = (hsize_t)(i * chunk);
+		/* Filter mask 0: every filter of the pipeline was applied. */
+		if (ok && H5Dwrite_chunk(d, H5P_DEFAULT, 0, &off, j.len[i], j.enc[i]) < 0)
+			ok = 0;
+		free(j.enc[i]);
+	}
+	free(j.enc);
+	free(j.len);
+	return ok ? 0 : -1;
+}
+
+/*
  * A 1-D chunked, compressed variable of n values along dimension scale dim (or, when
  * dim is negative, itself a coordinate variable: the dimension of its own name).
  * Unlimited, so that empty layers are valid netCDF-4.  fill may be NULL.
@@ -1380,6 +1499,7 @@ static hid_t make_column(hid_t loc, const char *name, hid_t ftype, hid_t mtype, 
 
 	/* HDF5 cannot filter variable-length strings (the heap holds the text). */
 	int filters = H5Tis_variable_str(ftype) <= 0;
+	size_t esz = filters ? H5Tget_size(ftype) : 0;
 
 	if (s < 0 || p < 0 || H5Pset_chunk(p, 1, &chunk) < 0 ||
 	    (filters &&
@@ -1389,8 +1509,13 @@ static hid_t make_column(hid_t loc, const char *name, hid_t ftype, hid_t mtype, 
 	d = H5Dcreate2(loc, name, ftype, s, H5P_DEFAULT, p, H5P_DEFAULT);
 	if (d < 0)
 		goto out;
-	if (n && H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) < 0)
+	/* Numeric columns: the memory type is the file type (little-endian, native here). */
+	if (n && filters && esz >= 1 && esz <= 8 && H5Tget_size(mtype) == esz) {
+		if (write_column_chunks(d, values, (size_t)n, esz, (size_t)chunk, fill) < 0)
+			goto out;
+	} else if (n && H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) < 0) {
 		goto out;
+	}
 	if (dim < 0 ? H5DSset_scale(d, name) < 0 : H5DSattach_scale(d, dim, 0) < 0)
 		goto out;
 	ok = 1;
