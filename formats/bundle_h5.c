@@ -38,6 +38,7 @@
 
 struct lode__bundle {
 	hid_t file;
+	int threads; /* for compressing vector columns; 0: one per core */
 };
 
 struct lode__bvar {
@@ -1437,6 +1438,10 @@ static void *col_worker(void *arg)
 }
 
 /* Compress and store all n values of the filtered 1-D dataset d (chunks of chunk). */
+/* Threads for write_column_chunks, set by lode__bundle_add_vector (HDF5 calls, and so
+   this, stay on one thread). */
+static int column_threads;
+
 static int write_column_chunks(hid_t d, const void *values, size_t n, size_t esz, size_t chunk,
 			       const void *fill)
 {
@@ -1459,7 +1464,7 @@ static int write_column_chunks(hid_t d, const void *values, size_t n, size_t esz
 		return -1;
 	}
 	pthread_mutex_init(&j.mu, NULL);
-	want = lode__default_threads();
+	want = column_threads > 0 ? column_threads : lode__default_threads();
 	if (want > 16)
 		want = 16;
 	if ((size_t)want > j.nchunks)
@@ -1705,6 +1710,11 @@ out:
 	return rc;
 }
 
+void lode__bundle_set_threads(lode__bundle *b, int threads)
+{
+	b->threads = threads;
+}
+
 lode_status lode__bundle_add_vector(lode__bundle *b, const char *name, const char *crs_wkt,
 				    const lode_vdata *d, const lode_attr *attrs, size_t nattrs,
 				    lode_error *err)
@@ -1720,6 +1730,8 @@ lode_status lode__bundle_add_vector(lode__bundle *b, const char *name, const cha
 			  (d->kind == LODE_GK_POLYGON && (d->multi || d->nparts > d->nfeat));
 	int geo = 0;
 	lode_status rc = LODE_OK;
+
+	column_threads = b->threads;
 
 	for (size_t k = 0; pure_points && k < d->nfeat; k++)
 		if (d->node_count[k] != 1)

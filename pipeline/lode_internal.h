@@ -409,6 +409,8 @@ lode_status lode__bundle_set_attrs(lode__bundle *b, const char *group, const lod
 lode_status lode__bundle_set_double(lode__bundle *b, const char *key, double v, lode_error *err);
 lode_status lode__bundle_add_raster(lode__bundle *b, const lode_raster_def *def, lode__bvar **out,
 				    lode_error *err);
+/* Threads that compress a vector layer's columns (0: one per core, the default). */
+void lode__bundle_set_threads(lode__bundle *b, int threads);
 /*
  * Write a vector layer: CF-1.8 simple geometries at the root group, every name
  * prefixed with NAME_ (GDAL 3.6 reads them only there).  attrs go on the geometry

@@ -32,6 +32,7 @@ lode_status lode_run(const char *manifest_path, const char *bundle_path, const l
 	}
 	if ((rc = lode__out_begin(&out, bundle_path, err)) || (rc = lode__write_root(&p, out.b, err)))
 		goto out;
+	lode__bundle_set_threads(out.b, p.threads);
 	for (size_t i = 0; i < p.n; i++) {
 		plan_item *it = &p.items[i];
 		if (it->is_vector) {

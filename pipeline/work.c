@@ -553,6 +553,7 @@ static lode_status make_part(work *w, const unit *u, lode__progress *pr, lode_er
 		goto out;
 	if ((rc = lode__out_begin(&out, path, err)) || (rc = lode__write_root(&w->p, out.b, err)))
 		goto out;
+	lode__bundle_set_threads(out.b, w->p.threads);
 	snprintf(rows, sizeof rows, "%d %d", u->row, u->rows);
 	{
 		lode_attr a[] = {{"lode_part_key", w->keys[u->item]},
