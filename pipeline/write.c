@@ -222,8 +222,8 @@ lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0
 		for (int bd = 0; bd < it->nbands; bd++)
 			lode__content_hash_update(h, bd, strip + (size_t)bd * pl, pl);
 		if (next < end) {
-			lode__tiler_submit(tiler, next, end - next < rows ? end - next : rows, strip, chunks[k ^ 1],
-					   lens[k ^ 1]);
+			lode__tiler_submit(tiler, next, end - next < rows ? end - next : rows, strip,
+					   chunks[k ^ 1], lens[k ^ 1]);
 			pending = 1;
 		}
 		t2 = now_s();
