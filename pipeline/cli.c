@@ -173,6 +173,42 @@ static long number(const char *s, long lo, long hi)
 	return *end || n < lo || n > hi ? -1 : n;
 }
 
+/* Does the command take option ch?  -h, -q and unknown options are for every command. */
+static int takes(const opts *o, int ch)
+{
+	switch (ch) {
+	case OPT_OUT: return o->allow_out;
+	case OPT_JOBS: return o->allow_threads;
+	case OPT_TRUST: return o->allow_trust;
+	case OPT_KEY:
+	case OPT_SIGNER: return o->allow_sign;
+	case OPT_WORK: return o->allow_work;
+	case OPT_SHARD:
+	case OPT_FORCE: return o->allow_shard;
+	case OPT_TILE_ROWS: return o->allow_tile_rows;
+	case OPT_PREFIX: return o->allow_prefix;
+	case OPT_JSON: return o->allow_json;
+	default: return 1;
+	}
+}
+
+/* How an option is written in messages: "-o" for those with a short form, else "--name". */
+static const char *option_label(int ch)
+{
+	static char label[40];
+
+	if (ch < 128) {
+		snprintf(label, sizeof label, "-%c", ch);
+		return label;
+	}
+	for (const struct option *l = long_opts; l->name; l++)
+		if (l->val == ch) {
+			snprintf(label, sizeof label, "--%s", l->name);
+			return label;
+		}
+	return "this option";
+}
+
 /* Parse options; returns -1 and prints on a usage error. */
 static int parse(const char *cmd, int argc, char **argv, opts *o)
 {
@@ -181,63 +217,33 @@ static int parse(const char *cmd, int argc, char **argv, opts *o)
 	optind = 1;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "hqo:j:w:", long_opts, NULL)) != -1) {
+		if (ch != '?' && !takes(o, ch)) {
+			usage_error(cmd, "this command does not take", option_label(ch));
+			return -1;
+		}
 		switch (ch) {
 		case OPT_HELP: o->help = 1; break;
 		case OPT_QUIET: o->quiet = 1; break;
-		case OPT_OUT:
-			if (!o->allow_out) {
-				usage_error(cmd, "this command does not take -o", NULL);
-				return -1;
-			}
-			o->out = optarg;
-			break;
-		case OPT_JOBS: {
-			char *end;
-			long n = strtol(optarg, &end, 10);
-			if (!o->allow_threads) {
-				usage_error(cmd, "this command does not take -j", NULL);
-				return -1;
-			}
-			if (*end || n < 1 || n > 256) {
+		case OPT_OUT: o->out = optarg; break;
+		case OPT_JOBS:
+			if ((o->threads = (int)number(optarg, 1, 256)) < 0) {
 				usage_error(cmd, "-j takes a number of threads from 1 to 256, not", optarg);
 				return -1;
 			}
-			o->threads = (int)n;
 			break;
-		}
 		case OPT_TRUST:
-			if (!o->allow_trust || o->ntrust == MAX_TRUST) {
-				usage_error(cmd,
-					    o->allow_trust ? "too many --trust keys"
-							   : "this command does not take --trust",
-					    NULL);
+			if (o->ntrust == MAX_TRUST) {
+				usage_error(cmd, "too many --trust keys", NULL);
 				return -1;
 			}
 			o->trust[o->ntrust++] = optarg;
 			break;
-		case OPT_KEY:
-		case OPT_SIGNER:
-			if (!o->allow_sign) {
-				usage_error(cmd, "this command does not take",
-					    ch == OPT_KEY ? "--key" : "--signer");
-				return -1;
-			}
-			*(ch == OPT_KEY ? &o->key : &o->signer) = optarg;
-			break;
-		case OPT_WORK:
-			if (!o->allow_work) {
-				usage_error(cmd, "this command does not take -w", NULL);
-				return -1;
-			}
-			o->work = optarg;
-			break;
+		case OPT_KEY: o->key = optarg; break;
+		case OPT_SIGNER: o->signer = optarg; break;
+		case OPT_WORK: o->work = optarg; break;
 		case OPT_SHARD: {
 			const char *slash = strchr(optarg, '/');
 			char first[32];
-			if (!o->allow_shard) {
-				usage_error(cmd, "this command does not take --shard", NULL);
-				return -1;
-			}
 			if (slash && (size_t)(slash - optarg) < sizeof first) {
 				memcpy(first, optarg, (size_t)(slash - optarg));
 				first[slash - optarg] = '\0';
@@ -253,18 +259,8 @@ static int parse(const char *cmd, int argc, char **argv, opts *o)
 			}
 			break;
 		}
-		case OPT_FORCE:
-			if (!o->allow_shard) {
-				usage_error(cmd, "this command does not take --force", NULL);
-				return -1;
-			}
-			o->force = 1;
-			break;
+		case OPT_FORCE: o->force = 1; break;
 		case OPT_TILE_ROWS:
-			if (!o->allow_tile_rows) {
-				usage_error(cmd, "this command does not take --tile-rows", NULL);
-				return -1;
-			}
 			o->tile_rows = (int)number(optarg, 512, 1 << 30);
 			if (o->tile_rows < 0 || o->tile_rows % 512 != 0) {
 				usage_error(cmd, "--tile-rows takes a multiple of 512 (the chunk rows), not",
@@ -272,20 +268,8 @@ static int parse(const char *cmd, int argc, char **argv, opts *o)
 				return -1;
 			}
 			break;
-		case OPT_PREFIX:
-			if (!o->allow_prefix) {
-				usage_error(cmd, "this command does not take --prefix", NULL);
-				return -1;
-			}
-			o->prefix = 1;
-			break;
-		case OPT_JSON:
-			if (!o->allow_json) {
-				usage_error(cmd, "this command does not take --json", NULL);
-				return -1;
-			}
-			o->json = 1;
-			break;
+		case OPT_PREFIX: o->prefix = 1; break;
+		case OPT_JSON: o->json = 1; break;
 		default:
 			if (optopt == 'o' || optopt == 'j' || optopt == 'w')
 				usage_error(cmd,

@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "lode.h"
 
@@ -48,6 +49,11 @@ void lode__heartbeat_fd(int fd);
 void lode__heartbeat(void);
 /* Lower-case hex of n bytes into out (2n+1 chars). */
 void lode__hex(const unsigned char *bytes, size_t n, char *out);
+/* n texts (NULL counts as "") joined by newlines, malloc'd; NULL when all are empty or on
+   out of memory (then *oom is set). */
+char *lode__join_lines(const char *const *texts, size_t n, int *oom);
+/* "YYYY-MM-DDTHH:MM:SSZ" for t, malloc'd; NULL on failure. */
+char *lode__iso_utc(time_t t);
 
 /* ---- data types --------------------------------------------------------------- */
 

@@ -255,29 +255,6 @@ out:
 	return rc;
 }
 
-/* Join per-band texts with newlines; NULL when all are empty. */
-static char *join_lines(char **texts, int n, int *oom)
-{
-	char *out = NULL;
-	int any = 0;
-
-	*oom = 0;
-	for (int i = 0; texts && i < n; i++) {
-		char *t = lode__sprintf("%s%s%s", out ? out : "", i ? "\n" : "", texts[i] ? texts[i] : "");
-		any |= texts[i] && texts[i][0];
-		free(out);
-		if (!(out = t)) {
-			*oom = 1;
-			return NULL;
-		}
-	}
-	if (!any) {
-		free(out);
-		out = NULL;
-	}
-	return out;
-}
-
 static lode_status copy_raster(input *in, size_t k, lode__bundle *b, lode_bundle_item *digest,
 			       lode_error *err)
 {
@@ -301,8 +278,8 @@ static lode_status copy_raster(input *in, size_t k, lode__bundle *b, lode_bundle
 	lode_status rc;
 
 	memcpy(def.gt, it->gt, sizeof def.gt);
-	names = join_lines(it->band_names, it->nbands, &oom1);
-	units = join_lines(it->band_units, it->nbands, &oom2);
+	names = lode__join_lines((const char *const *)it->band_names, (size_t)it->nbands, &oom1);
+	units = lode__join_lines((const char *const *)it->band_units, (size_t)it->nbands, &oom2);
 	if (oom1 || oom2) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
@@ -310,20 +287,9 @@ static lode_status copy_raster(input *in, size_t k, lode__bundle *b, lode_bundle
 	if ((rc = lode__bundle_add_raster(b, &def, &v, err)) ||
 	    (rc = lode__bvar_copy_chunks(v, in->b, it, 0, err)))
 		goto out;
-	{
-		lode_attr attrs[5] = {
-		    {"source", it->source ? it->source : ""},
-		    {"lode_lineage", it->lineage},
-		    {"lode_content_sha256", it->content_sha256},
-		};
-		size_t n = 3;
-		if (names)
-			attrs[n++] = (lode_attr){"lode_band_names", names};
-		if (units)
-			attrs[n++] = (lode_attr){"lode_band_units", units};
-		rc = lode__bvar_finish(v, attrs, n, err);
-		v = NULL;
-	}
+	rc = lode__finish_raster(v, it->source ? it->source : "", it->lineage, it->content_sha256, names,
+				 units, err);
+	v = NULL;
 	if (!rc && !(lineage = lode__strdup(it->lineage)))
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 	if (!rc)

@@ -65,6 +65,42 @@ static lode_status make_grid(const double b[4], double xres, double yres, int *n
 	return LODE_OK;
 }
 
+/*
+ * The source CRS: its own (own_wkt), or the assumed one, never a guess.  tool and
+ * example go into the messages ("see gdalinfo", "e.g. EPSG:3375").
+ */
+static lode_status settle_crs(plan_item *it, const char *own_wkt, const char *tool, const char *example,
+			      lode_error *err)
+{
+	const lode_dataset_spec *d = it->spec;
+	lode_status rc;
+
+	if (own_wkt && d->assume_crs) {
+		char *own = lode__crs_label(own_wkt);
+		rc = lode__err(
+		    err, LODE_EMANIFEST,
+		    "source '%s' has its own CRS (%s); assume_crs is only for sources without one: remove it",
+		    d->source_path, own ? own : tool);
+		free(own);
+		return rc;
+	}
+	if (!own_wkt && !d->assume_crs)
+		return lode__err(
+		    err, LODE_ESOURCE,
+		    "source '%s' has no coordinate reference system; if you know it, add assume_crs: (e.g. "
+		    "%s) to the dataset",
+		    d->source_path, example);
+	if (d->assume_crs) {
+		if ((rc = lode__crs_to_wkt(d->assume_crs, &it->src_wkt, err)))
+			return lode__err_ctx(err, "assume_crs: ");
+		it->crs_assumed = 1;
+		return LODE_OK;
+	}
+	if (!(it->src_wkt = lode__strdup(own_wkt)))
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	return LODE_OK;
+}
+
 static lode_status plan_vector(plan *p, plan_item *it, lode_error *err);
 
 static lode_status plan_one(plan *p, plan_item *it, lode_error *err)
@@ -118,28 +154,8 @@ static lode_status plan_one(plan *p, plan_item *it, lode_error *err)
 		return lode__err(err, LODE_ESOURCE,
 				 "source '%s' is not georeferenced (it has no geotransform)", d->source_path);
 
-	/* The source CRS: its own, or the assumed one, never a guess. */
-	if (info->crs_wkt && d->assume_crs) {
-		char *own = lode__crs_label(info->crs_wkt);
-		rc = lode__err(
-		    err, LODE_EMANIFEST,
-		    "source '%s' has its own CRS (%s); assume_crs is only for sources without one: remove it",
-		    d->source_path, own ? own : "see gdalinfo");
-		free(own);
+	if ((rc = settle_crs(it, info->crs_wkt, "see gdalinfo", "EPSG:3375", err)))
 		return rc;
-	}
-	if (!info->crs_wkt && !d->assume_crs)
-		return lode__err(err, LODE_ESOURCE,
-				 "source '%s' has no coordinate reference system; if you know it, add "
-				 "assume_crs: (e.g. EPSG:3375) to the dataset",
-				 d->source_path);
-	if (d->assume_crs) {
-		if ((rc = lode__crs_to_wkt(d->assume_crs, &it->src_wkt, err)))
-			return lode__err_ctx(err, "assume_crs: ");
-		it->crs_assumed = 1;
-	} else if (!(it->src_wkt = lode__strdup(info->crs_wkt))) {
-		return lode__err(err, LODE_ENOMEM, "out of memory");
-	}
 
 	/* Bands, type and nodata. */
 	it->nbands = d->bands ? (int)d->nbands : info->nbands;
@@ -252,38 +268,6 @@ static lode_status plan_one(plan *p, plan_item *it, lode_error *err)
 
 /* ---- vector layers ---- */
 
-/* The source CRS of a vector layer: its own, or the assumed one, never a guess. */
-static lode_status settle_crs(plan_item *it, const char *own_wkt, lode_error *err)
-{
-	const lode_dataset_spec *d = it->spec;
-	lode_status rc;
-
-	if (own_wkt && d->assume_crs) {
-		char *own = lode__crs_label(own_wkt);
-		rc = lode__err(
-		    err, LODE_EMANIFEST,
-		    "source '%s' has its own CRS (%s); assume_crs is only for sources without one: remove it",
-		    d->source_path, own ? own : "see ogrinfo");
-		free(own);
-		return rc;
-	}
-	if (!own_wkt && !d->assume_crs)
-		return lode__err(
-		    err, LODE_ESOURCE,
-		    "source '%s' has no coordinate reference system; if you know it, add assume_crs: (e.g. "
-		    "EPSG:4742) to the dataset",
-		    d->source_path);
-	if (d->assume_crs) {
-		if ((rc = lode__crs_to_wkt(d->assume_crs, &it->src_wkt, err)))
-			return lode__err_ctx(err, "assume_crs: ");
-		it->crs_assumed = 1;
-		return LODE_OK;
-	}
-	if (!(it->src_wkt = lode__strdup(own_wkt)))
-		return lode__err(err, LODE_ENOMEM, "out of memory");
-	return LODE_OK;
-}
-
 static lode_status plan_vector(plan *p, plan_item *it, lode_error *err)
 {
 	const lode_dataset_spec *d = it->spec;
@@ -305,7 +289,7 @@ static lode_status plan_vector(plan *p, plan_item *it, lode_error *err)
 				    &it->vsrc, err)))
 		return rc;
 	info = lode__vector_info(it->vsrc);
-	if ((rc = settle_crs(it, info->crs_wkt, err)))
+	if ((rc = settle_crs(it, info->crs_wkt, "see ogrinfo", "EPSG:4742", err)))
 		return rc;
 	if (info->has_extent) {
 		lode_error ignored;

@@ -86,6 +86,12 @@ lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0
 void lode__raster_def(const plan *p, const plan_item *it, lode_raster_def *def);
 /* Band names or units as stored in lode_band_names/_units: lines, NULL when all empty. */
 char *lode__band_text(const plan_item *it, int units, int *oom);
+/*
+ * Attach a raster variable's attributes (lode_band_names/_units only when not NULL)
+ * and release it.
+ */
+lode_status lode__finish_raster(lode__bvar *v, const char *source, const char *lineage, const char *content,
+				const char *names, const char *units, lode_error *err);
 /* Read, transform and write vector layer it into b. */
 lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__progress *pr,
 			       lode_bundle_item *digest_item, lode_error *err);

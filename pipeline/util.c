@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -197,4 +198,38 @@ void lode__heartbeat(void)
 		ssize_t ignored = write(heartbeat_fd, &b, 1);
 		(void)ignored;
 	}
+}
+
+char *lode__join_lines(const char *const *texts, size_t n, int *oom)
+{
+	char *out = NULL;
+	int any = 0;
+
+	*oom = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *t = texts[i] ? texts[i] : "";
+		char *joined = lode__sprintf("%s%s%s", out ? out : "", i ? "\n" : "", t);
+
+		any |= t[0] != '\0';
+		free(out);
+		if (!(out = joined)) {
+			*oom = 1;
+			return NULL;
+		}
+	}
+	if (!any) {
+		free(out);
+		out = NULL;
+	}
+	return out;
+}
+
+char *lode__iso_utc(time_t t)
+{
+	char buf[32];
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) || !strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		return NULL;
+	return lode__strdup(buf);
 }

@@ -583,17 +583,6 @@ out:
 	return rc;
 }
 
-static char *now_utc(void)
-{
-	char buf[32];
-	time_t t = time(NULL);
-	struct tm tm;
-
-	if (!gmtime_r(&t, &tm) || !strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm))
-		return lode__strdup("");
-	return lode__strdup(buf);
-}
-
 /* Record (or, with msg NULL, clear) why a part could not be made. */
 static void record_failure(const work *w, const unit *u, const char *msg, const lode_stage_options *opt)
 {
@@ -610,7 +599,7 @@ static void record_failure(const work *w, const unit *u, const char *msg, const 
 	if (gethostname(host, sizeof host) != 0)
 		host[0] = '\0';
 	host[sizeof host - 1] = '\0';
-	when = now_utc();
+	when = lode__iso_utc(time(NULL));
 	o = json_object();
 	json_object_set_new(o, "part", json_string(u->part));
 	json_object_set_new(o, "dataset", json_string(w->p.items[u->item].spec->name));
@@ -866,20 +855,8 @@ static lode_status package_raster(work *w, size_t i, lode__bundle *out, lode__pr
 		lode__content_hash_final(h, content);
 		h = NULL;
 	}
-	{
-		lode_attr attrs[5] = {
-		    {"source", it->spec->source},
-		    {"lode_lineage", lineage},
-		    {"lode_content_sha256", content},
-		};
-		size_t n = 3;
-		if (names)
-			attrs[n++] = (lode_attr){"lode_band_names", names};
-		if (units)
-			attrs[n++] = (lode_attr){"lode_band_units", units};
-		rc = lode__bvar_finish(v, attrs, n, err);
-		v = NULL;
-	}
+	rc = lode__finish_raster(v, it->spec->source, lineage, content, names, units, err);
+	v = NULL;
 	if (!rc)
 		rc = lode__record_digest(digest, it->spec->name, content, &lineage, err);
 out:

@@ -73,26 +73,35 @@ static const json_t *band_array(const plan_item *it, int units)
 char *lode__band_text(const plan_item *it, int units, int *oom)
 {
 	const json_t *a = band_array(it, units);
-	char *text = NULL;
-	int any = 0;
+	const char **texts = calloc((size_t)it->nbands, sizeof *texts);
+	char *text;
 
-	*oom = 0;
-	for (int i = 0; i < it->nbands; i++) {
-		const char *t = json_string_value(json_array_get(a, (size_t)i));
-		char *n = lode__sprintf("%s%s%s", text ? text : "", i ? "\n" : "", t ? t : "");
-
-		any |= t && t[0] != '\0';
-		free(text);
-		if (!(text = n)) {
-			*oom = 1;
-			return NULL;
-		}
+	if (!texts) {
+		*oom = 1;
+		return NULL;
 	}
-	if (!any) {
-		free(text);
-		text = NULL;
-	}
+	for (int i = 0; i < it->nbands; i++)
+		texts[i] = json_string_value(json_array_get(a, (size_t)i));
+	text = lode__join_lines(texts, (size_t)it->nbands, oom);
+	free(texts);
 	return text;
+}
+
+lode_status lode__finish_raster(lode__bvar *v, const char *source, const char *lineage, const char *content,
+				const char *names, const char *units, lode_error *err)
+{
+	lode_attr attrs[5] = {
+	    {"source", source},
+	    {"lode_lineage", lineage},
+	    {"lode_content_sha256", content},
+	};
+	size_t n = 3;
+
+	if (names)
+		attrs[n++] = (lode_attr){"lode_band_names", names};
+	if (units)
+		attrs[n++] = (lode_attr){"lode_band_units", units};
+	return lode__bvar_finish(v, attrs, n, err);
 }
 
 /* The unit every band shares, or NULL when they differ or have none. */
@@ -254,22 +263,10 @@ lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0
 		fprintf(stderr, "lode: profile: %s: warp+encode %.2f s, write %.2f s, digest %.2f s\n",
 			it->spec->name, prof[0], prof[1], prof[2]);
 
-	{
-		lode_attr attrs[5] = {
-		    {"source", it->spec->source},
-		    {"lode_lineage", lineage},
-		    {"lode_content_sha256", content},
-		};
-		size_t n = 3;
-		if (names_text)
-			attrs[n++] = (lode_attr){"lode_band_names", names_text};
-		if (units_text)
-			attrs[n++] = (lode_attr){"lode_band_units", units_text};
-		rc = lode__bvar_finish(v, attrs, n, err);
-		v = NULL;
-		if (rc)
-			goto out;
-	}
+	rc = lode__finish_raster(v, it->spec->source, lineage, content, names_text, units_text, err);
+	v = NULL;
+	if (rc)
+		goto out;
 	if (!(lineage_copy = lode__strdup(lineage))) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
@@ -345,20 +342,15 @@ out:
 char *lode__utc_date(void)
 {
 	const char *sde = getenv("SOURCE_DATE_EPOCH");
-	char buf[32], *end;
+	char *end;
 	long long t;
-	time_t tt;
-	struct tm tm;
 
 	if (!sde || !*sde)
 		return NULL;
 	t = strtoll(sde, &end, 10);
 	if (*end || t < 0)
 		return NULL;
-	tt = (time_t)t;
-	if (!gmtime_r(&tt, &tm) || !strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm))
-		return NULL;
-	return lode__strdup(buf);
+	return lode__iso_utc((time_t)t);
 }
 
 lode_status lode__write_root(plan *p, lode__bundle *b, lode_error *err)

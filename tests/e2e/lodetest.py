@@ -212,6 +212,22 @@ def lode_ok(ctx, args, cwd, env=None):
     return r
 
 
+def bundles_same_for_threads(ctx, tdir, man, threads=(1, 2, 3)):
+    """lode run of man with each -j: every bundle verifies, and all are byte-identical
+    (cmp).  Returns the last bundle's path."""
+    outs = []
+    for j in threads:
+        out = os.path.join(tdir, "b%d.nc" % j)
+        r = lode(ctx, ["run", man, "-o", out, "-q", "-j", str(j)], tdir)
+        assert_no_crash(r)
+        assert r.rc == 0, r.brief()
+        v = lode(ctx, ["verify", out, "-q"], tdir)
+        assert v.rc == 0, v.brief()
+        outs.append(open(out, "rb").read())
+    assert all(o == outs[0] for o in outs), "bundles differ between -j %s" % (threads,)
+    return out
+
+
 # --------------------------------------------------------------------------- manifests
 
 def _yscalar(v):

@@ -19,7 +19,7 @@ import numpy as np
 
 sys.dont_write_bytecode = True  # leave no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lodetest import (PY, Skip, assert_no_crash, bundle_attrs, compare_pixels,  # noqa: E402
+from lodetest import (PY, Skip, assert_no_crash, bundles_same_for_threads, compare_pixels,  # noqa: E402
                       footprint, gdalinfo_json, gdalwarp_ref, leftovers, lineage, lode,
                       lode_ok, main, make_target, manifest_text, nc_name, norm_pipe,
                       pipeline_of, projinfo_first, read_raster, run, same_crs, test, tool,
@@ -251,16 +251,7 @@ def test_threads_give_identical_bundles(ctx, tdir):
           {"name": "radiometric_k", "source": rad, "resampling": "bilinear"}]
     man = os.path.join(tdir, "manifest.yaml")
     write_manifest(man, target, ds, {"allow_ballpark": True})
-    outs = []
-    for j in (1, 2, 3):
-        out = os.path.join(tdir, "b%d.nc" % j)
-        r = lode(ctx, ["run", man, "-o", out, "-q", "-j", str(j)], tdir)
-        assert_no_crash(r)
-        assert r.rc == 0, r.brief()
-        v = lode(ctx, ["verify", out, "-q"], tdir)
-        assert v.rc == 0, v.brief()
-        outs.append(open(out, "rb").read())
-    assert outs[0] == outs[1] == outs[2], "bundles differ between thread counts"
+    bundles_same_for_threads(ctx, tdir, man)
 
 
 @test
@@ -804,7 +795,7 @@ def test_bad_manifest_missing_crs(ctx, tdir):
     aero, t = good_parts(ctx)
     t = {k: v for k, v in t.items() if k != "crs"}
     txt = manifest_text(t, [{"name": "aeromag_tmi", "source": aero}])
-    r = bad_run(ctx, tdir, txt, MANIFEST_ERR_RC, mention=("crs", "bad_manifest.yaml"))
+    bad_run(ctx, tdir, txt, MANIFEST_ERR_RC, mention=("crs", "bad_manifest.yaml"))
 
 
 @test

@@ -4,6 +4,7 @@ status and merge, against lode run and against tools we did not write (h5py, gda
 ogrinfo).  Kill -9 trials use a fixed seed; the real-Slurm test is test_slurm.py.
 """
 import glob
+import hashlib
 import json
 import os
 import random
@@ -17,6 +18,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lodetest import assert_no_crash, lode, lode_ok, main, run, test, write_manifest  # noqa: E402
 
 import h5py  # noqa: E402
+import numpy as np  # noqa: E402
+from osgeo import gdal  # noqa: E402
+
+gdal.UseExceptions()
 
 SEED = 20261127
 BOUNDS = [101.6, 3.65, 102.05, 4.0]
@@ -66,6 +71,21 @@ def digests(path):
         b = f.attrs["lode_bundle_sha256"]
         out["(bundle)"] = b.decode() if isinstance(b, bytes) else str(b)
     return out
+
+
+def gdal_raster(path, name):
+    """(geotransform, bands as numpy arrays) read with GDAL's netCDF driver."""
+    ds = gdal.Open('NETCDF:"%s":/%s/%s' % (path, name, name))
+    return ds.GetGeoTransform(), [ds.GetRasterBand(b + 1).ReadAsArray() for b in range(ds.RasterCount)]
+
+
+def documented_digest(bands):
+    """The content digest as docs/bundle-format.md section 7 defines it, computed here:
+    SHA-256 over the SHA-256 of each band plane (row-major, little-endian, stored type)."""
+    top = hashlib.sha256()
+    for a in bands:
+        top.update(hashlib.sha256(np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<")).tobytes()).digest())
+    return top.hexdigest()
 
 
 def run_reference(ctx, tdir, m):
@@ -176,6 +196,21 @@ def test_parts_are_bundles_and_tiles_copy_raw(ctx, tdir):
                             "chunk (%d, %d) of %s differs" % (row0 + r, c, p)
                 row0 += t.shape[0]
         assert row0 == a.shape[0]
+    # Read with GDAL: each tile's geotransform is the whole raster's moved down by its
+    # rows, its pixels are those rows of the packaged raster, and the packaged digest is
+    # the one the format defines, computed here from GDAL's pixels.
+    gt, whole = gdal_raster(out, "aeromag_tmi")
+    row0 = 0
+    for p in ps:
+        tgt, tile = gdal_raster(os.path.join(work, "parts", p), "aeromag_tmi")
+        assert abs(tgt[3] - (gt[3] + row0 * gt[5])) < 1e-9 * abs(gt[3]) and tgt[:3] == gt[:3], (p, tgt, gt)
+        assert np.array_equal(tile[0], whole[0][row0:row0 + tile[0].shape[0]], equal_nan=True), \
+            "%s: GDAL reads other pixels than the packaged rows %d.." % (p, row0)
+        row0 += tile[0].shape[0]
+    with h5py.File(out, "r") as f:
+        stored = f["aeromag_tmi/aeromag_tmi"].attrs["lode_content_sha256"]
+    stored = stored.decode() if isinstance(stored, bytes) else str(stored)
+    assert documented_digest(whole) == stored, "the packaged digest is not the documented digest of its pixels"
 
 
 @test
