@@ -43,8 +43,7 @@ typedef struct work {
 	int have_plan;
 	unit *units;
 	size_t nunits;
-	char **keys;         /* per dataset */
-	char **source_paths; /* per dataset, as planned */
+	char **keys; /* per dataset */
 } work;
 
 static char *work_path(const work *w, const char *sub, const char *name)
@@ -57,12 +56,9 @@ static void work_free(work *w)
 	for (size_t i = 0; i < w->nunits; i++)
 		free(w->units[i].part);
 	free(w->units);
-	for (size_t i = 0; w->keys && i < w->p.n; i++) {
+	for (size_t i = 0; w->keys && i < w->p.n; i++)
 		free(w->keys[i]);
-		free(w->source_paths[i]);
-	}
 	free(w->keys);
-	free(w->source_paths);
 	if (w->have_plan)
 		lode__plan_free(&w->p);
 	json_decref(w->doc);
@@ -224,11 +220,12 @@ lode_status lode_plan_work(const char *manifest_path, const char *work_dir, cons
 	for (size_t i = 0; i < p.n; i++) {
 		plan_item *it = &p.items[i];
 		json_t *d = json_object(), *units;
-		char *key = dataset_key(it->lineage), *mt = NULL;
+		char *key = dataset_key(it->lineage), *mt = NULL, *src = realpath(it->spec->source_path, NULL);
 		struct stat st;
 
-		if (!key || stat(it->spec->source_path, &st) != 0 || !(mt = mtime_text(&st))) {
+		if (!key || !src || stat(src, &st) != 0 || !(mt = mtime_text(&st))) {
 			free(key);
+			free(src);
 			json_decref(d);
 			rc = lode__err(err, LODE_EIO, "%s: %s", it->spec->source_path, strerror(errno));
 			goto out;
@@ -238,13 +235,14 @@ lode_status lode_plan_work(const char *manifest_path, const char *work_dir, cons
 		json_object_set_new(d, "name", json_string(it->spec->name));
 		json_object_set_new(d, "kind", json_string(it->is_vector ? "vector" : "raster"));
 		json_object_set_new(d, "key", json_string(key));
-		json_object_set_new(d, "source_path", json_string(it->spec->source_path));
+		json_object_set_new(d, "source_path", json_string(src)); /* for people: absolute */
 		json_object_set_new(d, "source_size", json_integer((json_int_t)st.st_size));
 		json_object_set_new(d, "source_mtime", json_string(mt));
 		json_object_set(d, "lineage", it->lineage);
 		json_object_set_new(d, "parts", units);
 		json_array_append_new(arr, d);
 		free(key);
+		free(src);
 		free(mt);
 	}
 	if (!(text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER))) {
@@ -424,8 +422,7 @@ static lode_status load_work(work *w, const char *work_dir, lode_error *err)
 				 "made the plan (PROJ %s here): use the same lode, PROJ and GDAL everywhere",
 				 w->p.proj_version);
 	w->keys = calloc(w->p.m->ndatasets ? w->p.m->ndatasets : 1, sizeof *w->keys);
-	w->source_paths = calloc(w->p.m->ndatasets ? w->p.m->ndatasets : 1, sizeof *w->source_paths);
-	if (!w->keys || !w->source_paths)
+	if (!w->keys)
 		return lode__err(err, LODE_ENOMEM, "out of memory");
 	for (size_t i = 0; i < w->p.m->ndatasets; i++) {
 		json_t *d = json_array_get(arr, i), *l = json_object_get(d, "lineage");
@@ -449,18 +446,20 @@ static lode_status load_work(work *w, const char *work_dir, lode_error *err)
 		if ((rc = item_from_lineage(it, l, err)))
 			return lode__err_ctx(err, "%s: dataset '%s': ", w->plan_path, it->spec->name);
 		w->keys[i] = lode__strdup(jstr(d, "key"));
-		w->source_paths[i] = lode__strdup(jstr(d, "source_path"));
-		if (!w->keys[i] || !w->source_paths[i])
+		if (!w->keys[i])
 			return lode__err(err, LODE_ENOMEM, "out of memory");
 	}
 	return LODE_OK;
 }
 
-/* Has the source changed since the plan (size or modification time)? */
+/*
+ * Has the source changed since the plan (size or modification time)?  Its path comes from
+ * the manifest, loaded by its absolute path, so it does not depend on the current folder.
+ */
 static lode_status source_unchanged(const work *w, size_t i, lode_error *err)
 {
 	json_t *d = json_array_get(json_object_get(w->doc, "datasets"), i);
-	const char *path = w->source_paths[i];
+	const char *path = w->p.items[i].spec->source_path;
 	struct stat st;
 	char *mt;
 	int same;

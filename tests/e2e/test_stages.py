@@ -346,6 +346,34 @@ def test_status_failed_and_missing_parts(ctx, tdir):
 
 
 @test
+def test_relative_paths_from_another_folder(ctx, tdir):
+    """A manifest named by a relative path, with relative sources, planned in its folder;
+    the shards and package run from another folder (as a scheduler's jobs may)."""
+    proj = os.path.join(tdir, "proj")
+    os.makedirs(proj)
+    shutil.copy(ctx.sample("aeromag_tmi.tif"), os.path.join(proj, "aero.tif"))
+    shutil.copy(ctx.sample("deposits.gpkg"), os.path.join(proj, "deposits.gpkg"))
+    write_manifest(os.path.join(proj, "m.yaml"), {"crs": "EPSG:4326", "bounds": BOUNDS, "resolution": 0.0003},
+                   [{"name": "aeromag_tmi", "source": "aero.tif", "resampling": "bilinear"},
+                    {"name": "deposits", "source": "deposits.gpkg"}],
+                   policy={"max_error_m": 20, "allow_ballpark": True})
+    lode_ok(ctx, ["plan", "m.yaml", "-w", "w", "--tile-rows", "512"], proj, env(ctx))
+    elsewhere = os.path.join(tdir, "elsewhere")
+    os.makedirs(elsewhere)
+    work = os.path.join(proj, "w")
+    for i in range(2):
+        lode_ok(ctx, ["reproject", "-w", work, "--shard", "%d/2" % i, "-q"], elsewhere, env(ctx))
+    out = os.path.join(elsewhere, "b.nc")
+    lode_ok(ctx, ["package", "-w", work, "-o", out, "-q"], elsewhere, env(ctx))
+    ref = os.path.join(proj, "run.nc")
+    lode_ok(ctx, ["run", "m.yaml", "-o", ref, "-q"], proj, env(ctx))
+    assert_same(digests(ref), digests(out), "relative paths, other folder")
+    with open(os.path.join(work, "plan.json")) as f:
+        plan = json.load(f)
+    assert all(os.path.isabs(d["source_path"]) and os.path.isabs(plan["manifest"]) for d in plan["datasets"]), \
+        "plan.json records relative paths"
+
+@test
 def test_usage_errors(ctx, tdir):
     m = manifest(ctx, tdir, which=("aeromag_tmi",), res=0.001)
     work = os.path.join(tdir, "w")
