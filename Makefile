@@ -37,7 +37,8 @@ LIB_SRC = pipeline/error.c pipeline/util.c pipeline/manifest.c pipeline/digest.c
 	pipeline/plan.c pipeline/write.c pipeline/run.c pipeline/work.c pipeline/merge.c \
 	pipeline/read.c pipeline/tiles.c pipeline/sign.c \
 	formats/manifest_yaml.c formats/sha256.c formats/crs_proj.c formats/raster_gdal.c \
-	formats/bundle_h5.c formats/vector_ogr.c formats/chunk_codec.c
+	formats/bundle_h5.c formats/vector_ogr.c formats/chunk_codec.c \
+	formats/warp_bilinear.c
 CLI_SRC = pipeline/cli.c
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 HEADERS = $(wildcard pipeline/*.h formats/*.h)

@@ -26,6 +26,7 @@
 
 #include "gdal_util.h"
 #include "lode_internal.h"
+#include "warp_bilinear.h"
 
 /* ---- GDAL error capture ---- */
 
@@ -252,7 +253,17 @@ struct lode__warper {
 	offset_transformer off;
 	void *approx; /* approximate transformer over off, or NULL */
 	GDALDriverH mem;
+	lode__bilinear *fast; /* lode's bilinear kernel when it covers this warp, or NULL */
 };
+
+/* Windows warped by lode's bilinear kernel and by GDAL's warper (LODE_PROFILE). */
+static _Atomic long windows_fast, windows_gdal;
+
+void lode__warp_counts(long *fast, long *gdal)
+{
+	*fast = windows_fast;
+	*gdal = windows_gdal;
+}
 
 static const struct {
 	const char *name;
@@ -316,6 +327,7 @@ lode_status lode__warper_new(lode__raster *src, const lode_warp_params *p, lode_
 		rc = lode__err(err, LODE_EINTERNAL, "GDAL's MEM driver is missing");
 		goto out;
 	}
+	w->fast = lode__bilinear_new(src->ds, &w->p, to_gdal(p->dtype));
 	*out = w;
 	w = NULL;
 out:
@@ -338,6 +350,22 @@ lode_status lode__warper_window(lode__warper *w, int x0, int y0, int nx, int ny,
 	lode_status rc = LODE_OK;
 
 	lode__cpl_push(&cap);
+	w->off.xoff = x0;
+	w->off.yoff = y0;
+	if (w->fast) {
+		int done = lode__bilinear_window(w->fast, w->approx ? GDALApproxTransform : offset_transform,
+						 w->approx ? w->approx : (void *)&w->off, nx, ny, buf);
+		if (done < 0) {
+			rc = lode__err(err, LODE_ESOURCE, "warping rows %d-%d failed: %s", y0, y0 + ny - 1,
+				       lode__cpl_msg(&cap, "out of memory"));
+			goto out;
+		}
+		if (done) {
+			windows_fast++;
+			goto out;
+		}
+	}
+	windows_gdal++;
 	dst = GDALCreate(w->mem, "", nx, ny, p->nbands, gt, NULL);
 	if (!dst) {
 		rc = lode__err(err, LODE_ENOMEM, "cannot allocate a %dx%d window: %s", nx, ny,
@@ -348,8 +376,6 @@ lode_status lode__warper_window(lode__warper *w, int x0, int y0, int nx, int ny,
 	wgt[0] = p->gt[0] + x0 * p->gt[1];
 	wgt[3] = p->gt[3] + y0 * p->gt[5];
 	GDALSetGeoTransform(dst, wgt);
-	w->off.xoff = x0;
-	w->off.yoff = y0;
 
 	wo = GDALCreateWarpOptions();
 	wo->hSrcDS = w->src->ds;
@@ -421,6 +447,7 @@ void lode__warper_free(lode__warper *w)
 {
 	if (!w)
 		return;
+	lode__bilinear_free(w->fast);
 	if (w->approx)
 		GDALDestroyApproxTransformer(w->approx);
 	if (w->base)

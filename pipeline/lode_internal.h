@@ -240,6 +240,8 @@ lode_status lode__warper_new(lode__raster *src, const lode_warp_params *p, lode_
 /* Warp a window of the target grid into buf: nbands planes of w*h values of p->dtype. */
 lode_status lode__warper_window(lode__warper *w, int x0, int y0, int nx, int ny, void *buf, lode_error *err);
 void lode__warper_free(lode__warper *w);
+/* Windows warped so far in this process by lode's bilinear kernel and by GDAL's warper. */
+void lode__warp_counts(long *fast, long *gdal);
 
 /* GeoTIFF writing for extract. */
 typedef struct lode__gtiff lode__gtiff;

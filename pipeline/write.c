@@ -259,9 +259,14 @@ lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0
 	lode__content_hash_final(h, content);
 	h = NULL;
 	if (getenv("LODE_PROFILE") && strcmp(getenv("LODE_PROFILE"), "") != 0 &&
-	    strcmp(getenv("LODE_PROFILE"), "0") != 0) /* for developers: where a raster's time went */
-		fprintf(stderr, "lode: profile: %s: warp+encode %.2f s, write %.2f s, digest %.2f s\n",
-			it->spec->name, prof[0], prof[1], prof[2]);
+	    strcmp(getenv("LODE_PROFILE"), "0") != 0) { /* for developers: where a raster's time went */
+		long fast, gdal;
+		lode__warp_counts(&fast, &gdal);
+		fprintf(stderr,
+			"lode: profile: %s: warp+encode %.2f s, write %.2f s, digest %.2f s; windows so far: "
+			"%ld by lode's bilinear kernel, %ld by GDAL's warper\n",
+			it->spec->name, prof[0], prof[1], prof[2], fast, gdal);
+	}
 
 	rc = lode__finish_raster(v, it->spec->source, lineage, content, names_text, units_text, err);
 	v = NULL;

@@ -254,6 +254,89 @@ def test_threads_give_identical_bundles(ctx, tdir):
     bundles_same_for_threads(ctx, tdir, man)
 
 
+def kernel_runs(ctx, tdir, man, tag):
+    """lode run of man with lode's bilinear kernel and with LODE_WARP_KERNEL=gdal: the two
+    bundles must be byte-identical.  Returns the (kernel, gdal) window counts of both
+    runs, from LODE_PROFILE's last line."""
+    counts = []
+    outs = []
+    for k in ("lode", "gdal"):
+        env = ctx.env()
+        env["LODE_PROFILE"] = "1"
+        if k == "gdal":
+            env["LODE_WARP_KERNEL"] = "gdal"
+        out = os.path.join(tdir, "%s-%s.nc" % (tag, k))
+        r = lode(ctx, ["run", man, "-o", out, "-q"], tdir, env)
+        assert_no_crash(r)
+        assert r.rc == 0, r.brief()
+        m = re.findall(r"windows so far: (\d+) by lode's bilinear kernel, (\d+) by GDAL's", r.err)
+        assert m, "%s: no profile line in %r" % (tag, r.err[-300:])
+        counts.append(tuple(int(x) for x in m[-1]))
+        outs.append(open(out, "rb").read())
+    assert counts[1][0] == 0, "%s: LODE_WARP_KERNEL=gdal still used lode's kernel" % tag
+    if outs[0] != outs[1]:
+        a, b = (read_raster_all(os.path.join(tdir, "%s-%s.nc" % (tag, k))) for k in ("lode", "gdal"))
+        raise AssertionError("%s: bundles differ between lode's kernel and GDAL's warper: %s" % (
+            tag, "; ".join(n for n in a if np.asarray(a[n]).tobytes() != np.asarray(b[n]).tobytes())))
+    return counts
+
+
+def read_raster_all(bundle):
+    import h5py
+    out = {}
+    with h5py.File(bundle, "r") as f:
+        f.visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
+    return out
+
+
+@test
+def test_bilinear_kernel_equals_gdal_warper(ctx, tdir):
+    """lode's own bilinear kernel (one Float32 band with nodata) writes byte-identical
+    bundles to GDAL's warper, window by window: geographic and
+    projected targets, the default error threshold and 0, grids wider than the sources
+    (empty and partly covered windows, split like GDAL splits them), finer grids, and a
+    coarser grid where GDAL resamples with its wider kernel (those windows must fall back
+    to GDAL's warper).  The kernel must really have run (LODE_PROFILE counts)."""
+    aero, grav = ctx.sample("aeromag_tmi.tif"), ctx.sample("gravity_nocrs.tif")
+    rad = ctx.sample("radiometric_k.tif")
+    policy = {"allow_ballpark": True}
+    cases = [
+        ("geo", make_target("EPSG:4326", [aero], max_pixels=1400 * 1400, margin=300),
+         [{"name": "aeromag", "source": aero, "resampling": "bilinear"},
+          {"name": "gravity", "source": grav, "resampling": "bilinear",
+           "assume_crs": "EPSG:3375"},
+          {"name": "rad_band2", "source": rad, "resampling": "bilinear", "bands": [2]}]),
+        ("exact", make_target("EPSG:4326", [aero], max_pixels=1400 * 1400, margin=40,
+                              error_threshold=0),
+         [{"name": "aeromag", "source": aero, "resampling": "bilinear"}]),
+        # a large error threshold: many points near the source's edges land just outside
+        # it by the approximate transformer and are transformed again exactly
+        ("loose", make_target("EPSG:4326", [aero], max_pixels=1400 * 1400, margin=40,
+                              error_threshold=3.0),
+         [{"name": "aeromag", "source": aero, "resampling": "bilinear"}]),
+        ("utm_fine", make_target("EPSG:32647", [aero], res=60.0),
+         [{"name": "aeromag", "source": aero, "resampling": "bilinear"}]),
+        ("coarse", make_target("EPSG:32647", [aero], res=190.0),
+         [{"name": "aeromag", "source": aero, "resampling": "bilinear"}]),
+    ]
+    problems = []
+    for tag, target, ds in cases:
+        d = os.path.join(tdir, tag)
+        os.makedirs(d, exist_ok=True)
+        man = os.path.join(d, "manifest.yaml")
+        write_manifest(man, target, ds, policy)
+        try:
+            (fast, slow), _ = kernel_runs(ctx, d, man, tag)
+            if tag == "coarse":
+                if slow == 0:
+                    problems.append("coarse: no window fell back to GDAL's warper")
+            elif fast == 0:
+                problems.append("%s: lode's bilinear kernel warped no window" % tag)
+        except AssertionError as e:
+            problems.append(str(e))
+    assert not problems, "; ".join(problems)
+
+
 @test
 def test_exact_malaysia_geographic(ctx, tdir):
     """error_threshold 0, EPSG:4326 target: Float32 with nodata (aeromag), categorical

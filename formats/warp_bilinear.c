@@ -1,0 +1,543 @@
+/*
+ * warp_bilinear.c -- lode's own bilinear warp of a window, for the common case of a
+ * survey grid (one Float32 band with a nodata value), giving the same pixels, bit for
+ * bit, as GDAL's warper gives for the same window.
+ *
+ * Why: with a destination nodata value GDAL's warper keeps a destination validity
+ * mask, and with it every window goes through its general per-pixel kernel
+ * (GWKRealCase), which reads each of the four neighbours through two levels of
+ * calls.  That kernel was half of lode's CPU time on a large grid (docs/performance.md).
+ * This file does the same arithmetic in a tight loop.
+ *
+ * "The same" means following GDAL 3.6's steps exactly (alg/gdalwarpoperation.cpp and
+ * alg/gdalwarpkernel.cpp), with lode's warp options (no special points, no
+ * translation shortcut, no cutline, alpha or mask band):
+ *  1. The window is cut into chunks as GDALWarpOperation::CollectChunkList does: the
+ *     source window of a region comes from 21 samples along each of its edges, and a
+ *     region is halved along its longer side while its buffers exceed the warp memory
+ *     limit or its source covers less than half of its footprint.
+ *  2. Each chunk's source window is read with RasterIO into the working data type.
+ *  3. Target pixel centres are transformed row by row with the same transformer; a
+ *     point that falls just outside the source window is transformed again on its own
+ *     (exactly, not by the approximate transformer), as GDAL does.
+ *  4. A point whose own source pixel is nodata stays nodata.  Otherwise the value is
+ *     the weighted sum of the valid ones of its four neighbours, accumulated in GDAL's
+ *     order, divided by the sum of their weights unless that is exactly one.
+ * Anything else (another resampling, another working type, several bands, no nodata
+ * (GDAL's own fast kernels do that case), a source mask band, an edge sample that fails
+ * to transform, a chunk that GDAL would
+ * resample with its wider kernel because its scale is below 0.95, a one-pixel-wide
+ * source window) is not ours: lode__bilinear_window says so before writing anything
+ * and the caller uses GDAL's warper.  LODE_WARP_KERNEL=gdal turns this file off;
+ * tests/e2e/test_raster.py checks both ways give identical bundles and that both equal
+ * gdalwarp -et 0.
+ */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cpl_conv.h>
+#include <gdal.h>
+#include <gdal_alg.h>
+#include <gdalwarper.h>
+
+#include "lode_internal.h"
+#include "warp_bilinear.h"
+
+enum { SAMPLE_STEPS = 21 }; /* GDAL's default SAMPLE_STEPS */
+
+typedef struct chunk {
+	int dx, dy, dsx, dsy; /* target region, in window pixels */
+	int sx, sy, ssx, ssy; /* source window */
+	double extra_x, extra_y;
+} chunk;
+
+struct lode__bilinear {
+	GDALDatasetH src;
+	int src_w, src_h;
+	int band;
+	float nodata;
+	double dst_nodata;
+	double mem_limit;
+	/* scratch, kept between windows (one lode__bilinear per worker thread) */
+	chunk *chunks;
+	int nchunks, chunks_cap;
+	float *sbuf;
+	size_t sbuf_len;
+	unsigned char *mask; /* validity of the source window's pixels */
+	size_t mask_len;
+	double *px, *py, *pz;
+	int *ok;
+	int row_cap;
+};
+
+/* GDAL's working data type for these warp options: the union of the source and target
+   band types and the nodata values (GDALWarpResolveWorkingDataType, on a 1 x 1 stand-in
+   for the target window). */
+static GDALDataType working_type(GDALDatasetH src, const lode_warp_params *p, GDALDataType dst_type)
+{
+	GDALDriverH mem = GDALGetDriverByName("MEM");
+	GDALDatasetH dst = mem ? GDALCreate(mem, "", 1, 1, 1, dst_type, NULL) : NULL;
+	GDALWarpOptions *wo;
+	GDALDataType t;
+
+	if (!dst)
+		return GDT_Unknown;
+	wo = GDALCreateWarpOptions();
+	wo->hSrcDS = src;
+	wo->hDstDS = dst;
+	wo->nBandCount = 1;
+	wo->panSrcBands = CPLMalloc(sizeof(int));
+	wo->panDstBands = CPLMalloc(sizeof(int));
+	wo->padfSrcNoDataReal = CPLMalloc(sizeof(double));
+	wo->padfDstNoDataReal = CPLMalloc(sizeof(double));
+	wo->panSrcBands[0] = p->bands[0];
+	wo->panDstBands[0] = 1;
+	wo->padfSrcNoDataReal[0] = p->src_nodata;
+	wo->padfDstNoDataReal[0] = p->dst_nodata;
+	GDALWarpResolveWorkingDataType(wo);
+	t = wo->eWorkingDataType;
+	GDALDestroyWarpOptions(wo);
+	GDALClose(dst);
+	return t;
+}
+
+lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, GDALDataType dst_type)
+{
+	const char *env = getenv("LODE_WARP_KERNEL");
+	lode__bilinear *b;
+	GDALWarpOptions *wo;
+
+	if (env && strcmp(env, "gdal") == 0)
+		return NULL;
+	if (strcmp(p->resampling, "bilinear") != 0 || p->nbands != 1 || !p->has_src_nodata ||
+	    !p->has_dst_nodata || dst_type != GDT_Float32)
+		return NULL;
+	if (GDALGetMaskFlags(GDALGetRasterBand(src, p->bands[0])) & GMF_PER_DATASET)
+		return NULL; /* GDAL would use the mask band */
+	if (working_type(src, p, dst_type) != GDT_Float32)
+		return NULL;
+	if (!(b = calloc(1, sizeof *b)))
+		return NULL; /* GDAL's warper will do */
+	b->src = src;
+	b->src_w = GDALGetRasterXSize(src);
+	b->src_h = GDALGetRasterYSize(src);
+	b->band = p->bands[0];
+	b->nodata = (float)p->src_nodata; /* as GDALWarpNoDataMasker compares Float32 data */
+	b->dst_nodata = p->dst_nodata;
+	wo = GDALCreateWarpOptions();
+	b->mem_limit = wo->dfWarpMemoryLimit > 0 ? wo->dfWarpMemoryLimit : 64.0 * 1024 * 1024;
+	GDALDestroyWarpOptions(wo);
+	return b;
+}
+
+void lode__bilinear_free(lode__bilinear *b)
+{
+	if (!b)
+		return;
+	free(b->chunks);
+	free(b->sbuf);
+	free(b->mask);
+	free(b->px);
+	free(b->py);
+	free(b->pz);
+	free(b->ok);
+	free(b);
+}
+
+/* std::min and std::max, which GDAL uses: the first argument wins a tie. */
+static double min_d(double a, double b)
+{
+	return b < a ? b : a;
+}
+
+static double max_d(double a, double b)
+{
+	return a < b ? b : a;
+}
+
+static double round_if_close(double v)
+{
+	double r = round(v);
+	return fabs(r - v) < 1e-6 ? r : v;
+}
+
+/* GDALWarpOperation::ComputeSourceWindow for bilinear, edge sampling only.  Returns 0,
+   or 1 when GDAL would take another road (a failed or wild sample). */
+static int source_window(const lode__bilinear *b, GDALTransformerFunc fn, void *arg, chunk *c, double *fill)
+{
+	double x[4 * SAMPLE_STEPS], y[4 * SAMPLE_STEPS], z[4 * SAMPLE_STEPS];
+	int ok[4 * SAMPLE_STEPS];
+	const double step = 1.0 / (SAMPLE_STEPS - 1);
+	double minx = INFINITY, miny = INFINITY, maxx = -INFINITY, maxy = -INFINITY;
+	int n = 0, xr = 1, yr = 1, minxc, minyc, maxxc, maxyc;
+	const int W = b->src_w, H = b->src_h;
+
+	for (double r = 0.0; r <= 1.0 + step * 0.5 && n + 4 <= 4 * SAMPLE_STEPS; r += step) {
+		x[n] = r * c->dsx + c->dx; /* top */
+		y[n] = c->dy;
+		z[n++] = 0.0;
+		x[n] = r * c->dsx + c->dx; /* bottom */
+		y[n] = c->dy + c->dsy;
+		z[n++] = 0.0;
+		x[n] = c->dx; /* left */
+		y[n] = r * c->dsy + c->dy;
+		z[n++] = 0.0;
+		x[n] = c->dsx + c->dx; /* right */
+		y[n] = r * c->dsy + c->dy;
+		z[n++] = 0.0;
+	}
+	if (n != 4 * SAMPLE_STEPS || !fn(arg, TRUE, n, x, y, z, ok))
+		return 1;
+	for (int i = 0; i < n; i++) {
+		if (!ok[i] || isnan(x[i]) || isnan(y[i]))
+			return 1; /* GDAL would sample a grid instead */
+		minx = min_d(minx, x[i]);
+		miny = min_d(miny, y[i]);
+		maxx = max_d(maxx, x[i]);
+		maxy = max_d(maxy, y[i]);
+	}
+	if (minx < -1e6 || miny < -1e6 || maxx > W + 1e6 || maxy > H + 1e6)
+		return 1; /* GDAL would try again with CHECK_WITH_INVERT_PROJ */
+	if (minx > W || maxx < 0 || miny > H || maxy < 0) {
+		c->sx = c->sy = c->ssx = c->ssy = 0;
+		c->extra_x = c->extra_y = 0.0;
+		*fill = 0.0;
+		return 0;
+	}
+	minx = round_if_close(minx);
+	miny = round_if_close(miny);
+	maxx = round_if_close(maxx);
+	maxy = round_if_close(maxy);
+	{
+		const double xs = max_d(1e-3, (double)c->dsx / (maxx - minx));
+		const double ys = max_d(1e-3, (double)c->dsy / (maxy - miny));
+		if (xs < 0.95)
+			xr = (int)ceil(1 / xs);
+		if (ys < 0.95)
+			yr = (int)ceil(1 / ys);
+	}
+	minxc = (int)max_d(0.0, minx);
+	minyc = (int)max_d(0.0, miny);
+	maxxc = (int)min_d(ceil(maxx), (double)W);
+	maxyc = (int)min_d(ceil(maxy), (double)H);
+	if (maxxc - minxc > 0.9 * W) {
+		c->sx = 0;
+		c->ssx = W;
+	} else {
+		c->sx = minxc - xr < W ? minxc - xr : W;
+		c->sx = c->sx > 0 ? c->sx : 0;
+		c->ssx = W - c->sx < maxxc - c->sx + xr ? W - c->sx : maxxc - c->sx + xr;
+		c->ssx = c->ssx > 0 ? c->ssx : 0;
+	}
+	if (maxyc - minyc > 0.9 * H) {
+		c->sy = 0;
+		c->ssy = H;
+	} else {
+		c->sy = minyc - yr < H ? minyc - yr : H;
+		c->sy = c->sy > 0 ? c->sy : 0;
+		c->ssy = H - c->sy < maxyc - c->sy + yr ? H - c->sy : maxyc - c->sy + yr;
+		c->ssy = c->ssy > 0 ? c->ssy : 0;
+	}
+	c->extra_x = c->ssx - max_d(0.0, min_d((double)(W - minxc), maxx - minx));
+	c->extra_y = c->ssy - max_d(0.0, min_d((double)(H - minyc), maxy - miny));
+	*fill = (double)c->ssx * c->ssy / max_d(1.0, (maxx - minx + 2 * xr) * (maxy - miny + 2 * yr));
+	return 0;
+}
+
+/* GDALWarpOperation::CollectChunkListInternal.  Returns 0, 1 when not ours, -1 when out
+   of memory. */
+static int collect(lode__bilinear *b, GDALTransformerFunc fn, void *arg, int dx, int dy, int dsx, int dsy)
+{
+	chunk c = {.dx = dx, .dy = dy, .dsx = dsx, .dsy = dsy};
+	const double src_bits = 32.0 + 1, dst_bits = 32.0 + 1; /* values and validity masks */
+	double fill = 0.0, mem;
+
+	if (source_window(b, fn, arg, &c, &fill))
+		return 1;
+	mem = (src_bits * c.ssx * c.ssy + dst_bits * dsx * dsy) / 8.0;
+	if ((mem > b->mem_limit && (dsx > 2 || dsy > 2)) ||
+	    (fill > 0 && fill < 0.5 && (dsx > 100 || dsy > 100))) {
+		int r1, r2;
+		if (dsx > dsy) {
+			int half = dsx / 2;
+			r1 = collect(b, fn, arg, dx, dy, half, dsy);
+			r2 = collect(b, fn, arg, dx + half, dy, dsx - half, dsy);
+		} else {
+			int half = dsy / 2;
+			r1 = collect(b, fn, arg, dx, dy, dsx, half);
+			r2 = collect(b, fn, arg, dx, dy + half, dsx, dsy - half);
+		}
+		return r1 < 0 || r2 < 0 ? -1 : (r1 || r2);
+	}
+	if (b->nchunks == b->chunks_cap) {
+		int cap = b->chunks_cap * 2 + 4;
+		chunk *n = realloc(b->chunks, sizeof *n * (size_t)cap);
+		if (!n)
+			return -1;
+		b->chunks = n;
+		b->chunks_cap = cap;
+	}
+	b->chunks[b->nchunks++] = c;
+	return 0;
+}
+
+/* GDALWarpKernel::PerformWarp's choice: does GDAL resample this chunk with the
+   four-sample bilinear formula? */
+static int four_samples(const chunk *c)
+{
+	double xs = (double)c->dsx / (c->ssx - c->extra_x);
+	double ys = (double)c->dsy / (c->ssy - c->extra_y);
+
+	if (c->ssx >= c->dsx && c->ssx <= c->dsx + c->extra_x)
+		xs = 1.0;
+	if (c->ssy >= c->dsy && c->ssy <= c->dsy + c->extra_y)
+		ys = 1.0;
+	if (xs < 1.0) {
+		double r = 1.0 / xs;
+		int n = (int)(r + 0.5);
+		if (fabs(r - n) < 0.05)
+			xs = 1.0 / n;
+	}
+	if (ys < 1.0) {
+		double r = 1.0 / ys;
+		int n = (int)(r + 0.5);
+		if (fabs(r - n) < 0.05)
+			ys = 1.0 / n;
+	}
+	if (ys / xs > 100)
+		return 0; /* GDAL would sample the scale on a grid */
+	return xs >= 0.95 && ys >= 0.95;
+}
+
+static int grow(lode__bilinear *b, const chunk *c)
+{
+	size_t need = (size_t)c->ssx * (size_t)c->ssy;
+
+	if (need > b->mask_len) {
+		unsigned char *m = realloc(b->mask, need);
+		if (!m)
+			return -1;
+		b->mask = m;
+		b->mask_len = need;
+	}
+	if (need > b->sbuf_len) {
+		float *n = realloc(b->sbuf, need * sizeof *n);
+		if (!n)
+			return -1;
+		b->sbuf = n;
+		b->sbuf_len = need;
+	}
+	if (c->dsx > b->row_cap) {
+		size_t n = (size_t)c->dsx;
+		double *px = realloc(b->px, n * sizeof *px);
+		double *py = px ? realloc(b->py, n * sizeof *py) : NULL;
+		double *pz = py ? realloc(b->pz, n * sizeof *pz) : NULL;
+		int *ok = pz ? realloc(b->ok, n * sizeof *ok) : NULL;
+		if (px)
+			b->px = px;
+		if (py)
+			b->py = py;
+		if (pz)
+			b->pz = pz;
+		if (!ok)
+			return -1;
+		b->ok = ok;
+		b->row_cap = c->dsx;
+	}
+	return 0;
+}
+
+/* GDALWarpNoDataMasker for Float32 (ARE_REAL_EQUAL in float arithmetic) over the chunk's
+   source window.  Returns the mask, or NULL when every pixel is valid. */
+static const unsigned char *validity(lode__bilinear *b, size_t n)
+{
+	const float nd = b->nodata, *v = b->sbuf;
+	unsigned char *m = b->mask;
+	int any = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (isnan(nd))
+			m[i] = !isnan(v[i]);
+		else
+			m[i] = !(v[i] == nd || fabsf(v[i] - nd) < FLT_EPSILON * fabsf(v[i] + nd) * 2);
+		any |= !m[i];
+	}
+	return any ? m : NULL;
+}
+
+/* GWKCheckAndComputeSrcOffsets: is target pixel i of this row inside the source
+   window?  A point just outside is transformed again on its own. */
+static int inside(const lode__bilinear *b, const chunk *c, GDALTransformerFunc fn, void *arg, int i, int row)
+{
+	double *x = &b->px[i], *y = &b->py[i];
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (attempt == 1) {
+			double z = 0.0;
+			*x = i + 0.5 + c->dx;
+			*y = row + 0.5 + c->dy;
+			fn(arg, TRUE, 1, x, y, &z, &b->ok[i]);
+		}
+		if (!b->ok[i] || isnan(*x) || isnan(*y))
+			return 0;
+		if (*x < c->sx) {
+			if (attempt == 0 && *x > c->sx - 1)
+				continue;
+			return 0;
+		}
+		if (*y < c->sy) {
+			if (attempt == 0 && *y > c->sy - 1)
+				continue;
+			return 0;
+		}
+		if (*x + 1e-10 > c->ssx + c->sx) {
+			if (attempt == 0 && *x < c->ssx + c->sx + 1)
+				continue;
+			return 0;
+		}
+		if (*y + 1e-10 > c->ssy + c->sy) {
+			if (attempt == 0 && *y < c->ssy + c->sy + 1)
+				continue;
+			return 0;
+		}
+		return 1;
+	}
+	return 0;
+}
+
+/* floor() for a value that fits an int */
+static int ifloor(double v)
+{
+	int i = (int)v;
+	return v < i ? i - 1 : i;
+}
+
+/* GWKBilinearResample4Sample: the weighted sum of the valid ones of the four neighbours
+   (m: validity, NULL when all are valid), accumulated in GDAL's order (upper left, upper
+   right, lower left, lower right).  Returns 0 when GDAL leaves the pixel alone. */
+static int bilinear(const float *s, const unsigned char *m, int w, int h, double sx, double sy, double *out)
+{
+	int ix = ifloor(sx - 0.5), iy = ifloor(sy - 0.5);
+	double rx = 1.5 - (sx - ix), ry = 1.5 - (sy - iy);
+	double acc = 0.0, div = 0.0;
+	size_t o;
+
+	if (ix == -1) {
+		ix = 0;
+		rx = 1;
+	}
+	if (iy == -1) {
+		iy = 0;
+		ry = 1;
+	}
+	o = (size_t)iy * (size_t)w + (size_t)ix;
+	if (!m && ix + 1 < w && iy + 1 < h) {
+		/* all four inside and valid: the same operations without the tests */
+		const double m1 = rx * ry, m2 = (1.0 - rx) * ry;
+		const double m3 = rx * (1.0 - ry), m4 = (1.0 - rx) * (1.0 - ry);
+		div = m1 + m2 + m3 + m4; /* non-negative, so 0 + m1 is m1 */
+		acc += s[o] * m1;
+		acc += s[o + 1] * m2;
+		acc += s[o + (size_t)w] * m3;
+		acc += s[o + (size_t)w + 1] * m4;
+	} else {
+		const double m1 = rx * ry, m2 = (1.0 - rx) * ry;
+		if (!m || m[o]) {
+			div += m1;
+			acc += s[o] * m1;
+		}
+		if (ix + 1 < w && (!m || m[o + 1])) {
+			div += m2;
+			acc += s[o + 1] * m2;
+		}
+		if (iy + 1 < h) {
+			const double m3 = rx * (1.0 - ry), m4 = (1.0 - rx) * (1.0 - ry);
+			o += (size_t)w;
+			if (!m || m[o]) {
+				div += m3;
+				acc += s[o] * m3;
+			}
+			if (ix + 1 < w && (!m || m[o + 1])) {
+				div += m4;
+				acc += s[o + 1] * m4;
+			}
+		}
+	}
+	if (div == 1.0)
+		*out = acc;
+	else if (div < 0.00001)
+		return 0;
+	else
+		*out = acc / div;
+	return 1;
+}
+
+static void warp_chunk(lode__bilinear *b, const chunk *c, GDALTransformerFunc fn, void *arg, int nx,
+		       float *dst)
+{
+	const unsigned char *m = validity(b, (size_t)c->ssx * (size_t)c->ssy);
+	/* the source window's edges, as GWKCheckAndComputeSrcOffsets tests them */
+	const double x_lo = c->sx, y_lo = c->sy, x_hi = c->ssx + c->sx, y_hi = c->ssy + c->sy;
+
+	for (int row = 0; row < c->dsy; row++) {
+		float *out = dst + (size_t)(c->dy + row) * (size_t)nx + (size_t)c->dx;
+		for (int i = 0; i < c->dsx; i++) {
+			b->px[i] = i + 0.5 + c->dx;
+			b->py[i] = row + 0.5 + c->dy;
+			b->pz[i] = 0.0;
+		}
+		fn(arg, TRUE, c->dsx, b->px, b->py, b->pz, b->ok);
+		for (int i = 0; i < c->dsx; i++) {
+			const double *x = &b->px[i], *y = &b->py[i]; /* inside() may transform again */
+			double v;
+			if (!(b->ok[i] && *x >= x_lo && *y >= y_lo && *x + 1e-10 <= x_hi &&
+			      *y + 1e-10 <= y_hi) &&
+			    !inside(b, c, fn, arg, i, row))
+				continue;
+			if (m) {
+				/* the point's own pixel must be valid */
+				int ix = (int)(*x + 1.0e-10) - c->sx, iy = (int)(*y + 1.0e-10) - c->sy;
+				if (ix == c->ssx)
+					ix--;
+				if (iy == c->ssy)
+					iy--;
+				if (!m[(size_t)iy * (size_t)c->ssx + (size_t)ix])
+					continue;
+			}
+			if (bilinear(b->sbuf, m, c->ssx, c->ssy, *x - c->sx, *y - c->sy, &v))
+				out[i] = (float)v;
+		}
+	}
+}
+
+int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, int nx, int ny, void *buf)
+{
+	float *dst = buf;
+	int rc;
+
+	b->nchunks = 0;
+	rc = collect(b, fn, arg, 0, 0, nx, ny);
+	if (rc)
+		return rc < 0 ? -1 : 0;
+	for (int i = 0; i < b->nchunks; i++) {
+		const chunk *c = &b->chunks[i];
+		if (c->ssx > 0 && c->ssy > 0 && (c->ssx == 1 || c->ssy == 1 || !four_samples(c)))
+			return 0;
+	}
+	/* INIT_DEST=NO_DATA, converted to Float32 the way GDAL converts it */
+	GDALCopyWords64(&b->dst_nodata, GDT_Float64, 0, dst, GDT_Float32, sizeof(float), (GPtrDiff_t)nx * ny);
+	for (int i = 0; i < b->nchunks; i++) {
+		const chunk *c = &b->chunks[i];
+		if (c->ssx <= 0 || c->ssy <= 0)
+			continue;
+		if (grow(b, c))
+			return -1;
+		if (GDALRasterIO(GDALGetRasterBand(b->src, b->band), GF_Read, c->sx, c->sy, c->ssx, c->ssy,
+				 b->sbuf, c->ssx, c->ssy, GDT_Float32, 0, 0) != CE_None)
+			return -1;
+		warp_chunk(b, c, fn, arg, nx, dst);
+	}
+	return 1;
+}

@@ -1,0 +1,25 @@
+/*
+ * warp_bilinear.h -- PRIVATE to formats/: lode's own bilinear warp of a window for the
+ * common case, pixel for pixel what GDAL's warper gives (see warp_bilinear.c).
+ */
+#ifndef LODE_WARP_BILINEAR_H
+#define LODE_WARP_BILINEAR_H
+
+#include <gdal.h>
+#include <gdal_alg.h>
+
+#include "lode_internal.h"
+
+typedef struct lode__bilinear lode__bilinear;
+
+/* NULL when the warp is not the case this kernel covers (or LODE_WARP_KERNEL=gdal):
+   the caller then uses GDAL's warper for every window. */
+lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, GDALDataType dst_type);
+/* Warp an nx x ny window (fn/arg map its pixel coordinates to the source's) into buf,
+   one Float32 plane.  Returns 1 when done, 0 when this window is not ours (buf
+   untouched; use GDAL's warper), -1 when GDAL failed to read the source or memory ran
+   out (the GDAL error, if any, is in the current CPL error handler). */
+int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, int nx, int ny, void *buf);
+void lode__bilinear_free(lode__bilinear *b);
+
+#endif
