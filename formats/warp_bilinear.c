@@ -465,12 +465,10 @@ static int bilinear(const float *s, const unsigned char *m, int w, int h, double
 			}
 		}
 	}
-	if (div == 1.0)
-		*out = acc;
-	else if (div < 0.00001)
+	/* GDAL takes acc as it is when div is exactly 1, which acc / 1.0 is too */
+	if (div < 0.00001)
 		return 0;
-	else
-		*out = acc / div;
+	*out = acc / div;
 	return 1;
 }
 
