@@ -140,6 +140,17 @@ void lode__sha256_update(lode__sha256 *h, const void *data, size_t n);
 void lode__sha256_final(lode__sha256 *h, unsigned char out[32]); /* also frees h */
 void lode__sha256_hex(const void *data, size_t n, char out[65]);
 lode_status lode__sha256_file(const char *path, char out[65], uint64_t *size, lode_error *err);
+/*
+ * The same digest on a background thread: start it, then either wait for its result
+ * (exactly lode__sha256_file's, error included) or cancel it; both free the job.  start
+ * returns NULL when it cannot start a thread; wait(NULL, path, ...) then hashes path on
+ * the calling thread.
+ */
+typedef struct lode__sha256_job lode__sha256_job;
+lode__sha256_job *lode__sha256_file_start(const char *path);
+lode_status lode__sha256_file_wait(lode__sha256_job *j, const char *path, char out[65], uint64_t *size,
+				   lode_error *err);
+void lode__sha256_file_cancel(lode__sha256_job *j); /* NULL ok */
 
 /* ---- coordinate reference systems and operations (formats/crs_proj.c) --------- */
 

@@ -220,7 +220,8 @@ lode_status lode_plan_work(const char *manifest_path, const char *work_dir, cons
 	for (size_t i = 0; i < p.n; i++) {
 		plan_item *it = &p.items[i];
 		json_t *d = json_object(), *units;
-		char *key = dataset_key(it->lineage), *mt = NULL, *src = realpath(it->spec->source_path, NULL);
+		char *key = dataset_key(it->lineage), *mt = NULL,
+		     *src = realpath(it->spec->source_path, NULL);
 		struct stat st;
 
 		if (!key || !src || stat(src, &st) != 0 || !(mt = mtime_text(&st))) {
