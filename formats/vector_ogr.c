@@ -272,7 +272,25 @@ typedef struct builder {
 	size_t cap_x, cap_y, cap_z, cap_nc, cap_pnc, cap_ir;
 	size_t *cap_field; /* per field */
 	size_t *cap_null;
+	lode__colenc *xy; /* or NULL: gets each whole chunk of x and y once read */
+	size_t sent;      /* nodes handed to xy */
 } builder;
+
+/* Hand the whole chunks of x and y read since the last call to the column encoder,
+   which compresses them while reading goes on. */
+static lode_status send_xy(builder *b, lode_error *err)
+{
+	size_t chunk = b->xy ? lode__colenc_chunk(b->xy) : 0;
+	lode_status rc;
+
+	while (b->xy && b->d->nnodes - b->sent >= chunk) {
+		if ((rc = lode__colenc_put(b->xy, 0, b->d->x + b->sent, err)) ||
+		    (rc = lode__colenc_put(b->xy, 1, b->d->y + b->sent, err)))
+			return rc;
+		b->sent += chunk;
+	}
+	return LODE_OK;
+}
 
 static int add_nodes(builder *b, OGRGeometryH g)
 {
@@ -539,6 +557,7 @@ lode_status lode__vector_read(lode__vector *v, const lode_vector_read *r, lode_v
 		goto out;
 	}
 	b.d = d;
+	b.xy = r->xy;
 	declared = OGR_L_GetGeomType(v->layer);
 	d->kind = kind_of(declared);
 	d->multi = wkbFlatten(declared) == wkbMultiPoint || wkbFlatten(declared) == wkbMultiLineString ||
@@ -696,7 +715,7 @@ lode_status lode__vector_read(lode__vector *v, const lode_vector_read *r, lode_v
 			goto out;
 		}
 		d->node_count[d->nfeat] = (int32_t)nodes;
-		if ((rc = add_attributes(&b, feat, layer, err)))
+		if ((rc = add_attributes(&b, feat, layer, err)) || (rc = send_xy(&b, err)))
 			goto out;
 		d->nfeat++;
 		OGR_F_Destroy(feat);
