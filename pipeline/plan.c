@@ -453,11 +453,19 @@ json_t *lode__vector_lineage(const json_t *planned, const lode_vdata *d)
 	const char *key;
 	int added = 0;
 
+	/* fmin and fmax are library calls, ten million of them for 2.5 million nodes: call
+	   them only where they may change the extent.  A value strictly inside it leaves
+	   it as it is whatever libm does with NaN and signed zeros. */
 	for (size_t k = 0; k < d->nnodes; k++) {
-		e[0] = fmin(e[0], d->x[k]);
-		e[1] = fmin(e[1], d->y[k]);
-		e[2] = fmax(e[2], d->x[k]);
-		e[3] = fmax(e[3], d->y[k]);
+		double x = d->x[k], y = d->y[k];
+		if (!(x > e[0]))
+			e[0] = fmin(e[0], x);
+		if (!(y > e[1]))
+			e[1] = fmin(e[1], y);
+		if (!(x < e[2]))
+			e[2] = fmax(e[2], x);
+		if (!(y < e[3]))
+			e[3] = fmax(e[3], y);
 	}
 	for (int k = 0; k < 4; k++)
 		json_array_append_new(ext, d->nnodes ? json_real(e[k]) : json_null());
