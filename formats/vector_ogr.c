@@ -295,18 +295,29 @@ static lode_status send_xy(builder *b, lode_error *err)
 static int add_nodes(builder *b, OGRGeometryH g)
 {
 	lode_vdata *d = b->d;
-	int n = OGR_G_GetPointCount(g);
+	int n = OGR_G_GetPointCount(g), is3d;
+	double *z;
 
 	if (n <= 0)
 		return 0;
+	is3d = OGR_G_Is3D(g);
 	if (grow((void **)&d->x, &b->cap_x, d->nnodes + (size_t)n, sizeof(double)) ||
-	    grow((void **)&d->y, &b->cap_y, d->nnodes + (size_t)n, sizeof(double)) ||
-	    grow((void **)&d->z, &b->cap_z, d->nnodes + (size_t)n, sizeof(double)))
+	    grow((void **)&d->y, &b->cap_y, d->nnodes + (size_t)n, sizeof(double)))
 		return -1;
-	OGR_G_GetPoints(g, d->x + d->nnodes, sizeof(double), d->y + d->nnodes, sizeof(double),
-			d->z + d->nnodes, sizeof(double));
-	if (!OGR_G_Is3D(g))
-		memset(d->z + d->nnodes, 0, sizeof(double) * (size_t)n);
+	/* z only from the first 3D geometry on (zeros for the nodes before it): a 2D
+	   layer's zeros were a third of the memory written, and then thrown away. */
+	if (is3d || d->z) {
+		int first = !d->z;
+		if (grow((void **)&d->z, &b->cap_z, d->nnodes + (size_t)n, sizeof(double)))
+			return -1;
+		if (first)
+			memset(d->z, 0, sizeof(double) * d->nnodes);
+	}
+	z = d->z ? d->z + d->nnodes : NULL;
+	OGR_G_GetPoints(g, d->x + d->nnodes, sizeof(double), d->y + d->nnodes, sizeof(double), z,
+			sizeof(double));
+	if (z && !is3d)
+		memset(z, 0, sizeof(double) * (size_t)n);
 	d->nnodes += (size_t)n;
 	return n;
 }
@@ -730,6 +741,11 @@ lode_status lode__vector_read(lode__vector *v, const lode_vector_read *r, lode_v
 	if (!d->has_z && d->z) {
 		free(d->z);
 		d->z = NULL;
+	}
+	/* A layer declared 3D whose geometries are all 2D: z is zero everywhere. */
+	if (d->has_z && !d->z && d->nnodes && !(d->z = calloc(d->nnodes, sizeof(double)))) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
 	}
 	*out = d;
 	d = NULL;
