@@ -35,6 +35,7 @@
 /* Level 1: on survey grids libdeflate at level 1 compresses about as well as zlib at 6,
    several times faster (docs/performance.md). */
 #define DEFLATE_LEVEL 1
+#define COLUMN_CHUNK  65536 /* values per chunk of a vector layer's columns */
 
 struct lode__bundle {
 	hid_t file;
@@ -1442,12 +1443,14 @@ static void *col_worker(void *arg)
    this, stay on one thread). */
 static int column_threads;
 
+/* pre: NULL, or an encoder holding the first chunks of this column as its column pcol. */
 static int write_column_chunks(hid_t d, const void *values, size_t n, size_t esz, size_t chunk,
-			       const void *fill)
+			       const void *fill, lode__colenc *pre, int pcol)
 {
 	col_job j = {0};
 	pthread_t th[16];
 	int nth = 0, want, ok = 1;
+	size_t done = pre ? lode__colenc_count(pre, pcol) : 0;
 
 	j.data = values;
 	j.n = n;
@@ -1463,12 +1466,19 @@ static int write_column_chunks(hid_t d, const void *values, size_t n, size_t esz
 		free(j.len);
 		return -1;
 	}
+	/* The chunks encoded while the column was produced: the same bytes as below. */
+	if (done && (lode__colenc_chunk(pre) != chunk || done * chunk > n))
+		done = 0; /* cut otherwise: cannot happen, but then encode everything here */
+	for (size_t i = 0; i < done; i++)
+		if (!(j.enc[i] = lode__colenc_take(pre, pcol, i, &j.len[i])))
+			ok = 0;
+	j.next = done;
 	pthread_mutex_init(&j.mu, NULL);
 	want = column_threads > 0 ? column_threads : lode__default_threads();
 	if (want > 16)
 		want = 16;
-	if ((size_t)want > j.nchunks)
-		want = (int)j.nchunks;
+	if ((size_t)want > j.nchunks - done)
+		want = (int)(j.nchunks - done);
 	for (int t = 1; t < want; t++)
 		if (pthread_create(&th[nth], NULL, col_worker, &j) == 0)
 			nth++;
@@ -1496,9 +1506,9 @@ static int write_column_chunks(hid_t d, const void *values, size_t n, size_t esz
  * Unlimited, so that empty layers are valid netCDF-4.  fill may be NULL.
  */
 static hid_t make_column(hid_t loc, const char *name, hid_t ftype, hid_t mtype, hsize_t n, const void *values,
-			 hid_t dim, const void *fill)
+			 hid_t dim, const void *fill, lode__colenc *pre, int pcol)
 {
-	hsize_t max = H5S_UNLIMITED, chunk = n < 65536 ? (n ? n : 1) : 65536;
+	hsize_t max = H5S_UNLIMITED, chunk = n < COLUMN_CHUNK ? (n ? n : 1) : COLUMN_CHUNK;
 	hid_t s = H5Screate_simple(1, &n, &max), p = dataset_cpl(), d = H5I_INVALID_HID;
 	int ok = 0;
 
@@ -1516,7 +1526,7 @@ static hid_t make_column(hid_t loc, const char *name, hid_t ftype, hid_t mtype, 
 		goto out;
 	/* Numeric columns: the memory type is the file type (little-endian, native here). */
 	if (n && filters && esz >= 1 && esz <= 8 && H5Tget_size(mtype) == esz) {
-		if (write_column_chunks(d, values, (size_t)n, esz, (size_t)chunk, fill) < 0)
+		if (write_column_chunks(d, values, (size_t)n, esz, (size_t)chunk, fill, pre, pcol) < 0)
 			goto out;
 	} else if (n && H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) < 0) {
 		goto out;
@@ -1648,7 +1658,7 @@ static lode_status write_field(hid_t root, const char *layer, const lode_vfield 
 		return lode__err(err, LODE_ENOMEM, "out of memory");
 	if (f->type == LODE_FT_STRING) {
 		st = vlen_string_type();
-		d = st >= 0 ? make_column(root, vname, st, st, n, f->values, dim, NULL) : -1;
+		d = st >= 0 ? make_column(root, vname, st, st, n, f->values, dim, NULL, NULL, 0) : -1;
 	} else {
 		size_t sz = lode__ftype_size(f->type);
 		choose_fill(f, n, fill);
@@ -1665,8 +1675,8 @@ static lode_status write_field(hid_t root, const char *layer, const lode_vfield 
 					memcpy(filled + k * sz, fill, sz);
 			values = filled;
 		}
-		d = make_column(root, vname, field_ftype(f->type), field_mtype(f->type), n, values, dim,
-				fill);
+		d = make_column(root, vname, field_ftype(f->type), field_mtype(f->type), n, values, dim, fill,
+				NULL, 0);
 		if (d >= 0 &&
 		    set_nums(d, "_FillValue", field_ftype(f->type), field_mtype(f->type), 1, fill) < 0)
 			goto h5fail;
@@ -1715,9 +1725,19 @@ void lode__bundle_set_threads(lode__bundle *b, int threads)
 	b->threads = threads;
 }
 
+lode_status lode__bundle_xy_encoder(lode__bundle *b, lode__colenc **out, lode_error *err)
+{
+	int threads = b->threads > 0 ? b->threads : lode__default_threads();
+
+	*out = NULL;
+	if (threads < 2)
+		return LODE_OK;
+	return lode__colenc_new(2, sizeof(double), COLUMN_CHUNK, DEFLATE_LEVEL, out, err);
+}
+
 lode_status lode__bundle_add_vector(lode__bundle *b, const char *name, const char *crs_wkt,
-				    const lode_vdata *d, const lode_attr *attrs, size_t nattrs,
-				    lode_error *err)
+				    const lode_vdata *d, lode__colenc *xy, const lode_attr *attrs,
+				    size_t nattrs, lode_error *err)
 {
 	hid_t root = b->file, nodes = H5I_INVALID_HID, inst = H5I_INVALID_HID, parts = H5I_INVALID_HID;
 	hid_t cx = H5I_INVALID_HID, cy = H5I_INVALID_HID, cz = H5I_INVALID_HID, ir = H5I_INVALID_HID;
@@ -1732,6 +1752,8 @@ lode_status lode__bundle_add_vector(lode__bundle *b, const char *name, const cha
 	lode_status rc = LODE_OK;
 
 	column_threads = b->threads;
+	if (xy && (rc = lode__colenc_finish(xy, err)))
+		goto out;
 
 	for (size_t k = 0; pure_points && k < d->nfeat; k++)
 		if (d->node_count[k] != 1)
@@ -1764,12 +1786,12 @@ lode_status lode__bundle_add_vector(lode__bundle *b, const char *name, const cha
 	nodes = make_pure_dim(root, n_nodes, d->nnodes);
 	if (nodes < 0)
 		goto h5fail;
-	cx = make_column(root, n_x, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, d->nnodes, d->x, nodes, NULL);
-	cy = make_column(root, n_y, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, d->nnodes, d->y, nodes, NULL);
+	cx = make_column(root, n_x, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, d->nnodes, d->x, nodes, NULL, xy, 0);
+	cy = make_column(root, n_y, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, d->nnodes, d->y, nodes, NULL, xy, 1);
 	if (cx < 0 || cy < 0)
 		goto h5fail;
 	if (d->has_z && (cz = make_column(root, n_z, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, d->nnodes, d->z,
-					  nodes, NULL)) < 0)
+					  nodes, NULL, NULL, 0)) < 0)
 		goto h5fail;
 	set_text(cx, "axis", "X");
 	set_text(cy, "axis", "Y");
@@ -1785,16 +1807,16 @@ lode_status lode__bundle_add_vector(lode__bundle *b, const char *name, const cha
 		set_text(cz, "axis", "Z");
 	/* Instances and parts. */
 	if (!pure_points && (inst = make_column(root, n_count, H5T_STD_I32LE, H5T_NATIVE_INT32, d->nfeat,
-						d->node_count, -1, NULL)) < 0)
+						d->node_count, -1, NULL, NULL, 0)) < 0)
 		goto h5fail;
 	if (write_parts) {
 		parts = make_column(root, n_parts, H5T_STD_I32LE, H5T_NATIVE_INT32, d->nparts,
-				    d->part_node_count, -1, NULL);
+				    d->part_node_count, -1, NULL, NULL, 0);
 		if (parts < 0)
 			goto h5fail;
 		if (d->kind == LODE_GK_POLYGON &&
 		    (ir = make_column(root, n_ring, H5T_STD_I32LE, H5T_NATIVE_INT32, d->nparts,
-				      d->interior_ring, parts, NULL)) < 0)
+				      d->interior_ring, parts, NULL, NULL, 0)) < 0)
 			goto h5fail;
 	}
 	/* The geometry container. */

@@ -10,7 +10,12 @@
  * zlib's at a better ratio on survey grids (docs/performance.md); its output is a
  * standard zlib stream that HDF5's deflate filter (zlib's inflate) reads.  A unit test
  * has HDF5 read chunks encoded here and checks it gets the values back.
+ *
+ * A column encoder (lode__colenc) compresses the whole chunks of columns that are still
+ * being produced on a thread of its own: a vector layer's x and y columns are encoded
+ * while the layer is read, on the core the reader leaves idle.
  */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,4 +126,228 @@ lode_status lode__chunk_encode(const void *data, size_t nbytes, size_t elem_size
 	*out = dst;
 	*out_len = zlen + 4;
 	return LODE_OK;
+}
+
+/* ---- encoding columns while they are produced ---- */
+
+/* At most this many chunks wait for the encoder thread; beyond, put encodes one itself,
+   so that the copies waiting stay a few MB however fast the producer is. */
+#define COLENC_BACKLOG 8
+#define COLENC_MAXCOLS 4
+
+typedef struct colenc_chunk {
+	unsigned char *enc; /* NULL until encoded, and once taken */
+	size_t len;
+} colenc_chunk;
+
+typedef struct colenc_job {
+	int col;
+	size_t i;
+	unsigned char *raw; /* the copied values, until encoded */
+} colenc_job;
+
+struct lode__colenc {
+	size_t esz, chunk;
+	int level, ncols;
+	struct {
+		colenc_chunk *chunks;
+		size_t n, cap;
+	} col[COLENC_MAXCOLS];
+	colenc_job *jobs; /* in the order put; jobs[next..njobs) wait */
+	size_t njobs, capjobs, next;
+	int closing; /* finishing: the thread ends once nothing waits */
+	int abandon; /* freeing unfinished: the thread takes no more jobs */
+	int failed;  /* an encode failed; err says why */
+	lode_error err;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thread;
+	int has_thread;
+};
+
+/* Make room for one more element in *p (n used of *cap, elements of sz bytes). */
+static int room_for_one(void **p, size_t *cap, size_t n, size_t sz)
+{
+	size_t ncap = *cap ? 2 * *cap : 64;
+	void *np;
+
+	if (n < *cap)
+		return 0;
+	if (!(np = realloc(*p, ncap * sz)))
+		return -1;
+	*p = np;
+	*cap = ncap;
+	return 0;
+}
+
+/* Take the next waiting job and encode it; 0 when none was waiting. */
+static int colenc_run_one(lode__colenc *e)
+{
+	colenc_job job;
+	unsigned char *enc = NULL;
+	size_t len = 0;
+	lode_error err = {0};
+	lode_status rc;
+
+	pthread_mutex_lock(&e->mu);
+	if (e->next == e->njobs || e->abandon || e->failed) {
+		pthread_mutex_unlock(&e->mu);
+		return 0;
+	}
+	job = e->jobs[e->next];
+	e->jobs[e->next++].raw = NULL;
+	pthread_mutex_unlock(&e->mu);
+
+	rc = lode__chunk_encode(job.raw, e->chunk * e->esz, e->esz, e->level, &enc, &len, &err);
+	free(job.raw);
+	pthread_mutex_lock(&e->mu);
+	if (rc && !e->failed) {
+		e->failed = 1;
+		e->err = err;
+	} else if (!rc) {
+		e->col[job.col].chunks[job.i] = (colenc_chunk){enc, len};
+	}
+	pthread_mutex_unlock(&e->mu);
+	return 1;
+}
+
+static void *colenc_main(void *arg)
+{
+	lode__colenc *e = arg;
+
+	for (;;) {
+		int stop;
+		pthread_mutex_lock(&e->mu);
+		while (e->next == e->njobs && !e->closing && !e->abandon)
+			pthread_cond_wait(&e->cv, &e->mu);
+		stop = e->next == e->njobs || e->abandon || e->failed;
+		pthread_mutex_unlock(&e->mu);
+		if (stop)
+			break;
+		colenc_run_one(e);
+	}
+	lode__chunk_codec_thread_done();
+	return NULL;
+}
+
+lode_status lode__colenc_new(int ncols, size_t elem_size, size_t chunk, int level, lode__colenc **out,
+			     lode_error *err)
+{
+	lode__colenc *e;
+
+	*out = NULL;
+	if (ncols < 1 || ncols > COLENC_MAXCOLS || !elem_size || !chunk)
+		return lode__err(err, LODE_EINTERNAL, "bad column encoder parameters");
+	if (!(e = calloc(1, sizeof *e)))
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	e->ncols = ncols;
+	e->esz = elem_size;
+	e->chunk = chunk;
+	e->level = level;
+	pthread_mutex_init(&e->mu, NULL);
+	pthread_cond_init(&e->cv, NULL);
+	/* Without its thread every chunk is encoded by put: the same bytes, only later. */
+	e->has_thread = pthread_create(&e->thread, NULL, colenc_main, e) == 0;
+	*out = e;
+	return LODE_OK;
+}
+
+size_t lode__colenc_chunk(const lode__colenc *e)
+{
+	return e->chunk;
+}
+
+lode_status lode__colenc_put(lode__colenc *e, int col, const void *values, lode_error *err)
+{
+	size_t nbytes = e->chunk * e->esz, backlog;
+	unsigned char *raw;
+	int failed;
+
+	if (col < 0 || col >= e->ncols)
+		return lode__err(err, LODE_EINTERNAL, "column encoder: no column %d", col);
+	/* A copy: the producer may move its array (realloc) while the chunk waits. */
+	if (!(raw = malloc(nbytes)))
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	memcpy(raw, values, nbytes);
+	pthread_mutex_lock(&e->mu);
+	if (room_for_one((void **)&e->col[col].chunks, &e->col[col].cap, e->col[col].n,
+			 sizeof(colenc_chunk)) ||
+	    room_for_one((void **)&e->jobs, &e->capjobs, e->njobs, sizeof(colenc_job))) {
+		pthread_mutex_unlock(&e->mu);
+		free(raw);
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	}
+	e->col[col].chunks[e->col[col].n] = (colenc_chunk){NULL, 0};
+	e->jobs[e->njobs++] = (colenc_job){col, e->col[col].n++, raw};
+	backlog = e->njobs - e->next;
+	pthread_cond_signal(&e->cv);
+	pthread_mutex_unlock(&e->mu);
+	if (backlog > COLENC_BACKLOG || !e->has_thread)
+		colenc_run_one(e);
+	pthread_mutex_lock(&e->mu);
+	if ((failed = e->failed))
+		*err = e->err;
+	pthread_mutex_unlock(&e->mu);
+	return failed ? err->code : LODE_OK;
+}
+
+lode_status lode__colenc_finish(lode__colenc *e, lode_error *err)
+{
+	pthread_mutex_lock(&e->mu);
+	e->closing = 1;
+	pthread_cond_signal(&e->cv);
+	pthread_mutex_unlock(&e->mu);
+	/* Help with what still waits, then wait for the chunk the thread may be on. */
+	while (colenc_run_one(e))
+		;
+	if (e->has_thread) {
+		pthread_join(e->thread, NULL);
+		e->has_thread = 0;
+	}
+	if (e->failed) {
+		*err = e->err;
+		return err->code;
+	}
+	return LODE_OK;
+}
+
+size_t lode__colenc_count(const lode__colenc *e, int col)
+{
+	return col >= 0 && col < e->ncols ? e->col[col].n : 0;
+}
+
+unsigned char *lode__colenc_take(lode__colenc *e, int col, size_t i, size_t *len)
+{
+	unsigned char *enc;
+
+	if (col < 0 || col >= e->ncols || i >= e->col[col].n)
+		return NULL;
+	enc = e->col[col].chunks[i].enc;
+	*len = e->col[col].chunks[i].len;
+	e->col[col].chunks[i].enc = NULL;
+	return enc;
+}
+
+void lode__colenc_free(lode__colenc *e)
+{
+	if (!e)
+		return;
+	if (e->has_thread) {
+		pthread_mutex_lock(&e->mu);
+		e->abandon = 1;
+		pthread_cond_signal(&e->cv);
+		pthread_mutex_unlock(&e->mu);
+		pthread_join(e->thread, NULL);
+	}
+	for (size_t k = e->next; k < e->njobs; k++)
+		free(e->jobs[k].raw);
+	for (int c = 0; c < e->ncols; c++) {
+		for (size_t i = 0; i < e->col[c].n; i++)
+			free(e->col[c].chunks[i].enc);
+		free(e->col[c].chunks);
+	}
+	free(e->jobs);
+	pthread_cond_destroy(&e->cv);
+	pthread_mutex_destroy(&e->mu);
+	free(e);
 }

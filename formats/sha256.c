@@ -4,8 +4,13 @@
  * small).  libcrypto uses the CPU's SHA instructions where there are some, about 7x
  * libsodium's portable code on the benchmark machine (docs/performance.md); the digests
  * are the same.  libsodium is still used for the Ed25519 signatures (sign.c).
+ *
+ * A whole-file digest can also run on a thread of its own (lode__sha256_file_start),
+ * so that planning hashes a source while GDAL opens it and PROJ chooses its operation.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +67,9 @@ void lode__sha256_hex(const void *data, size_t n, char out[65])
 	lode__hex(d, sizeof d, out);
 }
 
-lode_status lode__sha256_file(const char *path, char out[65], uint64_t *size, lode_error *err)
+/* The whole-file digest; gives up (LODE_EIO) as soon as *stop is set, when stop is given. */
+static lode_status hash_file(const char *path, char out[65], uint64_t *size, const atomic_int *stop,
+			     lode_error *err)
 {
 	lode__sha256 *h = NULL;
 	unsigned char d[32];
@@ -87,6 +94,10 @@ lode_status lode__sha256_file(const char *path, char out[65], uint64_t *size, lo
 		goto out;
 	}
 	while ((n = fread(buf, 1, 1 << 20, f)) > 0) {
+		if (stop && atomic_load(stop)) {
+			rc = lode__err(err, LODE_EIO, "%s: hashing was abandoned", path);
+			goto out;
+		}
 		lode__sha256_update(h, buf, n);
 		total += n;
 	}
@@ -111,4 +122,73 @@ out:
 	free(buf);
 	fclose(f);
 	return rc;
+}
+
+lode_status lode__sha256_file(const char *path, char out[65], uint64_t *size, lode_error *err)
+{
+	return hash_file(path, out, size, NULL, err);
+}
+
+struct lode__sha256_job {
+	pthread_t thread;
+	char *path;
+	atomic_int stop;
+	lode_status rc; /* the thread's result, read after the join */
+	char hex[65];
+	uint64_t size;
+	lode_error err;
+};
+
+static void *job_main(void *arg)
+{
+	lode__sha256_job *j = arg;
+
+	j->rc = hash_file(j->path, j->hex, &j->size, &j->stop, &j->err);
+	return NULL;
+}
+
+lode__sha256_job *lode__sha256_file_start(const char *path)
+{
+	lode__sha256_job *j = calloc(1, sizeof *j);
+
+	if (!j)
+		return NULL;
+	atomic_init(&j->stop, 0);
+	if (!(j->path = lode__strdup(path)) || pthread_create(&j->thread, NULL, job_main, j) != 0) {
+		free(j->path);
+		free(j);
+		return NULL;
+	}
+	return j;
+}
+
+lode_status lode__sha256_file_wait(lode__sha256_job *j, const char *path, char out[65], uint64_t *size,
+				   lode_error *err)
+{
+	lode_status rc;
+
+	if (!j)
+		return lode__sha256_file(path, out, size, err);
+	pthread_join(j->thread, NULL);
+	rc = j->rc;
+	if (rc) {
+		*err = j->err;
+	} else {
+		memcpy(out, j->hex, sizeof j->hex);
+		if (size)
+			*size = j->size;
+	}
+	free(j->path);
+	free(j);
+	return rc;
+}
+
+void lode__sha256_file_cancel(lode__sha256_job *j)
+{
+	if (!j)
+		return;
+	atomic_store(&j->stop, 1);
+	pthread_join(j->thread, NULL);
+	free(j->path);
+	free(j);
 }

@@ -272,23 +272,52 @@ typedef struct builder {
 	size_t cap_x, cap_y, cap_z, cap_nc, cap_pnc, cap_ir;
 	size_t *cap_field; /* per field */
 	size_t *cap_null;
+	lode__colenc *xy; /* or NULL: gets each whole chunk of x and y once read */
+	size_t sent;      /* nodes handed to xy */
 } builder;
+
+/* Hand the whole chunks of x and y read since the last call to the column encoder,
+   which compresses them while reading goes on. */
+static lode_status send_xy(builder *b, lode_error *err)
+{
+	size_t chunk = b->xy ? lode__colenc_chunk(b->xy) : 0;
+	lode_status rc;
+
+	while (b->xy && b->d->nnodes - b->sent >= chunk) {
+		if ((rc = lode__colenc_put(b->xy, 0, b->d->x + b->sent, err)) ||
+		    (rc = lode__colenc_put(b->xy, 1, b->d->y + b->sent, err)))
+			return rc;
+		b->sent += chunk;
+	}
+	return LODE_OK;
+}
 
 static int add_nodes(builder *b, OGRGeometryH g)
 {
 	lode_vdata *d = b->d;
-	int n = OGR_G_GetPointCount(g);
+	int n = OGR_G_GetPointCount(g), is3d;
+	double *z;
 
 	if (n <= 0)
 		return 0;
+	is3d = OGR_G_Is3D(g);
 	if (grow((void **)&d->x, &b->cap_x, d->nnodes + (size_t)n, sizeof(double)) ||
-	    grow((void **)&d->y, &b->cap_y, d->nnodes + (size_t)n, sizeof(double)) ||
-	    grow((void **)&d->z, &b->cap_z, d->nnodes + (size_t)n, sizeof(double)))
+	    grow((void **)&d->y, &b->cap_y, d->nnodes + (size_t)n, sizeof(double)))
 		return -1;
-	OGR_G_GetPoints(g, d->x + d->nnodes, sizeof(double), d->y + d->nnodes, sizeof(double),
-			d->z + d->nnodes, sizeof(double));
-	if (!OGR_G_Is3D(g))
-		memset(d->z + d->nnodes, 0, sizeof(double) * (size_t)n);
+	/* z only from the first 3D geometry on (zeros for the nodes before it): a 2D
+	   layer's zeros were a third of the memory written, and then thrown away. */
+	if (is3d || d->z) {
+		int first = !d->z;
+		if (grow((void **)&d->z, &b->cap_z, d->nnodes + (size_t)n, sizeof(double)))
+			return -1;
+		if (first)
+			memset(d->z, 0, sizeof(double) * d->nnodes);
+	}
+	z = d->z ? d->z + d->nnodes : NULL;
+	OGR_G_GetPoints(g, d->x + d->nnodes, sizeof(double), d->y + d->nnodes, sizeof(double), z,
+			sizeof(double));
+	if (z && !is3d)
+		memset(z, 0, sizeof(double) * (size_t)n);
 	d->nnodes += (size_t)n;
 	return n;
 }
@@ -539,6 +568,7 @@ lode_status lode__vector_read(lode__vector *v, const lode_vector_read *r, lode_v
 		goto out;
 	}
 	b.d = d;
+	b.xy = r->xy;
 	declared = OGR_L_GetGeomType(v->layer);
 	d->kind = kind_of(declared);
 	d->multi = wkbFlatten(declared) == wkbMultiPoint || wkbFlatten(declared) == wkbMultiLineString ||
@@ -696,7 +726,7 @@ lode_status lode__vector_read(lode__vector *v, const lode_vector_read *r, lode_v
 			goto out;
 		}
 		d->node_count[d->nfeat] = (int32_t)nodes;
-		if ((rc = add_attributes(&b, feat, layer, err)))
+		if ((rc = add_attributes(&b, feat, layer, err)) || (rc = send_xy(&b, err)))
 			goto out;
 		d->nfeat++;
 		OGR_F_Destroy(feat);
@@ -711,6 +741,11 @@ lode_status lode__vector_read(lode__vector *v, const lode_vector_read *r, lode_v
 	if (!d->has_z && d->z) {
 		free(d->z);
 		d->z = NULL;
+	}
+	/* A layer declared 3D whose geometries are all 2D: z is zero everywhere. */
+	if (d->has_z && !d->z && d->nnodes && !(d->z = calloc(d->nnodes, sizeof(double)))) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
 	}
 	*out = d;
 	d = NULL;

@@ -140,6 +140,17 @@ void lode__sha256_update(lode__sha256 *h, const void *data, size_t n);
 void lode__sha256_final(lode__sha256 *h, unsigned char out[32]); /* also frees h */
 void lode__sha256_hex(const void *data, size_t n, char out[65]);
 lode_status lode__sha256_file(const char *path, char out[65], uint64_t *size, lode_error *err);
+/*
+ * The same digest on a background thread: start it, then either wait for its result
+ * (exactly lode__sha256_file's, error included) or cancel it; both free the job.  start
+ * returns NULL when it cannot start a thread; wait(NULL, path, ...) then hashes path on
+ * the calling thread.
+ */
+typedef struct lode__sha256_job lode__sha256_job;
+lode__sha256_job *lode__sha256_file_start(const char *path);
+lode_status lode__sha256_file_wait(lode__sha256_job *j, const char *path, char out[65], uint64_t *size,
+				   lode_error *err);
+void lode__sha256_file_cancel(lode__sha256_job *j); /* NULL ok */
 
 /* ---- coordinate reference systems and operations (formats/crs_proj.c) --------- */
 
@@ -335,10 +346,13 @@ void lode__vector_close(lode__vector *v);
 /* Is this source a vector dataset (layers, no raster bands)? -1 if GDAL cannot open it. */
 int lode__source_is_vector(const char *path, const char *const *open_options, int layer_given);
 
+typedef struct lode__colenc lode__colenc; /* see chunk encoding below */
+
 typedef struct lode_vector_read {
 	const char *src_crs_wkt, *dst_crs_wkt, *pipeline;
 	const double *bounds; /* target bounds: features that do not intersect are left out */
 	int clip;             /* cut geometries to the bounds */
+	lode__colenc *xy;     /* or NULL: gets every whole chunk of x (column 0) and y (1) */
 } lode_vector_read;
 
 /* Read, transform and filter every feature into a new lode_vdata (caller frees). */
@@ -356,6 +370,23 @@ lode_status lode__gpkg_write(const char *path, const char *layer, const char *cr
  */
 lode_status lode__chunk_encode(const void *data, size_t nbytes, size_t elem_size, int level,
 			       unsigned char **out, size_t *out_len, lode_error *err);
+
+/*
+ * A column encoder: columns of elem_size-byte values, cut into chunks of chunk values,
+ * encoded as lode__chunk_encode does at level, on a thread of its own while the caller
+ * goes on producing them.  put copies the next whole chunk of column col (0..ncols-1);
+ * finish encodes what still waits (the caller's thread helping) and waits; then take
+ * gives chunk i of column col (malloc'd, the caller frees; NULL if none).  free (NULL
+ * ok) stops the thread and frees what was not taken.  One producer thread.
+ */
+lode_status lode__colenc_new(int ncols, size_t elem_size, size_t chunk, int level, lode__colenc **out,
+			     lode_error *err);
+size_t lode__colenc_chunk(const lode__colenc *e);
+lode_status lode__colenc_put(lode__colenc *e, int col, const void *values, lode_error *err);
+lode_status lode__colenc_finish(lode__colenc *e, lode_error *err);
+size_t lode__colenc_count(const lode__colenc *e, int col); /* chunks put */
+unsigned char *lode__colenc_take(lode__colenc *e, int col, size_t i, size_t *len);
+void lode__colenc_free(lode__colenc *e);
 
 /* ---- parallel warping of strips (pipeline/tiles.c) ------------------------------ */
 
@@ -420,13 +451,20 @@ lode_status lode__bundle_add_raster(lode__bundle *b, const lode_raster_def *def,
 /* Threads that compress a vector layer's columns (0: one per core, the default). */
 void lode__bundle_set_threads(lode__bundle *b, int threads);
 /*
+ * A column encoder for a vector layer's x and y (lode_vector_read.xy), to compress their
+ * whole chunks while the layer is still being read.  *out is NULL when the bundle
+ * compresses on one thread (-j 1).  The caller frees it.
+ */
+lode_status lode__bundle_xy_encoder(lode__bundle *b, lode__colenc **out, lode_error *err);
+/*
  * Write a vector layer: CF-1.8 simple geometries at the root group, every name
  * prefixed with NAME_ (GDAL 3.6 reads them only there).  attrs go on the geometry
- * container variable NAME.
+ * container variable NAME.  xy: NULL, or the encoder from lode__bundle_xy_encoder that
+ * was given d's x and y while they were read (finished and emptied here).
  */
 lode_status lode__bundle_add_vector(lode__bundle *b, const char *name, const char *crs_wkt,
-				    const lode_vdata *d, const lode_attr *attrs, size_t nattrs,
-				    lode_error *err);
+				    const lode_vdata *d, lode__colenc *xy, const lode_attr *attrs,
+				    size_t nattrs, lode_error *err);
 /* Chunk edge of the variable: rows and columns (the band dimension's chunk is 1). */
 void lode__bvar_chunk(const lode__bvar *v, int *rows, int *cols);
 /* Store an encoded chunk (lode__chunk_encode) at band band0 (0-based), rows y0, cols x0. */

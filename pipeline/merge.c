@@ -325,7 +325,7 @@ static lode_status copy_vector(input *in, size_t k, const char *crs_wkt, lode__b
 		    {"lode_content_sha256", content},
 		};
 		if ((rc = lode__bundle_add_vector(b, in->names[k], it->crs_wkt ? it->crs_wkt : crs_wkt, d,
-						  attrs, 4, err)))
+						  NULL, attrs, 4, err)))
 			goto out;
 	}
 	if (!(lineage = lode__strdup(it->lineage)))

@@ -102,16 +102,14 @@ static lode_status settle_crs(plan_item *it, const char *own_wkt, const char *to
 }
 
 static lode_status plan_vector(plan *p, plan_item *it, lode_error *err);
+static lode_status plan_raster(plan *p, plan_item *it, lode_error *err);
 
 static lode_status plan_one(plan *p, plan_item *it, lode_error *err)
 {
 	const lode_dataset_spec *d = it->spec;
 	const lode_manifest *m = p->m;
-	const lode_raster_info *info;
+	lode__sha256_job *hash;
 	struct stat st;
-	double ext[4], aoi[4], xres, yres;
-	int have_aoi;
-	lode_policy pol = {m->max_error_m, m->allow_ballpark};
 	lode_status rc;
 
 	/* A manifest from elsewhere may say its sources must stay in its own folder. */
@@ -136,11 +134,35 @@ static lode_status plan_one(plan *p, plan_item *it, lode_error *err)
 				 "source '%s' is a directory: name the raster or vector file itself (folder "
 				 "sources such as a folder of Shapefiles or a FileGDB are not supported yet)",
 				 d->source_path);
+	/* Hash the source on a second thread while GDAL opens it and PROJ chooses the
+	   operation, which take about as long for a 50 MB layer; the hash of a source
+	   refused on the way is abandoned. */
+	hash = lode__sha256_file_start(d->source_path);
 	if (lode__source_is_vector(d->source_path, (const char *const *)d->open_options, d->layer != NULL) ==
 	    1) {
 		it->is_vector = 1;
-		return plan_vector(p, it, err);
+		rc = plan_vector(p, it, err);
+	} else {
+		rc = plan_raster(p, it, err);
 	}
+	if (rc) {
+		lode__sha256_file_cancel(hash);
+		return rc;
+	}
+	return lode__sha256_file_wait(hash, d->source_path, it->sha256, &it->size, err);
+}
+
+/* The rest of planning a raster: everything but the checks and the hash of plan_one. */
+static lode_status plan_raster(plan *p, plan_item *it, lode_error *err)
+{
+	const lode_dataset_spec *d = it->spec;
+	const lode_manifest *m = p->m;
+	const lode_raster_info *info;
+	double ext[4], aoi[4], xres, yres;
+	int have_aoi;
+	lode_policy pol = {m->max_error_m, m->allow_ballpark};
+	lode_status rc;
+
 	if (d->layer || d->has_clip || d->where)
 		return lode__err(err, LODE_EMANIFEST,
 				 "source '%s' is a raster: %s applies to vector layers only", d->source_path,
@@ -260,9 +282,6 @@ static lode_status plan_one(plan *p, plan_item *it, lode_error *err)
 			    "%.10g, %.10g, %.10g], the bounds are [%.10g, %.10g, %.10g, %.10g]",
 			    d->source_path, s[0], s[1], s[2], s[3], b[0], b[1], b[2], b[3]);
 	}
-
-	if ((rc = lode__sha256_file(d->source_path, it->sha256, &it->size, err)))
-		return rc;
 	return LODE_OK;
 }
 
@@ -311,8 +330,6 @@ static lode_status plan_vector(plan *p, plan_item *it, lode_error *err)
 			    "[%.10g, %.10g, %.10g, %.10g], the bounds are [%.10g, %.10g, %.10g, %.10g]",
 			    info->layer, d->source_path, s[0], s[1], s[2], s[3], b[0], b[1], b[2], b[3]);
 	}
-	if ((rc = lode__sha256_file(d->source_path, it->sha256, &it->size, err)))
-		return rc;
 	return LODE_OK;
 }
 
@@ -436,11 +453,19 @@ json_t *lode__vector_lineage(const json_t *planned, const lode_vdata *d)
 	const char *key;
 	int added = 0;
 
+	/* fmin and fmax are library calls, ten million of them for 2.5 million nodes: call
+	   them only where they may change the extent.  A value strictly inside it leaves
+	   it as it is whatever libm does with NaN and signed zeros. */
 	for (size_t k = 0; k < d->nnodes; k++) {
-		e[0] = fmin(e[0], d->x[k]);
-		e[1] = fmin(e[1], d->y[k]);
-		e[2] = fmax(e[2], d->x[k]);
-		e[3] = fmax(e[3], d->y[k]);
+		double x = d->x[k], y = d->y[k];
+		if (!(x > e[0]))
+			e[0] = fmin(e[0], x);
+		if (!(y > e[1]))
+			e[1] = fmin(e[1], y);
+		if (!(x < e[2]))
+			e[2] = fmax(e[2], x);
+		if (!(y < e[3]))
+			e[3] = fmax(e[3], y);
 	}
 	for (int k = 0; k < 4; k++)
 		json_array_append_new(ext, d->nnodes ? json_real(e[k]) : json_null());

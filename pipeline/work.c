@@ -907,7 +907,7 @@ static lode_status package_vector(work *w, size_t i, lode__bundle *out, lode__pr
 		    {"lode_lineage", items[0].lineage},
 		    {"lode_content_sha256", content},
 		};
-		if ((rc = lode__bundle_add_vector(out, it->spec->name, w->p.dst_wkt, d, attrs, 4, err)))
+		if ((rc = lode__bundle_add_vector(out, it->spec->name, w->p.dst_wkt, d, NULL, attrs, 4, err)))
 			goto out;
 	}
 	if (!(lineage = lode__strdup(items[0].lineage))) {

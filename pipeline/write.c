@@ -307,12 +307,18 @@ out:
 lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__progress *pr,
 			       lode_bundle_item *digest_item, lode_error *err)
 {
-	lode_vector_read r = {it->src_wkt, p->dst_wkt, it->op.pipeline, p->m->bounds, it->spec->clip};
+	lode_vector_read r = {it->src_wkt, p->dst_wkt, it->op.pipeline, p->m->bounds, it->spec->clip, NULL};
 	lode_vdata *d = NULL;
+	lode__colenc *xy = NULL;
 	json_t *lj = NULL;
 	char *lineage = NULL, content[65];
 	lode_status rc;
 
+	/* x and y are most of a layer's bytes: compress them on another core while the
+	   features are read (one thread reads, as OGR and PROJ want). */
+	if ((rc = lode__bundle_xy_encoder(b, &xy, err)))
+		goto out;
+	r.xy = xy;
 	if ((rc = lode__vector_read(it->vsrc, &r, &d, err)))
 		goto out;
 	lode__vector_digest(d, content);
@@ -329,13 +335,14 @@ lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__pr
 		    {"lode_lineage", lineage},
 		    {"lode_content_sha256", content},
 		};
-		if ((rc = lode__bundle_add_vector(b, it->spec->name, p->dst_wkt, d, attrs, 4, err)))
+		if ((rc = lode__bundle_add_vector(b, it->spec->name, p->dst_wkt, d, xy, attrs, 4, err)))
 			goto out;
 	}
 	rc = lode__record_digest(digest_item, it->spec->name, content, &lineage, err);
 	if (!rc && lode__tick(pr, 1.0, it->spec->name))
 		rc = lode__err(err, LODE_EIO, "interrupted: nothing was written");
 out:
+	lode__colenc_free(xy);
 	json_decref(lj);
 	free(lineage);
 	lode__vdata_free(d);
