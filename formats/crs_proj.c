@@ -196,9 +196,15 @@ typedef struct registered {
 	char *steps, *code;
 } registered;
 
+/* The registered operations between the two geodetic CRSs, loaded when an operation
+   first needs a code (the search costs a second proj_create_operations, which a
+   single registered transformation does not need). */
 typedef struct registry {
 	registered *r;
 	size_t n;
+	int loaded;
+	PJ *src, *dst;
+	PJ_OPERATION_FACTORY_CONTEXT *fac;
 } registry;
 
 static void registry_free(registry *g)
@@ -212,12 +218,13 @@ static void registry_free(registry *g)
 	g->n = 0;
 }
 
-static void registry_load(PJ_CONTEXT *ctx, PJ *src, PJ *dst, PJ_OPERATION_FACTORY_CONTEXT *fac, registry *g)
+static void registry_load(PJ_CONTEXT *ctx, registry *g)
 {
-	PJ *sg = proj_crs_get_geodetic_crs(ctx, src), *dg = proj_crs_get_geodetic_crs(ctx, dst);
-	PJ_OBJ_LIST *ops = sg && dg ? proj_create_operations(ctx, sg, dg, fac) : NULL;
+	PJ *sg = proj_crs_get_geodetic_crs(ctx, g->src), *dg = proj_crs_get_geodetic_crs(ctx, g->dst);
+	PJ_OBJ_LIST *ops = sg && dg ? proj_create_operations(ctx, sg, dg, g->fac) : NULL;
 	int n = ops ? proj_list_get_count(ops) : 0;
 
+	g->loaded = 1;
 	g->r = n > 0 ? calloc((size_t)n, sizeof *g->r) : NULL;
 	for (int i = 0; i < n && g->r; i++) {
 		PJ *op = proj_list_get(ctx, ops, i);
@@ -245,7 +252,7 @@ static void registry_load(PJ_CONTEXT *ctx, PJ *src, PJ *dst, PJ_OPERATION_FACTOR
  * transformation; else the registered operation with the same transformation steps;
  * else its transformation steps' codes joined by " + "; NULL for conversions only.
  */
-static char *op_code(PJ_CONTEXT *ctx, PJ *op, const registry *g)
+static char *op_code(PJ_CONTEXT *ctx, PJ *op, registry *g)
 {
 	char *steps;
 
@@ -254,6 +261,8 @@ static char *op_code(PJ_CONTEXT *ctx, PJ *op, const registry *g)
 	if (proj_get_type(op) != PJ_TYPE_CONCATENATED_OPERATION)
 		return NULL;
 	steps = transformation_codes(ctx, op);
+	if (steps && g && !g->loaded)
+		registry_load(ctx, g);
 	for (size_t i = 0; steps && g && i < g->n; i++) {
 		if (strcmp(g->r[i].steps, steps) == 0 && strcmp(g->r[i].code, steps) != 0) {
 			free(steps);
@@ -336,7 +345,7 @@ static int op_has_id(PJ_CONTEXT *ctx, PJ *p, const lode_op *op, const char *want
 }
 
 /* Fill op from a PROJ operation; returns -1 on out-of-memory. */
-static int describe(PJ_CONTEXT *ctx, PJ *p, const registry *g, lode_op *op)
+static int describe(PJ_CONTEXT *ctx, PJ *p, registry *g, lode_op *op)
 {
 	const char *name = proj_get_name(p);
 	const char *pipe = proj_as_proj_string(ctx, p, PJ_PROJ_5, NULL);
@@ -427,7 +436,7 @@ lode_status lode__crs_choose_operation(const char *src_wkt, const char *dst_wkt,
 	PJ *src = NULL, *dst = NULL, *given = NULL;
 	PJ_OPERATION_FACTORY_CONTEXT *fac = NULL;
 	PJ_OBJ_LIST *ops = NULL;
-	registry reg = {NULL, 0};
+	registry reg = {0};
 	json_t *cands = json_array();
 	char reasons[1536] = "", why[256];
 	int n = 0, chosen = -1;
@@ -489,7 +498,9 @@ lode_status lode__crs_choose_operation(const char *src_wkt, const char *dst_wkt,
 								 PROJ_GRID_AVAILABILITY_USED_FOR_SORTING);
 	if (aoi)
 		proj_operation_factory_context_set_area_of_interest(ctx, fac, aoi[0], aoi[1], aoi[2], aoi[3]);
-	registry_load(ctx, src, dst, fac, &reg);
+	reg.src = src;
+	reg.dst = dst;
+	reg.fac = fac;
 	ops = proj_create_operations(ctx, src, dst, fac);
 	n = ops ? proj_list_get_count(ops) : 0;
 	if (n == 0) {

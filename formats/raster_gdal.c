@@ -72,6 +72,15 @@ void lode__gdal_init(void)
 	GDALAllRegister();
 }
 
+size_t lode__gdal_bound_cache(size_t max_memory)
+{
+	const GIntBig usual = 48 * 1024 * 1024;
+
+	if (max_memory && !getenv("GDAL_CACHEMAX"))
+		GDALSetCacheMax64((GIntBig)max_memory / 4 < usual ? (GIntBig)max_memory / 4 : usual);
+	return (size_t)GDALGetCacheMax64();
+}
+
 const char *lode__gdal_version(void)
 {
 	return GDALVersionInfo("RELEASE_NAME");

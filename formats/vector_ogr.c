@@ -274,7 +274,20 @@ typedef struct builder {
 	size_t *cap_null;
 	lode__colenc *xy; /* or NULL: gets each whole chunk of x and y once read */
 	size_t sent;      /* nodes handed to xy */
+	size_t text;      /* bytes of the string values */
 } builder;
+
+/* The bytes the layer's arrays and strings hold so far (for --max-memory). */
+static size_t held(const builder *b)
+{
+	const lode_vdata *d = b->d;
+	size_t n = (b->cap_x + b->cap_y + b->cap_z) * sizeof(double) +
+		   (b->cap_nc + b->cap_pnc + b->cap_ir) * sizeof(int32_t) + b->text;
+
+	for (size_t i = 0; i < d->nfields; i++)
+		n += b->cap_field[i] * lode__ftype_size(d->fields[i].type) + b->cap_null[i];
+	return n;
+}
 
 /* Hand the whole chunks of x and y read since the last call to the column encoder,
    which compresses them while reading goes on. */
@@ -522,6 +535,7 @@ static lode_status add_attributes(builder *b, OGRFeatureH feat, const char *laye
 						 layer, (long long)OGR_F_GetFID(feat), f->name);
 			if (!(*(char **)slot = lode__strdup(s)))
 				return lode__err(err, LODE_ENOMEM, "out of memory");
+			b->text += strlen(s) + 1;
 			break;
 		}
 		case LODE_FT_DATE:
@@ -729,6 +743,15 @@ lode_status lode__vector_read(lode__vector *v, const lode_vector_read *r, lode_v
 		if ((rc = add_attributes(&b, feat, layer, err)) || (rc = send_xy(&b, err)))
 			goto out;
 		d->nfeat++;
+		if (r->max_bytes && held(&b) > r->max_bytes) {
+			rc = lode__err(
+			    err, LODE_ESOURCE,
+			    "layer '%s': its first %zu features already need %.1f MB in memory, more "
+			    "than --max-memory allows (%.1f MB): lode holds a layer whole while "
+			    "writing it; allow more memory, or split the layer (where:, clip:)",
+			    layer, d->nfeat, held(&b) / 1048576.0, r->max_bytes / 1048576.0);
+			goto out;
+		}
 		OGR_F_Destroy(feat);
 		feat = NULL;
 	}

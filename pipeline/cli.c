@@ -6,7 +6,10 @@
  * to stderr; results (ls, plan, verify reports) to stdout.  A progress bar is drawn on
  * stderr only when stderr is a terminal and -q was not given.
  */
+#include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,23 +139,33 @@ enum {
 	OPT_SHARD = 1100,
 	OPT_FORCE,
 	OPT_TILE_ROWS,
-	OPT_PREFIX
+	OPT_PREFIX,
+	OPT_MAX_MEMORY
 };
 
 #define MAX_TRUST 64
 
 static const struct option long_opts[] = {
-    {"help", no_argument, NULL, OPT_HELP},          {"quiet", no_argument, NULL, OPT_QUIET},
-    {"output", required_argument, NULL, OPT_OUT},   {"json", no_argument, NULL, OPT_JSON},
-    {"threads", required_argument, NULL, OPT_JOBS}, {"trust", required_argument, NULL, OPT_TRUST},
-    {"key", required_argument, NULL, OPT_KEY},      {"signer", required_argument, NULL, OPT_SIGNER},
-    {"work", required_argument, NULL, OPT_WORK},    {"shard", required_argument, NULL, OPT_SHARD},
-    {"force", no_argument, NULL, OPT_FORCE},        {"tile-rows", required_argument, NULL, OPT_TILE_ROWS},
-    {"prefix", no_argument, NULL, OPT_PREFIX},      {NULL, 0, NULL, 0},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"quiet", no_argument, NULL, OPT_QUIET},
+    {"output", required_argument, NULL, OPT_OUT},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"threads", required_argument, NULL, OPT_JOBS},
+    {"trust", required_argument, NULL, OPT_TRUST},
+    {"key", required_argument, NULL, OPT_KEY},
+    {"signer", required_argument, NULL, OPT_SIGNER},
+    {"work", required_argument, NULL, OPT_WORK},
+    {"shard", required_argument, NULL, OPT_SHARD},
+    {"force", no_argument, NULL, OPT_FORCE},
+    {"tile-rows", required_argument, NULL, OPT_TILE_ROWS},
+    {"prefix", no_argument, NULL, OPT_PREFIX},
+    {"max-memory", required_argument, NULL, OPT_MAX_MEMORY},
+    {NULL, 0, NULL, 0},
 };
 
 typedef struct opts {
 	int help, quiet, json, threads;
+	size_t max_memory; /* bytes, 0: no bound */
 	const char *out, *key, *signer, *work;
 	const char *trust[MAX_TRUST];
 	size_t ntrust;
@@ -173,6 +186,36 @@ static long number(const char *s, long lo, long hi)
 	return *end || n < lo || n > hi ? -1 : n;
 }
 
+/* A memory size: a whole number of megabytes, or with a unit K, M, G or T (binary, upper
+   or lower case, an optional B or iB after it); 0 when it is not one, or below 1 MB. */
+static size_t memory_size(const char *s)
+{
+	const char *units = "KMGT";
+	char *end;
+	unsigned long long n;
+	size_t shift = 20; /* megabytes without a unit */
+	const char *u;
+
+	if (!isdigit((unsigned char)*s))
+		return 0;
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno)
+		return 0;
+	if (*end) {
+		if (!(u = strchr(units, toupper((unsigned char)*end))))
+			return 0;
+		shift = 10 * (size_t)(u - units + 1);
+		end++;
+		if (strcmp(end, "") != 0 && strcmp(end, "B") != 0 && strcmp(end, "b") != 0 &&
+		    strcmp(end, "iB") != 0)
+			return 0;
+	}
+	if (n > (SIZE_MAX >> shift) || (n << shift) < (1u << 20))
+		return 0;
+	return (size_t)(n << shift);
+}
+
 /* Does the command take option ch?  -h, -q and unknown options are for every command. */
 static int takes(const opts *o, int ch)
 {
@@ -186,6 +229,7 @@ static int takes(const opts *o, int ch)
 	case OPT_SHARD:
 	case OPT_FORCE: return o->allow_shard;
 	case OPT_TILE_ROWS: return o->allow_tile_rows;
+	case OPT_MAX_MEMORY: return o->allow_threads;
 	case OPT_PREFIX: return o->allow_prefix;
 	case OPT_JSON: return o->allow_json;
 	default: return 1;
@@ -228,6 +272,16 @@ static int parse(const char *cmd, int argc, char **argv, opts *o)
 		case OPT_JOBS:
 			if ((o->threads = (int)number(optarg, 1, 256)) < 0) {
 				usage_error(cmd, "-j takes a number of threads from 1 to 256, not", optarg);
+				return -1;
+			}
+			break;
+		case OPT_MAX_MEMORY:
+			if (!(o->max_memory = memory_size(optarg))) {
+				usage_error(
+				    cmd,
+				    "--max-memory takes a size of at least 1 MB such as 512M, 2G or 800 "
+				    "(megabytes), not",
+				    optarg);
 				return -1;
 			}
 			break;
@@ -314,6 +368,7 @@ static int cmd_run(int argc, char **argv)
 			o.out);
 	b.draw = !o.quiet && isatty(STDERR_FILENO);
 	ro.threads = o.threads;
+	ro.max_memory = o.max_memory;
 	ro.progress = draw_bar;
 	ro.progress_user = &b;
 	catch_signals();
@@ -378,6 +433,7 @@ static int cmd_reproject(int argc, char **argv)
 		return usage_error("reproject", "expected -w WORK and no other argument", NULL);
 	b.draw = !o.quiet && isatty(STDERR_FILENO);
 	so.threads = o.threads;
+	so.max_memory = o.max_memory;
 	so.shard = o.shard;
 	so.nshards = o.nshards;
 	so.force = o.force;
@@ -571,13 +627,16 @@ static int cmd_extract(int argc, char **argv)
 }
 
 static const command commands[] = {
-    {"run", cmd_run, "lode run MANIFEST -o BUNDLE.nc [-j THREADS] [-q]",
+    {"run", cmd_run, "lode run MANIFEST -o BUNDLE.nc [-j THREADS] [--max-memory SIZE] [-q]",
      "Read MANIFEST, check every source, choose every coordinate operation under the\n"
      "manifest's policy, reproject every dataset onto the target grid and write one\n"
      "bundle.  The bundle appears under its name only when complete.\n\n"
      "  -o, --output BUNDLE.nc  where to write the bundle (name it .nc for GDAL)\n"
      "  -j, --threads N         threads for warping and compressing (default: one per core);\n"
      "                          the bundle is the same whatever N\n"
+     "  --max-memory SIZE       bound lode's buffers and GDAL's block cache (e.g. 512M, 2G):\n"
+     "                          fewer threads if need be; a raster strip or a vector layer\n"
+     "                          that cannot fit fails, naming it (libraries not counted)\n"
      "  -q, --quiet             no progress bar, no messages but errors\n"
      "  -h, --help              this help\n"},
     {"plan", cmd_plan, "lode plan MANIFEST [-w WORK [--tile-rows ROWS]]",
@@ -589,7 +648,8 @@ static const command commands[] = {
      "  --tile-rows ROWS    cut rasters of at least twice ROWS rows into tiles of ROWS rows\n"
      "                      (a multiple of 512) that shards make apart (default: tiles of\n"
      "                      about 256 MB of output)\n"},
-    {"reproject", cmd_reproject, "lode reproject -w WORK [--shard I/N] [-j THREADS] [--force] [-q]",
+    {"reproject", cmd_reproject,
+     "lode reproject -w WORK [--shard I/N] [-j THREADS] [--max-memory SIZE] [--force] [-q]",
      "Make the parts of the plan in WORK that do not exist yet: each a one-dataset bundle\n"
      "in WORK/parts, named by a content key.  Parts that are done are skipped, so a rerun\n"
      "after a kill or a failure makes only what is missing.  A part that fails is\n"
@@ -598,6 +658,8 @@ static const command commands[] = {
      "  --shard I/N         make only shard I of N (0 to N-1), e.g. from a job array:\n"
      "                      --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT\n"
      "  -j, --threads N     threads for warping and compressing (default: one per core)\n"
+     "  --max-memory SIZE   as for lode run, e.g. the job's memory less 100M for the\n"
+     "                      libraries: --max-memory $((SLURM_MEM_PER_NODE - 100))M\n"
      "  --force             make the parts again even when they exist\n"},
     {"package", cmd_package, "lode package -w WORK -o BUNDLE.nc [-q]",
      "Assemble the parts in WORK into the bundle, copying raster chunks as they are stored.\n"

@@ -52,6 +52,10 @@ typedef struct lode_run_options {
 	lode_progress_fn progress; /* may be NULL */
 	void *progress_user;
 	int threads; /* threads for warping and compressing; 0: one per core */
+	/* Bytes lode's own buffers and GDAL's block cache may take; 0: no bound.  Fewer
+	   threads are used when theirs would not fit; a raster strip or a vector layer that
+	   cannot fit fails with a message.  The libraries' code and data are not counted. */
+	size_t max_memory;
 } lode_run_options;
 
 /*
@@ -73,11 +77,12 @@ lode_status lode_plan_json(const char *manifest_path, char **report_json, lode_e
 typedef struct lode_stage_options {
 	lode_progress_fn progress; /* may be NULL */
 	void *progress_user;
-	int threads;   /* reproject: threads for warping and compressing; 0: one per core */
-	int shard;     /* reproject: which shard, 0 to nshards - 1 */
-	int nshards;   /* reproject: how many shards share the work; 0 or 1: one does it all */
-	int force;     /* reproject: make parts again even when they exist */
-	int tile_rows; /* plan: rows per tile of a large raster, a multiple of 512; 0: automatic */
+	int threads;       /* reproject: threads for warping and compressing; 0: one per core */
+	int shard;         /* reproject: which shard, 0 to nshards - 1 */
+	int nshards;       /* reproject: how many shards share the work; 0 or 1: one does it all */
+	int force;         /* reproject: make parts again even when they exist */
+	int tile_rows;     /* plan: rows per tile of a large raster, a multiple of 512; 0: automatic */
+	size_t max_memory; /* reproject: as lode_run_options.max_memory */
 } lode_stage_options;
 
 /*

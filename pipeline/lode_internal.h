@@ -251,6 +251,10 @@ lode_status lode__warper_new(lode__raster *src, const lode_warp_params *p, lode_
 /* Warp a window of the target grid into buf: nbands planes of w*h values of p->dtype. */
 lode_status lode__warper_window(lode__warper *w, int x0, int y0, int nx, int ny, void *buf, lode_error *err);
 void lode__warper_free(lode__warper *w);
+/* With a memory bound (bytes, 0: none), GDAL's block cache gets a quarter of it, at
+   most the usual 48 MB, unless the environment sets GDAL_CACHEMAX.  Returns the cache
+   size in bytes. */
+size_t lode__gdal_bound_cache(size_t max_memory);
 /* Windows warped so far in this process by lode's bilinear kernel and by GDAL's warper. */
 void lode__warp_counts(long *fast, long *gdal);
 
@@ -353,6 +357,7 @@ typedef struct lode_vector_read {
 	const double *bounds; /* target bounds: features that do not intersect are left out */
 	int clip;             /* cut geometries to the bounds */
 	lode__colenc *xy;     /* or NULL: gets every whole chunk of x (column 0) and y (1) */
+	size_t max_bytes;     /* fail once the layer's values take more; 0: no bound */
 } lode_vector_read;
 
 /* Read, transform and filter every feature into a new lode_vdata (caller frees). */

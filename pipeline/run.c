@@ -22,6 +22,8 @@ lode_status lode_run(const char *manifest_path, const char *bundle_path, const l
 	if ((rc = lode__plan_build(manifest_path, opt, &p, err)))
 		goto out;
 	p.threads = opt ? opt->threads : 0;
+	p.max_memory = opt ? opt->max_memory : 0;
+	lode__gdal_bound_cache(p.max_memory);
 	for (size_t i = 0; i < p.n; i++)
 		pr.total +=
 		    p.items[i].is_vector ? 1.0 : (double)p.items[i].nx * p.items[i].ny * p.items[i].nbands;

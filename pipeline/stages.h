@@ -42,7 +42,8 @@ typedef struct plan_item {
 
 typedef struct plan {
 	lode_manifest *m;
-	int threads; /* for warping and compressing; 0: one per core */
+	int threads;       /* for warping and compressing; 0: one per core */
+	size_t max_memory; /* lode_run_options.max_memory */
 	char *dst_wkt;
 	char *dst_label;
 	char *proj_version, *epsg_version;

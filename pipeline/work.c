@@ -645,8 +645,11 @@ lode_status lode_reproject(const char *work_dir, const lode_stage_options *opt, 
 		ro.progress = opt->progress;
 		ro.progress_user = opt->progress_user;
 		ro.threads = opt->threads;
+		ro.max_memory = opt->max_memory;
 	}
 	w.p.threads = ro.threads;
+	w.p.max_memory = ro.max_memory;
+	lode__gdal_bound_cache(w.p.max_memory);
 	if (!(shard = assign_shards(&w, nshards))) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;

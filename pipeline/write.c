@@ -135,6 +135,39 @@ void lode__raster_def(const plan *p, const plan_item *it, lode_raster_def *def)
 	memcpy(def->gt, it->gt, sizeof def->gt);
 }
 
+/*
+ * --max-memory for a raster: how many worker threads fit beside GDAL's block cache and
+ * one strip (the strip buffer, and its encoded chunks twice over at worst), each worker
+ * taking about five chunk-sized buffers (its window, a band's chunk, the codec's and the
+ * warper's); the calling thread works too, with buffers of its own.  Fewer threads than
+ * asked when needed; not even one fitting is an error.
+ */
+static lode_status bounded_threads(const plan *p, const plan_item *it, int rows, int cols, int *threads,
+				   lode_error *err)
+{
+	const double mb = 1048576.0;
+	size_t esize = lode__dtype_size(it->dtype), strip, tile, fixed, per, fit;
+	int want = *threads > 0 ? *threads : lode__default_threads();
+
+	if (!p->max_memory)
+		return LODE_OK;
+	strip = (size_t)it->nx * (size_t)rows * (size_t)it->nbands * esize;
+	tile = (size_t)rows * (size_t)cols * (size_t)it->nbands * esize;
+	fixed = lode__gdal_bound_cache(0) + 3 * strip;
+	per = 5 * tile;
+	if (fixed + 2 * per > p->max_memory)
+		return lode__err(
+		    err, LODE_ESOURCE, /* this dataset cannot be made within the bound */
+		    "warping it needs about %.0f MB with one thread (a strip of %d x %d pixels x %d "
+		    "band%s, and GDAL's block cache of %.0f MB), more than --max-memory allows "
+		    "(%.0f MB)",
+		    (fixed + 2 * per) / mb, it->nx, rows, it->nbands, it->nbands == 1 ? "" : "s",
+		    lode__gdal_bound_cache(0) / mb, p->max_memory / mb);
+	fit = (p->max_memory - fixed) / per - 1;
+	*threads = fit < (size_t)want ? (int)fit : want;
+	return LODE_OK;
+}
+
 lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0, int nrows,
 			       const char *lineage, lode__progress *pr, lode_bundle_item *digest_item,
 			       lode_error *err)
@@ -149,7 +182,7 @@ lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0
 	char *names_text = NULL, *units_text = NULL, *lineage_copy = NULL;
 	char content[65];
 	size_t esize = lode__dtype_size(it->dtype), plane;
-	int rows = LODE_CHUNK, oom1, oom2;
+	int rows = LODE_CHUNK, oom1, oom2, nthreads = 0;
 	lode_status rc = LODE_OK;
 
 	lode_warp_params wp = {
@@ -193,6 +226,9 @@ lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0
 					.level = lode__bundle_deflate_level()};
 		lode__bvar_chunk(v, &tp.chunk_rows, &tp.chunk_cols);
 		lode__bvar_fill(v, tp.fill);
+		if ((rc = bounded_threads(p, it, tp.chunk_rows, tp.chunk_cols, &tp.threads, err)))
+			goto out;
+		nthreads = tp.threads > 0 ? tp.threads : lode__default_threads();
 		rows = tp.chunk_rows;
 		tcols = tp.chunk_cols;
 		if ((rc = lode__tiler_new(&tp, &tiler, err)))
@@ -263,9 +299,9 @@ lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0
 		long fast, gdal;
 		lode__warp_counts(&fast, &gdal);
 		fprintf(stderr,
-			"lode: profile: %s: warp+encode %.2f s, write %.2f s, digest %.2f s; windows so far: "
-			"%ld by lode's bilinear kernel, %ld by GDAL's warper\n",
-			it->spec->name, prof[0], prof[1], prof[2], fast, gdal);
+			"lode: profile: %s: %d threads, warp+encode %.2f s, write %.2f s, digest %.2f s; "
+			"windows so far: %ld by lode's bilinear kernel, %ld by GDAL's warper\n",
+			it->spec->name, nthreads, prof[0], prof[1], prof[2], fast, gdal);
 	}
 
 	rc = lode__finish_raster(v, it->spec->source, lineage, content, names_text, units_text, err);
@@ -307,7 +343,8 @@ out:
 lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__progress *pr,
 			       lode_bundle_item *digest_item, lode_error *err)
 {
-	lode_vector_read r = {it->src_wkt, p->dst_wkt, it->op.pipeline, p->m->bounds, it->spec->clip, NULL};
+	lode_vector_read r = {it->src_wkt,    p->dst_wkt, it->op.pipeline, p->m->bounds,
+			      it->spec->clip, NULL,       p->max_memory};
 	lode_vdata *d = NULL;
 	lode__colenc *xy = NULL;
 	json_t *lj = NULL;

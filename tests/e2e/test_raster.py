@@ -338,6 +338,54 @@ def test_bilinear_kernel_equals_gdal_warper(ctx, tdir):
 
 
 @test
+def test_max_memory_raster(ctx, tdir):
+    """--max-memory bounds the threads: -j 4 on a grid about 3000 pixels wide (a strip of
+    6 MB) with a 40 MB bound (a quarter for GDAL's block cache, three strips, five
+    chunk-sized buffers per worker) warps with 1 worker thread (LODE_PROFILE) into the
+    same bundle as without a bound, with a smaller peak RSS (/usr/bin/time); 20 MB cannot
+    hold a strip: exit 1 naming the dataset and the bound, nothing left; in lode
+    reproject the part fails with that reason and lode status shows it."""
+    aero = ctx.sample("aeromag_tmi.tif")
+    target = make_target("EPSG:4326", [aero], res=0.00012, max_pixels=10 ** 8)
+    width = round((target["bounds"][2] - target["bounds"][0]) / target["resolution"])
+    assert 2600 < width < 4000, "precondition: grid %d wide" % width
+    man = os.path.join(tdir, "manifest.yaml")
+    write_manifest(man, target, [{"name": "aeromag", "source": aero, "resampling": "bilinear"}],
+                   {"allow_ballpark": True})
+    env = ctx.env()
+    env["LODE_PROFILE"] = "1"
+    runs = {}
+    for tag, extra in (("free", []), ("bound", ["--max-memory", "40M"])):
+        out = os.path.join(tdir, tag + ".nc")
+        r = run(["/usr/bin/time", "-f", "maxrss %M", ctx.lode, "run", man, "-o", out, "-q", "-j", "4"]
+                + extra, env=env, cwd=tdir)
+        assert_no_crash(r)
+        assert r.rc == 0, r.brief()
+        threads = re.findall(r"profile: aeromag: (\d+) threads", r.err)
+        rss = re.findall(r"maxrss (\d+)", r.err)
+        assert threads and rss, r.err[-400:]
+        runs[tag] = (int(threads[-1]), int(rss[-1]), open(out, "rb").read())
+    assert runs["free"][0] == 4, "without a bound: %d threads, -j 4 asked" % runs["free"][0]
+    assert runs["bound"][0] == 1, "40 MB bound: %d threads, want 1" % runs["bound"][0]
+    assert runs["bound"][2] == runs["free"][2], "bundles differ with --max-memory"
+    assert runs["bound"][1] < runs["free"][1], "peak RSS %d KB with the bound, %d KB without" % (
+        runs["bound"][1], runs["free"][1])
+    r = lode(ctx, ["run", man, "-o", os.path.join(tdir, "tiny.nc"), "--max-memory", "20M"], tdir)
+    assert_no_crash(r)
+    assert r.rc == 1, "20 MB: want exit 1: " + r.brief()
+    for want in ("dataset 'aeromag'", "--max-memory allows (20 MB)", "a strip of"):
+        assert want in r.err, "%r not in %r" % (want, r.err)
+    assert not leftovers(tdir, "tiny.nc"), leftovers(tdir, "tiny.nc")
+    # the stage: the part fails with the reason, which status shows
+    work = os.path.join(tdir, "work")
+    lode_ok(ctx, ["plan", man, "-w", work, "-q"], tdir)
+    r = lode(ctx, ["reproject", "-w", work, "-q", "--max-memory", "20M"], tdir)
+    assert r.rc == 1 and "--max-memory allows (20 MB)" in r.err, r.brief()
+    st = lode(ctx, ["status", "-w", work], tdir)
+    assert st.rc == 3 and "failed" in st.out and "--max-memory" in st.out, st.brief()
+
+
+@test
 def test_exact_malaysia_geographic(ctx, tdir):
     """error_threshold 0, EPSG:4326 target: Float32 with nodata (aeromag), categorical
     nearest (geology), Int16 DEM (Kertau RSO, cubic), 3-band Float32 (average)."""

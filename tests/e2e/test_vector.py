@@ -23,6 +23,7 @@ Prints "PASS name" / "FAIL name: reason" / "SKIP name: reason" per test and a fi
 "N passed, N failed[, N skipped]"; exit 0 iff nothing failed.  -k SUBSTR runs a subset.
 """
 import json
+import math
 import os
 import re
 import shutil
@@ -1080,6 +1081,44 @@ def test_threads_give_identical_vector_bundles(ctx, tdir):
             assert f.GetField("id") == k and f.GetField("grade") == float(gs[k]), (k, f.GetField("id"))
             assert abs(g.GetX() - xs[k]) < 1e-9 and abs(g.GetY() - ys[k]) < 1e-9, (k, g.ExportToWkt())
 
+
+
+@test
+def test_max_memory_vector(ctx, tdir):
+    """--max-memory: a layer whose values need more than the bound fails at once with a
+    message naming the layer and the bound (exit 1, no bundle, no temp file); a bound it
+    fits in gives the same bundle as no bound."""
+    src = os.path.join(tdir, "big.gpkg")
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(src)
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(4742)
+    lyr = ds.CreateLayer("outlines", srs, ogr.wkbPolygon)
+    defn = lyr.GetLayerDefn()
+    for k in range(4):  # 4 rings of 60,000 vertices: about 4 MB of x and y
+        t = np.linspace(0, 2 * np.pi, 60000, endpoint=False)
+        ring = ", ".join("%.9f %.9f" % (101.8 + 0.05 * k + 0.02 * math.cos(a), 3.9 + 0.02 * math.sin(a))
+                         for a in t)
+        f = ogr.Feature(defn)
+        f.SetGeometryDirectly(ogr.CreateGeometryFromWkt("POLYGON ((%s, %s))" % (
+            ring, ring.split(", ")[0])))
+        lyr.CreateFeature(f)
+    ds = None
+    man = os.path.join(tdir, "m.yaml")
+    write_manifest(man, {"crs": "EPSG:4326", "bounds": [101.5, 3.6, 102.1, 4.1], "resolution": 0.01},
+                   [{"name": "outlines", "source": src}], POLICY)
+    out = os.path.join(tdir, "small.nc")
+    r = lode(ctx, ["run", man, "-o", out, "--max-memory", "2M"], tdir)
+    assert_no_crash(r)
+    assert r.rc == 1, "2 MB bound: want exit 1: " + r.brief()
+    for want in ("layer 'outlines'", "--max-memory allows (2.0 MB)", "dataset 'outlines'"):
+        assert want in r.err, "%r not in %r" % (want, r.err)
+    assert not leftovers(tdir, "small.nc"), leftovers(tdir, "small.nc")
+    a, b = os.path.join(tdir, "a.nc"), os.path.join(tdir, "b.nc")
+    lode_ok(ctx, ["run", man, "-o", a, "-q", "--max-memory", "64M"], tdir)
+    lode_ok(ctx, ["run", man, "-o", b, "-q"], tdir)
+    assert open(a, "rb").read() == open(b, "rb").read(), "bundle differs with --max-memory 64M"
+    r = lode(ctx, ["run", man, "-o", a, "--max-memory", "lots"], tdir)
+    assert r.rc == 2 and "--max-memory takes a size" in r.err, r.brief()
 
 if __name__ == "__main__":
     main()
