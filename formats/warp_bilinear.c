@@ -1,7 +1,7 @@
 /*
  * warp_bilinear.c -- lode's own bilinear warp of a window, for the common case of a
- * survey grid (one Float32 band with a nodata value), giving the same pixels, bit for
- * bit, as GDAL's warper gives for the same window.
+ * survey grid or a DEM (one Float32, Int16, UInt16 or Byte band with a nodata value),
+ * giving the same pixels, bit for bit, as GDAL's warper gives for the same window.
  *
  * Why: with a destination nodata value GDAL's warper keeps a destination validity
  * mask, and with it every window goes through its general per-pixel kernel
@@ -16,13 +16,20 @@
  *     source window of a region comes from 21 samples along each of its edges, and a
  *     region is halved along its longer side while its buffers exceed the warp memory
  *     limit or its source covers less than half of its footprint.
- *  2. Each chunk's source window is read with RasterIO into the working data type.
+ *  2. Each chunk's source window is read with RasterIO as Float32 (GDAL reads it in
+ *     the working type, the target's; every Int16, UInt16 and Byte value is exact in
+ *     Float32, so the values are the same).
  *  3. Target pixel centres are transformed row by row with the same transformer; a
  *     point that falls just outside the source window is transformed again on its own
  *     (exactly, not by the approximate transformer), as GDAL does.
- *  4. A point whose own source pixel is nodata stays nodata.  Otherwise the value is
- *     the weighted sum of the valid ones of its four neighbours, accumulated in GDAL's
+ *  4. A point whose own source pixel is nodata stays nodata (nodata as
+ *     GDALWarpNoDataMasker tells it: ARE_REAL_EQUAL in float for Float32, the nodata
+ *     value rounded down to an integer for integer types).  Otherwise the value is the
+ *     weighted sum of the valid ones of its four neighbours, accumulated in GDAL's
  *     order, divided by the sum of their weights unless that is exactly one.
+ *  5. The value is stored as GWKSetPixelValueReal does: cast to Float32, or for an
+ *     integer type clamped, rounded half up, and moved one step off the nodata value if
+ *     it falls on it.
  * Anything else (another resampling, another working type, several bands, no nodata
  * (GDAL's own fast kernels do that case), a source mask band, an edge sample that fails
  * to transform, a chunk that GDAL would
@@ -57,13 +64,17 @@ struct lode__bilinear {
 	GDALDatasetH src;
 	int src_w, src_h;
 	int band;
-	float nodata;
+	GDALDataType type; /* the working type: the target's */
+	float nodata;      /* Float32: the source nodata as the masker compares it */
+	int int_nodata;    /* integer types: the nodata value as the masker compares it */
+	int nodata_fits;   /* integer types: 0 when it is out of the type's range */
+	double lo, hi;     /* integer types: the type's range */
 	double dst_nodata;
 	double mem_limit;
 	/* scratch, kept between windows (one lode__bilinear per worker thread) */
 	chunk *chunks;
 	int nchunks, chunks_cap;
-	float *sbuf;
+	float *sbuf; /* the chunk's source window, read as Float32 (exact for these types) */
 	size_t sbuf_len;
 	unsigned char *mask; /* validity of the source window's pixels */
 	size_t mask_len;
@@ -112,11 +123,13 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
 	if (env && strcmp(env, "gdal") == 0)
 		return NULL;
 	if (strcmp(p->resampling, "bilinear") != 0 || p->nbands != 1 || !p->has_src_nodata ||
-	    !p->has_dst_nodata || dst_type != GDT_Float32)
+	    !p->has_dst_nodata ||
+	    (dst_type != GDT_Float32 && dst_type != GDT_Int16 && dst_type != GDT_UInt16 &&
+	     dst_type != GDT_Byte))
 		return NULL;
 	if (GDALGetMaskFlags(GDALGetRasterBand(src, p->bands[0])) & GMF_PER_DATASET)
 		return NULL; /* GDAL would use the mask band */
-	if (working_type(src, p, dst_type) != GDT_Float32)
+	if (working_type(src, p, dst_type) != dst_type || (dst_type != GDT_Float32 && isnan(p->src_nodata)))
 		return NULL;
 	if (!(b = calloc(1, sizeof *b)))
 		return NULL; /* GDAL's warper will do */
@@ -124,7 +137,12 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
 	b->src_w = GDALGetRasterXSize(src);
 	b->src_h = GDALGetRasterYSize(src);
 	b->band = p->bands[0];
-	b->nodata = (float)p->src_nodata; /* as GDALWarpNoDataMasker compares Float32 data */
+	b->type = dst_type;
+	b->nodata = (float)p->src_nodata;
+	b->lo = dst_type == GDT_Int16 ? -32768.0 : 0.0;
+	b->hi = dst_type == GDT_Int16 ? 32767.0 : dst_type == GDT_UInt16 ? 65535.0 : 255.0;
+	b->nodata_fits = p->src_nodata >= b->lo && p->src_nodata <= b->hi + 0.000001;
+	b->int_nodata = b->nodata_fits ? (int)floor(p->src_nodata + 0.000001) : 0;
 	b->dst_nodata = p->dst_nodata;
 	wo = GDALCreateWarpOptions();
 	b->mem_limit = wo->dfWarpMemoryLimit > 0 ? wo->dfWarpMemoryLimit : 64.0 * 1024 * 1024;
@@ -251,7 +269,8 @@ static int source_window(const lode__bilinear *b, GDALTransformerFunc fn, void *
 static int collect(lode__bilinear *b, GDALTransformerFunc fn, void *arg, int dx, int dy, int dsx, int dsy)
 {
 	chunk c = {.dx = dx, .dy = dy, .dsx = dsx, .dsy = dsy};
-	const double src_bits = 32.0 + 1, dst_bits = 32.0 + 1; /* values and validity masks */
+	/* values and validity masks, as GDAL counts them */
+	const double src_bits = GDALGetDataTypeSizeBits(b->type) + 1.0, dst_bits = src_bits;
 	double fill = 0.0, mem;
 
 	if (source_window(b, fn, arg, &c, &fill))
@@ -349,22 +368,58 @@ static int grow(lode__bilinear *b, const chunk *c)
 	return 0;
 }
 
-/* GDALWarpNoDataMasker for Float32 (ARE_REAL_EQUAL in float arithmetic) over the chunk's
-   source window.  Returns the mask, or NULL when every pixel is valid. */
+/* GDALWarpNoDataMasker over the chunk's source window: for Float32 ARE_REAL_EQUAL in
+   float arithmetic, for integer types equality with the integer nodata value (none when
+   it is out of the type's range).  Returns the mask, or NULL when every pixel is valid. */
 static const unsigned char *validity(lode__bilinear *b, size_t n)
 {
-	const float nd = b->nodata, *v = b->sbuf;
+	const float *v = b->sbuf;
 	unsigned char *m = b->mask;
 	int any = 0;
 
+	if (b->type != GDT_Float32) {
+		if (!b->nodata_fits)
+			return NULL;
+		for (size_t i = 0; i < n; i++) {
+			m[i] = v[i] != b->int_nodata;
+			any |= !m[i];
+		}
+		return any ? m : NULL;
+	}
 	for (size_t i = 0; i < n; i++) {
+		const float f = v[i], nd = b->nodata;
 		if (isnan(nd))
-			m[i] = !isnan(v[i]);
+			m[i] = !isnan(f);
 		else
-			m[i] = !(v[i] == nd || fabsf(v[i] - nd) < FLT_EPSILON * fabsf(v[i] + nd) * 2);
+			m[i] = !(f == nd || fabsf(f - nd) < FLT_EPSILON * fabsf(f + nd) * 2);
 		any |= !m[i];
 	}
 	return any ? m : NULL;
+}
+
+/* GWKSetPixelValueReal for an integer type: pixel i of a row. */
+static void store_int(const lode__bilinear *b, void *row, int i, double v)
+{
+	double r;
+	int k;
+
+	/* clamp, round half up (floor for signed types, truncation for unsigned ones, as
+	   GDAL writes it), then step off the nodata value */
+	if (v < b->lo)
+		r = b->lo;
+	else if (v > b->hi)
+		r = b->hi;
+	else
+		r = b->type == GDT_Int16 ? floor(v + 0.5) : (double)(long)(v + 0.5);
+	k = (int)r;
+	if (b->dst_nodata == (double)k)
+		k = k == (int)b->lo ? k + 1 : k - 1;
+	if (b->type == GDT_Int16)
+		((int16_t *)row)[i] = (int16_t)k;
+	else if (b->type == GDT_UInt16)
+		((uint16_t *)row)[i] = (uint16_t)k;
+	else
+		((uint8_t *)row)[i] = (uint8_t)k;
 }
 
 /* GWKCheckAndComputeSrcOffsets: is target pixel i of this row inside the source
@@ -473,14 +528,15 @@ static int bilinear(const float *s, const unsigned char *m, int w, int h, double
 }
 
 static void warp_chunk(lode__bilinear *b, const chunk *c, GDALTransformerFunc fn, void *arg, int nx,
-		       float *dst)
+		       unsigned char *dst)
 {
+	const size_t esize = (size_t)GDALGetDataTypeSizeBytes(b->type);
 	const unsigned char *m = validity(b, (size_t)c->ssx * (size_t)c->ssy);
 	/* the source window's edges, as GWKCheckAndComputeSrcOffsets tests them */
 	const double x_lo = c->sx, y_lo = c->sy, x_hi = c->ssx + c->sx, y_hi = c->ssy + c->sy;
 
 	for (int row = 0; row < c->dsy; row++) {
-		float *out = dst + (size_t)(c->dy + row) * (size_t)nx + (size_t)c->dx;
+		unsigned char *out = dst + ((size_t)(c->dy + row) * (size_t)nx + (size_t)c->dx) * esize;
 		for (int i = 0; i < c->dsx; i++) {
 			b->px[i] = i + 0.5 + c->dx;
 			b->py[i] = row + 0.5 + c->dy;
@@ -504,15 +560,19 @@ static void warp_chunk(lode__bilinear *b, const chunk *c, GDALTransformerFunc fn
 				if (!m[(size_t)iy * (size_t)c->ssx + (size_t)ix])
 					continue;
 			}
-			if (bilinear(b->sbuf, m, c->ssx, c->ssy, *x - c->sx, *y - c->sy, &v))
-				out[i] = (float)v;
+			if (!bilinear(b->sbuf, m, c->ssx, c->ssy, *x - c->sx, *y - c->sy, &v))
+				continue;
+			if (b->type == GDT_Float32)
+				((float *)(void *)out)[i] = (float)v; /* GWKSetPixelValueReal */
+			else
+				store_int(b, out, i, v);
 		}
 	}
 }
 
 int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, int nx, int ny, void *buf)
 {
-	float *dst = buf;
+	unsigned char *dst = buf;
 	int rc;
 
 	b->nchunks = 0;
@@ -524,8 +584,9 @@ int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, 
 		if (c->ssx > 0 && c->ssy > 0 && (c->ssx == 1 || c->ssy == 1 || !four_samples(c)))
 			return 0;
 	}
-	/* INIT_DEST=NO_DATA, converted to Float32 the way GDAL converts it */
-	GDALCopyWords64(&b->dst_nodata, GDT_Float64, 0, dst, GDT_Float32, sizeof(float), (GPtrDiff_t)nx * ny);
+	/* INIT_DEST=NO_DATA, converted to the target type the way GDAL converts it */
+	GDALCopyWords64(&b->dst_nodata, GDT_Float64, 0, dst, b->type, GDALGetDataTypeSizeBytes(b->type),
+			(GPtrDiff_t)nx * ny);
 	for (int i = 0; i < b->nchunks; i++) {
 		const chunk *c = &b->chunks[i];
 		if (c->ssx <= 0 || c->ssy <= 0)

@@ -291,14 +291,16 @@ def read_raster_all(bundle):
 
 @test
 def test_bilinear_kernel_equals_gdal_warper(ctx, tdir):
-    """lode's own bilinear kernel (one Float32 band with nodata) writes byte-identical
-    bundles to GDAL's warper, window by window: geographic and
+    """lode's own bilinear kernel (one Float32, Int16, UInt16 or Byte band with nodata)
+    writes byte-identical bundles to GDAL's warper, window by window: geographic and
     projected targets, the default error threshold and 0, grids wider than the sources
     (empty and partly covered windows, split like GDAL splits them), finer grids, and a
     coarser grid where GDAL resamples with its wider kernel (those windows must fall back
     to GDAL's warper).  The kernel must really have run (LODE_PROFILE counts)."""
     aero, grav = ctx.sample("aeromag_tmi.tif"), ctx.sample("gravity_nocrs.tif")
     rad = ctx.sample("radiometric_k.tif")
+    dem, geo = ctx.sample("dem_kertau.tif"), ctx.sample("geology_units.tif")
+    b5 = ctx.realfile("sr_b5_20200829.tif")
     policy = {"allow_ballpark": True}
     cases = [
         ("geo", make_target("EPSG:4326", [aero], max_pixels=1400 * 1400, margin=300),
@@ -318,6 +320,14 @@ def test_bilinear_kernel_equals_gdal_warper(ctx, tdir):
          [{"name": "aeromag", "source": aero, "resampling": "bilinear"}]),
         ("coarse", make_target("EPSG:32647", [aero], res=190.0),
          [{"name": "aeromag", "source": aero, "resampling": "bilinear"}]),
+        # integer types: clamping, rounding, stepping off the nodata value
+        ("dem", make_target("EPSG:4326", [dem], res=0.0005, margin=100),
+         [{"name": "dem", "source": dem, "resampling": "bilinear"},
+          # nodata 100: interpolated values that round to 100 step off it to 99
+          {"name": "dem_nd100", "source": dem, "resampling": "bilinear", "nodata": 100},
+          {"name": "geology", "source": geo, "resampling": "bilinear"}]),
+        ("montana", make_target("EPSG:32612", [b5], res=25.0),
+         [{"name": "sr_b5", "source": b5, "resampling": "bilinear"}]),
     ]
     problems = []
     for tag, target, ds in cases:
