@@ -124,5 +124,8 @@ void lode__out_abort(lode__out *o);
  * left alone (another job may be writing them); they are never read.
  */
 void lode__clean_stale_temps(const char *dest);
+/* Make an empty temporary file beside dest, .NAME.tmp-HOST-PID-XXXXXX (the name that
+   lode__clean_stale_temps knows); malloc'd path, or NULL with err set. */
+char *lode__temp_beside(const char *dest, lode_error *err);
 
 #endif /* LODE_STAGES_H */

@@ -77,15 +77,17 @@ static lode_status make_dir(const char *path, lode_error *err)
 			 errno == EEXIST ? "a file of that name is in the way" : strerror(errno));
 }
 
-/* Write a small text file under a temporary name, then rename it into place. */
+/* Write a small text file under a temporary name, then rename it into place.  The
+   temporary names of killed writers of the same file are cleaned first. */
 static lode_status write_text_atomic(const char *path, const char *text, lode_error *err)
 {
-	char *tmp = lode__sprintf("%s.tmp-%ld", path, (long)getpid());
+	char *tmp;
 	FILE *f;
 	int ok;
 
-	if (!tmp)
-		return lode__err(err, LODE_ENOMEM, "out of memory");
+	lode__clean_stale_temps(path);
+	if (!(tmp = lode__temp_beside(path, err)))
+		return err->code;
 	f = fopen(tmp, "w");
 	ok = f && fputs(text, f) >= 0 && fflush(f) == 0 && fsync(fileno(f)) == 0;
 	if (f && fclose(f) != 0)

@@ -458,8 +458,7 @@ static void short_host(char *buf, size_t n)
 		snprintf(buf, n, "host");
 }
 
-/* Make a temporary file beside dest, named after it, this host and this process. */
-static char *temp_beside(const char *dest, lode_error *err)
+char *lode__temp_beside(const char *dest, lode_error *err)
 {
 	char *dir = lode__dirname(dest), *name, host[128];
 	const char *base = strrchr(dest, '/') ? strrchr(dest, '/') + 1 : dest;
@@ -574,7 +573,7 @@ lode_status lode__out_begin(lode__out *o, const char *dest, lode_error *err)
 	if (!(o->dest = lode__strdup(dest)))
 		return lode__err(err, LODE_ENOMEM, "out of memory");
 	lode__clean_stale_temps(dest);
-	if (!(o->tmp = temp_beside(dest, err)))
+	if (!(o->tmp = lode__temp_beside(dest, err)))
 		return err->code;
 	if ((rc = lode__bundle_create(o->tmp, &o->b, err)))
 		return lode__err_ctx(err, "writing %s: ", dest);

@@ -10,6 +10,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -227,7 +228,18 @@ def test_rerun_skips_done_and_redoes_changed(ctx, tdir):
     open(m, "w").write(txt)
     r = lode(ctx, ["reproject", "-w", work], tdir, env(ctx))
     assert r.rc == 2 and "changed since lode plan" in r.err, "a changed manifest must be refused: " + r.brief()
+    # A plan -w killed while writing plan.json leaves its temporary file; the next plan
+    # -w removes it (its process is dead) and keeps a live writer's.
+    host = socket.gethostname().split(".")[0] or "host"
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = ".plan.json.tmp-%s-%d-AbCdEf" % (host, dead.pid)
+    live = ".plan.json.tmp-%s-%d-GhIjKl" % (host, os.getpid())
+    for t in (stale, live):
+        open(os.path.join(work, t), "w").write("{")
     lode_ok(ctx, ["plan", m, "-w", work, "--tile-rows", "512"], tdir, env(ctx))
+    assert temps(work) == [live], "temporary files after plan -w: %s" % temps(work)
+    os.unlink(os.path.join(work, live))
     r = lode_ok(ctx, ["reproject", "-w", work], tdir, env(ctx))
     assert "2 parts made, 3 already done" in r.err, r.brief()
     for p, t in stamp.items():
