@@ -85,8 +85,9 @@ struct lode__bilinear {
 
 /* GDAL's working data type for these warp options: the union of the source and target
    band types and the nodata values (GDALWarpResolveWorkingDataType, on a 1 x 1 stand-in
-   for the target window). */
-static GDALDataType working_type(GDALDatasetH src, const lode_warp_params *p, GDALDataType dst_type)
+   for the target window); *mem_limit: the warp memory limit GDAL's options default to. */
+static GDALDataType working_type(GDALDatasetH src, const lode_warp_params *p, GDALDataType dst_type,
+				 double *mem_limit)
 {
 	GDALDriverH mem = GDALGetDriverByName("MEM");
 	GDALDatasetH dst = mem ? GDALCreate(mem, "", 1, 1, 1, dst_type, NULL) : NULL;
@@ -109,6 +110,7 @@ static GDALDataType working_type(GDALDatasetH src, const lode_warp_params *p, GD
 	wo->padfDstNoDataReal[0] = p->dst_nodata;
 	GDALWarpResolveWorkingDataType(wo);
 	t = wo->eWorkingDataType;
+	*mem_limit = wo->dfWarpMemoryLimit > 0 ? wo->dfWarpMemoryLimit : 64.0 * 1024 * 1024;
 	GDALDestroyWarpOptions(wo);
 	GDALClose(dst);
 	return t;
@@ -118,7 +120,7 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
 {
 	const char *env = getenv("LODE_WARP_KERNEL");
 	lode__bilinear *b;
-	GDALWarpOptions *wo;
+	double mem_limit;
 
 	if (env && strcmp(env, "gdal") == 0)
 		return NULL;
@@ -129,7 +131,8 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
 		return NULL;
 	if (GDALGetMaskFlags(GDALGetRasterBand(src, p->bands[0])) & GMF_PER_DATASET)
 		return NULL; /* GDAL would use the mask band */
-	if (working_type(src, p, dst_type) != dst_type || (dst_type != GDT_Float32 && isnan(p->src_nodata)))
+	if (working_type(src, p, dst_type, &mem_limit) != dst_type ||
+	    (dst_type != GDT_Float32 && isnan(p->src_nodata)))
 		return NULL;
 	if (!(b = calloc(1, sizeof *b)))
 		return NULL; /* GDAL's warper will do */
@@ -144,9 +147,7 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
 	b->nodata_fits = p->src_nodata >= b->lo && p->src_nodata <= b->hi + 0.000001;
 	b->int_nodata = b->nodata_fits ? (int)floor(p->src_nodata + 0.000001) : 0;
 	b->dst_nodata = p->dst_nodata;
-	wo = GDALCreateWarpOptions();
-	b->mem_limit = wo->dfWarpMemoryLimit > 0 ? wo->dfWarpMemoryLimit : 64.0 * 1024 * 1024;
-	GDALDestroyWarpOptions(wo);
+	b->mem_limit = mem_limit;
 	return b;
 }
 
@@ -181,6 +182,29 @@ static double round_if_close(double v)
 	return fabs(r - v) < 1e-6 ? r : v;
 }
 
+/* One axis of ComputeSourceWindow's result: from the sampled extent [lo, hi] of a
+   region dsize pixels long, on a source axis size pixels long, the window's offset and
+   length and the extra pixels beyond the extent (which PerformWarp leaves out of the
+   scale).  Returns the resampling radius on that axis. */
+static int window_axis(double lo, double hi, int dsize, int size, int *off, int *len, double *extra)
+{
+	const double scale = max_d(1e-3, (double)dsize / (hi - lo));
+	const int radius = scale < 0.95 ? (int)ceil(1 / scale) : 1; /* bilinear's radius is 1 */
+	const int lo_c = (int)max_d(0.0, lo), hi_c = (int)min_d(ceil(hi), (double)size);
+
+	if (hi_c - lo_c > 0.9 * size) {
+		*off = 0;
+		*len = size;
+	} else {
+		*off = lo_c - radius < size ? lo_c - radius : size;
+		*off = *off > 0 ? *off : 0;
+		*len = size - *off < hi_c - *off + radius ? size - *off : hi_c - *off + radius;
+		*len = *len > 0 ? *len : 0;
+	}
+	*extra = *len - max_d(0.0, min_d((double)(size - lo_c), hi - lo));
+	return radius;
+}
+
 /* GDALWarpOperation::ComputeSourceWindow for bilinear, edge sampling only.  Returns 0,
    or 1 when GDAL would take another road (a failed or wild sample). */
 static int source_window(const lode__bilinear *b, GDALTransformerFunc fn, void *arg, chunk *c, double *fill)
@@ -189,7 +213,7 @@ static int source_window(const lode__bilinear *b, GDALTransformerFunc fn, void *
 	int ok[4 * SAMPLE_STEPS];
 	const double step = 1.0 / (SAMPLE_STEPS - 1);
 	double minx = INFINITY, miny = INFINITY, maxx = -INFINITY, maxy = -INFINITY;
-	int n = 0, xr = 1, yr = 1, minxc, minyc, maxxc, maxyc;
+	int n = 0, xr, yr;
 	const int W = b->src_w, H = b->src_h;
 
 	for (double r = 0.0; r <= 1.0 + step * 0.5 && n + 4 <= 4 * SAMPLE_STEPS; r += step) {
@@ -228,38 +252,8 @@ static int source_window(const lode__bilinear *b, GDALTransformerFunc fn, void *
 	miny = round_if_close(miny);
 	maxx = round_if_close(maxx);
 	maxy = round_if_close(maxy);
-	{
-		const double xs = max_d(1e-3, (double)c->dsx / (maxx - minx));
-		const double ys = max_d(1e-3, (double)c->dsy / (maxy - miny));
-		if (xs < 0.95)
-			xr = (int)ceil(1 / xs);
-		if (ys < 0.95)
-			yr = (int)ceil(1 / ys);
-	}
-	minxc = (int)max_d(0.0, minx);
-	minyc = (int)max_d(0.0, miny);
-	maxxc = (int)min_d(ceil(maxx), (double)W);
-	maxyc = (int)min_d(ceil(maxy), (double)H);
-	if (maxxc - minxc > 0.9 * W) {
-		c->sx = 0;
-		c->ssx = W;
-	} else {
-		c->sx = minxc - xr < W ? minxc - xr : W;
-		c->sx = c->sx > 0 ? c->sx : 0;
-		c->ssx = W - c->sx < maxxc - c->sx + xr ? W - c->sx : maxxc - c->sx + xr;
-		c->ssx = c->ssx > 0 ? c->ssx : 0;
-	}
-	if (maxyc - minyc > 0.9 * H) {
-		c->sy = 0;
-		c->ssy = H;
-	} else {
-		c->sy = minyc - yr < H ? minyc - yr : H;
-		c->sy = c->sy > 0 ? c->sy : 0;
-		c->ssy = H - c->sy < maxyc - c->sy + yr ? H - c->sy : maxyc - c->sy + yr;
-		c->ssy = c->ssy > 0 ? c->ssy : 0;
-	}
-	c->extra_x = c->ssx - max_d(0.0, min_d((double)(W - minxc), maxx - minx));
-	c->extra_y = c->ssy - max_d(0.0, min_d((double)(H - minyc), maxy - miny));
+	xr = window_axis(minx, maxx, c->dsx, W, &c->sx, &c->ssx, &c->extra_x);
+	yr = window_axis(miny, maxy, c->dsy, H, &c->sy, &c->ssy, &c->extra_y);
 	*fill = (double)c->ssx * c->ssy / max_d(1.0, (maxx - minx + 2 * xr) * (maxy - miny + 2 * yr));
 	return 0;
 }
@@ -428,6 +422,11 @@ static int inside(const lode__bilinear *b, const chunk *c, GDALTransformerFunc f
 {
 	double *x = &b->px[i], *y = &b->py[i];
 
+	/* the common case, the first attempt's tests when all pass */
+	if (b->ok[i] && *x >= c->sx && *y >= c->sy && *x + 1e-10 <= c->ssx + c->sx &&
+	    *y + 1e-10 <= c->ssy + c->sy)
+		return 1;
+
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if (attempt == 1) {
 			double z = 0.0;
@@ -532,8 +531,6 @@ static void warp_chunk(lode__bilinear *b, const chunk *c, GDALTransformerFunc fn
 {
 	const size_t esize = (size_t)GDALGetDataTypeSizeBytes(b->type);
 	const unsigned char *m = validity(b, (size_t)c->ssx * (size_t)c->ssy);
-	/* the source window's edges, as GWKCheckAndComputeSrcOffsets tests them */
-	const double x_lo = c->sx, y_lo = c->sy, x_hi = c->ssx + c->sx, y_hi = c->ssy + c->sy;
 
 	for (int row = 0; row < c->dsy; row++) {
 		unsigned char *out = dst + ((size_t)(c->dy + row) * (size_t)nx + (size_t)c->dx) * esize;
@@ -546,9 +543,7 @@ static void warp_chunk(lode__bilinear *b, const chunk *c, GDALTransformerFunc fn
 		for (int i = 0; i < c->dsx; i++) {
 			const double *x = &b->px[i], *y = &b->py[i]; /* inside() may transform again */
 			double v;
-			if (!(b->ok[i] && *x >= x_lo && *y >= y_lo && *x + 1e-10 <= x_hi &&
-			      *y + 1e-10 <= y_hi) &&
-			    !inside(b, c, fn, arg, i, row))
+			if (!inside(b, c, fn, arg, i, row))
 				continue;
 			if (m) {
 				/* the point's own pixel must be valid */

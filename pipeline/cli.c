@@ -343,6 +343,19 @@ static int parse(const char *cmd, int argc, char **argv, opts *o)
 
 /* ---- commands ---- */
 
+/* End a command that wrote OUT with a progress bar: close the bar's line if it was cut
+   short, then the error, or "lode: wrote OUT" unless quiet. */
+static int wrote(lode_status rc, const bar *b, const lode_error *err, int quiet, const char *out)
+{
+	if (b->last >= 0 && b->last < 100)
+		fputc('\n', stderr);
+	if (rc != LODE_OK)
+		return fail(err);
+	if (!quiet)
+		fprintf(stderr, "lode: wrote %s\n", out);
+	return 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	opts o = {.allow_out = 1, .allow_threads = 1};
@@ -372,14 +385,7 @@ static int cmd_run(int argc, char **argv)
 	ro.progress = draw_bar;
 	ro.progress_user = &b;
 	catch_signals();
-	if (lode_run(argv[optind], o.out, &ro, &err) != LODE_OK) {
-		if (b.last >= 0 && b.last < 100)
-			fputc('\n', stderr);
-		return fail(&err);
-	}
-	if (!o.quiet)
-		fprintf(stderr, "lode: wrote %s\n", o.out);
-	return 0;
+	return wrote(lode_run(argv[optind], o.out, &ro, &err), &b, &err, o.quiet, o.out);
 }
 
 static int cmd_plan(int argc, char **argv)
@@ -466,14 +472,7 @@ static int cmd_package(int argc, char **argv)
 	so.progress = draw_bar;
 	so.progress_user = &b;
 	catch_signals();
-	if (lode_package(o.work, o.out, &so, &err) != LODE_OK) {
-		if (b.last >= 0 && b.last < 100)
-			fputc('\n', stderr);
-		return fail(&err);
-	}
-	if (!o.quiet)
-		fprintf(stderr, "lode: wrote %s\n", o.out);
-	return 0;
+	return wrote(lode_package(o.work, o.out, &so, &err), &b, &err, o.quiet, o.out);
 }
 
 static int cmd_status(int argc, char **argv)
