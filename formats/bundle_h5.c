@@ -402,6 +402,24 @@ lode_status lode__bundle_set_attrs(lode__bundle *b, const char *group, const lod
 	return rc;
 }
 
+lode_status lode__bundle_set_var_attrs(lode__bundle *b, const char *var, const lode_attr *attrs, size_t n,
+				       lode_error *err)
+{
+	hid_t ds = H5Dopen2(b->file, var, H5P_DEFAULT);
+	lode_status rc = LODE_OK;
+
+	if (ds < 0)
+		return h5err(err, LODE_EIO, "opening a variable to write attributes");
+	for (size_t i = 0; i < n; i++) {
+		if (set_text(ds, attrs[i].key, attrs[i].value) < 0) {
+			rc = h5err(err, LODE_EIO, attrs[i].key);
+			break;
+		}
+	}
+	H5Dclose(ds);
+	return rc;
+}
+
 lode_status lode__bundle_set_double(lode__bundle *b, const char *key, double v, lode_error *err)
 {
 	if (set_double(b->file, key, v) < 0)
@@ -1725,6 +1743,16 @@ void lode__bundle_set_threads(lode__bundle *b, int threads)
 	b->threads = threads;
 }
 
+/* Have the kernel start writing what the bundle holds so far to disk, so that the fsync
+   before the bundle gets its name has less left to wait for. */
+static void start_writeback(lode__bundle *b)
+{
+	int *fd = NULL;
+
+	if (H5Fget_vfd_handle(b->file, H5P_DEFAULT, (void **)&fd) >= 0 && fd && *fd >= 0)
+		sync_file_range(*fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+}
+
 lode_status lode__bundle_xy_encoder(lode__bundle *b, lode__colenc **out, lode_error *err)
 {
 	int threads = b->threads > 0 ? b->threads : lode__default_threads();
@@ -1793,6 +1821,7 @@ lode_status lode__bundle_add_vector(lode__bundle *b, const char *name, const cha
 	if (d->has_z && (cz = make_column(root, n_z, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, d->nnodes, d->z,
 					  nodes, NULL, NULL, 0)) < 0)
 		goto h5fail;
+	start_writeback(b);
 	set_text(cx, "axis", "X");
 	set_text(cy, "axis", "Y");
 	set_text(cx, "standard_name", geo ? "longitude" : "projection_x_coordinate");

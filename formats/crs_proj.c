@@ -604,8 +604,15 @@ out:
 lode_status lode__crs_transform_bounds(const char *src_wkt, const char *dst_wkt, const char *pipeline,
 				       const double in[4], double out[4], lode_error *err)
 {
-	OGRSpatialReferenceH s = srs_from_wkt(src_wkt), d = srs_from_wkt(dst_wkt);
+	OGRSpatialReferenceH s, d;
 	lode_status rc;
+
+	if (pipeline && !strcmp(pipeline, "+proj=noop")) { /* leaves every coordinate as it is */
+		memcpy(out, in, 4 * sizeof *out);
+		return LODE_OK;
+	}
+	s = srs_from_wkt(src_wkt);
+	d = srs_from_wkt(dst_wkt);
 
 	if (!s || !d)
 		rc = lode__err(err, LODE_EINTERNAL, "cannot read a CRS back from WKT");
@@ -623,6 +630,13 @@ lode_status lode__crs_bounds_to_lonlat(const char *wkt, const double in[4], doub
 	OGRSpatialReferenceH s = srs_from_wkt(wkt), g = NULL;
 	lode_status rc;
 
+	/* A 2D geographic CRS is its own geographic CRS: nothing to transform (and setting
+	   up a transformation to itself takes PROJ longer than reading a small layer). */
+	if (s && OSRIsGeographic(s) && OSRGetAxesCount(s) == 2) {
+		memcpy(out, in, 4 * sizeof *out);
+		OSRDestroySpatialReference(s);
+		return LODE_OK;
+	}
 	if (s)
 		g = OSRCloneGeogCS(s);
 	if (!s || !g) {

@@ -722,6 +722,30 @@ static void main_help(FILE *f)
 		   "Exit status: 0 success, 1 failure, 2 usage error.  See docs/cli.md.\n");
 }
 
+/*
+ * End the process without running the libraries' exit-time destructors: every file lode
+ * wrote is closed (and synced) by the time a command returns, and GDAL's and PROJ's
+ * teardown of drivers and database caches took 30-40 ms of a half-second run.  Builds
+ * with AddressSanitizer exit normally, so that its leak check still runs.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define LODE_NORMAL_EXIT 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LODE_NORMAL_EXIT 1
+#endif
+#endif
+
+static int quick_exit_code(int rc)
+{
+#ifndef LODE_NORMAL_EXIT
+	if (fflush(stdout) != 0 || fflush(stderr) != 0)
+		rc = rc ? rc : 1;
+	_exit(rc);
+#endif
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	const command *c;
@@ -744,5 +768,5 @@ int main(int argc, char **argv)
 		main_help(stderr);
 		return EXIT_USAGE;
 	}
-	return c->fn(argc - 1, argv + 1);
+	return quick_exit_code(c->fn(argc - 1, argv + 1));
 }

@@ -358,6 +358,7 @@ typedef struct lode_vector_read {
 	int clip;             /* cut geometries to the bounds */
 	lode__colenc *xy;     /* or NULL: gets every whole chunk of x (column 0) and y (1) */
 	size_t max_bytes;     /* fail once the layer's values take more; 0: no bound */
+	int threads;          /* read on up to this many threads (GeoPackage); 0: all cores */
 } lode_vector_read;
 
 /* Read, transform and filter every feature into a new lode_vdata (caller frees). */
@@ -450,6 +451,9 @@ typedef struct lode_raster_def {
 lode_status lode__bundle_create(const char *path, lode__bundle **out, lode_error *err);
 lode_status lode__bundle_set_attrs(lode__bundle *b, const char *group, const lode_attr *attrs, size_t n,
 				   lode_error *err);
+/* Set text attributes on the variable (dataset) var. */
+lode_status lode__bundle_set_var_attrs(lode__bundle *b, const char *var, const lode_attr *attrs, size_t n,
+				       lode_error *err);
 lode_status lode__bundle_set_double(lode__bundle *b, const char *key, double v, lode_error *err);
 lode_status lode__bundle_add_raster(lode__bundle *b, const lode_raster_def *def, lode__bvar **out,
 				    lode_error *err);

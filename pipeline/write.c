@@ -16,6 +16,7 @@
 #include <glob.h>
 #include <math.h>
 #include <signal.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -340,28 +341,51 @@ out:
 
 /* ---- vector layers ---- */
 
+typedef struct digest_job {
+	const lode_vdata *d;
+	char *content; /* 65 bytes */
+	pthread_t thread;
+} digest_job;
+
+static void *digest_main(void *arg)
+{
+	digest_job *j = arg;
+
+	lode__vector_digest(j->d, j->content);
+	return NULL;
+}
+
 lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__progress *pr,
 			       lode_bundle_item *digest_item, lode_error *err)
 {
 	lode_vector_read r = {it->src_wkt,    p->dst_wkt, it->op.pipeline, p->m->bounds,
-			      it->spec->clip, NULL,       p->max_memory};
+			      it->spec->clip, NULL,       p->max_memory,   p->threads};
 	lode_vdata *d = NULL;
 	lode__colenc *xy = NULL;
 	json_t *lj = NULL;
 	char *lineage = NULL, content[65];
+	digest_job dj = {0};
+	int digesting = 0;
 	lode_status rc;
 
 	/* x and y are most of a layer's bytes: compress them on another core while the
-	   features are read (one thread reads, as OGR and PROJ want). */
+	   features are read. */
 	if ((rc = lode__bundle_xy_encoder(b, &xy, err)))
 		goto out;
 	r.xy = xy;
 	if ((rc = lode__vector_read(it->vsrc, &r, &d, err)))
 		goto out;
-	lode__vector_digest(d, content);
+	/* The content digest on another core while the layer is written (it reads d only);
+	   it goes on the layer's variable last. */
+	dj.d = d;
+	dj.content = content;
+	content[0] = '\0';
+	digesting = p->threads != 1 && pthread_create(&dj.thread, NULL, digest_main, &dj) == 0;
+	if (!digesting)
+		lode__vector_digest(d, content);
 	lj = lode__vector_lineage(it->lineage, d);
 	lineage = lj ? json_dumps(lj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	if (!lineage || !content[0]) {
+	if (!lineage) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -370,15 +394,29 @@ lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__pr
 		    {"long_name", lode__vector_info(it->vsrc)->layer},
 		    {"source", it->spec->source},
 		    {"lode_lineage", lineage},
-		    {"lode_content_sha256", content},
 		};
-		if ((rc = lode__bundle_add_vector(b, it->spec->name, p->dst_wkt, d, xy, attrs, 4, err)))
+		if ((rc = lode__bundle_add_vector(b, it->spec->name, p->dst_wkt, d, xy, attrs, 3, err)))
+			goto out;
+	}
+	if (digesting) {
+		pthread_join(dj.thread, NULL);
+		digesting = 0;
+	}
+	if (!content[0]) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	{
+		lode_attr a = {"lode_content_sha256", content};
+		if ((rc = lode__bundle_set_var_attrs(b, it->spec->name, &a, 1, err)))
 			goto out;
 	}
 	rc = lode__record_digest(digest_item, it->spec->name, content, &lineage, err);
 	if (!rc && lode__tick(pr, 1.0, it->spec->name))
 		rc = lode__err(err, LODE_EIO, "interrupted: nothing was written");
 out:
+	if (digesting)
+		pthread_join(dj.thread, NULL);
 	lode__colenc_free(xy);
 	json_decref(lj);
 	free(lineage);

@@ -1,6 +1,7 @@
 /*
  * test_codec.c -- lode's chunk encoder against HDF5 itself: chunks encoded by
- * lode__chunk_encode (shuffle, libdeflate, Fletcher32) are stored with H5Dwrite_chunk
+ * lode__chunk_encode (shuffle, libdeflate or stored blocks, Fletcher32) are stored with
+ * H5Dwrite_chunk
  * in a dataset declaring HDF5's own shuffle + deflate + Fletcher32 filters, and HDF5
  * must read the original values back (its Fletcher32 check and inflate run on read).
  * The column encoder, which runs lode__chunk_encode on a thread of its own, must give
@@ -19,7 +20,9 @@
 
 #include "lode_internal.h"
 
-static void compare_with_hdf5(hid_t mtype, size_t esize, hsize_t rows, hsize_t cols, unsigned seed)
+/* pattern 0: the top byte of each value smooth, the others random; 1: all random. */
+static void compare_with_hdf5(hid_t mtype, size_t esize, hsize_t rows, hsize_t cols, unsigned seed,
+			      int pattern)
 {
 	char path[] = "/tmp/lode-codec-XXXXXX";
 	int fd = mkstemp(path);
@@ -34,11 +37,19 @@ static void compare_with_hdf5(hid_t mtype, size_t esize, hsize_t rows, hsize_t c
 	/* Smooth values with noise, like a survey grid, so that deflate has work to do. */
 	srand(seed);
 	for (size_t i = 0; i < nbytes; i++)
-		data[i] = (unsigned char)((i % esize == esize - 1) ? (i / 97) & 0xff : rand() & 0xff);
+		data[i] = (unsigned char)((pattern == 0 && i % esize == esize - 1) ? (i / 97) & 0xff
+										   : rand() & 0xff);
 	assert_int_equal(
 	    lode__chunk_encode(data, nbytes, esize, lode__bundle_deflate_level(), &mine, &len, &err),
 	    LODE_OK);
 	assert_true(len > 4);
+	/* Planes of 32768 bytes or more that deflate cannot shrink go in stored blocks: the
+	   first block's header byte (after the 2-byte zlib header) is then 0 (not final,
+	   stored); with everything random the chunk is its bytes plus the framing. */
+	if (n >= 32768 && esize > 1)
+		assert_int_equal(mine[2], 0x00);
+	if (pattern == 1 && n >= 32768 && esize > 1)
+		assert_true(len <= 2 + nbytes + 5 * (nbytes / 65535 + 2) + 4 + 4);
 
 	f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
 	s = H5Screate_simple(2, dims, NULL);
@@ -81,27 +92,41 @@ static void compare_with_hdf5(hid_t mtype, size_t esize, hsize_t rows, hsize_t c
 static void float32_chunk(void **state)
 {
 	(void)state;
-	compare_with_hdf5(H5T_NATIVE_FLOAT, 4, 64, 64, 1);
+	compare_with_hdf5(H5T_NATIVE_FLOAT, 4, 64, 64, 1, 0);
 }
 
 static void int16_chunk(void **state)
 {
 	(void)state;
-	compare_with_hdf5(H5T_NATIVE_INT16, 2, 7, 5, 2);
+	compare_with_hdf5(H5T_NATIVE_INT16, 2, 7, 5, 2, 0);
 }
 
 static void odd_byte_chunk(void **state)
 {
 	/* 35 bytes: Fletcher32's odd tail; element size 1: shuffle is a copy. */
 	(void)state;
-	compare_with_hdf5(H5T_NATIVE_UINT8, 1, 7, 5, 3);
+	compare_with_hdf5(H5T_NATIVE_UINT8, 1, 7, 5, 3, 0);
 }
 
 static void float64_large_chunk(void **state)
 {
 	/* More than 360 words: Fletcher32's folding. */
 	(void)state;
-	compare_with_hdf5(H5T_NATIVE_DOUBLE, 8, 300, 257, 4);
+	compare_with_hdf5(H5T_NATIVE_DOUBLE, 8, 300, 257, 4, 0);
+}
+
+static void random_float64_chunk(void **state)
+{
+	/* Every plane random: all stored, the stream ended by an empty final stored block. */
+	(void)state;
+	compare_with_hdf5(H5T_NATIVE_DOUBLE, 8, 256, 256, 5, 1);
+}
+
+static void random_float32_chunk_odd_size(void **state)
+{
+	/* 4 x 40001 + 0 bytes, planes not a multiple of the 65535-byte stored block. */
+	(void)state;
+	compare_with_hdf5(H5T_NATIVE_FLOAT, 4, 1, 40001, 6, 1);
 }
 
 /*
@@ -184,6 +209,8 @@ int main(void)
 	    cmocka_unit_test(int16_chunk),
 	    cmocka_unit_test(odd_byte_chunk),
 	    cmocka_unit_test(float64_large_chunk),
+	    cmocka_unit_test(random_float64_chunk),
+	    cmocka_unit_test(random_float32_chunk_odd_size),
 	    cmocka_unit_test(column_encoder_same_bytes),
 	    cmocka_unit_test(column_encoder_freed_unfinished),
 	};
