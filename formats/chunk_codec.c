@@ -25,18 +25,52 @@
 #include "lode_internal.h"
 
 /* HDF5's shuffle: byte k of every element together, k = 0..size-1; a tail that is not
-   a whole element is copied as it is. */
+   a whole element is copied as it is.  Element by element for the common sizes (one pass
+   over the source, about twice as fast as a pass per byte plane). */
 static void shuffle(const unsigned char *src, unsigned char *dst, size_t nbytes, size_t size)
 {
 	size_t n = size > 1 ? nbytes / size : 0;
+	const unsigned char *s = src;
+	unsigned char *d[8];
 
 	if (n == 0) {
 		memcpy(dst, src, nbytes);
 		return;
 	}
-	for (size_t k = 0; k < size; k++)
-		for (size_t i = 0; i < n; i++)
-			dst[k * n + i] = src[i * size + k];
+	for (size_t k = 0; k < 8 && k < size; k++)
+		d[k] = dst + k * n;
+	switch (size) {
+	case 2:
+		for (size_t i = 0; i < n; i++, s += 2) {
+			d[0][i] = s[0];
+			d[1][i] = s[1];
+		}
+		break;
+	case 4:
+		for (size_t i = 0; i < n; i++, s += 4) {
+			d[0][i] = s[0];
+			d[1][i] = s[1];
+			d[2][i] = s[2];
+			d[3][i] = s[3];
+		}
+		break;
+	case 8:
+		for (size_t i = 0; i < n; i++, s += 8) {
+			d[0][i] = s[0];
+			d[1][i] = s[1];
+			d[2][i] = s[2];
+			d[3][i] = s[3];
+			d[4][i] = s[4];
+			d[5][i] = s[5];
+			d[6][i] = s[6];
+			d[7][i] = s[7];
+		}
+		break;
+	default:
+		for (size_t k = 0; k < size; k++)
+			for (size_t i = 0; i < n; i++)
+				dst[k * n + i] = src[i * size + k];
+	}
 	memcpy(dst + n * size, src + n * size, nbytes - n * size);
 }
 
