@@ -103,8 +103,8 @@ static uint32_t fletcher32(const unsigned char *data, size_t nbytes)
 }
 
 /* One compressor per thread, kept for the thread's life (they are not thread-safe), and
-   two scratch buffers (the shuffled chunk, the compressed chunk at its largest), so that a
-   chunk costs one allocation of its encoded size instead of two of about 1 MB each. */
+   a scratch buffer for the shuffled chunk (and the samples' trial compression), so that
+   a chunk costs one allocation, of which only its encoded size is ever touched. */
 static _Thread_local struct libdeflate_compressor *compressor;
 static _Thread_local int compressor_level;
 static _Thread_local unsigned char *scratch;
@@ -234,17 +234,22 @@ lode_status lode__chunk_encode(const void *data, size_t nbytes, size_t elem_size
 			return lode__err(err, LODE_ENOMEM, "out of memory compressing a chunk");
 		scratch_size = need;
 	}
-	tmp = scratch;
-	z = scratch + nbytes;
-	shuffle(data, tmp, nbytes, elem_size);
-	zlen = zlib_with_stored(
-	    compressor, tmp, nbytes,
-	    stored_planes(compressor, tmp, nbytes, elem_size, z, bound) * (nbytes / elem_size), z, bound);
-	if (zlen == 0)
-		return lode__err(err, LODE_EINTERNAL, "libdeflate failed to compress a chunk");
-	if (!(dst = malloc(zlen + 4)))
+	/* Compressed straight into the chunk's own buffer, trimmed to size after: pages past
+	   the end are never touched, and the bytes are not copied once more. */
+	if (!(dst = malloc(bound + 4)))
 		return lode__err(err, LODE_ENOMEM, "out of memory compressing a chunk");
-	memcpy(dst, z, zlen);
+	tmp = scratch;
+	shuffle(data, tmp, nbytes, elem_size);
+	zlen = zlib_with_stored(compressor, tmp, nbytes,
+				stored_planes(compressor, tmp, nbytes, elem_size, scratch + nbytes, bound) *
+				    (nbytes / elem_size),
+				dst, bound);
+	if (zlen == 0) {
+		free(dst);
+		return lode__err(err, LODE_EINTERNAL, "libdeflate failed to compress a chunk");
+	}
+	if ((z = realloc(dst, zlen + 4)))
+		dst = z;
 	sum = fletcher32(dst, zlen);
 	/* HDF5 appends the checksum little-endian (UINT32ENCODE). */
 	dst[zlen] = (unsigned char)(sum & 0xff);

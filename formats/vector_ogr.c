@@ -591,18 +591,19 @@ static lode_status add_attributes(builder *b, OGRFeatureH feat, const char *laye
 typedef struct shared_read {
 	lode__vector *v;
 	const lode_vector_read *r;
-	const char *fidcol; /* the layer's id column */
-	long long lo, hi;   /* the layer's smallest and largest feature ids */
-	int nshares;        /* shares of (hi - lo + 1) / nshares ids, the last one longer */
-	pthread_mutex_t mu; /* guards what follows */
-	int next_share;     /* the next share to read */
-	int next_merge;     /* the next share to append to out */
-	lode_vdata **done;  /* shares read but not yet appended, by share */
-	size_t *done_text;  /* the bytes of their strings */
-	builder out;        /* the layer so far: shares 0 .. next_merge - 1 */
-	size_t out_told;    /* out's part of held */
-	int failed;         /* a share failed or the types mixed: read again on one thread */
-	atomic_size_t held; /* bytes held by out and the shares being read (--max-memory) */
+	const char *fidcol;      /* the layer's id column */
+	long long lo, hi;        /* the layer's smallest and largest feature ids */
+	int nshares;             /* shares of (hi - lo + 1) / nshares ids, the last one longer */
+	pthread_mutex_t mu;      /* guards what follows */
+	int next_share;          /* the next share to read */
+	int next_merge;          /* the next share to append to out */
+	const lode_vdata *empty; /* the layer's type and fields, no features: shares copy it */
+	lode_vdata **done;       /* shares read but not yet appended, by share */
+	size_t *done_text;       /* the bytes of their strings */
+	builder out;             /* the layer so far: shares 0 .. next_merge - 1 */
+	size_t out_told;         /* out's part of held */
+	int failed;              /* a share failed or the types mixed: read again on one thread */
+	atomic_size_t held;      /* bytes held by out and the shares being read (--max-memory) */
 } shared_read;
 
 /* What one thread reads with. */
@@ -945,6 +946,33 @@ static int append(builder *b, lode_vdata *src)
 	return 0;
 }
 
+/* An empty lode_vdata with e's type and fields (the threads do not touch OGR's layer
+   definition, which belongs to the thread reading through v's dataset). */
+static lode_vdata *vdata_like(const lode_vdata *e)
+{
+	lode_vdata *d = calloc(1, sizeof *d);
+
+	if (!d || !(d->fields = calloc(e->nfields ? e->nfields : 1, sizeof *d->fields))) {
+		free(d);
+		return NULL;
+	}
+	d->kind = e->kind;
+	d->multi = e->multi;
+	d->has_z = e->has_z;
+	d->nfields = e->nfields;
+	for (size_t i = 0; i < e->nfields; i++) {
+		d->fields[i].type = e->fields[i].type;
+		d->fields[i].width = e->fields[i].width;
+		d->fields[i].name = lode__strdup(e->fields[i].name);
+		d->fields[i].var = lode__strdup(e->fields[i].var);
+		if (!d->fields[i].name || !d->fields[i].var) {
+			lode__vdata_free(d);
+			return NULL;
+		}
+	}
+	return d;
+}
+
 /* Under rd->mu: append the shares that are ready, in order. */
 static void merge_ready(shared_read *rd)
 {
@@ -992,7 +1020,7 @@ static void read_shares(shared_read *rd, int own_dataset)
 
 	for (;;) {
 		lode_vdata *d = NULL;
-		builder b;
+		builder b = {0};
 		int i;
 
 		pthread_mutex_lock(&rd->mu);
@@ -1003,7 +1031,7 @@ static void read_shares(shared_read *rd, int own_dataset)
 		if (i < 0)
 			break;
 		t.told = 0;
-		ok = new_vdata(rd->v, &d, &err) == LODE_OK && builder_start(&b, d, NULL, &err) == LODE_OK &&
+		ok = (d = vdata_like(rd->empty)) != NULL && builder_start(&b, d, NULL, &err) == LODE_OK &&
 		     share_filter(&t, i) == LODE_OK && read_features(&t, &b, &err) == LODE_OK;
 		builder_end(&b);
 		atomic_fetch_sub(&rd->held, t.told);
@@ -1081,10 +1109,13 @@ static lode_status read_in_shares(lode__vector *v, const lode_vector_read *r, in
 	rd.done_text = calloc((size_t)rd.nshares, sizeof *rd.done_text);
 	if (!rd.done || !rd.done_text)
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
-	else if ((rc = new_vdata(v, &rd.out.d, err)) == LODE_OK)
-		rc = builder_start(&rd.out, rd.out.d, r->xy, err);
+	else if ((rc = new_vdata(v, &rd.out.d, err)) == LODE_OK &&
+		 (rc = builder_start(&rd.out, rd.out.d, r->xy, err)) == LODE_OK &&
+		 !(rd.empty = vdata_like(rd.out.d)))
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 	if (rc) {
 		lode__vdata_free(rd.out.d);
+		lode__vdata_free((lode_vdata *)rd.empty);
 		builder_end(&rd.out);
 		free(rd.done);
 		free(rd.done_text);
@@ -1104,6 +1135,7 @@ static lode_status read_in_shares(lode__vector *v, const lode_vector_read *r, in
 		lode__vdata_free(rd.done[i]);
 	free(rd.done);
 	free(rd.done_text);
+	lode__vdata_free((lode_vdata *)rd.empty);
 	builder_end(&rd.out);
 	if (rd.failed || rd.next_merge != rd.nshares) {
 		lode__vdata_free(rd.out.d);
@@ -1127,7 +1159,7 @@ lode_status lode__vector_read(lode__vector *v, const lode_vector_read *r, lode_v
 		/* One reader.  After a failed read in shares the column encoder keeps the chunks
 		   it has (of the first features, the same nodes) and gets no more. */
 		reader t;
-		builder b;
+		builder b = {0};
 		if ((rc = new_vdata(v, &d, err)))
 			return rc;
 		if ((rc = reader_start(&t, v, r, NULL, 0, err)) == LODE_OK &&
