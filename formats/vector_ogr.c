@@ -574,16 +574,17 @@ static lode_status add_attributes(builder *b, OGRFeatureH feat, const char *laye
 }
 
 /*
- * Reading a layer on several threads.  A GeoPackage layer without a where: filter is cut
- * into shares of consecutive feature ids (at most MAX_SHARES, of at least MIN_SHARE
- * features each).  Every thread reads through a dataset of its own (GDAL datasets are not
- * shared between threads) with its own coordinate transformation, taking the next share
- * as it finishes one; SQLite returns a table's rows in id order with or without a filter
- * on the id.  Finished shares are appended to the layer in share order as soon as the
- * shares before them are in, and whole chunks of x and y go to the column encoder from
- * there; so the layer is the one a single reader builds, byte for byte, whatever the
- * number of threads.  If any share fails, the layer is read again on one thread, so that
- * an error names the same feature as it would have without threads.
+ * Reading a layer on several threads.  A GeoPackage table (not a view) without a where:
+ * filter is cut into shares of consecutive feature ids (at most MAX_SHARES, of at least
+ * MIN_SHARE features each; the same shares whatever the number of threads).  Every
+ * thread reads through a dataset of its own (GDAL datasets are not shared between
+ * threads) with its own coordinate transformation, taking the next share as it finishes
+ * one; SQLite returns a table's rows in id order with or without a filter on the id.
+ * Finished shares are appended to the layer in share order as soon as the shares before
+ * them are in, and whole chunks of x and y go to the column encoder from there; so the
+ * layer is the same, byte for byte, whatever the number of threads, and the one a single
+ * reader of the table builds.  If any share fails, the layer is read again as one, so
+ * that an error names the same feature as it would have without shares.
  */
 #define MIN_SHARE  4096
 #define MAX_SHARES 64
@@ -1054,42 +1055,52 @@ static void *share_main(void *arg)
 	return NULL;
 }
 
-/* How many shares to read the layer in (1: on one thread), and the range of its ids. */
-static int plan_shares(lode__vector *v, int threads, long long *lo, long long *hi)
+/* How many shares to read the layer in (1: as one, in SQLite's order), and the range of
+   its ids.  The same whatever the number of threads, so that the order is too. */
+static int plan_shares(lode__vector *v, long long *lo, long long *hi)
 {
-	const char *fidcol = OGR_L_GetFIDColumn(v->layer);
-	char sql[512];
+	const char *fidcol = OGR_L_GetFIDColumn(v->layer), *type;
+	lode__cpl_capture cap;
+	char sql[1024];
 	OGRLayerH res;
 	OGRFeatureH f;
 	long long n = v->info.nfeat / MIN_SHARE;
 
-	if (threads < 2 || n < 2 || v->has_where || !v->path || strcmp(v->info.driver, "GPKG") || !fidcol ||
-	    !fidcol[0] || strlen(fidcol) > 100 || strchr(fidcol, '"') || strlen(v->info.layer) > 200 ||
-	    strchr(v->info.layer, '"'))
+	if (n < 2 || v->has_where || !v->path || strcmp(v->info.driver, "GPKG") || !fidcol || !fidcol[0] ||
+	    strlen(fidcol) > 100 || strpbrk(fidcol, "\"'") || strlen(v->info.layer) > 200 ||
+	    strpbrk(v->info.layer, "\"'"))
 		return 1;
 	if (n > MAX_SHARES)
 		n = MAX_SHARES;
-	snprintf(sql, sizeof sql, "SELECT MIN(\"%s\"), MAX(\"%s\") FROM \"%s\"", fidcol, fidcol,
-		 v->info.layer);
-	if (!(res = GDALDatasetExecuteSQL(v->ds, sql, NULL, NULL)))
+	/* Only a table: a view has no id b-tree to cut along, and its own order. */
+	snprintf(sql, sizeof sql,
+		 "SELECT (SELECT type FROM sqlite_master WHERE name = '%s'), MIN(\"%s\"), MAX(\"%s\") "
+		 "FROM \"%s\"",
+		 v->info.layer, fidcol, fidcol, v->info.layer);
+	lode__cpl_push(&cap); /* a failed query means one share, not a message */
+	res = GDALDatasetExecuteSQL(v->ds, sql, NULL, NULL);
+	lode__cpl_pop();
+	if (!res)
 		return 1;
 	f = OGR_L_GetNextFeature(res);
-	if (f && OGR_F_IsFieldSetAndNotNull(f, 0) && OGR_F_IsFieldSetAndNotNull(f, 1)) {
-		*lo = OGR_F_GetFieldAsInteger64(f, 0);
-		*hi = OGR_F_GetFieldAsInteger64(f, 1);
+	type = f && OGR_F_IsFieldSetAndNotNull(f, 0) ? OGR_F_GetFieldAsString(f, 0) : "";
+	if (f && !strcmp(type, "table") && OGR_F_IsFieldSetAndNotNull(f, 1) &&
+	    OGR_F_IsFieldSetAndNotNull(f, 2)) {
+		*lo = OGR_F_GetFieldAsInteger64(f, 1);
+		*hi = OGR_F_GetFieldAsInteger64(f, 2);
 	} else {
 		n = 1;
 	}
 	if (f)
 		OGR_F_Destroy(f);
 	GDALDatasetReleaseResultSet(v->ds, res);
-	if (n > 1 && (*hi < *lo || *hi - *lo < n * MIN_SHARE / 2))
+	if (n > 1 && (*lo < -(1LL << 60) || *hi > (1LL << 60) || *hi < *lo || *hi - *lo < n * MIN_SHARE / 2))
 		n = 1;
 	return (int)n;
 }
 
-/* The layer on several threads into *out; LODE_OK with *out NULL if it must be read on
-   one thread instead. */
+/* The layer in shares, on up to threads threads, into *out; LODE_OK with *out NULL if
+   it is read as one instead (*tried: after a failed read in shares). */
 static lode_status read_in_shares(lode__vector *v, const lode_vector_read *r, int threads, lode_vdata **out,
 				  int *tried, lode_error *err)
 {
@@ -1100,7 +1111,7 @@ static lode_status read_in_shares(lode__vector *v, const lode_vector_read *r, in
 
 	*out = NULL;
 	*tried = 0;
-	rd.nshares = plan_shares(v, threads, &rd.lo, &rd.hi);
+	rd.nshares = plan_shares(v, &rd.lo, &rd.hi);
 	if (rd.nshares < 2)
 		return LODE_OK;
 	rd.fidcol = OGR_L_GetFIDColumn(v->layer);

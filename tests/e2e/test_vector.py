@@ -1196,6 +1196,43 @@ def test_read_in_shares_equals_one_reader(ctx, tdir):
 
 
 @test
+def test_view_read_as_one(ctx, tdir):
+    """A GeoPackage view registered as a layer (here in descending id order) is read as
+    one, in the view's own order, whatever -j: a view has no id b-tree to cut into
+    shares, and cutting it would change its order. -j 1 and 2 give byte-identical
+    bundles whose first feature is the view's first (id 20000)."""
+    src = os.path.join(tdir, "v.gpkg")
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(src)
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(4742)
+    lyr = ds.CreateLayer("units", srs, ogr.wkbPoint)
+    lyr.CreateField(ogr.FieldDefn("k", ogr.OFTInteger))
+    lyr.StartTransaction()
+    for i in range(20000):
+        f = ogr.Feature(lyr.GetLayerDefn())
+        f.SetField(0, i)
+        f.SetGeometryDirectly(ogr.CreateGeometryFromWkt("POINT (%.6f 3.5)" % (101 + i * 1e-5)))
+        lyr.CreateFeature(f)
+    lyr.CommitTransaction()
+    ds.ExecuteSQL("CREATE VIEW units_rev AS SELECT fid, geom, k FROM units ORDER BY fid DESC")
+    ds.ExecuteSQL("INSERT INTO gpkg_contents (table_name, identifier, data_type, srs_id) "
+                  "VALUES ('units_rev', 'units_rev', 'features', 4742)")
+    ds.ExecuteSQL("INSERT INTO gpkg_geometry_columns (table_name, column_name, "
+                  "geometry_type_name, srs_id, z, m) VALUES ('units_rev', 'geom', 'POINT', "
+                  "4742, 0, 0)")
+    ds = None
+    man = os.path.join(tdir, "m.yaml")
+    write_manifest(man, {"crs": "EPSG:4326", "bounds": [100.9, 3.0, 101.3, 4.0],
+                         "resolution": 0.01},
+                   [{"name": "units", "source": src, "layer": "units_rev"}], POLICY)
+    out = bundles_same_for_threads(ctx, tdir, man, threads=(1, 2))
+    import h5py
+    with h5py.File(out, "r") as f:
+        k = f["units_field_1_k"][:]
+    assert len(k) == 20000 and k[0] == 19999 and k[-1] == 0, (len(k), k[:3], k[-3:])
+
+
+@test
 def test_max_memory_vector(ctx, tdir):
     """--max-memory: a layer whose values need more than the bound fails at once with a
     message naming the layer and the bound (exit 1, no bundle, no temp file); a bound it
