@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cpl_conv.h>
 #include <hdf5.h>
@@ -39,7 +40,9 @@
 
 struct lode__bundle {
 	hid_t file;
-	int threads; /* for compressing vector columns; 0: one per core */
+	int threads;       /* for compressing vector columns; 0: one per core */
+	int sync_fd;       /* a copy of the file's descriptor being synced, or -1 */
+	pthread_t syncing; /* its fdatasync, while the rest is written */
 };
 
 struct lode__bvar {
@@ -359,6 +362,7 @@ lode_status lode__bundle_create(const char *path, lode__bundle **out, lode_error
 	if (!b)
 		return lode__err(err, LODE_ENOMEM, "out of memory");
 	b->file = H5I_INVALID_HID;
+	b->sync_fd = -1;
 	fcpl = H5Pcreate(H5P_FILE_CREATE);
 	fapl = H5Pcreate(H5P_FILE_ACCESS);
 	if (fcpl < 0 || fapl < 0 ||
@@ -836,12 +840,15 @@ void lode__bvar_free(lode__bvar *v)
 	free(v);
 }
 
+static void end_writeback(lode__bundle *b);
+
 lode_status lode__bundle_close(lode__bundle *b, lode_error *err)
 {
 	lode_status rc = LODE_OK;
 
 	if (!b)
 		return LODE_OK;
+	end_writeback(b);
 	if (b->file >= 0) {
 		if (H5Fflush(b->file, H5F_SCOPE_GLOBAL) < 0)
 			rc = h5err(err, LODE_EIO, "flushing the bundle");
@@ -889,6 +896,7 @@ static lode_status open_bundle(const char *path, int writable, lode__bundle **ou
 	b = calloc(1, sizeof *b);
 	if (!b)
 		return lode__err(err, LODE_ENOMEM, "out of memory");
+	b->sync_fd = -1;
 	fapl = H5Pcreate(H5P_FILE_ACCESS);
 	H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
 	b->file = H5Fopen(path, writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl);
@@ -1743,14 +1751,41 @@ void lode__bundle_set_threads(lode__bundle *b, int threads)
 	b->threads = threads;
 }
 
-/* Have the kernel start writing what the bundle holds so far to disk, so that the fsync
-   before the bundle gets its name has less left to wait for. */
+/* Put what the bundle holds so far on disk on another thread (fdatasync of a copy of the
+   descriptor) while the rest is written, so that the fsync before the bundle gets its
+   name has only the rest left to wait for; lode__bundle_close waits for it. */
+static void *sync_main(void *arg)
+{
+	fdatasync(*(int *)arg);
+	return NULL;
+}
+
 static void start_writeback(lode__bundle *b)
 {
 	int *fd = NULL;
 
-	if (H5Fget_vfd_handle(b->file, H5P_DEFAULT, (void **)&fd) >= 0 && fd && *fd >= 0)
-		sync_file_range(*fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	if (b->sync_fd >= 0) { /* an earlier layer's: start another only once it is done */
+		if (pthread_tryjoin_np(b->syncing, NULL) != 0)
+			return;
+		close(b->sync_fd);
+		b->sync_fd = -1;
+	}
+	if (H5Fget_vfd_handle(b->file, H5P_DEFAULT, (void **)&fd) < 0 || !fd || *fd < 0 ||
+	    (b->sync_fd = dup(*fd)) < 0)
+		return;
+	if (pthread_create(&b->syncing, NULL, sync_main, &b->sync_fd) != 0) {
+		close(b->sync_fd);
+		b->sync_fd = -1;
+	}
+}
+
+static void end_writeback(lode__bundle *b)
+{
+	if (b->sync_fd < 0)
+		return;
+	pthread_join(b->syncing, NULL);
+	close(b->sync_fd);
+	b->sync_fd = -1;
 }
 
 lode_status lode__bundle_xy_encoder(lode__bundle *b, lode__colenc **out, lode_error *err)
