@@ -1760,7 +1760,7 @@ static void *sync_main(void *arg)
 	return NULL;
 }
 
-static void start_writeback(lode__bundle *b)
+void lode__bundle_writeback(lode__bundle *b)
 {
 	int *fd = NULL;
 
@@ -1856,7 +1856,7 @@ lode_status lode__bundle_add_vector(lode__bundle *b, const char *name, const cha
 	if (d->has_z && (cz = make_column(root, n_z, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, d->nnodes, d->z,
 					  nodes, NULL, NULL, 0)) < 0)
 		goto h5fail;
-	start_writeback(b);
+	lode__bundle_writeback(b);
 	set_text(cx, "axis", "X");
 	set_text(cy, "axis", "Y");
 	set_text(cx, "standard_name", geo ? "longitude" : "projection_x_coordinate");

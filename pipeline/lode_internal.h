@@ -451,6 +451,10 @@ typedef struct lode_raster_def {
 lode_status lode__bundle_create(const char *path, lode__bundle **out, lode_error *err);
 lode_status lode__bundle_set_attrs(lode__bundle *b, const char *group, const lode_attr *attrs, size_t n,
 				   lode_error *err);
+/* Put what the bundle holds so far on disk, on another thread, while writing goes on
+   (the fsync before it gets its name then has less to wait for); nothing if the last
+   such sync has not finished. */
+void lode__bundle_writeback(lode__bundle *b);
 /* Set text attributes on the variable (dataset) var. */
 lode_status lode__bundle_set_var_attrs(lode__bundle *b, const char *var, const lode_attr *attrs, size_t n,
 				       lode_error *err);

@@ -282,6 +282,8 @@ lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0
 			free(chunks[k][i]);
 			chunks[k][i] = NULL;
 		}
+		if (!rc)
+			lode__bundle_writeback(b); /* the strips so far on disk while the next is made */
 		if (rc)
 			goto out;
 		prof[0] += t1 - t0;
