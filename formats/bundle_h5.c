@@ -1752,8 +1752,9 @@ void lode__bundle_set_threads(lode__bundle *b, int threads)
 }
 
 /* Put what the bundle holds so far on disk on another thread (fdatasync of a copy of the
-   descriptor) while the rest is written, so that the fsync before the bundle gets its
-   name has only the rest left to wait for; lode__bundle_close waits for it. */
+   descriptor; the bundle uses HDF5's default sec2 driver, whose handle is an int) while
+   the rest is written, so that the fsync before the bundle gets its name has only the
+   rest left to wait for; lode__bundle_close waits for it. */
 static void *sync_main(void *arg)
 {
 	fdatasync(*(int *)arg);
@@ -1764,7 +1765,7 @@ void lode__bundle_writeback(lode__bundle *b)
 {
 	int *fd = NULL;
 
-	if (b->sync_fd >= 0) { /* an earlier layer's: start another only once it is done */
+	if (b->sync_fd >= 0) { /* one still running: start another only once it is done */
 		if (pthread_tryjoin_np(b->syncing, NULL) != 0)
 			return;
 		close(b->sync_fd);
