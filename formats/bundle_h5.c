@@ -388,39 +388,21 @@ out:
 	return rc;
 }
 
-lode_status lode__bundle_set_attrs(lode__bundle *b, const char *group, const lode_attr *attrs, size_t n,
+lode_status lode__bundle_set_attrs(lode__bundle *b, const char *path, const lode_attr *attrs, size_t n,
 				   lode_error *err)
 {
-	hid_t g = group ? H5Gopen2(b->file, group, H5P_DEFAULT) : H5Gopen2(b->file, "/", H5P_DEFAULT);
+	hid_t o = H5Oopen(b->file, path ? path : "/", H5P_DEFAULT); /* a group or a variable */
 	lode_status rc = LODE_OK;
 
-	if (g < 0)
-		return h5err(err, LODE_EIO, "opening a group to write attributes");
+	if (o < 0)
+		return h5err(err, LODE_EIO, "opening an object to write attributes");
 	for (size_t i = 0; i < n; i++) {
-		if (set_text(g, attrs[i].key, attrs[i].value) < 0) {
+		if (set_text(o, attrs[i].key, attrs[i].value) < 0) {
 			rc = h5err(err, LODE_EIO, attrs[i].key);
 			break;
 		}
 	}
-	H5Gclose(g);
-	return rc;
-}
-
-lode_status lode__bundle_set_var_attrs(lode__bundle *b, const char *var, const lode_attr *attrs, size_t n,
-				       lode_error *err)
-{
-	hid_t ds = H5Dopen2(b->file, var, H5P_DEFAULT);
-	lode_status rc = LODE_OK;
-
-	if (ds < 0)
-		return h5err(err, LODE_EIO, "opening a variable to write attributes");
-	for (size_t i = 0; i < n; i++) {
-		if (set_text(ds, attrs[i].key, attrs[i].value) < 0) {
-			rc = h5err(err, LODE_EIO, attrs[i].key);
-			break;
-		}
-	}
-	H5Dclose(ds);
+	H5Oclose(o);
 	return rc;
 }
 

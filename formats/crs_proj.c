@@ -601,13 +601,18 @@ out:
 	return rc;
 }
 
+int lode__op_is_noop(const char *pipeline)
+{
+	return pipeline && strcmp(pipeline, "+proj=noop") == 0;
+}
+
 lode_status lode__crs_transform_bounds(const char *src_wkt, const char *dst_wkt, const char *pipeline,
 				       const double in[4], double out[4], lode_error *err)
 {
 	OGRSpatialReferenceH s, d;
 	lode_status rc;
 
-	if (pipeline && !strcmp(pipeline, "+proj=noop")) { /* leaves every coordinate as it is */
+	if (lode__op_is_noop(pipeline)) {
 		memcpy(out, in, 4 * sizeof *out);
 		return LODE_OK;
 	}

@@ -707,9 +707,7 @@ static lode_status reader_start(reader *t, lode__vector *v, const lode_vector_re
 			return lode__err(err, LODE_ESOURCE, "%s: cannot open layer '%s' again: %s", v->path,
 					 v->info.layer, lode__cpl_msg(&t->cap, "unknown reason"));
 	}
-	/* PROJ's "+proj=noop" (a ballpark offset between two datums, say) leaves every
-	   coordinate as it is; skipping it spares a fifth of the read. */
-	if (r->pipeline && !strcmp(r->pipeline, "+proj=noop"))
+	if (lode__op_is_noop(r->pipeline)) /* no transformation: a fifth of the read spared */
 		goto box;
 	t->s = OSRNewSpatialReference(NULL);
 	t->t = OSRNewSpatialReference(NULL);
@@ -1055,10 +1053,11 @@ static void *share_main(void *arg)
 	return NULL;
 }
 
-/* How many shares to read the layer in (1: as one, in SQLite's order), and the range of
-   its ids.  The same whatever the number of threads, so that the order is too. */
-static int plan_shares(lode__vector *v, long long *lo, long long *hi)
+/* rd->nshares, how many shares to read the layer in (1: as one, in SQLite's order), and
+   rd->fidcol, lo and hi; the same whatever the number of threads, so that the order is. */
+static void plan_shares(shared_read *rd)
 {
+	lode__vector *v = rd->v;
 	const char *fidcol = OGR_L_GetFIDColumn(v->layer), *type;
 	lode__cpl_capture cap;
 	char sql[1024];
@@ -1068,8 +1067,10 @@ static int plan_shares(lode__vector *v, long long *lo, long long *hi)
 
 	if (n < 2 || v->has_where || !v->path || strcmp(v->info.driver, "GPKG") || !fidcol || !fidcol[0] ||
 	    strlen(fidcol) > 100 || strpbrk(fidcol, "\"'") || strlen(v->info.layer) > 200 ||
-	    strpbrk(v->info.layer, "\"'"))
-		return 1;
+	    strpbrk(v->info.layer, "\"'")) {
+		rd->nshares = 1;
+		return;
+	}
 	if (n > MAX_SHARES)
 		n = MAX_SHARES;
 	/* Only a table: a view has no id b-tree to cut along, and its own order. */
@@ -1080,23 +1081,27 @@ static int plan_shares(lode__vector *v, long long *lo, long long *hi)
 	lode__cpl_push(&cap); /* a failed query means one share, not a message */
 	res = GDALDatasetExecuteSQL(v->ds, sql, NULL, NULL);
 	lode__cpl_pop();
-	if (!res)
-		return 1;
+	if (!res) {
+		rd->nshares = 1;
+		return;
+	}
 	f = OGR_L_GetNextFeature(res);
 	type = f && OGR_F_IsFieldSetAndNotNull(f, 0) ? OGR_F_GetFieldAsString(f, 0) : "";
 	if (f && !strcmp(type, "table") && OGR_F_IsFieldSetAndNotNull(f, 1) &&
 	    OGR_F_IsFieldSetAndNotNull(f, 2)) {
-		*lo = OGR_F_GetFieldAsInteger64(f, 1);
-		*hi = OGR_F_GetFieldAsInteger64(f, 2);
+		rd->lo = OGR_F_GetFieldAsInteger64(f, 1);
+		rd->hi = OGR_F_GetFieldAsInteger64(f, 2);
 	} else {
 		n = 1;
 	}
 	if (f)
 		OGR_F_Destroy(f);
 	GDALDatasetReleaseResultSet(v->ds, res);
-	if (n > 1 && (*lo < -(1LL << 60) || *hi > (1LL << 60) || *hi < *lo || *hi - *lo < n * MIN_SHARE / 2))
+	if (n > 1 && (rd->lo < -(1LL << 60) || rd->hi > (1LL << 60) || rd->hi < rd->lo ||
+		      rd->hi - rd->lo < n * MIN_SHARE / 2))
 		n = 1;
-	return (int)n;
+	rd->nshares = (int)n;
+	rd->fidcol = fidcol;
 }
 
 /* The layer in shares, on up to threads threads, into *out; LODE_OK with *out NULL if
@@ -1111,10 +1116,9 @@ static lode_status read_in_shares(lode__vector *v, const lode_vector_read *r, in
 
 	*out = NULL;
 	*tried = 0;
-	rd.nshares = plan_shares(v, &rd.lo, &rd.hi);
+	plan_shares(&rd);
 	if (rd.nshares < 2)
 		return LODE_OK;
-	rd.fidcol = OGR_L_GetFIDColumn(v->layer);
 	*tried = 1;
 	rd.done = calloc((size_t)rd.nshares, sizeof *rd.done);
 	rd.done_text = calloc((size_t)rd.nshares, sizeof *rd.done_text);

@@ -191,6 +191,9 @@ lode_status lode__crs_choose_operation(const char *src_wkt, const char *dst_wkt,
 				       const lode_policy *policy, const char *explicit_op, lode_op *op,
 				       lode_error *err);
 
+/* Whether an operation's pipeline is PROJ's "+proj=noop" (a ballpark offset between two
+   datums, say), which leaves every coordinate as it is: callers skip the transformation. */
+int lode__op_is_noop(const char *pipeline);
 /* Transform a box with the given pipeline (densified edges).  out: xmin ymin xmax ymax. */
 lode_status lode__crs_transform_bounds(const char *src_wkt, const char *dst_wkt, const char *pipeline,
 				       const double in[4], double out[4], lode_error *err);
@@ -449,15 +452,13 @@ typedef struct lode_raster_def {
 } lode_raster_def;
 
 lode_status lode__bundle_create(const char *path, lode__bundle **out, lode_error *err);
-lode_status lode__bundle_set_attrs(lode__bundle *b, const char *group, const lode_attr *attrs, size_t n,
+/* Set text attributes on the group or variable at path (NULL: the root group). */
+lode_status lode__bundle_set_attrs(lode__bundle *b, const char *path, const lode_attr *attrs, size_t n,
 				   lode_error *err);
 /* Put what the bundle holds so far on disk, on another thread, while writing goes on
    (the fsync before it gets its name then has less to wait for); nothing if the last
    such sync has not finished. */
 void lode__bundle_writeback(lode__bundle *b);
-/* Set text attributes on the variable (dataset) var. */
-lode_status lode__bundle_set_var_attrs(lode__bundle *b, const char *var, const lode_attr *attrs, size_t n,
-				       lode_error *err);
 lode_status lode__bundle_set_double(lode__bundle *b, const char *key, double v, lode_error *err);
 lode_status lode__bundle_add_raster(lode__bundle *b, const lode_raster_def *def, lode__bvar **out,
 				    lode_error *err);

@@ -282,10 +282,9 @@ lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0
 			free(chunks[k][i]);
 			chunks[k][i] = NULL;
 		}
-		if (!rc)
-			lode__bundle_writeback(b); /* the strips so far on disk while the next is made */
 		if (rc)
 			goto out;
+		lode__bundle_writeback(b); /* the strips so far on disk while the next is made */
 		prof[0] += t1 - t0;
 		prof[1] += now_s() - t2;
 		prof[2] += t2 - t1;
@@ -410,7 +409,7 @@ lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__pr
 	}
 	{
 		lode_attr a = {"lode_content_sha256", content};
-		if ((rc = lode__bundle_set_var_attrs(b, it->spec->name, &a, 1, err)))
+		if ((rc = lode__bundle_set_attrs(b, it->spec->name, &a, 1, err)))
 			goto out;
 	}
 	rc = lode__record_digest(digest_item, it->spec->name, content, &lineage, err);
