@@ -1073,11 +1073,13 @@ static void plan_shares(shared_read *rd)
 	}
 	if (n > MAX_SHARES)
 		n = MAX_SHARES;
-	/* Only a table: a view has no id b-tree to cut along, and its own order. */
+	/* Only a table: a view has no id b-tree to cut along, and its own order.  MIN and MAX
+	   in subqueries of their own: SQLite looks each up in the b-tree, where both in one
+	   query scan the whole table (50 ms for 54 MB, on one core, before the threads start). */
 	snprintf(sql, sizeof sql,
-		 "SELECT (SELECT type FROM sqlite_master WHERE name = '%s'), MIN(\"%s\"), MAX(\"%s\") "
-		 "FROM \"%s\"",
-		 v->info.layer, fidcol, fidcol, v->info.layer);
+		 "SELECT (SELECT type FROM sqlite_master WHERE name = '%s'), "
+		 "(SELECT MIN(\"%s\") FROM \"%s\"), (SELECT MAX(\"%s\") FROM \"%s\")",
+		 v->info.layer, fidcol, v->info.layer, fidcol, v->info.layer);
 	lode__cpl_push(&cap); /* a failed query means one share, not a message */
 	res = GDALDatasetExecuteSQL(v->ds, sql, NULL, NULL);
 	lode__cpl_pop();
