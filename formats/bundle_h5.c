@@ -1446,47 +1446,42 @@ static void *col_worker(void *arg)
 	return NULL;
 }
 
-/* Compress and store all n values of the filtered 1-D dataset d (chunks of chunk). */
+/* Compress and store the values of the filtered 1-D dataset d (n values in chunks of
+   chunk) from chunk first on (the chunks before it are stored already). */
 /* Threads for write_column_chunks, set by lode__bundle_add_vector (HDF5 calls, and so
    this, stay on one thread). */
 static int column_threads;
 
-/* pre: NULL, or an encoder holding the first chunks of this column as its column pcol. */
 static int write_column_chunks(hid_t d, const void *values, size_t n, size_t esz, size_t chunk,
-			       const void *fill, lode__colenc *pre, int pcol)
+			       const void *fill, size_t first)
 {
 	col_job j = {0};
 	pthread_t th[16];
 	int nth = 0, want, ok = 1;
-	size_t done = pre ? lode__colenc_count(pre, pcol) : 0;
 
 	j.data = values;
 	j.n = n;
 	j.esz = esz;
 	j.chunk = chunk;
 	j.nchunks = (n + chunk - 1) / chunk;
+	if (first > j.nchunks)
+		return -1;
 	if (fill)
 		memcpy(j.pad, fill, esz);
-	j.enc = calloc(j.nchunks, sizeof *j.enc);
-	j.len = calloc(j.nchunks, sizeof *j.len);
+	j.enc = calloc(j.nchunks + 1, sizeof *j.enc);
+	j.len = calloc(j.nchunks + 1, sizeof *j.len);
 	if (!j.enc || !j.len) {
 		free(j.enc);
 		free(j.len);
 		return -1;
 	}
-	/* The chunks encoded while the column was produced: the same bytes as below. */
-	if (done && (lode__colenc_chunk(pre) != chunk || done * chunk > n))
-		done = 0; /* cut otherwise: cannot happen, but then encode everything here */
-	for (size_t i = 0; i < done; i++)
-		if (!(j.enc[i] = lode__colenc_take(pre, pcol, i, &j.len[i])))
-			ok = 0;
-	j.next = done;
+	j.next = first;
 	pthread_mutex_init(&j.mu, NULL);
 	want = column_threads > 0 ? column_threads : lode__default_threads();
 	if (want > 16)
 		want = 16;
-	if ((size_t)want > j.nchunks - done)
-		want = (int)(j.nchunks - done);
+	if ((size_t)want > j.nchunks - first)
+		want = (int)(j.nchunks - first);
 	for (int t = 1; t < want; t++)
 		if (pthread_create(&th[nth], NULL, col_worker, &j) == 0)
 			nth++;
@@ -1496,7 +1491,7 @@ static int write_column_chunks(hid_t d, const void *values, size_t n, size_t esz
 	pthread_mutex_destroy(&j.mu);
 	if (j.failed)
 		ok = 0;
-	for (size_t i = 0; i < j.nchunks; i++) {
+	for (size_t i = first; i < j.nchunks; i++) {
 		hsize_t off = (hsize_t)(i * chunk);
 		/* Filter mask 0: every filter of the pipeline was applied. */
 		if (ok && H5Dwrite_chunk(d, H5P_DEFAULT, 0, &off, j.len[i], j.enc[i]) < 0)
@@ -1508,33 +1503,53 @@ static int write_column_chunks(hid_t d, const void *values, size_t n, size_t esz
 	return ok ? 0 : -1;
 }
 
+/* The chunk of a vector column of n values. */
+static hsize_t column_chunk(hsize_t n)
+{
+	return n < COLUMN_CHUNK ? (n ? n : 1) : COLUMN_CHUNK;
+}
+
+/* A new 1-D chunked column of n values (none written), filtered unless its type is a
+   variable-length string. */
+static hid_t new_column(hid_t loc, const char *name, hid_t ftype, hid_t mtype, hsize_t n, hsize_t chunk,
+			const void *fill)
+{
+	hsize_t max = H5S_UNLIMITED;
+	hid_t s = H5Screate_simple(1, &n, &max), p = dataset_cpl(), d = H5I_INVALID_HID;
+
+	/* HDF5 cannot filter variable-length strings (the heap holds the text). */
+	if (s >= 0 && p >= 0 && H5Pset_chunk(p, 1, &chunk) >= 0 &&
+	    (H5Tis_variable_str(ftype) > 0 ||
+	     (H5Pset_shuffle(p) >= 0 && H5Pset_deflate(p, DEFLATE_LEVEL) >= 0 &&
+	      H5Pset_fletcher32(p) >= 0)) &&
+	    (!fill || H5Pset_fill_value(p, mtype, fill) >= 0))
+		d = H5Dcreate2(loc, name, ftype, s, H5P_DEFAULT, p, H5P_DEFAULT);
+	if (p >= 0)
+		H5Pclose(p);
+	if (s >= 0)
+		H5Sclose(s);
+	return d;
+}
+
 /*
  * A 1-D chunked, compressed variable of n values along dimension scale dim (or, when
  * dim is negative, itself a coordinate variable: the dimension of its own name).
  * Unlimited, so that empty layers are valid netCDF-4.  fill may be NULL.
  */
 static hid_t make_column(hid_t loc, const char *name, hid_t ftype, hid_t mtype, hsize_t n, const void *values,
-			 hid_t dim, const void *fill, lode__colenc *pre, int pcol)
+			 hid_t dim, const void *fill)
 {
-	hsize_t max = H5S_UNLIMITED, chunk = n < COLUMN_CHUNK ? (n ? n : 1) : COLUMN_CHUNK;
-	hid_t s = H5Screate_simple(1, &n, &max), p = dataset_cpl(), d = H5I_INVALID_HID;
-	int ok = 0;
-
-	/* HDF5 cannot filter variable-length strings (the heap holds the text). */
+	hsize_t chunk = column_chunk(n);
+	hid_t d = new_column(loc, name, ftype, mtype, n, chunk, fill);
 	int filters = H5Tis_variable_str(ftype) <= 0;
 	size_t esz = filters ? H5Tget_size(ftype) : 0;
+	int ok = 0;
 
-	if (s < 0 || p < 0 || H5Pset_chunk(p, 1, &chunk) < 0 ||
-	    (filters &&
-	     (H5Pset_shuffle(p) < 0 || H5Pset_deflate(p, DEFLATE_LEVEL) < 0 || H5Pset_fletcher32(p) < 0)) ||
-	    (fill && H5Pset_fill_value(p, mtype, fill) < 0))
-		goto out;
-	d = H5Dcreate2(loc, name, ftype, s, H5P_DEFAULT, p, H5P_DEFAULT);
 	if (d < 0)
 		goto out;
 	/* Numeric columns: the memory type is the file type (little-endian, native here). */
 	if (n && filters && esz >= 1 && esz <= 8 && H5Tget_size(mtype) == esz) {
-		if (write_column_chunks(d, values, (size_t)n, esz, (size_t)chunk, fill, pre, pcol) < 0)
+		if (write_column_chunks(d, values, (size_t)n, esz, (size_t)chunk, fill, 0) < 0)
 			goto out;
 	} else if (n && H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) < 0) {
 		goto out;
@@ -1549,10 +1564,6 @@ out:
 		H5Dclose(d);
 		d = H5I_INVALID_HID;
 	}
-	if (p >= 0)
-		H5Pclose(p);
-	if (s >= 0)
-		H5Sclose(s);
 	return d;
 }
 
@@ -1666,7 +1677,7 @@ static lode_status write_field(hid_t root, const char *layer, const lode_vfield 
 		return lode__err(err, LODE_ENOMEM, "out of memory");
 	if (f->type == LODE_FT_STRING) {
 		st = vlen_string_type();
-		d = st >= 0 ? make_column(root, vname, st, st, n, f->values, dim, NULL, NULL, 0) : -1;
+		d = st >= 0 ? make_column(root, vname, st, st, n, f->values, dim, NULL) : -1;
 	} else {
 		size_t sz = lode__ftype_size(f->type);
 		choose_fill(f, n, fill);
@@ -1683,8 +1694,8 @@ static lode_status write_field(hid_t root, const char *layer, const lode_vfield 
 					memcpy(filled + k * sz, fill, sz);
 			values = filled;
 		}
-		d = make_column(root, vname, field_ftype(f->type), field_mtype(f->type), n, values, dim, fill,
-				NULL, 0);
+		d = make_column(root, vname, field_ftype(f->type), field_mtype(f->type), n, values, dim,
+				fill);
 		if (d >= 0 &&
 		    set_nums(d, "_FillValue", field_ftype(f->type), field_mtype(f->type), 1, fill) < 0)
 			goto h5fail;
@@ -1771,35 +1782,224 @@ static void end_writeback(lode__bundle *b)
 	b->sync_fd = -1;
 }
 
-lode_status lode__bundle_xy_encoder(lode__bundle *b, lode__colenc **out, lode_error *err)
+/* ---- vector layers ---- */
+
+/* The names of a layer's variables: NAME_ and what they hold. */
+typedef struct layer_names {
+	char nodes[160], count[160], parts[160], ring[160], x[160], y[160], z[160], crs[160];
+} layer_names;
+
+static void name_layer(layer_names *n, const char *name)
+{
+	snprintf(n->nodes, sizeof n->nodes, "%s_node_coordinates", name);
+	snprintf(n->count, sizeof n->count, "%s_node_count", name);
+	snprintf(n->parts, sizeof n->parts, "%s_part_node_count", name);
+	snprintf(n->ring, sizeof n->ring, "%s_interior_ring", name);
+	snprintf(n->x, sizeof n->x, "%s_coordX", name);
+	snprintf(n->y, sizeof n->y, "%s_coordY", name);
+	snprintf(n->z, sizeof n->z, "%s_coordZ", name);
+	snprintf(n->crs, sizeof n->crs, "%s_crs", name);
+}
+
+/* The head of a layer, in this order: its grid mapping variable, its node dimension
+   (n nodes) and x and y along it (chunks of chunk values, none written yet).
+   h: crs, nodes, x, y; closed by the caller. */
+static int make_head(hid_t root, const layer_names *nm, const char *crs_wkt, hsize_t n, hsize_t chunk,
+		     hid_t h[4])
+{
+	OGRSpatialReferenceH srs = OSRNewSpatialReference(NULL);
+	hid_t sp = H5Screate(H5S_SCALAR), dcpl = dataset_cpl();
+	int ok = 0;
+
+	h[0] = h[1] = h[2] = h[3] = H5I_INVALID_HID;
+	if (srs && OSRSetFromUserInput(srs, crs_wkt) != OGRERR_NONE) {
+		OSRDestroySpatialReference(srs);
+		srs = NULL;
+	}
+	h[0] = sp >= 0 && dcpl >= 0
+		   ? H5Dcreate2(root, nm->crs, H5T_STD_I32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT)
+		   : -1;
+	if (h[0] < 0 || set_text(h[0], "crs_wkt", crs_wkt) < 0 || set_text(h[0], "spatial_ref", crs_wkt) < 0)
+		goto out;
+	if (srs)
+		cf_grid_mapping(h[0], srs);
+	if ((h[1] = make_pure_dim(root, nm->nodes, n)) < 0 ||
+	    (h[2] = new_column(root, nm->x, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, n, chunk, NULL)) < 0 ||
+	    H5DSattach_scale(h[2], h[1], 0) < 0 ||
+	    (h[3] = new_column(root, nm->y, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, n, chunk, NULL)) < 0 ||
+	    H5DSattach_scale(h[3], h[1], 0) < 0)
+		goto out;
+	ok = 1;
+out:
+	if (!ok)
+		save_h5();
+	if (srs)
+		OSRDestroySpatialReference(srs);
+	if (sp >= 0)
+		H5Sclose(sp);
+	if (dcpl >= 0)
+		H5Pclose(dcpl);
+	return ok ? 0 : -1;
+}
+
+static void close_head(hid_t h[4])
+{
+	for (int i = 0; i < 4; i++)
+		if (h[i] >= 0) {
+			H5Dclose(h[i]);
+			h[i] = H5I_INVALID_HID;
+		}
+}
+
+/* Give the node dimension made by make_head its length: extent and netCDF's label. */
+static int size_nodes(hid_t nodes, hsize_t n)
+{
+	char label[128];
+	hid_t a, t;
+	int rc = -1;
+
+	if (H5Dset_extent(nodes, &n) < 0)
+		return -1;
+	/* The same length of text as make_pure_dim's (%10llu), so NAME is rewritten in place. */
+	snprintf(label, sizeof label, "This is a netCDF dimension but not a netCDF variable.%10llu",
+		 (unsigned long long)n);
+	if ((a = H5Aopen(nodes, "NAME", H5P_DEFAULT)) < 0)
+		return -1;
+	if ((t = H5Aget_type(a)) >= 0 && H5Tget_size(t) == strlen(label) + 1 && H5Awrite(a, t, label) >= 0)
+		rc = 0;
+	if (t >= 0)
+		H5Tclose(t);
+	H5Aclose(a);
+	return rc;
+}
+
+struct lode__xyw {
+	lode__bundle *b;
+	lode__colenc *enc;
+	layer_names nm;
+	char *crs_wkt;
+	hid_t head[4];  /* crs, nodes, x, y: H5I_INVALID_HID until the first chunks */
+	size_t written; /* chunks of x, and of y, stored */
+	int failed;     /* err says why; nothing more is stored */
+	lode_error err;
+};
+
+lode_status lode__bundle_xy_begin(lode__bundle *b, const char *name, const char *crs_wkt, lode__xyw **out,
+				  lode_error *err)
 {
 	int threads = b->threads > 0 ? b->threads : lode__default_threads();
+	lode__xyw *w = calloc(1, sizeof *w);
+	lode_status rc;
 
 	*out = NULL;
-	if (threads < 2)
-		return LODE_OK;
-	return lode__colenc_new(2, sizeof(double), COLUMN_CHUNK, DEFLATE_LEVEL, out, err);
+	if (!w || !(w->crs_wkt = lode__strdup(crs_wkt))) {
+		free(w);
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	}
+	w->b = b;
+	name_layer(&w->nm, name);
+	for (int i = 0; i < 4; i++)
+		w->head[i] = H5I_INVALID_HID;
+	if ((rc = lode__colenc_new(2, sizeof(double), COLUMN_CHUNK, DEFLATE_LEVEL, threads > 1, &w->enc,
+				   err))) {
+		lode__xyw_free(w);
+		return rc;
+	}
+	*out = w;
+	return LODE_OK;
+}
+
+lode__colenc *lode__xyw_encoder(lode__xyw *w)
+{
+	return w->enc;
+}
+
+/* Store chunk i of x and of y, growing both to hold it. */
+static int store_pair(lode__xyw *w, size_t i)
+{
+	for (int c = 0; c < 2; c++) {
+		hsize_t ext = (hsize_t)(i + 1) * COLUMN_CHUNK, off = (hsize_t)i * COLUMN_CHUNK;
+		size_t len = 0;
+		unsigned char *enc = lode__colenc_take(w->enc, c, i, &len);
+		int bad = !enc || H5Dset_extent(w->head[2 + c], &ext) < 0 ||
+			  H5Dwrite_chunk(w->head[2 + c], H5P_DEFAULT, 0, &off, len, enc) < 0;
+		free(enc);
+		if (bad)
+			return -1;
+	}
+	return 0;
+}
+
+void lode__xyw_drain(void *arg)
+{
+	lode__xyw *w = arg;
+	size_t before = w->written;
+
+	while (!w->failed && lode__colenc_ready(w->enc, 0, w->written) &&
+	       lode__colenc_ready(w->enc, 1, w->written)) {
+		if (w->head[0] < 0 &&
+		    make_head(w->b->file, &w->nm, w->crs_wkt, 0, COLUMN_CHUNK, w->head) < 0) {
+			w->failed = 1;
+			h5err(&w->err, LODE_EIO, "writing the layer");
+			close_head(w->head);
+			break;
+		}
+		if (store_pair(w, w->written) < 0) {
+			w->failed = 1;
+			h5err(&w->err, LODE_EIO, "writing the layer's coordinates");
+			break;
+		}
+		w->written++;
+	}
+	/* The disk takes them while the reading goes on. */
+	if (w->written > before)
+		lode__bundle_writeback(w->b);
+}
+
+void lode__xyw_free(lode__xyw *w)
+{
+	if (!w)
+		return;
+	lode__colenc_free(w->enc);
+	close_head(w->head);
+	free(w->crs_wkt);
+	free(w);
 }
 
 lode_status lode__bundle_add_vector(lode__bundle *b, const char *name, const char *crs_wkt,
-				    const lode_vdata *d, lode__colenc *xy, const lode_attr *attrs,
-				    size_t nattrs, lode_error *err)
+				    const lode_vdata *d, lode__xyw *xy, const lode_attr *attrs, size_t nattrs,
+				    lode_error *err)
 {
-	hid_t root = b->file, nodes = H5I_INVALID_HID, inst = H5I_INVALID_HID, parts = H5I_INVALID_HID;
-	hid_t cx = H5I_INVALID_HID, cy = H5I_INVALID_HID, cz = H5I_INVALID_HID, ir = H5I_INVALID_HID;
-	hid_t crs = H5I_INVALID_HID, cont = H5I_INVALID_HID, sp = H5I_INVALID_HID, dcpl = dataset_cpl();
+	hid_t root = b->file, inst = H5I_INVALID_HID, parts = H5I_INVALID_HID;
+	hid_t cz = H5I_INVALID_HID, ir = H5I_INVALID_HID;
+	hid_t cont = H5I_INVALID_HID, sp = H5I_INVALID_HID, dcpl = dataset_cpl();
+	hid_t head[4] = {H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID};
+	hid_t nodes = H5I_INVALID_HID, cx = H5I_INVALID_HID, cy = H5I_INVALID_HID; /* head[1..3] */
 	OGRSpatialReferenceH srs = NULL;
-	char n_nodes[160], n_count[160], n_parts[160], n_ring[160], n_x[160], n_y[160], n_z[160], n_crs[160];
+	layer_names nm;
 	char coords[500];
 	int pure_points = d->kind == LODE_GK_POINT && !d->multi;
 	int write_parts = (d->kind == LODE_GK_LINE && d->multi) ||
 			  (d->kind == LODE_GK_POLYGON && (d->multi || d->nparts > d->nfeat));
 	int geo = 0;
+	size_t stored = 0; /* chunks of x and y stored while the layer was read */
 	lode_status rc = LODE_OK;
 
 	column_threads = b->threads;
-	if (xy && (rc = lode__colenc_finish(xy, err)))
-		goto out;
+	if (xy) {
+		if ((rc = lode__colenc_finish(xy->enc, err)))
+			goto out;
+		lode__xyw_drain(xy);
+		if (xy->failed) {
+			*err = xy->err;
+			rc = err->code;
+			goto out;
+		}
+		memcpy(head, xy->head, sizeof head);
+		for (int i = 0; i < 4; i++)
+			xy->head[i] = H5I_INVALID_HID;
+		stored = xy->written;
+	}
 
 	for (size_t k = 0; pure_points && k < d->nfeat; k++)
 		if (d->node_count[k] != 1)
@@ -1809,35 +2009,38 @@ lode_status lode__bundle_add_vector(lode__bundle *b, const char *name, const cha
 		for (size_t k = 0; k < d->nparts; k++)
 			if (d->interior_ring[k])
 				write_parts = 1;
-	snprintf(n_nodes, sizeof n_nodes, "%s_node_coordinates", name);
-	snprintf(n_count, sizeof n_count, "%s_node_count", name);
-	snprintf(n_parts, sizeof n_parts, "%s_part_node_count", name);
-	snprintf(n_ring, sizeof n_ring, "%s_interior_ring", name);
-	snprintf(n_x, sizeof n_x, "%s_coordX", name);
-	snprintf(n_y, sizeof n_y, "%s_coordY", name);
-	snprintf(n_z, sizeof n_z, "%s_coordZ", name);
-	snprintf(n_crs, sizeof n_crs, "%s_crs", name);
-
+	name_layer(&nm, name);
 	srs = OSRNewSpatialReference(NULL);
 	if (srs && OSRSetFromUserInput(srs, crs_wkt) == OGRERR_NONE)
 		geo = OSRIsGeographic(srs);
-	/* Grid mapping. */
 	sp = H5Screate(H5S_SCALAR);
-	crs = sp >= 0 ? H5Dcreate2(root, n_crs, H5T_STD_I32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT) : -1;
-	if (crs < 0 || set_text(crs, "crs_wkt", crs_wkt) < 0 || set_text(crs, "spatial_ref", crs_wkt) < 0)
+	if (sp < 0)
 		goto h5fail;
-	if (srs)
-		cf_grid_mapping(crs, srs);
-	/* Nodes. */
-	nodes = make_pure_dim(root, n_nodes, d->nnodes);
-	if (nodes < 0)
+	/* The grid mapping, the nodes, x and y: made while the layer was read when it had
+	   whole chunks, then grown to their length; else made here. */
+	if (head[0] >= 0) {
+		hsize_t n = d->nnodes;
+		if (stored * COLUMN_CHUNK > d->nnodes) {
+			rc = lode__err(err, LODE_EINTERNAL, "layer '%s': more coordinates stored than read",
+				       name);
+			goto out;
+		}
+		if (size_nodes(head[1], n) < 0 || H5Dset_extent(head[2], &n) < 0 ||
+		    H5Dset_extent(head[3], &n) < 0)
+			goto h5fail;
+	} else if (make_head(root, &nm, crs_wkt, d->nnodes, column_chunk(d->nnodes), head) < 0) {
 		goto h5fail;
-	cx = make_column(root, n_x, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, d->nnodes, d->x, nodes, NULL, xy, 0);
-	cy = make_column(root, n_y, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, d->nnodes, d->y, nodes, NULL, xy, 1);
-	if (cx < 0 || cy < 0)
+	}
+	nodes = head[1];
+	cx = head[2];
+	cy = head[3];
+	if (d->nnodes && (write_column_chunks(cx, d->x, d->nnodes, sizeof(double), column_chunk(d->nnodes),
+					      NULL, stored) < 0 ||
+			  write_column_chunks(cy, d->y, d->nnodes, sizeof(double), column_chunk(d->nnodes),
+					      NULL, stored) < 0))
 		goto h5fail;
-	if (d->has_z && (cz = make_column(root, n_z, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, d->nnodes, d->z,
-					  nodes, NULL, NULL, 0)) < 0)
+	if (d->has_z && (cz = make_column(root, nm.z, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, d->nnodes, d->z,
+					  nodes, NULL)) < 0)
 		goto h5fail;
 	lode__bundle_writeback(b);
 	set_text(cx, "axis", "X");
@@ -1853,33 +2056,33 @@ lode_status lode__bundle_add_vector(lode__bundle *b, const char *name, const cha
 	if (cz >= 0)
 		set_text(cz, "axis", "Z");
 	/* Instances and parts. */
-	if (!pure_points && (inst = make_column(root, n_count, H5T_STD_I32LE, H5T_NATIVE_INT32, d->nfeat,
-						d->node_count, -1, NULL, NULL, 0)) < 0)
+	if (!pure_points && (inst = make_column(root, nm.count, H5T_STD_I32LE, H5T_NATIVE_INT32, d->nfeat,
+						d->node_count, -1, NULL)) < 0)
 		goto h5fail;
 	if (write_parts) {
-		parts = make_column(root, n_parts, H5T_STD_I32LE, H5T_NATIVE_INT32, d->nparts,
-				    d->part_node_count, -1, NULL, NULL, 0);
+		parts = make_column(root, nm.parts, H5T_STD_I32LE, H5T_NATIVE_INT32, d->nparts,
+				    d->part_node_count, -1, NULL);
 		if (parts < 0)
 			goto h5fail;
 		if (d->kind == LODE_GK_POLYGON &&
-		    (ir = make_column(root, n_ring, H5T_STD_I32LE, H5T_NATIVE_INT32, d->nparts,
-				      d->interior_ring, parts, NULL, NULL, 0)) < 0)
+		    (ir = make_column(root, nm.ring, H5T_STD_I32LE, H5T_NATIVE_INT32, d->nparts,
+				      d->interior_ring, parts, NULL)) < 0)
 			goto h5fail;
 	}
 	/* The geometry container. */
 	cont = H5Dcreate2(root, name, H5T_STD_I32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
 	if (cont < 0)
 		goto h5fail;
-	snprintf(coords, sizeof coords, "%s %s%s%s", n_x, n_y, d->has_z ? " " : "", d->has_z ? n_z : "");
+	snprintf(coords, sizeof coords, "%s %s%s%s", nm.x, nm.y, d->has_z ? " " : "", d->has_z ? nm.z : "");
 	if (set_text(cont, "geometry_type",
 		     d->kind == LODE_GK_POINT  ? "point"
 		     : d->kind == LODE_GK_LINE ? "line"
 					       : "polygon") < 0 ||
 	    set_text(cont, "node_coordinates", coords) < 0 ||
-	    (inst >= 0 && set_text(cont, "node_count", n_count) < 0) ||
-	    (parts >= 0 && set_text(cont, "part_node_count", n_parts) < 0) ||
-	    (ir >= 0 && set_text(cont, "interior_ring", n_ring) < 0) ||
-	    set_text(cont, "grid_mapping", n_crs) < 0 ||
+	    (inst >= 0 && set_text(cont, "node_count", nm.count) < 0) ||
+	    (parts >= 0 && set_text(cont, "part_node_count", nm.parts) < 0) ||
+	    (ir >= 0 && set_text(cont, "interior_ring", nm.ring) < 0) ||
+	    set_text(cont, "grid_mapping", nm.crs) < 0 ||
 	    set_text(cont, "lode_ogr_geometry_type", lode__vdata_type_name(d)) < 0)
 		goto h5fail;
 	for (size_t i = 0; i < nattrs; i++)
@@ -1901,8 +2104,6 @@ out:
 		H5Pclose(dcpl);
 	if (cont >= 0)
 		H5Dclose(cont);
-	if (crs >= 0)
-		H5Dclose(crs);
 	if (ir >= 0)
 		H5Dclose(ir);
 	if (parts >= 0)
@@ -1911,12 +2112,7 @@ out:
 		H5Dclose(inst);
 	if (cz >= 0)
 		H5Dclose(cz);
-	if (cy >= 0)
-		H5Dclose(cy);
-	if (cx >= 0)
-		H5Dclose(cx);
-	if (nodes >= 0)
-		H5Dclose(nodes);
+	close_head(head);
 	return rc;
 }
 

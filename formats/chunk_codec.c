@@ -364,8 +364,8 @@ static void *colenc_main(void *arg)
 	return NULL;
 }
 
-lode_status lode__colenc_new(int ncols, size_t elem_size, size_t chunk, int level, lode__colenc **out,
-			     lode_error *err)
+lode_status lode__colenc_new(int ncols, size_t elem_size, size_t chunk, int level, int thread,
+			     lode__colenc **out, lode_error *err)
 {
 	lode__colenc *e;
 
@@ -381,7 +381,7 @@ lode_status lode__colenc_new(int ncols, size_t elem_size, size_t chunk, int leve
 	pthread_mutex_init(&e->mu, NULL);
 	pthread_cond_init(&e->cv, NULL);
 	/* Without its thread every chunk is encoded by put: the same bytes, only later. */
-	e->has_thread = pthread_create(&e->thread, NULL, colenc_main, e) == 0;
+	e->has_thread = thread && pthread_create(&e->thread, NULL, colenc_main, e) == 0;
 	*out = e;
 	return LODE_OK;
 }
@@ -450,15 +450,32 @@ size_t lode__colenc_count(const lode__colenc *e, int col)
 	return col >= 0 && col < e->ncols ? e->col[col].n : 0;
 }
 
+int lode__colenc_ready(lode__colenc *e, int col, size_t i)
+{
+	int ready;
+
+	if (col < 0 || col >= e->ncols)
+		return 0;
+	pthread_mutex_lock(&e->mu);
+	ready = i < e->col[col].n && e->col[col].chunks[i].enc != NULL;
+	pthread_mutex_unlock(&e->mu);
+	return ready;
+}
+
 unsigned char *lode__colenc_take(lode__colenc *e, int col, size_t i, size_t *len)
 {
-	unsigned char *enc;
+	unsigned char *enc = NULL;
 
-	if (col < 0 || col >= e->ncols || i >= e->col[col].n)
+	if (col < 0 || col >= e->ncols)
 		return NULL;
-	enc = e->col[col].chunks[i].enc;
-	*len = e->col[col].chunks[i].len;
-	e->col[col].chunks[i].enc = NULL;
+	/* Under the lock: the encoder may still be filling (and growing) the array. */
+	pthread_mutex_lock(&e->mu);
+	if (i < e->col[col].n) {
+		enc = e->col[col].chunks[i].enc;
+		*len = e->col[col].chunks[i].len;
+		e->col[col].chunks[i].enc = NULL;
+	}
+	pthread_mutex_unlock(&e->mu);
 	return enc;
 }
 

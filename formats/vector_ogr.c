@@ -764,6 +764,7 @@ static lode_status read_features(reader *t, builder *b, lode_error *err)
 	lode_vdata *d = b->d;
 	const char *layer = t->v->info.layer;
 	OGRFeatureH feat = NULL;
+	size_t sent = b->sent;
 	lode_status rc = LODE_OK;
 
 	t->cap.failures = 0;
@@ -873,6 +874,11 @@ static lode_status read_features(reader *t, builder *b, lode_error *err)
 		d->node_count[d->nfeat] = (int32_t)nodes;
 		if ((rc = add_attributes(b, feat, layer, err)) || (rc = send_xy(b, err)))
 			goto out;
+		/* Only the one reader's builder has an encoder, and it is the calling thread. */
+		if (b->xy && r->drain && b->sent != sent) {
+			r->drain(r->drain_arg);
+			sent = b->sent;
+		}
 		d->nfeat++;
 		if (r->max_bytes && over_bound(t, b)) {
 			rc = lode__err(
@@ -1043,6 +1049,9 @@ static void read_shares(shared_read *rd, int own_dataset)
 		}
 		pthread_mutex_unlock(&rd->mu);
 		lode__vdata_free(d);
+		/* The calling thread stores what the merges gave the encoder so far. */
+		if (!own_dataset && rd->r->drain)
+			rd->r->drain(rd->r->drain_arg);
 	}
 	reader_end(&t);
 }

@@ -362,6 +362,10 @@ typedef struct lode_vector_read {
 	lode__colenc *xy;     /* or NULL: gets every whole chunk of x (column 0) and y (1) */
 	size_t max_bytes;     /* fail once the layer's values take more; 0: no bound */
 	int threads;          /* read on up to this many threads (GeoPackage); 0: all cores */
+	/* Or NULL: called now and then on the calling thread while the layer is read (there
+	   lode__xyw_drain stores the chunks of x and y encoded so far). */
+	void (*drain)(void *arg);
+	void *drain_arg;
 } lode_vector_read;
 
 /* Read, transform and filter every feature into a new lode_vdata (caller frees). */
@@ -383,17 +387,20 @@ lode_status lode__chunk_encode(const void *data, size_t nbytes, size_t elem_size
 /*
  * A column encoder: columns of elem_size-byte values, cut into chunks of chunk values,
  * encoded as lode__chunk_encode does at level, on a thread of its own while the caller
- * goes on producing them.  put copies the next whole chunk of column col (0..ncols-1);
- * finish encodes what still waits (the caller's thread helping) and waits; then take
- * gives chunk i of column col (malloc'd, the caller frees; NULL if none).  free (NULL
- * ok) stops the thread and frees what was not taken.  One producer thread.
+ * goes on producing them (thread 0: no thread, put encodes each chunk itself).  put
+ * copies the next whole chunk of column col (0..ncols-1); finish encodes what still
+ * waits (the caller's thread helping) and waits.  ready says whether chunk i of column
+ * col is encoded and not yet taken; take gives it (malloc'd, the caller frees; NULL if
+ * none); both may be called while chunks are still put and encoded.  free (NULL ok)
+ * stops the thread and frees what was not taken.  One producer thread at a time.
  */
-lode_status lode__colenc_new(int ncols, size_t elem_size, size_t chunk, int level, lode__colenc **out,
-			     lode_error *err);
+lode_status lode__colenc_new(int ncols, size_t elem_size, size_t chunk, int level, int thread,
+			     lode__colenc **out, lode_error *err);
 size_t lode__colenc_chunk(const lode__colenc *e);
 lode_status lode__colenc_put(lode__colenc *e, int col, const void *values, lode_error *err);
 lode_status lode__colenc_finish(lode__colenc *e, lode_error *err);
 size_t lode__colenc_count(const lode__colenc *e, int col); /* chunks put */
+int lode__colenc_ready(lode__colenc *e, int col, size_t i);
 unsigned char *lode__colenc_take(lode__colenc *e, int col, size_t i, size_t *len);
 void lode__colenc_free(lode__colenc *e);
 
@@ -465,20 +472,29 @@ lode_status lode__bundle_add_raster(lode__bundle *b, const lode_raster_def *def,
 /* Threads that compress a vector layer's columns (0: one per core, the default). */
 void lode__bundle_set_threads(lode__bundle *b, int threads);
 /*
- * A column encoder for a vector layer's x and y (lode_vector_read.xy), to compress their
- * whole chunks while the layer is still being read.  *out is NULL when the bundle
- * compresses on one thread (-j 1).  The caller frees it.
+ * A vector layer's x and y, stored while the layer is still read: lode__xyw_encoder is
+ * the column encoder to give lode_vector_read.xy (its own thread unless the bundle has
+ * one thread, -j 1); lode__xyw_drain (lode_vector_read.drain, on the thread that calls
+ * HDF5) stores the chunks encoded so far, in order, creating the layer's grid mapping,
+ * node dimension, x and y at the first, and starts putting them on disk.  The same
+ * HDF5 calls in the same order whatever the threads and timing, so the same bytes.
+ * lode__bundle_add_vector stores the rest.  Free (NULL ok) after add_vector.
  */
-lode_status lode__bundle_xy_encoder(lode__bundle *b, lode__colenc **out, lode_error *err);
+typedef struct lode__xyw lode__xyw;
+lode_status lode__bundle_xy_begin(lode__bundle *b, const char *name, const char *crs_wkt, lode__xyw **out,
+				  lode_error *err);
+lode__colenc *lode__xyw_encoder(lode__xyw *w);
+void lode__xyw_drain(void *w);
+void lode__xyw_free(lode__xyw *w);
 /*
  * Write a vector layer: CF-1.8 simple geometries at the root group, every name
  * prefixed with NAME_ (GDAL 3.6 reads them only there).  attrs go on the geometry
- * container variable NAME.  xy: NULL, or the encoder from lode__bundle_xy_encoder that
- * was given d's x and y while they were read (finished and emptied here).
+ * container variable NAME.  xy: NULL, or the writer from lode__bundle_xy_begin (same
+ * name and crs_wkt) whose encoder was given d's x and y while they were read.
  */
 lode_status lode__bundle_add_vector(lode__bundle *b, const char *name, const char *crs_wkt,
-				    const lode_vdata *d, lode__colenc *xy, const lode_attr *attrs,
-				    size_t nattrs, lode_error *err);
+				    const lode_vdata *d, lode__xyw *xy, const lode_attr *attrs, size_t nattrs,
+				    lode_error *err);
 /* Chunk edge of the variable: rows and columns (the band dimension's chunk is 1). */
 void lode__bvar_chunk(const lode__bvar *v, int *rows, int *cols);
 /* Store an encoded chunk (lode__chunk_encode) at band band0 (0-based), rows y0, cols x0. */

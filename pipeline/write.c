@@ -359,10 +359,10 @@ static void *digest_main(void *arg)
 lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__progress *pr,
 			       lode_bundle_item *digest_item, lode_error *err)
 {
-	lode_vector_read r = {it->src_wkt,    p->dst_wkt, it->op.pipeline, p->m->bounds,
-			      it->spec->clip, NULL,       p->max_memory,   p->threads};
+	lode_vector_read r = {it->src_wkt, p->dst_wkt,    it->op.pipeline, p->m->bounds,    it->spec->clip,
+			      NULL,        p->max_memory, p->threads,      lode__xyw_drain, NULL};
 	lode_vdata *d = NULL;
-	lode__colenc *xy = NULL;
+	lode__xyw *xy = NULL;
 	json_t *lj = NULL;
 	char *lineage = NULL, content[65];
 	digest_job dj = {0};
@@ -370,10 +370,12 @@ lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__pr
 	lode_status rc;
 
 	/* x and y are most of a layer's bytes: compress them on another core while the
-	   features are read. */
-	if ((rc = lode__bundle_xy_encoder(b, &xy, err)))
+	   features are read, and store them as they come, so that the disk has them by the
+	   time the layer is written. */
+	if ((rc = lode__bundle_xy_begin(b, it->spec->name, p->dst_wkt, &xy, err)))
 		goto out;
-	r.xy = xy;
+	r.xy = lode__xyw_encoder(xy);
+	r.drain_arg = xy;
 	if ((rc = lode__vector_read(it->vsrc, &r, &d, err)))
 		goto out;
 	/* The content digest on another core while the layer is written (it reads d only);
@@ -418,7 +420,7 @@ lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__pr
 out:
 	if (digesting)
 		pthread_join(dj.thread, NULL);
-	lode__colenc_free(xy);
+	lode__xyw_free(xy);
 	json_decref(lj);
 	free(lineage);
 	lode__vdata_free(d);

@@ -150,7 +150,7 @@ static void column_encoder_same_bytes(void **state)
 		x[i] = 100.0 + (double)i * 1e-4 + (double)(rand() % 1000) * 1e-9;
 		y[i] = 5.0 - (double)i * 1e-4;
 	}
-	assert_int_equal(lode__colenc_new(2, sizeof(double), CHUNK, level, &e, &err), LODE_OK);
+	assert_int_equal(lode__colenc_new(2, sizeof(double), CHUNK, level, 1, &e, &err), LODE_OK);
 	assert_int_equal(lode__colenc_chunk(e), CHUNK);
 	for (size_t c = 0; c < NCHUNKS; c++) {
 		memcpy(scratch, x + c * CHUNK, sizeof scratch);
@@ -193,8 +193,8 @@ static void column_encoder_freed_unfinished(void **state)
 
 	(void)state;
 	assert_non_null(v);
-	assert_int_equal(lode__colenc_new(1, sizeof(double), CHUNK, lode__bundle_deflate_level(), &e, &err),
-			 LODE_OK);
+	assert_int_equal(
+	    lode__colenc_new(1, sizeof(double), CHUNK, lode__bundle_deflate_level(), 1, &e, &err), LODE_OK);
 	for (int c = 0; c < 30; c++)
 		assert_int_equal(lode__colenc_put(e, 0, v, &err), LODE_OK);
 	lode__colenc_free(e);
