@@ -446,27 +446,36 @@ static json_t *vector_plan_lineage(const plan *p, const plan_item *it)
 	return o;
 }
 
-json_t *lode__vector_lineage(const json_t *planned, const lode_vdata *d)
+/* The smallest and largest of n values (NaN left out), into lo and hi. */
+static void span(const double *v, size_t n, double *lo, double *hi)
+{
+	double a = HUGE_VAL, b = -HUGE_VAL;
+
+	/* fmin and fmax are library calls, millions of them for a big layer: call them only
+	   where they may change the span.  A value strictly inside it leaves it as it is
+	   whatever libm does with NaN and signed zeros. */
+	for (size_t k = 0; k < n; k++) {
+		if (!(v[k] > a))
+			a = fmin(a, v[k]);
+		if (!(v[k] < b))
+			b = fmax(b, v[k]);
+	}
+	*lo = a;
+	*hi = b;
+}
+
+void lode__vector_extent(const lode_vdata *d, double e[4])
+{
+	span(d->x, d->nnodes, &e[0], &e[2]);
+	span(d->y, d->nnodes, &e[1], &e[3]);
+}
+
+json_t *lode__vector_lineage(const json_t *planned, const lode_vdata *d, const double e[4])
 {
 	json_t *o = json_object(), *fields = json_array(), *ext = json_array(), *v;
-	double e[4] = {HUGE_VAL, HUGE_VAL, -HUGE_VAL, -HUGE_VAL};
 	const char *key;
 	int added = 0;
 
-	/* fmin and fmax are library calls, ten million of them for 2.5 million nodes: call
-	   them only where they may change the extent.  A value strictly inside it leaves
-	   it as it is whatever libm does with NaN and signed zeros. */
-	for (size_t k = 0; k < d->nnodes; k++) {
-		double x = d->x[k], y = d->y[k];
-		if (!(x > e[0]))
-			e[0] = fmin(e[0], x);
-		if (!(y > e[1]))
-			e[1] = fmin(e[1], y);
-		if (!(x < e[2]))
-			e[2] = fmax(e[2], x);
-		if (!(y < e[3]))
-			e[3] = fmax(e[3], y);
-	}
 	for (int k = 0; k < 4; k++)
 		json_array_append_new(ext, d->nnodes ? json_real(e[k]) : json_null());
 	for (size_t i = 0; i < d->nfields; i++) {

@@ -59,11 +59,14 @@ lode_status lode__plan_build(const char *manifest_path, const lode_run_options *
 /* Manifest, target CRS and versions only (no dataset yet): for loading a saved plan. */
 lode_status lode__plan_begin(const char *manifest_path, plan *p, lode_error *err);
 void lode__plan_free(plan *p);
+/* The extent of a layer's nodes: x min, y min, x max, y max (NaN left out). */
+void lode__vector_extent(const lode_vdata *d, double e[4]);
 /*
  * The final lineage of a vector layer: the plan's record with what reading the features
- * told (geometry type, count, extent, fields) put before the versions.  New reference.
+ * told (geometry type, count, extent e from lode__vector_extent, fields) put before the
+ * versions.  New reference.
  */
-json_t *lode__vector_lineage(const json_t *planned, const lode_vdata *d);
+json_t *lode__vector_lineage(const json_t *planned, const lode_vdata *d, const double e[4]);
 
 /* ---- write.c ---- */
 

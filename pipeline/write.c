@@ -342,9 +342,12 @@ out:
 
 /* ---- vector layers ---- */
 
+/* What is computed from a layer's values beside writing them: its content digest and
+   the extent its lineage records. */
 typedef struct digest_job {
 	const lode_vdata *d;
 	char *content; /* 65 bytes */
+	double extent[4];
 	pthread_t thread;
 } digest_job;
 
@@ -353,6 +356,7 @@ static void *digest_main(void *arg)
 	digest_job *j = arg;
 
 	lode__vector_digest(j->d, j->content);
+	lode__vector_extent(j->d, j->extent);
 	return NULL;
 }
 
@@ -378,40 +382,35 @@ lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__pr
 	r.drain_arg = xy;
 	if ((rc = lode__vector_read(it->vsrc, &r, &d, err)))
 		goto out;
-	/* The content digest on another core while the layer is written (it reads d only);
-	   it goes on the layer's variable last. */
+	/* The content digest and the extent on another core while the layer is written (it
+	   reads d only); the lineage and the digest go on the layer's variable last. */
 	dj.d = d;
 	dj.content = content;
 	content[0] = '\0';
 	digesting = p->threads != 1 && pthread_create(&dj.thread, NULL, digest_main, &dj) == 0;
 	if (!digesting)
-		lode__vector_digest(d, content);
-	lj = lode__vector_lineage(it->lineage, d);
-	lineage = lj ? json_dumps(lj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	if (!lineage) {
-		rc = lode__err(err, LODE_ENOMEM, "out of memory");
-		goto out;
-	}
+		digest_main(&dj);
 	{
 		lode_attr attrs[] = {
 		    {"long_name", lode__vector_info(it->vsrc)->layer},
 		    {"source", it->spec->source},
-		    {"lode_lineage", lineage},
 		};
-		if ((rc = lode__bundle_add_vector(b, it->spec->name, p->dst_wkt, d, xy, attrs, 3, err)))
+		if ((rc = lode__bundle_add_vector(b, it->spec->name, p->dst_wkt, d, xy, attrs, 2, err)))
 			goto out;
 	}
 	if (digesting) {
 		pthread_join(dj.thread, NULL);
 		digesting = 0;
 	}
-	if (!content[0]) {
+	lj = lode__vector_lineage(it->lineage, d, dj.extent);
+	lineage = lj ? json_dumps(lj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	if (!lineage || !content[0]) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
 	}
 	{
-		lode_attr a = {"lode_content_sha256", content};
-		if ((rc = lode__bundle_set_attrs(b, it->spec->name, &a, 1, err)))
+		lode_attr a[] = {{"lode_lineage", lineage}, {"lode_content_sha256", content}};
+		if ((rc = lode__bundle_set_attrs(b, it->spec->name, a, 2, err)))
 			goto out;
 	}
 	rc = lode__record_digest(digest_item, it->spec->name, content, &lineage, err);
