@@ -297,6 +297,9 @@ struct lode__colenc {
 	pthread_cond_t cv;
 	pthread_t thread;
 	int has_thread;
+	/* Copies already encoded, for the next puts: no new pages to fault in each time. */
+	unsigned char *spare[COLENC_BACKLOG + 2];
+	int nspare;
 };
 
 /* Make room for one more element in *p (n used of *cap, elements of sz bytes). */
@@ -333,8 +336,11 @@ static int colenc_run_one(lode__colenc *e)
 	pthread_mutex_unlock(&e->mu);
 
 	rc = lode__chunk_encode(job.raw, e->chunk * e->esz, e->esz, e->level, &enc, &len, &err);
-	free(job.raw);
 	pthread_mutex_lock(&e->mu);
+	if (e->nspare < (int)(sizeof e->spare / sizeof e->spare[0]))
+		e->spare[e->nspare++] = job.raw;
+	else
+		free(job.raw);
 	if (rc && !e->failed) {
 		e->failed = 1;
 		e->err = err;
@@ -400,7 +406,10 @@ lode_status lode__colenc_put(lode__colenc *e, int col, const void *values, lode_
 	if (col < 0 || col >= e->ncols)
 		return lode__err(err, LODE_EINTERNAL, "column encoder: no column %d", col);
 	/* A copy: the producer may move its array (realloc) while the chunk waits. */
-	if (!(raw = malloc(nbytes)))
+	pthread_mutex_lock(&e->mu);
+	raw = e->nspare ? e->spare[--e->nspare] : NULL;
+	pthread_mutex_unlock(&e->mu);
+	if (!raw && !(raw = malloc(nbytes)))
 		return lode__err(err, LODE_ENOMEM, "out of memory");
 	memcpy(raw, values, nbytes);
 	pthread_mutex_lock(&e->mu);
@@ -492,6 +501,8 @@ void lode__colenc_free(lode__colenc *e)
 	}
 	for (size_t k = e->next; k < e->njobs; k++)
 		free(e->jobs[k].raw);
+	for (int k = 0; k < e->nspare; k++)
+		free(e->spare[k]);
 	for (int c = 0; c < e->ncols; c++) {
 		for (size_t i = 0; i < e->col[c].n; i++)
 			free(e->col[c].chunks[i].enc);

@@ -601,10 +601,18 @@ typedef struct shared_read {
 	const lode_vdata *empty; /* the layer's type and fields, no features: shares copy it */
 	lode_vdata **done;       /* shares read but not yet appended, by share */
 	size_t *done_text;       /* the bytes of their strings */
-	builder out;             /* the layer so far: shares 0 .. next_merge - 1 */
-	size_t out_told;         /* out's part of held */
-	int failed;              /* a share failed or the types mixed: read again on one thread */
-	atomic_size_t held;      /* bytes held by out and the shares being read (--max-memory) */
+	size_t *done_cap;        /* the room of their x and y arrays (2 per share) */
+	/* The x and y arrays of shares appended already, for the next shares to read into:
+	   no copies while they grow, no new pages to fault in. */
+	struct {
+		double *x, *y;
+		size_t cap_x, cap_y;
+	} spare[MAX_SHARES];
+	int nspare;
+	builder out;        /* the layer so far: shares 0 .. next_merge - 1 */
+	size_t out_told;    /* out's part of held */
+	int failed;         /* a share failed or the types mixed: read again on one thread */
+	atomic_size_t held; /* bytes held by out and the shares being read (--max-memory) */
 } shared_read;
 
 /* What one thread reads with. */
@@ -997,6 +1005,13 @@ static void merge_ready(shared_read *rd)
 			rd->failed = 1;
 			break;
 		}
+		if (rd->nspare < MAX_SHARES && src->x && src->y) {
+			rd->spare[rd->nspare].x = src->x;
+			rd->spare[rd->nspare].y = src->y;
+			rd->spare[rd->nspare].cap_x = rd->done_cap[2 * rd->next_merge];
+			rd->spare[rd->nspare++].cap_y = rd->done_cap[2 * rd->next_merge + 1];
+			src->x = src->y = NULL;
+		}
 		lode__vdata_free(src);
 		rd->done[rd->next_merge++] = NULL;
 		now = held(&rd->out);
@@ -1036,14 +1051,27 @@ static void read_shares(shared_read *rd, int own_dataset)
 		if (i < 0)
 			break;
 		t.told = 0;
-		ok = (d = vdata_like(rd->empty)) != NULL && builder_start(&b, d, NULL, &err) == LODE_OK &&
-		     share_filter(&t, i) == LODE_OK && read_features(&t, &b, &err) == LODE_OK;
+		ok = (d = vdata_like(rd->empty)) != NULL && builder_start(&b, d, NULL, &err) == LODE_OK;
+		if (ok) {
+			pthread_mutex_lock(&rd->mu);
+			if (rd->nspare > 0) {
+				rd->nspare--;
+				d->x = rd->spare[rd->nspare].x;
+				d->y = rd->spare[rd->nspare].y;
+				b.cap_x = rd->spare[rd->nspare].cap_x;
+				b.cap_y = rd->spare[rd->nspare].cap_y;
+			}
+			pthread_mutex_unlock(&rd->mu);
+		}
+		ok = ok && share_filter(&t, i) == LODE_OK && read_features(&t, &b, &err) == LODE_OK;
 		builder_end(&b);
 		atomic_fetch_sub(&rd->held, t.told);
 		pthread_mutex_lock(&rd->mu);
 		if (ok) {
 			rd->done[i] = d;
 			rd->done_text[i] = b.text;
+			rd->done_cap[2 * i] = b.cap_x;
+			rd->done_cap[2 * i + 1] = b.cap_y;
 			d = NULL;
 			merge_ready(rd);
 		}
@@ -1133,7 +1161,8 @@ static lode_status read_in_shares(lode__vector *v, const lode_vector_read *r, in
 	*tried = 1;
 	rd.done = calloc((size_t)rd.nshares, sizeof *rd.done);
 	rd.done_text = calloc((size_t)rd.nshares, sizeof *rd.done_text);
-	if (!rd.done || !rd.done_text)
+	rd.done_cap = calloc(2 * (size_t)rd.nshares, sizeof *rd.done_cap);
+	if (!rd.done || !rd.done_text || !rd.done_cap)
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 	else if ((rc = new_vdata(v, &rd.out.d, err)) == LODE_OK &&
 		 (rc = builder_start(&rd.out, rd.out.d, r->xy, err)) == LODE_OK &&
@@ -1145,6 +1174,7 @@ static lode_status read_in_shares(lode__vector *v, const lode_vector_read *r, in
 		builder_end(&rd.out);
 		free(rd.done);
 		free(rd.done_text);
+		free(rd.done_cap);
 		return rc;
 	}
 	pthread_mutex_init(&rd.mu, NULL);
@@ -1159,8 +1189,13 @@ static lode_status read_in_shares(lode__vector *v, const lode_vector_read *r, in
 	pthread_mutex_destroy(&rd.mu);
 	for (int i = 0; i < rd.nshares; i++)
 		lode__vdata_free(rd.done[i]);
+	for (int i = 0; i < rd.nspare; i++) {
+		free(rd.spare[i].x);
+		free(rd.spare[i].y);
+	}
 	free(rd.done);
 	free(rd.done_text);
+	free(rd.done_cap);
 	lode__vdata_free((lode_vdata *)rd.empty);
 	builder_end(&rd.out);
 	if (rd.failed || rd.next_merge != rd.nshares) {
