@@ -22,15 +22,90 @@
 #include <string.h>
 
 #include <libdeflate.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "lode_internal.h"
 
+#ifdef __SSE2__
+/*
+ * Sixteen elements at a time with SSE2 (every x86-64 has it): the 16 x size bytes are
+ * transposed by interleaving pairs of registers byte by byte (twice for 8-byte elements,
+ * three times for 4-byte ones), then 4 or 8 bytes at a time, until each register holds
+ * byte k of the 16 elements.  Returns the elements done; the caller does the rest.
+ */
+static size_t shuffle16_8(const unsigned char *s, unsigned char *const d[8], size_t n)
+{
+	size_t i = 0;
+
+	for (; i + 16 <= n; i += 16, s += 128) {
+		__m128i x[8], y[8], z[8], w[8];
+		for (int k = 0; k < 8; k++) /* elements 2k and 2k + 1 */
+			x[k] = _mm_loadu_si128((const __m128i *)(s + 16 * k));
+		for (int k = 0; k < 8; k += 2) {
+			y[k] = _mm_unpacklo_epi8(x[k], x[k + 1]);
+			y[k + 1] = _mm_unpackhi_epi8(x[k], x[k + 1]);
+		}
+		/* z[2g], z[2g + 1]: bytes 0-3 and 4-7 of elements 4g .. 4g + 3, 4 bytes per byte */
+		for (int k = 0; k < 8; k += 2) {
+			z[k] = _mm_unpacklo_epi8(y[k], y[k + 1]);
+			z[k + 1] = _mm_unpackhi_epi8(y[k], y[k + 1]);
+		}
+		w[0] = _mm_unpacklo_epi32(z[0], z[2]); /* bytes 0, 1 of elements 0-7 */
+		w[1] = _mm_unpackhi_epi32(z[0], z[2]); /* bytes 2, 3 */
+		w[2] = _mm_unpacklo_epi32(z[4], z[6]); /* bytes 0, 1 of elements 8-15 */
+		w[3] = _mm_unpackhi_epi32(z[4], z[6]);
+		w[4] = _mm_unpacklo_epi32(z[1], z[3]); /* bytes 4, 5 of elements 0-7 */
+		w[5] = _mm_unpackhi_epi32(z[1], z[3]); /* bytes 6, 7 */
+		w[6] = _mm_unpacklo_epi32(z[5], z[7]);
+		w[7] = _mm_unpackhi_epi32(z[5], z[7]);
+		for (int k = 0; k < 4; k++) {
+			__m128i lo = w[k < 2 ? k : k + 2], hi = w[k < 2 ? k + 2 : k + 4];
+			_mm_storeu_si128((__m128i *)(d[2 * k] + i), _mm_unpacklo_epi64(lo, hi));
+			_mm_storeu_si128((__m128i *)(d[2 * k + 1] + i), _mm_unpackhi_epi64(lo, hi));
+		}
+	}
+	return i;
+}
+
+static size_t shuffle16_4(const unsigned char *s, unsigned char *const d[8], size_t n)
+{
+	size_t i = 0;
+
+	for (; i + 16 <= n; i += 16, s += 64) {
+		__m128i x[4], y[4], z[4], v[4];
+		for (int k = 0; k < 4; k++) /* elements 4k .. 4k + 3 */
+			x[k] = _mm_loadu_si128((const __m128i *)(s + 16 * k));
+		for (int k = 0; k < 4; k += 2) {
+			y[k] = _mm_unpacklo_epi8(x[k], x[k + 1]);
+			y[k + 1] = _mm_unpackhi_epi8(x[k], x[k + 1]);
+		}
+		for (int k = 0; k < 4; k += 2) {
+			z[k] = _mm_unpacklo_epi8(y[k], y[k + 1]);
+			z[k + 1] = _mm_unpackhi_epi8(y[k], y[k + 1]);
+		}
+		/* v[0], v[1]: bytes 0, 1 and 2, 3 of elements 0-7; v[2], v[3] of elements 8-15 */
+		for (int k = 0; k < 4; k += 2) {
+			v[k] = _mm_unpacklo_epi8(z[k], z[k + 1]);
+			v[k + 1] = _mm_unpackhi_epi8(z[k], z[k + 1]);
+		}
+		_mm_storeu_si128((__m128i *)(d[0] + i), _mm_unpacklo_epi64(v[0], v[2]));
+		_mm_storeu_si128((__m128i *)(d[1] + i), _mm_unpackhi_epi64(v[0], v[2]));
+		_mm_storeu_si128((__m128i *)(d[2] + i), _mm_unpacklo_epi64(v[1], v[3]));
+		_mm_storeu_si128((__m128i *)(d[3] + i), _mm_unpackhi_epi64(v[1], v[3]));
+	}
+	return i;
+}
+#endif
+
 /* HDF5's shuffle: byte k of every element together, k = 0..size-1; a tail that is not
    a whole element is copied as it is.  Element by element for the common sizes (one pass
-   over the source, about twice as fast as a pass per byte plane). */
+   over the source, about twice as fast as a pass per byte plane), 16 at a time where
+   the CPU can. */
 static void shuffle(const unsigned char *src, unsigned char *dst, size_t nbytes, size_t size)
 {
-	size_t n = size > 1 ? nbytes / size : 0;
+	size_t n = size > 1 ? nbytes / size : 0, i0 = 0;
 	const unsigned char *s = src;
 	unsigned char *d[8];
 
@@ -40,6 +115,13 @@ static void shuffle(const unsigned char *src, unsigned char *dst, size_t nbytes,
 	}
 	for (size_t k = 0; k < 8 && k < size; k++)
 		d[k] = dst + k * n;
+#ifdef __SSE2__
+	if (size == 8)
+		i0 = shuffle16_8(src, d, n);
+	else if (size == 4)
+		i0 = shuffle16_4(src, d, n);
+#endif
+	s += i0 * size;
 	switch (size) {
 	case 2:
 		for (size_t i = 0; i < n; i++, s += 2) {
@@ -48,7 +130,7 @@ static void shuffle(const unsigned char *src, unsigned char *dst, size_t nbytes,
 		}
 		break;
 	case 4:
-		for (size_t i = 0; i < n; i++, s += 4) {
+		for (size_t i = i0; i < n; i++, s += 4) {
 			d[0][i] = s[0];
 			d[1][i] = s[1];
 			d[2][i] = s[2];
@@ -56,7 +138,7 @@ static void shuffle(const unsigned char *src, unsigned char *dst, size_t nbytes,
 		}
 		break;
 	case 8:
-		for (size_t i = 0; i < n; i++, s += 8) {
+		for (size_t i = i0; i < n; i++, s += 8) {
 			d[0][i] = s[0];
 			d[1][i] = s[1];
 			d[2][i] = s[2];
