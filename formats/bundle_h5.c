@@ -1880,6 +1880,7 @@ struct lode__xyw {
 	char *crs_wkt;
 	hid_t head[4];  /* crs, nodes, x, y: H5I_INVALID_HID until the first chunks */
 	size_t written; /* chunks of x, and of y, stored */
+	int discard;    /* the layer was read again: store no more, rewrite x and y whole */
 	int failed;     /* err says why; nothing more is stored */
 	lode_error err;
 };
@@ -1935,7 +1936,7 @@ void lode__xyw_drain(void *arg)
 	lode__xyw *w = arg;
 	size_t before = w->written;
 
-	while (!w->failed && lode__colenc_ready(w->enc, 0, w->written) &&
+	while (!w->failed && !w->discard && lode__colenc_ready(w->enc, 0, w->written) &&
 	       lode__colenc_ready(w->enc, 1, w->written)) {
 		if (w->head[0] < 0 &&
 		    make_head(w->b->file, &w->nm, w->crs_wkt, 0, COLUMN_CHUNK, w->head) < 0) {
@@ -1954,6 +1955,11 @@ void lode__xyw_drain(void *arg)
 	/* The disk takes them while the reading goes on. */
 	if (w->written > before)
 		lode__bundle_writeback(w->b);
+}
+
+void lode__xyw_discard(lode__xyw *w)
+{
+	w->discard = 1;
 }
 
 void lode__xyw_free(lode__xyw *w)
@@ -1998,7 +2004,8 @@ lode_status lode__bundle_add_vector(lode__bundle *b, const char *name, const cha
 		memcpy(head, xy->head, sizeof head);
 		for (int i = 0; i < 4; i++)
 			xy->head[i] = H5I_INVALID_HID;
-		stored = xy->written;
+		/* Read again: the chunks stored may be of other nodes; all are written anew. */
+		stored = xy->discard ? 0 : xy->written;
 	}
 
 	for (size_t k = 0; pure_points && k < d->nfeat; k++)

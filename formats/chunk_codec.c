@@ -6,11 +6,12 @@
  *
  * HDF5 offers no public call to run its filter pipeline on a buffer, so the two small
  * filters are written here to HDF5's definitions (H5Zshuffle.c, H5Zfletcher32.c,
- * H5checksum.c), with SSE2 where the CPU has it (the same bytes).  Deflate is libdeflate's compressor, about twice as fast as zlib's at a
- * better ratio on survey grids (docs/performance.md), with the leading byte planes that
- * it cannot shrink put in stored blocks instead; the output is a standard zlib stream
- * that HDF5's deflate filter (zlib's inflate) reads.  A unit test
- * has HDF5 read chunks encoded here and checks it gets the values back.
+ * H5checksum.c), with SSE2 where the CPU has it (the same bytes).  Deflate is
+ * libdeflate's compressor, about twice as fast as zlib's at a better ratio on survey
+ * grids (docs/performance.md), with the leading byte planes that it cannot shrink put in
+ * stored blocks instead; the output is a standard zlib stream that HDF5's deflate filter
+ * (zlib's inflate) reads.  A unit test has HDF5 read chunks encoded here and checks it
+ * gets the values back.
  *
  * A column encoder (lode__colenc) compresses the whole chunks of columns that are still
  * being produced on a thread of its own: a vector layer's x and y columns are encoded

@@ -1216,9 +1216,11 @@ lode_status lode__vector_read(lode__vector *v, const lode_vector_read *r, lode_v
 	*out = NULL;
 	if ((rc = read_in_shares(v, r, threads, &d, &after_shares, err)))
 		return rc;
+	if (r->reread)
+		*r->reread = after_shares && !d;
 	if (!d) {
-		/* One reader.  After a failed read in shares the column encoder keeps the chunks
-		   it has (of the first features, the same nodes) and gets no more. */
+		/* One reader.  After a failed read in shares the column encoder gets no more
+		   chunks (the caller learns of it through r->reread). */
 		reader t;
 		builder b = {0};
 		if ((rc = new_vdata(v, &d, err)))

@@ -366,6 +366,9 @@ typedef struct lode_vector_read {
 	   lode__xyw_drain stores the chunks of x and y encoded so far). */
 	void (*drain)(void *arg);
 	void *drain_arg;
+	/* Or NULL: set to 1 when a read in shares failed and the layer was read again on one
+	   thread (the chunks xy got before then need not be its first nodes). */
+	int *reread;
 } lode_vector_read;
 
 /* Read, transform and filter every feature into a new lode_vdata (caller frees). */
@@ -485,6 +488,9 @@ lode_status lode__bundle_xy_begin(lode__bundle *b, const char *name, const char 
 				  lode_error *err);
 lode__colenc *lode__xyw_encoder(lode__xyw *w);
 void lode__xyw_drain(void *w);
+/* The layer was read again (lode_vector_read.reread): store no more of the encoder's
+   chunks; lode__bundle_add_vector writes x and y whole from the layer's values. */
+void lode__xyw_discard(lode__xyw *w);
 void lode__xyw_free(lode__xyw *w);
 /*
  * Write a vector layer: CF-1.8 simple geometries at the root group, every name

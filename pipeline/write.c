@@ -363,14 +363,20 @@ static void *digest_main(void *arg)
 lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__progress *pr,
 			       lode_bundle_item *digest_item, lode_error *err)
 {
-	lode_vector_read r = {it->src_wkt, p->dst_wkt,    it->op.pipeline, p->m->bounds,    it->spec->clip,
-			      NULL,        p->max_memory, p->threads,      lode__xyw_drain, NULL};
+	lode_vector_read r = {.src_crs_wkt = it->src_wkt,
+			      .dst_crs_wkt = p->dst_wkt,
+			      .pipeline = it->op.pipeline,
+			      .bounds = p->m->bounds,
+			      .clip = it->spec->clip,
+			      .max_bytes = p->max_memory,
+			      .threads = p->threads,
+			      .drain = lode__xyw_drain};
 	lode_vdata *d = NULL;
 	lode__xyw *xy = NULL;
 	json_t *lj = NULL;
 	char *lineage = NULL, content[65];
 	digest_job dj = {0};
-	int digesting = 0;
+	int digesting = 0, reread = 0;
 	lode_status rc;
 
 	/* x and y are most of a layer's bytes: compress them on another core while the
@@ -380,8 +386,11 @@ lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__pr
 		goto out;
 	r.xy = lode__xyw_encoder(xy);
 	r.drain_arg = xy;
+	r.reread = &reread;
 	if ((rc = lode__vector_read(it->vsrc, &r, &d, err)))
 		goto out;
+	if (reread)
+		lode__xyw_discard(xy);
 	/* The content digest and the extent on another core while the layer is written (it
 	   reads d only); the lineage and the digest go on the layer's variable last. */
 	dj.d = d;
