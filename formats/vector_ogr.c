@@ -602,6 +602,7 @@ typedef struct shared_read {
 	lode_vdata **done;       /* shares read but not yet appended, by share */
 	size_t *done_text;       /* the bytes of their strings */
 	size_t *done_cap;        /* the room of their x and y arrays (2 per share) */
+	size_t *done_held;       /* their part of held, until appended */
 	/* The x and y arrays of shares appended already, for the next shares to read into:
 	   no copies while they grow, no new pages to fault in. */
 	struct {
@@ -612,7 +613,7 @@ typedef struct shared_read {
 	builder out;        /* the layer so far: shares 0 .. next_merge - 1 */
 	size_t out_told;    /* out's part of held */
 	int failed;         /* a share failed or the types mixed: read again on one thread */
-	atomic_size_t held; /* bytes held by out and the shares being read (--max-memory) */
+	atomic_size_t held; /* bytes held by out, the shares read or waiting, spares (--max-memory) */
 } shared_read;
 
 /* What one thread reads with. */
@@ -1006,13 +1007,17 @@ static void merge_ready(shared_read *rd)
 			break;
 		}
 		if (rd->nspare < MAX_SHARES && src->x && src->y) {
+			size_t cx = rd->done_cap[2 * rd->next_merge],
+			       cy = rd->done_cap[2 * rd->next_merge + 1];
 			rd->spare[rd->nspare].x = src->x;
 			rd->spare[rd->nspare].y = src->y;
-			rd->spare[rd->nspare].cap_x = rd->done_cap[2 * rd->next_merge];
-			rd->spare[rd->nspare++].cap_y = rd->done_cap[2 * rd->next_merge + 1];
+			rd->spare[rd->nspare].cap_x = cx;
+			rd->spare[rd->nspare++].cap_y = cy;
 			src->x = src->y = NULL;
+			atomic_fetch_add(&rd->held, (cx + cy) * sizeof(double)); /* still held, spare */
 		}
 		lode__vdata_free(src);
+		atomic_fetch_sub(&rd->held, rd->done_held[rd->next_merge]);
 		rd->done[rd->next_merge++] = NULL;
 		now = held(&rd->out);
 		atomic_fetch_add(&rd->held, now - rd->out_told);
@@ -1060,16 +1065,21 @@ static void read_shares(shared_read *rd, int own_dataset)
 				d->y = rd->spare[rd->nspare].y;
 				b.cap_x = rd->spare[rd->nspare].cap_x;
 				b.cap_y = rd->spare[rd->nspare].cap_y;
+				/* counted again as the share's own, as it reads */
+				atomic_fetch_sub(&rd->held, (b.cap_x + b.cap_y) * sizeof(double));
 			}
 			pthread_mutex_unlock(&rd->mu);
 		}
 		ok = ok && share_filter(&t, i) == LODE_OK && read_features(&t, &b, &err) == LODE_OK;
 		builder_end(&b);
-		atomic_fetch_sub(&rd->held, t.told);
+		/* A share read stays counted until it is appended (merge_ready). */
+		if (!ok)
+			atomic_fetch_sub(&rd->held, t.told);
 		pthread_mutex_lock(&rd->mu);
 		if (ok) {
 			rd->done[i] = d;
 			rd->done_text[i] = b.text;
+			rd->done_held[i] = t.told;
 			rd->done_cap[2 * i] = b.cap_x;
 			rd->done_cap[2 * i + 1] = b.cap_y;
 			d = NULL;
@@ -1162,7 +1172,8 @@ static lode_status read_in_shares(lode__vector *v, const lode_vector_read *r, in
 	rd.done = calloc((size_t)rd.nshares, sizeof *rd.done);
 	rd.done_text = calloc((size_t)rd.nshares, sizeof *rd.done_text);
 	rd.done_cap = calloc(2 * (size_t)rd.nshares, sizeof *rd.done_cap);
-	if (!rd.done || !rd.done_text || !rd.done_cap)
+	rd.done_held = calloc((size_t)rd.nshares, sizeof *rd.done_held);
+	if (!rd.done || !rd.done_text || !rd.done_cap || !rd.done_held)
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 	else if ((rc = new_vdata(v, &rd.out.d, err)) == LODE_OK &&
 		 (rc = builder_start(&rd.out, rd.out.d, r->xy, err)) == LODE_OK &&
@@ -1175,6 +1186,7 @@ static lode_status read_in_shares(lode__vector *v, const lode_vector_read *r, in
 		free(rd.done);
 		free(rd.done_text);
 		free(rd.done_cap);
+		free(rd.done_held);
 		return rc;
 	}
 	pthread_mutex_init(&rd.mu, NULL);
@@ -1196,6 +1208,7 @@ static lode_status read_in_shares(lode__vector *v, const lode_vector_read *r, in
 	free(rd.done);
 	free(rd.done_text);
 	free(rd.done_cap);
+	free(rd.done_held);
 	lode__vdata_free((lode_vdata *)rd.empty);
 	builder_end(&rd.out);
 	if (rd.failed || rd.next_merge != rd.nshares) {
