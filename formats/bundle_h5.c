@@ -1446,12 +1446,12 @@ static void *col_worker(void *arg)
 	return NULL;
 }
 
-/* Compress and store the values of the filtered 1-D dataset d (n values in chunks of
-   chunk) from chunk first on (the chunks before it are stored already). */
 /* Threads for write_column_chunks, set by lode__bundle_add_vector (HDF5 calls, and so
    this, stay on one thread). */
 static int column_threads;
 
+/* Compress and store the values of the filtered 1-D dataset d (n values in chunks of
+   chunk) from chunk first on (the chunks before it are stored already). */
 static int write_column_chunks(hid_t d, const void *values, size_t n, size_t esz, size_t chunk,
 			       const void *fill, size_t first)
 {
