@@ -1464,12 +1464,12 @@ static int write_column_chunks(hid_t d, const void *values, size_t n, size_t esz
 	j.esz = esz;
 	j.chunk = chunk;
 	j.nchunks = (n + chunk - 1) / chunk;
-	if (first > j.nchunks)
-		return -1;
+	if (first >= j.nchunks) /* all stored already */
+		return first == j.nchunks ? 0 : -1;
 	if (fill)
 		memcpy(j.pad, fill, esz);
-	j.enc = calloc(j.nchunks + 1, sizeof *j.enc);
-	j.len = calloc(j.nchunks + 1, sizeof *j.len);
+	j.enc = calloc(j.nchunks, sizeof *j.enc);
+	j.len = calloc(j.nchunks, sizeof *j.len);
 	if (!j.enc || !j.len) {
 		free(j.enc);
 		free(j.len);
@@ -1802,20 +1802,24 @@ static void name_layer(layer_names *n, const char *name)
 }
 
 /* The head of a layer, in this order: its grid mapping variable, its node dimension
-   (n nodes) and x and y along it (chunks of chunk values, none written yet).
-   h: crs, nodes, x, y; closed by the caller. */
+   (n nodes) and x and y along it with their CF attributes (chunks of chunk values, none
+   written yet).  h: crs, nodes, x, y; closed by the caller. */
 static int make_head(hid_t root, const layer_names *nm, const char *crs_wkt, hsize_t n, hsize_t chunk,
 		     hid_t h[4])
 {
 	OGRSpatialReferenceH srs = OSRNewSpatialReference(NULL);
 	hid_t sp = H5Screate(H5S_SCALAR), dcpl = dataset_cpl();
-	int ok = 0;
+	const char *unit = NULL;
+	double f = 1.0;
+	int ok = 0, geo = 0;
 
 	h[0] = h[1] = h[2] = h[3] = H5I_INVALID_HID;
 	if (srs && OSRSetFromUserInput(srs, crs_wkt) != OGRERR_NONE) {
 		OSRDestroySpatialReference(srs);
 		srs = NULL;
 	}
+	if (srs && !(geo = OSRIsGeographic(srs)))
+		f = OSRGetLinearUnits(srs, (char **)&unit);
 	h[0] = sp >= 0 && dcpl >= 0
 		   ? H5Dcreate2(root, nm->crs, H5T_STD_I32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT)
 		   : -1;
@@ -1829,6 +1833,12 @@ static int make_head(hid_t root, const layer_names *nm, const char *crs_wkt, hsi
 	    (h[3] = new_column(root, nm->y, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, n, chunk, NULL)) < 0 ||
 	    H5DSattach_scale(h[3], h[1], 0) < 0)
 		goto out;
+	set_text(h[2], "axis", "X");
+	set_text(h[3], "axis", "Y");
+	set_text(h[2], "standard_name", geo ? "longitude" : "projection_x_coordinate");
+	set_text(h[3], "standard_name", geo ? "latitude" : "projection_y_coordinate");
+	set_text(h[2], "units", geo ? "degrees_east" : udunits(f, unit));
+	set_text(h[3], "units", geo ? "degrees_north" : udunits(f, unit));
 	ok = 1;
 out:
 	if (!ok)
@@ -1981,13 +1991,11 @@ lode_status lode__bundle_add_vector(lode__bundle *b, const char *name, const cha
 	hid_t cont = H5I_INVALID_HID, sp = H5I_INVALID_HID, dcpl = dataset_cpl();
 	hid_t head[4] = {H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID};
 	hid_t nodes = H5I_INVALID_HID, cx = H5I_INVALID_HID, cy = H5I_INVALID_HID; /* head[1..3] */
-	OGRSpatialReferenceH srs = NULL;
 	layer_names nm;
 	char coords[500];
 	int pure_points = d->kind == LODE_GK_POINT && !d->multi;
 	int write_parts = (d->kind == LODE_GK_LINE && d->multi) ||
 			  (d->kind == LODE_GK_POLYGON && (d->multi || d->nparts > d->nfeat));
-	int geo = 0;
 	size_t stored = 0; /* chunks of x and y stored while the layer was read */
 	lode_status rc = LODE_OK;
 
@@ -2017,9 +2025,6 @@ lode_status lode__bundle_add_vector(lode__bundle *b, const char *name, const cha
 			if (d->interior_ring[k])
 				write_parts = 1;
 	name_layer(&nm, name);
-	srs = OSRNewSpatialReference(NULL);
-	if (srs && OSRSetFromUserInput(srs, crs_wkt) == OGRERR_NONE)
-		geo = OSRIsGeographic(srs);
 	sp = H5Screate(H5S_SCALAR);
 	if (sp < 0)
 		goto h5fail;
@@ -2050,16 +2055,6 @@ lode_status lode__bundle_add_vector(lode__bundle *b, const char *name, const cha
 					  nodes, NULL)) < 0)
 		goto h5fail;
 	lode__bundle_writeback(b);
-	set_text(cx, "axis", "X");
-	set_text(cy, "axis", "Y");
-	set_text(cx, "standard_name", geo ? "longitude" : "projection_x_coordinate");
-	set_text(cy, "standard_name", geo ? "latitude" : "projection_y_coordinate");
-	{
-		const char *unit = NULL;
-		double f = srs && !geo ? OSRGetLinearUnits(srs, (char **)&unit) : 1.0;
-		set_text(cx, "units", geo ? "degrees_east" : udunits(f, unit));
-		set_text(cy, "units", geo ? "degrees_north" : udunits(f, unit));
-	}
 	if (cz >= 0)
 		set_text(cz, "axis", "Z");
 	/* Instances and parts. */
@@ -2103,8 +2098,6 @@ lode_status lode__bundle_add_vector(lode__bundle *b, const char *name, const cha
 h5fail:
 	rc = h5err(err, LODE_EIO, "writing the layer");
 out:
-	if (srs)
-		OSRDestroySpatialReference(srs);
 	if (sp >= 0)
 		H5Sclose(sp);
 	if (dcpl >= 0)

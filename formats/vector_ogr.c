@@ -599,10 +599,12 @@ typedef struct shared_read {
 	int next_share;          /* the next share to read */
 	int next_merge;          /* the next share to append to out */
 	const lode_vdata *empty; /* the layer's type and fields, no features: shares copy it */
-	lode_vdata **done;       /* shares read but not yet appended, by share */
-	size_t *done_text;       /* the bytes of their strings */
-	size_t *done_cap;        /* the room of their x and y arrays (2 per share) */
-	size_t *done_held;       /* their part of held, until appended */
+	/* Shares read but not yet appended, by share: the values (NULL until read), the bytes
+	   of their strings, the room of their x and y arrays, their part of held. */
+	struct {
+		lode_vdata *d;
+		size_t text, cap_x, cap_y, held;
+	} * done;
 	/* The x and y arrays of shares appended already, for the next shares to read into:
 	   no copies while they grow, no new pages to fault in. */
 	struct {
@@ -992,8 +994,8 @@ static void merge_ready(shared_read *rd)
 {
 	lode_error ignored;
 
-	while (!rd->failed && rd->next_merge < rd->nshares && rd->done[rd->next_merge]) {
-		lode_vdata *src = rd->done[rd->next_merge], *a = rd->out.d;
+	while (!rd->failed && rd->next_merge < rd->nshares && rd->done[rd->next_merge].d) {
+		lode_vdata *src = rd->done[rd->next_merge].d, *a = rd->out.d;
 		size_t now;
 		if (a->kind && src->kind && a->kind != src->kind) {
 			rd->failed = 1; /* mixed types: the one-thread read names the feature */
@@ -1001,14 +1003,13 @@ static void merge_ready(shared_read *rd)
 		}
 		if (!a->kind)
 			a->kind = src->kind;
-		rd->out.text += rd->done_text[rd->next_merge];
+		rd->out.text += rd->done[rd->next_merge].text;
 		if (append(&rd->out, src) || send_xy(&rd->out, &ignored)) {
 			rd->failed = 1;
 			break;
 		}
 		if (rd->nspare < MAX_SHARES && src->x && src->y) {
-			size_t cx = rd->done_cap[2 * rd->next_merge],
-			       cy = rd->done_cap[2 * rd->next_merge + 1];
+			size_t cx = rd->done[rd->next_merge].cap_x, cy = rd->done[rd->next_merge].cap_y;
 			rd->spare[rd->nspare].x = src->x;
 			rd->spare[rd->nspare].y = src->y;
 			rd->spare[rd->nspare].cap_x = cx;
@@ -1017,8 +1018,8 @@ static void merge_ready(shared_read *rd)
 			atomic_fetch_add(&rd->held, (cx + cy) * sizeof(double)); /* still held, spare */
 		}
 		lode__vdata_free(src);
-		atomic_fetch_sub(&rd->held, rd->done_held[rd->next_merge]);
-		rd->done[rd->next_merge++] = NULL;
+		atomic_fetch_sub(&rd->held, rd->done[rd->next_merge].held);
+		rd->done[rd->next_merge++].d = NULL;
 		now = held(&rd->out);
 		atomic_fetch_add(&rd->held, now - rd->out_told);
 		rd->out_told = now;
@@ -1077,11 +1078,11 @@ static void read_shares(shared_read *rd, int own_dataset)
 			atomic_fetch_sub(&rd->held, t.told);
 		pthread_mutex_lock(&rd->mu);
 		if (ok) {
-			rd->done[i] = d;
-			rd->done_text[i] = b.text;
-			rd->done_held[i] = t.told;
-			rd->done_cap[2 * i] = b.cap_x;
-			rd->done_cap[2 * i + 1] = b.cap_y;
+			rd->done[i].d = d;
+			rd->done[i].text = b.text;
+			rd->done[i].cap_x = b.cap_x;
+			rd->done[i].cap_y = b.cap_y;
+			rd->done[i].held = t.told;
 			d = NULL;
 			merge_ready(rd);
 		}
@@ -1170,10 +1171,7 @@ static lode_status read_in_shares(lode__vector *v, const lode_vector_read *r, in
 		return LODE_OK;
 	*tried = 1;
 	rd.done = calloc((size_t)rd.nshares, sizeof *rd.done);
-	rd.done_text = calloc((size_t)rd.nshares, sizeof *rd.done_text);
-	rd.done_cap = calloc(2 * (size_t)rd.nshares, sizeof *rd.done_cap);
-	rd.done_held = calloc((size_t)rd.nshares, sizeof *rd.done_held);
-	if (!rd.done || !rd.done_text || !rd.done_cap || !rd.done_held)
+	if (!rd.done)
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 	else if ((rc = new_vdata(v, &rd.out.d, err)) == LODE_OK &&
 		 (rc = builder_start(&rd.out, rd.out.d, r->xy, err)) == LODE_OK &&
@@ -1184,9 +1182,6 @@ static lode_status read_in_shares(lode__vector *v, const lode_vector_read *r, in
 		lode__vdata_free((lode_vdata *)rd.empty);
 		builder_end(&rd.out);
 		free(rd.done);
-		free(rd.done_text);
-		free(rd.done_cap);
-		free(rd.done_held);
 		return rc;
 	}
 	pthread_mutex_init(&rd.mu, NULL);
@@ -1200,15 +1195,12 @@ static lode_status read_in_shares(lode__vector *v, const lode_vector_read *r, in
 		pthread_join(th[i], NULL);
 	pthread_mutex_destroy(&rd.mu);
 	for (int i = 0; i < rd.nshares; i++)
-		lode__vdata_free(rd.done[i]);
+		lode__vdata_free(rd.done[i].d);
 	for (int i = 0; i < rd.nspare; i++) {
 		free(rd.spare[i].x);
 		free(rd.spare[i].y);
 	}
 	free(rd.done);
-	free(rd.done_text);
-	free(rd.done_cap);
-	free(rd.done_held);
 	lode__vdata_free((lode_vdata *)rd.empty);
 	builder_end(&rd.out);
 	if (rd.failed || rd.next_merge != rd.nshares) {
