@@ -41,7 +41,7 @@ FUZZ_TARGETS = fuzz_manifest fuzz_bundle
 FUZZ_DEB_PACKAGES = clang-14 libclang-rt-14-dev
 
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_CFLAGS = -std=c17 -D_GNU_SOURCE $(filter-out -Werror,$(WARN)) -O1 -g $(FUZZ_SAN) -Ipipeline \
+FUZZ_CFLAGS = -std=c17 -D_GNU_SOURCE $(filter-out -Werror,$(WARN)) -O1 -g $(FUZZ_SAN) $(INCLUDES) \
 	$(DEP_CFLAGS)
 FUZZ_LIB_OBJ = $(LIB_SRC:%.c=$(FUZZ_DIR)/%.o)
 FUZZ_BINS = $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
