@@ -130,11 +130,11 @@ install: all
 		$(DESTDIR)$(PREFIX)/share/doc/lode
 	install -m 0755 $(B)/lode $(DESTDIR)$(PREFIX)/bin/lode
 	install -m 0644 $(B)/liblode.a $(DESTDIR)$(PREFIX)/lib/liblode.a
-	install -m 0644 pipeline/lode.h $(DESTDIR)$(PREFIX)/include/lode.h
+	install -m 0644 pipeline/lode.h formats/base/lode_error.h $(DESTDIR)$(PREFIX)/include/
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/lode/
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/lode $(DESTDIR)$(PREFIX)/lib/liblode.a $(DESTDIR)$(PREFIX)/include/lode.h
+	rm -f $(DESTDIR)$(PREFIX)/bin/lode $(DESTDIR)$(PREFIX)/lib/liblode.a $(DESTDIR)$(PREFIX)/include/lode.h $(DESTDIR)$(PREFIX)/include/lode_error.h
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/lode
 
 format:

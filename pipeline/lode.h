@@ -14,36 +14,11 @@
 
 #include <stddef.h>
 
+#include "lode_error.h" /* lode_status, lode_error, lode_status_name */
+
 #define LODE_VERSION "0.1.0"
 /* Version of the bundle layout described in docs/bundle-format.md. */
 #define LODE_FORMAT_VERSION "1"
-
-/* Status codes.  0 is success; every other value is a failure class. */
-typedef enum lode_status {
-	LODE_OK = 0,
-	LODE_EUSAGE,     /* the caller passed something meaningless */
-	LODE_EMANIFEST,  /* the manifest is malformed or inconsistent */
-	LODE_ESOURCE,    /* a source cannot be read or is unusable */
-	LODE_EPOLICY,    /* no coordinate operation satisfies the policy */
-	LODE_EIO,        /* reading or writing a file failed */
-	LODE_EBUNDLE,    /* a bundle is not a lode bundle or is malformed */
-	LODE_EDAMAGED,   /* a bundle's content does not match its digests */
-	LODE_ESIGNATURE, /* a signature does not verify, or none is by a trusted key */
-	LODE_ENOMEM,     /* out of memory */
-	LODE_EINTERNAL   /* a dependency failed in a way we did not expect */
-} lode_status;
-
-/*
- * The error record.  The message keeps the root cause with one line of context per
- * layer prepended ("dataset 'dem': reading band 1: ...").  Recording never allocates.
- */
-typedef struct lode_error {
-	lode_status code;
-	char message[2048];
-} lode_error;
-
-/* A short English name for a status ("manifest error", ...). Never NULL. */
-const char *lode_status_name(lode_status code);
 
 /* Progress callback: fraction in [0,1] and a short label; return 0 to go on. */
 typedef int (*lode_progress_fn)(double fraction, const char *label, void *user);

@@ -16,66 +16,9 @@
 
 #include "lode.h"
 
-#if defined(__GNUC__)
-#define LODE__PRINTF(a, b) __attribute__((format(printf, a, b)))
-#else
-#define LODE__PRINTF(a, b)
-#endif
-
-/* ---- errors (pipeline/error.c) ---------------------------------------------- */
-
-/* Set the root cause: replaces any message.  Returns code for "return lode__err(...)". */
-lode_status lode__err(lode_error *err, lode_status code, const char *fmt, ...) LODE__PRINTF(3, 4);
-/* Prepend one line of context ("dataset 'x': ") to the current message; keeps the code. */
-lode_status lode__err_ctx(lode_error *err, const char *fmt, ...) LODE__PRINTF(2, 3);
-void lode__err_clear(lode_error *err);
-
-/* ---- small utilities (pipeline/util.c) --------------------------------------- */
-
-char *lode__strdup(const char *s);                            /* NULL-safe; NULL on ENOMEM */
-char *lode__sprintf(const char *fmt, ...) LODE__PRINTF(1, 2); /* malloc'd, NULL on ENOMEM */
-/* Read a whole file (NUL-terminated); refuses files larger than max_bytes. */
-lode_status lode__read_file(const char *path, size_t max_bytes, char **text, size_t *len, lode_error *err);
-/* Folder part of a path ("." if none), malloc'd. */
-char *lode__dirname(const char *path);
-/* Join dir and a relative path; an absolute path is returned as is.  malloc'd. */
-char *lode__path_join(const char *dir, const char *rel);
-/*
- * Progress heartbeat for a child process reading an untrusted bundle: readers call
- * lode__heartbeat() as they go; it writes a byte to the fd given to lode__heartbeat_fd
- * (none by default).  Async-signal-safe, never blocks for long.
- */
-void lode__heartbeat_fd(int fd);
-void lode__heartbeat(void);
-/* Lower-case hex of n bytes into out (2n+1 chars). */
-void lode__hex(const unsigned char *bytes, size_t n, char *out);
-/* n texts (NULL counts as "") joined by newlines, malloc'd; NULL when all are empty or on
-   out of memory (then *oom is set). */
-char *lode__join_lines(const char *const *texts, size_t n, int *oom);
-/* "YYYY-MM-DDTHH:MM:SSZ" for t, malloc'd; NULL on failure. */
-char *lode__iso_utc(time_t t);
-
-/* ---- data types --------------------------------------------------------------- */
-
-typedef enum lode_dtype {
-	LODE_DT_UNKNOWN = 0,
-	LODE_DT_U8,
-	LODE_DT_I8,
-	LODE_DT_U16,
-	LODE_DT_I16,
-	LODE_DT_U32,
-	LODE_DT_I32,
-	LODE_DT_U64,
-	LODE_DT_I64,
-	LODE_DT_F32,
-	LODE_DT_F64
-} lode_dtype;
-
-size_t lode__dtype_size(lode_dtype t);
-const char *lode__dtype_name(lode_dtype t); /* GDAL's names: Byte, Int16, Float32 ... */
-lode_dtype lode__dtype_from_name(const char *name);
-/* Is v exactly representable in t (integers in range, no fraction)? */
-int lode__dtype_holds(lode_dtype t, double v);
+#include "dtype.h"
+#include "error.h"
+#include "util.h"
 
 /* ---- the manifest model (pipeline/manifest.c, formats/manifest_yaml.c) -------- */
 

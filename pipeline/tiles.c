@@ -153,13 +153,6 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-int lode__default_threads(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-	return n < 1 ? 1 : n > 256 ? 256 : (int)n;
-}
-
 lode_status lode__tiler_new(const lode_tiler_params *p, lode__tiler **out, lode_error *err)
 {
 	lode__tiler *t = calloc(1, sizeof *t);

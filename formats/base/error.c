@@ -3,10 +3,11 @@
  * with one line of context per layer in front of it.  Recording never allocates, so
  * it also works when memory has run out.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "lode_internal.h"
+#include "error.h"
 
 const char *lode_status_name(lode_status code)
 {

@@ -1,0 +1,38 @@
+/*
+ * util.h -- PRIVATE to liblode (formats/base/util.c): small helpers any layer may use.
+ * Every malloc'd result is the caller's to free; NULL means out of memory unless said.
+ */
+#ifndef LODE_BASE_UTIL_H
+#define LODE_BASE_UTIL_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "error.h"
+
+char *lode__strdup(const char *s);                            /* NULL-safe; NULL on ENOMEM */
+char *lode__sprintf(const char *fmt, ...) LODE__PRINTF(1, 2); /* malloc'd, NULL on ENOMEM */
+/* Read a whole file (NUL-terminated); refuses files larger than max_bytes. */
+lode_status lode__read_file(const char *path, size_t max_bytes, char **text, size_t *len, lode_error *err);
+/* Folder part of a path ("." if none), malloc'd. */
+char *lode__dirname(const char *path);
+/* Join dir and a relative path; an absolute path is returned as is.  malloc'd. */
+char *lode__path_join(const char *dir, const char *rel);
+/*
+ * Progress heartbeat for a child process reading an untrusted bundle: readers call
+ * lode__heartbeat() as they go; it writes a byte to the fd given to lode__heartbeat_fd
+ * (none by default).  Async-signal-safe, never blocks for long.
+ */
+void lode__heartbeat_fd(int fd);
+void lode__heartbeat(void);
+/* Lower-case hex of n bytes into out (2n+1 chars). */
+void lode__hex(const unsigned char *bytes, size_t n, char *out);
+/* n texts (NULL counts as "") joined by newlines, malloc'd; NULL when all are empty or on
+   out of memory (then *oom is set). */
+char *lode__join_lines(const char *const *texts, size_t n, int *oom);
+/* "YYYY-MM-DDTHH:MM:SSZ" for t, malloc'd; NULL on failure. */
+char *lode__iso_utc(time_t t);
+/* The cores this process may use (1..256): the default number of threads. */
+int lode__default_threads(void);
+
+#endif /* LODE_BASE_UTIL_H */
