@@ -28,36 +28,6 @@
 #include "lode_internal.h"
 #include "warp_bilinear.h"
 
-/* ---- GDAL error capture ---- */
-
-static void CPL_STDCALL capture_handler(CPLErr cls, CPLErrorNum num, const char *msg)
-{
-	lode__cpl_capture *c = CPLGetErrorHandlerUserData();
-
-	(void)num;
-	if (c && (cls == CE_Failure || cls == CE_Fatal)) {
-		snprintf(c->msg, sizeof c->msg, "%s", msg ? msg : "");
-		c->failures++;
-	}
-}
-
-void lode__cpl_push(lode__cpl_capture *c)
-{
-	c->msg[0] = '\0';
-	c->failures = 0;
-	CPLPushErrorHandlerEx(capture_handler, c);
-}
-
-void lode__cpl_pop(void)
-{
-	CPLPopErrorHandler();
-}
-
-const char *lode__cpl_msg(const lode__cpl_capture *c, const char *dflt)
-{
-	return c->msg[0] ? c->msg : dflt;
-}
-
 void lode__gdal_init(void)
 {
 	/* GDAL's block cache defaults to 5% of RAM; a bounded cache keeps memory flat on

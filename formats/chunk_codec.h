@@ -1,0 +1,42 @@
+/*
+ * chunk_codec.h -- PRIVATE to liblode (formats/chunk_codec.c, libdeflate): encoding chunks
+ * through the bundle's filters (shuffle, deflate, Fletcher32) byte for byte as HDF5
+ * would, so that any thread can compress them.
+ */
+#ifndef LODE_CHUNK_CODEC_H
+#define LODE_CHUNK_CODEC_H
+
+#include <stddef.h>
+#include "error.h"
+
+/*
+ * Encode a chunk of nbytes (elements of elem_size bytes) through the bundle's filters:
+ * shuffle, deflate at level, Fletcher32.  *out is malloc'd (caller frees).  Thread-safe.
+ */
+lode_status lode__chunk_encode(const void *data, size_t nbytes, size_t elem_size, int level,
+			       unsigned char **out, size_t *out_len, lode_error *err);
+
+/*
+ * A column encoder: columns of elem_size-byte values, cut into chunks of chunk values,
+ * encoded as lode__chunk_encode does at level, on a thread of its own while the caller
+ * goes on producing them (thread 0: no thread, put encodes each chunk itself).  put
+ * copies the next whole chunk of column col (0..ncols-1); finish encodes what still
+ * waits (the caller's thread helping) and waits.  ready says whether chunk i of column
+ * col is encoded and not yet taken; take gives it (malloc'd, the caller frees; NULL if
+ * none); both may be called while chunks are still put and encoded.  free (NULL ok)
+ * stops the thread and frees what was not taken.  One producer thread at a time.
+ */
+lode_status lode__colenc_new(int ncols, size_t elem_size, size_t chunk, int level, int thread,
+			     lode__colenc **out, lode_error *err);
+size_t lode__colenc_chunk(const lode__colenc *e);
+lode_status lode__colenc_put(lode__colenc *e, int col, const void *values, lode_error *err);
+lode_status lode__colenc_finish(lode__colenc *e, lode_error *err);
+size_t lode__colenc_count(const lode__colenc *e, int col); /* chunks put */
+int lode__colenc_ready(lode__colenc *e, int col, size_t i);
+unsigned char *lode__colenc_take(lode__colenc *e, int col, size_t i, size_t *len);
+void lode__colenc_free(lode__colenc *e);
+
+/* Free the calling thread's compressor (call before a worker thread ends). */
+void lode__chunk_codec_thread_done(void);
+
+#endif /* LODE_CHUNK_CODEC_H */

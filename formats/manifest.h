@@ -1,0 +1,65 @@
+/*
+ * manifest.h -- PRIVATE to liblode: the manifest model (formats/manifest.c: its lifetime
+ * and naming rules) and its YAML parser (formats/manifest_yaml.c, libyaml).  The model
+ * is plain data: every string is owned by the manifest and freed with it.
+ */
+#ifndef LODE_MANIFEST_H
+#define LODE_MANIFEST_H
+
+#include <stddef.h>
+#include "error.h"
+
+typedef struct lode_meta {
+	char *key; /* ACDD attribute name */
+	char *value;
+} lode_meta;
+
+typedef struct lode_dataset_spec {
+	char *name;
+	char *source;      /* as written in the manifest */
+	char *source_path; /* resolved against the manifest's folder */
+	char *resampling;  /* GDAL name; default "nearest" */
+	int *bands;        /* 1-based; NULL = all */
+	size_t nbands;
+	int has_nodata;
+	double nodata;
+	char *assume_crs; /* NULL unless given */
+	char *operation;  /* NULL unless given */
+	int has_resolution;
+	double xres, yres;
+	int has_error_threshold;
+	double error_threshold;
+	/* vector layers */
+	char *layer;         /* which layer of a multi-layer source, or NULL */
+	char **open_options; /* NULL-terminated GDAL open options, or NULL */
+	int has_clip, clip;  /* cut features to target.bounds (default: keep whole) */
+	char *where;         /* OGR attribute filter, or NULL */
+	int has_resampling, has_bands;
+	int line, column; /* where the entry starts in the manifest (1-based) */
+} lode_dataset_spec;
+
+typedef struct lode_manifest {
+	char *path; /* as given */
+	char *dir;  /* folder relative paths are resolved against */
+	char *text; /* the manifest's bytes, kept for the bundle */
+	size_t text_len;
+	lode_meta *meta; /* bundle: keys, in manifest order */
+	size_t nmeta;
+	char *target_crs;       /* as written */
+	double bounds[4];       /* xmin ymin xmax ymax in the target CRS */
+	double xres, yres;      /* > 0 */
+	double error_threshold; /* pixels, default 0.125 */
+	double max_error_m;     /* default: no limit (HUGE_VAL) */
+	int allow_ballpark;     /* default 0 */
+	int confine_sources;    /* sources must lie inside the manifest's folder; default 0 */
+	lode_dataset_spec *datasets;
+	size_t ndatasets;
+} lode_manifest;
+
+/* Parse and validate a manifest file.  Errors carry "FILE:LINE:COL: key: problem". */
+lode_status lode__manifest_load(const char *path, lode_manifest **out, lode_error *err);
+void lode__manifest_free(lode_manifest *m);
+/* Is name acceptable as a dataset name ([A-Za-z0-9_-], starts with a letter, <= 64)? */
+int lode__name_ok(const char *name);
+
+#endif /* LODE_MANIFEST_H */

@@ -1,0 +1,89 @@
+/*
+ * raster_gdal.h -- PRIVATE to liblode (formats/raster_gdal.c, GDAL): opening a source
+ * raster, warping windows of the target grid from it, writing GeoTIFFs for extract.
+ * Geotransforms are GDAL's six numbers; CRSs are WKT2:2019 text.
+ */
+#ifndef LODE_RASTER_GDAL_H
+#define LODE_RASTER_GDAL_H
+
+#include <stddef.h>
+#include "dtype.h"
+#include "error.h"
+
+typedef struct lode__raster lode__raster;
+
+typedef struct lode_band_info {
+	lode_dtype dtype;
+	int has_nodata;
+	double nodata;
+	char *description; /* may be "" */
+	char *unit;        /* may be "" */
+} lode_band_info;
+
+typedef struct lode_raster_info {
+	char *driver;
+	int width, height, nbands;
+	int has_geotransform;
+	double gt[6];
+	char *crs_wkt; /* WKT2:2019 or NULL when the source has no CRS */
+	lode_band_info *bands;
+} lode_raster_info;
+
+void lode__gdal_init(void);
+const char *lode__gdal_version(void); /* "3.6.2" */
+/* open_options: GDAL open options (NULL-terminated) or NULL. */
+lode_status lode__raster_open(const char *path, const char *const *open_options, lode__raster **out,
+			      lode_error *err);
+const lode_raster_info *lode__raster_info(const lode__raster *r);
+void lode__raster_close(lode__raster *r);
+
+typedef struct lode_warp_params {
+	const char *src_crs_wkt; /* the source CRS to use (assumed or its own) */
+	const char *dst_crs_wkt;
+	const char *pipeline; /* the chosen operation */
+	double gt[6];         /* target grid */
+	int nx, ny;
+	const int *bands; /* 1-based source bands */
+	int nbands;
+	const char *resampling;
+	double error_threshold; /* pixels; 0 = exact */
+	int has_src_nodata;     /* source nodata, one value for every band */
+	double src_nodata;
+	int has_dst_nodata;
+	double dst_nodata;
+	lode_dtype dtype;
+} lode_warp_params;
+
+typedef struct lode__warper lode__warper;
+lode_status lode__warper_new(lode__raster *src, const lode_warp_params *p, lode__warper **out,
+			     lode_error *err);
+/* Warp a window of the target grid into buf: nbands planes of w*h values of p->dtype. */
+lode_status lode__warper_window(lode__warper *w, int x0, int y0, int nx, int ny, void *buf, lode_error *err);
+void lode__warper_free(lode__warper *w);
+/* With a memory bound (bytes, 0: none), GDAL's block cache gets a quarter of it, at
+   most the usual 48 MB, unless the environment sets GDAL_CACHEMAX.  Returns the cache
+   size in bytes. */
+size_t lode__gdal_bound_cache(size_t max_memory);
+/* Windows warped so far in this process by lode's bilinear kernel and by GDAL's warper. */
+void lode__warp_counts(long *fast, long *gdal);
+
+/* GeoTIFF writing for extract. */
+typedef struct lode__gtiff lode__gtiff;
+typedef struct lode_gtiff_params {
+	int width, height, nbands;
+	lode_dtype dtype;
+	double gt[6];
+	const char *crs_wkt;
+	int has_nodata;
+	double nodata;
+	const char *const *band_names; /* nbands entries (NULL or "" for none), or NULL */
+	const char *const *band_units; /* likewise */
+	const char *const *metadata;   /* NULL-terminated KEY=VALUE list, may be NULL */
+} lode_gtiff_params;
+lode_status lode__gtiff_create(const char *path, const lode_gtiff_params *p, lode__gtiff **out,
+			       lode_error *err);
+/* Write rows [y0, y0+ny) of band b (1-based) from buf (width*ny values). */
+lode_status lode__gtiff_write(lode__gtiff *g, int band, int y0, int ny, const void *buf, lode_error *err);
+lode_status lode__gtiff_close(lode__gtiff *g, lode_error *err); /* flushes; NULL ok */
+
+#endif /* LODE_RASTER_GDAL_H */
