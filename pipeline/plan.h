@@ -1,0 +1,66 @@
+/*
+ * plan.h -- PRIVATE to pipeline/ (pipeline/plan.c): the plan that lode run and the
+ * cluster stages share: the manifest read, every source checked, every coordinate
+ * operation chosen, the lineage records made.  A plan owns what its items point to;
+ * lode__plan_free releases it all.
+ */
+#ifndef LODE_PLAN_H
+#define LODE_PLAN_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "lode_internal.h"
+
+#define LODE_CHUNK 512 /* chunk edge, pixels: also the unit of tiles across shards */
+
+typedef struct plan_item {
+	const lode_dataset_spec *spec;
+	int is_vector;
+	lode__raster *src;  /* rasters (opened while planning; NULL when loaded from a work folder) */
+	lode__vector *vsrc; /* vector layers */
+	char sha256[65];
+	uint64_t size;
+	char *src_wkt;
+	int crs_assumed;
+	lode_op op;
+	int *bands;
+	int nbands;
+	lode_dtype dtype;
+	int has_nodata;
+	double nodata;
+	double et;
+	int nx, ny;
+	double gt[6];
+	double src_extent_in_target[4];
+	json_t *lineage; /* the plan's lineage record (versions included; vectors: no feature data) */
+} plan_item;
+
+typedef struct plan {
+	lode_manifest *m;
+	int threads;       /* for warping and compressing; 0: one per core */
+	size_t max_memory; /* lode_run_options.max_memory */
+	char *dst_wkt;
+	char *dst_label;
+	char *proj_version, *epsg_version;
+	plan_item *items;
+	size_t n;
+} plan;
+
+/* Read the manifest, check every source, choose every operation; opt may be NULL. */
+lode_status lode__plan_build(const char *manifest_path, const lode_run_options *opt, plan *p,
+			     lode_error *err);
+/* Manifest, target CRS and versions only (no dataset yet): for loading a saved plan. */
+lode_status lode__plan_begin(const char *manifest_path, plan *p, lode_error *err);
+void lode__plan_free(plan *p);
+/* The extent of a layer's nodes: x min, y min, x max, y max (NaN left out). */
+void lode__vector_extent(const lode_vdata *d, double e[4]);
+/*
+ * The final lineage of a vector layer: the plan's record with what reading the features
+ * told (geometry type, count, extent e from lode__vector_extent, fields) put before the
+ * versions.  New reference.
+ */
+json_t *lode__vector_lineage(const json_t *planned, const lode_vdata *d, const double e[4]);
+
+#endif /* LODE_PLAN_H */

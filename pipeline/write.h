@@ -1,0 +1,73 @@
+/*
+ * write.h -- PRIVATE to pipeline/ (pipeline/write.c): writing one planned dataset (or a
+ * band of its rows) into an open bundle, the bundle's root attributes, the records the
+ * bundle digest needs, and bundle files written under a temporary name and renamed into
+ * place.  Used by lode run, reproject, package and merge.
+ */
+#ifndef LODE_WRITE_H
+#define LODE_WRITE_H
+
+#include "plan.h"
+
+typedef struct lode__progress {
+	const lode_run_options *opt;
+	double done, total;
+} lode__progress;
+
+/* Advance the progress; non-zero when the caller asked to stop. */
+int lode__tick(lode__progress *pr, double amount, const char *label);
+
+/*
+ * Write rows [row0, row0 + nrows) of raster item it into b as a dataset of that many
+ * rows (the whole raster when row0 is 0 and nrows is it->ny).  lineage is the text to
+ * store.  digest_item gets the name, content digest and lineage for the bundle digest.
+ */
+lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0, int nrows,
+			       const char *lineage, lode__progress *pr, lode_bundle_item *digest_item,
+			       lode_error *err);
+/* The raster's variable definition and its attributes (band names, units) from the plan. */
+void lode__raster_def(const plan *p, const plan_item *it, lode_raster_def *def);
+/* Band names or units as stored in lode_band_names/_units: lines, NULL when all empty. */
+char *lode__band_text(const plan_item *it, int units, int *oom);
+/*
+ * Attach a raster variable's attributes (lode_band_names/_units only when not NULL)
+ * and release it.
+ */
+lode_status lode__finish_raster(lode__bvar *v, const char *source, const char *lineage, const char *content,
+				const char *names, const char *units, lode_error *err);
+/* Read, transform and write vector layer it into b. */
+lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__progress *pr,
+			       lode_bundle_item *digest_item, lode_error *err);
+/* Record what the bundle digest needs of a written dataset; takes over *lineage. */
+lode_status lode__record_digest(lode_bundle_item *di, const char *name, const char *content, char **lineage,
+				lode_error *err);
+void lode__digest_items_free(lode_bundle_item *d, size_t n); /* what record_digest made */
+
+/* date_created from SOURCE_DATE_EPOCH (reproducible builds), or NULL when it is not set. */
+char *lode__utc_date(void);
+/* The root attributes of a bundle made from the plan's manifest. */
+lode_status lode__write_root(plan *p, lode__bundle *b, lode_error *err);
+
+/*
+ * A bundle file being written: under a temporary name beside dest (".NAME.tmp-HOST-PID-XXXXXX"),
+ * renamed into place by lode__out_commit.  lode__out_abort removes it.
+ */
+typedef struct lode__out {
+	char *dest, *tmp;
+	lode__bundle *b;
+} lode__out;
+lode_status lode__out_begin(lode__out *o, const char *dest, lode_error *err);
+/* Add the bundle digest over digests[0..n), close, fsync and rename into place. */
+lode_status lode__out_commit(lode__out *o, const lode_bundle_item *digests, size_t n, lode_error *err);
+void lode__out_abort(lode__out *o);
+/*
+ * Remove temporary files that killed lode processes left beside dest: those made on
+ * this host by a process that no longer runs, and any older than a day.  Others are
+ * left alone (another job may be writing them); they are never read.
+ */
+void lode__clean_stale_temps(const char *dest);
+/* Make an empty temporary file beside dest, .NAME.tmp-HOST-PID-XXXXXX (the name that
+   lode__clean_stale_temps knows); malloc'd path, or NULL with err set. */
+char *lode__temp_beside(const char *dest, lode_error *err);
+
+#endif /* LODE_WRITE_H */
