@@ -169,6 +169,67 @@ static lode_status bounded_threads(const plan *p, const plan_item *it, int rows,
 	return LODE_OK;
 }
 
+/* The warper's parameters for the whole target grid of raster item it. */
+static void warp_params(const plan *p, const plan_item *it, lode_warp_params *wp)
+{
+	*wp = (lode_warp_params){
+	    .src_crs_wkt = it->src_wkt,
+	    .dst_crs_wkt = p->dst_wkt,
+	    .pipeline = it->op.pipeline,
+	    .nx = it->nx,
+	    .ny = it->ny,
+	    .bands = it->bands,
+	    .nbands = it->nbands,
+	    .resampling = it->spec->resampling,
+	    .error_threshold = it->et,
+	    .has_src_nodata = it->has_nodata,
+	    .src_nodata = it->nodata,
+	    .has_dst_nodata = it->has_nodata,
+	    .dst_nodata = it->nodata,
+	    .dtype = it->dtype,
+	};
+	memcpy(wp->gt, it->gt, sizeof wp->gt);
+}
+
+/*
+ * The tiler that warps and encodes variable v's strips, with as many threads as the
+ * memory bound allows: *nthreads of them, strips of *rows rows, chunks *tcols wide.
+ * wp must outlive the tiler.
+ */
+static lode_status start_tiler(const plan *p, const plan_item *it, const lode_warp_params *wp, lode__bvar *v,
+			       lode__tiler **tiler, int *nthreads, int *rows, int *tcols, lode_error *err)
+{
+	lode_status rc;
+	lode_tiler_params tp = {.source_path = it->spec->source_path,
+				.open_options = (const char *const *)it->spec->open_options,
+				.wp = wp,
+				.threads = p->threads,
+				.level = lode__bundle_deflate_level()};
+
+	lode__bvar_chunk(v, &tp.chunk_rows, &tp.chunk_cols);
+	lode__bvar_fill(v, tp.fill);
+	if ((rc = bounded_threads(p, it, tp.chunk_rows, tp.chunk_cols, &tp.threads, err)))
+		return rc;
+	*nthreads = tp.threads > 0 ? tp.threads : lode__default_threads();
+	*rows = tp.chunk_rows;
+	*tcols = tp.chunk_cols;
+	return lode__tiler_new(&tp, tiler, err);
+}
+
+/* For developers (LODE_PROFILE set and not 0): where a raster's time went. */
+static void print_profile(const plan_item *it, int nthreads, const double prof[3])
+{
+	if (getenv("LODE_PROFILE") && strcmp(getenv("LODE_PROFILE"), "") != 0 &&
+	    strcmp(getenv("LODE_PROFILE"), "0") != 0) {
+		long fast, gdal;
+		lode__warp_counts(&fast, &gdal);
+		fprintf(stderr,
+			"lode: profile: %s: %d threads, warp+encode %.2f s, write %.2f s, digest %.2f s; "
+			"windows so far: %ld by lode's bilinear kernel, %ld by GDAL's warper\n",
+			it->spec->name, nthreads, prof[0], prof[1], prof[2], fast, gdal);
+	}
+}
+
 lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0, int nrows,
 			       const char *lineage, lode__progress *pr, lode_bundle_item *digest_item,
 			       lode_error *err)
@@ -186,24 +247,9 @@ lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0
 	int rows = LODE_CHUNK, oom1, oom2, nthreads = 0;
 	lode_status rc = LODE_OK;
 
-	lode_warp_params wp = {
-	    .src_crs_wkt = it->src_wkt,
-	    .dst_crs_wkt = p->dst_wkt,
-	    .pipeline = it->op.pipeline,
-	    .nx = it->nx,
-	    .ny = it->ny,
-	    .bands = it->bands,
-	    .nbands = it->nbands,
-	    .resampling = it->spec->resampling,
-	    .error_threshold = it->et,
-	    .has_src_nodata = it->has_nodata,
-	    .src_nodata = it->nodata,
-	    .has_dst_nodata = it->has_nodata,
-	    .dst_nodata = it->nodata,
-	    .dtype = it->dtype,
-	};
-	memcpy(wp.gt, it->gt, sizeof wp.gt);
+	lode_warp_params wp;
 
+	warp_params(p, it, &wp);
 	names_text = lode__band_text(it, 0, &oom1);
 	units_text = lode__band_text(it, 1, &oom2);
 	if (oom1 || oom2) {
@@ -219,22 +265,8 @@ lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0
 		if ((rc = lode__bundle_add_raster(b, &def, &v, err)))
 			goto out;
 	}
-	{
-		lode_tiler_params tp = {.source_path = it->spec->source_path,
-					.open_options = (const char *const *)it->spec->open_options,
-					.wp = &wp,
-					.threads = p->threads,
-					.level = lode__bundle_deflate_level()};
-		lode__bvar_chunk(v, &tp.chunk_rows, &tp.chunk_cols);
-		lode__bvar_fill(v, tp.fill);
-		if ((rc = bounded_threads(p, it, tp.chunk_rows, tp.chunk_cols, &tp.threads, err)))
-			goto out;
-		nthreads = tp.threads > 0 ? tp.threads : lode__default_threads();
-		rows = tp.chunk_rows;
-		tcols = tp.chunk_cols;
-		if ((rc = lode__tiler_new(&tp, &tiler, err)))
-			goto out;
-	}
+	if ((rc = start_tiler(p, it, &wp, v, &tiler, &nthreads, &rows, &tcols, err)))
+		goto out;
 	ncols = lode__tiler_count(tiler);
 	plane = (size_t)it->nx * (size_t)rows * esize;
 	nchunks = (size_t)ncols * (size_t)it->nbands;
@@ -296,15 +328,7 @@ lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0
 	}
 	lode__content_hash_final(h, content);
 	h = NULL;
-	if (getenv("LODE_PROFILE") && strcmp(getenv("LODE_PROFILE"), "") != 0 &&
-	    strcmp(getenv("LODE_PROFILE"), "0") != 0) { /* for developers: where a raster's time went */
-		long fast, gdal;
-		lode__warp_counts(&fast, &gdal);
-		fprintf(stderr,
-			"lode: profile: %s: %d threads, warp+encode %.2f s, write %.2f s, digest %.2f s; "
-			"windows so far: %ld by lode's bilinear kernel, %ld by GDAL's warper\n",
-			it->spec->name, nthreads, prof[0], prof[1], prof[2], fast, gdal);
-	}
+	print_profile(it, nthreads, prof);
 
 	rc = lode__finish_raster(v, it->spec->source, lineage, content, names_text, units_text, err);
 	v = NULL;
