@@ -27,7 +27,8 @@
 #include <emmintrin.h>
 #endif
 
-#include "lode_internal.h"
+#include "chunk_codec.h"
+#include "error.h"
 
 #ifdef __SSE2__
 /*

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include "error.h"
 
+typedef struct lode__colenc lode__colenc; /* a column encoder, below */
+
 /*
  * Encode a chunk of nbytes (elements of elem_size bytes) through the bundle's filters:
  * shuffle, deflate at level, Fletcher32.  *out is malloc'd (caller frees).  Thread-safe.

@@ -20,7 +20,9 @@
 #include <proj.h>
 
 #include "gdal_util.h"
-#include "lode_internal.h"
+#include "crs_proj.h"
+#include "error.h"
+#include "util.h"
 
 void lode__op_clear(lode_op *op)
 {

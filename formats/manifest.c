@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lode_internal.h"
+#include "manifest.h"
 
 int lode__name_ok(const char *name)
 {

@@ -9,12 +9,15 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <yaml.h>
 
-#include "lode_internal.h"
+#include "error.h"
+#include "manifest.h"
+#include "util.h"
 
 #define MAX_MANIFEST_BYTES (4u << 20)
 #define MAX_DEPTH          32

@@ -25,7 +25,10 @@
 #include <ogr_srs_api.h>
 
 #include "gdal_util.h"
-#include "lode_internal.h"
+#include "dtype.h"
+#include "error.h"
+#include "raster_gdal.h"
+#include "util.h"
 #include "warp_bilinear.h"
 
 void lode__gdal_init(void)

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include "dtype.h"
 #include "error.h"
+#include "warp_params.h"
 
 typedef struct lode__raster lode__raster;
 
@@ -36,23 +37,6 @@ lode_status lode__raster_open(const char *path, const char *const *open_options,
 			      lode_error *err);
 const lode_raster_info *lode__raster_info(const lode__raster *r);
 void lode__raster_close(lode__raster *r);
-
-typedef struct lode_warp_params {
-	const char *src_crs_wkt; /* the source CRS to use (assumed or its own) */
-	const char *dst_crs_wkt;
-	const char *pipeline; /* the chosen operation */
-	double gt[6];         /* target grid */
-	int nx, ny;
-	const int *bands; /* 1-based source bands */
-	int nbands;
-	const char *resampling;
-	double error_threshold; /* pixels; 0 = exact */
-	int has_src_nodata;     /* source nodata, one value for every band */
-	double src_nodata;
-	int has_dst_nodata;
-	double dst_nodata;
-	lode_dtype dtype;
-} lode_warp_params;
 
 typedef struct lode__warper lode__warper;
 lode_status lode__warper_new(lode__raster *src, const lode_warp_params *p, lode__warper **out,

@@ -18,7 +18,9 @@
 
 #include <openssl/evp.h>
 
-#include "lode_internal.h"
+#include "error.h"
+#include "sha256.h"
+#include "util.h"
 
 struct lode__sha256 {
 	EVP_MD_CTX *ctx;

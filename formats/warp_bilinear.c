@@ -49,7 +49,6 @@
 #include <gdal_alg.h>
 #include <gdalwarper.h>
 
-#include "lode_internal.h"
 #include "warp_bilinear.h"
 
 enum { SAMPLE_STEPS = 21 }; /* GDAL's default SAMPLE_STEPS */

@@ -8,7 +8,7 @@
 #include <gdal.h>
 #include <gdal_alg.h>
 
-#include "lode_internal.h"
+#include "warp_params.h"
 
 typedef struct lode__bilinear lode__bilinear;
 
