@@ -28,103 +28,11 @@
 
 #include "raster_gdal.h"
 
-/* ---- vector layers (formats/vector_ogr.c) --------------------------------------- */
+/* ---- vector layers (formats/vdata.c, vector_read.c, vector_shares.c, gpkg_write.c) - */
 
-typedef enum lode_ftype {
-	LODE_FT_INT32 = 1, /* int32_t */
-	LODE_FT_INT64,     /* int64_t */
-	LODE_FT_REAL,      /* double */
-	LODE_FT_STRING,    /* char * (UTF-8, owned; "" when null) */
-	LODE_FT_DATE,      /* int32_t days since 1970-01-01 */
-	LODE_FT_DATETIME,  /* double seconds since 1970-01-01T00:00:00 (UTC when the source said so) */
-	LODE_FT_BOOL       /* int8_t 0 or 1 */
-} lode_ftype;
-
-const char *lode__ftype_name(lode_ftype t); /* OGR's names: "Integer", "Integer(Boolean)" ... */
-lode_ftype lode__ftype_from_name(const char *name);
-size_t lode__ftype_size(lode_ftype t); /* bytes per value in memory */
-
-typedef enum lode_gkind { LODE_GK_POINT = 1, LODE_GK_LINE, LODE_GK_POLYGON } lode_gkind;
-
-typedef struct lode_vfield {
-	char *name; /* the source's field name, as written */
-	char *var;  /* suffix of its variable name: letters, digits, '_' */
-	lode_ftype type;
-	int width;             /* the source's width, 0 if none */
-	void *values;          /* nfeat values of the type above */
-	unsigned char *isnull; /* nfeat flags */
-	size_t nnull;
-} lode_vfield;
-
-/*
- * A vector layer in columns, as CF-1.8 simple geometries store it.  Feature f has
- * node_count[f] nodes (0: null or empty geometry).  Lines and polygons are cut into
- * parts (a line string, a ring): part_node_count[p] nodes each, interior_ring[p] 1 for
- * holes.  Multi-points have one node per point and no parts.
- */
-typedef struct lode_vdata {
-	lode_gkind kind;
-	int multi, has_z;
-	size_t nfeat, nnodes, nparts;
-	double *x, *y, *z;
-	int32_t *node_count;
-	int32_t *part_node_count, *interior_ring;
-	lode_vfield *fields;
-	size_t nfields;
-	size_t cap_feat, cap_nodes, cap_parts; /* allocation sizes */
-} lode_vdata;
-
-void lode__vdata_free(lode_vdata *d); /* frees the contents and d; NULL ok */
-/* "Point", "MultiLineString", "3D Polygon"...: the OGR name of the layer's type. */
-const char *lode__vdata_type_name(const lode_vdata *d);
-
-typedef struct lode__vector lode__vector;
-typedef struct lode_vector_info {
-	char *driver;
-	char *layer;     /* the layer's name */
-	char *crs_wkt;   /* WKT2:2019 or NULL */
-	long long nfeat; /* the driver's count, -1 when unknown */
-	int has_extent;
-	double extent[4];   /* xmin ymin xmax ymax in the source CRS */
-	char **layer_names; /* every layer of the source, for messages */
-	int nlayers;
-} lode_vector_info;
-
-/*
- * Open a vector source.  layer: which layer (NULL: the only one).  open_options: GDAL
- * open options (NULL-terminated, may be NULL).  where: an OGR attribute filter or NULL.
- */
-lode_status lode__vector_open(const char *path, const char *const *open_options, const char *layer,
-			      const char *where, lode__vector **out, lode_error *err);
-const lode_vector_info *lode__vector_info(const lode__vector *v);
-void lode__vector_close(lode__vector *v);
-/* Is this source a vector dataset (layers, no raster bands)? -1 if GDAL cannot open it. */
-int lode__source_is_vector(const char *path, const char *const *open_options, int layer_given);
-
-typedef struct lode__colenc lode__colenc; /* see chunk encoding below */
-
-typedef struct lode_vector_read {
-	const char *src_crs_wkt, *dst_crs_wkt, *pipeline;
-	const double *bounds; /* target bounds: features that do not intersect are left out */
-	int clip;             /* cut geometries to the bounds */
-	lode__colenc *xy;     /* or NULL: gets every whole chunk of x (column 0) and y (1) */
-	size_t max_bytes;     /* fail once the layer's values take more; 0: no bound */
-	int threads;          /* read on up to this many threads (GeoPackage); 0: all cores */
-	/* Or NULL: called now and then on the calling thread while the layer is read (there
-	   lode__xyw_drain stores the chunks of x and y encoded so far). */
-	void (*drain)(void *arg);
-	void *drain_arg;
-	/* Or NULL: set to 1 when a read in shares failed and the layer was read again on one
-	   thread (the chunks xy got before then need not be its first nodes). */
-	int *reread;
-} lode_vector_read;
-
-/* Read, transform and filter every feature into a new lode_vdata (caller frees). */
-lode_status lode__vector_read(lode__vector *v, const lode_vector_read *r, lode_vdata **out, lode_error *err);
-
-/* Write a layer to a new GeoPackage (extract).  type_name as lode__vdata_type_name. */
-lode_status lode__gpkg_write(const char *path, const char *layer, const char *crs_wkt, const char *type_name,
-			     const lode_vdata *d, lode_error *err);
+#include "vdata.h"       /* the columnar model: lode_vdata, lode_vfield, lode_ftype */
+#include "vector_read.h" /* opening a source and reading a layer through OGR */
+#include "gpkg_write.h"  /* a layer out as a GeoPackage (extract) */
 
 #include "chunk_codec.h"
 

@@ -1,0 +1,259 @@
+/*
+ * gpkg_write.c -- a layer (a lode_vdata, vdata.h) written back out as a new GeoPackage
+ * for lode extract: the fields with their types, each feature's geometry rebuilt from
+ * the columns, in one transaction.  It does not transform or filter anything: the layer
+ * is written as it is in the bundle.  Reading layers is vector_read.c's.
+ */
+#include <math.h>
+#include <string.h>
+
+#include <gdal.h>
+#include <ogr_api.h>
+#include <ogr_srs_api.h>
+
+#include "gpkg_write.h"
+#include "gdal_util.h"
+#include "lode_internal.h"
+
+/* ---- GeoPackage output ---- */
+
+static void civil_from_days(long z, int *y, int *m, int *d)
+{
+	long era, yoe, doy, mp;
+
+	z += 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	yoe = z - era * 146097;
+	yoe = (yoe - yoe / 1460 + yoe / 36524 - yoe / 146096) / 365;
+	doy = z - era * 146097 - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+static OGRGeometryH ring_or_line(const lode_vdata *d, size_t first, int n, OGRwkbGeometryType t)
+{
+	OGRGeometryH g = OGR_G_CreateGeometry(t);
+
+	if (d->has_z)
+		OGR_G_Set3D(g, TRUE);
+	OGR_G_SetPoints(g, n, d->x + first, sizeof(double), d->y + first, sizeof(double),
+			d->has_z ? d->z + first : NULL, sizeof(double));
+	return g;
+}
+
+/* Rebuild feature f's geometry; *node and *part advance.  NULL for no geometry. */
+static OGRGeometryH rebuild(const lode_vdata *d, size_t f, size_t *node, size_t *part)
+{
+	int nodes = d->node_count[f];
+	OGRGeometryH g = NULL;
+
+	if (nodes == 0)
+		return NULL;
+	if (d->kind == LODE_GK_POINT) {
+		g = OGR_G_CreateGeometry(d->multi ? wkbMultiPoint : wkbPoint);
+		if (d->has_z)
+			OGR_G_Set3D(g, TRUE);
+		for (int i = 0; i < nodes; i++) {
+			size_t k = *node + (size_t)i;
+			OGRGeometryH p = d->multi ? OGR_G_CreateGeometry(wkbPoint) : g;
+			if (d->has_z)
+				OGR_G_SetPoint(p, 0, d->x[k], d->y[k], d->z[k]);
+			else
+				OGR_G_SetPoint_2D(p, 0, d->x[k], d->y[k]);
+			if (d->multi)
+				OGR_G_AddGeometryDirectly(g, p);
+		}
+		*node += (size_t)nodes;
+		return g;
+	}
+	g = d->multi ? OGR_G_CreateGeometry(d->kind == LODE_GK_LINE ? wkbMultiLineString : wkbMultiPolygon)
+		     : NULL;
+	if (g && d->has_z)
+		OGR_G_Set3D(g, TRUE);
+	{
+		OGRGeometryH poly = NULL;
+		int used = 0;
+		while (used < nodes && *part < d->nparts) {
+			int n = d->part_node_count[*part];
+			if (d->kind == LODE_GK_LINE) {
+				OGRGeometryH l = ring_or_line(d, *node, n, wkbLineString);
+				if (!g)
+					g = l;
+				else if (d->multi)
+					OGR_G_AddGeometryDirectly(g, l);
+				else
+					OGR_G_DestroyGeometry(l); /* cannot happen in a verified layer */
+			} else {
+				if (!d->interior_ring[*part]) {
+					if (poly && g)
+						OGR_G_AddGeometryDirectly(g, poly);
+					else if (poly) /* a second exterior outside a multi layer */
+						OGR_G_DestroyGeometry(poly);
+					poly = OGR_G_CreateGeometry(wkbPolygon);
+					if (d->has_z)
+						OGR_G_Set3D(poly, TRUE);
+				}
+				if (poly)
+					OGR_G_AddGeometryDirectly(poly,
+								  ring_or_line(d, *node, n, wkbLinearRing));
+			}
+			*node += (size_t)n;
+			used += n;
+			(*part)++;
+		}
+		if (poly) {
+			if (g)
+				OGR_G_AddGeometryDirectly(g, poly);
+			else
+				g = poly;
+		}
+	}
+	return g;
+}
+
+lode_status lode__gpkg_write(const char *path, const char *layer, const char *crs_wkt, const char *type_name,
+			     const lode_vdata *d, lode_error *err)
+{
+	lode__cpl_capture cap;
+	GDALDriverH drv = GDALGetDriverByName("GPKG");
+	GDALDatasetH ds = NULL;
+	OGRLayerH lyr;
+	OGRSpatialReferenceH srs = NULL;
+	size_t node = 0, part = 0;
+	lode_status rc = LODE_OK;
+
+	(void)type_name; /* the type comes from d's kind, multi and has_z */
+	lode__cpl_push(&cap);
+	if (!drv) {
+		rc = lode__err(err, LODE_EINTERNAL, "GDAL's GPKG driver is missing");
+		goto out;
+	}
+	ds = GDALCreate(drv, path, 0, 0, 0, GDT_Unknown, NULL);
+	if (!ds) {
+		rc = lode__err(err, LODE_EIO, "%s: cannot create the GeoPackage: %s", path,
+			       lode__cpl_msg(&cap, "unknown reason"));
+		goto out;
+	}
+	if (crs_wkt && (srs = OSRNewSpatialReference(NULL)) &&
+	    OSRSetFromUserInput(srs, crs_wkt) == OGRERR_NONE)
+		OSRSetAxisMappingStrategy(srs, OAMS_TRADITIONAL_GIS_ORDER);
+	{
+		static const OGRwkbGeometryType types[2][2][4] = {
+		    {{wkbUnknown, wkbPoint, wkbLineString, wkbPolygon},
+		     {wkbUnknown, wkbMultiPoint, wkbMultiLineString, wkbMultiPolygon}},
+		    {{wkbUnknown, wkbPoint25D, wkbLineString25D, wkbPolygon25D},
+		     {wkbUnknown, wkbMultiPoint25D, wkbMultiLineString25D, wkbMultiPolygon25D}}};
+		lyr = GDALDatasetCreateLayer(ds, layer, srs,
+					     types[d->has_z ? 1 : 0][d->multi ? 1 : 0][d->kind], NULL);
+	}
+	if (!lyr) {
+		rc = lode__err(err, LODE_EIO, "%s: cannot create layer '%s': %s", path, layer,
+			       lode__cpl_msg(&cap, "unknown reason"));
+		goto out;
+	}
+	for (size_t i = 0; i < d->nfields; i++) {
+		const lode_vfield *f = &d->fields[i];
+		OGRFieldType ot = f->type == LODE_FT_INT32 || f->type == LODE_FT_BOOL ? OFTInteger
+				  : f->type == LODE_FT_INT64                          ? OFTInteger64
+				  : f->type == LODE_FT_REAL                           ? OFTReal
+				  : f->type == LODE_FT_DATE                           ? OFTDate
+				  : f->type == LODE_FT_DATETIME                       ? OFTDateTime
+										      : OFTString;
+		OGRFieldDefnH fd = OGR_Fld_Create(f->name, ot);
+		if (f->type == LODE_FT_BOOL)
+			OGR_Fld_SetSubType(fd, OFSTBoolean);
+		if (f->width > 0 && f->type == LODE_FT_STRING)
+			OGR_Fld_SetWidth(fd, f->width);
+		if (OGR_L_CreateField(lyr, fd, TRUE) != OGRERR_NONE) {
+			OGR_Fld_Destroy(fd);
+			rc = lode__err(err, LODE_EIO, "%s: cannot create field '%s': %s", path, f->name,
+				       lode__cpl_msg(&cap, "unknown reason"));
+			goto out;
+		}
+		OGR_Fld_Destroy(fd);
+	}
+	GDALDatasetStartTransaction(ds, FALSE);
+	for (size_t k = 0; k < d->nfeat; k++) {
+		OGRFeatureH feat = OGR_F_Create(OGR_L_GetLayerDefn(lyr));
+		OGRGeometryH g = rebuild(d, k, &node, &part);
+
+		if (g)
+			OGR_F_SetGeometryDirectly(feat, g);
+		for (size_t i = 0; i < d->nfields; i++) {
+			const lode_vfield *f = &d->fields[i];
+			const unsigned char *slot =
+			    (const unsigned char *)f->values + k * lode__ftype_size(f->type);
+			if (f->isnull[k]) {
+				OGR_F_SetFieldNull(feat, (int)i);
+				continue;
+			}
+			switch (f->type) {
+			case LODE_FT_INT32: {
+				int32_t v;
+				memcpy(&v, slot, 4);
+				OGR_F_SetFieldInteger(feat, (int)i, v);
+				break;
+			}
+			case LODE_FT_BOOL: OGR_F_SetFieldInteger(feat, (int)i, *(const int8_t *)slot); break;
+			case LODE_FT_INT64: {
+				int64_t v;
+				memcpy(&v, slot, 8);
+				OGR_F_SetFieldInteger64(feat, (int)i, v);
+				break;
+			}
+			case LODE_FT_REAL: {
+				double v;
+				memcpy(&v, slot, 8);
+				OGR_F_SetFieldDouble(feat, (int)i, v);
+				break;
+			}
+			case LODE_FT_STRING: OGR_F_SetFieldString(feat, (int)i, *(char *const *)slot); break;
+			case LODE_FT_DATE: {
+				int32_t v;
+				int y, m, dd;
+				memcpy(&v, slot, 4);
+				civil_from_days(v, &y, &m, &dd);
+				OGR_F_SetFieldDateTime(feat, (int)i, y, m, dd, 0, 0, 0, 0);
+				break;
+			}
+			case LODE_FT_DATETIME: {
+				double v, days, secs;
+				int y, m, dd;
+				memcpy(&v, slot, 8);
+				days = floor(v / 86400.0);
+				secs = v - days * 86400.0;
+				civil_from_days((long)days, &y, &m, &dd);
+				OGR_F_SetFieldDateTimeEx(feat, (int)i, y, m, dd, (int)(secs / 3600),
+							 (int)fmod(secs / 60, 60), (float)fmod(secs, 60.0),
+							 100);
+				break;
+			}
+			}
+		}
+		if (OGR_L_CreateFeature(lyr, feat) != OGRERR_NONE) {
+			OGR_F_Destroy(feat);
+			rc = lode__err(err, LODE_EIO, "%s: writing feature %zu failed: %s", path, k,
+				       lode__cpl_msg(&cap, "unknown reason"));
+			goto out;
+		}
+		OGR_F_Destroy(feat);
+	}
+	if (GDALDatasetCommitTransaction(ds) != OGRERR_NONE) {
+		rc = lode__err(err, LODE_EIO, "%s: committing failed: %s", path,
+			       lode__cpl_msg(&cap, "unknown reason"));
+		goto out;
+	}
+out:
+	if (ds) {
+		GDALClose(ds);
+		if (!rc && cap.failures)
+			rc = lode__err(err, LODE_EIO, "%s: finishing the GeoPackage failed: %s", path,
+				       cap.msg);
+	}
+	if (srs)
+		OSRDestroySpatialReference(srs);
+	lode__cpl_pop();
+	return rc;
+}

@@ -1,0 +1,84 @@
+/*
+ * vdata.c -- the columnar vector model shared by reading, the bundle and the digest
+ * (vdata.h): the field types and their OGR names, freeing a layer, naming its type.
+ * Filling a layer from a source is vector_read.c's; storing it is bundle_h5.c's.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "vdata.h"
+#include "lode_internal.h"
+
+/* ---- field types ---- */
+
+static const struct {
+	lode_ftype t;
+	const char *name;
+	size_t size;
+} ftypes[] = {
+    {LODE_FT_INT32, "Integer", 4},
+    {LODE_FT_INT64, "Integer64", 8},
+    {LODE_FT_REAL, "Real", 8},
+    {LODE_FT_STRING, "String", sizeof(char *)},
+    {LODE_FT_DATE, "Date", 4},
+    {LODE_FT_DATETIME, "DateTime", 8},
+    {LODE_FT_BOOL, "Integer(Boolean)", 1},
+};
+
+const char *lode__ftype_name(lode_ftype t)
+{
+	for (size_t i = 0; i < sizeof ftypes / sizeof ftypes[0]; i++)
+		if (ftypes[i].t == t)
+			return ftypes[i].name;
+	return "Unknown";
+}
+
+lode_ftype lode__ftype_from_name(const char *name)
+{
+	for (size_t i = 0; i < sizeof ftypes / sizeof ftypes[0]; i++)
+		if (strcmp(ftypes[i].name, name) == 0)
+			return ftypes[i].t;
+	return 0;
+}
+
+size_t lode__ftype_size(lode_ftype t)
+{
+	for (size_t i = 0; i < sizeof ftypes / sizeof ftypes[0]; i++)
+		if (ftypes[i].t == t)
+			return ftypes[i].size;
+	return 0;
+}
+
+void lode__vdata_free(lode_vdata *d)
+{
+	if (!d)
+		return;
+	free(d->x);
+	free(d->y);
+	free(d->z);
+	free(d->node_count);
+	free(d->part_node_count);
+	free(d->interior_ring);
+	for (size_t i = 0; i < d->nfields; i++) {
+		lode_vfield *f = &d->fields[i];
+		if (f->type == LODE_FT_STRING && f->values)
+			for (size_t k = 0; k < d->nfeat; k++)
+				free(((char **)f->values)[k]);
+		free(f->values);
+		free(f->isnull);
+		free(f->name);
+		free(f->var);
+	}
+	free(d->fields);
+	free(d);
+}
+
+const char *lode__vdata_type_name(const lode_vdata *d)
+{
+	static const char *const names[2][2][4] = {
+	    {{"", "Point", "LineString", "Polygon"}, {"", "MultiPoint", "MultiLineString", "MultiPolygon"}},
+	    {{"", "3D Point", "3D LineString", "3D Polygon"},
+	     {"", "3D MultiPoint", "3D MultiLineString", "3D MultiPolygon"}},
+	};
+	return names[d->has_z ? 1 : 0][d->multi ? 1 : 0][d->kind];
+}

@@ -1,0 +1,62 @@
+/*
+ * vdata.h -- the columnar vector model: a layer's geometries and attribute fields as
+ * arrays, the way CF-1.8 simple geometries store them.  OGR reading (vector_read.c)
+ * fills it, the bundle writer and reader (bundle_h5.c) store and load it, the digest
+ * (pipeline/digest.c) hashes it and extract writes it out (gpkg_write.c).  Plain C: no
+ * GDAL or HDF5 header here.
+ */
+#ifndef LODE_VDATA_H
+#define LODE_VDATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum lode_ftype {
+	LODE_FT_INT32 = 1, /* int32_t */
+	LODE_FT_INT64,     /* int64_t */
+	LODE_FT_REAL,      /* double */
+	LODE_FT_STRING,    /* char * (UTF-8, owned; "" when null) */
+	LODE_FT_DATE,      /* int32_t days since 1970-01-01 */
+	LODE_FT_DATETIME,  /* double seconds since 1970-01-01T00:00:00 (UTC when the source said so) */
+	LODE_FT_BOOL       /* int8_t 0 or 1 */
+} lode_ftype;
+
+const char *lode__ftype_name(lode_ftype t); /* OGR's names: "Integer", "Integer(Boolean)" ... */
+lode_ftype lode__ftype_from_name(const char *name);
+size_t lode__ftype_size(lode_ftype t); /* bytes per value in memory */
+
+typedef enum lode_gkind { LODE_GK_POINT = 1, LODE_GK_LINE, LODE_GK_POLYGON } lode_gkind;
+
+typedef struct lode_vfield {
+	char *name; /* the source's field name, as written */
+	char *var;  /* suffix of its variable name: letters, digits, '_' */
+	lode_ftype type;
+	int width;             /* the source's width, 0 if none */
+	void *values;          /* nfeat values of the type above */
+	unsigned char *isnull; /* nfeat flags */
+	size_t nnull;
+} lode_vfield;
+
+/*
+ * A vector layer in columns, as CF-1.8 simple geometries store it.  Feature f has
+ * node_count[f] nodes (0: null or empty geometry).  Lines and polygons are cut into
+ * parts (a line string, a ring): part_node_count[p] nodes each, interior_ring[p] 1 for
+ * holes.  Multi-points have one node per point and no parts.
+ */
+typedef struct lode_vdata {
+	lode_gkind kind;
+	int multi, has_z;
+	size_t nfeat, nnodes, nparts;
+	double *x, *y, *z;
+	int32_t *node_count;
+	int32_t *part_node_count, *interior_ring;
+	lode_vfield *fields;
+	size_t nfields;
+	size_t cap_feat, cap_nodes, cap_parts; /* allocation sizes */
+} lode_vdata;
+
+void lode__vdata_free(lode_vdata *d); /* frees the contents and d; NULL ok */
+/* "Point", "MultiLineString", "3D Polygon"...: the OGR name of the layer's type. */
+const char *lode__vdata_type_name(const lode_vdata *d);
+
+#endif
