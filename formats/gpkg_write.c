@@ -11,9 +11,10 @@
 #include <ogr_api.h>
 #include <ogr_srs_api.h>
 
-#include "gpkg_write.h"
+#include "error.h"
 #include "gdal_util.h"
-#include "lode_internal.h"
+#include "gpkg_write.h"
+#include "vdata.h"
 
 /* ---- GeoPackage output ---- */
 

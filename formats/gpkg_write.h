@@ -5,7 +5,7 @@
 #ifndef LODE_GPKG_WRITE_H
 #define LODE_GPKG_WRITE_H
 
-#include "lode.h"
+#include "lode_error.h"
 #include "vdata.h"
 
 /* Write a layer to a new GeoPackage (extract).  type_name as lode__vdata_type_name. */

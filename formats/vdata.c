@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "vdata.h"
-#include "lode_internal.h"
 
 /* ---- field types ---- */
 

@@ -23,10 +23,14 @@
 #include <ogr_api.h>
 #include <ogr_srs_api.h>
 
+#include "chunk_codec.h"
+#include "crs_proj.h"
+#include "error.h"
+#include "gdal_util.h"
+#include "util.h"
+#include "vdata.h"
 #include "vector_read.h"
 #include "vector_read_int.h"
-#include "gdal_util.h"
-#include "lode_internal.h"
 
 /* ---- opening ---- */
 

@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "lode.h"
+#include "lode_error.h"
 #include "vdata.h"
 
 typedef struct lode__vector lode__vector;

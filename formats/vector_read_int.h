@@ -11,8 +11,10 @@
 #include <ogr_api.h>
 #include <ogr_srs_api.h>
 
+#include "chunk_codec.h"
 #include "gdal_util.h"
-#include "lode_internal.h"
+#include "vdata.h"
+#include "vector_read.h"
 
 struct lode__vector {
 	GDALDatasetH ds;

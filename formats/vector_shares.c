@@ -15,9 +15,12 @@
 #include <gdal.h>
 #include <ogr_api.h>
 
-#include "vector_read_int.h"
+#include "error.h"
 #include "gdal_util.h"
-#include "lode_internal.h"
+#include "util.h"
+#include "vdata.h"
+#include "vector_read.h"
+#include "vector_read_int.h"
 
 /*
  * Reading a layer on several threads.  A GeoPackage table (not a view) without a where:

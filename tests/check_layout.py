@@ -10,8 +10,8 @@ and fails on:
     pipeline (the stages), the CLI (pipeline/cli*.c and cli*.h).  A file may include
     headers of its own floor and of the floors below, nothing above;
   - an include cycle, between files or between modules (a module is a .c with the .h
-    of the same name: verify.c including sign.h while sign.c includes verify.h is a
-    cycle even though no header includes itself);
+    of the same name and X_int.h, a header private to X's files: verify.c including
+    sign.h while sign.c includes verify.h is a cycle though no header includes itself);
   - a quoted include that resolves to no file, or a header name found in two folders;
   - a library header of GDAL, PROJ, HDF5, zlib, libdeflate or libyaml included above
     formats/ (pipeline/ reaches those libraries only through formats/);
@@ -67,7 +67,9 @@ def resolve(rel, name):
 
 
 def module_of(rel):
-    return os.path.splitext(rel)[0]
+    """A module is X.c with X.h, and X_int.h, the header PRIVATE to X's files."""
+    stem = os.path.splitext(rel)[0]
+    return stem[:-4] if stem.endswith("_int") else stem
 
 
 def find_cycle(graph):
