@@ -12,7 +12,17 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "stages.h"
+#include "crs_proj.h"
+#include "dtype.h"
+#include "error.h"
+#include "lode.h"
+#include "manifest.h"
+#include "plan.h"
+#include "raster_gdal.h"
+#include "sha256.h"
+#include "util.h"
+#include "vdata.h"
+#include "vector_read.h"
 
 #define MAX_GRID_PIXELS 4000000000000.0 /* refuse absurd grids before allocating anything */
 

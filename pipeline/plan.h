@@ -11,7 +11,13 @@
 
 #include <jansson.h>
 
-#include "lode_internal.h"
+#include "crs_proj.h"
+#include "dtype.h"
+#include "lode.h"
+#include "manifest.h"
+#include "raster_gdal.h"
+#include "vdata.h"
+#include "vector_read.h"
 
 #define LODE_CHUNK 512 /* chunk edge, pixels: also the unit of tiles across shards */
 

@@ -21,7 +21,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lode_internal.h"
+#include "chunk_codec.h"
+#include "dtype.h"
+#include "error.h"
+#include "raster_gdal.h"
+#include "tiles.h"
+#include "util.h"
 
 typedef struct worker {
 	struct lode__tiler *t;

@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 #include "error.h"
-#include "raster_gdal.h"
+#include "warp_params.h"
 
 typedef struct lode_tiler_params {
 	const char *source_path; /* each thread opens its own dataset */

@@ -7,6 +7,7 @@
 #ifndef LODE_WRITE_H
 #define LODE_WRITE_H
 
+#include "lode_internal.h" /* the bundle, until bundle.h */
 #include "plan.h"
 
 typedef struct lode__progress {
