@@ -1,0 +1,98 @@
+/*
+ * bundle_h5_int.h -- PRIVATE to the bundle module's files (formats/bundle_*.c): nothing
+ * else may include it.  What they share among themselves: the definitions of the
+ * handles, HDF5 error capture, type and property-list helpers (bundle_file.c),
+ * attribute helpers and the CF grid mapping (bundle_attr.c), and the few helpers the
+ * vector files share.  The rest of the library sees the module through bundle.h.
+ *
+ * Everything here is called on the thread that calls HDF5.  Helpers that return an int
+ * give 0 on success and -1 on failure, leaving HDF5's message on its error stack for
+ * lode__h5_err.
+ */
+#ifndef LODE_BUNDLE_H5_INT_H
+#define LODE_BUNDLE_H5_INT_H
+
+#include <pthread.h>
+
+#include <hdf5.h>
+#include <ogr_srs_api.h>
+
+#include "lode_internal.h"
+
+#define MAX_ATTR_BYTES (64u << 20) /* refuse to read larger attributes from a bundle */
+/* Level 1: on survey grids libdeflate at level 1 compresses about as well as zlib at 6,
+   several times faster (docs/performance.md). */
+#define DEFLATE_LEVEL 1
+
+struct lode__bundle {
+	hid_t file;
+	int threads;       /* for compressing vector columns; 0: one per core */
+	int sync_fd;       /* a copy of the file's descriptor being synced, or -1 */
+	pthread_t syncing; /* its fdatasync, while the rest is written */
+};
+
+struct lode__bvar {
+	hid_t group, dset;
+	lode_dtype dtype;
+	int nbands, nx, ny;
+	int chunk_rows, chunk_cols;
+	unsigned char fill[8];
+};
+
+/* ---- HDF5 errors (bundle_file.c) ---- */
+
+/* Keep HDF5's current message before closing handles after a failure (every HDF5 call
+   clears the error stack on entry); lode__h5_err falls back to it. */
+void lode__h5_save(void);
+/* Record an HDF5 failure in err: what, then the innermost message on HDF5's error stack
+   (or the one lode__h5_save kept); clears the stack.  Returns code. */
+lode_status lode__h5_err(lode_error *err, lode_status code, const char *what);
+
+/* ---- types and property lists (bundle_file.c) ---- */
+
+/* The little-endian file type and the native memory type of t; H5I_INVALID_HID when
+   unknown.  Predefined types: never closed. */
+hid_t lode__h5_file_type(lode_dtype t);
+hid_t lode__h5_mem_type(lode_dtype t);
+/* The lode type of an HDF5 type; LODE_DT_UNKNOWN for what lode does not read. */
+lode_dtype lode__h5_dtype_of(hid_t t);
+/* Convert a double to the bytes of type t (for fill values), with HDF5's conversion. */
+void lode__h5_to_bytes(lode_dtype t, double v, unsigned char out[8]);
+/* Creation property lists with creation order tracked and indexed and no timestamps;
+   the caller closes them (negative on failure). */
+hid_t lode__h5_group_cpl(void);
+hid_t lode__h5_dataset_cpl(void);
+
+/* ---- attributes (bundle_attr.c) ---- */
+
+/* A text attribute, fixed-length, ASCII or UTF-8 (replacing one of that name). */
+int lode__h5_set_text(hid_t obj, const char *name, const char *value);
+/* A numeric attribute of n values (a scalar when n is 1): file type ftype, values v of
+   memory type mtype. */
+int lode__h5_set_nums(hid_t obj, const char *name, hid_t ftype, hid_t mtype, size_t n, const void *v);
+int lode__h5_set_double(hid_t obj, const char *name, double v);
+/* Read a text attribute (fixed or variable length), malloc'd; NULL if absent or not
+   text.  Clears HDF5's error stack. */
+char *lode__h5_get_text(hid_t obj, const char *name);
+/* Read a numeric scalar attribute as double; 0 on success.  Clears HDF5's error stack. */
+int lode__h5_get_double(hid_t obj, const char *name, double *v);
+/* UDUNITS name of a linear unit of to_metre metres named name (by the CRS). */
+const char *lode__h5_udunits(double to_metre, const char *name);
+/* CF grid-mapping attributes of s on the grid-mapping variable crs (crs_wkt is written
+   by the caller); attributes that fail are left out. */
+void lode__h5_cf_grid_mapping(hid_t crs, OGRSpatialReferenceH s);
+
+/* ---- vector layers (bundle_vector.c; used by bundle_vector_read.c) ---- */
+
+/* The native memory type of a numeric field type; H5I_INVALID_HID for strings. */
+hid_t lode__h5_field_mtype(lode_ftype t);
+/* A new variable-length UTF-8 string type (the caller closes it); negative on failure. */
+hid_t lode__h5_vlen_string_type(void);
+
+/* ---- listing (bundle_vector_read.c; used by bundle_read.c) ---- */
+
+/* Fill the item of the vector layer whose geometry container is the root variable name;
+   what cannot be read goes to it->problem. */
+void lode__h5_read_vector_item(hid_t file, const char *name, lode_bundle_item *it);
+
+#endif /* LODE_BUNDLE_H5_INT_H */

@@ -1,0 +1,481 @@
+/*
+ * bundle_vector_read.c -- reading vector layers back: the item a layer's geometry
+ * container describes (for lode__bundle_items), and the whole layer into a lode_vdata
+ * (coordinates, counts, parts and the fields the lineage lists).  The file may be
+ * damaged or hostile: sizes are checked against the file's before anything is
+ * allocated, and counts, parts, types, fill values and nulls must agree.
+ *
+ * Writing layers is bundle_vector.c's; rasters are read in bundle_read.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hdf5.h>
+#include <jansson.h>
+
+#include "lode_internal.h"
+#include "bundle_h5_int.h"
+
+#define MAX_VECTOR_ELEMS ((hsize_t)1 << 34) /* refuse implausible sizes read from a bundle */
+
+/* ---- the item (for lode__bundle_items) ---- */
+
+/* Length of a 1-D variable, or -1. */
+static long long var_len(hid_t file, const char *name)
+{
+	hid_t d = H5Dopen2(file, name, H5P_DEFAULT), s = d >= 0 ? H5Dget_space(d) : H5I_INVALID_HID;
+	hsize_t n = 0;
+	long long len = -1;
+
+	if (s >= 0 && H5Sget_simple_extent_ndims(s) == 1 && H5Sget_simple_extent_dims(s, &n, NULL) == 1 &&
+	    n <= MAX_VECTOR_ELEMS)
+		len = (long long)n;
+	if (s >= 0)
+		H5Sclose(s);
+	if (d >= 0)
+		H5Dclose(d);
+	H5Eclear2(H5E_DEFAULT);
+	return len;
+}
+
+void lode__h5_read_vector_item(hid_t file, const char *name, lode_bundle_item *it)
+{
+	hid_t c = H5Dopen2(file, name, H5P_DEFAULT), crs = H5I_INVALID_HID;
+	char *count = NULL, *coords = NULL, *gm = NULL;
+	lode__heartbeat();
+
+	it->kind = lode__strdup("vector");
+	it->nbands = 0;
+	if (c < 0) {
+		it->problem = lode__strdup("the geometry container cannot be opened");
+		goto out;
+	}
+	it->geometry_type = lode__h5_get_text(c, "lode_ogr_geometry_type");
+	it->content_sha256 = lode__h5_get_text(c, "lode_content_sha256");
+	it->lineage = lode__h5_get_text(c, "lode_lineage");
+	it->source = lode__h5_get_text(c, "source");
+	it->long_name = lode__h5_get_text(c, "long_name");
+	count = lode__h5_get_text(c, "node_count");
+	coords = lode__h5_get_text(c, "node_coordinates");
+	gm = lode__h5_get_text(c, "grid_mapping");
+	if (!coords || !gm) {
+		it->problem = lode__strdup("the geometry container lacks node_coordinates or grid_mapping");
+		goto out;
+	}
+	if (count) {
+		it->nfeat = var_len(file, count);
+	} else {
+		char first[300];
+		sscanf(coords, "%299s", first);
+		it->nfeat = var_len(file, first);
+	}
+	if (it->nfeat < 0) {
+		it->problem = lode__strdup("the node or instance count cannot be read");
+		goto out;
+	}
+	crs = H5Dopen2(file, gm, H5P_DEFAULT);
+	if (crs >= 0)
+		it->crs_wkt = lode__h5_get_text(crs, "crs_wkt");
+	if (!it->crs_wkt)
+		it->problem = lode__strdup("the grid-mapping variable lacks crs_wkt");
+out:
+	H5Eclear2(H5E_DEFAULT);
+	free(count);
+	free(coords);
+	free(gm);
+	if (crs >= 0)
+		H5Dclose(crs);
+	if (c >= 0)
+		H5Dclose(c);
+}
+
+/* ---- the layer ---- */
+
+/*
+ * Is n values of sz bytes a plausible size for a column of this file?  lode writes every
+ * value (no sparse columns), and coordinates and numbers compress at most a few tens of
+ * times, so a column more than 100 times the file (and over 256 MB) is a lie told by a
+ * damaged or hostile file: refuse it before allocating.
+ */
+static int plausible(hid_t file, size_t n, size_t sz)
+{
+	hsize_t fsize = 0;
+	double bytes = (double)n * (double)sz;
+
+	if (H5Fget_filesize(file, &fsize) < 0)
+		return 0;
+	return bytes <= 256e6 || bytes <= 100.0 * (double)fsize;
+}
+
+/* Read a whole 1-D numeric variable of n values into a new buffer of memory type mt. */
+static void *read_column(hid_t file, const char *name, hid_t mt, size_t n, size_t sz, lode_error *err,
+			 lode_status *rc)
+{
+	void *buf;
+	long long len = var_len(file, name);
+	hid_t d;
+	lode__heartbeat();
+
+	if (len < 0 || (size_t)len != n) {
+		*rc = lode__err(err, LODE_EDAMAGED, "variable %s is missing or has the wrong length", name);
+		return NULL;
+	}
+	if (!plausible(file, n, sz)) {
+		*rc = lode__err(err, LODE_EDAMAGED,
+				"variable %s claims %zu values, implausibly many for this file", name, n);
+		return NULL;
+	}
+	buf = malloc(n ? n * sz : 1);
+	if (!buf) {
+		*rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		return NULL;
+	}
+	d = H5Dopen2(file, name, H5P_DEFAULT);
+	if (d < 0 || (n && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)) {
+		*rc = lode__h5_err(err, LODE_EDAMAGED, name);
+		free(buf);
+		buf = NULL;
+	}
+	if (d >= 0)
+		H5Dclose(d);
+	return buf;
+}
+
+static lode_status read_vfield(hid_t file, const char *layer, lode_vfield *f, size_t n, lode_error *err)
+{
+	char *vname = lode__sprintf("%s_field_%s", layer, f->var), *fname = NULL, *ftype = NULL;
+	hid_t d = H5I_INVALID_HID, a = H5I_INVALID_HID, as = H5I_INVALID_HID, st = H5I_INVALID_HID;
+	size_t sz = lode__ftype_size(f->type);
+	lode_status rc = LODE_OK;
+	lode__heartbeat();
+
+	if (!vname)
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	if (!plausible(file, n, sizeof(char *) + sz)) {
+		free(vname);
+		return lode__err(err, LODE_EDAMAGED,
+				 "layer %s: %zu features is implausibly many for this file", layer, n);
+	}
+	if (!(f->isnull = calloc(n ? n : 1, 1))) {
+		free(vname);
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	}
+	d = H5Dopen2(file, vname, H5P_DEFAULT);
+	if (d < 0) {
+		rc = lode__err(err, LODE_EDAMAGED, "field variable %s is missing", vname);
+		goto out;
+	}
+	fname = lode__h5_get_text(d, "ogr_field_name");
+	ftype = lode__h5_get_text(d, "ogr_field_type");
+	if (!fname || !ftype || strcmp(fname, f->name) != 0 || lode__ftype_from_name(ftype) != f->type) {
+		rc = lode__err(err, LODE_EDAMAGED,
+			       "field variable %s does not match the lineage's field '%s'", vname, f->name);
+		goto out;
+	}
+	/* Nulls: the lode_nulls attribute lists the feature indices. */
+	if (H5Aexists(d, "lode_nulls") > 0) {
+		hssize_t k;
+		int64_t *idx;
+		a = H5Aopen(d, "lode_nulls", H5P_DEFAULT);
+		as = a >= 0 ? H5Aget_space(a) : H5I_INVALID_HID;
+		k = as >= 0 ? H5Sget_simple_extent_npoints(as) : -1;
+		if (k < 0 || (size_t)k > n) {
+			rc = lode__err(err, LODE_EDAMAGED, "%s: implausible lode_nulls", vname);
+			goto out;
+		}
+		idx = malloc((size_t)(k ? k : 1) * sizeof *idx);
+		if (!idx || H5Aread(a, H5T_NATIVE_INT64, idx) < 0) {
+			free(idx);
+			rc = idx ? lode__h5_err(err, LODE_EDAMAGED, vname)
+				 : lode__err(err, LODE_ENOMEM, "out of memory");
+			goto out;
+		}
+		for (hssize_t j = 0; j < k; j++) {
+			if (idx[j] < 0 || (size_t)idx[j] >= n) {
+				rc = lode__err(err, LODE_EDAMAGED,
+					       "%s: lode_nulls names feature %lld, beyond the layer", vname,
+					       (long long)idx[j]);
+				free(idx);
+				goto out;
+			}
+			if (!f->isnull[idx[j]])
+				f->nnull++;
+			f->isnull[idx[j]] = 1;
+		}
+		free(idx);
+	}
+	if (f->type == LODE_FT_STRING) {
+		char **vals = calloc(n ? n : 1, sizeof *vals);
+		st = lode__h5_vlen_string_type();
+		if (!vals || st < 0) {
+			free(vals);
+			rc = lode__err(err, LODE_ENOMEM, "out of memory");
+			goto out;
+		}
+		if (var_len(file, vname) != (long long)n ||
+		    (n && H5Dread(d, st, H5S_ALL, H5S_ALL, H5P_DEFAULT, vals) < 0)) {
+			free(vals);
+			rc = lode__h5_err(err, LODE_EDAMAGED, vname);
+			goto out;
+		}
+		/* Copy into malloc'd strings we own, then give HDF5's back. */
+		f->values = calloc(n ? n : 1, sizeof(char *));
+		for (size_t k = 0; f->values && k < n; k++)
+			((char **)f->values)[k] = lode__strdup(f->isnull[k] || !vals[k] ? "" : vals[k]);
+		for (size_t k = 0; k < n; k++)
+			H5free_memory(vals[k]);
+		free(vals);
+		if (!f->values)
+			rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	f->values = read_column(file, vname, lode__h5_field_mtype(f->type), n, sz, err, &rc);
+	if (!f->values)
+		goto out;
+	{
+		/* The fill value must mark exactly the nulls, or GDAL and lode would disagree. */
+		unsigned char fill[8] = {0};
+		int has_fill = 0;
+		if (H5Aexists(d, "_FillValue") > 0) {
+			hid_t fa = H5Aopen(d, "_FillValue", H5P_DEFAULT);
+			has_fill = fa >= 0 && H5Aread(fa, lode__h5_field_mtype(f->type), fill) >= 0;
+			if (fa >= 0)
+				H5Aclose(fa);
+		}
+		for (size_t k = 0; k < n; k++) {
+			unsigned char *slot = (unsigned char *)f->values + k * sz;
+			int is_fill = has_fill && memcmp(slot, fill, sz) == 0;
+			if (is_fill != f->isnull[k]) {
+				rc = lode__err(err, LODE_EDAMAGED,
+					       "%s: feature %zu: the _FillValue and lode_nulls disagree",
+					       vname, k);
+				goto out;
+			}
+			if (f->isnull[k])
+				memset(slot, 0, sz);
+		}
+	}
+out:
+	H5Eclear2(H5E_DEFAULT);
+	if (st >= 0)
+		H5Tclose(st);
+	if (as >= 0)
+		H5Sclose(as);
+	if (a >= 0)
+		H5Aclose(a);
+	if (d >= 0)
+		H5Dclose(d);
+	free(fname);
+	free(ftype);
+	free(vname);
+	return rc;
+}
+
+/* Read a layer's nodes (x, y and z: the variables nx, ny and nz), its node counts (the
+   variable count, or one per feature for plain points) and its parts (the variables
+   parts and ring, or one per feature) into d, whose kind, has_z, nnodes and nfeat are
+   set. */
+static lode_status read_nodes_and_parts(hid_t file, const char *nx, const char *ny, const char *nz,
+					const char *count, const char *parts, const char *ring, lode_vdata *d,
+					lode_error *err)
+{
+	lode_status rc = LODE_OK;
+
+	if (!(d->x = read_column(file, nx, H5T_NATIVE_DOUBLE, d->nnodes, 8, err, &rc)) ||
+	    !(d->y = read_column(file, ny, H5T_NATIVE_DOUBLE, d->nnodes, 8, err, &rc)) ||
+	    (d->has_z && !(d->z = read_column(file, nz, H5T_NATIVE_DOUBLE, d->nnodes, 8, err, &rc))))
+		return rc;
+	if (count) {
+		if (!(d->node_count = read_column(file, count, H5T_NATIVE_INT32, d->nfeat, 4, err, &rc)))
+			return rc;
+	} else {
+		/* Plain points: one node per feature. */
+		if (d->nnodes != d->nfeat || !(d->node_count = malloc((d->nfeat ? d->nfeat : 1) * 4)))
+			return lode__err(err, d->nnodes != d->nfeat ? LODE_EDAMAGED : LODE_ENOMEM,
+					 "point layer: node and feature counts differ");
+		for (size_t k = 0; k < d->nfeat; k++)
+			d->node_count[k] = 1;
+	}
+	if (parts) {
+		long long np = var_len(file, parts);
+		d->nparts = np < 0 ? 0 : (size_t)np;
+		if (!(d->part_node_count =
+			  read_column(file, parts, H5T_NATIVE_INT32, d->nparts, 4, err, &rc)))
+			return rc;
+		if (ring) {
+			if (!(d->interior_ring =
+				  read_column(file, ring, H5T_NATIVE_INT32, d->nparts, 4, err, &rc)))
+				return rc;
+		} else if (!(d->interior_ring = calloc(d->nparts ? d->nparts : 1, 4))) {
+			return lode__err(err, LODE_ENOMEM, "out of memory");
+		}
+	} else if (d->kind != LODE_GK_POINT) {
+		/* One part per feature: the whole feature is one line or one ring. */
+		d->nparts = 0;
+		d->part_node_count = malloc((d->nfeat ? d->nfeat : 1) * 4);
+		d->interior_ring = calloc(d->nfeat ? d->nfeat : 1, 4);
+		if (!d->part_node_count || !d->interior_ring)
+			return lode__err(err, LODE_ENOMEM, "out of memory");
+		for (size_t k = 0; k < d->nfeat; k++)
+			if (d->node_count[k] > 0)
+				d->part_node_count[d->nparts++] = d->node_count[k];
+	}
+	return rc;
+}
+
+/* The counts must add up, or the geometry cannot be rebuilt. */
+static lode_status check_counts(const lode_vdata *d, lode_error *err)
+{
+	unsigned long long sum = 0, psum = 0;
+
+	for (size_t k = 0; k < d->nfeat; k++) {
+		if (d->node_count[k] < 0)
+			return lode__err(err, LODE_EDAMAGED, "a negative node count");
+		sum += (unsigned long long)d->node_count[k];
+	}
+	for (size_t k = 0; k < d->nparts; k++) {
+		if (d->part_node_count[k] <= 0)
+			return lode__err(err, LODE_EDAMAGED, "an empty or negative part");
+		psum += (unsigned long long)d->part_node_count[k];
+	}
+	if (sum != d->nnodes || (d->kind != LODE_GK_POINT && psum != d->nnodes))
+		return lode__err(err, LODE_EDAMAGED, "the node, part and feature counts do not add up");
+	return LODE_OK;
+}
+
+/* The CF type (gtype), lode's OGR type (t) and the parts must tell the same story. */
+static lode_status check_parts(const lode_vdata *d, const char *t, const char *gtype, lode_error *err)
+{
+	lode_gkind want = strstr(t, "Polygon")      ? LODE_GK_POLYGON
+			  : strstr(t, "LineString") ? LODE_GK_LINE
+			  : strstr(t, "Point")      ? LODE_GK_POINT
+						    : 0;
+	size_t part = 0;
+
+	if (want != d->kind)
+		return lode__err(err, LODE_EDAMAGED, "geometry_type '%s' contradicts the layer type %s",
+				 gtype, t);
+	for (size_t k = 0; d->kind != LODE_GK_POINT && k < d->nfeat; k++) {
+		long long left = d->node_count[k];
+		int nparts = 0, exteriors = 0;
+		for (; left > 0 && part < d->nparts; part++, nparts++) {
+			exteriors += d->kind == LODE_GK_POLYGON && !d->interior_ring[part];
+			left -= d->part_node_count[part];
+		}
+		if (left != 0 || (nparts && d->kind == LODE_GK_POLYGON && d->interior_ring[part - nparts]) ||
+		    (!d->multi && (d->kind == LODE_GK_LINE ? nparts > 1 : exteriors > 1)))
+			return lode__err(err, LODE_EDAMAGED,
+					 "feature %zu: its parts do not fit its node count or type", k);
+	}
+	return LODE_OK;
+}
+
+/* Read the fields of the layer into d->fields (d->nfields of them), as the item's
+   lineage lists them. */
+static lode_status read_fields(hid_t file, const lode_bundle_item *item, lode_vdata *d, lode_error *err)
+{
+	json_t *lin = item->lineage ? json_loads(item->lineage, 0, NULL) : NULL;
+	json_t *fields = json_object_get(lin, "fields");
+	lode_status rc = LODE_OK;
+
+	if (!json_is_array(fields)) {
+		rc = lode__err(err, LODE_EDAMAGED, "the lineage lacks the field list");
+		goto out;
+	}
+	d->fields = calloc(json_array_size(fields) + 1, sizeof *d->fields);
+	if (!d->fields) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < json_array_size(fields); i++) {
+		json_t *fj = json_array_get(fields, i);
+		lode_vfield *f = &d->fields[i];
+		const char *fname = json_string_value(json_object_get(fj, "name"));
+		const char *fvar = json_string_value(json_object_get(fj, "variable"));
+		const char *ftype = json_string_value(json_object_get(fj, "type"));
+
+		d->nfields = i + 1;
+		if (!fname || !fvar || !ftype || !(f->type = lode__ftype_from_name(ftype))) {
+			rc = lode__err(err, LODE_EDAMAGED, "the lineage's field %zu is malformed", i + 1);
+			goto out;
+		}
+		f->name = lode__strdup(fname);
+		f->var = lode__strdup(fvar);
+		f->width = (int)json_integer_value(json_object_get(fj, "width"));
+		if (!f->name || !f->var) {
+			rc = lode__err(err, LODE_ENOMEM, "out of memory");
+			goto out;
+		}
+		if ((rc = read_vfield(file, item->name, f, d->nfeat, err)))
+			goto out;
+	}
+out:
+	json_decref(lin);
+	return rc;
+}
+
+lode_status lode__bundle_read_vector(lode__bundle *b, const lode_bundle_item *item, lode_vdata **out,
+				     lode_error *err)
+{
+	hid_t file = b->file, c = H5I_INVALID_HID;
+	char *gtype = NULL, *coords = NULL, *count = NULL, *parts = NULL, *ring = NULL;
+	char nx[300] = "", ny[300] = "", nz[300] = "";
+	lode_vdata *d = NULL;
+	lode_status rc = LODE_OK;
+
+	*out = NULL;
+	if (item->problem)
+		return lode__err(err, LODE_EDAMAGED, "%s", item->problem);
+	d = calloc(1, sizeof *d);
+	c = H5Dopen2(file, item->name, H5P_DEFAULT);
+	if (!d || c < 0) {
+		rc = d ? lode__h5_err(err, LODE_EDAMAGED, item->name)
+		       : lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	gtype = lode__h5_get_text(c, "geometry_type");
+	coords = lode__h5_get_text(c, "node_coordinates");
+	count = lode__h5_get_text(c, "node_count");
+	parts = lode__h5_get_text(c, "part_node_count");
+	ring = lode__h5_get_text(c, "interior_ring");
+	d->kind = !gtype                      ? 0
+		  : !strcmp(gtype, "point")   ? LODE_GK_POINT
+		  : !strcmp(gtype, "line")    ? LODE_GK_LINE
+		  : !strcmp(gtype, "polygon") ? LODE_GK_POLYGON
+					      : 0;
+	if (!d->kind || !coords || sscanf(coords, "%299s %299s %299s", nx, ny, nz) < 2 ||
+	    !item->geometry_type) {
+		rc = lode__err(err, LODE_EDAMAGED,
+			       "the geometry container's attributes are missing or unknown");
+		goto out;
+	}
+	d->has_z = nz[0] != '\0';
+	d->multi = strstr(item->geometry_type, "Multi") != NULL;
+	d->nnodes = (size_t)(var_len(file, nx) < 0 ? 0 : var_len(file, nx));
+	d->nfeat = (size_t)item->nfeat;
+	if ((rc = read_nodes_and_parts(file, nx, ny, nz, count, parts, ring, d, err)))
+		goto out;
+	/* The counts must add up, or the geometry cannot be rebuilt. */
+	if ((rc = check_counts(d, err)))
+		goto out;
+	/* The CF type, lode's OGR type and the parts must tell the same story. */
+	if ((rc = check_parts(d, item->geometry_type, gtype, err)))
+		goto out;
+	/* Fields, as the lineage lists them. */
+	if ((rc = read_fields(file, item, d, err)))
+		goto out;
+	*out = d;
+	d = NULL;
+out:
+	lode__vdata_free(d);
+	free(gtype);
+	free(coords);
+	free(count);
+	free(parts);
+	free(ring);
+	if (c >= 0)
+		H5Dclose(c);
+	H5Eclear2(H5E_DEFAULT);
+	return rc;
+}
