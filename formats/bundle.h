@@ -38,6 +38,11 @@
 
 #include <stddef.h>
 
+#include "chunk_codec.h"
+#include "dtype.h"
+#include "lode_error.h"
+#include "vdata.h"
+
 typedef struct lode__bundle lode__bundle; /* a bundle open for writing or reading */
 typedef struct lode__bvar lode__bvar;     /* one raster variable in it */
 

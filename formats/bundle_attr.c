@@ -14,8 +14,9 @@
 #include <hdf5.h>
 #include <ogr_srs_api.h>
 
-#include "lode_internal.h"
+#include "bundle.h"
 #include "bundle_h5_int.h"
+#include "util.h"
 
 /* ---- attributes ---- */
 

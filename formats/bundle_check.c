@@ -13,8 +13,10 @@
 #include <hdf5.h>
 #include <hdf5_hl.h>
 
-#include "lode_internal.h"
+#include "bundle.h"
 #include "bundle_h5_int.h"
+#include "error.h"
+#include "util.h"
 
 /* ---- structure check (verify) ---- */
 

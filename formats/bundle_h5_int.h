@@ -17,7 +17,9 @@
 #include <hdf5.h>
 #include <ogr_srs_api.h>
 
-#include "lode_internal.h"
+#include "bundle.h"
+#include "dtype.h"
+#include "vdata.h"
 
 #define MAX_ATTR_BYTES (64u << 20) /* refuse to read larger attributes from a bundle */
 /* Level 1: on survey grids libdeflate at level 1 compresses about as well as zlib at 6,

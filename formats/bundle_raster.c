@@ -17,8 +17,10 @@
 #include <hdf5_hl.h>
 #include <ogr_srs_api.h>
 
-#include "lode_internal.h"
+#include "bundle.h"
 #include "bundle_h5_int.h"
+#include "error.h"
+#include "util.h"
 
 /* A 1-D coordinate variable that is also the dimension scale `name`. */
 static hid_t make_coord(hid_t group, const char *name, hid_t ftype, hid_t mtype, hsize_t n,

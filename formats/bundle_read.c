@@ -15,8 +15,11 @@
 
 #include <hdf5.h>
 
-#include "lode_internal.h"
+#include "bundle.h"
 #include "bundle_h5_int.h"
+#include "dtype.h"
+#include "error.h"
+#include "util.h"
 
 /* ---- listing the items ---- */
 

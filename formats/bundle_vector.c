@@ -19,8 +19,12 @@
 #include <hdf5_hl.h>
 #include <ogr_srs_api.h>
 
-#include "lode_internal.h"
+#include "bundle.h"
 #include "bundle_h5_int.h"
+#include "chunk_codec.h"
+#include "error.h"
+#include "util.h"
+#include "vdata.h"
 
 #define COLUMN_CHUNK 65536 /* values per chunk of a vector layer's columns */
 

@@ -14,8 +14,11 @@
 #include <hdf5.h>
 #include <jansson.h>
 
-#include "lode_internal.h"
+#include "bundle.h"
 #include "bundle_h5_int.h"
+#include "error.h"
+#include "util.h"
+#include "vdata.h"
 
 #define MAX_VECTOR_ELEMS ((hsize_t)1 << 34) /* refuse implausible sizes read from a bundle */
 
