@@ -19,7 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lode_internal.h"
+#include "bundle.h"
+#include "digest.h"
+#include "sha256.h"
+#include "util.h"
+#include "vdata.h"
 
 /* The digests hash values as they lie in memory, which the format defines as
    little-endian: refuse to build where that would silently differ. */

@@ -12,7 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "stages.h"
+#include "bundle.h"
+#include "digest.h"
+#include "error.h"
+#include "lode.h"
+#include "manifest.h"
+#include "plan.h"
+#include "util.h"
+#include "vdata.h"
+#include "write.h"
 
 #define MAX_INPUTS 256
 

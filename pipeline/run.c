@@ -6,7 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "stages.h"
+#include "bundle.h"
+#include "error.h"
+#include "lode.h"
+#include "plan.h"
+#include "raster_gdal.h"
+#include "write.h"
 
 lode_status lode_run(const char *manifest_path, const char *bundle_path, const lode_run_options *opt,
 		     lode_error *err)

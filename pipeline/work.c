@@ -14,8 +14,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dtype.h"
+#include "error.h"
+#include "lode.h"
+#include "plan.h"
+#include "raster_gdal.h"
+#include "sha256.h"
+#include "util.h"
 #include "work.h"
-#include "stages.h"
+#include "write.h"
 
 #define MAX_PLAN_BYTES  (256u << 20)
 #define AUTO_TILE_BYTES (256.0 * 1024 * 1024) /* raw output pixels per tile, at most */

@@ -24,7 +24,8 @@
 
 #include <jansson.h>
 
-#include "stages.h"
+#include "lode_error.h"
+#include "plan.h"
 
 #define LODE_WORK_VERSION 1 /* the layout of plan.json and of parts: part of every key */
 

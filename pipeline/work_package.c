@@ -9,8 +9,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bundle.h"
+#include "digest.h"
+#include "dtype.h"
+#include "error.h"
+#include "lode.h"
+#include "plan.h"
+#include "util.h"
+#include "vdata.h"
 #include "work.h"
-#include "stages.h"
+#include "write.h"
 
 /* ---- lode package ---- */
 

@@ -9,8 +9,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "error.h"
+#include "lode.h"
+#include "plan.h"
+#include "sha256.h"
+#include "util.h"
 #include "work.h"
-#include "stages.h"
 
 /* ---- lode plan -w ---- */
 

@@ -11,8 +11,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bundle.h"
+#include "error.h"
+#include "lode.h"
+#include "plan.h"
+#include "raster_gdal.h"
+#include "util.h"
+#include "vector_read.h"
 #include "work.h"
-#include "stages.h"
+#include "write.h"
 
 /* ---- lode reproject ---- */
 

@@ -7,8 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "error.h"
+#include "lode.h"
+#include "sha256.h"
+#include "util.h"
 #include "work.h"
-#include "stages.h"
 
 /* ---- lode status ---- */
 

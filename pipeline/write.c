@@ -24,7 +24,20 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "stages.h"
+#include "bundle.h"
+#include "crs_proj.h"
+#include "digest.h"
+#include "dtype.h"
+#include "error.h"
+#include "lode.h"
+#include "plan.h"
+#include "raster_gdal.h"
+#include "tiles.h"
+#include "util.h"
+#include "vdata.h"
+#include "vector_read.h"
+#include "warp_params.h"
+#include "write.h"
 
 int lode__tick(lode__progress *pr, double amount, const char *label)
 {

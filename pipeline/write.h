@@ -7,7 +7,8 @@
 #ifndef LODE_WRITE_H
 #define LODE_WRITE_H
 
-#include "lode_internal.h" /* the bundle, until bundle.h */
+#include "bundle.h"
+#include "lode.h"
 #include "plan.h"
 
 typedef struct lode__progress {
