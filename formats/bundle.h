@@ -29,9 +29,7 @@
  * its declarations in a section of this file like the raster and vector ones, its kind
  * string in lode_bundle_item, and one case in the listing of lode__bundle_items.
  *
- * This header does not include lode_internal.h (which includes it in its bundle section,
- * after lode_dtype, lode_vdata and lode__colenc that it needs): include lode_internal.h.
- * hdf5.h stays out of it.
+ * hdf5.h stays out of this header.
  */
 #ifndef LODE_BUNDLE_H
 #define LODE_BUNDLE_H

@@ -18,7 +18,9 @@
 #include <cmocka.h>
 #include <hdf5.h>
 
-#include "lode_internal.h"
+#include "bundle.h"
+#include "chunk_codec.h"
+#include "error.h"
 
 /* pattern 0: the top byte of each value smooth, the others random; 1: all random. */
 static void compare_with_hdf5(hid_t mtype, size_t esize, hsize_t rows, hsize_t cols, unsigned seed,

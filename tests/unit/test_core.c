@@ -14,7 +14,13 @@
 
 #include <cmocka.h>
 
-#include "lode_internal.h"
+#include "bundle.h"
+#include "digest.h"
+#include "dtype.h"
+#include "error.h"
+#include "manifest.h"
+#include "sha256.h"
+#include "util.h"
 
 static void error_context_is_prepended(void **state)
 {

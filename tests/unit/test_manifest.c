@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "lode_internal.h"
+#include "manifest.h"
 
 static char dir[] = "/tmp/lode-unit-XXXXXX";
 
