@@ -1,6 +1,6 @@
 /*
  * run.c -- lode run: plan, reproject and package in one process, straight into the
- * bundle (no parts).  The stages one by one over a work folder are in work.c; both
+ * bundle (no parts).  The stages one by one over a work folder are in work_*.c; both
  * write through write.c, so they make the same bundle.
  */
 #include <stdlib.h>

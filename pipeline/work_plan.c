@@ -16,7 +16,6 @@
 #include "util.h"
 #include "work.h"
 
-/* ---- lode plan -w ---- */
 
 static json_t *units_json(const plan_item *it, const char *key, int tile_rows)
 {
