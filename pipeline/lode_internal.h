@@ -42,23 +42,7 @@
 
 #include "bundle.h"
 
-/* ---- signatures (pipeline/sign.c) ---------------------------------------------- */
-
-typedef struct lode_pubkey {
-	unsigned char key[32];
-	char *path; /* where it was read from, for messages */
-} lode_pubkey;
-
-/* Read a public key file written by lode keygen. */
-lode_status lode__pubkey_load(const char *path, lode_pubkey *out, lode_error *err);
-/*
- * Check every lode_signature_* root attribute against the bundle digest.  Appends one
- * report line per signature to *report.  *bad counts signatures that do not verify;
- * *trusted_ok counts valid ones by a key in trusted[].
- */
-void lode__signatures_check(const lode_kv *root, size_t nroot, const char *bundle_digest,
-			    const lode_pubkey *trusted, size_t ntrusted, char **report, int *bad,
-			    int *trusted_ok, int *count);
+#include "signature.h" /* keys, signatures over a bundle digest (pipeline/signature.c) */
 
 #include "digest.h"
 

@@ -1,0 +1,360 @@
+/*
+ * cli_commands.c -- the lode command's subcommands: one handler per command, turning
+ * the parsed options and the operands into a library call and its outcome into
+ * messages and an exit status, and the table of commands (their synopsis, the options
+ * they take and their help) that dispatch and help both read.  Option parsing is
+ * cli_options.c's; the progress bar cli_progress.c's; main is in cli.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lode.h"
+#include "cli.h"
+#include "cli_progress.h"
+
+/* Print text with control characters escaped (\xNN): names and values in messages come
+   from manifests and bundles, which may hold anything. */
+static void put_printable(FILE *f, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			fprintf(f, "\\x%02x", *p);
+		else
+			fputc(*p, f);
+	}
+}
+
+/* The same for a report of several lines: newlines kept, other controls escaped. */
+static void put_printable_lines(FILE *f, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p < 0x20 && *p != '\n') || *p == 0x7f)
+			fprintf(f, "\\x%02x", *p);
+		else
+			fputc(*p, f);
+	}
+}
+
+/* Report a library error on stderr; the exit status: 2 for a usage error, else 1. */
+static int fail(const lode_error *err)
+{
+	fputs("lode: error: ", stderr);
+	put_printable(stderr, err->message[0] ? err->message : lode_status_name(err->code));
+	fputc('\n', stderr);
+	return err->code == LODE_EUSAGE ? EXIT_USAGE : 1;
+}
+
+/* End a command that wrote OUT with a progress bar: close the bar's line if it was cut
+   short, then the error, or "lode: wrote OUT" unless quiet. */
+static int wrote(lode_status rc, const cli_bar *b, const lode_error *err, int quiet, const char *out)
+{
+	cli_bar_end(b);
+	if (rc != LODE_OK)
+		return fail(err);
+	if (!quiet)
+		fprintf(stderr, "lode: wrote %s\n", out);
+	return 0;
+}
+
+static int cmd_run(const cli_opts *o, int nargs, char **args)
+{
+	lode_error err = {0};
+	lode_run_options ro = {0};
+	cli_bar b = {-1, 0};
+	size_t len;
+
+	if (nargs != 1)
+		return cli_usage_error(
+		    "run", nargs == 0 ? "expected one MANIFEST" : "expected only one MANIFEST", NULL);
+	if (!o->out)
+		return cli_usage_error("run", "missing -o BUNDLE.nc (where to write the bundle)", NULL);
+	len = strlen(o->out);
+	if (!o->quiet && (len < 3 || strcmp(o->out + len - 3, ".nc") != 0))
+		fprintf(stderr,
+			"lode: warning: %s does not end in .nc: GDAL opens a bundle with its netCDF driver "
+			"(and its CRS) only under a .nc name\n",
+			o->out);
+	b.draw = !o->quiet && isatty(STDERR_FILENO);
+	ro.threads = o->threads;
+	ro.max_memory = o->max_memory;
+	ro.progress = cli_draw_bar;
+	ro.progress_user = &b;
+	cli_catch_signals();
+	return wrote(lode_run(args[0], o->out, &ro, &err), &b, &err, o->quiet, o->out);
+}
+
+static int cmd_plan(const cli_opts *o, int nargs, char **args)
+{
+	lode_error err = {0};
+	char *report = NULL;
+
+	if (nargs != 1)
+		return cli_usage_error("plan", "expected one MANIFEST", NULL);
+	if (o->tile_rows && !o->work)
+		return cli_usage_error("plan", "--tile-rows goes with -w WORK", NULL);
+	if (o->work) {
+		lode_stage_options so = {.tile_rows = o->tile_rows, .progress = cli_draw_bar};
+		cli_bar b = {-1, 0};
+		so.progress_user = &b;
+		cli_catch_signals();
+		if (lode_plan_work(args[0], o->work, &so, &report, &err) != LODE_OK)
+			return fail(&err);
+		if (!o->quiet && report)
+			fprintf(stderr, "lode: %s\n", report);
+		free(report);
+		return 0;
+	}
+	if (lode_plan_json(args[0], &report, &err) != LODE_OK)
+		return fail(&err);
+	/* The plan is JSON either way: it is for people and scripts alike. */
+	printf("%s\n", report);
+	free(report);
+	return 0;
+}
+
+static int cmd_reproject(const cli_opts *o, int nargs, char **args)
+{
+	lode_error err = {0};
+	lode_stage_options so = {0};
+	cli_bar b = {-1, 0};
+	char *summary = NULL;
+	lode_status rc;
+
+	(void)args; /* takes no operand */
+	if (nargs != 0 || !o->work)
+		return cli_usage_error("reproject", "expected -w WORK and no other argument", NULL);
+	b.draw = !o->quiet && isatty(STDERR_FILENO);
+	so.threads = o->threads;
+	so.max_memory = o->max_memory;
+	so.shard = o->shard;
+	so.nshards = o->nshards;
+	so.force = o->force;
+	so.progress = cli_draw_bar;
+	so.progress_user = &b;
+	cli_catch_signals();
+	rc = lode_reproject(o->work, &so, &summary, &err);
+	cli_bar_end(&b);
+	if (summary && !o->quiet)
+		fprintf(stderr, "lode: %s\n", summary);
+	free(summary);
+	return rc != LODE_OK ? fail(&err) : 0;
+}
+
+static int cmd_package(const cli_opts *o, int nargs, char **args)
+{
+	lode_error err = {0};
+	lode_stage_options so = {0};
+	cli_bar b = {-1, 0};
+
+	(void)args; /* takes no operand */
+	if (nargs != 0 || !o->work || !o->out)
+		return cli_usage_error("package", "expected -w WORK -o BUNDLE.nc and no other argument",
+				       NULL);
+	b.draw = !o->quiet && isatty(STDERR_FILENO);
+	so.progress = cli_draw_bar;
+	so.progress_user = &b;
+	cli_catch_signals();
+	return wrote(lode_package(o->work, o->out, &so, &err), &b, &err, o->quiet, o->out);
+}
+
+static int cmd_status(const cli_opts *o, int nargs, char **args)
+{
+	lode_error err = {0};
+	char *out = NULL;
+	int complete = 0;
+
+	(void)args; /* takes no operand */
+	if (nargs != 0 || !o->work)
+		return cli_usage_error("status", "expected -w WORK and no other argument", NULL);
+	if (lode_work_status(o->work, o->json, &out, &complete, &err) != LODE_OK)
+		return fail(&err);
+	put_printable_lines(stdout, out);
+	if (o->json)
+		fputc('\n', stdout);
+	free(out);
+	return complete ? 0 : 3;
+}
+
+static int cmd_merge(const cli_opts *o, int nargs, char **args)
+{
+	lode_error err = {0};
+
+	if (nargs == 0 || !o->out)
+		return cli_usage_error("merge", "expected BUNDLE.nc... -o OUT.nc", NULL);
+	if (lode_merge((const char *const *)args, (size_t)nargs, o->out, o->prefix, &err) != LODE_OK)
+		return fail(&err);
+	if (!o->quiet)
+		fprintf(stderr, "lode: wrote %s\n", o->out);
+	return 0;
+}
+
+static int cmd_verify(const cli_opts *o, int nargs, char **args)
+{
+	lode_error err = {0};
+	char *report = NULL;
+	lode_status rc;
+
+	if (nargs != 1)
+		return cli_usage_error("verify", "expected one BUNDLE", NULL);
+	rc = lode_verify_trusted(args[0], o->trust, o->ntrust, &report, &err);
+	if (report && !o->quiet)
+		put_printable_lines(stdout, report);
+	free(report);
+	if (rc != LODE_OK)
+		return fail(&err);
+	if (!o->quiet)
+		printf("OK: %s verified\n", args[0]);
+	return 0;
+}
+
+static int cmd_keygen(const cli_opts *o, int nargs, char **args)
+{
+	lode_error err = {0};
+
+	(void)args; /* takes no operand */
+	if (nargs != 0 || !o->out)
+		return cli_usage_error("keygen", "expected -o NAME and nothing else", NULL);
+	if (lode_keygen(o->out, &err) != LODE_OK)
+		return fail(&err);
+	if (!o->quiet)
+		fprintf(
+		    stderr,
+		    "lode: wrote %s.key (secret: keep it, mode 0600) and %s.pub (give it to your partners)\n",
+		    o->out, o->out);
+	return 0;
+}
+
+static int cmd_sign(const cli_opts *o, int nargs, char **args)
+{
+	lode_error err = {0};
+
+	if (nargs != 1)
+		return cli_usage_error("sign", "expected one BUNDLE", NULL);
+	if (!o->key)
+		return cli_usage_error("sign", "missing --key NAME.key (from lode keygen)", NULL);
+	if (lode_sign(args[0], o->key, o->signer, &err) != LODE_OK)
+		return fail(&err);
+	if (!o->quiet)
+		fprintf(stderr, "lode: signed %s\n", args[0]);
+	return 0;
+}
+
+static int cmd_ls(const cli_opts *o, int nargs, char **args)
+{
+	lode_error err = {0};
+	char *out = NULL;
+
+	if (nargs != 1)
+		return cli_usage_error("ls", "expected one BUNDLE", NULL);
+	if (lode_ls(args[0], o->json, &out, &err) != LODE_OK) {
+		free(out);
+		return fail(&err);
+	}
+	put_printable_lines(stdout, out);
+	if (o->json)
+		fputc('\n', stdout);
+	free(out);
+	return 0;
+}
+
+static int cmd_extract(const cli_opts *o, int nargs, char **args)
+{
+	lode_error err = {0};
+
+	if (nargs == 0)
+		return cli_usage_error("extract", "expected a BUNDLE", NULL);
+	if (!o->out)
+		return cli_usage_error("extract", "missing -o DIR (the folder to write GeoTIFFs into)", NULL);
+	if (lode_extract(args[0], (const char *const *)args + 1, (size_t)(nargs - 1), o->out, &err) !=
+	    LODE_OK)
+		return fail(&err);
+	if (!o->quiet)
+		fprintf(stderr, "lode: extracted into %s\n", o->out);
+	return 0;
+}
+
+/*
+ * The commands, one row each: name, handler, synopsis, the options it takes (CLI_*),
+ * help.  lode --help lists them in this order.
+ */
+const cli_command cli_commands[] = {
+    {"run", cmd_run, "lode run MANIFEST -o BUNDLE.nc [-j THREADS] [--max-memory SIZE] [-q]",
+     CLI_OUT | CLI_THREADS | CLI_MAX_MEMORY,
+     "Read MANIFEST, check every source, choose every coordinate operation under the\n"
+     "manifest's policy, reproject every dataset onto the target grid and write one\n"
+     "bundle.  The bundle appears under its name only when complete.\n\n"
+     "  -o, --output BUNDLE.nc  where to write the bundle (name it .nc for GDAL)\n"
+     "  -j, --threads N         threads for warping and compressing (default: one per core);\n"
+     "                          the bundle is the same whatever N\n"
+     "  --max-memory SIZE       bound lode's buffers and GDAL's block cache (e.g. 512M, 2G):\n"
+     "                          fewer threads if need be; a raster strip or a vector layer\n"
+     "                          that cannot fit fails, naming it (libraries not counted)\n"
+     "  -q, --quiet             no progress bar, no messages but errors\n"
+     "  -h, --help              this help\n"},
+    {"plan", cmd_plan, "lode plan MANIFEST [-w WORK [--tile-rows ROWS]]", CLI_JSON | CLI_WORK | CLI_TILE_ROWS,
+     "Check the manifest and every source and choose the coordinate operations, as\n"
+     "'run' would, and print the plan as JSON (sources, digests, operations with every\n"
+     "candidate and why it was refused, target grids).  Writes nothing.\n\n"
+     "  -w, --work WORK     instead, write the plan into the work folder WORK (made if\n"
+     "                      missing) for reproject, package and status\n"
+     "  --tile-rows ROWS    cut rasters of at least twice ROWS rows into tiles of ROWS rows\n"
+     "                      (a multiple of 512) that shards make apart (default: tiles of\n"
+     "                      about 256 MB of output)\n"},
+    {"reproject", cmd_reproject,
+     "lode reproject -w WORK [--shard I/N] [-j THREADS] [--max-memory SIZE] [--force] [-q]",
+     CLI_WORK | CLI_SHARD | CLI_FORCE | CLI_THREADS | CLI_MAX_MEMORY,
+     "Make the parts of the plan in WORK that do not exist yet: each a one-dataset bundle\n"
+     "in WORK/parts, named by a content key.  Parts that are done are skipped, so a rerun\n"
+     "after a kill or a failure makes only what is missing.  A part that fails is\n"
+     "recorded (lode status shows why) and the others are still made; the exit status\n"
+     "is then 1.\n\n"
+     "  --shard I/N         make only shard I of N (0 to N-1), e.g. from a job array:\n"
+     "                      --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT\n"
+     "  -j, --threads N     threads for warping and compressing (default: one per core)\n"
+     "  --max-memory SIZE   as for lode run, e.g. the job's memory less 100M for the\n"
+     "                      libraries: --max-memory $((SLURM_MEM_PER_NODE - 100))M\n"
+     "  --force             make the parts again even when they exist\n"},
+    {"package", cmd_package, "lode package -w WORK -o BUNDLE.nc [-q]", CLI_WORK | CLI_OUT,
+     "Assemble the parts in WORK into the bundle, copying raster chunks as they are stored.\n"
+     "Fails, naming them, if parts are missing.  The bundle holds exactly what lode run\n"
+     "makes from the same manifest.\n"},
+    {"status", cmd_status, "lode status -w WORK [--json]", CLI_WORK | CLI_JSON,
+     "What the plan in WORK holds and how far it is: parts planned, done, missing and\n"
+     "failed (with the error).  Exit 0 when every part is made, 3 when some are not.\n\n"
+     "  --json   machine-readable output\n"},
+    {"merge", cmd_merge, "lode merge BUNDLE.nc... -o OUT.nc [--prefix]", CLI_OUT | CLI_PREFIX,
+     "Make one bundle from several (e.g. one from each survey).  Each input must verify and\n"
+     "all must share the target CRS; datasets are copied as stored with their lineage.\n"
+     "A name found in two inputs is refused unless --prefix is given.\n\n"
+     "  --prefix   rename every dataset to STEM_NAME, STEM being its file's name without\n"
+     "             folder and extension (usgs.nc: usgs_dem)\n"},
+    {"verify", cmd_verify, "lode verify BUNDLE [--trust NAME.pub]... [-q]", CLI_TRUST,
+     "Recompute every dataset's content digest and the bundle digest, check the\n"
+     "structure and every signature.  Exit 0 when everything matches; exit 1 naming\n"
+     "each damaged dataset or failing signature.\n\n"
+     "  --trust NAME.pub   a partner's public key (repeatable): then at least one valid\n"
+     "                     signature by one of these keys is required\n"},
+    {"keygen", cmd_keygen, "lode keygen -o NAME", CLI_OUT,
+     "Make an Ed25519 key pair for signing bundles: NAME.key, the secret key (mode 0600;\n"
+     "keep it private), and NAME.pub, the public key partners pass to verify --trust.\n"
+     "Existing files are never overwritten.\n"},
+    {"sign", cmd_sign, "lode sign BUNDLE --key NAME.key [--signer NAME]", CLI_KEY | CLI_SIGNER,
+     "Add a signature over the bundle digest and the signer's name.  The bundle must\n"
+     "verify first; its digests do not change.  A bundle can carry several signatures\n"
+     "(the partner countersigns with its own key).\n\n"
+     "  --key NAME.key     the secret key from lode keygen\n"
+     "  --signer NAME      who signs, e.g. \"Jabatan Mineral dan Geosains Malaysia\"\n"},
+    {"ls", cmd_ls, "lode ls BUNDLE [--json]", CLI_JSON,
+     "List the datasets in a bundle: type, size, CRS, bounds, nodata, source and the\n"
+     "coordinate operation applied.\n\n"
+     "  --json   machine-readable output\n"},
+    {"extract", cmd_extract, "lode extract BUNDLE [NAME...] -o DIR", CLI_OUT,
+     "Write each named dataset (all when none is named) into DIR, each checked against its\n"
+     "digest first: a raster to NAME.tif, a GeoTIFF with its CRS, geotransform, nodata,\n"
+     "band names and units and lineage (LODE_LINEAGE metadata); a vector layer to\n"
+     "NAME.gpkg, a GeoPackage whose layer is named NAME.\n"},
+};
+
+const size_t cli_ncommands = sizeof cli_commands / sizeof cli_commands[0];

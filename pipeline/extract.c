@@ -1,0 +1,232 @@
+/*
+ * extract.c -- lode extract: datasets of a bundle written out, a raster to NAME.tif (a
+ * GeoTIFF with its CRS, geotransform, nodata, band names and units and lineage), a
+ * vector layer to NAME.gpkg.  Each is checked against its content digest on the way and
+ * written under a temporary name, renamed into place only when whole: a damaged dataset
+ * is never extracted.  The bundle is read in a child process (untrusted.c), which
+ * removes what a crashed child left.  It checks nothing else of the bundle (verify's).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lode_internal.h"
+#include "bundle_items.h"
+#include "extract.h"
+#include "untrusted.h"
+
+/* A raster to DIR/NAME.tif, its values checked against the content digest as they pass. */
+static lode_status extract_one(lode__bundle *b, const lode_bundle_item *it, const char *dir, lode_error *err)
+{
+	char *final = lode__sprintf("%s/%s.tif", dir, it->name);
+	char *tmp = lode__sprintf("%s/.%s.tif.tmp-%ld", dir, it->name, (long)getpid());
+	char *md_lineage = NULL, *md_sha = NULL;
+	const char *md[3] = {NULL, NULL, NULL};
+	lode__gtiff *g = NULL;
+	lode__content_hash *h = NULL;
+	char hex[65];
+	unsigned char *buf = NULL;
+	int rows = lode__bundle_chunk_rows(b, it);
+	lode_status rc = LODE_OK;
+
+	if (!final || !tmp) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (it->problem) {
+		rc = lode__err(err, LODE_EBUNDLE, "%s", it->problem);
+		goto out;
+	}
+	if (it->lineage && (md_lineage = lode__sprintf("LODE_LINEAGE=%s", it->lineage)))
+		md[0] = md_lineage;
+	if (it->content_sha256 && (md_sha = lode__sprintf("LODE_CONTENT_SHA256=%s", it->content_sha256)))
+		md[md[0] ? 1 : 0] = md_sha;
+	{
+		lode_gtiff_params gp = {
+		    .width = it->nx,
+		    .height = it->ny,
+		    .nbands = it->nbands,
+		    .dtype = it->dtype,
+		    .crs_wkt = it->crs_wkt,
+		    .has_nodata = it->has_nodata,
+		    .nodata = it->nodata,
+		    .band_names = (const char *const *)it->band_names,
+		    .band_units = (const char *const *)it->band_units,
+		    .metadata = md,
+		};
+		memcpy(gp.gt, it->gt, sizeof gp.gt);
+		if ((rc = lode__gtiff_create(tmp, &gp, &g, err)))
+			goto out;
+	}
+	if ((rc = lode__strip_buffer(it, rows, &buf, err)))
+		goto out;
+	/* Check the content digest on the way: a damaged dataset is never extracted. */
+	if (!(h = lode__content_hash_new(it->nbands))) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int band = 1; band <= it->nbands && !rc; band++)
+		for (int y0 = 0; y0 < it->ny && !rc; y0 += rows) {
+			int ny = it->ny - y0 < rows ? it->ny - y0 : rows;
+			if (!(rc = lode__bundle_read_rows(b, it, band, y0, ny, buf, err))) {
+				lode__content_hash_update(h, band - 1, buf,
+							  (size_t)it->nx * (size_t)ny *
+							      lode__dtype_size(it->dtype));
+				rc = lode__gtiff_write(g, band, y0, ny, buf, err);
+			}
+		}
+	lode__content_hash_final(h, hex);
+	h = NULL;
+	if (!rc && (!it->content_sha256 || strcmp(hex, it->content_sha256) != 0))
+		rc = lode__err(err, LODE_EDAMAGED,
+			       "the values do not match the dataset's content digest: the bundle is damaged "
+			       "(run lode verify)");
+	if (!rc) {
+		rc = lode__gtiff_close(g, err);
+		g = NULL;
+	}
+	if (!rc && rename(tmp, final) != 0)
+		rc = lode__err(err, LODE_EIO, "%s: %s", final, strerror(errno));
+out:
+	if (g) {
+		lode_error ignored;
+		lode__gtiff_close(g, &ignored);
+	}
+	if (rc && tmp)
+		unlink(tmp);
+	free(buf);
+	free(md_lineage);
+	free(md_sha);
+	free(final);
+	free(tmp);
+	return rc;
+}
+
+/* A vector layer to DIR/NAME.gpkg, after checking its content digest. */
+static lode_status extract_vector(lode__bundle *b, const lode_bundle_item *it, const char *dir,
+				  lode_error *err)
+{
+	char *final = lode__sprintf("%s/%s.gpkg", dir, it->name);
+	char *tmp = lode__sprintf("%s/.%s.tmp-%ld.gpkg", dir, it->name, (long)getpid());
+	lode_vdata *d = NULL;
+	char hex[65];
+	lode_status rc = LODE_OK;
+
+	if (!final || !tmp) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = lode__bundle_read_vector(b, it, &d, err)))
+		goto out;
+	lode__vector_digest(d, hex);
+	if (!it->content_sha256 || strcmp(hex, it->content_sha256) != 0) {
+		rc = lode__err(
+		    err, LODE_EDAMAGED,
+		    "the layer does not match its content digest: the bundle is damaged (run lode verify)");
+		goto out;
+	}
+	unlink(tmp);
+	/* The GeoPackage layer is named after the dataset (the source layer is in the lineage). */
+	if ((rc = lode__gpkg_write(tmp, it->name, it->crs_wkt, it->geometry_type, d, err)))
+		goto out;
+	if (rename(tmp, final) != 0)
+		rc = lode__err(err, LODE_EIO, "%s: %s", final, strerror(errno));
+out:
+	if (rc && tmp)
+		unlink(tmp);
+	lode__vdata_free(d);
+	free(final);
+	free(tmp);
+	return rc;
+}
+
+static lode_status extract_impl(const char *bundle_path, const char *const *names, size_t nnames,
+				const char *dir, lode_error *err)
+{
+	lode__bundle *b = NULL;
+	lode_bundle_item *items = NULL;
+	size_t n = 0;
+	struct stat st;
+	lode_status rc;
+
+	lode__err_clear(err);
+	lode__gdal_init();
+	if ((rc = lode__open_items(bundle_path, &b, &items, &n, err)))
+		goto out;
+	for (size_t k = 0; k < nnames; k++) {
+		size_t i;
+		for (i = 0; i < n && strcmp(items[i].name, names[k]) != 0; i++)
+			;
+		if (i == n) {
+			char list[1024] = "";
+			for (size_t j = 0; j < n; j++)
+				snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+					 j ? ", " : "", items[j].name);
+			rc = lode__err(err, LODE_EUSAGE, "%s: no dataset named '%s' (the bundle holds: %s)",
+				       bundle_path, names[k], list);
+			goto out;
+		}
+	}
+	if (stat(dir, &st) != 0) {
+		if (mkdir(dir, 0777) != 0) {
+			rc = lode__err(err, LODE_EIO, "%s: cannot create the folder: %s", dir,
+				       strerror(errno));
+			goto out;
+		}
+	} else if (!S_ISDIR(st.st_mode)) {
+		rc = lode__err(err, LODE_EIO, "%s: exists and is not a folder", dir);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int wanted = nnames == 0;
+		for (size_t k = 0; k < nnames && !wanted; k++)
+			wanted = strcmp(items[i].name, names[k]) == 0;
+		if (!wanted)
+			continue;
+		/* Names come from an untrusted file: only plain dataset names become file names. */
+		if (!lode__name_ok(items[i].name)) {
+			rc = lode__err(err, LODE_EBUNDLE,
+				       "%s: refusing to extract a dataset with an unsafe name", bundle_path);
+			goto out;
+		}
+		if ((rc = (strcmp(items[i].kind, "vector") == 0 ? extract_vector : extract_one)(b, &items[i],
+												dir, err))) {
+			lode__err_ctx(err, "%s: dataset '%s': ", bundle_path, items[i].name);
+			goto out;
+		}
+	}
+out:
+	lode__bundle_items_free(items, n);
+	lode__bundle_close(b, NULL);
+	return rc;
+}
+
+typedef struct extract_job {
+	const char *path, *dir;
+	const char *const *names;
+	size_t nnames;
+} extract_job;
+
+static lode_status extract_job_fn(void *arg, char **text, lode_error *err)
+{
+	extract_job *j = arg;
+
+	*text = NULL;
+	return extract_impl(j->path, j->names, j->nnames, j->dir, err);
+}
+
+lode_status lode_extract(const char *bundle_path, const char *const *names, size_t nnames, const char *dir,
+			 lode_error *err)
+{
+	extract_job j = {bundle_path, dir, names, nnames};
+	char *text = NULL;
+	lode_status rc;
+
+	lode__err_clear(err);
+	rc = lode__contained(bundle_path, extract_job_fn, &j, &text, err, dir);
+	free(text);
+	return rc;
+}

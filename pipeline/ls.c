@@ -1,0 +1,222 @@
+/*
+ * ls.c -- lode ls: a bundle described, as text for people or as JSON for scripts:
+ * each dataset's type, size, CRS, bounds, nodata, source and coordinate operation,
+ * from its attributes and lineage.  It reads no values and checks no digest (that is
+ * verify's); the bundle is read in a child process (untrusted.c).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "lode_internal.h"
+#include "bundle_items.h"
+#include "ls.h"
+#include "untrusted.h"
+
+/* A raster's bounds from its GeoTransform: x of the first column's edge, the lower y,
+   x of the last column's far edge, the upper y. */
+static void bounds_of(const lode_bundle_item *it, double b[4])
+{
+	b[0] = it->gt[0];
+	b[2] = it->gt[0] + it->nx * it->gt[1];
+	b[3] = it->gt[3];
+	b[1] = it->gt[3] + it->ny * it->gt[5];
+	if (b[1] > b[3]) {
+		double t = b[1];
+		b[1] = b[3];
+		b[3] = t;
+	}
+}
+
+/* One dataset as a JSON object for the listing; bd gets a raster's bounds (bounds_of). */
+static json_t *item_json(const lode_bundle_item *it, int vec, const char *label, json_t *lin, json_t *op,
+			 json_t *src, double bd[4])
+{
+	json_t *o = json_object(), *bb = json_array();
+
+	json_object_set_new(o, "name", json_string(it->name));
+	json_object_set_new(o, "kind", json_string(vec ? "vector" : "raster"));
+	if (vec) {
+		json_object_set_new(o, "geometry_type",
+				    json_string(it->geometry_type ? it->geometry_type : "unknown"));
+		json_object_set_new(o, "feature_count", json_integer(it->nfeat));
+		json_object_set_new(o, "crs", json_string(label ? label : "unknown"));
+		if (json_object_get(lin, "extent"))
+			json_object_set(o, "extent", json_object_get(lin, "extent"));
+		if (json_object_get(lin, "fields"))
+			json_object_set(o, "fields", json_object_get(lin, "fields"));
+	} else {
+		bounds_of(it, bd);
+		for (int k = 0; k < 4; k++)
+			json_array_append_new(bb, json_real(bd[k]));
+		json_object_set_new(o, "data_type", json_string(lode__dtype_name(it->dtype)));
+		json_object_set_new(o, "bands", json_integer(it->nbands));
+		json_object_set_new(o, "width", json_integer(it->nx));
+		json_object_set_new(o, "height", json_integer(it->ny));
+		json_object_set_new(o, "crs", json_string(label ? label : "unknown"));
+		json_object_set(o, "bounds", bb);
+		json_object_set_new(o, "nodata",
+				    !it->has_nodata        ? json_null()
+				    : isnan(it->nodata)    ? json_string("nan")
+				    : isfinite(it->nodata) ? json_real(it->nodata)
+							   : json_null());
+	}
+	json_decref(bb);
+	json_object_set_new(o, "content_sha256",
+			    it->content_sha256 ? json_string(it->content_sha256) : json_null());
+	if (src)
+		json_object_set(o, "source", src);
+	if (op) {
+		json_t *summary = json_object();
+		json_object_set(summary, "name", json_object_get(op, "name"));
+		json_object_set(summary, "code", json_object_get(op, "code"));
+		json_object_set(summary, "accuracy_m", json_object_get(op, "accuracy_m"));
+		json_object_set(summary, "ballpark", json_object_get(op, "ballpark"));
+		json_object_set(summary, "grids", json_object_get(op, "grids"));
+		json_object_set_new(o, "operation", summary);
+	}
+	if (json_object_get(lin, "resampling"))
+		json_object_set(o, "resampling", json_object_get(lin, "resampling"));
+	if (it->problem)
+		json_object_set_new(o, "problem", json_string(it->problem));
+	return o;
+}
+
+/* One dataset's lines of the text listing, appended to *text; bd as item_json made it. */
+static void item_text(char **text, const lode_bundle_item *it, int vec, const char *label, json_t *lin,
+		      json_t *op, json_t *src, double bd[4])
+{
+	const char *opname = json_string_value(json_object_get(op, "name"));
+	const char *code = json_string_value(json_object_get(op, "code"));
+	json_t *acc = json_object_get(op, "accuracy_m");
+
+	if (vec) {
+		json_t *fields = json_object_get(lin, "fields"), *ext = json_object_get(lin, "extent");
+		lode__addf(text, "\n%s  vector %s, %lld feature%s\n", it->name,
+			   it->geometry_type ? it->geometry_type : "unknown", it->nfeat,
+			   it->nfeat == 1 ? "" : "s");
+		lode__addf(text, "  crs:        %s\n", label ? label : "unknown");
+		if (json_is_number(json_array_get(ext, 0)))
+			lode__addf(text, "  extent:     %.10g %.10g %.10g %.10g\n",
+				   json_number_value(json_array_get(ext, 0)),
+				   json_number_value(json_array_get(ext, 1)),
+				   json_number_value(json_array_get(ext, 2)),
+				   json_number_value(json_array_get(ext, 3)));
+		for (size_t k = 0; k < json_array_size(fields); k++) {
+			json_t *f = json_array_get(fields, k);
+			lode__addf(text, "  %s %s (%s)\n", k ? "           " : "fields:    ",
+				   json_string_value(json_object_get(f, "name")),
+				   json_string_value(json_object_get(f, "type")));
+		}
+	} else {
+		lode__addf(text, "\n%s  raster %s, %d band%s, %d x %d pixels\n", it->name,
+			   lode__dtype_name(it->dtype), it->nbands, it->nbands == 1 ? "" : "s", it->nx,
+			   it->ny);
+		lode__addf(text, "  crs:        %s\n  bounds:     %.10g %.10g %.10g %.10g\n",
+			   label ? label : "unknown", bd[0], bd[1], bd[2], bd[3]);
+		if (it->has_nodata)
+			lode__addf(text, "  nodata:     %.17g\n", it->nodata);
+	}
+	if (src)
+		lode__addf(text, "  source:     %s%s%s (%s%s, sha256 %.16s...)\n",
+			   json_string_value(json_object_get(src, "path")),
+			   json_object_get(src, "layer") ? ", layer " : "",
+			   json_object_get(src, "layer") ? json_string_value(json_object_get(src, "layer"))
+							 : "",
+			   json_string_value(json_object_get(src, "crs")),
+			   json_is_true(json_object_get(src, "crs_assumed")) ? " assumed" : "",
+			   json_string_value(json_object_get(src, "sha256")));
+	if (opname) {
+		char acc_text[64];
+		if (json_is_number(acc))
+			snprintf(acc_text, sizeof acc_text, "%g m", json_number_value(acc));
+		else
+			snprintf(acc_text, sizeof acc_text, "unknown");
+		lode__addf(text, "  operation:  %s%s%s%s\n              accuracy %s%s\n", opname,
+			   code ? " [" : "", code ? code : "", code ? "]" : "", acc_text,
+			   json_is_true(json_object_get(op, "ballpark")) ? ", ballpark" : "");
+	}
+	if (json_object_get(lin, "resampling"))
+		lode__addf(text, "  resampling: %s\n", json_string_value(json_object_get(lin, "resampling")));
+	if (it->problem)
+		lode__addf(text, "  PROBLEM:    %s\n", it->problem);
+}
+
+static lode_status ls_impl(const char *bundle_path, int json, char **out, lode_error *err)
+{
+	lode__bundle *b = NULL;
+	lode_bundle_item *items = NULL;
+	size_t n = 0;
+	json_t *root = NULL, *arr = NULL;
+	char *text = NULL, *title = NULL, *digest = NULL;
+	lode_status rc;
+
+	*out = NULL;
+	lode__err_clear(err);
+	lode__gdal_init();
+	if ((rc = lode__open_items(bundle_path, &b, &items, &n, err)))
+		goto out;
+	lode__bundle_get_attr(b, "title", &title, err);
+	lode__bundle_get_attr(b, "lode_bundle_sha256", &digest, err);
+	root = json_object();
+	arr = json_array();
+	json_object_set_new(root, "bundle", json_string(bundle_path));
+	json_object_set_new(root, "title", title ? json_string(title) : json_null());
+	json_object_set_new(root, "bundle_sha256", digest ? json_string(digest) : json_null());
+	json_object_set_new(root, "datasets", arr);
+	if (!json)
+		lode__addf(&text, "%s: %s\n%zu dataset%s\n", bundle_path, title ? title : "(untitled)", n,
+			   n == 1 ? "" : "s");
+	for (size_t i = 0; i < n; i++) {
+		lode_bundle_item *it = &items[i];
+		json_t *lin = NULL, *op, *src;
+		char *label = it->crs_wkt ? lode__crs_label(it->crs_wkt) : NULL;
+		double bd[4];
+		int vec = it->kind && strcmp(it->kind, "vector") == 0;
+
+		if (it->lineage)
+			lin = json_loads(it->lineage, 0, NULL);
+		op = json_object_get(lin, "operation");
+		src = json_object_get(lin, "source");
+		json_array_append_new(arr, item_json(it, vec, label, lin, op, src, bd));
+		if (!json)
+			item_text(&text, it, vec, label, lin, op, src, bd);
+		json_decref(lin);
+		free(label);
+	}
+	if (json)
+		text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (!text)
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+out:
+	*out = text;
+	json_decref(root);
+	free(title);
+	free(digest);
+	lode__bundle_items_free(items, n);
+	lode__bundle_close(b, NULL);
+	return rc;
+}
+
+typedef struct ls_job {
+	const char *path;
+	int json;
+} ls_job;
+
+static lode_status ls_job_fn(void *arg, char **text, lode_error *err)
+{
+	ls_job *j = arg;
+
+	return ls_impl(j->path, j->json, text, err);
+}
+
+lode_status lode_ls(const char *bundle_path, int json, char **out, lode_error *err)
+{
+	ls_job j = {bundle_path, json};
+
+	lode__err_clear(err);
+	return lode__contained(bundle_path, ls_job_fn, &j, out, err, NULL);
+}

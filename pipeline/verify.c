@@ -1,0 +1,334 @@
+/*
+ * verify.c -- lode verify: what the receiving side runs to check a bundle.
+ *
+ * verify recomputes every content digest from the stored values (which also makes HDF5
+ * check every chunk's Fletcher32 checksum), checks that the coordinates and the lineage
+ * agree with the grid-mapping attributes, checks the file structure, recomputes the
+ * bundle digest, and checks the signatures (signature.c).  A bundle is untrusted input:
+ * sizes read from it are checked before they size an allocation, and it is read in a
+ * child process (untrusted.c).  It changes nothing: signing is sign.c's.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "lode_internal.h"
+#include "bundle_items.h"
+#include "signature.h"
+#include "untrusted.h"
+#include "verify.h"
+
+/* Recompute one dataset's content digest into hex. */
+static lode_status content_digest(lode__bundle *b, const lode_bundle_item *it, char hex[65], lode_error *err)
+{
+	int rows = lode__bundle_chunk_rows(b, it);
+	unsigned char *buf = NULL;
+	lode__content_hash *h = NULL;
+	lode_status rc;
+
+	if ((rc = lode__strip_buffer(it, rows, &buf, err)))
+		return rc;
+	h = lode__content_hash_new(it->nbands);
+	if (!h) {
+		free(buf);
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	}
+	for (int band = 1; band <= it->nbands && !rc; band++)
+		for (int y0 = 0; y0 < it->ny && !rc; y0 += rows) {
+			int ny = it->ny - y0 < rows ? it->ny - y0 : rows;
+			lode__heartbeat();
+			if (!(rc = lode__bundle_read_rows(b, it, band, y0, ny, buf, err)))
+				lode__content_hash_update(h, band - 1, buf,
+							  (size_t)it->nx * (size_t)ny *
+							      lode__dtype_size(it->dtype));
+		}
+	lode__content_hash_final(h, hex);
+	free(buf);
+	return rc;
+}
+
+/* The lineage's nodata (a number, "nan", or null) against the stored _FillValue. */
+static int nodata_matches(const json_t *nd, const lode_bundle_item *it)
+{
+	if (!it->has_nodata)
+		return json_is_null(nd);
+	if (json_is_string(nd))
+		return strcmp(json_string_value(nd), "nan") == 0 && isnan(it->nodata);
+	/* _FillValue has the variable's type: a Float32 variable holds the float nearest. */
+	return json_is_number(nd) &&
+	       (json_number_value(nd) == it->nodata ||
+		(it->dtype == LODE_DT_F32 && (float)json_number_value(nd) == (float)it->nodata));
+}
+
+/* Do the stored per-band texts equal the lineage's array (missing entries are "")? */
+static int texts_match(const json_t *arr, char *const *v, int n)
+{
+	if (!json_is_array(arr) || json_array_size(arr) != (size_t)n || !v)
+		return 0;
+	for (int i = 0; i < n; i++) {
+		const char *want = json_string_value(json_array_get(arr, i));
+		if (!want || strcmp(want, v[i] ? v[i] : "") != 0)
+			return 0;
+	}
+	return 1;
+}
+
+/* Are the x/y coordinates the pixel centres of the GeoTransform, as written? */
+static char *coords_problem(lode__bundle *b, const lode_bundle_item *it)
+{
+	double *xs = NULL, *ys = NULL;
+	char *problem = NULL;
+	lode_error e;
+
+	if (lode__bundle_read_coords(b, it, &xs, &ys, &e) != LODE_OK)
+		return lode__strdup(e.message);
+	for (int i = 0; i < it->nx && !problem; i++)
+		if (xs[i] != it->gt[0] + (i + 0.5) * it->gt[1])
+			problem = lode__sprintf("x coordinate %d differs from the GeoTransform", i);
+	for (int j = 0; j < it->ny && !problem; j++)
+		if (ys[j] != it->gt[3] + (j + 0.5) * it->gt[5])
+			problem = lode__sprintf("y coordinate %d differs from the GeoTransform", j);
+	free(xs);
+	free(ys);
+	return problem;
+}
+
+/* Does the lineage agree with the stored grid?  Returns a malloc'd problem or NULL. */
+static char *lineage_problem(const lode_bundle_item *it)
+{
+	json_error_t je;
+	json_t *l = json_loads(it->lineage, 0, &je), *tgt, *gt, *nd;
+	char *problem = NULL;
+
+	if (!l)
+		return lode__sprintf("the lineage is not valid JSON (%s)", je.text);
+	tgt = json_object_get(l, "target");
+	gt = json_object_get(tgt, "geotransform");
+	nd = json_object_get(l, "nodata");
+	if (!json_is_array(gt) || json_array_size(gt) != 6) {
+		problem = lode__strdup("the lineage has no target geotransform");
+		goto out;
+	}
+	for (size_t i = 0; i < 6; i++)
+		if (json_number_value(json_array_get(gt, i)) != it->gt[i]) {
+			problem = lode__strdup("the GeoTransform attribute differs from the lineage");
+			goto out;
+		}
+	if (!json_is_string(json_object_get(tgt, "crs_wkt")) || !it->crs_wkt ||
+	    strcmp(json_string_value(json_object_get(tgt, "crs_wkt")), it->crs_wkt) != 0) {
+		problem = lode__strdup("the crs_wkt attribute differs from the lineage");
+		goto out;
+	}
+	if (!nodata_matches(nd, it)) {
+		problem = lode__strdup("the _FillValue attribute differs from the lineage's nodata");
+		goto out;
+	}
+	if (!texts_match(json_object_get(l, "band_names"), it->band_names, it->nbands) ||
+	    !texts_match(json_object_get(l, "band_units"), it->band_units, it->nbands)) {
+		problem = lode__strdup("the band names or units differ from the lineage");
+		goto out;
+	}
+	if (lode__dtype_from_name(json_string_value(json_object_get(l, "data_type"))
+				      ? json_string_value(json_object_get(l, "data_type"))
+				      : "") != it->dtype)
+		problem = lode__strdup("the data type differs from the lineage");
+out:
+	json_decref(l);
+	return problem;
+}
+
+/*
+ * Check a vector layer: the lineage agrees with the stored CRS and type, and the
+ * columns read back give the stored content digest.  hex gets the computed digest.
+ */
+static char *vector_problem(lode__bundle *b, const lode_bundle_item *it, char hex[65])
+{
+	json_t *l = json_loads(it->lineage, 0, NULL);
+	const char *wkt = json_string_value(json_object_get(json_object_get(l, "target"), "crs_wkt"));
+	const char *type = json_string_value(json_object_get(l, "geometry_type"));
+	json_t *count = json_object_get(l, "feature_count");
+	lode_vdata *d = NULL;
+	char *problem = NULL;
+	lode_error e;
+
+	if (!l)
+		problem = lode__strdup("the lineage is not valid JSON");
+	else if (!wkt || !it->crs_wkt || strcmp(wkt, it->crs_wkt) != 0)
+		problem = lode__strdup("the crs_wkt attribute differs from the lineage");
+	else if (!type || !it->geometry_type || strcmp(type, it->geometry_type) != 0)
+		problem = lode__strdup("the geometry type differs from the lineage");
+	else if (!json_is_integer(count) || json_integer_value(count) != it->nfeat)
+		problem = lode__strdup("the feature count differs from the lineage");
+	else if (lode__bundle_read_vector(b, it, &d, &e) != LODE_OK)
+		problem = lode__strdup(e.message);
+	else {
+		lode__vector_digest(d, hex);
+		if (strcmp(hex, it->content_sha256) != 0)
+			problem = lode__sprintf("content digest mismatch: stored %s, computed %s",
+						it->content_sha256, hex);
+	}
+	lode__vdata_free(d);
+	json_decref(l);
+	return problem;
+}
+
+/*
+ * The check itself (in the child process): *report gets one line per dataset, then the
+ * structure, the bundle digest and each signature.  LODE_EDAMAGED naming what is
+ * damaged, LODE_ESIGNATURE for a signature that fails or none by a trusted key.
+ */
+static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trusted, size_t ntrusted,
+			       char **report, lode_error *err)
+{
+	lode__bundle *b = NULL;
+	lode_bundle_item *items = NULL;
+	size_t n = 0, damaged = 0;
+	char *text = NULL, *stored = NULL, *digest = NULL, names[1024] = "";
+	lode_kv *root = NULL;
+	size_t nroot = 0;
+	lode_status rc;
+
+	*report = NULL;
+	lode__err_clear(err);
+	if ((rc = lode__open_items(bundle_path, &b, &items, &n, err)))
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		lode_bundle_item *it = &items[i];
+		char hex[65] = "", *problem = NULL;
+		lode_error e;
+
+		if (it->problem)
+			problem = lode__strdup(it->problem);
+		else if (!it->content_sha256 || !it->lineage)
+			problem = lode__strdup("no lode_content_sha256 or lode_lineage attribute");
+		else if (strcmp(it->kind, "vector") == 0)
+			problem = vector_problem(b, it, hex);
+		else if ((problem = lineage_problem(it)) || (problem = coords_problem(b, it)))
+			;
+		else if (content_digest(b, it, hex, &e) != LODE_OK)
+			problem = lode__strdup(e.message);
+		else if (strcmp(hex, it->content_sha256) != 0)
+			problem = lode__sprintf("content digest mismatch: stored %s, computed %s",
+						it->content_sha256, hex);
+		if (problem) {
+			damaged++;
+			lode__addf(&text, "%s: DAMAGED: %s\n", it->name, problem);
+			if (strlen(names) + strlen(it->name) + 4 < sizeof names)
+				snprintf(names + strlen(names), sizeof names - strlen(names), "%s'%s'",
+					 names[0] ? ", " : "", it->name);
+			free(problem);
+		} else {
+			lode__addf(&text, "%s: OK (sha256 %s)\n", it->name, hex);
+		}
+	}
+	{
+		char *problem = NULL;
+		if ((rc = lode__bundle_check_structure(b, &problem, err)))
+			goto out;
+		if (problem) {
+			lode__addf(&text, "structure: DAMAGED: %s\n", problem);
+			if (!damaged)
+				snprintf(names, sizeof names, "the file structure (%s)", problem);
+			damaged++;
+			free(problem);
+		}
+	}
+	lode__bundle_get_attr(b, "lode_bundle_sha256", &stored, err);
+	if ((rc = lode__bundle_root_attrs(b, &root, &nroot, err))) {
+		lode__err_ctx(err, "%s: damaged: ", bundle_path);
+		err->code = rc = LODE_EDAMAGED;
+		goto out;
+	}
+	digest = lode__bundle_digest(items, n, root, nroot);
+	if (!stored || !digest || strcmp(stored, digest) != 0) {
+		lode__addf(&text, "bundle digest: DAMAGED: %s\n",
+			   stored
+			       ? "it does not match the global attributes (manifest, discovery metadata) and "
+				 "the datasets' digests and lineage"
+			       : "no lode_bundle_sha256 attribute");
+		if (!damaged)
+			snprintf(names, sizeof names,
+				 "the bundle's metadata (global attributes, manifest or lineage)");
+		damaged++;
+	} else {
+		lode__addf(&text, "bundle digest: OK (sha256 %s)\n", digest);
+	}
+	if (damaged) {
+		rc = lode__err(err, LODE_EDAMAGED, "%s: damaged: %s", bundle_path, names);
+		goto out;
+	}
+	/* Signatures: any that does not verify fails the bundle; with trusted keys, one
+	   valid signature by a trusted key is required. */
+	{
+		char *lines = NULL;
+		int bad = 0, trusted_ok = 0, count = 0;
+		lode__signatures_check(root, nroot, digest, trusted, ntrusted, &lines, &bad, &trusted_ok,
+				       &count);
+		if (lines) {
+			lode__addf(&text, "%s", lines);
+			free(lines);
+		}
+		if (bad)
+			rc = lode__err(err, LODE_ESIGNATURE, "%s: %d of %d signature%s do%s not verify",
+				       bundle_path, bad, count, count == 1 ? "" : "s", bad == 1 ? "es" : "");
+		else if (ntrusted && !trusted_ok)
+			rc = lode__err(
+			    err, LODE_ESIGNATURE,
+			    "%s: the content is intact but no signature was made with a trusted key (%d "
+			    "signature%s, %zu trusted key%s)",
+			    bundle_path, count, count == 1 ? "" : "s", ntrusted, ntrusted == 1 ? "" : "s");
+	}
+out:
+	free(stored);
+	lode__kv_free(root, nroot);
+	free(digest);
+	lode__bundle_items_free(items, n);
+	lode__bundle_close(b, NULL);
+	*report = text;
+	return rc;
+}
+
+typedef struct verify_job {
+	const char *path;
+	const lode_pubkey *keys;
+	size_t nkeys;
+} verify_job;
+
+static lode_status verify_job_fn(void *arg, char **text, lode_error *err)
+{
+	verify_job *j = arg;
+
+	return verify_impl(j->path, j->keys, j->nkeys, text, err);
+}
+
+lode_status lode_verify(const char *bundle_path, char **report, lode_error *err)
+{
+	return lode_verify_trusted(bundle_path, NULL, 0, report, err);
+}
+
+lode_status lode_verify_trusted(const char *bundle_path, const char *const *trusted_keys, size_t ntrusted,
+				char **report, lode_error *err)
+{
+	lode_pubkey *keys;
+	verify_job j;
+	lode_status rc = LODE_OK;
+
+	*report = NULL;
+	lode__err_clear(err);
+	keys = calloc(ntrusted ? ntrusted : 1, sizeof *keys);
+	if (!keys)
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	for (size_t k = 0; k < ntrusted && !rc; k++)
+		rc = lode__pubkey_load(trusted_keys[k], &keys[k], err);
+	if (!rc) {
+		j = (verify_job){bundle_path, keys, ntrusted};
+		rc = lode__contained(bundle_path, verify_job_fn, &j, report, err, NULL);
+	}
+	for (size_t k = 0; k < ntrusted; k++)
+		free(keys[k].path);
+	free(keys);
+	return rc;
+}
