@@ -3,7 +3,7 @@
  * one-shot hex digests and whole-file digests (read in 1 MiB blocks, so memory stays
  * small).  libcrypto uses the CPU's SHA instructions where there are some, about 7x
  * libsodium's portable code on the benchmark machine (docs/performance.md); the digests
- * are the same.  libsodium is still used for the Ed25519 signatures (sign.c).
+ * are the same.  libsodium is still used for the Ed25519 signatures (signature.c).
  *
  * A whole-file digest can also run on a thread of its own (lode__sha256_file_start),
  * so that planning hashes a source while GDAL opens it and PROJ chooses its operation.

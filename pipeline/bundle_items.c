@@ -8,8 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "lode_internal.h"
+#include "bundle.h"
 #include "bundle_items.h"
+#include "dtype.h"
+#include "error.h"
+#include "util.h"
 
 #define MAX_STRIP_BYTES (256u << 20)
 

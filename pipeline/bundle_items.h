@@ -6,7 +6,8 @@
 #ifndef LODE_BUNDLE_ITEMS_H
 #define LODE_BUNDLE_ITEMS_H
 
-#include "lode_internal.h"
+#include "bundle.h"
+#include "error.h"
 
 /*
  * Append a formatted line (at most 4095 bytes) to a growing malloc'd text (*text NULL

@@ -13,10 +13,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lode_internal.h"
+#include "bundle.h"
 #include "bundle_items.h"
+#include "digest.h"
+#include "dtype.h"
+#include "error.h"
 #include "extract.h"
+#include "gpkg_write.h"
+#include "lode.h"
+#include "manifest.h"
+#include "raster_gdal.h"
 #include "untrusted.h"
+#include "util.h"
+#include "vdata.h"
 
 /* A raster to DIR/NAME.tif, its values checked against the content digest as they pass. */
 static lode_status extract_one(lode__bundle *b, const lode_bundle_item *it, const char *dir, lode_error *err)

@@ -11,9 +11,14 @@
 
 #include <jansson.h>
 
-#include "lode_internal.h"
+#include "bundle.h"
 #include "bundle_items.h"
+#include "crs_proj.h"
+#include "dtype.h"
+#include "error.h"
+#include "lode.h"
 #include "ls.h"
+#include "raster_gdal.h"
 #include "untrusted.h"
 
 /* A raster's bounds from its GeoTransform: x of the first column's edge, the lower y,

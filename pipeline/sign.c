@@ -13,8 +13,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lode_internal.h"
+#include "bundle.h"
+#include "error.h"
+#include "lode.h"
 #include "signature.h"
+#include "util.h"
 #include "verify.h"
 
 /* Copy a file byte for byte (to a new name). */

@@ -23,8 +23,11 @@
 #include <jansson.h>
 #include <sodium.h>
 
-#include "lode_internal.h"
+#include "bundle.h"
+#include "error.h"
+#include "lode.h"
 #include "signature.h"
+#include "util.h"
 
 #define SECRET_TAG "lode-ed25519-secret-key-v1"
 #define PUBLIC_TAG "lode-ed25519-public-key-v1"

@@ -9,7 +9,7 @@
 #ifndef LODE_SIGNATURE_H
 #define LODE_SIGNATURE_H
 
-#include "lode_internal.h"
+#include "bundle.h"
 
 typedef struct lode_pubkey {
 	unsigned char key[32];

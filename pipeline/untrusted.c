@@ -6,6 +6,7 @@
  * bundles but their path, for messages.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +16,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "lode_internal.h"
+#include "error.h"
 #include "untrusted.h"
+#include "util.h"
 
 /* Move exactly n bytes to (writing) or from fd, across short transfers and EINTR. */
 static int all_bytes(int fd, void *buf, size_t n, int writing)

@@ -5,7 +5,7 @@
 #ifndef LODE_UNTRUSTED_H
 #define LODE_UNTRUSTED_H
 
-#include "lode_internal.h"
+#include "lode_error.h"
 
 /*
  * A job that reads a bundle: fills *text with a malloc'd report (or NULL) and err,

@@ -15,10 +15,16 @@
 
 #include <jansson.h>
 
-#include "lode_internal.h"
+#include "bundle.h"
 #include "bundle_items.h"
+#include "digest.h"
+#include "dtype.h"
+#include "error.h"
+#include "lode.h"
 #include "signature.h"
 #include "untrusted.h"
+#include "util.h"
+#include "vdata.h"
 #include "verify.h"
 
 /* Recompute one dataset's content digest into hex. */

@@ -129,7 +129,7 @@ void lode__hex(const unsigned char *bytes, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-/* The heartbeat of a child reading an untrusted bundle (pipeline/read.c, contained). */
+/* The heartbeat of a child reading an untrusted bundle (pipeline/untrusted.c). */
 static int heartbeat_fd = -1;
 
 void lode__heartbeat_fd(int fd)
