@@ -20,7 +20,6 @@
 #include "work.h"
 #include "write.h"
 
-
 /* Open a part and find its one dataset; checks it is the part of this plan. */
 static lode_status open_part(const work *w, const unit *u, lode__bundle **b, lode_bundle_item **items,
 			     size_t *n, lode_error *err)

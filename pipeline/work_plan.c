@@ -16,7 +16,6 @@
 #include "util.h"
 #include "work.h"
 
-
 static json_t *units_json(const plan_item *it, const char *key, int tile_rows)
 {
 	json_t *a = json_array();

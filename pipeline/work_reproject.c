@@ -21,7 +21,6 @@
 #include "work.h"
 #include "write.h"
 
-
 /* Share the parts out: the heaviest first, each to the least loaded shard. */
 static int *assign_shards(const work *w, int nshards)
 {

@@ -13,7 +13,6 @@
 #include "util.h"
 #include "work.h"
 
-
 lode_status lode_work_status(const char *work_dir, int json, char **out, int *complete, lode_error *err)
 {
 	work w;

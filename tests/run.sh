@@ -15,6 +15,17 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/lode-tests.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT INT TERM
 passed=0 failed=0 skipped=0
 
+# The layering of the sources (tests/check_layout.py; docs/architecture.md).
+out=$("$PY" "$TOP/tests/check_layout.py" 2>&1)
+printf '%s\n' "$out" | tail -n 20
+if printf '%s\n' "$out" | tail -n 1 | grep -q ' 0 problems$'; then
+	echo "PASS check_layout"
+	passed=$((passed + 1))
+else
+	echo "FAIL check_layout"
+	failed=$((failed + 1))
+fi
+
 # Unit tests: cmocka prints "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s)".
 for t in "$TOP/$BUILD"/tests/test_*; do
 	[ -x "$t" ] || continue
