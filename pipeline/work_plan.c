@@ -1,8 +1,9 @@
 /*
  * work_plan.c -- lode plan -w: the plan of lode run (plan.c), written into a work folder
  * as plan.json with each dataset's content key and the parts to make (a raster in tiles
- * of whole chunk rows), and the folder's parts/ and failed/ made.  No part is made here
- * (work_reproject.c); the folder's model is work.h.
+ * of whole chunk rows) and the digests of the plans it replaces, and the folder's parts/
+ * and failed/ made.  No part is made here (work_reproject.c); the folder's model is
+ * work.h.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -16,35 +17,38 @@
 #include "util.h"
 #include "work.h"
 
-static json_t *units_json(const plan_item *it, const char *key, int tile_rows)
+/*
+ * The plan.json this plan replaces, if it is one: its SHA-256 and those it replaced in
+ * turn, so that parts made from them are still taken where their key is unchanged
+ * (lode package checks each part's lode_part_plan_sha256 against this list).  A new
+ * reference to an array; empty when there is no earlier plan or it is not one.
+ */
+static json_t *earlier_plans(const char *work_dir)
 {
-	json_t *a = json_array();
+	json_t *list = json_array(), *old;
+	char *path = lode__sprintf("%s/plan.json", work_dir), *text = NULL, sha[65];
+	size_t len;
+	lode_error ignored;
 
-	if (it->is_vector || it->ny < 2 * tile_rows) {
-		char *name = lode__sprintf("%s-%.24s.nc", it->spec->name, key);
-		json_t *u = json_object();
-		json_object_set_new(u, "part", json_string(name ? name : ""));
-		if (!it->is_vector) {
-			json_object_set_new(u, "row", json_integer(0));
-			json_object_set_new(u, "rows", json_integer(it->ny));
+	if (!list || !path || !lode__work_file_exists(path) ||
+	    lode__read_file(path, 256u << 20, &text, &len, &ignored) != LODE_OK)
+		goto out;
+	lode__sha256_hex(text, len, sha);
+	old = json_loads(text, 0, NULL);
+	if (old && json_integer_value(json_object_get(old, "lode_work")) == LODE_WORK_VERSION) {
+		json_t *e = json_object_get(old, "earlier_plans");
+		for (size_t i = 0; i < json_array_size(e); i++) {
+			const char *h = json_string_value(json_array_get(e, i));
+			if (h && strlen(h) == 64 && strcmp(h, sha) != 0)
+				json_array_append_new(list, json_string(h));
 		}
-		json_array_append_new(a, u);
-		free(name);
-		return a;
+		json_array_append_new(list, json_string(sha));
 	}
-	/* Tiles of tile_rows rows; the last takes the remainder, so every tile has at least
-	   one whole chunk row and its chunks are those of the whole raster. */
-	for (int row = 0, n = it->ny / tile_rows, k = 0; k < n; k++, row += tile_rows) {
-		int rows = k == n - 1 ? it->ny - row : tile_rows;
-		char *name = lode__sprintf("%s-%.24s-rows%d-%d.nc", it->spec->name, key, row, row + rows);
-		json_t *u = json_object();
-		json_object_set_new(u, "part", json_string(name ? name : ""));
-		json_object_set_new(u, "row", json_integer(row));
-		json_object_set_new(u, "rows", json_integer(rows));
-		json_array_append_new(a, u);
-		free(name);
-	}
-	return a;
+	json_decref(old);
+out:
+	free(text);
+	free(path);
+	return list;
 }
 
 lode_status lode_plan_work(const char *manifest_path, const char *work_dir, const lode_stage_options *opt,
@@ -87,6 +91,7 @@ lode_status lode_plan_work(const char *manifest_path, const char *work_dir, cons
 	json_object_set_new(doc, "manifest_sha256", json_string(msha));
 	json_object_set_new(doc, "tile_rows", json_integer(tile_rows));
 	json_object_set_new(doc, "target_crs_wkt", json_string(p.dst_wkt));
+	json_object_set_new(doc, "earlier_plans", earlier_plans(work_dir));
 	json_object_set_new(doc, "datasets", arr);
 	for (size_t i = 0; i < p.n; i++) {
 		plan_item *it = &p.items[i];
@@ -102,7 +107,14 @@ lode_status lode_plan_work(const char *manifest_path, const char *work_dir, cons
 			rc = lode__err(err, LODE_EIO, "%s: %s", it->spec->source_path, strerror(errno));
 			goto out;
 		}
-		units = units_json(it, key, lode__work_tile_rows_for(it, tile_rows));
+		if (!(units = lode__work_units_json(it, key, lode__work_tile_rows_for(it, tile_rows)))) {
+			free(key);
+			free(src);
+			free(mt);
+			json_decref(d);
+			rc = lode__err(err, LODE_ENOMEM, "out of memory");
+			goto out;
+		}
 		nparts += json_array_size(units);
 		json_object_set_new(d, "name", json_string(it->spec->name));
 		json_object_set_new(d, "kind", json_string(it->is_vector ? "vector" : "raster"));
