@@ -264,9 +264,13 @@ def kill_trials(ctx, tdir, m, stage, trials, seed):
     t0 = time.time()
     lode_ok(ctx, ["reproject", "-w", work0, "-j", "1", "-q"], tdir, env(ctx))
     t_rep = time.time() - t0
-    t0 = time.time()
-    lode_ok(ctx, ["package", "-w", work0, "-o", os.path.join(tdir, "timing.nc"), "-q"], tdir, env(ctx))
-    t_pkg = time.time() - t0
+    # The faster of two runs (the first also warms the caches): on a loaded machine a run
+    # can take twice as long as the next, and kills timed from the slow one would miss.
+    t_pkg = None
+    for _ in range(2):
+        t0 = time.time()
+        lode_ok(ctx, ["package", "-w", work0, "-o", os.path.join(tdir, "timing.nc"), "-q"], tdir, env(ctx))
+        t_pkg = min(t_pkg or 1e9, time.time() - t0)
     killed_mid = 0
     for trial in range(trials):
         work = os.path.join(tdir, "k%d" % trial)
@@ -274,11 +278,11 @@ def kill_trials(ctx, tdir, m, stage, trials, seed):
         if stage == "reproject":
             lode_ok(ctx, ["plan", m, "-w", work, "--tile-rows", "512"], tdir, env(ctx))
             cmd = [ctx.lode, "reproject", "-w", work, "-j", "1", "-q"]
-            delay = rng.uniform(0.05, 0.95) * t_rep
+            delay = rng.uniform(0.05, 0.7) * t_rep
         else:
             shutil.copytree(work0, work)
             cmd = [ctx.lode, "package", "-w", work, "-o", out, "-q"]
-            delay = rng.uniform(0.02, 0.98) * t_pkg
+            delay = rng.uniform(0.02, 0.7) * t_pkg
         p = subprocess.Popen(cmd, env=env(ctx), cwd=tdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(delay)
         p.send_signal(signal.SIGKILL)
