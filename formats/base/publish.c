@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -298,6 +299,8 @@ lode_status lode__pub_begin(lode__pub *p, const char *dest, lode_error *err)
 	char host[128], prefix[BASE_IN_NAME + 16], *folder = NULL;
 	const char *base = base_of(dest);
 	struct stat st;
+	sigset_t stop, was;
+	int blocked = 0;
 	lode_status rc;
 
 	memset(p, 0, sizeof *p);
@@ -322,6 +325,14 @@ lode_status lode__pub_begin(lode__pub *p, const char *dest, lode_error *err)
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto fail;
 	}
+	/* From the folder's making to its registration, a signal waits: its handler must
+	   find every folder this thread made. */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stop, &was);
+	blocked = 1;
 	if (!mkdtemp(p->dir)) {
 		rc = lode__err(err, LODE_EIO, "%s: cannot create a file in that folder: %s", dest,
 			       strerror(errno));
@@ -337,6 +348,8 @@ lode_status lode__pub_begin(lode__pub *p, const char *dest, lode_error *err)
 		goto fail;
 	}
 	p->slot = reg_add(p->dirfd, p->parentfd, base_of(p->dir), base);
+	pthread_sigmask(SIG_SETMASK, &was, NULL);
+	blocked = 0;
 	if (!(p->path = writer_path(p, base))) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto fail;
@@ -346,6 +359,8 @@ lode_status lode__pub_begin(lode__pub *p, const char *dest, lode_error *err)
 fail:
 	free(folder);
 	lode__pub_abort(p);
+	if (blocked)
+		pthread_sigmask(SIG_SETMASK, &was, NULL);
 	return rc;
 }
 
