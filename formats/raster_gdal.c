@@ -176,6 +176,17 @@ const lode_raster_info *lode__raster_info(const lode__raster *r)
 	return &r->info;
 }
 
+int lode__raster_files(const lode__raster *r, int (*visit)(const char *path, void *arg), void *arg)
+{
+	char **files = GDALGetFileList(r->ds);
+	int stop = 0;
+
+	for (int i = 0; files && files[i] && !stop; i++)
+		stop = visit(files[i], arg);
+	CSLDestroy(files);
+	return stop;
+}
+
 void lode__raster_close(lode__raster *r)
 {
 	if (!r)

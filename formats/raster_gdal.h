@@ -37,6 +37,10 @@ lode_status lode__raster_open(const char *path, const char *const *open_options,
 			      lode_error *err);
 const lode_raster_info *lode__raster_info(const lode__raster *r);
 void lode__raster_close(lode__raster *r);
+/* Every file GDAL lists for the opened source r (GDALGetFileList: the file, its side
+   cars, a VRT's sources), each given to visit; stops at and returns visit's first
+   non-zero result, else 0. */
+int lode__raster_files(const lode__raster *r, int (*visit)(const char *path, void *arg), void *arg);
 
 typedef struct lode__warper lode__warper;
 lode_status lode__warper_new(lode__raster *src, const lode_warp_params *p, lode__warper **out,

@@ -162,6 +162,17 @@ const lode_vector_info *lode__vector_info(const lode__vector *v)
 	return &v->info;
 }
 
+int lode__vector_files(const lode__vector *v, int (*visit)(const char *path, void *arg), void *arg)
+{
+	char **files = GDALGetFileList(v->ds);
+	int stop = 0;
+
+	for (int i = 0; files && files[i] && !stop; i++)
+		stop = visit(files[i], arg);
+	CSLDestroy(files);
+	return stop;
+}
+
 void lode__vector_close(lode__vector *v)
 {
 	if (!v)

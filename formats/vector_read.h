@@ -34,6 +34,8 @@ lode_status lode__vector_open(const char *path, const char *const *open_options,
 			      const char *where, lode__vector **out, lode_error *err);
 const lode_vector_info *lode__vector_info(const lode__vector *v); /* v's: valid until closed */
 void lode__vector_close(lode__vector *v);                         /* NULL ok */
+/* Every file GDAL lists for the opened source v, as lode__raster_files does. */
+int lode__vector_files(const lode__vector *v, int (*visit)(const char *path, void *arg), void *arg);
 /* Is this source a vector dataset (layers, no raster bands)? -1 if GDAL cannot open it. */
 int lode__source_is_vector(const char *path, const char *const *open_options, int layer_given);
 

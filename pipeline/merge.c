@@ -22,6 +22,7 @@
 #include "lode.h"
 #include "manifest.h"
 #include "plan.h"
+#include "publish.h"
 #include "util.h"
 #include "vdata.h"
 #include "write.h"
@@ -423,6 +424,15 @@ lode_status lode_merge(const char *const *inputs, size_t ninputs, const char *bu
 	lode__err_clear(err);
 	if (ninputs < 1 || ninputs > MAX_INPUTS)
 		return lode__err(err, LODE_EUSAGE, "give from 1 to %d bundles to merge", MAX_INPUTS);
+	/* Refused before anything is read or written: an output that is not a regular file
+	   or that is one of the inputs. */
+	if ((rc = lode__pub_check_dest(bundle_path, err)))
+		return rc;
+	for (size_t i = 0; i < ninputs; i++) {
+		lode__out_input in = {inputs[i], "one of the bundles to merge"};
+		if ((rc = lode__out_refuse(bundle_path, &in, 1, err)))
+			return rc;
+	}
 	if (!(ins = calloc(ninputs, sizeof *ins)))
 		return lode__err(err, LODE_ENOMEM, "out of memory");
 	for (size_t i = 0; i < ninputs; i++) {

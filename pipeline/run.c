@@ -10,6 +10,7 @@
 #include "error.h"
 #include "lode.h"
 #include "plan.h"
+#include "publish.h"
 #include "raster_gdal.h"
 #include "write.h"
 
@@ -24,7 +25,16 @@ lode_status lode_run(const char *manifest_path, const char *bundle_path, const l
 	lode_status rc;
 
 	lode__err_clear(err);
-	if ((rc = lode__plan_build(manifest_path, opt, &p, err)))
+	/* Refused before anything is read or written: an output that is not a regular file,
+	   or that is the manifest; then, once planned, one that is a source. */
+	{
+		lode__out_input man = {manifest_path, "the manifest"};
+		if ((rc = lode__pub_check_dest(bundle_path, err)) ||
+		    (rc = lode__out_refuse(bundle_path, &man, 1, err)))
+			return rc;
+	}
+	if ((rc = lode__plan_build(manifest_path, opt, &p, err)) ||
+	    (rc = lode__out_refuse_plan(bundle_path, &p, err)))
 		goto out;
 	p.threads = opt ? opt->threads : 0;
 	p.max_memory = opt ? opt->max_memory : 0;

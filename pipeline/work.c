@@ -18,6 +18,7 @@
 #include "error.h"
 #include "lode.h"
 #include "plan.h"
+#include "publish.h"
 #include "raster_gdal.h"
 #include "sha256.h"
 #include "util.h"
@@ -58,29 +59,40 @@ lode_status lode__work_make_dir(const char *path, lode_error *err)
 			 errno == EEXIST ? "a file of that name is in the way" : strerror(errno));
 }
 
-/* Write a small text file under a temporary name, then rename it into place.  The
-   temporary names of killed writers of the same file are cleaned first. */
+/* Write a small text file in a private folder beside it, then rename it into place
+   (publish.h).  The private folders of killed writers of the same file are cleaned
+   first. */
 lode_status lode__work_write_text_atomic(const char *path, const char *text, lode_error *err)
 {
-	char *tmp;
-	FILE *f;
-	int ok;
+	lode__pub pub;
+	size_t len = strlen(text), done = 0;
+	lode_status rc;
+	int fd, why = 0;
 
-	lode__clean_stale_temps(path);
-	if (!(tmp = lode__temp_beside(path, err)))
+	if ((rc = lode__pub_begin(&pub, path, err)))
+		return rc;
+	if ((fd = lode__pub_create(&pub, err)) < 0) {
+		lode__pub_abort(&pub);
 		return err->code;
-	f = fopen(tmp, "w");
-	ok = f && fputs(text, f) >= 0 && fflush(f) == 0 && fsync(fileno(f)) == 0;
-	if (f && fclose(f) != 0)
-		ok = 0;
-	if (!ok || rename(tmp, path) != 0) {
-		lode_status rc = lode__err(err, LODE_EIO, "%s: cannot write: %s", path, strerror(errno));
-		unlink(tmp);
-		free(tmp);
+	}
+	while (done < len) {
+		ssize_t k = write(fd, text + done, len - done);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			why = k < 0 ? errno : ENOSPC;
+			break;
+		}
+		done += (size_t)k;
+	}
+	if (close(fd) != 0 && !why)
+		why = errno;
+	if (why) {
+		rc = lode__err(err, LODE_EIO, "%s: cannot write: %s", path, strerror(why));
+		lode__pub_abort(&pub);
 		return rc;
 	}
-	free(tmp);
-	return LODE_OK;
+	return lode__pub_commit(&pub, err);
 }
 
 int lode__work_file_exists(const char *path)

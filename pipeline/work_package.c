@@ -19,6 +19,7 @@
 #include "error.h"
 #include "lode.h"
 #include "plan.h"
+#include "publish.h"
 #include "util.h"
 #include "vdata.h"
 #include "verify.h"
@@ -402,6 +403,38 @@ out:
 	return rc;
 }
 
+/* The bundle must be none of the files package reads (the manifest, the sources,
+   plan.json, a part) and not inside the work folder's parts/ or failed/. */
+static lode_status refuse_work_output(const work *w, const char *bundle_path, lode_error *err)
+{
+	char *folder = lode__dirname(bundle_path),
+	     *sub[2] = {lode__work_path(w, "parts", NULL), lode__work_path(w, "failed", NULL)};
+	lode__out_input plan_json = {w->plan_path, "the work folder's plan"};
+	lode_status rc = LODE_OK;
+
+	if (!folder || !sub[0] || !sub[1])
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+	for (int k = 0; k < 2 && !rc; k++)
+		if (lode__same_file(folder, sub[k]))
+			rc = lode__err(err, LODE_EUSAGE,
+				       "will not write %s: it is inside the work folder's %s, which lode "
+				       "manages: choose another output name",
+				       bundle_path, sub[k]);
+	if (!rc && !(rc = lode__out_refuse(bundle_path, &plan_json, 1, err)))
+		rc = lode__out_refuse_plan(bundle_path, &w->p, err);
+	for (size_t k = 0; k < w->nunits && !rc; k++) {
+		char *part = lode__work_path(w, "parts", w->units[k].part);
+		lode__out_input in = {part, "a part of the work folder"};
+		rc = part ? lode__out_refuse(bundle_path, &in, 1, err)
+			  : lode__err(err, LODE_ENOMEM, "out of memory");
+		free(part);
+	}
+	free(folder);
+	free(sub[0]);
+	free(sub[1]);
+	return rc;
+}
+
 lode_status lode_package(const char *work_dir, const char *bundle_path, const lode_stage_options *opt,
 			 lode_error *err)
 {
@@ -415,7 +448,7 @@ lode_status lode_package(const char *work_dir, const char *bundle_path, const lo
 	lode_status rc;
 
 	lode__err_clear(err);
-	if ((rc = lode__work_load(&w, work_dir, err)))
+	if ((rc = lode__work_load(&w, work_dir, err)) || (rc = refuse_work_output(&w, bundle_path, err)))
 		goto out;
 	if (opt) {
 		ro.progress = opt->progress;

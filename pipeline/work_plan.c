@@ -16,6 +16,7 @@
 #include "sha256.h"
 #include "util.h"
 #include "work.h"
+#include "write.h"
 
 /*
  * The plan.json this plan replaces, if it is one: its SHA-256 and those it replaced in
@@ -133,7 +134,12 @@ lode_status lode_plan_work(const char *manifest_path, const char *work_dir, cons
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = lode__work_make_dir(work_dir, err)))
+	/* WORK/plan.json is replaced: it must not be the manifest or a source. */
+	if (!(path = lode__sprintf("%s/plan.json", work_dir))) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = lode__out_refuse_plan(path, &p, err)) || (rc = lode__work_make_dir(work_dir, err)))
 		goto out;
 	for (int k = 0; k < 3; k++) {
 		static const char *const subs[3] = {"parts", "failed", "plan.json"};

@@ -7,22 +7,16 @@
  * that many rows: its chunks are then byte for byte the ones the whole raster has there,
  * which is what lets lode package assemble tiles made on different nodes by copying them.
  *
- * A bundle file is written under a temporary name beside its destination and renamed
- * into place only when complete (after fsync), so that nothing half-written ever sits
- * under a final name.
+ * A bundle file is written in a private folder beside its destination and renamed into
+ * place only when complete (after fsync), so that nothing half-written ever sits under
+ * a final name and no write follows a name someone else planted (publish.h).
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <glob.h>
 #include <math.h>
-#include <signal.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "bundle.h"
 #include "crs_proj.h"
@@ -31,6 +25,7 @@
 #include "error.h"
 #include "lode.h"
 #include "plan.h"
+#include "publish.h"
 #include "raster_gdal.h"
 #include "tiles.h"
 #include "util.h"
@@ -527,128 +522,56 @@ lode_status lode__write_root(plan *p, lode__bundle *b, lode_error *err)
 	return rc;
 }
 
-/* ---- bundle files: temporary name, then rename ---- */
+/* ---- bundle files: a private temporary name, then rename ---- */
 
-/* This machine's short host name, for temporary file names ("node12"). */
-static void short_host(char *buf, size_t n)
+lode_status lode__out_refuse(const char *dest, const lode__out_input *in, size_t n, lode_error *err)
 {
-	if (gethostname(buf, n) != 0)
-		snprintf(buf, n, "host");
-	buf[n - 1] = '\0';
-	for (char *c = buf; *c; c++)
-		if (*c == '.' || *c == '/') {
-			*c = '\0';
-			break;
-		}
-	if (!buf[0])
-		snprintf(buf, n, "host");
-}
-
-char *lode__temp_beside(const char *dest, lode_error *err)
-{
-	char *dir = lode__dirname(dest), *name, host[128];
-	const char *base = strrchr(dest, '/') ? strrchr(dest, '/') + 1 : dest;
-	int fd;
-
-	if (!dir) {
-		lode__err(err, LODE_ENOMEM, "out of memory");
-		return NULL;
-	}
-	short_host(host, sizeof host);
-	name = lode__sprintf("%s/.%s.tmp-%s-%ld-XXXXXX", dir, base, host, (long)getpid());
-	free(dir);
-	if (!name) {
-		lode__err(err, LODE_ENOMEM, "out of memory");
-		return NULL;
-	}
-	fd = mkstemp(name);
-	if (fd < 0) {
-		lode__err(err, LODE_EIO, "%s: cannot create a file in that folder: %s", dest,
-			  strerror(errno));
-		free(name);
-		return NULL;
-	}
-	/* mkstemp makes the file private (0600); a bundle is for sharing, so give it the
-	   mode any new file gets under the user's umask. */
-	{
-		mode_t mask = umask(0);
-		umask(mask);
-		fchmod(fd, 0666 & ~mask);
-	}
-	close(fd);
-	return name;
-}
-
-void lode__clean_stale_temps(const char *dest)
-{
-	char *dir = lode__dirname(dest), *prefix, host[128];
-	const char *base = strrchr(dest, '/') ? strrchr(dest, '/') + 1 : dest;
-	size_t plen;
-	glob_t g;
-
-	if (!dir)
-		return;
-	short_host(host, sizeof host);
-	prefix = lode__sprintf(".%s.tmp-", base);
-	if (!prefix) {
-		free(dir);
-		return;
-	}
-	plen = strlen(prefix);
-	/* Only the folder goes through glob: the name is compared as plain text. */
-	{
-		char *pattern = lode__sprintf("%s/.*.tmp-*", dir);
-		if (!pattern || glob(pattern, GLOB_NOSORT, NULL, &g) != 0) {
-			free(pattern);
-			free(prefix);
-			free(dir);
-			return;
-		}
-		free(pattern);
-	}
-	for (size_t i = 0; i < g.gl_pathc; i++) {
-		const char *path = g.gl_pathv[i], *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-		const char *rest = name + plen, *dash;
-		struct stat st;
-		int stale = 0;
-
-		if (strncmp(name, prefix, plen) != 0 || lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
-			continue;
-		/* rest is "HOST-PID-XXXXXX" */
-		dash = strlen(rest) > 8 ? rest + strlen(rest) - 8 : NULL; /* "-XXXXXX" is 7 chars */
-		while (dash && dash > rest && *dash != '-')
-			dash--;
-		if (dash && dash > rest) {
-			const char *pid_at = dash + 1;
-			size_t hlen = (size_t)(dash - rest);
-			long pid = strtol(pid_at, NULL, 10);
-			if (hlen == strlen(host) && strncmp(rest, host, hlen) == 0 && pid > 0 &&
-			    pid != (long)getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
-				stale = 1;
-		}
-		if (time(NULL) - st.st_mtime > 24 * 3600)
-			stale = 1;
-		if (stale)
-			unlink(path);
-	}
-	globfree(&g);
-	free(prefix);
-	free(dir);
-}
-
-/* fsync a file by name so that the rename publishes complete data. */
-static lode_status sync_file(const char *path, lode_error *err)
-{
-	int fd = open(path, O_RDONLY);
-
-	if (fd < 0 || fsync(fd) != 0) {
-		lode_status rc = lode__err(err, LODE_EIO, "%s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return rc;
-	}
-	close(fd);
+	for (size_t i = 0; i < n; i++)
+		if (in[i].path && lode__same_file(dest, in[i].path))
+			return lode__err(err, LODE_EUSAGE,
+					 "will not write %s: it is %s (%s); lode never writes over what it "
+					 "reads: choose another output name",
+					 dest, in[i].what, in[i].path);
 	return LODE_OK;
+}
+
+/* A file a source reads, given by GDAL's file list. */
+typedef struct source_file_check {
+	const char *dest, *dataset;
+	lode_error *err;
+} source_file_check;
+
+static int refuse_source_file(const char *path, void *arg)
+{
+	source_file_check *c = arg;
+
+	if (!lode__same_file(c->dest, path))
+		return 0;
+	lode__err(c->err, LODE_EUSAGE,
+		  "will not write %s: it is a file the source of dataset '%s' reads (%s); lode never "
+		  "writes over what it reads: choose another output name",
+		  c->dest, c->dataset, path);
+	return 1;
+}
+
+lode_status lode__out_refuse_plan(const char *dest, const plan *p, lode_error *err)
+{
+	lode__out_input in = {p->m->path, "the manifest"};
+	lode_status rc = lode__out_refuse(dest, &in, 1, err);
+	char what[128];
+
+	for (size_t i = 0; !rc && i < p->m->ndatasets; i++) {
+		snprintf(what, sizeof what, "the source of dataset '%s'", p->m->datasets[i].name);
+		in = (lode__out_input){p->m->datasets[i].source_path, what};
+		rc = lode__out_refuse(dest, &in, 1, err);
+	}
+	for (size_t i = 0; !rc && i < p->n; i++) {
+		source_file_check c = {dest, p->items[i].spec->name, err};
+		if ((p->items[i].src && lode__raster_files(p->items[i].src, refuse_source_file, &c)) ||
+		    (p->items[i].vsrc && lode__vector_files(p->items[i].vsrc, refuse_source_file, &c)))
+			rc = err->code;
+	}
+	return rc;
 }
 
 lode_status lode__out_begin(lode__out *o, const char *dest, lode_error *err)
@@ -656,13 +579,15 @@ lode_status lode__out_begin(lode__out *o, const char *dest, lode_error *err)
 	lode_status rc;
 
 	memset(o, 0, sizeof *o);
-	if (!(o->dest = lode__strdup(dest)))
-		return lode__err(err, LODE_ENOMEM, "out of memory");
-	lode__clean_stale_temps(dest);
-	if (!(o->tmp = lode__temp_beside(dest, err)))
-		return err->code;
-	if ((rc = lode__bundle_create(o->tmp, &o->b, err)))
+	if ((rc = lode__pub_begin(&o->pub, dest, err)))
+		return rc;
+	o->dest = o->pub.dest;
+	o->tmp = o->pub.path;
+	/* Exclusive: the name is new in a folder only this process writes. */
+	if ((rc = lode__bundle_create(o->pub.path, &o->b, err))) {
+		lode__pub_message(&o->pub, err);
 		return lode__err_ctx(err, "writing %s: ", dest);
+	}
 	return LODE_OK;
 }
 
@@ -691,16 +616,12 @@ lode_status lode__out_commit(lode__out *o, const lode_bundle_item *digests, size
 	}
 	rc = lode__bundle_close(o->b, err);
 	o->b = NULL;
-	if (rc || (rc = sync_file(o->tmp, err)))
+	if (rc || (rc = lode__pub_commit(&o->pub, err)))
 		goto out;
-	if (rename(o->tmp, o->dest) != 0) {
-		rc = lode__err(err, LODE_EIO, "%s: cannot move the finished file into place: %s", o->dest,
-			       strerror(errno));
-		goto out;
-	}
-	free(o->tmp);
 	o->tmp = NULL;
 out:
+	if (rc)
+		lode__pub_message(&o->pub, err);
 	free(bundle_digest);
 	return rc;
 }
@@ -711,9 +632,6 @@ void lode__out_abort(lode__out *o)
 		lode_error ignored;
 		lode__bundle_close(o->b, &ignored);
 	}
-	if (o->tmp)
-		unlink(o->tmp);
-	free(o->tmp);
-	free(o->dest);
+	lode__pub_abort(&o->pub);
 	memset(o, 0, sizeof *o);
 }

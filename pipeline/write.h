@@ -1,8 +1,9 @@
 /*
  * write.h -- PRIVATE to pipeline/ (pipeline/write.c): writing one planned dataset (or a
  * band of its rows) into an open bundle, the bundle's root attributes, the records the
- * bundle digest needs, and bundle files written under a temporary name and renamed into
- * place.  Used by lode run, reproject, package and merge.
+ * bundle digest needs, and bundle files written under a private temporary name and
+ * renamed into place, never over a file the command reads.  Used by lode run,
+ * reproject, package and merge.
  */
 #ifndef LODE_WRITE_H
 #define LODE_WRITE_H
@@ -10,6 +11,7 @@
 #include "bundle.h"
 #include "lode.h"
 #include "plan.h"
+#include "publish.h"
 
 typedef struct lode__progress {
 	const lode_run_options *opt;
@@ -51,25 +53,36 @@ char *lode__utc_date(void);
 lode_status lode__write_root(plan *p, lode__bundle *b, lode_error *err);
 
 /*
- * A bundle file being written: under a temporary name beside dest (".NAME.tmp-HOST-PID-XXXXXX"),
- * renamed into place by lode__out_commit.  lode__out_abort removes it.
+ * A bundle file being written: in a private folder beside dest (publish.h: the folder
+ * ".NAME.tmp-HOST-PID-XXXXXX", the file made exclusively in it), renamed into place by
+ * lode__out_commit with the mode of the regular file it replaces (or a new file's).
+ * lode__out_abort removes it.  dest and tmp are pub's (tmp: the name HDF5 writes, NULL
+ * once committed).
  */
 typedef struct lode__out {
-	char *dest, *tmp;
+	const char *dest, *tmp;
 	lode__bundle *b;
+	lode__pub pub;
 } lode__out;
+/* Begin: dest must be absent or a regular file (a symbolic link is refused). */
 lode_status lode__out_begin(lode__out *o, const char *dest, lode_error *err);
 /* Add the bundle digest over digests[0..n), close, fsync and rename into place. */
 lode_status lode__out_commit(lode__out *o, const lode_bundle_item *digests, size_t n, lode_error *err);
 void lode__out_abort(lode__out *o);
+
+/* A file a command reads, for lode__out_refuse: its path and what it is ("the manifest"). */
+typedef struct lode__out_input {
+	const char *path;
+	const char *what;
+} lode__out_input;
 /*
- * Remove temporary files that killed lode processes left beside dest: those made on
- * this host by a process that no longer runs, and any older than a day.  Others are
- * left alone (another job may be writing them); they are never read.
+ * Refuse (LODE_EUSAGE, naming both) to write dest when it is one of the n inputs: the
+ * same file (device and inode), or the same path once resolved when one does not exist.
+ * Entries with a NULL path are skipped.
  */
-void lode__clean_stale_temps(const char *dest);
-/* Make an empty temporary file beside dest, .NAME.tmp-HOST-PID-XXXXXX (the name that
-   lode__clean_stale_temps knows); malloc'd path, or NULL with err set. */
-char *lode__temp_beside(const char *dest, lode_error *err);
+lode_status lode__out_refuse(const char *dest, const lode__out_input *in, size_t n, lode_error *err);
+/* The same for every file plan p reads: its manifest, every dataset's source and the
+   files GDAL lists for the sources p has open. */
+lode_status lode__out_refuse_plan(const char *dest, const plan *p, lode_error *err);
 
 #endif /* LODE_WRITE_H */

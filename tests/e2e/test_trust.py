@@ -156,7 +156,7 @@ def test_sign_refuses_damaged_bundle(ctx, tdir):
     assert_no_crash(r)
     assert r.rc == 1 and "does not verify" in r.err, r.brief()
     assert open(b, "rb").read() == before, "the bundle changed"
-    assert not [n for n in os.listdir(tdir) if "sign-tmp" in n], "a temporary file was left"
+    assert not [n for n in os.listdir(tdir) if "tmp-" in n], "a temporary file was left"
 
 
 @test
