@@ -91,7 +91,7 @@ static int is_hex64(const char *s)
 }
 
 static lode_status package_raster(work *w, size_t i, lode__bundle *out, lode__progress *pr,
-				  lode_bundle_item *digest, lode_error *err)
+				  lode__known_values *known, lode_error *err)
 {
 	plan_item *it = &w->p.items[i];
 	lode_raster_def def;
@@ -145,7 +145,7 @@ static lode_status package_raster(work *w, size_t i, lode__bundle *out, lode__pr
 	rc = lode__finish_raster(v, it->spec->source, lineage, content, names, units, err);
 	v = NULL;
 	if (!rc)
-		rc = lode__record_digest(digest, it->spec->name, content, &lineage, err);
+		rc = lode__record_raster_values(known, it->spec->name, content, err);
 out:
 	if (h) {
 		char ignored[65];
@@ -159,7 +159,7 @@ out:
 }
 
 static lode_status package_vector(work *w, size_t i, lode__bundle *out, lode__progress *pr,
-				  lode_bundle_item *digest, lode_error *err)
+				  lode__known_values *known, lode_error *err)
 {
 	plan_item *it = &w->p.items[i];
 	const unit *u = NULL;
@@ -167,9 +167,10 @@ static lode_status package_vector(work *w, size_t i, lode__bundle *out, lode__pr
 	lode_bundle_item *items = NULL;
 	size_t n = 0;
 	lode_vdata *d = NULL;
-	char content[65], *lineage = NULL;
+	char content[65];
 	lode_status rc;
 
+	(void)known; /* a layer's values are read back by the bundle digest */
 	for (size_t k = 0; k < w->nunits && !u; k++)
 		if (w->units[k].item == i)
 			u = &w->units[k];
@@ -197,17 +198,11 @@ static lode_status package_vector(work *w, size_t i, lode__bundle *out, lode__pr
 		if ((rc = lode__bundle_add_vector(out, it->spec->name, w->p.dst_wkt, d, NULL, attrs, 4, err)))
 			goto out;
 	}
-	if (!(lineage = lode__strdup(items[0].lineage))) {
-		rc = lode__err(err, LODE_ENOMEM, "out of memory");
-		goto out;
-	}
-	rc = lode__record_digest(digest, it->spec->name, content, &lineage, err);
-	if (!rc && lode__tick(pr, 1.0, it->spec->name))
+	if (lode__tick(pr, 1.0, it->spec->name))
 		rc = lode__err(err, LODE_EIO, "interrupted: nothing was written");
 out:
 	if (rc)
 		lode__err_ctx(err, "part %s: ", u->part);
-	free(lineage);
 	lode__vdata_free(d);
 	if (pb)
 		close_part(pb, items, n);
@@ -219,7 +214,7 @@ lode_status lode_package(const char *work_dir, const char *bundle_path, const lo
 {
 	work w;
 	lode__out out = {0};
-	lode_bundle_item *digests = NULL;
+	lode__known_values *known = NULL;
 	lode_run_options ro = {0};
 	lode__progress pr = {&ro, 0, 0};
 	size_t missing = 0;
@@ -256,8 +251,8 @@ lode_status lode_package(const char *work_dir, const char *bundle_path, const lo
 			       missing, w.nunits, work_dir, work_dir, first);
 		goto out;
 	}
-	digests = calloc(w.p.n ? w.p.n : 1, sizeof *digests);
-	if (!digests) {
+	known = calloc(w.p.n ? w.p.n : 1, sizeof *known);
+	if (!known) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -265,18 +260,18 @@ lode_status lode_package(const char *work_dir, const char *bundle_path, const lo
 		goto out;
 	for (size_t i = 0; i < w.p.n; i++) {
 		rc = (w.p.items[i].is_vector ? package_vector : package_raster)(&w, i, out.b, &pr,
-										&digests[i], err);
+										&known[i], err);
 		if (rc) {
 			lode__err_ctx(err, "dataset '%s': ", w.p.items[i].spec->name);
 			goto out;
 		}
 	}
-	rc = lode__out_commit(&out, digests, w.p.n, err);
+	rc = lode__out_commit(&out, known, w.p.n, err);
 out:
 	if (rc && out.tmp && !strstr(err->message, bundle_path))
 		lode__err_ctx(err, "writing %s (nothing was left there): ", bundle_path);
 	lode__out_abort(&out);
-	lode__digest_items_free(digests, w.p.n);
+	lode__known_values_free(known, w.p.n);
 	lode__work_free(&w);
 	return rc;
 }

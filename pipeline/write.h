@@ -8,6 +8,7 @@
 #define LODE_WRITE_H
 
 #include "bundle.h"
+#include "digest.h"
 #include "lode.h"
 #include "plan.h"
 
@@ -22,10 +23,11 @@ int lode__tick(lode__progress *pr, double amount, const char *label);
 /*
  * Write rows [row0, row0 + nrows) of raster item it into b as a dataset of that many
  * rows (the whole raster when row0 is 0 and nrows is it->ny).  lineage is the text to
- * store.  digest_item gets the name, content digest and lineage for the bundle digest.
+ * store.  known gets the data variable's values digest (its content digest) for the
+ * bundle digest.
  */
 lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0, int nrows,
-			       const char *lineage, lode__progress *pr, lode_bundle_item *digest_item,
+			       const char *lineage, lode__progress *pr, lode__known_values *known,
 			       lode_error *err);
 /* The raster's variable definition and its attributes (band names, units) from the plan. */
 void lode__raster_def(const plan *p, const plan_item *it, lode_raster_def *def);
@@ -37,13 +39,13 @@ char *lode__band_text(const plan_item *it, int units, int *oom);
  */
 lode_status lode__finish_raster(lode__bvar *v, const char *source, const char *lineage, const char *content,
 				const char *names, const char *units, lode_error *err);
-/* Read, transform and write vector layer it into b. */
+/* Read, transform and write vector layer it into b.  known: as for rasters; a layer's
+   values are read back by the bundle digest, so nothing is recorded there for now. */
 lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__progress *pr,
-			       lode_bundle_item *digest_item, lode_error *err);
-/* Record what the bundle digest needs of a written dataset; takes over *lineage. */
-lode_status lode__record_digest(lode_bundle_item *di, const char *name, const char *content, char **lineage,
-				lode_error *err);
-void lode__digest_items_free(lode_bundle_item *d, size_t n); /* what record_digest made */
+			       lode__known_values *known, lode_error *err);
+/* Record raster name's content digest as the values digest of its data variable. */
+lode_status lode__record_raster_values(lode__known_values *k, const char *name, const char *content,
+				       lode_error *err);
 
 /* date_created from SOURCE_DATE_EPOCH (reproducible builds), or NULL when it is not set. */
 char *lode__utc_date(void);
@@ -59,8 +61,12 @@ typedef struct lode__out {
 	lode__bundle *b;
 } lode__out;
 lode_status lode__out_begin(lode__out *o, const char *dest, lode_error *err);
-/* Add the bundle digest over digests[0..n), close, fsync and rename into place. */
-lode_status lode__out_commit(lode__out *o, const lode_bundle_item *digests, size_t n, lode_error *err);
+/*
+ * Add the bundle digest (computed from the file; known[0..n) are the values digests the
+ * writer already has, so those datasets are not read back), close, fsync and rename
+ * into place.
+ */
+lode_status lode__out_commit(lode__out *o, const lode__known_values *known, size_t n, lode_error *err);
 void lode__out_abort(lode__out *o);
 /*
  * Remove temporary files that killed lode processes left beside dest: those made on
