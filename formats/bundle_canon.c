@@ -313,6 +313,32 @@ static int encode_comment(lode__canon *c, hid_t o, const char *path)
 	return 0;
 }
 
+/*
+ * Does object o of type type track creation order: of its attributes, and of its links
+ * for a group?  Without it, "in creation order" means nothing (HDF5 then lists some
+ * objects in name order and refuses others).
+ */
+static int tracks_order(lode__canon *c, hid_t o, H5O_type_t type, const char *path)
+{
+	hid_t cpl = type == H5O_TYPE_GROUP	       ? H5Gget_create_plist(o)
+		    : type == H5O_TYPE_DATASET	       ? H5Dget_create_plist(o)
+		    : type == H5O_TYPE_NAMED_DATATYPE ? H5Tget_create_plist(o)
+						       : H5I_INVALID_HID;
+	unsigned attrs = 0, links = H5P_CRT_ORDER_TRACKED;
+	int ok;
+
+	if (cpl < 0)
+		return h5fail_at(c, path, "its creation properties cannot be read");
+	ok = H5Pget_attr_creation_order(cpl, &attrs) >= 0 &&
+	     (type != H5O_TYPE_GROUP || H5Pget_link_creation_order(cpl, &links) >= 0);
+	H5Pclose(cpl);
+	if (!ok)
+		return h5fail_at(c, path, "its creation properties cannot be read");
+	if (!(attrs & H5P_CRT_ORDER_TRACKED) || !(links & H5P_CRT_ORDER_TRACKED))
+		return fail_at(c, path, "it does not track the creation order of its attributes or links");
+	return 0;
+}
+
 /* Encode object o, first reached at path: group, dataset or named datatype. */
 static int encode_object(lode__canon *c, hid_t o, const char *path, int depth)
 {
@@ -329,6 +355,8 @@ static int encode_object(lode__canon *c, hid_t o, const char *path, int depth)
 	case H5O_TYPE_NAMED_DATATYPE: lode__canon_u8(c, 'T'); break;
 	default: return fail_at(c, path, "an object of unknown kind");
 	}
+	if ((rc = tracks_order(c, o, oi.type, path)))
+		return rc;
 	lode__canon_bytes(c, path, strlen(path));
 	if ((rc = encode_comment(c, o, path)))
 		return rc;
@@ -438,7 +466,8 @@ static int hard_link(lode__canon *c, hid_t g, hsize_t i, const char *child, hadd
 		lode__canon_u8(c, 'h');
 		rc = encode_object(c, o, child, depth + 1);
 	} else if (H5Iget_type(o) == H5I_GROUP) {
-		rc = walk_links(c, o, child, depth + 1);
+		if (!(rc = tracks_order(c, o, H5O_TYPE_GROUP, child)))
+			rc = walk_links(c, o, child, depth + 1);
 	}
 	H5Oclose(o);
 	return rc;
@@ -492,7 +521,8 @@ lode_status lode__bundle_canon(lode__bundle *b, const lode__canon_sink *s, lode_
 
 	if (root < 0 || H5Oget_info2(root, &oi, H5O_INFO_BASIC) < 0) {
 		h5fail_at(&c, "/", "the root group cannot be read");
-	} else if (!remember(&c, oi.addr, "/") && !walk_links(&c, root, "/", 0)) {
+	} else if (!remember(&c, oi.addr, "/") && !tracks_order(&c, root, H5O_TYPE_GROUP, "/") &&
+		   !walk_links(&c, root, "/", 0)) {
 		c.encoding = 1;
 		lode__canon_put(&c, magic, sizeof magic - 1);
 		encode_object(&c, root, "/", 0);

@@ -512,8 +512,9 @@ static int read_block(reader *r, const hsize_t *start, const hsize_t *count, uin
 		      uint64_t inner)
 {
 	lode__canon *c = r->c;
-	hsize_t n = nelem;
-	hid_t msp = H5Screate_simple(1, &n, NULL);
+	/* The memory space has the block's shape: HDF5 then maps whole chunks, not element
+	   by element. */
+	hid_t msp = H5Screate_simple(r->s->rank, count, NULL);
 	int rc = 0;
 
 	lode__heartbeat();

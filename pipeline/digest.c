@@ -228,33 +228,49 @@ lode_status lode__bundle_digest(lode__bundle *b, const lode__known_values *known
 	return rc;
 }
 
-static void part(lode__sha256 *top, const void *data, size_t n)
+/* SHA-256 of data into top; values (when not NULL) gets SHA-256 of that digest in hex:
+   the values digest of a rank-1 dataset holding exactly data (one plane). */
+static void part(lode__sha256 *top, const void *data, size_t n, char *values)
 {
 	unsigned char dg[32];
 	lode__sha256 *h = lode__sha256_new();
 
+	if (values)
+		values[0] = '\0';
 	if (!h)
 		return;
 	lode__sha256_update(h, data, n);
 	lode__sha256_final(h, dg);
 	lode__sha256_update(top, dg, sizeof dg);
+	if (values && (h = lode__sha256_new())) {
+		lode__sha256_update(h, dg, sizeof dg);
+		lode__sha256_final(h, dg);
+		lode__hex(dg, sizeof dg, values);
+	}
 }
 
 void lode__vector_digest(const lode_vdata *d, char hex[65])
+{
+	lode__vector_digest_ex(d, hex, NULL);
+}
+
+void lode__vector_digest_ex(const lode_vdata *d, char hex[65], char coords[3][65])
 {
 	lode__sha256 *top = lode__sha256_new();
 	unsigned char dg[32];
 
 	hex[0] = '\0';
+	if (coords)
+		coords[0][0] = coords[1][0] = coords[2][0] = '\0';
 	if (!top)
 		return;
-	part(top, d->x, d->nnodes * sizeof(double));
-	part(top, d->y, d->nnodes * sizeof(double));
+	part(top, d->x, d->nnodes * sizeof(double), coords ? coords[0] : NULL);
+	part(top, d->y, d->nnodes * sizeof(double), coords ? coords[1] : NULL);
 	if (d->has_z)
-		part(top, d->z, d->nnodes * sizeof(double));
-	part(top, d->node_count, d->nfeat * sizeof(int32_t));
-	part(top, d->part_node_count, d->nparts * sizeof(int32_t));
-	part(top, d->interior_ring, d->nparts * sizeof(int32_t));
+		part(top, d->z, d->nnodes * sizeof(double), coords ? coords[2] : NULL);
+	part(top, d->node_count, d->nfeat * sizeof(int32_t), NULL);
+	part(top, d->part_node_count, d->nparts * sizeof(int32_t), NULL);
+	part(top, d->interior_ring, d->nparts * sizeof(int32_t), NULL);
 	for (size_t i = 0; i < d->nfields; i++) {
 		const lode_vfield *f = &d->fields[i];
 		if (f->type == LODE_FT_STRING) {
@@ -274,9 +290,9 @@ void lode__vector_digest(const lode_vdata *d, char hex[65])
 			lode__sha256_final(h, dg);
 			lode__sha256_update(top, dg, sizeof dg);
 		} else {
-			part(top, f->values, d->nfeat * lode__ftype_size(f->type));
+			part(top, f->values, d->nfeat * lode__ftype_size(f->type), NULL);
 		}
-		part(top, f->isnull, d->nfeat);
+		part(top, f->isnull, d->nfeat, NULL);
 	}
 	lode__sha256_final(top, dg);
 	lode__hex(dg, sizeof dg, hex);

@@ -46,6 +46,13 @@ lode_status lode__bundle_digest(lode__bundle *b, const lode__known_values *known
  * length and its bytes; a null as the type's zero) and its null flags (one byte each).
  */
 void lode__vector_digest(const lode_vdata *d, char hex[65]);
+/*
+ * The same, and in coords[0..2] (when not NULL) the values digests of the layer's x, y
+ * and z coordinate variables as lode stores them (NAME_coordX, _coordY, _coordZ: z only
+ * for 3D layers), which the digest already hashes: a writer registers them instead of
+ * reading them back.
+ */
+void lode__vector_digest_ex(const lode_vdata *d, char hex[65], char coords[3][65]);
 /* Is this root attribute outside the bundle digest: the signature set, lode_bundle_sha256
    and lode_signature_N (N = 1, 2, ... in decimal, no leading zero)? */
 int lode__digest_skips_attr(const char *key);

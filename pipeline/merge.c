@@ -308,16 +308,17 @@ out:
 	return rc;
 }
 
-static lode_status copy_vector(input *in, size_t k, const char *crs_wkt, lode__bundle *b, lode_error *err)
+static lode_status copy_vector(input *in, size_t k, const char *crs_wkt, lode__bundle *b,
+			       lode__known_values *known, lode_error *err)
 {
 	const lode_bundle_item *it = &in->items[k];
 	lode_vdata *d = NULL;
-	char content[65];
+	char content[65], coords[3][65];
 	lode_status rc;
 
 	if ((rc = lode__bundle_read_vector(in->b, it, &d, err)))
 		return rc;
-	lode__vector_digest(d, content);
+	lode__vector_digest_ex(d, content, coords);
 	if (strcmp(content, it->content_sha256) != 0) {
 		rc = lode__err(err, LODE_EDAMAGED, "the layer read back does not match its content digest");
 		goto out;
@@ -332,6 +333,8 @@ static lode_status copy_vector(input *in, size_t k, const char *crs_wkt, lode__b
 		rc = lode__bundle_add_vector(b, in->names[k], it->crs_wkt ? it->crs_wkt : crs_wkt, d, NULL, attrs,
 					     4, err);
 	}
+	if (!rc)
+		rc = lode__record_vector_values(known, in->names[k], coords, d->has_z, err);
 out:
 	lode__vdata_free(d);
 	return rc;
@@ -384,7 +387,7 @@ lode_status lode_merge(const char *const *inputs, size_t ninputs, const char *bu
 	}
 	if ((rc = check_names(ins, ninputs, prefix, err)))
 		goto out;
-	if (!(known = calloc(total ? total : 1, sizeof *known))) {
+	if (!(known = calloc(total ? total * LODE__KNOWN_PER_ITEM : 1, sizeof *known))) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -393,9 +396,9 @@ lode_status lode_merge(const char *const *inputs, size_t ninputs, const char *bu
 	for (size_t i = 0; i < ninputs; i++)
 		for (size_t k = 0; k < ins[i].n; k++) {
 			rc = strcmp(ins[i].items[k].kind, "vector") == 0
-				 ? copy_vector(&ins[i], k, NULL, out.b, err)
+				 ? copy_vector(&ins[i], k, NULL, out.b, &known[ndig], err)
 				 : copy_raster(&ins[i], k, out.b, &known[ndig], err);
-			ndig++;
+			ndig += LODE__KNOWN_PER_ITEM;
 			if (rc) {
 				lode__err_ctx(err, "%s: dataset '%s': ", ins[i].path, ins[i].items[k].name);
 				goto out;

@@ -167,10 +167,9 @@ static lode_status package_vector(work *w, size_t i, lode__bundle *out, lode__pr
 	lode_bundle_item *items = NULL;
 	size_t n = 0;
 	lode_vdata *d = NULL;
-	char content[65];
+	char content[65], coords[3][65];
 	lode_status rc;
 
-	(void)known; /* a layer's values are read back by the bundle digest */
 	for (size_t k = 0; k < w->nunits && !u; k++)
 		if (w->units[k].item == i)
 			u = &w->units[k];
@@ -180,7 +179,7 @@ static lode_status package_vector(work *w, size_t i, lode__bundle *out, lode__pr
 	    (rc = lode__bundle_read_vector(pb, &items[0], &d, err)))
 		goto out;
 	/* Vector columns are rewritten from their values: check them against the part's digest. */
-	lode__vector_digest(d, content);
+	lode__vector_digest_ex(d, content, coords);
 	if (!items[0].content_sha256 || strcmp(content, items[0].content_sha256) != 0 || !items[0].lineage) {
 		rc = lode__err(
 		    err, LODE_EDAMAGED,
@@ -198,7 +197,8 @@ static lode_status package_vector(work *w, size_t i, lode__bundle *out, lode__pr
 		if ((rc = lode__bundle_add_vector(out, it->spec->name, w->p.dst_wkt, d, NULL, attrs, 4, err)))
 			goto out;
 	}
-	if (lode__tick(pr, 1.0, it->spec->name))
+	rc = lode__record_vector_values(known, it->spec->name, coords, d->has_z, err);
+	if (!rc && lode__tick(pr, 1.0, it->spec->name))
 		rc = lode__err(err, LODE_EIO, "interrupted: nothing was written");
 out:
 	if (rc)
@@ -251,7 +251,7 @@ lode_status lode_package(const char *work_dir, const char *bundle_path, const lo
 			       missing, w.nunits, work_dir, work_dir, first);
 		goto out;
 	}
-	known = calloc(w.p.n ? w.p.n : 1, sizeof *known);
+	known = calloc(w.p.n ? w.p.n * LODE__KNOWN_PER_ITEM : 1, sizeof *known);
 	if (!known) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
@@ -260,18 +260,18 @@ lode_status lode_package(const char *work_dir, const char *bundle_path, const lo
 		goto out;
 	for (size_t i = 0; i < w.p.n; i++) {
 		rc = (w.p.items[i].is_vector ? package_vector : package_raster)(&w, i, out.b, &pr,
-										&known[i], err);
+										&known[i * LODE__KNOWN_PER_ITEM], err);
 		if (rc) {
 			lode__err_ctx(err, "dataset '%s': ", w.p.items[i].spec->name);
 			goto out;
 		}
 	}
-	rc = lode__out_commit(&out, known, w.p.n, err);
+	rc = lode__out_commit(&out, known, w.p.n * LODE__KNOWN_PER_ITEM, err);
 out:
 	if (rc && out.tmp && !strstr(err->message, bundle_path))
 		lode__err_ctx(err, "writing %s (nothing was left there): ", bundle_path);
 	lode__out_abort(&out);
-	lode__known_values_free(known, w.p.n);
+	lode__known_values_free(known, w.p.n * LODE__KNOWN_PER_ITEM);
 	lode__work_free(&w);
 	return rc;
 }

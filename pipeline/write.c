@@ -69,6 +69,21 @@ lode_status lode__record_raster_values(lode__known_values *k, const char *name, 
 	return rc;
 }
 
+lode_status lode__record_vector_values(lode__known_values *k, const char *name, char coords[3][65], int has_z,
+				       lode_error *err)
+{
+	static const char *const axes[3] = {"X", "Y", "Z"};
+	lode_status rc = LODE_OK;
+
+	for (int a = 0; a < (has_z ? 3 : 2) && !rc; a++) {
+		char *path = lode__sprintf("/%s_coord%s", name, axes[a]);
+		rc = path ? lode__known_values_set(&k[a], path, coords[a], err)
+			  : lode__err(err, LODE_ENOMEM, "out of memory");
+		free(path);
+	}
+	return rc;
+}
+
 /* ---- rasters ---- */
 
 /* The lineage's band_names or band_units array. */
@@ -372,6 +387,7 @@ out:
 typedef struct digest_job {
 	const lode_vdata *d;
 	char *content; /* 65 bytes */
+	char coords[3][65];
 	double extent[4];
 	pthread_t thread;
 } digest_job;
@@ -380,7 +396,7 @@ static void *digest_main(void *arg)
 {
 	digest_job *j = arg;
 
-	lode__vector_digest(j->d, j->content);
+	lode__vector_digest_ex(j->d, j->content, j->coords);
 	lode__vector_extent(j->d, j->extent);
 	return NULL;
 }
@@ -447,8 +463,8 @@ lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__pr
 		if ((rc = lode__bundle_set_attrs(b, it->spec->name, a, 2, err)))
 			goto out;
 	}
-	(void)known; /* the layer's values are read back by the bundle digest */
-	if (lode__tick(pr, 1.0, it->spec->name))
+	rc = lode__record_vector_values(known, it->spec->name, dj.coords, d->has_z, err);
+	if (!rc && lode__tick(pr, 1.0, it->spec->name))
 		rc = lode__err(err, LODE_EIO, "interrupted: nothing was written");
 out:
 	if (digesting)

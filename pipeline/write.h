@@ -20,6 +20,10 @@ typedef struct lode__progress {
 /* Advance the progress; non-zero when the caller asked to stop. */
 int lode__tick(lode__progress *pr, double amount, const char *label);
 
+/* The values digests one dataset's writer may record (a vector layer's x, y and z);
+   known arguments point at this many records. */
+#define LODE__KNOWN_PER_ITEM 3
+
 /*
  * Write rows [row0, row0 + nrows) of raster item it into b as a dataset of that many
  * rows (the whole raster when row0 is 0 and nrows is it->ny).  lineage is the text to
@@ -39,12 +43,16 @@ char *lode__band_text(const plan_item *it, int units, int *oom);
  */
 lode_status lode__finish_raster(lode__bvar *v, const char *source, const char *lineage, const char *content,
 				const char *names, const char *units, lode_error *err);
-/* Read, transform and write vector layer it into b.  known: as for rasters; a layer's
-   values are read back by the bundle digest, so nothing is recorded there for now. */
+/* Read, transform and write vector layer it into b.  known gets the values digests of
+   its coordinate variables (lode__vector_digest_ex). */
 lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__progress *pr,
 			       lode__known_values *known, lode_error *err);
 /* Record raster name's content digest as the values digest of its data variable. */
 lode_status lode__record_raster_values(lode__known_values *k, const char *name, const char *content,
+				       lode_error *err);
+/* Record the values digests of layer name's x, y (and z when has_z) variables, from
+   lode__vector_digest_ex, in k[0..2]. */
+lode_status lode__record_vector_values(lode__known_values *k, const char *name, char coords[3][65], int has_z,
 				       lode_error *err);
 
 /* date_created from SOURCE_DATE_EPOCH (reproducible builds), or NULL when it is not set. */

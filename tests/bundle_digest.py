@@ -19,7 +19,7 @@ import sys
 
 import h5py
 import numpy as np
-from h5py import h5, h5a, h5d, h5l, h5o, h5r, h5s, h5t
+from h5py import h5, h5a, h5d, h5l, h5o, h5p, h5r, h5s, h5t
 
 SIGNATURE_SET = re.compile(rb"lode_bundle_sha256|lode_signature_[1-9][0-9]*")
 MAGIC = b"lode-bundle-digest-2\n"
@@ -80,6 +80,12 @@ class Encoder:
         self.out.update(b)
 
     # ---- objects and links ----
+    def tracks_order(self, oid, kind):
+        cpl = oid.get_create_plist()
+        if not cpl.get_attr_creation_order() & h5p.CRT_ORDER_TRACKED or (
+                kind == h5o.TYPE_GROUP and not cpl.get_link_creation_order() & h5p.CRT_ORDER_TRACKED):
+            raise Refused("an object that does not track creation order")
+
     def walk(self, gid, path, depth, encode):
         if depth > MAX_DEPTH:
             raise Refused("groups nested too deep")
@@ -107,6 +113,7 @@ class Encoder:
                     self.put(b"h")
                     self.object(obj, child, depth + 1)
                 elif h5o.get_info(obj).type == h5o.TYPE_GROUP:
+                    self.tracks_order(obj, h5o.TYPE_GROUP)
                     self.walk(obj, child, depth + 1, False)
             elif info.type == h5l.TYPE_SOFT:
                 if encode:
@@ -121,6 +128,7 @@ class Encoder:
     def object(self, oid, path, depth):
         kind = h5o.get_info(oid).type
         tag = {h5o.TYPE_GROUP: b"G", h5o.TYPE_DATASET: b"D", h5o.TYPE_NAMED_DATATYPE: b"T"}[kind]
+        self.tracks_order(oid, kind)
         self.put(tag + blob(path) + blob(self.comment(oid)))
         if kind == h5o.TYPE_DATASET:
             plan = self.dtype(oid.get_type())
@@ -314,9 +322,13 @@ def bundle_digest(path):
         e = Encoder(f)
         root = f.id
         e.first[h5o.get_info(root).addr] = b"/"
-        e.walk(root, b"/", 0, False)
-        e.put(MAGIC)
-        e.object(h5o.open(root, b"."), b"/", 0)
+        try:
+            e.tracks_order(h5o.open(root, b"."), h5o.TYPE_GROUP)
+            e.walk(root, b"/", 0, False)
+            e.put(MAGIC)
+            e.object(h5o.open(root, b"."), b"/", 0)
+        except (RuntimeError, KeyError, ValueError, TypeError) as x:  # HDF5 refused to read it
+            raise Refused(str(x)) from x
         return e.out.hexdigest()
 
 
