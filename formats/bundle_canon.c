@@ -247,8 +247,8 @@ static hid_t open_attr(lode__canon *c, hid_t o, hsize_t i, const char *path)
 
 	if (a < 0)
 		h5fail_at(c, path,
-				   "its attributes cannot be read in creation order (is creation order "
-				   "tracked?)");
+			  "its attributes cannot be read in creation order (is creation order "
+			  "tracked?)");
 	return a;
 }
 
@@ -320,10 +320,10 @@ static int encode_comment(lode__canon *c, hid_t o, const char *path)
  */
 static int tracks_order(lode__canon *c, hid_t o, H5O_type_t type, const char *path)
 {
-	hid_t cpl = type == H5O_TYPE_GROUP	       ? H5Gget_create_plist(o)
-		    : type == H5O_TYPE_DATASET	       ? H5Dget_create_plist(o)
+	hid_t cpl = type == H5O_TYPE_GROUP            ? H5Gget_create_plist(o)
+		    : type == H5O_TYPE_DATASET        ? H5Dget_create_plist(o)
 		    : type == H5O_TYPE_NAMED_DATATYPE ? H5Tget_create_plist(o)
-						       : H5I_INVALID_HID;
+						      : H5I_INVALID_HID;
 	unsigned attrs = 0, links = H5P_CRT_ORDER_TRACKED;
 	int ok;
 
@@ -390,8 +390,7 @@ static char *link_name(lode__canon *c, hid_t g, hsize_t i, const char *path)
 	char *name;
 
 	if (len < 0) {
-		h5fail_at(c, path,
-				   "its links cannot be read in creation order (is creation order tracked?)");
+		h5fail_at(c, path, "its links cannot be read in creation order (is creation order tracked?)");
 		return NULL;
 	}
 	if (!(name = malloc((size_t)len + 1))) {
@@ -419,7 +418,8 @@ static int encode_link_value(lode__canon *c, hid_t g, hsize_t i, const H5L_info_
 		return fail_at(c, child, "a link value too large to read");
 	if (!(buf = calloc(1, li->u.val_size + 1)))
 		return lode__canon_oom(c);
-	if (H5Lget_val_by_idx(g, ".", H5_INDEX_CRT_ORDER, H5_ITER_INC, i, buf, li->u.val_size, H5P_DEFAULT) < 0) {
+	if (H5Lget_val_by_idx(g, ".", H5_INDEX_CRT_ORDER, H5_ITER_INC, i, buf, li->u.val_size, H5P_DEFAULT) <
+	    0) {
 		rc = h5fail_at(c, child, "the link's value cannot be read");
 	} else if (li->type == H5L_TYPE_SOFT) {
 		lode__canon_u8(c, 's');

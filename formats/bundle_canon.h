@@ -27,7 +27,7 @@
 #include "bundle.h"
 #include "lode_error.h"
 
-#define LODE__CANON_MAX_DEPTH 64 /* groups within groups */
+#define LODE__CANON_MAX_DEPTH      64 /* groups within groups */
 #define LODE__CANON_MAX_DEPTH_TEXT "64"
 
 typedef struct lode__canon_sink {

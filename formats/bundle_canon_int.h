@@ -69,11 +69,11 @@ typedef enum lode__canon_kind {
 
 typedef struct lode__canon_type {
 	lode__canon_kind kind;
-	size_t size;   /* bytes of one element as read into memory */
-	hid_t mem;     /* the memory type values are read with (owned), or <= 0 */
-	int has_vlen;  /* values hold pointers that H5Dvlen_reclaim frees */
-	size_t nsub;   /* compound members, or 1 for a sequence's base */
-	size_t *off;   /* compound member offsets */
+	size_t size;  /* bytes of one element as read into memory */
+	hid_t mem;    /* the memory type values are read with (owned), or <= 0 */
+	int has_vlen; /* values hold pointers that H5Dvlen_reclaim frees */
+	size_t nsub;  /* compound members, or 1 for a sequence's base */
+	size_t *off;  /* compound member offsets */
 	struct lode__canon_type *sub;
 } lode__canon_type;
 

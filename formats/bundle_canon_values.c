@@ -27,8 +27,8 @@
 #include "util.h"
 
 #define BLOCK_BYTES (8u << 20) /* values read at a time */
-#define MAX_PLANES (1u << 24)  /* planes of a dataset of rank 3 or more */
-#define MAX_CD 16              /* a filter's parameters (h5py reads no more) */
+#define MAX_PLANES  (1u << 24) /* planes of a dataset of rank 3 or more */
+#define MAX_CD      16         /* a filter's parameters (h5py reads no more) */
 #define MAX_MEMBERS 256        /* of a compound type */
 
 /* ---- datatypes ---- */
@@ -71,8 +71,8 @@ static int num_plan(lode__canon *c, hid_t ft, H5T_class_t cls, lode__canon_type 
 		lode__canon_u64(c, (uint64_t)off);
 		lode__canon_u8(c, (unsigned)lsb);
 		lode__canon_u8(c, (unsigned)msb);
-		standard = (size == 1 || size == 2 || size == 4 || size == 8) && prec == 8 * size && off == 0 &&
-			   (sign == H5T_SGN_NONE || sign == H5T_SGN_2);
+		standard = (size == 1 || size == 2 || size == 4 || size == 8) && prec == 8 * size &&
+			   off == 0 && (sign == H5T_SGN_NONE || sign == H5T_SGN_2);
 	} else {
 		size_t f[5] = {0, 0, 0, 0, 0};
 		H5Tget_fields(ft, &f[0], &f[1], &f[2], &f[3], &f[4]);
@@ -123,8 +123,8 @@ static int str_plan(lode__canon *c, hid_t ft, lode__canon_type *t, const char *w
 	t->has_vlen = var > 0;
 	/* A memory type equal to the stored one: no conversion, the stored bytes. */
 	t->mem = H5Tcopy(H5T_C_S1);
-	if (t->mem < 0 || H5Tset_size(t->mem, var ? H5T_VARIABLE : size) < 0 || H5Tset_strpad(t->mem, pad) < 0 ||
-	    H5Tset_cset(t->mem, cset) < 0)
+	if (t->mem < 0 || H5Tset_size(t->mem, var ? H5T_VARIABLE : size) < 0 ||
+	    H5Tset_strpad(t->mem, pad) < 0 || H5Tset_cset(t->mem, cset) < 0)
 		return lode__canon_h5fail(c, where, "its string type cannot be copied");
 	return 0;
 }
@@ -165,8 +165,9 @@ static int comp_plan(lode__canon *c, hid_t ft, lode__canon_type *t, int depth, c
 		if (!rc && ((t->sub[i].kind != LODE__CK_NUM && t->sub[i].kind != LODE__CK_FSTR &&
 			     t->sub[i].kind != LODE__CK_REF) ||
 			    t->off[i] > size || t->sub[i].size > size - t->off[i]))
-			rc = lode__canon_fail(c, where, "a compound member that is not a number, fixed string "
-							"or reference, or lies outside the compound");
+			rc = lode__canon_fail(c, where,
+					      "a compound member that is not a number, fixed string "
+					      "or reference, or lies outside the compound");
 		if (!rc && H5Tinsert(t->mem, name, t->off[i], t->sub[i].mem) < 0)
 			rc = lode__canon_h5fail(c, where, "its compound type cannot be copied");
 		if (name)
@@ -214,8 +215,9 @@ int lode__canon_type_plan(lode__canon *c, hid_t ft, lode__canon_type *t, int dep
 			rc = lode__canon_h5fail(c, where, "its sequence type cannot be read");
 		else if (!(rc = lode__canon_type_plan(c, base, t->sub, depth + 1, where)) &&
 			 t->sub->kind != LODE__CK_REF)
-			rc = lode__canon_fail(c, where, "a variable-length sequence of something else than "
-							"object references");
+			rc = lode__canon_fail(c, where,
+					      "a variable-length sequence of something else than "
+					      "object references");
 		t->nsub = t->sub ? 1 : 0;
 		if (!rc && (t->mem = H5Tvlen_create(t->sub->mem)) < 0)
 			rc = lode__canon_h5fail(c, where, "its sequence type cannot be copied");
@@ -224,9 +226,9 @@ int lode__canon_type_plan(lode__canon *c, hid_t ft, lode__canon_type *t, int dep
 		return rc;
 	}
 	default:
-		return lode__canon_fail(c, where,
-					"a datatype of class %d (bitfield, opaque, enumeration, array or time)",
-					(int)cls);
+		return lode__canon_fail(
+		    c, where, "a datatype of class %d (bitfield, opaque, enumeration, array or time)",
+		    (int)cls);
 	}
 }
 
@@ -459,7 +461,8 @@ static int encode_fill(lode__canon *c, hid_t dcpl, const lode__canon_type *t, co
 	H5D_fill_value_t st;
 	unsigned char buf[16];
 
-	if (H5Pfill_value_defined(dcpl, &st) < 0 || st < H5D_FILL_VALUE_UNDEFINED || st > H5D_FILL_VALUE_USER_DEFINED)
+	if (H5Pfill_value_defined(dcpl, &st) < 0 || st < H5D_FILL_VALUE_UNDEFINED ||
+	    st > H5D_FILL_VALUE_USER_DEFINED)
 		return lode__canon_h5fail(c, where, "its fill value cannot be read");
 	lode__canon_u8(c, (unsigned)st);
 	if (st != H5D_FILL_VALUE_USER_DEFINED)
@@ -483,8 +486,8 @@ int lode__canon_dataset_head(lode__canon *c, hid_t d, const char *path, lode__ca
 	lode__canon_where(where, path, NULL);
 	if (ft < 0 || sp < 0 || dcpl < 0)
 		rc = lode__canon_h5fail(c, where, "the dataset cannot be read");
-	else if (!(rc = lode__canon_type_plan(c, ft, t, 0, where)) && !(rc = encode_space(c, sp, &s, where)) &&
-		 !(rc = encode_storage(c, dcpl, where)))
+	else if (!(rc = lode__canon_type_plan(c, ft, t, 0, where)) &&
+		 !(rc = encode_space(c, sp, &s, where)) && !(rc = encode_storage(c, dcpl, where)))
 		rc = encode_fill(c, dcpl, t, where);
 	if (ft >= 0)
 		H5Tclose(ft);
@@ -524,7 +527,8 @@ static int read_block(reader *r, const hsize_t *start, const hsize_t *count, uin
 		rc = lode__canon_h5fail(c, r->where, "its values cannot be read");
 	for (uint64_t k = 0; !rc && each_plane && k < nelem / inner; k++) {
 		c->s->values_plane(c->s->user);
-		rc = encode_elems(c, r->t, r->buf + (size_t)(k * inner) * r->t->size, (size_t)inner, 1, r->where);
+		rc = encode_elems(c, r->t, r->buf + (size_t)(k * inner) * r->t->size, (size_t)inner, 1,
+				  r->where);
 	}
 	if (!rc && !each_plane)
 		rc = encode_elems(c, r->t, r->buf, (size_t)nelem, 1, r->where);
@@ -551,7 +555,8 @@ static int read_blocks(reader *r, uint64_t budget)
 
 	inner[rank - 1] = 1;
 	for (int k = rank - 2; k >= 0; k--)
-		inner[k] = inner[k + 1] > UINT64_MAX / s->dims[k + 1] ? UINT64_MAX : inner[k + 1] * s->dims[k + 1];
+		inner[k] =
+		    inner[k + 1] > UINT64_MAX / s->dims[k + 1] ? UINT64_MAX : inner[k + 1] * s->dims[k + 1];
 	while (a < rank - 1 && inner[a] > budget)
 		a++;
 	len = budget / inner[a];

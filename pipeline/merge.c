@@ -330,8 +330,8 @@ static lode_status copy_vector(input *in, size_t k, const char *crs_wkt, lode__b
 		    {"lode_lineage", it->lineage},
 		    {"lode_content_sha256", content},
 		};
-		rc = lode__bundle_add_vector(b, in->names[k], it->crs_wkt ? it->crs_wkt : crs_wkt, d, NULL, attrs,
-					     4, err);
+		rc = lode__bundle_add_vector(b, in->names[k], it->crs_wkt ? it->crs_wkt : crs_wkt, d, NULL,
+					     attrs, 4, err);
 	}
 	if (!rc)
 		rc = lode__record_vector_values(known, in->names[k], coords, d->has_z, err);

@@ -335,9 +335,10 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 					    "differs from what was digested)"
 					  : "no lode_bundle_sha256 attribute");
 			if (!damaged)
-				snprintf(names, sizeof names,
-					 "the file differs from its bundle digest (an object, attribute, link "
-					 "or value was changed, added or removed)");
+				snprintf(
+				    names, sizeof names,
+				    "the file differs from its bundle digest (an object, attribute, link "
+				    "or value was changed, added or removed)");
 			damaged++;
 		} else {
 			lode__addf(&text, "bundle digest: OK (sha256 %s)\n", digest);

@@ -259,8 +259,8 @@ lode_status lode_package(const char *work_dir, const char *bundle_path, const lo
 	if ((rc = lode__out_begin(&out, bundle_path, err)) || (rc = lode__write_root(&w.p, out.b, err)))
 		goto out;
 	for (size_t i = 0; i < w.p.n; i++) {
-		rc = (w.p.items[i].is_vector ? package_vector : package_raster)(&w, i, out.b, &pr,
-										&known[i * LODE__KNOWN_PER_ITEM], err);
+		rc = (w.p.items[i].is_vector ? package_vector : package_raster)(
+		    &w, i, out.b, &pr, &known[i * LODE__KNOWN_PER_ITEM], err);
 		if (rc) {
 			lode__err_ctx(err, "dataset '%s': ", w.p.items[i].spec->name);
 			goto out;

@@ -106,9 +106,8 @@ static lode_status make_part(work *w, const unit *u, lode__progress *pr, lode_er
 	} else {
 		lineage = u->whole ? json_dumps(it->lineage, JSON_COMPACT | JSON_PRESERVE_ORDER)
 				   : tile_lineage(it, u);
-		rc = lineage
-			 ? lode__write_raster(&w->p, it, out.b, u->row, u->rows, lineage, pr, known, err)
-			 : lode__err(err, LODE_ENOMEM, "out of memory");
+		rc = lineage ? lode__write_raster(&w->p, it, out.b, u->row, u->rows, lineage, pr, known, err)
+			     : lode__err(err, LODE_ENOMEM, "out of memory");
 	}
 	if (!rc)
 		rc = lode__out_commit(&out, known, LODE__KNOWN_PER_ITEM, err);
