@@ -23,7 +23,7 @@ from h5py import h5, h5a, h5d, h5l, h5o, h5p, h5r, h5s, h5t
 
 SIGNATURE_SET = re.compile(rb"lode_bundle_sha256|lode_signature_[1-9][0-9]*")
 MAGIC = b"lode-bundle-digest-2\n"
-MAX_DEPTH, MAX_PLANES, MAX_CD, MAX_MEMBERS = 64, 1 << 24, 16, 256
+MAX_DEPTH, MAX_PLANES, MAX_CD, MAX_MEMBERS, MAX_BYTES = 64, 1 << 24, 16, 256, 64 << 20
 IEEE = {4: (32, 0, (31, 23, 8, 0, 23), 127), 8: (64, 0, (63, 52, 11, 0, 52), 1023)}
 CRT = h5.INDEX_CRT_ORDER
 
@@ -152,6 +152,8 @@ class Encoder:
             self.put(blob(a.name))
             plan = self.dtype(a.get_type())
             n = self.space(a.get_space())
+            if n * plan.size > MAX_BYTES:
+                raise Refused("an attribute larger than %d bytes" % MAX_BYTES)
             if n:
                 self.put(self.elements(lambda arr, mtype: a.read(arr, mtype=mtype), n, plan))
 
@@ -181,8 +183,8 @@ class Encoder:
             return Plan("num", size, mem)
         if cls == h5t.STRING:
             var, pad, cset, size = tid.is_variable_str(), tid.get_strpad(), tid.get_cset(), tid.get_size()
-            if pad not in (0, 1, 2) or cset not in (0, 1):
-                raise Refused("a string type of unknown padding or character set")
+            if pad not in (0, 1, 2) or cset not in (0, 1) or (not var and not 1 <= size <= MAX_BYTES):
+                raise Refused("a string type of unknown padding, character set or size")
             self.put(b"s" + u8(var) + u64(0 if var else size) + u8(pad) + u8(cset))
             mem = h5t.C_S1.copy()
             mem.set_size(h5t.VARIABLE if var else size)
@@ -223,7 +225,10 @@ class Encoder:
         dims = sid.get_simple_extent_dims() if cls == h5s.SIMPLE else ()
         maxd = sid.get_simple_extent_dims(maxdims=True) if cls == h5s.SIMPLE else ()
         self.put(u8(cls) + u32(len(dims)) + b"".join(u64(d) for d in dims) + b"".join(u64(d) for d in maxd))
-        return 0 if cls == h5s.NULL else int(np.prod(dims, dtype=object))
+        n = 0 if cls == h5s.NULL else int(np.prod(dims, dtype=object))
+        if n >= 1 << 63:
+            raise Refused("a dataspace of more elements than can be counted")
+        return n
 
     def storage(self, dcpl):
         layout = dcpl.get_layout()
