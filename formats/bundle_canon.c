@@ -256,10 +256,12 @@ static hid_t open_attr(lode__canon *c, hid_t o, hsize_t i, const char *path)
 static int encode_attrs(lode__canon *c, hid_t o, const char *path, hsize_t nattrs)
 {
 	int root = strcmp(path, "/") == 0, rc = 0;
-	char **names = calloc(nattrs ? (size_t)nattrs : 1, sizeof *names);
+	char **names;
 	uint64_t kept = 0;
 
-	if (!names)
+	if (nattrs > LODE__CANON_MAX_ATTRS)
+		return fail_at(c, path, "more than " LODE__CANON_MAX_ATTRS_TEXT " attributes");
+	if (!(names = calloc(nattrs ? (size_t)nattrs : 1, sizeof *names)))
 		return lode__canon_oom(c);
 	for (hsize_t i = 0; i < nattrs && !rc; i++) {
 		hid_t a = open_attr(c, o, i, path);

@@ -17,7 +17,9 @@
  * attribute name that is empty, "." or holds '/', a user-defined link, a datatype
  * outside integer, IEEE float, string, object reference, variable-length sequence of
  * object references and compound of those, virtual or external raw data, a reference to
- * an object no link reaches, groups nested deeper than LODE__CANON_MAX_DEPTH.
+ * an object no link reaches, and what exceeds the limits of bundle-format.md section 7.1
+ * (groups nested deeper than LODE__CANON_MAX_DEPTH, more than LODE__CANON_MAX_ATTRS
+ * attributes on an object, attributes over 64 MB, ...).
  */
 #ifndef LODE_BUNDLE_CANON_H
 #define LODE_BUNDLE_CANON_H
@@ -29,6 +31,8 @@
 
 #define LODE__CANON_MAX_DEPTH      64 /* groups within groups */
 #define LODE__CANON_MAX_DEPTH_TEXT "64"
+#define LODE__CANON_MAX_ATTRS      (1u << 20) /* attributes of one object */
+#define LODE__CANON_MAX_ATTRS_TEXT "1048576"
 
 typedef struct lode__canon_sink {
 	void *user;

@@ -23,7 +23,7 @@ from h5py import h5, h5a, h5d, h5l, h5o, h5p, h5r, h5s, h5t
 
 SIGNATURE_SET = re.compile(rb"lode_bundle_sha256|lode_signature_[1-9][0-9]*")
 MAGIC = b"lode-bundle-digest-2\n"
-MAX_DEPTH, MAX_PLANES, MAX_CD, MAX_MEMBERS, MAX_BYTES = 64, 1 << 24, 16, 256, 64 << 20
+MAX_DEPTH, MAX_PLANES, MAX_CD, MAX_MEMBERS, MAX_BYTES, MAX_ATTRS = 64, 1 << 24, 16, 256, 64 << 20, 1 << 20
 IEEE = {4: (32, 0, (31, 23, 8, 0, 23), 127), 8: (64, 0, (63, 52, 11, 0, 52), 1023)}
 CRT = h5.INDEX_CRT_ORDER
 
@@ -145,6 +145,8 @@ class Encoder:
             self.put(self.values(oid, plan))
 
     def attrs(self, oid, path):
+        if h5a.get_num_attrs(oid) > MAX_ATTRS:
+            raise Refused("more than %d attributes" % MAX_ATTRS)
         aids = [h5a.open(oid, index=i, index_type=CRT) for i in range(h5a.get_num_attrs(oid))]
         kept = [a for a in aids if not (path == b"/" and SIGNATURE_SET.fullmatch(a.name))]
         self.put(u64(len(kept)))
