@@ -18,7 +18,7 @@
 
 #define LODE_VERSION "0.1.0"
 /* Version of the bundle layout described in docs/bundle-format.md. */
-#define LODE_FORMAT_VERSION "1"
+#define LODE_FORMAT_VERSION "2"
 
 /* Progress callback: fraction in [0,1] and a short label; return 0 to go on. */
 typedef int (*lode_progress_fn)(double fraction, const char *label, void *user);

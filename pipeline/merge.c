@@ -329,7 +329,7 @@ out:
 	return rc;
 }
 
-static lode_status copy_raster(input *in, size_t k, lode__bundle *b, lode_bundle_item *digest,
+static lode_status copy_raster(input *in, size_t k, lode__bundle *b, lode__known_values *known,
 			       lode_error *err)
 {
 	const lode_bundle_item *it = &in->items[k];
@@ -347,7 +347,7 @@ static lode_status copy_raster(input *in, size_t k, lode__bundle *b, lode_bundle
 	    .chunk = LODE_CHUNK,
 	};
 	lode__bvar *v = NULL;
-	char *names, *units, *lineage = NULL;
+	char *names, *units;
 	int oom1, oom2;
 	lode_status rc;
 
@@ -364,29 +364,27 @@ static lode_status copy_raster(input *in, size_t k, lode__bundle *b, lode_bundle
 	rc = lode__finish_raster(v, it->source ? it->source : "", it->lineage, it->content_sha256, names,
 				 units, err);
 	v = NULL;
-	if (!rc && !(lineage = lode__strdup(it->lineage)))
-		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+	/* The input verified, so its stored content digest is its values' digest. */
 	if (!rc)
-		rc = lode__record_digest(digest, in->names[k], it->content_sha256, &lineage, err);
+		rc = lode__record_raster_values(known, in->names[k], it->content_sha256, err);
 out:
 	lode__bvar_free(v);
-	free(lineage);
 	free(names);
 	free(units);
 	return rc;
 }
 
 static lode_status copy_vector(input *in, size_t k, const char *crs_wkt, lode__bundle *b,
-			       lode_bundle_item *digest, lode_error *err)
+			       lode__known_values *known, lode_error *err)
 {
 	const lode_bundle_item *it = &in->items[k];
 	lode_vdata *d = NULL;
-	char content[65], *lineage = NULL;
+	char content[65], coords[3][65];
 	lode_status rc;
 
 	if ((rc = lode__bundle_read_vector(in->b, it, &d, err)))
 		return rc;
-	lode__vector_digest(d, content);
+	lode__vector_digest_ex(d, content, coords);
 	if (strcmp(content, it->content_sha256) != 0) {
 		rc = lode__err(err, LODE_EDAMAGED, "the layer read back does not match its content digest");
 		goto out;
@@ -398,16 +396,12 @@ static lode_status copy_vector(input *in, size_t k, const char *crs_wkt, lode__b
 		    {"lode_lineage", it->lineage},
 		    {"lode_content_sha256", content},
 		};
-		if ((rc = lode__bundle_add_vector(b, in->names[k], it->crs_wkt ? it->crs_wkt : crs_wkt, d,
-						  NULL, attrs, 4, err)))
-			goto out;
+		rc = lode__bundle_add_vector(b, in->names[k], it->crs_wkt ? it->crs_wkt : crs_wkt, d, NULL,
+					     attrs, 4, err);
 	}
-	if (!(lineage = lode__strdup(it->lineage)))
-		rc = lode__err(err, LODE_ENOMEM, "out of memory");
-	else
-		rc = lode__record_digest(digest, in->names[k], content, &lineage, err);
+	if (!rc)
+		rc = lode__record_vector_values(known, in->names[k], coords, d->has_z, err);
 out:
-	free(lineage);
 	lode__vdata_free(d);
 	return rc;
 }
@@ -417,7 +411,7 @@ lode_status lode_merge(const char *const *inputs, size_t ninputs, const char *bu
 {
 	input *ins = NULL;
 	lode__out out = {0};
-	lode_bundle_item *digests = NULL;
+	lode__known_values *known = NULL;
 	size_t ndig = 0, total = 0;
 	lode_status rc = LODE_OK;
 
@@ -468,7 +462,7 @@ lode_status lode_merge(const char *const *inputs, size_t ninputs, const char *bu
 	}
 	if ((rc = check_names(ins, ninputs, prefix, err)) || (rc = check_carriable(ins, ninputs, err)))
 		goto out;
-	if (!(digests = calloc(total ? total : 1, sizeof *digests))) {
+	if (!(known = calloc(total ? total * LODE__KNOWN_PER_ITEM : 1, sizeof *known))) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -477,20 +471,20 @@ lode_status lode_merge(const char *const *inputs, size_t ninputs, const char *bu
 	for (size_t i = 0; i < ninputs; i++)
 		for (size_t k = 0; k < ins[i].n; k++) {
 			rc = strcmp(ins[i].items[k].kind, "vector") == 0
-				 ? copy_vector(&ins[i], k, NULL, out.b, &digests[ndig], err)
-				 : copy_raster(&ins[i], k, out.b, &digests[ndig], err);
-			ndig++;
+				 ? copy_vector(&ins[i], k, NULL, out.b, &known[ndig], err)
+				 : copy_raster(&ins[i], k, out.b, &known[ndig], err);
+			ndig += LODE__KNOWN_PER_ITEM;
 			if (rc) {
 				lode__err_ctx(err, "%s: dataset '%s': ", ins[i].path, ins[i].items[k].name);
 				goto out;
 			}
 		}
-	rc = lode__out_commit(&out, digests, ndig, err);
+	rc = lode__out_commit(&out, known, ndig, err);
 out:
 	if (rc && out.tmp && !strstr(err->message, bundle_path))
 		lode__err_ctx(err, "writing %s (nothing was left there): ", bundle_path);
 	lode__out_abort(&out);
-	lode__digest_items_free(digests, ndig);
+	lode__known_values_free(known, ndig);
 	for (size_t i = 0; i < ninputs; i++) {
 		lode_error ignored;
 		for (size_t k = 0; ins[i].names && k < ins[i].n; k++)

@@ -19,7 +19,7 @@ lode_status lode_run(const char *manifest_path, const char *bundle_path, const l
 {
 	plan p;
 	lode__out out = {0};
-	lode_bundle_item *digests = NULL;
+	lode__known_values *known = NULL;
 	char *lineage = NULL;
 	lode__progress pr = {opt, 0, 0};
 	lode_status rc;
@@ -42,8 +42,8 @@ lode_status lode_run(const char *manifest_path, const char *bundle_path, const l
 	for (size_t i = 0; i < p.n; i++)
 		pr.total +=
 		    p.items[i].is_vector ? 1.0 : (double)p.items[i].nx * p.items[i].ny * p.items[i].nbands;
-	digests = calloc(p.n ? p.n : 1, sizeof *digests);
-	if (!digests) {
+	known = calloc(p.n ? p.n * LODE__KNOWN_PER_ITEM : 1, sizeof *known);
+	if (!known) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -53,12 +53,12 @@ lode_status lode_run(const char *manifest_path, const char *bundle_path, const l
 	for (size_t i = 0; i < p.n; i++) {
 		plan_item *it = &p.items[i];
 		if (it->is_vector) {
-			rc = lode__write_vector(&p, it, out.b, &pr, &digests[i], err);
+			rc = lode__write_vector(&p, it, out.b, &pr, &known[i * LODE__KNOWN_PER_ITEM], err);
 		} else {
 			free(lineage);
 			lineage = json_dumps(it->lineage, JSON_COMPACT | JSON_PRESERVE_ORDER);
-			rc = lineage ? lode__write_raster(&p, it, out.b, 0, it->ny, lineage, &pr, &digests[i],
-							  err)
+			rc = lineage ? lode__write_raster(&p, it, out.b, 0, it->ny, lineage, &pr,
+							  &known[i * LODE__KNOWN_PER_ITEM], err)
 				     : lode__err(err, LODE_ENOMEM, "out of memory");
 		}
 		if (rc) {
@@ -67,14 +67,14 @@ lode_status lode_run(const char *manifest_path, const char *bundle_path, const l
 			goto out;
 		}
 	}
-	rc = lode__out_commit(&out, digests, p.n, err);
+	rc = lode__out_commit(&out, known, p.n * LODE__KNOWN_PER_ITEM, err);
 out:
 	/* Name the bundle the user asked for, not the temporary file HDF5 saw. */
 	if (rc && out.tmp && !strstr(err->message, bundle_path))
 		lode__err_ctx(err, "writing %s (nothing was left there): ", bundle_path);
 	lode__out_abort(&out);
 	free(lineage);
-	lode__digest_items_free(digests, p.n);
+	lode__known_values_free(known, p.n * LODE__KNOWN_PER_ITEM);
 	lode__plan_free(&p);
 	return rc;
 }

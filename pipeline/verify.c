@@ -4,7 +4,9 @@
  * verify recomputes every content digest from the stored values (which also makes HDF5
  * check every chunk's Fletcher32 checksum), checks that the coordinates and the lineage
  * agree with the grid-mapping attributes, checks the file structure, recomputes the
- * bundle digest, and checks the signatures (signature.c).  A bundle is untrusted input:
+ * bundle digest from the whole file (every object, attribute and value: digest.c), and
+ * checks the signatures (signature.c).  A bundle of another format version is refused
+ * before anything else: its digest means something else.  A bundle is untrusted input:
  * sizes read from it are checked before they size an allocation, and it is read in a
  * child process (untrusted.c).  It changes nothing: signing is sign.c's.
  */
@@ -182,6 +184,57 @@ static char *vector_problem(lode__bundle *b, const lode_bundle_item *it, char he
 }
 
 /*
+ * Record in k the values digest verify recomputed from the file for raster item it (its
+ * content digest hex), so that the bundle digest does not read the raster a second time:
+ * the content digest covers every value of the variable /NAME/NAME in row-major order,
+ * band plane by band plane, little-endian, which is its values digest.  Only for a name
+ * of the format (section 3), which the reader opened as exactly that path.  1 when
+ * recorded.
+ */
+static int remember_values(lode__known_values *k, const lode_bundle_item *it, const char *hex)
+{
+	size_t len = strlen(it->name);
+	char *path;
+	lode_error e;
+	int ok;
+
+	if (strcmp(it->kind, "raster") != 0 || len < 1 || len > 64 ||
+	    !((it->name[0] >= 'A' && it->name[0] <= 'Z') || (it->name[0] >= 'a' && it->name[0] <= 'z')) ||
+	    strspn(it->name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != len)
+		return 0;
+	path = lode__sprintf("/%s/%s", it->name, it->name);
+	ok = path && lode__known_values_set(k, path, hex, &e) == LODE_OK;
+	free(path);
+	return ok;
+}
+
+/*
+ * Is the bundle of this lode's format version?  A malloc'd reason when not.  Version 1
+ * bundles (older lode) had a bundle digest over a selection of the file only.
+ */
+static char *format_problem(lode__bundle *b, const char *path)
+{
+	char *v = NULL, *problem = NULL;
+	lode_error e;
+
+	lode__bundle_get_attr(b, "lode_format_version", &v, &e);
+	if (v && strcmp(v, LODE_FORMAT_VERSION) == 0)
+		;
+	else if (v && strcmp(v, "1") == 0)
+		problem = lode__sprintf(
+		    "%s: bundle format version 1 (made by an older lode), whose bundle digest does not "
+		    "cover the whole file, so neither it nor its signatures can be trusted; make the "
+		    "bundle again with this lode (lode run, or lode package) from its manifest and "
+		    "sources, and sign it again",
+		    path);
+	else
+		problem = lode__sprintf("%s: unknown bundle format version (this lode reads version %s)",
+					path, LODE_FORMAT_VERSION);
+	free(v);
+	return problem;
+}
+
+/*
  * The check itself (in the child process): *report gets one line per dataset, then the
  * structure, the bundle digest and each signature.  LODE_EDAMAGED naming what is
  * damaged, LODE_ESIGNATURE for a signature that fails or none by a trusted key.
@@ -191,8 +244,9 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 {
 	lode__bundle *b = NULL;
 	lode_bundle_item *items = NULL;
-	size_t n = 0, damaged = 0;
-	char *text = NULL, *stored = NULL, *digest = NULL, names[1024] = "";
+	size_t n = 0, damaged = 0, nknown = 0;
+	lode__known_values *known = NULL;
+	char *text = NULL, *stored = NULL, digest[65] = "", names[1024] = "";
 	lode_kv *root = NULL;
 	size_t nroot = 0;
 	lode_status rc;
@@ -201,6 +255,15 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 	lode__err_clear(err);
 	if ((rc = lode__open_items(bundle_path, &b, &items, &n, err)))
 		goto out;
+	known = calloc(n ? n : 1, sizeof *known); /* none: rasters are read twice */
+	{
+		char *problem = format_problem(b, bundle_path);
+		if (problem) {
+			rc = lode__err(err, LODE_EBUNDLE, "%s", problem);
+			free(problem);
+			goto out;
+		}
+	}
 	for (size_t i = 0; i < n; i++) {
 		lode_bundle_item *it = &items[i];
 		char hex[65] = "", *problem = NULL;
@@ -228,6 +291,10 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 			free(problem);
 		} else {
 			lode__addf(&text, "%s: OK (sha256 %s)\n", it->name, hex);
+			/* Read once: the content digest just computed from a raster's stored
+			   values is its data variable's values digest (bundle-format.md 7.1). */
+			if (known && remember_values(&known[nknown], it, hex))
+				nknown++;
 		}
 	}
 	{
@@ -248,19 +315,34 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 		err->code = rc = LODE_EDAMAGED;
 		goto out;
 	}
-	digest = lode__bundle_digest(items, n, root, nroot);
-	if (!stored || !digest || strcmp(stored, digest) != 0) {
-		lode__addf(&text, "bundle digest: DAMAGED: %s\n",
-			   stored
-			       ? "it does not match the global attributes (manifest, discovery metadata) and "
-				 "the datasets' digests and lineage"
-			       : "no lode_bundle_sha256 attribute");
-		if (!damaged)
-			snprintf(names, sizeof names,
-				 "the bundle's metadata (global attributes, manifest or lineage)");
-		damaged++;
-	} else {
-		lode__addf(&text, "bundle digest: OK (sha256 %s)\n", digest);
+	{
+		/* From the file: every object, attribute and value, nothing taken on trust. */
+		lode_error de;
+		lode_status drc = lode__bundle_digest(b, known, nknown, digest, &de);
+		if (drc == LODE_ENOMEM) {
+			rc = lode__err(err, LODE_ENOMEM, "%s", de.message);
+			goto out;
+		}
+		if (drc) {
+			lode__addf(&text, "bundle digest: DAMAGED: it cannot be computed: %s\n", de.message);
+			if (!damaged)
+				snprintf(names, sizeof names, "the bundle digest cannot be computed: %.900s",
+					 de.message);
+			damaged++;
+		} else if (!stored || strcmp(stored, digest) != 0) {
+			lode__addf(&text, "bundle digest: DAMAGED: %s\n",
+				   stored ? "it does not match the file (an object, attribute, link or value "
+					    "differs from what was digested)"
+					  : "no lode_bundle_sha256 attribute");
+			if (!damaged)
+				snprintf(
+				    names, sizeof names,
+				    "the file differs from its bundle digest (an object, attribute, link "
+				    "or value was changed, added or removed)");
+			damaged++;
+		} else {
+			lode__addf(&text, "bundle digest: OK (sha256 %s)\n", digest);
+		}
 	}
 	if (damaged) {
 		rc = lode__err(err, LODE_EDAMAGED, "%s: damaged: %s", bundle_path, names);
@@ -290,7 +372,7 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 out:
 	free(stored);
 	lode__kv_free(root, nroot);
-	free(digest);
+	lode__known_values_free(known, nknown);
 	lode__bundle_items_free(items, n);
 	lode__bundle_close(b, NULL);
 	*report = text;

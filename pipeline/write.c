@@ -51,24 +51,32 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-lode_status lode__record_digest(lode_bundle_item *di, const char *name, const char *content, char **lineage,
-				lode_error *err)
+lode_status lode__record_raster_values(lode__known_values *k, const char *name, const char *content,
+				       lode_error *err)
 {
-	di->name = lode__strdup(name);
-	di->lineage = *lineage;
-	*lineage = NULL;
-	di->content_sha256 = lode__strdup(content);
-	return di->content_sha256 && di->name ? LODE_OK : lode__err(err, LODE_ENOMEM, "out of memory");
+	char *path = lode__sprintf("/%s/%s", name, name);
+	lode_status rc;
+
+	if (!path)
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	rc = lode__known_values_set(k, path, content, err);
+	free(path);
+	return rc;
 }
 
-void lode__digest_items_free(lode_bundle_item *d, size_t n)
+lode_status lode__record_vector_values(lode__known_values *k, const char *name, char coords[3][65], int has_z,
+				       lode_error *err)
 {
-	for (size_t i = 0; d && i < n; i++) {
-		free(d[i].name);
-		free(d[i].content_sha256);
-		free(d[i].lineage);
+	static const char *const axes[3] = {"X", "Y", "Z"};
+	lode_status rc = LODE_OK;
+
+	for (int a = 0; a < (has_z ? 3 : 2) && !rc; a++) {
+		char *path = lode__sprintf("/%s_coord%s", name, axes[a]);
+		rc = path ? lode__known_values_set(&k[a], path, coords[a], err)
+			  : lode__err(err, LODE_ENOMEM, "out of memory");
+		free(path);
 	}
-	free(d);
+	return rc;
 }
 
 /* ---- rasters ---- */
@@ -239,7 +247,7 @@ static void print_profile(const plan_item *it, int nthreads, const double prof[3
 }
 
 lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0, int nrows,
-			       const char *lineage, lode__progress *pr, lode_bundle_item *digest_item,
+			       const char *lineage, lode__progress *pr, lode__known_values *known,
 			       lode_error *err)
 {
 	lode__tiler *tiler = NULL;
@@ -249,7 +257,7 @@ lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0
 	double prof[3] = {0, 0, 0};
 	lode__bvar *v = NULL;
 	lode__content_hash *h = NULL;
-	char *names_text = NULL, *units_text = NULL, *lineage_copy = NULL;
+	char *names_text = NULL, *units_text = NULL;
 	char content[65];
 	size_t esize = lode__dtype_size(it->dtype), plane;
 	int rows = LODE_CHUNK, oom1, oom2, nthreads = 0;
@@ -342,13 +350,8 @@ lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0
 	v = NULL;
 	if (rc)
 		goto out;
-	if (!(lineage_copy = lode__strdup(lineage))) {
-		rc = lode__err(err, LODE_ENOMEM, "out of memory");
-		goto out;
-	}
-	rc = lode__record_digest(digest_item, it->spec->name, content, &lineage_copy, err);
+	rc = lode__record_raster_values(known, it->spec->name, content, err);
 out:
-	free(lineage_copy);
 	free(names_text);
 	free(units_text);
 	if (h) {
@@ -379,6 +382,7 @@ out:
 typedef struct digest_job {
 	const lode_vdata *d;
 	char *content; /* 65 bytes */
+	char coords[3][65];
 	double extent[4];
 	pthread_t thread;
 } digest_job;
@@ -387,13 +391,13 @@ static void *digest_main(void *arg)
 {
 	digest_job *j = arg;
 
-	lode__vector_digest(j->d, j->content);
+	lode__vector_digest_ex(j->d, j->content, j->coords);
 	lode__vector_extent(j->d, j->extent);
 	return NULL;
 }
 
 lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__progress *pr,
-			       lode_bundle_item *digest_item, lode_error *err)
+			       lode__known_values *known, lode_error *err)
 {
 	lode_vector_read r = {.src_crs_wkt = it->src_wkt,
 			      .dst_crs_wkt = p->dst_wkt,
@@ -454,7 +458,7 @@ lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__pr
 		if ((rc = lode__bundle_set_attrs(b, it->spec->name, a, 2, err)))
 			goto out;
 	}
-	rc = lode__record_digest(digest_item, it->spec->name, content, &lineage, err);
+	rc = lode__record_vector_values(known, it->spec->name, dj.coords, d->has_z, err);
 	if (!rc && lode__tick(pr, 1.0, it->spec->name))
 		rc = lode__err(err, LODE_EIO, "interrupted: nothing was written");
 out:
@@ -591,22 +595,14 @@ lode_status lode__out_begin(lode__out *o, const char *dest, lode_error *err)
 	return LODE_OK;
 }
 
-lode_status lode__out_commit(lode__out *o, const lode_bundle_item *digests, size_t n, lode_error *err)
+lode_status lode__out_commit(lode__out *o, const lode__known_values *known, size_t n, lode_error *err)
 {
-	char *bundle_digest = NULL;
+	char bundle_digest[65];
 	lode_status rc;
 
-	/* The digest covers the root attributes as a reader will see them: read them back. */
-	{
-		lode_kv *root = NULL;
-		size_t nroot = 0;
-		if ((rc = lode__bundle_root_attrs(o->b, &root, &nroot, err)))
-			goto out;
-		bundle_digest = lode__bundle_digest(digests, n, root, nroot);
-		lode__kv_free(root, nroot);
-	}
-	if (!bundle_digest) {
-		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+	/* The digest covers the file as a reader will see it: computed from the file. */
+	if ((rc = lode__bundle_digest(o->b, known, n, bundle_digest, err))) {
+		lode__err_ctx(err, "computing the bundle digest: ");
 		goto out;
 	}
 	{
@@ -622,7 +618,6 @@ lode_status lode__out_commit(lode__out *o, const lode_bundle_item *digests, size
 out:
 	if (rc)
 		lode__pub_message(&o->pub, err);
-	free(bundle_digest);
 	return rc;
 }
 
