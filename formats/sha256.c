@@ -9,12 +9,15 @@
  * so that planning hashes a source while GDAL opens it and PROJ chooses its operation.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -80,15 +83,18 @@ static lode_status hash_file(const char *path, char out[65], uint64_t *size, con
 	uint64_t total = 0;
 	size_t n;
 	struct stat sb;
+	int fd;
 	lode_status rc = LODE_OK;
 
-	if (stat(path, &sb) != 0)
+	/* Opened without blocking and checked on the descriptor: a FIFO put in the file's
+	   place after a stat must not hang the hash. */
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)) < 0)
 		return lode__err(err, LODE_ESOURCE, "%s: %s", path, strerror(errno));
-	if (!S_ISREG(sb.st_mode))
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || fcntl(fd, F_SETFL, 0) != 0 ||
+	    !(f = fdopen(fd, "rb"))) {
+		close(fd);
 		return lode__err(err, LODE_ESOURCE, "%s: not a regular file", path);
-	f = fopen(path, "rb");
-	if (!f)
-		return lode__err(err, LODE_ESOURCE, "%s: %s", path, strerror(errno));
+	}
 	buf = malloc(1 << 20);
 	h = lode__sha256_new();
 	if (!buf || !h) {
@@ -135,7 +141,8 @@ struct lode__sha256_job {
 	pthread_t thread;
 	char *path;
 	atomic_int stop;
-	lode_status rc; /* the thread's result, read after the join */
+	atomic_int done; /* set by the thread as it ends */
+	lode_status rc;  /* the thread's result, read after the join */
 	char hex[65];
 	uint64_t size;
 	lode_error err;
@@ -146,6 +153,7 @@ static void *job_main(void *arg)
 	lode__sha256_job *j = arg;
 
 	j->rc = hash_file(j->path, j->hex, &j->size, &j->stop, &j->err);
+	atomic_store(&j->done, 1);
 	return NULL;
 }
 
@@ -156,6 +164,7 @@ lode__sha256_job *lode__sha256_file_start(const char *path)
 	if (!j)
 		return NULL;
 	atomic_init(&j->stop, 0);
+	atomic_init(&j->done, 0);
 	if (!(j->path = lode__strdup(path)) || pthread_create(&j->thread, NULL, job_main, j) != 0) {
 		free(j->path);
 		free(j);
@@ -183,6 +192,23 @@ lode_status lode__sha256_file_wait(lode__sha256_job *j, const char *path, char o
 	free(j->path);
 	free(j);
 	return rc;
+}
+
+lode_status lode__sha256_file_wait_or_stop(lode__sha256_job *j, const char *path, char out[65], uint64_t *size,
+					   int (*stop)(void *user), void *user, lode_error *err)
+{
+	const struct timespec tick = {0, 20 * 1000 * 1000};
+
+	while (j && stop && !atomic_load(&j->done)) {
+		if (stop(user)) {
+			lode__sha256_file_cancel(j);
+			return lode__err(err, LODE_EIO, "%s: interrupted while hashing it", path);
+		}
+		nanosleep(&tick, NULL);
+	}
+	if (!j && stop && stop(user))
+		return lode__err(err, LODE_EIO, "%s: interrupted before hashing it", path);
+	return lode__sha256_file_wait(j, path, out, size, err);
 }
 
 void lode__sha256_file_cancel(lode__sha256_job *j)

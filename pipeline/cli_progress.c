@@ -12,9 +12,17 @@
 
 static volatile sig_atomic_t interrupted;
 
+/* The first signal asks the library to stop cleanly: it polls through the progress
+   callback, between strips and while hashing, and removes its temporary file.  A second
+   one means the first was not heard (lode waiting in a library call that does not
+   return, such as a slow network read): it ends lode at once, by the signal. */
 static void on_signal(int sig)
 {
-	(void)sig;
+	if (interrupted) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
 	interrupted = 1;
 }
 
