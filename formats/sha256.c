@@ -72,8 +72,9 @@ void lode__sha256_hex(const void *data, size_t n, char out[65])
 	lode__hex(d, sizeof d, out);
 }
 
-/* The whole-file digest; gives up (LODE_EIO) as soon as *stop is set, when stop is given. */
-static lode_status hash_file(const char *path, char out[65], uint64_t *size, const atomic_int *stop,
+/* The whole-file digest; gives up (LODE_EIO) as soon as stop(user) returns nonzero, when
+   stop is given (asked once a block). */
+static lode_status hash_file(const char *path, char out[65], uint64_t *size, int (*stop)(void *), void *user,
 			     lode_error *err)
 {
 	lode__sha256 *h = NULL;
@@ -102,7 +103,7 @@ static lode_status hash_file(const char *path, char out[65], uint64_t *size, con
 		goto out;
 	}
 	while ((n = fread(buf, 1, 1 << 20, f)) > 0) {
-		if (stop && atomic_load(stop)) {
+		if (stop && stop(user)) {
 			rc = lode__err(err, LODE_EIO, "%s: hashing was abandoned", path);
 			goto out;
 		}
@@ -134,26 +135,38 @@ out:
 
 lode_status lode__sha256_file(const char *path, char out[65], uint64_t *size, lode_error *err)
 {
-	return hash_file(path, out, size, NULL, err);
+	return hash_file(path, out, size, NULL, NULL, err);
+}
+
+lode_status lode__sha256_file_or_stop(const char *path, char out[65], uint64_t *size, int (*stop)(void *user),
+				      void *user, lode_error *err)
+{
+	if (stop && stop(user))
+		return lode__err(err, LODE_EIO, "%s: interrupted before hashing it", path);
+	return hash_file(path, out, size, stop, user, err);
 }
 
 struct lode__sha256_job {
 	pthread_t thread;
 	char *path;
 	atomic_int stop;
-	atomic_int done; /* set by the thread as it ends */
+	int joined; /* the thread was joined already (wait_or_stop) */
 	lode_status rc;  /* the thread's result, read after the join */
 	char hex[65];
 	uint64_t size;
 	lode_error err;
 };
 
+static int atomic_set(void *flag)
+{
+	return atomic_load((atomic_int *)flag);
+}
+
 static void *job_main(void *arg)
 {
 	lode__sha256_job *j = arg;
 
-	j->rc = hash_file(j->path, j->hex, &j->size, &j->stop, &j->err);
-	atomic_store(&j->done, 1);
+	j->rc = hash_file(j->path, j->hex, &j->size, atomic_set, &j->stop, &j->err);
 	return NULL;
 }
 
@@ -164,7 +177,6 @@ lode__sha256_job *lode__sha256_file_start(const char *path)
 	if (!j)
 		return NULL;
 	atomic_init(&j->stop, 0);
-	atomic_init(&j->done, 0);
 	if (!(j->path = lode__strdup(path)) || pthread_create(&j->thread, NULL, job_main, j) != 0) {
 		free(j->path);
 		free(j);
@@ -180,7 +192,8 @@ lode_status lode__sha256_file_wait(lode__sha256_job *j, const char *path, char o
 
 	if (!j)
 		return lode__sha256_file(path, out, size, err);
-	pthread_join(j->thread, NULL);
+	if (!j->joined)
+		pthread_join(j->thread, NULL);
 	rc = j->rc;
 	if (rc) {
 		*err = j->err;
@@ -197,14 +210,23 @@ lode_status lode__sha256_file_wait(lode__sha256_job *j, const char *path, char o
 lode_status lode__sha256_file_wait_or_stop(lode__sha256_job *j, const char *path, char out[65], uint64_t *size,
 					   int (*stop)(void *user), void *user, lode_error *err)
 {
-	const struct timespec tick = {0, 20 * 1000 * 1000};
-
-	while (j && stop && !atomic_load(&j->done)) {
+	/* Ask stop at least every 20 ms, but return as soon as the thread ends. */
+	while (j && stop) {
+		struct timespec until;
 		if (stop(user)) {
 			lode__sha256_file_cancel(j);
 			return lode__err(err, LODE_EIO, "%s: interrupted while hashing it", path);
 		}
-		nanosleep(&tick, NULL);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 20 * 1000 * 1000;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		if (pthread_timedjoin_np(j->thread, NULL, &until) == 0) {
+			j->joined = 1;
+			break;
+		}
 	}
 	if (!j && stop && stop(user))
 		return lode__err(err, LODE_EIO, "%s: interrupted before hashing it", path);

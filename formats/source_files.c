@@ -62,6 +62,8 @@ struct lode__source_check {
 	char *path;        /* the source as given */
 	lode_source_file *f;
 	size_t n, cap;
+	size_t *slots; /* open-addressing index of f by key (an entry + 1; 0: free) */
+	size_t nslots; /* a power of two, at least twice n */
 	dir_scan *dirs;
 	size_t ndirs;
 	size_t names;
@@ -122,6 +124,16 @@ static char *relative_to(const char *folder_real, const char *real)
 	return out;
 }
 
+/* A path as messages show it: relative to the manifest's folder when it starts with it. */
+static const char *shown(const lode__source_check *c, const char *path)
+{
+	size_t n = c->r.folder ? strlen(c->r.folder) : 0;
+
+	if (n && strncmp(path, c->r.folder, n) == 0 && path[n] == '/' && path[n + 1])
+		return path + n + 1;
+	return path;
+}
+
 /*
  * The subject of a message: "source 'S'" for the source itself, else "source 'S': 'N'
  * (named in 'V')" for a name read in VRT V, or "... (a file GDAL lists for it)".
@@ -129,11 +141,12 @@ static char *relative_to(const char *folder_real, const char *real)
 static const char *who(const lode__source_check *c, const char *name, const char *from, char *buf, size_t n)
 {
 	if (strcmp(name, c->path) == 0)
-		snprintf(buf, n, "source '%s'", c->path);
+		snprintf(buf, n, "source '%s'", shown(c, c->path));
 	else if (from)
-		snprintf(buf, n, "source '%s': '%s' (named in '%s')", c->path, name, from);
+		snprintf(buf, n, "source '%s': '%s' (named in '%s')", shown(c, c->path), shown(c, name),
+			 shown(c, from));
 	else
-		snprintf(buf, n, "source '%s': '%s' (a file GDAL lists for it)", c->path, name);
+		snprintf(buf, n, "source '%s': '%s' (a file GDAL lists for it)", shown(c, c->path), shown(c, name));
 	return buf;
 }
 
@@ -215,16 +228,64 @@ static int looks_like_vrt(const char *head, size_t n)
 
 /* ---- the list of files ---- */
 
+/* An entry's key: its real path, or for a network source its name. */
+static const char *key_of(const lode_source_file *f)
+{
+	return f->real ? f->real : f->name;
+}
+
+static size_t hash_of(const char *s, int network)
+{
+	size_t h = network ? 0x9e3779b9u : 2166136261u; /* FNV-1a */
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+/* The slot of key (an entry's or the free one where it would go). */
+static size_t slot_of(const lode__source_check *c, const char *key, int network)
+{
+	size_t i = hash_of(key, network) & (c->nslots - 1);
+
+	while (c->slots[i]) {
+		const lode_source_file *f = &c->f[c->slots[i] - 1];
+		if ((f->real == NULL) == network && strcmp(key_of(f), key) == 0)
+			break;
+		i = (i + 1) & (c->nslots - 1);
+	}
+	return i;
+}
+
+static int grow_index(lode__source_check *c)
+{
+	size_t n = c->nslots ? c->nslots * 2 : 64, *old = c->slots, oldn = c->nslots;
+
+	if (!(c->slots = calloc(n, sizeof *c->slots))) {
+		c->slots = old;
+		return -1;
+	}
+	c->nslots = n;
+	for (size_t i = 0; i < oldn; i++)
+		if (old[i])
+			c->slots[slot_of(c, key_of(&c->f[old[i] - 1]), !c->f[old[i] - 1].real)] = old[i];
+	free(old);
+	return 0;
+}
+
+/* Add a local file (real) or a network name (real NULL) unless it is there: *added. */
 static lode_status add_file(lode__source_check *c, const char *real, const char *name, int *added,
 			    lode_error *err)
 {
 	lode_source_file *nf;
+	size_t slot;
 
 	*added = 0;
-	for (size_t i = 0; i < c->n; i++)
-		if (real ? (c->f[i].real && strcmp(c->f[i].real, real) == 0)
-			 : (!c->f[i].real && strcmp(c->f[i].name, name) == 0))
-			return LODE_OK;
+	if ((c->n + 1) * 2 > c->nslots && grow_index(c))
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	slot = slot_of(c, real ? real : name, !real);
+	if (c->slots[slot])
+		return LODE_OK;
 	if (c->n == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 8;
 		if (!(nf = realloc(c->f, cap * sizeof *nf)))
@@ -240,7 +301,7 @@ static lode_status add_file(lode__source_check *c, const char *real, const char 
 		free(nf->name);
 		return lode__err(err, LODE_ENOMEM, "out of memory");
 	}
-	c->n++;
+	c->slots[slot] = ++c->n;
 	*added = 1;
 	return LODE_OK;
 }
@@ -388,7 +449,7 @@ static lode_status maybe_vrt(lode__source_check *c, const char *path, int in_arc
 
 	if ((rc = in_archive ? read_vsi(path, SNIFF_BYTES, &text, &len, err)
 			     : read_regular(path, SNIFF_BYTES, &text, &len, err)))
-		return lode__err_ctx(err, "source '%s': ", c->path);
+		return lode__err_ctx(err, "source '%s': ", shown(c, c->path));
 	if (!looks_like_vrt(text, len)) {
 		free(text);
 		return LODE_OK;
@@ -396,13 +457,13 @@ static lode_status maybe_vrt(lode__source_check *c, const char *path, int in_arc
 	free(text);
 	if (depth >= MAX_VRT_DEPTH)
 		return lode__err(err, LODE_ESOURCE, "source '%s': VRTs are nested more than %d deep there",
-				 c->path, MAX_VRT_DEPTH);
+				 shown(c, c->path), MAX_VRT_DEPTH);
 	if ((rc = in_archive ? read_vsi(path, MAX_VRT_BYTES + 1, &text, &len, err)
 			     : read_regular(path, MAX_VRT_BYTES + 1, &text, &len, err)))
-		return lode__err_ctx(err, "source '%s': ", c->path);
+		return lode__err_ctx(err, "source '%s': ", shown(c, c->path));
 	if (len > MAX_VRT_BYTES)
-		rc = lode__err(err, LODE_ESOURCE, "source '%s': '%s' is a VRT of more than %u MiB", c->path, path,
-			       MAX_VRT_BYTES >> 20);
+		rc = lode__err(err, LODE_ESOURCE, "source '%s': '%s' is a VRT of more than %u MiB",
+			       shown(c, c->path), shown(c, path), MAX_VRT_BYTES >> 20);
 	else
 		rc = scan_vrt(c, path, text, depth + 1, err);
 	free(text);
@@ -552,7 +613,8 @@ static lode_status check_name(lode__source_check *c, const char *name, const cha
 	lode_status rc;
 
 	if (++c->names > MAX_NAMES)
-		return lode__err(err, LODE_ESOURCE, "source '%s' names more than %d files", c->path, MAX_NAMES);
+		return lode__err(err, LODE_ESOURCE, "source '%s' names more than %d files", shown(c, c->path),
+				 MAX_NAMES);
 	if (starts_ci(name, "/vsi")) {
 		for (int k = 0; archive_prefixes[k]; k++)
 			if (starts_ci(name, archive_prefixes[k]))
@@ -610,7 +672,7 @@ static lode_status walk(lode__source_check *c, const char *vrt, const CPLXMLNode
 
 	if (level > MAX_XML_DEPTH)
 		return lode__err(err, LODE_ESOURCE, "source '%s': '%s': the XML is nested more than %d levels deep",
-				 c->path, vrt, MAX_XML_DEPTH);
+				 shown(c, c->path), shown(c, vrt), MAX_XML_DEPTH);
 	for (; n; n = n->psNext) {
 		const char *sub, *text;
 		if (n->eType != CXT_Element)
@@ -621,8 +683,8 @@ static lode_status walk(lode__source_check *c, const char *vrt, const CPLXMLNode
 					 "source '%s'%s%s%s has a raw band (VRTRawRasterBand), which reads the "
 					 "bytes of any file as pixels; lode refuses it unless the dataset says "
 					 "allow: [raw_vrt]",
-					 c->path, strcmp(vrt, c->path) ? ": the VRT '" : "",
-					 strcmp(vrt, c->path) ? vrt : "", strcmp(vrt, c->path) ? "'" : "");
+					 shown(c, c->path), strcmp(vrt, c->path) ? ": the VRT '" : "",
+					 strcmp(vrt, c->path) ? shown(c, vrt) : "", strcmp(vrt, c->path) ? "'" : "");
 		for (int k = 0; file_elements[k]; k++) {
 			const char *rel;
 			char *resolved;
@@ -686,6 +748,7 @@ void lode__source_check_free(lode__source_check *c)
 		free(c->dirs[i].dir);
 	}
 	free(c->dirs);
+	free(c->slots);
 	free(c->folder_real);
 	free(c->path);
 	free(c);
@@ -738,6 +801,9 @@ lode_status lode__source_check_end(lode__source_check *c, char **gdal_files, lod
 		files->n = c->n;
 		c->f = NULL;
 		c->n = c->cap = 0;
+		free(c->slots); /* it indexed the entries handed over */
+		c->slots = NULL;
+		c->nslots = 0;
 	}
 	return LODE_OK;
 }

@@ -151,8 +151,7 @@ static lode_status hash_files(plan_item *it, const lode_source_files *fl, const 
 		if (i == 0)
 			memcpy(hex, it->sha256, sizeof hex);
 		else if (fl->f[i].real)
-			rc = lode__sha256_file_wait_or_stop(lode__sha256_file_start(fl->f[i].real), fl->f[i].real,
-							    hex, &size, interrupted, (void *)opt, err);
+			rc = lode__sha256_file_or_stop(fl->f[i].real, hex, &size, interrupted, (void *)opt, err);
 		if (rc || !f) {
 			json_decref(f);
 			break;
