@@ -305,8 +305,9 @@ static lode_status on_policy(ctx *c, int which, const char *key, const yaml_node
 /* ---- datasets: ---- */
 
 static const char *const dataset_keys[] = {
-    "name",       "source",          "resampling", "bands",        "nodata", "assume_crs", "operation",
-    "resolution", "error_threshold", "layer",      "open_options", "clip",   "where",      "allow", NULL};
+    "name",         "source",    "resampling", "bands",           "nodata",
+    "assume_crs",   "operation", "resolution", "error_threshold", "layer",
+    "open_options", "clip",      "where",      "allow",           NULL};
 
 /* allow: [raw_vrt, network]: what a source may read beyond plain local files. */
 static lode_status get_allow(ctx *c, const yaml_node_t *v, const char *key, lode_dataset_spec *d)
@@ -314,7 +315,8 @@ static lode_status get_allow(ctx *c, const yaml_node_t *v, const char *key, lode
 	yaml_node_item_t *it;
 
 	if (v->type != YAML_SEQUENCE_NODE)
-		return fail(c, v, key, "expected a list of what the source may read, e.g. [raw_vrt, network]");
+		return fail(c, v, key,
+			    "expected a list of what the source may read, e.g. [raw_vrt, network]");
 	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
 		const yaml_node_t *an = yaml_document_get_node(c->doc, *it);
 		const char *s = scalar(an);

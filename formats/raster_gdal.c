@@ -104,8 +104,8 @@ struct lode__raster {
 	lode_raster_info info;
 };
 
-lode_status lode__raster_open(const char *path, const char *const *open_options, const lode_source_rules *rules,
-			      lode__raster **out, lode_error *err)
+lode_status lode__raster_open(const char *path, const char *const *open_options,
+			      const lode_source_rules *rules, lode__raster **out, lode_error *err)
 {
 	lode__raster *r = NULL;
 	lode__source_check *check = NULL;

@@ -39,8 +39,8 @@ const char *lode__gdal_version(void); /* "3.6.2" */
  * it names are checked under rules before GDAL opens it, and GDAL's list of its files
  * after (source_files.h); a refusal names the source and the file.
  */
-lode_status lode__raster_open(const char *path, const char *const *open_options, const lode_source_rules *rules,
-			      lode__raster **out, lode_error *err);
+lode_status lode__raster_open(const char *path, const char *const *open_options,
+			      const lode_source_rules *rules, lode__raster **out, lode_error *err);
 const lode_raster_info *lode__raster_info(const lode__raster *r);
 void lode__raster_close(lode__raster *r);
 

@@ -150,8 +150,8 @@ struct lode__sha256_job {
 	pthread_t thread;
 	char *path;
 	atomic_int stop;
-	int joined; /* the thread was joined already (wait_or_stop) */
-	lode_status rc;  /* the thread's result, read after the join */
+	int joined;     /* the thread was joined already (wait_or_stop) */
+	lode_status rc; /* the thread's result, read after the join */
 	char hex[65];
 	uint64_t size;
 	lode_error err;
@@ -207,8 +207,9 @@ lode_status lode__sha256_file_wait(lode__sha256_job *j, const char *path, char o
 	return rc;
 }
 
-lode_status lode__sha256_file_wait_or_stop(lode__sha256_job *j, const char *path, char out[65], uint64_t *size,
-					   int (*stop)(void *user), void *user, lode_error *err)
+lode_status lode__sha256_file_wait_or_stop(lode__sha256_job *j, const char *path, char out[65],
+					   uint64_t *size, int (*stop)(void *user), void *user,
+					   lode_error *err)
 {
 	/* Ask stop at least every 20 ms, but return as soon as the thread ends. */
 	while (j && stop) {

@@ -34,7 +34,8 @@ void lode__sha256_file_cancel(lode__sha256_job *j); /* NULL ok */
  * wait, asking stop(user) every 20 ms meanwhile (stop may be NULL): once it returns
  * nonzero the hash is abandoned, the job freed, and LODE_EIO "interrupted" returned.
  */
-lode_status lode__sha256_file_wait_or_stop(lode__sha256_job *j, const char *path, char out[65], uint64_t *size,
-					   int (*stop)(void *user), void *user, lode_error *err);
+lode_status lode__sha256_file_wait_or_stop(lode__sha256_job *j, const char *path, char out[65],
+					   uint64_t *size, int (*stop)(void *user), void *user,
+					   lode_error *err);
 
 #endif /* LODE_SHA256_H */

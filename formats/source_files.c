@@ -41,9 +41,9 @@
 #define MAX_VRT_BYTES (64u << 20) /* a VRT larger than this is refused */
 #define MAX_VRT_DEPTH 8           /* VRTs within VRTs */
 #define MAX_XML_DEPTH 64          /* elements within elements */
-#define MAX_NAMES 1000000         /* names checked for one source */
-#define SNIFF_BYTES 4096          /* GDAL identifies a VRT in its first 1024 bytes */
-#define WHO_BYTES 1536            /* the subject of a message */
+#define MAX_NAMES     1000000     /* names checked for one source */
+#define SNIFF_BYTES   4096        /* GDAL identifies a VRT in its first 1024 bytes */
+#define WHO_BYTES     1536        /* the subject of a message */
 
 /* A folder already looked at: its entries that must not be beside a source. */
 typedef struct bad_entry {
@@ -69,10 +69,22 @@ struct lode__source_check {
 	size_t names;
 };
 
-static const char *const network_prefixes[] = {
-    "/vsicurl/",       "/vsicurl_streaming/", "/vsis3/",     "/vsis3_streaming/", "/vsigs/",
-    "/vsigs_streaming/", "/vsiaz/",           "/vsiaz_streaming/", "/vsiadls/",   "/vsioss/",
-    "/vsioss_streaming/", "/vsiswift/",       "/vsiswift_streaming/", "/vsihdfs/", "/vsiwebhdfs/", NULL};
+static const char *const network_prefixes[] = {"/vsicurl/",
+					       "/vsicurl_streaming/",
+					       "/vsis3/",
+					       "/vsis3_streaming/",
+					       "/vsigs/",
+					       "/vsigs_streaming/",
+					       "/vsiaz/",
+					       "/vsiaz_streaming/",
+					       "/vsiadls/",
+					       "/vsioss/",
+					       "/vsioss_streaming/",
+					       "/vsiswift/",
+					       "/vsiswift_streaming/",
+					       "/vsihdfs/",
+					       "/vsiwebhdfs/",
+					       NULL};
 static const char *const archive_prefixes[] = {"/vsizip/", "/vsitar/", "/vsigzip/", NULL};
 
 /* ---- small helpers ---- */
@@ -146,7 +158,8 @@ static const char *who(const lode__source_check *c, const char *name, const char
 		snprintf(buf, n, "source '%s': '%s' (named in '%s')", shown(c, c->path), shown(c, name),
 			 shown(c, from));
 	else
-		snprintf(buf, n, "source '%s': '%s' (a file GDAL lists for it)", shown(c, c->path), shown(c, name));
+		snprintf(buf, n, "source '%s': '%s' (a file GDAL lists for it)", shown(c, c->path),
+			 shown(c, name));
 	return buf;
 }
 
@@ -350,7 +363,8 @@ static lode_status scan_dir(lode__source_check *c, const char *dir, const dir_sc
 
 		if (e->d_type == DT_REG || e->d_type == DT_DIR)
 			continue;
-		if (e->d_type == DT_FIFO || e->d_type == DT_SOCK || e->d_type == DT_CHR || e->d_type == DT_BLK) {
+		if (e->d_type == DT_FIFO || e->d_type == DT_SOCK || e->d_type == DT_CHR ||
+		    e->d_type == DT_BLK) {
 			why = e->d_type == DT_FIFO   ? "is a FIFO"
 			      : e->d_type == DT_SOCK ? "is a socket"
 						     : "is a device";
@@ -438,10 +452,12 @@ static lode_status network_name(lode__source_check *c, const char *name, const c
 	return add_file(c, NULL, name, &added, err);
 }
 
-static lode_status scan_vrt(lode__source_check *c, const char *vrt, const char *text, int depth, lode_error *err);
+static lode_status scan_vrt(lode__source_check *c, const char *vrt, const char *text, int depth,
+			    lode_error *err);
 
 /* A VRT's names, if path is a VRT (read only when it is a regular file or an archive member). */
-static lode_status maybe_vrt(lode__source_check *c, const char *path, int in_archive, int depth, lode_error *err)
+static lode_status maybe_vrt(lode__source_check *c, const char *path, int in_archive, int depth,
+			     lode_error *err)
 {
 	char *text = NULL;
 	size_t len = 0;
@@ -505,8 +521,8 @@ static lode_status local_file(lode__source_check *c, const char *name, const cha
 }
 
 /* A file inside an archive: the archive is the local file; a VRT in it is read too. */
-static lode_status archive_member(lode__source_check *c, const char *name, const char *inner, const char *from,
-				  int depth, lode_error *err)
+static lode_status archive_member(lode__source_check *c, const char *name, const char *inner,
+				  const char *from, int depth, lode_error *err)
 {
 	char buf[WHO_BYTES], *arch, *slash;
 	struct stat st;
@@ -551,9 +567,9 @@ static lode_status archive_member(lode__source_check *c, const char *name, const
 }
 
 /* A GDAL subdataset name (NETCDF:"f.nc":var, GTIFF_DIR:1:f.tif): its local files, if any;
-   *found = how many. */
-static lode_status subdataset(lode__source_check *c, const char *name, const char *from, int depth, int *found,
-			      lode_error *err)
+ *found = how many. */
+static lode_status subdataset(lode__source_check *c, const char *name, const char *from, int depth,
+			      int *found, lode_error *err)
 {
 	char *copy = lode__strdup(name), *parts[64];
 	size_t np = 0;
@@ -618,7 +634,8 @@ static lode_status check_name(lode__source_check *c, const char *name, const cha
 	if (starts_ci(name, "/vsi")) {
 		for (int k = 0; archive_prefixes[k]; k++)
 			if (starts_ci(name, archive_prefixes[k]))
-				return archive_member(c, name, name + strlen(archive_prefixes[k]), from, depth, err);
+				return archive_member(c, name, name + strlen(archive_prefixes[k]), from,
+						      depth, err);
 		for (int k = 0; network_prefixes[k]; k++)
 			if (starts_ci(name, network_prefixes[k]))
 				return network_name(c, name, from, err);
@@ -671,7 +688,8 @@ static lode_status walk(lode__source_check *c, const char *vrt, const CPLXMLNode
 	lode_status rc;
 
 	if (level > MAX_XML_DEPTH)
-		return lode__err(err, LODE_ESOURCE, "source '%s': '%s': the XML is nested more than %d levels deep",
+		return lode__err(err, LODE_ESOURCE,
+				 "source '%s': '%s': the XML is nested more than %d levels deep",
 				 shown(c, c->path), shown(c, vrt), MAX_XML_DEPTH);
 	for (; n; n = n->psNext) {
 		const char *sub, *text;
@@ -679,12 +697,13 @@ static lode_status walk(lode__source_check *c, const char *vrt, const CPLXMLNode
 			continue;
 		sub = xml_attr(n, "subClass");
 		if (sub && strcasecmp(sub, "VRTRawRasterBand") == 0 && !c->r.allow_raw_vrt)
-			return lode__err(err, LODE_EMANIFEST,
-					 "source '%s'%s%s%s has a raw band (VRTRawRasterBand), which reads the "
-					 "bytes of any file as pixels; lode refuses it unless the dataset says "
-					 "allow: [raw_vrt]",
-					 shown(c, c->path), strcmp(vrt, c->path) ? ": the VRT '" : "",
-					 strcmp(vrt, c->path) ? shown(c, vrt) : "", strcmp(vrt, c->path) ? "'" : "");
+			return lode__err(
+			    err, LODE_EMANIFEST,
+			    "source '%s'%s%s%s has a raw band (VRTRawRasterBand), which reads the "
+			    "bytes of any file as pixels; lode refuses it unless the dataset says "
+			    "allow: [raw_vrt]",
+			    shown(c, c->path), strcmp(vrt, c->path) ? ": the VRT '" : "",
+			    strcmp(vrt, c->path) ? shown(c, vrt) : "", strcmp(vrt, c->path) ? "'" : "");
 		for (int k = 0; file_elements[k]; k++) {
 			const char *rel;
 			char *resolved;
@@ -714,7 +733,8 @@ static lode_status walk(lode__source_check *c, const char *vrt, const CPLXMLNode
 	return LODE_OK;
 }
 
-static lode_status scan_vrt(lode__source_check *c, const char *vrt, const char *text, int depth, lode_error *err)
+static lode_status scan_vrt(lode__source_check *c, const char *vrt, const char *text, int depth,
+			    lode_error *err)
 {
 	lode__cpl_capture cap;
 	CPLXMLNode *root;
@@ -767,7 +787,8 @@ lode_status lode__source_check_begin(const char *path, const lode_source_rules *
 	}
 	c->r = *r;
 	if (!(c->folder_real = realpath(r->folder && r->folder[0] ? r->folder : ".", NULL))) {
-		rc = lode__err(err, LODE_ESOURCE, "the manifest's folder '%s': %s", r->folder, strerror(errno));
+		rc = lode__err(err, LODE_ESOURCE, "the manifest's folder '%s': %s", r->folder,
+			       strerror(errno));
 		lode__source_check_free(c);
 		return rc;
 	}
@@ -814,10 +835,11 @@ void lode__source_lockdown(int allow_network)
 {
 	/* Drivers whose only business is the network (or a database server). */
 	static const char *const network_drivers[] = {
-	    "HTTP",     "WMS",   "WMTS",        "WCS",          "PLMOSAIC", "PostGISRaster", "EEDAI",
-	    "EEDA",     "DAAS",  "OGCAPI",      "STACIT",       "PLSCENES", "NGW",           "ODBC",
-	    "PGeo",     "MSSQLSpatial", "PostgreSQL", "MySQL", "OGR_OGDI", "GPSBabel",     "WFS",
-	    "OAPIF",    "Elasticsearch", "Carto",    "AmigoCloud", "CSW",   NULL};
+	    "HTTP",       "WMS",      "WMTS", "WCS",          "PLMOSAIC",      "PostGISRaster",
+	    "EEDAI",      "EEDA",     "DAAS", "OGCAPI",       "STACIT",        "PLSCENES",
+	    "NGW",        "ODBC",     "PGeo", "MSSQLSpatial", "PostgreSQL",    "MySQL",
+	    "OGR_OGDI",   "GPSBabel", "WFS",  "OAPIF",        "Elasticsearch", "Carto",
+	    "AmigoCloud", "CSW",      NULL};
 
 	/* Python in VRT pixel functions would run code named by a file. */
 	CPLSetConfigOption("GDAL_VRT_ENABLE_PYTHON", "NO");

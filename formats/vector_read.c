@@ -55,8 +55,9 @@ int lode__source_is_vector(const char *path, const char *const *open_options, in
 	return kind;
 }
 
-lode_status lode__vector_open(const char *path, const char *const *open_options, const lode_source_rules *rules,
-			      const char *layer, const char *where, lode__vector **out, lode_error *err)
+lode_status lode__vector_open(const char *path, const char *const *open_options,
+			      const lode_source_rules *rules, const char *layer, const char *where,
+			      lode__vector **out, lode_error *err)
 {
 	lode__vector *v = NULL;
 	lode__source_check *check = NULL;

@@ -34,8 +34,9 @@ typedef struct lode_vector_info {
  * (source_files.h).  *out: close it with lode__vector_close; NULL on failure.  A source
  * with several layers and no layer named fails, naming them.
  */
-lode_status lode__vector_open(const char *path, const char *const *open_options, const lode_source_rules *rules,
-			      const char *layer, const char *where, lode__vector **out, lode_error *err);
+lode_status lode__vector_open(const char *path, const char *const *open_options,
+			      const lode_source_rules *rules, const char *layer, const char *where,
+			      lode__vector **out, lode_error *err);
 const lode_vector_info *lode__vector_info(const lode__vector *v); /* v's: valid until closed */
 void lode__vector_close(lode__vector *v);                         /* NULL ok */
 /* Is this source a vector dataset (layers, no raster bands)? -1 if GDAL cannot open it. */

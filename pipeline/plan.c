@@ -151,7 +151,8 @@ static lode_status hash_files(plan_item *it, const lode_source_files *fl, const 
 		if (i == 0)
 			memcpy(hex, it->sha256, sizeof hex);
 		else if (fl->f[i].real)
-			rc = lode__sha256_file_or_stop(fl->f[i].real, hex, &size, interrupted, (void *)opt, err);
+			rc = lode__sha256_file_or_stop(fl->f[i].real, hex, &size, interrupted, (void *)opt,
+						       err);
 		if (rc || !f) {
 			json_decref(f);
 			break;
@@ -227,9 +228,9 @@ static lode_status plan_one(plan *p, plan_item *it, const lode_run_options *opt,
 	if ((rc = lode__sha256_file_wait_or_stop(hash, d->source_path, it->sha256, &it->size, interrupted,
 						 (void *)opt, err)))
 		return rc;
-	return hash_files(it, it->is_vector ? &lode__vector_info(it->vsrc)->files
-					    : &lode__raster_info(it->src)->files,
-			  opt, err);
+	return hash_files(
+	    it, it->is_vector ? &lode__vector_info(it->vsrc)->files : &lode__raster_info(it->src)->files, opt,
+	    err);
 }
 
 /* The rest of planning a raster: everything but the checks and the hash of plan_one. */
@@ -249,8 +250,8 @@ static lode_status plan_raster(plan *p, plan_item *it, lode_error *err)
 				 d->layer      ? "layer:"
 				 : d->has_clip ? "clip:"
 					       : "where:");
-	if ((rc = lode__raster_open(d->source_path, (const char *const *)d->open_options, &it->rules, &it->src,
-				    err)))
+	if ((rc = lode__raster_open(d->source_path, (const char *const *)d->open_options, &it->rules,
+				    &it->src, err)))
 		return rc;
 	info = lode__raster_info(it->src);
 	if (!info->has_geotransform)
@@ -385,8 +386,8 @@ static lode_status plan_vector(plan *p, plan_item *it, lode_error *err)
 				 : d->has_nodata     ? "nodata:"
 				 : d->has_resolution ? "resolution:"
 						     : "error_threshold:");
-	if ((rc = lode__vector_open(d->source_path, (const char *const *)d->open_options, &it->rules, d->layer,
-				    d->where, &it->vsrc, err)))
+	if ((rc = lode__vector_open(d->source_path, (const char *const *)d->open_options, &it->rules,
+				    d->layer, d->where, &it->vsrc, err)))
 		return rc;
 	info = lode__vector_info(it->vsrc);
 	if ((rc = settle_crs(it, info->crs_wkt, "see ogrinfo", "EPSG:4742", err)))

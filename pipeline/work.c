@@ -332,7 +332,8 @@ lode_status lode__work_source_unchanged(const work *w, size_t i, lode_error *err
 				 path);
 	/* The other files it reads (a VRT's sources, a Shapefile's .dbf): the same size. */
 	{
-		const json_t *files = json_object_get(json_object_get(w->p.items[i].lineage, "source"), "files");
+		const json_t *files =
+		    json_object_get(json_object_get(w->p.items[i].lineage, "source"), "files");
 		const json_t *mtimes = json_object_get(d, "source_files_mtime");
 		for (size_t k = 1; k < json_array_size(files); k++) {
 			const json_t *f = json_array_get(files, k), *size = json_object_get(f, "size");

@@ -56,7 +56,8 @@ static json_t *files_mtime(const plan *p, const plan_item *it)
 
 	for (size_t k = 1; k < json_array_size(files); k++) {
 		const json_t *f = json_array_get(files, k);
-		char *fp = lode__path_join(p->m->dir, json_string_value(json_object_get(f, "path"))), *mt = NULL;
+		char *fp = lode__path_join(p->m->dir, json_string_value(json_object_get(f, "path"))),
+		     *mt = NULL;
 		struct stat st;
 
 		if (fp && json_is_integer(json_object_get(f, "size")) && stat(fp, &st) == 0)
