@@ -491,5 +491,55 @@ def test_sigterm_while_hashing(ctx, tdir):
         assert not files_under(out), "wrote %s" % files_under(out)
 
 
+@test
+def test_second_sigterm_ends_a_stalled_read(ctx, tdir):
+    """A source allowed to read the network (allow: [network]) from a server that
+    accepts the connection and never answers: lode waits inside GDAL, where its first
+    SIGTERM (a request to stop at the next strip) is not heard. A second SIGTERM ends it
+    at once, killed by the signal; no bundle is left under the name asked for."""
+    m, outside, out = layout(tdir)
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    held = []
+
+    def hold():
+        while True:
+            try:
+                held.append(srv.accept()[0])  # kept open, never answered
+            except OSError:
+                return
+
+    threading.Thread(target=hold, daemon=True).start()
+    url = "/vsicurl/http://127.0.0.1:%d/x.tif" % srv.getsockname()[1]
+    simple_vrt(os.path.join(m, "n.vrt"), [("a.tif", 1, (0, 5)), (url, 0, (5, 5))])
+    manifest(m, "n.vrt", allow=["network"])
+    p = subprocess.Popen([ctx.lode, "run", os.path.join(m, "m.yaml"), "-o", os.path.join(out, "b.nc")],
+                         env=ctx.env(), cwd=tdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        t0 = time.monotonic()
+        while not held and time.monotonic() - t0 < 20 and p.poll() is None:
+            time.sleep(0.1)
+        assert held and p.poll() is None, "lode did not reach the server (exit %s)" % p.poll()
+        time.sleep(0.5)
+        p.send_signal(signal.SIGTERM)
+        time.sleep(1.0)
+        t0 = time.monotonic()
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+        p.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("two SIGTERMs did not end lode within 10 s")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+        srv.close()
+        for c in held:
+            c.close()
+    assert time.monotonic() - t0 < 2, "lode took %.1fs after the second SIGTERM" % (time.monotonic() - t0)
+    assert p.returncode in (1, -signal.SIGTERM), "exit status %s" % p.returncode
+    assert not os.path.exists(os.path.join(out, "b.nc")), "a bundle was left"
+
 if __name__ == "__main__":
     main()
