@@ -412,6 +412,7 @@ lode_status lode__work_load(work *w, const char *work_dir, lode_error *err)
 					{"gdal_version", lode__gdal_version()}};
 
 		it->spec = &w->p.m->datasets[i];
+		lode__plan_item_rules(&w->p, it);
 		w->p.n = i + 1;
 		if (strcmp(lode__work_jstr(d, "name"), it->spec->name) != 0 || !json_is_object(l))
 			return lode__err(err, LODE_EUSAGE, "%s does not match %s: run lode plan again",
@@ -458,6 +459,31 @@ lode_status lode__work_source_unchanged(const work *w, size_t i, lode_error *err
 				 "source '%s' changed since lode plan (size or modification time): run "
 				 "lode plan again",
 				 path);
+	/* The other files it reads (a VRT's sources, a Shapefile's .dbf): the same size. */
+	{
+		const json_t *files =
+		    json_object_get(json_object_get(w->p.items[i].lineage, "source"), "files");
+		const json_t *mtimes = json_object_get(d, "source_files_mtime");
+		for (size_t k = 1; k < json_array_size(files); k++) {
+			const json_t *f = json_array_get(files, k), *size = json_object_get(f, "size");
+			const char *was = json_string_value(json_array_get(mtimes, k - 1));
+			char *fp;
+			if (!json_is_integer(size))
+				continue; /* a network source: nothing to compare */
+			if (!(fp = lode__path_join(w->p.m->dir, lode__work_jstr(f, "path"))))
+				return lode__err(err, LODE_ENOMEM, "out of memory");
+			mt = stat(fp, &st) == 0 ? lode__work_mtime_text(&st) : NULL;
+			same = mt && was && (json_int_t)st.st_size == json_integer_value(size) &&
+			       strcmp(mt, was) == 0;
+			free(mt);
+			free(fp);
+			if (!same)
+				return lode__err(err, LODE_ESOURCE,
+						 "source '%s': '%s', which it reads, changed since lode plan "
+						 "(size or modification time): run lode plan again",
+						 path, lode__work_jstr(f, "path"));
+		}
+	}
 	return LODE_OK;
 }
 

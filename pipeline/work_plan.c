@@ -52,6 +52,28 @@ out:
 	return list;
 }
 
+/* The modification times of the other files the source reads (source.files[1...] of its
+   lineage; "" for a network source), for lode__work_source_unchanged. */
+static json_t *files_mtime(const plan *p, const plan_item *it)
+{
+	const json_t *files = json_object_get(json_object_get(it->lineage, "source"), "files");
+	json_t *a = json_array();
+
+	for (size_t k = 1; k < json_array_size(files); k++) {
+		const json_t *f = json_array_get(files, k);
+		char *fp = lode__path_join(p->m->dir, json_string_value(json_object_get(f, "path"))),
+		     *mt = NULL;
+		struct stat st;
+
+		if (fp && json_is_integer(json_object_get(f, "size")) && stat(fp, &st) == 0)
+			mt = lode__work_mtime_text(&st);
+		json_array_append_new(a, json_string(mt ? mt : ""));
+		free(mt);
+		free(fp);
+	}
+	return a;
+}
+
 lode_status lode_plan_work(const char *manifest_path, const char *work_dir, const lode_stage_options *opt,
 			   char **summary, lode_error *err)
 {
@@ -123,6 +145,7 @@ lode_status lode_plan_work(const char *manifest_path, const char *work_dir, cons
 		json_object_set_new(d, "source_path", json_string(src)); /* for people: absolute */
 		json_object_set_new(d, "source_size", json_integer((json_int_t)st.st_size));
 		json_object_set_new(d, "source_mtime", json_string(mt));
+		json_object_set_new(d, "source_files_mtime", files_mtime(&p, it));
 		json_object_set(d, "lineage", it->lineage);
 		json_object_set_new(d, "parts", units);
 		json_array_append_new(arr, d);
