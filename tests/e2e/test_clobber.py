@@ -496,7 +496,8 @@ def test_sigterm_with_fifo_source(ctx, tdir):
         assert p.returncode == -signal.SIGTERM, p.returncode
     else:
         err = p.communicate()[1].decode()
-        assert p.returncode == 1 and fifo in err, "exit %d: %s" % (p.returncode, err)
+        assert p.returncode == 1 and os.path.basename(fifo) in err and "FIFO" in err, \
+            "exit %d: %s" % (p.returncode, err)
     assert os.listdir(out) == [], os.listdir(out)
 
 
