@@ -3,8 +3,10 @@
  * GeoTIFF with its CRS, geotransform, nodata, band names and units and lineage), a
  * vector layer to NAME.gpkg.  Each is checked against its content digest on the way and
  * written under a temporary name, renamed into place only when whole: a damaged dataset
- * is never extracted.  The bundle is read in a child process (untrusted.c), which
- * removes what a crashed child left.  It checks nothing else of the bundle (verify's).
+ * is never extracted.  A raster is read in strips and a layer whole, each within
+ * --max-memory (checked before anything is written).  The bundle is read in a child
+ * process (untrusted.c), which removes what a crashed, overrunning or interrupted child
+ * left.  It checks nothing else of the bundle (verify's).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,7 +30,8 @@
 #include "vdata.h"
 
 /* A raster to DIR/NAME.tif, its values checked against the content digest as they pass. */
-static lode_status extract_one(lode__bundle *b, const lode_bundle_item *it, const char *dir, lode_error *err)
+static lode_status extract_one(lode__bundle *b, const lode_bundle_item *it, const char *dir, size_t max_memory,
+			       lode_error *err)
 {
 	char *final = lode__sprintf("%s/%s.tif", dir, it->name);
 	char *tmp = lode__sprintf("%s/.%s.tif.tmp-%ld", dir, it->name, (long)getpid());
@@ -38,7 +41,7 @@ static lode_status extract_one(lode__bundle *b, const lode_bundle_item *it, cons
 	lode__content_hash *h = NULL;
 	char hex[65];
 	unsigned char *buf = NULL;
-	int rows = lode__bundle_chunk_rows(b, it);
+	int rows = lode__strip_rows(b, it);
 	lode_status rc = LODE_OK;
 
 	if (!final || !tmp) {
@@ -49,6 +52,9 @@ static lode_status extract_one(lode__bundle *b, const lode_bundle_item *it, cons
 		rc = lode__err(err, LODE_EBUNDLE, "%s", it->problem);
 		goto out;
 	}
+	/* Before anything is written: the strip, its chunks and GDAL's cache must fit. */
+	if ((rc = lode__raster_budget(it, rows, lode__gdal_bound_cache(0), max_memory, err)))
+		goto out;
 	if (it->lineage && (md_lineage = lode__sprintf("LODE_LINEAGE=%s", it->lineage)))
 		md[0] = md_lineage;
 	if (it->content_sha256 && (md_sha = lode__sprintf("LODE_CONTENT_SHA256=%s", it->content_sha256)))
@@ -115,7 +121,7 @@ out:
 }
 
 /* A vector layer to DIR/NAME.gpkg, after checking its content digest. */
-static lode_status extract_vector(lode__bundle *b, const lode_bundle_item *it, const char *dir,
+static lode_status extract_vector(lode__bundle *b, const lode_bundle_item *it, const char *dir, size_t max_memory,
 				  lode_error *err)
 {
 	char *final = lode__sprintf("%s/%s.gpkg", dir, it->name);
@@ -124,6 +130,7 @@ static lode_status extract_vector(lode__bundle *b, const lode_bundle_item *it, c
 	char hex[65];
 	lode_status rc = LODE_OK;
 
+	(void)max_memory; /* the bundle's own bound (lode__open_items) holds the layer */
 	if (!final || !tmp) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
@@ -153,17 +160,20 @@ out:
 }
 
 static lode_status extract_impl(const char *bundle_path, const char *const *names, size_t nnames,
-				const char *dir, lode_error *err)
+				const char *dir, size_t max_memory, lode_error *err)
 {
 	lode__bundle *b = NULL;
 	lode_bundle_item *items = NULL;
-	size_t n = 0;
+	size_t n = 0, cache;
 	struct stat st;
 	lode_status rc;
 
 	lode__err_clear(err);
 	lode__gdal_init();
-	if ((rc = lode__open_items(bundle_path, &b, &items, &n, err)))
+	/* GDAL's block cache (a quarter of the bound, at most 48 MB) comes off the bound. */
+	cache = lode__gdal_bound_cache(max_memory);
+	if ((rc = lode__open_items(bundle_path, max_memory > cache ? max_memory - cache : 1, &b, &items, &n,
+				   err)))
 		goto out;
 	for (size_t k = 0; k < nnames; k++) {
 		size_t i;
@@ -201,8 +211,8 @@ static lode_status extract_impl(const char *bundle_path, const char *const *name
 				       "%s: refusing to extract a dataset with an unsafe name", bundle_path);
 			goto out;
 		}
-		if ((rc = (strcmp(items[i].kind, "vector") == 0 ? extract_vector : extract_one)(b, &items[i],
-												dir, err))) {
+		if ((rc = (strcmp(items[i].kind, "vector") == 0 ? extract_vector : extract_one)(
+			 b, &items[i], dir, max_memory, err))) {
 			lode__err_ctx(err, "%s: dataset '%s': ", bundle_path, items[i].name);
 			goto out;
 		}
@@ -216,7 +226,7 @@ out:
 typedef struct extract_job {
 	const char *path, *dir;
 	const char *const *names;
-	size_t nnames;
+	size_t nnames, max_memory;
 } extract_job;
 
 static lode_status extract_job_fn(void *arg, char **text, lode_error *err)
@@ -224,13 +234,19 @@ static lode_status extract_job_fn(void *arg, char **text, lode_error *err)
 	extract_job *j = arg;
 
 	*text = NULL;
-	return extract_impl(j->path, j->names, j->nnames, j->dir, err);
+	return extract_impl(j->path, j->names, j->nnames, j->dir, j->max_memory, err);
 }
 
 lode_status lode_extract(const char *bundle_path, const char *const *names, size_t nnames, const char *dir,
 			 lode_error *err)
 {
-	extract_job j = {bundle_path, dir, names, nnames};
+	return lode_extract_opt(bundle_path, names, nnames, dir, NULL, err);
+}
+
+lode_status lode_extract_opt(const char *bundle_path, const char *const *names, size_t nnames, const char *dir,
+			     const lode_read_options *opt, lode_error *err)
+{
+	extract_job j = {bundle_path, dir, names, nnames, lode__read_memory(opt)};
 	char *text = NULL;
 	lode_status rc;
 
