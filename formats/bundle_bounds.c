@@ -318,12 +318,12 @@ static char *chunks_problem(hid_t d, int rank, const hsize_t *dims, const hsize_
 		if (c > most)
 			return lode__sprintf(
 			    "its chunk at (%" PRIu64 "%s%" PRIu64 ") declares %" PRIu64 " bytes but stores %" PRIu64
-			    ", which %s (a decompression bomb)",
+			    "%s",
 			    (uint64_t)off[0], rank > 1 ? ", " : "", rank > 1 ? (uint64_t)off[1] : (uint64_t)0, c,
 			    (uint64_t)size,
 			    deflate_bit && !(mask & deflate_bit)
-				? "deflate cannot inflate to that (at most 1032 bytes from each)"
-				: "is fewer, and it is not compressed");
+				? ": deflate makes at most 1032 bytes of each stored byte (a decompression bomb)"
+				: ", uncompressed");
 		/* the next chunk, the last axis fastest */
 		for (int k = rank - 1; k >= 0; k--) {
 			off[k] += cdims[k];

@@ -101,6 +101,9 @@ hid_t lode__h5_vlen_string_type(void);
 #define LODE__MAX_CHUNK_BYTES (16u << 20)
 /* The longest axis a reader accepts: what lode's int dimensions can hold. */
 #define LODE__MAX_DIM ((hsize_t)2147483647)
+/* The longest lode_lineage a reader parses as JSON (lode writes a few kilobytes; a
+   parsed JSON text can take tens of times its size). */
+#define LODE__MAX_LINEAGE_BYTES (4u << 20)
 /* A variable of at most this many bytes may be left unstored (netCDF's scalars). */
 #define LODE__UNSTORED_BYTES 4096
 

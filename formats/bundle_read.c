@@ -249,6 +249,19 @@ lode_status lode__bundle_items(lode__bundle *b, lode_bundle_item **items, size_t
 			lode__h5_read_vector_item(b->file, c.names[i], &it[i]);
 		else
 			read_item(b->file, c.names[i], &it[i]);
+		/* Readers parse the lineage as JSON, which takes many times its text: one too
+		   long is dropped, and the item listed with the problem. */
+		if (it[i].lineage && strlen(it[i].lineage) > LODE__MAX_LINEAGE_BYTES) {
+			char *problem = lode__sprintf("its lode_lineage holds %zu bytes, more than a "
+						      "reader parses (%u MiB)",
+						      strlen(it[i].lineage), LODE__MAX_LINEAGE_BYTES >> 20);
+			free(it[i].lineage);
+			it[i].lineage = NULL;
+			if (!it[i].problem)
+				it[i].problem = problem;
+			else
+				free(problem);
+		}
 	}
 	free(c.names);
 	free(c.vector);

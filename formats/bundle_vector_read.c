@@ -211,10 +211,10 @@ static lode_status read_strings(vread *v, hid_t d, const char *vname, lode_vfiel
 			v->held += len + 1;
 			if (!rc && v->max && v->held > v->max)
 				rc = lode__err(err, LODE_ENOMEM,
-					       "layer '%s': its text values need more than --max-memory allows "
+					       "the layer's text values need more than --max-memory allows "
 					       "(%.1f MB); lode holds a layer whole while reading it: allow more "
 					       "memory",
-					       v->layer, v->max / MB);
+					       v->max / MB);
 			else if (!rc && !(((char **)f->values)[k0 + k] = lode__strdup(t)))
 				rc = lode__err(err, LODE_ENOMEM, "out of memory");
 			H5free_memory(vals[k]);
@@ -474,10 +474,10 @@ static lode_status layer_check(vread *v, const char *const vars[6], json_t *fiel
 	v->held = need;
 	if (v->max && need > v->max)
 		return lode__err(err, LODE_ENOMEM,
-				 "layer '%s': reading it needs about %.1f MB (%zu features, %zu fields), more "
-				 "than --max-memory allows (%.1f MB); lode holds a layer whole while reading "
-				 "it: allow more memory",
-				 v->layer, need / MB, nfeat, json_array_size(fields), v->max / MB);
+				 "reading the layer needs about %.1f MB (%zu features, %zu fields), more than "
+				 "--max-memory allows (%.1f MB); lode holds a layer whole while reading it: "
+				 "allow more memory",
+				 need / MB, nfeat, json_array_size(fields), v->max / MB);
 	return LODE_OK;
 }
 

@@ -71,9 +71,9 @@ lode_status lode__raster_budget(const lode_bundle_item *it, int rows, size_t ext
 	if (need <= (double)max_memory)
 		return LODE_OK;
 	return lode__err(err, LODE_ENOMEM,
-			 "dataset '%s': reading it needs about %.0f MB (a strip of %d x %d values of %s, "
-			 "its chunks%s), more than --max-memory allows (%.0f MB)",
-			 it->name, need / mb, it->nx, rows, lode__dtype_name(it->dtype),
+			 "reading it needs about %.0f MB (a strip of %d x %d values of %s, its chunks%s), "
+			 "more than --max-memory allows (%.0f MB)",
+			 need / mb, it->nx, rows, lode__dtype_name(it->dtype),
 			 extra ? " and more" : "", max_memory / mb);
 }
 

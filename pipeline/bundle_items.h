@@ -38,7 +38,8 @@ int lode__strip_rows(lode__bundle *b, const lode_bundle_item *it);
  * Can raster it be read strip by strip, rows rows at a time, within max_memory bytes?
  * What that holds: a strip, three chunk-sized buffers (the stored chunk and two for
  * decoding it), and extra bytes of the caller's own (verify's coordinates, extract's
- * GDAL cache).  LODE_ENOMEM naming the dataset, the need and the bound when it cannot.
+ * GDAL cache).  LODE_ENOMEM with the need and the bound when it cannot ("reading it
+ * needs ..."; the caller names the dataset).
  */
 lode_status lode__raster_budget(const lode_bundle_item *it, int rows, size_t extra, size_t max_memory,
 				lode_error *err);

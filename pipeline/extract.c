@@ -130,7 +130,7 @@ static lode_status extract_vector(lode__bundle *b, const lode_bundle_item *it, c
 	char hex[65];
 	lode_status rc = LODE_OK;
 
-	(void)max_memory; /* the bundle's own bound (lode__open_items) holds the layer */
+	(void)max_memory; /* the layer is read within the bundle's own bound (lode__open_items) */
 	if (!final || !tmp) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
@@ -164,16 +164,15 @@ static lode_status extract_impl(const char *bundle_path, const char *const *name
 {
 	lode__bundle *b = NULL;
 	lode_bundle_item *items = NULL;
-	size_t n = 0, cache;
+	size_t n = 0;
 	struct stat st;
 	lode_status rc;
 
 	lode__err_clear(err);
 	lode__gdal_init();
-	/* GDAL's block cache (a quarter of the bound, at most 48 MB) comes off the bound. */
-	cache = lode__gdal_bound_cache(max_memory);
-	if ((rc = lode__open_items(bundle_path, max_memory > cache ? max_memory - cache : 1, &b, &items, &n,
-				   err)))
+	/* GDAL's block cache: a quarter of the bound, at most 48 MB (counted for rasters). */
+	lode__gdal_bound_cache(max_memory);
+	if ((rc = lode__open_items(bundle_path, max_memory, &b, &items, &n, err)))
 		goto out;
 	for (size_t k = 0; k < nnames; k++) {
 		size_t i;

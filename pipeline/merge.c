@@ -347,6 +347,30 @@ out:
 	return rc;
 }
 
+/* Add to verify's error the first reason its report gives ("NAME: DAMAGED: ..."), which
+   the error only names. */
+static void why_not(const char *report, lode_error *err)
+{
+	const char *tags[2] = {": DAMAGED: ", ": NOT CHECKED: "};
+
+	for (const char *line = report; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+		size_t len = strcspn(line, "\n");
+		for (int k = 0; k < 2; k++) {
+			const char *tag = strstr(line, tags[k]);
+			char why[sizeof err->message];
+			if (!tag || tag >= line + len)
+				continue;
+			tag += strlen(tags[k]);
+			snprintf(why, sizeof why, "%.*s", (int)(line + len - tag), tag);
+			if (!strstr(err->message, why)) { /* not said already */
+				size_t used = strlen(err->message);
+				snprintf(err->message + used, sizeof err->message - used, " (%.*s)", (int)len, line);
+			}
+			return;
+		}
+	}
+}
+
 lode_status lode_merge(const char *const *inputs, size_t ninputs, const char *bundle_path, int prefix,
 		       lode_error *err)
 {
@@ -376,11 +400,13 @@ lode_status lode_merge_opt(const char *const *inputs, size_t ninputs, const char
 		   verified within the bound, then read within it: a vector layer is read back
 		   and compressed again, so it may hold half of it. */
 		rc = lode_verify_opt(inputs[i], NULL, 0, opt, &report, err);
-		free(report);
 		if (rc) {
+			why_not(report, err);
 			lode__err_ctx(err, "%s does not verify, so it is not merged: ", inputs[i]);
+			free(report);
 			goto out;
 		}
+		free(report);
 		if (!(rc = lode__bundle_open(inputs[i], &ins[i].b, err)))
 			lode__bundle_set_max_memory(ins[i].b, bound / 2);
 		if (rc || (rc = lode__bundle_items(ins[i].b, &ins[i].items, &ins[i].n, err)) ||

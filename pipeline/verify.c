@@ -230,6 +230,7 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 	lode_bundle_item *items = NULL;
 	size_t n = 0, damaged = 0;
 	char *text = NULL, *stored = NULL, *digest = NULL, names[1024] = "", *unchecked = NULL;
+	const char *unchecked_name = NULL;
 	lode_kv *root = NULL;
 	size_t nroot = 0;
 	lode_status rc;
@@ -246,10 +247,12 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 
 		if (problem && memory) {
 			lode__addf(&text, "%s: NOT CHECKED: %s\n", it->name, problem);
-			if (!unchecked)
+			if (!unchecked) {
 				unchecked = problem;
-			else
+				unchecked_name = it->name;
+			} else {
 				free(problem);
+			}
 		} else if (problem) {
 			damaged++;
 			lode__addf(&text, "%s: DAMAGED: %s\n", it->name, problem);
@@ -298,7 +301,8 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 		goto out;
 	}
 	if (unchecked) {
-		rc = lode__err(err, LODE_ENOMEM, "%s: not verified: %s", bundle_path, unchecked);
+		rc = lode__err(err, LODE_ENOMEM, "%s: not verified: dataset '%s': %s", bundle_path, unchecked_name,
+			       unchecked);
 		goto out;
 	}
 	/* Signatures: any that does not verify fails the bundle; with trusted keys, one
