@@ -172,9 +172,9 @@ typedef struct lode_bundle_item {
 	char *source;         /* the variable's source, units and long_name attributes, or NULL */
 	char *units;
 	char *long_name;
-	char **band_names; /* nbands entries, "" where unnamed */
-	char **band_units; /* nbands entries, "" where unknown */
-	char *problem;     /* structural problem found while listing, or NULL */
+	char **band_names;  /* nbands entries, "" where unnamed */
+	char **band_units;  /* nbands entries, "" where unknown */
+	char *problem;      /* structural problem found while listing, or NULL */
 	size_t chunk_bytes; /* a raster: bytes of one chunk of its data variable */
 	/* vectors */
 	char *geometry_type; /* lode_ogr_geometry_type, e.g. "MultiPolygon" */

@@ -63,8 +63,8 @@ static int describe_chunks(hid_t d, hid_t ftype, chunked *k, const char **why)
 		unsigned flags = 0, cd[4] = {0}, config = 0;
 		size_t ncd = 4;
 		H5Z_filter_t id = H5Pget_filter2(p, (unsigned)i, &flags, &ncd, cd, 0, NULL, &config);
-		k->f[k->nf++] = id == H5Z_FILTER_SHUFFLE     ? LODE_CF_SHUFFLE
-				: id == H5Z_FILTER_DEFLATE   ? LODE_CF_DEFLATE
+		k->f[k->nf++] = id == H5Z_FILTER_SHUFFLE      ? LODE_CF_SHUFFLE
+				: id == H5Z_FILTER_DEFLATE    ? LODE_CF_DEFLATE
 				: id == H5Z_FILTER_FLETCHER32 ? LODE_CF_FLETCHER32
 							      : 0;
 		if (!k->f[k->nf - 1] || (id == H5Z_FILTER_SHUFFLE && ncd >= 1 && cd[0] != k->esize))
@@ -90,11 +90,13 @@ static void scatter(const unsigned char *chunk, const chunked *k, const hsize_t 
 		s[pad + i] = start[i];
 		n[pad + i] = count[i];
 		lo[pad + i] = off[i] > start[i] ? off[i] : start[i];
-		hi[pad + i] = off[i] + k->cdims[i] < start[i] + count[i] ? off[i] + k->cdims[i] : start[i] + count[i];
+		hi[pad + i] =
+		    off[i] + k->cdims[i] < start[i] + count[i] ? off[i] + k->cdims[i] : start[i] + count[i];
 	}
 	for (hsize_t i0 = lo[0]; i0 < hi[0]; i0++)
 		for (hsize_t i1 = lo[1]; i1 < hi[1]; i1++) {
-			size_t from = (size_t)((((i0 - o[0]) * cd[1] + (i1 - o[1])) * cd[2]) + (lo[2] - o[2]));
+			size_t from =
+			    (size_t)((((i0 - o[0]) * cd[1] + (i1 - o[1])) * cd[2]) + (lo[2] - o[2]));
 			size_t to = (size_t)((((i0 - s[0]) * n[1] + (i1 - s[1])) * n[2]) + (lo[2] - s[2]));
 			memcpy(buf + to * esz, chunk + from * esz, (size_t)(hi[2] - lo[2]) * esz);
 		}
@@ -104,7 +106,8 @@ static void scatter(const unsigned char *chunk, const chunked *k, const hsize_t 
    lode__chunk_decode (the stored bytes bounded, each chunk inflated into its declared
    size) and converting to mtype with H5Tconvert, as H5Dread would. */
 static lode_status read_decoded(hid_t d, hid_t ftype, hid_t mtype, const chunked *k, const hsize_t *start,
-				const hsize_t *count, void *buf, lode_error *err, lode_status code, const char *what)
+				const hsize_t *count, void *buf, lode_error *err, lode_status code,
+				const char *what)
 {
 	size_t msize = H5Tget_size(mtype), nelem = k->c / k->esize, most = (size_t)stored_most(k->c);
 	size_t conv_size = nelem * (msize > k->esize ? msize : k->esize);
@@ -139,16 +142,16 @@ static lode_status read_decoded(hid_t d, hid_t ftype, hid_t mtype, const chunked
 		if (H5Dget_chunk_info_by_coord(d, off, &mask, &addr, &size) < 0 || addr == HADDR_UNDEF ||
 		    size == 0 || size > most) {
 			H5Eclear2(H5E_DEFAULT);
-			rc = lode__err(err, code, "%s: the chunk at offset %llu is missing or too large", what,
-				       (unsigned long long)off[r - 1]);
+			rc = lode__err(err, code, "%s: the chunk at offset %llu is missing or too large",
+				       what, (unsigned long long)off[r - 1]);
 			break;
 		}
 		if (H5Dread_chunk(d, H5P_DEFAULT, off, &filters, raw) < 0) {
 			rc = lode__h5_err(err, code, what);
 			break;
 		}
-		if ((rc = lode__chunk_decode(raw, (size_t)size, k->f, k->nf, filters, k->esize, k->c, a, b, &chunk,
-					     err))) {
+		if ((rc = lode__chunk_decode(raw, (size_t)size, k->f, k->nf, filters, k->esize, k->c, a, b,
+					     &chunk, err))) {
 			lode__err_ctx(err, "%s: ", what);
 			err->code = rc = code;
 			break;
@@ -203,7 +206,8 @@ lode_status lode__h5_read_slab(hid_t d, hid_t mtype, const hsize_t *start, const
 	for (int i = 0; p >= 0 && H5Pget_layout(p) == H5D_CHUNKED && i < H5Pget_nfilters(p); i++) {
 		unsigned flags = 0, config = 0;
 		size_t ncd = 0;
-		deflated |= H5Pget_filter2(p, (unsigned)i, &flags, &ncd, NULL, 0, NULL, &config) == H5Z_FILTER_DEFLATE;
+		deflated |= H5Pget_filter2(p, (unsigned)i, &flags, &ncd, NULL, 0, NULL, &config) ==
+			    H5Z_FILTER_DEFLATE;
 	}
 	if (deflated) {
 		/* HDF5's deflate filter inflates until the stream ends: decode here instead. */
@@ -216,9 +220,8 @@ lode_status lode__h5_read_slab(hid_t d, hid_t mtype, const hsize_t *start, const
 		goto out;
 	}
 	/* Unfiltered, or shuffle and Fletcher-32 only: HDF5's buffers are the chunk's size. */
-	if (rank > 0 &&
-	    ((ms = H5Screate_simple(rank, count, NULL)) < 0 ||
-	     H5Sselect_hyperslab(s, H5S_SELECT_SET, start, NULL, count, NULL) < 0)) {
+	if (rank > 0 && ((ms = H5Screate_simple(rank, count, NULL)) < 0 ||
+			 H5Sselect_hyperslab(s, H5S_SELECT_SET, start, NULL, count, NULL) < 0)) {
 		rc = lode__h5_err(err, code, what);
 		goto out;
 	}
@@ -259,16 +262,18 @@ static char *filters_problem(hid_t p, unsigned *deflate_bit)
 		unsigned flags = 0, cd[8], config = 0;
 		size_t ncd = 8;
 		char name[64] = "";
-		H5Z_filter_t id = H5Pget_filter2(p, (unsigned)i, &flags, &ncd, cd, sizeof name, name, &config);
-		unsigned bit = id == H5Z_FILTER_SHUFFLE     ? 1u
-			       : id == H5Z_FILTER_DEFLATE   ? 2u
+		H5Z_filter_t id =
+		    H5Pget_filter2(p, (unsigned)i, &flags, &ncd, cd, sizeof name, name, &config);
+		unsigned bit = id == H5Z_FILTER_SHUFFLE      ? 1u
+			       : id == H5Z_FILTER_DEFLATE    ? 2u
 			       : id == H5Z_FILTER_FLETCHER32 ? 4u
 							     : 0u;
 
 		if (!bit || (seen & bit) || i >= 32)
-			return lode__sprintf("its filter %d (HDF5 filter %d) is not one a reader bounds (only "
-					     "shuffle, deflate and Fletcher-32, each once)",
-					     i + 1, (int)id);
+			return lode__sprintf(
+			    "its filter %d (HDF5 filter %d) is not one a reader bounds (only "
+			    "shuffle, deflate and Fletcher-32, each once)",
+			    i + 1, (int)id);
 		seen |= bit;
 		if (id == H5Z_FILTER_DEFLATE)
 			*deflate_bit = 1u << i;
@@ -302,28 +307,29 @@ static char *chunks_problem(hid_t d, int rank, const hsize_t *dims, const hsize_
 			return lode__sprintf("its chunk at offset %" PRIu64 " cannot be looked up",
 					     (uint64_t)off[rank - 1]);
 		if (addr == HADDR_UNDEF || size == 0)
-			return lode__sprintf(
-			    "its chunk at (%" PRIu64 "%s%" PRIu64 ") is not stored: a reader would make "
-			    "values the file does not hold (lode stores every chunk)",
-			    (uint64_t)off[0], rank > 1 ? ", " : "", rank > 1 ? (uint64_t)off[1] : (uint64_t)0);
+			return lode__sprintf("its chunk at (%" PRIu64 "%s%" PRIu64
+					     ") is not stored: a reader would make "
+					     "values the file does not hold (lode stores every chunk)",
+					     (uint64_t)off[0], rank > 1 ? ", " : "",
+					     rank > 1 ? (uint64_t)off[1] : (uint64_t)0);
 		if (size > fsize || addr > fsize - size)
 			return lode__sprintf("its chunk at offset %" PRIu64 " lies outside the file",
 					     (uint64_t)off[rank - 1]);
 		if (size > stored_most(c))
-			return lode__sprintf("its chunk at offset %" PRIu64 " stores %" PRIu64 " bytes for %" PRIu64
-					     ", more than any compressor makes of them",
+			return lode__sprintf("its chunk at offset %" PRIu64 " stores %" PRIu64
+					     " bytes for %" PRIu64 ", more than any compressor makes of them",
 					     (uint64_t)off[rank - 1], (uint64_t)size, c);
 		most = deflate_bit && !(mask & deflate_bit) ? (uint64_t)size * LODE__DEFLATE_MAX_RATIO
 							    : (uint64_t)size;
 		if (c > most)
-			return lode__sprintf(
-			    "its chunk at (%" PRIu64 "%s%" PRIu64 ") declares %" PRIu64 " bytes but stores %" PRIu64
-			    "%s",
-			    (uint64_t)off[0], rank > 1 ? ", " : "", rank > 1 ? (uint64_t)off[1] : (uint64_t)0, c,
-			    (uint64_t)size,
-			    deflate_bit && !(mask & deflate_bit)
-				? ": deflate makes at most 1032 bytes of each stored byte (a decompression bomb)"
-				: ", uncompressed");
+			return lode__sprintf("its chunk at (%" PRIu64 "%s%" PRIu64 ") declares %" PRIu64
+					     " bytes but stores %" PRIu64 "%s",
+					     (uint64_t)off[0], rank > 1 ? ", " : "",
+					     rank > 1 ? (uint64_t)off[1] : (uint64_t)0, c, (uint64_t)size,
+					     deflate_bit && !(mask & deflate_bit)
+						 ? ": deflate makes at most 1032 bytes of each stored byte "
+						   "(a decompression bomb)"
+						 : ", uncompressed");
 		/* the next chunk, the last axis fastest */
 		for (int k = rank - 1; k >= 0; k--) {
 			off[k] += cdims[k];
@@ -406,7 +412,8 @@ char *lode__h5_storage_problem(hid_t file, hid_t d, uint64_t *declared, uint64_t
 			problem = lode__sprintf("it declares %" PRIu64 " bytes but the file stores %" PRIu64
 						" of them: a reader would make values the file does not hold",
 						total, (uint64_t)stored);
-		else if (stored > fsize || (layout == H5D_CONTIGUOUS && (at == HADDR_UNDEF || at > fsize - stored)))
+		else if (stored > fsize ||
+			 (layout == H5D_CONTIGUOUS && (at == HADDR_UNDEF || at > fsize - stored)))
 			problem = lode__strdup("its values lie outside the file");
 	}
 out:

@@ -6,8 +6,8 @@
  *
  * The file may be damaged or hostile: an item that cannot be read is listed with its
  * problem rather than failing the listing, and so is one whose variables declare more
- * than the file stores (bundle_bounds.c); values are read through the bounded inflate.  Opening is bundle_file.c's, the structure
- * check of verify bundle_check.c's.
+ * than the file stores (bundle_bounds.c); values are read through the bounded inflate.  Opening is
+ * bundle_file.c's, the structure check of verify bundle_check.c's.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -118,7 +118,7 @@ static char *storage_problems(hid_t file, hid_t g, hid_t d, size_t *chunk_bytes)
 		H5Pclose(p);
 	for (int k = 0; k < 2 && !problem; k++) {
 		hid_t v = H5Lexists(g, coords[k], H5P_DEFAULT) > 0 ? H5Dopen2(g, coords[k], H5P_DEFAULT)
-								 : H5I_INVALID_HID;
+								   : H5I_INVALID_HID;
 		free(why);
 		why = v >= 0 ? lode__h5_storage_problem(file, v, &declared, &chunk) : NULL;
 		if (why)
@@ -373,8 +373,8 @@ lode_status lode__bundle_read_coords(lode__bundle *b, const lode_bundle_item *it
 		} else if (!(*outs[k] = malloc(sizeof(double) * (size_t)n))) {
 			rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		} else {
-			rc = lode__h5_read_slab(d, H5T_NATIVE_DOUBLE, NULL, NULL, *outs[k], err, LODE_EDAMAGED,
-						names[k]);
+			rc = lode__h5_read_slab(d, H5T_NATIVE_DOUBLE, NULL, NULL, *outs[k], err,
+						LODE_EDAMAGED, names[k]);
 		}
 		if (s >= 0)
 			H5Sclose(s);

@@ -147,7 +147,7 @@ typedef struct vread {
 	uint64_t held; /* what the layer's values were estimated to need, plus its texts */
 } vread;
 
-#define MB 1048576.0
+#define MB           1048576.0
 #define STRING_BATCH 65536 /* text values read at once */
 
 /* Read a whole 1-D numeric variable of n values into a new buffer of memory type mt. */
@@ -210,11 +210,12 @@ static lode_status read_strings(vread *v, hid_t d, const char *vname, lode_vfiel
 			size_t len = strlen(t);
 			v->held += len + 1;
 			if (!rc && v->max && v->held > v->max)
-				rc = lode__err(err, LODE_ENOMEM,
-					       "the layer's text values need more than --max-memory allows "
-					       "(%.1f MB); lode holds a layer whole while reading it: allow more "
-					       "memory",
-					       v->max / MB);
+				rc = lode__err(
+				    err, LODE_ENOMEM,
+				    "the layer's text values need more than --max-memory allows "
+				    "(%.1f MB); lode holds a layer whole while reading it: allow more "
+				    "memory",
+				    v->max / MB);
 			else if (!rc && !(((char **)f->values)[k0 + k] = lode__strdup(t)))
 				rc = lode__err(err, LODE_ENOMEM, "out of memory");
 			H5free_memory(vals[k]);
@@ -449,8 +450,8 @@ static lode_status layer_check(vread *v, const char *const vars[6], json_t *fiel
 		json_t *fj = json_array_get(fields, i - 6);
 		const char *fvar = i < 6 ? NULL : json_string_value(json_object_get(fj, "variable"));
 		const char *ftype = i < 6 ? NULL : json_string_value(json_object_get(fj, "type"));
-		char *name = i < 6 ? lode__strdup(vars[i])
-				   : lode__sprintf("%s_field_%s", v->layer, fvar ? fvar : "");
+		char *name =
+		    i < 6 ? lode__strdup(vars[i]) : lode__sprintf("%s_field_%s", v->layer, fvar ? fvar : "");
 
 		if (!name)
 			return lode__err(err, LODE_ENOMEM, "out of memory");
@@ -473,11 +474,12 @@ static lode_status layer_check(vread *v, const char *const vars[6], json_t *fiel
 		need += 8 * (uint64_t)nfeat; /* one part per feature */
 	v->held = need;
 	if (v->max && need > v->max)
-		return lode__err(err, LODE_ENOMEM,
-				 "reading the layer needs about %.1f MB (%zu features, %zu fields), more than "
-				 "--max-memory allows (%.1f MB); lode holds a layer whole while reading it: "
-				 "allow more memory",
-				 need / MB, nfeat, json_array_size(fields), v->max / MB);
+		return lode__err(
+		    err, LODE_ENOMEM,
+		    "reading the layer needs about %.1f MB (%zu features, %zu fields), more than "
+		    "--max-memory allows (%.1f MB); lode holds a layer whole while reading it: "
+		    "allow more memory",
+		    need / MB, nfeat, json_array_size(fields), v->max / MB);
 	return LODE_OK;
 }
 
@@ -565,8 +567,8 @@ lode_status lode__bundle_read_vector(lode__bundle *b, const lode_bundle_item *it
 	d->nnodes = (size_t)(var_len(file, nx) < 0 ? 0 : var_len(file, nx));
 	d->nfeat = (size_t)item->nfeat;
 	{
-		const char *const vars[6] = {nx, ny, nz, count ? count : "", parts ? parts : "",
-					     ring ? ring : ""};
+		const char *const vars[6] = {
+		    nx, ny, nz, count ? count : "", parts ? parts : "", ring ? ring : ""};
 		if ((rc = layer_check(&v, vars, fields, d->nfeat, d->kind, err)))
 			goto out;
 	}

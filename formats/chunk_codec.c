@@ -406,9 +406,9 @@ static void unshuffle(const unsigned char *src, unsigned char *dst, size_t nbyte
 	memcpy(dst + n * size, src + n * size, nbytes - n * size);
 }
 
-lode_status lode__chunk_decode(unsigned char *stored, size_t len, const lode_chunk_filter *filters, int nfilters,
-			       unsigned skip, size_t elem_size, size_t chunk_bytes, unsigned char *a,
-			       unsigned char *b, unsigned char **out, lode_error *err)
+lode_status lode__chunk_decode(unsigned char *stored, size_t len, const lode_chunk_filter *filters,
+			       int nfilters, unsigned skip, size_t elem_size, size_t chunk_bytes,
+			       unsigned char *a, unsigned char *b, unsigned char **out, lode_error *err)
 {
 	unsigned char *cur = stored;
 	size_t n = len;
@@ -445,8 +445,7 @@ lode_status lode__chunk_decode(unsigned char *stored, size_t len, const lode_chu
 						 "a chunk inflates to more than the %zu bytes its variable "
 						 "declares (a decompression bomb)",
 						 chunk_bytes);
-			default:
-				return lode__err(err, LODE_EDAMAGED, "a chunk's deflate stream is damaged");
+			default: return lode__err(err, LODE_EDAMAGED, "a chunk's deflate stream is damaged");
 			}
 			cur = dst;
 			n = got;
@@ -460,8 +459,9 @@ lode_status lode__chunk_decode(unsigned char *stored, size_t len, const lode_chu
 		}
 	}
 	if (n != chunk_bytes)
-		return lode__err(err, LODE_EDAMAGED, "a chunk decodes to %zu bytes, not the %zu its variable declares",
-				 n, chunk_bytes);
+		return lode__err(err, LODE_EDAMAGED,
+				 "a chunk decodes to %zu bytes, not the %zu its variable declares", n,
+				 chunk_bytes);
 	*out = cur;
 	return LODE_OK;
 }

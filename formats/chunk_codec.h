@@ -33,9 +33,9 @@ lode_status lode__chunk_encode(const void *data, size_t nbytes, size_t elem_size
  * chunk that decodes to more or fewer bytes, fails its checksum or its stream is
  * LODE_EDAMAGED with the reason.  Thread-safe.
  */
-lode_status lode__chunk_decode(unsigned char *stored, size_t len, const lode_chunk_filter *filters, int nfilters,
-			       unsigned skip, size_t elem_size, size_t chunk_bytes, unsigned char *a,
-			       unsigned char *b, unsigned char **out, lode_error *err);
+lode_status lode__chunk_decode(unsigned char *stored, size_t len, const lode_chunk_filter *filters,
+			       int nfilters, unsigned skip, size_t elem_size, size_t chunk_bytes,
+			       unsigned char *a, unsigned char *b, unsigned char **out, lode_error *err);
 
 /*
  * A column encoder: columns of elem_size-byte values, cut into chunks of chunk values,

@@ -73,8 +73,8 @@ lode_status lode__raster_budget(const lode_bundle_item *it, int rows, size_t ext
 	return lode__err(err, LODE_ENOMEM,
 			 "reading it needs about %.0f MB (a strip of %d x %d values of %s, its chunks%s), "
 			 "more than --max-memory allows (%.0f MB)",
-			 need / mb, it->nx, rows, lode__dtype_name(it->dtype),
-			 extra ? " and more" : "", max_memory / mb);
+			 need / mb, it->nx, rows, lode__dtype_name(it->dtype), extra ? " and more" : "",
+			 max_memory / mb);
 }
 
 /* Sized from untrusted dimensions: checked before the allocation. */

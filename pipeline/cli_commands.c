@@ -273,8 +273,8 @@ static int cmd_extract(const cli_opts *o, int nargs, char **args)
 		return cli_usage_error("extract", "expected a BUNDLE", NULL);
 	if (!o->out)
 		return cli_usage_error("extract", "missing -o DIR (the folder to write GeoTIFFs into)", NULL);
-	if (lode_extract_opt(args[0], (const char *const *)args + 1, (size_t)(nargs - 1), o->out, &ro, &err) !=
-	    LODE_OK)
+	if (lode_extract_opt(args[0], (const char *const *)args + 1, (size_t)(nargs - 1), o->out, &ro,
+			     &err) != LODE_OK)
 		return fail(&err);
 	if (!o->quiet)
 		fprintf(stderr, "lode: extracted into %s\n", o->out);

@@ -30,8 +30,8 @@
 #include "vdata.h"
 
 /* A raster to DIR/NAME.tif, its values checked against the content digest as they pass. */
-static lode_status extract_one(lode__bundle *b, const lode_bundle_item *it, const char *dir, size_t max_memory,
-			       lode_error *err)
+static lode_status extract_one(lode__bundle *b, const lode_bundle_item *it, const char *dir,
+			       size_t max_memory, lode_error *err)
 {
 	char *final = lode__sprintf("%s/%s.tif", dir, it->name);
 	char *tmp = lode__sprintf("%s/.%s.tif.tmp-%ld", dir, it->name, (long)getpid());
@@ -121,8 +121,8 @@ out:
 }
 
 /* A vector layer to DIR/NAME.gpkg, after checking its content digest. */
-static lode_status extract_vector(lode__bundle *b, const lode_bundle_item *it, const char *dir, size_t max_memory,
-				  lode_error *err)
+static lode_status extract_vector(lode__bundle *b, const lode_bundle_item *it, const char *dir,
+				  size_t max_memory, lode_error *err)
 {
 	char *final = lode__sprintf("%s/%s.gpkg", dir, it->name);
 	char *tmp = lode__sprintf("%s/.%s.tmp-%ld.gpkg", dir, it->name, (long)getpid());
@@ -242,8 +242,8 @@ lode_status lode_extract(const char *bundle_path, const char *const *names, size
 	return lode_extract_opt(bundle_path, names, nnames, dir, NULL, err);
 }
 
-lode_status lode_extract_opt(const char *bundle_path, const char *const *names, size_t nnames, const char *dir,
-			     const lode_read_options *opt, lode_error *err)
+lode_status lode_extract_opt(const char *bundle_path, const char *const *names, size_t nnames,
+			     const char *dir, const lode_read_options *opt, lode_error *err)
 {
 	extract_job j = {bundle_path, dir, names, nnames, lode__read_memory(opt)};
 	char *text = NULL;

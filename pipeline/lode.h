@@ -165,8 +165,8 @@ lode_status lode_verify_opt(const char *bundle_path, const char *const *trusted_
 			    const lode_read_options *opt, char **report, lode_error *err);
 lode_status lode_ls_opt(const char *bundle_path, int json, const lode_read_options *opt, char **out,
 			lode_error *err);
-lode_status lode_extract_opt(const char *bundle_path, const char *const *names, size_t nnames, const char *dir,
-			     const lode_read_options *opt, lode_error *err);
+lode_status lode_extract_opt(const char *bundle_path, const char *const *names, size_t nnames,
+			     const char *dir, const lode_read_options *opt, lode_error *err);
 lode_status lode_merge_opt(const char *const *inputs, size_t ninputs, const char *bundle_path, int prefix,
 			   const lode_read_options *opt, lode_error *err);
 

@@ -353,7 +353,8 @@ static void why_not(const char *report, lode_error *err)
 {
 	const char *tags[2] = {": DAMAGED: ", ": NOT CHECKED: "};
 
-	for (const char *line = report; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+	for (const char *line = report; line && *line;
+	     line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
 		size_t len = strcspn(line, "\n");
 		for (int k = 0; k < 2; k++) {
 			const char *tag = strstr(line, tags[k]);
@@ -364,7 +365,8 @@ static void why_not(const char *report, lode_error *err)
 			snprintf(why, sizeof why, "%.*s", (int)(line + len - tag), tag);
 			if (!strstr(err->message, why)) { /* not said already */
 				size_t used = strlen(err->message);
-				snprintf(err->message + used, sizeof err->message - used, " (%.*s)", (int)len, line);
+				snprintf(err->message + used, sizeof err->message - used, " (%.*s)", (int)len,
+					 line);
 			}
 			return;
 		}
@@ -383,7 +385,8 @@ lode_status lode_merge_opt(const char *const *inputs, size_t ninputs, const char
 	input *ins = NULL;
 	lode__out out = {0};
 	lode_bundle_item *digests = NULL;
-	size_t ndig = 0, total = 0, bound = opt && opt->max_memory ? opt->max_memory : LODE_READ_MEMORY_DEFAULT;
+	size_t ndig = 0, total = 0,
+	       bound = opt && opt->max_memory ? opt->max_memory : LODE_READ_MEMORY_DEFAULT;
 	lode_status rc = LODE_OK;
 
 	lode__err_clear(err);

@@ -89,7 +89,7 @@ static void remove_leftovers(const char *dir, pid_t pid)
 /* ---- the bounds (docs/cli.md, "Reading an untrusted bundle") ---- */
 
 #define DEFLATE_MAX_RATIO 1032ull /* bytes deflate inflates from one stored byte, at most */
-#define MIB (1024ull * 1024ull)
+#define MIB               (1024ull * 1024ull)
 
 /* The most work a file of size bytes justifies: each stored byte inflated at most 1032
    times, and counted twice (inflated, then copied out), plus 64 MiB for the rest. */
@@ -148,7 +148,7 @@ static void restore_stops(const struct sigaction old[3], const int caught[3])
 /* In the child: default stop signals (the parent decides), death with the parent, the
    CPU bound; then the job, its work reported on work_fd and its outcome on out_fd. */
 __attribute__((noreturn)) static void child(lode__job_fn fn, void *arg, int out_fd, int work_fd,
-					   const int caught[3], rlim_t cpu, pid_t parent)
+					    const int caught[3], rlim_t cpu, pid_t parent)
 {
 	struct rlimit rl = {cpu, cpu + 5};
 	char *out = NULL;
@@ -229,8 +229,8 @@ static int read_outcome(int fd, int32_t *code, lode_error *e, char **text)
 	uint64_t len = 0;
 	char *out;
 
-	if (read_all(fd, code, sizeof *code) || read_all(fd, e, sizeof *e) || read_all(fd, &len, sizeof len) ||
-	    len >= ((uint64_t)1 << 32) || !(out = malloc((size_t)len + 1)))
+	if (read_all(fd, code, sizeof *code) || read_all(fd, e, sizeof *e) ||
+	    read_all(fd, &len, sizeof len) || len >= ((uint64_t)1 << 32) || !(out = malloc((size_t)len + 1)))
 		return -1;
 	if (len && read_all(fd, out, (size_t)len)) {
 		free(out);
@@ -247,24 +247,26 @@ static lode_status failure(const char *bundle_path, verdict v, int status, int w
 {
 	if (v == STOPPED)
 		return lode__err(err, LODE_EIO, "%s: interrupted (%s): stopped reading it%s", bundle_path,
-				 strsignal(stop_signal), cleanup_dir ? ", the file being written was removed" : "");
+				 strsignal(stop_signal),
+				 cleanup_dir ? ", the file being written was removed" : "");
 	if (v == STALLED)
 		return lode__err(err, LODE_EDAMAGED,
 				 "%s: damaged: the HDF5 library stopped making progress reading it (no "
 				 "progress for %d s); its internal structure is corrupt or hostile",
 				 bundle_path, watchdog);
 	if (v == OVERRAN)
-		return lode__err(err, LODE_EDAMAGED,
-				 "%s: damaged: reading it took more work than a file of %llu bytes can justify "
-				 "(over %llu MB inflated or read; deflate makes at most 1032 bytes of one); its "
-				 "internal structure is corrupt or hostile",
-				 bundle_path, (unsigned long long)size,
-				 (unsigned long long)(work_budget(size) / MIB));
+		return lode__err(
+		    err, LODE_EDAMAGED,
+		    "%s: damaged: reading it took more work than a file of %llu bytes can justify "
+		    "(over %llu MB inflated or read; deflate makes at most 1032 bytes of one); its "
+		    "internal structure is corrupt or hostile",
+		    bundle_path, (unsigned long long)size, (unsigned long long)(work_budget(size) / MIB));
 	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGXCPU)
-		return lode__err(err, LODE_EDAMAGED,
-				 "%s: damaged: reading it took more than %llu s of CPU time, more than a file "
-				 "of %llu bytes can justify; its internal structure is corrupt or hostile",
-				 bundle_path, (unsigned long long)cpu, (unsigned long long)size);
+		return lode__err(
+		    err, LODE_EDAMAGED,
+		    "%s: damaged: reading it took more than %llu s of CPU time, more than a file "
+		    "of %llu bytes can justify; its internal structure is corrupt or hostile",
+		    bundle_path, (unsigned long long)cpu, (unsigned long long)size);
 	return lode__err(err, LODE_EDAMAGED,
 			 "%s: damaged: reading it crashed the HDF5 library (%s %d): its internal structure "
 			 "is corrupt or hostile; do not open it with other tools either",

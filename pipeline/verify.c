@@ -172,8 +172,7 @@ static char *vector_problem(lode__bundle *b, const lode_bundle_item *it, char he
 	else if (lode__bundle_read_vector(b, it, &d, &e) != LODE_OK) {
 		problem = lode__strdup(e.message);
 		*unchecked = e.code == LODE_ENOMEM; /* not damaged: beyond --max-memory */
-	}
-	else {
+	} else {
 		lode__vector_digest(d, hex);
 		if (strcmp(hex, it->content_sha256) != 0)
 			problem = lode__sprintf("content digest mismatch: stored %s, computed %s",
@@ -213,8 +212,8 @@ static char *dataset_problem(lode__bundle *b, const lode_bundle_item *it, size_t
 	else if (content_digest(b, it, hex, &e) != LODE_OK)
 		problem = lode__strdup(e.message);
 	else if (strcmp(hex, it->content_sha256) != 0)
-		problem = lode__sprintf("content digest mismatch: stored %s, computed %s", it->content_sha256,
-					hex);
+		problem =
+		    lode__sprintf("content digest mismatch: stored %s, computed %s", it->content_sha256, hex);
 	return problem;
 }
 
@@ -301,8 +300,8 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 		goto out;
 	}
 	if (unchecked) {
-		rc = lode__err(err, LODE_ENOMEM, "%s: not verified: dataset '%s': %s", bundle_path, unchecked_name,
-			       unchecked);
+		rc = lode__err(err, LODE_ENOMEM, "%s: not verified: dataset '%s': %s", bundle_path,
+			       unchecked_name, unchecked);
 		goto out;
 	}
 	/* Signatures: any that does not verify fails the bundle; with trusted keys, one

@@ -123,7 +123,8 @@ static void ending_job_hands_back_its_outcome(void **state)
 	char *text = NULL;
 
 	(void)state;
-	assert_int_equal(lode__contained("/nonexistent/b.nc", job_ok, NULL, &text, &err, NULL), LODE_EDAMAGED);
+	assert_int_equal(lode__contained("/nonexistent/b.nc", job_ok, NULL, &text, &err, NULL),
+			 LODE_EDAMAGED);
 	assert_string_equal(err.message, "the job's own verdict");
 	assert_non_null(text);
 	assert_string_equal(text, "report line\n");
@@ -138,7 +139,8 @@ static void stalled_job_is_killed(void **state)
 
 	(void)state;
 	setenv("LODE_WATCHDOG_SECONDS", "1", 1);
-	assert_int_equal(lode__contained("/nonexistent/b.nc", job_stall, NULL, &text, &err, NULL), LODE_EDAMAGED);
+	assert_int_equal(lode__contained("/nonexistent/b.nc", job_stall, NULL, &text, &err, NULL),
+			 LODE_EDAMAGED);
 	unsetenv("LODE_WATCHDOG_SECONDS");
 	assert_null(text);
 	assert_non_null(strstr(err.message, "/nonexistent/b.nc: damaged: "));
@@ -169,7 +171,8 @@ static void spinning_job_meets_the_cpu_bound(void **state)
 	(void)state;
 	/* A file of 0 bytes justifies the watchdog's seconds of CPU time: 1 here. */
 	setenv("LODE_WATCHDOG_SECONDS", "1", 1);
-	assert_int_equal(lode__contained("/nonexistent/b.nc", job_spin, NULL, &text, &err, NULL), LODE_EDAMAGED);
+	assert_int_equal(lode__contained("/nonexistent/b.nc", job_spin, NULL, &text, &err, NULL),
+			 LODE_EDAMAGED);
 	unsetenv("LODE_WATCHDOG_SECONDS");
 	assert_non_null(strstr(err.message, "more than 1 s of CPU time"));
 	assert_true(now() - t0 < 20);
@@ -181,7 +184,8 @@ static void crashing_job_is_a_verdict(void **state)
 	char *text = NULL;
 
 	(void)state;
-	assert_int_equal(lode__contained("/nonexistent/b.nc", job_crash, NULL, &text, &err, NULL), LODE_EDAMAGED);
+	assert_int_equal(lode__contained("/nonexistent/b.nc", job_crash, NULL, &text, &err, NULL),
+			 LODE_EDAMAGED);
 	assert_non_null(strstr(err.message, "crashed the HDF5 library (signal 11)"));
 }
 
