@@ -281,12 +281,23 @@ static char *filters_problem(hid_t p, unsigned *deflate_bit)
 	return n < 0 ? lode__strdup("its filters cannot be read") : NULL;
 }
 
+/* "(I)" or "(I, J)": where a chunk starts, by its first one or two offsets. */
+static const char *chunk_at(char at[48], const hsize_t *off, int rank)
+{
+	if (rank > 1)
+		snprintf(at, 48, "(%" PRIu64 ", %" PRIu64 ")", (uint64_t)off[0], (uint64_t)off[1]);
+	else
+		snprintf(at, 48, "(%" PRIu64 ")", (uint64_t)off[0]);
+	return at;
+}
+
 /* Every chunk of a chunked variable stored, within the file, and no chunk declaring more
    (c bytes) than its stored bytes can inflate to.  NULL or a malloc'd problem. */
 static char *chunks_problem(hid_t d, int rank, const hsize_t *dims, const hsize_t *cdims, uint64_t c,
 			    unsigned deflate_bit, hsize_t fsize)
 {
 	hsize_t off[H5S_MAX_RANK], nchunks = 1;
+	char at[48];
 
 	for (int k = 0; k < rank; k++) {
 		hsize_t along = (dims[k] + cdims[k] - 1) / cdims[k];
@@ -307,11 +318,9 @@ static char *chunks_problem(hid_t d, int rank, const hsize_t *dims, const hsize_
 			return lode__sprintf("its chunk at offset %" PRIu64 " cannot be looked up",
 					     (uint64_t)off[rank - 1]);
 		if (addr == HADDR_UNDEF || size == 0)
-			return lode__sprintf("its chunk at (%" PRIu64 "%s%" PRIu64
-					     ") is not stored: a reader would make "
+			return lode__sprintf("its chunk at %s is not stored: a reader would make "
 					     "values the file does not hold (lode stores every chunk)",
-					     (uint64_t)off[0], rank > 1 ? ", " : "",
-					     rank > 1 ? (uint64_t)off[1] : (uint64_t)0);
+					     chunk_at(at, off, rank));
 		if (size > fsize || addr > fsize - size)
 			return lode__sprintf("its chunk at offset %" PRIu64 " lies outside the file",
 					     (uint64_t)off[rank - 1]);
@@ -322,10 +331,9 @@ static char *chunks_problem(hid_t d, int rank, const hsize_t *dims, const hsize_
 		most = deflate_bit && !(mask & deflate_bit) ? (uint64_t)size * LODE__DEFLATE_MAX_RATIO
 							    : (uint64_t)size;
 		if (c > most)
-			return lode__sprintf("its chunk at (%" PRIu64 "%s%" PRIu64 ") declares %" PRIu64
-					     " bytes but stores %" PRIu64 "%s",
-					     (uint64_t)off[0], rank > 1 ? ", " : "",
-					     rank > 1 ? (uint64_t)off[1] : (uint64_t)0, c, (uint64_t)size,
+			return lode__sprintf("its chunk at %s declares %" PRIu64 " bytes but stores %" PRIu64
+					     "%s",
+					     chunk_at(at, off, rank), c, (uint64_t)size,
 					     deflate_bit && !(mask & deflate_bit)
 						 ? ": deflate makes at most 1032 bytes of each stored byte "
 						   "(a decompression bomb)"
@@ -342,7 +350,7 @@ static char *chunks_problem(hid_t d, int rank, const hsize_t *dims, const hsize_
 }
 
 /* Long: one check after another on one variable, each a sentence of its own. */
-char *lode__h5_storage_problem(hid_t file, hid_t d, uint64_t *declared, uint64_t *chunk)
+static char *storage_problem(hid_t file, hid_t d, uint64_t *declared, uint64_t *chunk, int for_digest)
 {
 	hid_t s = H5Dget_space(d), t = H5Dget_type(d), p = H5Dget_create_plist(d);
 	hsize_t dims[H5S_MAX_RANK], cdims[H5S_MAX_RANK], fsize = 0;
@@ -400,8 +408,12 @@ char *lode__h5_storage_problem(hid_t file, hid_t d, uint64_t *declared, uint64_t
 		problem = lode__strdup("it is a virtual dataset: its values live in other files");
 		goto out;
 	}
-	/* A variable of a few bytes need not be stored (netCDF's scalars hold no data). */
-	if (total <= LODE__UNSTORED_BYTES)
+	/* A variable of a few bytes need not be stored (netCDF's scalars hold no data).  For
+	   the digest, which reads fill values too, neither need one that stores nothing
+	   (netCDF's dimensions without a variable) and declares no more than the file's
+	   bytes can inflate to. */
+	if (total <= LODE__UNSTORED_BYTES ||
+	    (for_digest && H5Dget_storage_size(d) == 0 && total / LODE__DEFLATE_MAX_RATIO <= fsize))
 		goto out;
 	if (layout == H5D_CHUNKED) {
 		problem = chunks_problem(d, rank, dims, cdims, c, deflate_bit, fsize);
@@ -425,6 +437,16 @@ out:
 		H5Sclose(s);
 	H5Eclear2(H5E_DEFAULT);
 	return problem;
+}
+
+char *lode__h5_storage_problem(hid_t file, hid_t d, uint64_t *declared, uint64_t *chunk)
+{
+	return storage_problem(file, d, declared, chunk, 0);
+}
+
+char *lode__h5_digest_storage_problem(hid_t file, hid_t d, uint64_t *declared, uint64_t *chunk)
+{
+	return storage_problem(file, d, declared, chunk, 1);
 }
 
 void lode__bundle_set_max_memory(lode__bundle *b, size_t bytes)

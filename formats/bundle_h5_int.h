@@ -119,6 +119,14 @@ hid_t lode__h5_vlen_string_type(void);
  */
 char *lode__h5_storage_problem(hid_t file, hid_t d, uint64_t *declared, uint64_t *chunk);
 /*
+ * The same for the bundle digest, which reads every value, fill values included
+ * (bundle_canon_values.c): a variable that stores nothing at all may also be left
+ * unstored when it declares at most LODE__DEFLATE_MAX_RATIO times the file's size (the
+ * most its stored bytes could inflate to; netCDF writes its dimensions without a
+ * variable so, as datasets of fill values).
+ */
+char *lode__h5_digest_storage_problem(hid_t file, hid_t d, uint64_t *declared, uint64_t *chunk);
+/*
  * Read the slab [start, start + count) of variable d (start NULL: all of it) into buf as
  * memory type mtype, the slab's values in C order, as H5Dread would; a chunked variable
  * with deflate among its filters (rank 1 to 3, fixed-size values) is read chunk by chunk

@@ -3,26 +3,30 @@
  * the child reports (util.h: bytes inflated or read), bound that work and the child's
  * CPU time by the file's size, carry its status, error record and report back through a
  * pipe, and report the bundle damaged when the child crashes, stops making progress or
- * overruns its bounds; SIGINT, SIGTERM and SIGHUP stop the child and remove what it
- * left.  What the child does (verify, ls, extract) is the job given to it; this file
- * knows nothing of bundles but their path (for messages) and size (for the bounds).
+ * overruns its bounds; and ending the child with its parent (a signal, or the parent's
+ * death) after it removed its temporary files (lode_cleanup_on_signal).  What the child
+ * does (verify, ls, extract) is the job given to it; this file knows nothing of bundles
+ * but their path (for messages) and size (for the bounds).
  */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <poll.h>
 #include <signal.h>
-#include <time.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include "error.h"
+#include "lode.h"
+#include "publish.h"
 #include "untrusted.h"
 #include "util.h"
 
@@ -61,29 +65,57 @@ static int read_all(int fd, void *buf, size_t n)
  */
 extern void lode__child_hook(void) __attribute__((weak));
 
-/* Remove what a killed child left in dir: its temporary files carry its pid, as
-   ".NAME...tmp-PID" followed by anything but another digit. */
-static void remove_leftovers(const char *dir, pid_t pid)
-{
-	char tag[32];
-	DIR *d = dir ? opendir(dir) : NULL;
-	struct dirent *e;
-	size_t taglen;
+/* The child reading a bundle now, for lode_cleanup_on_signal (0: none). */
+static volatile sig_atomic_t reading_child;
 
-	if (!d)
-		return;
-	taglen = (size_t)snprintf(tag, sizeof tag, "tmp-%ld", (long)pid);
-	while ((e = readdir(d)) != NULL) {
-		const char *at = e->d_name[0] == '.' ? strstr(e->d_name, tag) : NULL;
-		char *path;
-		if (!at || (at[taglen] >= '0' && at[taglen] <= '9'))
-			continue;
-		if ((path = lode__sprintf("%s/%s", dir, e->d_name))) {
-			unlink(path);
-			free(path);
+/* The child's SIGTERM, SIGINT and SIGHUP: remove its temporary files, then end as the
+   signal would. */
+static void child_on_signal(int sig)
+{
+	lode__pub_abandon_all();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* In the child: its signals end it cleanly, and so does its parent's death. */
+static void child_signals(pid_t parent)
+{
+	struct sigaction sa;
+	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = child_on_signal;
+	sigfillset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		sigaction(sigs[i], &sa, NULL);
+#ifdef __linux__
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+#endif
+	if (getppid() != parent) /* the parent died before that */
+		raise(SIGTERM);
+}
+
+void lode_cleanup_on_signal(void)
+{
+	pid_t c = (pid_t)reading_child;
+
+	if (c > 0) {
+		/* Let it remove its own temporary files (child_on_signal), for up to 2 s. */
+		struct timespec tick = {0, 10 * 1000 * 1000};
+		int gone = 0;
+		kill(c, SIGTERM);
+		for (int i = 0; i < 200 && !gone; i++) {
+			gone = waitpid(c, NULL, WNOHANG) != 0;
+			if (!gone)
+				nanosleep(&tick, NULL);
 		}
+		if (!gone) {
+			kill(c, SIGKILL);
+			waitpid(c, NULL, 0);
+		}
+		reading_child = 0;
 	}
-	closedir(d);
+	lode__pub_abandon_all();
 }
 
 /* ---- the bounds (docs/cli.md, "Reading an untrusted bundle") ---- */
@@ -105,50 +137,12 @@ static rlim_t cpu_budget(uint64_t size, int watchdog)
 	return (rlim_t)watchdog + (rlim_t)((size * 16 + MIB - 1) / MIB);
 }
 
-/* ---- stopping on a signal ---- */
-
-static const int stop_signals[3] = {SIGINT, SIGTERM, SIGHUP};
-static volatile sig_atomic_t stop_signal;
-
-static void on_stop(int sig)
-{
-	stop_signal = sig;
-}
-
-/* Catch the stop signals that are not ignored; old gets what was there; caught[k] says
-   whether stop_signals[k] is now caught here. */
-static void catch_stops(struct sigaction old[3], int caught[3])
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_stop;
-	sigemptyset(&sa.sa_mask);
-	stop_signal = 0;
-	for (int k = 0; k < 3; k++) {
-		caught[k] = sigaction(stop_signals[k], NULL, &old[k]) == 0 && old[k].sa_handler != SIG_IGN &&
-			    sigaction(stop_signals[k], &sa, NULL) == 0;
-	}
-}
-
-/* Put back what catch_stops replaced; a caller's own handler then gets the signal that
-   came, so that it learns of it too. */
-static void restore_stops(const struct sigaction old[3], const int caught[3])
-{
-	for (int k = 0; k < 3; k++)
-		if (caught[k])
-			sigaction(stop_signals[k], &old[k], NULL);
-	for (int k = 0; k < 3; k++)
-		if (caught[k] && stop_signal == stop_signals[k] && old[k].sa_handler != SIG_DFL)
-			raise(stop_signals[k]);
-}
-
 /* ---- the child ---- */
 
-/* In the child: default stop signals (the parent decides), death with the parent, the
+/* In the child: its signals and its parent's death end it cleanly (child_signals), the
    CPU bound; then the job, its work reported on work_fd and its outcome on out_fd. */
-__attribute__((noreturn)) static void child(lode__job_fn fn, void *arg, int out_fd, int work_fd,
-					    const int caught[3], rlim_t cpu, pid_t parent)
+__attribute__((noreturn)) static void child(lode__job_fn fn, void *arg, int out_fd, int work_fd, rlim_t cpu,
+					    pid_t parent)
 {
 	struct rlimit rl = {cpu, cpu + 5};
 	char *out = NULL;
@@ -156,14 +150,7 @@ __attribute__((noreturn)) static void child(lode__job_fn fn, void *arg, int out_
 	int32_t code;
 	uint64_t len;
 
-	for (int k = 0; k < 3; k++)
-		if (caught[k])
-			signal(stop_signals[k], SIG_DFL);
-#ifdef PR_SET_PDEATHSIG
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-#endif
-	if (getppid() != parent)
-		_exit(3);
+	child_signals(parent);
 	setrlimit(RLIMIT_CPU, &rl);
 	if (lode__child_hook)
 		lode__child_hook();
@@ -191,8 +178,9 @@ static double seconds(void)
 	return (double)t.tv_sec + t.tv_nsec / 1e9;
 }
 
-/* Watch the work the child reports until it closes the pipe (done, or dead), its work
-   stops growing for watchdog seconds, exceeds budget, or a stop signal comes. */
+/* Watch the work the child reports until it closes the pipe (done, or dead), or its work
+   stops growing for watchdog seconds or exceeds budget.  A signal that ends this process
+   ends the child from its handler (lode_cleanup_on_signal), closing the pipe. */
 static verdict watch(int fd, int watchdog, uint64_t budget, uint64_t *done)
 {
 	double last = seconds();
@@ -202,8 +190,6 @@ static verdict watch(int fd, int watchdog, uint64_t budget, uint64_t *done)
 		struct pollfd pfd = {fd, POLLIN, 0};
 		int r = poll(&pfd, 1, 200);
 
-		if (stop_signal)
-			return STOPPED;
 		if (r > 0) {
 			uint64_t v[512]; /* whole values: the child writes 8 bytes at a time */
 			ssize_t n = read(fd, v, sizeof v);
@@ -246,9 +232,8 @@ static lode_status failure(const char *bundle_path, verdict v, int status, int w
 			   rlim_t cpu, const char *cleanup_dir, lode_error *err)
 {
 	if (v == STOPPED)
-		return lode__err(err, LODE_EIO, "%s: interrupted (%s): stopped reading it%s", bundle_path,
-				 strsignal(stop_signal),
-				 cleanup_dir ? ", the file being written was removed" : "");
+		return lode__err(err, LODE_EIO, "%s: interrupted: stopped reading it%s", bundle_path,
+				 cleanup_dir ? ", the files being written were removed" : "");
 	if (v == STALLED)
 		return lode__err(err, LODE_EDAMAGED,
 				 "%s: damaged: the HDF5 library stopped making progress reading it (no "
@@ -283,23 +268,23 @@ static lode_status failure(const char *bundle_path, verdict v, int status, int w
  * The child is killed, and the bundle reported damaged, when it crashes, when its work
  * stops growing for LODE_WATCHDOG_SECONDS (default 120), when the work exceeds what the
  * file's size justifies (work_budget), or when its CPU time does (cpu_budget, a limit
- * the kernel enforces).  SIGINT, SIGTERM and SIGHUP kill it and end the call.  Either
- * way the temporary files it left in cleanup_dir are removed.  LODE_IN_PROCESS=1 (or
- * LODE_VERIFY_IN_PROCESS) runs the job in this process instead.
+ * the kernel enforces); the private folders it left in cleanup_dir are then removed.
+ * Signals are not caught here: the child ends by itself on SIGTERM, SIGINT or SIGHUP,
+ * or when this process dies (child_signals), and lode_cleanup_on_signal ends it from
+ * this process's handler.  LODE_IN_PROCESS=1 (or LODE_VERIFY_IN_PROCESS) runs the job
+ * in this process instead.
  */
 lode_status lode__contained(const char *bundle_path, lode__job_fn fn, void *arg, char **text, lode_error *err,
 			    const char *cleanup_dir)
 {
-	int fds[2], work[2], status = 0, caught[3];
+	int fds[2], work[2], status = 0;
 	const char *wd = getenv("LODE_WATCHDOG_SECONDS");
 	int watchdog = wd && atoi(wd) > 0 ? atoi(wd) : 120;
-	struct sigaction old[3];
 	struct stat st;
 	uint64_t size = stat(bundle_path, &st) == 0 && st.st_size > 0 ? (uint64_t)st.st_size : 0, done = 0;
 	rlim_t cpu = cpu_budget(size, watchdog);
-	pid_t pid, parent = getpid();
+	pid_t pid, parent = getpid(), w;
 	verdict v;
-	lode_status rc;
 
 	*text = NULL;
 	if (getenv("LODE_IN_PROCESS") || getenv("LODE_VERIFY_IN_PROCESS"))
@@ -312,10 +297,8 @@ lode_status lode__contained(const char *bundle_path, lode__job_fn fn, void *arg,
 		return fn(arg, text, err);
 	}
 	fflush(NULL);
-	catch_stops(old, caught);
 	pid = fork();
 	if (pid < 0) {
-		restore_stops(old, caught);
 		close(fds[0]);
 		close(fds[1]);
 		close(work[0]);
@@ -325,8 +308,9 @@ lode_status lode__contained(const char *bundle_path, lode__job_fn fn, void *arg,
 	if (pid == 0) {
 		close(fds[0]);
 		close(work[0]);
-		child(fn, arg, fds[1], work[1], caught, cpu, parent);
+		child(fn, arg, fds[1], work[1], cpu, parent);
 	}
+	reading_child = (sig_atomic_t)pid;
 	close(fds[1]);
 	close(work[1]);
 	v = watch(work[0], watchdog, work_budget(size), &done);
@@ -339,10 +323,15 @@ lode_status lode__contained(const char *bundle_path, lode__job_fn fn, void *arg,
 		int ok = v == ENDED && read_outcome(fds[0], &code, &e, text) == 0;
 
 		close(fds[0]);
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
 			;
-		if (ok && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-			restore_stops(old, caught);
+		reading_child = 0;
+		if (w < 0 ||
+		    (WIFSIGNALED(status) && (WTERMSIG(status) == SIGTERM || WTERMSIG(status) == SIGINT ||
+					     WTERMSIG(status) == SIGHUP)))
+			v = STOPPED; /* ended by a signal sent to stop it, not by what it read (reaped
+					by lode_cleanup_on_signal, w < 0, from a handler that returned) */
+		else if (ok && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 			e.message[sizeof e.message - 1] = '\0';
 			*err = e;
 			if (code != LODE_OK && *text && !**text) { /* no report: nothing to hand back */
@@ -354,8 +343,8 @@ lode_status lode__contained(const char *bundle_path, lode__job_fn fn, void *arg,
 		free(*text);
 		*text = NULL;
 	}
-	remove_leftovers(cleanup_dir, pid);
-	rc = failure(bundle_path, v, status, watchdog, size, cpu, cleanup_dir, err);
-	restore_stops(old, caught);
-	return rc;
+	/* What the child left: its private folders in cleanup_dir (its process is gone). */
+	if (cleanup_dir)
+		lode__pub_clean_stale(cleanup_dir, NULL);
+	return failure(bundle_path, v, status, watchdog, size, cpu, cleanup_dir, err);
 }

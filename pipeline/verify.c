@@ -4,11 +4,14 @@
  * verify recomputes every content digest from the stored values (which also makes HDF5
  * check every chunk's Fletcher32 checksum), checks that the coordinates and the lineage
  * agree with the grid-mapping attributes, checks the file structure, recomputes the
- * bundle digest, and checks the signatures (signature.c).  A bundle is untrusted input:
+ * bundle digest from the whole file (every object, attribute and value: digest.c), and
+ * checks the signatures (signature.c).  A bundle of another format version is refused
+ * before anything else: its digest means something else.  A bundle is untrusted input:
  * sizes read from it are checked against what the file stores before they size an
  * allocation (formats/bundle_bounds.c), what a dataset needs against --max-memory (a
  * dataset beyond it is NOT CHECKED, and the bundle not verified), and it is read in a
- * child process whose work is bounded (untrusted.c).  It changes nothing: signing is sign.c's.
+ * child process whose work is bounded (untrusted.c).  It changes nothing: signing is
+ * sign.c's.
  */
 #include <math.h>
 #include <stdio.h>
@@ -218,6 +221,94 @@ static char *dataset_problem(lode__bundle *b, const lode_bundle_item *it, size_t
 }
 
 /*
+ * Record in k the values digest verify recomputed from the file for raster item it (its
+ * content digest hex), so that the bundle digest does not read the raster a second time:
+ * the content digest covers every value of the variable /NAME/NAME in row-major order,
+ * band plane by band plane, little-endian, which is its values digest.  Only for a name
+ * of the format (section 3), which the reader opened as exactly that path.  1 when
+ * recorded.
+ */
+static int remember_values(lode__known_values *k, const lode_bundle_item *it, const char *hex)
+{
+	size_t len = strlen(it->name);
+	char *path;
+	lode_error e;
+	int ok;
+
+	if (strcmp(it->kind, "raster") != 0 || len < 1 || len > 64 ||
+	    !((it->name[0] >= 'A' && it->name[0] <= 'Z') || (it->name[0] >= 'a' && it->name[0] <= 'z')) ||
+	    strspn(it->name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != len)
+		return 0;
+	path = lode__sprintf("/%s/%s", it->name, it->name);
+	ok = path && lode__known_values_set(k, path, hex, &e) == LODE_OK;
+	free(path);
+	return ok;
+}
+
+/*
+ * Is the bundle of this lode's format version?  A malloc'd reason when not.  Version 1
+ * bundles (older lode) had a bundle digest over a selection of the file only.
+ */
+static char *format_problem(lode__bundle *b, const char *path)
+{
+	char *v = NULL, *problem = NULL;
+	lode_error e;
+
+	lode__bundle_get_attr(b, "lode_format_version", &v, &e);
+	if (v && strcmp(v, LODE_FORMAT_VERSION) == 0)
+		;
+	else if (v && strcmp(v, "1") == 0)
+		problem = lode__sprintf(
+		    "%s: bundle format version 1 (made by an older lode), whose bundle digest does not "
+		    "cover the whole file, so neither it nor its signatures can be trusted; make the "
+		    "bundle again with this lode (lode run, or lode package) from its manifest and "
+		    "sources, and sign it again",
+		    path);
+	else
+		problem = lode__sprintf("%s: unknown bundle format version (this lode reads version %s)",
+					path, LODE_FORMAT_VERSION);
+	free(v);
+	return problem;
+}
+
+/*
+ * The bundle digest recomputed from the file (digest into digest) against the stored
+ * one: its report line added to *text; when it is damaged, *damaged counted and, if
+ * nothing was before, the reason in names.  LODE_ENOMEM alone stops the check.
+ */
+static lode_status digest_line(lode__bundle *b, const lode__known_values *known, size_t nknown,
+			       const char *stored, char digest[65], char **text, char *names,
+			       size_t names_size, size_t *damaged, lode_error *err)
+{
+	lode_error de;
+	lode_status drc = lode__bundle_digest(b, known, nknown, digest, &de);
+
+	if (drc == LODE_ENOMEM)
+		return lode__err(err, LODE_ENOMEM, "%s", de.message);
+	if (drc) {
+		lode__addf(text, "bundle digest: DAMAGED: it cannot be computed: %s\n", de.message);
+		if (!*damaged)
+			snprintf(names, names_size, "the bundle digest cannot be computed: %.900s",
+				 de.message);
+		++*damaged;
+	} else if (!stored || strcmp(stored, digest) != 0) {
+		lode__addf(text, "bundle digest: DAMAGED: %s\n",
+			   stored ? "it does not match the file (an object, attribute, link or value differs "
+				    "from what was digested)"
+				  : "no lode_bundle_sha256 attribute");
+		if (!*damaged)
+			snprintf(
+			    names, names_size,
+			    "the file differs from its bundle digest (an object, attribute, link or value "
+			    "was changed, added or removed)");
+		++*damaged;
+	} else {
+		lode__addf(text, "bundle digest: OK (sha256 %s)\n", digest);
+	}
+	return LODE_OK;
+}
+
+/*
  * The check itself (in the child process): *report gets one line per dataset, then the
  * structure, the bundle digest and each signature.  LODE_EDAMAGED naming what is
  * damaged, LODE_ESIGNATURE for a signature that fails or none by a trusted key.
@@ -227,8 +318,9 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 {
 	lode__bundle *b = NULL;
 	lode_bundle_item *items = NULL;
-	size_t n = 0, damaged = 0;
-	char *text = NULL, *stored = NULL, *digest = NULL, names[1024] = "", *unchecked = NULL;
+	size_t n = 0, damaged = 0, nknown = 0;
+	lode__known_values *known = NULL;
+	char *text = NULL, *stored = NULL, digest[65] = "", names[1024] = "", *unchecked = NULL;
 	const char *unchecked_name = NULL;
 	lode_kv *root = NULL;
 	size_t nroot = 0;
@@ -238,6 +330,15 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 	lode__err_clear(err);
 	if ((rc = lode__open_items(bundle_path, max_memory, &b, &items, &n, err)))
 		goto out;
+	known = calloc(n ? n : 1, sizeof *known); /* none: rasters are read twice */
+	{
+		char *problem = format_problem(b, bundle_path);
+		if (problem) {
+			rc = lode__err(err, LODE_EBUNDLE, "%s", problem);
+			free(problem);
+			goto out;
+		}
+	}
 	for (size_t i = 0; i < n; i++) {
 		lode_bundle_item *it = &items[i];
 		char hex[65] = "";
@@ -261,6 +362,10 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 			free(problem);
 		} else {
 			lode__addf(&text, "%s: OK (sha256 %s)\n", it->name, hex);
+			/* Read once: the content digest just computed from a raster's stored
+			   values is its data variable's values digest (bundle-format.md 7.1). */
+			if (known && remember_values(&known[nknown], it, hex))
+				nknown++;
 		}
 	}
 	{
@@ -281,20 +386,16 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 		err->code = rc = LODE_EDAMAGED;
 		goto out;
 	}
-	digest = lode__bundle_digest(items, n, root, nroot);
-	if (!stored || !digest || strcmp(stored, digest) != 0) {
-		lode__addf(&text, "bundle digest: DAMAGED: %s\n",
-			   stored
-			       ? "it does not match the global attributes (manifest, discovery metadata) and "
-				 "the datasets' digests and lineage"
-			       : "no lode_bundle_sha256 attribute");
-		if (!damaged)
-			snprintf(names, sizeof names,
-				 "the bundle's metadata (global attributes, manifest or lineage)");
-		damaged++;
-	} else {
-		lode__addf(&text, "bundle digest: OK (sha256 %s)\n", digest);
-	}
+	/* From the file: every object, attribute and value, nothing taken on trust.  Not
+	   when a dataset was beyond --max-memory: the digest would read it after all (in
+	   blocks that decode its chunks again and again), and the bundle is not verified
+	   whatever the digest says. */
+	if (unchecked)
+		lode__addf(&text, "bundle digest: NOT CHECKED: dataset '%s' was not read (--max-memory)\n",
+			   unchecked_name);
+	else if ((rc = digest_line(b, known, nknown, stored, digest, &text, names, sizeof names, &damaged,
+				   err)))
+		goto out;
 	if (damaged) {
 		rc = lode__err(err, LODE_EDAMAGED, "%s: damaged: %s", bundle_path, names);
 		goto out;
@@ -329,7 +430,7 @@ out:
 	free(unchecked);
 	free(stored);
 	lode__kv_free(root, nroot);
-	free(digest);
+	lode__known_values_free(known, nknown);
 	lode__bundle_items_free(items, n);
 	lode__bundle_close(b, NULL);
 	*report = text;
