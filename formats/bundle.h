@@ -24,6 +24,7 @@
  *   bundle_vector_read.c  vector layers, reading back and checking
  *   bundle_read.c         listing the items, reading rasters, the root attributes
  *   bundle_check.c        the structure check of verify
+ *   bundle_bounds.c       the limits on reading an untrusted bundle, the bounded inflate
  *   bundle_h5_int.h       PRIVATE to those files (handles, HDF5 helpers)
  * A new kind of item (tables, ...) gets its own bundle_<kind>.c for writing and reading,
  * its declarations in a section of this file like the raster and vector ones, its kind
@@ -78,6 +79,14 @@ lode_status lode__bundle_close(lode__bundle *b, lode_error *err);
 lode_status lode__bundle_open(const char *path, lode__bundle **out, lode_error *err);
 /* Open an existing bundle for adding attributes (signatures); close with lode__bundle_close. */
 lode_status lode__bundle_open_rw(const char *path, lode__bundle **out, lode_error *err);
+/*
+ * Bound what reading a vector layer of b may hold in memory (lode__bundle_read_vector):
+ * bytes, 0 for no bound (the default).  Whatever the bound, an opened bundle is read
+ * within the limits of bundle-format.md ("Limits a reader applies"): every variable is
+ * checked against what the file stores before it is read, and no chunk inflates past
+ * its declared size (bundle_bounds.c).
+ */
+void lode__bundle_set_max_memory(lode__bundle *b, size_t bytes);
 
 /* ---- raster items (bundle_raster.c) ---- */
 
@@ -164,9 +173,10 @@ typedef struct lode_bundle_item {
 	char *source;         /* the variable's source, units and long_name attributes, or NULL */
 	char *units;
 	char *long_name;
-	char **band_names; /* nbands entries, "" where unnamed */
-	char **band_units; /* nbands entries, "" where unknown */
-	char *problem;     /* structural problem found while listing, or NULL */
+	char **band_names;  /* nbands entries, "" where unnamed */
+	char **band_units;  /* nbands entries, "" where unknown */
+	char *problem;      /* structural problem found while listing, or NULL */
+	size_t chunk_bytes; /* a raster: bytes of one chunk of its data variable */
 	/* vectors */
 	char *geometry_type; /* lode_ogr_geometry_type, e.g. "MultiPolygon" */
 	long long nfeat;
@@ -196,7 +206,8 @@ lode_status lode__bundle_read_vector(lode__bundle *b, const lode_bundle_item *it
  */
 lode_status lode__bvar_copy_chunks(lode__bvar *v, lode__bundle *src, const lode_bundle_item *item, int y0,
 				   lode_error *err);
-/* Rows per chunk of the item's data variable, for reading in chunk-aligned strips. */
+/* Rows per chunk of the item's data variable, for reading in chunk-aligned strips (each
+   chunk then inflated once); 256 when that cannot be read. */
 int lode__bundle_chunk_rows(lode__bundle *b, const lode_bundle_item *item);
 /* Read the item's x and y coordinate variables (nx and ny values; caller frees). */
 lode_status lode__bundle_read_coords(lode__bundle *b, const lode_bundle_item *item, double **xs, double **ys,

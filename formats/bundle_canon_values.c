@@ -10,7 +10,11 @@
  * stored bytes, little-endian; fixed-length strings with every stored byte, padding and
  * NULs included; variable-length strings with their length; object references as the
  * path of the object.  A dataset is read in blocks of at most BLOCK_BYTES (aligned to
- * its chunks), so memory stays bounded whatever its size.
+ * its chunks), so memory stays bounded whatever its size.  The file is untrusted: a
+ * dataset's storage is checked against what the file holds before its values are read
+ * (lode__h5_digest_storage_problem), and its values are read with lode__h5_read_slab, which
+ * inflates no chunk past its declared size and counts what it reads as work
+ * (bundle_bounds.c).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -501,7 +505,7 @@ int lode__canon_dataset_head(lode__canon *c, hid_t d, const char *path, lode__ca
 /* What reading a dataset's values takes. */
 typedef struct reader {
 	lode__canon *c;
-	hid_t d, fsp;
+	hid_t d, fsp; /* fsp: for a scalar's values; blocks are read by lode__h5_read_slab */
 	const lode__canon_type *t;
 	const space *s;
 	hsize_t chunk[H5S_MAX_RANK]; /* 0 when not chunked */
@@ -515,16 +519,21 @@ static int read_block(reader *r, const hsize_t *start, const hsize_t *count, uin
 		      uint64_t inner)
 {
 	lode__canon *c = r->c;
-	/* The memory space has the block's shape: HDF5 then maps whole chunks, not element
-	   by element. */
+	/* The block's shape, for freeing variable-length values. */
 	hid_t msp = H5Screate_simple(r->s->rank, count, NULL);
+	lode_error e;
 	int rc = 0;
 
-	lode__heartbeat();
 	memset(r->buf, 0, (size_t)nelem * r->t->size);
-	if (msp < 0 || H5Sselect_hyperslab(r->fsp, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
-	    H5Dread(r->d, r->t->mem, msp, r->fsp, H5P_DEFAULT, r->buf) < 0)
+	if (msp < 0)
 		rc = lode__canon_h5fail(c, r->where, "its values cannot be read");
+	else if (lode__h5_read_slab(r->d, r->t->mem, start, count, r->buf, &e, LODE_EDAMAGED, r->where)) {
+		if (!c->rc) { /* the first failure is the one reported */
+			*c->err = e;
+			c->rc = e.code;
+		}
+		rc = -1;
+	}
 	for (uint64_t k = 0; !rc && each_plane && k < nelem / inner; k++) {
 		c->s->values_plane(c->s->user);
 		rc = encode_elems(c, r->t, r->buf + (size_t)(k * inner) * r->t->size, (size_t)inner, 1,
@@ -625,7 +634,7 @@ static int read_values(lode__canon *c, hid_t d, const lode__canon_type *t, const
 	else if (!r.buf)
 		rc = lode__canon_oom(c);
 	else if (s->rank == 0) { /* a scalar: one element */
-		lode__heartbeat();
+		lode__work_done(t->size);
 		memset(r.buf, 0, t->size);
 		if (H5Dread(d, t->mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, r.buf) < 0)
 			rc = lode__canon_h5fail(c, where, "its value cannot be read");
@@ -641,6 +650,24 @@ static int read_values(lode__canon *c, hid_t d, const lode__canon_type *t, const
 		H5Sclose(r.fsp);
 	if (dcpl >= 0)
 		H5Pclose(dcpl);
+	return rc;
+}
+
+/* Before any value is read: does the file hold what dataset d declares (bundle_bounds.c)? */
+static int storage_check(lode__canon *c, hid_t d, const char *where)
+{
+	uint64_t declared = 0, chunk = 0;
+	hid_t f = H5Iget_file_id(d);
+	char *problem = f >= 0 ? lode__h5_digest_storage_problem(f, d, &declared, &chunk) : NULL;
+	int rc = 0;
+
+	if (f < 0)
+		rc = lode__canon_h5fail(c, where, "its file cannot be found");
+	else if (problem)
+		rc = lode__canon_fail(c, where, "%s", problem);
+	free(problem);
+	if (f >= 0)
+		H5Fclose(f);
 	return rc;
 }
 
@@ -661,6 +688,8 @@ int lode__canon_dataset_values(lode__canon *c, hid_t d, const char *path, const 
 	rc = read_space(c, sp, &s, where);
 	if (sp >= 0)
 		H5Sclose(sp);
+	if (!rc)
+		rc = storage_check(c, d, where);
 	if (!rc)
 		rc = read_values(c, d, t, &s, where);
 	c->s->values_end(c->s->user, digest);

@@ -13,6 +13,7 @@
 #define LODE_BUNDLE_H5_INT_H
 
 #include <pthread.h>
+#include <stdint.h>
 
 #include <hdf5.h>
 #include <ogr_srs_api.h>
@@ -28,6 +29,7 @@
 
 struct lode__bundle {
 	hid_t file;
+	size_t max_memory; /* what reading a vector layer may hold (bytes); 0: no bound */
 	int threads;       /* for compressing vector columns; 0: one per core */
 	int sync_fd;       /* a copy of the file's descriptor being synced, or -1 */
 	pthread_t syncing; /* its fdatasync, while the rest is written */
@@ -90,6 +92,50 @@ void lode__h5_cf_grid_mapping(hid_t crs, OGRSpatialReferenceH s);
 hid_t lode__h5_field_mtype(lode_ftype t);
 /* A new variable-length UTF-8 string type (the caller closes it); negative on failure. */
 hid_t lode__h5_vlen_string_type(void);
+
+/* ---- limits on reading an untrusted bundle (bundle_bounds.c) ---- */
+
+/* Deflate inflates each stored byte to at most 1032 (258 bytes from a 2-bit code). */
+#define LODE__DEFLATE_MAX_RATIO 1032
+/* The largest chunk a reader inflates: eight times lode's largest (512 x 512 x 8 bytes). */
+#define LODE__MAX_CHUNK_BYTES (16u << 20)
+/* The longest axis a reader accepts: what lode's int dimensions can hold. */
+#define LODE__MAX_DIM ((hsize_t)2147483647)
+/* The longest lode_lineage a reader parses as JSON (lode writes a few kilobytes; a
+   parsed JSON text can take tens of times its size). */
+#define LODE__MAX_LINEAGE_BYTES (4u << 20)
+/* A variable of at most this many bytes may be left unstored (netCDF's scalars). */
+#define LODE__UNSTORED_BYTES 4096
+
+/*
+ * Can variable d of file be read within the limits (bundle-format.md, "Limits a reader
+ * applies")?  A readable type and layout (contiguous, compact or chunked, not virtual,
+ * nothing in external files), no axis longer than LODE__MAX_DIM, chunks of at most
+ * LODE__MAX_CHUNK_BYTES filtered only by shuffle, deflate and Fletcher-32, every chunk
+ * (every byte, unchunked) stored inside the file, and no chunk declaring more than its
+ * stored bytes can inflate to.  Variables of at most LODE__UNSTORED_BYTES are exempt
+ * from being stored.  Returns NULL, or a malloc'd problem ("it declares ..."); *declared
+ * gets the variable's size in bytes, *chunk one chunk's (0 unchunked).  Reads no values.
+ */
+char *lode__h5_storage_problem(hid_t file, hid_t d, uint64_t *declared, uint64_t *chunk);
+/*
+ * The same for the bundle digest, which reads every value, fill values included
+ * (bundle_canon_values.c): a variable that stores nothing at all may also be left
+ * unstored when it declares at most LODE__DEFLATE_MAX_RATIO times the file's size (the
+ * most its stored bytes could inflate to; netCDF writes its dimensions without a
+ * variable so, as datasets of fill values).
+ */
+char *lode__h5_digest_storage_problem(hid_t file, hid_t d, uint64_t *declared, uint64_t *chunk);
+/*
+ * Read the slab [start, start + count) of variable d (start NULL: all of it) into buf as
+ * memory type mtype, the slab's values in C order, as H5Dread would; a chunked variable
+ * with deflate among its filters (rank 1 to 3, fixed-size values) is read chunk by chunk
+ * through lode__chunk_decode, so that no chunk inflates past its declared size.  What is
+ * inflated or read is counted as work (lode__work_done).  On failure `code`, the message
+ * "WHAT: " and why.  Check the variable with lode__h5_storage_problem first.
+ */
+lode_status lode__h5_read_slab(hid_t d, hid_t mtype, const hsize_t *start, const hsize_t *count, void *buf,
+			       lode_error *err, lode_status code, const char *what);
 
 /* ---- listing (bundle_vector_read.c; used by bundle_read.c) ---- */
 

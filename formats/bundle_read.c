@@ -5,8 +5,9 @@
  * rows, chunk shape and coordinates, and the root attributes as text.
  *
  * The file may be damaged or hostile: an item that cannot be read is listed with its
- * problem rather than failing the listing.  Opening is bundle_file.c's, the structure
- * check of verify bundle_check.c's.
+ * problem rather than failing the listing, and so is one whose variables declare more
+ * than the file stores (bundle_bounds.c); values are read through the bounded inflate.  Opening is
+ * bundle_file.c's, the structure check of verify bundle_check.c's.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -95,6 +96,41 @@ static char **split_lines(char *text, int n)
 	return out;
 }
 
+/* The data variable d of raster group g and its x and y, which readers read whole,
+   within the limits; a rank-3 variable chunked one band at a time, so that
+   reading band by band inflates each chunk once.  NULL or a malloc'd problem. */
+static char *storage_problems(hid_t file, hid_t g, hid_t d, size_t *chunk_bytes)
+{
+	static const char *const coords[2] = {"x", "y"};
+	uint64_t declared, chunk;
+	char *why = lode__h5_storage_problem(file, d, &declared, &chunk), *problem = NULL;
+	hid_t p = H5Dget_create_plist(d);
+	hsize_t c[3] = {1, 1, 1};
+
+	*chunk_bytes = (size_t)chunk;
+	if (why)
+		problem = lode__sprintf("the data variable: %s", why);
+	else if (p >= 0 && H5Pget_layout(p) == H5D_CHUNKED && H5Pget_chunk(p, 3, c) == 3 && c[0] != 1)
+		problem = lode__sprintf("the data variable's chunks span %llu bands (a reader reads one band "
+					"at a time; lode writes one band per chunk)",
+					(unsigned long long)c[0]);
+	if (p >= 0)
+		H5Pclose(p);
+	for (int k = 0; k < 2 && !problem; k++) {
+		hid_t v = H5Lexists(g, coords[k], H5P_DEFAULT) > 0 ? H5Dopen2(g, coords[k], H5P_DEFAULT)
+								   : H5I_INVALID_HID;
+		free(why);
+		why = v >= 0 ? lode__h5_storage_problem(file, v, &declared, &chunk) : NULL;
+		if (why)
+			problem = lode__sprintf("the %s coordinate variable: %s", coords[k], why);
+		if (v >= 0)
+			H5Dclose(v);
+	}
+	free(why);
+	H5Eclear2(H5E_DEFAULT);
+	return problem;
+}
+
 static void read_item(hid_t file, const char *name, lode_bundle_item *it)
 {
 	hid_t g = H5I_INVALID_HID, d = H5I_INVALID_HID, c = H5I_INVALID_HID, t = H5I_INVALID_HID,
@@ -136,6 +172,9 @@ static void read_item(hid_t file, const char *name, lode_bundle_item *it)
 		it->problem = lode__strdup("the data variable is implausibly large");
 		goto out;
 	}
+	/* Sizes come from an untrusted file: what is read must be stored (bundle_bounds.c). */
+	if ((it->problem = storage_problems(file, g, d, &it->chunk_bytes)))
+		goto out;
 	it->content_sha256 = lode__h5_get_text(d, "lode_content_sha256");
 	it->lineage = lode__h5_get_text(d, "lode_lineage");
 	it->source = lode__h5_get_text(d, "source");
@@ -210,6 +249,19 @@ lode_status lode__bundle_items(lode__bundle *b, lode_bundle_item **items, size_t
 			lode__h5_read_vector_item(b->file, c.names[i], &it[i]);
 		else
 			read_item(b->file, c.names[i], &it[i]);
+		/* Readers parse the lineage as JSON, which takes many times its text: one too
+		   long is dropped, and the item listed with the problem. */
+		if (it[i].lineage && strlen(it[i].lineage) > LODE__MAX_LINEAGE_BYTES) {
+			char *problem = lode__sprintf("its lode_lineage holds %zu bytes, more than a "
+						      "reader parses (%u MiB)",
+						      strlen(it[i].lineage), LODE__MAX_LINEAGE_BYTES >> 20);
+			free(it[i].lineage);
+			it[i].lineage = NULL;
+			if (!it[i].problem)
+				it[i].problem = problem;
+			else
+				free(problem);
+		}
 	}
 	free(c.names);
 	free(c.vector);
@@ -248,33 +300,21 @@ void lode__bundle_items_free(lode_bundle_item *items, size_t n)
 lode_status lode__bundle_read_rows(lode__bundle *b, const lode_bundle_item *item, int band, int y0, int ny,
 				   void *buf, lode_error *err)
 {
-	char path[300];
-	hid_t d, fs = H5I_INVALID_HID, ms = H5I_INVALID_HID;
+	char path[300], what[96];
+	hid_t d;
 	int rank = item->nbands > 1 ? 3 : 2;
 	hsize_t start[3] = {(hsize_t)band - 1, (hsize_t)y0, 0},
 		count[3] = {1, (hsize_t)ny, (hsize_t)item->nx};
-	lode_status rc = LODE_OK;
+	lode_status rc;
 	lode__heartbeat();
 
 	snprintf(path, sizeof path, "%s/%s", item->name, item->name);
 	d = H5Dopen2(b->file, path, H5P_DEFAULT);
 	if (d < 0)
 		return lode__h5_err(err, LODE_EDAMAGED, "opening the data variable");
-	fs = H5Dget_space(d);
-	if (fs < 0 ||
-	    H5Sselect_hyperslab(fs, H5S_SELECT_SET, rank == 3 ? start : start + 1, NULL,
-				rank == 3 ? count : count + 1, NULL) < 0 ||
-	    (ms = H5Screate_simple(rank, rank == 3 ? count : count + 1, NULL)) < 0 ||
-	    H5Dread(d, lode__h5_mem_type(item->dtype), ms, fs, H5P_DEFAULT, buf) < 0) {
-		char what[96];
-		snprintf(what, sizeof what, "reading band %d rows %d-%d (a chunk is damaged)", band, y0,
-			 y0 + ny - 1);
-		rc = lode__h5_err(err, LODE_EDAMAGED, what);
-	}
-	if (ms >= 0)
-		H5Sclose(ms);
-	if (fs >= 0)
-		H5Sclose(fs);
+	snprintf(what, sizeof what, "reading band %d rows %d-%d (a chunk is damaged)", band, y0, y0 + ny - 1);
+	rc = lode__h5_read_slab(d, lode__h5_mem_type(item->dtype), rank == 3 ? start : start + 1,
+				rank == 3 ? count : count + 1, buf, err, LODE_EDAMAGED, what);
 	H5Dclose(d);
 	return rc;
 }
@@ -293,8 +333,9 @@ int lode__bundle_chunk_rows(lode__bundle *b, const lode_bundle_item *item)
 		return rows;
 	}
 	p = H5Dget_create_plist(d);
+	/* Any chunk height: the listing bounded the chunk's bytes (bundle_bounds.c). */
 	if (p >= 0 && H5Pget_layout(p) == H5D_CHUNKED && H5Pget_chunk(p, rank, chunk) == rank &&
-	    chunk[rank - 2] > 0 && chunk[rank - 2] <= 65536)
+	    chunk[rank - 2] > 0 && chunk[rank - 2] <= INT32_MAX)
 		rows = (int)chunk[rank - 2];
 	if (p >= 0)
 		H5Pclose(p);
@@ -313,9 +354,10 @@ lode_status lode__bundle_read_coords(lode__bundle *b, const lode_bundle_item *it
 
 	*xs = *ys = NULL;
 	for (int k = 0; k < 2 && !rc; k++) {
-		char path[300];
+		char path[300], *why;
 		hid_t d, s;
 		hsize_t n = 0;
+		uint64_t declared, chunk;
 
 		snprintf(path, sizeof path, "%s/%s", item->name, names[k]);
 		d = H5Dopen2(b->file, path, H5P_DEFAULT);
@@ -325,10 +367,14 @@ lode_status lode__bundle_read_coords(lode__bundle *b, const lode_bundle_item *it
 			rc = lode__err(err, LODE_EDAMAGED,
 				       "the %s coordinate variable is missing or has the wrong length",
 				       names[k]);
+		} else if ((why = lode__h5_storage_problem(b->file, d, &declared, &chunk))) {
+			rc = lode__err(err, LODE_EDAMAGED, "the %s coordinate variable: %s", names[k], why);
+			free(why);
 		} else if (!(*outs[k] = malloc(sizeof(double) * (size_t)n))) {
 			rc = lode__err(err, LODE_ENOMEM, "out of memory");
-		} else if (H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *outs[k]) < 0) {
-			rc = lode__h5_err(err, LODE_EDAMAGED, names[k]);
+		} else {
+			rc = lode__h5_read_slab(d, H5T_NATIVE_DOUBLE, NULL, NULL, *outs[k], err,
+						LODE_EDAMAGED, names[k]);
 		}
 		if (s >= 0)
 			H5Sclose(s);

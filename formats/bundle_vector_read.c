@@ -2,11 +2,15 @@
  * bundle_vector_read.c -- reading vector layers back: the item a layer's geometry
  * container describes (for lode__bundle_items), and the whole layer into a lode_vdata
  * (coordinates, counts, parts and the fields the lineage lists).  The file may be
- * damaged or hostile: sizes are checked against the file's before anything is
- * allocated, and counts, parts, types, fill values and nulls must agree.
+ * damaged or hostile: every variable is checked against what the file stores
+ * (bundle_bounds.c) and what holding the layer takes against the bundle's bound
+ * (lode__bundle_set_max_memory) before anything is allocated, values are read so that no
+ * chunk inflates past its declared size, and counts, parts, types, fill values and nulls
+ * must agree.
  *
  * Writing layers is bundle_vector.c's; rasters are read in bundle_read.c.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +24,7 @@
 #include "util.h"
 #include "vdata.h"
 
-#define MAX_VECTOR_ELEMS ((hsize_t)1 << 34) /* refuse implausible sizes read from a bundle */
+#define MAX_VECTOR_ELEMS ((hsize_t)1 << 34) /* refuse implausible lengths read from a bundle */
 
 /* ---- the item (for lode__bundle_items) ---- */
 
@@ -40,6 +44,43 @@ static long long var_len(hid_t file, const char *name)
 		H5Dclose(d);
 	H5Eclear2(H5E_DEFAULT);
 	return len;
+}
+
+/* Variable name of file checked against what the file stores (bundle_bounds.c); *bytes
+   gets its declared size.  NULL, or a malloc'd problem naming the variable. */
+static char *var_problem(hid_t file, const char *name, uint64_t *bytes)
+{
+	hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
+	uint64_t chunk = 0;
+	char *why, *problem = NULL;
+
+	*bytes = 0;
+	if (d < 0) {
+		H5Eclear2(H5E_DEFAULT);
+		return lode__sprintf("variable %s is missing", name);
+	}
+	if ((why = lode__h5_storage_problem(file, d, bytes, &chunk)))
+		problem = lode__sprintf("variable %s: %s", name, why);
+	free(why);
+	H5Dclose(d);
+	return problem;
+}
+
+/* The node coordinates (names separated by spaces) and the count variable (or NULL),
+   whose lengths the listing reports, checked against what the file stores. */
+static char *stored_problem(hid_t file, const char *coords, const char *count)
+{
+	char names[4][300] = {"", "", "", ""};
+	uint64_t bytes;
+	char *problem = NULL;
+
+	sscanf(coords, "%299s %299s %299s", names[0], names[1], names[2]);
+	if (count)
+		snprintf(names[3], sizeof names[3], "%s", count);
+	for (int k = 0; k < 4 && !problem; k++)
+		if (names[k][0])
+			problem = var_problem(file, names[k], &bytes);
+	return problem;
 }
 
 void lode__h5_read_vector_item(hid_t file, const char *name, lode_bundle_item *it)
@@ -77,6 +118,9 @@ void lode__h5_read_vector_item(hid_t file, const char *name, lode_bundle_item *i
 		it->problem = lode__strdup("the node or instance count cannot be read");
 		goto out;
 	}
+	/* The counts listed come from an untrusted file: what they count must be stored. */
+	if ((it->problem = stored_problem(file, coords, count)))
+		goto out;
 	crs = H5Dopen2(file, gm, H5P_DEFAULT);
 	if (crs >= 0)
 		it->crs_wkt = lode__h5_get_text(crs, "crs_wkt");
@@ -95,21 +139,16 @@ out:
 
 /* ---- the layer ---- */
 
-/*
- * Is n values of sz bytes a plausible size for a column of this file?  lode writes every
- * value (no sparse columns), and coordinates and numbers compress at most a few tens of
- * times, so a column more than 100 times the file (and over 256 MB) is a lie told by a
- * damaged or hostile file: refuse it before allocating.
- */
-static int plausible(hid_t file, size_t n, size_t sz)
-{
-	hsize_t fsize = 0;
-	double bytes = (double)n * (double)sz;
+/* What reading one layer holds, against its bound (lode__bundle_set_max_memory). */
+typedef struct vread {
+	hid_t file;
+	const char *layer;
+	size_t max;    /* bytes; 0: no bound */
+	uint64_t held; /* what the layer's values were estimated to need, plus its texts */
+} vread;
 
-	if (H5Fget_filesize(file, &fsize) < 0)
-		return 0;
-	return bytes <= 256e6 || bytes <= 100.0 * (double)fsize;
-}
+#define MB           1048576.0
+#define STRING_BATCH 65536 /* text values read at once */
 
 /* Read a whole 1-D numeric variable of n values into a new buffer of memory type mt. */
 static void *read_column(hid_t file, const char *name, hid_t mt, size_t n, size_t sz, lode_error *err,
@@ -124,19 +163,17 @@ static void *read_column(hid_t file, const char *name, hid_t mt, size_t n, size_
 		*rc = lode__err(err, LODE_EDAMAGED, "variable %s is missing or has the wrong length", name);
 		return NULL;
 	}
-	if (!plausible(file, n, sz)) {
-		*rc = lode__err(err, LODE_EDAMAGED,
-				"variable %s claims %zu values, implausibly many for this file", name, n);
-		return NULL;
-	}
 	buf = malloc(n ? n * sz : 1);
 	if (!buf) {
 		*rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		return NULL;
 	}
 	d = H5Dopen2(file, name, H5P_DEFAULT);
-	if (d < 0 || (n && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)) {
+	if (d < 0)
 		*rc = lode__h5_err(err, LODE_EDAMAGED, name);
+	else if (n)
+		*rc = lode__h5_read_slab(d, mt, NULL, NULL, buf, err, LODE_EDAMAGED, name);
+	if (d < 0 || *rc) {
 		free(buf);
 		buf = NULL;
 	}
@@ -145,21 +182,64 @@ static void *read_column(hid_t file, const char *name, hid_t mt, size_t n, size_
 	return buf;
 }
 
-static lode_status read_vfield(hid_t file, const char *layer, lode_vfield *f, size_t n, lode_error *err)
+/* Read the n strings of field variable d (vname) into f->values, STRING_BATCH at a
+   time, copies we own; what they take is added to v->held, against its bound. */
+static lode_status read_strings(vread *v, hid_t d, const char *vname, lode_vfield *f, size_t n,
+				lode_error *err)
 {
-	char *vname = lode__sprintf("%s_field_%s", layer, f->var), *fname = NULL, *ftype = NULL;
-	hid_t d = H5I_INVALID_HID, a = H5I_INVALID_HID, as = H5I_INVALID_HID, st = H5I_INVALID_HID;
+	char **vals = calloc(STRING_BATCH, sizeof *vals);
+	hid_t st = lode__h5_vlen_string_type();
+	lode_status rc = LODE_OK;
+
+	f->values = calloc(n ? n : 1, sizeof(char *));
+	if (!vals || st < 0 || !f->values) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (var_len(v->file, vname) != (long long)n) {
+		rc = lode__err(err, LODE_EDAMAGED, "variable %s is missing or has the wrong length", vname);
+		goto out;
+	}
+	for (size_t k0 = 0; k0 < n && !rc; k0 += STRING_BATCH) {
+		hsize_t start = k0, count = n - k0 < STRING_BATCH ? n - k0 : STRING_BATCH;
+		if ((rc = lode__h5_read_slab(d, st, &start, &count, vals, err, LODE_EDAMAGED, vname)))
+			break;
+		/* Copy into malloc'd strings we own, then give HDF5's back. */
+		for (size_t k = 0; k < count; k++) {
+			const char *t = f->isnull[k0 + k] || !vals[k] ? "" : vals[k];
+			size_t len = strlen(t);
+			v->held += len + 1;
+			if (!rc && v->max && v->held > v->max)
+				rc = lode__err(
+				    err, LODE_ENOMEM,
+				    "the layer's text values need more than --max-memory allows "
+				    "(%.1f MB); lode holds a layer whole while reading it: allow more "
+				    "memory",
+				    v->max / MB);
+			else if (!rc && !(((char **)f->values)[k0 + k] = lode__strdup(t)))
+				rc = lode__err(err, LODE_ENOMEM, "out of memory");
+			H5free_memory(vals[k]);
+			vals[k] = NULL;
+		}
+	}
+out:
+	if (st >= 0)
+		H5Tclose(st);
+	free(vals);
+	return rc;
+}
+
+static lode_status read_vfield(vread *v, lode_vfield *f, size_t n, lode_error *err)
+{
+	hid_t file = v->file;
+	char *vname = lode__sprintf("%s_field_%s", v->layer, f->var), *fname = NULL, *ftype = NULL;
+	hid_t d = H5I_INVALID_HID, a = H5I_INVALID_HID, as = H5I_INVALID_HID;
 	size_t sz = lode__ftype_size(f->type);
 	lode_status rc = LODE_OK;
 	lode__heartbeat();
 
 	if (!vname)
 		return lode__err(err, LODE_ENOMEM, "out of memory");
-	if (!plausible(file, n, sizeof(char *) + sz)) {
-		free(vname);
-		return lode__err(err, LODE_EDAMAGED,
-				 "layer %s: %zu features is implausibly many for this file", layer, n);
-	}
 	if (!(f->isnull = calloc(n ? n : 1, 1))) {
 		free(vname);
 		return lode__err(err, LODE_ENOMEM, "out of memory");
@@ -209,28 +289,7 @@ static lode_status read_vfield(hid_t file, const char *layer, lode_vfield *f, si
 		free(idx);
 	}
 	if (f->type == LODE_FT_STRING) {
-		char **vals = calloc(n ? n : 1, sizeof *vals);
-		st = lode__h5_vlen_string_type();
-		if (!vals || st < 0) {
-			free(vals);
-			rc = lode__err(err, LODE_ENOMEM, "out of memory");
-			goto out;
-		}
-		if (var_len(file, vname) != (long long)n ||
-		    (n && H5Dread(d, st, H5S_ALL, H5S_ALL, H5P_DEFAULT, vals) < 0)) {
-			free(vals);
-			rc = lode__h5_err(err, LODE_EDAMAGED, vname);
-			goto out;
-		}
-		/* Copy into malloc'd strings we own, then give HDF5's back. */
-		f->values = calloc(n ? n : 1, sizeof(char *));
-		for (size_t k = 0; f->values && k < n; k++)
-			((char **)f->values)[k] = lode__strdup(f->isnull[k] || !vals[k] ? "" : vals[k]);
-		for (size_t k = 0; k < n; k++)
-			H5free_memory(vals[k]);
-		free(vals);
-		if (!f->values)
-			rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		rc = read_strings(v, d, vname, f, n, err);
 		goto out;
 	}
 	f->values = read_column(file, vname, lode__h5_field_mtype(f->type), n, sz, err, &rc);
@@ -261,8 +320,6 @@ static lode_status read_vfield(hid_t file, const char *layer, lode_vfield *f, si
 	}
 out:
 	H5Eclear2(H5E_DEFAULT);
-	if (st >= 0)
-		H5Tclose(st);
 	if (as >= 0)
 		H5Sclose(as);
 	if (a >= 0)
@@ -374,18 +431,64 @@ static lode_status check_parts(const lode_vdata *d, const char *t, const char *g
 	return LODE_OK;
 }
 
+/*
+ * Before anything of the layer is allocated: every variable its reading reads (the node
+ * coordinates nx, ny, nz, the counts, parts and rings when named, the fields the lineage
+ * lists) checked against what the file stores (bundle_bounds.c), and what holding their
+ * values takes, with the flags and counts made up for them, against v->max.  A text
+ * value is counted at its pointers, flag and allocation (33 bytes), its characters as
+ * they are read (read_strings).
+ */
+static lode_status layer_check(vread *v, const char *const vars[6], json_t *fields, size_t nfeat,
+			       lode_gkind kind, lode_error *err)
+{
+	uint64_t need = 0;
+
+	for (size_t i = 0; i < 6 + json_array_size(fields); i++) {
+		uint64_t bytes = 0;
+		char *problem;
+		json_t *fj = json_array_get(fields, i - 6);
+		const char *fvar = i < 6 ? NULL : json_string_value(json_object_get(fj, "variable"));
+		const char *ftype = i < 6 ? NULL : json_string_value(json_object_get(fj, "type"));
+		char *name =
+		    i < 6 ? lode__strdup(vars[i]) : lode__sprintf("%s_field_%s", v->layer, fvar ? fvar : "");
+
+		if (!name)
+			return lode__err(err, LODE_ENOMEM, "out of memory");
+		problem = name[0] ? var_problem(v->file, name, &bytes) : NULL;
+		free(name);
+		if (problem) {
+			lode_status rc = lode__err(err, LODE_EDAMAGED, "%s", problem);
+			free(problem);
+			return rc;
+		}
+		if (i >= 6 && ftype && lode__ftype_from_name(ftype) == LODE_FT_STRING)
+			bytes = 33 * (uint64_t)nfeat;
+		else if (i >= 6)
+			bytes += nfeat; /* the null flags */
+		need += bytes;
+	}
+	if (!vars[3][0])
+		need += 4 * (uint64_t)nfeat; /* one node per point */
+	if (!vars[4][0] && kind != LODE_GK_POINT)
+		need += 8 * (uint64_t)nfeat; /* one part per feature */
+	v->held = need;
+	if (v->max && need > v->max)
+		return lode__err(
+		    err, LODE_ENOMEM,
+		    "reading the layer needs about %.1f MB (%zu features, %zu fields), more than "
+		    "--max-memory allows (%.1f MB); lode holds a layer whole while reading it: "
+		    "allow more memory",
+		    need / MB, nfeat, json_array_size(fields), v->max / MB);
+	return LODE_OK;
+}
+
 /* Read the fields of the layer into d->fields (d->nfields of them), as the item's
    lineage lists them. */
-static lode_status read_fields(hid_t file, const lode_bundle_item *item, lode_vdata *d, lode_error *err)
+static lode_status read_fields(vread *v, json_t *fields, lode_vdata *d, lode_error *err)
 {
-	json_t *lin = item->lineage ? json_loads(item->lineage, 0, NULL) : NULL;
-	json_t *fields = json_object_get(lin, "fields");
 	lode_status rc = LODE_OK;
 
-	if (!json_is_array(fields)) {
-		rc = lode__err(err, LODE_EDAMAGED, "the lineage lacks the field list");
-		goto out;
-	}
 	d->fields = calloc(json_array_size(fields) + 1, sizeof *d->fields);
 	if (!d->fields) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
@@ -410,11 +513,10 @@ static lode_status read_fields(hid_t file, const lode_bundle_item *item, lode_vd
 			rc = lode__err(err, LODE_ENOMEM, "out of memory");
 			goto out;
 		}
-		if ((rc = read_vfield(file, item->name, f, d->nfeat, err)))
+		if ((rc = read_vfield(v, f, d->nfeat, err)))
 			goto out;
 	}
 out:
-	json_decref(lin);
 	return rc;
 }
 
@@ -425,11 +527,18 @@ lode_status lode__bundle_read_vector(lode__bundle *b, const lode_bundle_item *it
 	char *gtype = NULL, *coords = NULL, *count = NULL, *parts = NULL, *ring = NULL;
 	char nx[300] = "", ny[300] = "", nz[300] = "";
 	lode_vdata *d = NULL;
+	vread v = {file, item->name, b->max_memory, 0};
+	json_t *lin = NULL, *fields;
 	lode_status rc = LODE_OK;
 
 	*out = NULL;
 	if (item->problem)
 		return lode__err(err, LODE_EDAMAGED, "%s", item->problem);
+	lin = item->lineage ? json_loads(item->lineage, 0, NULL) : NULL;
+	if (!json_is_array(fields = json_object_get(lin, "fields"))) {
+		json_decref(lin);
+		return lode__err(err, LODE_EDAMAGED, "the lineage lacks the field list");
+	}
 	d = calloc(1, sizeof *d);
 	c = H5Dopen2(file, item->name, H5P_DEFAULT);
 	if (!d || c < 0) {
@@ -457,6 +566,12 @@ lode_status lode__bundle_read_vector(lode__bundle *b, const lode_bundle_item *it
 	d->multi = strstr(item->geometry_type, "Multi") != NULL;
 	d->nnodes = (size_t)(var_len(file, nx) < 0 ? 0 : var_len(file, nx));
 	d->nfeat = (size_t)item->nfeat;
+	{
+		const char *const vars[6] = {
+		    nx, ny, nz, count ? count : "", parts ? parts : "", ring ? ring : ""};
+		if ((rc = layer_check(&v, vars, fields, d->nfeat, d->kind, err)))
+			goto out;
+	}
 	if ((rc = read_nodes_and_parts(file, nx, ny, nz, count, parts, ring, d, err)))
 		goto out;
 	/* The counts must add up, or the geometry cannot be rebuilt. */
@@ -466,11 +581,12 @@ lode_status lode__bundle_read_vector(lode__bundle *b, const lode_bundle_item *it
 	if ((rc = check_parts(d, item->geometry_type, gtype, err)))
 		goto out;
 	/* Fields, as the lineage lists them. */
-	if ((rc = read_fields(file, item, d, err)))
+	if ((rc = read_fields(&v, fields, d, err)))
 		goto out;
 	*out = d;
 	d = NULL;
 out:
+	json_decref(lin);
 	lode__vdata_free(d);
 	free(gtype);
 	free(coords);

@@ -13,6 +13,10 @@
  * (zlib's inflate) reads.  A unit test has HDF5 read chunks encoded here and checks it
  * gets the values back.
  *
+ * Reading a bundle that may be hostile, lode__chunk_decode undoes the same filters into
+ * a buffer of the chunk's declared size that never grows (HDF5's own deflate filter
+ * inflates until the stream ends, however far that is).
+ *
  * A column encoder (lode__colenc) compresses the whole chunks of columns that are still
  * being produced on a thread of its own: a vector layer's x and y columns are encoded
  * while the layer is read, on the core the reader leaves idle.
@@ -230,6 +234,7 @@ static uint32_t fletcher32(const unsigned char *data, size_t nbytes)
    a scratch buffer for the shuffled chunk (and the samples' trial compression), so that
    a chunk costs one allocation, of which only its encoded size is ever touched. */
 static _Thread_local struct libdeflate_compressor *compressor;
+static _Thread_local struct libdeflate_decompressor *decompressor; /* for lode__chunk_decode */
 static _Thread_local int compressor_level;
 static _Thread_local unsigned char *scratch;
 static _Thread_local size_t scratch_size;
@@ -238,6 +243,8 @@ void lode__chunk_codec_thread_done(void)
 {
 	libdeflate_free_compressor(compressor);
 	compressor = NULL;
+	libdeflate_free_decompressor(decompressor);
+	decompressor = NULL;
 	free(scratch);
 	scratch = NULL;
 	scratch_size = 0;
@@ -382,6 +389,80 @@ lode_status lode__chunk_encode(const void *data, size_t nbytes, size_t elem_size
 	dst[zlen + 3] = (unsigned char)((sum >> 24) & 0xff);
 	*out = dst;
 	*out_len = zlen + 4;
+	return LODE_OK;
+}
+
+/* ---- decoding a stored chunk, within its declared size ---- */
+
+/* HDF5's unshuffle (H5Zshuffle.c): byte plane k of the n elements back into byte k of
+   each; the bytes after the last whole element are kept as they are. */
+static void unshuffle(const unsigned char *src, unsigned char *dst, size_t nbytes, size_t size)
+{
+	size_t n = nbytes / size;
+
+	for (size_t k = 0; k < size; k++)
+		for (size_t j = 0; j < n; j++)
+			dst[j * size + k] = src[k * n + j];
+	memcpy(dst + n * size, src + n * size, nbytes - n * size);
+}
+
+lode_status lode__chunk_decode(unsigned char *stored, size_t len, const lode_chunk_filter *filters,
+			       int nfilters, unsigned skip, size_t elem_size, size_t chunk_bytes,
+			       unsigned char *a, unsigned char *b, unsigned char **out, lode_error *err)
+{
+	unsigned char *cur = stored;
+	size_t n = len;
+
+	*out = NULL;
+	for (int i = nfilters - 1; i >= 0; i--) {
+		unsigned char *dst = cur == a ? b : a;
+		size_t got = 0;
+		uint32_t sum, want;
+
+		if (skip & (1u << i))
+			continue;
+		switch (filters[i]) {
+		case LODE_CF_FLETCHER32:
+			if (n < 4)
+				return lode__err(err, LODE_EDAMAGED, "a chunk is too short for its checksum");
+			n -= 4;
+			sum = fletcher32(cur, n);
+			want = (uint32_t)cur[n] | (uint32_t)cur[n + 1] << 8 | (uint32_t)cur[n + 2] << 16 |
+			       (uint32_t)cur[n + 3] << 24;
+			/* HDF5 also takes the byte-swapped sum of its releases before 1.6.3. */
+			if (want != sum && want != (((sum & 0x00ff00ffu) << 8) | ((sum >> 8) & 0x00ff00ffu)))
+				return lode__err(err, LODE_EDAMAGED,
+						 "data error detected by Fletcher32 checksum");
+			break;
+		case LODE_CF_DEFLATE:
+			if (!decompressor && !(decompressor = libdeflate_alloc_decompressor()))
+				return lode__err(err, LODE_ENOMEM, "out of memory starting the decompressor");
+			/* Into the declared size and no further: a stream that needs more is a bomb. */
+			switch (libdeflate_zlib_decompress(decompressor, cur, n, dst, chunk_bytes, &got)) {
+			case LIBDEFLATE_SUCCESS: break;
+			case LIBDEFLATE_INSUFFICIENT_SPACE:
+				return lode__err(err, LODE_EDAMAGED,
+						 "a chunk inflates to more than the %zu bytes its variable "
+						 "declares (a decompression bomb)",
+						 chunk_bytes);
+			default: return lode__err(err, LODE_EDAMAGED, "a chunk's deflate stream is damaged");
+			}
+			cur = dst;
+			n = got;
+			break;
+		case LODE_CF_SHUFFLE:
+			if (elem_size > 1 && n <= chunk_bytes) {
+				unshuffle(cur, dst, n, elem_size);
+				cur = dst;
+			}
+			break;
+		}
+	}
+	if (n != chunk_bytes)
+		return lode__err(err, LODE_EDAMAGED,
+				 "a chunk decodes to %zu bytes, not the %zu its variable declares", n,
+				 chunk_bytes);
+	*out = cur;
 	return LODE_OK;
 }
 

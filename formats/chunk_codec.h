@@ -1,7 +1,8 @@
 /*
  * chunk_codec.h -- PRIVATE to liblode (formats/chunk_codec.c, libdeflate): encoding chunks
  * through the bundle's filters (shuffle, deflate, Fletcher32) byte for byte as HDF5
- * would, so that any thread can compress them.
+ * would, so that any thread can compress them, and decoding them within their declared
+ * size.
  */
 #ifndef LODE_CHUNK_CODEC_H
 #define LODE_CHUNK_CODEC_H
@@ -11,12 +12,30 @@
 
 typedef struct lode__colenc lode__colenc; /* a column encoder, below */
 
+/* A filter of a stored chunk's pipeline. */
+typedef enum lode_chunk_filter { LODE_CF_SHUFFLE = 1, LODE_CF_DEFLATE, LODE_CF_FLETCHER32 } lode_chunk_filter;
+
 /*
  * Encode a chunk of nbytes (elements of elem_size bytes) through the bundle's filters:
  * shuffle, deflate at level, Fletcher32.  *out is malloc'd (caller frees).  Thread-safe.
  */
 lode_status lode__chunk_encode(const void *data, size_t nbytes, size_t elem_size, int level,
 			       unsigned char **out, size_t *out_len, lode_error *err);
+
+/*
+ * Decode a stored chunk of len bytes (modified in place) whose pipeline applied
+ * filters[0], ..., filters[nfilters - 1] in that order, except those whose bit in skip
+ * is set (HDF5's filter mask), as HDF5 would read it: Fletcher-32 checked (as HDF5
+ * does, the byte-swapped sum of old releases accepted too), deflate inflated with
+ * libdeflate, shuffle undone for elem_size-byte elements.  a and b are the caller's
+ * buffers of chunk_bytes each; *out points at the result (stored, a or b), exactly
+ * chunk_bytes long.  A stream that would inflate past chunk_bytes is stopped there: a
+ * chunk that decodes to more or fewer bytes, fails its checksum or its stream is
+ * LODE_EDAMAGED with the reason.  Thread-safe.
+ */
+lode_status lode__chunk_decode(unsigned char *stored, size_t len, const lode_chunk_filter *filters,
+			       int nfilters, unsigned skip, size_t elem_size, size_t chunk_bytes,
+			       unsigned char *a, unsigned char *b, unsigned char **out, lode_error *err);
 
 /*
  * A column encoder: columns of elem_size-byte values, cut into chunks of chunk values,

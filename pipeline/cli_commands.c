@@ -176,10 +176,11 @@ static int cmd_status(const cli_opts *o, int nargs, char **args)
 static int cmd_merge(const cli_opts *o, int nargs, char **args)
 {
 	lode_error err = {0};
+	lode_read_options ro = {o->max_memory};
 
 	if (nargs == 0 || !o->out)
 		return cli_usage_error("merge", "expected BUNDLE.nc... -o OUT.nc", NULL);
-	if (lode_merge((const char *const *)args, (size_t)nargs, o->out, o->prefix, &err) != LODE_OK)
+	if (lode_merge_opt((const char *const *)args, (size_t)nargs, o->out, o->prefix, &ro, &err) != LODE_OK)
 		return fail(&err);
 	if (!o->quiet)
 		fprintf(stderr, "lode: wrote %s\n", o->out);
@@ -189,12 +190,13 @@ static int cmd_merge(const cli_opts *o, int nargs, char **args)
 static int cmd_verify(const cli_opts *o, int nargs, char **args)
 {
 	lode_error err = {0};
+	lode_read_options ro = {o->max_memory};
 	char *report = NULL;
 	lode_status rc;
 
 	if (nargs != 1)
 		return cli_usage_error("verify", "expected one BUNDLE", NULL);
-	rc = lode_verify_trusted(args[0], o->trust, o->ntrust, &report, &err);
+	rc = lode_verify_opt(args[0], o->trust, o->ntrust, &ro, &report, &err);
 	if (report && !o->quiet)
 		put_printable_lines(stdout, report);
 	free(report);
@@ -240,31 +242,35 @@ static int cmd_sign(const cli_opts *o, int nargs, char **args)
 static int cmd_ls(const cli_opts *o, int nargs, char **args)
 {
 	lode_error err = {0};
+	lode_read_options ro = {o->max_memory};
 	char *out = NULL;
+	lode_status rc;
 
 	if (nargs != 1)
 		return cli_usage_error("ls", "expected one BUNDLE", NULL);
-	if (lode_ls(args[0], o->json, &out, &err) != LODE_OK) {
-		free(out);
-		return fail(&err);
+	rc = lode_ls_opt(args[0], o->json, &ro, &out, &err);
+	/* A damaged bundle is still listed, its problems shown, before the error. */
+	if (out) {
+		put_printable_lines(stdout, out);
+		if (o->json)
+			fputc('\n', stdout);
+		fflush(stdout);
 	}
-	put_printable_lines(stdout, out);
-	if (o->json)
-		fputc('\n', stdout);
 	free(out);
-	return 0;
+	return rc != LODE_OK ? fail(&err) : 0;
 }
 
 static int cmd_extract(const cli_opts *o, int nargs, char **args)
 {
 	lode_error err = {0};
+	lode_read_options ro = {o->max_memory};
 
 	if (nargs == 0)
 		return cli_usage_error("extract", "expected a BUNDLE", NULL);
 	if (!o->out)
 		return cli_usage_error("extract", "missing -o DIR (the folder to write GeoTIFFs into)", NULL);
-	if (lode_extract(args[0], (const char *const *)args + 1, (size_t)(nargs - 1), o->out, &err) !=
-	    LODE_OK)
+	if (lode_extract_opt(args[0], (const char *const *)args + 1, (size_t)(nargs - 1), o->out, &ro,
+			     &err) != LODE_OK)
 		return fail(&err);
 	if (!o->quiet)
 		fprintf(stderr, "lode: extracted into %s\n", o->out);
@@ -320,18 +326,24 @@ const cli_command cli_commands[] = {
      "What the plan in WORK holds and how far it is: parts planned, done, missing and\n"
      "failed (with the error).  Exit 0 when every part is made, 3 when some are not.\n\n"
      "  --json   machine-readable output\n"},
-    {"merge", cmd_merge, "lode merge BUNDLE.nc... -o OUT.nc [--prefix]", CLI_OUT | CLI_PREFIX,
+    {"merge", cmd_merge, "lode merge BUNDLE.nc... -o OUT.nc [--prefix] [--max-memory SIZE]",
+     CLI_OUT | CLI_PREFIX | CLI_MAX_MEMORY,
      "Make one bundle from several (e.g. one from each survey).  Each input must verify and\n"
      "all must share the target CRS; datasets are copied as stored with their lineage.\n"
      "A name found in two inputs is refused unless --prefix is given.\n\n"
-     "  --prefix   rename every dataset to STEM_NAME, STEM being its file's name without\n"
-     "             folder and extension (usgs.nc: usgs_dem)\n"},
-    {"verify", cmd_verify, "lode verify BUNDLE [--trust NAME.pub]... [-q]", CLI_TRUST,
+     "  --prefix           rename every dataset to STEM_NAME, STEM being its file's name\n"
+     "                     without folder and extension (usgs.nc: usgs_dem)\n"
+     "  --max-memory SIZE  bound what reading the inputs holds (default 1G), as for verify\n"},
+    {"verify", cmd_verify, "lode verify BUNDLE [--trust NAME.pub]... [--max-memory SIZE] [-q]",
+     CLI_TRUST | CLI_MAX_MEMORY,
      "Recompute every dataset's content digest and the bundle digest, check the\n"
      "structure and every signature.  Exit 0 when everything matches; exit 1 naming\n"
      "each damaged dataset or failing signature.\n\n"
      "  --trust NAME.pub   a partner's public key (repeatable): then at least one valid\n"
-     "                     signature by one of these keys is required\n"},
+     "                     signature by one of these keys is required\n"
+     "  --max-memory SIZE  bound what reading the bundle holds (default 1G, e.g. 256M, 4G):\n"
+     "                     a dataset that cannot be read within it is not checked, and\n"
+     "                     the bundle not verified (exit 1)\n"},
     {"keygen", cmd_keygen, "lode keygen -o NAME", CLI_OUT,
      "Make an Ed25519 key pair for signing bundles: NAME.key, the secret key (mode 0600;\n"
      "keep it private), and NAME.pub, the public key partners pass to verify --trust.\n"
@@ -342,15 +354,20 @@ const cli_command cli_commands[] = {
      "(the partner countersigns with its own key).\n\n"
      "  --key NAME.key     the secret key from lode keygen\n"
      "  --signer NAME      who signs, e.g. \"Jabatan Mineral dan Geosains Malaysia\"\n"},
-    {"ls", cmd_ls, "lode ls BUNDLE [--json]", CLI_JSON,
+    {"ls", cmd_ls, "lode ls BUNDLE [--json] [--max-memory SIZE]", CLI_JSON | CLI_MAX_MEMORY,
      "List the datasets in a bundle: type, size, CRS, bounds, nodata, source and the\n"
-     "coordinate operation applied.\n\n"
-     "  --json   machine-readable output\n"},
-    {"extract", cmd_extract, "lode extract BUNDLE [NAME...] -o DIR", CLI_OUT,
+     "coordinate operation applied.  A dataset with a problem is listed with it, and\n"
+     "the exit status is then 1.\n\n"
+     "  --json             machine-readable output\n"
+     "  --max-memory SIZE  bound what reading the bundle holds (default 1G)\n"},
+    {"extract", cmd_extract, "lode extract BUNDLE [NAME...] -o DIR [--max-memory SIZE]",
+     CLI_OUT | CLI_MAX_MEMORY,
      "Write each named dataset (all when none is named) into DIR, each checked against its\n"
      "digest first: a raster to NAME.tif, a GeoTIFF with its CRS, geotransform, nodata,\n"
      "band names and units and lineage (LODE_LINEAGE metadata); a vector layer to\n"
-     "NAME.gpkg, a GeoPackage whose layer is named NAME.\n"},
+     "NAME.gpkg, a GeoPackage whose layer is named NAME.\n\n"
+     "  --max-memory SIZE  bound what reading the bundle holds (default 1G): a dataset\n"
+     "                     that cannot be read within it is refused before it is written\n"},
 };
 
 const size_t cli_ncommands = sizeof cli_commands / sizeof cli_commands[0];

@@ -4,8 +4,10 @@
  * vector layer to NAME.gpkg.  Each is checked against its content digest on the way and
  * written in a private folder in DIR (publish.h), renamed into place only when whole: a
  * damaged dataset is never extracted, and nothing is written outside DIR or through a
- * symbolic link.  The bundle is read in a child process (untrusted.c), which
- * removes what a crashed child left.  It checks nothing else of the bundle (verify's).
+ * symbolic link.  A raster is read in strips and a layer whole, each within
+ * --max-memory (checked before anything is written).  The bundle is read in a child
+ * process (untrusted.c), which removes what a crashed, overrunning or killed child
+ * left.  It checks nothing else of the bundle (verify's).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -30,7 +32,8 @@
 #include "vdata.h"
 
 /* A raster to DIR/NAME.tif, its values checked against the content digest as they pass. */
-static lode_status extract_one(lode__bundle *b, const lode_bundle_item *it, const char *dir, lode_error *err)
+static lode_status extract_one(lode__bundle *b, const lode_bundle_item *it, const char *dir,
+			       size_t max_memory, lode_error *err)
 {
 	char *final = lode__sprintf("%s/%s.tif", dir, it->name);
 	lode__pub pub = {.dirfd = -1, .parentfd = -1, .slot = -1};
@@ -40,7 +43,7 @@ static lode_status extract_one(lode__bundle *b, const lode_bundle_item *it, cons
 	lode__content_hash *h = NULL;
 	char hex[65];
 	unsigned char *buf = NULL;
-	int rows = lode__bundle_chunk_rows(b, it);
+	int rows = lode__strip_rows(b, it);
 	lode_status rc = LODE_OK;
 
 	if (!final) {
@@ -51,6 +54,9 @@ static lode_status extract_one(lode__bundle *b, const lode_bundle_item *it, cons
 		rc = lode__err(err, LODE_EBUNDLE, "%s", it->problem);
 		goto out;
 	}
+	/* Before anything is written: the strip, its chunks and GDAL's cache must fit. */
+	if ((rc = lode__raster_budget(it, rows, lode__gdal_bound_cache(0), max_memory, err)))
+		goto out;
 	if ((rc = lode__pub_begin(&pub, final, err)))
 		goto out;
 	if (it->lineage && (md_lineage = lode__sprintf("LODE_LINEAGE=%s", it->lineage)))
@@ -120,7 +126,7 @@ out:
 
 /* A vector layer to DIR/NAME.gpkg, after checking its content digest. */
 static lode_status extract_vector(lode__bundle *b, const lode_bundle_item *it, const char *dir,
-				  lode_error *err)
+				  size_t max_memory, lode_error *err)
 {
 	char *final = lode__sprintf("%s/%s.gpkg", dir, it->name);
 	lode__pub pub = {.dirfd = -1, .parentfd = -1, .slot = -1};
@@ -128,6 +134,7 @@ static lode_status extract_vector(lode__bundle *b, const lode_bundle_item *it, c
 	char hex[65];
 	lode_status rc = LODE_OK;
 
+	(void)max_memory; /* the layer is read within the bundle's own bound (lode__open_items) */
 	if (!final) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
@@ -186,7 +193,7 @@ static lode_status check_output(const char *bundle_path, const lode_bundle_item 
 }
 
 static lode_status extract_impl(const char *bundle_path, const char *const *names, size_t nnames,
-				const char *dir, lode_error *err)
+				const char *dir, size_t max_memory, lode_error *err)
 {
 	lode__bundle *b = NULL;
 	lode_bundle_item *items = NULL;
@@ -196,7 +203,9 @@ static lode_status extract_impl(const char *bundle_path, const char *const *name
 
 	lode__err_clear(err);
 	lode__gdal_init();
-	if ((rc = lode__open_items(bundle_path, &b, &items, &n, err)))
+	/* GDAL's block cache: a quarter of the bound, at most 48 MB (counted for rasters). */
+	lode__gdal_bound_cache(max_memory);
+	if ((rc = lode__open_items(bundle_path, max_memory, &b, &items, &n, err)))
 		goto out;
 	for (size_t k = 0; k < nnames; k++) {
 		size_t i;
@@ -240,7 +249,8 @@ static lode_status extract_impl(const char *bundle_path, const char *const *name
 			if (pass == 0)
 				rc = check_output(bundle_path, &items[i], vector, dir, err);
 			else
-				rc = (vector ? extract_vector : extract_one)(b, &items[i], dir, err);
+				rc = (vector ? extract_vector : extract_one)(b, &items[i], dir, max_memory,
+									     err);
 			if (rc) {
 				lode__err_ctx(err, "%s: dataset '%s': ", bundle_path, items[i].name);
 				goto out;
@@ -255,7 +265,7 @@ out:
 typedef struct extract_job {
 	const char *path, *dir;
 	const char *const *names;
-	size_t nnames;
+	size_t nnames, max_memory;
 } extract_job;
 
 static lode_status extract_job_fn(void *arg, char **text, lode_error *err)
@@ -263,13 +273,19 @@ static lode_status extract_job_fn(void *arg, char **text, lode_error *err)
 	extract_job *j = arg;
 
 	*text = NULL;
-	return extract_impl(j->path, j->names, j->nnames, j->dir, err);
+	return extract_impl(j->path, j->names, j->nnames, j->dir, j->max_memory, err);
 }
 
 lode_status lode_extract(const char *bundle_path, const char *const *names, size_t nnames, const char *dir,
 			 lode_error *err)
 {
-	extract_job j = {bundle_path, dir, names, nnames};
+	return lode_extract_opt(bundle_path, names, nnames, dir, NULL, err);
+}
+
+lode_status lode_extract_opt(const char *bundle_path, const char *const *names, size_t nnames,
+			     const char *dir, const lode_read_options *opt, lode_error *err)
+{
+	extract_job j = {bundle_path, dir, names, nnames, lode__read_memory(opt)};
 	char *text = NULL;
 	lode_status rc;
 

@@ -133,6 +133,43 @@ lode_status lode_ls(const char *bundle_path, int json, char **out, lode_error *e
 lode_status lode_extract(const char *bundle_path, const char *const *names, size_t nnames, const char *dir,
 			 lode_error *err);
 
+/* ---- reading a bundle that may be hostile, within bounds (docs/cli.md) ---- */
+
+/*
+ * What verify, ls, extract and merge may hold in memory when no bound is given: 1 GiB.
+ * A fixed bound, not a share of this machine's memory, so that a bundle reads (or is
+ * refused) the same everywhere; it fits a laptop's memory beside other work, and holds a
+ * strip of 512 rows of a 100,000-column Float64 raster, or a vector layer of about 20
+ * million points with a few fields.
+ */
+#define LODE_READ_MEMORY_DEFAULT ((size_t)1 << 30)
+
+typedef struct lode_read_options {
+	/* Bytes lode's own buffers may hold while reading a bundle: a raster's strip of
+	   chunk rows and its chunks (verify also its coordinates, extract also GDAL's block
+	   cache), a vector layer's columns (merge: half of it, the rest for the layer's
+	   compressed copy).  0: LODE_READ_MEMORY_DEFAULT.  A dataset that cannot be read
+	   within it is refused with LODE_ENOMEM, naming it and the bound.  The libraries'
+	   code and data are not counted. */
+	size_t max_memory;
+} lode_read_options;
+
+/*
+ * As lode_verify_trusted, lode_ls, lode_extract and lode_merge, within opt's bounds (NULL:
+ * the defaults; the calls above use the defaults).  Whatever the bounds, every variable
+ * is checked against what the file stores before it is read (bundle-format.md, "Limits
+ * a reader applies"), and the reading's work and CPU time are bounded by the file's
+ * size (docs/cli.md, "Reading a bundle that may be hostile").
+ */
+lode_status lode_verify_opt(const char *bundle_path, const char *const *trusted_keys, size_t ntrusted,
+			    const lode_read_options *opt, char **report, lode_error *err);
+lode_status lode_ls_opt(const char *bundle_path, int json, const lode_read_options *opt, char **out,
+			lode_error *err);
+lode_status lode_extract_opt(const char *bundle_path, const char *const *names, size_t nnames,
+			     const char *dir, const lode_read_options *opt, lode_error *err);
+lode_status lode_merge_opt(const char *const *inputs, size_t ninputs, const char *bundle_path, int prefix,
+			   const lode_read_options *opt, lode_error *err);
+
 /*
  * For the handler of SIGINT, SIGTERM or SIGHUP of a program that then ends: remove the
  * temporary files of every write this process has in progress, and end the child

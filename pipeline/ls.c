@@ -2,7 +2,9 @@
  * ls.c -- lode ls: a bundle described, as text for people or as JSON for scripts:
  * each dataset's type, size, CRS, bounds, nodata, source and coordinate operation,
  * from its attributes and lineage.  It reads no values and checks no digest (that is
- * verify's); the bundle is read in a child process (untrusted.c).
+ * verify's); the bundle is read in a child process (untrusted.c).  A dataset with a
+ * problem (one found while listing: a missing part, sizes the file cannot hold) is listed
+ * with it, and the listing ends in an error.
  */
 #include <math.h>
 #include <stdio.h>
@@ -150,7 +152,7 @@ static void item_text(char **text, const lode_bundle_item *it, int vec, const ch
 		lode__addf(text, "  PROBLEM:    %s\n", it->problem);
 }
 
-static lode_status ls_impl(const char *bundle_path, int json, char **out, lode_error *err)
+static lode_status ls_impl(const char *bundle_path, int json, size_t max_memory, char **out, lode_error *err)
 {
 	lode__bundle *b = NULL;
 	lode_bundle_item *items = NULL;
@@ -162,7 +164,7 @@ static lode_status ls_impl(const char *bundle_path, int json, char **out, lode_e
 	*out = NULL;
 	lode__err_clear(err);
 	lode__gdal_init();
-	if ((rc = lode__open_items(bundle_path, &b, &items, &n, err)))
+	if ((rc = lode__open_items(bundle_path, max_memory, &b, &items, &n, err)))
 		goto out;
 	lode__bundle_get_attr(b, "title", &title, err);
 	lode__bundle_get_attr(b, "lode_bundle_sha256", &digest, err);
@@ -196,6 +198,11 @@ static lode_status ls_impl(const char *bundle_path, int json, char **out, lode_e
 		text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	if (!text)
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+	/* Listed, but the bundle is damaged: the listing is handed back with the error. */
+	for (size_t i = 0; i < n && !rc; i++)
+		if (items[i].problem)
+			rc = lode__err(err, LODE_EDAMAGED, "%s: damaged: dataset '%s': %s", bundle_path,
+				       items[i].name, items[i].problem);
 out:
 	*out = text;
 	json_decref(root);
@@ -209,18 +216,25 @@ out:
 typedef struct ls_job {
 	const char *path;
 	int json;
+	size_t max_memory;
 } ls_job;
 
 static lode_status ls_job_fn(void *arg, char **text, lode_error *err)
 {
 	ls_job *j = arg;
 
-	return ls_impl(j->path, j->json, text, err);
+	return ls_impl(j->path, j->json, j->max_memory, text, err);
 }
 
 lode_status lode_ls(const char *bundle_path, int json, char **out, lode_error *err)
 {
-	ls_job j = {bundle_path, json};
+	return lode_ls_opt(bundle_path, json, NULL, out, err);
+}
+
+lode_status lode_ls_opt(const char *bundle_path, int json, const lode_read_options *opt, char **out,
+			lode_error *err)
+{
+	ls_job j = {bundle_path, json, lode__read_memory(opt)};
 
 	lode__err_clear(err);
 	return lode__contained(bundle_path, ls_job_fn, &j, out, err, NULL);

@@ -1,10 +1,12 @@
 /*
  * merge.c -- lode merge: one bundle from several (for example one from each survey).
  *
- * Every input must verify first.  Raster chunks are copied as stored (no decompression);
- * vector layers are read back and written again from their values, checked against their
- * content digest.  Each dataset keeps its lineage and content digest; the root records
- * where everything came from (lode_merged_from) and unites the discovery metadata.
+ * Every input must verify first (within --max-memory, as lode verify).  Raster chunks are
+ * copied as stored (no decompression); vector layers are read back and written again from
+ * their values, checked against their content digest, each within half the bound (the
+ * other half for its compressed copy).  Each dataset keeps its lineage and content
+ * digest; the root records where everything came from (lode_merged_from) and unites the
+ * discovery metadata.
  * Nothing is dropped: every root attribute of every input is either united into the
  * merged root (metadata) or kept as it is in the input's lode_merged_from record (all of
  * them are, there); one that cannot be read as text is refused before anything is
@@ -406,13 +408,46 @@ out:
 	return rc;
 }
 
+/* Add to verify's error the first reason its report gives ("NAME: DAMAGED: ..."), which
+   the error only names. */
+static void why_not(const char *report, lode_error *err)
+{
+	const char *tags[2] = {": DAMAGED: ", ": NOT CHECKED: "};
+
+	for (const char *line = report; line && *line;
+	     line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+		size_t len = strcspn(line, "\n");
+		for (int k = 0; k < 2; k++) {
+			const char *tag = strstr(line, tags[k]);
+			char why[sizeof err->message];
+			if (!tag || tag >= line + len)
+				continue;
+			tag += strlen(tags[k]);
+			snprintf(why, sizeof why, "%.*s", (int)(line + len - tag), tag);
+			if (!strstr(err->message, why)) { /* not said already */
+				size_t used = strlen(err->message);
+				snprintf(err->message + used, sizeof err->message - used, " (%.*s)", (int)len,
+					 line);
+			}
+			return;
+		}
+	}
+}
+
 lode_status lode_merge(const char *const *inputs, size_t ninputs, const char *bundle_path, int prefix,
 		       lode_error *err)
+{
+	return lode_merge_opt(inputs, ninputs, bundle_path, prefix, NULL, err);
+}
+
+lode_status lode_merge_opt(const char *const *inputs, size_t ninputs, const char *bundle_path, int prefix,
+			   const lode_read_options *opt, lode_error *err)
 {
 	input *ins = NULL;
 	lode__out out = {0};
 	lode__known_values *known = NULL;
-	size_t ndig = 0, total = 0;
+	size_t ndig = 0, total = 0,
+	       bound = opt && opt->max_memory ? opt->max_memory : LODE_READ_MEMORY_DEFAULT;
 	lode_status rc = LODE_OK;
 
 	lode__err_clear(err);
@@ -434,15 +469,20 @@ lode_status lode_merge(const char *const *inputs, size_t ninputs, const char *bu
 		const char *crs0, *crs;
 
 		ins[i].path = inputs[i];
-		/* Only a bundle that verifies is copied: its chunks are copied unread. */
-		rc = lode_verify(inputs[i], &report, err);
-		free(report);
+		/* Only a bundle that verifies is copied: its chunks are copied unread.  It is
+		   verified within the bound, then read within it: a vector layer is read back
+		   and compressed again, so it may hold half of it. */
+		rc = lode_verify_opt(inputs[i], NULL, 0, opt, &report, err);
 		if (rc) {
+			why_not(report, err);
 			lode__err_ctx(err, "%s does not verify, so it is not merged: ", inputs[i]);
+			free(report);
 			goto out;
 		}
-		if ((rc = lode__bundle_open(inputs[i], &ins[i].b, err)) ||
-		    (rc = lode__bundle_items(ins[i].b, &ins[i].items, &ins[i].n, err)) ||
+		free(report);
+		if (!(rc = lode__bundle_open(inputs[i], &ins[i].b, err)))
+			lode__bundle_set_max_memory(ins[i].b, bound / 2);
+		if (rc || (rc = lode__bundle_items(ins[i].b, &ins[i].items, &ins[i].n, err)) ||
 		    (rc = lode__bundle_root_attrs(ins[i].b, &ins[i].root, &ins[i].nroot, err))) {
 			lode__err_ctx(err, "%s: ", inputs[i]);
 			goto out;

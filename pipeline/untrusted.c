@@ -1,10 +1,12 @@
 /*
- * untrusted.c -- reading an untrusted bundle in a child process: fork, watch the
- * child's heartbeat, carry its status, error record and report back through a pipe,
- * and report the bundle damaged when the child crashes or stalls; and ending the child
- * with its parent (a signal, or the parent's death) after it removed its temporary
- * files (lode_cleanup_on_signal).  What the child does (verify, ls, extract) is the job
- * given to it; this file knows nothing of bundles but their path, for messages.
+ * untrusted.c -- reading an untrusted bundle in a child process: fork, watch the work
+ * the child reports (util.h: bytes inflated or read), bound that work and the child's
+ * CPU time by the file's size, carry its status, error record and report back through a
+ * pipe, and report the bundle damaged when the child crashes, stops making progress or
+ * overruns its bounds; and ending the child with its parent (a signal, or the parent's
+ * death) after it removed its temporary files (lode_cleanup_on_signal).  What the child
+ * does (verify, ls, extract) is the job given to it; this file knows nothing of bundles
+ * but their path (for messages) and size (for the bounds).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -13,6 +15,8 @@
 #include <string.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -114,103 +118,220 @@ void lode_cleanup_on_signal(void)
 	lode__pub_abandon_all();
 }
 
+/* ---- the bounds (docs/cli.md, "Reading an untrusted bundle") ---- */
+
+#define DEFLATE_MAX_RATIO 1032ull /* bytes deflate inflates from one stored byte, at most */
+#define MIB               (1024ull * 1024ull)
+
+/* The most work a file of size bytes justifies: each stored byte inflated at most 1032
+   times, and counted twice (inflated, then copied out), plus 64 MiB for the rest. */
+static uint64_t work_budget(uint64_t size)
+{
+	return 2 * DEFLATE_MAX_RATIO * size + 64 * MIB;
+}
+
+/* CPU seconds a file of size bytes justifies: the watchdog's period, plus 16 s per MiB
+   (the time to inflate, hash and write 1032 MiB, deflate's most, at 64 MiB/s). */
+static rlim_t cpu_budget(uint64_t size, int watchdog)
+{
+	return (rlim_t)watchdog + (rlim_t)((size * 16 + MIB - 1) / MIB);
+}
+
+/* ---- the child ---- */
+
+/* In the child: its signals and its parent's death end it cleanly (child_signals), the
+   CPU bound; then the job, its work reported on work_fd and its outcome on out_fd. */
+__attribute__((noreturn)) static void child(lode__job_fn fn, void *arg, int out_fd, int work_fd, rlim_t cpu,
+					    pid_t parent)
+{
+	struct rlimit rl = {cpu, cpu + 5};
+	char *out = NULL;
+	lode_error e = {0};
+	int32_t code;
+	uint64_t len;
+
+	child_signals(parent);
+	setrlimit(RLIMIT_CPU, &rl);
+	if (lode__child_hook)
+		lode__child_hook();
+	lode__work_fd(work_fd);
+	code = (int32_t)fn(arg, &out, &e);
+	/* The parent reads the outcome once the work pipe is closed. */
+	lode__work_fd(-1);
+	close(work_fd);
+	len = out ? strlen(out) : 0;
+	if (write_all(out_fd, &code, sizeof code) || write_all(out_fd, &e, sizeof e) ||
+	    write_all(out_fd, &len, sizeof len) || (len && write_all(out_fd, out, (size_t)len)))
+		_exit(3);
+	_exit(0);
+}
+
+/* ---- the parent ---- */
+
+typedef enum verdict { ENDED, STALLED, OVERRAN, STOPPED } verdict;
+
+static double seconds(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* Watch the work the child reports until it closes the pipe (done, or dead), or its work
+   stops growing for watchdog seconds or exceeds budget.  A signal that ends this process
+   ends the child from its handler (lode_cleanup_on_signal), closing the pipe. */
+static verdict watch(int fd, int watchdog, uint64_t budget, uint64_t *done)
+{
+	double last = seconds();
+
+	*done = 0;
+	for (;;) {
+		struct pollfd pfd = {fd, POLLIN, 0};
+		int r = poll(&pfd, 1, 200);
+
+		if (r > 0) {
+			uint64_t v[512]; /* whole values: the child writes 8 bytes at a time */
+			ssize_t n = read(fd, v, sizeof v);
+			if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+				return ENDED;
+			if (n >= (ssize_t)sizeof *v && v[n / sizeof *v - 1] != *done) {
+				*done = v[n / sizeof *v - 1];
+				last = seconds();
+			}
+			if (*done > budget)
+				return OVERRAN;
+		} else if (r < 0 && errno != EINTR) {
+			return ENDED;
+		}
+		if (seconds() - last >= watchdog)
+			return STALLED;
+	}
+}
+
+/* Read the child's outcome from fd: its status, error record and text. */
+static int read_outcome(int fd, int32_t *code, lode_error *e, char **text)
+{
+	uint64_t len = 0;
+	char *out;
+
+	if (read_all(fd, code, sizeof *code) || read_all(fd, e, sizeof *e) ||
+	    read_all(fd, &len, sizeof len) || len >= ((uint64_t)1 << 32) || !(out = malloc((size_t)len + 1)))
+		return -1;
+	if (len && read_all(fd, out, (size_t)len)) {
+		free(out);
+		return -1;
+	}
+	out[len] = '\0';
+	*text = out;
+	return 0;
+}
+
+/* The error for a child that did not end well. */
+static lode_status failure(const char *bundle_path, verdict v, int status, int watchdog, uint64_t size,
+			   rlim_t cpu, const char *cleanup_dir, lode_error *err)
+{
+	if (v == STOPPED)
+		return lode__err(err, LODE_EIO, "%s: interrupted: stopped reading it%s", bundle_path,
+				 cleanup_dir ? ", the files being written were removed" : "");
+	if (v == STALLED)
+		return lode__err(err, LODE_EDAMAGED,
+				 "%s: damaged: the HDF5 library stopped making progress reading it (no "
+				 "progress for %d s); its internal structure is corrupt or hostile",
+				 bundle_path, watchdog);
+	if (v == OVERRAN)
+		return lode__err(
+		    err, LODE_EDAMAGED,
+		    "%s: damaged: reading it took more work than a file of %llu bytes can justify "
+		    "(over %llu MB inflated or read; deflate makes at most 1032 bytes of one); its "
+		    "internal structure is corrupt or hostile",
+		    bundle_path, (unsigned long long)size, (unsigned long long)(work_budget(size) / MIB));
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGXCPU)
+		return lode__err(
+		    err, LODE_EDAMAGED,
+		    "%s: damaged: reading it took more than %llu s of CPU time, more than a file "
+		    "of %llu bytes can justify; its internal structure is corrupt or hostile",
+		    bundle_path, (unsigned long long)cpu, (unsigned long long)size);
+	return lode__err(err, LODE_EDAMAGED,
+			 "%s: damaged: reading it crashed the HDF5 library (%s %d): its internal structure "
+			 "is corrupt or hostile; do not open it with other tools either",
+			 bundle_path, WIFSIGNALED(status) ? "signal" : "exit status",
+			 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+}
+
 /*
  * HDF5 1.10 can crash (a damaged global heap makes H5HG_read copy past its buffer; a
  * damaged link index makes H5Literate free a wild pointer) or spin for ever (a heap
  * loop in H5HG_read) on hostile metadata; ncdump, GDAL and h5py crash on such files
  * too.  A bundle is untrusted input, so verify, ls and extract read it in a child
- * process.  The child sends a heartbeat as it goes (lode__heartbeat); if it crashes,
- * or is silent for LODE_WATCHDOG_SECONDS (default 120), the bundle is reported damaged
- * and whatever temporary files the child left in cleanup_dir are removed.
- * LODE_IN_PROCESS=1 (or LODE_VERIFY_IN_PROCESS) runs the job in this process instead.
+ * process, which reports its work as it goes (lode__work_done: bytes inflated or read).
+ * The child is killed, and the bundle reported damaged, when it crashes, when its work
+ * stops growing for LODE_WATCHDOG_SECONDS (default 120), when the work exceeds what the
+ * file's size justifies (work_budget), or when its CPU time does (cpu_budget, a limit
+ * the kernel enforces); the private folders it left in cleanup_dir are then removed.
+ * Signals are not caught here: the child ends by itself on SIGTERM, SIGINT or SIGHUP,
+ * or when this process dies (child_signals), and lode_cleanup_on_signal ends it from
+ * this process's handler.  LODE_IN_PROCESS=1 (or LODE_VERIFY_IN_PROCESS) runs the job
+ * in this process instead.
  */
 lode_status lode__contained(const char *bundle_path, lode__job_fn fn, void *arg, char **text, lode_error *err,
 			    const char *cleanup_dir)
 {
-	int fds[2], beat[2], status = 0, timed_out = 0;
+	int fds[2], work[2], status = 0;
 	const char *wd = getenv("LODE_WATCHDOG_SECONDS");
 	int watchdog = wd && atoi(wd) > 0 ? atoi(wd) : 120;
-	pid_t pid, parent;
-	uint64_t len = 0;
-	lode_status rc;
+	struct stat st;
+	uint64_t size = stat(bundle_path, &st) == 0 && st.st_size > 0 ? (uint64_t)st.st_size : 0, done = 0;
+	rlim_t cpu = cpu_budget(size, watchdog);
+	pid_t pid, parent = getpid(), w;
+	verdict v;
 
 	*text = NULL;
 	if (getenv("LODE_IN_PROCESS") || getenv("LODE_VERIFY_IN_PROCESS"))
 		return fn(arg, text, err);
 	if (pipe(fds) != 0)
 		return fn(arg, text, err);
-	if (pipe(beat) != 0) {
+	if (pipe(work) != 0) {
 		close(fds[0]);
 		close(fds[1]);
 		return fn(arg, text, err);
 	}
 	fflush(NULL);
-	parent = getpid();
 	pid = fork();
 	if (pid < 0) {
 		close(fds[0]);
 		close(fds[1]);
-		close(beat[0]);
-		close(beat[1]);
+		close(work[0]);
+		close(work[1]);
 		return fn(arg, text, err);
 	}
 	if (pid == 0) {
-		char *out = NULL;
-		lode_error e = {0};
-		int32_t code;
-
 		close(fds[0]);
-		close(beat[0]);
-		child_signals(parent);
-		if (lode__child_hook)
-			lode__child_hook();
-		lode__heartbeat_fd(beat[1]);
-		code = (int32_t)fn(arg, &out, &e);
-		len = out ? strlen(out) : 0;
-		if (write_all(fds[1], &code, sizeof code) || write_all(fds[1], &e, sizeof e) ||
-		    write_all(fds[1], &len, sizeof len) || (len && write_all(fds[1], out, (size_t)len)))
-			_exit(3);
-		_exit(0);
+		close(work[0]);
+		child(fn, arg, fds[1], work[1], cpu, parent);
 	}
 	reading_child = (sig_atomic_t)pid;
 	close(fds[1]);
-	close(beat[1]);
-	/* Watch the heartbeat until the child closes it (exit or crash) or falls silent. */
-	for (;;) {
-		struct pollfd pfd = {beat[0], POLLIN, 0};
-		char buf[256];
-		int r = poll(&pfd, 1, watchdog * 1000);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r == 0) {
-			timed_out = 1;
-			kill(pid, SIGKILL);
-			break;
-		}
-		if (read(beat[0], buf, sizeof buf) <= 0)
-			break;
-	}
-	close(beat[0]);
+	close(work[1]);
+	v = watch(work[0], watchdog, work_budget(size), &done);
+	close(work[0]);
+	if (v != ENDED)
+		kill(pid, SIGKILL);
 	{
 		int32_t code = 0;
 		lode_error e = {0};
-		int ok = !timed_out && read_all(fds[0], &code, sizeof code) == 0 &&
-			 read_all(fds[0], &e, sizeof e) == 0 && read_all(fds[0], &len, sizeof len) == 0 &&
-			 len < ((uint64_t)1 << 32);
-		char *out = ok ? malloc((size_t)len + 1) : NULL;
+		int ok = v == ENDED && read_outcome(fds[0], &code, &e, text) == 0;
 
-		if (out && (len == 0 || read_all(fds[0], out, (size_t)len) == 0)) {
-			out[len] = '\0';
-			*text = out;
-		} else {
-			free(out);
-			ok = 0;
-		}
 		close(fds[0]);
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
 			;
 		reading_child = 0;
-		if (ok && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		if (w < 0 ||
+		    (WIFSIGNALED(status) && (WTERMSIG(status) == SIGTERM || WTERMSIG(status) == SIGINT ||
+					     WTERMSIG(status) == SIGHUP)))
+			v = STOPPED; /* ended by a signal sent to stop it, not by what it read (reaped
+					by lode_cleanup_on_signal, w < 0, from a handler that returned) */
+		else if (ok && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 			e.message[sizeof e.message - 1] = '\0';
 			*err = e;
 			if (code != LODE_OK && *text && !**text) { /* no report: nothing to hand back */
@@ -219,22 +340,11 @@ lode_status lode__contained(const char *bundle_path, lode__job_fn fn, void *arg,
 			}
 			return (lode_status)code;
 		}
+		free(*text);
+		*text = NULL;
 	}
 	/* What the child left: its private folders in cleanup_dir (its process is gone). */
 	if (cleanup_dir)
 		lode__pub_clean_stale(cleanup_dir, NULL);
-	if (timed_out)
-		rc = lode__err(err, LODE_EDAMAGED,
-			       "%s: damaged: the HDF5 library stopped making progress reading it (no "
-			       "progress for %d s); "
-			       "its internal structure is corrupt or hostile",
-			       bundle_path, watchdog);
-	else
-		rc = lode__err(
-		    err, LODE_EDAMAGED,
-		    "%s: damaged: reading it crashed the HDF5 library (%s %d): its internal structure is "
-		    "corrupt or hostile; do not open it with other tools either",
-		    bundle_path, WIFSIGNALED(status) ? "signal" : "exit status",
-		    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-	return rc;
+	return failure(bundle_path, v, status, watchdog, size, cpu, cleanup_dir, err);
 }

@@ -15,14 +15,18 @@ typedef lode_status (*lode__job_fn)(void *arg, char **text, lode_error *err);
 
 /*
  * Run fn(arg, text, err) in a child process and hand back its status, error record and
- * text (*text malloc'd for the caller, or NULL).  A child that crashes, or sends no
- * heartbeat (lode__heartbeat) for LODE_WATCHDOG_SECONDS (default 120), makes the bundle
- * LODE_EDAMAGED, naming bundle_path; then the private folders it left in cleanup_dir
- * (NULL: none) are removed (publish.h's lode__pub_clean_stale).  The child ends when
- * this process dies (Linux) or gets SIGTERM, SIGINT or SIGHUP, removing its temporary
- * files first; lode_cleanup_on_signal (lode.h) ends it from this process's handler.
- * LODE_IN_PROCESS=1 (or LODE_VERIFY_IN_PROCESS), or a pipe or fork that fails, runs fn
- * in this process instead.
+ * text (*text malloc'd for the caller, or NULL).  The child reports its work as it goes
+ * (lode__work_done in util.h).  A child that crashes, whose work stops growing for
+ * LODE_WATCHDOG_SECONDS (default 120), or exceeds what the size of the file at
+ * bundle_path justifies (2 x 1032 x its bytes + 64 MiB of work; the watchdog's seconds
+ * plus 16 s per MiB of CPU time), is killed and the bundle is LODE_EDAMAGED, naming
+ * bundle_path; then the private folders it left in cleanup_dir (NULL: none) are removed
+ * (publish.h's lode__pub_clean_stale).  The child ends when this process dies (Linux)
+ * or gets SIGTERM, SIGINT or SIGHUP, removing its temporary files first;
+ * lode_cleanup_on_signal (lode.h) ends it from this process's handler (should that
+ * handler return, this call returns LODE_EIO, "interrupted").  LODE_IN_PROCESS=1 (or
+ * LODE_VERIFY_IN_PROCESS), or a pipe or fork that fails, runs fn in this process
+ * instead, without these bounds.
  */
 lode_status lode__contained(const char *bundle_path, lode__job_fn fn, void *arg, char **text, lode_error *err,
 			    const char *cleanup_dir);

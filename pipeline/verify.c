@@ -7,8 +7,11 @@
  * bundle digest from the whole file (every object, attribute and value: digest.c), and
  * checks the signatures (signature.c).  A bundle of another format version is refused
  * before anything else: its digest means something else.  A bundle is untrusted input:
- * sizes read from it are checked before they size an allocation, and it is read in a
- * child process (untrusted.c).  It changes nothing: signing is sign.c's.
+ * sizes read from it are checked against what the file stores before they size an
+ * allocation (formats/bundle_bounds.c), what a dataset needs against --max-memory (a
+ * dataset beyond it is NOT CHECKED, and the bundle not verified), and it is read in a
+ * child process whose work is bounded (untrusted.c).  It changes nothing: signing is
+ * sign.c's.
  */
 #include <math.h>
 #include <stdio.h>
@@ -32,7 +35,7 @@
 /* Recompute one dataset's content digest into hex. */
 static lode_status content_digest(lode__bundle *b, const lode_bundle_item *it, char hex[65], lode_error *err)
 {
-	int rows = lode__bundle_chunk_rows(b, it);
+	int rows = lode__strip_rows(b, it);
 	unsigned char *buf = NULL;
 	lode__content_hash *h = NULL;
 	lode_status rc;
@@ -47,7 +50,6 @@ static lode_status content_digest(lode__bundle *b, const lode_bundle_item *it, c
 	for (int band = 1; band <= it->nbands && !rc; band++)
 		for (int y0 = 0; y0 < it->ny && !rc; y0 += rows) {
 			int ny = it->ny - y0 < rows ? it->ny - y0 : rows;
-			lode__heartbeat();
 			if (!(rc = lode__bundle_read_rows(b, it, band, y0, ny, buf, err)))
 				lode__content_hash_update(h, band - 1, buf,
 							  (size_t)it->nx * (size_t)ny *
@@ -152,7 +154,7 @@ out:
  * Check a vector layer: the lineage agrees with the stored CRS and type, and the
  * columns read back give the stored content digest.  hex gets the computed digest.
  */
-static char *vector_problem(lode__bundle *b, const lode_bundle_item *it, char hex[65])
+static char *vector_problem(lode__bundle *b, const lode_bundle_item *it, char hex[65], int *unchecked)
 {
 	json_t *l = json_loads(it->lineage, 0, NULL);
 	const char *wkt = json_string_value(json_object_get(json_object_get(l, "target"), "crs_wkt"));
@@ -170,9 +172,10 @@ static char *vector_problem(lode__bundle *b, const lode_bundle_item *it, char he
 		problem = lode__strdup("the geometry type differs from the lineage");
 	else if (!json_is_integer(count) || json_integer_value(count) != it->nfeat)
 		problem = lode__strdup("the feature count differs from the lineage");
-	else if (lode__bundle_read_vector(b, it, &d, &e) != LODE_OK)
+	else if (lode__bundle_read_vector(b, it, &d, &e) != LODE_OK) {
 		problem = lode__strdup(e.message);
-	else {
+		*unchecked = e.code == LODE_ENOMEM; /* not damaged: beyond --max-memory */
+	} else {
 		lode__vector_digest(d, hex);
 		if (strcmp(hex, it->content_sha256) != 0)
 			problem = lode__sprintf("content digest mismatch: stored %s, computed %s",
@@ -180,6 +183,40 @@ static char *vector_problem(lode__bundle *b, const lode_bundle_item *it, char he
 	}
 	lode__vdata_free(d);
 	json_decref(l);
+	return problem;
+}
+
+/*
+ * One dataset's check: NULL when it is intact (hex then holds its content digest), else
+ * a malloc'd problem; *unchecked is set when the problem is that it cannot be read within
+ * max_memory (then it is not known to be damaged).
+ */
+static char *dataset_problem(lode__bundle *b, const lode_bundle_item *it, size_t max_memory, char hex[65],
+			     int *unchecked)
+{
+	char *problem = NULL;
+	lode_error e;
+
+	*unchecked = 0;
+	if (it->problem)
+		problem = lode__strdup(it->problem);
+	else if (!it->content_sha256 || !it->lineage)
+		problem = lode__strdup("no lode_content_sha256 or lode_lineage attribute");
+	else if (strcmp(it->kind, "vector") == 0)
+		problem = vector_problem(b, it, hex, unchecked);
+	else if ((problem = lineage_problem(it)))
+		;
+	else if (lode__raster_budget(it, lode__strip_rows(b, it), 8 * ((size_t)it->nx + (size_t)it->ny),
+				     max_memory, &e) != LODE_OK) {
+		problem = lode__strdup(e.message);
+		*unchecked = 1;
+	} else if ((problem = coords_problem(b, it)))
+		;
+	else if (content_digest(b, it, hex, &e) != LODE_OK)
+		problem = lode__strdup(e.message);
+	else if (strcmp(hex, it->content_sha256) != 0)
+		problem =
+		    lode__sprintf("content digest mismatch: stored %s, computed %s", it->content_sha256, hex);
 	return problem;
 }
 
@@ -235,25 +272,63 @@ static char *format_problem(lode__bundle *b, const char *path)
 }
 
 /*
+ * The bundle digest recomputed from the file (digest into digest) against the stored
+ * one: its report line added to *text; when it is damaged, *damaged counted and, if
+ * nothing was before, the reason in names.  LODE_ENOMEM alone stops the check.
+ */
+static lode_status digest_line(lode__bundle *b, const lode__known_values *known, size_t nknown,
+			       const char *stored, char digest[65], char **text, char *names,
+			       size_t names_size, size_t *damaged, lode_error *err)
+{
+	lode_error de;
+	lode_status drc = lode__bundle_digest(b, known, nknown, digest, &de);
+
+	if (drc == LODE_ENOMEM)
+		return lode__err(err, LODE_ENOMEM, "%s", de.message);
+	if (drc) {
+		lode__addf(text, "bundle digest: DAMAGED: it cannot be computed: %s\n", de.message);
+		if (!*damaged)
+			snprintf(names, names_size, "the bundle digest cannot be computed: %.900s",
+				 de.message);
+		++*damaged;
+	} else if (!stored || strcmp(stored, digest) != 0) {
+		lode__addf(text, "bundle digest: DAMAGED: %s\n",
+			   stored ? "it does not match the file (an object, attribute, link or value differs "
+				    "from what was digested)"
+				  : "no lode_bundle_sha256 attribute");
+		if (!*damaged)
+			snprintf(
+			    names, names_size,
+			    "the file differs from its bundle digest (an object, attribute, link or value "
+			    "was changed, added or removed)");
+		++*damaged;
+	} else {
+		lode__addf(text, "bundle digest: OK (sha256 %s)\n", digest);
+	}
+	return LODE_OK;
+}
+
+/*
  * The check itself (in the child process): *report gets one line per dataset, then the
  * structure, the bundle digest and each signature.  LODE_EDAMAGED naming what is
  * damaged, LODE_ESIGNATURE for a signature that fails or none by a trusted key.
  */
 static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trusted, size_t ntrusted,
-			       char **report, lode_error *err)
+			       size_t max_memory, char **report, lode_error *err)
 {
 	lode__bundle *b = NULL;
 	lode_bundle_item *items = NULL;
 	size_t n = 0, damaged = 0, nknown = 0;
 	lode__known_values *known = NULL;
-	char *text = NULL, *stored = NULL, digest[65] = "", names[1024] = "";
+	char *text = NULL, *stored = NULL, digest[65] = "", names[1024] = "", *unchecked = NULL;
+	const char *unchecked_name = NULL;
 	lode_kv *root = NULL;
 	size_t nroot = 0;
 	lode_status rc;
 
 	*report = NULL;
 	lode__err_clear(err);
-	if ((rc = lode__open_items(bundle_path, &b, &items, &n, err)))
+	if ((rc = lode__open_items(bundle_path, max_memory, &b, &items, &n, err)))
 		goto out;
 	known = calloc(n ? n : 1, sizeof *known); /* none: rasters are read twice */
 	{
@@ -266,23 +341,19 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 	}
 	for (size_t i = 0; i < n; i++) {
 		lode_bundle_item *it = &items[i];
-		char hex[65] = "", *problem = NULL;
-		lode_error e;
+		char hex[65] = "";
+		int memory = 0;
+		char *problem = dataset_problem(b, it, max_memory, hex, &memory);
 
-		if (it->problem)
-			problem = lode__strdup(it->problem);
-		else if (!it->content_sha256 || !it->lineage)
-			problem = lode__strdup("no lode_content_sha256 or lode_lineage attribute");
-		else if (strcmp(it->kind, "vector") == 0)
-			problem = vector_problem(b, it, hex);
-		else if ((problem = lineage_problem(it)) || (problem = coords_problem(b, it)))
-			;
-		else if (content_digest(b, it, hex, &e) != LODE_OK)
-			problem = lode__strdup(e.message);
-		else if (strcmp(hex, it->content_sha256) != 0)
-			problem = lode__sprintf("content digest mismatch: stored %s, computed %s",
-						it->content_sha256, hex);
-		if (problem) {
+		if (problem && memory) {
+			lode__addf(&text, "%s: NOT CHECKED: %s\n", it->name, problem);
+			if (!unchecked) {
+				unchecked = problem;
+				unchecked_name = it->name;
+			} else {
+				free(problem);
+			}
+		} else if (problem) {
 			damaged++;
 			lode__addf(&text, "%s: DAMAGED: %s\n", it->name, problem);
 			if (strlen(names) + strlen(it->name) + 4 < sizeof names)
@@ -315,37 +386,23 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 		err->code = rc = LODE_EDAMAGED;
 		goto out;
 	}
-	{
-		/* From the file: every object, attribute and value, nothing taken on trust. */
-		lode_error de;
-		lode_status drc = lode__bundle_digest(b, known, nknown, digest, &de);
-		if (drc == LODE_ENOMEM) {
-			rc = lode__err(err, LODE_ENOMEM, "%s", de.message);
-			goto out;
-		}
-		if (drc) {
-			lode__addf(&text, "bundle digest: DAMAGED: it cannot be computed: %s\n", de.message);
-			if (!damaged)
-				snprintf(names, sizeof names, "the bundle digest cannot be computed: %.900s",
-					 de.message);
-			damaged++;
-		} else if (!stored || strcmp(stored, digest) != 0) {
-			lode__addf(&text, "bundle digest: DAMAGED: %s\n",
-				   stored ? "it does not match the file (an object, attribute, link or value "
-					    "differs from what was digested)"
-					  : "no lode_bundle_sha256 attribute");
-			if (!damaged)
-				snprintf(
-				    names, sizeof names,
-				    "the file differs from its bundle digest (an object, attribute, link "
-				    "or value was changed, added or removed)");
-			damaged++;
-		} else {
-			lode__addf(&text, "bundle digest: OK (sha256 %s)\n", digest);
-		}
-	}
+	/* From the file: every object, attribute and value, nothing taken on trust.  Not
+	   when a dataset was beyond --max-memory: the digest would read it after all (in
+	   blocks that decode its chunks again and again), and the bundle is not verified
+	   whatever the digest says. */
+	if (unchecked)
+		lode__addf(&text, "bundle digest: NOT CHECKED: dataset '%s' was not read (--max-memory)\n",
+			   unchecked_name);
+	else if ((rc = digest_line(b, known, nknown, stored, digest, &text, names, sizeof names, &damaged,
+				   err)))
+		goto out;
 	if (damaged) {
 		rc = lode__err(err, LODE_EDAMAGED, "%s: damaged: %s", bundle_path, names);
+		goto out;
+	}
+	if (unchecked) {
+		rc = lode__err(err, LODE_ENOMEM, "%s: not verified: dataset '%s': %s", bundle_path,
+			       unchecked_name, unchecked);
 		goto out;
 	}
 	/* Signatures: any that does not verify fails the bundle; with trusted keys, one
@@ -370,6 +427,7 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 			    bundle_path, count, count == 1 ? "" : "s", ntrusted, ntrusted == 1 ? "" : "s");
 	}
 out:
+	free(unchecked);
 	free(stored);
 	lode__kv_free(root, nroot);
 	lode__known_values_free(known, nknown);
@@ -382,23 +440,29 @@ out:
 typedef struct verify_job {
 	const char *path;
 	const lode_pubkey *keys;
-	size_t nkeys;
+	size_t nkeys, max_memory;
 } verify_job;
 
 static lode_status verify_job_fn(void *arg, char **text, lode_error *err)
 {
 	verify_job *j = arg;
 
-	return verify_impl(j->path, j->keys, j->nkeys, text, err);
+	return verify_impl(j->path, j->keys, j->nkeys, j->max_memory, text, err);
 }
 
 lode_status lode_verify(const char *bundle_path, char **report, lode_error *err)
 {
-	return lode_verify_trusted(bundle_path, NULL, 0, report, err);
+	return lode_verify_opt(bundle_path, NULL, 0, NULL, report, err);
 }
 
 lode_status lode_verify_trusted(const char *bundle_path, const char *const *trusted_keys, size_t ntrusted,
 				char **report, lode_error *err)
+{
+	return lode_verify_opt(bundle_path, trusted_keys, ntrusted, NULL, report, err);
+}
+
+lode_status lode_verify_opt(const char *bundle_path, const char *const *trusted_keys, size_t ntrusted,
+			    const lode_read_options *opt, char **report, lode_error *err)
 {
 	lode_pubkey *keys;
 	verify_job j;
@@ -412,7 +476,7 @@ lode_status lode_verify_trusted(const char *bundle_path, const char *const *trus
 	for (size_t k = 0; k < ntrusted && !rc; k++)
 		rc = lode__pubkey_load(trusted_keys[k], &keys[k], err);
 	if (!rc) {
-		j = (verify_job){bundle_path, keys, ntrusted};
+		j = (verify_job){bundle_path, keys, ntrusted, lode__read_memory(opt)};
 		rc = lode__contained(bundle_path, verify_job_fn, &j, report, err, NULL);
 	}
 	for (size_t k = 0; k < ntrusted; k++)

@@ -1,10 +1,11 @@
 /*
  * util.c -- small helpers every layer above may use: strings, paths, whole-file reads,
- * hex, joined lines, UTC dates, the number of cores and the heartbeat of a child process.
+ * hex, joined lines, UTC dates, the number of cores and the progress of a child process.
  * Nothing here knows a library, a format or the pipeline.
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,23 +130,31 @@ void lode__hex(const unsigned char *bytes, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-/* The heartbeat of a child reading an untrusted bundle (pipeline/untrusted.c). */
-static int heartbeat_fd = -1;
+/* The progress of a child reading an untrusted bundle (pipeline/untrusted.c): the work
+   done so far, sent whole each time so that a lost write loses nothing. */
+static int work_fd = -1;
+static uint64_t work_total;
 
-void lode__heartbeat_fd(int fd)
+void lode__work_fd(int fd)
 {
-	heartbeat_fd = fd;
-	if (fd >= 0) /* a slow reader of the heartbeat must never block the work */
+	work_fd = fd;
+	if (fd >= 0) /* a slow reader of the progress must never block the work */
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+void lode__work_done(uint64_t units)
+{
+	work_total += units;
+	if (work_fd >= 0) {
+		/* 8 bytes, fewer than PIPE_BUF: written whole or not at all (a full pipe). */
+		ssize_t ignored = write(work_fd, &work_total, sizeof work_total);
+		(void)ignored;
+	}
 }
 
 void lode__heartbeat(void)
 {
-	if (heartbeat_fd >= 0) {
-		char b = 'h';
-		ssize_t ignored = write(heartbeat_fd, &b, 1);
-		(void)ignored;
-	}
+	lode__work_done(1);
 }
 
 char *lode__join_lines(const char *const *texts, size_t n, int *oom)

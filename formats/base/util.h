@@ -6,6 +6,7 @@
 #define LODE_BASE_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "error.h"
@@ -19,12 +20,15 @@ char *lode__dirname(const char *path);
 /* Join dir and a relative path; an absolute path is returned as is.  malloc'd. */
 char *lode__path_join(const char *dir, const char *rel);
 /*
- * Progress heartbeat for a child process reading an untrusted bundle: readers call
- * lode__heartbeat() as they go; it writes a byte to the fd given to lode__heartbeat_fd
- * (none by default).  Async-signal-safe, never blocks for long.
+ * Progress of a child process reading an untrusted bundle (pipeline/untrusted.c):
+ * readers report the work they do as they go, in units: bytes inflated or read, and one
+ * unit for a step that moves no bytes (lode__heartbeat).  Each call adds to a running
+ * total and writes the total (a uint64_t, host order) to the fd given to
+ * lode__work_fd (none by default: then it only counts).  Never blocks.
  */
-void lode__heartbeat_fd(int fd);
-void lode__heartbeat(void);
+void lode__work_fd(int fd);
+void lode__work_done(uint64_t units);
+void lode__heartbeat(void); /* lode__work_done(1) */
 /* Lower-case hex of n bytes into out (2n+1 chars). */
 void lode__hex(const unsigned char *bytes, size_t n, char *out);
 /* n texts (NULL counts as "") joined by newlines, malloc'd; NULL when all are empty or on

@@ -1,0 +1,340 @@
+/*
+ * test_untrusted.c -- the child process that reads an untrusted bundle
+ * (pipeline/untrusted.c), through lode__contained with jobs that behave as a hostile
+ * file can make a reader behave: one that ends, one that stalls (killed after
+ * LODE_WATCHDOG_SECONDS), one whose work outgrows what the file's size justifies, one
+ * that burns CPU while reporting progress (killed by the CPU bound), one that crashes;
+ * one killed by the watchdog while it writes in a private folder (publish.h), which is
+ * then removed (and only it: a folder of another process that still runs stays); and
+ * one ended by a SIGTERM whose handler calls lode_cleanup_on_signal, as the lode
+ * command's does: the child removes its private folder itself and ends, and the call
+ * returns "interrupted".
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "error.h"
+#include "lode.h"
+#include "publish.h"
+#include "untrusted.h"
+#include "util.h"
+
+static double now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static lode_status job_ok(void *arg, char **text, lode_error *err)
+{
+	(void)arg;
+	lode__work_done(1000);
+	*text = lode__strdup("report line\n");
+	return lode__err(err, LODE_EDAMAGED, "the job's own verdict");
+}
+
+static lode_status job_stall(void *arg, char **text, lode_error *err)
+{
+	(void)arg;
+	(void)text;
+	(void)err;
+	lode__work_done(1);
+	sleep(60); /* as HDF5 looping for ever on a damaged heap: no work reported */
+	return LODE_OK;
+}
+
+static lode_status job_overrun(void *arg, char **text, lode_error *err)
+{
+	(void)arg;
+	(void)text;
+	(void)err;
+	for (int i = 0; i < 100000; i++) { /* 1 MiB "inflated" each time, 100 GiB in all */
+		lode__work_done(1u << 20);
+		usleep(100);
+	}
+	return LODE_OK;
+}
+
+static lode_status job_spin(void *arg, char **text, lode_error *err)
+{
+	volatile uint64_t x = 0;
+
+	(void)arg;
+	(void)text;
+	(void)err;
+	for (;;) { /* steady, tiny progress, and all the CPU it can get */
+		for (int i = 0; i < 1000000; i++)
+			x += (uint64_t)i;
+		lode__work_done(1);
+	}
+	return LODE_OK;
+}
+
+static lode_status job_crash(void *arg, char **text, lode_error *err)
+{
+	(void)arg;
+	(void)text;
+	(void)err;
+	signal(SIGSEGV, SIG_DFL); /* cmocka's handler, inherited, would go on testing here */
+	raise(SIGSEGV);
+	return LODE_OK;
+}
+
+/* Begins writing DIR/a.tif as extract does (a private folder .a.tif.tmp-HOST-PID-XXXXXX
+   holding a.tif), DIR being arg, then goes on reporting work until it is ended. */
+static lode_status job_writing(void *arg, char **text, lode_error *err)
+{
+	char dest[512];
+	lode__pub pub = {.dirfd = -1, .parentfd = -1, .slot = -1};
+	int fd;
+
+	(void)text;
+	snprintf(dest, sizeof dest, "%s/a.tif", (const char *)arg);
+	if (lode__pub_begin(&pub, dest, err) != LODE_OK || (fd = lode__pub_create(&pub, err)) < 0)
+		return LODE_EIO;
+	close(fd);
+	for (;;) {
+		lode__work_done(1);
+		usleep(10000);
+	}
+	return LODE_OK;
+}
+
+/* Writes as job_writing, then reports no more work (killed by the watchdog). */
+static lode_status job_writing_stalls(void *arg, char **text, lode_error *err)
+{
+	char dest[512];
+	lode__pub pub = {.dirfd = -1, .parentfd = -1, .slot = -1};
+	int fd;
+
+	(void)text;
+	snprintf(dest, sizeof dest, "%s/a.tif", (const char *)arg);
+	if (lode__pub_begin(&pub, dest, err) != LODE_OK || (fd = lode__pub_create(&pub, err)) < 0)
+		return LODE_EIO;
+	close(fd);
+	lode__work_done(1);
+	sleep(60);
+	return LODE_OK;
+}
+
+/* How many entries folder dir holds, "." and ".." aside; name gets the first's. */
+static int entries(const char *dir, char *name, size_t n)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int count = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 && count++ == 0 && name)
+			snprintf(name, n, "%s", e->d_name);
+	closedir(d);
+	return count;
+}
+
+/* Has the private folder of a writer come in dir?  Waits up to 5 s. */
+static int folder_came(const char *dir)
+{
+	for (int i = 0; i < 500; i++) {
+		if (entries(dir, NULL, 0) > 0)
+			return 1;
+		usleep(10000);
+	}
+	return 0;
+}
+
+static volatile sig_atomic_t got_signal;
+
+/* As the lode command's handler, but returning: the test goes on. */
+static void cleanup_handler(int sig)
+{
+	got_signal = sig;
+	lode_cleanup_on_signal();
+}
+
+typedef struct signal_at {
+	pthread_t target;
+	const char *dir;
+} signal_at;
+
+/* SIGTERM to the thread in lode__contained once the child's private folder is there. */
+static void *send_sigterm(void *arg)
+{
+	signal_at *s = arg;
+
+	if (folder_came(s->dir))
+		pthread_kill(s->target, SIGTERM);
+	return NULL;
+}
+
+static void ending_job_hands_back_its_outcome(void **state)
+{
+	lode_error err = {0};
+	char *text = NULL;
+
+	(void)state;
+	assert_int_equal(lode__contained("/nonexistent/b.nc", job_ok, NULL, &text, &err, NULL),
+			 LODE_EDAMAGED);
+	assert_string_equal(err.message, "the job's own verdict");
+	assert_non_null(text);
+	assert_string_equal(text, "report line\n");
+	free(text);
+}
+
+static void stalled_job_is_killed(void **state)
+{
+	lode_error err = {0};
+	char *text = NULL;
+	double t0 = now();
+
+	(void)state;
+	setenv("LODE_WATCHDOG_SECONDS", "1", 1);
+	assert_int_equal(lode__contained("/nonexistent/b.nc", job_stall, NULL, &text, &err, NULL),
+			 LODE_EDAMAGED);
+	unsetenv("LODE_WATCHDOG_SECONDS");
+	assert_null(text);
+	assert_non_null(strstr(err.message, "/nonexistent/b.nc: damaged: "));
+	assert_non_null(strstr(err.message, "no progress for 1 s"));
+	assert_true(now() - t0 < 10);
+}
+
+static void overrunning_job_is_killed(void **state)
+{
+	lode_error err = {0};
+	char *text = NULL;
+	double t0 = now();
+
+	(void)state;
+	/* A file of 0 bytes justifies 64 MiB of work. */
+	assert_int_equal(lode__contained("/nonexistent/b.nc", job_overrun, NULL, &text, &err, NULL),
+			 LODE_EDAMAGED);
+	assert_non_null(strstr(err.message, "more work than a file of 0 bytes can justify"));
+	assert_true(now() - t0 < 10);
+}
+
+static void spinning_job_meets_the_cpu_bound(void **state)
+{
+	lode_error err = {0};
+	char *text = NULL;
+	double t0 = now();
+
+	(void)state;
+	/* A file of 0 bytes justifies the watchdog's seconds of CPU time: 1 here. */
+	setenv("LODE_WATCHDOG_SECONDS", "1", 1);
+	assert_int_equal(lode__contained("/nonexistent/b.nc", job_spin, NULL, &text, &err, NULL),
+			 LODE_EDAMAGED);
+	unsetenv("LODE_WATCHDOG_SECONDS");
+	assert_non_null(strstr(err.message, "more than 1 s of CPU time"));
+	assert_true(now() - t0 < 20);
+}
+
+static void crashing_job_is_a_verdict(void **state)
+{
+	lode_error err = {0};
+	char *text = NULL;
+
+	(void)state;
+	assert_int_equal(lode__contained("/nonexistent/b.nc", job_crash, NULL, &text, &err, NULL),
+			 LODE_EDAMAGED);
+	assert_non_null(strstr(err.message, "crashed the HDF5 library (signal 11)"));
+}
+
+static void killed_child_leaves_no_folder(void **state)
+{
+	char dir[] = "/tmp/lode-test-untrusted.XXXXXX", host[128], other[600], name[256];
+	lode_error err = {0};
+	char *text = NULL;
+	struct stat st;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	/* The private folder of another writer that still runs (our parent) must stay. */
+	if (gethostname(host, sizeof host) != 0)
+		snprintf(host, sizeof host, "host");
+	host[sizeof host - 1] = '\0';
+	host[strcspn(host, "./")] = '\0';
+	snprintf(other, sizeof other, "%s/.b.tif.tmp-%s-%ld-abcdef", dir, host[0] ? host : "host",
+		 (long)getppid());
+	assert_int_equal(mkdir(other, 0700), 0);
+	setenv("LODE_WATCHDOG_SECONDS", "1", 1);
+	assert_int_equal(lode__contained("/nonexistent/b.nc", job_writing_stalls, dir, &text, &err, dir),
+			 LODE_EDAMAGED);
+	unsetenv("LODE_WATCHDOG_SECONDS");
+	assert_non_null(strstr(err.message, "no progress for 1 s"));
+	/* The child's .a.tif.tmp-HOST-PID-XXXXXX is gone, the other writer's stays. */
+	assert_int_equal(entries(dir, name, sizeof name), 1);
+	assert_string_equal(name, strrchr(other, '/') + 1);
+	assert_int_equal(stat(other, &st), 0);
+	assert_int_equal(rmdir(other), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+static void sigterm_ends_the_child_which_removes_its_folder(void **state)
+{
+	char dir[] = "/tmp/lode-test-untrusted.XXXXXX";
+	lode_error err = {0};
+	char *text = NULL;
+	struct sigaction sa, old;
+	signal_at at;
+	pthread_t t;
+	double t0;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = cleanup_handler;
+	sigfillset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, &old);
+	got_signal = 0;
+	at = (signal_at){pthread_self(), dir};
+	t0 = now();
+	assert_int_equal(pthread_create(&t, NULL, send_sigterm, &at), 0);
+	assert_int_equal(lode__contained("/nonexistent/b.nc", job_writing, dir, &text, &err, dir), LODE_EIO);
+	pthread_join(t, NULL);
+	assert_true(now() - t0 < 5);
+	assert_int_equal(got_signal, SIGTERM);
+	assert_non_null(strstr(err.message, "/nonexistent/b.nc: interrupted"));
+	assert_null(text);
+	/* The folder is empty again: the child removed its .a.tif.tmp-HOST-PID-XXXXXX. */
+	assert_int_equal(entries(dir, NULL, 0), 0);
+	assert_int_equal(rmdir(dir), 0);
+	/* lode__contained left the signal's handling as it was. */
+	{
+		struct sigaction now_sa;
+		sigaction(SIGTERM, NULL, &now_sa);
+		assert_true(now_sa.sa_handler == cleanup_handler);
+	}
+	sigaction(SIGTERM, &old, NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(ending_job_hands_back_its_outcome),
+	    cmocka_unit_test(stalled_job_is_killed),
+	    cmocka_unit_test(overrunning_job_is_killed),
+	    cmocka_unit_test(spinning_job_meets_the_cpu_bound),
+	    cmocka_unit_test(crashing_job_is_a_verdict),
+	    cmocka_unit_test(killed_child_leaves_no_folder),
+	    cmocka_unit_test(sigterm_ends_the_child_which_removes_its_folder),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
