@@ -242,7 +242,8 @@ static void cf_grid_mapping(lode_crs_attrs *a, OGRSpatialReferenceH s)
 			       OSRGetProjParm(s, SRS_PP_SCALE_FACTOR, 1, &e), 0);
 		} else if (cf && (!strcmp(cf, "albers_conical_equal_area") ||
 				  !strcmp(cf, "lambert_conformal_conic"))) {
-			gm_num(a, "standard_parallel", 2, OSRGetProjParm(s, SRS_PP_STANDARD_PARALLEL_1, 0, &e),
+			gm_num(a, "standard_parallel", 2,
+			       OSRGetProjParm(s, SRS_PP_STANDARD_PARALLEL_1, 0, &e),
 			       OSRGetProjParm(s, SRS_PP_STANDARD_PARALLEL_2, 0, &e));
 			gm_num(a, "longitude_of_central_meridian", 1,
 			       OSRGetProjParm(s, SRS_PP_CENTRAL_MERIDIAN, 0, &e), 0);

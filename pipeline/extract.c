@@ -23,6 +23,7 @@
 #include "lode.h"
 #include "manifest.h"
 #include "raster_gdal.h"
+#include "strict.h"
 #include "untrusted.h"
 #include "util.h"
 #include "vdata.h"
@@ -163,7 +164,8 @@ static lode_status extract_impl(const char *bundle_path, const char *const *name
 
 	lode__err_clear(err);
 	lode__gdal_init();
-	if ((rc = lode__open_items(bundle_path, &b, &items, &n, err)))
+	if ((rc = lode__open_items(bundle_path, &b, &items, &n, err)) ||
+	    (rc = lode__strict_refuse(bundle_path, b, items, n, err)))
 		goto out;
 	for (size_t k = 0; k < nnames; k++) {
 		size_t i;

@@ -59,8 +59,9 @@ lode_status lode_sign(const char *bundle_path, const char *key_path, const char 
 		return rc;
 	if (!signer || !signer[0])
 		signer = "(unnamed)";
-	if (strchr(signer, '\n'))
-		return lode__err(err, LODE_EUSAGE, "the signer's name must be one line");
+	if (lode__has_control(signer))
+		return lode__err(err, LODE_EUSAGE,
+				 "the signer's name must be one line without control characters");
 	/* Only an intact bundle is signed. */
 	if ((rc = lode_verify(bundle_path, &report, err))) {
 		lode__err_ctx(err, "will not sign a bundle that does not verify: ");

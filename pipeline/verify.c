@@ -22,6 +22,7 @@
 #include "error.h"
 #include "lode.h"
 #include "signature.h"
+#include "strict.h"
 #include "untrusted.h"
 #include "util.h"
 #include "vdata.h"
@@ -192,7 +193,7 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 	lode__bundle *b = NULL;
 	lode_bundle_item *items = NULL;
 	size_t n = 0, damaged = 0;
-	char *text = NULL, *stored = NULL, *digest = NULL, names[1024] = "";
+	char *text = NULL, *stored = NULL, *digest = NULL, *strict = NULL, names[1024] = "";
 	lode_kv *root = NULL;
 	size_t nroot = 0;
 	lode_status rc;
@@ -200,6 +201,9 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 	*report = NULL;
 	lode__err_clear(err);
 	if ((rc = lode__open_items(bundle_path, &b, &items, &n, err)))
+		goto out;
+	/* Exactly what lode writes (strict.c): problems to the items and to strict. */
+	if ((rc = lode__strict_check(b, items, n, &strict, err)))
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		lode_bundle_item *it = &items[i];
@@ -220,8 +224,10 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 			problem = lode__sprintf("content digest mismatch: stored %s, computed %s",
 						it->content_sha256, hex);
 		if (problem) {
+			char shown[1024];
 			damaged++;
-			lode__addf(&text, "%s: DAMAGED: %s\n", it->name, problem);
+			lode__addf(&text, "%s: DAMAGED: %s\n", it->name,
+				   lode__printable(shown, sizeof shown, problem));
 			if (strlen(names) + strlen(it->name) + 4 < sizeof names)
 				snprintf(names + strlen(names), sizeof names - strlen(names), "%s'%s'",
 					 names[0] ? ", " : "", it->name);
@@ -234,10 +240,16 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 		char *problem = NULL;
 		if ((rc = lode__bundle_check_structure(b, &problem, err)))
 			goto out;
+		if (!problem) {
+			problem = strict;
+			strict = NULL;
+		}
 		if (problem) {
-			lode__addf(&text, "structure: DAMAGED: %s\n", problem);
+			char shown[900];
+			lode__printable(shown, sizeof shown, problem);
+			lode__addf(&text, "structure: DAMAGED: %s\n", shown);
 			if (!damaged)
-				snprintf(names, sizeof names, "the file structure (%s)", problem);
+				snprintf(names, sizeof names, "the file structure (%s)", shown);
 			damaged++;
 			free(problem);
 		}
@@ -288,6 +300,7 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 			    bundle_path, count, count == 1 ? "" : "s", ntrusted, ntrusted == 1 ? "" : "s");
 	}
 out:
+	free(strict);
 	free(stored);
 	lode__kv_free(root, nroot);
 	free(digest);

@@ -1,0 +1,316 @@
+#!/usr/bin/python3
+"""Verify is strict: a bundle holds exactly what lode writes (docs/bundle-format.md
+section 8), or verify, ls and extract refuse it.
+
+/usr/bin/python3 tests/e2e/test_strict.py --lode build/lode --samples DIR \
+    --data tests/data --realdata samples/data --grids tests/data/grids --work TMPDIR
+
+Same runner and output as test_raster.py.  The fixture is the demo bundle
+(samples/malaysia.yaml: five rasters, three vector layers), signed.  Every attack of
+tests/bad/attacks.py is one test: the attack is made on a copy with h5py, shown to have
+changed what an independent reader sees (h5py's view of links, objects and attributes;
+GDAL, netCDF4 or OGR for the headline attacks), and then `lode verify --trust` must exit
+1 with a report matching the attack's expected words, and `lode ls`, `ls --json` and
+`extract` must each exit 1 with one clean error line, writing nothing.  Control tests:
+the demo, signed, merged and made in stages verify, and no report ever holds a raw
+control character.
+"""
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+
+sys.dont_write_bytecode = True
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.normpath(os.path.join(HERE, "..", "bad")))
+from lodetest import Skip, assert_no_crash, lode, lode_ok, main, test  # noqa: E402
+from hostile_util import error_lines, files_under, has_control_chars  # noqa: E402
+
+import attacks  # noqa: E402  (tests/bad/attacks.py)
+import h5py  # noqa: E402
+import numpy as np  # noqa: E402
+
+REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
+DEMO_INPUTS = ["aeromag_tmi.tif", "geology_units.tif", "geology_units.tif.aux.xml", "dem_kertau.tif",
+               "gravity_nocrs.tif", "radiometric_k.tif", "deposits.gpkg", "geology.gpkg"]
+
+
+# =========================================================================== fixture
+
+def demo(ctx):
+    """The demo bundle, signed by key 'jmg', built once under WORK/_fixtures/strict from
+    copies of its inputs (the manifest's relative paths, nothing outside its folder)."""
+    c = ctx.cache.get("strict")
+    if isinstance(c, Exception):
+        raise c
+    if c:
+        return c
+    try:
+        d = os.path.join(ctx.work, "_fixtures", "strict")
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(os.path.join(d, "generated"))
+        os.makedirs(os.path.join(d, "data"))
+        for n in DEMO_INPUTS:
+            if n.endswith(".aux.xml") and not os.path.exists(os.path.join(ctx.samples or "", n)):
+                continue
+            shutil.copyfile(ctx.sample(n), os.path.join(d, "generated", n))
+        shutil.copyfile(ctx.realfile("administrative_1_state.geojson"),
+                        os.path.join(d, "data", "administrative_1_state.geojson"))
+        shutil.copyfile(os.path.join(REPO, "samples", "malaysia.yaml"), os.path.join(d, "malaysia.yaml"))
+        plain = os.path.join(d, "demo.nc")
+        lode_ok(ctx, ["run", "malaysia.yaml", "-o", plain, "-q"], d)
+        lode_ok(ctx, ["keygen", "-o", os.path.join(d, "jmg"), "-q"], d)
+        signed = os.path.join(d, "signed.nc")
+        shutil.copyfile(plain, signed)
+        lode_ok(ctx, ["sign", signed, "--key", os.path.join(d, "jmg.key"), "--signer", "JMG", "-q"], d)
+        c = {"dir": d, "plain": plain, "signed": signed, "pub": os.path.join(d, "jmg.pub"),
+             "view": h5view(signed)}
+    except (Skip, AssertionError) as e:
+        ctx.cache["strict"] = type(e)("fixture demo bundle: %s" % e)
+        raise ctx.cache["strict"]
+    ctx.cache["strict"] = c
+    return c
+
+
+def h5view(path):
+    """What h5py sees: every link (its kind, and for hard links the object's type, shape,
+    values digest and attributes), the root's attributes.  External links are not
+    followed."""
+    out = {}
+
+    def attrs(o):
+        res = {}
+        for k in o.attrs:
+            try:
+                v = o.attrs[k]
+                a = o.attrs.get_id(k)  # the stored type's size too: a NUL can hide a suffix
+                res[k] = (repr(v) if not isinstance(v, np.ndarray) else repr(v.tolist()),
+                          a.get_type().get_size(), a.get_storage_size())
+            except Exception as e:  # an attribute h5py cannot read is a difference too
+                res[k] = "unreadable: %s" % type(e).__name__
+        return res
+
+    def visit(g, prefix, depth):
+        for name in g:
+            path = prefix + name
+            kind = type(g.get(name, getlink=True)).__name__
+            if kind != "HardLink":
+                out[path] = kind
+                continue
+            o = g[name]
+            if isinstance(o, h5py.Dataset):
+                data = o[()] if o.dtype.kind != "O" else np.array([str(x) for x in np.ravel(o[()])])
+                out[path] = (o.dtype.str, o.shape, hashlib.sha256(np.asarray(data).tobytes()).hexdigest(),
+                             attrs(o))
+            else:
+                out[path] = ("group", attrs(o))
+                if depth < 3:
+                    visit(o, path + "/", depth + 1)
+
+    with h5py.File(path, "r") as f:
+        out["/"] = attrs(f)
+        visit(f, "", 0)
+    return out
+
+
+# =========================================================================== helpers
+
+def clean_refusal(r, bundle):
+    """exit 1, one 'lode: error:' line naming the bundle, only 'lode: ' lines on stderr,
+    no raw control characters anywhere.  Returns a problem text or None."""
+    assert_no_crash(r)
+    if r.rc != 1:
+        return "want exit 1: " + r.brief()
+    errs = error_lines(r)
+    stray = [l for l in r.err.splitlines() if l.strip() and not l.startswith("lode: ")]
+    if len(errs) != 1 or stray:
+        return "not one clean error line: " + r.brief()
+    if os.path.basename(bundle) not in errs[0]:
+        return "the error does not name the bundle: " + errs[0][:300]
+    if has_control_chars(r.out) or has_control_chars(r.err):
+        return "raw control characters in the output: %r" % (r.out + r.err)[:300]
+    return None
+
+
+def check_attack(ctx, tdir, name):
+    fx = demo(ctx)
+    b = os.path.join(tdir, name + ".nc")
+    shutil.copyfile(fx["signed"], b)
+    attacks.ATTACKS[name](b)
+    # The attack changed what an independent reader sees (else it tests nothing).
+    assert h5view(b) != fx["view"], "the attack changed nothing h5py sees"
+    proof = PROOFS.get(name)
+    if proof:
+        proof(fx["signed"], b)
+    problems = []
+    r = lode(ctx, ["verify", b, "--trust", fx["pub"]], tdir)
+    p = clean_refusal(r, b)
+    if p:
+        problems.append("verify: " + p)
+    elif not re.search(attacks.WHAT[name], r.out + r.err):
+        problems.append("verify does not say what is wrong (want /%s/): %s" %
+                        (attacks.WHAT[name], (r.out + r.err)[-800:]))
+    if re.search(r"^forged", r.out, re.M):
+        problems.append("verify printed a forged line: " + r.out[:500])
+    for args in (["ls", b], ["ls", "--json", b], ["extract", b, "-o", os.path.join(tdir, "x")]):
+        r = lode(ctx, args, tdir)
+        p = clean_refusal(r, b)
+        if p:
+            problems.append("%s: %s" % (" ".join(args[:2]), p))
+        elif "damaged" not in r.err:
+            problems.append("%s: the error does not say damaged: %s" % (args[0], r.err[:300]))
+    x = os.path.join(tdir, "x")
+    if os.path.isdir(x) and files_under(x):
+        problems.append("extract wrote %s" % files_under(x))
+    assert not problems, "; ".join(problems)
+
+
+# ---- what the headline attacks change for other readers (GDAL, netCDF4, OGR)
+
+def gdal_raster(path, name):
+    from osgeo import gdal
+    gdal.UseExceptions()
+    return gdal.Open('NETCDF:"%s":/%s/%s' % (path, name, name))
+
+
+def proof_origin_moved(orig, b):
+    a, z = gdal_raster(orig, "dem_kertau"), gdal_raster(b, "dem_kertau")
+    ga, gz = a.GetGeoTransform(), z.GetGeoTransform()
+    assert abs(gz[0] - ga[0]) > 0.5 and abs(gz[3] - ga[3]) > 0.5, \
+        "GDAL's origin did not move: %s -> %s" % (ga[:4], gz[:4])
+
+
+def proof_ed50(orig, b):
+    wkt = gdal_raster(b, "dem_kertau").GetProjection()
+    assert "ED50" in wkt and "ED50" not in gdal_raster(orig, "dem_kertau").GetProjection(), \
+        "GDAL does not report ED50: %s" % wkt[:120]
+
+
+def proof_scaled(orig, b):
+    import netCDF4
+    with h5py.File(b, "r") as f:
+        v = f["dem_kertau/dem_kertau"]
+        raw = v[...]
+        j, i = np.argwhere(raw != v.attrs["_FillValue"])[0]
+    with netCDF4.Dataset(b) as d:
+        seen = d["dem_kertau"]["dem_kertau"][j, i]
+    assert seen == raw[j, i] * 10.0 + 500.0, "netCDF4 reads %s for the raw %s" % (seen, raw[j, i])
+
+
+def proof_field_listed(orig, b):
+    from osgeo import ogr
+    ogr.UseExceptions()
+    ds = ogr.Open(b)
+    lyr = ds.GetLayerByName("deposits")
+    defn = lyr.GetLayerDefn()
+    names = [defn.GetFieldDefn(i).GetName() for i in range(defn.GetFieldCount())]
+    assert "owner" in names, "GDAL does not list the added field: %s" % names
+
+
+def proof_external(orig, b):
+    with h5py.File(b, "r") as f:  # h5py follows the link into the other file
+        assert f["gravity/gravity"].shape == (350, 450), "the external link does not resolve"
+
+
+PROOFS = {
+    "dimscale_swap": proof_origin_moved,
+    "grid_mapping_redirect": proof_ed50,
+    "spatial_ref_edit": proof_ed50,
+    "scale_factor": proof_scaled,
+    "extra_vector_field": proof_field_listed,
+    "external_link": proof_external,
+}
+
+
+def _register(name):
+    def fn(ctx, tdir):
+        check_attack(ctx, tdir, name)
+    fn.__name__ = "test_attack_" + name
+    fn.__doc__ = "tests/bad/attacks.py %s: %s verify exits 1 matching /%s/; ls, ls --json " \
+                 "and extract exit 1 cleanly" % (name, attacks.ATTACKS[name].__doc__.split("\n")[0],
+                                                 attacks.WHAT[name])
+    test(fn)
+
+
+# =========================================================================== controls
+
+@test
+def test_intact_bundles_verify(ctx, tdir):
+    """The demo (with its vector layers), signed, merged with itself (--prefix) and made
+    in stages (plan -w, reproject over 2 shards, package, and every part) verify, also
+    with --trust for the signed one; ls and extract accept them."""
+    fx = demo(ctx)
+    lode_ok(ctx, ["verify", fx["plain"], "-q"], tdir)
+    r = lode_ok(ctx, ["verify", fx["signed"], "--trust", fx["pub"]], tdir)
+    assert "valid, trusted key, signer 'JMG'" in r.out, r.out[-400:]
+    a, b = os.path.join(tdir, "a.nc"), os.path.join(tdir, "b.nc")
+    shutil.copyfile(fx["plain"], a)
+    shutil.copyfile(fx["plain"], b)
+    merged = os.path.join(tdir, "merged.nc")
+    lode_ok(ctx, ["merge", a, b, "--prefix", "-o", merged, "-q"], tdir)
+    with h5py.File(merged, "r") as f:
+        assert "a_dem_kertau" in f and "b_deposits" in f and "lode_merged_from" in f.attrs, list(f)
+    work = os.path.join(tdir, "work")
+    man = os.path.join(fx["dir"], "malaysia.yaml")
+    lode_ok(ctx, ["plan", man, "-w", work, "-q"], tdir)
+    for s in ("0/2", "1/2"):
+        lode_ok(ctx, ["reproject", "-w", work, "--shard", s, "-q"], tdir)
+    staged = os.path.join(tdir, "staged.nc")
+    lode_ok(ctx, ["package", "-w", work, "-o", staged, "-q"], tdir)
+    for p in (merged, staged):
+        lode_ok(ctx, ["verify", p, "-q"], tdir)
+        lode_ok(ctx, ["ls", p], tdir)
+        lode_ok(ctx, ["extract", p, "-o", os.path.join(tdir, "x_" + os.path.basename(p)), "-q"], tdir)
+    parts = [p for p in sorted(os.listdir(os.path.join(work, "parts"))) if p.endswith(".nc")]
+    assert len(parts) >= 8, parts
+    for part in parts:
+        lode_ok(ctx, ["verify", os.path.join(work, "parts", part), "-q"], tdir)
+
+
+@test
+def test_attacks_listed(ctx, tdir):
+    """attacks.py lists every attack with its description, and applies one by name."""
+    from lodetest import run
+    r = run(["/usr/bin/python3", os.path.join(REPO, "tests", "bad", "attacks.py")])
+    assert r.rc == 0, r.brief()
+    listed = [l.split()[0] for l in r.out.splitlines() if l.strip()]
+    assert listed == list(attacks.ATTACKS), listed
+    fx = demo(ctx)
+    b = os.path.join(tdir, "v.nc")
+    shutil.copyfile(fx["plain"], b)
+    r = run(["/usr/bin/python3", os.path.join(REPO, "tests", "bad", "attacks.py"), "version_999", b])
+    assert r.rc == 0, r.brief()
+    with h5py.File(b, "r") as f:
+        assert attacks.text(f, "lode_format_version") == "999"
+
+
+@test
+def test_report_never_raw_controls(ctx, tdir):
+    """A signature whose signer holds a newline and a forged line, and a dataset renamed
+    with one: the verify report escapes them (no line starts with the forged text), and
+    the signer rule of lode sign refuses control characters (usage error, exit 2)."""
+    fx = demo(ctx)
+    b = os.path.join(tdir, "s.nc")
+    shutil.copyfile(fx["signed"], b)
+    with h5py.File(b, "r+") as f:
+        rec = json.loads(attacks.text(f, "lode_signature_1"))
+        rec["signer"] = "JMG'\nforged: valid, trusted key, signer 'JMG"
+        attacks.set_text(f, "lode_signature_1", json.dumps(rec, separators=(",", ":")))
+    r = lode(ctx, ["verify", b, "--trust", fx["pub"]], tdir)
+    assert_no_crash(r)
+    assert r.rc == 1, r.brief()
+    assert not re.search(r"^forged", r.out, re.M) and "\\x0a" in r.out, r.out[-500:]
+    assert not has_control_chars(r.out + r.err), repr(r.out[-300:])
+    shutil.copyfile(fx["plain"], b)
+    r = lode(ctx, ["sign", b, "--key", os.path.join(fx["dir"], "jmg.key"), "--signer", "a\tb"], tdir)
+    assert r.rc == 2 and "control" in r.err, r.brief()
+
+
+for _name in attacks.ATTACKS:
+    _register(_name)
+
+if __name__ == "__main__":
+    main()
