@@ -71,6 +71,31 @@ static const char *name_problem(const char *name)
 
 /* ---- attributes ---- */
 
+/* Is s[0..n) well-formed UTF-8 (no overlong forms, no surrogates, at most U+10FFFF)? */
+static int utf8_ok(const unsigned char *s, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		unsigned c = s[i], len = c < 0x80         ? 1
+					 : (c >> 5) == 6  ? 2
+					 : (c >> 4) == 14 ? 3
+					 : (c >> 3) == 30 ? 4
+							  : 0;
+		unsigned long cp = len == 1 ? c : len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
+		if (!len || i + len > n)
+			return 0;
+		for (unsigned k = 1; k < len; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += len;
+	}
+	return 1;
+}
+
 /* Text: read a scalar fixed-length string and judge its form. */
 static void read_text(hid_t a, hid_t t, lode_battr *at)
 {
@@ -96,7 +121,7 @@ static void read_text(hid_t a, hid_t t, lode_battr *at)
 		high |= buf[nul] >= 0x80;
 	at->text = lode__strdup((char *)buf);
 	if (H5Tget_strpad(t) == H5T_STR_NULLTERM) {
-		if ((nul == size || (size == 1 && nul == 0)) && (high ? utf8 : ascii))
+		if ((nul == size || (size == 1 && nul == 0)) && (high ? utf8 && utf8_ok(buf, nul) : ascii))
 			at->form = LODE_BT_LODE;
 		else if (nul == size - 1 && ascii && !high)
 			at->form = LODE_BT_SCALE;
@@ -340,6 +365,7 @@ static void read_storage(hid_t d, lode_bobj *o)
 	if (o->layout == LODE_BL_CHUNKED && o->rank >= 1 && H5Pget_chunk(p, o->rank, chunk) == o->rank)
 		for (int k = 0; k < o->rank; k++)
 			o->chunk[k] = chunk[k];
+	o->external = H5Pget_external_count(p) != 0;
 	o->nfilters = H5Pget_nfilters(p);
 	if (o->nfilters > 8)
 		o->nfilters = -1;
@@ -481,6 +507,8 @@ static int visit(walk *w, hid_t g, const char *name, const char *shown)
 		problem(w->t, "object '%s' cannot be opened", shown);
 		return 0;
 	}
+	if (H5Oget_comment(obj, NULL, 0) != 0)
+		problem(w->t, "'%s' carries an HDF5 object comment, which lode never writes", shown);
 	if (!o->group) {
 		read_shape(obj, o);
 		read_storage(obj, o);
@@ -599,6 +627,27 @@ static int resolve(walk *w)
 	return 0;
 }
 
+/* The file around the objects: no user block before the HDF5 data and nothing after it
+   (another format's data could hide there, for readers that sniff the file), no comment
+   on the root group. */
+static void file_problems(hid_t file, lode_btree *t)
+{
+	hid_t p = H5Fget_create_plist(file);
+	hsize_t ub = 0, size = 0;
+	haddr_t eoa = 0;
+
+	if (p >= 0 && H5Pget_userblock(p, &ub) >= 0 && ub != 0)
+		problem(t, "the file begins with a user block of %llu bytes before the HDF5 data",
+			(unsigned long long)ub);
+	if (p >= 0)
+		H5Pclose(p);
+	if (H5Fget_eoa(file, &eoa) >= 0 && H5Fget_filesize(file, &size) >= 0 && size > eoa)
+		problem(t, "%llu bytes follow the end of the HDF5 data", (unsigned long long)(size - eoa));
+	if (H5Oget_comment(file, NULL, 0) != 0)
+		problem(t, "the root group carries an HDF5 object comment, which lode never writes");
+	H5Eclear2(H5E_DEFAULT);
+}
+
 lode_status lode__bundle_tree(lode__bundle *b, lode_btree **out, lode_error *err)
 {
 	lode_btree *t = calloc(1, sizeof *t);
@@ -613,6 +662,7 @@ lode_status lode__bundle_tree(lode__bundle *b, lode_btree **out, lode_error *err
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
 	}
+	file_problems(b->file, t);
 	if (lode__battr_find(t->root, t->nroot, "REFERENCE_LIST") ||
 	    lode__battr_find(t->root, t->nroot, "DIMENSION_LIST"))
 		problem(t, "the root group has dimension-scale attributes");

@@ -83,6 +83,7 @@ typedef struct lode_bobj {
 	unsigned long long dims[3]; /* current size */
 	int unlimited, fixed;       /* every maximum size H5S_UNLIMITED; every one the current */
 	lode_blayout layout;
+	int external; /* its values are in other files (HDF5 external storage) */
 	unsigned long long chunk[3];
 	int nfilters, filters[8];   /* nfilters -1: more than 8 or unreadable */
 	int fill_user;              /* the fill value was set (not HDF5's default) */

@@ -89,7 +89,9 @@ int lode__strict_find(const strict_ctx *c, const char *path)
 static const char *kind_desc(akind k)
 {
 	switch (k) {
-	case A_TEXT: return "a fixed-length text as lode writes it (scalar, no NUL byte, its exact length)";
+	case A_TEXT:
+		return "a text as lode writes it (scalar, fixed length, its exact length, no NUL byte, ASCII "
+		       "or valid UTF-8)";
 	case A_SCALE: return "a dimension-scale text as HDF5 writes it";
 	case A_F64: return "a float64 of the documented shape";
 	case A_I32: return "an int32 scalar";
@@ -200,6 +202,9 @@ char *lode__strict_shape(const lode_bobj *o, const vspec *v)
 	if (v->rank > 0 && (v->unlimited ? !o->unlimited : !o->fixed))
 		return lode__strict_fmt("'%s' has a maximum size lode does not write (%s)", o->path,
 					v->unlimited ? "unlimited" : "its size");
+	if (o->external)
+		return lode__strict_fmt(
+		    "'%s' keeps its values in files outside the bundle (HDF5 external storage)", o->path);
 	if (o->layout != v->layout)
 		return lode__strict_fmt("'%s' is stored %s, not %s", o->path, layouts[o->layout],
 					layouts[v->layout]);

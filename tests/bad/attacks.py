@@ -253,6 +253,61 @@ def version_999(path):
         set_text(f, "lode_format_version", "999")
 
 
+@attack(r"title")
+def utf8_invalid_title(path):
+    """A title of bytes that are not UTF-8, though marked UTF-8."""
+    with h5py.File(path, "r+") as f:
+        set_text(f, "title", b"lode demo \xff\xfe")
+
+
+# ---- the file around the objects
+
+@attack(r"user block")
+def user_block(path):
+    """512 bytes starting like a TIFF put before the HDF5 data (HDF5 still opens it; a
+    reader that sniffs the file sees a TIFF)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    with open(path, "wb") as f:
+        f.write(b"II*\0" + bytes(508) + data)
+
+
+@attack(r"bytes follow the end")
+def trailing_bytes(path):
+    """A ZIP local file header appended after the HDF5 data (ZIP readers read the end)."""
+    with open(path, "ab") as f:
+        f.write(b"PK\x03\x04" + bytes(26) + b"payload")
+
+
+@attack(r"gravity.*comment")
+def object_comment(path):
+    """An HDF5 object comment on the gravity variable (h5dump shows it)."""
+    with h5py.File(path, "r+") as f:
+        h5py.h5o.set_comment(f["gravity/gravity"].id, b"values withdrawn")
+
+
+@attack(r"gravity/x.*outside the bundle")
+def external_storage(path):
+    """gravity's x coordinate rewritten with HDF5 external storage: its values are read
+    from a file beside the bundle."""
+    raw = os.path.join(os.path.dirname(os.path.abspath(path)), "attack_x.bin")
+    with h5py.File(path, "r+") as f:
+        g = f["gravity"]
+        d, x = g["gravity"], g["x"]
+        vals = x[...].astype("<f8")
+        with open(raw, "wb") as o:
+            o.write(vals.tobytes())
+        keep = {k: text(x, k) for k in ("standard_name", "long_name", "units", "axis")}
+        d.dims[1].detach_scale(x)
+        del g["x"]
+        nx = g.create_dataset("x", shape=vals.shape, dtype="<f8",
+                              external=[(os.path.basename(raw), 0, vals.nbytes)])
+        for k, v in keep.items():
+            set_text(nx, k, v)
+        nx.make_scale("x")
+        d.dims[1].attach_scale(nx)
+
+
 # ---- links and names
 
 @attack(r"gravity.*external link")
