@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Verify is strict: a bundle holds exactly what lode writes (docs/bundle-format.md
-section 8), or verify, ls and extract refuse it.
+section 8), or verify, ls, extract and merge refuse it.
 
 /usr/bin/python3 tests/e2e/test_strict.py --lode build/lode --samples DIR \
     --data tests/data --realdata samples/data --grids tests/data/grids --work TMPDIR
@@ -8,12 +8,12 @@ section 8), or verify, ls and extract refuse it.
 Same runner and output as test_raster.py.  The fixture is the demo bundle
 (samples/malaysia.yaml: five rasters, three vector layers), signed.  Every attack of
 tests/bad/attacks.py is one test: the attack is made on a copy with h5py, shown to have
-changed what an independent reader sees (h5py's view of links, objects and attributes;
-GDAL, netCDF4 or OGR for the headline attacks), and then `lode verify --trust` must exit
-1 with a report matching the attack's expected words, and `lode ls`, `ls --json` and
-`extract` must each exit 1 with one clean error line, writing nothing.  Control tests:
-the demo, signed, merged and made in stages verify, and no report ever holds a raw
-control character.
+changed what an independent reader sees (h5py's view of links, objects, values and
+attributes; GDAL, netCDF4, OGR or h5dump for the headline attacks), and then
+`lode verify --trust` must exit 1 with a report matching the attack's expected words,
+and `lode ls`, `ls --json`, `extract` and `merge` must each exit 1 with one clean error
+line, writing nothing.  Control tests: the demo, signed, merged and made in stages
+verify, and no report ever holds a raw control character.
 """
 import hashlib
 import json
@@ -162,7 +162,9 @@ def check_attack(ctx, tdir, name):
                         (attacks.WHAT[name], (r.out + r.err)[-800:]))
     if re.search(r"^forged", r.out, re.M):
         problems.append("verify printed a forged line: " + r.out[:500])
-    for args in (["ls", b], ["ls", "--json", b], ["extract", b, "-o", os.path.join(tdir, "x")]):
+    merged = os.path.join(tdir, "merged.nc")
+    for args in (["ls", b], ["ls", "--json", b], ["extract", b, "-o", os.path.join(tdir, "x")],
+                 ["merge", b, "-o", merged]):
         r = lode(ctx, args, tdir)
         p = clean_refusal(r, b)
         if p:
@@ -172,6 +174,9 @@ def check_attack(ctx, tdir, name):
     x = os.path.join(tdir, "x")
     if os.path.isdir(x) and files_under(x):
         problems.append("extract wrote %s" % files_under(x))
+    left = [n for n in os.listdir(tdir) if n.startswith(("merged", ".merged"))]
+    if left:
+        problems.append("merge left %s" % left)
     assert not problems, "; ".join(problems)
 
 
@@ -251,8 +256,8 @@ def _register(name):
     def fn(ctx, tdir):
         check_attack(ctx, tdir, name)
     fn.__name__ = "test_attack_" + name
-    fn.__doc__ = "tests/bad/attacks.py %s: %s verify exits 1 matching /%s/; ls, ls --json " \
-                 "and extract exit 1 cleanly" % (name, attacks.ATTACKS[name].__doc__.split("\n")[0],
+    fn.__doc__ = "tests/bad/attacks.py %s: %s verify exits 1 matching /%s/; ls, ls --json, " \
+                 "extract and merge exit 1 cleanly" % (name, attacks.ATTACKS[name].__doc__.split("\n")[0],
                                                  attacks.WHAT[name])
     test(fn)
 
