@@ -38,7 +38,6 @@ typedef struct walk {
 	/* per-object addresses of attached scales and REFERENCE_LIST records, resolved at the end */
 	unsigned long long (*scale_addr)[3];
 	unsigned long long **ref_addr;
-	size_t acap;
 } walk;
 
 /* Record the first problem only. */
@@ -651,7 +650,7 @@ static void file_problems(hid_t file, lode_btree *t)
 lode_status lode__bundle_tree(lode__bundle *b, lode_btree **out, lode_error *err)
 {
 	lode_btree *t = calloc(1, sizeof *t);
-	walk w = {t, 0, -1, "", 0, NULL, NULL, 0};
+	walk w = {t, 0, -1, "", 0, NULL, NULL};
 	unsigned long long *root_refs = NULL;
 	lode_status rc = LODE_OK;
 

@@ -83,6 +83,23 @@ int lode__strict_find(const strict_ctx *c, const char *path)
 	return -1;
 }
 
+void lode__strict_prefix(const strict_ctx *c, const char *prefix, size_t *from, size_t *to)
+{
+	size_t lo = 0, hi = c->t->nobjs, len = strlen(prefix);
+
+	while (lo < hi) { /* the first path not below prefix */
+		size_t mid = (lo + hi) / 2;
+		if (strcmp(c->t->objs[c->byname[mid]].path, prefix) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*from = lo;
+	while (lo < c->t->nobjs && strncmp(c->t->objs[c->byname[lo]].path, prefix, len) == 0)
+		lo++;
+	*to = lo;
+}
+
 /* A value from the file, printable and short. */
 #define SHOWN(buf, s) lode__printable(buf, sizeof buf, s)
 
@@ -466,6 +483,10 @@ static char *raster_data(const strict_ctx *c, const lode_bundle_item *it, const 
 	    strcmp(lode__strict_lstr(l, "kind", NULL) ? lode__strict_lstr(l, "kind", NULL) : "", "raster") !=
 		0)
 		return lode__strict_fmt("the lineage of '%s' is not a raster's", o->path);
+	if (!lode__strict_lstr(l, "dataset", NULL) || !lode__strict_lstr(l, "source", "path") ||
+	    !json_is_array(json_object_get(l, "band_names")) ||
+	    !json_is_array(json_object_get(l, "band_units")))
+		return lode__strict_fmt("the lineage lacks dataset, source.path, band_names or band_units");
 	if ((p = lode__strict_shape(o, &v)))
 		return p;
 	n = data_var_spec(l, it->nbands, spec, 0);
@@ -541,13 +562,17 @@ static char *raster_problem(strict_ctx *c, const lode_bundle_item *it, int g, co
 {
 	char path[300], *p = NULL;
 	int d, x, y, crs, band = -1, rank = it->nbands > 1 ? 3 : 2;
+	size_t from, to;
 	lode_crs_attrs ca;
 
 	c->claimed[g] = 1;
 	if (c->t->objs[g].nattrs)
 		return lode__strict_fmt("the group '%s' has the attribute '%s'; lode writes none there",
 					it->name, c->t->objs[g].attrs[0].name);
-	for (size_t i = 0; i < c->t->nobjs; i++) {
+	snprintf(path, sizeof path, "%s/", it->name);
+	lode__strict_prefix(c, path, &from, &to);
+	for (size_t k = from; k < to; k++) {
+		size_t i = (size_t)c->byname[k];
 		const lode_bobj *o = &c->t->objs[i];
 		if (o->parent != g)
 			continue;
@@ -629,14 +654,17 @@ static char *stray_problem(const strict_ctx *c)
    NAME_... at the root. */
 static void claim(strict_ctx *c, const lode_bundle_item *it, int o)
 {
-	size_t len = strlen(it->name);
 	int vec = it->kind && !strcmp(it->kind, "vector");
+	char prefix[300];
+	size_t from, to;
 
-	for (size_t k = 0; k < c->t->nobjs; k++) {
-		const lode_bobj *x = &c->t->objs[k];
-		if ((int)k == o || x->parent == o ||
-		    (vec && x->parent < 0 && !strncmp(x->name, it->name, len) && x->name[len] == '_'))
-			c->claimed[k] = 1;
+	c->claimed[o] = 1;
+	snprintf(prefix, sizeof prefix, "%s%s", it->name, vec ? "_" : "/");
+	lode__strict_prefix(c, prefix, &from, &to);
+	for (size_t k = from; k < to; k++) {
+		const lode_bobj *x = &c->t->objs[c->byname[k]];
+		if (vec ? x->parent < 0 : x->parent == o)
+			c->claimed[c->byname[k]] = 1;
 	}
 }
 

@@ -61,6 +61,8 @@ typedef struct vspec {
 
 /* The index of the object at path, or -1. */
 int lode__strict_find(const strict_ctx *c, const char *path);
+/* The objects whose path starts with prefix: byname[*from] to byname[*to - 1]. */
+void lode__strict_prefix(const strict_ctx *c, const char *prefix, size_t *from, size_t *to);
 /* The problem of an attribute set: attrs of object path (root: "/") against spec. */
 char *lode__strict_attrs(const char *path, const lode_battr *attrs, size_t nattrs, const aspec *spec,
 			 size_t nspec, lode_dtype own);

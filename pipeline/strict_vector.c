@@ -349,16 +349,20 @@ static char *find_layer(const strict_ctx *c, layer *ly, const names *nm)
 static char *strays(strict_ctx *c, const layer *ly, const names *nm)
 {
 	const char *head[] = {nm->crs, nm->nodes, nm->x, nm->y, nm->z, nm->count, nm->parts, nm->ring};
-	size_t len = strlen(ly->name), nf = json_array_size(ly->fields);
+	size_t len = strlen(ly->name), nf = json_array_size(ly->fields), from, to;
+	char prefix[300];
 
-	for (size_t i = 0; i < c->t->nobjs; i++) {
+	snprintf(prefix, sizeof prefix, "%s_", ly->name);
+	lode__strict_prefix(c, prefix, &from, &to);
+	for (size_t k = from; k < to; k++) {
+		size_t i = (size_t)c->byname[k];
 		const lode_bobj *o = &c->t->objs[i];
 		int mine = 0;
-		if (o->parent >= 0 || strncmp(o->name, ly->name, len) != 0 || o->name[len] != '_')
+		if (o->parent >= 0)
 			continue;
 		c->claimed[i] = 1;
-		for (size_t k = 0; k < sizeof head / sizeof head[0] && !mine; k++)
-			mine = !o->group && !strcmp(o->name, head[k]);
+		for (size_t h = 0; h < sizeof head / sizeof head[0] && !mine; h++)
+			mine = !o->group && !strcmp(o->name, head[h]);
 		for (size_t j = 0; j < nf && !mine && !o->group; j++) {
 			const char *var =
 			    json_string_value(json_object_get(json_array_get(ly->fields, j), "variable"));
