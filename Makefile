@@ -16,7 +16,7 @@ PYTHON ?= /usr/bin/python3
 DEB_PACKAGES = build-essential pkg-config libgdal-dev libproj-dev libhdf5-dev zlib1g-dev \
 	libyaml-dev libsodium-dev libssl-dev libjansson-dev libcmocka-dev libdeflate-dev gdal-bin proj-bin proj-data \
 	hdf5-tools netcdf-bin python3 python3-gdal python3-numpy python3-h5py python3-netcdf4 \
-	python3-xarray python3-nacl
+	python3-xarray python3-nacl time
 
 # Debian packages for the single-node Slurm end-to-end test (tests/e2e/test_slurm.py).
 SLURM_PACKAGES = slurmctld slurmd slurm-client munge

@@ -53,8 +53,9 @@ typedef struct lode_attr {
 /* ---- the file (bundle_file.c) and its attributes (bundle_attr.c) ---- */
 
 /*
- * Create path (truncating any file there) as an empty bundle open for writing; *out is
- * NULL on failure.  Close it with lode__bundle_close.
+ * Create path as an empty bundle open for writing; *out is NULL on failure.  The name
+ * must be new (HDF5's H5F_ACC_EXCL: O_CREAT|O_EXCL, never through a symbolic link);
+ * anything already there makes it fail.  Close it with lode__bundle_close.
  */
 lode_status lode__bundle_create(const char *path, lode__bundle **out, lode_error *err);
 /* Set text attributes on the group or variable at path (NULL: the root group). */

@@ -206,7 +206,7 @@ lode_status lode__bundle_create(const char *path, lode__bundle **out, lode_error
 		rc = lode__h5_err(err, LODE_EINTERNAL, "setting up the HDF5 file properties");
 		goto out;
 	}
-	b->file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
+	b->file = H5Fcreate(path, H5F_ACC_EXCL, fcpl, fapl);
 	if (b->file < 0) {
 		rc = lode__h5_err(err, LODE_EIO, path);
 		goto out;

@@ -34,6 +34,9 @@ typedef struct lode_dataset_spec {
 	char **open_options; /* NULL-terminated GDAL open options, or NULL */
 	int has_clip, clip;  /* cut features to target.bounds (default: keep whole) */
 	char *where;         /* OGR attribute filter, or NULL */
+	/* allow: what the source may read beyond plain local files (default: neither) */
+	int allow_raw_vrt; /* "raw_vrt": VRTRawRasterBand */
+	int allow_network; /* "network": /vsicurl/..., URLs, connection strings */
 	int has_resampling, has_bands;
 	int line, column; /* where the entry starts in the manifest (1-based) */
 } lode_dataset_spec;

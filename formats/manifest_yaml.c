@@ -323,8 +323,33 @@ static lode_status no_control(ctx *c, const yaml_node_t *v, const char *key, con
 }
 
 static const char *const dataset_keys[] = {
-    "name",       "source",          "resampling", "bands",        "nodata", "assume_crs", "operation",
-    "resolution", "error_threshold", "layer",      "open_options", "clip",   "where",      NULL};
+    "name",         "source",    "resampling", "bands",           "nodata",
+    "assume_crs",   "operation", "resolution", "error_threshold", "layer",
+    "open_options", "clip",      "where",      "allow",           NULL};
+
+/* allow: [raw_vrt, network]: what a source may read beyond plain local files. */
+static lode_status get_allow(ctx *c, const yaml_node_t *v, const char *key, lode_dataset_spec *d)
+{
+	yaml_node_item_t *it;
+
+	if (v->type != YAML_SEQUENCE_NODE)
+		return fail(c, v, key,
+			    "expected a list of what the source may read, e.g. [raw_vrt, network]");
+	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+		const yaml_node_t *an = yaml_document_get_node(c->doc, *it);
+		const char *s = scalar(an);
+
+		if (!s)
+			return fail(c, an ? an : v, key, "expected raw_vrt or network");
+		if (strcmp(s, "raw_vrt") == 0)
+			d->allow_raw_vrt = 1;
+		else if (strcmp(s, "network") == 0)
+			d->allow_network = 1;
+		else
+			return fail(c, an, key, "unknown '%.80s' (expected raw_vrt or network)", s);
+	}
+	return LODE_OK;
+}
 
 static lode_status on_dataset(ctx *c, int which, const char *key, const yaml_node_t *v, void *user)
 {
@@ -435,6 +460,7 @@ static lode_status on_dataset(ctx *c, int which, const char *key, const yaml_nod
 	}
 	case 11: d->has_clip = 1; return get_bool(c, v, key, &d->clip);
 	case 12: return get_string(c, v, key, &d->where);
+	case 13: return get_allow(c, v, key, d);
 	}
 	return LODE_OK;
 }

@@ -28,6 +28,7 @@
 #include "dtype.h"
 #include "error.h"
 #include "raster_gdal.h"
+#include "source_files.h"
 #include "util.h"
 #include "warp_bilinear.h"
 
@@ -103,16 +104,16 @@ struct lode__raster {
 	lode_raster_info info;
 };
 
-lode_status lode__raster_open(const char *path, const char *const *open_options, lode__raster **out,
-			      lode_error *err)
+lode_status lode__raster_open(const char *path, const char *const *open_options,
+			      const lode_source_rules *rules, lode__raster **out, lode_error *err)
 {
 	lode__raster *r = NULL;
+	lode__source_check *check = NULL;
 	lode__cpl_capture cap;
 	OGRSpatialReferenceH srs;
-	const char *drivers_none[] = {NULL};
+	char **files;
 	lode_status rc = LODE_OK;
 
-	(void)drivers_none;
 	*out = NULL;
 	lode__cpl_push(&cap);
 	r = calloc(1, sizeof *r);
@@ -120,6 +121,9 @@ lode_status lode__raster_open(const char *path, const char *const *open_options,
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
 	}
+	/* Nothing GDAL could block on or must not read, before it opens anything. */
+	if ((rc = lode__source_check_begin(path, rules, &check, err)))
+		goto out;
 	r->ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR, NULL,
 			   open_options, NULL);
 	if (!r->ds) {
@@ -127,6 +131,12 @@ lode_status lode__raster_open(const char *path, const char *const *open_options,
 			       lode__cpl_msg(&cap, "not a recognised raster format"));
 		goto out;
 	}
+	/* Every file it will read, as GDAL lists them, before a pixel is read. */
+	files = GDALGetFileList(r->ds);
+	rc = lode__source_check_end(check, files, &r->info.files, err);
+	CSLDestroy(files);
+	if (rc)
+		goto out;
 	r->info.driver = lode__strdup(GDALGetDriverShortName(GDALGetDatasetDriver(r->ds)));
 	r->info.width = GDALGetRasterXSize(r->ds);
 	r->info.height = GDALGetRasterYSize(r->ds);
@@ -166,6 +176,7 @@ lode_status lode__raster_open(const char *path, const char *const *open_options,
 	*out = r;
 	r = NULL;
 out:
+	lode__source_check_free(check);
 	lode__raster_close(r);
 	lode__cpl_pop();
 	return rc;
@@ -174,6 +185,17 @@ out:
 const lode_raster_info *lode__raster_info(const lode__raster *r)
 {
 	return &r->info;
+}
+
+int lode__raster_files(const lode__raster *r, int (*visit)(const char *path, void *arg), void *arg)
+{
+	char **files = GDALGetFileList(r->ds);
+	int stop = 0;
+
+	for (int i = 0; files && files[i] && !stop; i++)
+		stop = visit(files[i], arg);
+	CSLDestroy(files);
+	return stop;
 }
 
 void lode__raster_close(lode__raster *r)
@@ -189,6 +211,7 @@ void lode__raster_close(lode__raster *r)
 		}
 	}
 	free(r->info.bands);
+	lode__source_files_free(&r->info.files);
 	free(r->info.crs_wkt);
 	free(r->info.driver);
 	free(r);

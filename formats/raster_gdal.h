@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include "dtype.h"
 #include "error.h"
+#include "source_files.h"
 #include "warp_params.h"
 
 typedef struct lode__raster lode__raster;
@@ -28,15 +29,24 @@ typedef struct lode_raster_info {
 	double gt[6];
 	char *crs_wkt; /* WKT2:2019 or NULL when the source has no CRS */
 	lode_band_info *bands;
+	lode_source_files files; /* every file it reads, the source first (source_files.h) */
 } lode_raster_info;
 
 void lode__gdal_init(void);
 const char *lode__gdal_version(void); /* "3.6.2" */
-/* open_options: GDAL open options (NULL-terminated) or NULL. */
-lode_status lode__raster_open(const char *path, const char *const *open_options, lode__raster **out,
-			      lode_error *err);
+/*
+ * open_options: GDAL open options (NULL-terminated) or NULL.  The source and every file
+ * it names are checked under rules before GDAL opens it, and GDAL's list of its files
+ * after (source_files.h); a refusal names the source and the file.
+ */
+lode_status lode__raster_open(const char *path, const char *const *open_options,
+			      const lode_source_rules *rules, lode__raster **out, lode_error *err);
 const lode_raster_info *lode__raster_info(const lode__raster *r);
 void lode__raster_close(lode__raster *r);
+/* Every file GDAL lists for the opened source r (GDALGetFileList: the file, its side
+   cars, a VRT's sources), each given to visit; stops at and returns visit's first
+   non-zero result, else 0. */
+int lode__raster_files(const lode__raster *r, int (*visit)(const char *path, void *arg), void *arg);
 
 typedef struct lode__warper lode__warper;
 lode_status lode__warper_new(lode__raster *src, const lode_warp_params *p, lode__warper **out,

@@ -9,12 +9,15 @@
  * so that planning hashes a source while GDAL opens it and PROJ chooses its operation.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -69,8 +72,9 @@ void lode__sha256_hex(const void *data, size_t n, char out[65])
 	lode__hex(d, sizeof d, out);
 }
 
-/* The whole-file digest; gives up (LODE_EIO) as soon as *stop is set, when stop is given. */
-static lode_status hash_file(const char *path, char out[65], uint64_t *size, const atomic_int *stop,
+/* The whole-file digest; gives up (LODE_EIO) as soon as stop(user) returns nonzero, when
+   stop is given (asked once a block). */
+static lode_status hash_file(const char *path, char out[65], uint64_t *size, int (*stop)(void *), void *user,
 			     lode_error *err)
 {
 	lode__sha256 *h = NULL;
@@ -80,15 +84,18 @@ static lode_status hash_file(const char *path, char out[65], uint64_t *size, con
 	uint64_t total = 0;
 	size_t n;
 	struct stat sb;
+	int fd;
 	lode_status rc = LODE_OK;
 
-	if (stat(path, &sb) != 0)
+	/* Opened without blocking and checked on the descriptor: a FIFO put in the file's
+	   place after a stat must not hang the hash. */
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)) < 0)
 		return lode__err(err, LODE_ESOURCE, "%s: %s", path, strerror(errno));
-	if (!S_ISREG(sb.st_mode))
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || fcntl(fd, F_SETFL, 0) != 0 ||
+	    !(f = fdopen(fd, "rb"))) {
+		close(fd);
 		return lode__err(err, LODE_ESOURCE, "%s: not a regular file", path);
-	f = fopen(path, "rb");
-	if (!f)
-		return lode__err(err, LODE_ESOURCE, "%s: %s", path, strerror(errno));
+	}
 	buf = malloc(1 << 20);
 	h = lode__sha256_new();
 	if (!buf || !h) {
@@ -96,7 +103,7 @@ static lode_status hash_file(const char *path, char out[65], uint64_t *size, con
 		goto out;
 	}
 	while ((n = fread(buf, 1, 1 << 20, f)) > 0) {
-		if (stop && atomic_load(stop)) {
+		if (stop && stop(user)) {
 			rc = lode__err(err, LODE_EIO, "%s: hashing was abandoned", path);
 			goto out;
 		}
@@ -128,24 +135,38 @@ out:
 
 lode_status lode__sha256_file(const char *path, char out[65], uint64_t *size, lode_error *err)
 {
-	return hash_file(path, out, size, NULL, err);
+	return hash_file(path, out, size, NULL, NULL, err);
+}
+
+lode_status lode__sha256_file_or_stop(const char *path, char out[65], uint64_t *size, int (*stop)(void *user),
+				      void *user, lode_error *err)
+{
+	if (stop && stop(user))
+		return lode__err(err, LODE_EIO, "%s: interrupted before hashing it", path);
+	return hash_file(path, out, size, stop, user, err);
 }
 
 struct lode__sha256_job {
 	pthread_t thread;
 	char *path;
 	atomic_int stop;
+	int joined;     /* the thread was joined already (wait_or_stop) */
 	lode_status rc; /* the thread's result, read after the join */
 	char hex[65];
 	uint64_t size;
 	lode_error err;
 };
 
+static int atomic_set(void *flag)
+{
+	return atomic_load((atomic_int *)flag);
+}
+
 static void *job_main(void *arg)
 {
 	lode__sha256_job *j = arg;
 
-	j->rc = hash_file(j->path, j->hex, &j->size, &j->stop, &j->err);
+	j->rc = hash_file(j->path, j->hex, &j->size, atomic_set, &j->stop, &j->err);
 	return NULL;
 }
 
@@ -171,7 +192,8 @@ lode_status lode__sha256_file_wait(lode__sha256_job *j, const char *path, char o
 
 	if (!j)
 		return lode__sha256_file(path, out, size, err);
-	pthread_join(j->thread, NULL);
+	if (!j->joined)
+		pthread_join(j->thread, NULL);
 	rc = j->rc;
 	if (rc) {
 		*err = j->err;
@@ -183,6 +205,33 @@ lode_status lode__sha256_file_wait(lode__sha256_job *j, const char *path, char o
 	free(j->path);
 	free(j);
 	return rc;
+}
+
+lode_status lode__sha256_file_wait_or_stop(lode__sha256_job *j, const char *path, char out[65],
+					   uint64_t *size, int (*stop)(void *user), void *user,
+					   lode_error *err)
+{
+	/* Ask stop at least every 20 ms, but return as soon as the thread ends. */
+	while (j && stop) {
+		struct timespec until;
+		if (stop(user)) {
+			lode__sha256_file_cancel(j);
+			return lode__err(err, LODE_EIO, "%s: interrupted while hashing it", path);
+		}
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 20 * 1000 * 1000;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		if (pthread_timedjoin_np(j->thread, NULL, &until) == 0) {
+			j->joined = 1;
+			break;
+		}
+	}
+	if (!j && stop && stop(user))
+		return lode__err(err, LODE_EIO, "%s: interrupted before hashing it", path);
+	return lode__sha256_file_wait(j, path, out, size, err);
 }
 
 void lode__sha256_file_cancel(lode__sha256_job *j)

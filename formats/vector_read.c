@@ -27,6 +27,7 @@
 #include "crs_proj.h"
 #include "error.h"
 #include "gdal_util.h"
+#include "source_files.h"
 #include "util.h"
 #include "vdata.h"
 #include "vector_read.h"
@@ -54,13 +55,16 @@ int lode__source_is_vector(const char *path, const char *const *open_options, in
 	return kind;
 }
 
-lode_status lode__vector_open(const char *path, const char *const *open_options, const char *layer,
-			      const char *where, lode__vector **out, lode_error *err)
+lode_status lode__vector_open(const char *path, const char *const *open_options,
+			      const lode_source_rules *rules, const char *layer, const char *where,
+			      lode__vector **out, lode_error *err)
 {
 	lode__vector *v = NULL;
+	lode__source_check *check = NULL;
 	lode__cpl_capture cap;
 	OGRSpatialReferenceH srs;
 	OGREnvelope env;
+	char **files;
 	lode_status rc = LODE_OK;
 
 	*out = NULL;
@@ -70,6 +74,9 @@ lode_status lode__vector_open(const char *path, const char *const *open_options,
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
 	}
+	/* Nothing GDAL could block on or must not read, before it opens anything. */
+	if ((rc = lode__source_check_begin(path, rules, &check, err)))
+		goto out;
 	v->ds = GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR, NULL,
 			   open_options, NULL);
 	if (!v->ds) {
@@ -77,6 +84,13 @@ lode_status lode__vector_open(const char *path, const char *const *open_options,
 			       lode__cpl_msg(&cap, "not a recognised vector format"));
 		goto out;
 	}
+	/* Every file it will read, as GDAL lists them (an OGR VRT's sources too), before a
+	   feature is read. */
+	files = GDALGetFileList(v->ds);
+	rc = lode__source_check_end(check, files, &v->info.files, err);
+	CSLDestroy(files);
+	if (rc)
+		goto out;
 	v->info.driver = lode__strdup(GDALGetDriverShortName(GDALGetDatasetDriver(v->ds)));
 	v->path = lode__strdup(path);
 	v->open_options = CSLDuplicate((char **)open_options);
@@ -152,6 +166,7 @@ lode_status lode__vector_open(const char *path, const char *const *open_options,
 	*out = v;
 	v = NULL;
 out:
+	lode__source_check_free(check);
 	lode__vector_close(v);
 	lode__cpl_pop();
 	return rc;
@@ -160,6 +175,17 @@ out:
 const lode_vector_info *lode__vector_info(const lode__vector *v)
 {
 	return &v->info;
+}
+
+int lode__vector_files(const lode__vector *v, int (*visit)(const char *path, void *arg), void *arg)
+{
+	char **files = GDALGetFileList(v->ds);
+	int stop = 0;
+
+	for (int i = 0; files && files[i] && !stop; i++)
+		stop = visit(files[i], arg);
+	CSLDestroy(files);
+	return stop;
 }
 
 void lode__vector_close(lode__vector *v)
@@ -172,6 +198,7 @@ void lode__vector_close(lode__vector *v)
 		for (int i = 0; i < v->info.nlayers; i++)
 			free(v->info.layer_names[i]);
 	free(v->info.layer_names);
+	lode__source_files_free(&v->info.files);
 	free(v->info.layer);
 	free(v->info.crs_wkt);
 	free(v->info.driver);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "lode_error.h"
+#include "source_files.h"
 #include "vdata.h"
 
 typedef struct lode__vector lode__vector;
@@ -22,18 +23,24 @@ typedef struct lode_vector_info {
 	double extent[4];   /* xmin ymin xmax ymax in the source CRS */
 	char **layer_names; /* every layer of the source, for messages */
 	int nlayers;
+	lode_source_files files; /* every file it reads, the source first (source_files.h) */
 } lode_vector_info;
 
 /*
  * Open a vector source.  layer: which layer (NULL: the only one).  open_options: GDAL
  * open options (NULL-terminated, may be NULL).  where: an OGR attribute filter or NULL
- * (a bad one fails here, not when reading).  *out: close it with lode__vector_close;
- * NULL on failure.  A source with several layers and no layer named fails, naming them.
+ * (a bad one fails here, not when reading).  The source and every file it names are
+ * checked under rules before GDAL opens it, and GDAL's list of its files after
+ * (source_files.h).  *out: close it with lode__vector_close; NULL on failure.  A source
+ * with several layers and no layer named fails, naming them.
  */
-lode_status lode__vector_open(const char *path, const char *const *open_options, const char *layer,
-			      const char *where, lode__vector **out, lode_error *err);
+lode_status lode__vector_open(const char *path, const char *const *open_options,
+			      const lode_source_rules *rules, const char *layer, const char *where,
+			      lode__vector **out, lode_error *err);
 const lode_vector_info *lode__vector_info(const lode__vector *v); /* v's: valid until closed */
 void lode__vector_close(lode__vector *v);                         /* NULL ok */
+/* Every file GDAL lists for the opened source v, as lode__raster_files does. */
+int lode__vector_files(const lode__vector *v, int (*visit)(const char *path, void *arg), void *arg);
 /* Is this source a vector dataset (layers, no raster bands)? -1 if GDAL cannot open it. */
 int lode__source_is_vector(const char *path, const char *const *open_options, int layer_given);
 

@@ -16,6 +16,7 @@
 
 #include "lode.h"
 #include "cli.h"
+#include "cli_progress.h"
 
 static void main_help(FILE *f)
 {
@@ -77,6 +78,8 @@ int main(int argc, char **argv)
 		main_help(stderr);
 		return EXIT_USAGE;
 	}
+	/* A signal ends any command with its temporary files removed (cli_progress.c). */
+	cli_catch_signals();
 	/* The command's options, then its help or the command on its operands. */
 	if (cli_parse(c, argc - 1, argv + 1, &o) < 0)
 		return quick_exit_code(EXIT_USAGE);

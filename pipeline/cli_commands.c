@@ -81,7 +81,6 @@ static int cmd_run(const cli_opts *o, int nargs, char **args)
 	ro.max_memory = o->max_memory;
 	ro.progress = cli_draw_bar;
 	ro.progress_user = &b;
-	cli_catch_signals();
 	return wrote(lode_run(args[0], o->out, &ro, &err), &b, &err, o->quiet, o->out);
 }
 
@@ -98,7 +97,6 @@ static int cmd_plan(const cli_opts *o, int nargs, char **args)
 		lode_stage_options so = {.tile_rows = o->tile_rows, .progress = cli_draw_bar};
 		cli_bar b = {-1, 0};
 		so.progress_user = &b;
-		cli_catch_signals();
 		if (lode_plan_work(args[0], o->work, &so, &report, &err) != LODE_OK)
 			return fail(&err);
 		if (!o->quiet && report)
@@ -133,7 +131,6 @@ static int cmd_reproject(const cli_opts *o, int nargs, char **args)
 	so.force = o->force;
 	so.progress = cli_draw_bar;
 	so.progress_user = &b;
-	cli_catch_signals();
 	rc = lode_reproject(o->work, &so, &summary, &err);
 	cli_bar_end(&b);
 	if (summary && !o->quiet)
@@ -155,7 +152,6 @@ static int cmd_package(const cli_opts *o, int nargs, char **args)
 	b.draw = !o->quiet && isatty(STDERR_FILENO);
 	so.progress = cli_draw_bar;
 	so.progress_user = &b;
-	cli_catch_signals();
 	return wrote(lode_package(o->work, o->out, &so, &err), &b, &err, o->quiet, o->out);
 }
 

@@ -1,6 +1,6 @@
 /*
  * cli_progress.h -- PRIVATE to the lode command: the progress bar on stderr and the
- * signals that stop a run cleanly (cli_progress.c).
+ * signals that end a command cleanly (cli_progress.c).
  */
 #ifndef LODE_CLI_PROGRESS_H
 #define LODE_CLI_PROGRESS_H
@@ -14,12 +14,17 @@ typedef struct cli_bar {
 
 /*
  * The library's progress callback (user: a cli_bar): redraws the bar on stderr when the
- * percentage changes.  Returns 1, asking the library to stop, once SIGINT, SIGTERM or
- * SIGHUP came (cli_catch_signals).
+ * percentage changes.  Returns 0 (go on): a signal ends the command without it
+ * (cli_catch_signals).
  */
 int cli_draw_bar(double f, const char *label, void *user);
 
-/* From now on SIGINT, SIGTERM and SIGHUP only mark the run interrupted (cli_draw_bar). */
+/*
+ * From now on SIGINT, SIGTERM and SIGHUP end the command at once, whatever it is doing:
+ * the temporary files of the writes in progress are removed and a child reading a
+ * bundle is ended first (lode_cleanup_on_signal), a line says so on stderr, and the
+ * process ends by the signal (exit status 128 + N in a shell).
+ */
 void cli_catch_signals(void);
 
 /* Close the bar's line if it was cut short (drawn, not to 100%). */

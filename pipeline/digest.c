@@ -8,19 +8,22 @@
  * row-major order, little-endian, exactly as stored.  Per-plane hashing lets the writer
  * stream rows of all bands at once.
  *
- * Bundle digest: SHA-256 over a text of lines.  First one line per root attribute,
- * sorted by name bytewise, "attribute NAME SHA256(VALUE)\n", leaving out
- * lode_bundle_sha256 itself and lode_signature*; VALUE is the attribute's text, or for
- * numbers their %.17g forms joined by ",".  Then one line per dataset, sorted by name,
- * "dataset NAME CONTENT_SHA256 LINEAGE_SHA256\n".  The manifest text is the root
- * attribute lode_manifest, so it is covered.
+ * Bundle digest: SHA-256 over the canonical encoding of the whole HDF5 object tree
+ * (formats/bundle_canon.c walks the file and emits it), in which each dataset's values
+ * appear as their values digest: SHA-256 over the concatenated SHA-256 of each plane
+ * (the slices along axis 0 for rank 3 and more, else the whole dataset as one plane),
+ * so that a raster's values digest is its content digest, which the writer registers
+ * instead of reading the raster back.  Only the signature set (lode_bundle_sha256 and
+ * lode_signature_N at the root) is left out.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bundle.h"
+#include "bundle_canon.h"
 #include "digest.h"
+#include "error.h"
 #include "sha256.h"
 #include "util.h"
 #include "vdata.h"
@@ -86,99 +89,188 @@ void lode__content_hash_final(lode__content_hash *h, char hex[65])
 	free(h);
 }
 
-static int by_name(const void *a, const void *b)
-{
-	const lode_bundle_item *const *x = a, *const *y = b;
-
-	return strcmp((*x)->name, (*y)->name);
-}
-
 int lode__digest_skips_attr(const char *key)
 {
-	return strcmp(key, "lode_bundle_sha256") == 0 || strncmp(key, "lode_signature", 14) == 0;
+	const char *n = key + 15;
+
+	if (strcmp(key, "lode_bundle_sha256") == 0)
+		return 1;
+	if (strncmp(key, "lode_signature_", 15) != 0 || *n < '1' || *n > '9')
+		return 0;
+	while (*n >= '0' && *n <= '9')
+		n++;
+	return *n == '\0';
 }
 
-static void line3(lode__sha256 *h, const char *a, const char *b, const char *c)
+lode_status lode__known_values_set(lode__known_values *k, const char *path, const char *hex, lode_error *err)
 {
-	lode__sha256_update(h, a, strlen(a));
-	lode__sha256_update(h, " ", 1);
-	lode__sha256_update(h, b, strlen(b));
-	lode__sha256_update(h, " ", 1);
-	lode__sha256_update(h, c, strlen(c));
-	lode__sha256_update(h, "\n", 1);
+	if (!hex || strlen(hex) != 64)
+		return lode__err(err, LODE_EINTERNAL, "no values digest for %s", path);
+	if (!(k->path = lode__strdup(path)))
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	memcpy(k->hex, hex, 65);
+	return LODE_OK;
 }
 
-char *lode__bundle_digest(const lode_bundle_item *items, size_t n, const lode_kv *root, size_t nroot)
+void lode__known_values_free(lode__known_values *k, size_t n)
 {
-	const lode_bundle_item **sorted = NULL;
-	lode__sha256 *h = NULL;
+	for (size_t i = 0; k && i < n; i++)
+		free(k[i].path);
+	free(k);
+}
+
+/* The hashing side of the canonical encoding: the whole stream, and a dataset's planes. */
+typedef struct tree_hash {
+	lode__sha256 *all, *values, *plane;
+	const lode__known_values *known;
+	size_t nknown;
+	int oom;
+} tree_hash;
+
+static void th_put(void *user, const void *bytes, size_t n)
+{
+	tree_hash *t = user;
+
+	if (t->all)
+		lode__sha256_update(t->all, bytes, n);
+}
+
+/* The open plane's digest into the values digest. */
+static void th_close_plane(tree_hash *t)
+{
 	unsigned char d[32];
-	char hex[65], *result = NULL;
 
-	sorted = malloc((n ? n : 1) * sizeof *sorted);
-	h = lode__sha256_new();
-	if (!sorted || !h)
-		goto out;
-	/* Root attributes come sorted by name from the reader. */
-	for (size_t i = 0; i < nroot; i++) {
-		if (lode__digest_skips_attr(root[i].key))
-			continue;
-		lode__sha256_hex(root[i].value, strlen(root[i].value), hex);
-		line3(h, "attribute", root[i].key, hex);
-	}
-	for (size_t i = 0; i < n; i++)
-		sorted[i] = &items[i];
-	qsort(sorted, n, sizeof *sorted, by_name);
-	for (size_t i = 0; i < n; i++) {
-		const char *lin = sorted[i]->lineage ? sorted[i]->lineage : "";
-		char both[130];
-
-		lode__sha256_hex(lin, strlen(lin), hex);
-		snprintf(both, sizeof both, "%s %s",
-			 sorted[i]->content_sha256 ? sorted[i]->content_sha256 : "", hex);
-		line3(h, "dataset", sorted[i]->name, both);
-	}
-	lode__sha256_final(h, d);
-	h = NULL;
-	result = malloc(65);
-	if (result)
-		lode__hex(d, 32, result);
-out:
-	if (h) {
-		unsigned char ignored[32];
-		lode__sha256_final(h, ignored);
-	}
-	free(sorted);
-	return result;
+	if (!t->plane)
+		return;
+	lode__sha256_final(t->plane, d);
+	t->plane = NULL;
+	if (t->values)
+		lode__sha256_update(t->values, d, sizeof d);
 }
 
-static void part(lode__sha256 *top, const void *data, size_t n)
+static void th_plane(void *user)
+{
+	tree_hash *t = user;
+
+	th_close_plane(t);
+	if (!t->values && !(t->values = lode__sha256_new()))
+		t->oom = 1;
+	if (!(t->plane = lode__sha256_new()))
+		t->oom = 1;
+}
+
+static void th_bytes(void *user, const void *bytes, size_t n)
+{
+	tree_hash *t = user;
+
+	if (t->plane)
+		lode__sha256_update(t->plane, bytes, n);
+}
+
+static void th_end(void *user, unsigned char digest[32])
+{
+	tree_hash *t = user;
+
+	th_close_plane(t);
+	if (!t->values && !(t->values = lode__sha256_new())) { /* a dataset without planes */
+		t->oom = 1;
+		memset(digest, 0, 32);
+		return;
+	}
+	lode__sha256_final(t->values, digest);
+	t->values = NULL;
+}
+
+static int th_known(void *user, const char *path, unsigned char digest[32])
+{
+	const tree_hash *t = user;
+
+	for (size_t i = 0; i < t->nknown; i++) {
+		const char *hex = t->known[i].hex;
+		if (!t->known[i].path || strcmp(t->known[i].path, path) != 0)
+			continue;
+		for (int k = 0; k < 32; k++) {
+			unsigned v;
+			if (sscanf(hex + 2 * k, "%2x", &v) != 1)
+				return 0;
+			digest[k] = (unsigned char)v;
+		}
+		return 1;
+	}
+	return 0;
+}
+
+lode_status lode__bundle_digest(lode__bundle *b, const lode__known_values *known, size_t n, char hex[65],
+				lode_error *err)
+{
+	tree_hash t = {.all = lode__sha256_new(), .known = known, .nknown = n};
+	lode__canon_sink s = {.user = &t,
+			      .put = th_put,
+			      .skip_root_attr = lode__digest_skips_attr,
+			      .known_values = th_known,
+			      .values_plane = th_plane,
+			      .values_bytes = th_bytes,
+			      .values_end = th_end};
+	unsigned char d[32];
+	lode_status rc;
+
+	hex[0] = '\0';
+	rc = t.all ? lode__bundle_canon(b, &s, err) : lode__err(err, LODE_ENOMEM, "out of memory");
+	th_close_plane(&t); /* after a failure midway */
+	if (t.values)
+		lode__sha256_final(t.values, d);
+	if (t.all)
+		lode__sha256_final(t.all, d);
+	if (!rc && t.oom)
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+	if (!rc)
+		lode__hex(d, sizeof d, hex);
+	return rc;
+}
+
+/* SHA-256 of data into top; values (when not NULL) gets SHA-256 of that digest in hex:
+   the values digest of a rank-1 dataset holding exactly data (one plane). */
+static void part(lode__sha256 *top, const void *data, size_t n, char *values)
 {
 	unsigned char dg[32];
 	lode__sha256 *h = lode__sha256_new();
 
+	if (values)
+		values[0] = '\0';
 	if (!h)
 		return;
 	lode__sha256_update(h, data, n);
 	lode__sha256_final(h, dg);
 	lode__sha256_update(top, dg, sizeof dg);
+	if (values && (h = lode__sha256_new())) {
+		lode__sha256_update(h, dg, sizeof dg);
+		lode__sha256_final(h, dg);
+		lode__hex(dg, sizeof dg, values);
+	}
 }
 
 void lode__vector_digest(const lode_vdata *d, char hex[65])
+{
+	lode__vector_digest_ex(d, hex, NULL);
+}
+
+void lode__vector_digest_ex(const lode_vdata *d, char hex[65], char coords[3][65])
 {
 	lode__sha256 *top = lode__sha256_new();
 	unsigned char dg[32];
 
 	hex[0] = '\0';
+	if (coords)
+		coords[0][0] = coords[1][0] = coords[2][0] = '\0';
 	if (!top)
 		return;
-	part(top, d->x, d->nnodes * sizeof(double));
-	part(top, d->y, d->nnodes * sizeof(double));
+	part(top, d->x, d->nnodes * sizeof(double), coords ? coords[0] : NULL);
+	part(top, d->y, d->nnodes * sizeof(double), coords ? coords[1] : NULL);
 	if (d->has_z)
-		part(top, d->z, d->nnodes * sizeof(double));
-	part(top, d->node_count, d->nfeat * sizeof(int32_t));
-	part(top, d->part_node_count, d->nparts * sizeof(int32_t));
-	part(top, d->interior_ring, d->nparts * sizeof(int32_t));
+		part(top, d->z, d->nnodes * sizeof(double), coords ? coords[2] : NULL);
+	part(top, d->node_count, d->nfeat * sizeof(int32_t), NULL);
+	part(top, d->part_node_count, d->nparts * sizeof(int32_t), NULL);
+	part(top, d->interior_ring, d->nparts * sizeof(int32_t), NULL);
 	for (size_t i = 0; i < d->nfields; i++) {
 		const lode_vfield *f = &d->fields[i];
 		if (f->type == LODE_FT_STRING) {
@@ -198,9 +290,9 @@ void lode__vector_digest(const lode_vdata *d, char hex[65])
 			lode__sha256_final(h, dg);
 			lode__sha256_update(top, dg, sizeof dg);
 		} else {
-			part(top, f->values, d->nfeat * lode__ftype_size(f->type));
+			part(top, f->values, d->nfeat * lode__ftype_size(f->type), NULL);
 		}
-		part(top, f->isnull, d->nfeat);
+		part(top, f->isnull, d->nfeat, NULL);
 	}
 	lode__sha256_final(top, dg);
 	lode__hex(dg, sizeof dg, hex);

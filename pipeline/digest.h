@@ -18,10 +18,26 @@ lode__content_hash *lode__content_hash_new(int nbands);
 void lode__content_hash_update(lode__content_hash *h, int band0, const void *data, size_t n);
 void lode__content_hash_final(lode__content_hash *h, char hex[65]); /* frees h */
 /*
- * Bundle digest over every root attribute (but lode_bundle_sha256 and lode_signature*)
- * and the sorted (name, content, lineage) triples of the datasets.
+ * A dataset's values digest that a writer already knows (it hashed the values while
+ * writing them): the dataset's path ("/NAME/NAME" for a raster's data variable) and the
+ * digest in hex.  A raster's content digest is its data variable's values digest.
  */
-char *lode__bundle_digest(const lode_bundle_item *items, size_t n, const lode_kv *root, size_t nroot);
+typedef struct lode__known_values {
+	char *path; /* malloc'd; NULL: an empty record, ignored */
+	char hex[65];
+} lode__known_values;
+/* Record dataset path's values digest hex (64 hex characters) in k. */
+lode_status lode__known_values_set(lode__known_values *k, const char *path, const char *hex, lode_error *err);
+void lode__known_values_free(lode__known_values *k, size_t n); /* the array too; NULL ok */
+/*
+ * The bundle digest of the open bundle b into hex: SHA-256 of the canonical encoding of
+ * its whole object tree (formats/bundle_canon.h; bundle-format.md section 7.1), the
+ * signature set left out.  known[0..n) are values digests the caller vouches for, which
+ * are then not read back; verify passes none and reads every value.  LODE_EDAMAGED when
+ * the tree cannot be encoded (the message names the object), LODE_ENOMEM.
+ */
+lode_status lode__bundle_digest(lode__bundle *b, const lode__known_values *known, size_t n, char hex[65],
+				lode_error *err);
 /*
  * Content digest of a vector layer: SHA-256 over the concatenated SHA-256 of each part,
  * in order: x, y, z (if 3D), node_count, part_node_count, interior_ring (each as
@@ -30,7 +46,15 @@ char *lode__bundle_digest(const lode_bundle_item *items, size_t n, const lode_kv
  * length and its bytes; a null as the type's zero) and its null flags (one byte each).
  */
 void lode__vector_digest(const lode_vdata *d, char hex[65]);
-/* Is this root attribute outside the bundle digest? */
+/*
+ * The same, and in coords[0..2] (when not NULL) the values digests of the layer's x, y
+ * and z coordinate variables as lode stores them (NAME_coordX, _coordY, _coordZ: z only
+ * for 3D layers), which the digest already hashes: a writer registers them instead of
+ * reading them back.
+ */
+void lode__vector_digest_ex(const lode_vdata *d, char hex[65], char coords[3][65]);
+/* Is this root attribute outside the bundle digest: the signature set, lode_bundle_sha256
+   and lode_signature_N (N = 1, 2, ... in decimal, no leading zero)? */
 int lode__digest_skips_attr(const char *key);
 
 #endif /* LODE_DIGEST_H */

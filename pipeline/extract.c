@@ -2,8 +2,9 @@
  * extract.c -- lode extract: datasets of a bundle written out, a raster to NAME.tif (a
  * GeoTIFF with its CRS, geotransform, nodata, band names and units and lineage), a
  * vector layer to NAME.gpkg.  Each is checked against its content digest on the way and
- * written under a temporary name, renamed into place only when whole: a damaged dataset
- * is never extracted.  The bundle is read in a child process (untrusted.c), which
+ * written in a private folder in DIR (publish.h), renamed into place only when whole: a
+ * damaged dataset is never extracted, and nothing is written outside DIR or through a
+ * symbolic link.  The bundle is read in a child process (untrusted.c), which
  * removes what a crashed child left.  It checks nothing else of the bundle (verify's).
  */
 #include <errno.h>
@@ -22,6 +23,7 @@
 #include "gpkg_write.h"
 #include "lode.h"
 #include "manifest.h"
+#include "publish.h"
 #include "raster_gdal.h"
 #include "strict.h"
 #include "untrusted.h"
@@ -32,7 +34,7 @@
 static lode_status extract_one(lode__bundle *b, const lode_bundle_item *it, const char *dir, lode_error *err)
 {
 	char *final = lode__sprintf("%s/%s.tif", dir, it->name);
-	char *tmp = lode__sprintf("%s/.%s.tif.tmp-%ld", dir, it->name, (long)getpid());
+	lode__pub pub = {.dirfd = -1, .parentfd = -1, .slot = -1};
 	char *md_lineage = NULL, *md_sha = NULL;
 	const char *md[3] = {NULL, NULL, NULL};
 	lode__gtiff *g = NULL;
@@ -42,7 +44,7 @@ static lode_status extract_one(lode__bundle *b, const lode_bundle_item *it, cons
 	int rows = lode__bundle_chunk_rows(b, it);
 	lode_status rc = LODE_OK;
 
-	if (!final || !tmp) {
+	if (!final) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -50,6 +52,8 @@ static lode_status extract_one(lode__bundle *b, const lode_bundle_item *it, cons
 		rc = lode__err(err, LODE_EBUNDLE, "%s", it->problem);
 		goto out;
 	}
+	if ((rc = lode__pub_begin(&pub, final, err)))
+		goto out;
 	if (it->lineage && (md_lineage = lode__sprintf("LODE_LINEAGE=%s", it->lineage)))
 		md[0] = md_lineage;
 	if (it->content_sha256 && (md_sha = lode__sprintf("LODE_CONTENT_SHA256=%s", it->content_sha256)))
@@ -68,7 +72,7 @@ static lode_status extract_one(lode__bundle *b, const lode_bundle_item *it, cons
 		    .metadata = md,
 		};
 		memcpy(gp.gt, it->gt, sizeof gp.gt);
-		if ((rc = lode__gtiff_create(tmp, &gp, &g, err)))
+		if ((rc = lode__gtiff_create(pub.path, &gp, &g, err)))
 			goto out;
 	}
 	if ((rc = lode__strip_buffer(it, rows, &buf, err)))
@@ -98,20 +102,20 @@ static lode_status extract_one(lode__bundle *b, const lode_bundle_item *it, cons
 		rc = lode__gtiff_close(g, err);
 		g = NULL;
 	}
-	if (!rc && rename(tmp, final) != 0)
-		rc = lode__err(err, LODE_EIO, "%s: %s", final, strerror(errno));
+	if (!rc)
+		rc = lode__pub_commit(&pub, err);
 out:
 	if (g) {
 		lode_error ignored;
 		lode__gtiff_close(g, &ignored);
 	}
-	if (rc && tmp)
-		unlink(tmp);
+	if (rc)
+		lode__pub_message(&pub, err);
+	lode__pub_abort(&pub);
 	free(buf);
 	free(md_lineage);
 	free(md_sha);
 	free(final);
-	free(tmp);
 	return rc;
 }
 
@@ -120,12 +124,12 @@ static lode_status extract_vector(lode__bundle *b, const lode_bundle_item *it, c
 				  lode_error *err)
 {
 	char *final = lode__sprintf("%s/%s.gpkg", dir, it->name);
-	char *tmp = lode__sprintf("%s/.%s.tmp-%ld.gpkg", dir, it->name, (long)getpid());
+	lode__pub pub = {.dirfd = -1, .parentfd = -1, .slot = -1};
 	lode_vdata *d = NULL;
 	char hex[65];
 	lode_status rc = LODE_OK;
 
-	if (!final || !tmp) {
+	if (!final) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -138,18 +142,47 @@ static lode_status extract_vector(lode__bundle *b, const lode_bundle_item *it, c
 		    "the layer does not match its content digest: the bundle is damaged (run lode verify)");
 		goto out;
 	}
-	unlink(tmp);
-	/* The GeoPackage layer is named after the dataset (the source layer is in the lineage). */
-	if ((rc = lode__gpkg_write(tmp, it->name, it->crs_wkt, it->geometry_type, d, err)))
+	if ((rc = lode__pub_begin(&pub, final, err)))
 		goto out;
-	if (rename(tmp, final) != 0)
-		rc = lode__err(err, LODE_EIO, "%s: %s", final, strerror(errno));
+	/* The GeoPackage layer is named after the dataset (the source layer is in the lineage). */
+	if ((rc = lode__gpkg_write(pub.path, it->name, it->crs_wkt, it->geometry_type, d, err)))
+		goto out;
+	rc = lode__pub_commit(&pub, err);
 out:
-	if (rc && tmp)
-		unlink(tmp);
+	if (rc)
+		lode__pub_message(&pub, err);
+	lode__pub_abort(&pub);
 	lode__vdata_free(d);
 	free(final);
-	free(tmp);
+	return rc;
+}
+
+static int wanted(const lode_bundle_item *it, const char *const *names, size_t nnames)
+{
+	for (size_t k = 0; k < nnames; k++)
+		if (strcmp(it->name, names[k]) == 0)
+			return 1;
+	return nnames == 0;
+}
+
+/* Can item it be written into dir?  Its file must be absent or a regular file, and not
+   the bundle. */
+static lode_status check_output(const char *bundle_path, const lode_bundle_item *it, int vector,
+				const char *dir, lode_error *err)
+{
+	char *final;
+	lode_status rc;
+
+	if (!(final = lode__sprintf("%s/%s.%s", dir, it->name, vector ? "gpkg" : "tif")))
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	if (lode__same_file(final, bundle_path))
+		rc = lode__err(err, LODE_EUSAGE,
+			       "will not write %s: it is the bundle being extracted; extract into another "
+			       "folder",
+			       final);
+	else
+		rc = lode__pub_check_dest(final, err);
+	free(final);
 	return rc;
 }
 
@@ -191,24 +224,30 @@ static lode_status extract_impl(const char *bundle_path, const char *const *name
 		rc = lode__err(err, LODE_EIO, "%s: exists and is not a folder", dir);
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++) {
-		int wanted = nnames == 0;
-		for (size_t k = 0; k < nnames && !wanted; k++)
-			wanted = strcmp(items[i].name, names[k]) == 0;
-		if (!wanted)
-			continue;
-		/* Names come from an untrusted file: only plain dataset names become file names. */
-		if (!lode__name_ok(items[i].name)) {
-			rc = lode__err(err, LODE_EBUNDLE,
-				       "%s: refusing to extract a dataset with an unsafe name", bundle_path);
-			goto out;
+	lode__pub_clean_stale(dir, NULL); /* what killed extracts left */
+	/* Every output checked before any is written; then each written. */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < n; i++) {
+			int vector = strcmp(items[i].kind, "vector") == 0;
+			if (!wanted(&items[i], names, nnames))
+				continue;
+			/* Names come from an untrusted file: only plain dataset names become file
+			   names (and only they are printed). */
+			if (!lode__name_ok(items[i].name)) {
+				rc = lode__err(err, LODE_EBUNDLE,
+					       "%s: refusing to extract a dataset with an unsafe name",
+					       bundle_path);
+				goto out;
+			}
+			if (pass == 0)
+				rc = check_output(bundle_path, &items[i], vector, dir, err);
+			else
+				rc = (vector ? extract_vector : extract_one)(b, &items[i], dir, err);
+			if (rc) {
+				lode__err_ctx(err, "%s: dataset '%s': ", bundle_path, items[i].name);
+				goto out;
+			}
 		}
-		if ((rc = (strcmp(items[i].kind, "vector") == 0 ? extract_vector : extract_one)(b, &items[i],
-												dir, err))) {
-			lode__err_ctx(err, "%s: dataset '%s': ", bundle_path, items[i].name);
-			goto out;
-		}
-	}
 out:
 	lode__bundle_items_free(items, n);
 	lode__bundle_close(b, NULL);

@@ -18,7 +18,7 @@
 
 #define LODE_VERSION "0.1.0"
 /* Version of the bundle layout described in docs/bundle-format.md. */
-#define LODE_FORMAT_VERSION "1"
+#define LODE_FORMAT_VERSION "2"
 
 /* Progress callback: fraction in [0,1] and a short label; return 0 to go on. */
 typedef int (*lode_progress_fn)(double fraction, const char *label, void *user);
@@ -132,5 +132,15 @@ lode_status lode_ls(const char *bundle_path, int json, char **out, lode_error *e
  */
 lode_status lode_extract(const char *bundle_path, const char *const *names, size_t nnames, const char *dir,
 			 lode_error *err);
+
+/*
+ * For the handler of SIGINT, SIGTERM or SIGHUP of a program that then ends: remove the
+ * temporary files of every write this process has in progress, and end the child
+ * process reading a bundle for it (verify, ls, extract, sign, merge), after letting it
+ * remove its own (2 s at most).  Async-signal-safe.  lode must not be used afterwards:
+ * the writes in progress are abandoned.  The lode command calls it, then ends by the
+ * signal (docs/cli.md).
+ */
+void lode_cleanup_on_signal(void);
 
 #endif /* LODE_H */

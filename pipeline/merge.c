@@ -5,6 +5,10 @@
  * vector layers are read back and written again from their values, checked against their
  * content digest.  Each dataset keeps its lineage and content digest; the root records
  * where everything came from (lode_merged_from) and unites the discovery metadata.
+ * Nothing is dropped: every root attribute of every input is either united into the
+ * merged root (metadata) or kept as it is in the input's lode_merged_from record (all of
+ * them are, there); one that cannot be read as text is refused before anything is
+ * written.
  */
 #include <ctype.h>
 #include <math.h>
@@ -18,6 +22,7 @@
 #include "lode.h"
 #include "manifest.h"
 #include "plan.h"
+#include "publish.h"
 #include "util.h"
 #include "vdata.h"
 #include "write.h"
@@ -144,34 +149,87 @@ static int union_bounds(const input *ins, size_t n, double box[4])
 	return box[0] <= box[2] && box[1] <= box[3];
 }
 
-/* Attributes written by lode itself rather than taken from a manifest's bundle: section. */
+/* Attributes written by lode itself rather than taken from a manifest's bundle: section:
+   made again for the merged bundle (the inputs' values are kept in lode_merged_from). */
 static int own_attr(const char *key)
 {
 	return strncmp(key, "lode_", 5) == 0 || strncmp(key, "geospatial_", 11) == 0 ||
 	       strcmp(key, "Conventions") == 0 || strcmp(key, "date_created") == 0;
 }
 
-/* The merged root: discovery metadata united, the bounds' union, where everything came from. */
-static lode_status merged_root(const input *ins, size_t n, lode__bundle *b, lode_error *err)
-{
-	json_t *from = json_array();
-	char *from_text = NULL, *poly = NULL, *date = lode__utc_date();
-	lode_attr attrs[80];
-	char *owned[80];
-	size_t na = 0, no = 0;
-	double box[4];
-	lode_status rc = LODE_OK;
+/* What formats/bundle_read.c gives for an attribute that is neither text nor numbers. */
+#define UNREADABLE_ATTR "(unsupported attribute type)"
 
-	attrs[na++] = (lode_attr){"Conventions", "CF-1.8, ACDD-1.3"};
-	/* Each metadata key once, in order of first appearance; differing values joined by "; ". */
-	for (size_t i = 0; i < n && na < 60; i++)
-		for (size_t k = 0; k < ins[i].nroot && na < 60; k++) {
+/* name with control characters and non-ASCII bytes as '?', for a message (malloc'd). */
+static char *printable(const char *name)
+{
+	char *s = lode__sprintf("%.200s", name);
+
+	for (char *c = s; c && *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+			*c = '?';
+	return s;
+}
+
+/* Every root attribute of every input is carried: refuse one that cannot be read as text. */
+static lode_status check_carriable(const input *ins, size_t n, lode_error *err)
+{
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < ins[i].nroot; k++)
+			if (strcmp(ins[i].root[k].value, UNREADABLE_ATTR) == 0) {
+				char *name = printable(ins[i].root[k].key);
+				lode_status rc = lode__err(err, LODE_EBUNDLE,
+							   "%s: root attribute '%s' is neither text nor "
+							   "numbers, so merge cannot carry "
+							   "it: nothing was merged",
+							   ins[i].path, name ? name : "?");
+				free(name);
+				return rc;
+			}
+	return LODE_OK;
+}
+
+/* Input i's record in lode_merged_from: its file, bundle digest, datasets, manifest and
+   every other root attribute as it is (as text). */
+static json_t *merged_from_entry(const input *in)
+{
+	json_t *o = json_object(), *ds = json_array(), *all = json_object();
+	const char *slash = strrchr(in->path, '/');
+
+	for (size_t k = 0; k < in->n; k++) {
+		json_t *d = json_object();
+		json_object_set_new(d, "name", json_string(in->items[k].name));
+		json_object_set_new(d, "as", json_string(in->names[k]));
+		json_array_append_new(ds, d);
+	}
+	json_object_set_new(o, "file", json_string(slash ? slash + 1 : in->path));
+	json_object_set_new(
+	    o, "lode_bundle_sha256",
+	    json_string(root_value(in, "lode_bundle_sha256") ? root_value(in, "lode_bundle_sha256") : ""));
+	json_object_set_new(o, "datasets", ds);
+	if (root_value(in, "lode_manifest"))
+		json_object_set_new(o, "lode_manifest", json_string(root_value(in, "lode_manifest")));
+	for (size_t k = 0; k < in->nroot; k++)
+		if (strcmp(in->root[k].key, "lode_bundle_sha256") != 0 &&
+		    strcmp(in->root[k].key, "lode_manifest") != 0)
+			json_object_set_new(all, in->root[k].key, json_string(in->root[k].value));
+	json_object_set_new(o, "attributes", all);
+	return o;
+}
+
+/* Each metadata key once, in order of first appearance; differing values joined by "; ".
+   Appends to attrs (and the joined texts to owned) from *na. */
+static lode_status united_metadata(const input *ins, size_t n, lode_attr *attrs, size_t *na, char **owned,
+				   size_t *no, lode_error *err)
+{
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < ins[i].nroot; k++) {
 			const char *key = ins[i].root[k].key;
 			char *joined = NULL;
 			int seen = 0;
 			if (own_attr(key))
 				continue;
-			for (size_t a = 0; a < na; a++)
+			for (size_t a = 0; a < *na; a++)
 				seen |= strcmp(attrs[a].key, key) == 0;
 			if (seen)
 				continue;
@@ -187,14 +245,38 @@ static lode_status merged_root(const input *ins, size_t n, lode__bundle *b, lode
 				t = lode__sprintf("%s%s%s", joined ? joined : "", joined ? "; " : "", v);
 				free(joined);
 				joined = t;
+				if (!joined)
+					break;
 			}
-			if (!joined) {
-				rc = lode__err(err, LODE_ENOMEM, "out of memory");
-				goto out;
-			}
-			owned[no++] = joined;
-			attrs[na++] = (lode_attr){key, joined};
+			if (!joined)
+				return lode__err(err, LODE_ENOMEM, "out of memory");
+			owned[(*no)++] = joined;
+			attrs[(*na)++] = (lode_attr){key, joined};
 		}
+	return LODE_OK;
+}
+
+/* The merged root: discovery metadata united, the bounds' union, where everything came from. */
+static lode_status merged_root(const input *ins, size_t n, lode__bundle *b, lode_error *err)
+{
+	json_t *from = json_array();
+	char *from_text = NULL, *poly = NULL, *date = lode__utc_date(), **owned;
+	lode_attr *attrs;
+	size_t na = 0, no = 0, cap = 16;
+	double box[4];
+	lode_status rc = LODE_OK;
+
+	for (size_t i = 0; i < n; i++)
+		cap += ins[i].nroot;
+	attrs = calloc(cap, sizeof *attrs);
+	owned = calloc(cap, sizeof *owned);
+	if (!attrs || !owned || !from) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	attrs[na++] = (lode_attr){"Conventions", "CF-1.8, ACDD-1.3"};
+	if ((rc = united_metadata(ins, n, attrs, &na, owned, &no, err)))
+		goto out;
 	if (union_bounds(ins, n, box)) {
 		poly = lode__sprintf(
 		    "POLYGON((%.17g %.17g, %.17g %.17g, %.17g %.17g, %.17g %.17g, %.17g %.17g))", box[0],
@@ -207,26 +289,8 @@ static lode_status merged_root(const input *ins, size_t n, lode__bundle *b, lode
 		attrs[na++] = (lode_attr){"date_created", date};
 	attrs[na++] = (lode_attr){"lode_version", LODE_VERSION};
 	attrs[na++] = (lode_attr){"lode_format_version", LODE_FORMAT_VERSION};
-	for (size_t i = 0; i < n; i++) {
-		json_t *o = json_object(), *ds = json_array();
-		const char *slash = strrchr(ins[i].path, '/');
-		for (size_t k = 0; k < ins[i].n; k++) {
-			json_t *d = json_object();
-			json_object_set_new(d, "name", json_string(ins[i].items[k].name));
-			json_object_set_new(d, "as", json_string(ins[i].names[k]));
-			json_array_append_new(ds, d);
-		}
-		json_object_set_new(o, "file", json_string(slash ? slash + 1 : ins[i].path));
-		json_object_set_new(o, "lode_bundle_sha256",
-				    json_string(root_value(&ins[i], "lode_bundle_sha256")
-						    ? root_value(&ins[i], "lode_bundle_sha256")
-						    : ""));
-		json_object_set_new(o, "datasets", ds);
-		if (root_value(&ins[i], "lode_manifest"))
-			json_object_set_new(o, "lode_manifest",
-					    json_string(root_value(&ins[i], "lode_manifest")));
-		json_array_append_new(from, o);
-	}
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(from, merged_from_entry(&ins[i]));
 	if (!(from_text = json_dumps(from, JSON_COMPACT | JSON_PRESERVE_ORDER))) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
@@ -254,8 +318,10 @@ static lode_status merged_root(const input *ins, size_t n, lode__bundle *b, lode
 		}
 	}
 out:
-	for (size_t i = 0; i < no; i++)
+	for (size_t i = 0; owned && i < no; i++)
 		free(owned[i]);
+	free(owned);
+	free(attrs);
 	json_decref(from);
 	free(from_text);
 	free(poly);
@@ -263,7 +329,7 @@ out:
 	return rc;
 }
 
-static lode_status copy_raster(input *in, size_t k, lode__bundle *b, lode_bundle_item *digest,
+static lode_status copy_raster(input *in, size_t k, lode__bundle *b, lode__known_values *known,
 			       lode_error *err)
 {
 	const lode_bundle_item *it = &in->items[k];
@@ -281,7 +347,7 @@ static lode_status copy_raster(input *in, size_t k, lode__bundle *b, lode_bundle
 	    .chunk = LODE_CHUNK,
 	};
 	lode__bvar *v = NULL;
-	char *names, *units, *lineage = NULL;
+	char *names, *units;
 	int oom1, oom2;
 	lode_status rc;
 
@@ -298,29 +364,27 @@ static lode_status copy_raster(input *in, size_t k, lode__bundle *b, lode_bundle
 	rc = lode__finish_raster(v, it->source ? it->source : "", it->lineage, it->content_sha256, names,
 				 units, err);
 	v = NULL;
-	if (!rc && !(lineage = lode__strdup(it->lineage)))
-		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+	/* The input verified, so its stored content digest is its values' digest. */
 	if (!rc)
-		rc = lode__record_digest(digest, in->names[k], it->content_sha256, &lineage, err);
+		rc = lode__record_raster_values(known, in->names[k], it->content_sha256, err);
 out:
 	lode__bvar_free(v);
-	free(lineage);
 	free(names);
 	free(units);
 	return rc;
 }
 
 static lode_status copy_vector(input *in, size_t k, const char *crs_wkt, lode__bundle *b,
-			       lode_bundle_item *digest, lode_error *err)
+			       lode__known_values *known, lode_error *err)
 {
 	const lode_bundle_item *it = &in->items[k];
 	lode_vdata *d = NULL;
-	char content[65], *lineage = NULL;
+	char content[65], coords[3][65];
 	lode_status rc;
 
 	if ((rc = lode__bundle_read_vector(in->b, it, &d, err)))
 		return rc;
-	lode__vector_digest(d, content);
+	lode__vector_digest_ex(d, content, coords);
 	if (strcmp(content, it->content_sha256) != 0) {
 		rc = lode__err(err, LODE_EDAMAGED, "the layer read back does not match its content digest");
 		goto out;
@@ -332,16 +396,12 @@ static lode_status copy_vector(input *in, size_t k, const char *crs_wkt, lode__b
 		    {"lode_lineage", it->lineage},
 		    {"lode_content_sha256", content},
 		};
-		if ((rc = lode__bundle_add_vector(b, in->names[k], it->crs_wkt ? it->crs_wkt : crs_wkt, d,
-						  NULL, attrs, 4, err)))
-			goto out;
+		rc = lode__bundle_add_vector(b, in->names[k], it->crs_wkt ? it->crs_wkt : crs_wkt, d, NULL,
+					     attrs, 4, err);
 	}
-	if (!(lineage = lode__strdup(it->lineage)))
-		rc = lode__err(err, LODE_ENOMEM, "out of memory");
-	else
-		rc = lode__record_digest(digest, in->names[k], content, &lineage, err);
+	if (!rc)
+		rc = lode__record_vector_values(known, in->names[k], coords, d->has_z, err);
 out:
-	free(lineage);
 	lode__vdata_free(d);
 	return rc;
 }
@@ -351,13 +411,22 @@ lode_status lode_merge(const char *const *inputs, size_t ninputs, const char *bu
 {
 	input *ins = NULL;
 	lode__out out = {0};
-	lode_bundle_item *digests = NULL;
+	lode__known_values *known = NULL;
 	size_t ndig = 0, total = 0;
 	lode_status rc = LODE_OK;
 
 	lode__err_clear(err);
 	if (ninputs < 1 || ninputs > MAX_INPUTS)
 		return lode__err(err, LODE_EUSAGE, "give from 1 to %d bundles to merge", MAX_INPUTS);
+	/* Refused before anything is read or written: an output that is not a regular file
+	   or that is one of the inputs. */
+	if ((rc = lode__pub_check_dest(bundle_path, err)))
+		return rc;
+	for (size_t i = 0; i < ninputs; i++) {
+		lode__out_input in = {inputs[i], "one of the bundles to merge"};
+		if ((rc = lode__out_refuse(bundle_path, &in, 1, err)))
+			return rc;
+	}
 	if (!(ins = calloc(ninputs, sizeof *ins)))
 		return lode__err(err, LODE_ENOMEM, "out of memory");
 	for (size_t i = 0; i < ninputs; i++) {
@@ -391,9 +460,9 @@ lode_status lode_merge(const char *const *inputs, size_t ninputs, const char *bu
 			goto out;
 		}
 	}
-	if ((rc = check_names(ins, ninputs, prefix, err)))
+	if ((rc = check_names(ins, ninputs, prefix, err)) || (rc = check_carriable(ins, ninputs, err)))
 		goto out;
-	if (!(digests = calloc(total ? total : 1, sizeof *digests))) {
+	if (!(known = calloc(total ? total * LODE__KNOWN_PER_ITEM : 1, sizeof *known))) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -402,20 +471,20 @@ lode_status lode_merge(const char *const *inputs, size_t ninputs, const char *bu
 	for (size_t i = 0; i < ninputs; i++)
 		for (size_t k = 0; k < ins[i].n; k++) {
 			rc = strcmp(ins[i].items[k].kind, "vector") == 0
-				 ? copy_vector(&ins[i], k, NULL, out.b, &digests[ndig], err)
-				 : copy_raster(&ins[i], k, out.b, &digests[ndig], err);
-			ndig++;
+				 ? copy_vector(&ins[i], k, NULL, out.b, &known[ndig], err)
+				 : copy_raster(&ins[i], k, out.b, &known[ndig], err);
+			ndig += LODE__KNOWN_PER_ITEM;
 			if (rc) {
 				lode__err_ctx(err, "%s: dataset '%s': ", ins[i].path, ins[i].items[k].name);
 				goto out;
 			}
 		}
-	rc = lode__out_commit(&out, digests, ndig, err);
+	rc = lode__out_commit(&out, known, ndig, err);
 out:
 	if (rc && out.tmp && !strstr(err->message, bundle_path))
 		lode__err_ctx(err, "writing %s (nothing was left there): ", bundle_path);
 	lode__out_abort(&out);
-	lode__digest_items_free(digests, ndig);
+	lode__known_values_free(known, ndig);
 	for (size_t i = 0; i < ninputs; i++) {
 		lode_error ignored;
 		for (size_t k = 0; ins[i].names && k < ins[i].n; k++)

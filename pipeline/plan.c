@@ -20,6 +20,7 @@
 #include "plan.h"
 #include "raster_gdal.h"
 #include "sha256.h"
+#include "source_files.h"
 #include "util.h"
 #include "vdata.h"
 #include "vector_read.h"
@@ -37,6 +38,7 @@ void lode__plan_free(plan *p)
 		free(it->src_wkt);
 		free(it->bands);
 		lode__op_clear(&it->op);
+		json_decref(it->files);
 		json_decref(it->lineage);
 	}
 	free(p->items);
@@ -114,7 +116,63 @@ static lode_status settle_crs(plan_item *it, const char *own_wkt, const char *to
 static lode_status plan_vector(plan *p, plan_item *it, lode_error *err);
 static lode_status plan_raster(plan *p, plan_item *it, lode_error *err);
 
-static lode_status plan_one(plan *p, plan_item *it, lode_error *err)
+void lode__plan_item_rules(const plan *p, plan_item *it)
+{
+	it->rules.folder = p->m->dir;
+	it->rules.confine = p->m->confine_sources;
+	it->rules.allow_raw_vrt = it->spec->allow_raw_vrt;
+	it->rules.allow_network = it->spec->allow_network;
+}
+
+/* Has Ctrl-C or SIGTERM asked planning to stop (through the progress callback)? */
+static int interrupted(void *user)
+{
+	const lode_run_options *opt = user;
+
+	return opt && opt->progress && opt->progress(0.0, "planning", opt->progress_user);
+}
+
+/*
+ * source.files: every file the opened source reads, the source first (its digest,
+ * it->sha256 and it->size, is computed already), each with its SHA-256 and size; a
+ * network name (allow: [network]) with null ones.  opt: for interruptions, may be NULL.
+ */
+static lode_status hash_files(plan_item *it, const lode_source_files *fl, const lode_run_options *opt,
+			      lode_error *err)
+{
+	json_t *a = json_array();
+	lode_status rc = LODE_OK;
+
+	for (size_t i = 0; a && i < fl->n && !rc; i++) {
+		json_t *f = json_object();
+		char hex[65];
+		uint64_t size = it->size;
+
+		if (i == 0)
+			memcpy(hex, it->sha256, sizeof hex);
+		else if (fl->f[i].real)
+			rc = lode__sha256_file_or_stop(fl->f[i].real, hex, &size, interrupted, (void *)opt,
+						       err);
+		if (rc || !f) {
+			json_decref(f);
+			break;
+		}
+		json_object_set_new(f, "path", json_string(fl->f[i].name));
+		json_object_set_new(f, "sha256", fl->f[i].real ? json_string(hex) : json_null());
+		json_object_set_new(f, "size", fl->f[i].real ? json_integer((json_int_t)size) : json_null());
+		json_array_append_new(a, f);
+	}
+	if (!a)
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	if (rc) {
+		json_decref(a);
+		return lode__err_ctx(err, "hashing the files of source '%s': ", it->spec->source_path);
+	}
+	it->files = a;
+	return LODE_OK;
+}
+
+static lode_status plan_one(plan *p, plan_item *it, const lode_run_options *opt, lode_error *err)
 {
 	const lode_dataset_spec *d = it->spec;
 	const lode_manifest *m = p->m;
@@ -144,6 +202,14 @@ static lode_status plan_one(plan *p, plan_item *it, lode_error *err)
 				 "source '%s' is a directory: name the raster or vector file itself (folder "
 				 "sources such as a folder of Shapefiles or a FileGDB are not supported yet)",
 				 d->source_path);
+	/* Then what the source may read (a FIFO, device, raw VRT band, network name, a file
+	   out of the folder are refused), before the hash thread or GDAL opens anything. */
+	{
+		lode__source_check *c = NULL;
+		if ((rc = lode__source_check_begin(d->source_path, &it->rules, &c, err)))
+			return rc;
+		lode__source_check_free(c);
+	}
 	/* Hash the source on a second thread while GDAL opens it and PROJ chooses the
 	   operation, which take about as long for a 50 MB layer; the hash of a source
 	   refused on the way is abandoned. */
@@ -159,7 +225,12 @@ static lode_status plan_one(plan *p, plan_item *it, lode_error *err)
 		lode__sha256_file_cancel(hash);
 		return rc;
 	}
-	return lode__sha256_file_wait(hash, d->source_path, it->sha256, &it->size, err);
+	if ((rc = lode__sha256_file_wait_or_stop(hash, d->source_path, it->sha256, &it->size, interrupted,
+						 (void *)opt, err)))
+		return rc;
+	return hash_files(
+	    it, it->is_vector ? &lode__vector_info(it->vsrc)->files : &lode__raster_info(it->src)->files, opt,
+	    err);
 }
 
 /* The rest of planning a raster: everything but the checks and the hash of plan_one. */
@@ -179,7 +250,8 @@ static lode_status plan_raster(plan *p, plan_item *it, lode_error *err)
 				 d->layer      ? "layer:"
 				 : d->has_clip ? "clip:"
 					       : "where:");
-	if ((rc = lode__raster_open(d->source_path, (const char *const *)d->open_options, &it->src, err)))
+	if ((rc = lode__raster_open(d->source_path, (const char *const *)d->open_options, &it->rules,
+				    &it->src, err)))
 		return rc;
 	info = lode__raster_info(it->src);
 	if (!info->has_geotransform)
@@ -314,8 +386,8 @@ static lode_status plan_vector(plan *p, plan_item *it, lode_error *err)
 				 : d->has_nodata     ? "nodata:"
 				 : d->has_resolution ? "resolution:"
 						     : "error_threshold:");
-	if ((rc = lode__vector_open(d->source_path, (const char *const *)d->open_options, d->layer, d->where,
-				    &it->vsrc, err)))
+	if ((rc = lode__vector_open(d->source_path, (const char *const *)d->open_options, &it->rules,
+				    d->layer, d->where, &it->vsrc, err)))
 		return rc;
 	info = lode__vector_info(it->vsrc);
 	if ((rc = settle_crs(it, info->crs_wkt, "see ogrinfo", "EPSG:4742", err)))
@@ -405,6 +477,7 @@ static json_t *lineage_base(const plan *p, const plan_item *it, json_t *src, jso
 	json_object_set_new(src, "file", json_string(slash ? slash + 1 : it->spec->source));
 	json_object_set_new(src, "sha256", json_string(it->sha256));
 	json_object_set_new(src, "size", json_integer((json_int_t)it->size));
+	json_object_set_new(src, "files", it->files ? json_incref(it->files) : json_array());
 	json_object_set_new(src, "crs", json_string(src_label ? src_label : ""));
 	json_object_set_new(src, "crs_assumed", json_boolean(it->crs_assumed));
 	json_object_set_new(src, "crs_wkt", json_string(it->src_wkt));
@@ -413,6 +486,14 @@ static json_t *lineage_base(const plan *p, const plan_item *it, json_t *src, jso
 		for (size_t k = 0; it->spec->open_options[k]; k++)
 			json_array_append_new(oo, json_string(it->spec->open_options[k]));
 		json_object_set_new(src, "open_options", oo);
+	}
+	if (it->spec->allow_raw_vrt || it->spec->allow_network) {
+		json_t *al = json_array();
+		if (it->spec->allow_raw_vrt)
+			json_array_append_new(al, json_string("raw_vrt"));
+		if (it->spec->allow_network)
+			json_array_append_new(al, json_string("network"));
+		json_object_set_new(src, "allow", al);
 	}
 	json_object_set_new(tgt, "crs", json_string(p->dst_label));
 	json_object_set_new(tgt, "crs_wkt", json_string(p->dst_wkt));
@@ -566,6 +647,14 @@ lode_status lode__plan_begin(const char *manifest_path, plan *p, lode_error *err
 		return lode__err_ctx(err, "%s: target.crs: ", manifest_path);
 	p->dst_label = lode__crs_label(p->dst_wkt);
 	lode__proj_versions(&p->proj_version, &p->epsg_version);
+	{
+		/* GDAL's own switches behind lode's checks: the network stays off unless a
+		   dataset allows it. */
+		int network = 0;
+		for (size_t i = 0; i < p->m->ndatasets; i++)
+			network |= p->m->datasets[i].allow_network;
+		lode__source_lockdown(network);
+	}
 	p->items = calloc(p->m->ndatasets ? p->m->ndatasets : 1, sizeof *p->items);
 	if (!p->items || !p->dst_label || !p->proj_version || !p->epsg_version)
 		return lode__err(err, LODE_ENOMEM, "out of memory");
@@ -580,11 +669,14 @@ lode_status lode__plan_build(const char *manifest_path, const lode_run_options *
 		return rc;
 	for (size_t i = 0; i < p->m->ndatasets; i++) {
 		p->items[i].spec = &p->m->datasets[i];
+		lode__plan_item_rules(p, &p->items[i]);
 		p->n = i + 1;
 		/* Planning opens and hashes every source: let an interrupt stop it too. */
 		if (opt && opt->progress && opt->progress(0.0, "planning", opt->progress_user))
 			return lode__err(err, LODE_EIO, "interrupted while planning: nothing was written");
-		if ((rc = plan_one(p, &p->items[i], err)))
+		if ((rc = plan_one(p, &p->items[i], opt, err)) && interrupted((void *)opt))
+			return lode__err(err, LODE_EIO, "interrupted while planning: nothing was written");
+		if (rc)
 			return lode__err_ctx(err, "%s:%d: dataset '%s': ", manifest_path,
 					     p->m->datasets[i].line, p->m->datasets[i].name);
 		if (!(p->items[i].lineage = lineage_json(p, &p->items[i])))

@@ -16,6 +16,7 @@
 #include "lode.h"
 #include "manifest.h"
 #include "raster_gdal.h"
+#include "source_files.h"
 #include "vdata.h"
 #include "vector_read.h"
 
@@ -23,6 +24,7 @@
 
 typedef struct plan_item {
 	const lode_dataset_spec *spec;
+	lode_source_rules rules; /* what its source may read (lode__plan_item_rules) */
 	int is_vector;
 	lode__raster *src;  /* rasters (opened while planning; NULL when loaded from a work folder) */
 	lode__vector *vsrc; /* vector layers */
@@ -40,6 +42,7 @@ typedef struct plan_item {
 	int nx, ny;
 	double gt[6];
 	double src_extent_in_target[4];
+	json_t *files;   /* source.files of the lineage: every file the source reads, hashed */
 	json_t *lineage; /* the plan's lineage record (versions included; vectors: no feature data) */
 } plan_item;
 
@@ -60,6 +63,8 @@ lode_status lode__plan_build(const char *manifest_path, const lode_run_options *
 /* Manifest, target CRS and versions only (no dataset yet): for loading a saved plan. */
 lode_status lode__plan_begin(const char *manifest_path, plan *p, lode_error *err);
 void lode__plan_free(plan *p);
+/* Fill it->rules from the manifest and it->spec (set it->spec first). */
+void lode__plan_item_rules(const plan *p, plan_item *it);
 /* The extent of a layer's nodes: x min, y min, x max, y max (NaN left out). */
 void lode__vector_extent(const lode_vdata *d, double e[4]);
 /*

@@ -10,6 +10,7 @@
 #include "error.h"
 #include "lode.h"
 #include "plan.h"
+#include "publish.h"
 #include "raster_gdal.h"
 #include "write.h"
 
@@ -18,13 +19,22 @@ lode_status lode_run(const char *manifest_path, const char *bundle_path, const l
 {
 	plan p;
 	lode__out out = {0};
-	lode_bundle_item *digests = NULL;
+	lode__known_values *known = NULL;
 	char *lineage = NULL;
 	lode__progress pr = {opt, 0, 0};
 	lode_status rc;
 
 	lode__err_clear(err);
-	if ((rc = lode__plan_build(manifest_path, opt, &p, err)))
+	/* Refused before anything is read or written: an output that is not a regular file,
+	   or that is the manifest; then, once planned, one that is a source. */
+	{
+		lode__out_input man = {manifest_path, "the manifest"};
+		if ((rc = lode__pub_check_dest(bundle_path, err)) ||
+		    (rc = lode__out_refuse(bundle_path, &man, 1, err)))
+			return rc;
+	}
+	if ((rc = lode__plan_build(manifest_path, opt, &p, err)) ||
+	    (rc = lode__out_refuse_plan(bundle_path, &p, err)))
 		goto out;
 	p.threads = opt ? opt->threads : 0;
 	p.max_memory = opt ? opt->max_memory : 0;
@@ -32,8 +42,8 @@ lode_status lode_run(const char *manifest_path, const char *bundle_path, const l
 	for (size_t i = 0; i < p.n; i++)
 		pr.total +=
 		    p.items[i].is_vector ? 1.0 : (double)p.items[i].nx * p.items[i].ny * p.items[i].nbands;
-	digests = calloc(p.n ? p.n : 1, sizeof *digests);
-	if (!digests) {
+	known = calloc(p.n ? p.n * LODE__KNOWN_PER_ITEM : 1, sizeof *known);
+	if (!known) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -43,12 +53,12 @@ lode_status lode_run(const char *manifest_path, const char *bundle_path, const l
 	for (size_t i = 0; i < p.n; i++) {
 		plan_item *it = &p.items[i];
 		if (it->is_vector) {
-			rc = lode__write_vector(&p, it, out.b, &pr, &digests[i], err);
+			rc = lode__write_vector(&p, it, out.b, &pr, &known[i * LODE__KNOWN_PER_ITEM], err);
 		} else {
 			free(lineage);
 			lineage = json_dumps(it->lineage, JSON_COMPACT | JSON_PRESERVE_ORDER);
-			rc = lineage ? lode__write_raster(&p, it, out.b, 0, it->ny, lineage, &pr, &digests[i],
-							  err)
+			rc = lineage ? lode__write_raster(&p, it, out.b, 0, it->ny, lineage, &pr,
+							  &known[i * LODE__KNOWN_PER_ITEM], err)
 				     : lode__err(err, LODE_ENOMEM, "out of memory");
 		}
 		if (rc) {
@@ -57,14 +67,14 @@ lode_status lode_run(const char *manifest_path, const char *bundle_path, const l
 			goto out;
 		}
 	}
-	rc = lode__out_commit(&out, digests, p.n, err);
+	rc = lode__out_commit(&out, known, p.n * LODE__KNOWN_PER_ITEM, err);
 out:
 	/* Name the bundle the user asked for, not the temporary file HDF5 saw. */
 	if (rc && out.tmp && !strstr(err->message, bundle_path))
 		lode__err_ctx(err, "writing %s (nothing was left there): ", bundle_path);
 	lode__out_abort(&out);
 	free(lineage);
-	lode__digest_items_free(digests, p.n);
+	lode__known_values_free(known, p.n * LODE__KNOWN_PER_ITEM);
 	lode__plan_free(&p);
 	return rc;
 }

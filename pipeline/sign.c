@@ -3,11 +3,12 @@
  *
  * The bundle is verified first (verify.c); the signature over its stored bundle digest
  * is made with the secret key (signature.c) and added as a global attribute to a copy
- * of the bundle, renamed into place: the bundle is never half-signed, and its digests
- * do not change.  The format of keys and signatures, and checking them, are
- * signature.c's.
+ * of the bundle made in a private folder beside it (publish.h), renamed into place with
+ * the bundle's mode: the bundle is never half-signed, and its digests do not change.  The format of keys and
+ * signatures, and checking them, are signature.c's.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,42 +17,53 @@
 #include "bundle.h"
 #include "error.h"
 #include "lode.h"
+#include "publish.h"
 #include "signature.h"
 #include "util.h"
 #include "verify.h"
 
-/* Copy a file byte for byte (to a new name). */
-static lode_status copy_file(const char *from, const char *to, lode_error *err)
+/* Copy file from, byte for byte, into descriptor out (closed here). */
+static lode_status copy_into(const char *from, int out, const char *to, lode_error *err)
 {
-	FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
+	int in = open(from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	char buf[1 << 16];
-	size_t n;
+	ssize_t n = 0;
 	lode_status rc = LODE_OK;
 
-	if (!in || !out)
-		rc = lode__err(err, LODE_EIO, "%s: %s", !in ? from : to, strerror(errno));
-	while (!rc && (n = fread(buf, 1, sizeof buf, in)) > 0)
-		if (fwrite(buf, 1, n, out) != n)
-			rc = lode__err(err, LODE_EIO, "%s: %s", to, strerror(errno));
-	if (!rc && ferror(in))
+	if (in < 0)
 		rc = lode__err(err, LODE_EIO, "%s: %s", from, strerror(errno));
-	if (out && (fflush(out) != 0 || fsync(fileno(out)) != 0) && !rc)
+	while (!rc && (n = read(in, buf, sizeof buf)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = lode__err(err, LODE_EIO, "%s: %s", from, strerror(errno));
+			break;
+		}
+		for (ssize_t done = 0, k; !rc && done < n; done += k)
+			if ((k = write(out, buf + done, (size_t)(n - done))) < 0) {
+				if (errno == EINTR)
+					k = 0;
+				else
+					rc = lode__err(err, LODE_EIO, "%s: %s", to, strerror(errno));
+			}
+	}
+	if (in >= 0)
+		close(in);
+	if (close(out) != 0 && !rc)
 		rc = lode__err(err, LODE_EIO, "%s: %s", to, strerror(errno));
-	if (out)
-		fclose(out);
-	if (in)
-		fclose(in);
 	return rc;
 }
 
 lode_status lode_sign(const char *bundle_path, const char *key_path, const char *signer, lode_error *err)
 {
 	lode__seckey k;
-	char *report = NULL, *digest = NULL, *tmp = NULL, *record = NULL, key[64];
+	char *report = NULL, *digest = NULL, *record = NULL, key[64];
 	const char *same;
 	lode__bundle *b = NULL;
 	lode_kv *root = NULL;
 	size_t nroot = 0;
+	lode__pub pub = {.dirfd = -1, .parentfd = -1, .slot = -1};
+	int fd;
 	lode_status rc;
 
 	lode__err_clear(err);
@@ -62,6 +74,15 @@ lode_status lode_sign(const char *bundle_path, const char *key_path, const char 
 	if (lode__has_control(signer))
 		return lode__err(err, LODE_EUSAGE,
 				 "the signer's name must be one line without control characters");
+	/* The bundle is replaced: it must be a regular file, and not the key. */
+	if ((rc = lode__pub_check_dest(bundle_path, err)))
+		return rc;
+	if (lode__same_file(bundle_path, key_path))
+		return lode__err(
+		    err, LODE_EUSAGE,
+		    "will not sign %s with --key %s: they are the same file (the key is NAME.key "
+		    "from lode keygen)",
+		    bundle_path, key_path);
 	/* Only an intact bundle is signed. */
 	if ((rc = lode_verify(bundle_path, &report, err))) {
 		lode__err_ctx(err, "will not sign a bundle that does not verify: ");
@@ -82,13 +103,17 @@ lode_status lode_sign(const char *bundle_path, const char *key_path, const char 
 	b = NULL;
 	if ((rc = lode__signature_make(&k, digest, signer, &record, err)))
 		goto out;
-	tmp = lode__sprintf("%s.sign-tmp-%ld", bundle_path, (long)getpid());
-	if (!tmp) {
-		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+	/* Sign a copy made in a private folder beside it and rename it into place (with the
+	   bundle's mode): the bundle is never half-signed, and no write follows a planted
+	   name. */
+	if ((rc = lode__pub_begin(&pub, bundle_path, err)))
+		goto out;
+	if ((fd = lode__pub_create(&pub, err)) < 0) {
+		rc = err->code;
 		goto out;
 	}
-	/* Sign a copy and rename it into place: the bundle is never half-signed. */
-	if ((rc = copy_file(bundle_path, tmp, err)) || (rc = lode__bundle_open_rw(tmp, &b, err)))
+	if ((rc = copy_into(bundle_path, fd, bundle_path, err)) ||
+	    (rc = lode__bundle_open_rw(pub.path, &b, err)))
 		goto out;
 	{
 		lode_attr a = {key, record};
@@ -97,21 +122,14 @@ lode_status lode_sign(const char *bundle_path, const char *key_path, const char 
 	}
 	rc = lode__bundle_close(b, err);
 	b = NULL;
-	if (rc)
-		goto out;
-	if (rename(tmp, bundle_path) != 0) {
-		rc = lode__err(err, LODE_EIO, "%s: %s", bundle_path, strerror(errno));
-		goto out;
-	}
-	free(tmp);
-	tmp = NULL;
+	if (!rc)
+		rc = lode__pub_commit(&pub, err);
 out:
+	if (rc)
+		lode__pub_message(&pub, err);
+	lode__pub_abort(&pub);
 	lode__seckey_wipe(&k);
 	lode__bundle_close(b, NULL);
-	if (tmp) {
-		unlink(tmp);
-		free(tmp);
-	}
 	lode__kv_free(root, nroot);
 	free(report);
 	free(digest);

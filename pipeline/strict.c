@@ -331,15 +331,64 @@ static int hex64(const char *s)
 	return s && strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
 }
 
-/* A format version other than this lode's: nothing else is judged by these rules. */
+/*
+ * What is wrong with a bundle whose lode_format_version is v (NULL: absent or not text),
+ * without the bundle's name, or NULL when it is this lode's version.  *damaged: whether
+ * it is damaged (an unknown version) rather than of an older lode's format (version 1).
+ * The one wording of verify, ls, extract, sign and merge (docs/cli.md, lode verify).
+ */
+static char *version_words(const char *v, int *damaged)
+{
+	char shown[80];
+
+	*damaged = 0;
+	if (v && strcmp(v, LODE_FORMAT_VERSION) == 0)
+		return NULL;
+	if (v && strcmp(v, "1") == 0)
+		return lode__strict_fmt(
+		    "bundle format version 1 (made by an older lode), whose bundle digest does not "
+		    "cover the whole file, so neither it nor its signatures can be trusted; make the "
+		    "bundle again with this lode (lode run, or lode package) from its manifest and "
+		    "sources, and sign it again");
+	*damaged = 1;
+	if (!v)
+		return lode__strict_fmt("lode_format_version is not a text as lode writes it, an unknown "
+					"bundle format version (this lode reads version %s)",
+					LODE_FORMAT_VERSION);
+	return lode__strict_fmt(
+	    "lode_format_version is '%s', an unknown bundle format version (this lode reads version %s)",
+	    SHOWN(shown, v), LODE_FORMAT_VERSION);
+}
+
+lode_status lode__strict_format(const char *bundle_path, lode__bundle *b, lode_error *err)
+{
+	char *v = NULL, *words;
+	int damaged;
+	lode_status rc;
+	lode_error e;
+
+	if (lode__bundle_get_attr(b, "lode_format_version", &v, &e) == LODE_ENOMEM)
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	words = version_words(v, &damaged);
+	free(v);
+	if (!words)
+		return LODE_OK;
+	rc = damaged ? lode__err(err, LODE_EDAMAGED, "%s: damaged: %s", bundle_path, words)
+		     : lode__err(err, LODE_EBUNDLE, "%s: %s", bundle_path, words);
+	lode__strict_free(words);
+	return rc;
+}
+
+/* A format version other than this lode's, from the tree: nothing else is judged by
+   these rules.  (verify, ls and extract have refused it already with
+   lode__strict_format; this keeps the check whole for any other caller.) */
 static char *version_problem(const lode_btree *t)
 {
 	const lode_battr *v = lode__battr_find(t->root, t->nroot, "lode_format_version");
-	char shown[80];
+	int damaged;
 
-	if (v && v->kind == LODE_BK_TEXT && v->text && strcmp(v->text, LODE_FORMAT_VERSION) != 0)
-		return lode__strict_fmt("lode_format_version is '%s': this lode reads bundle format %s only",
-					SHOWN(shown, v->text), LODE_FORMAT_VERSION);
+	if (v && v->kind == LODE_BK_TEXT && v->text)
+		return version_words(v->text, &damaged);
 	return NULL;
 }
 
@@ -363,10 +412,12 @@ static char *root_problem(const lode_btree *t)
 	    {"lode_bundle_sha256", A_TEXT, 1, NULL, 0, {0, 0}, 0},
 	    {"lode_part_key", A_TEXT, 0, NULL, 0, {0, 0}, 0},
 	    {"lode_part_dataset", A_TEXT, 0, NULL, 0, {0, 0}, 0},
+	    {"lode_part_plan_sha256", A_TEXT, 0, NULL, 0, {0, 0}, 0},
 	    {"lode_part_rows", A_TEXT, 0, NULL, 0, {0, 0}, 0},
 	};
 	size_t nf = sizeof fixed / sizeof fixed[0], n = 0, nll = 0;
 	aspec *spec = malloc(sizeof *spec * (nf + t->nroot));
+	const lode_battr *part, *plan_sha;
 	char *p;
 
 	if (!spec)
@@ -392,12 +443,15 @@ static char *root_problem(const lode_btree *t)
 		return lode__strict_fmt("the root has %zu of the 4 attributes geospatial_lat/lon_min/max "
 					"(lode writes all or none)",
 					nll);
-	if (!lode__battr_find(t->root, t->nroot, "lode_part_key") !=
-		!lode__battr_find(t->root, t->nroot, "lode_part_dataset") ||
-	    (lode__battr_find(t->root, t->nroot, "lode_part_rows") &&
-	     !lode__battr_find(t->root, t->nroot, "lode_part_key")))
-		return lode__strict_fmt("the root has only some of lode_part_key, lode_part_dataset and "
-					"lode_part_rows (a part of a work folder has them together)");
+	part = lode__battr_find(t->root, t->nroot, "lode_part_key");
+	plan_sha = lode__battr_find(t->root, t->nroot, "lode_part_plan_sha256");
+	if (!part != !lode__battr_find(t->root, t->nroot, "lode_part_dataset") || !part != !plan_sha ||
+	    (lode__battr_find(t->root, t->nroot, "lode_part_rows") && !part))
+		return lode__strict_fmt("the root has only some of lode_part_key, lode_part_dataset, "
+					"lode_part_plan_sha256 and lode_part_rows (a part of a work folder "
+					"has them together)");
+	if (plan_sha && !hex64(plan_sha->text))
+		return lode__strict_fmt("lode_part_plan_sha256 is not 64 lower-case hexadecimal digits");
 	if (!hex64(lode__battr_find(t->root, t->nroot, "lode_bundle_sha256")->text))
 		return lode__strict_fmt("lode_bundle_sha256 is not 64 lower-case hexadecimal digits");
 	return NULL;
@@ -746,7 +800,11 @@ lode_status lode__strict_refuse(const char *bundle_path, lode__bundle *b, lode_b
 				lode_error *err)
 {
 	char *problem = NULL;
-	lode_status rc = lode__strict_check(b, items, n, &problem, err);
+	lode_status rc = lode__strict_format(bundle_path, b, err);
+
+	if (rc)
+		return rc;
+	rc = lode__strict_check(b, items, n, &problem, err);
 
 	for (size_t i = 0; !rc && !problem && i < n; i++)
 		if (items[i].problem)

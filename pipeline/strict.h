@@ -25,9 +25,19 @@ lode_status lode__strict_check(lode__bundle *b, lode_bundle_item *items, size_t 
 			       lode_error *err);
 
 /*
- * The same for the readers that do not report per dataset (ls, extract): the first
- * problem found makes LODE_EDAMAGED, "BUNDLE_PATH: damaged: PROBLEM (lode verify tells
- * more)".
+ * Is the open bundle b (at bundle_path) of this lode's format version
+ * (LODE_FORMAT_VERSION)?  Checked first, before anything else is read: a bundle of
+ * another version is judged by nothing else.  LODE_OK when it is; else one line naming
+ * bundle_path: LODE_EBUNDLE "BUNDLE: bundle format version 1 (made by an older lode),
+ * ... sign it again" for version 1, LODE_EDAMAGED "BUNDLE: damaged: lode_format_version
+ * is 'V', an unknown bundle format version (this lode reads version N)" for any other.
+ */
+lode_status lode__strict_format(const char *bundle_path, lode__bundle *b, lode_error *err);
+
+/*
+ * The same for the readers that do not report per dataset (ls, extract): the format
+ * version first (lode__strict_format, its error as it is), then the first problem found
+ * makes LODE_EDAMAGED, "BUNDLE_PATH: damaged: PROBLEM (lode verify tells more)".
  */
 lode_status lode__strict_refuse(const char *bundle_path, lode__bundle *b, lode_bundle_item *items, size_t n,
 				lode_error *err);

@@ -189,7 +189,7 @@ lode_status lode__tiler_new(const lode_tiler_params *p, lode__tiler **out, lode_
 		worker *w = &t->w[i];
 		w->t = t;
 		w->range = i - 1;
-		if ((rc = lode__raster_open(p->source_path, p->open_options, &w->raster, err)) ||
+		if ((rc = lode__raster_open(p->source_path, p->open_options, p->rules, &w->raster, err)) ||
 		    (rc = lode__warper_new(w->raster, p->wp, &w->warper, err)))
 			goto out;
 		w->tile = malloc(tile_bytes * (size_t)p->wp->nbands);

@@ -7,16 +7,18 @@
 
 #include <stddef.h>
 #include "error.h"
+#include "source_files.h"
 #include "warp_params.h"
 
 typedef struct lode_tiler_params {
 	const char *source_path; /* each thread opens its own dataset */
 	const char *const *open_options;
-	const lode_warp_params *wp; /* the whole target grid */
-	int threads;                /* 0: one per core */
-	int chunk_rows, chunk_cols; /* the variable's chunk */
-	int level;                  /* deflate level */
-	unsigned char fill[8];      /* one element: the padding of edge chunks */
+	const lode_source_rules *rules; /* checked again at every open */
+	const lode_warp_params *wp;     /* the whole target grid */
+	int threads;                    /* 0: one per core */
+	int chunk_rows, chunk_cols;     /* the variable's chunk */
+	int level;                      /* deflate level */
+	unsigned char fill[8];          /* one element: the padding of edge chunks */
 } lode_tiler_params;
 
 typedef struct lode__tiler lode__tiler;

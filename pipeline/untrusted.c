@@ -1,22 +1,28 @@
 /*
  * untrusted.c -- reading an untrusted bundle in a child process: fork, watch the
  * child's heartbeat, carry its status, error record and report back through a pipe,
- * and report the bundle damaged when the child crashes or stalls.  What the child
- * does (verify, ls, extract) is the job given to it; this file knows nothing of
- * bundles but their path, for messages.
+ * and report the bundle damaged when the child crashes or stalls; and ending the child
+ * with its parent (a signal, or the parent's death) after it removed its temporary
+ * files (lode_cleanup_on_signal).  What the child does (verify, ls, extract) is the job
+ * given to it; this file knows nothing of bundles but their path, for messages.
  */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include "error.h"
+#include "lode.h"
+#include "publish.h"
 #include "untrusted.h"
 #include "util.h"
 
@@ -55,26 +61,57 @@ static int read_all(int fd, void *buf, size_t n)
  */
 extern void lode__child_hook(void) __attribute__((weak));
 
-/* Remove what a killed child left in dir: its temporary files carry its pid. */
-static void remove_leftovers(const char *dir, pid_t pid)
-{
-	char tag[32];
-	DIR *d = dir ? opendir(dir) : NULL;
-	struct dirent *e;
+/* The child reading a bundle now, for lode_cleanup_on_signal (0: none). */
+static volatile sig_atomic_t reading_child;
 
-	if (!d)
-		return;
-	snprintf(tag, sizeof tag, "tmp-%ld", (long)pid);
-	while ((e = readdir(d)) != NULL) {
-		char *path;
-		if (e->d_name[0] != '.' || !strstr(e->d_name, tag))
-			continue;
-		if ((path = lode__sprintf("%s/%s", dir, e->d_name))) {
-			unlink(path);
-			free(path);
+/* The child's SIGTERM, SIGINT and SIGHUP: remove its temporary files, then end as the
+   signal would. */
+static void child_on_signal(int sig)
+{
+	lode__pub_abandon_all();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* In the child: its signals end it cleanly, and so does its parent's death. */
+static void child_signals(pid_t parent)
+{
+	struct sigaction sa;
+	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = child_on_signal;
+	sigfillset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		sigaction(sigs[i], &sa, NULL);
+#ifdef __linux__
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+#endif
+	if (getppid() != parent) /* the parent died before that */
+		raise(SIGTERM);
+}
+
+void lode_cleanup_on_signal(void)
+{
+	pid_t c = (pid_t)reading_child;
+
+	if (c > 0) {
+		/* Let it remove its own temporary files (child_on_signal), for up to 2 s. */
+		struct timespec tick = {0, 10 * 1000 * 1000};
+		int gone = 0;
+		kill(c, SIGTERM);
+		for (int i = 0; i < 200 && !gone; i++) {
+			gone = waitpid(c, NULL, WNOHANG) != 0;
+			if (!gone)
+				nanosleep(&tick, NULL);
 		}
+		if (!gone) {
+			kill(c, SIGKILL);
+			waitpid(c, NULL, 0);
+		}
+		reading_child = 0;
 	}
-	closedir(d);
+	lode__pub_abandon_all();
 }
 
 /*
@@ -93,7 +130,7 @@ lode_status lode__contained(const char *bundle_path, lode__job_fn fn, void *arg,
 	int fds[2], beat[2], status = 0, timed_out = 0;
 	const char *wd = getenv("LODE_WATCHDOG_SECONDS");
 	int watchdog = wd && atoi(wd) > 0 ? atoi(wd) : 120;
-	pid_t pid;
+	pid_t pid, parent;
 	uint64_t len = 0;
 	lode_status rc;
 
@@ -108,6 +145,7 @@ lode_status lode__contained(const char *bundle_path, lode__job_fn fn, void *arg,
 		return fn(arg, text, err);
 	}
 	fflush(NULL);
+	parent = getpid();
 	pid = fork();
 	if (pid < 0) {
 		close(fds[0]);
@@ -123,6 +161,7 @@ lode_status lode__contained(const char *bundle_path, lode__job_fn fn, void *arg,
 
 		close(fds[0]);
 		close(beat[0]);
+		child_signals(parent);
 		if (lode__child_hook)
 			lode__child_hook();
 		lode__heartbeat_fd(beat[1]);
@@ -133,6 +172,7 @@ lode_status lode__contained(const char *bundle_path, lode__job_fn fn, void *arg,
 			_exit(3);
 		_exit(0);
 	}
+	reading_child = (sig_atomic_t)pid;
 	close(fds[1]);
 	close(beat[1]);
 	/* Watch the heartbeat until the child closes it (exit or crash) or falls silent. */
@@ -169,6 +209,7 @@ lode_status lode__contained(const char *bundle_path, lode__job_fn fn, void *arg,
 		close(fds[0]);
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
+		reading_child = 0;
 		if (ok && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 			e.message[sizeof e.message - 1] = '\0';
 			*err = e;
@@ -179,7 +220,9 @@ lode_status lode__contained(const char *bundle_path, lode__job_fn fn, void *arg,
 			return (lode_status)code;
 		}
 	}
-	remove_leftovers(cleanup_dir, pid);
+	/* What the child left: its private folders in cleanup_dir (its process is gone). */
+	if (cleanup_dir)
+		lode__pub_clean_stale(cleanup_dir, NULL);
 	if (timed_out)
 		rc = lode__err(err, LODE_EDAMAGED,
 			       "%s: damaged: the HDF5 library stopped making progress reading it (no "

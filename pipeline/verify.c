@@ -1,10 +1,14 @@
 /*
  * verify.c -- lode verify: what the receiving side runs to check a bundle.
  *
- * verify recomputes every content digest from the stored values (which also makes HDF5
- * check every chunk's Fletcher32 checksum), checks that the coordinates and the lineage
- * agree with the grid-mapping attributes, checks the file structure, recomputes the
- * bundle digest, and checks the signatures (signature.c).  A bundle is untrusted input:
+ * verify checks that the file holds exactly what lode writes (strict.c), recomputes
+ * every content digest from the stored values (which also makes HDF5 check every
+ * chunk's Fletcher32 checksum), checks that the coordinates and the lineage agree with
+ * the grid-mapping attributes, checks the file structure, recomputes the bundle digest
+ * from the whole file (every object, attribute and value: digest.c), and checks the
+ * signatures (signature.c).  A bundle of another format version is refused before
+ * anything else (lode__strict_format, the wording ls, extract, sign and merge share):
+ * its digest means something else.  A bundle is untrusted input:
  * sizes read from it are checked before they size an allocation, and it is read in a
  * child process (untrusted.c).  It changes nothing: signing is sign.c's.
  */
@@ -183,6 +187,31 @@ static char *vector_problem(lode__bundle *b, const lode_bundle_item *it, char he
 }
 
 /*
+ * Record in k the values digest verify recomputed from the file for raster item it (its
+ * content digest hex), so that the bundle digest does not read the raster a second time:
+ * the content digest covers every value of the variable /NAME/NAME in row-major order,
+ * band plane by band plane, little-endian, which is its values digest.  Only for a name
+ * of the format (section 3), which the reader opened as exactly that path.  1 when
+ * recorded.
+ */
+static int remember_values(lode__known_values *k, const lode_bundle_item *it, const char *hex)
+{
+	size_t len = strlen(it->name);
+	char *path;
+	lode_error e;
+	int ok;
+
+	if (strcmp(it->kind, "raster") != 0 || len < 1 || len > 64 ||
+	    !((it->name[0] >= 'A' && it->name[0] <= 'Z') || (it->name[0] >= 'a' && it->name[0] <= 'z')) ||
+	    strspn(it->name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != len)
+		return 0;
+	path = lode__sprintf("/%s/%s", it->name, it->name);
+	ok = path && lode__known_values_set(k, path, hex, &e) == LODE_OK;
+	free(path);
+	return ok;
+}
+
+/*
  * The check itself (in the child process): *report gets one line per dataset, then the
  * structure, the bundle digest and each signature.  LODE_EDAMAGED naming what is
  * damaged, LODE_ESIGNATURE for a signature that fails or none by a trusted key.
@@ -192,8 +221,9 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 {
 	lode__bundle *b = NULL;
 	lode_bundle_item *items = NULL;
-	size_t n = 0, damaged = 0;
-	char *text = NULL, *stored = NULL, *digest = NULL, *strict = NULL, names[1024] = "";
+	size_t n = 0, damaged = 0, nknown = 0;
+	lode__known_values *known = NULL;
+	char *text = NULL, *stored = NULL, *strict = NULL, digest[65] = "", names[1024] = "";
 	lode_kv *root = NULL;
 	size_t nroot = 0;
 	lode_status rc;
@@ -202,6 +232,10 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 	lode__err_clear(err);
 	if ((rc = lode__open_items(bundle_path, &b, &items, &n, err)))
 		goto out;
+	/* The format version first: a bundle of another version is judged by nothing else. */
+	if ((rc = lode__strict_format(bundle_path, b, err)))
+		goto out;
+	known = calloc(n ? n : 1, sizeof *known); /* none: rasters are read twice */
 	/* Exactly what lode writes (strict.c): problems to the items and to strict. */
 	if ((rc = lode__strict_check(b, items, n, &strict, err)))
 		goto out;
@@ -234,6 +268,10 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 			free(problem);
 		} else {
 			lode__addf(&text, "%s: OK (sha256 %s)\n", it->name, hex);
+			/* Read once: the content digest just computed from a raster's stored
+			   values is its data variable's values digest (bundle-format.md 7.1). */
+			if (known && remember_values(&known[nknown], it, hex))
+				nknown++;
 		}
 	}
 	{
@@ -260,19 +298,34 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 		err->code = rc = LODE_EDAMAGED;
 		goto out;
 	}
-	digest = lode__bundle_digest(items, n, root, nroot);
-	if (!stored || !digest || strcmp(stored, digest) != 0) {
-		lode__addf(&text, "bundle digest: DAMAGED: %s\n",
-			   stored
-			       ? "it does not match the global attributes (manifest, discovery metadata) and "
-				 "the datasets' digests and lineage"
-			       : "no lode_bundle_sha256 attribute");
-		if (!damaged)
-			snprintf(names, sizeof names,
-				 "the bundle's metadata (global attributes, manifest or lineage)");
-		damaged++;
-	} else {
-		lode__addf(&text, "bundle digest: OK (sha256 %s)\n", digest);
+	{
+		/* From the file: every object, attribute and value, nothing taken on trust. */
+		lode_error de;
+		lode_status drc = lode__bundle_digest(b, known, nknown, digest, &de);
+		if (drc == LODE_ENOMEM) {
+			rc = lode__err(err, LODE_ENOMEM, "%s", de.message);
+			goto out;
+		}
+		if (drc) {
+			lode__addf(&text, "bundle digest: DAMAGED: it cannot be computed: %s\n", de.message);
+			if (!damaged)
+				snprintf(names, sizeof names, "the bundle digest cannot be computed: %.900s",
+					 de.message);
+			damaged++;
+		} else if (!stored || strcmp(stored, digest) != 0) {
+			lode__addf(&text, "bundle digest: DAMAGED: %s\n",
+				   stored ? "it does not match the file (an object, attribute, link or value "
+					    "differs from what was digested)"
+					  : "no lode_bundle_sha256 attribute");
+			if (!damaged)
+				snprintf(
+				    names, sizeof names,
+				    "the file differs from its bundle digest (an object, attribute, link "
+				    "or value was changed, added or removed)");
+			damaged++;
+		} else {
+			lode__addf(&text, "bundle digest: OK (sha256 %s)\n", digest);
+		}
 	}
 	if (damaged) {
 		rc = lode__err(err, LODE_EDAMAGED, "%s: damaged: %s", bundle_path, names);
@@ -303,7 +356,7 @@ out:
 	free(strict);
 	free(stored);
 	lode__kv_free(root, nroot);
-	free(digest);
+	lode__known_values_free(known, nknown);
 	lode__bundle_items_free(items, n);
 	lode__bundle_close(b, NULL);
 	*report = text;

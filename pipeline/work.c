@@ -18,6 +18,7 @@
 #include "error.h"
 #include "lode.h"
 #include "plan.h"
+#include "publish.h"
 #include "raster_gdal.h"
 #include "sha256.h"
 #include "util.h"
@@ -58,29 +59,40 @@ lode_status lode__work_make_dir(const char *path, lode_error *err)
 			 errno == EEXIST ? "a file of that name is in the way" : strerror(errno));
 }
 
-/* Write a small text file under a temporary name, then rename it into place.  The
-   temporary names of killed writers of the same file are cleaned first. */
+/* Write a small text file in a private folder beside it, then rename it into place
+   (publish.h).  The private folders of killed writers of the same file are cleaned
+   first. */
 lode_status lode__work_write_text_atomic(const char *path, const char *text, lode_error *err)
 {
-	char *tmp;
-	FILE *f;
-	int ok;
+	lode__pub pub;
+	size_t len = strlen(text), done = 0;
+	lode_status rc;
+	int fd, why = 0;
 
-	lode__clean_stale_temps(path);
-	if (!(tmp = lode__temp_beside(path, err)))
+	if ((rc = lode__pub_begin(&pub, path, err)))
+		return rc;
+	if ((fd = lode__pub_create(&pub, err)) < 0) {
+		lode__pub_abort(&pub);
 		return err->code;
-	f = fopen(tmp, "w");
-	ok = f && fputs(text, f) >= 0 && fflush(f) == 0 && fsync(fileno(f)) == 0;
-	if (f && fclose(f) != 0)
-		ok = 0;
-	if (!ok || rename(tmp, path) != 0) {
-		lode_status rc = lode__err(err, LODE_EIO, "%s: cannot write: %s", path, strerror(errno));
-		unlink(tmp);
-		free(tmp);
+	}
+	while (done < len) {
+		ssize_t k = write(fd, text + done, len - done);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			why = k < 0 ? errno : ENOSPC;
+			break;
+		}
+		done += (size_t)k;
+	}
+	if (close(fd) != 0 && !why)
+		why = errno;
+	if (why) {
+		rc = lode__err(err, LODE_EIO, "%s: cannot write: %s", path, strerror(why));
+		lode__pub_abort(&pub);
 		return rc;
 	}
-	free(tmp);
-	return LODE_OK;
+	return lode__pub_commit(&pub, err);
 }
 
 int lode__work_file_exists(const char *path)
@@ -126,11 +138,87 @@ int lode__work_tile_rows_for(const plan_item *it, int requested)
 	return (chunks < 1 ? 1 : chunks > 1000000 ? 1000000 : chunks) * LODE_CHUNK;
 }
 
+/* The parts of a dataset, as plan.json lists them. */
+json_t *lode__work_units_json(const plan_item *it, const char *key, int tile_rows)
+{
+	json_t *a = json_array();
+	int ok = a != NULL;
+
+	if (it->is_vector || it->ny < 2 * tile_rows) {
+		char *name = lode__sprintf("%s-%.24s.nc", it->spec->name, key);
+		json_t *u = json_object();
+		ok = ok && name && u && json_object_set_new(u, "part", json_string(name)) == 0;
+		if (ok && !it->is_vector)
+			ok = json_object_set_new(u, "row", json_integer(0)) == 0 &&
+			     json_object_set_new(u, "rows", json_integer(it->ny)) == 0;
+		ok = ok && json_array_append(a, u) == 0;
+		json_decref(u);
+		free(name);
+	} else {
+		/* Tiles of tile_rows rows; the last takes the remainder, so every tile has at
+		   least one whole chunk row and its chunks are those of the whole raster. */
+		for (int row = 0, n = it->ny / tile_rows, k = 0; ok && k < n; k++, row += tile_rows) {
+			int rows = k == n - 1 ? it->ny - row : tile_rows;
+			char *name =
+			    lode__sprintf("%s-%.24s-rows%d-%d.nc", it->spec->name, key, row, row + rows);
+			json_t *u = json_object();
+			ok = name && u && json_object_set_new(u, "part", json_string(name)) == 0 &&
+			     json_object_set_new(u, "row", json_integer(row)) == 0 &&
+			     json_object_set_new(u, "rows", json_integer(rows)) == 0 &&
+			     json_array_append(a, u) == 0;
+			json_decref(u);
+			free(name);
+		}
+	}
+	if (!ok) {
+		json_decref(a);
+		return NULL;
+	}
+	return a;
+}
+
+/* The lineage a part carries: the dataset's, or for a tile the record with the tile's grid. */
+char *lode__work_part_lineage(const plan_item *it, const unit *u)
+{
+	json_t *l, *tgt, *tile;
+	char *text;
+
+	if (u->whole)
+		return json_dumps(it->lineage, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	l = json_deep_copy(it->lineage);
+	tgt = json_object_get(l, "target");
+	tile = json_object();
+	json_array_set_new(json_object_get(tgt, "geotransform"), 3,
+			   json_real(it->gt[3] + u->row * it->gt[5]));
+	json_object_set_new(tgt, "height", json_integer(u->rows));
+	json_object_set_new(tile, "row", json_integer(u->row));
+	json_object_set_new(tile, "rows", json_integer(u->rows));
+	json_object_set_new(tile, "of_height", json_integer(it->ny));
+	json_object_set_new(l, "tile", tile);
+	text = json_dumps(l, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(l);
+	return text;
+}
+
+int lode__work_plan_accepts(const work *w, const char *sha)
+{
+	const json_t *earlier = json_object_get(w->doc, "earlier_plans");
+
+	if (!sha || strlen(sha) != 64)
+		return 0;
+	if (strcmp(sha, w->plan_sha256) == 0)
+		return 1;
+	for (size_t i = 0; i < json_array_size(earlier); i++)
+		if (strcmp(sha, lode__work_jstr(json_array_get(earlier, i), NULL)) == 0)
+			return 1;
+	return 0;
+}
+
 /* ---- loading a work folder ---- */
 
 const char *lode__work_jstr(const json_t *o, const char *key)
 {
-	const char *s = json_string_value(json_object_get(o, key));
+	const char *s = json_string_value(key ? json_object_get(o, key) : o);
 	return s ? s : "";
 }
 
@@ -155,6 +243,7 @@ lode_status lode__work_load_doc(work *w, const char *work_dir, lode_error *err)
 				 w->plan_path, work_dir);
 	if ((rc = lode__read_file(w->plan_path, MAX_PLAN_BYTES, &text, &len, err)))
 		return rc;
+	lode__sha256_hex(text, len, w->plan_sha256);
 	w->doc = json_loads(text, 0, &je);
 	free(text);
 	if (!w->doc)
@@ -241,8 +330,46 @@ static lode_status item_from_lineage(plan_item *it, const json_t *l, lode_error 
 }
 
 /*
+ * Is dataset i of plan.json as lode plan -w wrote it: its key the one its lineage record
+ * gives, its parts the ones the key and grid give?  An edited record, key or part list
+ * (a changed proj_pipeline, source digest, grid, ...) is refused here, before any part
+ * is made or packaged from it.
+ */
+static lode_status check_planned(const work *w, size_t i, lode_error *err)
+{
+	const json_t *d = json_array_get(json_object_get(w->doc, "datasets"), i);
+	const plan_item *it = &w->p.items[i];
+	json_int_t tile_rows = json_integer_value(json_object_get(w->doc, "tile_rows"));
+	char *key = lode__work_dataset_key(it->lineage);
+	json_t *units = NULL;
+	const char *what = NULL;
+
+	if (!key)
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	if (strcmp(key, lode__work_jstr(d, "key")) != 0)
+		what = "its key is not the SHA-256 of its lineage record";
+	else if (!json_is_integer(json_object_get(w->doc, "tile_rows")) || tile_rows < 0 ||
+		 tile_rows > 1000000 * LODE_CHUNK || tile_rows % LODE_CHUNK != 0)
+		what = "tile_rows is not 0 or a multiple of the chunk height";
+	else if (!(units = lode__work_units_json(it, key, lode__work_tile_rows_for(it, (int)tile_rows)))) {
+		free(key);
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	} else if (!json_equal(units, json_object_get(d, "parts")))
+		what = "its parts are not the ones its key and grid give";
+	json_decref(units);
+	free(key);
+	if (what)
+		return lode__err(err, LODE_EDAMAGED,
+				 "%s: dataset '%s': %s, so plan.json is not what lode plan wrote (it was "
+				 "edited): run lode plan again",
+				 w->plan_path, it->spec->name, what);
+	return LODE_OK;
+}
+
+/*
  * Load the plan and the manifest it was made from, and check that nothing it depends on
- * has changed since: the manifest's bytes, the target CRS, the PROJ/EPSG/GDAL versions.
+ * has changed since: the manifest's bytes, the target CRS, the PROJ/EPSG/GDAL versions;
+ * and that plan.json is what lode plan -w wrote (check_planned).
  */
 lode_status lode__work_load(work *w, const char *work_dir, lode_error *err)
 {
@@ -285,6 +412,7 @@ lode_status lode__work_load(work *w, const char *work_dir, lode_error *err)
 					{"gdal_version", lode__gdal_version()}};
 
 		it->spec = &w->p.m->datasets[i];
+		lode__plan_item_rules(&w->p, it);
 		w->p.n = i + 1;
 		if (strcmp(lode__work_jstr(d, "name"), it->spec->name) != 0 || !json_is_object(l))
 			return lode__err(err, LODE_EUSAGE, "%s does not match %s: run lode plan again",
@@ -298,6 +426,8 @@ lode_status lode__work_load(work *w, const char *work_dir, lode_error *err)
 				    vs[k][0], lode__work_jstr(l, vs[k][0]), vs[k][1]);
 		if ((rc = item_from_lineage(it, l, err)))
 			return lode__err_ctx(err, "%s: dataset '%s': ", w->plan_path, it->spec->name);
+		if ((rc = check_planned(w, i, err)))
+			return rc;
 		w->keys[i] = lode__strdup(lode__work_jstr(d, "key"));
 		if (!w->keys[i])
 			return lode__err(err, LODE_ENOMEM, "out of memory");
@@ -329,6 +459,31 @@ lode_status lode__work_source_unchanged(const work *w, size_t i, lode_error *err
 				 "source '%s' changed since lode plan (size or modification time): run "
 				 "lode plan again",
 				 path);
+	/* The other files it reads (a VRT's sources, a Shapefile's .dbf): the same size. */
+	{
+		const json_t *files =
+		    json_object_get(json_object_get(w->p.items[i].lineage, "source"), "files");
+		const json_t *mtimes = json_object_get(d, "source_files_mtime");
+		for (size_t k = 1; k < json_array_size(files); k++) {
+			const json_t *f = json_array_get(files, k), *size = json_object_get(f, "size");
+			const char *was = json_string_value(json_array_get(mtimes, k - 1));
+			char *fp;
+			if (!json_is_integer(size))
+				continue; /* a network source: nothing to compare */
+			if (!(fp = lode__path_join(w->p.m->dir, lode__work_jstr(f, "path"))))
+				return lode__err(err, LODE_ENOMEM, "out of memory");
+			mt = stat(fp, &st) == 0 ? lode__work_mtime_text(&st) : NULL;
+			same = mt && was && (json_int_t)st.st_size == json_integer_value(size) &&
+			       strcmp(mt, was) == 0;
+			free(mt);
+			free(fp);
+			if (!same)
+				return lode__err(err, LODE_ESOURCE,
+						 "source '%s': '%s', which it reads, changed since lode plan "
+						 "(size or modification time): run lode plan again",
+						 path, lode__work_jstr(f, "path"));
+		}
+	}
 	return LODE_OK;
 }
 

@@ -2,8 +2,9 @@
  * work_reproject.c -- lode reproject: the parts of one shard made (each a valid
  * one-dataset bundle in WORK/parts, written under a temporary name), the parts that are
  * done skipped, and why a part failed recorded in WORK/failed.  The parts are shared out
- * the same way on every node, from plan.json alone.  Planning is work_plan.c's and
- * assembling the bundle work_package.c's; the folder's model is work.h.
+ * the same way on every node, from plan.json alone (refused when it is not what lode plan
+ * wrote, work.c).  Each part records the SHA-256 of that plan.json.  Planning is
+ * work_plan.c's and assembling the bundle work_package.c's; the folder's model is work.h.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,31 +56,13 @@ out:
 	return shard;
 }
 
-/* The lineage a tile part carries: the dataset's, with the tile's own grid. */
-static char *tile_lineage(const plan_item *it, const unit *u)
-{
-	json_t *l = json_deep_copy(it->lineage), *tgt = json_object_get(l, "target"), *tile = json_object();
-	json_t *gt = json_object_get(tgt, "geotransform");
-	char *text;
-
-	json_array_set_new(gt, 3, json_real(it->gt[3] + u->row * it->gt[5]));
-	json_object_set_new(tgt, "height", json_integer(u->rows));
-	json_object_set_new(tile, "row", json_integer(u->row));
-	json_object_set_new(tile, "rows", json_integer(u->rows));
-	json_object_set_new(tile, "of_height", json_integer(it->ny));
-	json_object_set_new(l, "tile", tile);
-	text = json_dumps(l, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(l);
-	return text;
-}
-
 /* Make one part. */
 static lode_status make_part(work *w, const unit *u, lode__progress *pr, lode_error *err)
 {
 	plan_item *it = &w->p.items[u->item];
 	char *path = lode__work_path(w, "parts", u->part), *lineage = NULL, rows[64];
 	lode__out out = {0};
-	lode_bundle_item digest = {0};
+	lode__known_values known[LODE__KNOWN_PER_ITEM] = {{0}};
 	lode_status rc;
 
 	if (!path)
@@ -88,7 +71,7 @@ static lode_status make_part(work *w, const unit *u, lode__progress *pr, lode_er
 		goto out;
 	if (it->is_vector && !it->vsrc &&
 	    (rc = lode__vector_open(it->spec->source_path, (const char *const *)it->spec->open_options,
-				    it->spec->layer, it->spec->where, &it->vsrc, err)))
+				    &it->rules, it->spec->layer, it->spec->where, &it->vsrc, err)))
 		goto out;
 	if ((rc = lode__out_begin(&out, path, err)) || (rc = lode__write_root(&w->p, out.b, err)))
 		goto out;
@@ -97,26 +80,25 @@ static lode_status make_part(work *w, const unit *u, lode__progress *pr, lode_er
 	{
 		lode_attr a[] = {{"lode_part_key", w->keys[u->item]},
 				 {"lode_part_dataset", it->spec->name},
+				 {"lode_part_plan_sha256", w->plan_sha256},
 				 {"lode_part_rows", rows}};
-		if ((rc = lode__bundle_set_attrs(out.b, NULL, a, it->is_vector ? 2 : 3, err)))
+		if ((rc = lode__bundle_set_attrs(out.b, NULL, a, it->is_vector ? 3 : 4, err)))
 			goto out;
 	}
 	if (it->is_vector) {
-		rc = lode__write_vector(&w->p, it, out.b, pr, &digest, err);
+		rc = lode__write_vector(&w->p, it, out.b, pr, known, err);
 	} else {
-		lineage = u->whole ? json_dumps(it->lineage, JSON_COMPACT | JSON_PRESERVE_ORDER)
-				   : tile_lineage(it, u);
+		lineage = lode__work_part_lineage(it, u);
 		rc = lineage
-			 ? lode__write_raster(&w->p, it, out.b, u->row, u->rows, lineage, pr, &digest, err)
+			 ? lode__write_raster(&w->p, it, out.b, u->row, u->rows, lineage, pr, known, err)
 			 : lode__err(err, LODE_ENOMEM, "out of memory");
 	}
 	if (!rc)
-		rc = lode__out_commit(&out, &digest, 1, err);
+		rc = lode__out_commit(&out, known, LODE__KNOWN_PER_ITEM, err);
 out:
 	lode__out_abort(&out);
-	free(digest.name);
-	free(digest.content_sha256);
-	free(digest.lineage);
+	for (int k = 0; k < LODE__KNOWN_PER_ITEM; k++)
+		free(known[k].path);
 	free(lineage);
 	free(path);
 	return rc;

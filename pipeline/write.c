@@ -7,22 +7,16 @@
  * that many rows: its chunks are then byte for byte the ones the whole raster has there,
  * which is what lets lode package assemble tiles made on different nodes by copying them.
  *
- * A bundle file is written under a temporary name beside its destination and renamed
- * into place only when complete (after fsync), so that nothing half-written ever sits
- * under a final name.
+ * A bundle file is written in a private folder beside its destination and renamed into
+ * place only when complete (after fsync), so that nothing half-written ever sits under
+ * a final name and no write follows a name someone else planted (publish.h).
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <glob.h>
 #include <math.h>
-#include <signal.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "bundle.h"
 #include "crs_proj.h"
@@ -31,6 +25,7 @@
 #include "error.h"
 #include "lode.h"
 #include "plan.h"
+#include "publish.h"
 #include "raster_gdal.h"
 #include "tiles.h"
 #include "util.h"
@@ -56,24 +51,32 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-lode_status lode__record_digest(lode_bundle_item *di, const char *name, const char *content, char **lineage,
-				lode_error *err)
+lode_status lode__record_raster_values(lode__known_values *k, const char *name, const char *content,
+				       lode_error *err)
 {
-	di->name = lode__strdup(name);
-	di->lineage = *lineage;
-	*lineage = NULL;
-	di->content_sha256 = lode__strdup(content);
-	return di->content_sha256 && di->name ? LODE_OK : lode__err(err, LODE_ENOMEM, "out of memory");
+	char *path = lode__sprintf("/%s/%s", name, name);
+	lode_status rc;
+
+	if (!path)
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	rc = lode__known_values_set(k, path, content, err);
+	free(path);
+	return rc;
 }
 
-void lode__digest_items_free(lode_bundle_item *d, size_t n)
+lode_status lode__record_vector_values(lode__known_values *k, const char *name, char coords[3][65], int has_z,
+				       lode_error *err)
 {
-	for (size_t i = 0; d && i < n; i++) {
-		free(d[i].name);
-		free(d[i].content_sha256);
-		free(d[i].lineage);
+	static const char *const axes[3] = {"X", "Y", "Z"};
+	lode_status rc = LODE_OK;
+
+	for (int a = 0; a < (has_z ? 3 : 2) && !rc; a++) {
+		char *path = lode__sprintf("/%s_coord%s", name, axes[a]);
+		rc = path ? lode__known_values_set(&k[a], path, coords[a], err)
+			  : lode__err(err, LODE_ENOMEM, "out of memory");
+		free(path);
 	}
-	free(d);
+	return rc;
 }
 
 /* ---- rasters ---- */
@@ -215,6 +218,7 @@ static lode_status start_tiler(const plan *p, const plan_item *it, const lode_wa
 	lode_status rc;
 	lode_tiler_params tp = {.source_path = it->spec->source_path,
 				.open_options = (const char *const *)it->spec->open_options,
+				.rules = &it->rules,
 				.wp = wp,
 				.threads = p->threads,
 				.level = lode__bundle_deflate_level()};
@@ -244,7 +248,7 @@ static void print_profile(const plan_item *it, int nthreads, const double prof[3
 }
 
 lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0, int nrows,
-			       const char *lineage, lode__progress *pr, lode_bundle_item *digest_item,
+			       const char *lineage, lode__progress *pr, lode__known_values *known,
 			       lode_error *err)
 {
 	lode__tiler *tiler = NULL;
@@ -254,7 +258,7 @@ lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0
 	double prof[3] = {0, 0, 0};
 	lode__bvar *v = NULL;
 	lode__content_hash *h = NULL;
-	char *names_text = NULL, *units_text = NULL, *lineage_copy = NULL;
+	char *names_text = NULL, *units_text = NULL;
 	char content[65];
 	size_t esize = lode__dtype_size(it->dtype), plane;
 	int rows = LODE_CHUNK, oom1, oom2, nthreads = 0;
@@ -347,13 +351,8 @@ lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0
 	v = NULL;
 	if (rc)
 		goto out;
-	if (!(lineage_copy = lode__strdup(lineage))) {
-		rc = lode__err(err, LODE_ENOMEM, "out of memory");
-		goto out;
-	}
-	rc = lode__record_digest(digest_item, it->spec->name, content, &lineage_copy, err);
+	rc = lode__record_raster_values(known, it->spec->name, content, err);
 out:
-	free(lineage_copy);
 	free(names_text);
 	free(units_text);
 	if (h) {
@@ -384,6 +383,7 @@ out:
 typedef struct digest_job {
 	const lode_vdata *d;
 	char *content; /* 65 bytes */
+	char coords[3][65];
 	double extent[4];
 	pthread_t thread;
 } digest_job;
@@ -392,13 +392,13 @@ static void *digest_main(void *arg)
 {
 	digest_job *j = arg;
 
-	lode__vector_digest(j->d, j->content);
+	lode__vector_digest_ex(j->d, j->content, j->coords);
 	lode__vector_extent(j->d, j->extent);
 	return NULL;
 }
 
 lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__progress *pr,
-			       lode_bundle_item *digest_item, lode_error *err)
+			       lode__known_values *known, lode_error *err)
 {
 	lode_vector_read r = {.src_crs_wkt = it->src_wkt,
 			      .dst_crs_wkt = p->dst_wkt,
@@ -459,7 +459,7 @@ lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__pr
 		if ((rc = lode__bundle_set_attrs(b, it->spec->name, a, 2, err)))
 			goto out;
 	}
-	rc = lode__record_digest(digest_item, it->spec->name, content, &lineage, err);
+	rc = lode__record_vector_values(known, it->spec->name, dj.coords, d->has_z, err);
 	if (!rc && lode__tick(pr, 1.0, it->spec->name))
 		rc = lode__err(err, LODE_EIO, "interrupted: nothing was written");
 out:
@@ -527,128 +527,56 @@ lode_status lode__write_root(plan *p, lode__bundle *b, lode_error *err)
 	return rc;
 }
 
-/* ---- bundle files: temporary name, then rename ---- */
+/* ---- bundle files: a private temporary name, then rename ---- */
 
-/* This machine's short host name, for temporary file names ("node12"). */
-static void short_host(char *buf, size_t n)
+lode_status lode__out_refuse(const char *dest, const lode__out_input *in, size_t n, lode_error *err)
 {
-	if (gethostname(buf, n) != 0)
-		snprintf(buf, n, "host");
-	buf[n - 1] = '\0';
-	for (char *c = buf; *c; c++)
-		if (*c == '.' || *c == '/') {
-			*c = '\0';
-			break;
-		}
-	if (!buf[0])
-		snprintf(buf, n, "host");
-}
-
-char *lode__temp_beside(const char *dest, lode_error *err)
-{
-	char *dir = lode__dirname(dest), *name, host[128];
-	const char *base = strrchr(dest, '/') ? strrchr(dest, '/') + 1 : dest;
-	int fd;
-
-	if (!dir) {
-		lode__err(err, LODE_ENOMEM, "out of memory");
-		return NULL;
-	}
-	short_host(host, sizeof host);
-	name = lode__sprintf("%s/.%s.tmp-%s-%ld-XXXXXX", dir, base, host, (long)getpid());
-	free(dir);
-	if (!name) {
-		lode__err(err, LODE_ENOMEM, "out of memory");
-		return NULL;
-	}
-	fd = mkstemp(name);
-	if (fd < 0) {
-		lode__err(err, LODE_EIO, "%s: cannot create a file in that folder: %s", dest,
-			  strerror(errno));
-		free(name);
-		return NULL;
-	}
-	/* mkstemp makes the file private (0600); a bundle is for sharing, so give it the
-	   mode any new file gets under the user's umask. */
-	{
-		mode_t mask = umask(0);
-		umask(mask);
-		fchmod(fd, 0666 & ~mask);
-	}
-	close(fd);
-	return name;
-}
-
-void lode__clean_stale_temps(const char *dest)
-{
-	char *dir = lode__dirname(dest), *prefix, host[128];
-	const char *base = strrchr(dest, '/') ? strrchr(dest, '/') + 1 : dest;
-	size_t plen;
-	glob_t g;
-
-	if (!dir)
-		return;
-	short_host(host, sizeof host);
-	prefix = lode__sprintf(".%s.tmp-", base);
-	if (!prefix) {
-		free(dir);
-		return;
-	}
-	plen = strlen(prefix);
-	/* Only the folder goes through glob: the name is compared as plain text. */
-	{
-		char *pattern = lode__sprintf("%s/.*.tmp-*", dir);
-		if (!pattern || glob(pattern, GLOB_NOSORT, NULL, &g) != 0) {
-			free(pattern);
-			free(prefix);
-			free(dir);
-			return;
-		}
-		free(pattern);
-	}
-	for (size_t i = 0; i < g.gl_pathc; i++) {
-		const char *path = g.gl_pathv[i], *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-		const char *rest = name + plen, *dash;
-		struct stat st;
-		int stale = 0;
-
-		if (strncmp(name, prefix, plen) != 0 || lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
-			continue;
-		/* rest is "HOST-PID-XXXXXX" */
-		dash = strlen(rest) > 8 ? rest + strlen(rest) - 8 : NULL; /* "-XXXXXX" is 7 chars */
-		while (dash && dash > rest && *dash != '-')
-			dash--;
-		if (dash && dash > rest) {
-			const char *pid_at = dash + 1;
-			size_t hlen = (size_t)(dash - rest);
-			long pid = strtol(pid_at, NULL, 10);
-			if (hlen == strlen(host) && strncmp(rest, host, hlen) == 0 && pid > 0 &&
-			    pid != (long)getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
-				stale = 1;
-		}
-		if (time(NULL) - st.st_mtime > 24 * 3600)
-			stale = 1;
-		if (stale)
-			unlink(path);
-	}
-	globfree(&g);
-	free(prefix);
-	free(dir);
-}
-
-/* fsync a file by name so that the rename publishes complete data. */
-static lode_status sync_file(const char *path, lode_error *err)
-{
-	int fd = open(path, O_RDONLY);
-
-	if (fd < 0 || fsync(fd) != 0) {
-		lode_status rc = lode__err(err, LODE_EIO, "%s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return rc;
-	}
-	close(fd);
+	for (size_t i = 0; i < n; i++)
+		if (in[i].path && lode__same_file(dest, in[i].path))
+			return lode__err(err, LODE_EUSAGE,
+					 "will not write %s: it is %s (%s); lode never writes over what it "
+					 "reads: choose another output name",
+					 dest, in[i].what, in[i].path);
 	return LODE_OK;
+}
+
+/* A file a source reads, given by GDAL's file list. */
+typedef struct source_file_check {
+	const char *dest, *dataset;
+	lode_error *err;
+} source_file_check;
+
+static int refuse_source_file(const char *path, void *arg)
+{
+	source_file_check *c = arg;
+
+	if (!lode__same_file(c->dest, path))
+		return 0;
+	lode__err(c->err, LODE_EUSAGE,
+		  "will not write %s: it is a file the source of dataset '%s' reads (%s); lode never "
+		  "writes over what it reads: choose another output name",
+		  c->dest, c->dataset, path);
+	return 1;
+}
+
+lode_status lode__out_refuse_plan(const char *dest, const plan *p, lode_error *err)
+{
+	lode__out_input in = {p->m->path, "the manifest"};
+	lode_status rc = lode__out_refuse(dest, &in, 1, err);
+	char what[128];
+
+	for (size_t i = 0; !rc && i < p->m->ndatasets; i++) {
+		snprintf(what, sizeof what, "the source of dataset '%s'", p->m->datasets[i].name);
+		in = (lode__out_input){p->m->datasets[i].source_path, what};
+		rc = lode__out_refuse(dest, &in, 1, err);
+	}
+	for (size_t i = 0; !rc && i < p->n; i++) {
+		source_file_check c = {dest, p->items[i].spec->name, err};
+		if ((p->items[i].src && lode__raster_files(p->items[i].src, refuse_source_file, &c)) ||
+		    (p->items[i].vsrc && lode__vector_files(p->items[i].vsrc, refuse_source_file, &c)))
+			rc = err->code;
+	}
+	return rc;
 }
 
 lode_status lode__out_begin(lode__out *o, const char *dest, lode_error *err)
@@ -656,32 +584,26 @@ lode_status lode__out_begin(lode__out *o, const char *dest, lode_error *err)
 	lode_status rc;
 
 	memset(o, 0, sizeof *o);
-	if (!(o->dest = lode__strdup(dest)))
-		return lode__err(err, LODE_ENOMEM, "out of memory");
-	lode__clean_stale_temps(dest);
-	if (!(o->tmp = lode__temp_beside(dest, err)))
-		return err->code;
-	if ((rc = lode__bundle_create(o->tmp, &o->b, err)))
+	if ((rc = lode__pub_begin(&o->pub, dest, err)))
+		return rc;
+	o->dest = o->pub.dest;
+	o->tmp = o->pub.path;
+	/* Exclusive: the name is new in a folder only this process writes. */
+	if ((rc = lode__bundle_create(o->pub.path, &o->b, err))) {
+		lode__pub_message(&o->pub, err);
 		return lode__err_ctx(err, "writing %s: ", dest);
+	}
 	return LODE_OK;
 }
 
-lode_status lode__out_commit(lode__out *o, const lode_bundle_item *digests, size_t n, lode_error *err)
+lode_status lode__out_commit(lode__out *o, const lode__known_values *known, size_t n, lode_error *err)
 {
-	char *bundle_digest = NULL;
+	char bundle_digest[65];
 	lode_status rc;
 
-	/* The digest covers the root attributes as a reader will see them: read them back. */
-	{
-		lode_kv *root = NULL;
-		size_t nroot = 0;
-		if ((rc = lode__bundle_root_attrs(o->b, &root, &nroot, err)))
-			goto out;
-		bundle_digest = lode__bundle_digest(digests, n, root, nroot);
-		lode__kv_free(root, nroot);
-	}
-	if (!bundle_digest) {
-		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+	/* The digest covers the file as a reader will see it: computed from the file. */
+	if ((rc = lode__bundle_digest(o->b, known, n, bundle_digest, err))) {
+		lode__err_ctx(err, "computing the bundle digest: ");
 		goto out;
 	}
 	{
@@ -691,17 +613,12 @@ lode_status lode__out_commit(lode__out *o, const lode_bundle_item *digests, size
 	}
 	rc = lode__bundle_close(o->b, err);
 	o->b = NULL;
-	if (rc || (rc = sync_file(o->tmp, err)))
+	if (rc || (rc = lode__pub_commit(&o->pub, err)))
 		goto out;
-	if (rename(o->tmp, o->dest) != 0) {
-		rc = lode__err(err, LODE_EIO, "%s: cannot move the finished file into place: %s", o->dest,
-			       strerror(errno));
-		goto out;
-	}
-	free(o->tmp);
 	o->tmp = NULL;
 out:
-	free(bundle_digest);
+	if (rc)
+		lode__pub_message(&o->pub, err);
 	return rc;
 }
 
@@ -711,9 +628,6 @@ void lode__out_abort(lode__out *o)
 		lode_error ignored;
 		lode__bundle_close(o->b, &ignored);
 	}
-	if (o->tmp)
-		unlink(o->tmp);
-	free(o->tmp);
-	free(o->dest);
+	lode__pub_abort(&o->pub);
 	memset(o, 0, sizeof *o);
 }

@@ -19,12 +19,18 @@ and fails on:
     comment above it does not say why (a line containing "Long:").
 
 Prints the include list with -v.  Exit 0 when clean, 1 with one line per problem.
+--self-test checks the checker: it copies the tree, plants each kind of violation in
+the copy and requires each to be found (and the clean copy to pass).
 """
 import os
 import re
 import sys
 
-TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import shutil
+import subprocess
+import tempfile
+
+TOP = os.environ.get("LODE_LAYOUT_TOP") or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INCLUDE_DIRS = ["pipeline", "formats", "formats/base"]
 MAX_LINES = 900
 MAX_FUNC = 150
@@ -181,5 +187,45 @@ def main():
     return 1 if problems else 0
 
 
+def self_test():
+    """Plant each violation in a copy of the tree; each must be reported."""
+    plants = [
+        ("formats/sha256.c", '#include "plan.h"\n', "formats must not include pipeline"),
+        ("formats/base/util.c", '#include "bundle.h"\n', "formats/base must not include formats"),
+        ("pipeline/plan.c", '#include "cli.h"\n', "pipeline must not include the CLI"),
+        ("pipeline/plan.c", "#include <gdal.h>\n", "reach that library through a formats/ module"),
+        # verify.c includes signature.h: signature.c including verify.h closes a circle
+        ("pipeline/signature.c", '#include "verify.h"\n', "module cycle"),
+        ("formats/vdata.h", '#include "bundle.h"\n', "include cycle"),
+        ("pipeline/run.c", '#include "no_such_header.h"\n', "is no file of pipeline/ or formats/"),
+        ("pipeline/run.c", "static int f(void)\n{\n" + "\tx();\n" * 160 + "}\n", "function of"),
+        ("pipeline/run.c", "/* padding */\n" * 1000, "over 900"),
+    ]
+    failures = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for d in INCLUDE_DIRS:
+            shutil.copytree(os.path.join(TOP, d), os.path.join(tmp, d), dirs_exist_ok=True)
+        env = dict(os.environ, LODE_LAYOUT_TOP=tmp)
+        me = os.path.abspath(__file__)
+        r = subprocess.run([sys.executable, me], env=env, capture_output=True, text=True)
+        if r.returncode != 0:
+            print("check_layout self-test: the clean copy fails:\n" + r.stdout)
+            failures += 1
+        for rel, text, expect in plants:
+            path = os.path.join(tmp, rel)
+            with open(path, encoding="utf-8") as f:
+                orig = f.read()
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text + orig if text.startswith("#") else orig + text)
+            r = subprocess.run([sys.executable, me], env=env, capture_output=True, text=True)
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(orig)
+            ok = r.returncode == 1 and expect in r.stdout
+            print("check_layout self-test: %s %s: %s" % ("caught" if ok else "MISSED", rel, expect))
+            failures += 0 if ok else 1
+    print("check_layout self-test: %d missed" % failures)
+    return 1 if failures else 0
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(self_test() if "--self-test" in sys.argv[1:] else main())

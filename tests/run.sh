@@ -25,6 +25,16 @@ else
 	echo "FAIL check_layout"
 	failed=$((failed + 1))
 fi
+# ... and the checker itself: each kind of violation planted in a copy must be caught.
+out=$("$PY" "$TOP/tests/check_layout.py" --self-test 2>&1)
+if printf '%s\n' "$out" | tail -n 1 | grep -q ': 0 missed$'; then
+	echo "PASS check_layout_self_test"
+	passed=$((passed + 1))
+else
+	printf '%s\n' "$out"
+	echo "FAIL check_layout_self_test"
+	failed=$((failed + 1))
+fi
 
 # Unit tests: cmocka prints "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s)".
 for t in "$TOP/$BUILD"/tests/test_*; do

@@ -16,6 +16,7 @@ Every attack must make `lode verify` (and `verify --trust`) exit 1 with a line n
 what is wrong, and `lode ls` / `lode extract` exit 1 with one clean error line
 (tests/e2e/test_strict.py). WHAT[name] is a regular expression the report must match.
 """
+import hashlib
 import os
 import shutil
 import sys
@@ -246,6 +247,47 @@ def string_array_title(path):
         f.attrs.create("title", [t, "withdrawn"], dtype=h5py.string_dtype())
 
 
+@attack(r"radiometric_k.*lode_band_names")
+def string_array_band_names(path):
+    """radiometric_k's lode_band_names as an array of three strings, one of them changed
+    (version 1's digest hashed every string array alike; lode writes the names as one
+    text, one per line)."""
+    with h5py.File(path, "r+") as f:
+        d = f["radiometric_k/radiometric_k"]
+        names = text(d, "lode_band_names").split("\n")
+        names[1] = "equivalent thorium (withdrawn)"
+        del d.attrs["lode_band_names"]
+        d.attrs.create("lode_band_names", names, dtype=h5py.string_dtype())
+
+
+@attack(r"aeromag_tmi.*units")
+def nul_in_data_units(path):
+    """A NUL inside aeromag_tmi's units hides a suffix from C strings ("nT\0 -- WITHDRAWN"),
+    as nul_in_title does at the root, where version 1's digest stopped at the NUL."""
+    with h5py.File(path, "r+") as f:
+        d = f["aeromag_tmi/aeromag_tmi"]
+        set_text(d, "units", text(d, "units").encode() + b"\0 -- WITHDRAWN")
+
+
+@attack(r"control character.*\\x0a")
+def newline_attribute_forgery(path):
+    """The forgery of issue 14 against version 1's digest: the dataset aeromag_tmi and the
+    root attribute title deleted, and a root attribute whose name holds a newline put in
+    their place ("title HASH\ndataset aeromag_tmi CONTENT", its value aeromag_tmi's
+    lineage), so that version 1's lines of text came out the same (v1_digest)."""
+    with h5py.File(path, "r+") as f:
+        names = sorted((k for k in f.attrs if k != "lode_bundle_sha256" and not k.startswith("lode_signature")),
+                       key=str.encode)
+        last, victim = names[-1], sorted(f, key=str.encode)[0]
+        var = f[victim][victim]
+        lineage = text(var, "lode_lineage").encode()
+        forged = "%s %s\ndataset %s %s" % (last, hashlib.sha256(text(f, last).encode()).hexdigest(), victim,
+                                           text(var, "lode_content_sha256"))
+        del f.attrs[last]
+        del f[victim]
+        set_text(f, forged, lineage)
+
+
 @attack(r"lode_format_version")
 def version_999(path):
     """lode_format_version = "999"."""
@@ -355,6 +397,32 @@ def name_5000_bytes(path):
     """geology_units renamed to 5000 bytes."""
     with h5py.File(path, "r+") as f:
         f.move("geology_units", "n" * 5000)
+
+
+def v1_digest(path):
+    """Bundle format version 1's bundle digest (lines of text joined by newlines, names not
+    escaped, values cut at a NUL, string arrays not hashed), to show what an attack hid
+    from it."""
+    def val(v):
+        if isinstance(v, bytes):
+            return v.split(b"\0")[0]
+        if isinstance(v, str):
+            return v.encode()
+        return ",".join("%.17g" % x for x in np.ravel(v)).encode() if v.dtype.kind in "iuf" else b""
+    lines = []
+    with h5py.File(path, "r") as f:
+        for name in sorted(f.attrs, key=str.encode):
+            if name != "lode_bundle_sha256" and not name.startswith("lode_signature"):
+                lines.append(b"attribute %s %s\n" % (name.encode(),
+                                                     hashlib.sha256(val(f.attrs[name])).hexdigest().encode()))
+        for name in sorted(f, key=str.encode):
+            o = f[name]
+            var = o[name] if isinstance(o, h5py.Group) else o if "lode_ogr_geometry_type" in o.attrs else None
+            if var is not None:
+                lines.append(b"dataset %s %s %s\n" % (
+                    name.encode(), val(var.attrs["lode_content_sha256"]),
+                    hashlib.sha256(val(var.attrs["lode_lineage"])).hexdigest().encode()))
+    return hashlib.sha256(b"".join(lines)).hexdigest()
 
 
 def main(argv):

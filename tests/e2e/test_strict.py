@@ -9,7 +9,8 @@ Same runner and output as test_raster.py.  The fixture is the demo bundle
 (samples/malaysia.yaml: five rasters, three vector layers), signed.  Every attack of
 tests/bad/attacks.py is one test: the attack is made on a copy with h5py, shown to have
 changed what an independent reader sees (h5py's view of links, objects, values and
-attributes; GDAL, netCDF4, OGR or h5dump for the headline attacks), and then
+attributes; GDAL, netCDF4, OGR or h5dump for the headline attacks; for the holes of
+issue 14 in format version 1's digest, that its lines of text did not change), and then
 `lode verify --trust` must exit 1 with a report matching the attack's expected words,
 and `lode ls`, `ls --json`, `extract` and `merge` must each exit 1 with one clean error
 line, writing nothing.  Control tests: the demo, signed, merged and made in stages
@@ -26,10 +27,12 @@ sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.normpath(os.path.join(HERE, "..", "bad")))
+sys.path.insert(0, os.path.normpath(os.path.join(HERE, "..")))
 from lodetest import Skip, assert_no_crash, lode, lode_ok, main, test  # noqa: E402
 from hostile_util import error_lines, files_under, has_control_chars  # noqa: E402
 
 import attacks  # noqa: E402  (tests/bad/attacks.py)
+import bundle_digest  # noqa: E402  (tests/bundle_digest.py)
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -240,7 +243,39 @@ def proof_user_block(orig, b):
         assert f.id.get_create_plist().get_userblock() == 512 and "gravity" in f
 
 
+def proof_v1_blind(orig, b):
+    """Version 1's bundle digest did not see the attack (the holes of issue 14)."""
+    assert attacks.v1_digest(b) == attacks.v1_digest(orig), "version 1's digest saw it"
+
+
+def proof_forgery(orig, b):
+    proof_v1_blind(orig, b)
+    with h5py.File(b, "r") as f:
+        assert "aeromag_tmi" not in f and "title" not in f.attrs, "nothing was deleted"
+
+
+def proof_nul_units(orig, b):
+    import netCDF4
+    proof_v1_blind(orig, b)
+    with netCDF4.Dataset(b) as d:
+        u = d["aeromag_tmi"]["aeromag_tmi"].units
+    assert "WITHDRAWN" in u, "netCDF4 does not show the suffix: %r" % u
+
+
+def proof_band_names_array(orig, b):
+    import netCDF4
+    proof_v1_blind(orig, b)
+    with netCDF4.Dataset(b) as d:
+        names = d["radiometric_k"]["radiometric_k"].lode_band_names
+    assert list(names) == ["potassium", "equivalent thorium (withdrawn)", "equivalent uranium"], \
+        "netCDF4 reads %r" % (names,)
+
+
 PROOFS = {
+    "newline_attribute_forgery": proof_forgery,
+    "nul_in_title": proof_v1_blind,
+    "nul_in_data_units": proof_nul_units,
+    "string_array_band_names": proof_band_names_array,
     "object_comment": proof_comment,
     "user_block": proof_user_block,
     "dimscale_swap": proof_origin_moved,
@@ -295,6 +330,84 @@ def test_intact_bundles_verify(ctx, tdir):
     assert len(parts) >= 8, parts
     for part in parts:
         lode_ok(ctx, ["verify", os.path.join(work, "parts", part), "-q"], tdir)
+
+
+@test
+def test_lineage_source_files_allow(ctx, tdir):
+    """A raster and a vector layer whose manifest gives allow: [raw_vrt, network]: their
+    lineages record source.files (path, sha256 = hashlib's, size) and source.allow (h5py),
+    and the bundle verifies, lists and extracts (the strict check accepts those keys)."""
+    fx = demo(ctx)
+    os.makedirs(os.path.join(tdir, "generated"))
+    for n in ("dem_kertau.tif", "deposits.gpkg"):
+        shutil.copyfile(os.path.join(fx["dir"], "generated", n), os.path.join(tdir, "generated", n))
+    with open(os.path.join(tdir, "allow.yaml"), "w") as fp:
+        fp.write("target: {crs: EPSG:4326, bounds: [101.6, 3.65, 102.05, 4.0], resolution: 0.001}\n"
+                 "policy: {max_error_m: 20}\n"
+                 "datasets:\n"
+                 "  - {name: dem, source: generated/dem_kertau.tif, allow: [raw_vrt, network]}\n"
+                 "  - {name: deposits, source: generated/deposits.gpkg, allow: [network]}\n")
+    b = os.path.join(tdir, "allow.nc")
+    lode_ok(ctx, ["run", "allow.yaml", "-o", b, "-q"], tdir)
+    with h5py.File(b, "r") as f:
+        for var, src, allow in ((f["dem/dem"], "dem_kertau.tif", ["raw_vrt", "network"]),
+                                (f["deposits"], "deposits.gpkg", ["network"])):
+            lin = json.loads(attacks.text(var, "lode_lineage"))["source"]
+            with open(os.path.join(tdir, "generated", src), "rb") as fp:
+                data = fp.read()
+            assert lin["files"][0] == {"path": "generated/" + src, "sha256": hashlib.sha256(data).hexdigest(),
+                                       "size": len(data)}, lin["files"]
+            assert sorted(lin["allow"]) == sorted(allow), lin["allow"]
+    lode_ok(ctx, ["verify", b, "-q"], tdir)
+    lode_ok(ctx, ["ls", b], tdir)
+    lode_ok(ctx, ["extract", b, "-o", os.path.join(tdir, "x"), "-q"], tdir)
+
+
+@test
+def test_part_attributes(ctx, tdir):
+    """A raster part of a work folder (plan -w, reproject) holds lode_part_key,
+    lode_part_dataset, lode_part_plan_sha256 and lode_part_rows (h5py) and verifies;
+    without lode_part_plan_sha256, or with one that is not 64 hex digits, verify, ls and
+    extract refuse it naming that attribute, its bundle digest recomputed by
+    tests/bundle_digest.py so that only the strict check can see it."""
+    fx = demo(ctx)
+    work = os.path.join(tdir, "work")
+    lode_ok(ctx, ["plan", os.path.join(fx["dir"], "malaysia.yaml"), "-w", work, "-q"], tdir)
+    lode_ok(ctx, ["reproject", "-w", work, "--shard", "0/1", "-q"], tdir)
+    parts = os.path.join(work, "parts")
+    part = None
+    for n in sorted(os.listdir(parts)):
+        with h5py.File(os.path.join(parts, n), "r") as f:
+            if n.endswith(".nc") and "lode_part_rows" in f.attrs:
+                part = os.path.join(parts, n)
+                keys = sorted(k for k in f.attrs if k.startswith("lode_part_"))
+                plan_sha = attacks.text(f, "lode_part_plan_sha256")
+                break
+    assert part, os.listdir(parts)
+    assert keys == ["lode_part_dataset", "lode_part_key", "lode_part_plan_sha256", "lode_part_rows"], keys
+    with open(os.path.join(work, "plan.json"), "rb") as fp:
+        assert plan_sha == hashlib.sha256(fp.read()).hexdigest(), plan_sha
+    lode_ok(ctx, ["verify", part, "-q"], tdir)
+    problems = []
+    for name, edit in (("absent", lambda f: f.attrs.__delitem__("lode_part_plan_sha256")),
+                       ("not_hex", lambda f: attacks.set_text(f, "lode_part_plan_sha256", "X" * 64))):
+        b = os.path.join(tdir, name + ".nc")
+        shutil.copyfile(part, b)
+        with h5py.File(b, "r+") as f:
+            edit(f)
+        d = bundle_digest.bundle_digest(b)
+        with h5py.File(b, "r+") as f:
+            attacks.set_text(f, "lode_bundle_sha256", d)
+        r = lode(ctx, ["verify", b], tdir)
+        p = clean_refusal(r, b)
+        if p or "bundle digest: OK" not in r.out or "lode_part_plan_sha256" not in r.out:
+            problems.append("verify %s: %s" % (name, p or r.out[-400:]))
+        for args in (["ls", b], ["extract", b, "-o", os.path.join(tdir, "x_" + name)]):
+            r = lode(ctx, args, tdir)
+            p = clean_refusal(r, b)
+            if p or "lode_part_plan_sha256" not in r.err:
+                problems.append("%s %s: %s" % (args[0], name, p or r.err[-300:]))
+    assert not problems, "; ".join(problems)
 
 
 @test

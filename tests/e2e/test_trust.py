@@ -1,20 +1,29 @@
 #!/usr/bin/python3
-"""Signed bundles: lode keygen, lode sign, lode verify --trust (Ed25519, libsodium).
+"""Signed bundles: lode keygen, lode sign, lode verify --trust (Ed25519, libsodium), and
+the bundle digest that signatures sign (docs/bundle-format.md section 7).
 
 Same runner, flags and output as test_raster.py.  Independent checks: file modes from
-os.stat, digests and signature records read with h5py, tampering done with h5py.
+os.stat, digests and signature records read with h5py, tampering done with h5py, every
+digest recomputed by tests/bundle_digest.py (h5py + hashlib, not lode's code).
 """
+import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import sys
 
 sys.dont_write_bytecode = True
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(REPO, "tests"))
 from lodetest import assert_no_crash, lode, lode_ok, main, make_target, test, write_manifest  # noqa: E402
 
+import bundle_digest as bd  # noqa: E402
 import h5py  # noqa: E402
+import numpy as np  # noqa: E402
 
 
 def signed_fixture(ctx, tdir):
@@ -156,7 +165,7 @@ def test_sign_refuses_damaged_bundle(ctx, tdir):
     assert_no_crash(r)
     assert r.rc == 1 and "does not verify" in r.err, r.brief()
     assert open(b, "rb").read() == before, "the bundle changed"
-    assert not [n for n in os.listdir(tdir) if "sign-tmp" in n], "a temporary file was left"
+    assert not [n for n in os.listdir(tdir) if "tmp-" in n], "a temporary file was left"
 
 
 @test
@@ -172,6 +181,316 @@ def test_bad_key_files(ctx, tdir):
         r = lode(ctx, args, tdir)
         assert_no_crash(r)
         assert r.rc in (1, 2) and name in r.err, "%s: %s" % (args, r.brief())
+
+
+# --------------------------------------------------------------------------- the bundle digest
+
+def demo_bundle(ctx, tdir):
+    """The demo bundle: samples/malaysia.yaml over copies of --samples and --realdata."""
+    text = open(os.path.join(REPO, "samples", "malaysia.yaml")).read()
+    for src in re.findall(r"^\s*source:\s*(\S+)", text, re.M):
+        top, name = src.split("/", 1)
+        have = ctx.sample(name) if top == "generated" else ctx.realfile(name)
+        os.makedirs(os.path.join(tdir, top), exist_ok=True)
+        for f in (have, have + ".aux.xml"):
+            if os.path.exists(f):
+                shutil.copy(f, os.path.join(tdir, top, os.path.basename(f)))
+    man = os.path.join(tdir, "malaysia.yaml")
+    open(man, "w").write(text)
+    b = os.path.join(tdir, "malaysia.nc")
+    lode_ok(ctx, ["run", man, "-o", b, "-q"], tdir)
+    return b
+
+
+def vector_bundle(ctx, tdir):
+    """Vector layers only: points with string, Integer64 and real fields, multipolygons,
+    3D lines with a DateTime field, polygons with holes and an empty layer."""
+    cases = [("deposits", "deposits.gpkg"), ("geology", "geology.gpkg"),
+             ("traverses", "vector_cases/lines_z.gpkg"), ("pits", "vector_cases/polygons_holes.gpkg"),
+             ("boreholes", "vector_cases/empty.gpkg")]
+    target = {"crs": "EPSG:4326", "bounds": [101.6, 3.65, 102.05, 4.0], "resolution": 0.001}
+    man = os.path.join(tdir, "v.yaml")
+    write_manifest(man, target, [{"name": n, "source": ctx.sample(p)} for n, p in cases],
+                   {"allow_ballpark": True, "max_error_m": 20})
+    b = os.path.join(tdir, "v.nc")
+    lode_ok(ctx, ["run", man, "-o", b, "-q"], tdir)
+    return b
+
+
+def reported(out):
+    """{dataset or 'bundle digest': hex} from lode verify's OK lines."""
+    return {m.group(1): m.group(2) for m in re.finditer(r"^(.+): OK \(sha256 ([0-9a-f]{64})\)$", out, re.M)}
+
+
+def stored_digest(path):
+    with h5py.File(path, "r") as f:
+        return text(f.attrs["lode_bundle_sha256"])
+
+
+def set_text(obj, name, value):
+    """Replace (or add) attribute name of obj by value (bytes), exactly these bytes, as
+    lode writes text: fixed-length, NUL-terminated, ASCII.  A new attribute comes last."""
+    if name in obj.attrs:
+        del obj.attrs[name]
+    tid = h5py.h5t.C_S1.copy()
+    tid.set_size(max(len(value), 1))
+    a = h5py.h5a.create(obj.id, name.encode(), tid, h5py.h5s.create(h5py.h5s.SCALAR))
+    a.write(np.frombuffer(value or b"\0", dtype="u1").copy(), mtype=tid)
+
+
+def set_digest(path, hexdigest):
+    """Store hexdigest as lode_bundle_sha256 (outside the digest)."""
+    with h5py.File(path, "r+") as f:
+        set_text(f, "lode_bundle_sha256", hexdigest.encode())
+
+
+def lode_agrees(ctx, tdir, path):
+    """Does lode compute tests/bundle_digest.py's digest for this file?  The Python digest
+    is stored as lode_bundle_sha256 and lode verify's 'bundle digest' line must say OK
+    with that value (the file may fail verify's other checks: that line is the digest's)."""
+    d = bd.bundle_digest(path)
+    set_digest(path, d)
+    r = lode(ctx, ["verify", path], tdir)
+    assert_no_crash(r)
+    return "bundle digest: OK (sha256 %s)" % d in r.out, d, r
+
+
+def old_digest(path):
+    """Format version 1's bundle digest (lines of text), to show what it missed."""
+    def val(v):
+        if isinstance(v, bytes):
+            return v.split(b"\0")[0]
+        if isinstance(v, str):
+            return v.encode()
+        return ",".join("%.17g" % x for x in np.ravel(v)).encode()
+    lines = []
+    with h5py.File(path, "r") as f:
+        for name in sorted(f.attrs, key=str.encode):
+            if name != "lode_bundle_sha256" and not name.startswith("lode_signature"):
+                lines.append(b"attribute %s %s\n" % (name.encode(), hashlib.sha256(val(f.attrs[name])).hexdigest().encode()))
+        for name in sorted(f, key=str.encode):
+            o = f[name]
+            var = o[name] if isinstance(o, h5py.Group) else o if "lode_ogr_geometry_type" in o.attrs else None
+            if var is not None:
+                lines.append(b"dataset %s %s %s\n" % (name.encode(), val(var.attrs["lode_content_sha256"]),
+                                                      hashlib.sha256(val(var.attrs["lode_lineage"])).hexdigest().encode()))
+    return hashlib.sha256(b"".join(lines)).hexdigest()
+
+
+@test
+def test_python_digest_matches(ctx, tdir):
+    """tests/bundle_digest.py (h5py + hashlib; the copy printed in bundle-format.md 7.3)
+    gives the stored lode_bundle_sha256, and lode verify's bundle digest, and every content
+    digest verify reports, for the demo bundle, a bundle of vector layers (string,
+    Integer64, DateTime fields, 3D lines, holes, an empty layer) and a twice-signed bundle."""
+    doc = open(os.path.join(REPO, "docs", "bundle-format.md")).read()
+    sec = doc[doc.index("### 7.3"):doc.index("### 7.4")]
+    block = sec[sec.index("```python\n") + 10:]
+    assert block[:block.index("```\n")] == open(os.path.join(REPO, "tests", "bundle_digest.py")).read(), \
+        "the script in bundle-format.md 7.3 is not tests/bundle_digest.py"
+    os.makedirs(os.path.join(tdir, "demo"))
+    os.makedirs(os.path.join(tdir, "vec"))
+    signed = signed_fixture(ctx, tdir)
+    for key in ("jmg", "usgs"):
+        lode_ok(ctx, ["sign", signed, "--key", os.path.join(tdir, key + ".key"), "--signer", key, "-q"], tdir)
+    problems = []
+    for b in (demo_bundle(ctx, os.path.join(tdir, "demo")), vector_bundle(ctx, os.path.join(tdir, "vec")), signed):
+        rep = reported(lode_ok(ctx, ["verify", b, "--trust", os.path.join(tdir, "jmg.pub")]
+                               if b == signed else ["verify", b], tdir).out)
+        py, stored = bd.bundle_digest(b), stored_digest(b)
+        if not py == stored == rep.get("bundle digest"):
+            problems.append("%s: python %s, stored %s, verify %s" % (b, py, stored, rep.get("bundle digest")))
+        for name, (got, st) in bd.content_digests(b).items():
+            if not got == st == rep.get(name):
+                problems.append("%s %s: python %s, stored %s, verify %s" % (b, name, got, st, rep.get(name)))
+    assert not problems, "; ".join(problems)
+
+
+def _add_cases():
+    """Changes to a bundle that use every branch of the encoding; tracked creation order
+    where the encoding requires it."""
+    def comment(f):
+        h5py.h5o.set_comment(f["aeromag/x"].id, b"a comment")
+
+    def soft_link(f):
+        f["aeromag/soft"] = h5py.SoftLink("/aeromag/x")
+
+    def external_link(f):
+        f["aeromag/ext"] = h5py.ExternalLink("other.nc", "/a/b")
+
+    def second_hard_link(f):
+        f["again"] = f["aeromag/aeromag"]
+
+    def big_endian_3d(f):
+        f["aeromag"].create_dataset("be", data=np.arange(24, dtype=">f4").reshape(2, 3, 4), track_order=True)
+
+    def compound_attr(f):
+        f.attrs.create("cmp", np.array([(1, 2.5, b"ab")], dtype=[("a", "<i2"), ("b", ">f8"), ("c", "S3")]))
+
+    def vlen_strings(f):
+        f.attrs.create("vs", ["x", "", "y\u00e9"], dtype=h5py.string_dtype())
+        f.create_dataset("vsd", (3,), dtype=h5py.string_dtype(), track_order=True)[1] = "hello"
+
+    def null_attr(f):
+        f.attrs.create("nothing", h5py.Empty("f4"))
+
+    def string_array_nul(f):
+        f.attrs.create("sa", np.array([b"ab", b"c\0d"], dtype="S3"))
+
+    def reference_attr(f):
+        f["aeromag/aeromag"].attrs["r"] = f["deposits_coordX"].ref
+
+    def unallocated_fill(f):
+        f.create_dataset("r3", shape=(3, 4, 5), dtype="<i2", fillvalue=7, chunks=(1, 2, 5), track_order=True)
+
+    def scalar_and_groups(f):
+        f.create_dataset("sc", data=np.float64(3.5), track_order=True)
+        f.create_group("g1", track_order=True).create_group("g2", track_order=True).attrs["k"] = 1
+    return [comment, soft_link, external_link, second_hard_link, big_endian_3d, compound_attr, vlen_strings,
+            null_attr, string_array_nul, reference_attr, unallocated_fill, scalar_and_groups]
+
+
+@test
+def test_digest_same_in_c_and_python(ctx, tdir):
+    """On files holding what lode never writes (a comment, soft, external and second hard
+    links, a big-endian rank-3 dataset, compound, variable-length string, empty, string
+    array and reference attributes, an unallocated dataset with a fill value, a scalar,
+    nested groups), lode's digest equals tests/bundle_digest.py's and differs from the
+    original's; an enumeration attribute and a group without creation order are refused
+    by both (verify: 'cannot be computed', exit 1)."""
+    b = signed_fixture(ctx, tdir)
+    orig = bd.bundle_digest(b)
+    problems = []
+    for change in _add_cases():
+        c = os.path.join(tdir, change.__name__ + ".nc")
+        shutil.copy(b, c)
+        with h5py.File(c, "r+") as f:
+            change(f)
+        ok, d, r = lode_agrees(ctx, tdir, c)
+        if not ok or d == orig:
+            problems.append("%s: python %s, lode: %s" % (change.__name__, d, r.out.strip().splitlines()[-1:]))
+
+    def enum_attr(f):
+        f.attrs["flag"] = np.array([True, False])
+
+    def untracked_group(f):
+        f.create_group("plain")
+    for change in (enum_attr, untracked_group):
+        c = os.path.join(tdir, change.__name__ + ".nc")
+        shutil.copy(b, c)
+        with h5py.File(c, "r+") as f:
+            change(f)
+        try:
+            problems.append("%s: python gave %s" % (change.__name__, bd.bundle_digest(c)))
+        except bd.Refused:
+            pass
+        r = lode(ctx, ["verify", c], tdir)
+        assert_no_crash(r)
+        if r.rc != 1 or "bundle digest: DAMAGED: it cannot be computed" not in r.out:
+            problems.append("%s: exit %d, %r" % (change.__name__, r.rc, r.out[-300:]))
+    assert not problems, "; ".join(problems)
+
+
+@test
+def test_digest_covers_what_v1_missed(ctx, tdir):
+    """From a freshly signed bundle: a root attribute whose name holds a newline standing
+    in for a deleted dataset (version 1's digest is unchanged: the forgery of issue 14),
+    spatial_ref changed, scale_factor added, an x attribute changed, an extra variable, a
+    NUL hiding a suffix in a text attribute (version 1's digest unchanged) and one element
+    of a string-array attribute changed: each changes tests/bundle_digest.py's digest, and
+    lode verify --trust exits 1 with 'bundle digest: DAMAGED'."""
+    b = signed_fixture(ctx, tdir)
+    lode_ok(ctx, ["sign", b, "--key", os.path.join(tdir, "jmg.key"), "--signer", "JMG", "-q"], tdir)
+    trust = ["--trust", os.path.join(tdir, "jmg.pub")]
+    orig, orig_v1 = bd.bundle_digest(b), old_digest(b)
+
+    def newline_forgery(f):
+        names = sorted((k for k in f.attrs if k != "lode_bundle_sha256" and not k.startswith("lode_signature")),
+                       key=str.encode)
+        last, victim = names[-1], "aeromag"  # the last attribute line, the first dataset line
+        raw = f.attrs[last]
+        value = raw.split(b"\0")[0] if isinstance(raw, bytes) else raw.encode()
+        var = f[victim][victim]
+        lineage = var.attrs["lode_lineage"]
+        lineage = lineage if isinstance(lineage, bytes) else lineage.encode()
+        forged = "%s %s\ndataset %s %s" % (last, hashlib.sha256(value).hexdigest(), victim,
+                                             text(var.attrs["lode_content_sha256"]))
+        del f.attrs[last]
+        del f[victim]
+        f.attrs.create(forged, np.bytes_(lineage))  # its line ends with SHA-256(lineage)
+
+    def spatial_ref(f):
+        f["aeromag/crs"].attrs["spatial_ref"] = np.bytes_(b'GEOGCS["ED50"]')
+
+    def scale_factor(f):
+        f["aeromag/aeromag"].attrs["scale_factor"] = np.float32(10.0)
+
+    def x_units(f):
+        f["aeromag/x"].attrs["units"] = np.bytes_(b"km")
+
+    def extra_variable(f):
+        f["aeromag"].create_dataset("lon", data=np.arange(5.0), track_order=True)
+
+    def nul_suffix(f):  # a text attribute as lode writes it, the same text before the NUL
+        set_text(f, "Conventions", b"CF-1.8, ACDD-1.3\0 -- WITHDRAWN")
+
+    problems = []
+    for change, v1_blind in ((newline_forgery, True), (spatial_ref, False), (scale_factor, False),
+                             (x_units, False), (extra_variable, False), (nul_suffix, True)):
+        c = os.path.join(tdir, change.__name__ + ".nc")
+        shutil.copy(b, c)
+        with h5py.File(c, "r+") as f:
+            change(f)
+        try:
+            d = bd.bundle_digest(c)
+        except bd.Refused as e:
+            d = "refused (%s)" % e
+        r = lode(ctx, ["verify", c] + trust, tdir)
+        assert_no_crash(r)
+        if d == orig or r.rc != 1 or "bundle digest: DAMAGED" not in r.out:
+            problems.append("%s: digest %s, exit %d, %r" % (change.__name__, d, r.rc, r.out[-200:]))
+        if v1_blind and old_digest(c) != orig_v1:
+            problems.append("%s: the version 1 digest saw it (the test no longer shows the hole)"
+                            % change.__name__)
+    # String arrays: two files that differ in one element only, bytes and text alike.
+    for kind in ("S8", h5py.string_dtype()):
+        pair = []
+        for k, elems in enumerate((["alpha", "beta", "gamma"], ["alpha", "betA", "gamma"])):
+            c = os.path.join(tdir, "sa%d_%s.nc" % (k, "fixed" if kind == "S8" else "vlen"))
+            shutil.copy(b, c)
+            with h5py.File(c, "r+") as f:
+                f["aeromag/aeromag"].attrs.create("names", elems, dtype=kind)
+            pair.append(c)
+        ok, d0, _ = lode_agrees(ctx, tdir, pair[0])
+        set_digest(pair[1], d0)  # the first file's digest, claimed by the second
+        r = lode(ctx, ["verify", pair[1]], tdir)
+        if not ok or bd.bundle_digest(pair[1]) == d0 or "bundle digest: DAMAGED" not in r.out:
+            problems.append("string array %s: lode agrees %s, second %r" % (kind, ok, r.out[-200:]))
+    assert not problems, "; ".join(problems)
+
+
+@test
+def test_format_version_1_refused(ctx, tdir):
+    """A bundle of format version 1 (older lode, whose digest covered part of the file) is
+    refused by verify, sign and merge with a message saying to make it again; an unknown
+    version is refused too.  lode writes version 2 (h5py)."""
+    b = signed_fixture(ctx, tdir)
+    with h5py.File(b, "r") as f:
+        assert text(f.attrs["lode_format_version"]) == "2", text(f.attrs["lode_format_version"])
+    problems = []
+    for version, want in (("1", "bundle format version 1"), ("999", "unknown bundle format version")):
+        c = os.path.join(tdir, "v%s.nc" % version)
+        shutil.copy(b, c)
+        with h5py.File(c, "r+") as f:
+            f.attrs["lode_format_version"] = np.bytes_(version.encode())
+        for args in (["verify", c], ["sign", c, "--key", os.path.join(tdir, "jmg.key")],
+                     ["merge", c, "-o", os.path.join(tdir, "m%s.nc" % version)]):
+            r = lode(ctx, args, tdir)
+            assert_no_crash(r)
+            if r.rc != 1 or want not in r.err or (version == "1" and "again" not in r.err):
+                problems.append("%s %s: exit %d, %r" % (args[0], version, r.rc, r.err.strip()[-300:]))
+    assert not os.path.exists(os.path.join(tdir, "m1.nc")), "merge wrote a bundle"
+    assert not problems, "; ".join(problems)
 
 
 if __name__ == "__main__":

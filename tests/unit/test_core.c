@@ -1,6 +1,7 @@
 /*
  * test_core.c -- the error record, SHA-256 and the digest rules (against FIPS 180-2 vectors
- * and values computed with Python's hashlib, an independent SHA-256) and the data-type table.
+ * and values computed with Python's hashlib, an independent SHA-256; the bundle digest
+ * against tests/bundle_digest.py, h5py) and the data-type table.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -21,6 +22,10 @@
 #include "manifest.h"
 #include "sha256.h"
 #include "util.h"
+
+/* tests/bundle_digest.py's digest of a bundle with the two root attributes of
+   bundle_digest_rules and nothing else. */
+#define BUNDLE_DIGEST_TWO_ATTRS "231563c0ad9066aeb44452239dba6468a0e826f0de002350a23ad02014a0cd5f"
 
 static void error_context_is_prepended(void **state)
 {
@@ -136,32 +141,54 @@ static void content_digest_rule(void **state)
 	assert_string_equal(hex, "f0f0ae61013c060781d0a91160e3b9732ba022f353f50a94b7e2d067644f9293");
 }
 
-static void bundle_digest_is_order_free(void **state)
+/* The bundle digest of a new bundle at path holding only the root attributes attrs[0..n). */
+static void digest_of(const char *path, const lode_attr *attrs, size_t n, char hex[65])
 {
-	lode_bundle_item x[2] = {{.name = "b", .content_sha256 = "22", .lineage = "{}"},
-				 {.name = "a", .content_sha256 = "11", .lineage = "{\"k\":1}"}};
-	lode_bundle_item y[2] = {x[1], x[0]};
-	lode_kv root[3] = {
-	    {"lode_bundle_sha256", "ignored"}, {"lode_manifest", "manifest text"}, {"title", "T"}};
-	lode_kv changed[3] = {
-	    {"lode_bundle_sha256", "other"}, {"lode_manifest", "manifest text"}, {"title", "T2"}};
-	char *d1 = lode__bundle_digest(x, 2, root, 3);
-	char *d2 = lode__bundle_digest(y, 2, root, 3);
-	char *d3 = lode__bundle_digest(y, 2, changed, 3);
-	lode_kv restamped[3] = {
-	    {"lode_bundle_sha256", "other"}, {"lode_manifest", "manifest text"}, {"title", "T"}};
-	char *d4 = lode__bundle_digest(y, 2, restamped, 3); /* the stored digest is not covered */
+	lode__bundle *b = NULL;
+	lode_error err;
+
+	unlink(path); /* bundles are created exclusively: never over an existing file */
+	assert_int_equal(lode__bundle_create(path, &b, &err), LODE_OK);
+	assert_int_equal(lode__bundle_set_attrs(b, NULL, attrs, n, &err), LODE_OK);
+	assert_int_equal(lode__bundle_digest(b, NULL, 0, hex, &err), LODE_OK);
+	assert_int_equal(lode__bundle_close(b, &err), LODE_OK);
+}
+
+static void bundle_digest_rules(void **state)
+{
+	char path[] = "/tmp/lode-test-digest.XXXXXX", d1[65], d2[65], d3[65];
+	lode_attr base[2] = {{"Conventions", "CF-1.8, ACDD-1.3"}, {"title", "T"}};
+	lode_attr signed_[4] = {base[0], base[1], {"lode_bundle_sha256", "x"}, {"lode_signature_1", "{}"}};
+	lode_attr odd[3] = {base[0], base[1], {"lode_signature_01", "{}"}};
+	lode_attr shifted[2] = {{"Conventions", "CF-1.8,"}, {" ACDD-1.3title", "T"}};
+	lode_attr swapped[2] = {base[1], base[0]};
+	int fd = mkstemp(path);
 
 	(void)state;
-	assert_non_null(d1);
+	assert_true(fd >= 0);
+	close(fd);
+	/* The value tests/bundle_digest.py (h5py and hashlib) prints for this file. */
+	digest_of(path, base, 2, d1);
+	assert_string_equal(d1, BUNDLE_DIGEST_TWO_ATTRS);
+	/* The signature set is left out; anything else counts, in creation order. */
+	digest_of(path, signed_, 4, d2);
 	assert_string_equal(d1, d2);
+	digest_of(path, odd, 3, d3);
 	assert_string_not_equal(d1, d3);
-	assert_string_equal(d4, d1);
+	digest_of(path, shifted, 2, d3); /* the same bytes cut elsewhere */
+	assert_string_not_equal(d1, d3);
+	digest_of(path, swapped, 2, d3);
+	assert_string_not_equal(d1, d3);
+	unlink(path);
+	assert_true(lode__digest_skips_attr("lode_bundle_sha256"));
 	assert_true(lode__digest_skips_attr("lode_signature_1"));
-	free(d1);
-	free(d2);
-	free(d3);
-	free(d4);
+	assert_true(lode__digest_skips_attr("lode_signature_10"));
+	assert_false(lode__digest_skips_attr("lode_signature_01"));
+	assert_false(lode__digest_skips_attr("lode_signature_0"));
+	assert_false(lode__digest_skips_attr("lode_signature_"));
+	assert_false(lode__digest_skips_attr("lode_signature_1a"));
+	assert_false(lode__digest_skips_attr("lode_signature"));
+	assert_false(lode__digest_skips_attr("lode_bundle_sha256 "));
 }
 
 static void dtypes(void **state)
@@ -209,7 +236,7 @@ int main(void)
 	    cmocka_unit_test(error_context_is_prepended),
 	    cmocka_unit_test(sha256_vectors),
 	    cmocka_unit_test(content_digest_rule),
-	    cmocka_unit_test(bundle_digest_is_order_free),
+	    cmocka_unit_test(bundle_digest_rules),
 	    cmocka_unit_test(dtypes),
 	    cmocka_unit_test(paths),
 	};

@@ -51,7 +51,8 @@ static const char *good = "bundle:\n"
 			  "    resolution: 0.0005\n"
 			  "    error_threshold: 0\n"
 			  "  - name: dem\n"
-			  "    source: /abs/dem.tif\n";
+			  "    source: /abs/dem.tif\n"
+			  "    allow: [network, raw_vrt]\n";
 
 static void reads_every_key(void **state)
 {
@@ -85,6 +86,9 @@ static void reads_every_key(void **state)
 	assert_string_equal(m->datasets[1].source_path, "/abs/dem.tif");
 	assert_string_equal(m->datasets[1].resampling, "nearest");
 	assert_false(m->datasets[1].has_nodata);
+	/* allow: by name; the default allows neither. */
+	assert_false(m->datasets[0].allow_raw_vrt || m->datasets[0].allow_network);
+	assert_true(m->datasets[1].allow_raw_vrt && m->datasets[1].allow_network);
 	assert_true(isinf(m->max_error_m) == 0);
 	assert_string_equal(m->text, good);
 	lode__manifest_free(m);
@@ -142,6 +146,10 @@ static void refuses_mistakes(void **state)
 		     "nested more than 32 levels");
 	expect_error(HEAD "datasets:\n  - name: a\n    source: a.tif\n    bands: [0]\n",
 		     "band numbers are whole numbers from 1");
+	expect_error(HEAD "datasets:\n  - name: a\n    source: a.tif\n    allow: [vsicurl]\n",
+		     "bad.yaml:8:13: datasets[1].allow: unknown 'vsicurl' (expected raw_vrt or network)");
+	expect_error(HEAD "datasets:\n  - name: a\n    source: a.tif\n    allow: network\n",
+		     "bad.yaml:8:12: datasets[1].allow: expected a list");
 }
 
 static void missing_file(void **state)
