@@ -68,6 +68,30 @@ lode_status lode__bundle_set_attrs(lode__bundle *b, const char *path, const lode
 void lode__bundle_writeback(lode__bundle *b);
 /* Set a 64-bit float root attribute. */
 lode_status lode__bundle_set_double(lode__bundle *b, const char *key, double v, lode_error *err);
+/*
+ * What lode writes for a CRS (bundle-format.md sections 4.1, 4.2 and 5.1), computed
+ * without writing it, so that the writers and verify agree: the CF grid-mapping
+ * attributes in writing order (grid_mapping_name first, a text; then numbers, scalars
+ * or the 2-element standard_parallel) and the attributes of the x and y coordinates.
+ * A CRS that GDAL cannot parse (parsed 0) gets no grid-mapping attributes and
+ * projected x/y in metres, as the writers do.  Free with lode__crs_attrs_free.
+ */
+typedef struct lode_cf_attr {
+	const char *name;
+	const char *text; /* grid_mapping_name; NULL for numbers */
+	size_t n;         /* numbers: 1 (a scalar) or 2 */
+	double v[2];
+} lode_cf_attr;
+typedef struct lode_crs_attrs {
+	int parsed, geographic;
+	lode_cf_attr gm[16];
+	size_t ngm;
+	const char *x_standard_name, *x_long_name, *x_units;
+	const char *y_standard_name, *y_long_name, *y_units;
+	char *own_unit; /* the CRS's own unit name when it has no UDUNITS name (owned) */
+} lode_crs_attrs;
+void lode__crs_attrs(const char *crs_wkt, lode_crs_attrs *out);
+void lode__crs_attrs_free(lode_crs_attrs *a);
 /* Close; flushes.  On error the file must be discarded.  NULL ok. */
 lode_status lode__bundle_close(lode__bundle *b, lode_error *err);
 

@@ -184,7 +184,7 @@ lode_status lode__bundle_set_double(lode__bundle *b, const char *key, double v, 
 	return LODE_OK;
 }
 
-/* ---- the CF grid mapping of a CRS (rasters and vector layers) ---- */
+/* ---- what lode writes for a CRS (rasters and vector layers) ---- */
 
 /* UDUNITS names for the linear units CRSs use; anything else is named as the CRS
    names it, and the factor to metres is in crs_wkt. */
@@ -197,11 +197,19 @@ const char *lode__h5_udunits(double to_metre, const char *name)
 							     : (name ? name : "m");
 }
 
-/* CF grid-mapping parameters for the projections CF defines; crs_wkt is always written. */
-void lode__h5_cf_grid_mapping(hid_t crs, OGRSpatialReferenceH s)
+/* Append a number attribute to the grid mapping a. */
+static void gm_num(lode_crs_attrs *a, const char *name, size_t n, double v0, double v1)
+{
+	if (a->ngm < sizeof a->gm / sizeof a->gm[0])
+		a->gm[a->ngm++] = (lode_cf_attr){name, NULL, n, {v0, v1}};
+}
+
+/* The CF grid-mapping attributes of s, in the order lode writes them: for the projections
+   CF defines, and geographic CRSs. */
+static void cf_grid_mapping(lode_crs_attrs *a, OGRSpatialReferenceH s)
 {
 	OGRErr e;
-	double a = OSRGetSemiMajor(s, &e), invf = OSRGetInvFlattening(s, &e);
+	double sma = OSRGetSemiMajor(s, &e), invf = OSRGetInvFlattening(s, &e);
 	const char *proj = OSRGetAttrValue(s, "PROJECTION", 0);
 	static const struct {
 		const char *ogr, *cf;
@@ -215,45 +223,93 @@ void lode__h5_cf_grid_mapping(hid_t crs, OGRSpatialReferenceH s)
 	const char *cf = NULL;
 
 	if (OSRIsGeographic(s)) {
-		lode__h5_set_text(crs, "grid_mapping_name", "latitude_longitude");
+		a->gm[a->ngm++] = (lode_cf_attr){"grid_mapping_name", "latitude_longitude", 0, {0, 0}};
 	} else if (proj) {
 		for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 			if (strcmp(proj, names[i].ogr) == 0)
 				cf = names[i].cf;
 		if (cf) {
-			lode__h5_set_text(crs, "grid_mapping_name", cf);
-			lode__h5_set_double(crs, "false_easting",
-					    OSRGetProjParm(s, SRS_PP_FALSE_EASTING, 0, &e));
-			lode__h5_set_double(crs, "false_northing",
-					    OSRGetProjParm(s, SRS_PP_FALSE_NORTHING, 0, &e));
-			lode__h5_set_double(crs, "latitude_of_projection_origin",
-					    OSRGetProjParm(s, SRS_PP_LATITUDE_OF_ORIGIN, 0, &e));
+			a->gm[a->ngm++] = (lode_cf_attr){"grid_mapping_name", cf, 0, {0, 0}};
+			gm_num(a, "false_easting", 1, OSRGetProjParm(s, SRS_PP_FALSE_EASTING, 0, &e), 0);
+			gm_num(a, "false_northing", 1, OSRGetProjParm(s, SRS_PP_FALSE_NORTHING, 0, &e), 0);
+			gm_num(a, "latitude_of_projection_origin", 1,
+			       OSRGetProjParm(s, SRS_PP_LATITUDE_OF_ORIGIN, 0, &e), 0);
 		}
 		if (cf && !strcmp(cf, "transverse_mercator")) {
-			lode__h5_set_double(crs, "longitude_of_central_meridian",
-					    OSRGetProjParm(s, SRS_PP_CENTRAL_MERIDIAN, 0, &e));
-			lode__h5_set_double(crs, "scale_factor_at_central_meridian",
-					    OSRGetProjParm(s, SRS_PP_SCALE_FACTOR, 1, &e));
+			gm_num(a, "longitude_of_central_meridian", 1,
+			       OSRGetProjParm(s, SRS_PP_CENTRAL_MERIDIAN, 0, &e), 0);
+			gm_num(a, "scale_factor_at_central_meridian", 1,
+			       OSRGetProjParm(s, SRS_PP_SCALE_FACTOR, 1, &e), 0);
 		} else if (cf && (!strcmp(cf, "albers_conical_equal_area") ||
 				  !strcmp(cf, "lambert_conformal_conic"))) {
-			double sp[2] = {OSRGetProjParm(s, SRS_PP_STANDARD_PARALLEL_1, 0, &e),
-					OSRGetProjParm(s, SRS_PP_STANDARD_PARALLEL_2, 0, &e)};
-			lode__h5_set_nums(crs, "standard_parallel", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, sp);
-			lode__h5_set_double(crs, "longitude_of_central_meridian",
-					    OSRGetProjParm(s, SRS_PP_CENTRAL_MERIDIAN, 0, &e));
+			gm_num(a, "standard_parallel", 2,
+			       OSRGetProjParm(s, SRS_PP_STANDARD_PARALLEL_1, 0, &e),
+			       OSRGetProjParm(s, SRS_PP_STANDARD_PARALLEL_2, 0, &e));
+			gm_num(a, "longitude_of_central_meridian", 1,
+			       OSRGetProjParm(s, SRS_PP_CENTRAL_MERIDIAN, 0, &e), 0);
 		} else if (cf && !strcmp(cf, "lambert_azimuthal_equal_area")) {
-			lode__h5_set_double(crs, "longitude_of_projection_origin",
-					    OSRGetProjParm(s, SRS_PP_CENTRAL_MERIDIAN, 0, &e));
+			gm_num(a, "longitude_of_projection_origin", 1,
+			       OSRGetProjParm(s, SRS_PP_CENTRAL_MERIDIAN, 0, &e), 0);
 		} else if (cf && !strcmp(cf, "mercator")) {
-			lode__h5_set_double(crs, "longitude_of_projection_origin",
-					    OSRGetProjParm(s, SRS_PP_CENTRAL_MERIDIAN, 0, &e));
-			lode__h5_set_double(crs, "scale_factor_at_projection_origin",
-					    OSRGetProjParm(s, SRS_PP_SCALE_FACTOR, 1, &e));
+			gm_num(a, "longitude_of_projection_origin", 1,
+			       OSRGetProjParm(s, SRS_PP_CENTRAL_MERIDIAN, 0, &e), 0);
+			gm_num(a, "scale_factor_at_projection_origin", 1,
+			       OSRGetProjParm(s, SRS_PP_SCALE_FACTOR, 1, &e), 0);
 		}
 	}
 	if (OSRIsGeographic(s) || cf) {
-		lode__h5_set_double(crs, "semi_major_axis", a);
-		lode__h5_set_double(crs, "inverse_flattening", invf);
-		lode__h5_set_double(crs, "longitude_of_prime_meridian", OSRGetPrimeMeridian(s, NULL));
+		gm_num(a, "semi_major_axis", 1, sma, 0);
+		gm_num(a, "inverse_flattening", 1, invf, 0);
+		gm_num(a, "longitude_of_prime_meridian", 1, OSRGetPrimeMeridian(s, NULL), 0);
+	}
+}
+
+void lode__crs_attrs(const char *crs_wkt, lode_crs_attrs *a)
+{
+	OGRSpatialReferenceH s = OSRNewSpatialReference(NULL);
+	const char *unit = NULL;
+	double f = 1.0;
+
+	memset(a, 0, sizeof *a);
+	if (s && crs_wkt && OSRSetFromUserInput(s, crs_wkt) == OGRERR_NONE) {
+		a->parsed = 1;
+		a->geographic = OSRIsGeographic(s);
+		cf_grid_mapping(a, s);
+		if (!a->geographic)
+			f = OSRGetLinearUnits(s, (char **)&unit);
+	}
+	if (a->geographic) {
+		a->x_standard_name = a->x_long_name = "longitude";
+		a->y_standard_name = a->y_long_name = "latitude";
+		a->x_units = "degrees_east";
+		a->y_units = "degrees_north";
+	} else {
+		const char *ud = lode__h5_udunits(f, unit);
+		a->x_standard_name = "projection_x_coordinate";
+		a->y_standard_name = "projection_y_coordinate";
+		a->x_long_name = "x coordinate of projection";
+		a->y_long_name = "y coordinate of projection";
+		/* The CRS's own unit name lives in s: keep a copy. */
+		a->own_unit = ud == unit ? lode__strdup(unit) : NULL;
+		a->x_units = a->y_units = a->own_unit ? a->own_unit : ud == unit ? "m" : ud;
+	}
+	if (s)
+		OSRDestroySpatialReference(s);
+}
+
+void lode__crs_attrs_free(lode_crs_attrs *a)
+{
+	free(a->own_unit);
+	a->own_unit = NULL;
+}
+
+void lode__h5_write_grid_mapping(hid_t crs, const lode_crs_attrs *a)
+{
+	for (size_t i = 0; i < a->ngm; i++) {
+		if (a->gm[i].text)
+			lode__h5_set_text(crs, a->gm[i].name, a->gm[i].text);
+		else
+			lode__h5_set_nums(crs, a->gm[i].name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, a->gm[i].n,
+					  a->gm[i].v);
 	}
 }

@@ -82,9 +82,9 @@ char *lode__h5_get_text(hid_t obj, const char *name);
 int lode__h5_get_double(hid_t obj, const char *name, double *v);
 /* UDUNITS name of a linear unit of to_metre metres named name (by the CRS). */
 const char *lode__h5_udunits(double to_metre, const char *name);
-/* CF grid-mapping attributes of s on the grid-mapping variable crs (crs_wkt is written
-   by the caller); attributes that fail are left out. */
-void lode__h5_cf_grid_mapping(hid_t crs, OGRSpatialReferenceH s);
+/* The CF grid-mapping attributes of a (lode__crs_attrs) on the grid-mapping variable crs
+   (crs_wkt is written by the caller); attributes that fail are left out. */
+void lode__h5_write_grid_mapping(hid_t crs, const lode_crs_attrs *a);
 
 /* ---- vector layers (bundle_vector.c; used by bundle_vector_read.c) ---- */
 

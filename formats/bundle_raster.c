@@ -15,7 +15,6 @@
 
 #include <hdf5.h>
 #include <hdf5_hl.h>
-#include <ogr_srs_api.h>
 
 #include "bundle.h"
 #include "bundle_h5_int.h"
@@ -48,34 +47,26 @@ out:
 
 /* The CF attributes of a raster's x and y: longitude and latitude, or projected x and y in
    the CRS's linear unit. */
-static void raster_xy_attrs(hid_t xd, hid_t yd, OGRSpatialReferenceH srs, int geo)
+static void raster_xy_attrs(hid_t xd, hid_t yd, const lode_crs_attrs *ca)
 {
-	if (geo) {
-		lode__h5_set_text(xd, "standard_name", "longitude");
-		lode__h5_set_text(xd, "long_name", "longitude");
-		lode__h5_set_text(xd, "units", "degrees_east");
-		lode__h5_set_text(yd, "standard_name", "latitude");
-		lode__h5_set_text(yd, "long_name", "latitude");
-		lode__h5_set_text(yd, "units", "degrees_north");
-	} else {
-		const char *unit = NULL;
-		double f = srs ? OSRGetLinearUnits(srs, (char **)&unit) : 1.0;
-		lode__h5_set_text(xd, "standard_name", "projection_x_coordinate");
-		lode__h5_set_text(xd, "long_name", "x coordinate of projection");
-		lode__h5_set_text(yd, "standard_name", "projection_y_coordinate");
-		lode__h5_set_text(yd, "long_name", "y coordinate of projection");
-		const char *ud = lode__h5_udunits(f, unit);
-		lode__h5_set_text(xd, "units", ud);
-		lode__h5_set_text(yd, "units", ud);
-	}
+	/* In this order (it decides where HDF5 puts them, so the bytes of the file). */
+	lode__h5_set_text(xd, "standard_name", ca->x_standard_name);
+	lode__h5_set_text(xd, "long_name", ca->x_long_name);
+	if (ca->geographic)
+		lode__h5_set_text(xd, "units", ca->x_units);
+	lode__h5_set_text(yd, "standard_name", ca->y_standard_name);
+	lode__h5_set_text(yd, "long_name", ca->y_long_name);
+	if (!ca->geographic)
+		lode__h5_set_text(xd, "units", ca->x_units);
+	lode__h5_set_text(yd, "units", ca->y_units);
 	lode__h5_set_text(xd, "axis", "X");
 	lode__h5_set_text(yd, "axis", "Y");
 }
 
-/* The grid-mapping variable crs of a raster's group: the CRS (srs NULL when it cannot be
-   parsed) and the geotransform.  *sp and *crs: handles the caller closes. */
+/* The grid-mapping variable crs of a raster's group: the CRS (its CF attributes ca) and
+   the geotransform.  *sp and *crs: handles the caller closes. */
 static lode_status raster_grid_mapping(hid_t group, hid_t dcpl, const lode_raster_def *def,
-				       OGRSpatialReferenceH srs, hid_t *sp, hid_t *crs, lode_error *err)
+				       const lode_crs_attrs *ca, hid_t *sp, hid_t *crs, lode_error *err)
 {
 	char gt[256];
 
@@ -85,8 +76,7 @@ static lode_status raster_grid_mapping(hid_t group, hid_t dcpl, const lode_raste
 		return lode__h5_err(err, LODE_EIO, "creating the crs variable");
 	H5Sclose(*sp);
 	*sp = H5I_INVALID_HID;
-	if (srs)
-		lode__h5_cf_grid_mapping(*crs, srs);
+	lode__h5_write_grid_mapping(*crs, ca);
 	snprintf(gt, sizeof gt, "%.17g %.17g %.17g %.17g %.17g %.17g", def->gt[0], def->gt[1], def->gt[2],
 		 def->gt[3], def->gt[4], def->gt[5]);
 	if (lode__h5_set_text(*crs, "crs_wkt", def->crs_wkt) < 0 ||
@@ -150,11 +140,11 @@ lode_status lode__bundle_add_raster(lode__bundle *b, const lode_raster_def *def,
 	hid_t crs = H5I_INVALID_HID, sp = H5I_INVALID_HID;
 	double *xs = NULL, *ys = NULL;
 	int *bs = NULL;
-	OGRSpatialReferenceH srs = NULL;
-	int geo = 0;
+	lode_crs_attrs ca;
 	lode_status rc = LODE_OK;
 
 	*out = NULL;
+	lode__crs_attrs(def->crs_wkt, &ca);
 	v = calloc(1, sizeof *v);
 	xs = malloc(sizeof *xs * (size_t)def->nx);
 	ys = malloc(sizeof *ys * (size_t)def->ny);
@@ -183,9 +173,6 @@ lode_status lode__bundle_add_raster(lode__bundle *b, const lode_raster_def *def,
 		ys[j] = def->gt[3] + (j + 0.5) * def->gt[5];
 	for (int k = 0; k < def->nbands; k++)
 		bs[k] = k + 1;
-	srs = OSRNewSpatialReference(NULL);
-	if (srs && OSRSetFromUserInput(srs, def->crs_wkt) == OGRERR_NONE)
-		geo = OSRIsGeographic(srs);
 	if (def->nbands > 1) {
 		bd = make_coord(v->group, "band", H5T_STD_I32LE, H5T_NATIVE_INT, (hsize_t)def->nbands, bs);
 		if (bd < 0 || lode__h5_set_text(bd, "long_name", "band number") < 0) {
@@ -199,10 +186,10 @@ lode_status lode__bundle_add_raster(lode__bundle *b, const lode_raster_def *def,
 		rc = lode__h5_err(err, LODE_EIO, "writing the x/y coordinates");
 		goto out;
 	}
-	raster_xy_attrs(xd, yd, srs, geo);
+	raster_xy_attrs(xd, yd, &ca);
 
 	/* The grid-mapping variable. */
-	if ((rc = raster_grid_mapping(v->group, dcpl, def, srs, &sp, &crs, err)))
+	if ((rc = raster_grid_mapping(v->group, dcpl, def, &ca, &sp, &crs, err)))
 		goto out;
 
 	/* The data variable: chunked, shuffled, deflated, checksummed. */
@@ -211,8 +198,7 @@ lode_status lode__bundle_add_raster(lode__bundle *b, const lode_raster_def *def,
 	*out = v;
 	v = NULL;
 out:
-	if (srs)
-		OSRDestroySpatialReference(srs);
+	lode__crs_attrs_free(&ca);
 	if (sp >= 0)
 		H5Sclose(sp);
 	if (crs >= 0)

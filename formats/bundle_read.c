@@ -18,6 +18,7 @@
 
 #include "bundle.h"
 #include "bundle_h5_int.h"
+#include "bundle_strict.h"
 #include "dtype.h"
 #include "error.h"
 #include "util.h"
@@ -38,7 +39,11 @@ static herr_t list_cb(hid_t g, const char *name, const H5L_info_t *info, void *d
 
 	int vec;
 
-	(void)info;
+	/* Only hard links, and names that can be printed: anything else is no dataset lode
+	   wrote (the strict check of verify, ls and extract reports it, escaped), and an
+	   external link is not followed into another file. */
+	if (info->type != H5L_TYPE_HARD || strlen(name) > LODE_MAX_NAME || lode__has_control(name))
+		return 0;
 	if (H5Oget_info_by_name2(g, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0)
 		return 0;
 	/* Rasters are groups; vector layers are the root variables marked as lode layers. */

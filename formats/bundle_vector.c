@@ -17,7 +17,6 @@
 
 #include <hdf5.h>
 #include <hdf5_hl.h>
-#include <ogr_srs_api.h>
 
 #include "bundle.h"
 #include "bundle_h5_int.h"
@@ -443,27 +442,19 @@ static hid_t make_pure_dim(hid_t loc, const char *name, hsize_t n)
 static int make_head(hid_t root, const layer_names *nm, const char *crs_wkt, hsize_t n, hsize_t chunk,
 		     hid_t h[4])
 {
-	OGRSpatialReferenceH srs = OSRNewSpatialReference(NULL);
 	hid_t sp = H5Screate(H5S_SCALAR), dcpl = lode__h5_dataset_cpl();
-	const char *unit = NULL;
-	double f = 1.0;
-	int ok = 0, geo = 0;
+	lode_crs_attrs ca;
+	int ok = 0;
 
 	h[0] = h[1] = h[2] = h[3] = H5I_INVALID_HID;
-	if (srs && OSRSetFromUserInput(srs, crs_wkt) != OGRERR_NONE) {
-		OSRDestroySpatialReference(srs);
-		srs = NULL;
-	}
-	if (srs && !(geo = OSRIsGeographic(srs)))
-		f = OSRGetLinearUnits(srs, (char **)&unit);
+	lode__crs_attrs(crs_wkt, &ca);
 	h[0] = sp >= 0 && dcpl >= 0
 		   ? H5Dcreate2(root, nm->crs, H5T_STD_I32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT)
 		   : -1;
 	if (h[0] < 0 || lode__h5_set_text(h[0], "crs_wkt", crs_wkt) < 0 ||
 	    lode__h5_set_text(h[0], "spatial_ref", crs_wkt) < 0)
 		goto out;
-	if (srs)
-		lode__h5_cf_grid_mapping(h[0], srs);
+	lode__h5_write_grid_mapping(h[0], &ca);
 	if ((h[1] = make_pure_dim(root, nm->nodes, n)) < 0 ||
 	    (h[2] = new_column(root, nm->x, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, n, chunk, NULL)) < 0 ||
 	    H5DSattach_scale(h[2], h[1], 0) < 0 ||
@@ -472,16 +463,15 @@ static int make_head(hid_t root, const layer_names *nm, const char *crs_wkt, hsi
 		goto out;
 	lode__h5_set_text(h[2], "axis", "X");
 	lode__h5_set_text(h[3], "axis", "Y");
-	lode__h5_set_text(h[2], "standard_name", geo ? "longitude" : "projection_x_coordinate");
-	lode__h5_set_text(h[3], "standard_name", geo ? "latitude" : "projection_y_coordinate");
-	lode__h5_set_text(h[2], "units", geo ? "degrees_east" : lode__h5_udunits(f, unit));
-	lode__h5_set_text(h[3], "units", geo ? "degrees_north" : lode__h5_udunits(f, unit));
+	lode__h5_set_text(h[2], "standard_name", ca.x_standard_name);
+	lode__h5_set_text(h[3], "standard_name", ca.y_standard_name);
+	lode__h5_set_text(h[2], "units", ca.x_units);
+	lode__h5_set_text(h[3], "units", ca.y_units);
 	ok = 1;
 out:
 	if (!ok)
 		lode__h5_save();
-	if (srs)
-		OSRDestroySpatialReference(srs);
+	lode__crs_attrs_free(&ca);
 	if (sp >= 0)
 		H5Sclose(sp);
 	if (dcpl >= 0)

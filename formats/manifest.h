@@ -62,6 +62,9 @@ typedef struct lode_manifest {
 /* Parse and validate a manifest file.  Errors carry "FILE:LINE:COL: key: problem". */
 lode_status lode__manifest_load(const char *path, lode_manifest **out, lode_error *err);
 void lode__manifest_free(lode_manifest *m);
+/* Is key one of the bundle: section's keys (ACDD-1.3 and a few CF ones), which become
+   root attributes of a bundle? */
+int lode__acdd_key_ok(const char *key);
 /* Is name acceptable as a dataset name ([A-Za-z0-9_-], starts with a letter, <= 64)? */
 int lode__name_ok(const char *name);
 

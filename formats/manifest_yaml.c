@@ -65,6 +65,14 @@ static const char *const acdd_keys[] = {"title",
 					"standard_name_vocabulary",
 					NULL};
 
+int lode__acdd_key_ok(const char *key)
+{
+	for (size_t i = 0; acdd_keys[i]; i++)
+		if (strcmp(acdd_keys[i], key) == 0)
+			return 1;
+	return 0;
+}
+
 static lode_status fail(ctx *c, const yaml_node_t *n, const char *key, const char *fmt, ...)
     LODE__PRINTF(4, 5);
 
@@ -304,6 +312,16 @@ static lode_status on_policy(ctx *c, int which, const char *key, const yaml_node
 
 /* ---- datasets: ---- */
 
+/* A name (a source path, a layer, an open option) must not hide control characters: they
+   would reach file names, messages and the bundle's names. */
+static lode_status no_control(ctx *c, const yaml_node_t *v, const char *key, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return fail(c, v, key, "the value holds a control character (byte 0x%02x)", *p);
+	return LODE_OK;
+}
+
 static const char *const dataset_keys[] = {
     "name",         "source",    "resampling", "bands",           "nodata",
     "assume_crs",   "operation", "resolution", "error_threshold", "layer",
@@ -358,7 +376,7 @@ static lode_status on_dataset(ctx *c, int which, const char *key, const yaml_nod
 		}
 		return LODE_OK;
 	case 1:
-		if ((rc = get_string(c, v, key, &d->source)))
+		if ((rc = get_string(c, v, key, &d->source)) || (rc = no_control(c, v, key, d->source)))
 			return rc;
 		if (!d->source[0])
 			return fail(c, v, key, "the source path is empty");
@@ -411,7 +429,10 @@ static lode_status on_dataset(ctx *c, int which, const char *key, const yaml_nod
 	case 6: return get_string(c, v, key, &d->operation);
 	case 7: d->has_resolution = 1; return get_resolution(c, v, key, &d->xres, &d->yres);
 	case 8: d->has_error_threshold = 1; return get_threshold(c, v, key, &d->error_threshold);
-	case 9: return get_string(c, v, key, &d->layer);
+	case 9:
+		if ((rc = get_string(c, v, key, &d->layer)))
+			return rc;
+		return no_control(c, v, key, d->layer);
 	case 10: {
 		yaml_node_item_t *it;
 		size_t count;
@@ -428,7 +449,8 @@ static lode_status on_dataset(ctx *c, int which, const char *key, const yaml_nod
 			return lode__err(c->err, LODE_ENOMEM, "out of memory");
 		for (size_t i = 0; i < count; i++) {
 			const yaml_node_t *on = yaml_document_get_node(c->doc, it[i]);
-			if ((rc = get_string(c, on, key, &d->open_options[i])))
+			if ((rc = get_string(c, on, key, &d->open_options[i])) ||
+			    (rc = no_control(c, on, key, d->open_options[i])))
 				return rc;
 			if (!strchr(d->open_options[i], '=') || d->open_options[i][0] == '=')
 				return fail(c, on, key, "'%.80s' is not of the form NAME=VALUE",

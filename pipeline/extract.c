@@ -27,6 +27,7 @@
 #include "manifest.h"
 #include "publish.h"
 #include "raster_gdal.h"
+#include "strict.h"
 #include "untrusted.h"
 #include "util.h"
 #include "vdata.h"
@@ -205,7 +206,8 @@ static lode_status extract_impl(const char *bundle_path, const char *const *name
 	lode__gdal_init();
 	/* GDAL's block cache: a quarter of the bound, at most 48 MB (counted for rasters). */
 	lode__gdal_bound_cache(max_memory);
-	if ((rc = lode__open_items(bundle_path, max_memory, &b, &items, &n, err)))
+	if ((rc = lode__open_items(bundle_path, max_memory, &b, &items, &n, err)) ||
+	    (rc = lode__strict_refuse(bundle_path, b, items, n, err)))
 		goto out;
 	for (size_t k = 0; k < nnames; k++) {
 		size_t i;

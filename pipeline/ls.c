@@ -21,7 +21,9 @@
 #include "lode.h"
 #include "ls.h"
 #include "raster_gdal.h"
+#include "strict.h"
 #include "untrusted.h"
+#include "util.h"
 
 /* A raster's bounds from its GeoTransform: x of the first column's edge, the lower y,
    x of the last column's far edge, the upper y. */
@@ -99,13 +101,15 @@ static void item_text(char **text, const lode_bundle_item *it, int vec, const ch
 	const char *opname = json_string_value(json_object_get(op, "name"));
 	const char *code = json_string_value(json_object_get(op, "code"));
 	json_t *acc = json_object_get(op, "accuracy_m");
+	char e[5][600]; /* texts from the bundle, printable (E) */
+#define E(k, s) lode__printable(e[k], sizeof e[k], (s) ? (s) : "")
 
 	if (vec) {
 		json_t *fields = json_object_get(lin, "fields"), *ext = json_object_get(lin, "extent");
-		lode__addf(text, "\n%s  vector %s, %lld feature%s\n", it->name,
-			   it->geometry_type ? it->geometry_type : "unknown", it->nfeat,
+		lode__addf(text, "\n%s  vector %s, %lld feature%s\n", E(0, it->name),
+			   E(1, it->geometry_type ? it->geometry_type : "unknown"), it->nfeat,
 			   it->nfeat == 1 ? "" : "s");
-		lode__addf(text, "  crs:        %s\n", label ? label : "unknown");
+		lode__addf(text, "  crs:        %s\n", E(0, label ? label : "unknown"));
 		if (json_is_number(json_array_get(ext, 0)))
 			lode__addf(text, "  extent:     %.10g %.10g %.10g %.10g\n",
 				   json_number_value(json_array_get(ext, 0)),
@@ -115,41 +119,42 @@ static void item_text(char **text, const lode_bundle_item *it, int vec, const ch
 		for (size_t k = 0; k < json_array_size(fields); k++) {
 			json_t *f = json_array_get(fields, k);
 			lode__addf(text, "  %s %s (%s)\n", k ? "           " : "fields:    ",
-				   json_string_value(json_object_get(f, "name")),
-				   json_string_value(json_object_get(f, "type")));
+				   E(0, json_string_value(json_object_get(f, "name"))),
+				   E(1, json_string_value(json_object_get(f, "type"))));
 		}
 	} else {
-		lode__addf(text, "\n%s  raster %s, %d band%s, %d x %d pixels\n", it->name,
+		lode__addf(text, "\n%s  raster %s, %d band%s, %d x %d pixels\n", E(0, it->name),
 			   lode__dtype_name(it->dtype), it->nbands, it->nbands == 1 ? "" : "s", it->nx,
 			   it->ny);
 		lode__addf(text, "  crs:        %s\n  bounds:     %.10g %.10g %.10g %.10g\n",
-			   label ? label : "unknown", bd[0], bd[1], bd[2], bd[3]);
+			   E(0, label ? label : "unknown"), bd[0], bd[1], bd[2], bd[3]);
 		if (it->has_nodata)
 			lode__addf(text, "  nodata:     %.17g\n", it->nodata);
 	}
 	if (src)
 		lode__addf(text, "  source:     %s%s%s (%s%s, sha256 %.16s...)\n",
-			   json_string_value(json_object_get(src, "path")),
+			   E(0, json_string_value(json_object_get(src, "path"))),
 			   json_object_get(src, "layer") ? ", layer " : "",
-			   json_object_get(src, "layer") ? json_string_value(json_object_get(src, "layer"))
-							 : "",
-			   json_string_value(json_object_get(src, "crs")),
+			   E(1, json_string_value(json_object_get(src, "layer"))),
+			   E(2, json_string_value(json_object_get(src, "crs"))),
 			   json_is_true(json_object_get(src, "crs_assumed")) ? " assumed" : "",
-			   json_string_value(json_object_get(src, "sha256")));
+			   E(3, json_string_value(json_object_get(src, "sha256"))));
 	if (opname) {
 		char acc_text[64];
 		if (json_is_number(acc))
 			snprintf(acc_text, sizeof acc_text, "%g m", json_number_value(acc));
 		else
 			snprintf(acc_text, sizeof acc_text, "unknown");
-		lode__addf(text, "  operation:  %s%s%s%s\n              accuracy %s%s\n", opname,
-			   code ? " [" : "", code ? code : "", code ? "]" : "", acc_text,
+		lode__addf(text, "  operation:  %s%s%s%s\n              accuracy %s%s\n", E(0, opname),
+			   code ? " [" : "", E(1, code), code ? "]" : "", acc_text,
 			   json_is_true(json_object_get(op, "ballpark")) ? ", ballpark" : "");
 	}
 	if (json_object_get(lin, "resampling"))
-		lode__addf(text, "  resampling: %s\n", json_string_value(json_object_get(lin, "resampling")));
+		lode__addf(text, "  resampling: %s\n",
+			   E(0, json_string_value(json_object_get(lin, "resampling"))));
 	if (it->problem)
-		lode__addf(text, "  PROBLEM:    %s\n", it->problem);
+		lode__addf(text, "  PROBLEM:    %s\n", E(0, it->problem));
+#undef E
 }
 
 static lode_status ls_impl(const char *bundle_path, int json, size_t max_memory, char **out, lode_error *err)
@@ -164,7 +169,8 @@ static lode_status ls_impl(const char *bundle_path, int json, size_t max_memory,
 	*out = NULL;
 	lode__err_clear(err);
 	lode__gdal_init();
-	if ((rc = lode__open_items(bundle_path, max_memory, &b, &items, &n, err)))
+	if ((rc = lode__open_items(bundle_path, max_memory, &b, &items, &n, err)) ||
+	    (rc = lode__strict_refuse(bundle_path, b, items, n, err)))
 		goto out;
 	lode__bundle_get_attr(b, "title", &title, err);
 	lode__bundle_get_attr(b, "lode_bundle_sha256", &digest, err);
@@ -174,9 +180,12 @@ static lode_status ls_impl(const char *bundle_path, int json, size_t max_memory,
 	json_object_set_new(root, "title", title ? json_string(title) : json_null());
 	json_object_set_new(root, "bundle_sha256", digest ? json_string(digest) : json_null());
 	json_object_set_new(root, "datasets", arr);
-	if (!json)
-		lode__addf(&text, "%s: %s\n%zu dataset%s\n", bundle_path, title ? title : "(untitled)", n,
+	if (!json) {
+		char shown[1000];
+		lode__addf(&text, "%s: %s\n%zu dataset%s\n", bundle_path,
+			   lode__printable(shown, sizeof shown, title ? title : "(untitled)"), n,
 			   n == 1 ? "" : "s");
+	}
 	for (size_t i = 0; i < n; i++) {
 		lode_bundle_item *it = &items[i];
 		json_t *lin = NULL, *op, *src;

@@ -71,8 +71,9 @@ lode_status lode_sign(const char *bundle_path, const char *key_path, const char 
 		return rc;
 	if (!signer || !signer[0])
 		signer = "(unnamed)";
-	if (strchr(signer, '\n'))
-		return lode__err(err, LODE_EUSAGE, "the signer's name must be one line");
+	if (lode__has_control(signer))
+		return lode__err(err, LODE_EUSAGE,
+				 "the signer's name must be one line without control characters");
 	/* The bundle is replaced: it must be a regular file, and not the key. */
 	if ((rc = lode__pub_check_dest(bundle_path, err)))
 		return rc;

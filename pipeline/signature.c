@@ -167,7 +167,7 @@ void lode__signatures_check(const lode_kv *root, size_t nroot, const char *diges
 		json_t *j;
 		unsigned char pk[32], sig[64];
 		const char *signer, *claimed;
-		char *msg = NULL, *line = NULL, fp[17] = "";
+		char *msg = NULL, *line = NULL, fp[17] = "", shown[300];
 		int valid = 0, is_trusted = 0;
 
 		if (strncmp(root[i].key, "lode_signature", 14) != 0)
@@ -196,7 +196,9 @@ void lode__signatures_check(const lode_kv *root, size_t nroot, const char *diges
 				     !valid       ? "INVALID (the bundle or the signature was altered)"
 				     : is_trusted ? "valid, trusted key"
 						  : "valid, key not trusted",
-				     signer ? signer : "?", fp[0] ? fp : "?", fp[0] ? "..." : "");
+				     /* the signer is anyone's text: never a raw control character */
+				     lode__printable(shown, sizeof shown, signer ? signer : "?"),
+				     fp[0] ? fp : "?", fp[0] ? "..." : "");
 		if (line) {
 			free(*report);
 			*report = line;

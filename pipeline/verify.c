@@ -1,12 +1,14 @@
 /*
  * verify.c -- lode verify: what the receiving side runs to check a bundle.
  *
- * verify recomputes every content digest from the stored values (which also makes HDF5
- * check every chunk's Fletcher32 checksum), checks that the coordinates and the lineage
- * agree with the grid-mapping attributes, checks the file structure, recomputes the
- * bundle digest from the whole file (every object, attribute and value: digest.c), and
- * checks the signatures (signature.c).  A bundle of another format version is refused
- * before anything else: its digest means something else.  A bundle is untrusted input:
+ * verify checks that the file holds exactly what lode writes (strict.c), recomputes
+ * every content digest from the stored values (which also makes HDF5 check every
+ * chunk's Fletcher32 checksum), checks that the coordinates and the lineage agree with
+ * the grid-mapping attributes, checks the file structure, recomputes the bundle digest
+ * from the whole file (every object, attribute and value: digest.c), and checks the
+ * signatures (signature.c).  A bundle of another format version is refused before
+ * anything else (lode__strict_format, the wording ls, extract, sign and merge share):
+ * its digest means something else.  A bundle is untrusted input:
  * sizes read from it are checked against what the file stores before they size an
  * allocation (formats/bundle_bounds.c), what a dataset needs against --max-memory (a
  * dataset beyond it is NOT CHECKED, and the bundle not verified), and it is read in a
@@ -27,6 +29,7 @@
 #include "error.h"
 #include "lode.h"
 #include "signature.h"
+#include "strict.h"
 #include "untrusted.h"
 #include "util.h"
 #include "vdata.h"
@@ -246,32 +249,6 @@ static int remember_values(lode__known_values *k, const lode_bundle_item *it, co
 }
 
 /*
- * Is the bundle of this lode's format version?  A malloc'd reason when not.  Version 1
- * bundles (older lode) had a bundle digest over a selection of the file only.
- */
-static char *format_problem(lode__bundle *b, const char *path)
-{
-	char *v = NULL, *problem = NULL;
-	lode_error e;
-
-	lode__bundle_get_attr(b, "lode_format_version", &v, &e);
-	if (v && strcmp(v, LODE_FORMAT_VERSION) == 0)
-		;
-	else if (v && strcmp(v, "1") == 0)
-		problem = lode__sprintf(
-		    "%s: bundle format version 1 (made by an older lode), whose bundle digest does not "
-		    "cover the whole file, so neither it nor its signatures can be trusted; make the "
-		    "bundle again with this lode (lode run, or lode package) from its manifest and "
-		    "sources, and sign it again",
-		    path);
-	else
-		problem = lode__sprintf("%s: unknown bundle format version (this lode reads version %s)",
-					path, LODE_FORMAT_VERSION);
-	free(v);
-	return problem;
-}
-
-/*
  * The bundle digest recomputed from the file (digest into digest) against the stored
  * one: its report line added to *text; when it is damaged, *damaged counted and, if
  * nothing was before, the reason in names.  LODE_ENOMEM alone stops the check.
@@ -320,7 +297,8 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 	lode_bundle_item *items = NULL;
 	size_t n = 0, damaged = 0, nknown = 0;
 	lode__known_values *known = NULL;
-	char *text = NULL, *stored = NULL, digest[65] = "", names[1024] = "", *unchecked = NULL;
+	char *text = NULL, *stored = NULL, *strict = NULL, digest[65] = "", names[1024] = "",
+	     *unchecked = NULL;
 	const char *unchecked_name = NULL;
 	lode_kv *root = NULL;
 	size_t nroot = 0;
@@ -330,23 +308,25 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 	lode__err_clear(err);
 	if ((rc = lode__open_items(bundle_path, max_memory, &b, &items, &n, err)))
 		goto out;
+	/* The format version first: a bundle of another version is judged by nothing else. */
+	if ((rc = lode__strict_format(bundle_path, b, err)))
+		goto out;
 	known = calloc(n ? n : 1, sizeof *known); /* none: rasters are read twice */
-	{
-		char *problem = format_problem(b, bundle_path);
-		if (problem) {
-			rc = lode__err(err, LODE_EBUNDLE, "%s", problem);
-			free(problem);
-			goto out;
-		}
-	}
+	/* Exactly what lode writes (strict.c): problems to the items and to strict. */
+	if ((rc = lode__strict_check(b, items, n, &strict, err)))
+		goto out;
 	for (size_t i = 0; i < n; i++) {
 		lode_bundle_item *it = &items[i];
 		char hex[65] = "";
 		int memory = 0;
 		char *problem = dataset_problem(b, it, max_memory, hex, &memory);
 
+		char shown[1024];
+
+		if (problem)
+			lode__printable(shown, sizeof shown, problem);
 		if (problem && memory) {
-			lode__addf(&text, "%s: NOT CHECKED: %s\n", it->name, problem);
+			lode__addf(&text, "%s: NOT CHECKED: %s\n", it->name, shown);
 			if (!unchecked) {
 				unchecked = problem;
 				unchecked_name = it->name;
@@ -355,7 +335,7 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 			}
 		} else if (problem) {
 			damaged++;
-			lode__addf(&text, "%s: DAMAGED: %s\n", it->name, problem);
+			lode__addf(&text, "%s: DAMAGED: %s\n", it->name, shown);
 			if (strlen(names) + strlen(it->name) + 4 < sizeof names)
 				snprintf(names + strlen(names), sizeof names - strlen(names), "%s'%s'",
 					 names[0] ? ", " : "", it->name);
@@ -372,10 +352,16 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 		char *problem = NULL;
 		if ((rc = lode__bundle_check_structure(b, &problem, err)))
 			goto out;
+		if (!problem) {
+			problem = strict;
+			strict = NULL;
+		}
 		if (problem) {
-			lode__addf(&text, "structure: DAMAGED: %s\n", problem);
+			char shown[900];
+			lode__printable(shown, sizeof shown, problem);
+			lode__addf(&text, "structure: DAMAGED: %s\n", shown);
 			if (!damaged)
-				snprintf(names, sizeof names, "the file structure (%s)", problem);
+				snprintf(names, sizeof names, "the file structure (%s)", shown);
 			damaged++;
 			free(problem);
 		}
@@ -427,6 +413,7 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 			    bundle_path, count, count == 1 ? "" : "s", ntrusted, ntrusted == 1 ? "" : "s");
 	}
 out:
+	free(strict);
 	free(unchecked);
 	free(stored);
 	lode__kv_free(root, nroot);

@@ -157,6 +157,37 @@ void lode__heartbeat(void)
 	lode__work_done(1);
 }
 
+char *lode__printable(char *out, size_t cap, const char *s)
+{
+	size_t o = 0;
+
+	if (!s)
+		s = "(null)";
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		int ctl = *p < 0x20 || *p == 0x7f;
+		size_t need = ctl ? 4 : 1;
+		if (o + need + 4 > cap) { /* room for "..." and the NUL */
+			memcpy(out + o, "...", 4);
+			return out;
+		}
+		if (ctl)
+			snprintf(out + o, 5, "\\x%02x", *p);
+		else
+			out[o] = (char)*p;
+		o += need;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+int lode__has_control(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; p && *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return 1;
+	return 0;
+}
+
 char *lode__join_lines(const char *const *texts, size_t n, int *oom)
 {
 	char *out = NULL;

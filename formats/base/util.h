@@ -29,6 +29,13 @@ char *lode__path_join(const char *dir, const char *rel);
 void lode__work_fd(int fd);
 void lode__work_done(uint64_t units);
 void lode__heartbeat(void); /* lode__work_done(1) */
+/*
+ * A name or value from an untrusted file made safe to print, into out (cap bytes, at
+ * least 16): every byte below 0x20 and 0x7f as \xNN, cut with "..." to fit.  Returns out.
+ */
+char *lode__printable(char *out, size_t cap, const char *s);
+/* Does s hold a control byte (below 0x20, or 0x7f)? */
+int lode__has_control(const char *s);
 /* Lower-case hex of n bytes into out (2n+1 chars). */
 void lode__hex(const unsigned char *bytes, size_t n, char *out);
 /* n texts (NULL counts as "") joined by newlines, malloc'd; NULL when all are empty or on
