@@ -193,6 +193,36 @@ static lode_status check_output(const char *bundle_path, const lode_bundle_item 
 	return rc;
 }
 
+/*
+ * Is the file what its bundle digest says (bundle-format.md 7.1)?  Recomputed from the
+ * whole file before anything is written, so that no value, attribute or lineage that was
+ * changed after the digest (a forged CRS, a lineage edited to agree with it) reaches the
+ * GeoTIFFs and GeoPackages.  It reads every value once more than the extraction does.
+ */
+static lode_status digest_matches(const char *bundle_path, lode__bundle *b, lode_error *err)
+{
+	char digest[65], *stored = NULL;
+	lode_error e;
+	lode_status rc = lode__bundle_digest(b, NULL, 0, digest, &e);
+
+	if (rc == LODE_ENOMEM)
+		return lode__err(err, LODE_ENOMEM, "%s: %s", bundle_path, e.message);
+	if (rc)
+		return lode__err(
+		    err, LODE_EDAMAGED,
+		    "%s: damaged: its bundle digest cannot be computed: %s (lode verify tells more)",
+		    bundle_path, e.message);
+	lode__bundle_get_attr(b, "lode_bundle_sha256", &stored, &e);
+	if (!stored || strcmp(stored, digest) != 0)
+		rc = lode__err(err, LODE_EDAMAGED,
+			       "%s: damaged: the file differs from its bundle digest (an object, attribute, "
+			       "link or value was changed, added or removed): nothing extracted (lode verify "
+			       "tells more)",
+			       bundle_path);
+	free(stored);
+	return rc;
+}
+
 static lode_status extract_impl(const char *bundle_path, const char *const *names, size_t nnames,
 				const char *dir, size_t max_memory, lode_error *err)
 {
@@ -207,7 +237,8 @@ static lode_status extract_impl(const char *bundle_path, const char *const *name
 	/* GDAL's block cache: a quarter of the bound, at most 48 MB (counted for rasters). */
 	lode__gdal_bound_cache(max_memory);
 	if ((rc = lode__open_items(bundle_path, max_memory, &b, &items, &n, err)) ||
-	    (rc = lode__strict_refuse(bundle_path, b, items, n, err)))
+	    (rc = lode__strict_refuse(bundle_path, b, items, n, err)) ||
+	    (rc = digest_matches(bundle_path, b, err)))
 		goto out;
 	for (size_t k = 0; k < nnames; k++) {
 		size_t i;

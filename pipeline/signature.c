@@ -159,6 +159,32 @@ lode_status lode__pubkey_load(const char *path, lode_pubkey *out, lode_error *er
 	return LODE_OK;
 }
 
+/*
+ * Is text exactly the record lode__signature_make writes for what j holds: the five keys,
+ * in that order, compact, nothing else?  Readers see the attribute's text (ncdump, h5py),
+ * and the signature covers only some of its fields, so a key added beside them, spaces
+ * or another order make the signature INVALID.
+ */
+static int canonical(const char *text, const json_t *j)
+{
+	static const char *const keys[] = {"algorithm", "signer", "public_key", "bundle_sha256", "signature"};
+	const char *alg = json_string_value(json_object_get(j, "algorithm"));
+	json_t *c = json_object();
+	char *again = NULL;
+	int ok = c && json_object_size(j) == 5 && alg && strcmp(alg, "Ed25519") == 0;
+
+	for (size_t k = 0; ok && k < 5; k++) {
+		json_t *v = json_object_get(j, keys[k]);
+		ok = json_is_string(v) && json_object_set(c, keys[k], v) == 0;
+	}
+	if (ok)
+		again = json_dumps(c, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	ok = ok && again && strcmp(again, text) == 0;
+	free(again);
+	json_decref(c);
+	return ok;
+}
+
 void lode__signatures_check(const lode_kv *root, size_t nroot, const char *digest, const lode_pubkey *trusted,
 			    size_t ntrusted, char **report, int *bad, int *trusted_ok, int *count)
 {
@@ -176,7 +202,7 @@ void lode__signatures_check(const lode_kv *root, size_t nroot, const char *diges
 		j = json_loads(root[i].value, 0, NULL);
 		signer = json_string_value(json_object_get(j, "signer"));
 		claimed = json_string_value(json_object_get(j, "bundle_sha256"));
-		if (j && signer && claimed &&
+		if (j && signer && claimed && canonical(root[i].value, j) &&
 		    !unb64(json_string_value(json_object_get(j, "public_key")), pk, sizeof pk) &&
 		    !unb64(json_string_value(json_object_get(j, "signature")), sig, sizeof sig) &&
 		    (msg = message(claimed, signer))) {

@@ -89,9 +89,8 @@ static lode_status make_part(work *w, const unit *u, lode__progress *pr, lode_er
 		rc = lode__write_vector(&w->p, it, out.b, pr, known, err);
 	} else {
 		lineage = lode__work_part_lineage(it, u);
-		rc = lineage
-			 ? lode__write_raster(&w->p, it, out.b, u->row, u->rows, lineage, pr, known, err)
-			 : lode__err(err, LODE_ENOMEM, "out of memory");
+		rc = lineage ? lode__write_raster(&w->p, it, out.b, u->row, u->rows, lineage, pr, known, err)
+			     : lode__err(err, LODE_ENOMEM, "out of memory");
 	}
 	if (!rc)
 		rc = lode__out_commit(&out, known, LODE__KNOWN_PER_ITEM, err);
