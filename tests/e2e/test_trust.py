@@ -493,5 +493,60 @@ def test_format_version_1_refused(ctx, tdir):
     assert not problems, "; ".join(problems)
 
 
+
+@test
+def test_signature_record_exact(ctx, tdir):
+    """A signature attribute is valid only as the exact record lode sign writes: a key
+    added beside the signed fields (which ncdump and h5py show), spaces, or the keys in
+    another order make verify --trust exit 1 naming the signature; the untouched record
+    still verifies (the control)."""
+    b = signed_fixture(ctx, tdir)
+    lode_ok(ctx, ["sign", b, "--key", os.path.join(tdir, "jmg.key"), "--signer", "JMG", "-q"], tdir)
+    trust = ["--trust", os.path.join(tdir, "jmg.pub")]
+    lode_ok(ctx, ["verify", b] + trust, tdir)
+    with h5py.File(b, "r") as f:
+        rec = text(f.attrs["lode_signature_1"])
+    j = json.loads(rec)
+    variants = {
+        "extra_key": rec[:-1] + ',"note":"approved by the minister"}',
+        "spaces": json.dumps(j),
+        "reordered": json.dumps(dict(reversed(list(j.items()))), separators=(",", ":")),
+    }
+    for name, forged in variants.items():
+        assert forged != rec
+        c = os.path.join(tdir, name + ".nc")
+        shutil.copy(b, c)
+        with h5py.File(c, "r+") as f:
+            set_text(f, "lode_signature_1", forged.encode())
+        r = lode(ctx, ["verify", c] + trust, tdir)
+        assert_no_crash(r)
+        assert r.rc == 1 and "lode_signature_1: INVALID" in r.out and "do" in r.err, \
+            "%s: %s" % (name, r.brief())
+
+
+@test
+def test_extract_refuses_what_the_digest_does_not_cover(ctx, tdir):
+    """A lineage edited so that it still agrees with every attribute the strict check
+    compares (its resampling text) keeps every content digest: extract refuses the bundle
+    before writing anything, because the whole-file digest no longer matches; the
+    untouched bundle extracts (the control), and gdalinfo reads its lineage."""
+    b = signed_fixture(ctx, tdir)
+    out = os.path.join(tdir, "ok")
+    lode_ok(ctx, ["extract", b, "-o", out], tdir)
+    assert os.path.exists(os.path.join(out, "aeromag.tif"))
+    c = os.path.join(tdir, "edited.nc")
+    shutil.copy(b, c)
+    with h5py.File(c, "r+") as f:
+        v = f["aeromag/aeromag"]
+        lin = text(v.attrs["lode_lineage"])
+        assert '"resampling":"bilinear"' in lin
+        set_text(v, "lode_lineage", lin.replace('"resampling":"bilinear"', '"resampling":"cubic"').encode())
+    assert bd.bundle_digest(c) != stored_digest(c)
+    dest = os.path.join(tdir, "x")
+    r = lode(ctx, ["extract", c, "-o", dest], tdir)
+    assert_no_crash(r)
+    assert r.rc == 1 and "bundle digest" in r.err and "nothing extracted" in r.err, r.brief()
+    assert not os.path.exists(dest) or os.listdir(dest) == [], os.listdir(dest)
+
 if __name__ == "__main__":
     main()
