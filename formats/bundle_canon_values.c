@@ -31,6 +31,7 @@
 #include "util.h"
 
 #define BLOCK_BYTES (8u << 20) /* values read at a time */
+#define CHUNK_ROW_BYTES ((uint64_t)256 << 20) /* a block may grow to a row of chunks up to this */
 #define MAX_PLANES  (1u << 24) /* planes of a dataset of rank 3 or more */
 #define MAX_CD      16         /* a filter's parameters (h5py reads no more) */
 #define MAX_MEMBERS 256        /* of a compound type */
@@ -601,6 +602,34 @@ static int read_blocks(reader *r, uint64_t budget)
 	}
 }
 
+/*
+ * The elements a block may hold: at least one whole row of chunks along the axis blocks
+ * run on (read_blocks), so that every chunk is decoded once, not once per block that
+ * cuts it (a 16384-wide Float32 raster in 8 MiB blocks of 128 rows decoded each 512-row
+ * chunk four times, and a well-compressed one then overran the reading's work bound);
+ * unless such a row is over CHUNK_ROW_BYTES, when memory wins and chunks are decoded
+ * again.  The size checks (bundle_bounds.c) have bounded what a chunk may declare.
+ */
+static uint64_t chunk_row_budget(const space *s, const hsize_t *chunk, uint64_t budget, size_t size)
+{
+	uint64_t inner = 1, row;
+	int a;
+
+	if (s->rank < 1 || !chunk[0])
+		return budget;
+	for (a = s->rank - 1; a > 0; a--) { /* the axis read_blocks runs along */
+		if (inner > UINT64_MAX / s->dims[a] || inner * s->dims[a] > budget)
+			break;
+		inner *= s->dims[a];
+	}
+	if (!chunk[a] || inner > UINT64_MAX / chunk[a])
+		return budget;
+	row = inner * (chunk[a] < s->dims[a] ? chunk[a] : s->dims[a]);
+	if (row <= budget || row > CHUNK_ROW_BYTES / size)
+		return budget;
+	return row;
+}
+
 /* Read every value of dataset d (type plan t, space s) into the values digest's planes. */
 static int read_values(lode__canon *c, hid_t d, const lode__canon_type *t, const space *s, const char *where)
 {
@@ -626,6 +655,7 @@ static int read_values(lode__canon *c, hid_t d, const lode__canon_type *t, const
 	}
 	if (dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CHUNKED && H5Pget_chunk(dcpl, H5S_MAX_RANK, r.chunk) < 0)
 		memset(r.chunk, 0, sizeof r.chunk);
+	budget = chunk_row_budget(s, r.chunk, budget, t->size);
 	size = (s->npoints < budget ? s->npoints : budget) * t->size;
 	r.fsp = H5Dget_space(d);
 	r.buf = malloc(size ? (size_t)size : 1);

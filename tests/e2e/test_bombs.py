@@ -457,5 +457,40 @@ def test_sigint_during_extract(ctx, tdir):
     interrupted_extract(ctx, tdir, signal.SIGINT)
 
 
+
+@test
+def test_lode_compressed_zero_raster_reads(ctx, tdir):
+    """Not a bomb: a 16384 x 16384 all-zero Float32 raster that lode itself wrote (855:1,
+    a 1.6 MB bundle) verifies and extracts: reading it twice (extract's digest pass, then
+    the extraction) stays within the work the file's size justifies, because the digest
+    reads whole rows of chunks and decodes each chunk once (it used to read 128-row
+    blocks, decoding each 512-row chunk four times, and extract was killed as hostile).
+    The extracted GeoTIFF is checked with GDAL: every pixel 0, the grid's size."""
+    from osgeo import gdal
+    src = os.path.join(tdir, "zero.tif")
+    drv = gdal.GetDriverByName("GTiff")
+    ds = drv.Create(src, 16384, 16384, 1, gdal.GDT_Float32, ["COMPRESS=DEFLATE", "TILED=YES"])
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(3375)
+    ds.SetProjection(srs.ExportToWkt())
+    ds.SetGeoTransform([404000, 1, 0, 439000, 0, -1])
+    ds.GetRasterBand(1).Fill(0)
+    ds = None
+    man = os.path.join(tdir, "zero.yaml")
+    with open(man, "w") as f:
+        f.write("target:\n  crs: EPSG:3375\n  bounds: [404000, 422616, 420384, 439000]\n"
+                "  resolution: 1\ndatasets:\n  - name: zero\n    source: zero.tif\n")
+    b = os.path.join(tdir, "zero.nc")
+    r = subprocess.run([ctx.lode, "run", man, "-o", b, "-q"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert os.path.getsize(b) < 4 << 20, os.path.getsize(b)  # compressed as lode does
+    for cmd in (["verify", b], ["extract", b, "-o", os.path.join(tdir, "x")]):
+        r = subprocess.run([ctx.lode] + cmd, capture_output=True, text=True, timeout=LIMIT_S * 6)
+        assert r.returncode == 0, "%s: %s" % (cmd[0], r.stderr.strip()[-400:])
+    out = gdal.Open(os.path.join(tdir, "x", "zero.tif"))
+    assert (out.RasterXSize, out.RasterYSize) == (16384, 16384)
+    stats = out.GetRasterBand(1).ComputeRasterMinMax(False)
+    assert stats == (0.0, 0.0), stats
+
 if __name__ == "__main__":
     main()
