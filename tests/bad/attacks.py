@@ -15,6 +15,10 @@ NUL), so only what the attack changes is wrong.
 Every attack must make `lode verify` (and `verify --trust`) exit 1 with a line naming
 what is wrong, and `lode ls` / `lode extract` exit 1 with one clean error line
 (tests/e2e/test_strict.py). WHAT[name] is a regular expression the report must match.
+
+The resource bombs (BOMBS, made by tests/e2e/bomb_util.py) are listed and applied the
+same way; tests/e2e/test_bombs.py checks that verify, ls, extract and merge refuse each
+in bounded time and memory.
 """
 import hashlib
 import os
@@ -425,17 +429,47 @@ def v1_digest(path):
     return hashlib.sha256(b"".join(lines)).hexdigest()
 
 
+# ---- resource bombs (tests/e2e/bomb_util.py; checked by tests/e2e/test_bombs.py)
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+import bomb_util  # noqa: E402
+
+BOMBS = {}
+
+
+def bomb(fn, *args):
+    """An attack from bomb_util's maker fn(src, dst, *args), applied in place."""
+    def apply(path):
+        orig = path + ".orig"
+        os.replace(path, orig)
+        try:
+            fn(orig, path, *args)
+        finally:
+            os.remove(orig)
+    apply.__doc__ = fn.__doc__ or fn.__name__
+    return apply
+
+
+BOMBS["bomb_huge_chunk"] = bomb(bomb_util.huge_chunk, "gravity")
+BOMBS["bomb_ratio_lie"] = bomb(bomb_util.ratio_lie, "gravity")
+BOMBS["bomb_overinflate"] = bomb(bomb_util.overinflate, "gravity")
+BOMBS["bomb_tall_y"] = bomb(bomb_util.tall_y, "gravity")
+BOMBS["bomb_wide_layer"] = bomb(bomb_util.wide_layer, "deposits")
+BOMBS["bomb_big_lineage"] = bomb(bomb_util.big_lineage, "gravity")
+
+
 def main(argv):
+    every = dict(ATTACKS, **BOMBS)
     if len(argv) == 1:
-        for name, fn in ATTACKS.items():
+        for name, fn in every.items():
             print("%-22s %s" % (name, " ".join(fn.__doc__.split())))
         return 0
-    if len(argv) == 3 and argv[1] in ATTACKS:
-        ATTACKS[argv[1]](argv[2])
+    if len(argv) == 3 and argv[1] in every:
+        every[argv[1]](argv[2])
         return 0
     if len(argv) == 4 and argv[1] == "all":
         os.makedirs(argv[3], exist_ok=True)
-        for name, fn in ATTACKS.items():
+        for name, fn in every.items():
             out = os.path.join(argv[3], name + ".nc")
             shutil.copyfile(argv[2], out)
             fn(out)
