@@ -188,6 +188,8 @@ static int canonical(const char *text, const json_t *j)
 void lode__signatures_check(const lode_kv *root, size_t nroot, const char *digest, const lode_pubkey *trusted,
 			    size_t ntrusted, char **report, int *bad, int *trusted_ok, int *count)
 {
+	int ready = sodium_init() >= 0; /* libsodium asks for it before any other call */
+
 	*bad = *trusted_ok = *count = 0;
 	for (size_t i = 0; i < nroot; i++) {
 		json_t *j;
@@ -202,7 +204,7 @@ void lode__signatures_check(const lode_kv *root, size_t nroot, const char *diges
 		j = json_loads(root[i].value, 0, NULL);
 		signer = json_string_value(json_object_get(j, "signer"));
 		claimed = json_string_value(json_object_get(j, "bundle_sha256"));
-		if (j && signer && claimed && canonical(root[i].value, j) &&
+		if (ready && j && signer && claimed && canonical(root[i].value, j) &&
 		    !unb64(json_string_value(json_object_get(j, "public_key")), pk, sizeof pk) &&
 		    !unb64(json_string_value(json_object_get(j, "signature")), sig, sizeof sig) &&
 		    (msg = message(claimed, signer))) {
