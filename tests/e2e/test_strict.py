@@ -412,12 +412,13 @@ def test_part_attributes(ctx, tdir):
 
 @test
 def test_attacks_listed(ctx, tdir):
-    """attacks.py lists every attack with its description, and applies one by name."""
+    """attacks.py lists every attack, then every resource bomb, with its description, and
+    applies one by name."""
     from lodetest import run
     r = run(["/usr/bin/python3", os.path.join(REPO, "tests", "bad", "attacks.py")])
     assert r.rc == 0, r.brief()
     listed = [l.split()[0] for l in r.out.splitlines() if l.strip()]
-    assert listed == list(attacks.ATTACKS), listed
+    assert listed == list(attacks.ATTACKS) + list(attacks.BOMBS), listed
     fx = demo(ctx)
     b = os.path.join(tdir, "v.nc")
     shutil.copyfile(fx["plain"], b)
