@@ -313,10 +313,25 @@ lode_status lode__bundle_read_rows(lode__bundle *b, const lode_bundle_item *item
 	lode_status rc;
 	lode__heartbeat();
 
-	snprintf(path, sizeof path, "%s/%s", item->name, item->name);
+	/* A name too long for path would open another variable (a decoy): refused. */
+	if ((size_t)snprintf(path, sizeof path, "%s/%s", item->name, item->name) >= sizeof path)
+		return lode__err(err, LODE_EDAMAGED, "the dataset's name is too long for a lode bundle");
 	d = H5Dopen2(b->file, path, H5P_DEFAULT);
 	if (d < 0)
 		return lode__h5_err(err, LODE_EDAMAGED, "opening the data variable");
+	{
+		/* The selection below has the rank the item's band count implies: a variable of
+		   another rank (one band stored as band, y, x) is refused, not read past. */
+		hid_t sp = H5Dget_space(d);
+		int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+		if (sp >= 0)
+			H5Sclose(sp);
+		if (nd != rank) {
+			H5Dclose(d);
+			return lode__err(err, LODE_EDAMAGED, "the data variable has %d dimensions, not %d", nd,
+					 rank);
+		}
+	}
 	snprintf(what, sizeof what, "reading band %d rows %d-%d (a chunk is damaged)", band, y0, y0 + ny - 1);
 	rc = lode__h5_read_slab(d, lode__h5_mem_type(item->dtype), rank == 3 ? start : start + 1,
 				rank == 3 ? count : count + 1, buf, err, LODE_EDAMAGED, what);
