@@ -608,30 +608,6 @@ int lode__op_is_noop(const char *pipeline)
 	return pipeline && strcmp(pipeline, "+proj=noop") == 0;
 }
 
-lode_status lode__crs_transform_bounds(const char *src_wkt, const char *dst_wkt, const char *pipeline,
-				       const double in[4], double out[4], lode_error *err)
-{
-	OGRSpatialReferenceH s, d;
-	lode_status rc;
-
-	if (lode__op_is_noop(pipeline)) {
-		memcpy(out, in, 4 * sizeof *out);
-		return LODE_OK;
-	}
-	s = srs_from_wkt(src_wkt);
-	d = srs_from_wkt(dst_wkt);
-
-	if (!s || !d)
-		rc = lode__err(err, LODE_EINTERNAL, "cannot read a CRS back from WKT");
-	else
-		rc = transform_box(s, d, pipeline, in, out, err);
-	if (s)
-		OSRDestroySpatialReference(s);
-	if (d)
-		OSRDestroySpatialReference(d);
-	return rc;
-}
-
 lode_status lode__crs_bounds_to_lonlat(const char *wkt, const double in[4], double out[4], lode_error *err)
 {
 	OGRSpatialReferenceH s = srs_from_wkt(wkt), g = NULL;

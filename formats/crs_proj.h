@@ -49,9 +49,6 @@ lode_status lode__crs_choose_operation(const char *src_wkt, const char *dst_wkt,
 /* Whether an operation's pipeline is PROJ's "+proj=noop" (a ballpark offset between two
    datums, say), which leaves every coordinate as it is: callers skip the transformation. */
 int lode__op_is_noop(const char *pipeline);
-/* Transform a box with the given pipeline (densified edges).  out: xmin ymin xmax ymax. */
-lode_status lode__crs_transform_bounds(const char *src_wkt, const char *dst_wkt, const char *pipeline,
-				       const double in[4], double out[4], lode_error *err);
 /* The box of a CRS-less-datum-change conversion from a CRS to its geographic CRS. */
 lode_status lode__crs_bounds_to_lonlat(const char *wkt, const double in[4], double out[4], lode_error *err);
 /* PROJ release and EPSG database version, malloc'd. */

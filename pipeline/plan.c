@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "crs_footprint.h"
 #include "crs_proj.h"
 #include "dtype.h"
 #include "error.h"
@@ -233,6 +234,61 @@ static lode_status plan_one(plan *p, plan_item *it, const lode_run_options *opt,
 	    err);
 }
 
+/*
+ * Whether the source box ext (source CRS) overlaps target.bounds once transformed with
+ * the chosen operation; refuses the dataset when it does not, naming what (the raster's
+ * source, or the layer and its source).  touching: whether boxes that only touch overlap.
+ *
+ * When every sampled point of the source transforms, the box of the transformed points
+ * must overlap the bounds.  When some do not (a geostationary image's corners off the
+ * Earth's disk), they are left out as gdalwarp leaves them out, and the box of the others
+ * says too little (too small when the part near the limb is missed, too large when the
+ * others fall both sides of a geographic target's antimeridian): then one of them must
+ * fall inside the bounds.  Either way a point of the bounds that transforms back into the
+ * source also counts (a source across the antimeridian of a geographic target, a polar
+ * grid around the pole).
+ */
+static lode_status check_overlap(plan *p, plan_item *it, const double ext[4], int touching, const char *what,
+				 lode_error *err)
+{
+	const double *b = p->m->bounds, *s = it->src_extent_in_target;
+	lode_footprint fp;
+	lode_status rc;
+
+	if ((rc = lode__crs_footprint(it->src_wkt, p->dst_wkt, it->op.pipeline, ext, b, 0, &fp, err)))
+		return lode__err_ctx(err, "checking the overlap with target.bounds: ");
+	memcpy(it->src_extent_in_target, fp.covers, sizeof fp.covers);
+	if (fp.ntransformed == fp.nsampled
+		? (touching ? !(s[2] < b[0] || s[0] > b[2] || s[3] < b[1] || s[1] > b[3])
+			    : !(s[2] <= b[0] || s[0] >= b[2] || s[3] <= b[1] || s[1] >= b[3]))
+		: fp.ninside > 0)
+		return LODE_OK;
+	if ((rc = lode__crs_footprint(it->src_wkt, p->dst_wkt, it->op.pipeline, ext, b, 1, &fp, err)))
+		return lode__err_ctx(err, "checking the overlap with target.bounds: ");
+	if (fp.nback > 0)
+		return LODE_OK;
+	if (fp.ntransformed == 0)
+		return lode__err(
+		    err, LODE_ESOURCE,
+		    "%s does not overlap target.bounds: none of the %d points sampled over its "
+		    "extent [%.10g, %.10g, %.10g, %.10g] can be transformed to the target CRS (they "
+		    "lie outside the area where a CRS is defined), and no point of the bounds "
+		    "transforms back into it",
+		    what, fp.nsampled, ext[0], ext[1], ext[2], ext[3]);
+	if (fp.ntransformed < fp.nsampled)
+		return lode__err(
+		    err, LODE_ESOURCE,
+		    "%s does not overlap target.bounds: %d of the %d points sampled over its extent "
+		    "cannot be transformed to the target CRS (they lie outside the area where a CRS "
+		    "is defined), none of the others falls inside the bounds [%.10g, %.10g, %.10g, "
+		    "%.10g], and no point of the bounds transforms back into it",
+		    what, fp.nsampled - fp.ntransformed, fp.nsampled, b[0], b[1], b[2], b[3]);
+	return lode__err(err, LODE_ESOURCE,
+			 "%s does not overlap target.bounds: in the target CRS it covers [%.10g, %.10g, "
+			 "%.10g, %.10g], the bounds are [%.10g, %.10g, %.10g, %.10g]",
+			 what, s[0], s[1], s[2], s[3], b[0], b[1], b[2], b[3]);
+}
+
 /* The rest of planning a raster: everything but the checks and the hash of plan_one. */
 static lode_status plan_raster(plan *p, plan_item *it, lode_error *err)
 {
@@ -343,7 +399,10 @@ static lode_status plan_raster(plan *p, plan_item *it, lode_error *err)
 	}
 	{
 		lode_error ignored;
-		have_aoi = lode__crs_bounds_to_lonlat(it->src_wkt, ext, aoi, &ignored) == LODE_OK;
+		/* When no edge of the extent transforms (a geostationary full disk), the points of
+		   it that do. */
+		have_aoi = lode__crs_bounds_to_lonlat(it->src_wkt, ext, aoi, &ignored) == LODE_OK ||
+			   lode__crs_footprint_lonlat(it->src_wkt, ext, aoi, &ignored) == LODE_OK;
 	}
 
 	/* The coordinate operation, under the policy. */
@@ -352,19 +411,11 @@ static lode_status plan_raster(plan *p, plan_item *it, lode_error *err)
 		return lode__err_ctx(err, "choosing the coordinate operation: ");
 
 	/* Overlap with the target bounds, with the operation that will be applied. */
-	if ((rc = lode__crs_transform_bounds(it->src_wkt, p->dst_wkt, it->op.pipeline, ext,
-					     it->src_extent_in_target, err)))
-		return lode__err_ctx(err, "checking the overlap with target.bounds: ");
 	{
-		const double *s = it->src_extent_in_target, *b = m->bounds;
-		if (s[2] <= b[0] || s[0] >= b[2] || s[3] <= b[1] || s[1] >= b[3])
-			return lode__err(
-			    err, LODE_ESOURCE,
-			    "source '%s' does not overlap target.bounds: in the target CRS it covers [%.10g, "
-			    "%.10g, %.10g, %.10g], the bounds are [%.10g, %.10g, %.10g, %.10g]",
-			    d->source_path, s[0], s[1], s[2], s[3], b[0], b[1], b[2], b[3]);
+		char what[1100];
+		snprintf(what, sizeof what, "source '%s'", d->source_path);
+		return check_overlap(p, it, ext, 0, what, err);
 	}
-	return LODE_OK;
 }
 
 /* ---- vector layers ---- */
@@ -401,16 +452,9 @@ static lode_status plan_vector(plan *p, plan_item *it, lode_error *err)
 		return lode__err_ctx(err, "choosing the coordinate operation: ");
 	/* An empty layer has no extent: it is kept as an empty layer. */
 	if (info->has_extent) {
-		const double *b = p->m->bounds, *s = it->src_extent_in_target;
-		if ((rc = lode__crs_transform_bounds(it->src_wkt, p->dst_wkt, it->op.pipeline, info->extent,
-						     it->src_extent_in_target, err)))
-			return lode__err_ctx(err, "checking the overlap with target.bounds: ");
-		if (s[2] < b[0] || s[0] > b[2] || s[3] < b[1] || s[1] > b[3])
-			return lode__err(
-			    err, LODE_ESOURCE,
-			    "layer '%s' of '%s' does not overlap target.bounds: in the target CRS it covers "
-			    "[%.10g, %.10g, %.10g, %.10g], the bounds are [%.10g, %.10g, %.10g, %.10g]",
-			    info->layer, d->source_path, s[0], s[1], s[2], s[3], b[0], b[1], b[2], b[3]);
+		char what[1400];
+		snprintf(what, sizeof what, "layer '%s' of '%s'", info->layer, d->source_path);
+		return check_overlap(p, it, info->extent, 1, what, err);
 	}
 	return LODE_OK;
 }
