@@ -342,6 +342,36 @@ out:
 	return rc;
 }
 
+/*
+ * Whether some target pixel corner of the window (on GDAL's 21 x 21 sampling grid) does
+ * not transform to the source: part of it lies outside the area where the source's CRS
+ * is defined (off a geostationary disk).  GDAL's warper then finds the source window
+ * from the points of its grid that do transform, and near the limb the window can miss
+ * the source pixels of target pixels between those points, which it leaves nodata;
+ * gdalwarp, warping the whole grid at once, usually reads the whole source and gives
+ * them values.  For such a window lode asks GDAL to sample every pixel corner instead
+ * (SAMPLE_GRID, SAMPLE_STEPS), so that no pixel whose point transforms is lost, whatever
+ * the window layout.  Other windows keep GDAL's defaults, so nothing else changes.
+ */
+static int window_has_failures(lode__warper *w, int nx, int ny)
+{
+	enum { STEPS = 20, N = (STEPS + 1) * (STEPS + 1) };
+	double x[N], y[N], z[N];
+	int ok[N], n = 0;
+
+	for (int j = 0; j <= STEPS; j++)
+		for (int i = 0; i <= STEPS; i++) {
+			x[n] = (double)nx * i / STEPS;
+			y[n] = (double)ny * j / STEPS;
+			z[n++] = 0;
+		}
+	offset_transform(&w->off, TRUE, N, x, y, z, ok);
+	for (int i = 0; i < N; i++)
+		if (!ok[i] || !isfinite(x[i]) || !isfinite(y[i]))
+			return 1;
+	return 0;
+}
+
 lode_status lode__warper_window(lode__warper *w, int x0, int y0, int nx, int ny, void *buf, lode_error *err)
 {
 	const lode_warp_params *p = &w->p;
@@ -406,9 +436,19 @@ lode_status lode__warper_window(lode__warper *w, int x0, int y0, int nx, int ny,
 		for (int i = 0; i < p->nbands; i++) {
 			wo->padfDstNoDataReal[i] = p->dst_nodata;
 			GDALSetRasterNoDataValue(GDALGetRasterBand(dst, i + 1), p->dst_nodata);
+			/* INIT_DEST fills only the chunks GDAL warps: it warps none of a window
+			   where too few points transform (wholly off a geostationary disk), and
+			   gdalwarp's output file reads nodata there. */
+			GDALFillRaster(GDALGetRasterBand(dst, i + 1), p->dst_nodata, 0);
 		}
 	}
 	wo->papszWarpOptions = CSLSetNameValue(wo->papszWarpOptions, "INIT_DEST", "NO_DATA");
+	if (window_has_failures(w, nx, ny)) {
+		char steps[24];
+		snprintf(steps, sizeof steps, "%d", (nx > ny ? nx : ny) + 1);
+		wo->papszWarpOptions = CSLSetNameValue(wo->papszWarpOptions, "SAMPLE_GRID", "YES");
+		wo->papszWarpOptions = CSLSetNameValue(wo->papszWarpOptions, "SAMPLE_STEPS", steps);
+	}
 	if (w->approx) {
 		wo->pfnTransformer = GDALApproxTransform;
 		wo->pTransformerArg = w->approx;
