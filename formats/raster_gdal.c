@@ -9,7 +9,9 @@
  * window's offset to pixel coordinates, so every target pixel is transformed from
  * exactly the coordinates gdalwarp uses for it; with error_threshold 0 the pixels are
  * identical to gdalwarp's whatever the window layout.  Memory per window is bounded by
- * the window size, never by the raster's.
+ * the window size, never by the raster's.  A window where some points do not transform
+ * (a geostationary image's limb) is sampled at every pixel corner to find its source
+ * window, and every window starts as nodata (see window_has_failures).
  */
 #include <math.h>
 #include <stdio.h>
