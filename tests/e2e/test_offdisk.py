@@ -233,6 +233,37 @@ def test_polar(ctx, tdir):
     assert not problems, "; ".join(problems)
 
 
+@test
+def test_vector_layer_across_antimeridian(ctx, tdir):
+    """A point layer in the geostationary projection, 36 points on a circle near the limb:
+    its extent's corners are off the disk, and in lon/lat OGR's box of it runs from 67E
+    to 146W (west > east), which lode read as no overlap with bounds 40E-180E.  Now
+    planned: the layer keeps exactly the points that OGR transforms into the bounds."""
+    from osgeo import ogr
+    path = os.path.join(tdir, "points.gpkg")
+    crs = osr.SpatialReference()
+    crs.SetFromUserInput(HIMAWARI)
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(path)
+    layer = ds.CreateLayer("points", crs, ogr.wkbPoint)
+    pts = [(5300e3 * math.cos(k * math.pi / 18), 5300e3 * math.sin(k * math.pi / 18))
+           for k in range(36)]
+    for x, y in pts:
+        f = ogr.Feature(layer.GetLayerDefn())
+        f.SetGeometry(ogr.CreateGeometryFromWkt("POINT (%r %r)" % (x, y)))
+        layer.CreateFeature(f)
+    ds = None
+    target = {"crs": "EPSG:4326", "bounds": [40, -80, 180, 80], "resolution": 0.25}
+    ct = osr.CoordinateTransformation(srs_from(HIMAWARI), srs_from("EPSG:4326"))
+    lonlat = [ct.TransformPoint(x, y)[:2] for x, y in pts]
+    b = target["bounds"]
+    want = sum(1 for lon, lat in lonlat if b[0] <= lon <= b[2] and b[1] <= lat <= b[3])
+    assert 0 < want < len(pts), "precondition: %d of the points in the bounds" % want
+    out = run_ok(ctx, tdir, target, [{"name": "points", "source": path}])
+    r = lode(ctx, ["ls", out], tdir)
+    assert r.rc == 0 and ("Point, %d features" % want) in r.out, \
+        "want %d features: %s" % (want, r.brief())
+
+
 def refused(ctx, tdir, target, datasets, mention):
     """lode plan and lode run both refuse: exit 1, stderr names each of mention, no
     bundle or temporary file left."""
