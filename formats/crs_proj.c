@@ -10,6 +10,7 @@
  */
 #include <ctype.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,6 +84,29 @@ out:
 		OSRDestroySpatialReference(s);
 	lode__cpl_pop();
 	return rc;
+}
+
+int lode__crs_unit(const char *wkt, char *unit, size_t n)
+{
+	OGRSpatialReferenceH s;
+	const char *name = NULL;
+	int geo = -1;
+	lode__cpl_capture cap;
+
+	lode__cpl_push(&cap);
+	s = srs_from_wkt(wkt);
+	if (s && OSRIsGeographic(s)) {
+		OSRGetAngularUnits(s, (char **)&name);
+		geo = 1;
+	} else if (s && (OSRIsProjected(s) || OSRIsLocal(s) || OSRIsGeocentric(s))) {
+		OSRGetLinearUnits(s, (char **)&name);
+		geo = 0;
+	}
+	snprintf(unit, n, "%s", name && geo >= 0 ? name : "unknown unit");
+	if (s)
+		OSRDestroySpatialReference(s);
+	lode__cpl_pop();
+	return geo;
 }
 
 char *lode__crs_label(const char *wkt)

@@ -28,6 +28,9 @@ void lode__op_clear(lode_op *op);
 
 /* Parse any CRS string PROJ/GDAL accept into WKT2:2019.  *wkt malloc'd. */
 lode_status lode__crs_to_wkt(const char *user, char **wkt, lode_error *err);
+/* The CRS's unit into unit ("metre", "degree", ...): 1 when geographic (angular unit),
+   0 when projected or otherwise linear, -1 when unknown (unit then "unknown unit"). */
+int lode__crs_unit(const char *wkt, char *unit, size_t n);
 /* A short label: "EPSG:4326" when identified, else the CRS name.  malloc'd. */
 char *lode__crs_label(const char *wkt);
 

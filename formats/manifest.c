@@ -2,6 +2,7 @@
  * manifest.c -- the manifest model's lifetime and naming rules.  Parsing lives in
  * formats/manifest_yaml.c.
  */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,48 @@ int lode__name_ok(const char *name)
 	return 1;
 }
 
+/* Levenshtein distance, ASCII case folded; words longer than 63 bytes are never close. */
+static size_t distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), row[64];
+
+	if (la > 63 || lb > 63)
+		return 99;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			int same = tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]);
+			size_t best = diag + (same ? 0 : 1);
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+const char *lode__did_you_mean(const char *s, const char *const *words)
+{
+	const char *best = NULL;
+	size_t bestd = 99, limit = strlen(s) <= 4 ? 1 : strlen(s) <= 8 ? 2 : 3;
+
+	for (size_t i = 0; words[i]; i++) {
+		size_t d = distance(s, words[i]);
+		if (d < bestd) {
+			bestd = d;
+			best = words[i];
+		}
+	}
+	return bestd <= limit ? best : NULL;
+}
+
 void lode__manifest_free(lode_manifest *m)
 {
 	if (!m)
@@ -42,6 +85,7 @@ void lode__manifest_free(lode_manifest *m)
 		free(d->bands);
 		free(d->assume_crs);
 		free(d->operation);
+		free(d->via);
 		free(d->layer);
 		free(d->where);
 		for (size_t k = 0; d->open_options && d->open_options[k]; k++)
@@ -50,6 +94,7 @@ void lode__manifest_free(lode_manifest *m)
 	}
 	free(m->datasets);
 	free(m->target_crs);
+	free(m->target_units);
 	free(m->text);
 	free(m->dir);
 	free(m->path);

@@ -14,19 +14,9 @@
 #include "cli.h"
 #include "cli_progress.h"
 
-/* Print text with control characters escaped (\xNN): names and values in messages come
-   from manifests and bundles, which may hold anything. */
-static void put_printable(FILE *f, const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			fprintf(f, "\\x%02x", *p);
-		else
-			fputc(*p, f);
-	}
-}
-
-/* The same for a report of several lines: newlines kept, other controls escaped. */
+/* Print a report of several lines with control characters escaped (\xNN), newlines
+   kept: names and values in messages come from manifests and bundles, which may hold
+   anything. */
 static void put_printable_lines(FILE *f, const char *s)
 {
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -37,11 +27,21 @@ static void put_printable_lines(FILE *f, const char *s)
 	}
 }
 
-/* Report a library error on stderr; the exit status: 2 for a usage error, else 1. */
+/* Report a library error on stderr, one "lode: error:" line per problem (a manifest's
+   problems come one per line); the exit status: 2 for a usage error, else 1. */
 static int fail(const lode_error *err)
 {
+	const char *msg = err->message[0] ? err->message : lode_status_name(err->code);
+
 	fputs("lode: error: ", stderr);
-	put_printable(stderr, err->message[0] ? err->message : lode_status_name(err->code));
+	for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+		if (*p == '\n' && p[1])
+			fputs("\nlode: error: ", stderr);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(stderr, "\\x%02x", *p);
+		else
+			fputc(*p, stderr);
+	}
 	fputc('\n', stderr);
 	return err->code == LODE_EUSAGE ? EXIT_USAGE : 1;
 }
