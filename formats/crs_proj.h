@@ -22,6 +22,12 @@ typedef struct lode_op {
 	size_t ngrids;
 	char *candidates_json; /* JSON array of every candidate considered, with reasons */
 	char *steps_json;      /* JSON array of the steps: name, code, kind */
+	char *ballpark_step;   /* name of the step that made it ballpark, or NULL */
+	/* Through an intermediate CRS (a dataset's via:), else NULL / 0: */
+	char *via;          /* label of the intermediate CRS ("EPSG:4326") */
+	char *legs_json;    /* JSON array of the two legs: from, to, name, code, accuracy_m,
+			       ballpark, proj_pipeline */
+	double accuracy_known_m; /* sum of the legs' known accuracies (metres) */
 } lode_op;
 
 void lode__op_clear(lode_op *op);
@@ -48,6 +54,17 @@ typedef struct lode_policy {
 lode_status lode__crs_choose_operation(const char *src_wkt, const char *dst_wkt, const double *lonlat_aoi,
 				       const lode_policy *policy, const char *explicit_op, lode_op *op,
 				       lode_error *err);
+
+/*
+ * The same through an intermediate CRS via_wkt: the best operation from src to via and
+ * the best from via to dst, each under policy, applied one after the other (one PROJ
+ * pipeline).  op->accuracy is the sum of the legs' accuracies when both are known, else
+ * unknown (< 0), with the known part in op->accuracy_known_m; policy.max_error_m bounds
+ * each leg and that sum.  op->ballpark when either leg is.
+ */
+lode_status lode__crs_choose_via(const char *src_wkt, const char *via_wkt, const char *dst_wkt,
+				 const double *lonlat_aoi, const lode_policy *policy, lode_op *op,
+				 lode_error *err);
 
 /* Whether an operation's pipeline is PROJ's "+proj=noop" (a ballpark offset between two
    datums, say), which leaves every coordinate as it is: callers skip the transformation. */
