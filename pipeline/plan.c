@@ -83,9 +83,9 @@ static char *op_warning(const plan *p, const plan_item *it)
 	if (op->ballpark)
 		return lode__sprintf(
 		    "dataset '%s' (%s:%d): accepted a ballpark operation '%.300s'%s: its step '%.160s' "
-		    "only changes the ellipsoid, PROJ knowing no datum transformation for it here, so "
-		    "the error may reach tens or hundreds of metres%s; allowed by %s "
-		    "(allow_ballpark: true)",
+		    "assumes the two datums coincide (PROJ knows no transformation between them for "
+		    "this area), so its error is unknown and may reach tens or hundreds of metres%s; "
+		    "allowed by %s (allow_ballpark: true)",
 		    d->name, p->m->path, d->line, op->name, code,
 		    op->ballpark_step ? op->ballpark_step : op->name, via, origin);
 	return lode__sprintf("dataset '%s' (%s:%d): accepted operation '%.300s'%s of unknown accuracy (PROJ "
