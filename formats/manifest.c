@@ -1,12 +1,54 @@
 /*
- * manifest.c -- the manifest model's lifetime and naming rules.  Parsing lives in
- * formats/manifest_yaml.c.
+ * manifest.c -- the manifest model's lifetime and naming rules: the bundle: keys
+ * allowed, dataset names, and the "did you mean" of a mistyped key or value.  Parsing
+ * lives in formats/manifest_yaml.c.
  */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "manifest.h"
+
+/* ACDD (and a few CF) global attributes a manifest's bundle: section may set. */
+const char *const lode__acdd_keys[] = {"title",
+					"summary",
+					"institution",
+					"license",
+					"keywords",
+					"keywords_vocabulary",
+					"id",
+					"naming_authority",
+					"project",
+					"program",
+					"source",
+					"comment",
+					"references",
+					"acknowledgement",
+					"creator_name",
+					"creator_email",
+					"creator_url",
+					"creator_type",
+					"creator_institution",
+					"publisher_name",
+					"publisher_email",
+					"publisher_url",
+					"publisher_type",
+					"publisher_institution",
+					"contributor_name",
+					"contributor_role",
+					"processing_level",
+					"product_version",
+					"history",
+					"standard_name_vocabulary",
+					NULL};
+
+int lode__acdd_key_ok(const char *key)
+{
+	for (size_t i = 0; lode__acdd_keys[i]; i++)
+		if (strcmp(lode__acdd_keys[i], key) == 0)
+			return 1;
+	return 0;
+}
 
 int lode__name_ok(const char *name)
 {

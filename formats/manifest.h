@@ -90,6 +90,8 @@ void lode__manifest_free(lode_manifest *m);
 /* Is key one of the bundle: section's keys (ACDD-1.3 and a few CF ones), which become
    root attributes of a bundle? */
 int lode__acdd_key_ok(const char *key);
+/* Those keys, NULL-terminated. */
+extern const char *const lode__acdd_keys[];
 /* Is name acceptable as a dataset name ([A-Za-z0-9_-], starts with a letter, <= 64)? */
 int lode__name_ok(const char *name);
 /* The closest of the NULL-terminated words to s (a typo away), or NULL. */

@@ -30,53 +30,14 @@ typedef struct ctx {
 	yaml_document_t *doc;
 	lode_error *err;
 	int nerr;        /* problems found so far */
+	const char *suggested[8]; /* keys offered by "did you mean": not then reported missing */
+	const char *dataset;      /* the name of the dataset being read, for its messages */
 	char list[1900]; /* the first LODE_MANIFEST_MAX_ERRORS of them, one per line */
 	size_t len;
 } ctx;
 
 static const char *const resamplings[] = {"nearest", "bilinear", "cubic", "cubicspline", "lanczos", "average",
 					  "mode",    "min",      "max",   "med",         NULL};
-
-/* ACDD (and a few CF) global attributes a manifest's bundle: section may set. */
-static const char *const acdd_keys[] = {"title",
-					"summary",
-					"institution",
-					"license",
-					"keywords",
-					"keywords_vocabulary",
-					"id",
-					"naming_authority",
-					"project",
-					"program",
-					"source",
-					"comment",
-					"references",
-					"acknowledgement",
-					"creator_name",
-					"creator_email",
-					"creator_url",
-					"creator_type",
-					"creator_institution",
-					"publisher_name",
-					"publisher_email",
-					"publisher_url",
-					"publisher_type",
-					"publisher_institution",
-					"contributor_name",
-					"contributor_role",
-					"processing_level",
-					"product_version",
-					"history",
-					"standard_name_vocabulary",
-					NULL};
-
-int lode__acdd_key_ok(const char *key)
-{
-	for (size_t i = 0; acdd_keys[i]; i++)
-		if (strcmp(acdd_keys[i], key) == 0)
-			return 1;
-	return 0;
-}
 
 static lode_status fail(ctx *c, const yaml_node_t *n, const char *key, const char *fmt, ...)
     LODE__PRINTF(4, 5);
@@ -95,9 +56,10 @@ static lode_status fail(ctx *c, const yaml_node_t *n, const char *key, const cha
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof what, fmt, ap);
 	va_end(ap);
-	snprintf(line, sizeof line, "%s:%lu:%lu: %s: %s", c->file,
+	snprintf(line, sizeof line, "%s:%lu:%lu: %s: %s%s%.80s%s", c->file,
 		 n ? (unsigned long)n->start_mark.line + 1 : 1UL,
-		 n ? (unsigned long)n->start_mark.column + 1 : 1UL, key, what);
+		 n ? (unsigned long)n->start_mark.column + 1 : 1UL, key, what,
+		 c->dataset ? " [dataset '" : "", c->dataset ? c->dataset : "", c->dataset ? "']" : "");
 	if (++c->nerr > LODE_MANIFEST_MAX_ERRORS)
 		return LODE_EMANIFEST;
 	lode__printable(safe, sizeof safe, line);
@@ -120,6 +82,15 @@ static lode_status problems(ctx *c)
 		return lode__err(c->err, LODE_EMANIFEST, "%s\n%s: more problems not listed: fix these first",
 				 c->list, c->file);
 	return lode__err(c->err, LODE_EMANIFEST, "%s", c->list);
+}
+
+/* Was key offered by a "did you mean" (then its absence is that typo, said once)? */
+static int suggested(const ctx *c, const char *key)
+{
+	for (int j = 0; j < 8 && c->suggested[j]; j++)
+		if (strcmp(c->suggested[j], key) == 0)
+			return 1;
+	return 0;
 }
 
 static lode_loc loc_of(const yaml_node_t *n)
@@ -255,6 +226,11 @@ static lode_status each_pair(ctx *c, const yaml_node_t *map, const char *where, 
 				strncat(list, j ? ", " : "", sizeof list - strlen(list) - 1);
 				strncat(list, allowed[j], sizeof list - strlen(list) - 1);
 			}
+			for (int j = 0; near && j < 8; j++)
+				if (!c->suggested[j]) {
+					c->suggested[j] = near;
+					break;
+				}
 			if (near)
 				fail(c, k, path, "unknown key: did you mean '%s'?", near);
 			else
@@ -286,7 +262,7 @@ static lode_status on_bundle(ctx *c, int which, const char *key, const yaml_node
 		return lode__err(c->err, LODE_ENOMEM, "out of memory");
 	m->meta = meta;
 	meta = &m->meta[m->nmeta];
-	meta->key = lode__strdup(acdd_keys[which]);
+	meta->key = lode__strdup(lode__acdd_keys[which]);
 	meta->value = NULL;
 	m->nmeta++;
 	if (!meta->key)
@@ -654,6 +630,19 @@ static lode_status on_dataset(ctx *c, int which, const char *key, const yaml_nod
 	return LODE_OK;
 }
 
+/* The name: of a dataset entry (plain text), or NULL: said in each of its messages. */
+static const char *dataset_name(ctx *c, const yaml_node_t *dn)
+{
+	if (!dn || dn->type != YAML_MAPPING_NODE)
+		return NULL;
+	for (yaml_node_pair_t *p = dn->data.mapping.pairs.start; p < dn->data.mapping.pairs.top; p++) {
+		const char *k = scalar(yaml_document_get_node(c->doc, p->key));
+		if (k && strcmp(k, "name") == 0)
+			return scalar(yaml_document_get_node(c->doc, p->value));
+	}
+	return NULL;
+}
+
 static lode_status load_datasets(ctx *c, const yaml_node_t *seq, lode_manifest *m)
 {
 	yaml_node_item_t *it;
@@ -682,21 +671,24 @@ static lode_status load_datasets(ctx *c, const yaml_node_t *seq, lode_manifest *
 		d->index = (int)i + 1;
 		d->line = (int)dn->start_mark.line + 1;
 		d->column = (int)dn->start_mark.column + 1;
+		c->dataset = dataset_name(c, dn);
 		/* Each dataset's problems are recorded and the next dataset read. */
 		if ((rc = each_pair(c, dn, where, dataset_keys, on_dataset, d)) && rc != LODE_EMANIFEST)
 			return rc;
 		if (rc)
 			continue;
 		if (!d->name) {
-			fail(c, dn, where, "missing key 'name'");
+			if (!suggested(c, "name"))
+				fail(c, dn, where, "missing key 'name'");
 			continue;
 		}
-		if (!d->source)
+		if (!d->source && !suggested(c, "source"))
 			fail(c, dn, where, "missing key 'source' (dataset '%s')", d->name);
 		for (size_t j = 0; j < i; j++)
 			if (m->datasets[j].name && strcmp(m->datasets[j].name, d->name) == 0)
 				fail(c, dn, where, "duplicate dataset name '%s' (first used by the dataset at line %d)",
 				     d->name, m->datasets[j].line);
+		c->dataset = NULL;
 		if (!d->source)
 			continue;
 		if (!d->resampling && !(d->resampling = lode__strdup("nearest")))
@@ -704,6 +696,7 @@ static lode_status load_datasets(ctx *c, const yaml_node_t *seq, lode_manifest *
 		if (!(d->source_path = lode__path_join(m->dir, d->source)))
 			return lode__err(c->err, LODE_ENOMEM, "out of memory");
 	}
+	c->dataset = NULL;
 	return LODE_OK;
 }
 
@@ -721,7 +714,7 @@ static lode_status on_top(ctx *c, int which, const char *key, const yaml_node_t 
 	top_seen *t = user;
 
 	switch (which) {
-	case 0: return each_pair(c, v, key, acdd_keys, on_bundle, t->m);
+	case 0: return each_pair(c, v, key, lode__acdd_keys, on_bundle, t->m);
 	case 1: t->target = v; return LODE_OK;
 	case 2: {
 		lode_policy_spec *p = &t->m->policy;
@@ -873,11 +866,11 @@ lode_status lode__manifest_load(const char *path, lode_manifest **out, lode_erro
 		 rc != LODE_EMANIFEST)
 		goto out;
 	else if (top.target->type == YAML_MAPPING_NODE) {
-		if (!tgt.crs)
+		if (!tgt.crs && !suggested(&c, "crs"))
 			fail(&c, top.target, "target", "missing key 'crs'");
-		if (!tgt.bounds)
+		if (!tgt.bounds && !suggested(&c, "bounds"))
 			fail(&c, top.target, "target", "missing key 'bounds'");
-		if (!tgt.res)
+		if (!tgt.res && !suggested(&c, "resolution"))
 			fail(&c, top.target, "target", "missing key 'resolution'");
 	}
 	if (tgt.crs_node)
