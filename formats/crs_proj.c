@@ -377,8 +377,9 @@ static int op_has_id(PJ_CONTEXT *ctx, PJ *p, const lode_op *op, const char *want
    offset from Kertau (RSO) to GDM2000"): what says why; the whole name if none is. */
 static char *ballpark_step(PJ_CONTEXT *ctx, PJ *op)
 {
-	int n = proj_get_type(op) == PJ_TYPE_CONCATENATED_OPERATION ? proj_concatoperation_get_step_count(ctx, op)
-								     : 0;
+	int n = proj_get_type(op) == PJ_TYPE_CONCATENATED_OPERATION
+		    ? proj_concatoperation_get_step_count(ctx, op)
+		    : 0;
 	char *found = NULL;
 
 	for (int i = 0; i < n && !found; i++) {
@@ -754,8 +755,8 @@ static char *concat_arrays(const char *a, const char *b)
 	return text;
 }
 
-lode_status lode__crs_choose_via(const char *src_wkt, const char *via_wkt, const char *dst_wkt, const double *aoi,
-				 const lode_policy *pol, lode_op *op, lode_error *err)
+lode_status lode__crs_choose_via(const char *src_wkt, const char *via_wkt, const char *dst_wkt,
+				 const double *aoi, const lode_policy *pol, lode_op *op, lode_error *err)
 {
 	lode_op a = {0}, b = {0};
 	char *sl = lode__crs_label(src_wkt), *vl = lode__crs_label(via_wkt), *dl = lode__crs_label(dst_wkt);

@@ -24,9 +24,9 @@ typedef struct lode_op {
 	char *steps_json;      /* JSON array of the steps: name, code, kind */
 	char *ballpark_step;   /* name of the step that made it ballpark, or NULL */
 	/* Through an intermediate CRS (a dataset's via:), else NULL / 0: */
-	char *via;          /* label of the intermediate CRS ("EPSG:4326") */
-	char *legs_json;    /* JSON array of the two legs: from, to, name, code, accuracy_m,
-			       ballpark, proj_pipeline */
+	char *via;               /* label of the intermediate CRS ("EPSG:4326") */
+	char *legs_json;         /* JSON array of the two legs: from, to, name, code, accuracy_m,
+				    ballpark, proj_pipeline */
 	double accuracy_known_m; /* sum of the legs' known accuracies (metres) */
 } lode_op;
 

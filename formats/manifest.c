@@ -1,46 +1,52 @@
 /*
  * manifest.c -- the manifest model's lifetime and naming rules: the bundle: keys
- * allowed, dataset names, and the "did you mean" of a mistyped key or value.  Parsing
- * lives in formats/manifest_yaml.c.
+ * allowed, dataset names, and the "did you mean" of a mistyped key or value; and the
+ * prescan that refuses YAML anchors, aliases and deep nesting before a tree is built.
+ * Parsing lives in formats/manifest_yaml.c.
  */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <yaml.h>
+
+#include "error.h"
 #include "manifest.h"
+
+#define MAX_DEPTH 32
 
 /* ACDD (and a few CF) global attributes a manifest's bundle: section may set. */
 const char *const lode__acdd_keys[] = {"title",
-					"summary",
-					"institution",
-					"license",
-					"keywords",
-					"keywords_vocabulary",
-					"id",
-					"naming_authority",
-					"project",
-					"program",
-					"source",
-					"comment",
-					"references",
-					"acknowledgement",
-					"creator_name",
-					"creator_email",
-					"creator_url",
-					"creator_type",
-					"creator_institution",
-					"publisher_name",
-					"publisher_email",
-					"publisher_url",
-					"publisher_type",
-					"publisher_institution",
-					"contributor_name",
-					"contributor_role",
-					"processing_level",
-					"product_version",
-					"history",
-					"standard_name_vocabulary",
-					NULL};
+				       "summary",
+				       "institution",
+				       "license",
+				       "keywords",
+				       "keywords_vocabulary",
+				       "id",
+				       "naming_authority",
+				       "project",
+				       "program",
+				       "source",
+				       "comment",
+				       "references",
+				       "acknowledgement",
+				       "creator_name",
+				       "creator_email",
+				       "creator_url",
+				       "creator_type",
+				       "creator_institution",
+				       "publisher_name",
+				       "publisher_email",
+				       "publisher_url",
+				       "publisher_type",
+				       "publisher_institution",
+				       "contributor_name",
+				       "contributor_role",
+				       "processing_level",
+				       "product_version",
+				       "history",
+				       "standard_name_vocabulary",
+				       NULL};
 
 int lode__acdd_key_ok(const char *key)
 {
@@ -107,6 +113,70 @@ const char *lode__did_you_mean(const char *s, const char *const *words)
 		}
 	}
 	return bestd <= limit ? best : NULL;
+}
+
+/* Refuse anchors, aliases, tags on collections and deep nesting before building a tree. */
+lode_status lode__manifest_prescan(const char *file, const char *text, size_t len, lode_error *err)
+{
+	yaml_parser_t p;
+	yaml_event_t ev;
+	int depth = 0, done = 0;
+	lode_status rc = LODE_OK;
+
+	if (!yaml_parser_initialize(&p))
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+	while (!done) {
+		if (!yaml_parser_parse(&p, &ev)) {
+			rc = lode__err(err, LODE_EMANIFEST, "%s:%lu:%lu: not valid YAML: %s%s%s", file,
+				       (unsigned long)p.problem_mark.line + 1,
+				       (unsigned long)p.problem_mark.column + 1,
+				       p.problem ? p.problem : "syntax error", p.context ? " " : "",
+				       p.context ? p.context : "");
+			break;
+		}
+		switch (ev.type) {
+		case YAML_ALIAS_EVENT:
+			rc = lode__err(err, LODE_EMANIFEST,
+				       "%s:%lu:%lu: YAML aliases (*name) are not allowed in a manifest", file,
+				       (unsigned long)ev.start_mark.line + 1,
+				       (unsigned long)ev.start_mark.column + 1);
+			break;
+		case YAML_SCALAR_EVENT:
+			if (ev.data.scalar.anchor)
+				rc = lode__err(
+				    err, LODE_EMANIFEST,
+				    "%s:%lu:%lu: YAML anchors (&name) are not allowed in a manifest", file,
+				    (unsigned long)ev.start_mark.line + 1,
+				    (unsigned long)ev.start_mark.column + 1);
+			break;
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			if ((ev.type == YAML_SEQUENCE_START_EVENT && ev.data.sequence_start.anchor) ||
+			    (ev.type == YAML_MAPPING_START_EVENT && ev.data.mapping_start.anchor))
+				rc = lode__err(
+				    err, LODE_EMANIFEST,
+				    "%s:%lu:%lu: YAML anchors (&name) are not allowed in a manifest", file,
+				    (unsigned long)ev.start_mark.line + 1,
+				    (unsigned long)ev.start_mark.column + 1);
+			else if (++depth > MAX_DEPTH)
+				rc = lode__err(err, LODE_EMANIFEST,
+					       "%s:%lu:%lu: the YAML is nested more than %d levels deep",
+					       file, (unsigned long)ev.start_mark.line + 1,
+					       (unsigned long)ev.start_mark.column + 1, MAX_DEPTH);
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT: depth--; break;
+		case YAML_DOCUMENT_START_EVENT: break;
+		case YAML_STREAM_END_EVENT: done = 1; break;
+		default: break;
+		}
+		yaml_event_delete(&ev);
+		if (rc)
+			break;
+	}
+	yaml_parser_delete(&p);
+	return rc;
 }
 
 void lode__manifest_free(lode_manifest *m)

@@ -67,13 +67,13 @@ typedef struct lode_manifest {
 	size_t text_len;
 	lode_meta *meta; /* bundle: keys, in manifest order */
 	size_t nmeta;
-	char *target_crs;       /* as written */
-	double bounds[4];       /* xmin ymin xmax ymax in the target CRS */
-	double xres, yres;      /* > 0 */
-	double error_threshold; /* pixels, default 0.125 */
-	double max_error_m;     /* default: no limit (HUGE_VAL) */
-	int allow_ballpark;     /* default 0 */
-	int confine_sources;    /* sources must lie inside the manifest's folder; default 0 */
+	char *target_crs;        /* as written */
+	double bounds[4];        /* xmin ymin xmax ymax in the target CRS */
+	double xres, yres;       /* > 0 */
+	double error_threshold;  /* pixels, default 0.125 */
+	double max_error_m;      /* default: no limit (HUGE_VAL) */
+	int allow_ballpark;      /* default 0 */
+	int confine_sources;     /* sources must lie inside the manifest's folder; default 0 */
 	lode_policy_spec policy; /* the policy: section as written (the fields above apply it) */
 	lode_loc at_crs, at_bounds, at_resolution;
 	char *target_units; /* the target CRS's unit ("metre", "degree"), or NULL */
@@ -94,6 +94,9 @@ int lode__acdd_key_ok(const char *key);
 extern const char *const lode__acdd_keys[];
 /* Is name acceptable as a dataset name ([A-Za-z0-9_-], starts with a letter, <= 64)? */
 int lode__name_ok(const char *name);
+/* Refuse YAML anchors, aliases and nesting deeper than 32 levels in text (len bytes),
+   before libyaml builds a tree: errors "FILE:LINE:COL: ...". */
+lode_status lode__manifest_prescan(const char *file, const char *text, size_t len, lode_error *err);
 /* The closest of the NULL-terminated words to s (a typo away), or NULL. */
 const char *lode__did_you_mean(const char *s, const char *const *words);
 

@@ -3,8 +3,11 @@
  *
  * Every problem is reported as "FILE:LINE:COL: KEY: what is wrong" before any work
  * starts: unknown keys, wrong types, missing keys, duplicate names, values out of
- * range.  Anchors and aliases are refused (they buy nothing in a manifest and open the
- * door to "billion laughs" documents), and so is nesting deeper than MAX_DEPTH.
+ * range, CRSs PROJ does not know, bounds or resolution in the wrong unit; all of them in
+ * one pass (up to LODE_MANIFEST_MAX_ERRORS), so a user fixes them at once.  Anchors and
+ * aliases are refused (they buy nothing in a manifest and open the
+ * door to "billion laughs" documents), and so is nesting deeper than 32 levels (both by
+ * lode__manifest_prescan in manifest.c).
  * What the keys mean is documented in docs/manifest.md.
  */
 #include <errno.h>
@@ -22,17 +25,16 @@
 #include "util.h"
 
 #define MAX_MANIFEST_BYTES (4u << 20)
-#define MAX_DEPTH          32
 #define MAX_DATASETS       10000
 
 typedef struct ctx {
 	const char *file;
 	yaml_document_t *doc;
 	lode_error *err;
-	int nerr;        /* problems found so far */
+	int nerr;                 /* problems found so far */
 	const char *suggested[8]; /* keys offered by "did you mean": not then reported missing */
 	const char *dataset;      /* the name of the dataset being read, for its messages */
-	char list[1900]; /* the first LODE_MANIFEST_MAX_ERRORS of them, one per line */
+	char list[1900];          /* the first LODE_MANIFEST_MAX_ERRORS of them, one per line */
 	size_t len;
 } ctx;
 
@@ -79,9 +81,12 @@ static lode_status problems(ctx *c)
 	if (c->nerr == 0)
 		return LODE_OK;
 	if (c->nerr > LODE_MANIFEST_MAX_ERRORS)
-		return lode__err(c->err, LODE_EMANIFEST, "%s\n%s: more problems not listed: fix these first",
-				 c->list, c->file);
-	return lode__err(c->err, LODE_EMANIFEST, "%s", c->list);
+		lode__err(c->err, LODE_EMANIFEST, "%s\n%s: more problems not listed: fix these first",
+			  c->list, c->file);
+	else
+		lode__err(c->err, LODE_EMANIFEST, "%s", c->list);
+	c->err->lines = 1; /* each line escaped by fail() */
+	return LODE_EMANIFEST;
 }
 
 /* Was key offered by a "did you mean" (then its absence is that typo, said once)? */
@@ -426,9 +431,10 @@ static lode_status no_control(ctx *c, const yaml_node_t *v, const char *key, con
 }
 
 static const char *const dataset_keys[] = {
-    "name",         "source", "resampling", "bands",           "nodata", "assume_crs",
-    "operation",    "resolution", "error_threshold", "layer",  "open_options", "clip",
-    "where",        "allow",  "policy",     "via",             NULL};
+    "name",         "source",    "resampling", "bands",           "nodata",
+    "assume_crs",   "operation", "resolution", "error_threshold", "layer",
+    "open_options", "clip",      "where",      "allow",           "policy",
+    "via",          NULL};
 
 /*
  * A CRS named in the manifest (target.crs, assume_crs, via) must be one PROJ knows; the
@@ -449,6 +455,11 @@ static lode_status check_crs(ctx *c, const yaml_node_t *v, const char *key, cons
 			    "written AUTHORITY:CODE, WKT or PROJJSON)",
 			    text, text);
 	if (lode__crs_to_wkt(text, &w, &e) != LODE_OK) {
+		if (strstr(e.message, "proj.db"))
+			return fail(c, v, key,
+				    "PROJ cannot read '%.80s': it cannot find its database proj.db; keep "
+				    "PROJ's own folder on PROJ_DATA (%.300s)",
+				    text, e.message);
 		if (strncasecmp(text, "EPSG:", 5) == 0)
 			return fail(c, v, key,
 				    "'%.80s' is not a CRS in the EPSG database of this PROJ: check the "
@@ -489,8 +500,9 @@ static lode_status get_allow(ctx *c, const yaml_node_t *v, const char *key, lode
 		else if (strcmp(s, "network") == 0)
 			d->allow_network = 1;
 		else if ((near = lode__did_you_mean(s, allows)) != NULL)
-			return fail(c, an, key, "unknown '%.80s' (expected raw_vrt or network): did you mean '%s'?",
-				    s, near);
+			return fail(c, an, key,
+				    "unknown '%.80s' (expected raw_vrt or network): did you mean '%s'?", s,
+				    near);
 		else
 			return fail(c, an, key, "unknown '%.80s' (expected raw_vrt or network)", s);
 	}
@@ -686,7 +698,8 @@ static lode_status load_datasets(ctx *c, const yaml_node_t *seq, lode_manifest *
 			fail(c, dn, where, "missing key 'source' (dataset '%s')", d->name);
 		for (size_t j = 0; j < i; j++)
 			if (m->datasets[j].name && strcmp(m->datasets[j].name, d->name) == 0)
-				fail(c, dn, where, "duplicate dataset name '%s' (first used by the dataset at line %d)",
+				fail(c, dn, where,
+				     "duplicate dataset name '%s' (first used by the dataset at line %d)",
 				     d->name, m->datasets[j].line);
 		c->dataset = NULL;
 		if (!d->source)
@@ -734,70 +747,6 @@ static lode_status on_top(ctx *c, int which, const char *key, const yaml_node_t 
 	return LODE_OK;
 }
 
-/* Refuse anchors, aliases, tags on collections and deep nesting before building a tree. */
-static lode_status prescan(ctx *c, const char *text, size_t len)
-{
-	yaml_parser_t p;
-	yaml_event_t ev;
-	int depth = 0, done = 0;
-	lode_status rc = LODE_OK;
-
-	if (!yaml_parser_initialize(&p))
-		return lode__err(c->err, LODE_ENOMEM, "out of memory");
-	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
-	while (!done) {
-		if (!yaml_parser_parse(&p, &ev)) {
-			rc = lode__err(c->err, LODE_EMANIFEST, "%s:%lu:%lu: not valid YAML: %s%s%s", c->file,
-				       (unsigned long)p.problem_mark.line + 1,
-				       (unsigned long)p.problem_mark.column + 1,
-				       p.problem ? p.problem : "syntax error", p.context ? " " : "",
-				       p.context ? p.context : "");
-			break;
-		}
-		switch (ev.type) {
-		case YAML_ALIAS_EVENT:
-			rc = lode__err(c->err, LODE_EMANIFEST,
-				       "%s:%lu:%lu: YAML aliases (*name) are not allowed in a manifest",
-				       c->file, (unsigned long)ev.start_mark.line + 1,
-				       (unsigned long)ev.start_mark.column + 1);
-			break;
-		case YAML_SCALAR_EVENT:
-			if (ev.data.scalar.anchor)
-				rc = lode__err(
-				    c->err, LODE_EMANIFEST,
-				    "%s:%lu:%lu: YAML anchors (&name) are not allowed in a manifest", c->file,
-				    (unsigned long)ev.start_mark.line + 1,
-				    (unsigned long)ev.start_mark.column + 1);
-			break;
-		case YAML_SEQUENCE_START_EVENT:
-		case YAML_MAPPING_START_EVENT:
-			if ((ev.type == YAML_SEQUENCE_START_EVENT && ev.data.sequence_start.anchor) ||
-			    (ev.type == YAML_MAPPING_START_EVENT && ev.data.mapping_start.anchor))
-				rc = lode__err(
-				    c->err, LODE_EMANIFEST,
-				    "%s:%lu:%lu: YAML anchors (&name) are not allowed in a manifest", c->file,
-				    (unsigned long)ev.start_mark.line + 1,
-				    (unsigned long)ev.start_mark.column + 1);
-			else if (++depth > MAX_DEPTH)
-				rc = lode__err(c->err, LODE_EMANIFEST,
-					       "%s:%lu:%lu: the YAML is nested more than %d levels deep",
-					       c->file, (unsigned long)ev.start_mark.line + 1,
-					       (unsigned long)ev.start_mark.column + 1, MAX_DEPTH);
-			break;
-		case YAML_SEQUENCE_END_EVENT:
-		case YAML_MAPPING_END_EVENT: depth--; break;
-		case YAML_DOCUMENT_START_EVENT: break;
-		case YAML_STREAM_END_EVENT: done = 1; break;
-		default: break;
-		}
-		yaml_event_delete(&ev);
-		if (rc)
-			break;
-	}
-	yaml_parser_delete(&p);
-	return rc;
-}
-
 lode_status lode__manifest_load(const char *path, lode_manifest **out, lode_error *err)
 {
 	lode_manifest *m = NULL;
@@ -830,7 +779,7 @@ lode_status lode__manifest_load(const char *path, lode_manifest **out, lode_erro
 			       "%s: the manifest contains a NUL byte: is it a text file?", path);
 		goto out;
 	}
-	if ((rc = prescan(&c, m->text, m->text_len)))
+	if ((rc = lode__manifest_prescan(path, m->text, m->text_len, err)))
 		goto out;
 	if (!yaml_parser_initialize(&parser)) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
@@ -853,7 +802,8 @@ lode_status lode__manifest_load(const char *path, lode_manifest **out, lode_erro
 	}
 	top.m = m;
 	if (root->type != YAML_MAPPING_NODE) {
-		fail(&c, root, "manifest", "expected a mapping of sections (bundle, target, policy, datasets)");
+		fail(&c, root, "manifest",
+		     "expected a mapping of sections (bundle, target, policy, datasets)");
 		rc = problems(&c);
 		goto out;
 	}

@@ -27,15 +27,16 @@ static void put_printable_lines(FILE *f, const char *s)
 	}
 }
 
-/* Report a library error on stderr, one "lode: error:" line per problem (a manifest's
-   problems come one per line); the exit status: 2 for a usage error, else 1. */
+/* Report a library error on stderr, one "lode: error:" line per problem (err->lines:
+   a manifest's problems, one per line), control characters escaped (\xNN) so that no
+   other text can break the line; the exit status: 2 for a usage error, else 1. */
 static int fail(const lode_error *err)
 {
 	const char *msg = err->message[0] ? err->message : lode_status_name(err->code);
 
 	fputs("lode: error: ", stderr);
 	for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
-		if (*p == '\n' && p[1])
+		if (*p == '\n' && p[1] && err->lines)
 			fputs("\nlode: error: ", stderr);
 		else if (*p < 0x20 || *p == 0x7f)
 			fprintf(stderr, "\\x%02x", *p);

@@ -200,13 +200,14 @@ static void item_text(char **text, const lode_bundle_item *it, int vec, const ch
 				char at[32] = "unknown";
 				if (json_is_number(la))
 					snprintf(at, sizeof at, "%g m", json_number_value(la));
-				lode__addf(text, "              %s -> %s: %s, accuracy %s%s\n",
-					   E(0, json_string_value(json_object_get(leg, "from"))),
-					   E(1, json_string_value(json_object_get(leg, "to"))),
-					   E(2, json_string_value(json_object_get(leg, "code"))
-						    ? json_string_value(json_object_get(leg, "code"))
-						    : "no EPSG code"),
-					   at, json_is_true(json_object_get(leg, "ballpark")) ? ", ballpark" : "");
+				lode__addf(
+				    text, "              %s -> %s: %s, accuracy %s%s\n",
+				    E(0, json_string_value(json_object_get(leg, "from"))),
+				    E(1, json_string_value(json_object_get(leg, "to"))),
+				    E(2, json_string_value(json_object_get(leg, "code"))
+					     ? json_string_value(json_object_get(leg, "code"))
+					     : "no EPSG code"),
+				    at, json_is_true(json_object_get(leg, "ballpark")) ? ", ballpark" : "");
 			}
 		}
 		{

@@ -78,8 +78,9 @@ static char *op_warning(const plan *p, const plan_item *it)
 	snprintf(code, sizeof code, "%s%.120s%s", op->code ? " (" : "", op->code ? op->code : "",
 		 op->code ? ")" : " (no EPSG code)");
 	if (op->via)
-		snprintf(via, sizeof via, "; through %s the known steps add up to %g m, the total is not known",
-			 op->via, op->accuracy_known_m);
+		snprintf(via, sizeof via,
+			 "; through %s the known steps add up to %g m, the total is not known", op->via,
+			 op->accuracy_known_m);
 	if (op->ballpark)
 		return lode__sprintf(
 		    "dataset '%s' (%s:%d): accepted a ballpark operation '%.300s'%s: its step '%.160s' "
@@ -101,13 +102,15 @@ static lode_status choose_op(const plan *p, plan_item *it, const double *aoi, lo
 	lode_status rc;
 
 	it->pol.max_error_m = d->policy.has_max_error_m ? d->policy.max_error_m : p->m->max_error_m;
-	it->pol.allow_ballpark = d->policy.has_allow_ballpark ? d->policy.allow_ballpark : p->m->allow_ballpark;
+	it->pol.allow_ballpark =
+	    d->policy.has_allow_ballpark ? d->policy.allow_ballpark : p->m->allow_ballpark;
 	if (d->via && d->operation)
-		return lode__err(err, LODE_EMANIFEST,
-				 "via: (line %d) and operation: (line %d) cannot go together: operation: names "
-				 "the whole operation, via: lets lode choose one through an intermediate CRS; "
-				 "keep one",
-				 d->at_via.line, d->at_operation.line);
+		return lode__err(
+		    err, LODE_EMANIFEST,
+		    "via: (line %d) and operation: (line %d) cannot go together: operation: names "
+		    "the whole operation, via: lets lode choose one through an intermediate CRS; "
+		    "keep one",
+		    d->at_via.line, d->at_operation.line);
 	if (d->via) {
 		char *vw = NULL;
 		if ((rc = lode__crs_to_wkt(d->via, &vw, err)))
@@ -127,8 +130,8 @@ static lode_status choose_op(const plan *p, plan_item *it, const double *aoi, lo
 			  msg, d->policy.at.line ? "the dataset's own policy" : "the manifest's policy");
 	}
 	if (rc)
-		return lode__err_ctx(err, "choosing the coordinate operation%s: ",
-				     d->via ? " through via:" : "");
+		return lode__err_ctx(err,
+				     "choosing the coordinate operation%s: ", d->via ? " through via:" : "");
 	it->warning = op_warning(p, it);
 	if ((it->op.ballpark || it->op.accuracy < 0) && !it->warning)
 		return lode__err(err, LODE_ENOMEM, "out of memory");
@@ -204,8 +207,8 @@ static lode_status plan_raster(plan *p, plan_item *it, lode_error *err);
 void lode__plan_item_rules(const plan *p, plan_item *it)
 {
 	it->rules.folder = p->m->dir;
-	it->rules.confine = it->spec->policy.has_confine_sources ? it->spec->policy.confine_sources
-								 : p->m->confine_sources;
+	it->rules.confine =
+	    it->spec->policy.has_confine_sources ? it->spec->policy.confine_sources : p->m->confine_sources;
 	it->rules.allow_raw_vrt = it->spec->allow_raw_vrt;
 	it->rules.allow_network = it->spec->allow_network;
 }
@@ -784,9 +787,12 @@ static void note_problem(problem_list *l, const lode_error *err)
 static lode_status problems_out(const problem_list *l, const char *path, lode_error *err)
 {
 	if (l->n > LODE_MANIFEST_MAX_ERRORS)
-		return lode__err(err, l->code, "%s\n%s: more datasets have problems: fix these first", l->text,
-				 path);
-	return lode__err(err, l->code, "%s", l->text);
+		lode__err(err, l->code, "%s\n%s: more datasets have problems: fix these first", l->text,
+			  path);
+	else
+		lode__err(err, l->code, "%s", l->text);
+	err->lines = 1; /* each line escaped by note_problem() */
+	return l->code;
 }
 
 lode_status lode__plan_build(const char *manifest_path, const lode_run_options *opt, plan *p, lode_error *err)

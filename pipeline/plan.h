@@ -42,8 +42,8 @@ typedef struct plan_item {
 	int nx, ny;
 	double gt[6];
 	double src_extent_in_target[4];
-	lode_policy pol;  /* the policy it is planned under: the manifest's, with its own over it */
-	char *warning;    /* one line when a ballpark or unknown-accuracy operation was accepted */
+	lode_policy pol; /* the policy it is planned under: the manifest's, with its own over it */
+	char *warning;   /* one line when a ballpark or unknown-accuracy operation was accepted */
 	json_t *files;   /* source.files of the lineage: every file the source reads, hashed */
 	json_t *lineage; /* the plan's lineage record (versions included; vectors: no feature data) */
 } plan_item;

@@ -101,8 +101,8 @@ static void make_row(const plan *p, const plan_item *it, row *r)
 	char *sl = lode__crs_label(it->src_wkt);
 
 	lode__printable(r->name, sizeof r->name, it->spec->name);
-	snprintf(r->crs, sizeof r->crs, "%.60s%s -> %.60s", sl ? sl : "?", it->crs_assumed ? " (assumed)" : "",
-		 p->dst_label);
+	snprintf(r->crs, sizeof r->crs, "%.60s%s -> %.60s", sl ? sl : "?",
+		 it->crs_assumed ? " (assumed)" : "", p->dst_label);
 	free(sl);
 	op_text(&it->op, r->op, sizeof r->op);
 	accuracy_text(&it->op, r->acc, sizeof r->acc);
@@ -123,8 +123,8 @@ static void make_row(const plan *p, const plan_item *it, row *r)
 
 static void table(const plan *p, text *t)
 {
-	static const char *const head[] = {"dataset", "source CRS -> target CRS", "operation", "accuracy",
-					   "ballpark", "grid", "est. size"};
+	static const char *const head[] = {
+	    "dataset", "source CRS -> target CRS", "operation", "accuracy", "ballpark", "grid", "est. size"};
 	row *rows = calloc(p->n ? p->n : 1, sizeof *rows);
 	int w[7];
 
@@ -144,8 +144,8 @@ static void table(const plan *p, text *t)
 			if ((int)strlen(cells[k]) > w[k])
 				w[k] = (int)strlen(cells[k]);
 	}
-	addf(t, "plan of %s: %zu dataset%s onto %s (PROJ %s, EPSG %s)\n\n", p->m->path, p->n, p->n == 1 ? "" : "s",
-	     p->dst_label, p->proj_version, p->epsg_version);
+	addf(t, "plan of %s: %zu dataset%s onto %s (PROJ %s, EPSG %s)\n\n", p->m->path, p->n,
+	     p->n == 1 ? "" : "s", p->dst_label, p->proj_version, p->epsg_version);
 	addf(t, "%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %s\n", w[0], head[0], w[1], head[1], w[2], head[2], w[3],
 	     head[3], w[4], head[4], w[5], head[5], head[6]);
 	for (size_t i = 0; i < p->n; i++) {
@@ -166,14 +166,16 @@ static void table(const plan *p, text *t)
 					snprintf(at, sizeof at, "%g m", json_number_value(acc));
 				addf(t, "%-*s    %s -> %s: %s%s, accuracy %s\n", w[0], "",
 				     json_string_value(json_object_get(l, "from")),
-				     json_string_value(json_object_get(l, "to")), code ? code : "no EPSG code",
+				     json_string_value(json_object_get(l, "to")),
+				     code ? code : "no EPSG code",
 				     json_is_true(json_object_get(l, "ballpark")) ? " (ballpark)" : "", at);
 			}
 			json_decref(legs);
 		}
 	}
-	addf(t, "\naccuracy: PROJ's, in metres (>= when part of it is unknown); est. size: the raster's values "
-		"before compression, or the vector source's size.  --json: the full plan.\n");
+	addf(t,
+	     "\naccuracy: PROJ's, in metres (>= when part of it is unknown); est. size: the raster's values "
+	     "before compression, or the vector source's size.  --json: the full plan.\n");
 	free(rows);
 }
 
