@@ -10,6 +10,7 @@
  */
 #include <ctype.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +37,9 @@ void lode__op_clear(lode_op *op)
 	free(op->grids);
 	free(op->candidates_json);
 	free(op->steps_json);
+	free(op->ballpark_step);
+	free(op->via);
+	free(op->legs_json);
 	memset(op, 0, sizeof *op);
 }
 
@@ -83,6 +87,29 @@ out:
 		OSRDestroySpatialReference(s);
 	lode__cpl_pop();
 	return rc;
+}
+
+int lode__crs_unit(const char *wkt, char *unit, size_t n)
+{
+	OGRSpatialReferenceH s;
+	const char *name = NULL;
+	int geo = -1;
+	lode__cpl_capture cap;
+
+	lode__cpl_push(&cap);
+	s = srs_from_wkt(wkt);
+	if (s && OSRIsGeographic(s)) {
+		OSRGetAngularUnits(s, (char **)&name);
+		geo = 1;
+	} else if (s && (OSRIsProjected(s) || OSRIsLocal(s) || OSRIsGeocentric(s))) {
+		OSRGetLinearUnits(s, (char **)&name);
+		geo = 0;
+	}
+	snprintf(unit, n, "%s", name && geo >= 0 ? name : "unknown unit");
+	if (s)
+		OSRDestroySpatialReference(s);
+	lode__cpl_pop();
+	return geo;
 }
 
 char *lode__crs_label(const char *wkt)
@@ -346,6 +373,24 @@ static int op_has_id(PJ_CONTEXT *ctx, PJ *p, const lode_op *op, const char *want
 	return hit;
 }
 
+/* The name of the step of a ballpark operation that is a ballpark one ("Ballpark geographic
+   offset from Kertau (RSO) to GDM2000"): what says why; the whole name if none is. */
+static char *ballpark_step(PJ_CONTEXT *ctx, PJ *op)
+{
+	int n = proj_get_type(op) == PJ_TYPE_CONCATENATED_OPERATION
+		    ? proj_concatoperation_get_step_count(ctx, op)
+		    : 0;
+	char *found = NULL;
+
+	for (int i = 0; i < n && !found; i++) {
+		PJ *step = proj_concatoperation_get_step(ctx, op, i);
+		if (step && proj_coordoperation_has_ballpark_transformation(ctx, step) && proj_get_name(step))
+			found = lode__strdup(proj_get_name(step));
+		proj_destroy(step);
+	}
+	return found ? found : lode__strdup(proj_get_name(op) ? proj_get_name(op) : "unnamed operation");
+}
+
 /* Fill op from a PROJ operation; returns -1 on out-of-memory. */
 static int describe(PJ_CONTEXT *ctx, PJ *p, registry *g, lode_op *op)
 {
@@ -359,6 +404,8 @@ static int describe(PJ_CONTEXT *ctx, PJ *p, registry *g, lode_op *op)
 	op->pipeline = lode__strdup(pipe ? pipe : "");
 	op->accuracy = proj_coordoperation_get_accuracy(ctx, p);
 	op->ballpark = proj_coordoperation_has_ballpark_transformation(ctx, p);
+	if (op->ballpark)
+		op->ballpark_step = ballpark_step(ctx, p);
 	if (op->accuracy < 0 && !op->ballpark && conversions_only(ctx, p))
 		op->accuracy = 0;
 	if (ngrids > 0) {
@@ -632,5 +679,123 @@ lode_status lode__crs_bounds_to_lonlat(const char *wkt, const double in[4], doub
 		OSRDestroySpatialReference(s);
 	if (g)
 		OSRDestroySpatialReference(g);
+	return rc;
+}
+
+/* ---- through an intermediate CRS ---- */
+
+/* The steps of a PROJ string as "+step ..." items (none for +proj=noop), appended to *acc. */
+static int append_steps(char **acc, const char *pipe)
+{
+	static const char head[] = "+proj=pipeline";
+
+	if (lode__op_is_noop(pipe) || !pipe[0])
+		return 0;
+	if (strncmp(pipe, head, sizeof head - 1) == 0)
+		return append(acc, " ", pipe + sizeof head - 1 + strspn(pipe + sizeof head - 1, " "));
+	{
+		char *step = lode__sprintf("+step %s", pipe);
+		int r = step ? append(acc, " ", step) : -1;
+		free(step);
+		return r;
+	}
+}
+
+static json_t *leg_json(const char *from, const char *to, const lode_op *leg)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "from", json_string(from));
+	json_object_set_new(o, "to", json_string(to));
+	json_object_set_new(o, "name", json_string(leg->name));
+	json_object_set_new(o, "code", leg->code ? json_string(leg->code) : json_null());
+	json_object_set_new(o, "accuracy_m", leg->accuracy >= 0 ? json_real(leg->accuracy) : json_null());
+	json_object_set_new(o, "ballpark", json_boolean(leg->ballpark));
+	json_object_set_new(o, "proj_pipeline", json_string(leg->pipeline));
+	return o;
+}
+
+/* a's JSON array text followed by b's, as one array text (malloc'd). */
+static char *concat_arrays(const char *a, const char *b)
+{
+	json_t *x = a ? json_loads(a, 0, NULL) : NULL, *y = b ? json_loads(b, 0, NULL) : NULL;
+	char *text = NULL;
+
+	if (!x)
+		x = json_array();
+	if (y)
+		json_array_extend(x, y);
+	text = json_dumps(x, JSON_COMPACT);
+	json_decref(x);
+	json_decref(y);
+	return text;
+}
+
+lode_status lode__crs_choose_via(const char *src_wkt, const char *via_wkt, const char *dst_wkt,
+				 const double *aoi, const lode_policy *pol, lode_op *op, lode_error *err)
+{
+	lode_op a = {0}, b = {0};
+	char *sl = lode__crs_label(src_wkt), *vl = lode__crs_label(via_wkt), *dl = lode__crs_label(dst_wkt);
+	json_t *legs = json_array();
+	lode_status rc;
+
+	memset(op, 0, sizeof *op);
+	if ((rc = lode__crs_choose_operation(src_wkt, via_wkt, aoi, pol, NULL, &a, err))) {
+		lode__err_ctx(err, "first leg, %s to %s (via): ", sl ? sl : "source", vl ? vl : "via");
+		goto out;
+	}
+	if ((rc = lode__crs_choose_operation(via_wkt, dst_wkt, aoi, pol, NULL, &b, err))) {
+		lode__err_ctx(err, "second leg, %s (via) to %s: ", vl ? vl : "via", dl ? dl : "target");
+		goto out;
+	}
+	op->accuracy_known_m = (a.accuracy > 0 ? a.accuracy : 0) + (b.accuracy > 0 ? b.accuracy : 0);
+	if (op->accuracy_known_m > pol->max_error_m) {
+		rc = lode__err(err, LODE_EPOLICY,
+			       "through %s the known accuracies add up to %g m (%g m + %g m), worse than "
+			       "policy.max_error_m %g m",
+			       vl ? vl : "via", op->accuracy_known_m, a.accuracy > 0 ? a.accuracy : 0,
+			       b.accuracy > 0 ? b.accuracy : 0, pol->max_error_m);
+		goto out;
+	}
+	op->accuracy = a.accuracy >= 0 && b.accuracy >= 0 ? a.accuracy + b.accuracy : -1;
+	op->ballpark = a.ballpark || b.ballpark;
+	op->name = lode__sprintf("%s, then %s", a.name, b.name);
+	if (a.code || b.code)
+		op->code = lode__sprintf("%s%s%s", a.code ? a.code : "", a.code && b.code ? " + " : "",
+					 b.code ? b.code : "");
+	if (append_steps(&op->pipeline, a.pipeline) || append_steps(&op->pipeline, b.pipeline)) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (!op->pipeline)
+		op->pipeline = lode__strdup("+proj=noop");
+	else if (strncmp(op->pipeline, "+step", 5) == 0) {
+		char *full = lode__sprintf("+proj=pipeline %s", op->pipeline);
+		free(op->pipeline);
+		op->pipeline = full;
+	}
+	if (a.ballpark || b.ballpark)
+		op->ballpark_step = lode__strdup(a.ballpark ? a.ballpark_step : b.ballpark_step);
+	op->grids = calloc(a.ngrids + b.ngrids + 1, sizeof *op->grids);
+	for (size_t i = 0; op->grids && i < a.ngrids + b.ngrids; i++)
+		op->grids[op->ngrids++] = lode__strdup(i < a.ngrids ? a.grids[i] : b.grids[i - a.ngrids]);
+	op->steps_json = concat_arrays(a.steps_json, b.steps_json);
+	op->candidates_json = concat_arrays(a.candidates_json, b.candidates_json);
+	op->via = lode__strdup(vl ? vl : "intermediate CRS");
+	json_array_append_new(legs, leg_json(sl ? sl : "", vl ? vl : "", &a));
+	json_array_append_new(legs, leg_json(vl ? vl : "", dl ? dl : "", &b));
+	op->legs_json = json_dumps(legs, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (!op->name || !op->pipeline || !op->grids || !op->steps_json || !op->candidates_json || !op->via ||
+	    !op->legs_json || ((a.ballpark || b.ballpark) && !op->ballpark_step))
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+out:
+	if (rc)
+		lode__op_clear(op);
+	lode__op_clear(&a);
+	lode__op_clear(&b);
+	json_decref(legs);
+	free(sl);
+	free(vl);
+	free(dl);
 	return rc;
 }

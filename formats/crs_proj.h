@@ -22,12 +22,21 @@ typedef struct lode_op {
 	size_t ngrids;
 	char *candidates_json; /* JSON array of every candidate considered, with reasons */
 	char *steps_json;      /* JSON array of the steps: name, code, kind */
+	char *ballpark_step;   /* name of the step that made it ballpark, or NULL */
+	/* Through an intermediate CRS (a dataset's via:), else NULL / 0: */
+	char *via;               /* label of the intermediate CRS ("EPSG:4326") */
+	char *legs_json;         /* JSON array of the two legs: from, to, name, code, accuracy_m,
+				    ballpark, proj_pipeline */
+	double accuracy_known_m; /* sum of the legs' known accuracies (metres) */
 } lode_op;
 
 void lode__op_clear(lode_op *op);
 
 /* Parse any CRS string PROJ/GDAL accept into WKT2:2019.  *wkt malloc'd. */
 lode_status lode__crs_to_wkt(const char *user, char **wkt, lode_error *err);
+/* The CRS's unit into unit ("metre", "degree", ...): 1 when geographic (angular unit),
+   0 when projected or otherwise linear, -1 when unknown (unit then "unknown unit"). */
+int lode__crs_unit(const char *wkt, char *unit, size_t n);
 /* A short label: "EPSG:4326" when identified, else the CRS name.  malloc'd. */
 char *lode__crs_label(const char *wkt);
 
@@ -45,6 +54,17 @@ typedef struct lode_policy {
 lode_status lode__crs_choose_operation(const char *src_wkt, const char *dst_wkt, const double *lonlat_aoi,
 				       const lode_policy *policy, const char *explicit_op, lode_op *op,
 				       lode_error *err);
+
+/*
+ * The same through an intermediate CRS via_wkt: the best operation from src to via and
+ * the best from via to dst, each under policy, applied one after the other (one PROJ
+ * pipeline).  op->accuracy is the sum of the legs' accuracies when both are known, else
+ * unknown (< 0), with the known part in op->accuracy_known_m; policy.max_error_m bounds
+ * each leg and that sum.  op->ballpark when either leg is.
+ */
+lode_status lode__crs_choose_via(const char *src_wkt, const char *via_wkt, const char *dst_wkt,
+				 const double *lonlat_aoi, const lode_policy *policy, lode_op *op,
+				 lode_error *err);
 
 /* Whether an operation's pipeline is PROJ's "+proj=noop" (a ballpark offset between two
    datums, say), which leaves every coordinate as it is: callers skip the transformation. */

@@ -9,6 +9,20 @@
 #include <stddef.h>
 #include "error.h"
 
+/* Where a key's value starts in the manifest (1-based; 0 when the key is absent). */
+typedef struct lode_loc {
+	int line, col;
+} lode_loc;
+
+/* A policy: section, the manifest's or a dataset's (has_*: the key was given). */
+typedef struct lode_policy_spec {
+	int has_max_error_m, has_allow_ballpark, has_confine_sources;
+	double max_error_m;
+	int allow_ballpark;
+	int confine_sources;
+	lode_loc at; /* where the section starts */
+} lode_policy_spec;
+
 typedef struct lode_meta {
 	char *key; /* ACDD attribute name */
 	char *value;
@@ -39,6 +53,11 @@ typedef struct lode_dataset_spec {
 	int allow_network; /* "network": /vsicurl/..., URLs, connection strings */
 	int has_resampling, has_bands;
 	int line, column; /* where the entry starts in the manifest (1-based) */
+	/* geodesy per dataset */
+	lode_policy_spec policy; /* overrides the manifest's policy key by key */
+	char *via;               /* intermediate CRS (as written), or NULL */
+	lode_loc at_resolution, at_assume_crs, at_operation, at_via;
+	int index; /* 1-based position in datasets: (for "datasets[N]" in messages) */
 } lode_dataset_spec;
 
 typedef struct lode_manifest {
@@ -48,24 +67,37 @@ typedef struct lode_manifest {
 	size_t text_len;
 	lode_meta *meta; /* bundle: keys, in manifest order */
 	size_t nmeta;
-	char *target_crs;       /* as written */
-	double bounds[4];       /* xmin ymin xmax ymax in the target CRS */
-	double xres, yres;      /* > 0 */
-	double error_threshold; /* pixels, default 0.125 */
-	double max_error_m;     /* default: no limit (HUGE_VAL) */
-	int allow_ballpark;     /* default 0 */
-	int confine_sources;    /* sources must lie inside the manifest's folder; default 0 */
+	char *target_crs;        /* as written */
+	double bounds[4];        /* xmin ymin xmax ymax in the target CRS */
+	double xres, yres;       /* > 0 */
+	double error_threshold;  /* pixels, default 0.125 */
+	double max_error_m;      /* default: no limit (HUGE_VAL) */
+	int allow_ballpark;      /* default 0 */
+	int confine_sources;     /* sources must lie inside the manifest's folder; default 0 */
+	lode_policy_spec policy; /* the policy: section as written (the fields above apply it) */
+	lode_loc at_crs, at_bounds, at_resolution;
+	char *target_units; /* the target CRS's unit ("metre", "degree"), or NULL */
+	int target_geographic;
 	lode_dataset_spec *datasets;
 	size_t ndatasets;
 } lode_manifest;
 
-/* Parse and validate a manifest file.  Errors carry "FILE:LINE:COL: key: problem". */
+/* Parse and validate a manifest file.  Errors carry "FILE:LINE:COL: key: problem", every
+   problem found in one pass (up to LODE_MANIFEST_MAX_ERRORS), one per line. */
+#define LODE_MANIFEST_MAX_ERRORS 12
 lode_status lode__manifest_load(const char *path, lode_manifest **out, lode_error *err);
 void lode__manifest_free(lode_manifest *m);
 /* Is key one of the bundle: section's keys (ACDD-1.3 and a few CF ones), which become
    root attributes of a bundle? */
 int lode__acdd_key_ok(const char *key);
+/* Those keys, NULL-terminated. */
+extern const char *const lode__acdd_keys[];
 /* Is name acceptable as a dataset name ([A-Za-z0-9_-], starts with a letter, <= 64)? */
 int lode__name_ok(const char *name);
+/* Refuse YAML anchors, aliases and nesting deeper than 32 levels in text (len bytes),
+   before libyaml builds a tree: errors "FILE:LINE:COL: ...". */
+lode_status lode__manifest_prescan(const char *file, const char *text, size_t len, lode_error *err);
+/* The closest of the NULL-terminated words to s (a typo away), or NULL. */
+const char *lode__did_you_mean(const char *s, const char *const *words);
 
 #endif /* LODE_MANIFEST_H */

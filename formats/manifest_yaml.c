@@ -3,8 +3,11 @@
  *
  * Every problem is reported as "FILE:LINE:COL: KEY: what is wrong" before any work
  * starts: unknown keys, wrong types, missing keys, duplicate names, values out of
- * range.  Anchors and aliases are refused (they buy nothing in a manifest and open the
- * door to "billion laughs" documents), and so is nesting deeper than MAX_DEPTH.
+ * range, CRSs PROJ does not know, bounds or resolution in the wrong unit; all of them in
+ * one pass (up to LODE_MANIFEST_MAX_ERRORS), so a user fixes them at once.  Anchors and
+ * aliases are refused (they buy nothing in a manifest and open the
+ * door to "billion laughs" documents), and so is nesting deeper than 32 levels (both by
+ * lode__manifest_prescan in manifest.c).
  * What the keys mean is documented in docs/manifest.md.
  */
 #include <errno.h>
@@ -12,81 +15,93 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <yaml.h>
 
+#include "crs_proj.h"
 #include "error.h"
 #include "manifest.h"
 #include "util.h"
 
 #define MAX_MANIFEST_BYTES (4u << 20)
-#define MAX_DEPTH          32
 #define MAX_DATASETS       10000
 
 typedef struct ctx {
 	const char *file;
 	yaml_document_t *doc;
 	lode_error *err;
+	int nerr;                 /* problems found so far */
+	const char *suggested[8]; /* keys offered by "did you mean": not then reported missing */
+	const char *dataset;      /* the name of the dataset being read, for its messages */
+	char list[1900];          /* the first LODE_MANIFEST_MAX_ERRORS of them, one per line */
+	size_t len;
 } ctx;
 
 static const char *const resamplings[] = {"nearest", "bilinear", "cubic", "cubicspline", "lanczos", "average",
 					  "mode",    "min",      "max",   "med",         NULL};
 
-/* ACDD (and a few CF) global attributes a manifest's bundle: section may set. */
-static const char *const acdd_keys[] = {"title",
-					"summary",
-					"institution",
-					"license",
-					"keywords",
-					"keywords_vocabulary",
-					"id",
-					"naming_authority",
-					"project",
-					"program",
-					"source",
-					"comment",
-					"references",
-					"acknowledgement",
-					"creator_name",
-					"creator_email",
-					"creator_url",
-					"creator_type",
-					"creator_institution",
-					"publisher_name",
-					"publisher_email",
-					"publisher_url",
-					"publisher_type",
-					"publisher_institution",
-					"contributor_name",
-					"contributor_role",
-					"processing_level",
-					"product_version",
-					"history",
-					"standard_name_vocabulary",
-					NULL};
-
-int lode__acdd_key_ok(const char *key)
-{
-	for (size_t i = 0; acdd_keys[i]; i++)
-		if (strcmp(acdd_keys[i], key) == 0)
-			return 1;
-	return 0;
-}
-
 static lode_status fail(ctx *c, const yaml_node_t *n, const char *key, const char *fmt, ...)
     LODE__PRINTF(4, 5);
 
+/*
+ * Record one problem (control characters escaped, so that each problem is one line) and
+ * go on: the whole manifest is read and every problem reported at once, up to
+ * LODE_MANIFEST_MAX_ERRORS of them.  Returns LODE_EMANIFEST for "return fail(...)".
+ */
 static lode_status fail(ctx *c, const yaml_node_t *n, const char *key, const char *fmt, ...)
 {
-	char what[1024];
+	char what[1024], line[1400], safe[600];
 	va_list ap;
+	size_t need;
 
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof what, fmt, ap);
 	va_end(ap);
-	return lode__err(c->err, LODE_EMANIFEST, "%s:%lu:%lu: %s: %s", c->file,
-			 n ? (unsigned long)n->start_mark.line + 1 : 1UL,
-			 n ? (unsigned long)n->start_mark.column + 1 : 1UL, key, what);
+	snprintf(line, sizeof line, "%s:%lu:%lu: %s: %s%s%.80s%s", c->file,
+		 n ? (unsigned long)n->start_mark.line + 1 : 1UL,
+		 n ? (unsigned long)n->start_mark.column + 1 : 1UL, key, what,
+		 c->dataset ? " [dataset '" : "", c->dataset ? c->dataset : "", c->dataset ? "']" : "");
+	if (++c->nerr > LODE_MANIFEST_MAX_ERRORS)
+		return LODE_EMANIFEST;
+	lode__printable(safe, sizeof safe, line);
+	need = strlen(safe) + (c->len ? 1 : 0);
+	if (c->len + need < sizeof c->list) {
+		snprintf(c->list + c->len, sizeof c->list - c->len, "%s%s", c->len ? "\n" : "", safe);
+		c->len += need;
+	} else {
+		c->nerr = LODE_MANIFEST_MAX_ERRORS + 1; /* no room: count it as cut */
+	}
+	return LODE_EMANIFEST;
+}
+
+/* The problems found, into the error record (LODE_OK when there were none). */
+static lode_status problems(ctx *c)
+{
+	if (c->nerr == 0)
+		return LODE_OK;
+	if (c->nerr > LODE_MANIFEST_MAX_ERRORS)
+		lode__err(c->err, LODE_EMANIFEST, "%s\n%s: more problems not listed: fix these first",
+			  c->list, c->file);
+	else
+		lode__err(c->err, LODE_EMANIFEST, "%s", c->list);
+	c->err->lines = 1; /* each line escaped by fail() */
+	return LODE_EMANIFEST;
+}
+
+/* Was key offered by a "did you mean" (then its absence is that typo, said once)? */
+static int suggested(const ctx *c, const char *key)
+{
+	for (int j = 0; j < 8 && c->suggested[j]; j++)
+		if (strcmp(c->suggested[j], key) == 0)
+			return 1;
+	return 0;
+}
+
+static lode_loc loc_of(const yaml_node_t *n)
+{
+	lode_loc l = {(int)n->start_mark.line + 1, (int)n->start_mark.column + 1};
+	return l;
 }
 
 static const char *scalar(const yaml_node_t *n)
@@ -201,24 +216,39 @@ static lode_status each_pair(ctx *c, const yaml_node_t *map, const char *where, 
 		int i;
 		lode_status rc;
 
-		if (!ks)
-			return fail(c, k, where, "a key must be plain text");
+		if (!ks) {
+			fail(c, k, where, "a key must be plain text");
+			continue;
+		}
 		for (i = 0; allowed[i]; i++)
 			if (strcmp(allowed[i], ks) == 0)
 				break;
-		snprintf(path, sizeof path, "%s%s%s", where, where[0] ? "." : "", ks);
+		snprintf(path, sizeof path, "%s%s%.80s", where, where[0] ? "." : "", ks);
 		if (!allowed[i]) {
+			const char *near = lode__did_you_mean(ks, allowed);
 			char list[512] = "";
 			for (int j = 0; allowed[j]; j++) {
 				strncat(list, j ? ", " : "", sizeof list - strlen(list) - 1);
 				strncat(list, allowed[j], sizeof list - strlen(list) - 1);
 			}
-			return fail(c, k, path, "unknown key (expected one of: %s)", list);
+			for (int j = 0; near && j < 8; j++)
+				if (!c->suggested[j]) {
+					c->suggested[j] = near;
+					break;
+				}
+			if (near)
+				fail(c, k, path, "unknown key: did you mean '%s'?", near);
+			else
+				fail(c, k, path, "unknown key (expected one of: %s)", list);
+			continue;
 		}
-		if (seen & (1UL << i))
-			return fail(c, k, path, "the key is given twice");
+		if (seen & (1UL << i)) {
+			fail(c, k, path, "the key is given twice");
+			continue;
+		}
 		seen |= 1UL << i;
-		if ((rc = fn(c, i, path, v, user)))
+		/* A problem is recorded and the next key read; anything else stops. */
+		if ((rc = fn(c, i, path, v, user)) && rc != LODE_EMANIFEST)
 			return rc;
 	}
 	return LODE_OK;
@@ -237,7 +267,7 @@ static lode_status on_bundle(ctx *c, int which, const char *key, const yaml_node
 		return lode__err(c->err, LODE_ENOMEM, "out of memory");
 	m->meta = meta;
 	meta = &m->meta[m->nmeta];
-	meta->key = lode__strdup(acdd_keys[which]);
+	meta->key = lode__strdup(lode__acdd_keys[which]);
 	meta->value = NULL;
 	m->nmeta++;
 	if (!meta->key)
@@ -254,6 +284,7 @@ static const char *const target_keys[] = {"crs", "bounds", "resolution", "error_
 typedef struct target_seen {
 	lode_manifest *m;
 	int crs, bounds, res;
+	const yaml_node_t *crs_node, *bounds_node, *res_node;
 } target_seen;
 
 static lode_status on_target(ctx *c, int which, const char *key, const yaml_node_t *v, void *user)
@@ -263,11 +294,19 @@ static lode_status on_target(ctx *c, int which, const char *key, const yaml_node
 	lode_status rc;
 
 	switch (which) {
-	case 0: t->crs = 1; return get_string(c, v, key, &m->target_crs);
+	case 0:
+		t->crs = 1;
+		m->at_crs = loc_of(v);
+		if ((rc = get_string(c, v, key, &m->target_crs)))
+			return rc;
+		t->crs_node = v;
+		return LODE_OK;
 	case 1: {
 		yaml_node_item_t *it;
 		size_t count;
 
+		t->bounds = 1;
+		m->at_bounds = loc_of(v);
 		if (v->type != YAML_SEQUENCE_NODE)
 			return fail(c, v, key, "expected a list [xmin, ymin, xmax, ymax]");
 		it = v->data.sequence.items.start;
@@ -280,34 +319,103 @@ static lode_status on_target(ctx *c, int which, const char *key, const yaml_node
 				return rc;
 		if (!(m->bounds[2] > m->bounds[0]) || !(m->bounds[3] > m->bounds[1]))
 			return fail(c, v, key, "xmax must be greater than xmin and ymax greater than ymin");
-		t->bounds = 1;
+		t->bounds_node = v;
 		return LODE_OK;
 	}
-	case 2: t->res = 1; return get_resolution(c, v, key, &m->xres, &m->yres);
+	case 2:
+		t->res = 1;
+		m->at_resolution = loc_of(v);
+		if ((rc = get_resolution(c, v, key, &m->xres, &m->yres)))
+			return rc;
+		t->res_node = v;
+		return LODE_OK;
 	case 3: return get_threshold(c, v, key, &m->error_threshold);
 	}
 	return LODE_OK;
+}
+
+static lode_status check_crs(ctx *c, const yaml_node_t *v, const char *key, const char *text, char **wkt);
+
+/*
+ * target.crs must be a CRS PROJ knows, and target.bounds and target.resolution must be
+ * in its unit: the commonest mistakes are metres on a geographic CRS and degrees on a
+ * projected one, which give an empty or an absurd grid.  Each message names the key, its
+ * line and the unit.
+ */
+static void check_target(ctx *c, target_seen *t)
+{
+	lode_manifest *m = t->m;
+	char *wkt = NULL, unit[64];
+	const double *b = m->bounds;
+	double w, h, fx, fy;
+	int geo;
+
+	if (check_crs(c, t->crs_node, "target.crs", m->target_crs, &wkt) != LODE_OK)
+		return;
+	geo = lode__crs_unit(wkt, unit, sizeof unit);
+	free(wkt);
+	m->target_geographic = geo == 1;
+	m->target_units = lode__strdup(unit);
+	if (!t->bounds_node || !t->res_node)
+		return;
+	w = b[2] - b[0];
+	h = b[3] - b[1];
+	fx = (w + m->xres / 2.0) / m->xres;
+	fy = (h + m->yres / 2.0) / m->yres;
+	if (geo == 1 && (b[0] < -540 || b[2] > 540 || b[1] < -90.000001 || b[3] > 90.000001)) {
+		fail(c, t->bounds_node, "target.bounds",
+		     "[%.10g, %.10g, %.10g, %.10g] lie outside the %s range of %s (longitude -180..180, "
+		     "latitude -90..90): target.crs is geographic, in %ss; these look like metres: give "
+		     "the bounds in degrees, or a projected target.crs",
+		     b[0], b[1], b[2], b[3], unit, m->target_crs, unit);
+		return;
+	}
+	if (fx >= 1 && fy >= 1)
+		return;
+	if (geo == 1 && (m->xres >= 1 || m->yres >= 1))
+		fail(c, t->res_node, "target.resolution",
+		     "%g x %g %ss is larger than target.bounds (%g x %g %ss, line %d): the grid would be "
+		     "empty.  target.crs %s is in %ss; this looks like a resolution in metres: give it in "
+		     "degrees (30 m is about 0.00027 degrees)",
+		     m->xres, m->yres, unit, w, h, unit, m->at_bounds.line, m->target_crs, unit);
+	else if (geo == 0 && fabs(b[0]) <= 360 && fabs(b[2]) <= 360 && fabs(b[1]) <= 90 && fabs(b[3]) <= 90)
+		fail(c, t->bounds_node, "target.bounds",
+		     "[%g, %g, %g, %g] span %g x %g %ss, less than one %g %s pixel (target.resolution, "
+		     "line %d): the grid would be empty.  target.crs %s is in %ss; these look like "
+		     "degrees: give the bounds in %ss (projinfo or gdaltransform convert them)",
+		     b[0], b[1], b[2], b[3], w, h, unit, m->xres, unit, m->at_resolution.line, m->target_crs,
+		     unit, unit);
+	else
+		fail(c, t->res_node, "target.resolution",
+		     "one pixel (%g x %g %ss) is larger than target.bounds (%g x %g %ss, line %d): the grid "
+		     "would be empty; give both in the unit of target.crs %s (%s)",
+		     m->xres, m->yres, unit, w, h, unit, m->at_bounds.line, m->target_crs, unit);
 }
 
 /* ---- policy: ---- */
 
 static const char *const policy_keys[] = {"max_error_m", "allow_ballpark", "confine_sources", NULL};
 
+/* The manifest's policy: and a dataset's: the same keys. */
 static lode_status on_policy(ctx *c, int which, const char *key, const yaml_node_t *v, void *user)
 {
-	lode_manifest *m = user;
+	lode_policy_spec *p = user;
 	lode_status rc;
 
 	if (which == 0) {
-		if ((rc = get_number(c, v, key, &m->max_error_m)))
+		if ((rc = get_number(c, v, key, &p->max_error_m)))
 			return rc;
-		if (m->max_error_m < 0)
+		if (p->max_error_m < 0)
 			return fail(c, v, key, "must be zero or more metres");
+		p->has_max_error_m = 1;
 		return LODE_OK;
 	}
-	if (which == 2)
-		return get_bool(c, v, key, &m->confine_sources);
-	return get_bool(c, v, key, &m->allow_ballpark);
+	if (which == 2) {
+		p->has_confine_sources = get_bool(c, v, key, &p->confine_sources) == LODE_OK;
+		return p->has_confine_sources ? LODE_OK : LODE_EMANIFEST;
+	}
+	p->has_allow_ballpark = get_bool(c, v, key, &p->allow_ballpark) == LODE_OK;
+	return p->has_allow_ballpark ? LODE_OK : LODE_EMANIFEST;
 }
 
 /* ---- datasets: ---- */
@@ -325,7 +433,50 @@ static lode_status no_control(ctx *c, const yaml_node_t *v, const char *key, con
 static const char *const dataset_keys[] = {
     "name",         "source",    "resampling", "bands",           "nodata",
     "assume_crs",   "operation", "resolution", "error_threshold", "layer",
-    "open_options", "clip",      "where",      "allow",           NULL};
+    "open_options", "clip",      "where",      "allow",           "policy",
+    "via",          NULL};
+
+/*
+ * A CRS named in the manifest (target.crs, assume_crs, via) must be one PROJ knows; the
+ * message says how to write one.  *wkt (may be NULL) gets its WKT.
+ */
+static lode_status check_crs(ctx *c, const yaml_node_t *v, const char *key, const char *text, char **wkt)
+{
+	lode_error e = {0};
+	char *w = NULL;
+	const char *p = text;
+	int digits = *p != '\0';
+
+	for (; *p; p++)
+		digits &= *p >= '0' && *p <= '9';
+	if (digits)
+		return fail(c, v, key,
+			    "'%.40s' is a bare number: write the authority too, as 'EPSG:%.40s' (a CRS is "
+			    "written AUTHORITY:CODE, WKT or PROJJSON)",
+			    text, text);
+	if (lode__crs_to_wkt(text, &w, &e) != LODE_OK) {
+		if (strstr(e.message, "proj.db"))
+			return fail(c, v, key,
+				    "PROJ cannot read '%.80s': it cannot find its database proj.db; keep "
+				    "PROJ's own folder on PROJ_DATA (%.300s)",
+				    text, e.message);
+		if (strncasecmp(text, "EPSG:", 5) == 0)
+			return fail(c, v, key,
+				    "'%.80s' is not a CRS in the EPSG database of this PROJ: check the "
+				    "code (projinfo %.80s, or https://epsg.org), e.g. EPSG:3375 for "
+				    "GDM2000 / Peninsula RSO",
+				    text, text);
+		return fail(c, v, key,
+			    "'%.80s' is not a coordinate reference system PROJ knows: write it as "
+			    "AUTHORITY:CODE (e.g. 'EPSG:3375'), WKT or PROJJSON",
+			    text);
+	}
+	if (wkt)
+		*wkt = w;
+	else
+		free(w);
+	return LODE_OK;
+}
 
 /* allow: [raw_vrt, network]: what a source may read beyond plain local files. */
 static lode_status get_allow(ctx *c, const yaml_node_t *v, const char *key, lode_dataset_spec *d)
@@ -339,12 +490,19 @@ static lode_status get_allow(ctx *c, const yaml_node_t *v, const char *key, lode
 		const yaml_node_t *an = yaml_document_get_node(c->doc, *it);
 		const char *s = scalar(an);
 
+		static const char *const allows[] = {"raw_vrt", "network", NULL};
+		const char *near;
+
 		if (!s)
 			return fail(c, an ? an : v, key, "expected raw_vrt or network");
 		if (strcmp(s, "raw_vrt") == 0)
 			d->allow_raw_vrt = 1;
 		else if (strcmp(s, "network") == 0)
 			d->allow_network = 1;
+		else if ((near = lode__did_you_mean(s, allows)) != NULL)
+			return fail(c, an, key,
+				    "unknown '%.80s' (expected raw_vrt or network): did you mean '%s'?", s,
+				    near);
 		else
 			return fail(c, an, key, "unknown '%.80s' (expected raw_vrt or network)", s);
 	}
@@ -388,10 +546,16 @@ static lode_status on_dataset(ctx *c, int which, const char *key, const yaml_nod
 		for (int i = 0; resamplings[i]; i++)
 			if (strcmp(resamplings[i], d->resampling) == 0)
 				return LODE_OK;
-		return fail(c, v, key,
-			    "unknown resampling '%.80s' (expected nearest, bilinear, cubic, cubicspline, "
-			    "lanczos, average, mode, min, max or med)",
-			    d->resampling);
+		{
+			const char *near = lode__did_you_mean(d->resampling, resamplings);
+			char hint[64] = "";
+			if (near)
+				snprintf(hint, sizeof hint, ": did you mean '%s'?", near);
+			return fail(c, v, key,
+				    "unknown resampling '%.80s' (expected nearest, bilinear, cubic, "
+				    "cubicspline, lanczos, average, mode, min, max or med)%s",
+				    d->resampling, hint);
+		}
 	case 3: {
 		yaml_node_item_t *it;
 		size_t count;
@@ -425,9 +589,16 @@ static lode_status on_dataset(ctx *c, int which, const char *key, const yaml_nod
 			return LODE_OK;
 		}
 		return get_number(c, v, key, &d->nodata);
-	case 5: return get_string(c, v, key, &d->assume_crs);
-	case 6: return get_string(c, v, key, &d->operation);
-	case 7: d->has_resolution = 1; return get_resolution(c, v, key, &d->xres, &d->yres);
+	case 5:
+		d->at_assume_crs = loc_of(v);
+		if ((rc = get_string(c, v, key, &d->assume_crs)))
+			return rc;
+		return check_crs(c, v, key, d->assume_crs, NULL);
+	case 6: d->at_operation = loc_of(v); return get_string(c, v, key, &d->operation);
+	case 7:
+		d->has_resolution = 1;
+		d->at_resolution = loc_of(v);
+		return get_resolution(c, v, key, &d->xres, &d->yres);
 	case 8: d->has_error_threshold = 1; return get_threshold(c, v, key, &d->error_threshold);
 	case 9:
 		if ((rc = get_string(c, v, key, &d->layer)))
@@ -461,8 +632,27 @@ static lode_status on_dataset(ctx *c, int which, const char *key, const yaml_nod
 	case 11: d->has_clip = 1; return get_bool(c, v, key, &d->clip);
 	case 12: return get_string(c, v, key, &d->where);
 	case 13: return get_allow(c, v, key, d);
+	case 14: d->policy.at = loc_of(v); return each_pair(c, v, key, policy_keys, on_policy, &d->policy);
+	case 15:
+		d->at_via = loc_of(v);
+		if ((rc = get_string(c, v, key, &d->via)))
+			return rc;
+		return check_crs(c, v, key, d->via, NULL);
 	}
 	return LODE_OK;
+}
+
+/* The name: of a dataset entry (plain text), or NULL: said in each of its messages. */
+static const char *dataset_name(ctx *c, const yaml_node_t *dn)
+{
+	if (!dn || dn->type != YAML_MAPPING_NODE)
+		return NULL;
+	for (yaml_node_pair_t *p = dn->data.mapping.pairs.start; p < dn->data.mapping.pairs.top; p++) {
+		const char *k = scalar(yaml_document_get_node(c->doc, p->key));
+		if (k && strcmp(k, "name") == 0)
+			return scalar(yaml_document_get_node(c->doc, p->value));
+	}
+	return NULL;
 }
 
 static lode_status load_datasets(ctx *c, const yaml_node_t *seq, lode_manifest *m)
@@ -490,25 +680,36 @@ static lode_status load_datasets(ctx *c, const yaml_node_t *seq, lode_manifest *
 
 		m->ndatasets = i + 1;
 		snprintf(where, sizeof where, "datasets[%zu]", i + 1);
+		d->index = (int)i + 1;
 		d->line = (int)dn->start_mark.line + 1;
 		d->column = (int)dn->start_mark.column + 1;
-		if ((rc = each_pair(c, dn, where, dataset_keys, on_dataset, d)))
+		c->dataset = dataset_name(c, dn);
+		/* Each dataset's problems are recorded and the next dataset read. */
+		if ((rc = each_pair(c, dn, where, dataset_keys, on_dataset, d)) && rc != LODE_EMANIFEST)
 			return rc;
-		if (!d->name)
-			return fail(c, dn, where, "missing key 'name'");
-		if (!d->source)
-			return fail(c, dn, where, "missing key 'source' (dataset '%s')", d->name);
+		if (rc)
+			continue;
+		if (!d->name) {
+			if (!suggested(c, "name"))
+				fail(c, dn, where, "missing key 'name'");
+			continue;
+		}
+		if (!d->source && !suggested(c, "source"))
+			fail(c, dn, where, "missing key 'source' (dataset '%s')", d->name);
 		for (size_t j = 0; j < i; j++)
-			if (strcmp(m->datasets[j].name, d->name) == 0)
-				return fail(
-				    c, dn, where,
-				    "duplicate dataset name '%s' (first used by the dataset at line %d)",
-				    d->name, m->datasets[j].line);
+			if (m->datasets[j].name && strcmp(m->datasets[j].name, d->name) == 0)
+				fail(c, dn, where,
+				     "duplicate dataset name '%s' (first used by the dataset at line %d)",
+				     d->name, m->datasets[j].line);
+		c->dataset = NULL;
+		if (!d->source)
+			continue;
 		if (!d->resampling && !(d->resampling = lode__strdup("nearest")))
 			return lode__err(c->err, LODE_ENOMEM, "out of memory");
 		if (!(d->source_path = lode__path_join(m->dir, d->source)))
 			return lode__err(c->err, LODE_ENOMEM, "out of memory");
 	}
+	c->dataset = NULL;
 	return LODE_OK;
 }
 
@@ -526,76 +727,24 @@ static lode_status on_top(ctx *c, int which, const char *key, const yaml_node_t 
 	top_seen *t = user;
 
 	switch (which) {
-	case 0: return each_pair(c, v, key, acdd_keys, on_bundle, t->m);
+	case 0: return each_pair(c, v, key, lode__acdd_keys, on_bundle, t->m);
 	case 1: t->target = v; return LODE_OK;
-	case 2: return each_pair(c, v, key, policy_keys, on_policy, t->m);
+	case 2: {
+		lode_policy_spec *p = &t->m->policy;
+		lode_status rc;
+		p->at = loc_of(v);
+		rc = each_pair(c, v, key, policy_keys, on_policy, p);
+		if (p->has_max_error_m)
+			t->m->max_error_m = p->max_error_m;
+		if (p->has_allow_ballpark)
+			t->m->allow_ballpark = p->allow_ballpark;
+		if (p->has_confine_sources)
+			t->m->confine_sources = p->confine_sources;
+		return rc;
+	}
 	case 3: t->datasets = v; return LODE_OK;
 	}
 	return LODE_OK;
-}
-
-/* Refuse anchors, aliases, tags on collections and deep nesting before building a tree. */
-static lode_status prescan(ctx *c, const char *text, size_t len)
-{
-	yaml_parser_t p;
-	yaml_event_t ev;
-	int depth = 0, done = 0;
-	lode_status rc = LODE_OK;
-
-	if (!yaml_parser_initialize(&p))
-		return lode__err(c->err, LODE_ENOMEM, "out of memory");
-	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
-	while (!done) {
-		if (!yaml_parser_parse(&p, &ev)) {
-			rc = lode__err(c->err, LODE_EMANIFEST, "%s:%lu:%lu: not valid YAML: %s%s%s", c->file,
-				       (unsigned long)p.problem_mark.line + 1,
-				       (unsigned long)p.problem_mark.column + 1,
-				       p.problem ? p.problem : "syntax error", p.context ? " " : "",
-				       p.context ? p.context : "");
-			break;
-		}
-		switch (ev.type) {
-		case YAML_ALIAS_EVENT:
-			rc = lode__err(c->err, LODE_EMANIFEST,
-				       "%s:%lu:%lu: YAML aliases (*name) are not allowed in a manifest",
-				       c->file, (unsigned long)ev.start_mark.line + 1,
-				       (unsigned long)ev.start_mark.column + 1);
-			break;
-		case YAML_SCALAR_EVENT:
-			if (ev.data.scalar.anchor)
-				rc = lode__err(
-				    c->err, LODE_EMANIFEST,
-				    "%s:%lu:%lu: YAML anchors (&name) are not allowed in a manifest", c->file,
-				    (unsigned long)ev.start_mark.line + 1,
-				    (unsigned long)ev.start_mark.column + 1);
-			break;
-		case YAML_SEQUENCE_START_EVENT:
-		case YAML_MAPPING_START_EVENT:
-			if ((ev.type == YAML_SEQUENCE_START_EVENT && ev.data.sequence_start.anchor) ||
-			    (ev.type == YAML_MAPPING_START_EVENT && ev.data.mapping_start.anchor))
-				rc = lode__err(
-				    c->err, LODE_EMANIFEST,
-				    "%s:%lu:%lu: YAML anchors (&name) are not allowed in a manifest", c->file,
-				    (unsigned long)ev.start_mark.line + 1,
-				    (unsigned long)ev.start_mark.column + 1);
-			else if (++depth > MAX_DEPTH)
-				rc = lode__err(c->err, LODE_EMANIFEST,
-					       "%s:%lu:%lu: the YAML is nested more than %d levels deep",
-					       c->file, (unsigned long)ev.start_mark.line + 1,
-					       (unsigned long)ev.start_mark.column + 1, MAX_DEPTH);
-			break;
-		case YAML_SEQUENCE_END_EVENT:
-		case YAML_MAPPING_END_EVENT: depth--; break;
-		case YAML_DOCUMENT_START_EVENT: break;
-		case YAML_STREAM_END_EVENT: done = 1; break;
-		default: break;
-		}
-		yaml_event_delete(&ev);
-		if (rc)
-			break;
-	}
-	yaml_parser_delete(&p);
-	return rc;
 }
 
 lode_status lode__manifest_load(const char *path, lode_manifest **out, lode_error *err)
@@ -605,7 +754,7 @@ lode_status lode__manifest_load(const char *path, lode_manifest **out, lode_erro
 	yaml_document_t doc;
 	int parser_ok = 0, doc_ok = 0;
 	yaml_node_t *root;
-	ctx c = {path, &doc, err};
+	ctx c = {.file = path, .doc = &doc, .err = err};
 	top_seen top = {0};
 	target_seen tgt = {0};
 	lode_status rc;
@@ -630,7 +779,7 @@ lode_status lode__manifest_load(const char *path, lode_manifest **out, lode_erro
 			       "%s: the manifest contains a NUL byte: is it a text file?", path);
 		goto out;
 	}
-	if ((rc = prescan(&c, m->text, m->text_len)))
+	if ((rc = lode__manifest_prescan(path, m->text, m->text_len, err)))
 		goto out;
 	if (!yaml_parser_initialize(&parser)) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
@@ -652,27 +801,35 @@ lode_status lode__manifest_load(const char *path, lode_manifest **out, lode_erro
 		goto out;
 	}
 	top.m = m;
-	if ((rc = each_pair(&c, root, "", top_keys, on_top, &top)))
-		goto out;
-	if (!top.target) {
-		rc = fail(&c, root, "target", "missing section 'target' (crs, bounds, resolution)");
+	if (root->type != YAML_MAPPING_NODE) {
+		fail(&c, root, "manifest",
+		     "expected a mapping of sections (bundle, target, policy, datasets)");
+		rc = problems(&c);
 		goto out;
 	}
+	if ((rc = each_pair(&c, root, "", top_keys, on_top, &top)) && rc != LODE_EMANIFEST)
+		goto out;
 	tgt.m = m;
-	if ((rc = each_pair(&c, top.target, "target", target_keys, on_target, &tgt)))
+	if (!top.target)
+		fail(&c, root, "target", "missing section 'target' (crs, bounds, resolution)");
+	else if ((rc = each_pair(&c, top.target, "target", target_keys, on_target, &tgt)) &&
+		 rc != LODE_EMANIFEST)
 		goto out;
-	if (!tgt.crs || !tgt.bounds || !tgt.res) {
-		rc = fail(&c, top.target, "target", "missing key '%s'",
-			  !tgt.crs      ? "crs"
-			  : !tgt.bounds ? "bounds"
-					: "resolution");
-		goto out;
+	else if (top.target->type == YAML_MAPPING_NODE) {
+		if (!tgt.crs && !suggested(&c, "crs"))
+			fail(&c, top.target, "target", "missing key 'crs'");
+		if (!tgt.bounds && !suggested(&c, "bounds"))
+			fail(&c, top.target, "target", "missing key 'bounds'");
+		if (!tgt.res && !suggested(&c, "resolution"))
+			fail(&c, top.target, "target", "missing key 'resolution'");
 	}
-	if (!top.datasets) {
-		rc = fail(&c, root, "datasets", "missing section 'datasets'");
+	if (tgt.crs_node)
+		check_target(&c, &tgt);
+	if (!top.datasets)
+		fail(&c, root, "datasets", "missing section 'datasets'");
+	else if ((rc = load_datasets(&c, top.datasets, m)) && rc != LODE_EMANIFEST)
 		goto out;
-	}
-	if ((rc = load_datasets(&c, top.datasets, m)))
+	if ((rc = problems(&c)))
 		goto out;
 	*out = m;
 	m = NULL;

@@ -14,19 +14,9 @@
 #include "cli.h"
 #include "cli_progress.h"
 
-/* Print text with control characters escaped (\xNN): names and values in messages come
-   from manifests and bundles, which may hold anything. */
-static void put_printable(FILE *f, const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			fprintf(f, "\\x%02x", *p);
-		else
-			fputc(*p, f);
-	}
-}
-
-/* The same for a report of several lines: newlines kept, other controls escaped. */
+/* Print a report of several lines with control characters escaped (\xNN), newlines
+   kept: names and values in messages come from manifests and bundles, which may hold
+   anything. */
 static void put_printable_lines(FILE *f, const char *s)
 {
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -37,11 +27,22 @@ static void put_printable_lines(FILE *f, const char *s)
 	}
 }
 
-/* Report a library error on stderr; the exit status: 2 for a usage error, else 1. */
+/* Report a library error on stderr, one "lode: error:" line per problem (err->lines:
+   a manifest's problems, one per line), control characters escaped (\xNN) so that no
+   other text can break the line; the exit status: 2 for a usage error, else 1. */
 static int fail(const lode_error *err)
 {
+	const char *msg = err->message[0] ? err->message : lode_status_name(err->code);
+
 	fputs("lode: error: ", stderr);
-	put_printable(stderr, err->message[0] ? err->message : lode_status_name(err->code));
+	for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+		if (*p == '\n' && p[1] && err->lines)
+			fputs("\nlode: error: ", stderr);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(stderr, "\\x%02x", *p);
+		else
+			fputc(*p, stderr);
+	}
 	fputc('\n', stderr);
 	return err->code == LODE_EUSAGE ? EXIT_USAGE : 1;
 }
@@ -56,6 +57,23 @@ static int wrote(lode_status rc, const cli_bar *b, const lode_error *err, int qu
 	if (!quiet)
 		fprintf(stderr, "lode: wrote %s\n", out);
 	return 0;
+}
+
+/* A library warning on stderr, one line, control characters escaped. */
+static void warn_line(const char *line, void *user)
+{
+	cli_bar *b = user;
+
+	if (b)
+		cli_bar_end(b);
+	fputs("lode: warning: ", stderr);
+	for (const unsigned char *p = (const unsigned char *)line; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			fprintf(stderr, "\\x%02x", *p);
+		else
+			fputc(*p, stderr);
+	}
+	fputc('\n', stderr);
 }
 
 static int cmd_run(const cli_opts *o, int nargs, char **args)
@@ -81,6 +99,10 @@ static int cmd_run(const cli_opts *o, int nargs, char **args)
 	ro.max_memory = o->max_memory;
 	ro.progress = cli_draw_bar;
 	ro.progress_user = &b;
+	if (!o->quiet) {
+		ro.warn = warn_line;
+		ro.warn_user = &b;
+	}
 	return wrote(lode_run(args[0], o->out, &ro, &err), &b, &err, o->quiet, o->out);
 }
 
@@ -97,6 +119,10 @@ static int cmd_plan(const cli_opts *o, int nargs, char **args)
 		lode_stage_options so = {.tile_rows = o->tile_rows, .progress = cli_draw_bar};
 		cli_bar b = {-1, 0};
 		so.progress_user = &b;
+		if (!o->quiet) {
+			so.warn = warn_line;
+			so.warn_user = &b;
+		}
 		if (lode_plan_work(args[0], o->work, &so, &report, &err) != LODE_OK)
 			return fail(&err);
 		if (!o->quiet && report)
@@ -104,10 +130,13 @@ static int cmd_plan(const cli_opts *o, int nargs, char **args)
 		free(report);
 		return 0;
 	}
-	if (lode_plan_json(args[0], &report, &err) != LODE_OK)
+	/* A table for people; --json the JSON that lode plan has always printed, for scripts. */
+	if (lode_plan_report(args[0], o->json, o->quiet ? NULL : warn_line, NULL, &report, &err) != LODE_OK)
 		return fail(&err);
-	/* The plan is JSON either way: it is for people and scripts alike. */
-	printf("%s\n", report);
+	if (o->json)
+		printf("%s\n", report);
+	else
+		put_printable_lines(stdout, report);
 	free(report);
 	return 0;
 }
@@ -295,10 +324,16 @@ const cli_command cli_commands[] = {
      "                          that cannot fit fails, naming it (libraries not counted)\n"
      "  -q, --quiet             no progress bar, no messages but errors\n"
      "  -h, --help              this help\n"},
-    {"plan", cmd_plan, "lode plan MANIFEST [-w WORK [--tile-rows ROWS]]", CLI_JSON | CLI_WORK | CLI_TILE_ROWS,
+    {"plan", cmd_plan, "lode plan MANIFEST [--json] [-q] [-w WORK [--tile-rows ROWS]]",
+     CLI_JSON | CLI_WORK | CLI_TILE_ROWS,
      "Check the manifest and every source and choose the coordinate operations, as\n"
-     "'run' would, and print the plan as JSON (sources, digests, operations with every\n"
-     "candidate and why it was refused, target grids).  Writes nothing.\n\n"
+     "'run' would, and print the plan as a table: per dataset its CRSs, operation (EPSG\n"
+     "code), accuracy, ballpark flag, grid and estimated size.  Every problem of the\n"
+     "manifest and its datasets is reported at once; each accepted ballpark operation\n"
+     "gets a warning line on stderr.  Writes nothing.\n\n"
+     "  --json              the whole plan as JSON instead (sources, digests, operations\n"
+     "                      with every candidate and why it was refused, target grids)\n"
+     "  -q, --quiet         no warnings, only errors\n"
      "  -w, --work WORK     instead, write the plan into the work folder WORK (made if\n"
      "                      missing) for reproject, package and status\n"
      "  --tile-rows ROWS    cut rasters of at least twice ROWS rows into tiles of ROWS rows\n"

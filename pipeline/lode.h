@@ -22,6 +22,9 @@
 
 /* Progress callback: fraction in [0,1] and a short label; return 0 to go on. */
 typedef int (*lode_progress_fn)(double fraction, const char *label, void *user);
+/* A warning of one line (no "lode: warning: " prefix, no newline), e.g. a ballpark
+   coordinate operation the policy accepted; the caller decides where it goes. */
+typedef void (*lode_warn_fn)(const char *line, void *user);
 
 typedef struct lode_run_options {
 	lode_progress_fn progress; /* may be NULL */
@@ -31,6 +34,8 @@ typedef struct lode_run_options {
 	   threads are used when theirs would not fit; a raster strip or a vector layer that
 	   cannot fit fails with a message.  The libraries' code and data are not counted. */
 	size_t max_memory;
+	lode_warn_fn warn; /* each accepted ballpark or unknown-accuracy operation; may be NULL */
+	void *warn_user;
 } lode_run_options;
 
 /*
@@ -46,6 +51,13 @@ lode_status lode_run(const char *manifest_path, const char *bundle_path, const l
  * operation.  On success *report_json is a malloc'd JSON text (caller frees).
  */
 lode_status lode_plan_json(const char *manifest_path, char **report_json, lode_error *err);
+/*
+ * The same for lode plan: json = 1 gives lode_plan_json's text, json = 0 a table for
+ * people (dataset, CRSs, operation, accuracy, ballpark, grid, estimated size).  warn
+ * (may be NULL) is called once per accepted ballpark or unknown-accuracy operation.
+ */
+lode_status lode_plan_report(const char *manifest_path, int json, lode_warn_fn warn, void *warn_user,
+			     char **report, lode_error *err);
 
 /* ---- the stages one by one, over a work folder (docs/cluster.md) ---- */
 
@@ -58,6 +70,8 @@ typedef struct lode_stage_options {
 	int force;         /* reproject: make parts again even when they exist */
 	int tile_rows;     /* plan: rows per tile of a large raster, a multiple of 512; 0: automatic */
 	size_t max_memory; /* reproject: as lode_run_options.max_memory */
+	lode_warn_fn warn; /* plan: as lode_run_options.warn; may be NULL */
+	void *warn_user;
 } lode_stage_options;
 
 /*

@@ -40,6 +40,35 @@ static void bounds_of(const lode_bundle_item *it, double b[4])
 	}
 }
 
+/*
+ * The warning for an operation the policy accepted though it is ballpark or of unknown
+ * accuracy, from the lineage's operation and policy records (NULL when there is none):
+ * the same facts lode plan and run warned of.  malloc'd.
+ */
+static char *op_warning(json_t *lin, json_t *op)
+{
+	json_t *steps = json_object_get(op, "steps"), *pol = json_object_get(lin, "policy"), *st;
+	const char *why = NULL, *by;
+	size_t k;
+
+	if (!op || (!json_is_true(json_object_get(op, "ballpark")) &&
+		    json_is_number(json_object_get(op, "accuracy_m"))))
+		return NULL;
+	by = json_is_string(json_object_get(pol, "scope")) ? "the dataset's policy" : "the manifest's policy";
+	json_array_foreach(steps, k, st)
+	{
+		const char *n = json_string_value(json_object_get(st, "name"));
+		if (n && strncmp(n, "Ballpark", 8) == 0 && !why)
+			why = n;
+	}
+	if (json_is_true(json_object_get(op, "ballpark")))
+		return lode__sprintf("ballpark operation accepted by %s (allow_ballpark: true): %s%s%s "
+				     "assumes the two datums coincide; its error is unknown and may reach "
+				     "tens or hundreds of metres",
+				     by, why ? "its step '" : "it", why ? why : "", why ? "'" : "");
+	return lode__sprintf("operation of unknown accuracy accepted by %s (allow_ballpark: true)", by);
+}
+
 /* One dataset as a JSON object for the listing; bd gets a raster's bounds (bounds_of). */
 static json_t *item_json(const lode_bundle_item *it, int vec, const char *label, json_t *lin, json_t *op,
 			 json_t *src, double bd[4])
@@ -85,6 +114,17 @@ static json_t *item_json(const lode_bundle_item *it, int vec, const char *label,
 		json_object_set(summary, "accuracy_m", json_object_get(op, "accuracy_m"));
 		json_object_set(summary, "ballpark", json_object_get(op, "ballpark"));
 		json_object_set(summary, "grids", json_object_get(op, "grids"));
+		if (json_object_get(op, "via")) {
+			json_object_set(summary, "via", json_object_get(op, "via"));
+			json_object_set(summary, "legs", json_object_get(op, "legs"));
+			json_object_set(summary, "accuracy_known_m", json_object_get(op, "accuracy_known_m"));
+		}
+		{
+			char *w = op_warning(lin, op);
+			if (w)
+				json_object_set_new(summary, "warning", json_string(w));
+			free(w);
+		}
 		json_object_set_new(o, "operation", summary);
 	}
 	if (json_object_get(lin, "resampling"))
@@ -148,6 +188,34 @@ static void item_text(char **text, const lode_bundle_item *it, int vec, const ch
 		lode__addf(text, "  operation:  %s%s%s%s\n              accuracy %s%s\n", E(0, opname),
 			   code ? " [" : "", E(1, code), code ? "]" : "", acc_text,
 			   json_is_true(json_object_get(op, "ballpark")) ? ", ballpark" : "");
+		if (json_is_string(json_object_get(op, "via"))) {
+			json_t *leg;
+			size_t k;
+			lode__addf(text, "  via:        %s (known steps %g m)\n",
+				   E(0, json_string_value(json_object_get(op, "via"))),
+				   json_number_value(json_object_get(op, "accuracy_known_m")));
+			json_array_foreach(json_object_get(op, "legs"), k, leg)
+			{
+				json_t *la = json_object_get(leg, "accuracy_m");
+				char at[32] = "unknown";
+				if (json_is_number(la))
+					snprintf(at, sizeof at, "%g m", json_number_value(la));
+				lode__addf(
+				    text, "              %s -> %s: %s, accuracy %s%s\n",
+				    E(0, json_string_value(json_object_get(leg, "from"))),
+				    E(1, json_string_value(json_object_get(leg, "to"))),
+				    E(2, json_string_value(json_object_get(leg, "code"))
+					     ? json_string_value(json_object_get(leg, "code"))
+					     : "no EPSG code"),
+				    at, json_is_true(json_object_get(leg, "ballpark")) ? ", ballpark" : "");
+			}
+		}
+		{
+			char *w = op_warning(lin, op);
+			if (w)
+				lode__addf(text, "  WARNING:    %s\n", E(0, w));
+			free(w);
+		}
 	}
 	if (json_object_get(lin, "resampling"))
 		lode__addf(text, "  resampling: %s\n",

@@ -39,6 +39,7 @@ void lode__plan_free(plan *p)
 		free(it->src_wkt);
 		free(it->bands);
 		lode__op_clear(&it->op);
+		free(it->warning);
 		json_decref(it->files);
 		json_decref(it->lineage);
 	}
@@ -49,6 +50,93 @@ void lode__plan_free(plan *p)
 	free(p->epsg_version);
 	lode__manifest_free(p->m);
 	memset(p, 0, sizeof *p);
+}
+
+/* Where a dataset's policy came from, for messages: "the dataset's policy (line 12)" or
+   "the manifest's policy". */
+static void policy_origin(const lode_dataset_spec *d, int key_given, char *buf, size_t n)
+{
+	if (key_given)
+		snprintf(buf, n, "datasets[%d].policy, line %d", d->index, d->policy.at.line);
+	else
+		snprintf(buf, n, "the manifest's policy");
+}
+
+/*
+ * The warning line for an accepted ballpark or unknown-accuracy operation (NULL when
+ * there is none to give): dataset, operation, why it is ballpark, which policy let it
+ * through.  malloc'd.
+ */
+static char *op_warning(const plan *p, const plan_item *it)
+{
+	const lode_op *op = &it->op;
+	const lode_dataset_spec *d = it->spec;
+	char origin[96], code[160], via[256] = "";
+
+	if (!op->ballpark && op->accuracy >= 0)
+		return NULL;
+	policy_origin(d, d->policy.has_allow_ballpark, origin, sizeof origin);
+	snprintf(code, sizeof code, "%s%.120s%s", op->code ? " (" : "", op->code ? op->code : "",
+		 op->code ? ")" : " (no EPSG code)");
+	if (op->via)
+		snprintf(via, sizeof via,
+			 "; through %s the known steps add up to %g m, the total is not known", op->via,
+			 op->accuracy_known_m);
+	if (op->ballpark)
+		return lode__sprintf(
+		    "dataset '%s' (%s:%d): accepted a ballpark operation '%.300s'%s: its step '%.160s' "
+		    "assumes the two datums coincide (PROJ knows no transformation between them for "
+		    "this area), so its error is unknown and may reach tens or hundreds of metres%s; "
+		    "allowed by %s (allow_ballpark: true)",
+		    d->name, p->m->path, d->line, op->name, code,
+		    op->ballpark_step ? op->ballpark_step : op->name, via, origin);
+	return lode__sprintf("dataset '%s' (%s:%d): accepted operation '%.300s'%s of unknown accuracy (PROJ "
+			     "records none for it)%s; allowed by %s (allow_ballpark: true)",
+			     d->name, p->m->path, d->line, op->name, code, via, origin);
+}
+
+/* The coordinate operation of an item, under its policy (the dataset's over the
+   manifest's), straight or through the dataset's via: CRS.  aoi may be NULL. */
+static lode_status choose_op(const plan *p, plan_item *it, const double *aoi, lode_error *err)
+{
+	const lode_dataset_spec *d = it->spec;
+	lode_status rc;
+
+	it->pol.max_error_m = d->policy.has_max_error_m ? d->policy.max_error_m : p->m->max_error_m;
+	it->pol.allow_ballpark =
+	    d->policy.has_allow_ballpark ? d->policy.allow_ballpark : p->m->allow_ballpark;
+	if (d->via && d->operation)
+		return lode__err(
+		    err, LODE_EMANIFEST,
+		    "via: (line %d) and operation: (line %d) cannot go together: operation: names "
+		    "the whole operation, via: lets lode choose one through an intermediate CRS; "
+		    "keep one",
+		    d->at_via.line, d->at_operation.line);
+	if (d->via) {
+		char *vw = NULL;
+		if ((rc = lode__crs_to_wkt(d->via, &vw, err)))
+			return lode__err_ctx(err, "via: ");
+		rc = lode__crs_choose_via(it->src_wkt, vw, p->dst_wkt, aoi, &it->pol, &it->op, err);
+		free(vw);
+	} else {
+		rc = lode__crs_choose_operation(it->src_wkt, p->dst_wkt, aoi, &it->pol, d->operation, &it->op,
+						err);
+	}
+	if (rc == LODE_EPOLICY && !d->via && !d->operation) {
+		char msg[sizeof err->message];
+		snprintf(msg, sizeof msg, "%s", err->message);
+		lode__err(err, LODE_EPOLICY,
+			  "%s (under %s; a dataset may name an intermediate CRS, e.g. via: EPSG:4326, "
+			  "through which PROJ may know real transformations)",
+			  msg, d->policy.at.line ? "the dataset's own policy" : "the manifest's policy");
+	}
+	if (rc)
+		return lode__err_ctx(err,
+				     "choosing the coordinate operation%s: ", d->via ? " through via:" : "");
+	it->warning = op_warning(p, it);
+	if ((it->op.ballpark || it->op.accuracy < 0) && !it->warning)
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	return LODE_OK;
 }
 
 /* Target grid exactly as gdalwarp -te xmin ymin xmax ymax -tr xres yres makes it. */
@@ -120,7 +208,8 @@ static lode_status plan_raster(plan *p, plan_item *it, lode_error *err);
 void lode__plan_item_rules(const plan *p, plan_item *it)
 {
 	it->rules.folder = p->m->dir;
-	it->rules.confine = p->m->confine_sources;
+	it->rules.confine =
+	    it->spec->policy.has_confine_sources ? it->spec->policy.confine_sources : p->m->confine_sources;
 	it->rules.allow_raw_vrt = it->spec->allow_raw_vrt;
 	it->rules.allow_network = it->spec->allow_network;
 }
@@ -182,7 +271,7 @@ static lode_status plan_one(plan *p, plan_item *it, const lode_run_options *opt,
 	lode_status rc;
 
 	/* A manifest from elsewhere may say its sources must stay in its own folder. */
-	if (m->confine_sources) {
+	if (it->rules.confine) {
 		char *dir = realpath(m->dir, NULL), *src = realpath(d->source_path, NULL);
 		int inside = dir && src && strncmp(src, dir, strlen(dir)) == 0 &&
 			     (src[strlen(dir)] == '/' || strcmp(dir, "/") == 0);
@@ -297,7 +386,6 @@ static lode_status plan_raster(plan *p, plan_item *it, lode_error *err)
 	const lode_raster_info *info;
 	double ext[4], aoi[4], xres, yres;
 	int have_aoi;
-	lode_policy pol = {m->max_error_m, m->allow_ballpark};
 	lode_status rc;
 
 	if (d->layer || d->has_clip || d->where)
@@ -379,7 +467,11 @@ static lode_status plan_raster(plan *p, plan_item *it, lode_error *err)
 	yres = d->has_resolution ? d->yres : m->yres;
 	it->et = d->has_error_threshold ? d->error_threshold : m->error_threshold;
 	if ((rc = make_grid(m->bounds, xres, yres, &it->nx, &it->ny, it->gt, err)))
-		return rc;
+		return lode__err_ctx(err, "%s (line %d, %g x %g %ss) and target.bounds (line %d, in %ss): ",
+				     d->has_resolution ? "the dataset's resolution" : "target.resolution",
+				     d->has_resolution ? d->at_resolution.line : m->at_resolution.line, xres,
+				     yres, m->target_units ? m->target_units : "unit", m->at_bounds.line,
+				     m->target_units ? m->target_units : "unit");
 
 	/* The source's extent, and in degrees for PROJ's area of interest. */
 	{
@@ -406,9 +498,8 @@ static lode_status plan_raster(plan *p, plan_item *it, lode_error *err)
 	}
 
 	/* The coordinate operation, under the policy. */
-	if ((rc = lode__crs_choose_operation(it->src_wkt, p->dst_wkt, have_aoi ? aoi : NULL, &pol,
-					     d->operation, &it->op, err)))
-		return lode__err_ctx(err, "choosing the coordinate operation: ");
+	if ((rc = choose_op(p, it, have_aoi ? aoi : NULL, err)))
+		return rc;
 
 	/* Overlap with the target bounds, with the operation that will be applied. */
 	{
@@ -424,7 +515,6 @@ static lode_status plan_vector(plan *p, plan_item *it, lode_error *err)
 {
 	const lode_dataset_spec *d = it->spec;
 	const lode_vector_info *info;
-	lode_policy pol = {p->m->max_error_m, p->m->allow_ballpark};
 	double aoi[4];
 	int have_aoi = 0;
 	lode_status rc;
@@ -447,9 +537,8 @@ static lode_status plan_vector(plan *p, plan_item *it, lode_error *err)
 		lode_error ignored;
 		have_aoi = lode__crs_bounds_to_lonlat(it->src_wkt, info->extent, aoi, &ignored) == LODE_OK;
 	}
-	if ((rc = lode__crs_choose_operation(it->src_wkt, p->dst_wkt, have_aoi ? aoi : NULL, &pol,
-					     d->operation, &it->op, err)))
-		return lode__err_ctx(err, "choosing the coordinate operation: ");
+	if ((rc = choose_op(p, it, have_aoi ? aoi : NULL, err)))
+		return rc;
 	/* An empty layer has no extent: it is kept as an empty layer. */
 	if (info->has_extent) {
 		char what[1400];
@@ -507,6 +596,13 @@ static json_t *op_json(const lode_op *op)
 	json_object_set_new(o, "steps", cands ? cands : json_array());
 	cands = op->candidates_json ? json_loads(op->candidates_json, 0, NULL) : NULL;
 	json_object_set_new(o, "candidates", cands ? cands : json_array());
+	if (op->via) {
+		/* Only through a dataset's via: (older plans and bundles have none of these). */
+		json_t *legs = op->legs_json ? json_loads(op->legs_json, 0, NULL) : NULL;
+		json_object_set_new(o, "via", json_string(op->via));
+		json_object_set_new(o, "legs", legs ? legs : json_array());
+		json_object_set_new(o, "accuracy_known_m", json_real(op->accuracy_known_m));
+	}
 	return o;
 }
 
@@ -541,8 +637,10 @@ static json_t *lineage_base(const plan *p, const plan_item *it, json_t *src, jso
 	}
 	json_object_set_new(tgt, "crs", json_string(p->dst_label));
 	json_object_set_new(tgt, "crs_wkt", json_string(p->dst_wkt));
-	json_object_set_new(pol, "max_error_m", num_or_null(1, p->m->max_error_m));
-	json_object_set_new(pol, "allow_ballpark", json_boolean(p->m->allow_ballpark));
+	json_object_set_new(pol, "max_error_m", num_or_null(1, it->pol.max_error_m));
+	json_object_set_new(pol, "allow_ballpark", json_boolean(it->pol.allow_ballpark));
+	if (it->spec->policy.at.line) /* only when the dataset has its own (older records: none) */
+		json_object_set_new(pol, "scope", json_string("dataset"));
 	json_object_set_new(o, "dataset", json_string(it->spec->name));
 	json_object_set_new(o, "kind", json_string(it->is_vector ? "vector" : "raster"));
 	json_object_set_new(o, "source", src);
@@ -705,8 +803,45 @@ lode_status lode__plan_begin(const char *manifest_path, plan *p, lode_error *err
 	return LODE_OK;
 }
 
+/* The datasets' problems, one line each, the first code kept. */
+typedef struct problem_list {
+	int n;
+	lode_status code;
+	char text[sizeof((lode_error *)0)->message];
+	size_t len;
+} problem_list;
+
+static void note_problem(problem_list *l, const lode_error *err)
+{
+	char line[1200];
+	size_t need;
+
+	if (l->n++ == 0)
+		l->code = err->code;
+	lode__printable(line, sizeof line, err->message);
+	need = strlen(line) + (l->len ? 1 : 0);
+	if (l->n <= LODE_MANIFEST_MAX_ERRORS && l->len + need + 120 < sizeof l->text) {
+		snprintf(l->text + l->len, sizeof l->text - l->len, "%s%s", l->len ? "\n" : "", line);
+		l->len += need;
+	} else if (l->n <= LODE_MANIFEST_MAX_ERRORS) {
+		l->n = LODE_MANIFEST_MAX_ERRORS + 1;
+	}
+}
+
+static lode_status problems_out(const problem_list *l, const char *path, lode_error *err)
+{
+	if (l->n > LODE_MANIFEST_MAX_ERRORS)
+		lode__err(err, l->code, "%s\n%s: more datasets have problems: fix these first", l->text,
+			  path);
+	else
+		lode__err(err, l->code, "%s", l->text);
+	err->lines = 1; /* each line escaped by note_problem() */
+	return l->code;
+}
+
 lode_status lode__plan_build(const char *manifest_path, const lode_run_options *opt, plan *p, lode_error *err)
 {
+	problem_list probs = {0};
 	lode_status rc;
 
 	if ((rc = lode__plan_begin(manifest_path, p, err)))
@@ -720,12 +855,20 @@ lode_status lode__plan_build(const char *manifest_path, const lode_run_options *
 			return lode__err(err, LODE_EIO, "interrupted while planning: nothing was written");
 		if ((rc = plan_one(p, &p->items[i], opt, err)) && interrupted((void *)opt))
 			return lode__err(err, LODE_EIO, "interrupted while planning: nothing was written");
-		if (rc)
-			return lode__err_ctx(err, "%s:%d: dataset '%s': ", manifest_path,
-					     p->m->datasets[i].line, p->m->datasets[i].name);
+		if (rc == LODE_ENOMEM)
+			return rc;
+		if (rc) {
+			/* Recorded, and the next dataset planned: every dataset's problem at once. */
+			lode__err_ctx(err, "%s:%d: dataset '%s': ", manifest_path, p->m->datasets[i].line,
+				      p->m->datasets[i].name);
+			note_problem(&probs, err);
+			continue;
+		}
 		if (!(p->items[i].lineage = lineage_json(p, &p->items[i])))
 			return lode__err(err, LODE_ENOMEM, "out of memory");
 	}
+	if (probs.n)
+		return problems_out(&probs, manifest_path, err);
 	/* A vector layer V owns every root name V_...: no other dataset may take one. */
 	for (size_t i = 0; i < p->n; i++) {
 		size_t len = strlen(p->items[i].spec->name);
@@ -741,33 +884,9 @@ lode_status lode__plan_build(const char *manifest_path, const lode_run_options *
 				    manifest_path, p->items[j].spec->line, p->items[j].spec->name,
 				    p->items[i].spec->name, p->items[i].spec->name);
 	}
+	/* Planned: now each accepted ballpark or unknown-accuracy operation is said aloud. */
+	for (size_t i = 0; opt && opt->warn && i < p->n; i++)
+		if (p->items[i].warning)
+			opt->warn(p->items[i].warning, opt->warn_user);
 	return LODE_OK;
-}
-
-/* ---- plan as JSON (lode plan) ---- */
-
-lode_status lode_plan_json(const char *manifest_path, char **report_json, lode_error *err)
-{
-	plan p;
-	json_t *root = NULL, *arr;
-	lode_status rc;
-
-	*report_json = NULL;
-	lode__err_clear(err);
-	if ((rc = lode__plan_build(manifest_path, NULL, &p, err)))
-		goto out;
-	root = json_object();
-	arr = json_array();
-	json_object_set_new(root, "manifest", json_string(manifest_path));
-	json_object_set_new(root, "target_crs", json_string(p.dst_label));
-	json_object_set_new(root, "datasets", arr);
-	for (size_t i = 0; i < p.n; i++)
-		json_array_append(arr, p.items[i].lineage);
-	*report_json = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	if (!*report_json)
-		rc = lode__err(err, LODE_ENOMEM, "out of memory");
-out:
-	json_decref(root);
-	lode__plan_free(&p);
-	return rc;
 }

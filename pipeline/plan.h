@@ -42,6 +42,8 @@ typedef struct plan_item {
 	int nx, ny;
 	double gt[6];
 	double src_extent_in_target[4];
+	lode_policy pol; /* the policy it is planned under: the manifest's, with its own over it */
+	char *warning;   /* one line when a ballpark or unknown-accuracy operation was accepted */
 	json_t *files;   /* source.files of the lineage: every file the source reads, hashed */
 	json_t *lineage; /* the plan's lineage record (versions included; vectors: no feature data) */
 } plan_item;
@@ -63,6 +65,9 @@ lode_status lode__plan_build(const char *manifest_path, const lode_run_options *
 /* Manifest, target CRS and versions only (no dataset yet): for loading a saved plan. */
 lode_status lode__plan_begin(const char *manifest_path, plan *p, lode_error *err);
 void lode__plan_free(plan *p);
+/* The plan (lode__plan_build) as lode plan prints it: a table for people, or (json) the
+   JSON of lode_plan_json.  *out malloc'd. */
+lode_status lode__plan_text(const plan *p, int json, char **out, lode_error *err);
 /* Fill it->rules from the manifest and it->spec (set it->spec first). */
 void lode__plan_item_rules(const plan *p, plan_item *it);
 /* The extent of a layer's nodes: x min, y min, x max, y max (NaN left out). */

@@ -97,6 +97,8 @@ lode_status lode_plan_work(const char *manifest_path, const char *work_dir, cons
 	if (opt) {
 		ro.progress = opt->progress;
 		ro.progress_user = opt->progress_user;
+		ro.warn = opt->warn;
+		ro.warn_user = opt->warn_user;
 	}
 	if ((rc = lode__plan_build(manifest_path, &ro, &p, err)))
 		goto out;

@@ -34,6 +34,7 @@ lode_status lode__err(lode_error *err, lode_status code, const char *fmt, ...)
 	if (!err)
 		return code;
 	err->code = code;
+	err->lines = 0;
 	va_start(ap, fmt);
 	vsnprintf(err->message, sizeof err->message, fmt, ap);
 	va_end(ap);
@@ -66,6 +67,7 @@ void lode__err_clear(lode_error *err)
 {
 	if (err) {
 		err->code = LODE_OK;
+		err->lines = 0;
 		err->message[0] = '\0';
 	}
 }

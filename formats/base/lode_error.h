@@ -29,6 +29,10 @@ typedef enum lode_status {
 typedef struct lode_error {
 	lode_status code;
 	char message[2048];
+	/* Several problems, one per line ('\n' between them, each line's own control
+	   characters already escaped): a manifest's problems, or its datasets'.  0: one
+	   message, whose control characters a printer must escape, newlines included. */
+	int lines;
 } lode_error;
 
 /* A short English name for a status ("manifest error", ...). Never NULL. */

@@ -352,7 +352,7 @@ def write_manifest(path, bounds, res, datasets):
 
 
 def lode_pipeline(lode, manifest):
-    r = subprocess.run([lode, "plan", manifest], stdout=subprocess.PIPE,
+    r = subprocess.run([lode, "plan", manifest, "--json"], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True)
     if r.returncode != 0:
         sys.exit("bench: lode plan %s failed:\n%s" % (manifest, r.stderr))

@@ -241,6 +241,8 @@ def _yscalar(v):
         return repr(float(v))
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_yscalar(x) for x in v) + "]"
+    if isinstance(v, dict):  # a flow mapping on one line, e.g. a dataset's policy
+        return "{" + ", ".join("%s: %s" % (k, _yscalar(x)) for k, x in v.items()) + "}"
     return json.dumps(str(v))  # a double-quoted YAML scalar
 
 

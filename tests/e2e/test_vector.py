@@ -877,7 +877,7 @@ def test_clip_false_keeps_whole(ctx, tdir):
 
 @test
 def test_plan_vector(ctx, tdir):
-    """lode plan on vector datasets: exit 0, nothing written, and per dataset kind
+    """lode plan (the table) and plan --json on vector datasets: exit 0, nothing written, and per dataset kind
     "vector", the source layer and its feature count, and the chosen operation (the
     pinned EPSG:8659 for the Kertau deposits)."""
     target = {"crs": "EPSG:4326", "bounds": MY_BOUNDS, "resolution": 0.001}
@@ -887,6 +887,11 @@ def test_plan_vector(ctx, tdir):
     write_manifest(man, target, ds, POLICY)
     before = sorted(os.listdir(tdir))
     r = lode_ok(ctx, ["plan", man], tdir)
+    # the table: each layer with its operation code and feature count
+    assert re.search(r"^deposits\s+EPSG:3168 -> EPSG:4326\s+EPSG:8659\s+15 m\s+no\s+40 features",
+                     r.out, re.M), r.out
+    assert re.search(r"^geology_map\s+.*\s10 features", r.out, re.M), r.out
+    r = lode_ok(ctx, ["plan", man, "--json"], tdir)
     assert sorted(os.listdir(tdir)) == before, "lode plan wrote files"
     items = {x["dataset"]: x for x in json.loads(r.out)["datasets"]}
     assert items["deposits"]["kind"] == "vector", items["deposits"].get("kind")

@@ -152,6 +152,59 @@ static void refuses_mistakes(void **state)
 		     "bad.yaml:8:12: datasets[1].allow: expected a list");
 }
 
+/* A dataset's policy: and via: are read; the manifest's policy stays the default. */
+static void policy_per_dataset(void **state)
+{
+	lode_manifest *m = NULL;
+	lode_error err = {0};
+	const char *p = write_manifest("bad.yaml", HEAD "policy:\n  max_error_m: 20\n"
+							"datasets:\n  - name: a\n    source: a.tif\n"
+							"    via: EPSG:4326\n"
+							"    policy: {allow_ballpark: true}\n"
+							"  - name: b\n    source: b.tif\n");
+
+	(void)state;
+	assert_int_equal(lode__manifest_load(p, &m, &err), LODE_OK);
+	assert_true(m->max_error_m == 20 && !m->allow_ballpark);
+	assert_string_equal(m->datasets[0].via, "EPSG:4326");
+	assert_true(m->datasets[0].policy.has_allow_ballpark && m->datasets[0].policy.allow_ballpark);
+	assert_false(m->datasets[0].policy.has_max_error_m);
+	assert_int_equal(m->datasets[0].policy.at.line, 11);
+	assert_int_equal(m->datasets[0].at_via.line, 10);
+	assert_null(m->datasets[1].via);
+	assert_false(m->datasets[1].policy.has_allow_ballpark);
+	assert_string_equal(m->target_units, "degree");
+	lode__manifest_free(m);
+}
+
+/* Three mistakes, three lines; a typo's key is not also reported missing. */
+static void every_problem_at_once(void **state)
+{
+	lode_manifest *m = NULL;
+	lode_error err = {0};
+	const char *p = write_manifest("bad.yaml", "target:\n  crs: '4326'\n  bounds: [0, 0, 1, 1]\n"
+						   "  resoltion: 0.1\n"
+						   "datasets:\n  - name: a\n    source: a.tif\n"
+						   "    resampling: cubik\n");
+	int lines = 1;
+
+	(void)state;
+	assert_int_equal(lode__manifest_load(p, &m, &err), LODE_EMANIFEST);
+	assert_null(m);
+	for (const char *c = err.message; *c; c++)
+		lines += *c == '\n';
+	assert_int_equal(lines, 3);
+	assert_int_equal(err.lines, 1);
+	assert_non_null(
+	    strstr(err.message, "bad.yaml:4:3: target.resoltion: unknown key: did you mean 'resolution'?"));
+	assert_non_null(strstr(err.message, "bad.yaml:2:8: target.crs: '4326' is a bare number"));
+	assert_non_null(strstr(err.message, "did you mean 'cubic'? [dataset 'a']"));
+	assert_null(strstr(err.message, "missing key"));
+	assert_string_equal(lode__did_you_mean("alow", (const char *const[]){"allow", "clip", NULL}),
+			    "allow");
+	assert_null(lode__did_you_mean("colour", (const char *const[]){"allow", "clip", NULL}));
+}
+
 static void missing_file(void **state)
 {
 	lode_manifest *m = NULL;
@@ -166,8 +219,8 @@ static void missing_file(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(reads_every_key),
-	    cmocka_unit_test(refuses_mistakes),
+	    cmocka_unit_test(reads_every_key),    cmocka_unit_test(refuses_mistakes),
+	    cmocka_unit_test(policy_per_dataset), cmocka_unit_test(every_problem_at_once),
 	    cmocka_unit_test(missing_file),
 	};
 	int rc;
