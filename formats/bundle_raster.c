@@ -226,6 +226,16 @@ void lode__bvar_chunk(const lode__bvar *v, int *rows, int *cols)
 	*cols = v->chunk_cols;
 }
 
+int lode__bvar_nbands(const lode__bvar *v)
+{
+	return v->nbands;
+}
+
+lode_dtype lode__bvar_dtype(const lode__bvar *v)
+{
+	return v->dtype;
+}
+
 void lode__bvar_fill(const lode__bvar *v, unsigned char out[8])
 {
 	memcpy(out, v->fill, 8);
@@ -342,6 +352,30 @@ out:
 	if (p >= 0)
 		H5Pclose(p);
 	H5Dclose(d);
+	return rc;
+}
+
+lode_status lode__bvar_set_flags(lode__bvar *v, const double *values, size_t n, const char *meanings,
+				 lode_error *err)
+{
+	unsigned char *buf;
+	size_t esize = lode__dtype_size(v->dtype);
+	lode_status rc = LODE_OK;
+
+	if (!n)
+		return LODE_OK;
+	if (!(buf = malloc(n * esize)))
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		unsigned char one[8];
+		lode__h5_to_bytes(v->dtype, values[i], one);
+		memcpy(buf + i * esize, one, esize);
+	}
+	if (lode__h5_set_nums(v->dset, "flag_values", lode__h5_file_type(v->dtype), lode__h5_mem_type(v->dtype), n,
+			      buf) < 0 ||
+	    lode__h5_set_text(v->dset, "flag_meanings", meanings) < 0)
+		rc = lode__h5_err(err, LODE_EIO, "writing flag_values and flag_meanings");
+	free(buf);
 	return rc;
 }
 

@@ -24,6 +24,7 @@
 #include "bundle_strict.h"
 #include "dtype.h"
 #include "error.h"
+#include "legend.h"
 #include "lode.h"
 #include "manifest.h"
 #include "plan.h"
@@ -114,6 +115,7 @@ static const char *kind_desc(akind k)
 	case A_I32: return "an int32 scalar";
 	case A_I64S: return "int64 values, one per null";
 	case A_FILL: return "a scalar of the variable's own type";
+	case A_OWNS: return "values of the variable's own type, as many as the lineage's named categories";
 	case A_DIMLIST: return "a list of dimension scales";
 	case A_REFLIST: return "a dimension scale's list of references";
 	}
@@ -135,6 +137,7 @@ static int form_ok(const lode_battr *a, const aspec *s, lode_dtype own)
 		return num && a->dtype == LODE_DT_I64 &&
 		       (s->n == 1 ? a->rank == 0 : a->rank == 1 && a->npoints == s->n);
 	case A_FILL: return num && a->dtype == own && a->rank == 0;
+	case A_OWNS: return num && a->dtype == own && a->rank == 1 && a->npoints == s->n;
 	case A_DIMLIST: return a->kind == LODE_BK_DIMLIST;
 	case A_REFLIST: return a->kind == LODE_BK_REFLIST;
 	}
@@ -459,9 +462,16 @@ static char *root_problem(const lode_btree *t)
 
 /* ---- a raster group ---- */
 
+/* The CF flags lode derives from a raster's legend (legend.h). */
+typedef struct legend_flags {
+	double *values;
+	size_t n;
+	char *meanings;
+} legend_flags;
+
 /* What the lineage l says the data variable's attributes are (write.c's rules), into
    spec from index n (the texts are the lineage's); returns the new count. */
-static size_t data_var_spec(const json_t *l, int nbands, aspec *spec, size_t n)
+static size_t data_var_spec(const json_t *l, int nbands, const legend_flags *f, aspec *spec, size_t n)
 {
 	const json_t *names = json_object_get(l, "band_names"), *units = json_object_get(l, "band_units");
 	const char *first_name = json_string_value(json_array_get(names, 0));
@@ -508,6 +518,14 @@ static size_t data_var_spec(const json_t *l, int nbands, aspec *spec, size_t n)
 			    0,
 			    {0, 0},
 			    0};
+	if (f->n) {
+		spec[n++] = (aspec){"flag_values", A_OWNS, 1, NULL, f->n, {0, 0}, 0};
+		spec[n++] = (aspec){"flag_meanings", A_TEXT, 1, f->meanings, 0, {0, 0}, 0};
+	} else {
+		spec[n++] = (aspec){"flag_values", A_OWNS, -1, "for the named categories of one band", 0, {0, 0}, 0};
+		spec[n++] = (aspec){"flag_meanings", A_TEXT, -1, "for the named categories of one band", 0, {0, 0},
+				    0};
+	}
 	return n;
 }
 
@@ -525,6 +543,7 @@ static char *raster_data(const strict_ctx *c, const lode_bundle_item *it, const 
 	aspec spec[16];
 	size_t n;
 	char *p;
+	legend_flags f = {NULL, 0, NULL};
 	const lode_battr *fv = lode__battr_find(o->attrs, o->nattrs, "_FillValue");
 
 	v.dims[0] = (unsigned long long)it->nbands;
@@ -543,8 +562,20 @@ static char *raster_data(const strict_ctx *c, const lode_bundle_item *it, const 
 		return lode__strict_fmt("the lineage lacks dataset, source.path, band_names or band_units");
 	if ((p = lode__strict_shape(o, &v)))
 		return p;
-	n = data_var_spec(l, it->nbands, spec, 0);
-	if ((p = lode__strict_attrs(o->path, o->attrs, o->nattrs, spec, n, it->dtype)))
+	if (lode__legend_flags(it->lineage, it->nbands, it->dtype, &f.values, &f.n, &f.meanings))
+		return lode__strict_fmt("out of memory");
+	n = data_var_spec(l, it->nbands, &f, spec, 0);
+	p = lode__strict_attrs(o->path, o->attrs, o->nattrs, spec, n, it->dtype);
+	/* The flag values read (the first LODE_BATTR_VALUES; the digest covers them all). */
+	for (size_t k = 0; !p && f.n && k < f.n && k < LODE_BATTR_VALUES; k++) {
+		const lode_battr *a = lode__battr_find(o->attrs, o->nattrs, "flag_values");
+		if (!(a->v[k] == f.values[k]))
+			p = lode__strict_fmt("flag_values of '%s' holds %.17g, not %.17g (the lineage's categories)",
+					     o->path, a->v[k], f.values[k]);
+	}
+	free(f.values);
+	free(f.meanings);
+	if (p)
 		return p;
 	/* HDF5's fill value is the _FillValue, as lode sets it. */
 	if (!fv != !o->fill_user || (fv && memcmp(fv->raw, o->fill, lode__dtype_size(it->dtype)) != 0))

@@ -31,6 +31,7 @@ typedef enum akind {
 	A_I32,      /* int32 scalar */
 	A_I64S,     /* int64: a scalar when n is 1, else n values */
 	A_FILL,     /* a scalar of the variable's own type */
+	A_OWNS,     /* n values (rank 1) of the variable's own type */
 	A_DIMLIST,  /* DIMENSION_LIST */
 	A_REFLIST,  /* REFERENCE_LIST */
 } akind;
