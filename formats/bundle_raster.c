@@ -1,6 +1,6 @@
 /*
- * bundle_raster.c -- raster items: the group NAME holding the x, y (and band) coordinate
- * variables, the crs grid-mapping variable and the data variable NAME (chunked,
+ * bundle_raster.c -- raster items: the group NAME holding the x and y coordinate
+ * variables (and the band dimension), the crs grid-mapping variable and the data variable NAME (chunked,
  * shuffled, deflated, checksummed); the lode__bvar_* writer that stores chunks encoded
  * elsewhere (lode__chunk_encode) as they are, or copies the stored chunks of another
  * bundle's raster without recompressing them.
@@ -40,6 +40,34 @@ static hid_t make_coord(hid_t group, const char *name, hid_t ftype, hid_t mtype,
 out:
 	if (dcpl >= 0)
 		H5Pclose(dcpl);
+	if (s >= 0)
+		H5Sclose(s);
+	return d;
+}
+
+/*
+ * The band dimension of a multi-band raster: a netCDF dimension with no variable of its
+ * name (as netCDF-4 stores one: big-endian float32 values never written, NAME saying so).
+ * A 1-D `band` variable would make GDAL's netCDF driver list the raster's group as a
+ * vector layer with a field `band` (GDAL 3.6), and its values (1..n) said nothing a
+ * reader does not know.
+ */
+static hid_t make_band_dim(hid_t group, hsize_t n)
+{
+	hid_t s = H5Screate_simple(1, &n, NULL), p = lode__h5_dataset_cpl(), d = H5I_INVALID_HID;
+	char label[128];
+
+	if (s >= 0 && p >= 0)
+		d = H5Dcreate2(group, "band", H5T_IEEE_F32BE, s, H5P_DEFAULT, p, H5P_DEFAULT);
+	snprintf(label, sizeof label, "This is a netCDF dimension but not a netCDF variable.%10llu",
+		 (unsigned long long)n);
+	if (d >= 0 && H5DSset_scale(d, label) < 0) {
+		lode__h5_save();
+		H5Dclose(d);
+		d = H5I_INVALID_HID;
+	}
+	if (p >= 0)
+		H5Pclose(p);
 	if (s >= 0)
 		H5Sclose(s);
 	return d;
@@ -139,7 +167,6 @@ lode_status lode__bundle_add_raster(lode__bundle *b, const lode_raster_def *def,
 	hid_t xd = H5I_INVALID_HID, yd = H5I_INVALID_HID, bd = H5I_INVALID_HID;
 	hid_t crs = H5I_INVALID_HID, sp = H5I_INVALID_HID;
 	double *xs = NULL, *ys = NULL;
-	int *bs = NULL;
 	lode_crs_attrs ca;
 	lode_status rc = LODE_OK;
 
@@ -148,8 +175,7 @@ lode_status lode__bundle_add_raster(lode__bundle *b, const lode_raster_def *def,
 	v = calloc(1, sizeof *v);
 	xs = malloc(sizeof *xs * (size_t)def->nx);
 	ys = malloc(sizeof *ys * (size_t)def->ny);
-	bs = malloc(sizeof *bs * (size_t)def->nbands);
-	if (!v || !xs || !ys || !bs || gcpl < 0 || dcpl < 0) {
+	if (!v || !xs || !ys || gcpl < 0 || dcpl < 0) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -171,14 +197,9 @@ lode_status lode__bundle_add_raster(lode__bundle *b, const lode_raster_def *def,
 		xs[i] = def->gt[0] + (i + 0.5) * def->gt[1];
 	for (int j = 0; j < def->ny; j++)
 		ys[j] = def->gt[3] + (j + 0.5) * def->gt[5];
-	for (int k = 0; k < def->nbands; k++)
-		bs[k] = k + 1;
-	if (def->nbands > 1) {
-		bd = make_coord(v->group, "band", H5T_STD_I32LE, H5T_NATIVE_INT, (hsize_t)def->nbands, bs);
-		if (bd < 0 || lode__h5_set_text(bd, "long_name", "band number") < 0) {
-			rc = lode__h5_err(err, LODE_EIO, "writing the band coordinate");
-			goto out;
-		}
+	if (def->nbands > 1 && (bd = make_band_dim(v->group, (hsize_t)def->nbands)) < 0) {
+		rc = lode__h5_err(err, LODE_EIO, "writing the band dimension");
+		goto out;
 	}
 	yd = make_coord(v->group, "y", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, (hsize_t)def->ny, ys);
 	xd = make_coord(v->group, "x", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, (hsize_t)def->nx, xs);
@@ -215,7 +236,6 @@ out:
 		H5Pclose(dcpl);
 	free(xs);
 	free(ys);
-	free(bs);
 	lode__bvar_free(v);
 	return rc;
 }

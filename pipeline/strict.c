@@ -566,8 +566,8 @@ static char *raster_data(const strict_ctx *c, const lode_bundle_item *it, const 
 		return lode__strict_fmt("out of memory");
 	n = data_var_spec(l, it->nbands, &f, spec, 0);
 	p = lode__strict_attrs(o->path, o->attrs, o->nattrs, spec, n, it->dtype);
-	/* The flag values read (the first LODE_BATTR_VALUES; the digest covers them all). */
-	for (size_t k = 0; !p && f.n && k < f.n && k < LODE_BATTR_VALUES; k++) {
+	/* The flag values, when few enough to be read (the digest covers them all). */
+	for (size_t k = 0; !p && f.n <= LODE_BATTR_VALUES && k < f.n; k++) {
 		const lode_battr *a = lode__battr_find(o->attrs, o->nattrs, "flag_values");
 		if (!(a->v[k] == f.values[k]))
 			p = lode__strict_fmt("flag_values of '%s' holds %.17g, not %.17g (the lineage's categories)",
@@ -641,6 +641,35 @@ static char *raster_coord(const strict_ctx *c, int s, const char *name, int n, i
 	return p;
 }
 
+/* The band dimension (index s) of n bands along axis 0 of the data variable d: a netCDF
+   dimension without a variable (bundle-format.md 4.1).  Bundles written before lode
+   stored it so held a variable band(band) numbering the bands, still accepted. */
+static char *raster_band(const strict_ctx *c, int s, int n, int d, const lode_crs_attrs *ca)
+{
+	const lode_bobj *o = &c->t->objs[s];
+	char label[128], *p;
+	vspec v = {.kind = LODE_BK_F32BE,
+		   .rank = 1,
+		   .dims = {(unsigned long long)n},
+		   .layout = LODE_BL_CONTIGUOUS,
+		   .empty = 1};
+	aspec spec[3] = {{"CLASS", A_SCALE, 1, "DIMENSION_SCALE", 0, {0, 0}, 0},
+			 {"NAME", A_SCALE, 1, label, 0, {0, 0}, 0},
+			 {"REFERENCE_LIST", A_REFLIST, 1, NULL, 0, {0, 0}, 0}};
+	lode_bref want = {d, 0};
+
+	if (o->kind == LODE_BK_NUMBER)
+		return raster_coord(c, s, "band", n, d, 0, ca);
+	snprintf(label, sizeof label, "This is a netCDF dimension but not a netCDF variable.%10llu",
+		 (unsigned long long)n);
+	if ((p = lode__strict_shape(o, &v)) || (p = lode__strict_attrs(o->path, o->attrs, o->nattrs, spec, 3, 0)) ||
+	    (p = lode__strict_refs(c, o, &want, 1)))
+		return p;
+	if (o->fill_user)
+		return lode__strict_fmt("'%s' has a fill value; lode sets none there", o->path);
+	return NULL;
+}
+
 /* A raster dataset: the group (index g) holds exactly band (several bands), y, x, crs
    and NAME, each as lode writes it. */
 static char *raster_problem(strict_ctx *c, const lode_bundle_item *it, int g, const json_t *l)
@@ -694,7 +723,7 @@ static char *raster_problem(strict_ctx *c, const lode_bundle_item *it, int g, co
 	lode__crs_attrs(it->crs_wkt, &ca);
 	if (!(p = raster_coord(c, x, "x", it->nx, d, rank - 1, &ca)) &&
 	    !(p = raster_coord(c, y, "y", it->ny, d, rank - 2, &ca)) && band >= 0)
-		p = raster_coord(c, band, "band", it->nbands, d, 0, &ca);
+		p = raster_band(c, band, it->nbands, d, &ca);
 	lode__crs_attrs_free(&ca);
 	return p;
 }
