@@ -73,6 +73,55 @@ static hid_t make_band_dim(hid_t group, hsize_t n)
 	return d;
 }
 
+/*
+ * The auxiliary coordinate variable name(band) of a multi-band raster: one text per band
+ * (variable-length UTF-8 strings, netCDF's string type, "" where none), with long_name
+ * and the band dimension bd attached.  So each band's name and unit reads per band in
+ * xarray, R and ncdump (the data variable's coordinates attribute names them).
+ */
+static lode_status make_band_labels(hid_t group, hid_t bd, const char *name, const char *long_name,
+				    const char *lines, int n, lode_error *err)
+{
+	hsize_t len = (hsize_t)n;
+	hid_t t = H5Tcopy(H5T_C_S1), s = H5Screate_simple(1, &len, NULL), p = lode__h5_dataset_cpl();
+	hid_t d = H5I_INVALID_HID;
+	char **vals = calloc((size_t)n, sizeof *vals), *copy = lode__strdup(lines ? lines : "");
+	lode_status rc = LODE_OK;
+
+	if (!vals || !copy) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	/* One text per line, as lode_band_names and lode_band_units hold them. */
+	for (int i = 0, at = 0; i < n; i++) {
+		char *nl = strchr(copy + at, '\n');
+		vals[i] = copy + at;
+		if (nl) {
+			*nl = '\0';
+			at = (int)(nl - copy) + 1;
+		} else {
+			at = (int)strlen(copy);
+		}
+	}
+	if (t < 0 || s < 0 || p < 0 || H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0 ||
+	    (d = H5Dcreate2(group, name, t, s, H5P_DEFAULT, p, H5P_DEFAULT)) < 0 ||
+	    H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, vals) < 0 || H5DSattach_scale(d, bd, 0) < 0 ||
+	    lode__h5_set_text(d, "long_name", long_name) < 0)
+		rc = lode__h5_err(err, LODE_EIO, name);
+out:
+	free(vals);
+	free(copy);
+	if (d >= 0)
+		H5Dclose(d);
+	if (p >= 0)
+		H5Pclose(p);
+	if (s >= 0)
+		H5Sclose(s);
+	if (t >= 0)
+		H5Tclose(t);
+	return rc;
+}
+
 /* The CF attributes of a raster's x and y: longitude and latitude, or projected x and y in
    the CRS's linear unit. */
 static void raster_xy_attrs(hid_t xd, hid_t yd, const lode_crs_attrs *ca)
@@ -216,6 +265,17 @@ lode_status lode__bundle_add_raster(lode__bundle *b, const lode_raster_def *def,
 	/* The data variable: chunked, shuffled, deflated, checksummed. */
 	if ((rc = raster_data_var(v, def, dcpl, bd, yd, xd, &sp, err)))
 		goto out;
+	if (def->nbands > 1) {
+		if ((rc = make_band_labels(v->group, bd, "band_name", "band name", def->band_names, def->nbands,
+					   err)) ||
+		    (rc = make_band_labels(v->group, bd, "band_units", "units of each band", def->band_units,
+					   def->nbands, err)))
+			goto out;
+		if (lode__h5_set_text(v->dset, "coordinates", "band_name band_units") < 0) {
+			rc = lode__h5_err(err, LODE_EIO, "writing the coordinates attribute");
+			goto out;
+		}
+	}
 	*out = v;
 	v = NULL;
 out:

@@ -295,6 +295,8 @@ lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0
 		/* A band of rows is a raster of its own, nrows high, starting row0 rows down. */
 		lode_raster_def def;
 		lode__raster_def(p, it, &def);
+		def.band_names = names_text;
+		def.band_units = units_text;
 		def.ny = nrows;
 		def.gt[3] = it->gt[3] + row0 * it->gt[5];
 		if ((rc = lode__bundle_add_raster(b, &def, &v, err)))

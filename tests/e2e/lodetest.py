@@ -412,7 +412,7 @@ def gdalinfo_json(ctx, name, problems=None):
     # draws one of these: not the bundle's fault.
     bad = [l for l in r.err.splitlines() if re.search(r"warning|error", l, re.I)
            and not re.search(r"dimension #0 \(band\) is not a Time or Vertical"
-                             r"|No 1D variable is indexed by dimension band", l)]
+                             r"|(No|Several) 1D variables? (is|are) indexed by dimension band", l)]
     if bad:
         msg = "gdalinfo %s stderr: %s" % (name, " | ".join(bad)[:500])
         if problems is None:
