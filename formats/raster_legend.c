@@ -3,7 +3,7 @@
  * and name its values beside the pixels (colour interpretation, colour table, category
  * names, raster attribute table, scale and offset), read from a source band as one
  * JSON object and put back on a band of a GeoTIFF that extract writes.  The JSON is
- * the "band_legends" member of a raster's lineage (docs/bundle-format.md, 4.4).
+ * the "band_legends" member of a raster's lineage (docs/bundle-format.md, 4.6).
  *
  * It reads and writes nothing else (descriptions and units travel as band_names and
  * band_units); it does not judge whether a legend fits the values.

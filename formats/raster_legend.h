@@ -1,7 +1,7 @@
 /*
  * raster_legend.h -- PRIVATE to liblode (formats/raster_legend.c, GDAL), used by raster_gdal.c:
  * a band's legend (colour interpretation, colour table, category names, raster
- * attribute table, scale and offset) as JSON text (docs/bundle-format.md, 4.4).
+ * attribute table, scale and offset) as JSON text (docs/bundle-format.md, 4.6).
  */
 #ifndef LODE_RASTER_LEGEND_H
 #define LODE_RASTER_LEGEND_H

@@ -34,7 +34,7 @@
 #include "util.h"
 #include "vdata.h"
 
-/* The lineage's band_legends (bundle-format.md 4.4) as nbands JSON texts (NULL where a
+/* The lineage's band_legends (bundle-format.md 4.6) as nbands JSON texts (NULL where a
    band has none) in *out, or *out NULL when there are none.  Free with free_legends. */
 static lode_status legends_of(const lode_bundle_item *it, char ***out, lode_error *err)
 {

@@ -1,9 +1,9 @@
 /*
  * legend.c -- the CF attributes lode derives from a raster's legend: flag_values and
  * flag_meanings for the category names of a one-band integer raster (bundle-format.md
- * 4.4).  CF's flag_meanings is a list of blank-separated words made of letters, digits
- * and _ - . + @; a category name is written with every other byte (blanks and the
- * bytes of non-ASCII letters) replaced by '_'.  The exact names stay in the lineage's
+ * 4.3, 4.6).  CF's flag_meanings is a list of blank-separated words made of letters,
+ * digits and _ - . + @; a category name is written with every other byte (blanks and
+ * the bytes of non-ASCII letters) replaced by '_'.  The exact names stay in the lineage's
  * band_legends, which lode extract restores from.
  *
  * It reads the legend only from the lineage's JSON; it writes nothing itself.

@@ -1,6 +1,6 @@
 /*
  * legend.h -- PRIVATE to liblode (pipeline/legend.c): the CF presentation of a raster's
- * legend (docs/bundle-format.md 4.4), derived from its lineage's band_legends so that
+ * legend (docs/bundle-format.md 4.6), derived from its lineage's band_legends so that
  * the writers (run, package, merge) and verify agree on it.
  */
 #ifndef LODE_LEGEND_H

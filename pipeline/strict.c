@@ -645,90 +645,6 @@ static char *raster_coord(const strict_ctx *c, int s, const char *name, int n, i
 	return p;
 }
 
-static int is_label(const char *name)
-{
-	return !strcmp(name, "band_name") || !strcmp(name, "band_units");
-}
-
-/* The label variable band_name or band_units (bundle-format.md 4.1) of raster it along
-   the band dimension (index band): variable-length strings, one per band, equal to the
-   lineage's band_names or band_units. */
-static char *raster_label(const strict_ctx *c, const lode_bundle_item *it, const json_t *l, const char *name,
-			  int band)
-{
-	char path[300], *p = NULL;
-	int s, units = !strcmp(name, "band_units");
-	const lode_bobj *o;
-	const json_t *want = json_object_get(l, units ? "band_units" : "band_names");
-	vspec v = {.kind = LODE_BK_VSTRING,
-		   .rank = 1,
-		   .dims = {(unsigned long long)it->nbands},
-		   .layout = LODE_BL_CONTIGUOUS};
-	aspec spec[2] = {{"DIMENSION_LIST", A_DIMLIST, 1, NULL, 0, {0, 0}, 0},
-			 {"long_name", A_TEXT, 1, units ? "units of each band" : "band name", 0, {0, 0}, 0}};
-	char **vals;
-	lode_error e;
-
-	snprintf(path, sizeof path, "%s/%s", it->name, name);
-	if ((s = lode__strict_find(c, path)) < 0)
-		return lode__strict_fmt("the group '%s' lacks its %s variable", it->name, name);
-	o = &c->t->objs[s];
-	if ((p = lode__strict_shape(o, &v)) || (p = lode__strict_attrs(o->path, o->attrs, o->nattrs, spec, 2, 0)) ||
-	    (p = lode__strict_scales(c, o, &band)))
-		return p;
-	if (!(vals = calloc((size_t)it->nbands, sizeof *vals)))
-		return lode__strict_fmt("out of memory");
-	if (lode__bundle_read_texts(c->b, o->path, (size_t)it->nbands, 65536, vals, &e) != LODE_OK)
-		p = lode__strict_fmt("%s", e.message);
-	for (int i = 0; i < it->nbands && !p; i++) {
-		const char *w = json_string_value(json_array_get(want, (size_t)i));
-		if (!w || strcmp(vals[i], w) != 0)
-			p = lode__strict_fmt("'%s' holds '%s' for band %d, not the lineage's %s", o->path,
-					     vals[i], i + 1, units ? "unit" : "name");
-	}
-	for (int i = 0; i < it->nbands; i++)
-		free(vals[i]);
-	free(vals);
-	return p;
-}
-
-/* The band dimension (index s) of n bands along axis 0 of the data variable d: a netCDF
-   dimension without a variable (bundle-format.md 4.1).  Bundles written before lode
-   stored it so held a variable band(band) numbering the bands, still accepted. */
-static char *raster_band(const strict_ctx *c, int s, int n, int d, const lode_crs_attrs *ca)
-{
-	const lode_bobj *o = &c->t->objs[s];
-	char label[128], *p;
-	vspec v = {.kind = LODE_BK_F32BE,
-		   .rank = 1,
-		   .dims = {(unsigned long long)n},
-		   .layout = LODE_BL_CONTIGUOUS,
-		   .empty = 1};
-	aspec spec[3] = {{"CLASS", A_SCALE, 1, "DIMENSION_SCALE", 0, {0, 0}, 0},
-			 {"NAME", A_SCALE, 1, label, 0, {0, 0}, 0},
-			 {"REFERENCE_LIST", A_REFLIST, 1, NULL, 0, {0, 0}, 0}};
-	lode_bref want[3] = {{d, 0}, {-1, 0}, {-1, 0}};
-	char path[300];
-
-	if (o->kind == LODE_BK_NUMBER)
-		return raster_coord(c, s, "band", n, d, 0, ca);
-	/* Its labels band_name and band_units are along it too. */
-	snprintf(path, sizeof path, "%s/band_name", c->t->objs[c->t->objs[s].parent].path);
-	want[1].obj = lode__strict_find(c, path);
-	snprintf(path, sizeof path, "%s/band_units", c->t->objs[c->t->objs[s].parent].path);
-	want[2].obj = lode__strict_find(c, path);
-	if (want[1].obj < 0 || want[2].obj < 0)
-		return lode__strict_fmt("the group of '%s' lacks its band_name or band_units variable", o->path);
-	snprintf(label, sizeof label, "This is a netCDF dimension but not a netCDF variable.%10llu",
-		 (unsigned long long)n);
-	if ((p = lode__strict_shape(o, &v)) || (p = lode__strict_attrs(o->path, o->attrs, o->nattrs, spec, 3, 0)) ||
-	    (p = lode__strict_refs(c, o, want, 3)))
-		return p;
-	if (o->fill_user)
-		return lode__strict_fmt("'%s' has a fill value; lode sets none there", o->path);
-	return NULL;
-}
-
 /* A raster dataset: the group (index g) holds exactly band (several bands), y, x, crs
    and NAME, each as lode writes it. */
 static char *raster_problem(strict_ctx *c, const lode_bundle_item *it, int g, const json_t *l)
@@ -753,7 +669,8 @@ static char *raster_problem(strict_ctx *c, const lode_bundle_item *it, int g, co
 		if (!p &&
 		    (o->group || (strcmp(o->name, it->name) && strcmp(o->name, "x") && strcmp(o->name, "y") &&
 				  strcmp(o->name, "crs") &&
-				  (rank == 2 || (strcmp(o->name, "band") && !is_label(o->name))))))
+				  (rank == 2 || (strcmp(o->name, "band") && strcmp(o->name, "band_name") &&
+						 strcmp(o->name, "band_units"))))))
 			p = lode__strict_fmt("unexpected %s '%s' in the raster group",
 					     o->group ? "group" : "variable", o->path);
 	}
@@ -783,10 +700,9 @@ static char *raster_problem(strict_ctx *c, const lode_bundle_item *it, int g, co
 	lode__crs_attrs(it->crs_wkt, &ca);
 	if (!(p = raster_coord(c, x, "x", it->nx, d, rank - 1, &ca)) &&
 	    !(p = raster_coord(c, y, "y", it->ny, d, rank - 2, &ca)) && band >= 0)
-		p = raster_band(c, band, it->nbands, d, &ca);
-	if (!p && band >= 0 && c->t->objs[band].kind != LODE_BK_NUMBER &&
-	    !(p = raster_label(c, it, l, "band_name", band)))
-		p = raster_label(c, it, l, "band_units", band);
+		/* Bundles of lode before the band dimension held a variable band(band) = 1..N. */
+		p = c->t->objs[band].kind == LODE_BK_NUMBER ? raster_coord(c, band, "band", it->nbands, d, 0, &ca)
+							     : lode__strict_raster_band(c, it, l, band, d);
 	lode__crs_attrs_free(&ca);
 	return p;
 }
@@ -796,14 +712,14 @@ static char *raster_problem(strict_ctx *c, const lode_bundle_item *it, int g, co
 /* Dataset names: what the manifest allows, and no dataset among a vector layer's names. */
 static char *name_problem(const lode_bundle_item *items, size_t n, size_t i)
 {
-	static const char *const reserved[] = {"x", "y", "crs", "band"};
+	static const char *const reserved[] = {"x", "y", "crs", "band", "band_name", "band_units"};
 	const char *name = items[i].name;
 
 	if (!lode__name_ok(name))
 		return lode__strict_fmt(
 		    "the dataset name is not one lode writes (1 to 64 letters, digits, '_' or "
 		    "'-', starting with a letter)");
-	for (size_t r = 0; r < 4; r++)
+	for (size_t r = 0; r < sizeof reserved / sizeof *reserved; r++)
 		if (!strcmp(name, reserved[r]))
 			return lode__strict_fmt("the dataset name '%s' is reserved", name);
 	for (size_t k = 0; k < n; k++) {
