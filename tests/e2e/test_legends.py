@@ -303,6 +303,37 @@ def test_lc_footprint_overlaps(ctx, tdir):
 
 
 @test
+def test_legend_through_both_warp_kernels(ctx, tdir):
+    """A categorical raster reprojected (to EPSG:4326) once by lode's own bilinear kernel
+    and once by GDAL's warper (LODE_WARP_KERNEL=gdal), as LODE_PROFILE reports: both
+    extracted GeoTIFFs keep the source's colour table, categories and RAT."""
+    src = make_geology(os.path.join(tdir, "geology.tif"))
+    ref = translate(ctx, tdir, src)
+    man = os.path.join(tdir, "m.yaml")
+    write_manifest(man, {"crs": "EPSG:4326", "bounds": [99.0, 3.58, 99.06, 3.62],
+                         "resolution": 0.001},
+                   [{"name": "geology", "source": src, "resampling": "bilinear"}], bundle=BUNDLE)
+    used = []
+    for k in ("lode", "gdal"):
+        env = ctx.env(LODE_PROFILE="1")
+        if k == "gdal":
+            env["LODE_WARP_KERNEL"] = "gdal"
+        out = os.path.join(tdir, k + ".nc")
+        r = lode(ctx, ["run", man, "-o", out, "-q"], tdir, env)
+        assert_no_crash(r)
+        assert r.rc == 0, r.brief()
+        m = re.findall(r"windows so far: (\d+) by lode's bilinear kernel, (\d+) by GDAL's", r.err)
+        assert m, "no profile line in %r" % r.err[-300:]
+        used.append(tuple(int(x) for x in m[-1]))
+        v = lode(ctx, ["verify", out], tdir)
+        assert v.rc == 0, v.brief()
+        x = extract(ctx, tdir, out, ["geology"], sub="out_" + k)
+        compare_legends(ctx, ref, os.path.join(x, "geology.tif"), "geology (%s kernel)" % k)
+    assert used[0][0] > 0, "lode's kernel was not used: %s" % (used,)
+    assert used[1][0] == 0 and used[1][1] > 0, "GDAL's warper was not used: %s" % (used,)
+
+
+@test
 def test_multiband_units_scale_offset(ctx, tdir):
     """A 3-band Int16 with a description, unit, scale and offset per band: extracted as
     gdal_translate copies it; the bundle gives each band's unit and name separately to
