@@ -164,14 +164,16 @@ lode_status lode__raster_open(const char *path, const char *const *open_options,
 		GDALRasterBandH b = GDALGetRasterBand(r->ds, i + 1);
 		lode_band_info *bi = &r->info.bands[i];
 		const char *unit = GDALGetRasterUnitType(b);
-		int oom = 0;
 
 		bi->dtype = from_gdal(b);
 		bi->nodata = GDALGetRasterNoDataValue(b, &bi->has_nodata);
 		bi->description = lode__strdup(GDALGetDescription(b));
 		bi->unit = lode__strdup(unit ? unit : "");
-		bi->legend = lode__legend_capture(b, &oom);
-		if (!bi->description || !bi->unit || oom) {
+		if ((rc = lode__legend_capture(b, &bi->legend, err))) {
+			lode__err_ctx(err, "%s: band %d: ", path, i + 1);
+			goto out;
+		}
+		if (!bi->description || !bi->unit) {
 			rc = lode__err(err, LODE_ENOMEM, "out of memory");
 			goto out;
 		}

@@ -83,7 +83,7 @@ static json_t *rat_json(GDALRasterAttributeTableH rat)
 	return o;
 }
 
-char *lode__legend_capture(GDALRasterBandH b, int *oom)
+lode_status lode__legend_capture(GDALRasterBandH b, char **out, lode_error *err)
 {
 	json_t *o = json_object();
 	GDALColorInterp ci = GDALGetRasterColorInterpretation(b);
@@ -92,12 +92,22 @@ char *lode__legend_capture(GDALRasterBandH b, int *oom)
 	char **cats = GDALGetRasterCategoryNames(b);
 	int has_scale = 0, has_offset = 0;
 	double scale = GDALGetRasterScale(b, &has_scale), offset = GDALGetRasterOffset(b, &has_offset);
-	char *text = NULL;
+	int nct = ct ? GDALGetColorEntryCount(ct) : 0, ncat = CSLCount(cats);
+	int ncol = rat ? GDALRATGetColumnCount(rat) : 0, nrow = rat ? GDALRATGetRowCount(rat) : 0;
+	lode_status rc = LODE_OK;
 
-	*oom = 0;
-	if (!o) {
-		*oom = 1;
-		return NULL;
+	*out = NULL;
+	if (!o)
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	/* What lode carries is bounded (so is what extract accepts): refuse, never cut. */
+	if (nct > MAX_ENTRIES || ncat > MAX_ENTRIES || ncol > MAX_COLS ||
+	    (ncol > 0 && (size_t)nrow * (size_t)ncol > MAX_CELLS)) {
+		rc = lode__err(err, LODE_ESOURCE,
+			       "its legend is larger than lode carries (%d colour entries, %d categories, a "
+			       "raster attribute table of %d rows x %d columns; at most %d entries, %d "
+			       "columns and %d cells)",
+			       nct, ncat, nrow, ncol, MAX_ENTRIES, MAX_COLS, MAX_CELLS);
+		goto out;
 	}
 	/* Gray and Undefined are what a GeoTIFF's bands get by default: not worth a legend. */
 	if (ci != GCI_GrayIndex && ci != GCI_Undefined)
@@ -108,8 +118,7 @@ char *lode__legend_capture(GDALRasterBandH b, int *oom)
 	}
 	if (ct) {
 		json_t *entries = json_array();
-		int n = GDALGetColorEntryCount(ct);
-		for (int i = 0; i < n && i < MAX_ENTRIES; i++) {
+		for (int i = 0; i < nct; i++) {
 			const GDALColorEntry *e = GDALGetColorEntry(ct, i);
 			json_t *rgba = json_array();
 			json_array_append_new(rgba, json_integer(e->c1));
@@ -122,19 +131,18 @@ char *lode__legend_capture(GDALRasterBandH b, int *oom)
 	}
 	if (cats && cats[0]) {
 		json_t *names = json_array();
-		for (int i = 0; cats[i] && i < MAX_ENTRIES; i++)
+		for (int i = 0; i < ncat; i++)
 			json_array_append_new(names, json_string(cats[i]));
 		json_object_set_new(o, "categories", names);
 	}
-	if (rat && GDALRATGetColumnCount(rat) > 0)
+	if (ncol > 0)
 		json_object_set_new(o, "rat", rat_json(rat));
-	if (json_object_size(o) > 0) {
-		text = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
-		if (!text)
-			*oom = 1;
-	}
+	if (json_object_size(o) > 0 &&
+	    !(*out = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_SORT_KEYS | JSON_REAL_PRECISION(17))))
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+out:
 	json_decref(o);
-	return text;
+	return rc;
 }
 
 /* The colour interpretation named s (GDAL's names), or -1. */

@@ -10,9 +10,10 @@
 
 #include "error.h"
 
-/* The band's legend as compact JSON text (malloc'd), or NULL when it has none (or on
-   failure to allocate: *oom is then 1). */
-char *lode__legend_capture(GDALRasterBandH b, int *oom);
+/* The band's legend as compact JSON text in *out (malloc'd), or NULL when it has none.
+   LODE_ESOURCE when it is larger than lode carries (65536 colour entries or categories,
+   256 RAT columns, 4 Mi RAT cells), LODE_ENOMEM; *out is NULL then. */
+lode_status lode__legend_capture(GDALRasterBandH b, char **out, lode_error *err);
 /* Put the legend (JSON text from lode__legend_capture; NULL: nothing) on band b.
    LODE_EBUNDLE when it is malformed; LODE_EIO when GDAL refuses a part. */
 lode_status lode__legend_apply(GDALRasterBandH b, const char *legend, lode_error *err);

@@ -464,5 +464,32 @@ def test_tampered_flags_refused(ctx, tdir):
     assert "bundle digest: OK" in r.out and "flag_meanings" in r.text, r.brief()
 
 
+@test
+def test_legend_too_large_refused(ctx, tdir):
+    """A RAT of 257 columns (lode carries at most 256): lode run refuses the source,
+    naming it, the band and the limit, exit 1, and writes no bundle."""
+    src = os.path.join(tdir, "wide.tif")
+    ds = gdal.GetDriverByName("GTiff").Create(src, 8, 8, 1, gdal.GDT_Byte)
+    ds.SetGeoTransform([500000, 100, 0, 400000, 0, -100])
+    s = osr.SpatialReference()
+    s.ImportFromEPSG(32647)
+    ds.SetProjection(s.ExportToWkt())
+    rat = gdal.RasterAttributeTable()
+    for k in range(257):
+        rat.CreateColumn("c%d" % k, gdal.GFT_Integer, gdal.GFU_Generic)
+    rat.SetRowCount(1)
+    ds.GetRasterBand(1).SetDefaultRAT(rat)
+    ds = None
+    man = os.path.join(tdir, "m.yaml")
+    write_manifest(man, identity_target(src, "EPSG:32647"), [{"name": "wide", "source": src}],
+                   bundle=BUNDLE)
+    out = os.path.join(tdir, "b.nc")
+    r = lode(ctx, ["run", man, "-o", out, "-q"], tdir)
+    assert_no_crash(r)
+    assert r.rc == 1, r.brief()
+    assert "wide.tif" in r.err and "band 1" in r.err and "257 columns" in r.err, r.brief()
+    assert not os.path.exists(out), "a bundle was written"
+
+
 if __name__ == "__main__":
     main()
