@@ -471,7 +471,8 @@ typedef struct legend_flags {
 
 /* What the lineage l says the data variable's attributes are (write.c's rules), into
    spec from index n (the texts are the lineage's); returns the new count. */
-static size_t data_var_spec(const json_t *l, int nbands, const legend_flags *f, aspec *spec, size_t n)
+static size_t data_var_spec(const json_t *l, int nbands, int labels, const legend_flags *f, aspec *spec,
+			    size_t n)
 {
 	const json_t *names = json_object_get(l, "band_names"), *units = json_object_get(l, "band_units");
 	const char *first_name = json_string_value(json_array_get(names, 0));
@@ -518,10 +519,11 @@ static size_t data_var_spec(const json_t *l, int nbands, const legend_flags *f, 
 			    0,
 			    {0, 0},
 			    0};
-	if (nbands > 1)
+	if (labels)
 		spec[n++] = (aspec){"coordinates", A_TEXT, 1, "band_name band_units", 0, {0, 0}, 0};
 	else
-		spec[n++] = (aspec){"coordinates", A_TEXT, -1, "for several bands", 0, {0, 0}, 0};
+		spec[n++] = (aspec){"coordinates", A_TEXT, -1, "for several bands along a band dimension", 0,
+				    {0, 0}, 0};
 	if (f->n) {
 		spec[n++] = (aspec){"flag_values", A_OWNS, 1, NULL, f->n, {0, 0}, 0};
 		spec[n++] = (aspec){"flag_meanings", A_TEXT, 1, f->meanings, 0, {0, 0}, 0};
@@ -568,7 +570,9 @@ static char *raster_data(const strict_ctx *c, const lode_bundle_item *it, const 
 		return p;
 	if (lode__legend_flags(it->lineage, it->nbands, it->dtype, &f.values, &f.n, &f.meanings))
 		return lode__strict_fmt("out of memory");
-	n = data_var_spec(l, it->nbands, &f, spec, 0);
+	/* band_name and band_units exist along a band dimension, not in older bundles' layout
+	   with a band(band) variable. */
+	n = data_var_spec(l, it->nbands, band >= 0 && c->t->objs[band].kind != LODE_BK_NUMBER, &f, spec, 0);
 	p = lode__strict_attrs(o->path, o->attrs, o->nattrs, spec, n, it->dtype);
 	/* The flag values, when few enough to be read (the digest covers them all). */
 	for (size_t k = 0; !p && f.n <= LODE_BATTR_VALUES && k < f.n; k++) {
