@@ -122,18 +122,18 @@ typedef struct lode_raster_def {
 	const char *crs_wkt;
 	int has_nodata;
 	double nodata;
-	const char *unit;      /* the variable's units when all bands share one, or NULL */
-	const char *long_name; /* or NULL */
-	int chunk;             /* chunk edge in pixels */
+	const char *unit;       /* the variable's units when all bands share one, or NULL */
+	const char *long_name;  /* or NULL */
+	int chunk;              /* chunk edge in pixels */
 	const char *band_names; /* several bands: their names, one per line (as lode_band_names), or NULL */
 	const char *band_units; /* likewise, their units (as lode_band_units) */
 } lode_raster_def;
 
 /*
  * Add a raster: the group NAME with its coordinates (x and y at pixel centres; the band
- * dimension and the band_name and band_units labels when several), its grid mapping crs and its data variable NAME (chunked, shuffled, deflated,
- * Fletcher32; fill value the nodata), no chunk written yet.  *out (NULL on failure) takes
- * the chunks; end it with lode__bvar_finish, or lode__bvar_free.
+ * dimension and the band_name and band_units labels when several), its grid mapping crs and its data variable
+ * NAME (chunked, shuffled, deflated, Fletcher32; fill value the nodata), no chunk written yet.  *out (NULL on
+ * failure) takes the chunks; end it with lode__bvar_finish, or lode__bvar_free.
  */
 lode_status lode__bundle_add_raster(lode__bundle *b, const lode_raster_def *def, lode__bvar **out,
 				    lode_error *err);

@@ -1,6 +1,7 @@
 /*
  * bundle_raster.c -- raster items: the group NAME holding the x and y coordinate
- * variables (and the band dimension), the crs grid-mapping variable and the data variable NAME (chunked,
+ * variables (several bands: the band dimension and the band_name and band_units
+ * labels), the crs grid-mapping variable and the data variable NAME (chunked,
  * shuffled, deflated, checksummed); the lode__bvar_* writer that stores chunks encoded
  * elsewhere (lode__chunk_encode) as they are, or copies the stored chunks of another
  * bundle's raster without recompressing them.
@@ -103,7 +104,8 @@ static lode_status make_band_labels(hid_t group, hid_t bd, const char *name, con
 			at = (int)strlen(copy);
 		}
 	}
-	if (t < 0 || s < 0 || p < 0 || H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0 ||
+	if (t < 0 || s < 0 || p < 0 || H5Tset_size(t, H5T_VARIABLE) < 0 ||
+	    H5Tset_cset(t, H5T_CSET_UTF8) < 0 ||
 	    (d = H5Dcreate2(group, name, t, s, H5P_DEFAULT, p, H5P_DEFAULT)) < 0 ||
 	    H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, vals) < 0 || H5DSattach_scale(d, bd, 0) < 0 ||
 	    lode__h5_set_text(d, "long_name", long_name) < 0)
@@ -266,8 +268,8 @@ lode_status lode__bundle_add_raster(lode__bundle *b, const lode_raster_def *def,
 	if ((rc = raster_data_var(v, def, dcpl, bd, yd, xd, &sp, err)))
 		goto out;
 	if (def->nbands > 1) {
-		if ((rc = make_band_labels(v->group, bd, "band_name", "band name", def->band_names, def->nbands,
-					   err)) ||
+		if ((rc = make_band_labels(v->group, bd, "band_name", "band name", def->band_names,
+					   def->nbands, err)) ||
 		    (rc = make_band_labels(v->group, bd, "band_units", "units of each band", def->band_units,
 					   def->nbands, err)))
 			goto out;
@@ -451,8 +453,8 @@ lode_status lode__bvar_set_flags(lode__bvar *v, const double *values, size_t n, 
 		lode__h5_to_bytes(v->dtype, values[i], one);
 		memcpy(buf + i * esize, one, esize);
 	}
-	if (lode__h5_set_nums(v->dset, "flag_values", lode__h5_file_type(v->dtype), lode__h5_mem_type(v->dtype), n,
-			      buf) < 0 ||
+	if (lode__h5_set_nums(v->dset, "flag_values", lode__h5_file_type(v->dtype),
+			      lode__h5_mem_type(v->dtype), n, buf) < 0 ||
 	    lode__h5_set_text(v->dset, "flag_meanings", meanings) < 0)
 		rc = lode__h5_err(err, LODE_EIO, "writing flag_values and flag_meanings");
 	free(buf);

@@ -755,7 +755,8 @@ lode_status lode__bundle_read_texts(lode__bundle *b, const char *path, size_t n,
 	    !(raw = calloc(n ? n : 1, sizeof *raw)) || (m = H5Tcopy(H5T_C_S1)) < 0 ||
 	    H5Tset_size(m, H5T_VARIABLE) < 0 || H5Tset_cset(m, H5T_CSET_UTF8) < 0 ||
 	    (n && H5Dread(d, m, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw) < 0)) {
-		rc = lode__err(err, LODE_EDAMAGED, "variable '%s' is not %zu texts that can be read", path, n);
+		rc =
+		    lode__err(err, LODE_EDAMAGED, "variable '%s' is not %zu texts that can be read", path, n);
 		goto out;
 	}
 	read = 1;

@@ -366,8 +366,8 @@ static lode_status on_dataset(ctx *c, int which, const char *key, const yaml_nod
 				    "or '-', starting with a letter",
 				    d->name);
 		{
-			static const char *const reserved[] = {"x",    "y",         "crs",
-							       "band", "band_name", "band_units", NULL};
+			static const char *const reserved[] = {"x",         "y",          "crs", "band",
+							       "band_name", "band_units", NULL};
 			for (int r = 0; reserved[r]; r++)
 				if (strcmp(d->name, reserved[r]) == 0)
 					return fail(c, v, key,

@@ -23,8 +23,8 @@
 
 /* GDAL's field usages (GDALRATFieldUsage) by value. */
 static const char *const usages[] = {
-    "Generic", "PixelCount", "Name", "Min", "Max", "MinMax", "Red", "Green", "Blue",
-    "Alpha", "RedMin", "GreenMin", "BlueMin", "AlphaMin", "RedMax", "GreenMax", "BlueMax", "AlphaMax",
+    "Generic", "PixelCount", "Name",     "Min",     "Max",      "MinMax", "Red",      "Green",   "Blue",
+    "Alpha",   "RedMin",     "GreenMin", "BlueMin", "AlphaMin", "RedMax", "GreenMax", "BlueMax", "AlphaMax",
 };
 static const char *const types[] = {"Integer", "Real", "String"};
 
@@ -46,8 +46,9 @@ static json_t *rat_json(GDALRasterAttributeTableH rat)
 	json_t *o = json_object(), *cols = json_array(), *rows = json_array();
 	double row0, size;
 
-	json_object_set_new(o, "table_type",
-			    json_string(GDALRATGetTableType(rat) == GRTT_ATHEMATIC ? "athematic" : "thematic"));
+	json_object_set_new(
+	    o, "table_type",
+	    json_string(GDALRATGetTableType(rat) == GRTT_ATHEMATIC ? "athematic" : "thematic"));
 	if (GDALRATGetLinearBinning(rat, &row0, &size)) {
 		json_t *lb = json_array();
 		json_array_append_new(lb, json_real(row0));
@@ -59,9 +60,9 @@ static json_t *rat_json(GDALRasterAttributeTableH rat)
 		int t = GDALRATGetTypeOfCol(rat, c), u = GDALRATGetUsageOfCol(rat, c);
 		json_object_set_new(col, "name", json_string(GDALRATGetNameOfCol(rat, c)));
 		json_object_set_new(col, "type", json_string(t >= 0 && t < 3 ? types[t] : "String"));
-		json_object_set_new(col, "usage", json_string(u >= 0 && u < (int)(sizeof usages / sizeof *usages)
-								 ? usages[u]
-								 : "Generic"));
+		json_object_set_new(
+		    col, "usage",
+		    json_string(u >= 0 && u < (int)(sizeof usages / sizeof *usages) ? usages[u] : "Generic"));
 		json_array_append_new(cols, col);
 	}
 	for (int r = 0; r < nrow; r++) {
@@ -112,7 +113,8 @@ lode_status lode__legend_capture(GDALRasterBandH b, char **out, lode_error *err)
 	/* Gray and Undefined are what a GeoTIFF's bands get by default: not worth a legend. */
 	if (ci != GCI_GrayIndex && ci != GCI_Undefined)
 		json_object_set_new(o, "color_interp", json_string(GDALGetColorInterpretationName(ci)));
-	if ((has_scale && scale != 1.0 && isfinite(scale)) || (has_offset && offset != 0.0 && isfinite(offset))) {
+	if ((has_scale && scale != 1.0 && isfinite(scale)) ||
+	    (has_offset && offset != 0.0 && isfinite(offset))) {
 		json_object_set_new(o, "scale", json_real(has_scale && isfinite(scale) ? scale : 1.0));
 		json_object_set_new(o, "offset", json_real(has_offset && isfinite(offset) ? offset : 0.0));
 	}
@@ -137,8 +139,8 @@ lode_status lode__legend_capture(GDALRasterBandH b, char **out, lode_error *err)
 	}
 	if (ncol > 0)
 		json_object_set_new(o, "rat", rat_json(rat));
-	if (json_object_size(o) > 0 &&
-	    !(*out = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_SORT_KEYS | JSON_REAL_PRECISION(17))))
+	if (json_object_size(o) > 0 && !(*out = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII |
+								  JSON_SORT_KEYS | JSON_REAL_PRECISION(17))))
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 out:
 	json_decref(o);
@@ -176,9 +178,11 @@ static lode_status apply_rat(GDALRasterBandH b, const json_t *tab, lode_error *e
 		int u = index_of(usages, sizeof usages / sizeof *usages,
 				 json_string_value(json_object_get(col, "usage")));
 		if (!name || t < 0 || u < 0)
-			rc = lode__err(err, LODE_EBUNDLE, "column %zu of its raster attribute table is malformed", c);
+			rc = lode__err(err, LODE_EBUNDLE,
+				       "column %zu of its raster attribute table is malformed", c);
 		else if (GDALRATCreateColumn(rat, name, (GDALRATFieldType)t, (GDALRATFieldUsage)u) != CE_None)
-			rc = lode__err(err, LODE_EIO, "GDAL refused column '%s' of the raster attribute table", name);
+			rc = lode__err(err, LODE_EIO,
+				       "GDAL refused column '%s' of the raster attribute table", name);
 		ctype[c] = t;
 	}
 	if (!rc && nrow)
@@ -186,7 +190,8 @@ static lode_status apply_rat(GDALRasterBandH b, const json_t *tab, lode_error *e
 	for (size_t r = 0; r < nrow && !rc; r++) {
 		const json_t *row = json_array_get(rows, r);
 		if (json_array_size(row) != ncol) {
-			rc = lode__err(err, LODE_EBUNDLE, "row %zu of its raster attribute table is malformed", r);
+			rc = lode__err(err, LODE_EBUNDLE,
+				       "row %zu of its raster attribute table is malformed", r);
 			break;
 		}
 		for (size_t c = 0; c < ncol; c++) {
@@ -194,9 +199,11 @@ static lode_status apply_rat(GDALRasterBandH b, const json_t *tab, lode_error *e
 			if (ctype[c] == GFT_Integer)
 				GDALRATSetValueAsInt(rat, (int)r, (int)c, (int)json_integer_value(v));
 			else if (ctype[c] == GFT_Real)
-				GDALRATSetValueAsDouble(rat, (int)r, (int)c, json_is_number(v) ? json_number_value(v) : NAN);
+				GDALRATSetValueAsDouble(rat, (int)r, (int)c,
+							json_is_number(v) ? json_number_value(v) : NAN);
 			else
-				GDALRATSetValueAsString(rat, (int)r, (int)c, json_is_string(v) ? json_string_value(v) : "");
+				GDALRATSetValueAsString(rat, (int)r, (int)c,
+							json_is_string(v) ? json_string_value(v) : "");
 		}
 	}
 	if (!rc && json_array_size(lb) == 2)

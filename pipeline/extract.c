@@ -60,7 +60,8 @@ static lode_status legends_of(const lode_bundle_item *it, char ***out, lode_erro
 		if (json_is_object(e) && !(t[i] = json_dumps(e, JSON_COMPACT)))
 			rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		else if (!json_is_object(e) && !json_is_null(e))
-			rc = lode__err(err, LODE_EBUNDLE, "band %d's legend in the lineage is not an object", i + 1);
+			rc = lode__err(err, LODE_EBUNDLE, "band %d's legend in the lineage is not an object",
+				       i + 1);
 	}
 	*out = t;
 out:

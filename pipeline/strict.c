@@ -523,14 +523,15 @@ static size_t data_var_spec(const json_t *l, int nbands, int labels, const legen
 		spec[n++] = (aspec){"coordinates", A_TEXT, 1, "band_name band_units", 0, {0, 0}, 0};
 	else
 		spec[n++] = (aspec){"coordinates", A_TEXT, -1, "for several bands along a band dimension", 0,
-				    {0, 0}, 0};
+				    {0, 0},        0};
 	if (f->n) {
 		spec[n++] = (aspec){"flag_values", A_OWNS, 1, NULL, f->n, {0, 0}, 0};
 		spec[n++] = (aspec){"flag_meanings", A_TEXT, 1, f->meanings, 0, {0, 0}, 0};
 	} else {
-		spec[n++] = (aspec){"flag_values", A_OWNS, -1, "for the named categories of one band", 0, {0, 0}, 0};
-		spec[n++] = (aspec){"flag_meanings", A_TEXT, -1, "for the named categories of one band", 0, {0, 0},
-				    0};
+		spec[n++] =
+		    (aspec){"flag_values", A_OWNS, -1, "for the named categories of one band", 0, {0, 0}, 0};
+		spec[n++] = (aspec){"flag_meanings", A_TEXT, -1, "for the named categories of one band", 0,
+				    {0, 0},          0};
 	}
 	return n;
 }
@@ -578,8 +579,9 @@ static char *raster_data(const strict_ctx *c, const lode_bundle_item *it, const 
 	for (size_t k = 0; !p && f.n <= LODE_BATTR_VALUES && k < f.n; k++) {
 		const lode_battr *a = lode__battr_find(o->attrs, o->nattrs, "flag_values");
 		if (!(a->v[k] == f.values[k]))
-			p = lode__strict_fmt("flag_values of '%s' holds %.17g, not %.17g (the lineage's categories)",
-					     o->path, a->v[k], f.values[k]);
+			p = lode__strict_fmt(
+			    "flag_values of '%s' holds %.17g, not %.17g (the lineage's categories)", o->path,
+			    a->v[k], f.values[k]);
 	}
 	free(f.values);
 	free(f.meanings);
@@ -705,8 +707,9 @@ static char *raster_problem(strict_ctx *c, const lode_bundle_item *it, int g, co
 	if (!(p = raster_coord(c, x, "x", it->nx, d, rank - 1, &ca)) &&
 	    !(p = raster_coord(c, y, "y", it->ny, d, rank - 2, &ca)) && band >= 0)
 		/* Bundles of lode before the band dimension held a variable band(band) = 1..N. */
-		p = c->t->objs[band].kind == LODE_BK_NUMBER ? raster_coord(c, band, "band", it->nbands, d, 0, &ca)
-							     : lode__strict_raster_band(c, it, l, band, d);
+		p = c->t->objs[band].kind == LODE_BK_NUMBER
+			? raster_coord(c, band, "band", it->nbands, d, 0, &ca)
+			: lode__strict_raster_band(c, it, l, band, d);
 	lode__crs_attrs_free(&ca);
 	return p;
 }

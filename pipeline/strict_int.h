@@ -86,7 +86,8 @@ const char *lode__strict_lstr(const json_t *l, const char *k1, const char *k2);
 
 /* The band dimension (index s) of multi-band raster it (lineage l) along axis 0 of its
    data variable d, and its band_name and band_units (strict_raster.c): the problem. */
-char *lode__strict_raster_band(const strict_ctx *c, const lode_bundle_item *it, const json_t *l, int s, int d);
+char *lode__strict_raster_band(const strict_ctx *c, const lode_bundle_item *it, const json_t *l, int s,
+			       int d);
 
 /* A vector layer (strict_vector.c): its problem; claims its variables. */
 char *lode__strict_vector(strict_ctx *c, const lode_bundle_item *it, int container, const json_t *lineage);

@@ -41,7 +41,8 @@ static char *raster_label(const strict_ctx *c, const lode_bundle_item *it, const
 	if ((s = lode__strict_find(c, path)) < 0)
 		return lode__strict_fmt("the group '%s' lacks its %s variable", it->name, name);
 	o = &c->t->objs[s];
-	if ((p = lode__strict_shape(o, &v)) || (p = lode__strict_attrs(o->path, o->attrs, o->nattrs, spec, 2, 0)) ||
+	if ((p = lode__strict_shape(o, &v)) ||
+	    (p = lode__strict_attrs(o->path, o->attrs, o->nattrs, spec, 2, 0)) ||
 	    (p = lode__strict_scales(c, o, &band)))
 		return p;
 	if (!(vals = calloc((size_t)it->nbands, sizeof *vals)))
@@ -83,10 +84,12 @@ char *lode__strict_raster_band(const strict_ctx *c, const lode_bundle_item *it, 
 	snprintf(path, sizeof path, "%s/band_units", c->t->objs[c->t->objs[s].parent].path);
 	want[2].obj = lode__strict_find(c, path);
 	if (want[1].obj < 0 || want[2].obj < 0)
-		return lode__strict_fmt("the group of '%s' lacks its band_name or band_units variable", o->path);
+		return lode__strict_fmt("the group of '%s' lacks its band_name or band_units variable",
+					o->path);
 	snprintf(label, sizeof label, "This is a netCDF dimension but not a netCDF variable.%10llu",
 		 (unsigned long long)it->nbands);
-	if ((p = lode__strict_shape(o, &v)) || (p = lode__strict_attrs(o->path, o->attrs, o->nattrs, spec, 3, 0)) ||
+	if ((p = lode__strict_shape(o, &v)) ||
+	    (p = lode__strict_attrs(o->path, o->attrs, o->nattrs, spec, 3, 0)) ||
 	    (p = lode__strict_refs(c, o, want, 3)))
 		return p;
 	if (o->fill_user)
@@ -95,4 +98,3 @@ char *lode__strict_raster_band(const strict_ctx *c, const lode_bundle_item *it, 
 		return p;
 	return raster_label(c, it, l, "band_units", s);
 }
-
