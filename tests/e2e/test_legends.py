@@ -491,5 +491,19 @@ def test_legend_too_large_refused(ctx, tdir):
     assert not os.path.exists(out), "a bundle was written"
 
 
+@test
+def test_label_names_reserved(ctx, tdir):
+    """band_name and band_units (the labels in a multi-band raster's group) are refused
+    as dataset names, with the manifest's line, like x, y, crs and band."""
+    src = make_geology(os.path.join(tdir, "geology.tif"))
+    for name in ("band_name", "band_units"):
+        man = os.path.join(tdir, name + ".yaml")
+        write_manifest(man, identity_target(src, "EPSG:32647"), [{"name": name, "source": src}],
+                       bundle=BUNDLE)
+        r = lode(ctx, ["plan", man], tdir)
+        assert_no_crash(r)
+        assert r.rc in (1, 2) and "'%s' is reserved" % name in r.err, r.brief()
+
+
 if __name__ == "__main__":
     main()
