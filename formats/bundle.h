@@ -122,16 +122,18 @@ typedef struct lode_raster_def {
 	const char *crs_wkt;
 	int has_nodata;
 	double nodata;
-	const char *unit;      /* the variable's units when all bands share one, or NULL */
-	const char *long_name; /* or NULL */
-	int chunk;             /* chunk edge in pixels */
+	const char *unit;       /* the variable's units when all bands share one, or NULL */
+	const char *long_name;  /* or NULL */
+	int chunk;              /* chunk edge in pixels */
+	const char *band_names; /* several bands: their names, one per line (as lode_band_names), or NULL */
+	const char *band_units; /* likewise, their units (as lode_band_units) */
 } lode_raster_def;
 
 /*
- * Add a raster: the group NAME with its coordinates (x and y at pixel centres, band when
- * several), its grid mapping crs and its data variable NAME (chunked, shuffled, deflated,
- * Fletcher32; fill value the nodata), no chunk written yet.  *out (NULL on failure) takes
- * the chunks; end it with lode__bvar_finish, or lode__bvar_free.
+ * Add a raster: the group NAME with its coordinates (x and y at pixel centres; the band
+ * dimension and the band_name and band_units labels when several), its grid mapping crs and its data variable
+ * NAME (chunked, shuffled, deflated, Fletcher32; fill value the nodata), no chunk written yet.  *out (NULL on
+ * failure) takes the chunks; end it with lode__bvar_finish, or lode__bvar_free.
  */
 lode_status lode__bundle_add_raster(lode__bundle *b, const lode_raster_def *def, lode__bvar **out,
 				    lode_error *err);
@@ -140,10 +142,17 @@ void lode__bvar_chunk(const lode__bvar *v, int *rows, int *cols);
 /* Store an encoded chunk (lode__chunk_encode) at band band0 (0-based), rows y0, cols x0. */
 lode_status lode__bvar_write_chunk(lode__bvar *v, int band0, int y0, int x0, const void *encoded, size_t len,
 				   lode_error *err);
+/* The variable's band count and type. */
+int lode__bvar_nbands(const lode__bvar *v);
+lode_dtype lode__bvar_dtype(const lode__bvar *v);
 /* The variable's fill value as one element's bytes (0 when it has no nodata). */
 void lode__bvar_fill(const lode__bvar *v, unsigned char out[8]);
 /* The deflate level the bundle uses, for lode__chunk_encode. */
 int lode__bundle_deflate_level(void);
+/* CF flag_values (n values, converted to the variable's type) and flag_meanings on the
+   data variable; nothing when n is 0. */
+lode_status lode__bvar_set_flags(lode__bvar *v, const double *values, size_t n, const char *meanings,
+				 lode_error *err);
 /* Attach string attributes to the data variable, then release it. */
 lode_status lode__bvar_finish(lode__bvar *v, const lode_attr *attrs, size_t n, lode_error *err);
 /* Release the variable without more attributes.  NULL ok. */

@@ -1,6 +1,7 @@
 /*
- * bundle_raster.c -- raster items: the group NAME holding the x, y (and band) coordinate
- * variables, the crs grid-mapping variable and the data variable NAME (chunked,
+ * bundle_raster.c -- raster items: the group NAME holding the x and y coordinate
+ * variables (several bands: the band dimension and the band_name and band_units
+ * labels), the crs grid-mapping variable and the data variable NAME (chunked,
  * shuffled, deflated, checksummed); the lode__bvar_* writer that stores chunks encoded
  * elsewhere (lode__chunk_encode) as they are, or copies the stored chunks of another
  * bundle's raster without recompressing them.
@@ -43,6 +44,84 @@ out:
 	if (s >= 0)
 		H5Sclose(s);
 	return d;
+}
+
+/*
+ * The band dimension of a multi-band raster: a netCDF dimension with no variable of its
+ * name (as netCDF-4 stores one: big-endian float32 values never written, NAME saying so).
+ * A 1-D `band` variable would make GDAL's netCDF driver list the raster's group as a
+ * vector layer with a field `band` (GDAL 3.6), and its values (1..n) said nothing a
+ * reader does not know.
+ */
+static hid_t make_band_dim(hid_t group, hsize_t n)
+{
+	hid_t s = H5Screate_simple(1, &n, NULL), p = lode__h5_dataset_cpl(), d = H5I_INVALID_HID;
+	char label[128];
+
+	if (s >= 0 && p >= 0)
+		d = H5Dcreate2(group, "band", H5T_IEEE_F32BE, s, H5P_DEFAULT, p, H5P_DEFAULT);
+	snprintf(label, sizeof label, "This is a netCDF dimension but not a netCDF variable.%10llu",
+		 (unsigned long long)n);
+	if (d >= 0 && H5DSset_scale(d, label) < 0) {
+		lode__h5_save();
+		H5Dclose(d);
+		d = H5I_INVALID_HID;
+	}
+	if (p >= 0)
+		H5Pclose(p);
+	if (s >= 0)
+		H5Sclose(s);
+	return d;
+}
+
+/*
+ * The auxiliary coordinate variable name(band) of a multi-band raster: one text per band
+ * (variable-length UTF-8 strings, netCDF's string type, "" where none), with long_name
+ * and the band dimension bd attached.  So each band's name and unit reads per band in
+ * xarray, R and ncdump (the data variable's coordinates attribute names them).
+ */
+static lode_status make_band_labels(hid_t group, hid_t bd, const char *name, const char *long_name,
+				    const char *lines, int n, lode_error *err)
+{
+	hsize_t len = (hsize_t)n;
+	hid_t t = H5Tcopy(H5T_C_S1), s = H5Screate_simple(1, &len, NULL), p = lode__h5_dataset_cpl();
+	hid_t d = H5I_INVALID_HID;
+	char **vals = calloc((size_t)n, sizeof *vals), *copy = lode__strdup(lines ? lines : "");
+	lode_status rc = LODE_OK;
+
+	if (!vals || !copy) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	/* One text per line, as lode_band_names and lode_band_units hold them. */
+	for (int i = 0, at = 0; i < n; i++) {
+		char *nl = strchr(copy + at, '\n');
+		vals[i] = copy + at;
+		if (nl) {
+			*nl = '\0';
+			at = (int)(nl - copy) + 1;
+		} else {
+			at = (int)strlen(copy);
+		}
+	}
+	if (t < 0 || s < 0 || p < 0 || H5Tset_size(t, H5T_VARIABLE) < 0 ||
+	    H5Tset_cset(t, H5T_CSET_UTF8) < 0 ||
+	    (d = H5Dcreate2(group, name, t, s, H5P_DEFAULT, p, H5P_DEFAULT)) < 0 ||
+	    H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, vals) < 0 || H5DSattach_scale(d, bd, 0) < 0 ||
+	    lode__h5_set_text(d, "long_name", long_name) < 0)
+		rc = lode__h5_err(err, LODE_EIO, name);
+out:
+	free(vals);
+	free(copy);
+	if (d >= 0)
+		H5Dclose(d);
+	if (p >= 0)
+		H5Pclose(p);
+	if (s >= 0)
+		H5Sclose(s);
+	if (t >= 0)
+		H5Tclose(t);
+	return rc;
 }
 
 /* The CF attributes of a raster's x and y: longitude and latitude, or projected x and y in
@@ -139,7 +218,6 @@ lode_status lode__bundle_add_raster(lode__bundle *b, const lode_raster_def *def,
 	hid_t xd = H5I_INVALID_HID, yd = H5I_INVALID_HID, bd = H5I_INVALID_HID;
 	hid_t crs = H5I_INVALID_HID, sp = H5I_INVALID_HID;
 	double *xs = NULL, *ys = NULL;
-	int *bs = NULL;
 	lode_crs_attrs ca;
 	lode_status rc = LODE_OK;
 
@@ -148,8 +226,7 @@ lode_status lode__bundle_add_raster(lode__bundle *b, const lode_raster_def *def,
 	v = calloc(1, sizeof *v);
 	xs = malloc(sizeof *xs * (size_t)def->nx);
 	ys = malloc(sizeof *ys * (size_t)def->ny);
-	bs = malloc(sizeof *bs * (size_t)def->nbands);
-	if (!v || !xs || !ys || !bs || gcpl < 0 || dcpl < 0) {
+	if (!v || !xs || !ys || gcpl < 0 || dcpl < 0) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -171,14 +248,9 @@ lode_status lode__bundle_add_raster(lode__bundle *b, const lode_raster_def *def,
 		xs[i] = def->gt[0] + (i + 0.5) * def->gt[1];
 	for (int j = 0; j < def->ny; j++)
 		ys[j] = def->gt[3] + (j + 0.5) * def->gt[5];
-	for (int k = 0; k < def->nbands; k++)
-		bs[k] = k + 1;
-	if (def->nbands > 1) {
-		bd = make_coord(v->group, "band", H5T_STD_I32LE, H5T_NATIVE_INT, (hsize_t)def->nbands, bs);
-		if (bd < 0 || lode__h5_set_text(bd, "long_name", "band number") < 0) {
-			rc = lode__h5_err(err, LODE_EIO, "writing the band coordinate");
-			goto out;
-		}
+	if (def->nbands > 1 && (bd = make_band_dim(v->group, (hsize_t)def->nbands)) < 0) {
+		rc = lode__h5_err(err, LODE_EIO, "writing the band dimension");
+		goto out;
 	}
 	yd = make_coord(v->group, "y", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, (hsize_t)def->ny, ys);
 	xd = make_coord(v->group, "x", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, (hsize_t)def->nx, xs);
@@ -195,6 +267,17 @@ lode_status lode__bundle_add_raster(lode__bundle *b, const lode_raster_def *def,
 	/* The data variable: chunked, shuffled, deflated, checksummed. */
 	if ((rc = raster_data_var(v, def, dcpl, bd, yd, xd, &sp, err)))
 		goto out;
+	if (def->nbands > 1) {
+		if ((rc = make_band_labels(v->group, bd, "band_name", "band name", def->band_names,
+					   def->nbands, err)) ||
+		    (rc = make_band_labels(v->group, bd, "band_units", "units of each band", def->band_units,
+					   def->nbands, err)))
+			goto out;
+		if (lode__h5_set_text(v->dset, "coordinates", "band_name band_units") < 0) {
+			rc = lode__h5_err(err, LODE_EIO, "writing the coordinates attribute");
+			goto out;
+		}
+	}
 	*out = v;
 	v = NULL;
 out:
@@ -215,7 +298,6 @@ out:
 		H5Pclose(dcpl);
 	free(xs);
 	free(ys);
-	free(bs);
 	lode__bvar_free(v);
 	return rc;
 }
@@ -224,6 +306,16 @@ void lode__bvar_chunk(const lode__bvar *v, int *rows, int *cols)
 {
 	*rows = v->chunk_rows;
 	*cols = v->chunk_cols;
+}
+
+int lode__bvar_nbands(const lode__bvar *v)
+{
+	return v->nbands;
+}
+
+lode_dtype lode__bvar_dtype(const lode__bvar *v)
+{
+	return v->dtype;
 }
 
 void lode__bvar_fill(const lode__bvar *v, unsigned char out[8])
@@ -342,6 +434,30 @@ out:
 	if (p >= 0)
 		H5Pclose(p);
 	H5Dclose(d);
+	return rc;
+}
+
+lode_status lode__bvar_set_flags(lode__bvar *v, const double *values, size_t n, const char *meanings,
+				 lode_error *err)
+{
+	unsigned char *buf;
+	size_t esize = lode__dtype_size(v->dtype);
+	lode_status rc = LODE_OK;
+
+	if (!n)
+		return LODE_OK;
+	if (!(buf = malloc(n * esize)))
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		unsigned char one[8];
+		lode__h5_to_bytes(v->dtype, values[i], one);
+		memcpy(buf + i * esize, one, esize);
+	}
+	if (lode__h5_set_nums(v->dset, "flag_values", lode__h5_file_type(v->dtype),
+			      lode__h5_mem_type(v->dtype), n, buf) < 0 ||
+	    lode__h5_set_text(v->dset, "flag_meanings", meanings) < 0)
+		rc = lode__h5_err(err, LODE_EIO, "writing flag_values and flag_meanings");
+	free(buf);
 	return rc;
 }
 

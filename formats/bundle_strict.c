@@ -737,3 +737,53 @@ lode_status lode__bundle_read_ints(lode__bundle *b, const char *path, size_t n, 
 	H5Eclear2(H5E_DEFAULT);
 	return rc;
 }
+
+lode_status lode__bundle_read_texts(lode__bundle *b, const char *path, size_t n, size_t max_len, char **out,
+				    lode_error *err)
+{
+	hid_t d = H5Dopen2(b->file, path, H5P_DEFAULT), s = d >= 0 ? H5Dget_space(d) : H5I_INVALID_HID;
+	hid_t t = d >= 0 ? H5Dget_type(d) : H5I_INVALID_HID, m = H5I_INVALID_HID;
+	hsize_t len = 0;
+	char **raw = NULL;
+	int read = 0;
+	lode_status rc = LODE_OK;
+
+	for (size_t i = 0; i < n; i++)
+		out[i] = NULL;
+	if (s < 0 || t < 0 || H5Tget_class(t) != H5T_STRING || H5Tis_variable_str(t) <= 0 ||
+	    H5Sget_simple_extent_ndims(s) != 1 || H5Sget_simple_extent_dims(s, &len, NULL) != 1 || len != n ||
+	    !(raw = calloc(n ? n : 1, sizeof *raw)) || (m = H5Tcopy(H5T_C_S1)) < 0 ||
+	    H5Tset_size(m, H5T_VARIABLE) < 0 || H5Tset_cset(m, H5T_CSET_UTF8) < 0 ||
+	    (n && H5Dread(d, m, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw) < 0)) {
+		rc =
+		    lode__err(err, LODE_EDAMAGED, "variable '%s' is not %zu texts that can be read", path, n);
+		goto out;
+	}
+	read = 1;
+	for (size_t i = 0; i < n && !rc; i++) {
+		if (raw[i] && strlen(raw[i]) > max_len)
+			rc = lode__err(err, LODE_EDAMAGED, "variable '%s' holds a text over %zu bytes", path,
+				       max_len);
+		else if (!(out[i] = lode__strdup(raw[i] ? raw[i] : "")))
+			rc = lode__err(err, LODE_ENOMEM, "out of memory");
+	}
+out:
+	if (read)
+		H5Dvlen_reclaim(m, s, H5P_DEFAULT, raw);
+	free(raw);
+	if (rc)
+		for (size_t i = 0; i < n; i++) {
+			free(out[i]);
+			out[i] = NULL;
+		}
+	if (m >= 0)
+		H5Tclose(m);
+	if (t >= 0)
+		H5Tclose(t);
+	if (s >= 0)
+		H5Sclose(s);
+	if (d >= 0)
+		H5Dclose(d);
+	H5Eclear2(H5E_DEFAULT);
+	return rc;
+}

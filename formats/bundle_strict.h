@@ -124,4 +124,13 @@ const lode_battr *lode__battr_find(const lode_battr *attrs, size_t n, const char
 lode_status lode__bundle_read_ints(lode__bundle *b, const char *path, size_t n, long long *out,
 				   lode_error *err);
 
+/*
+ * Read the n values of a 1-D variable of variable-length strings (path from the root),
+ * each at most max_len bytes, into out[0..n-1] (malloc'd; free each and NULL entries are
+ * not left: every entry is set on success).  LODE_EDAMAGED when it is not such a
+ * variable or cannot be read; nothing to free then.
+ */
+lode_status lode__bundle_read_texts(lode__bundle *b, const char *path, size_t n, size_t max_len, char **out,
+				    lode_error *err);
+
 #endif /* LODE_BUNDLE_STRICT_H */

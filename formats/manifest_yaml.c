@@ -524,12 +524,14 @@ static lode_status on_dataset(ctx *c, int which, const char *key, const yaml_nod
 				    "or '-', starting with a letter",
 				    d->name);
 		{
-			static const char *const reserved[] = {"x", "y", "crs", "band", NULL};
+			static const char *const reserved[] = {"x",         "y",          "crs", "band",
+							       "band_name", "band_units", NULL};
 			for (int r = 0; reserved[r]; r++)
 				if (strcmp(d->name, reserved[r]) == 0)
 					return fail(c, v, key,
-						    "'%s' is reserved (the bundle uses x, y, crs and band "
-						    "for coordinates); choose another name",
+						    "'%s' is reserved (the bundle uses x, y, crs, band, "
+						    "band_name and band_units for coordinates); choose "
+						    "another name",
 						    d->name);
 		}
 		return LODE_OK;

@@ -30,6 +30,7 @@
 #include "dtype.h"
 #include "error.h"
 #include "raster_gdal.h"
+#include "raster_legend.h"
 #include "source_files.h"
 #include "util.h"
 #include "warp_bilinear.h"
@@ -170,6 +171,10 @@ lode_status lode__raster_open(const char *path, const char *const *open_options,
 		bi->nodata = GDALGetRasterNoDataValue(b, &bi->has_nodata);
 		bi->description = lode__strdup(GDALGetDescription(b));
 		bi->unit = lode__strdup(unit ? unit : "");
+		if ((rc = lode__legend_capture(b, &bi->legend, err))) {
+			lode__err_ctx(err, "%s: band %d: ", path, i + 1);
+			goto out;
+		}
 		if (!bi->description || !bi->unit) {
 			rc = lode__err(err, LODE_ENOMEM, "out of memory");
 			goto out;
@@ -210,6 +215,7 @@ void lode__raster_close(lode__raster *r)
 		for (int i = 0; i < r->info.nbands; i++) {
 			free(r->info.bands[i].description);
 			free(r->info.bands[i].unit);
+			free(r->info.bands[i].legend);
 		}
 	}
 	free(r->info.bands);
@@ -564,6 +570,10 @@ lode_status lode__gtiff_create(const char *path, const lode_gtiff_params *p, lod
 			GDALSetDescription(b, p->band_names[i]);
 		if (p->band_units && p->band_units[i] && p->band_units[i][0])
 			GDALSetRasterUnitType(b, p->band_units[i]);
+		if (p->band_legends && (rc = lode__legend_apply(b, p->band_legends[i], err))) {
+			lode__err_ctx(err, "%s: band %d: ", path, i + 1);
+			goto out;
+		}
 	}
 	*out = g;
 	g = NULL;

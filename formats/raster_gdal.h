@@ -20,6 +20,7 @@ typedef struct lode_band_info {
 	double nodata;
 	char *description; /* may be "" */
 	char *unit;        /* may be "" */
+	char *legend;      /* JSON object text (raster_legend.h), or NULL when it has none */
 } lode_band_info;
 
 typedef struct lode_raster_info {
@@ -70,9 +71,10 @@ typedef struct lode_gtiff_params {
 	const char *crs_wkt;
 	int has_nodata;
 	double nodata;
-	const char *const *band_names; /* nbands entries (NULL or "" for none), or NULL */
-	const char *const *band_units; /* likewise */
-	const char *const *metadata;   /* NULL-terminated KEY=VALUE list, may be NULL */
+	const char *const *band_names;   /* nbands entries (NULL or "" for none), or NULL */
+	const char *const *band_units;   /* likewise */
+	const char *const *band_legends; /* nbands legends (JSON text, NULL: none), or NULL */
+	const char *const *metadata;     /* NULL-terminated KEY=VALUE list, may be NULL */
 } lode_gtiff_params;
 lode_status lode__gtiff_create(const char *path, const lode_gtiff_params *p, lode__gtiff **out,
 			       lode_error *err);

@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "bundle.h"
 #include "bundle_items.h"
 #include "digest.h"
@@ -32,6 +34,107 @@
 #include "util.h"
 #include "vdata.h"
 
+/* The lineage's band_legends (bundle-format.md 4.6) as nbands JSON texts (NULL where a
+   band has none) in *out, or *out NULL when there are none.  Free with free_legends. */
+static lode_status legends_of(const lode_bundle_item *it, char ***out, lode_error *err)
+{
+	json_t *l = it->lineage ? json_loads(it->lineage, 0, NULL) : NULL;
+	const json_t *a = json_object_get(l, "band_legends");
+	char **t = NULL;
+	lode_status rc = LODE_OK;
+
+	*out = NULL;
+	if (!a)
+		goto out;
+	if (!json_is_array(a) || json_array_size(a) != (size_t)it->nbands) {
+		rc = lode__err(err, LODE_EBUNDLE, "its lineage's band_legends is not an array of %d legends",
+			       it->nbands);
+		goto out;
+	}
+	if (!(t = calloc((size_t)it->nbands, sizeof *t))) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < it->nbands && !rc; i++) {
+		const json_t *e = json_array_get(a, (size_t)i);
+		if (json_is_object(e) && !(t[i] = json_dumps(e, JSON_COMPACT)))
+			rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		else if (!json_is_object(e) && !json_is_null(e))
+			rc = lode__err(err, LODE_EBUNDLE, "band %d's legend in the lineage is not an object",
+				       i + 1);
+	}
+	*out = t;
+out:
+	json_decref(l);
+	return rc;
+}
+
+static void free_legends(char **t, int n)
+{
+	for (int i = 0; t && i < n; i++)
+		free(t[i]);
+	free(t);
+}
+
+/*
+ * GDAL keeps what a GeoTIFF cannot hold (category names, raster attribute tables) in a
+ * side car, TIF.aux.xml, as gdal_translate does.  After the GeoTIFF at pub->path is
+ * closed: its side car (if GDAL wrote one) is read into *aux; publish_aux then puts it
+ * beside the published GeoTIFF, or removes a stale one that an earlier extract left.
+ */
+static lode_status read_aux(const lode__pub *pub, char **aux, size_t *len, lode_error *err)
+{
+	char *path = lode__sprintf("%s.aux.xml", pub->path);
+	lode_status rc = LODE_OK;
+
+	*aux = NULL;
+	*len = 0;
+	if (!path)
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	if (access(path, F_OK) == 0)
+		rc = lode__read_file(path, (size_t)256 << 20, aux, len, err);
+	free(path);
+	return rc;
+}
+
+static lode_status publish_aux(const char *final, const char *aux, size_t len, lode_error *err)
+{
+	char *dest = lode__sprintf("%s.aux.xml", final);
+	lode__pub pub = {.dirfd = -1, .parentfd = -1, .slot = -1};
+	struct stat st;
+	int fd = -1;
+	lode_status rc = LODE_OK;
+
+	if (!dest)
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	if (!aux) {
+		/* A side car of the GeoTIFF just replaced would describe it wrongly. */
+		if (lstat(dest, &st) == 0 && S_ISREG(st.st_mode) && unlink(dest) != 0)
+			rc = lode__err(err, LODE_EIO, "%s: cannot remove the old side car: %s", dest,
+				       strerror(errno));
+		goto out;
+	}
+	if ((rc = lode__pub_begin(&pub, dest, err)))
+		goto out;
+	if ((fd = lode__pub_create(&pub, err)) < 0) {
+		rc = LODE_EIO;
+		goto out;
+	}
+	if (write(fd, aux, len) != (ssize_t)len) {
+		rc = lode__err(err, LODE_EIO, "%s: %s", dest, strerror(errno));
+		goto out;
+	}
+	close(fd);
+	fd = -1;
+	rc = lode__pub_commit(&pub, err);
+out:
+	if (fd >= 0)
+		close(fd);
+	lode__pub_abort(&pub);
+	free(dest);
+	return rc;
+}
+
 /* A raster to DIR/NAME.tif, its values checked against the content digest as they pass. */
 static lode_status extract_one(lode__bundle *b, const lode_bundle_item *it, const char *dir,
 			       size_t max_memory, lode_error *err)
@@ -45,6 +148,8 @@ static lode_status extract_one(lode__bundle *b, const lode_bundle_item *it, cons
 	char hex[65];
 	unsigned char *buf = NULL;
 	int rows = lode__strip_rows(b, it);
+	char **legends = NULL, *aux = NULL;
+	size_t aux_len = 0;
 	lode_status rc = LODE_OK;
 
 	if (!final) {
@@ -58,7 +163,7 @@ static lode_status extract_one(lode__bundle *b, const lode_bundle_item *it, cons
 	/* Before anything is written: the strip, its chunks and GDAL's cache must fit. */
 	if ((rc = lode__raster_budget(it, rows, lode__gdal_bound_cache(0), max_memory, err)))
 		goto out;
-	if ((rc = lode__pub_begin(&pub, final, err)))
+	if ((rc = legends_of(it, &legends, err)) || (rc = lode__pub_begin(&pub, final, err)))
 		goto out;
 	if (it->lineage && (md_lineage = lode__sprintf("LODE_LINEAGE=%s", it->lineage)))
 		md[0] = md_lineage;
@@ -75,6 +180,7 @@ static lode_status extract_one(lode__bundle *b, const lode_bundle_item *it, cons
 		    .nodata = it->nodata,
 		    .band_names = (const char *const *)it->band_names,
 		    .band_units = (const char *const *)it->band_units,
+		    .band_legends = (const char *const *)legends,
 		    .metadata = md,
 		};
 		memcpy(gp.gt, it->gt, sizeof gp.gt);
@@ -109,7 +215,11 @@ static lode_status extract_one(lode__bundle *b, const lode_bundle_item *it, cons
 		g = NULL;
 	}
 	if (!rc)
+		rc = read_aux(&pub, &aux, &aux_len, err);
+	if (!rc)
 		rc = lode__pub_commit(&pub, err);
+	if (!rc)
+		rc = publish_aux(final, aux, aux_len, err);
 out:
 	if (g) {
 		lode_error ignored;
@@ -121,6 +231,8 @@ out:
 	free(buf);
 	free(md_lineage);
 	free(md_sha);
+	free(aux);
+	free_legends(legends, it->nbands);
 	free(final);
 	return rc;
 }

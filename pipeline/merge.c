@@ -360,6 +360,8 @@ static lode_status copy_raster(input *in, size_t k, lode__bundle *b, lode__known
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
 	}
+	def.band_names = names;
+	def.band_units = units;
 	if ((rc = lode__bundle_add_raster(b, &def, &v, err)) ||
 	    (rc = lode__bvar_copy_chunks(v, in->b, it, 0, err)))
 		goto out;

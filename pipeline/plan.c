@@ -576,6 +576,26 @@ static json_t *band_texts(const plan_item *it, int units)
 	return a;
 }
 
+/* The selected bands' legends (raster_legend.h) as a JSON array (null where a band has
+   none), or NULL when no band has one. */
+static json_t *band_legends(const plan_item *it)
+{
+	const lode_raster_info *info = lode__raster_info(it->src);
+	json_t *a = NULL;
+	int any = 0;
+
+	for (int i = 0; i < it->nbands; i++)
+		any |= info->bands[it->bands[i] - 1].legend != NULL;
+	if (!any)
+		return NULL;
+	a = json_array();
+	for (int i = 0; i < it->nbands; i++) {
+		const char *l = info->bands[it->bands[i] - 1].legend;
+		json_array_append_new(a, l ? json_loads(l, 0, NULL) : json_null());
+	}
+	return a;
+}
+
 static json_t *op_json(const lode_op *op)
 {
 	json_t *o = json_object(), *grids = json_array(), *cands;
@@ -773,6 +793,11 @@ static json_t *lineage_json(const plan *p, const plan_item *it)
 	json_object_set_new(o, "nodata", nodata_json(it->has_nodata, it->nodata));
 	json_object_set_new(o, "band_names", band_texts(it, 0));
 	json_object_set_new(o, "band_units", band_texts(it, 1));
+	{
+		json_t *legends = band_legends(it);
+		if (legends)
+			json_object_set_new(o, "band_legends", legends);
+	}
 	lineage_versions(p, o);
 	return o;
 }

@@ -24,6 +24,7 @@
 #include "bundle_strict.h"
 #include "dtype.h"
 #include "error.h"
+#include "legend.h"
 #include "lode.h"
 #include "manifest.h"
 #include "plan.h"
@@ -114,6 +115,7 @@ static const char *kind_desc(akind k)
 	case A_I32: return "an int32 scalar";
 	case A_I64S: return "int64 values, one per null";
 	case A_FILL: return "a scalar of the variable's own type";
+	case A_OWNS: return "values of the variable's own type, as many as the lineage's named categories";
 	case A_DIMLIST: return "a list of dimension scales";
 	case A_REFLIST: return "a dimension scale's list of references";
 	}
@@ -135,6 +137,7 @@ static int form_ok(const lode_battr *a, const aspec *s, lode_dtype own)
 		return num && a->dtype == LODE_DT_I64 &&
 		       (s->n == 1 ? a->rank == 0 : a->rank == 1 && a->npoints == s->n);
 	case A_FILL: return num && a->dtype == own && a->rank == 0;
+	case A_OWNS: return num && a->dtype == own && a->rank == 1 && a->npoints == s->n;
 	case A_DIMLIST: return a->kind == LODE_BK_DIMLIST;
 	case A_REFLIST: return a->kind == LODE_BK_REFLIST;
 	}
@@ -459,9 +462,17 @@ static char *root_problem(const lode_btree *t)
 
 /* ---- a raster group ---- */
 
+/* The CF flags lode derives from a raster's legend (legend.h). */
+typedef struct legend_flags {
+	double *values;
+	size_t n;
+	char *meanings;
+} legend_flags;
+
 /* What the lineage l says the data variable's attributes are (write.c's rules), into
    spec from index n (the texts are the lineage's); returns the new count. */
-static size_t data_var_spec(const json_t *l, int nbands, aspec *spec, size_t n)
+static size_t data_var_spec(const json_t *l, int nbands, int labels, const legend_flags *f, aspec *spec,
+			    size_t n)
 {
 	const json_t *names = json_object_get(l, "band_names"), *units = json_object_get(l, "band_units");
 	const char *first_name = json_string_value(json_array_get(names, 0));
@@ -508,6 +519,20 @@ static size_t data_var_spec(const json_t *l, int nbands, aspec *spec, size_t n)
 			    0,
 			    {0, 0},
 			    0};
+	if (labels)
+		spec[n++] = (aspec){"coordinates", A_TEXT, 1, "band_name band_units", 0, {0, 0}, 0};
+	else
+		spec[n++] = (aspec){"coordinates", A_TEXT, -1, "for several bands along a band dimension", 0,
+				    {0, 0},        0};
+	if (f->n) {
+		spec[n++] = (aspec){"flag_values", A_OWNS, 1, NULL, f->n, {0, 0}, 0};
+		spec[n++] = (aspec){"flag_meanings", A_TEXT, 1, f->meanings, 0, {0, 0}, 0};
+	} else {
+		spec[n++] =
+		    (aspec){"flag_values", A_OWNS, -1, "for the named categories of one band", 0, {0, 0}, 0};
+		spec[n++] = (aspec){"flag_meanings", A_TEXT, -1, "for the named categories of one band", 0,
+				    {0, 0},          0};
+	}
 	return n;
 }
 
@@ -525,6 +550,7 @@ static char *raster_data(const strict_ctx *c, const lode_bundle_item *it, const 
 	aspec spec[16];
 	size_t n;
 	char *p;
+	legend_flags f = {NULL, 0, NULL};
 	const lode_battr *fv = lode__battr_find(o->attrs, o->nattrs, "_FillValue");
 
 	v.dims[0] = (unsigned long long)it->nbands;
@@ -543,8 +569,23 @@ static char *raster_data(const strict_ctx *c, const lode_bundle_item *it, const 
 		return lode__strict_fmt("the lineage lacks dataset, source.path, band_names or band_units");
 	if ((p = lode__strict_shape(o, &v)))
 		return p;
-	n = data_var_spec(l, it->nbands, spec, 0);
-	if ((p = lode__strict_attrs(o->path, o->attrs, o->nattrs, spec, n, it->dtype)))
+	if (lode__legend_flags(it->lineage, it->nbands, it->dtype, &f.values, &f.n, &f.meanings))
+		return lode__strict_fmt("out of memory");
+	/* band_name and band_units exist along a band dimension, not in older bundles' layout
+	   with a band(band) variable. */
+	n = data_var_spec(l, it->nbands, band >= 0 && c->t->objs[band].kind != LODE_BK_NUMBER, &f, spec, 0);
+	p = lode__strict_attrs(o->path, o->attrs, o->nattrs, spec, n, it->dtype);
+	/* The flag values, when few enough to be read (the digest covers them all). */
+	for (size_t k = 0; !p && f.n <= LODE_BATTR_VALUES && k < f.n; k++) {
+		const lode_battr *a = lode__battr_find(o->attrs, o->nattrs, "flag_values");
+		if (!(a->v[k] == f.values[k]))
+			p = lode__strict_fmt(
+			    "flag_values of '%s' holds %.17g, not %.17g (the lineage's categories)", o->path,
+			    a->v[k], f.values[k]);
+	}
+	free(f.values);
+	free(f.meanings);
+	if (p)
 		return p;
 	/* HDF5's fill value is the _FillValue, as lode sets it. */
 	if (!fv != !o->fill_user || (fv && memcmp(fv->raw, o->fill, lode__dtype_size(it->dtype)) != 0))
@@ -633,7 +674,9 @@ static char *raster_problem(strict_ctx *c, const lode_bundle_item *it, int g, co
 		c->claimed[i] = 1;
 		if (!p &&
 		    (o->group || (strcmp(o->name, it->name) && strcmp(o->name, "x") && strcmp(o->name, "y") &&
-				  strcmp(o->name, "crs") && (rank == 2 || strcmp(o->name, "band")))))
+				  strcmp(o->name, "crs") &&
+				  (rank == 2 || (strcmp(o->name, "band") && strcmp(o->name, "band_name") &&
+						 strcmp(o->name, "band_units"))))))
 			p = lode__strict_fmt("unexpected %s '%s' in the raster group",
 					     o->group ? "group" : "variable", o->path);
 	}
@@ -663,7 +706,10 @@ static char *raster_problem(strict_ctx *c, const lode_bundle_item *it, int g, co
 	lode__crs_attrs(it->crs_wkt, &ca);
 	if (!(p = raster_coord(c, x, "x", it->nx, d, rank - 1, &ca)) &&
 	    !(p = raster_coord(c, y, "y", it->ny, d, rank - 2, &ca)) && band >= 0)
-		p = raster_coord(c, band, "band", it->nbands, d, 0, &ca);
+		/* Bundles of lode before the band dimension held a variable band(band) = 1..N. */
+		p = c->t->objs[band].kind == LODE_BK_NUMBER
+			? raster_coord(c, band, "band", it->nbands, d, 0, &ca)
+			: lode__strict_raster_band(c, it, l, band, d);
 	lode__crs_attrs_free(&ca);
 	return p;
 }
@@ -673,14 +719,14 @@ static char *raster_problem(strict_ctx *c, const lode_bundle_item *it, int g, co
 /* Dataset names: what the manifest allows, and no dataset among a vector layer's names. */
 static char *name_problem(const lode_bundle_item *items, size_t n, size_t i)
 {
-	static const char *const reserved[] = {"x", "y", "crs", "band"};
+	static const char *const reserved[] = {"x", "y", "crs", "band", "band_name", "band_units"};
 	const char *name = items[i].name;
 
 	if (!lode__name_ok(name))
 		return lode__strict_fmt(
 		    "the dataset name is not one lode writes (1 to 64 letters, digits, '_' or "
 		    "'-', starting with a letter)");
-	for (size_t r = 0; r < 4; r++)
+	for (size_t r = 0; r < sizeof reserved / sizeof *reserved; r++)
 		if (!strcmp(name, reserved[r]))
 			return lode__strict_fmt("the dataset name '%s' is reserved", name);
 	for (size_t k = 0; k < n; k++) {

@@ -31,6 +31,7 @@ typedef enum akind {
 	A_I32,      /* int32 scalar */
 	A_I64S,     /* int64: a scalar when n is 1, else n values */
 	A_FILL,     /* a scalar of the variable's own type */
+	A_OWNS,     /* n values (rank 1) of the variable's own type */
 	A_DIMLIST,  /* DIMENSION_LIST */
 	A_REFLIST,  /* REFERENCE_LIST */
 } akind;
@@ -82,6 +83,11 @@ char *lode__strict_fmt(const char *fmt, ...) LODE__PRINTF(1, 2);
 void lode__strict_free(char *p);
 /* The lineage's text at key (a path of objects, e.g. "source", "path"), or NULL. */
 const char *lode__strict_lstr(const json_t *l, const char *k1, const char *k2);
+
+/* The band dimension (index s) of multi-band raster it (lineage l) along axis 0 of its
+   data variable d, and its band_name and band_units (strict_raster.c): the problem. */
+char *lode__strict_raster_band(const strict_ctx *c, const lode_bundle_item *it, const json_t *l, int s,
+			       int d);
 
 /* A vector layer (strict_vector.c): its problem; claims its variables. */
 char *lode__strict_vector(strict_ctx *c, const lode_bundle_item *it, int container, const json_t *lineage);

@@ -284,6 +284,8 @@ static lode_status package_raster(work *w, size_t i, lode__bundle *out, lode__pr
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
 	}
+	def.band_names = names;
+	def.band_units = units;
 	if ((rc = lode__bundle_add_raster(out, &def, &v, err)))
 		goto out;
 	for (size_t k = 0; k < w->nunits && !rc; k++) {

@@ -23,6 +23,7 @@
 #include "digest.h"
 #include "dtype.h"
 #include "error.h"
+#include "legend.h"
 #include "lode.h"
 #include "plan.h"
 #include "publish.h"
@@ -118,6 +119,23 @@ lode_status lode__finish_raster(lode__bvar *v, const char *source, const char *l
 		attrs[n++] = (lode_attr){"lode_band_names", names};
 	if (units)
 		attrs[n++] = (lode_attr){"lode_band_units", units};
+	{
+		double *fv = NULL;
+		size_t nf = 0;
+		char *fm = NULL;
+		lode_status rc = LODE_OK;
+
+		if (lode__legend_flags(lineage, lode__bvar_nbands(v), lode__bvar_dtype(v), &fv, &nf, &fm))
+			rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		if (!rc)
+			rc = lode__bvar_set_flags(v, fv, nf, fm, err);
+		free(fv);
+		free(fm);
+		if (rc) {
+			lode__bvar_free(v);
+			return rc;
+		}
+	}
 	return lode__bvar_finish(v, attrs, n, err);
 }
 
@@ -277,6 +295,8 @@ lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0
 		/* A band of rows is a raster of its own, nrows high, starting row0 rows down. */
 		lode_raster_def def;
 		lode__raster_def(p, it, &def);
+		def.band_names = names_text;
+		def.band_units = units_text;
 		def.ny = nrows;
 		def.gt[3] = it->gt[3] + row0 * it->gt[5];
 		if ((rc = lode__bundle_add_raster(b, &def, &v, err)))

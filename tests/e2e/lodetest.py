@@ -410,9 +410,11 @@ def gdalinfo_json(ctx, name, problems=None):
     when problems is None)."""
     r = tool(["gdalinfo", "-json", name], ctx)
     # GDAL 3.6's netCDF driver warns about any extra dimension that is neither time nor
-    # vertical, so a (band, y, x) variable always draws this one: not the bundle's fault.
+    # vertical, or that has no coordinate variable, so a (band, y, x) variable always
+    # draws one of these: not the bundle's fault.
     bad = [l for l in r.err.splitlines() if re.search(r"warning|error", l, re.I)
-           and not re.search(r"dimension #0 \(band\) is not a Time or Vertical", l)]
+           and not re.search(r"dimension #0 \(band\) is not a Time or Vertical"
+                             r"|(No|Several) 1D variables? (is|are) indexed by dimension band", l)]
     if bad:
         msg = "gdalinfo %s stderr: %s" % (name, " | ".join(bad)[:500])
         if problems is None:
