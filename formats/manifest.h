@@ -57,7 +57,13 @@ typedef struct lode_manifest {
 	int confine_sources;    /* sources must lie inside the manifest's folder; default 0 */
 	lode_dataset_spec *datasets;
 	size_t ndatasets;
+	unsigned metadata; /* metadata: records written beside the bundle, LODE_MD_* bits */
 } lode_manifest;
+
+/* The records of a manifest's metadata: list (lode metadata's formats). */
+#define LODE_MD_ISO19139 1u
+#define LODE_MD_FGDC 2u
+#define LODE_MD_STAC 4u
 
 /* Parse and validate a manifest file.  Errors carry "FILE:LINE:COL: key: problem". */
 lode_status lode__manifest_load(const char *path, lode_manifest **out, lode_error *err);

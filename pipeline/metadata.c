@@ -31,6 +31,7 @@
 #include "dtype.h"
 #include "error.h"
 #include "lode.h"
+#include "metadata.h"
 #include "metadata_int.h"
 #include "publish.h"
 #include "raster_gdal.h"
@@ -425,35 +426,97 @@ static lode_status read_facts(const md_job *j, lode__bundle *b, lode_bundle_item
 	return rc;
 }
 
-/* The fields a format cannot do without, and the manifest keys that fill them. */
-static lode_status required(const json_t *f, const char *format, const char *bundle, lode_error *err)
+/* The first field format cannot do without that f's attributes leave empty (the
+   manifest key that fills it), "datetime" for a STAC item without one, or NULL. */
+static const char *missing_field(const json_t *f, const char *format)
 {
 	static const char *const common[] = {"title", "summary", "license", NULL};
 	static const char *const fgdc[] = {"purpose",	     "keywords",       "creator_phone", "creator_city",
 					   "creator_state", "creator_postal_code", NULL};
-	const char *missing = NULL;
 
-	for (size_t i = 0; common[i] && !missing; i++)
+	for (size_t i = 0; common[i]; i++)
 		if (!lode__md_attr(f, common[i]))
-			missing = common[i];
-	if (!missing && !lode__md_attr(f, "creator_name") && !lode__md_attr(f, "creator_institution") &&
+			return common[i];
+	if (!lode__md_attr(f, "creator_name") && !lode__md_attr(f, "creator_institution") &&
 	    !lode__md_attr(f, "institution"))
-		missing = "creator_name (or creator_institution, institution)";
-	for (size_t i = 0; strcmp(format, "fgdc") == 0 && fgdc[i] && !missing; i++)
+		return "creator_name (or creator_institution, institution)";
+	for (size_t i = 0; strcmp(format, "fgdc") == 0 && fgdc[i]; i++)
 		if (!lode__md_attr(f, fgdc[i]))
-			missing = fgdc[i];
-	if (missing)
-		return lode__err(err, LODE_EUSAGE,
-				 "%s: a %s record needs '%s', which the bundle does not have: set it in the "
-				 "manifest's bundle: section (docs/manifest.md) and make the bundle again",
-				 bundle, format, missing);
+			return fgdc[i];
 	if (strcmp(format, "stac") == 0 && !json_object_get(f, "datetime"))
+		return "datetime";
+	return NULL;
+}
+
+static lode_status required(const json_t *f, const char *format, const char *bundle, lode_error *err)
+{
+	const char *missing = missing_field(f, format);
+
+	if (missing && strcmp(missing, "datetime") == 0)
 		return lode__err(err, LODE_EUSAGE,
 				 "%s: a stac record needs a datetime: the bundle has no time_coverage_start "
 				 "nor date_created; set bundle: time_coverage_start in the manifest, make the "
 				 "bundle with SOURCE_DATE_EPOCH set, or set SOURCE_DATE_EPOCH now",
 				 bundle);
+	if (missing)
+		return lode__err(err, LODE_EUSAGE,
+				 "%s: a %s record needs '%s', which the bundle does not have: set it in the "
+				 "manifest's bundle: section (docs/manifest.md) and make the bundle again",
+				 bundle, format, missing);
 	return LODE_OK;
+}
+
+static const char *const md_formats[3] = {"iso19139", "fgdc", "stac"};
+static const char *const md_suffixes[3] = {".iso19139.xml", ".fgdc.xml", ".stac.json"};
+
+lode_status lode__metadata_precheck(const lode_manifest *m, const char *manifest_path, lode_error *err)
+{
+	json_t *f = json_object(), *attrs = json_object();
+	const char *sde = getenv("SOURCE_DATE_EPOCH"), *missing = NULL;
+	int i;
+
+	json_object_set_new(f, "attrs", attrs);
+	for (size_t k = 0; k < m->nmeta; k++)
+		json_object_set_new(attrs, m->meta[k].key, json_string(m->meta[k].value));
+	/* The datetime the bundle will have: time_coverage_start, or date_created from
+	   SOURCE_DATE_EPOCH (write.c's rule: a non-negative integer). */
+	if (lode__md_attr(f, "time_coverage_start") || (sde && *sde && strspn(sde, "0123456789") == strlen(sde)))
+		json_object_set_new(f, "datetime", json_true());
+	for (i = 0; i < 3 && !missing; i++)
+		if (m->metadata & (1u << i))
+			missing = missing_field(f, md_formats[i]);
+	json_decref(f);
+	if (!missing)
+		return LODE_OK;
+	if (strcmp(missing, "datetime") == 0)
+		return lode__err(err, LODE_EMANIFEST,
+				 "%s: metadata: the stac record needs a datetime: set bundle: "
+				 "time_coverage_start, or SOURCE_DATE_EPOCH",
+				 manifest_path);
+	return lode__err(err, LODE_EMANIFEST,
+			 "%s: metadata: the %s record needs bundle: %s, which the manifest does not set "
+			 "(docs/manifest.md, keys for catalogue records)",
+			 manifest_path, md_formats[i - 1], missing);
+}
+
+lode_status lode__metadata_beside(const char *bundle_path, unsigned formats, lode_error *err)
+{
+	size_t n = strlen(bundle_path), stem = n > 3 && strcmp(bundle_path + n - 3, ".nc") == 0 ? n - 3 : n;
+	lode_status rc = LODE_OK;
+
+	for (int i = 0; i < 3 && !rc; i++) {
+		char *out;
+		if (!(formats & (1u << i)))
+			continue;
+		if (!(out = malloc(stem + strlen(md_suffixes[i]) + 1)))
+			return lode__err(err, LODE_ENOMEM, "out of memory");
+		memcpy(out, bundle_path, stem);
+		strcpy(out + stem, md_suffixes[i]);
+		if ((rc = lode_metadata(bundle_path, md_formats[i], out, NULL, err)))
+			lode__err_ctx(err, "%s was written, but not its %s record: ", bundle_path, md_formats[i]);
+		free(out);
+	}
+	return rc;
 }
 
 static lode_status md_job_fn(void *arg, char **text, lode_error *err)

@@ -412,5 +412,62 @@ def test_usage_errors(ctx, tdir):
     assert r.rc == 2 and "neither" in r.err, r.brief()
 
 
+def metadata_manifest(ctx, tdir, formats, bundle=None):
+    """projected_bundle's manifest with a top-level metadata: list appended."""
+    target = {"crs": "EPSG:3375", "bounds": [380000.0, 405000.0, 420000.0, 440000.0], "resolution": 500.0}
+    b = {"title": "records beside", "summary": "a raster and points", "license": "CC-BY-4.0"}
+    b.update(CONTACT if bundle is None else bundle)
+    man = os.path.join(tdir, "m.yaml")
+    write_manifest(man, target, [{"name": "aeromag", "source": ctx.sample("aeromag_tmi.tif"),
+                                  "resampling": "bilinear"},
+                                 {"name": "deposits", "source": ctx.sample("deposits.gpkg")}],
+                   {"allow_ballpark": True, "max_error_m": 20}, bundle=b)
+    with open(man, "a") as f:
+        f.write("metadata: [%s]\n" % ", ".join(formats))
+    return man
+
+
+@test
+def test_manifest_metadata_on_run_and_package(ctx, tdir):
+    """metadata: [iso19139, fgdc, stac] in the manifest: run and package write the three
+    records beside the bundle, valid, the STAC item listing the other two."""
+    man = metadata_manifest(ctx, tdir, ["stac", "iso19139", "fgdc"])
+    env = ctx.env(SOURCE_DATE_EPOCH="1700000000")
+    b = os.path.join(tdir, "run.nc")
+    lode_ok(ctx, ["run", man, "-o", b, "-q"], tdir, env=env)
+    recs = {"iso19139": os.path.join(tdir, "run.iso19139.xml"), "fgdc": os.path.join(tdir, "run.fgdc.xml"),
+            "stac": os.path.join(tdir, "run.stac.json")}
+    assert_valid(ctx, tdir, recs)
+    item = json.load(open(recs["stac"]))
+    assert {"iso19139", "fgdc", "bundle", "aeromag"} <= set(item["assets"]), item["assets"].keys()
+    ls = ls_json(ctx, tdir, b)
+    check_iso_facts(recs["iso19139"], ls, b)
+    work = os.path.join(tdir, "work")
+    lode_ok(ctx, ["plan", man, "-w", work, "-q"], tdir, env=env)
+    lode_ok(ctx, ["reproject", "-w", work, "-q"], tdir, env=env)
+    pb = os.path.join(tdir, "pkg.nc")
+    lode_ok(ctx, ["package", "-w", work, "-o", pb, "-q"], tdir, env=env)
+    assert_valid(ctx, tdir, {"iso19139": os.path.join(tdir, "pkg.iso19139.xml"),
+                             "fgdc": os.path.join(tdir, "pkg.fgdc.xml"),
+                             "stac": os.path.join(tdir, "pkg.stac.json")})
+    check_fgdc_facts(os.path.join(tdir, "pkg.fgdc.xml"), ls_json(ctx, tdir, pb))
+
+
+@test
+def test_manifest_metadata_refused_before_writing(ctx, tdir):
+    """A metadata: record the bundle: keys cannot fill is refused before anything is
+    written, naming the key; an unknown format is a manifest error."""
+    man = metadata_manifest(ctx, tdir, ["fgdc"], bundle={"creator_name": "Someone"})
+    b = os.path.join(tdir, "b.nc")
+    r = lode(ctx, ["run", man, "-o", b], tdir, env=ctx.env(SOURCE_DATE_EPOCH="1700000000"))
+    assert_no_crash(r)
+    assert r.rc == 1 and "metadata" in r.err and "purpose" in r.err, r.brief()
+    assert not os.path.exists(b) and not os.path.exists(os.path.join(tdir, "b.fgdc.xml"))
+    man = metadata_manifest(ctx, tdir, ["dcat"])
+    r = lode(ctx, ["run", man, "-o", b], tdir)
+    assert r.rc == 1 and "unknown record format 'dcat'" in r.err and "m.yaml:" in r.err, r.brief()
+    assert not os.path.exists(b)
+
+
 if __name__ == "__main__":
     main()
