@@ -62,8 +62,8 @@ typedef struct lode_manifest {
 
 /* The records of a manifest's metadata: list (lode metadata's formats). */
 #define LODE_MD_ISO19139 1u
-#define LODE_MD_FGDC 2u
-#define LODE_MD_STAC 4u
+#define LODE_MD_FGDC     2u
+#define LODE_MD_STAC     4u
 
 /* Parse and validate a manifest file.  Errors carry "FILE:LINE:COL: key: problem". */
 lode_status lode__manifest_load(const char *path, lode_manifest **out, lode_error *err);

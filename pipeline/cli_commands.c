@@ -314,7 +314,8 @@ static int cmd_metadata(const cli_opts *o, int nargs, char **args)
 	size_t len;
 
 	if (nargs != 1)
-		return cli_usage_error("metadata", o->check ? "expected one RECORD" : "expected one BUNDLE", NULL);
+		return cli_usage_error("metadata", o->check ? "expected one RECORD" : "expected one BUNDLE",
+				       NULL);
 	if (o->check) {
 		if (o->format || o->out)
 			return cli_usage_error("metadata", "--check takes only the RECORD to validate", NULL);
@@ -428,7 +429,8 @@ const cli_command cli_commands[] = {
      "  --max-memory SIZE  bound what reading the bundle holds (default 1G): a dataset\n"
      "                     that cannot be read within it is refused before it is written\n"},
     {"metadata", cmd_metadata,
-     "lode metadata BUNDLE --format iso19139|fgdc|stac -o FILE [--max-memory SIZE] | lode metadata --check RECORD",
+     "lode metadata BUNDLE --format iso19139|fgdc|stac -o FILE [--max-memory SIZE] | lode metadata --check "
+     "RECORD",
      CLI_OUT | CLI_FORMAT | CLI_CHECK | CLI_MAX_MEMORY,
      "Write a metadata record of a bundle for a catalogue, from its root attributes and\n"
      "lineage: ISO 19139 XML (ISO 19115; MyGDI, GeoNetwork), FGDC CSDGM XML (USGS) or a\n"

@@ -81,9 +81,10 @@ char *lode__md_accuracy_text(const json_t *op)
 	char buf[300];
 
 	if (json_is_true(json_object_get(op, "ballpark")))
-		snprintf(buf, sizeof buf,
-			 "unknown: a BALLPARK operation (no published transformation between the two "
-			 "datums; its error is not known: metres to hundreds of metres depending on the datums)");
+		snprintf(
+		    buf, sizeof buf,
+		    "unknown: a BALLPARK operation (no published transformation between the two "
+		    "datums; its error is not known: metres to hundreds of metres depending on the datums)");
 	else if (!json_is_number(acc))
 		snprintf(buf, sizeof buf,
 			 "unknown: the operation's accuracy is not recorded (as uncertain as a "
@@ -117,8 +118,9 @@ char *lode__md_step_text(const json_t *ds)
 	lode__addf(&text, ", accuracy %s", acc);
 	for (size_t i = 0; i < json_array_size(grids); i++)
 		lode__addf(&text, "%s%s", i ? ", " : ", grids ",
-			   lode__md_str(json_array_get(grids, i), "name") ? lode__md_str(json_array_get(grids, i), "name")
-									  : "?");
+			   lode__md_str(json_array_get(grids, i), "name")
+			       ? lode__md_str(json_array_get(grids, i), "name")
+			       : "?");
 	if (res)
 		lode__addf(&text, ", resampling %s", res);
 	lode__addf(&text, "; PROJ %s, EPSG database %s, GDAL %s, lode %s.",
@@ -192,7 +194,8 @@ lode_status lode__xw_finish(lode__xw *x, char **out, lode_error *err)
 	}
 	lode__xw_free(x);
 	if (!*out)
-		return lode__err(err, LODE_ENOMEM, "out of memory (or a text that is not UTF-8) writing the XML record");
+		return lode__err(err, LODE_ENOMEM,
+				 "out of memory (or a text that is not UTF-8) writing the XML record");
 	return LODE_OK;
 }
 
@@ -239,7 +242,8 @@ static json_t *dataset_json(const lode_bundle_item *it, json_t *lin, double bb[4
 	json_object_set_new(d, "lineage", lin ? lin : json_object());
 	if (it->kind && strcmp(it->kind, "vector") == 0) {
 		json_t *ext = json_object_get(lin, "extent");
-		json_object_set_new(d, "geometry_type", json_string(it->geometry_type ? it->geometry_type : "?"));
+		json_object_set_new(d, "geometry_type",
+				    json_string(it->geometry_type ? it->geometry_type : "?"));
 		json_object_set_new(d, "feature_count", json_integer(it->nfeat));
 		if (json_array_size(ext) == 4 && it->nfeat > 0) {
 			for (int k = 0; k < 4; k++)
@@ -287,27 +291,31 @@ static int skipped_attr(const char *key)
 	       strncmp(key, "lode_signature_", 15) == 0 || strncmp(key, "geospatial_l", 12) == 0;
 }
 
-/* The STAC datetime and the record's date: the manifest's time_coverage_start, else the
-   bundle's date_created, else SOURCE_DATE_EPOCH now; the date falls back to today. */
+/* The STAC datetime: the manifest's time_coverage_start, else the bundle's date_created,
+   else SOURCE_DATE_EPOCH now.  The record's own date (ISO dateStamp, FGDC metd):
+   SOURCE_DATE_EPOCH now, else date_created, else today. */
 static void dates(json_t *f)
 {
-	const char *t = lode__md_attr(f, "time_coverage_start");
 	const char *sde = getenv("SOURCE_DATE_EPOCH");
-	char *now = NULL, date[11];
+	char *env = NULL, *today = NULL, date[11];
+	const char *t, *d;
 
+	if (sde && *sde && strspn(sde, "0123456789") == strlen(sde))
+		env = lode__iso_utc((time_t)strtoll(sde, NULL, 10));
+	t = lode__md_attr(f, "time_coverage_start");
 	if (!t)
 		t = lode__md_attr(f, "date_created");
-	if (!t && sde && *sde && strspn(sde, "0123456789") == strlen(sde))
-		t = now = lode__iso_utc((time_t)strtoll(sde, NULL, 10));
+	if (!t)
+		t = env;
 	if (t)
 		json_object_set_new(f, "datetime", json_string(t));
-	if (!t) {
-		now = lode__iso_utc(time(NULL));
-		t = now;
-	}
-	snprintf(date, sizeof date, "%.10s", t ? t : "1970-01-01");
+	d = env ? env : lode__md_attr(f, "date_created");
+	if (!d)
+		d = today = lode__iso_utc(time(NULL));
+	snprintf(date, sizeof date, "%.10s", d ? d : "1970-01-01");
 	json_object_set_new(f, "date", json_string(date));
-	free(now);
+	free(env);
+	free(today);
 }
 
 /* Records found beside the STAC item (same folder, named after the bundle's stem). */
@@ -372,7 +380,8 @@ static void file_facts(json_t *f, const md_job *j)
 	json_object_set_new(f, "href", json_string(href ? href : base));
 	json_object_set_new(f, "file_sha256", json_string(j->file_sha));
 	json_object_set_new(f, "file_size", json_integer((json_int_t)j->file_size));
-	snprintf(stem, sizeof stem, "%.*s", (int)(n > 3 && strcmp(base + n - 3, ".nc") == 0 ? n - 3 : n), base);
+	snprintf(stem, sizeof stem, "%.*s", (int)(n > 3 && strcmp(base + n - 3, ".nc") == 0 ? n - 3 : n),
+		 base);
 	json_object_set_new(f, "stem", json_string(stem));
 	extra_assets(f, j->out, stem);
 	free(cb);
@@ -411,11 +420,13 @@ static lode_status read_facts(const md_job *j, lode__bundle *b, lode_bundle_item
 	label = lode__crs_label(items[0].crs_wkt);
 	json_object_set_new(f, "crs", json_string(label ? label : "unknown"));
 	json_object_set_new(f, "crs_wkt", json_string(items[0].crs_wkt));
-	json_object_set_new(f, "epsg", label && strncmp(label, "EPSG:", 5) == 0
-					   ? json_integer(strtol(label + 5, NULL, 10))
-					   : json_null());
+	json_object_set_new(f, "epsg",
+			    label && strncmp(label, "EPSG:", 5) == 0
+				? json_integer(strtol(label + 5, NULL, 10))
+				: json_null());
 	if (!have)
-		rc = lode__err(err, LODE_EBUNDLE, "%s: no dataset has an extent (every layer is empty)", j->bundle);
+		rc = lode__err(err, LODE_EBUNDLE, "%s: no dataset has an extent (every layer is empty)",
+			       j->bundle);
 	else
 		rc = wgs84_box(label, items[0].crs_wkt, bb, w, err);
 	for (int k = 0; k < 4 && !rc; k++) {
@@ -431,8 +442,9 @@ static lode_status read_facts(const md_job *j, lode__bundle *b, lode_bundle_item
 static const char *missing_field(const json_t *f, const char *format)
 {
 	static const char *const common[] = {"title", "summary", "license", NULL};
-	static const char *const fgdc[] = {"purpose",	     "keywords",       "creator_phone", "creator_city",
-					   "creator_state", "creator_postal_code", NULL};
+	static const char *const fgdc[] = {
+	    "purpose", "keywords", "creator_phone", "creator_city", "creator_state", "creator_postal_code",
+	    NULL};
 
 	for (size_t i = 0; common[i]; i++)
 		if (!lode__md_attr(f, common[i]))
@@ -453,11 +465,12 @@ static lode_status required(const json_t *f, const char *format, const char *bun
 	const char *missing = missing_field(f, format);
 
 	if (missing && strcmp(missing, "datetime") == 0)
-		return lode__err(err, LODE_EUSAGE,
-				 "%s: a stac record needs a datetime: the bundle has no time_coverage_start "
-				 "nor date_created; set bundle: time_coverage_start in the manifest, make the "
-				 "bundle with SOURCE_DATE_EPOCH set, or set SOURCE_DATE_EPOCH now",
-				 bundle);
+		return lode__err(
+		    err, LODE_EUSAGE,
+		    "%s: a stac record needs a datetime: the bundle has no time_coverage_start "
+		    "nor date_created; set bundle: time_coverage_start in the manifest, make the "
+		    "bundle with SOURCE_DATE_EPOCH set, or set SOURCE_DATE_EPOCH now",
+		    bundle);
 	if (missing)
 		return lode__err(err, LODE_EUSAGE,
 				 "%s: a %s record needs '%s', which the bundle does not have: set it in the "
@@ -480,7 +493,8 @@ lode_status lode__metadata_precheck(const lode_manifest *m, const char *manifest
 		json_object_set_new(attrs, m->meta[k].key, json_string(m->meta[k].value));
 	/* The datetime the bundle will have: time_coverage_start, or date_created from
 	   SOURCE_DATE_EPOCH (write.c's rule: a non-negative integer). */
-	if (lode__md_attr(f, "time_coverage_start") || (sde && *sde && strspn(sde, "0123456789") == strlen(sde)))
+	if (lode__md_attr(f, "time_coverage_start") ||
+	    (sde && *sde && strspn(sde, "0123456789") == strlen(sde)))
 		json_object_set_new(f, "datetime", json_true());
 	for (i = 0; i < 3 && !missing; i++)
 		if (m->metadata & (1u << i))
@@ -513,7 +527,8 @@ lode_status lode__metadata_beside(const char *bundle_path, unsigned formats, lod
 		memcpy(out, bundle_path, stem);
 		strcpy(out + stem, md_suffixes[i]);
 		if ((rc = lode_metadata(bundle_path, md_formats[i], out, NULL, err)))
-			lode__err_ctx(err, "%s was written, but not its %s record: ", bundle_path, md_formats[i]);
+			lode__err_ctx(err, "%s was written, but not its %s record: ", bundle_path,
+				      md_formats[i]);
 		free(out);
 	}
 	return rc;
@@ -631,15 +646,16 @@ lode_status lode_metadata_check(const char *record_path, const char *schema_dir,
 	}
 	if (!(sdoc = xmlReadFile(xsd, NULL, XML_PARSE_NONET)) || !(pc = xmlSchemaNewDocParserCtxt(sdoc)) ||
 	    !(schema = xmlSchemaParse(pc)) || !(vc = xmlSchemaNewValidCtxt(schema))) {
-		rc = lode__err(err, LODE_EIO, "%s: cannot load the %s schema (set LODE_SCHEMA_DIR to lode's schemas folder)",
+		rc = lode__err(err, LODE_EIO,
+			       "%s: cannot load the %s schema (set LODE_SCHEMA_DIR to lode's schemas folder)",
 			       xsd, kind);
 		goto out;
 	}
 	xmlSchemaSetValidErrors(vc, collect, collect, report);
 	v = xmlSchemaValidateDoc(vc, doc);
 	if (v != 0)
-		rc = lode__err(err, LODE_EDAMAGED, "%s: does not validate against the %s schema (%s)", record_path,
-			       kind, xsd);
+		rc = lode__err(err, LODE_EDAMAGED, "%s: does not validate against the %s schema (%s)",
+			       record_path, kind, xsd);
 	else
 		lode__addf(report, "%s: valid %s record (%s)\n", record_path, kind, xsd);
 out:

@@ -28,7 +28,8 @@ static void fgdc_date(const char *iso, char out[16])
 static void contact(lode__xw *x, const char *wrap, const json_t *f)
 {
 	const char *name = lode__md_attr(f, "creator_name"), *org = lode__md_attr(f, "creator_institution");
-	const char *addr = lode__md_attr(f, "creator_address"), *country = lode__md_attr(f, "creator_country");
+	const char *addr = lode__md_attr(f, "creator_address"),
+		   *country = lode__md_attr(f, "creator_country");
 	const char *email = lode__md_attr(f, "creator_email");
 
 	if (!org)
@@ -80,7 +81,8 @@ static void identification(lode__xw *x, const json_t *f)
 	const char *kw = lode__md_attr(f, "keywords"), *doi = lode__md_attr(f, "doi");
 	char date[16], v[64], *copy = lode__strdup(kw), *save = NULL;
 
-	fgdc_date(lode__md_attr(f, "date_created") ? lode__md_attr(f, "date_created") : lode__md_str(f, "date"),
+	fgdc_date(lode__md_attr(f, "date_created") ? lode__md_attr(f, "date_created")
+						   : lode__md_str(f, "date"),
 		  date);
 	lode__xw_start(x, "idinfo");
 	lode__xw_start(x, "citation");
@@ -121,8 +123,9 @@ static void identification(lode__xw *x, const json_t *f)
 	lode__xw_end(x);
 	lode__xw_start(x, "keywords");
 	lode__xw_start(x, "theme");
-	lode__xw_elem(x, "themekt", lode__md_attr(f, "keywords_vocabulary") ? lode__md_attr(f, "keywords_vocabulary")
-									  : "None");
+	lode__xw_elem(x, "themekt",
+		      lode__md_attr(f, "keywords_vocabulary") ? lode__md_attr(f, "keywords_vocabulary")
+							      : "None");
 	for (char *k = copy ? strtok_r(copy, ",", &save) : NULL; k; k = strtok_r(NULL, ",", &save)) {
 		k += strspn(k, " ");
 		if (*k)
@@ -143,10 +146,11 @@ static void accuracy(lode__xw *x, const json_t *f)
 
 	lode__xw_start(x, "posacc");
 	lode__xw_start(x, "horizpa");
-	lode__xw_elem(x, "horizpar",
-		      "The horizontal accuracy of each dataset is that of the coordinate operation applied to it, "
-		      "as the EPSG dataset (through PROJ) gives it; see each Process_Step.  Where it is unknown "
-		      "(a ballpark operation) no value is given.");
+	lode__xw_elem(
+	    x, "horizpar",
+	    "The horizontal accuracy of each dataset is that of the coordinate operation applied to it, "
+	    "as the EPSG dataset (through PROJ) gives it; see each Process_Step.  Where it is unknown "
+	    "(a ballpark operation) no value is given.");
 	for (size_t i = 0; i < json_array_size(dss); i++) {
 		const json_t *ds = json_array_get(dss, i);
 		const json_t *op = json_object_get(json_object_get(ds, "lineage"), "operation");
@@ -158,7 +162,8 @@ static void accuracy(lode__xw *x, const json_t *f)
 		words = lode__md_accuracy_text(op);
 		snprintf(v, sizeof v, "%g", json_number_value(acc));
 		snprintf(e, sizeof e, "%s: accuracy of the coordinate operation %s (%s): %s",
-			 lode__md_str(ds, "name"), lode__md_str(op, "code") ? lode__md_str(op, "code") : "no code",
+			 lode__md_str(ds, "name"),
+			 lode__md_str(op, "code") ? lode__md_str(op, "code") : "no code",
 			 lode__md_str(op, "name") ? lode__md_str(op, "name") : "?", words ? words : "?");
 		lode__xw_start(x, "qhorizpa");
 		lode__xw_elem(x, "horizpav", v);
@@ -175,7 +180,8 @@ static void sources(lode__xw *x, const json_t *f)
 	const json_t *dss = json_object_get(f, "datasets");
 
 	for (size_t i = 0; i < json_array_size(dss); i++) {
-		const json_t *src = json_object_get(json_object_get(json_array_get(dss, i), "lineage"), "source");
+		const json_t *src =
+		    json_object_get(json_object_get(json_array_get(dss, i), "lineage"), "source");
 		const char *path = lode__md_str(src, "path"), *sha = lode__md_str(src, "sha256");
 		char other[300];
 
@@ -215,7 +221,8 @@ static void quality(lode__xw *x, const json_t *f)
 
 	fgdc_date(lode__md_attr(f, "date_created"), date);
 	lode__xw_start(x, "dataqual");
-	lode__xw_elem(x, "logic", "Every dataset's content digest and the bundle digest verified by lode verify.");
+	lode__xw_elem(x, "logic",
+		      "Every dataset's content digest and the bundle digest verified by lode verify.");
 	lode__xw_elem(x, "complete", "Every dataset of the manifest is in the bundle.");
 	accuracy(x, f);
 	lode__xw_start(x, "lineage");
@@ -247,8 +254,9 @@ static void distribution(lode__xw *x, const json_t *f)
 	lode__xw_start(x, "digform");
 	lode__xw_start(x, "digtinfo");
 	lode__xw_elem(x, "formname", "netCDF-4");
-	lode__xw_elem(x, "formvern", lode__md_attr(f, "lode_format_version") ? lode__md_attr(f, "lode_format_version")
-									       : "2");
+	lode__xw_elem(x, "formvern",
+		      lode__md_attr(f, "lode_format_version") ? lode__md_attr(f, "lode_format_version")
+							      : "2");
 	lode__xw_elem(x, "formspec", "lode bundle (netCDF-4/HDF5, CF-1.8, ACDD-1.3)");
 	lode__xw_elem(x, "filedec", dec);
 	lode__xw_elem(x, "transize", mb);

@@ -52,10 +52,10 @@ typedef struct lode__xw {
 	int bad;
 } lode__xw;
 
-int lode__xw_begin(lode__xw *x);                              /* -1 on out-of-memory */
-void lode__xw_start(lode__xw *x, const char *name);           /* <name> */
+int lode__xw_begin(lode__xw *x);                    /* -1 on out-of-memory */
+void lode__xw_start(lode__xw *x, const char *name); /* <name> */
 void lode__xw_attr(lode__xw *x, const char *name, const char *value);
-void lode__xw_end(lode__xw *x);                               /* </...> */
+void lode__xw_end(lode__xw *x);                                      /* </...> */
 void lode__xw_elem(lode__xw *x, const char *name, const char *text); /* <name>text</name> */
 /* End the document and hand its text over (*out malloc'd); frees the writer. */
 lode_status lode__xw_finish(lode__xw *x, char **out, lode_error *err);

@@ -153,7 +153,8 @@ static void bbox(lode__xw *x, const json_t *f)
 	const json_t *w = json_object_get(f, "bbox_wgs84"), *b = json_object_get(f, "bbox");
 	char v[64], desc[400];
 
-	snprintf(desc, sizeof desc, "Extent of every dataset in %s: %.10g %.10g %.10g %.10g (xmin ymin xmax ymax)",
+	snprintf(desc, sizeof desc,
+		 "Extent of every dataset in %s: %.10g %.10g %.10g %.10g (xmin ymin xmax ymax)",
 		 lode__md_str(f, "crs"), json_number_value(json_array_get(b, 0)),
 		 json_number_value(json_array_get(b, 1)), json_number_value(json_array_get(b, 2)),
 		 json_number_value(json_array_get(b, 3)));
@@ -232,7 +233,8 @@ static void distribution(lode__xw *x, const json_t *f)
 	const char *ver = lode__md_attr(f, "lode_format_version");
 
 	snprintf(mb, sizeof mb, "%.6f", (double)json_integer_value(json_object_get(f, "file_size")) / 1e6);
-	snprintf(desc, sizeof desc, "lode bundle (netCDF-4/HDF5, CF-1.8, ACDD-1.3); file SHA-256 %s; bundle digest %s",
+	snprintf(desc, sizeof desc,
+		 "lode bundle (netCDF-4/HDF5, CF-1.8, ACDD-1.3); file SHA-256 %s; bundle digest %s",
 		 lode__md_str(f, "file_sha256"), lode__md_str(f, "bundle_sha256"));
 	lode__xw_start(x, "gmd:distributionInfo");
 	lode__xw_start(x, "gmd:MD_Distribution");
@@ -272,7 +274,8 @@ static void accuracy_report(lode__xw *x, const json_t *ds)
 	char *words = lode__md_accuracy_text(op), name[200], v[64];
 	int known = json_is_number(acc) && !json_is_true(json_object_get(op, "ballpark"));
 
-	snprintf(name, sizeof name, "accuracy of the coordinate operation applied to %s", lode__md_str(ds, "name"));
+	snprintf(name, sizeof name, "accuracy of the coordinate operation applied to %s",
+		 lode__md_str(ds, "name"));
 	lode__xw_start(x, "gmd:report");
 	lode__xw_start(x, "gmd:DQ_AbsoluteExternalPositionalAccuracy");
 	cs(x, "gmd:nameOfMeasure", name);
@@ -308,15 +311,18 @@ static void sources(lode__xw *x, const json_t *f)
 	const json_t *dss = json_object_get(f, "datasets");
 
 	for (size_t i = 0; i < json_array_size(dss); i++) {
-		const json_t *src = json_object_get(json_object_get(json_array_get(dss, i), "lineage"), "source");
+		const json_t *src =
+		    json_object_get(json_object_get(json_array_get(dss, i), "lineage"), "source");
 		const char *path = lode__md_str(src, "path"), *sha = lode__md_str(src, "sha256");
 		char desc[600], id[100];
 		int seen = 0;
 
 		for (size_t k = 0; k < i && path && sha; k++) {
-			const json_t *o = json_object_get(json_object_get(json_array_get(dss, k), "lineage"), "source");
+			const json_t *o =
+			    json_object_get(json_object_get(json_array_get(dss, k), "lineage"), "source");
 			seen |= lode__md_str(o, "path") && lode__md_str(o, "sha256") &&
-				strcmp(lode__md_str(o, "path"), path) == 0 && strcmp(lode__md_str(o, "sha256"), sha) == 0;
+				strcmp(lode__md_str(o, "path"), path) == 0 &&
+				strcmp(lode__md_str(o, "sha256"), sha) == 0;
 		}
 		if (!path || seen)
 			continue;

@@ -46,10 +46,10 @@ static json_t *polygon(const json_t *w)
 
 static const char *stac_type(const char *dtype)
 {
-	static const char *const map[][2] = {{"Byte", "uint8"},	    {"Int8", "int8"},	   {"UInt16", "uint16"},
-					     {"Int16", "int16"},    {"UInt32", "uint32"},  {"Int32", "int32"},
-					     {"UInt64", "uint64"},  {"Int64", "int64"},	   {"Float32", "float32"},
-					     {"Float64", "float64"}};
+	static const char *const map[][2] = {
+	    {"Byte", "uint8"},      {"Int8", "int8"},      {"UInt16", "uint16"}, {"Int16", "int16"},
+	    {"UInt32", "uint32"},   {"Int32", "int32"},    {"UInt64", "uint64"}, {"Int64", "int64"},
+	    {"Float32", "float32"}, {"Float64", "float64"}};
 
 	for (size_t i = 0; dtype && i < sizeof map / sizeof map[0]; i++)
 		if (strcmp(map[i][0], dtype) == 0)
@@ -107,9 +107,10 @@ static json_t *assets(const json_t *f)
 		const json_t *e = json_array_get(extra, i);
 		char key[64];
 		json_t *a = json_object();
-		snprintf(key, sizeof key, "%s", strstr(lode__md_str(e, "href"), ".iso19139") ? "iso19139"
-					       : strstr(lode__md_str(e, "href"), ".fgdc")   ? "fgdc"
-											    : "report");
+		snprintf(key, sizeof key, "%s",
+			 strstr(lode__md_str(e, "href"), ".iso19139") ? "iso19139"
+			 : strstr(lode__md_str(e, "href"), ".fgdc")   ? "fgdc"
+								      : "report");
 		json_object_set(a, "href", json_object_get(e, "href"));
 		json_object_set(a, "type", json_object_get(e, "type"));
 		json_object_set(a, "title", json_object_get(e, "title"));
@@ -125,14 +126,16 @@ static json_t *links(const json_t *f)
 	json_t *ls = json_array();
 
 	for (size_t i = 0; i < json_array_size(dss); i++) {
-		const json_t *src = json_object_get(json_object_get(json_array_get(dss, i), "lineage"), "source");
+		const json_t *src =
+		    json_object_get(json_object_get(json_array_get(dss, i), "lineage"), "source");
 		const char *path = lode__md_str(src, "path"), *sha = lode__md_str(src, "sha256");
 		char title[300];
 		json_t *l;
 
 		if (!path)
 			continue;
-		snprintf(title, sizeof title, "source of %s (%s)", lode__md_str(json_array_get(dss, i), "name"),
+		snprintf(title, sizeof title, "source of %s (%s)",
+			 lode__md_str(json_array_get(dss, i), "name"),
 			 lode__md_str(src, "crs") ? lode__md_str(src, "crs") : "unnamed CRS");
 		l = json_object();
 		json_object_set_new(l, "rel", json_string("derived_from"));
@@ -172,14 +175,20 @@ static json_t *properties(const json_t *f)
 		json_object_set_new(p, "keywords", kw);
 		free(copy);
 	}
-	json_object_set(p, "proj:code", json_is_integer(json_object_get(f, "epsg"))
-					     ? json_object_get(f, "crs")
-					     : json_null());
+	json_object_set(p, "proj:code",
+			json_is_integer(json_object_get(f, "epsg")) ? json_object_get(f, "crs")
+								    : json_null());
 	json_object_set(p, "proj:wkt2", json_object_get(f, "crs_wkt"));
 	json_object_set(p, "proj:bbox", json_object_get(f, "bbox"));
-	json_object_set_new(sw, "lode", json_string(lode__md_str(lin0, "lode_version") ? lode__md_str(lin0, "lode_version") : "?"));
-	json_object_set_new(sw, "PROJ", json_string(lode__md_str(lin0, "proj_version") ? lode__md_str(lin0, "proj_version") : "?"));
-	json_object_set_new(sw, "GDAL", json_string(lode__md_str(lin0, "gdal_version") ? lode__md_str(lin0, "gdal_version") : "?"));
+	json_object_set_new(
+	    sw, "lode",
+	    json_string(lode__md_str(lin0, "lode_version") ? lode__md_str(lin0, "lode_version") : "?"));
+	json_object_set_new(
+	    sw, "PROJ",
+	    json_string(lode__md_str(lin0, "proj_version") ? lode__md_str(lin0, "proj_version") : "?"));
+	json_object_set_new(
+	    sw, "GDAL",
+	    json_string(lode__md_str(lin0, "gdal_version") ? lode__md_str(lin0, "gdal_version") : "?"));
 	json_object_set_new(p, "processing:software", sw);
 	for (size_t i = 0; i < json_array_size(dss); i++) {
 		char *t = lode__md_step_text(json_array_get(dss, i));
@@ -209,6 +218,7 @@ lode_status lode__md_stac(const json_t *f, char **out, lode_error *err)
 	*out = json_dumps(item, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(item);
 	if (!*out)
-		return lode__err(err, LODE_ENOMEM, "out of memory (or a text that is not UTF-8) writing the STAC item");
+		return lode__err(err, LODE_ENOMEM,
+				 "out of memory (or a text that is not UTF-8) writing the STAC item");
 	return LODE_OK;
 }
