@@ -296,7 +296,9 @@ def test_demo_records_validate_and_match_ls(ctx, tdir):
     # The ISO and FGDC records written first are listed as further assets.
     assert item["assets"]["iso19139"]["href"] == "malaysia.iso19139.xml", item["assets"].keys()
     assert item["assets"]["fgdc"]["href"] == "malaysia.fgdc.xml", item["assets"].keys()
-    assert item["properties"]["datetime"] == "2023-11-14T22:13:20Z", item["properties"]["datetime"]
+    # datetime: the manifest's time_coverage_start wins over date_created
+    assert item["properties"]["datetime"] == "2024-01-01T00:00:00Z", item["properties"]["datetime"]
+    assert item["properties"]["created"] == "2023-11-14T22:13:20Z", item["properties"]["created"]
 
 
 @test
