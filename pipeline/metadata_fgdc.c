@@ -8,6 +8,7 @@
  * the spatial reference as the CRS's code and WKT; distribution of the bundle file.
  * It does not write an Entity_and_Attribute section.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,18 +277,59 @@ static void distribution(lode__xw *x, const json_t *f)
 	lode__xw_end(x);
 }
 
+/* The text in quotes after the first KEY[" of a WKT (a datum's or ellipsoid's name),
+   and the two numbers after it when nums is given; 0 when KEY is not there. */
+static int wkt_item(const char *wkt, const char *key, char *name, size_t cap, double nums[2])
+{
+	const char *p = wkt ? strstr(wkt, key) : NULL, *q;
+
+	if (!p || !(q = strchr(p += strlen(key), '"')))
+		return 0;
+	snprintf(name, cap, "%.*s", (int)(q - p), p);
+	return !nums || sscanf(q + 1, ",%lf,%lf", &nums[0], &nums[1]) == 2;
+}
+
+/* A geographic CRS (and a raster to give the resolution): geograph; any other: local,
+   naming the CRS and giving its WKT.  Then the datum and ellipsoid from the WKT. */
 static void spatial_ref(lode__xw *x, const json_t *f)
 {
-	char desc[200];
+	const char *wkt = lode__md_str(f, "crs_wkt");
+	const json_t *dss = json_object_get(f, "datasets"), *gt = NULL;
+	char desc[200], v[64], datum[200], ellips[200];
+	double e[2];
 
-	snprintf(desc, sizeof desc, "%s (the WKT2 of the bundle's grid_mapping variables: crs_wkt)",
-		 lode__md_str(f, "crs"));
+	for (size_t i = 0; i < json_array_size(dss) && !gt; i++)
+		gt = json_object_get(json_array_get(dss, i), "geotransform");
 	lode__xw_start(x, "spref");
 	lode__xw_start(x, "horizsys");
-	lode__xw_start(x, "local");
-	lode__xw_elem(x, "localdes", desc);
-	lode__xw_elem(x, "localgeo", lode__md_str(f, "crs_wkt"));
-	lode__xw_end(x);
+	if (wkt && strncmp(wkt, "GEOGCRS[", 8) == 0 && gt && json_number_value(json_array_get(gt, 1)) != 0) {
+		lode__xw_start(x, "geograph");
+		snprintf(v, sizeof v, "%.17g", fabs(json_number_value(json_array_get(gt, 5))));
+		lode__xw_elem(x, "latres", v);
+		snprintf(v, sizeof v, "%.17g", fabs(json_number_value(json_array_get(gt, 1))));
+		lode__xw_elem(x, "longres", v);
+		lode__xw_elem(x, "geogunit", "Decimal degrees");
+		lode__xw_end(x);
+	} else {
+		snprintf(desc, sizeof desc, "%s (the WKT2 of the bundle's grid_mapping variables: crs_wkt)",
+			 lode__md_str(f, "crs"));
+		lode__xw_start(x, "local");
+		lode__xw_elem(x, "localdes", desc);
+		lode__xw_elem(x, "localgeo", wkt ? wkt : "unknown");
+		lode__xw_end(x);
+	}
+	if (wkt_item(wkt, "ELLIPSOID[\"", ellips, sizeof ellips, e) && e[0] > 0 && e[1] > 0) {
+		lode__xw_start(x, "geodetic");
+		if (wkt_item(wkt, "ENSEMBLE[\"", datum, sizeof datum, NULL) ||
+		    wkt_item(wkt, "DATUM[\"", datum, sizeof datum, NULL))
+			lode__xw_elem(x, "horizdn", datum);
+		lode__xw_elem(x, "ellips", ellips);
+		snprintf(v, sizeof v, "%.17g", e[0]);
+		lode__xw_elem(x, "semiaxis", v);
+		snprintf(v, sizeof v, "%.17g", e[1]);
+		lode__xw_elem(x, "denflat", v);
+		lode__xw_end(x);
+	}
 	lode__xw_end(x);
 	lode__xw_end(x);
 }

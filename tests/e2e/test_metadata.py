@@ -232,7 +232,20 @@ def check_fgdc_facts(path, ls):
              s.find("srccite/citeinfo/othercit").text.split()[1].rstrip(","))
             for s in root.findall("dataqual/lineage/srcinfo")}
     assert srcs == {(d["source"]["path"], d["name"], d["source"]["sha256"]) for d in ls["datasets"]}, srcs
-    assert root.find("spref/horizsys/local/localdes").text.startswith(ls["datasets"][0]["crs"] + " ")
+    crs = ls["datasets"][0]["crs"]
+    srs = osr.SpatialReference()
+    srs.SetFromUserInput(crs)
+    hs = root.find("spref/horizsys")
+    rasters = [d for d in ls["datasets"] if d["kind"] == "raster"]
+    if srs.IsGeographic() and rasters:
+        b = rasters[0]["bounds"]
+        assert abs(float(hs.find("geograph/longres").text) - (b[2] - b[0]) / rasters[0]["width"]) < 1e-12
+        assert abs(float(hs.find("geograph/latres").text) - (b[3] - b[1]) / rasters[0]["height"]) < 1e-12
+        assert hs.find("geograph/geogunit").text == "Decimal degrees"
+    else:
+        assert hs.find("local/localdes").text.startswith(crs + " "), hs.find("local/localdes").text
+    assert float(hs.find("geodetic/semiaxis").text) == srs.GetSemiMajor(), hs.find("geodetic/semiaxis").text
+    assert abs(float(hs.find("geodetic/denflat").text) - srs.GetInvFlattening()) < 1e-9
 
 
 def check_stac_facts(ctx, path, ls, bundle):
