@@ -64,6 +64,7 @@ typedef struct lode_manifest {
 #define LODE_MD_ISO19139 1u
 #define LODE_MD_FGDC     2u
 #define LODE_MD_STAC     4u
+#define LODE_MD_REPORT   8u
 
 /* Parse and validate a manifest file.  Errors carry "FILE:LINE:COL: key: problem". */
 lode_status lode__manifest_load(const char *path, lode_manifest **out, lode_error *err);

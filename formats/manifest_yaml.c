@@ -530,10 +530,10 @@ static const char *const top_keys[] = {"bundle", "target", "policy", "datasets",
 /* metadata: the records lode writes beside the bundle (LODE_MD_* bits), a list of names. */
 static lode_status get_metadata(ctx *c, const yaml_node_t *n, const char *key, unsigned *out)
 {
-	static const char *const names[] = {"iso19139", "fgdc", "stac", NULL};
+	static const char *const names[] = {"iso19139", "fgdc", "stac", "report", NULL};
 
 	if (n->type != YAML_SEQUENCE_NODE)
-		return fail(c, n, key, "expected a list of record formats, e.g. [iso19139, fgdc, stac]");
+		return fail(c, n, key, "expected a list of record formats, e.g. [iso19139, fgdc, stac, report]");
 	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
 		const yaml_node_t *e = yaml_document_get_node(c->doc, *it);
 		const char *s = scalar(e);
@@ -543,7 +543,7 @@ static lode_status get_metadata(ctx *c, const yaml_node_t *n, const char *key, u
 			if (strcmp(s, names[i]) == 0)
 				break;
 		if (!s || !names[i])
-			return fail(c, e, key, "unknown record format '%s' (expected iso19139, fgdc or stac)",
+			return fail(c, e, key, "unknown record format '%s' (expected iso19139, fgdc, stac or report)",
 				    s ? s : "(not text)");
 		if (*out & (1u << i))
 			return fail(c, e, key, "'%s' is listed twice", s);

@@ -337,6 +337,20 @@ static int cmd_metadata(const cli_opts *o, int nargs, char **args)
 	return 0;
 }
 
+static int cmd_report(const cli_opts *o, int nargs, char **args)
+{
+	lode_error err = {0};
+	lode_read_options ro = {o->max_memory};
+
+	if (nargs != 1 || !o->out)
+		return cli_usage_error("report", "expected one BUNDLE and -o REPORT.html", NULL);
+	if (lode_report(args[0], o->out, &ro, &err) != LODE_OK)
+		return fail(&err);
+	if (!o->quiet)
+		fprintf(stderr, "lode: wrote %s\n", o->out);
+	return 0;
+}
+
 /*
  * The commands, one row each: name, handler, synopsis, the options it takes (CLI_*),
  * help.  lode --help lists them in this order.
@@ -442,6 +456,14 @@ const cli_command cli_commands[] = {
      "  --check RECORD     validate a record offline against lode's copies of the schemas\n"
      "                     (XML with libxml2; a .json STAC item with python3-jsonschema)\n"
      "  --max-memory SIZE  bound what reading the bundle holds (default 1G)\n"},
+    {"report", cmd_report, "lode report BUNDLE -o REPORT.html [--max-memory SIZE] [-q]", CLI_OUT | CLI_MAX_MEMORY,
+     "Write a report of a bundle for people: one self-contained HTML page (no script, no\n"
+     "outside file) with what the bundle is, that it verified, a map of the datasets'\n"
+     "extents and a row per dataset: size, CRS, source and its SHA-256, the coordinate\n"
+     "operation with its EPSG code and accuracy (ballpark and unknown ones marked).\n"
+     "The bundle must verify first.\n\n"
+     "  -o, --output REPORT.html  where to write the report\n"
+     "  --max-memory SIZE         bound what reading the bundle holds (default 1G)\n"},
 };
 
 const size_t cli_ncommands = sizeof cli_commands / sizeof cli_commands[0];

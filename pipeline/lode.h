@@ -185,6 +185,15 @@ lode_status lode_metadata(const char *bundle_path, const char *format, const cha
 			  const lode_read_options *opt, lode_error *err);
 
 /*
+ * Write a report of a bundle for people to out_path: one self-contained XHTML page
+ * (lode_metadata's facts, its verification, a map of the extents, a row per dataset
+ * with its operation and accuracy, ballpark and unknown accuracies marked).  The bundle
+ * is verified first; nothing is required of its attributes.
+ */
+lode_status lode_report(const char *bundle_path, const char *out_path, const lode_read_options *opt,
+			lode_error *err);
+
+/*
  * Validate an ISO 19139 or FGDC CSDGM record (the format told by its root element)
  * against the XML schemas in schema_dir (NULL: lode_metadata_schema_dir()), never
  * reading the network.  *report: a malloc'd text with one line per problem (caller

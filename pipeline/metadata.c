@@ -202,7 +202,7 @@ lode_status lode__xw_finish(lode__xw *x, char **out, lode_error *err)
 /* ---- the facts of a bundle ---- */
 
 typedef struct md_job {
-	const char *bundle, *format, *out;
+	const char *bundle, *format, *out, *verify;
 	size_t max_memory;
 	char file_sha[65];
 	uint64_t file_size;
@@ -479,8 +479,11 @@ static lode_status required(const json_t *f, const char *format, const char *bun
 	return LODE_OK;
 }
 
-static const char *const md_formats[3] = {"iso19139", "fgdc", "stac"};
-static const char *const md_suffixes[3] = {".iso19139.xml", ".fgdc.xml", ".stac.json"};
+/* Indexed by the LODE_MD_* bit numbers (the manifest's order of names). */
+static const char *const md_formats[4] = {"iso19139", "fgdc", "stac", "report"};
+static const char *const md_suffixes[4] = {".iso19139.xml", ".fgdc.xml", ".stac.json", ".report.html"};
+/* The order they are written in: STAC last, so that it lists the others. */
+static const int md_order[4] = {0, 1, 3, 2};
 
 lode_status lode__metadata_precheck(const lode_manifest *m, const char *manifest_path, lode_error *err)
 {
@@ -496,7 +499,7 @@ lode_status lode__metadata_precheck(const lode_manifest *m, const char *manifest
 	if (lode__md_attr(f, "time_coverage_start") ||
 	    (sde && *sde && strspn(sde, "0123456789") == strlen(sde)))
 		json_object_set_new(f, "datetime", json_true());
-	for (i = 0; i < 3 && !missing; i++)
+	for (i = 0; i < 3 && !missing; i++) /* the report needs nothing */
 		if (m->metadata & (1u << i))
 			missing = missing_field(f, md_formats[i]);
 	json_decref(f);
@@ -518,7 +521,8 @@ lode_status lode__metadata_beside(const char *bundle_path, unsigned formats, lod
 	size_t n = strlen(bundle_path), stem = n > 3 && strcmp(bundle_path + n - 3, ".nc") == 0 ? n - 3 : n;
 	lode_status rc = LODE_OK;
 
-	for (int i = 0; i < 3 && !rc; i++) {
+	for (int k = 0; k < 4 && !rc; k++) {
+		int i = md_order[k];
 		char *out;
 		if (!(formats & (1u << i)))
 			continue;
@@ -551,9 +555,12 @@ static lode_status md_job_fn(void *arg, char **text, lode_error *err)
 		goto out;
 	file_facts(f, j);
 	dates(f);
-	if ((rc = required(f, j->format, j->bundle, err)))
+	json_object_set_new(f, "verify", json_string(j->verify ? j->verify : ""));
+	if (strcmp(j->format, "report") == 0)
+		rc = lode__md_report(f, text, err);
+	else if ((rc = required(f, j->format, j->bundle, err)))
 		goto out;
-	if (strcmp(j->format, "iso19139") == 0)
+	else if (strcmp(j->format, "iso19139") == 0)
 		rc = lode__md_iso(f, text, err);
 	else if (strcmp(j->format, "fgdc") == 0)
 		rc = lode__md_fgdc(f, text, err);
@@ -569,12 +576,13 @@ out:
 lode_status lode_metadata(const char *bundle_path, const char *format, const char *out_path,
 			  const lode_read_options *opt, lode_error *err)
 {
-	md_job j = {bundle_path, format, out_path, lode__read_memory(opt), {0}, 0};
+	md_job j = {bundle_path, format, out_path, NULL, lode__read_memory(opt), {0}, 0};
 	char *report = NULL, *text = NULL;
 	lode_status rc;
 
 	lode__err_clear(err);
-	if (!format || (strcmp(format, "iso19139") && strcmp(format, "fgdc") && strcmp(format, "stac")))
+	if (!format || (strcmp(format, "iso19139") && strcmp(format, "fgdc") && strcmp(format, "stac") &&
+			strcmp(format, "report")))
 		return lode__err(err, LODE_EUSAGE, "--format takes iso19139, fgdc or stac, not '%s'",
 				 format ? format : "");
 	if (lode__same_file(bundle_path, out_path))
@@ -582,15 +590,23 @@ lode_status lode_metadata(const char *bundle_path, const char *format, const cha
 	if ((rc = lode__sha256_file(bundle_path, j.file_sha, &j.file_size, err)))
 		return rc;
 	rc = lode_verify_opt(bundle_path, NULL, 0, opt, &report, err);
-	free(report);
 	if (rc) {
+		free(report);
 		lode__err_ctx(err, "will not describe a bundle that does not verify: ");
 		return rc;
 	}
+	j.verify = report;
 	if ((rc = lode__contained(bundle_path, md_job_fn, &j, &text, err, NULL)) == LODE_OK)
 		rc = lode__work_write_text_atomic(out_path, text, err);
 	free(text);
+	free(report);
 	return rc;
+}
+
+lode_status lode_report(const char *bundle_path, const char *out_path, const lode_read_options *opt,
+			lode_error *err)
+{
+	return lode_metadata(bundle_path, "report", out_path, opt, err);
 }
 
 /* ---- validation against the vendored XML schemas ---- */

@@ -1,6 +1,6 @@
 /*
  * metadata_int.h -- PRIVATE to the metadata module (metadata.c, metadata_iso.c,
- * metadata_fgdc.c, metadata_stac.c): the facts of a verified bundle as one JSON object,
+ * metadata_fgdc.c, metadata_stac.c, metadata_report.c): the facts of a verified bundle as one JSON object,
  * the record writers that turn them into ISO 19139, FGDC CSDGM and STAC, and a small
  * wrapper of libxml2's xmlTextWriter shared by the two XML writers.
  *
@@ -20,6 +20,7 @@
  *                 "bundle_sha256" the bundle digest
  *   "datetime":   the STAC datetime, "date" the metadata's date (YYYY-MM-DD)
  *   "extra_assets": for STAC, [{href, type, title, role}] of records found beside it
+ *   "verify":     for the report, lode verify's report of the bundle
  */
 #ifndef LODE_METADATA_INT_H
 #define LODE_METADATA_INT_H
@@ -44,6 +45,7 @@ char *lode__md_accuracy_text(const json_t *op);
 lode_status lode__md_iso(const json_t *facts, char **out, lode_error *err);
 lode_status lode__md_fgdc(const json_t *facts, char **out, lode_error *err);
 lode_status lode__md_stac(const json_t *facts, char **out, lode_error *err);
+lode_status lode__md_report(const json_t *facts, char **out, lode_error *err); /* XHTML */
 
 /* xmlTextWriter on a memory buffer; a failed call sets bad, the later ones do nothing. */
 typedef struct lode__xw {

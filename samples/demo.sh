@@ -17,7 +17,8 @@ echo
 echo "== lode ls"
 "$LODE" ls "$OUT/malaysia.nc"
 echo
-echo "== lode metadata (ISO 19139 for MyGDI, FGDC for USGS, STAC), each checked offline"
+echo "== lode metadata (ISO 19139 for MyGDI, FGDC for USGS, STAC), each checked offline, and lode report"
+"$LODE" report "$OUT/malaysia.nc" -o "$OUT/malaysia.report.html"
 for f in iso19139:xml fgdc:xml stac:json; do
 	"$LODE" metadata "$OUT/malaysia.nc" --format "${f%%:*}" -o "$OUT/malaysia.${f%%:*}.${f#*:}"
 	"$LODE" metadata --check "$OUT/malaysia.${f%%:*}.${f#*:}"

@@ -446,7 +446,7 @@ def metadata_manifest(ctx, tdir, formats, bundle=None):
 def test_manifest_metadata_on_run_and_package(ctx, tdir):
     """metadata: [iso19139, fgdc, stac] in the manifest: run and package write the three
     records beside the bundle, valid, the STAC item listing the other two."""
-    man = metadata_manifest(ctx, tdir, ["stac", "iso19139", "fgdc"])
+    man = metadata_manifest(ctx, tdir, ["stac", "report", "iso19139", "fgdc"])
     env = ctx.env(SOURCE_DATE_EPOCH="1700000000")
     b = os.path.join(tdir, "run.nc")
     lode_ok(ctx, ["run", man, "-o", b, "-q"], tdir, env=env)
@@ -454,9 +454,10 @@ def test_manifest_metadata_on_run_and_package(ctx, tdir):
             "stac": os.path.join(tdir, "run.stac.json")}
     assert_valid(ctx, tdir, recs)
     item = json.load(open(recs["stac"]))
-    assert {"iso19139", "fgdc", "bundle", "aeromag"} <= set(item["assets"]), item["assets"].keys()
+    assert {"iso19139", "fgdc", "report", "bundle", "aeromag"} <= set(item["assets"]), item["assets"].keys()
     ls = ls_json(ctx, tdir, b)
     check_iso_facts(recs["iso19139"], ls, b)
+    check_report(os.path.join(tdir, "run.report.html"), ls, b)
     work = os.path.join(tdir, "work")
     lode_ok(ctx, ["plan", man, "-w", work, "-q"], tdir, env=env)
     lode_ok(ctx, ["reproject", "-w", work, "-q"], tdir, env=env)
@@ -482,6 +483,74 @@ def test_manifest_metadata_refused_before_writing(ctx, tdir):
     r = lode(ctx, ["run", man, "-o", b], tdir)
     assert r.rc == 1 and "unknown record format 'dcat'" in r.err and "m.yaml:" in r.err, r.brief()
     assert not os.path.exists(b)
+
+
+XH = "{http://www.w3.org/1999/xhtml}"
+
+
+def check_report(path, ls, bundle):
+    """The report is well-formed XHTML (ElementTree parses it) and says what ls says."""
+    root = ET.parse(path).getroot()
+    assert root.tag == XH + "html", root.tag
+    assert not root.findall(".//" + XH + "script"), "a script in the report"
+    rows = {tr.get("id"): [td for td in tr.findall(XH + "td")] for tr in root.iter(XH + "tr") if tr.get("id")}
+    assert list(rows) == [d["name"] for d in ls["datasets"]], list(rows)
+    doubtful = set()
+    for d in ls["datasets"]:
+        tds = rows[d["name"]]
+        op = d["operation"]
+        assert tds[3].text == d["source"]["path"] and tds[4].text == d["source"]["sha256"], d["name"]
+        assert tds[6].text == op["name"], (tds[6].text, op["name"])
+        assert tds[7].text == (op["code"] or "(none)"), (tds[7].text, op["code"])
+        bad = op["ballpark"] or op["accuracy_m"] is None
+        assert tds[8].get("class") == ("warn" if bad else "ok"), (d["name"], tds[8].get("class"))
+        if bad:
+            doubtful.add(d["name"])
+            assert tds[8].text.startswith("unknown"), tds[8].text
+        else:
+            assert tds[8].text == "%g m" % op["accuracy_m"], tds[8].text
+    warn = [li.text.split(":")[0] for li in root.find(".//%sul[@id='warnings']" % XH) if li.get("class") == "warn"]
+    assert set(warn) == doubtful, (warn, doubtful)
+    rects = [r.get("data-name") for r in root.iter("{http://www.w3.org/2000/svg}rect")]
+    assert rects == [d["name"] for d in ls["datasets"] if d["kind"] == "raster" or d.get("feature_count")], rects
+    text = "".join(root.itertext())
+    assert hashlib.sha256(open(bundle, "rb").read()).hexdigest() in text
+    assert ls["bundle_sha256"] in text
+    return root
+
+
+@test
+def test_report(ctx, tdir):
+    """lode report: one self-contained XHTML page whose rows, warnings and map say what
+    lode ls --json says; the STAC item lists it; hostile text stays text."""
+    b = demo_bundle(ctx, tdir)
+    rep = os.path.join(tdir, "malaysia.report.html")
+    lode_ok(ctx, ["report", b, "-o", rep, "-q"], tdir)
+    ls = ls_json(ctx, tdir, b)
+    root = check_report(rep, ls, b)
+    pre = root.find(".//%spre[@id='verify']" % XH).text.strip().split("\n")
+    want = lode_ok(ctx, ["verify", b], tdir).out.strip().split("\n")
+    assert pre == want[:-1] and "bundle digest: OK" in pre[-1], (pre, want)
+    out = os.path.join(tdir, "malaysia.stac.json")
+    lode_ok(ctx, ["metadata", b, "--format", "stac", "-o", out, "-q"], tdir)
+    item = json.load(open(out))
+    assert item["assets"]["report"]["href"] == "malaysia.report.html", item["assets"].keys()
+    assert item["assets"]["report"]["type"] == "text/html"
+    assert not stac_errors(item)
+    # Text from the manifest is escaped, never markup.
+    title = "<script>alert(1)</script> & <b>bold</b>"
+    pb = projected_bundle(ctx, tdir, bundle=dict(CONTACT, title=title))
+    rep2 = os.path.join(tdir, "p.report.html")
+    lode_ok(ctx, ["report", pb, "-o", rep2, "-q"], tdir)
+    root = check_report(rep2, ls_json(ctx, tdir, pb), pb)
+    assert root.find("%shead/%stitle" % (XH, XH)).text == title
+    assert root.find(".//%sh1" % XH).text == title
+    # A damaged bundle gets no report.
+    import h5py
+    with h5py.File(pb, "r+") as f:
+        f.attrs["summary"] = "edited"
+    r = lode(ctx, ["report", pb, "-o", rep2 + ".x"], tdir)
+    assert r.rc == 1 and "does not verify" in r.err and not os.path.exists(rep2 + ".x"), r.brief()
 
 
 if __name__ == "__main__":
