@@ -642,9 +642,14 @@ lode_status lode_metadata_check(const char *record_path, const char *schema_dir,
 		schema_dir = lode_metadata_schema_dir();
 	/* Never the network, whatever a schema or the record points at. */
 	xmlSetExternalEntityLoader(xmlNoNetExternalEntityLoader);
-	doc = xmlReadFile(record_path, NULL, XML_PARSE_NONET);
+	/* libxml2 reports through the error record, never on stderr. */
+	doc = xmlReadFile(record_path, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
 	if (!doc || !(root = xmlDocGetRootElement(doc))) {
-		rc = lode__err(err, LODE_EDAMAGED, "%s: not a well-formed XML file", record_path);
+		const xmlError *e = xmlGetLastError();
+		char why[300];
+		snprintf(why, sizeof why, "%s", e && e->message ? e->message : "empty");
+		why[strcspn(why, "\n")] = '\0';
+		rc = lode__err(err, LODE_EDAMAGED, "%s: not a well-formed XML file: %s", record_path, why);
 		goto out;
 	}
 	if (xmlStrcmp(root->name, BAD_CAST "MD_Metadata") == 0) {
@@ -660,8 +665,10 @@ lode_status lode_metadata_check(const char *record_path, const char *schema_dir,
 			       record_path, (const char *)root->name);
 		goto out;
 	}
-	if (!(sdoc = xmlReadFile(xsd, NULL, XML_PARSE_NONET)) || !(pc = xmlSchemaNewDocParserCtxt(sdoc)) ||
-	    !(schema = xmlSchemaParse(pc)) || !(vc = xmlSchemaNewValidCtxt(schema))) {
+	if ((sdoc = xmlReadFile(xsd, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)) &&
+	    (pc = xmlSchemaNewDocParserCtxt(sdoc)))
+		xmlSchemaSetParserErrors(pc, collect, collect, report);
+	if (!sdoc || !pc || !(schema = xmlSchemaParse(pc)) || !(vc = xmlSchemaNewValidCtxt(schema))) {
 		rc = lode__err(err, LODE_EIO,
 			       "%s: cannot load the %s schema (set LODE_SCHEMA_DIR to lode's schemas folder)",
 			       xsd, kind);

@@ -421,6 +421,15 @@ def test_usage_errors(ctx, tdir):
         r = lode(ctx, args, tdir)
         assert_no_crash(r)
         assert r.rc == 2 and want in r.err, r.brief()
+    # Not XML, or missing: refused with libxml2's reason, and nothing of libxml2's own on stderr.
+    for name, text in (("broken.xml", "<a><b></a>"), ("missing.xml", None)):
+        p = os.path.join(tdir, name)
+        if text is not None:
+            open(p, "w").write(text)
+        r = lode(ctx, ["metadata", "--check", p], tdir)
+        assert_no_crash(r)
+        assert r.rc == 1 and r.err.startswith("lode: error: ") and "not a well-formed XML file" in r.err, r.brief()
+        assert len(r.err.strip().split("\n")) == 1, r.brief()
     p = os.path.join(tdir, "other.xml")
     open(p, "w").write("<?xml version='1.0'?><catalog/>")
     r = lode(ctx, ["metadata", "--check", p], tdir)
