@@ -14,14 +14,14 @@ PYTHON ?= /usr/bin/python3
 
 # Debian packages the build, the tests and the demo need.
 DEB_PACKAGES = build-essential pkg-config libgdal-dev libproj-dev libhdf5-dev zlib1g-dev \
-	libyaml-dev libsodium-dev libssl-dev libjansson-dev libcmocka-dev libdeflate-dev gdal-bin proj-bin proj-data \
+	libyaml-dev libsodium-dev libssl-dev libjansson-dev libcmocka-dev libdeflate-dev libxml2-dev gdal-bin proj-bin proj-data \
 	hdf5-tools netcdf-bin python3 python3-gdal python3-numpy python3-h5py python3-netcdf4 \
-	python3-xarray python3-nacl time
+	python3-xarray python3-nacl python3-jsonschema libxml2-utils time
 
 # Debian packages for the single-node Slurm end-to-end test (tests/e2e/test_slurm.py).
 SLURM_PACKAGES = slurmctld slurmd slurm-client munge
 
-PKGS = gdal proj hdf5-serial yaml-0.1 libsodium libcrypto jansson zlib libdeflate
+PKGS = gdal proj hdf5-serial yaml-0.1 libsodium libcrypto jansson zlib libdeflate libxml-2.0
 DEP_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null | sed 's/-I/-isystem /g')
 DEP_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhdf5_hl -lpthread -lm
 
@@ -32,7 +32,10 @@ WARN += -Werror
 endif
 CFLAGS ?= -O2 -g
 INCLUDES = -Ipipeline -Iformats -Iformats/base
-ALL_CFLAGS = -std=c17 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(INCLUDES) $(DEP_CFLAGS)
+# Where lode metadata --check finds the vendored schemas (tests/data/schemas, installed
+# under PREFIX/share/lode/schemas; the source tree's copy when that is missing).
+SCHEMA_DEFS = -DLODE_SCHEMA_DIR='"$(PREFIX)/share/lode/schemas"' -DLODE_SOURCE_SCHEMA_DIR='"$(CURDIR)/tests/data/schemas"'
+ALL_CFLAGS = -std=c17 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(INCLUDES) $(DEP_CFLAGS) $(SCHEMA_DEFS)
 
 # Every .c under pipeline/ and formats/ is in the library but the CLI's (pipeline/cli*.c).
 # Layers, lowest first: formats/base (error record, utilities), formats (one adapter per
@@ -132,10 +135,13 @@ install: all
 	install -m 0644 $(B)/liblode.a $(DESTDIR)$(PREFIX)/lib/liblode.a
 	install -m 0644 pipeline/lode.h formats/base/lode_error.h $(DESTDIR)$(PREFIX)/include/
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/lode/
+	install -d $(DESTDIR)$(PREFIX)/share/lode
+	rm -rf $(DESTDIR)$(PREFIX)/share/lode/schemas
+	cp -R tests/data/schemas $(DESTDIR)$(PREFIX)/share/lode/schemas
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/lode $(DESTDIR)$(PREFIX)/lib/liblode.a $(DESTDIR)$(PREFIX)/include/lode.h $(DESTDIR)$(PREFIX)/include/lode_error.h
-	rm -rf $(DESTDIR)$(PREFIX)/share/doc/lode
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/lode $(DESTDIR)$(PREFIX)/share/lode
 
 format:
 	clang-format -i $(LIB_SRC) $(CLI_SRC) $(UNIT_SRC) $(HEADERS)

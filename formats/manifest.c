@@ -46,6 +46,17 @@ const char *const lode__acdd_keys[] = {"title",
 				       "product_version",
 				       "history",
 				       "standard_name_vocabulary",
+				       "time_coverage_start",
+				       "time_coverage_end",
+				       /* not ACDD: for lode metadata's records (docs/manifest.md) */
+				       "purpose",
+				       "doi",
+				       "creator_phone",
+				       "creator_address",
+				       "creator_city",
+				       "creator_state",
+				       "creator_postal_code",
+				       "creator_country",
 				       NULL};
 
 int lode__acdd_key_ok(const char *key)

@@ -80,7 +80,14 @@ typedef struct lode_manifest {
 	int target_geographic;
 	lode_dataset_spec *datasets;
 	size_t ndatasets;
+	unsigned metadata; /* metadata: records written beside the bundle, LODE_MD_* bits */
 } lode_manifest;
+
+/* The records of a manifest's metadata: list (lode metadata's formats). */
+#define LODE_MD_ISO19139 1u
+#define LODE_MD_FGDC     2u
+#define LODE_MD_STAC     4u
+#define LODE_MD_REPORT   8u
 
 /* Parse and validate a manifest file.  Errors carry "FILE:LINE:COL: key: problem", every
    problem found in one pass (up to LODE_MANIFEST_MAX_ERRORS), one per line. */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lode.h"
@@ -306,6 +307,79 @@ static int cmd_extract(const cli_opts *o, int nargs, char **args)
 	return 0;
 }
 
+/* lode metadata --check on a STAC item: the vendored JSON Schemas through Python's
+   jsonschema (python3 SCHEMAS/stac/validate_offline.py ITEM), never the network. */
+static int check_stac(const char *item)
+{
+	char script[4096];
+	pid_t pid;
+	int st = 0;
+
+	snprintf(script, sizeof script, "%s/stac/validate_offline.py", lode_metadata_schema_dir());
+	fflush(NULL);
+	if ((pid = fork()) < 0) {
+		perror("lode: fork");
+		return 1;
+	}
+	if (pid == 0) {
+		execlp("python3", "python3", script, item, (char *)NULL);
+		fprintf(stderr, "lode: error: cannot run python3 %s (Debian: python3-jsonschema)\n", script);
+		_exit(127);
+	}
+	while (waitpid(pid, &st, 0) < 0)
+		;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 0;
+	fprintf(stderr, "lode: error: %s does not validate against the STAC schemas\n", item);
+	return 1;
+}
+
+static int cmd_metadata(const cli_opts *o, int nargs, char **args)
+{
+	lode_error err = {0};
+	lode_read_options ro = {o->max_memory};
+	char *report = NULL;
+	lode_status rc;
+	size_t len;
+
+	if (nargs != 1)
+		return cli_usage_error("metadata", o->check ? "expected one RECORD" : "expected one BUNDLE",
+				       NULL);
+	if (o->check) {
+		if (o->format || o->out)
+			return cli_usage_error("metadata", "--check takes only the RECORD to validate", NULL);
+		len = strlen(args[0]);
+		if (len > 5 && strcmp(args[0] + len - 5, ".json") == 0)
+			return check_stac(args[0]);
+		rc = lode_metadata_check(args[0], NULL, &report, &err);
+		if (report)
+			put_printable_lines(rc ? stderr : stdout, report);
+		free(report);
+		return rc != LODE_OK ? fail(&err) : 0;
+	}
+	if (!o->format || !o->out)
+		return cli_usage_error("metadata", "expected --format iso19139|fgdc|stac and -o FILE", NULL);
+	if (lode_metadata(args[0], o->format, o->out, &ro, &err) != LODE_OK)
+		return fail(&err);
+	if (!o->quiet)
+		fprintf(stderr, "lode: wrote %s\n", o->out);
+	return 0;
+}
+
+static int cmd_report(const cli_opts *o, int nargs, char **args)
+{
+	lode_error err = {0};
+	lode_read_options ro = {o->max_memory};
+
+	if (nargs != 1 || !o->out)
+		return cli_usage_error("report", "expected one BUNDLE and -o REPORT.html", NULL);
+	if (lode_report(args[0], o->out, &ro, &err) != LODE_OK)
+		return fail(&err);
+	if (!o->quiet)
+		fprintf(stderr, "lode: wrote %s\n", o->out);
+	return 0;
+}
+
 /*
  * The commands, one row each: name, handler, synopsis, the options it takes (CLI_*),
  * help.  lode --help lists them in this order.
@@ -403,6 +477,28 @@ const cli_command cli_commands[] = {
      "NAME.gpkg, a GeoPackage whose layer is named NAME.\n\n"
      "  --max-memory SIZE  bound what reading the bundle holds (default 1G): a dataset\n"
      "                     that cannot be read within it is refused before it is written\n"},
+    {"metadata", cmd_metadata,
+     "lode metadata BUNDLE --format iso19139|fgdc|stac -o FILE [--max-memory SIZE] | lode metadata --check "
+     "RECORD",
+     CLI_OUT | CLI_FORMAT | CLI_CHECK | CLI_MAX_MEMORY,
+     "Write a metadata record of a bundle for a catalogue, from its root attributes and\n"
+     "lineage: ISO 19139 XML (ISO 19115; MyGDI, GeoNetwork), FGDC CSDGM XML (USGS) or a\n"
+     "STAC 1.1 Item (JSON).  The bundle must verify first.  A field the format requires\n"
+     "that the bundle lacks is refused, naming the manifest key that fills it.\n\n"
+     "  --format FMT       iso19139, fgdc or stac\n"
+     "  -o, --output FILE  where to write the record (a STAC item lists the bundle and\n"
+     "                     the STEM.iso19139.xml, STEM.fgdc.xml records beside it)\n"
+     "  --check RECORD     validate a record offline against lode's copies of the schemas\n"
+     "                     (XML with libxml2; a .json STAC item with python3-jsonschema)\n"
+     "  --max-memory SIZE  bound what reading the bundle holds (default 1G)\n"},
+    {"report", cmd_report, "lode report BUNDLE -o REPORT.html [--max-memory SIZE] [-q]", CLI_OUT | CLI_MAX_MEMORY,
+     "Write a report of a bundle for people: one self-contained HTML page (no script, no\n"
+     "outside file) with what the bundle is, that it verified, a map of the datasets'\n"
+     "extents and a row per dataset: size, CRS, source and its SHA-256, the coordinate\n"
+     "operation with its EPSG code and accuracy (ballpark and unknown ones marked).\n"
+     "The bundle must verify first.\n\n"
+     "  -o, --output REPORT.html  where to write the report\n"
+     "  --max-memory SIZE         bound what reading the bundle holds (default 1G)\n"},
 };
 
 const size_t cli_ncommands = sizeof cli_commands / sizeof cli_commands[0];

@@ -31,7 +31,9 @@ enum {
 	OPT_FORCE,
 	OPT_TILE_ROWS,
 	OPT_PREFIX,
-	OPT_MAX_MEMORY
+	OPT_MAX_MEMORY,
+	OPT_FORMAT,
+	OPT_CHECK
 };
 
 static const struct option long_opts[] = {
@@ -49,6 +51,8 @@ static const struct option long_opts[] = {
     {"tile-rows", required_argument, NULL, OPT_TILE_ROWS},
     {"prefix", no_argument, NULL, OPT_PREFIX},
     {"max-memory", required_argument, NULL, OPT_MAX_MEMORY},
+    {"format", required_argument, NULL, OPT_FORMAT},
+    {"check", no_argument, NULL, OPT_CHECK},
     {NULL, 0, NULL, 0},
 };
 
@@ -110,6 +114,8 @@ static unsigned option_bit(int ch)
 	case OPT_MAX_MEMORY: return CLI_MAX_MEMORY;
 	case OPT_PREFIX: return CLI_PREFIX;
 	case OPT_JSON: return CLI_JSON;
+	case OPT_FORMAT: return CLI_FORMAT;
+	case OPT_CHECK: return CLI_CHECK;
 	default: return 0;
 	}
 }
@@ -214,6 +220,8 @@ int cli_parse(const cli_command *c, int argc, char **argv, cli_opts *o)
 			break;
 		case OPT_PREFIX: o->prefix = 1; break;
 		case OPT_JSON: o->json = 1; break;
+		case OPT_FORMAT: o->format = optarg; break;
+		case OPT_CHECK: o->check = 1; break;
 		default:
 			if (optopt == 'o' || optopt == 'j' || optopt == 'w')
 				cli_usage_error(cmd,

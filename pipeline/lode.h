@@ -184,6 +184,42 @@ lode_status lode_extract_opt(const char *bundle_path, const char *const *names, 
 lode_status lode_merge_opt(const char *const *inputs, size_t ninputs, const char *bundle_path, int prefix,
 			   const lode_read_options *opt, lode_error *err);
 
+/* ---- metadata records for catalogues (docs/cli.md, lode metadata) ---- */
+
+/*
+ * Write a metadata record of a bundle to out_path: format "iso19139" (ISO 19115 encoded
+ * as ISO 19139 XML), "fgdc" (FGDC CSDGM XML) or "stac" (a STAC 1.1 Item, JSON).  The
+ * bundle is verified first (lode_verify_opt, strict) and its facts are read from its
+ * root attributes and lineage in a child process, as lode_ls does.  A field the format
+ * requires that the bundle leaves empty (no title, no contact...) is refused naming it
+ * and the manifest key that fills it.  The file is written under a temporary name and
+ * renamed into place; nothing is left on failure.
+ */
+lode_status lode_metadata(const char *bundle_path, const char *format, const char *out_path,
+			  const lode_read_options *opt, lode_error *err);
+
+/*
+ * Write a report of a bundle for people to out_path: one self-contained XHTML page
+ * (lode_metadata's facts, its verification, a map of the extents, a row per dataset
+ * with its operation and accuracy, ballpark and unknown accuracies marked).  The bundle
+ * is verified first; nothing is required of its attributes.
+ */
+lode_status lode_report(const char *bundle_path, const char *out_path, const lode_read_options *opt,
+			lode_error *err);
+
+/*
+ * Validate an ISO 19139 or FGDC CSDGM record (the format told by its root element)
+ * against the XML schemas in schema_dir (NULL: lode_metadata_schema_dir()), never
+ * reading the network.  *report: a malloc'd text with one line per problem (caller
+ * frees; may be set on failure).  LODE_EDAMAGED when the record does not validate.
+ */
+lode_status lode_metadata_check(const char *record_path, const char *schema_dir, char **report,
+				lode_error *err);
+
+/* The folder of the vendored schemas: $LODE_SCHEMA_DIR, else the installed
+   PREFIX/share/lode/schemas, else the source tree's tests/data/schemas. */
+const char *lode_metadata_schema_dir(void);
+
 /*
  * For the handler of SIGINT, SIGTERM or SIGHUP of a program that then ends: remove the
  * temporary files of every write this process has in progress, and end the child

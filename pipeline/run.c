@@ -9,6 +9,7 @@
 #include "bundle.h"
 #include "error.h"
 #include "lode.h"
+#include "metadata.h"
 #include "plan.h"
 #include "publish.h"
 #include "raster_gdal.h"
@@ -34,7 +35,8 @@ lode_status lode_run(const char *manifest_path, const char *bundle_path, const l
 			return rc;
 	}
 	if ((rc = lode__plan_build(manifest_path, opt, &p, err)) ||
-	    (rc = lode__out_refuse_plan(bundle_path, &p, err)))
+	    (rc = lode__out_refuse_plan(bundle_path, &p, err)) ||
+	    (rc = lode__metadata_precheck(p.m, manifest_path, err)))
 		goto out;
 	p.threads = opt ? opt->threads : 0;
 	p.max_memory = opt ? opt->max_memory : 0;
@@ -68,6 +70,9 @@ lode_status lode_run(const char *manifest_path, const char *bundle_path, const l
 		}
 	}
 	rc = lode__out_commit(&out, known, p.n * LODE__KNOWN_PER_ITEM, err);
+	/* The manifest's metadata: records, beside the bundle now that it is in place. */
+	if (!rc && p.m->metadata)
+		rc = lode__metadata_beside(bundle_path, p.m->metadata, err);
 out:
 	/* Name the bundle the user asked for, not the temporary file HDF5 saw. */
 	if (rc && out.tmp && !strstr(err->message, bundle_path))

@@ -18,6 +18,7 @@
 #include "dtype.h"
 #include "error.h"
 #include "lode.h"
+#include "metadata.h"
 #include "plan.h"
 #include "publish.h"
 #include "util.h"
@@ -450,7 +451,8 @@ lode_status lode_package(const char *work_dir, const char *bundle_path, const lo
 	lode_status rc;
 
 	lode__err_clear(err);
-	if ((rc = lode__work_load(&w, work_dir, err)) || (rc = refuse_work_output(&w, bundle_path, err)))
+	if ((rc = lode__work_load(&w, work_dir, err)) || (rc = refuse_work_output(&w, bundle_path, err)) ||
+	    (rc = lode__metadata_precheck(w.p.m, lode__work_jstr(w.doc, "manifest"), err)))
 		goto out;
 	if (opt) {
 		ro.progress = opt->progress;
@@ -497,6 +499,8 @@ lode_status lode_package(const char *work_dir, const char *bundle_path, const lo
 		}
 	}
 	rc = lode__out_commit(&out, known, w.p.n * LODE__KNOWN_PER_ITEM, err);
+	if (!rc && w.p.m->metadata)
+		rc = lode__metadata_beside(bundle_path, w.p.m->metadata, err);
 out:
 	if (rc && out.tmp && !strstr(err->message, bundle_path))
 		lode__err_ctx(err, "writing %s (nothing was left there): ", bundle_path);

@@ -17,6 +17,13 @@ echo
 echo "== lode ls"
 "$LODE" ls "$OUT/malaysia.nc"
 echo
+echo "== lode metadata (ISO 19139 for MyGDI, FGDC for USGS, STAC), each checked offline, and lode report"
+"$LODE" report "$OUT/malaysia.nc" -o "$OUT/malaysia.report.html"
+for f in iso19139:xml fgdc:xml stac:json; do
+	"$LODE" metadata "$OUT/malaysia.nc" --format "${f%%:*}" -o "$OUT/malaysia.${f%%:*}.${f#*:}"
+	"$LODE" metadata --check "$OUT/malaysia.${f%%:*}.${f#*:}"
+done
+echo
 echo "The bundle is $OUT/malaysia.nc. Open it with, for example:"
 echo "  gdalinfo NETCDF:\"$OUT/malaysia.nc\":/aeromag_tmi/aeromag_tmi"
 echo "  ncdump -h $OUT/malaysia.nc"
