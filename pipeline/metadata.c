@@ -27,6 +27,7 @@
 
 #include "bundle.h"
 #include "bundle_items.h"
+#include "crs_footprint.h"
 #include "crs_proj.h"
 #include "dtype.h"
 #include "error.h"
@@ -271,14 +272,22 @@ static lode_status wgs84_box(const char *label, const char *wkt, const double bb
 			     lode_error *err)
 {
 	char *wgs = NULL;
+	lode_footprint fp;
 	lode_status rc;
 
 	if (label && strcmp(label, "EPSG:4326") == 0) {
 		memcpy(out, bb, 4 * sizeof *out);
 		return LODE_OK;
 	}
-	if ((rc = lode__crs_to_wkt("EPSG:4326", &wgs, err)) == LODE_OK)
-		rc = lode__crs_transform_bounds(wkt, wgs, NULL, bb, out, err);
+	/* Sampled like a source's footprint (crs_footprint.h): points that do not transform
+	   (off a geostationary disk, say) are left out, as gdalwarp leaves them out. */
+	if ((rc = lode__crs_to_wkt("EPSG:4326", &wgs, err)) == LODE_OK &&
+	    (rc = lode__crs_footprint(wkt, wgs, NULL, bb, bb, 0, &fp, err)) == LODE_OK) {
+		if (fp.ntransformed == 0)
+			rc = lode__err(err, LODE_EBUNDLE, "no point of it transforms to WGS 84");
+		else
+			memcpy(out, fp.covers, 4 * sizeof *out);
+	}
 	free(wgs);
 	if (rc)
 		lode__err_ctx(err, "the bundle's extent in WGS 84: ");

@@ -70,6 +70,9 @@ void lode__plan_free(plan *p);
 lode_status lode__plan_text(const plan *p, int json, char **out, lode_error *err);
 /* Fill it->rules from the manifest and it->spec (set it->spec first). */
 void lode__plan_item_rules(const plan *p, plan_item *it);
+/* The plan's lineage record of one item (docs/bundle-format.md, lineage).  New reference,
+   NULL when out of memory. */
+json_t *lode__plan_lineage(const plan *p, const plan_item *it);
 /* The extent of a layer's nodes: x min, y min, x max, y max (NaN left out). */
 void lode__vector_extent(const lode_vdata *d, double e[4]);
 /*
