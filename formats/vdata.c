@@ -79,5 +79,7 @@ const char *lode__vdata_type_name(const lode_vdata *d)
 	    {{"", "3D Point", "3D LineString", "3D Polygon"},
 	     {"", "3D MultiPoint", "3D MultiLineString", "3D MultiPolygon"}},
 	};
+	if (d->kind == LODE_GK_NONE)
+		return "None";
 	return names[d->has_z ? 1 : 0][d->multi ? 1 : 0][d->kind];
 }

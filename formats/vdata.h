@@ -25,7 +25,8 @@ const char *lode__ftype_name(lode_ftype t); /* OGR's names: "Integer", "Integer(
 lode_ftype lode__ftype_from_name(const char *name);
 size_t lode__ftype_size(lode_ftype t); /* bytes per value in memory */
 
-typedef enum lode_gkind { LODE_GK_POINT = 1, LODE_GK_LINE, LODE_GK_POLYGON } lode_gkind;
+/* LODE_GK_NONE: a table, a layer without geometry (every node count 0, no nodes). */
+typedef enum lode_gkind { LODE_GK_POINT = 1, LODE_GK_LINE, LODE_GK_POLYGON, LODE_GK_NONE } lode_gkind;
 
 typedef struct lode_vfield {
 	char *name; /* the source's field name, as written */
@@ -56,7 +57,8 @@ typedef struct lode_vdata {
 } lode_vdata;
 
 void lode__vdata_free(lode_vdata *d); /* frees the contents and d; NULL ok */
-/* "Point", "MultiLineString", "3D Polygon"...: the OGR name of the layer's type. */
+/* "Point", "MultiLineString", "3D Polygon"...: the OGR name of the layer's type ("None"
+   for a table). */
 const char *lode__vdata_type_name(const lode_vdata *d);
 
 #endif
