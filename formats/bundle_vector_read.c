@@ -83,14 +83,53 @@ static char *stored_problem(hid_t file, const char *coords, const char *count)
 	return problem;
 }
 
+/* A table NAME: the group NAME with its variable NAME and dimension NAME_row. */
+static void read_table_item(hid_t file, const char *name, lode_bundle_item *it)
+{
+	char *path = lode__sprintf("%s/%s", name, name), *rows = lode__sprintf("%s/%s_row", name, name);
+	hid_t c = path ? H5Dopen2(file, path, H5P_DEFAULT) : H5I_INVALID_HID;
+	uint64_t bytes;
+
+	if (c < 0) {
+		it->problem = lode__strdup(path ? "the table's variable cannot be opened" : "out of memory");
+		goto out;
+	}
+	it->geometry_type = lode__h5_get_text(c, "lode_ogr_geometry_type");
+	it->content_sha256 = lode__h5_get_text(c, "lode_content_sha256");
+	it->lineage = lode__h5_get_text(c, "lode_lineage");
+	it->source = lode__h5_get_text(c, "source");
+	it->long_name = lode__h5_get_text(c, "long_name");
+	if (!it->geometry_type || strcmp(it->geometry_type, "None") != 0)
+		it->problem = lode__strdup("the table's variable is not marked lode_ogr_geometry_type None");
+	else if (!rows || (it->nfeat = var_len(file, rows)) < 0)
+		it->problem = lode__strdup("the table's row dimension cannot be read");
+	else
+		it->problem = var_problem(file, rows, &bytes);
+out:
+	H5Eclear2(H5E_DEFAULT);
+	if (c >= 0)
+		H5Dclose(c);
+	free(path);
+	free(rows);
+}
+
 void lode__h5_read_vector_item(hid_t file, const char *name, lode_bundle_item *it)
 {
-	hid_t c = H5Dopen2(file, name, H5P_DEFAULT), crs = H5I_INVALID_HID;
+	hid_t c = H5I_INVALID_HID, crs = H5I_INVALID_HID;
 	char *count = NULL, *coords = NULL, *gm = NULL;
+	H5O_info_t oi;
 	lode__heartbeat();
 
 	it->kind = lode__strdup("vector");
 	it->nbands = 0;
+	/* A group is a table (bundle_read.c lists it as one only when NAME/NAME is marked). */
+	if (H5Oget_info_by_name2(file, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) >= 0 &&
+	    oi.type == H5O_TYPE_GROUP) {
+		read_table_item(file, name, it);
+		return;
+	}
+	H5Eclear2(H5E_DEFAULT);
+	c = H5Dopen2(file, name, H5P_DEFAULT);
 	if (c < 0) {
 		it->problem = lode__strdup("the geometry container cannot be opened");
 		goto out;
@@ -470,7 +509,7 @@ static lode_status layer_check(vread *v, const char *const vars[6], json_t *fiel
 	}
 	if (!vars[3][0])
 		need += 4 * (uint64_t)nfeat; /* one node per point */
-	if (!vars[4][0] && kind != LODE_GK_POINT)
+	if (!vars[4][0] && kind != LODE_GK_POINT && kind != LODE_GK_NONE)
 		need += 8 * (uint64_t)nfeat; /* one part per feature */
 	v->held = need;
 	if (v->max && need > v->max)
@@ -527,20 +566,37 @@ lode_status lode__bundle_read_vector(lode__bundle *b, const lode_bundle_item *it
 	char *gtype = NULL, *coords = NULL, *count = NULL, *parts = NULL, *ring = NULL;
 	char nx[300] = "", ny[300] = "", nz[300] = "";
 	lode_vdata *d = NULL;
-	vread v = {file, item->name, b->max_memory, 0};
+	int table = item->geometry_type && !strcmp(item->geometry_type, "None");
+	char *tpath = table ? lode__sprintf("%s/%s", item->name, item->name) : NULL;
+	vread v = {file, table ? tpath : item->name, b->max_memory, 0};
 	json_t *lin = NULL, *fields;
 	lode_status rc = LODE_OK;
 
 	*out = NULL;
-	if (item->problem)
-		return lode__err(err, LODE_EDAMAGED, "%s", item->problem);
-	lin = item->lineage ? json_loads(item->lineage, 0, NULL) : NULL;
-	if (!json_is_array(fields = json_object_get(lin, "fields"))) {
+	if (item->problem || (table && !tpath) ||
+	    !json_is_array(fields = json_object_get(
+			       lin = item->lineage ? json_loads(item->lineage, 0, NULL) : NULL, "fields"))) {
+		rc = item->problem     ? lode__err(err, LODE_EDAMAGED, "%s", item->problem)
+		     : table && !tpath ? lode__err(err, LODE_ENOMEM, "out of memory")
+				       : lode__err(err, LODE_EDAMAGED, "the lineage lacks the field list");
 		json_decref(lin);
-		return lode__err(err, LODE_EDAMAGED, "the lineage lacks the field list");
+		free(tpath);
+		return rc;
 	}
 	d = calloc(1, sizeof *d);
-	c = H5Dopen2(file, item->name, H5P_DEFAULT);
+	if (table && d) { /* a table: no geometry, every node count 0 */
+		const char *const none[6] = {"", "", "", "", "", ""};
+		d->kind = LODE_GK_NONE;
+		d->nfeat = (size_t)item->nfeat;
+		if ((rc = layer_check(&v, none, fields, d->nfeat, d->kind, err)))
+			goto out;
+		if (!(d->node_count = calloc(d->nfeat ? d->nfeat : 1, sizeof(int32_t)))) {
+			rc = lode__err(err, LODE_ENOMEM, "out of memory");
+			goto out;
+		}
+		goto fields;
+	}
+	c = d ? H5Dopen2(file, item->name, H5P_DEFAULT) : H5I_INVALID_HID;
 	if (!d || c < 0) {
 		rc = d ? lode__h5_err(err, LODE_EDAMAGED, item->name)
 		       : lode__err(err, LODE_ENOMEM, "out of memory");
@@ -580,12 +636,14 @@ lode_status lode__bundle_read_vector(lode__bundle *b, const lode_bundle_item *it
 	/* The CF type, lode's OGR type and the parts must tell the same story. */
 	if ((rc = check_parts(d, item->geometry_type, gtype, err)))
 		goto out;
+fields:
 	/* Fields, as the lineage lists them. */
 	if ((rc = read_fields(&v, fields, d, err)))
 		goto out;
 	*out = d;
 	d = NULL;
 out:
+	free(tpath);
 	json_decref(lin);
 	lode__vdata_free(d);
 	free(gtype);

@@ -1,8 +1,9 @@
 /*
- * gpkg_write.c -- a layer (a lode_vdata, vdata.h) written back out as a new GeoPackage
- * for lode extract: the fields with their types, each feature's geometry rebuilt from
- * the columns, in one transaction.  It does not transform or filter anything: the layer
- * is written as it is in the bundle.  Reading layers is vector_read.c's.
+ * gpkg_write.c -- a layer or table (a lode_vdata, vdata.h) written back out as a new
+ * GeoPackage (or a CSV file) for lode extract: the fields with their types, each
+ * feature's geometry rebuilt from the columns, in one transaction.  It does not
+ * transform or filter anything: the layer is written as it is in the bundle.  Reading
+ * layers is vector_read.c's.
  */
 #include <math.h>
 #include <string.h>
@@ -114,30 +115,31 @@ static OGRGeometryH rebuild(const lode_vdata *d, size_t f, size_t *node, size_t 
 	return g;
 }
 
-lode_status lode__gpkg_write(const char *path, const char *layer, const char *crs_wkt, const char *type_name,
-			     const lode_vdata *d, lode_error *err)
+lode_status lode__vdata_write(const char *path, int csv, const char *layer, const char *crs_wkt,
+			      const lode_vdata *d, lode_error *err)
 {
+	static const char *const csv_opts[] = {"GEOMETRY=AS_WKT", NULL};
 	lode__cpl_capture cap;
-	GDALDriverH drv = GDALGetDriverByName("GPKG");
+	GDALDriverH drv = GDALGetDriverByName(csv ? "CSV" : "GPKG");
 	GDALDatasetH ds = NULL;
 	OGRLayerH lyr;
 	OGRSpatialReferenceH srs = NULL;
 	size_t node = 0, part = 0;
 	lode_status rc = LODE_OK;
 
-	(void)type_name; /* the type comes from d's kind, multi and has_z */
 	lode__cpl_push(&cap);
 	if (!drv) {
-		rc = lode__err(err, LODE_EINTERNAL, "GDAL's GPKG driver is missing");
+		rc = lode__err(err, LODE_EINTERNAL, "GDAL's %s driver is missing", csv ? "CSV" : "GPKG");
 		goto out;
 	}
 	ds = GDALCreate(drv, path, 0, 0, 0, GDT_Unknown, NULL);
 	if (!ds) {
-		rc = lode__err(err, LODE_EIO, "%s: cannot create the GeoPackage: %s", path,
-			       lode__cpl_msg(&cap, "unknown reason"));
+		rc = lode__err(err, LODE_EIO, "%s: cannot create the %s: %s", path,
+			       csv ? "CSV file" : "GeoPackage", lode__cpl_msg(&cap, "unknown reason"));
 		goto out;
 	}
-	if (crs_wkt && (srs = OSRNewSpatialReference(NULL)) &&
+	/* A CSV file has no CRS (GDAL would write a .prj beside it). */
+	if (!csv && crs_wkt && (srs = OSRNewSpatialReference(NULL)) &&
 	    OSRSetFromUserInput(srs, crs_wkt) == OGRERR_NONE)
 		OSRSetAxisMappingStrategy(srs, OAMS_TRADITIONAL_GIS_ORDER);
 	{
@@ -146,8 +148,11 @@ lode_status lode__gpkg_write(const char *path, const char *layer, const char *cr
 		     {wkbUnknown, wkbMultiPoint, wkbMultiLineString, wkbMultiPolygon}},
 		    {{wkbUnknown, wkbPoint25D, wkbLineString25D, wkbPolygon25D},
 		     {wkbUnknown, wkbMultiPoint25D, wkbMultiLineString25D, wkbMultiPolygon25D}}};
-		lyr = GDALDatasetCreateLayer(ds, layer, srs,
-					     types[d->has_z ? 1 : 0][d->multi ? 1 : 0][d->kind], NULL);
+		/* A table: a layer without geometry (a GeoPackage attributes table). */
+		lyr = GDALDatasetCreateLayer(
+		    ds, layer, d->kind == LODE_GK_NONE ? NULL : srs,
+		    d->kind == LODE_GK_NONE ? wkbNone : types[d->has_z ? 1 : 0][d->multi ? 1 : 0][d->kind],
+		    csv && d->kind != LODE_GK_NONE ? (char **)csv_opts : NULL);
 	}
 	if (!lyr) {
 		rc = lode__err(err, LODE_EIO, "%s: cannot create layer '%s': %s", path, layer,
@@ -175,7 +180,8 @@ lode_status lode__gpkg_write(const char *path, const char *layer, const char *cr
 		}
 		OGR_Fld_Destroy(fd);
 	}
-	GDALDatasetStartTransaction(ds, FALSE);
+	if (!csv)
+		GDALDatasetStartTransaction(ds, FALSE);
 	for (size_t k = 0; k < d->nfeat; k++) {
 		OGRFeatureH feat = OGR_F_Create(OGR_L_GetLayerDefn(lyr));
 		OGRGeometryH g = rebuild(d, k, &node, &part);
@@ -241,7 +247,7 @@ lode_status lode__gpkg_write(const char *path, const char *layer, const char *cr
 		}
 		OGR_F_Destroy(feat);
 	}
-	if (GDALDatasetCommitTransaction(ds) != OGRERR_NONE) {
+	if (!csv && GDALDatasetCommitTransaction(ds) != OGRERR_NONE) {
 		rc = lode__err(err, LODE_EIO, "%s: committing failed: %s", path,
 			       lode__cpl_msg(&cap, "unknown reason"));
 		goto out;

@@ -155,7 +155,8 @@ lode_status lode__vector_open(const char *path, const char *const *open_options,
 		}
 	}
 	v->info.nfeat = (long long)OGR_L_GetFeatureCount(v->layer, TRUE);
-	if (OGR_L_GetExtent(v->layer, &env, TRUE) == OGRERR_NONE) {
+	v->info.table = wkbFlatten(OGR_L_GetGeomType(v->layer)) == wkbNone;
+	if (!v->info.table && OGR_L_GetExtent(v->layer, &env, TRUE) == OGRERR_NONE) {
 		v->info.has_extent = 1;
 		v->info.extent[0] = env.MinX;
 		v->info.extent[1] = env.MinY;
@@ -520,20 +521,15 @@ lode_status lode__vread_new_vdata(lode__vector *v, lode_vdata **out, lode_error 
 	lode_status rc;
 
 	*out = NULL;
-	if (flat == wkbNone)
-		return lode__err(
-		    err, LODE_ESOURCE,
-		    "layer '%s' has no geometry (for a CSV, name its coordinate columns with open_options: "
-		    "[X_POSSIBLE_NAMES=lon, Y_POSSIBLE_NAMES=lat])",
-		    layer);
-	if (flat != wkbUnknown && !kind_of(declared))
+	if (flat != wkbUnknown && flat != wkbNone && !kind_of(declared))
 		return lode__err(err, LODE_ESOURCE,
 				 "layer '%s' has geometry type %s; lode carries points, lines and polygons "
 				 "(and their multi types) only",
 				 layer, OGRGeometryTypeToName(declared));
 	if (!(d = calloc(1, sizeof *d)))
 		return lode__err(err, LODE_ENOMEM, "out of memory");
-	d->kind = kind_of(declared);
+	/* A layer without geometry is a table: every feature gets node count 0. */
+	d->kind = flat == wkbNone ? LODE_GK_NONE : kind_of(declared);
 	d->multi = flat == wkbMultiPoint || flat == wkbMultiLineString || flat == wkbMultiPolygon;
 	d->has_z = wkbHasZ(declared);
 	if ((rc = field_defs(OGR_L_GetLayerDefn(v->layer), d, layer, err))) {
@@ -584,7 +580,8 @@ lode_status lode__vread_reader_start(reader *t, lode__vector *v, const lode_vect
 			return lode__err(err, LODE_ESOURCE, "%s: cannot open layer '%s' again: %s", v->path,
 					 v->info.layer, lode__cpl_msg(&t->cap, "unknown reason"));
 	}
-	if (lode__op_is_noop(r->pipeline)) /* no transformation: a fifth of the read spared */
+	/* No transformation (a fifth of the read spared), or a table: nothing to transform. */
+	if (lode__op_is_noop(r->pipeline) || v->info.table)
 		goto box;
 	t->s = OSRNewSpatialReference(NULL);
 	t->t = OSRNewSpatialReference(NULL);
@@ -652,6 +649,10 @@ lode_status lode__vread_features(reader *t, builder *b, lode_error *err)
 		long long fid = (long long)OGR_F_GetFID(feat);
 		long nodes = 0;
 
+		if (g && d->kind == LODE_GK_NONE) { /* a table: no driver gives one, none is kept */
+			OGR_G_DestroyGeometry(g);
+			g = NULL;
+		}
 		if (g && !OGR_G_IsEmpty(g)) {
 			OGRwkbGeometryType gt = OGR_G_GetGeometryType(g);
 			lode_gkind k = kind_of(gt);

@@ -28,7 +28,8 @@ enum {
 	CLI_SHARD = 1 << 8,      /* --shard */
 	CLI_FORCE = 1 << 9,      /* --force */
 	CLI_TILE_ROWS = 1 << 10, /* --tile-rows */
-	CLI_PREFIX = 1 << 11     /* --prefix */
+	CLI_PREFIX = 1 << 11,    /* --prefix */
+	CLI_FORMAT = 1 << 12     /* --format */
 };
 
 #define CLI_MAX_TRUST 64
@@ -41,6 +42,7 @@ typedef struct cli_opts {
 	const char *trust[CLI_MAX_TRUST];
 	size_t ntrust;
 	int shard, nshards, force, tile_rows, prefix;
+	const char *format; /* extract: gpkg or csv for vector layers and tables */
 } cli_opts;
 
 typedef struct cli_command {

@@ -31,25 +31,19 @@ enum {
 	OPT_FORCE,
 	OPT_TILE_ROWS,
 	OPT_PREFIX,
-	OPT_MAX_MEMORY
+	OPT_MAX_MEMORY,
+	OPT_FORMAT
 };
 
 static const struct option long_opts[] = {
-    {"help", no_argument, NULL, OPT_HELP},
-    {"quiet", no_argument, NULL, OPT_QUIET},
-    {"output", required_argument, NULL, OPT_OUT},
-    {"json", no_argument, NULL, OPT_JSON},
-    {"threads", required_argument, NULL, OPT_JOBS},
-    {"trust", required_argument, NULL, OPT_TRUST},
-    {"key", required_argument, NULL, OPT_KEY},
-    {"signer", required_argument, NULL, OPT_SIGNER},
-    {"work", required_argument, NULL, OPT_WORK},
-    {"shard", required_argument, NULL, OPT_SHARD},
-    {"force", no_argument, NULL, OPT_FORCE},
-    {"tile-rows", required_argument, NULL, OPT_TILE_ROWS},
-    {"prefix", no_argument, NULL, OPT_PREFIX},
-    {"max-memory", required_argument, NULL, OPT_MAX_MEMORY},
-    {NULL, 0, NULL, 0},
+    {"help", no_argument, NULL, OPT_HELP},           {"quiet", no_argument, NULL, OPT_QUIET},
+    {"output", required_argument, NULL, OPT_OUT},    {"json", no_argument, NULL, OPT_JSON},
+    {"threads", required_argument, NULL, OPT_JOBS},  {"trust", required_argument, NULL, OPT_TRUST},
+    {"key", required_argument, NULL, OPT_KEY},       {"signer", required_argument, NULL, OPT_SIGNER},
+    {"work", required_argument, NULL, OPT_WORK},     {"shard", required_argument, NULL, OPT_SHARD},
+    {"force", no_argument, NULL, OPT_FORCE},         {"tile-rows", required_argument, NULL, OPT_TILE_ROWS},
+    {"prefix", no_argument, NULL, OPT_PREFIX},       {"max-memory", required_argument, NULL, OPT_MAX_MEMORY},
+    {"format", required_argument, NULL, OPT_FORMAT}, {NULL, 0, NULL, 0},
 };
 
 /* A whole number from lo to hi, or -1. */
@@ -110,6 +104,7 @@ static unsigned option_bit(int ch)
 	case OPT_MAX_MEMORY: return CLI_MAX_MEMORY;
 	case OPT_PREFIX: return CLI_PREFIX;
 	case OPT_JSON: return CLI_JSON;
+	case OPT_FORMAT: return CLI_FORMAT;
 	default: return 0;
 	}
 }
@@ -213,6 +208,13 @@ int cli_parse(const cli_command *c, int argc, char **argv, cli_opts *o)
 			}
 			break;
 		case OPT_PREFIX: o->prefix = 1; break;
+		case OPT_FORMAT:
+			if (strcmp(optarg, "gpkg") != 0 && strcmp(optarg, "csv") != 0) {
+				cli_usage_error(cmd, "--format takes gpkg or csv, not", optarg);
+				return -1;
+			}
+			o->format = optarg;
+			break;
 		case OPT_JSON: o->json = 1; break;
 		default:
 			if (optopt == 'o' || optopt == 'j' || optopt == 'w')

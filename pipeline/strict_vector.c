@@ -91,6 +91,7 @@ static char *field_problem(const strict_ctx *c, const layer *ly, size_t j, const
 	json_t *width = json_object_get(fj, "width"), *nulls = json_object_get(fj, "nulls");
 	lode_ftype ft = type ? lode__ftype_from_name(type) : 0;
 	char want[96], path[400], shown[80], crs[320], *p;
+	const char *nogeo = "on the fields of a layer with geometry";
 	const lode_bobj *o;
 	const lode_battr *fv;
 	int num = ft && ft != LODE_FT_STRING, w, nn;
@@ -125,9 +126,9 @@ static char *field_problem(const strict_ctx *c, const layer *ly, size_t j, const
 	spec[n++] =
 	    (aspec){"_FillValue", A_FILL, num ? 1 : -1, num ? NULL : "on numeric fields", 0, {0, 0}, 0};
 	spec[n++] = (aspec){"long_name", A_TEXT, 1, name, 0, {0, 0}, 0};
-	spec[n++] = ly->table ? (aspec){"geometry", A_TEXT, -1, "on a table's fields", 0, {0, 0}, 0}
+	spec[n++] = ly->table ? (aspec){"geometry", A_TEXT, -1, nogeo, 0, {0, 0}, 0}
 			      : (aspec){"geometry", A_TEXT, 1, ly->name, 0, {0, 0}, 0};
-	spec[n++] = ly->table ? (aspec){"grid_mapping", A_TEXT, -1, "on a table's fields", 0, {0, 0}, 0}
+	spec[n++] = ly->table ? (aspec){"grid_mapping", A_TEXT, -1, nogeo, 0, {0, 0}, 0}
 			      : (aspec){"grid_mapping", A_TEXT, 1, crs, 0, {0, 0}, 0};
 	spec[n++] = (aspec){"ogr_field_name", A_TEXT, 1, name, 0, {0, 0}, 0};
 	spec[n++] = (aspec){"ogr_field_type", A_TEXT, 1, type, 0, {0, 0}, 0};

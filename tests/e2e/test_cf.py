@@ -229,6 +229,26 @@ def test_projected_and_sqlite_layers(ctx, tdir):
 
 
 @test
+def test_tables(ctx, tdir):
+    """Tables (layers without geometry: a CSV without coordinates, a GeoPackage
+    attributes table), beside a layer: the groups they are checked as flat copies too."""
+    checker()
+    src = os.path.join(tdir, "assays.csv")
+    with open(src, "w") as f:
+        f.write("sample,depth_m,au_ppm,note,assayed\nS1,10.5,0.82,fresh,2020-01-02\n"
+                "S2,12.0,,,\nS3,3.25,1.5,\"a, b\",2021-12-31\n")
+    gpkg = os.path.join(tdir, "attrs.gpkg")
+    subprocess.run(["ogr2ogr", "-q", "-f", "GPKG", "-oo", "AUTODETECT_TYPE=YES", "-nln", "attrs", gpkg, src],
+                   check=True)
+    out = run_bundle(ctx, tdir, [{"name": "assays", "source": src, "open_options": ["AUTODETECT_TYPE=YES"]},
+                                 {"name": "attrs", "source": gpkg},
+                                 {"name": "deposits", "source": ctx.sample("deposits.gpkg")}])
+    assert_cf_clean(ctx, out, tdir)
+    report = open(os.path.join(tdir, "b.nc.cfchecks.txt")).read()
+    assert "group /assays " in report and "group /attrs " in report, "the tables' groups were not checked"
+
+
+@test
 def test_merged_and_staged(ctx, tdir):
     """A merged bundle (a raster and layers from two bundles) and one made by the
     cluster stages (plan -w, reproject, package)."""
