@@ -334,7 +334,7 @@ static lode_status write_field(hid_t root, const char *layer, const lode_vfield 
 		return lode__err(err, LODE_ENOMEM, "out of memory");
 	/* CF 7.5: a data variable with a geometry names the grid mapping the geometry has. */
 	snprintf(crs, sizeof crs, "%s_crs", layer);
-	if (f->type == LODE_FT_STRING) {
+	if (lode__ftype_is_text(f->type)) {
 		st = lode__h5_vlen_string_type();
 		d = st >= 0 ? make_column(root, vname, st, st, n, f->values, dim, NULL) : -1;
 	} else {

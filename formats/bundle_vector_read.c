@@ -268,6 +268,36 @@ out:
 	return rc;
 }
 
+/* Every list of f (a list field read as text) is the compact JSON array of items of its
+   type that lode writes (bundle-format.md 5.3), "" when null: extract and GDAL can use it. */
+static lode_status check_lists(const lode_vfield *f, size_t n, const char *vname, lode_error *err)
+{
+	for (size_t k = 0; k < n; k++) {
+		const char *s = ((char *const *)f->values)[k];
+		json_t *a = f->isnull[k] ? NULL : json_loads(s, JSON_DECODE_ANY, NULL);
+		char *back = a ? json_dumps(a, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+		int ok = f->isnull[k] ? !s[0] : json_is_array(a) && back && !strcmp(back, s);
+
+		for (size_t i = 0; ok && i < json_array_size(a); i++) {
+			json_t *x = json_array_get(a, i);
+			ok = f->type == LODE_FT_STRLIST    ? json_is_string(x)
+			     : f->type == LODE_FT_REALLIST ? json_is_real(x)
+			     : f->type == LODE_FT_INTLIST
+				 ? json_is_integer(x) && json_integer_value(x) >= INT32_MIN &&
+				       json_integer_value(x) <= INT32_MAX
+				 : json_is_integer(x);
+		}
+		free(back);
+		json_decref(a);
+		if (!ok)
+			return lode__err(err, LODE_EDAMAGED,
+					 "%s: feature %zu: not the %s lode writes (a compact JSON array of "
+					 "its items, or \"\" when null)",
+					 vname, k, lode__ftype_name(f->type));
+	}
+	return LODE_OK;
+}
+
 static lode_status read_vfield(vread *v, lode_vfield *f, size_t n, lode_error *err)
 {
 	hid_t file = v->file;
@@ -327,8 +357,9 @@ static lode_status read_vfield(vread *v, lode_vfield *f, size_t n, lode_error *e
 		}
 		free(idx);
 	}
-	if (f->type == LODE_FT_STRING) {
-		rc = read_strings(v, d, vname, f, n, err);
+	if (lode__ftype_is_text(f->type)) {
+		if ((rc = read_strings(v, d, vname, f, n, err)) == LODE_OK && lode__ftype_is_list(f->type))
+			rc = check_lists(f, n, vname, err);
 		goto out;
 	}
 	f->values = read_column(file, vname, lode__h5_field_mtype(f->type), n, sz, err, &rc);
@@ -501,7 +532,7 @@ static lode_status layer_check(vread *v, const char *const vars[6], json_t *fiel
 			free(problem);
 			return rc;
 		}
-		if (i >= 6 && ftype && lode__ftype_from_name(ftype) == LODE_FT_STRING)
+		if (i >= 6 && ftype && lode__ftype_is_text(lode__ftype_from_name(ftype)))
 			bytes = 33 * (uint64_t)nfeat;
 		else if (i >= 6)
 			bytes += nfeat; /* the null flags */
@@ -573,9 +604,10 @@ lode_status lode__bundle_read_vector(lode__bundle *b, const lode_bundle_item *it
 	lode_status rc = LODE_OK;
 
 	*out = NULL;
-	if (item->problem || (table && !tpath) ||
-	    !json_is_array(fields = json_object_get(
-			       lin = item->lineage ? json_loads(item->lineage, 0, NULL) : NULL, "fields"))) {
+	/* json_is_array evaluates its argument twice: the lineage is parsed first. */
+	lin = item->lineage && !item->problem ? json_loads(item->lineage, 0, NULL) : NULL;
+	fields = json_object_get(lin, "fields");
+	if (item->problem || (table && !tpath) || !json_is_array(fields)) {
 		rc = item->problem     ? lode__err(err, LODE_EDAMAGED, "%s", item->problem)
 		     : table && !tpath ? lode__err(err, LODE_ENOMEM, "out of memory")
 				       : lode__err(err, LODE_EDAMAGED, "the lineage lacks the field list");

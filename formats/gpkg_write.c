@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <gdal.h>
+#include <jansson.h>
 #include <ogr_api.h>
 #include <ogr_srs_api.h>
 
@@ -115,6 +116,102 @@ static OGRGeometryH rebuild(const lode_vdata *d, size_t f, size_t *node, size_t 
 	return g;
 }
 
+/* A list field from the JSON array text lode stores (checked when it was read). */
+static int set_list(OGRFeatureH feat, int i, lode_ftype t, const char *text)
+{
+	json_t *a = json_loads(text, 0, NULL);
+	size_t n = json_array_size(a);
+	void *buf = a ? calloc(n + 1, t == LODE_FT_STRLIST ? sizeof(char *) : 8) : NULL;
+	int rc = buf ? 0 : -1;
+
+	for (size_t k = 0; !rc && k < n; k++) {
+		json_t *x = json_array_get(a, k);
+		if (t == LODE_FT_STRLIST)
+			((const char **)buf)[k] = json_string_value(x);
+		else if (t == LODE_FT_INTLIST)
+			((int *)buf)[k] = (int)json_integer_value(x);
+		else if (t == LODE_FT_INT64LIST)
+			((GIntBig *)buf)[k] = (GIntBig)json_integer_value(x);
+		else
+			((double *)buf)[k] = json_number_value(x);
+	}
+	if (!rc && t == LODE_FT_STRLIST)
+		OGR_F_SetFieldStringList(feat, i, (CSLConstList)buf);
+	else if (!rc && t == LODE_FT_INTLIST)
+		OGR_F_SetFieldIntegerList(feat, i, (int)n, buf);
+	else if (!rc && t == LODE_FT_INT64LIST)
+		OGR_F_SetFieldInteger64List(feat, i, (int)n, buf);
+	else if (!rc)
+		OGR_F_SetFieldDoubleList(feat, i, (int)n, buf);
+	free(buf);
+	json_decref(a);
+	return rc;
+}
+
+/* The fields of feature k of d into feat. */
+static lode_status set_fields(OGRFeatureH feat, const lode_vdata *d, size_t k, lode_error *err)
+{
+	for (size_t i = 0; i < d->nfields; i++) {
+		const lode_vfield *f = &d->fields[i];
+		const unsigned char *slot = (const unsigned char *)f->values + k * lode__ftype_size(f->type);
+		if (f->isnull[k]) {
+			OGR_F_SetFieldNull(feat, (int)i);
+			continue;
+		}
+		switch (f->type) {
+		case LODE_FT_INT32: {
+			int32_t v;
+			memcpy(&v, slot, 4);
+			OGR_F_SetFieldInteger(feat, (int)i, v);
+			break;
+		}
+		case LODE_FT_BOOL: OGR_F_SetFieldInteger(feat, (int)i, *(const int8_t *)slot); break;
+		case LODE_FT_INT64: {
+			int64_t v;
+			memcpy(&v, slot, 8);
+			OGR_F_SetFieldInteger64(feat, (int)i, v);
+			break;
+		}
+		case LODE_FT_REAL: {
+			double v;
+			memcpy(&v, slot, 8);
+			OGR_F_SetFieldDouble(feat, (int)i, v);
+			break;
+		}
+		case LODE_FT_JSON:
+		case LODE_FT_STRING: OGR_F_SetFieldString(feat, (int)i, *(char *const *)slot); break;
+		case LODE_FT_STRLIST:
+		case LODE_FT_INTLIST:
+		case LODE_FT_INT64LIST:
+		case LODE_FT_REALLIST:
+			if (set_list(feat, (int)i, f->type, *(char *const *)slot) < 0)
+				return lode__err(err, LODE_EDAMAGED, "feature %zu, field '%s': not a list", k,
+						 f->name);
+			break;
+		case LODE_FT_DATE: {
+			int32_t v;
+			int y, m, dd;
+			memcpy(&v, slot, 4);
+			civil_from_days(v, &y, &m, &dd);
+			OGR_F_SetFieldDateTime(feat, (int)i, y, m, dd, 0, 0, 0, 0);
+			break;
+		}
+		case LODE_FT_DATETIME: {
+			double v, days, secs;
+			int y, m, dd;
+			memcpy(&v, slot, 8);
+			days = floor(v / 86400.0);
+			secs = v - days * 86400.0;
+			civil_from_days((long)days, &y, &m, &dd);
+			OGR_F_SetFieldDateTimeEx(feat, (int)i, y, m, dd, (int)(secs / 3600),
+						 (int)fmod(secs / 60, 60), (float)fmod(secs, 60.0), 100);
+			break;
+		}
+		}
+	}
+	return LODE_OK;
+}
+
 lode_status lode__vdata_write(const char *path, int csv, const char *layer, const char *crs_wkt,
 			      const lode_vdata *d, lode_error *err)
 {
@@ -166,10 +263,16 @@ lode_status lode__vdata_write(const char *path, int csv, const char *layer, cons
 				  : f->type == LODE_FT_REAL                           ? OFTReal
 				  : f->type == LODE_FT_DATE                           ? OFTDate
 				  : f->type == LODE_FT_DATETIME                       ? OFTDateTime
+				  : f->type == LODE_FT_STRLIST                        ? OFTStringList
+				  : f->type == LODE_FT_INTLIST                        ? OFTIntegerList
+				  : f->type == LODE_FT_INT64LIST                      ? OFTInteger64List
+				  : f->type == LODE_FT_REALLIST                       ? OFTRealList
 										      : OFTString;
 		OGRFieldDefnH fd = OGR_Fld_Create(f->name, ot);
 		if (f->type == LODE_FT_BOOL)
 			OGR_Fld_SetSubType(fd, OFSTBoolean);
+		if (f->type == LODE_FT_JSON)
+			OGR_Fld_SetSubType(fd, OFSTJSON);
 		if (f->width > 0 && f->type == LODE_FT_STRING)
 			OGR_Fld_SetWidth(fd, f->width);
 		if (OGR_L_CreateField(lyr, fd, TRUE) != OGRERR_NONE) {
@@ -188,56 +291,9 @@ lode_status lode__vdata_write(const char *path, int csv, const char *layer, cons
 
 		if (g)
 			OGR_F_SetGeometryDirectly(feat, g);
-		for (size_t i = 0; i < d->nfields; i++) {
-			const lode_vfield *f = &d->fields[i];
-			const unsigned char *slot =
-			    (const unsigned char *)f->values + k * lode__ftype_size(f->type);
-			if (f->isnull[k]) {
-				OGR_F_SetFieldNull(feat, (int)i);
-				continue;
-			}
-			switch (f->type) {
-			case LODE_FT_INT32: {
-				int32_t v;
-				memcpy(&v, slot, 4);
-				OGR_F_SetFieldInteger(feat, (int)i, v);
-				break;
-			}
-			case LODE_FT_BOOL: OGR_F_SetFieldInteger(feat, (int)i, *(const int8_t *)slot); break;
-			case LODE_FT_INT64: {
-				int64_t v;
-				memcpy(&v, slot, 8);
-				OGR_F_SetFieldInteger64(feat, (int)i, v);
-				break;
-			}
-			case LODE_FT_REAL: {
-				double v;
-				memcpy(&v, slot, 8);
-				OGR_F_SetFieldDouble(feat, (int)i, v);
-				break;
-			}
-			case LODE_FT_STRING: OGR_F_SetFieldString(feat, (int)i, *(char *const *)slot); break;
-			case LODE_FT_DATE: {
-				int32_t v;
-				int y, m, dd;
-				memcpy(&v, slot, 4);
-				civil_from_days(v, &y, &m, &dd);
-				OGR_F_SetFieldDateTime(feat, (int)i, y, m, dd, 0, 0, 0, 0);
-				break;
-			}
-			case LODE_FT_DATETIME: {
-				double v, days, secs;
-				int y, m, dd;
-				memcpy(&v, slot, 8);
-				days = floor(v / 86400.0);
-				secs = v - days * 86400.0;
-				civil_from_days((long)days, &y, &m, &dd);
-				OGR_F_SetFieldDateTimeEx(feat, (int)i, y, m, dd, (int)(secs / 3600),
-							 (int)fmod(secs / 60, 60), (float)fmod(secs, 60.0),
-							 100);
-				break;
-			}
-			}
+		if ((rc = set_fields(feat, d, k, err))) {
+			OGR_F_Destroy(feat);
+			goto out;
 		}
 		if (OGR_L_CreateFeature(lyr, feat) != OGRERR_NONE) {
 			OGR_F_Destroy(feat);

@@ -12,6 +12,7 @@
  * are refused with a message rather than silently changed.  Writing a layer out as a
  * GeoPackage is gpkg_write.c's.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include <cpl_error.h>
 #include <cpl_string.h>
 #include <gdal.h>
+#include <jansson.h>
 #include <ogr_api.h>
 #include <ogr_srs_api.h>
 
@@ -406,13 +408,22 @@ static lode_status field_defs(OGRFeatureDefnH defn, lode_vdata *d, const char *l
 		case OFTInteger64: f->type = LODE_FT_INT64; break;
 		case OFTReal: f->type = LODE_FT_REAL; break;
 		case OFTString:
-		case OFTTime: f->type = LODE_FT_STRING; break; /* a time of day is kept as "HH:MM:SS" */
+			f->type = OGR_Fld_GetSubType(fd) == OFSTJSON ? LODE_FT_JSON : LODE_FT_STRING;
+			break;
+		case OFTTime:
+			f->type = LODE_FT_STRING;
+			break; /* a time of day is kept as "HH:MM:SS" */
+		/* Lists, as the JSON array of their items (vdata.h). */
+		case OFTStringList: f->type = LODE_FT_STRLIST; break;
+		case OFTIntegerList: f->type = LODE_FT_INTLIST; break;
+		case OFTInteger64List: f->type = LODE_FT_INT64LIST; break;
+		case OFTRealList: f->type = LODE_FT_REALLIST; break;
 		case OFTDate: f->type = LODE_FT_DATE; break;
 		case OFTDateTime: f->type = LODE_FT_DATETIME; break;
 		default:
 			return lode__err(err, LODE_ESOURCE,
 					 "layer '%s': field '%s' has type %s, which lode does not carry "
-					 "(lists and binary data are not supported)",
+					 "(binary data is not supported)",
 					 layer, name, OGR_GetFieldTypeName(OGR_Fld_GetType(fd)));
 		}
 		d->nfields = (size_t)i + 1;
@@ -431,6 +442,47 @@ static lode_status field_defs(OGRFeatureDefnH defn, lode_vdata *d, const char *l
 			return lode__err(err, LODE_ENOMEM, "out of memory");
 	}
 	return LODE_OK;
+}
+
+/* Field i of feat, a list, as the compact JSON array of its items into *out (malloc'd). */
+static lode_status list_text(OGRFeatureH feat, int i, const lode_vfield *f, const char *layer, char **out,
+			     lode_error *err)
+{
+	json_t *a = json_array();
+	int n = 0, bad = !a;
+
+	if (f->type == LODE_FT_STRLIST) {
+		char **s = OGR_F_GetFieldAsStringList(feat, i);
+		for (; !bad && s && *s; s++) {
+			if (!CPLIsUTF8(*s, -1))
+				bad = 2;
+			else
+				bad = json_array_append_new(a, json_string(*s)) != 0;
+		}
+	} else if (f->type == LODE_FT_INTLIST) {
+		const int *v = OGR_F_GetFieldAsIntegerList(feat, i, &n);
+		for (int k = 0; k < n && !bad; k++)
+			bad = json_array_append_new(a, json_integer(v[k])) != 0;
+	} else if (f->type == LODE_FT_INT64LIST) {
+		const GIntBig *v = OGR_F_GetFieldAsInteger64List(feat, i, &n);
+		for (int k = 0; k < n && !bad; k++)
+			bad = json_array_append_new(a, json_integer((json_int_t)v[k])) != 0;
+	} else {
+		const double *v = OGR_F_GetFieldAsDoubleList(feat, i, &n);
+		for (int k = 0; k < n && !bad; k++)
+			bad = !isfinite(v[k]) ? 3 : json_array_append_new(a, json_real(v[k])) != 0;
+	}
+	*out = bad ? NULL : json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	if (bad == 2 || bad == 3)
+		return lode__err(
+		    err, LODE_ESOURCE,
+		    bad == 2 ? "layer '%s', feature %lld, field '%s': the text is not UTF-8; name the "
+			       "source's encoding with open_options: [ENCODING=CP1252] (or its code page)"
+			     : "layer '%s', feature %lld, field '%s': the list holds NaN or an infinity, "
+			       "which lode does not carry (JSON has no such number)",
+		    layer, (long long)OGR_F_GetFID(feat), f->name);
+	return *out ? LODE_OK : lode__err(err, LODE_ENOMEM, "out of memory");
 }
 
 static lode_status add_attributes(builder *b, OGRFeatureH feat, const char *layer, lode_error *err)
@@ -452,7 +504,7 @@ static lode_status add_attributes(builder *b, OGRFeatureH feat, const char *laye
 		f->isnull[row] = (unsigned char)null;
 		if (null) {
 			f->nnull++;
-			if (f->type == LODE_FT_STRING && !(*(char **)slot = lode__strdup("")))
+			if (lode__ftype_is_text(f->type) && !(*(char **)slot = lode__strdup("")))
 				return lode__err(err, LODE_ENOMEM, "out of memory");
 			continue;
 		}
@@ -477,6 +529,17 @@ static lode_status add_attributes(builder *b, OGRFeatureH feat, const char *laye
 			memcpy(slot, &v, 8);
 			break;
 		}
+		case LODE_FT_STRLIST:
+		case LODE_FT_INTLIST:
+		case LODE_FT_INT64LIST:
+		case LODE_FT_REALLIST: {
+			lode_status rc = list_text(feat, (int)i, f, layer, (char **)slot, err);
+			if (rc)
+				return rc;
+			b->text += strlen(*(char **)slot) + 1;
+			break;
+		}
+		case LODE_FT_JSON:
 		case LODE_FT_STRING: {
 			const char *s = OGR_F_GetFieldAsString(feat, (int)i);
 			if (!CPLIsUTF8(s, -1))

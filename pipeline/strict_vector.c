@@ -94,7 +94,7 @@ static char *field_problem(const strict_ctx *c, const layer *ly, size_t j, const
 	const char *nogeo = "on the fields of a layer with geometry";
 	const lode_bobj *o;
 	const lode_battr *fv;
-	int num = ft && ft != LODE_FT_STRING, w, nn;
+	int num = ft && !lode__ftype_is_text(ft), w, nn;
 	vspec v = {.kind = num ? LODE_BK_NUMBER : LODE_BK_VSTRING,
 		   .dtype = field_dtype(ft),
 		   .rank = 1,

@@ -386,6 +386,9 @@ def table_digest(f, name):
     return fields_digest(top, g, g[name], name, n)
 
 
+TEXT_TYPES = ("String", "String(JSON)", "StringList", "IntegerList", "Integer64List", "RealList")
+
+
 def fields_digest(top, where, c, name, n):
     """Add the fields the lineage of c lists (NAME_field_V in where, n values) to top."""
     for fld in json.loads(text(c.attrs["lode_lineage"]))["fields"]:
@@ -393,7 +396,7 @@ def fields_digest(top, where, c, name, n):
         isnull = np.zeros(n, "u1")
         if "lode_nulls" in var.attrs:
             isnull[np.atleast_1d(var.attrs["lode_nulls"])] = 1
-        if fld["type"] == "String":
+        if fld["type"] in TEXT_TYPES:  # stored as text (the lists as JSON arrays)
             s = hashlib.sha256()
             for k, v in enumerate(var.asstr()[...]):
                 b = b"" if isnull[k] else v.encode()

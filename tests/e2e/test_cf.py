@@ -249,6 +249,20 @@ def test_tables(ctx, tdir):
 
 
 @test
+def test_lists(ctx, tdir):
+    """List fields (stored as JSON array text) and a String of JSON sub-type."""
+    checker()
+    src = os.path.join(tdir, "lists.geojson")
+    with open(src, "w") as f:
+        f.write('{"type":"FeatureCollection","features":['
+                '{"type":"Feature","properties":{"t":["a","b"],"n":[1],"r":[0.5],"j":{"k":1}},'
+                '"geometry":{"type":"Point","coordinates":[101.7,3.8]}},'
+                '{"type":"Feature","properties":{"t":[],"n":null,"r":[],"j":null},'
+                '"geometry":{"type":"Point","coordinates":[101.8,3.9]}}]}')
+    assert_cf_clean(ctx, run_bundle(ctx, tdir, [{"name": "lists", "source": src}]), tdir)
+
+
+@test
 def test_merged_and_staged(ctx, tdir):
     """A merged bundle (a raster and layers from two bundles) and one made by the
     cluster stages (plan -w, reproject, package)."""
