@@ -11,6 +11,11 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 CC ?= cc
 PYTHON ?= /usr/bin/python3
+# The CF conventions checker for tests/e2e/test_cf.py: the path of a script that runs
+# cfchecks on FILE.nc (../shared/tools/cfchecks/run-cfchecks.sh; .ci/run sets it when it
+# exists).  Empty: those tests are skipped, saying so.
+CFCHECKS ?=
+export CFCHECKS
 
 # Debian packages the build, the tests and the demo need.
 DEB_PACKAGES = build-essential pkg-config libgdal-dev libproj-dev libhdf5-dev zlib1g-dev \

@@ -46,9 +46,16 @@ static herr_t list_cb(hid_t g, const char *name, const H5L_info_t *info, void *d
 		return 0;
 	if (H5Oget_info_by_name2(g, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0)
 		return 0;
-	/* Rasters are groups; vector layers are the root variables marked as lode layers. */
+	/* Rasters are groups; vector layers are the root variables marked as lode layers,
+	   tables the groups NAME whose NAME is marked so (lode_ogr_geometry_type None). */
 	vec = oi.type == H5O_TYPE_DATASET &&
 	      H5Aexists_by_name(g, name, "lode_ogr_geometry_type", H5P_DEFAULT) > 0;
+	if (oi.type == H5O_TYPE_GROUP) {
+		char inner[2 * LODE_MAX_NAME + 2];
+		snprintf(inner, sizeof inner, "%s/%s", name, name);
+		vec = H5Lexists(g, inner, H5P_DEFAULT) > 0 &&
+		      H5Aexists_by_name(g, inner, "lode_ogr_geometry_type", H5P_DEFAULT) > 0;
+	}
 	H5Eclear2(H5E_DEFAULT);
 	if (oi.type != H5O_TYPE_GROUP && !vec)
 		return 0;
@@ -328,8 +335,8 @@ lode_status lode__bundle_read_rows(lode__bundle *b, const lode_bundle_item *item
 			H5Sclose(sp);
 		if (nd != rank) {
 			H5Dclose(d);
-			return lode__err(err, LODE_EDAMAGED, "the data variable has %d dimensions, not %d", nd,
-					 rank);
+			return lode__err(err, LODE_EDAMAGED, "the data variable has %d dimensions, not %d",
+					 nd, rank);
 		}
 	}
 	snprintf(what, sizeof what, "reading band %d rows %d-%d (a chunk is damaged)", band, y0, y0 + ny - 1);

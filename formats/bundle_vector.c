@@ -1,13 +1,14 @@
 /*
  * bundle_vector.c -- writing vector layers: CF-1.8 simple geometries at the root group,
  * every variable named NAME_... (the grid mapping NAME_crs, the node dimension, x, y
- * and z along it, node and part counts, interior rings, one NAME_field_* per field) and
+ * and z along it, the instance and part dimensions, node and part counts and interior
+ * rings along them, one NAME_field_* per field) and
  * the geometry container NAME that names them.  Columns are chunked and compressed on
  * worker threads and stored in order from the calling thread; x and y can be stored
  * while the layer is still read (lode__xyw_*).
  *
- * Reading layers back is bundle_vector_read.c's.  Tables (features without geometry)
- * or another kind of item would get their own bundle_<kind>.c.
+ * A table (a layer without geometry) is a group NAME instead: add_table.  Reading
+ * layers and tables back is bundle_vector_read.c's.
  */
 #include <math.h>
 #include <pthread.h>
@@ -316,10 +317,12 @@ hid_t lode__h5_vlen_string_type(void)
 	return t;
 }
 
+/* Field f (n values) as the variable LAYER_field_V in loc, along dim; a table's has no
+   geometry and no grid mapping. */
 static lode_status write_field(hid_t root, const char *layer, const lode_vfield *f, size_t n, hid_t dim,
-			       lode_error *err)
+			       int table, lode_error *err)
 {
-	char *vname = lode__sprintf("%s_field_%s", layer, f->var);
+	char *vname = lode__sprintf("%s_field_%s", layer, f->var), crs[200];
 	hid_t d = H5I_INVALID_HID, st = H5I_INVALID_HID;
 	unsigned char fill[8];
 	int64_t *nulls = NULL;
@@ -329,7 +332,9 @@ static lode_status write_field(hid_t root, const char *layer, const lode_vfield 
 
 	if (!vname)
 		return lode__err(err, LODE_ENOMEM, "out of memory");
-	if (f->type == LODE_FT_STRING) {
+	/* CF 7.5: a data variable with a geometry names the grid mapping the geometry has. */
+	snprintf(crs, sizeof crs, "%s_crs", layer);
+	if (lode__ftype_is_text(f->type)) {
 		st = lode__h5_vlen_string_type();
 		d = st >= 0 ? make_column(root, vname, st, st, n, f->values, dim, NULL) : -1;
 	} else {
@@ -356,7 +361,9 @@ static lode_status write_field(hid_t root, const char *layer, const lode_vfield 
 	}
 	if (d < 0)
 		goto h5fail;
-	if (lode__h5_set_text(d, "long_name", f->name) < 0 || lode__h5_set_text(d, "geometry", layer) < 0 ||
+	if (lode__h5_set_text(d, "long_name", f->name) < 0 ||
+	    (!table && (lode__h5_set_text(d, "geometry", layer) < 0 ||
+			lode__h5_set_text(d, "grid_mapping", crs) < 0)) ||
 	    lode__h5_set_text(d, "ogr_field_name", f->name) < 0 ||
 	    lode__h5_set_text(d, "ogr_field_type", lode__ftype_name(f->type)) < 0)
 		goto h5fail;
@@ -399,12 +406,15 @@ out:
 
 /* The names of a layer's variables: NAME_ and what they hold. */
 typedef struct layer_names {
-	char nodes[160], count[160], parts[160], ring[160], x[160], y[160], z[160], crs[160];
+	char nodes[160], inst[160], part[160], count[160], parts[160], ring[160], x[160], y[160], z[160],
+	    crs[160];
 } layer_names;
 
 static void name_layer(layer_names *n, const char *name)
 {
 	snprintf(n->nodes, sizeof n->nodes, "%s_node_coordinates", name);
+	snprintf(n->inst, sizeof n->inst, "%s_instance", name);
+	snprintf(n->part, sizeof n->part, "%s_part", name);
 	snprintf(n->count, sizeof n->count, "%s_node_count", name);
 	snprintf(n->parts, sizeof n->parts, "%s_part_node_count", name);
 	snprintf(n->ring, sizeof n->ring, "%s_interior_ring", name);
@@ -611,6 +621,86 @@ void lode__xyw_free(lode__xyw *w)
 	free(w);
 }
 
+/*
+ * The instance and part dimensions, and along them the node counts (counts), the part
+ * node counts and interior rings (parts): each handle H5I_INVALID_HID when not written,
+ * closed by the caller.  The counts lie along dimensions of other names (NAME_instance,
+ * NAME_part), so that they are not coordinate variables (CF 5: those are monotonic).  A
+ * feature without geometry has node count 0, which _FillValue 0 marks missing: CF wants
+ * at least 2 nodes a line and 3 a polygon of every geometry it sees.
+ */
+static int write_counts(hid_t root, const layer_names *nm, const lode_vdata *d, int counts, int with_parts,
+			hid_t *idim, hid_t *inst, hid_t *pdim, hid_t *parts, hid_t *ir)
+{
+	const int32_t zero = 0;
+
+	if (counts &&
+	    ((*idim = make_pure_dim(root, nm->inst, d->nfeat)) < 0 ||
+	     (*inst = make_column(root, nm->count, H5T_STD_I32LE, H5T_NATIVE_INT32, d->nfeat, d->node_count,
+				  *idim, &zero)) < 0 ||
+	     lode__h5_set_nums(*inst, "_FillValue", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, &zero) < 0 ||
+	     lode__h5_set_text(*inst, "long_name", "nodes of each feature") < 0))
+		return -1;
+	if (!with_parts)
+		return 0;
+	if ((*pdim = make_pure_dim(root, nm->part, d->nparts)) < 0 ||
+	    (*parts = make_column(root, nm->parts, H5T_STD_I32LE, H5T_NATIVE_INT32, d->nparts,
+				  d->part_node_count, *pdim, NULL)) < 0 ||
+	    lode__h5_set_text(*parts, "long_name", "nodes of each part") < 0)
+		return -1;
+	/* CF 3: every variable has a long_name or standard_name. */
+	if (d->kind == LODE_GK_POLYGON &&
+	    ((*ir = make_column(root, nm->ring, H5T_STD_I32LE, H5T_NATIVE_INT32, d->nparts, d->interior_ring,
+				*pdim, NULL)) < 0 ||
+	     lode__h5_set_text(*ir, "long_name", "1 for an interior ring, 0 for an exterior ring") < 0))
+		return -1;
+	return 0;
+}
+
+/* ---- a table ---- */
+
+/* A table NAME (a layer without geometry): the group NAME holding the dimension NAME_row
+   (one per row), the variable NAME (no value: the attributes) and one NAME_field_V per
+   field along NAME_row.  No grid mapping, no geometry container. */
+static lode_status add_table(lode__bundle *b, const char *name, const lode_vdata *d, const lode_attr *attrs,
+			     size_t nattrs, lode_error *err)
+{
+	hid_t gcpl = lode__h5_group_cpl(), dcpl = lode__h5_dataset_cpl();
+	hid_t g = H5I_INVALID_HID, rows = H5I_INVALID_HID, sp = H5I_INVALID_HID, cont = H5I_INVALID_HID;
+	char dim[200];
+	lode_status rc = LODE_OK;
+
+	snprintf(dim, sizeof dim, "%s_row", name);
+	if (gcpl < 0 || dcpl < 0 || (g = H5Gcreate2(b->file, name, H5P_DEFAULT, gcpl, H5P_DEFAULT)) < 0 ||
+	    (rows = make_pure_dim(g, dim, d->nfeat)) < 0 || (sp = H5Screate(H5S_SCALAR)) < 0 ||
+	    (cont = H5Dcreate2(g, name, H5T_STD_I32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT)) < 0 ||
+	    lode__h5_set_text(cont, "lode_ogr_geometry_type", "None") < 0)
+		goto h5fail;
+	for (size_t i = 0; i < nattrs; i++)
+		if (attrs[i].value && lode__h5_set_text(cont, attrs[i].key, attrs[i].value) < 0)
+			goto h5fail;
+	for (size_t i = 0; i < d->nfields && !rc; i++)
+		rc = write_field(g, name, &d->fields[i], d->nfeat, rows, 1, err);
+	goto out;
+h5fail:
+	lode__h5_save();
+	rc = lode__h5_err(err, LODE_EIO, "writing the table");
+out:
+	if (cont >= 0)
+		H5Dclose(cont);
+	if (sp >= 0)
+		H5Sclose(sp);
+	if (rows >= 0)
+		H5Dclose(rows);
+	if (g >= 0)
+		H5Gclose(g);
+	if (gcpl >= 0)
+		H5Pclose(gcpl);
+	if (dcpl >= 0)
+		H5Pclose(dcpl);
+	return rc;
+}
+
 /* ---- the layer ---- */
 
 void lode__bundle_set_threads(lode__bundle *b, int threads)
@@ -623,6 +713,7 @@ lode_status lode__bundle_add_vector(lode__bundle *b, const char *name, const cha
 				    lode_error *err)
 {
 	hid_t root = b->file, inst = H5I_INVALID_HID, parts = H5I_INVALID_HID;
+	hid_t idim = H5I_INVALID_HID, pdim = H5I_INVALID_HID; /* the instance and part dimensions */
 	hid_t cz = H5I_INVALID_HID, ir = H5I_INVALID_HID;
 	hid_t cont = H5I_INVALID_HID, sp = H5I_INVALID_HID, dcpl = lode__h5_dataset_cpl();
 	hid_t head[4] = {H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID};
@@ -650,6 +741,11 @@ lode_status lode__bundle_add_vector(lode__bundle *b, const char *name, const cha
 			xy->head[i] = H5I_INVALID_HID;
 		/* Read again: the chunks stored may be of other nodes; all are written anew. */
 		stored = xy->discard ? 0 : xy->written;
+	}
+	if (d->kind == LODE_GK_NONE) {
+		rc = head[0] >= 0 || d->nnodes ? lode__err(err, LODE_EINTERNAL, "table '%s' with nodes", name)
+					       : add_table(b, name, d, attrs, nattrs, err);
+		goto out;
 	}
 
 	for (size_t k = 0; pure_points && k < d->nfeat; k++)
@@ -691,22 +787,11 @@ lode_status lode__bundle_add_vector(lode__bundle *b, const char *name, const cha
 					  nodes, NULL)) < 0)
 		goto h5fail;
 	lode__bundle_writeback(b);
-	if (cz >= 0)
-		lode__h5_set_text(cz, "axis", "Z");
-	/* Instances and parts. */
-	if (!pure_points && (inst = make_column(root, nm.count, H5T_STD_I32LE, H5T_NATIVE_INT32, d->nfeat,
-						d->node_count, -1, NULL)) < 0)
+	if (cz >= 0 && (lode__h5_set_text(cz, "axis", "Z") < 0 ||
+			lode__h5_set_text(cz, "long_name", "z coordinate") < 0))
 		goto h5fail;
-	if (write_parts) {
-		parts = make_column(root, nm.parts, H5T_STD_I32LE, H5T_NATIVE_INT32, d->nparts,
-				    d->part_node_count, -1, NULL);
-		if (parts < 0)
-			goto h5fail;
-		if (d->kind == LODE_GK_POLYGON &&
-		    (ir = make_column(root, nm.ring, H5T_STD_I32LE, H5T_NATIVE_INT32, d->nparts,
-				      d->interior_ring, parts, NULL)) < 0)
-			goto h5fail;
-	}
+	if (write_counts(root, &nm, d, !pure_points, write_parts, &idim, &inst, &pdim, &parts, &ir) < 0)
+		goto h5fail;
 	/* The geometry container. */
 	cont = H5Dcreate2(root, name, H5T_STD_I32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
 	if (cont < 0)
@@ -728,7 +813,7 @@ lode_status lode__bundle_add_vector(lode__bundle *b, const char *name, const cha
 			goto h5fail;
 	/* Fields, along the instance dimension. */
 	for (size_t i = 0; i < d->nfields; i++)
-		if ((rc = write_field(root, name, &d->fields[i], d->nfeat, inst >= 0 ? inst : nodes, err)))
+		if ((rc = write_field(root, name, &d->fields[i], d->nfeat, idim >= 0 ? idim : nodes, 0, err)))
 			goto out;
 	goto out;
 h5fail:
@@ -746,6 +831,10 @@ out:
 		H5Dclose(parts);
 	if (inst >= 0)
 		H5Dclose(inst);
+	if (idim >= 0)
+		H5Dclose(idim);
+	if (pdim >= 0)
+		H5Dclose(pdim);
 	if (cz >= 0)
 		H5Dclose(cz);
 	close_head(head);

@@ -83,14 +83,53 @@ static char *stored_problem(hid_t file, const char *coords, const char *count)
 	return problem;
 }
 
+/* A table NAME: the group NAME with its variable NAME and dimension NAME_row. */
+static void read_table_item(hid_t file, const char *name, lode_bundle_item *it)
+{
+	char *path = lode__sprintf("%s/%s", name, name), *rows = lode__sprintf("%s/%s_row", name, name);
+	hid_t c = path ? H5Dopen2(file, path, H5P_DEFAULT) : H5I_INVALID_HID;
+	uint64_t bytes;
+
+	if (c < 0) {
+		it->problem = lode__strdup(path ? "the table's variable cannot be opened" : "out of memory");
+		goto out;
+	}
+	it->geometry_type = lode__h5_get_text(c, "lode_ogr_geometry_type");
+	it->content_sha256 = lode__h5_get_text(c, "lode_content_sha256");
+	it->lineage = lode__h5_get_text(c, "lode_lineage");
+	it->source = lode__h5_get_text(c, "source");
+	it->long_name = lode__h5_get_text(c, "long_name");
+	if (!it->geometry_type || strcmp(it->geometry_type, "None") != 0)
+		it->problem = lode__strdup("the table's variable is not marked lode_ogr_geometry_type None");
+	else if (!rows || (it->nfeat = var_len(file, rows)) < 0)
+		it->problem = lode__strdup("the table's row dimension cannot be read");
+	else
+		it->problem = var_problem(file, rows, &bytes);
+out:
+	H5Eclear2(H5E_DEFAULT);
+	if (c >= 0)
+		H5Dclose(c);
+	free(path);
+	free(rows);
+}
+
 void lode__h5_read_vector_item(hid_t file, const char *name, lode_bundle_item *it)
 {
-	hid_t c = H5Dopen2(file, name, H5P_DEFAULT), crs = H5I_INVALID_HID;
+	hid_t c = H5I_INVALID_HID, crs = H5I_INVALID_HID;
 	char *count = NULL, *coords = NULL, *gm = NULL;
+	H5O_info_t oi;
 	lode__heartbeat();
 
 	it->kind = lode__strdup("vector");
 	it->nbands = 0;
+	/* A group is a table (bundle_read.c lists it as one only when NAME/NAME is marked). */
+	if (H5Oget_info_by_name2(file, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) >= 0 &&
+	    oi.type == H5O_TYPE_GROUP) {
+		read_table_item(file, name, it);
+		return;
+	}
+	H5Eclear2(H5E_DEFAULT);
+	c = H5Dopen2(file, name, H5P_DEFAULT);
 	if (c < 0) {
 		it->problem = lode__strdup("the geometry container cannot be opened");
 		goto out;
@@ -229,6 +268,36 @@ out:
 	return rc;
 }
 
+/* Every list of f (a list field read as text) is the compact JSON array of items of its
+   type that lode writes (bundle-format.md 5.3), "" when null: extract and GDAL can use it. */
+static lode_status check_lists(const lode_vfield *f, size_t n, const char *vname, lode_error *err)
+{
+	for (size_t k = 0; k < n; k++) {
+		const char *s = ((char *const *)f->values)[k];
+		json_t *a = f->isnull[k] ? NULL : json_loads(s, JSON_DECODE_ANY, NULL);
+		char *back = a ? json_dumps(a, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+		int ok = f->isnull[k] ? !s[0] : json_is_array(a) && back && !strcmp(back, s);
+
+		for (size_t i = 0; ok && i < json_array_size(a); i++) {
+			json_t *x = json_array_get(a, i);
+			ok = f->type == LODE_FT_STRLIST    ? json_is_string(x)
+			     : f->type == LODE_FT_REALLIST ? json_is_real(x)
+			     : f->type == LODE_FT_INTLIST
+				 ? json_is_integer(x) && json_integer_value(x) >= INT32_MIN &&
+				       json_integer_value(x) <= INT32_MAX
+				 : json_is_integer(x);
+		}
+		free(back);
+		json_decref(a);
+		if (!ok)
+			return lode__err(err, LODE_EDAMAGED,
+					 "%s: feature %zu: not the %s lode writes (a compact JSON array of "
+					 "its items, or \"\" when null)",
+					 vname, k, lode__ftype_name(f->type));
+	}
+	return LODE_OK;
+}
+
 static lode_status read_vfield(vread *v, lode_vfield *f, size_t n, lode_error *err)
 {
 	hid_t file = v->file;
@@ -288,8 +357,9 @@ static lode_status read_vfield(vread *v, lode_vfield *f, size_t n, lode_error *e
 		}
 		free(idx);
 	}
-	if (f->type == LODE_FT_STRING) {
-		rc = read_strings(v, d, vname, f, n, err);
+	if (lode__ftype_is_text(f->type)) {
+		if ((rc = read_strings(v, d, vname, f, n, err)) == LODE_OK && lode__ftype_is_list(f->type))
+			rc = check_lists(f, n, vname, err);
 		goto out;
 	}
 	f->values = read_column(file, vname, lode__h5_field_mtype(f->type), n, sz, err, &rc);
@@ -462,7 +532,7 @@ static lode_status layer_check(vread *v, const char *const vars[6], json_t *fiel
 			free(problem);
 			return rc;
 		}
-		if (i >= 6 && ftype && lode__ftype_from_name(ftype) == LODE_FT_STRING)
+		if (i >= 6 && ftype && lode__ftype_is_text(lode__ftype_from_name(ftype)))
 			bytes = 33 * (uint64_t)nfeat;
 		else if (i >= 6)
 			bytes += nfeat; /* the null flags */
@@ -470,7 +540,7 @@ static lode_status layer_check(vread *v, const char *const vars[6], json_t *fiel
 	}
 	if (!vars[3][0])
 		need += 4 * (uint64_t)nfeat; /* one node per point */
-	if (!vars[4][0] && kind != LODE_GK_POINT)
+	if (!vars[4][0] && kind != LODE_GK_POINT && kind != LODE_GK_NONE)
 		need += 8 * (uint64_t)nfeat; /* one part per feature */
 	v->held = need;
 	if (v->max && need > v->max)
@@ -527,20 +597,38 @@ lode_status lode__bundle_read_vector(lode__bundle *b, const lode_bundle_item *it
 	char *gtype = NULL, *coords = NULL, *count = NULL, *parts = NULL, *ring = NULL;
 	char nx[300] = "", ny[300] = "", nz[300] = "";
 	lode_vdata *d = NULL;
-	vread v = {file, item->name, b->max_memory, 0};
+	int table = item->geometry_type && !strcmp(item->geometry_type, "None");
+	char *tpath = table ? lode__sprintf("%s/%s", item->name, item->name) : NULL;
+	vread v = {file, table ? tpath : item->name, b->max_memory, 0};
 	json_t *lin = NULL, *fields;
 	lode_status rc = LODE_OK;
 
 	*out = NULL;
-	if (item->problem)
-		return lode__err(err, LODE_EDAMAGED, "%s", item->problem);
-	lin = item->lineage ? json_loads(item->lineage, 0, NULL) : NULL;
-	if (!json_is_array(fields = json_object_get(lin, "fields"))) {
+	/* json_is_array evaluates its argument twice: the lineage is parsed first. */
+	lin = item->lineage && !item->problem ? json_loads(item->lineage, 0, NULL) : NULL;
+	fields = json_object_get(lin, "fields");
+	if (item->problem || (table && !tpath) || !json_is_array(fields)) {
+		rc = item->problem     ? lode__err(err, LODE_EDAMAGED, "%s", item->problem)
+		     : table && !tpath ? lode__err(err, LODE_ENOMEM, "out of memory")
+				       : lode__err(err, LODE_EDAMAGED, "the lineage lacks the field list");
 		json_decref(lin);
-		return lode__err(err, LODE_EDAMAGED, "the lineage lacks the field list");
+		free(tpath);
+		return rc;
 	}
 	d = calloc(1, sizeof *d);
-	c = H5Dopen2(file, item->name, H5P_DEFAULT);
+	if (table && d) { /* a table: no geometry, every node count 0 */
+		const char *const none[6] = {"", "", "", "", "", ""};
+		d->kind = LODE_GK_NONE;
+		d->nfeat = (size_t)item->nfeat;
+		if ((rc = layer_check(&v, none, fields, d->nfeat, d->kind, err)))
+			goto out;
+		if (!(d->node_count = calloc(d->nfeat ? d->nfeat : 1, sizeof(int32_t)))) {
+			rc = lode__err(err, LODE_ENOMEM, "out of memory");
+			goto out;
+		}
+		goto fields;
+	}
+	c = d ? H5Dopen2(file, item->name, H5P_DEFAULT) : H5I_INVALID_HID;
 	if (!d || c < 0) {
 		rc = d ? lode__h5_err(err, LODE_EDAMAGED, item->name)
 		       : lode__err(err, LODE_ENOMEM, "out of memory");
@@ -580,12 +668,14 @@ lode_status lode__bundle_read_vector(lode__bundle *b, const lode_bundle_item *it
 	/* The CF type, lode's OGR type and the parts must tell the same story. */
 	if ((rc = check_parts(d, item->geometry_type, gtype, err)))
 		goto out;
+fields:
 	/* Fields, as the lineage lists them. */
 	if ((rc = read_fields(&v, fields, d, err)))
 		goto out;
 	*out = d;
 	d = NULL;
 out:
+	free(tpath);
 	json_decref(lin);
 	lode__vdata_free(d);
 	free(gtype);

@@ -1,13 +1,15 @@
 /*
- * gpkg_write.c -- a layer (a lode_vdata, vdata.h) written back out as a new GeoPackage
- * for lode extract: the fields with their types, each feature's geometry rebuilt from
- * the columns, in one transaction.  It does not transform or filter anything: the layer
- * is written as it is in the bundle.  Reading layers is vector_read.c's.
+ * gpkg_write.c -- a layer or table (a lode_vdata, vdata.h) written back out as a new
+ * GeoPackage (or a CSV file) for lode extract: the fields with their types, each
+ * feature's geometry rebuilt from the columns, in one transaction.  It does not
+ * transform or filter anything: the layer is written as it is in the bundle.  Reading
+ * layers is vector_read.c's.
  */
 #include <math.h>
 #include <string.h>
 
 #include <gdal.h>
+#include <jansson.h>
 #include <ogr_api.h>
 #include <ogr_srs_api.h>
 
@@ -114,30 +116,127 @@ static OGRGeometryH rebuild(const lode_vdata *d, size_t f, size_t *node, size_t 
 	return g;
 }
 
-lode_status lode__gpkg_write(const char *path, const char *layer, const char *crs_wkt, const char *type_name,
-			     const lode_vdata *d, lode_error *err)
+/* A list field from the JSON array text lode stores (checked when it was read). */
+static int set_list(OGRFeatureH feat, int i, lode_ftype t, const char *text)
 {
+	json_t *a = json_loads(text, 0, NULL);
+	size_t n = json_array_size(a);
+	void *buf = a ? calloc(n + 1, t == LODE_FT_STRLIST ? sizeof(char *) : 8) : NULL;
+	int rc = buf ? 0 : -1;
+
+	for (size_t k = 0; !rc && k < n; k++) {
+		json_t *x = json_array_get(a, k);
+		if (t == LODE_FT_STRLIST)
+			((const char **)buf)[k] = json_string_value(x);
+		else if (t == LODE_FT_INTLIST)
+			((int *)buf)[k] = (int)json_integer_value(x);
+		else if (t == LODE_FT_INT64LIST)
+			((GIntBig *)buf)[k] = (GIntBig)json_integer_value(x);
+		else
+			((double *)buf)[k] = json_number_value(x);
+	}
+	if (!rc && t == LODE_FT_STRLIST)
+		OGR_F_SetFieldStringList(feat, i, (CSLConstList)buf);
+	else if (!rc && t == LODE_FT_INTLIST)
+		OGR_F_SetFieldIntegerList(feat, i, (int)n, buf);
+	else if (!rc && t == LODE_FT_INT64LIST)
+		OGR_F_SetFieldInteger64List(feat, i, (int)n, buf);
+	else if (!rc)
+		OGR_F_SetFieldDoubleList(feat, i, (int)n, buf);
+	free(buf);
+	json_decref(a);
+	return rc;
+}
+
+/* The fields of feature k of d into feat. */
+static lode_status set_fields(OGRFeatureH feat, const lode_vdata *d, size_t k, lode_error *err)
+{
+	for (size_t i = 0; i < d->nfields; i++) {
+		const lode_vfield *f = &d->fields[i];
+		const unsigned char *slot = (const unsigned char *)f->values + k * lode__ftype_size(f->type);
+		if (f->isnull[k]) {
+			OGR_F_SetFieldNull(feat, (int)i);
+			continue;
+		}
+		switch (f->type) {
+		case LODE_FT_INT32: {
+			int32_t v;
+			memcpy(&v, slot, 4);
+			OGR_F_SetFieldInteger(feat, (int)i, v);
+			break;
+		}
+		case LODE_FT_BOOL: OGR_F_SetFieldInteger(feat, (int)i, *(const int8_t *)slot); break;
+		case LODE_FT_INT64: {
+			int64_t v;
+			memcpy(&v, slot, 8);
+			OGR_F_SetFieldInteger64(feat, (int)i, v);
+			break;
+		}
+		case LODE_FT_REAL: {
+			double v;
+			memcpy(&v, slot, 8);
+			OGR_F_SetFieldDouble(feat, (int)i, v);
+			break;
+		}
+		case LODE_FT_JSON:
+		case LODE_FT_STRING: OGR_F_SetFieldString(feat, (int)i, *(char *const *)slot); break;
+		case LODE_FT_STRLIST:
+		case LODE_FT_INTLIST:
+		case LODE_FT_INT64LIST:
+		case LODE_FT_REALLIST:
+			if (set_list(feat, (int)i, f->type, *(char *const *)slot) < 0)
+				return lode__err(err, LODE_EDAMAGED, "feature %zu, field '%s': not a list", k,
+						 f->name);
+			break;
+		case LODE_FT_DATE: {
+			int32_t v;
+			int y, m, dd;
+			memcpy(&v, slot, 4);
+			civil_from_days(v, &y, &m, &dd);
+			OGR_F_SetFieldDateTime(feat, (int)i, y, m, dd, 0, 0, 0, 0);
+			break;
+		}
+		case LODE_FT_DATETIME: {
+			double v, days, secs;
+			int y, m, dd;
+			memcpy(&v, slot, 8);
+			days = floor(v / 86400.0);
+			secs = v - days * 86400.0;
+			civil_from_days((long)days, &y, &m, &dd);
+			OGR_F_SetFieldDateTimeEx(feat, (int)i, y, m, dd, (int)(secs / 3600),
+						 (int)fmod(secs / 60, 60), (float)fmod(secs, 60.0), 100);
+			break;
+		}
+		}
+	}
+	return LODE_OK;
+}
+
+lode_status lode__vdata_write(const char *path, int csv, const char *layer, const char *crs_wkt,
+			      const lode_vdata *d, lode_error *err)
+{
+	static const char *const csv_opts[] = {"GEOMETRY=AS_WKT", NULL};
 	lode__cpl_capture cap;
-	GDALDriverH drv = GDALGetDriverByName("GPKG");
+	GDALDriverH drv = GDALGetDriverByName(csv ? "CSV" : "GPKG");
 	GDALDatasetH ds = NULL;
 	OGRLayerH lyr;
 	OGRSpatialReferenceH srs = NULL;
 	size_t node = 0, part = 0;
 	lode_status rc = LODE_OK;
 
-	(void)type_name; /* the type comes from d's kind, multi and has_z */
 	lode__cpl_push(&cap);
 	if (!drv) {
-		rc = lode__err(err, LODE_EINTERNAL, "GDAL's GPKG driver is missing");
+		rc = lode__err(err, LODE_EINTERNAL, "GDAL's %s driver is missing", csv ? "CSV" : "GPKG");
 		goto out;
 	}
 	ds = GDALCreate(drv, path, 0, 0, 0, GDT_Unknown, NULL);
 	if (!ds) {
-		rc = lode__err(err, LODE_EIO, "%s: cannot create the GeoPackage: %s", path,
-			       lode__cpl_msg(&cap, "unknown reason"));
+		rc = lode__err(err, LODE_EIO, "%s: cannot create the %s: %s", path,
+			       csv ? "CSV file" : "GeoPackage", lode__cpl_msg(&cap, "unknown reason"));
 		goto out;
 	}
-	if (crs_wkt && (srs = OSRNewSpatialReference(NULL)) &&
+	/* A CSV file has no CRS (GDAL would write a .prj beside it). */
+	if (!csv && crs_wkt && (srs = OSRNewSpatialReference(NULL)) &&
 	    OSRSetFromUserInput(srs, crs_wkt) == OGRERR_NONE)
 		OSRSetAxisMappingStrategy(srs, OAMS_TRADITIONAL_GIS_ORDER);
 	{
@@ -146,8 +245,11 @@ lode_status lode__gpkg_write(const char *path, const char *layer, const char *cr
 		     {wkbUnknown, wkbMultiPoint, wkbMultiLineString, wkbMultiPolygon}},
 		    {{wkbUnknown, wkbPoint25D, wkbLineString25D, wkbPolygon25D},
 		     {wkbUnknown, wkbMultiPoint25D, wkbMultiLineString25D, wkbMultiPolygon25D}}};
-		lyr = GDALDatasetCreateLayer(ds, layer, srs,
-					     types[d->has_z ? 1 : 0][d->multi ? 1 : 0][d->kind], NULL);
+		/* A table: a layer without geometry (a GeoPackage attributes table). */
+		lyr = GDALDatasetCreateLayer(
+		    ds, layer, d->kind == LODE_GK_NONE ? NULL : srs,
+		    d->kind == LODE_GK_NONE ? wkbNone : types[d->has_z ? 1 : 0][d->multi ? 1 : 0][d->kind],
+		    csv && d->kind != LODE_GK_NONE ? (char **)csv_opts : NULL);
 	}
 	if (!lyr) {
 		rc = lode__err(err, LODE_EIO, "%s: cannot create layer '%s': %s", path, layer,
@@ -161,10 +263,16 @@ lode_status lode__gpkg_write(const char *path, const char *layer, const char *cr
 				  : f->type == LODE_FT_REAL                           ? OFTReal
 				  : f->type == LODE_FT_DATE                           ? OFTDate
 				  : f->type == LODE_FT_DATETIME                       ? OFTDateTime
+				  : f->type == LODE_FT_STRLIST                        ? OFTStringList
+				  : f->type == LODE_FT_INTLIST                        ? OFTIntegerList
+				  : f->type == LODE_FT_INT64LIST                      ? OFTInteger64List
+				  : f->type == LODE_FT_REALLIST                       ? OFTRealList
 										      : OFTString;
 		OGRFieldDefnH fd = OGR_Fld_Create(f->name, ot);
 		if (f->type == LODE_FT_BOOL)
 			OGR_Fld_SetSubType(fd, OFSTBoolean);
+		if (f->type == LODE_FT_JSON)
+			OGR_Fld_SetSubType(fd, OFSTJSON);
 		if (f->width > 0 && f->type == LODE_FT_STRING)
 			OGR_Fld_SetWidth(fd, f->width);
 		if (OGR_L_CreateField(lyr, fd, TRUE) != OGRERR_NONE) {
@@ -175,63 +283,17 @@ lode_status lode__gpkg_write(const char *path, const char *layer, const char *cr
 		}
 		OGR_Fld_Destroy(fd);
 	}
-	GDALDatasetStartTransaction(ds, FALSE);
+	if (!csv)
+		GDALDatasetStartTransaction(ds, FALSE);
 	for (size_t k = 0; k < d->nfeat; k++) {
 		OGRFeatureH feat = OGR_F_Create(OGR_L_GetLayerDefn(lyr));
 		OGRGeometryH g = rebuild(d, k, &node, &part);
 
 		if (g)
 			OGR_F_SetGeometryDirectly(feat, g);
-		for (size_t i = 0; i < d->nfields; i++) {
-			const lode_vfield *f = &d->fields[i];
-			const unsigned char *slot =
-			    (const unsigned char *)f->values + k * lode__ftype_size(f->type);
-			if (f->isnull[k]) {
-				OGR_F_SetFieldNull(feat, (int)i);
-				continue;
-			}
-			switch (f->type) {
-			case LODE_FT_INT32: {
-				int32_t v;
-				memcpy(&v, slot, 4);
-				OGR_F_SetFieldInteger(feat, (int)i, v);
-				break;
-			}
-			case LODE_FT_BOOL: OGR_F_SetFieldInteger(feat, (int)i, *(const int8_t *)slot); break;
-			case LODE_FT_INT64: {
-				int64_t v;
-				memcpy(&v, slot, 8);
-				OGR_F_SetFieldInteger64(feat, (int)i, v);
-				break;
-			}
-			case LODE_FT_REAL: {
-				double v;
-				memcpy(&v, slot, 8);
-				OGR_F_SetFieldDouble(feat, (int)i, v);
-				break;
-			}
-			case LODE_FT_STRING: OGR_F_SetFieldString(feat, (int)i, *(char *const *)slot); break;
-			case LODE_FT_DATE: {
-				int32_t v;
-				int y, m, dd;
-				memcpy(&v, slot, 4);
-				civil_from_days(v, &y, &m, &dd);
-				OGR_F_SetFieldDateTime(feat, (int)i, y, m, dd, 0, 0, 0, 0);
-				break;
-			}
-			case LODE_FT_DATETIME: {
-				double v, days, secs;
-				int y, m, dd;
-				memcpy(&v, slot, 8);
-				days = floor(v / 86400.0);
-				secs = v - days * 86400.0;
-				civil_from_days((long)days, &y, &m, &dd);
-				OGR_F_SetFieldDateTimeEx(feat, (int)i, y, m, dd, (int)(secs / 3600),
-							 (int)fmod(secs / 60, 60), (float)fmod(secs, 60.0),
-							 100);
-				break;
-			}
-			}
+		if ((rc = set_fields(feat, d, k, err))) {
+			OGR_F_Destroy(feat);
+			goto out;
 		}
 		if (OGR_L_CreateFeature(lyr, feat) != OGRERR_NONE) {
 			OGR_F_Destroy(feat);
@@ -241,7 +303,7 @@ lode_status lode__gpkg_write(const char *path, const char *layer, const char *cr
 		}
 		OGR_F_Destroy(feat);
 	}
-	if (GDALDatasetCommitTransaction(ds) != OGRERR_NONE) {
+	if (!csv && GDALDatasetCommitTransaction(ds) != OGRERR_NONE) {
 		rc = lode__err(err, LODE_EIO, "%s: committing failed: %s", path,
 			       lode__cpl_msg(&cap, "unknown reason"));
 		goto out;

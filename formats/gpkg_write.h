@@ -8,8 +8,11 @@
 #include "lode_error.h"
 #include "vdata.h"
 
-/* Write a layer to a new GeoPackage (extract).  type_name as lode__vdata_type_name. */
-lode_status lode__gpkg_write(const char *path, const char *layer, const char *crs_wkt, const char *type_name,
-			     const lode_vdata *d, lode_error *err);
+/* Write a layer (or a table) to a new GeoPackage (extract), named layer, in crs_wkt (none
+   for a table); or with csv to a new CSV file (GDAL's CSV driver: the geometry as WKT in
+   a first column WKT when the layer has one, then the fields; no CRS, a null as an empty
+   value). */
+lode_status lode__vdata_write(const char *path, int csv, const char *layer, const char *crs_wkt,
+			      const lode_vdata *d, lode_error *err);
 
 #endif

@@ -22,7 +22,23 @@ static const struct {
     {LODE_FT_DATE, "Date", 4},
     {LODE_FT_DATETIME, "DateTime", 8},
     {LODE_FT_BOOL, "Integer(Boolean)", 1},
+    {LODE_FT_JSON, "String(JSON)", sizeof(char *)},
+    {LODE_FT_STRLIST, "StringList", sizeof(char *)},
+    {LODE_FT_INTLIST, "IntegerList", sizeof(char *)},
+    {LODE_FT_INT64LIST, "Integer64List", sizeof(char *)},
+    {LODE_FT_REALLIST, "RealList", sizeof(char *)},
 };
+
+int lode__ftype_is_text(lode_ftype t)
+{
+	return t == LODE_FT_STRING || t == LODE_FT_JSON || lode__ftype_is_list(t);
+}
+
+int lode__ftype_is_list(lode_ftype t)
+{
+	return t == LODE_FT_STRLIST || t == LODE_FT_INTLIST || t == LODE_FT_INT64LIST ||
+	       t == LODE_FT_REALLIST;
+}
 
 const char *lode__ftype_name(lode_ftype t)
 {
@@ -60,7 +76,7 @@ void lode__vdata_free(lode_vdata *d)
 	free(d->interior_ring);
 	for (size_t i = 0; i < d->nfields; i++) {
 		lode_vfield *f = &d->fields[i];
-		if (f->type == LODE_FT_STRING && f->values)
+		if (lode__ftype_is_text(f->type) && f->values)
 			for (size_t k = 0; k < d->nfeat; k++)
 				free(((char **)f->values)[k]);
 		free(f->values);
@@ -79,5 +95,7 @@ const char *lode__vdata_type_name(const lode_vdata *d)
 	    {{"", "3D Point", "3D LineString", "3D Polygon"},
 	     {"", "3D MultiPoint", "3D MultiLineString", "3D MultiPolygon"}},
 	};
+	if (d->kind == LODE_GK_NONE)
+		return "None";
 	return names[d->has_z ? 1 : 0][d->multi ? 1 : 0][d->kind];
 }

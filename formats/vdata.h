@@ -18,14 +18,23 @@ typedef enum lode_ftype {
 	LODE_FT_STRING,    /* char * (UTF-8, owned; "" when null) */
 	LODE_FT_DATE,      /* int32_t days since 1970-01-01 */
 	LODE_FT_DATETIME,  /* double seconds since 1970-01-01T00:00:00 (UTC when the source said so) */
-	LODE_FT_BOOL       /* int8_t 0 or 1 */
+	LODE_FT_BOOL,      /* int8_t 0 or 1 */
+	/* Text types, char * as LODE_FT_STRING: */
+	LODE_FT_JSON,    /* a String of OGR's JSON sub-type, kept as such */
+	LODE_FT_STRLIST, /* lists, as the compact JSON array of their items ("" when null): */
+	LODE_FT_INTLIST, /*   ["a","b"], [1,2], [9007199254740993], [1.5,0.1] (17 digits) */
+	LODE_FT_INT64LIST,
+	LODE_FT_REALLIST
 } lode_ftype;
 
 const char *lode__ftype_name(lode_ftype t); /* OGR's names: "Integer", "Integer(Boolean)" ... */
 lode_ftype lode__ftype_from_name(const char *name);
 size_t lode__ftype_size(lode_ftype t); /* bytes per value in memory */
+int lode__ftype_is_text(lode_ftype t); /* stored as text: String, String(JSON), the lists */
+int lode__ftype_is_list(lode_ftype t);
 
-typedef enum lode_gkind { LODE_GK_POINT = 1, LODE_GK_LINE, LODE_GK_POLYGON } lode_gkind;
+/* LODE_GK_NONE: a table, a layer without geometry (every node count 0, no nodes). */
+typedef enum lode_gkind { LODE_GK_POINT = 1, LODE_GK_LINE, LODE_GK_POLYGON, LODE_GK_NONE } lode_gkind;
 
 typedef struct lode_vfield {
 	char *name; /* the source's field name, as written */
@@ -56,7 +65,8 @@ typedef struct lode_vdata {
 } lode_vdata;
 
 void lode__vdata_free(lode_vdata *d); /* frees the contents and d; NULL ok */
-/* "Point", "MultiLineString", "3D Polygon"...: the OGR name of the layer's type. */
+/* "Point", "MultiLineString", "3D Polygon"...: the OGR name of the layer's type ("None"
+   for a table). */
 const char *lode__vdata_type_name(const lode_vdata *d);
 
 #endif

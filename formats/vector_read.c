@@ -12,6 +12,7 @@
  * are refused with a message rather than silently changed.  Writing a layer out as a
  * GeoPackage is gpkg_write.c's.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include <cpl_error.h>
 #include <cpl_string.h>
 #include <gdal.h>
+#include <jansson.h>
 #include <ogr_api.h>
 #include <ogr_srs_api.h>
 
@@ -155,7 +157,8 @@ lode_status lode__vector_open(const char *path, const char *const *open_options,
 		}
 	}
 	v->info.nfeat = (long long)OGR_L_GetFeatureCount(v->layer, TRUE);
-	if (OGR_L_GetExtent(v->layer, &env, TRUE) == OGRERR_NONE) {
+	v->info.table = wkbFlatten(OGR_L_GetGeomType(v->layer)) == wkbNone;
+	if (!v->info.table && OGR_L_GetExtent(v->layer, &env, TRUE) == OGRERR_NONE) {
 		v->info.has_extent = 1;
 		v->info.extent[0] = env.MinX;
 		v->info.extent[1] = env.MinY;
@@ -405,13 +408,22 @@ static lode_status field_defs(OGRFeatureDefnH defn, lode_vdata *d, const char *l
 		case OFTInteger64: f->type = LODE_FT_INT64; break;
 		case OFTReal: f->type = LODE_FT_REAL; break;
 		case OFTString:
-		case OFTTime: f->type = LODE_FT_STRING; break; /* a time of day is kept as "HH:MM:SS" */
+			f->type = OGR_Fld_GetSubType(fd) == OFSTJSON ? LODE_FT_JSON : LODE_FT_STRING;
+			break;
+		case OFTTime:
+			f->type = LODE_FT_STRING;
+			break; /* a time of day is kept as "HH:MM:SS" */
+		/* Lists, as the JSON array of their items (vdata.h). */
+		case OFTStringList: f->type = LODE_FT_STRLIST; break;
+		case OFTIntegerList: f->type = LODE_FT_INTLIST; break;
+		case OFTInteger64List: f->type = LODE_FT_INT64LIST; break;
+		case OFTRealList: f->type = LODE_FT_REALLIST; break;
 		case OFTDate: f->type = LODE_FT_DATE; break;
 		case OFTDateTime: f->type = LODE_FT_DATETIME; break;
 		default:
 			return lode__err(err, LODE_ESOURCE,
 					 "layer '%s': field '%s' has type %s, which lode does not carry "
-					 "(lists and binary data are not supported)",
+					 "(binary data is not supported)",
 					 layer, name, OGR_GetFieldTypeName(OGR_Fld_GetType(fd)));
 		}
 		d->nfields = (size_t)i + 1;
@@ -430,6 +442,47 @@ static lode_status field_defs(OGRFeatureDefnH defn, lode_vdata *d, const char *l
 			return lode__err(err, LODE_ENOMEM, "out of memory");
 	}
 	return LODE_OK;
+}
+
+/* Field i of feat, a list, as the compact JSON array of its items into *out (malloc'd). */
+static lode_status list_text(OGRFeatureH feat, int i, const lode_vfield *f, const char *layer, char **out,
+			     lode_error *err)
+{
+	json_t *a = json_array();
+	int n = 0, bad = !a;
+
+	if (f->type == LODE_FT_STRLIST) {
+		char **s = OGR_F_GetFieldAsStringList(feat, i);
+		for (; !bad && s && *s; s++) {
+			if (!CPLIsUTF8(*s, -1))
+				bad = 2;
+			else
+				bad = json_array_append_new(a, json_string(*s)) != 0;
+		}
+	} else if (f->type == LODE_FT_INTLIST) {
+		const int *v = OGR_F_GetFieldAsIntegerList(feat, i, &n);
+		for (int k = 0; k < n && !bad; k++)
+			bad = json_array_append_new(a, json_integer(v[k])) != 0;
+	} else if (f->type == LODE_FT_INT64LIST) {
+		const GIntBig *v = OGR_F_GetFieldAsInteger64List(feat, i, &n);
+		for (int k = 0; k < n && !bad; k++)
+			bad = json_array_append_new(a, json_integer((json_int_t)v[k])) != 0;
+	} else {
+		const double *v = OGR_F_GetFieldAsDoubleList(feat, i, &n);
+		for (int k = 0; k < n && !bad; k++)
+			bad = !isfinite(v[k]) ? 3 : json_array_append_new(a, json_real(v[k])) != 0;
+	}
+	*out = bad ? NULL : json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	if (bad == 2 || bad == 3)
+		return lode__err(
+		    err, LODE_ESOURCE,
+		    bad == 2 ? "layer '%s', feature %lld, field '%s': the text is not UTF-8; name the "
+			       "source's encoding with open_options: [ENCODING=CP1252] (or its code page)"
+			     : "layer '%s', feature %lld, field '%s': the list holds NaN or an infinity, "
+			       "which lode does not carry (JSON has no such number)",
+		    layer, (long long)OGR_F_GetFID(feat), f->name);
+	return *out ? LODE_OK : lode__err(err, LODE_ENOMEM, "out of memory");
 }
 
 static lode_status add_attributes(builder *b, OGRFeatureH feat, const char *layer, lode_error *err)
@@ -451,7 +504,7 @@ static lode_status add_attributes(builder *b, OGRFeatureH feat, const char *laye
 		f->isnull[row] = (unsigned char)null;
 		if (null) {
 			f->nnull++;
-			if (f->type == LODE_FT_STRING && !(*(char **)slot = lode__strdup("")))
+			if (lode__ftype_is_text(f->type) && !(*(char **)slot = lode__strdup("")))
 				return lode__err(err, LODE_ENOMEM, "out of memory");
 			continue;
 		}
@@ -476,6 +529,17 @@ static lode_status add_attributes(builder *b, OGRFeatureH feat, const char *laye
 			memcpy(slot, &v, 8);
 			break;
 		}
+		case LODE_FT_STRLIST:
+		case LODE_FT_INTLIST:
+		case LODE_FT_INT64LIST:
+		case LODE_FT_REALLIST: {
+			lode_status rc = list_text(feat, (int)i, f, layer, (char **)slot, err);
+			if (rc)
+				return rc;
+			b->text += strlen(*(char **)slot) + 1;
+			break;
+		}
+		case LODE_FT_JSON:
 		case LODE_FT_STRING: {
 			const char *s = OGR_F_GetFieldAsString(feat, (int)i);
 			if (!CPLIsUTF8(s, -1))
@@ -520,20 +584,15 @@ lode_status lode__vread_new_vdata(lode__vector *v, lode_vdata **out, lode_error 
 	lode_status rc;
 
 	*out = NULL;
-	if (flat == wkbNone)
-		return lode__err(
-		    err, LODE_ESOURCE,
-		    "layer '%s' has no geometry (for a CSV, name its coordinate columns with open_options: "
-		    "[X_POSSIBLE_NAMES=lon, Y_POSSIBLE_NAMES=lat])",
-		    layer);
-	if (flat != wkbUnknown && !kind_of(declared))
+	if (flat != wkbUnknown && flat != wkbNone && !kind_of(declared))
 		return lode__err(err, LODE_ESOURCE,
 				 "layer '%s' has geometry type %s; lode carries points, lines and polygons "
 				 "(and their multi types) only",
 				 layer, OGRGeometryTypeToName(declared));
 	if (!(d = calloc(1, sizeof *d)))
 		return lode__err(err, LODE_ENOMEM, "out of memory");
-	d->kind = kind_of(declared);
+	/* A layer without geometry is a table: every feature gets node count 0. */
+	d->kind = flat == wkbNone ? LODE_GK_NONE : kind_of(declared);
 	d->multi = flat == wkbMultiPoint || flat == wkbMultiLineString || flat == wkbMultiPolygon;
 	d->has_z = wkbHasZ(declared);
 	if ((rc = field_defs(OGR_L_GetLayerDefn(v->layer), d, layer, err))) {
@@ -584,7 +643,8 @@ lode_status lode__vread_reader_start(reader *t, lode__vector *v, const lode_vect
 			return lode__err(err, LODE_ESOURCE, "%s: cannot open layer '%s' again: %s", v->path,
 					 v->info.layer, lode__cpl_msg(&t->cap, "unknown reason"));
 	}
-	if (lode__op_is_noop(r->pipeline)) /* no transformation: a fifth of the read spared */
+	/* No transformation (a fifth of the read spared), or a table: nothing to transform. */
+	if (lode__op_is_noop(r->pipeline) || v->info.table)
 		goto box;
 	t->s = OSRNewSpatialReference(NULL);
 	t->t = OSRNewSpatialReference(NULL);
@@ -652,6 +712,10 @@ lode_status lode__vread_features(reader *t, builder *b, lode_error *err)
 		long long fid = (long long)OGR_F_GetFID(feat);
 		long nodes = 0;
 
+		if (g && d->kind == LODE_GK_NONE) { /* a table: no driver gives one, none is kept */
+			OGR_G_DestroyGeometry(g);
+			g = NULL;
+		}
 		if (g && !OGR_G_IsEmpty(g)) {
 			OGRwkbGeometryType gt = OGR_G_GetGeometryType(g);
 			lode_gkind k = kind_of(gt);

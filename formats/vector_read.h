@@ -19,6 +19,7 @@ typedef struct lode_vector_info {
 	char *layer;     /* the layer's name */
 	char *crs_wkt;   /* WKT2:2019 or NULL */
 	long long nfeat; /* the driver's count, -1 when unknown */
+	int table;       /* the layer has no geometry (OGR's wkbNone): a table */
 	int has_extent;
 	double extent[4];   /* xmin ymin xmax ymax in the source CRS */
 	char **layer_names; /* every layer of the source, for messages */

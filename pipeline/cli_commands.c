@@ -206,7 +206,7 @@ static int cmd_status(const cli_opts *o, int nargs, char **args)
 static int cmd_merge(const cli_opts *o, int nargs, char **args)
 {
 	lode_error err = {0};
-	lode_read_options ro = {o->max_memory};
+	lode_read_options ro = {.max_memory = o->max_memory};
 
 	if (nargs == 0 || !o->out)
 		return cli_usage_error("merge", "expected BUNDLE.nc... -o OUT.nc", NULL);
@@ -220,7 +220,7 @@ static int cmd_merge(const cli_opts *o, int nargs, char **args)
 static int cmd_verify(const cli_opts *o, int nargs, char **args)
 {
 	lode_error err = {0};
-	lode_read_options ro = {o->max_memory};
+	lode_read_options ro = {.max_memory = o->max_memory};
 	char *report = NULL;
 	lode_status rc;
 
@@ -272,7 +272,7 @@ static int cmd_sign(const cli_opts *o, int nargs, char **args)
 static int cmd_ls(const cli_opts *o, int nargs, char **args)
 {
 	lode_error err = {0};
-	lode_read_options ro = {o->max_memory};
+	lode_read_options ro = {.max_memory = o->max_memory};
 	char *out = NULL;
 	lode_status rc;
 
@@ -293,7 +293,7 @@ static int cmd_ls(const cli_opts *o, int nargs, char **args)
 static int cmd_extract(const cli_opts *o, int nargs, char **args)
 {
 	lode_error err = {0};
-	lode_read_options ro = {o->max_memory};
+	lode_read_options ro = {o->max_memory, o->format};
 
 	if (nargs == 0)
 		return cli_usage_error("extract", "expected a BUNDLE", NULL);
@@ -469,12 +469,14 @@ const cli_command cli_commands[] = {
      "the exit status is then 1.\n\n"
      "  --json             machine-readable output\n"
      "  --max-memory SIZE  bound what reading the bundle holds (default 1G)\n"},
-    {"extract", cmd_extract, "lode extract BUNDLE [NAME...] -o DIR [--max-memory SIZE]",
-     CLI_OUT | CLI_MAX_MEMORY,
+    {"extract", cmd_extract, "lode extract BUNDLE [NAME...] -o DIR [--format gpkg|csv] [--max-memory SIZE]",
+     CLI_OUT | CLI_MAX_MEMORY | CLI_FORMAT,
      "Write each named dataset (all when none is named) into DIR, each checked against its\n"
      "digest first: a raster to NAME.tif, a GeoTIFF with its CRS, geotransform, nodata,\n"
      "band names and units and lineage (LODE_LINEAGE metadata); a vector layer to\n"
-     "NAME.gpkg, a GeoPackage whose layer is named NAME.\n\n"
+     "NAME.gpkg, a GeoPackage whose layer is named NAME; a table (a layer without\n"
+     "geometry) to a GeoPackage attributes table.\n\n"
+     "  --format csv       vector layers and tables to NAME.csv instead (geometry as WKT)\n"
      "  --max-memory SIZE  bound what reading the bundle holds (default 1G): a dataset\n"
      "                     that cannot be read within it is refused before it is written\n"},
     {"metadata", cmd_metadata,

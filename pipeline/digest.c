@@ -273,7 +273,7 @@ void lode__vector_digest_ex(const lode_vdata *d, char hex[65], char coords[3][65
 	part(top, d->interior_ring, d->nparts * sizeof(int32_t), NULL);
 	for (size_t i = 0; i < d->nfields; i++) {
 		const lode_vfield *f = &d->fields[i];
-		if (f->type == LODE_FT_STRING) {
+		if (lode__ftype_is_text(f->type)) {
 			lode__sha256 *h = lode__sha256_new();
 			if (!h)
 				break;

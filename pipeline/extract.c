@@ -237,11 +237,12 @@ out:
 	return rc;
 }
 
-/* A vector layer to DIR/NAME.gpkg, after checking its content digest. */
+/* A vector layer or table to DIR/NAME.gpkg (DIR/NAME.csv with csv), after checking its
+   content digest. */
 static lode_status extract_vector(lode__bundle *b, const lode_bundle_item *it, const char *dir,
-				  size_t max_memory, lode_error *err)
+				  size_t max_memory, int csv, lode_error *err)
 {
-	char *final = lode__sprintf("%s/%s.gpkg", dir, it->name);
+	char *final = lode__sprintf("%s/%s.%s", dir, it->name, csv ? "csv" : "gpkg");
 	lode__pub pub = {.dirfd = -1, .parentfd = -1, .slot = -1};
 	lode_vdata *d = NULL;
 	char hex[65];
@@ -264,7 +265,7 @@ static lode_status extract_vector(lode__bundle *b, const lode_bundle_item *it, c
 	if ((rc = lode__pub_begin(&pub, final, err)))
 		goto out;
 	/* The GeoPackage layer is named after the dataset (the source layer is in the lineage). */
-	if ((rc = lode__gpkg_write(pub.path, it->name, it->crs_wkt, it->geometry_type, d, err)))
+	if ((rc = lode__vdata_write(pub.path, csv, it->name, it->crs_wkt, d, err)))
 		goto out;
 	rc = lode__pub_commit(&pub, err);
 out:
@@ -286,13 +287,13 @@ static int wanted(const lode_bundle_item *it, const char *const *names, size_t n
 
 /* Can item it be written into dir?  Its file must be absent or a regular file, and not
    the bundle. */
-static lode_status check_output(const char *bundle_path, const lode_bundle_item *it, int vector,
+static lode_status check_output(const char *bundle_path, const lode_bundle_item *it, int vector, int csv,
 				const char *dir, lode_error *err)
 {
 	char *final;
 	lode_status rc;
 
-	if (!(final = lode__sprintf("%s/%s.%s", dir, it->name, vector ? "gpkg" : "tif")))
+	if (!(final = lode__sprintf("%s/%s.%s", dir, it->name, !vector ? "tif" : csv ? "csv" : "gpkg")))
 		return lode__err(err, LODE_ENOMEM, "out of memory");
 	if (lode__same_file(final, bundle_path))
 		rc = lode__err(err, LODE_EUSAGE,
@@ -336,7 +337,7 @@ static lode_status digest_matches(const char *bundle_path, lode__bundle *b, lode
 }
 
 static lode_status extract_impl(const char *bundle_path, const char *const *names, size_t nnames,
-				const char *dir, size_t max_memory, lode_error *err)
+				const char *dir, size_t max_memory, int csv, lode_error *err)
 {
 	lode__bundle *b = NULL;
 	lode_bundle_item *items = NULL;
@@ -392,10 +393,11 @@ static lode_status extract_impl(const char *bundle_path, const char *const *name
 				goto out;
 			}
 			if (pass == 0)
-				rc = check_output(bundle_path, &items[i], vector, dir, err);
+				rc = check_output(bundle_path, &items[i], vector, csv, dir, err);
+			else if (vector)
+				rc = extract_vector(b, &items[i], dir, max_memory, csv, err);
 			else
-				rc = (vector ? extract_vector : extract_one)(b, &items[i], dir, max_memory,
-									     err);
+				rc = extract_one(b, &items[i], dir, max_memory, err);
 			if (rc) {
 				lode__err_ctx(err, "%s: dataset '%s': ", bundle_path, items[i].name);
 				goto out;
@@ -411,6 +413,7 @@ typedef struct extract_job {
 	const char *path, *dir;
 	const char *const *names;
 	size_t nnames, max_memory;
+	int csv;
 } extract_job;
 
 static lode_status extract_job_fn(void *arg, char **text, lode_error *err)
@@ -418,7 +421,7 @@ static lode_status extract_job_fn(void *arg, char **text, lode_error *err)
 	extract_job *j = arg;
 
 	*text = NULL;
-	return extract_impl(j->path, j->names, j->nnames, j->dir, j->max_memory, err);
+	return extract_impl(j->path, j->names, j->nnames, j->dir, j->max_memory, j->csv, err);
 }
 
 lode_status lode_extract(const char *bundle_path, const char *const *names, size_t nnames, const char *dir,
@@ -430,11 +433,14 @@ lode_status lode_extract(const char *bundle_path, const char *const *names, size
 lode_status lode_extract_opt(const char *bundle_path, const char *const *names, size_t nnames,
 			     const char *dir, const lode_read_options *opt, lode_error *err)
 {
-	extract_job j = {bundle_path, dir, names, nnames, lode__read_memory(opt)};
+	const char *fmt = opt ? opt->vector_format : NULL;
+	extract_job j = {bundle_path, dir, names, nnames, lode__read_memory(opt), fmt && !strcmp(fmt, "csv")};
 	char *text = NULL;
 	lode_status rc;
 
 	lode__err_clear(err);
+	if (fmt && strcmp(fmt, "gpkg") != 0 && strcmp(fmt, "csv") != 0)
+		return lode__err(err, LODE_EUSAGE, "vector_format is gpkg or csv, not '%s'", fmt);
 	rc = lode__contained(bundle_path, extract_job_fn, &j, &text, err, dir);
 	free(text);
 	return rc;

@@ -166,6 +166,9 @@ typedef struct lode_read_options {
 	   within it is refused with LODE_ENOMEM, naming it and the bound.  The libraries'
 	   code and data are not counted. */
 	size_t max_memory;
+	/* extract: how vector layers and tables are written: NULL or "gpkg" (NAME.gpkg, a
+	   GeoPackage), "csv" (NAME.csv, the geometry as WKT); anything else is refused. */
+	const char *vector_format;
 } lode_read_options;
 
 /*

@@ -81,7 +81,11 @@ static json_t *item_json(const lode_bundle_item *it, int vec, const char *label,
 		json_object_set_new(o, "geometry_type",
 				    json_string(it->geometry_type ? it->geometry_type : "unknown"));
 		json_object_set_new(o, "feature_count", json_integer(it->nfeat));
-		json_object_set_new(o, "crs", json_string(label ? label : "unknown"));
+		/* A table (geometry type None) has no CRS: null. */
+		json_object_set_new(o, "crs",
+				    it->geometry_type && !strcmp(it->geometry_type, "None")
+					? json_null()
+					: json_string(label ? label : "unknown"));
 		if (json_object_get(lin, "extent"))
 			json_object_set(o, "extent", json_object_get(lin, "extent"));
 		if (json_object_get(lin, "fields"))
@@ -146,10 +150,16 @@ static void item_text(char **text, const lode_bundle_item *it, int vec, const ch
 
 	if (vec) {
 		json_t *fields = json_object_get(lin, "fields"), *ext = json_object_get(lin, "extent");
-		lode__addf(text, "\n%s  vector %s, %lld feature%s\n", E(0, it->name),
-			   E(1, it->geometry_type ? it->geometry_type : "unknown"), it->nfeat,
-			   it->nfeat == 1 ? "" : "s");
-		lode__addf(text, "  crs:        %s\n", E(0, label ? label : "unknown"));
+		int table = it->geometry_type && !strcmp(it->geometry_type, "None");
+		if (table)
+			lode__addf(text, "\n%s  table, %lld row%s\n", E(0, it->name), it->nfeat,
+				   it->nfeat == 1 ? "" : "s");
+		else
+			lode__addf(text, "\n%s  vector %s, %lld feature%s\n", E(0, it->name),
+				   E(1, it->geometry_type ? it->geometry_type : "unknown"), it->nfeat,
+				   it->nfeat == 1 ? "" : "s");
+		if (!table)
+			lode__addf(text, "  crs:        %s\n", E(0, label ? label : "unknown"));
 		if (json_is_number(json_array_get(ext, 0)))
 			lode__addf(text, "  extent:     %.10g %.10g %.10g %.10g\n",
 				   json_number_value(json_array_get(ext, 0)),
@@ -171,7 +181,13 @@ static void item_text(char **text, const lode_bundle_item *it, int vec, const ch
 		if (it->has_nodata)
 			lode__addf(text, "  nodata:     %.17g\n", it->nodata);
 	}
-	if (src)
+	if (src && !json_object_get(src, "crs")) /* a table */
+		lode__addf(text, "  source:     %s%s%s (sha256 %.16s...)\n",
+			   E(0, json_string_value(json_object_get(src, "path"))),
+			   json_object_get(src, "layer") ? ", layer " : "",
+			   E(1, json_string_value(json_object_get(src, "layer"))),
+			   E(3, json_string_value(json_object_get(src, "sha256"))));
+	else if (src)
 		lode__addf(text, "  source:     %s%s%s (%s%s, sha256 %.16s...)\n",
 			   E(0, json_string_value(json_object_get(src, "path"))),
 			   json_object_get(src, "layer") ? ", layer " : "",

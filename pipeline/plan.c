@@ -531,6 +531,21 @@ static lode_status plan_vector(plan *p, plan_item *it, lode_error *err)
 				    d->layer, d->where, &it->vsrc, err)))
 		return rc;
 	info = lode__vector_info(it->vsrc);
+	/* A table (a layer without geometry): no CRS, no operation, nothing to place. */
+	if (info->table) {
+		it->is_table = 1;
+		if (d->assume_crs || d->operation || d->clip)
+			return lode__err(err, LODE_EMANIFEST,
+					 "layer '%s' of '%s' has no geometry (it is stored as a table): %s "
+					 "applies to layers with geometry only; remove it (for a CSV with "
+					 "coordinates, name its columns with open_options: "
+					 "[X_POSSIBLE_NAMES=lon, Y_POSSIBLE_NAMES=lat])",
+					 info->layer, d->source_path,
+					 d->assume_crs  ? "assume_crs:"
+					 : d->operation ? "operation:"
+							: "clip:");
+		return LODE_OK;
+	}
 	if ((rc = settle_crs(it, info->crs_wkt, "see ogrinfo", "EPSG:4742", err)))
 		return rc;
 	if (info->has_extent) {

@@ -26,6 +26,7 @@ typedef struct plan_item {
 	const lode_dataset_spec *spec;
 	lode_source_rules rules; /* what its source may read (lode__plan_item_rules) */
 	int is_vector;
+	int is_table;       /* a vector layer without geometry: no CRS, no operation (planning only) */
 	lode__raster *src;  /* rasters (opened while planning; NULL when loaded from a work folder) */
 	lode__vector *vsrc; /* vector layers */
 	char sha256[65];

@@ -100,7 +100,7 @@ static json_t *op_json(const lode_op *op)
 static json_t *lineage_base(const plan *p, const plan_item *it, json_t *src, json_t *tgt)
 {
 	json_t *o = json_object(), *pol = json_object();
-	char *src_label = lode__crs_label(it->src_wkt);
+	char *src_label = it->is_table ? NULL : lode__crs_label(it->src_wkt);
 	const char *slash = strrchr(it->spec->source, '/');
 
 	json_object_set_new(src, "path", json_string(it->spec->source));
@@ -108,6 +108,8 @@ static json_t *lineage_base(const plan *p, const plan_item *it, json_t *src, jso
 	json_object_set_new(src, "sha256", json_string(it->sha256));
 	json_object_set_new(src, "size", json_integer((json_int_t)it->size));
 	json_object_set_new(src, "files", it->files ? json_incref(it->files) : json_array());
+	if (it->is_table)
+		goto table; /* no CRS, no target, no operation */
 	json_object_set_new(src, "crs", json_string(src_label ? src_label : ""));
 	json_object_set_new(src, "crs_assumed", json_boolean(it->crs_assumed));
 	json_object_set_new(src, "crs_wkt", json_string(it->src_wkt));
@@ -137,6 +139,14 @@ static json_t *lineage_base(const plan *p, const plan_item *it, json_t *src, jso
 	json_object_set_new(o, "target", tgt);
 	json_object_set_new(o, "operation", op_json(&it->op));
 	json_object_set_new(o, "policy", pol);
+	free(src_label);
+	return o;
+table:
+	json_decref(tgt);
+	json_decref(pol);
+	json_object_set_new(o, "dataset", json_string(it->spec->name));
+	json_object_set_new(o, "kind", json_string("vector"));
+	json_object_set_new(o, "source", src);
 	free(src_label);
 	return o;
 }

@@ -754,7 +754,9 @@ static char *stray_problem(const strict_ctx *c)
    NAME_... at the root. */
 static void claim(strict_ctx *c, const lode_bundle_item *it, int o)
 {
-	int vec = it->kind && !strcmp(it->kind, "vector");
+	/* A table is a group, as a raster is. */
+	int vec = it->kind && !strcmp(it->kind, "vector") &&
+		  !(it->geometry_type && !strcmp(it->geometry_type, "None"));
 	char prefix[300];
 	size_t from, to;
 

@@ -167,10 +167,13 @@ static char *vector_problem(lode__bundle *b, const lode_bundle_item *it, char he
 	char *problem = NULL;
 	lode_error e;
 
+	int table = it->geometry_type && !strcmp(it->geometry_type, "None");
+
 	if (!l)
 		problem = lode__strdup("the lineage is not valid JSON");
-	else if (!wkt || !it->crs_wkt || strcmp(wkt, it->crs_wkt) != 0)
-		problem = lode__strdup("the crs_wkt attribute differs from the lineage");
+	else if (table ? wkt || it->crs_wkt : !wkt || !it->crs_wkt || strcmp(wkt, it->crs_wkt) != 0)
+		problem = lode__strdup(table ? "a table has a CRS"
+					     : "the crs_wkt attribute differs from the lineage");
 	else if (!type || !it->geometry_type || strcmp(type, it->geometry_type) != 0)
 		problem = lode__strdup("the geometry type differs from the lineage");
 	else if (!json_is_integer(count) || json_integer_value(count) != it->nfeat)

@@ -475,8 +475,14 @@ lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__pr
 		goto out;
 	}
 	{
+		/* A table's attributes are on NAME/NAME (bundle-format.md section 5.6). */
+		char *path = d->kind == LODE_GK_NONE ? lode__sprintf("%s/%s", it->spec->name, it->spec->name)
+						     : lode__strdup(it->spec->name);
 		lode_attr a[] = {{"lode_lineage", lineage}, {"lode_content_sha256", content}};
-		if ((rc = lode__bundle_set_attrs(b, it->spec->name, a, 2, err)))
+		rc = path ? lode__bundle_set_attrs(b, path, a, 2, err)
+			  : lode__err(err, LODE_ENOMEM, "out of memory");
+		free(path);
+		if (rc)
 			goto out;
 	}
 	rc = lode__record_vector_values(known, it->spec->name, dj.coords, d->has_z, err);

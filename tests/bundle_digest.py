@@ -372,12 +372,31 @@ def vector_digest(f, name):
     top = hashlib.sha256()
     for arr in coords + [nc, pnc, ring]:
         top.update(hashlib.sha256(arr.tobytes()).digest())
+    return fields_digest(top, f, c, name, len(nc))
+
+
+def table_digest(f, name):
+    """A table (section 5.6): no nodes, a node count 0 per row, no parts."""
+    g = f[name]
+    n = g[name + "_row"].shape[0]
+    top = hashlib.sha256()
+    for arr in (np.zeros(0, "<f8"), np.zeros(0, "<f8"), np.zeros(n, "<i4"), np.zeros(0, "<i4"),
+                np.zeros(0, "<i4")):
+        top.update(hashlib.sha256(arr.tobytes()).digest())
+    return fields_digest(top, g, g[name], name, n)
+
+
+TEXT_TYPES = ("String", "String(JSON)", "StringList", "IntegerList", "Integer64List", "RealList")
+
+
+def fields_digest(top, where, c, name, n):
+    """Add the fields the lineage of c lists (NAME_field_V in where, n values) to top."""
     for fld in json.loads(text(c.attrs["lode_lineage"]))["fields"]:
-        var = f["%s_field_%s" % (name, fld["variable"])]
-        isnull = np.zeros(len(nc), "u1")
+        var = where["%s_field_%s" % (name, fld["variable"])]
+        isnull = np.zeros(n, "u1")
         if "lode_nulls" in var.attrs:
             isnull[np.atleast_1d(var.attrs["lode_nulls"])] = 1
-        if fld["type"] == "String":
+        if fld["type"] in TEXT_TYPES:  # stored as text (the lists as JSON arrays)
             s = hashlib.sha256()
             for k, v in enumerate(var.asstr()[...]):
                 b = b"" if isnull[k] else v.encode()
@@ -396,7 +415,10 @@ def content_digests(path):
     out = {}
     with h5py.File(path, "r") as f:
         for name in f:
-            if isinstance(f[name], h5py.Group):
+            if isinstance(f[name], h5py.Group) and text(
+                    f[name][name].attrs.get("lode_ogr_geometry_type", "")) == "None":
+                var, got = f[name][name], table_digest(f, name)
+            elif isinstance(f[name], h5py.Group):
                 var, got = f[name][name], raster_digest(f[name][name])
             elif "lode_ogr_geometry_type" in f[name].attrs:
                 var, got = f[name], vector_digest(f, name)

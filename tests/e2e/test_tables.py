@@ -1,0 +1,362 @@
+#!/usr/bin/python3
+"""Tables: datasets whose layer has no geometry (issue 15 item 1; bundle-format.md 5.6).
+
+The sources are made here with GDAL (a CSV without coordinates, a GeoPackage attributes
+table, a DBF alone, an ODS and an XLSX sheet), with nulls, a zero, an empty string,
+non-ASCII text, dates and 64-bit integers.  Every bundle is checked with tools we did not
+write: ogrinfo (a layer without geometry, its fields and count), xarray and h5py (the
+columns), ogr2ogr of the source to a GeoPackage and to CSV (the reference for the values
+and nulls that lode extract writes), tests/bundle_digest.py (the digests), and lode's own
+verify (strict), merge and cluster stages.
+
+Same runner, flags and output as test_raster.py.
+"""
+import csv
+import json
+import os
+import re
+import sys
+
+sys.dont_write_bytecode = True
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(REPO, "tests"))
+from lodetest import (Skip, assert_no_crash, leftovers, lode, lode_ok, main, test, tool,  # noqa: E402
+                      write_manifest)
+
+import bundle_digest as bd  # noqa: E402
+import h5py  # noqa: E402
+import numpy as np  # noqa: E402
+from osgeo import gdal, ogr  # noqa: E402
+
+ogr.UseExceptions()
+gdal.UseExceptions()
+
+TARGET = {"crs": "EPSG:4326", "bounds": [101.6, 3.65, 102.05, 4.0], "resolution": 0.001}
+POLICY = {"max_error_m": 20, "allow_ballpark": True}
+
+# The rows every source holds: (sample, hole, depth_m, au_ppm, n, big, note, assayed).
+ROWS = [
+    ("S1", "DH1", 10.5, 0.82, 3, 9007199254740993, "fresh", "2020-01-02"),
+    ("S2", "DH1", 12.0, None, None, None, "oxidised", "2020-01-03"),
+    ("S3", "DH2", 3.25, 1.5, 0, -5, "", None),
+    ("S4", "DH2", 7.0, 0.0, -2147483647, 1, "café, «quoted»", "2021-12-31"),
+    ("S5", None, 0.0, 2.25, 7, 0, None, "1969-12-31"),
+]
+FIELDS = [("sample", ogr.OFTString), ("hole", ogr.OFTString), ("depth_m", ogr.OFTReal),
+          ("au_ppm", ogr.OFTReal), ("n", ogr.OFTInteger), ("big", ogr.OFTInteger64),
+          ("note", ogr.OFTString), ("assayed", ogr.OFTDate)]
+
+
+def make_ogr(path, driver, layer="assays", fields=FIELDS, rows=ROWS, lco=()):
+    """A layer without geometry written by GDAL's driver."""
+    if os.path.exists(path):
+        os.remove(path)
+    ds = ogr.GetDriverByName(driver).CreateDataSource(path)
+    lyr = ds.CreateLayer(layer, geom_type=ogr.wkbNone, options=list(lco))
+    for name, t in fields:
+        lyr.CreateField(ogr.FieldDefn(name, t))
+    for row in rows:
+        f = ogr.Feature(lyr.GetLayerDefn())
+        for i, v in enumerate(row[:len(fields)]):
+            if v is None:
+                f.SetFieldNull(i)
+            elif fields[i][1] == ogr.OFTDate:
+                y, m, d = (int(x) for x in v.split("-"))
+                f.SetField(i, y, m, d, 0, 0, 0, 0)
+            else:
+                f.SetField(i, v)
+        lyr.CreateFeature(f)
+    ds = None
+    return path
+
+
+def make_csv(path):
+    """A CSV without coordinates (no X_POSSIBLE_NAMES: GDAL gives no geometry)."""
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([n for n, _ in FIELDS])
+        for row in ROWS:
+            w.writerow(["" if v is None else v for v in row])
+    return path
+
+
+def sources(ctx, tdir):
+    """{dataset name: manifest entry} for every kind of table source GDAL can write here."""
+    d = os.path.join(tdir, "src")
+    os.makedirs(d, exist_ok=True)
+    out = {
+        "csv_assays": {"source": make_csv(os.path.join(d, "assays.csv")),
+                       "open_options": ["AUTODETECT_TYPE=YES"]},
+        "geopackage_assays": {"source": make_ogr(os.path.join(d, "assays.gpkg"), "GPKG")},
+        # DBF has no 64-bit integer type of its own and no nulls for numbers in old files:
+        # GDAL writes what it can, and the reference is what GDAL reads back.
+        "dbf_assays": {"source": make_ogr(os.path.join(d, "assays.dbf"), "ESRI Shapefile")},
+    }
+    for drv, ext in (("ODS", "ods"), ("XLSX", "xlsx")):
+        if ogr.GetDriverByName(drv):
+            out["%s_assays" % ext] = {"source": make_ogr(os.path.join(d, "assays." + ext), drv)}
+    for k, v in out.items():
+        v["name"] = k
+    return out
+
+
+def build(ctx, tdir, datasets, name="t.nc"):
+    man = os.path.join(tdir, name + ".yaml")
+    write_manifest(man, TARGET, datasets, POLICY)
+    out = os.path.join(tdir, name)
+    lode_ok(ctx, ["run", man, "-o", out, "-q"], tdir)
+    return out, man
+
+
+def fixture(ctx):
+    """One bundle holding every table source and a layer with geometry."""
+    if "tables" in ctx.cache:
+        if isinstance(ctx.cache["tables"], Exception):
+            raise ctx.cache["tables"]
+        return ctx.cache["tables"]
+    tdir = os.path.join(ctx.work, "_fixtures", "tables")
+    os.makedirs(tdir, exist_ok=True)
+    try:
+        srcs = sources(ctx, tdir)
+        ds = list(srcs.values()) + [{"name": "deposits", "source": ctx.sample("deposits.gpkg")}]
+        bundle, man = build(ctx, tdir, ds)
+        fx = {"dir": tdir, "bundle": bundle, "man": man, "sources": srcs}
+    except (Skip, AssertionError, RuntimeError) as e:
+        ctx.cache["tables"] = AssertionError("fixture: %s" % e)
+        raise ctx.cache["tables"]
+    ctx.cache["tables"] = fx
+    return fx
+
+
+def read_ogr(path, layer=None):
+    """(field names and types, rows as lists of values with None for null, geometry type)."""
+    ds = ogr.Open(path)
+    lyr = ds.GetLayerByName(layer) if layer else ds.GetLayer(0)
+    assert lyr is not None, "%s: no layer %r" % (path, layer)
+    defn = lyr.GetLayerDefn()
+    fields = [(defn.GetFieldDefn(i).GetName(), defn.GetFieldDefn(i).GetTypeName())
+              for i in range(defn.GetFieldCount())]
+    rows = []
+    for f in lyr:
+        assert f.GetGeometryRef() is None, "%s: a feature has a geometry" % path
+        rows.append([None if f.IsFieldNull(i) else f.GetField(i) for i in range(len(fields))])
+    return fields, rows, lyr.GetGeomType(), lyr.GetFeatureCount()
+
+
+def ref_gpkg(ctx, tdir, src):
+    """ogr2ogr of the source to a GeoPackage: what GDAL makes of it, the reference."""
+    out = os.path.join(tdir, "ref_%s.gpkg" % src["name"])
+    if os.path.exists(out):
+        os.remove(out)
+    cmd = ["ogr2ogr", "-q", "-f", "GPKG", "-nln", src["name"]]
+    for o in src.get("open_options", []):
+        cmd += ["-oo", o]
+    tool(cmd + [out, src["source"]], ctx)
+    return out
+
+
+def ogrinfo_layer(ctx, bundle, layer):
+    """ogrinfo -so of one layer: its geometry, feature count and field lines."""
+    r = tool(["ogrinfo", "-ro", "-so", bundle, layer], ctx)
+    geom = re.search(r"^Geometry: (.*)$", r.out, re.M)
+    count = re.search(r"^Feature Count: (\d+)$", r.out, re.M)
+    fields = re.findall(r"^(\S[^:\n]*): (\w+) \(", r.out, re.M)
+    fields = [(n, t) for n, t in fields if n not in ("Layer name", "Geometry", "Feature Count",
+                                                     "Extent", "Layer SRS WKT", "FID Column")]
+    assert geom and count, "ogrinfo of %s %s: %s" % (bundle, layer, r.out[:500])
+    return geom.group(1), int(count.group(1)), fields
+
+
+# =========================================================================== tests
+
+@test
+def test_ogrinfo_lists_tables(ctx, tdir):
+    """ogrinfo lists each table as a layer without geometry ('/NAME', GDAL's name for a
+    group), with the source's fields (names and types, from ogr2ogr's copy) and count."""
+    fx = fixture(ctx)
+    for name, src in fx["sources"].items():
+        geom, count, fields = ogrinfo_layer(ctx, fx["bundle"], "/" + name)
+        want_fields, want_rows, _, _ = read_ogr(ref_gpkg(ctx, tdir, src))
+        assert geom == "None", "%s: Geometry: %s" % (name, geom)
+        assert count == len(want_rows), "%s: %d features, the source %d" % (name, count, len(want_rows))
+        assert [n for n, _ in fields] == [n for n, _ in want_fields], \
+            "%s: fields %s, the source %s" % (name, fields, want_fields)
+
+
+@test
+def test_extract_equals_ogr2ogr(ctx, tdir):
+    """lode extract writes each table to a GeoPackage attributes table ('Geometry: None')
+    whose fields, values and nulls equal ogr2ogr's copy of the source exactly."""
+    fx = fixture(ctx)
+    out = os.path.join(tdir, "ex")
+    lode_ok(ctx, ["extract", fx["bundle"], "-o", out, "-q"] + list(fx["sources"]), tdir)
+    for name, src in fx["sources"].items():
+        gpkg = os.path.join(out, name + ".gpkg")
+        info = tool(["ogrinfo", "-ro", "-so", gpkg, name], ctx).out
+        assert re.search(r"^Geometry: None$", info, re.M), "%s: %s" % (gpkg, info[:400])
+        got = read_ogr(gpkg, name)
+        want = read_ogr(ref_gpkg(ctx, tdir, src), name)
+        assert got[0] == want[0], "%s: fields %s, ogr2ogr %s" % (name, got[0], want[0])
+        assert got[1] == want[1], "%s: rows %s, ogr2ogr %s" % (name, got[1], want[1])
+        assert got[2] == ogr.wkbNone, "%s: geometry type %s" % (name, got[2])
+    # The reference itself carries the nulls the sources were made with.
+    rows = read_ogr(os.path.join(out, "geopackage_assays.gpkg"))[1]
+    assert rows[1][3] is None and rows[1][5] is None and rows[2][7] is None and rows[4][1] is None, rows
+    assert rows[2][6] == "" and rows[4][6] is None, "empty string and null not told apart: %s" % rows
+
+
+@test
+def test_extract_csv(ctx, tdir):
+    """--format csv writes NAME.csv: the same text as ogr2ogr -f CSV of the source (GDAL's
+    CSV writer in both), and the layer with geometry gets its WKT column."""
+    fx = fixture(ctx)
+    out = os.path.join(tdir, "ex")
+    lode_ok(ctx, ["extract", fx["bundle"], "-o", out, "--format", "csv", "-q"], tdir)
+    for name, src in fx["sources"].items():
+        ref = os.path.join(tdir, "ref_%s.csv" % name)
+        tool(["ogr2ogr", "-q", "-f", "CSV", ref, ref_gpkg(ctx, tdir, src)], ctx)
+        got = open(os.path.join(out, name + ".csv"), encoding="utf-8").read()
+        want = open(ref, encoding="utf-8").read()
+        assert got == want, "%s.csv differs from ogr2ogr's:\n%s\n---\n%s" % (name, got[:600], want[:600])
+    dep = open(os.path.join(out, "deposits.csv"), encoding="utf-8").read().splitlines()
+    assert dep[0].startswith("WKT,") and dep[1].startswith('"POINT ('), dep[:2]
+    assert not [f for f in os.listdir(out) if not f.endswith(".csv") and not f.endswith(".tif")], \
+        os.listdir(out)
+    r = lode(ctx, ["extract", fx["bundle"], "-o", out, "--format", "shp"], tdir)
+    assert_no_crash(r)
+    assert r.rc == 2 and "--format" in r.err, r.brief()
+
+
+@test
+def test_xarray_h5py_columns(ctx, tdir):
+    """xarray reads each table's group: one dimension NAME_row, the columns with the
+    source's values (numeric nulls masked to NaN through _FillValue, dates decoded); h5py
+    shows no grid mapping and no geometry container anywhere in the group."""
+    import warnings
+    import xarray as xr
+    warnings.filterwarnings("ignore", category=RuntimeWarning)  # xarray's NaT cast
+    fx = fixture(ctx)
+    for name, src in fx["sources"].items():
+        want_fields, want_rows, _, _ = read_ogr(ref_gpkg(ctx, tdir, src))
+        with xr.open_dataset(fx["bundle"], group=name) as ds:
+            assert dict(ds.sizes) == {name + "_row": len(want_rows)}, (name, dict(ds.sizes))
+            for i, (fname, ftype) in enumerate(want_fields):
+                var = [v for v in ds.data_vars if ds[v].attrs.get("ogr_field_name") == fname]
+                assert len(var) == 1, "%s: field %s: variables %s" % (name, fname, var)
+                vals = ds[var[0]].values
+                for k, row in enumerate(want_rows):
+                    w = row[i]
+                    g = vals[k]
+                    if ftype in ("Real", "Integer", "Integer64") and w is None:
+                        assert np.isnan(g), "%s.%s[%d]: %r, want NaN (null)" % (name, fname, k, g)
+                    elif ftype in ("Real", "Integer", "Integer64"):
+                        assert float(g) == float(w), "%s.%s[%d]: %r, want %r" % (name, fname, k, g, w)
+                    elif ftype == "Date" and w is None:
+                        assert np.isnat(g), "%s.%s[%d]: %r, want NaT" % (name, fname, k, g)
+                    elif ftype == "Date":
+                        assert str(g)[:10] == w.replace("/", "-"), "%s.%s[%d]: %r, %r" % (name, fname, k, g, w)
+                    elif ftype == "String":
+                        assert g == (w or ""), "%s.%s[%d]: %r, want %r" % (name, fname, k, g, w)
+        with h5py.File(fx["bundle"], "r") as f:
+            g = f[name]
+            for k in g:
+                for a in ("grid_mapping", "geometry", "geometry_type", "node_coordinates"):
+                    assert a not in g[k].attrs, "%s/%s has %s" % (name, k, a)
+            assert not [k for k in f if k.startswith(name + "_")], "root variables named %s_..." % name
+            nulls = {json.loads(bd.text(g[name].attrs["lode_lineage"]))["fields"][i]["name"]: n
+                     for i, n in enumerate(sum(r[i] is None for r in want_rows) for i in range(len(want_fields)))}
+            lin = json.loads(bd.text(g[name].attrs["lode_lineage"]))
+            assert {x["name"]: x["nulls"] for x in lin["fields"]} == nulls, (lin["fields"], nulls)
+            assert lin["geometry_type"] == "None" and "target" not in lin and "operation" not in lin, lin
+
+
+@test
+def test_verify_digests_ls(ctx, tdir):
+    """verify (strict) accepts the bundle; tests/bundle_digest.py recomputes the bundle
+    digest and every content digest (tables included) to lode's; ls lists tables as such."""
+    fx = fixture(ctx)
+    r = lode_ok(ctx, ["verify", fx["bundle"]], tdir)
+    for name in fx["sources"]:
+        assert re.search(r"^%s: OK " % name, r.out, re.M), r.out
+    with h5py.File(fx["bundle"], "r") as f:
+        stored = bd.text(f.attrs["lode_bundle_sha256"])
+    assert bd.bundle_digest(fx["bundle"]) == stored, "bundle digest differs from Python's"
+    cds = bd.content_digests(fx["bundle"])
+    for name in list(fx["sources"]) + ["deposits"]:
+        assert name in cds and cds[name][0] == cds[name][1], (name, cds.get(name))
+    ls = json.loads(lode_ok(ctx, ["ls", fx["bundle"], "--json"], tdir).out)
+    for d in ls["datasets"]:
+        if d["name"] in fx["sources"]:
+            assert d["kind"] == "vector" and d["geometry_type"] == "None" and d["crs"] is None, d
+    txt = lode_ok(ctx, ["ls", fx["bundle"]], tdir).out
+    assert re.search(r"^geopackage_assays  table, 5 rows$", txt, re.M), txt
+
+
+@test
+def test_damaged_table_refused(ctx, tdir):
+    """A changed value, a stray variable and a grid_mapping added to a column are each
+    refused by verify, naming the table."""
+    fx = fixture(ctx)
+    for what in ("value", "stray", "grid_mapping"):
+        b = os.path.join(tdir, what + ".nc")
+        with open(fx["bundle"], "rb") as s, open(b, "wb") as d:
+            d.write(s.read())
+        with h5py.File(b, "r+") as f:
+            g = f["geopackage_assays"]
+            var = [k for k in g if k.endswith("_field_3_depth_m")][0]
+            if what == "value":
+                g[var][0] = 99.5
+            elif what == "stray":
+                g.create_dataset("extra", data=np.arange(3))
+            else:
+                g[var].attrs["grid_mapping"] = np.bytes_(b"crs")
+        r = lode(ctx, ["verify", b], tdir)
+        assert_no_crash(r)
+        assert r.rc == 1 and re.search(r"^geopackage_assays: DAMAGED", r.out, re.M), "%s: %s" % (what, r.brief())
+        if what == "grid_mapping":
+            assert "'grid_mapping'" in r.out and "with geometry" in r.out, r.out
+
+
+@test
+def test_merge_and_stages(ctx, tdir):
+    """A table merges like a layer (its content digest kept, the merged bundle verified),
+    and the cluster stages (plan -w, reproject, package) give the bundle lode run gives."""
+    fx = fixture(ctx)
+    other, man = build(ctx, tdir, [{"name": "more_assays",
+                                    "source": fx["sources"]["geopackage_assays"]["source"]}], "o.nc")
+    merged = os.path.join(tdir, "merged.nc")
+    lode_ok(ctx, ["merge", fx["bundle"], other, "-o", merged, "-q"], tdir)
+    lode_ok(ctx, ["verify", merged, "-q"], tdir)
+    a, m = bd.content_digests(fx["bundle"]), bd.content_digests(merged)
+    assert m["geopackage_assays"] == a["geopackage_assays"] and m["more_assays"][0] == a["geopackage_assays"][0], (a, m)
+    work = os.path.join(tdir, "work")
+    lode_ok(ctx, ["plan", fx["man"], "-w", work], tdir)
+    lode_ok(ctx, ["reproject", "-w", work, "-q"], tdir)
+    staged = os.path.join(tdir, "staged.nc")
+    lode_ok(ctx, ["package", "-w", work, "-o", staged, "-q"], tdir)
+    lode_ok(ctx, ["verify", staged, "-q"], tdir)
+    with h5py.File(staged, "r") as s, h5py.File(fx["bundle"], "r") as r:
+        assert bd.text(s.attrs["lode_bundle_sha256"]) == bd.text(r.attrs["lode_bundle_sha256"]), \
+            "the staged bundle differs from lode run's"
+
+
+@test
+def test_table_keys_refused(ctx, tdir):
+    """assume_crs, operation and clip on a table are refused at plan, naming the dataset
+    and the key, and nothing is written."""
+    src = make_csv(os.path.join(tdir, "a.csv"))
+    for key, val in (("assume_crs", "EPSG:4326"), ("operation", "EPSG:1158"), ("clip", True)):
+        man = os.path.join(tdir, "%s.yaml" % key)
+        write_manifest(man, TARGET, [{"name": "tab", "source": src, key: val}], POLICY)
+        out = os.path.join(tdir, "out_" + key)
+        os.makedirs(out, exist_ok=True)
+        r = lode(ctx, ["run", man, "-o", os.path.join(out, "b.nc")], tdir)
+        assert_no_crash(r)
+        assert r.rc == 1 and "'tab'" in r.err and key + ":" in r.err and "no geometry" in r.err, r.brief()
+        assert not leftovers(out, "b.nc"), leftovers(out, "b.nc")
+
+
+if __name__ == "__main__":
+    main()
