@@ -359,6 +359,9 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 	/* The format version first: a bundle of another version is judged by nothing else. */
 	if ((rc = lode__strict_format(bundle_path, b, err)))
 		goto out;
+	/* Each value is read once (its chunks counted as inflated): about its bytes of work
+	   (measured on the demo bundle: 3.70 MB of work for 3.62 MB of values). */
+	lode__work_expect(lode__items_bytes(items, n) + 1);
 	known = calloc(n ? n : 1, sizeof *known); /* none: rasters are read twice */
 	/* Exactly what lode writes (strict.c): problems to the items and to strict. */
 	if ((rc = lode__strict_check(b, items, n, &strict, err)))
@@ -547,7 +550,7 @@ lode_status lode_verify_opt(const char *bundle_path, const char *const *trusted_
 		rc = lode__pubkey_load(trusted_keys[k], &keys[k], err);
 	if (!rc) {
 		j = (verify_job){bundle_path, keys, ntrusted, lode__read_memory(opt), opt && opt->report_json};
-		rc = lode__contained(bundle_path, verify_job_fn, &j, report, err, NULL);
+		rc = lode__contained_progress(bundle_path, verify_job_fn, &j, report, err, NULL, opt);
 	}
 	for (size_t k = 0; k < ntrusted; k++)
 		free(keys[k].path);
