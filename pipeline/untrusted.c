@@ -367,8 +367,8 @@ lode_status lode__contained_progress(const char *bundle_path, lode__job_fn fn, v
 		else if (ok && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 			e.message[sizeof e.message - 1] = '\0';
 			*err = e;
-			if (code == LODE_OK && ps.expected)
-				ps.opt->progress(1.0, ps.label, ps.opt->progress_user);
+			if (code == LODE_OK && ps.expected && opt && opt->progress)
+				opt->progress(1.0, ps.label, opt->progress_user);
 			if (code != LODE_OK && *text && !**text) { /* no report: nothing to hand back */
 				free(*text);
 				*text = NULL;
