@@ -17,7 +17,7 @@ PYTHON ?= /usr/bin/python3
 DEB_PACKAGES = build-essential pkg-config libgdal-dev libproj-dev libhdf5-dev zlib1g-dev \
 	libyaml-dev libsodium-dev libssl-dev libjansson-dev libcmocka-dev libdeflate-dev gdal-bin proj-bin proj-data \
 	hdf5-tools netcdf-bin python3 python3-gdal python3-numpy python3-h5py python3-netcdf4 \
-	python3-xarray python3-nacl time man-db groff-base bash-completion bsdutils
+	python3-xarray python3-nacl time man-db groff-base mandoc bash-completion bsdutils
 # tests/check_packages.py fails make check when a program or Python module the tests
 # call is not provided by a package of this list.
 

@@ -14,6 +14,8 @@ import subprocess
 import sys
 
 DOCS = os.path.dirname(os.path.abspath(__file__))
+# The page's date: the month of the release it documents (bump it with LODE_VERSION).
+DATE = "2026-12-06"
 
 
 def lode_out(lode, *args):
@@ -97,7 +99,7 @@ def environment():
 def page(lode):
     version = lode_out(lode, "--version").splitlines()[0]
     cmds = commands(lode)
-    out = ['.TH LODE 1 "" "%s" "User Commands"' % esc(version),
+    out = ['.TH LODE 1 "%s" "%s" "User Commands"' % (DATE, esc(version)),
            ".SH NAME",
            "lode \\- package geoscience rasters and vector layers into a signed "
            "netCDF\\-4/HDF5 bundle, and check it",

@@ -287,6 +287,12 @@ static void json_check(json_t *rep, const char *key, const char *name, const cha
 		json_object_set_new(rep, key, o);
 }
 
+/* The JSON report before any check: no dataset, structure, digest or signature yet. */
+static json_t *json_check_list(void)
+{
+	return json_pack("{s:[], s:n, s:n, s:[]}", "datasets", "structure", "bundle_digest", "signatures");
+}
+
 /*
  * The bundle digest recomputed from the file (digest into digest) against the stored
  * one: its report line added to *text; when it is damaged, *damaged counted and, if
@@ -338,9 +344,7 @@ static lode_status digest_line(lode__bundle *b, const lode__known_values *known,
 static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trusted, size_t ntrusted,
 			       size_t max_memory, int json, char **report, lode_error *err)
 {
-	json_t *rep = json ? json_pack("{s:[], s:n, s:n, s:[]}", "datasets", "structure", "bundle_digest",
-				       "signatures")
-			   : NULL;
+	json_t *rep = json ? json_check_list() : NULL;
 	lode__bundle *b = NULL;
 	lode_bundle_item *items = NULL;
 	size_t n = 0, damaged = 0, nknown = 0;
