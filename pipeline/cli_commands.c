@@ -185,14 +185,15 @@ static int cmd_merge(const cli_opts *o, int nargs, char **args)
 		return cli_usage_error("merge", "expected BUNDLE.nc... -o OUT.nc", NULL);
 	cli_bar_start(&b, o->quiet);
 	ro.progress_user = &b;
-	return wrote(lode_merge_opt((const char *const *)args, (size_t)nargs, o->out, o->prefix, &ro, &err), &b,
-		     &err, o->quiet, o->out);
+	return wrote(lode_merge_opt((const char *const *)args, (size_t)nargs, o->out, o->prefix, &ro, &err),
+		     &b, &err, o->quiet, o->out);
 }
 
 static int cmd_verify(const cli_opts *o, int nargs, char **args)
 {
 	lode_error err = {0};
-	lode_read_options ro = {.max_memory = o->max_memory, .report_json = o->json, .progress = cli_draw_bar};
+	lode_read_options ro = {
+	    .max_memory = o->max_memory, .report_json = o->json, .progress = cli_draw_bar};
 	cli_bar b = {.last = -1};
 	char *report = NULL;
 	lode_status rc;

@@ -75,7 +75,7 @@ int cli_draw_bar(double f, const char *label, void *user)
 	double t = 0, elapsed;
 	char el[24], eta[24], left[40] = "";
 
-	if (!b->draw)
+	if (!b->draw || b->last >= 100) /* drawn to its end: a later call draws nothing */
 		return 0;
 	f = f < 0 ? 0 : f > 1 ? 1 : f;
 	pct = (int)(f * 100.0);

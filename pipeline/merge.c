@@ -460,7 +460,8 @@ static int merge_tick(double f, const char *label, void *user)
 static void merge_copied(const lode_read_options *opt, size_t done, size_t total, const char *label)
 {
 	if (opt && opt->progress)
-		opt->progress(0.7 + 0.3 * (double)done / (double)(total ? total : 1), label, opt->progress_user);
+		opt->progress(0.7 + 0.3 * (double)done / (double)(total ? total : 1), label,
+			      opt->progress_user);
 }
 
 lode_status lode_merge_opt(const char *const *inputs, size_t ninputs, const char *bundle_path, int prefix,

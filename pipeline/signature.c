@@ -233,10 +233,10 @@ void lode__signatures_check(const lode_kv *root, size_t nroot, const char *diges
 			*report = line;
 		}
 		if (json_is_array(records))
-			json_array_append_new(
-			    records, json_pack("{s:s, s:b, s:b, s:s?, s:s?}", "attribute", root[i].key, "valid",
-					       valid, "trusted", is_trusted, "signer", signer ? shown : NULL, "key",
-					       fp[0] ? fp : NULL));
+			json_array_append_new(records, json_pack("{s:s, s:b, s:b, s:s?, s:s?}", "attribute",
+								 root[i].key, "valid", valid, "trusted",
+								 is_trusted, "signer", signer ? shown : NULL,
+								 "key", fp[0] ? fp : NULL));
 		free(msg);
 		json_decref(j);
 	}

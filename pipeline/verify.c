@@ -374,14 +374,13 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 		lode_bundle_item *it = &items[i];
 		char hex[65] = "";
 		int memory = 0;
-		char *problem = dataset_problem(b, it, max_memory, hex, &memory);
-
-		char shown[1024];
+		char *problem = dataset_problem(b, it, max_memory, hex, &memory), shown[1024];
+		const char *verdict = !problem ? "OK" : memory ? "NOT CHECKED" : "DAMAGED";
 
 		if (problem)
 			lode__printable(shown, sizeof shown, problem);
-		json_check(rep, "datasets", it->name, it->kind, !problem ? "OK" : memory ? "NOT CHECKED" : "DAMAGED",
-			   problem ? NULL : hex, problem);
+
+		json_check(rep, "datasets", it->name, it->kind, verdict, problem ? NULL : hex, problem);
 		if (problem && memory) {
 			lode__addf(&text, "%s: NOT CHECKED: %s\n", it->name, shown);
 			if (!unchecked) {
@@ -513,12 +512,13 @@ static lode_status verify_job_fn(void *arg, char **text, lode_error *err)
 static void json_report(const char *bundle_path, lode_status rc, const lode_error *err, char **report)
 {
 	json_t *child = *report ? json_loads(*report, 0, NULL) : NULL;
-	json_t *o = json_pack("{s:o, s:b, s:o?, s:o?, s:o?, s:o?, s:o}", "bundle", json_text(bundle_path),
-			      "verified", rc == LODE_OK, "datasets", json_incref(json_object_get(child, "datasets")),
-			      "structure", json_incref(json_object_get(child, "structure")), "bundle_digest",
-			      json_incref(json_object_get(child, "bundle_digest")), "signatures",
-			      json_incref(json_object_get(child, "signatures")), "error",
-			      rc == LODE_OK ? json_null() : json_text(err->message));
+	json_t *o =
+	    json_pack("{s:o, s:b, s:o?, s:o?, s:o?, s:o?, s:o}", "bundle", json_text(bundle_path), "verified",
+		      rc == LODE_OK, "datasets", json_incref(json_object_get(child, "datasets")), "structure",
+		      json_incref(json_object_get(child, "structure")), "bundle_digest",
+		      json_incref(json_object_get(child, "bundle_digest")), "signatures",
+		      json_incref(json_object_get(child, "signatures")), "error",
+		      rc == LODE_OK ? json_null() : json_text(err->message));
 	char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
 
 	json_decref(o);
@@ -553,7 +553,8 @@ lode_status lode_verify_opt(const char *bundle_path, const char *const *trusted_
 	for (size_t k = 0; k < ntrusted && !rc; k++)
 		rc = lode__pubkey_load(trusted_keys[k], &keys[k], err);
 	if (!rc) {
-		j = (verify_job){bundle_path, keys, ntrusted, lode__read_memory(opt), opt && opt->report_json};
+		j = (verify_job){bundle_path, keys, ntrusted, lode__read_memory(opt),
+				 opt && opt->report_json};
 		rc = lode__contained_progress(bundle_path, verify_job_fn, &j, report, err, NULL, opt);
 	}
 	for (size_t k = 0; k < ntrusted; k++)
