@@ -4,7 +4,8 @@
 #   make check      install missing Debian packages, build, run every test, then run
 #                   them all again under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make demo       install missing packages, build, run the sample manifest
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR=  (lode, liblode.a, headers, lode.pc, the man
+#                   page lode.1, bash completion, the docs and LICENSE)
 #   make format     clang-format the sources;  make format-check  fails on a diff
 
 PREFIX ?= /usr/local
@@ -21,26 +22,40 @@ export CFCHECKS
 DEB_PACKAGES = build-essential pkg-config libgdal-dev libproj-dev libhdf5-dev zlib1g-dev \
 	libyaml-dev libsodium-dev libssl-dev libjansson-dev libcmocka-dev libdeflate-dev libxml2-dev gdal-bin proj-bin proj-data \
 	hdf5-tools netcdf-bin python3 python3-gdal python3-numpy python3-h5py python3-netcdf4 \
-	python3-xarray python3-nacl python3-jsonschema libxml2-utils time
+	python3-xarray python3-nacl python3-jsonschema libxml2-utils time man-db groff-base mandoc \
+	bash-completion bsdutils
+# tests/check_packages.py fails make check when a program or Python module the tests
+# call is not provided by a package of this list.
 
 # Debian packages for the single-node Slurm end-to-end test (tests/e2e/test_slurm.py).
 SLURM_PACKAGES = slurmctld slurmd slurm-client munge
 
 PKGS = gdal proj hdf5-serial yaml-0.1 libsodium libcrypto jansson zlib libdeflate libxml-2.0
+# Errors of pkg-config are not hidden: the pkg-check target, which every compilation
+# waits for, names the modules it cannot find and stops the build.
 DEP_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null | sed 's/-I/-isystem /g')
 DEP_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhdf5_hl -lpthread -lm
+VERSION := $(shell sed -n 's/^\#define LODE_VERSION "\(.*\)"/\1/p' pipeline/lode.h)
 
 WARN = -Wall -Wextra -Wpedantic -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wvla
 ifdef CI
 WARN += -Werror
 endif
-CFLAGS ?= -O2 -g
+# The release build (make, make install) takes Debian's flags, hardening included
+# (dpkg-buildflags: -fstack-protector-strong, -D_FORTIFY_SOURCE=2, -Wformat
+# -Werror=format-security, relro and bind-now), unless CFLAGS is given.
+ifeq ($(origin CFLAGS),undefined)
+BUILDFLAGS = DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get
+CFLAGS := $(or $(shell $(BUILDFLAGS) CFLAGS 2>/dev/null),-O2 -g)
+CPPFLAGS ?= $(shell $(BUILDFLAGS) CPPFLAGS 2>/dev/null)
+LDFLAGS ?= $(shell $(BUILDFLAGS) LDFLAGS 2>/dev/null)
+endif
 INCLUDES = -Ipipeline -Iformats -Iformats/base
 # Where lode metadata --check finds the vendored schemas (tests/data/schemas, installed
 # under PREFIX/share/lode/schemas; the source tree's copy when that is missing).
 SCHEMA_DEFS = -DLODE_SCHEMA_DIR='"$(PREFIX)/share/lode/schemas"' -DLODE_SOURCE_SCHEMA_DIR='"$(CURDIR)/tests/data/schemas"'
-ALL_CFLAGS = -std=c17 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(INCLUDES) $(DEP_CFLAGS) $(SCHEMA_DEFS)
+ALL_CFLAGS = -std=c17 -D_GNU_SOURCE $(WARN) $(CPPFLAGS) $(CFLAGS) $(INCLUDES) $(DEP_CFLAGS) $(SCHEMA_DEFS)
 
 # Every .c under pipeline/ and formats/ is in the library but the CLI's (pipeline/cli*.c).
 # Layers, lowest first: formats/base (error record, utilities), formats (one adapter per
@@ -58,11 +73,20 @@ UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-.PHONY: all deps check check-plain check-asan demo install uninstall clean format format-check
+.PHONY: all deps check check-plain check-asan demo install uninstall clean format format-check pkg-check
 
 all: $(B)/lode $(B)/liblode.a
 
-$(B)/%.o: %.c $(HEADERS)
+# Every library pkg-config must find, named when it cannot (then: make deps).
+pkg-check:
+	@missing=""; for m in $(PKGS); do pkg-config --exists $$m || missing="$$missing $$m"; done; \
+	if [ -n "$$missing" ]; then \
+		pkg-config --print-errors --exists $(PKGS) 2>&1 | sed 's/^/pkg-config: /' >&2; \
+		echo "lode: pkg-config cannot find the modules$$missing: install them (make deps: $(DEB_PACKAGES))" >&2; \
+		exit 1; \
+	fi
+
+$(B)/%.o: %.c $(HEADERS) | pkg-check
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
@@ -86,7 +110,7 @@ define install_missing
 	if [ -n "$$missing" ]; then \
 		echo "Installing missing Debian packages:$$missing"; \
 		if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi; \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 endef
 
@@ -133,19 +157,31 @@ demo: deps
 	$(MAKE) all
 	@samples/demo.sh $(B)/lode
 
+# lode.pc (from lode.pc.in, for PREFIX): the libraries liblode.a needs as Requires.private,
+# but PROJ's -lproj as Libs.private: Debian's proj.pc requires libcurl privately, and
+# pkg-config --static then asks for libraries of curl's that Debian installs without their
+# -dev links (-lldap, -lgssapi_krb5, ...).
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
-		$(DESTDIR)$(PREFIX)/share/doc/lode
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include \
+		$(DESTDIR)$(PREFIX)/share/doc/lode $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 0755 $(B)/lode $(DESTDIR)$(PREFIX)/bin/lode
 	install -m 0644 $(B)/liblode.a $(DESTDIR)$(PREFIX)/lib/liblode.a
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+		-e 's|@REQUIRES@|$(filter-out proj,$(PKGS))|' lode.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/lode.pc
+	chmod 0644 $(DESTDIR)$(PREFIX)/lib/pkgconfig/lode.pc
 	install -m 0644 pipeline/lode.h formats/base/lode_error.h $(DESTDIR)$(PREFIX)/include/
-	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/lode/
+	install -m 0644 docs/lode.1 $(DESTDIR)$(PREFIX)/share/man/man1/lode.1
+	install -m 0644 docs/lode.bash-completion $(DESTDIR)$(PREFIX)/share/bash-completion/completions/lode
+	install -m 0644 README.md LICENSE docs/*.md $(DESTDIR)$(PREFIX)/share/doc/lode/
 	install -d $(DESTDIR)$(PREFIX)/share/lode
 	rm -rf $(DESTDIR)$(PREFIX)/share/lode/schemas
 	cp -R tests/data/schemas $(DESTDIR)$(PREFIX)/share/lode/schemas
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/lode $(DESTDIR)$(PREFIX)/lib/liblode.a $(DESTDIR)$(PREFIX)/include/lode.h $(DESTDIR)$(PREFIX)/include/lode_error.h
+	rm -f $(DESTDIR)$(PREFIX)/lib/pkgconfig/lode.pc $(DESTDIR)$(PREFIX)/share/man/man1/lode.1 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/lode
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/lode $(DESTDIR)$(PREFIX)/share/lode
 
 format:

@@ -59,6 +59,8 @@ typedef struct lode_attr {
  * anything already there makes it fail.  Close it with lode__bundle_close.
  */
 lode_status lode__bundle_create(const char *path, lode__bundle **out, lode_error *err);
+/* The HDF5 library's version as linked, "1.10.8" (static storage). */
+const char *lode__hdf5_version(void);
 /* Set text attributes on the group or variable at path (NULL: the root group). */
 lode_status lode__bundle_set_attrs(lode__bundle *b, const char *path, const lode_attr *attrs, size_t n,
 				   lode_error *err);

@@ -349,3 +349,13 @@ static lode_status open_bundle(const char *path, int writable, lode__bundle **ou
 	*out = b;
 	return LODE_OK;
 }
+
+const char *lode__hdf5_version(void)
+{
+	static char v[48];
+	unsigned maj = 0, min = 0, rel = 0;
+
+	if (!v[0] && H5get_libversion(&maj, &min, &rel) >= 0)
+		snprintf(v, sizeof v, "%u.%u.%u", maj, min, rel);
+	return v[0] ? v : "unknown";
+}

@@ -717,3 +717,8 @@ void lode__colenc_free(lode__colenc *e)
 	pthread_mutex_destroy(&e->mu);
 	free(e);
 }
+
+const char *lode__deflate_version(void)
+{
+	return LIBDEFLATE_VERSION_STRING;
+}

@@ -60,4 +60,7 @@ void lode__colenc_free(lode__colenc *e);
 /* Free the calling thread's compressor (call before a worker thread ends). */
 void lode__chunk_codec_thread_done(void);
 
+/* libdeflate's version lode was built with, "1.14" (libdeflate has no run-time query). */
+const char *lode__deflate_version(void);
+
 #endif /* LODE_CHUNK_CODEC_H */

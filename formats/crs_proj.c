@@ -156,6 +156,11 @@ void lode__proj_versions(char **proj_version, char **epsg_version)
 	proj_context_destroy(ctx);
 }
 
+const char *lode__proj_version(void)
+{
+	return proj_info().version;
+}
+
 /* ---- the operation choice ---- */
 
 /*

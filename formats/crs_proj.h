@@ -73,5 +73,7 @@ int lode__op_is_noop(const char *pipeline);
 lode_status lode__crs_bounds_to_lonlat(const char *wkt, const double in[4], double out[4], lode_error *err);
 /* PROJ release and EPSG database version, malloc'd. */
 void lode__proj_versions(char **proj_version, char **epsg_version);
+/* PROJ's version as linked, "9.1.1" (static storage). */
+const char *lode__proj_version(void);
 
 #endif /* LODE_CRS_PROJ_H */

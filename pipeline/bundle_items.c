@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "bundle.h"
 #include "bundle_items.h"
@@ -89,4 +90,17 @@ lode_status lode__strip_buffer(const lode_bundle_item *it, int rows, unsigned ch
 	if (!*buf)
 		return lode__err(err, LODE_ENOMEM, "out of memory");
 	return LODE_OK;
+}
+
+uint64_t lode__items_bytes(const lode_bundle_item *items, size_t n)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(items[i].kind, "vector") == 0)
+			sum += items[i].nfeat > 0 ? 32 * (uint64_t)items[i].nfeat : 0;
+		else if (items[i].nx > 0 && items[i].ny > 0 && items[i].nbands > 0)
+			sum += (uint64_t)items[i].nx * (uint64_t)items[i].ny * (uint64_t)items[i].nbands *
+			       lode__dtype_size(items[i].dtype);
+	return sum;
 }

@@ -29,6 +29,9 @@ lode_status lode__open_items(const char *bundle_path, size_t vector_memory, lode
 
 /* The bound of opt (lode_read_options.max_memory), or LODE_READ_MEMORY_DEFAULT. */
 size_t lode__read_memory(const lode_read_options *opt);
+/* The bytes of values the items hold as declared (a raster's pixels, 32 per feature of a
+   layer), for a reader's estimate of its work (lode__work_expect); not a bound. */
+uint64_t lode__items_bytes(const lode_bundle_item *items, size_t n);
 
 /* Rows per strip to read raster it in: its chunk rows (each chunk then inflated once), at
    most its height. */

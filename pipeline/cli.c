@@ -3,7 +3,8 @@
  * the process's.
  *
  * Subcommands come from one table (cli_commands.c); adding a command is adding a row.
- * Exit status: 0 success, 1 failure (bad data, damaged bundle, I/O), 2 usage error.
+ * Exit status: 0 success, 1 failure (bad data, damaged bundle, I/O), 2 usage error, 3
+ * (status only) parts not made yet.
  * Messages go to stderr; results (ls, plan, verify reports) to stdout.  A progress bar
  * is drawn on stderr only when stderr is a terminal and -q was not given
  * (cli_progress.c).  Options are parsed in cli_options.c; what each command does is in
@@ -21,14 +22,18 @@
 static void main_help(FILE *f)
 {
 	fprintf(f, "usage: lode COMMAND [OPTIONS] ...\n\n"
-		   "lode packages survey rasters held in many coordinate systems into one\n"
-		   "self-describing HDF5/netCDF-4 bundle on an agreed grid, and checks and unpacks it.\n\n"
+		   "lode packages survey rasters and vector layers held in many coordinate systems\n"
+		   "into one signed, self-describing netCDF-4/HDF5 bundle on an agreed grid and CRS,\n"
+		   "and checks, lists, merges and unpacks such bundles.\n\n"
 		   "Commands:\n");
 	for (size_t i = 0; i < cli_ncommands; i++)
 		fprintf(f, "  %s\n", cli_commands[i].usage);
 	fprintf(f, "\n  lode --help       this help;  lode COMMAND --help  help on one command\n"
-		   "  lode --version    the version of lode and of its bundle format\n\n"
-		   "Exit status: 0 success, 1 failure, 2 usage error.  See docs/cli.md.\n");
+		   "  lode --version    the versions of lode, its bundle format and its libraries\n\n"
+		   "Every command takes -q, --quiet (no progress bar, no messages but errors) and\n"
+		   "-h, --help.  A progress bar is drawn on stderr only when it is a terminal.\n\n"
+		   "Exit status: 0 success, 1 failure, 2 usage error, 3 (status) parts not made yet.\n"
+		   "See man lode and docs/cli.md.\n");
 }
 
 /*
@@ -69,8 +74,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "--version")) {
-		printf("lode %s (bundle format %s)\n", LODE_VERSION, LODE_FORMAT_VERSION);
-		return 0;
+		printf("lode %s (bundle format %s)\n%s\n", LODE_VERSION, LODE_FORMAT_VERSION,
+		       lode_library_versions());
+		return quick_exit_code(0);
 	}
 	c = cli_find_command(argv[1]);
 	if (!c) {

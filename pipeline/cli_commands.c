@@ -81,7 +81,7 @@ static int cmd_run(const cli_opts *o, int nargs, char **args)
 {
 	lode_error err = {0};
 	lode_run_options ro = {0};
-	cli_bar b = {-1, 0};
+	cli_bar b = {.last = -1};
 	size_t len;
 
 	if (nargs != 1)
@@ -95,7 +95,7 @@ static int cmd_run(const cli_opts *o, int nargs, char **args)
 			"lode: warning: %s does not end in .nc: GDAL opens a bundle with its netCDF driver "
 			"(and its CRS) only under a .nc name\n",
 			o->out);
-	b.draw = !o->quiet && isatty(STDERR_FILENO);
+	cli_bar_start(&b, o->quiet);
 	ro.threads = o->threads;
 	ro.max_memory = o->max_memory;
 	ro.progress = cli_draw_bar;
@@ -118,7 +118,7 @@ static int cmd_plan(const cli_opts *o, int nargs, char **args)
 		return cli_usage_error("plan", "--tile-rows goes with -w WORK", NULL);
 	if (o->work) {
 		lode_stage_options so = {.tile_rows = o->tile_rows, .progress = cli_draw_bar};
-		cli_bar b = {-1, 0};
+		cli_bar b = {.last = -1};
 		so.progress_user = &b;
 		if (!o->quiet) {
 			so.warn = warn_line;
@@ -146,14 +146,14 @@ static int cmd_reproject(const cli_opts *o, int nargs, char **args)
 {
 	lode_error err = {0};
 	lode_stage_options so = {0};
-	cli_bar b = {-1, 0};
+	cli_bar b = {.last = -1};
 	char *summary = NULL;
 	lode_status rc;
 
 	(void)args; /* takes no operand */
 	if (nargs != 0 || !o->work)
 		return cli_usage_error("reproject", "expected -w WORK and no other argument", NULL);
-	b.draw = !o->quiet && isatty(STDERR_FILENO);
+	cli_bar_start(&b, o->quiet);
 	so.threads = o->threads;
 	so.max_memory = o->max_memory;
 	so.shard = o->shard;
@@ -173,13 +173,13 @@ static int cmd_package(const cli_opts *o, int nargs, char **args)
 {
 	lode_error err = {0};
 	lode_stage_options so = {0};
-	cli_bar b = {-1, 0};
+	cli_bar b = {.last = -1};
 
 	(void)args; /* takes no operand */
 	if (nargs != 0 || !o->work || !o->out)
 		return cli_usage_error("package", "expected -w WORK -o BUNDLE.nc and no other argument",
 				       NULL);
-	b.draw = !o->quiet && isatty(STDERR_FILENO);
+	cli_bar_start(&b, o->quiet);
 	so.progress = cli_draw_bar;
 	so.progress_user = &b;
 	return wrote(lode_package(o->work, o->out, &so, &err), &b, &err, o->quiet, o->out);
@@ -196,9 +196,11 @@ static int cmd_status(const cli_opts *o, int nargs, char **args)
 		return cli_usage_error("status", "expected -w WORK and no other argument", NULL);
 	if (lode_work_status(o->work, o->json, &out, &complete, &err) != LODE_OK)
 		return fail(&err);
-	put_printable_lines(stdout, out);
-	if (o->json)
-		fputc('\n', stdout);
+	if (!o->quiet) { /* -q: the exit status alone */
+		put_printable_lines(stdout, out);
+		if (o->json)
+			fputc('\n', stdout);
+	}
 	free(out);
 	return complete ? 0 : 3;
 }
@@ -206,32 +208,42 @@ static int cmd_status(const cli_opts *o, int nargs, char **args)
 static int cmd_merge(const cli_opts *o, int nargs, char **args)
 {
 	lode_error err = {0};
-	lode_read_options ro = {.max_memory = o->max_memory};
+	lode_read_options ro = {.max_memory = o->max_memory, .progress = cli_draw_bar};
+	cli_bar b;
 
 	if (nargs == 0 || !o->out)
 		return cli_usage_error("merge", "expected BUNDLE.nc... -o OUT.nc", NULL);
-	if (lode_merge_opt((const char *const *)args, (size_t)nargs, o->out, o->prefix, &ro, &err) != LODE_OK)
-		return fail(&err);
-	if (!o->quiet)
-		fprintf(stderr, "lode: wrote %s\n", o->out);
-	return 0;
+	cli_bar_start(&b, o->quiet);
+	ro.progress_user = &b;
+	return wrote(lode_merge_opt((const char *const *)args, (size_t)nargs, o->out, o->prefix, &ro, &err),
+		     &b, &err, o->quiet, o->out);
 }
 
 static int cmd_verify(const cli_opts *o, int nargs, char **args)
 {
 	lode_error err = {0};
-	lode_read_options ro = {.max_memory = o->max_memory};
+	lode_read_options ro = {
+	    .max_memory = o->max_memory, .report_json = o->json, .progress = cli_draw_bar};
+	cli_bar b = {.last = -1};
 	char *report = NULL;
 	lode_status rc;
 
 	if (nargs != 1)
 		return cli_usage_error("verify", "expected one BUNDLE", NULL);
+	cli_bar_start(&b, o->quiet);
+	ro.progress_user = &b;
 	rc = lode_verify_opt(args[0], o->trust, o->ntrust, &ro, &report, &err);
-	if (report && !o->quiet)
+	cli_bar_end(&b);
+	/* --json: the report whatever -q says (JSON escapes what the file holds). */
+	if (report && o->json)
+		printf("%s\n", report);
+	else if (report && !o->quiet)
 		put_printable_lines(stdout, report);
 	free(report);
 	if (rc != LODE_OK)
 		return fail(&err);
+	if (o->json)
+		return 0;
 	if (!o->quiet)
 		printf("OK: %s verified\n", args[0]);
 	return 0;
@@ -279,8 +291,9 @@ static int cmd_ls(const cli_opts *o, int nargs, char **args)
 	if (nargs != 1)
 		return cli_usage_error("ls", "expected one BUNDLE", NULL);
 	rc = lode_ls_opt(args[0], o->json, &ro, &out, &err);
-	/* A damaged bundle is still listed, its problems shown, before the error. */
-	if (out) {
+	/* A damaged bundle is still listed, its problems shown, before the error; -q: the
+	   exit status alone. */
+	if (out && !o->quiet) {
 		put_printable_lines(stdout, out);
 		if (o->json)
 			fputc('\n', stdout);
@@ -293,14 +306,20 @@ static int cmd_ls(const cli_opts *o, int nargs, char **args)
 static int cmd_extract(const cli_opts *o, int nargs, char **args)
 {
 	lode_error err = {0};
-	lode_read_options ro = {o->max_memory, o->format};
+	lode_read_options ro = {
+	    .max_memory = o->max_memory, .vector_format = o->format, .progress = cli_draw_bar};
+	cli_bar b;
+	lode_status rc;
 
 	if (nargs == 0)
 		return cli_usage_error("extract", "expected a BUNDLE", NULL);
 	if (!o->out)
 		return cli_usage_error("extract", "missing -o DIR (the folder to write GeoTIFFs into)", NULL);
-	if (lode_extract_opt(args[0], (const char *const *)args + 1, (size_t)(nargs - 1), o->out, &ro,
-			     &err) != LODE_OK)
+	cli_bar_start(&b, o->quiet);
+	ro.progress_user = &b;
+	rc = lode_extract_opt(args[0], (const char *const *)args + 1, (size_t)(nargs - 1), o->out, &ro, &err);
+	cli_bar_end(&b);
+	if (rc != LODE_OK)
 		return fail(&err);
 	if (!o->quiet)
 		fprintf(stderr, "lode: extracted into %s\n", o->out);
@@ -412,7 +431,9 @@ const cli_command cli_commands[] = {
      "                      missing) for reproject, package and status\n"
      "  --tile-rows ROWS    cut rasters of at least twice ROWS rows into tiles of ROWS rows\n"
      "                      (a multiple of 512) that shards make apart (default: tiles of\n"
-     "                      about 256 MB of output)\n"},
+     "                      about 256 MB of output)\n"
+     "  --json              the plan as JSON (as without it)\n"
+     "  -q, --quiet         with -w, no summary line: errors only\n"},
     {"reproject", cmd_reproject,
      "lode reproject -w WORK [--shard I/N] [-j THREADS] [--max-memory SIZE] [--force] [-q]",
      CLI_WORK | CLI_SHARD | CLI_FORCE | CLI_THREADS | CLI_MAX_MEMORY,
@@ -426,25 +447,34 @@ const cli_command cli_commands[] = {
      "  -j, --threads N     threads for warping and compressing (default: one per core)\n"
      "  --max-memory SIZE   as for lode run, e.g. the job's memory less 100M for the\n"
      "                      libraries: --max-memory $((SLURM_MEM_PER_NODE - 100))M\n"
-     "  --force             make the parts again even when they exist\n"},
+     "  --force             make the parts again even when they exist\n"
+     "  -w, --work WORK     the work folder lode plan -w made\n"
+     "  -q, --quiet         no progress bar, no summary line: errors only\n"},
     {"package", cmd_package, "lode package -w WORK -o BUNDLE.nc [-q]", CLI_WORK | CLI_OUT,
      "Assemble the parts in WORK into the bundle, copying raster chunks as they are stored.\n"
      "Fails, naming them, if parts are missing.  The bundle holds exactly what lode run\n"
-     "makes from the same manifest.\n"},
-    {"status", cmd_status, "lode status -w WORK [--json]", CLI_WORK | CLI_JSON,
+     "makes from the same manifest.\n\n"
+     "  -w, --work WORK         the work folder whose parts are made\n"
+     "  -o, --output BUNDLE.nc  where to write the bundle (name it .nc for GDAL)\n"
+     "  -q, --quiet             no progress bar, no messages but errors\n"},
+    {"status", cmd_status, "lode status -w WORK [--json] [-q]", CLI_WORK | CLI_JSON,
      "What the plan in WORK holds and how far it is: parts planned, done, missing and\n"
      "failed (with the error).  Exit 0 when every part is made, 3 when some are not.\n\n"
-     "  --json   machine-readable output\n"},
-    {"merge", cmd_merge, "lode merge BUNDLE.nc... -o OUT.nc [--prefix] [--max-memory SIZE]",
+     "  -w, --work WORK  the work folder\n"
+     "  --json           machine-readable output\n"
+     "  -q, --quiet      print nothing: the exit status alone tells\n"},
+    {"merge", cmd_merge, "lode merge BUNDLE.nc... -o OUT.nc [--prefix] [--max-memory SIZE] [-q]",
      CLI_OUT | CLI_PREFIX | CLI_MAX_MEMORY,
      "Make one bundle from several (e.g. one from each survey).  Each input must verify and\n"
      "all must share the target CRS; datasets are copied as stored with their lineage.\n"
      "A name found in two inputs is refused unless --prefix is given.\n\n"
-     "  --prefix           rename every dataset to STEM_NAME, STEM being its file's name\n"
-     "                     without folder and extension (usgs.nc: usgs_dem)\n"
-     "  --max-memory SIZE  bound what reading the inputs holds (default 1G), as for verify\n"},
-    {"verify", cmd_verify, "lode verify BUNDLE [--trust NAME.pub]... [--max-memory SIZE] [-q]",
-     CLI_TRUST | CLI_MAX_MEMORY,
+     "  -o, --output OUT.nc  where to write the merged bundle\n"
+     "  --prefix             rename every dataset to STEM_NAME, STEM being its file's name\n"
+     "                       without folder and extension (usgs.nc: usgs_dem)\n"
+     "  --max-memory SIZE    bound what reading the inputs holds (default 1G), as for verify\n"
+     "  -q, --quiet          no progress bar, no messages but errors\n"},
+    {"verify", cmd_verify, "lode verify BUNDLE [--trust NAME.pub]... [--max-memory SIZE] [--json] [-q]",
+     CLI_TRUST | CLI_MAX_MEMORY | CLI_JSON,
      "Recompute every dataset's content digest and the bundle digest, check the\n"
      "structure and every signature.  Exit 0 when everything matches; exit 1 naming\n"
      "each damaged dataset or failing signature.\n\n"
@@ -452,24 +482,30 @@ const cli_command cli_commands[] = {
      "                     signature by one of these keys is required\n"
      "  --max-memory SIZE  bound what reading the bundle holds (default 1G, e.g. 256M, 4G):\n"
      "                     a dataset that cannot be read within it is not checked, and\n"
-     "                     the bundle not verified (exit 1)\n"},
-    {"keygen", cmd_keygen, "lode keygen -o NAME", CLI_OUT,
+     "                     the bundle not verified (exit 1)\n"
+     "  --json             the report as one JSON object (printed also with -q)\n"
+     "  -q, --quiet        no report, no progress bar: the exit status and errors only\n"},
+    {"keygen", cmd_keygen, "lode keygen -o NAME [-q]", CLI_OUT,
      "Make an Ed25519 key pair for signing bundles: NAME.key, the secret key (mode 0600;\n"
      "keep it private), and NAME.pub, the public key partners pass to verify --trust.\n"
-     "Existing files are never overwritten.\n"},
-    {"sign", cmd_sign, "lode sign BUNDLE --key NAME.key [--signer NAME]", CLI_KEY | CLI_SIGNER,
+     "Existing files are never overwritten.\n\n"
+     "  -o, --output NAME  the key files' name, without .key or .pub\n"
+     "  -q, --quiet        no messages but errors\n"},
+    {"sign", cmd_sign, "lode sign BUNDLE --key NAME.key [--signer NAME] [-q]", CLI_KEY | CLI_SIGNER,
      "Add a signature over the bundle digest and the signer's name.  The bundle must\n"
      "verify first; its digests do not change.  A bundle can carry several signatures\n"
      "(the partner countersigns with its own key).\n\n"
      "  --key NAME.key     the secret key from lode keygen\n"
-     "  --signer NAME      who signs, e.g. \"Jabatan Mineral dan Geosains Malaysia\"\n"},
-    {"ls", cmd_ls, "lode ls BUNDLE [--json] [--max-memory SIZE]", CLI_JSON | CLI_MAX_MEMORY,
+     "  --signer NAME      who signs, e.g. \"Jabatan Mineral dan Geosains Malaysia\"\n"
+     "  -q, --quiet        no messages but errors\n"},
+    {"ls", cmd_ls, "lode ls BUNDLE [--json] [--max-memory SIZE] [-q]", CLI_JSON | CLI_MAX_MEMORY,
      "List the datasets in a bundle: type, size, CRS, bounds, nodata, source and the\n"
      "coordinate operation applied.  A dataset with a problem is listed with it, and\n"
      "the exit status is then 1.\n\n"
      "  --json             machine-readable output\n"
-     "  --max-memory SIZE  bound what reading the bundle holds (default 1G)\n"},
-    {"extract", cmd_extract, "lode extract BUNDLE [NAME...] -o DIR [--format gpkg|csv] [--max-memory SIZE]",
+     "  --max-memory SIZE  bound what reading the bundle holds (default 1G)\n"
+     "  -q, --quiet        no listing: the exit status and errors only\n"},
+    {"extract", cmd_extract, "lode extract BUNDLE [NAME...] -o DIR [--format gpkg|csv] [--max-memory SIZE] [-q]",
      CLI_OUT | CLI_MAX_MEMORY | CLI_FORMAT,
      "Write each named dataset (all when none is named) into DIR, each checked against its\n"
      "digest first: a raster to NAME.tif, a GeoTIFF with its CRS, geotransform, nodata,\n"
@@ -478,7 +514,9 @@ const cli_command cli_commands[] = {
      "geometry) to a GeoPackage attributes table.\n\n"
      "  --format csv       vector layers and tables to NAME.csv instead (geometry as WKT)\n"
      "  --max-memory SIZE  bound what reading the bundle holds (default 1G): a dataset\n"
-     "                     that cannot be read within it is refused before it is written\n"},
+     "                     that cannot be read within it is refused before it is written\n"
+     "  -o, --output DIR   the folder to write into (made if missing)\n"
+     "  -q, --quiet        no progress bar, no messages but errors\n"},
     {"metadata", cmd_metadata,
      "lode metadata BUNDLE --format iso19139|fgdc|stac -o FILE [--max-memory SIZE] | lode metadata --check "
      "RECORD",

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli_progress.h"
@@ -41,16 +42,65 @@ void cli_catch_signals(void)
 	sigaction(SIGHUP, &sa, NULL);
 }
 
+static double now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+void cli_bar_start(cli_bar *b, int quiet)
+{
+	*b = (cli_bar){.last = -1, .draw = !quiet && isatty(STDERR_FILENO), .t0 = now()};
+	b->shown = b->t0;
+}
+
+/* Seconds as m:ss, or h:mm:ss from an hour on. */
+static const char *clock_text(char *buf, size_t n, double s)
+{
+	long t = s > 0 && s < 1e7 ? (long)(s + 0.5) : 0;
+
+	if (t >= 3600)
+		snprintf(buf, n, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+	else
+		snprintf(buf, n, "%ld:%02ld", t / 60, t % 60);
+	return buf;
+}
+
 int cli_draw_bar(double f, const char *label, void *user)
 {
 	cli_bar *b = user;
-	int pct = (int)(f * 100.0 + 0.5), filled = pct * 30 / 100;
+	int pct, filled;
+	double t = 0, elapsed;
+	char el[24], eta[24], left[40] = "";
 
-	if (!b->draw || pct == b->last)
+	if (!b->draw || b->last >= 100) /* drawn to its end: a later call draws nothing */
+		return 0;
+	f = f < 0 ? 0 : f > 1 ? 1 : f;
+	pct = (int)(f * 100.0);
+	filled = pct * 24 / 100;
+	t = now();
+	if (b->t0 <= 0) /* a bar not started with cli_bar_start: its clock starts now */
+		b->t0 = b->shown = t;
+	if (pct == b->last && t - b->shown < 1.0)
 		return 0;
 	b->last = pct;
-	fprintf(stderr, "\r[%.*s%*s] %3d%% %-24.24s", filled, "##############################", 30 - filled,
-		"", pct, label);
+	b->shown = t;
+	elapsed = t - b->t0;
+	clock_text(el, sizeof el, elapsed);
+	if (pct >= 100)
+		snprintf(left, sizeof left, " took %s", el);
+	else if (f >= 0.01 && elapsed >= 2.0)
+		snprintf(left, sizeof left, " ETA %s", clock_text(eta, sizeof eta, elapsed * (1 - f) / f));
+	else
+		snprintf(left, sizeof left, " ETA -:--");
+	if (pct >= 100)
+		fprintf(stderr, "\r[%.*s] %3d%% %-20.20s%s\033[K", 24, "########################", pct,
+			label ? label : "", left);
+	else
+		fprintf(stderr, "\r[%.*s%*s] %3d%% %-20.20s %s%s\033[K", filled, "########################",
+			24 - filled, "", pct, label ? label : "", el, left);
 	bar_open = pct < 100;
 	if (pct >= 100)
 		fputc('\n', stderr);

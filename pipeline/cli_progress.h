@@ -6,15 +6,22 @@
 #define LODE_CLI_PROGRESS_H
 
 /* A progress bar: last is the percentage last drawn (-1: none yet); drawn only when draw
-   is non-zero (stderr a terminal and no -q). */
+   is non-zero (stderr a terminal and no -q); t0 when it started and shown, when it was
+   last drawn (CLOCK_MONOTONIC seconds), for the elapsed time and the ETA. */
 typedef struct cli_bar {
 	int last;
 	int draw;
+	double t0, shown;
 } cli_bar;
+
+/* Start a bar: drawn when stderr is a terminal and not quiet; the clock starts now. */
+void cli_bar_start(cli_bar *b, int quiet);
 
 /*
  * The library's progress callback (user: a cli_bar): redraws the bar on stderr when the
- * percentage changes.  Returns 0 (go on): a signal ends the command without it
+ * percentage changes or a second has passed, with the time elapsed and, from 1% and
+ * 2 s on, the time left at the rate so far ("[#####...]  43% dem_kertau  0:12 ETA
+ * 0:16"); at 100% the time it took.  Returns 0 (go on): a signal ends the command without it
  * (cli_catch_signals).
  */
 int cli_draw_bar(double f, const char *label, void *user);

@@ -20,6 +20,13 @@
 /* Version of the bundle layout described in docs/bundle-format.md. */
 #define LODE_FORMAT_VERSION "2"
 
+/*
+ * The libraries lode runs with, one line: "GDAL 3.6.2, PROJ 9.1.1, HDF5 1.10.8,
+ * libdeflate 1.14" (GDAL, PROJ and HDF5 as linked, libdeflate as built).  Static
+ * storage, overwritten by the next call.
+ */
+const char *lode_library_versions(void);
+
 /* Progress callback: fraction in [0,1] and a short label; return 0 to go on. */
 typedef int (*lode_progress_fn)(double fraction, const char *label, void *user);
 /* A warning of one line (no "lode: warning: " prefix, no newline), e.g. a ballpark
@@ -169,6 +176,15 @@ typedef struct lode_read_options {
 	/* extract: how vector layers and tables are written: NULL or "gpkg" (NAME.gpkg, a
 	   GeoPackage), "csv" (NAME.csv, the geometry as WKT); anything else is refused. */
 	const char *vector_format;
+	/* Verify only: the report as one JSON object instead of lines (docs/cli.md, "verify
+	   --json"): the bundle, "verified", each dataset, the structure, the bundle digest,
+	   the signatures and the error, also when the reader crashed or was stopped. */
+	int report_json;
+	/* Progress of the reading (verify, extract, merge; ls is quick): called in this
+	   process, from the child's reports, with a fraction in [0,1]; may be NULL.  Its
+	   return value is ignored: a signal stops the reading (lode_cleanup_on_signal). */
+	lode_progress_fn progress;
+	void *progress_user;
 } lode_read_options;
 
 /*

@@ -442,9 +442,35 @@ lode_status lode_merge(const char *const *inputs, size_t ninputs, const char *bu
 	return lode_merge_opt(inputs, ninputs, bundle_path, prefix, NULL, err);
 }
 
+/* The progress of merge: verifying the inputs is the first 70%, each input its share
+   (through verify's own progress), copying the datasets the rest. */
+typedef struct merge_progress {
+	const lode_read_options *opt;
+	size_t i, n;
+} merge_progress;
+
+static int merge_tick(double f, const char *label, void *user)
+{
+	merge_progress *mp = user;
+
+	if (mp->opt && mp->opt->progress)
+		mp->opt->progress(0.7 * ((double)mp->i + (f < 1 ? f : 1)) / (double)mp->n, label,
+				  mp->opt->progress_user);
+	return 0;
+}
+
+static void merge_copied(const lode_read_options *opt, size_t done, size_t total, const char *label)
+{
+	if (opt && opt->progress)
+		opt->progress(0.7 + 0.3 * (double)done / (double)(total ? total : 1), label,
+			      opt->progress_user);
+}
+
 lode_status lode_merge_opt(const char *const *inputs, size_t ninputs, const char *bundle_path, int prefix,
 			   const lode_read_options *opt, lode_error *err)
 {
+	merge_progress mp = {opt, 0, ninputs};
+	lode_read_options vo = opt ? *opt : (lode_read_options){0};
 	input *ins = NULL;
 	lode__out out = {0};
 	lode__known_values *known = NULL;
@@ -474,7 +500,11 @@ lode_status lode_merge_opt(const char *const *inputs, size_t ninputs, const char
 		/* Only a bundle that verifies is copied: its chunks are copied unread.  It is
 		   verified within the bound, then read within it: a vector layer is read back
 		   and compressed again, so it may hold half of it. */
-		rc = lode_verify_opt(inputs[i], NULL, 0, opt, &report, err);
+		mp.i = i;
+		vo.report_json = 0;
+		vo.progress = opt && opt->progress ? merge_tick : NULL;
+		vo.progress_user = &mp;
+		rc = lode_verify_opt(inputs[i], NULL, 0, &vo, &report, err);
 		if (rc) {
 			why_not(report, err);
 			lode__err_ctx(err, "%s does not verify, so it is not merged: ", inputs[i]);
@@ -516,6 +546,7 @@ lode_status lode_merge_opt(const char *const *inputs, size_t ninputs, const char
 				 ? copy_vector(&ins[i], k, NULL, out.b, &known[ndig], err)
 				 : copy_raster(&ins[i], k, out.b, &known[ndig], err);
 			ndig += LODE__KNOWN_PER_ITEM;
+			merge_copied(opt, ndig / LODE__KNOWN_PER_ITEM, total, ins[i].items[k].name);
 			if (rc) {
 				lode__err_ctx(err, "%s: dataset '%s': ", ins[i].path, ins[i].items[k].name);
 				goto out;

@@ -186,7 +186,8 @@ static int canonical(const char *text, const json_t *j)
 }
 
 void lode__signatures_check(const lode_kv *root, size_t nroot, const char *digest, const lode_pubkey *trusted,
-			    size_t ntrusted, char **report, int *bad, int *trusted_ok, int *count)
+			    size_t ntrusted, char **report, json_t *records, int *bad, int *trusted_ok,
+			    int *count)
 {
 	int ready = sodium_init() >= 0; /* libsodium asks for it before any other call */
 
@@ -231,6 +232,11 @@ void lode__signatures_check(const lode_kv *root, size_t nroot, const char *diges
 			free(*report);
 			*report = line;
 		}
+		if (json_is_array(records))
+			json_array_append_new(records, json_pack("{s:s, s:b, s:b, s:s?, s:s?}", "attribute",
+								 root[i].key, "valid", valid, "trusted",
+								 is_trusted, "signer", signer ? shown : NULL,
+								 "key", fp[0] ? fp : NULL));
 		free(msg);
 		json_decref(j);
 	}

@@ -9,6 +9,8 @@
 #ifndef LODE_SIGNATURE_H
 #define LODE_SIGNATURE_H
 
+#include <jansson.h>
+
 #include "bundle.h"
 
 typedef struct lode_pubkey {
@@ -20,12 +22,14 @@ typedef struct lode_pubkey {
 lode_status lode__pubkey_load(const char *path, lode_pubkey *out, lode_error *err);
 /*
  * Check every lode_signature_* root attribute against the bundle digest.  Appends one
- * report line per signature to *report.  *bad counts signatures that do not verify;
- * *trusted_ok counts valid ones by a key in trusted[].
+ * report line per signature to *report and, when records is a JSON array, one object
+ * per signature to it (attribute, valid, trusted, signer, key: the first 8 bytes of the
+ * public key in hex, or null).  *bad counts signatures that do not verify; *trusted_ok
+ * counts valid ones by a key in trusted[].
  */
 void lode__signatures_check(const lode_kv *root, size_t nroot, const char *bundle_digest,
-			    const lode_pubkey *trusted, size_t ntrusted, char **report, int *bad,
-			    int *trusted_ok, int *count);
+			    const lode_pubkey *trusted, size_t ntrusted, char **report, json_t *records,
+			    int *bad, int *trusted_ok, int *count);
 
 /* Start libsodium; LODE_EINTERNAL when it cannot start.  Before the functions below. */
 lode_status lode__signature_init(lode_error *err);

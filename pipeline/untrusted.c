@@ -178,10 +178,30 @@ static double seconds(void)
 	return (double)t.tv_sec + t.tv_nsec / 1e9;
 }
 
+/* Where the child's progress goes: the reader's options' callback, and the work the
+   child said it expects (0: not yet). */
+typedef struct progress_sink {
+	const lode_read_options *opt;
+	uint64_t expected;
+	const char *label; /* the bundle's file name */
+} progress_sink;
+
+/* Report the child's work as a fraction of what it expects, below 1 until it ends. */
+static void show_progress(progress_sink *ps, uint64_t done)
+{
+	double f;
+
+	if (!ps || !ps->opt || !ps->opt->progress || !ps->expected)
+		return;
+	f = (double)done / (double)ps->expected;
+	ps->opt->progress(f < 0.99 ? f : 0.99, ps->label, ps->opt->progress_user);
+}
+
 /* Watch the work the child reports until it closes the pipe (done, or dead), or its work
    stops growing for watchdog seconds or exceeds budget.  A signal that ends this process
-   ends the child from its handler (lode_cleanup_on_signal), closing the pipe. */
-static verdict watch(int fd, int watchdog, uint64_t budget, uint64_t *done)
+   ends the child from its handler (lode_cleanup_on_signal), closing the pipe.  The work
+   it expects (a value with LODE__WORK_EXPECTED set) goes to ps. */
+static verdict watch(int fd, int watchdog, uint64_t budget, uint64_t *done, progress_sink *ps)
 {
 	double last = seconds();
 
@@ -195,10 +215,16 @@ static verdict watch(int fd, int watchdog, uint64_t budget, uint64_t *done)
 			ssize_t n = read(fd, v, sizeof v);
 			if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
 				return ENDED;
-			if (n >= (ssize_t)sizeof *v && v[n / sizeof *v - 1] != *done) {
-				*done = v[n / sizeof *v - 1];
-				last = seconds();
+			for (ssize_t i = 0; i < n / (ssize_t)sizeof *v; i++) {
+				if (v[i] & LODE__WORK_EXPECTED) {
+					if (ps)
+						ps->expected = v[i] & ~LODE__WORK_EXPECTED;
+				} else if (v[i] != *done) {
+					*done = v[i];
+					last = seconds();
+				}
 			}
+			show_progress(ps, *done);
 			if (*done > budget)
 				return OVERRAN;
 		} else if (r < 0 && errno != EINTR) {
@@ -277,6 +303,13 @@ static lode_status failure(const char *bundle_path, verdict v, int status, int w
 lode_status lode__contained(const char *bundle_path, lode__job_fn fn, void *arg, char **text, lode_error *err,
 			    const char *cleanup_dir)
 {
+	return lode__contained_progress(bundle_path, fn, arg, text, err, cleanup_dir, NULL);
+}
+
+lode_status lode__contained_progress(const char *bundle_path, lode__job_fn fn, void *arg, char **text,
+				     lode_error *err, const char *cleanup_dir, const lode_read_options *opt)
+{
+	progress_sink ps = {opt, 0, strrchr(bundle_path, '/') ? strrchr(bundle_path, '/') + 1 : bundle_path};
 	int fds[2], work[2], status = 0;
 	const char *wd = getenv("LODE_WATCHDOG_SECONDS");
 	int watchdog = wd && atoi(wd) > 0 ? atoi(wd) : 120;
@@ -313,7 +346,7 @@ lode_status lode__contained(const char *bundle_path, lode__job_fn fn, void *arg,
 	reading_child = (sig_atomic_t)pid;
 	close(fds[1]);
 	close(work[1]);
-	v = watch(work[0], watchdog, work_budget(size), &done);
+	v = watch(work[0], watchdog, work_budget(size), &done, &ps);
 	close(work[0]);
 	if (v != ENDED)
 		kill(pid, SIGKILL);
@@ -334,6 +367,8 @@ lode_status lode__contained(const char *bundle_path, lode__job_fn fn, void *arg,
 		else if (ok && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 			e.message[sizeof e.message - 1] = '\0';
 			*err = e;
+			if (code == LODE_OK && ps.expected && opt && opt->progress)
+				opt->progress(1.0, ps.label, opt->progress_user);
 			if (code != LODE_OK && *text && !**text) { /* no report: nothing to hand back */
 				free(*text);
 				*text = NULL;

@@ -5,6 +5,7 @@
 #ifndef LODE_UNTRUSTED_H
 #define LODE_UNTRUSTED_H
 
+#include "lode.h"
 #include "lode_error.h"
 
 /*
@@ -30,5 +31,14 @@ typedef lode_status (*lode__job_fn)(void *arg, char **text, lode_error *err);
  */
 lode_status lode__contained(const char *bundle_path, lode__job_fn fn, void *arg, char **text, lode_error *err,
 			    const char *cleanup_dir);
+
+/*
+ * As lode__contained, and the child's progress to opt->progress (when opt and it are
+ * not NULL): its work done over the work it said it expects (lode__work_expect), kept
+ * below 1 (the caller reports the end).  Nothing is reported when the job runs in this
+ * process (LODE_IN_PROCESS).
+ */
+lode_status lode__contained_progress(const char *bundle_path, lode__job_fn fn, void *arg, char **text,
+				     lode_error *err, const char *cleanup_dir, const lode_read_options *opt);
 
 #endif /* LODE_UNTRUSTED_H */

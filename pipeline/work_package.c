@@ -159,9 +159,29 @@ out:
  * the structure, the part's own bundle digest), open it and check it is the part u of
  * this plan (part_mismatch).  Nothing of it is copied before this.
  */
-static lode_status open_part(const work *w, const unit *u, lode__bundle **b, lode_bundle_item **items,
-			     size_t *n, lode_error *err)
+/* A part's verification as the first half of its share of package's progress. */
+typedef struct part_progress {
+	lode__progress *pr;
+	double weight;
+	const char *label;
+} part_progress;
+
+static int part_verified(double f, const char *label, void *user)
 {
+	part_progress *pp = user;
+	const lode_run_options *o = pp->pr->opt;
+
+	(void)label;
+	if (o && o->progress && pp->pr->total > 0)
+		o->progress((pp->pr->done + 0.5 * f * pp->weight) / pp->pr->total, pp->label,
+			    o->progress_user);
+	return 0;
+}
+
+static lode_status open_part(const work *w, const unit *u, part_progress *pp, lode__bundle **b,
+			     lode_bundle_item **items, size_t *n, lode_error *err)
+{
+	lode_read_options ro = {.progress = pp && pp->pr->opt ? part_verified : NULL, .progress_user = pp};
 	char *path = lode__work_path(w, "parts", u->part), *report = NULL;
 	const char *why = NULL;
 	int oom = 0;
@@ -172,7 +192,7 @@ static lode_status open_part(const work *w, const unit *u, lode__bundle **b, lod
 	*n = 0;
 	if (!path)
 		return lode__err(err, LODE_ENOMEM, "out of memory");
-	if ((rc = lode_verify(path, &report, err))) {
+	if ((rc = lode_verify_opt(path, NULL, 0, &ro, &report, err))) {
 		char msg[sizeof err->message];
 		size_t len = strlen(path);
 		/* verify's message starts "PATH: ": the path is named once. */
@@ -295,11 +315,12 @@ static lode_status package_raster(work *w, size_t i, lode__bundle *out, lode__pr
 		lode_bundle_item *items;
 		size_t n;
 		char part_hex[65];
+		part_progress pp = {pr, (double)u->rows * it->nx * it->nbands, it->spec->name};
 
 		if (u->item != i)
 			continue;
 		/* Checked, then copied: its digest recomputed from the values it holds. */
-		if (!(rc = open_part(w, u, &pb, &items, &n, err)) &&
+		if (!(rc = open_part(w, u, &pp, &pb, &items, &n, err)) &&
 		    !(rc = check_part_content(w, u, pb, &items[0], h, part_hex, err))) {
 			if (!h)
 				snprintf(content, sizeof content, "%s", part_hex);
@@ -356,7 +377,7 @@ static lode_status package_vector(work *w, size_t i, lode__bundle *out, lode__pr
 			u = &w->units[k];
 	if (!u)
 		return lode__err(err, LODE_EUSAGE, "the plan lists no part for it: run lode plan again");
-	if ((rc = open_part(w, u, &pb, &items, &n, err)) ||
+	if ((rc = open_part(w, u, NULL, &pb, &items, &n, err)) ||
 	    (rc = lode__bundle_read_vector(pb, &items[0], &d, err)))
 		goto out;
 	/* Vector columns are rewritten from their values: check them against the part's

@@ -36,6 +36,20 @@ else
 	failed=$((failed + 1))
 fi
 
+# Every program and Python module the tests call comes from a package make deps installs
+# (tests/check_packages.py), and the checker reports each package taken out of the list.
+for arg in "" --self-test; do
+	out=$("$PY" "$TOP/tests/check_packages.py" $arg 2>&1)
+	printf '%s\n' "$out" | tail -n 20
+	if printf '%s\n' "$out" | tail -n 1 | grep -Eq '( 0 problems| 0 missed)$'; then
+		echo "PASS check_packages${arg:+ $arg}"
+		passed=$((passed + 1))
+	else
+		echo "FAIL check_packages${arg:+ $arg}"
+		failed=$((failed + 1))
+	fi
+done
+
 # Unit tests: cmocka prints "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s)".
 for t in "$TOP/$BUILD"/tests/test_*; do
 	[ -x "$t" ] || continue

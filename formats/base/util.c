@@ -138,8 +138,20 @@ static uint64_t work_total;
 void lode__work_fd(int fd)
 {
 	work_fd = fd;
-	if (fd >= 0) /* a slow reader of the progress must never block the work */
+	if (fd >= 0) { /* a slow reader of the progress must never block the work */
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		work_total = 0;
+	}
+}
+
+void lode__work_expect(uint64_t units)
+{
+	uint64_t v = LODE__WORK_EXPECTED | (units & ~LODE__WORK_EXPECTED);
+
+	if (work_fd >= 0) {
+		ssize_t ignored = write(work_fd, &v, sizeof v);
+		(void)ignored;
+	}
 }
 
 void lode__work_done(uint64_t units)

@@ -30,6 +30,14 @@ void lode__work_fd(int fd);
 void lode__work_done(uint64_t units);
 void lode__heartbeat(void); /* lode__work_done(1) */
 /*
+ * How much work the reader expects to do in all (an estimate from the sizes it is about
+ * to read), for the progress bar of its parent: written as one value with the top bit
+ * set (LODE__WORK_EXPECTED), which the watcher tells apart from the work done.  The
+ * count of work restarts at 0 when lode__work_fd is given a pipe.
+ */
+#define LODE__WORK_EXPECTED ((uint64_t)1 << 63)
+void lode__work_expect(uint64_t units);
+/*
  * A name or value from an untrusted file made safe to print, into out (cap bytes, at
  * least 16): every byte below 0x20 and 0x7f as \xNN, cut with "..." to fit.  Returns out.
  */

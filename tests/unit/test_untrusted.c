@@ -8,7 +8,8 @@
  * then removed (and only it: a folder of another process that still runs stays); and
  * one ended by a SIGTERM whose handler calls lode_cleanup_on_signal, as the lode
  * command's does: the child removes its private folder itself and ends, and the call
- * returns "interrupted".
+ * returns "interrupted".  And the progress a child reports: its work over the work it
+ * said it expects, below 1 while it runs, 1 once it ended well, never going back.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -184,6 +185,73 @@ static void *send_sigterm(void *arg)
 	return NULL;
 }
 
+/* Expects 4 MB of work and does it in 64 steps, slowly enough to be seen. */
+static lode_status job_progressing(void *arg, char **text, lode_error *err)
+{
+	struct timespec pause = {0, 2 * 1000 * 1000};
+
+	(void)arg;
+	(void)err;
+	lode__work_expect(4u << 20);
+	for (int i = 0; i < 64; i++) {
+		lode__work_done(1u << 16);
+		nanosleep(&pause, NULL);
+	}
+	*text = NULL;
+	return LODE_OK;
+}
+
+typedef struct seen {
+	int calls, back;
+	double first, last, before_last;
+	char label[64];
+} seen;
+
+static int record(double f, const char *label, void *user)
+{
+	seen *s = user;
+
+	if (s->calls && f < s->last)
+		s->back++;
+	if (!s->calls)
+		s->first = f;
+	s->before_last = s->last;
+	s->last = f;
+	s->calls++;
+	snprintf(s->label, sizeof s->label, "%s", label);
+	return 0;
+}
+
+static void child_progress_reaches_its_parent(void **state)
+{
+	lode_error err = {0};
+	char *text = NULL;
+	seen s = {0};
+	lode_read_options opt = {.progress = record, .progress_user = &s};
+
+	(void)state;
+	assert_int_equal(
+	    lode__contained_progress("/nonexistent/b.nc", job_progressing, NULL, &text, &err, NULL, &opt),
+	    LODE_OK);
+	assert_true(s.calls >= 3);
+	assert_int_equal(s.back, 0);
+	assert_true(s.first < 0.5);
+	assert_true(s.before_last > 0.5 && s.before_last <= 0.99);
+	assert_true(s.last == 1.0);
+	assert_string_equal(s.label, "b.nc");
+	free(text);
+	/* Without a callback, or when the job fails, nothing more is said. */
+	assert_int_equal(
+	    lode__contained_progress("/nonexistent/b.nc", job_progressing, NULL, &text, &err, NULL, NULL),
+	    LODE_OK);
+	free(text);
+	memset(&s, 0, sizeof s);
+	assert_int_equal(lode__contained_progress("/nonexistent/b.nc", job_ok, NULL, &text, &err, NULL, &opt),
+			 LODE_EDAMAGED);
+	assert_int_equal(s.calls, 0);
+	free(text);
+}
+
 static void ending_job_hands_back_its_outcome(void **state)
 {
 	lode_error err = {0};
@@ -328,6 +396,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(ending_job_hands_back_its_outcome),
+	    cmocka_unit_test(child_progress_reaches_its_parent),
 	    cmocka_unit_test(stalled_job_is_killed),
 	    cmocka_unit_test(overrunning_job_is_killed),
 	    cmocka_unit_test(spinning_job_meets_the_cpu_bound),
