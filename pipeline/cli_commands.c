@@ -356,7 +356,7 @@ static int check_stac(const char *item)
 static int cmd_metadata(const cli_opts *o, int nargs, char **args)
 {
 	lode_error err = {0};
-	lode_read_options ro = {o->max_memory, NULL};
+	lode_read_options ro = {.max_memory = o->max_memory};
 	char *report = NULL;
 	lode_status rc;
 	size_t len;
@@ -388,7 +388,7 @@ static int cmd_metadata(const cli_opts *o, int nargs, char **args)
 static int cmd_report(const cli_opts *o, int nargs, char **args)
 {
 	lode_error err = {0};
-	lode_read_options ro = {o->max_memory, NULL};
+	lode_read_options ro = {.max_memory = o->max_memory};
 
 	if (nargs != 1 || !o->out)
 		return cli_usage_error("report", "expected one BUNDLE and -o REPORT.html", NULL);
