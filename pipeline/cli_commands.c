@@ -313,6 +313,8 @@ static int cmd_extract(const cli_opts *o, int nargs, char **args)
 
 	if (nargs == 0)
 		return cli_usage_error("extract", "expected a BUNDLE", NULL);
+	if (o->format && strcmp(o->format, "gpkg") != 0 && strcmp(o->format, "csv") != 0)
+		return cli_usage_error("extract", "--format takes gpkg or csv, not", o->format);
 	if (!o->out)
 		return cli_usage_error("extract", "missing -o DIR (the folder to write GeoTIFFs into)", NULL);
 	cli_bar_start(&b, o->quiet);
@@ -518,8 +520,8 @@ const cli_command cli_commands[] = {
      "  -o, --output DIR   the folder to write into (made if missing)\n"
      "  -q, --quiet        no progress bar, no messages but errors\n"},
     {"metadata", cmd_metadata,
-     "lode metadata BUNDLE --format iso19139|fgdc|stac -o FILE [--max-memory SIZE] | lode metadata --check "
-     "RECORD",
+     "lode metadata BUNDLE --format iso19139|fgdc|stac -o FILE [--max-memory SIZE] [-q] | lode metadata "
+     "--check RECORD",
      CLI_OUT | CLI_FORMAT | CLI_CHECK | CLI_MAX_MEMORY,
      "Write a metadata record of a bundle for a catalogue, from its root attributes and\n"
      "lineage: ISO 19139 XML (ISO 19115; MyGDI, GeoNetwork), FGDC CSDGM XML (USGS) or a\n"
@@ -530,7 +532,8 @@ const cli_command cli_commands[] = {
      "                     the STEM.iso19139.xml, STEM.fgdc.xml records beside it)\n"
      "  --check RECORD     validate a record offline against lode's copies of the schemas\n"
      "                     (XML with libxml2; a .json STAC item with python3-jsonschema)\n"
-     "  --max-memory SIZE  bound what reading the bundle holds (default 1G)\n"},
+     "  --max-memory SIZE  bound what reading the bundle holds (default 1G)\n"
+     "  -q, --quiet        no messages but errors\n"},
     {"report", cmd_report, "lode report BUNDLE -o REPORT.html [--max-memory SIZE] [-q]", CLI_OUT | CLI_MAX_MEMORY,
      "Write a report of a bundle for people: one self-contained HTML page (no script, no\n"
      "outside file) with what the bundle is, that it verified, a map of the datasets'\n"
@@ -538,7 +541,8 @@ const cli_command cli_commands[] = {
      "operation with its EPSG code and accuracy (ballpark and unknown ones marked).\n"
      "The bundle must verify first.\n\n"
      "  -o, --output REPORT.html  where to write the report\n"
-     "  --max-memory SIZE         bound what reading the bundle holds (default 1G)\n"},
+     "  --max-memory SIZE         bound what reading the bundle holds (default 1G)\n"
+     "  -q, --quiet               no messages but errors\n"},
 };
 
 const size_t cli_ncommands = sizeof cli_commands / sizeof cli_commands[0];

@@ -219,14 +219,7 @@ int cli_parse(const cli_command *c, int argc, char **argv, cli_opts *o)
 			}
 			break;
 		case OPT_PREFIX: o->prefix = 1; break;
-		case OPT_FORMAT: /* extract's formats here; lode_metadata checks its own */
-			if (strcmp(cmd, "extract") == 0 && strcmp(optarg, "gpkg") != 0 &&
-			    strcmp(optarg, "csv") != 0) {
-				cli_usage_error(cmd, "--format takes gpkg or csv, not", optarg);
-				return -1;
-			}
-			o->format = optarg;
-			break;
+		case OPT_FORMAT: o->format = optarg; break; /* each command checks its own */
 		case OPT_JSON: o->json = 1; break;
 		case OPT_CHECK: o->check = 1; break;
 		default:
