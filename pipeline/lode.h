@@ -16,9 +16,9 @@
 
 #include "lode_error.h" /* lode_status, lode_error, lode_status_name */
 
-#define LODE_VERSION "0.1.0"
+#define LODE_VERSION "0.2.0"
 /* Version of the bundle layout described in docs/bundle-format.md. */
-#define LODE_FORMAT_VERSION "2"
+#define LODE_FORMAT_VERSION "3"
 
 /*
  * The libraries lode runs with, one line: "GDAL 3.6.2, PROJ 9.1.1, HDF5 1.10.8,

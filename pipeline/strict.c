@@ -337,7 +337,7 @@ static int hex64(const char *s)
 /*
  * What is wrong with a bundle whose lode_format_version is v (NULL: absent or not text),
  * without the bundle's name, or NULL when it is this lode's version.  *damaged: whether
- * it is damaged (an unknown version) rather than of an older lode's format (version 1).
+ * it is damaged (an unknown version) rather than of an older lode's format (1 or 2).
  * The one wording of verify, ls, extract, sign and merge (docs/cli.md, lode verify).
  */
 static char *version_words(const char *v, int *damaged)
@@ -353,6 +353,13 @@ static char *version_words(const char *v, int *damaged)
 		    "cover the whole file, so neither it nor its signatures can be trusted; make the "
 		    "bundle again with this lode (lode run, or lode package) from its manifest and "
 		    "sources, and sign it again");
+	if (v && strcmp(v, "2") == 0)
+		return lode__strict_fmt(
+		    "bundle format version 2 (made by lode 0.1.0), whose vector layers and multi-band "
+		    "rasters are laid out differently from version 3 (docs/bundle-format.md, section "
+		    "12), so this lode cannot check it; verify it with lode 0.1.0, or make the bundle "
+		    "again with this lode (lode run, or lode package) from its manifest and sources, "
+		    "and sign it again");
 	*damaged = 1;
 	if (!v)
 		return lode__strict_fmt("lode_format_version is not a text as lode writes it, an unknown "

@@ -472,13 +472,15 @@ def test_digest_covers_what_v1_missed(ctx, tdir):
 @test
 def test_format_version_1_refused(ctx, tdir):
     """A bundle of format version 1 (older lode, whose digest covered part of the file) is
-    refused by verify, sign and merge with a message saying to make it again; an unknown
-    version is refused too.  lode writes version 2 (h5py)."""
+    refused by verify, sign and merge with a message saying to make it again; so is one of
+    version 2 (lode 0.1.0's layout), not as damaged; an unknown version is refused too.
+    lode writes version 3 (h5py)."""
     b = signed_fixture(ctx, tdir)
     with h5py.File(b, "r") as f:
-        assert text(f.attrs["lode_format_version"]) == "2", text(f.attrs["lode_format_version"])
+        assert text(f.attrs["lode_format_version"]) == "3", text(f.attrs["lode_format_version"])
     problems = []
-    for version, want in (("1", "bundle format version 1"), ("999", "unknown bundle format version")):
+    for version, want in (("1", "bundle format version 1"), ("2", "bundle format version 2"),
+                          ("999", "unknown bundle format version")):
         c = os.path.join(tdir, "v%s.nc" % version)
         shutil.copy(b, c)
         with h5py.File(c, "r+") as f:
@@ -487,7 +489,8 @@ def test_format_version_1_refused(ctx, tdir):
                      ["merge", c, "-o", os.path.join(tdir, "m%s.nc" % version)]):
             r = lode(ctx, args, tdir)
             assert_no_crash(r)
-            if r.rc != 1 or want not in r.err or (version == "1" and "again" not in r.err):
+            if r.rc != 1 or want not in r.err or (version in ("1", "2") and "again" not in r.err) \
+                    or (version == "2" and "damaged" in r.err):
                 problems.append("%s %s: exit %d, %r" % (args[0], version, r.rc, r.err.strip()[-300:]))
     assert not os.path.exists(os.path.join(tdir, "m1.nc")), "merge wrote a bundle"
     assert not problems, "; ".join(problems)
