@@ -21,7 +21,7 @@ export CFCHECKS
 DEB_PACKAGES = build-essential pkg-config libgdal-dev libproj-dev libhdf5-dev zlib1g-dev \
 	libyaml-dev libsodium-dev libssl-dev libjansson-dev libcmocka-dev libdeflate-dev libxml2-dev gdal-bin proj-bin proj-data \
 	hdf5-tools netcdf-bin python3 python3-gdal python3-numpy python3-h5py python3-netcdf4 \
-	python3-xarray python3-nacl python3-jsonschema libxml2-utils time
+	python3-xarray python3-nacl python3-jsonschema libxml2-utils time chromium python3-websocket
 
 # Debian packages for the single-node Slurm end-to-end test (tests/e2e/test_slurm.py).
 SLURM_PACKAGES = slurmctld slurmd slurm-client munge

@@ -87,6 +87,10 @@ def test_report_in_browser(ctx, tdir):
     assert browser_util.png_size(shot) == (1280, 1600), browser_util.png_size(shot)
     assert os.path.getsize(shot) > 50000, "a blank screenshot?"
     print("  screenshot of the demo report: %s" % shot, flush=True)
+    # lode ls points at the report and the records.
+    out = lode_ok(ctx, ["ls", b], tdir).out.rstrip("\n").split("\n")
+    assert out[-2] == "Next: lode report %s -o REPORT.html     (a page for people)" % b, out[-2:]
+    assert out[-1].startswith("      lode metadata %s --format" % b) and "docs/receiving.md" in out[-1], out[-1]
     # Every vector layer with features is drawn, each raster has a legend.
     paths = [p.get("data-name") for p in root.iter(SVG + "path")]
     want = [d["name"] for d in ls["datasets"] if d["kind"] == "vector" and d.get("feature_count")]
