@@ -27,14 +27,16 @@ lode_status lode__png_base64(const unsigned char *rgba, int w, int h, char **b64
 
 	*b64 = NULL;
 	if (!mem || !png)
-		return lode__err(err, LODE_EIO, "GDAL has no %s driver to make the quick-look", mem ? "PNG" : "MEM");
+		return lode__err(err, LODE_EIO, "GDAL has no %s driver to make the quick-look",
+				 mem ? "PNG" : "MEM");
 	if (w < 1 || h < 1 || (int64_t)w * h > 16 * 1024 * 1024)
 		return lode__err(err, LODE_EIO, "a quick-look of %d x %d pixels", w, h);
 	snprintf(name, sizeof name, "/vsimem/lode_quicklook_%p.png", (const void *)rgba);
 	snprintf(aux, sizeof aux, "%s.aux.xml", name);
 	ds = GDALCreate(mem, "", w, h, 4, GDT_Byte, NULL);
-	if (!ds || GDALDatasetRasterIO(ds, GF_Write, 0, 0, w, h, (void *)(uintptr_t)rgba, w, h, GDT_Byte, 4, NULL, 4,
-				       (GSpacing)4 * w, 1) != CE_None ||
+	if (!ds ||
+	    GDALDatasetRasterIO(ds, GF_Write, 0, 0, w, h, (void *)(uintptr_t)rgba, w, h, GDT_Byte, 4, NULL, 4,
+				(GSpacing)4 * w, 1) != CE_None ||
 	    !(out = GDALCreateCopy(png, name, ds, FALSE, NULL, NULL, NULL))) {
 		rc = lode__err(err, LODE_EIO, "making the quick-look PNG: %s", CPLGetLastErrorMsg());
 		goto done;

@@ -211,8 +211,9 @@ lode_status lode_report(const char *bundle_path, const char *out_path, const lod
 			lode_error *err);
 /* The same, the bundle verified against trusted_keys (public key files, as
    lode_verify_opt): the report then says which signatures those keys made. */
-lode_status lode_report_trusted(const char *bundle_path, const char *out_path, const char *const *trusted_keys,
-				size_t ntrusted, const lode_read_options *opt, lode_error *err);
+lode_status lode_report_trusted(const char *bundle_path, const char *out_path,
+				const char *const *trusted_keys, size_t ntrusted,
+				const lode_read_options *opt, lode_error *err);
 
 /*
  * Validate an ISO 19139 or FGDC CSDGM record (the format told by its root element)

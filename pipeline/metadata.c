@@ -590,7 +590,8 @@ out:
 }
 
 static lode_status metadata(const char *bundle_path, const char *format, const char *out_path,
-			    const char *const *trust, size_t ntrust, const lode_read_options *opt, lode_error *err)
+			    const char *const *trust, size_t ntrust, const lode_read_options *opt,
+			    lode_error *err)
 {
 	md_job j = {bundle_path, format, out_path, NULL, trust, ntrust, lode__read_memory(opt), {0}, 0};
 	char *report = NULL, *text = NULL;
@@ -631,8 +632,9 @@ lode_status lode_report(const char *bundle_path, const char *out_path, const lod
 	return metadata(bundle_path, "report", out_path, NULL, 0, opt, err);
 }
 
-lode_status lode_report_trusted(const char *bundle_path, const char *out_path, const char *const *trusted_keys,
-				size_t ntrusted, const lode_read_options *opt, lode_error *err)
+lode_status lode_report_trusted(const char *bundle_path, const char *out_path,
+				const char *const *trusted_keys, size_t ntrusted,
+				const lode_read_options *opt, lode_error *err)
 {
 	return metadata(bundle_path, "report", out_path, trusted_keys, ntrusted, opt, err);
 }

@@ -57,8 +57,8 @@ lode_status lode__md_report(const json_t *facts, char **out, lode_error *err); /
 
 /* The report's pictures of the open, verified bundle b into facts (above), reading
    within max_memory bytes. */
-lode_status lode__md_pictures(lode__bundle *b, const lode_bundle_item *items, size_t n,
-			      json_t *facts, size_t max_memory, lode_error *err);
+lode_status lode__md_pictures(lode__bundle *b, const lode_bundle_item *items, size_t n, json_t *facts,
+			      size_t max_memory, lode_error *err);
 
 /* xmlTextWriter on a memory buffer; a failed call sets bad, the later ones do nothing. */
 typedef struct lode__xw {

@@ -127,7 +127,8 @@ static void map_layer(lode__xw *x, const json_t *ds, size_t k)
 static void map(lode__xw *x, const json_t *f)
 {
 	const json_t *dss = json_object_get(f, "datasets"), *fr = json_object_get(f, "map");
-	double m[3] = {json_number_value(json_object_get(fr, "x0")), json_number_value(json_object_get(fr, "y1")),
+	double m[3] = {json_number_value(json_object_get(fr, "x0")),
+		       json_number_value(json_object_get(fr, "y1")),
 		       json_number_value(json_object_get(fr, "scale"))},
 	       b[4];
 	char v[64];
@@ -180,7 +181,8 @@ static void nodata_text(const json_t *ds, char *t, size_t cap)
 	else if (json_is_number(nd))
 		snprintf(t, cap, "%.17g", json_number_value(nd));
 	else if (json_is_string(json_object_get(json_object_get(ds, "lineage"), "nodata")))
-		snprintf(t, cap, "%s", json_string_value(json_object_get(json_object_get(ds, "lineage"), "nodata")));
+		snprintf(t, cap, "%s",
+			 json_string_value(json_object_get(json_object_get(ds, "lineage"), "nodata")));
 	else
 		snprintf(t, cap, "(none)");
 }
@@ -252,9 +254,10 @@ static void dataset_row(lode__xw *x, const json_t *ds, const char *crs)
 
 static void datasets(lode__xw *x, const json_t *f)
 {
-	static const char *const heads[] = {"dataset",        "what",       "box (bundle CRS)", "source",
-					    "source SHA-256", "source CRS", "operation",        "EPSG code",
-					    "accuracy",       "resampling", "CRS", "nodata", "fields (type, nulls)"};
+	static const char *const heads[] = {
+	    "dataset",    "what",      "box (bundle CRS)",    "source",   "source SHA-256",
+	    "source CRS", "operation", "EPSG code",           "accuracy", "resampling",
+	    "CRS",        "nodata",    "fields (type, nulls)"};
 	const json_t *dss = json_object_get(f, "datasets");
 
 	lode__xw_elem(x, "h2", "Datasets");
@@ -311,7 +314,8 @@ static void palette_legend(lode__xw *x, const json_t *l)
 		lode__xw_start(x, "tr");
 		lode__xw_start(x, "td");
 		snprintf(t, sizeof t, "background:rgba(%d,%d,%d,%.3f);width:2em",
-			 (int)json_integer_value(json_array_get(c, 0)), (int)json_integer_value(json_array_get(c, 1)),
+			 (int)json_integer_value(json_array_get(c, 0)),
+			 (int)json_integer_value(json_array_get(c, 1)),
 			 (int)json_integer_value(json_array_get(c, 2)),
 			 (double)json_integer_value(json_array_get(c, 3)) / 255.0);
 		lode__xw_attr(x, "style", t);
@@ -347,11 +351,13 @@ static void legends(lode__xw *x, const json_t *f)
 			lode__xw_elem(x, "p", t);
 		} else if (q) {
 			long long step = (long long)json_integer_value(json_object_get(q, "step"));
-			snprintf(t, sizeof t, "Quick-look of %lld x %lld pixels%s", (long long)json_integer_value(json_object_get(q, "width")),
+			snprintf(t, sizeof t, "Quick-look of %lld x %lld pixels%s",
+				 (long long)json_integer_value(json_object_get(q, "width")),
 				 (long long)json_integer_value(json_object_get(q, "height")),
 				 step > 1 ? "" : " (every pixel)");
 			if (step > 1)
-				snprintf(t + strlen(t), sizeof t - strlen(t), ", one pixel in %lld x %lld read (decimated)", step, step);
+				snprintf(t + strlen(t), sizeof t - strlen(t),
+					 ", one pixel in %lld x %lld read (decimated)", step, step);
 			lode__xw_elem(x, "p", t);
 			if (kind && strcmp(kind, "ramp") == 0)
 				ramp_legend(x, l);
@@ -366,12 +372,14 @@ static void legends(lode__xw *x, const json_t *f)
 				  nodes = (long long)json_integer_value(json_object_get(p, "nodes"));
 			lode__xw_start(x, "p");
 			lode__xw_start(x, "span");
-			snprintf(t, sizeof t, "background:%s;display:inline-block;width:1.5em;height:.8em", layer_colours[nlayer++ % 6]);
+			snprintf(t, sizeof t, "background:%s;display:inline-block;width:1.5em;height:.8em",
+				 layer_colours[nlayer++ % 6]);
 			lode__xw_attr(x, "style", t);
 			text(x, " ");
 			lode__xw_end(x);
-			snprintf(t, sizeof t, " %s: %lld of %lld nodes drawn%s", lode__md_str(p, "kind") ? lode__md_str(p, "kind") : "",
-				 drawn, nodes, drawn < nodes ? " (decimated: the layer has more than the map draws)" : "");
+			snprintf(t, sizeof t, " %s: %lld of %lld nodes drawn%s",
+				 lode__md_str(p, "kind") ? lode__md_str(p, "kind") : "", drawn, nodes,
+				 drawn < nodes ? " (decimated: the layer has more than the map draws)" : "");
 			text(x, t);
 			lode__xw_end(x);
 		} else {
@@ -423,14 +431,16 @@ static void signatures(lode__xw *x, const json_t *f)
 		if (strcmp(colon + 2, "valid, trusted key") == 0) {
 			char *t = NULL;
 			for (size_t i = 0; i < json_array_size(trust); i++)
-				lode__addf(&t, "%s%s", i ? ", " : "", json_string_value(json_array_get(trust, i)));
+				lode__addf(&t, "%s%s", i ? ", " : "",
+					   json_string_value(json_array_get(trust, i)));
 			char *w = lode__sprintf("trusted: made with a --trust key (%s)", t ? t : "");
 			cell(x, w, "ok");
 			free(w);
 			free(t);
 		} else {
-			cell(x, json_array_size(trust) ? "not trusted: not one of the --trust keys"
-						      : "unverified signer: no --trust key was given",
+			cell(x,
+			     json_array_size(trust) ? "not trusted: not one of the --trust keys"
+						    : "unverified signer: no --trust key was given",
 			     "warn");
 		}
 		lode__xw_end(x);
@@ -526,9 +536,10 @@ lode_status lode__md_report(const json_t *f, char **out, lode_error *err)
 	signatures(&x, f);
 	warnings(&x, f);
 	lode__xw_elem(&x, "h2", "Map");
-	lode__xw_elem(&x, "p", "Every raster as a quick-look and every vector layer over them, in the "
-			      "bundle's CRS, north up; dashed: each dataset's box (red: its coordinate "
-			      "operation is a ballpark one or of unknown accuracy).");
+	lode__xw_elem(&x, "p",
+		      "Every raster as a quick-look and every vector layer over them, in the "
+		      "bundle's CRS, north up; dashed: each dataset's box (red: its coordinate "
+		      "operation is a ballpark one or of unknown accuracy).");
 	map(&x, f);
 	legends(&x, f);
 	datasets(&x, f);

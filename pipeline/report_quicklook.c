@@ -23,8 +23,8 @@
 #include "quicklook_png.h"
 #include "util.h"
 
-#define MAP_PX 800        /* the map's long side, in CSS pixels */
-#define QL_PX 800         /* a quick-look's long side at most, in pixels */
+#define MAP_PX          800   /* the map's long side, in CSS pixels */
+#define QL_PX           800   /* a quick-look's long side at most, in pixels */
 #define LODE__MAP_NODES 20000 /* nodes drawn per vector layer at most */
 
 /* viridis at 0, 1/8, ... 1 (matplotlib's), interpolated linearly between. */
@@ -51,22 +51,54 @@ static double value_at(const unsigned char *p, lode_dtype t)
 	switch (t) {
 	case LODE_DT_U8: return *p;
 	case LODE_DT_I8: return *(const int8_t *)p;
-	case LODE_DT_U16: { uint16_t v; memcpy(&v, p, 2); return v; }
-	case LODE_DT_I16: { int16_t v; memcpy(&v, p, 2); return v; }
-	case LODE_DT_U32: { uint32_t v; memcpy(&v, p, 4); return v; }
-	case LODE_DT_I32: { int32_t v; memcpy(&v, p, 4); return v; }
-	case LODE_DT_U64: { uint64_t v; memcpy(&v, p, 8); return (double)v; }
-	case LODE_DT_I64: { int64_t v; memcpy(&v, p, 8); return (double)v; }
-	case LODE_DT_F32: { float v; memcpy(&v, p, 4); return v; }
-	case LODE_DT_F64: { double v; memcpy(&v, p, 8); return v; }
+	case LODE_DT_U16: {
+		uint16_t v;
+		memcpy(&v, p, 2);
+		return v;
+	}
+	case LODE_DT_I16: {
+		int16_t v;
+		memcpy(&v, p, 2);
+		return v;
+	}
+	case LODE_DT_U32: {
+		uint32_t v;
+		memcpy(&v, p, 4);
+		return v;
+	}
+	case LODE_DT_I32: {
+		int32_t v;
+		memcpy(&v, p, 4);
+		return v;
+	}
+	case LODE_DT_U64: {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		return (double)v;
+	}
+	case LODE_DT_I64: {
+		int64_t v;
+		memcpy(&v, p, 8);
+		return (double)v;
+	}
+	case LODE_DT_F32: {
+		float v;
+		memcpy(&v, p, 4);
+		return v;
+	}
+	case LODE_DT_F64: {
+		double v;
+		memcpy(&v, p, 8);
+		return v;
+	}
 	default: return NAN;
 	}
 }
 
 /* Band band (1-based) of it sampled every step pixels (the middle of each step x step
    block) into out (ow x oh values, NaN where nodata). */
-static lode_status sample_band(lode__bundle *b, const lode_bundle_item *it, int band, int step, int ow, int oh,
-			       double *out, size_t max_memory, lode_error *err)
+static lode_status sample_band(lode__bundle *b, const lode_bundle_item *it, int band, int step, int ow,
+			       int oh, double *out, size_t max_memory, lode_error *err)
 {
 	int rows = lode__strip_rows(b, it), half = step / 2;
 	size_t es = lode__dtype_size(it->dtype);
@@ -96,7 +128,8 @@ static lode_status sample_band(lode__bundle *b, const lode_bundle_item *it, int 
 				double v;
 				if (c >= it->nx)
 					c = it->nx - 1;
-				v = value_at(buf + ((size_t)(r - y0) * (size_t)it->nx + (size_t)c) * es, it->dtype);
+				v = value_at(buf + ((size_t)(r - y0) * (size_t)it->nx + (size_t)c) * es,
+					     it->dtype);
 				if (it->has_nodata && (v == it->nodata || (isnan(v) && isnan(it->nodata))))
 					v = NAN;
 				out[(size_t)oy * ow + ox] = v;
@@ -182,7 +215,8 @@ static json_t *ramped(const json_t *ds, const lode_bundle_item *it, const double
 	double lo = 0, hi = 0, sc = 1, off = 0;
 	int have = percentiles(v, n, &lo, &hi);
 	json_t *l = json_object();
-	const char *units = it->band_units && it->band_units[0] && *it->band_units[0] ? it->band_units[0] : it->units;
+	const char *units =
+	    it->band_units && it->band_units[0] && *it->band_units[0] ? it->band_units[0] : it->units;
 
 	for (size_t i = 0; i < n; i++) {
 		if (!isfinite(v[i])) {
@@ -246,7 +280,8 @@ static lode_status quicklook(lode__bundle *b, const lode_bundle_item *it, json_t
 	}
 	if ((rc = lode__png_base64(rgba, ow, oh, &png, err)))
 		goto out;
-	q = json_pack("{s:s,s:i,s:i,s:i,s:o}", "png", png, "width", ow, "height", oh, "step", step, "legend", l);
+	q = json_pack("{s:s,s:i,s:i,s:i,s:o}", "png", png, "width", ow, "height", oh, "step", step, "legend",
+		      l);
 	l = NULL;
 	json_object_set_new(ds, "quicklook", q);
 out:
@@ -306,8 +341,8 @@ static lode_status layer_path(lode__bundle *b, const lode_bundle_item *it, json_
 	nparts = d->kind == LODE_GK_POINT ? d->nnodes : d->nparts ? d->nparts : d->nfeat;
 	for (size_t p = 0; p < nparts && node < d->nnodes; p++) {
 		size_t len = d->kind == LODE_GK_POINT ? 1
-			     : d->nparts	      ? (size_t)(d->part_node_count[p] > 0 ? d->part_node_count[p] : 0)
-						      : (size_t)(d->node_count[p] > 0 ? d->node_count[p] : 0);
+			     : d->nparts ? (size_t)(d->part_node_count[p] > 0 ? d->part_node_count[p] : 0)
+					 : (size_t)(d->node_count[p] > 0 ? d->node_count[p] : 0);
 		int first = 1;
 		if (len > d->nnodes - node)
 			len = d->nnodes - node;
@@ -331,10 +366,12 @@ static lode_status layer_path(lode__bundle *b, const lode_bundle_item *it, json_
 		goto out;
 	}
 	json_object_set_new(ds, "paths",
-			    json_pack("{s:s,s:I,s:I,s:I,s:s}", "d", text.s ? text.s : "", "drawn", (json_int_t)drawn,
-				      "nodes", (json_int_t)d->nnodes, "every", (json_int_t)every, "kind",
-				      d->kind == LODE_GK_POINT ? "points" : d->kind == LODE_GK_LINE ? "lines"
-												    : "polygons"));
+			    json_pack("{s:s,s:I,s:I,s:I,s:s}", "d", text.s ? text.s : "", "drawn",
+				      (json_int_t)drawn, "nodes", (json_int_t)d->nnodes, "every",
+				      (json_int_t)every, "kind",
+				      d->kind == LODE_GK_POINT  ? "points"
+				      : d->kind == LODE_GK_LINE ? "lines"
+								: "polygons"));
 out:
 	free(text.s);
 	lode__vdata_free(d);
@@ -357,8 +394,9 @@ lode_status lode__md_pictures(lode__bundle *b, const lode_bundle_item *items, si
 	m[0] = u[0];
 	m[1] = u[3];
 	m[2] = s;
-	json_object_set_new(f, "map", json_pack("{s:f,s:f,s:f,s:f,s:f}", "x0", u[0], "y1", u[3], "scale", s,
-						  "width", fmax(w * s, 1), "height", fmax(h * s, 1)));
+	json_object_set_new(f, "map",
+			    json_pack("{s:f,s:f,s:f,s:f,s:f}", "x0", u[0], "y1", u[3], "scale", s, "width",
+				      fmax(w * s, 1), "height", fmax(h * s, 1)));
 	for (size_t i = 0; i < n && !rc; i++) {
 		json_t *ds = json_array_get(dss, i);
 		if (items[i].kind && strcmp(items[i].kind, "raster") == 0)
