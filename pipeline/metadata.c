@@ -594,6 +594,7 @@ static lode_status metadata(const char *bundle_path, const char *format, const c
 			    lode_error *err)
 {
 	md_job j = {bundle_path, format, out_path, NULL, trust, ntrust, lode__read_memory(opt), {0}, 0};
+	lode__sha256_job *sha;
 	char *report = NULL, *text = NULL;
 	lode_status rc;
 
@@ -604,12 +605,17 @@ static lode_status metadata(const char *bundle_path, const char *format, const c
 				 format ? format : "");
 	if (lode__same_file(bundle_path, out_path))
 		return lode__err(err, LODE_EUSAGE, "%s: the record would overwrite the bundle", out_path);
-	if ((rc = lode__sha256_file(bundle_path, j.file_sha, &j.file_size, err)))
-		return rc;
+	/* The file's SHA-256 on another thread while verify reads the bundle. */
+	sha = lode__sha256_file_start(bundle_path);
 	rc = lode_verify_opt(bundle_path, trust, ntrust, opt, &report, err);
 	if (rc) {
+		lode__sha256_file_cancel(sha);
 		free(report);
 		lode__err_ctx(err, "will not describe a bundle that does not verify: ");
+		return rc;
+	}
+	if ((rc = lode__sha256_file_wait(sha, bundle_path, j.file_sha, &j.file_size, err))) {
+		free(report);
 		return rc;
 	}
 	j.verify = report;
