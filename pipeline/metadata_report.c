@@ -19,7 +19,7 @@
 static const char *const style =
     "body{font-family:sans-serif;margin:2em;max-width:80em}"
     "table{border-collapse:collapse}td,th{border:1px solid #999;padding:.3em .5em;vertical-align:top}"
-    "th{background:#eee;text-align:left}.warn{background:#fdd}.ok{background:#dfd}"
+    "td{overflow-wrap:anywhere}th{background:#eee;text-align:left}.warn{background:#fdd}.ok{background:#dfd}"
     "code{font-size:90%}#extents{border:1px solid #999;background:#f8f8f8}"
     ".legend{display:inline-block;vertical-align:top;margin:0 2em 1em 0}.palette td{padding:.1em .4em}";
 
@@ -396,9 +396,12 @@ static void signatures(lode__xw *x, const json_t *f)
 {
 	const char *v = lode__md_str(f, "verify"), *line = v;
 	const json_t *trust = json_object_get(f, "trust");
-	int n = 0;
 
 	lode__xw_elem(x, "h2", "Signatures");
+	if (!v || !strstr(v, "lode_signature")) {
+		lode__xw_elem(x, "p", "The bundle is not signed: nothing says who made it.");
+		return;
+	}
 	lode__xw_start(x, "table");
 	lode__xw_attr(x, "id", "signatures");
 	lode__xw_start(x, "tr");
@@ -445,11 +448,8 @@ static void signatures(lode__xw *x, const json_t *f)
 		}
 		lode__xw_end(x);
 		free(l);
-		n++;
 	}
 	lode__xw_end(x);
-	if (!n)
-		lode__xw_elem(x, "p", "The bundle is not signed: nothing says who made it.");
 }
 
 static void warnings(lode__xw *x, const json_t *f)

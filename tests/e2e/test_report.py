@@ -219,7 +219,7 @@ def test_report_signatures_and_trust(ctx, tdir):
     rep = os.path.join(tdir, "u.report.html")
     lode_ok(ctx, ["report", b, "-o", rep, "-q"], tdir)
     root = ET.parse(rep).getroot()
-    assert not root.find(".//%stable[@id='signatures']" % XH).findall(XH + "tr")[1:]
+    assert root.find(".//%stable[@id='signatures']" % XH) is None
     assert "not signed" in "".join(root.itertext())
     for k in ("jmg", "other"):
         lode_ok(ctx, ["keygen", "-o", os.path.join(tdir, k)], tdir)
