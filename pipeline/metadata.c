@@ -10,6 +10,7 @@
  * source is opened.  STAC items are validated with JSON Schema by a documented Python
  * command (docs/cli.md), not here.
  */
+#include <errno.h>
 #include <libgen.h>
 #include <stdarg.h>
 #include <limits.h>
@@ -605,6 +606,9 @@ static lode_status metadata(const char *bundle_path, const char *format, const c
 				 format ? format : "");
 	if (lode__same_file(bundle_path, out_path))
 		return lode__err(err, LODE_EUSAGE, "%s: the record would overwrite the bundle", out_path);
+	for (size_t i = 0; i < ntrust; i++)
+		if (access(trust[i], R_OK) != 0)
+			return lode__err(err, LODE_EUSAGE, "--trust %s: %s", trust[i], strerror(errno));
 	/* The file's SHA-256 on another thread while verify reads the bundle. */
 	sha = lode__sha256_file_start(bundle_path);
 	rc = lode_verify_opt(bundle_path, trust, ntrust, opt, &report, err);

@@ -238,6 +238,9 @@ def test_report_signatures_and_trust(ctx, tdir):
         assert m and tds[2] == m.group(1) + "...", (tds, verify)
     r = lode(ctx, ["report", b, "-o", rep + ".x", "--trust", os.path.join(tdir, "other.pub")], tdir)
     assert r.rc == 1 and "trusted key" in r.err and not os.path.exists(rep + ".x"), r.brief()
+    r = lode(ctx, ["report", b, "-o", rep + ".x", "--trust", os.path.join(tdir, "missing.pub")], tdir)
+    assert r.rc == 2 and "--trust" in r.err and "missing.pub" in r.err and not os.path.exists(rep + ".x"), \
+        r.brief()
 
 
 if __name__ == "__main__":
