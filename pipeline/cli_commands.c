@@ -394,7 +394,7 @@ static int cmd_report(const cli_opts *o, int nargs, char **args)
 
 	if (nargs != 1 || !o->out)
 		return cli_usage_error("report", "expected one BUNDLE and -o REPORT.html", NULL);
-	if (lode_report(args[0], o->out, &ro, &err) != LODE_OK)
+	if (lode_report_trusted(args[0], o->out, o->trust, o->ntrust, &ro, &err) != LODE_OK)
 		return fail(&err);
 	if (!o->quiet)
 		fprintf(stderr, "lode: wrote %s\n", o->out);
@@ -534,13 +534,16 @@ const cli_command cli_commands[] = {
      "                     (XML with libxml2; a .json STAC item with python3-jsonschema)\n"
      "  --max-memory SIZE  bound what reading the bundle holds (default 1G)\n"
      "  -q, --quiet        no messages but errors\n"},
-    {"report", cmd_report, "lode report BUNDLE -o REPORT.html [--max-memory SIZE] [-q]", CLI_OUT | CLI_MAX_MEMORY,
+    {"report", cmd_report, "lode report BUNDLE -o REPORT.html [--trust KEY.pub]... [--max-memory SIZE] [-q]",
+     CLI_OUT | CLI_MAX_MEMORY | CLI_TRUST,
      "Write a report of a bundle for people: one self-contained HTML page (no script, no\n"
-     "outside file) with what the bundle is, that it verified, a map of the datasets'\n"
-     "extents and a row per dataset: size, CRS, source and its SHA-256, the coordinate\n"
-     "operation with its EPSG code and accuracy (ballpark and unknown ones marked).\n"
-     "The bundle must verify first.\n\n"
+     "outside file) with what the bundle is, its verification and signatures, a map with\n"
+     "every raster as a quick-look (legend with values and units) and the vector layers\n"
+     "over it, and a row per dataset: size, CRS, nodata, fields, source and its SHA-256,\n"
+     "the coordinate operation with its EPSG code and accuracy (ballpark and unknown ones\n"
+     "marked).  The bundle must verify first.\n\n"
      "  -o, --output REPORT.html  where to write the report\n"
+     "  --trust KEY.pub           verify against this public key, as 'lode verify' (repeatable)\n"
      "  --max-memory SIZE         bound what reading the bundle holds (default 1G)\n"
      "  -q, --quiet               no messages but errors\n"},
 };

@@ -225,6 +225,11 @@ lode_status lode_metadata(const char *bundle_path, const char *format, const cha
  */
 lode_status lode_report(const char *bundle_path, const char *out_path, const lode_read_options *opt,
 			lode_error *err);
+/* The same, the bundle verified against trusted_keys (public key files, as
+   lode_verify_opt): the report then says which signatures those keys made. */
+lode_status lode_report_trusted(const char *bundle_path, const char *out_path,
+				const char *const *trusted_keys, size_t ntrusted,
+				const lode_read_options *opt, lode_error *err);
 
 /*
  * Validate an ISO 19139 or FGDC CSDGM record (the format told by its root element)

@@ -289,6 +289,13 @@ static lode_status ls_impl(const char *bundle_path, int json, size_t max_memory,
 	}
 	if (json)
 		text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	else
+		/* Where to go next (docs/receiving.md). */
+		lode__addf(&text,
+			   "\nNext: lode report %s -o REPORT.html     (a page for people)\n"
+			   "      lode metadata %s --format iso19139|fgdc|stac -o RECORD     (catalogue "
+			   "records; docs/receiving.md)\n",
+			   bundle_path, bundle_path);
 	if (!text)
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 	/* Listed, but the bundle is damaged: the listing is handed back with the error. */

@@ -10,6 +10,7 @@
  * source is opened.  STAC items are validated with JSON Schema by a documented Python
  * command (docs/cli.md), not here.
  */
+#include <errno.h>
 #include <libgen.h>
 #include <stdarg.h>
 #include <limits.h>
@@ -204,7 +205,8 @@ lode_status lode__xw_finish(lode__xw *x, char **out, lode_error *err)
 
 typedef struct md_job {
 	const char *bundle, *format, *out, *verify;
-	size_t max_memory;
+	const char *const *trust;
+	size_t ntrust, max_memory;
 	char file_sha[65];
 	uint64_t file_size;
 } md_job;
@@ -565,8 +567,14 @@ static lode_status md_job_fn(void *arg, char **text, lode_error *err)
 	file_facts(f, j);
 	dates(f);
 	json_object_set_new(f, "verify", json_string(j->verify ? j->verify : ""));
-	if (strcmp(j->format, "report") == 0)
+	json_object_set_new(f, "trust", json_array());
+	for (size_t i = 0; i < j->ntrust; i++)
+		json_array_append_new(json_object_get(f, "trust"), json_string(j->trust[i]));
+	if (strcmp(j->format, "report") == 0 &&
+	    (rc = lode__md_pictures(b, items, n, f, j->max_memory, err)) == LODE_OK)
 		rc = lode__md_report(f, text, err);
+	else if (strcmp(j->format, "report") == 0)
+		goto out;
 	else if ((rc = required(f, j->format, j->bundle, err)))
 		goto out;
 	else if (strcmp(j->format, "iso19139") == 0)
@@ -582,10 +590,12 @@ out:
 	return rc;
 }
 
-lode_status lode_metadata(const char *bundle_path, const char *format, const char *out_path,
-			  const lode_read_options *opt, lode_error *err)
+static lode_status metadata(const char *bundle_path, const char *format, const char *out_path,
+			    const char *const *trust, size_t ntrust, const lode_read_options *opt,
+			    lode_error *err)
 {
-	md_job j = {bundle_path, format, out_path, NULL, lode__read_memory(opt), {0}, 0};
+	md_job j = {bundle_path, format, out_path, NULL, trust, ntrust, lode__read_memory(opt), {0}, 0};
+	lode__sha256_job *sha;
 	char *report = NULL, *text = NULL;
 	lode_status rc;
 
@@ -596,12 +606,20 @@ lode_status lode_metadata(const char *bundle_path, const char *format, const cha
 				 format ? format : "");
 	if (lode__same_file(bundle_path, out_path))
 		return lode__err(err, LODE_EUSAGE, "%s: the record would overwrite the bundle", out_path);
-	if ((rc = lode__sha256_file(bundle_path, j.file_sha, &j.file_size, err)))
-		return rc;
-	rc = lode_verify_opt(bundle_path, NULL, 0, opt, &report, err);
+	for (size_t i = 0; i < ntrust; i++)
+		if (access(trust[i], R_OK) != 0)
+			return lode__err(err, LODE_EUSAGE, "--trust %s: %s", trust[i], strerror(errno));
+	/* The file's SHA-256 on another thread while verify reads the bundle. */
+	sha = lode__sha256_file_start(bundle_path);
+	rc = lode_verify_opt(bundle_path, trust, ntrust, opt, &report, err);
 	if (rc) {
+		lode__sha256_file_cancel(sha);
 		free(report);
 		lode__err_ctx(err, "will not describe a bundle that does not verify: ");
+		return rc;
+	}
+	if ((rc = lode__sha256_file_wait(sha, bundle_path, j.file_sha, &j.file_size, err))) {
+		free(report);
 		return rc;
 	}
 	j.verify = report;
@@ -612,10 +630,23 @@ lode_status lode_metadata(const char *bundle_path, const char *format, const cha
 	return rc;
 }
 
+lode_status lode_metadata(const char *bundle_path, const char *format, const char *out_path,
+			  const lode_read_options *opt, lode_error *err)
+{
+	return metadata(bundle_path, format, out_path, NULL, 0, opt, err);
+}
+
 lode_status lode_report(const char *bundle_path, const char *out_path, const lode_read_options *opt,
 			lode_error *err)
 {
-	return lode_metadata(bundle_path, "report", out_path, opt, err);
+	return metadata(bundle_path, "report", out_path, NULL, 0, opt, err);
+}
+
+lode_status lode_report_trusted(const char *bundle_path, const char *out_path,
+				const char *const *trusted_keys, size_t ntrusted,
+				const lode_read_options *opt, lode_error *err)
+{
+	return metadata(bundle_path, "report", out_path, trusted_keys, ntrusted, opt, err);
 }
 
 /* ---- validation against the vendored XML schemas ---- */

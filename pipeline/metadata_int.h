@@ -20,7 +20,14 @@
  *                 "bundle_sha256" the bundle digest
  *   "datetime":   the STAC datetime, "date" the metadata's date (YYYY-MM-DD)
  *   "extra_assets": for STAC, [{href, type, title, role}] of records found beside it
- *   "verify":     for the report, lode verify's report of the bundle
+ *   "verify":     for the report, lode verify's report of the bundle; "trust" the
+ *                 --trust key files it was verified against (an array, maybe empty)
+ * and, for the report only (report_quicklook.c): "map" {x0, y1, scale, width, height},
+ * the map's frame (pixel = (x - x0) * scale, (y1 - y) * scale); per raster "quicklook"
+ * {png (base64), width, height, step, legend {kind: ramp (min, max, units), palette
+ * (entries [{value, rgba, name}]), rgb or empty}}; per vector layer "paths" {d (SVG
+ * path data in map pixels), drawn, nodes, every, kind}; "not_drawn" (why) for a
+ * dataset not drawn within --max-memory.
  */
 #ifndef LODE_METADATA_INT_H
 #define LODE_METADATA_INT_H
@@ -28,6 +35,7 @@
 #include <jansson.h>
 #include <libxml/xmlwriter.h>
 
+#include "bundle.h"
 #include "error.h"
 
 /* A facts text field, or NULL when absent or empty. */
@@ -46,6 +54,11 @@ lode_status lode__md_iso(const json_t *facts, char **out, lode_error *err);
 lode_status lode__md_fgdc(const json_t *facts, char **out, lode_error *err);
 lode_status lode__md_stac(const json_t *facts, char **out, lode_error *err);
 lode_status lode__md_report(const json_t *facts, char **out, lode_error *err); /* XHTML */
+
+/* The report's pictures of the open, verified bundle b into facts (above), reading
+   within max_memory bytes. */
+lode_status lode__md_pictures(lode__bundle *b, const lode_bundle_item *items, size_t n, json_t *facts,
+			      size_t max_memory, lode_error *err);
 
 /* xmlTextWriter on a memory buffer; a failed call sets bad, the later ones do nothing. */
 typedef struct lode__xw {

@@ -19,8 +19,9 @@
 static const char *const style =
     "body{font-family:sans-serif;margin:2em;max-width:80em}"
     "table{border-collapse:collapse}td,th{border:1px solid #999;padding:.3em .5em;vertical-align:top}"
-    "th{background:#eee;text-align:left}.warn{background:#fdd}.ok{background:#dfd}"
-    "code{font-size:90%}svg{border:1px solid #999;background:#f8f8f8}";
+    "td{overflow-wrap:anywhere}th{background:#eee;text-align:left}.warn{background:#fdd}.ok{background:#dfd}"
+    "code{font-size:90%}#extents{border:1px solid #999;background:#f8f8f8}"
+    ".legend{display:inline-block;vertical-align:top;margin:0 2em 1em 0}.palette td{padding:.1em .4em}";
 
 static void para(lode__xw *x, const char *label, const char *text)
 {
@@ -69,23 +70,83 @@ static int box_of(const json_t *ds, double b[4])
 	return 1;
 }
 
-/* The extents drawn in a 600 x 400 SVG, the union's box filling it, north up. */
+static const char *const layer_colours[] = {"#d62728", "#1f77b4", "#ff7f0e", "#e377c2", "#000000", "#8c564b"};
+
+static void num_attr(lode__xw *x, const char *name, double v)
+{
+	char t[64];
+
+	snprintf(t, sizeof t, "%.2f", v);
+	lode__xw_attr(x, name, t);
+}
+
+/* A raster's quick-look placed by its box. */
+static void map_image(lode__xw *x, const json_t *ds, const double b[4], const double m[3])
+{
+	const json_t *q = json_object_get(ds, "quicklook");
+	char *href;
+
+	if (!lode__md_str(q, "png"))
+		return;
+	href = lode__sprintf("data:image/png;base64,%s", lode__md_str(q, "png"));
+	lode__xw_start(x, "image");
+	lode__xw_attr(x, "data-name", lode__md_str(ds, "name"));
+	num_attr(x, "x", (b[0] - m[0]) * m[2]);
+	num_attr(x, "y", (m[1] - b[3]) * m[2]);
+	num_attr(x, "width", (b[2] - b[0]) * m[2]);
+	num_attr(x, "height", (b[3] - b[1]) * m[2]);
+	lode__xw_attr(x, "preserveAspectRatio", "none");
+	lode__xw_attr(x, "style", "image-rendering:pixelated");
+	lode__xw_attr(x, "href", href ? href : "");
+	lode__xw_end(x);
+	free(href);
+}
+
+static void map_layer(lode__xw *x, const json_t *ds, size_t k)
+{
+	const json_t *p = json_object_get(ds, "paths");
+	const char *kind = lode__md_str(p, "kind"), *colour = layer_colours[k % 6];
+
+	if (!lode__md_str(p, "d"))
+		return;
+	lode__xw_start(x, "path");
+	lode__xw_attr(x, "data-name", lode__md_str(ds, "name"));
+	lode__xw_attr(x, "d", lode__md_str(p, "d"));
+	lode__xw_attr(x, "stroke", colour);
+	lode__xw_attr(x, "fill", kind && strcmp(kind, "polygons") == 0 ? colour : "none");
+	lode__xw_attr(x, "fill-opacity", "0.15");
+	lode__xw_attr(x, "fill-rule", "evenodd");
+	lode__xw_attr(x, "stroke-width", kind && strcmp(kind, "points") == 0 ? "5" : "1");
+	lode__xw_attr(x, "stroke-linecap", "round");
+	lode__xw_elem(x, "title", lode__md_str(ds, "name"));
+	lode__xw_end(x);
+}
+
+/* The map: the quick-looks, the vector layers over them and every dataset's box (red
+   for a doubtful operation), north up, in the frame of facts' "map". */
 static void map(lode__xw *x, const json_t *f)
 {
-	const json_t *dss = json_object_get(f, "datasets"), *u = json_object_get(f, "bbox");
-	double ub[4], sx, sy, s, b[4];
+	const json_t *dss = json_object_get(f, "datasets"), *fr = json_object_get(f, "map");
+	double m[3] = {json_number_value(json_object_get(fr, "x0")),
+		       json_number_value(json_object_get(fr, "y1")),
+		       json_number_value(json_object_get(fr, "scale"))},
+	       b[4];
 	char v[64];
+	size_t nlayer = 0;
 
-	for (int k = 0; k < 4; k++)
-		ub[k] = json_number_value(json_array_get(u, (size_t)k));
-	sx = ub[2] > ub[0] ? 560 / (ub[2] - ub[0]) : 1;
-	sy = ub[3] > ub[1] ? 360 / (ub[3] - ub[1]) : 1;
-	s = sx < sy ? sx : sy;
 	lode__xw_start(x, "svg");
 	lode__xw_attr(x, "xmlns", "http://www.w3.org/2000/svg");
-	lode__xw_attr(x, "width", "600");
-	lode__xw_attr(x, "height", "400");
+	num_attr(x, "width", json_number_value(json_object_get(fr, "width")) + 40);
+	num_attr(x, "height", json_number_value(json_object_get(fr, "height")) + 40);
 	lode__xw_attr(x, "id", "extents");
+	lode__xw_start(x, "g");
+	lode__xw_attr(x, "transform", "translate(20,20)");
+	for (size_t i = 0; i < json_array_size(dss); i++)
+		if (box_of(json_array_get(dss, i), b))
+			map_image(x, json_array_get(dss, i), b, m);
+	for (size_t i = 0; i < json_array_size(dss); i++)
+		if (json_object_get(json_array_get(dss, i), "paths"))
+			map_layer(x, json_array_get(dss, i), nlayer++);
 	for (size_t i = 0; i < json_array_size(dss); i++) {
 		const json_t *ds = json_array_get(dss, i);
 		const json_t *op = json_object_get(json_object_get(ds, "lineage"), "operation");
@@ -95,24 +156,60 @@ static void map(lode__xw *x, const json_t *f)
 			continue;
 		lode__xw_start(x, "rect");
 		lode__xw_attr(x, "data-name", lode__md_str(ds, "name"));
-		snprintf(v, sizeof v, "%.3f", 20 + (b[0] - ub[0]) * s);
-		lode__xw_attr(x, "x", v);
-		snprintf(v, sizeof v, "%.3f", 20 + (ub[3] - b[3]) * s);
-		lode__xw_attr(x, "y", v);
-		snprintf(v, sizeof v, "%.3f", (b[2] - b[0]) * s);
+		num_attr(x, "x", (b[0] - m[0]) * m[2]);
+		num_attr(x, "y", (m[1] - b[3]) * m[2]);
+		snprintf(v, sizeof v, "%.2f", (b[2] - b[0]) * m[2]);
 		lode__xw_attr(x, "width", v);
-		snprintf(v, sizeof v, "%.3f", (b[3] - b[1]) * s);
+		snprintf(v, sizeof v, "%.2f", (b[3] - b[1]) * m[2]);
 		lode__xw_attr(x, "height", v);
 		lode__xw_attr(x, "fill", "none");
 		lode__xw_attr(x, "stroke", doubtful ? "#c00" : "#060");
+		lode__xw_attr(x, "stroke-dasharray", "4 3");
 		lode__xw_elem(x, "title", lode__md_str(ds, "name"));
 		lode__xw_end(x);
 	}
 	lode__xw_end(x);
+	lode__xw_end(x);
 }
 
-static void dataset_row(lode__xw *x, const json_t *ds)
+static void nodata_text(const json_t *ds, char *t, size_t cap)
 {
+	const json_t *nd = json_object_get(ds, "nodata");
+
+	if (!json_object_get(ds, "geotransform"))
+		snprintf(t, cap, "-");
+	else if (json_is_number(nd))
+		snprintf(t, cap, "%.17g", json_number_value(nd));
+	else if (json_is_string(json_object_get(json_object_get(ds, "lineage"), "nodata")))
+		snprintf(t, cap, "%s",
+			 json_string_value(json_object_get(json_object_get(ds, "lineage"), "nodata")));
+	else
+		snprintf(t, cap, "(none)");
+}
+
+/* A layer's fields, "name (type, N null)" each; NULL for a raster. */
+static char *fields_text(const json_t *lin)
+{
+	const json_t *fl = json_object_get(lin, "fields");
+	char *t = NULL;
+
+	for (size_t i = 0; i < json_array_size(fl); i++) {
+		const json_t *fd = json_array_get(fl, i);
+		long long nn = (long long)json_integer_value(json_object_get(fd, "nulls"));
+		char *n = lode__sprintf("%s%s%s (%s, %lld null)", t ? t : "", t ? "; " : "",
+					lode__md_str(fd, "name") ? lode__md_str(fd, "name") : "?",
+					lode__md_str(fd, "type") ? lode__md_str(fd, "type") : "?", nn);
+		free(t);
+		t = n;
+	}
+	if (json_is_array(fl) && !json_array_size(fl))
+		t = lode__strdup("(none)");
+	return t;
+}
+
+static void dataset_row(lode__xw *x, const json_t *ds, const char *crs)
+{
+	char *fields;
 	const json_t *lin = json_object_get(ds, "lineage"), *src = json_object_get(lin, "source"),
 		     *op = json_object_get(lin, "operation");
 	char what[200], box[200], *acc = lode__md_accuracy_text(op);
@@ -145,15 +242,22 @@ static void dataset_row(lode__xw *x, const json_t *ds)
 	cell(x, lode__md_str(op, "code") ? lode__md_str(op, "code") : "(none)", NULL);
 	cell(x, acc ? acc : "?", doubtful ? "warn" : "ok");
 	cell(x, lode__md_str(lin, "resampling") ? lode__md_str(lin, "resampling") : "", NULL);
+	cell(x, crs, NULL);
+	nodata_text(ds, what, sizeof what);
+	cell(x, what, NULL);
+	fields = fields_text(lin);
+	cell(x, fields ? fields : "", NULL);
 	lode__xw_end(x);
+	free(fields);
 	free(acc);
 }
 
 static void datasets(lode__xw *x, const json_t *f)
 {
-	static const char *const heads[] = {"dataset",        "what",       "box (bundle CRS)", "source",
-					    "source SHA-256", "source CRS", "operation",        "EPSG code",
-					    "accuracy",       "resampling"};
+	static const char *const heads[] = {
+	    "dataset",    "what",      "box (bundle CRS)",    "source",   "source SHA-256",
+	    "source CRS", "operation", "EPSG code",           "accuracy", "resampling",
+	    "CRS",        "nodata",    "fields (type, nulls)"};
 	const json_t *dss = json_object_get(f, "datasets");
 
 	lode__xw_elem(x, "h2", "Datasets");
@@ -164,7 +268,187 @@ static void datasets(lode__xw *x, const json_t *f)
 		lode__xw_elem(x, "th", heads[i]);
 	lode__xw_end(x);
 	for (size_t i = 0; i < json_array_size(dss); i++)
-		dataset_row(x, json_array_get(dss, i));
+		dataset_row(x, json_array_get(dss, i), lode__md_str(f, "crs"));
+	lode__xw_end(x);
+}
+
+static void text(lode__xw *x, const char *t)
+{
+	if (!x->bad && xmlTextWriterWriteString(x->w, BAD_CAST(t ? t : "")) < 0)
+		x->bad = 1;
+}
+
+static void ramp_legend(lode__xw *x, const json_t *l)
+{
+	char t[200];
+	const char *u = lode__md_str(l, "units");
+
+	lode__xw_start(x, "div");
+	lode__xw_attr(x, "class", "ramp");
+	lode__xw_attr(x, "style",
+		      "width:320px;height:20px;background:linear-gradient(to right,#440154,#472d7b,#3b528b,"
+		      "#2c728e,#21918c,#28ae80,#5ec962,#addc30,#fde725)");
+	text(x, "");
+	lode__xw_end(x);
+	lode__xw_start(x, "div");
+	lode__xw_attr(x, "class", "range");
+	snprintf(t, sizeof t, "%.6g to %.6g", json_number_value(json_object_get(l, "min")),
+		 json_number_value(json_object_get(l, "max")));
+	lode__xw_elem(x, "b", t);
+	text(x, u ? " " : " (no unit recorded)");
+	if (u)
+		text(x, u);
+	text(x, ": the 2nd to the 98th percentile of the sampled values, dark to light");
+	lode__xw_end(x);
+}
+
+static void palette_legend(lode__xw *x, const json_t *l)
+{
+	const json_t *es = json_object_get(l, "entries");
+	char t[64];
+
+	lode__xw_start(x, "table");
+	lode__xw_attr(x, "class", "palette");
+	for (size_t i = 0; i < json_array_size(es); i++) {
+		const json_t *e = json_array_get(es, i), *c = json_object_get(e, "rgba");
+		lode__xw_start(x, "tr");
+		lode__xw_start(x, "td");
+		snprintf(t, sizeof t, "background:rgba(%d,%d,%d,%.3f);width:2em",
+			 (int)json_integer_value(json_array_get(c, 0)),
+			 (int)json_integer_value(json_array_get(c, 1)),
+			 (int)json_integer_value(json_array_get(c, 2)),
+			 (double)json_integer_value(json_array_get(c, 3)) / 255.0);
+		lode__xw_attr(x, "style", t);
+		lode__xw_end(x);
+		snprintf(t, sizeof t, "%lld", (long long)json_integer_value(json_object_get(e, "value")));
+		cell(x, t, NULL);
+		cell(x, lode__md_str(e, "name") ? lode__md_str(e, "name") : "", NULL);
+		lode__xw_end(x);
+	}
+	lode__xw_end(x);
+}
+
+/* Per dataset: how it is drawn, its legend, what was decimated. */
+static void legends(lode__xw *x, const json_t *f)
+{
+	const json_t *dss = json_object_get(f, "datasets");
+	size_t nlayer = 0;
+	char t[300];
+
+	lode__xw_elem(x, "h2", "Legend");
+	lode__xw_start(x, "div");
+	lode__xw_attr(x, "id", "legend");
+	for (size_t i = 0; i < json_array_size(dss); i++) {
+		const json_t *ds = json_array_get(dss, i), *q = json_object_get(ds, "quicklook"),
+			     *p = json_object_get(ds, "paths"), *l = json_object_get(q, "legend");
+		const char *kind = lode__md_str(l, "kind");
+		lode__xw_start(x, "div");
+		lode__xw_attr(x, "class", "legend");
+		lode__xw_attr(x, "data-name", lode__md_str(ds, "name"));
+		lode__xw_elem(x, "h3", lode__md_str(ds, "name"));
+		if (lode__md_str(ds, "not_drawn")) {
+			snprintf(t, sizeof t, "Not drawn: %s", lode__md_str(ds, "not_drawn"));
+			lode__xw_elem(x, "p", t);
+		} else if (q) {
+			long long step = (long long)json_integer_value(json_object_get(q, "step"));
+			snprintf(t, sizeof t, "Quick-look of %lld x %lld pixels%s",
+				 (long long)json_integer_value(json_object_get(q, "width")),
+				 (long long)json_integer_value(json_object_get(q, "height")),
+				 step > 1 ? "" : " (every pixel)");
+			if (step > 1)
+				snprintf(t + strlen(t), sizeof t - strlen(t),
+					 ", one pixel in %lld x %lld read (decimated)", step, step);
+			lode__xw_elem(x, "p", t);
+			if (kind && strcmp(kind, "ramp") == 0)
+				ramp_legend(x, l);
+			else if (kind && strcmp(kind, "palette") == 0)
+				palette_legend(x, l);
+			else if (kind && strcmp(kind, "rgb") == 0)
+				lode__xw_elem(x, "p", "Bands 1, 2 and 3 as red, green and blue.");
+			else
+				lode__xw_elem(x, "p", "Every sampled pixel is nodata.");
+		} else if (p) {
+			long long drawn = (long long)json_integer_value(json_object_get(p, "drawn")),
+				  nodes = (long long)json_integer_value(json_object_get(p, "nodes"));
+			lode__xw_start(x, "p");
+			lode__xw_start(x, "span");
+			snprintf(t, sizeof t, "background:%s;display:inline-block;width:1.5em;height:.8em",
+				 layer_colours[nlayer++ % 6]);
+			lode__xw_attr(x, "style", t);
+			text(x, " ");
+			lode__xw_end(x);
+			snprintf(t, sizeof t, " %s: %lld of %lld nodes drawn%s",
+				 lode__md_str(p, "kind") ? lode__md_str(p, "kind") : "", drawn, nodes,
+				 drawn < nodes ? " (decimated: the layer has more than the map draws)" : "");
+			text(x, t);
+			lode__xw_end(x);
+		} else {
+			lode__xw_elem(x, "p", "Nothing to draw (no features, or no geometry).");
+		}
+		lode__xw_end(x);
+	}
+	lode__xw_end(x);
+}
+
+/* The signatures as verify listed them ("lode_signature_N: STATUS, signer 'S', key FP..."),
+   with the keys they were checked against. */
+static void signatures(lode__xw *x, const json_t *f)
+{
+	const char *v = lode__md_str(f, "verify"), *line = v;
+	const json_t *trust = json_object_get(f, "trust");
+
+	lode__xw_elem(x, "h2", "Signatures");
+	if (!v || !strstr(v, "lode_signature")) {
+		lode__xw_elem(x, "p", "The bundle is not signed: nothing says who made it.");
+		return;
+	}
+	lode__xw_start(x, "table");
+	lode__xw_attr(x, "id", "signatures");
+	lode__xw_start(x, "tr");
+	lode__xw_elem(x, "th", "signature");
+	lode__xw_elem(x, "th", "signer");
+	lode__xw_elem(x, "th", "key");
+	lode__xw_elem(x, "th", "status");
+	lode__xw_elem(x, "th", "trust");
+	lode__xw_end(x);
+	while (line && *line) {
+		const char *eol = strchr(line, '\n');
+		size_t len = eol ? (size_t)(eol - line) : strlen(line);
+		char *l = strndup(line, len), *colon, *sg, *kp = NULL, *k;
+		line = eol ? eol + 1 : NULL;
+		if (!l || strncmp(l, "lode_signature", 14) || !(colon = strstr(l, ": ")) ||
+		    !(sg = strstr(colon, ", signer '"))) {
+			free(l);
+			continue;
+		}
+		for (k = strstr(sg, "', key "); k; k = strstr(k + 1, "', key "))
+			kp = k;
+		*colon = *sg = '\0';
+		if (kp)
+			*kp = '\0';
+		lode__xw_start(x, "tr");
+		cell(x, l, NULL);
+		cell(x, sg + 10, NULL);
+		cell(x, kp ? kp + 7 : "?", NULL);
+		cell(x, colon + 2, strncmp(colon + 2, "valid", 5) == 0 ? "ok" : "warn");
+		if (strcmp(colon + 2, "valid, trusted key") == 0) {
+			char *t = NULL;
+			for (size_t i = 0; i < json_array_size(trust); i++)
+				lode__addf(&t, "%s%s", i ? ", " : "",
+					   json_string_value(json_array_get(trust, i)));
+			char *w = lode__sprintf("trusted: made with a --trust key (%s)", t ? t : "");
+			cell(x, w, "ok");
+			free(w);
+			free(t);
+		} else {
+			cell(x,
+			     json_array_size(trust) ? "not trusted: not one of the --trust keys"
+						    : "unverified signer: no --trust key was given",
+			     "warn");
+		}
+		lode__xw_end(x);
+		free(l);
+	}
 	lode__xw_end(x);
 }
 
@@ -249,9 +533,15 @@ lode_status lode__md_report(const json_t *f, char **out, lode_error *err)
 			  x.w, BAD_CAST(lode__md_str(f, "verify") ? lode__md_str(f, "verify") : "")) < 0)
 		x.bad = 1;
 	lode__xw_end(&x);
+	signatures(&x, f);
 	warnings(&x, f);
-	lode__xw_elem(&x, "h2", "Extents");
+	lode__xw_elem(&x, "h2", "Map");
+	lode__xw_elem(&x, "p",
+		      "Every raster as a quick-look and every vector layer over them, in the "
+		      "bundle's CRS, north up; dashed: each dataset's box (red: its coordinate "
+		      "operation is a ballpark one or of unknown accuracy).");
 	map(&x, f);
+	legends(&x, f);
 	datasets(&x, f);
 	lode__xw_end(&x);
 	lode__xw_end(&x);

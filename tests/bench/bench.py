@@ -9,7 +9,7 @@ Run through `make bench`. Environment (all optional; the defaults are the issue'
   BENCH_REPEAT    timed runs of each tool and size, alternating   (default 3, at least 1)
   BENCH_POINTS    number of points in the point layer             (default 1000000)
   BENCH_POLYGONS  number of polygons (~50 vertices each)          (default 50000)
-  BENCH_SKIP      comma-separated parts to skip: raster, vector, profile
+  BENCH_SKIP      comma-separated parts to skip: raster, vector, profile, report (lode report on each raster bundle)
 
 Inputs are generated deterministically (fixed seeds, numpy, a strip at a time so memory
 stays small) into WORKDIR and reused when they already exist (delete them to regenerate).
@@ -542,6 +542,28 @@ RATIO_HEAD = ["ratio", "wall", "CPU", "peak RSS", "output size"]
 
 # --- main -----------------------------------------------------------------------------
 
+REPORT_MAX_S = 2.0               # issue 17: the page of the 12000 x 12000 bundle in under 2 s
+REPORT_MAX_BYTES = 5 * 1024 * 1024  # ... and under 5 MB
+
+
+def report_figures(lode, bundle, n):
+    """lode report on the bundle just made: its wall time, the page's size, and lode
+    verify alone (the report verifies first, then reads the quick-looks decimated)."""
+    rep = os.path.join(WORK, "out", "report_%d.html" % n)
+    warm(bundle)
+    r = measure([lode, "report", bundle, "-o", rep, "-q"], out_path=rep)
+    v = measure([lode, "verify", bundle, "-q"])
+    fig = {"wall_s": r["wall_s"], "cpu_s": r["cpu_s"], "rss_mb": r["rss_mb"], "size": r["size"],
+           "verify_wall_s": v["wall_s"], "beyond_verify_s": r["wall_s"] - v["wall_s"]}
+    ok = r["wall_s"] < REPORT_MAX_S and r["size"] < REPORT_MAX_BYTES
+    log("  lode report: %.2f s wall (lode verify alone %.2f s, so %.2f s for the page), %.2f MB, "
+        "%.0f MB peak RSS: %s (targets < %.0f s, < 5 MB)" % (
+            r["wall_s"], v["wall_s"], fig["beyond_verify_s"], r["size"] / 1048576.0, r["rss_mb"],
+            "OK" if ok else "OVER", REPORT_MAX_S))
+    os.remove(rep)
+    return fig
+
+
 def main():
     global WORK
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -664,6 +686,8 @@ def main():
                         cmp_["differing_pixels"], cmp_["valid_pixels"],
                         cmp_["differing_nodata_masks"]))
             log("  load average: before %s, after %s" % (load0, results["raster"][n]["load_after"]))
+            if "report" not in skip:
+                results["raster"][n]["report"] = report_figures(lode, lode_out, n)
             for p in (lode_out, gw_out):
                 os.remove(p)
 
