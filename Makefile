@@ -23,7 +23,7 @@ DEB_PACKAGES = build-essential pkg-config libgdal-dev libproj-dev libhdf5-dev zl
 	libyaml-dev libsodium-dev libssl-dev libjansson-dev libcmocka-dev libdeflate-dev libxml2-dev gdal-bin proj-bin proj-data \
 	hdf5-tools netcdf-bin python3 python3-gdal python3-numpy python3-h5py python3-netcdf4 \
 	python3-xarray python3-nacl python3-jsonschema libxml2-utils time man-db groff-base mandoc \
-	bash-completion bsdutils chromium python3-websocket
+	bash-completion bsdutils chromium python3-websocket nco python3-cftime
 # tests/check_packages.py fails make check when a program or Python module the tests
 # call is not provided by a package of this list.
 

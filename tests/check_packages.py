@@ -61,6 +61,8 @@ PROGRAMS = {
     "sbatch": ("slurm-client", None), "scancel": ("slurm-client", None),
     "scontrol": ("slurm-client", None), "sinfo": ("slurm-client", None),
     "squeue": ("slurm-client", None), "slurmctld": ("slurmctld", None), "slurmd": ("slurmd", None),
+    "cct": ("proj-bin", None), "cs2cs": ("proj-bin", None), "ncks": ("nco", None),
+    "xmllint": ("libxml2-utils", None), "chromium": ("chromium", None),
 }
 # Words that look like programs where they appear but are data (names of files, keys,
 # values): ["dir", ...] is a list of folder names, ["size", ...] of attribute names.
@@ -75,6 +77,8 @@ MODULES = {
     "numpy": ("python3-numpy", None), "h5py": ("python3-h5py-serial", "python3-h5py"),
     "netCDF4": ("python3-netcdf4", None), "xarray": ("python3-xarray", None),
     "nacl": ("python3-nacl", None), "yaml": ("python3-yaml", None),
+    "cftime": ("python3-cftime", None), "jsonschema": ("python3-jsonschema", None),
+    "websocket": ("python3-websocket", None),
 }
 
 
