@@ -127,8 +127,13 @@ static char *tagged(const char *path, const char *tag, lode_error *err)
 	char *text = NULL, *line, *save = NULL, *out = NULL;
 	size_t len;
 
-	if (lode__read_file(path, 64 * 1024, &text, &len, err))
+	if (lode__read_file(path, 64 * 1024, &text, &len, err)) {
+		/* A key file named on the command line that cannot be read is the caller's
+		   mistake, as a file that is not a key is (docs/cli.md: exit 2). */
+		if (err->code != LODE_ENOMEM)
+			err->code = LODE_EUSAGE;
 		return NULL;
+	}
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
 		if (strncmp(line, tag, strlen(tag)) == 0 && line[strlen(tag)] == ' ') {
 			out = lode__strdup(line + strlen(tag) + 1);
