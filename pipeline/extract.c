@@ -210,7 +210,12 @@ static lode_status digest_matches(const char *bundle_path, lode__bundle *b, lode
 {
 	char digest[65], *stored = NULL;
 	lode_error e;
-	lode_status rc = lode__bundle_digest(b, NULL, 0, digest, &e);
+	lode_status rc;
+
+	/* Chunks decoded on every core, as many threads as fit in the bound (bundle_canon). */
+	lode__bundle_set_decode_threads(b, lode__read_cores());
+	rc = lode__bundle_digest(b, NULL, 0, digest, &e);
+	lode__bundle_set_decode_threads(b, 0);
 
 	if (rc == LODE_ENOMEM)
 		return lode__err(err, LODE_ENOMEM, "%s: %s", bundle_path, e.message);

@@ -232,7 +232,12 @@ static lode_status digest_line(lode__bundle *b, const lode__known_values *known,
 			       size_t names_size, size_t *damaged, lode_error *err)
 {
 	lode_error de;
-	lode_status drc = lode__bundle_digest(b, known, nknown, digest, &de);
+	lode_status drc;
+
+	/* What is read (values not known): chunks decoded on every core that fits. */
+	lode__bundle_set_decode_threads(b, lode__read_cores());
+	drc = lode__bundle_digest(b, known, nknown, digest, &de);
+	lode__bundle_set_decode_threads(b, 0);
 
 	if (drc == LODE_ENOMEM)
 		return lode__err(err, LODE_ENOMEM, "%s", de.message);
