@@ -366,7 +366,8 @@ static lode_status read_decoded(hid_t d, hid_t ftype, hid_t mtype, const chunked
 	}
 	if (decode_failed) {
 		lode__err_ctx(err, "%s: ", what);
-		err->code = rc = code;
+		if (rc != LODE_ENOMEM) /* a worker's buffers: beyond memory, not damaged */
+			err->code = rc = code;
 	}
 	free(raw);
 	free(a);
