@@ -114,6 +114,16 @@ lode_status lode__bundle_open_rw(const char *path, lode__bundle **out, lode_erro
  */
 void lode__bundle_set_max_memory(lode__bundle *b, size_t bytes);
 
+/*
+ * Decode the chunks of a raster's data variable on up to n worker threads while
+ * lode__bundle_read_rows reads them (0, the default: on the calling thread).  The values
+ * and messages are the same; each thread holds LODE__DECODE_THREAD_CHUNKS chunks more
+ * (stored and decoded copies), which the caller checks against its memory bound.
+ */
+#define LODE__DECODE_MAX_THREADS   4
+#define LODE__DECODE_THREAD_CHUNKS 4
+void lode__bundle_set_decode_threads(lode__bundle *b, int n);
+
 /* ---- raster items (bundle_raster.c) ---- */
 
 typedef struct lode_raster_def {

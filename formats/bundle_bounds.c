@@ -14,6 +14,7 @@
  * total work is pipeline/untrusted.c's.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,13 +77,15 @@ static int describe_chunks(hid_t d, hid_t ftype, chunked *k, const char **why)
 }
 
 /* Copy the part of a decoded chunk (at off, of k's shape, esz-byte values) that lies in
-   the slab [start, start + count) into buf, the slab's values in C order. */
-static void scatter(const unsigned char *chunk, const chunked *k, const hsize_t *off, const hsize_t *start,
-		    const hsize_t *count, size_t esz, unsigned char *buf)
+   the slab [start, start + count) into buf, the slab's values in C order; when shuffled,
+   chunk holds the chunk's byte planes, put back in place row by row (no other copy). */
+static void scatter(const unsigned char *chunk, int shuffled, const chunked *k, const hsize_t *off,
+		    const hsize_t *start, const hsize_t *count, size_t esz, unsigned char *buf)
 {
 	hsize_t lo[3] = {0, 0, 0}, hi[3] = {1, 1, 1}, cd[3] = {1, 1, 1}, o[3] = {0, 0, 0}, s[3] = {0, 0, 0},
 		n[3] = {1, 1, 1};
 	int r = k->rank, pad = 3 - r;
+	size_t nelem = k->c / esz;
 
 	for (int i = 0; i < r; i++) {
 		cd[pad + i] = k->cdims[i];
@@ -98,30 +101,172 @@ static void scatter(const unsigned char *chunk, const chunked *k, const hsize_t 
 			size_t from =
 			    (size_t)((((i0 - o[0]) * cd[1] + (i1 - o[1])) * cd[2]) + (lo[2] - o[2]));
 			size_t to = (size_t)((((i0 - s[0]) * n[1] + (i1 - s[1])) * n[2]) + (lo[2] - s[2]));
-			memcpy(buf + to * esz, chunk + from * esz, (size_t)(hi[2] - lo[2]) * esz);
+			if (shuffled)
+				lode__unshuffle_part(chunk, nelem, from, (size_t)(hi[2] - lo[2]),
+						     buf + to * esz, esz);
+			else
+				memcpy(buf + to * esz, chunk + from * esz, (size_t)(hi[2] - lo[2]) * esz);
 		}
+}
+
+/* ---- decoding a slab's chunks on worker threads ---- */
+
+/*
+ * The calling thread (the only one that calls HDF5) reads each stored chunk into a free
+ * slot, in slab order; workers decode the slots and put the values in the slab (chunks
+ * cover disjoint parts of it).  The failure reported is that of the first chunk in slab
+ * order that fails, as when one thread decodes them all.  Memory: threads + 1 stored
+ * chunks and two decoded chunks per worker (LODE__DECODE_THREAD_CHUNKS each).
+ */
+typedef struct dslot {
+	unsigned char *raw;
+	hsize_t size, off[3];
+	uint32_t filters;
+	size_t seq;
+	int state; /* 0 free, 1 read and waiting, 2 being decoded */
+} dslot;
+
+typedef struct dpool {
+	const chunked *k;
+	const hsize_t *start, *count;
+	unsigned char *buf;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	dslot *slots;
+	int nslots, ending;
+	size_t fail_seq; /* SIZE_MAX: none yet */
+	lode_error fail;
+} dpool;
+
+static void pool_failed(dpool *p, size_t seq, const lode_error *e)
+{
+	if (seq < p->fail_seq) {
+		p->fail_seq = seq;
+		p->fail = *e;
+	}
+}
+
+static void *decode_worker(void *arg)
+{
+	dpool *p = arg;
+	const chunked *k = p->k;
+	unsigned char *a = malloc(k->c), *b = malloc(k->c);
+
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		dslot *s = NULL;
+		for (int i = 0; i < p->nslots && !s; i++)
+			if (p->slots[i].state == 1)
+				s = &p->slots[i];
+		if (!s) {
+			if (p->ending)
+				break;
+			pthread_cond_wait(&p->cv, &p->mu);
+			continue;
+		}
+		s->state = 2;
+		{
+			unsigned char *chunk = NULL;
+			int shuffled = 0;
+			lode_error e;
+			lode_status rc = LODE_OK;
+			pthread_mutex_unlock(&p->mu);
+			if (!a || !b)
+				rc = lode__err(&e, LODE_ENOMEM, "out of memory");
+			else if (!(rc = lode__chunk_decode_planes(s->raw, (size_t)s->size, k->f, k->nf,
+								  s->filters, k->esize, k->c, a, b, &chunk,
+								  &shuffled, &e)))
+				scatter(chunk, shuffled, k, s->off, p->start, p->count, k->esize, p->buf);
+			pthread_mutex_lock(&p->mu);
+			if (rc)
+				pool_failed(p, s->seq, &e);
+			s->state = 0;
+			pthread_cond_broadcast(&p->cv);
+		}
+	}
+	pthread_mutex_unlock(&p->mu);
+	free(a);
+	free(b);
+	lode__chunk_codec_thread_done();
+	return NULL;
+}
+
+/* Start the workers of p (up to threads); the number started (0: decode on this thread). */
+static int pool_start(dpool *p, pthread_t *th, int threads, size_t most)
+{
+	int n = 0;
+
+	p->fail_seq = SIZE_MAX;
+	if (!(p->slots = calloc((size_t)threads + 1, sizeof *p->slots)))
+		return 0;
+	for (p->nslots = 0; p->nslots < threads + 1; p->nslots++)
+		if (!(p->slots[p->nslots].raw = malloc(most)))
+			break;
+	if (p->nslots < 2)
+		return 0;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	while (n < threads && n < p->nslots - 1 && pthread_create(&th[n], NULL, decode_worker, p) == 0)
+		n++;
+	if (!n) {
+		pthread_mutex_destroy(&p->mu);
+		pthread_cond_destroy(&p->cv);
+	}
+	return n;
+}
+
+static void pool_end(dpool *p, pthread_t *th, int n)
+{
+	if (n) {
+		pthread_mutex_lock(&p->mu);
+		p->ending = 1;
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+		for (int i = 0; i < n; i++)
+			pthread_join(th[i], NULL);
+		pthread_mutex_destroy(&p->mu);
+		pthread_cond_destroy(&p->cv);
+	}
+	for (int i = 0; p->slots && i < p->nslots; i++)
+		free(p->slots[i].raw);
+	free(p->slots);
+}
+
+/* A free slot of p, waiting for one; NULL once a chunk has failed. */
+static dslot *pool_slot(dpool *p)
+{
+	dslot *s = NULL;
+
+	pthread_mutex_lock(&p->mu);
+	while (p->fail_seq == SIZE_MAX && !s) {
+		for (int i = 0; i < p->nslots && !s; i++)
+			if (p->slots[i].state == 0)
+				s = &p->slots[i];
+		if (!s)
+			pthread_cond_wait(&p->cv, &p->mu);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return s;
 }
 
 /* Read the slab of a chunked, deflated variable by decoding its chunks with
    lode__chunk_decode (the stored bytes bounded, each chunk inflated into its declared
-   size) and converting to mtype with H5Tconvert, as H5Dread would. */
+   size) and converting to mtype with H5Tconvert, as H5Dread would; on up to threads
+   worker threads when no conversion is needed (HDF5 is called on this thread only). */
 static lode_status read_decoded(hid_t d, hid_t ftype, hid_t mtype, const chunked *k, const hsize_t *start,
-				const hsize_t *count, void *buf, lode_error *err, lode_status code,
-				const char *what)
+				const hsize_t *count, void *buf, int threads, lode_error *err,
+				lode_status code, const char *what)
 {
 	size_t msize = H5Tget_size(mtype), nelem = k->c / k->esize, most = (size_t)stored_most(k->c);
-	size_t conv_size = nelem * (msize > k->esize ? msize : k->esize);
+	size_t conv_size = nelem * (msize > k->esize ? msize : k->esize), nchunks = 1, seq = 0;
 	int convert = H5Tequal(ftype, mtype) <= 0;
-	unsigned char *raw = malloc(most), *a = malloc(k->c), *b = malloc(k->c),
-		      *conv = convert ? malloc(conv_size) : NULL;
+	unsigned char *raw = NULL, *a = NULL, *b = NULL, *conv = NULL;
 	hsize_t first[3] = {0, 0, 0}, last[3] = {0, 0, 0}, idx[3] = {0, 0, 0}, off[3];
 	lode_status rc = LODE_OK;
-	int r = k->rank, done = 0;
+	int r = k->rank, done = 0, workers = 0, decode_failed = 0;
+	dpool pool = {.k = k, .start = start, .count = count, .buf = buf};
+	pthread_t th[LODE__DECODE_MAX_THREADS];
 
-	if (!raw || !a || !b || (convert && !conv)) {
-		rc = lode__err(err, LODE_ENOMEM, "%s: out of memory", what);
-		goto out;
-	}
 	for (int i = 0; i < r; i++) {
 		if (!count[i]) {
 			done = 1;
@@ -129,14 +274,33 @@ static lode_status read_decoded(hid_t d, hid_t ftype, hid_t mtype, const chunked
 		}
 		first[i] = idx[i] = start[i] / k->cdims[i];
 		last[i] = (start[i] + count[i] - 1) / k->cdims[i];
+		nchunks *= (size_t)(last[i] - first[i] + 1);
 	}
-	while (!done && !rc) {
+	if (threads > LODE__DECODE_MAX_THREADS)
+		threads = LODE__DECODE_MAX_THREADS;
+	if (!convert && !done && threads >= 1 && nchunks >= 2)
+		workers = pool_start(&pool, th, (size_t)threads < nchunks ? threads : (int)nchunks, most);
+	if (!workers) {
+		raw = malloc(most);
+		a = malloc(k->c);
+		b = malloc(k->c);
+		conv = convert ? malloc(conv_size) : NULL;
+		if (!raw || !a || !b || (convert && !conv)) {
+			rc = lode__err(err, LODE_ENOMEM, "%s: out of memory", what);
+			done = 1;
+		}
+	}
+	for (; !done && !rc; seq++) {
 		unsigned mask = 0;
 		uint32_t filters = 0;
 		haddr_t addr = HADDR_UNDEF;
 		hsize_t size = 0;
 		unsigned char *chunk = NULL;
+		dslot *s = NULL;
+		int shuffled = 0;
 
+		if (workers && !(s = pool_slot(&pool)))
+			break; /* a chunk before failed */
 		for (int i = 0; i < r; i++)
 			off[i] = idx[i] * k->cdims[i];
 		if (H5Dget_chunk_info_by_coord(d, off, &mask, &addr, &size) < 0 || addr == HADDR_UNDEF ||
@@ -146,26 +310,38 @@ static lode_status read_decoded(hid_t d, hid_t ftype, hid_t mtype, const chunked
 				       what, (unsigned long long)off[r - 1]);
 			break;
 		}
-		if (H5Dread_chunk(d, H5P_DEFAULT, off, &filters, raw) < 0) {
+		if (H5Dread_chunk(d, H5P_DEFAULT, off, &filters, s ? s->raw : raw) < 0) {
 			rc = lode__h5_err(err, code, what);
 			break;
 		}
-		if ((rc = lode__chunk_decode(raw, (size_t)size, k->f, k->nf, filters, k->esize, k->c, a, b,
-					     &chunk, err))) {
-			lode__err_ctx(err, "%s: ", what);
-			err->code = rc = code;
-			break;
-		}
-		lode__work_done(k->c);
-		if (convert) {
-			memcpy(conv, chunk, k->c);
-			if (H5Tconvert(ftype, mtype, nelem, conv, NULL, H5P_DEFAULT) < 0) {
-				rc = lode__h5_err(err, code, what);
+		if (s) {
+			lode__work_done(k->c);
+			pthread_mutex_lock(&pool.mu);
+			s->size = size;
+			s->filters = filters;
+			s->seq = seq;
+			memcpy(s->off, off, sizeof off);
+			s->state = 1;
+			pthread_cond_broadcast(&pool.cv);
+			pthread_mutex_unlock(&pool.mu);
+		} else {
+			if ((rc = lode__chunk_decode_planes(raw, (size_t)size, k->f, k->nf, filters, k->esize,
+							    k->c, a, b, &chunk, convert ? NULL : &shuffled,
+							    err))) {
+				decode_failed = 1;
 				break;
 			}
-			chunk = conv;
+			lode__work_done(k->c);
+			if (convert) {
+				memcpy(conv, chunk, k->c);
+				if (H5Tconvert(ftype, mtype, nelem, conv, NULL, H5P_DEFAULT) < 0) {
+					rc = lode__h5_err(err, code, what);
+					break;
+				}
+				chunk = conv;
+			}
+			scatter(chunk, shuffled, k, off, start, count, convert ? msize : k->esize, buf);
 		}
-		scatter(chunk, k, off, start, count, convert ? msize : k->esize, buf);
 		/* the next chunk of the slab, the last axis fastest */
 		done = 1;
 		for (int i = r - 1; i >= 0 && done; i--) {
@@ -177,7 +353,22 @@ static lode_status read_decoded(hid_t d, hid_t ftype, hid_t mtype, const chunked
 			}
 		}
 	}
-out:
+	if (workers) {
+		pool_end(&pool, th, workers);
+		/* A chunk that failed to decode before the one this thread failed on wins. */
+		if (pool.fail_seq != SIZE_MAX && (!rc || pool.fail_seq < seq)) {
+			*err = pool.fail;
+			rc = err->code;
+			decode_failed = 1;
+		}
+	} else if (pool.slots) {
+		pool_end(&pool, th, 0);
+	}
+	if (decode_failed) {
+		lode__err_ctx(err, "%s: ", what);
+		if (rc != LODE_ENOMEM) /* a worker's buffers: beyond memory, not damaged */
+			err->code = rc = code;
+	}
 	free(raw);
 	free(a);
 	free(b);
@@ -187,6 +378,12 @@ out:
 
 lode_status lode__h5_read_slab(hid_t d, hid_t mtype, const hsize_t *start, const hsize_t *count, void *buf,
 			       lode_error *err, lode_status code, const char *what)
+{
+	return lode__h5_read_slab_mt(d, mtype, start, count, buf, 0, err, code, what);
+}
+
+lode_status lode__h5_read_slab_mt(hid_t d, hid_t mtype, const hsize_t *start, const hsize_t *count, void *buf,
+				  int threads, lode_error *err, lode_status code, const char *what)
 {
 	hid_t s = H5Dget_space(d), t = H5Dget_type(d), p = H5Dget_create_plist(d), ms = H5I_INVALID_HID;
 	hsize_t dims[H5S_MAX_RANK], zero[H5S_MAX_RANK] = {0};
@@ -216,7 +413,7 @@ lode_status lode__h5_read_slab(hid_t d, hid_t mtype, const hsize_t *start, const
 			rc = lode__err(err, code, "%s: %s", what,
 				       why ? why : "compressed values of a kind a reader does not decode");
 		else
-			rc = read_decoded(d, t, mtype, &k, start, count, buf, err, code, what);
+			rc = read_decoded(d, t, mtype, &k, start, count, buf, threads, err, code, what);
 		goto out;
 	}
 	/* Unfiltered, or shuffle and Fletcher-32 only: HDF5's buffers are the chunk's size. */
@@ -453,4 +650,10 @@ void lode__bundle_set_max_memory(lode__bundle *b, size_t bytes)
 {
 	if (b)
 		b->max_memory = bytes;
+}
+
+void lode__bundle_set_decode_threads(lode__bundle *b, int n)
+{
+	if (b)
+		b->decode_threads = n < 0 ? 0 : n > LODE__DECODE_MAX_THREADS ? LODE__DECODE_MAX_THREADS : n;
 }

@@ -517,7 +517,8 @@ static int walk_links(lode__canon *c, hid_t g, const char *path, int depth)
 lode_status lode__bundle_canon(lode__bundle *b, const lode__canon_sink *s, lode_error *err)
 {
 	static const char magic[] = "lode-bundle-digest-2\n";
-	lode__canon c = {.s = s, .err = err};
+	lode__canon c = {
+	    .s = s, .err = err, .decode_threads = b->decode_threads, .max_memory = b->max_memory};
 	H5O_info_t oi;
 	hid_t root = H5Gopen2(b->file, "/", H5P_DEFAULT);
 

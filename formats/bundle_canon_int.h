@@ -28,6 +28,8 @@ typedef struct lode__canon {
 	int encoding;          /* 0: first pass (paths only), 1: emitting the encoding */
 	lode__canon_seen *tab; /* object address -> first path; cap a power of two */
 	size_t cap, n;
+	int decode_threads; /* at most, for a dataset's chunks (lode__bundle_set_decode_threads) */
+	size_t max_memory;  /* the bundle's bound (0: none), which those threads must fit in */
 } lode__canon;
 
 /* ---- failures (bundle_canon.c) ---- */

@@ -30,11 +30,11 @@
 #include "error.h"
 #include "util.h"
 
-#define BLOCK_BYTES (8u << 20) /* values read at a time */
+#define BLOCK_BYTES     (8u << 20)            /* values read at a time */
 #define CHUNK_ROW_BYTES ((uint64_t)256 << 20) /* a block may grow to a row of chunks up to this */
-#define MAX_PLANES  (1u << 24) /* planes of a dataset of rank 3 or more */
-#define MAX_CD      16         /* a filter's parameters (h5py reads no more) */
-#define MAX_MEMBERS 256        /* of a compound type */
+#define MAX_PLANES      (1u << 24)            /* planes of a dataset of rank 3 or more */
+#define MAX_CD          16                    /* a filter's parameters (h5py reads no more) */
+#define MAX_MEMBERS     256                   /* of a compound type */
 
 /* ---- datatypes ---- */
 
@@ -512,6 +512,7 @@ typedef struct reader {
 	hsize_t chunk[H5S_MAX_RANK]; /* 0 when not chunked */
 	unsigned char *buf;
 	const char *where;
+	int threads; /* decoding its chunks (lode__h5_read_slab_mt) */
 } reader;
 
 /* Read the block of count elements at start (a hyperslab) and encode them; planes of
@@ -528,7 +529,8 @@ static int read_block(reader *r, const hsize_t *start, const hsize_t *count, uin
 	memset(r->buf, 0, (size_t)nelem * r->t->size);
 	if (msp < 0)
 		rc = lode__canon_h5fail(c, r->where, "its values cannot be read");
-	else if (lode__h5_read_slab(r->d, r->t->mem, start, count, r->buf, &e, LODE_EDAMAGED, r->where)) {
+	else if (lode__h5_read_slab_mt(r->d, r->t->mem, start, count, r->buf, r->threads, &e, LODE_EDAMAGED,
+				       r->where)) {
 		if (!c->rc) { /* the first failure is the one reported */
 			*c->err = e;
 			c->rc = e.code;
@@ -630,6 +632,33 @@ static uint64_t chunk_row_budget(const space *s, const hsize_t *chunk, uint64_t 
 	return row;
 }
 
+/*
+ * The threads that may decode the chunks of r's dataset (blocks of size bytes): what
+ * the caller allowed (lode__bundle_set_decode_threads), as many as fit in the bundle's
+ * memory bound beside the block and the three chunk buffers of one thread, each taking
+ * LODE__DECODE_THREAD_CHUNKS chunks more; 0 below two, or for a dataset of one chunk.
+ */
+static int decode_threads(const lode__canon *c, const reader *r, uint64_t size)
+{
+	uint64_t chunk = r->t->size, nchunks = 1, spare, n;
+
+	if (c->decode_threads < 2 || !r->chunk[0])
+		return 0;
+	for (int k = 0; k < r->s->rank; k++) {
+		chunk *= r->chunk[k];
+		nchunks *= r->chunk[k] ? (r->s->dims[k] + r->chunk[k] - 1) / r->chunk[k] : 1;
+	}
+	if (nchunks < 2 || !chunk)
+		return 0;
+	if (!c->max_memory)
+		return c->decode_threads;
+	if ((uint64_t)c->max_memory < size + 3 * chunk)
+		return 0;
+	spare = c->max_memory - size - 3 * chunk;
+	n = spare / (LODE__DECODE_THREAD_CHUNKS * chunk);
+	return n < 2 ? 0 : n < (uint64_t)c->decode_threads ? (int)n : c->decode_threads;
+}
+
 /* Read every value of dataset d (type plan t, space s) into the values digest's planes. */
 static int read_values(lode__canon *c, hid_t d, const lode__canon_type *t, const space *s, const char *where)
 {
@@ -657,6 +686,7 @@ static int read_values(lode__canon *c, hid_t d, const lode__canon_type *t, const
 		memset(r.chunk, 0, sizeof r.chunk);
 	budget = chunk_row_budget(s, r.chunk, budget, t->size);
 	size = (s->npoints < budget ? s->npoints : budget) * t->size;
+	r.threads = decode_threads(c, &r, size);
 	r.fsp = H5Dget_space(d);
 	r.buf = malloc(size ? (size_t)size : 1);
 	if (r.fsp < 0)

@@ -29,10 +29,11 @@
 
 struct lode__bundle {
 	hid_t file;
-	size_t max_memory; /* what reading a vector layer may hold (bytes); 0: no bound */
-	int threads;       /* for compressing vector columns; 0: one per core */
-	int sync_fd;       /* a copy of the file's descriptor being synced, or -1 */
-	pthread_t syncing; /* its fdatasync, while the rest is written */
+	size_t max_memory;  /* what reading a vector layer may hold (bytes); 0: no bound */
+	int threads;        /* for compressing vector columns; 0: one per core */
+	int decode_threads; /* decoding a raster's chunks (lode__bundle_read_rows); 0: none */
+	int sync_fd;        /* a copy of the file's descriptor being synced, or -1 */
+	pthread_t syncing;  /* its fdatasync, while the rest is written */
 };
 
 struct lode__bvar {
@@ -136,6 +137,11 @@ char *lode__h5_digest_storage_problem(hid_t file, hid_t d, uint64_t *declared, u
  */
 lode_status lode__h5_read_slab(hid_t d, hid_t mtype, const hsize_t *start, const hsize_t *count, void *buf,
 			       lode_error *err, lode_status code, const char *what);
+/* The same, its chunks decoded on up to threads worker threads (0: on this thread), which
+   needs LODE__DECODE_THREAD_CHUNKS chunks of memory more per thread (bundle.h); the same
+   values and, on failure, the same message. */
+lode_status lode__h5_read_slab_mt(hid_t d, hid_t mtype, const hsize_t *start, const hsize_t *count, void *buf,
+				  int threads, lode_error *err, lode_status code, const char *what);
 
 /* ---- listing (bundle_vector_read.c; used by bundle_read.c) ---- */
 

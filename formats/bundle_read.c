@@ -340,8 +340,9 @@ lode_status lode__bundle_read_rows(lode__bundle *b, const lode_bundle_item *item
 		}
 	}
 	snprintf(what, sizeof what, "reading band %d rows %d-%d (a chunk is damaged)", band, y0, y0 + ny - 1);
-	rc = lode__h5_read_slab(d, lode__h5_mem_type(item->dtype), rank == 3 ? start : start + 1,
-				rank == 3 ? count : count + 1, buf, err, LODE_EDAMAGED, what);
+	rc = lode__h5_read_slab_mt(d, lode__h5_mem_type(item->dtype), rank == 3 ? start : start + 1,
+				   rank == 3 ? count : count + 1, buf, b->decode_threads, err, LODE_EDAMAGED,
+				   what);
 	H5Dclose(d);
 	return rc;
 }

@@ -394,15 +394,88 @@ lode_status lode__chunk_encode(const void *data, size_t nbytes, size_t elem_size
 
 /* ---- decoding a stored chunk, within its declared size ---- */
 
+#ifdef __SSE2__
+/* The inverse of shuffle16_4 / shuffle16_8: 16 elements at a time from the byte planes
+   p[0..size-1] (element j0 + i of each) into dst, by interleaving bytes, then pairs, then
+   quads.  Returns the elements done; the caller does the rest. */
+static size_t unshuffle16_4(const unsigned char *const p[8], size_t j0, size_t m, unsigned char *d)
+{
+	size_t i = 0;
+
+	for (; i + 16 <= m; i += 16, d += 64) {
+		__m128i p0 = _mm_loadu_si128((const __m128i *)(p[0] + j0 + i)),
+			p1 = _mm_loadu_si128((const __m128i *)(p[1] + j0 + i)),
+			p2 = _mm_loadu_si128((const __m128i *)(p[2] + j0 + i)),
+			p3 = _mm_loadu_si128((const __m128i *)(p[3] + j0 + i));
+		__m128i a = _mm_unpacklo_epi8(p0, p1), b = _mm_unpackhi_epi8(p0, p1); /* bytes 0, 1 */
+		__m128i c = _mm_unpacklo_epi8(p2, p3), e = _mm_unpackhi_epi8(p2, p3); /* bytes 2, 3 */
+		_mm_storeu_si128((__m128i *)d, _mm_unpacklo_epi16(a, c));
+		_mm_storeu_si128((__m128i *)(d + 16), _mm_unpackhi_epi16(a, c));
+		_mm_storeu_si128((__m128i *)(d + 32), _mm_unpacklo_epi16(b, e));
+		_mm_storeu_si128((__m128i *)(d + 48), _mm_unpackhi_epi16(b, e));
+	}
+	return i;
+}
+
+static size_t unshuffle16_8(const unsigned char *const p[8], size_t j0, size_t m, unsigned char *d)
+{
+	size_t i = 0;
+
+	for (; i + 16 <= m; i += 16, d += 128) {
+		__m128i x[8], u[8], v[8];
+		for (int k = 0; k < 8; k++)
+			x[k] = _mm_loadu_si128((const __m128i *)(p[k] + j0 + i));
+		for (int k = 0; k < 8; k += 2) { /* bytes k, k + 1 of elements 0-7, then 8-15 */
+			u[k] = _mm_unpacklo_epi8(x[k], x[k + 1]);
+			u[k + 1] = _mm_unpackhi_epi8(x[k], x[k + 1]);
+		}
+		for (int g = 0; g < 2; g++) { /* bytes 0-3 (g 0) and 4-7 (g 1) */
+			v[4 * g] = _mm_unpacklo_epi16(u[4 * g], u[4 * g + 2]);         /* elements 0-3 */
+			v[4 * g + 1] = _mm_unpackhi_epi16(u[4 * g], u[4 * g + 2]);     /* 4-7 */
+			v[4 * g + 2] = _mm_unpacklo_epi16(u[4 * g + 1], u[4 * g + 3]); /* 8-11 */
+			v[4 * g + 3] = _mm_unpackhi_epi16(u[4 * g + 1], u[4 * g + 3]); /* 12-15 */
+		}
+		for (int q = 0; q < 4; q++) { /* elements 4q .. 4q + 3 */
+			_mm_storeu_si128((__m128i *)(d + 32 * q), _mm_unpacklo_epi32(v[q], v[4 + q]));
+			_mm_storeu_si128((__m128i *)(d + 32 * q + 16), _mm_unpackhi_epi32(v[q], v[4 + q]));
+		}
+	}
+	return i;
+}
+#endif
+
+void lode__unshuffle_part(const unsigned char *planes, size_t n, size_t j0, size_t m, unsigned char *dst,
+			  size_t size)
+{
+	const unsigned char *p[8];
+	size_t i = 0;
+
+	if (size == 1 || size > 8) {
+		for (size_t k = 0; k < size; k++)
+			for (size_t j = 0; j < m; j++)
+				dst[j * size + k] = planes[k * n + j0 + j];
+		return;
+	}
+	for (size_t k = 0; k < size; k++)
+		p[k] = planes + k * n;
+#ifdef __SSE2__
+	if (size == 4)
+		i = unshuffle16_4(p, j0, m, dst);
+	else if (size == 8)
+		i = unshuffle16_8(p, j0, m, dst);
+#endif
+	for (size_t k = 0; k < size; k++)
+		for (size_t j = i; j < m; j++)
+			dst[j * size + k] = p[k][j0 + j];
+}
+
 /* HDF5's unshuffle (H5Zshuffle.c): byte plane k of the n elements back into byte k of
    each; the bytes after the last whole element are kept as they are. */
 static void unshuffle(const unsigned char *src, unsigned char *dst, size_t nbytes, size_t size)
 {
 	size_t n = nbytes / size;
 
-	for (size_t k = 0; k < size; k++)
-		for (size_t j = 0; j < n; j++)
-			dst[j * size + k] = src[k * n + j];
+	lode__unshuffle_part(src, n, 0, n, dst, size);
 	memcpy(dst + n * size, src + n * size, nbytes - n * size);
 }
 
@@ -410,10 +483,21 @@ lode_status lode__chunk_decode(unsigned char *stored, size_t len, const lode_chu
 			       int nfilters, unsigned skip, size_t elem_size, size_t chunk_bytes,
 			       unsigned char *a, unsigned char *b, unsigned char **out, lode_error *err)
 {
+	return lode__chunk_decode_planes(stored, len, filters, nfilters, skip, elem_size, chunk_bytes, a, b,
+					 out, NULL, err);
+}
+
+lode_status lode__chunk_decode_planes(unsigned char *stored, size_t len, const lode_chunk_filter *filters,
+				      int nfilters, unsigned skip, size_t elem_size, size_t chunk_bytes,
+				      unsigned char *a, unsigned char *b, unsigned char **out, int *shuffled,
+				      lode_error *err)
+{
 	unsigned char *cur = stored;
 	size_t n = len;
 
 	*out = NULL;
+	if (shuffled)
+		*shuffled = 0;
 	for (int i = nfilters - 1; i >= 0; i--) {
 		unsigned char *dst = cur == a ? b : a;
 		size_t got = 0;
@@ -451,6 +535,12 @@ lode_status lode__chunk_decode(unsigned char *stored, size_t len, const lode_chu
 			n = got;
 			break;
 		case LODE_CF_SHUFFLE:
+			/* The last step, left to the caller when it asks (whole elements only). */
+			if (shuffled && elem_size > 1 && n == chunk_bytes && n % elem_size == 0 &&
+			    !(~skip & ((1u << i) - 1))) {
+				*shuffled = 1;
+				break;
+			}
 			if (elem_size > 1 && n <= chunk_bytes) {
 				unshuffle(cur, dst, n, elem_size);
 				cur = dst;

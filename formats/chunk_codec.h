@@ -38,6 +38,22 @@ lode_status lode__chunk_decode(unsigned char *stored, size_t len, const lode_chu
 			       unsigned char *a, unsigned char *b, unsigned char **out, lode_error *err);
 
 /*
+ * The same, but when shuffled is not NULL and undoing the shuffle is the last step, it
+ * is left undone and *shuffled set: *out then holds the byte planes (chunk_bytes /
+ * elem_size elements each), which lode__unshuffle_part puts back where the caller wants
+ * them (a chunk's rows straight into a strip, without another copy).
+ */
+lode_status lode__chunk_decode_planes(unsigned char *stored, size_t len, const lode_chunk_filter *filters,
+				      int nfilters, unsigned skip, size_t elem_size, size_t chunk_bytes,
+				      unsigned char *a, unsigned char *b, unsigned char **out, int *shuffled,
+				      lode_error *err);
+
+/* Elements j0 .. j0 + m - 1 of n shuffled size-byte elements (byte plane k at planes +
+   k * n) into dst, element after element, as HDF5's unshuffle puts them. */
+void lode__unshuffle_part(const unsigned char *planes, size_t n, size_t j0, size_t m, unsigned char *dst,
+			  size_t size);
+
+/*
  * A column encoder: columns of elem_size-byte values, cut into chunks of chunk values,
  * encoded as lode__chunk_encode does at level, on a thread of its own while the caller
  * goes on producing them (thread 0: no thread, put encodes each chunk itself).  put

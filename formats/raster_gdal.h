@@ -75,6 +75,7 @@ typedef struct lode_gtiff_params {
 	const char *const *band_units;   /* likewise */
 	const char *const *band_legends; /* nbands legends (JSON text, NULL: none), or NULL */
 	const char *const *metadata;     /* NULL-terminated KEY=VALUE list, may be NULL */
+	int threads; /* GDAL's threads compressing tiles (NUM_THREADS; the same bytes); 0, 1: none */
 } lode_gtiff_params;
 lode_status lode__gtiff_create(const char *path, const lode_gtiff_params *p, lode__gtiff **out,
 			       lode_error *err);

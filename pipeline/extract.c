@@ -30,6 +30,7 @@
 #include "publish.h"
 #include "raster_gdal.h"
 #include "strict.h"
+#include "strip_read.h"
 #include "untrusted.h"
 #include "util.h"
 #include "vdata.h"
@@ -133,6 +134,20 @@ out:
 	lode__pub_abort(&pub);
 	free(dest);
 	return rc;
+/* What extract_one does with each strip (lode__read_strips): hash it and write it. */
+typedef struct strip_writer {
+	lode__content_hash *h;
+	lode__gtiff *g;
+	size_t row_bytes;
+} strip_writer;
+
+static lode_status write_strip(void *user, int band, int y0, int ny, const unsigned char *buf,
+			       lode_error *err)
+{
+	strip_writer *w = user;
+
+	lode__content_hash_update(w->h, band - 1, buf, w->row_bytes * (size_t)ny);
+	return lode__gtiff_write(w->g, band, y0, ny, buf, err);
 }
 
 /* A raster to DIR/NAME.tif, its values checked against the content digest as they pass. */
@@ -144,12 +159,12 @@ static lode_status extract_one(lode__bundle *b, const lode_bundle_item *it, cons
 	char *md_lineage = NULL, *md_sha = NULL;
 	const char *md[3] = {NULL, NULL, NULL};
 	lode__gtiff *g = NULL;
-	lode__content_hash *h = NULL;
+	strip_writer w = {0};
 	char hex[65];
-	unsigned char *buf = NULL;
 	int rows = lode__strip_rows(b, it);
 	char **legends = NULL, *aux = NULL;
 	size_t aux_len = 0;
+	size_t cache = lode__gdal_bound_cache(0);
 	lode_status rc = LODE_OK;
 
 	if (!final) {
@@ -161,7 +176,7 @@ static lode_status extract_one(lode__bundle *b, const lode_bundle_item *it, cons
 		goto out;
 	}
 	/* Before anything is written: the strip, its chunks and GDAL's cache must fit. */
-	if ((rc = lode__raster_budget(it, rows, lode__gdal_bound_cache(0), max_memory, err)))
+	if ((rc = lode__raster_budget(it, rows, cache, max_memory, err)))
 		goto out;
 	if ((rc = legends_of(it, &legends, err)) || (rc = lode__pub_begin(&pub, final, err)))
 		goto out;
@@ -182,30 +197,21 @@ static lode_status extract_one(lode__bundle *b, const lode_bundle_item *it, cons
 		    .band_units = (const char *const *)it->band_units,
 		    .band_legends = (const char *const *)legends,
 		    .metadata = md,
+		    .threads = lode__read_cores(), /* a few tiles each */
 		};
 		memcpy(gp.gt, it->gt, sizeof gp.gt);
 		if ((rc = lode__gtiff_create(pub.path, &gp, &g, err)))
 			goto out;
 	}
-	if ((rc = lode__strip_buffer(it, rows, &buf, err)))
-		goto out;
 	/* Check the content digest on the way: a damaged dataset is never extracted. */
-	if (!(h = lode__content_hash_new(it->nbands))) {
+	if (!(w.h = lode__content_hash_new(it->nbands))) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
 	}
-	for (int band = 1; band <= it->nbands && !rc; band++)
-		for (int y0 = 0; y0 < it->ny && !rc; y0 += rows) {
-			int ny = it->ny - y0 < rows ? it->ny - y0 : rows;
-			if (!(rc = lode__bundle_read_rows(b, it, band, y0, ny, buf, err))) {
-				lode__content_hash_update(h, band - 1, buf,
-							  (size_t)it->nx * (size_t)ny *
-							      lode__dtype_size(it->dtype));
-				rc = lode__gtiff_write(g, band, y0, ny, buf, err);
-			}
-		}
-	lode__content_hash_final(h, hex);
-	h = NULL;
+	w.g = g;
+	w.row_bytes = (size_t)it->nx * lode__dtype_size(it->dtype);
+	rc = lode__read_strips(b, it, cache, max_memory, write_strip, &w, err);
+	lode__content_hash_final(w.h, hex);
 	if (!rc && (!it->content_sha256 || strcmp(hex, it->content_sha256) != 0))
 		rc = lode__err(err, LODE_EDAMAGED,
 			       "the values do not match the dataset's content digest: the bundle is damaged "
@@ -228,7 +234,6 @@ out:
 	if (rc)
 		lode__pub_message(&pub, err);
 	lode__pub_abort(&pub);
-	free(buf);
 	free(md_lineage);
 	free(md_sha);
 	free(aux);
@@ -316,7 +321,12 @@ static lode_status digest_matches(const char *bundle_path, lode__bundle *b, lode
 {
 	char digest[65], *stored = NULL;
 	lode_error e;
-	lode_status rc = lode__bundle_digest(b, NULL, 0, digest, &e);
+	lode_status rc;
+
+	/* Chunks decoded on every core, as many threads as fit in the bound (bundle_canon). */
+	lode__bundle_set_decode_threads(b, lode__read_cores());
+	rc = lode__bundle_digest(b, NULL, 0, digest, &e);
+	lode__bundle_set_decode_threads(b, 0);
 
 	if (rc == LODE_ENOMEM)
 		return lode__err(err, LODE_ENOMEM, "%s: %s", bundle_path, e.message);

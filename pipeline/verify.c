@@ -29,39 +29,12 @@
 #include "error.h"
 #include "lode.h"
 #include "signature.h"
+#include "strip_read.h"
 #include "strict.h"
 #include "untrusted.h"
 #include "util.h"
 #include "vdata.h"
 #include "verify.h"
-
-/* Recompute one dataset's content digest into hex. */
-static lode_status content_digest(lode__bundle *b, const lode_bundle_item *it, char hex[65], lode_error *err)
-{
-	int rows = lode__strip_rows(b, it);
-	unsigned char *buf = NULL;
-	lode__content_hash *h = NULL;
-	lode_status rc;
-
-	if ((rc = lode__strip_buffer(it, rows, &buf, err)))
-		return rc;
-	h = lode__content_hash_new(it->nbands);
-	if (!h) {
-		free(buf);
-		return lode__err(err, LODE_ENOMEM, "out of memory");
-	}
-	for (int band = 1; band <= it->nbands && !rc; band++)
-		for (int y0 = 0; y0 < it->ny && !rc; y0 += rows) {
-			int ny = it->ny - y0 < rows ? it->ny - y0 : rows;
-			if (!(rc = lode__bundle_read_rows(b, it, band, y0, ny, buf, err)))
-				lode__content_hash_update(h, band - 1, buf,
-							  (size_t)it->nx * (size_t)ny *
-							      lode__dtype_size(it->dtype));
-		}
-	lode__content_hash_final(h, hex);
-	free(buf);
-	return rc;
-}
 
 /* The lineage's nodata (a number, "nan", or null) against the stored _FillValue. */
 static int nodata_matches(const json_t *nd, const lode_bundle_item *it)
@@ -218,7 +191,8 @@ static char *dataset_problem(lode__bundle *b, const lode_bundle_item *it, size_t
 		*unchecked = 1;
 	} else if ((problem = coords_problem(b, it)))
 		;
-	else if (content_digest(b, it, hex, &e) != LODE_OK)
+	else if (lode__raster_content_digest(b, it, 8 * ((size_t)it->nx + (size_t)it->ny), max_memory, hex,
+					     &e) != LODE_OK)
 		problem = lode__strdup(e.message);
 	else if (strcmp(hex, it->content_sha256) != 0)
 		problem =
@@ -306,7 +280,12 @@ static lode_status digest_line(lode__bundle *b, const lode__known_values *known,
 			       size_t names_size, size_t *damaged, lode_error *err)
 {
 	lode_error de;
-	lode_status drc = lode__bundle_digest(b, known, nknown, digest, &de);
+	lode_status drc;
+
+	/* What is read (values not known): chunks decoded on every core that fits. */
+	lode__bundle_set_decode_threads(b, lode__read_cores());
+	drc = lode__bundle_digest(b, known, nknown, digest, &de);
+	lode__bundle_set_decode_threads(b, 0);
 
 	if (drc == LODE_ENOMEM)
 		return lode__err(err, LODE_ENOMEM, "%s", de.message);

@@ -10,12 +10,12 @@
 # Keep whatever the including Makefile's default goal is (this file defines targets).
 bench_saved_default_goal := $(.DEFAULT_GOAL)
 
-BENCH_DEB_PACKAGES = gdal-bin time coreutils python3 python3-gdal python3-numpy
+BENCH_DEB_PACKAGES = gdal-bin time coreutils openssl util-linux python3 python3-gdal python3-numpy
 BENCH_DIR ?= build/bench
 PYTHON ?= /usr/bin/python3
 B ?= build
 
-export BENCH_SIZES BENCH_REPEAT BENCH_POINTS BENCH_POLYGONS BENCH_SKIP
+export BENCH_SIZES BENCH_REPEAT BENCH_POINTS BENCH_POLYGONS BENCH_SKIP BENCH_RECEIVE_SIZE
 
 .PHONY: bench bench-deps bench-clean
 

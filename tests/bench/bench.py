@@ -9,7 +9,11 @@ Run through `make bench`. Environment (all optional; the defaults are the issue'
   BENCH_REPEAT    timed runs of each tool and size, alternating   (default 3, at least 1)
   BENCH_POINTS    number of points in the point layer             (default 1000000)
   BENCH_POLYGONS  number of polygons (~50 vertices each)          (default 50000)
-  BENCH_SKIP      comma-separated parts to skip: raster, vector, profile, report (lode report on each raster bundle)
+  BENCH_SKIP      comma-separated parts to skip: raster, vector, profile, report (lode report
+                  on each raster bundle), receive
+  BENCH_RECEIVE_SIZE  the receiving side's N x N Float32 bundle (default 6000): lode verify
+                  and lode extract against openssl sha256, sha256sum, gdal_translate and
+                  ogr2ogr (from the bundle), with the points layer when it is made
 
 Inputs are generated deterministically (fixed seeds, numpy, a strip at a time so memory
 stays small) into WORKDIR and reused when they already exist (delete them to regenerate).
@@ -514,6 +518,106 @@ def lode_counts(lode, bundle):
     return out
 
 
+# --- the receiving side (issue 19): verify and extract against sha256 and GDAL --------
+
+def receive_part(lode, m, n, vec, repeat, out, results):
+    """lode verify and lode extract of an N x N Float32 bundle (the grid in its own CRS, no
+    warp) and of a vector bundle, side by side with SHA-256 of the bundle (openssl, which
+    uses the CPU's SHA instructions as lode does, and sha256sum), gdal_translate to a
+    deflate GeoTIFF and ogr2ogr to a GeoPackage from the same bundle."""
+    src = os.path.join(WORK, "tmi_%d.tif" % n)
+    t0 = time.monotonic()
+    made = make_grid(src, n)
+    log("\n== receiving side (issue 19): lode verify and lode extract")
+    log("  %s  %d x %d Float32 EPSG:%d%s" % (os.path.basename(src), n, n, SRC_EPSG,
+        "  (generated in %.0f s)" % (time.monotonic() - t0) if made else ""))
+    bundle = os.path.join(WORK, "receive_%d.nc" % n)
+    if not os.path.exists(bundle):
+        man = os.path.join(WORK, "receive_%d.yaml" % n)
+        with open(man, "w") as f:
+            f.write("bundle:\n  title: lode benchmark, receiving side (synthetic data)\n"
+                    "target:\n  crs: EPSG:%d\n  bounds: [%.1f, %.1f, %.1f, %.1f]\n"
+                    "  resolution: %.12g\ndatasets:\n  - name: tmi\n    source: %s\n" % (
+                        SRC_EPSG, X0, Y0 - EXTENT, X0 + EXTENT, Y0, EXTENT / n,
+                        os.path.basename(src)))
+        measure([lode, "run", man, "-o", bundle + ".tmp.nc", "-q"], cwd=WORK)
+        os.rename(bundle + ".tmp.nc", bundle)
+    size = os.path.getsize(bundle)
+    raw = n * n * 4
+    log("  bundle %s: %s (%d x %d Float32 = %s of values)" % (
+        os.path.basename(bundle), fmt_bytes(size), n, n, fmt_bytes(raw)))
+    warm(bundle)
+    xdir = os.path.join(out, "extract")
+    os.makedirs(xdir, exist_ok=True)
+    x_tif = os.path.join(xdir, "tmi.tif")
+    gt_tif = os.path.join(out, "gdal_translate.tif")
+    tools = [
+        ("lode verify", lambda: measure([lode, "verify", bundle])),
+        ("openssl sha256", lambda: measure(["openssl", "dgst", "-sha256", bundle])),
+        ("sha256sum", lambda: measure(["sha256sum", bundle])),
+        ("lode extract", lambda: measure([lode, "extract", bundle, "tmi", "-o", xdir],
+                                         out_path=x_tif)),
+        ("gdal_translate", lambda: measure(
+            ["gdal_translate", "-q", "-co", "COMPRESS=DEFLATE", "-co", "TILED=YES",
+             'NETCDF:"%s":/tmi/tmi' % bundle, gt_tif], out_path=gt_tif)),
+    ]
+    load0 = loadavg()
+    summ = alternate(tools, repeat)
+    # The same bytes on one core (taskset): no decoding threads, no GDAL threads.
+    one = os.path.join(out, "extract_one_core")
+    os.makedirs(one, exist_ok=True)
+    measure(["taskset", "-c", "0", lode, "extract", bundle, "tmi", "-o", one],
+            out_path=os.path.join(one, "tmi.tif"))
+    with open(x_tif, "rb") as a, open(os.path.join(one, "tmi.tif"), "rb") as b:
+        same = a.read() == b.read()
+    os.remove(os.path.join(one, "tmi.tif"))
+    r = {"bundle_size": size, "values_size": raw, "figures": summ, "extract_same_on_one_core": same,
+         "load_before": load0, "load_after": loadavg()}
+    log("\n" + table([fig_row(k, v) for k, v in summ.items()], FIG_HEAD))
+    v, o = summ["lode verify"], summ["openssl sha256"]
+    log("\n  lode verify: %.0f MB/s of bundle (%.0f MB/s of values); openssl sha256 of the "
+        "bundle %.0f MB/s; verify / openssl wall %.2f, CPU %.2f" % (
+            size / 1e6 / v["wall_s"], raw / 1e6 / v["wall_s"], size / 1e6 / o["wall_s"],
+            v["wall_s"] / o["wall_s"], v["cpu_s"] / o["cpu_s"]))
+    x, g = summ["lode extract"], summ["gdal_translate"]
+    log("  lode extract / gdal_translate: wall %.2f, CPU %.2f; extract on one core gives the "
+        "same bytes: %s" % (x["wall_s"] / g["wall_s"], x["cpu_s"] / g["cpu_s"],
+                            "yes" if same else "NO"))
+    for p in (x_tif, gt_tif):
+        if os.path.exists(p):
+            os.remove(p)
+    results["receive"] = r
+    if vec:
+        label, vsrc, layer, count = vec
+        vb = os.path.join(WORK, "receive_%s.nc" % label)
+        if not os.path.exists(vb):
+            man = os.path.join(WORK, "receive_%s.yaml" % label)
+            write_manifest(man, ["99.5", "0.5", "105.5", "7.5"], "0.01",
+                           [(label, os.path.basename(vsrc), [])])
+            measure([lode, "run", man, "-o", vb + ".tmp.nc", "-q"], cwd=WORK)
+            os.rename(vb + ".tmp.nc", vb)
+        warm(vb)
+        x_gpkg = os.path.join(xdir, "%s.gpkg" % label)
+        og = os.path.join(out, "ogr2ogr_from_bundle.gpkg")
+        log("\n  vector bundle %s: %d features, %s" % (os.path.basename(vb), count,
+                                                       fmt_bytes(os.path.getsize(vb))))
+        vs = alternate([
+            ("lode verify", lambda: measure([lode, "verify", vb])),
+            ("lode extract", lambda: measure([lode, "extract", vb, label, "-o", xdir],
+                                             out_path=x_gpkg)),
+            ("ogr2ogr GPKG", lambda: measure(["ogr2ogr", "-q", "-f", "GPKG", og, vb],
+                                             out_path=og))], repeat)
+        log("\n" + table([fig_row(k, v2) for k, v2 in vs.items()], FIG_HEAD))
+        log("  lode extract / ogr2ogr GPKG from the bundle: wall %.2f, CPU %.2f" % (
+            vs["lode extract"]["wall_s"] / vs["ogr2ogr GPKG"]["wall_s"],
+            vs["lode extract"]["cpu_s"] / vs["ogr2ogr GPKG"]["cpu_s"]))
+        results["receive"]["vector"] = {"label": label, "features": count, "figures": vs,
+                                        "bundle_size": os.path.getsize(vb)}
+        for p in (x_gpkg, og):
+            if os.path.exists(p):
+                os.remove(p)
+
+
 # --- printing -------------------------------------------------------------------------
 
 def table(rows, head):
@@ -763,6 +867,11 @@ def main():
                 if os.path.exists(p):
                     os.remove(p)
 
+    # ---- the receiving side
+    if "receive" not in skip:
+        vec = next((v for v in vecs if v[0] == "points"), None)
+        receive_part(lode, m, env_int("BENCH_RECEIVE_SIZE", 6000, 16), vec, repeat, out, results)
+
     # ---- summary
     results["load_after"] = loadavg()
     log("\n== summary (ratios are lode / the other tool; targets from issue 5)")
@@ -787,6 +896,21 @@ def main():
         rows.append(["%s wall lode/ogr2ogr netCDF" % label,
                      "%.2f" % (f["lode"]["wall_s"] / f["ogr2ogr netCDF"]["wall_s"]), "<= 0.1"])
         rows.append(["%s lode peak RSS MB" % label, "%.0f" % f["lode"]["rss_mb"], "<= 256"])
+    rc = results.get("receive")
+    if rc:
+        f = rc["figures"]
+        rows.append(["verify MB/s of bundle", "%.0f" % (rc["bundle_size"] / 1e6 /
+                                                         f["lode verify"]["wall_s"]), ">= 1000"])
+        rows.append(["verify wall / openssl sha256", "%.2f" % (
+            f["lode verify"]["wall_s"] / f["openssl sha256"]["wall_s"]), "<= 2"])
+        rows.append(["extract wall / gdal_translate", "%.2f" % (
+            f["lode extract"]["wall_s"] / f["gdal_translate"]["wall_s"]), "<= 0.5"])
+        rows.append(["extract same bytes on one core", "yes" if rc["extract_same_on_one_core"]
+                     else "NO", "yes"])
+        if "vector" in rc:
+            vf = rc["vector"]["figures"]
+            rows.append(["extract GPKG wall / ogr2ogr GPKG", "%.2f" % (
+                vf["lode extract"]["wall_s"] / vf["ogr2ogr GPKG"]["wall_s"]), "<= 0.5"])
     if rows:
         log(table(rows, ["figure", "measured", "target"]))
     log("\n  load average before: %s, after: %s (nproc %d)" % (

@@ -1058,6 +1058,64 @@ def test_extract_named_only(ctx, tdir):
     assert r.rc in (1, 2) and "no_such_dataset" in r.err, r.brief()
 
 
+@test
+def test_reading_on_every_core_same_as_one(ctx, tdir):
+    """Reading a raster on every core (chunks decoded on worker threads, strips hashed or
+    written while the next is read, GDAL compressing tiles on its threads) against one
+    core (taskset -c 0: none of that): extract writes byte-identical GeoTIFFs (cmp), verify
+    reports the same lines, and with one byte flipped in a chunk in the middle of the grid
+    both refuse it with the same message.  The grid is several chunks and strips each way."""
+    import h5py
+    if not shutil.which("taskset"):
+        raise Skip("taskset (util-linux) is not installed")
+    aero = ctx.sample("aeromag_tmi.tif")
+    target = make_target("EPSG:4326", [aero], res=0.00015, max_pixels=4000 * 4000)
+    man = os.path.join(tdir, "manifest.yaml")
+    write_manifest(man, target, [{"name": "aeromag_tmi", "source": aero,
+                                  "resampling": "bilinear"}], {"allow_ballpark": True})
+    b = os.path.join(tdir, "b.nc")
+    lode_ok(ctx, ["run", man, "-o", b, "-q"], tdir)
+    with h5py.File(b, "r") as f:
+        dsid = f["/aeromag_tmi/aeromag_tmi"].id
+        n = dsid.get_num_chunks()
+        assert f["/aeromag_tmi/aeromag_tmi"].shape[0] > 1024 and n >= 6, \
+            "precondition: %d chunks, shape %s" % (n, f["/aeromag_tmi/aeromag_tmi"].shape)
+        info = dsid.get_chunk_info(n // 2 + 1)
+    one = ["taskset", "-c", "0"]
+    outs = {}
+    for tag, pre in (("all", []), ("one", one)):
+        out = os.path.join(tdir, "x_" + tag)
+        r = run(pre + [ctx.lode, "extract", b, "-o", out], cwd=tdir, env=ctx.env())
+        assert_no_crash(r)
+        assert r.rc == 0, "%s: %s" % (tag, r.brief())
+        outs[tag] = open(os.path.join(out, "aeromag_tmi.tif"), "rb").read()
+        r = run(pre + [ctx.lode, "verify", b], cwd=tdir, env=ctx.env())
+        assert r.rc == 0, "%s: %s" % (tag, r.brief())
+        outs[tag + " verify"] = r.out
+    assert outs["all"] == outs["one"], "extract on every core differs from one core"
+    assert outs["all verify"] == outs["one verify"], "verify reports differ: %r vs %r" % (
+        outs["all verify"], outs["one verify"])
+    c = os.path.join(tdir, "damaged.nc")
+    shutil.copyfile(b, c)
+    with open(c, "r+b") as fh:
+        fh.seek(info.byte_offset + info.size // 2)
+        x = fh.read(1)
+        fh.seek(info.byte_offset + info.size // 2)
+        fh.write(bytes([x[0] ^ 0x5A]))
+    msgs = {}
+    for tag, pre in (("all", []), ("one", one)):
+        r = run(pre + [ctx.lode, "verify", c], cwd=tdir, env=ctx.env())
+        assert_no_crash(r)
+        assert r.rc == 1 and "aeromag_tmi: DAMAGED" in r.out, "%s: %s" % (tag, r.brief())
+        r2 = run(pre + [ctx.lode, "extract", c, "-o", os.path.join(tdir, "d_" + tag)], cwd=tdir,
+                 env=ctx.env())
+        assert_no_crash(r2)
+        assert r2.rc == 1, "%s: extract of a damaged chunk: %s" % (tag, r2.brief())
+        assert not os.path.exists(os.path.join(tdir, "d_" + tag, "aeromag_tmi.tif")), tag
+        msgs[tag] = (r.out, r2.err)
+    assert msgs["all"] == msgs["one"], "messages differ: %r vs %r" % (msgs["all"], msgs["one"])
+
+
 # =========================================================================== 9. CLI
 
 def _strings(o):
