@@ -134,6 +134,8 @@ out:
 	lode__pub_abort(&pub);
 	free(dest);
 	return rc;
+}
+
 /* What extract_one does with each strip (lode__read_strips): hash it and write it. */
 typedef struct strip_writer {
 	lode__content_hash *h;
