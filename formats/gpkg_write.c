@@ -35,14 +35,23 @@ static void civil_from_days(long z, int *y, int *m, int *d)
 	*y = (int)(yoe + era * 400 + (*m <= 2));
 }
 
+/* Give g the layer's dimensions: Z, M. */
+static void dims(OGRGeometryH g, const lode_vdata *d)
+{
+	if (d->has_z)
+		OGR_G_Set3D(g, TRUE);
+	if (d->has_m)
+		OGR_G_SetMeasured(g, TRUE);
+}
+
 static OGRGeometryH ring_or_line(const lode_vdata *d, size_t first, int n, OGRwkbGeometryType t)
 {
 	OGRGeometryH g = OGR_G_CreateGeometry(t);
 
-	if (d->has_z)
-		OGR_G_Set3D(g, TRUE);
-	OGR_G_SetPoints(g, n, d->x + first, sizeof(double), d->y + first, sizeof(double),
-			d->has_z ? d->z + first : NULL, sizeof(double));
+	dims(g, d);
+	OGR_G_SetPointsZM(g, n, d->x + first, sizeof(double), d->y + first, sizeof(double),
+			  d->has_z ? d->z + first : NULL, sizeof(double), d->has_m ? d->m + first : NULL,
+			  sizeof(double));
 	return g;
 }
 
@@ -56,12 +65,16 @@ static OGRGeometryH rebuild(const lode_vdata *d, size_t f, size_t *node, size_t 
 		return NULL;
 	if (d->kind == LODE_GK_POINT) {
 		g = OGR_G_CreateGeometry(d->multi ? wkbMultiPoint : wkbPoint);
-		if (d->has_z)
-			OGR_G_Set3D(g, TRUE);
+		dims(g, d);
 		for (int i = 0; i < nodes; i++) {
 			size_t k = *node + (size_t)i;
 			OGRGeometryH p = d->multi ? OGR_G_CreateGeometry(wkbPoint) : g;
-			if (d->has_z)
+			dims(p, d);
+			if (d->has_z && d->has_m)
+				OGR_G_SetPointZM(p, 0, d->x[k], d->y[k], d->z[k], d->m[k]);
+			else if (d->has_m)
+				OGR_G_SetPointM(p, 0, d->x[k], d->y[k], d->m[k]);
+			else if (d->has_z)
 				OGR_G_SetPoint(p, 0, d->x[k], d->y[k], d->z[k]);
 			else
 				OGR_G_SetPoint_2D(p, 0, d->x[k], d->y[k]);
@@ -73,8 +86,8 @@ static OGRGeometryH rebuild(const lode_vdata *d, size_t f, size_t *node, size_t 
 	}
 	g = d->multi ? OGR_G_CreateGeometry(d->kind == LODE_GK_LINE ? wkbMultiLineString : wkbMultiPolygon)
 		     : NULL;
-	if (g && d->has_z)
-		OGR_G_Set3D(g, TRUE);
+	if (g)
+		dims(g, d);
 	{
 		OGRGeometryH poly = NULL;
 		int used = 0;
@@ -95,8 +108,7 @@ static OGRGeometryH rebuild(const lode_vdata *d, size_t f, size_t *node, size_t 
 					else if (poly) /* a second exterior outside a multi layer */
 						OGR_G_DestroyGeometry(poly);
 					poly = OGR_G_CreateGeometry(wkbPolygon);
-					if (d->has_z)
-						OGR_G_Set3D(poly, TRUE);
+					dims(poly, d);
 				}
 				if (poly)
 					OGR_G_AddGeometryDirectly(poly,
@@ -245,10 +257,11 @@ lode_status lode__vdata_write(const char *path, int csv, const char *layer, cons
 		     {wkbUnknown, wkbMultiPoint, wkbMultiLineString, wkbMultiPolygon}},
 		    {{wkbUnknown, wkbPoint25D, wkbLineString25D, wkbPolygon25D},
 		     {wkbUnknown, wkbMultiPoint25D, wkbMultiLineString25D, wkbMultiPolygon25D}}};
+		OGRwkbGeometryType gt = types[d->has_z ? 1 : 0][d->multi ? 1 : 0][d->kind == LODE_GK_NONE ? 0 : d->kind];
 		/* A table: a layer without geometry (a GeoPackage attributes table). */
 		lyr = GDALDatasetCreateLayer(
 		    ds, layer, d->kind == LODE_GK_NONE ? NULL : srs,
-		    d->kind == LODE_GK_NONE ? wkbNone : types[d->has_z ? 1 : 0][d->multi ? 1 : 0][d->kind],
+		    d->kind == LODE_GK_NONE ? wkbNone : d->has_m ? OGR_GT_SetM(gt) : gt,
 		    csv && d->kind != LODE_GK_NONE ? (char **)csv_opts : NULL);
 	}
 	if (!lyr) {

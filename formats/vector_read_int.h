@@ -31,7 +31,7 @@ int lode__vread_grow(void **p, size_t *cap, size_t need, size_t sz);
 /* A layer being built: its lode_vdata and the room of its arrays. */
 typedef struct builder {
 	lode_vdata *d;
-	size_t cap_x, cap_y, cap_z, cap_nc, cap_pnc, cap_ir;
+	size_t cap_x, cap_y, cap_z, cap_m, cap_nc, cap_pnc, cap_ir;
 	size_t *cap_field; /* per field */
 	size_t *cap_null;
 	lode__colenc *xy; /* or NULL: gets each whole chunk of x and y once read */
