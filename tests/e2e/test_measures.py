@@ -395,5 +395,38 @@ def test_clip_through_m_refused(ctx, tdir):
                 assert list(f["traces_coordM"][...][-2:]) == [0.0, 1500.0]
 
 
+@test
+def test_sample_drillholes(ctx, tdir):
+    """samples/drillholes.gpkg (collars, survey and assays tables, XYZM traces whose M is
+    the measured depth) goes through run and extract: the traces equal ogr2ogr -t_srs of
+    the sample, and each trace's M (h5py) equal its hole's survey depths (the bundle's
+    survey table, read with xarray), as samples/README.md's desurvey rule says."""
+    import xarray as xr
+    src = ctx.sample("drillholes.gpkg")
+    ds = [{"name": n, "source": src, "layer": n} for n in ("collars", "survey", "assays", "traces")]
+    man = os.path.join(tdir, "d.yaml")
+    write_manifest(man, TARGET, ds, POLICY)
+    b = os.path.join(tdir, "d.nc")
+    lode_ok(ctx, ["run", man, "-o", b, "-q"], tdir)
+    lode_ok(ctx, ["verify", b, "-q"], tdir)
+    out = os.path.join(tdir, "ex")
+    lode_ok(ctx, ["extract", b, "traces", "-o", out, "-q"], tdir)
+    got = features(os.path.join(out, "traces.gpkg"), "traces")
+    want = features(reference(ctx, tdir, {"name": "traces", "source": src, "layer": "traces"}), "traces")
+    assert ogr.GeometryTypeToName(got[0]) == "3D Measured Line String" and got[0] == want[0], got[0]
+    for g, w in zip(got[2], want[2]):
+        assert g[0] == w[0] and len(g[2]) == len(w[2]), (g[0], w[0])
+        for a, c in zip(g[2], w[2]):
+            assert abs(a[0] - c[0]) < 1e-9 and abs(a[1] - c[1]) < 1e-9 and a[2:] == c[2:], (g[0], a, c)
+    with xr.open_dataset(b, group="survey") as sv, h5py.File(b, "r") as f:
+        var = {sv[v].attrs["ogr_field_name"]: sv[v].values for v in sv.data_vars if "ogr_field_name" in sv[v].attrs}
+        m, counts = f["traces_coordM"][...], f["traces_node_count"][...]
+        holes = [bd.text(x) for x in f[[k for k in f if k.startswith("traces_field_")][0]][...]]
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    for h, s0, n in zip(holes, first, counts):
+        depths = [d for hid, d in zip(var["hole_id"], var["depth_m"]) if hid == h]
+        assert list(m[s0:s0 + n]) == depths, (h, list(m[s0:s0 + n]), depths)
+
+
 if __name__ == "__main__":
     main()
