@@ -407,8 +407,8 @@ out:
    parts and ring, or one per feature) into d, whose kind, has_z, has_m, nnodes and nfeat
    are set. */
 static lode_status read_nodes_and_parts(hid_t file, const char *nx, const char *ny, const char *nz,
-					const char *nm, const char *count, const char *parts, const char *ring, lode_vdata *d,
-					lode_error *err)
+					const char *nm, const char *count, const char *parts,
+					const char *ring, lode_vdata *d, lode_error *err)
 {
 	lode_status rc = LODE_OK;
 

@@ -257,12 +257,14 @@ lode_status lode__vdata_write(const char *path, int csv, const char *layer, cons
 		     {wkbUnknown, wkbMultiPoint, wkbMultiLineString, wkbMultiPolygon}},
 		    {{wkbUnknown, wkbPoint25D, wkbLineString25D, wkbPolygon25D},
 		     {wkbUnknown, wkbMultiPoint25D, wkbMultiLineString25D, wkbMultiPolygon25D}}};
-		OGRwkbGeometryType gt = types[d->has_z ? 1 : 0][d->multi ? 1 : 0][d->kind == LODE_GK_NONE ? 0 : d->kind];
+		OGRwkbGeometryType gt =
+		    types[d->has_z ? 1 : 0][d->multi ? 1 : 0][d->kind == LODE_GK_NONE ? 0 : d->kind];
 		/* A table: a layer without geometry (a GeoPackage attributes table). */
-		lyr = GDALDatasetCreateLayer(
-		    ds, layer, d->kind == LODE_GK_NONE ? NULL : srs,
-		    d->kind == LODE_GK_NONE ? wkbNone : d->has_m ? OGR_GT_SetM(gt) : gt,
-		    csv && d->kind != LODE_GK_NONE ? (char **)csv_opts : NULL);
+		lyr = GDALDatasetCreateLayer(ds, layer, d->kind == LODE_GK_NONE ? NULL : srs,
+					     d->kind == LODE_GK_NONE ? wkbNone
+					     : d->has_m              ? OGR_GT_SetM(gt)
+								     : gt,
+					     csv && d->kind != LODE_GK_NONE ? (char **)csv_opts : NULL);
 	}
 	if (!lyr) {
 		rc = lode__err(err, LODE_EIO, "%s: cannot create layer '%s': %s", path, layer,

@@ -773,11 +773,12 @@ lode_status lode__vread_features(reader *t, builder *b, lode_error *err)
 					e.MinY < r->bounds[1] || e.MaxY > r->bounds[3])) {
 				OGRGeometryH cut, kept;
 				if (OGR_G_IsMeasured(g)) { /* GEOS would drop M, not interpolate it */
-					rc = lode__err(err, LODE_ESOURCE,
-						       "layer '%s', feature %lld: clip: would cut a geometry with "
-						       "measures (M), which GEOS drops; widen the bounds or clip "
-						       "it first",
-						       layer, fid);
+					rc = lode__err(
+					    err, LODE_ESOURCE,
+					    "layer '%s', feature %lld: clip: would cut a geometry with "
+					    "measures (M), which GEOS drops; widen the bounds or clip "
+					    "it first",
+					    layer, fid);
 					OGR_G_DestroyGeometry(g);
 					goto out;
 				}

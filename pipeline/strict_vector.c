@@ -1,12 +1,12 @@
 /*
  * strict_vector.c -- the strict check of one vector layer (bundle-format.md section 5):
  * the root holds exactly its variables NAME_crs, NAME_node_coordinates, NAME_coordX,
- * NAME_coordY, NAME_coordZ (3D), NAME_coordM (measures), NAME_instance and NAME_node_count along it, NAME_part,
- * NAME_part_node_count and NAME_interior_ring along it (when its type has them), NAME
- * and one NAME_field_I_S per field of the lineage, each with the type, shape, filters,
- * attributes and dimension scales lode writes, the attributes' values equal to what the
- * CRS and the lineage imply.  A table (lode_ogr_geometry_type None) is the group NAME
- * holding exactly NAME, the dimension NAME_row and its fields along it (section 5.6).
+ * NAME_coordY, NAME_coordZ (3D), NAME_coordM (measures), NAME_instance and NAME_node_count along it,
+ * NAME_part, NAME_part_node_count and NAME_interior_ring along it (when its type has them), NAME and one
+ * NAME_field_I_S per field of the lineage, each with the type, shape, filters, attributes and dimension
+ * scales lode writes, the attributes' values equal to what the CRS and the lineage imply.  A table
+ * (lode_ogr_geometry_type None) is the group NAME holding exactly NAME, the dimension NAME_row and its fields
+ * along it (section 5.6).
  *
  * The layer's values (counts adding up, nulls, digests) are verify.c's and
  * formats/bundle_vector_read.c's; the helpers used here are strict.c's.
@@ -38,8 +38,8 @@ static const gtype gtypes[] = {
 
 /* The names of a layer's variables. */
 typedef struct names {
-	char crs[300], nodes[300], x[300], y[300], z[300], m[300], inst[300], part[300], count[300], parts[300],
-	    ring[300];
+	char crs[300], nodes[300], x[300], y[300], z[300], m[300], inst[300], part[300], count[300],
+	    parts[300], ring[300];
 } names;
 
 /* Indexes of a layer's variables (-1 when absent) and its sizes. */
@@ -258,7 +258,8 @@ static char *nodes_problem(const strict_ctx *c, const layer *ly, const lode_crs_
 			    (p = lode__strict_scales(c, o, &ly->nodes)))
 				return p;
 			if (o->fill_user)
-				return lode__strict_fmt("'%s' has a fill value; lode sets none there", o->path);
+				return lode__strict_fmt("'%s' has a fill value; lode sets none there",
+							o->path);
 			continue;
 		}
 		xs[1].text = k == 0 ? "X" : k == 1 ? "Y" : "Z";
@@ -394,7 +395,7 @@ static char *find_layer(const strict_ctx *c, layer *ly, const names *nm)
    or the variable of a field the lineage lists. */
 static char *strays(strict_ctx *c, const layer *ly, const names *nm)
 {
-	const char *head[] = {nm->crs,  nm->nodes, nm->x,     nm->y,     nm->z,    nm->m,
+	const char *head[] = {nm->crs,  nm->nodes, nm->x,     nm->y,     nm->z,   nm->m,
 			      nm->inst, nm->part,  nm->count, nm->parts, nm->ring};
 	size_t len = strlen(ly->name), nf = json_array_size(ly->fields), from, to;
 	char prefix[300];
