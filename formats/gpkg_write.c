@@ -224,8 +224,8 @@ static lode_status set_fields(OGRFeatureH feat, const lode_vdata *d, size_t k, l
 	return LODE_OK;
 }
 
-lode_status lode__vdata_write(const char *path, int csv, const char *layer, const char *crs_wkt,
-			      const lode_vdata *d, lode_error *err)
+static lode_status write_layer(const char *path, int csv, int append, const char *layer, const char *crs_wkt,
+			       const lode_vdata *d, lode_error *err)
 {
 	static const char *const csv_opts[] = {"GEOMETRY=AS_WKT", NULL};
 	lode__cpl_capture cap;
@@ -241,7 +241,8 @@ lode_status lode__vdata_write(const char *path, int csv, const char *layer, cons
 		rc = lode__err(err, LODE_EINTERNAL, "GDAL's %s driver is missing", csv ? "CSV" : "GPKG");
 		goto out;
 	}
-	ds = GDALCreate(drv, path, 0, 0, 0, GDT_Unknown, NULL);
+	ds = append ? GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_UPDATE, NULL, NULL, NULL)
+		    : GDALCreate(drv, path, 0, 0, 0, GDT_Unknown, NULL);
 	if (!ds) {
 		rc = lode__err(err, LODE_EIO, "%s: cannot create the %s: %s", path,
 			       csv ? "CSV file" : "GeoPackage", lode__cpl_msg(&cap, "unknown reason"));
@@ -332,6 +333,125 @@ out:
 	}
 	if (srs)
 		OSRDestroySpatialReference(srs);
+	lode__cpl_pop();
+	return rc;
+}
+
+lode_status lode__vdata_write(const char *path, int csv, const char *layer, const char *crs_wkt,
+			      const lode_vdata *d, lode_error *err)
+{
+	return write_layer(path, csv, 0, layer, crs_wkt, d, err);
+}
+
+lode_status lode__vdata_write_more(const char *path, const char *layer, const char *crs_wkt,
+				   const lode_vdata *d, lode_error *err)
+{
+	return write_layer(path, 0, 1, layer, crs_wkt, d, err);
+}
+
+/* ---- relations: the GeoPackage Related Tables Extension (OGC 18-000) ---- */
+
+/* s as an SQL identifier ("..." with '"' doubled) appended to sql. */
+static void ident(char *sql, size_t cap, const char *s)
+{
+	size_t len = strlen(sql);
+
+	if (len + 1 < cap)
+		sql[len++] = '"';
+	for (; *s && len + 3 < cap; s++) {
+		if (*s == '"')
+			sql[len++] = '"';
+		sql[len++] = *s;
+	}
+	sql[len++] = '"';
+	sql[len] = '\0';
+}
+
+/* One statement of the extension, or its error. */
+static lode_status run_sql(GDALDatasetH ds, const char *path, const char *sql, lode__cpl_capture *cap,
+			   lode_error *err)
+{
+	OGRLayerH r;
+	int before = cap->failures;
+
+	r = GDALDatasetExecuteSQL(ds, sql, NULL, NULL);
+	if (r)
+		GDALDatasetReleaseResultSet(ds, r);
+	if (cap->failures != before)
+		return lode__err(err, LODE_EIO, "%s: recording the relation failed: %s", path, cap->msg);
+	return LODE_OK;
+}
+
+lode_status lode__gpkg_relate(const char *path, const char *base, const char *key, const char *related,
+			      const char *field, lode_error *err)
+{
+	static const char *const def = "'gpkg_related_tables', "
+				       "'http://docs.opengeospatial.org/is/18-000/18-000.html', 'read-write'";
+	char map[300], sql[8][1400];
+	lode__cpl_capture cap;
+	GDALDatasetH ds;
+	lode_status rc = LODE_OK;
+
+	snprintf(map, sizeof map, "%s_%s_%s", related, field, base);
+	for (char *c = map; *c; c++) /* a plain name: it is also quoted as a value below */
+		if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+		      *c == '-'))
+			*c = '_';
+	snprintf(
+	    sql[7], sizeof sql[7],
+	    "CREATE TABLE IF NOT EXISTS gpkg_extensions (table_name TEXT, column_name TEXT, extension_name "
+	    "TEXT NOT NULL, definition TEXT NOT NULL, scope TEXT NOT NULL, CONSTRAINT ge_tce UNIQUE "
+	    "(table_name, column_name, extension_name))");
+	snprintf(sql[0], sizeof sql[0],
+		 "CREATE TABLE IF NOT EXISTS gpkgext_relations (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+		 "base_table_name TEXT NOT NULL, base_primary_column TEXT NOT NULL DEFAULT 'id', "
+		 "related_table_name TEXT NOT NULL, related_primary_column TEXT NOT NULL DEFAULT 'id', "
+		 "relation_name TEXT NOT NULL, mapping_table_name TEXT NOT NULL UNIQUE)");
+	snprintf(sql[1], sizeof sql[1],
+		 "INSERT INTO gpkg_extensions (table_name, column_name, extension_name, definition, scope) "
+		 "SELECT 'gpkgext_relations', NULL, %s WHERE NOT EXISTS (SELECT 1 FROM gpkg_extensions "
+		 "WHERE table_name = 'gpkgext_relations')",
+		 def);
+	strcpy(sql[2], "CREATE TABLE ");
+	ident(sql[2], sizeof sql[2], map);
+	strcat(sql[2], " (base_id INTEGER NOT NULL, related_id INTEGER NOT NULL)");
+	/* The pairs: every feature of related whose field equals a base feature's key (as text,
+	   as lode compared them at plan). */
+	strcpy(sql[3], "INSERT INTO ");
+	ident(sql[3], sizeof sql[3], map);
+	strcat(sql[3], " (base_id, related_id) SELECT b.fid, r.fid FROM ");
+	ident(sql[3], sizeof sql[3], base);
+	strcat(sql[3], " b JOIN ");
+	ident(sql[3], sizeof sql[3], related);
+	strcat(sql[3], " r ON CAST(b.");
+	ident(sql[3], sizeof sql[3], key);
+	strcat(sql[3], " AS TEXT) = CAST(r.");
+	ident(sql[3], sizeof sql[3], field);
+	strcat(sql[3], " AS TEXT) ORDER BY r.fid");
+	snprintf(sql[4], sizeof sql[4],
+		 "INSERT INTO gpkg_contents (table_name, data_type, identifier) VALUES ('%s', 'attributes', "
+		 "'%s')",
+		 map, map);
+	snprintf(sql[5], sizeof sql[5],
+		 "INSERT INTO gpkg_extensions (table_name, column_name, extension_name, definition, scope) "
+		 "VALUES ('%s', NULL, %s)",
+		 map, def);
+	snprintf(sql[6], sizeof sql[6],
+		 "INSERT INTO gpkgext_relations (base_table_name, base_primary_column, related_table_name, "
+		 "related_primary_column, relation_name, mapping_table_name) VALUES ('%s', 'fid', '%s', "
+		 "'fid', 'attributes', '%s')",
+		 base, related, map);
+	lode__cpl_push(&cap);
+	ds = GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_UPDATE, NULL, NULL, NULL);
+	if (!ds)
+		rc = lode__err(err, LODE_EIO, "%s: cannot open the GeoPackage: %s", path,
+			       lode__cpl_msg(&cap, "unknown reason"));
+	for (int k = 0; k < 8 && !rc; k++) /* the extensions table first */
+		rc = run_sql(ds, path, sql[(k + 7) % 8], &cap, err);
+	if (ds)
+		GDALClose(ds);
+	if (!rc && cap.failures)
+		rc = lode__err(err, LODE_EIO, "%s: recording the relation failed: %s", path, cap.msg);
 	lode__cpl_pop();
 	return rc;
 }

@@ -1,8 +1,8 @@
 /*
  * vector_read_int.h -- PRIVATE to formats/vector_read.c and formats/vector_shares.c: the
  * opened source, and the builder and reader a layer is read with, whether by one reader
- * (vector_read.c) or on several threads in shares (vector_shares.c).  Nothing else may
- * include it.
+ * (vector_read.c) or on several threads in shares (vector_shares.c), and one field read
+ * as text (vector_keys.c).  Nothing else may include it.
  */
 #ifndef LODE_VECTOR_READ_INT_H
 #define LODE_VECTOR_READ_INT_H
