@@ -351,14 +351,23 @@ lode_status lode__vdata_write_more(const char *path, const char *layer, const ch
 
 /* ---- relations: the GeoPackage Related Tables Extension (OGC 18-000) ---- */
 
-/* s as an SQL identifier ("..." with '"' doubled) appended to sql. */
+/* text appended to sql (cap bytes), cut if it does not fit (the statement then fails). */
+static void app(char *sql, size_t cap, const char *text)
+{
+	size_t len = strlen(sql);
+
+	snprintf(sql + len, cap - len, "%s", text);
+}
+
+/* s as an SQL identifier ("..." with '"' doubled) appended to sql (cap bytes). */
 static void ident(char *sql, size_t cap, const char *s)
 {
 	size_t len = strlen(sql);
 
-	if (len + 1 < cap)
-		sql[len++] = '"';
-	for (; *s && len + 3 < cap; s++) {
+	if (len + 4 > cap)
+		return;
+	sql[len++] = '"';
+	for (; *s && len + 4 < cap; s++) {
 		if (*s == '"')
 			sql[len++] = '"';
 		sql[len++] = *s;
@@ -387,11 +396,13 @@ lode_status lode__gpkg_relate(const char *path, const char *base, const char *ke
 {
 	static const char *const def = "'gpkg_related_tables', "
 				       "'http://docs.opengeospatial.org/is/18-000/18-000.html', 'read-write'";
-	char map[300], sql[8][1400];
+	char map[400], sql[8][1400];
 	lode__cpl_capture cap;
 	GDALDatasetH ds;
 	lode_status rc = LODE_OK;
 
+	if (strlen(base) > 64 || strlen(related) > 64 || strlen(key) > 255 || strlen(field) > 255)
+		return lode__err(err, LODE_EBUNDLE, "%s: the relation's names are too long", path);
 	snprintf(map, sizeof map, "%s_%s_%s", related, field, base);
 	for (char *c = map; *c; c++) /* a plain name: it is also quoted as a value below */
 		if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
@@ -414,20 +425,20 @@ lode_status lode__gpkg_relate(const char *path, const char *base, const char *ke
 		 def);
 	strcpy(sql[2], "CREATE TABLE ");
 	ident(sql[2], sizeof sql[2], map);
-	strcat(sql[2], " (base_id INTEGER NOT NULL, related_id INTEGER NOT NULL)");
+	app(sql[2], sizeof sql[2], " (base_id INTEGER NOT NULL, related_id INTEGER NOT NULL)");
 	/* The pairs: every feature of related whose field equals a base feature's key (as text,
 	   as lode compared them at plan). */
 	strcpy(sql[3], "INSERT INTO ");
 	ident(sql[3], sizeof sql[3], map);
-	strcat(sql[3], " (base_id, related_id) SELECT b.fid, r.fid FROM ");
+	app(sql[3], sizeof sql[3], " (base_id, related_id) SELECT b.fid, r.fid FROM ");
 	ident(sql[3], sizeof sql[3], base);
-	strcat(sql[3], " b JOIN ");
+	app(sql[3], sizeof sql[3], " b JOIN ");
 	ident(sql[3], sizeof sql[3], related);
-	strcat(sql[3], " r ON CAST(b.");
+	app(sql[3], sizeof sql[3], " r ON CAST(b.");
 	ident(sql[3], sizeof sql[3], key);
-	strcat(sql[3], " AS TEXT) = CAST(r.");
+	app(sql[3], sizeof sql[3], " AS TEXT) = CAST(r.");
 	ident(sql[3], sizeof sql[3], field);
-	strcat(sql[3], " AS TEXT) ORDER BY r.fid");
+	app(sql[3], sizeof sql[3], " AS TEXT) ORDER BY r.fid");
 	snprintf(sql[4], sizeof sql[4],
 		 "INSERT INTO gpkg_contents (table_name, data_type, identifier) VALUES ('%s', 'attributes', "
 		 "'%s')",
