@@ -407,7 +407,7 @@ out:
 /* The names of a layer's variables: NAME_ and what they hold. */
 typedef struct layer_names {
 	char nodes[160], inst[160], part[160], count[160], parts[160], ring[160], x[160], y[160], z[160],
-	    crs[160];
+	    m[160], crs[160];
 } layer_names;
 
 static void name_layer(layer_names *n, const char *name)
@@ -421,6 +421,7 @@ static void name_layer(layer_names *n, const char *name)
 	snprintf(n->x, sizeof n->x, "%s_coordX", name);
 	snprintf(n->y, sizeof n->y, "%s_coordY", name);
 	snprintf(n->z, sizeof n->z, "%s_coordZ", name);
+	snprintf(n->m, sizeof n->m, "%s_coordM", name);
 	snprintf(n->crs, sizeof n->crs, "%s_crs", name);
 }
 
@@ -714,7 +715,7 @@ lode_status lode__bundle_add_vector(lode__bundle *b, const char *name, const cha
 {
 	hid_t root = b->file, inst = H5I_INVALID_HID, parts = H5I_INVALID_HID;
 	hid_t idim = H5I_INVALID_HID, pdim = H5I_INVALID_HID; /* the instance and part dimensions */
-	hid_t cz = H5I_INVALID_HID, ir = H5I_INVALID_HID;
+	hid_t cz = H5I_INVALID_HID, cm = H5I_INVALID_HID, ir = H5I_INVALID_HID;
 	hid_t cont = H5I_INVALID_HID, sp = H5I_INVALID_HID, dcpl = lode__h5_dataset_cpl();
 	hid_t head[4] = {H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID};
 	hid_t nodes = H5I_INVALID_HID, cx = H5I_INVALID_HID, cy = H5I_INVALID_HID; /* head[1..3] */
@@ -786,9 +787,15 @@ lode_status lode__bundle_add_vector(lode__bundle *b, const char *name, const cha
 	if (d->has_z && (cz = make_column(root, nm.z, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, d->nnodes, d->z,
 					  nodes, NULL)) < 0)
 		goto h5fail;
+	/* M: a node variable beside the coordinates, not one of them (CF has no measures). */
+	if (d->has_m && (cm = make_column(root, nm.m, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, d->nnodes, d->m,
+					  nodes, NULL)) < 0)
+		goto h5fail;
 	lode__bundle_writeback(b);
 	if (cz >= 0 && (lode__h5_set_text(cz, "axis", "Z") < 0 ||
 			lode__h5_set_text(cz, "long_name", "z coordinate") < 0))
+		goto h5fail;
+	if (cm >= 0 && lode__h5_set_text(cm, "long_name", "measure") < 0)
 		goto h5fail;
 	if (write_counts(root, &nm, d, !pure_points, write_parts, &idim, &inst, &pdim, &parts, &ir) < 0)
 		goto h5fail;
@@ -837,6 +844,8 @@ out:
 		H5Dclose(pdim);
 	if (cz >= 0)
 		H5Dclose(cz);
+	if (cm >= 0)
+		H5Dclose(cm);
 	close_head(head);
 	return rc;
 }

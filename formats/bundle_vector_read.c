@@ -402,19 +402,20 @@ out:
 	return rc;
 }
 
-/* Read a layer's nodes (x, y and z: the variables nx, ny and nz), its node counts (the
+/* Read a layer's nodes (x, y, z and m: the variables nx, ny, nz and nm), its node counts (the
    variable count, or one per feature for plain points) and its parts (the variables
-   parts and ring, or one per feature) into d, whose kind, has_z, nnodes and nfeat are
-   set. */
+   parts and ring, or one per feature) into d, whose kind, has_z, has_m, nnodes and nfeat
+   are set. */
 static lode_status read_nodes_and_parts(hid_t file, const char *nx, const char *ny, const char *nz,
-					const char *count, const char *parts, const char *ring, lode_vdata *d,
-					lode_error *err)
+					const char *nm, const char *count, const char *parts,
+					const char *ring, lode_vdata *d, lode_error *err)
 {
 	lode_status rc = LODE_OK;
 
 	if (!(d->x = read_column(file, nx, H5T_NATIVE_DOUBLE, d->nnodes, 8, err, &rc)) ||
 	    !(d->y = read_column(file, ny, H5T_NATIVE_DOUBLE, d->nnodes, 8, err, &rc)) ||
-	    (d->has_z && !(d->z = read_column(file, nz, H5T_NATIVE_DOUBLE, d->nnodes, 8, err, &rc))))
+	    (d->has_z && !(d->z = read_column(file, nz, H5T_NATIVE_DOUBLE, d->nnodes, 8, err, &rc))) ||
+	    (d->has_m && !(d->m = read_column(file, nm, H5T_NATIVE_DOUBLE, d->nnodes, 8, err, &rc))))
 		return rc;
 	if (count) {
 		if (!(d->node_count = read_column(file, count, H5T_NATIVE_INT32, d->nfeat, 4, err, &rc)))
@@ -509,19 +510,19 @@ static lode_status check_parts(const lode_vdata *d, const char *t, const char *g
  * value is counted at its pointers, flag and allocation (33 bytes), its characters as
  * they are read (read_strings).
  */
-static lode_status layer_check(vread *v, const char *const vars[6], json_t *fields, size_t nfeat,
+static lode_status layer_check(vread *v, const char *const vars[7], json_t *fields, size_t nfeat,
 			       lode_gkind kind, lode_error *err)
 {
 	uint64_t need = 0;
 
-	for (size_t i = 0; i < 6 + json_array_size(fields); i++) {
+	for (size_t i = 0; i < 7 + json_array_size(fields); i++) {
 		uint64_t bytes = 0;
 		char *problem;
-		json_t *fj = json_array_get(fields, i - 6);
-		const char *fvar = i < 6 ? NULL : json_string_value(json_object_get(fj, "variable"));
-		const char *ftype = i < 6 ? NULL : json_string_value(json_object_get(fj, "type"));
+		json_t *fj = json_array_get(fields, i - 7);
+		const char *fvar = i < 7 ? NULL : json_string_value(json_object_get(fj, "variable"));
+		const char *ftype = i < 7 ? NULL : json_string_value(json_object_get(fj, "type"));
 		char *name =
-		    i < 6 ? lode__strdup(vars[i]) : lode__sprintf("%s_field_%s", v->layer, fvar ? fvar : "");
+		    i < 7 ? lode__strdup(vars[i]) : lode__sprintf("%s_field_%s", v->layer, fvar ? fvar : "");
 
 		if (!name)
 			return lode__err(err, LODE_ENOMEM, "out of memory");
@@ -532,9 +533,9 @@ static lode_status layer_check(vread *v, const char *const vars[6], json_t *fiel
 			free(problem);
 			return rc;
 		}
-		if (i >= 6 && ftype && lode__ftype_is_text(lode__ftype_from_name(ftype)))
+		if (i >= 7 && ftype && lode__ftype_is_text(lode__ftype_from_name(ftype)))
 			bytes = 33 * (uint64_t)nfeat;
-		else if (i >= 6)
+		else if (i >= 7)
 			bytes += nfeat; /* the null flags */
 		need += bytes;
 	}
@@ -595,7 +596,7 @@ lode_status lode__bundle_read_vector(lode__bundle *b, const lode_bundle_item *it
 {
 	hid_t file = b->file, c = H5I_INVALID_HID;
 	char *gtype = NULL, *coords = NULL, *count = NULL, *parts = NULL, *ring = NULL;
-	char nx[300] = "", ny[300] = "", nz[300] = "";
+	char nx[300] = "", ny[300] = "", nz[300] = "", nm[300] = "";
 	lode_vdata *d = NULL;
 	int table = item->geometry_type && !strcmp(item->geometry_type, "None");
 	char *tpath = table ? lode__sprintf("%s/%s", item->name, item->name) : NULL;
@@ -617,7 +618,7 @@ lode_status lode__bundle_read_vector(lode__bundle *b, const lode_bundle_item *it
 	}
 	d = calloc(1, sizeof *d);
 	if (table && d) { /* a table: no geometry, every node count 0 */
-		const char *const none[6] = {"", "", "", "", "", ""};
+		const char *const none[7] = {"", "", "", "", "", "", ""};
 		d->kind = LODE_GK_NONE;
 		d->nfeat = (size_t)item->nfeat;
 		if ((rc = layer_check(&v, none, fields, d->nfeat, d->kind, err)))
@@ -651,16 +652,21 @@ lode_status lode__bundle_read_vector(lode__bundle *b, const lode_bundle_item *it
 		goto out;
 	}
 	d->has_z = nz[0] != '\0';
+	/* Measures: lode's type ends in " M" and NAME_coordM holds them. */
+	d->has_m = strlen(item->geometry_type) > 2 &&
+		   !strcmp(item->geometry_type + strlen(item->geometry_type) - 2, " M");
+	if (d->has_m)
+		snprintf(nm, sizeof nm, "%s_coordM", item->name);
 	d->multi = strstr(item->geometry_type, "Multi") != NULL;
 	d->nnodes = (size_t)(var_len(file, nx) < 0 ? 0 : var_len(file, nx));
 	d->nfeat = (size_t)item->nfeat;
 	{
-		const char *const vars[6] = {
-		    nx, ny, nz, count ? count : "", parts ? parts : "", ring ? ring : ""};
+		const char *const vars[7] = {
+		    nx, ny, nz, count ? count : "", parts ? parts : "", ring ? ring : "", nm};
 		if ((rc = layer_check(&v, vars, fields, d->nfeat, d->kind, err)))
 			goto out;
 	}
-	if ((rc = read_nodes_and_parts(file, nx, ny, nz, count, parts, ring, d, err)))
+	if ((rc = read_nodes_and_parts(file, nx, ny, nz, nm, count, parts, ring, d, err)))
 		goto out;
 	/* The counts must add up, or the geometry cannot be rebuilt. */
 	if ((rc = check_counts(d, err)))

@@ -35,14 +35,23 @@ static void civil_from_days(long z, int *y, int *m, int *d)
 	*y = (int)(yoe + era * 400 + (*m <= 2));
 }
 
+/* Give g the layer's dimensions: Z, M. */
+static void dims(OGRGeometryH g, const lode_vdata *d)
+{
+	if (d->has_z)
+		OGR_G_Set3D(g, TRUE);
+	if (d->has_m)
+		OGR_G_SetMeasured(g, TRUE);
+}
+
 static OGRGeometryH ring_or_line(const lode_vdata *d, size_t first, int n, OGRwkbGeometryType t)
 {
 	OGRGeometryH g = OGR_G_CreateGeometry(t);
 
-	if (d->has_z)
-		OGR_G_Set3D(g, TRUE);
-	OGR_G_SetPoints(g, n, d->x + first, sizeof(double), d->y + first, sizeof(double),
-			d->has_z ? d->z + first : NULL, sizeof(double));
+	dims(g, d);
+	OGR_G_SetPointsZM(g, n, d->x + first, sizeof(double), d->y + first, sizeof(double),
+			  d->has_z ? d->z + first : NULL, sizeof(double), d->has_m ? d->m + first : NULL,
+			  sizeof(double));
 	return g;
 }
 
@@ -56,12 +65,16 @@ static OGRGeometryH rebuild(const lode_vdata *d, size_t f, size_t *node, size_t 
 		return NULL;
 	if (d->kind == LODE_GK_POINT) {
 		g = OGR_G_CreateGeometry(d->multi ? wkbMultiPoint : wkbPoint);
-		if (d->has_z)
-			OGR_G_Set3D(g, TRUE);
+		dims(g, d);
 		for (int i = 0; i < nodes; i++) {
 			size_t k = *node + (size_t)i;
 			OGRGeometryH p = d->multi ? OGR_G_CreateGeometry(wkbPoint) : g;
-			if (d->has_z)
+			dims(p, d);
+			if (d->has_z && d->has_m)
+				OGR_G_SetPointZM(p, 0, d->x[k], d->y[k], d->z[k], d->m[k]);
+			else if (d->has_m)
+				OGR_G_SetPointM(p, 0, d->x[k], d->y[k], d->m[k]);
+			else if (d->has_z)
 				OGR_G_SetPoint(p, 0, d->x[k], d->y[k], d->z[k]);
 			else
 				OGR_G_SetPoint_2D(p, 0, d->x[k], d->y[k]);
@@ -73,8 +86,8 @@ static OGRGeometryH rebuild(const lode_vdata *d, size_t f, size_t *node, size_t 
 	}
 	g = d->multi ? OGR_G_CreateGeometry(d->kind == LODE_GK_LINE ? wkbMultiLineString : wkbMultiPolygon)
 		     : NULL;
-	if (g && d->has_z)
-		OGR_G_Set3D(g, TRUE);
+	if (g)
+		dims(g, d);
 	{
 		OGRGeometryH poly = NULL;
 		int used = 0;
@@ -95,8 +108,7 @@ static OGRGeometryH rebuild(const lode_vdata *d, size_t f, size_t *node, size_t 
 					else if (poly) /* a second exterior outside a multi layer */
 						OGR_G_DestroyGeometry(poly);
 					poly = OGR_G_CreateGeometry(wkbPolygon);
-					if (d->has_z)
-						OGR_G_Set3D(poly, TRUE);
+					dims(poly, d);
 				}
 				if (poly)
 					OGR_G_AddGeometryDirectly(poly,
@@ -212,8 +224,8 @@ static lode_status set_fields(OGRFeatureH feat, const lode_vdata *d, size_t k, l
 	return LODE_OK;
 }
 
-lode_status lode__vdata_write(const char *path, int csv, const char *layer, const char *crs_wkt,
-			      const lode_vdata *d, lode_error *err)
+static lode_status write_layer(const char *path, int csv, int append, const char *layer, const char *crs_wkt,
+			       const lode_vdata *d, lode_error *err)
 {
 	static const char *const csv_opts[] = {"GEOMETRY=AS_WKT", NULL};
 	lode__cpl_capture cap;
@@ -229,7 +241,8 @@ lode_status lode__vdata_write(const char *path, int csv, const char *layer, cons
 		rc = lode__err(err, LODE_EINTERNAL, "GDAL's %s driver is missing", csv ? "CSV" : "GPKG");
 		goto out;
 	}
-	ds = GDALCreate(drv, path, 0, 0, 0, GDT_Unknown, NULL);
+	ds = append ? GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_UPDATE, NULL, NULL, NULL)
+		    : GDALCreate(drv, path, 0, 0, 0, GDT_Unknown, NULL);
 	if (!ds) {
 		rc = lode__err(err, LODE_EIO, "%s: cannot create the %s: %s", path,
 			       csv ? "CSV file" : "GeoPackage", lode__cpl_msg(&cap, "unknown reason"));
@@ -245,11 +258,14 @@ lode_status lode__vdata_write(const char *path, int csv, const char *layer, cons
 		     {wkbUnknown, wkbMultiPoint, wkbMultiLineString, wkbMultiPolygon}},
 		    {{wkbUnknown, wkbPoint25D, wkbLineString25D, wkbPolygon25D},
 		     {wkbUnknown, wkbMultiPoint25D, wkbMultiLineString25D, wkbMultiPolygon25D}}};
+		OGRwkbGeometryType gt =
+		    types[d->has_z ? 1 : 0][d->multi ? 1 : 0][d->kind == LODE_GK_NONE ? 0 : d->kind];
 		/* A table: a layer without geometry (a GeoPackage attributes table). */
-		lyr = GDALDatasetCreateLayer(
-		    ds, layer, d->kind == LODE_GK_NONE ? NULL : srs,
-		    d->kind == LODE_GK_NONE ? wkbNone : types[d->has_z ? 1 : 0][d->multi ? 1 : 0][d->kind],
-		    csv && d->kind != LODE_GK_NONE ? (char **)csv_opts : NULL);
+		lyr = GDALDatasetCreateLayer(ds, layer, d->kind == LODE_GK_NONE ? NULL : srs,
+					     d->kind == LODE_GK_NONE ? wkbNone
+					     : d->has_m              ? OGR_GT_SetM(gt)
+								     : gt,
+					     csv && d->kind != LODE_GK_NONE ? (char **)csv_opts : NULL);
 	}
 	if (!lyr) {
 		rc = lode__err(err, LODE_EIO, "%s: cannot create layer '%s': %s", path, layer,
@@ -317,6 +333,136 @@ out:
 	}
 	if (srs)
 		OSRDestroySpatialReference(srs);
+	lode__cpl_pop();
+	return rc;
+}
+
+lode_status lode__vdata_write(const char *path, int csv, const char *layer, const char *crs_wkt,
+			      const lode_vdata *d, lode_error *err)
+{
+	return write_layer(path, csv, 0, layer, crs_wkt, d, err);
+}
+
+lode_status lode__vdata_write_more(const char *path, const char *layer, const char *crs_wkt,
+				   const lode_vdata *d, lode_error *err)
+{
+	return write_layer(path, 0, 1, layer, crs_wkt, d, err);
+}
+
+/* ---- relations: the GeoPackage Related Tables Extension (OGC 18-000) ---- */
+
+/* text appended to sql (cap bytes), cut if it does not fit (the statement then fails). */
+static void app(char *sql, size_t cap, const char *text)
+{
+	size_t len = strlen(sql);
+
+	snprintf(sql + len, cap - len, "%s", text);
+}
+
+/* s as an SQL identifier ("..." with '"' doubled) appended to sql (cap bytes). */
+static void ident(char *sql, size_t cap, const char *s)
+{
+	size_t len = strlen(sql);
+
+	if (len + 4 > cap)
+		return;
+	sql[len++] = '"';
+	for (; *s && len + 4 < cap; s++) {
+		if (*s == '"')
+			sql[len++] = '"';
+		sql[len++] = *s;
+	}
+	sql[len++] = '"';
+	sql[len] = '\0';
+}
+
+/* One statement of the extension, or its error. */
+static lode_status run_sql(GDALDatasetH ds, const char *path, const char *sql, lode__cpl_capture *cap,
+			   lode_error *err)
+{
+	OGRLayerH r;
+	int before = cap->failures;
+
+	r = GDALDatasetExecuteSQL(ds, sql, NULL, NULL);
+	if (r)
+		GDALDatasetReleaseResultSet(ds, r);
+	if (cap->failures != before)
+		return lode__err(err, LODE_EIO, "%s: recording the relation failed: %s", path, cap->msg);
+	return LODE_OK;
+}
+
+lode_status lode__gpkg_relate(const char *path, const char *base, const char *key, const char *related,
+			      const char *field, lode_error *err)
+{
+	static const char *const def = "'gpkg_related_tables', "
+				       "'http://docs.opengeospatial.org/is/18-000/18-000.html', 'read-write'";
+	char map[400], sql[8][1400];
+	lode__cpl_capture cap;
+	GDALDatasetH ds;
+	lode_status rc = LODE_OK;
+
+	if (strlen(base) > 64 || strlen(related) > 64 || strlen(key) > 255 || strlen(field) > 255)
+		return lode__err(err, LODE_EBUNDLE, "%s: the relation's names are too long", path);
+	snprintf(map, sizeof map, "%s_%s_%s", related, field, base);
+	for (char *c = map; *c; c++) /* a plain name: it is also quoted as a value below */
+		if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+		      *c == '-'))
+			*c = '_';
+	snprintf(
+	    sql[7], sizeof sql[7],
+	    "CREATE TABLE IF NOT EXISTS gpkg_extensions (table_name TEXT, column_name TEXT, extension_name "
+	    "TEXT NOT NULL, definition TEXT NOT NULL, scope TEXT NOT NULL, CONSTRAINT ge_tce UNIQUE "
+	    "(table_name, column_name, extension_name))");
+	snprintf(sql[0], sizeof sql[0],
+		 "CREATE TABLE IF NOT EXISTS gpkgext_relations (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+		 "base_table_name TEXT NOT NULL, base_primary_column TEXT NOT NULL DEFAULT 'id', "
+		 "related_table_name TEXT NOT NULL, related_primary_column TEXT NOT NULL DEFAULT 'id', "
+		 "relation_name TEXT NOT NULL, mapping_table_name TEXT NOT NULL UNIQUE)");
+	snprintf(sql[1], sizeof sql[1],
+		 "INSERT INTO gpkg_extensions (table_name, column_name, extension_name, definition, scope) "
+		 "SELECT 'gpkgext_relations', NULL, %s WHERE NOT EXISTS (SELECT 1 FROM gpkg_extensions "
+		 "WHERE table_name = 'gpkgext_relations')",
+		 def);
+	strcpy(sql[2], "CREATE TABLE ");
+	ident(sql[2], sizeof sql[2], map);
+	app(sql[2], sizeof sql[2], " (base_id INTEGER NOT NULL, related_id INTEGER NOT NULL)");
+	/* The pairs: every feature of related whose field equals a base feature's key (as text,
+	   as lode compared them at plan). */
+	strcpy(sql[3], "INSERT INTO ");
+	ident(sql[3], sizeof sql[3], map);
+	app(sql[3], sizeof sql[3], " (base_id, related_id) SELECT b.fid, r.fid FROM ");
+	ident(sql[3], sizeof sql[3], base);
+	app(sql[3], sizeof sql[3], " b JOIN ");
+	ident(sql[3], sizeof sql[3], related);
+	app(sql[3], sizeof sql[3], " r ON CAST(b.");
+	ident(sql[3], sizeof sql[3], key);
+	app(sql[3], sizeof sql[3], " AS TEXT) = CAST(r.");
+	ident(sql[3], sizeof sql[3], field);
+	app(sql[3], sizeof sql[3], " AS TEXT) ORDER BY r.fid");
+	snprintf(sql[4], sizeof sql[4],
+		 "INSERT INTO gpkg_contents (table_name, data_type, identifier) VALUES ('%s', 'attributes', "
+		 "'%s')",
+		 map, map);
+	snprintf(sql[5], sizeof sql[5],
+		 "INSERT INTO gpkg_extensions (table_name, column_name, extension_name, definition, scope) "
+		 "VALUES ('%s', NULL, %s)",
+		 map, def);
+	snprintf(sql[6], sizeof sql[6],
+		 "INSERT INTO gpkgext_relations (base_table_name, base_primary_column, related_table_name, "
+		 "related_primary_column, relation_name, mapping_table_name) VALUES ('%s', 'fid', '%s', "
+		 "'fid', 'attributes', '%s')",
+		 base, related, map);
+	lode__cpl_push(&cap);
+	ds = GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_UPDATE, NULL, NULL, NULL);
+	if (!ds)
+		rc = lode__err(err, LODE_EIO, "%s: cannot open the GeoPackage: %s", path,
+			       lode__cpl_msg(&cap, "unknown reason"));
+	for (int k = 0; k < 8 && !rc; k++) /* the extensions table first */
+		rc = run_sql(ds, path, sql[(k + 7) % 8], &cap, err);
+	if (ds)
+		GDALClose(ds);
+	if (!rc && cap.failures)
+		rc = lode__err(err, LODE_EIO, "%s: recording the relation failed: %s", path, cap.msg);
 	lode__cpl_pop();
 	return rc;
 }

@@ -209,6 +209,7 @@ void lode__manifest_free(lode_manifest *m)
 		free(d->assume_crs);
 		free(d->operation);
 		free(d->via);
+		lode__manifest_relations_free(d);
 		free(d->layer);
 		free(d->where);
 		for (size_t k = 0; d->open_options && d->open_options[k]; k++)

@@ -16,7 +16,8 @@ typedef struct lode_loc {
 
 /* A policy: section, the manifest's or a dataset's (has_*: the key was given). */
 typedef struct lode_policy_spec {
-	int has_max_error_m, has_allow_ballpark, has_confine_sources;
+	int has_max_error_m, has_allow_ballpark, has_confine_sources, has_orphans;
+	int orphans; /* orphans: refuse (0) or list (1) references without their key */
 	double max_error_m;
 	int allow_ballpark;
 	int confine_sources;
@@ -27,6 +28,14 @@ typedef struct lode_meta {
 	char *key; /* ACDD attribute name */
 	char *value;
 } lode_meta;
+
+/* One of a dataset's references: (issue 15 item 4): FIELD: DATASET.KEY. */
+typedef struct lode_reference {
+	char *field;   /* this dataset's field */
+	char *dataset; /* the dataset referred to */
+	char *key;     /* its key: field */
+	lode_loc at;   /* where the pair starts */
+} lode_reference;
 
 typedef struct lode_dataset_spec {
 	char *name;
@@ -58,6 +67,11 @@ typedef struct lode_dataset_spec {
 	char *via;               /* intermediate CRS (as written), or NULL */
 	lode_loc at_resolution, at_assume_crs, at_operation, at_via;
 	int index; /* 1-based position in datasets: (for "datasets[N]" in messages) */
+	/* relations: key: FIELD (unique, non-null) and references: (manifest_relations.c) */
+	char *key;
+	lode_reference *refs;
+	size_t nrefs;
+	lode_loc at_key, at_references;
 } lode_dataset_spec;
 
 typedef struct lode_manifest {
@@ -104,6 +118,21 @@ int lode__name_ok(const char *name);
 /* Refuse YAML anchors, aliases and nesting deeper than 32 levels in text (len bytes),
    before libyaml builds a tree: errors "FILE:LINE:COL: ...". */
 lode_status lode__manifest_prescan(const char *file, const char *text, size_t len, lode_error *err);
+/* manifest_relations.c, for manifest_yaml.c: a problem is recorded through problem (at
+   a place, of a dataset, under a key) and the reading goes on.  relation_key reads the
+   value node (a yaml_node_t of the document doc) of key: (which 0) or references:
+   (which 1) into d; orphans the policy's orphans: value; relations_check, once every
+   dataset is read, that each reference names another dataset whose key: is the field
+   named.  They return LODE_EMANIFEST after a problem, LODE_ENOMEM, or LODE_OK. */
+typedef void (*lode_manifest_problem)(void *user, lode_loc at, const char *dataset, const char *key,
+				      const char *what);
+lode_status lode__manifest_relation_key(void *doc, int which, const void *node, lode_dataset_spec *d,
+					lode_manifest_problem problem, void *user);
+lode_status lode__manifest_orphans(const char *value, lode_loc at, lode_policy_spec *p,
+				   lode_manifest_problem problem, void *user);
+lode_status lode__manifest_relations_check(const lode_manifest *m, lode_manifest_problem problem, void *user);
+void lode__manifest_relations_free(lode_dataset_spec *d);
+
 /* The closest of the NULL-terminated words to s (a typo away), or NULL. */
 const char *lode__did_you_mean(const char *s, const char *const *words);
 

@@ -394,7 +394,23 @@ static void check_target(ctx *c, target_seen *t)
 
 /* ---- policy: ---- */
 
-static const char *const policy_keys[] = {"max_error_m", "allow_ballpark", "confine_sources", NULL};
+static const char *const policy_keys[] = {"max_error_m", "allow_ballpark", "confine_sources", "orphans",
+					  NULL};
+
+/* For manifest_relations.c: a problem at a place (fail's, of the dataset named). */
+static void relation_problem(void *user, lode_loc at, const char *dataset, const char *key, const char *what)
+{
+	ctx *c = user;
+	const char *was = c->dataset;
+	yaml_node_t n;
+
+	memset(&n, 0, sizeof n);
+	n.start_mark.line = at.line > 0 ? (size_t)at.line - 1 : 0;
+	n.start_mark.column = at.col > 0 ? (size_t)at.col - 1 : 0;
+	c->dataset = dataset;
+	fail(c, &n, key, "%s", what);
+	c->dataset = was;
+}
 
 /* The manifest's policy: and a dataset's: the same keys. */
 static lode_status on_policy(ctx *c, int which, const char *key, const yaml_node_t *v, void *user)
@@ -410,6 +426,8 @@ static lode_status on_policy(ctx *c, int which, const char *key, const yaml_node
 		p->has_max_error_m = 1;
 		return LODE_OK;
 	}
+	if (which == 3)
+		return lode__manifest_orphans(scalar(v), loc_of(v), p, relation_problem, c);
 	if (which == 2) {
 		p->has_confine_sources = get_bool(c, v, key, &p->confine_sources) == LODE_OK;
 		return p->has_confine_sources ? LODE_OK : LODE_EMANIFEST;
@@ -434,7 +452,7 @@ static const char *const dataset_keys[] = {
     "name",         "source",    "resampling", "bands",           "nodata",
     "assume_crs",   "operation", "resolution", "error_threshold", "layer",
     "open_options", "clip",      "where",      "allow",           "policy",
-    "via",          NULL};
+    "via",          "key",       "references", NULL};
 
 /*
  * A CRS named in the manifest (target.crs, assume_crs, via) must be one PROJ knows; the
@@ -640,6 +658,8 @@ static lode_status on_dataset(ctx *c, int which, const char *key, const yaml_nod
 		if ((rc = get_string(c, v, key, &d->via)))
 			return rc;
 		return check_crs(c, v, key, d->via, NULL);
+	case 16:
+	case 17: return lode__manifest_relation_key(c->doc, which - 16, v, d, relation_problem, c);
 	}
 	return LODE_OK;
 }
@@ -712,7 +732,7 @@ static lode_status load_datasets(ctx *c, const yaml_node_t *seq, lode_manifest *
 			return lode__err(c->err, LODE_ENOMEM, "out of memory");
 	}
 	c->dataset = NULL;
-	return LODE_OK;
+	return lode__manifest_relations_check(m, relation_problem, c);
 }
 
 /* ---- top level ---- */
@@ -735,7 +755,8 @@ static lode_status get_metadata(ctx *c, const yaml_node_t *n, const char *key, u
 			if (strcmp(s, names[i]) == 0)
 				break;
 		if (!s || !names[i])
-			return fail(c, e, key, "unknown record format '%s' (expected iso19139, fgdc, stac or report)",
+			return fail(c, e, key,
+				    "unknown record format '%s' (expected iso19139, fgdc, stac or report)",
 				    s ? s : "(not text)");
 		if (*out & (1u << i))
 			return fail(c, e, key, "'%s' is listed twice", s);

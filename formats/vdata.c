@@ -71,6 +71,7 @@ void lode__vdata_free(lode_vdata *d)
 	free(d->x);
 	free(d->y);
 	free(d->z);
+	free(d->m);
 	free(d->node_count);
 	free(d->part_node_count);
 	free(d->interior_ring);
@@ -90,12 +91,16 @@ void lode__vdata_free(lode_vdata *d)
 
 const char *lode__vdata_type_name(const lode_vdata *d)
 {
-	static const char *const names[2][2][4] = {
-	    {{"", "Point", "LineString", "Polygon"}, {"", "MultiPoint", "MultiLineString", "MultiPolygon"}},
-	    {{"", "3D Point", "3D LineString", "3D Polygon"},
-	     {"", "3D MultiPoint", "3D MultiLineString", "3D MultiPolygon"}},
+	static const char *const names[2][2][2][4] = {
+	    {{{"", "Point", "LineString", "Polygon"}, {"", "MultiPoint", "MultiLineString", "MultiPolygon"}},
+	     {{"", "3D Point", "3D LineString", "3D Polygon"},
+	      {"", "3D MultiPoint", "3D MultiLineString", "3D MultiPolygon"}}},
+	    {{{"", "Point M", "LineString M", "Polygon M"},
+	      {"", "MultiPoint M", "MultiLineString M", "MultiPolygon M"}},
+	     {{"", "3D Point M", "3D LineString M", "3D Polygon M"},
+	      {"", "3D MultiPoint M", "3D MultiLineString M", "3D MultiPolygon M"}}},
 	};
 	if (d->kind == LODE_GK_NONE)
 		return "None";
-	return names[d->has_z ? 1 : 0][d->multi ? 1 : 0][d->kind];
+	return names[d->has_m ? 1 : 0][d->has_z ? 1 : 0][d->multi ? 1 : 0][d->kind];
 }

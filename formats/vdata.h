@@ -54,9 +54,9 @@ typedef struct lode_vfield {
  */
 typedef struct lode_vdata {
 	lode_gkind kind;
-	int multi, has_z;
+	int multi, has_z, has_m; /* has_m: the nodes carry measures (M) in m */
 	size_t nfeat, nnodes, nparts;
-	double *x, *y, *z;
+	double *x, *y, *z, *m;
 	int32_t *node_count;
 	int32_t *part_node_count, *interior_ring;
 	lode_vfield *fields;
@@ -65,8 +65,8 @@ typedef struct lode_vdata {
 } lode_vdata;
 
 void lode__vdata_free(lode_vdata *d); /* frees the contents and d; NULL ok */
-/* "Point", "MultiLineString", "3D Polygon"...: the OGR name of the layer's type ("None"
-   for a table). */
+/* "Point", "MultiLineString", "3D Polygon", "3D LineString M"...: the OGR name of the
+   layer's type, " M" after it when it has measures ("None" for a table). */
 const char *lode__vdata_type_name(const lode_vdata *d);
 
 #endif

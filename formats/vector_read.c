@@ -235,7 +235,7 @@ int lode__vread_grow(void **p, size_t *cap, size_t need, size_t sz)
 size_t lode__vread_held(const builder *b)
 {
 	const lode_vdata *d = b->d;
-	size_t n = (b->cap_x + b->cap_y + b->cap_z) * sizeof(double) +
+	size_t n = (b->cap_x + b->cap_y + b->cap_z + b->cap_m) * sizeof(double) +
 		   (b->cap_nc + b->cap_pnc + b->cap_ir) * sizeof(int32_t) + b->text;
 
 	for (size_t i = 0; i < d->nfields; i++)
@@ -259,32 +259,38 @@ lode_status lode__vread_send_xy(builder *b, lode_error *err)
 	return LODE_OK;
 }
 
+/* Room for n more values of the optional column *col (z or m) once one geometry has it
+   (on): zeros for the nodes before it, which a layer without it never holds. */
+static int grow_opt(double **col, size_t *cap, size_t nnodes, int n, int on)
+{
+	int first = !*col;
+
+	if (!on && !*col)
+		return 0;
+	if (lode__vread_grow((void **)col, cap, nnodes + (size_t)n, sizeof(double)))
+		return -1;
+	if (first)
+		memset(*col, 0, sizeof(double) * nnodes);
+	if (!on)
+		memset(*col + nnodes, 0, sizeof(double) * (size_t)n);
+	return 0;
+}
+
 static int add_nodes(builder *b, OGRGeometryH g)
 {
 	lode_vdata *d = b->d;
-	int n = OGR_G_GetPointCount(g), is3d;
-	double *z;
+	int n = OGR_G_GetPointCount(g), is3d = OGR_G_Is3D(g), ism = OGR_G_IsMeasured(g);
 
 	if (n <= 0)
 		return 0;
-	is3d = OGR_G_Is3D(g);
 	if (lode__vread_grow((void **)&d->x, &b->cap_x, d->nnodes + (size_t)n, sizeof(double)) ||
-	    lode__vread_grow((void **)&d->y, &b->cap_y, d->nnodes + (size_t)n, sizeof(double)))
+	    lode__vread_grow((void **)&d->y, &b->cap_y, d->nnodes + (size_t)n, sizeof(double)) ||
+	    grow_opt(&d->z, &b->cap_z, d->nnodes, n, is3d) || grow_opt(&d->m, &b->cap_m, d->nnodes, n, ism))
 		return -1;
-	/* z only from the first 3D geometry on (zeros for the nodes before it): a 2D
-	   layer's zeros were a third of the memory written, and then thrown away. */
-	if (is3d || d->z) {
-		int first = !d->z;
-		if (lode__vread_grow((void **)&d->z, &b->cap_z, d->nnodes + (size_t)n, sizeof(double)))
-			return -1;
-		if (first)
-			memset(d->z, 0, sizeof(double) * d->nnodes);
-	}
-	z = d->z ? d->z + d->nnodes : NULL;
-	OGR_G_GetPoints(g, d->x + d->nnodes, sizeof(double), d->y + d->nnodes, sizeof(double), z,
-			sizeof(double));
-	if (z && !is3d)
-		memset(z, 0, sizeof(double) * (size_t)n);
+	/* M as the source has it: OGR's transformation leaves M alone, as ogr2ogr does. */
+	OGR_G_GetPointsZM(g, d->x + d->nnodes, sizeof(double), d->y + d->nnodes, sizeof(double),
+			  is3d ? d->z + d->nnodes : NULL, sizeof(double), ism ? d->m + d->nnodes : NULL,
+			  sizeof(double));
 	d->nnodes += (size_t)n;
 	return n;
 }
@@ -595,6 +601,7 @@ lode_status lode__vread_new_vdata(lode__vector *v, lode_vdata **out, lode_error 
 	d->kind = flat == wkbNone ? LODE_GK_NONE : kind_of(declared);
 	d->multi = flat == wkbMultiPoint || flat == wkbMultiLineString || flat == wkbMultiPolygon;
 	d->has_z = wkbHasZ(declared);
+	d->has_m = wkbHasM(declared);
 	if ((rc = field_defs(OGR_L_GetLayerDefn(v->layer), d, layer, err))) {
 		lode__vdata_free(d);
 		return rc;
@@ -721,15 +728,6 @@ lode_status lode__vread_features(reader *t, builder *b, lode_error *err)
 			lode_gkind k = kind_of(gt);
 			OGREnvelope e;
 
-			if (OGR_G_IsMeasured(g)) {
-				rc = lode__err(err, LODE_ESOURCE,
-					       "layer '%s', feature %lld: the geometry has measures (M), "
-					       "which lode does not "
-					       "carry; drop them first, e.g. ogr2ogr -dim XYZ",
-					       layer, fid);
-				OGR_G_DestroyGeometry(g);
-				goto out;
-			}
 			if (OGR_GT_IsNonLinear(gt) || !k) {
 				rc = lode__err(err, LODE_ESOURCE,
 					       "layer '%s', feature %lld: geometry type %s is not carried "
@@ -773,8 +771,19 @@ lode_status lode__vread_features(reader *t, builder *b, lode_error *err)
 			}
 			if (r->clip && (e.MinX < r->bounds[0] || e.MaxX > r->bounds[2] ||
 					e.MinY < r->bounds[1] || e.MaxY > r->bounds[3])) {
-				OGRGeometryH cut = OGR_G_Intersection(g, t->box),
-					     kept = cut ? same_dimension(cut, k) : NULL;
+				OGRGeometryH cut, kept;
+				if (OGR_G_IsMeasured(g)) { /* GEOS would drop M, not interpolate it */
+					rc = lode__err(
+					    err, LODE_ESOURCE,
+					    "layer '%s', feature %lld: clip: would cut a geometry with "
+					    "measures (M), which GEOS drops; widen the bounds or clip "
+					    "it first",
+					    layer, fid);
+					OGR_G_DestroyGeometry(g);
+					goto out;
+				}
+				cut = OGR_G_Intersection(g, t->box);
+				kept = cut ? same_dimension(cut, k) : NULL;
 				OGR_G_DestroyGeometry(cut);
 				OGR_G_DestroyGeometry(g);
 				g = kept;
@@ -786,8 +795,8 @@ lode_status lode__vread_features(reader *t, builder *b, lode_error *err)
 				}
 				gt = OGR_G_GetGeometryType(g);
 			}
-			if (OGR_G_Is3D(g))
-				d->has_z = 1;
+			d->has_z |= OGR_G_Is3D(g);
+			d->has_m |= OGR_G_IsMeasured(g);
 			if (wkbFlatten(gt) == wkbMultiPoint || wkbFlatten(gt) == wkbMultiLineString ||
 			    wkbFlatten(gt) == wkbMultiPolygon) {
 				d->multi = 1;
@@ -876,8 +885,10 @@ lode_status lode__vector_read(lode__vector *v, const lode_vector_read *r, lode_v
 		free(d->z);
 		d->z = NULL;
 	}
-	/* A layer declared 3D whose geometries are all 2D: z is zero everywhere. */
-	if (d->has_z && !d->z && d->nnodes && !(d->z = calloc(d->nnodes, sizeof(double)))) {
+	/* A layer declared 3D (or with M) whose geometries are all 2D (or without M): z (m) is
+	   zero everywhere. */
+	if ((d->has_z && !d->z && d->nnodes && !(d->z = calloc(d->nnodes, sizeof(double)))) ||
+	    (d->has_m && !d->m && d->nnodes && !(d->m = calloc(d->nnodes, sizeof(double))))) {
 		lode__vdata_free(d);
 		return lode__err(err, LODE_ENOMEM, "out of memory");
 	}

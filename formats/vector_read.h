@@ -42,6 +42,13 @@ const lode_vector_info *lode__vector_info(const lode__vector *v); /* v's: valid 
 void lode__vector_close(lode__vector *v);                         /* NULL ok */
 /* Every file GDAL lists for the opened source v, as lode__raster_files does. */
 int lode__vector_files(const lode__vector *v, int (*visit)(const char *path, void *arg), void *arg);
+/* Field `field` of every feature of v (its where: filter applied) as OGR's text of it,
+   NULL for null or unset, in feature order, into *values (n of them; free with
+   lode__vector_column_free).  A field the layer lacks fails (LODE_EMANIFEST), naming the
+   closest field name.  formats/vector_keys.c. */
+lode_status lode__vector_column_text(lode__vector *v, const char *field, char ***values, size_t *n,
+				     lode_error *err);
+void lode__vector_column_free(char **values, size_t n);
 /* Is this source a vector dataset (layers, no raster bands)? -1 if GDAL cannot open it. */
 int lode__source_is_vector(const char *path, const char *const *open_options, int layer_given);
 

@@ -1,8 +1,8 @@
 /*
  * vector_read_int.h -- PRIVATE to formats/vector_read.c and formats/vector_shares.c: the
  * opened source, and the builder and reader a layer is read with, whether by one reader
- * (vector_read.c) or on several threads in shares (vector_shares.c).  Nothing else may
- * include it.
+ * (vector_read.c) or on several threads in shares (vector_shares.c), and one field read
+ * as text (vector_keys.c).  Nothing else may include it.
  */
 #ifndef LODE_VECTOR_READ_INT_H
 #define LODE_VECTOR_READ_INT_H
@@ -31,7 +31,7 @@ int lode__vread_grow(void **p, size_t *cap, size_t need, size_t sz);
 /* A layer being built: its lode_vdata and the room of its arrays. */
 typedef struct builder {
 	lode_vdata *d;
-	size_t cap_x, cap_y, cap_z, cap_nc, cap_pnc, cap_ir;
+	size_t cap_x, cap_y, cap_z, cap_m, cap_nc, cap_pnc, cap_ir;
 	size_t *cap_field; /* per field */
 	size_t *cap_null;
 	lode__colenc *xy; /* or NULL: gets each whole chunk of x and y once read */

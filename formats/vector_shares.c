@@ -79,30 +79,41 @@ int lode__vshares_over_bound(reader *t, const builder *b)
 	return all > t->r->max_bytes;
 }
 
+/* Append src's optional column (z or m: *sc, NULL when src has none) to a's (*ac, grown
+   from NULL with zeros for a's nodes so far); a's nn nodes are a->nnodes + src's. */
+static int append_opt(double **ac, size_t *cap, const double *sc, size_t before, size_t nn)
+{
+	int first = !*ac;
+
+	if (!sc && !*ac)
+		return 0;
+	if (lode__vread_grow((void **)ac, cap, nn, sizeof(double)))
+		return -1;
+	if (first)
+		memset(*ac, 0, before * sizeof(double));
+	if (sc)
+		memcpy(*ac + before, sc, (nn - before) * sizeof(double));
+	else
+		memset(*ac + before, 0, (nn - before) * sizeof(double));
+	return 0;
+}
+
 /* Append src's features to the layer b builds (src keeps nothing: its strings are b's). */
 static int append(builder *b, lode_vdata *src)
 {
 	lode_vdata *a = b->d;
 	size_t nf = a->nfeat + src->nfeat, nn = a->nnodes + src->nnodes, np = a->nparts + src->nparts;
 
-	if (src->z && !a->z) {
-		if (lode__vread_grow((void **)&a->z, &b->cap_z, nn, sizeof(double)))
-			return -1;
-		memset(a->z, 0, a->nnodes * sizeof(double));
-	}
 	if (lode__vread_grow((void **)&a->x, &b->cap_x, nn, sizeof(double)) ||
 	    lode__vread_grow((void **)&a->y, &b->cap_y, nn, sizeof(double)) ||
-	    (a->z && lode__vread_grow((void **)&a->z, &b->cap_z, nn, sizeof(double))) ||
+	    append_opt(&a->z, &b->cap_z, src->z, a->nnodes, nn) ||
+	    append_opt(&a->m, &b->cap_m, src->m, a->nnodes, nn) ||
 	    lode__vread_grow((void **)&a->node_count, &b->cap_nc, nf, sizeof(int32_t)) ||
 	    lode__vread_grow((void **)&a->part_node_count, &b->cap_pnc, np, sizeof(int32_t)) ||
 	    lode__vread_grow((void **)&a->interior_ring, &b->cap_ir, np, sizeof(int32_t)))
 		return -1;
 	memcpy(a->x + a->nnodes, src->x, src->nnodes * sizeof(double));
 	memcpy(a->y + a->nnodes, src->y, src->nnodes * sizeof(double));
-	if (a->z && src->z)
-		memcpy(a->z + a->nnodes, src->z, src->nnodes * sizeof(double));
-	else if (a->z)
-		memset(a->z + a->nnodes, 0, src->nnodes * sizeof(double));
 	if (src->nfeat)
 		memcpy(a->node_count + a->nfeat, src->node_count, src->nfeat * sizeof(int32_t));
 	if (src->nparts) {
@@ -126,6 +137,7 @@ static int append(builder *b, lode_vdata *src)
 	a->nparts = np;
 	a->multi |= src->multi;
 	a->has_z |= src->has_z;
+	a->has_m |= src->has_m;
 	src->nfeat = 0; /* its strings are a's now */
 	return 0;
 }
@@ -143,6 +155,7 @@ static lode_vdata *vdata_like(const lode_vdata *e)
 	d->kind = e->kind;
 	d->multi = e->multi;
 	d->has_z = e->has_z;
+	d->has_m = e->has_m;
 	d->nfields = e->nfields;
 	for (size_t i = 0; i < e->nfields; i++) {
 		d->fields[i].type = e->fields[i].type;

@@ -268,6 +268,8 @@ void lode__vector_digest_ex(const lode_vdata *d, char hex[65], char coords[3][65
 	part(top, d->y, d->nnodes * sizeof(double), coords ? coords[1] : NULL);
 	if (d->has_z)
 		part(top, d->z, d->nnodes * sizeof(double), coords ? coords[2] : NULL);
+	if (d->has_m) /* after z, as in the bundle (a layer without M hashes as before) */
+		part(top, d->m, d->nnodes * sizeof(double), NULL);
 	part(top, d->node_count, d->nfeat * sizeof(int32_t), NULL);
 	part(top, d->part_node_count, d->nparts * sizeof(int32_t), NULL);
 	part(top, d->interior_ring, d->nparts * sizeof(int32_t), NULL);

@@ -244,9 +244,68 @@ out:
 	return rc;
 }
 
+static int wanted(const lode_bundle_item *it, const char *const *names, size_t nnames);
+
+/* A layer's values, checked against its content digest. */
+static lode_status read_checked(lode__bundle *b, const lode_bundle_item *it, lode_vdata **d, lode_error *err)
+{
+	char hex[65];
+	lode_status rc = lode__bundle_read_vector(b, it, d, err);
+
+	if (rc)
+		return rc;
+	lode__vector_digest(*d, hex);
+	if (!it->content_sha256 || strcmp(hex, it->content_sha256) != 0) {
+		lode__vdata_free(*d);
+		*d = NULL;
+		return lode__err(
+		    err, LODE_EDAMAGED,
+		    "%s: the layer does not match its content digest: the bundle is damaged (run "
+		    "lode verify)",
+		    it->name);
+	}
+	return LODE_OK;
+}
+
+/* Into the GeoPackage path of dataset base: every extracted dataset whose lineage says it
+   references base (key:, references:; bundle-format.md 5.4), and the relation
+   (gpkg_write.c, the Related Tables Extension), for GDAL and QGIS to show. */
+static lode_status add_related(lode__bundle *b, const lode_bundle_item *base, const lode_bundle_item *items,
+			       size_t n, const char *const *names, size_t nnames, const char *path,
+			       lode_error *err)
+{
+	lode_status rc = LODE_OK;
+
+	for (size_t i = 0; i < n && !rc; i++) {
+		json_t *lin, *refs;
+		lode_vdata *d = NULL;
+		if (&items[i] == base || strcmp(items[i].kind, "vector") != 0 ||
+		    !wanted(&items[i], names, nnames) || !items[i].lineage || !lode__name_ok(items[i].name))
+			continue;
+		lin = json_loads(items[i].lineage, 0, NULL);
+		refs = json_object_get(lin, "references");
+		for (size_t k = 0; k < json_array_size(refs) && !rc; k++) {
+			json_t *r = json_array_get(refs, k);
+			const char *field = json_string_value(json_object_get(r, "field")),
+				   *key = json_string_value(json_object_get(r, "key")),
+				   *to = json_string_value(json_object_get(r, "dataset"));
+			if (!field || !key || !to || strcmp(to, base->name) != 0)
+				continue;
+			if (!d && !(rc = read_checked(b, &items[i], &d, err)))
+				rc = lode__vdata_write_more(path, items[i].name, items[i].crs_wkt, d, err);
+			if (!rc)
+				rc = lode__gpkg_relate(path, base->name, key, items[i].name, field, err);
+		}
+		lode__vdata_free(d);
+		json_decref(lin);
+	}
+	return rc;
+}
+
 /* A vector layer or table to DIR/NAME.gpkg (DIR/NAME.csv with csv), after checking its
-   content digest. */
-static lode_status extract_vector(lode__bundle *b, const lode_bundle_item *it, const char *dir,
+   content digest; a GeoPackage also holds the datasets that reference it, related. */
+static lode_status extract_vector(lode__bundle *b, const lode_bundle_item *it, const lode_bundle_item *items,
+				  size_t n, const char *const *names, size_t nnames, const char *dir,
 				  size_t max_memory, int csv, lode_error *err)
 {
 	char *final = lode__sprintf("%s/%s.%s", dir, it->name, csv ? "csv" : "gpkg");
@@ -272,7 +331,8 @@ static lode_status extract_vector(lode__bundle *b, const lode_bundle_item *it, c
 	if ((rc = lode__pub_begin(&pub, final, err)))
 		goto out;
 	/* The GeoPackage layer is named after the dataset (the source layer is in the lineage). */
-	if ((rc = lode__vdata_write(pub.path, csv, it->name, it->crs_wkt, d, err)))
+	if ((rc = lode__vdata_write(pub.path, csv, it->name, it->crs_wkt, d, err)) ||
+	    (!csv && (rc = add_related(b, it, items, n, names, nnames, pub.path, err))))
 		goto out;
 	rc = lode__pub_commit(&pub, err);
 out:
@@ -411,7 +471,8 @@ static lode_status extract_impl(const char *bundle_path, const char *const *name
 			if (pass == 0)
 				rc = check_output(bundle_path, &items[i], vector, csv, dir, err);
 			else if (vector)
-				rc = extract_vector(b, &items[i], dir, max_memory, csv, err);
+				rc = extract_vector(b, &items[i], items, n, names, nnames, dir, max_memory,
+						    csv, err);
 			else
 				rc = extract_one(b, &items[i], dir, max_memory, err);
 			if (rc) {

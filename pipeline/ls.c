@@ -90,6 +90,10 @@ static json_t *item_json(const lode_bundle_item *it, int vec, const char *label,
 			json_object_set(o, "extent", json_object_get(lin, "extent"));
 		if (json_object_get(lin, "fields"))
 			json_object_set(o, "fields", json_object_get(lin, "fields"));
+		if (json_object_get(lin, "key")) /* relations (issue 15 item 4) */
+			json_object_set(o, "key", json_object_get(lin, "key"));
+		if (json_object_get(lin, "references"))
+			json_object_set(o, "references", json_object_get(lin, "references"));
 	} else {
 		bounds_of(it, bd);
 		for (int k = 0; k < 4; k++)
@@ -171,6 +175,20 @@ static void item_text(char **text, const lode_bundle_item *it, int vec, const ch
 			lode__addf(text, "  %s %s (%s)\n", k ? "           " : "fields:    ",
 				   E(0, json_string_value(json_object_get(f, "name"))),
 				   E(1, json_string_value(json_object_get(f, "type"))));
+		}
+		if (json_string_value(json_object_get(lin, "key")))
+			lode__addf(text, "  key:        %s\n",
+				   E(0, json_string_value(json_object_get(lin, "key"))));
+		for (size_t k = 0; k < json_array_size(json_object_get(lin, "references")); k++) {
+			json_t *r = json_array_get(json_object_get(lin, "references"), k);
+			json_int_t n = json_integer_value(json_object_get(r, "orphans"));
+			lode__addf(text, "  %s %s -> %s.%s", k ? "           " : "references:",
+				   E(0, json_string_value(json_object_get(r, "field"))),
+				   E(1, json_string_value(json_object_get(r, "dataset"))),
+				   E(2, json_string_value(json_object_get(r, "key"))));
+			if (n)
+				lode__addf(text, " (%lld orphan%s)", (long long)n, n == 1 ? "" : "s");
+			lode__addf(text, "\n");
 		}
 	} else {
 		lode__addf(text, "\n%s  raster %s, %d band%s, %d x %d pixels\n", E(0, it->name),

@@ -672,6 +672,8 @@ lode_status lode__plan_build(const char *manifest_path, const lode_run_options *
 				    manifest_path, p->items[j].spec->line, p->items[j].spec->name,
 				    p->items[i].spec->name, p->items[i].spec->name);
 	}
+	if ((rc = lode__plan_relations(p, manifest_path, err)))
+		return rc;
 	/* Planned: now each accepted ballpark or unknown-accuracy operation is said aloud. */
 	for (size_t i = 0; opt && opt->warn && i < p->n; i++)
 		if (p->items[i].warning)

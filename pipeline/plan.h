@@ -83,4 +83,8 @@ void lode__vector_extent(const lode_vdata *d, double e[4]);
  */
 json_t *lode__vector_lineage(const json_t *planned, const lode_vdata *d, const double e[4]);
 
+/* The relations the manifest declares (key:, references:), checked against the
+   sources' values; recorded in the items' lineage.  plan_relations.c. */
+lode_status lode__plan_relations(plan *p, const char *manifest_path, lode_error *err);
+
 #endif /* LODE_PLAN_H */

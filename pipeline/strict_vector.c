@@ -1,12 +1,12 @@
 /*
  * strict_vector.c -- the strict check of one vector layer (bundle-format.md section 5):
  * the root holds exactly its variables NAME_crs, NAME_node_coordinates, NAME_coordX,
- * NAME_coordY, NAME_coordZ (3D), NAME_instance and NAME_node_count along it, NAME_part,
- * NAME_part_node_count and NAME_interior_ring along it (when its type has them), NAME
- * and one NAME_field_I_S per field of the lineage, each with the type, shape, filters,
- * attributes and dimension scales lode writes, the attributes' values equal to what the
- * CRS and the lineage imply.  A table (lode_ogr_geometry_type None) is the group NAME
- * holding exactly NAME, the dimension NAME_row and its fields along it (section 5.6).
+ * NAME_coordY, NAME_coordZ (3D), NAME_coordM (measures), NAME_instance and NAME_node_count along it,
+ * NAME_part, NAME_part_node_count and NAME_interior_ring along it (when its type has them), NAME and one
+ * NAME_field_I_S per field of the lineage, each with the type, shape, filters, attributes and dimension
+ * scales lode writes, the attributes' values equal to what the CRS and the lineage imply.  A table
+ * (lode_ogr_geometry_type None) is the group NAME holding exactly NAME, the dimension NAME_row and its fields
+ * along it (section 5.6).
  *
  * The layer's values (counts adding up, nulls, digests) are verify.c's and
  * formats/bundle_vector_read.c's; the helpers used here are strict.c's.
@@ -38,8 +38,8 @@ static const gtype gtypes[] = {
 
 /* The names of a layer's variables. */
 typedef struct names {
-	char crs[300], nodes[300], x[300], y[300], z[300], inst[300], part[300], count[300], parts[300],
-	    ring[300];
+	char crs[300], nodes[300], x[300], y[300], z[300], m[300], inst[300], part[300], count[300],
+	    parts[300], ring[300];
 } names;
 
 /* Indexes of a layer's variables (-1 when absent) and its sizes. */
@@ -48,8 +48,8 @@ typedef struct layer {
 	const char *base; /* the fields' prefix: NAME, or NAME/NAME for a table */
 	int table;
 	const gtype *g;
-	int z;
-	int crs, nodes, x, y, zv, idim, pdim, count, parts, ring, cont, instance;
+	int z, m; /* 3D, with measures */
+	int crs, nodes, x, y, zv, mv, idim, pdim, count, parts, ring, cont, instance;
 	unsigned long long nnodes, nfeat, nparts;
 	json_t *fields;
 } layer;
@@ -242,12 +242,26 @@ static char *nodes_problem(const strict_ctx *c, const layer *ly, const lode_crs_
 	aspec zs[3] = {{"DIMENSION_LIST", A_DIMLIST, 1, NULL, 0, {0, 0}, 0},
 		       {"axis", A_TEXT, 1, "Z", 0, {0, 0}, 0},
 		       {"long_name", A_TEXT, 1, "z coordinate", 0, {0, 0}, 0}};
-	int axes[3] = {ly->x, ly->y, ly->zv};
+	aspec ms[2] = {{"DIMENSION_LIST", A_DIMLIST, 1, NULL, 0, {0, 0}, 0},
+		       {"long_name", A_TEXT, 1, "measure", 0, {0, 0}, 0}};
+	int axes[4] = {ly->x, ly->y, ly->zv, ly->mv};
 
 	if ((p = dim_problem(c, ly->nodes, ly->nnodes, 0)))
 		return p;
-	for (int k = 0; k < (ly->z ? 3 : 2); k++) {
+	for (int k = 0; k < 4; k++) {
 		const lode_bobj *o = &c->t->objs[axes[k]];
+		if (axes[k] < 0)
+			continue;
+		if (k == 3) { /* M: a node variable, not a coordinate */
+			if ((p = lode__strict_shape(o, &col)) ||
+			    (p = lode__strict_attrs(o->path, o->attrs, o->nattrs, ms, 2, 0)) ||
+			    (p = lode__strict_scales(c, o, &ly->nodes)))
+				return p;
+			if (o->fill_user)
+				return lode__strict_fmt("'%s' has a fill value; lode sets none there",
+							o->path);
+			continue;
+		}
 		xs[1].text = k == 0 ? "X" : k == 1 ? "Y" : "Z";
 		xs[2].text = k == 0 ? ca->x_standard_name : ca->y_standard_name;
 		xs[3].text = k == 0 ? ca->x_units : ca->y_units;
@@ -317,6 +331,7 @@ static void layer_names(names *nm, const char *N)
 	snprintf(nm->x, sizeof nm->x, "%s_coordX", N);
 	snprintf(nm->y, sizeof nm->y, "%s_coordY", N);
 	snprintf(nm->z, sizeof nm->z, "%s_coordZ", N);
+	snprintf(nm->m, sizeof nm->m, "%s_coordM", N);
 	snprintf(nm->inst, sizeof nm->inst, "%s_instance", N);
 	snprintf(nm->part, sizeof nm->part, "%s_part", N);
 	snprintf(nm->count, sizeof nm->count, "%s_node_count", N);
@@ -332,6 +347,7 @@ static char *find_layer(const strict_ctx *c, layer *ly, const names *nm)
 	ly->x = lode__strict_find(c, nm->x);
 	ly->y = lode__strict_find(c, nm->y);
 	ly->zv = lode__strict_find(c, nm->z);
+	ly->mv = lode__strict_find(c, nm->m);
 	ly->idim = lode__strict_find(c, nm->inst);
 	ly->pdim = lode__strict_find(c, nm->part);
 	ly->count = lode__strict_find(c, nm->count);
@@ -345,6 +361,9 @@ static char *find_layer(const strict_ctx *c, layer *ly, const names *nm)
 	if ((ly->zv >= 0) != ly->z)
 		return lode__strict_fmt("'%s' %s, but the layer is %s", nm->z,
 					ly->z ? "is missing" : "exists", ly->z ? "3D" : "2D");
+	if ((ly->mv >= 0) != ly->m)
+		return lode__strict_fmt("'%s' %s, but the layer %s measures", nm->m,
+					ly->m ? "is missing" : "exists", ly->m ? "has" : "has no");
 	/* Plain point layers may go without node counts; every other type has them. */
 	if (ly->count < 0 && !(ly->g->point && !ly->g->multi))
 		return lode__strict_fmt("the variable '%s' is missing (every %s layer has it)", nm->count,
@@ -376,7 +395,7 @@ static char *find_layer(const strict_ctx *c, layer *ly, const names *nm)
    or the variable of a field the lineage lists. */
 static char *strays(strict_ctx *c, const layer *ly, const names *nm)
 {
-	const char *head[] = {nm->crs,  nm->nodes, nm->x,     nm->y,     nm->z,
+	const char *head[] = {nm->crs,  nm->nodes, nm->x,     nm->y,     nm->z,   nm->m,
 			      nm->inst, nm->part,  nm->count, nm->parts, nm->ring};
 	size_t len = strlen(ly->name), nf = json_array_size(ly->fields), from, to;
 	char prefix[300];
@@ -410,7 +429,7 @@ static char *strays(strict_ctx *c, const layer *ly, const names *nm)
 static char *fields_problem(strict_ctx *c, layer *ly, int *idx, size_t *n)
 {
 	size_t nf = json_array_size(ly->fields);
-	lode_bref *refs = malloc(sizeof *refs * (nf + 4));
+	lode_bref *refs = malloc(sizeof *refs * (nf + 5));
 	size_t nr = 3;
 	char *p = NULL;
 
@@ -421,6 +440,8 @@ static char *fields_problem(strict_ctx *c, layer *ly, int *idx, size_t *n)
 	refs[2] = (lode_bref){ly->zv, 0};
 	if (ly->zv < 0) /* 2D: the fields from refs[2] */
 		nr = 2;
+	if (ly->mv >= 0) /* M after the coordinates */
+		refs[nr++] = (lode_bref){ly->mv, 0};
 	if (ly->idim >= 0) /* the node counts lie along the instances, before the fields */
 		refs[nr++] = (lode_bref){ly->count, 0};
 	for (size_t j = 0; j < nf && !p; j++) {
@@ -429,7 +450,7 @@ static char *fields_problem(strict_ctx *c, layer *ly, int *idx, size_t *n)
 			refs[nr++] = (lode_bref){idx[(*n)++], 0};
 	}
 	if (!p && ly->idim >= 0) {
-		size_t ncoords = ly->zv < 0 ? 2 : 3;
+		size_t ncoords = (ly->zv < 0 ? 2 : 3) + (ly->mv >= 0);
 		if (!(p = lode__strict_refs(c, &c->t->objs[ly->nodes], refs, ncoords)) &&
 		    !(p = dim_problem(c, ly->idim, ly->nfeat, 0)) &&
 		    !(p = lode__strict_refs(c, &c->t->objs[ly->idim], refs + ncoords, nr - ncoords)))
@@ -528,8 +549,10 @@ char *lode__strict_vector(strict_ctx *c, const lode_bundle_item *it, int contain
 	const char *t = it->geometry_type ? it->geometry_type : "";
 
 	ly.z = strncmp(t, "3D ", 3) == 0;
+	ly.m = strlen(t) > 2 && !strcmp(t + strlen(t) - 2, " M"); /* "3D LineString M" */
 	for (size_t i = 0; i < sizeof gtypes / sizeof gtypes[0]; i++)
-		if (!strcmp(t + (ly.z ? 3 : 0), gtypes[i].ogr))
+		if (strlen(t) == strlen(gtypes[i].ogr) + (ly.z ? 3 : 0) + (ly.m ? 2 : 0) &&
+		    !strncmp(t + (ly.z ? 3 : 0), gtypes[i].ogr, strlen(gtypes[i].ogr)))
 			ly.g = &gtypes[i];
 	ly.fields = json_object_get(l, "fields");
 	if (!strcmp(t, "None")) { /* a table */
@@ -552,7 +575,7 @@ char *lode__strict_vector(strict_ctx *c, const lode_bundle_item *it, int contain
 	layer_names(&nm, ly.name);
 	if ((p = strays(c, &ly, &nm)) || (p = find_layer(c, &ly, &nm)))
 		return p;
-	if (!(idx = malloc(sizeof *idx * (json_array_size(ly.fields) + 11))))
+	if (!(idx = malloc(sizeof *idx * (json_array_size(ly.fields) + 12))))
 		return lode__strict_fmt("out of memory");
 	idx[n++] = ly.cont;
 	idx[n++] = ly.crs;
@@ -561,6 +584,8 @@ char *lode__strict_vector(strict_ctx *c, const lode_bundle_item *it, int contain
 	idx[n++] = ly.y;
 	if (ly.zv >= 0)
 		idx[n++] = ly.zv;
+	if (ly.mv >= 0)
+		idx[n++] = ly.mv;
 	if (ly.idim >= 0)
 		idx[n++] = ly.idim;
 	if (ly.pdim >= 0)

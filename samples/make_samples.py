@@ -659,12 +659,132 @@ def make_case_layers(casedir):
     close_vector(ds, path)
 
 
+# ---- drill holes and a USMIN-style site database (issue 15 items 3 and 4) ----
+
+DRILL_SEED = SEED + 2    # a stream of its own: nothing written before changes
+
+
+def hole_stations(rng, total, az0, dip0):
+    """Survey stations down a hole: (measured depth, azimuth, dip) at 0, every 30 m and at
+    the end of the hole; the hole drifts (azimuth +-2, dip +1.5 +-0.5 degrees a station,
+    flattening as drill holes do)."""
+    mds = list(np.arange(0.0, total, 30.0)) + [total]
+    out, az, dip = [], az0, dip0
+    for md in mds:
+        out.append((float(md), round(az % 360.0, 2), round(min(dip, -5.0), 2)))
+        az += float(rng.uniform(-2.0, 2.0))
+        dip += 1.5 + float(rng.uniform(-0.5, 0.5))
+    return out
+
+
+def desurvey(x0, y0, z0, stations):
+    """Balanced tangential desurvey: each interval between two stations is one straight
+    segment along the mean of their direction vectors (inclination from the vertical =
+    90 + dip), its length the difference of their measured depths.  Returns the nodes
+    (x, y, z, measured depth): the trace's M is the measured depth."""
+    def vec(az, dip):
+        inc, a = math.radians(90.0 + dip), math.radians(az)
+        return math.sin(inc) * math.sin(a), math.sin(inc) * math.cos(a), -math.cos(inc)
+    nodes = [(x0, y0, z0, 0.0)]
+    for (m1, a1, d1), (m2, a2, d2) in zip(stations, stations[1:]):
+        v1, v2, L = vec(a1, d1), vec(a2, d2), m2 - m1
+        x, y, z, _ = nodes[-1]
+        nodes.append((x + L / 2 * (v1[0] + v2[0]), y + L / 2 * (v1[1] + v2[1]),
+                      z + L / 2 * (v1[2] + v2[2]), m2))
+    return nodes
+
+
+def make_drillholes(outdir):
+    """drillholes.gpkg: collars (3D Point), survey and assays (tables keyed by hole_id) and
+    traces (3D LineString M, M the measured depth), in GDM2000 / Peninsular RSO."""
+    rng = np.random.default_rng(DRILL_SEED)
+    path = os.path.join(outdir, "drillholes.gpkg")
+    ds, col = new_layer(path, "GPKG", "collars", ogr.wkbPoint25D, GDM2000_RSO, [
+        ("hole_id", ogr.OFTString), ("azimuth", ogr.OFTReal), ("dip", ogr.OFTReal),
+        ("depth_m", ogr.OFTReal), ("drilled", ogr.OFTDate)])
+    srs = srs_epsg(GDM2000_RSO)
+    sur = ds.CreateLayer("survey", None, ogr.wkbNone)
+    ass = ds.CreateLayer("assays", None, ogr.wkbNone)
+    tr = ds.CreateLayer("traces", srs, ogr.wkbLineStringZM)
+    for lyr, fields in ((sur, [("hole_id", ogr.OFTString), ("depth_m", ogr.OFTReal),
+                               ("azimuth", ogr.OFTReal), ("dip", ogr.OFTReal)]),
+                        (ass, [("sample_id", ogr.OFTString), ("hole_id", ogr.OFTString),
+                               ("from_m", ogr.OFTReal), ("to_m", ogr.OFTReal),
+                               ("au_ppm", ogr.OFTReal)]),
+                        (tr, [("hole_id", ogr.OFTString)])):
+        for name, t in fields:
+            lyr.CreateField(ogr.FieldDefn(name, t))
+    ds.StartTransaction()
+    for h in range(12):
+        hid = "PJ-%03d" % (h + 1)
+        x0, y0 = round(float(rng.uniform(420000, 432000)), 1), round(float(rng.uniform(418000, 430000)), 1)
+        z0 = round(float(rng.uniform(80, 260)), 1)
+        total = float(rng.integers(6, 16) * 10 + 5)   # 65-155 m
+        az0, dip0 = float(rng.integers(0, 36) * 10), -float(rng.integers(50, 86))
+        st = hole_stations(rng, total, az0, dip0)
+        add_feature(col, "POINT Z (%.1f %.1f %.1f)" % (x0, y0, z0), {
+            "hole_id": hid, "azimuth": st[0][1], "dip": st[0][2], "depth_m": total,
+            "drilled": None if h == 7 else (2019 + h // 5, 1 + h, 3 + 2 * h)})
+        for md, az, dip in st:
+            add_feature(sur, None, {"hole_id": hid, "depth_m": md, "azimuth": az, "dip": dip})
+        nodes = desurvey(x0, y0, z0, st)
+        add_feature(tr, "LINESTRING ZM (%s)" % ", ".join("%.3f %.3f %.3f %.2f" % n for n in nodes),
+                    {"hole_id": hid})
+        # Assays: 1 m samples every 5 m, gold lognormal; every 11th below detection (null).
+        for k, top in enumerate(np.arange(2.0, total - 1.0, 5.0)):
+            au = round(float(rng.lognormal(-1.0, 1.2)), 3)
+            add_feature(ass, None, {"sample_id": "%s-%03d" % (hid, k + 1), "hole_id": hid,
+                                    "from_m": float(top), "to_m": float(top) + 1.0,
+                                    "au_ppm": None if (h * 7 + k) % 11 == 5 else au})
+    ds.CommitTransaction()
+    close_vector(ds, path)
+
+
+def make_usmin(outdir):
+    """usmin_sites.gpkg, laid out as USGS USMIN's mineral deposit database: sites (Point,
+    WGS 84) keyed by site_id, a commodity table (one row per site and commodity, the
+    first primary) and a resources table (tonnage and grade per site and commodity)."""
+    rng = np.random.default_rng(DRILL_SEED + 1)
+    path = os.path.join(outdir, "usmin_sites.gpkg")
+    ds, sites = new_layer(path, "GPKG", "sites", ogr.wkbPoint, 4326, [
+        ("site_id", ogr.OFTInteger), ("site_name", ogr.OFTString), ("dev_status", ogr.OFTString)])
+    com = ds.CreateLayer("commodity", None, ogr.wkbNone)
+    res = ds.CreateLayer("resources", None, ogr.wkbNone)
+    for lyr, fields in ((com, [("site_id", ogr.OFTInteger), ("commodity", ogr.OFTString),
+                               ("rank", ogr.OFTString)]),
+                        (res, [("site_id", ogr.OFTInteger), ("commodity", ogr.OFTString),
+                               ("tonnage_t", ogr.OFTInteger64), ("grade", ogr.OFTReal),
+                               ("grade_unit", ogr.OFTString), ("year", ogr.OFTInteger)])):
+        for name, t in fields:
+            lyr.CreateField(ogr.FieldDefn(name, t))
+    kinds = ["Au", "Sn", "W", "Cu", "REE", "Fe", "Sb"]
+    for i in range(20):
+        sid = 5001 + i
+        lon, lat = float(rng.uniform(101.65, 102.0)), float(rng.uniform(3.7, 3.97))
+        add_feature(sites, "POINT (%.5f %.5f)" % (lon, lat), {
+            "site_id": sid, "site_name": DEPOSIT_NAMES[i],
+            "dev_status": ["Producer", "Past producer", "Prospect", "Occurrence"][i % 4]})
+        picks = rng.choice(len(kinds), size=1 + i % 3, replace=False)
+        for r, c in enumerate(picks):
+            add_feature(com, None, {"site_id": sid, "commodity": kinds[c],
+                                    "rank": "primary" if r == 0 else "secondary"})
+        if i % 4 < 2:   # producers and past producers report resources
+            add_feature(res, None, {"site_id": sid, "commodity": kinds[picks[0]],
+                                    "tonnage_t": int(round(float(rng.lognormal(13, 1.5)), -2)),
+                                    "grade": None if i == 5 else round(float(rng.lognormal(0, 0.7)), 2),
+                                    "grade_unit": "g/t" if kinds[picks[0]] == "Au" else "%",
+                                    "year": 2000 + i})
+    close_vector(ds, path)
+
+
 def make_vectors(outdir):
     old = gdal.GetConfigOption("OGR_CURRENT_DATE")
     gdal.SetConfigOption("OGR_CURRENT_DATE", FIXED_DATE)
     try:
         make_deposits(outdir)
         make_geology_polygons(outdir)
+        make_drillholes(outdir)
+        make_usmin(outdir)
         casedir = os.path.join(outdir, "vector_cases")
         os.makedirs(casedir, exist_ok=True)
         make_legacy_shapefile(casedir)

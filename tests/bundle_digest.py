@@ -360,6 +360,8 @@ def vector_digest(f, name):
     a = {k: text(c.attrs[k]) for k in ("geometry_type", "node_coordinates", "node_count",
                                        "part_node_count", "interior_ring") if k in c.attrs}
     coords = [f[v][...].astype("<f8") for v in a["node_coordinates"].split()]  # x, y[, z]
+    if text(c.attrs["lode_ogr_geometry_type"]).endswith(" M"):  # measures, after z
+        coords.append(f[name + "_coordM"][...].astype("<f8"))
     nc = f[a["node_count"]][...].astype("<i4") if "node_count" in a else np.ones(len(coords[0]), "<i4")
     if "part_node_count" in a:
         pnc = f[a["part_node_count"]][...].astype("<i4")
