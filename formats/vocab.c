@@ -260,9 +260,9 @@ static int cmp_key(const void *a, const void *b)
 
 enum col_role { COL_IGNORE, COL_URI, COL_KEY, COL_KEYS, COL_LABEL_EN };
 
-static enum col_role role_of(const char *name)
+static enum col_role role_of(const char *name, const char *target)
 {
-	if (!strcmp(name, "uri"))
+	if (!strcmp(name, target))
 		return COL_URI;
 	if (!strcmp(name, "label_en"))
 		return COL_LABEL_EN;
@@ -275,7 +275,7 @@ static enum col_role role_of(const char *name)
 
 /* One data row: its concept and keys.  Returns 0, or sets err. */
 static lode_status add_row(lode__vocab *v, char **row, const enum col_role *roles, int ncols, const char *path,
-			   size_t line, lode_error *err)
+			   size_t line, const char *target, lode_error *err)
 {
 	const char *uri = NULL, *label_en = NULL, *first = NULL;
 	int r = 0;
@@ -289,7 +289,7 @@ static lode_status add_row(lode__vocab *v, char **row, const enum col_role *role
 			first = row[i];
 	}
 	if (!uri || !*uri)
-		return lode__err(err, LODE_ESOURCE, "%s:%zu: a row without a uri", path, line);
+		return lode__err(err, LODE_ESOURCE, "%s:%zu: a row without a %s", path, line, target);
 	if (add_concept(v, uri, label_en ? label_en : first) < 0)
 		return lode__err(err, LODE_ENOMEM, "%s:%zu: out of memory", path, line);
 	for (int i = 0; i < ncols && row[i] && r == 0; i++) {
@@ -311,6 +311,11 @@ static lode_status add_row(lode__vocab *v, char **row, const enum col_role *role
 }
 
 lode_status lode__vocab_load(const char *path, lode__vocab **out, lode_error *err)
+{
+	return lode__vocab_load_col(path, "uri", out, err);
+}
+
+lode_status lode__vocab_load_col(const char *path, const char *target, lode__vocab **out, lode_error *err)
 {
 	lode_status rc = LODE_OK;
 	lode__vocab *v = NULL;
@@ -343,12 +348,12 @@ lode_status lode__vocab_load(const char *path, lode__vocab **out, lode_error *er
 		goto pop;
 	}
 	for (int i = 0; i < ncols; i++) {
-		roles[i] = role_of(row[i]);
+		roles[i] = role_of(row[i], target);
 		have_uri |= roles[i] == COL_URI;
 	}
 	if (!have_uri) {
-		rc = lode__err(err, LODE_ESOURCE, "%s:1: the header has no column `uri` (a vocabulary is a CSV file "
-						 "with the columns uri and code, value, label_en, label or labels_*)", path);
+		rc = lode__err(err, LODE_ESOURCE, "%s:1: the header has no column `%s` (expected %s and code, value, "
+						 "label_en, label or labels_*)", path, target, target);
 		goto pop;
 	}
 	CSLDestroy(row);
@@ -362,7 +367,7 @@ lode_status lode__vocab_load(const char *path, lode__vocab **out, lode_error *er
 			rc = lode__err(err, LODE_ESOURCE, "%s:%zu: more than %u rows", path, line, VOCAB_MAX_ROWS);
 			goto pop;
 		}
-		rc = add_row(v, row, roles, ncols < CSLCount(row) ? ncols : CSLCount(row), path, line, err);
+		rc = add_row(v, row, roles, ncols < CSLCount(row) ? ncols : CSLCount(row), path, line, target, err);
 		CSLDestroy(row);
 		row = NULL;
 		if (rc)
@@ -433,5 +438,31 @@ const char *lode__vocab_label(const lode__vocab *v, const char *uri)
 	for (size_t i = 0; i < v->nc; i++)
 		if (!strcmp(v->c[i].uri, uri))
 			return v->c[i].label;
+	return NULL;
+}
+
+#ifndef LODE_VOCAB_DIR
+#define LODE_VOCAB_DIR "/usr/local/share/lode/vocab"
+#endif
+#ifndef LODE_SOURCE_VOCAB_DIR
+#define LODE_SOURCE_VOCAB_DIR "vocab"
+#endif
+
+char *lode__vocab_builtin(const char *name)
+{
+	static const char *const names[] = {"CommodityCode", "MineralDepositModel", "MineralOccurrenceType",
+					    "MineStatus",    "ResourceCategory",    "ReserveCategory"};
+	VSIStatBufL st;
+	char *p;
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if (strcmp(name, names[i]))
+			continue;
+		p = lode__sprintf("%s/%s.csv", LODE_VOCAB_DIR, name);
+		if (p && VSIStatL(p, &st) == 0)
+			return p;
+		free(p);
+		return lode__sprintf("%s/%s.csv", LODE_SOURCE_VOCAB_DIR, name);
+	}
 	return NULL;
 }

@@ -30,6 +30,11 @@ typedef struct lode__vocab lode__vocab;
  * The caller frees *out with lode__vocab_free.
  */
 lode_status lode__vocab_load(const char *path, lode__vocab **out, lode_error *err);
+/*
+ * The same with another column in the role of `uri`: a translation table (value,text)
+ * read with target "text" matches a value to its text.
+ */
+lode_status lode__vocab_load_col(const char *path, const char *target, lode__vocab **out, lode_error *err);
 void lode__vocab_free(lode__vocab *v); /* NULL ok */
 
 size_t lode__vocab_concepts(const lode__vocab *v); /* number of rows (concepts) */
@@ -56,5 +61,15 @@ const char *lode__vocab_label(const lode__vocab *v, const char *uri);
  * UTF-8 or memory ran out.
  */
 char *lode__vocab_norm(const char *s);
+
+/*
+ * The file of a built-in vocabulary: name is one of CommodityCode, MineralDepositModel,
+ * MineralOccurrenceType, MineStatus, ResourceCategory, ReserveCategory (written
+ * "cgi:NAME" in a manifest).  The installed copy (PREFIX/share/lode/vocab) when it
+ * exists, else the source tree's vocab/.  malloc'd; NULL for another name (or ENOMEM).
+ */
+char *lode__vocab_builtin(const char *name);
+/* The version recorded for the built-in vocabularies (their upstream commit). */
+#define LODE_VOCAB_BUILTIN_VERSION "cgi-vocabs@8c732a1d12c0c0743632031a706080164caa51f2"
 
 #endif
