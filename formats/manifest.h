@@ -52,6 +52,8 @@ typedef struct lode_field_rule {
 	char **split;     /* separators that cut the text into a list, or NULL */
 	size_t nsplit;
 	char *translate;  /* a translation table's name (value -> text, before vocabulary), or NULL */
+	char *value;      /* a constant text for every feature (no from), or NULL */
+	char *prefix;     /* text put before each non-empty text value (identifiers), or NULL */
 	char **vocab;     /* vocabulary names tried in order, or NULL */
 	size_t nvocab;
 	lode_loc at;

@@ -91,6 +91,8 @@ void lode__harmonize_spec_free(lode_harmonize_spec *h)
 		free(r->convert);
 		free(r->date);
 		free(r->translate);
+		free(r->value);
+		free(r->prefix);
 	}
 	free(h->vocabs);
 	free(h->fields);
@@ -188,7 +190,8 @@ static int date_format_ok(const char *fmt)
 }
 
 static const char *const rule_keys[] = {"name", "from",  "separator",  "type",      "convert",
-					"date", "split", "vocabulary", "translate", NULL};
+					"date", "split", "vocabulary", "translate", "value",
+					"prefix", NULL};
 static const char *const types[] = {"Integer", "Integer64", "Real", "String", NULL};
 
 static void check_rule(fctx *c, const yaml_node_t *n, const char *key, lode_field_rule *r,
@@ -214,6 +217,11 @@ static void check_rule(fctx *c, const yaml_node_t *n, const char *key, lode_fiel
 		if (r->date || r->convert || r->type)
 			problem(c, n, key, "field '%s': translate goes with split and vocabulary only", r->name);
 	}
+	if (r->value && (r->nfrom || r->nvocab || r->nsplit || r->prefix))
+		problem(c, n, key, "field '%s': value (a constant; \"\" for null) takes no from, split, prefix or "
+				   "vocabulary", r->name);
+	if (r->prefix && (kinds || r->nsplit))
+		problem(c, n, key, "field '%s': prefix makes text: it goes with from and separator only", r->name);
 	if (r->separator && r->nfrom < 2)
 		problem(c, n, key, "field '%s': separator joins several 'from' fields; there is one", r->name);
 	for (size_t k = 0; k < r->nvocab; k++) {
@@ -250,7 +258,7 @@ static int parse_rule(fctx *c, const yaml_node_t *n, const char *key, lode_field
 				problem(c, k, path, "unknown key: did you mean '%s'?", near);
 			else
 				problem(c, k, path, "unknown key (expected one of: name, from, separator, type, "
-						    "convert, date, split, vocabulary, translate)");
+						    "convert, date, split, vocabulary, translate, value, prefix)");
 			continue;
 		}
 		switch (i) {
@@ -288,6 +296,8 @@ static int parse_rule(fctx *c, const yaml_node_t *n, const char *key, lode_field
 		case 6: rc = get_texts(c, v, path, &r->split, &r->nsplit); break;
 		case 7: rc = get_texts(c, v, path, &r->vocab, &r->nvocab); break;
 		case 8: rc = get_text(c, v, path, &r->translate); break;
+		case 9: rc = get_text(c, v, path, &r->value); break;
+		case 10: rc = get_text(c, v, path, &r->prefix); break;
 		}
 	}
 	return rc < 0 ? -1 : 1;

@@ -107,6 +107,22 @@ static int cmd_run(const cli_opts *o, int nargs, char **args)
 	return wrote(lode_run(args[0], o->out, &ro, &err), &b, &err, o->quiet, o->out);
 }
 
+static int cmd_schema(const cli_opts *o, int nargs, char **args)
+{
+	lode_error err = {0};
+	char *text = NULL;
+
+	if (nargs > 1)
+		return cli_usage_error("schema", "expected at most one NAME", NULL);
+	if (lode_schema_text(nargs ? args[0] : NULL, o->json, &text, &err) != LODE_OK)
+		return fail(&err);
+	fputs(text, stdout);
+	if (o->json)
+		fputc('\n', stdout);
+	free(text);
+	return 0;
+}
+
 static int cmd_plan(const cli_opts *o, int nargs, char **args)
 {
 	lode_error err = {0};
@@ -413,6 +429,11 @@ const cli_command cli_commands[] = {
      "  --tile-rows ROWS    cut rasters of at least twice ROWS rows into tiles of ROWS rows\n"
      "                      (a multiple of 512) that shards make apart (default: tiles of\n"
      "                      about 256 MB of output)\n"},
+    {"schema", cmd_schema, "lode schema [NAME] [--json]", CLI_JSON,
+     "Print lode's built-in exchange schemas (or the one named): each field with its type,\n"
+     "vocabulary and meaning.  A dataset with schema: NAME in the manifest must make\n"
+     "exactly these fields (lode plan names every one that does not fit).\n\n"
+     "  --json   the schemas as JSON\n"},
     {"reproject", cmd_reproject,
      "lode reproject -w WORK [--shard I/N] [-j THREADS] [--max-memory SIZE] [--force] [-q]",
      CLI_WORK | CLI_SHARD | CLI_FORCE | CLI_THREADS | CLI_MAX_MEMORY,

@@ -135,6 +135,12 @@ static json_t *rule_json(const lode_field_rule *r)
 		json_object_set_new(o, "split", texts(r->split, r->nsplit));
 	if (r->translate)
 		json_object_set_new(o, "translate", json_string(r->translate));
+	if (r->prefix)
+		json_object_set_new(o, "prefix", json_string(r->prefix));
+	if (r->value) {
+		json_object_del(o, "from");
+		json_object_set_new(o, "value", json_string(r->value));
+	}
 	if (r->nvocab) {
 		json_object_set_new(o, "vocabulary", texts(r->vocab, r->nvocab));
 		json_object_set_new(o, "original", json_sprintf("%s_original", r->name));
@@ -220,6 +226,7 @@ typedef struct rule_run {
 	const char *vname[64];
 	size_t nvoc;
 	lode__vocab *tr; /* the rule's translation table, or NULL */
+	int src_list;    /* one from field, itself a list: its items are the values */
 	size_t values, mapped, unmapped, empty, translated;
 	tally *un;
 	size_t nun, capun;
@@ -297,6 +304,8 @@ static char *trim(char *s)
 /* The rule's input text for feature k (its from fields joined), malloc'd; "" when empty. */
 static char *input_text(const rule_run *u, size_t k)
 {
+	if (u->r->value)
+		return lode__strdup(u->r->value);
 	const char *sep = u->r->separator ? u->r->separator : " ";
 	size_t len = 1;
 	char buf[64][48], *out, *t;
@@ -322,7 +331,7 @@ static char *input_text(const rule_run *u, size_t k)
 }
 
 /* Map one value: the URI (into v), or the nil reason / NULL when unmapped.  -1: refused. */
-static int map_value(rule_run *u, const char *val, int nil, const char **uri, const char *ds, lode_error *err)
+static int map_value(rule_run *u, const char *val, int nil, const char **uri, lode_error *err)
 {
 	const char *other = NULL, *text = NULL, *orig = val;
 
@@ -341,9 +350,9 @@ static int map_value(rule_run *u, const char *val, int nil, const char **uri, co
 		if (h == LODE__VOCAB_AMBIGUOUS) {
 			char safe[200];
 			lode__err(err, LODE_ESOURCE,
-				  "dataset '%s': field '%s' (harmonize.fields, line %d): '%s' is ambiguous in "
+				  "field '%s' (harmonize.fields, line %d): '%s' is ambiguous in "
 				  "vocabulary '%s': it names both %s and %s; map it in a vocabulary of your own",
-				  ds, u->r->name, u->r->at.line, lode__printable(safe, sizeof safe, orig), u->vname[i],
+				  u->r->name, u->r->at.line, lode__printable(safe, sizeof safe, orig), u->vname[i],
 				  *uri, other);
 			return -1;
 		}
@@ -458,11 +467,11 @@ static int number_value(const lode_field_rule *r, const char *t, lode_vfield *ou
 	return *end ? -1 : 0;
 }
 
-static lode_ftype out_type(const lode_field_rule *r)
+static lode_ftype out_type(const lode_field_rule *r, int src_list)
 {
 	if (r->date)
 		return LODE_FT_DATE;
-	if (r->nsplit)
+	if (r->nsplit || src_list)
 		return LODE_FT_STRLIST;
 	if (r->convert || (r->type && !strcmp(r->type, "Real")))
 		return LODE_FT_REAL;
@@ -473,26 +482,47 @@ static lode_ftype out_type(const lode_field_rule *r)
 	return LODE_FT_STRING;
 }
 
+/* The items of a list field's JSON text, each as text (numbers as JSON writes them). */
+static json_t *list_items(const char *t)
+{
+	json_t *a = json_loads(t, 0, NULL), *out = json_array(), *v;
+	size_t i;
+
+	json_array_foreach(a, i, v)
+	{
+		char *s = json_is_string(v) ? lode__strdup(json_string_value(v)) : json_dumps(v, JSON_ENCODE_ANY);
+		if (!s || json_array_append_new(out, json_string(s))) {
+			free(s);
+			json_decref(out);
+			out = NULL;
+			break;
+		}
+		free(s);
+	}
+	json_decref(a);
+	return out;
+}
+
 /* One feature's value of a vocabulary rule: out (URI or URI list) and orig. */
-static int vocab_value(rule_run *u, char *t, int nil, lode_vfield *out, lode_vfield *orig, size_t k, const char *ds,
+static int vocab_value(rule_run *u, char *t, int nil, lode_vfield *out, lode_vfield *orig, size_t k,
 		       lode_error *err)
 {
 	const char *uri;
 
-	if (!u->r->nsplit) {
-		if (map_value(u, t, nil, &uri, ds, err))
+	if (!u->r->nsplit && !u->src_list) {
+		if (map_value(u, t, nil, &uri, err))
 			return -1;
 		((char **)out->values)[k] = lode__strdup(uri ? uri : "");
 		((char **)orig->values)[k] = lode__strdup(t);
 		if (!uri)
 			out->isnull[k] = 1, out->nnull++;
 	} else {
-		json_t *items = split_items(u->r, t), *uris = json_array(), *it;
+		json_t *items = u->src_list ? list_items(t) : split_items(u->r, t), *uris = json_array(), *it;
 		size_t i;
 
 		json_array_foreach(items, i, it)
 		{
-			if (map_value(u, json_string_value(it), nil, &uri, ds, err)) {
+			if (map_value(u, json_string_value(it), nil, &uri, err)) {
 				json_decref(items);
 				json_decref(uris);
 				return -1;
@@ -509,7 +539,7 @@ static int vocab_value(rule_run *u, char *t, int nil, lode_vfield *out, lode_vfi
 }
 
 /* Values of a rule that is not a plain copy, feature by feature. */
-static int compute(rule_run *u, size_t n, int nil, lode_vfield *out, lode_vfield *orig, const char *ds,
+static int compute(rule_run *u, size_t n, int nil, lode_vfield *out, lode_vfield *orig,
 		   lode_error *err)
 {
 	const lode_field_rule *r = u->r;
@@ -534,23 +564,23 @@ static int compute(rule_run *u, size_t n, int nil, lode_vfield *out, lode_vfield
 			}
 		} else if (r->nvocab) {
 			u->values++;
-			bad = vocab_value(u, t, nil, out, orig, k, ds, err) ? 3 : 0;
+			bad = vocab_value(u, t, nil, out, orig, k, err) ? 3 : 0;
 		} else if (r->date) {
 			u->values++;
 			bad = lode__parse_date(t, r->date, &((int32_t *)out->values)[k]) ? 1 : 0;
 		} else if (out->type == LODE_FT_STRLIST) {
 			u->values++;
-			bad = (((char **)out->values)[k] = dump(split_items(r, t))) ? 0 : 2;
+			bad = (((char **)out->values)[k] = dump(u->src_list ? list_items(t) : split_items(r, t))) ? 0 : 2;
 		} else if (out->type == LODE_FT_STRING) {
 			u->values++;
-			bad = (((char **)out->values)[k] = lode__strdup(t)) ? 0 : 2;
+			bad = (((char **)out->values)[k] = lode__sprintf("%s%s", r->prefix ? r->prefix : "", t)) ? 0 : 2;
 		} else {
 			u->values++;
 			bad = number_value(r, t, out, k) ? 1 : 0;
 		}
 		if (bad == 1)
 			lode__err(err, LODE_ESOURCE,
-				  "dataset '%s': field '%s' (harmonize.fields, line %d), feature %zu: '%s' is not %s", ds,
+				  "field '%s' (harmonize.fields, line %d), feature %zu: '%s' is not %s",
 				  r->name, r->at.line, k + 1, lode__printable(safe, sizeof safe, t),
 				  r->date ? "a date in the stated format" : "a number of the stated type");
 		else if (bad == 2)
@@ -569,7 +599,7 @@ static int cmp_tally(const void *a, const void *b)
 	return x->n != y->n ? (x->n < y->n) - (x->n > y->n) : strcmp(x->value, y->value);
 }
 
-static lode_status refuse_unmapped(rule_run *u, const char *ds, lode_error *err)
+static lode_status refuse_unmapped(rule_run *u, lode_error *err)
 {
 	char list[1200] = "", safe[120];
 	size_t len = 0;
@@ -579,20 +609,20 @@ static lode_status refuse_unmapped(rule_run *u, const char *ds, lode_error *err)
 		len += (size_t)snprintf(list + len, sizeof list - len, "%s'%s' (%zu)", i ? ", " : "",
 					lode__printable(safe, sizeof safe, u->un[i].value), u->un[i].n);
 	return lode__err(err, LODE_ESOURCE,
-			 "dataset '%s': field '%s' (harmonize.fields, line %d): %zu value%s in %zu distinct form%s map "
+			 "field '%s' (harmonize.fields, line %d): %zu value%s in %zu distinct form%s map "
 			 "to no concept (unmapped: refuse): %s%s; add them to a vocabulary of your own, or set "
 			 "harmonize.unmapped: nil to keep them with the nil reason %s",
-			 ds, u->r->name, u->r->at.line, u->unmapped, u->unmapped == 1 ? "" : "s", u->nun,
+			 u->r->name, u->r->at.line, u->unmapped, u->unmapped == 1 ? "" : "s", u->nun,
 			 u->nun == 1 ? "" : "s", list, len + 160 >= sizeof list ? ", ..." : "", LODE_NIL_UNKNOWN);
 }
 
 /* Find the rule's source fields and load its vocabularies (checked against the plan). */
 static lode_status prepare(rule_run *u, const lode_harmonize_spec *h, const json_t *planned, const lode_vdata *d,
-			   const char *ds, lode_error *err)
+			   lode_error *err)
 {
 	const lode_field_rule *r = u->r;
 	char *const *from = r->nfrom ? r->from : &r->name;
-	size_t nfrom = r->nfrom ? r->nfrom : 1;
+	size_t nfrom = r->value ? 0 : r->nfrom ? r->nfrom : 1;
 
 	for (size_t i = 0; i < nfrom; i++) {
 		size_t j = 0;
@@ -604,12 +634,13 @@ static lode_status prepare(rule_run *u, const lode_harmonize_spec *h, const json
 				snprintf(have + strlen(have), sizeof have - strlen(have), "%s%.60s", f ? ", " : "",
 					 d->fields[f].name);
 			return lode__err(err, LODE_ESOURCE,
-					 "dataset '%s': field '%s' (harmonize.fields, line %d): the layer has no field "
+					 "field '%s' (harmonize.fields, line %d): the layer has no field "
 					 "'%s' (it has: %s)",
-					 ds, r->name, r->at.line, from[i], have);
+					 r->name, r->at.line, from[i], have);
 		}
 		u->src[u->nsrc++] = &d->fields[j];
 	}
+	u->src_list = u->nsrc == 1 && lode__ftype_is_list(u->src[0]->type);
 	if (r->translate) {
 		size_t j = 0;
 		const char *ps;
@@ -619,13 +650,13 @@ static lode_status prepare(rule_run *u, const lode_harmonize_spec *h, const json
 		if (j == h->ntrans)
 			return lode__err(err, LODE_EINTERNAL, "translation '%s' not declared", r->translate);
 		if (lode__vocab_load_col(h->translations[j].path, "text", &u->tr, err))
-			return lode__err_ctx(err, "dataset '%s': harmonize.translations.%s: ", ds, r->translate);
+			return lode__err_ctx(err, "harmonize.translations.%s: ", r->translate);
 		ps = json_string_value(
 		    json_object_get(json_array_get(json_object_get(planned, "translations"), j), "sha256"));
 		if (!ps || strcmp(ps, lode__vocab_sha256(u->tr)))
 			return lode__err(err, LODE_ESOURCE,
-					 "dataset '%s': translation '%s' (%s) changed after it was planned; plan again",
-					 ds, r->translate, h->translations[j].path);
+					 "translation '%s' (%s) changed after it was planned; plan again",
+					 r->translate, h->translations[j].path);
 	}
 	for (size_t i = 0; i < r->nvocab; i++) {
 		size_t j = 0;
@@ -637,13 +668,13 @@ static lode_status prepare(rule_run *u, const lode_harmonize_spec *h, const json
 			return lode__err(err, LODE_EINTERNAL, "vocabulary '%s' not declared", r->vocab[i]);
 		pv = json_array_get(json_object_get(planned, "vocabularies"), j);
 		if (lode__vocab_load(h->vocabs[j].path, &u->voc[u->nvoc], err))
-			return lode__err_ctx(err, "dataset '%s': harmonize.vocabularies.%s: ", ds, r->vocab[i]);
+			return lode__err_ctx(err, "harmonize.vocabularies.%s: ", r->vocab[i]);
 		u->vname[u->nvoc++] = h->vocabs[j].name;
 		if (!json_string_value(json_object_get(pv, "sha256")) ||
 		    strcmp(json_string_value(json_object_get(pv, "sha256")), lode__vocab_sha256(u->voc[u->nvoc - 1])))
 			return lode__err(err, LODE_ESOURCE,
-					 "dataset '%s': vocabulary '%s' (%s) changed after it was planned; plan again",
-					 ds, r->vocab[i], h->vocabs[j].path);
+					 "vocabulary '%s' (%s) changed after it was planned; plan again",
+					 r->vocab[i], h->vocabs[j].path);
 	}
 	return LODE_OK;
 }
@@ -687,23 +718,25 @@ lode_status lode__harmonize_apply(const lode_dataset_spec *spec, const json_t *p
 	for (size_t i = 0; i < h->nfields && !rc; i++) {
 		const lode_field_rule *r = &h->fields[i];
 		lode_vfield *o = &out[nout], *orig = r->nvocab ? &out[nout + 1] : NULL;
-		int plain = !r->type && !r->convert && !r->date && !r->nsplit && !r->nvocab && r->nfrom <= 1;
+		int plain = !r->type && !r->convert && !r->date && !r->nsplit && !r->nvocab && r->nfrom <= 1 &&
+			    !r->value && !r->prefix;
 
 		run_clear(&u);
 		u.r = r;
-		if ((rc = prepare(&u, h, planned, d, spec->name, err)))
+		if ((rc = prepare(&u, h, planned, d, err)))
 			break;
 		nout += orig ? 2 : 1;
 		if (plain) {
 			if (copy_field(u.src[0], r->name, n, o, &u))
 				rc = lode__err(err, LODE_ENOMEM, "out of memory");
-		} else if (field_alloc(o, r->name, "", out_type(r), n) ||
-			   (orig && field_alloc(orig, r->name, "_original", r->nsplit ? LODE_FT_STRLIST : LODE_FT_STRING, n))) {
+		} else if (field_alloc(o, r->name, "", out_type(r, u.src_list), n) ||
+			   (orig && field_alloc(orig, r->name, "_original",
+						r->nsplit || u.src_list ? LODE_FT_STRLIST : LODE_FT_STRING, n))) {
 			rc = lode__err(err, LODE_ENOMEM, "out of memory");
-		} else if (compute(&u, n, h->unmapped_nil, o, orig, spec->name, err)) {
+		} else if (compute(&u, n, h->unmapped_nil, o, orig, err)) {
 			rc = err->code ? err->code : LODE_ESOURCE;
 		} else if (u.nun && !h->unmapped_nil) {
-			rc = refuse_unmapped(&u, spec->name, err);
+			rc = refuse_unmapped(&u, err);
 		}
 		if (!rc && json_array_append_new(cj, count_json(&u)))
 			rc = lode__err(err, LODE_ENOMEM, "out of memory");

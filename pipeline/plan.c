@@ -17,6 +17,7 @@
 #include "dtype.h"
 #include "error.h"
 #include "harmonize.h"
+#include "schema.h"
 #include "lode.h"
 #include "manifest.h"
 #include "plan.h"
@@ -633,14 +634,24 @@ static lode_status plan_harmonize(plan_item *it, lode_error *err)
 {
 	json_t *rec;
 
-	if (!it->spec->harmonize)
+	if (!it->spec->harmonize && !it->spec->schema)
 		return LODE_OK;
+	if (!it->spec->harmonize) {
+		json_t *none = NULL;
+		return lode__schema_check(it->spec, &none, err);
+	}
 	if (!it->is_vector)
 		return lode__err(err, LODE_EMANIFEST, "line %d: harmonize: applies to vector layers and tables only",
 				 it->spec->harmonize->at.line);
 	if (!(rec = lode__harmonize_plan(it->spec, err)))
 		return err->code;
 	json_object_set_new(it->lineage, "harmonize", rec);
+	if (it->spec->schema) {
+		lode_status rc = lode__schema_check(it->spec, &rec, err);
+		if (rc)
+			return rc;
+		json_object_set_new(it->lineage, "schema", rec);
+	}
 	return LODE_OK;
 }
 
