@@ -211,6 +211,20 @@ fail:
 	return NULL;
 }
 
+int lode__harmonize_with_counts(json_t *lj, json_t *counts)
+{
+	json_t *hc;
+
+	if (!lj || !counts || !json_object_get(lj, "harmonize"))
+		return 0;
+	hc = json_deep_copy(json_object_get(lj, "harmonize"));
+	if (!hc || json_object_set(hc, "counts", counts) || json_object_set_new(lj, "harmonize", hc)) {
+		json_decref(hc);
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- apply ---- */
 
 typedef struct tally {

@@ -34,6 +34,14 @@ lode_status lode__harmonize_apply(const lode_dataset_spec *spec, const json_t *p
 				  json_t **counts, lode_error *err);
 
 /*
+ * Put counts (from lode__harmonize_apply, or read back from a part's lineage by lode
+ * package: they cannot be recomputed from the output values) into the "harmonize"
+ * record of the layer's lineage lj, as a copy: the plan's record is shared and stays as
+ * planned.  Nothing when either is NULL or lj has no such record.  0, or -1 (ENOMEM).
+ */
+int lode__harmonize_with_counts(json_t *lj, json_t *counts);
+
+/*
  * Parse text under a date format (%Y, %y: 00-68 -> 20yy, 69-99 -> 19yy as POSIX
  * strptime, %m, %d (one or two digits), %b (English month abbreviation), %% and literal
  * characters; the whole text must be used).  *days: days since 1970-01-01.  0 or -1.

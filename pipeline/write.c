@@ -474,13 +474,9 @@ lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__pr
 		digesting = 0;
 	}
 	lj = lode__vector_lineage(it->lineage, d, dj.extent);
-	if (lj && counts) {
-		/* A copy: the plan's record stays as planned (package compares them). */
-		json_t *hc = json_deep_copy(json_object_get(lj, "harmonize"));
-		if (hc && !json_object_set(hc, "counts", counts))
-			json_object_set_new(lj, "harmonize", hc);
-		else
-			json_decref(hc);
+	if (lode__harmonize_with_counts(lj, counts)) {
+		json_decref(lj);
+		lj = NULL;
 	}
 	lineage = lj ? json_dumps(lj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	if (!lineage || !content[0]) {
