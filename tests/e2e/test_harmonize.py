@@ -224,6 +224,11 @@ def test_lineage_and_digest_follow_vocabulary(ctx, tdir):
     assert counts["commodity"]["values"] == 1980 and counts["commodity"]["mapped"] + \
         counts["commodity"]["unmapped"] == 1980, counts
     assert lineage(fx["bundle"], "sites_mrds")["schema"] == {"name": "deposit_site", "version": "1.0"}
+    ls = lode_ok(ctx, ["ls", fx["bundle"]], fx["dir"]).out
+    c = counts["commodity"]
+    assert "mapped:     commodity: %d mapped, %d unmapped (nil), %d empty" % (
+        c["mapped"], c["unmapped"], c["empty"]) in ls, ls
+    assert ls.count("schema:     deposit_site 1.0") == 3, ls
     # A changed user vocabulary (one row added) changes the plan's key and the bundle.
     d = os.path.join(tdir, "s")
     shutil.copytree(SAMPLES, d, ignore=shutil.ignore_patterns("generated", "*.tif", "*.nc"))

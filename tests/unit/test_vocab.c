@@ -146,6 +146,38 @@ static void user_map(void **state)
 	lode__vocab_free(v);
 }
 
+static void translation_table(void **state)
+{
+	lode__vocab *v = NULL;
+	lode_error err = {0};
+	const char *text = NULL;
+	const char *p = write_file("tr.csv", "value,text\ngold,Emas\ntin_ore,Tin Ore\n");
+
+	(void)state;
+	assert_int_equal(lode__vocab_load_col(p, "text", &v, &err), LODE_OK);
+	assert_int_equal(lode__vocab_match(v, "GOLD", &text, NULL), LODE__VOCAB_ONE);
+	assert_string_equal(text, "Emas");
+	assert_int_equal(lode__vocab_match(v, "tin_ore", &text, NULL), LODE__VOCAB_ONE);
+	assert_string_equal(text, "Tin Ore");
+	lode__vocab_free(v);
+	/* The same file is no vocabulary: it has no uri column. */
+	assert_int_equal(lode__vocab_load(p, &v, &err), LODE_ESOURCE);
+	assert_non_null(strstr(err.message, "tr.csv:1: the header has no column `uri`"));
+}
+
+static void builtin_paths(void **state)
+{
+	char *p = lode__vocab_builtin("MineStatus");
+
+	(void)state;
+	assert_non_null(p);
+	assert_non_null(strstr(p, "/MineStatus.csv"));
+	assert_int_equal(access(p, R_OK), 0);
+	free(p);
+	assert_null(lode__vocab_builtin("Nonsense"));
+	assert_null(lode__vocab_builtin("../CommodityCode"));
+}
+
 static void bad_files(void **state)
 {
 	lode__vocab *v = NULL;
@@ -187,6 +219,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(cgi_commodities), cmocka_unit_test(ambiguous_and_unknown), cmocka_unit_test(user_map),
 		cmocka_unit_test(bad_files),       cmocka_unit_test(norm_rule),
+		cmocka_unit_test(translation_table), cmocka_unit_test(builtin_paths),
 	};
 	int rc;
 
