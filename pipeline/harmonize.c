@@ -211,6 +211,36 @@ fail:
 	return NULL;
 }
 
+lode_status lode__harmonize_check_fields(const lode_dataset_spec *spec, char *const *names, lode_error *err)
+{
+	const lode_harmonize_spec *h = spec->harmonize;
+	char miss[1000] = "", have[600] = "";
+	size_t len = 0, nmiss = 0;
+
+	for (size_t i = 0; i < h->nfields; i++) {
+		const lode_field_rule *r = &h->fields[i];
+		char *const *from = r->nfrom ? r->from : &r->name;
+		size_t nfrom = r->value ? 0 : r->nfrom ? r->nfrom : 1;
+
+		for (size_t k = 0; k < nfrom; k++) {
+			size_t j = 0;
+			while (names && names[j] && strcmp(names[j], from[k]))
+				j++;
+			if (names && names[j])
+				continue;
+			nmiss++;
+			if (len + 200 < sizeof miss)
+				len += (size_t)snprintf(miss + len, sizeof miss - len, "%s'%.60s' (field '%s', line %d)",
+							nmiss > 1 ? ", " : "", from[k], r->name, r->at.line);
+		}
+	}
+	if (!nmiss)
+		return LODE_OK;
+	for (size_t j = 0; names && names[j] && strlen(have) < 500; j++)
+		snprintf(have + strlen(have), sizeof have - strlen(have), "%s%.60s", j ? ", " : "", names[j]);
+	return lode__err(err, LODE_EMANIFEST, "harmonize: the layer has no field %s (it has: %s)", miss, have);
+}
+
 int lode__harmonize_with_counts(json_t *lj, json_t *counts)
 {
 	json_t *hc;
@@ -349,10 +379,23 @@ static int map_value(rule_run *u, const char *val, int nil, const char **uri, lo
 {
 	const char *other = NULL, *text = NULL, *orig = val;
 
-	/* A translation first (JMG's code -> its Malay label): a value without one is kept. */
-	if (u->tr && lode__vocab_match(u->tr, val, &text, NULL) == LODE__VOCAB_ONE) {
-		u->translated++;
-		val = text;
+	/* A translation first (JMG's code -> its Malay label): a value without one is kept;
+	   one the table gives two texts is refused as an ambiguous vocabulary value is. */
+	if (u->tr) {
+		lode__vocab_hit h = lode__vocab_match(u->tr, val, &text, &other);
+		if (h == LODE__VOCAB_AMBIGUOUS) {
+			char safe[200];
+			lode__err(err, LODE_ESOURCE,
+				  "field '%s' (harmonize.fields, line %d): '%s' has two translations in '%s': '%s' "
+				  "and '%s'",
+				  u->r->name, u->r->at.line, lode__printable(safe, sizeof safe, orig), u->r->translate,
+				  text, other);
+			return -1;
+		}
+		if (h == LODE__VOCAB_ONE) {
+			u->translated++;
+			val = text;
+		}
 	}
 
 	for (size_t i = 0; i < u->nvoc; i++) {

@@ -22,6 +22,13 @@
 json_t *lode__harmonize_plan(const lode_dataset_spec *spec, lode_error *err);
 
 /*
+ * Plan time: every field the rules read (from) is one of the layer's (names,
+ * NULL-terminated).  LODE_EMANIFEST naming each missing one with its rule's line and
+ * the fields the layer has.
+ */
+lode_status lode__harmonize_check_fields(const lode_dataset_spec *spec, char *const *names, lode_error *err);
+
+/*
  * Apply the field map to d (its fields are replaced by the rules' output, in rule
  * order).  planned: the record lode__harmonize_plan made (each vocabulary must still
  * have the digest it had then).  On success *counts (owned by the caller) holds per

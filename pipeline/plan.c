@@ -643,6 +643,8 @@ static lode_status plan_harmonize(plan_item *it, lode_error *err)
 	if (!it->is_vector)
 		return lode__err(err, LODE_EMANIFEST, "line %d: harmonize: applies to vector layers and tables only",
 				 it->spec->harmonize->at.line);
+	if (lode__harmonize_check_fields(it->spec, lode__vector_info(it->vsrc)->field_names, err))
+		return err->code;
 	if (!(rec = lode__harmonize_plan(it->spec, err)))
 		return err->code;
 	json_object_set_new(it->lineage, "harmonize", rec);

@@ -310,6 +310,17 @@ def test_manifest_errors(ctx, tdir):
                  "m.yaml:10:", "did you mean 'ppm_to_percent'", "vocabulary 'nope' is not one of",
                  "m.yaml:12:", "not a date format"):
         assert want in r.err, (want, r.err)
+    # A from field the layer lacks: named at plan with its rule's line and the fields it has.
+    src = os.path.join(DATA, "usgs_ofr20051294_SEAsia.geojson")
+    with open(man, "w") as f:
+        f.write("target: {crs: EPSG:4326, bounds: [-180, -90, 180, 90], resolution: 1}\n"
+                "datasets:\n  - name: s\n    source: %s\n"
+                "    harmonize:\n      fields:\n"
+                "        - {name: n, from: depname}\n" % src)
+    r = lode(ctx, ["plan", man], tdir)
+    assert r.rc == 1, r.brief()
+    assert "m.yaml:3: dataset 's': harmonize: the layer has no field 'depname' (field 'n', line 7)" in r.err, r.err
+    assert "dep_name" in r.err, r.err
     # A field map that does not fit the schema: every misfit named.
     src = os.path.join(DATA, "usgs_ofr20051294_SEAsia.geojson")
     with open(man, "w") as f:
