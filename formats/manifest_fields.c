@@ -237,6 +237,7 @@ static void check_rule(fctx *c, const yaml_node_t *n, const char *key, lode_fiel
 static int parse_rule(fctx *c, const yaml_node_t *n, const char *key, lode_field_rule *r)
 {
 	int rc = 1;
+	unsigned seen = 0;
 
 	if (n->type != YAML_MAPPING_NODE) {
 		problem(c, n, key, "expected a mapping: name, from, type, convert, date, split, vocabulary");
@@ -261,6 +262,11 @@ static int parse_rule(fctx *c, const yaml_node_t *n, const char *key, lode_field
 						    "convert, date, split, vocabulary, translate, value, prefix)");
 			continue;
 		}
+		if (seen & (1u << i)) {
+			problem(c, k, path, "the key is given twice");
+			continue;
+		}
+		seen |= 1u << i;
 		switch (i) {
 		case 0:
 			if ((rc = get_text(c, v, path, &r->name)) > 0 && !name_ok(r->name))
@@ -405,9 +411,15 @@ lode_status lode__manifest_harmonize(yaml_document_t *doc, const yaml_node_t *v,
 		const yaml_node_t *k = yaml_document_get_node(doc, p->key), *val = yaml_document_get_node(doc, p->value);
 		const char *ks = scalar(k);
 		char path[256];
+		int twice = 0;
 
 		snprintf(path, sizeof path, "%.120s.%.40s", key, ks ? ks : "?");
-		if (ks && !strcmp(ks, "vocabularies")) {
+		for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < p && ks; q++)
+			twice |= scalar(yaml_document_get_node(doc, q->key)) &&
+				 !strcmp(scalar(yaml_document_get_node(doc, q->key)), ks);
+		if (twice) {
+			problem(&c, k, path, "the key is given twice");
+		} else if (ks && !strcmp(ks, "vocabularies")) {
 			rc = parse_vocabs(&c, val, path, dir, &h->vocabs, &h->nvocabs, 1);
 		} else if (ks && !strcmp(ks, "translations")) {
 			rc = parse_vocabs(&c, val, path, dir, &h->translations, &h->ntrans, 0);
