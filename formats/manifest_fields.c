@@ -451,9 +451,18 @@ lode_status lode__manifest_harmonize(yaml_document_t *doc, const yaml_node_t *v,
 
 			snprintf(path, sizeof path, "%.120s.fields[%zu]", key, i + 1);
 			check_rule(&c, fn, path, &h->fields[i], h);
-			for (size_t j = 0; h->fields[i].name && j < i; j++)
-				if (h->fields[j].name && !strcmp(h->fields[j].name, h->fields[i].name))
+			for (size_t j = 0; h->fields[i].name && j < h->nfields; j++) {
+				const lode_field_rule *o = &h->fields[j];
+				size_t n = o->name ? strlen(o->name) : 0;
+
+				if (j < i && o->name && !strcmp(o->name, h->fields[i].name))
 					problem(&c, fn, path, "field '%s' is made twice", h->fields[i].name);
+				/* NAME_original is made beside a mapped field NAME. */
+				if (j != i && o->name && o->nvocab && !strncmp(h->fields[i].name, o->name, n) &&
+				    !strcmp(h->fields[i].name + n, "_original"))
+					problem(&c, fn, path, "field '%s' is made by field '%s', which has a vocabulary",
+						h->fields[i].name, o->name);
+			}
 		}
 	} else if (rc > 0 && !c.bad) {
 		problem(&c, v, key, "missing key 'fields' (the field rules)");
