@@ -54,6 +54,10 @@ typedef struct lode_field_rule {
 	char *translate;  /* a translation table's name (value -> text, before vocabulary), or NULL */
 	char *value;      /* a constant text for every feature (no from), or NULL */
 	char *prefix;     /* text put before each non-empty text value (identifiers), or NULL */
+	char *item_key;   /* items that are JSON objects: the member that is the value, or NULL */
+	char *where_key;  /* ... and only those whose member where_key is one of where_values */
+	char **where_values;
+	size_t nwhere;
 	char **vocab;     /* vocabulary names tried in order, or NULL */
 	size_t nvocab;
 	lode_loc at;

@@ -93,6 +93,11 @@ void lode__harmonize_spec_free(lode_harmonize_spec *h)
 		free(r->translate);
 		free(r->value);
 		free(r->prefix);
+		free(r->item_key);
+		free(r->where_key);
+		for (size_t k = 0; k < r->nwhere; k++)
+			free(r->where_values[k]);
+		free(r->where_values);
 	}
 	free(h->vocabs);
 	free(h->fields);
@@ -191,7 +196,7 @@ static int date_format_ok(const char *fmt)
 
 static const char *const rule_keys[] = {"name", "from",  "separator",  "type",      "convert",
 					"date", "split", "vocabulary", "translate", "value",
-					"prefix", NULL};
+					"prefix", "item_key", "item_where", NULL};
 static const char *const types[] = {"Integer", "Integer64", "Real", "String", NULL};
 
 static void check_rule(fctx *c, const yaml_node_t *n, const char *key, lode_field_rule *r,
@@ -222,6 +227,11 @@ static void check_rule(fctx *c, const yaml_node_t *n, const char *key, lode_fiel
 				   "vocabulary", r->name);
 	if (r->prefix && (kinds || r->nsplit))
 		problem(c, n, key, "field '%s': prefix makes text: it goes with from and separator only", r->name);
+	if ((r->item_key || r->nwhere) && (r->nfrom > 1 || r->value || r->nsplit || r->date || r->convert || r->type))
+		problem(c, n, key, "field '%s': item_key and item_where read one list field: they go with "
+				   "vocabulary only", r->name);
+	if (r->nwhere && !r->item_key)
+		problem(c, n, key, "field '%s': item_where goes with item_key", r->name);
 	if (r->separator && r->nfrom < 2)
 		problem(c, n, key, "field '%s': separator joins several 'from' fields; there is one", r->name);
 	for (size_t k = 0; k < r->nvocab; k++) {
@@ -259,7 +269,8 @@ static int parse_rule(fctx *c, const yaml_node_t *n, const char *key, lode_field
 				problem(c, k, path, "unknown key: did you mean '%s'?", near);
 			else
 				problem(c, k, path, "unknown key (expected one of: name, from, separator, type, "
-						    "convert, date, split, vocabulary, translate, value, prefix)");
+						    "convert, date, split, vocabulary, translate, value, prefix, item_key, "
+						    "item_where)");
 			continue;
 		}
 		if (seen & (1u << i)) {
@@ -304,6 +315,18 @@ static int parse_rule(fctx *c, const yaml_node_t *n, const char *key, lode_field
 		case 8: rc = get_text(c, v, path, &r->translate); break;
 		case 9: rc = get_text(c, v, path, &r->value); break;
 		case 10: rc = get_text(c, v, path, &r->prefix); break;
+		case 11: rc = get_text(c, v, path, &r->item_key); break;
+		case 12:
+			/* {MEMBER: [VALUE, ...]}: one member */
+			if (v->type != YAML_MAPPING_NODE || v->data.mapping.pairs.top - v->data.mapping.pairs.start != 1) {
+				problem(c, v, path, "expected one member and its values, e.g. {role: [ore, ree]}");
+				break;
+			}
+			if ((rc = get_text(c, yaml_document_get_node(c->doc, v->data.mapping.pairs.start->key), path,
+					   &r->where_key)) > 0)
+				rc = get_texts(c, yaml_document_get_node(c->doc, v->data.mapping.pairs.start->value), path,
+					       &r->where_values, &r->nwhere);
+			break;
 		}
 	}
 	return rc < 0 ? -1 : 1;

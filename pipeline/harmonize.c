@@ -137,6 +137,10 @@ static json_t *rule_json(const lode_field_rule *r)
 		json_object_set_new(o, "translate", json_string(r->translate));
 	if (r->prefix)
 		json_object_set_new(o, "prefix", json_string(r->prefix));
+	if (r->item_key)
+		json_object_set_new(o, "item_key", json_string(r->item_key));
+	if (r->nwhere)
+		json_object_set_new(o, "item_where", json_pack("{s:o}", r->where_key, texts(r->where_values, r->nwhere)));
 	if (r->value) {
 		json_object_del(o, "from");
 		json_object_set_new(o, "value", json_string(r->value));
@@ -539,15 +543,36 @@ static lode_ftype out_type(const lode_field_rule *r, int src_list)
 	return LODE_FT_STRING;
 }
 
-/* The items of a list field's JSON text, each as text (numbers as JSON writes them). */
-static json_t *list_items(const char *t)
+/* Is the object item one item_where lets through (or is there no item_where)? */
+static int item_kept(const lode_field_rule *r, const json_t *item)
+{
+	const char *m = json_string_value(json_object_get(item, r->where_key));
+
+	if (!r->nwhere)
+		return 1;
+	for (size_t k = 0; m && k < r->nwhere; k++)
+		if (!strcmp(m, r->where_values[k]))
+			return 1;
+	return 0;
+}
+
+/* The items of a list field's JSON text, each as text (numbers as JSON writes them); with
+   item_key, of the objects item_where keeps, the member item_key (others left out). */
+static json_t *list_items(const lode_field_rule *r, const char *t)
 {
 	json_t *a = json_loads(t, 0, NULL), *out = json_array(), *v;
 	size_t i;
 
 	json_array_foreach(a, i, v)
 	{
-		char *s = json_is_string(v) ? lode__strdup(json_string_value(v)) : json_dumps(v, JSON_ENCODE_ANY);
+		char *s;
+
+		if (r->item_key) {
+			if (!json_is_object(v) || !item_kept(r, v) || !json_is_string(json_object_get(v, r->item_key)))
+				continue;
+			v = json_object_get(v, r->item_key);
+		}
+		s = json_is_string(v) ? lode__strdup(json_string_value(v)) : json_dumps(v, JSON_ENCODE_ANY);
 		if (!s || json_array_append_new(out, json_string(s))) {
 			free(s);
 			json_decref(out);
@@ -574,7 +599,7 @@ static int vocab_value(rule_run *u, char *t, int nil, lode_vfield *out, lode_vfi
 		if (!uri)
 			out->isnull[k] = 1, out->nnull++;
 	} else {
-		json_t *items = u->src_list ? list_items(t) : split_items(u->r, t), *uris = json_array(), *it;
+		json_t *items = u->src_list ? list_items(u->r, t) : split_items(u->r, t), *uris = json_array(), *it;
 		size_t i;
 
 		json_array_foreach(items, i, it)
@@ -627,7 +652,7 @@ static int compute(rule_run *u, size_t n, int nil, lode_vfield *out, lode_vfield
 			bad = lode__parse_date(t, r->date, &((int32_t *)out->values)[k]) ? 1 : 0;
 		} else if (out->type == LODE_FT_STRLIST) {
 			u->values++;
-			bad = (((char **)out->values)[k] = dump(u->src_list ? list_items(t) : split_items(r, t))) ? 0 : 2;
+			bad = (((char **)out->values)[k] = dump(u->src_list ? list_items(r, t) : split_items(r, t))) ? 0 : 2;
 		} else if (out->type == LODE_FT_STRING) {
 			u->values++;
 			bad = (((char **)out->values)[k] = lode__sprintf("%s%s", r->prefix ? r->prefix : "", t)) ? 0 : 2;
@@ -697,7 +722,12 @@ static lode_status prepare(rule_run *u, const lode_harmonize_spec *h, const json
 		}
 		u->src[u->nsrc++] = &d->fields[j];
 	}
-	u->src_list = u->nsrc == 1 && lode__ftype_is_list(u->src[0]->type);
+	u->src_list = u->nsrc == 1 && (lode__ftype_is_list(u->src[0]->type) ||
+					(r->item_key && u->src[0]->type == LODE_FT_JSON));
+	if (r->item_key && !u->src_list)
+		return lode__err(err, LODE_ESOURCE,
+				 "field '%s' (harmonize.fields, line %d): item_key reads a list or JSON field; '%s' is %s",
+				 r->name, r->at.line, u->src[0]->name, lode__ftype_name(u->src[0]->type));
 	if (r->translate) {
 		size_t j = 0;
 		const char *ps;

@@ -69,6 +69,8 @@ static const char *rule_type(const lode_field_rule *r)
 		return "Real";
 	if (r->type)
 		return r->type;
+	if (r->item_key)
+		return "StringList";
 	if (r->nvocab || r->value || r->prefix || r->nfrom > 1)
 		return NULL; /* String, or a list when its one source field is a list */
 	return NULL;

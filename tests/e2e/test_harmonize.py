@@ -132,6 +132,13 @@ def test_named_records(ctx, tdir):
     gb = one(pp, "sites_pp1802", "name = 'Greenbushes'")
     assert gb["commodities"] == [by_code(c) for c in ("Be", "Li", "Nb", "Ta", "Sn")], gb
     assert gb["identifier"].startswith("https://mrdata.usgs.gov/pp1802/record/"), gb
+    # REE database: minerals (a JSON list of {role, abbr, name}), the ree and ore ones
+    # mapped through the mineral -> commodity map, in the source's order.
+    ree = os.path.join(x, "sites_ree.gpkg")
+    bb = one(ree, "sites_ree", "name = 'Batang Berjuntai area'")
+    assert bb["commodities_original"] == ["monazite", "xenotime", "cassiterite", "ilmenite", "zircon",
+                                          "rutile"], bb
+    assert bb["commodities"] == [by_code(c) for c in ("REE", "REE", "Sn", "Ilm", "Zir", "TiRt")], bb
     mrds = os.path.join(x, "sites_mrds.gpkg")
     alh = one(mrds, "sites_mrds", "name = 'Alhambra Mine'")
     assert alh["commodities"] == [au, ag, w], alh
