@@ -235,7 +235,7 @@ def test_lineage_and_digest_follow_vocabulary(ctx, tdir):
     c = counts["commodity"]
     assert "mapped:     commodity: %d mapped, %d unmapped (nil), %d empty" % (
         c["mapped"], c["unmapped"], c["empty"]) in ls, ls
-    assert ls.count("schema:     deposit_site 1.0") == 3, ls
+    assert ls.count("schema:     deposit_site 1.0") == 4, ls
     # A changed user vocabulary (one row added) changes the plan's key and the bundle.
     d = os.path.join(tdir, "s")
     shutil.copytree(SAMPLES, d, ignore=shutil.ignore_patterns("generated", "*.tif", "*.nc"))
