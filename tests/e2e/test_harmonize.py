@@ -187,7 +187,8 @@ def test_unknown_refused_with_counts(ctx, tdir):
     # Counted from the source with csv: each unmatched code appears 16 states x 6 years.
     with open(src, encoding="utf-8-sig", newline="") as f:
         codes = [x["commodity"] for x in csv.DictReader(f) if x["state"] != "Malaysia"]
-    names = {n.lower() for row in cgi_rows() for n in [row["label_en"], row["code"]]}
+    names = {n.strip().lower() for row in cgi_rows()
+             for n in [row["label_en"], row["code"]] + row["labels_ms"].split(";") + row["labels_en_alt"].split(";")}
     unmapped = sorted({c for c in codes if c.lower() not in names})
     assert "tin_ore" in unmapped and "struverite" in unmapped, unmapped
     for c in unmapped:

@@ -86,6 +86,8 @@ static void cgi_commodities(void **state)
 	expect(v, "BAUKSI\xcc\x81T", "Baux"); /* combining acute after I */
 	expect(v, "tembaga", "Cu");          /* Malay prefLabel ... */
 	expect(v, "kuprum", "Cu");           /* ... and altLabel */
+	expect(v, "Sardonyx", "Agt");        /* English altLabel */
+	expect(v, "kaolinite", "Kaol");
 	assert_string_equal(lode__vocab_label(v, uri_of_code("Au")), "gold");
 	lode__vocab_free(v);
 }
@@ -101,6 +103,9 @@ static void ambiguous_and_unknown(void **state)
 	assert_non_null(strstr(a, "/potas"));
 	assert_non_null(strstr(b, "/potas"));
 	assert_string_not_equal(a, b);
+	/* china clay: an English altLabel of kaolin and of white-firing clay. */
+	assert_int_equal(lode__vocab_match(v, "China Clay", &a, &b), LODE__VOCAB_AMBIGUOUS);
+	assert_non_null(strstr(a, "clay") ? a : strstr(b, "clay"));
 	assert_int_equal(lode__vocab_match(v, "unobtainium", &a, &b), LODE__VOCAB_NONE);
 	assert_null(a);
 	assert_int_equal(lode__vocab_match(v, "   ", &a, NULL), LODE__VOCAB_NONE);
