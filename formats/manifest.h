@@ -58,6 +58,7 @@ typedef struct lode_field_rule {
 	char *where_key;  /* ... and only those whose member where_key is one of where_values */
 	char **where_values;
 	size_t nwhere;
+	int unmapped; /* this rule's unmapped: 0 the dataset's, 1 refuse, 2 nil */
 	char **vocab;     /* vocabulary names tried in order, or NULL */
 	size_t nvocab;
 	lode_loc at;

@@ -196,7 +196,7 @@ static int date_format_ok(const char *fmt)
 
 static const char *const rule_keys[] = {"name", "from",  "separator",  "type",      "convert",
 					"date", "split", "vocabulary", "translate", "value",
-					"prefix", "item_key", "item_where", NULL};
+					"prefix", "item_key", "item_where", "unmapped", NULL};
 static const char *const types[] = {"Integer", "Integer64", "Real", "String", NULL};
 
 static void check_rule(fctx *c, const yaml_node_t *n, const char *key, lode_field_rule *r,
@@ -230,6 +230,8 @@ static void check_rule(fctx *c, const yaml_node_t *n, const char *key, lode_fiel
 	if ((r->item_key || r->nwhere) && (r->nfrom > 1 || r->value || r->nsplit || r->date || r->convert || r->type))
 		problem(c, n, key, "field '%s': item_key and item_where read one list field: they go with "
 				   "vocabulary only", r->name);
+	if (r->unmapped && !r->nvocab)
+		problem(c, n, key, "field '%s': unmapped goes with vocabulary", r->name);
 	if (r->nwhere && !r->item_key)
 		problem(c, n, key, "field '%s': item_where goes with item_key", r->name);
 	if (r->separator && r->nfrom < 2)
@@ -270,7 +272,7 @@ static int parse_rule(fctx *c, const yaml_node_t *n, const char *key, lode_field
 			else
 				problem(c, k, path, "unknown key (expected one of: name, from, separator, type, "
 						    "convert, date, split, vocabulary, translate, value, prefix, item_key, "
-						    "item_where)");
+						    "item_where, unmapped)");
 			continue;
 		}
 		if (seen & (1u << i)) {
@@ -316,6 +318,14 @@ static int parse_rule(fctx *c, const yaml_node_t *n, const char *key, lode_field
 		case 9: rc = get_text(c, v, path, &r->value); break;
 		case 10: rc = get_text(c, v, path, &r->prefix); break;
 		case 11: rc = get_text(c, v, path, &r->item_key); break;
+		case 13:
+			if (scalar(v) && !strcmp(scalar(v), "refuse"))
+				r->unmapped = 1;
+			else if (scalar(v) && !strcmp(scalar(v), "nil"))
+				r->unmapped = 2;
+			else
+				problem(c, v, path, "expected refuse or nil");
+			break;
 		case 12:
 			/* {MEMBER: [VALUE, ...]}: one member */
 			if (v->type != YAML_MAPPING_NODE || v->data.mapping.pairs.top - v->data.mapping.pairs.start != 1) {

@@ -146,6 +146,8 @@ static json_t *rule_json(const lode_field_rule *r)
 		json_object_set_new(o, "value", json_string(r->value));
 	}
 	if (r->nvocab) {
+		if (r->unmapped)
+			json_object_set_new(o, "unmapped", json_string(r->unmapped == 2 ? "nil" : "refuse"));
 		json_object_set_new(o, "vocabulary", texts(r->vocab, r->nvocab));
 		json_object_set_new(o, "original", json_sprintf("%s_original", r->name));
 	}
@@ -186,6 +188,7 @@ json_t *lode__harmonize_plan(const lode_dataset_spec *spec, lode_error *err)
 {
 	const lode_harmonize_spec *h = spec->harmonize;
 	json_t *rec = json_object(), *vocabs = NULL, *trans = NULL, *rules = json_array();
+	int h_nil_any;
 
 	if (!rec || !rules)
 		goto nomem;
@@ -202,7 +205,13 @@ json_t *lode__harmonize_plan(const lode_dataset_spec *spec, lode_error *err)
 		json_decref(trans);
 	json_object_set_new(rec, "fields", rules);
 	json_object_set_new(rec, "unmapped", json_string(h->unmapped_nil ? "nil" : "refuse"));
-	if (h->unmapped_nil)
+	{
+		int nil = h->unmapped_nil;
+		for (size_t i = 0; i < h->nfields; i++)
+			nil |= h->fields[i].unmapped == 2;
+		h_nil_any = nil;
+	}
+	if (h_nil_any)
 		json_object_set_new(rec, "nil_reason", json_string(LODE_NIL_UNKNOWN));
 	return rec;
 nomem:
@@ -275,6 +284,7 @@ typedef struct rule_run {
 	size_t nvoc;
 	lode__vocab *tr; /* the rule's translation table, or NULL */
 	int src_list;    /* one from field, itself a list: its items are the values */
+	int nil;         /* unmapped values kept with the nil reason (else refused) */
 	size_t values, mapped, unmapped, empty, translated;
 	tally *un;
 	size_t nun, capun;
@@ -781,6 +791,8 @@ static json_t *count_json(const rule_run *u)
 			      (json_int_t)u->mapped, "unmapped", (json_int_t)u->unmapped, "empty", (json_int_t)u->empty);
 	if (o && u->r->translate)
 		json_object_set_new(o, "translated", json_integer((json_int_t)u->translated));
+	if (o && u->r->nvocab)
+		json_object_set_new(o, "unmapped_kept", json_boolean(u->nil));
 	return o;
 }
 
@@ -805,11 +817,13 @@ lode_status lode__harmonize_apply(const lode_dataset_spec *spec, const json_t *p
 	for (size_t i = 0; i < h->nfields && !rc; i++) {
 		const lode_field_rule *r = &h->fields[i];
 		lode_vfield *o = &out[nout], *orig = r->nvocab ? &out[nout + 1] : NULL;
+		int nil = r->unmapped ? r->unmapped == 2 : h->unmapped_nil;
 		int plain = !r->type && !r->convert && !r->date && !r->nsplit && !r->nvocab && r->nfrom <= 1 &&
 			    !r->value && !r->prefix;
 
 		run_clear(&u);
 		u.r = r;
+		u.nil = nil;
 		if ((rc = prepare(&u, h, planned, d, err)))
 			break;
 		nout += orig ? 2 : 1;
@@ -820,9 +834,9 @@ lode_status lode__harmonize_apply(const lode_dataset_spec *spec, const json_t *p
 			   (orig && field_alloc(orig, r->name, "_original",
 						r->nsplit || u.src_list ? LODE_FT_STRLIST : LODE_FT_STRING, n))) {
 			rc = lode__err(err, LODE_ENOMEM, "out of memory");
-		} else if (compute(&u, n, h->unmapped_nil, o, orig, err)) {
+		} else if (compute(&u, n, nil, o, orig, err)) {
 			rc = err->code ? err->code : LODE_ESOURCE;
-		} else if (u.nun && !h->unmapped_nil) {
+		} else if (u.nun && !nil) {
 			rc = refuse_unmapped(&u, err);
 		}
 		if (!rc && json_array_append_new(cj, count_json(&u)))

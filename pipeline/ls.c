@@ -169,7 +169,7 @@ static void ls_harmonize(char **text, const json_t *lin)
 			   lode__printable(a, sizeof a, str_of(json_object_get(c, "field"))),
 			   (long long)json_integer_value(json_object_get(c, "mapped")),
 			   (long long)json_integer_value(json_object_get(c, "unmapped")),
-			   json_string_value(json_object_get(h, "nil_reason")) ? " (nil)" : "",
+			   json_is_true(json_object_get(c, "unmapped_kept")) ? " (nil)" : "",
 			   (long long)json_integer_value(json_object_get(c, "empty")));
 	}
 }

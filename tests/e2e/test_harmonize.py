@@ -195,6 +195,19 @@ def test_unknown_refused_with_counts(ctx, tdir):
         assert "'%s' (%d)" % (c, codes.count(c)) in r.err, (c, r.err)
     assert "%d values in %d distinct forms" % (sum(codes.count(c) for c in unmapped), len(unmapped)) in r.err, r.err
     assert not os.path.exists(out), "a refused run left its bundle"
+    # A rule's own policy over the dataset's: nil on the rule keeps them, counted ...
+    text = open(man).read()
+    with open(man, "w") as f:
+        f.write(text.replace("vocabulary: commodity}", "vocabulary: commodity, unmapped: nil}"))
+    lode_ok(ctx, ["run", man, "-o", out, "-q"], tdir)
+    c = lineage(out, "prod", table=True)["harmonize"]["counts"][0]
+    assert c["unmapped"] == sum(codes.count(x) for x in unmapped) and c["unmapped_kept"] is True, c
+    # ... refuse on the rule refuses them under a dataset's nil.
+    with open(man, "w") as f:
+        f.write(text.replace("vocabulary: commodity}", "vocabulary: commodity, unmapped: refuse}")
+                .replace("      fields:", "      unmapped: nil\n      fields:"))
+    r = lode(ctx, ["run", man, "-o", os.path.join(tdir, "q.nc"), "-q"], tdir)
+    assert r.rc == 1 and "'struverite' (%d)" % codes.count("struverite") in r.err, r.brief()
 
 
 @test
