@@ -20,7 +20,7 @@ export CFCHECKS
 
 # Debian packages the build, the tests and the demo need.
 DEB_PACKAGES = build-essential pkg-config libgdal-dev libproj-dev libhdf5-dev zlib1g-dev \
-	libyaml-dev libsodium-dev libssl-dev libjansson-dev libcmocka-dev libdeflate-dev libxml2-dev gdal-bin proj-bin proj-data \
+	libyaml-dev libsodium-dev libssl-dev libjansson-dev libcmocka-dev libdeflate-dev libxml2-dev libicu-dev gdal-bin proj-bin proj-data \
 	hdf5-tools netcdf-bin python3 python3-gdal python3-numpy python3-h5py python3-netcdf4 \
 	python3-xarray python3-nacl python3-jsonschema libxml2-utils time man-db groff-base mandoc \
 	bash-completion bsdutils chromium python3-websocket nco python3-cftime
@@ -30,7 +30,7 @@ DEB_PACKAGES = build-essential pkg-config libgdal-dev libproj-dev libhdf5-dev zl
 # Debian packages for the single-node Slurm end-to-end test (tests/e2e/test_slurm.py).
 SLURM_PACKAGES = slurmctld slurmd slurm-client munge
 
-PKGS = gdal proj hdf5-serial yaml-0.1 libsodium libcrypto jansson zlib libdeflate libxml-2.0
+PKGS = gdal proj hdf5-serial yaml-0.1 libsodium libcrypto jansson zlib libdeflate libxml-2.0 icu-uc
 # Errors of pkg-config are not hidden: the pkg-check target, which every compilation
 # waits for, names the modules it cannot find and stops the build.
 DEP_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null | sed 's/-I/-isystem /g')
@@ -55,7 +55,9 @@ INCLUDES = -Ipipeline -Iformats -Iformats/base
 # Where lode metadata --check finds the vendored schemas (tests/data/schemas, installed
 # under PREFIX/share/lode/schemas; the source tree's copy when that is missing).
 SCHEMA_DEFS = -DLODE_SCHEMA_DIR='"$(PREFIX)/share/lode/schemas"' -DLODE_SOURCE_SCHEMA_DIR='"$(CURDIR)/tests/data/schemas"'
-ALL_CFLAGS = -std=c17 -D_GNU_SOURCE $(WARN) $(CPPFLAGS) $(CFLAGS) $(INCLUDES) $(DEP_CFLAGS) $(SCHEMA_DEFS)
+# Where the built-in vocabularies (vocab/, issue 16) are found: installed, else the source tree's.
+VOCAB_DEFS = -DLODE_VOCAB_DIR='"$(PREFIX)/share/lode/vocab"' -DLODE_SOURCE_VOCAB_DIR='"$(CURDIR)/vocab"'
+ALL_CFLAGS = -std=c17 -D_GNU_SOURCE $(WARN) $(CPPFLAGS) $(CFLAGS) $(INCLUDES) $(DEP_CFLAGS) $(SCHEMA_DEFS) $(VOCAB_DEFS)
 
 # Every .c under pipeline/ and formats/ is in the library but the CLI's (pipeline/cli*.c).
 # Layers, lowest first: formats/base (error record, utilities), formats (one adapter per
@@ -177,6 +179,9 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/share/lode
 	rm -rf $(DESTDIR)$(PREFIX)/share/lode/schemas
 	cp -R tests/data/schemas $(DESTDIR)$(PREFIX)/share/lode/schemas
+	rm -rf $(DESTDIR)$(PREFIX)/share/lode/vocab
+	install -d $(DESTDIR)$(PREFIX)/share/lode/vocab
+	install -m 0644 vocab/*.csv vocab/LICENSE vocab/PROVENANCE.md $(DESTDIR)$(PREFIX)/share/lode/vocab/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/lode $(DESTDIR)$(PREFIX)/lib/liblode.a $(DESTDIR)$(PREFIX)/include/lode.h $(DESTDIR)$(PREFIX)/include/lode_error.h

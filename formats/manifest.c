@@ -215,6 +215,8 @@ void lode__manifest_free(lode_manifest *m)
 		for (size_t k = 0; d->open_options && d->open_options[k]; k++)
 			free(d->open_options[k]);
 		free(d->open_options);
+		lode__harmonize_spec_free(d->harmonize);
+		free(d->schema);
 	}
 	free(m->datasets);
 	free(m->target_crs);

@@ -36,6 +36,52 @@ typedef struct lode_reference {
 	char *key;     /* its key: field */
 	lode_loc at;   /* where the pair starts */
 } lode_reference;
+/*
+ * harmonize: of a vector dataset or table (issue 16; docs/harmonize.md): the field map
+ * applied to the layer as read, before it is written (pipeline/harmonize.c).  Parsed by
+ * formats/manifest_fields.c.
+ */
+typedef struct lode_vocab_ref {
+	char *name;    /* the name rules use */
+	char *written; /* as written: "cgi:CommodityCode" or a CSV path */
+	char *path;    /* resolved: the built-in file, or against the manifest's folder */
+	int builtin;   /* cgi:NAME */
+	lode_loc at;
+} lode_vocab_ref;
+
+typedef struct lode_field_rule {
+	char *name;       /* the output field */
+	char **from;      /* source fields (one; several are joined with `separator`) */
+	size_t nfrom;
+	char *separator;  /* join: between the from fields (default " ") */
+	char *type;       /* cast: Integer, Integer64, Real, String or NULL */
+	char *convert;    /* a named unit conversion (ppm_to_percent...) or NULL */
+	char *date;       /* date format (%Y %y %m %d %b and literal text) or NULL */
+	char **split;     /* separators that cut the text into a list, or NULL */
+	size_t nsplit;
+	char *translate;  /* a translation table's name (value -> text, before vocabulary), or NULL */
+	char *value;      /* a constant text for every feature (no from), or NULL */
+	char *prefix;     /* text put before each non-empty text value (identifiers), or NULL */
+	char *item_key;   /* items that are JSON objects: the member that is the value, or NULL */
+	char *where_key;  /* ... and only those whose member where_key is one of where_values */
+	char **where_values;
+	size_t nwhere;
+	int unmapped; /* this rule's unmapped: 0 the dataset's, 1 refuse, 2 nil */
+	char **vocab;     /* vocabulary names tried in order, or NULL */
+	size_t nvocab;
+	lode_loc at;
+} lode_field_rule;
+
+typedef struct lode_harmonize_spec {
+	lode_vocab_ref *vocabs;
+	size_t nvocabs;
+	lode_vocab_ref *translations; /* CSV tables value,text (never built-in) */
+	size_t ntrans;
+	lode_field_rule *fields;
+	size_t nfields;
+	int unmapped_nil; /* unmapped: nil (kept with the OGC nil reason); default refuse */
+	lode_loc at;
+} lode_harmonize_spec;
 
 typedef struct lode_dataset_spec {
 	char *name;
@@ -72,6 +118,9 @@ typedef struct lode_dataset_spec {
 	lode_reference *refs;
 	size_t nrefs;
 	lode_loc at_key, at_references;
+	lode_harmonize_spec *harmonize; /* harmonize: or NULL */
+	char *schema;                   /* schema: the exchange schema the layer must fit, or NULL */
+	lode_loc at_schema;
 } lode_dataset_spec;
 
 typedef struct lode_manifest {
@@ -135,5 +184,14 @@ void lode__manifest_relations_free(lode_dataset_spec *d);
 
 /* The closest of the NULL-terminated words to s (a typo away), or NULL. */
 const char *lode__did_you_mean(const char *s, const char *const *words);
+
+void lode__harmonize_spec_free(lode_harmonize_spec *h); /* NULL ok */
+/*
+ * A named unit conversion (docs/harmonize.md): value * mul / div, both exact integers
+ * (ppm_to_percent: mul 1, div 10000).  0 when name is not one; names may be NULL.
+ */
+int lode__unit_conversion(const char *name, double *mul, double *div);
+/* The conversion names, NULL-terminated. */
+extern const char *const lode__unit_conversions[];
 
 #endif /* LODE_MANIFEST_H */

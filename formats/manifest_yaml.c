@@ -22,6 +22,7 @@
 #include "crs_proj.h"
 #include "error.h"
 #include "manifest.h"
+#include "manifest_fields.h"
 #include "util.h"
 
 #define MAX_MANIFEST_BYTES (4u << 20)
@@ -34,6 +35,7 @@ typedef struct ctx {
 	int nerr;                 /* problems found so far */
 	const char *suggested[8]; /* keys offered by "did you mean": not then reported missing */
 	const char *dataset;      /* the name of the dataset being read, for its messages */
+	const char *dir;          /* the manifest's folder (harmonize: vocabulary paths) */
 	char list[1900];          /* the first LODE_MANIFEST_MAX_ERRORS of them, one per line */
 	size_t len;
 } ctx;
@@ -452,7 +454,8 @@ static const char *const dataset_keys[] = {
     "name",         "source",    "resampling", "bands",           "nodata",
     "assume_crs",   "operation", "resolution", "error_threshold", "layer",
     "open_options", "clip",      "where",      "allow",           "policy",
-    "via",          "key",       "references", NULL};
+    "via",          "key",       "references", "harmonize",       "schema",
+    NULL};
 
 /*
  * A CRS named in the manifest (target.crs, assume_crs, via) must be one PROJ knows; the
@@ -525,6 +528,12 @@ static lode_status get_allow(ctx *c, const yaml_node_t *v, const char *key, lode
 			return fail(c, an, key, "unknown '%.80s' (expected raw_vrt or network)", s);
 	}
 	return LODE_OK;
+}
+
+/* fail() for manifest_fields.c (harmonize:). */
+static void fail_cb(void *c, const yaml_node_t *n, const char *key, const char *msg)
+{
+	fail(c, n, key, "%s", msg);
 }
 
 static lode_status on_dataset(ctx *c, int which, const char *key, const yaml_node_t *v, void *user)
@@ -660,6 +669,10 @@ static lode_status on_dataset(ctx *c, int which, const char *key, const yaml_nod
 		return check_crs(c, v, key, d->via, NULL);
 	case 16:
 	case 17: return lode__manifest_relation_key(c->doc, which - 16, v, d, relation_problem, c);
+	case 18: return lode__manifest_harmonize(c->doc, v, key, c->dir, &d->harmonize, fail_cb, c);
+	case 19:
+		d->at_schema = loc_of(v);
+		return get_string(c, v, key, &d->schema);
 	}
 	return LODE_OK;
 }
@@ -828,6 +841,7 @@ lode_status lode__manifest_load(const char *path, lode_manifest **out, lode_erro
 			       "%s: the manifest contains a NUL byte: is it a text file?", path);
 		goto out;
 	}
+	c.dir = m->dir;
 	if ((rc = lode__manifest_prescan(path, m->text, m->text_len, err)))
 		goto out;
 	if (!yaml_parser_initialize(&parser)) {

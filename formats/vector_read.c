@@ -156,6 +156,14 @@ lode_status lode__vector_open(const char *path, const char *const *open_options,
 			goto out;
 		}
 	}
+	{
+		OGRFeatureDefnH fdefn = OGR_L_GetLayerDefn(v->layer);
+		int nf = fdefn ? OGR_FD_GetFieldCount(fdefn) : 0;
+
+		v->info.field_names = calloc((size_t)nf + 1, sizeof *v->info.field_names);
+		for (int i = 0; v->info.field_names && i < nf; i++)
+			v->info.field_names[i] = lode__strdup(OGR_Fld_GetNameRef(OGR_FD_GetFieldDefn(fdefn, i)));
+	}
 	v->info.nfeat = (long long)OGR_L_GetFeatureCount(v->layer, TRUE);
 	v->info.table = wkbFlatten(OGR_L_GetGeomType(v->layer)) == wkbNone;
 	if (!v->info.table && OGR_L_GetExtent(v->layer, &env, TRUE) == OGRERR_NONE) {
@@ -201,6 +209,9 @@ void lode__vector_close(lode__vector *v)
 		for (int i = 0; i < v->info.nlayers; i++)
 			free(v->info.layer_names[i]);
 	free(v->info.layer_names);
+	for (size_t i = 0; v->info.field_names && v->info.field_names[i]; i++)
+		free(v->info.field_names[i]);
+	free(v->info.field_names);
 	lode__source_files_free(&v->info.files);
 	free(v->info.layer);
 	free(v->info.crs_wkt);

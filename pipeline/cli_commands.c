@@ -107,6 +107,24 @@ static int cmd_run(const cli_opts *o, int nargs, char **args)
 	return wrote(lode_run(args[0], o->out, &ro, &err), &b, &err, o->quiet, o->out);
 }
 
+static int cmd_schema(const cli_opts *o, int nargs, char **args)
+{
+	lode_error err = {0};
+	char *text = NULL;
+
+	if (nargs > 1)
+		return cli_usage_error("schema", "expected at most one NAME", NULL);
+	if (lode_schema_text(nargs ? args[0] : NULL, o->json, &text, &err) != LODE_OK)
+		return fail(&err);
+	if (!o->quiet) {
+		fputs(text, stdout);
+		if (o->json)
+			fputc('\n', stdout);
+	}
+	free(text);
+	return 0;
+}
+
 static int cmd_plan(const cli_opts *o, int nargs, char **args)
 {
 	lode_error err = {0};
@@ -428,14 +446,18 @@ const cli_command cli_commands[] = {
      "gets a warning line on stderr.  Writes nothing.\n\n"
      "  --json              the whole plan as JSON instead (sources, digests, operations\n"
      "                      with every candidate and why it was refused, target grids)\n"
-     "  -q, --quiet         no warnings, only errors\n"
+     "  -q, --quiet         no warnings and (with -w) no summary line: errors only\n"
      "  -w, --work WORK     instead, write the plan into the work folder WORK (made if\n"
      "                      missing) for reproject, package and status\n"
      "  --tile-rows ROWS    cut rasters of at least twice ROWS rows into tiles of ROWS rows\n"
      "                      (a multiple of 512) that shards make apart (default: tiles of\n"
-     "                      about 256 MB of output)\n"
-     "  --json              the plan as JSON (as without it)\n"
-     "  -q, --quiet         with -w, no summary line: errors only\n"},
+     "                      about 256 MB of output)\n"},
+    {"schema", cmd_schema, "lode schema [NAME] [--json] [-q]", CLI_JSON,
+     "Print lode's built-in exchange schemas (or the one named): each field with its type,\n"
+     "vocabulary and meaning.  A dataset with schema: NAME in the manifest must make\n"
+     "exactly these fields (lode plan names every one that does not fit).\n\n"
+     "  --json     the schemas as JSON\n"
+     "  -q, --quiet  nothing on stdout: the exit status tells whether NAME is known\n"},
     {"reproject", cmd_reproject,
      "lode reproject -w WORK [--shard I/N] [-j THREADS] [--max-memory SIZE] [--force] [-q]",
      CLI_WORK | CLI_SHARD | CLI_FORCE | CLI_THREADS | CLI_MAX_MEMORY,

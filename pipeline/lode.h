@@ -66,6 +66,12 @@ lode_status lode_plan_json(const char *manifest_path, char **report_json, lode_e
 lode_status lode_plan_report(const char *manifest_path, int json, lode_warn_fn warn, void *warn_user,
 			     char **report, lode_error *err);
 
+/*
+ * lode schema: the built-in exchange schemas (docs/harmonize.md): name NULL for all, or
+ * one; json = 1 gives JSON, 0 text for people.  *out malloc'd (caller frees).
+ */
+lode_status lode_schema_text(const char *name, int json, char **out, lode_error *err);
+
 /* ---- the stages one by one, over a work folder (docs/cluster.md) ---- */
 
 typedef struct lode_stage_options {

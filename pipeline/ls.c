@@ -94,6 +94,11 @@ static json_t *item_json(const lode_bundle_item *it, int vec, const char *label,
 			json_object_set(o, "key", json_object_get(lin, "key"));
 		if (json_object_get(lin, "references"))
 			json_object_set(o, "references", json_object_get(lin, "references"));
+		/* A field map's record (docs/harmonize.md) and the schema it fits, as stored. */
+		if (json_object_get(lin, "harmonize"))
+			json_object_set(o, "harmonize", json_object_get(lin, "harmonize"));
+		if (json_object_get(lin, "schema"))
+			json_object_set(o, "schema", json_object_get(lin, "schema"));
 	} else {
 		bounds_of(it, bd);
 		for (int k = 0; k < 4; k++)
@@ -143,6 +148,36 @@ static json_t *item_json(const lode_bundle_item *it, int vec, const char *label,
 }
 
 /* One dataset's lines of the text listing, appended to *text; bd as item_json made it. */
+
+static const char *str_of(const json_t *v)
+{
+	return json_is_string(v) ? json_string_value(v) : "";
+}
+
+/* The schema a harmonized layer fits and its field map's counts per mapped field. */
+static void ls_harmonize(char **text, const json_t *lin)
+{
+	const json_t *sc = json_object_get(lin, "schema"), *h = json_object_get(lin, "harmonize"), *c;
+	char a[200], b[80];
+	size_t k;
+
+	if (json_is_object(sc))
+		lode__addf(text, "  schema:     %s %s\n",
+			   lode__printable(a, sizeof a, str_of(json_object_get(sc, "name"))),
+			   lode__printable(b, sizeof b, str_of(json_object_get(sc, "version"))));
+	json_array_foreach(json_object_get(h, "counts"), k, c)
+	{
+		if (!json_integer_value(json_object_get(c, "mapped")) && !json_integer_value(json_object_get(c, "unmapped")))
+			continue;
+		lode__addf(text, "  mapped:     %s: %lld mapped, %lld unmapped%s, %lld empty\n",
+			   lode__printable(a, sizeof a, str_of(json_object_get(c, "field"))),
+			   (long long)json_integer_value(json_object_get(c, "mapped")),
+			   (long long)json_integer_value(json_object_get(c, "unmapped")),
+			   json_is_true(json_object_get(c, "unmapped_kept")) ? " (nil)" : "",
+			   (long long)json_integer_value(json_object_get(c, "empty")));
+	}
+}
+
 static void item_text(char **text, const lode_bundle_item *it, int vec, const char *label, json_t *lin,
 		      json_t *op, json_t *src, double bd[4])
 {
@@ -190,6 +225,7 @@ static void item_text(char **text, const lode_bundle_item *it, int vec, const ch
 				lode__addf(text, " (%lld orphan%s)", (long long)n, n == 1 ? "" : "s");
 			lode__addf(text, "\n");
 		}
+		ls_harmonize(text, lin);
 	} else {
 		lode__addf(text, "\n%s  raster %s, %d band%s, %d x %d pixels\n", E(0, it->name),
 			   lode__dtype_name(it->dtype), it->nbands, it->nbands == 1 ? "" : "s", it->nx,

@@ -16,6 +16,8 @@
 #include "crs_proj.h"
 #include "dtype.h"
 #include "error.h"
+#include "harmonize.h"
+#include "schema.h"
 #include "lode.h"
 #include "manifest.h"
 #include "plan.h"
@@ -627,6 +629,34 @@ static lode_status problems_out(const problem_list *l, const char *path, lode_er
 	return l->code;
 }
 
+/* harmonize: (issue 16): the vocabularies read and hashed into the lineage. */
+static lode_status plan_harmonize(plan_item *it, lode_error *err)
+{
+	json_t *rec;
+
+	if (!it->spec->harmonize && !it->spec->schema)
+		return LODE_OK;
+	if (!it->spec->harmonize) {
+		json_t *none = NULL;
+		return lode__schema_check(it->spec, &none, err);
+	}
+	if (!it->is_vector)
+		return lode__err(err, LODE_EMANIFEST, "line %d: harmonize: applies to vector layers and tables only",
+				 it->spec->harmonize->at.line);
+	if (lode__harmonize_check_fields(it->spec, lode__vector_info(it->vsrc)->field_names, err))
+		return err->code;
+	if (!(rec = lode__harmonize_plan(it->spec, err)))
+		return err->code;
+	json_object_set_new(it->lineage, "harmonize", rec);
+	if (it->spec->schema) {
+		lode_status rc = lode__schema_check(it->spec, &rec, err);
+		if (rc)
+			return rc;
+		json_object_set_new(it->lineage, "schema", rec);
+	}
+	return LODE_OK;
+}
+
 lode_status lode__plan_build(const char *manifest_path, const lode_run_options *opt, plan *p, lode_error *err)
 {
 	problem_list probs = {0};
@@ -654,6 +684,13 @@ lode_status lode__plan_build(const char *manifest_path, const lode_run_options *
 		}
 		if (!(p->items[i].lineage = lode__plan_lineage(p, &p->items[i])))
 			return lode__err(err, LODE_ENOMEM, "out of memory");
+		if ((rc = plan_harmonize(&p->items[i], err)) == LODE_ENOMEM)
+			return rc;
+		if (rc) {
+			lode__err_ctx(err, "%s:%d: dataset '%s': ", manifest_path, p->m->datasets[i].line,
+				      p->m->datasets[i].name);
+			note_problem(&probs, err);
+		}
 	}
 	if (probs.n)
 		return problems_out(&probs, manifest_path, err);

@@ -17,6 +17,7 @@
 #include "digest.h"
 #include "dtype.h"
 #include "error.h"
+#include "harmonize.h"
 #include "lode.h"
 #include "metadata.h"
 #include "plan.h"
@@ -384,7 +385,24 @@ static lode_status package_vector(work *w, size_t i, lode__bundle *out, lode__pr
 	   digest, and its record against the one the plan's and these values give. */
 	lode__vector_digest_ex(d, content, coords);
 	lode__vector_extent(d, extent);
-	if (!(lj = lode__vector_lineage(it->lineage, d, extent)) ||
+	/* A field map's counts (harmonize:) are the part's: they are not in its values. */
+	if (items[0].lineage) {
+		json_t *pl = json_loads(items[0].lineage, 0, NULL);
+		json_t *c = json_object_get(json_object_get(pl, "harmonize"), "counts");
+		if (it->spec->harmonize && !c) {
+			json_decref(pl);
+			rc = lode__err(err, LODE_EDAMAGED, "a part of '%s' lacks its field map's counts: delete it and "
+							   "run lode reproject -w %s again", it->spec->name, w->dir);
+			goto out;
+		}
+		lj = lode__vector_lineage(it->lineage, d, extent);
+		if (lj && c && lode__harmonize_with_counts(lj, c)) {
+			json_decref(lj);
+			lj = NULL;
+		}
+		json_decref(pl);
+	}
+	if ((!lj && !(lj = lode__vector_lineage(it->lineage, d, extent))) ||
 	    !(lineage = json_dumps(lj, JSON_COMPACT | JSON_PRESERVE_ORDER))) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;

@@ -23,6 +23,7 @@
 #include "digest.h"
 #include "dtype.h"
 #include "error.h"
+#include "harmonize.h"
 #include "legend.h"
 #include "lode.h"
 #include "plan.h"
@@ -430,7 +431,7 @@ lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__pr
 			      .drain = lode__xyw_drain};
 	lode_vdata *d = NULL;
 	lode__xyw *xy = NULL;
-	json_t *lj = NULL;
+	json_t *lj = NULL, *counts = NULL;
 	char *lineage = NULL, content[65];
 	digest_job dj = {0};
 	int digesting = 0, reread = 0;
@@ -448,6 +449,10 @@ lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__pr
 		goto out;
 	if (reread)
 		lode__xyw_discard(xy);
+	/* The field map (harmonize:) on the fields as read: geometries are untouched. */
+	if (it->spec->harmonize &&
+	    (rc = lode__harmonize_apply(it->spec, json_object_get(it->lineage, "harmonize"), d, &counts, err)))
+		goto out;
 	/* The content digest and the extent on another core while the layer is written (it
 	   reads d only); the lineage and the digest go on the layer's variable last. */
 	dj.d = d;
@@ -469,6 +474,10 @@ lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__pr
 		digesting = 0;
 	}
 	lj = lode__vector_lineage(it->lineage, d, dj.extent);
+	if (lode__harmonize_with_counts(lj, counts)) {
+		json_decref(lj);
+		lj = NULL;
+	}
 	lineage = lj ? json_dumps(lj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	if (!lineage || !content[0]) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
@@ -493,6 +502,7 @@ out:
 		pthread_join(dj.thread, NULL);
 	lode__xyw_free(xy);
 	json_decref(lj);
+	json_decref(counts);
 	free(lineage);
 	lode__vdata_free(d);
 	return rc;

@@ -24,7 +24,13 @@ for f in iso19139:xml fgdc:xml stac:json; do
 	"$LODE" metadata --check "$OUT/malaysia.${f%%:*}.${f#*:}"
 done
 echo
+echo "== lode run samples/deposits.yaml (deposit records harmonized: docs/harmonize.md)"
+"$LODE" run "$TOP/samples/deposits.yaml" -o "$OUT/deposits.nc"
+"$LODE" verify "$OUT/deposits.nc"
+"$LODE" ls "$OUT/deposits.nc"
+echo
 echo "The bundle is $OUT/malaysia.nc. Open it with, for example:"
 echo "  gdalinfo NETCDF:\"$OUT/malaysia.nc\":/aeromag_tmi/aeromag_tmi"
 echo "  ncdump -h $OUT/malaysia.nc"
 echo "  $LODE extract $OUT/malaysia.nc -o $OUT/geotiff"
+echo "  $LODE extract $OUT/deposits.nc -o $OUT/deposits    (GeoPackages of the harmonized sites)"

@@ -1,0 +1,379 @@
+#!/usr/bin/python3
+"""Harmonized deposit records (issue 16; docs/harmonize.md).
+
+samples/deposits.yaml maps real records (samples/data/deposits) onto the deposit_site
+schema and a production table.  The expected URIs are looked up in lode's copy of the
+CGI vocabulary (vocab/CommodityCode.csv) with Python's csv module, by code or by Malay
+label as data.gov.my's metadata gives it; the bundle is read back through lode extract
+and GDAL (ogr), h5py and tests/bundle_digest.py.
+
+Same runner, flags and output as test_raster.py.
+"""
+import csv
+import hashlib
+import json
+import os
+import shutil
+import sys
+
+sys.dont_write_bytecode = True
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(REPO, "tests"))
+from lodetest import Skip, assert_no_crash, lode, lode_ok, main, test, write_manifest  # noqa: E402
+
+import bundle_digest as bd  # noqa: E402
+from osgeo import ogr  # noqa: E402
+
+ogr.UseExceptions()
+
+SAMPLES = os.path.join(REPO, "samples")
+DEPOSITS = os.path.join(SAMPLES, "deposits.yaml")
+DATA = os.path.join(SAMPLES, "data", "deposits")
+VOCAB = os.path.join(REPO, "vocab", "CommodityCode.csv")
+NIL = "http://www.opengis.net/def/nil/ogc/0/unknown"
+TARGET = {"crs": "EPSG:4326", "bounds": [-180, -90, 180, 90], "resolution": 1}
+
+
+def cgi_rows():
+    with open(VOCAB, encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def by_code(code):
+    hits = [r["uri"] for r in cgi_rows() if r["code"] == code]
+    assert len(hits) == 1, "code %s: %r in %s" % (code, hits, VOCAB)
+    return hits[0]
+
+
+def by_malay(label):
+    hits = [r["uri"] for r in cgi_rows()
+            if label.lower() in [x.strip().lower() for x in r["labels_ms"].split(";")]]
+    assert len(hits) == 1, "Malay label %s: %r in %s" % (label, hits, VOCAB)
+    return hits[0]
+
+
+def deposits(ctx):
+    """samples/deposits.yaml run once: the bundle and its extract (GeoPackages)."""
+    if "dep" in ctx.cache:
+        if isinstance(ctx.cache["dep"], Exception):
+            raise ctx.cache["dep"]
+        return ctx.cache["dep"]
+    tdir = os.path.join(ctx.work, "_fixtures", "deposits")
+    shutil.rmtree(tdir, ignore_errors=True)
+    os.makedirs(tdir)
+    try:
+        out = os.path.join(tdir, "deposits.nc")
+        lode_ok(ctx, ["run", DEPOSITS, "-o", out, "-q"], tdir)
+        lode_ok(ctx, ["verify", out, "-q"], tdir)
+        lode_ok(ctx, ["extract", out, "-o", os.path.join(tdir, "x"), "-q"], tdir)
+        fx = {"dir": tdir, "bundle": out, "x": os.path.join(tdir, "x")}
+    except (Skip, AssertionError, RuntimeError) as e:
+        ctx.cache["dep"] = AssertionError("fixture: %s" % e)
+        raise ctx.cache["dep"]
+    ctx.cache["dep"] = fx
+    return fx
+
+
+def ogr_list(v):
+    """A list field as OGR reads it back from a GeoPackage: "(N:a,b,...)" (GPKG has no
+    list type; ogr2ogr writes the same, docs/harmonize.md), or None."""
+    if v is None or isinstance(v, list):
+        return v
+    assert v.startswith("(") and v.endswith(")") and ":" in v, v
+    n, items = v[1:-1].split(":", 1)
+    out = items.split(",") if items else []
+    assert len(out) == int(n), v
+    return out
+
+
+def rows(gpkg, layer, where=None):
+    ds = ogr.Open(gpkg)
+    lyr = ds.GetLayerByName(layer)
+    if where:
+        lyr.SetAttributeFilter(where)
+    out = []
+    for f in lyr:
+        defn = lyr.GetLayerDefn()
+        out.append({defn.GetFieldDefn(i).GetName():
+                    ogr_list(f.GetField(i)) if defn.GetFieldDefn(i).GetName().startswith("commodities")
+                    else f.GetField(i) for i in range(f.GetFieldCount())})
+    return out
+
+
+def one(gpkg, layer, where):
+    r = rows(gpkg, layer, where)
+    assert len(r) == 1, "%s %s: %d rows" % (layer, where, len(r))
+    return r[0]
+
+
+def lineage(bundle, name, table=False):
+    import h5py
+    with h5py.File(bundle, "r") as f:
+        v = f["%s/%s" % (name, name)] if table else f[name]
+        a = v.attrs["lode_lineage"]
+        return json.loads(a.decode() if isinstance(a, bytes) else a)
+
+
+@test
+def test_named_records(ctx, tdir):
+    fx = deposits(ctx)
+    x = fx["x"]
+    sn, au, ag, cu, w = (by_code(c) for c in ("Sn", "Au", "Ag", "Cu", "W"))
+    ofr = os.path.join(x, "sites_ofr20051294.gpkg")
+    kinta = one(ofr, "sites_ofr20051294", "name = 'Kinta Valley'")
+    assert kinta["commodities"] == [sn], kinta
+    assert kinta["commodities_original"] == ["Sn"], kinta
+    mamut = one(ofr, "sites_ofr20051294", "name = 'Mamut'")
+    assert sorted(mamut["commodities"]) == sorted([cu, ag, au]), mamut
+    assert mamut["commodities_original"] == ["Ag", "Au", "Cu"], mamut
+    pp = os.path.join(x, "sites_pp1802.gpkg")
+    gb = one(pp, "sites_pp1802", "name = 'Greenbushes'")
+    assert gb["commodities"] == [by_code(c) for c in ("Be", "Li", "Nb", "Ta", "Sn")], gb
+    assert gb["identifier"].startswith("https://mrdata.usgs.gov/pp1802/record/"), gb
+    # REE database: minerals (a JSON list of {role, abbr, name}), the ree and ore ones
+    # mapped through the mineral -> commodity map, in the source's order.
+    ree = os.path.join(x, "sites_ree.gpkg")
+    bb = one(ree, "sites_ree", "name = 'Batang Berjuntai area'")
+    assert bb["commodities_original"] == ["monazite", "xenotime", "cassiterite", "ilmenite", "zircon",
+                                          "rutile"], bb
+    assert bb["commodities"] == [by_code(c) for c in ("REE", "REE", "Sn", "Ilm", "Zir", "TiRt")], bb
+    mrds = os.path.join(x, "sites_mrds.gpkg")
+    alh = one(mrds, "sites_mrds", "name = 'Alhambra Mine'")
+    assert alh["commodities"] == [au, ag, w], alh
+    assert alh["commodities_original"] == ["AU", "AG", "W"], alh
+
+
+@test
+def test_malay_labels_and_user_map(ctx, tdir):
+    fx = deposits(ctx)
+    meta = json.load(open(os.path.join(DATA, "malaysia_datagovmy_mineral_extraction_metadata_en_ms.json"),
+                          encoding="utf-8"))["translations_ms"]
+    assert meta["gold"] == "Emas" and meta["bauxite"] == "Bauksit", meta
+    prod = os.path.join(fx["x"], "production_by_state.gpkg")
+    for code in ("gold", "bauxite", "coal", "silver"):
+        got = {r["commodity"] for r in rows(prod, "production_by_state", "commodity_original = '%s'" % code)}
+        assert got == {by_malay(meta[code])}, (code, got)
+    got = {r["commodity"] for r in rows(prod, "production_by_state", "commodity_original = 'tin_ore'")}
+    assert got == {by_code("Sn")}, got
+    # National totals left out: every state row of the source, none of "Malaysia".
+    with open(os.path.join(DATA, "malaysia_jmg_mineral_extraction_by_state_2016_2021.csv"),
+              encoding="utf-8-sig", newline="") as f:
+        n = sum(1 for x in csv.DictReader(f) if x["state"] != "Malaysia")
+    r = rows(prod, "production_by_state")
+    assert len(r) == n and not [x for x in r if x["state"] == "Malaysia"], (len(r), n)
+    # Not in any vocabulary: kept with the nil reason under unmapped: nil.
+    got = {r["commodity"] for r in rows(prod, "production_by_state", "commodity_original = 'struverite'")}
+    assert got == {NIL}, got
+    y = one(prod, "production_by_state", "state = 'Perak' AND commodity_original = 'tin_ore' AND "
+            "year = '2016-01-01'")
+    assert y["production"] == 3182.0, y   # the source row: Perak,metallic,tin_ore,1/1/16,3182
+
+
+@test
+def test_unknown_refused_with_counts(ctx, tdir):
+    src = os.path.join(DATA, "malaysia_jmg_mineral_extraction_by_state_2016_2021.csv")
+    man = os.path.join(tdir, "m.yaml")
+    with open(man, "w") as f:
+        f.write("target: {crs: EPSG:4326, bounds: [-180, -90, 180, 90], resolution: 1}\n"
+                "datasets:\n  - name: prod\n    source: %s\n    where: \"state <> 'Malaysia'\"\n"
+                "    harmonize:\n      vocabularies: {commodity: cgi:CommodityCode}\n"
+                "      fields:\n        - {name: commodity, from: commodity, vocabulary: commodity}\n" % src)
+    out = os.path.join(tdir, "p.nc")
+    r = lode(ctx, ["run", man, "-o", out, "-q"], tdir)
+    assert_no_crash(r)
+    assert r.rc == 1, r.brief()
+    # Counted from the source with csv: each unmatched code appears 16 states x 6 years.
+    with open(src, encoding="utf-8-sig", newline="") as f:
+        codes = [x["commodity"] for x in csv.DictReader(f) if x["state"] != "Malaysia"]
+    names = {n.strip().lower() for row in cgi_rows()
+             for n in [row["label_en"], row["code"]] + row["labels_ms"].split(";") + row["labels_en_alt"].split(";")}
+    unmapped = sorted({c for c in codes if c.lower() not in names})
+    assert "tin_ore" in unmapped and "struverite" in unmapped, unmapped
+    for c in unmapped:
+        assert "'%s' (%d)" % (c, codes.count(c)) in r.err, (c, r.err)
+    assert "%d values in %d distinct forms" % (sum(codes.count(c) for c in unmapped), len(unmapped)) in r.err, r.err
+    assert not os.path.exists(out), "a refused run left its bundle"
+    # A rule's own policy over the dataset's: nil on the rule keeps them, counted ...
+    text = open(man).read()
+    with open(man, "w") as f:
+        f.write(text.replace("vocabulary: commodity}", "vocabulary: commodity, unmapped: nil}"))
+    lode_ok(ctx, ["run", man, "-o", out, "-q"], tdir)
+    c = lineage(out, "prod", table=True)["harmonize"]["counts"][0]
+    assert c["unmapped"] == sum(codes.count(x) for x in unmapped) and c["unmapped_kept"] is True, c
+    # ... refuse on the rule refuses them under a dataset's nil.
+    with open(man, "w") as f:
+        f.write(text.replace("vocabulary: commodity}", "vocabulary: commodity, unmapped: refuse}")
+                .replace("      fields:", "      unmapped: nil\n      fields:"))
+    r = lode(ctx, ["run", man, "-o", os.path.join(tdir, "q.nc"), "-q"], tdir)
+    assert r.rc == 1 and "'struverite' (%d)" % codes.count("struverite") in r.err, r.brief()
+
+
+@test
+def test_ambiguous_refused(ctx, tdir):
+    src = os.path.join(tdir, "k.csv")
+    with open(src, "w") as f:
+        f.write("id,komoditi\n1,Kalium\n")
+    man = os.path.join(tdir, "m.yaml")
+    write_manifest(man, TARGET, [{"name": "k", "source": src}])
+    with open(man, "a") as f:
+        f.write("    harmonize:\n      vocabularies: {c: cgi:CommodityCode}\n"
+                "      fields: [{name: k, from: komoditi, vocabulary: c}]\n")
+    r = lode(ctx, ["run", man, "-o", os.path.join(tdir, "k.nc"), "-q"], tdir)
+    assert_no_crash(r)
+    assert r.rc == 1, r.brief()
+    for uri in [x["uri"] for x in cgi_rows() if "kalium" in x["labels_ms"].split(";")]:
+        assert uri in r.err, (uri, r.err)
+    assert "ambiguous" in r.err, r.err
+
+
+@test
+def test_lineage_and_digest_follow_vocabulary(ctx, tdir):
+    fx = deposits(ctx)
+    lin = lineage(fx["bundle"], "production_by_state", table=True)
+    h = lin["harmonize"]
+    files = {v["name"]: v for v in h["vocabularies"] + h["translations"]}
+    for name, path in (("commodity", VOCAB), ("jmg", os.path.join(SAMPLES, "vocab", "jmg_commodity.csv")),
+                       ("jmg_ms", os.path.join(SAMPLES, "vocab", "jmg_ms.csv"))):
+        want = hashlib.sha256(open(path, "rb").read()).hexdigest()
+        assert files[name]["sha256"] == want, (name, files[name], want)
+    assert files["commodity"]["version"].startswith("cgi-vocabs@8c732a1d"), files["commodity"]
+    assert [r["name"] for r in h["fields"]] == ["state", "commodity", "year", "production"], h["fields"]
+    assert h["fields"][2]["date"] == "%m/%d/%y", h["fields"]
+    counts = {c["field"]: c for c in h["counts"]}
+    assert counts["commodity"]["values"] == 1980 and counts["commodity"]["mapped"] + \
+        counts["commodity"]["unmapped"] == 1980, counts
+    assert lineage(fx["bundle"], "sites_mrds")["schema"] == {"name": "deposit_site", "version": "1.0"}
+    ls = lode_ok(ctx, ["ls", fx["bundle"]], fx["dir"]).out
+    c = counts["commodity"]
+    assert "mapped:     commodity: %d mapped, %d unmapped (nil), %d empty" % (
+        c["mapped"], c["unmapped"], c["empty"]) in ls, ls
+    assert ls.count("schema:     deposit_site 1.0") == 4, ls
+    # A changed user vocabulary (one row added) changes the plan's key and the bundle.
+    d = os.path.join(tdir, "s")
+    shutil.copytree(SAMPLES, d, ignore=shutil.ignore_patterns("generated", "*.tif", "*.nc"))
+    keys = []
+    for step in (0, 1):
+        if step:
+            with open(os.path.join(d, "vocab", "jmg_commodity.csv"), "a") as f:
+                f.write("Bahan Bumi,http://resource.geosciml.org/classifier/cgi/commodity-code/earth-materials,x\n")
+        w = os.path.join(tdir, "w%d" % step)
+        lode_ok(ctx, ["plan", os.path.join(d, "deposits.yaml"), "-w", w, "-q"], tdir)
+        plan = json.load(open(os.path.join(w, "plan.json")))
+        keys.append({x["name"]: x["key"] for x in plan["datasets"]})
+        out = os.path.join(tdir, "b%d.nc" % step)
+        lode_ok(ctx, ["run", os.path.join(d, "deposits.yaml"), "-o", out, "-q"], tdir)
+        keys[-1]["digest"] = bd.bundle_digest(out)
+    assert keys[0]["production_by_state"] != keys[1]["production_by_state"], keys
+    assert keys[0]["sites_mrds"] == keys[1]["sites_mrds"], keys
+    assert keys[0]["digest"] != keys[1]["digest"], keys
+
+
+@test
+def test_staged_equals_run(ctx, tdir):
+    fx = deposits(ctx)
+    w = os.path.join(tdir, "w")
+    lode_ok(ctx, ["plan", DEPOSITS, "-w", w, "-q"], tdir)
+    lode_ok(ctx, ["reproject", "-w", w, "-q"], tdir)
+    out = os.path.join(tdir, "staged.nc")
+    lode_ok(ctx, ["package", "-w", w, "-o", out, "-q"], tdir)
+    assert bd.bundle_digest(out) == bd.bundle_digest(fx["bundle"]), "staged and run bundles differ"
+
+
+@test
+def test_units_and_dates_exact(ctx, tdir):
+    src = os.path.join(tdir, "g.csv")
+    with open(src, "w") as f:
+        f.write("id,ppm,pct,gt,mt,d\n1,250,0.1,3.5,1.5,1/1/16\n2,1,2.5,0.25,0.004,12/31/99\n3,,,,,\n")
+    man = os.path.join(tdir, "m.yaml")
+    write_manifest(man, TARGET, [{"name": "g", "source": src}])
+    with open(man, "a") as f:
+        f.write("    harmonize:\n      fields:\n"
+                "        - {name: pct_from_ppm, from: ppm, convert: ppm_to_percent}\n"
+                "        - {name: ppm_from_pct, from: pct, convert: percent_to_ppm}\n"
+                "        - {name: ppm_from_gt, from: gt, convert: g_per_t_to_ppm}\n"
+                "        - {name: t_from_mt, from: mt, convert: Mt_to_t}\n"
+                "        - {name: day, from: d, date: \"%m/%d/%y\"}\n")
+    out = os.path.join(tdir, "g.nc")
+    lode_ok(ctx, ["run", man, "-o", out, "-q"], tdir)
+    lode_ok(ctx, ["extract", out, "-o", os.path.join(tdir, "x"), "-q"], tdir)
+    r = rows(os.path.join(tdir, "x", "g.gpkg"), "g")
+    assert [x["pct_from_ppm"] for x in r] == [250 / 10000, 1 / 10000, None], r
+    assert [x["ppm_from_pct"] for x in r] == [0.1 * 10000, 2.5 * 10000, None], r
+    assert [x["ppm_from_gt"] for x in r] == [3.5, 0.25, None], r
+    assert [x["t_from_mt"] for x in r] == [1.5e6, 4000.0, None], r
+    assert r[0]["pct_from_ppm"] == 0.025 and r[1]["t_from_mt"] == 4000.0, r
+    assert [x["day"] for x in r] == ["2016/01/01", "1999/12/31", None], r
+    # A date that does not exist is refused, naming the feature.
+    with open(src, "w") as f:
+        f.write("id,ppm,pct,gt,mt,d\n1,250,0.1,3.5,1.5,2/29/21\n")
+    rr = lode(ctx, ["run", man, "-o", os.path.join(tdir, "bad.nc"), "-q"], tdir)
+    assert rr.rc == 1 and "feature 1: '2/29/21' is not a date" in rr.err, rr.brief()
+
+
+@test
+def test_manifest_errors(ctx, tdir):
+    man = os.path.join(tdir, "m.yaml")
+    with open(man, "w") as f:
+        f.write("target: {crs: EPSG:4326, bounds: [-180, -90, 180, 90], resolution: 1}\n"
+                "datasets:\n  - name: s\n    source: x.csv\n    schema: deposit_site\n"
+                "    harmonize:\n      vocabularies: {c: cgi:CommodityCod}\n"
+                "      fields:\n"
+                "        - {name: a, from: x, vocabulay: c}\n"
+                "        - {name: b, from: x, convert: ppm_to_percnt}\n"
+                "        - {name: c, from: x, vocabulary: nope}\n"
+                "        - {name: d, from: x, date: \"%q\"}\n")
+    r = lode(ctx, ["plan", man], tdir)
+    assert_no_crash(r)
+    assert r.rc == 1, r.brief()
+    for want in ("m.yaml:7:", "not a built-in vocabulary", "m.yaml:9:", "did you mean 'vocabulary'",
+                 "m.yaml:10:", "did you mean 'ppm_to_percent'", "vocabulary 'nope' is not one of",
+                 "m.yaml:12:", "not a date format"):
+        assert want in r.err, (want, r.err)
+    # A from field the layer lacks: named at plan with its rule's line and the fields it has.
+    src = os.path.join(DATA, "usgs_ofr20051294_SEAsia.geojson")
+    with open(man, "w") as f:
+        f.write("target: {crs: EPSG:4326, bounds: [-180, -90, 180, 90], resolution: 1}\n"
+                "datasets:\n  - name: s\n    source: %s\n"
+                "    harmonize:\n      fields:\n"
+                "        - {name: n, from: depname}\n" % src)
+    r = lode(ctx, ["plan", man], tdir)
+    assert r.rc == 1, r.brief()
+    assert "m.yaml:3: dataset 's': harmonize: the layer has no field 'depname' (field 'n', line 7)" in r.err, r.err
+    assert "dep_name" in r.err, r.err
+    # A field map that does not fit the schema: every misfit named.
+    src = os.path.join(DATA, "usgs_ofr20051294_SEAsia.geojson")
+    with open(man, "w") as f:
+        f.write("target: {crs: EPSG:4326, bounds: [-180, -90, 180, 90], resolution: 1}\n"
+                "datasets:\n  - name: s\n    source: %s\n    schema: deposit_site\n"
+                "    harmonize:\n      fields:\n"
+                "        - {name: identifier, from: id}\n"
+                "        - {name: name, from: dep_name}\n"
+                "        - {name: last_updated, from: id, type: Integer}\n"
+                "        - {name: extra, from: id}\n" % src)
+    r = lode(ctx, ["plan", man], tdir)
+    assert r.rc == 1, r.brief()
+    for want in ("does not fit schema deposit_site 1.0", "source_id (String): not made",
+                 "commodities (StringList): not made", "last_updated (Date): made with another type",
+                 "extra (line 11): not in the schema"):
+        assert want in r.err, (want, r.err)
+
+
+@test
+def test_schema_command(ctx, tdir):
+    fx = deposits(ctx)
+    r = lode_ok(ctx, ["schema", "--json"], tdir)
+    s = json.loads(r.out)
+    assert [x["name"] for x in s] == ["deposit_site"], s
+    names = [f["name"] for f in s[0]["fields"]]
+    got = [k for k in rows(os.path.join(fx["x"], "sites_mrds.gpkg"), "sites_mrds")[0]]
+    assert [k for k in got if not k.endswith("_original") or k in names] == names, (got, names)
+    t = lode_ok(ctx, ["schema", "deposit_site"], tdir).out
+    assert "deposit_site 1.0" in t and "commodities" in t, t
+    bad = lode(ctx, ["schema", "nope"], tdir)
+    assert bad.rc == 2 and "no schema 'nope'" in bad.err, bad.brief()
+
+
+if __name__ == "__main__":
+    main()
