@@ -504,3 +504,38 @@ lode_status lode__manifest_harmonize(yaml_document_t *doc, const yaml_node_t *v,
 		return LODE_ENOMEM;
 	return c.bad ? LODE_EMANIFEST : LODE_OK;
 }
+
+lode_status lode__manifest_records(yaml_document_t *doc, const yaml_node_t *v, const char *key, unsigned *out,
+				   lode__mf_fail fail, void *ctx)
+{
+	static const char *const names[] = {"iso19139", "fgdc", "stac", "report", NULL};
+	char msg[256];
+
+	if (v->type != YAML_SEQUENCE_NODE) {
+		fail(ctx, v, key, "expected a list of record formats, e.g. [iso19139, fgdc, stac, report]");
+		return LODE_EMANIFEST;
+	}
+	for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+		const yaml_node_t *e = yaml_document_get_node(doc, *it);
+		const char *s = e && e->type == YAML_SCALAR_NODE ? (const char *)e->data.scalar.value : NULL;
+		int i;
+
+		for (i = 0; s && names[i]; i++)
+			if (strcmp(s, names[i]) == 0)
+				break;
+		if (!s || !names[i]) {
+			snprintf(msg, sizeof msg,
+				 "unknown record format '%.100s' (expected iso19139, fgdc, stac or report)",
+				 s ? s : "(not text)");
+			fail(ctx, e ? e : v, key, msg);
+			return LODE_EMANIFEST;
+		}
+		if (*out & (1u << i)) {
+			snprintf(msg, sizeof msg, "'%.100s' is listed twice", s);
+			fail(ctx, e, key, msg);
+			return LODE_EMANIFEST;
+		}
+		*out |= 1u << i;
+	}
+	return LODE_OK;
+}

@@ -752,32 +752,6 @@ static lode_status load_datasets(ctx *c, const yaml_node_t *seq, lode_manifest *
 
 static const char *const top_keys[] = {"bundle", "target", "policy", "datasets", "metadata", NULL};
 
-/* metadata: the records lode writes beside the bundle (LODE_MD_* bits), a list of names. */
-static lode_status get_metadata(ctx *c, const yaml_node_t *n, const char *key, unsigned *out)
-{
-	static const char *const names[] = {"iso19139", "fgdc", "stac", "report", NULL};
-
-	if (n->type != YAML_SEQUENCE_NODE)
-		return fail(c, n, key, "expected a list of record formats, e.g. [iso19139, fgdc, stac, report]");
-	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
-		const yaml_node_t *e = yaml_document_get_node(c->doc, *it);
-		const char *s = scalar(e);
-		int i;
-
-		for (i = 0; s && names[i]; i++)
-			if (strcmp(s, names[i]) == 0)
-				break;
-		if (!s || !names[i])
-			return fail(c, e, key,
-				    "unknown record format '%s' (expected iso19139, fgdc, stac or report)",
-				    s ? s : "(not text)");
-		if (*out & (1u << i))
-			return fail(c, e, key, "'%s' is listed twice", s);
-		*out |= 1u << i;
-	}
-	return LODE_OK;
-}
-
 typedef struct top_seen {
 	lode_manifest *m;
 	const yaml_node_t *target, *datasets;
@@ -804,7 +778,7 @@ static lode_status on_top(ctx *c, int which, const char *key, const yaml_node_t 
 		return rc;
 	}
 	case 3: t->datasets = v; return LODE_OK;
-	case 4: return get_metadata(c, v, key, &t->m->metadata);
+	case 4: return lode__manifest_records(c->doc, v, key, &t->m->metadata, fail_cb, c);
 	}
 	return LODE_OK;
 }

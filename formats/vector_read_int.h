@@ -84,4 +84,9 @@ int lode__vshares_over_bound(reader *t, const builder *b);
 lode_status lode__vshares_read(lode__vector *v, const lode_vector_read *r, int threads, lode_vdata **out,
 			       int *tried, lode_error *err);
 
+/* vector_fields.c: the layer's field definitions into d (refusing the types lode does
+   not carry, naming layer), and one feature's values appended to b's columns. */
+lode_status lode__vread_field_defs(OGRFeatureDefnH defn, lode_vdata *d, const char *layer, lode_error *err);
+lode_status lode__vread_add_attributes(builder *b, OGRFeatureH feat, const char *layer, lode_error *err);
+
 #endif
