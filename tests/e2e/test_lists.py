@@ -167,5 +167,57 @@ def test_verify_digest_cf_readers(ctx, tdir):
     assert r.rc == 1 and re.search(r"^lists: DAMAGED: .*not the IntegerList lode writes", r.out, re.M), r.brief() + r.out
 
 
+USGS_DEPOSITS = ("usgs_ofr20051294_SEAsia.geojson", "usgs_phosphate_SEAsia.geojson",
+                 "usgs_ree_SEAsia.geojson")
+
+
+def geometry_rows(path, layer=None):
+    """[WKT of each feature's geometry (None when it has none)] as OGR reads them."""
+    ds = ogr.Open(path)
+    lyr = ds.GetLayerByName(layer) if layer else ds.GetLayer(0)
+    return [f.GetGeometryRef().ExportToIsoWkt() if f.GetGeometryRef() else None for f in lyr]
+
+
+@test
+def test_usgs_world_deposits_roundtrip(ctx, tdir):
+    """The USGS world deposit databases for South-East Asia (real files, samples/data/
+    deposits, provenance there) go in with their list fields (commodity, mineral, host
+    rock lists: StringList as GDAL reads the GeoJSON) and come out of lode extract equal
+    to ogr2ogr -f GPKG's copy of the source: every field's type and value, nulls and
+    empty lists, and every geometry."""
+    problems = []
+    for name in USGS_DEPOSITS:
+        src = ctx.realfile(os.path.join("deposits", name))
+        ds = ogr.Open(src)
+        lyr = ds.GetLayer(0)
+        defn = lyr.GetLayerDefn()
+        lists = [defn.GetFieldDefn(i).GetName() for i in range(defn.GetFieldCount())
+                 if defn.GetFieldDefn(i).GetTypeName().endswith("List")]
+        assert lists, "%s: no list field as GDAL reads it" % name
+        x0, x1, y0, y1 = lyr.GetExtent()
+        target = {"crs": "EPSG:4326", "bounds": [x0 - 1, y0 - 1, x1 + 1, y1 + 1], "resolution": 0.1}
+        ds = None
+        stem = name.split(".")[0].lower()
+        man = os.path.join(tdir, stem + ".yaml")
+        write_manifest(man, target, [{"name": "sites", "source": src}], {"max_error_m": 20})
+        b = os.path.join(tdir, stem + ".nc")
+        lode_ok(ctx, ["run", man, "-o", b, "-q"], tdir)
+        lode_ok(ctx, ["verify", b, "-q"], tdir)
+        ref = os.path.join(tdir, stem + "_ref.gpkg")
+        tool(["ogr2ogr", "-q", "-f", "GPKG", "-nln", "sites", ref, src], ctx)
+        out = os.path.join(tdir, stem)
+        lode_ok(ctx, ["extract", b, "-o", out, "-q"], tdir)
+        got, want = ogr_rows(os.path.join(out, "sites.gpkg")), ogr_rows(ref)
+        if got != want:
+            diff = [(k, a, w) for k, (a, w) in enumerate(zip(got, want)) if a != w][:2]
+            problems.append("%s: %d features, ogr2ogr %d; first differences %s" % (
+                name, len(got), len(want), diff))
+        elif geometry_rows(os.path.join(out, "sites.gpkg")) != geometry_rows(ref):
+            problems.append("%s: geometries differ from ogr2ogr's" % name)
+        elif not any(row[lists[0]][1] for row in got):
+            problems.append("%s: list field %s is empty everywhere" % (name, lists[0]))
+    assert not problems, "; ".join(problems)
+
+
 if __name__ == "__main__":
     main()
