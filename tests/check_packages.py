@@ -46,7 +46,7 @@ PROGRAMS = {
     "env": ("coreutils", None), "ls": ("coreutils", None), "sed": ("sed", None),
     "grep": ("grep", None), "id": ("coreutils", None), "date": ("coreutils", None),
     "script": ("bsdutils", None), "dpkg-query": ("dpkg", None), "dpkg": ("dpkg", None),
-    "mount": ("mount", None), "umount": ("mount", None),
+    "mount": ("mount", None), "umount": ("mount", None), "taskset": ("util-linux", None),
     "cc": ("gcc", "build-essential"), "gcc": ("gcc", "build-essential"),
     "make": ("make", "build-essential"), "nm": ("binutils", "build-essential"),
     "dpkg-buildflags": ("dpkg-dev", "build-essential"),
@@ -202,7 +202,7 @@ def check(listed):
         needs("program", p, where, PROGRAMS)
         exe = shutil.which(p)
         if exe and p in PROGRAMS:
-            owner = dpkg_owner(os.path.realpath(exe)) or dpkg_owner(exe)
+            owner = dpkg_owner(exe) or dpkg_owner(os.path.realpath(exe))  # /usr/bin/python3 itself, not python3.11
             if owner and owner != PROGRAMS[p][0] and not owner.startswith(PROGRAMS[p][0]):
                 problems.append("program %s is in Debian's %s here, not %s as "
                                 "tests/check_packages.py says" % (p, owner, PROGRAMS[p][0]))

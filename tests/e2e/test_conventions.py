@@ -356,7 +356,14 @@ def on_terminal(ctx, tdir, args):
         raise Skip("script (util-linux/bsdutils) is not installed")
     cmd = " ".join([ctx.lode] + ["'%s'" % a for a in args]) + " >/dev/null"
     log = os.path.join(tdir, "typescript")
+    if os.path.exists(log):
+        os.remove(log)
     r = run(["script", "-qec", cmd, log], cwd=tdir, env=ctx.env(), timeout=300)
+    if not os.path.exists(log):
+        # script(1) needs a pseudo-terminal; a chroot without /dev/pts has none
+        # (tools/fresh-debian-check.sh mounts only /proc and /sys).
+        raise Skip("script(1) could not open a pseudo-terminal here (exit %s: %s)"
+                   % (r.rc, (r.err or r.out).strip()[-200:]))
     return r.rc, open(log, "rb").read().decode("utf-8", "replace")
 
 
