@@ -484,6 +484,59 @@ static void warnings(lode__xw *x, const json_t *f)
 	lode__xw_end(x);
 }
 
+/* The counts of each harmonized field (docs/harmonize.md section 3), when there are any. */
+static void harmonization(lode__xw *x, const json_t *f)
+{
+	static const char *const heads[] = {"dataset", "field",    "values",     "mapped",
+					    "unmapped", "empty", "translated", "schema"};
+	static const char *const keys[] = {"values", "mapped", "unmapped", "empty", "translated"};
+	const json_t *dss = json_object_get(f, "datasets");
+	int started = 0;
+
+	for (size_t i = 0; i < json_array_size(dss); i++) {
+		const json_t *ds = json_array_get(dss, i), *lin = json_object_get(ds, "lineage");
+		const json_t *counts = json_object_get(json_object_get(lin, "harmonize"), "counts");
+		const json_t *schema = json_object_get(lin, "schema");
+		char *sch = schema ? lode__sprintf("%s %s", json_string_value(json_object_get(schema, "name")),
+						  json_string_value(json_object_get(schema, "version")))
+				   : NULL;
+
+		for (size_t k = 0; k < json_array_size(counts); k++) {
+			const json_t *c = json_array_get(counts, k);
+			if (!started) {
+				lode__xw_elem(x, "h2", "Harmonization");
+				lode__xw_elem(x, "p",
+					      "Per field made by the manifest's harmonize: rules: values in the "
+					      "source, mapped to a vocabulary, unmapped (kept with the OGC nil "
+					      "reason: marked), empty.");
+				lode__xw_start(x, "table");
+				lode__xw_attr(x, "id", "harmonization");
+				lode__xw_start(x, "tr");
+				for (size_t h = 0; h < sizeof heads / sizeof heads[0]; h++)
+					lode__xw_elem(x, "th", heads[h]);
+				lode__xw_end(x);
+				started = 1;
+			}
+			lode__xw_start(x, "tr");
+			cell(x, lode__md_str(ds, "name"), NULL);
+			cell(x, json_string_value(json_object_get(c, "field")), NULL);
+			for (size_t h = 0; h < sizeof keys / sizeof keys[0]; h++) {
+				const json_t *v = json_object_get(c, keys[h]);
+				char num[32] = "";
+				if (json_is_integer(v))
+					snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
+				cell(x, num,
+				     h == 2 && json_integer_value(v) > 0 ? "warn" : NULL);
+			}
+			cell(x, sch ? sch : "", NULL);
+			lode__xw_end(x);
+		}
+		free(sch);
+	}
+	if (started)
+		lode__xw_end(x);
+}
+
 lode_status lode__md_report(const json_t *f, char **out, lode_error *err)
 {
 	lode__xw x;
@@ -543,6 +596,7 @@ lode_status lode__md_report(const json_t *f, char **out, lode_error *err)
 	map(&x, f);
 	legends(&x, f);
 	datasets(&x, f);
+	harmonization(&x, f);
 	lode__xw_end(&x);
 	lode__xw_end(&x);
 	return lode__xw_finish(&x, out, err);

@@ -5,6 +5,7 @@ leaves the file; the screenshot is kept in the test's folder), the quick-looks c
 pixel by pixel against GDAL's reading of the bundle, a 4000 x 4000 raster's page small
 and made from a decimated read within a small --max-memory, signatures with their trust.
 """
+import json
 import os
 import re
 import sys
@@ -241,6 +242,41 @@ def test_report_signatures_and_trust(ctx, tdir):
     r = lode(ctx, ["report", b, "-o", rep + ".x", "--trust", os.path.join(tdir, "missing.pub")], tdir)
     assert r.rc == 2 and "--trust" in r.err and "missing.pub" in r.err and not os.path.exists(rep + ".x"), \
         r.brief()
+
+
+@test
+def test_report_harmonization_counts(ctx, tdir):
+    """A bundle with harmonized layers (samples/deposits.yaml, real USGS and JMG records):
+    the report's Harmonization table has one row per mapped field of each dataset with
+    the counts lode ls --json gives from the lineage (values, mapped, unmapped, empty),
+    the schema, and the unmapped cell marked where some were kept with the nil reason;
+    a bundle without field maps has no such table."""
+    man = os.path.join(os.path.dirname(os.path.dirname(HERE)), "samples", "deposits.yaml")
+    b = os.path.join(tdir, "deposits.nc")
+    lode_ok(ctx, ["run", man, "-o", b, "-q"], tdir)
+    ls = json.loads(lode_ok(ctx, ["ls", b, "--json"], tdir).out)
+    want = []
+    for ds in ls["datasets"]:
+        lin = ds.get("harmonize") or {}
+        sch = ds.get("schema")
+        for c in lin.get("counts", []):
+            want.append([ds["name"], c["field"]] + ["" if c.get(k) is None else str(c[k]) for k in
+                         ("values", "mapped", "unmapped", "empty", "translated")] +
+                        ["%s %s" % (sch["name"], sch["version"]) if sch else ""])
+    assert want, "no harmonize counts in ls --json: %s" % [d.get("name") for d in ls["datasets"]]
+    rep = os.path.join(tdir, "deposits.report.html")
+    lode_ok(ctx, ["report", b, "-o", rep, "-q"], tdir)
+    table = ET.parse(rep).getroot().find(".//%stable[@id='harmonization']" % XH)
+    assert table is not None, "no harmonization table"
+    rows = table.findall(XH + "tr")[1:]
+    got = [[td.text or "" for td in r.findall(XH + "td")] for r in rows]
+    assert got == want, "report %s\nls %s" % (got[:3], want[:3])
+    marked = [[td.get("class") for td in r.findall(XH + "td")][4] for r in rows]
+    assert marked == ["warn" if int(w[4] or 0) > 0 else None for w in want], marked
+    assert any(m == "warn" for m in marked), "no unmapped value kept: the check could not fail"
+    plain = tm.demo_bundle(ctx, tdir)
+    lode_ok(ctx, ["report", plain, "-o", rep, "-q"], tdir)
+    assert ET.parse(rep).getroot().find(".//%stable[@id='harmonization']" % XH) is None
 
 
 if __name__ == "__main__":
