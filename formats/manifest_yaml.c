@@ -39,7 +39,8 @@ typedef struct ctx {
 } ctx;
 
 static const char *const resamplings[] = {"nearest", "bilinear", "cubic", "cubicspline", "lanczos", "average",
-					  "mode",    "min",      "max",   "med",         NULL};
+					  "mode",    "min",      "max",   "med",         "q1",      "q3",
+					  "sum",     "rms",      NULL};
 
 static lode_status fail(ctx *c, const yaml_node_t *n, const char *key, const char *fmt, ...)
     LODE__PRINTF(4, 5);
@@ -555,7 +556,7 @@ static lode_status on_dataset(ctx *c, int which, const char *key, const yaml_nod
 				snprintf(hint, sizeof hint, ": did you mean '%s'?", near);
 			return fail(c, v, key,
 				    "unknown resampling '%.80s' (expected nearest, bilinear, cubic, "
-				    "cubicspline, lanczos, average, mode, min, max or med)%s",
+				    "cubicspline, lanczos, average, mode, min, max, med, q1, q3, sum or rms)%s",
 				    d->resampling, hint);
 		}
 	case 3: {

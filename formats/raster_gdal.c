@@ -292,6 +292,10 @@ static const struct {
     {"min", GRA_Min},
     {"max", GRA_Max},
     {"med", GRA_Med},
+    {"q1", GRA_Q1},
+    {"q3", GRA_Q3},
+    {"sum", GRA_Sum},
+    {"rms", GRA_RMS},
 };
 
 lode_status lode__warper_new(lode__raster *src, const lode_warp_params *p, lode__warper **out,

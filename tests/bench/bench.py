@@ -9,7 +9,9 @@ Run through `make bench`. Environment (all optional; the defaults are the issue'
   BENCH_REPEAT    timed runs of each tool and size, alternating   (default 3, at least 1)
   BENCH_POINTS    number of points in the point layer             (default 1000000)
   BENCH_POLYGONS  number of polygons (~50 vertices each)          (default 50000)
-  BENCH_SKIP      comma-separated parts to skip: raster, vector, profile, report (lode report on each raster bundle)
+  BENCH_SKIP      comma-separated parts to skip: raster, vector, profile, report (lode report on each raster bundle),
+                  methods (every resampling method x source type, issue 19: tests/bench/bench_methods.py,
+                  with its own BENCH_METHODS_* knobs)
 
 Inputs are generated deterministically (fixed seeds, numpy, a strip at a time so memory
 stays small) into WORKDIR and reused when they already exist (delete them to regenerate).
@@ -719,6 +721,11 @@ def main():
                               "run_rss_mb": pr["rss_mb"], "plan_wall_s": plan["wall_s"],
                               "sha256sum_wall_s": sha["wall_s"]}
         os.remove(lode_out)
+
+    # ---- every resampling method x source type (issue 19)
+    if "methods" not in skip:
+        import bench_methods
+        results["methods"] = bench_methods.run(lode, WORK, out, m["nproc"])
 
     # ---- vectors
     results["vector"] = {}
