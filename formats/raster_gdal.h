@@ -55,6 +55,11 @@ lode_status lode__warper_new(lode__raster *src, const lode_warp_params *p, lode_
 /* Warp a window of the target grid into buf: nbands planes of w*h values of p->dtype. */
 lode_status lode__warper_window(lode__warper *w, int x0, int y0, int nx, int ny, void *buf, lode_error *err);
 void lode__warper_free(lode__warper *w);
+/* The n warpers of one raster (same parameters, each with its own dataset): when the
+   resampling is mode and every value they would read fits a byte, let GDAL's warper
+   count bytes (the same pixels, without clearing 65,536 bins per pixel).  Reads every
+   block of the bands once, through ws[0]'s dataset. */
+lode_status lode__warper_mode_bytes(lode__warper **ws, int n, lode_error *err);
 /* With a memory bound (bytes, 0: none), GDAL's block cache gets a quarter of it, at
    most the usual 48 MB, unless the environment sets GDAL_CACHEMAX.  Returns the cache
    size in bytes. */
