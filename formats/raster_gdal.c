@@ -272,12 +272,17 @@ struct lode__warper {
 };
 
 /* Windows warped by lode's bilinear kernel and by GDAL's warper (LODE_PROFILE). */
-static _Atomic long windows_fast, windows_gdal;
+static _Atomic long windows_fast, windows_gdal, windows_mode_bytes;
 
 void lode__warp_counts(long *fast, long *gdal)
 {
 	*fast = windows_fast;
 	*gdal = windows_gdal;
+}
+
+long lode__warp_mode_bytes_count(void)
+{
+	return windows_mode_bytes;
 }
 
 static const struct {
@@ -440,8 +445,10 @@ lode_status lode__warper_window(lode__warper *w, int x0, int y0, int nx, int ny,
 	for (size_t i = 0; i < sizeof resampling_algs / sizeof resampling_algs[0]; i++)
 		if (strcmp(resampling_algs[i].name, p->resampling) == 0)
 			wo->eResampleAlg = resampling_algs[i].alg;
-	if (w->mode_bytes)
+	if (w->mode_bytes) {
 		wo->eWorkingDataType = GDT_Byte;
+		windows_mode_bytes++;
+	}
 	if (p->has_src_nodata) {
 		wo->padfSrcNoDataReal = CPLMalloc(sizeof(double) * (size_t)p->nbands);
 		for (int i = 0; i < p->nbands; i++)

@@ -66,6 +66,8 @@ lode_status lode__warper_mode_bytes(lode__warper **ws, int n, lode_error *err);
 size_t lode__gdal_bound_cache(size_t max_memory);
 /* Windows warped so far in this process by lode's bilinear kernel and by GDAL's warper. */
 void lode__warp_counts(long *fast, long *gdal);
+/* Of GDAL's windows, those warped with mode on bytes (lode__warper_mode_bytes). */
+long lode__warp_mode_bytes_count(void);
 
 /* GeoTIFF writing for extract. */
 typedef struct lode__gtiff lode__gtiff;

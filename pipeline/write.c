@@ -260,8 +260,10 @@ static void print_profile(const plan_item *it, int nthreads, const double prof[3
 		lode__warp_counts(&fast, &gdal);
 		fprintf(stderr,
 			"lode: profile: %s: %d threads, warp+encode %.2f s, write %.2f s, digest %.2f s; "
-			"windows so far: %ld by lode's bilinear kernel, %ld by GDAL's warper\n",
-			it->spec->name, nthreads, prof[0], prof[1], prof[2], fast, gdal);
+			"windows so far: %ld by lode's bilinear kernel, %ld by GDAL's warper (%ld of "
+			"them mode on bytes)\n",
+			it->spec->name, nthreads, prof[0], prof[1], prof[2], fast, gdal,
+			lode__warp_mode_bytes_count());
 	}
 }
 
