@@ -200,7 +200,7 @@ lode_status lode__tiler_new(const lode_tiler_params *p, lode__tiler **out, lode_
 		}
 	}
 	{
-		/* mode on 16-bit classes that fit a byte: the same pixels, much faster */
+		/* mode on 16-bit values counted as bytes or floats: the same pixels, faster */
 		lode__warper **ws = malloc((size_t)t->nworkers * sizeof *ws);
 		if (!ws) {
 			rc = lode__err(err, LODE_ENOMEM, "out of memory");
@@ -208,7 +208,7 @@ lode_status lode__tiler_new(const lode_tiler_params *p, lode__tiler **out, lode_
 		}
 		for (int i = 0; i < t->nworkers; i++)
 			ws[i] = t->w[i].warper;
-		rc = lode__warper_mode_bytes(ws, t->nworkers, err);
+		rc = lode__warper_mode_type(ws, t->nworkers, err);
 		free(ws);
 		if (rc)
 			goto out;

@@ -24,7 +24,7 @@ from lodetest import (assert_no_crash, bundles_same_for_threads, compare_pixels,
 
 POLICY = {"allow_ballpark": True}
 PROFILE = re.compile(r"windows so far: (\d+) by lode's bilinear kernel, (\d+) by GDAL's warper "
-                     r"\((\d+) of them mode on bytes\)")
+                     r"\(mode on bytes (\d+), on floats (\d+)\)")
 
 
 def class_grid(path, dtype, nodata, values, n=(460, 380), seed=1, patches=True):
@@ -68,7 +68,7 @@ def profile_counts(err, tag):
 def run_both(ctx, d, man, tag):
     """lode run of man as it is and with LODE_WARP_KERNEL=gdal (GDAL's warper on the
     source's own type): the bundles must be byte-identical.  Returns the profile counts
-    (kernel, gdal, mode on bytes) of the normal run and its bundle's path."""
+    (kernel, gdal, mode on bytes, mode on floats) of the normal run and its bundle's path."""
     counts, outs = [], []
     for k in ("lode", "gdal"):
         env = ctx.env()
@@ -81,16 +81,16 @@ def run_both(ctx, d, man, tag):
         assert r.rc == 0, r.brief()
         counts.append(profile_counts(r.err, tag))
         outs.append(out)
-    assert counts[1][2] == 0, "%s: LODE_WARP_KERNEL=gdal still counted bytes for mode" % tag
+    assert counts[1][2:] == (0, 0), "%s: LODE_WARP_KERNEL=gdal still counted bytes or floats" % tag
     if open(outs[0], "rb").read() != open(outs[1], "rb").read():
         raise AssertionError("%s: bundle differs from the one GDAL's warper on the source "
                              "type writes" % tag)
     return counts[0], outs[0]
 
 
-def mode_cases(ctx, tdir, cases, want_bytes):
-    """cases: (tag, source, target, datasets). Every dataset equals gdalwarp -et 0;
-    want_bytes: whether the bytes path must (True) or must not (False) have run."""
+def mode_cases(ctx, tdir, cases, want):
+    """cases: (tag, target, datasets). Every dataset equals gdalwarp -et 0; want: the
+    working type every window must have used ("bytes", "floats", or None: the source's)."""
     problems = []
     for tag, target, ds in cases:
         d = os.path.join(tdir, tag)
@@ -98,13 +98,11 @@ def mode_cases(ctx, tdir, cases, want_bytes):
         man = os.path.join(d, "manifest.yaml")
         write_manifest(man, target, ds, POLICY)
         try:
-            (_, gdal_n, nbytes), bundle = run_both(ctx, d, man, tag)
-            if want_bytes and nbytes == 0:
-                problems.append("%s: no window used mode on bytes" % tag)
-            if not want_bytes and nbytes:
-                problems.append("%s: %d windows used mode on bytes, which must not" % (tag, nbytes))
-            if gdal_n == 0:
-                problems.append("%s: GDAL's warper warped no window" % tag)
+            (_, gdal_n, nbytes, nfloats), bundle = run_both(ctx, d, man, tag)
+            got = {"bytes": nbytes, "floats": nfloats, None: gdal_n - nbytes - nfloats}
+            if gdal_n == 0 or got[want] != gdal_n:
+                problems.append("%s: of %d windows, %d counted bytes and %d floats (expected "
+                                "all on %s)" % (tag, gdal_n, nbytes, nfloats, want or "16 bits"))
             for x in ds:
                 ref = gdalwarp_ref(ctx, d, target, x, os.path.join(d, x["name"] + "_ref.tif"), et=0)
                 compare_pixels("%s/%s" % (tag, x["name"]), read_raster(nc_name(bundle, x["name"])),
@@ -132,7 +130,7 @@ def test_mode_uint16_classes_as_bytes(ctx, tdir):
     src = class_grid(os.path.join(tdir, "classes_u16.tif"), "UInt16", 0, [3, 7, 12, 40, 41, 200, 255])
     cases = [(tag, t, [{"name": "classes", "source": src, "resampling": "mode"}])
              for tag, t in grids(src)]
-    mode_cases(ctx, tdir, cases, True)
+    mode_cases(ctx, tdir, cases, "bytes")
 
 
 @test
@@ -149,21 +147,56 @@ def test_mode_int16_classes_as_bytes(ctx, tdir):
                                {"name": "plain", "source": src2, "resampling": "mode"},
                                {"name": "zero_nd", "source": src2, "resampling": "mode",
                                 "nodata": 0}]))
-    mode_cases(ctx, tdir, cases, True)
+    mode_cases(ctx, tdir, cases, "bytes")
 
 
 @test
-def test_mode_wide_values_stay_on_their_type(ctx, tdir):
-    """Classes that do not fit a byte (a UInt16 value 256, an Int16 value -1, a nodata
-    of 65535) keep GDAL's 16-bit path: no window on bytes, pixels still gdalwarp's."""
+def test_mode_wide_values_as_floats(ctx, tdir):
+    """Values that do not fit a byte (a UInt16 class 256, Int16 classes 0 and 300 with
+    nodata -5, a nodata of 65535, an Int16 "DEM" of 900 distinct values from 0 to 4495
+    with nodata -32768): GDAL's warper counts them as floats at 1.5x, 2x, 2.6x and 3.7x
+    coarser (at most 64 source pixels per target pixel), pixels equal to gdalwarp -et
+    0's (its 16-bit histogram), bundles byte-identical to that path."""
     a = class_grid(os.path.join(tdir, "u256.tif"), "UInt16", 0, [1, 2, 256], seed=4)
-    b = class_grid(os.path.join(tdir, "i_neg.tif"), "Int16", 255, [-1, 3, 4], seed=5)
+    b = class_grid(os.path.join(tdir, "i_300.tif"), "Int16", -5, [0, 3, 300], seed=5)
     c = class_grid(os.path.join(tdir, "nd65535.tif"), "UInt16", 65535, [1, 2, 3], seed=6)
-    tag, t = grids(a)[0]
+    dem = class_grid(os.path.join(tdir, "dem.tif"), "Int16", -32768, list(range(0, 4500, 5)),
+                     seed=8)
     cases = [(tag, t, [{"name": "u256", "source": a, "resampling": "mode"},
-                       {"name": "ineg", "source": b, "resampling": "mode"},
-                       {"name": "nd65535", "source": c, "resampling": "mode"}])]
-    mode_cases(ctx, tdir, cases, False)
+                       {"name": "i300", "source": b, "resampling": "mode"},
+                       {"name": "nd65535", "source": c, "resampling": "mode"},
+                       {"name": "dem", "source": dem, "resampling": "mode"}])
+             for tag, t in grids(a)]
+    mode_cases(ctx, tdir, cases, "floats")
+
+
+@test
+def test_mode_negative_values_stay_16bit(ctx, tdir):
+    """Negative Int16 values (a class -1, which GDAL 3.6's histogram takes for "none",
+    and a DEM from -2000) keep GDAL's own 16-bit path: pixels equal to gdalwarp -et 0's,
+    bundles byte-identical to LODE_WARP_KERNEL=gdal's."""
+    b = class_grid(os.path.join(tdir, "i_neg.tif"), "Int16", -5, [-1, 3, 300], seed=5)
+    dem = class_grid(os.path.join(tdir, "dem.tif"), "Int16", -32768, list(range(-2000, 2500, 5)),
+                     seed=8)
+    tag, t = grids(b)[0]
+    mode_cases(ctx, tdir, [(tag, t, [{"name": "ineg", "source": b, "resampling": "mode"},
+                                     {"name": "dem", "source": dem, "resampling": "mode"}])],
+               None)
+
+
+@test
+def test_mode_much_coarser_stays_16bit(ctx, tdir):
+    """A target pixel covering more than 64 source pixels (about 10x coarser) keeps
+    GDAL's 16-bit histogram for values that do not fit a byte, and still counts bytes
+    for those that do; pixels equal to gdalwarp -et 0's."""
+    dem = class_grid(os.path.join(tdir, "dem.tif"), "Int16", -32768, list(range(0, 4500, 5)),
+                     seed=8)
+    cls = class_grid(os.path.join(tdir, "cls.tif"), "UInt16", 0, [1, 2, 3, 9], seed=9)
+    t = make_target("EPSG:4326", [dem], res=0.023, margin=1, error_threshold=0)
+    mode_cases(ctx, tdir, [("dem10x", t, [{"name": "dem", "source": dem, "resampling": "mode"}])],
+               None)
+    mode_cases(ctx, tdir, [("cls10x", t, [{"name": "cls", "source": cls, "resampling": "mode"}])],
+               "bytes")
 
 
 @test
