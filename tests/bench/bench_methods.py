@@ -3,7 +3,7 @@
 Imported by tests/bench/bench.py (part "methods"; BENCH_SKIP=methods leaves it out).
 Environment:
 
-  BENCH_METHODS_SIZE     source size N (N x N pixels, EPSG:3375)      (default 1000)
+  BENCH_METHODS_SIZE     source size N (N x N pixels, EPSG:3375)      (default 2000)
   BENCH_METHODS_REPEAT   timed runs of each tool per case, alternating (default 3)
   BENCH_METHODS_TYPES    comma-separated subset of float32,int16,uint16,byte3
   BENCH_METHODS_ONLY     comma-separated subset of methods (e.g. "mode,average")
@@ -85,13 +85,17 @@ def compare(lode_out, name, gw_out):
     """Pixels of band 1 (all bands for byte3) that differ, and nodata-only-in-one counts."""
     a = gdal.Open('NETCDF:"%s":/%s/%s' % (lode_out, name, name))
     b = gdal.Open(gw_out)
-    if (a.RasterXSize, a.RasterYSize) != (b.RasterXSize, b.RasterYSize):
+    # gdalwarp writes several bands as variables Band1, Band2... (subdatasets)
+    subs = [gdal.Open(sd[0]) for sd in b.GetSubDatasets()] if b.RasterCount == 0 else []
+    gb = [b.GetRasterBand(i) for i in range(1, b.RasterCount + 1)] or [
+        d.GetRasterBand(1) for d in subs]     # subs keeps the datasets open
+    if not gb or (a.RasterXSize, a.RasterYSize) != (gb[0].XSize, gb[0].YSize):
         return "grid differs"
     ndiff = nmask = 0
-    for i in range(1, min(a.RasterCount, b.RasterCount) + 1):
+    for i in range(1, min(a.RasterCount, len(gb)) + 1):
         va = a.GetRasterBand(i).ReadAsArray().astype(np.float64)
-        vb = b.GetRasterBand(i).ReadAsArray().astype(np.float64)
-        na, nb = a.GetRasterBand(i).GetNoDataValue(), b.GetRasterBand(i).GetNoDataValue()
+        vb = gb[i - 1].ReadAsArray().astype(np.float64)
+        na, nb = a.GetRasterBand(i).GetNoDataValue(), gb[i - 1].GetNoDataValue()
         ma = (va == na) | np.isnan(va)
         mb = (vb == nb) | np.isnan(vb)
         nmask += int(np.count_nonzero(ma != mb))
@@ -105,7 +109,7 @@ def compare(lode_out, name, gw_out):
 
 def run(lode, work, out, nproc):
     B.WORK = work              # bench.measure's scratch files (this module imports bench anew)
-    n = B.env_int("BENCH_METHODS_SIZE", 1000, 16)
+    n = B.env_int("BENCH_METHODS_SIZE", 2000, 16)
     repeat = B.env_int("BENCH_METHODS_REPEAT", 3, 1)
     types = [t for t in os.environ.get("BENCH_METHODS_TYPES", "").split(",") if t] or TYPES
     only = {m for m in os.environ.get("BENCH_METHODS_ONLY", "").split(",") if m}
