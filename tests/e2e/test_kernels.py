@@ -200,6 +200,38 @@ def test_mode_much_coarser_stays_16bit(ctx, tdir):
 
 
 @test
+def test_quartiles_sum_rms_equal_gdalwarp(ctx, tdir):
+    """The methods the manifest accepts since issue 19 (q1, q3, sum, rms: GDAL's warper
+    per window) give gdalwarp -et 0's pixels, on a UInt16 grid and a Float32 one (nodata
+    holes, ragged edge, margins) 2x and 3.7x coarser."""
+    from osgeo import gdal
+    u16 = class_grid(os.path.join(tdir, "u16.tif"), "UInt16", 0, list(range(1, 3000, 13)), seed=10)
+    f32 = os.path.join(tdir, "f32.tif")
+    gdal.Translate(f32, u16, outputType=gdal.GDT_Float32, scaleParams=[[0, 3000, -1.5, 2.5]],
+                   noData=-9999, creationOptions=["TILED=YES"])
+    ds = [{"name": "%s_%s" % (k, m), "source": src, "resampling": m}
+          for m in ("q1", "q3", "sum", "rms") for k, src in (("u16", u16), ("f32", f32))]
+    problems = []
+    for tag, target in (grids(u16)[0], grids(u16)[2]):
+        d = os.path.join(tdir, tag)
+        os.makedirs(d, exist_ok=True)
+        man = os.path.join(d, "manifest.yaml")
+        write_manifest(man, target, ds, POLICY)
+        out = os.path.join(d, "b.nc")
+        r = lode(ctx, ["run", man, "-o", out, "-q"], d)
+        assert_no_crash(r)
+        assert r.rc == 0, r.brief()
+        for x in ds:
+            try:
+                ref = gdalwarp_ref(ctx, d, target, x, os.path.join(d, x["name"] + "_ref.tif"), et=0)
+                compare_pixels("%s/%s" % (tag, x["name"]), read_raster(nc_name(out, x["name"])),
+                               read_raster(ref), exact=True)
+            except AssertionError as e:
+                problems.append(str(e))
+    assert not problems, "; ".join(problems)
+
+
+@test
 def test_mode_bytes_threads_identical(ctx, tdir):
     """-j 1, 2 and 3 give byte-identical bundles on the bytes path, on a grid of several
     chunks each way (the check runs once per raster, before any window)."""
