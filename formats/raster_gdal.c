@@ -524,8 +524,8 @@ out:
  * 16-bit histogram does, and every 16-bit value is exact as a byte (when it fits) and
  * as a float, both ways.  So GDAL's warper is asked to work on bytes when every value
  * of every band lode reads, and the nodata values, lie in 0-255; else on floats, while
- * a target pixel covers at most 64 source pixels (the list grows with the pixels
- * covered, and beyond about 8 x 8 the histogram is no slower) and no value (nodata
+ * a target pixel covers at most 48 source pixels (the list grows with the pixels
+ * covered, and at 8 x 8 the histogram was as fast on a DEM) and no value (nodata
  * aside) is negative: GDAL 3.6 indexes its Int16 histogram by the value itself, with
  * -1 meaning "none" (a mode of -1 comes out as nodata) and negative values counted
  * outside the bins, which only its own path reproduces.  Same pixels: tests/e2e/
@@ -618,7 +618,7 @@ lode_status lode__warper_mode_type(lode__warper **ws, int n, lode_error *err)
 	if (lo >= 0 && hi <= 255 && (!p->has_src_nodata || (p->src_nodata >= 0 && p->src_nodata <= 255)) &&
 	    (!p->has_dst_nodata || (p->dst_nodata >= 0 && p->dst_nodata <= 255)))
 		type = GDT_Byte;
-	else if (lo >= 0 && cover > 0 && cover <= 64)
+	else if (lo >= 0 && cover > 0 && cover <= 48)
 		type = GDT_Float32;
 	for (int i = 0; i < n; i++)
 		ws[i]->mode_type = type;

@@ -57,7 +57,7 @@ lode_status lode__warper_window(lode__warper *w, int x0, int y0, int nx, int ny,
 void lode__warper_free(lode__warper *w);
 /* The n warpers of one raster (same parameters, each with its own dataset): when the
    resampling is mode on 16-bit values, let GDAL's warper count them as bytes (every
-   value fits) or floats (a target pixel covers at most 64 source pixels): the same
+   value fits) or floats (a target pixel covers at most 48 source pixels): the same
    pixels, without clearing 65,536 bins per pixel.  Reads every block of the bands
    once, through ws[0]'s dataset. */
 lode_status lode__warper_mode_type(lode__warper **ws, int n, lode_error *err);

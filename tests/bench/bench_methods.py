@@ -9,7 +9,7 @@ Environment:
   BENCH_METHODS_ONLY     comma-separated subset of methods (e.g. "mode,average")
 
 Sources are derived from the benchmark's aeromagnetic grid (bench.make_grid): Float32 as
-it is, an Int16 "DEM" (value x 10, nodata -32768), UInt16 classes (12 classes, nodata 0)
+it is, an Int16 "DEM" (120-2950, nodata -32768), UInt16 classes (12 classes, nodata 0)
 and a 3-band Byte image (nodata 0). Interpolating methods and nearest warp to the grid
 of the same pixel size as the source's; the statistical methods to grids 2x coarser,
 and average and mode also 4x and 8x coarser (survey grids are downsampled more often
@@ -68,12 +68,13 @@ def derive(src, path, kind):
         h = min(256, n - r0)
         v = sb.ReadAsArray(0, r0, n, h).astype(np.float64)
         bad = v == nodata
-        if kind == "int16":
-            bands = [np.clip(np.round(v * 10.0), -32767, 32767)]
-        elif kind == "uint16":
+        # the field is about 40460-41880 nT
+        if kind == "int16":        # "elevations" 120-2950 m
+            bands = [np.clip(np.round((v - 40400.0) * 2.0), -32767, 32767)]
+        elif kind == "uint16":     # 12 classes
             bands = [np.floor((v + 400.0) / 60.0) % 12 + 1]
-        else:
-            bands = [np.clip(np.round((v + 300.0) * k), 1, 255) for k in (0.3, 0.5, 0.8)]
+        else:                      # an image, 1-255
+            bands = [np.clip(np.round((v - 40400.0) * k), 1, 255) for k in (0.12, 0.18, 0.25)]
         for b, a in enumerate(bands):
             a[bad] = nd
             ds.GetRasterBand(b + 1).WriteArray(a, 0, r0)

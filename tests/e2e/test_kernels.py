@@ -155,7 +155,7 @@ def test_mode_wide_values_as_floats(ctx, tdir):
     """Values that do not fit a byte (a UInt16 class 256, Int16 classes 0 and 300 with
     nodata -5, a nodata of 65535, an Int16 "DEM" of 900 distinct values from 0 to 4495
     with nodata -32768): GDAL's warper counts them as floats at 1.5x, 2x, 2.6x and 3.7x
-    coarser (at most 64 source pixels per target pixel), pixels equal to gdalwarp -et
+    coarser (at most 48 source pixels per target pixel), pixels equal to gdalwarp -et
     0's (its 16-bit histogram), bundles byte-identical to that path."""
     a = class_grid(os.path.join(tdir, "u256.tif"), "UInt16", 0, [1, 2, 256], seed=4)
     b = class_grid(os.path.join(tdir, "i_300.tif"), "Int16", -5, [0, 3, 300], seed=5)
@@ -186,7 +186,7 @@ def test_mode_negative_values_stay_16bit(ctx, tdir):
 
 @test
 def test_mode_much_coarser_stays_16bit(ctx, tdir):
-    """A target pixel covering more than 64 source pixels (about 10x coarser) keeps
+    """A target pixel covering more than 48 source pixels (about 10x coarser) keeps
     GDAL's 16-bit histogram for values that do not fit a byte, and still counts bytes
     for those that do; pixels equal to gdalwarp -et 0's."""
     dem = class_grid(os.path.join(tdir, "dem.tif"), "Int16", -32768, list(range(0, 4500, 5)),
