@@ -531,7 +531,8 @@ out:
  * outside the bins, which only its own path reproduces.  Same pixels: tests/e2e/
  * test_kernels.py compares them with gdalwarp's (-et 0, GDAL's own choice) and the
  * bundles with GDAL's 16-bit path.  The check reads every block of the bands once, on
- * the calling thread, before any window.
+ * the calling thread, before any window, unless the source is more than 4 times what
+ * the target's footprint covers (then only UInt16 values, never negative, go on floats).
  */
 /* The smallest and largest values of the bands lode reads, source nodata left out. */
 static lode_status value_range(const lode_warp_params *p, GDALDatasetH ds, int *lo, int *hi,
@@ -598,8 +599,8 @@ lode_status lode__warper_mode_type(lode__warper **ws, int n, lode_error *err)
 	const lode_warp_params *p = &ws[0]->p;
 	GDALDatasetH ds = ws[0]->src->ds;
 	lode__cpl_capture cap;
-	int lo, hi, type = 0;
-	double cover;
+	int lo = -1, hi = 65535, type = 0, all_unsigned = 1;
+	double cover, reads;
 	lode_status rc = LODE_OK;
 
 	if (strcmp(p->resampling, "mode") != 0 || (p->dtype != LODE_DT_U16 && p->dtype != LODE_DT_I16) ||
@@ -610,11 +611,19 @@ lode_status lode__warper_mode_type(lode__warper **ws, int n, lode_error *err)
 		GDALDataType t = band ? GDALGetRasterDataType(band) : GDT_Unknown;
 		if (t != GDT_UInt16 && t != GDT_Int16)
 			return LODE_OK;
+		all_unsigned &= t == GDT_UInt16;
 	}
 	lode__cpl_push(&cap);
-	if ((rc = value_range(p, ds, &lo, &hi, &cap, err)))
-		goto out;
 	cover = source_pixels_per_target(ws[0]);
+	/* The scan reads the whole source: only when the windows read about as much of it
+	   (not for a small part of a large source); UInt16 values need no scan for floats. */
+	reads = (double)p->nx * (double)p->ny * (cover > 1 ? cover : 1);
+	if (cover > 0 && (double)GDALGetRasterXSize(ds) * (double)GDALGetRasterYSize(ds) <= 4 * reads) {
+		if ((rc = value_range(p, ds, &lo, &hi, &cap, err)))
+			goto out;
+	} else if (all_unsigned) {
+		lo = 0;
+	}
 	if (lo >= 0 && hi <= 255 && (!p->has_src_nodata || (p->src_nodata >= 0 && p->src_nodata <= 255)) &&
 	    (!p->has_dst_nodata || (p->dst_nodata >= 0 && p->dst_nodata <= 255)))
 		type = GDT_Byte;

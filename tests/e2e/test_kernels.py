@@ -200,6 +200,20 @@ def test_mode_much_coarser_stays_16bit(ctx, tdir):
 
 
 @test
+def test_mode_small_part_of_source(ctx, tdir):
+    """A target over a small part of the source (a twentieth of it): lode does not read
+    the whole source to see whether its values fit a byte; UInt16 classes go on floats
+    (they cannot be negative), Int16 ones stay 16-bit; pixels equal gdalwarp -et 0's."""
+    u = class_grid(os.path.join(tdir, "u.tif"), "UInt16", 0, [1, 4, 9, 200], seed=13)
+    i = class_grid(os.path.join(tdir, "i.tif"), "Int16", 0, [1, 4, 9, 200], seed=14)
+    t = make_target("EPSG:4326", [u], res=0.0045, margin=0, shrink=0.39, error_threshold=0)
+    mode_cases(ctx, tdir, [("u_part", t, [{"name": "u", "source": u, "resampling": "mode"}])],
+               "floats")
+    mode_cases(ctx, tdir, [("i_part", t, [{"name": "i", "source": i, "resampling": "mode"}])],
+               None)
+
+
+@test
 def test_quartiles_sum_rms_equal_gdalwarp(ctx, tdir):
     """The methods the manifest accepts since issue 19 (q1, q3, sum, rms: GDAL's warper
     per window) give gdalwarp -et 0's pixels, on a UInt16 grid and a Float32 one (nodata
