@@ -794,6 +794,10 @@ def main():
         rows.append(["%s wall lode/ogr2ogr netCDF" % label,
                      "%.2f" % (f["lode"]["wall_s"] / f["ogr2ogr netCDF"]["wall_s"]), "<= 0.1"])
         rows.append(["%s lode peak RSS MB" % label, "%.0f" % f["lode"]["rss_mb"], "<= 256"])
+    for c in results.get("methods") or []:
+        rows.append(["%s %s %dx wall lode/gdalwarp (CPU %.2f)" % (
+            c["type"], c["method"], c["coarser"], c["lode"]["cpu_s"] / c["gdalwarp"]["cpu_s"]),
+            "%.2f" % c["ratio"], "<= 0.5"])
     if rows:
         log(table(rows, ["figure", "measured", "target"]))
     log("\n  load average before: %s, after: %s (nproc %d)" % (
