@@ -38,9 +38,9 @@ typedef struct ctx {
 	size_t len;
 } ctx;
 
-static const char *const resamplings[] = {"nearest", "bilinear", "cubic", "cubicspline", "lanczos", "average",
-					  "mode",    "min",      "max",   "med",         "q1",      "q3",
-					  "sum",     "rms",      NULL};
+static const char *const resamplings[] = {"nearest", "bilinear", "cubic", "cubicspline", "lanczos",
+					  "average", "mode",     "min",   "max",         "med",
+					  "q1",      "q3",       "sum",   "rms",         NULL};
 
 static lode_status fail(ctx *c, const yaml_node_t *n, const char *key, const char *fmt, ...)
     LODE__PRINTF(4, 5);
@@ -554,10 +554,11 @@ static lode_status on_dataset(ctx *c, int which, const char *key, const yaml_nod
 			char hint[64] = "";
 			if (near)
 				snprintf(hint, sizeof hint, ": did you mean '%s'?", near);
-			return fail(c, v, key,
-				    "unknown resampling '%.80s' (expected nearest, bilinear, cubic, "
-				    "cubicspline, lanczos, average, mode, min, max, med, q1, q3, sum or rms)%s",
-				    d->resampling, hint);
+			return fail(
+			    c, v, key,
+			    "unknown resampling '%.80s' (expected nearest, bilinear, cubic, "
+			    "cubicspline, lanczos, average, mode, min, max, med, q1, q3, sum or rms)%s",
+			    d->resampling, hint);
 		}
 	case 3: {
 		yaml_node_item_t *it;
@@ -726,7 +727,8 @@ static lode_status get_metadata(ctx *c, const yaml_node_t *n, const char *key, u
 	static const char *const names[] = {"iso19139", "fgdc", "stac", "report", NULL};
 
 	if (n->type != YAML_SEQUENCE_NODE)
-		return fail(c, n, key, "expected a list of record formats, e.g. [iso19139, fgdc, stac, report]");
+		return fail(c, n, key,
+			    "expected a list of record formats, e.g. [iso19139, fgdc, stac, report]");
 	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
 		const yaml_node_t *e = yaml_document_get_node(c->doc, *it);
 		const char *s = scalar(e);
@@ -736,7 +738,8 @@ static lode_status get_metadata(ctx *c, const yaml_node_t *n, const char *key, u
 			if (strcmp(s, names[i]) == 0)
 				break;
 		if (!s || !names[i])
-			return fail(c, e, key, "unknown record format '%s' (expected iso19139, fgdc, stac or report)",
+			return fail(c, e, key,
+				    "unknown record format '%s' (expected iso19139, fgdc, stac or report)",
 				    s ? s : "(not text)");
 		if (*out & (1u << i))
 			return fail(c, e, key, "'%s' is listed twice", s);

@@ -560,14 +560,16 @@ static lode_status value_range(const lode_warp_params *p, GDALDatasetH ds, int *
 				int ax, ay;
 				if (GDALReadBlock(band, i, j, blk) != CE_None ||
 				    GDALGetActualBlockSize(band, i, j, &ax, &ay) != CE_None) {
-					rc = lode__err(err, LODE_ESOURCE, "reading band %d failed: %s", p->bands[b],
+					rc = lode__err(err, LODE_ESOURCE, "reading band %d failed: %s",
+						       p->bands[b],
 						       lode__cpl_msg(cap, "GDAL reported an error"));
 					goto out;
 				}
 				for (int y = 0; y < ay; y++)
 					for (int x = 0; x < ax; x++) {
 						size_t k = (size_t)y * (size_t)bx + (size_t)x;
-						int v = u16 ? ((const uint16_t *)blk)[k] : ((const int16_t *)blk)[k];
+						int v = u16 ? ((const uint16_t *)blk)[k]
+							    : ((const int16_t *)blk)[k];
 						if (p->has_src_nodata && v == p->src_nodata)
 							continue;
 						*lo = v < *lo ? v : *lo;
