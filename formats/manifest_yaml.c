@@ -40,8 +40,9 @@ typedef struct ctx {
 	size_t len;
 } ctx;
 
-static const char *const resamplings[] = {"nearest", "bilinear", "cubic", "cubicspline", "lanczos", "average",
-					  "mode",    "min",      "max",   "med",         NULL};
+static const char *const resamplings[] = {"nearest", "bilinear", "cubic", "cubicspline", "lanczos",
+					  "average", "mode",     "min",   "max",         "med",
+					  "q1",      "q3",       "sum",   "rms",         NULL};
 
 static lode_status fail(ctx *c, const yaml_node_t *n, const char *key, const char *fmt, ...)
     LODE__PRINTF(4, 5);
@@ -580,10 +581,11 @@ static lode_status on_dataset(ctx *c, int which, const char *key, const yaml_nod
 			char hint[64] = "";
 			if (near)
 				snprintf(hint, sizeof hint, ": did you mean '%s'?", near);
-			return fail(c, v, key,
-				    "unknown resampling '%.80s' (expected nearest, bilinear, cubic, "
-				    "cubicspline, lanczos, average, mode, min, max or med)%s",
-				    d->resampling, hint);
+			return fail(
+			    c, v, key,
+			    "unknown resampling '%.80s' (expected nearest, bilinear, cubic, "
+			    "cubicspline, lanczos, average, mode, min, max, med, q1, q3, sum or rms)%s",
+			    d->resampling, hint);
 		}
 	case 3: {
 		yaml_node_item_t *it;

@@ -55,12 +55,20 @@ lode_status lode__warper_new(lode__raster *src, const lode_warp_params *p, lode_
 /* Warp a window of the target grid into buf: nbands planes of w*h values of p->dtype. */
 lode_status lode__warper_window(lode__warper *w, int x0, int y0, int nx, int ny, void *buf, lode_error *err);
 void lode__warper_free(lode__warper *w);
+/* The n warpers of one raster (same parameters, each with its own dataset): when the
+   resampling is mode on 16-bit values, let GDAL's warper count them as bytes (every
+   value fits) or floats (a target pixel covers at most 48 source pixels): the same
+   pixels, without clearing 65,536 bins per pixel.  Reads every block of the bands
+   once, through ws[0]'s dataset. */
+lode_status lode__warper_mode_type(lode__warper **ws, int n, lode_error *err);
 /* With a memory bound (bytes, 0: none), GDAL's block cache gets a quarter of it, at
    most the usual 48 MB, unless the environment sets GDAL_CACHEMAX.  Returns the cache
    size in bytes. */
 size_t lode__gdal_bound_cache(size_t max_memory);
 /* Windows warped so far in this process by lode's bilinear kernel and by GDAL's warper. */
 void lode__warp_counts(long *fast, long *gdal);
+/* Of GDAL's windows, those warped with mode on bytes and on floats (lode__warper_mode_type). */
+void lode__warp_mode_counts(long *bytes, long *floats);
 
 /* GeoTIFF writing for extract. */
 typedef struct lode__gtiff lode__gtiff;

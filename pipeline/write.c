@@ -257,12 +257,14 @@ static void print_profile(const plan_item *it, int nthreads, const double prof[3
 {
 	if (getenv("LODE_PROFILE") && strcmp(getenv("LODE_PROFILE"), "") != 0 &&
 	    strcmp(getenv("LODE_PROFILE"), "0") != 0) {
-		long fast, gdal;
+		long fast, gdal, mbytes, mfloats;
 		lode__warp_counts(&fast, &gdal);
+		lode__warp_mode_counts(&mbytes, &mfloats);
 		fprintf(stderr,
 			"lode: profile: %s: %d threads, warp+encode %.2f s, write %.2f s, digest %.2f s; "
-			"windows so far: %ld by lode's bilinear kernel, %ld by GDAL's warper\n",
-			it->spec->name, nthreads, prof[0], prof[1], prof[2], fast, gdal);
+			"windows so far: %ld by lode's bilinear kernel, %ld by GDAL's warper (mode on "
+			"bytes %ld, on floats %ld)\n",
+			it->spec->name, nthreads, prof[0], prof[1], prof[2], fast, gdal, mbytes, mfloats);
 	}
 }
 

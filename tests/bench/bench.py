@@ -10,7 +10,8 @@ Run through `make bench`. Environment (all optional; the defaults are the issue'
   BENCH_POINTS    number of points in the point layer             (default 1000000)
   BENCH_POLYGONS  number of polygons (~50 vertices each)          (default 50000)
   BENCH_SKIP      comma-separated parts to skip: raster, vector, profile, report (lode report
-                  on each raster bundle), receive
+                  on each raster bundle), receive, methods (every resampling method x source
+                  type, issue 19: tests/bench/bench_methods.py, with its own BENCH_METHODS_* knobs)
   BENCH_RECEIVE_SIZE  the receiving side's N x N Float32 bundle (default 6000): lode verify
                   and lode extract against openssl sha256, sha256sum, gdal_translate and
                   ogr2ogr (from the bundle), with the points layer when it is made
@@ -824,6 +825,11 @@ def main():
                               "sha256sum_wall_s": sha["wall_s"]}
         os.remove(lode_out)
 
+    # ---- every resampling method x source type (issue 19)
+    if "methods" not in skip:
+        import bench_methods
+        results["methods"] = bench_methods.run(lode, WORK, out, m["nproc"])
+
     # ---- vectors
     results["vector"] = {}
     if "vector" not in skip and vecs:
@@ -911,6 +917,10 @@ def main():
             vf = rc["vector"]["figures"]
             rows.append(["extract GPKG wall / ogr2ogr GPKG", "%.2f" % (
                 vf["lode extract"]["wall_s"] / vf["ogr2ogr GPKG"]["wall_s"]), "<= 0.5"])
+    for c in results.get("methods") or []:
+        rows.append(["%s %s %dx wall lode/gdalwarp (CPU %.2f)" % (
+            c["type"], c["method"], c["coarser"], c["lode"]["cpu_s"] / c["gdalwarp"]["cpu_s"]),
+            "%.2f" % c["ratio"], "<= 0.5"])
     if rows:
         log(table(rows, ["figure", "measured", "target"]))
     log("\n  load average before: %s, after: %s (nproc %d)" % (

@@ -1,0 +1,261 @@
+#!/usr/bin/python3
+"""End-to-end tests of lode's faster resampling paths (issue 19) against GDAL's warper:
+every pixel equal to gdalwarp -et 0's, and the bundle byte-identical to the one GDAL's
+own path writes (LODE_WARP_KERNEL=gdal), on varied grids: non-integer downsampling
+ratios, nodata inside and around the source, target grids wider than the source.
+
+/usr/bin/python3 tests/e2e/test_kernels.py --lode build/lode --samples DIR \
+    --data tests/data --realdata samples/data --grids tests/data/grids --work TMPDIR
+
+Prints "PASS name" / "FAIL name: reason" / "SKIP name: reason" per test and a final
+"N passed, N failed[, N skipped]"; exit 0 iff nothing failed.  -k SUBSTR runs a subset.
+"""
+import os
+import re
+import sys
+
+import numpy as np
+
+sys.dont_write_bytecode = True  # leave no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lodetest import (assert_no_crash, bundles_same_for_threads, compare_pixels,  # noqa: E402
+                      gdalwarp_ref, lode, main, make_target, nc_name, read_raster, test,
+                      write_manifest)
+
+POLICY = {"allow_ballpark": True}
+PROFILE = re.compile(r"windows so far: (\d+) by lode's bilinear kernel, (\d+) by GDAL's warper "
+                     r"\(mode on bytes (\d+), on floats (\d+)\)")
+
+
+def class_grid(path, dtype, nodata, values, n=(460, 380), seed=1, patches=True):
+    """A class grid in EPSG:3375 (Peninsular Malaysia, 250 m pixels): smooth zones of
+    classes with noise, so that many target pixels see ties between two or more classes;
+    holes of nodata inside, and a ragged edge.  values: the classes (ints)."""
+    from osgeo import gdal, osr
+    nx, ny = n
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    zone = (np.sin(xx / 23.0) + np.cos(yy / 17.0) + 0.9 * rng.standard_normal((ny, nx)))
+    idx = np.clip(((zone + 3.0) / 6.0 * len(values)).astype(int), 0, len(values) - 1)
+    a = np.asarray(values)[idx]
+    if nodata is not None:
+        if patches:
+            a[40:90, 100:170] = nodata
+            a[(xx - 300) ** 2 + (yy - 250) ** 2 < 35 ** 2] = nodata
+        ends = (nx * (0.9 + 0.1 * rng.random(ny))).astype(int)
+        for r in range(ny):
+            a[r, ends[r]:] = nodata
+    t = {"UInt16": gdal.GDT_UInt16, "Int16": gdal.GDT_Int16, "Byte": gdal.GDT_Byte}[dtype]
+    ds = gdal.GetDriverByName("GTiff").Create(path, nx, ny, 1, t,
+                                              ["TILED=YES", "BLOCKXSIZE=128", "BLOCKYSIZE=128"])
+    ds.SetGeoTransform((380000.0, 250.0, 0.0, 520000.0, 0.0, -250.0))
+    s = osr.SpatialReference()
+    s.ImportFromEPSG(3375)
+    ds.SetProjection(s.ExportToWkt())
+    if nodata is not None:
+        ds.GetRasterBand(1).SetNoDataValue(nodata)
+    ds.GetRasterBand(1).WriteArray(a)
+    ds = None
+    return path
+
+
+def profile_counts(err, tag):
+    m = PROFILE.findall(err)
+    assert m, "%s: no profile line in %r" % (tag, err[-300:])
+    return tuple(int(x) for x in m[-1])
+
+
+def run_both(ctx, d, man, tag):
+    """lode run of man as it is and with LODE_WARP_KERNEL=gdal (GDAL's warper on the
+    source's own type): the bundles must be byte-identical.  Returns the profile counts
+    (kernel, gdal, mode on bytes, mode on floats) of the normal run and its bundle's path."""
+    counts, outs = [], []
+    for k in ("lode", "gdal"):
+        env = ctx.env()
+        env["LODE_PROFILE"] = "1"
+        if k == "gdal":
+            env["LODE_WARP_KERNEL"] = "gdal"
+        out = os.path.join(d, "%s-%s.nc" % (tag, k))
+        r = lode(ctx, ["run", man, "-o", out, "-q"], d, env)
+        assert_no_crash(r)
+        assert r.rc == 0, r.brief()
+        counts.append(profile_counts(r.err, tag))
+        outs.append(out)
+    assert counts[1][2:] == (0, 0), "%s: LODE_WARP_KERNEL=gdal still counted bytes or floats" % tag
+    if open(outs[0], "rb").read() != open(outs[1], "rb").read():
+        raise AssertionError("%s: bundle differs from the one GDAL's warper on the source "
+                             "type writes" % tag)
+    return counts[0], outs[0]
+
+
+def mode_cases(ctx, tdir, cases, want):
+    """cases: (tag, target, datasets). Every dataset equals gdalwarp -et 0; want: the
+    working type every window must have used ("bytes", "floats", or None: the source's)."""
+    problems = []
+    for tag, target, ds in cases:
+        d = os.path.join(tdir, tag)
+        os.makedirs(d, exist_ok=True)
+        man = os.path.join(d, "manifest.yaml")
+        write_manifest(man, target, ds, POLICY)
+        try:
+            (_, gdal_n, nbytes, nfloats), bundle = run_both(ctx, d, man, tag)
+            got = {"bytes": nbytes, "floats": nfloats, None: gdal_n - nbytes - nfloats}
+            if gdal_n == 0 or got[want] != gdal_n:
+                problems.append("%s: of %d windows, %d counted bytes and %d floats (expected "
+                                "all on %s)" % (tag, gdal_n, nbytes, nfloats, want or "16 bits"))
+            for x in ds:
+                ref = gdalwarp_ref(ctx, d, target, x, os.path.join(d, x["name"] + "_ref.tif"), et=0)
+                compare_pixels("%s/%s" % (tag, x["name"]), read_raster(nc_name(bundle, x["name"])),
+                               read_raster(ref), exact=True)
+        except AssertionError as e:
+            problems.append(str(e))
+    assert not problems, "; ".join(problems)
+
+
+def grids(src, et=0):
+    """Target grids over src: EPSG:4326 2x, 1.5x and 3.7x coarser than the source's
+    ~250 m pixels (non-integer ratios), with a margin of nodata around; UTM 2.6x."""
+    return [("geo2x", make_target("EPSG:4326", [src], res=0.0045, margin=6, error_threshold=et)),
+            ("geo1_5x", make_target("EPSG:4326", [src], res=0.0034, margin=3, error_threshold=et)),
+            ("geo3_7x", make_target("EPSG:4326", [src], res=0.0083, margin=2, error_threshold=et)),
+            ("utm2_6x", make_target("EPSG:32647", [src], res=650.0, margin=5, error_threshold=et))]
+
+
+@test
+def test_mode_uint16_classes_as_bytes(ctx, tdir):
+    """mode on a UInt16 class grid whose classes fit a byte (nodata 0): GDAL's warper
+    counts bytes (the profile says so), and every pixel equals gdalwarp -et 0's at 1.5x,
+    2x, 2.6x and 3.7x coarser, with nodata holes, a ragged edge and nodata margins;
+    the bundle is byte-identical to the one the 65,536-bin path writes."""
+    src = class_grid(os.path.join(tdir, "classes_u16.tif"), "UInt16", 0, [3, 7, 12, 40, 41, 200, 255])
+    cases = [(tag, t, [{"name": "classes", "source": src, "resampling": "mode"}])
+             for tag, t in grids(src)]
+    mode_cases(ctx, tdir, cases, "bytes")
+
+
+@test
+def test_mode_int16_classes_as_bytes(ctx, tdir):
+    """The same for Int16 classes 1-250 with nodata 255, and with no nodata at all; and
+    a manifest nodata (0) that is one of the classes (those pixels become nodata)."""
+    src = class_grid(os.path.join(tdir, "classes_i16.tif"), "Int16", 255, list(range(1, 251, 7)),
+                     seed=2)
+    src2 = class_grid(os.path.join(tdir, "classes_i16_nond.tif"), "Int16", None, [0, 1, 2, 5, 9],
+                      seed=3)
+    cases = []
+    for tag, t in grids(src)[:2]:
+        cases.append((tag, t, [{"name": "classes", "source": src, "resampling": "mode"},
+                               {"name": "plain", "source": src2, "resampling": "mode"},
+                               {"name": "zero_nd", "source": src2, "resampling": "mode",
+                                "nodata": 0}]))
+    mode_cases(ctx, tdir, cases, "bytes")
+
+
+@test
+def test_mode_wide_values_as_floats(ctx, tdir):
+    """Values that do not fit a byte (a UInt16 class 256, Int16 classes 0 and 300 with
+    nodata -5, a nodata of 65535, an Int16 "DEM" of 900 distinct values from 0 to 4495
+    with nodata -32768): GDAL's warper counts them as floats at 1.5x, 2x, 2.6x and 3.7x
+    coarser (at most 48 source pixels per target pixel), pixels equal to gdalwarp -et
+    0's (its 16-bit histogram), bundles byte-identical to that path."""
+    a = class_grid(os.path.join(tdir, "u256.tif"), "UInt16", 0, [1, 2, 256], seed=4)
+    b = class_grid(os.path.join(tdir, "i_300.tif"), "Int16", -5, [0, 3, 300], seed=5)
+    c = class_grid(os.path.join(tdir, "nd65535.tif"), "UInt16", 65535, [1, 2, 3], seed=6)
+    dem = class_grid(os.path.join(tdir, "dem.tif"), "Int16", -32768, list(range(0, 4500, 5)),
+                     seed=8)
+    cases = [(tag, t, [{"name": "u256", "source": a, "resampling": "mode"},
+                       {"name": "i300", "source": b, "resampling": "mode"},
+                       {"name": "nd65535", "source": c, "resampling": "mode"},
+                       {"name": "dem", "source": dem, "resampling": "mode"}])
+             for tag, t in grids(a)]
+    mode_cases(ctx, tdir, cases, "floats")
+
+
+@test
+def test_mode_negative_values_stay_16bit(ctx, tdir):
+    """Negative Int16 values (a class -1, which GDAL 3.6's histogram takes for "none",
+    and a DEM from -2000) keep GDAL's own 16-bit path: pixels equal to gdalwarp -et 0's,
+    bundles byte-identical to LODE_WARP_KERNEL=gdal's."""
+    b = class_grid(os.path.join(tdir, "i_neg.tif"), "Int16", -5, [-1, 3, 300], seed=5)
+    dem = class_grid(os.path.join(tdir, "dem.tif"), "Int16", -32768, list(range(-2000, 2500, 5)),
+                     seed=8)
+    tag, t = grids(b)[0]
+    mode_cases(ctx, tdir, [(tag, t, [{"name": "ineg", "source": b, "resampling": "mode"},
+                                     {"name": "dem", "source": dem, "resampling": "mode"}])],
+               None)
+
+
+@test
+def test_mode_much_coarser_stays_16bit(ctx, tdir):
+    """A target pixel covering more than 48 source pixels (about 10x coarser) keeps
+    GDAL's 16-bit histogram for values that do not fit a byte, and still counts bytes
+    for those that do; pixels equal to gdalwarp -et 0's."""
+    dem = class_grid(os.path.join(tdir, "dem.tif"), "Int16", -32768, list(range(0, 4500, 5)),
+                     seed=8)
+    cls = class_grid(os.path.join(tdir, "cls.tif"), "UInt16", 0, [1, 2, 3, 9], seed=9)
+    t = make_target("EPSG:4326", [dem], res=0.023, margin=1, error_threshold=0)
+    mode_cases(ctx, tdir, [("dem10x", t, [{"name": "dem", "source": dem, "resampling": "mode"}])],
+               None)
+    mode_cases(ctx, tdir, [("cls10x", t, [{"name": "cls", "source": cls, "resampling": "mode"}])],
+               "bytes")
+
+
+@test
+def test_mode_small_part_of_source(ctx, tdir):
+    """A target over a small part of the source (a twentieth of it): lode does not read
+    the whole source to see whether its values fit a byte; UInt16 classes go on floats
+    (they cannot be negative), Int16 ones stay 16-bit; pixels equal gdalwarp -et 0's."""
+    u = class_grid(os.path.join(tdir, "u.tif"), "UInt16", 0, [1, 4, 9, 200], seed=13)
+    i = class_grid(os.path.join(tdir, "i.tif"), "Int16", 0, [1, 4, 9, 200], seed=14)
+    t = make_target("EPSG:4326", [u], res=0.0045, margin=0, shrink=0.39, error_threshold=0)
+    mode_cases(ctx, tdir, [("u_part", t, [{"name": "u", "source": u, "resampling": "mode"}])],
+               "floats")
+    mode_cases(ctx, tdir, [("i_part", t, [{"name": "i", "source": i, "resampling": "mode"}])],
+               None)
+
+
+@test
+def test_quartiles_sum_rms_equal_gdalwarp(ctx, tdir):
+    """The methods the manifest accepts since issue 19 (q1, q3, sum, rms: GDAL's warper
+    per window) give gdalwarp -et 0's pixels, on a UInt16 grid and a Float32 one (nodata
+    holes, ragged edge, margins) 2x and 3.7x coarser."""
+    from osgeo import gdal
+    u16 = class_grid(os.path.join(tdir, "u16.tif"), "UInt16", 0, list(range(1, 3000, 13)), seed=10)
+    f32 = os.path.join(tdir, "f32.tif")
+    gdal.Translate(f32, u16, outputType=gdal.GDT_Float32, scaleParams=[[0, 3000, -1.5, 2.5]],
+                   noData=-9999, creationOptions=["TILED=YES"])
+    ds = [{"name": "%s_%s" % (k, m), "source": src, "resampling": m}
+          for m in ("q1", "q3", "sum", "rms") for k, src in (("u16", u16), ("f32", f32))]
+    problems = []
+    for tag, target in (grids(u16)[0], grids(u16)[2]):
+        d = os.path.join(tdir, tag)
+        os.makedirs(d, exist_ok=True)
+        man = os.path.join(d, "manifest.yaml")
+        write_manifest(man, target, ds, POLICY)
+        out = os.path.join(d, "b.nc")
+        r = lode(ctx, ["run", man, "-o", out, "-q"], d)
+        assert_no_crash(r)
+        assert r.rc == 0, r.brief()
+        for x in ds:
+            try:
+                ref = gdalwarp_ref(ctx, d, target, x, os.path.join(d, x["name"] + "_ref.tif"), et=0)
+                compare_pixels("%s/%s" % (tag, x["name"]), read_raster(nc_name(out, x["name"])),
+                               read_raster(ref), exact=True)
+            except AssertionError as e:
+                problems.append(str(e))
+    assert not problems, "; ".join(problems)
+
+
+@test
+def test_mode_bytes_threads_identical(ctx, tdir):
+    """-j 1, 2 and 3 give byte-identical bundles on the bytes path, on a grid of several
+    chunks each way (the check runs once per raster, before any window)."""
+    src = class_grid(os.path.join(tdir, "big_u16.tif"), "UInt16", 0, [1, 5, 9, 13],
+                     n=(1300, 1200), seed=7)
+    target = make_target("EPSG:4326", [src], res=0.0028, margin=2)
+    man = os.path.join(tdir, "manifest.yaml")
+    write_manifest(man, target, [{"name": "classes", "source": src, "resampling": "mode"}], POLICY)
+    bundles_same_for_threads(ctx, tdir, man)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
