@@ -63,7 +63,7 @@ static const char *rule_type(const lode_field_rule *r)
 {
 	if (r->date)
 		return "Date";
-	if (r->nsplit)
+	if (r->nsplit || (r->list && r->nvocab))
 		return "StringList";
 	if (r->convert || (r->type && !strcmp(r->type, "Real")))
 		return "Real";

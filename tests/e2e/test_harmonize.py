@@ -152,23 +152,70 @@ def test_malay_labels_and_user_map(ctx, tdir):
                           encoding="utf-8"))["translations_ms"]
     assert meta["gold"] == "Emas" and meta["bauxite"] == "Bauksit", meta
     prod = os.path.join(fx["x"], "production_by_state.gpkg")
+    allrows = rows(prod, "production_by_state")
+
+    def uris_of(code):
+        return {tuple(r["commodities"]) for r in allrows if r["commodities_original"] and
+                set(r["commodities_original"]) == {code}}
     for code in ("gold", "bauxite", "coal", "silver"):
-        got = {r["commodity"] for r in rows(prod, "production_by_state", "commodity_original = '%s'" % code)}
-        assert got == {by_malay(meta[code])}, (code, got)
-    got = {r["commodity"] for r in rows(prod, "production_by_state", "commodity_original = 'tin_ore'")}
-    assert got == {by_code("Sn")}, got
+        assert uris_of(code) == {(by_malay(meta[code]),)}, (code, uris_of(code))
+    assert uris_of("tin_ore") == {(by_code("Sn"),)}, uris_of("tin_ore")
     # National totals left out: every state row of the source, none of "Malaysia".
     with open(os.path.join(DATA, "malaysia_jmg_mineral_extraction_by_state_2016_2021.csv"),
               encoding="utf-8-sig", newline="") as f:
-        n = sum(1 for x in csv.DictReader(f) if x["state"] != "Malaysia")
-    r = rows(prod, "production_by_state")
-    assert len(r) == n and not [x for x in r if x["state"] == "Malaysia"], (len(r), n)
-    # Not in any vocabulary: kept with the nil reason under unmapped: nil.
-    got = {r["commodity"] for r in rows(prod, "production_by_state", "commodity_original = 'struverite'")}
-    assert got == {NIL}, got
-    y = one(prod, "production_by_state", "state = 'Perak' AND commodity_original = 'tin_ore' AND "
-            "year = '2016-01-01'")
-    assert y["production"] == 3182.0, y   # the source row: Perak,metallic,tin_ore,1/1/16,3182
+        src = [x for x in csv.DictReader(f) if x["state"] != "Malaysia"]
+    assert len(allrows) == len(src) and not [x for x in allrows if x["state"] == "Malaysia"], (len(allrows), len(src))
+    # One value, two concepts (the user map's "A|B"): struverite -> niobium and tantalum,
+    # its original beside each URI; a code without a concept kept with the nil reason.
+    assert uris_of("struverite") == {(by_code("Nb"), by_code("Ta"))}, uris_of("struverite")
+    assert {tuple(r["commodities_original"]) for r in allrows if "struverite" in r["commodities_original"]} == \
+        {("struverite", "struverite")}
+    assert uris_of("earth_materials") == {(NIL,)}, uris_of("earth_materials")
+    y = [r for r in allrows if r["state"] == "Perak" and r["commodities_original"] == ["tin_ore"] and
+         r["year"] == "2016/01/01"]
+    assert len(y) == 1 and y[0]["production"] == 3182.0, y   # the source row: Perak,metallic,tin_ore,1/1/16,3182
+    # Counts stay exact: a value mapped to two URIs is one value, mapped, counted in 'several'.
+    c = {x["field"]: x for x in lineage(fx["bundle"], "production_by_state", table=True)["harmonize"]["counts"]}
+    nstru = sum(1 for x in src if x["commodity"] == "struverite")
+    nearth = sum(1 for x in src if x["commodity"] == "earth_materials")
+    assert nstru > 0 and c["commodities"]["several"] == nstru, (nstru, c)
+    assert c["commodities"]["values"] == len(src) and c["commodities"]["unmapped"] == nearth, (c, nearth)
+    assert c["commodities"]["mapped"] == len(src) - nearth, c
+
+
+@test
+def test_several_uris_refused_in_one_uri_field(ctx, tdir):
+    src = os.path.join(tdir, "s.csv")
+    voc = os.path.join(tdir, "v.csv")
+    nb, ta = by_code("Nb"), by_code("Ta")
+    with open(src, "w") as f:
+        f.write("id,product\n1,Tin\n2,struverite\n")
+    with open(voc, "w") as f:
+        f.write("value,uri\nstruverite,%s | %s\n" % (nb, ta))
+    man = os.path.join(tdir, "m.yaml")
+    write_manifest(man, TARGET, [{"name": "s", "source": src}])
+    with open(man, "a") as f:
+        f.write("    harmonize:\n      vocabularies: {u: %s, c: cgi:CommodityCode}\n"
+                "      fields: [{name: commodity, from: product, vocabulary: [u, c]}]\n" % voc)
+    out = os.path.join(tdir, "s.nc")
+    r = lode(ctx, ["run", man, "-o", out, "-q"], tdir)
+    assert_no_crash(r)
+    assert r.rc == 1 and "'struverite' maps to several concepts" in r.err and "list: true" in r.err, r.brief()
+    assert "field 'commodity'" in r.err and nb in r.err and ta in r.err and not os.path.exists(out), r.err
+    with open(man) as f:
+        text = f.read()
+    with open(man, "w") as f:
+        f.write(text.replace("vocabulary: [u, c]}", "vocabulary: [u, c], list: true}"))
+    lode_ok(ctx, ["run", man, "-o", out, "-q"], tdir)
+    x = os.path.join(tdir, "x")
+    lode_ok(ctx, ["extract", out, "-o", x, "-q"], tdir)
+    got = [(ogr_list(r["commodity"]), ogr_list(r["commodity_original"])) for r in rows(os.path.join(x, "s.gpkg"), "s")]
+    assert got == [([by_code("Sn")], ["Tin"]), ([nb, ta], ["struverite", "struverite"])], got
+    # Several rows with one value stay ambiguous: refused, naming both.
+    with open(voc, "w") as f:
+        f.write("value,uri\nstruverite,%s\nstruverite,%s\n" % (nb, ta))
+    r = lode(ctx, ["run", man, "-o", os.path.join(tdir, "t.nc"), "-q"], tdir)
+    assert r.rc == 1 and "ambiguous" in r.err and nb in r.err and ta in r.err, r.brief()
 
 
 @test
@@ -239,15 +286,16 @@ def test_lineage_and_digest_follow_vocabulary(ctx, tdir):
         want = hashlib.sha256(open(path, "rb").read()).hexdigest()
         assert files[name]["sha256"] == want, (name, files[name], want)
     assert files["commodity"]["version"].startswith("cgi-vocabs@8c732a1d"), files["commodity"]
-    assert [r["name"] for r in h["fields"]] == ["state", "commodity", "year", "production"], h["fields"]
+    assert [r["name"] for r in h["fields"]] == ["state", "commodities", "year", "production"], h["fields"]
+    assert h["fields"][1]["list"] is True, h["fields"]
     assert h["fields"][2]["date"] == "%m/%d/%y", h["fields"]
     counts = {c["field"]: c for c in h["counts"]}
-    assert counts["commodity"]["values"] == 1980 and counts["commodity"]["mapped"] + \
-        counts["commodity"]["unmapped"] == 1980, counts
+    assert counts["commodities"]["values"] == 1980 and counts["commodities"]["mapped"] + \
+        counts["commodities"]["unmapped"] == 1980, counts
     assert lineage(fx["bundle"], "sites_mrds")["schema"] == {"name": "deposit_site", "version": "1.0"}
     ls = lode_ok(ctx, ["ls", fx["bundle"]], fx["dir"]).out
-    c = counts["commodity"]
-    assert "mapped:     commodity: %d mapped, %d unmapped (nil), %d empty" % (
+    c = counts["commodities"]
+    assert "mapped:     commodities: %d mapped, %d unmapped (nil), %d empty" % (
         c["mapped"], c["unmapped"], c["empty"]) in ls, ls
     assert ls.count("schema:     deposit_site 1.0") == 4, ls
     # A changed user vocabulary (one row added) changes the plan's key and the bundle.
