@@ -139,6 +139,20 @@ def test_named_records(ctx, tdir):
     assert bb["commodities_original"] == ["monazite", "xenotime", "cassiterite", "ilmenite", "zircon",
                                           "rutile"], bb
     assert bb["commodities"] == [by_code(c) for c in ("REE", "REE", "Sn", "Ilm", "Zir", "TiRt")], bb
+    # World phosphate database: symbol arrays; P is CGI's code P ("phosphorous", the
+    # element), not phosphate rock (PhosR): docs/harmonize.md section 7.
+    ph = os.path.join(x, "sites_phosphate.gpkg")
+    ch = one(ph, "sites_phosphate", "name = 'Chuping'")
+    assert ch["commodities"] == [by_code("P")] and ch["commodities_original"] == ["P"], ch
+    assert ch["identifier"] == "http://mrdata.usgs.gov/phosphate/record/1499" and ch["source_id"] == "1499", ch
+    assert ch["deposit_model"] == NIL and ch["deposit_model_original"] == \
+        "Guano and replacement by guano-derived phosphate", ch
+    with open(os.path.join(DATA, "usgs_phosphate_SEAsia.geojson"), encoding="utf-8") as f:
+        src = {ft["id"]: ft["properties"] for ft in json.load(f)["features"]}
+    got = rows(ph, "sites_phosphate")
+    assert len(got) == len(src) and {"Al", "P"} in [set(p["commodity"]) for p in src.values()], len(got)
+    for r in got:
+        assert r["commodities"] == [by_code(c) for c in src[r["identifier"]]["commodity"]], r
     mrds = os.path.join(x, "sites_mrds.gpkg")
     alh = one(mrds, "sites_mrds", "name = 'Alhambra Mine'")
     assert alh["commodities"] == [au, ag, w], alh
@@ -297,7 +311,7 @@ def test_lineage_and_digest_follow_vocabulary(ctx, tdir):
     c = counts["commodities"]
     assert "mapped:     commodities: %d mapped, %d unmapped (nil), %d empty" % (
         c["mapped"], c["unmapped"], c["empty"]) in ls, ls
-    assert ls.count("schema:     deposit_site 1.0") == 4, ls
+    assert ls.count("schema:     deposit_site 1.0") == 5, ls
     # A changed user vocabulary (one row added) changes the plan's key and the bundle.
     d = os.path.join(tdir, "s")
     shutil.copytree(SAMPLES, d, ignore=shutil.ignore_patterns("generated", "*.tif", "*.nc"))
