@@ -232,6 +232,68 @@ def test_several_uris_refused_in_one_uri_field(ctx, tdir):
     assert r.rc == 1 and "ambiguous" in r.err and nb in r.err and ta in r.err, r.brief()
 
 
+COUNTRY = os.path.join(SAMPLES, "vocab", "country.csv")
+ISO_CODES = "/usr/share/iso-codes/json/iso_3166-1.json"   # Debian's iso-codes, when installed
+
+
+def country_of(name):
+    """The code samples/vocab/country.csv gives a spelling, looked up here with csv."""
+    with open(COUNTRY, encoding="utf-8", newline="") as f:
+        hits = [r["uri"] for r in csv.DictReader(f)
+                if name.strip().lower() in [x.strip().lower() for x in
+                                            [r["code"], r["label_en"]] + r["labels_en_alt"].split(";")]]
+    assert len(hits) == 1, "country %r: %r in %s" % (name, hits, COUNTRY)
+    return hits[0]
+
+
+@test
+def test_country_names_normalised(ctx, tdir):
+    # The map's codes and names are ISO 3166-1's (Debian iso-codes), where installed.
+    with open(COUNTRY, encoding="utf-8", newline="") as f:
+        table = list(csv.DictReader(f))
+    if os.path.exists(ISO_CODES):
+        iso = {c["alpha_2"]: c for c in json.load(open(ISO_CODES, encoding="utf-8"))["3166-1"]}
+        for r in table:
+            c = iso[r["uri"]]
+            assert r["code"] == c["alpha_3"] and r["label_en"] == c["name"], (r, c)
+            for k in ("official_name", "common_name"):
+                assert k not in c or c[k] == r["label_en"] or c[k] in r["labels_en_alt"].split(";"), (r, c)
+    assert country_of("Burma") == country_of("Myanmar") == country_of("Union of Myanmar") == "MM"
+    # The bundle: every site's country is the map's code for its source's spelling; the
+    # USGS databases' "Burma" (OFR 2005-1294, REE) and PP 1802's "Myanmar" are one value.
+    fx = deposits(ctx)
+    seen = {}
+    for layer in ("sites_ofr20051294", "sites_ree", "sites_phosphate", "sites_pp1802"):
+        for r in rows(os.path.join(fx["x"], layer + ".gpkg"), layer):
+            assert r["country"] == country_of(r["country_original"]), (layer, r)
+            seen.setdefault(r["country"], set()).add(r["country_original"])
+    assert seen["MM"] == {"Burma", "Myanmar"} and seen["VN"] == {"Vietnam"}, seen
+    assert {r["country"] for r in rows(os.path.join(fx["x"], "sites_mrds.gpkg"), "sites_mrds")} == {"US"}
+    # Three spellings in one layer come out as one value, each kept as the source wrote it.
+    src = os.path.join(tdir, "c.csv")
+    spellings = ["Burma", "Myanmar", "Union of Myanmar", "  MYANMAR (burma) ", "Viet Nam", "Vietnam"]
+    with open(src, "w") as f:
+        f.write("id,country\n" + "".join('%d,"%s"\n' % (i, v) for i, v in enumerate(spellings)))
+    man = os.path.join(tdir, "m.yaml")
+    write_manifest(man, TARGET, [{"name": "c", "source": src}])
+    with open(man, "a") as f:
+        f.write("    harmonize:\n      vocabularies: {country: %s}\n"
+                "      fields: [{name: country, vocabulary: country}]\n" % COUNTRY)
+    out = os.path.join(tdir, "c.nc")
+    lode_ok(ctx, ["run", man, "-o", out, "-q"], tdir)
+    lode_ok(ctx, ["extract", out, "-o", os.path.join(tdir, "x"), "-q"], tdir)
+    got = [(r["country"], r["country_original"]) for r in rows(os.path.join(tdir, "x", "c.gpkg"), "c")]
+    assert got == [("MM", "Burma"), ("MM", "Myanmar"), ("MM", "Union of Myanmar"), ("MM", "MYANMAR (burma)"),
+                   ("VN", "Viet Nam"), ("VN", "Vietnam")], got
+    c = lineage(out, "c", table=True)["harmonize"]["counts"][0]
+    assert c["mapped"] == 6 and c["unmapped"] == 0, c
+    # A spelling the map lacks is refused (the default), named.
+    with open(src, "a") as f:
+        f.write("9,Birma\n")
+    r = lode(ctx, ["run", man, "-o", os.path.join(tdir, "d.nc"), "-q"], tdir)
+    assert r.rc == 1 and "'Birma' (1)" in r.err, r.brief()
+
+
 @test
 def test_unknown_refused_with_counts(ctx, tdir):
     src = os.path.join(DATA, "malaysia_jmg_mineral_extraction_by_state_2016_2021.csv")
@@ -306,12 +368,12 @@ def test_lineage_and_digest_follow_vocabulary(ctx, tdir):
     counts = {c["field"]: c for c in h["counts"]}
     assert counts["commodities"]["values"] == 1980 and counts["commodities"]["mapped"] + \
         counts["commodities"]["unmapped"] == 1980, counts
-    assert lineage(fx["bundle"], "sites_mrds")["schema"] == {"name": "deposit_site", "version": "1.0"}
+    assert lineage(fx["bundle"], "sites_mrds")["schema"] == {"name": "deposit_site", "version": "1.1"}
     ls = lode_ok(ctx, ["ls", fx["bundle"]], fx["dir"]).out
     c = counts["commodities"]
     assert "mapped:     commodities: %d mapped, %d unmapped (nil), %d empty" % (
         c["mapped"], c["unmapped"], c["empty"]) in ls, ls
-    assert ls.count("schema:     deposit_site 1.0") == 5, ls
+    assert ls.count("schema:     deposit_site 1.1") == 5, ls
     # A changed user vocabulary (one row added) changes the plan's key and the bundle.
     d = os.path.join(tdir, "s")
     shutil.copytree(SAMPLES, d, ignore=shutil.ignore_patterns("generated", "*.tif", "*.nc"))
@@ -416,7 +478,7 @@ def test_manifest_errors(ctx, tdir):
                 "        - {name: extra, from: id}\n" % src)
     r = lode(ctx, ["plan", man], tdir)
     assert r.rc == 1, r.brief()
-    for want in ("does not fit schema deposit_site 1.0", "source_id (String): not made",
+    for want in ("does not fit schema deposit_site 1.1", "source_id (String): not made",
                  "commodities (StringList): not made", "last_updated (Date): made with another type",
                  "extra (line 11): not in the schema"):
         assert want in r.err, (want, r.err)
@@ -432,7 +494,7 @@ def test_schema_command(ctx, tdir):
     got = [k for k in rows(os.path.join(fx["x"], "sites_mrds.gpkg"), "sites_mrds")[0]]
     assert [k for k in got if not k.endswith("_original") or k in names] == names, (got, names)
     t = lode_ok(ctx, ["schema", "deposit_site"], tdir).out
-    assert "deposit_site 1.0" in t and "commodities" in t, t
+    assert "deposit_site 1.1" in t and "commodities" in t and "country" in t, t
     bad = lode(ctx, ["schema", "nope"], tdir)
     assert bad.rc == 2 and "no schema 'nope'" in bad.err, bad.brief()
 
