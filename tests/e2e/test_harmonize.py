@@ -447,13 +447,16 @@ def test_manifest_errors(ctx, tdir):
                 "        - {name: a, from: x, vocabulay: c}\n"
                 "        - {name: b, from: x, convert: ppm_to_percnt}\n"
                 "        - {name: c, from: x, vocabulary: nope}\n"
-                "        - {name: d, from: x, date: \"%q\"}\n")
+                "        - {name: d, from: x, date: \"%q\"}\n"
+                "        - {name: e, from: x, list: true}\n"
+                "        - {name: f, from: x, vocabulary: c, list: yes}\n")
     r = lode(ctx, ["plan", man], tdir)
     assert_no_crash(r)
     assert r.rc == 1, r.brief()
     for want in ("m.yaml:7:", "not a built-in vocabulary", "m.yaml:9:", "did you mean 'vocabulary'",
                  "m.yaml:10:", "did you mean 'ppm_to_percent'", "vocabulary 'nope' is not one of",
-                 "m.yaml:12:", "not a date format"):
+                 "m.yaml:12:", "not a date format", "m.yaml:13:", "field 'e': list (a list of URIs) goes with "
+                 "vocabulary", "m.yaml:14:", "expected true or false"):
         assert want in r.err, (want, r.err)
     # A from field the layer lacks: named at plan with its rule's line and the fields it has.
     src = os.path.join(DATA, "usgs_ofr20051294_SEAsia.geojson")
