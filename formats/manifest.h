@@ -67,6 +67,7 @@ typedef struct lode_field_rule {
 	char **where_values;
 	size_t nwhere;
 	int unmapped; /* this rule's unmapped: 0 the dataset's, 1 refuse, 2 nil */
+	int list;     /* list: true: a vocabulary rule makes a StringList (a value may map to several) */
 	char **vocab;     /* vocabulary names tried in order, or NULL */
 	size_t nvocab;
 	lode_loc at;

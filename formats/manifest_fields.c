@@ -196,7 +196,7 @@ static int date_format_ok(const char *fmt)
 
 static const char *const rule_keys[] = {"name", "from",  "separator",  "type",      "convert",
 					"date", "split", "vocabulary", "translate", "value",
-					"prefix", "item_key", "item_where", "unmapped", NULL};
+					"prefix", "item_key", "item_where", "unmapped", "list", NULL};
 static const char *const types[] = {"Integer", "Integer64", "Real", "String", NULL};
 
 static void check_rule(fctx *c, const yaml_node_t *n, const char *key, lode_field_rule *r,
@@ -230,6 +230,8 @@ static void check_rule(fctx *c, const yaml_node_t *n, const char *key, lode_fiel
 	if ((r->item_key || r->nwhere) && (r->nfrom > 1 || r->value || r->nsplit || r->date || r->convert || r->type))
 		problem(c, n, key, "field '%s': item_key and item_where read one list field: they go with "
 				   "vocabulary only", r->name);
+	if (r->list && !r->nvocab)
+		problem(c, n, key, "field '%s': list (a list of URIs) goes with vocabulary", r->name);
 	if (r->unmapped && !r->nvocab)
 		problem(c, n, key, "field '%s': unmapped goes with vocabulary", r->name);
 	if (r->nwhere && !r->item_key)
@@ -272,7 +274,7 @@ static int parse_rule(fctx *c, const yaml_node_t *n, const char *key, lode_field
 			else
 				problem(c, k, path, "unknown key (expected one of: name, from, separator, type, "
 						    "convert, date, split, vocabulary, translate, value, prefix, item_key, "
-						    "item_where, unmapped)");
+						    "item_where, unmapped, list)");
 			continue;
 		}
 		if (seen & (1u << i)) {
@@ -325,6 +327,12 @@ static int parse_rule(fctx *c, const yaml_node_t *n, const char *key, lode_field
 				r->unmapped = 2;
 			else
 				problem(c, v, path, "expected refuse or nil");
+			break;
+		case 14:
+			if (scalar(v) && (!strcmp(scalar(v), "true") || !strcmp(scalar(v), "false")))
+				r->list = !strcmp(scalar(v), "true");
+			else
+				problem(c, v, path, "expected true or false");
 			break;
 		case 12:
 			/* {MEMBER: [VALUE, ...]}: one member */

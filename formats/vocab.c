@@ -290,7 +290,30 @@ static lode_status add_row(lode__vocab *v, char **row, const enum col_role *role
 	}
 	if (!uri || !*uri)
 		return lode__err(err, LODE_ESOURCE, "%s:%zu: a row without a %s", path, line, target);
-	if (add_concept(v, uri, label_en ? label_en : first) < 0)
+	if (strchr(uri, '|')) { /* several concepts, said explicitly: "A|B" (a URI has no '|') */
+		char **parts = CSLTokenizeString2(uri, "|", CSLT_STRIPLEADSPACES | CSLT_STRIPENDSPACES |
+								CSLT_ALLOWEMPTYTOKENS);
+		char *joined = NULL;
+
+		for (int j = 0; parts && parts[j] && r == 0; j++) {
+			char *t = parts[j][0] ? lode__sprintf("%s%s%s", joined ? joined : "", joined ? "|" : "",
+							      parts[j]) : NULL;
+			r = !parts[j][0] ? 1 : !t ? -1 : 0;
+			free(joined);
+			joined = t;
+		}
+		r = !parts ? -1 : r;
+		CSLDestroy(parts);
+		if (r == 0 && add_concept(v, joined, label_en ? label_en : first) < 0)
+			r = -1;
+		free(joined);
+		if (r > 0)
+			return lode__err(err, LODE_ESOURCE, "%s:%zu: an empty %s between '|' (several concepts are "
+							    "written A|B)", path, line, target);
+	} else if (add_concept(v, uri, label_en ? label_en : first) < 0) {
+		r = -1;
+	}
+	if (r < 0)
 		return lode__err(err, LODE_ENOMEM, "%s:%zu: out of memory", path, line);
 	for (int i = 0; i < ncols && row[i] && r == 0; i++) {
 		if (roles[i] == COL_KEY || roles[i] == COL_LABEL_EN) {

@@ -13,7 +13,8 @@
  * case folding and whitespace normalisation (leading and trailing white space removed,
  * every inner run of white space one space).  Nothing else is equated: "tin_ore" and
  * "tin ore" differ.  A value whose normalised form is a key of two concepts is
- * ambiguous and is never matched.
+ * ambiguous and is never matched.  A row whose uri is "A|B" (a URI cannot hold '|')
+ * names several concepts on purpose: the match gives "A|B" as one uri, the caller cuts it.
  */
 #ifndef LODE_VOCAB_H
 #define LODE_VOCAB_H

@@ -150,6 +150,8 @@ static json_t *rule_json(const lode_field_rule *r)
 			json_object_set_new(o, "unmapped", json_string(r->unmapped == 2 ? "nil" : "refuse"));
 		json_object_set_new(o, "vocabulary", texts(r->vocab, r->nvocab));
 		json_object_set_new(o, "original", json_sprintf("%s_original", r->name));
+		if (r->list)
+			json_object_set_new(o, "list", json_true());
 	}
 	return o;
 }
@@ -285,7 +287,7 @@ typedef struct rule_run {
 	lode__vocab *tr; /* the rule's translation table, or NULL */
 	int src_list;    /* one from field, itself a list: its items are the values */
 	int nil;         /* unmapped values kept with the nil reason (else refused) */
-	size_t values, mapped, unmapped, empty, translated;
+	size_t values, mapped, unmapped, empty, translated, several;
 	tally *un;
 	size_t nun, capun;
 } rule_run;
@@ -416,6 +418,7 @@ static int map_value(rule_run *u, const char *val, int nil, const char **uri, lo
 		lode__vocab_hit h = lode__vocab_match(u->voc[i], val, uri, &other);
 		if (h == LODE__VOCAB_ONE) {
 			u->mapped++;
+			u->several += strchr(*uri, '|') != NULL;
 			return 0;
 		}
 		if (h == LODE__VOCAB_AMBIGUOUS) {
@@ -542,7 +545,7 @@ static lode_ftype out_type(const lode_field_rule *r, int src_list)
 {
 	if (r->date)
 		return LODE_FT_DATE;
-	if (r->nsplit || src_list)
+	if (r->nsplit || src_list || (r->list && r->nvocab))
 		return LODE_FT_STRLIST;
 	if (r->convert || (r->type && !strcmp(r->type, "Real")))
 		return LODE_FT_REAL;
@@ -595,35 +598,47 @@ static json_t *list_items(const lode_field_rule *r, const char *t)
 	return out;
 }
 
-/* One feature's value of a vocabulary rule: out (URI or URI list) and orig. */
+/* One feature's value of a vocabulary rule: out (URI or URI list) and orig.  In a list an
+   item mapped to several URIs ("A|B") gives each, its original repeated beside each. */
 static int vocab_value(rule_run *u, char *t, int nil, lode_vfield *out, lode_vfield *orig, size_t k,
 		       lode_error *err)
 {
 	const char *uri;
+	char safe[200];
 
-	if (!u->r->nsplit && !u->src_list) {
+	if (!u->r->nsplit && !u->src_list && !u->r->list) {
 		if (map_value(u, t, nil, &uri, err))
 			return -1;
+		if (uri && strchr(uri, '|'))
+			return lode__err(err, LODE_ESOURCE, "field '%s' (harmonize.fields, line %d): '%s' maps to "
+				 "several concepts (%s) and the field holds one; add list: true to the rule (a StringList)",
+				 u->r->name, u->r->at.line, lode__printable(safe, sizeof safe, t), uri), -1;
 		((char **)out->values)[k] = lode__strdup(uri ? uri : "");
 		((char **)orig->values)[k] = lode__strdup(t);
 		if (!uri)
 			out->isnull[k] = 1, out->nnull++;
 	} else {
-		json_t *items = u->src_list ? list_items(u->r, t) : split_items(u->r, t), *uris = json_array(), *it;
+		json_t *items = u->src_list ? list_items(u->r, t) : u->r->nsplit ? split_items(u->r, t) : json_pack("[s]", t);
+		json_t *uris = json_array(), *origs = json_array(), *it;
 		size_t i;
 
 		json_array_foreach(items, i, it)
 		{
-			if (map_value(u, json_string_value(it), nil, &uri, err)) {
-				json_decref(items);
-				json_decref(uris);
+			const char *s = json_string_value(it);
+			if (map_value(u, s, nil, &uri, err)) {
+				json_decref(items), json_decref(uris), json_decref(origs);
 				return -1;
 			}
-			if (uri)
-				json_array_append_new(uris, json_string(uri));
+			for (const char *p = uri; p; p = strchr(p, '|') ? strchr(p, '|') + 1 : NULL) {
+				json_array_append_new(uris, json_stringn(p, strcspn(p, "|")));
+				json_array_append_new(origs, json_string(s));
+			}
+			if (!uri)
+				json_array_append_new(origs, json_string(s));
 		}
+		json_decref(items);
 		((char **)out->values)[k] = dump(uris);
-		((char **)orig->values)[k] = dump(items);
+		((char **)orig->values)[k] = dump(origs);
 	}
 	if (!((char **)out->values)[k] || !((char **)orig->values)[k])
 		return lode__err(err, LODE_ENOMEM, "out of memory"), -1;
@@ -793,6 +808,8 @@ static json_t *count_json(const rule_run *u)
 		json_object_set_new(o, "translated", json_integer((json_int_t)u->translated));
 	if (o && u->r->nvocab)
 		json_object_set_new(o, "unmapped_kept", json_boolean(u->nil));
+	if (o && u->r->nvocab)
+		json_object_set_new(o, "several", json_integer((json_int_t)u->several));
 	return o;
 }
 
@@ -832,7 +849,7 @@ lode_status lode__harmonize_apply(const lode_dataset_spec *spec, const json_t *p
 				rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		} else if (field_alloc(o, r->name, "", out_type(r, u.src_list), n) ||
 			   (orig && field_alloc(orig, r->name, "_original",
-						r->nsplit || u.src_list ? LODE_FT_STRLIST : LODE_FT_STRING, n))) {
+						r->nsplit || u.src_list || r->list ? LODE_FT_STRLIST : LODE_FT_STRING, n))) {
 			rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		} else if (compute(&u, n, nil, o, orig, err)) {
 			rc = err->code ? err->code : LODE_ESOURCE;

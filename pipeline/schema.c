@@ -31,6 +31,8 @@ static const sfield deposit_site_fields[] = {
     {"source_id", "String", NULL, "the site's identifier in the source"},
     {"name", "String", NULL, "the site's name as the source gives it"},
     {"name_language", "String", NULL, "the language of name (BCP 47: en, ms)"},
+    {"country", "String", NULL,
+     "the ISO 3166-1 alpha-2 code of the site's country (MM for Burma, Myanmar, Union of Myanmar); null: unknown"},
     {"occurrence_type", "String", CGI "mineral-occurrence-type/", "a URI of cgi:MineralOccurrenceType, or a nil reason"},
     {"commodities", "StringList", CGI "commodity-code/",
      "URIs of cgi:CommodityCode; the order is the rank (first: main commodity); nil reasons for unmapped items"},
@@ -43,7 +45,7 @@ static const sfield deposit_site_fields[] = {
 };
 
 static const schema schemas[] = {
-    {"deposit_site", "1.0",
+    {"deposit_site", "1.1",
      "EarthResourceML-Lite 2.0 MineralOccurrenceView; USGS USMIN mineral deposit sites",
      "one mineral occurrence (site) per feature, point geometry",
      deposit_site_fields, sizeof deposit_site_fields / sizeof deposit_site_fields[0]},
@@ -63,7 +65,7 @@ static const char *rule_type(const lode_field_rule *r)
 {
 	if (r->date)
 		return "Date";
-	if (r->nsplit)
+	if (r->nsplit || (r->list && r->nvocab))
 		return "StringList";
 	if (r->convert || (r->type && !strcmp(r->type, "Real")))
 		return "Real";

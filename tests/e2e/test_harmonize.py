@@ -139,6 +139,20 @@ def test_named_records(ctx, tdir):
     assert bb["commodities_original"] == ["monazite", "xenotime", "cassiterite", "ilmenite", "zircon",
                                           "rutile"], bb
     assert bb["commodities"] == [by_code(c) for c in ("REE", "REE", "Sn", "Ilm", "Zir", "TiRt")], bb
+    # World phosphate database: symbol arrays; P is CGI's code P ("phosphorous", the
+    # element), not phosphate rock (PhosR): docs/harmonize.md section 7.
+    ph = os.path.join(x, "sites_phosphate.gpkg")
+    ch = one(ph, "sites_phosphate", "name = 'Chuping'")
+    assert ch["commodities"] == [by_code("P")] and ch["commodities_original"] == ["P"], ch
+    assert ch["identifier"] == "http://mrdata.usgs.gov/phosphate/record/1499" and ch["source_id"] == "1499", ch
+    assert ch["deposit_model"] == NIL and ch["deposit_model_original"] == \
+        "Guano and replacement by guano-derived phosphate", ch
+    with open(os.path.join(DATA, "usgs_phosphate_SEAsia.geojson"), encoding="utf-8") as f:
+        src = {ft["id"]: ft["properties"] for ft in json.load(f)["features"]}
+    got = rows(ph, "sites_phosphate")
+    assert len(got) == len(src) and {"Al", "P"} in [set(p["commodity"]) for p in src.values()], len(got)
+    for r in got:
+        assert r["commodities"] == [by_code(c) for c in src[r["identifier"]]["commodity"]], r
     mrds = os.path.join(x, "sites_mrds.gpkg")
     alh = one(mrds, "sites_mrds", "name = 'Alhambra Mine'")
     assert alh["commodities"] == [au, ag, w], alh
@@ -152,23 +166,132 @@ def test_malay_labels_and_user_map(ctx, tdir):
                           encoding="utf-8"))["translations_ms"]
     assert meta["gold"] == "Emas" and meta["bauxite"] == "Bauksit", meta
     prod = os.path.join(fx["x"], "production_by_state.gpkg")
+    allrows = rows(prod, "production_by_state")
+
+    def uris_of(code):
+        return {tuple(r["commodities"]) for r in allrows if r["commodities_original"] and
+                set(r["commodities_original"]) == {code}}
     for code in ("gold", "bauxite", "coal", "silver"):
-        got = {r["commodity"] for r in rows(prod, "production_by_state", "commodity_original = '%s'" % code)}
-        assert got == {by_malay(meta[code])}, (code, got)
-    got = {r["commodity"] for r in rows(prod, "production_by_state", "commodity_original = 'tin_ore'")}
-    assert got == {by_code("Sn")}, got
+        assert uris_of(code) == {(by_malay(meta[code]),)}, (code, uris_of(code))
+    assert uris_of("tin_ore") == {(by_code("Sn"),)}, uris_of("tin_ore")
     # National totals left out: every state row of the source, none of "Malaysia".
     with open(os.path.join(DATA, "malaysia_jmg_mineral_extraction_by_state_2016_2021.csv"),
               encoding="utf-8-sig", newline="") as f:
-        n = sum(1 for x in csv.DictReader(f) if x["state"] != "Malaysia")
-    r = rows(prod, "production_by_state")
-    assert len(r) == n and not [x for x in r if x["state"] == "Malaysia"], (len(r), n)
-    # Not in any vocabulary: kept with the nil reason under unmapped: nil.
-    got = {r["commodity"] for r in rows(prod, "production_by_state", "commodity_original = 'struverite'")}
-    assert got == {NIL}, got
-    y = one(prod, "production_by_state", "state = 'Perak' AND commodity_original = 'tin_ore' AND "
-            "year = '2016-01-01'")
-    assert y["production"] == 3182.0, y   # the source row: Perak,metallic,tin_ore,1/1/16,3182
+        src = [x for x in csv.DictReader(f) if x["state"] != "Malaysia"]
+    assert len(allrows) == len(src) and not [x for x in allrows if x["state"] == "Malaysia"], (len(allrows), len(src))
+    # One value, two concepts (the user map's "A|B"): struverite -> niobium and tantalum,
+    # its original beside each URI; a code without a concept kept with the nil reason.
+    assert uris_of("struverite") == {(by_code("Nb"), by_code("Ta"))}, uris_of("struverite")
+    assert {tuple(r["commodities_original"]) for r in allrows if "struverite" in r["commodities_original"]} == \
+        {("struverite", "struverite")}
+    assert uris_of("earth_materials") == {(NIL,)}, uris_of("earth_materials")
+    y = [r for r in allrows if r["state"] == "Perak" and r["commodities_original"] == ["tin_ore"] and
+         r["year"] == "2016/01/01"]
+    assert len(y) == 1 and y[0]["production"] == 3182.0, y   # the source row: Perak,metallic,tin_ore,1/1/16,3182
+    # Counts stay exact: a value mapped to two URIs is one value, mapped, counted in 'several'.
+    c = {x["field"]: x for x in lineage(fx["bundle"], "production_by_state", table=True)["harmonize"]["counts"]}
+    nstru = sum(1 for x in src if x["commodity"] == "struverite")
+    nearth = sum(1 for x in src if x["commodity"] == "earth_materials")
+    assert nstru > 0 and c["commodities"]["several"] == nstru, (nstru, c)
+    assert c["commodities"]["values"] == len(src) and c["commodities"]["unmapped"] == nearth, (c, nearth)
+    assert c["commodities"]["mapped"] == len(src) - nearth, c
+
+
+@test
+def test_several_uris_refused_in_one_uri_field(ctx, tdir):
+    src = os.path.join(tdir, "s.csv")
+    voc = os.path.join(tdir, "v.csv")
+    nb, ta = by_code("Nb"), by_code("Ta")
+    with open(src, "w") as f:
+        f.write("id,product\n1,Tin\n2,struverite\n")
+    with open(voc, "w") as f:
+        f.write("value,uri\nstruverite,%s | %s\n" % (nb, ta))
+    man = os.path.join(tdir, "m.yaml")
+    write_manifest(man, TARGET, [{"name": "s", "source": src}])
+    with open(man, "a") as f:
+        f.write("    harmonize:\n      vocabularies: {u: %s, c: cgi:CommodityCode}\n"
+                "      fields: [{name: commodity, from: product, vocabulary: [u, c]}]\n" % voc)
+    out = os.path.join(tdir, "s.nc")
+    r = lode(ctx, ["run", man, "-o", out, "-q"], tdir)
+    assert_no_crash(r)
+    assert r.rc == 1 and "'struverite' maps to several concepts" in r.err and "list: true" in r.err, r.brief()
+    assert "field 'commodity'" in r.err and nb in r.err and ta in r.err and not os.path.exists(out), r.err
+    with open(man) as f:
+        text = f.read()
+    with open(man, "w") as f:
+        f.write(text.replace("vocabulary: [u, c]}", "vocabulary: [u, c], list: true}"))
+    lode_ok(ctx, ["run", man, "-o", out, "-q"], tdir)
+    x = os.path.join(tdir, "x")
+    lode_ok(ctx, ["extract", out, "-o", x, "-q"], tdir)
+    got = [(ogr_list(r["commodity"]), ogr_list(r["commodity_original"])) for r in rows(os.path.join(x, "s.gpkg"), "s")]
+    assert got == [([by_code("Sn")], ["Tin"]), ([nb, ta], ["struverite", "struverite"])], got
+    # Several rows with one value stay ambiguous: refused, naming both.
+    with open(voc, "w") as f:
+        f.write("value,uri\nstruverite,%s\nstruverite,%s\n" % (nb, ta))
+    r = lode(ctx, ["run", man, "-o", os.path.join(tdir, "t.nc"), "-q"], tdir)
+    assert r.rc == 1 and "ambiguous" in r.err and nb in r.err and ta in r.err, r.brief()
+
+
+COUNTRY = os.path.join(SAMPLES, "vocab", "country.csv")
+ISO_CODES = "/usr/share/iso-codes/json/iso_3166-1.json"   # Debian's iso-codes, when installed
+
+
+def country_of(name):
+    """The code samples/vocab/country.csv gives a spelling, looked up here with csv."""
+    with open(COUNTRY, encoding="utf-8", newline="") as f:
+        hits = [r["uri"] for r in csv.DictReader(f)
+                if name.strip().lower() in [x.strip().lower() for x in
+                                            [r["code"], r["label_en"]] + r["labels_en_alt"].split(";")]]
+    assert len(hits) == 1, "country %r: %r in %s" % (name, hits, COUNTRY)
+    return hits[0]
+
+
+@test
+def test_country_names_normalised(ctx, tdir):
+    # The map's codes and names are ISO 3166-1's (Debian iso-codes), where installed.
+    with open(COUNTRY, encoding="utf-8", newline="") as f:
+        table = list(csv.DictReader(f))
+    if os.path.exists(ISO_CODES):
+        iso = {c["alpha_2"]: c for c in json.load(open(ISO_CODES, encoding="utf-8"))["3166-1"]}
+        for r in table:
+            c = iso[r["uri"]]
+            assert r["code"] == c["alpha_3"] and r["label_en"] == c["name"], (r, c)
+            for k in ("official_name", "common_name"):
+                assert k not in c or c[k] == r["label_en"] or c[k] in r["labels_en_alt"].split(";"), (r, c)
+    assert country_of("Burma") == country_of("Myanmar") == country_of("Union of Myanmar") == "MM"
+    # The bundle: every site's country is the map's code for its source's spelling; the
+    # USGS databases' "Burma" (OFR 2005-1294, REE) and PP 1802's "Myanmar" are one value.
+    fx = deposits(ctx)
+    seen = {}
+    for layer in ("sites_ofr20051294", "sites_ree", "sites_phosphate", "sites_pp1802"):
+        for r in rows(os.path.join(fx["x"], layer + ".gpkg"), layer):
+            assert r["country"] == country_of(r["country_original"]), (layer, r)
+            seen.setdefault(r["country"], set()).add(r["country_original"])
+    assert seen["MM"] == {"Burma", "Myanmar"} and seen["VN"] == {"Vietnam"}, seen
+    assert {r["country"] for r in rows(os.path.join(fx["x"], "sites_mrds.gpkg"), "sites_mrds")} == {"US"}
+    # Three spellings in one layer come out as one value, each kept as the source wrote it.
+    src = os.path.join(tdir, "c.csv")
+    spellings = ["Burma", "Myanmar", "Union of Myanmar", "  MYANMAR (burma) ", "Viet Nam", "Vietnam"]
+    with open(src, "w") as f:
+        f.write("id,country\n" + "".join('%d,"%s"\n' % (i, v) for i, v in enumerate(spellings)))
+    man = os.path.join(tdir, "m.yaml")
+    write_manifest(man, TARGET, [{"name": "c", "source": src}])
+    with open(man, "a") as f:
+        f.write("    harmonize:\n      vocabularies: {country: %s}\n"
+                "      fields: [{name: country, vocabulary: country}]\n" % COUNTRY)
+    out = os.path.join(tdir, "c.nc")
+    lode_ok(ctx, ["run", man, "-o", out, "-q"], tdir)
+    lode_ok(ctx, ["extract", out, "-o", os.path.join(tdir, "x"), "-q"], tdir)
+    got = [(r["country"], r["country_original"]) for r in rows(os.path.join(tdir, "x", "c.gpkg"), "c")]
+    assert got == [("MM", "Burma"), ("MM", "Myanmar"), ("MM", "Union of Myanmar"), ("MM", "MYANMAR (burma)"),
+                   ("VN", "Viet Nam"), ("VN", "Vietnam")], got
+    c = lineage(out, "c", table=True)["harmonize"]["counts"][0]
+    assert c["mapped"] == 6 and c["unmapped"] == 0, c
+    # A spelling the map lacks is refused (the default), named.
+    with open(src, "a") as f:
+        f.write("9,Birma\n")
+    r = lode(ctx, ["run", man, "-o", os.path.join(tdir, "d.nc"), "-q"], tdir)
+    assert r.rc == 1 and "'Birma' (1)" in r.err, r.brief()
 
 
 @test
@@ -239,17 +362,18 @@ def test_lineage_and_digest_follow_vocabulary(ctx, tdir):
         want = hashlib.sha256(open(path, "rb").read()).hexdigest()
         assert files[name]["sha256"] == want, (name, files[name], want)
     assert files["commodity"]["version"].startswith("cgi-vocabs@8c732a1d"), files["commodity"]
-    assert [r["name"] for r in h["fields"]] == ["state", "commodity", "year", "production"], h["fields"]
+    assert [r["name"] for r in h["fields"]] == ["state", "commodities", "year", "production"], h["fields"]
+    assert h["fields"][1]["list"] is True, h["fields"]
     assert h["fields"][2]["date"] == "%m/%d/%y", h["fields"]
     counts = {c["field"]: c for c in h["counts"]}
-    assert counts["commodity"]["values"] == 1980 and counts["commodity"]["mapped"] + \
-        counts["commodity"]["unmapped"] == 1980, counts
-    assert lineage(fx["bundle"], "sites_mrds")["schema"] == {"name": "deposit_site", "version": "1.0"}
+    assert counts["commodities"]["values"] == 1980 and counts["commodities"]["mapped"] + \
+        counts["commodities"]["unmapped"] == 1980, counts
+    assert lineage(fx["bundle"], "sites_mrds")["schema"] == {"name": "deposit_site", "version": "1.1"}
     ls = lode_ok(ctx, ["ls", fx["bundle"]], fx["dir"]).out
-    c = counts["commodity"]
-    assert "mapped:     commodity: %d mapped, %d unmapped (nil), %d empty" % (
+    c = counts["commodities"]
+    assert "mapped:     commodities: %d mapped, %d unmapped (nil), %d empty" % (
         c["mapped"], c["unmapped"], c["empty"]) in ls, ls
-    assert ls.count("schema:     deposit_site 1.0") == 4, ls
+    assert ls.count("schema:     deposit_site 1.1") == 5, ls
     # A changed user vocabulary (one row added) changes the plan's key and the bundle.
     d = os.path.join(tdir, "s")
     shutil.copytree(SAMPLES, d, ignore=shutil.ignore_patterns("generated", "*.tif", "*.nc"))
@@ -323,13 +447,16 @@ def test_manifest_errors(ctx, tdir):
                 "        - {name: a, from: x, vocabulay: c}\n"
                 "        - {name: b, from: x, convert: ppm_to_percnt}\n"
                 "        - {name: c, from: x, vocabulary: nope}\n"
-                "        - {name: d, from: x, date: \"%q\"}\n")
+                "        - {name: d, from: x, date: \"%q\"}\n"
+                "        - {name: e, from: x, list: true}\n"
+                "        - {name: f, from: x, vocabulary: c, list: yes}\n")
     r = lode(ctx, ["plan", man], tdir)
     assert_no_crash(r)
     assert r.rc == 1, r.brief()
     for want in ("m.yaml:7:", "not a built-in vocabulary", "m.yaml:9:", "did you mean 'vocabulary'",
                  "m.yaml:10:", "did you mean 'ppm_to_percent'", "vocabulary 'nope' is not one of",
-                 "m.yaml:12:", "not a date format"):
+                 "m.yaml:12:", "not a date format", "m.yaml:13:", "field 'e': list (a list of URIs) goes with "
+                 "vocabulary", "m.yaml:14:", "expected true or false"):
         assert want in r.err, (want, r.err)
     # A from field the layer lacks: named at plan with its rule's line and the fields it has.
     src = os.path.join(DATA, "usgs_ofr20051294_SEAsia.geojson")
@@ -354,7 +481,7 @@ def test_manifest_errors(ctx, tdir):
                 "        - {name: extra, from: id}\n" % src)
     r = lode(ctx, ["plan", man], tdir)
     assert r.rc == 1, r.brief()
-    for want in ("does not fit schema deposit_site 1.0", "source_id (String): not made",
+    for want in ("does not fit schema deposit_site 1.1", "source_id (String): not made",
                  "commodities (StringList): not made", "last_updated (Date): made with another type",
                  "extra (line 11): not in the schema"):
         assert want in r.err, (want, r.err)
@@ -370,7 +497,7 @@ def test_schema_command(ctx, tdir):
     got = [k for k in rows(os.path.join(fx["x"], "sites_mrds.gpkg"), "sites_mrds")[0]]
     assert [k for k in got if not k.endswith("_original") or k in names] == names, (got, names)
     t = lode_ok(ctx, ["schema", "deposit_site"], tdir).out
-    assert "deposit_site 1.0" in t and "commodities" in t, t
+    assert "deposit_site 1.1" in t and "commodities" in t and "country" in t, t
     bad = lode(ctx, ["schema", "nope"], tdir)
     assert bad.rc == 2 and "no schema 'nope'" in bad.err, bad.brief()
 

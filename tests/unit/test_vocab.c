@@ -183,6 +183,35 @@ static void builtin_paths(void **state)
 	assert_null(lode__vocab_builtin("../CommodityCode"));
 }
 
+/* One value -> several concepts, said explicitly with '|' in the uri column (spaces
+   around it dropped); no '|' appears in lode's CGI copies (they stay one URI a key). */
+static void several_uris(void **state)
+{
+	lode__vocab *v = NULL, *cgi = NULL;
+	lode_error err = {0};
+	const char *uri = NULL;
+	char want[2100], row[2200];
+	const char *p;
+
+	snprintf(want, sizeof want, "%s|%s", uri_of_code("Nb"), uri_of_code("Ta"));
+	snprintf(row, sizeof row, "value,uri\nstruverite, %s | %s \n", uri_of_code("Nb"), uri_of_code("Ta"));
+	p = write_file("multi.csv", row);
+
+	(void)state;
+	assert_int_equal(lode__vocab_load(p, &v, &err), LODE_OK);
+	assert_int_equal(lode__vocab_concepts(v), 1);
+	assert_int_equal(lode__vocab_match(v, "Struverite", &uri, NULL), LODE__VOCAB_ONE);
+	assert_string_equal(uri, want);
+	lode__vocab_free(v);
+	p = write_file("multi_bad.csv", "value,uri\nx,http://x/a||http://x/b\n");
+	assert_int_equal(lode__vocab_load(p, &v, &err), LODE_ESOURCE);
+	assert_non_null(strstr(err.message, "multi_bad.csv:2: an empty uri between '|'"));
+	assert_int_equal(lode__vocab_load(COMMODITY, &cgi, &err), LODE_OK);
+	assert_int_equal(lode__vocab_match(cgi, "Nb", &uri, NULL), LODE__VOCAB_ONE);
+	assert_null(strchr(uri, '|'));
+	lode__vocab_free(cgi);
+}
+
 static void bad_files(void **state)
 {
 	lode__vocab *v = NULL;
@@ -224,7 +253,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(cgi_commodities), cmocka_unit_test(ambiguous_and_unknown), cmocka_unit_test(user_map),
 		cmocka_unit_test(bad_files),       cmocka_unit_test(norm_rule),
-		cmocka_unit_test(translation_table), cmocka_unit_test(builtin_paths),
+		cmocka_unit_test(translation_table), cmocka_unit_test(builtin_paths), cmocka_unit_test(several_uris),
 	};
 	int rc;
 
