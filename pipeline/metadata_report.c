@@ -487,9 +487,9 @@ static void warnings(lode__xw *x, const json_t *f)
 /* The counts of each harmonized field (docs/harmonize.md section 3), when there are any. */
 static void harmonization(lode__xw *x, const json_t *f)
 {
-	static const char *const heads[] = {"dataset", "field",    "values",     "mapped",
-					    "unmapped", "empty", "translated", "schema"};
-	static const char *const keys[] = {"values", "mapped", "unmapped", "empty", "translated"};
+	static const char *const heads[] = {"dataset", "field",      "values",  "mapped", "unmapped",
+					    "empty",   "translated", "several", "schema"};
+	static const char *const keys[] = {"values", "mapped", "unmapped", "empty", "translated", "several"};
 	const json_t *dss = json_object_get(f, "datasets");
 	int started = 0;
 

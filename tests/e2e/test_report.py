@@ -248,7 +248,8 @@ def test_report_signatures_and_trust(ctx, tdir):
 def test_report_harmonization_counts(ctx, tdir):
     """A bundle with harmonized layers (samples/deposits.yaml, real USGS and JMG records):
     the report's Harmonization table has one row per mapped field of each dataset with
-    the counts lode ls --json gives from the lineage (values, mapped, unmapped, empty),
+    the counts lode ls --json gives from the lineage (values, mapped, unmapped, empty,
+    translated, several: values mapped to more than one URI),
     the schema, and the unmapped cell marked where some were kept with the nil reason;
     a bundle without field maps has no such table."""
     man = os.path.join(os.path.dirname(os.path.dirname(HERE)), "samples", "deposits.yaml")
@@ -261,7 +262,7 @@ def test_report_harmonization_counts(ctx, tdir):
         sch = ds.get("schema")
         for c in lin.get("counts", []):
             want.append([ds["name"], c["field"]] + ["" if c.get(k) is None else str(c[k]) for k in
-                         ("values", "mapped", "unmapped", "empty", "translated")] +
+                         ("values", "mapped", "unmapped", "empty", "translated", "several")] +
                         ["%s %s" % (sch["name"], sch["version"]) if sch else ""])
     assert want, "no harmonize counts in ls --json: %s" % [d.get("name") for d in ls["datasets"]]
     rep = os.path.join(tdir, "deposits.report.html")
