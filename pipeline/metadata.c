@@ -552,6 +552,7 @@ lode_status lode__metadata_beside(const char *bundle_path, unsigned formats, lod
 static lode_status md_job_fn(void *arg, char **text, lode_error *err)
 {
 	md_job *j = arg;
+	lode__sha256_job *sha;
 	lode__bundle *b = NULL;
 	lode_bundle_item *items = NULL;
 	size_t n = 0;
@@ -559,10 +560,16 @@ static lode_status md_job_fn(void *arg, char **text, lode_error *err)
 	lode_status rc;
 
 	*text = NULL;
+	/* The file's SHA-256 on a thread of this child while it reads the facts. */
+	sha = lode__sha256_file_start(j->bundle);
 	lode__gdal_init();
 	if ((rc = lode__open_items(j->bundle, j->max_memory, &b, &items, &n, err)) ||
 	    (rc = lode__strict_refuse(j->bundle, b, items, n, err)) ||
 	    (rc = read_facts(j, b, items, n, f, err)))
+		goto out;
+	rc = lode__sha256_file_wait(sha, j->bundle, j->file_sha, &j->file_size, err);
+	sha = NULL;
+	if (rc)
 		goto out;
 	file_facts(f, j);
 	dates(f);
@@ -584,6 +591,8 @@ static lode_status md_job_fn(void *arg, char **text, lode_error *err)
 	else
 		rc = lode__md_stac(f, text, err);
 out:
+	if (sha)
+		lode__sha256_file_cancel(sha);
 	json_decref(f);
 	lode__bundle_items_free(items, n);
 	lode__bundle_close(b, NULL);
@@ -595,7 +604,6 @@ static lode_status metadata(const char *bundle_path, const char *format, const c
 			    lode_error *err)
 {
 	md_job j = {bundle_path, format, out_path, NULL, trust, ntrust, lode__read_memory(opt), {0}, 0};
-	lode__sha256_job *sha;
 	char *report = NULL, *text = NULL;
 	lode_status rc;
 
@@ -609,17 +617,13 @@ static lode_status metadata(const char *bundle_path, const char *format, const c
 	for (size_t i = 0; i < ntrust; i++)
 		if (access(trust[i], R_OK) != 0)
 			return lode__err(err, LODE_EUSAGE, "--trust %s: %s", trust[i], strerror(errno));
-	/* The file's SHA-256 on another thread while verify reads the bundle. */
-	sha = lode__sha256_file_start(bundle_path);
+	/* No thread of this process may run while verify and the job below fork their
+	   readers (a lock held by it at the fork would stay held in the child: under ASan
+	   the child hung), so the file's SHA-256 is taken inside the job's child. */
 	rc = lode_verify_opt(bundle_path, trust, ntrust, opt, &report, err);
 	if (rc) {
-		lode__sha256_file_cancel(sha);
 		free(report);
 		lode__err_ctx(err, "will not describe a bundle that does not verify: ");
-		return rc;
-	}
-	if ((rc = lode__sha256_file_wait(sha, bundle_path, j.file_sha, &j.file_size, err))) {
-		free(report);
 		return rc;
 	}
 	j.verify = report;
