@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -243,6 +244,16 @@ void lode__pub_clean_stale(const char *dir, const char *base)
 		sub = openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sub < 0)
 			continue;
+		/* Its writer's lock (lode__pub_begin): held, the writer lives, whatever its pid
+		   says; free on this host, the writer is gone even if its pid was reused. */
+		if (flock(sub, LOCK_EX | LOCK_NB) != 0) {
+			if (errno == EWOULDBLOCK) {
+				close(sub);
+				continue;
+			}
+		} else if (hlen == strlen(host) && strncmp(h, host, hlen) == 0 && pid != (long)getpid()) {
+			gone = 1;
+		}
 		newest = empty_folder(sub, 0);
 		if (gone || time(NULL) - newest > STALE_SECONDS) {
 			empty_folder(sub, 1);
@@ -347,6 +358,12 @@ lode_status lode__pub_begin(lode__pub *p, const char *dest, lode_error *err)
 			       dest, p->dir);
 		goto fail;
 	}
+	/* Held for as long as this process (or a child it forked) lives: the kernel lets go
+	   of it when the last descriptor closes, kill -9 included, so lode__pub_clean_stale
+	   can tell an abandoned folder from a live one even when the writer's pid has been
+	   given to another process.  Where flock does not work on a folder (NFS), the pid
+	   alone decides, as before. */
+	(void)flock(p->dirfd, LOCK_EX | LOCK_NB);
 	p->slot = reg_add(p->dirfd, p->parentfd, base_of(p->dir), base);
 	pthread_sigmask(SIG_SETMASK, &was, NULL);
 	blocked = 0;

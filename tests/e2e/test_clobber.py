@@ -6,6 +6,7 @@ Same runner, flags and output as test_raster.py.  Independent checks: hashlib di
 the victims and inputs, os.lstat for links and modes, /proc for child processes, h5py
 and gdalinfo for what lode wrote.
 """
+import fcntl
 import hashlib
 import json
 import os
@@ -504,9 +505,11 @@ def test_sigterm_with_fifo_source(ctx, tdir):
 @test
 def test_stale_temps_cleaned(ctx, tdir):
     """What killed writers left is removed by the next writer of the same file: a
-    private folder of a dead process on this host (and an older lode's temporary file);
-    a live process's folder, another host's recent one, and a link planted at the
-    pattern pointing to a folder outside (whose files stay) are left alone."""
+    private folder of a dead process on this host (and an older lode's temporary file),
+    and one whose pid is alive again (given to another process) but whose writer's lock
+    is free; a live writer's folder (its lock held, as lode__pub_begin holds it), another
+    host's recent one, and a link planted at the pattern pointing to a folder outside
+    (whose files stay) are left alone."""
     man, b, aero, dep = fixture(ctx, tdir)
     out = os.path.join(tdir, "out")
     os.makedirs(out)
@@ -519,6 +522,11 @@ def test_stale_temps_cleaned(ctx, tdir):
     open(stale_file, "w").write("half")
     live = os.path.join(out, ".b.nc.tmp-%s-%d-MnOpQr" % (HOST, os.getpid()))
     os.makedirs(live, mode=0o700)
+    live_fd = os.open(live, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(live_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    reused = os.path.join(out, ".b.nc.tmp-%s-%d-ReUsEd" % (HOST, os.getpid()))
+    os.makedirs(reused, mode=0o700)
+    open(os.path.join(reused, "b.nc"), "w").write("half")
     other = os.path.join(out, ".b.nc.tmp-otherhost-%d-StUvWx" % dead.pid)
     os.makedirs(other, mode=0o700)
     outside = os.path.join(tdir, "outside")
@@ -526,7 +534,10 @@ def test_stale_temps_cleaned(ctx, tdir):
     open(os.path.join(outside, "keep.txt"), "w").write("keep")
     trap = os.path.join(out, ".b.nc.tmp-%s-%d-YzAbCd" % (HOST, dead.pid))
     os.symlink(outside, trap)
-    lode_ok(ctx, ["run", man, "-o", os.path.join(out, "b.nc"), "-q"], tdir)
+    try:
+        lode_ok(ctx, ["run", man, "-o", os.path.join(out, "b.nc"), "-q"], tdir)
+    finally:
+        os.close(live_fd)
     left = sorted(os.listdir(out))
     want = sorted(["b.nc"] + [os.path.basename(p) for p in (live, other, trap)])
     assert left == want, "left %s, want %s" % (left, want)
