@@ -68,6 +68,9 @@ lode_status lode__bundle_set_attrs(lode__bundle *b, const char *path, const lode
    (the fsync before it gets its name then has less to wait for); nothing if the last
    such sync has not finished. */
 void lode__bundle_writeback(lode__bundle *b);
+/* Wait for that thread, if one runs: before the process forks (a reader child), so that
+   no thread of it is alive at the fork. */
+void lode__bundle_writeback_wait(lode__bundle *b);
 /* Set a 64-bit float root attribute. */
 lode_status lode__bundle_set_double(lode__bundle *b, const char *key, double v, lode_error *err);
 /*

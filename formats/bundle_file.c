@@ -260,6 +260,12 @@ static void end_writeback(lode__bundle *b)
 	b->sync_fd = -1;
 }
 
+void lode__bundle_writeback_wait(lode__bundle *b)
+{
+	if (b)
+		end_writeback(b);
+}
+
 lode_status lode__bundle_close(lode__bundle *b, lode_error *err)
 {
 	lode_status rc = LODE_OK;

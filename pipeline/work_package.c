@@ -320,7 +320,9 @@ static lode_status package_raster(work *w, size_t i, lode__bundle *out, lode__pr
 
 		if (u->item != i)
 			continue;
-		/* Checked, then copied: its digest recomputed from the values it holds. */
+		/* Checked, then copied: its digest recomputed from the values it holds.  No
+		   thread of ours may run while verify forks its reader. */
+		lode__bundle_writeback_wait(out);
 		if (!(rc = open_part(w, u, &pp, &pb, &items, &n, err)) &&
 		    !(rc = check_part_content(w, u, pb, &items[0], h, part_hex, err))) {
 			if (!h)
@@ -378,6 +380,7 @@ static lode_status package_vector(work *w, size_t i, lode__bundle *out, lode__pr
 			u = &w->units[k];
 	if (!u)
 		return lode__err(err, LODE_EUSAGE, "the plan lists no part for it: run lode plan again");
+	lode__bundle_writeback_wait(out); /* no thread of ours runs while verify forks */
 	if ((rc = open_part(w, u, NULL, &pb, &items, &n, err)) ||
 	    (rc = lode__bundle_read_vector(pb, &items[0], &d, err)))
 		goto out;
