@@ -505,5 +505,28 @@ def test_label_names_reserved(ctx, tdir):
         assert r.rc in (1, 2) and "'%s' is reserved" % name in r.err, r.brief()
 
 
+@test
+def test_ogrinfo_demo_bundles_exact_layers(ctx, tdir):
+    """ogrinfo on the demo bundle (samples/malaysia.yaml) and on the deposits demo
+    (samples/deposits.yaml, with a table) lists exactly the vector layers and tables that
+    lode ls --json lists, and no raster group; a table shows no geometry."""
+    import test_metadata as tm
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    deposits = os.path.join(tdir, "deposits.nc")
+    lode_ok(ctx, ["run", os.path.join(repo, "samples", "deposits.yaml"), "-o", deposits, "-q"], tdir)
+    for bundle in (tm.demo_bundle(ctx, tdir), deposits):
+        ls = json.loads(lode_ok(ctx, ["ls", bundle, "--json"], tdir).out)
+        want = sorted(d["name"] for d in ls["datasets"] if d["kind"] == "vector")
+        rasters = [d["name"] for d in ls["datasets"] if d["kind"] != "vector"]
+        r = tool(["ogrinfo", "-ro", "-q", bundle], ctx)
+        listed = [l.split(":", 1)[1].strip() for l in r.out.splitlines() if re.match(r"^\d+:", l)]
+        got = sorted(re.sub(r" \(.*\)$", "", l).lstrip("/") for l in listed)
+        assert got == want, "%s: ogrinfo lists %s, lode ls %s (rasters %s)" % (
+            os.path.basename(bundle), got, want, rasters)
+        assert want and rasters or bundle == deposits, "the demo bundle should hold both kinds"
+        tables = [l for l in listed if l.startswith("/")]
+        assert all("(None)" in l or "(" not in l for l in tables), tables
+
+
 if __name__ == "__main__":
     main()
