@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -330,6 +332,7 @@ static void killed_child_leaves_no_folder(void **state)
 	lode_error err = {0};
 	char *text = NULL;
 	struct stat st;
+	int lockfd;
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
@@ -341,10 +344,15 @@ static void killed_child_leaves_no_folder(void **state)
 	snprintf(other, sizeof other, "%s/.b.tif.tmp-%s-%ld-abcdef", dir, host[0] ? host : "host",
 		 (long)getppid());
 	assert_int_equal(mkdir(other, 0700), 0);
+	/* A live writer holds the lock on its folder (lode__pub_begin). */
+	lockfd = open(other, O_RDONLY | O_DIRECTORY);
+	assert_true(lockfd >= 0);
+	assert_int_equal(flock(lockfd, LOCK_EX | LOCK_NB), 0);
 	setenv("LODE_WATCHDOG_SECONDS", "1", 1);
 	assert_int_equal(lode__contained("/nonexistent/b.nc", job_writing_stalls, dir, &text, &err, dir),
 			 LODE_EDAMAGED);
 	unsetenv("LODE_WATCHDOG_SECONDS");
+	close(lockfd);
 	assert_non_null(strstr(err.message, "no progress for 1 s"));
 	/* The child's .a.tif.tmp-HOST-PID-XXXXXX is gone, the other writer's stays. */
 	assert_int_equal(entries(dir, name, sizeof name), 1);
