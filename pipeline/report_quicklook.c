@@ -21,6 +21,7 @@
 #include "bundle_items.h"
 #include "metadata_int.h"
 #include "quicklook_png.h"
+#include "strip_read.h"
 #include "util.h"
 
 #define MAP_PX          800   /* the map's long side, in CSS pixels */
@@ -105,9 +106,14 @@ static lode_status sample_band(lode__bundle *b, const lode_bundle_item *it, int 
 	unsigned char *buf = NULL;
 	lode_status rc;
 
-	if ((rc = lode__raster_budget(it, rows, (size_t)ow * oh * 5 * sizeof(double), max_memory, err)) ||
+	size_t used = (size_t)ow * oh * 5 * sizeof(double);
+	int overlap; /* no second strip here: the sampling is quick */
+
+	if ((rc = lode__raster_budget(it, rows, used, max_memory, err)) ||
 	    (rc = lode__strip_buffer(it, rows, &buf, err)))
 		return rc;
+	/* The chunks of each strip are inflated on worker threads, as verify's are. */
+	lode__bundle_set_decode_threads(b, lode__strip_threads(it, rows, used, max_memory, &overlap));
 	for (int y0 = 0; y0 < it->ny && !rc; y0 += rows) {
 		int n = it->ny - y0 < rows ? it->ny - y0 : rows;
 		int oy = (y0 - half + step - 1) / step; /* the first sampled row at or after y0 */
@@ -136,6 +142,7 @@ static lode_status sample_band(lode__bundle *b, const lode_bundle_item *it, int 
 			}
 		}
 	}
+	lode__bundle_set_decode_threads(b, 0);
 	free(buf);
 	return rc;
 }
