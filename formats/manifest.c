@@ -16,48 +16,16 @@
 #define MAX_DEPTH 32
 
 /* ACDD (and a few CF) global attributes a manifest's bundle: section may set. */
-const char *const lode__acdd_keys[] = {"title",
-				       "summary",
-				       "institution",
-				       "license",
-				       "keywords",
-				       "keywords_vocabulary",
-				       "id",
-				       "naming_authority",
-				       "project",
-				       "program",
-				       "source",
-				       "comment",
-				       "references",
-				       "acknowledgement",
-				       "creator_name",
-				       "creator_email",
-				       "creator_url",
-				       "creator_type",
-				       "creator_institution",
-				       "publisher_name",
-				       "publisher_email",
-				       "publisher_url",
-				       "publisher_type",
-				       "publisher_institution",
-				       "contributor_name",
-				       "contributor_role",
-				       "processing_level",
-				       "product_version",
-				       "history",
-				       "standard_name_vocabulary",
-				       "time_coverage_start",
-				       "time_coverage_end",
-				       /* not ACDD: for lode metadata's records (docs/manifest.md) */
-				       "purpose",
-				       "doi",
-				       "creator_phone",
-				       "creator_address",
-				       "creator_city",
-				       "creator_state",
-				       "creator_postal_code",
-				       "creator_country",
-				       NULL};
+const char *const lode__acdd_keys[] = {
+    "title", "summary", "institution", "license", "keywords", "keywords_vocabulary", "id", "naming_authority",
+    "project", "program", "source", "comment", "references", "acknowledgement", "creator_name",
+    "creator_email", "creator_url", "creator_type", "creator_institution", "publisher_name",
+    "publisher_email", "publisher_url", "publisher_type", "publisher_institution", "contributor_name",
+    "contributor_role", "processing_level", "product_version", "history", "standard_name_vocabulary",
+    "time_coverage_start", "time_coverage_end",
+    /* not ACDD: for lode metadata's records (docs/manifest.md) */
+    "purpose", "doi", "creator_phone", "creator_address", "creator_city", "creator_state",
+    "creator_postal_code", "creator_country", NULL};
 
 int lode__acdd_key_ok(const char *key)
 {

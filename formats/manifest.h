@@ -50,25 +50,25 @@ typedef struct lode_vocab_ref {
 } lode_vocab_ref;
 
 typedef struct lode_field_rule {
-	char *name;       /* the output field */
-	char **from;      /* source fields (one; several are joined with `separator`) */
+	char *name;  /* the output field */
+	char **from; /* source fields (one; several are joined with `separator`) */
 	size_t nfrom;
-	char *separator;  /* join: between the from fields (default " ") */
-	char *type;       /* cast: Integer, Integer64, Real, String or NULL */
-	char *convert;    /* a named unit conversion (ppm_to_percent...) or NULL */
-	char *date;       /* date format (%Y %y %m %d %b and literal text) or NULL */
-	char **split;     /* separators that cut the text into a list, or NULL */
+	char *separator; /* join: between the from fields (default " ") */
+	char *type;      /* cast: Integer, Integer64, Real, String or NULL */
+	char *convert;   /* a named unit conversion (ppm_to_percent...) or NULL */
+	char *date;      /* date format (%Y %y %m %d %b and literal text) or NULL */
+	char **split;    /* separators that cut the text into a list, or NULL */
 	size_t nsplit;
-	char *translate;  /* a translation table's name (value -> text, before vocabulary), or NULL */
-	char *value;      /* a constant text for every feature (no from), or NULL */
-	char *prefix;     /* text put before each non-empty text value (identifiers), or NULL */
-	char *item_key;   /* items that are JSON objects: the member that is the value, or NULL */
-	char *where_key;  /* ... and only those whose member where_key is one of where_values */
+	char *translate; /* a translation table's name (value -> text, before vocabulary), or NULL */
+	char *value;     /* a constant text for every feature (no from), or NULL */
+	char *prefix;    /* text put before each non-empty text value (identifiers), or NULL */
+	char *item_key;  /* items that are JSON objects: the member that is the value, or NULL */
+	char *where_key; /* ... and only those whose member where_key is one of where_values */
 	char **where_values;
 	size_t nwhere;
 	int unmapped; /* this rule's unmapped: 0 the dataset's, 1 refuse, 2 nil */
 	int list;     /* list: true: a vocabulary rule makes a StringList (a value may map to several) */
-	char **vocab;     /* vocabulary names tried in order, or NULL */
+	char **vocab; /* vocabulary names tried in order, or NULL */
 	size_t nvocab;
 	lode_loc at;
 } lode_field_rule;

@@ -40,12 +40,22 @@ static void problem(fctx *c, const yaml_node_t *n, const char *key, const char *
 	c->bad = 1;
 }
 
-const char *const lode__unit_conversions[] = {
-    "ppm_to_percent", "percent_to_ppm", "ppm_to_g_per_t", "g_per_t_to_ppm", "percent_to_g_per_t",
-    "g_per_t_to_percent", "t_to_Mt", "Mt_to_t", "kg_to_t", "t_to_kg", "ppb_to_ppm", "ppm_to_ppb", NULL};
+const char *const lode__unit_conversions[] = {"ppm_to_percent",
+					      "percent_to_ppm",
+					      "ppm_to_g_per_t",
+					      "g_per_t_to_ppm",
+					      "percent_to_g_per_t",
+					      "g_per_t_to_percent",
+					      "t_to_Mt",
+					      "Mt_to_t",
+					      "kg_to_t",
+					      "t_to_kg",
+					      "ppb_to_ppm",
+					      "ppm_to_ppb",
+					      NULL};
 /* mul and div of each, in the order above: exact integers, so that x * mul / div is x's
    correctly rounded image (250 ppm is 0.025 % exactly as 250 / 10000 rounds). */
-static const double conv_md[][2] = {{1, 1e4}, {1e4, 1}, {1, 1}, {1, 1}, {1e4, 1}, {1, 1e4},
+static const double conv_md[][2] = {{1, 1e4}, {1e4, 1}, {1, 1},   {1, 1},   {1e4, 1}, {1, 1e4},
 				    {1, 1e6}, {1e6, 1}, {1, 1e3}, {1e3, 1}, {1, 1e3}, {1e3, 1}};
 
 int lode__unit_conversion(const char *name, double *mul, double *div)
@@ -106,7 +116,8 @@ void lode__harmonize_spec_free(lode_harmonize_spec *h)
 
 static const char *scalar(const yaml_node_t *n)
 {
-	return n && n->type == YAML_SCALAR_NODE && strlen((const char *)n->data.scalar.value) == n->data.scalar.length
+	return n && n->type == YAML_SCALAR_NODE &&
+		       strlen((const char *)n->data.scalar.value) == n->data.scalar.length
 		   ? (const char *)n->data.scalar.value
 		   : NULL;
 }
@@ -125,8 +136,8 @@ static int name_ok(const char *s)
 	if (n == 0 || n > 64 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
 		return 0;
 	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
-		      s[i] == '_'))
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
 			return 0;
 	return 1;
 }
@@ -194,9 +205,9 @@ static int date_format_ok(const char *fmt)
 	return have_y == 1 && have_m <= 1;
 }
 
-static const char *const rule_keys[] = {"name", "from",  "separator",  "type",      "convert",
-					"date", "split", "vocabulary", "translate", "value",
-					"prefix", "item_key", "item_where", "unmapped", "list", NULL};
+static const char *const rule_keys[] = {
+    "name",      "from",  "separator", "type",     "convert",    "date",     "split", "vocabulary",
+    "translate", "value", "prefix",    "item_key", "item_where", "unmapped", "list",  NULL};
 static const char *const types[] = {"Integer", "Integer64", "Real", "String", NULL};
 
 static void check_rule(fctx *c, const yaml_node_t *n, const char *key, lode_field_rule *r,
@@ -209,27 +220,37 @@ static void check_rule(fctx *c, const yaml_node_t *n, const char *key, lode_fiel
 		return;
 	}
 	if (kinds > 1 && !(r->convert && r->type && !strcmp(r->type, "Real") && kinds == 2))
-		problem(c, n, key, "field '%s': type, convert, date and vocabulary exclude each other", r->name);
+		problem(c, n, key, "field '%s': type, convert, date and vocabulary exclude each other",
+			r->name);
 	if (r->nsplit && (r->date || r->convert || r->type))
-		problem(c, n, key, "field '%s': split makes a list of text: it goes with vocabulary only", r->name);
+		problem(c, n, key, "field '%s': split makes a list of text: it goes with vocabulary only",
+			r->name);
 	if (r->translate) {
 		size_t j = 0;
 		while (j < h->ntrans && strcmp(h->translations[j].name, r->translate))
 			j++;
 		if (j == h->ntrans)
-			problem(c, n, key, "field '%s': translation '%s' is not one of harmonize.translations", r->name,
+			problem(c, n, key,
+				"field '%s': translation '%s' is not one of harmonize.translations", r->name,
 				r->translate);
 		if (r->date || r->convert || r->type)
-			problem(c, n, key, "field '%s': translate goes with split and vocabulary only", r->name);
+			problem(c, n, key, "field '%s': translate goes with split and vocabulary only",
+				r->name);
 	}
 	if (r->value && (r->nfrom || r->nvocab || r->nsplit || r->prefix))
-		problem(c, n, key, "field '%s': value (a constant; \"\" for null) takes no from, split, prefix or "
-				   "vocabulary", r->name);
+		problem(c, n, key,
+			"field '%s': value (a constant; \"\" for null) takes no from, split, prefix or "
+			"vocabulary",
+			r->name);
 	if (r->prefix && (kinds || r->nsplit))
-		problem(c, n, key, "field '%s': prefix makes text: it goes with from and separator only", r->name);
-	if ((r->item_key || r->nwhere) && (r->nfrom > 1 || r->value || r->nsplit || r->date || r->convert || r->type))
-		problem(c, n, key, "field '%s': item_key and item_where read one list field: they go with "
-				   "vocabulary only", r->name);
+		problem(c, n, key, "field '%s': prefix makes text: it goes with from and separator only",
+			r->name);
+	if ((r->item_key || r->nwhere) &&
+	    (r->nfrom > 1 || r->value || r->nsplit || r->date || r->convert || r->type))
+		problem(c, n, key,
+			"field '%s': item_key and item_where read one list field: they go with "
+			"vocabulary only",
+			r->name);
 	if (r->list && !r->nvocab)
 		problem(c, n, key, "field '%s': list (a list of URIs) goes with vocabulary", r->name);
 	if (r->unmapped && !r->nvocab)
@@ -237,14 +258,15 @@ static void check_rule(fctx *c, const yaml_node_t *n, const char *key, lode_fiel
 	if (r->nwhere && !r->item_key)
 		problem(c, n, key, "field '%s': item_where goes with item_key", r->name);
 	if (r->separator && r->nfrom < 2)
-		problem(c, n, key, "field '%s': separator joins several 'from' fields; there is one", r->name);
+		problem(c, n, key, "field '%s': separator joins several 'from' fields; there is one",
+			r->name);
 	for (size_t k = 0; k < r->nvocab; k++) {
 		size_t j = 0;
 		while (j < h->nvocabs && strcmp(h->vocabs[j].name, r->vocab[k]))
 			j++;
 		if (j == h->nvocabs)
-			problem(c, n, key, "field '%s': vocabulary '%s' is not one of harmonize.vocabularies", r->name,
-				r->vocab[k]);
+			problem(c, n, key, "field '%s': vocabulary '%s' is not one of harmonize.vocabularies",
+				r->name, r->vocab[k]);
 	}
 }
 
@@ -258,8 +280,10 @@ static int parse_rule(fctx *c, const yaml_node_t *n, const char *key, lode_field
 		return 1;
 	}
 	r->at = loc_of(n);
-	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top && rc >= 0; p++) {
-		const yaml_node_t *k = yaml_document_get_node(c->doc, p->key), *v = yaml_document_get_node(c->doc, p->value);
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top && rc >= 0;
+	     p++) {
+		const yaml_node_t *k = yaml_document_get_node(c->doc, p->key),
+				  *v = yaml_document_get_node(c->doc, p->value);
 		const char *ks = scalar(k);
 		char path[256];
 		int i = 0;
@@ -272,9 +296,11 @@ static int parse_rule(fctx *c, const yaml_node_t *n, const char *key, lode_field
 			if (near)
 				problem(c, k, path, "unknown key: did you mean '%s'?", near);
 			else
-				problem(c, k, path, "unknown key (expected one of: name, from, separator, type, "
-						    "convert, date, split, vocabulary, translate, value, prefix, item_key, "
-						    "item_where, unmapped, list)");
+				problem(
+				    c, k, path,
+				    "unknown key (expected one of: name, from, separator, type, "
+				    "convert, date, split, vocabulary, translate, value, prefix, item_key, "
+				    "item_where, unmapped, list)");
 			continue;
 		}
 		if (seen & (1u << i)) {
@@ -285,8 +311,10 @@ static int parse_rule(fctx *c, const yaml_node_t *n, const char *key, lode_field
 		switch (i) {
 		case 0:
 			if ((rc = get_text(c, v, path, &r->name)) > 0 && !name_ok(r->name))
-				problem(c, v, path, "'%s' is not a field name: 1 to 64 letters, digits or '_', "
-						    "starting with a letter", r->name);
+				problem(c, v, path,
+					"'%s' is not a field name: 1 to 64 letters, digits or '_', "
+					"starting with a letter",
+					r->name);
 			break;
 		case 1: rc = get_texts(c, v, path, &r->from, &r->nfrom); break;
 		case 2: rc = get_text(c, v, path, &r->separator); break;
@@ -296,23 +324,30 @@ static int parse_rule(fctx *c, const yaml_node_t *n, const char *key, lode_field
 				while (types[t] && strcmp(types[t], r->type))
 					t++;
 				if (!types[t])
-					problem(c, v, path, "unknown type '%.40s' (Integer, Integer64, Real or String)",
+					problem(c, v, path,
+						"unknown type '%.40s' (Integer, Integer64, Real or String)",
 						r->type);
 			}
 			break;
 		case 4: {
 			double a, b;
-			if ((rc = get_text(c, v, path, &r->convert)) > 0 && !lode__unit_conversion(r->convert, &a, &b)) {
+			if ((rc = get_text(c, v, path, &r->convert)) > 0 &&
+			    !lode__unit_conversion(r->convert, &a, &b)) {
 				const char *near = lode__did_you_mean(r->convert, lode__unit_conversions);
-				problem(c, v, path, "unknown conversion '%.40s'%s%s%s (docs/harmonize.md lists them)",
-					r->convert, near ? ": did you mean '" : "", near ? near : "", near ? "'?" : "");
+				problem(c, v, path,
+					"unknown conversion '%.40s'%s%s%s (docs/harmonize.md lists them)",
+					r->convert, near ? ": did you mean '" : "", near ? near : "",
+					near ? "'?" : "");
 			}
 			break;
 		}
 		case 5:
 			if ((rc = get_text(c, v, path, &r->date)) > 0 && !date_format_ok(r->date))
-				problem(c, v, path, "'%.40s' is not a date format lode reads (one %%Y or %%y, at most one "
-						    "%%m or %%b, %%d, literal characters)", r->date);
+				problem(
+				    c, v, path,
+				    "'%.40s' is not a date format lode reads (one %%Y or %%y, at most one "
+				    "%%m or %%b, %%d, literal characters)",
+				    r->date);
 			break;
 		case 6: rc = get_texts(c, v, path, &r->split, &r->nsplit); break;
 		case 7: rc = get_texts(c, v, path, &r->vocab, &r->nvocab); break;
@@ -336,27 +371,32 @@ static int parse_rule(fctx *c, const yaml_node_t *n, const char *key, lode_field
 			break;
 		case 12:
 			/* {MEMBER: [VALUE, ...]}: one member */
-			if (v->type != YAML_MAPPING_NODE || v->data.mapping.pairs.top - v->data.mapping.pairs.start != 1) {
-				problem(c, v, path, "expected one member and its values, e.g. {role: [ore, ree]}");
+			if (v->type != YAML_MAPPING_NODE ||
+			    v->data.mapping.pairs.top - v->data.mapping.pairs.start != 1) {
+				problem(c, v, path,
+					"expected one member and its values, e.g. {role: [ore, ree]}");
 				break;
 			}
-			if ((rc = get_text(c, yaml_document_get_node(c->doc, v->data.mapping.pairs.start->key), path,
-					   &r->where_key)) > 0)
-				rc = get_texts(c, yaml_document_get_node(c->doc, v->data.mapping.pairs.start->value), path,
-					       &r->where_values, &r->nwhere);
+			if ((rc =
+				 get_text(c, yaml_document_get_node(c->doc, v->data.mapping.pairs.start->key),
+					  path, &r->where_key)) > 0)
+				rc = get_texts(
+				    c, yaml_document_get_node(c->doc, v->data.mapping.pairs.start->value),
+				    path, &r->where_values, &r->nwhere);
 			break;
 		}
 	}
 	return rc < 0 ? -1 : 1;
 }
 
-static int parse_vocabs(fctx *c, const yaml_node_t *v, const char *key, const char *dir, lode_vocab_ref **refs,
-			size_t *nrefs, int builtin_ok)
+static int parse_vocabs(fctx *c, const yaml_node_t *v, const char *key, const char *dir,
+			lode_vocab_ref **refs, size_t *nrefs, int builtin_ok)
 {
 	size_t count;
 
 	if (v->type != YAML_MAPPING_NODE) {
-		problem(c, v, key, "expected a mapping of names to vocabularies (cgi:CommodityCode or a CSV file)");
+		problem(c, v, key,
+			"expected a mapping of names to vocabularies (cgi:CommodityCode or a CSV file)");
 		return 1;
 	}
 	count = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
@@ -367,7 +407,8 @@ static int parse_vocabs(fctx *c, const yaml_node_t *v, const char *key, const ch
 	if (!(*refs = calloc(count ? count : 1, sizeof **refs)))
 		return -1;
 	for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
-		const yaml_node_t *k = yaml_document_get_node(c->doc, p->key), *val = yaml_document_get_node(c->doc, p->value);
+		const yaml_node_t *k = yaml_document_get_node(c->doc, p->key),
+				  *val = yaml_document_get_node(c->doc, p->value);
 		const char *ks = scalar(k), *vs = scalar(val);
 		lode_vocab_ref *r = &(*refs)[*nrefs];
 
@@ -376,7 +417,8 @@ static int parse_vocabs(fctx *c, const yaml_node_t *v, const char *key, const ch
 			continue;
 		}
 		if (!vs || !*vs || lode__has_control(vs)) {
-			problem(c, val, key, "vocabulary '%s': expected cgi:NAME or the path of a CSV file", ks);
+			problem(c, val, key, "vocabulary '%s': expected cgi:NAME or the path of a CSV file",
+				ks);
 			continue;
 		}
 		for (size_t j = 0; j < *nrefs; j++)
@@ -392,9 +434,12 @@ static int parse_vocabs(fctx *c, const yaml_node_t *v, const char *key, const ch
 			r->builtin = 1;
 			r->path = lode__vocab_builtin(vs + 4);
 			if (!r->path)
-				problem(c, val, key, "vocabulary '%s': '%s' is not a built-in vocabulary (cgi:CommodityCode, "
-						     "cgi:MineralDepositModel, cgi:MineralOccurrenceType, cgi:MineStatus, "
-						     "cgi:ResourceCategory, cgi:ReserveCategory)", ks, vs);
+				problem(
+				    c, val, key,
+				    "vocabulary '%s': '%s' is not a built-in vocabulary (cgi:CommodityCode, "
+				    "cgi:MineralDepositModel, cgi:MineralOccurrenceType, cgi:MineStatus, "
+				    "cgi:ResourceCategory, cgi:ReserveCategory)",
+				    ks, vs);
 		} else if (!(r->path = lode__path_join(dir, vs))) {
 			return -1;
 		}
@@ -432,8 +477,9 @@ static int parse_fields(fctx *c, const yaml_node_t *v, const char *key, lode_har
 	return 1;
 }
 
-lode_status lode__manifest_harmonize(yaml_document_t *doc, const yaml_node_t *v, const char *key, const char *dir,
-				     lode_harmonize_spec **out, lode__mf_fail fail, void *ctx)
+lode_status lode__manifest_harmonize(yaml_document_t *doc, const yaml_node_t *v, const char *key,
+				     const char *dir, lode_harmonize_spec **out, lode__mf_fail fail,
+				     void *ctx)
 {
 	fctx c = {doc, fail, ctx, 0};
 	lode_harmonize_spec *h = calloc(1, sizeof *h);
@@ -448,8 +494,10 @@ lode_status lode__manifest_harmonize(yaml_document_t *doc, const yaml_node_t *v,
 		problem(&c, v, key, "expected a mapping: vocabularies, unmapped, fields");
 		return LODE_EMANIFEST;
 	}
-	for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top && rc > 0; p++) {
-		const yaml_node_t *k = yaml_document_get_node(doc, p->key), *val = yaml_document_get_node(doc, p->value);
+	for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top && rc > 0;
+	     p++) {
+		const yaml_node_t *k = yaml_document_get_node(doc, p->key),
+				  *val = yaml_document_get_node(doc, p->value);
 		const char *ks = scalar(k);
 		char path[256];
 		int twice = 0;
@@ -477,8 +525,9 @@ lode_status lode__manifest_harmonize(yaml_document_t *doc, const yaml_node_t *v,
 			if (near)
 				problem(&c, k, path, "unknown key: did you mean '%s'?", near);
 			else
-				problem(&c, k, path, "unknown key (expected one of: vocabularies, translations, unmapped, "
-						     "fields)");
+				problem(&c, k, path,
+					"unknown key (expected one of: vocabularies, translations, unmapped, "
+					"fields)");
 		}
 	}
 	/* The fields after the vocabularies, whatever their order: rules name vocabularies. */
@@ -488,7 +537,8 @@ lode_status lode__manifest_harmonize(yaml_document_t *doc, const yaml_node_t *v,
 		snprintf(path, sizeof path, "%.120s.fields", key);
 		rc = parse_fields(&c, fields_node, path, h);
 		for (size_t i = 0; rc > 0 && i < h->nfields; i++) {
-			const yaml_node_t *fn = yaml_document_get_node(doc, fields_node->data.sequence.items.start[i]);
+			const yaml_node_t *fn =
+			    yaml_document_get_node(doc, fields_node->data.sequence.items.start[i]);
 
 			snprintf(path, sizeof path, "%.120s.fields[%zu]", key, i + 1);
 			check_rule(&c, fn, path, &h->fields[i], h);
@@ -499,9 +549,11 @@ lode_status lode__manifest_harmonize(yaml_document_t *doc, const yaml_node_t *v,
 				if (j < i && o->name && !strcmp(o->name, h->fields[i].name))
 					problem(&c, fn, path, "field '%s' is made twice", h->fields[i].name);
 				/* NAME_original is made beside a mapped field NAME. */
-				if (j != i && o->name && o->nvocab && !strncmp(h->fields[i].name, o->name, n) &&
+				if (j != i && o->name && o->nvocab &&
+				    !strncmp(h->fields[i].name, o->name, n) &&
 				    !strcmp(h->fields[i].name + n, "_original"))
-					problem(&c, fn, path, "field '%s' is made by field '%s', which has a vocabulary",
+					problem(&c, fn, path,
+						"field '%s' is made by field '%s', which has a vocabulary",
 						h->fields[i].name, o->name);
 			}
 		}

@@ -18,8 +18,9 @@ typedef void (*lode__mf_fail)(void *ctx, const yaml_node_t *n, const char *key, 
  * user vocabularies are resolved against dir.  Problems go to fail (all of them, each
  * with its node); returns LODE_EMANIFEST when there was one, LODE_ENOMEM, or LODE_OK.
  */
-lode_status lode__manifest_harmonize(yaml_document_t *doc, const yaml_node_t *v, const char *key, const char *dir,
-				     lode_harmonize_spec **out, lode__mf_fail fail, void *ctx);
+lode_status lode__manifest_harmonize(yaml_document_t *doc, const yaml_node_t *v, const char *key,
+				     const char *dir, lode_harmonize_spec **out, lode__mf_fail fail,
+				     void *ctx);
 
 /*
  * The top-level metadata: list v (the records run and package write beside the bundle)

@@ -451,12 +451,13 @@ static lode_status no_control(ctx *c, const yaml_node_t *v, const char *key, con
 	return LODE_OK;
 }
 
-static const char *const dataset_keys[] = {
-    "name",         "source",    "resampling", "bands",           "nodata",
-    "assume_crs",   "operation", "resolution", "error_threshold", "layer",
-    "open_options", "clip",      "where",      "allow",           "policy",
-    "via",          "key",       "references", "harmonize",       "schema",
-    NULL};
+static const char *const dataset_keys[] = {"name",      "source",       "resampling",
+					   "bands",     "nodata",       "assume_crs",
+					   "operation", "resolution",   "error_threshold",
+					   "layer",     "open_options", "clip",
+					   "where",     "allow",        "policy",
+					   "via",       "key",          "references",
+					   "harmonize", "schema",       NULL};
 
 /*
  * A CRS named in the manifest (target.crs, assume_crs, via) must be one PROJ knows; the
@@ -672,9 +673,7 @@ static lode_status on_dataset(ctx *c, int which, const char *key, const yaml_nod
 	case 16:
 	case 17: return lode__manifest_relation_key(c->doc, which - 16, v, d, relation_problem, c);
 	case 18: return lode__manifest_harmonize(c->doc, v, key, c->dir, &d->harmonize, fail_cb, c);
-	case 19:
-		d->at_schema = loc_of(v);
-		return get_string(c, v, key, &d->schema);
+	case 19: d->at_schema = loc_of(v); return get_string(c, v, key, &d->schema);
 	}
 	return LODE_OK;
 }

@@ -34,7 +34,8 @@ typedef struct vkey {
 typedef struct concept {
 	char *uri;
 	char *label; /* label_en, else the first label; may be "" */
-} concept;
+}
+concept;
 
 struct lode__vocab {
 	concept *c;
@@ -59,8 +60,14 @@ void lode__vocab_free(lode__vocab *v)
 	free(v);
 }
 
-size_t lode__vocab_concepts(const lode__vocab *v) { return v->nc; }
-const char *lode__vocab_sha256(const lode__vocab *v) { return v->sha; }
+size_t lode__vocab_concepts(const lode__vocab *v)
+{
+	return v->nc;
+}
+const char *lode__vocab_sha256(const lode__vocab *v)
+{
+	return v->sha;
+}
 
 /* UTF-8 -> UTF-16, malloc'd; NULL on bad UTF-8 or ENOMEM. */
 static UChar *to_u16(const char *s, int32_t *len)
@@ -274,8 +281,8 @@ static enum col_role role_of(const char *name, const char *target)
 }
 
 /* One data row: its concept and keys.  Returns 0, or sets err. */
-static lode_status add_row(lode__vocab *v, char **row, const enum col_role *roles, int ncols, const char *path,
-			   size_t line, const char *target, lode_error *err)
+static lode_status add_row(lode__vocab *v, char **row, const enum col_role *roles, int ncols,
+			   const char *path, size_t line, const char *target, lode_error *err)
 {
 	const char *uri = NULL, *label_en = NULL, *first = NULL;
 	int r = 0;
@@ -291,13 +298,14 @@ static lode_status add_row(lode__vocab *v, char **row, const enum col_role *role
 	if (!uri || !*uri)
 		return lode__err(err, LODE_ESOURCE, "%s:%zu: a row without a %s", path, line, target);
 	if (strchr(uri, '|')) { /* several concepts, said explicitly: "A|B" (a URI has no '|') */
-		char **parts = CSLTokenizeString2(uri, "|", CSLT_STRIPLEADSPACES | CSLT_STRIPENDSPACES |
-								CSLT_ALLOWEMPTYTOKENS);
+		char **parts = CSLTokenizeString2(
+		    uri, "|", CSLT_STRIPLEADSPACES | CSLT_STRIPENDSPACES | CSLT_ALLOWEMPTYTOKENS);
 		char *joined = NULL;
 
 		for (int j = 0; parts && parts[j] && r == 0; j++) {
-			char *t = parts[j][0] ? lode__sprintf("%s%s%s", joined ? joined : "", joined ? "|" : "",
-							      parts[j]) : NULL;
+			char *t = parts[j][0] ? lode__sprintf("%s%s%s", joined ? joined : "",
+							      joined ? "|" : "", parts[j])
+					      : NULL;
 			r = !parts[j][0] ? 1 : !t ? -1 : 0;
 			free(joined);
 			joined = t;
@@ -308,8 +316,10 @@ static lode_status add_row(lode__vocab *v, char **row, const enum col_role *role
 			r = -1;
 		free(joined);
 		if (r > 0)
-			return lode__err(err, LODE_ESOURCE, "%s:%zu: an empty %s between '|' (several concepts are "
-							    "written A|B)", path, line, target);
+			return lode__err(err, LODE_ESOURCE,
+					 "%s:%zu: an empty %s between '|' (several concepts are "
+					 "written A|B)",
+					 path, line, target);
 	} else if (add_concept(v, uri, label_en ? label_en : first) < 0) {
 		r = -1;
 	}
@@ -360,7 +370,8 @@ lode_status lode__vocab_load_col(const char *path, const char *target, lode__voc
 	lode__cpl_push(&cap);
 	fp = VSIFOpenL(path, "rb");
 	if (!fp) {
-		rc = lode__err(err, LODE_ESOURCE, "%s: %s", path, lode__cpl_msg(&cap, "cannot open the vocabulary"));
+		rc = lode__err(err, LODE_ESOURCE, "%s: %s", path,
+			       lode__cpl_msg(&cap, "cannot open the vocabulary"));
 		goto pop;
 	}
 	row = CSVReadParseLine3L(fp, VOCAB_MAX_LINE, ",", true, false, false, true);
@@ -375,8 +386,10 @@ lode_status lode__vocab_load_col(const char *path, const char *target, lode__voc
 		have_uri |= roles[i] == COL_URI;
 	}
 	if (!have_uri) {
-		rc = lode__err(err, LODE_ESOURCE, "%s:1: the header has no column `%s` (expected %s and code, value, "
-						 "label_en, label or labels_*)", path, target, target);
+		rc = lode__err(err, LODE_ESOURCE,
+			       "%s:1: the header has no column `%s` (expected %s and code, value, "
+			       "label_en, label or labels_*)",
+			       path, target, target);
 		goto pop;
 	}
 	CSLDestroy(row);
@@ -387,17 +400,20 @@ lode_status lode__vocab_load_col(const char *path, const char *target, lode__voc
 			continue;
 		}
 		if (v->nc >= VOCAB_MAX_ROWS) {
-			rc = lode__err(err, LODE_ESOURCE, "%s:%zu: more than %u rows", path, line, VOCAB_MAX_ROWS);
+			rc = lode__err(err, LODE_ESOURCE, "%s:%zu: more than %u rows", path, line,
+				       VOCAB_MAX_ROWS);
 			goto pop;
 		}
-		rc = add_row(v, row, roles, ncols < CSLCount(row) ? ncols : CSLCount(row), path, line, target, err);
+		rc = add_row(v, row, roles, ncols < CSLCount(row) ? ncols : CSLCount(row), path, line, target,
+			     err);
 		CSLDestroy(row);
 		row = NULL;
 		if (rc)
 			goto pop;
 	}
 	if (cap.failures) {
-		rc = lode__err(err, LODE_ESOURCE, "%s:%zu: %s", path, line, lode__cpl_msg(&cap, "unreadable CSV"));
+		rc = lode__err(err, LODE_ESOURCE, "%s:%zu: %s", path, line,
+			       lode__cpl_msg(&cap, "unreadable CSV"));
 		goto pop;
 	}
 	if (v->nk)
@@ -416,7 +432,8 @@ out:
 	return rc;
 }
 
-lode__vocab_hit lode__vocab_match(const lode__vocab *v, const char *value, const char **uri, const char **other)
+lode__vocab_hit lode__vocab_match(const lode__vocab *v, const char *value, const char **uri,
+				  const char **other)
 {
 	char *k = lode__vocab_norm(value);
 	size_t lo = 0, hi = v->nk;

@@ -38,7 +38,7 @@ lode_status lode__vocab_load(const char *path, lode__vocab **out, lode_error *er
 lode_status lode__vocab_load_col(const char *path, const char *target, lode__vocab **out, lode_error *err);
 void lode__vocab_free(lode__vocab *v); /* NULL ok */
 
-size_t lode__vocab_concepts(const lode__vocab *v); /* number of rows (concepts) */
+size_t lode__vocab_concepts(const lode__vocab *v);    /* number of rows (concepts) */
 const char *lode__vocab_sha256(const lode__vocab *v); /* lower-case hex SHA-256 of the file */
 
 typedef enum lode__vocab_hit {
@@ -52,7 +52,8 @@ typedef enum lode__vocab_hit {
  * into v.  A value that is not valid UTF-8 or is empty after normalisation matches
  * nothing.
  */
-lode__vocab_hit lode__vocab_match(const lode__vocab *v, const char *value, const char **uri, const char **other);
+lode__vocab_hit lode__vocab_match(const lode__vocab *v, const char *value, const char **uri,
+				  const char **other);
 
 /* The English label (label_en, else the first label, else "") of the concept uri, or NULL. */
 const char *lode__vocab_label(const lode__vocab *v, const char *uri);

@@ -529,7 +529,8 @@ const cli_command cli_commands[] = {
      "  --json             machine-readable output\n"
      "  --max-memory SIZE  bound what reading the bundle holds (default 1G)\n"
      "  -q, --quiet        no listing: the exit status and errors only\n"},
-    {"extract", cmd_extract, "lode extract BUNDLE [NAME...] -o DIR [--format gpkg|csv] [--max-memory SIZE] [-q]",
+    {"extract", cmd_extract,
+     "lode extract BUNDLE [NAME...] -o DIR [--format gpkg|csv] [--max-memory SIZE] [-q]",
      CLI_OUT | CLI_MAX_MEMORY | CLI_FORMAT,
      "Write each named dataset (all when none is named) into DIR, each checked against its\n"
      "digest first: a raster to NAME.tif, a GeoTIFF with its CRS, geotransform, nodata,\n"

@@ -7,7 +7,8 @@
  * into a list, and values mapped through vocabularies with the original kept beside
  * (NAME_original).  Nothing is guessed: a value that does not convert is refused, an
  * ambiguous one always, an unmapped one unless unmapped: nil.  It does not touch
- * geometries or the order of features.
+ * geometries or the order of features.  The plan-time half (the lineage's record of
+ * the rules and vocabularies) is harmonize_plan.c.
  */
 #include "harmonize.h"
 
@@ -98,178 +99,6 @@ int lode__parse_date(const char *text, const char *fmt, int32_t *days)
 	return 0;
 }
 
-/* ---- plan ---- */
-
-static json_t *texts(char *const *s, size_t n)
-{
-	json_t *a = json_array();
-
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, json_string(s[i]));
-	return a;
-}
-
-/* A rule as the lineage records it: every key the manifest gave, defaults spelled out. */
-static json_t *rule_json(const lode_field_rule *r)
-{
-	json_t *o = json_object();
-
-	json_object_set_new(o, "name", json_string(r->name));
-	if (r->nfrom)
-		json_object_set_new(o, "from", texts(r->from, r->nfrom));
-	else
-		json_object_set_new(o, "from", texts(&r->name, 1));
-	if (r->nfrom > 1)
-		json_object_set_new(o, "separator", json_string(r->separator ? r->separator : " "));
-	if (r->type)
-		json_object_set_new(o, "type", json_string(r->type));
-	if (r->convert) {
-		double mul = 1, div = 1;
-		lode__unit_conversion(r->convert, &mul, &div);
-		json_object_set_new(o, "convert", json_string(r->convert));
-		json_object_set_new(o, "factor", json_pack("[f,f]", mul, div));
-	}
-	if (r->date)
-		json_object_set_new(o, "date", json_string(r->date));
-	if (r->nsplit)
-		json_object_set_new(o, "split", texts(r->split, r->nsplit));
-	if (r->translate)
-		json_object_set_new(o, "translate", json_string(r->translate));
-	if (r->prefix)
-		json_object_set_new(o, "prefix", json_string(r->prefix));
-	if (r->item_key)
-		json_object_set_new(o, "item_key", json_string(r->item_key));
-	if (r->nwhere)
-		json_object_set_new(o, "item_where", json_pack("{s:o}", r->where_key, texts(r->where_values, r->nwhere)));
-	if (r->value) {
-		json_object_del(o, "from");
-		json_object_set_new(o, "value", json_string(r->value));
-	}
-	if (r->nvocab) {
-		if (r->unmapped)
-			json_object_set_new(o, "unmapped", json_string(r->unmapped == 2 ? "nil" : "refuse"));
-		json_object_set_new(o, "vocabulary", texts(r->vocab, r->nvocab));
-		json_object_set_new(o, "original", json_sprintf("%s_original", r->name));
-		if (r->list)
-			json_object_set_new(o, "list", json_true());
-	}
-	return o;
-}
-
-/* The lineage's list of vocabularies (or translation tables): file, digest, version. */
-static json_t *tables_json(const lode_vocab_ref *refs, size_t n, const char *target, const char *what,
-			   lode_error *err)
-{
-	json_t *a = json_array();
-
-	for (size_t i = 0; a && i < n; i++) {
-		lode__vocab *v = NULL;
-		const lode_vocab_ref *r = &refs[i];
-		json_t *o;
-
-		if (lode__vocab_load_col(r->path, target, &v, err)) {
-			lode__err_ctx(err, "harmonize.%s.%s (line %d): ", what, r->name, r->at.line);
-			json_decref(a);
-			return NULL;
-		}
-		o = json_pack("{s:s,s:s,s:s,s:s?,s:I}", "name", r->name, "file", r->written, "sha256",
-			      lode__vocab_sha256(v), "version", r->builtin ? LODE_VOCAB_BUILTIN_VERSION : NULL,
-			      "concepts", (json_int_t)lode__vocab_concepts(v));
-		lode__vocab_free(v);
-		if (!o || json_array_append_new(a, o)) {
-			json_decref(a);
-			a = NULL;
-		}
-	}
-	if (!a)
-		lode__err(err, LODE_ENOMEM, "out of memory");
-	return a;
-}
-
-json_t *lode__harmonize_plan(const lode_dataset_spec *spec, lode_error *err)
-{
-	const lode_harmonize_spec *h = spec->harmonize;
-	json_t *rec = json_object(), *vocabs = NULL, *trans = NULL, *rules = json_array();
-	int h_nil_any;
-
-	if (!rec || !rules)
-		goto nomem;
-	if (!(vocabs = tables_json(h->vocabs, h->nvocabs, "uri", "vocabularies", err)) ||
-	    !(trans = tables_json(h->translations, h->ntrans, "text", "translations", err)))
-		goto fail;
-	for (size_t i = 0; i < h->nfields; i++)
-		if (json_array_append_new(rules, rule_json(&h->fields[i])))
-			goto nomem;
-	json_object_set_new(rec, "vocabularies", vocabs);
-	if (h->ntrans)
-		json_object_set_new(rec, "translations", trans);
-	else
-		json_decref(trans);
-	json_object_set_new(rec, "fields", rules);
-	json_object_set_new(rec, "unmapped", json_string(h->unmapped_nil ? "nil" : "refuse"));
-	{
-		int nil = h->unmapped_nil;
-		for (size_t i = 0; i < h->nfields; i++)
-			nil |= h->fields[i].unmapped == 2;
-		h_nil_any = nil;
-	}
-	if (h_nil_any)
-		json_object_set_new(rec, "nil_reason", json_string(LODE_NIL_UNKNOWN));
-	return rec;
-nomem:
-	lode__err(err, LODE_ENOMEM, "out of memory");
-fail:
-	json_decref(rec);
-	json_decref(vocabs);
-	json_decref(trans);
-	json_decref(rules);
-	return NULL;
-}
-
-lode_status lode__harmonize_check_fields(const lode_dataset_spec *spec, char *const *names, lode_error *err)
-{
-	const lode_harmonize_spec *h = spec->harmonize;
-	char miss[1000] = "", have[600] = "";
-	size_t len = 0, nmiss = 0;
-
-	for (size_t i = 0; i < h->nfields; i++) {
-		const lode_field_rule *r = &h->fields[i];
-		char *const *from = r->nfrom ? r->from : &r->name;
-		size_t nfrom = r->value ? 0 : r->nfrom ? r->nfrom : 1;
-
-		for (size_t k = 0; k < nfrom; k++) {
-			size_t j = 0;
-			while (names && names[j] && strcmp(names[j], from[k]))
-				j++;
-			if (names && names[j])
-				continue;
-			nmiss++;
-			if (len + 200 < sizeof miss)
-				len += (size_t)snprintf(miss + len, sizeof miss - len, "%s'%.60s' (field '%s', line %d)",
-							nmiss > 1 ? ", " : "", from[k], r->name, r->at.line);
-		}
-	}
-	if (!nmiss)
-		return LODE_OK;
-	for (size_t j = 0; names && names[j] && strlen(have) < 500; j++)
-		snprintf(have + strlen(have), sizeof have - strlen(have), "%s%.60s", j ? ", " : "", names[j]);
-	return lode__err(err, LODE_EMANIFEST, "harmonize: the layer has no field %s (it has: %s)", miss, have);
-}
-
-int lode__harmonize_with_counts(json_t *lj, json_t *counts)
-{
-	json_t *hc;
-
-	if (!lj || !counts || !json_object_get(lj, "harmonize"))
-		return 0;
-	hc = json_deep_copy(json_object_get(lj, "harmonize"));
-	if (!hc || json_object_set(hc, "counts", counts) || json_object_set_new(lj, "harmonize", hc)) {
-		json_decref(hc);
-		return -1;
-	}
-	return 0;
-}
-
 /* ---- apply ---- */
 
 typedef struct tally {
@@ -337,7 +166,8 @@ static const char *value_text(const lode_vfield *f, size_t k, char *buf, size_t 
 	case LODE_FT_DATETIME: snprintf(buf, cap, "%.17g", ((double *)f->values)[k]); break;
 	case LODE_FT_DATE: {
 		int64_t z = ((int32_t *)f->values)[k] + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
-		unsigned doe = (unsigned)(z - era * 146097), yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+		unsigned doe = (unsigned)(z - era * 146097),
+			 yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
 		unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
 		unsigned d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
 		snprintf(buf, cap, "%04lld-%02u-%02u", (long long)(yoe + era * 400 + (m <= 2)), m, d);
@@ -401,11 +231,12 @@ static int map_value(rule_run *u, const char *val, int nil, const char **uri, lo
 		lode__vocab_hit h = lode__vocab_match(u->tr, val, &text, &other);
 		if (h == LODE__VOCAB_AMBIGUOUS) {
 			char safe[200];
-			lode__err(err, LODE_ESOURCE,
-				  "field '%s' (harmonize.fields, line %d): '%s' has two translations in '%s': '%s' "
-				  "and '%s'",
-				  u->r->name, u->r->at.line, lode__printable(safe, sizeof safe, orig), u->r->translate,
-				  text, other);
+			lode__err(
+			    err, LODE_ESOURCE,
+			    "field '%s' (harmonize.fields, line %d): '%s' has two translations in '%s': '%s' "
+			    "and '%s'",
+			    u->r->name, u->r->at.line, lode__printable(safe, sizeof safe, orig),
+			    u->r->translate, text, other);
 			return -1;
 		}
 		if (h == LODE__VOCAB_ONE) {
@@ -423,11 +254,12 @@ static int map_value(rule_run *u, const char *val, int nil, const char **uri, lo
 		}
 		if (h == LODE__VOCAB_AMBIGUOUS) {
 			char safe[200];
-			lode__err(err, LODE_ESOURCE,
-				  "field '%s' (harmonize.fields, line %d): '%s' is ambiguous in "
-				  "vocabulary '%s': it names both %s and %s; map it in a vocabulary of your own",
-				  u->r->name, u->r->at.line, lode__printable(safe, sizeof safe, orig), u->vname[i],
-				  *uri, other);
+			lode__err(
+			    err, LODE_ESOURCE,
+			    "field '%s' (harmonize.fields, line %d): '%s' is ambiguous in "
+			    "vocabulary '%s': it names both %s and %s; map it in a vocabulary of your own",
+			    u->r->name, u->r->at.line, lode__printable(safe, sizeof safe, orig), u->vname[i],
+			    *uri, other);
 			return -1;
 		}
 	}
@@ -581,7 +413,8 @@ static json_t *list_items(const lode_field_rule *r, const char *t)
 		char *s;
 
 		if (r->item_key) {
-			if (!json_is_object(v) || !item_kept(r, v) || !json_is_string(json_object_get(v, r->item_key)))
+			if (!json_is_object(v) || !item_kept(r, v) ||
+			    !json_is_string(json_object_get(v, r->item_key)))
 				continue;
 			v = json_object_get(v, r->item_key);
 		}
@@ -610,15 +443,21 @@ static int vocab_value(rule_run *u, char *t, int nil, lode_vfield *out, lode_vfi
 		if (map_value(u, t, nil, &uri, err))
 			return -1;
 		if (uri && strchr(uri, '|'))
-			return lode__err(err, LODE_ESOURCE, "field '%s' (harmonize.fields, line %d): '%s' maps to "
-				 "several concepts (%s) and the field holds one; add list: true to the rule (a StringList)",
-				 u->r->name, u->r->at.line, lode__printable(safe, sizeof safe, t), uri), -1;
+			return lode__err(err, LODE_ESOURCE,
+					 "field '%s' (harmonize.fields, line %d): '%s' maps to "
+					 "several concepts (%s) and the field holds one; add list: true to "
+					 "the rule (a StringList)",
+					 u->r->name, u->r->at.line, lode__printable(safe, sizeof safe, t),
+					 uri),
+			       -1;
 		((char **)out->values)[k] = lode__strdup(uri ? uri : "");
 		((char **)orig->values)[k] = lode__strdup(t);
 		if (!uri)
 			out->isnull[k] = 1, out->nnull++;
 	} else {
-		json_t *items = u->src_list ? list_items(u->r, t) : u->r->nsplit ? split_items(u->r, t) : json_pack("[s]", t);
+		json_t *items = u->src_list    ? list_items(u->r, t)
+				: u->r->nsplit ? split_items(u->r, t)
+					       : json_pack("[s]", t);
 		json_t *uris = json_array(), *origs = json_array(), *it;
 		size_t i;
 
@@ -646,8 +485,7 @@ static int vocab_value(rule_run *u, char *t, int nil, lode_vfield *out, lode_vfi
 }
 
 /* Values of a rule that is not a plain copy, feature by feature. */
-static int compute(rule_run *u, size_t n, int nil, lode_vfield *out, lode_vfield *orig,
-		   lode_error *err)
+static int compute(rule_run *u, size_t n, int nil, lode_vfield *out, lode_vfield *orig, lode_error *err)
 {
 	const lode_field_rule *r = u->r;
 
@@ -677,10 +515,16 @@ static int compute(rule_run *u, size_t n, int nil, lode_vfield *out, lode_vfield
 			bad = lode__parse_date(t, r->date, &((int32_t *)out->values)[k]) ? 1 : 0;
 		} else if (out->type == LODE_FT_STRLIST) {
 			u->values++;
-			bad = (((char **)out->values)[k] = dump(u->src_list ? list_items(r, t) : split_items(r, t))) ? 0 : 2;
+			bad = (((char **)out->values)[k] =
+				   dump(u->src_list ? list_items(r, t) : split_items(r, t)))
+				  ? 0
+				  : 2;
 		} else if (out->type == LODE_FT_STRING) {
 			u->values++;
-			bad = (((char **)out->values)[k] = lode__sprintf("%s%s", r->prefix ? r->prefix : "", t)) ? 0 : 2;
+			bad =
+			    (((char **)out->values)[k] = lode__sprintf("%s%s", r->prefix ? r->prefix : "", t))
+				? 0
+				: 2;
 		} else {
 			u->values++;
 			bad = number_value(r, t, out, k) ? 1 : 0;
@@ -715,17 +559,18 @@ static lode_status refuse_unmapped(rule_run *u, lode_error *err)
 	for (size_t i = 0; i < u->nun && len + 160 < sizeof list; i++)
 		len += (size_t)snprintf(list + len, sizeof list - len, "%s'%s' (%zu)", i ? ", " : "",
 					lode__printable(safe, sizeof safe, u->un[i].value), u->un[i].n);
-	return lode__err(err, LODE_ESOURCE,
-			 "field '%s' (harmonize.fields, line %d): %zu value%s in %zu distinct form%s map "
-			 "to no concept (unmapped: refuse): %s%s; add them to a vocabulary of your own, or set "
-			 "harmonize.unmapped: nil to keep them with the nil reason %s",
-			 u->r->name, u->r->at.line, u->unmapped, u->unmapped == 1 ? "" : "s", u->nun,
-			 u->nun == 1 ? "" : "s", list, len + 160 >= sizeof list ? ", ..." : "", LODE_NIL_UNKNOWN);
+	return lode__err(
+	    err, LODE_ESOURCE,
+	    "field '%s' (harmonize.fields, line %d): %zu value%s in %zu distinct form%s map "
+	    "to no concept (unmapped: refuse): %s%s; add them to a vocabulary of your own, or set "
+	    "harmonize.unmapped: nil to keep them with the nil reason %s",
+	    u->r->name, u->r->at.line, u->unmapped, u->unmapped == 1 ? "" : "s", u->nun,
+	    u->nun == 1 ? "" : "s", list, len + 160 >= sizeof list ? ", ..." : "", LODE_NIL_UNKNOWN);
 }
 
 /* Find the rule's source fields and load its vocabularies (checked against the plan). */
-static lode_status prepare(rule_run *u, const lode_harmonize_spec *h, const json_t *planned, const lode_vdata *d,
-			   lode_error *err)
+static lode_status prepare(rule_run *u, const lode_harmonize_spec *h, const json_t *planned,
+			   const lode_vdata *d, lode_error *err)
 {
 	const lode_field_rule *r = u->r;
 	char *const *from = r->nfrom ? r->from : &r->name;
@@ -738,8 +583,8 @@ static lode_status prepare(rule_run *u, const lode_harmonize_spec *h, const json
 		if (j == d->nfields) {
 			char have[600] = "";
 			for (size_t f = 0; f < d->nfields && strlen(have) < 500; f++)
-				snprintf(have + strlen(have), sizeof have - strlen(have), "%s%.60s", f ? ", " : "",
-					 d->fields[f].name);
+				snprintf(have + strlen(have), sizeof have - strlen(have), "%s%.60s",
+					 f ? ", " : "", d->fields[f].name);
 			return lode__err(err, LODE_ESOURCE,
 					 "field '%s' (harmonize.fields, line %d): the layer has no field "
 					 "'%s' (it has: %s)",
@@ -748,11 +593,12 @@ static lode_status prepare(rule_run *u, const lode_harmonize_spec *h, const json
 		u->src[u->nsrc++] = &d->fields[j];
 	}
 	u->src_list = u->nsrc == 1 && (lode__ftype_is_list(u->src[0]->type) ||
-					(r->item_key && u->src[0]->type == LODE_FT_JSON));
+				       (r->item_key && u->src[0]->type == LODE_FT_JSON));
 	if (r->item_key && !u->src_list)
-		return lode__err(err, LODE_ESOURCE,
-				 "field '%s' (harmonize.fields, line %d): item_key reads a list or JSON field; '%s' is %s",
-				 r->name, r->at.line, u->src[0]->name, lode__ftype_name(u->src[0]->type));
+		return lode__err(
+		    err, LODE_ESOURCE,
+		    "field '%s' (harmonize.fields, line %d): item_key reads a list or JSON field; '%s' is %s",
+		    r->name, r->at.line, u->src[0]->name, lode__ftype_name(u->src[0]->type));
 	if (r->translate) {
 		size_t j = 0;
 		const char *ps;
@@ -783,7 +629,8 @@ static lode_status prepare(rule_run *u, const lode_harmonize_spec *h, const json
 			return lode__err_ctx(err, "harmonize.vocabularies.%s: ", r->vocab[i]);
 		u->vname[u->nvoc++] = h->vocabs[j].name;
 		if (!json_string_value(json_object_get(pv, "sha256")) ||
-		    strcmp(json_string_value(json_object_get(pv, "sha256")), lode__vocab_sha256(u->voc[u->nvoc - 1])))
+		    strcmp(json_string_value(json_object_get(pv, "sha256")),
+			   lode__vocab_sha256(u->voc[u->nvoc - 1])))
 			return lode__err(err, LODE_ESOURCE,
 					 "vocabulary '%s' (%s) changed after it was planned; plan again",
 					 r->vocab[i], h->vocabs[j].path);
@@ -802,8 +649,9 @@ static int name_vars(lode_vfield *f, size_t n)
 
 static json_t *count_json(const rule_run *u)
 {
-	json_t *o = json_pack("{s:s,s:I,s:I,s:I,s:I}", "field", u->r->name, "values", (json_int_t)u->values, "mapped",
-			      (json_int_t)u->mapped, "unmapped", (json_int_t)u->unmapped, "empty", (json_int_t)u->empty);
+	json_t *o = json_pack("{s:s,s:I,s:I,s:I,s:I}", "field", u->r->name, "values", (json_int_t)u->values,
+			      "mapped", (json_int_t)u->mapped, "unmapped", (json_int_t)u->unmapped, "empty",
+			      (json_int_t)u->empty);
 	if (o && u->r->translate)
 		json_object_set_new(o, "translated", json_integer((json_int_t)u->translated));
 	if (o && u->r->nvocab)
@@ -835,8 +683,8 @@ lode_status lode__harmonize_apply(const lode_dataset_spec *spec, const json_t *p
 		const lode_field_rule *r = &h->fields[i];
 		lode_vfield *o = &out[nout], *orig = r->nvocab ? &out[nout + 1] : NULL;
 		int nil = r->unmapped ? r->unmapped == 2 : h->unmapped_nil;
-		int plain = !r->type && !r->convert && !r->date && !r->nsplit && !r->nvocab && r->nfrom <= 1 &&
-			    !r->value && !r->prefix;
+		int plain = !r->type && !r->convert && !r->date && !r->nsplit && !r->nvocab &&
+			    r->nfrom <= 1 && !r->value && !r->prefix;
 
 		run_clear(&u);
 		u.r = r;
@@ -848,8 +696,10 @@ lode_status lode__harmonize_apply(const lode_dataset_spec *spec, const json_t *p
 			if (copy_field(u.src[0], r->name, n, o, &u))
 				rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		} else if (field_alloc(o, r->name, "", out_type(r, u.src_list), n) ||
-			   (orig && field_alloc(orig, r->name, "_original",
-						r->nsplit || u.src_list || r->list ? LODE_FT_STRLIST : LODE_FT_STRING, n))) {
+			   (orig &&
+			    field_alloc(orig, r->name, "_original",
+					r->nsplit || u.src_list || r->list ? LODE_FT_STRLIST : LODE_FT_STRING,
+					n))) {
 			rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		} else if (compute(&u, n, nil, o, orig, err)) {
 			rc = err->code ? err->code : LODE_ESOURCE;

@@ -167,7 +167,8 @@ static void ls_harmonize(char **text, const json_t *lin)
 			   lode__printable(b, sizeof b, str_of(json_object_get(sc, "version"))));
 	json_array_foreach(json_object_get(h, "counts"), k, c)
 	{
-		if (!json_integer_value(json_object_get(c, "mapped")) && !json_integer_value(json_object_get(c, "unmapped")))
+		if (!json_integer_value(json_object_get(c, "mapped")) &&
+		    !json_integer_value(json_object_get(c, "unmapped")))
 			continue;
 		lode__addf(text, "  mapped:     %s: %lld mapped, %lld unmapped%s, %lld empty\n",
 			   lode__printable(a, sizeof a, str_of(json_object_get(c, "field"))),

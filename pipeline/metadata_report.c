@@ -497,18 +497,20 @@ static void harmonization(lode__xw *x, const json_t *f)
 		const json_t *ds = json_array_get(dss, i), *lin = json_object_get(ds, "lineage");
 		const json_t *counts = json_object_get(json_object_get(lin, "harmonize"), "counts");
 		const json_t *schema = json_object_get(lin, "schema");
-		char *sch = schema ? lode__sprintf("%s %s", json_string_value(json_object_get(schema, "name")),
-						  json_string_value(json_object_get(schema, "version")))
-				   : NULL;
+		char *sch = schema
+				? lode__sprintf("%s %s", json_string_value(json_object_get(schema, "name")),
+						json_string_value(json_object_get(schema, "version")))
+				: NULL;
 
 		for (size_t k = 0; k < json_array_size(counts); k++) {
 			const json_t *c = json_array_get(counts, k);
 			if (!started) {
 				lode__xw_elem(x, "h2", "Harmonization");
-				lode__xw_elem(x, "p",
-					      "Per field made by the manifest's harmonize: rules: values in the "
-					      "source, mapped to a vocabulary, unmapped (kept with the OGC nil "
-					      "reason: marked), empty.");
+				lode__xw_elem(
+				    x, "p",
+				    "Per field made by the manifest's harmonize: rules: values in the "
+				    "source, mapped to a vocabulary, unmapped (kept with the OGC nil "
+				    "reason: marked), empty.");
 				lode__xw_start(x, "table");
 				lode__xw_attr(x, "id", "harmonization");
 				lode__xw_start(x, "tr");
@@ -525,8 +527,7 @@ static void harmonization(lode__xw *x, const json_t *f)
 				char num[32] = "";
 				if (json_is_integer(v))
 					snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
-				cell(x, num,
-				     h == 2 && json_integer_value(v) > 0 ? "warn" : NULL);
+				cell(x, num, h == 2 && json_integer_value(v) > 0 ? "warn" : NULL);
 			}
 			cell(x, sch ? sch : "", NULL);
 			lode__xw_end(x);

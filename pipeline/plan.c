@@ -641,7 +641,8 @@ static lode_status plan_harmonize(plan_item *it, lode_error *err)
 		return lode__schema_check(it->spec, &none, err);
 	}
 	if (!it->is_vector)
-		return lode__err(err, LODE_EMANIFEST, "line %d: harmonize: applies to vector layers and tables only",
+		return lode__err(err, LODE_EMANIFEST,
+				 "line %d: harmonize: applies to vector layers and tables only",
 				 it->spec->harmonize->at.line);
 	if (lode__harmonize_check_fields(it->spec, lode__vector_info(it->vsrc)->field_names, err))
 		return err->code;

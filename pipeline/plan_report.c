@@ -99,7 +99,8 @@ typedef struct row {
 static void make_row(const plan *p, const plan_item *it, row *r)
 {
 	/* A table has no CRS (and lode__crs_label takes none). */
-	char *sl = it->src_wkt ? lode__crs_label(it->src_wkt) : lode__strdup(it->is_table ? "none (table)" : "?");
+	char *sl =
+	    it->src_wkt ? lode__crs_label(it->src_wkt) : lode__strdup(it->is_table ? "none (table)" : "?");
 
 	lode__printable(r->name, sizeof r->name, it->spec->name);
 	snprintf(r->crs, sizeof r->crs, "%.60s%s -> %.60s", sl ? sl : "?",

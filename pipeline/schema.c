@@ -32,12 +32,16 @@ static const sfield deposit_site_fields[] = {
     {"name", "String", NULL, "the site's name as the source gives it"},
     {"name_language", "String", NULL, "the language of name (BCP 47: en, ms)"},
     {"country", "String", NULL,
-     "the ISO 3166-1 alpha-2 code of the site's country (MM for Burma, Myanmar, Union of Myanmar); null: unknown"},
-    {"occurrence_type", "String", CGI "mineral-occurrence-type/", "a URI of cgi:MineralOccurrenceType, or a nil reason"},
+     "the ISO 3166-1 alpha-2 code of the site's country (MM for Burma, Myanmar, Union of Myanmar); null: "
+     "unknown"},
+    {"occurrence_type", "String", CGI "mineral-occurrence-type/",
+     "a URI of cgi:MineralOccurrenceType, or a nil reason"},
     {"commodities", "StringList", CGI "commodity-code/",
-     "URIs of cgi:CommodityCode; the order is the rank (first: main commodity); nil reasons for unmapped items"},
+     "URIs of cgi:CommodityCode; the order is the rank (first: main commodity); nil reasons for unmapped "
+     "items"},
     {"commodities_original", "StringList", NULL, "the source's commodity values, item for item"},
-    {"deposit_model", "String", CGI "mineral-deposit-model/", "a URI of cgi:MineralDepositModel, or a nil reason"},
+    {"deposit_model", "String", CGI "mineral-deposit-model/",
+     "a URI of cgi:MineralDepositModel, or a nil reason"},
     {"status", "String", CGI "mine-status/", "a URI of cgi:MineStatus, or a nil reason"},
     {"location_accuracy_m", "Real", NULL, "how far the point may be from the site, metres (null: unknown)"},
     {"source_reference", "String", NULL, "the publication or database the record comes from"},
@@ -47,8 +51,8 @@ static const sfield deposit_site_fields[] = {
 static const schema schemas[] = {
     {"deposit_site", "1.1",
      "EarthResourceML-Lite 2.0 MineralOccurrenceView; USGS USMIN mineral deposit sites",
-     "one mineral occurrence (site) per feature, point geometry",
-     deposit_site_fields, sizeof deposit_site_fields / sizeof deposit_site_fields[0]},
+     "one mineral occurrence (site) per feature, point geometry", deposit_site_fields,
+     sizeof deposit_site_fields / sizeof deposit_site_fields[0]},
 };
 
 static const schema *find(const char *name)
@@ -97,11 +101,15 @@ lode_status lode__schema_check(const lode_dataset_spec *spec, json_t **rec, lode
 
 	*rec = NULL;
 	if (!s)
-		return lode__err(err, LODE_EMANIFEST, "line %d: schema: '%s' is not a schema lode knows (lode schema "
-						      "lists them: deposit_site)", spec->at_schema.line, spec->schema);
+		return lode__err(err, LODE_EMANIFEST,
+				 "line %d: schema: '%s' is not a schema lode knows (lode schema "
+				 "lists them: deposit_site)",
+				 spec->at_schema.line, spec->schema);
 	if (!h)
-		return lode__err(err, LODE_EMANIFEST, "line %d: schema: %s needs a harmonize: section making its "
-						      "fields (lode schema %s lists them)", spec->at_schema.line, s->name, s->name);
+		return lode__err(err, LODE_EMANIFEST,
+				 "line %d: schema: %s needs a harmonize: section making its "
+				 "fields (lode schema %s lists them)",
+				 spec->at_schema.line, s->name, s->name);
 	for (size_t i = 0; i < s->n; i++) {
 		const lode_field_rule *r = NULL;
 
@@ -122,8 +130,9 @@ lode_status lode__schema_check(const lode_dataset_spec *spec, json_t **rec, lode
 		if (!r || (!companion && !fits(r, s->fields[i].type))) {
 			bad++;
 			if (len + 200 < sizeof list)
-				len += (size_t)snprintf(list + len, sizeof list - len, "%s%s (%s): %s", bad > 1 ? "; " : "",
-							s->fields[i].name, s->fields[i].type,
+				len += (size_t)snprintf(list + len, sizeof list - len, "%s%s (%s): %s",
+							bad > 1 ? "; " : "", s->fields[i].name,
+							s->fields[i].type,
 							r ? "made with another type" : "not made");
 		}
 	}
@@ -135,12 +144,14 @@ lode_status lode__schema_check(const lode_dataset_spec *spec, json_t **rec, lode
 		if (i == s->n) {
 			bad++;
 			if (len + 200 < sizeof list)
-				len += (size_t)snprintf(list + len, sizeof list - len, "%s%s (line %d): not in the schema",
+				len += (size_t)snprintf(list + len, sizeof list - len,
+							"%s%s (line %d): not in the schema",
 							bad > 1 ? "; " : "", nm, h->fields[j].at.line);
 		}
 	}
 	if (bad)
-		return lode__err(err, LODE_EMANIFEST, "line %d: the field map does not fit schema %s %s: %zu field%s: %s",
+		return lode__err(err, LODE_EMANIFEST,
+				 "line %d: the field map does not fit schema %s %s: %zu field%s: %s",
 				 spec->at_schema.line, s->name, s->version, bad, bad == 1 ? "" : "s", list);
 	*rec = json_pack("{s:s,s:s}", "name", s->name, "version", s->version);
 	return *rec ? LODE_OK : lode__err(err, LODE_ENOMEM, "out of memory");
@@ -161,11 +172,13 @@ lode_status lode_schema_text(const char *name, int json, char **out, lode_error 
 		if (name && strcmp(name, s->name))
 			continue;
 		for (size_t k = 0; k < s->n; k++)
-			json_array_append_new(f, json_pack("{s:s,s:s,s:s?,s:s}", "name", s->fields[k].name, "type",
-							   s->fields[k].type, "vocabulary", s->fields[k].vocab,
-							   "description", s->fields[k].what));
-		json_array_append_new(all, json_pack("{s:s,s:s,s:s,s:s,s:o}", "name", s->name, "version", s->version,
-						     "based_on", s->based_on, "description", s->what, "fields", f));
+			json_array_append_new(f, json_pack("{s:s,s:s,s:s?,s:s}", "name", s->fields[k].name,
+							   "type", s->fields[k].type, "vocabulary",
+							   s->fields[k].vocab, "description",
+							   s->fields[k].what));
+		json_array_append_new(all, json_pack("{s:s,s:s,s:s,s:s,s:o}", "name", s->name, "version",
+						     s->version, "based_on", s->based_on, "description",
+						     s->what, "fields", f));
 	}
 	if (json) {
 		*out = json_dumps(all, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -182,8 +195,8 @@ lode_status lode_schema_text(const char *name, int json, char **out, lode_error 
 
 			if (!t)
 				break;
-			len += (size_t)snprintf(t + len, cap - len, "%s%s %s: %s\n  based on %s\n\n", i ? "\n" : "",
-						json_string_value(json_object_get(s, "name")),
+			len += (size_t)snprintf(t + len, cap - len, "%s%s %s: %s\n  based on %s\n\n",
+						i ? "\n" : "", json_string_value(json_object_get(s, "name")),
 						json_string_value(json_object_get(s, "version")),
 						json_string_value(json_object_get(s, "description")),
 						json_string_value(json_object_get(s, "based_on")));
@@ -191,12 +204,13 @@ lode_status lode_schema_text(const char *name, int json, char **out, lode_error 
 			{
 				const char *v = json_string_value(json_object_get(f, "vocabulary"));
 				if (len + 400 < cap)
-					len += (size_t)snprintf(t + len, cap - len, "  %-22s %-11s %s%s%s\n",
-								json_string_value(json_object_get(f, "name")),
-								json_string_value(json_object_get(f, "type")),
-								json_string_value(json_object_get(f, "description")),
-								v ? "\n                                     vocabulary: " : "",
-								v ? v : "");
+					len += (size_t)snprintf(
+					    t + len, cap - len, "  %-22s %-11s %s%s%s\n",
+					    json_string_value(json_object_get(f, "name")),
+					    json_string_value(json_object_get(f, "type")),
+					    json_string_value(json_object_get(f, "description")),
+					    v ? "\n                                     vocabulary: " : "",
+					    v ? v : "");
 			}
 		}
 		*out = t;

@@ -394,8 +394,10 @@ static lode_status package_vector(work *w, size_t i, lode__bundle *out, lode__pr
 		json_t *c = json_object_get(json_object_get(pl, "harmonize"), "counts");
 		if (it->spec->harmonize && !c) {
 			json_decref(pl);
-			rc = lode__err(err, LODE_EDAMAGED, "a part of '%s' lacks its field map's counts: delete it and "
-							   "run lode reproject -w %s again", it->spec->name, w->dir);
+			rc = lode__err(err, LODE_EDAMAGED,
+				       "a part of '%s' lacks its field map's counts: delete it and "
+				       "run lode reproject -w %s again",
+				       it->spec->name, w->dir);
 			goto out;
 		}
 		lj = lode__vector_lineage(it->lineage, d, extent);

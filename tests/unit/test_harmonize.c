@@ -28,10 +28,10 @@ static void dates(void **state)
 
 	(void)state;
 	assert_int_equal(day("1/1/70", "%m/%d/%y"), 0);
-	assert_int_equal(day("1/1/16", "%m/%d/%y"), 16801);     /* 2016-01-01 */
+	assert_int_equal(day("1/1/16", "%m/%d/%y"), 16801); /* 2016-01-01 */
 	assert_int_equal(day("2016-01-01", "%Y-%m-%d"), 16801);
-	assert_int_equal(day("12/31/99", "%m/%d/%y"), 10956);   /* 1999-12-31 */
-	assert_int_equal(day("01/01/68", "%m/%d/%y"), 35794);   /* 2068-01-01 */
+	assert_int_equal(day("12/31/99", "%m/%d/%y"), 10956); /* 1999-12-31 */
+	assert_int_equal(day("01/01/68", "%m/%d/%y"), 35794); /* 2068-01-01 */
 	assert_int_equal(day("29 Feb 2000", "%d %b %Y"), 11016);
 	assert_int_equal(day("1969", "%Y"), -365);
 	assert_int_equal(lode__parse_date("2/29/21", "%m/%d/%y", &d), -1); /* no such day */

@@ -72,21 +72,21 @@ static void cgi_commodities(void **state)
 	(void)state;
 	assert_int_equal(lode__vocab_concepts(v), 308);
 	assert_int_equal(strlen(lode__vocab_sha256(v)), 64);
-	expect(v, "tin", "Sn");              /* English label */
-	expect(v, "Tin", "Sn");              /* case */
-	expect(v, "timah", "Sn");            /* Malay label */
-	expect(v, "emas", "Au");             /* JMG's Malay label for gold */
-	expect(v, "Bauksit", "Baux");        /* and for bauxite */
+	expect(v, "tin", "Sn");       /* English label */
+	expect(v, "Tin", "Sn");       /* case */
+	expect(v, "timah", "Sn");     /* Malay label */
+	expect(v, "emas", "Au");      /* JMG's Malay label for gold */
+	expect(v, "Bauksit", "Baux"); /* and for bauxite */
 	expect(v, "Batu Arang", "Coal");
-	expect(v, "AU", "Au");               /* MRDS upper-case codes */
+	expect(v, "AU", "Au"); /* MRDS upper-case codes */
 	expect(v, "W", "W");
 	expect(v, "Niobium", "Nb");
 	expect(v, "  rare \t earth   element ", "REE"); /* white space */
-	expect(v, "Bauks\xc3\xadt", "Baux");  /* accent: i acute */
-	expect(v, "BAUKSI\xcc\x81T", "Baux"); /* combining acute after I */
-	expect(v, "tembaga", "Cu");          /* Malay prefLabel ... */
-	expect(v, "kuprum", "Cu");           /* ... and altLabel */
-	expect(v, "Sardonyx", "Agt");        /* English altLabel */
+	expect(v, "Bauks\xc3\xadt", "Baux");            /* accent: i acute */
+	expect(v, "BAUKSI\xcc\x81T", "Baux");           /* combining acute after I */
+	expect(v, "tembaga", "Cu");                     /* Malay prefLabel ... */
+	expect(v, "kuprum", "Cu");                      /* ... and altLabel */
+	expect(v, "Sardonyx", "Agt");                   /* English altLabel */
 	expect(v, "kaolinite", "Kaol");
 	assert_string_equal(lode__vocab_label(v, uri_of_code("Au")), "gold");
 	lode__vocab_free(v);
@@ -132,11 +132,13 @@ static void user_map(void **state)
 	lode__vocab *v = NULL;
 	lode_error err = {0};
 	const char *uri = NULL;
-	const char *p = write_file("map.csv", "\xef\xbb\xbfvalue,uri,note\n"
-					      "tin_ore,http://resource.geosciml.org/classifier/cgi/commodity-code/tin,\"JMG, tin\"\n"
-					      "monazite,http://resource.geosciml.org/classifier/cgi/commodity-code/rare-earth-element,\n"
-					      "\n"
-					      "\"Niobium, Tantalum\",http://example.org/nbta,x\n");
+	const char *p = write_file(
+	    "map.csv",
+	    "\xef\xbb\xbfvalue,uri,note\n"
+	    "tin_ore,http://resource.geosciml.org/classifier/cgi/commodity-code/tin,\"JMG, tin\"\n"
+	    "monazite,http://resource.geosciml.org/classifier/cgi/commodity-code/rare-earth-element,\n"
+	    "\n"
+	    "\"Niobium, Tantalum\",http://example.org/nbta,x\n");
 
 	(void)state;
 	assert_int_equal(lode__vocab_load(p, &v, &err), LODE_OK);
@@ -239,10 +241,12 @@ static void norm_rule(void **state)
 	char *s;
 
 	(void)state;
-	s = lode__vocab_norm("  Stra\xc3\x9f" "e \t Caf\xc3\xa9  ");
+	s = lode__vocab_norm("  Stra\xc3\x9f"
+			     "e \t Caf\xc3\xa9  ");
 	assert_string_equal(s, "strasse cafe"); /* full case folding, accents off, spaces */
 	free(s);
-	s = lode__vocab_norm("\xef\xac\x81" "ne"); /* the ligature fi (NFKD) */
+	s = lode__vocab_norm("\xef\xac\x81"
+			     "ne"); /* the ligature fi (NFKD) */
 	assert_string_equal(s, "fine");
 	free(s);
 	assert_null(lode__vocab_norm("a\xc3"));
@@ -251,9 +255,10 @@ static void norm_rule(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(cgi_commodities), cmocka_unit_test(ambiguous_and_unknown), cmocka_unit_test(user_map),
-		cmocka_unit_test(bad_files),       cmocka_unit_test(norm_rule),
-		cmocka_unit_test(translation_table), cmocka_unit_test(builtin_paths), cmocka_unit_test(several_uris),
+	    cmocka_unit_test(cgi_commodities), cmocka_unit_test(ambiguous_and_unknown),
+	    cmocka_unit_test(user_map),        cmocka_unit_test(bad_files),
+	    cmocka_unit_test(norm_rule),       cmocka_unit_test(translation_table),
+	    cmocka_unit_test(builtin_paths),   cmocka_unit_test(several_uris),
 	};
 	int rc;
 
