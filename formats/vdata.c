@@ -89,6 +89,27 @@ void lode__vdata_free(lode_vdata *d)
 	free(d);
 }
 
+size_t lode__vfield_bytes(const lode_vfield *f, size_t nfeat)
+{
+	size_t n = nfeat * (lode__ftype_size(f->type) + 1);
+
+	if (lode__ftype_is_text(f->type) && f->values)
+		for (size_t k = 0; k < nfeat; k++)
+			if (((char **)f->values)[k])
+				n += strlen(((char **)f->values)[k]) + 1;
+	return n;
+}
+
+size_t lode__vdata_bytes(const lode_vdata *d)
+{
+	size_t n = d->nnodes * sizeof(double) * (2u + (d->z != NULL) + (d->m != NULL)) +
+		   (d->nfeat + 2 * d->nparts) * sizeof(int32_t);
+
+	for (size_t i = 0; i < d->nfields; i++)
+		n += lode__vfield_bytes(&d->fields[i], d->nfeat);
+	return n;
+}
+
 const char *lode__vdata_type_name(const lode_vdata *d)
 {
 	static const char *const names[2][2][2][4] = {

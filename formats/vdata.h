@@ -65,6 +65,10 @@ typedef struct lode_vdata {
 } lode_vdata;
 
 void lode__vdata_free(lode_vdata *d); /* frees the contents and d; NULL ok */
+/* The bytes a field of nfeat values holds (values, null flags, the text of text types),
+   and those the whole layer holds: what --max-memory counts after the read. */
+size_t lode__vfield_bytes(const lode_vfield *f, size_t nfeat);
+size_t lode__vdata_bytes(const lode_vdata *d);
 /* "Point", "MultiLineString", "3D Polygon", "3D LineString M"...: the OGR name of the
    layer's type, " M" after it when it has measures ("None" for a table). */
 const char *lode__vdata_type_name(const lode_vdata *d);

@@ -662,10 +662,10 @@ static json_t *count_json(const rule_run *u)
 }
 
 lode_status lode__harmonize_apply(const lode_dataset_spec *spec, const json_t *planned, lode_vdata *d,
-				  json_t **counts, lode_error *err)
+				  size_t max_bytes, json_t **counts, lode_error *err)
 {
 	const lode_harmonize_spec *h = spec->harmonize;
-	size_t nout = 0, cap = 0, n = d->nfeat;
+	size_t nout = 0, cap = 0, n = d->nfeat, held = max_bytes ? lode__vdata_bytes(d) : 0, made = 0;
 	lode_vfield *out = NULL;
 	json_t *cj = json_array();
 	rule_run u = {0};
@@ -706,6 +706,17 @@ lode_status lode__harmonize_apply(const lode_dataset_spec *spec, const json_t *p
 		} else if (u.nun && !nil) {
 			rc = refuse_unmapped(&u, err);
 		}
+		/* The layer as read stays until every rule is done: both count. */
+		made += rc || !max_bytes
+			    ? 0
+			    : lode__vfield_bytes(o, n) + (orig ? lode__vfield_bytes(orig, n) : 0);
+		if (!rc && max_bytes && held + made > max_bytes)
+			rc = lode__err(
+			    err, LODE_ESOURCE,
+			    "its field map (harmonize:) needs %.1f MB beside the layer's %.1f MB by field "
+			    "'%s', more than --max-memory allows (%.1f MB): allow more memory, or split the "
+			    "layer (where:, clip:)",
+			    made / 1048576.0, held / 1048576.0, r->name, max_bytes / 1048576.0);
 		if (!rc && json_array_append_new(cj, count_json(&u)))
 			rc = lode__err(err, LODE_ENOMEM, "out of memory");
 	}

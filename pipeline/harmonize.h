@@ -34,11 +34,12 @@ lode_status lode__harmonize_check_fields(const lode_dataset_spec *spec, char *co
  * have the digest it had then).  On success *counts (owned by the caller) holds per
  * output field {field, values, mapped, unmapped, empty}.  Refused, d unchanged: a source
  * field that is missing, a value that does not convert or parse, an ambiguous value
- * (both concepts named), and unmapped values under unmapped: refuse (each distinct one
- * with its count).
+ * (both concepts named), unmapped values under unmapped: refuse (each distinct one
+ * with its count), and, when max_bytes is not 0, output fields that with the layer as
+ * read would hold more than max_bytes (--max-memory).
  */
 lode_status lode__harmonize_apply(const lode_dataset_spec *spec, const json_t *planned, lode_vdata *d,
-				  json_t **counts, lode_error *err);
+				  size_t max_bytes, json_t **counts, lode_error *err);
 
 /*
  * Put counts (from lode__harmonize_apply, or read back from a part's lineage by lode

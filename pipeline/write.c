@@ -453,8 +453,8 @@ lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__pr
 		lode__xyw_discard(xy);
 	/* The field map (harmonize:) on the fields as read: geometries are untouched. */
 	if (it->spec->harmonize &&
-	    (rc =
-		 lode__harmonize_apply(it->spec, json_object_get(it->lineage, "harmonize"), d, &counts, err)))
+	    (rc = lode__harmonize_apply(it->spec, json_object_get(it->lineage, "harmonize"), d, p->max_memory,
+					&counts, err)))
 		goto out;
 	/* The content digest and the extent on another core while the layer is written (it
 	   reads d only); the lineage and the digest go on the layer's variable last. */

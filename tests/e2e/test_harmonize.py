@@ -334,6 +334,43 @@ def test_unknown_refused_with_counts(ctx, tdir):
 
 
 @test
+def test_field_map_within_max_memory(ctx, tdir):
+    """--max-memory counts what the field map makes beside the layer as read: a table
+    that reads within the bound but whose copied text would not fit is refused, naming
+    the dataset, the field and the bound, and leaves no bundle; a larger bound gives the
+    same bytes as no bound."""
+    src = os.path.join(tdir, "big.csv")
+    with open(src, "w", encoding="utf-8") as f:
+        f.write("site_id,commodity,note\n")
+        for i in range(10000):
+            f.write("S%05d,%s,%s\n" % (i, ("Au", "Sn", "Cu")[i % 3], ("note %05d " % i) * 20))
+    man = os.path.join(tdir, "m.yaml")
+    with open(man, "w") as f:
+        f.write("target: {crs: EPSG:4326, bounds: [-180, -90, 180, 90], resolution: 1}\n"
+                "datasets:\n  - name: big\n    source: %s\n"
+                "    harmonize:\n      vocabularies: {commodity: cgi:CommodityCode}\n"
+                "      fields:\n        - {name: site_id, from: site_id}\n"
+                "        - {name: commodity, from: commodity, vocabulary: commodity}\n"
+                "        - {name: note, from: note}\n" % src)
+    out = os.path.join(tdir, "b.nc")
+    # The notes alone are 10000 x 221 bytes: about 2 MB read, more once copied.
+    r = lode(ctx, ["run", man, "-o", out, "--max-memory", "3M"], tdir)
+    assert_no_crash(r)
+    assert r.rc == 1, r.brief()
+    for want in ("dataset 'big'", "field map (harmonize:)", "by field '", "--max-memory allows (3.0 MB)"):
+        assert want in r.err, (want, r.err)
+    assert not os.path.exists(out), "a refused run left its bundle"
+    lode_ok(ctx, ["run", man, "-o", out, "-q"], tdir)
+    lode_ok(ctx, ["run", man, "-o", os.path.join(tdir, "c.nc"), "-q", "--max-memory", "16M"], tdir)
+    assert open(out, "rb").read() == open(os.path.join(tdir, "c.nc"), "rb").read(), \
+        "the bundle differs with --max-memory 16M"
+    ds = ogr.Open(out)  # GDAL names a table group by its path
+    t = ds.GetLayerByName("/big") or ds.GetLayerByName("big")
+    assert t is not None and t.GetFeatureCount() == 10000, t and t.GetFeatureCount()
+    assert t.GetNextFeature().GetField("note") == ("note %05d " % 0) * 20
+
+
+@test
 def test_ambiguous_refused(ctx, tdir):
     src = os.path.join(tdir, "k.csv")
     with open(src, "w") as f:
