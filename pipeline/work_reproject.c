@@ -16,6 +16,7 @@
 #include "error.h"
 #include "lode.h"
 #include "plan.h"
+#include "publish.h"
 #include "raster_gdal.h"
 #include "util.h"
 #include "vector_read.h"
@@ -161,6 +162,15 @@ lode_status lode_reproject(const char *work_dir, const lode_stage_options *opt, 
 				 nshards - 1);
 	if ((rc = lode__work_load(&w, work_dir, err)))
 		goto out;
+	/* What killed jobs left in WORK/parts and WORK/failed, including the folder of a
+	   part that was renamed into place just before its writer was killed (no rerun
+	   writes that part again, so none would clean beside it): publish.h's rule. */
+	for (int k = 0; k < 2; k++) {
+		char *dir = lode__work_path(&w, k ? "failed" : "parts", NULL);
+		if (dir)
+			lode__pub_clean_stale(dir, NULL);
+		free(dir);
+	}
 	if (opt) {
 		ro.progress = opt->progress;
 		ro.progress_user = opt->progress_user;

@@ -3,6 +3,7 @@
 status and merge, against lode run and against tools we did not write (h5py, gdalinfo,
 ogrinfo).  Kill -9 trials use a fixed seed; the real-Slurm test is test_slurm.py.
 """
+import fcntl
 import glob
 import hashlib
 import json
@@ -315,6 +316,41 @@ def kill_trials(ctx, tdir, m, stage, trials, seed):
 def test_kill9_reproject_then_rerun(ctx, tdir):
     m = manifest(ctx, tdir, which=("aeromag_tmi", "radiometric_k", "deposits"))
     kill_trials(ctx, tdir, m, "reproject", 4, SEED)
+
+
+@test
+def test_rerun_cleans_folders_beside_done_parts(ctx, tdir):
+    """A job killed just after renaming a part into place leaves its private folder beside
+    a part that no rerun writes again: the next reproject removes it (same host, its lock
+    free), keeps a folder whose lock a live writer holds, and makes nothing again."""
+    m = manifest(ctx, tdir, which=("aeromag_tmi",))
+    work = os.path.join(tdir, "w")
+    lode_ok(ctx, ["plan", m, "-w", work, "--tile-rows", "512"], tdir, env(ctx))
+    lode_ok(ctx, ["reproject", "-w", work, "-q"], tdir, env(ctx))
+    done = parts(work)
+    assert done, "no parts"
+    host = socket.gethostname().split(".")[0] or "host"
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead = os.path.join(work, "parts", ".%s.tmp-%s-%d-AbC123" % (done[0], host, gone.pid))
+    live = os.path.join(work, "parts", ".%s.tmp-%s-%d-XyZ789" % (done[-1], host, gone.pid))
+    for d in (dead, live):
+        os.mkdir(d, 0o700)
+        with open(os.path.join(d, done[0]), "wb") as f:
+            f.write(b"half a part")
+    fd = os.open(live, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a writer that still runs
+        r = lode_ok(ctx, ["reproject", "-w", work], tdir, env(ctx))
+        assert "0 parts made" in r.err + r.out or "already done" in r.err + r.out, r.brief()
+        assert not os.path.exists(dead), "the dead writer's folder is still there"
+        assert os.path.exists(os.path.join(live, done[0])), "a live writer's folder was removed"
+    finally:
+        os.close(fd)
+    assert parts(work) == done
+    # Its lock let go, the next reproject removes it too.
+    lode_ok(ctx, ["reproject", "-w", work, "-q"], tdir, env(ctx))
+    assert not temps(os.path.join(work, "parts")), temps(os.path.join(work, "parts"))
 
 
 @test
