@@ -5,6 +5,7 @@
  * they take and their help) that dispatch and help both read.  Option parsing is
  * cli_options.c's; the progress bar cli_progress.c's; main is in cli.c.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -347,12 +348,18 @@ static int cmd_extract(const cli_opts *o, int nargs, char **args)
 }
 
 /* lode metadata --check on a STAC item: the vendored JSON Schemas through Python's
-   jsonschema (python3 SCHEMAS/stac/validate_offline.py ITEM), never the network. */
+   jsonschema (PYTHON SCHEMAS/stac/validate_offline.py ITEM), never the network.  PYTHON
+   is $LODE_PYTHON, else Debian's /usr/bin/python3 (which python3-jsonschema serves: a
+   python3 first on PATH, such as a pyenv one, may lack it), else python3 on PATH. */
 static int check_stac(const char *item)
 {
 	char script[4096];
+	const char *py = getenv("LODE_PYTHON");
 	pid_t pid;
 	int st = 0;
+
+	if (!py || !*py)
+		py = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
 
 	snprintf(script, sizeof script, "%s/stac/validate_offline.py", lode_metadata_schema_dir());
 	fflush(NULL);
@@ -361,14 +368,16 @@ static int check_stac(const char *item)
 		return 1;
 	}
 	if (pid == 0) {
-		execlp("python3", "python3", script, item, (char *)NULL);
-		fprintf(stderr, "lode: error: cannot run python3 %s (Debian: python3-jsonschema)\n", script);
+		execlp(py, py, script, item, (char *)NULL);
+		fprintf(stderr, "lode: error: cannot run %s %s (Debian: python3-jsonschema)\n", py, script);
 		_exit(127);
 	}
 	while (waitpid(pid, &st, 0) < 0)
 		;
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
 		return 0;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 127) /* said above: Python did not run */
+		return 1;
 	fprintf(stderr, "lode: error: %s does not validate against the STAC schemas\n", item);
 	return 1;
 }
@@ -388,8 +397,16 @@ static int cmd_metadata(const cli_opts *o, int nargs, char **args)
 		if (o->format || o->out)
 			return cli_usage_error("metadata", "--check takes only the RECORD to validate", NULL);
 		len = strlen(args[0]);
-		if (len > 5 && strcmp(args[0] + len - 5, ".json") == 0)
+		if (len > 5 && strcmp(args[0] + len - 5, ".json") == 0) {
+			FILE *f = fopen(args[0], "r");
+			if (!f) {
+				fprintf(stderr, "lode: error: %s: cannot read it: %s\n", args[0],
+					strerror(errno));
+				return 1;
+			}
+			fclose(f);
 			return check_stac(args[0]);
+		}
 		rc = lode_metadata_check(args[0], NULL, &report, &err);
 		if (report)
 			put_printable_lines(rc ? stderr : stdout, report);

@@ -161,7 +161,17 @@ static json_t *properties(const json_t *f)
 	json_object_set_new(p, "datetime", json_string(lode__md_str(f, "datetime")));
 	json_object_set_new(p, "title", json_string(lode__md_attr(f, "title")));
 	json_object_set_new(p, "description", json_string(lode__md_attr(f, "summary")));
-	json_object_set_new(p, "license", json_string(lode__md_attr(f, "license")));
+	/* STAC's license is an SPDX identifier or "other"; a licence in words (as the
+	   manifest may give it, for several sources) is kept whole beside "other". */
+	v = lode__md_attr(f, "license");
+	if (v && *v &&
+	    strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.+") == strlen(v)) {
+		json_object_set_new(p, "license", json_string(v));
+	} else {
+		json_object_set_new(p, "license", json_string("other"));
+		if (v && *v)
+			json_object_set_new(p, "lode:license", json_string(v));
+	}
 	if ((v = lode__md_attr(f, "date_created")))
 		json_object_set_new(p, "created", json_string(v));
 	if ((v = lode__md_attr(f, "keywords"))) {

@@ -434,6 +434,36 @@ def test_usage_errors(ctx, tdir):
     open(p, "w").write("<?xml version='1.0'?><catalog/>")
     r = lode(ctx, ["metadata", "--check", p], tdir)
     assert r.rc == 2 and "neither" in r.err, r.brief()
+    # A STAC item that is not there: one line naming it, not a Python traceback.
+    r = lode(ctx, ["metadata", "--check", os.path.join(tdir, "missing.json")], tdir)
+    assert r.rc == 1 and r.err.strip() == "lode: error: %s: cannot read it: No such file or directory" % (
+        os.path.join(tdir, "missing.json")), r.brief()
+
+
+@test
+def test_licence_in_words(ctx, tdir):
+    """samples/deposits.yaml gives its licence in words (three sources, three terms): the
+    STAC item says "other" (STAC wants an SPDX identifier or that) with the words whole in
+    lode:license, and validates; an SPDX identifier is kept as it is (the demo's, above).
+    --check runs the Python LODE_PYTHON names, and says so when it cannot."""
+    b = os.path.join(tdir, "deposits.nc")
+    lode_ok(ctx, ["run", os.path.join(REPO, "samples", "deposits.yaml"), "-o", b, "-q"], tdir)
+    item = os.path.join(tdir, "deposits.stac.json")
+    lode_ok(ctx, ["metadata", b, "--format", "stac", "-o", item, "-q"], tdir,
+            env=ctx.env(SOURCE_DATE_EPOCH="1700000000"))
+    j = json.load(open(item))
+    import h5py
+    with h5py.File(b, "r") as f:
+        words = f.attrs["license"]
+    words = words.decode() if isinstance(words, bytes) else str(words)
+    assert " " in words, words
+    assert j["properties"]["license"] == "other" and j["properties"]["lode:license"] == words, j["properties"]
+    errs = stac_errors(j)
+    assert not errs, errs[:5]
+    r = lode(ctx, ["metadata", "--check", item], tdir)
+    assert r.rc == 0 and "INVALID" not in r.out, r.brief()
+    r = lode(ctx, ["metadata", "--check", item], tdir, env=ctx.env(LODE_PYTHON=os.path.join(tdir, "no-python")))
+    assert r.rc == 1 and "cannot run" in r.err and "does not validate" not in r.err, r.brief()
 
 
 def metadata_manifest(ctx, tdir, formats, bundle=None):
