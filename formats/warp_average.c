@@ -27,20 +27,23 @@
  * tests/e2e/test_kernels.py compares every pixel with gdalwarp -r average -et 0's and the
  * bundle with the one LODE_WARP_KERNEL=gdal (GDAL's warper) writes.
  */
-#include <limits.h>
 #include <math.h>
 
 #include "warp_bilinear.h"
 #include "warp_kernel.h"
 
-static double min_d(double a, double b) /* std::min: the first argument wins a tie */
+/* floor() and ceil() of a value known to fit an int (inside the pixel margins of the
+   source window), as ints: the same results, without a library call per pixel */
+static int floor_i(double v)
 {
-	return b < a ? b : a;
+	const int i = (int)v;
+	return v < i ? i - 1 : i;
 }
 
-static double max_d(double a, double b) /* std::max */
+static int ceil_i(double v)
 {
-	return a < b ? b : a;
+	const int i = (int)v;
+	return v > i ? i + 1 : i;
 }
 
 /* One source row's contribution: columns x0 to x1 - 1 of row s (validity m, NULL when
@@ -132,10 +135,13 @@ static int average_pixel(lode__bilinear *b, const lode__warp_chunk *c, const uns
 		x = x2;
 		x2 = t + W;
 	}
+	/* std::min(std::max(floor(min + 1e-10), 0.0), size) and std::min(ceil(max - 1e-10),
+	   INT_MAX or size), in ints */
 	xmin = x - sxo;
-	x0 = (int)min_d(max_d(floor(xmin + 1e-10), 0.0), (double)W);
+	x0 = floor_i(xmin + 1e-10);
+	x0 = x0 < 0 ? 0 : x0 > W ? W : x0;
 	xmax = x2 - sxo;
-	x1 = (int)min_d(ceil(xmax - 1e-10), (double)INT_MAX);
+	x1 = ceil_i(xmax - 1e-10);
 	if (!wrap && W < x1)
 		x1 = W;
 	if (x0 == x1 && x1 < W)
@@ -146,9 +152,11 @@ static int average_pixel(lode__bilinear *b, const lode__warp_chunk *c, const uns
 		y2 = t;
 	}
 	ymin = y - syo;
-	y0 = (int)min_d(max_d(floor(ymin + 1e-10), 0.0), (double)H);
+	y0 = floor_i(ymin + 1e-10);
+	y0 = y0 < 0 ? 0 : y0 > H ? H : y0;
 	ymax = y2 - syo;
-	y1 = (int)min_d(ceil(ymax - 1e-10), (double)H);
+	y1 = ceil_i(ymax - 1e-10);
+	y1 = y1 > H ? H : y1;
 	if (y0 == y1 && y1 < H)
 		y1++;
 	for (int r = y0; r < y1; r++) {
@@ -174,8 +182,10 @@ void lode__average_chunk(lode__bilinear *b, const lode__warp_chunk *c, const uns
 	int xmargin, ymargin;
 
 	lode__warp_chunk_scale(c, &xs, &ys);
-	xmargin = 2 * (int)max_d(1, (int)ceil(1. / xs));
-	ymargin = 2 * (int)max_d(1, (int)ceil(1. / ys));
+	xmargin = (int)ceil(1. / xs);
+	xmargin = 2 * (xmargin > 1 ? xmargin : 1);
+	ymargin = (int)ceil(1. / ys);
+	ymargin = 2 * (ymargin > 1 ? ymargin : 1);
 	for (int row = 0; row < c->dsy; row++) {
 		unsigned char *out = dst + ((size_t)(c->dy + row) * (size_t)nx + (size_t)c->dx) * esize;
 		for (int i = 0; i < c->dsx; i++) {

@@ -383,32 +383,6 @@ static const unsigned char *validity(lode__bilinear *b, size_t n)
 	return any ? m : NULL;
 }
 
-/* GWKSetPixelValueReal (bilinear) and GWKSetPixelValue (average) for an integer type,
-   which store a value of full density the same way: pixel i of a row. */
-void lode__warp_store_int(const lode__bilinear *b, void *row, int i, double v)
-{
-	double r;
-	int k;
-
-	/* clamp, round half up (floor for signed types, truncation for unsigned ones, as
-	   GDAL writes it), then step off the nodata value */
-	if (v < b->lo)
-		r = b->lo;
-	else if (v > b->hi)
-		r = b->hi;
-	else
-		r = b->type == GDT_Int16 ? floor(v + 0.5) : (double)(long)(v + 0.5);
-	k = (int)r;
-	if (b->dst_nodata == (double)k)
-		k = k == (int)b->lo ? k + 1 : k - 1;
-	if (b->type == GDT_Int16)
-		((int16_t *)row)[i] = (int16_t)k;
-	else if (b->type == GDT_UInt16)
-		((uint16_t *)row)[i] = (uint16_t)k;
-	else
-		((uint8_t *)row)[i] = (uint8_t)k;
-}
-
 /* GWKCheckAndComputeSrcOffsets: is target pixel i of this row inside the source
    window?  A point just outside is transformed again on its own. */
 static int inside(const lode__bilinear *b, const lode__warp_chunk *c, GDALTransformerFunc fn, void *arg, int i, int row)

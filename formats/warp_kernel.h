@@ -8,6 +8,7 @@
 #define LODE_WARP_KERNEL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <gdal.h>
 #include <gdal_alg.h>
@@ -46,8 +47,34 @@ struct lode__bilinear {
 /* GDALWarpKernel::PerformWarp's scales of a chunk (dfXScale, dfYScale).  Returns 0 when
    GDAL would sample the scale on a grid instead (not ours). */
 int lode__warp_chunk_scale(const lode__warp_chunk *c, double *xs, double *ys);
-/* GWKSetPixelValue for an integer working type: pixel i of a row. */
-void lode__warp_store_int(const struct lode__bilinear *b, void *row, int i, double v);
+/* GWKSetPixelValueReal (bilinear) and GWKSetPixelValue (average) for an integer type,
+   which store a value of full density the same way: pixel i of a row.  Inline: it runs
+   once per target pixel. */
+static inline void lode__warp_store_int(const struct lode__bilinear *b, void *row, int i, double v)
+{
+	int k;
+
+	/* clamp, round half up (floor for signed types, truncation for unsigned ones, as
+	   GDAL writes it), then step off the nodata value */
+	if (v < b->lo) {
+		k = (int)b->lo;
+	} else if (v > b->hi) {
+		k = (int)b->hi;
+	} else {
+		const double h = v + 0.5; /* within the type's range, so (int) is exact */
+		k = (int)h;
+		if (b->type == GDT_Int16 && h < k)
+			k--; /* floor() of a negative value */
+	}
+	if (b->dst_nodata == (double)k)
+		k = k == (int)b->lo ? k + 1 : k - 1;
+	if (b->type == GDT_Int16)
+		((int16_t *)row)[i] = (int16_t)k;
+	else if (b->type == GDT_UInt16)
+		((uint16_t *)row)[i] = (uint16_t)k;
+	else
+		((uint8_t *)row)[i] = (uint8_t)k;
+}
 /* GWKAverageOrModeThread's average over one chunk whose source window is in b->sbuf
    (m: its validity, NULL when all valid) into the window dst, nx pixels wide. */
 void lode__average_chunk(struct lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
