@@ -69,6 +69,8 @@ size_t lode__gdal_bound_cache(size_t max_memory);
 void lode__warp_counts(long *fast, long *gdal);
 /* Of GDAL's windows, those warped with mode on bytes and on floats (lode__warper_mode_type). */
 void lode__warp_mode_counts(long *bytes, long *floats);
+/* Windows warped by lode's own average kernel (formats/warp_average.c) so far. */
+long lode__warp_average_count(void);
 
 /* GeoTIFF writing for extract. */
 typedef struct lode__gtiff lode__gtiff;

@@ -30,12 +30,18 @@
  *  5. The value is stored as GWKSetPixelValueReal does: cast to Float32, or for an
  *     integer type clamped, rounded half up, and moved one step off the nodata value if
  *     it falls on it.
+ * The same machinery (steps 1 and 2, the nodata mask of step 4, the storing of step 5)
+ * serves lode's `average` kernel, formats/warp_average.c, which replaces steps 3-4 by
+ * GDAL's average over each target pixel's footprint (GDAL's filter radius for average
+ * is 0, so its source windows are the sampled extent without a margin; a chunk whose
+ * scale GDAL would sample on a grid is not ours).  The state both share is in
+ * warp_kernel.h.
  * Anything else (another resampling, another working type, several bands, no nodata
  * (GDAL's own fast kernels do that case), a source mask band, an edge sample that fails
  * to transform, a chunk that GDAL would
  * resample with its wider kernel because its scale is below 0.95, a one-pixel-wide
  * source window) is not ours: lode__bilinear_window says so before writing anything
- * and the caller uses GDAL's warper.  LODE_WARP_KERNEL=gdal turns this file off;
+ * and the caller uses GDAL's warper.  LODE_WARP_KERNEL=gdal turns both kernels off;
  * tests/e2e/test_raster.py checks both ways give identical bundles and that both equal
  * gdalwarp -et 0.
  */
@@ -50,37 +56,9 @@
 #include <gdalwarper.h>
 
 #include "warp_bilinear.h"
+#include "warp_kernel.h"
 
 enum { SAMPLE_STEPS = 21 }; /* GDAL's default SAMPLE_STEPS */
-
-typedef struct chunk {
-	int dx, dy, dsx, dsy; /* target region, in window pixels */
-	int sx, sy, ssx, ssy; /* source window */
-	double extra_x, extra_y;
-} chunk;
-
-struct lode__bilinear {
-	GDALDatasetH src;
-	int src_w, src_h;
-	int band;
-	GDALDataType type; /* the working type: the target's */
-	float nodata;      /* Float32: the source nodata as the masker compares it */
-	int int_nodata;    /* integer types: the nodata value as the masker compares it */
-	int nodata_fits;   /* integer types: 0 when it is out of the type's range */
-	double lo, hi;     /* integer types: the type's range */
-	double dst_nodata;
-	double mem_limit;
-	/* scratch, kept between windows (one lode__bilinear per worker thread) */
-	chunk *chunks;
-	int nchunks, chunks_cap;
-	float *sbuf; /* the chunk's source window, read as Float32 (exact for these types) */
-	size_t sbuf_len;
-	unsigned char *mask; /* validity of the source window's pixels */
-	size_t mask_len;
-	double *px, *py, *pz;
-	int *ok;
-	int row_cap;
-};
 
 /* GDAL's working data type for these warp options: the union of the source and target
    band types and the nodata values (GDALWarpResolveWorkingDataType, on a 1 x 1 stand-in
@@ -123,7 +101,8 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
 
 	if (env && strcmp(env, "gdal") == 0)
 		return NULL;
-	if (strcmp(p->resampling, "bilinear") != 0 || p->nbands != 1 || !p->has_src_nodata ||
+	if ((strcmp(p->resampling, "bilinear") != 0 && strcmp(p->resampling, "average") != 0) ||
+	    p->nbands != 1 || !p->has_src_nodata ||
 	    !p->has_dst_nodata ||
 	    (dst_type != GDT_Float32 && dst_type != GDT_Int16 && dst_type != GDT_UInt16 &&
 	     dst_type != GDT_Byte))
@@ -139,6 +118,7 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
 	b->src_w = GDALGetRasterXSize(src);
 	b->src_h = GDALGetRasterYSize(src);
 	b->band = p->bands[0];
+	b->average = strcmp(p->resampling, "average") == 0;
 	b->type = dst_type;
 	b->nodata = (float)p->src_nodata;
 	b->lo = dst_type == GDT_Int16 ? -32768.0 : 0.0;
@@ -160,7 +140,11 @@ void lode__bilinear_free(lode__bilinear *b)
 	free(b->px);
 	free(b->py);
 	free(b->pz);
+	free(b->px2);
+	free(b->py2);
+	free(b->pz2);
 	free(b->ok);
+	free(b->ok2);
 	free(b);
 }
 
@@ -185,10 +169,11 @@ static double round_if_close(double v)
    region dsize pixels long, on a source axis size pixels long, the window's offset and
    length and the extra pixels beyond the extent (which PerformWarp leaves out of the
    scale).  Returns the resampling radius on that axis. */
-static int window_axis(double lo, double hi, int dsize, int size, int *off, int *len, double *extra)
+static int window_axis(double lo, double hi, int dsize, int size, int filter, int *off, int *len, double *extra)
 {
 	const double scale = max_d(1e-3, (double)dsize / (hi - lo));
-	const int radius = scale < 0.95 ? (int)ceil(1 / scale) : 1; /* bilinear's radius is 1 */
+	/* GWKGetFilterRadius: 1 for bilinear, 0 for average */
+	const int radius = scale < 0.95 ? (int)ceil(filter / scale) : filter;
 	const int lo_c = (int)max_d(0.0, lo), hi_c = (int)min_d(ceil(hi), (double)size);
 
 	if (hi_c - lo_c > 0.9 * size) {
@@ -206,7 +191,7 @@ static int window_axis(double lo, double hi, int dsize, int size, int *off, int 
 
 /* GDALWarpOperation::ComputeSourceWindow for bilinear, edge sampling only.  Returns 0,
    or 1 when GDAL would take another road (a failed or wild sample). */
-static int source_window(const lode__bilinear *b, GDALTransformerFunc fn, void *arg, chunk *c, double *fill)
+static int source_window(const lode__bilinear *b, GDALTransformerFunc fn, void *arg, lode__warp_chunk *c, double *fill)
 {
 	double x[4 * SAMPLE_STEPS], y[4 * SAMPLE_STEPS], z[4 * SAMPLE_STEPS];
 	int ok[4 * SAMPLE_STEPS];
@@ -251,8 +236,8 @@ static int source_window(const lode__bilinear *b, GDALTransformerFunc fn, void *
 	miny = round_if_close(miny);
 	maxx = round_if_close(maxx);
 	maxy = round_if_close(maxy);
-	xr = window_axis(minx, maxx, c->dsx, W, &c->sx, &c->ssx, &c->extra_x);
-	yr = window_axis(miny, maxy, c->dsy, H, &c->sy, &c->ssy, &c->extra_y);
+	xr = window_axis(minx, maxx, c->dsx, W, !b->average, &c->sx, &c->ssx, &c->extra_x);
+	yr = window_axis(miny, maxy, c->dsy, H, !b->average, &c->sy, &c->ssy, &c->extra_y);
 	*fill = (double)c->ssx * c->ssy / max_d(1.0, (maxx - minx + 2 * xr) * (maxy - miny + 2 * yr));
 	return 0;
 }
@@ -261,7 +246,7 @@ static int source_window(const lode__bilinear *b, GDALTransformerFunc fn, void *
    of memory. */
 static int collect(lode__bilinear *b, GDALTransformerFunc fn, void *arg, int dx, int dy, int dsx, int dsy)
 {
-	chunk c = {.dx = dx, .dy = dy, .dsx = dsx, .dsy = dsy};
+	lode__warp_chunk c = {.dx = dx, .dy = dy, .dsx = dsx, .dsy = dsy};
 	/* values and validity masks, as GDAL counts them */
 	const double src_bits = GDALGetDataTypeSizeBits(b->type) + 1.0, dst_bits = src_bits;
 	double fill = 0.0, mem;
@@ -285,7 +270,7 @@ static int collect(lode__bilinear *b, GDALTransformerFunc fn, void *arg, int dx,
 	}
 	if (b->nchunks == b->chunks_cap) {
 		int cap = b->chunks_cap * 2 + 4;
-		chunk *n = realloc(b->chunks, sizeof *n * (size_t)cap);
+		lode__warp_chunk *n = realloc(b->chunks, sizeof *n * (size_t)cap);
 		if (!n)
 			return -1;
 		b->chunks = n;
@@ -295,9 +280,7 @@ static int collect(lode__bilinear *b, GDALTransformerFunc fn, void *arg, int dx,
 	return 0;
 }
 
-/* GDALWarpKernel::PerformWarp's choice: does GDAL resample this chunk with the
-   four-sample bilinear formula? */
-static int four_samples(const chunk *c)
+int lode__warp_chunk_scale(const lode__warp_chunk *c, double *xs_out, double *ys_out)
 {
 	double xs = (double)c->dsx / (c->ssx - c->extra_x);
 	double ys = (double)c->dsy / (c->ssy - c->extra_y);
@@ -318,12 +301,21 @@ static int four_samples(const chunk *c)
 		if (fabs(r - n) < 0.05)
 			ys = 1.0 / n;
 	}
-	if (ys / xs > 100)
-		return 0; /* GDAL would sample the scale on a grid */
-	return xs >= 0.95 && ys >= 0.95;
+	*xs_out = xs;
+	*ys_out = ys;
+	return !(ys / xs > 100); /* else GDAL would sample the scale on a grid */
 }
 
-static int grow(lode__bilinear *b, const chunk *c)
+/* GDALWarpKernel::PerformWarp's choice: does GDAL resample this chunk with the
+   four-sample bilinear formula? */
+static int four_samples(const lode__warp_chunk *c)
+{
+	double xs, ys;
+
+	return lode__warp_chunk_scale(c, &xs, &ys) && xs >= 0.95 && ys >= 0.95;
+}
+
+static int grow(lode__bilinear *b, const lode__warp_chunk *c)
 {
 	size_t need = (size_t)c->ssx * (size_t)c->ssy;
 
@@ -343,19 +335,20 @@ static int grow(lode__bilinear *b, const chunk *c)
 	}
 	if (c->dsx > b->row_cap) {
 		size_t n = (size_t)c->dsx;
-		double *px = realloc(b->px, n * sizeof *px);
-		double *py = px ? realloc(b->py, n * sizeof *py) : NULL;
-		double *pz = py ? realloc(b->pz, n * sizeof *pz) : NULL;
-		int *ok = pz ? realloc(b->ok, n * sizeof *ok) : NULL;
-		if (px)
-			b->px = px;
-		if (py)
-			b->py = py;
-		if (pz)
-			b->pz = pz;
-		if (!ok)
-			return -1;
-		b->ok = ok;
+		double **d[] = {&b->px, &b->py, &b->pz, &b->px2, &b->py2, &b->pz2};
+		int **o[] = {&b->ok, &b->ok2};
+		for (size_t k = 0; k < sizeof d / sizeof d[0]; k++) {
+			double *q = realloc(*d[k], n * sizeof *q);
+			if (!q)
+				return -1;
+			*d[k] = q;
+		}
+		for (size_t k = 0; k < sizeof o / sizeof o[0]; k++) {
+			int *q = realloc(*o[k], n * sizeof *q);
+			if (!q)
+				return -1;
+			*o[k] = q;
+		}
 		b->row_cap = c->dsx;
 	}
 	return 0;
@@ -390,34 +383,9 @@ static const unsigned char *validity(lode__bilinear *b, size_t n)
 	return any ? m : NULL;
 }
 
-/* GWKSetPixelValueReal for an integer type: pixel i of a row. */
-static void store_int(const lode__bilinear *b, void *row, int i, double v)
-{
-	double r;
-	int k;
-
-	/* clamp, round half up (floor for signed types, truncation for unsigned ones, as
-	   GDAL writes it), then step off the nodata value */
-	if (v < b->lo)
-		r = b->lo;
-	else if (v > b->hi)
-		r = b->hi;
-	else
-		r = b->type == GDT_Int16 ? floor(v + 0.5) : (double)(long)(v + 0.5);
-	k = (int)r;
-	if (b->dst_nodata == (double)k)
-		k = k == (int)b->lo ? k + 1 : k - 1;
-	if (b->type == GDT_Int16)
-		((int16_t *)row)[i] = (int16_t)k;
-	else if (b->type == GDT_UInt16)
-		((uint16_t *)row)[i] = (uint16_t)k;
-	else
-		((uint8_t *)row)[i] = (uint8_t)k;
-}
-
 /* GWKCheckAndComputeSrcOffsets: is target pixel i of this row inside the source
    window?  A point just outside is transformed again on its own. */
-static int inside(const lode__bilinear *b, const chunk *c, GDALTransformerFunc fn, void *arg, int i, int row)
+static int inside(const lode__bilinear *b, const lode__warp_chunk *c, GDALTransformerFunc fn, void *arg, int i, int row)
 {
 	double *x = &b->px[i], *y = &b->py[i];
 
@@ -525,7 +493,7 @@ static int bilinear(const float *s, const unsigned char *m, int w, int h, double
 	return 1;
 }
 
-static void warp_chunk(lode__bilinear *b, const chunk *c, GDALTransformerFunc fn, void *arg, int nx,
+static void warp_chunk(lode__bilinear *b, const lode__warp_chunk *c, GDALTransformerFunc fn, void *arg, int nx,
 		       unsigned char *dst)
 {
 	const size_t esize = (size_t)GDALGetDataTypeSizeBytes(b->type);
@@ -559,7 +527,7 @@ static void warp_chunk(lode__bilinear *b, const chunk *c, GDALTransformerFunc fn
 			if (b->type == GDT_Float32)
 				((float *)(void *)out)[i] = (float)v; /* GWKSetPixelValueReal */
 			else
-				store_int(b, out, i, v);
+				lode__warp_store_int(b, out, i, v);
 		}
 	}
 }
@@ -574,15 +542,19 @@ int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, 
 	if (rc)
 		return rc < 0 ? -1 : 0;
 	for (int i = 0; i < b->nchunks; i++) {
-		const chunk *c = &b->chunks[i];
-		if (c->ssx > 0 && c->ssy > 0 && (c->ssx == 1 || c->ssy == 1 || !four_samples(c)))
+		const lode__warp_chunk *c = &b->chunks[i];
+		double xs, ys;
+		if (c->ssx <= 0 || c->ssy <= 0)
+			continue;
+		if (b->average ? !lode__warp_chunk_scale(c, &xs, &ys)
+			       : c->ssx == 1 || c->ssy == 1 || !four_samples(c))
 			return 0;
 	}
 	/* INIT_DEST=NO_DATA, converted to the target type the way GDAL converts it */
 	GDALCopyWords64(&b->dst_nodata, GDT_Float64, 0, dst, b->type, GDALGetDataTypeSizeBytes(b->type),
 			(GPtrDiff_t)nx * ny);
 	for (int i = 0; i < b->nchunks; i++) {
-		const chunk *c = &b->chunks[i];
+		const lode__warp_chunk *c = &b->chunks[i];
 		if (c->ssx <= 0 || c->ssy <= 0)
 			continue;
 		if (grow(b, c))
@@ -590,7 +562,10 @@ int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, 
 		if (GDALRasterIO(GDALGetRasterBand(b->src, b->band), GF_Read, c->sx, c->sy, c->ssx, c->ssy,
 				 b->sbuf, c->ssx, c->ssy, GDT_Float32, 0, 0) != CE_None)
 			return -1;
-		warp_chunk(b, c, fn, arg, nx, dst);
+		if (b->average)
+			lode__average_chunk(b, c, validity(b, (size_t)c->ssx * (size_t)c->ssy), fn, arg, nx, dst);
+		else
+			warp_chunk(b, c, fn, arg, nx, dst);
 	}
 	return 1;
 }

@@ -257,5 +257,132 @@ def test_mode_bytes_threads_identical(ctx, tdir):
     bundles_same_for_threads(ctx, tdir, man)
 
 
+AVERAGE = re.compile(r"(\d+) by lode's average kernel")
+
+
+def field_grid(path, dtype, nodata, n=(460, 380), seed=3, scale=1.0, offset=0.0):
+    """A continuous field (a smooth surface with noise) in EPSG:3375 (250 m pixels) of
+    dtype, values offset + scale * (-1 .. 1 and a bit), nodata holes inside and a ragged
+    edge."""
+    from osgeo import gdal, osr
+    nx, ny = n
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    v = (0.6 * np.sin(xx / 19.0) * np.cos(yy / 27.0) + 0.3 * np.sin((xx + yy) / 7.0)
+         + 0.15 * rng.standard_normal((ny, nx)))
+    a = offset + scale * v
+    if dtype != "Float32":
+        a = np.round(a)
+    a[40:90, 100:170] = nodata
+    a[(xx - 300) ** 2 + (yy - 250) ** 2 < 35 ** 2] = nodata
+    a[rng.random((ny, nx)) < 0.02] = nodata        # scattered single holes
+    ends = (nx * (0.9 + 0.1 * rng.random(ny))).astype(int)
+    for r in range(ny):
+        a[r, ends[r]:] = nodata
+    t = {"UInt16": gdal.GDT_UInt16, "Int16": gdal.GDT_Int16, "Byte": gdal.GDT_Byte,
+         "Float32": gdal.GDT_Float32}[dtype]
+    ds = gdal.GetDriverByName("GTiff").Create(path, nx, ny, 1, t,
+                                              ["TILED=YES", "BLOCKXSIZE=128", "BLOCKYSIZE=128"])
+    ds.SetGeoTransform((380000.0, 250.0, 0.0, 520000.0, 0.0, -250.0))
+    s = osr.SpatialReference()
+    s.ImportFromEPSG(3375)
+    ds.SetProjection(s.ExportToWkt())
+    ds.GetRasterBand(1).SetNoDataValue(nodata)
+    ds.GetRasterBand(1).WriteArray(a)
+    ds = None
+    return path
+
+
+def run_average(ctx, d, man, tag):
+    """lode run of man as it is and with LODE_WARP_KERNEL=gdal: byte-identical bundles.
+    Returns (windows by lode's average kernel, windows by GDAL's warper) of the normal
+    run, and its bundle."""
+    counts, outs = [], []
+    for k in ("lode", "gdal"):
+        env = ctx.env()
+        env["LODE_PROFILE"] = "1"
+        if k == "gdal":
+            env["LODE_WARP_KERNEL"] = "gdal"
+        out = os.path.join(d, "%s-%s.nc" % (tag, k))
+        r = lode(ctx, ["run", man, "-o", out, "-q"], d, env)
+        assert_no_crash(r)
+        assert r.rc == 0, r.brief()
+        avg = AVERAGE.findall(r.err)
+        assert avg, "%s: no average count in the profile line %r" % (tag, r.err[-300:])
+        counts.append((int(avg[-1]), profile_counts(r.err, tag)[1]))
+        outs.append(out)
+    assert counts[1][0] == 0, "%s: LODE_WARP_KERNEL=gdal still ran lode's average kernel" % tag
+    if open(outs[0], "rb").read() != open(outs[1], "rb").read():
+        raise AssertionError("%s: bundle differs from the one GDAL's warper writes" % tag)
+    return counts[0], outs[0]
+
+
+def average_sources(tdir):
+    """Float32 (nodata -9999), Int16 (negative values, nodata -32768), UInt16 (nodata 0)
+    and one whose nodata, 1000, lies among the values (averages that round onto it are
+    moved off it), and Byte (nodata 255): all with holes and a ragged edge."""
+    return [("f32", field_grid(os.path.join(tdir, "f32.tif"), "Float32", -9999.0, scale=3.7,
+                               offset=41000.25)),
+            ("i16", field_grid(os.path.join(tdir, "i16.tif"), "Int16", -32768, scale=1500.0,
+                               offset=200.0, seed=4)),
+            ("u16", field_grid(os.path.join(tdir, "u16.tif"), "UInt16", 0, scale=20000.0,
+                               offset=30000.0, seed=5)),
+            ("u16nd", field_grid(os.path.join(tdir, "u16nd.tif"), "UInt16", 1000, scale=4.0,
+                                 offset=1000.0, seed=6)),
+            ("byte", field_grid(os.path.join(tdir, "byte.tif"), "Byte", 255, scale=120.0,
+                                offset=128.0, seed=8))]
+
+
+@test
+def test_average_equals_gdalwarp(ctx, tdir):
+    """lode's own average kernel (formats/warp_average.c): on Float32, Int16, UInt16 and
+    Byte sources with nodata holes, scattered nodata pixels, a ragged edge and nodata
+    margins, 1.5x, 2x, 3.7x and 8x coarser in EPSG:4326 and 2.6x in UTM, every pixel
+    equals gdalwarp -r average -et 0's, the bundle is byte-identical to the one GDAL's
+    warper writes in lode (LODE_WARP_KERNEL=gdal), and LODE_PROFILE counts every window
+    as warped by lode's kernel."""
+    srcs = average_sources(tdir)
+    ds = [{"name": "avg_" + k, "source": p, "resampling": "average"} for k, p in srcs]
+    targets = grids(srcs[0][1]) + [("geo8x", make_target("EPSG:4326", [srcs[0][1]], res=0.018,
+                                                         margin=2, error_threshold=0))]
+    problems = []
+    for tag, target in targets:
+        d = os.path.join(tdir, tag)
+        os.makedirs(d, exist_ok=True)
+        man = os.path.join(d, "manifest.yaml")
+        write_manifest(man, target, ds, POLICY)
+        try:
+            (navg, ngdal), bundle = run_average(ctx, d, man, tag)
+            if navg < len(ds) or ngdal != 0:
+                problems.append("%s: %d windows by lode's average kernel, %d by GDAL's warper "
+                                "(expected all %d datasets' windows by lode's)" % (
+                                    tag, navg, ngdal, len(ds)))
+            for x in ds:
+                ref = gdalwarp_ref(ctx, d, target, x, os.path.join(d, x["name"] + "_ref.tif"), et=0)
+                compare_pixels("%s/%s" % (tag, x["name"]), read_raster(nc_name(bundle, x["name"])),
+                               read_raster(ref), exact=True)
+        except AssertionError as e:
+            problems.append(str(e))
+    assert not problems, "; ".join(problems)
+
+
+@test
+def test_average_threads_identical(ctx, tdir):
+    """-j 1, 2 and 3 give byte-identical bundles with lode's average kernel, on a grid of
+    several windows each way (2.4x coarser), and the kernel did run."""
+    src = field_grid(os.path.join(tdir, "big_f32.tif"), "Float32", -9999.0, n=(1500, 1400),
+                     scale=2.0, offset=100.0, seed=9)
+    target = make_target("EPSG:4326", [src], res=0.0054, margin=2)
+    man = os.path.join(tdir, "manifest.yaml")
+    write_manifest(man, target, [{"name": "field", "source": src, "resampling": "average"}], POLICY)
+    bundles_same_for_threads(ctx, tdir, man)
+    env = ctx.env()
+    env["LODE_PROFILE"] = "1"
+    r = lode(ctx, ["run", man, "-o", os.path.join(tdir, "p.nc"), "-q"], tdir, env)
+    assert r.rc == 0, r.brief()
+    n = AVERAGE.findall(r.err)
+    assert n and int(n[-1]) >= 4, "lode's average kernel warped %s windows (expected >= 4)" % n
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,211 @@
+/*
+ * warp_average.c -- lode's own `average` warp of one chunk, giving the same pixels, bit
+ * for bit, as GDAL 3.6's warper (GWKAverageOrModeThread, GRA_Average) gives for it.
+ *
+ * Why: with a nodata value GDAL's average goes through its general per-pixel path: every
+ * source pixel is fetched through GWKGetPixelValue (a switch on the type, two mask
+ * tests) and weighted through a nested conditional; that kernel was 27-43% of lode's
+ * CPU when downsampling a 4000 x 4000 grid 2x (docs/performance.md, issue 19).  Here the
+ * same arithmetic runs over a Float32 copy of the chunk's source window.
+ *
+ * The chunking, the source window, its reading and nodata mask, and the choice of when
+ * this applies are warp_bilinear.c's (shared with the bilinear kernel: for average,
+ * GDAL's filter radius is 0).  For each target row, following GDAL 3.6.2 exactly:
+ *  1. The top-left and bottom-right corners of every target pixel (x, y) and (x + 1,
+ *     y + 1) are transformed, as two rows, with the warp's transformer.
+ *  2. A pixel is skipped when either corner fails or lies more than a margin (2 x the
+ *     ceiling of the inverse of the kernel's scale, at least 2) outside the source
+ *     window; corners are swapped so that min <= max on each axis, and GDAL's
+ *     antimeridian wrap test (a pixel spanning the whole source width) is reproduced.
+ *  3. The source pixels are those from floor(min + 1e-10) (clamped to the window) to
+ *     ceil(max - 1e-10) (clamped), at least one; the first and last row and column are
+ *     weighted by the part of them the pixel covers, with GDAL's expressions, and valid
+ *     values are accumulated row by row, left to right, in double precision.
+ *  4. When the sum of the weights is positive the value is sum / weight, stored as
+ *     GWKSetPixelValue stores it (Float32 cast; integer types clamped, rounded and moved
+ *     off the nodata value); otherwise the pixel keeps the nodata it was initialised to.
+ * tests/e2e/test_kernels.py compares every pixel with gdalwarp -r average -et 0's and the
+ * bundle with the one LODE_WARP_KERNEL=gdal (GDAL's warper) writes.
+ */
+#include <math.h>
+
+#include "warp_bilinear.h"
+#include "warp_kernel.h"
+
+/* floor() and ceil() of a value known to fit an int (inside the pixel margins of the
+   source window), as ints: the same results, without a library call per pixel */
+static int floor_i(double v)
+{
+	const int i = (int)v;
+	return v < i ? i - 1 : i;
+}
+
+static int ceil_i(double v)
+{
+	const int i = (int)v;
+	return v > i ? i + 1 : i;
+}
+
+/* One source row's contribution: columns x0 to x1 - 1 of row s (validity m, NULL when
+   all valid), weighted as GDAL's COMPUTE_WEIGHT weights them: wy * wx0 for the first
+   column, wy * wx1 for the last, wy between (and wy alone for a single column). */
+static void add_row(const float *s, const unsigned char *m, int x0, int x1, double wy, double wx0, double wx1,
+		    double *total, double *weight)
+{
+	double t = *total, w = *weight;
+
+	if (x1 - x0 == 1) {
+		if (!m || m[x0]) {
+			w += wy;
+			t += s[x0] * wy;
+		}
+	} else if (x1 > x0) {
+		const double first = wy * wx0, last = wy * wx1;
+		if (!m || m[x0]) {
+			w += first;
+			t += s[x0] * first;
+		}
+		if (m) {
+			for (int x = x0 + 1; x < x1 - 1; x++)
+				if (m[x]) {
+					w += wy;
+					t += s[x] * wy;
+				}
+		} else {
+			for (int x = x0 + 1; x < x1 - 1; x++) {
+				w += wy;
+				t += s[x] * wy;
+			}
+		}
+		if (!m || m[x1 - 1]) {
+			w += last;
+			t += s[x1 - 1] * last;
+		}
+	}
+	*total = t;
+	*weight = w;
+}
+
+/* GDAL's loop when the pixel wraps over the antimeridian (columns taken modulo the
+   window's width), COMPUTE_WEIGHT as it is. */
+static void add_row_wrapped(const float *s, const unsigned char *m, int W, int x0, int x1, double wy,
+			    double xmin, double xmax, double *total, double *weight)
+{
+	for (int x = x0; x < x1; x++) {
+		const int o = x % W;
+		double w;
+		if (m && !m[o])
+			continue;
+		if (x == x0)
+			w = x0 + 1 == x1 ? wy : wy * (1 - (xmin - x0));
+		else if (x + 1 == x1)
+			w = wy * (1 - (x1 - xmax));
+		else
+			w = wy;
+		*weight += w;
+		*total += s[o] * w;
+	}
+}
+
+/* The average of target pixel i of the row whose corners are in b->px/py and
+   b->px2/py2.  Returns 0 when GDAL leaves the pixel alone. */
+static int average_pixel(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m, int i,
+			 int xmargin, int ymargin, double xs, double *out)
+{
+	const int W = c->ssx, H = c->ssy, sxo = c->sx, syo = c->sy;
+	const int wrap_limit = W / 10 < 2 ? W / 10 : 2;
+	double x = b->px[i], x2 = b->px2[i], y = b->py[i], y2 = b->py2[i];
+	double xmin, xmax, ymin, ymax, total = 0.0, weight = 0.0;
+	int x0, x1, y0, y1, wrap = 0;
+
+	if (!b->ok[i] || !b->ok2[i])
+		return 0;
+	if (!(x - sxo >= -xmargin && x2 - sxo >= -xmargin && y - syo >= -ymargin && y2 - syo >= -ymargin &&
+	      x - sxo - W <= xmargin && x2 - sxo - W <= xmargin && y - syo - H <= ymargin &&
+	      y2 - syo - H <= ymargin))
+		return 0;
+	if (x > x2) {
+		double t = x;
+		x = x2;
+		x2 = t;
+	}
+	if (sxo == 0 && x * xs < wrap_limit && (W - x2) * xs < wrap_limit) {
+		double t = x;
+		wrap = 1;
+		x = x2;
+		x2 = t + W;
+	}
+	/* std::min(std::max(floor(min + 1e-10), 0.0), size) and std::min(ceil(max - 1e-10),
+	   INT_MAX or size), in ints */
+	xmin = x - sxo;
+	x0 = floor_i(xmin + 1e-10);
+	x0 = x0 < 0 ? 0 : x0 > W ? W : x0;
+	xmax = x2 - sxo;
+	x1 = ceil_i(xmax - 1e-10);
+	if (!wrap && W < x1)
+		x1 = W;
+	if (x0 == x1 && x1 < W)
+		x1++;
+	if (y > y2) {
+		double t = y;
+		y = y2;
+		y2 = t;
+	}
+	ymin = y - syo;
+	y0 = floor_i(ymin + 1e-10);
+	y0 = y0 < 0 ? 0 : y0 > H ? H : y0;
+	ymax = y2 - syo;
+	y1 = ceil_i(ymax - 1e-10);
+	y1 = y1 > H ? H : y1;
+	if (y0 == y1 && y1 < H)
+		y1++;
+	for (int r = y0; r < y1; r++) {
+		const double wy = r == y0 ? (y0 + 1 == y1 ? 1.0 : 1 - (ymin - y0)) : r + 1 == y1 ? 1 - (y1 - ymax) : 1.0;
+		const size_t o = (size_t)r * (size_t)W;
+		if (wrap)
+			add_row_wrapped(b->sbuf + o, m ? m + o : NULL, W, x0, x1, wy, xmin, xmax, &total, &weight);
+		else
+			add_row(b->sbuf + o, m ? m + o : NULL, x0, x1, wy, 1 - (xmin - x0), 1 - (x1 - xmax), &total,
+				&weight);
+	}
+	if (!(weight > 0))
+		return 0;
+	*out = total / weight;
+	return 1;
+}
+
+void lode__average_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
+			 GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst)
+{
+	const size_t esize = (size_t)GDALGetDataTypeSizeBytes(b->type);
+	double xs = 1.0, ys = 1.0;
+	int xmargin, ymargin;
+
+	lode__warp_chunk_scale(c, &xs, &ys);
+	xmargin = (int)ceil(1. / xs);
+	xmargin = 2 * (xmargin > 1 ? xmargin : 1);
+	ymargin = (int)ceil(1. / ys);
+	ymargin = 2 * (ymargin > 1 ? ymargin : 1);
+	for (int row = 0; row < c->dsy; row++) {
+		unsigned char *out = dst + ((size_t)(c->dy + row) * (size_t)nx + (size_t)c->dx) * esize;
+		for (int i = 0; i < c->dsx; i++) {
+			b->px[i] = i + c->dx;
+			b->py[i] = row + c->dy;
+			b->pz[i] = 0.0;
+			b->px2[i] = i + 1.0 + c->dx;
+			b->py2[i] = row + 1.0 + c->dy;
+			b->pz2[i] = 0.0;
+		}
+		fn(arg, TRUE, c->dsx, b->px, b->py, b->pz, b->ok);
+		fn(arg, TRUE, c->dsx, b->px2, b->py2, b->pz2, b->ok2);
+		for (int i = 0; i < c->dsx; i++) {
+			double v;
+			if (!average_pixel(b, c, m, i, xmargin, ymargin, xs, &v))
+				continue;
+			if (b->type == GDT_Float32)
+				((float *)(void *)out)[i] = (float)v; /* GWKSetPixelValue */
+			else
+				lode__warp_store_int(b, out, i, v);
+		}
+	}
+}

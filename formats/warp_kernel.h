@@ -1,0 +1,83 @@
+/*
+ * warp_kernel.h -- PRIVATE to formats/warp_bilinear.c and formats/warp_average.c: the
+ * state of lode's own warp kernels (bilinear and average), which share GDAL's chunking,
+ * source reading, nodata masking and pixel storing (warp_bilinear.c) and differ only in
+ * how a chunk's target pixels are computed.
+ */
+#ifndef LODE_WARP_KERNEL_H
+#define LODE_WARP_KERNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <gdal.h>
+#include <gdal_alg.h>
+
+/* One chunk as GDALWarpOperation::CollectChunkList cuts it. */
+typedef struct lode__warp_chunk {
+	int dx, dy, dsx, dsy; /* target region, in window pixels */
+	int sx, sy, ssx, ssy; /* source window */
+	double extra_x, extra_y;
+} lode__warp_chunk;
+
+struct lode__bilinear {
+	GDALDatasetH src;
+	int src_w, src_h;
+	int band;
+	int average;       /* 1: GDAL's average, 0: its bilinear */
+	GDALDataType type; /* the working type: the target's */
+	float nodata;      /* Float32: the source nodata as the masker compares it */
+	int int_nodata;    /* integer types: the nodata value as the masker compares it */
+	int nodata_fits;   /* integer types: 0 when it is out of the type's range */
+	double lo, hi;     /* integer types: the type's range */
+	double dst_nodata;
+	double mem_limit;
+	/* scratch, kept between windows (one lode__bilinear per worker thread) */
+	lode__warp_chunk *chunks;
+	int nchunks, chunks_cap;
+	float *sbuf; /* the chunk's source window, read as Float32 (exact for these types) */
+	size_t sbuf_len;
+	unsigned char *mask; /* validity of the source window's pixels */
+	size_t mask_len;
+	double *px, *py, *pz, *px2, *py2, *pz2;
+	int *ok, *ok2;
+	int row_cap;
+};
+
+/* GDALWarpKernel::PerformWarp's scales of a chunk (dfXScale, dfYScale).  Returns 0 when
+   GDAL would sample the scale on a grid instead (not ours). */
+int lode__warp_chunk_scale(const lode__warp_chunk *c, double *xs, double *ys);
+/* GWKSetPixelValueReal (bilinear) and GWKSetPixelValue (average) for an integer type,
+   which store a value of full density the same way: pixel i of a row.  Inline: it runs
+   once per target pixel. */
+static inline void lode__warp_store_int(const struct lode__bilinear *b, void *row, int i, double v)
+{
+	int k;
+
+	/* clamp, round half up (floor for signed types, truncation for unsigned ones, as
+	   GDAL writes it), then step off the nodata value */
+	if (v < b->lo) {
+		k = (int)b->lo;
+	} else if (v > b->hi) {
+		k = (int)b->hi;
+	} else {
+		const double h = v + 0.5; /* within the type's range, so (int) is exact */
+		k = (int)h;
+		if (b->type == GDT_Int16 && h < k)
+			k--; /* floor() of a negative value */
+	}
+	if (b->dst_nodata == (double)k)
+		k = k == (int)b->lo ? k + 1 : k - 1;
+	if (b->type == GDT_Int16)
+		((int16_t *)row)[i] = (int16_t)k;
+	else if (b->type == GDT_UInt16)
+		((uint16_t *)row)[i] = (uint16_t)k;
+	else
+		((uint8_t *)row)[i] = (uint8_t)k;
+}
+/* GWKAverageOrModeThread's average over one chunk whose source window is in b->sbuf
+   (m: its validity, NULL when all valid) into the window dst, nx pixels wide. */
+void lode__average_chunk(struct lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
+			 GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst);
+
+#endif
