@@ -160,13 +160,16 @@ static int average_pixel(lode__bilinear *b, const lode__warp_chunk *c, const uns
 	if (y0 == y1 && y1 < H)
 		y1++;
 	for (int r = y0; r < y1; r++) {
-		const double wy = r == y0 ? (y0 + 1 == y1 ? 1.0 : 1 - (ymin - y0)) : r + 1 == y1 ? 1 - (y1 - ymax) : 1.0;
+		const double wy = r == y0       ? (y0 + 1 == y1 ? 1.0 : 1 - (ymin - y0))
+				  : r + 1 == y1 ? 1 - (y1 - ymax)
+						: 1.0;
 		const size_t o = (size_t)r * (size_t)W;
 		if (wrap)
-			add_row_wrapped(b->sbuf + o, m ? m + o : NULL, W, x0, x1, wy, xmin, xmax, &total, &weight);
+			add_row_wrapped(b->sbuf + o, m ? m + o : NULL, W, x0, x1, wy, xmin, xmax, &total,
+					&weight);
 		else
-			add_row(b->sbuf + o, m ? m + o : NULL, x0, x1, wy, 1 - (xmin - x0), 1 - (x1 - xmax), &total,
-				&weight);
+			add_row(b->sbuf + o, m ? m + o : NULL, x0, x1, wy, 1 - (xmin - x0), 1 - (x1 - xmax),
+				&total, &weight);
 	}
 	if (!(weight > 0))
 		return 0;

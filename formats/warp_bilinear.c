@@ -102,8 +102,7 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
 	if (env && strcmp(env, "gdal") == 0)
 		return NULL;
 	if ((strcmp(p->resampling, "bilinear") != 0 && strcmp(p->resampling, "average") != 0) ||
-	    p->nbands != 1 || !p->has_src_nodata ||
-	    !p->has_dst_nodata ||
+	    p->nbands != 1 || !p->has_src_nodata || !p->has_dst_nodata ||
 	    (dst_type != GDT_Float32 && dst_type != GDT_Int16 && dst_type != GDT_UInt16 &&
 	     dst_type != GDT_Byte))
 		return NULL;
@@ -169,7 +168,8 @@ static double round_if_close(double v)
    region dsize pixels long, on a source axis size pixels long, the window's offset and
    length and the extra pixels beyond the extent (which PerformWarp leaves out of the
    scale).  Returns the resampling radius on that axis. */
-static int window_axis(double lo, double hi, int dsize, int size, int filter, int *off, int *len, double *extra)
+static int window_axis(double lo, double hi, int dsize, int size, int filter, int *off, int *len,
+		       double *extra)
 {
 	const double scale = max_d(1e-3, (double)dsize / (hi - lo));
 	/* GWKGetFilterRadius: 1 for bilinear, 0 for average */
@@ -191,7 +191,8 @@ static int window_axis(double lo, double hi, int dsize, int size, int filter, in
 
 /* GDALWarpOperation::ComputeSourceWindow for bilinear, edge sampling only.  Returns 0,
    or 1 when GDAL would take another road (a failed or wild sample). */
-static int source_window(const lode__bilinear *b, GDALTransformerFunc fn, void *arg, lode__warp_chunk *c, double *fill)
+static int source_window(const lode__bilinear *b, GDALTransformerFunc fn, void *arg, lode__warp_chunk *c,
+			 double *fill)
 {
 	double x[4 * SAMPLE_STEPS], y[4 * SAMPLE_STEPS], z[4 * SAMPLE_STEPS];
 	int ok[4 * SAMPLE_STEPS];
@@ -385,7 +386,8 @@ static const unsigned char *validity(lode__bilinear *b, size_t n)
 
 /* GWKCheckAndComputeSrcOffsets: is target pixel i of this row inside the source
    window?  A point just outside is transformed again on its own. */
-static int inside(const lode__bilinear *b, const lode__warp_chunk *c, GDALTransformerFunc fn, void *arg, int i, int row)
+static int inside(const lode__bilinear *b, const lode__warp_chunk *c, GDALTransformerFunc fn, void *arg,
+		  int i, int row)
 {
 	double *x = &b->px[i], *y = &b->py[i];
 
@@ -493,8 +495,8 @@ static int bilinear(const float *s, const unsigned char *m, int w, int h, double
 	return 1;
 }
 
-static void warp_chunk(lode__bilinear *b, const lode__warp_chunk *c, GDALTransformerFunc fn, void *arg, int nx,
-		       unsigned char *dst)
+static void warp_chunk(lode__bilinear *b, const lode__warp_chunk *c, GDALTransformerFunc fn, void *arg,
+		       int nx, unsigned char *dst)
 {
 	const size_t esize = (size_t)GDALGetDataTypeSizeBytes(b->type);
 	const unsigned char *m = validity(b, (size_t)c->ssx * (size_t)c->ssy);
@@ -563,7 +565,8 @@ int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, 
 				 b->sbuf, c->ssx, c->ssy, GDT_Float32, 0, 0) != CE_None)
 			return -1;
 		if (b->average)
-			lode__average_chunk(b, c, validity(b, (size_t)c->ssx * (size_t)c->ssy), fn, arg, nx, dst);
+			lode__average_chunk(b, c, validity(b, (size_t)c->ssx * (size_t)c->ssy), fn, arg, nx,
+					    dst);
 		else
 			warp_chunk(b, c, fn, arg, nx, dst);
 	}
