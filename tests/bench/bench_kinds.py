@@ -6,8 +6,10 @@ Environment:
   BENCH_TABLE_ROWS   rows of the attribute table (no geometry)          (default 1000000)
   BENCH_XYZM_LINES   LineString ZM features (10-50 vertices each)      (default 100000)
 
-The table is a GeoJSON file of features without geometry (GDAL's GeoJSON reader types
-JSON arrays as lists, as tests/e2e/test_lists.py relies on): an Integer id, a String, a
+The table is a CSV file with its .csvt (so a layer without geometry, and GDAL's CSV
+reader types the JSonStringList and JSonIntegerList columns as real OGR lists; a GeoJSON
+file of features with null geometries is a layer of unknown geometry type, not a table,
+and a GeoPackage's JSON text is a String(JSON), not a list): an Integer id, a String, a
 Real (some nulls), a Date (some nulls), a StringList of 0-4 mineral codes (some null)
 and an IntegerList of 1-3 interval depths.  The lines are flight-line segments in
 GDM2000 / Peninsular RSO (EPSG:3375) as a GeoPackage LineString ZM layer: Z the sensor
@@ -17,12 +19,15 @@ For each, alternating: `lode run` of a manifest to EPSG:4326 (as the vector part
 `ogr2ogr -f GPKG` and `ogr2ogr -f netCDF -dsco FORMAT=NC4` of the same source.  Then the
 per-value figure the issue asks for ("the same per-value speed as today's columns"): lode
 alone on the bench's points and polygons (bench.make_points / make_polygons, sizes
-BENCH_POINTS / BENCH_POLYGONS) and on the two new sources, alternating, as wall and CPU
-seconds per million values, where a value is one field of one feature, one item of a
-list (an empty or null list counts as one value) or one coordinate (x, y, z, m) of one
-vertex.  Last, `lode run -j 1`, `-j 2` and `-j 2 --max-memory 256M` of each new source
-must give byte-identical bundles (cmp) that `lode verify` accepts, with their peak RSS
-against the bench's 256 MB target.
+BENCH_POINTS / BENCH_POLYGONS) and on the two new sources, each alternating with
+`ogr2ogr -f Memory` of the same source (what reading it through OGR costs, with -t_srs
+where lode reprojects: a CSV costs more to read than a GeoPackage), as wall and CPU
+seconds per million values, and lode's CPU beyond that read per million values, where a
+value is one field of one feature, one item of a list (an empty or null list counts as
+one value) or one coordinate (x, y, z, m) of one vertex.  Last, `lode run -j 1`, `-j 2`
+and `-j 2 --max-memory 256M` of each new source must give byte-identical bundles (cmp)
+that `lode verify` accepts, with their peak RSS against the bench's 256 MB target.
+`ogr2ogr -f Memory` is also timed beside the other tools in the comparison.
 """
 
 import json
@@ -39,7 +44,7 @@ FLIGHTS = ["A", "B", "C", "D", "E", "F", "T"]
 
 
 def make_table(path, n):
-    """n rows without geometry as GeoJSON; returns (made, values)."""
+    """n rows without geometry as CSV with its .csvt; returns (made, values)."""
     meta = path + ".json"
     if os.path.exists(path) and os.path.exists(meta):
         with open(meta) as f:
@@ -54,26 +59,26 @@ def make_table(path, n):
     ints = rng.integers(0, 1500, (n, 3))
     holes = rng.integers(0, 5000, n)
     values = 0
-    tmp = path + ".tmp"
+    tmp = path[:-4] + ".tmp.csv"
+    with open(tmp[:-4] + ".csvt", "w") as f:
+        f.write("Integer,String,Real,Date,JSonStringList,JSonIntegerList\n")
     with open(tmp, "w") as f:
-        f.write('{"type": "FeatureCollection", "features": [\n')
+        f.write("assay_id,hole,au_ppm,assayed,minerals,depths_m\n")
         step = 100_000
         for s in range(0, n, step):
             rows = []
             for i in range(s, min(s + step, n)):
-                # Every 41st grade and every 89th date is null, every 53rd mineral list too.
-                ml = ("null" if i % 53 == 5 else
-                      "[" + ", ".join('"%s"' % MINERALS[m] for m in mins[i, :nmin[i]]) + "]")
-                il = "[" + ", ".join(str(v) for v in ints[i, :nint[i]]) + "]"
-                values += 4 + (1 if ml == "null" else max(1, nmin[i])) + nint[i]
-                rows.append('{"type": "Feature", "properties": {"assay_id": %d, '
-                            '"hole": "DH-%04d", "au_ppm": %s, "assayed": %s, '
-                            '"minerals": %s, "depths_m": %s}, "geometry": null}%s\n' % (
-                                i + 1, holes[i], "null" if i % 41 == 2 else repr(float(grade[i])),
-                                "null" if i % 89 == 4 else '"%s"' % dates[i], ml, il,
-                                "," if i + 1 < n else ""))
+                # Every 41st grade and every 89th date is null (an empty value), every 53rd
+                # mineral list too; a list is its JSON array, quoted as CSV quotes.
+                ml = ("" if i % 53 == 5 else '"[' + ",".join(
+                    '""%s""' % MINERALS[m] for m in mins[i, :nmin[i]]) + ']"')
+                il = '"[' + ",".join(str(v) for v in ints[i, :nint[i]]) + ']"'
+                values += 4 + (1 if not ml else max(1, nmin[i])) + nint[i]
+                rows.append("%d,DH-%04d,%s,%s,%s,%s\n" % (
+                    i + 1, holes[i], "" if i % 41 == 2 else repr(float(grade[i])),
+                    "" if i % 89 == 4 else dates[i], ml, il))
             f.writelines(rows)
-        f.write("]}\n")
+    os.rename(tmp[:-4] + ".csvt", path + "t")
     os.rename(tmp, path)
     with open(meta, "w") as f:
         json.dump({"rows": n, "values": int(values)}, f)
@@ -209,38 +214,50 @@ def compare(lode, label, src, layer, count, repeat, out):
 
 
 def per_value(lode, cases, repeat, out):
-    """lode alone on every case, alternating; wall and CPU per million values."""
+    """lode alone on every case, alternating with ogr2ogr -f Memory of the same source (what
+    reading it through OGR costs); wall and CPU per million values, and lode's CPU beyond
+    that reading per million values."""
     tools = []
-    for label, man, values in cases:
+    for label, man, values, src, reproject in cases:
         p = os.path.join(out, "pv_%s.nc" % label)
+        mem = ["ogr2ogr", "-q", "-f", "Memory"] + (["-t_srs", "EPSG:4326"] if reproject else [])
         tools.append((label, lambda man=man, p=p: B.measure([lode, "run", man, "-o", p, "-q"],
                                                             out_path=p)))
-    B.log("\n== kinds: lode alone, per million values (fields, list items, coordinates)")
+        tools.append((label + " read", lambda c=mem + ["mem", src]: B.measure(c)))
+    B.log("\n== kinds: lode alone, per million values (fields, list items, coordinates); "
+          "\"read\" is ogr2ogr -f Memory of the source")
     load0 = B.loadavg()
     summ = B.alternate(tools, repeat)
     rows, res = [], {}
-    for label, man, values in cases:
-        s = summ[label]
+    for label, man, values, src, reproject in cases:
+        s, rd = summ[label], summ[label + " read"]
+        mv = values / 1e6
         res[label] = {"values": values, "wall_s": s["wall_s"], "cpu_s": s["cpu_s"],
                       "rss_mb": s["rss_mb"], "walls": s["walls"],
-                      "wall_s_per_mvalue": s["wall_s"] / (values / 1e6),
-                      "cpu_s_per_mvalue": s["cpu_s"] / (values / 1e6)}
+                      "read_wall_s": rd["wall_s"], "read_cpu_s": rd["cpu_s"],
+                      "wall_s_per_mvalue": s["wall_s"] / mv, "cpu_s_per_mvalue": s["cpu_s"] / mv,
+                      "beyond_read_cpu_s_per_mvalue": (s["cpu_s"] - rd["cpu_s"]) / mv}
         p = os.path.join(out, "pv_%s.nc" % label)
         if os.path.exists(p):
             os.remove(p)
     base = [k for k in ("points", "polygons") if k in res]
     for label, r in res.items():
         r["ratios"] = {b: {"wall": r["wall_s_per_mvalue"] / res[b]["wall_s_per_mvalue"],
-                           "cpu": r["cpu_s_per_mvalue"] / res[b]["cpu_s_per_mvalue"]}
+                           "cpu": r["cpu_s_per_mvalue"] / res[b]["cpu_s_per_mvalue"],
+                           "beyond_read_cpu": r["beyond_read_cpu_s_per_mvalue"] /
+                           res[b]["beyond_read_cpu_s_per_mvalue"]
+                           if res[b]["beyond_read_cpu_s_per_mvalue"] > 0 else float("nan")}
                        for b in base}
         rows.append([label, "%.2f M" % (r["values"] / 1e6), "%.2f" % r["wall_s"],
-                     "%.2f" % r["cpu_s"], "%.3f" % r["wall_s_per_mvalue"],
-                     "%.3f" % r["cpu_s_per_mvalue"]] +
-                    ["%.2f / %.2f" % (r["ratios"][b]["wall"], r["ratios"][b]["cpu"])
-                     for b in base])
-    B.log("\n" + B.table(rows, ["lode run", "values", "wall s", "CPU s", "wall s / M values",
-                                "CPU s / M values"] +
-                         ["vs %s (wall / CPU)" % b for b in base]))
+                     "%.2f" % r["cpu_s"], "%.2f" % r["read_cpu_s"],
+                     "%.3f" % r["wall_s_per_mvalue"], "%.3f" % r["cpu_s_per_mvalue"],
+                     "%.3f" % r["beyond_read_cpu_s_per_mvalue"]] +
+                    ["%.2f / %.2f / %.2f" % (r["ratios"][b]["wall"], r["ratios"][b]["cpu"],
+                                             r["ratios"][b]["beyond_read_cpu"]) for b in base])
+    B.log("\n" + B.table(rows, ["lode run", "values", "wall s", "CPU s", "read CPU s",
+                                "wall s / M values", "CPU s / M values",
+                                "CPU beyond read / M values"] +
+                         ["vs %s (wall / CPU / beyond read)" % b for b in base]))
     B.log("  load average: before %s, after %s" % (load0, B.loadavg()))
     return res
 
@@ -252,7 +269,7 @@ def run(lode, work, out, nproc, repeat, npoints, npolys):
     B.log("\n== kinds (issue 19): a %d-row table with list fields, %d XYZM lines" % (
         rows, nlines))
     t0 = time.monotonic()
-    tab = os.path.join(work, "table_%d.geojson" % rows)
+    tab = os.path.join(work, "table_%d.csv" % rows)
     made, tab_values = make_table(tab, rows)
     B.log("  %s  %d rows, 6 fields (2 lists), no geometry, %s%s" % (
         os.path.basename(tab), rows, B.fmt_bytes(os.path.getsize(tab)),
@@ -275,15 +292,15 @@ def run(lode, work, out, nproc, repeat, npoints, npolys):
         m = os.path.join(work, "kinds_points.yaml")
         B.write_manifest(m, ["99.5", "0.5", "105.5", "7.5"], "0.01",
                          [("points", os.path.basename(p), [])])
-        cases.append(("points", m, npoints * 7))          # 5 fields, x, y
+        cases.append(("points", m, npoints * 7, p, True))          # 5 fields, x, y
     if npolys:
         p = os.path.join(work, "polygons_%d.gpkg" % npolys)
         B.make_polygons(p, npolys)
         m = os.path.join(work, "kinds_polygons.yaml")
         B.write_manifest(m, ["99.5", "0.5", "105.5", "7.5"], "0.01",
                          [("polygons", os.path.basename(p), [])])
-        cases.append(("polygons", m, npolys * (3 + 51 * 2)))  # 3 fields, 51 x, y
-    cases += [("table", man_t, tab_values), ("lines_zm", man_l, lin_values)]
+        cases.append(("polygons", m, npolys * (3 + 51 * 2), p, True))  # 3 fields, 51 x, y
+    cases += [("table", man_t, tab_values, tab, False), ("lines_zm", man_l, lin_values, lin, True)]
     res["per_value"] = per_value(lode, cases, repeat, out)
     res["nproc"] = nproc
     return res
