@@ -32,7 +32,7 @@
 
 /* The most a stored chunk of c bytes may take: deflate's worst case (stored blocks, 5
    bytes per 65535), zlib's header and trailer, Fletcher-32, and room to spare. */
-static uint64_t stored_most(uint64_t c)
+uint64_t lode__h5_stored_most(uint64_t c)
 {
 	return c + c / 256 + 1024;
 }
@@ -257,7 +257,7 @@ static lode_status read_decoded(hid_t d, hid_t ftype, hid_t mtype, const chunked
 				const hsize_t *count, void *buf, int threads, lode_error *err,
 				lode_status code, const char *what)
 {
-	size_t msize = H5Tget_size(mtype), nelem = k->c / k->esize, most = (size_t)stored_most(k->c);
+	size_t msize = H5Tget_size(mtype), nelem = k->c / k->esize, most = (size_t)lode__h5_stored_most(k->c);
 	size_t conv_size = nelem * (msize > k->esize ? msize : k->esize), nchunks = 1, seq = 0;
 	int convert = H5Tequal(ftype, mtype) <= 0;
 	unsigned char *raw = NULL, *a = NULL, *b = NULL, *conv = NULL;
@@ -521,7 +521,7 @@ static char *chunks_problem(hid_t d, int rank, const hsize_t *dims, const hsize_
 		if (size > fsize || addr > fsize - size)
 			return lode__sprintf("its chunk at offset %" PRIu64 " lies outside the file",
 					     (uint64_t)off[rank - 1]);
-		if (size > stored_most(c))
+		if (size > lode__h5_stored_most(c))
 			return lode__sprintf("its chunk at offset %" PRIu64 " stores %" PRIu64
 					     " bytes for %" PRIu64 ", more than any compressor makes of them",
 					     (uint64_t)off[rank - 1], (uint64_t)size, c);

@@ -90,7 +90,17 @@ void lode__canon_type_free(lode__canon_type *t);
 int lode__canon_attr_value(lode__canon *c, hid_t a, const char *path, const char *name);
 /* A dataset's datatype, dataspace, layout, filters and fill value; t gets its type plan. */
 int lode__canon_dataset_head(lode__canon *c, hid_t d, const char *path, lode__canon_type *t);
-/* A dataset's values digest: known to the caller, or its values read plane by plane. */
+/* A dataset's values digest: a chunked one's over its stored chunks
+   (lode__canon_stored_values), another's known to the caller or its values read plane by
+   plane. */
 int lode__canon_dataset_values(lode__canon *c, hid_t d, const char *path, const lode__canon_type *t);
+
+/*
+ * The values digest of chunked dataset d, whose chunks declare chunk bytes each, over
+ * its stored chunks (bundle_canon_stored.c; bundle-format.md 7.1, format 4) into out.
+ * Check its storage first (lode__h5_digest_storage_problem).
+ */
+int lode__canon_stored_values(lode__canon *c, hid_t d, uint64_t chunk, const char *where,
+			      unsigned char out[32]);
 
 #endif /* LODE_BUNDLE_CANON_INT_H */

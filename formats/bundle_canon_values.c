@@ -713,12 +713,13 @@ static int read_values(lode__canon *c, hid_t d, const lode__canon_type *t, const
 	return rc;
 }
 
-/* Before any value is read: does the file hold what dataset d declares (bundle_bounds.c)? */
-static int storage_check(lode__canon *c, hid_t d, const char *where)
+/* Before any value is read: does the file hold what dataset d declares (bundle_bounds.c)?
+ *chunk gets the bytes one of its chunks declares (0: not chunked). */
+static int storage_check(lode__canon *c, hid_t d, const char *where, uint64_t *chunk)
 {
-	uint64_t declared = 0, chunk = 0;
+	uint64_t declared = 0;
 	hid_t f = H5Iget_file_id(d);
-	char *problem = f >= 0 ? lode__h5_digest_storage_problem(f, d, &declared, &chunk) : NULL;
+	char *problem = f >= 0 ? lode__h5_digest_storage_problem(f, d, &declared, chunk) : NULL;
 	int rc = 0;
 
 	if (f < 0)
@@ -731,25 +732,62 @@ static int storage_check(lode__canon *c, hid_t d, const char *where)
 	return rc;
 }
 
+/* Do the stored bytes of a dataset of type t hold its values (numbers, fixed-length
+   strings), not references to them (a variable-length string or sequence lives in the
+   global heap, a chunk holds its address; an object reference is an address)? */
+static int bytes_are_values(const lode__canon_type *t)
+{
+	if (t->kind == LODE__CK_COMP) {
+		for (size_t i = 0; i < t->nsub; i++)
+			if (t->sub[i].kind != LODE__CK_NUM && t->sub[i].kind != LODE__CK_FSTR)
+				return 0;
+		return 1;
+	}
+	return t->kind == LODE__CK_NUM || t->kind == LODE__CK_FSTR;
+}
+
+/* Is dataset d chunked?  -1 when its layout cannot be read. */
+static int is_chunked(hid_t d)
+{
+	hid_t dcpl = H5Dget_create_plist(d);
+	H5D_layout_t layout = dcpl >= 0 ? H5Pget_layout(dcpl) : H5D_LAYOUT_ERROR;
+
+	if (dcpl >= 0)
+		H5Pclose(dcpl);
+	return layout < 0 ? -1 : layout == H5D_CHUNKED;
+}
+
 int lode__canon_dataset_values(lode__canon *c, hid_t d, const char *path, const lode__canon_type *t)
 {
 	char where[LODE__CANON_WHERE];
 	unsigned char digest[32];
+	uint64_t chunk = 0;
+	int chunked = is_chunked(d), rc;
 	hid_t sp;
 	space s;
-	int rc;
 
+	lode__canon_where(where, path, NULL);
+	if (chunked < 0)
+		return lode__canon_h5fail(c, where, "its storage layout cannot be read");
+	/* A chunked dataset of values stored in its chunks: its stored chunks (format 4),
+	   never a digest of its values.  One of variable-length strings or sequences, or
+	   of references, is digested by its values: its chunks hold addresses. */
+	if (chunked && bytes_are_values(t)) {
+		if (!(rc = storage_check(c, d, where, &chunk)) &&
+		    !(rc = lode__canon_stored_values(c, d, chunk, where, digest)))
+			lode__canon_put(c, digest, 32);
+		return rc;
+	}
 	if (c->s->known_values && c->s->known_values(c->s->user, path, digest)) {
 		lode__canon_put(c, digest, 32);
 		return 0;
 	}
-	lode__canon_where(where, path, NULL);
 	sp = H5Dget_space(d);
 	rc = read_space(c, sp, &s, where);
 	if (sp >= 0)
 		H5Sclose(sp);
 	if (!rc)
-		rc = storage_check(c, d, where);
+		rc = storage_check(c, d, where, &chunk);
 	if (!rc)
 		rc = read_values(c, d, t, &s, where);
 	c->s->values_end(c->s->user, digest);

@@ -108,6 +108,9 @@ hid_t lode__h5_vlen_string_type(void);
 /* A variable of at most this many bytes may be left unstored (netCDF's scalars). */
 #define LODE__UNSTORED_BYTES 4096
 
+/* The most a stored chunk of c declared bytes may take: deflate's worst case (stored
+   blocks, 5 bytes per 65535), zlib's header and trailer, Fletcher-32, and room to spare. */
+uint64_t lode__h5_stored_most(uint64_t c);
 /*
  * Can variable d of file be read within the limits (bundle-format.md, "Limits a reader
  * applies")?  A readable type and layout (contiguous, compact or chunked, not virtual,

@@ -30,7 +30,8 @@ enum {
 	CLI_TILE_ROWS = 1 << 10, /* --tile-rows */
 	CLI_PREFIX = 1 << 11,    /* --prefix */
 	CLI_FORMAT = 1 << 12,    /* --format */
-	CLI_CHECK = 1 << 13      /* --check */
+	CLI_CHECK = 1 << 13,     /* --check */
+	CLI_FULL = 1 << 14       /* --full */
 };
 
 #define CLI_MAX_TRUST 64
@@ -45,6 +46,7 @@ typedef struct cli_opts {
 	int shard, nshards, force, tile_rows, prefix;
 	const char *format; /* --format */
 	int check;          /* --check */
+	int full;           /* --full */
 } cli_opts;
 
 typedef struct cli_command {

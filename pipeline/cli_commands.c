@@ -242,7 +242,7 @@ static int cmd_verify(const cli_opts *o, int nargs, char **args)
 {
 	lode_error err = {0};
 	lode_read_options ro = {
-	    .max_memory = o->max_memory, .report_json = o->json, .progress = cli_draw_bar};
+	    .max_memory = o->max_memory, .report_json = o->json, .full = o->full, .progress = cli_draw_bar};
 	cli_bar b = {.last = -1};
 	char *report = NULL;
 	lode_status rc;
@@ -514,16 +514,22 @@ const cli_command cli_commands[] = {
      "                       without folder and extension (usgs.nc: usgs_dem)\n"
      "  --max-memory SIZE    bound what reading the inputs holds (default 1G), as for verify\n"
      "  -q, --quiet          no progress bar, no messages but errors\n"},
-    {"verify", cmd_verify, "lode verify BUNDLE [--trust NAME.pub]... [--max-memory SIZE] [--json] [-q]",
-     CLI_TRUST | CLI_MAX_MEMORY | CLI_JSON,
-     "Recompute every dataset's content digest and the bundle digest, check the\n"
-     "structure and every signature.  Exit 0 when everything matches; exit 1 naming\n"
-     "each damaged dataset or failing signature.\n\n"
+    {"verify", cmd_verify,
+     "lode verify BUNDLE [--trust NAME.pub]... [--max-memory SIZE] [--full] [--json] [-q]",
+     CLI_TRUST | CLI_MAX_MEMORY | CLI_JSON | CLI_FULL,
+     "Recompute the bundle digest (over every stored byte a reader decodes) and each\n"
+     "vector layer's content digest, check the structure and every signature.  When the\n"
+     "bundle digest does not match, every raster is decoded to name the damaged ones.\n"
+     "Exit 0 when everything matches; exit 1 naming each damaged dataset or failing\n"
+     "signature.\n\n"
      "  --trust NAME.pub   a partner's public key (repeatable): then at least one valid\n"
      "                     signature by one of these keys is required\n"
      "  --max-memory SIZE  bound what reading the bundle holds (default 1G, e.g. 256M, 4G):\n"
      "                     a dataset that cannot be read within it is not checked, and\n"
      "                     the bundle not verified (exit 1)\n"
+     "  --full             also decode every raster and recompute its content digest\n"
+     "                     when the bundle digest matches (slower: checks that the\n"
+     "                     stored chunks decode to the values the writer digested)\n"
      "  --json             the report as one JSON object (printed also with -q)\n"
      "  -q, --quiet        no report, no progress bar: the exit status and errors only\n"},
     {"keygen", cmd_keygen, "lode keygen -o NAME [-q]", CLI_OUT,

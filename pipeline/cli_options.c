@@ -33,9 +33,11 @@ enum {
 	OPT_PREFIX,
 	OPT_MAX_MEMORY,
 	OPT_FORMAT,
-	OPT_CHECK
+	OPT_CHECK,
+	OPT_FULL
 };
 
+/* clang-format off */
 static const struct option long_opts[] = {
     {"help", no_argument, NULL, OPT_HELP},
     {"quiet", no_argument, NULL, OPT_QUIET},
@@ -53,8 +55,10 @@ static const struct option long_opts[] = {
     {"max-memory", required_argument, NULL, OPT_MAX_MEMORY},
     {"format", required_argument, NULL, OPT_FORMAT},
     {"check", no_argument, NULL, OPT_CHECK},
+    {"full", no_argument, NULL, OPT_FULL},
     {NULL, 0, NULL, 0},
 };
+/* clang-format on */
 
 /* A whole number from lo to hi, or -1. */
 static long number(const char *s, long lo, long hi)
@@ -116,6 +120,7 @@ static unsigned option_bit(int ch)
 	case OPT_JSON: return CLI_JSON;
 	case OPT_FORMAT: return CLI_FORMAT;
 	case OPT_CHECK: return CLI_CHECK;
+	case OPT_FULL: return CLI_FULL;
 	default: return 0;
 	}
 }
@@ -222,6 +227,7 @@ int cli_parse(const cli_command *c, int argc, char **argv, cli_opts *o)
 		case OPT_FORMAT: o->format = optarg; break; /* each command checks its own */
 		case OPT_JSON: o->json = 1; break;
 		case OPT_CHECK: o->check = 1; break;
+		case OPT_FULL: o->full = 1; break;
 		default:
 			if (optopt == 'o' || optopt == 'j' || optopt == 'w')
 				cli_usage_error(cmd,

@@ -16,9 +16,9 @@
 
 #include "lode_error.h" /* lode_status, lode_error, lode_status_name */
 
-#define LODE_VERSION "0.2.0"
+#define LODE_VERSION "0.3.0"
 /* Version of the bundle layout described in docs/bundle-format.md. */
-#define LODE_FORMAT_VERSION "3"
+#define LODE_FORMAT_VERSION "4"
 
 /*
  * The libraries lode runs with, one line: "GDAL 3.6.2, PROJ 9.1.1, HDF5 1.10.8,
@@ -186,6 +186,10 @@ typedef struct lode_read_options {
 	   --json"): the bundle, "verified", each dataset, the structure, the bundle digest,
 	   the signatures and the error, also when the reader crashed or was stopped. */
 	int report_json;
+	/* Verify only: decode every raster and recompute its content digest even when the
+	   bundle digest matches (by default its stored chunks, covered by the bundle digest,
+	   are hashed and not decoded; docs/cli.md, "verify --full"). */
+	int full;
 	/* Progress of the reading (verify, extract, merge; ls is quick): called in this
 	   process, from the child's reports, with a fraction in [0,1]; may be NULL.  Its
 	   return value is ignored: a signal stops the reading (lode_cleanup_on_signal). */

@@ -360,6 +360,13 @@ static char *version_words(const char *v, int *damaged)
 		    "12), so this lode cannot check it; verify it with lode 0.1.0, or make the bundle "
 		    "again with this lode (lode run, or lode package) from its manifest and sources, "
 		    "and sign it again");
+	if (v && strcmp(v, "3") == 0)
+		return lode__strict_fmt(
+		    "bundle format version 3 (made by lode 0.2.0), whose digest covers a chunked "
+		    "dataset's decoded values where version 4 covers its stored chunks "
+		    "(docs/bundle-format.md, section 12), so this lode cannot check its digest or "
+		    "signatures; verify it with lode 0.2.0, or make the bundle again with this lode "
+		    "(lode run, or lode package) from its manifest and sources, and sign it again");
 	*damaged = 1;
 	if (!v)
 		return lode__strict_fmt("lode_format_version is not a text as lode writes it, an unknown "

@@ -2,13 +2,24 @@
  * verify.c -- lode verify: what the receiving side runs to check a bundle.
  *
  * verify checks that the file holds exactly what lode writes (strict.c), recomputes
- * every content digest from the stored values (which also makes HDF5 check every
- * chunk's Fletcher32 checksum), checks that the coordinates and the lineage agree with
- * the grid-mapping attributes, checks the file structure, recomputes the bundle digest
- * from the whole file (every object, attribute and value: digest.c), and checks the
- * signatures (signature.c).  A bundle of another format version is refused before
- * anything else (lode__strict_format, the wording ls, extract, sign and merge share):
- * its digest means something else.  A bundle is untrusted input:
+ * the bundle digest from the whole file first (every object, attribute and link, each
+ * chunked dataset's stored chunks, every other dataset's values: digest.c; bundle
+ * format 4 digests stored chunks, so no chunk is inflated and this runs at about the
+ * speed of SHA-256), checks that the coordinates and the lineage agree with the
+ * grid-mapping attributes, checks the file structure, and checks the signatures
+ * (signature.c).  Content digests: when the bundle digest matches the stored one, a
+ * raster's content digest is covered by it (its lode_content_sha256 attribute and its
+ * stored chunks are both digested) and is not recomputed; the line shows the stored
+ * one (with --full, lode_read_options.full, it is recomputed all the same).  When the
+ * bundle digest does not match or cannot be computed, every content
+ * digest is recomputed from the decoded values (which also makes every chunk's
+ * Fletcher32 checksum checked), so that the damaged datasets are named.  Vector layers
+ * are always read back and their content digest recomputed (they are small, and reading
+ * them checks their structure as ls and extract will read it).  extract checks content
+ * digests against the values it writes in every case.  A bundle of another format
+ * version is refused before anything else (lode__strict_format, the wording ls,
+ * extract, sign and merge share): its digest means something else.  A bundle is
+ * untrusted input:
  * sizes read from it are checked against what the file stores before they size an
  * allocation (formats/bundle_bounds.c), what a dataset needs against --max-memory (a
  * dataset beyond it is NOT CHECKED, and the bundle not verified), and it is read in a
@@ -19,6 +30,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -168,10 +181,12 @@ static char *vector_problem(lode__bundle *b, const lode_bundle_item *it, char he
 /*
  * One dataset's check: NULL when it is intact (hex then holds its content digest), else
  * a malloc'd problem; *unchecked is set when the problem is that it cannot be read within
- * max_memory (then it is not known to be damaged).
+ * max_memory (then it is not known to be damaged).  covered: the bundle digest matched,
+ * so a raster's stored content digest is taken, not recomputed (every other check is
+ * made).
  */
-static char *dataset_problem(lode__bundle *b, const lode_bundle_item *it, size_t max_memory, char hex[65],
-			     int *unchecked)
+static char *dataset_problem(lode__bundle *b, const lode_bundle_item *it, size_t max_memory, int covered,
+			     char hex[65], int *unchecked)
 {
 	char *problem = NULL;
 	lode_error e;
@@ -191,6 +206,8 @@ static char *dataset_problem(lode__bundle *b, const lode_bundle_item *it, size_t
 		*unchecked = 1;
 	} else if ((problem = coords_problem(b, it)))
 		;
+	else if (covered) /* the bundle digest matched: it covers the stored content digest */
+		snprintf(hex, 65, "%.64s", it->content_sha256);
 	else if (lode__raster_content_digest(b, it, 8 * ((size_t)it->nx + (size_t)it->ny), max_memory, hex,
 					     &e) != LODE_OK)
 		problem = lode__strdup(e.message);
@@ -198,31 +215,6 @@ static char *dataset_problem(lode__bundle *b, const lode_bundle_item *it, size_t
 		problem =
 		    lode__sprintf("content digest mismatch: stored %s, computed %s", it->content_sha256, hex);
 	return problem;
-}
-
-/*
- * Record in k the values digest verify recomputed from the file for raster item it (its
- * content digest hex), so that the bundle digest does not read the raster a second time:
- * the content digest covers every value of the variable /NAME/NAME in row-major order,
- * band plane by band plane, little-endian, which is its values digest.  Only for a name
- * of the format (section 3), which the reader opened as exactly that path.  1 when
- * recorded.
- */
-static int remember_values(lode__known_values *k, const lode_bundle_item *it, const char *hex)
-{
-	size_t len = strlen(it->name);
-	char *path;
-	lode_error e;
-	int ok;
-
-	if (strcmp(it->kind, "raster") != 0 || len < 1 || len > 64 ||
-	    !((it->name[0] >= 'A' && it->name[0] <= 'Z') || (it->name[0] >= 'a' && it->name[0] <= 'z')) ||
-	    strspn(it->name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != len)
-		return 0;
-	path = lode__sprintf("/%s/%s", it->name, it->name);
-	ok = path && lode__known_values_set(k, path, hex, &e) == LODE_OK;
-	free(path);
-	return ok;
 }
 
 /* A JSON string of text that may not be UTF-8 (it comes from the file): bytes that are
@@ -270,31 +262,32 @@ static json_t *json_check_list(void)
 	return json_pack("{s:[], s:n, s:n, s:[]}", "datasets", "structure", "bundle_digest", "signatures");
 }
 
-/*
- * The bundle digest recomputed from the file (digest into digest) against the stored
- * one: its report line added to *text; when it is damaged, *damaged counted and, if
- * nothing was before, the reason in names.  LODE_ENOMEM alone stops the check.
- */
-static lode_status digest_line(lode__bundle *b, const lode__known_values *known, size_t nknown,
-			       const char *stored, char digest[65], char **text, json_t *rep, char *names,
-			       size_t names_size, size_t *damaged, lode_error *err)
+/* The bundle digest recomputed from the file, chunks hashed on every core (digest.c):
+   its status, de its failure. */
+static lode_status compute_digest(lode__bundle *b, char digest[65], lode_error *de)
 {
-	lode_error de;
 	lode_status drc;
 
-	/* What is read (values not known): chunks decoded on every core that fits. */
 	lode__bundle_set_decode_threads(b, lode__read_cores());
-	drc = lode__bundle_digest(b, known, nknown, digest, &de);
+	drc = lode__bundle_digest(b, NULL, 0, digest, de);
 	lode__bundle_set_decode_threads(b, 0);
+	return drc;
+}
 
-	if (drc == LODE_ENOMEM)
-		return lode__err(err, LODE_ENOMEM, "%s", de.message);
+/*
+ * The bundle digest recomputed from the file (status drc, failure de, digest) against
+ * the stored one: its report line added to *text; when it is damaged, *damaged counted
+ * and, if nothing was before, the reason in names.
+ */
+static void digest_line(lode_status drc, const lode_error *de, const char *stored, const char *digest,
+			char **text, json_t *rep, char *names, size_t names_size, size_t *damaged)
+{
 	if (drc) {
-		lode__addf(text, "bundle digest: DAMAGED: it cannot be computed: %s\n", de.message);
-		json_check(rep, "bundle_digest", NULL, NULL, "DAMAGED", NULL, de.message);
+		lode__addf(text, "bundle digest: DAMAGED: it cannot be computed: %s\n", de->message);
+		json_check(rep, "bundle_digest", NULL, NULL, "DAMAGED", NULL, de->message);
 		if (!*damaged)
 			snprintf(names, names_size, "the bundle digest cannot be computed: %.900s",
-				 de.message);
+				 de->message);
 		++*damaged;
 	} else if (!stored || strcmp(stored, digest) != 0) {
 		lode__addf(text, "bundle digest: DAMAGED: %s\n",
@@ -313,6 +306,45 @@ static lode_status digest_line(lode__bundle *b, const lode__known_values *known,
 		lode__addf(text, "bundle digest: OK (sha256 %s)\n", digest);
 		json_check(rep, "bundle_digest", NULL, NULL, "OK", digest, NULL);
 	}
+}
+
+/* The bytes of the file at path (0 when it cannot be asked), for the work expected. */
+static uint64_t file_bytes(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && st.st_size > 0 ? (uint64_t)st.st_size : 0;
+}
+
+/*
+ * The file structure as netCDF readers walk it, else the strict check's problem outside
+ * the datasets (*strict, taken): its report line when damaged (counted in *damaged, the
+ * reason in names if nothing was before).  Fails only when the walk cannot be made.
+ */
+static lode_status structure_line(lode__bundle *b, char **strict, char **text, json_t *rep, char *names,
+				  size_t names_size, size_t *damaged, lode_error *err)
+{
+	char *problem = NULL;
+	lode_status rc;
+
+	if ((rc = lode__bundle_check_structure(b, &problem, err)))
+		return rc;
+	if (!problem) {
+		problem = *strict;
+		*strict = NULL;
+	}
+	if (problem) {
+		char shown[900];
+		lode__printable(shown, sizeof shown, problem);
+		lode__addf(text, "structure: DAMAGED: %s\n", shown);
+		json_check(rep, "structure", NULL, NULL, "DAMAGED", NULL, problem);
+		if (!*damaged)
+			snprintf(names, names_size, "the file structure (%s)", shown);
+		++*damaged;
+		free(problem);
+	}
+	if (rep && json_is_null(json_object_get(rep, "structure")))
+		json_check(rep, "structure", NULL, NULL, "OK", NULL, NULL);
 	return LODE_OK;
 }
 
@@ -324,19 +356,21 @@ static lode_status digest_line(lode__bundle *b, const lode__known_values *known,
  * keys lode_verify_opt adds (bundle, verified, error).
  */
 static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trusted, size_t ntrusted,
-			       size_t max_memory, int json, char **report, lode_error *err)
+			       size_t max_memory, int json, int full, char **report, lode_error *err)
 {
 	json_t *rep = json ? json_check_list() : NULL;
 	lode__bundle *b = NULL;
 	lode_bundle_item *items = NULL;
-	size_t n = 0, damaged = 0, nknown = 0;
-	lode__known_values *known = NULL;
+	size_t n = 0, damaged = 0;
 	char *text = NULL, *stored = NULL, *strict = NULL, digest[65] = "", names[1024] = "",
 	     *unchecked = NULL;
 	const char *unchecked_name = NULL;
 	lode_kv *root = NULL;
 	size_t nroot = 0;
-	lode_status rc;
+	lode_status rc, drc;
+	lode_error de;
+	int covered;
+	uint64_t vectors = 0;
 
 	*report = NULL;
 	lode__err_clear(err);
@@ -345,18 +379,31 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 	/* The format version first: a bundle of another version is judged by nothing else. */
 	if ((rc = lode__strict_format(bundle_path, b, err)))
 		goto out;
-	/* Each value is read once (its chunks counted as inflated): about its bytes of work
-	   (measured on the demo bundle: 3.70 MB of work for 3.62 MB of values). */
-	lode__work_expect(lode__items_bytes(items, n) + 1);
-	known = calloc(n ? n : 1, sizeof *known); /* none: rasters are read twice */
+	/* The work: the stored bytes hashed once, the vector layers read back (about 32 bytes
+	   a feature), and the rasters' values only when the bundle digest does not match. */
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(items[i].kind, "vector") == 0)
+			vectors += lode__items_bytes(&items[i], 1);
+	lode__work_expect(file_bytes(bundle_path) + vectors + 1);
 	/* Exactly what lode writes (strict.c): problems to the items and to strict. */
 	if ((rc = lode__strict_check(b, items, n, &strict, err)))
 		goto out;
+	/* The bundle digest first, from the file: every object, attribute, link and stored
+	   chunk, nothing taken on trust.  When it matches, it covers each raster's stored
+	   content digest and values: they are not decoded again. */
+	lode__bundle_get_attr(b, "lode_bundle_sha256", &stored, err);
+	if ((drc = compute_digest(b, digest, &de)) == LODE_ENOMEM) {
+		rc = lode__err(err, LODE_ENOMEM, "%s", de.message);
+		goto out;
+	}
+	covered = !full && !drc && stored && strcmp(stored, digest) == 0;
+	if (!covered)
+		lode__work_expect(file_bytes(bundle_path) + lode__items_bytes(items, n) + 1);
 	for (size_t i = 0; i < n; i++) {
 		lode_bundle_item *it = &items[i];
 		char hex[65] = "";
 		int memory = 0;
-		char *problem = dataset_problem(b, it, max_memory, hex, &memory), shown[1024];
+		char *problem = dataset_problem(b, it, max_memory, covered, hex, &memory), shown[1024];
 		const char *verdict = !problem ? "OK" : memory ? "NOT CHECKED" : "DAMAGED";
 
 		if (problem)
@@ -380,51 +427,25 @@ static lode_status verify_impl(const char *bundle_path, const lode_pubkey *trust
 			free(problem);
 		} else {
 			lode__addf(&text, "%s: OK (sha256 %s)\n", it->name, hex);
-			/* Read once: the content digest just computed from a raster's stored
-			   values is its data variable's values digest (bundle-format.md 7.1). */
-			if (known && remember_values(&known[nknown], it, hex))
-				nknown++;
 		}
 	}
-	{
-		char *problem = NULL;
-		if ((rc = lode__bundle_check_structure(b, &problem, err)))
-			goto out;
-		if (!problem) {
-			problem = strict;
-			strict = NULL;
-		}
-		if (problem) {
-			char shown[900];
-			lode__printable(shown, sizeof shown, problem);
-			lode__addf(&text, "structure: DAMAGED: %s\n", shown);
-			json_check(rep, "structure", NULL, NULL, "DAMAGED", NULL, problem);
-			if (!damaged)
-				snprintf(names, sizeof names, "the file structure (%s)", shown);
-			damaged++;
-			free(problem);
-		}
-	}
-	if (rep && json_is_null(json_object_get(rep, "structure")))
-		json_check(rep, "structure", NULL, NULL, "OK", NULL, NULL);
-	lode__bundle_get_attr(b, "lode_bundle_sha256", &stored, err);
+	if ((rc = structure_line(b, &strict, &text, rep, names, sizeof names, &damaged, err)))
+		goto out;
 	if ((rc = lode__bundle_root_attrs(b, &root, &nroot, err))) {
 		lode__err_ctx(err, "%s: damaged: ", bundle_path);
 		err->code = rc = LODE_EDAMAGED;
 		goto out;
 	}
-	/* From the file: every object, attribute and value, nothing taken on trust.  Not
-	   when a dataset was beyond --max-memory: the digest would read it after all (in
-	   blocks that decode its chunks again and again), and the bundle is not verified
-	   whatever the digest says. */
+	/* Not when a dataset was beyond --max-memory: the bundle is not verified whatever
+	   the digest says. */
 	if (unchecked) {
 		lode__addf(&text, "bundle digest: NOT CHECKED: dataset '%s' was not read (--max-memory)\n",
 			   unchecked_name);
 		json_check(rep, "bundle_digest", NULL, NULL, "NOT CHECKED", NULL,
 			   "a dataset was not read (--max-memory)");
-	} else if ((rc = digest_line(b, known, nknown, stored, digest, &text, rep, names, sizeof names,
-				     &damaged, err)))
-		goto out;
+	} else {
+		digest_line(drc, &de, stored, digest, &text, rep, names, sizeof names, &damaged);
+	}
 	if (damaged) {
 		rc = lode__err(err, LODE_EDAMAGED, "%s: damaged: %s", bundle_path, names);
 		goto out;
@@ -460,7 +481,6 @@ out:
 	free(unchecked);
 	free(stored);
 	lode__kv_free(root, nroot);
-	lode__known_values_free(known, nknown);
 	lode__bundle_items_free(items, n);
 	lode__bundle_close(b, NULL);
 	if (rep) {
@@ -476,14 +496,14 @@ typedef struct verify_job {
 	const char *path;
 	const lode_pubkey *keys;
 	size_t nkeys, max_memory;
-	int json;
+	int json, full;
 } verify_job;
 
 static lode_status verify_job_fn(void *arg, char **text, lode_error *err)
 {
 	verify_job *j = arg;
 
-	return verify_impl(j->path, j->keys, j->nkeys, j->max_memory, j->json, text, err);
+	return verify_impl(j->path, j->keys, j->nkeys, j->max_memory, j->json, j->full, text, err);
 }
 
 /*
@@ -535,8 +555,9 @@ lode_status lode_verify_opt(const char *bundle_path, const char *const *trusted_
 	for (size_t k = 0; k < ntrusted && !rc; k++)
 		rc = lode__pubkey_load(trusted_keys[k], &keys[k], err);
 	if (!rc) {
-		j = (verify_job){bundle_path, keys, ntrusted, lode__read_memory(opt),
-				 opt && opt->report_json};
+		j = (verify_job){
+		    bundle_path,     keys, ntrusted, lode__read_memory(opt), opt && opt->report_json,
+		    opt && opt->full};
 		rc = lode__contained_progress(bundle_path, verify_job_fn, &j, report, err, NULL, opt);
 	}
 	for (size_t k = 0; k < ntrusted; k++)

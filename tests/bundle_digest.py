@@ -12,6 +12,7 @@ This file is the script printed in docs/bundle-format.md section 7.3.
 import ctypes
 import ctypes.util
 import hashlib
+import itertools
 import json
 import re
 import struct
@@ -142,7 +143,9 @@ class Encoder:
         if kind == h5o.TYPE_GROUP:
             self.walk(oid, path, depth, True)
         if kind == h5o.TYPE_DATASET:
-            self.put(self.values(oid, plan))
+            chunked = oid.get_create_plist().get_layout() == h5d.CHUNKED
+            self.put(self.stored(oid) if chunked and self.bytes_are_values(plan)
+                     else self.values(oid, plan))
 
     def attrs(self, oid, path):
         if h5a.get_num_attrs(oid) > MAX_ATTRS:
@@ -297,6 +300,36 @@ class Encoder:
             return buf.tobytes()
         raw = buf.tobytes()
         return b"".join(self.one(plan, raw[k * plan.size:(k + 1) * plan.size]) for k in range(n))
+
+    @staticmethod
+    def bytes_are_values(plan):
+        """Do a chunk's stored bytes hold its values (numbers, fixed-length strings), not
+        references to them elsewhere in the file (variable-length data lives in the
+        global heap; a reference is an address)?"""
+        if plan.kind == "comp":
+            return all(sub.kind in ("num", "fstr") for sub in plan.sub)
+        return plan.kind in ("num", "fstr")
+
+    def stored(self, did):
+        """A chunked dataset's values digest (format 4): its stored chunks, none inflated."""
+        top, n = hashlib.sha256(), 0
+        if did.get_storage_size():  # one that stores nothing has no chunk
+            n = did.get_num_chunks()
+        top.update(u64(n))
+        if not n:
+            return top.digest()
+        shape, chunk, found = did.shape, did.get_create_plist().get_chunk(), 0
+        for off in itertools.product(*(range(0, s, c) for s, c in zip(shape, chunk))):
+            info = did.get_chunk_info_by_coord(off)
+            if info.byte_offset is None or not info.size:
+                continue  # not stored (a dataset of a few bytes)
+            data = did.read_direct_chunk(off)[1]
+            top.update(b"".join(u64(o) for o in off) + u32(info.filter_mask) + u64(info.size) +
+                       hashlib.sha256(data).digest())
+            found += 1
+        if found != n:
+            raise Refused("chunks stored outside its extent")
+        return top.digest()
 
     def values(self, did, plan):
         """The values digest: SHA-256 over the SHA-256 of each plane."""

@@ -154,6 +154,170 @@ def test_tampering_breaks_verification(ctx, tdir):
     assert not problems, "; ".join(problems)
 
 
+def chunk_stats(path, var):
+    """[(offset, filter mask, stored size, stored bytes)] of every chunk of var (h5py)."""
+    with h5py.File(path, "r") as f:
+        d = f[var].id
+        out = []
+        for i in range(d.get_num_chunks()):
+            info = d.get_chunk_info(i)
+            out.append((info.chunk_offset, info.filter_mask, info.size,
+                        d.read_direct_chunk(info.chunk_offset)[1]))
+        return out
+
+
+@test
+def test_flipped_stored_byte_names_dataset(ctx, tdir):
+    """Bundle format 4 digests stored chunks: one stored byte of a raster chunk flipped in
+    the file (nothing else fixed) makes verify's bundle digest DAMAGED, and verify falls
+    back to decoding every raster, naming the dataset (its chunk fails its checksum); a
+    pixel rewritten through HDF5 (the chunk stored again, checksum valid) is named with
+    'content digest mismatch'.  The untouched bundle verifies, the raster's line showing
+    its stored content digest."""
+    b = signed_fixture(ctx, tdir)
+    r = lode_ok(ctx, ["verify", b], tdir)
+    with h5py.File(b, "r") as f:
+        stored = text(f["aeromag/aeromag"].attrs["lode_content_sha256"])
+    assert "aeromag: OK (sha256 %s)" % stored in r.out, r.out
+    with h5py.File(b, "r") as f:
+        info = f["aeromag/aeromag"].id.get_chunk_info(0)
+    flipped = os.path.join(tdir, "flipped.nc")
+    shutil.copy(b, flipped)
+    with open(flipped, "r+b") as fp:
+        fp.seek(info.byte_offset + info.size // 2)
+        byte = fp.read(1)
+        fp.seek(info.byte_offset + info.size // 2)
+        fp.write(bytes([byte[0] ^ 0x10]))
+    r = lode(ctx, ["verify", flipped], tdir)
+    assert_no_crash(r)
+    assert r.rc == 1 and "bundle digest: DAMAGED" in r.out and "aeromag: DAMAGED" in r.out \
+        and "deposits: OK" in r.out and "'aeromag'" in r.err, (r.rc, r.out, r.err)
+    pixel = os.path.join(tdir, "pixel.nc")
+    shutil.copy(b, pixel)
+    with h5py.File(pixel, "r+") as f:
+        f["aeromag/aeromag"][3, 3] = f["aeromag/aeromag"][3, 3] + 1
+    r = lode(ctx, ["verify", pixel], tdir)
+    assert_no_crash(r)
+    assert r.rc == 1 and "bundle digest: DAMAGED" in r.out and \
+        re.search(r"^aeromag: DAMAGED: content digest mismatch", r.out, re.M), (r.rc, r.out)
+
+
+@test
+def test_recompressed_chunks_change_digest(ctx, tdir):
+    """The stored bytes are what is signed: every chunk of the raster stored again at
+    deflate level 9 instead of lode's level 1 (the same values: every content digest
+    still matches, and the head, level parameter included, unchanged) gives another
+    bundle digest, which tests/bundle_digest.py and lode agree on; the old signature no
+    longer verifies."""
+    b = signed_fixture(ctx, tdir)
+    lode_ok(ctx, ["sign", b, "--key", os.path.join(tdir, "jmg.key"), "--signer", "JMG", "-q"], tdir)
+    before = bd.bundle_digest(b)
+    assert before == stored_digest(b)
+    c = os.path.join(tdir, "level9.nc")
+    shutil.copy(b, c)
+    with h5py.File(b, "r") as f:
+        v = f["aeromag/aeromag"]
+        data, chunks, fill = v[...], v.chunks, v.fillvalue
+    # The same filters (shuffle, deflate, Fletcher-32) at level 9, through HDF5.
+    with h5py.File(os.path.join(tdir, "l9.h5"), "w") as g:
+        g.create_dataset("v", data=data, chunks=chunks, shuffle=True, compression="gzip",
+                         compression_opts=9, fletcher32=True, fillvalue=fill)
+    l9 = chunk_stats(os.path.join(tdir, "l9.h5"), "v")
+    old = chunk_stats(b, "aeromag/aeromag")
+    assert [x[0] for x in l9] == [x[0] for x in old]
+    assert any(a[3] != o[3] for a, o in zip(l9, old)), "level 9 stored the same bytes"
+    with h5py.File(c, "r+") as f:
+        d = f["aeromag/aeromag"].id
+        for off, mask, _, raw in l9:
+            d.write_direct_chunk(off, raw, mask)
+    for name, (got, st) in bd.content_digests(c).items():
+        assert got == st, "%s: the values changed (%s, %s)" % (name, got, st)
+    ok, after, r = lode_agrees(ctx, tdir, c)
+    assert ok, r.out
+    assert after != before, "the bundle digest did not change with the stored bytes"
+    r = lode(ctx, ["verify", c, "--trust", os.path.join(tdir, "jmg.pub")], tdir)
+    assert_no_crash(r)
+    assert r.rc == 1 and "signature" in r.err, (r.rc, r.out, r.err)
+
+
+def write_text_in_place(attrs, name, value):
+    """Attribute name (fixed-length text) rewritten in place with value (bytes of its
+    length), raw in its own file type: the attribute keeps its place and its type."""
+    a = attrs.get_id(name)
+    ft = a.get_type()
+    assert not ft.is_variable_str() and ft.get_size() >= len(value), (name, ft.get_size())
+    a.write(np.frombuffer(value.ljust(ft.get_size(), b"\0"), dtype="S%d" % ft.get_size()).reshape(a.shape),
+            mtype=ft)
+
+
+@test
+def test_full_decodes_what_the_digest_vouches_for(ctx, tdir):
+    """A raster's content digest is the writer's word (format 4): one replaced by another
+    value with the bundle digest recomputed (as an unsigned bundle's forger, or a signer,
+    can) passes verify, whose raster line shows the stored digest, and fails verify
+    --full (content digest mismatch, naming the dataset) and extract, which decode."""
+    b = signed_fixture(ctx, tdir)
+    c = os.path.join(tdir, "forged.nc")
+    shutil.copy(b, c)
+    forged = hashlib.sha256(b"not these values").hexdigest()
+    with h5py.File(c, "r+") as f:
+        write_text_in_place(f["aeromag/aeromag"].attrs, "lode_content_sha256", forged.encode())
+    set_digest(c, bd.bundle_digest(c))
+    r = lode(ctx, ["verify", c], tdir)
+    assert_no_crash(r)
+    assert r.rc == 0 and "aeromag: OK (sha256 %s)" % forged in r.out, (r.rc, r.out, r.err)
+    r = lode(ctx, ["verify", c, "--full"], tdir)
+    assert_no_crash(r)
+    assert r.rc == 1 and re.search(r"^aeromag: DAMAGED: content digest mismatch", r.out, re.M) \
+        and "bundle digest: OK" in r.out and "'aeromag'" in r.err, (r.rc, r.out, r.err)
+    r = lode(ctx, ["verify", b, "--full"], tdir)
+    assert r.rc == 0, r.brief()
+    r = lode(ctx, ["extract", c, "-o", os.path.join(tdir, "x")], tdir)
+    assert_no_crash(r)
+    assert r.rc == 1 and "'aeromag'" in r.err and "content digest" in r.err, (r.rc, r.err)
+    assert not os.path.exists(os.path.join(tdir, "x", "aeromag.tif"))
+
+
+@test
+def test_heap_strings_are_covered(ctx, tdir):
+    """A layer's string field is chunked, but its chunks hold addresses into the global
+    heap, not the strings: format 4 digests such a variable by its values. A site name
+    changed in place in the heap (one letter, same length: the field's stored chunk
+    unchanged, as h5py shows) makes the bundle digest fail, whatever the copy of the
+    name the change hits."""
+    b = signed_fixture(ctx, tdir)
+    with h5py.File(b, "r") as f:
+        names = [k for k in f if k.startswith("deposits_field_") and f[k].dtype == object]
+        assert names, list(f)
+        var = names[0]
+        value = next(v for v in f[var][:] if len(v) >= 6)
+        before = f[var].id.read_direct_chunk((0,))[1]
+    data = open(b, "rb").read()
+    at = [m.start() for m in re.finditer(re.escape(value), data)][:6]
+    assert at, value
+    problems, heap_hit = [], False
+    for k, pos in enumerate(at):
+        c = os.path.join(tdir, "s%d.nc" % k)
+        with open(c, "wb") as fp:
+            fp.write(data[:pos] + bytes([data[pos] ^ 0x20]) + data[pos + 1:])
+        with h5py.File(c, "r") as f:
+            try:
+                changed = value not in list(f[var][:])
+                same_chunk = f[var].id.read_direct_chunk((0,))[1] == before
+            except Exception:  # the hit broke HDF5's reading: not the heap
+                changed, same_chunk = False, False
+        heap_hit = heap_hit or (changed and same_chunk)
+        r = lode(ctx, ["verify", c], tdir)
+        assert_no_crash(r)
+        # the bundle digest itself (what signatures sign), not only the layer's content
+        # digest, which verify recomputes from the strings too
+        if r.rc != 1 or "bundle digest: DAMAGED" not in r.out:
+            problems.append("byte %d (copy %d of %r): verify exit %d: %s" % (
+                pos, k, value, r.rc, r.out.strip().splitlines()[-1:]))
+    assert heap_hit, "no copy of %r was a heap string read through h5py" % value
+    assert not problems, "; ".join(problems)
+
+
 @test
 def test_sign_refuses_damaged_bundle(ctx, tdir):
     """A bundle that does not verify is not signed, and is left as it was."""
@@ -474,13 +638,15 @@ def test_digest_covers_what_v1_missed(ctx, tdir):
 def test_format_version_1_refused(ctx, tdir):
     """A bundle of format version 1 (older lode, whose digest covered part of the file) is
     refused by verify, sign and merge with a message saying to make it again; so is one of
-    version 2 (lode 0.1.0's layout), not as damaged; an unknown version is refused too.
-    lode writes version 3 (h5py)."""
+    version 2 (lode 0.1.0's layout) and one of version 3 (lode 0.2.0's digest over decoded
+    values), not as damaged; an unknown version is refused too.  lode writes version 4
+    (h5py)."""
     b = signed_fixture(ctx, tdir)
     with h5py.File(b, "r") as f:
-        assert text(f.attrs["lode_format_version"]) == "3", text(f.attrs["lode_format_version"])
+        assert text(f.attrs["lode_format_version"]) == "4", text(f.attrs["lode_format_version"])
     problems = []
     for version, want in (("1", "bundle format version 1"), ("2", "bundle format version 2"),
+                          ("3", "bundle format version 3 (made by lode 0.2.0)"),
                           ("999", "unknown bundle format version")):
         c = os.path.join(tdir, "v%s.nc" % version)
         shutil.copy(b, c)
@@ -490,8 +656,8 @@ def test_format_version_1_refused(ctx, tdir):
                      ["merge", c, "-o", os.path.join(tdir, "m%s.nc" % version)]):
             r = lode(ctx, args, tdir)
             assert_no_crash(r)
-            if r.rc != 1 or want not in r.err or (version in ("1", "2") and "again" not in r.err) \
-                    or (version == "2" and "damaged" in r.err):
+            if r.rc != 1 or want not in r.err or (version in ("1", "2", "3") and "again" not in r.err) \
+                    or (version in ("2", "3") and "damaged" in r.err):
                 problems.append("%s %s: exit %d, %r" % (args[0], version, r.rc, r.err.strip()[-300:]))
     assert not os.path.exists(os.path.join(tdir, "m1.nc")), "merge wrote a bundle"
     assert not problems, "; ".join(problems)
