@@ -162,7 +162,8 @@ lode_status lode__vector_open(const char *path, const char *const *open_options,
 
 		v->info.field_names = calloc((size_t)nf + 1, sizeof *v->info.field_names);
 		for (int i = 0; v->info.field_names && i < nf; i++)
-			v->info.field_names[i] = lode__strdup(OGR_Fld_GetNameRef(OGR_FD_GetFieldDefn(fdefn, i)));
+			v->info.field_names[i] =
+			    lode__strdup(OGR_Fld_GetNameRef(OGR_FD_GetFieldDefn(fdefn, i)));
 	}
 	v->info.nfeat = (long long)OGR_L_GetFeatureCount(v->layer, TRUE);
 	v->info.table = wkbFlatten(OGR_L_GetGeomType(v->layer)) == wkbNone;
@@ -631,7 +632,8 @@ lode_status lode__vread_features(reader *t, builder *b, lode_error *err)
 			goto out;
 		}
 		d->node_count[d->nfeat] = (int32_t)nodes;
-		if ((rc = lode__vread_add_attributes(b, feat, layer, err)) || (rc = lode__vread_send_xy(b, err)))
+		if ((rc = lode__vread_add_attributes(b, feat, layer, err)) ||
+		    (rc = lode__vread_send_xy(b, err)))
 			goto out;
 		/* Only the one reader's builder has an encoder, and it is the calling thread. */
 		if (b->xy && r->drain && b->sent != sent) {

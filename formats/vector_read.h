@@ -24,7 +24,7 @@ typedef struct lode_vector_info {
 	double extent[4];   /* xmin ymin xmax ymax in the source CRS */
 	char **layer_names; /* every layer of the source, for messages */
 	int nlayers;
-	char **field_names; /* the layer's fields, NULL-terminated (harmonize: checks its from) */
+	char **field_names;      /* the layer's fields, NULL-terminated (harmonize: checks its from) */
 	lode_source_files files; /* every file it reads, the source first (source_files.h) */
 } lode_vector_info;
 
