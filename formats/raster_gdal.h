@@ -71,6 +71,8 @@ void lode__warp_counts(long *fast, long *gdal);
 void lode__warp_mode_counts(long *bytes, long *floats);
 /* Windows warped by lode's own average kernel (formats/warp_average.c) so far. */
 long lode__warp_average_count(void);
+/* Windows warped by lode's own cubic kernel (formats/warp_cubic.c) so far. */
+long lode__warp_cubic_count(void);
 
 /* GeoTIFF writing for extract. */
 typedef struct lode__gtiff lode__gtiff;

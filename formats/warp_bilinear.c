@@ -30,20 +30,24 @@
  *  5. The value is stored as GWKSetPixelValueReal does: cast to Float32, or for an
  *     integer type clamped, rounded half up, and moved one step off the nodata value if
  *     it falls on it.
+ * lode's `cubic` kernel is this one with GDAL's cubic sample in step 4 (and GDAL's
+ * filter radius for cubic, 2, in step 1): where a point's 4 x 4 neighbourhood lies
+ * inside the source window and holds no nodata pixel, formats/warp_cubic.c computes it;
+ * elsewhere GDAL, and so lode, falls back to the bilinear value above.
  * The same machinery (steps 1 and 2, the nodata mask of step 4, the storing of step 5)
  * serves lode's `average` kernel, formats/warp_average.c, which replaces steps 3-4 by
  * GDAL's average over each target pixel's footprint (GDAL's filter radius for average
  * is 0, so its source windows are the sampled extent without a margin; a chunk whose
- * scale GDAL would sample on a grid is not ours).  The state both share is in
+ * scale GDAL would sample on a grid is not ours).  The state the three share is in
  * warp_kernel.h.
  * Anything else (another resampling, another working type, several bands, no nodata
  * (GDAL's own fast kernels do that case), a source mask band, an edge sample that fails
  * to transform, a chunk that GDAL would
  * resample with its wider kernel because its scale is below 0.95, a one-pixel-wide
  * source window) is not ours: lode__bilinear_window says so before writing anything
- * and the caller uses GDAL's warper.  LODE_WARP_KERNEL=gdal turns both kernels off;
- * tests/e2e/test_raster.py checks both ways give identical bundles and that both equal
- * gdalwarp -et 0.
+ * and the caller uses GDAL's warper.  LODE_WARP_KERNEL=gdal turns all three off;
+ * tests/e2e/test_raster.py and test_kernels.py check both ways give identical bundles
+ * and that both equal gdalwarp -et 0.
  */
 #include <float.h>
 #include <math.h>
@@ -101,7 +105,8 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
 
 	if (env && strcmp(env, "gdal") == 0)
 		return NULL;
-	if ((strcmp(p->resampling, "bilinear") != 0 && strcmp(p->resampling, "average") != 0) ||
+	if ((strcmp(p->resampling, "bilinear") != 0 && strcmp(p->resampling, "average") != 0 &&
+	     strcmp(p->resampling, "cubic") != 0) ||
 	    p->nbands != 1 || !p->has_src_nodata || !p->has_dst_nodata ||
 	    (dst_type != GDT_Float32 && dst_type != GDT_Int16 && dst_type != GDT_UInt16 &&
 	     dst_type != GDT_Byte))
@@ -118,6 +123,7 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
 	b->src_h = GDALGetRasterYSize(src);
 	b->band = p->bands[0];
 	b->average = strcmp(p->resampling, "average") == 0;
+	b->cubic = strcmp(p->resampling, "cubic") == 0;
 	b->type = dst_type;
 	b->nodata = (float)p->src_nodata;
 	b->lo = dst_type == GDT_Int16 ? -32768.0 : 0.0;
@@ -172,7 +178,7 @@ static int window_axis(double lo, double hi, int dsize, int size, int filter, in
 		       double *extra)
 {
 	const double scale = max_d(1e-3, (double)dsize / (hi - lo));
-	/* GWKGetFilterRadius: 1 for bilinear, 0 for average */
+	/* GWKGetFilterRadius: 1 for bilinear, 2 for cubic, 0 for average */
 	const int radius = scale < 0.95 ? (int)ceil(filter / scale) : filter;
 	const int lo_c = (int)max_d(0.0, lo), hi_c = (int)min_d(ceil(hi), (double)size);
 
@@ -189,7 +195,7 @@ static int window_axis(double lo, double hi, int dsize, int size, int filter, in
 	return radius;
 }
 
-/* GDALWarpOperation::ComputeSourceWindow for bilinear, edge sampling only.  Returns 0,
+/* GDALWarpOperation::ComputeSourceWindow for our kernels, edge sampling only.  Returns 0,
    or 1 when GDAL would take another road (a failed or wild sample). */
 static int source_window(const lode__bilinear *b, GDALTransformerFunc fn, void *arg, lode__warp_chunk *c,
 			 double *fill)
@@ -198,7 +204,7 @@ static int source_window(const lode__bilinear *b, GDALTransformerFunc fn, void *
 	int ok[4 * SAMPLE_STEPS];
 	const double step = 1.0 / (SAMPLE_STEPS - 1);
 	double minx = INFINITY, miny = INFINITY, maxx = -INFINITY, maxy = -INFINITY;
-	int n = 0, xr, yr;
+	int n = 0, xr, yr, filter;
 	const int W = b->src_w, H = b->src_h;
 
 	for (double r = 0.0; r <= 1.0 + step * 0.5 && n + 4 <= 4 * SAMPLE_STEPS; r += step) {
@@ -237,8 +243,9 @@ static int source_window(const lode__bilinear *b, GDALTransformerFunc fn, void *
 	miny = round_if_close(miny);
 	maxx = round_if_close(maxx);
 	maxy = round_if_close(maxy);
-	xr = window_axis(minx, maxx, c->dsx, W, !b->average, &c->sx, &c->ssx, &c->extra_x);
-	yr = window_axis(miny, maxy, c->dsy, H, !b->average, &c->sy, &c->ssy, &c->extra_y);
+	filter = b->average ? 0 : b->cubic ? 2 : 1;
+	xr = window_axis(minx, maxx, c->dsx, W, filter, &c->sx, &c->ssx, &c->extra_x);
+	yr = window_axis(miny, maxy, c->dsy, H, filter, &c->sy, &c->ssy, &c->extra_y);
 	*fill = (double)c->ssx * c->ssy / max_d(1.0, (maxx - minx + 2 * xr) * (maxy - miny + 2 * yr));
 	return 0;
 }
@@ -308,7 +315,7 @@ int lode__warp_chunk_scale(const lode__warp_chunk *c, double *xs_out, double *ys
 }
 
 /* GDALWarpKernel::PerformWarp's choice: does GDAL resample this chunk with the
-   four-sample bilinear formula? */
+   four-sample bilinear (or cubic) formula? */
 static int four_samples(const lode__warp_chunk *c)
 {
 	double xs, ys;
@@ -524,7 +531,9 @@ static void warp_chunk(lode__bilinear *b, const lode__warp_chunk *c, GDALTransfo
 				if (!m[(size_t)iy * (size_t)c->ssx + (size_t)ix])
 					continue;
 			}
-			if (!bilinear(b->sbuf, m, c->ssx, c->ssy, *x - c->sx, *y - c->sy, &v))
+			if (!(b->cubic &&
+			      lode__cubic_sample(b->sbuf, m, c->ssx, c->ssy, *x - c->sx, *y - c->sy, &v)) &&
+			    !bilinear(b->sbuf, m, c->ssx, c->ssy, *x - c->sx, *y - c->sy, &v))
 				continue;
 			if (b->type == GDT_Float32)
 				((float *)(void *)out)[i] = (float)v; /* GWKSetPixelValueReal */

@@ -1,8 +1,8 @@
 /*
- * warp_kernel.h -- PRIVATE to formats/warp_bilinear.c and formats/warp_average.c: the
- * state of lode's own warp kernels (bilinear and average), which share GDAL's chunking,
- * source reading, nodata masking and pixel storing (warp_bilinear.c) and differ only in
- * how a chunk's target pixels are computed.
+ * warp_kernel.h -- PRIVATE to formats/warp_bilinear.c, formats/warp_average.c and
+ * formats/warp_cubic.c: the state of lode's own warp kernels (bilinear, average and
+ * cubic), which share GDAL's chunking, source reading, nodata masking and pixel storing
+ * (warp_bilinear.c) and differ only in how a chunk's target pixels are computed.
  */
 #ifndef LODE_WARP_KERNEL_H
 #define LODE_WARP_KERNEL_H
@@ -24,7 +24,8 @@ struct lode__bilinear {
 	GDALDatasetH src;
 	int src_w, src_h;
 	int band;
-	int average;       /* 1: GDAL's average, 0: its bilinear */
+	int average;       /* 1: GDAL's average, 0: its bilinear or cubic */
+	int cubic;         /* 1: GDAL's cubic (bilinear at the edges and next to nodata) */
 	GDALDataType type; /* the working type: the target's */
 	float nodata;      /* Float32: the source nodata as the masker compares it */
 	int int_nodata;    /* integer types: the nodata value as the masker compares it */
@@ -79,5 +80,11 @@ static inline void lode__warp_store_int(const struct lode__bilinear *b, void *ro
    (m: its validity, NULL when all valid) into the window dst, nx pixels wide. */
 void lode__average_chunk(struct lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
 			 GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst);
+/* GWKCubicResample4Sample at (sx, sy) in a source window w x h pixels (values s,
+   validity m, NULL when all valid).  Returns 1 with the value in *out, or 0 when GDAL
+   resamples that point bilinearly instead (its 4 x 4 neighbourhood is not wholly inside
+   the window, or holds a nodata pixel). */
+int lode__cubic_sample(const float *s, const unsigned char *m, int w, int h, double sx, double sy,
+		       double *out);
 
 #endif
