@@ -73,6 +73,8 @@ void lode__warp_mode_counts(long *bytes, long *floats);
 long lode__warp_average_count(void);
 /* Windows warped by lode's own cubic kernel (formats/warp_cubic.c) so far. */
 long lode__warp_cubic_count(void);
+/* Windows warped by lode's own cubicspline kernel (formats/warp_cubic.c) so far. */
+long lode__warp_spline_count(void);
 
 /* GeoTIFF writing for extract. */
 typedef struct lode__gtiff lode__gtiff;

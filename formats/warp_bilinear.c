@@ -33,21 +33,22 @@
  * lode's `cubic` kernel is this one with GDAL's cubic sample in step 4 (and GDAL's
  * filter radius for cubic, 2, in step 1): where a point's 4 x 4 neighbourhood lies
  * inside the source window and holds no nodata pixel, formats/warp_cubic.c computes it;
- * elsewhere GDAL, and so lode, falls back to the bilinear value above.
+ * elsewhere GDAL, and so lode, falls back to the bilinear value above.  `cubicspline`
+ * replaces the whole of step 4's value by GDAL's general resampler (warp_cubic.c), at
+ * any scale (GDAL widens that kernel for a coarser chunk instead of changing method).
  * The same machinery (steps 1 and 2, the nodata mask of step 4, the storing of step 5)
  * serves lode's `average` kernel, formats/warp_average.c, which replaces steps 3-4 by
  * GDAL's average over each target pixel's footprint (GDAL's filter radius for average
  * is 0, so its source windows are the sampled extent without a margin; a chunk whose
- * scale GDAL would sample on a grid is not ours).  The state the three share is in
+ * scale GDAL would sample on a grid is not ours).  The state they share is in
  * warp_kernel.h.
  * Anything else (another resampling, another working type, several bands, no nodata
  * (GDAL's own fast kernels do that case), a source mask band, an edge sample that fails
- * to transform, a chunk that GDAL would
- * resample with its wider kernel because its scale is below 0.95, a one-pixel-wide
- * source window) is not ours: lode__bilinear_window says so before writing anything
- * and the caller uses GDAL's warper.  LODE_WARP_KERNEL=gdal turns all three off;
- * tests/e2e/test_raster.py and test_kernels.py check both ways give identical bundles
- * and that both equal gdalwarp -et 0.
+ * to transform, a bilinear or cubic chunk that GDAL would resample with its wider
+ * kernel because its scale is below 0.95, a one-pixel-wide source window) is not ours: lode__bilinear_window
+ * says so before writing anything and the caller uses GDAL's warper.  LODE_WARP_KERNEL=gdal turns them all
+ * off; tests/e2e/test_raster.py and test_kernels.py check both ways give identical bundles and that both
+ * equal gdalwarp -et 0.
  */
 #include <float.h>
 #include <math.h>
@@ -106,7 +107,7 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
 	if (env && strcmp(env, "gdal") == 0)
 		return NULL;
 	if ((strcmp(p->resampling, "bilinear") != 0 && strcmp(p->resampling, "average") != 0 &&
-	     strcmp(p->resampling, "cubic") != 0) ||
+	     strcmp(p->resampling, "cubic") != 0 && strcmp(p->resampling, "cubicspline") != 0) ||
 	    p->nbands != 1 || !p->has_src_nodata || !p->has_dst_nodata ||
 	    (dst_type != GDT_Float32 && dst_type != GDT_Int16 && dst_type != GDT_UInt16 &&
 	     dst_type != GDT_Byte))
@@ -124,6 +125,7 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
 	b->band = p->bands[0];
 	b->average = strcmp(p->resampling, "average") == 0;
 	b->cubic = strcmp(p->resampling, "cubic") == 0;
+	b->spline = strcmp(p->resampling, "cubicspline") == 0;
 	b->type = dst_type;
 	b->nodata = (float)p->src_nodata;
 	b->lo = dst_type == GDT_Int16 ? -32768.0 : 0.0;
@@ -150,6 +152,7 @@ void lode__bilinear_free(lode__bilinear *b)
 	free(b->pz2);
 	free(b->ok);
 	free(b->ok2);
+	free(b->wx);
 	free(b);
 }
 
@@ -178,7 +181,7 @@ static int window_axis(double lo, double hi, int dsize, int size, int filter, in
 		       double *extra)
 {
 	const double scale = max_d(1e-3, (double)dsize / (hi - lo));
-	/* GWKGetFilterRadius: 1 for bilinear, 2 for cubic, 0 for average */
+	/* GWKGetFilterRadius: 1 for bilinear, 2 for cubic and cubicspline, 0 for average */
 	const int radius = scale < 0.95 ? (int)ceil(filter / scale) : filter;
 	const int lo_c = (int)max_d(0.0, lo), hi_c = (int)min_d(ceil(hi), (double)size);
 
@@ -243,7 +246,7 @@ static int source_window(const lode__bilinear *b, GDALTransformerFunc fn, void *
 	miny = round_if_close(miny);
 	maxx = round_if_close(maxx);
 	maxy = round_if_close(maxy);
-	filter = b->average ? 0 : b->cubic ? 2 : 1;
+	filter = b->average ? 0 : b->cubic || b->spline ? 2 : 1;
 	xr = window_axis(minx, maxx, c->dsx, W, filter, &c->sx, &c->ssx, &c->extra_x);
 	yr = window_axis(miny, maxy, c->dsy, H, filter, &c->sy, &c->ssy, &c->extra_y);
 	*fill = (double)c->ssx * c->ssy / max_d(1.0, (maxx - minx + 2 * xr) * (maxy - miny + 2 * yr));
@@ -502,8 +505,30 @@ static int bilinear(const float *s, const unsigned char *m, int w, int h, double
 	return 1;
 }
 
+/* The chunk's cubicspline axes (GDALWarpKernel::PerformWarp's scales and radii) and room
+   for a point's column weights.  Returns 1 when done, 0 when not ours, -1 when out of
+   memory. */
+static int spline_axes(lode__bilinear *b, const lode__warp_chunk *c, lode__spline_axis *ax,
+		       lode__spline_axis *ay)
+{
+	double xs, ys;
+
+	if (!lode__warp_chunk_scale(c, &xs, &ys) || !lode__spline_axis_set(xs, ax) ||
+	    !lode__spline_axis_set(ys, ay))
+		return 0;
+	if (2 * (ax->radius + 1) > b->wx_cap) {
+		double *n = realloc(b->wx, sizeof *n * (size_t)(2 * (ax->radius + 1)));
+		if (!n)
+			return -1;
+		b->wx = n;
+		b->wx_cap = 2 * (ax->radius + 1);
+	}
+	return 1;
+}
+
+/* One chunk by bilinear, cubic or (ax, ay not NULL) cubicspline. */
 static void warp_chunk(lode__bilinear *b, const lode__warp_chunk *c, GDALTransformerFunc fn, void *arg,
-		       int nx, unsigned char *dst)
+		       const lode__spline_axis *ax, const lode__spline_axis *ay, int nx, unsigned char *dst)
 {
 	const size_t esize = (size_t)GDALGetDataTypeSizeBytes(b->type);
 	const unsigned char *m = validity(b, (size_t)c->ssx * (size_t)c->ssy);
@@ -531,10 +556,15 @@ static void warp_chunk(lode__bilinear *b, const lode__warp_chunk *c, GDALTransfo
 				if (!m[(size_t)iy * (size_t)c->ssx + (size_t)ix])
 					continue;
 			}
-			if (!(b->cubic &&
-			      lode__cubic_sample(b->sbuf, m, c->ssx, c->ssy, *x - c->sx, *y - c->sy, &v)) &&
-			    !bilinear(b->sbuf, m, c->ssx, c->ssy, *x - c->sx, *y - c->sy, &v))
+			if (ax) {
+				if (!lode__cubicspline_sample(b->sbuf, m, c->ssx, c->ssy, *x - c->sx,
+							      *y - c->sy, ax, ay, b->wx, &v))
+					continue;
+			} else if (!(b->cubic && lode__cubic_sample(b->sbuf, m, c->ssx, c->ssy, *x - c->sx,
+								    *y - c->sy, &v)) &&
+				   !bilinear(b->sbuf, m, c->ssx, c->ssy, *x - c->sx, *y - c->sy, &v)) {
 				continue;
+			}
 			if (b->type == GDT_Float32)
 				((float *)(void *)out)[i] = (float)v; /* GWKSetPixelValueReal */
 			else
@@ -554,12 +584,20 @@ int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, 
 		return rc < 0 ? -1 : 0;
 	for (int i = 0; i < b->nchunks; i++) {
 		const lode__warp_chunk *c = &b->chunks[i];
+		lode__spline_axis ax, ay;
 		double xs, ys;
 		if (c->ssx <= 0 || c->ssy <= 0)
 			continue;
-		if (b->average ? !lode__warp_chunk_scale(c, &xs, &ys)
-			       : c->ssx == 1 || c->ssy == 1 || !four_samples(c))
+		if (b->spline) {
+			/* GDAL's general resampler at any scale */
+			if (c->ssx == 1 || c->ssy == 1)
+				return 0;
+			if ((rc = spline_axes(b, c, &ax, &ay)) <= 0)
+				return rc;
+		} else if (b->average ? !lode__warp_chunk_scale(c, &xs, &ys)
+				      : c->ssx == 1 || c->ssy == 1 || !four_samples(c)) {
 			return 0;
+		}
 	}
 	/* INIT_DEST=NO_DATA, converted to the target type the way GDAL converts it */
 	GDALCopyWords64(&b->dst_nodata, GDT_Float64, 0, dst, b->type, GDALGetDataTypeSizeBytes(b->type),
@@ -576,8 +614,14 @@ int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, 
 		if (b->average)
 			lode__average_chunk(b, c, validity(b, (size_t)c->ssx * (size_t)c->ssy), fn, arg, nx,
 					    dst);
-		else
-			warp_chunk(b, c, fn, arg, nx, dst);
+		else if (!b->spline)
+			warp_chunk(b, c, fn, arg, NULL, NULL, nx, dst);
+		else {
+			lode__spline_axis ax, ay;
+			if (spline_axes(b, c, &ax, &ay) != 1)
+				return -1; /* cannot happen: the first pass said 1 */
+			warp_chunk(b, c, fn, arg, &ax, &ay, nx, dst);
+		}
 	}
 	return 1;
 }

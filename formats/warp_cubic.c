@@ -1,6 +1,7 @@
 /*
- * warp_cubic.c -- lode's own `cubic` sample of one target pixel, giving the same value,
- * bit for bit, as GDAL 3.6's warper (GWKCubicResample4Sample) gives for it.
+ * warp_cubic.c -- lode's own `cubic` and `cubicspline` samples of one target pixel,
+ * giving the same value, bit for bit, as GDAL 3.6's warper (GWKCubicResample4Sample,
+ * GWKResample) gives for it.
  *
  * Why: with a destination nodata value GDAL's warper keeps a destination validity mask,
  * so every window goes through its general per-pixel kernel (GWKRealCase), which fetches
@@ -27,9 +28,22 @@
  *     double precision (CONVOL4).  The density GDAL convolves alongside is a sum of
  *     weights that add up to one, so it never falls below GDAL's 0.9999 blending limit
  *     and the value is stored as it is.
- * tests/e2e/test_kernels.py compares every pixel with gdalwarp -r cubic -et 0's and the
- * bundle with the one LODE_WARP_KERNEL=gdal (GDAL's warper) writes.
+ * `cubicspline` goes through GDAL's general resampler instead (GWKResample with the
+ * unnormalised B-spline GWKBSpline as its weight function), at any scale: the chunk's
+ * scale and kernel radius are PerformWarp's (radius 2, ceil(2 / scale) below a scale of
+ * 1, and the weights' argument multiplied by the scale then), the point's pixel is
+ * floor(x - 0.5) (floor this time), the kernel is clipped to the source window, each
+ * column's weight is computed once per point, each row sums value x weight and the
+ * weights of its valid pixels left to right, then the rows' sums are weighted by their
+ * row weight and added top to bottom; a point whose weights sum below 1e-6 stays
+ * nodata, otherwise the value is the sum divided by the weights' sum unless that is
+ * within 1e-5 of 1.  (GDAL also sums a density, equal to that weight sum here, so it
+ * never blends the value with the destination.)
+ * tests/e2e/test_kernels.py compares every pixel with gdalwarp -r cubic (and
+ * cubicspline) -et 0's and the bundle with the one LODE_WARP_KERNEL=gdal (GDAL's warper)
+ * writes.
  */
+#include <math.h>
 #include <stddef.h>
 
 #include "warp_kernel.h"
@@ -71,5 +85,82 @@ int lode__cubic_sample(const float *s, const unsigned char *m, int w, int h, dou
 	}
 	weights(sy - 0.5 - iy, cy);
 	*out = cy[0] * row[0] + cy[1] * row[1] + cy[2] * row[2] + cy[3] * row[3];
+	return 1;
+}
+
+/* GWKBSpline, expression for expression (unnormalised: the weights add up to about 6,
+   and GDAL divides by their sum). */
+static double bspline(double x)
+{
+	const double xp2 = x + 2.0;
+	const double xp1 = x + 1.0;
+	const double xm1 = x - 1.0;
+	const double xp2c = xp2 * xp2 * xp2;
+
+	return xp2 > 0.0 ? ((xp1 > 0.0)
+				? ((x > 0.0) ? ((xm1 > 0.0) ? -4.0 * xm1 * xm1 * xm1 : 0.0) + 6.0 * x * x * x
+					     : 0.0) +
+				      -4.0 * xp1 * xp1 * xp1
+				: 0.0) +
+			       xp2c
+			 : 0.0;
+}
+
+int lode__spline_axis_set(double scale, lode__spline_axis *a)
+{
+	a->scale = scale;
+	a->below1 = scale < 1.0;
+	/* GDALWarpKernel::PerformWarp's nXRadius and nFiltInitX for a filter radius of 2 */
+	a->radius = a->below1 ? (int)ceil(2.0 / scale) : 2;
+	a->init = (2 + 1) % 2 - a->radius;
+	return a->radius <= LODE_SPLINE_MAX_RADIUS;
+}
+
+int lode__cubicspline_sample(const float *s, const unsigned char *m, int w, int h, double sx, double sy,
+			     const lode__spline_axis *ax, const lode__spline_axis *ay, double *wx,
+			     double *out)
+{
+	const int ix = (int)floor(sx - 0.5), iy = (int)floor(sy - 0.5);
+	const double dx = sx - 0.5 - ix, dy = sy - 0.5 - iy;
+	int j = ay->init, jmax = ay->radius, imin = ax->init, imax = ax->radius;
+	double real = 0.0, weight = 0.0;
+
+	if (iy + j < 0)
+		j = -iy;
+	if (iy + jmax >= h)
+		jmax = h - iy - 1;
+	if (ix + imin < 0)
+		imin = -ix;
+	if (ix + imax >= w)
+		imax = w - ix - 1;
+	/* GDAL computes each column's weight once per point */
+	for (int i = imin; i <= imax; i++)
+		wx[i - imin] = ax->below1 ? bspline((i - dx) * ax->scale) : bspline(i - dx);
+	for (; j <= jmax; j++) {
+		const size_t o = (size_t)(iy + j) * (size_t)w + (size_t)(ix + imin);
+		const float *v = s + o;
+		const double w1 = ay->below1 ? bspline((j - dy) * ay->scale) : bspline(j - dy);
+		double rl = 0.0, wl = 0.0;
+		/* a row without a valid pixel adds nothing (GDAL skips it, or adds zeros) */
+		if (m) {
+			const unsigned char *q = m + o;
+			for (int i = 0; i <= imax - imin; i++)
+				if (q[i]) {
+					rl += v[i] * wx[i];
+					wl += wx[i];
+				}
+		} else {
+			for (int i = 0; i <= imax - imin; i++) {
+				rl += v[i] * wx[i];
+				wl += wx[i];
+			}
+		}
+		real += rl * w1;
+		weight += wl * w1;
+	}
+	/* with a mask GDAL also requires the density, which it sums exactly as the weight */
+	if (weight < 0.000001)
+		return 0;
+	*out = weight < 0.99999 || weight > 1.00001 ? real / weight : real;
 	return 1;
 }

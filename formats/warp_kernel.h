@@ -1,8 +1,9 @@
 /*
  * warp_kernel.h -- PRIVATE to formats/warp_bilinear.c, formats/warp_average.c and
- * formats/warp_cubic.c: the state of lode's own warp kernels (bilinear, average and
- * cubic), which share GDAL's chunking, source reading, nodata masking and pixel storing
- * (warp_bilinear.c) and differ only in how a chunk's target pixels are computed.
+ * formats/warp_cubic.c: the state of lode's own warp kernels (bilinear, average, cubic
+ * and cubicspline), which share GDAL's chunking, source reading, nodata masking and
+ * pixel storing (warp_bilinear.c) and differ only in how a chunk's target pixels are
+ * computed.
  */
 #ifndef LODE_WARP_KERNEL_H
 #define LODE_WARP_KERNEL_H
@@ -26,6 +27,7 @@ struct lode__bilinear {
 	int band;
 	int average;       /* 1: GDAL's average, 0: its bilinear or cubic */
 	int cubic;         /* 1: GDAL's cubic (bilinear at the edges and next to nodata) */
+	int spline;        /* 1: GDAL's cubicspline (its general GWKResample) */
 	GDALDataType type; /* the working type: the target's */
 	float nodata;      /* Float32: the source nodata as the masker compares it */
 	int int_nodata;    /* integer types: the nodata value as the masker compares it */
@@ -43,6 +45,8 @@ struct lode__bilinear {
 	double *px, *py, *pz, *px2, *py2, *pz2;
 	int *ok, *ok2;
 	int row_cap;
+	double *wx; /* cubicspline: a point's column weights */
+	int wx_cap;
 };
 
 /* GDALWarpKernel::PerformWarp's scales of a chunk (dfXScale, dfYScale).  Returns 0 when
@@ -86,5 +90,22 @@ void lode__average_chunk(struct lode__bilinear *b, const lode__warp_chunk *c, co
    the window, or holds a nodata pixel). */
 int lode__cubic_sample(const float *s, const unsigned char *m, int w, int h, double sx, double sy,
 		       double *out);
+
+/* One axis of GDALWarpKernel::PerformWarp's filter set-up for cubicspline (filter radius
+   2): the chunk's scale, whether it is below 1, the kernel's radius and first offset. */
+typedef struct lode__spline_axis {
+	double scale;
+	int below1;
+	int radius, init;
+} lode__spline_axis;
+enum { LODE_SPLINE_MAX_RADIUS = 1000 }; /* beyond: GDAL's warper (a 2000 x coarser chunk) */
+/* Fill *a for a chunk's scale; returns 0 when the radius is beyond LODE_SPLINE_MAX_RADIUS. */
+int lode__spline_axis_set(double scale, lode__spline_axis *a);
+/* GWKResample with GWKBSpline at (sx, sy) in a source window w x h (values s, validity
+   m, NULL when all valid); wx: scratch for 2 * (ax->radius + 1) weights.  Returns 1 with
+   the value in *out, 0 when GDAL finds no weight (the pixel stays nodata). */
+int lode__cubicspline_sample(const float *s, const unsigned char *m, int w, int h, double sx, double sy,
+			     const lode__spline_axis *ax, const lode__spline_axis *ay, double *wx,
+			     double *out);
 
 #endif
