@@ -273,8 +273,8 @@ struct lode__warper {
 
 /* Windows warped by lode's bilinear, average and cubic kernels and by GDAL's warper
    (LODE_PROFILE). */
-static _Atomic long windows_fast, windows_average, windows_cubic, windows_spline, windows_gdal,
-    windows_mode_bytes, windows_mode_floats;
+static _Atomic long windows_fast, windows_average, windows_cubic, windows_spline, windows_lanczos,
+    windows_gdal, windows_mode_bytes, windows_mode_floats;
 
 void lode__warp_counts(long *fast, long *gdal)
 {
@@ -295,6 +295,11 @@ long lode__warp_cubic_count(void)
 long lode__warp_spline_count(void)
 {
 	return windows_spline;
+}
+
+long lode__warp_lanczos_count(void)
+{
+	return windows_lanczos;
 }
 
 void lode__warp_mode_counts(long *bytes, long *floats)
@@ -439,6 +444,8 @@ lode_status lode__warper_window(lode__warper *w, int x0, int y0, int nx, int ny,
 				windows_cubic++;
 			else if (strcmp(p->resampling, "cubicspline") == 0)
 				windows_spline++;
+			else if (strcmp(p->resampling, "lanczos") == 0)
+				windows_lanczos++;
 			else
 				windows_fast++;
 			goto out;

@@ -75,6 +75,8 @@ long lode__warp_average_count(void);
 long lode__warp_cubic_count(void);
 /* Windows warped by lode's own cubicspline kernel (formats/warp_cubic.c) so far. */
 long lode__warp_spline_count(void);
+/* Windows warped by lode's own lanczos kernel (formats/warp_cubic.c) so far. */
+long lode__warp_lanczos_count(void);
 
 /* GeoTIFF writing for extract. */
 typedef struct lode__gtiff lode__gtiff;

@@ -34,8 +34,9 @@
  * filter radius for cubic, 2, in step 1): where a point's 4 x 4 neighbourhood lies
  * inside the source window and holds no nodata pixel, formats/warp_cubic.c computes it;
  * elsewhere GDAL, and so lode, falls back to the bilinear value above.  `cubicspline`
- * replaces the whole of step 4's value by GDAL's general resampler (warp_cubic.c), at
- * any scale (GDAL widens that kernel for a coarser chunk instead of changing method).
+ * and `lanczos` replace the whole of step 4's value by GDAL's general resampler and its
+ * Lanczos one (warp_cubic.c), at any scale (GDAL widens those kernels for a coarser
+ * chunk instead of changing method).
  * The same machinery (steps 1 and 2, the nodata mask of step 4, the storing of step 5)
  * serves lode's `average` kernel, formats/warp_average.c, which replaces steps 3-4 by
  * GDAL's average over each target pixel's footprint (GDAL's filter radius for average
@@ -107,7 +108,8 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
 	if (env && strcmp(env, "gdal") == 0)
 		return NULL;
 	if ((strcmp(p->resampling, "bilinear") != 0 && strcmp(p->resampling, "average") != 0 &&
-	     strcmp(p->resampling, "cubic") != 0 && strcmp(p->resampling, "cubicspline") != 0) ||
+	     strcmp(p->resampling, "cubic") != 0 && strcmp(p->resampling, "cubicspline") != 0 &&
+	     strcmp(p->resampling, "lanczos") != 0) ||
 	    p->nbands != 1 || !p->has_src_nodata || !p->has_dst_nodata ||
 	    (dst_type != GDT_Float32 && dst_type != GDT_Int16 && dst_type != GDT_UInt16 &&
 	     dst_type != GDT_Byte))
@@ -126,6 +128,7 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
 	b->average = strcmp(p->resampling, "average") == 0;
 	b->cubic = strcmp(p->resampling, "cubic") == 0;
 	b->spline = strcmp(p->resampling, "cubicspline") == 0;
+	b->lanczos = strcmp(p->resampling, "lanczos") == 0;
 	b->type = dst_type;
 	b->nodata = (float)p->src_nodata;
 	b->lo = dst_type == GDT_Int16 ? -32768.0 : 0.0;
@@ -181,7 +184,8 @@ static int window_axis(double lo, double hi, int dsize, int size, int filter, in
 		       double *extra)
 {
 	const double scale = max_d(1e-3, (double)dsize / (hi - lo));
-	/* GWKGetFilterRadius: 1 for bilinear, 2 for cubic and cubicspline, 0 for average */
+	/* GWKGetFilterRadius: 1 for bilinear, 2 for cubic and cubicspline, 3 for lanczos, 0
+	   for average */
 	const int radius = scale < 0.95 ? (int)ceil(filter / scale) : filter;
 	const int lo_c = (int)max_d(0.0, lo), hi_c = (int)min_d(ceil(hi), (double)size);
 
@@ -246,7 +250,7 @@ static int source_window(const lode__bilinear *b, GDALTransformerFunc fn, void *
 	miny = round_if_close(miny);
 	maxx = round_if_close(maxx);
 	maxy = round_if_close(maxy);
-	filter = b->average ? 0 : b->cubic || b->spline ? 2 : 1;
+	filter = b->average ? 0 : b->lanczos ? 3 : b->cubic || b->spline ? 2 : 1;
 	xr = window_axis(minx, maxx, c->dsx, W, filter, &c->sx, &c->ssx, &c->extra_x);
 	yr = window_axis(miny, maxy, c->dsy, H, filter, &c->sy, &c->ssy, &c->extra_y);
 	*fill = (double)c->ssx * c->ssy / max_d(1.0, (maxx - minx + 2 * xr) * (maxy - miny + 2 * yr));
@@ -511,17 +515,20 @@ static int bilinear(const float *s, const unsigned char *m, int w, int h, double
 static int spline_axes(lode__bilinear *b, const lode__warp_chunk *c, lode__spline_axis *ax,
 		       lode__spline_axis *ay)
 {
+	const int filter = b->lanczos ? 3 : 2;
 	double xs, ys;
+	int need;
 
-	if (!lode__warp_chunk_scale(c, &xs, &ys) || !lode__spline_axis_set(xs, ax) ||
-	    !lode__spline_axis_set(ys, ay))
+	if (!lode__warp_chunk_scale(c, &xs, &ys) || !lode__spline_axis_set(xs, filter, ax) ||
+	    !lode__spline_axis_set(ys, filter, ay))
 		return 0;
-	if (2 * (ax->radius + 1) > b->wx_cap) {
-		double *n = realloc(b->wx, sizeof *n * (size_t)(2 * (ax->radius + 1)));
+	need = 2 * (ax->radius + 1) + 2 * (ay->radius + 1);
+	if (need > b->wx_cap) {
+		double *n = realloc(b->wx, sizeof *n * (size_t)need);
 		if (!n)
 			return -1;
 		b->wx = n;
-		b->wx_cap = 2 * (ax->radius + 1);
+		b->wx_cap = need;
 	}
 	return 1;
 }
@@ -557,8 +564,12 @@ static void warp_chunk(lode__bilinear *b, const lode__warp_chunk *c, GDALTransfo
 					continue;
 			}
 			if (ax) {
-				if (!lode__cubicspline_sample(b->sbuf, m, c->ssx, c->ssy, *x - c->sx,
-							      *y - c->sy, ax, ay, b->wx, &v))
+				if (!(b->lanczos
+					  ? lode__lanczos_sample(b->sbuf, m, c->ssx, c->ssy, *x - c->sx,
+								 *y - c->sy, ax, ay, b->wx,
+								 b->wx + 2 * (ax->radius + 1), &v)
+					  : lode__cubicspline_sample(b->sbuf, m, c->ssx, c->ssy, *x - c->sx,
+								     *y - c->sy, ax, ay, b->wx, &v)))
 					continue;
 			} else if (!(b->cubic && lode__cubic_sample(b->sbuf, m, c->ssx, c->ssy, *x - c->sx,
 								    *y - c->sy, &v)) &&
@@ -588,8 +599,8 @@ int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, 
 		double xs, ys;
 		if (c->ssx <= 0 || c->ssy <= 0)
 			continue;
-		if (b->spline) {
-			/* GDAL's general resampler at any scale */
+		if (b->spline || b->lanczos) {
+			/* GDAL's general resamplers at any scale */
 			if (c->ssx == 1 || c->ssy == 1)
 				return 0;
 			if ((rc = spline_axes(b, c, &ax, &ay)) <= 0)
@@ -614,7 +625,7 @@ int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, 
 		if (b->average)
 			lode__average_chunk(b, c, validity(b, (size_t)c->ssx * (size_t)c->ssy), fn, arg, nx,
 					    dst);
-		else if (!b->spline)
+		else if (!b->spline && !b->lanczos)
 			warp_chunk(b, c, fn, arg, NULL, NULL, nx, dst);
 		else {
 			lode__spline_axis ax, ay;

@@ -1,7 +1,7 @@
 /*
- * warp_cubic.c -- lode's own `cubic` and `cubicspline` samples of one target pixel,
- * giving the same value, bit for bit, as GDAL 3.6's warper (GWKCubicResample4Sample,
- * GWKResample) gives for it.
+ * warp_cubic.c -- lode's own `cubic`, `cubicspline` and `lanczos` samples of one target
+ * pixel, giving the same value, bit for bit, as GDAL 3.6's warper
+ * (GWKCubicResample4Sample, GWKResample, GWKResampleOptimizedLanczos) gives for it.
  *
  * Why: with a destination nodata value GDAL's warper keeps a destination validity mask,
  * so every window goes through its general per-pixel kernel (GWKRealCase), which fetches
@@ -39,8 +39,17 @@
  * nodata, otherwise the value is the sum divided by the weights' sum unless that is
  * within 1e-5 of 1.  (GDAL also sums a density, equal to that weight sum here, so it
  * never blends the value with the destination.)
- * tests/e2e/test_kernels.py compares every pixel with gdalwarp -r cubic (and
- * cubicspline) -et 0's and the bundle with the one LODE_WARP_KERNEL=gdal (GDAL's warper)
+ * `lanczos` goes through GDAL's own Lanczos resampler (radius 3), at any scale, with the
+ * same clipping, then the kernel trimmed to the filter's support (|offset| <= 3, or
+ * |offset x scale| <= 3 below a scale of 1) and GDAL's weights: below a scale of 1 the
+ * sinc of offset x scale alone (GDAL ignores the point's fraction there), otherwise its
+ * trigonometric recurrence in the fraction.  Two summations, as GDAL: with a nodata mask
+ * every valid pixel's value x (row weight x column weight) is added in row order, and a
+ * point with fewer than half of its kernel's pixels valid stays nodata; without one the
+ * weight is (sum of column weights) x (sum of row weights) and each row's sum is weighted
+ * and added.  The value is the sum times 1 / weight unless the weight is within 1e-5 of 1.
+ * tests/e2e/test_kernels.py compares every pixel with gdalwarp -r cubic (cubicspline,
+ * lanczos) -et 0's and the bundle with the one LODE_WARP_KERNEL=gdal (GDAL's warper)
  * writes.
  */
 #include <math.h>
@@ -106,13 +115,13 @@ static double bspline(double x)
 			 : 0.0;
 }
 
-int lode__spline_axis_set(double scale, lode__spline_axis *a)
+int lode__spline_axis_set(double scale, int filter, lode__spline_axis *a)
 {
 	a->scale = scale;
 	a->below1 = scale < 1.0;
-	/* GDALWarpKernel::PerformWarp's nXRadius and nFiltInitX for a filter radius of 2 */
-	a->radius = a->below1 ? (int)ceil(2.0 / scale) : 2;
-	a->init = (2 + 1) % 2 - a->radius;
+	/* GDALWarpKernel::PerformWarp's nXRadius and nFiltInitX */
+	a->radius = a->below1 ? (int)ceil(filter / scale) : filter;
+	a->init = (filter + 1) % 2 - a->radius;
 	return a->radius <= LODE_SPLINE_MAX_RADIUS;
 }
 
@@ -162,5 +171,109 @@ int lode__cubicspline_sample(const float *s, const unsigned char *m, int w, int 
 	if (weight < 0.000001)
 		return 0;
 	*out = weight < 0.99999 || weight > 1.00001 ? real / weight : real;
+	return 1;
+}
+
+/* GWKLanczosSinc (a radius of 3). */
+static double lanczos_sinc(double x)
+{
+	if (x == 0.0)
+		return 1.0;
+	const double pix = M_PI * x;
+	const double pix_r = pix / 3;
+	const double pix2_r = pix * pix_r;
+	return sin(pix) * sin(pix_r) / pix2_r;
+}
+
+/* One axis of GWKResampleOptimizedLanczos: the kernel's range [*lo, *hi] (already
+   clipped to the source window) trimmed to the filter's support, and its weights w[k] for
+   offset *lo + k, computed as GDAL does (from the scale alone below a scale of 1, by its
+   trigonometric recurrence in the offset d otherwise). */
+static void lanczos_axis(const lode__spline_axis *a, double d, int *lo, int *hi, double *w)
+{
+	if (a->below1) {
+		while (*lo * a->scale < -3.0)
+			(*lo)++;
+		while (*hi * a->scale > 3.0)
+			(*hi)--;
+		for (int i = *lo; i <= *hi; i++)
+			w[i - *lo] = lanczos_sinc(i * a->scale);
+		return;
+	}
+	while (*lo - d < -3.0)
+		(*lo)++;
+	while (*hi - d > 3.0)
+		(*hi)--;
+	const double s3 = sin((-M_PI / 3.0) * d);
+	const double s3sq = s3 * s3;
+	const double c3 = sqrt(1.0 - s3sq);
+	const double s1 = (3.0 - 4.0 * s3sq) * s3;
+	const double inv = 3.0 / (M_PI * M_PI);
+	const double inv_s1 = inv * s1;
+	const double half = -0.5 * inv_s1 * s3;
+	const double sin_pi_3 = 0.8660254037844386;
+	const double other = sin_pi_3 * inv_s1 * c3;
+	const double cst[3] = {inv_s1 * s3, half - other, half + other};
+	for (int i = *lo; i <= *hi; i++) {
+		const double x = i - d;
+		w[i - *lo] = x == 0.0 ? 1.0 : cst[(i + 3) % 3] / (x * x);
+	}
+}
+
+int lode__lanczos_sample(const float *s, const unsigned char *m, int w, int h, double sx, double sy,
+			 const lode__spline_axis *ax, const lode__spline_axis *ay, double *wx, double *wy,
+			 double *out)
+{
+	const int ix = (int)floor(sx - 0.5), iy = (int)floor(sy - 0.5);
+	const double dx = sx - 0.5 - ix, dy = sy - 0.5 - iy;
+	int jmin = ay->init, jmax = ay->radius, imin = ax->init, imax = ax->radius;
+	double real = 0.0, weight = 0.0;
+
+	if (iy + jmin < 0)
+		jmin = -iy;
+	if (iy + jmax >= h)
+		jmax = h - iy - 1;
+	if (ix + imin < 0)
+		imin = -ix;
+	if (ix + imax >= w)
+		imax = w - ix - 1;
+	lanczos_axis(ax, dx, &imin, &imax, wx);
+	lanczos_axis(ay, dy, &jmin, &jmax, wy);
+	if (m) {
+		/* GDAL's path with a validity mask: every valid pixel's weight accumulated */
+		int valid = 0;
+		for (int j = jmin; j <= jmax; j++) {
+			const size_t o = (size_t)(iy + j) * (size_t)w + (size_t)(ix + imin);
+			const double w1 = wy[j - jmin];
+			for (int i = 0; i <= imax - imin; i++) {
+				if (!m[o + (size_t)i])
+					continue;
+				const double w2 = w1 * wx[i];
+				valid++;
+				real += s[o + (size_t)i] * w2;
+				weight += w2;
+			}
+		}
+		/* GDAL's density sum equals the weight sum here */
+		if (weight < 0.000001 || valid < (jmax - jmin + 1) * (imax - imin + 1) / 2)
+			return 0;
+	} else {
+		double rw = 0.0, cw = 0.0;
+		for (int i = 0; i <= imax - imin; i++)
+			rw += wx[i];
+		for (int j = 0; j <= jmax - jmin; j++)
+			cw += wy[j];
+		weight = rw * cw;
+		for (int j = jmin; j <= jmax; j++) {
+			const float *v = s + (size_t)(iy + j) * (size_t)w + (size_t)(ix + imin);
+			double r = 0.0;
+			for (int i = 0; i <= imax - imin; i++)
+				r += v[i] * wx[i];
+			real += r * wy[j - jmin];
+		}
+		if (weight < 0.000001)
+			return 0;
+	}
+	*out = weight < 0.99999 || weight > 1.00001 ? real * (1.0 / weight) : real;
 	return 1;
 }

@@ -1,7 +1,7 @@
 /*
  * warp_kernel.h -- PRIVATE to formats/warp_bilinear.c, formats/warp_average.c and
- * formats/warp_cubic.c: the state of lode's own warp kernels (bilinear, average, cubic
- * and cubicspline), which share GDAL's chunking, source reading, nodata masking and
+ * formats/warp_cubic.c: the state of lode's own warp kernels (bilinear, average, cubic,
+ * cubicspline and lanczos), which share GDAL's chunking, source reading, nodata masking and
  * pixel storing (warp_bilinear.c) and differ only in how a chunk's target pixels are
  * computed.
  */
@@ -28,6 +28,7 @@ struct lode__bilinear {
 	int average;       /* 1: GDAL's average, 0: its bilinear or cubic */
 	int cubic;         /* 1: GDAL's cubic (bilinear at the edges and next to nodata) */
 	int spline;        /* 1: GDAL's cubicspline (its general GWKResample) */
+	int lanczos;       /* 1: GDAL's lanczos (GWKResampleOptimizedLanczos) */
 	GDALDataType type; /* the working type: the target's */
 	float nodata;      /* Float32: the source nodata as the masker compares it */
 	int int_nodata;    /* integer types: the nodata value as the masker compares it */
@@ -45,7 +46,7 @@ struct lode__bilinear {
 	double *px, *py, *pz, *px2, *py2, *pz2;
 	int *ok, *ok2;
 	int row_cap;
-	double *wx; /* cubicspline: a point's column weights */
+	double *wx; /* cubicspline and lanczos: a point's column (and row) weights */
 	int wx_cap;
 };
 
@@ -92,20 +93,27 @@ int lode__cubic_sample(const float *s, const unsigned char *m, int w, int h, dou
 		       double *out);
 
 /* One axis of GDALWarpKernel::PerformWarp's filter set-up for cubicspline (filter radius
-   2): the chunk's scale, whether it is below 1, the kernel's radius and first offset. */
+   2) or lanczos (3): the chunk's scale, whether it is below 1, the kernel's radius and
+   first offset. */
 typedef struct lode__spline_axis {
 	double scale;
 	int below1;
 	int radius, init;
 } lode__spline_axis;
 enum { LODE_SPLINE_MAX_RADIUS = 1000 }; /* beyond: GDAL's warper (a 2000 x coarser chunk) */
-/* Fill *a for a chunk's scale; returns 0 when the radius is beyond LODE_SPLINE_MAX_RADIUS. */
-int lode__spline_axis_set(double scale, lode__spline_axis *a);
+/* Fill *a for a chunk's scale and a filter radius; returns 0 when the radius is beyond
+   LODE_SPLINE_MAX_RADIUS. */
+int lode__spline_axis_set(double scale, int filter, lode__spline_axis *a);
 /* GWKResample with GWKBSpline at (sx, sy) in a source window w x h (values s, validity
    m, NULL when all valid); wx: scratch for 2 * (ax->radius + 1) weights.  Returns 1 with
    the value in *out, 0 when GDAL finds no weight (the pixel stays nodata). */
 int lode__cubicspline_sample(const float *s, const unsigned char *m, int w, int h, double sx, double sy,
 			     const lode__spline_axis *ax, const lode__spline_axis *ay, double *wx,
 			     double *out);
+/* GWKResampleOptimizedLanczos at (sx, sy), as lode__cubicspline_sample; wx and wy:
+   scratch for 2 * (radius + 1) weights of each axis. */
+int lode__lanczos_sample(const float *s, const unsigned char *m, int w, int h, double sx, double sy,
+			 const lode__spline_axis *ax, const lode__spline_axis *ay, double *wx, double *wy,
+			 double *out);
 
 #endif

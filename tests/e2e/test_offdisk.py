@@ -174,6 +174,12 @@ def test_full_disk_cubicspline_kernel(ctx, tdir):
 
 
 @test
+def test_full_disk_lanczos_kernel(ctx, tdir):
+    """full_disk_kernel with lode's lanczos kernel (formats/warp_cubic.c)."""
+    full_disk_kernel(ctx, tdir, "lanczos")
+
+
+@test
 def test_west_limb(ctx, tdir):
     """Corners off the disk, the eastern edge on it: OGR's TransformBounds keeps only the
     edge points that transform, and its box misses the limb; a grid over the limb alone
