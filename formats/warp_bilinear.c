@@ -522,13 +522,27 @@ static int spline_axes(lode__bilinear *b, const lode__warp_chunk *c, lode__splin
 	if (!lode__warp_chunk_scale(c, &xs, &ys) || !lode__spline_axis_set(xs, filter, ax) ||
 	    !lode__spline_axis_set(ys, filter, ay))
 		return 0;
+	/* the point's weights, then lanczos's tables for each axis below a scale of 1 */
 	need = 2 * (ax->radius + 1) + 2 * (ay->radius + 1);
+	need += b->lanczos ? 2 * (ax->radius + 1) + 2 * (ay->radius + 1) : 0;
 	if (need > b->wx_cap) {
 		double *n = realloc(b->wx, sizeof *n * (size_t)need);
 		if (!n)
 			return -1;
 		b->wx = n;
 		b->wx_cap = need;
+	}
+	ax->tab = ay->tab = NULL;
+	if (b->lanczos) {
+		double *t = b->wx + 2 * (ax->radius + 1) + 2 * (ay->radius + 1);
+		if (ax->below1) {
+			ax->tab = t;
+			lode__lanczos_table(ax);
+		}
+		if (ay->below1) {
+			ay->tab = t + 2 * (ax->radius + 1);
+			lode__lanczos_table(ay);
+		}
 	}
 	return 1;
 }

@@ -185,6 +185,19 @@ static double lanczos_sinc(double x)
 	return sin(pix) * sin(pix_r) / pix2_r;
 }
 
+void lode__lanczos_table(lode__spline_axis *a)
+{
+	int lo = a->init, hi = a->radius;
+
+	/* the offsets GDAL computes, trimmed to the support; the others are never read */
+	while (lo * a->scale < -3.0)
+		lo++;
+	while (hi * a->scale > 3.0)
+		hi--;
+	for (int i = lo; i <= hi; i++)
+		a->tab[i - a->init] = lanczos_sinc(i * a->scale);
+}
+
 /* One axis of GWKResampleOptimizedLanczos: the kernel's range [*lo, *hi] (already
    clipped to the source window) trimmed to the filter's support, and its weights w[k] for
    offset *lo + k, computed as GDAL does (from the scale alone below a scale of 1, by its
@@ -197,7 +210,7 @@ static void lanczos_axis(const lode__spline_axis *a, double d, int *lo, int *hi,
 		while (*hi * a->scale > 3.0)
 			(*hi)--;
 		for (int i = *lo; i <= *hi; i++)
-			w[i - *lo] = lanczos_sinc(i * a->scale);
+			w[i - *lo] = a->tab[i - a->init];
 		return;
 	}
 	while (*lo - d < -3.0)

@@ -46,8 +46,8 @@ struct lode__bilinear {
 	double *px, *py, *pz, *px2, *py2, *pz2;
 	int *ok, *ok2;
 	int row_cap;
-	double *wx; /* cubicspline and lanczos: a point's column (and row) weights */
-	int wx_cap;
+	double *wx; /* cubicspline and lanczos: a point's column (and row) weights, */
+	int wx_cap; /* and lanczos's per-chunk tables */
 };
 
 /* GDALWarpKernel::PerformWarp's scales of a chunk (dfXScale, dfYScale).  Returns 0 when
@@ -99,6 +99,7 @@ typedef struct lode__spline_axis {
 	double scale;
 	int below1;
 	int radius, init;
+	double *tab; /* lanczos below a scale of 1: the weight of each offset from init */
 } lode__spline_axis;
 enum { LODE_SPLINE_MAX_RADIUS = 1000 }; /* beyond: GDAL's warper (a 2000 x coarser chunk) */
 /* Fill *a for a chunk's scale and a filter radius; returns 0 when the radius is beyond
@@ -110,6 +111,9 @@ int lode__spline_axis_set(double scale, int filter, lode__spline_axis *a);
 int lode__cubicspline_sample(const float *s, const unsigned char *m, int w, int h, double sx, double sy,
 			     const lode__spline_axis *ax, const lode__spline_axis *ay, double *wx,
 			     double *out);
+/* Fill a->tab (2 * radius + 1 values) with the weights GDAL's Lanczos resampler computes
+   once per chunk below a scale of 1 (GWKResampleCreateWrkStruct). */
+void lode__lanczos_table(lode__spline_axis *a);
 /* GWKResampleOptimizedLanczos at (sx, sy), as lode__cubicspline_sample; wx and wy:
    scratch for 2 * (radius + 1) weights of each axis. */
 int lode__lanczos_sample(const float *s, const unsigned char *m, int w, int h, double sx, double sy,
