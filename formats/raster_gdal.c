@@ -267,12 +267,14 @@ struct lode__warper {
 	offset_transformer off;
 	void *approx; /* approximate transformer over off, or NULL */
 	GDALDriverH mem;
-	lode__bilinear *fast; /* lode's bilinear or average kernel when it covers this warp, or NULL */
+	lode__bilinear *fast; /* lode's bilinear, average or cubic kernel when it covers this warp */
 	int mode_type;        /* mode on 16-bit values: GDT_Byte or GDT_Float32 to count them in, or 0 */
 };
 
-/* Windows warped by lode's bilinear and average kernels and by GDAL's warper (LODE_PROFILE). */
-static _Atomic long windows_fast, windows_average, windows_gdal, windows_mode_bytes, windows_mode_floats;
+/* Windows warped by lode's bilinear, average and cubic kernels and by GDAL's warper
+   (LODE_PROFILE). */
+static _Atomic long windows_fast, windows_average, windows_cubic, windows_spline, windows_lanczos,
+    windows_gdal, windows_mode_bytes, windows_mode_floats;
 
 void lode__warp_counts(long *fast, long *gdal)
 {
@@ -283,6 +285,21 @@ void lode__warp_counts(long *fast, long *gdal)
 long lode__warp_average_count(void)
 {
 	return windows_average;
+}
+
+long lode__warp_cubic_count(void)
+{
+	return windows_cubic;
+}
+
+long lode__warp_spline_count(void)
+{
+	return windows_spline;
+}
+
+long lode__warp_lanczos_count(void)
+{
+	return windows_lanczos;
 }
 
 void lode__warp_mode_counts(long *bytes, long *floats)
@@ -423,6 +440,12 @@ lode_status lode__warper_window(lode__warper *w, int x0, int y0, int nx, int ny,
 		if (done) {
 			if (strcmp(p->resampling, "average") == 0)
 				windows_average++;
+			else if (strcmp(p->resampling, "cubic") == 0)
+				windows_cubic++;
+			else if (strcmp(p->resampling, "cubicspline") == 0)
+				windows_spline++;
+			else if (strcmp(p->resampling, "lanczos") == 0)
+				windows_lanczos++;
 			else
 				windows_fast++;
 			goto out;

@@ -71,6 +71,12 @@ void lode__warp_counts(long *fast, long *gdal);
 void lode__warp_mode_counts(long *bytes, long *floats);
 /* Windows warped by lode's own average kernel (formats/warp_average.c) so far. */
 long lode__warp_average_count(void);
+/* Windows warped by lode's own cubic kernel (formats/warp_cubic.c) so far. */
+long lode__warp_cubic_count(void);
+/* Windows warped by lode's own cubicspline kernel (formats/warp_cubic.c) so far. */
+long lode__warp_spline_count(void);
+/* Windows warped by lode's own lanczos kernel (formats/warp_cubic.c) so far. */
+long lode__warp_lanczos_count(void);
 
 /* GeoTIFF writing for extract. */
 typedef struct lode__gtiff lode__gtiff;

@@ -30,20 +30,26 @@
  *  5. The value is stored as GWKSetPixelValueReal does: cast to Float32, or for an
  *     integer type clamped, rounded half up, and moved one step off the nodata value if
  *     it falls on it.
+ * lode's `cubic` kernel is this one with GDAL's cubic sample in step 4 (and GDAL's
+ * filter radius for cubic, 2, in step 1): where a point's 4 x 4 neighbourhood lies
+ * inside the source window and holds no nodata pixel, formats/warp_cubic.c computes it;
+ * elsewhere GDAL, and so lode, falls back to the bilinear value above.  `cubicspline`
+ * and `lanczos` replace the whole of step 4's value by GDAL's general resampler and its
+ * Lanczos one (warp_cubic.c), at any scale (GDAL widens those kernels for a coarser
+ * chunk instead of changing method).
  * The same machinery (steps 1 and 2, the nodata mask of step 4, the storing of step 5)
  * serves lode's `average` kernel, formats/warp_average.c, which replaces steps 3-4 by
  * GDAL's average over each target pixel's footprint (GDAL's filter radius for average
  * is 0, so its source windows are the sampled extent without a margin; a chunk whose
- * scale GDAL would sample on a grid is not ours).  The state both share is in
+ * scale GDAL would sample on a grid is not ours).  The state they share is in
  * warp_kernel.h.
  * Anything else (another resampling, another working type, several bands, no nodata
  * (GDAL's own fast kernels do that case), a source mask band, an edge sample that fails
- * to transform, a chunk that GDAL would
- * resample with its wider kernel because its scale is below 0.95, a one-pixel-wide
- * source window) is not ours: lode__bilinear_window says so before writing anything
- * and the caller uses GDAL's warper.  LODE_WARP_KERNEL=gdal turns both kernels off;
- * tests/e2e/test_raster.py checks both ways give identical bundles and that both equal
- * gdalwarp -et 0.
+ * to transform, a bilinear or cubic chunk that GDAL would resample with its wider
+ * kernel because its scale is below 0.95, a one-pixel-wide source window) is not ours: lode__bilinear_window
+ * says so before writing anything and the caller uses GDAL's warper.  LODE_WARP_KERNEL=gdal turns them all
+ * off; tests/e2e/test_raster.py and test_kernels.py check both ways give identical bundles and that both
+ * equal gdalwarp -et 0.
  */
 #include <float.h>
 #include <math.h>
@@ -101,7 +107,9 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
 
 	if (env && strcmp(env, "gdal") == 0)
 		return NULL;
-	if ((strcmp(p->resampling, "bilinear") != 0 && strcmp(p->resampling, "average") != 0) ||
+	if ((strcmp(p->resampling, "bilinear") != 0 && strcmp(p->resampling, "average") != 0 &&
+	     strcmp(p->resampling, "cubic") != 0 && strcmp(p->resampling, "cubicspline") != 0 &&
+	     strcmp(p->resampling, "lanczos") != 0) ||
 	    p->nbands != 1 || !p->has_src_nodata || !p->has_dst_nodata ||
 	    (dst_type != GDT_Float32 && dst_type != GDT_Int16 && dst_type != GDT_UInt16 &&
 	     dst_type != GDT_Byte))
@@ -118,6 +126,9 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
 	b->src_h = GDALGetRasterYSize(src);
 	b->band = p->bands[0];
 	b->average = strcmp(p->resampling, "average") == 0;
+	b->cubic = strcmp(p->resampling, "cubic") == 0;
+	b->spline = strcmp(p->resampling, "cubicspline") == 0;
+	b->lanczos = strcmp(p->resampling, "lanczos") == 0;
 	b->type = dst_type;
 	b->nodata = (float)p->src_nodata;
 	b->lo = dst_type == GDT_Int16 ? -32768.0 : 0.0;
@@ -144,6 +155,7 @@ void lode__bilinear_free(lode__bilinear *b)
 	free(b->pz2);
 	free(b->ok);
 	free(b->ok2);
+	free(b->wx);
 	free(b);
 }
 
@@ -172,7 +184,8 @@ static int window_axis(double lo, double hi, int dsize, int size, int filter, in
 		       double *extra)
 {
 	const double scale = max_d(1e-3, (double)dsize / (hi - lo));
-	/* GWKGetFilterRadius: 1 for bilinear, 0 for average */
+	/* GWKGetFilterRadius: 1 for bilinear, 2 for cubic and cubicspline, 3 for lanczos, 0
+	   for average */
 	const int radius = scale < 0.95 ? (int)ceil(filter / scale) : filter;
 	const int lo_c = (int)max_d(0.0, lo), hi_c = (int)min_d(ceil(hi), (double)size);
 
@@ -189,7 +202,7 @@ static int window_axis(double lo, double hi, int dsize, int size, int filter, in
 	return radius;
 }
 
-/* GDALWarpOperation::ComputeSourceWindow for bilinear, edge sampling only.  Returns 0,
+/* GDALWarpOperation::ComputeSourceWindow for our kernels, edge sampling only.  Returns 0,
    or 1 when GDAL would take another road (a failed or wild sample). */
 static int source_window(const lode__bilinear *b, GDALTransformerFunc fn, void *arg, lode__warp_chunk *c,
 			 double *fill)
@@ -198,7 +211,7 @@ static int source_window(const lode__bilinear *b, GDALTransformerFunc fn, void *
 	int ok[4 * SAMPLE_STEPS];
 	const double step = 1.0 / (SAMPLE_STEPS - 1);
 	double minx = INFINITY, miny = INFINITY, maxx = -INFINITY, maxy = -INFINITY;
-	int n = 0, xr, yr;
+	int n = 0, xr, yr, filter;
 	const int W = b->src_w, H = b->src_h;
 
 	for (double r = 0.0; r <= 1.0 + step * 0.5 && n + 4 <= 4 * SAMPLE_STEPS; r += step) {
@@ -237,8 +250,9 @@ static int source_window(const lode__bilinear *b, GDALTransformerFunc fn, void *
 	miny = round_if_close(miny);
 	maxx = round_if_close(maxx);
 	maxy = round_if_close(maxy);
-	xr = window_axis(minx, maxx, c->dsx, W, !b->average, &c->sx, &c->ssx, &c->extra_x);
-	yr = window_axis(miny, maxy, c->dsy, H, !b->average, &c->sy, &c->ssy, &c->extra_y);
+	filter = b->average ? 0 : b->lanczos ? 3 : b->cubic || b->spline ? 2 : 1;
+	xr = window_axis(minx, maxx, c->dsx, W, filter, &c->sx, &c->ssx, &c->extra_x);
+	yr = window_axis(miny, maxy, c->dsy, H, filter, &c->sy, &c->ssy, &c->extra_y);
 	*fill = (double)c->ssx * c->ssy / max_d(1.0, (maxx - minx + 2 * xr) * (maxy - miny + 2 * yr));
 	return 0;
 }
@@ -308,7 +322,7 @@ int lode__warp_chunk_scale(const lode__warp_chunk *c, double *xs_out, double *ys
 }
 
 /* GDALWarpKernel::PerformWarp's choice: does GDAL resample this chunk with the
-   four-sample bilinear formula? */
+   four-sample bilinear (or cubic) formula? */
 static int four_samples(const lode__warp_chunk *c)
 {
 	double xs, ys;
@@ -495,8 +509,47 @@ static int bilinear(const float *s, const unsigned char *m, int w, int h, double
 	return 1;
 }
 
+/* The chunk's cubicspline axes (GDALWarpKernel::PerformWarp's scales and radii) and room
+   for a point's column weights.  Returns 1 when done, 0 when not ours, -1 when out of
+   memory. */
+static int spline_axes(lode__bilinear *b, const lode__warp_chunk *c, lode__spline_axis *ax,
+		       lode__spline_axis *ay)
+{
+	const int filter = b->lanczos ? 3 : 2;
+	double xs, ys;
+	int need;
+
+	if (!lode__warp_chunk_scale(c, &xs, &ys) || !lode__spline_axis_set(xs, filter, ax) ||
+	    !lode__spline_axis_set(ys, filter, ay))
+		return 0;
+	/* the point's weights, then lanczos's tables for each axis below a scale of 1 */
+	need = 2 * (ax->radius + 1) + 2 * (ay->radius + 1);
+	need += b->lanczos ? 2 * (ax->radius + 1) + 2 * (ay->radius + 1) : 0;
+	if (need > b->wx_cap) {
+		double *n = realloc(b->wx, sizeof *n * (size_t)need);
+		if (!n)
+			return -1;
+		b->wx = n;
+		b->wx_cap = need;
+	}
+	ax->tab = ay->tab = NULL;
+	if (b->lanczos) {
+		double *t = b->wx + 2 * (ax->radius + 1) + 2 * (ay->radius + 1);
+		if (ax->below1) {
+			ax->tab = t;
+			lode__lanczos_table(ax);
+		}
+		if (ay->below1) {
+			ay->tab = t + 2 * (ax->radius + 1);
+			lode__lanczos_table(ay);
+		}
+	}
+	return 1;
+}
+
+/* One chunk by bilinear, cubic or (ax, ay not NULL) cubicspline. */
 static void warp_chunk(lode__bilinear *b, const lode__warp_chunk *c, GDALTransformerFunc fn, void *arg,
-		       int nx, unsigned char *dst)
+		       const lode__spline_axis *ax, const lode__spline_axis *ay, int nx, unsigned char *dst)
 {
 	const size_t esize = (size_t)GDALGetDataTypeSizeBytes(b->type);
 	const unsigned char *m = validity(b, (size_t)c->ssx * (size_t)c->ssy);
@@ -524,8 +577,19 @@ static void warp_chunk(lode__bilinear *b, const lode__warp_chunk *c, GDALTransfo
 				if (!m[(size_t)iy * (size_t)c->ssx + (size_t)ix])
 					continue;
 			}
-			if (!bilinear(b->sbuf, m, c->ssx, c->ssy, *x - c->sx, *y - c->sy, &v))
+			if (ax) {
+				if (!(b->lanczos
+					  ? lode__lanczos_sample(b->sbuf, m, c->ssx, c->ssy, *x - c->sx,
+								 *y - c->sy, ax, ay, b->wx,
+								 b->wx + 2 * (ax->radius + 1), &v)
+					  : lode__cubicspline_sample(b->sbuf, m, c->ssx, c->ssy, *x - c->sx,
+								     *y - c->sy, ax, ay, b->wx, &v)))
+					continue;
+			} else if (!(b->cubic && lode__cubic_sample(b->sbuf, m, c->ssx, c->ssy, *x - c->sx,
+								    *y - c->sy, &v)) &&
+				   !bilinear(b->sbuf, m, c->ssx, c->ssy, *x - c->sx, *y - c->sy, &v)) {
 				continue;
+			}
 			if (b->type == GDT_Float32)
 				((float *)(void *)out)[i] = (float)v; /* GWKSetPixelValueReal */
 			else
@@ -545,12 +609,20 @@ int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, 
 		return rc < 0 ? -1 : 0;
 	for (int i = 0; i < b->nchunks; i++) {
 		const lode__warp_chunk *c = &b->chunks[i];
+		lode__spline_axis ax, ay;
 		double xs, ys;
 		if (c->ssx <= 0 || c->ssy <= 0)
 			continue;
-		if (b->average ? !lode__warp_chunk_scale(c, &xs, &ys)
-			       : c->ssx == 1 || c->ssy == 1 || !four_samples(c))
+		if (b->spline || b->lanczos) {
+			/* GDAL's general resamplers at any scale */
+			if (c->ssx == 1 || c->ssy == 1)
+				return 0;
+			if ((rc = spline_axes(b, c, &ax, &ay)) <= 0)
+				return rc;
+		} else if (b->average ? !lode__warp_chunk_scale(c, &xs, &ys)
+				      : c->ssx == 1 || c->ssy == 1 || !four_samples(c)) {
 			return 0;
+		}
 	}
 	/* INIT_DEST=NO_DATA, converted to the target type the way GDAL converts it */
 	GDALCopyWords64(&b->dst_nodata, GDT_Float64, 0, dst, b->type, GDALGetDataTypeSizeBytes(b->type),
@@ -567,8 +639,14 @@ int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, 
 		if (b->average)
 			lode__average_chunk(b, c, validity(b, (size_t)c->ssx * (size_t)c->ssy), fn, arg, nx,
 					    dst);
-		else
-			warp_chunk(b, c, fn, arg, nx, dst);
+		else if (!b->spline && !b->lanczos)
+			warp_chunk(b, c, fn, arg, NULL, NULL, nx, dst);
+		else {
+			lode__spline_axis ax, ay;
+			if (spline_axes(b, c, &ax, &ay) != 1)
+				return -1; /* cannot happen: the first pass said 1 */
+			warp_chunk(b, c, fn, arg, &ax, &ay, nx, dst);
+		}
 	}
 	return 1;
 }

@@ -1,7 +1,7 @@
 /*
- * warp_bilinear.h -- PRIVATE to formats/: lode's own bilinear and average warps of a
+ * warp_bilinear.h -- PRIVATE to formats/: lode's own bilinear, average and cubic warps of a
  * window for the common case, pixel for pixel what GDAL's warper gives (see
- * warp_bilinear.c and warp_average.c).
+ * warp_bilinear.c, warp_average.c and warp_cubic.c).
  */
 #ifndef LODE_WARP_BILINEAR_H
 #define LODE_WARP_BILINEAR_H

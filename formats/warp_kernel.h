@@ -1,8 +1,9 @@
 /*
- * warp_kernel.h -- PRIVATE to formats/warp_bilinear.c and formats/warp_average.c: the
- * state of lode's own warp kernels (bilinear and average), which share GDAL's chunking,
- * source reading, nodata masking and pixel storing (warp_bilinear.c) and differ only in
- * how a chunk's target pixels are computed.
+ * warp_kernel.h -- PRIVATE to formats/warp_bilinear.c, formats/warp_average.c and
+ * formats/warp_cubic.c: the state of lode's own warp kernels (bilinear, average, cubic,
+ * cubicspline and lanczos), which share GDAL's chunking, source reading, nodata masking and
+ * pixel storing (warp_bilinear.c) and differ only in how a chunk's target pixels are
+ * computed.
  */
 #ifndef LODE_WARP_KERNEL_H
 #define LODE_WARP_KERNEL_H
@@ -24,7 +25,10 @@ struct lode__bilinear {
 	GDALDatasetH src;
 	int src_w, src_h;
 	int band;
-	int average;       /* 1: GDAL's average, 0: its bilinear */
+	int average;       /* 1: GDAL's average, 0: its bilinear or cubic */
+	int cubic;         /* 1: GDAL's cubic (bilinear at the edges and next to nodata) */
+	int spline;        /* 1: GDAL's cubicspline (its general GWKResample) */
+	int lanczos;       /* 1: GDAL's lanczos (GWKResampleOptimizedLanczos) */
 	GDALDataType type; /* the working type: the target's */
 	float nodata;      /* Float32: the source nodata as the masker compares it */
 	int int_nodata;    /* integer types: the nodata value as the masker compares it */
@@ -42,6 +46,8 @@ struct lode__bilinear {
 	double *px, *py, *pz, *px2, *py2, *pz2;
 	int *ok, *ok2;
 	int row_cap;
+	double *wx; /* cubicspline and lanczos: a point's column (and row) weights, */
+	int wx_cap; /* and lanczos's per-chunk tables */
 };
 
 /* GDALWarpKernel::PerformWarp's scales of a chunk (dfXScale, dfYScale).  Returns 0 when
@@ -79,5 +85,39 @@ static inline void lode__warp_store_int(const struct lode__bilinear *b, void *ro
    (m: its validity, NULL when all valid) into the window dst, nx pixels wide. */
 void lode__average_chunk(struct lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
 			 GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst);
+/* GWKCubicResample4Sample at (sx, sy) in a source window w x h pixels (values s,
+   validity m, NULL when all valid).  Returns 1 with the value in *out, or 0 when GDAL
+   resamples that point bilinearly instead (its 4 x 4 neighbourhood is not wholly inside
+   the window, or holds a nodata pixel). */
+int lode__cubic_sample(const float *s, const unsigned char *m, int w, int h, double sx, double sy,
+		       double *out);
+
+/* One axis of GDALWarpKernel::PerformWarp's filter set-up for cubicspline (filter radius
+   2) or lanczos (3): the chunk's scale, whether it is below 1, the kernel's radius and
+   first offset. */
+typedef struct lode__spline_axis {
+	double scale;
+	int below1;
+	int radius, init;
+	double *tab; /* lanczos below a scale of 1: the weight of each offset from init */
+} lode__spline_axis;
+enum { LODE_SPLINE_MAX_RADIUS = 1000 }; /* beyond: GDAL's warper (a 2000 x coarser chunk) */
+/* Fill *a for a chunk's scale and a filter radius; returns 0 when the radius is beyond
+   LODE_SPLINE_MAX_RADIUS. */
+int lode__spline_axis_set(double scale, int filter, lode__spline_axis *a);
+/* GWKResample with GWKBSpline at (sx, sy) in a source window w x h (values s, validity
+   m, NULL when all valid); wx: scratch for 2 * (ax->radius + 1) weights.  Returns 1 with
+   the value in *out, 0 when GDAL finds no weight (the pixel stays nodata). */
+int lode__cubicspline_sample(const float *s, const unsigned char *m, int w, int h, double sx, double sy,
+			     const lode__spline_axis *ax, const lode__spline_axis *ay, double *wx,
+			     double *out);
+/* Fill a->tab (2 * radius + 1 values) with the weights GDAL's Lanczos resampler computes
+   once per chunk below a scale of 1 (GWKResampleCreateWrkStruct). */
+void lode__lanczos_table(lode__spline_axis *a);
+/* GWKResampleOptimizedLanczos at (sx, sy), as lode__cubicspline_sample; wx and wy:
+   scratch for 2 * (radius + 1) weights of each axis. */
+int lode__lanczos_sample(const float *s, const unsigned char *m, int w, int h, double sx, double sy,
+			 const lode__spline_axis *ax, const lode__spline_axis *ay, double *wx, double *wy,
+			 double *out);
 
 #endif

@@ -293,10 +293,10 @@ def field_grid(path, dtype, nodata, n=(460, 380), seed=3, scale=1.0, offset=0.0)
     return path
 
 
-def run_average(ctx, d, man, tag):
+def run_average(ctx, d, man, tag, pattern=AVERAGE, kernel="average"):
     """lode run of man as it is and with LODE_WARP_KERNEL=gdal: byte-identical bundles.
-    Returns (windows by lode's average kernel, windows by GDAL's warper) of the normal
-    run, and its bundle."""
+    Returns (windows by lode's average (or other: pattern) kernel, windows by GDAL's
+    warper) of the normal run, and its bundle."""
     counts, outs = [], []
     for k in ("lode", "gdal"):
         env = ctx.env()
@@ -307,11 +307,11 @@ def run_average(ctx, d, man, tag):
         r = lode(ctx, ["run", man, "-o", out, "-q"], d, env)
         assert_no_crash(r)
         assert r.rc == 0, r.brief()
-        avg = AVERAGE.findall(r.err)
-        assert avg, "%s: no average count in the profile line %r" % (tag, r.err[-300:])
+        avg = pattern.findall(r.err)
+        assert avg, "%s: no %s count in the profile line %r" % (tag, kernel, r.err[-300:])
         counts.append((int(avg[-1]), profile_counts(r.err, tag)[1]))
         outs.append(out)
-    assert counts[1][0] == 0, "%s: LODE_WARP_KERNEL=gdal still ran lode's average kernel" % tag
+    assert counts[1][0] == 0, "%s: LODE_WARP_KERNEL=gdal still ran lode's %s kernel" % (tag, kernel)
     if open(outs[0], "rb").read() != open(outs[1], "rb").read():
         raise AssertionError("%s: bundle differs from the one GDAL's warper writes" % tag)
     return counts[0], outs[0]
@@ -382,6 +382,161 @@ def test_average_threads_identical(ctx, tdir):
     assert r.rc == 0, r.brief()
     n = AVERAGE.findall(r.err)
     assert n and int(n[-1]) >= 4, "lode's average kernel warped %s windows (expected >= 4)" % n
+
+
+CUBIC = re.compile(r"(\d+) by lode's cubic kernel")
+
+
+def interp_sources(tdir):
+    """average_sources and a Float32 grid whose nodata value no pixel has (chunks without
+    a source mask)."""
+    from osgeo import gdal
+    srcs = average_sources(tdir)
+    clean = os.path.join(tdir, "f32clean.tif")
+    gdal.Translate(clean, srcs[0][1], creationOptions=["TILED=YES"])
+    c = gdal.Open(clean, gdal.GA_Update)
+    a = c.GetRasterBand(1).ReadAsArray()
+    a[a == -9999.0] = 41000.0
+    c.GetRasterBand(1).WriteArray(a)
+    c = None
+    return srcs + [("f32clean", clean)]
+
+
+def kernel_equals_gdalwarp(ctx, tdir, method, pattern, srcs, targets, gdal_tags=()):
+    """Every source of srcs (interp_sources) resampled by method onto each of targets (tag,
+    target): pixels equal to gdalwarp -et 0's, bundles byte-identical to
+    LODE_WARP_KERNEL=gdal's, every window counted by pattern (lode's kernel), or, for the
+    tags in gdal_tags, every window by GDAL's warper."""
+    ds = [{"name": "k_" + k, "source": p, "resampling": method} for k, p in srcs]
+    problems = []
+    for tag, target in targets:
+        d = os.path.join(tdir, tag)
+        os.makedirs(d, exist_ok=True)
+        man = os.path.join(d, "manifest.yaml")
+        write_manifest(man, target, ds, POLICY)
+        try:
+            (nk, ngdal), bundle = run_average(ctx, d, man, tag, pattern, method)
+            if tag in gdal_tags:
+                if nk != 0 or ngdal < len(ds):
+                    problems.append("%s: %d windows by lode's %s kernel, %d by GDAL's warper "
+                                    "(expected all by GDAL's)" % (tag, nk, method, ngdal))
+            elif nk < len(ds) or ngdal != 0:
+                problems.append("%s: %d windows by lode's %s kernel, %d by GDAL's warper "
+                                "(expected all %d datasets' windows by lode's)" % (
+                                    tag, nk, method, ngdal, len(ds)))
+            for x in ds:
+                ref = gdalwarp_ref(ctx, d, target, x, os.path.join(d, x["name"] + "_ref.tif"), et=0)
+                compare_pixels("%s/%s" % (tag, x["name"]), read_raster(nc_name(bundle, x["name"])),
+                               read_raster(ref), exact=True)
+        except AssertionError as e:
+            problems.append(str(e))
+    assert not problems, "; ".join(problems)
+
+
+def finer_grids(src):
+    """About 1.4x finer and at the source's resolution in EPSG:4326, 1.25x finer in UTM,
+    with nodata margins."""
+    return [("geo_fine", make_target("EPSG:4326", [src], res=0.0016, margin=6, error_threshold=0)),
+            ("geo_same", make_target("EPSG:4326", [src], res=0.00226, margin=3, error_threshold=0)),
+            ("utm_fine", make_target("EPSG:32647", [src], res=200.0, margin=5, error_threshold=0))]
+
+
+@test
+def test_cubic_equals_gdalwarp(ctx, tdir):
+    """lode's own cubic kernel (formats/warp_cubic.c): on Float32 (nodata -9999, and a
+    nodata no pixel has), Int16, UInt16 (one whose nodata lies among the values) and
+    Byte sources (values overshooting 255 are clamped, then stepped off the nodata 255)
+    with nodata holes, scattered nodata pixels (their neighbours fall back to bilinear,
+    as in GDAL), a ragged edge and nodata margins, on finer_grids: every pixel equals
+    gdalwarp -r cubic -et 0's, the bundle is byte-identical to the one GDAL's warper
+    writes in lode (LODE_WARP_KERNEL=gdal), and every window is counted as warped by
+    lode's kernel.  2x coarser (GDAL's wider kernel) every window goes to GDAL's warper,
+    with the same checks."""
+    srcs = interp_sources(tdir)
+    f32 = srcs[0][1]
+    kernel_equals_gdalwarp(ctx, tdir, "cubic", CUBIC, srcs, finer_grids(f32) + [grids(f32)[0]],
+                           ("geo2x",))
+
+
+@test
+def test_cubic_threads_identical(ctx, tdir):
+    """-j 1, 2 and 3 give byte-identical bundles with lode's cubic kernel, on a grid of
+    several windows each way (1.25x finer), and the kernel did run; at the default error
+    threshold (GDAL's approximate transformer) the bundle is byte-identical to the one
+    GDAL's warper writes in lode."""
+    src = field_grid(os.path.join(tdir, "big_f32.tif"), "Float32", -9999.0, n=(1500, 1400),
+                     scale=2.0, offset=100.0, seed=9)
+    target = make_target("EPSG:4326", [src], res=0.002, margin=2)
+    man = os.path.join(tdir, "manifest.yaml")
+    write_manifest(man, target, [{"name": "field", "source": src, "resampling": "cubic"}], POLICY)
+    bundles_same_for_threads(ctx, tdir, man)
+    (n, ngdal), _ = run_average(ctx, tdir, man, "big", CUBIC, "cubic")
+    assert n >= 4 and ngdal == 0, "lode's cubic kernel warped %d windows, GDAL's warper %d " \
+        "(expected >= 4 and 0)" % (n, ngdal)
+
+
+SPLINE = re.compile(r"(\d+) by lode's cubicspline kernel")
+
+
+@test
+def test_cubicspline_equals_gdalwarp(ctx, tdir):
+    """lode's own cubicspline kernel (GDAL's general resampler with its B-spline weights,
+    formats/warp_cubic.c), on the sources and finer grids of cubic_equals_gdalwarp and,
+    since GDAL's resampler widens its kernel rather than changing method, also 1.5x, 2x
+    and 3.7x coarser in EPSG:4326 and 2.6x in UTM: every pixel equals gdalwarp -r
+    cubicspline -et 0's, bundles byte-identical to LODE_WARP_KERNEL=gdal's, every window
+    lode's."""
+    srcs = interp_sources(tdir)
+    f32 = srcs[0][1]
+    kernel_equals_gdalwarp(ctx, tdir, "cubicspline", SPLINE, srcs, finer_grids(f32) + grids(f32))
+
+
+@test
+def test_cubicspline_threads_identical(ctx, tdir):
+    """-j 1, 2 and 3 give byte-identical bundles with lode's cubicspline kernel on a grid
+    of several windows each way (1.25x finer), and at the default error threshold the
+    bundle is byte-identical to GDAL's warper's."""
+    src = field_grid(os.path.join(tdir, "big_f32.tif"), "Float32", -9999.0, n=(1500, 1400),
+                     scale=2.0, offset=100.0, seed=9)
+    target = make_target("EPSG:4326", [src], res=0.002, margin=2)
+    man = os.path.join(tdir, "manifest.yaml")
+    write_manifest(man, target, [{"name": "field", "source": src, "resampling": "cubicspline"}],
+                   POLICY)
+    bundles_same_for_threads(ctx, tdir, man)
+    (n, ngdal), _ = run_average(ctx, tdir, man, "big", SPLINE, "cubicspline")
+    assert n >= 4 and ngdal == 0, "lode's cubicspline kernel warped %d windows, GDAL's warper " \
+        "%d (expected >= 4 and 0)" % (n, ngdal)
+
+
+LANCZOS = re.compile(r"(\d+) by lode's lanczos kernel")
+
+
+@test
+def test_lanczos_equals_gdalwarp(ctx, tdir):
+    """lode's own lanczos kernel (GDAL's GWKResampleOptimizedLanczos, formats/warp_cubic.c)
+    on the sources and grids of cubicspline_equals_gdalwarp (finer, and 1.5x to 3.7x
+    coarser: GDAL widens the kernel): every pixel equals gdalwarp -r lanczos -et 0's,
+    bundles byte-identical to LODE_WARP_KERNEL=gdal's, every window lode's."""
+    srcs = interp_sources(tdir)
+    f32 = srcs[0][1]
+    kernel_equals_gdalwarp(ctx, tdir, "lanczos", LANCZOS, srcs, finer_grids(f32) + grids(f32))
+
+
+@test
+def test_lanczos_threads_identical(ctx, tdir):
+    """-j 1, 2 and 3 give byte-identical bundles with lode's lanczos kernel on a grid of
+    several windows each way (1.25x finer), and at the default error threshold the
+    bundle is byte-identical to GDAL's warper's."""
+    src = field_grid(os.path.join(tdir, "big_f32.tif"), "Float32", -9999.0, n=(1500, 1400),
+                     scale=2.0, offset=100.0, seed=9)
+    target = make_target("EPSG:4326", [src], res=0.002, margin=2)
+    man = os.path.join(tdir, "manifest.yaml")
+    write_manifest(man, target, [{"name": "field", "source": src, "resampling": "lanczos"}],
+                   POLICY)
+    bundles_same_for_threads(ctx, tdir, man)
+    (n, ngdal), _ = run_average(ctx, tdir, man, "big", LANCZOS, "lanczos")
+    assert n >= 4 and ngdal == 0, "lode's lanczos kernel warped %d windows, GDAL's warper " \
+        "%d (expected >= 4 and 0)" % (n, ngdal)
 
 
 if __name__ == "__main__":

@@ -131,11 +131,10 @@ def test_full_disk_every_method(ctx, tdir):
     assert value_at(b, "bilinear", 45.1, 0.1) is None, "a value off the disk at 45E"
 
 
-@test
-def test_full_disk_bilinear_kernel(ctx, tdir):
-    """The full disk with lode's own bilinear kernel (Float32, Int16, UInt16 and Byte with
-    nodata) and with GDAL's warper (LODE_WARP_KERNEL=gdal): the same pixels, equal to
-    gdalwarp -et 0's, on a grid whose windows cross the limb."""
+def full_disk_kernel(ctx, tdir, method):
+    """The full disk with lode's own kernel for method (Float32, Int16, UInt16 and Byte
+    with nodata) and with GDAL's warper (LODE_WARP_KERNEL=gdal): the same pixels, equal
+    to gdalwarp -et 0's, on a grid whose windows cross the limb."""
     target = {"crs": "EPSG:4326", "bounds": [40, -40, 130, 40], "resolution": 0.2,
               "error_threshold": 0}
     ds = []
@@ -143,7 +142,7 @@ def test_full_disk_bilinear_kernel(ctx, tdir):
                        ("u16", gdal.GDT_UInt16, 0.0), ("u8", gdal.GDT_Byte, 255.0)):
         p = make_source(os.path.join(tdir, "disk_%s.tif" % tag), HIMAWARI, FULL_DISK, 300, 300,
                         t, nd)
-        ds.append({"name": tag, "source": p, "resampling": "bilinear"})
+        ds.append({"name": tag, "source": p, "resampling": method})
     problems = []
     for kernel in ("lode", "gdal"):
         d = os.path.join(tdir, kernel)
@@ -154,6 +153,30 @@ def test_full_disk_bilinear_kernel(ctx, tdir):
         except AssertionError as e:
             problems.append("%s kernel: %s" % (kernel, e))
     assert not problems, "; ".join(problems)
+
+
+@test
+def test_full_disk_bilinear_kernel(ctx, tdir):
+    """full_disk_kernel with lode's bilinear kernel (formats/warp_bilinear.c)."""
+    full_disk_kernel(ctx, tdir, "bilinear")
+
+
+@test
+def test_full_disk_cubic_kernel(ctx, tdir):
+    """full_disk_kernel with lode's cubic kernel (formats/warp_cubic.c)."""
+    full_disk_kernel(ctx, tdir, "cubic")
+
+
+@test
+def test_full_disk_cubicspline_kernel(ctx, tdir):
+    """full_disk_kernel with lode's cubicspline kernel (formats/warp_cubic.c)."""
+    full_disk_kernel(ctx, tdir, "cubicspline")
+
+
+@test
+def test_full_disk_lanczos_kernel(ctx, tdir):
+    """full_disk_kernel with lode's lanczos kernel (formats/warp_cubic.c)."""
+    full_disk_kernel(ctx, tdir, "lanczos")
 
 
 @test
