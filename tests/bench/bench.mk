@@ -16,6 +16,7 @@ PYTHON ?= /usr/bin/python3
 B ?= build
 
 export BENCH_SIZES BENCH_REPEAT BENCH_POINTS BENCH_POLYGONS BENCH_SKIP BENCH_RECEIVE_SIZE
+export BENCH_TABLE_ROWS BENCH_XYZM_LINES
 
 .PHONY: bench bench-deps bench-clean
 

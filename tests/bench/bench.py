@@ -11,7 +11,10 @@ Run through `make bench`. Environment (all optional; the defaults are the issue'
   BENCH_POLYGONS  number of polygons (~50 vertices each)          (default 50000)
   BENCH_SKIP      comma-separated parts to skip: raster, vector, profile, report (lode report
                   on each raster bundle), receive, methods (every resampling method x source
-                  type, issue 19: tests/bench/bench_methods.py, with its own BENCH_METHODS_* knobs)
+                  type, issue 19: tests/bench/bench_methods.py, with its own BENCH_METHODS_* knobs),
+                  kinds (issue 19: a table with list fields and XYZM lines against ogr2ogr, per
+                  value against the points and polygons: tests/bench/bench_kinds.py, with its
+                  knobs BENCH_TABLE_ROWS, default 1000000, and BENCH_XYZM_LINES, default 100000)
   BENCH_RECEIVE_SIZE  the receiving side's N x N Float32 bundle (default 6000): lode verify
                   and lode extract against openssl sha256, sha256sum, gdal_translate and
                   ogr2ogr (from the bundle), with the points layer when it is made
@@ -418,14 +421,14 @@ def compare_rasters(lode_ds_name, gw_path):
 
 # --- vector input ---------------------------------------------------------------------
 
-def csv_to_gpkg(csv_path, csvt, gpkg, layer, gtype):
+def csv_to_gpkg(csv_path, csvt, gpkg, layer, gtype, epsg=VEC_EPSG):
     with open(csv_path + "t", "w") as f:          # x.csv -> x.csvt, the column types
         f.write(csvt + "\n")
     tmp = gpkg + ".tmp.gpkg"
     if os.path.exists(tmp):
         os.remove(tmp)
     env = dict(os.environ, OGR_CURRENT_DATE="2024-06-01T00:00:00.000Z")
-    subprocess.run(["ogr2ogr", "-q", "-f", "GPKG", tmp, csv_path, "-a_srs", "EPSG:%d" % VEC_EPSG,
+    subprocess.run(["ogr2ogr", "-q", "-f", "GPKG", tmp, csv_path, "-a_srs", "EPSG:%d" % epsg,
                     "-nln", layer, "-nlt", gtype, "-oo", "KEEP_GEOM_COLUMNS=NO",
                     "-oo", "GEOM_POSSIBLE_NAMES=wkt", "-gt", "65536"], check=True, env=env)
     os.rename(tmp, gpkg)
@@ -873,6 +876,11 @@ def main():
                 if os.path.exists(p):
                     os.remove(p)
 
+    # ---- the new vector kinds (issue 19): a table with lists, XYZM lines
+    if "kinds" not in skip:
+        import bench_kinds
+        results["kinds"] = bench_kinds.run(lode, WORK, out, m["nproc"], repeat, npoints, npolys)
+
     # ---- the receiving side
     if "receive" not in skip:
         vec = next((v for v in vecs if v[0] == "points"), None)
@@ -902,6 +910,22 @@ def main():
         rows.append(["%s wall lode/ogr2ogr netCDF" % label,
                      "%.2f" % (f["lode"]["wall_s"] / f["ogr2ogr netCDF"]["wall_s"]), "<= 0.1"])
         rows.append(["%s lode peak RSS MB" % label, "%.0f" % f["lode"]["rss_mb"], "<= 256"])
+    kd = results.get("kinds")
+    for label in ("table", "lines_zm") if kd else ():
+        f = kd[label]["figures"]
+        for other, target in (("GPKG", "<= 1"), ("netCDF", "<= 0.1")):
+            if "ogr2ogr " + other in f:
+                rows.append(["%s wall lode/ogr2ogr %s" % (label, other), "%.2f" % (
+                    f["lode"]["wall_s"] / f["ogr2ogr " + other]["wall_s"]), target])
+        st = kd[label]["same_for_threads"]
+        rows.append(["%s lode peak RSS MB (-j 1, 2, 256M)" % label, "%.0f" % max(
+            r["rss_mb"] for r in st["runs"]), "<= 256"])
+        rows.append(["%s same bundle -j 1, -j 2, --max-memory" % label,
+                     "yes" if st["identical"] and st["verify_ok"] else "NO", "yes"])
+        for base, r in kd["per_value"][label]["ratios"].items():
+            rows.append(["%s per-value CPU / %s's" % (label, base),
+                         "%.2f (wall %.2f, beyond read %.2f)" % (
+                             r["cpu"], r["wall"], r["beyond_read_cpu"]), "<= 1"])
     rc = results.get("receive")
     if rc:
         f = rc["figures"]
