@@ -267,12 +267,15 @@ struct lode__warper {
 	offset_transformer off;
 	void *approx; /* approximate transformer over off, or NULL */
 	GDALDriverH mem;
-	lode__bilinear *fast; /* lode's bilinear or average kernel when it covers this warp, or NULL */
-	int mode_type;        /* mode on 16-bit values: GDT_Byte or GDT_Float32 to count them in, or 0 */
+	lode__bilinear
+	    *fast;     /* lode's own kernel (bilinear, average, ...) when it covers this warp, or NULL */
+	int mode_type; /* mode on 16-bit values: GDT_Byte or GDT_Float32 to count them in, or 0 */
 };
 
-/* Windows warped by lode's bilinear and average kernels and by GDAL's warper (LODE_PROFILE). */
+/* Windows warped by lode's bilinear, average and other footprint kernels and by GDAL's warper
+   (LODE_PROFILE). */
 static _Atomic long windows_fast, windows_average, windows_gdal, windows_mode_bytes, windows_mode_floats;
+static _Atomic long windows_stats; /* rms, min, max, med, q1, q3 */
 
 void lode__warp_counts(long *fast, long *gdal)
 {
@@ -283,6 +286,11 @@ void lode__warp_counts(long *fast, long *gdal)
 long lode__warp_average_count(void)
 {
 	return windows_average;
+}
+
+long lode__warp_stats_count(void)
+{
+	return windows_stats;
 }
 
 void lode__warp_mode_counts(long *bytes, long *floats)
@@ -423,8 +431,10 @@ lode_status lode__warper_window(lode__warper *w, int x0, int y0, int nx, int ny,
 		if (done) {
 			if (strcmp(p->resampling, "average") == 0)
 				windows_average++;
-			else
+			else if (strcmp(p->resampling, "bilinear") == 0)
 				windows_fast++;
+			else
+				windows_stats++;
 			goto out;
 		}
 	}

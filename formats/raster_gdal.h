@@ -71,6 +71,8 @@ void lode__warp_counts(long *fast, long *gdal);
 void lode__warp_mode_counts(long *bytes, long *floats);
 /* Windows warped by lode's own average kernel (formats/warp_average.c) so far. */
 long lode__warp_average_count(void);
+/* Windows warped by lode's own rms, min, max, med, q1 and q3 kernel (formats/warp_stats.c). */
+long lode__warp_stats_count(void);
 
 /* GeoTIFF writing for extract. */
 typedef struct lode__gtiff lode__gtiff;

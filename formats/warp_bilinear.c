@@ -32,14 +32,12 @@
  *     it falls on it.
  * The same machinery (steps 1 and 2, the nodata mask of step 4, the storing of step 5)
  * serves lode's `average` kernel, formats/warp_average.c, which replaces steps 3-4 by
- * GDAL's average over each target pixel's footprint (GDAL's filter radius for average
- * is 0, so its source windows are the sampled extent without a margin; a chunk whose
- * scale GDAL would sample on a grid is not ours).  The state both share is in
- * warp_kernel.h.
- * Anything else (another resampling, another working type, several bands, no nodata
- * (GDAL's own fast kernels do that case), a source mask band, an edge sample that fails
- * to transform, a chunk that GDAL would
- * resample with its wider kernel because its scale is below 0.95, a one-pixel-wide
+ * GDAL's average over each target pixel's footprint (and rms, min, max, med, q1, q3:
+ * formats/warp_stats.c; GDAL's filter radius for all of them is 0, so its source windows are the sampled
+ * extent without a margin; a chunk whose scale GDAL would sample on a grid is not ours).  The state both
+ * share is in warp_kernel.h. Anything else (another resampling, another working type, several bands, no
+ * nodata (GDAL's own fast kernels do that case), a source mask band, an edge sample that fails to transform,
+ * a chunk that GDAL would resample with its wider kernel because its scale is below 0.95, a one-pixel-wide
  * source window) is not ours: lode__bilinear_window says so before writing anything
  * and the caller uses GDAL's warper.  LODE_WARP_KERNEL=gdal turns both kernels off;
  * tests/e2e/test_raster.py checks both ways give identical bundles and that both equal
@@ -101,7 +99,7 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
 
 	if (env && strcmp(env, "gdal") == 0)
 		return NULL;
-	if ((strcmp(p->resampling, "bilinear") != 0 && strcmp(p->resampling, "average") != 0) ||
+	if ((strcmp(p->resampling, "bilinear") != 0 && lode__footprint_method(p->resampling) < 0) ||
 	    p->nbands != 1 || !p->has_src_nodata || !p->has_dst_nodata ||
 	    (dst_type != GDT_Float32 && dst_type != GDT_Int16 && dst_type != GDT_UInt16 &&
 	     dst_type != GDT_Byte))
@@ -117,7 +115,8 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
 	b->src_w = GDALGetRasterXSize(src);
 	b->src_h = GDALGetRasterYSize(src);
 	b->band = p->bands[0];
-	b->average = strcmp(p->resampling, "average") == 0;
+	b->method = lode__footprint_method(p->resampling);
+	b->average = b->method >= 0; /* average, rms, min, max, med, q1 or q3 */
 	b->type = dst_type;
 	b->nodata = (float)p->src_nodata;
 	b->lo = dst_type == GDT_Int16 ? -32768.0 : 0.0;
@@ -144,6 +143,7 @@ void lode__bilinear_free(lode__bilinear *b)
 	free(b->pz2);
 	free(b->ok);
 	free(b->ok2);
+	free(b->vals);
 	free(b);
 }
 
@@ -564,10 +564,11 @@ int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, 
 		if (GDALRasterIO(GDALGetRasterBand(b->src, b->band), GF_Read, c->sx, c->sy, c->ssx, c->ssy,
 				 b->sbuf, c->ssx, c->ssy, GDT_Float32, 0, 0) != CE_None)
 			return -1;
-		if (b->average)
-			lode__average_chunk(b, c, validity(b, (size_t)c->ssx * (size_t)c->ssy), fn, arg, nx,
-					    dst);
-		else
+		if (b->average) {
+			if (!lode__average_chunk(b, c, validity(b, (size_t)c->ssx * (size_t)c->ssy), fn, arg,
+						 nx, dst))
+				return 0; /* GDAL's warper does the whole window */
+		} else
 			warp_chunk(b, c, fn, arg, nx, dst);
 	}
 	return 1;

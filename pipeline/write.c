@@ -263,9 +263,10 @@ static void print_profile(const plan_item *it, int nthreads, const double prof[3
 		fprintf(stderr,
 			"lode: profile: %s: %d threads, warp+encode %.2f s, write %.2f s, digest %.2f s; "
 			"windows so far: %ld by lode's bilinear kernel, %ld by GDAL's warper (mode on "
-			"bytes %ld, on floats %ld), %ld by lode's average kernel\n",
+			"bytes %ld, on floats %ld), %ld by lode's average kernel, %ld by its rms, min, "
+			"max, med, q1 and q3 kernel\n",
 			it->spec->name, nthreads, prof[0], prof[1], prof[2], fast, gdal, mbytes, mfloats,
-			lode__warp_average_count());
+			lode__warp_average_count(), lode__warp_stats_count());
 	}
 }
 
