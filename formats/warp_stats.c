@@ -60,6 +60,26 @@ static double weight_x(const lode__footprint *f, int x, double wy)
 				: wy;
 }
 
+/* One source row's rms sums, columns x0 to x1 - 1 of row s (validity m, NULL when all
+   valid): COMPUTE_WEIGHT's wy * wx0 for the first column, wy * wx1 for the last, wy
+   between (wy alone for a single column), as in warp_average.c's add_row. */
+static void rms_row(const float *s, const unsigned char *m, int x0, int x1, double wy, double wx0, double wx1,
+		    double *total, double *weight)
+{
+	double t = *total, w = *weight;
+
+	for (int x = x0; x < x1; x++) {
+		const double v = s[x];
+		const double k = x1 - x0 == 1 ? wy : x == x0 ? wy * wx0 : x + 1 == x1 ? wy * wx1 : wy;
+		if (m && !m[x])
+			continue;
+		w += k;
+		t += v * v * k;
+	}
+	*total = t;
+	*weight = w;
+}
+
 static int rms_pixel(const lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
 		     const lode__footprint *f, double *out)
 {
@@ -70,8 +90,13 @@ static int rms_pixel(const lode__bilinear *b, const lode__warp_chunk *c, const u
 		const double wy = weight_y(f, r);
 		const float *s = b->sbuf + (size_t)r * (size_t)W;
 		const unsigned char *mr = m ? m + (size_t)r * (size_t)W : NULL;
+		if (!f->wrap) {
+			rms_row(s, mr, f->x0, f->x1, wy, 1 - (f->xmin - f->x0), 1 - (f->x1 - f->xmax), &total,
+				&weight);
+			continue;
+		}
 		for (int x = f->x0; x < f->x1; x++) {
-			const int o = f->wrap ? x % W : x;
+			const int o = x % W;
 			double v, w;
 			if (mr && !mr[o])
 				continue;
@@ -87,10 +112,13 @@ static int rms_pixel(const lode__bilinear *b, const lode__warp_chunk *c, const u
 	return 1;
 }
 
-static int minmax_pixel(const lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
-			const lode__footprint *f, double *out)
+/* max (is_max) or min over footprint f: GDAL's comparisons, in its order (the first of
+   equal values stays; a NaN never replaces a value).  Inline with a constant is_max, so
+   each gets its own loop. */
+static inline int minmax(const lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
+			 const lode__footprint *f, const int is_max, double *out)
 {
-	const int W = c->ssx, is_max = b->method == LODE_FP_MAX;
+	const int W = c->ssx;
 	double best = is_max ? -DBL_MAX : DBL_MAX;
 	int found = 0;
 
@@ -104,8 +132,11 @@ static int minmax_pixel(const lode__bilinear *b, const lode__warp_chunk *c, cons
 				continue;
 			found = 1;
 			v = s[o];
-			if (is_max ? best < v : best > v)
-				best = v;
+			/* GDAL's if (best < v) best = v (max), if (best > v) best = v (min) */
+			if (is_max)
+				best = v > best ? v : best;
+			else
+				best = v < best ? v : best;
 		}
 	}
 	if (!found)
@@ -183,8 +214,8 @@ int lode__stats_pixel(lode__bilinear *b, const lode__warp_chunk *c, const unsign
 {
 	switch (b->method) {
 	case LODE_FP_RMS: return rms_pixel(b, c, m, f, out);
-	case LODE_FP_MIN:
-	case LODE_FP_MAX: return minmax_pixel(b, c, m, f, out);
+	case LODE_FP_MIN: return minmax(b, c, m, f, 0, out);
+	case LODE_FP_MAX: return minmax(b, c, m, f, 1, out);
 	default: return quantile_pixel(b, c, m, f, out);
 	}
 }
