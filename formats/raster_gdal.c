@@ -267,14 +267,16 @@ struct lode__warper {
 	offset_transformer off;
 	void *approx; /* approximate transformer over off, or NULL */
 	GDALDriverH mem;
-	lode__bilinear *fast; /* lode's bilinear, average or cubic kernel when it covers this warp */
-	int mode_type;        /* mode on 16-bit values: GDT_Byte or GDT_Float32 to count them in, or 0 */
+	lode__bilinear
+	    *fast; /* lode's own kernel (bilinear, average, cubic, ...) when it covers this warp, or NULL */
+	int mode_type; /* mode on 16-bit values: GDT_Byte or GDT_Float32 to count them in, or 0 */
 };
 
-/* Windows warped by lode's bilinear, average and cubic kernels and by GDAL's warper
-   (LODE_PROFILE). */
+/* Windows warped by lode's bilinear, average, cubic and other footprint kernels and by
+   GDAL's warper (LODE_PROFILE). */
 static _Atomic long windows_fast, windows_average, windows_cubic, windows_spline, windows_lanczos,
     windows_gdal, windows_mode_bytes, windows_mode_floats;
+static _Atomic long windows_stats; /* rms, min, max, med, q1, q3 */
 
 void lode__warp_counts(long *fast, long *gdal)
 {
@@ -300,6 +302,11 @@ long lode__warp_spline_count(void)
 long lode__warp_lanczos_count(void)
 {
 	return windows_lanczos;
+}
+
+long lode__warp_stats_count(void)
+{
+	return windows_stats;
 }
 
 void lode__warp_mode_counts(long *bytes, long *floats)
@@ -446,8 +453,10 @@ lode_status lode__warper_window(lode__warper *w, int x0, int y0, int nx, int ny,
 				windows_spline++;
 			else if (strcmp(p->resampling, "lanczos") == 0)
 				windows_lanczos++;
-			else
+			else if (strcmp(p->resampling, "bilinear") == 0)
 				windows_fast++;
+			else
+				windows_stats++;
 			goto out;
 		}
 	}

@@ -24,6 +24,8 @@
  *  4. When the sum of the weights is positive the value is sum / weight, stored as
  *     GWKSetPixelValue stores it (Float32 cast; integer types clamped, rounded and moved
  *     off the nodata value); otherwise the pixel keeps the nodata it was initialised to.
+ * Steps 1-3 (footprint()) are shared with GWKAverageOrModeThread's other methods, rms,
+ * min, max, med, q1 and q3, which replace step 4 (formats/warp_stats.c).
  * tests/e2e/test_kernels.py compares every pixel with gdalwarp -r average -et 0's and the
  * bundle with the one LODE_WARP_KERNEL=gdal (GDAL's warper) writes.
  */
@@ -107,16 +109,14 @@ static void add_row_wrapped(const float *s, const unsigned char *m, int W, int x
 	}
 }
 
-/* The average of target pixel i of the row whose corners are in b->px/py and
-   b->px2/py2.  Returns 0 when GDAL leaves the pixel alone. */
-static int average_pixel(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m, int i,
-			 int xmargin, int ymargin, double xs, double *out)
+/* The footprint of target pixel i of the row whose corners are in b->px/py and
+   b->px2/py2 (steps 1-3 above).  Returns 0 when GDAL leaves the pixel alone. */
+static int footprint(const lode__bilinear *b, const lode__warp_chunk *c, int i, int xmargin, int ymargin,
+		     double xs, lode__footprint *f)
 {
 	const int W = c->ssx, H = c->ssy, sxo = c->sx, syo = c->sy;
 	const int wrap_limit = W / 10 < 2 ? W / 10 : 2;
 	double x = b->px[i], x2 = b->px2[i], y = b->py[i], y2 = b->py2[i];
-	double xmin, xmax, ymin, ymax, total = 0.0, weight = 0.0;
-	int x0, x1, y0, y1, wrap = 0;
 
 	if (!b->ok[i] || !b->ok2[i])
 		return 0;
@@ -129,47 +129,58 @@ static int average_pixel(lode__bilinear *b, const lode__warp_chunk *c, const uns
 		x = x2;
 		x2 = t;
 	}
+	f->wrap = 0;
 	if (sxo == 0 && x * xs < wrap_limit && (W - x2) * xs < wrap_limit) {
 		double t = x;
-		wrap = 1;
+		f->wrap = 1;
 		x = x2;
 		x2 = t + W;
 	}
 	/* std::min(std::max(floor(min + 1e-10), 0.0), size) and std::min(ceil(max - 1e-10),
 	   INT_MAX or size), in ints */
-	xmin = x - sxo;
-	x0 = floor_i(xmin + 1e-10);
-	x0 = x0 < 0 ? 0 : x0 > W ? W : x0;
-	xmax = x2 - sxo;
-	x1 = ceil_i(xmax - 1e-10);
-	if (!wrap && W < x1)
-		x1 = W;
-	if (x0 == x1 && x1 < W)
-		x1++;
+	f->xmin = x - sxo;
+	f->x0 = floor_i(f->xmin + 1e-10);
+	f->x0 = f->x0 < 0 ? 0 : f->x0 > W ? W : f->x0;
+	f->xmax = x2 - sxo;
+	f->x1 = ceil_i(f->xmax - 1e-10);
+	if (!f->wrap && W < f->x1)
+		f->x1 = W;
+	if (f->x0 == f->x1 && f->x1 < W)
+		f->x1++;
 	if (y > y2) {
 		double t = y;
 		y = y2;
 		y2 = t;
 	}
-	ymin = y - syo;
-	y0 = floor_i(ymin + 1e-10);
-	y0 = y0 < 0 ? 0 : y0 > H ? H : y0;
-	ymax = y2 - syo;
-	y1 = ceil_i(ymax - 1e-10);
-	y1 = y1 > H ? H : y1;
-	if (y0 == y1 && y1 < H)
-		y1++;
+	f->ymin = y - syo;
+	f->y0 = floor_i(f->ymin + 1e-10);
+	f->y0 = f->y0 < 0 ? 0 : f->y0 > H ? H : f->y0;
+	f->ymax = y2 - syo;
+	f->y1 = ceil_i(f->ymax - 1e-10);
+	f->y1 = f->y1 > H ? H : f->y1;
+	if (f->y0 == f->y1 && f->y1 < H)
+		f->y1++;
+	return 1;
+}
+
+/* The average over footprint f (step 4).  Returns 0 when GDAL leaves the pixel alone. */
+static int average_pixel(const lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
+			 const lode__footprint *f, double *out)
+{
+	const int W = c->ssx, x0 = f->x0, x1 = f->x1, y0 = f->y0, y1 = f->y1;
+	double total = 0.0, weight = 0.0;
+
 	for (int r = y0; r < y1; r++) {
-		const double wy = r == y0       ? (y0 + 1 == y1 ? 1.0 : 1 - (ymin - y0))
-				  : r + 1 == y1 ? 1 - (y1 - ymax)
+		const double wy = r == y0       ? (y0 + 1 == y1 ? 1.0 : 1 - (f->ymin - y0))
+				  : r + 1 == y1 ? 1 - (y1 - f->ymax)
 						: 1.0;
 		const size_t o = (size_t)r * (size_t)W;
-		if (wrap)
-			add_row_wrapped(b->sbuf + o, m ? m + o : NULL, W, x0, x1, wy, xmin, xmax, &total,
-					&weight);
+		if (f->wrap)
+			add_row_wrapped(b->sbuf + o, m ? m + o : NULL, W, x0, x1, wy, f->xmin, f->xmax,
+					&total, &weight);
 		else
-			add_row(b->sbuf + o, m ? m + o : NULL, x0, x1, wy, 1 - (xmin - x0), 1 - (x1 - xmax),
-				&total, &weight);
+			add_row(b->sbuf + o, m ? m + o : NULL, x0, x1, wy, 1 - (f->xmin - x0),
+				1 - (x1 - f->xmax), &total, &weight);
 	}
 	if (!(weight > 0))
 		return 0;
@@ -177,8 +188,8 @@ static int average_pixel(lode__bilinear *b, const lode__warp_chunk *c, const uns
 	return 1;
 }
 
-void lode__average_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
-			 GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst)
+int lode__average_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
+			GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst)
 {
 	const size_t esize = (size_t)GDALGetDataTypeSizeBytes(b->type);
 	double xs = 1.0, ys = 1.0;
@@ -202,8 +213,16 @@ void lode__average_chunk(lode__bilinear *b, const lode__warp_chunk *c, const uns
 		fn(arg, TRUE, c->dsx, b->px, b->py, b->pz, b->ok);
 		fn(arg, TRUE, c->dsx, b->px2, b->py2, b->pz2, b->ok2);
 		for (int i = 0; i < c->dsx; i++) {
+			lode__footprint f;
 			double v;
-			if (!average_pixel(b, c, m, i, xmargin, ymargin, xs, &v))
+			int got;
+			if (!footprint(b, c, i, xmargin, ymargin, xs, &f))
+				continue;
+			got = b->method == LODE_FP_AVERAGE ? average_pixel(b, c, m, &f, &v)
+							   : lode__stats_pixel(b, c, m, &f, &v);
+			if (got < 0)
+				return 0;
+			if (!got)
 				continue;
 			if (b->type == GDT_Float32)
 				((float *)(void *)out)[i] = (float)v; /* GWKSetPixelValue */
@@ -211,4 +230,5 @@ void lode__average_chunk(lode__bilinear *b, const lode__warp_chunk *c, const uns
 				lode__warp_store_int(b, out, i, v);
 		}
 	}
+	return 1;
 }

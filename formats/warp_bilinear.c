@@ -39,10 +39,11 @@
  * chunk instead of changing method).
  * The same machinery (steps 1 and 2, the nodata mask of step 4, the storing of step 5)
  * serves lode's `average` kernel, formats/warp_average.c, which replaces steps 3-4 by
- * GDAL's average over each target pixel's footprint (GDAL's filter radius for average
- * is 0, so its source windows are the sampled extent without a margin; a chunk whose
- * scale GDAL would sample on a grid is not ours).  The state they share is in
- * warp_kernel.h.
+ * GDAL's average over each target pixel's footprint (and rms, min, max, med, q1, q3:
+ * formats/warp_stats.c; GDAL's filter radius for all of them is 0, so its source windows
+ * are the sampled extent without a margin; a chunk whose scale GDAL would sample on a grid
+ * is not ours), and formats/warp_cubic.c's cubic, cubicspline and lanczos.  The state they
+ * share is in warp_kernel.h.
  * Anything else (another resampling, another working type, several bands, no nodata
  * (GDAL's own fast kernels do that case), a source mask band, an edge sample that fails
  * to transform, a bilinear or cubic chunk that GDAL would resample with its wider
@@ -107,7 +108,7 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
 
 	if (env && strcmp(env, "gdal") == 0)
 		return NULL;
-	if ((strcmp(p->resampling, "bilinear") != 0 && strcmp(p->resampling, "average") != 0 &&
+	if ((strcmp(p->resampling, "bilinear") != 0 && lode__footprint_method(p->resampling) < 0 &&
 	     strcmp(p->resampling, "cubic") != 0 && strcmp(p->resampling, "cubicspline") != 0 &&
 	     strcmp(p->resampling, "lanczos") != 0) ||
 	    p->nbands != 1 || !p->has_src_nodata || !p->has_dst_nodata ||
@@ -125,7 +126,8 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
 	b->src_w = GDALGetRasterXSize(src);
 	b->src_h = GDALGetRasterYSize(src);
 	b->band = p->bands[0];
-	b->average = strcmp(p->resampling, "average") == 0;
+	b->method = lode__footprint_method(p->resampling);
+	b->average = b->method >= 0; /* average, rms, min, max, med, q1 or q3 */
 	b->cubic = strcmp(p->resampling, "cubic") == 0;
 	b->spline = strcmp(p->resampling, "cubicspline") == 0;
 	b->lanczos = strcmp(p->resampling, "lanczos") == 0;
@@ -156,6 +158,7 @@ void lode__bilinear_free(lode__bilinear *b)
 	free(b->ok);
 	free(b->ok2);
 	free(b->wx);
+	free(b->vals);
 	free(b);
 }
 
@@ -636,10 +639,11 @@ int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, 
 		if (GDALRasterIO(GDALGetRasterBand(b->src, b->band), GF_Read, c->sx, c->sy, c->ssx, c->ssy,
 				 b->sbuf, c->ssx, c->ssy, GDT_Float32, 0, 0) != CE_None)
 			return -1;
-		if (b->average)
-			lode__average_chunk(b, c, validity(b, (size_t)c->ssx * (size_t)c->ssy), fn, arg, nx,
-					    dst);
-		else if (!b->spline && !b->lanczos)
+		if (b->average) {
+			if (!lode__average_chunk(b, c, validity(b, (size_t)c->ssx * (size_t)c->ssy), fn, arg,
+						 nx, dst))
+				return 0; /* GDAL's warper does the whole window */
+		} else if (!b->spline && !b->lanczos)
 			warp_chunk(b, c, fn, arg, NULL, NULL, nx, dst);
 		else {
 			lode__spline_axis ax, ay;

@@ -1,9 +1,10 @@
 /*
  * warp_kernel.h -- PRIVATE to formats/warp_bilinear.c, formats/warp_average.c and
- * formats/warp_cubic.c: the state of lode's own warp kernels (bilinear, average, cubic,
- * cubicspline and lanczos), which share GDAL's chunking, source reading, nodata masking and
- * pixel storing (warp_bilinear.c) and differ only in how a chunk's target pixels are
- * computed.
+ * formats/warp_cubic.c and formats/warp_stats.c: the state of lode's own warp kernels
+ * (bilinear, cubic, cubicspline, lanczos, and the methods of GDAL's
+ * GWKAverageOrModeThread: average, rms, min, max, med, q1, q3), which share GDAL's
+ * chunking, source reading, nodata masking and pixel storing (warp_bilinear.c) and
+ * differ only in how a chunk's target pixels are computed.
  */
 #ifndef LODE_WARP_KERNEL_H
 #define LODE_WARP_KERNEL_H
@@ -13,6 +14,10 @@
 
 #include <gdal.h>
 #include <gdal_alg.h>
+
+/* The methods of GWKAverageOrModeThread that lode computes itself (a target pixel from
+   the source pixels its footprint covers); lode__footprint_method gives a name's. */
+enum { LODE_FP_AVERAGE, LODE_FP_RMS, LODE_FP_MIN, LODE_FP_MAX, LODE_FP_MED, LODE_FP_Q1, LODE_FP_Q3 };
 
 /* One chunk as GDALWarpOperation::CollectChunkList cuts it. */
 typedef struct lode__warp_chunk {
@@ -25,7 +30,8 @@ struct lode__bilinear {
 	GDALDatasetH src;
 	int src_w, src_h;
 	int band;
-	int average;       /* 1: GDAL's average, 0: its bilinear or cubic */
+	int average;       /* 1: one of GWKAverageOrModeThread's methods (method), 0: bilinear or cubic */
+	int method;        /* LODE_FP_* when average */
 	int cubic;         /* 1: GDAL's cubic (bilinear at the edges and next to nodata) */
 	int spline;        /* 1: GDAL's cubicspline (its general GWKResample) */
 	int lanczos;       /* 1: GDAL's lanczos (GWKResampleOptimizedLanczos) */
@@ -46,9 +52,19 @@ struct lode__bilinear {
 	double *px, *py, *pz, *px2, *py2, *pz2;
 	int *ok, *ok2;
 	int row_cap;
-	double *wx; /* cubicspline and lanczos: a point's column (and row) weights, */
-	int wx_cap; /* and lanczos's per-chunk tables */
+	double *wx;   /* cubicspline and lanczos: a point's column (and row) weights, */
+	int wx_cap;   /* and lanczos's per-chunk tables */
+	double *vals; /* med, q1, q3: the valid values of one target pixel's footprint */
+	size_t vals_cap;
 };
+
+/* A target pixel's footprint in the chunk's source window, as GWKAverageOrModeThread
+   computes it: source columns x0 to x1 - 1 (modulo the window's width when wrap) and
+   rows y0 to y1 - 1; xmin, xmax, ymin, ymax its edges, for the weights. */
+typedef struct lode__footprint {
+	int x0, x1, y0, y1, wrap;
+	double xmin, xmax, ymin, ymax;
+} lode__footprint;
 
 /* GDALWarpKernel::PerformWarp's scales of a chunk (dfXScale, dfYScale).  Returns 0 when
    GDAL would sample the scale on a grid instead (not ours). */
@@ -81,10 +97,22 @@ static inline void lode__warp_store_int(const struct lode__bilinear *b, void *ro
 	else
 		((uint8_t *)row)[i] = (uint8_t)k;
 }
-/* GWKAverageOrModeThread's average over one chunk whose source window is in b->sbuf
-   (m: its validity, NULL when all valid) into the window dst, nx pixels wide. */
-void lode__average_chunk(struct lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
-			 GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst);
+/* GWKAverageOrModeThread's b->method over one chunk whose source window is in b->sbuf
+   (m: its validity, NULL when all valid) into the window dst, nx pixels wide.  Returns
+   0 when a pixel's value would depend on how GDAL's std::sort orders equal values
+   (med, q1, q3 over a NaN, or over zeros of both signs): GDAL's warper must then do
+   the whole window. */
+int lode__average_chunk(struct lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
+			GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst);
+
+/* LODE_FP_* for a resampling name lode's footprint kernels compute, or -1. */
+int lode__footprint_method(const char *resampling);
+/* rms, min, max, med, q1 or q3 (b->method) over footprint f: 1 and *out when GDAL gives
+   the pixel a value, 0 when it leaves it alone, -1 when GDAL's value depends on its
+   sort's order of equal values (see lode__average_chunk). */
+int lode__stats_pixel(struct lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
+		      const lode__footprint *f, double *out);
+
 /* GWKCubicResample4Sample at (sx, sy) in a source window w x h pixels (values s,
    validity m, NULL when all valid).  Returns 1 with the value in *out, or 0 when GDAL
    resamples that point bilinearly instead (its 4 x 4 neighbourhood is not wholly inside

@@ -264,10 +264,11 @@ static void print_profile(const plan_item *it, int nthreads, const double prof[3
 			"lode: profile: %s: %d threads, warp+encode %.2f s, write %.2f s, digest %.2f s; "
 			"windows so far: %ld by lode's bilinear kernel, %ld by GDAL's warper (mode on "
 			"bytes %ld, on floats %ld), %ld by lode's average kernel, %ld by lode's cubic "
-			"kernel, %ld by lode's cubicspline kernel, %ld by lode's lanczos kernel\n",
+			"kernel, %ld by lode's cubicspline kernel, %ld by lode's lanczos kernel, %ld by "
+			"its rms, min, max, med, q1 and q3 kernel\n",
 			it->spec->name, nthreads, prof[0], prof[1], prof[2], fast, gdal, mbytes, mfloats,
 			lode__warp_average_count(), lode__warp_cubic_count(), lode__warp_spline_count(),
-			lode__warp_lanczos_count());
+			lode__warp_lanczos_count(), lode__warp_stats_count());
 	}
 }
 

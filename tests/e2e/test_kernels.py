@@ -539,5 +539,162 @@ def test_lanczos_threads_identical(ctx, tdir):
         "%d (expected >= 4 and 0)" % (n, ngdal)
 
 
+STATS = re.compile(r"(\d+) by its rms, min, max, med, q1 and q3 kernel")
+STAT_METHODS = ("min", "max", "rms", "med", "q1", "q3")
+
+
+def same_bits(label, bundle, name, ref):
+    """Every pixel of dataset name of bundle (read with h5py: GDAL's netCDF driver reads
+    a NaN as the nodata value) and of the GeoTIFF ref bit for bit the same (a -0 is not
+    a 0, a NaN is compared by its bits), and of the same type."""
+    import h5py
+    from osgeo import gdal
+    with h5py.File(bundle, "r") as f:
+        a = f[name][name][...]
+        y = f[name]["y"][...]
+    if y.size > 1 and y[0] < y[-1]:
+        a = a[..., ::-1, :]
+    b = gdal.Open(ref).ReadAsArray()
+    assert a.dtype == b.dtype and a.shape == b.shape, "%s: %s %s != reference %s %s" % (
+        label, a.dtype, a.shape, b.dtype, b.shape)
+    if a.tobytes() != b.tobytes():
+        u = {1: np.uint8, 2: np.uint16, 4: np.uint32}[a.dtype.itemsize]
+        bad = np.argwhere(a.view(u) != b.view(u))
+        idx = tuple(int(i) for i in bad[0])
+        raise AssertionError("%s: %d pixels differ in their bits from gdalwarp's (first %s: "
+                             "lode %r, gdalwarp %r)" % (label, len(bad), idx, a[idx], b[idx]))
+
+
+def run_stats(ctx, d, man, tag):
+    """lode run of man as it is and with LODE_WARP_KERNEL=gdal: byte-identical bundles.
+    Returns (windows by lode's rms/min/max/med/q1/q3 kernel, windows by GDAL's warper)
+    of the normal run, and its bundle."""
+    counts, outs = [], []
+    for k in ("lode", "gdal"):
+        env = ctx.env()
+        env["LODE_PROFILE"] = "1"
+        if k == "gdal":
+            env["LODE_WARP_KERNEL"] = "gdal"
+        out = os.path.join(d, "%s-%s.nc" % (tag, k))
+        r = lode(ctx, ["run", man, "-o", out, "-q"], d, env)
+        assert_no_crash(r)
+        assert r.rc == 0, r.brief()
+        n = STATS.findall(r.err)
+        assert n, "%s: no rms/min/max/quantile count in the profile line %r" % (tag, r.err[-300:])
+        counts.append((int(n[-1]), profile_counts(r.err, tag)[1]))
+        outs.append(out)
+    assert counts[1][0] == 0, "%s: LODE_WARP_KERNEL=gdal still ran lode's kernel" % tag
+    if open(outs[0], "rb").read() != open(outs[1], "rb").read():
+        raise AssertionError("%s: bundle differs from the one GDAL's warper writes" % tag)
+    return counts[0], outs[0]
+
+
+def stats_cases(ctx, tdir, targets, ds, all_ours=True):
+    """Every dataset of ds on every target: each pixel bit for bit gdalwarp -et 0's, the
+    bundle byte-identical to LODE_WARP_KERNEL=gdal's, and (all_ours) every window
+    warped by lode's kernel.  Returns the window counts per target."""
+    problems, seen = [], []
+    for tag, target in targets:
+        d = os.path.join(tdir, tag)
+        os.makedirs(d, exist_ok=True)
+        man = os.path.join(d, "manifest.yaml")
+        write_manifest(man, target, ds, POLICY)
+        try:
+            (nst, ngdal), bundle = run_stats(ctx, d, man, tag)
+            seen.append((tag, nst, ngdal))
+            if all_ours and (nst < len(ds) or ngdal != 0):
+                problems.append("%s: %d windows by lode's kernel, %d by GDAL's warper (expected "
+                                "all %d datasets' windows by lode's)" % (tag, nst, ngdal, len(ds)))
+            for x in ds:
+                ref = gdalwarp_ref(ctx, d, target, x, os.path.join(d, x["name"] + "_ref.tif"), et=0)
+                label = "%s/%s" % (tag, x["name"])
+                compare_pixels(label, read_raster(nc_name(bundle, x["name"])), read_raster(ref),
+                               exact=True)
+                same_bits(label, bundle, x["name"], ref)
+        except AssertionError as e:
+            problems.append(str(e))
+    assert not problems, "; ".join(problems)
+    return seen
+
+
+@test
+def test_stats_equal_gdalwarp(ctx, tdir):
+    """lode's own min, max, rms, med, q1 and q3 (formats/warp_stats.c): on Float32,
+    Int16, UInt16 (also with its nodata among the values) and Byte sources with nodata
+    holes, scattered nodata pixels, a ragged edge and nodata margins, 2x and 4x coarser
+    in EPSG:4326 and 2.6x in UTM, every pixel equals gdalwarp -r METHOD -et 0's bit for
+    bit, the bundle is byte-identical to LODE_WARP_KERNEL=gdal's, and LODE_PROFILE
+    counts every window as warped by lode's kernel."""
+    srcs = average_sources(tdir)
+    ds = [{"name": "%s_%s" % (m, k), "source": p, "resampling": m}
+          for m in STAT_METHODS for k, p in srcs]
+    f32 = srcs[0][1]
+    targets = [("geo2x", make_target("EPSG:4326", [f32], res=0.0045, margin=6, error_threshold=0)),
+               ("geo4x", make_target("EPSG:4326", [f32], res=0.009, margin=3, error_threshold=0)),
+               grids(f32)[3]]
+    stats_cases(ctx, tdir, targets, ds)
+
+
+@test
+def test_stats_classes_ties_equal_gdalwarp(ctx, tdir):
+    """Class grids (many equal values in a footprint, where a quantile falls between
+    ties): Int16 classes with nodata 255 and UInt16 ones with nodata 0, 1.5x, 2x and
+    3.7x coarser; every pixel bit for bit gdalwarp -et 0's, all windows lode's."""
+    i16 = class_grid(os.path.join(tdir, "cls_i16.tif"), "Int16", 255, [-7, 1, 8, 9, 200], seed=21)
+    u16 = class_grid(os.path.join(tdir, "cls_u16.tif"), "UInt16", 0, [1, 3, 900, 901], seed=22)
+    ds = [{"name": "%s_%s" % (m, k), "source": p, "resampling": m}
+          for m in STAT_METHODS for k, p in (("i16", i16), ("u16", u16))]
+    stats_cases(ctx, tdir, grids(i16)[:3], ds)
+
+
+@test
+def test_stats_signed_zeros_and_nan(ctx, tdir):
+    """A Float32 grid of +0, -0, 1, -1, some NaN (valid: the nodata value is -9999) and
+    nodata holes: GDAL's std::sort orders -0 and +0 and NaN its own way, so med, q1 and
+    q3 give GDAL's warper the windows where that decides the value (LODE_PROFILE shows
+    some); min, max and rms stay lode's.  Every pixel is gdalwarp -et 0's bit for bit
+    (a -0 stays a -0) and the bundles are byte-identical to LODE_WARP_KERNEL=gdal's."""
+    from osgeo import gdal
+    base = field_grid(os.path.join(tdir, "base.tif"), "Float32", -9999.0, seed=23)
+    a = gdal.Open(base).ReadAsArray()
+    rng = np.random.default_rng(24)
+    nd = a == -9999.0
+    z = np.where(a > 0.25, np.float32(1.0), np.where(a < -0.25, np.float32(-1.0),
+                                                    np.where(a > 0, np.float32(0.0),
+                                                             np.float32(-0.0))))
+    z[rng.random(a.shape) < 0.01] = np.nan
+    z[nd] = -9999.0
+    src = os.path.join(tdir, "zeros.tif")
+    ds = gdal.GetDriverByName("GTiff").CreateCopy(src, gdal.Open(base))
+    ds.GetRasterBand(1).WriteArray(z.astype(np.float32))
+    ds = None
+    assert np.signbit(gdal.Open(src).ReadAsArray()).sum() > 1000, "no -0 in the test grid"
+    target = make_target("EPSG:4326", [src], res=0.0045, margin=2, error_threshold=0)
+    q = [{"name": m, "source": src, "resampling": m} for m in ("med", "q1", "q3")]
+    seen = stats_cases(ctx, tdir, [("quant", target)], q, all_ours=False)
+    assert seen and seen[0][2] > 0, "no window went to GDAL's warper: %r" % (seen,)
+    o = [{"name": m, "source": src, "resampling": m} for m in ("min", "max", "rms")]
+    stats_cases(ctx, tdir, [("other", target)], o)
+
+
+@test
+def test_stats_threads_identical(ctx, tdir):
+    """-j 1 and 2 give byte-identical bundles (cmp) with lode's min, max, rms, med, q1
+    and q3 kernel on a grid of several windows each way (2.4x coarser), and it ran."""
+    src = field_grid(os.path.join(tdir, "big_f32.tif"), "Float32", -9999.0, n=(1500, 1400),
+                     scale=2.0, offset=100.0, seed=9)
+    target = make_target("EPSG:4326", [src], res=0.0054, margin=2)
+    man = os.path.join(tdir, "manifest.yaml")
+    write_manifest(man, target, [{"name": m, "source": src, "resampling": m}
+                                 for m in STAT_METHODS], POLICY)
+    bundles_same_for_threads(ctx, tdir, man, threads=(1, 2))
+    env = ctx.env()
+    env["LODE_PROFILE"] = "1"
+    r = lode(ctx, ["run", man, "-o", os.path.join(tdir, "p.nc"), "-q"], tdir, env)
+    assert r.rc == 0, r.brief()
+    n = STATS.findall(r.err)
+    assert n and int(n[-1]) >= 4 * len(STAT_METHODS), "lode's kernel warped %s windows" % n
+
+
 if __name__ == "__main__":
     sys.exit(main())

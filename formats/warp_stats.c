@@ -1,0 +1,221 @@
+/*
+ * warp_stats.c -- lode's own rms, min, max, med, q1 and q3 warps of a target pixel,
+ * giving the same pixels, bit for bit, as GDAL 3.6's warper (GWKAverageOrModeThread)
+ * gives for them.  Like `average` (formats/warp_average.c, which computes each target
+ * pixel's footprint in the source window and calls lode__stats_pixel for these
+ * methods), they go through GDAL's general per-pixel path when there is a nodata
+ * value; here the same arithmetic runs over the Float32 copy of the source window.
+ *
+ * Following GDAL 3.6.2 (alg/gdalwarpkernel.cpp), over the footprint's source pixels
+ * row by row, left to right (columns modulo the window's width when the pixel wraps
+ * over the antimeridian), skipping those the nodata mask marks invalid:
+ *  - rms: sqrt(sum(v * v * w) / sum(w)) in double, w as for average (COMPUTE_WEIGHT);
+ *    the pixel is left alone when sum(w) is not positive.
+ *  - max: starting from the lowest double, a value replaces the current one when the
+ *    current one is below it (a NaN never does); min the same way from the largest.
+ *  - med, q1, q3: the valid values, sorted, and the one at ceil(q * n - 1), computed
+ *    in float as GDAL computes it (q = 0.5, 0.25, 0.75).  GDAL sorts with std::sort,
+ *    whose order of values that compare equal but differ (-0 and +0) and whose result
+ *    with a NaN are its own: when the chosen value is a zero and zeros of the other
+ *    sign are among the values, or a NaN is, lode__stats_pixel says so and GDAL's
+ *    warper does the window.  Any other set of values sorts to one sequence, whatever
+ *    the algorithm.
+ * sum is not here: GDAL 3.6 computes it with another kernel (GWKSumPreserving, which
+ * intersects each source pixel's transformed polygon with the target pixels).
+ * tests/e2e/test_kernels.py compares every pixel with gdalwarp -et 0's and the bundle
+ * with the one LODE_WARP_KERNEL=gdal writes.
+ */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "warp_bilinear.h"
+#include "warp_kernel.h"
+
+int lode__footprint_method(const char *r)
+{
+	static const char *const names[] = {"average", "rms", "min", "max", "med", "q1", "q3"};
+	static const int methods[] = {LODE_FP_AVERAGE, LODE_FP_RMS, LODE_FP_MIN, LODE_FP_MAX,
+				      LODE_FP_MED,     LODE_FP_Q1,  LODE_FP_Q3};
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (strcmp(r, names[i]) == 0)
+			return methods[i];
+	return -1;
+}
+
+/* GDAL's COMPUTE_WEIGHT_Y and COMPUTE_WEIGHT */
+static double weight_y(const lode__footprint *f, int r)
+{
+	return r == f->y0       ? (f->y0 + 1 == f->y1 ? 1.0 : 1 - (f->ymin - f->y0))
+	       : r + 1 == f->y1 ? 1 - (f->y1 - f->ymax)
+				: 1.0;
+}
+
+static double weight_x(const lode__footprint *f, int x, double wy)
+{
+	return x == f->x0       ? (f->x0 + 1 == f->x1 ? wy : wy * (1 - (f->xmin - f->x0)))
+	       : x + 1 == f->x1 ? wy * (1 - (f->x1 - f->xmax))
+				: wy;
+}
+
+/* One source row's rms sums, columns x0 to x1 - 1 of row s (validity m, NULL when all
+   valid): COMPUTE_WEIGHT's wy * wx0 for the first column, wy * wx1 for the last, wy
+   between (wy alone for a single column), as in warp_average.c's add_row. */
+static void rms_row(const float *s, const unsigned char *m, int x0, int x1, double wy, double wx0, double wx1,
+		    double *total, double *weight)
+{
+	double t = *total, w = *weight;
+
+	for (int x = x0; x < x1; x++) {
+		const double v = s[x];
+		const double k = x1 - x0 == 1 ? wy : x == x0 ? wy * wx0 : x + 1 == x1 ? wy * wx1 : wy;
+		if (m && !m[x])
+			continue;
+		w += k;
+		t += v * v * k;
+	}
+	*total = t;
+	*weight = w;
+}
+
+static int rms_pixel(const lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
+		     const lode__footprint *f, double *out)
+{
+	const int W = c->ssx;
+	double total = 0.0, weight = 0.0;
+
+	for (int r = f->y0; r < f->y1; r++) {
+		const double wy = weight_y(f, r);
+		const float *s = b->sbuf + (size_t)r * (size_t)W;
+		const unsigned char *mr = m ? m + (size_t)r * (size_t)W : NULL;
+		if (!f->wrap) {
+			rms_row(s, mr, f->x0, f->x1, wy, 1 - (f->xmin - f->x0), 1 - (f->x1 - f->xmax), &total,
+				&weight);
+			continue;
+		}
+		for (int x = f->x0; x < f->x1; x++) {
+			const int o = x % W;
+			double v, w;
+			if (mr && !mr[o])
+				continue;
+			v = s[o];
+			w = weight_x(f, x, wy);
+			weight += w;
+			total += v * v * w;
+		}
+	}
+	if (!(weight > 0))
+		return 0;
+	*out = sqrt(total / weight);
+	return 1;
+}
+
+/* max (is_max) or min over footprint f: GDAL's comparisons, in its order (the first of
+   equal values stays; a NaN never replaces a value).  Inline with a constant is_max, so
+   each gets its own loop. */
+static inline int minmax(const lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
+			 const lode__footprint *f, const int is_max, double *out)
+{
+	const int W = c->ssx;
+	double best = is_max ? -DBL_MAX : DBL_MAX;
+	int found = 0;
+
+	for (int r = f->y0; r < f->y1; r++) {
+		const float *s = b->sbuf + (size_t)r * (size_t)W;
+		const unsigned char *mr = m ? m + (size_t)r * (size_t)W : NULL;
+		for (int x = f->x0; x < f->x1; x++) {
+			const int o = f->wrap ? x % W : x;
+			double v;
+			if (mr && !mr[o])
+				continue;
+			found = 1;
+			v = s[o];
+			/* GDAL's if (best < v) best = v (max), if (best > v) best = v (min) */
+			if (is_max)
+				best = v > best ? v : best;
+			else
+				best = v < best ? v : best;
+		}
+	}
+	if (!found)
+		return 0;
+	*out = best;
+	return 1;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	const double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static int quantile_pixel(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
+			  const lode__footprint *f, double *out)
+{
+	const int W = c->ssx;
+	const float q = b->method == LODE_FP_MED ? 0.5f : b->method == LODE_FP_Q1 ? 0.25f : 0.75f;
+	double *vals, v;
+	size_t most, n = 0;
+	int idx;
+
+	/* a footprint beside the window (within GDAL's margin) has no rows or columns */
+	if (f->y1 <= f->y0 || f->x1 <= f->x0)
+		return 0;
+	most = (size_t)(f->y1 - f->y0) * (size_t)(f->x1 - f->x0);
+	if (most > b->vals_cap) {
+		double *p = realloc(b->vals, most * sizeof *p);
+		if (!p)
+			return -1; /* GDAL's warper will do */
+		b->vals = p;
+		b->vals_cap = most;
+	}
+	vals = b->vals;
+	for (int r = f->y0; r < f->y1; r++) {
+		const float *s = b->sbuf + (size_t)r * (size_t)W;
+		const unsigned char *mr = m ? m + (size_t)r * (size_t)W : NULL;
+		for (int x = f->x0; x < f->x1; x++) {
+			const int o = f->wrap ? x % W : x;
+			if (mr && !mr[o])
+				continue;
+			if (isnan(s[o]))
+				return -1;
+			vals[n++] = s[o];
+		}
+	}
+	if (n == 0)
+		return 0;
+	if (n <= 32) {
+		for (size_t i = 1; i < n; i++) {
+			const double t = vals[i];
+			size_t j = i;
+			for (; j > 0 && t < vals[j - 1]; j--)
+				vals[j] = vals[j - 1];
+			vals[j] = t;
+		}
+	} else {
+		qsort(vals, n, sizeof *vals, cmp_double);
+	}
+	/* static_cast<int>(std::ceil(quant * size - 1)), in float */
+	idx = (int)ceilf(q * (float)n - 1);
+	v = vals[idx];
+	if (v == 0) {
+		for (size_t i = 0; i < n; i++)
+			if (vals[i] == 0 && signbit(vals[i]) != signbit(v))
+				return -1;
+	}
+	*out = v;
+	return 1;
+}
+
+int lode__stats_pixel(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
+		      const lode__footprint *f, double *out)
+{
+	switch (b->method) {
+	case LODE_FP_RMS: return rms_pixel(b, c, m, f, out);
+	case LODE_FP_MIN: return minmax(b, c, m, f, 0, out);
+	case LODE_FP_MAX: return minmax(b, c, m, f, 1, out);
+	default: return quantile_pixel(b, c, m, f, out);
+	}
+}
