@@ -125,6 +125,16 @@ int lode__spline_axis_set(double scale, int filter, lode__spline_axis *a)
 	return a->radius <= LODE_SPLINE_MAX_RADIUS;
 }
 
+/* A kernel's offsets [*lo, *hi] around pixel i0 clipped to a source axis of n pixels, as
+   GDAL's resamplers clip them (the first offset first, then the last). */
+static void clip_kernel(int i0, int n, int *lo, int *hi)
+{
+	if (i0 + *lo < 0)
+		*lo = -i0;
+	if (i0 + *hi >= n)
+		*hi = n - i0 - 1;
+}
+
 int lode__cubicspline_sample(const float *s, const unsigned char *m, int w, int h, double sx, double sy,
 			     const lode__spline_axis *ax, const lode__spline_axis *ay, double *wx,
 			     double *out)
@@ -134,14 +144,8 @@ int lode__cubicspline_sample(const float *s, const unsigned char *m, int w, int 
 	int j = ay->init, jmax = ay->radius, imin = ax->init, imax = ax->radius;
 	double real = 0.0, weight = 0.0;
 
-	if (iy + j < 0)
-		j = -iy;
-	if (iy + jmax >= h)
-		jmax = h - iy - 1;
-	if (ix + imin < 0)
-		imin = -ix;
-	if (ix + imax >= w)
-		imax = w - ix - 1;
+	clip_kernel(iy, h, &j, &jmax);
+	clip_kernel(ix, w, &imin, &imax);
 	/* GDAL computes each column's weight once per point */
 	for (int i = imin; i <= imax; i++)
 		wx[i - imin] = ax->below1 ? bspline((i - dx) * ax->scale) : bspline(i - dx);
@@ -242,14 +246,8 @@ int lode__lanczos_sample(const float *s, const unsigned char *m, int w, int h, d
 	int jmin = ay->init, jmax = ay->radius, imin = ax->init, imax = ax->radius;
 	double real = 0.0, weight = 0.0;
 
-	if (iy + jmin < 0)
-		jmin = -iy;
-	if (iy + jmax >= h)
-		jmax = h - iy - 1;
-	if (ix + imin < 0)
-		imin = -ix;
-	if (ix + imax >= w)
-		imax = w - ix - 1;
+	clip_kernel(iy, h, &jmin, &jmax);
+	clip_kernel(ix, w, &imin, &imax);
 	lanczos_axis(ax, dx, &imin, &imax, wx);
 	lanczos_axis(ay, dy, &jmin, &jmax, wy);
 	if (m) {
