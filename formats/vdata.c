@@ -67,8 +67,8 @@ size_t lode__ftype_size(lode_ftype t)
 
 /* ---- the text of text fields ---- */
 
-/* A field's first block; each next one as big as all before it (so they double), up to
-   TEXT_MOST.  A string longer than that gets a block of its own. */
+/* A field's first block; each next one as big as the text so far (so they double), up
+   to TEXT_MOST.  A string longer than that gets a block of its own. */
 #define TEXT_FIRST 1024u
 #define TEXT_MOST  (1024u * 1024u)
 
@@ -98,7 +98,6 @@ char *lode__vfield_text(lode_vfield *f, const char *s, size_t len)
 			return NULL;
 		nb->cap = total - sizeof *b;
 		nb->used = 0;
-		f->text.bytes += total;
 		if (alone && b) { /* behind the newest, whose room stays in use */
 			nb->next = b->next;
 			b->next = nb;
@@ -112,6 +111,7 @@ char *lode__vfield_text(lode_vfield *f, const char *s, size_t len)
 	memcpy(p, s, len);
 	p[len] = '\0';
 	b->used += len + 1;
+	f->text.bytes += len + 1;
 	return p;
 }
 

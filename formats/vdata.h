@@ -46,7 +46,7 @@ typedef enum lode_gkind { LODE_GK_POINT = 1, LODE_GK_LINE, LODE_GK_POLYGON, LODE
 typedef struct lode_vtext_block lode_vtext_block;
 typedef struct lode_vtext {
 	lode_vtext_block *blocks; /* the newest first; NULL before the first string */
-	size_t bytes;             /* what the blocks take, headers included */
+	size_t bytes;             /* the strings' bytes, their NULs included */
 } lode_vtext;
 
 typedef struct lode_vfield {
@@ -88,8 +88,9 @@ typedef struct lode_vdata {
 } lode_vdata;
 
 void lode__vdata_free(lode_vdata *d); /* frees the contents and d; NULL ok */
-/* The bytes a field of nfeat values holds (values, null flags, the blocks of its text),
-   and those the whole layer holds: what --max-memory counts after the read. */
+/* The bytes a field of nfeat values holds (values, null flags, its strings; not the
+   unused ends of its text's blocks, as free room of the allocator's is not counted), and
+   those the whole layer holds: what --max-memory counts after the read. */
 size_t lode__vfield_bytes(const lode_vfield *f, size_t nfeat);
 size_t lode__vdata_bytes(const lode_vdata *d);
 /* "Point", "MultiLineString", "3D Polygon", "3D LineString M"...: the OGR name of the
