@@ -7,7 +7,8 @@ non-ASCII text, dates and 64-bit integers.  Every bundle is checked with tools w
 write: ogrinfo (a layer without geometry, its fields and count), xarray and h5py (the
 columns), ogr2ogr of the source to a GeoPackage and to CSV (the reference for the values
 and nulls that lode extract writes), tests/bundle_digest.py (the digests), and lode's own
-verify (strict), merge and cluster stages.
+verify (strict), merge and cluster stages.  A 200,000-row CSV with list fields made here
+(issue 19) must keep its peak RSS within --max-memory (/usr/bin/time).
 
 Same runner, flags and output as test_raster.py.
 """
