@@ -225,7 +225,8 @@ static void *read_column(hid_t file, const char *name, hid_t mt, size_t n, size_
 }
 
 /* Read the n strings of field variable d (vname) into f->values, STRING_BATCH at a
-   time, copies we own; what they take is added to v->held, against its bound. */
+   time, copies in its text (vdata.h); what that takes is added to v->held, against its
+   bound. */
 static lode_status read_strings(vread *v, hid_t d, const char *vname, lode_vfield *f, size_t n,
 				lode_error *err)
 {
@@ -246,11 +247,13 @@ static lode_status read_strings(vread *v, hid_t d, const char *vname, lode_vfiel
 		hsize_t start = k0, count = n - k0 < STRING_BATCH ? n - k0 : STRING_BATCH;
 		if ((rc = lode__h5_read_slab(d, st, &start, &count, vals, err, LODE_EDAMAGED, vname)))
 			break;
-		/* Copy into malloc'd strings we own, then give HDF5's back. */
+		/* Copy into the field's text, then give HDF5's back. */
 		for (size_t k = 0; k < count; k++) {
 			const char *t = f->isnull[k0 + k] || !vals[k] ? "" : vals[k];
-			size_t len = strlen(t);
-			v->held += len + 1;
+			size_t before = f->text.bytes;
+			if (!rc && lode__vfield_set_text(f, k0 + k, t))
+				rc = lode__err(err, LODE_ENOMEM, "out of memory");
+			v->held += f->text.bytes - before;
 			if (!rc && v->max && v->held > v->max)
 				rc = lode__err(
 				    err, LODE_ENOMEM,
@@ -258,8 +261,6 @@ static lode_status read_strings(vread *v, hid_t d, const char *vname, lode_vfiel
 				    "(%.1f MB); lode holds a layer whole while reading it: allow more "
 				    "memory",
 				    v->max / MB);
-			else if (!rc && !(((char **)f->values)[k0 + k] = lode__strdup(t)))
-				rc = lode__err(err, LODE_ENOMEM, "out of memory");
 			H5free_memory(vals[k]);
 			vals[k] = NULL;
 		}

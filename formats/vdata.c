@@ -1,6 +1,7 @@
 /*
  * vdata.c -- the columnar vector model shared by reading, the bundle and the digest
- * (vdata.h): the field types and their OGR names, freeing a layer, naming its type.
+ * (vdata.h): the field types and their OGR names, the text of text fields, freeing a
+ * layer, naming its type.
  * Filling a layer from a source is vector_read.c's; storing it is bundle_h5.c's.
  */
 #include <stdlib.h>
@@ -64,6 +65,93 @@ size_t lode__ftype_size(lode_ftype t)
 	return 0;
 }
 
+/* ---- the text of text fields ---- */
+
+/* A field's first block; each next one as big as the text so far (so they double), up
+   to TEXT_MOST.  A string longer than that gets a block of its own. */
+#define TEXT_FIRST 1024u
+#define TEXT_MOST  (1024u * 1024u)
+
+struct lode_vtext_block {
+	lode_vtext_block *next;
+	size_t cap, used; /* bytes of data */
+	char data[];
+};
+
+char *lode__vfield_text(lode_vfield *f, const char *s, size_t len)
+{
+	lode_vtext_block *b = f->text.blocks;
+	char *p;
+
+	if (len > SIZE_MAX / 2)
+		return NULL;
+	if (!b || b->cap - b->used <= len) {
+		size_t total = f->text.bytes < TEXT_FIRST  ? TEXT_FIRST
+			       : f->text.bytes < TEXT_MOST ? f->text.bytes
+							   : TEXT_MOST;
+		int alone = len + 1 > total - sizeof *b;
+		lode_vtext_block *nb;
+
+		if (alone)
+			total = sizeof *b + len + 1;
+		if (!(nb = malloc(total)))
+			return NULL;
+		nb->cap = total - sizeof *b;
+		nb->used = 0;
+		if (alone && b) { /* behind the newest, whose room stays in use */
+			nb->next = b->next;
+			b->next = nb;
+		} else {
+			nb->next = b;
+			f->text.blocks = nb;
+		}
+		b = nb;
+	}
+	p = b->data + b->used;
+	memcpy(p, s, len);
+	p[len] = '\0';
+	b->used += len + 1;
+	f->text.bytes += len + 1;
+	return p;
+}
+
+int lode__vfield_set_text(lode_vfield *f, size_t k, const char *s)
+{
+	if (!s)
+		s = "";
+	return (((char **)f->values)[k] = lode__vfield_text(f, s, strlen(s))) ? 0 : -1;
+}
+
+void lode__vfield_text_free(lode_vfield *f)
+{
+	for (lode_vtext_block *b = f->text.blocks, *next; b; b = next) {
+		next = b->next;
+		free(b);
+	}
+	f->text.blocks = NULL;
+	f->text.bytes = 0;
+}
+
+void lode__vfield_text_move(lode_vfield *to, lode_vfield *from)
+{
+	lode_vtext_block *last = from->text.blocks;
+
+	if (!last)
+		return;
+	while (last->next)
+		last = last->next;
+	/* Behind to's newest block, which goes on taking strings. */
+	if (to->text.blocks) {
+		last->next = to->text.blocks->next;
+		to->text.blocks->next = from->text.blocks;
+	} else {
+		to->text.blocks = from->text.blocks;
+	}
+	to->text.bytes += from->text.bytes;
+	from->text.blocks = NULL;
+	from->text.bytes = 0;
+}
+
 void lode__vdata_free(lode_vdata *d)
 {
 	if (!d)
@@ -77,9 +165,7 @@ void lode__vdata_free(lode_vdata *d)
 	free(d->interior_ring);
 	for (size_t i = 0; i < d->nfields; i++) {
 		lode_vfield *f = &d->fields[i];
-		if (lode__ftype_is_text(f->type) && f->values)
-			for (size_t k = 0; k < d->nfeat; k++)
-				free(((char **)f->values)[k]);
+		lode__vfield_text_free(f);
 		free(f->values);
 		free(f->isnull);
 		free(f->name);
@@ -91,13 +177,7 @@ void lode__vdata_free(lode_vdata *d)
 
 size_t lode__vfield_bytes(const lode_vfield *f, size_t nfeat)
 {
-	size_t n = nfeat * (lode__ftype_size(f->type) + 1);
-
-	if (lode__ftype_is_text(f->type) && f->values)
-		for (size_t k = 0; k < nfeat; k++)
-			if (((char **)f->values)[k])
-				n += strlen(((char **)f->values)[k]) + 1;
-	return n;
+	return nfeat * (lode__ftype_size(f->type) + 1) + f->text.bytes;
 }
 
 size_t lode__vdata_bytes(const lode_vdata *d)

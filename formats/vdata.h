@@ -36,15 +36,38 @@ int lode__ftype_is_list(lode_ftype t);
 /* LODE_GK_NONE: a table, a layer without geometry (every node count 0, no nodes). */
 typedef enum lode_gkind { LODE_GK_POINT = 1, LODE_GK_LINE, LODE_GK_POLYGON, LODE_GK_NONE } lode_gkind;
 
+/*
+ * The text of a text field's values: big blocks the strings are copied into one after the
+ * other, freed together with the field.  One malloc per value left the heap of a large
+ * layer with list fields (a million rows) more than half holes: each value's small
+ * string stayed between the temporaries GDAL's reader had freed around it, which later
+ * reads could not reuse (docs/performance.md).
+ */
+typedef struct lode_vtext_block lode_vtext_block;
+typedef struct lode_vtext {
+	lode_vtext_block *blocks; /* the newest first; NULL before the first string */
+	size_t bytes;             /* the strings' bytes, their NULs included */
+} lode_vtext;
+
 typedef struct lode_vfield {
 	char *name; /* the source's field name, as written */
 	char *var;  /* suffix of its variable name: letters, digits, '_' */
 	lode_ftype type;
 	int width;             /* the source's width, 0 if none */
-	void *values;          /* nfeat values of the type above */
+	void *values;          /* nfeat values of the type above; text: pointers into text */
 	unsigned char *isnull; /* nfeat flags */
 	size_t nnull;
+	lode_vtext text; /* text types: owns the strings values points to (zeroed: empty) */
 } lode_vfield;
+
+/* A copy of the len bytes at s (and a NUL) in f's text, or NULL when out of memory.
+   lode__vfield_set_text puts a copy of s (NULL: "") at value k; 0, or -1 when out of
+   memory.  lode__vfield_text_free frees the text, every value pointing into it. */
+char *lode__vfield_text(lode_vfield *f, const char *s, size_t len);
+int lode__vfield_set_text(lode_vfield *f, size_t k, const char *s);
+void lode__vfield_text_free(lode_vfield *f);
+/* Move from's text blocks to to (from's values now point into to's text). */
+void lode__vfield_text_move(lode_vfield *to, lode_vfield *from);
 
 /*
  * A vector layer in columns, as CF-1.8 simple geometries store it.  Feature f has
@@ -65,8 +88,9 @@ typedef struct lode_vdata {
 } lode_vdata;
 
 void lode__vdata_free(lode_vdata *d); /* frees the contents and d; NULL ok */
-/* The bytes a field of nfeat values holds (values, null flags, the text of text types),
-   and those the whole layer holds: what --max-memory counts after the read. */
+/* The bytes a field of nfeat values holds (values, null flags, its strings; not the
+   unused ends of its text's blocks, as free room of the allocator's is not counted), and
+   those the whole layer holds: what --max-memory counts after the read. */
 size_t lode__vfield_bytes(const lode_vfield *f, size_t nfeat);
 size_t lode__vdata_bytes(const lode_vdata *d);
 /* "Point", "MultiLineString", "3D Polygon", "3D LineString M"...: the OGR name of the

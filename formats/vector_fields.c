@@ -91,12 +91,13 @@ lode_status lode__vread_field_defs(OGRFeatureDefnH defn, lode_vdata *d, const ch
 	return LODE_OK;
 }
 
-/* Field i of feat, a list, as the compact JSON array of its items into *out (malloc'd). */
-static lode_status list_text(OGRFeatureH feat, int i, const lode_vfield *f, const char *layer, char **out,
+/* Field i of feat, a list, as the compact JSON array of its items into *out (in f's text). */
+static lode_status list_text(OGRFeatureH feat, int i, lode_vfield *f, const char *layer, char **out,
 			     lode_error *err)
 {
 	json_t *a = json_array();
 	int n = 0, bad = !a;
+	char *text;
 
 	if (f->type == LODE_FT_STRLIST) {
 		char **s = OGR_F_GetFieldAsStringList(feat, i);
@@ -119,8 +120,10 @@ static lode_status list_text(OGRFeatureH feat, int i, const lode_vfield *f, cons
 		for (int k = 0; k < n && !bad; k++)
 			bad = !isfinite(v[k]) ? 3 : json_array_append_new(a, json_real(v[k])) != 0;
 	}
-	*out = bad ? NULL : json_dumps(a, JSON_COMPACT);
+	text = bad ? NULL : json_dumps(a, JSON_COMPACT); /* a temporary: copied into f's text */
 	json_decref(a);
+	*out = text ? lode__vfield_text(f, text, strlen(text)) : NULL;
+	free(text);
 	if (bad == 2 || bad == 3)
 		return lode__err(
 		    err, LODE_ESOURCE,
@@ -136,11 +139,13 @@ lode_status lode__vread_add_attributes(builder *b, OGRFeatureH feat, const char 
 {
 	lode_vdata *d = b->d;
 	size_t row = d->nfeat;
+	lode_status rc = LODE_OK;
 
 	for (size_t i = 0; i < d->nfields; i++) {
 		lode_vfield *f = &d->fields[i];
 		size_t sz = lode__ftype_size(f->type);
 		int null = !OGR_F_IsFieldSetAndNotNull(feat, (int)i);
+		size_t text0 = f->text.bytes;
 		unsigned char *slot;
 
 		if (lode__vread_grow(&f->values, &b->cap_field[i], row + 1, sz) ||
@@ -151,8 +156,9 @@ lode_status lode__vread_add_attributes(builder *b, OGRFeatureH feat, const char 
 		f->isnull[row] = (unsigned char)null;
 		if (null) {
 			f->nnull++;
-			if (lode__ftype_is_text(f->type) && !(*(char **)slot = lode__strdup("")))
+			if (lode__ftype_is_text(f->type) && lode__vfield_set_text(f, row, ""))
 				return lode__err(err, LODE_ENOMEM, "out of memory");
+			b->text += f->text.bytes - text0;
 			continue;
 		}
 		switch (f->type) {
@@ -179,13 +185,10 @@ lode_status lode__vread_add_attributes(builder *b, OGRFeatureH feat, const char 
 		case LODE_FT_STRLIST:
 		case LODE_FT_INTLIST:
 		case LODE_FT_INT64LIST:
-		case LODE_FT_REALLIST: {
-			lode_status rc = list_text(feat, (int)i, f, layer, (char **)slot, err);
-			if (rc)
+		case LODE_FT_REALLIST:
+			if ((rc = list_text(feat, (int)i, f, layer, (char **)slot, err)))
 				return rc;
-			b->text += strlen(*(char **)slot) + 1;
 			break;
-		}
 		case LODE_FT_JSON:
 		case LODE_FT_STRING: {
 			const char *s = OGR_F_GetFieldAsString(feat, (int)i);
@@ -195,9 +198,8 @@ lode_status lode__vread_add_attributes(builder *b, OGRFeatureH feat, const char 
 						 "UTF-8; name the source's encoding with open_options: "
 						 "[ENCODING=CP1252] (or its code page)",
 						 layer, (long long)OGR_F_GetFID(feat), f->name);
-			if (!(*(char **)slot = lode__strdup(s)))
+			if (!(*(char **)slot = lode__vfield_text(f, s, strlen(s))))
 				return lode__err(err, LODE_ENOMEM, "out of memory");
-			b->text += strlen(s) + 1;
 			break;
 		}
 		case LODE_FT_DATE:
@@ -218,6 +220,7 @@ lode_status lode__vread_add_attributes(builder *b, OGRFeatureH feat, const char 
 			break;
 		}
 		}
+		b->text += f->text.bytes - text0;
 	}
 	return LODE_OK;
 }

@@ -36,7 +36,7 @@ typedef struct builder {
 	size_t *cap_null;
 	lode__colenc *xy; /* or NULL: gets each whole chunk of x and y once read */
 	size_t sent;      /* nodes handed to xy */
-	size_t text;      /* bytes of the string values */
+	size_t text;      /* bytes of the string values (vdata.h lode_vtext) */
 } builder;
 
 /* The bytes the layer's arrays and strings hold so far (for --max-memory). */

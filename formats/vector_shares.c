@@ -130,6 +130,7 @@ static int append(builder *b, lode_vdata *src)
 			memcpy((unsigned char *)fa->values + a->nfeat * sz, fs->values, src->nfeat * sz);
 			memcpy(fa->isnull + a->nfeat, fs->isnull, src->nfeat);
 		}
+		lode__vfield_text_move(fa, fs);
 		fa->nnull += fs->nnull;
 	}
 	a->nfeat = nf;
@@ -138,7 +139,7 @@ static int append(builder *b, lode_vdata *src)
 	a->multi |= src->multi;
 	a->has_z |= src->has_z;
 	a->has_m |= src->has_m;
-	src->nfeat = 0; /* its strings are a's now */
+	src->nfeat = 0; /* its strings are a's now (their text moved above) */
 	return 0;
 }
 

@@ -282,16 +282,24 @@ static int field_alloc(lode_vfield *f, const char *name, const char *suffix, lod
 	return f->name && f->values && f->isnull ? 0 : -1;
 }
 
-static void field_free(lode_vfield *f, size_t n)
+static void field_free(lode_vfield *f)
 {
-	if (lode__ftype_is_text(f->type) && f->values)
-		for (size_t k = 0; k < n; k++)
-			free(((char **)f->values)[k]);
+	lode__vfield_text_free(f);
 	free(f->values);
 	free(f->isnull);
 	free(f->name);
 	free(f->var);
 	memset(f, 0, sizeof *f);
+}
+
+/* Value k of f: a copy of s (malloc'd, freed here) in f's text; -1 when s is NULL (out of
+   memory) or there is no room for the copy. */
+static int take_text(lode_vfield *f, size_t k, char *s)
+{
+	int rc = s ? lode__vfield_set_text(f, k, s) : -1;
+
+	free(s);
+	return rc;
 }
 
 /* A copy of src under another name: select and rename. */
@@ -306,7 +314,7 @@ static int copy_field(const lode_vfield *src, const char *name, size_t n, lode_v
 		memcpy(out->values, src->values, n * lode__ftype_size(src->type));
 	} else {
 		for (size_t k = 0; k < n; k++)
-			if (!(((char **)out->values)[k] = lode__strdup(((char **)src->values)[k])))
+			if (lode__vfield_set_text(out, k, ((char **)src->values)[k]))
 				return -1;
 	}
 	u->values = n - src->nnull;
@@ -450,8 +458,8 @@ static int vocab_value(rule_run *u, char *t, int nil, lode_vfield *out, lode_vfi
 					 u->r->name, u->r->at.line, lode__printable(safe, sizeof safe, t),
 					 uri),
 			       -1;
-		((char **)out->values)[k] = lode__strdup(uri ? uri : "");
-		((char **)orig->values)[k] = lode__strdup(t);
+		if (lode__vfield_set_text(out, k, uri) || lode__vfield_set_text(orig, k, t))
+			return lode__err(err, LODE_ENOMEM, "out of memory"), -1;
 		if (!uri)
 			out->isnull[k] = 1, out->nnull++;
 	} else {
@@ -476,11 +484,9 @@ static int vocab_value(rule_run *u, char *t, int nil, lode_vfield *out, lode_vfi
 				json_array_append_new(origs, json_string(s));
 		}
 		json_decref(items);
-		((char **)out->values)[k] = dump(uris);
-		((char **)orig->values)[k] = dump(origs);
+		if (take_text(out, k, dump(uris)) | take_text(orig, k, dump(origs)))
+			return lode__err(err, LODE_ENOMEM, "out of memory"), -1;
 	}
-	if (!((char **)out->values)[k] || !((char **)orig->values)[k])
-		return lode__err(err, LODE_ENOMEM, "out of memory"), -1;
 	return 0;
 }
 
@@ -499,12 +505,12 @@ static int compute(rule_run *u, size_t n, int nil, lode_vfield *out, lode_vfield
 			u->empty++;
 			out->isnull[k] = 1;
 			out->nnull++;
-			if (lode__ftype_is_text(out->type) && !(((char **)out->values)[k] = lode__strdup("")))
+			if (lode__ftype_is_text(out->type) && lode__vfield_set_text(out, k, ""))
 				bad = 2;
 			if (orig) {
 				orig->isnull[k] = 1;
 				orig->nnull++;
-				if (!(((char **)orig->values)[k] = lode__strdup("")))
+				if (lode__vfield_set_text(orig, k, ""))
 					bad = 2;
 			}
 		} else if (r->nvocab) {
@@ -514,17 +520,12 @@ static int compute(rule_run *u, size_t n, int nil, lode_vfield *out, lode_vfield
 			u->values++;
 			bad = lode__parse_date(t, r->date, &((int32_t *)out->values)[k]) ? 1 : 0;
 		} else if (out->type == LODE_FT_STRLIST) {
+			json_t *items = u->src_list ? list_items(r, t) : split_items(r, t);
 			u->values++;
-			bad = (((char **)out->values)[k] =
-				   dump(u->src_list ? list_items(r, t) : split_items(r, t)))
-				  ? 0
-				  : 2;
+			bad = take_text(out, k, dump(items)) ? 2 : 0;
 		} else if (out->type == LODE_FT_STRING) {
 			u->values++;
-			bad =
-			    (((char **)out->values)[k] = lode__sprintf("%s%s", r->prefix ? r->prefix : "", t))
-				? 0
-				: 2;
+			bad = take_text(out, k, lode__sprintf("%s%s", r->prefix ? r->prefix : "", t)) ? 2 : 0;
 		} else {
 			u->values++;
 			bad = number_value(r, t, out, k) ? 1 : 0;
@@ -726,7 +727,7 @@ lode_status lode__harmonize_apply(const lode_dataset_spec *spec, const json_t *p
 		goto out;
 	/* Done: the layer's fields become the output. */
 	for (size_t i = 0; i < d->nfields; i++)
-		field_free(&d->fields[i], n);
+		field_free(&d->fields[i]);
 	free(d->fields);
 	d->fields = out;
 	d->nfields = nout;
@@ -736,7 +737,7 @@ lode_status lode__harmonize_apply(const lode_dataset_spec *spec, const json_t *p
 out:
 	run_clear(&u);
 	for (size_t i = 0; out && i < nout; i++)
-		field_free(&out[i], n);
+		field_free(&out[i]);
 	free(out);
 	json_decref(cj);
 	return rc;

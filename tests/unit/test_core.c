@@ -22,6 +22,7 @@
 #include "manifest.h"
 #include "sha256.h"
 #include "util.h"
+#include "vdata.h"
 
 /* tests/bundle_digest.py's digest of a bundle with the two root attributes of
    bundle_digest_rules and nothing else. */
@@ -230,6 +231,54 @@ static void paths(void **state)
 	assert_false(lode__name_ok(""));
 }
 
+/* A text field's strings in its blocks (vdata.h): every copy intact after many small
+   ones, one longer than a block, and two fields' blocks moved into one; the count is the
+   strings' bytes. */
+static void vfield_text_blocks(void **state)
+{
+	enum { N = 100000 };
+	lode_vfield a = {0}, b = {0};
+	char **va = calloc(N + 2, sizeof *va), **vb = calloc(N, sizeof *vb), buf[32];
+	size_t big_len = 3u << 20, want = 0;
+	char *big = malloc(big_len + 1);
+
+	(void)state;
+	assert_non_null(va);
+	assert_non_null(vb);
+	assert_non_null(big);
+	memset(big, 'x', big_len);
+	big[big_len] = '\0';
+	a.type = b.type = LODE_FT_STRING;
+	a.values = va;
+	b.values = vb;
+	for (size_t k = 0; k < N; k++) {
+		snprintf(buf, sizeof buf, "value %zu", k);
+		assert_int_equal(lode__vfield_set_text(&a, k, buf), 0);
+		assert_int_equal(lode__vfield_set_text(&b, k, k % 7 ? buf : NULL), 0);
+		want += strlen(buf) + 1;
+		if (k == N / 2)
+			assert_int_equal(lode__vfield_set_text(&a, N, big), 0); /* a block alone */
+	}
+	assert_int_equal(lode__vfield_set_text(&a, N + 1, "after"), 0);
+	assert_int_equal(a.text.bytes, want + big_len + 1 + 6);
+	lode__vfield_text_move(&a, &b);
+	assert_null(b.text.blocks);
+	assert_int_equal(b.text.bytes, 0);
+	for (size_t k = 0; k < N; k++) {
+		snprintf(buf, sizeof buf, "value %zu", k);
+		assert_string_equal(va[k], buf);
+		assert_string_equal(vb[k], k % 7 ? buf : "");
+	}
+	assert_int_equal(strlen(va[N]), big_len);
+	assert_string_equal(va[N + 1], "after");
+	lode__vfield_text_free(&a);
+	lode__vfield_text_free(&b);
+	assert_null(a.text.blocks);
+	free(va);
+	free(vb);
+	free(big);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -239,6 +288,7 @@ int main(void)
 	    cmocka_unit_test(bundle_digest_rules),
 	    cmocka_unit_test(dtypes),
 	    cmocka_unit_test(paths),
+	    cmocka_unit_test(vfield_text_blocks),
 	};
 	return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }
