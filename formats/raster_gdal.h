@@ -79,6 +79,8 @@ long lode__warp_spline_count(void);
 long lode__warp_lanczos_count(void);
 /* Windows warped by lode's own rms, min, max, med, q1 and q3 kernel (formats/warp_stats.c). */
 long lode__warp_stats_count(void);
+/* Windows warped by lode's own nearest kernel (formats/warp_bilinear.c) so far. */
+long lode__warp_nearest_count(void);
 
 /* GeoTIFF writing for extract. */
 typedef struct lode__gtiff lode__gtiff;

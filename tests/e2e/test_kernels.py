@@ -696,5 +696,91 @@ def test_stats_threads_identical(ctx, tdir):
     assert n and int(n[-1]) >= 4 * len(STAT_METHODS), "lode's kernel warped %s windows" % n
 
 
+NEAREST = re.compile(r"(\d+) by lode's nearest kernel")
+
+
+def nearest_sources(tdir):
+    """interp_sources and a Float32 grid whose valid values include NaN, -0 and +0 (nodata
+    -9999; nearest copies their bits).  (A NaN nodata value makes GDAL 3.6 warp in
+    Float64, which lode leaves to GDAL's warper.)"""
+    from osgeo import gdal
+    srcs = interp_sources(tdir)
+    base = srcs[0][1]
+    a = gdal.Open(base).ReadAsArray()
+    rng = np.random.default_rng(31)
+    # half the pixels the field's values, the others +0 or -0
+    z = np.where(a > 41000.25, np.float32(0.0), np.float32(-0.0)).astype(np.float32)
+    z = np.where(rng.random(a.shape) < 0.5, a, z).astype(np.float32)
+    z[rng.random(a.shape) < 0.02] = np.nan
+    z[a == -9999.0] = -9999.0
+    odd = os.path.join(tdir, "f32odd.tif")
+    ds = gdal.GetDriverByName("GTiff").CreateCopy(odd, gdal.Open(base))
+    ds.GetRasterBand(1).WriteArray(z)
+    ds = None
+    return srcs + [("f32odd", odd)]
+
+
+def nearest_cases(ctx, tdir, targets, ds):
+    """Every dataset of ds on every target: each pixel bit for bit gdalwarp -r near -et
+    0's, the bundle byte-identical to LODE_WARP_KERNEL=gdal's, every window lode's."""
+    problems = []
+    for tag, target in targets:
+        d = os.path.join(tdir, tag)
+        os.makedirs(d, exist_ok=True)
+        man = os.path.join(d, "manifest.yaml")
+        write_manifest(man, target, ds, POLICY)
+        try:
+            (nk, ngdal), bundle = run_average(ctx, d, man, tag, NEAREST, "nearest")
+            if nk < len(ds) or ngdal != 0:
+                problems.append("%s: %d windows by lode's nearest kernel, %d by GDAL's warper "
+                                "(expected all %d datasets' windows by lode's)" % (
+                                    tag, nk, ngdal, len(ds)))
+            for x in ds:
+                ref = gdalwarp_ref(ctx, d, target, x, os.path.join(d, x["name"] + "_ref.tif"), et=0)
+                label = "%s/%s" % (tag, x["name"])
+                compare_pixels(label, read_raster(nc_name(bundle, x["name"])), read_raster(ref),
+                               exact=True)
+                same_bits(label, bundle, x["name"], ref)
+        except AssertionError as e:
+            problems.append(str(e))
+    assert not problems, "; ".join(problems)
+
+
+@test
+def test_nearest_equals_gdalwarp(ctx, tdir):
+    """lode's own nearest kernel (formats/warp_bilinear.c): on Float32 (nodata -9999, a
+    nodata no pixel has, and valid NaN, -0 and +0 values), Int16, UInt16
+    (one whose nodata lies among the values) and Byte sources with nodata holes,
+    scattered nodata pixels, a ragged edge and nodata margins, about 1.4x finer and 1.25x
+    finer (UTM), 1.5x, 3.7x and 8x coarser in EPSG:4326 and 2.6x in UTM: every pixel is
+    gdalwarp -r near -et 0's bit for bit, the bundle is byte-identical to the one GDAL's
+    warper writes in lode (LODE_WARP_KERNEL=gdal), and LODE_PROFILE counts every window
+    as warped by lode's kernel."""
+    srcs = nearest_sources(tdir)
+    f32 = srcs[0][1]
+    ds = [{"name": "near_" + k, "source": p, "resampling": "nearest"} for k, p in srcs]
+    g = grids(f32)
+    targets = [finer_grids(f32)[0], finer_grids(f32)[2], g[1], g[2], g[3],
+               ("geo8x", make_target("EPSG:4326", [f32], res=0.018, margin=2, error_threshold=0))]
+    nearest_cases(ctx, tdir, targets, ds)
+
+
+@test
+def test_nearest_threads_identical(ctx, tdir):
+    """-j 1, 2 and 3 give byte-identical bundles with lode's nearest kernel on a grid of
+    several windows each way (1.25x finer), and at the default error threshold the
+    bundle is byte-identical to GDAL's warper's, every window lode's."""
+    src = field_grid(os.path.join(tdir, "big_f32.tif"), "Float32", -9999.0, n=(1500, 1400),
+                     scale=2.0, offset=100.0, seed=9)
+    target = make_target("EPSG:4326", [src], res=0.002, margin=2)
+    man = os.path.join(tdir, "manifest.yaml")
+    write_manifest(man, target, [{"name": "field", "source": src, "resampling": "nearest"}],
+                   POLICY)
+    bundles_same_for_threads(ctx, tdir, man)
+    (n, ngdal), _ = run_average(ctx, tdir, man, "big", NEAREST, "nearest")
+    assert n >= 4 and ngdal == 0, "lode's nearest kernel warped %d windows, GDAL's warper " \
+        "%d (expected >= 4 and 0)" % (n, ngdal)
+
+
 if __name__ == "__main__":
     sys.exit(main())
