@@ -59,6 +59,20 @@ size_t lode__gdal_bound_cache(size_t max_memory)
 	return (size_t)GDALGetCacheMax64();
 }
 
+void lode__raster_decode_threads(int n)
+{
+	char v[16];
+
+	if (n <= 1) {
+		CPLSetThreadLocalConfigOption("GDAL_NUM_THREADS", NULL);
+		return;
+	}
+	if (CPLGetConfigOption("GDAL_NUM_THREADS", NULL)) /* the user's (ours is undone after each use) */
+		return;
+	snprintf(v, sizeof v, "%d", n);
+	CPLSetThreadLocalConfigOption("GDAL_NUM_THREADS", v);
+}
+
 const char *lode__gdal_version(void)
 {
 	return GDALVersionInfo("RELEASE_NAME");

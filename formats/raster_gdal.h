@@ -43,6 +43,11 @@ const char *lode__gdal_version(void); /* "3.6.2" */
 lode_status lode__raster_open(const char *path, const char *const *open_options,
 			      const lode_source_rules *rules, lode__raster **out, lode_error *err);
 const lode_raster_info *lode__raster_info(const lode__raster *r);
+/* Let the sources this thread opens from now on decode the blocks of one read on n
+   threads (GDAL_NUM_THREADS for this thread: GeoTIFF and the other drivers that honour
+   it); n <= 1 undoes it.  The pixels are the same.  A GDAL_NUM_THREADS the user set
+   wins. */
+void lode__raster_decode_threads(int n);
 void lode__raster_close(lode__raster *r);
 /* Every file GDAL lists for the opened source r (GDALGetFileList: the file, its side
    cars, a VRT's sources), each given to visit; stops at and returns visit's first

@@ -782,5 +782,32 @@ def test_nearest_threads_identical(ctx, tdir):
         "%d (expected >= 4 and 0)" % (n, ngdal)
 
 
+@test
+def test_small_target_decodes_on_idle_threads(ctx, tdir):
+    """A target grid of one tile (8x coarser than a 1500 x 1400 source): with -j 2 and 3
+    the source's blocks are decoded on that many threads (LODE_PROFILE says so; with -j
+    1 it does not), the bundles of -j 1, 2 and 3 are byte-identical, and with error
+    threshold 0 every pixel (average, nearest, bilinear) equals gdalwarp -et 0's."""
+    src = field_grid(os.path.join(tdir, "big_f32.tif"), "Float32", -9999.0, n=(1500, 1400),
+                     scale=2.0, offset=100.0, seed=9)
+    target = make_target("EPSG:4326", [src], res=0.018, margin=2, error_threshold=0)
+    ds = [{"name": m, "source": src, "resampling": m} for m in ("average", "nearest", "bilinear")]
+    man = os.path.join(tdir, "manifest.yaml")
+    write_manifest(man, target, ds, POLICY)
+    bundle = bundles_same_for_threads(ctx, tdir, man)
+    for j, want in (("1", None), ("2", "2"), ("3", "3")):
+        r = lode(ctx, ["run", man, "-o", os.path.join(tdir, "p%s.nc" % j), "-q", "-j", j], tdir,
+                 ctx.env(LODE_PROFILE="1"))
+        assert r.rc == 0, r.brief()
+        got = re.findall(r"profile: average: \d+ threads(?: \(the source decoded on (\d+)\))?",
+                         r.err)
+        assert got and (got[0] or None) == want, "-j %s: decoding threads %r in %r (expected %s)" % (
+            j, got, r.err[-400:], want)
+    for x in ds:
+        ref = gdalwarp_ref(ctx, tdir, target, x, os.path.join(tdir, x["name"] + "_ref.tif"), et=0)
+        compare_pixels(x["name"], read_raster(nc_name(bundle, x["name"])), read_raster(ref),
+                       exact=True)
+
+
 if __name__ == "__main__":
     sys.exit(main())
