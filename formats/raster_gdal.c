@@ -59,20 +59,6 @@ size_t lode__gdal_bound_cache(size_t max_memory)
 	return (size_t)GDALGetCacheMax64();
 }
 
-void lode__raster_decode_threads(int n)
-{
-	char v[16];
-
-	if (n <= 1) {
-		CPLSetThreadLocalConfigOption("GDAL_NUM_THREADS", NULL);
-		return;
-	}
-	if (CPLGetConfigOption("GDAL_NUM_THREADS", NULL)) /* the user's (ours is undone after each use) */
-		return;
-	snprintf(v, sizeof v, "%d", n);
-	CPLSetThreadLocalConfigOption("GDAL_NUM_THREADS", v);
-}
-
 const char *lode__gdal_version(void)
 {
 	return GDALVersionInfo("RELEASE_NAME");
@@ -121,6 +107,26 @@ struct lode__raster {
 	GDALDatasetH ds;
 	lode_raster_info info;
 };
+
+int lode__raster_decode_threads(const lode__raster *r, int n)
+{
+	char v[16];
+
+	if (n <= 1 || !r) {
+		CPLSetThreadLocalConfigOption("GDAL_NUM_THREADS", NULL);
+		return 0;
+	}
+	/* GDAL 3.6.2's multi-threaded GeoTIFF reading corrupts memory on a file stored band
+	   by band with extra samples (GDAL issue 7921, rasterio issue 2847; fixed in 3.7.1):
+	   one-band files only.  The user's GDAL_NUM_THREADS (ours is undone after each use)
+	   is left alone. */
+	if (strcmp(GDALGetDriverShortName(GDALGetDatasetDriver(r->ds)), "GTiff") != 0 ||
+	    GDALGetRasterCount(r->ds) != 1 || CPLGetConfigOption("GDAL_NUM_THREADS", NULL))
+		return 0;
+	snprintf(v, sizeof v, "%d", n);
+	CPLSetThreadLocalConfigOption("GDAL_NUM_THREADS", v);
+	return n;
+}
 
 lode_status lode__raster_open(const char *path, const char *const *open_options,
 			      const lode_source_rules *rules, lode__raster **out, lode_error *err)

@@ -189,10 +189,14 @@ lode_status lode__tiler_new(const lode_tiler_params *p, lode__tiler **out, lode_
 	   has fewer tiles than threads (a small target grid: at 8x coarser, 4000 x 4000
 	   source pixels make one 500 x 500 tile), the cores no tile keeps busy decode the
 	   source's blocks for the ones that are (GDAL's multi-threaded GeoTIFF reading; the
-	   same pixels, and about one block's buffers per decoding thread). */
+	   same pixels, and about one block's buffers per decoding thread; one-band GeoTIFFs,
+	   which a first opening tells). */
 	if ((p->wp->nx + p->chunk_cols - 1) / p->chunk_cols < t->nworkers - 1) {
-		t->decoders = t->nworkers - 1;
-		lode__raster_decode_threads(t->decoders);
+		lode__raster *probe = NULL;
+		if ((rc = lode__raster_open(p->source_path, p->open_options, p->rules, &probe, err)))
+			goto out;
+		t->decoders = lode__raster_decode_threads(probe, t->nworkers - 1);
+		lode__raster_close(probe);
 	}
 	for (int i = 0; i < t->nworkers; i++) {
 		worker *w = &t->w[i];
@@ -232,7 +236,7 @@ lode_status lode__tiler_new(const lode_tiler_params *p, lode__tiler **out, lode_
 	*out = t;
 	t = NULL;
 out:
-	lode__raster_decode_threads(0);
+	lode__raster_decode_threads(NULL, 0);
 	lode__tiler_free(t);
 	return rc;
 }

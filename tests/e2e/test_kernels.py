@@ -809,5 +809,38 @@ def test_small_target_decodes_on_idle_threads(ctx, tdir):
                        exact=True)
 
 
+@test
+def test_small_target_several_bands_decode_alone(ctx, tdir):
+    """A GeoTIFF of three Float32 bands stored band by band (extra samples), one band of
+    it onto a one-tile target: GDAL 3.6.2's multi-threaded reading corrupts memory on
+    such files (GDAL issue 7921), so lode decodes it on the warping threads alone (no
+    "decoded on" in LODE_PROFILE), runs cleanly and gives gdalwarp -et 0's pixels."""
+    from osgeo import gdal
+    one = field_grid(os.path.join(tdir, "one.tif"), "Float32", -9999.0, n=(1500, 1400),
+                     scale=2.0, offset=100.0, seed=9)
+    a = gdal.Open(one).ReadAsArray()
+    src = os.path.join(tdir, "three.tif")
+    ds = gdal.GetDriverByName("GTiff").Create(src, a.shape[1], a.shape[0], 3, gdal.GDT_Float32,
+                                              ["TILED=YES", "INTERLEAVE=BAND", "COMPRESS=DEFLATE",
+                                               "PHOTOMETRIC=MINISBLACK"])
+    ds.SetGeoTransform(gdal.Open(one).GetGeoTransform())
+    ds.SetProjection(gdal.Open(one).GetProjection())
+    for b in range(3):
+        ds.GetRasterBand(b + 1).SetNoDataValue(-9999.0)
+        ds.GetRasterBand(b + 1).WriteArray(a * (b + 1))
+    ds = None
+    target = make_target("EPSG:4326", [src], res=0.018, margin=2, error_threshold=0)
+    x = {"name": "band2", "source": src, "resampling": "average", "bands": [2]}
+    man = os.path.join(tdir, "manifest.yaml")
+    write_manifest(man, target, [x], POLICY)
+    out = os.path.join(tdir, "b.nc")
+    r = lode(ctx, ["run", man, "-o", out, "-q", "-j", "2"], tdir, ctx.env(LODE_PROFILE="1"))
+    assert_no_crash(r)
+    assert r.rc == 0, r.brief()
+    assert "decoded on" not in r.err, "a 3-band file was decoded on several threads: %r" % r.err
+    ref = gdalwarp_ref(ctx, tdir, target, x, os.path.join(tdir, "band2_ref.tif"), et=0)
+    compare_pixels("band2", read_raster(nc_name(out, "band2")), read_raster(ref), exact=True)
+
+
 if __name__ == "__main__":
     sys.exit(main())
