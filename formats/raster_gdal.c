@@ -108,6 +108,26 @@ struct lode__raster {
 	lode_raster_info info;
 };
 
+int lode__raster_decode_threads(const lode__raster *r, int n)
+{
+	char v[16];
+
+	if (n <= 1 || !r) {
+		CPLSetThreadLocalConfigOption("GDAL_NUM_THREADS", NULL);
+		return 0;
+	}
+	/* GDAL 3.6.2's multi-threaded GeoTIFF reading corrupts memory on a file stored band
+	   by band with extra samples (GDAL issue 7921, rasterio issue 2847; fixed in 3.7.1):
+	   one-band files only.  The user's GDAL_NUM_THREADS (ours is undone after each use)
+	   is left alone. */
+	if (strcmp(GDALGetDriverShortName(GDALGetDatasetDriver(r->ds)), "GTiff") != 0 ||
+	    GDALGetRasterCount(r->ds) != 1 || CPLGetConfigOption("GDAL_NUM_THREADS", NULL))
+		return 0;
+	snprintf(v, sizeof v, "%d", n);
+	CPLSetThreadLocalConfigOption("GDAL_NUM_THREADS", v);
+	return n;
+}
+
 lode_status lode__raster_open(const char *path, const char *const *open_options,
 			      const lode_source_rules *rules, lode__raster **out, lode_error *err)
 {
@@ -277,6 +297,7 @@ struct lode__warper {
 static _Atomic long windows_fast, windows_average, windows_cubic, windows_spline, windows_lanczos,
     windows_gdal, windows_mode_bytes, windows_mode_floats;
 static _Atomic long windows_stats; /* rms, min, max, med, q1, q3 */
+static _Atomic long windows_nearest;
 
 void lode__warp_counts(long *fast, long *gdal)
 {
@@ -307,6 +328,11 @@ long lode__warp_lanczos_count(void)
 long lode__warp_stats_count(void)
 {
 	return windows_stats;
+}
+
+long lode__warp_nearest_count(void)
+{
+	return windows_nearest;
 }
 
 void lode__warp_mode_counts(long *bytes, long *floats)
@@ -455,6 +481,8 @@ lode_status lode__warper_window(lode__warper *w, int x0, int y0, int nx, int ny,
 				windows_lanczos++;
 			else if (strcmp(p->resampling, "bilinear") == 0)
 				windows_fast++;
+			else if (strcmp(p->resampling, "nearest") == 0)
+				windows_nearest++;
 			else
 				windows_stats++;
 			goto out;

@@ -43,6 +43,12 @@ const char *lode__gdal_version(void); /* "3.6.2" */
 lode_status lode__raster_open(const char *path, const char *const *open_options,
 			      const lode_source_rules *rules, lode__raster **out, lode_error *err);
 const lode_raster_info *lode__raster_info(const lode__raster *r);
+/* Let the sources this thread opens from now on decode the blocks of one read on n
+   threads (GDAL_NUM_THREADS for this thread) when r, the same source opened already, is
+   a one-band GeoTIFF (GDAL 3.6's multi-threaded reading can crash on files of several
+   bands) and the user did not set GDAL_NUM_THREADS.  Returns n when so, else 0.  The
+   pixels are the same.  n <= 1 (r may be NULL) undoes it. */
+int lode__raster_decode_threads(const lode__raster *r, int n);
 void lode__raster_close(lode__raster *r);
 /* Every file GDAL lists for the opened source r (GDALGetFileList: the file, its side
    cars, a VRT's sources), each given to visit; stops at and returns visit's first
@@ -79,6 +85,8 @@ long lode__warp_spline_count(void);
 long lode__warp_lanczos_count(void);
 /* Windows warped by lode's own rms, min, max, med, q1 and q3 kernel (formats/warp_stats.c). */
 long lode__warp_stats_count(void);
+/* Windows warped by lode's own nearest kernel (formats/warp_bilinear.c) so far. */
+long lode__warp_nearest_count(void);
 
 /* GeoTIFF writing for extract. */
 typedef struct lode__gtiff lode__gtiff;

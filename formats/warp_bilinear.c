@@ -36,7 +36,9 @@
  * elsewhere GDAL, and so lode, falls back to the bilinear value above.  `cubicspline`
  * and `lanczos` replace the whole of step 4's value by GDAL's general resampler and its
  * Lanczos one (warp_cubic.c), at any scale (GDAL widens those kernels for a coarser
- * chunk instead of changing method).
+ * chunk instead of changing method).  `nearest` (GDAL's filter radius 0 in step 1, any scale) replaces
+ * step 4 by the value of the point's own source pixel when it is valid, and step 5 by
+ * storing it as it is, as GWKNearestThread does (nearest_chunk).
  * The same machinery (steps 1 and 2, the nodata mask of step 4, the storing of step 5)
  * serves lode's `average` kernel, formats/warp_average.c, which replaces steps 3-4 by
  * GDAL's average over each target pixel's footprint (and rms, min, max, med, q1, q3:
@@ -109,8 +111,8 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
 	if (env && strcmp(env, "gdal") == 0)
 		return NULL;
 	if ((strcmp(p->resampling, "bilinear") != 0 && lode__footprint_method(p->resampling) < 0 &&
-	     strcmp(p->resampling, "cubic") != 0 && strcmp(p->resampling, "cubicspline") != 0 &&
-	     strcmp(p->resampling, "lanczos") != 0) ||
+	     strcmp(p->resampling, "nearest") != 0 && strcmp(p->resampling, "cubic") != 0 &&
+	     strcmp(p->resampling, "cubicspline") != 0 && strcmp(p->resampling, "lanczos") != 0) ||
 	    p->nbands != 1 || !p->has_src_nodata || !p->has_dst_nodata ||
 	    (dst_type != GDT_Float32 && dst_type != GDT_Int16 && dst_type != GDT_UInt16 &&
 	     dst_type != GDT_Byte))
@@ -131,6 +133,7 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
 	b->cubic = strcmp(p->resampling, "cubic") == 0;
 	b->spline = strcmp(p->resampling, "cubicspline") == 0;
 	b->lanczos = strcmp(p->resampling, "lanczos") == 0;
+	b->nearest = strcmp(p->resampling, "nearest") == 0;
 	b->type = dst_type;
 	b->nodata = (float)p->src_nodata;
 	b->lo = dst_type == GDT_Int16 ? -32768.0 : 0.0;
@@ -253,7 +256,7 @@ static int source_window(const lode__bilinear *b, GDALTransformerFunc fn, void *
 	miny = round_if_close(miny);
 	maxx = round_if_close(maxx);
 	maxy = round_if_close(maxy);
-	filter = b->average ? 0 : b->lanczos ? 3 : b->cubic || b->spline ? 2 : 1;
+	filter = b->average || b->nearest ? 0 : b->lanczos ? 3 : b->cubic || b->spline ? 2 : 1;
 	xr = window_axis(minx, maxx, c->dsx, W, filter, &c->sx, &c->ssx, &c->extra_x);
 	yr = window_axis(miny, maxy, c->dsy, H, filter, &c->sy, &c->ssy, &c->extra_y);
 	*fill = (double)c->ssx * c->ssy / max_d(1.0, (maxx - minx + 2 * xr) * (maxy - miny + 2 * yr));
@@ -601,6 +604,52 @@ static void warp_chunk(lode__bilinear *b, const lode__warp_chunk *c, GDALTransfo
 	}
 }
 
+/* One chunk by nearest neighbour (GWKNearestThread and GDAL's no-mask variant): the
+   value of the point's own source pixel, when valid, stored as it is (no rounding, no
+   step off the nodata value).  Integer values were read exactly as Float32. */
+static void nearest_chunk(lode__bilinear *b, const lode__warp_chunk *c, GDALTransformerFunc fn, void *arg,
+			  int nx, unsigned char *dst)
+{
+	const size_t esize = (size_t)GDALGetDataTypeSizeBytes(b->type);
+	const unsigned char *m = validity(b, (size_t)c->ssx * (size_t)c->ssy);
+
+	for (int row = 0; row < c->dsy; row++) {
+		unsigned char *out = dst + ((size_t)(c->dy + row) * (size_t)nx + (size_t)c->dx) * esize;
+		for (int i = 0; i < c->dsx; i++) {
+			b->px[i] = i + 0.5 + c->dx;
+			b->py[i] = row + 0.5 + c->dy;
+			b->pz[i] = 0.0;
+		}
+		fn(arg, TRUE, c->dsx, b->px, b->py, b->pz, b->ok);
+		for (int i = 0; i < c->dsx; i++) {
+			int ix, iy;
+			size_t o;
+			float v;
+			if (!inside(b, c, fn, arg, i, row))
+				continue;
+			/* GWKCheckAndComputeSrcOffsets: truncation, the last column and row kept */
+			ix = (int)(b->px[i] + 1.0e-10) - c->sx;
+			iy = (int)(b->py[i] + 1.0e-10) - c->sy;
+			if (ix == c->ssx)
+				ix--;
+			if (iy == c->ssy)
+				iy--;
+			o = (size_t)iy * (size_t)c->ssx + (size_t)ix;
+			if (m && !m[o])
+				continue;
+			v = b->sbuf[o];
+			if (b->type == GDT_Float32)
+				memcpy(out + (size_t)i * 4, &v, 4); /* the bits as read, NaN payloads too */
+			else if (b->type == GDT_Int16)
+				((int16_t *)(void *)out)[i] = (int16_t)v;
+			else if (b->type == GDT_UInt16)
+				((uint16_t *)(void *)out)[i] = (uint16_t)v;
+			else
+				out[i] = (uint8_t)v;
+		}
+	}
+}
+
 int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, int nx, int ny, void *buf)
 {
 	unsigned char *dst = buf;
@@ -614,8 +663,8 @@ int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, 
 		const lode__warp_chunk *c = &b->chunks[i];
 		lode__spline_axis ax, ay;
 		double xs, ys;
-		if (c->ssx <= 0 || c->ssy <= 0)
-			continue;
+		if (c->ssx <= 0 || c->ssy <= 0 || b->nearest)
+			continue; /* nearest: every chunk is ours, at any scale */
 		if (b->spline || b->lanczos) {
 			/* GDAL's general resamplers at any scale */
 			if (c->ssx == 1 || c->ssy == 1)
@@ -639,7 +688,9 @@ int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, 
 		if (GDALRasterIO(GDALGetRasterBand(b->src, b->band), GF_Read, c->sx, c->sy, c->ssx, c->ssy,
 				 b->sbuf, c->ssx, c->ssy, GDT_Float32, 0, 0) != CE_None)
 			return -1;
-		if (b->average) {
+		if (b->nearest) {
+			nearest_chunk(b, c, fn, arg, nx, dst);
+		} else if (b->average) {
 			if (!lode__average_chunk(b, c, validity(b, (size_t)c->ssx * (size_t)c->ssy), fn, arg,
 						 nx, dst))
 				return 0; /* GDAL's warper does the whole window */

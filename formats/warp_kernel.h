@@ -1,7 +1,7 @@
 /*
  * warp_kernel.h -- PRIVATE to formats/warp_bilinear.c, formats/warp_average.c and
  * formats/warp_cubic.c and formats/warp_stats.c: the state of lode's own warp kernels
- * (bilinear, cubic, cubicspline, lanczos, and the methods of GDAL's
+ * (nearest, bilinear, cubic, cubicspline, lanczos, and the methods of GDAL's
  * GWKAverageOrModeThread: average, rms, min, max, med, q1, q3), which share GDAL's
  * chunking, source reading, nodata masking and pixel storing (warp_bilinear.c) and
  * differ only in how a chunk's target pixels are computed.
@@ -35,6 +35,7 @@ struct lode__bilinear {
 	int cubic;         /* 1: GDAL's cubic (bilinear at the edges and next to nodata) */
 	int spline;        /* 1: GDAL's cubicspline (its general GWKResample) */
 	int lanczos;       /* 1: GDAL's lanczos (GWKResampleOptimizedLanczos) */
+	int nearest;       /* 1: GDAL's nearest (GWKNearestThread), at any scale */
 	GDALDataType type; /* the working type: the target's */
 	float nodata;      /* Float32: the source nodata as the masker compares it */
 	int int_nodata;    /* integer types: the nodata value as the masker compares it */

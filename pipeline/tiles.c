@@ -47,6 +47,7 @@ struct lode__tiler {
 	pthread_mutex_t mu;
 	pthread_cond_t work, done;
 	int generation, stop;
+	int decoders; /* lode__tiler_decoders */
 	/* the strip being made; range k is tiles lo[k] .. hi[k]-1, for k < nworkers - 1 */
 	int y0, ny, ntiles, finished, failed;
 	int *lo, *hi;
@@ -184,7 +185,19 @@ lode_status lode__tiler_new(const lode_tiler_params *p, lode__tiler **out, lode_
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;
 	}
-	/* Worker 0 is the calling thread; each has its own dataset and warper. */
+	/* Worker 0 is the calling thread; each has its own dataset and warper.  When a strip
+	   has fewer tiles than threads (a small target grid: at 8x coarser, 4000 x 4000
+	   source pixels make one 500 x 500 tile), the cores no tile keeps busy decode the
+	   source's blocks for the ones that are (GDAL's multi-threaded GeoTIFF reading; the
+	   same pixels, and about one block's buffers per decoding thread; one-band GeoTIFFs,
+	   which a first opening tells). */
+	if ((p->wp->nx + p->chunk_cols - 1) / p->chunk_cols < t->nworkers - 1) {
+		lode__raster *probe = NULL;
+		if ((rc = lode__raster_open(p->source_path, p->open_options, p->rules, &probe, err)))
+			goto out;
+		t->decoders = lode__raster_decode_threads(probe, t->nworkers - 1);
+		lode__raster_close(probe);
+	}
 	for (int i = 0; i < t->nworkers; i++) {
 		worker *w = &t->w[i];
 		w->t = t;
@@ -223,6 +236,7 @@ lode_status lode__tiler_new(const lode_tiler_params *p, lode__tiler **out, lode_
 	*out = t;
 	t = NULL;
 out:
+	lode__raster_decode_threads(NULL, 0);
 	lode__tiler_free(t);
 	return rc;
 }
@@ -292,4 +306,9 @@ void lode__tiler_free(lode__tiler *t)
 	pthread_cond_destroy(&t->done);
 	pthread_mutex_destroy(&t->mu);
 	free(t);
+}
+
+int lode__tiler_decoders(const lode__tiler *t)
+{
+	return t->decoders;
 }

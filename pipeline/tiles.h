@@ -34,6 +34,9 @@ void lode__tiler_submit(lode__tiler *t, int y0, int ny, void *strip, unsigned ch
 /* Help with the submitted strip and wait for it; *ntiles = chunks per band. */
 lode_status lode__tiler_wait(lode__tiler *t, int *ntiles, lode_error *err);
 int lode__tiler_count(const lode__tiler *t);
+/* The threads decoding each worker's source reads (a strip of fewer tiles than threads),
+   or 0: each worker decodes its own. */
+int lode__tiler_decoders(const lode__tiler *t);
 void lode__tiler_free(lode__tiler *t); /* NULL ok */
 
 #endif /* LODE_TILES_H */

@@ -253,22 +253,25 @@ static lode_status start_tiler(const plan *p, const plan_item *it, const lode_wa
 }
 
 /* For developers (LODE_PROFILE set and not 0): where a raster's time went. */
-static void print_profile(const plan_item *it, int nthreads, const double prof[3])
+static void print_profile(const plan_item *it, int nthreads, int decoders, const double prof[3])
 {
 	if (getenv("LODE_PROFILE") && strcmp(getenv("LODE_PROFILE"), "") != 0 &&
 	    strcmp(getenv("LODE_PROFILE"), "0") != 0) {
 		long fast, gdal, mbytes, mfloats;
+		char dec[48] = "";
+		if (decoders > 0)
+			snprintf(dec, sizeof dec, " (the source decoded on %d)", decoders);
 		lode__warp_counts(&fast, &gdal);
 		lode__warp_mode_counts(&mbytes, &mfloats);
 		fprintf(stderr,
-			"lode: profile: %s: %d threads, warp+encode %.2f s, write %.2f s, digest %.2f s; "
+			"lode: profile: %s: %d threads%s, warp+encode %.2f s, write %.2f s, digest %.2f s; "
 			"windows so far: %ld by lode's bilinear kernel, %ld by GDAL's warper (mode on "
 			"bytes %ld, on floats %ld), %ld by lode's average kernel, %ld by lode's cubic "
 			"kernel, %ld by lode's cubicspline kernel, %ld by lode's lanczos kernel, %ld by "
-			"its rms, min, max, med, q1 and q3 kernel\n",
-			it->spec->name, nthreads, prof[0], prof[1], prof[2], fast, gdal, mbytes, mfloats,
+			"its rms, min, max, med, q1 and q3 kernel, %ld by lode's nearest kernel\n",
+			it->spec->name, nthreads, dec, prof[0], prof[1], prof[2], fast, gdal, mbytes, mfloats,
 			lode__warp_average_count(), lode__warp_cubic_count(), lode__warp_spline_count(),
-			lode__warp_lanczos_count(), lode__warp_stats_count());
+			lode__warp_lanczos_count(), lode__warp_stats_count(), lode__warp_nearest_count());
 	}
 }
 
@@ -372,7 +375,7 @@ lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0
 	}
 	lode__content_hash_final(h, content);
 	h = NULL;
-	print_profile(it, nthreads, prof);
+	print_profile(it, nthreads, lode__tiler_decoders(tiler), prof);
 
 	rc = lode__finish_raster(v, it->spec->source, lineage, content, names_text, units_text, err);
 	v = NULL;

@@ -696,5 +696,151 @@ def test_stats_threads_identical(ctx, tdir):
     assert n and int(n[-1]) >= 4 * len(STAT_METHODS), "lode's kernel warped %s windows" % n
 
 
+NEAREST = re.compile(r"(\d+) by lode's nearest kernel")
+
+
+def nearest_sources(tdir):
+    """interp_sources and a Float32 grid whose valid values include NaN, -0 and +0 (nodata
+    -9999; nearest copies their bits).  (A NaN nodata value makes GDAL 3.6 warp in
+    Float64, which lode leaves to GDAL's warper.)"""
+    from osgeo import gdal
+    srcs = interp_sources(tdir)
+    base = srcs[0][1]
+    a = gdal.Open(base).ReadAsArray()
+    rng = np.random.default_rng(31)
+    # half the pixels the field's values, the others +0 or -0
+    z = np.where(a > 41000.25, np.float32(0.0), np.float32(-0.0)).astype(np.float32)
+    z = np.where(rng.random(a.shape) < 0.5, a, z).astype(np.float32)
+    z[rng.random(a.shape) < 0.02] = np.nan
+    z[a == -9999.0] = -9999.0
+    odd = os.path.join(tdir, "f32odd.tif")
+    ds = gdal.GetDriverByName("GTiff").CreateCopy(odd, gdal.Open(base))
+    ds.GetRasterBand(1).WriteArray(z)
+    ds = None
+    return srcs + [("f32odd", odd)]
+
+
+def nearest_cases(ctx, tdir, targets, ds):
+    """Every dataset of ds on every target: each pixel bit for bit gdalwarp -r near -et
+    0's, the bundle byte-identical to LODE_WARP_KERNEL=gdal's, every window lode's."""
+    problems = []
+    for tag, target in targets:
+        d = os.path.join(tdir, tag)
+        os.makedirs(d, exist_ok=True)
+        man = os.path.join(d, "manifest.yaml")
+        write_manifest(man, target, ds, POLICY)
+        try:
+            (nk, ngdal), bundle = run_average(ctx, d, man, tag, NEAREST, "nearest")
+            if nk < len(ds) or ngdal != 0:
+                problems.append("%s: %d windows by lode's nearest kernel, %d by GDAL's warper "
+                                "(expected all %d datasets' windows by lode's)" % (
+                                    tag, nk, ngdal, len(ds)))
+            for x in ds:
+                ref = gdalwarp_ref(ctx, d, target, x, os.path.join(d, x["name"] + "_ref.tif"), et=0)
+                label = "%s/%s" % (tag, x["name"])
+                compare_pixels(label, read_raster(nc_name(bundle, x["name"])), read_raster(ref),
+                               exact=True)
+                same_bits(label, bundle, x["name"], ref)
+        except AssertionError as e:
+            problems.append(str(e))
+    assert not problems, "; ".join(problems)
+
+
+@test
+def test_nearest_equals_gdalwarp(ctx, tdir):
+    """lode's own nearest kernel (formats/warp_bilinear.c): on Float32 (nodata -9999, a
+    nodata no pixel has, and valid NaN, -0 and +0 values), Int16, UInt16
+    (one whose nodata lies among the values) and Byte sources with nodata holes,
+    scattered nodata pixels, a ragged edge and nodata margins, about 1.4x finer and 1.25x
+    finer (UTM), 1.5x, 3.7x and 8x coarser in EPSG:4326 and 2.6x in UTM: every pixel is
+    gdalwarp -r near -et 0's bit for bit, the bundle is byte-identical to the one GDAL's
+    warper writes in lode (LODE_WARP_KERNEL=gdal), and LODE_PROFILE counts every window
+    as warped by lode's kernel."""
+    srcs = nearest_sources(tdir)
+    f32 = srcs[0][1]
+    ds = [{"name": "near_" + k, "source": p, "resampling": "nearest"} for k, p in srcs]
+    g = grids(f32)
+    targets = [finer_grids(f32)[0], finer_grids(f32)[2], g[1], g[2], g[3],
+               ("geo8x", make_target("EPSG:4326", [f32], res=0.018, margin=2, error_threshold=0))]
+    nearest_cases(ctx, tdir, targets, ds)
+
+
+@test
+def test_nearest_threads_identical(ctx, tdir):
+    """-j 1, 2 and 3 give byte-identical bundles with lode's nearest kernel on a grid of
+    several windows each way (1.25x finer), and at the default error threshold the
+    bundle is byte-identical to GDAL's warper's, every window lode's."""
+    src = field_grid(os.path.join(tdir, "big_f32.tif"), "Float32", -9999.0, n=(1500, 1400),
+                     scale=2.0, offset=100.0, seed=9)
+    target = make_target("EPSG:4326", [src], res=0.002, margin=2)
+    man = os.path.join(tdir, "manifest.yaml")
+    write_manifest(man, target, [{"name": "field", "source": src, "resampling": "nearest"}],
+                   POLICY)
+    bundles_same_for_threads(ctx, tdir, man)
+    (n, ngdal), _ = run_average(ctx, tdir, man, "big", NEAREST, "nearest")
+    assert n >= 4 and ngdal == 0, "lode's nearest kernel warped %d windows, GDAL's warper " \
+        "%d (expected >= 4 and 0)" % (n, ngdal)
+
+
+@test
+def test_small_target_decodes_on_idle_threads(ctx, tdir):
+    """A target grid of one tile (8x coarser than a 1500 x 1400 source): with -j 2 and 3
+    the source's blocks are decoded on that many threads (LODE_PROFILE says so; with -j
+    1 it does not), the bundles of -j 1, 2 and 3 are byte-identical, and with error
+    threshold 0 every pixel (average, nearest, bilinear) equals gdalwarp -et 0's."""
+    src = field_grid(os.path.join(tdir, "big_f32.tif"), "Float32", -9999.0, n=(1500, 1400),
+                     scale=2.0, offset=100.0, seed=9)
+    target = make_target("EPSG:4326", [src], res=0.018, margin=2, error_threshold=0)
+    ds = [{"name": m, "source": src, "resampling": m} for m in ("average", "nearest", "bilinear")]
+    man = os.path.join(tdir, "manifest.yaml")
+    write_manifest(man, target, ds, POLICY)
+    bundle = bundles_same_for_threads(ctx, tdir, man)
+    for j, want in (("1", None), ("2", "2"), ("3", "3")):
+        r = lode(ctx, ["run", man, "-o", os.path.join(tdir, "p%s.nc" % j), "-q", "-j", j], tdir,
+                 ctx.env(LODE_PROFILE="1"))
+        assert r.rc == 0, r.brief()
+        got = re.findall(r"profile: average: \d+ threads(?: \(the source decoded on (\d+)\))?",
+                         r.err)
+        assert got and (got[0] or None) == want, "-j %s: decoding threads %r in %r (expected %s)" % (
+            j, got, r.err[-400:], want)
+    for x in ds:
+        ref = gdalwarp_ref(ctx, tdir, target, x, os.path.join(tdir, x["name"] + "_ref.tif"), et=0)
+        compare_pixels(x["name"], read_raster(nc_name(bundle, x["name"])), read_raster(ref),
+                       exact=True)
+
+
+@test
+def test_small_target_several_bands_decode_alone(ctx, tdir):
+    """A GeoTIFF of three Float32 bands stored band by band (extra samples), one band of
+    it onto a one-tile target: GDAL 3.6.2's multi-threaded reading corrupts memory on
+    such files (GDAL issue 7921), so lode decodes it on the warping threads alone (no
+    "decoded on" in LODE_PROFILE), runs cleanly and gives gdalwarp -et 0's pixels."""
+    from osgeo import gdal
+    one = field_grid(os.path.join(tdir, "one.tif"), "Float32", -9999.0, n=(1500, 1400),
+                     scale=2.0, offset=100.0, seed=9)
+    a = gdal.Open(one).ReadAsArray()
+    src = os.path.join(tdir, "three.tif")
+    ds = gdal.GetDriverByName("GTiff").Create(src, a.shape[1], a.shape[0], 3, gdal.GDT_Float32,
+                                              ["TILED=YES", "INTERLEAVE=BAND", "COMPRESS=DEFLATE",
+                                               "PHOTOMETRIC=MINISBLACK"])
+    ds.SetGeoTransform(gdal.Open(one).GetGeoTransform())
+    ds.SetProjection(gdal.Open(one).GetProjection())
+    for b in range(3):
+        ds.GetRasterBand(b + 1).SetNoDataValue(-9999.0)
+        ds.GetRasterBand(b + 1).WriteArray(a * (b + 1))
+    ds = None
+    target = make_target("EPSG:4326", [src], res=0.018, margin=2, error_threshold=0)
+    x = {"name": "band2", "source": src, "resampling": "average", "bands": [2]}
+    man = os.path.join(tdir, "manifest.yaml")
+    write_manifest(man, target, [x], POLICY)
+    out = os.path.join(tdir, "b.nc")
+    r = lode(ctx, ["run", man, "-o", out, "-q", "-j", "2"], tdir, ctx.env(LODE_PROFILE="1"))
+    assert_no_crash(r)
+    assert r.rc == 0, r.brief()
+    assert "decoded on" not in r.err, "a 3-band file was decoded on several threads: %r" % r.err
+    ref = gdalwarp_ref(ctx, tdir, target, x, os.path.join(tdir, "band2_ref.tif"), et=0)
+    compare_pixels("band2", read_raster(nc_name(out, "band2")), read_raster(ref), exact=True)
+
+
 if __name__ == "__main__":
     sys.exit(main())
