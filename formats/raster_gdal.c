@@ -277,6 +277,7 @@ struct lode__warper {
 static _Atomic long windows_fast, windows_average, windows_cubic, windows_spline, windows_lanczos,
     windows_gdal, windows_mode_bytes, windows_mode_floats;
 static _Atomic long windows_stats; /* rms, min, max, med, q1, q3 */
+static _Atomic long windows_sum;
 
 void lode__warp_counts(long *fast, long *gdal)
 {
@@ -307,6 +308,11 @@ long lode__warp_lanczos_count(void)
 long lode__warp_stats_count(void)
 {
 	return windows_stats;
+}
+
+long lode__warp_sum_count(void)
+{
+	return windows_sum;
 }
 
 void lode__warp_mode_counts(long *bytes, long *floats)
@@ -455,6 +461,8 @@ lode_status lode__warper_window(lode__warper *w, int x0, int y0, int nx, int ny,
 				windows_lanczos++;
 			else if (strcmp(p->resampling, "bilinear") == 0)
 				windows_fast++;
+			else if (strcmp(p->resampling, "sum") == 0)
+				windows_sum++;
 			else
 				windows_stats++;
 			goto out;

@@ -79,6 +79,8 @@ long lode__warp_spline_count(void);
 long lode__warp_lanczos_count(void);
 /* Windows warped by lode's own rms, min, max, med, q1 and q3 kernel (formats/warp_stats.c). */
 long lode__warp_stats_count(void);
+/* Windows warped by lode's own sum kernel (formats/warp_sum.c) so far. */
+long lode__warp_sum_count(void);
 
 /* GeoTIFF writing for extract. */
 typedef struct lode__gtiff lode__gtiff;

@@ -40,7 +40,8 @@
  * The same machinery (steps 1 and 2, the nodata mask of step 4, the storing of step 5)
  * serves lode's `average` kernel, formats/warp_average.c, which replaces steps 3-4 by
  * GDAL's average over each target pixel's footprint (and rms, min, max, med, q1, q3:
- * formats/warp_stats.c; GDAL's filter radius for all of them is 0, so its source windows
+ * formats/warp_stats.c; and sum, formats/warp_sum.c, GDAL's GWKSumPreserving, over the
+ * same chunks; GDAL's filter radius for all of them is 0, so its source windows
  * are the sampled extent without a margin; a chunk whose scale GDAL would sample on a grid
  * is not ours), and formats/warp_cubic.c's cubic, cubicspline and lanczos.  The state they
  * share is in warp_kernel.h.
@@ -127,7 +128,7 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
 	b->src_h = GDALGetRasterYSize(src);
 	b->band = p->bands[0];
 	b->method = lode__footprint_method(p->resampling);
-	b->average = b->method >= 0; /* average, rms, min, max, med, q1 or q3 */
+	b->average = b->method >= 0; /* average, rms, min, max, med, q1, q3 or sum */
 	b->cubic = strcmp(p->resampling, "cubic") == 0;
 	b->spline = strcmp(p->resampling, "cubicspline") == 0;
 	b->lanczos = strcmp(p->resampling, "lanczos") == 0;
@@ -639,7 +640,11 @@ int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, 
 		if (GDALRasterIO(GDALGetRasterBand(b->src, b->band), GF_Read, c->sx, c->sy, c->ssx, c->ssy,
 				 b->sbuf, c->ssx, c->ssy, GDT_Float32, 0, 0) != CE_None)
 			return -1;
-		if (b->average) {
+		if (b->method == LODE_FP_SUM) {
+			if ((rc = lode__sum_chunk(b, c, validity(b, (size_t)c->ssx * (size_t)c->ssy), fn, arg,
+						  nx, dst)) != 1)
+				return rc; /* 0: GDAL's warper does the whole window */
+		} else if (b->average) {
 			if (!lode__average_chunk(b, c, validity(b, (size_t)c->ssx * (size_t)c->ssy), fn, arg,
 						 nx, dst))
 				return 0; /* GDAL's warper does the whole window */

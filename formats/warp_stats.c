@@ -21,7 +21,8 @@
  *    warper does the window.  Any other set of values sorts to one sequence, whatever
  *    the algorithm.
  * sum is not here: GDAL 3.6 computes it with another kernel (GWKSumPreserving, which
- * intersects each source pixel's transformed polygon with the target pixels).
+ * intersects each source pixel's transformed polygon with the target pixels), which
+ * formats/warp_sum.c reproduces.
  * tests/e2e/test_kernels.py compares every pixel with gdalwarp -et 0's and the bundle
  * with the one LODE_WARP_KERNEL=gdal writes.
  */
@@ -35,9 +36,9 @@
 
 int lode__footprint_method(const char *r)
 {
-	static const char *const names[] = {"average", "rms", "min", "max", "med", "q1", "q3"};
+	static const char *const names[] = {"average", "rms", "min", "max", "med", "q1", "q3", "sum"};
 	static const int methods[] = {LODE_FP_AVERAGE, LODE_FP_RMS, LODE_FP_MIN, LODE_FP_MAX,
-				      LODE_FP_MED,     LODE_FP_Q1,  LODE_FP_Q3};
+				      LODE_FP_MED,     LODE_FP_Q1,  LODE_FP_Q3,  LODE_FP_SUM};
 
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		if (strcmp(r, names[i]) == 0)

@@ -265,10 +265,10 @@ static void print_profile(const plan_item *it, int nthreads, const double prof[3
 			"windows so far: %ld by lode's bilinear kernel, %ld by GDAL's warper (mode on "
 			"bytes %ld, on floats %ld), %ld by lode's average kernel, %ld by lode's cubic "
 			"kernel, %ld by lode's cubicspline kernel, %ld by lode's lanczos kernel, %ld by "
-			"its rms, min, max, med, q1 and q3 kernel\n",
+			"its rms, min, max, med, q1 and q3 kernel, %ld by its sum kernel\n",
 			it->spec->name, nthreads, prof[0], prof[1], prof[2], fast, gdal, mbytes, mfloats,
 			lode__warp_average_count(), lode__warp_cubic_count(), lode__warp_spline_count(),
-			lode__warp_lanczos_count(), lode__warp_stats_count());
+			lode__warp_lanczos_count(), lode__warp_stats_count(), lode__warp_sum_count());
 	}
 }
 

@@ -696,5 +696,87 @@ def test_stats_threads_identical(ctx, tdir):
     assert n and int(n[-1]) >= 4 * len(STAT_METHODS), "lode's kernel warped %s windows" % n
 
 
+SUM = re.compile(r"(\d+) by its sum kernel")
+
+
+def run_sum(ctx, d, man, tag):
+    """lode run of man as it is and with LODE_WARP_KERNEL=gdal: byte-identical bundles.
+    Returns (windows by lode's sum kernel, windows by GDAL's warper) of the normal run,
+    and its bundle."""
+    return run_average(ctx, d, man, tag, pattern=SUM, kernel="sum")
+
+
+def sum_cases(ctx, tdir, targets, ds):
+    """Every dataset of ds on every target: each pixel bit for bit gdalwarp -r sum -et
+    0's, the bundle byte-identical to LODE_WARP_KERNEL=gdal's, every window lode's."""
+    problems = []
+    for tag, target in targets:
+        d = os.path.join(tdir, tag)
+        os.makedirs(d, exist_ok=True)
+        man = os.path.join(d, "manifest.yaml")
+        write_manifest(man, target, ds, POLICY)
+        try:
+            (nsum, ngdal), bundle = run_sum(ctx, d, man, tag)
+            if nsum < len(ds) or ngdal != 0:
+                problems.append("%s: %d windows by lode's sum kernel, %d by GDAL's warper "
+                                "(expected all %d datasets' windows by lode's)" % (
+                                    tag, nsum, ngdal, len(ds)))
+            for x in ds:
+                ref = gdalwarp_ref(ctx, d, target, x, os.path.join(d, x["name"] + "_ref.tif"), et=0)
+                label = "%s/%s" % (tag, x["name"])
+                compare_pixels(label, read_raster(nc_name(bundle, x["name"])), read_raster(ref),
+                               exact=True)
+                same_bits(label, bundle, x["name"], ref)
+        except AssertionError as e:
+            problems.append(str(e))
+    assert not problems, "; ".join(problems)
+
+
+@test
+def test_sum_equals_gdalwarp(ctx, tdir):
+    """lode's own sum (formats/warp_sum.c, GDAL's GWKSumPreserving): on Float32, Int16,
+    UInt16 (also with its nodata among the values) and Byte sources (sums clamp to 255),
+    and a Float32 one whose sums cancel (+-1e15: the order of the additions shows), with
+    nodata holes, scattered nodata pixels, a ragged edge and nodata margins, 1.5x,
+    2x, 3.7x and 4x coarser in EPSG:4326 and 2.6x in UTM, every pixel equals gdalwarp
+    -r sum -et 0's bit for bit, the bundle is byte-identical to LODE_WARP_KERNEL=gdal's,
+    and LODE_PROFILE counts every window as warped by lode's sum kernel."""
+    from osgeo import gdal
+    srcs = average_sources(tdir)
+    f32 = srcs[0][1]
+    # +-1e15 in a checkerboard over the field: the sums cancel, so that their bits depend
+    # on the order GDAL adds the source pixels in (its quadtree's), not only the weights
+    cancel = os.path.join(tdir, "cancel.tif")
+    c = gdal.GetDriverByName("GTiff").CreateCopy(cancel, gdal.Open(f32))
+    a = c.GetRasterBand(1).ReadAsArray()
+    yy, xx = np.mgrid[0:a.shape[0], 0:a.shape[1]]
+    c.GetRasterBand(1).WriteArray(np.where(a == -9999.0, a, a + np.where((xx + yy) % 2, 1e15, -1e15)))
+    c = None
+    ds = [{"name": "sum_" + k, "source": p, "resampling": "sum"}
+          for k, p in srcs + [("cancel", cancel)]]
+    targets = grids(f32) + [("geo4x", make_target("EPSG:4326", [f32], res=0.009, margin=3,
+                                                  error_threshold=0))]
+    sum_cases(ctx, tdir, targets, ds)
+
+
+@test
+def test_sum_threads_identical(ctx, tdir):
+    """-j 1 and 2 give byte-identical bundles (cmp) with lode's sum kernel on a grid of
+    several windows each way (2.4x coarser), and the kernel ran on every window."""
+    src = field_grid(os.path.join(tdir, "big_f32.tif"), "Float32", -9999.0, n=(1500, 1400),
+                     scale=2.0, offset=100.0, seed=9)
+    target = make_target("EPSG:4326", [src], res=0.0054, margin=2)
+    man = os.path.join(tdir, "manifest.yaml")
+    write_manifest(man, target, [{"name": "sum", "source": src, "resampling": "sum"}], POLICY)
+    bundles_same_for_threads(ctx, tdir, man, threads=(1, 2))
+    env = ctx.env()
+    env["LODE_PROFILE"] = "1"
+    r = lode(ctx, ["run", man, "-o", os.path.join(tdir, "p.nc"), "-q"], tdir, env)
+    assert r.rc == 0, r.brief()
+    n = SUM.findall(r.err)
+    assert n and int(n[-1]) >= 4, "lode's sum kernel warped %s windows (expected >= 4)" % n
+    assert profile_counts(r.err, "sum")[1] == 0, "GDAL's warper did some windows"
+
+
 if __name__ == "__main__":
     sys.exit(main())

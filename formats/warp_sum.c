@@ -1,0 +1,466 @@
+/*
+ * warp_sum.c -- lode's own `sum` warp of one chunk, giving the same pixels, bit for bit,
+ * as GDAL 3.6's warper gives for it.  GDAL 3.6 computes sum with its own kernel,
+ * GWKSumPreserving (alg/gdalwarpkernel.cpp), not with GWKAverageOrModeThread: every
+ * source pixel is a quadrilateral in target pixel coordinates, and a target pixel's
+ * value is the sum of the valid source values, each weighted by the part of the source
+ * pixel's area that falls in the target pixel.
+ *
+ * Why: GDAL's version works through C++ vectors and a per-pixel value getter, and with
+ * -multi every thread transforms all of a chunk's source pixel corners; this does the
+ * same arithmetic in C over the Float32 copy of the chunk's source window that
+ * warp_bilinear.c reads (chunking, reading and nodata mask are shared with the other
+ * kernels: GDAL's filter radius for sum is 0, as for average).
+ *
+ * Following GDAL 3.6.2, for a chunk warped on one thread (lode warps a window on one):
+ *  1. The corners of the source pixels are transformed, a row of ssx + 1 corners at a
+ *     time, source to target (the warp's transformer, forward); a corner that comes back
+ *     non-finite fails; the chunk's target offset is subtracted from the others.
+ *  2. A valid source pixel (nodata mask) whose four corners transformed becomes a
+ *     quadrilateral; GDAL's antimeridian split (FindDiscontinuity) is reproduced; its
+ *     bounding box must overlap the chunk, and its edges must not cross (lode's
+ *     transformer is never GDAL's affine one, so GDAL always checks).  It goes into a
+ *     CPLQuadTree (GDAL's own, built the same way: same bounds, same order), because a
+ *     target pixel's sum adds its source pixels in the order that tree's search returns.
+ *  3. For each target pixel, row by row, the source pixels the tree finds are
+ *     intersected with the unit square (getConvexPolyIntersection: the points of each
+ *     polygon inside the other, the edges' crossings, sorted around the lowest point
+ *     with GDAL's comparison, by std::sort, which for at most 16 points is the insertion
+ *     sort written here; more points: GDAL's warper does the window), a non-convex one
+ *     as two triangles; weight = intersection area / source pixel area (the area cached,
+ *     as GDAL caches it, from the first target pixel that used it); sum += v * weight.
+ *  4. A pixel with a positive sum of weights gets the sum, stored as GWKSetPixelValue
+ *     stores it (density 1: the density sum and the weight sum are the same numbers).
+ * tests/e2e/test_kernels.py compares every pixel with gdalwarp -r sum -et 0's and the
+ * bundle with the one LODE_WARP_KERNEL=gdal writes.
+ */
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <cpl_conv.h>
+#include <cpl_quad_tree.h>
+
+#include "warp_bilinear.h"
+#include "warp_kernel.h"
+
+typedef struct {
+	double x, y;
+} xy;
+
+/* One source pixel in target pixel coordinates (GDAL's SourcePixel). */
+typedef struct {
+	int ix, iy;
+	xy p[4];
+	double area;
+} src_pixel;
+
+enum { MAX_PTS = 24, MAX_SORT = 16 };
+
+/* getOrientation */
+static int orientation(xy a, xy b, xy c)
+{
+	const double v = (b.y - a.y) * (c.x - b.x) - (b.x - a.x) * (c.y - b.y);
+	return fabs(v) < 1e-20 ? 0 : v > 0 ? 1 : -1;
+}
+
+/* isConvex, on a closed polygon of n points */
+static int is_convex(const xy *p, int n)
+{
+	int last = orientation(p[0], p[1], p[2]);
+	for (int i = 1; i < n - 2; i++) {
+		const int o = orientation(p[i], p[i + 1], p[i + 2]);
+		if (o != 0) {
+			if (last == 0)
+				last = o;
+			else if (o != last)
+				return 0;
+		}
+	}
+	return 1;
+}
+
+/* pointIntersectsConvexPoly, poly closed, n points */
+static int point_in(xy q, const xy *p, int n)
+{
+	double dx1 = q.x - p[0].x, dy1 = q.y - p[0].y;
+	double dx2 = p[1].x - p[0].x, dy2 = p[1].y - p[0].y;
+	double prev = dx1 * dy2 - dx2 * dy1;
+
+	for (int i = 2; i < n; i++) {
+		double cross;
+		dx1 = q.x - p[i - 1].x;
+		dy1 = q.y - p[i - 1].y;
+		dx2 = p[i].x - p[i - 1].x;
+		dy2 = p[i].y - p[i - 1].y;
+		cross = dx1 * dy2 - dx2 * dy1;
+		if (fabs(prev) < 1e-20)
+			prev = cross;
+		else if (prev * cross < 0)
+			return 0;
+	}
+	return 1;
+}
+
+/* getIntersection of [p1,p2] with [p3,p4] */
+static int intersection(xy p1, xy p2, xy p3, xy p4, xy *out)
+{
+	const double t_num = (p1.x - p3.x) * (p3.y - p4.y) - (p1.y - p3.y) * (p3.x - p4.x);
+	const double denom = (p1.x - p2.x) * (p3.y - p4.y) - (p1.y - p2.y) * (p3.x - p4.x);
+	double u_num, t;
+
+	if (t_num * denom < 0 || fabs(t_num) > fabs(denom) || denom == 0)
+		return 0;
+	u_num = (p1.x - p3.x) * (p1.y - p2.y) - (p1.y - p3.y) * (p1.x - p2.x);
+	if (u_num * denom < 0 || fabs(u_num) > fabs(denom))
+		return 0;
+	t = t_num / denom;
+	out->x = p1.x + t * (p2.x - p1.x);
+	out->y = p1.y + t * (p2.y - p1.y);
+	return 1;
+}
+
+/* getConvexPolyIntersection's sortFunc: is p1 before p2 around (lx, ly)? */
+static int before(xy p1, xy p2, double lx, double ly)
+{
+	const double p1x = p1.x - lx, p1y = p1.y - ly, p2x = p2.x - lx, p2y = p2.y - ly;
+	double t1, t2;
+
+	if (p2y == 0.0 && p1y == 0.0) {
+		if (p1x >= 0)
+			return p2x >= 0 ? p1.x < p2.x : 1;
+		return p2x >= 0 ? 0 : p1.x < p2.x;
+	}
+	if (p2x == 0.0 && p1x == 0.0)
+		return p1.y < p2.y;
+	t1 = p1x == 0.0 ? (p1y == 0.0 ? 0.0 : DBL_MAX) : p1y / p1x;
+	t2 = p2x == 0.0 ? (p2y == 0.0 ? 0.0 : DBL_MAX) : p2y / p2x;
+	if (t1 >= 0)
+		return t2 >= 0 ? t1 < t2 : 1;
+	return t2 >= 0 ? 0 : t1 < t2;
+}
+
+/* getConvexPolyIntersection (poly1 of n1, poly2 of n2 points, both closed) into out;
+   returns the number of points, or -1 when std::sort would not sort them by insertion. */
+static int convex_intersection(const xy *p1, int n1, const xy *p2, int n2, xy *out)
+{
+	int n = 0, j;
+	double lx = DBL_MAX, ly = DBL_MAX;
+	xy q;
+
+	for (int i = 0; i < n1 - 1; i++)
+		if (point_in(p1[i], p2, n2))
+			out[n++] = p1[i];
+	if (n == n1 - 1)
+		return n;
+	for (int i = 0; i < n2 - 1; i++)
+		if (point_in(p2[i], p1, n1))
+			out[n++] = p2[i];
+	for (int i1 = 0; i1 < n1 - 1; i1++)
+		for (int i2 = 0; i2 < n2 - 1; i2++)
+			if (intersection(p1[i1], p1[i1 + 1], p2[i2], p2[i2 + 1], &q))
+				out[n++] = q;
+	if (n == 0)
+		return 0;
+	if (n > MAX_SORT)
+		return -1;
+	for (int i = 0; i < n; i++)
+		if (out[i].y < ly || (out[i].y == ly && out[i].x < lx)) {
+			lx = out[i].x;
+			ly = out[i].y;
+		}
+	/* libstdc++'s __insertion_sort, which std::sort is for 16 elements or fewer */
+	for (int i = 1; i < n; i++) {
+		const xy v = out[i];
+		if (before(v, out[0], lx, ly)) {
+			for (int k = i; k > 0; k--)
+				out[k] = out[k - 1];
+			out[0] = v;
+		} else {
+			int k = i;
+			while (before(v, out[k - 1], lx, ly)) {
+				out[k] = out[k - 1];
+				k--;
+			}
+			out[k] = v;
+		}
+	}
+	j = 1;
+	for (int i = 1; i < n; i++)
+		if (out[i].x != out[i - 1].x || out[i].y != out[i - 1].y) {
+			if (j < i)
+				out[j] = out[i];
+			j++;
+		}
+	return j;
+}
+
+/* getArea (the polygon closed or not) */
+static double area(const xy *p, int n)
+{
+	double s = p[0].x * (p[1].y - p[n - 1].y);
+	for (int i = 1; i < n - 1; i++)
+		s += p[i].x * (p[i + 1].y - p[i - 1].y);
+	s += p[n - 1].x * (p[0].y - p[n - 2].y);
+	return 0.5 * fabs(s);
+}
+
+/* The weight of source pixel sp in target pixel (tx, ty), as GDAL's non-affine branch
+   computes it (caching sp->area).  Returns 0 and *w, or -1 for GDAL's warper. */
+static int weight(src_pixel *sp, int tx, int ty, double *w)
+{
+	static const xy sq[5] = {{0, 0}, {1, 0}, {1, 1}, {0, 1}, {0, 0}};
+	xy p[5], t[4], out[MAX_PTS];
+	int n;
+
+	*w = 0.0;
+	for (int k = 0; k < 4; k++) {
+		p[k].x = sp->p[k].x - tx;
+		p[k].y = sp->p[k].y - ty;
+	}
+	p[4] = p[0];
+	if (is_convex(p, 5)) {
+		if ((n = convex_intersection(sq, 5, p, 5, out)) < 0)
+			return -1;
+		if (n >= 3)
+			*w = area(out, n);
+	} else {
+		t[0] = p[0];
+		t[1] = p[1];
+		t[2] = p[2];
+		t[3] = p[0];
+		if ((n = convex_intersection(sq, 5, t, 4, out)) < 0)
+			return -1;
+		if (n >= 3)
+			*w = area(out, n);
+		t[1] = p[2];
+		t[2] = p[3];
+		if ((n = convex_intersection(sq, 5, t, 4, out)) < 0)
+			return -1;
+		if (n >= 3)
+			*w += area(out, n);
+	}
+	if (*w > 0.0) {
+		if (sp->area == 0)
+			sp->area = area(p, 5);
+		*w /= sp->area;
+	}
+	return 0;
+}
+
+typedef struct {
+	const lode__warp_chunk *c;
+	double xs;
+	GDALTransformerFunc fn;
+	void *arg;
+} sum_ctx;
+
+/* getInsideXSign (x already has the chunk's offset subtracted once: GDAL subtracts it
+   again, and so does this) */
+static int inside_sign(const sum_ctx *s, double x)
+{
+	return x - s->c->dx >= -2 * s->xs && x - s->c->dx <= s->c->dsx + 2 * s->xs ? 1 : -1;
+}
+
+/* FindDiscontinuity */
+static void discontinuity(const sum_ctx *s, double xl, double xr, double y, int sign, double *rep_l,
+			  double *rep_r, double *rep_y)
+{
+	for (int i = 0; i < 10 && xr - xl > 1e-8; i++) {
+		const double mid = (xl + xr) / 2;
+		double x = mid, z = 0;
+		int ok = 0;
+		*rep_y = y;
+		s->fn(s->arg, FALSE, 1, &x, rep_y, &z, &ok);
+		if (sign != inside_sign(s, x)) {
+			xr = mid;
+			*rep_r = x;
+		} else {
+			xl = mid;
+			*rep_l = x;
+		}
+	}
+}
+
+/* The antimeridian split of the source pixel whose corners are a0, a1 (top) and b0, b1
+   (bottom), as GWKSumPreservingThread does it. */
+static void split(const sum_ctx *s, int ix, int iy, xy a0, xy a1, xy b0, xy b1, src_pixel *sp)
+{
+	const lode__warp_chunk *c = s->c;
+	double ltx = 0, rtx = 0, ty = 0, lbx = 0, rbx = 0, by = 0;
+	xy l[5], r[5];
+
+	discontinuity(s, ix + c->sx, ix + c->sx + 1, iy + c->sy, inside_sign(s, a0.x), &ltx, &rtx, &ty);
+	discontinuity(s, ix + c->sx, ix + c->sx + 1, iy + c->sy + 1, inside_sign(s, b0.x), &lbx, &rbx, &by);
+	l[0] = a0;
+	l[1] = (xy){ltx, ty};
+	l[2] = (xy){lbx, by};
+	l[3] = b0;
+	l[4] = a0;
+	r[0] = a1;
+	r[1] = (xy){rtx, ty};
+	r[2] = (xy){rbx, by};
+	r[3] = b1;
+	r[4] = a1;
+	sp->area = area(l, 5) + area(r, 5);
+	if (inside_sign(s, a0.x) >= 1) {
+		sp->p[1] = (xy){ltx, ty};
+		sp->p[2] = (xy){lbx, by};
+	} else {
+		sp->p[0] = (xy){rtx, ty};
+		sp->p[3] = (xy){rbx, by};
+	}
+}
+
+/* One row of ssx + 1 corners (source row y of the window), transformed and offset. */
+static void corner_row(const sum_ctx *s, int row, double *x, double *y, double *z, int *ok)
+{
+	const lode__warp_chunk *c = s->c;
+
+	for (int i = 0; i <= c->ssx; i++) {
+		x[i] = i + c->sx;
+		y[i] = row + c->sy;
+		z[i] = 0;
+	}
+	s->fn(s->arg, FALSE, c->ssx + 1, x, y, z, ok);
+	for (int i = 0; i <= c->ssx; i++) {
+		if (ok[i] && !isfinite(x[i])) {
+			ok[i] = 0;
+		} else {
+			x[i] -= c->dx;
+			y[i] -= c->dy;
+		}
+	}
+}
+
+/* First pass: the chunk's valid source pixels that may reach it, into *px (count *n)
+   and the tree.  Returns 0, -1 when out of memory. */
+static int source_pixels(const sum_ctx *s, const unsigned char *m, double *buf, int *ok, CPLQuadTree *tree,
+			 src_pixel **px, size_t *n)
+{
+	const lode__warp_chunk *c = s->c;
+	const size_t w = (size_t)c->ssx + 1;
+	double *x0 = buf, *y0 = buf + w, *x1 = buf + 3 * w, *y1 = buf + 4 * w, *z = buf + 2 * w;
+	int *ok0 = ok, *ok1 = ok + w;
+	size_t cap = 0;
+
+	corner_row(s, 0, x1, y1, z, ok1);
+	for (int iy = 0; iy < c->ssy; iy++) {
+		double *t = x0;
+		int *o = ok0;
+		x0 = x1;
+		x1 = t;
+		t = y0;
+		y0 = y1;
+		y1 = t;
+		ok0 = ok1;
+		ok1 = o;
+		corner_row(s, iy + 1, x1, y1, z, ok1);
+		for (int ix = 0; ix < c->ssx; ix++) {
+			const xy a0 = {x0[ix], y0[ix]}, a1 = {x0[ix + 1], y0[ix + 1]};
+			const xy b0 = {x1[ix], y1[ix]}, b1 = {x1[ix + 1], y1[ix + 1]};
+			src_pixel sp;
+			CPLRectObj r;
+			xy q;
+			if (!ok0[ix] || !ok0[ix + 1] || !ok1[ix] || !ok1[ix + 1])
+				continue;
+			if (m && !m[(size_t)iy * (size_t)c->ssx + (size_t)ix])
+				continue;
+			sp.area = 0;
+			sp.p[0] = a0;
+			sp.p[1] = a1;
+			sp.p[2] = b1;
+			sp.p[3] = b0;
+			if (inside_sign(s, a0.x) != inside_sign(s, a1.x) &&
+			    inside_sign(s, a0.x) == inside_sign(s, b0.x) &&
+			    inside_sign(s, a1.x) == inside_sign(s, b1.x) && (b0.y - a0.y) * (b1.y - a1.y) > 0)
+				split(s, ix, iy, a0, a1, b0, b1, &sp);
+			r.minx = fmin(fmin(sp.p[0].x, sp.p[1].x), fmin(sp.p[2].x, sp.p[3].x));
+			r.miny = fmin(fmin(sp.p[0].y, sp.p[1].y), fmin(sp.p[2].y, sp.p[3].y));
+			r.maxx = fmax(fmax(sp.p[0].x, sp.p[1].x), fmax(sp.p[2].x, sp.p[3].x));
+			r.maxy = fmax(fmax(sp.p[0].y, sp.p[1].y), fmax(sp.p[2].y, sp.p[3].y));
+			if (!(r.minx < c->dsx && r.maxx > 0 && r.miny < c->dsy && r.maxy > 0))
+				continue;
+			sp.ix = ix;
+			sp.iy = iy;
+			/* no self-crossing */
+			if (intersection(sp.p[0], sp.p[1], sp.p[2], sp.p[3], &q) ||
+			    intersection(sp.p[1], sp.p[2], sp.p[0], sp.p[3], &q))
+				continue;
+			if (*n == cap) {
+				src_pixel *g;
+				cap = cap ? cap * 2 : 1024;
+				if (!(g = realloc(*px, cap * sizeof *g)))
+					return -1;
+				*px = g;
+			}
+			CPLQuadTreeInsertWithBounds(tree, (void *)(uintptr_t)*n, &r);
+			(*px)[(*n)++] = sp;
+		}
+	}
+	return 0;
+}
+
+int lode__sum_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
+		    GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst)
+{
+	const size_t esize = (size_t)GDALGetDataTypeSizeBytes(b->type), w = (size_t)c->ssx + 1;
+	sum_ctx s = {.c = c, .fn = fn, .arg = arg};
+	double ys = 1.0, *buf = malloc(5 * w * sizeof *buf);
+	int *ok = malloc(2 * w * sizeof *ok), rc = 1;
+	src_pixel *px = NULL;
+	size_t n = 0;
+	CPLRectObj bounds;
+	CPLQuadTree *tree = NULL;
+
+	lode__warp_chunk_scale(c, &s.xs, &ys);
+	bounds.minx = -2 * s.xs;
+	bounds.miny = 0 - 2 * ys;
+	bounds.maxx = c->dsx + 2 * s.xs;
+	bounds.maxy = c->dsy + 2 * ys;
+	if (!buf || !ok || !(tree = CPLQuadTreeCreate(&bounds, NULL)) ||
+	    source_pixels(&s, m, buf, ok, tree, &px, &n)) {
+		rc = -1;
+		goto out;
+	}
+	for (int ty = 0; ty < c->dsy && rc == 1; ty++) {
+		unsigned char *row = dst + ((size_t)(c->dy + ty) * (size_t)nx + (size_t)c->dx) * esize;
+		for (int tx = 0; tx < c->dsx; tx++) {
+			CPLRectObj r = {.minx = tx, .miny = ty, .maxx = tx + 1.0, .maxy = ty + 1.0};
+			int found = 0;
+			void **hits = CPLQuadTreeSearch(tree, &r, &found);
+			double total = 0.0, wsum = 0.0;
+			for (int i = 0; i < found; i++) {
+				src_pixel *sp = &px[(uintptr_t)hits[i]];
+				double wt;
+				if (weight(sp, tx, ty, &wt)) {
+					rc = 0;
+					break;
+				}
+				if (wt > 0.0) {
+					/* GWKGetPixelValue: the value, density 1 */
+					total +=
+					    b->sbuf[(size_t)sp->iy * (size_t)c->ssx + (size_t)sp->ix] * wt;
+					wsum += wt;
+				}
+			}
+			CPLFree(hits);
+			if (rc != 1)
+				break;
+			if (!(wsum > 0))
+				continue;
+			if (b->type == GDT_Float32)
+				((float *)(void *)row)[tx] = (float)total; /* GWKSetPixelValue */
+			else
+				lode__warp_store_int(b, row, tx, total);
+		}
+	}
+out:
+	if (tree)
+		CPLQuadTreeDestroy(tree);
+	free(px);
+	free(buf);
+	free(ok);
+	return rc;
+}
