@@ -133,6 +133,9 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
 	b->spline = strcmp(p->resampling, "cubicspline") == 0;
 	b->lanczos = strcmp(p->resampling, "lanczos") == 0;
 	b->type = dst_type;
+	/* mode on 16-bit values waits for lode__bilinear_mode_type */
+	b->work = b->method == LODE_FP_MODE && (dst_type == GDT_Int16 || dst_type == GDT_UInt16) ? GDT_Unknown
+												 : dst_type;
 	b->nodata = (float)p->src_nodata;
 	b->lo = dst_type == GDT_Int16 ? -32768.0 : 0.0;
 	b->hi = dst_type == GDT_Int16 ? 32767.0 : dst_type == GDT_UInt16 ? 65535.0 : 255.0;
@@ -160,7 +163,14 @@ void lode__bilinear_free(lode__bilinear *b)
 	free(b->ok2);
 	free(b->wx);
 	free(b->vals);
+	free(b->hist);
 	free(b);
+}
+
+void lode__bilinear_mode_type(lode__bilinear *b, int type)
+{
+	if (b && b->method == LODE_FP_MODE && (b->type == GDT_Int16 || b->type == GDT_UInt16))
+		b->work = type == GDT_Byte || type == GDT_Float32 ? (GDALDataType)type : GDT_Unknown;
 }
 
 /* std::min and std::max, which GDAL uses: the first argument wins a tie. */
@@ -267,7 +277,7 @@ static int collect(lode__bilinear *b, GDALTransformerFunc fn, void *arg, int dx,
 {
 	lode__warp_chunk c = {.dx = dx, .dy = dy, .dsx = dsx, .dsy = dsy};
 	/* values and validity masks, as GDAL counts them */
-	const double src_bits = GDALGetDataTypeSizeBits(b->type) + 1.0, dst_bits = src_bits;
+	const double src_bits = GDALGetDataTypeSizeBits(b->work) + 1.0, dst_bits = src_bits;
 	double fill = 0.0, mem;
 
 	if (source_window(b, fn, arg, &c, &fill))
@@ -607,6 +617,8 @@ int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, 
 	unsigned char *dst = buf;
 	int rc;
 
+	if (b->work == GDT_Unknown)
+		return 0; /* mode on 16-bit values in GDAL's own 16-bit path */
 	b->nchunks = 0;
 	rc = collect(b, fn, arg, 0, 0, nx, ny);
 	if (rc)

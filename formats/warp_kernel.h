@@ -17,7 +17,8 @@
 
 /* The methods of GWKAverageOrModeThread that lode computes itself (a target pixel from
    the source pixels its footprint covers), and sum (GWKSumPreserving, over the same
-   chunks and source windows); lode__footprint_method gives a name's. */
+   chunks and source windows); lode__footprint_method gives a name's.  LODE_FP_MODE:
+   GWKAverageOrModeThread's mode. */
 enum {
 	LODE_FP_AVERAGE,
 	LODE_FP_RMS,
@@ -26,7 +27,8 @@ enum {
 	LODE_FP_MED,
 	LODE_FP_Q1,
 	LODE_FP_Q3,
-	LODE_FP_SUM
+	LODE_FP_SUM,
+	LODE_FP_MODE
 };
 
 /* One chunk as GDALWarpOperation::CollectChunkList cuts it. */
@@ -45,7 +47,10 @@ struct lode__bilinear {
 	int cubic;         /* 1: GDAL's cubic (bilinear at the edges and next to nodata) */
 	int spline;        /* 1: GDAL's cubicspline (its general GWKResample) */
 	int lanczos;       /* 1: GDAL's lanczos (GWKResampleOptimizedLanczos) */
-	GDALDataType type; /* the working type: the target's */
+	GDALDataType type; /* the target's type: GDAL's working type, but for mode below */
+	GDALDataType work; /* mode on 16-bit values: the working type GDAL's warper is given
+			      (Byte or Float32, lode__bilinear_mode_type), or GDT_Unknown: not
+			      ours; else type */
 	float nodata;      /* Float32: the source nodata as the masker compares it */
 	int int_nodata;    /* integer types: the nodata value as the masker compares it */
 	int nodata_fits;   /* integer types: 0 when it is out of the type's range */
@@ -64,8 +69,9 @@ struct lode__bilinear {
 	int row_cap;
 	double *wx;   /* cubicspline and lanczos: a point's column (and row) weights, */
 	int wx_cap;   /* and lanczos's per-chunk tables */
-	double *vals; /* med, q1, q3: the valid values of one target pixel's footprint */
+	double *vals; /* med, q1, q3, mode: the valid values of one target pixel's footprint */
 	size_t vals_cap;
+	int *hist; /* mode on integer values: counts of each value + 32768, cleared after use */
 };
 
 /* A target pixel's footprint in the chunk's source window, as GWKAverageOrModeThread

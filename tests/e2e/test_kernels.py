@@ -65,10 +65,21 @@ def profile_counts(err, tag):
     return tuple(int(x) for x in m[-1])
 
 
+MODE = re.compile(r"(\d+) by its mode kernel \(16-bit values as bytes (\d+), as floats (\d+)\)")
+
+
+def mode_counts(err, tag):
+    """(windows by lode's mode kernel, of them 16-bit ones as bytes, as floats)."""
+    m = MODE.findall(err)
+    assert m, "%s: no mode kernel count in the profile line %r" % (tag, err[-300:])
+    return tuple(int(x) for x in m[-1])
+
+
 def run_both(ctx, d, man, tag):
     """lode run of man as it is and with LODE_WARP_KERNEL=gdal (GDAL's warper on the
     source's own type): the bundles must be byte-identical.  Returns the profile counts
-    (kernel, gdal, mode on bytes, mode on floats) of the normal run and its bundle's path."""
+    (kernel, gdal, mode on bytes, mode on floats, lode's mode kernel, of them as bytes,
+    as floats) of the normal run and its bundle's path."""
     counts, outs = [], []
     for k in ("lode", "gdal"):
         env = ctx.env()
@@ -79,9 +90,10 @@ def run_both(ctx, d, man, tag):
         r = lode(ctx, ["run", man, "-o", out, "-q"], d, env)
         assert_no_crash(r)
         assert r.rc == 0, r.brief()
-        counts.append(profile_counts(r.err, tag))
+        counts.append(profile_counts(r.err, tag) + mode_counts(r.err, tag))
         outs.append(out)
-    assert counts[1][2:] == (0, 0), "%s: LODE_WARP_KERNEL=gdal still counted bytes or floats" % tag
+    assert counts[1][2:] == (0, 0, 0, 0, 0), ("%s: LODE_WARP_KERNEL=gdal still counted bytes or "
+                                              "floats, or ran lode's mode kernel" % tag)
     if open(outs[0], "rb").read() != open(outs[1], "rb").read():
         raise AssertionError("%s: bundle differs from the one GDAL's warper on the source "
                              "type writes" % tag)
@@ -90,7 +102,10 @@ def run_both(ctx, d, man, tag):
 
 def mode_cases(ctx, tdir, cases, want):
     """cases: (tag, target, datasets). Every dataset equals gdalwarp -et 0; want: the
-    working type every window must have used ("bytes", "floats", or None: the source's)."""
+    working type every window must have used ("bytes", "floats", or None: the source's,
+    GDAL's warper on 16 bits); with bytes or floats, lode's mode kernel (formats/
+    warp_stats.c) must have warped some windows (those with a nodata value), as GDAL's
+    warper would with that type."""
     problems = []
     for tag, target, ds in cases:
         d = os.path.join(tdir, tag)
@@ -98,11 +113,19 @@ def mode_cases(ctx, tdir, cases, want):
         man = os.path.join(d, "manifest.yaml")
         write_manifest(man, target, ds, POLICY)
         try:
-            (_, gdal_n, nbytes, nfloats), bundle = run_both(ctx, d, man, tag)
-            got = {"bytes": nbytes, "floats": nfloats, None: gdal_n - nbytes - nfloats}
-            if gdal_n == 0 or got[want] != gdal_n:
-                problems.append("%s: of %d windows, %d counted bytes and %d floats (expected "
-                                "all on %s)" % (tag, gdal_n, nbytes, nfloats, want or "16 bits"))
+            (_, gdal_n, nbytes, nfloats, kmode, kbytes, kfloats), bundle = run_both(ctx, d, man, tag)
+            if want is None:
+                if gdal_n == 0 or nbytes or nfloats or kmode:
+                    problems.append("%s: %d windows by GDAL's warper (%d on bytes, %d on floats), "
+                                    "%d by lode's mode kernel (expected all by GDAL's on 16 bits)"
+                                    % (tag, gdal_n, nbytes, nfloats, kmode))
+            else:
+                got = {"bytes": kbytes + nbytes, "floats": kfloats + nfloats}[want]
+                if kmode == 0 or got != kmode + gdal_n:
+                    problems.append("%s: %d windows by lode's mode kernel (%d as bytes, %d as "
+                                    "floats), %d by GDAL's warper (%d on bytes, %d on floats; "
+                                    "expected all as %s, some by lode's)" % (
+                                        tag, kmode, kbytes, kfloats, gdal_n, nbytes, nfloats, want))
             for x in ds:
                 ref = gdalwarp_ref(ctx, d, target, x, os.path.join(d, x["name"] + "_ref.tif"), et=0)
                 compare_pixels("%s/%s" % (tag, x["name"]), read_raster(nc_name(bundle, x["name"])),
@@ -776,6 +799,99 @@ def test_sum_threads_identical(ctx, tdir):
     n = SUM.findall(r.err)
     assert n and int(n[-1]) >= 4, "lode's sum kernel warped %s windows (expected >= 4)" % n
     assert profile_counts(r.err, "sum")[1] == 0, "GDAL's warper did some windows"
+
+
+MODEK = re.compile(r"(\d+) by its mode kernel")
+
+
+def mode_kernel_cases(ctx, tdir, targets, ds):
+    """Every dataset of ds on every target: each pixel bit for bit gdalwarp -r mode -et
+    0's, the bundle byte-identical to LODE_WARP_KERNEL=gdal's, every window lode's."""
+    problems = []
+    for tag, target in targets:
+        d = os.path.join(tdir, tag)
+        os.makedirs(d, exist_ok=True)
+        man = os.path.join(d, "manifest.yaml")
+        write_manifest(man, target, ds, POLICY)
+        try:
+            (nmode, ngdal), bundle = run_average(ctx, d, man, tag, pattern=MODEK, kernel="mode")
+            if nmode < len(ds) or ngdal != 0:
+                problems.append("%s: %d windows by lode's mode kernel, %d by GDAL's warper "
+                                "(expected all %d datasets' windows by lode's)" % (
+                                    tag, nmode, ngdal, len(ds)))
+            for x in ds:
+                ref = gdalwarp_ref(ctx, d, target, x, os.path.join(d, x["name"] + "_ref.tif"), et=0)
+                label = "%s/%s" % (tag, x["name"])
+                compare_pixels(label, read_raster(nc_name(bundle, x["name"])), read_raster(ref),
+                               exact=True)
+                same_bits(label, bundle, x["name"], ref)
+        except AssertionError as e:
+            problems.append(str(e))
+    assert not problems, "; ".join(problems)
+
+
+def mode_sources(tdir):
+    """Class grids (ties in many footprints): Byte (nodata 0), Float32 classes with
+    nodata -9999, Float32 of +0, -0, 1, -1 and some NaN (valid), and the UInt16 and
+    Int16 ones lode counts as bytes and as floats."""
+    from osgeo import gdal
+    byte = class_grid(os.path.join(tdir, "m_byte.tif"), "Byte", 0, [1, 4, 9, 16, 200], seed=31)
+    u16 = class_grid(os.path.join(tdir, "m_u16.tif"), "UInt16", 0, [3, 7, 12, 40, 41, 200], seed=32)
+    i16 = class_grid(os.path.join(tdir, "m_i16.tif"), "Int16", -1, [5, 300, 301, 7000], seed=33)
+    f32 = os.path.join(tdir, "m_f32.tif")
+    gdal.Translate(f32, i16, outputType=gdal.GDT_Float32, noData=-9999,
+                   scaleParams=[[-1, 7000, -9999, 1.75]], creationOptions=["TILED=YES"])
+    base = field_grid(os.path.join(tdir, "m_base.tif"), "Float32", -9999.0, seed=34)
+    a = gdal.Open(base).ReadAsArray()
+    rng = np.random.default_rng(35)
+    z = np.where(a > 0.25, np.float32(1.0), np.where(a < -0.25, np.float32(-1.0),
+                                                    np.where(a > 0, np.float32(0.0),
+                                                             np.float32(-0.0))))
+    z[rng.random(a.shape) < 0.05] = np.nan
+    z[a == -9999.0] = -9999.0
+    zeros = os.path.join(tdir, "m_zeros.tif")
+    ds = gdal.GetDriverByName("GTiff").CreateCopy(zeros, gdal.Open(base))
+    ds.GetRasterBand(1).WriteArray(z.astype(np.float32))
+    ds = None
+    return [("byte", byte), ("u16", u16), ("i16", i16), ("f32", f32), ("zeros", zeros)]
+
+
+@test
+def test_mode_kernel_equals_gdalwarp(ctx, tdir):
+    """lode's own mode (formats/warp_stats.c: GDAL's histogram and its list of distinct
+    values, the first value whose count exceeds the largest so far) on Byte, UInt16 and
+    Int16 class grids (as bytes and as floats) and Float32 ones (-0 and +0 counted
+    together, NaN alone), with nodata holes, a ragged edge and margins, 1.5x, 2x, 3.7x
+    and 4x coarser in EPSG:4326 and 2.6x in UTM: every pixel bit for bit gdalwarp -r mode
+    -et 0's, bundles byte-identical to LODE_WARP_KERNEL=gdal's, all windows lode's."""
+    srcs = mode_sources(tdir)
+    ds = [{"name": "mode_" + k, "source": p, "resampling": "mode"} for k, p in srcs]
+    targets = grids(srcs[0][1]) + [("geo4x", make_target("EPSG:4326", [srcs[0][1]], res=0.009,
+                                                         margin=3, error_threshold=0))]
+    mode_kernel_cases(ctx, tdir, targets, ds)
+
+
+@test
+def test_mode_kernel_threads_identical(ctx, tdir):
+    """-j 1 and 2 give byte-identical bundles (cmp) with lode's mode kernel on Float32
+    and Byte class grids of several windows each way (2.4x coarser), and it ran."""
+    from osgeo import gdal
+    src = class_grid(os.path.join(tdir, "big_byte.tif"), "Byte", 0, [1, 5, 9, 13],
+                     n=(1300, 1200), seed=36)
+    f32 = os.path.join(tdir, "big_f32.tif")
+    gdal.Translate(f32, src, outputType=gdal.GDT_Float32, noData=0, creationOptions=["TILED=YES"])
+    target = make_target("EPSG:4326", [src], res=0.0054, margin=2)
+    man = os.path.join(tdir, "manifest.yaml")
+    write_manifest(man, target, [{"name": "b", "source": src, "resampling": "mode"},
+                                 {"name": "f", "source": f32, "resampling": "mode"}], POLICY)
+    bundles_same_for_threads(ctx, tdir, man, threads=(1, 2))
+    env = ctx.env()
+    env["LODE_PROFILE"] = "1"
+    r = lode(ctx, ["run", man, "-o", os.path.join(tdir, "p.nc"), "-q"], tdir, env)
+    assert r.rc == 0, r.brief()
+    n = MODEK.findall(r.err)
+    assert n and int(n[-1]) >= 4, "lode's mode kernel warped %s windows (expected >= 4)" % n
+    assert profile_counts(r.err, "mode")[1] == 0, "GDAL's warper did some windows"
 
 
 if __name__ == "__main__":
