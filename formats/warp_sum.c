@@ -20,8 +20,9 @@
  *     quadrilateral; GDAL's antimeridian split (FindDiscontinuity) is reproduced; its
  *     bounding box must overlap the chunk, and its edges must not cross (lode's
  *     transformer is never GDAL's affine one, so GDAL always checks).  It goes into a
- *     CPLQuadTree (GDAL's own, built the same way: same bounds, same order), because a
- *     target pixel's sum adds its source pixels in the order that tree's search returns.
+ *     quadtree built as GDAL's CPLQuadTree builds it (same bounds, same order, same
+ *     splits; rebuilt below without an allocation per search), because a target
+ *     pixel's sum adds its source pixels in the order that tree's search returns.
  *  3. For each target pixel, row by row, the source pixels the tree finds are
  *     intersected with the unit square (getConvexPolyIntersection: the points of each
  *     polygon inside the other, the edges' crossings, sorted around the lowest point
@@ -35,12 +36,11 @@
  * bundle with the one LODE_WARP_KERNEL=gdal writes.
  */
 #include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
-
-#include <cpl_conv.h>
-#include <cpl_quad_tree.h>
+#include <string.h>
 
 #include "warp_bilinear.h"
 #include "warp_kernel.h"
@@ -48,6 +48,17 @@
 typedef struct {
 	double x, y;
 } xy;
+
+/* std::min and std::max (not fmin and fmax, a call each) */
+static inline double min2(double a, double b)
+{
+	return b < a ? b : a;
+}
+
+static inline double max2(double a, double b)
+{
+	return a < b ? b : a;
+}
 
 /* One source pixel in target pixel coordinates (GDAL's SourcePixel). */
 typedef struct {
@@ -103,8 +114,22 @@ static int point_in(xy q, const xy *p, int n)
 	return 1;
 }
 
-/* getIntersection of [p1,p2] with [p3,p4] */
+/* getIntersection of [p1,p2] with [p3,p4].  Segments whose bounding boxes lie more than
+   SEP apart cannot pass GDAL's tests (t and u in [0, 1] with products of coordinates of
+   a few units, rounding errors of 1e-15): they are rejected first, which is most pairs
+   of a source pixel's edges and the target pixel's. */
+#define SEP 1e-7
+static int intersection_full(xy p1, xy p2, xy p3, xy p4, xy *out);
 static int intersection(xy p1, xy p2, xy p3, xy p4, xy *out)
+{
+	if (max2(p1.x, p2.x) + SEP < min2(p3.x, p4.x) || max2(p3.x, p4.x) + SEP < min2(p1.x, p2.x) ||
+	    max2(p1.y, p2.y) + SEP < min2(p3.y, p4.y) || max2(p3.y, p4.y) + SEP < min2(p1.y, p2.y))
+		return 0;
+	return intersection_full(p1, p2, p3, p4, out);
+}
+
+/* getIntersection itself */
+static int intersection_full(xy p1, xy p2, xy p3, xy p4, xy *out)
 {
 	const double t_num = (p1.x - p3.x) * (p3.y - p4.y) - (p1.y - p3.y) * (p3.x - p4.x);
 	const double denom = (p1.x - p2.x) * (p3.y - p4.y) - (p1.y - p2.y) * (p3.x - p4.x);
@@ -249,6 +274,153 @@ static int weight(src_pixel *sp, int tx, int ty, double *w)
 	return 0;
 }
 
+/*
+ * GDAL's CPLQuadTree (port/cpl_quad_tree.cpp) as GWKSumPreserving uses it (no maximum
+ * depth, so its first insertion algorithm; buckets of 8; nodes split 0.55 / 0.45 along
+ * their longer side), rebuilt here without a call or an allocation per search: a
+ * search visits the nodes in the same order and returns the same features in the same
+ * order, which is the order a target pixel's sum adds them in.
+ */
+typedef struct {
+	double minx, miny, maxx, maxy;
+} rect;
+
+typedef struct {
+	rect r;
+	int nsub, sub[4];
+	int nfeat, cap, *feat; /* feature indices, in the order they were added */
+} qnode;
+
+typedef struct {
+	qnode *nodes;
+	int nnodes, cap;
+	const rect *box; /* each feature's bounds */
+} qtree;
+
+enum { BUCKET = 8 };
+#define SPLIT_RATIO 0.55
+
+static int contained(const rect *a, const rect *b)
+{
+	return a->minx >= b->minx && a->maxx <= b->maxx && a->miny >= b->miny && a->maxy <= b->maxy;
+}
+
+static int overlap(const rect *a, const rect *b)
+{
+	return !(a->minx > b->maxx || a->maxx < b->minx || a->miny > b->maxy || a->maxy < b->miny);
+}
+
+/* CPLQuadTreeSplitBounds */
+static void split_bounds(const rect *in, rect *o1, rect *o2)
+{
+	*o1 = *in;
+	*o2 = *in;
+	if (in->maxx - in->minx > in->maxy - in->miny) {
+		const double range = in->maxx - in->minx;
+		o1->maxx = in->minx + range * SPLIT_RATIO;
+		o2->minx = in->maxx - range * SPLIT_RATIO;
+	} else {
+		const double range = in->maxy - in->miny;
+		o1->maxy = in->miny + range * SPLIT_RATIO;
+		o2->miny = in->maxy - range * SPLIT_RATIO;
+	}
+}
+
+static int new_node(qtree *t, const rect *r)
+{
+	if (t->nnodes == t->cap) {
+		const int cap = t->cap ? t->cap * 2 : 64;
+		qnode *n = realloc(t->nodes, (size_t)cap * sizeof *n);
+		if (!n)
+			return -1;
+		t->nodes = n;
+		t->cap = cap;
+	}
+	t->nodes[t->nnodes] = (qnode){.r = *r};
+	return t->nnodes++;
+}
+
+static int append(qnode *n, int f)
+{
+	if (n->nfeat == n->cap) {
+		const int cap = n->cap ? n->cap * 2 : BUCKET;
+		int *g = realloc(n->feat, (size_t)cap * sizeof *g);
+		if (!g)
+			return -1;
+		n->feat = g;
+		n->cap = cap;
+	}
+	n->feat[n->nfeat++] = f;
+	return 0;
+}
+
+/* CPLQuadTreeNodeAddFeatureAlg1.  Returns 0, -1 when out of memory. */
+static int qt_add(qtree *t, int node, int f)
+{
+	const rect *b = &t->box[f];
+
+	if (t->nodes[node].nsub == 0) {
+		if (t->nodes[node].nfeat >= BUCKET) {
+			rect h1, h2, q[4];
+			const rect nr = t->nodes[node].r;
+			split_bounds(&nr, &h1, &h2);
+			split_bounds(&h1, &q[0], &q[1]);
+			split_bounds(&h2, &q[2], &q[3]);
+			if (memcmp(&nr, &q[0], sizeof nr) != 0 && memcmp(&nr, &q[1], sizeof nr) != 0 &&
+			    memcmp(&nr, &q[2], sizeof nr) != 0 && memcmp(&nr, &q[3], sizeof nr) != 0 &&
+			    (contained(b, &q[0]) || contained(b, &q[1]) || contained(b, &q[2]) ||
+			     contained(b, &q[3]))) {
+				int *old, nold;
+				for (int i = 0; i < 4; i++) {
+					const int k = new_node(t, &q[i]);
+					if (k < 0)
+						return -1;
+					t->nodes[node].sub[i] = k;
+				}
+				t->nodes[node].nsub = 4;
+				old = t->nodes[node].feat;
+				nold = t->nodes[node].nfeat;
+				t->nodes[node].feat = NULL;
+				t->nodes[node].nfeat = t->nodes[node].cap = 0;
+				for (int i = 0; i < nold; i++)
+					if (qt_add(t, node, old[i])) {
+						free(old);
+						return -1;
+					}
+				free(old);
+				return qt_add(t, node, f);
+			}
+		}
+	} else {
+		for (int i = 0; i < t->nodes[node].nsub; i++)
+			if (contained(b, &t->nodes[t->nodes[node].sub[i]].r))
+				return qt_add(t, t->nodes[node].sub[i], f);
+	}
+	return append(&t->nodes[node], f);
+}
+
+/* CPLQuadTreeCollectFeatures into hits (room for every feature); returns the count. */
+static int qt_search(const qtree *t, int node, const rect *aoi, int *hits, int n)
+{
+	const qnode *q = &t->nodes[node];
+
+	if (!overlap(&q->r, aoi))
+		return n;
+	for (int i = 0; i < q->nfeat; i++)
+		if (overlap(&t->box[q->feat[i]], aoi))
+			hits[n++] = q->feat[i];
+	for (int i = 0; i < q->nsub; i++)
+		n = qt_search(t, q->sub[i], aoi, hits, n);
+	return n;
+}
+
+static void qt_free(qtree *t)
+{
+	for (int i = 0; i < t->nnodes; i++)
+		free(t->nodes[i].feat);
+	free(t->nodes);
+}
+
 typedef struct {
 	const lode__warp_chunk *c;
 	double xs;
@@ -334,10 +506,10 @@ static void corner_row(const sum_ctx *s, int row, double *x, double *y, double *
 	}
 }
 
-/* First pass: the chunk's valid source pixels that may reach it, into *px (count *n)
-   and the tree.  Returns 0, -1 when out of memory. */
-static int source_pixels(const sum_ctx *s, const unsigned char *m, double *buf, int *ok, CPLQuadTree *tree,
-			 src_pixel **px, size_t *n)
+/* First pass: the chunk's valid source pixels that may reach it, into *px and their
+   bounds into *boxes (count *n).  Returns 0, -1 when out of memory. */
+static int source_pixels(const sum_ctx *s, const unsigned char *m, double *buf, int *ok, src_pixel **px,
+			 rect **boxes, size_t *n)
 {
 	const lode__warp_chunk *c = s->c;
 	const size_t w = (size_t)c->ssx + 1;
@@ -361,7 +533,7 @@ static int source_pixels(const sum_ctx *s, const unsigned char *m, double *buf, 
 			const xy a0 = {x0[ix], y0[ix]}, a1 = {x0[ix + 1], y0[ix + 1]};
 			const xy b0 = {x1[ix], y1[ix]}, b1 = {x1[ix + 1], y1[ix + 1]};
 			src_pixel sp;
-			CPLRectObj r;
+			rect r;
 			xy q;
 			if (!ok0[ix] || !ok0[ix + 1] || !ok1[ix] || !ok1[ix + 1])
 				continue;
@@ -376,10 +548,10 @@ static int source_pixels(const sum_ctx *s, const unsigned char *m, double *buf, 
 			    inside_sign(s, a0.x) == inside_sign(s, b0.x) &&
 			    inside_sign(s, a1.x) == inside_sign(s, b1.x) && (b0.y - a0.y) * (b1.y - a1.y) > 0)
 				split(s, ix, iy, a0, a1, b0, b1, &sp);
-			r.minx = fmin(fmin(sp.p[0].x, sp.p[1].x), fmin(sp.p[2].x, sp.p[3].x));
-			r.miny = fmin(fmin(sp.p[0].y, sp.p[1].y), fmin(sp.p[2].y, sp.p[3].y));
-			r.maxx = fmax(fmax(sp.p[0].x, sp.p[1].x), fmax(sp.p[2].x, sp.p[3].x));
-			r.maxy = fmax(fmax(sp.p[0].y, sp.p[1].y), fmax(sp.p[2].y, sp.p[3].y));
+			r.minx = min2(min2(sp.p[0].x, sp.p[1].x), min2(sp.p[2].x, sp.p[3].x));
+			r.miny = min2(min2(sp.p[0].y, sp.p[1].y), min2(sp.p[2].y, sp.p[3].y));
+			r.maxx = max2(max2(sp.p[0].x, sp.p[1].x), max2(sp.p[2].x, sp.p[3].x));
+			r.maxy = max2(max2(sp.p[0].y, sp.p[1].y), max2(sp.p[2].y, sp.p[3].y));
 			if (!(r.minx < c->dsx && r.maxx > 0 && r.miny < c->dsy && r.maxy > 0))
 				continue;
 			sp.ix = ix;
@@ -390,12 +562,16 @@ static int source_pixels(const sum_ctx *s, const unsigned char *m, double *buf, 
 				continue;
 			if (*n == cap) {
 				src_pixel *g;
+				rect *h;
 				cap = cap ? cap * 2 : 1024;
 				if (!(g = realloc(*px, cap * sizeof *g)))
 					return -1;
 				*px = g;
+				if (!(h = realloc(*boxes, cap * sizeof *h)))
+					return -1;
+				*boxes = h;
 			}
-			CPLQuadTreeInsertWithBounds(tree, (void *)(uintptr_t)*n, &r);
+			(*boxes)[*n] = r;
 			(*px)[(*n)++] = sp;
 		}
 	}
@@ -408,31 +584,37 @@ int lode__sum_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsigned
 	const size_t esize = (size_t)GDALGetDataTypeSizeBytes(b->type), w = (size_t)c->ssx + 1;
 	sum_ctx s = {.c = c, .fn = fn, .arg = arg};
 	double ys = 1.0, *buf = malloc(5 * w * sizeof *buf);
-	int *ok = malloc(2 * w * sizeof *ok), rc = 1;
+	int *ok = malloc(2 * w * sizeof *ok), *hits = NULL, rc = 1;
 	src_pixel *px = NULL;
+	rect *boxes = NULL, bounds;
 	size_t n = 0;
-	CPLRectObj bounds;
-	CPLQuadTree *tree = NULL;
+	qtree t = {0};
 
 	lode__warp_chunk_scale(c, &s.xs, &ys);
+	/* GDAL's sGlobalBounds: the chunk's rows iYMin = 0 to iYMax = dsy (one thread) */
 	bounds.minx = -2 * s.xs;
 	bounds.miny = 0 - 2 * ys;
 	bounds.maxx = c->dsx + 2 * s.xs;
 	bounds.maxy = c->dsy + 2 * ys;
-	if (!buf || !ok || !(tree = CPLQuadTreeCreate(&bounds, NULL)) ||
-	    source_pixels(&s, m, buf, ok, tree, &px, &n)) {
+	if (!buf || !ok || source_pixels(&s, m, buf, ok, &px, &boxes, &n) || n > INT_MAX ||
+	    !(hits = malloc((n ? n : 1) * sizeof *hits)) || new_node(&t, &bounds) < 0) {
 		rc = -1;
 		goto out;
 	}
+	t.box = boxes;
+	for (size_t i = 0; i < n; i++)
+		if (qt_add(&t, 0, (int)i)) {
+			rc = -1;
+			goto out;
+		}
 	for (int ty = 0; ty < c->dsy && rc == 1; ty++) {
 		unsigned char *row = dst + ((size_t)(c->dy + ty) * (size_t)nx + (size_t)c->dx) * esize;
 		for (int tx = 0; tx < c->dsx; tx++) {
-			CPLRectObj r = {.minx = tx, .miny = ty, .maxx = tx + 1.0, .maxy = ty + 1.0};
-			int found = 0;
-			void **hits = CPLQuadTreeSearch(tree, &r, &found);
+			const rect r = {.minx = tx, .miny = ty, .maxx = tx + 1.0, .maxy = ty + 1.0};
+			const int found = n ? qt_search(&t, 0, &r, hits, 0) : 0;
 			double total = 0.0, wsum = 0.0;
 			for (int i = 0; i < found; i++) {
-				src_pixel *sp = &px[(uintptr_t)hits[i]];
+				src_pixel *sp = &px[hits[i]];
 				double wt;
 				if (weight(sp, tx, ty, &wt)) {
 					rc = 0;
@@ -445,7 +627,6 @@ int lode__sum_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsigned
 					wsum += wt;
 				}
 			}
-			CPLFree(hits);
 			if (rc != 1)
 				break;
 			if (!(wsum > 0))
@@ -457,8 +638,9 @@ int lode__sum_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsigned
 		}
 	}
 out:
-	if (tree)
-		CPLQuadTreeDestroy(tree);
+	qt_free(&t);
+	free(hits);
+	free(boxes);
 	free(px);
 	free(buf);
 	free(ok);
