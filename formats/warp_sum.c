@@ -399,26 +399,107 @@ static int qt_add(qtree *t, int node, int f)
 	return append(&t->nodes[node], f);
 }
 
-/* CPLQuadTreeCollectFeatures into hits (room for every feature); returns the count. */
-static int qt_search(const qtree *t, int node, const rect *aoi, int *hits, int n)
-{
-	const qnode *q = &t->nodes[node];
-
-	if (!overlap(&q->r, aoi))
-		return n;
-	for (int i = 0; i < q->nfeat; i++)
-		if (overlap(&t->box[q->feat[i]], aoi))
-			hits[n++] = q->feat[i];
-	for (int i = 0; i < q->nsub; i++)
-		n = qt_search(t, q->sub[i], aoi, hits, n);
-	return n;
-}
-
 static void qt_free(qtree *t)
 {
 	for (int i = 0; i < t->nnodes; i++)
 		free(t->nodes[i].feat);
 	free(t->nodes);
+}
+
+/* Each feature's place in a search's results: the node's rank in the search's visit
+   order (a node, then its subnodes 0 to 3, depth first) and its place in the node's
+   list.  A search returns the features whose bounds overlap the area in that order
+   (every node holding such a feature overlaps it: a feature lies inside its node's
+   bounds, below the root, and a node inside its parent's). */
+static int qt_keys(const qtree *t, uint64_t *key)
+{
+	int *stack = malloc((size_t)t->nnodes * sizeof *stack), top = 0;
+	uint64_t rank = 0;
+
+	if (!stack)
+		return -1;
+	stack[top++] = 0;
+	while (top > 0) {
+		const qnode *q = &t->nodes[stack[--top]];
+		for (int i = 0; i < q->nfeat; i++)
+			key[q->feat[i]] = rank << 32 | (uint64_t)i;
+		rank++;
+		for (int i = q->nsub - 1; i >= 0; i--)
+			stack[top++] = q->sub[i];
+	}
+	free(stack);
+	return 0;
+}
+
+/* For every target pixel of the chunk (dsx x dsy), the features whose bounds may
+   overlap it (a superset, touching ones included: the search's own test follows), in
+   index order: CSR lists
+   start[k] to start[k + 1] of list.  Returns 0, -1 when out of memory. */
+static int cell_lists(const rect *box, size_t n, int dsx, int dsy, size_t **start, int **list)
+{
+	const size_t cells = (size_t)dsx * (size_t)dsy;
+	size_t *st = calloc(cells + 1, sizeof *st), total = 0;
+	int *ls = NULL;
+
+	if (!st)
+		return -1;
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t f = 0; f < n; f++) {
+			/* overlap with [tx, tx + 1]: minx <= tx + 1 and maxx >= tx, so tx from
+			   floor(minx) - 1 (tx + 1 is an integer >= minx) to floor(maxx) */
+			const int x0 = (int)max2(0.0, floor(box[f].minx) - 1);
+			const int x1 = (int)min2(dsx - 1.0, floor(box[f].maxx));
+			const int y0 = (int)max2(0.0, floor(box[f].miny) - 1);
+			const int y1 = (int)min2(dsy - 1.0, floor(box[f].maxy));
+			for (int y = y0; y <= y1; y++)
+				for (int x = x0; x <= x1; x++) {
+					const size_t k = (size_t)y * (size_t)dsx + (size_t)x;
+					if (pass == 0)
+						st[k + 1]++;
+					else
+						ls[st[k]++] = (int)f;
+				}
+		}
+		if (pass == 0) {
+			for (size_t k = 0; k < cells; k++)
+				st[k + 1] += st[k];
+			total = st[cells];
+			if (!(ls = malloc((total ? total : 1) * sizeof *ls))) {
+				free(st);
+				return -1;
+			}
+		} else {
+			/* the second pass moved every start to the next list's: back */
+			for (size_t k = cells; k > 0; k--)
+				st[k] = st[k - 1];
+			st[0] = 0;
+		}
+	}
+	*start = st;
+	*list = ls;
+	return 0;
+}
+
+/* The search for target pixel (tx, ty): the overlapping features of its list, in the
+   tree's order. */
+static int cell_search(const rect *box, const uint64_t *key, const int *cand, int nc, const rect *aoi,
+		       int *hits)
+{
+	int n = 0;
+
+	for (int i = 0; i < nc; i++) {
+		const int f = cand[i];
+		int k = n;
+		if (!overlap(&box[f], aoi))
+			continue;
+		while (k > 0 && key[hits[k - 1]] > key[f]) {
+			hits[k] = hits[k - 1];
+			k--;
+		}
+		hits[k] = f;
+		n++;
+	}
+	return n;
 }
 
 typedef struct {
@@ -584,7 +665,9 @@ int lode__sum_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsigned
 	const size_t esize = (size_t)GDALGetDataTypeSizeBytes(b->type), w = (size_t)c->ssx + 1;
 	sum_ctx s = {.c = c, .fn = fn, .arg = arg};
 	double ys = 1.0, *buf = malloc(5 * w * sizeof *buf);
-	int *ok = malloc(2 * w * sizeof *ok), *hits = NULL, rc = 1;
+	int *ok = malloc(2 * w * sizeof *ok), *hits = NULL, *list = NULL, rc = 1;
+	size_t *start = NULL;
+	uint64_t *key = NULL;
 	src_pixel *px = NULL;
 	rect *boxes = NULL, bounds;
 	size_t n = 0;
@@ -607,11 +690,18 @@ int lode__sum_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsigned
 			rc = -1;
 			goto out;
 		}
+	if (!(key = malloc((n ? n : 1) * sizeof *key)) || qt_keys(&t, key) ||
+	    cell_lists(boxes, n, c->dsx, c->dsy, &start, &list)) {
+		rc = -1;
+		goto out;
+	}
 	for (int ty = 0; ty < c->dsy && rc == 1; ty++) {
 		unsigned char *row = dst + ((size_t)(c->dy + ty) * (size_t)nx + (size_t)c->dx) * esize;
 		for (int tx = 0; tx < c->dsx; tx++) {
 			const rect r = {.minx = tx, .miny = ty, .maxx = tx + 1.0, .maxy = ty + 1.0};
-			const int found = n ? qt_search(&t, 0, &r, hits, 0) : 0;
+			const size_t k = (size_t)ty * (size_t)c->dsx + (size_t)tx;
+			const int found = cell_search(boxes, key, list + start[k],
+						      (int)(start[k + 1] - start[k]), &r, hits);
 			double total = 0.0, wsum = 0.0;
 			for (int i = 0; i < found; i++) {
 				src_pixel *sp = &px[hits[i]];
@@ -639,6 +729,9 @@ int lode__sum_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsigned
 	}
 out:
 	qt_free(&t);
+	free(key);
+	free(start);
+	free(list);
 	free(hits);
 	free(boxes);
 	free(px);
