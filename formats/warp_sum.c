@@ -21,8 +21,11 @@
  *     bounding box must overlap the chunk, and its edges must not cross (lode's
  *     transformer is never GDAL's affine one, so GDAL always checks).  It goes into a
  *     quadtree built as GDAL's CPLQuadTree builds it (same bounds, same order, same
- *     splits; rebuilt below without an allocation per search), because a target
- *     pixel's sum adds its source pixels in the order that tree's search returns.
+ *     splits), because a target pixel's sum adds its source pixels in the order that
+ *     tree's search returns: the order of the nodes holding them (depth first), then
+ *     of their places in a node.  Instead of searching the tree for every target
+ *     pixel, each pixel gets its list of candidates and sorts the overlapping ones by
+ *     that order (qt_keys, cell_lists, cell_search).
  *  3. For each target pixel, row by row, the source pixels the tree finds are
  *     intersected with the unit square (getConvexPolyIntersection: the points of each
  *     polygon inside the other, the edges' crossings, sorted around the lowest point
