@@ -298,6 +298,8 @@ static _Atomic long windows_fast, windows_average, windows_cubic, windows_spline
     windows_gdal, windows_mode_bytes, windows_mode_floats;
 static _Atomic long windows_stats; /* rms, min, max, med, q1, q3 */
 static _Atomic long windows_nearest;
+static _Atomic long windows_sum;
+static _Atomic long windows_mode, windows_mode_kbytes, windows_mode_kfloats; /* lode's mode kernel */
 
 void lode__warp_counts(long *fast, long *gdal)
 {
@@ -333,6 +335,18 @@ long lode__warp_stats_count(void)
 long lode__warp_nearest_count(void)
 {
 	return windows_nearest;
+}
+
+long lode__warp_sum_count(void)
+{
+	return windows_sum;
+}
+
+void lode__warp_mode_kernel_counts(long *all, long *bytes, long *floats)
+{
+	*all = windows_mode;
+	*bytes = windows_mode_kbytes;
+	*floats = windows_mode_kfloats;
 }
 
 void lode__warp_mode_counts(long *bytes, long *floats)
@@ -483,7 +497,15 @@ lode_status lode__warper_window(lode__warper *w, int x0, int y0, int nx, int ny,
 				windows_fast++;
 			else if (strcmp(p->resampling, "nearest") == 0)
 				windows_nearest++;
-			else
+			else if (strcmp(p->resampling, "sum") == 0)
+				windows_sum++;
+			else if (strcmp(p->resampling, "mode") == 0) {
+				windows_mode++;
+				if (w->mode_type == GDT_Byte)
+					windows_mode_kbytes++;
+				else if (w->mode_type == GDT_Float32)
+					windows_mode_kfloats++;
+			} else
 				windows_stats++;
 			goto out;
 		}
@@ -601,6 +623,8 @@ out:
  * bundles with GDAL's 16-bit path.  The check reads every block of the bands once, on
  * the calling thread, before any window, unless the source is more than 4 times what
  * the target's footprint covers (then only UInt16 values, never negative, go on floats).
+ * lode's own mode kernel (formats/warp_stats.c) then warps the windows it covers as
+ * GDAL's warper would with that working type (lode__bilinear_mode_type).
  */
 /* The smallest and largest values of the bands lode reads, source nodata left out. */
 static lode_status value_range(const lode_warp_params *p, GDALDatasetH ds, int *lo, int *hi,
@@ -699,8 +723,10 @@ lode_status lode__warper_mode_type(lode__warper **ws, int n, lode_error *err)
 		type = GDT_Byte;
 	else if (lo >= 0 && cover > 0 && cover <= 48)
 		type = GDT_Float32;
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		ws[i]->mode_type = type;
+		lode__bilinear_mode_type(ws[i]->fast, type); /* lode's mode kernel too */
+	}
 out:
 	lode__cpl_pop();
 	return rc;

@@ -87,6 +87,11 @@ long lode__warp_lanczos_count(void);
 long lode__warp_stats_count(void);
 /* Windows warped by lode's own nearest kernel (formats/warp_bilinear.c) so far. */
 long lode__warp_nearest_count(void);
+/* Windows warped by lode's own sum kernel (formats/warp_sum.c) so far. */
+long lode__warp_sum_count(void);
+/* Windows warped by lode's own mode kernel (formats/warp_stats.c) so far: all, and of
+   those on 16-bit values, counted as bytes and as floats (as GDAL's would be). */
+void lode__warp_mode_kernel_counts(long *all, long *bytes, long *floats);
 
 /* GeoTIFF writing for extract. */
 typedef struct lode__gtiff lode__gtiff;

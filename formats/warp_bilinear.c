@@ -42,7 +42,8 @@
  * The same machinery (steps 1 and 2, the nodata mask of step 4, the storing of step 5)
  * serves lode's `average` kernel, formats/warp_average.c, which replaces steps 3-4 by
  * GDAL's average over each target pixel's footprint (and rms, min, max, med, q1, q3:
- * formats/warp_stats.c; GDAL's filter radius for all of them is 0, so its source windows
+ * formats/warp_stats.c; and sum, formats/warp_sum.c, GDAL's GWKSumPreserving, over the
+ * same chunks; GDAL's filter radius for all of them is 0, so its source windows
  * are the sampled extent without a margin; a chunk whose scale GDAL would sample on a grid
  * is not ours), and formats/warp_cubic.c's cubic, cubicspline and lanczos.  The state they
  * share is in warp_kernel.h.
@@ -129,12 +130,15 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
 	b->src_h = GDALGetRasterYSize(src);
 	b->band = p->bands[0];
 	b->method = lode__footprint_method(p->resampling);
-	b->average = b->method >= 0; /* average, rms, min, max, med, q1 or q3 */
+	b->average = b->method >= 0; /* average, rms, min, max, med, q1, q3 or sum */
 	b->cubic = strcmp(p->resampling, "cubic") == 0;
 	b->spline = strcmp(p->resampling, "cubicspline") == 0;
 	b->lanczos = strcmp(p->resampling, "lanczos") == 0;
 	b->nearest = strcmp(p->resampling, "nearest") == 0;
 	b->type = dst_type;
+	/* mode on 16-bit values waits for lode__bilinear_mode_type */
+	b->work = b->method == LODE_FP_MODE && (dst_type == GDT_Int16 || dst_type == GDT_UInt16) ? GDT_Unknown
+												 : dst_type;
 	b->nodata = (float)p->src_nodata;
 	b->lo = dst_type == GDT_Int16 ? -32768.0 : 0.0;
 	b->hi = dst_type == GDT_Int16 ? 32767.0 : dst_type == GDT_UInt16 ? 65535.0 : 255.0;
@@ -162,7 +166,14 @@ void lode__bilinear_free(lode__bilinear *b)
 	free(b->ok2);
 	free(b->wx);
 	free(b->vals);
+	free(b->hist);
 	free(b);
+}
+
+void lode__bilinear_mode_type(lode__bilinear *b, int type)
+{
+	if (b && b->method == LODE_FP_MODE && (b->type == GDT_Int16 || b->type == GDT_UInt16))
+		b->work = type == GDT_Byte || type == GDT_Float32 ? (GDALDataType)type : GDT_Unknown;
 }
 
 /* std::min and std::max, which GDAL uses: the first argument wins a tie. */
@@ -269,7 +280,7 @@ static int collect(lode__bilinear *b, GDALTransformerFunc fn, void *arg, int dx,
 {
 	lode__warp_chunk c = {.dx = dx, .dy = dy, .dsx = dsx, .dsy = dsy};
 	/* values and validity masks, as GDAL counts them */
-	const double src_bits = GDALGetDataTypeSizeBits(b->type) + 1.0, dst_bits = src_bits;
+	const double src_bits = GDALGetDataTypeSizeBits(b->work) + 1.0, dst_bits = src_bits;
 	double fill = 0.0, mem;
 
 	if (source_window(b, fn, arg, &c, &fill))
@@ -655,6 +666,8 @@ int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, 
 	unsigned char *dst = buf;
 	int rc;
 
+	if (b->work == GDT_Unknown)
+		return 0; /* mode on 16-bit values in GDAL's own 16-bit path */
 	b->nchunks = 0;
 	rc = collect(b, fn, arg, 0, 0, nx, ny);
 	if (rc)
@@ -690,6 +703,10 @@ int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, 
 			return -1;
 		if (b->nearest) {
 			nearest_chunk(b, c, fn, arg, nx, dst);
+		} else if (b->method == LODE_FP_SUM) {
+			if ((rc = lode__sum_chunk(b, c, validity(b, (size_t)c->ssx * (size_t)c->ssy), fn, arg,
+						  nx, dst)) != 1)
+				return rc; /* 0: GDAL's warper does the whole window */
 		} else if (b->average) {
 			if (!lode__average_chunk(b, c, validity(b, (size_t)c->ssx * (size_t)c->ssy), fn, arg,
 						 nx, dst))

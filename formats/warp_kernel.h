@@ -1,8 +1,8 @@
 /*
  * warp_kernel.h -- PRIVATE to formats/warp_bilinear.c, formats/warp_average.c and
- * formats/warp_cubic.c and formats/warp_stats.c: the state of lode's own warp kernels
- * (nearest, bilinear, cubic, cubicspline, lanczos, and the methods of GDAL's
- * GWKAverageOrModeThread: average, rms, min, max, med, q1, q3), which share GDAL's
+ * formats/warp_cubic.c, formats/warp_stats.c and formats/warp_sum.c: the state of lode's
+ * own warp kernels (nearest, bilinear, cubic, cubicspline, lanczos, the methods of GDAL's
+ * GWKAverageOrModeThread: average, rms, min, max, med, q1, q3, mode; and sum), which share GDAL's
  * chunking, source reading, nodata masking and pixel storing (warp_bilinear.c) and
  * differ only in how a chunk's target pixels are computed.
  */
@@ -16,8 +16,20 @@
 #include <gdal_alg.h>
 
 /* The methods of GWKAverageOrModeThread that lode computes itself (a target pixel from
-   the source pixels its footprint covers); lode__footprint_method gives a name's. */
-enum { LODE_FP_AVERAGE, LODE_FP_RMS, LODE_FP_MIN, LODE_FP_MAX, LODE_FP_MED, LODE_FP_Q1, LODE_FP_Q3 };
+   the source pixels its footprint covers), and sum (GWKSumPreserving, over the same
+   chunks and source windows); lode__footprint_method gives a name's.  LODE_FP_MODE:
+   GWKAverageOrModeThread's mode. */
+enum {
+	LODE_FP_AVERAGE,
+	LODE_FP_RMS,
+	LODE_FP_MIN,
+	LODE_FP_MAX,
+	LODE_FP_MED,
+	LODE_FP_Q1,
+	LODE_FP_Q3,
+	LODE_FP_SUM,
+	LODE_FP_MODE
+};
 
 /* One chunk as GDALWarpOperation::CollectChunkList cuts it. */
 typedef struct lode__warp_chunk {
@@ -36,7 +48,10 @@ struct lode__bilinear {
 	int spline;        /* 1: GDAL's cubicspline (its general GWKResample) */
 	int lanczos;       /* 1: GDAL's lanczos (GWKResampleOptimizedLanczos) */
 	int nearest;       /* 1: GDAL's nearest (GWKNearestThread), at any scale */
-	GDALDataType type; /* the working type: the target's */
+	GDALDataType type; /* the target's type: GDAL's working type, but for mode below */
+	GDALDataType work; /* mode on 16-bit values: the working type GDAL's warper is given
+			      (Byte or Float32, lode__bilinear_mode_type), or GDT_Unknown: not
+			      ours; else type */
 	float nodata;      /* Float32: the source nodata as the masker compares it */
 	int int_nodata;    /* integer types: the nodata value as the masker compares it */
 	int nodata_fits;   /* integer types: 0 when it is out of the type's range */
@@ -55,8 +70,9 @@ struct lode__bilinear {
 	int row_cap;
 	double *wx;   /* cubicspline and lanczos: a point's column (and row) weights, */
 	int wx_cap;   /* and lanczos's per-chunk tables */
-	double *vals; /* med, q1, q3: the valid values of one target pixel's footprint */
+	double *vals; /* med, q1, q3, mode: the valid values of one target pixel's footprint */
 	size_t vals_cap;
+	int *hist; /* mode on integer values: counts of each value + 32768, cleared after use */
 };
 
 /* A target pixel's footprint in the chunk's source window, as GWKAverageOrModeThread
@@ -105,6 +121,12 @@ static inline void lode__warp_store_int(const struct lode__bilinear *b, void *ro
    the whole window. */
 int lode__average_chunk(struct lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
 			GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst);
+
+/* GWKSumPreserving over one chunk (formats/warp_sum.c), as lode__average_chunk.  Returns
+   1, 0 when GDAL's warper must do the window (an intersection of more than 16 points,
+   which std::sort would not sort by insertion), -1 when out of memory. */
+int lode__sum_chunk(struct lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
+		    GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst);
 
 /* LODE_FP_* for a resampling name lode's footprint kernels compute, or -1. */
 int lode__footprint_method(const char *resampling);

@@ -1,5 +1,5 @@
 /*
- * warp_stats.c -- lode's own rms, min, max, med, q1 and q3 warps of a target pixel,
+ * warp_stats.c -- lode's own rms, min, max, med, q1, q3 and mode warps of a target pixel,
  * giving the same pixels, bit for bit, as GDAL 3.6's warper (GWKAverageOrModeThread)
  * gives for them.  Like `average` (formats/warp_average.c, which computes each target
  * pixel's footprint in the source window and calls lode__stats_pixel for these
@@ -20,8 +20,15 @@
  *    sign are among the values, or a NaN is, lode__stats_pixel says so and GDAL's
  *    warper does the window.  Any other set of values sorts to one sequence, whatever
  *    the algorithm.
+ *  - mode: the value whose count first exceeds the largest count so far (GDAL's
+ *    histogram for integer working types, its list of distinct values for Float32:
+ *    the same value, see mode_pixel).  On Int16 and UInt16 values only when lode gives
+ *    GDAL's warper bytes or floats to work on (formats/raster_gdal.c,
+ *    lode__warper_mode_type; the chunks follow that type); GDAL's own 16-bit path,
+ *    which indexes its histogram by the value itself, stays GDAL's.
  * sum is not here: GDAL 3.6 computes it with another kernel (GWKSumPreserving, which
- * intersects each source pixel's transformed polygon with the target pixels).
+ * intersects each source pixel's transformed polygon with the target pixels), which
+ * formats/warp_sum.c reproduces.
  * tests/e2e/test_kernels.py compares every pixel with gdalwarp -et 0's and the bundle
  * with the one LODE_WARP_KERNEL=gdal writes.
  */
@@ -35,9 +42,9 @@
 
 int lode__footprint_method(const char *r)
 {
-	static const char *const names[] = {"average", "rms", "min", "max", "med", "q1", "q3"};
-	static const int methods[] = {LODE_FP_AVERAGE, LODE_FP_RMS, LODE_FP_MIN, LODE_FP_MAX,
-				      LODE_FP_MED,     LODE_FP_Q1,  LODE_FP_Q3};
+	static const char *const names[] = {"average", "rms", "min", "max", "med", "q1", "q3", "sum", "mode"};
+	static const int methods[] = {LODE_FP_AVERAGE, LODE_FP_RMS, LODE_FP_MIN, LODE_FP_MAX, LODE_FP_MED,
+				      LODE_FP_Q1,      LODE_FP_Q3,  LODE_FP_SUM, LODE_FP_MODE};
 
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		if (strcmp(r, names[i]) == 0)
@@ -209,6 +216,74 @@ static int quantile_pixel(lode__bilinear *b, const lode__warp_chunk *c, const un
 	return 1;
 }
 
+/* mode over footprint f.  GDAL's histogram (GWKAOM_Imode: working types Byte, Int16,
+   UInt16) and its list of distinct values (GWKAOM_Fmode: Float32) both take the value
+   whose count first exceeds the largest count so far, visiting the valid values row by
+   row, left to right.  (Fmode's list gains a second entry for a value whose count grew
+   without exceeding that largest count; the first entry keeps the value's true count,
+   and the later ones, counting fewer, can never exceed it, so the value taken is the
+   same.)  Fmode compares floats with ==, so -0 and +0 count together as the first one
+   seen, and a NaN counts alone each time.  Integer values go through a histogram. */
+static int mode_pixel(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
+		      const lode__footprint *f, double *out)
+{
+	const int W = c->ssx;
+	size_t most, n = 0;
+	int best = -1, top = 0;
+
+	if (f->y1 <= f->y0 || f->x1 <= f->x0)
+		return 0;
+	most = (size_t)(f->y1 - f->y0) * (size_t)(f->x1 - f->x0);
+	if (most > b->vals_cap) {
+		double *p = realloc(b->vals, most * sizeof *p);
+		if (!p)
+			return -1; /* GDAL's warper will do */
+		b->vals = p;
+		b->vals_cap = most;
+	}
+	for (int r = f->y0; r < f->y1; r++) {
+		const float *s = b->sbuf + (size_t)r * (size_t)W;
+		const unsigned char *mr = m ? m + (size_t)r * (size_t)W : NULL;
+		for (int x = f->x0; x < f->x1; x++) {
+			const int o = f->wrap ? x % W : x;
+			if (!mr || mr[o])
+				b->vals[n++] = s[o];
+		}
+	}
+	if (b->type != GDT_Float32) {
+		/* integer values, -32768 to 65535 */
+		if (!b->hist && !(b->hist = calloc(32768 + 65536, sizeof *b->hist)))
+			return -1;
+		for (size_t i = 0; i < n; i++) {
+			const int k = ++b->hist[(int)b->vals[i] + 32768];
+			if (k > top) {
+				top = k;
+				best = (int)i;
+			}
+		}
+		for (size_t i = 0; i < n; i++)
+			b->hist[(int)b->vals[i] + 32768] = 0;
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			int k = 1, first = (int)i;
+			for (size_t j = 0; j < i; j++)
+				if (b->vals[j] == b->vals[i]) {
+					k += 1;
+					if (first == (int)i)
+						first = (int)j;
+				}
+			if (k > top) {
+				top = k;
+				best = first;
+			}
+		}
+	}
+	if (best < 0)
+		return 0;
+	*out = b->vals[best];
+	return 1;
+}
+
 int lode__stats_pixel(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
 		      const lode__footprint *f, double *out)
 {
@@ -216,6 +291,7 @@ int lode__stats_pixel(lode__bilinear *b, const lode__warp_chunk *c, const unsign
 	case LODE_FP_RMS: return rms_pixel(b, c, m, f, out);
 	case LODE_FP_MIN: return minmax(b, c, m, f, 0, out);
 	case LODE_FP_MAX: return minmax(b, c, m, f, 1, out);
+	case LODE_FP_MODE: return mode_pixel(b, c, m, f, out);
 	default: return quantile_pixel(b, c, m, f, out);
 	}
 }

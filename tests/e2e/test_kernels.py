@@ -3,6 +3,9 @@
 every pixel equal to gdalwarp -et 0's, and the bundle byte-identical to the one GDAL's
 own path writes (LODE_WARP_KERNEL=gdal), on varied grids: non-integer downsampling
 ratios, nodata inside and around the source, target grids wider than the source.
+Mode on 16-bit values, average, cubic, cubicspline, lanczos, rms, min, max, med, q1 and
+q3 here; nearest, sum and lode's mode kernel in test_kernels_more.py (helpers shared in
+kernel_util.py).
 
 /usr/bin/python3 tests/e2e/test_kernels.py --lode build/lode --samples DIR \
     --data tests/data --realdata samples/data --grids tests/data/grids --work TMPDIR
@@ -11,7 +14,6 @@ Prints "PASS name" / "FAIL name: reason" / "SKIP name: reason" per test and a fi
 "N passed, N failed[, N skipped]"; exit 0 iff nothing failed.  -k SUBSTR runs a subset.
 """
 import os
-import re
 import sys
 
 import numpy as np
@@ -21,104 +23,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lodetest import (assert_no_crash, bundles_same_for_threads, compare_pixels,  # noqa: E402
                       gdalwarp_ref, lode, main, make_target, nc_name, read_raster, test,
                       write_manifest)
-
-POLICY = {"allow_ballpark": True}
-PROFILE = re.compile(r"windows so far: (\d+) by lode's bilinear kernel, (\d+) by GDAL's warper "
-                     r"\(mode on bytes (\d+), on floats (\d+)\)")
-
-
-def class_grid(path, dtype, nodata, values, n=(460, 380), seed=1, patches=True):
-    """A class grid in EPSG:3375 (Peninsular Malaysia, 250 m pixels): smooth zones of
-    classes with noise, so that many target pixels see ties between two or more classes;
-    holes of nodata inside, and a ragged edge.  values: the classes (ints)."""
-    from osgeo import gdal, osr
-    nx, ny = n
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:ny, 0:nx]
-    zone = (np.sin(xx / 23.0) + np.cos(yy / 17.0) + 0.9 * rng.standard_normal((ny, nx)))
-    idx = np.clip(((zone + 3.0) / 6.0 * len(values)).astype(int), 0, len(values) - 1)
-    a = np.asarray(values)[idx]
-    if nodata is not None:
-        if patches:
-            a[40:90, 100:170] = nodata
-            a[(xx - 300) ** 2 + (yy - 250) ** 2 < 35 ** 2] = nodata
-        ends = (nx * (0.9 + 0.1 * rng.random(ny))).astype(int)
-        for r in range(ny):
-            a[r, ends[r]:] = nodata
-    t = {"UInt16": gdal.GDT_UInt16, "Int16": gdal.GDT_Int16, "Byte": gdal.GDT_Byte}[dtype]
-    ds = gdal.GetDriverByName("GTiff").Create(path, nx, ny, 1, t,
-                                              ["TILED=YES", "BLOCKXSIZE=128", "BLOCKYSIZE=128"])
-    ds.SetGeoTransform((380000.0, 250.0, 0.0, 520000.0, 0.0, -250.0))
-    s = osr.SpatialReference()
-    s.ImportFromEPSG(3375)
-    ds.SetProjection(s.ExportToWkt())
-    if nodata is not None:
-        ds.GetRasterBand(1).SetNoDataValue(nodata)
-    ds.GetRasterBand(1).WriteArray(a)
-    ds = None
-    return path
-
-
-def profile_counts(err, tag):
-    m = PROFILE.findall(err)
-    assert m, "%s: no profile line in %r" % (tag, err[-300:])
-    return tuple(int(x) for x in m[-1])
-
-
-def run_both(ctx, d, man, tag):
-    """lode run of man as it is and with LODE_WARP_KERNEL=gdal (GDAL's warper on the
-    source's own type): the bundles must be byte-identical.  Returns the profile counts
-    (kernel, gdal, mode on bytes, mode on floats) of the normal run and its bundle's path."""
-    counts, outs = [], []
-    for k in ("lode", "gdal"):
-        env = ctx.env()
-        env["LODE_PROFILE"] = "1"
-        if k == "gdal":
-            env["LODE_WARP_KERNEL"] = "gdal"
-        out = os.path.join(d, "%s-%s.nc" % (tag, k))
-        r = lode(ctx, ["run", man, "-o", out, "-q"], d, env)
-        assert_no_crash(r)
-        assert r.rc == 0, r.brief()
-        counts.append(profile_counts(r.err, tag))
-        outs.append(out)
-    assert counts[1][2:] == (0, 0), "%s: LODE_WARP_KERNEL=gdal still counted bytes or floats" % tag
-    if open(outs[0], "rb").read() != open(outs[1], "rb").read():
-        raise AssertionError("%s: bundle differs from the one GDAL's warper on the source "
-                             "type writes" % tag)
-    return counts[0], outs[0]
-
-
-def mode_cases(ctx, tdir, cases, want):
-    """cases: (tag, target, datasets). Every dataset equals gdalwarp -et 0; want: the
-    working type every window must have used ("bytes", "floats", or None: the source's)."""
-    problems = []
-    for tag, target, ds in cases:
-        d = os.path.join(tdir, tag)
-        os.makedirs(d, exist_ok=True)
-        man = os.path.join(d, "manifest.yaml")
-        write_manifest(man, target, ds, POLICY)
-        try:
-            (_, gdal_n, nbytes, nfloats), bundle = run_both(ctx, d, man, tag)
-            got = {"bytes": nbytes, "floats": nfloats, None: gdal_n - nbytes - nfloats}
-            if gdal_n == 0 or got[want] != gdal_n:
-                problems.append("%s: of %d windows, %d counted bytes and %d floats (expected "
-                                "all on %s)" % (tag, gdal_n, nbytes, nfloats, want or "16 bits"))
-            for x in ds:
-                ref = gdalwarp_ref(ctx, d, target, x, os.path.join(d, x["name"] + "_ref.tif"), et=0)
-                compare_pixels("%s/%s" % (tag, x["name"]), read_raster(nc_name(bundle, x["name"])),
-                               read_raster(ref), exact=True)
-        except AssertionError as e:
-            problems.append(str(e))
-    assert not problems, "; ".join(problems)
-
-
-def grids(src, et=0):
-    """Target grids over src: EPSG:4326 2x, 1.5x and 3.7x coarser than the source's
-    ~250 m pixels (non-integer ratios), with a margin of nodata around; UTM 2.6x."""
-    return [("geo2x", make_target("EPSG:4326", [src], res=0.0045, margin=6, error_threshold=et)),
-            ("geo1_5x", make_target("EPSG:4326", [src], res=0.0034, margin=3, error_threshold=et)),
-            ("geo3_7x", make_target("EPSG:4326", [src], res=0.0083, margin=2, error_threshold=et)),
-            ("utm2_6x", make_target("EPSG:32647", [src], res=650.0, margin=5, error_threshold=et))]
+from kernel_util import (POLICY, class_grid, mode_cases, grids, AVERAGE, field_grid, run_average,
+                        average_sources, CUBIC, interp_sources,
+                        kernel_equals_gdalwarp, finer_grids, SPLINE, LANCZOS,
+                        STATS, STAT_METHODS, stats_cases)  # noqa: E402
 
 
 @test
@@ -257,82 +165,6 @@ def test_mode_bytes_threads_identical(ctx, tdir):
     bundles_same_for_threads(ctx, tdir, man)
 
 
-AVERAGE = re.compile(r"(\d+) by lode's average kernel")
-
-
-def field_grid(path, dtype, nodata, n=(460, 380), seed=3, scale=1.0, offset=0.0):
-    """A continuous field (a smooth surface with noise) in EPSG:3375 (250 m pixels) of
-    dtype, values offset + scale * (-1 .. 1 and a bit), nodata holes inside and a ragged
-    edge."""
-    from osgeo import gdal, osr
-    nx, ny = n
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:ny, 0:nx]
-    v = (0.6 * np.sin(xx / 19.0) * np.cos(yy / 27.0) + 0.3 * np.sin((xx + yy) / 7.0)
-         + 0.15 * rng.standard_normal((ny, nx)))
-    a = offset + scale * v
-    if dtype != "Float32":
-        a = np.round(a)
-    a[40:90, 100:170] = nodata
-    a[(xx - 300) ** 2 + (yy - 250) ** 2 < 35 ** 2] = nodata
-    a[rng.random((ny, nx)) < 0.02] = nodata        # scattered single holes
-    ends = (nx * (0.9 + 0.1 * rng.random(ny))).astype(int)
-    for r in range(ny):
-        a[r, ends[r]:] = nodata
-    t = {"UInt16": gdal.GDT_UInt16, "Int16": gdal.GDT_Int16, "Byte": gdal.GDT_Byte,
-         "Float32": gdal.GDT_Float32}[dtype]
-    ds = gdal.GetDriverByName("GTiff").Create(path, nx, ny, 1, t,
-                                              ["TILED=YES", "BLOCKXSIZE=128", "BLOCKYSIZE=128"])
-    ds.SetGeoTransform((380000.0, 250.0, 0.0, 520000.0, 0.0, -250.0))
-    s = osr.SpatialReference()
-    s.ImportFromEPSG(3375)
-    ds.SetProjection(s.ExportToWkt())
-    ds.GetRasterBand(1).SetNoDataValue(nodata)
-    ds.GetRasterBand(1).WriteArray(a)
-    ds = None
-    return path
-
-
-def run_average(ctx, d, man, tag, pattern=AVERAGE, kernel="average"):
-    """lode run of man as it is and with LODE_WARP_KERNEL=gdal: byte-identical bundles.
-    Returns (windows by lode's average (or other: pattern) kernel, windows by GDAL's
-    warper) of the normal run, and its bundle."""
-    counts, outs = [], []
-    for k in ("lode", "gdal"):
-        env = ctx.env()
-        env["LODE_PROFILE"] = "1"
-        if k == "gdal":
-            env["LODE_WARP_KERNEL"] = "gdal"
-        out = os.path.join(d, "%s-%s.nc" % (tag, k))
-        r = lode(ctx, ["run", man, "-o", out, "-q"], d, env)
-        assert_no_crash(r)
-        assert r.rc == 0, r.brief()
-        avg = pattern.findall(r.err)
-        assert avg, "%s: no %s count in the profile line %r" % (tag, kernel, r.err[-300:])
-        counts.append((int(avg[-1]), profile_counts(r.err, tag)[1]))
-        outs.append(out)
-    assert counts[1][0] == 0, "%s: LODE_WARP_KERNEL=gdal still ran lode's %s kernel" % (tag, kernel)
-    if open(outs[0], "rb").read() != open(outs[1], "rb").read():
-        raise AssertionError("%s: bundle differs from the one GDAL's warper writes" % tag)
-    return counts[0], outs[0]
-
-
-def average_sources(tdir):
-    """Float32 (nodata -9999), Int16 (negative values, nodata -32768), UInt16 (nodata 0)
-    and one whose nodata, 1000, lies among the values (averages that round onto it are
-    moved off it), and Byte (nodata 255): all with holes and a ragged edge."""
-    return [("f32", field_grid(os.path.join(tdir, "f32.tif"), "Float32", -9999.0, scale=3.7,
-                               offset=41000.25)),
-            ("i16", field_grid(os.path.join(tdir, "i16.tif"), "Int16", -32768, scale=1500.0,
-                               offset=200.0, seed=4)),
-            ("u16", field_grid(os.path.join(tdir, "u16.tif"), "UInt16", 0, scale=20000.0,
-                               offset=30000.0, seed=5)),
-            ("u16nd", field_grid(os.path.join(tdir, "u16nd.tif"), "UInt16", 1000, scale=4.0,
-                                 offset=1000.0, seed=6)),
-            ("byte", field_grid(os.path.join(tdir, "byte.tif"), "Byte", 255, scale=120.0,
-                                offset=128.0, seed=8))]
-
-
 @test
 def test_average_equals_gdalwarp(ctx, tdir):
     """lode's own average kernel (formats/warp_average.c): on Float32, Int16, UInt16 and
@@ -384,63 +216,6 @@ def test_average_threads_identical(ctx, tdir):
     assert n and int(n[-1]) >= 4, "lode's average kernel warped %s windows (expected >= 4)" % n
 
 
-CUBIC = re.compile(r"(\d+) by lode's cubic kernel")
-
-
-def interp_sources(tdir):
-    """average_sources and a Float32 grid whose nodata value no pixel has (chunks without
-    a source mask)."""
-    from osgeo import gdal
-    srcs = average_sources(tdir)
-    clean = os.path.join(tdir, "f32clean.tif")
-    gdal.Translate(clean, srcs[0][1], creationOptions=["TILED=YES"])
-    c = gdal.Open(clean, gdal.GA_Update)
-    a = c.GetRasterBand(1).ReadAsArray()
-    a[a == -9999.0] = 41000.0
-    c.GetRasterBand(1).WriteArray(a)
-    c = None
-    return srcs + [("f32clean", clean)]
-
-
-def kernel_equals_gdalwarp(ctx, tdir, method, pattern, srcs, targets, gdal_tags=()):
-    """Every source of srcs (interp_sources) resampled by method onto each of targets (tag,
-    target): pixels equal to gdalwarp -et 0's, bundles byte-identical to
-    LODE_WARP_KERNEL=gdal's, every window counted by pattern (lode's kernel), or, for the
-    tags in gdal_tags, every window by GDAL's warper."""
-    ds = [{"name": "k_" + k, "source": p, "resampling": method} for k, p in srcs]
-    problems = []
-    for tag, target in targets:
-        d = os.path.join(tdir, tag)
-        os.makedirs(d, exist_ok=True)
-        man = os.path.join(d, "manifest.yaml")
-        write_manifest(man, target, ds, POLICY)
-        try:
-            (nk, ngdal), bundle = run_average(ctx, d, man, tag, pattern, method)
-            if tag in gdal_tags:
-                if nk != 0 or ngdal < len(ds):
-                    problems.append("%s: %d windows by lode's %s kernel, %d by GDAL's warper "
-                                    "(expected all by GDAL's)" % (tag, nk, method, ngdal))
-            elif nk < len(ds) or ngdal != 0:
-                problems.append("%s: %d windows by lode's %s kernel, %d by GDAL's warper "
-                                "(expected all %d datasets' windows by lode's)" % (
-                                    tag, nk, method, ngdal, len(ds)))
-            for x in ds:
-                ref = gdalwarp_ref(ctx, d, target, x, os.path.join(d, x["name"] + "_ref.tif"), et=0)
-                compare_pixels("%s/%s" % (tag, x["name"]), read_raster(nc_name(bundle, x["name"])),
-                               read_raster(ref), exact=True)
-        except AssertionError as e:
-            problems.append(str(e))
-    assert not problems, "; ".join(problems)
-
-
-def finer_grids(src):
-    """About 1.4x finer and at the source's resolution in EPSG:4326, 1.25x finer in UTM,
-    with nodata margins."""
-    return [("geo_fine", make_target("EPSG:4326", [src], res=0.0016, margin=6, error_threshold=0)),
-            ("geo_same", make_target("EPSG:4326", [src], res=0.00226, margin=3, error_threshold=0)),
-            ("utm_fine", make_target("EPSG:32647", [src], res=200.0, margin=5, error_threshold=0))]
-
-
 @test
 def test_cubic_equals_gdalwarp(ctx, tdir):
     """lode's own cubic kernel (formats/warp_cubic.c): on Float32 (nodata -9999, and a
@@ -475,9 +250,6 @@ def test_cubic_threads_identical(ctx, tdir):
         "(expected >= 4 and 0)" % (n, ngdal)
 
 
-SPLINE = re.compile(r"(\d+) by lode's cubicspline kernel")
-
-
 @test
 def test_cubicspline_equals_gdalwarp(ctx, tdir):
     """lode's own cubicspline kernel (GDAL's general resampler with its B-spline weights,
@@ -508,9 +280,6 @@ def test_cubicspline_threads_identical(ctx, tdir):
         "%d (expected >= 4 and 0)" % (n, ngdal)
 
 
-LANCZOS = re.compile(r"(\d+) by lode's lanczos kernel")
-
-
 @test
 def test_lanczos_equals_gdalwarp(ctx, tdir):
     """lode's own lanczos kernel (GDAL's GWKResampleOptimizedLanczos, formats/warp_cubic.c)
@@ -537,84 +306,6 @@ def test_lanczos_threads_identical(ctx, tdir):
     (n, ngdal), _ = run_average(ctx, tdir, man, "big", LANCZOS, "lanczos")
     assert n >= 4 and ngdal == 0, "lode's lanczos kernel warped %d windows, GDAL's warper " \
         "%d (expected >= 4 and 0)" % (n, ngdal)
-
-
-STATS = re.compile(r"(\d+) by its rms, min, max, med, q1 and q3 kernel")
-STAT_METHODS = ("min", "max", "rms", "med", "q1", "q3")
-
-
-def same_bits(label, bundle, name, ref):
-    """Every pixel of dataset name of bundle (read with h5py: GDAL's netCDF driver reads
-    a NaN as the nodata value) and of the GeoTIFF ref bit for bit the same (a -0 is not
-    a 0, a NaN is compared by its bits), and of the same type."""
-    import h5py
-    from osgeo import gdal
-    with h5py.File(bundle, "r") as f:
-        a = f[name][name][...]
-        y = f[name]["y"][...]
-    if y.size > 1 and y[0] < y[-1]:
-        a = a[..., ::-1, :]
-    b = gdal.Open(ref).ReadAsArray()
-    assert a.dtype == b.dtype and a.shape == b.shape, "%s: %s %s != reference %s %s" % (
-        label, a.dtype, a.shape, b.dtype, b.shape)
-    if a.tobytes() != b.tobytes():
-        u = {1: np.uint8, 2: np.uint16, 4: np.uint32}[a.dtype.itemsize]
-        bad = np.argwhere(a.view(u) != b.view(u))
-        idx = tuple(int(i) for i in bad[0])
-        raise AssertionError("%s: %d pixels differ in their bits from gdalwarp's (first %s: "
-                             "lode %r, gdalwarp %r)" % (label, len(bad), idx, a[idx], b[idx]))
-
-
-def run_stats(ctx, d, man, tag):
-    """lode run of man as it is and with LODE_WARP_KERNEL=gdal: byte-identical bundles.
-    Returns (windows by lode's rms/min/max/med/q1/q3 kernel, windows by GDAL's warper)
-    of the normal run, and its bundle."""
-    counts, outs = [], []
-    for k in ("lode", "gdal"):
-        env = ctx.env()
-        env["LODE_PROFILE"] = "1"
-        if k == "gdal":
-            env["LODE_WARP_KERNEL"] = "gdal"
-        out = os.path.join(d, "%s-%s.nc" % (tag, k))
-        r = lode(ctx, ["run", man, "-o", out, "-q"], d, env)
-        assert_no_crash(r)
-        assert r.rc == 0, r.brief()
-        n = STATS.findall(r.err)
-        assert n, "%s: no rms/min/max/quantile count in the profile line %r" % (tag, r.err[-300:])
-        counts.append((int(n[-1]), profile_counts(r.err, tag)[1]))
-        outs.append(out)
-    assert counts[1][0] == 0, "%s: LODE_WARP_KERNEL=gdal still ran lode's kernel" % tag
-    if open(outs[0], "rb").read() != open(outs[1], "rb").read():
-        raise AssertionError("%s: bundle differs from the one GDAL's warper writes" % tag)
-    return counts[0], outs[0]
-
-
-def stats_cases(ctx, tdir, targets, ds, all_ours=True):
-    """Every dataset of ds on every target: each pixel bit for bit gdalwarp -et 0's, the
-    bundle byte-identical to LODE_WARP_KERNEL=gdal's, and (all_ours) every window
-    warped by lode's kernel.  Returns the window counts per target."""
-    problems, seen = [], []
-    for tag, target in targets:
-        d = os.path.join(tdir, tag)
-        os.makedirs(d, exist_ok=True)
-        man = os.path.join(d, "manifest.yaml")
-        write_manifest(man, target, ds, POLICY)
-        try:
-            (nst, ngdal), bundle = run_stats(ctx, d, man, tag)
-            seen.append((tag, nst, ngdal))
-            if all_ours and (nst < len(ds) or ngdal != 0):
-                problems.append("%s: %d windows by lode's kernel, %d by GDAL's warper (expected "
-                                "all %d datasets' windows by lode's)" % (tag, nst, ngdal, len(ds)))
-            for x in ds:
-                ref = gdalwarp_ref(ctx, d, target, x, os.path.join(d, x["name"] + "_ref.tif"), et=0)
-                label = "%s/%s" % (tag, x["name"])
-                compare_pixels(label, read_raster(nc_name(bundle, x["name"])), read_raster(ref),
-                               exact=True)
-                same_bits(label, bundle, x["name"], ref)
-        except AssertionError as e:
-            problems.append(str(e))
-    assert not problems, "; ".join(problems)
-    return seen
 
 
 @test
@@ -696,151 +387,5 @@ def test_stats_threads_identical(ctx, tdir):
     assert n and int(n[-1]) >= 4 * len(STAT_METHODS), "lode's kernel warped %s windows" % n
 
 
-NEAREST = re.compile(r"(\d+) by lode's nearest kernel")
-
-
-def nearest_sources(tdir):
-    """interp_sources and a Float32 grid whose valid values include NaN, -0 and +0 (nodata
-    -9999; nearest copies their bits).  (A NaN nodata value makes GDAL 3.6 warp in
-    Float64, which lode leaves to GDAL's warper.)"""
-    from osgeo import gdal
-    srcs = interp_sources(tdir)
-    base = srcs[0][1]
-    a = gdal.Open(base).ReadAsArray()
-    rng = np.random.default_rng(31)
-    # half the pixels the field's values, the others +0 or -0
-    z = np.where(a > 41000.25, np.float32(0.0), np.float32(-0.0)).astype(np.float32)
-    z = np.where(rng.random(a.shape) < 0.5, a, z).astype(np.float32)
-    z[rng.random(a.shape) < 0.02] = np.nan
-    z[a == -9999.0] = -9999.0
-    odd = os.path.join(tdir, "f32odd.tif")
-    ds = gdal.GetDriverByName("GTiff").CreateCopy(odd, gdal.Open(base))
-    ds.GetRasterBand(1).WriteArray(z)
-    ds = None
-    return srcs + [("f32odd", odd)]
-
-
-def nearest_cases(ctx, tdir, targets, ds):
-    """Every dataset of ds on every target: each pixel bit for bit gdalwarp -r near -et
-    0's, the bundle byte-identical to LODE_WARP_KERNEL=gdal's, every window lode's."""
-    problems = []
-    for tag, target in targets:
-        d = os.path.join(tdir, tag)
-        os.makedirs(d, exist_ok=True)
-        man = os.path.join(d, "manifest.yaml")
-        write_manifest(man, target, ds, POLICY)
-        try:
-            (nk, ngdal), bundle = run_average(ctx, d, man, tag, NEAREST, "nearest")
-            if nk < len(ds) or ngdal != 0:
-                problems.append("%s: %d windows by lode's nearest kernel, %d by GDAL's warper "
-                                "(expected all %d datasets' windows by lode's)" % (
-                                    tag, nk, ngdal, len(ds)))
-            for x in ds:
-                ref = gdalwarp_ref(ctx, d, target, x, os.path.join(d, x["name"] + "_ref.tif"), et=0)
-                label = "%s/%s" % (tag, x["name"])
-                compare_pixels(label, read_raster(nc_name(bundle, x["name"])), read_raster(ref),
-                               exact=True)
-                same_bits(label, bundle, x["name"], ref)
-        except AssertionError as e:
-            problems.append(str(e))
-    assert not problems, "; ".join(problems)
-
-
-@test
-def test_nearest_equals_gdalwarp(ctx, tdir):
-    """lode's own nearest kernel (formats/warp_bilinear.c): on Float32 (nodata -9999, a
-    nodata no pixel has, and valid NaN, -0 and +0 values), Int16, UInt16
-    (one whose nodata lies among the values) and Byte sources with nodata holes,
-    scattered nodata pixels, a ragged edge and nodata margins, about 1.4x finer and 1.25x
-    finer (UTM), 1.5x, 3.7x and 8x coarser in EPSG:4326 and 2.6x in UTM: every pixel is
-    gdalwarp -r near -et 0's bit for bit, the bundle is byte-identical to the one GDAL's
-    warper writes in lode (LODE_WARP_KERNEL=gdal), and LODE_PROFILE counts every window
-    as warped by lode's kernel."""
-    srcs = nearest_sources(tdir)
-    f32 = srcs[0][1]
-    ds = [{"name": "near_" + k, "source": p, "resampling": "nearest"} for k, p in srcs]
-    g = grids(f32)
-    targets = [finer_grids(f32)[0], finer_grids(f32)[2], g[1], g[2], g[3],
-               ("geo8x", make_target("EPSG:4326", [f32], res=0.018, margin=2, error_threshold=0))]
-    nearest_cases(ctx, tdir, targets, ds)
-
-
-@test
-def test_nearest_threads_identical(ctx, tdir):
-    """-j 1, 2 and 3 give byte-identical bundles with lode's nearest kernel on a grid of
-    several windows each way (1.25x finer), and at the default error threshold the
-    bundle is byte-identical to GDAL's warper's, every window lode's."""
-    src = field_grid(os.path.join(tdir, "big_f32.tif"), "Float32", -9999.0, n=(1500, 1400),
-                     scale=2.0, offset=100.0, seed=9)
-    target = make_target("EPSG:4326", [src], res=0.002, margin=2)
-    man = os.path.join(tdir, "manifest.yaml")
-    write_manifest(man, target, [{"name": "field", "source": src, "resampling": "nearest"}],
-                   POLICY)
-    bundles_same_for_threads(ctx, tdir, man)
-    (n, ngdal), _ = run_average(ctx, tdir, man, "big", NEAREST, "nearest")
-    assert n >= 4 and ngdal == 0, "lode's nearest kernel warped %d windows, GDAL's warper " \
-        "%d (expected >= 4 and 0)" % (n, ngdal)
-
-
-@test
-def test_small_target_decodes_on_idle_threads(ctx, tdir):
-    """A target grid of one tile (8x coarser than a 1500 x 1400 source): with -j 2 and 3
-    the source's blocks are decoded on that many threads (LODE_PROFILE says so; with -j
-    1 it does not), the bundles of -j 1, 2 and 3 are byte-identical, and with error
-    threshold 0 every pixel (average, nearest, bilinear) equals gdalwarp -et 0's."""
-    src = field_grid(os.path.join(tdir, "big_f32.tif"), "Float32", -9999.0, n=(1500, 1400),
-                     scale=2.0, offset=100.0, seed=9)
-    target = make_target("EPSG:4326", [src], res=0.018, margin=2, error_threshold=0)
-    ds = [{"name": m, "source": src, "resampling": m} for m in ("average", "nearest", "bilinear")]
-    man = os.path.join(tdir, "manifest.yaml")
-    write_manifest(man, target, ds, POLICY)
-    bundle = bundles_same_for_threads(ctx, tdir, man)
-    for j, want in (("1", None), ("2", "2"), ("3", "3")):
-        r = lode(ctx, ["run", man, "-o", os.path.join(tdir, "p%s.nc" % j), "-q", "-j", j], tdir,
-                 ctx.env(LODE_PROFILE="1"))
-        assert r.rc == 0, r.brief()
-        got = re.findall(r"profile: average: \d+ threads(?: \(the source decoded on (\d+)\))?",
-                         r.err)
-        assert got and (got[0] or None) == want, "-j %s: decoding threads %r in %r (expected %s)" % (
-            j, got, r.err[-400:], want)
-    for x in ds:
-        ref = gdalwarp_ref(ctx, tdir, target, x, os.path.join(tdir, x["name"] + "_ref.tif"), et=0)
-        compare_pixels(x["name"], read_raster(nc_name(bundle, x["name"])), read_raster(ref),
-                       exact=True)
-
-
-@test
-def test_small_target_several_bands_decode_alone(ctx, tdir):
-    """A GeoTIFF of three Float32 bands stored band by band (extra samples), one band of
-    it onto a one-tile target: GDAL 3.6.2's multi-threaded reading corrupts memory on
-    such files (GDAL issue 7921), so lode decodes it on the warping threads alone (no
-    "decoded on" in LODE_PROFILE), runs cleanly and gives gdalwarp -et 0's pixels."""
-    from osgeo import gdal
-    one = field_grid(os.path.join(tdir, "one.tif"), "Float32", -9999.0, n=(1500, 1400),
-                     scale=2.0, offset=100.0, seed=9)
-    a = gdal.Open(one).ReadAsArray()
-    src = os.path.join(tdir, "three.tif")
-    ds = gdal.GetDriverByName("GTiff").Create(src, a.shape[1], a.shape[0], 3, gdal.GDT_Float32,
-                                              ["TILED=YES", "INTERLEAVE=BAND", "COMPRESS=DEFLATE",
-                                               "PHOTOMETRIC=MINISBLACK"])
-    ds.SetGeoTransform(gdal.Open(one).GetGeoTransform())
-    ds.SetProjection(gdal.Open(one).GetProjection())
-    for b in range(3):
-        ds.GetRasterBand(b + 1).SetNoDataValue(-9999.0)
-        ds.GetRasterBand(b + 1).WriteArray(a * (b + 1))
-    ds = None
-    target = make_target("EPSG:4326", [src], res=0.018, margin=2, error_threshold=0)
-    x = {"name": "band2", "source": src, "resampling": "average", "bands": [2]}
-    man = os.path.join(tdir, "manifest.yaml")
-    write_manifest(man, target, [x], POLICY)
-    out = os.path.join(tdir, "b.nc")
-    r = lode(ctx, ["run", man, "-o", out, "-q", "-j", "2"], tdir, ctx.env(LODE_PROFILE="1"))
-    assert_no_crash(r)
-    assert r.rc == 0, r.brief()
-    assert "decoded on" not in r.err, "a 3-band file was decoded on several threads: %r" % r.err
-    ref = gdalwarp_ref(ctx, tdir, target, x, os.path.join(tdir, "band2_ref.tif"), et=0)
-    compare_pixels("band2", read_raster(nc_name(out, "band2")), read_raster(ref), exact=True)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -1,0 +1,212 @@
+#!/usr/bin/python3
+"""End-to-end tests of lode's nearest, sum and mode kernels (issue 19) against GDAL's
+warper, as test_kernels.py does the others (helpers shared in kernel_util.py): every
+pixel equal to gdalwarp -et 0's, bit for bit, the bundle byte-identical to the one
+GDAL's own path writes (LODE_WARP_KERNEL=gdal) and across -j; and the source decoded on
+idle cores when the target grid is small.
+
+/usr/bin/python3 tests/e2e/test_kernels_more.py --lode build/lode --samples DIR \
+    --data tests/data --realdata samples/data --grids tests/data/grids --work TMPDIR
+
+Prints "PASS name" / "FAIL name: reason" / "SKIP name: reason" per test and a final
+"N passed, N failed[, N skipped]"; exit 0 iff nothing failed.  -k SUBSTR runs a subset.
+"""
+import os
+import re
+import sys
+
+import numpy as np
+
+sys.dont_write_bytecode = True  # leave no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lodetest import (assert_no_crash, bundles_same_for_threads, compare_pixels,  # noqa: E402
+                      gdalwarp_ref, lode, main, make_target, nc_name, read_raster, test,
+                      write_manifest)
+from kernel_util import (POLICY, class_grid, profile_counts, grids, field_grid, run_average,
+                        average_sources, finer_grids, SUM, sum_cases, MODEK,
+                        mode_kernel_cases, mode_sources, NEAREST,
+                        nearest_sources, nearest_cases)  # noqa: E402
+
+
+@test
+def test_sum_equals_gdalwarp(ctx, tdir):
+    """lode's own sum (formats/warp_sum.c, GDAL's GWKSumPreserving): on Float32, Int16,
+    UInt16 (also with its nodata among the values) and Byte sources (sums clamp to 255),
+    and a Float32 one whose sums cancel (+-1e15: the order of the additions shows), with
+    nodata holes, scattered nodata pixels, a ragged edge and nodata margins, 1.5x,
+    2x, 3.7x and 4x coarser in EPSG:4326 and 2.6x in UTM, every pixel equals gdalwarp
+    -r sum -et 0's bit for bit, the bundle is byte-identical to LODE_WARP_KERNEL=gdal's,
+    and LODE_PROFILE counts every window as warped by lode's sum kernel."""
+    from osgeo import gdal
+    srcs = average_sources(tdir)
+    f32 = srcs[0][1]
+    # +-1e15 in a checkerboard over the field: the sums cancel, so that their bits depend
+    # on the order GDAL adds the source pixels in (its quadtree's), not only the weights
+    cancel = os.path.join(tdir, "cancel.tif")
+    c = gdal.GetDriverByName("GTiff").CreateCopy(cancel, gdal.Open(f32))
+    a = c.GetRasterBand(1).ReadAsArray()
+    yy, xx = np.mgrid[0:a.shape[0], 0:a.shape[1]]
+    c.GetRasterBand(1).WriteArray(np.where(a == -9999.0, a, a + np.where((xx + yy) % 2, 1e15, -1e15)))
+    c = None
+    ds = [{"name": "sum_" + k, "source": p, "resampling": "sum"}
+          for k, p in srcs + [("cancel", cancel)]]
+    targets = grids(f32) + [("geo4x", make_target("EPSG:4326", [f32], res=0.009, margin=3,
+                                                  error_threshold=0))]
+    sum_cases(ctx, tdir, targets, ds)
+
+
+@test
+def test_sum_threads_identical(ctx, tdir):
+    """-j 1 and 2 give byte-identical bundles (cmp) with lode's sum kernel on a grid of
+    several windows each way (2.4x coarser), and the kernel ran on every window."""
+    src = field_grid(os.path.join(tdir, "big_f32.tif"), "Float32", -9999.0, n=(1500, 1400),
+                     scale=2.0, offset=100.0, seed=9)
+    target = make_target("EPSG:4326", [src], res=0.0054, margin=2)
+    man = os.path.join(tdir, "manifest.yaml")
+    write_manifest(man, target, [{"name": "sum", "source": src, "resampling": "sum"}], POLICY)
+    bundles_same_for_threads(ctx, tdir, man, threads=(1, 2))
+    env = ctx.env()
+    env["LODE_PROFILE"] = "1"
+    r = lode(ctx, ["run", man, "-o", os.path.join(tdir, "p.nc"), "-q"], tdir, env)
+    assert r.rc == 0, r.brief()
+    n = SUM.findall(r.err)
+    assert n and int(n[-1]) >= 4, "lode's sum kernel warped %s windows (expected >= 4)" % n
+    assert profile_counts(r.err, "sum")[1] == 0, "GDAL's warper did some windows"
+
+
+@test
+def test_mode_kernel_equals_gdalwarp(ctx, tdir):
+    """lode's own mode (formats/warp_stats.c: GDAL's histogram and its list of distinct
+    values, the first value whose count exceeds the largest so far) on Byte, UInt16 and
+    Int16 class grids (as bytes and as floats) and Float32 ones (-0 and +0 counted
+    together, NaN alone), with nodata holes, a ragged edge and margins, 1.5x, 2x, 3.7x
+    and 4x coarser in EPSG:4326 and 2.6x in UTM: every pixel bit for bit gdalwarp -r mode
+    -et 0's, bundles byte-identical to LODE_WARP_KERNEL=gdal's, all windows lode's."""
+    srcs = mode_sources(tdir)
+    ds = [{"name": "mode_" + k, "source": p, "resampling": "mode"} for k, p in srcs]
+    targets = grids(srcs[0][1]) + [("geo4x", make_target("EPSG:4326", [srcs[0][1]], res=0.009,
+                                                         margin=3, error_threshold=0))]
+    mode_kernel_cases(ctx, tdir, targets, ds)
+
+
+@test
+def test_mode_kernel_threads_identical(ctx, tdir):
+    """-j 1 and 2 give byte-identical bundles (cmp) with lode's mode kernel on Float32
+    and Byte class grids of several windows each way (2.4x coarser), and it ran."""
+    from osgeo import gdal
+    src = class_grid(os.path.join(tdir, "big_byte.tif"), "Byte", 0, [1, 5, 9, 13],
+                     n=(1300, 1200), seed=36)
+    f32 = os.path.join(tdir, "big_f32.tif")
+    gdal.Translate(f32, src, outputType=gdal.GDT_Float32, noData=0, creationOptions=["TILED=YES"])
+    target = make_target("EPSG:4326", [src], res=0.0054, margin=2)
+    man = os.path.join(tdir, "manifest.yaml")
+    write_manifest(man, target, [{"name": "b", "source": src, "resampling": "mode"},
+                                 {"name": "f", "source": f32, "resampling": "mode"}], POLICY)
+    bundles_same_for_threads(ctx, tdir, man, threads=(1, 2))
+    env = ctx.env()
+    env["LODE_PROFILE"] = "1"
+    r = lode(ctx, ["run", man, "-o", os.path.join(tdir, "p.nc"), "-q"], tdir, env)
+    assert r.rc == 0, r.brief()
+    n = MODEK.findall(r.err)
+    assert n and int(n[-1]) >= 4, "lode's mode kernel warped %s windows (expected >= 4)" % n
+    assert profile_counts(r.err, "mode")[1] == 0, "GDAL's warper did some windows"
+
+
+@test
+def test_nearest_equals_gdalwarp(ctx, tdir):
+    """lode's own nearest kernel (formats/warp_bilinear.c): on Float32 (nodata -9999, a
+    nodata no pixel has, and valid NaN, -0 and +0 values), Int16, UInt16
+    (one whose nodata lies among the values) and Byte sources with nodata holes,
+    scattered nodata pixels, a ragged edge and nodata margins, about 1.4x finer and 1.25x
+    finer (UTM), 1.5x, 3.7x and 8x coarser in EPSG:4326 and 2.6x in UTM: every pixel is
+    gdalwarp -r near -et 0's bit for bit, the bundle is byte-identical to the one GDAL's
+    warper writes in lode (LODE_WARP_KERNEL=gdal), and LODE_PROFILE counts every window
+    as warped by lode's kernel."""
+    srcs = nearest_sources(tdir)
+    f32 = srcs[0][1]
+    ds = [{"name": "near_" + k, "source": p, "resampling": "nearest"} for k, p in srcs]
+    g = grids(f32)
+    targets = [finer_grids(f32)[0], finer_grids(f32)[2], g[1], g[2], g[3],
+               ("geo8x", make_target("EPSG:4326", [f32], res=0.018, margin=2, error_threshold=0))]
+    nearest_cases(ctx, tdir, targets, ds)
+
+
+@test
+def test_nearest_threads_identical(ctx, tdir):
+    """-j 1, 2 and 3 give byte-identical bundles with lode's nearest kernel on a grid of
+    several windows each way (1.25x finer), and at the default error threshold the
+    bundle is byte-identical to GDAL's warper's, every window lode's."""
+    src = field_grid(os.path.join(tdir, "big_f32.tif"), "Float32", -9999.0, n=(1500, 1400),
+                     scale=2.0, offset=100.0, seed=9)
+    target = make_target("EPSG:4326", [src], res=0.002, margin=2)
+    man = os.path.join(tdir, "manifest.yaml")
+    write_manifest(man, target, [{"name": "field", "source": src, "resampling": "nearest"}],
+                   POLICY)
+    bundles_same_for_threads(ctx, tdir, man)
+    (n, ngdal), _ = run_average(ctx, tdir, man, "big", NEAREST, "nearest")
+    assert n >= 4 and ngdal == 0, "lode's nearest kernel warped %d windows, GDAL's warper " \
+        "%d (expected >= 4 and 0)" % (n, ngdal)
+
+
+@test
+def test_small_target_decodes_on_idle_threads(ctx, tdir):
+    """A target grid of one tile (8x coarser than a 1500 x 1400 source): with -j 2 and 3
+    the source's blocks are decoded on that many threads (LODE_PROFILE says so; with -j
+    1 it does not), the bundles of -j 1, 2 and 3 are byte-identical, and with error
+    threshold 0 every pixel (average, nearest, bilinear) equals gdalwarp -et 0's."""
+    src = field_grid(os.path.join(tdir, "big_f32.tif"), "Float32", -9999.0, n=(1500, 1400),
+                     scale=2.0, offset=100.0, seed=9)
+    target = make_target("EPSG:4326", [src], res=0.018, margin=2, error_threshold=0)
+    ds = [{"name": m, "source": src, "resampling": m} for m in ("average", "nearest", "bilinear")]
+    man = os.path.join(tdir, "manifest.yaml")
+    write_manifest(man, target, ds, POLICY)
+    bundle = bundles_same_for_threads(ctx, tdir, man)
+    for j, want in (("1", None), ("2", "2"), ("3", "3")):
+        r = lode(ctx, ["run", man, "-o", os.path.join(tdir, "p%s.nc" % j), "-q", "-j", j], tdir,
+                 ctx.env(LODE_PROFILE="1"))
+        assert r.rc == 0, r.brief()
+        got = re.findall(r"profile: average: \d+ threads(?: \(the source decoded on (\d+)\))?",
+                         r.err)
+        assert got and (got[0] or None) == want, "-j %s: decoding threads %r in %r (expected %s)" % (
+            j, got, r.err[-400:], want)
+    for x in ds:
+        ref = gdalwarp_ref(ctx, tdir, target, x, os.path.join(tdir, x["name"] + "_ref.tif"), et=0)
+        compare_pixels(x["name"], read_raster(nc_name(bundle, x["name"])), read_raster(ref),
+                       exact=True)
+
+
+@test
+def test_small_target_several_bands_decode_alone(ctx, tdir):
+    """A GeoTIFF of three Float32 bands stored band by band (extra samples), one band of
+    it onto a one-tile target: GDAL 3.6.2's multi-threaded reading corrupts memory on
+    such files (GDAL issue 7921), so lode decodes it on the warping threads alone (no
+    "decoded on" in LODE_PROFILE), runs cleanly and gives gdalwarp -et 0's pixels."""
+    from osgeo import gdal
+    one = field_grid(os.path.join(tdir, "one.tif"), "Float32", -9999.0, n=(1500, 1400),
+                     scale=2.0, offset=100.0, seed=9)
+    a = gdal.Open(one).ReadAsArray()
+    src = os.path.join(tdir, "three.tif")
+    ds = gdal.GetDriverByName("GTiff").Create(src, a.shape[1], a.shape[0], 3, gdal.GDT_Float32,
+                                              ["TILED=YES", "INTERLEAVE=BAND", "COMPRESS=DEFLATE",
+                                               "PHOTOMETRIC=MINISBLACK"])
+    ds.SetGeoTransform(gdal.Open(one).GetGeoTransform())
+    ds.SetProjection(gdal.Open(one).GetProjection())
+    for b in range(3):
+        ds.GetRasterBand(b + 1).SetNoDataValue(-9999.0)
+        ds.GetRasterBand(b + 1).WriteArray(a * (b + 1))
+    ds = None
+    target = make_target("EPSG:4326", [src], res=0.018, margin=2, error_threshold=0)
+    x = {"name": "band2", "source": src, "resampling": "average", "bands": [2]}
+    man = os.path.join(tdir, "manifest.yaml")
+    write_manifest(man, target, [x], POLICY)
+    out = os.path.join(tdir, "b.nc")
+    r = lode(ctx, ["run", man, "-o", out, "-q", "-j", "2"], tdir, ctx.env(LODE_PROFILE="1"))
+    assert_no_crash(r)
+    assert r.rc == 0, r.brief()
+    assert "decoded on" not in r.err, "a 3-band file was decoded on several threads: %r" % r.err
+    ref = gdalwarp_ref(ctx, tdir, target, x, os.path.join(tdir, "band2_ref.tif"), et=0)
+    compare_pixels("band2", read_raster(nc_name(out, "band2")), read_raster(ref), exact=True)
+
+
+if __name__ == "__main__":
+    main()
