@@ -167,6 +167,7 @@ void lode__bilinear_free(lode__bilinear *b)
 	free(b->wx);
 	free(b->vals);
 	free(b->hist);
+	free(b->slots);
 	free(b);
 }
 

@@ -73,6 +73,9 @@ struct lode__bilinear {
 	double *vals; /* med, q1, q3, mode: the valid values of one target pixel's footprint */
 	size_t vals_cap;
 	int *hist; /* mode on integer values: counts of each value + 32768, cleared after use */
+	struct lode__mode_slot *slots; /* mode on Float32 values: a hash table of the values */
+	size_t slots_cap;              /* seen (power of two) in the footprint whose */
+	uint32_t slots_gen;            /* number is slots_gen (warp_stats.c) */
 };
 
 /* A target pixel's footprint in the chunk's source window, as GWKAverageOrModeThread

@@ -216,6 +216,75 @@ static int quantile_pixel(lode__bilinear *b, const lode__warp_chunk *c, const un
 	return 1;
 }
 
+/* One distinct Float32 value of a footprint (mode): its bits (-0 as +0), its count so
+   far and the index of its first occurrence; the slot holds one of the current
+   footprint's values when its gen is b->slots_gen, else it is empty. */
+struct lode__mode_slot {
+	uint32_t bits, gen;
+	int count, first;
+};
+
+/* Footprints of more values than this count them in a hash table rather than comparing
+   each value with those before it (the same counts, in n rather than n * n steps). */
+#define MODE_SCAN_MOST 12
+
+/* The index of the value mode_pixel's scan below takes among b->vals[0..n-1] (n > 0):
+   the first occurrence of the value whose count first exceeds the largest count so far,
+   values compared as floats compare (-0 == +0; a NaN equals nothing, so counts 1 where
+   it stands).  -2 when out of memory. */
+static int float_mode_hashed(lode__bilinear *b, size_t n)
+{
+	size_t cap = 16, mask;
+	int best = -1, top = 0;
+
+	while (cap < 2 * n)
+		cap *= 2;
+	if (cap > b->slots_cap) {
+		struct lode__mode_slot *p = calloc(cap, sizeof *p);
+		if (!p)
+			return -2;
+		free(b->slots);
+		b->slots = p;
+		b->slots_cap = cap;
+		b->slots_gen = 0;
+	}
+	if (++b->slots_gen == 0) { /* wrapped: empty every slot */
+		memset(b->slots, 0, b->slots_cap * sizeof *b->slots);
+		b->slots_gen = 1;
+	}
+	mask = cap - 1;
+	for (size_t i = 0; i < n; i++) {
+		const float v = (float)b->vals[i];
+		int k = 1, first = (int)i;
+
+		if (v == v) { /* not NaN: count it with its equals */
+			struct lode__mode_slot *sl;
+			uint32_t bits;
+			size_t h;
+			memcpy(&bits, &v, sizeof bits);
+			if (v == 0)
+				bits = 0;
+			h = (size_t)((bits * 0x9E3779B1u) >> 7) & mask;
+			for (sl = &b->slots[h]; sl->gen == b->slots_gen && sl->bits != bits;
+			     sl = &b->slots[h])
+				h = (h + 1) & mask;
+			if (sl->gen != b->slots_gen) {
+				sl->gen = b->slots_gen;
+				sl->bits = bits;
+				sl->count = 0;
+				sl->first = (int)i;
+			}
+			k = ++sl->count;
+			first = sl->first;
+		}
+		if (k > top) {
+			top = k;
+			best = first;
+		}
+	}
+	return best;
+}
+
 /* mode over footprint f.  GDAL's histogram (GWKAOM_Imode: working types Byte, Int16,
    UInt16) and its list of distinct values (GWKAOM_Fmode: Float32) both take the value
    whose count first exceeds the largest count so far, visiting the valid values row by
@@ -263,7 +332,7 @@ static int mode_pixel(lode__bilinear *b, const lode__warp_chunk *c, const unsign
 		}
 		for (size_t i = 0; i < n; i++)
 			b->hist[(int)b->vals[i] + 32768] = 0;
-	} else {
+	} else if (n <= MODE_SCAN_MOST) {
 		for (size_t i = 0; i < n; i++) {
 			int k = 1, first = (int)i;
 			for (size_t j = 0; j < i; j++)
@@ -277,6 +346,8 @@ static int mode_pixel(lode__bilinear *b, const lode__warp_chunk *c, const unsign
 				best = first;
 			}
 		}
+	} else if ((best = float_mode_hashed(b, n)) == -2) {
+		return -1; /* out of memory: GDAL's warper will do */
 	}
 	if (best < 0)
 		return 0;
