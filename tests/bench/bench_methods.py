@@ -3,7 +3,7 @@
 Imported by tests/bench/bench.py (part "methods"; BENCH_SKIP=methods leaves it out).
 Environment:
 
-  BENCH_METHODS_SIZE     source size N (N x N pixels, EPSG:3375)      (default 2000)
+  BENCH_METHODS_SIZE     source size N (N x N pixels, EPSG:3375)      (default 4000, the issue's size)
   BENCH_METHODS_REPEAT   timed runs of each tool per case, alternating (default 3)
   BENCH_METHODS_TYPES    comma-separated subset of float32,int16,uint16,byte3
   BENCH_METHODS_ONLY     comma-separated subset of methods (e.g. "mode,average")
@@ -110,7 +110,7 @@ def compare(lode_out, name, gw_out):
 
 def run(lode, work, out, nproc):
     B.WORK = work              # bench.measure's scratch files (this module imports bench anew)
-    n = B.env_int("BENCH_METHODS_SIZE", 2000, 16)
+    n = B.env_int("BENCH_METHODS_SIZE", 4000, 16)
     repeat = B.env_int("BENCH_METHODS_REPEAT", 3, 1)
     types = [t for t in os.environ.get("BENCH_METHODS_TYPES", "").split(",") if t] or TYPES
     only = {m for m in os.environ.get("BENCH_METHODS_ONLY", "").split(",") if m}
