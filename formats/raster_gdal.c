@@ -624,7 +624,10 @@ out:
  * the calling thread, before any window, unless the source is more than 4 times what
  * the target's footprint covers (then only UInt16 values, never negative, go on floats).
  * lode's own mode kernel (formats/warp_stats.c) then warps the windows it covers as
- * GDAL's warper would with that working type (lode__bilinear_mode_type).
+ * GDAL's warper would with that working type (lode__bilinear_mode_type), and on GDAL's
+ * own 16-bit path too when the scan found no negative value (or the values are UInt16):
+ * its histogram is then indexed by the value and keeps the first value to exceed the
+ * largest count so far, as lode's does.
  */
 /* The smallest and largest values of the bands lode reads, source nodata left out. */
 static lode_status value_range(const lode_warp_params *p, GDALDatasetH ds, int *lo, int *hi,
@@ -693,7 +696,7 @@ lode_status lode__warper_mode_type(lode__warper **ws, int n, lode_error *err)
 	const lode_warp_params *p = &ws[0]->p;
 	GDALDatasetH ds = ws[0]->src->ds;
 	lode__cpl_capture cap;
-	int lo = -1, hi = 65535, type = 0, all_unsigned = 1;
+	int lo = -1, hi = 65535, type = 0, kernel, all_unsigned = 1;
 	double cover, reads;
 	lode_status rc = LODE_OK;
 
@@ -723,9 +726,12 @@ lode_status lode__warper_mode_type(lode__warper **ws, int n, lode_error *err)
 		type = GDT_Byte;
 	else if (lo >= 0 && cover > 0 && cover <= 48)
 		type = GDT_Float32;
+	/* lode's mode kernel works as GDAL's warper does with that type; on GDAL's own 16-bit
+	   path too when no value is negative (its histogram then counts as lode's does) */
+	kernel = type ? type : lo >= 0 ? (p->dtype == LODE_DT_I16 ? GDT_Int16 : GDT_UInt16) : 0;
 	for (int i = 0; i < n; i++) {
 		ws[i]->mode_type = type;
-		lode__bilinear_mode_type(ws[i]->fast, type); /* lode's mode kernel too */
+		lode__bilinear_mode_type(ws[i]->fast, kernel);
 	}
 out:
 	lode__cpl_pop();

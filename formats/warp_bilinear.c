@@ -174,7 +174,8 @@ void lode__bilinear_free(lode__bilinear *b)
 void lode__bilinear_mode_type(lode__bilinear *b, int type)
 {
 	if (b && b->method == LODE_FP_MODE && (b->type == GDT_Int16 || b->type == GDT_UInt16))
-		b->work = type == GDT_Byte || type == GDT_Float32 ? (GDALDataType)type : GDT_Unknown;
+		b->work = type == GDT_Byte || type == GDT_Float32 || type == (int)b->type ? (GDALDataType)type
+											  : GDT_Unknown;
 }
 
 /* std::min and std::max, which GDAL uses: the first argument wins a tie. */

@@ -22,9 +22,10 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
    out (the GDAL error, if any, is in the current CPL error handler). */
 int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, int nx, int ny, void *buf);
 void lode__bilinear_free(lode__bilinear *b);
-/* mode on Int16 or UInt16 values: the working type lode gives GDAL's warper (GDT_Byte or
-   GDT_Float32, formats/raster_gdal.c's lode__warper_mode_type), which decides GDAL's
-   chunks; 0 leaves mode on 16-bit values to GDAL's warper (its own 16-bit path). */
+/* mode on Int16 or UInt16 values: the working type GDAL's warper has (GDT_Byte or
+   GDT_Float32 as lode gives it, formats/raster_gdal.c's lode__warper_mode_type, or the
+   values' own type on GDAL's 16-bit path when none is negative), which decides GDAL's
+   chunks; 0 leaves mode on 16-bit values to GDAL's warper (negative values). */
 void lode__bilinear_mode_type(lode__bilinear *b, int type);
 
 #endif

@@ -49,8 +49,8 @@ struct lode__bilinear {
 	int lanczos;       /* 1: GDAL's lanczos (GWKResampleOptimizedLanczos) */
 	int nearest;       /* 1: GDAL's nearest (GWKNearestThread), at any scale */
 	GDALDataType type; /* the target's type: GDAL's working type, but for mode below */
-	GDALDataType work; /* mode on 16-bit values: the working type GDAL's warper is given
-			      (Byte or Float32, lode__bilinear_mode_type), or GDT_Unknown: not
+	GDALDataType work; /* mode on 16-bit values: GDAL's warper's working type (Byte,
+			      Float32 or type, lode__bilinear_mode_type), or GDT_Unknown: not
 			      ours; else type */
 	float nodata;      /* Float32: the source nodata as the masker compares it */
 	int int_nodata;    /* integer types: the nodata value as the masker compares it */

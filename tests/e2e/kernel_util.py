@@ -94,10 +94,10 @@ def run_both(ctx, d, man, tag):
 
 def mode_cases(ctx, tdir, cases, want):
     """cases: (tag, target, datasets). Every dataset equals gdalwarp -et 0; want: the
-    working type every window must have used ("bytes", "floats", or None: the source's,
-    GDAL's warper on 16 bits); with bytes or floats, lode's mode kernel (formats/
-    warp_stats.c) must have warped some windows (those with a nodata value), as GDAL's
-    warper would with that type."""
+    working type every window must have used ("bytes", "floats", "native": the source's,
+    GDAL's 16-bit path, or None: the same, all by GDAL's warper); with bytes, floats or
+    native, lode's mode kernel (formats/warp_stats.c) must have warped some windows
+    (those with a nodata value), as GDAL's warper would with that type."""
     problems = []
     for tag, target, ds in cases:
         d = os.path.join(tdir, tag)
@@ -111,6 +111,12 @@ def mode_cases(ctx, tdir, cases, want):
                     problems.append("%s: %d windows by GDAL's warper (%d on bytes, %d on floats), "
                                     "%d by lode's mode kernel (expected all by GDAL's on 16 bits)"
                                     % (tag, gdal_n, nbytes, nfloats, kmode))
+            elif want == "native":
+                if kmode == 0 or nbytes or nfloats or kbytes or kfloats:
+                    problems.append("%s: %d windows by lode's mode kernel (%d as bytes, %d as "
+                                    "floats), %d by GDAL's warper (%d on bytes, %d on floats; "
+                                    "expected all on 16 bits, some by lode's)" % (
+                                        tag, kmode, kbytes, kfloats, gdal_n, nbytes, nfloats))
             else:
                 got = {"bytes": kbytes + nbytes, "floats": kfloats + nfloats}[want]
                 if kmode == 0 or got != kmode + gdal_n:
