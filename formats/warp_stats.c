@@ -119,6 +119,40 @@ static int rms_pixel(const lode__bilinear *b, const lode__warp_chunk *c, const u
 	return 1;
 }
 
+/* The valid values of footprint f into b->vals, row by row, left to right (GDAL's
+   order): their number (0 for a footprint beside the window, within GDAL's margin, which
+   has no rows or columns), or -1 when out of memory or, nan_stops, at a NaN. */
+static long footprint_values(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
+			     const lode__footprint *f, int nan_stops)
+{
+	const int W = c->ssx;
+	size_t most;
+	long n = 0;
+
+	if (f->y1 <= f->y0 || f->x1 <= f->x0)
+		return 0;
+	most = (size_t)(f->y1 - f->y0) * (size_t)(f->x1 - f->x0);
+	if (most > b->vals_cap) {
+		double *p = realloc(b->vals, most * sizeof *p);
+		if (!p)
+			return -1;
+		b->vals = p;
+		b->vals_cap = most;
+	}
+	for (int r = f->y0; r < f->y1; r++) {
+		const float *s = b->sbuf + (size_t)r * (size_t)W;
+		const unsigned char *mr = m ? m + (size_t)r * (size_t)W : NULL;
+		for (int x = f->x0; x < f->x1; x++) {
+			const int o = f->wrap ? x % W : x;
+			if (mr && !mr[o])
+				continue;
+			if (nan_stops && isnan(s[o]))
+				return -1;
+			b->vals[n++] = s[o];
+		}
+	}
+	return n;
+}
 /* max (is_max) or min over footprint f: GDAL's comparisons, in its order (the first of
    equal values stays; a NaN never replaces a value).  Inline with a constant is_max, so
    each gets its own loop. */
@@ -161,38 +195,14 @@ static int cmp_double(const void *a, const void *b)
 static int quantile_pixel(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
 			  const lode__footprint *f, double *out)
 {
-	const int W = c->ssx;
 	const float q = b->method == LODE_FP_MED ? 0.5f : b->method == LODE_FP_Q1 ? 0.25f : 0.75f;
-	double *vals, v;
-	size_t most, n = 0;
+	const long got = footprint_values(b, c, m, f, 1);
+	const size_t n = got > 0 ? (size_t)got : 0;
+	double *vals = b->vals, v;
 	int idx;
 
-	/* a footprint beside the window (within GDAL's margin) has no rows or columns */
-	if (f->y1 <= f->y0 || f->x1 <= f->x0)
-		return 0;
-	most = (size_t)(f->y1 - f->y0) * (size_t)(f->x1 - f->x0);
-	if (most > b->vals_cap) {
-		double *p = realloc(b->vals, most * sizeof *p);
-		if (!p)
-			return -1; /* GDAL's warper will do */
-		b->vals = p;
-		b->vals_cap = most;
-	}
-	vals = b->vals;
-	for (int r = f->y0; r < f->y1; r++) {
-		const float *s = b->sbuf + (size_t)r * (size_t)W;
-		const unsigned char *mr = m ? m + (size_t)r * (size_t)W : NULL;
-		for (int x = f->x0; x < f->x1; x++) {
-			const int o = f->wrap ? x % W : x;
-			if (mr && !mr[o])
-				continue;
-			if (isnan(s[o]))
-				return -1;
-			vals[n++] = s[o];
-		}
-	}
-	if (n == 0)
-		return 0;
+	if (got <= 0)
+		return got < 0 ? -1 : 0;
 	if (n <= 32) {
 		for (size_t i = 1; i < n; i++) {
 			const double t = vals[i];
@@ -296,29 +306,12 @@ static int float_mode_hashed(lode__bilinear *b, size_t n)
 static int mode_pixel(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
 		      const lode__footprint *f, double *out)
 {
-	const int W = c->ssx;
-	size_t most, n = 0;
+	const long got = footprint_values(b, c, m, f, 0);
+	const size_t n = got > 0 ? (size_t)got : 0;
 	int best = -1, top = 0;
 
-	if (f->y1 <= f->y0 || f->x1 <= f->x0)
-		return 0;
-	most = (size_t)(f->y1 - f->y0) * (size_t)(f->x1 - f->x0);
-	if (most > b->vals_cap) {
-		double *p = realloc(b->vals, most * sizeof *p);
-		if (!p)
-			return -1; /* GDAL's warper will do */
-		b->vals = p;
-		b->vals_cap = most;
-	}
-	for (int r = f->y0; r < f->y1; r++) {
-		const float *s = b->sbuf + (size_t)r * (size_t)W;
-		const unsigned char *mr = m ? m + (size_t)r * (size_t)W : NULL;
-		for (int x = f->x0; x < f->x1; x++) {
-			const int o = f->wrap ? x % W : x;
-			if (!mr || mr[o])
-				b->vals[n++] = s[o];
-		}
-	}
+	if (got < 0)
+		return -1; /* GDAL's warper will do */
 	if (b->type != GDT_Float32) {
 		/* integer values, -32768 to 65535 */
 		if (!b->hist && !(b->hist = calloc(32768 + 65536, sizeof *b->hist)))
