@@ -309,34 +309,11 @@ def same_bits(label, bundle, name, ref):
                              "lode %r, gdalwarp %r)" % (label, len(bad), idx, a[idx], b[idx]))
 
 
-def run_stats(ctx, d, man, tag):
-    """lode run of man as it is and with LODE_WARP_KERNEL=gdal: byte-identical bundles.
-    Returns (windows by lode's rms/min/max/med/q1/q3 kernel, windows by GDAL's warper)
-    of the normal run, and its bundle."""
-    counts, outs = [], []
-    for k in ("lode", "gdal"):
-        env = ctx.env()
-        env["LODE_PROFILE"] = "1"
-        if k == "gdal":
-            env["LODE_WARP_KERNEL"] = "gdal"
-        out = os.path.join(d, "%s-%s.nc" % (tag, k))
-        r = lode(ctx, ["run", man, "-o", out, "-q"], d, env)
-        assert_no_crash(r)
-        assert r.rc == 0, r.brief()
-        n = STATS.findall(r.err)
-        assert n, "%s: no rms/min/max/quantile count in the profile line %r" % (tag, r.err[-300:])
-        counts.append((int(n[-1]), profile_counts(r.err, tag)[1]))
-        outs.append(out)
-    assert counts[1][0] == 0, "%s: LODE_WARP_KERNEL=gdal still ran lode's kernel" % tag
-    if open(outs[0], "rb").read() != open(outs[1], "rb").read():
-        raise AssertionError("%s: bundle differs from the one GDAL's warper writes" % tag)
-    return counts[0], outs[0]
-
-
-def stats_cases(ctx, tdir, targets, ds, all_ours=True):
-    """Every dataset of ds on every target: each pixel bit for bit gdalwarp -et 0's, the
-    bundle byte-identical to LODE_WARP_KERNEL=gdal's, and (all_ours) every window
-    warped by lode's kernel.  Returns the window counts per target."""
+def kernel_cases(ctx, tdir, targets, ds, pattern, kernel, all_ours=True):
+    """Every dataset of ds on every target: each pixel bit for bit gdalwarp -et 0's (the
+    datasets' own resampling), the bundle byte-identical to LODE_WARP_KERNEL=gdal's, and
+    (all_ours) every window warped by lode's kernel, whose count the profile line gives
+    (pattern; kernel names it in messages).  Returns the window counts per target."""
     problems, seen = [], []
     for tag, target in targets:
         d = os.path.join(tdir, tag)
@@ -344,11 +321,12 @@ def stats_cases(ctx, tdir, targets, ds, all_ours=True):
         man = os.path.join(d, "manifest.yaml")
         write_manifest(man, target, ds, POLICY)
         try:
-            (nst, ngdal), bundle = run_stats(ctx, d, man, tag)
-            seen.append((tag, nst, ngdal))
-            if all_ours and (nst < len(ds) or ngdal != 0):
-                problems.append("%s: %d windows by lode's kernel, %d by GDAL's warper (expected "
-                                "all %d datasets' windows by lode's)" % (tag, nst, ngdal, len(ds)))
+            (nk, ngdal), bundle = run_average(ctx, d, man, tag, pattern, kernel)
+            seen.append((tag, nk, ngdal))
+            if all_ours and (nk < len(ds) or ngdal != 0):
+                problems.append("%s: %d windows by lode's %s kernel, %d by GDAL's warper "
+                                "(expected all %d datasets' windows by lode's)" % (
+                                    tag, nk, kernel, ngdal, len(ds)))
             for x in ds:
                 ref = gdalwarp_ref(ctx, d, target, x, os.path.join(d, x["name"] + "_ref.tif"), et=0)
                 label = "%s/%s" % (tag, x["name"])
@@ -364,66 +342,7 @@ def stats_cases(ctx, tdir, targets, ds, all_ours=True):
 SUM = re.compile(r"(\d+) by its sum kernel")
 
 
-def run_sum(ctx, d, man, tag):
-    """lode run of man as it is and with LODE_WARP_KERNEL=gdal: byte-identical bundles.
-    Returns (windows by lode's sum kernel, windows by GDAL's warper) of the normal run,
-    and its bundle."""
-    return run_average(ctx, d, man, tag, pattern=SUM, kernel="sum")
-
-
-def sum_cases(ctx, tdir, targets, ds):
-    """Every dataset of ds on every target: each pixel bit for bit gdalwarp -r sum -et
-    0's, the bundle byte-identical to LODE_WARP_KERNEL=gdal's, every window lode's."""
-    problems = []
-    for tag, target in targets:
-        d = os.path.join(tdir, tag)
-        os.makedirs(d, exist_ok=True)
-        man = os.path.join(d, "manifest.yaml")
-        write_manifest(man, target, ds, POLICY)
-        try:
-            (nsum, ngdal), bundle = run_sum(ctx, d, man, tag)
-            if nsum < len(ds) or ngdal != 0:
-                problems.append("%s: %d windows by lode's sum kernel, %d by GDAL's warper "
-                                "(expected all %d datasets' windows by lode's)" % (
-                                    tag, nsum, ngdal, len(ds)))
-            for x in ds:
-                ref = gdalwarp_ref(ctx, d, target, x, os.path.join(d, x["name"] + "_ref.tif"), et=0)
-                label = "%s/%s" % (tag, x["name"])
-                compare_pixels(label, read_raster(nc_name(bundle, x["name"])), read_raster(ref),
-                               exact=True)
-                same_bits(label, bundle, x["name"], ref)
-        except AssertionError as e:
-            problems.append(str(e))
-    assert not problems, "; ".join(problems)
-
-
 MODEK = re.compile(r"(\d+) by its mode kernel")
-
-
-def mode_kernel_cases(ctx, tdir, targets, ds):
-    """Every dataset of ds on every target: each pixel bit for bit gdalwarp -r mode -et
-    0's, the bundle byte-identical to LODE_WARP_KERNEL=gdal's, every window lode's."""
-    problems = []
-    for tag, target in targets:
-        d = os.path.join(tdir, tag)
-        os.makedirs(d, exist_ok=True)
-        man = os.path.join(d, "manifest.yaml")
-        write_manifest(man, target, ds, POLICY)
-        try:
-            (nmode, ngdal), bundle = run_average(ctx, d, man, tag, pattern=MODEK, kernel="mode")
-            if nmode < len(ds) or ngdal != 0:
-                problems.append("%s: %d windows by lode's mode kernel, %d by GDAL's warper "
-                                "(expected all %d datasets' windows by lode's)" % (
-                                    tag, nmode, ngdal, len(ds)))
-            for x in ds:
-                ref = gdalwarp_ref(ctx, d, target, x, os.path.join(d, x["name"] + "_ref.tif"), et=0)
-                label = "%s/%s" % (tag, x["name"])
-                compare_pixels(label, read_raster(nc_name(bundle, x["name"])), read_raster(ref),
-                               exact=True)
-                same_bits(label, bundle, x["name"], ref)
-        except AssertionError as e:
-            problems.append(str(e))
-    assert not problems, "; ".join(problems)
 
 
 def mode_sources(tdir):
@@ -474,29 +393,3 @@ def nearest_sources(tdir):
     ds.GetRasterBand(1).WriteArray(z)
     ds = None
     return srcs + [("f32odd", odd)]
-
-
-def nearest_cases(ctx, tdir, targets, ds):
-    """Every dataset of ds on every target: each pixel bit for bit gdalwarp -r near -et
-    0's, the bundle byte-identical to LODE_WARP_KERNEL=gdal's, every window lode's."""
-    problems = []
-    for tag, target in targets:
-        d = os.path.join(tdir, tag)
-        os.makedirs(d, exist_ok=True)
-        man = os.path.join(d, "manifest.yaml")
-        write_manifest(man, target, ds, POLICY)
-        try:
-            (nk, ngdal), bundle = run_average(ctx, d, man, tag, NEAREST, "nearest")
-            if nk < len(ds) or ngdal != 0:
-                problems.append("%s: %d windows by lode's nearest kernel, %d by GDAL's warper "
-                                "(expected all %d datasets' windows by lode's)" % (
-                                    tag, nk, ngdal, len(ds)))
-            for x in ds:
-                ref = gdalwarp_ref(ctx, d, target, x, os.path.join(d, x["name"] + "_ref.tif"), et=0)
-                label = "%s/%s" % (tag, x["name"])
-                compare_pixels(label, read_raster(nc_name(bundle, x["name"])), read_raster(ref),
-                               exact=True)
-                same_bits(label, bundle, x["name"], ref)
-        except AssertionError as e:
-            problems.append(str(e))
-    assert not problems, "; ".join(problems)

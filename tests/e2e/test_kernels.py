@@ -23,10 +23,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lodetest import (assert_no_crash, bundles_same_for_threads, compare_pixels,  # noqa: E402
                       gdalwarp_ref, lode, main, make_target, nc_name, read_raster, test,
                       write_manifest)
-from kernel_util import (POLICY, class_grid, mode_cases, grids, AVERAGE, field_grid, run_average,
-                        average_sources, CUBIC, interp_sources,
-                        kernel_equals_gdalwarp, finer_grids, SPLINE, LANCZOS,
-                        STATS, STAT_METHODS, stats_cases)  # noqa: E402
+from kernel_util import (POLICY, class_grid, mode_cases, grids, AVERAGE, field_grid,
+                        run_average, average_sources, CUBIC, interp_sources,
+                        kernel_equals_gdalwarp, finer_grids, SPLINE, LANCZOS, STATS,
+                        STAT_METHODS, kernel_cases)  # noqa: E402
 
 
 @test
@@ -324,7 +324,7 @@ def test_stats_equal_gdalwarp(ctx, tdir):
     targets = [("geo2x", make_target("EPSG:4326", [f32], res=0.0045, margin=6, error_threshold=0)),
                ("geo4x", make_target("EPSG:4326", [f32], res=0.009, margin=3, error_threshold=0)),
                grids(f32)[3]]
-    stats_cases(ctx, tdir, targets, ds)
+    kernel_cases(ctx, tdir, targets, ds, STATS, "rms, min, max, med, q1 and q3")
 
 
 @test
@@ -336,7 +336,7 @@ def test_stats_classes_ties_equal_gdalwarp(ctx, tdir):
     u16 = class_grid(os.path.join(tdir, "cls_u16.tif"), "UInt16", 0, [1, 3, 900, 901], seed=22)
     ds = [{"name": "%s_%s" % (m, k), "source": p, "resampling": m}
           for m in STAT_METHODS for k, p in (("i16", i16), ("u16", u16))]
-    stats_cases(ctx, tdir, grids(i16)[:3], ds)
+    kernel_cases(ctx, tdir, grids(i16)[:3], ds, STATS, "rms, min, max, med, q1 and q3")
 
 
 @test
@@ -363,10 +363,10 @@ def test_stats_signed_zeros_and_nan(ctx, tdir):
     assert np.signbit(gdal.Open(src).ReadAsArray()).sum() > 1000, "no -0 in the test grid"
     target = make_target("EPSG:4326", [src], res=0.0045, margin=2, error_threshold=0)
     q = [{"name": m, "source": src, "resampling": m} for m in ("med", "q1", "q3")]
-    seen = stats_cases(ctx, tdir, [("quant", target)], q, all_ours=False)
+    seen = kernel_cases(ctx, tdir, [("quant", target)], q, STATS, "quantile", all_ours=False)
     assert seen and seen[0][2] > 0, "no window went to GDAL's warper: %r" % (seen,)
     o = [{"name": m, "source": src, "resampling": m} for m in ("min", "max", "rms")]
-    stats_cases(ctx, tdir, [("other", target)], o)
+    kernel_cases(ctx, tdir, [("other", target)], o, STATS, "rms, min, max")
 
 
 @test

@@ -22,10 +22,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lodetest import (assert_no_crash, bundles_same_for_threads, compare_pixels,  # noqa: E402
                       gdalwarp_ref, lode, main, make_target, nc_name, read_raster, test,
                       write_manifest)
-from kernel_util import (POLICY, class_grid, profile_counts, grids, field_grid, run_average,
-                        average_sources, finer_grids, SUM, sum_cases, MODEK,
-                        mode_kernel_cases, mode_sources, NEAREST,
-                        nearest_sources, nearest_cases)  # noqa: E402
+from kernel_util import (POLICY, class_grid, profile_counts, grids, field_grid,
+                        run_average, average_sources, finer_grids, SUM, MODEK,
+                        kernel_cases, mode_sources, NEAREST, nearest_sources)  # noqa: E402
 
 
 @test
@@ -52,7 +51,7 @@ def test_sum_equals_gdalwarp(ctx, tdir):
           for k, p in srcs + [("cancel", cancel)]]
     targets = grids(f32) + [("geo4x", make_target("EPSG:4326", [f32], res=0.009, margin=3,
                                                   error_threshold=0))]
-    sum_cases(ctx, tdir, targets, ds)
+    kernel_cases(ctx, tdir, targets, ds, SUM, "sum")
 
 
 @test
@@ -86,7 +85,7 @@ def test_mode_kernel_equals_gdalwarp(ctx, tdir):
     ds = [{"name": "mode_" + k, "source": p, "resampling": "mode"} for k, p in srcs]
     targets = grids(srcs[0][1]) + [("geo4x", make_target("EPSG:4326", [srcs[0][1]], res=0.009,
                                                          margin=3, error_threshold=0))]
-    mode_kernel_cases(ctx, tdir, targets, ds)
+    kernel_cases(ctx, tdir, targets, ds, MODEK, "mode")
 
 
 @test
@@ -128,7 +127,7 @@ def test_nearest_equals_gdalwarp(ctx, tdir):
     g = grids(f32)
     targets = [finer_grids(f32)[0], finer_grids(f32)[2], g[1], g[2], g[3],
                ("geo8x", make_target("EPSG:4326", [f32], res=0.018, margin=2, error_threshold=0))]
-    nearest_cases(ctx, tdir, targets, ds)
+    kernel_cases(ctx, tdir, targets, ds, NEAREST, "nearest")
 
 
 @test
