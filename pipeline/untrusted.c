@@ -9,6 +9,7 @@
  * but their path (for messages) and size (for the bounds).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,7 +143,7 @@ static rlim_t cpu_budget(uint64_t size, int watchdog)
 /* In the child: its signals and its parent's death end it cleanly (child_signals), the
    CPU bound; then the job, its work reported on work_fd and its outcome on out_fd. */
 __attribute__((noreturn)) static void child(lode__job_fn fn, void *arg, int out_fd, int work_fd, rlim_t cpu,
-					    pid_t parent)
+					    pid_t parent, const sigset_t *mask)
 {
 	struct rlimit rl = {cpu, cpu + 5};
 	char *out = NULL;
@@ -151,6 +152,7 @@ __attribute__((noreturn)) static void child(lode__job_fn fn, void *arg, int out_
 	uint64_t len;
 
 	child_signals(parent);
+	pthread_sigmask(SIG_SETMASK, mask, NULL); /* its handlers are in place: let them come */
 	setrlimit(RLIMIT_CPU, &rl);
 	if (lode__child_hook)
 		lode__child_hook();
@@ -317,6 +319,7 @@ lode_status lode__contained_progress(const char *bundle_path, lode__job_fn fn, v
 	uint64_t size = stat(bundle_path, &st) == 0 && st.st_size > 0 ? (uint64_t)st.st_size : 0, done = 0;
 	rlim_t cpu = cpu_budget(size, watchdog);
 	pid_t pid, parent = getpid(), w;
+	sigset_t stop, mask;
 	verdict v;
 
 	*text = NULL;
@@ -330,8 +333,17 @@ lode_status lode__contained_progress(const char *bundle_path, lode__job_fn fn, v
 		return fn(arg, text, err);
 	}
 	fflush(NULL);
+	/* SIGTERM, SIGINT and SIGHUP wait until reading_child names the child, so that
+	   lode_cleanup_on_signal ends it whenever they come (the child lets them in once its
+	   own handlers are set). */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stop, &mask);
 	pid = fork();
 	if (pid < 0) {
+		pthread_sigmask(SIG_SETMASK, &mask, NULL);
 		close(fds[0]);
 		close(fds[1]);
 		close(work[0]);
@@ -341,9 +353,10 @@ lode_status lode__contained_progress(const char *bundle_path, lode__job_fn fn, v
 	if (pid == 0) {
 		close(fds[0]);
 		close(work[0]);
-		child(fn, arg, fds[1], work[1], cpu, parent);
+		child(fn, arg, fds[1], work[1], cpu, parent, &mask);
 	}
 	reading_child = (sig_atomic_t)pid;
+	pthread_sigmask(SIG_SETMASK, &mask, NULL);
 	close(fds[1]);
 	close(work[1]);
 	v = watch(work[0], watchdog, work_budget(size), &done, &ps);
