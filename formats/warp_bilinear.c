@@ -566,6 +566,32 @@ static int spline_axes(lode__bilinear *b, const lode__warp_chunk *c, lode__splin
 	return 1;
 }
 
+/* The centres of the target pixels of row row of chunk c, transformed to the source
+   into b->px, b->py (b->ok), one call for the row as GDAL's kernels make it. */
+static void transform_row(lode__bilinear *b, const lode__warp_chunk *c, GDALTransformerFunc fn, void *arg,
+			  int row)
+{
+	for (int i = 0; i < c->dsx; i++) {
+		b->px[i] = i + 0.5 + c->dx;
+		b->py[i] = row + 0.5 + c->dy;
+		b->pz[i] = 0.0;
+	}
+	fn(arg, TRUE, c->dsx, b->px, b->py, b->pz, b->ok);
+}
+
+/* The offset in c's source window of the pixel holding source point (x, y), as
+   GWKCheckAndComputeSrcOffsets finds it: truncation, the last column and row kept. */
+static size_t own_pixel(const lode__warp_chunk *c, double x, double y)
+{
+	int ix = (int)(x + 1.0e-10) - c->sx, iy = (int)(y + 1.0e-10) - c->sy;
+
+	if (ix == c->ssx)
+		ix--;
+	if (iy == c->ssy)
+		iy--;
+	return (size_t)iy * (size_t)c->ssx + (size_t)ix;
+}
+
 /* One chunk by bilinear, cubic or (ax, ay not NULL) cubicspline. */
 static void warp_chunk(lode__bilinear *b, const lode__warp_chunk *c, GDALTransformerFunc fn, void *arg,
 		       const lode__spline_axis *ax, const lode__spline_axis *ay, int nx, unsigned char *dst)
@@ -575,27 +601,14 @@ static void warp_chunk(lode__bilinear *b, const lode__warp_chunk *c, GDALTransfo
 
 	for (int row = 0; row < c->dsy; row++) {
 		unsigned char *out = dst + ((size_t)(c->dy + row) * (size_t)nx + (size_t)c->dx) * esize;
-		for (int i = 0; i < c->dsx; i++) {
-			b->px[i] = i + 0.5 + c->dx;
-			b->py[i] = row + 0.5 + c->dy;
-			b->pz[i] = 0.0;
-		}
-		fn(arg, TRUE, c->dsx, b->px, b->py, b->pz, b->ok);
+		transform_row(b, c, fn, arg, row);
 		for (int i = 0; i < c->dsx; i++) {
 			const double *x = &b->px[i], *y = &b->py[i]; /* inside() may transform again */
 			double v;
 			if (!inside(b, c, fn, arg, i, row))
 				continue;
-			if (m) {
-				/* the point's own pixel must be valid */
-				int ix = (int)(*x + 1.0e-10) - c->sx, iy = (int)(*y + 1.0e-10) - c->sy;
-				if (ix == c->ssx)
-					ix--;
-				if (iy == c->ssy)
-					iy--;
-				if (!m[(size_t)iy * (size_t)c->ssx + (size_t)ix])
-					continue;
-			}
+			if (m && !m[own_pixel(c, *x, *y)]) /* the point's own pixel must be valid */
+				continue;
 			if (ax) {
 				if (!(b->lanczos
 					  ? lode__lanczos_sample(b->sbuf, m, c->ssx, c->ssy, *x - c->sx,
@@ -628,26 +641,13 @@ static void nearest_chunk(lode__bilinear *b, const lode__warp_chunk *c, GDALTran
 
 	for (int row = 0; row < c->dsy; row++) {
 		unsigned char *out = dst + ((size_t)(c->dy + row) * (size_t)nx + (size_t)c->dx) * esize;
+		transform_row(b, c, fn, arg, row);
 		for (int i = 0; i < c->dsx; i++) {
-			b->px[i] = i + 0.5 + c->dx;
-			b->py[i] = row + 0.5 + c->dy;
-			b->pz[i] = 0.0;
-		}
-		fn(arg, TRUE, c->dsx, b->px, b->py, b->pz, b->ok);
-		for (int i = 0; i < c->dsx; i++) {
-			int ix, iy;
 			size_t o;
 			float v;
 			if (!inside(b, c, fn, arg, i, row))
 				continue;
-			/* GWKCheckAndComputeSrcOffsets: truncation, the last column and row kept */
-			ix = (int)(b->px[i] + 1.0e-10) - c->sx;
-			iy = (int)(b->py[i] + 1.0e-10) - c->sy;
-			if (ix == c->ssx)
-				ix--;
-			if (iy == c->ssy)
-				iy--;
-			o = (size_t)iy * (size_t)c->ssx + (size_t)ix;
+			o = own_pixel(c, b->px[i], b->py[i]);
 			if (m && !m[o])
 				continue;
 			v = b->sbuf[o];

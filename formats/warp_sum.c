@@ -437,7 +437,12 @@ static int qt_keys(const qtree *t, uint64_t *key)
 /* For every target pixel of the chunk (dsx x dsy), the features whose bounds may
    overlap it (a superset, touching ones included: the search's own test follows), in
    index order: CSR lists
-   start[k] to start[k + 1] of list.  Returns 0, -1 when out of memory. */
+   start[k] to start[k + 1] of list.  Returns 0, -1 when out of memory, 1 when the lists
+   would hold more than LIST_MOST entries per feature and pixel (source pixels whose
+   transformed bounds cover much of the chunk, near a projection's edge: memory the
+   quadtree's search, which GDAL's warper does, does not need). */
+#define LIST_MOST 64
+
 static int cell_lists(const rect *box, size_t n, int dsx, int dsy, size_t **start, int **list)
 {
 	const size_t cells = (size_t)dsx * (size_t)dsy;
@@ -467,6 +472,10 @@ static int cell_lists(const rect *box, size_t n, int dsx, int dsy, size_t **star
 			for (size_t k = 0; k < cells; k++)
 				st[k + 1] += st[k];
 			total = st[cells];
+			if (total > LIST_MOST * (n + cells)) { /* huge boxes: GDAL's tree will do */
+				free(st);
+				return 1;
+			}
 			if (!(ls = malloc((total ? total : 1) * sizeof *ls))) {
 				free(st);
 				return -1;
@@ -693,10 +702,14 @@ int lode__sum_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsigned
 			rc = -1;
 			goto out;
 		}
-	if (!(key = malloc((n ? n : 1) * sizeof *key)) || qt_keys(&t, key) ||
-	    cell_lists(boxes, n, c->dsx, c->dsy, &start, &list)) {
+	if (!(key = malloc((n ? n : 1) * sizeof *key)) || qt_keys(&t, key)) {
 		rc = -1;
 		goto out;
+	}
+	switch (cell_lists(boxes, n, c->dsx, c->dsy, &start, &list)) {
+	case 0: break;
+	case 1: rc = 0; goto out; /* GDAL's warper does the window: the same pixels */
+	default: rc = -1; goto out;
 	}
 	for (int ty = 0; ty < c->dsy && rc == 1; ty++) {
 		unsigned char *row = dst + ((size_t)(c->dy + ty) * (size_t)nx + (size_t)c->dx) * esize;

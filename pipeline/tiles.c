@@ -190,12 +190,13 @@ lode_status lode__tiler_new(const lode_tiler_params *p, lode__tiler **out, lode_
 	   source pixels make one 500 x 500 tile), the cores no tile keeps busy decode the
 	   source's blocks for the ones that are (GDAL's multi-threaded GeoTIFF reading; the
 	   same pixels, and about one block's buffers per decoding thread; one-band GeoTIFFs,
-	   which a first opening tells). */
+	   which the source opened while planning tells, or a first opening of it). */
 	if ((p->wp->nx + p->chunk_cols - 1) / p->chunk_cols < t->nworkers - 1) {
 		lode__raster *probe = NULL;
-		if ((rc = lode__raster_open(p->source_path, p->open_options, p->rules, &probe, err)))
+		if (!p->source &&
+		    (rc = lode__raster_open(p->source_path, p->open_options, p->rules, &probe, err)))
 			goto out;
-		t->decoders = lode__raster_decode_threads(probe, t->nworkers - 1);
+		t->decoders = lode__raster_decode_threads(p->source ? p->source : probe, t->nworkers - 1);
 		lode__raster_close(probe);
 	}
 	for (int i = 0; i < t->nworkers; i++) {

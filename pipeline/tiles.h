@@ -7,11 +7,14 @@
 
 #include <stddef.h>
 #include "error.h"
+#include "raster_gdal.h"
 #include "source_files.h"
 #include "warp_params.h"
 
 typedef struct lode_tiler_params {
-	const char *source_path; /* each thread opens its own dataset */
+	const char *source_path;    /* each thread opens its own dataset */
+	const lode__raster *source; /* the source opened while planning, or NULL (read only on
+				       the calling thread, to learn its driver and bands) */
 	const char *const *open_options;
 	const lode_source_rules *rules; /* checked again at every open */
 	const lode_warp_params *wp;     /* the whole target grid */

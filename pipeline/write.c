@@ -236,6 +236,7 @@ static lode_status start_tiler(const plan *p, const plan_item *it, const lode_wa
 {
 	lode_status rc;
 	lode_tiler_params tp = {.source_path = it->spec->source_path,
+				.source = it->src,
 				.open_options = (const char *const *)it->spec->open_options,
 				.rules = &it->rules,
 				.wp = wp,

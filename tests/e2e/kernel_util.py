@@ -67,12 +67,11 @@ def mode_counts(err, tag):
     return tuple(int(x) for x in m[-1])
 
 
-def run_both(ctx, d, man, tag):
-    """lode run of man as it is and with LODE_WARP_KERNEL=gdal (GDAL's warper on the
-    source's own type): the bundles must be byte-identical.  Returns the profile counts
-    (kernel, gdal, mode on bytes, mode on floats, lode's mode kernel, of them as bytes,
-    as floats) of the normal run and its bundle's path."""
-    counts, outs = [], []
+def run_pair(ctx, d, man, tag):
+    """lode run of man as it is and with LODE_WARP_KERNEL=gdal (GDAL's warper for every
+    window), LODE_PROFILE set: the bundles must be byte-identical.  Returns both runs'
+    stderr (lode's, then GDAL's warper's) and the first run's bundle."""
+    errs, outs = [], []
     for k in ("lode", "gdal"):
         env = ctx.env()
         env["LODE_PROFILE"] = "1"
@@ -82,14 +81,22 @@ def run_both(ctx, d, man, tag):
         r = lode(ctx, ["run", man, "-o", out, "-q"], d, env)
         assert_no_crash(r)
         assert r.rc == 0, r.brief()
-        counts.append(profile_counts(r.err, tag) + mode_counts(r.err, tag))
+        errs.append(r.err)
         outs.append(out)
+    if open(outs[0], "rb").read() != open(outs[1], "rb").read():
+        raise AssertionError("%s: bundle differs from the one GDAL's warper writes" % tag)
+    return errs, outs[0]
+
+
+def run_both(ctx, d, man, tag):
+    """run_pair for mode on 16-bit values.  Returns the profile counts (kernel, gdal, mode
+    on bytes, mode on floats, lode's mode kernel, of them as bytes, as floats) of the
+    normal run and its bundle's path."""
+    errs, bundle = run_pair(ctx, d, man, tag)
+    counts = [profile_counts(e, tag) + mode_counts(e, tag) for e in errs]
     assert counts[1][2:] == (0, 0, 0, 0, 0), ("%s: LODE_WARP_KERNEL=gdal still counted bytes or "
                                               "floats, or ran lode's mode kernel" % tag)
-    if open(outs[0], "rb").read() != open(outs[1], "rb").read():
-        raise AssertionError("%s: bundle differs from the one GDAL's warper on the source "
-                             "type writes" % tag)
-    return counts[0], outs[0]
+    return counts[0], bundle
 
 
 def mode_cases(ctx, tdir, cases, want):
@@ -179,27 +186,30 @@ def field_grid(path, dtype, nodata, n=(460, 380), seed=3, scale=1.0, offset=0.0)
 
 
 def run_average(ctx, d, man, tag, pattern=AVERAGE, kernel="average"):
-    """lode run of man as it is and with LODE_WARP_KERNEL=gdal: byte-identical bundles.
-    Returns (windows by lode's average (or other: pattern) kernel, windows by GDAL's
-    warper) of the normal run, and its bundle."""
-    counts, outs = [], []
-    for k in ("lode", "gdal"):
-        env = ctx.env()
-        env["LODE_PROFILE"] = "1"
-        if k == "gdal":
-            env["LODE_WARP_KERNEL"] = "gdal"
-        out = os.path.join(d, "%s-%s.nc" % (tag, k))
-        r = lode(ctx, ["run", man, "-o", out, "-q"], d, env)
-        assert_no_crash(r)
-        assert r.rc == 0, r.brief()
-        avg = pattern.findall(r.err)
-        assert avg, "%s: no %s count in the profile line %r" % (tag, kernel, r.err[-300:])
-        counts.append((int(avg[-1]), profile_counts(r.err, tag)[1]))
-        outs.append(out)
+    """run_pair.  Returns (windows by lode's average (or other: pattern) kernel, windows
+    by GDAL's warper) of the normal run, and its bundle."""
+    errs, bundle = run_pair(ctx, d, man, tag)
+    counts = []
+    for e in errs:
+        n = pattern.findall(e)
+        assert n, "%s: no %s count in the profile line %r" % (tag, kernel, e[-300:])
+        counts.append((int(n[-1]), profile_counts(e, tag)[1]))
     assert counts[1][0] == 0, "%s: LODE_WARP_KERNEL=gdal still ran lode's %s kernel" % (tag, kernel)
-    if open(outs[0], "rb").read() != open(outs[1], "rb").read():
-        raise AssertionError("%s: bundle differs from the one GDAL's warper writes" % tag)
-    return counts[0], outs[0]
+    return counts[0], bundle
+
+
+def kernel_ran(ctx, tdir, man, pattern, kernel, least, gdal_none=False):
+    """lode run of man with LODE_PROFILE: lode's kernel (pattern) warped at least least
+    windows, and (gdal_none) GDAL's warper none."""
+    env = ctx.env()
+    env["LODE_PROFILE"] = "1"
+    r = lode(ctx, ["run", man, "-o", os.path.join(tdir, "p.nc"), "-q"], tdir, env)
+    assert r.rc == 0, r.brief()
+    n = pattern.findall(r.err)
+    assert n and int(n[-1]) >= least, "lode's %s kernel warped %s windows (expected >= %d)" % (
+        kernel, n, least)
+    if gdal_none:
+        assert profile_counts(r.err, kernel)[1] == 0, "GDAL's warper did some windows"
 
 
 def average_sources(tdir):

@@ -26,7 +26,7 @@ from lodetest import (assert_no_crash, bundles_same_for_threads, compare_pixels,
 from kernel_util import (POLICY, class_grid, mode_cases, grids, AVERAGE, field_grid,
                         run_average, average_sources, CUBIC, interp_sources,
                         kernel_equals_gdalwarp, finer_grids, SPLINE, LANCZOS, STATS,
-                        STAT_METHODS, kernel_cases)  # noqa: E402
+                        STAT_METHODS, kernel_cases, kernel_ran)  # noqa: E402
 
 
 @test
@@ -178,25 +178,7 @@ def test_average_equals_gdalwarp(ctx, tdir):
     ds = [{"name": "avg_" + k, "source": p, "resampling": "average"} for k, p in srcs]
     targets = grids(srcs[0][1]) + [("geo8x", make_target("EPSG:4326", [srcs[0][1]], res=0.018,
                                                          margin=2, error_threshold=0))]
-    problems = []
-    for tag, target in targets:
-        d = os.path.join(tdir, tag)
-        os.makedirs(d, exist_ok=True)
-        man = os.path.join(d, "manifest.yaml")
-        write_manifest(man, target, ds, POLICY)
-        try:
-            (navg, ngdal), bundle = run_average(ctx, d, man, tag)
-            if navg < len(ds) or ngdal != 0:
-                problems.append("%s: %d windows by lode's average kernel, %d by GDAL's warper "
-                                "(expected all %d datasets' windows by lode's)" % (
-                                    tag, navg, ngdal, len(ds)))
-            for x in ds:
-                ref = gdalwarp_ref(ctx, d, target, x, os.path.join(d, x["name"] + "_ref.tif"), et=0)
-                compare_pixels("%s/%s" % (tag, x["name"]), read_raster(nc_name(bundle, x["name"])),
-                               read_raster(ref), exact=True)
-        except AssertionError as e:
-            problems.append(str(e))
-    assert not problems, "; ".join(problems)
+    kernel_cases(ctx, tdir, targets, ds, AVERAGE, "average")
 
 
 @test
@@ -209,12 +191,7 @@ def test_average_threads_identical(ctx, tdir):
     man = os.path.join(tdir, "manifest.yaml")
     write_manifest(man, target, [{"name": "field", "source": src, "resampling": "average"}], POLICY)
     bundles_same_for_threads(ctx, tdir, man)
-    env = ctx.env()
-    env["LODE_PROFILE"] = "1"
-    r = lode(ctx, ["run", man, "-o", os.path.join(tdir, "p.nc"), "-q"], tdir, env)
-    assert r.rc == 0, r.brief()
-    n = AVERAGE.findall(r.err)
-    assert n and int(n[-1]) >= 4, "lode's average kernel warped %s windows (expected >= 4)" % n
+    kernel_ran(ctx, tdir, man, AVERAGE, "average", 4)
 
 
 @test
@@ -380,12 +357,7 @@ def test_stats_threads_identical(ctx, tdir):
     write_manifest(man, target, [{"name": m, "source": src, "resampling": m}
                                  for m in STAT_METHODS], POLICY)
     bundles_same_for_threads(ctx, tdir, man, threads=(1, 2))
-    env = ctx.env()
-    env["LODE_PROFILE"] = "1"
-    r = lode(ctx, ["run", man, "-o", os.path.join(tdir, "p.nc"), "-q"], tdir, env)
-    assert r.rc == 0, r.brief()
-    n = STATS.findall(r.err)
-    assert n and int(n[-1]) >= 4 * len(STAT_METHODS), "lode's kernel warped %s windows" % n
+    kernel_ran(ctx, tdir, man, STATS, "rms, min, max, med, q1 and q3", 4 * len(STAT_METHODS))
 
 
 if __name__ == "__main__":
