@@ -1,7 +1,7 @@
 /*
  * warp_bilinear.c -- lode's own bilinear warp of a window, for the common case of a
- * survey grid or a DEM (one Float32, Int16, UInt16 or Byte band with a nodata value),
- * giving the same pixels, bit for bit, as GDAL's warper gives for the same window.
+ * survey grid, a DEM or an image (Float32, Int16, UInt16 or Byte bands with a nodata
+ * value), giving the same pixels, bit for bit, as GDAL's warper gives for the same window.
  *
  * Why: with a destination nodata value GDAL's warper keeps a destination validity
  * mask, and with it every window goes through its general per-pixel kernel
@@ -47,7 +47,9 @@
  * are the sampled extent without a margin; a chunk whose scale GDAL would sample on a grid
  * is not ours), and formats/warp_cubic.c's cubic, cubicspline and lanczos.  The state they
  * share is in warp_kernel.h.
- * Anything else (another resampling, another working type, several bands, no nodata
+ * Several bands are warped one after the other over the same chunks (GDAL's memory
+ * limit counts all of them), each with GDAL's nodata rules for several bands (warp_bands).
+ * Anything else (another resampling, another working type, no nodata
  * (GDAL's own fast kernels do that case), a source mask band, an edge sample that fails
  * to transform, a bilinear or cubic chunk that GDAL would resample with its wider
  * kernel because its scale is below 0.95, a one-pixel-wide source window) is not ours: lode__bilinear_window
@@ -86,15 +88,17 @@ static GDALDataType working_type(GDALDatasetH src, const lode_warp_params *p, GD
 	wo = GDALCreateWarpOptions();
 	wo->hSrcDS = src;
 	wo->hDstDS = dst;
-	wo->nBandCount = 1;
-	wo->panSrcBands = CPLMalloc(sizeof(int));
-	wo->panDstBands = CPLMalloc(sizeof(int));
-	wo->padfSrcNoDataReal = CPLMalloc(sizeof(double));
-	wo->padfDstNoDataReal = CPLMalloc(sizeof(double));
-	wo->panSrcBands[0] = p->bands[0];
-	wo->panDstBands[0] = 1;
-	wo->padfSrcNoDataReal[0] = p->src_nodata;
-	wo->padfDstNoDataReal[0] = p->dst_nodata;
+	wo->nBandCount = p->nbands;
+	wo->panSrcBands = CPLMalloc(sizeof(int) * (size_t)p->nbands);
+	wo->panDstBands = CPLMalloc(sizeof(int) * (size_t)p->nbands);
+	wo->padfSrcNoDataReal = CPLMalloc(sizeof(double) * (size_t)p->nbands);
+	wo->padfDstNoDataReal = CPLMalloc(sizeof(double) * (size_t)p->nbands);
+	for (int i = 0; i < p->nbands; i++) {
+		wo->panSrcBands[i] = p->bands[i];
+		wo->panDstBands[i] = i + 1;
+		wo->padfSrcNoDataReal[i] = p->src_nodata;
+		wo->padfDstNoDataReal[i] = p->dst_nodata;
+	}
 	GDALWarpResolveWorkingDataType(wo);
 	t = wo->eWorkingDataType;
 	*mem_limit = wo->dfWarpMemoryLimit > 0 ? wo->dfWarpMemoryLimit : 64.0 * 1024 * 1024;
@@ -114,7 +118,7 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
 	if ((strcmp(p->resampling, "bilinear") != 0 && lode__footprint_method(p->resampling) < 0 &&
 	     strcmp(p->resampling, "nearest") != 0 && strcmp(p->resampling, "cubic") != 0 &&
 	     strcmp(p->resampling, "cubicspline") != 0 && strcmp(p->resampling, "lanczos") != 0) ||
-	    p->nbands != 1 || !p->has_src_nodata || !p->has_dst_nodata ||
+	    p->nbands < 1 || !p->has_src_nodata || !p->has_dst_nodata ||
 	    (dst_type != GDT_Float32 && dst_type != GDT_Int16 && dst_type != GDT_UInt16 &&
 	     dst_type != GDT_Byte))
 		return NULL;
@@ -123,12 +127,15 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
 	if (working_type(src, p, dst_type, &mem_limit) != dst_type ||
 	    (dst_type != GDT_Float32 && isnan(p->src_nodata)))
 		return NULL;
-	if (!(b = calloc(1, sizeof *b)))
+	if (!(b = calloc(1, sizeof *b)) || !(b->bands = malloc(sizeof *b->bands * (size_t)p->nbands))) {
+		free(b);
 		return NULL; /* GDAL's warper will do */
+	}
 	b->src = src;
 	b->src_w = GDALGetRasterXSize(src);
 	b->src_h = GDALGetRasterYSize(src);
-	b->band = p->bands[0];
+	b->nbands = p->nbands;
+	memcpy(b->bands, p->bands, sizeof *b->bands * (size_t)p->nbands);
 	b->method = lode__footprint_method(p->resampling);
 	b->average = b->method >= 0; /* average, rms, min, max, med, q1, q3 or sum */
 	b->cubic = strcmp(p->resampling, "cubic") == 0;
@@ -153,8 +160,10 @@ void lode__bilinear_free(lode__bilinear *b)
 {
 	if (!b)
 		return;
+	free(b->bands);
 	free(b->chunks);
-	free(b->sbuf);
+	free(b->sown);
+	free(b->raw);
 	free(b->mask);
 	free(b->px);
 	free(b->py);
@@ -281,8 +290,8 @@ static int source_window(const lode__bilinear *b, GDALTransformerFunc fn, void *
 static int collect(lode__bilinear *b, GDALTransformerFunc fn, void *arg, int dx, int dy, int dsx, int dsy)
 {
 	lode__warp_chunk c = {.dx = dx, .dy = dy, .dsx = dsx, .dsy = dsy};
-	/* values and validity masks, as GDAL counts them */
-	const double src_bits = GDALGetDataTypeSizeBits(b->work) + 1.0, dst_bits = src_bits;
+	/* values and validity masks of every band, as GDAL counts them */
+	const double src_bits = (GDALGetDataTypeSizeBits(b->work) + 1.0) * b->nbands, dst_bits = src_bits;
 	double fill = 0.0, mem;
 
 	if (source_window(b, fn, arg, &c, &fill))
@@ -351,21 +360,31 @@ static int four_samples(const lode__warp_chunk *c)
 
 static int grow(lode__bilinear *b, const lode__warp_chunk *c)
 {
-	size_t need = (size_t)c->ssx * (size_t)c->ssy;
+	const size_t need = (size_t)c->ssx * (size_t)c->ssy;
+	const size_t planes = b->nbands > 1 ? (size_t)b->nbands + 1 : 1;
+	const size_t raw =
+	    b->nbands > 1 ? need * (size_t)b->nbands * (size_t)GDALGetDataTypeSizeBytes(b->type) : 0;
 
-	if (need > b->mask_len) {
-		unsigned char *m = realloc(b->mask, need);
+	if (need * planes > b->mask_len) {
+		unsigned char *m = realloc(b->mask, need * planes);
 		if (!m)
 			return -1;
 		b->mask = m;
-		b->mask_len = need;
+		b->mask_len = need * planes;
 	}
-	if (need > b->sbuf_len) {
-		float *n = realloc(b->sbuf, need * sizeof *n);
+	if (need > b->sown_len) {
+		float *n = realloc(b->sown, need * sizeof *n);
 		if (!n)
 			return -1;
-		b->sbuf = n;
-		b->sbuf_len = need;
+		b->sown = n;
+		b->sown_len = need;
+	}
+	if (raw > b->raw_len) {
+		void *n = realloc(b->raw, raw);
+		if (!n)
+			return -1;
+		b->raw = n;
+		b->raw_len = raw;
 	}
 	if (c->dsx > b->row_cap) {
 		size_t n = (size_t)c->dsx;
@@ -388,23 +407,24 @@ static int grow(lode__bilinear *b, const lode__warp_chunk *c)
 	return 0;
 }
 
-/* GDALWarpNoDataMasker over the chunk's source window: for Float32 ARE_REAL_EQUAL in
-   float arithmetic, for integer types equality with the integer nodata value (none when
-   it is out of the type's range).  Returns the mask, or NULL when every pixel is valid. */
-static const unsigned char *validity(lode__bilinear *b, size_t n)
+/* GDALWarpNoDataMasker over the n values v of a band's source window, into m: for
+   Float32 ARE_REAL_EQUAL in float arithmetic, for integer types equality with the
+   integer nodata value (none when it is out of the type's range).  Returns 1 when some
+   pixel is nodata, 0 when every pixel is valid. */
+static int validity(const lode__bilinear *b, const float *v, unsigned char *m, size_t n)
 {
-	const float *v = b->sbuf;
-	unsigned char *m = b->mask;
 	int any = 0;
 
 	if (b->type != GDT_Float32) {
-		if (!b->nodata_fits)
-			return NULL;
+		if (!b->nodata_fits) {
+			memset(m, 1, n);
+			return 0;
+		}
 		for (size_t i = 0; i < n; i++) {
 			m[i] = v[i] != b->int_nodata;
 			any |= !m[i];
 		}
-		return any ? m : NULL;
+		return any;
 	}
 	for (size_t i = 0; i < n; i++) {
 		const float f = v[i], nd = b->nodata;
@@ -414,7 +434,7 @@ static const unsigned char *validity(lode__bilinear *b, size_t n)
 			m[i] = !(f == nd || fabsf(f - nd) < FLT_EPSILON * fabsf(f + nd) * 2);
 		any |= !m[i];
 	}
-	return any ? m : NULL;
+	return any;
 }
 
 /* GWKCheckAndComputeSrcOffsets: is target pixel i of this row inside the source
@@ -592,12 +612,15 @@ static size_t own_pixel(const lode__warp_chunk *c, double x, double y)
 	return (size_t)iy * (size_t)c->ssx + (size_t)ix;
 }
 
-/* One chunk by bilinear, cubic or (ax, ay not NULL) cubicspline. */
-static void warp_chunk(lode__bilinear *b, const lode__warp_chunk *c, GDALTransformerFunc fn, void *arg,
-		       const lode__spline_axis *ax, const lode__spline_axis *ay, int nx, unsigned char *dst)
+/* One chunk of one band by bilinear, cubic or (ax, ay not NULL) cubicspline or lanczos:
+   m, the band's validity; u, the unified one (a pixel valid in any band), which alone
+   decides whether a point's own pixel lets it have a value (the same as m with one
+   band; both NULL when every pixel of every band is valid). */
+static void warp_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
+		       const unsigned char *u, GDALTransformerFunc fn, void *arg, const lode__spline_axis *ax,
+		       const lode__spline_axis *ay, int nx, unsigned char *dst)
 {
 	const size_t esize = (size_t)GDALGetDataTypeSizeBytes(b->type);
-	const unsigned char *m = validity(b, (size_t)c->ssx * (size_t)c->ssy);
 
 	for (int row = 0; row < c->dsy; row++) {
 		unsigned char *out = dst + ((size_t)(c->dy + row) * (size_t)nx + (size_t)c->dx) * esize;
@@ -607,7 +630,7 @@ static void warp_chunk(lode__bilinear *b, const lode__warp_chunk *c, GDALTransfo
 			double v;
 			if (!inside(b, c, fn, arg, i, row))
 				continue;
-			if (m && !m[own_pixel(c, *x, *y)]) /* the point's own pixel must be valid */
+			if (u && !u[own_pixel(c, *x, *y)]) /* the point's own pixel must be valid */
 				continue;
 			if (ax) {
 				if (!(b->lanczos
@@ -630,14 +653,14 @@ static void warp_chunk(lode__bilinear *b, const lode__warp_chunk *c, GDALTransfo
 	}
 }
 
-/* One chunk by nearest neighbour (GWKNearestThread and GDAL's no-mask variant): the
-   value of the point's own source pixel, when valid, stored as it is (no rounding, no
-   step off the nodata value).  Integer values were read exactly as Float32. */
-static void nearest_chunk(lode__bilinear *b, const lode__warp_chunk *c, GDALTransformerFunc fn, void *arg,
-			  int nx, unsigned char *dst)
+/* One chunk of one band by nearest neighbour (GWKNearestThread and GDAL's no-mask
+   variant): the value of the point's own source pixel, when valid in the band (m, NULL
+   when all valid: the unified validity GDAL checks first is implied), stored as it is (no
+   rounding, no step off the nodata value).  Integer values were read exactly as Float32. */
+static void nearest_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
+			  GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst)
 {
 	const size_t esize = (size_t)GDALGetDataTypeSizeBytes(b->type);
-	const unsigned char *m = validity(b, (size_t)c->ssx * (size_t)c->ssy);
 
 	for (int row = 0; row < c->dsy; row++) {
 		unsigned char *out = dst + ((size_t)(c->dy + row) * (size_t)nx + (size_t)c->dx) * esize;
@@ -661,6 +684,94 @@ static void nearest_chunk(lode__bilinear *b, const lode__warp_chunk *c, GDALTran
 				out[i] = (uint8_t)v;
 		}
 	}
+}
+
+/* The chunk's source window: one band read as Float32 into b->sown; several bands read
+   at once in the source's type into b->raw, as GDAL's warper reads them (band_values
+   makes each band Float32 in its turn: the Float32 copies of all bands together would
+   be four times GDAL's memory for bytes). */
+static int read_chunk(lode__bilinear *b, const lode__warp_chunk *c)
+{
+	if (b->nbands == 1) {
+		b->sbuf = b->sown;
+		return GDALRasterIO(GDALGetRasterBand(b->src, b->bands[0]), GF_Read, c->sx, c->sy, c->ssx,
+				    c->ssy, b->sown, c->ssx, c->ssy, GDT_Float32, 0, 0) != CE_None;
+	}
+	return GDALDatasetRasterIO(b->src, GF_Read, c->sx, c->sy, c->ssx, c->ssy, b->raw, c->ssx, c->ssy,
+				   b->type, b->nbands, b->bands, 0, 0, 0) != CE_None;
+}
+
+/* Point b->sbuf at band k's values of the chunk read by read_chunk (n pixels). */
+static void band_values(lode__bilinear *b, int k, size_t n)
+{
+	const int esize = GDALGetDataTypeSizeBytes(b->type);
+	const unsigned char *v = (const unsigned char *)b->raw + (size_t)k * n * (size_t)esize;
+
+	if (b->nbands == 1)
+		return; /* read_chunk read it as Float32 */
+	if (b->type == GDT_Float32) {
+		b->sbuf = (const float *)(const void *)v;
+		return;
+	}
+	GDALCopyWords64(v, b->type, esize, b->sown, GDT_Float32, 4, (GPtrDiff_t)n);
+	b->sbuf = b->sown;
+}
+
+/*
+ * Every band of one chunk, band k into plane k of dst (nx x ny pixels each).  Nodata as
+ * GDALWarpOperation::WarpRegionToBuffer masks it: each band's validity (papanBandSrcValid),
+ * none at all when every pixel of every band is valid, and with several bands and no
+ * UNIFIED_SRC_NODATA option both a band's own and the unified validity, a pixel valid in
+ * any band (panUnifiedSrcValid).  A kernel that reads the unified validity and then the
+ * band's (GWKGetPixelValue, GWKGetPixelRow) sees the band's alone, which implies the
+ * other; only a point's own-pixel test in the interpolating kernels (GWKRealCase) and the
+ * choice of the source pixels in sum's quadtree see the unified one by itself.  Returns
+ * 1, 0 when GDAL's warper must do the window, -1 when out of memory.
+ */
+static int warp_bands(lode__bilinear *b, const lode__warp_chunk *c, GDALTransformerFunc fn, void *arg, int nx,
+		      int ny, unsigned char *dst)
+{
+	const size_t n = (size_t)c->ssx * (size_t)c->ssy;
+	const size_t plane = (size_t)nx * (size_t)ny * (size_t)GDALGetDataTypeSizeBytes(b->type);
+	unsigned char *u = b->nbands > 1 ? b->mask + (size_t)b->nbands * n : b->mask;
+	int any = 0, rc = 1;
+
+	/* the masks of every band first: whether any pixel of any band is nodata decides
+	   whether GDAL has masks at all */
+	for (int k = 0; k < b->nbands; k++) {
+		band_values(b, k, n);
+		any |= validity(b, b->sbuf, b->mask + (size_t)k * n, n);
+	}
+	if (any && b->nbands > 1) {
+		memcpy(u, b->mask, n);
+		for (int k = 1; k < b->nbands; k++) {
+			const unsigned char *m = b->mask + (size_t)k * n;
+			for (size_t j = 0; j < n; j++)
+				u[j] |= m[j];
+		}
+	}
+	/* the last band first: its values are the ones band_values made last */
+	for (int k = b->nbands - 1; k >= 0 && rc == 1; k--) {
+		const unsigned char *m = any ? b->mask + (size_t)k * n : NULL, *um = any ? u : NULL;
+		unsigned char *out = dst + (size_t)k * plane;
+		if (k != b->nbands - 1)
+			band_values(b, k, n);
+		if (b->nearest) {
+			nearest_chunk(b, c, m, fn, arg, nx, out);
+		} else if (b->method == LODE_FP_SUM) {
+			rc = lode__sum_chunk(b, c, um, m, fn, arg, nx, out);
+		} else if (b->average) {
+			rc = lode__average_chunk(b, c, m, fn, arg, nx, out);
+		} else if (!b->spline && !b->lanczos) {
+			warp_chunk(b, c, m, um, fn, arg, NULL, NULL, nx, out);
+		} else {
+			lode__spline_axis ax, ay;
+			if (spline_axes(b, c, &ax, &ay) != 1)
+				return -1; /* cannot happen: the first pass said 1 */
+			warp_chunk(b, c, m, um, fn, arg, &ax, &ay, nx, out);
+		}
+	}
+	return rc;
 }
 
 int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, int nx, int ny, void *buf)
@@ -693,34 +804,15 @@ int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, 
 	}
 	/* INIT_DEST=NO_DATA, converted to the target type the way GDAL converts it */
 	GDALCopyWords64(&b->dst_nodata, GDT_Float64, 0, dst, b->type, GDALGetDataTypeSizeBytes(b->type),
-			(GPtrDiff_t)nx * ny);
+			(GPtrDiff_t)nx * ny * b->nbands);
 	for (int i = 0; i < b->nchunks; i++) {
 		const lode__warp_chunk *c = &b->chunks[i];
 		if (c->ssx <= 0 || c->ssy <= 0)
 			continue;
-		if (grow(b, c))
+		if (grow(b, c) || read_chunk(b, c))
 			return -1;
-		if (GDALRasterIO(GDALGetRasterBand(b->src, b->band), GF_Read, c->sx, c->sy, c->ssx, c->ssy,
-				 b->sbuf, c->ssx, c->ssy, GDT_Float32, 0, 0) != CE_None)
-			return -1;
-		if (b->nearest) {
-			nearest_chunk(b, c, fn, arg, nx, dst);
-		} else if (b->method == LODE_FP_SUM) {
-			if ((rc = lode__sum_chunk(b, c, validity(b, (size_t)c->ssx * (size_t)c->ssy), fn, arg,
-						  nx, dst)) != 1)
-				return rc; /* 0: GDAL's warper does the whole window */
-		} else if (b->average) {
-			if (!lode__average_chunk(b, c, validity(b, (size_t)c->ssx * (size_t)c->ssy), fn, arg,
-						 nx, dst))
-				return 0; /* GDAL's warper does the whole window */
-		} else if (!b->spline && !b->lanczos)
-			warp_chunk(b, c, fn, arg, NULL, NULL, nx, dst);
-		else {
-			lode__spline_axis ax, ay;
-			if (spline_axes(b, c, &ax, &ay) != 1)
-				return -1; /* cannot happen: the first pass said 1 */
-			warp_chunk(b, c, fn, arg, &ax, &ay, nx, dst);
-		}
+		if ((rc = warp_bands(b, c, fn, arg, nx, ny, dst)) != 1)
+			return rc; /* 0: GDAL's warper does the whole window */
 	}
 	return 1;
 }

@@ -41,7 +41,8 @@ typedef struct lode__warp_chunk {
 struct lode__bilinear {
 	GDALDatasetH src;
 	int src_w, src_h;
-	int band;
+	int nbands; /* the source bands lode reads, one target band each */
+	int *bands;
 	int average;       /* 1: one of GWKAverageOrModeThread's methods (method), 0: bilinear or cubic */
 	int method;        /* LODE_FP_* when average */
 	int cubic;         /* 1: GDAL's cubic (bilinear at the edges and next to nodata) */
@@ -61,9 +62,15 @@ struct lode__bilinear {
 	/* scratch, kept between windows (one lode__bilinear per worker thread) */
 	lode__warp_chunk *chunks;
 	int nchunks, chunks_cap;
-	float *sbuf; /* the chunk's source window, read as Float32 (exact for these types) */
-	size_t sbuf_len;
-	unsigned char *mask; /* validity of the source window's pixels */
+	const float *sbuf; /* the chunk's source window of the band being warped, as Float32
+			      (exact for these types): sown, or a band of raw when Float32 */
+	float *sown;       /* one band's source window as Float32 */
+	size_t sown_len;
+	void *raw; /* several bands: every band's source window, in the source's type, as
+		      GDAL's warper reads them */
+	size_t raw_len;
+	unsigned char *mask; /* validity of the source window's pixels: one plane per band,
+				and with several bands the unified one (valid in any band) */
 	size_t mask_len;
 	double *px, *py, *pz, *px2, *py2, *pz2;
 	int *ok, *ok2;
@@ -125,11 +132,14 @@ static inline void lode__warp_store_int(const struct lode__bilinear *b, void *ro
 int lode__average_chunk(struct lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
 			GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst);
 
-/* GWKSumPreserving over one chunk (formats/warp_sum.c), as lode__average_chunk.  Returns
-   1, 0 when GDAL's warper must do the window (an intersection of more than 16 points,
-   which std::sort would not sort by insertion), -1 when out of memory. */
-int lode__sum_chunk(struct lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
-		    GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst);
+/* GWKSumPreserving over one chunk (formats/warp_sum.c), as lode__average_chunk; u: the
+   unified validity (a pixel valid in any band) that decides which source pixels GDAL
+   puts in its quadtree, m: the band's own, which decides which of them add their value
+   (both m with one band; NULL when all valid).  Returns 1, 0 when GDAL's warper must do
+   the window (an intersection of more than 16 points, which std::sort would not sort by
+   insertion), -1 when out of memory. */
+int lode__sum_chunk(struct lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *u,
+		    const unsigned char *m, GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst);
 
 /* LODE_FP_* for a resampling name lode's footprint kernels compute, or -1. */
 int lode__footprint_method(const char *resampling);

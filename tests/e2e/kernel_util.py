@@ -403,3 +403,49 @@ def nearest_sources(tdir):
     ds.GetRasterBand(1).WriteArray(z)
     ds = None
     return srcs + [("f32odd", odd)]
+
+
+BILINEAR = re.compile(r"(\d+) by lode's bilinear kernel")
+
+
+def multiband_grid(path, same, interleave="PIXEL", seed=7, n=(460, 380), cancel=False, scatter=0.03):
+    """A 3-band Byte image (nodata 0 on each band, values 1-255) in EPSG:3375 with holes
+    and a ragged edge in every band; same: the holes at the same pixels in every band
+    (an RGB image's usual nodata), else each band also has its own scattered holes and
+    band 2 a patch of its own (a pixel nodata in one band only: GDAL's unified validity,
+    valid in any band, then differs from the band's); scatter: the fraction of each
+    band's own scattered holes.  cancel: Float32 instead, the values +-1e15 in a
+    checkerboard, so that a sum's bits show the order of its additions."""
+    from osgeo import gdal, osr
+    nx, ny = n
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    ds = gdal.GetDriverByName("GTiff").Create(
+        path, nx, ny, 3, gdal.GDT_Float32 if cancel else gdal.GDT_Byte,
+        ["TILED=YES", "BLOCKXSIZE=128", "BLOCKYSIZE=128", "INTERLEAVE=" + interleave])
+    ds.SetGeoTransform((380000.0, 250.0, 0.0, 520000.0, 0.0, -250.0))
+    s = osr.SpatialReference()
+    s.ImportFromEPSG(3375)
+    ds.SetProjection(s.ExportToWkt())
+    holes = np.zeros((ny, nx), bool)
+    holes[40:90, 100:170] = True
+    holes[(xx - 300) ** 2 + (yy - 250) ** 2 < 35 ** 2] = True
+    ends = (nx * (0.9 + 0.1 * rng.random(ny))).astype(int)
+    for r in range(ny):
+        holes[r, ends[r]:] = True
+    for b in range(3):
+        v = (128 + 100 * np.sin(xx / (13.0 + 5 * b)) * np.cos(yy / (19.0 + 3 * b))
+             + 20 * rng.standard_normal((ny, nx)))
+        a = np.clip(np.round(v), 1, 255)
+        if cancel:
+            a = v + np.where((xx + yy) % 2, 1e15, -1e15)
+        m = holes.copy()
+        if not same:
+            m |= rng.random((ny, nx)) < scatter
+            if b == 1:
+                m[200:260, 20:90] = True
+        a[m] = 0
+        ds.GetRasterBand(b + 1).SetNoDataValue(0)
+        ds.GetRasterBand(b + 1).WriteArray(a)
+    ds = None
+    return path

@@ -24,7 +24,8 @@ from lodetest import (assert_no_crash, bundles_same_for_threads, compare_pixels,
                       write_manifest)
 from kernel_util import (POLICY, class_grid, grids, field_grid, run_average,
                         average_sources, finer_grids, SUM, MODEK, kernel_cases,
-                        mode_sources, NEAREST, nearest_sources, kernel_ran)  # noqa: E402
+                        mode_sources, NEAREST, nearest_sources, kernel_ran, multiband_grid,
+                        BILINEAR, CUBIC, SPLINE, LANCZOS, AVERAGE, STATS)  # noqa: E402
 
 
 @test
@@ -193,6 +194,61 @@ def test_small_target_several_bands_decode_alone(ctx, tdir):
     assert "decoded on" not in r.err, "a 3-band file was decoded on several threads: %r" % r.err
     ref = gdalwarp_ref(ctx, tdir, target, x, os.path.join(tdir, "band2_ref.tif"), et=0)
     compare_pixels("band2", read_raster(nc_name(out, "band2")), read_raster(ref), exact=True)
+
+
+@test
+def test_multiband_equals_gdalwarp(ctx, tdir):
+    """lode's kernels on several bands (formats/warp_bilinear.c warp_bands): 3-band Byte
+    images, pixel- and band-interleaved, with nodata at the same pixels in every band and
+    with holes of one band only (where GDAL's unified validity, a pixel valid in any
+    band, decides a point's own pixel and sum's source pixels, and the band's own
+    validity its values; and a Float32 one whose sums cancel), by every method lode has
+    a kernel for, finer and coarser in
+    EPSG:4326 and UTM: every pixel of every band bit for bit gdalwarp -et 0's, the bundle
+    byte-identical to LODE_WARP_KERNEL=gdal's, and every window warped by lode's kernel."""
+    srcs = [("same", multiband_grid(os.path.join(tdir, "same.tif"), True)),
+            ("diff", multiband_grid(os.path.join(tdir, "diff.tif"), False, seed=8)),
+            ("band", multiband_grid(os.path.join(tdir, "band.tif"), False, "BAND", seed=9))]
+    src = srcs[0][1]
+    finer = [("geo_fine", make_target("EPSG:4326", [src], res=0.0016, margin=4, error_threshold=0)),
+             ("utm_same", make_target("EPSG:32647", [src], res=250.0, margin=3, error_threshold=0))]
+    coarser = [("geo2_3x", make_target("EPSG:4326", [src], res=0.0052, margin=3, error_threshold=0)),
+               ("utm3_7x", make_target("EPSG:32647", [src], res=925.0, margin=2, error_threshold=0))]
+    cases = [("nearest", NEAREST, finer), ("bilinear", BILINEAR, finer), ("cubic", CUBIC, finer),
+             ("cubicspline", SPLINE, finer), ("lanczos", LANCZOS, finer),
+             ("average", AVERAGE, coarser), ("mode", MODEK, coarser), ("sum", SUM, coarser)]
+    cases += [(m, STATS, coarser[:1]) for m in ("rms", "min", "max", "med", "q1", "q3")]
+    # sums that cancel (Float32 +-1e15): their bits show the order of the additions,
+    # which follows GDAL's quadtree of the source pixels valid in any band
+    cancel = ("cancel", multiband_grid(os.path.join(tdir, "cancel.tif"), False, seed=10,
+                                       cancel=True, scatter=0.4))
+    problems = []
+    for method, pattern, targets in cases:
+        d = os.path.join(tdir, method)
+        os.makedirs(d)
+        ds = [{"name": "mb_" + k, "source": p, "resampling": method}
+              for k, p in srcs + ([cancel] if method == "sum" else [])]
+        try:
+            kernel_cases(ctx, d, targets, ds, pattern, method)
+        except AssertionError as e:
+            problems.append("%s: %s" % (method, e))
+    assert not problems, "; ".join(problems)
+
+
+@test
+def test_multiband_threads_identical(ctx, tdir):
+    """-j 1 and 2 give byte-identical bundles (cmp) with lode's kernels on a 3-band Byte
+    image of several windows each way (bilinear at the source's resolution, average 2.4x
+    coarser), and the kernels ran on every window."""
+    src = multiband_grid(os.path.join(tdir, "big.tif"), False, n=(1500, 1400), seed=11)
+    for method, pattern, res in (("bilinear", BILINEAR, 0.00226), ("average", AVERAGE, 0.0054)):
+        d = os.path.join(tdir, method)
+        os.makedirs(d)
+        man = os.path.join(d, "manifest.yaml")
+        write_manifest(man, make_target("EPSG:4326", [src], res=res, margin=2),
+                       [{"name": "mb", "source": src, "resampling": method}], POLICY)
+        bundles_same_for_threads(ctx, d, man, threads=(1, 2))
+        kernel_ran(ctx, d, man, pattern, method, 4, gdal_none=True)
 
 
 if __name__ == "__main__":
