@@ -361,7 +361,7 @@ static int four_samples(const lode__warp_chunk *c)
 static int grow(lode__bilinear *b, const lode__warp_chunk *c)
 {
 	const size_t need = (size_t)c->ssx * (size_t)c->ssy;
-	const size_t planes = b->nbands > 1 ? (size_t)b->nbands + 1 : 1;
+	const size_t planes = b->nbands > 1 ? 2 : 1; /* warp_bands */
 	const size_t raw =
 	    b->nbands > 1 ? need * (size_t)b->nbands * (size_t)GDALGetDataTypeSizeBytes(b->type) : 0;
 
@@ -733,29 +733,33 @@ static int warp_bands(lode__bilinear *b, const lode__warp_chunk *c, GDALTransfor
 {
 	const size_t n = (size_t)c->ssx * (size_t)c->ssy;
 	const size_t plane = (size_t)nx * (size_t)ny * (size_t)GDALGetDataTypeSizeBytes(b->type);
-	unsigned char *u = b->nbands > 1 ? b->mask + (size_t)b->nbands * n : b->mask;
+	/* mask: the band's validity; with several bands then the unified one, which only
+	   the interpolating kernels and sum read */
+	unsigned char *mask = b->mask, *unified = b->nbands > 1 ? b->mask + n : b->mask;
+	const int want_u = b->nbands > 1 && !b->nearest && (!b->average || b->method == LODE_FP_SUM);
 	int any = 0, rc = 1;
 
-	/* the masks of every band first: whether any pixel of any band is nodata decides
-	   whether GDAL has masks at all */
+	/* whether any pixel of any band is nodata decides whether GDAL has masks at all */
 	for (int k = 0; k < b->nbands; k++) {
 		band_values(b, k, n);
-		any |= validity(b, b->sbuf, b->mask + (size_t)k * n, n);
-	}
-	if (any && b->nbands > 1) {
-		memcpy(u, b->mask, n);
-		for (int k = 1; k < b->nbands; k++) {
-			const unsigned char *m = b->mask + (size_t)k * n;
+		if (k > 0 && want_u) {
+			any |= validity(b, b->sbuf, mask, n);
 			for (size_t j = 0; j < n; j++)
-				u[j] |= m[j];
+				unified[j] |= mask[j];
+		} else {
+			any |= validity(b, b->sbuf, k == 0 ? unified : mask, n);
 		}
 	}
-	/* the last band first: its values are the ones band_values made last */
+	/* the last band first: band_values and validity made its values and mask last */
 	for (int k = b->nbands - 1; k >= 0 && rc == 1; k--) {
-		const unsigned char *m = any ? b->mask + (size_t)k * n : NULL, *um = any ? u : NULL;
+		const unsigned char *m = any ? (b->nbands > 1 ? mask : unified) : NULL,
+				    *um = any ? unified : NULL;
 		unsigned char *out = dst + (size_t)k * plane;
-		if (k != b->nbands - 1)
+		if (k != b->nbands - 1) {
 			band_values(b, k, n);
+			if (any)
+				validity(b, b->sbuf, mask, n);
+		}
 		if (b->nearest) {
 			nearest_chunk(b, c, m, fn, arg, nx, out);
 		} else if (b->method == LODE_FP_SUM) {

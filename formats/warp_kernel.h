@@ -69,8 +69,8 @@ struct lode__bilinear {
 	void *raw; /* several bands: every band's source window, in the source's type, as
 		      GDAL's warper reads them */
 	size_t raw_len;
-	unsigned char *mask; /* validity of the source window's pixels: one plane per band,
-				and with several bands the unified one (valid in any band) */
+	unsigned char *mask; /* validity of the source window's pixels in a band, and with
+				several bands a second plane: the unified one (valid in any band) */
 	size_t mask_len;
 	double *px, *py, *pz, *px2, *py2, *pz2;
 	int *ok, *ok2;
