@@ -110,6 +110,7 @@ struct lode__raster {
 
 int lode__raster_decode_threads(const lode__raster *r, int n)
 {
+	const char *il;
 	char v[16];
 
 	if (n <= 1 || !r) {
@@ -117,11 +118,14 @@ int lode__raster_decode_threads(const lode__raster *r, int n)
 		return 0;
 	}
 	/* GDAL 3.6.2's multi-threaded GeoTIFF reading corrupts memory on a file stored band
-	   by band with extra samples (GDAL issue 7921, rasterio issue 2847; fixed in 3.7.1):
-	   one-band files only.  The user's GDAL_NUM_THREADS (ours is undone after each use)
-	   is left alone. */
+	   by band (PlanarConfiguration=Separate) with extra samples, and fails reading such a
+	   file band per band (GDAL issue 7921, rasterio issue 2847; fixed in 3.7.1): one-band
+	   files and files of several bands stored pixel by pixel (INTERLEAVE=PIXEL) only.
+	   The user's GDAL_NUM_THREADS (ours is undone after each use) is left alone. */
+	il = GDALGetMetadataItem(r->ds, "INTERLEAVE", "IMAGE_STRUCTURE");
 	if (strcmp(GDALGetDriverShortName(GDALGetDatasetDriver(r->ds)), "GTiff") != 0 ||
-	    GDALGetRasterCount(r->ds) != 1 || CPLGetConfigOption("GDAL_NUM_THREADS", NULL))
+	    (GDALGetRasterCount(r->ds) != 1 && !(il && strcmp(il, "PIXEL") == 0)) ||
+	    CPLGetConfigOption("GDAL_NUM_THREADS", NULL))
 		return 0;
 	snprintf(v, sizeof v, "%d", n);
 	CPLSetThreadLocalConfigOption("GDAL_NUM_THREADS", v);

@@ -124,6 +124,11 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
 		return NULL;
 	if (GDALGetMaskFlags(GDALGetRasterBand(src, p->bands[0])) & GMF_PER_DATASET)
 		return NULL; /* GDAL would use the mask band */
+	/* Several bands by nearest or sum: GDAL's warper is faster than lode's kernels band
+	   after band (its nearest on bytes is a kernel of its own; its sum intersects each
+	   source pixel with the target once for all bands); docs/performance.md. */
+	if (p->nbands > 1 && (strcmp(p->resampling, "nearest") == 0 || strcmp(p->resampling, "sum") == 0))
+		return NULL;
 	if (working_type(src, p, dst_type, &mem_limit) != dst_type ||
 	    (dst_type != GDT_Float32 && isnan(p->src_nodata)))
 		return NULL;
@@ -407,34 +412,69 @@ static int grow(lode__bilinear *b, const lode__warp_chunk *c)
 	return 0;
 }
 
+/* Blocks of a fixed count of pixels, which GCC's -O2 vectorizes (its cheapest cost
+   model leaves a loop of unknown count scalar): m[i] = valid, for a valid computed from
+   f = v[i]; all: 0 once a pixel is not valid. */
+enum { VBLOCK = 32 };
+#define MASK_LOOP(valid)                                                                                     \
+	do {                                                                                                 \
+		size_t i = 0;                                                                                \
+		for (; i + VBLOCK <= n; i += VBLOCK)                                                         \
+			for (int j = 0; j < VBLOCK; j++) {                                                   \
+				const float f = v[i + j];                                                    \
+				all &= m[i + j] = (valid);                                                   \
+			}                                                                                    \
+		for (; i < n; i++) {                                                                         \
+			const float f = v[i];                                                                \
+			all &= m[i] = (valid);                                                               \
+		}                                                                                            \
+	} while (0)
+
 /* GDALWarpNoDataMasker over the n values v of a band's source window, into m: for
    Float32 ARE_REAL_EQUAL in float arithmetic, for integer types equality with the
    integer nodata value (none when it is out of the type's range).  Returns 1 when some
    pixel is nodata, 0 when every pixel is valid. */
-static int validity(const lode__bilinear *b, const float *v, unsigned char *m, size_t n)
+static int validity(const lode__bilinear *b, const float *restrict v, unsigned char *restrict m, size_t n)
 {
-	int any = 0;
+	const float nd = b->nodata, ind = (float)b->int_nodata;
+	unsigned char all = 1;
 
 	if (b->type != GDT_Float32) {
 		if (!b->nodata_fits) {
 			memset(m, 1, n);
 			return 0;
 		}
-		for (size_t i = 0; i < n; i++) {
-			m[i] = v[i] != b->int_nodata;
-			any |= !m[i];
-		}
-		return any;
+		MASK_LOOP(f != ind);
+	} else if (isnan(nd)) {
+		MASK_LOOP(f == f); /* not NaN */
+	} else {
+		MASK_LOOP(!(f == nd || fabsf(f - nd) < FLT_EPSILON * fabsf(f + nd) * 2));
+	}
+	return !all;
+}
+#undef MASK_LOOP
+
+/* Whether validity would find a nodata pixel among the n values v (it stops at the
+   first). */
+static int has_nodata(const lode__bilinear *b, const float *v, size_t n)
+{
+	const float nd = b->nodata;
+	const float ind = (float)b->int_nodata;
+
+	if (b->type != GDT_Float32) {
+		if (!b->nodata_fits)
+			return 0;
+		for (size_t i = 0; i < n; i++)
+			if (v[i] == ind)
+				return 1;
+		return 0;
 	}
 	for (size_t i = 0; i < n; i++) {
-		const float f = v[i], nd = b->nodata;
-		if (isnan(nd))
-			m[i] = !isnan(f);
-		else
-			m[i] = !(f == nd || fabsf(f - nd) < FLT_EPSILON * fabsf(f + nd) * 2);
-		any |= !m[i];
+		const float f = v[i];
+		if (isnan(nd) ? isnan(f) : f == nd || fabsf(f - nd) < FLT_EPSILON * fabsf(f + nd) * 2)
+			return 1;
 	}
-	return any;
+	return 0;
 }
 
 /* GWKCheckAndComputeSrcOffsets: is target pixel i of this row inside the source
@@ -692,11 +732,13 @@ static void nearest_chunk(lode__bilinear *b, const lode__warp_chunk *c, const un
    be four times GDAL's memory for bytes). */
 static int read_chunk(lode__bilinear *b, const lode__warp_chunk *c)
 {
+	b->sbuf_band = 0;
 	if (b->nbands == 1) {
 		b->sbuf = b->sown;
 		return GDALRasterIO(GDALGetRasterBand(b->src, b->bands[0]), GF_Read, c->sx, c->sy, c->ssx,
 				    c->ssy, b->sown, c->ssx, c->ssy, GDT_Float32, 0, 0) != CE_None;
 	}
+	b->sbuf_band = -1;
 	return GDALDatasetRasterIO(b->src, GF_Read, c->sx, c->sy, c->ssx, c->ssy, b->raw, c->ssx, c->ssy,
 				   b->type, b->nbands, b->bands, 0, 0, 0) != CE_None;
 }
@@ -707,8 +749,9 @@ static void band_values(lode__bilinear *b, int k, size_t n)
 	const int esize = GDALGetDataTypeSizeBytes(b->type);
 	const unsigned char *v = (const unsigned char *)b->raw + (size_t)k * n * (size_t)esize;
 
-	if (b->nbands == 1)
-		return; /* read_chunk read it as Float32 */
+	if (b->sbuf_band == k)
+		return; /* one band, which read_chunk read as Float32, or made last */
+	b->sbuf_band = k;
 	if (b->type == GDT_Float32) {
 		b->sbuf = (const float *)(const void *)v;
 		return;
@@ -724,8 +767,9 @@ static void band_values(lode__bilinear *b, int k, size_t n)
  * UNIFIED_SRC_NODATA option both a band's own and the unified validity, a pixel valid in
  * any band (panUnifiedSrcValid).  A kernel that reads the unified validity and then the
  * band's (GWKGetPixelValue, GWKGetPixelRow) sees the band's alone, which implies the
- * other; only a point's own-pixel test in the interpolating kernels (GWKRealCase) and the
- * choice of the source pixels in sum's quadtree see the unified one by itself.  Returns
+ * other; only a point's own-pixel test in the interpolating kernels (GWKRealCase) sees
+ * the unified one by itself (and the choice of the source pixels in sum's quadtree,
+ * which is why several bands by sum are GDAL's: lode__bilinear_new).  Returns
  * 1, 0 when GDAL's warper must do the window, -1 when out of memory.
  */
 static int warp_bands(lode__bilinear *b, const lode__warp_chunk *c, GDALTransformerFunc fn, void *arg, int nx,
@@ -734,36 +778,39 @@ static int warp_bands(lode__bilinear *b, const lode__warp_chunk *c, GDALTransfor
 	const size_t n = (size_t)c->ssx * (size_t)c->ssy;
 	const size_t plane = (size_t)nx * (size_t)ny * (size_t)GDALGetDataTypeSizeBytes(b->type);
 	/* mask: the band's validity; with several bands then the unified one, which only
-	   the interpolating kernels and sum read */
+	   the interpolating kernels read (the same plane with one band) */
 	unsigned char *mask = b->mask, *unified = b->nbands > 1 ? b->mask + n : b->mask;
-	const int want_u = b->nbands > 1 && !b->nearest && (!b->average || b->method == LODE_FP_SUM);
-	int any = 0, rc = 1;
+	const int want_u = b->nbands > 1 && !b->nearest && !b->average;
+	int any = 0, rc = 1, have = -1; /* have: the band whose validity mask holds */
 
 	/* whether any pixel of any band is nodata decides whether GDAL has masks at all */
-	for (int k = 0; k < b->nbands; k++) {
+	for (int k = 0; k < b->nbands && !(any && !want_u); k++) {
 		band_values(b, k, n);
-		if (k > 0 && want_u) {
+		if (!want_u) {
+			any = has_nodata(b, b->sbuf, n);
+		} else if (k == 0) {
+			any |= validity(b, b->sbuf, unified, n);
+		} else {
 			any |= validity(b, b->sbuf, mask, n);
+			have = k;
 			for (size_t j = 0; j < n; j++)
 				unified[j] |= mask[j];
-		} else {
-			any |= validity(b, b->sbuf, k == 0 ? unified : mask, n);
 		}
 	}
-	/* the last band first: band_values and validity made its values and mask last */
-	for (int k = b->nbands - 1; k >= 0 && rc == 1; k--) {
-		const unsigned char *m = any ? (b->nbands > 1 ? mask : unified) : NULL,
-				    *um = any ? unified : NULL;
+	/* the band band_values made last first */
+	for (int i = 0, first = b->sbuf_band; i < b->nbands && rc == 1; i++) {
+		const int k = (first + i) % b->nbands;
+		const unsigned char *m = any ? mask : NULL, *um = any ? unified : NULL;
 		unsigned char *out = dst + (size_t)k * plane;
-		if (k != b->nbands - 1) {
-			band_values(b, k, n);
-			if (any)
-				validity(b, b->sbuf, mask, n);
+		band_values(b, k, n);
+		if (any && have != k) {
+			validity(b, b->sbuf, mask, n);
+			have = k;
 		}
 		if (b->nearest) {
 			nearest_chunk(b, c, m, fn, arg, nx, out);
 		} else if (b->method == LODE_FP_SUM) {
-			rc = lode__sum_chunk(b, c, um, m, fn, arg, nx, out);
+			rc = lode__sum_chunk(b, c, m, fn, arg, nx, out);
 		} else if (b->average) {
 			rc = lode__average_chunk(b, c, m, fn, arg, nx, out);
 		} else if (!b->spline && !b->lanczos) {

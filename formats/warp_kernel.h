@@ -64,6 +64,7 @@ struct lode__bilinear {
 	int nchunks, chunks_cap;
 	const float *sbuf; /* the chunk's source window of the band being warped, as Float32
 			      (exact for these types): sown, or a band of raw when Float32 */
+	int sbuf_band;     /* the band sbuf holds, -1 none yet */
 	float *sown;       /* one band's source window as Float32 */
 	size_t sown_len;
 	void *raw; /* several bands: every band's source window, in the source's type, as
@@ -132,14 +133,11 @@ static inline void lode__warp_store_int(const struct lode__bilinear *b, void *ro
 int lode__average_chunk(struct lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
 			GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst);
 
-/* GWKSumPreserving over one chunk (formats/warp_sum.c), as lode__average_chunk; u: the
-   unified validity (a pixel valid in any band) that decides which source pixels GDAL
-   puts in its quadtree, m: the band's own, which decides which of them add their value
-   (both m with one band; NULL when all valid).  Returns 1, 0 when GDAL's warper must do
-   the window (an intersection of more than 16 points, which std::sort would not sort by
-   insertion), -1 when out of memory. */
-int lode__sum_chunk(struct lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *u,
-		    const unsigned char *m, GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst);
+/* GWKSumPreserving over one chunk (formats/warp_sum.c), as lode__average_chunk.  Returns
+   1, 0 when GDAL's warper must do the window (an intersection of more than 16 points,
+   which std::sort would not sort by insertion), -1 when out of memory. */
+int lode__sum_chunk(struct lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
+		    GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst);
 
 /* LODE_FP_* for a resampling name lode's footprint kernels compute, or -1. */
 int lode__footprint_method(const char *resampling);

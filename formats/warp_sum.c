@@ -671,8 +671,8 @@ static int source_pixels(const sum_ctx *s, const unsigned char *m, double *buf, 
 	return 0;
 }
 
-int lode__sum_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *u,
-		    const unsigned char *m, GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst)
+int lode__sum_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
+		    GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst)
 {
 	const size_t esize = (size_t)GDALGetDataTypeSizeBytes(b->type), w = (size_t)c->ssx + 1;
 	sum_ctx s = {.c = c, .fn = fn, .arg = arg};
@@ -691,7 +691,7 @@ int lode__sum_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsigned
 	bounds.miny = 0 - 2 * ys;
 	bounds.maxx = c->dsx + 2 * s.xs;
 	bounds.maxy = c->dsy + 2 * ys;
-	if (!buf || !ok || source_pixels(&s, u, buf, ok, &px, &boxes, &n) || n > INT_MAX ||
+	if (!buf || !ok || source_pixels(&s, m, buf, ok, &px, &boxes, &n) || n > INT_MAX ||
 	    !(hits = malloc((n ? n : 1) * sizeof *hits)) || new_node(&t, &bounds) < 0) {
 		rc = -1;
 		goto out;
@@ -727,12 +727,9 @@ int lode__sum_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsigned
 					break;
 				}
 				if (wt > 0.0) {
-					/* GWKGetPixelValue: the value, density 1, unless the
-					   band's own pixel is nodata */
-					const size_t o = (size_t)sp->iy * (size_t)c->ssx + (size_t)sp->ix;
-					if (m && !m[o])
-						continue;
-					total += b->sbuf[o] * wt;
+					/* GWKGetPixelValue: the value, density 1 */
+					total +=
+					    b->sbuf[(size_t)sp->iy * (size_t)c->ssx + (size_t)sp->ix] * wt;
 					wsum += wt;
 				}
 			}

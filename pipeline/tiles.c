@@ -189,8 +189,9 @@ lode_status lode__tiler_new(const lode_tiler_params *p, lode__tiler **out, lode_
 	   has fewer tiles than threads (a small target grid: at 8x coarser, 4000 x 4000
 	   source pixels make one 500 x 500 tile), the cores no tile keeps busy decode the
 	   source's blocks for the ones that are (GDAL's multi-threaded GeoTIFF reading; the
-	   same pixels, and about one block's buffers per decoding thread; one-band GeoTIFFs,
-	   which the source opened while planning tells, or a first opening of it). */
+	   same pixels, and about one block's buffers per decoding thread; GeoTIFFs of one band
+	   or stored pixel by pixel, which the source opened while planning tells, or a first
+	   opening of it). */
 	if ((p->wp->nx + p->chunk_cols - 1) / p->chunk_cols < t->nworkers - 1) {
 		lode__raster *probe = NULL;
 		if (!p->source &&

@@ -408,20 +408,18 @@ def nearest_sources(tdir):
 BILINEAR = re.compile(r"(\d+) by lode's bilinear kernel")
 
 
-def multiband_grid(path, same, interleave="PIXEL", seed=7, n=(460, 380), cancel=False, scatter=0.03):
+def multiband_grid(path, same, interleave="PIXEL", seed=7, n=(460, 380)):
     """A 3-band Byte image (nodata 0 on each band, values 1-255) in EPSG:3375 with holes
     and a ragged edge in every band; same: the holes at the same pixels in every band
     (an RGB image's usual nodata), else each band also has its own scattered holes and
     band 2 a patch of its own (a pixel nodata in one band only: GDAL's unified validity,
-    valid in any band, then differs from the band's); scatter: the fraction of each
-    band's own scattered holes.  cancel: Float32 instead, the values +-1e15 in a
-    checkerboard, so that a sum's bits show the order of its additions."""
+    valid in any band, then differs from the band's)."""
     from osgeo import gdal, osr
     nx, ny = n
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:ny, 0:nx]
     ds = gdal.GetDriverByName("GTiff").Create(
-        path, nx, ny, 3, gdal.GDT_Float32 if cancel else gdal.GDT_Byte,
+        path, nx, ny, 3, gdal.GDT_Byte,
         ["TILED=YES", "BLOCKXSIZE=128", "BLOCKYSIZE=128", "INTERLEAVE=" + interleave])
     ds.SetGeoTransform((380000.0, 250.0, 0.0, 520000.0, 0.0, -250.0))
     s = osr.SpatialReference()
@@ -437,11 +435,9 @@ def multiband_grid(path, same, interleave="PIXEL", seed=7, n=(460, 380), cancel=
         v = (128 + 100 * np.sin(xx / (13.0 + 5 * b)) * np.cos(yy / (19.0 + 3 * b))
              + 20 * rng.standard_normal((ny, nx)))
         a = np.clip(np.round(v), 1, 255)
-        if cancel:
-            a = v + np.where((xx + yy) % 2, 1e15, -1e15)
         m = holes.copy()
         if not same:
-            m |= rng.random((ny, nx)) < scatter
+            m |= rng.random((ny, nx)) < 0.03
             if b == 1:
                 m[200:260, 20:90] = True
         a[m] = 0
