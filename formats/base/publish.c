@@ -69,8 +69,31 @@ static void reg_remove(int slot)
 /* What writers may leave beside their file: SQLite's journals, GDAL's side car. */
 static const char *const sidecars[] = {"", "-journal", "-wal", "-shm", ".aux.xml"};
 
+/* Unlink every file of the private folder dirfd, whatever its name: what a library
+   made there besides the names lode knows, or a file another thread of this process
+   made while a signal's handler cleaned up.  getdents64 and unlinkat, no allocation:
+   safe in a signal handler.  The folder is lode's own (lode__pub_begin checked it). */
+static void sweep(int dirfd)
+{
+	char buf[4096] __attribute__((aligned(8)));
+	ssize_t got;
+
+	if (lseek(dirfd, 0, SEEK_SET) != 0)
+		return;
+	while ((got = getdents64(dirfd, buf, sizeof buf)) > 0) {
+		for (ssize_t off = 0; off < got;) {
+			const struct dirent64 *e = (const struct dirent64 *)(const void *)(buf + off);
+			if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+				unlinkat(dirfd, e->d_name, 0);
+			off += e->d_reclen;
+		}
+	}
+}
+
 void lode__pub_abandon_all(void)
 {
+	const int saved = errno; /* a handler's caller may look at it */
+
 	for (int i = 0; i < NSLOTS; i++) {
 		if (atomic_load(&reg[i].state) != SLOT_ACTIVE)
 			continue;
@@ -81,8 +104,16 @@ void lode__pub_abandon_all(void)
 			memcpy(name + n, sidecars[k], m + 1);
 			unlinkat(reg[i].dirfd, name, 0);
 		}
-		unlinkat(reg[i].parentfd, reg[i].dname, AT_REMOVEDIR);
+		/* Not empty: files of names lode does not know.  Sweep it and try again, a
+		   few times (another thread of this process may still be making files). */
+		for (int round = 0;; round++) {
+			if (unlinkat(reg[i].parentfd, reg[i].dname, AT_REMOVEDIR) == 0 ||
+			    errno != ENOTEMPTY || round == 3)
+				break;
+			sweep(reg[i].dirfd);
+		}
 	}
+	errno = saved;
 }
 
 /* ---- names ---- */

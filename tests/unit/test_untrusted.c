@@ -100,16 +100,22 @@ static lode_status job_crash(void *arg, char **text, lode_error *err)
 }
 
 /* Begins writing DIR/a.tif as extract does (a private folder .a.tif.tmp-HOST-PID-XXXXXX
-   holding a.tif), DIR being arg, then goes on reporting work until it is ended. */
+   holding a.tif, and a.tif.part, a file of a name lode does not know, as a library
+   writing a.tif might make), DIR being arg, then goes on reporting work until it is
+   ended. */
 static lode_status job_writing(void *arg, char **text, lode_error *err)
 {
-	char dest[512];
+	char dest[512], part[1024];
 	lode__pub pub = {.dirfd = -1, .parentfd = -1, .slot = -1};
 	int fd;
 
 	(void)text;
 	snprintf(dest, sizeof dest, "%s/a.tif", (const char *)arg);
 	if (lode__pub_begin(&pub, dest, err) != LODE_OK || (fd = lode__pub_create(&pub, err)) < 0)
+		return LODE_EIO;
+	close(fd);
+	snprintf(part, sizeof part, "%s.part", pub.path);
+	if ((fd = open(part, O_WRONLY | O_CREAT | O_EXCL, 0600)) < 0)
 		return LODE_EIO;
 	close(fd);
 	for (;;) {
@@ -382,13 +388,15 @@ static void sigterm_ends_the_child_which_removes_its_folder(void **state)
 	at = (signal_at){pthread_self(), dir};
 	t0 = now();
 	assert_int_equal(pthread_create(&t, NULL, send_sigterm, &at), 0);
-	assert_int_equal(lode__contained("/nonexistent/b.nc", job_writing, dir, &text, &err, dir), LODE_EIO);
+	/* no cleanup folder: the parent sweeps nothing, what is gone the child removed */
+	assert_int_equal(lode__contained("/nonexistent/b.nc", job_writing, dir, &text, &err, NULL), LODE_EIO);
 	pthread_join(t, NULL);
 	assert_true(now() - t0 < 5);
 	assert_int_equal(got_signal, SIGTERM);
 	assert_non_null(strstr(err.message, "/nonexistent/b.nc: interrupted"));
 	assert_null(text);
-	/* The folder is empty again: the child removed its .a.tif.tmp-HOST-PID-XXXXXX. */
+	/* The folder is empty again: the child removed its .a.tif.tmp-HOST-PID-XXXXXX, with
+	   the file of a name it does not know in it. */
 	assert_int_equal(entries(dir, NULL, 0), 0);
 	assert_int_equal(rmdir(dir), 0);
 	/* lode__contained left the signal's handling as it was. */
