@@ -158,6 +158,7 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
 	b->int_nodata = b->nodata_fits ? (int)floor(p->src_nodata + 0.000001) : 0;
 	b->dst_nodata = p->dst_nodata;
 	b->mem_limit = mem_limit;
+	b->max_scratch = p->max_scratch;
 	return b;
 }
 
@@ -361,6 +362,17 @@ static int four_samples(const lode__warp_chunk *c)
 	double xs, ys;
 
 	return lode__warp_chunk_scale(c, &xs, &ys) && xs >= 0.95 && ys >= 0.95;
+}
+
+/* The bytes grow needs for chunk c: its source window as Float32 and its mask planes,
+   and with several bands every band's window in the source's type. */
+static size_t scratch(const lode__bilinear *b, const lode__warp_chunk *c)
+{
+	const size_t n = c->ssx > 0 && c->ssy > 0 ? (size_t)c->ssx * (size_t)c->ssy : 0;
+
+	if (b->nbands == 1)
+		return n * (sizeof(float) + 1);
+	return n * (sizeof(float) + 2 + (size_t)b->nbands * (size_t)GDALGetDataTypeSizeBytes(b->type));
 }
 
 static int grow(lode__bilinear *b, const lode__warp_chunk *c)
@@ -840,6 +852,8 @@ int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, 
 		const lode__warp_chunk *c = &b->chunks[i];
 		lode__spline_axis ax, ay;
 		double xs, ys;
+		if (b->max_scratch && scratch(b, c) > b->max_scratch)
+			return 0; /* beyond --max-memory's share: GDAL's warper, within its own limit */
 		if (c->ssx <= 0 || c->ssy <= 0 || b->nearest)
 			continue; /* nearest: every chunk is ours, at any scale */
 		if (b->spline || b->lanczos) {

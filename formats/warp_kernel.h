@@ -59,6 +59,7 @@ struct lode__bilinear {
 	double lo, hi;     /* integer types: the type's range */
 	double dst_nodata;
 	double mem_limit;
+	size_t max_scratch; /* lode_warp_params' */
 	/* scratch, kept between windows (one lode__bilinear per worker thread) */
 	lode__warp_chunk *chunks;
 	int nchunks, chunks_cap;

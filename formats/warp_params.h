@@ -6,6 +6,8 @@
 #ifndef LODE_WARP_PARAMS_H
 #define LODE_WARP_PARAMS_H
 
+#include <stddef.h>
+
 #include "dtype.h"
 
 typedef struct lode_warp_params {
@@ -23,6 +25,9 @@ typedef struct lode_warp_params {
 	int has_dst_nodata;
 	double dst_nodata;
 	lode_dtype dtype;
+	size_t max_scratch; /* lode's kernels: the most bytes one chunk may hold in their buffers
+			       (its source window as Float32, its masks), 0: no bound; a window
+			       with a chunk beyond it goes to GDAL's warper (--max-memory) */
 } lode_warp_params;
 
 #endif /* LODE_WARP_PARAMS_H */

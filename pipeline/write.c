@@ -222,6 +222,7 @@ static void warp_params(const plan *p, const plan_item *it, lode_warp_params *wp
 	    .has_dst_nodata = it->has_nodata,
 	    .dst_nodata = it->nodata,
 	    .dtype = it->dtype,
+	    .max_scratch = p->max_memory / 4, /* docs/cli.md, Memory */
 	};
 	memcpy(wp->gt, it->gt, sizeof wp->gt);
 }

@@ -25,7 +25,8 @@ from lodetest import (assert_no_crash, bundles_same_for_threads, compare_pixels,
 from kernel_util import (POLICY, class_grid, grids, field_grid, run_average,
                         average_sources, finer_grids, SUM, MODEK, kernel_cases,
                         mode_sources, NEAREST, nearest_sources, kernel_ran, multiband_grid,
-                        BILINEAR, CUBIC, SPLINE, LANCZOS, AVERAGE, STATS)  # noqa: E402
+                        BILINEAR, CUBIC, SPLINE, LANCZOS, AVERAGE, STATS,
+                        profile_counts)  # noqa: E402
 
 
 @test
@@ -272,6 +273,33 @@ def test_small_target_pixel_interleaved_decodes_on_idle_threads(ctx, tdir):
         ref = gdalwarp_ref(ctx, tdir, target, x, os.path.join(tdir, x["name"] + "_ref.tif"), et=0)
         compare_pixels(x["name"], read_raster(nc_name(bundle, x["name"])), read_raster(ref),
                        exact=True)
+
+
+@test
+def test_kernel_scratch_within_max_memory(ctx, tdir):
+    """--max-memory bounds lode's kernels' buffers too: a 1500 x 1400 Float32 source taken
+    8x coarser (one window, whose chunk's source window as Float32 and mask is about 10
+    MB) is warped by lode's average kernel with --max-memory 64M (a quarter: 16 MB) and
+    by GDAL's warper with 32M (8 MB), and the two bundles are byte-identical."""
+    src = field_grid(os.path.join(tdir, "f32.tif"), "Float32", -9999.0, n=(1500, 1400),
+                     scale=2.0, offset=100.0, seed=9)
+    target = make_target("EPSG:4326", [src], res=0.018, margin=2)
+    man = os.path.join(tdir, "manifest.yaml")
+    write_manifest(man, target, [{"name": "avg", "source": src, "resampling": "average"}], POLICY)
+    outs = []
+    for bound, want in (("64M", "kernel"), ("32M", "gdal")):
+        out = os.path.join(tdir, "b%s.nc" % bound)
+        r = lode(ctx, ["run", man, "-o", out, "-q", "-j", "1", "--max-memory", bound], tdir,
+                 ctx.env(LODE_PROFILE="1"))
+        assert_no_crash(r)
+        assert r.rc == 0, r.brief()
+        nk = int(AVERAGE.findall(r.err)[-1])
+        ngdal = profile_counts(r.err, bound)[1]
+        got = "kernel" if (nk, ngdal) == (1, 0) else "gdal" if (nk, ngdal) == (0, 1) else None
+        assert got == want, "--max-memory %s: %d windows by lode's kernel, %d by GDAL's warper " \
+            "(expected the %s)" % (bound, nk, ngdal, want)
+        outs.append(open(out, "rb").read())
+    assert outs[0] == outs[1], "the bundles with --max-memory 64M and 32M differ"
 
 
 if __name__ == "__main__":
