@@ -780,8 +780,8 @@ static void band_values(lode__bilinear *b, int k, size_t n)
  * any band (panUnifiedSrcValid).  A kernel that reads the unified validity and then the
  * band's (GWKGetPixelValue, GWKGetPixelRow) sees the band's alone, which implies the
  * other; only a point's own-pixel test in the interpolating kernels (GWKRealCase) sees
- * the unified one by itself (and the choice of the source pixels in sum's quadtree,
- * which is why several bands by sum are GDAL's: lode__bilinear_new).  Returns
+ * the unified one by itself (GDAL's sum also picks its quadtree's source pixels by it;
+ * several bands by sum are GDAL's warper's, lode__bilinear_new).  Returns
  * 1, 0 when GDAL's warper must do the window, -1 when out of memory.
  */
 static int warp_bands(lode__bilinear *b, const lode__warp_chunk *c, GDALTransformerFunc fn, void *arg, int nx,
