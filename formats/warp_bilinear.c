@@ -364,45 +364,28 @@ static int four_samples(const lode__warp_chunk *c)
 	return lode__warp_chunk_scale(c, &xs, &ys) && xs >= 0.95 && ys >= 0.95;
 }
 
-/* The bytes grow needs for chunk c: its source window as Float32 and its mask planes,
-   and with several bands every band's window in the source's type. */
-static size_t scratch(const lode__bilinear *b, const lode__warp_chunk *c)
+/* What chunk c needs in b's buffers: its n source pixels as Float32 (sown), its mask
+   planes (the band's, and with several bands the unified one: warp_bands) and with
+   several bands every band's window in the source's type (raw, bytes).  Returns the
+   bytes of all three. */
+static size_t scratch(const lode__bilinear *b, const lode__warp_chunk *c, size_t *n, size_t *planes,
+		      size_t *raw)
 {
-	const size_t n = c->ssx > 0 && c->ssy > 0 ? (size_t)c->ssx * (size_t)c->ssy : 0;
-
-	if (b->nbands == 1)
-		return n * (sizeof(float) + 1);
-	return n * (sizeof(float) + 2 + (size_t)b->nbands * (size_t)GDALGetDataTypeSizeBytes(b->type));
+	*n = c->ssx > 0 && c->ssy > 0 ? (size_t)c->ssx * (size_t)c->ssy : 0;
+	*planes = b->nbands > 1 ? 2 : 1;
+	*raw = b->nbands > 1 ? *n * (size_t)b->nbands * (size_t)GDALGetDataTypeSizeBytes(b->type) : 0;
+	return *n * (sizeof(float) + *planes) + *raw;
 }
 
 static int grow(lode__bilinear *b, const lode__warp_chunk *c)
 {
-	const size_t need = (size_t)c->ssx * (size_t)c->ssy;
-	const size_t planes = b->nbands > 1 ? 2 : 1; /* warp_bands */
-	const size_t raw =
-	    b->nbands > 1 ? need * (size_t)b->nbands * (size_t)GDALGetDataTypeSizeBytes(b->type) : 0;
+	size_t px, planes, raw;
 
-	if (need * planes > b->mask_len) {
-		unsigned char *m = realloc(b->mask, need * planes);
-		if (!m)
-			return -1;
-		b->mask = m;
-		b->mask_len = need * planes;
-	}
-	if (need > b->sown_len) {
-		float *n = realloc(b->sown, need * sizeof *n);
-		if (!n)
-			return -1;
-		b->sown = n;
-		b->sown_len = need;
-	}
-	if (raw > b->raw_len) {
-		void *n = realloc(b->raw, raw);
-		if (!n)
-			return -1;
-		b->raw = n;
-		b->raw_len = raw;
-	}
+	scratch(b, c, &px, &planes, &raw);
+	if (lode__warp_fit((void **)&b->mask, &b->mask_len, px * planes, 1) ||
+	    lode__warp_fit((void **)&b->sown, &b->sown_len, px, sizeof *b->sown) ||
+	    lode__warp_fit(&b->raw, &b->raw_len, raw, 1))
+		return -1;
 	if (c->dsx > b->row_cap) {
 		size_t n = (size_t)c->dsx;
 		double **d[] = {&b->px, &b->py, &b->pz, &b->px2, &b->py2, &b->pz2};
@@ -852,7 +835,8 @@ int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, 
 		const lode__warp_chunk *c = &b->chunks[i];
 		lode__spline_axis ax, ay;
 		double xs, ys;
-		if (b->max_scratch && scratch(b, c) > b->max_scratch)
+		size_t n, planes, raw;
+		if (b->max_scratch && scratch(b, c, &n, &planes, &raw) > b->max_scratch)
 			return 0; /* beyond --max-memory's share: GDAL's warper, within its own limit */
 		if (c->ssx <= 0 || c->ssy <= 0 || b->nearest)
 			continue; /* nearest: every chunk is ours, at any scale */

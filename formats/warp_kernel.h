@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include <gdal.h>
 #include <gdal_alg.h>
@@ -94,6 +95,22 @@ typedef struct lode__footprint {
 	int x0, x1, y0, y1, wrap;
 	double xmin, xmax, ymin, ymax;
 } lode__footprint;
+
+/* Grow *p, an array of *cap elements of size bytes each, to hold need elements, exactly
+   (the kernels keep their buffers from window to window).  Returns 0, -1 when out of
+   memory (*p is then unchanged). */
+static inline int lode__warp_fit(void **p, size_t *cap, size_t need, size_t size)
+{
+	void *n;
+
+	if (need <= *cap)
+		return 0;
+	if (!(n = realloc(*p, need * size)))
+		return -1;
+	*p = n;
+	*cap = need;
+	return 0;
+}
 
 /* GDALWarpKernel::PerformWarp's scales of a chunk (dfXScale, dfYScale).  Returns 0 when
    GDAL would sample the scale on a grid instead (not ours). */

@@ -132,13 +132,8 @@ static long footprint_values(lode__bilinear *b, const lode__warp_chunk *c, const
 	if (f->y1 <= f->y0 || f->x1 <= f->x0)
 		return 0;
 	most = (size_t)(f->y1 - f->y0) * (size_t)(f->x1 - f->x0);
-	if (most > b->vals_cap) {
-		double *p = realloc(b->vals, most * sizeof *p);
-		if (!p)
-			return -1;
-		b->vals = p;
-		b->vals_cap = most;
-	}
+	if (lode__warp_fit((void **)&b->vals, &b->vals_cap, most, sizeof *b->vals))
+		return -1;
 	for (int r = f->y0; r < f->y1; r++) {
 		const float *s = b->sbuf + (size_t)r * (size_t)W;
 		const unsigned char *mr = m ? m + (size_t)r * (size_t)W : NULL;

@@ -67,6 +67,25 @@ def mode_counts(err, tag):
     return tuple(int(x) for x in m[-1])
 
 
+def equals_gdalwarp(ctx, d, target, x, bundle, label=None):
+    """Dataset x (a manifest dataset dict) of bundle pixel for pixel gdalwarp -et 0's onto
+    target, with x's own resampling (the reference GeoTIFF goes into folder d).  Returns
+    the reference's path."""
+    ref = gdalwarp_ref(ctx, d, target, x, os.path.join(d, x["name"] + "_ref.tif"), et=0)
+    compare_pixels(label or x["name"], read_raster(nc_name(bundle, x["name"])), read_raster(ref),
+                   exact=True)
+    return ref
+
+
+DECODED = re.compile(r"profile: average: \d+ threads(?: \(the source decoded on (\d+)\))?")
+
+
+def decoding_threads(err):
+    """The LODE_PROFILE lines' "(the source decoded on N)" of dataset average in err: a
+    list with N, or "" for a line without it."""
+    return DECODED.findall(err)
+
+
 def run_pair(ctx, d, man, tag):
     """lode run of man as it is and with LODE_WARP_KERNEL=gdal (GDAL's warper for every
     window), LODE_PROFILE set: the bundles must be byte-identical.  Returns both runs'
@@ -132,9 +151,7 @@ def mode_cases(ctx, tdir, cases, want):
                                     "expected all as %s, some by lode's)" % (
                                         tag, kmode, kbytes, kfloats, gdal_n, nbytes, nfloats, want))
             for x in ds:
-                ref = gdalwarp_ref(ctx, d, target, x, os.path.join(d, x["name"] + "_ref.tif"), et=0)
-                compare_pixels("%s/%s" % (tag, x["name"]), read_raster(nc_name(bundle, x["name"])),
-                               read_raster(ref), exact=True)
+                equals_gdalwarp(ctx, d, target, x, bundle, "%s/%s" % (tag, x["name"]))
         except AssertionError as e:
             problems.append(str(e))
     assert not problems, "; ".join(problems)
@@ -269,9 +286,7 @@ def kernel_equals_gdalwarp(ctx, tdir, method, pattern, srcs, targets, gdal_tags=
                                 "(expected all %d datasets' windows by lode's)" % (
                                     tag, nk, method, ngdal, len(ds)))
             for x in ds:
-                ref = gdalwarp_ref(ctx, d, target, x, os.path.join(d, x["name"] + "_ref.tif"), et=0)
-                compare_pixels("%s/%s" % (tag, x["name"]), read_raster(nc_name(bundle, x["name"])),
-                               read_raster(ref), exact=True)
+                equals_gdalwarp(ctx, d, target, x, bundle, "%s/%s" % (tag, x["name"]))
         except AssertionError as e:
             problems.append(str(e))
     assert not problems, "; ".join(problems)
@@ -338,10 +353,8 @@ def kernel_cases(ctx, tdir, targets, ds, pattern, kernel, all_ours=True):
                                 "(expected all %d datasets' windows by lode's)" % (
                                     tag, nk, kernel, ngdal, len(ds)))
             for x in ds:
-                ref = gdalwarp_ref(ctx, d, target, x, os.path.join(d, x["name"] + "_ref.tif"), et=0)
                 label = "%s/%s" % (tag, x["name"])
-                compare_pixels(label, read_raster(nc_name(bundle, x["name"])), read_raster(ref),
-                               exact=True)
+                ref = equals_gdalwarp(ctx, d, target, x, bundle, label)
                 same_bits(label, bundle, x["name"], ref)
         except AssertionError as e:
             problems.append(str(e))

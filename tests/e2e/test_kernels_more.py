@@ -12,21 +12,19 @@ Prints "PASS name" / "FAIL name: reason" / "SKIP name: reason" per test and a fi
 "N passed, N failed[, N skipped]"; exit 0 iff nothing failed.  -k SUBSTR runs a subset.
 """
 import os
-import re
 import sys
 
 import numpy as np
 
 sys.dont_write_bytecode = True  # leave no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lodetest import (assert_no_crash, bundles_same_for_threads, compare_pixels,  # noqa: E402
-                      gdalwarp_ref, lode, main, make_target, nc_name, read_raster, test,
-                      write_manifest)
+from lodetest import (assert_no_crash, bundles_same_for_threads, lode, main,  # noqa: E402
+                      make_target, test, write_manifest)
 from kernel_util import (POLICY, class_grid, grids, field_grid, run_average,
                         average_sources, finer_grids, SUM, MODEK, kernel_cases,
                         mode_sources, NEAREST, nearest_sources, kernel_ran, multiband_grid,
                         BILINEAR, CUBIC, SPLINE, LANCZOS, AVERAGE, STATS,
-                        profile_counts)  # noqa: E402
+                        profile_counts, equals_gdalwarp, decoding_threads)  # noqa: E402
 
 
 @test
@@ -154,14 +152,11 @@ def test_small_target_decodes_on_idle_threads(ctx, tdir):
         r = lode(ctx, ["run", man, "-o", os.path.join(tdir, "p%s.nc" % j), "-q", "-j", j], tdir,
                  ctx.env(LODE_PROFILE="1"))
         assert r.rc == 0, r.brief()
-        got = re.findall(r"profile: average: \d+ threads(?: \(the source decoded on (\d+)\))?",
-                         r.err)
+        got = decoding_threads(r.err)
         assert got and (got[0] or None) == want, "-j %s: decoding threads %r in %r (expected %s)" % (
             j, got, r.err[-400:], want)
     for x in ds:
-        ref = gdalwarp_ref(ctx, tdir, target, x, os.path.join(tdir, x["name"] + "_ref.tif"), et=0)
-        compare_pixels(x["name"], read_raster(nc_name(bundle, x["name"])), read_raster(ref),
-                       exact=True)
+        equals_gdalwarp(ctx, tdir, target, x, bundle)
 
 
 @test
@@ -193,8 +188,7 @@ def test_small_target_several_bands_decode_alone(ctx, tdir):
     assert_no_crash(r)
     assert r.rc == 0, r.brief()
     assert "decoded on" not in r.err, "a 3-band file was decoded on several threads: %r" % r.err
-    ref = gdalwarp_ref(ctx, tdir, target, x, os.path.join(tdir, "band2_ref.tif"), et=0)
-    compare_pixels("band2", read_raster(nc_name(out, "band2")), read_raster(ref), exact=True)
+    equals_gdalwarp(ctx, tdir, target, x, out)
 
 
 @test
@@ -267,12 +261,10 @@ def test_small_target_pixel_interleaved_decodes_on_idle_threads(ctx, tdir):
              ctx.env(LODE_PROFILE="1"))
     assert_no_crash(r)
     assert r.rc == 0, r.brief()
-    got = re.findall(r"profile: average: \d+ threads(?: \(the source decoded on (\d+)\))?", r.err)
+    got = decoding_threads(r.err)
     assert got == ["2"], "decoding threads %r in %r (expected 2)" % (got, r.err[-400:])
     for x in ds:
-        ref = gdalwarp_ref(ctx, tdir, target, x, os.path.join(tdir, x["name"] + "_ref.tif"), et=0)
-        compare_pixels(x["name"], read_raster(nc_name(bundle, x["name"])), read_raster(ref),
-                       exact=True)
+        equals_gdalwarp(ctx, tdir, target, x, bundle)
 
 
 @test
@@ -280,12 +272,14 @@ def test_kernel_scratch_within_max_memory(ctx, tdir):
     """--max-memory bounds lode's kernels' buffers too: a 1500 x 1400 Float32 source taken
     8x coarser (one window, whose chunk's source window as Float32 and mask is about 10
     MB) is warped by lode's average kernel with --max-memory 64M (a quarter: 16 MB) and
-    by GDAL's warper with 32M (8 MB), and the two bundles are byte-identical."""
+    by GDAL's warper with 32M (8 MB), the two bundles are byte-identical, and every pixel
+    equals gdalwarp -et 0's."""
     src = field_grid(os.path.join(tdir, "f32.tif"), "Float32", -9999.0, n=(1500, 1400),
                      scale=2.0, offset=100.0, seed=9)
-    target = make_target("EPSG:4326", [src], res=0.018, margin=2)
+    target = make_target("EPSG:4326", [src], res=0.018, margin=2, error_threshold=0)
     man = os.path.join(tdir, "manifest.yaml")
-    write_manifest(man, target, [{"name": "avg", "source": src, "resampling": "average"}], POLICY)
+    x = {"name": "avg", "source": src, "resampling": "average"}
+    write_manifest(man, target, [x], POLICY)
     outs = []
     for bound, want in (("64M", "kernel"), ("32M", "gdal")):
         out = os.path.join(tdir, "b%s.nc" % bound)
@@ -300,6 +294,7 @@ def test_kernel_scratch_within_max_memory(ctx, tdir):
             "(expected the %s)" % (bound, nk, ngdal, want)
         outs.append(open(out, "rb").read())
     assert outs[0] == outs[1], "the bundles with --max-memory 64M and 32M differ"
+    equals_gdalwarp(ctx, tdir, target, x, out)
 
 
 if __name__ == "__main__":
