@@ -97,7 +97,8 @@ static lode_status list_text(OGRFeatureH feat, int i, lode_vfield *f, const char
 {
 	json_t *a = json_array();
 	int n = 0, bad = !a;
-	char *text;
+	char small[512], *text = NULL;
+	size_t len = 0;
 
 	if (f->type == LODE_FT_STRLIST) {
 		char **s = OGR_F_GetFieldAsStringList(feat, i);
@@ -120,10 +121,19 @@ static lode_status list_text(OGRFeatureH feat, int i, lode_vfield *f, const char
 		for (int k = 0; k < n && !bad; k++)
 			bad = !isfinite(v[k]) ? 3 : json_array_append_new(a, json_real(v[k])) != 0;
 	}
-	text = bad ? NULL : json_dumps(a, JSON_COMPACT); /* a temporary: copied into f's text */
+	/* The text into a buffer on the stack (most lists are short), else a temporary;
+	   either way copied into f's text. */
+	if (!bad) {
+		len = json_dumpb(a, small, sizeof small, JSON_COMPACT);
+		if (len > 0 && len <= sizeof small)
+			text = small;
+		else if ((text = json_dumps(a, JSON_COMPACT)) != NULL)
+			len = strlen(text);
+	}
 	json_decref(a);
-	*out = text ? lode__vfield_text(f, text, strlen(text)) : NULL;
-	free(text);
+	*out = text ? lode__vfield_text(f, text, len) : NULL;
+	if (text != small)
+		free(text);
 	if (bad == 2 || bad == 3)
 		return lode__err(
 		    err, LODE_ESOURCE,

@@ -70,7 +70,7 @@ int lode__source_is_vector(const char *path, const char *const *open_options, in
 
 lode_status lode__vector_open(const char *path, const char *const *open_options,
 			      const lode_source_rules *rules, const char *layer, const char *where,
-			      lode__vector **out, lode_error *err)
+			      int count_now, lode__vector **out, lode_error *err)
 {
 	lode__vector *v = NULL;
 	lode__source_check *check = NULL;
@@ -181,7 +181,13 @@ lode_status lode__vector_open(const char *path, const char *const *open_options,
 			v->info.field_names[i] =
 			    lode__strdup(OGR_Fld_GetNameRef(OGR_FD_GetFieldDefn(fdefn, i)));
 	}
-	v->info.nfeat = (long long)OGR_L_GetFeatureCount(v->layer, TRUE);
+	/* Without a fast count, GDAL counts by reading every feature (the CSV driver parses
+	   the whole file): the caller that reads the layer next counts as it reads. */
+	if (count_now || OGR_L_TestCapability(v->layer, OLCFastFeatureCount))
+		v->info.nfeat = (long long)OGR_L_GetFeatureCount(v->layer, TRUE);
+	else
+		v->info.nfeat = -1;
+	v->counted_by_read = !count_now && v->info.nfeat < 0;
 	v->info.table = wkbFlatten(OGR_L_GetGeomType(v->layer)) == wkbNone;
 	if (!v->info.table && OGR_L_GetExtent(v->layer, &env, TRUE) == OGRERR_NONE) {
 		v->info.has_extent = 1;
@@ -540,11 +546,13 @@ lode_status lode__vread_features(reader *t, builder *b, lode_error *err)
 	t->cap.failures = 0;
 	t->cap.msg[0] = '\0';
 	OGR_L_ResetReading(layer_h);
+	t->given = 0;
 	while ((feat = OGR_L_GetNextFeature(layer_h)) != NULL) {
 		OGRGeometryH g = OGR_F_StealGeometry(feat);
 		long long fid = (long long)OGR_F_GetFID(feat);
 		long nodes = 0;
 
+		t->given++;
 		if (g && d->kind == LODE_GK_NONE) { /* a table: no driver gives one, none is kept */
 			OGR_G_DestroyGeometry(g);
 			g = NULL;
@@ -699,6 +707,10 @@ lode_status lode__vector_read(lode__vector *v, const lode_vector_read *r, lode_v
 		if ((rc = lode__vread_reader_start(&t, v, r, NULL, 0, err)) == LODE_OK &&
 		    (rc = lode__vread_builder_start(&b, d, after_shares ? NULL : r->xy, err)) == LODE_OK)
 			rc = lode__vread_features(&t, &b, err);
+		/* Not counted when opened: the count is what the driver gave this read, every
+		   feature (as OGR's own count iterates them), those outside the bounds too. */
+		if (rc == LODE_OK && v->counted_by_read)
+			v->info.nfeat = t.given;
 		lode__vread_builder_end(&b);
 		lode__vread_reader_end(&t);
 		if (rc) {

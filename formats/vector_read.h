@@ -18,7 +18,7 @@ typedef struct lode_vector_info {
 	char *driver;
 	char *layer;     /* the layer's name */
 	char *crs_wkt;   /* WKT2:2019 or NULL */
-	long long nfeat; /* the driver's count, -1 when unknown */
+	long long nfeat; /* the driver's count, -1 when unknown or not counted yet */
 	int table;       /* the layer has no geometry (OGR's wkbNone): a table */
 	int has_extent;
 	double extent[4];   /* xmin ymin xmax ymax in the source CRS */
@@ -34,11 +34,14 @@ typedef struct lode_vector_info {
  * (a bad one fails here, not when reading).  The source and every file it names are
  * checked under rules before GDAL opens it, and GDAL's list of its files after
  * (source_files.h).  *out: close it with lode__vector_close; NULL on failure.  A source
- * with several layers and no layer named fails, naming them.
+ * with several layers and no layer named fails, naming them.  count_now: info.nfeat is
+ * the driver's count (OGR_L_GetFeatureCount, forced); 0: for a layer whose driver has no
+ * fast count (OLCFastFeatureCount: a CSV parses the whole file to count), it stays -1
+ * and lode__vector_read sets it to the number of features the driver gave the read.
  */
 lode_status lode__vector_open(const char *path, const char *const *open_options,
 			      const lode_source_rules *rules, const char *layer, const char *where,
-			      lode__vector **out, lode_error *err);
+			      int count_now, lode__vector **out, lode_error *err);
 const lode_vector_info *lode__vector_info(const lode__vector *v); /* v's: valid until closed */
 void lode__vector_close(lode__vector *v);                         /* NULL ok */
 /* Every file GDAL lists for the opened source v, as lode__raster_files does. */

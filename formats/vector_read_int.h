@@ -23,6 +23,7 @@ struct lode__vector {
 	char *path;          /* as opened, for the other threads' datasets */
 	char **open_options; /* as opened */
 	int has_where;       /* a where: filter is set on layer */
+	int counted_by_read; /* info.nfeat is set by lode__vector_read (lode__vector_open) */
 };
 
 /* Grow an array of n elements of size sz to hold at least need. */
@@ -62,7 +63,8 @@ typedef struct reader {
 	OGRCoordinateTransformationH ct;
 	OGRGeometryH box;
 	lode__cpl_capture cap;
-	size_t told; /* the current share's part of rd->held */
+	size_t told;      /* the current share's part of rd->held */
+	long long given;  /* features the driver gave lode__vread_features */
 } reader;
 
 /* A new lode_vdata (*out, caller frees) with the layer's declared type and fields, no

@@ -530,7 +530,7 @@ static lode_status plan_vector(plan *p, plan_item *it, lode_error *err)
 				 : d->has_resolution ? "resolution:"
 						     : "error_threshold:");
 	if ((rc = lode__vector_open(d->source_path, (const char *const *)d->open_options, &it->rules,
-				    d->layer, d->where, &it->vsrc, err)))
+				    d->layer, d->where, !p->count_when_read, &it->vsrc, err)))
 		return rc;
 	info = lode__vector_info(it->vsrc);
 	/* A table (a layer without geometry): no CRS, no operation, nothing to place. */
@@ -658,13 +658,15 @@ static lode_status plan_harmonize(plan_item *it, lode_error *err)
 	return LODE_OK;
 }
 
-lode_status lode__plan_build(const char *manifest_path, const lode_run_options *opt, plan *p, lode_error *err)
+static lode_status build(const char *manifest_path, const lode_run_options *opt, int count_when_read,
+			 plan *p, lode_error *err)
 {
 	problem_list probs = {0};
 	lode_status rc;
 
 	if ((rc = lode__plan_begin(manifest_path, p, err)))
 		return rc;
+	p->count_when_read = count_when_read;
 	for (size_t i = 0; i < p->m->ndatasets; i++) {
 		p->items[i].spec = &p->m->datasets[i];
 		lode__plan_item_rules(p, &p->items[i]);
@@ -717,4 +719,15 @@ lode_status lode__plan_build(const char *manifest_path, const lode_run_options *
 		if (p->items[i].warning)
 			opt->warn(p->items[i].warning, opt->warn_user);
 	return LODE_OK;
+}
+
+lode_status lode__plan_build(const char *manifest_path, const lode_run_options *opt, plan *p, lode_error *err)
+{
+	return build(manifest_path, opt, 0, p, err);
+}
+
+lode_status lode__plan_build_to_run(const char *manifest_path, const lode_run_options *opt, plan *p,
+				    lode_error *err)
+{
+	return build(manifest_path, opt, 1, p, err);
 }

@@ -58,11 +58,19 @@ typedef struct plan {
 	char *proj_version, *epsg_version;
 	plan_item *items;
 	size_t n;
+	/* lode run only: a vector layer whose driver has no fast count (a CSV, a filtered
+	   GeoPackage) is counted by its one read, not by a parse of its own at plan time, and
+	   its lineage's source.feature_count is -1 until lode__write_vector sets it. */
+	int count_when_read;
 } plan;
 
 /* Read the manifest, check every source, choose every operation; opt may be NULL. */
 lode_status lode__plan_build(const char *manifest_path, const lode_run_options *opt, plan *p,
 			     lode_error *err);
+/* lode__plan_build for lode run, which reads every source once, right after: see
+   plan.count_when_read. */
+lode_status lode__plan_build_to_run(const char *manifest_path, const lode_run_options *opt, plan *p,
+				    lode_error *err);
 /* Manifest, target CRS and versions only (no dataset yet): for loading a saved plan. */
 lode_status lode__plan_begin(const char *manifest_path, plan *p, lode_error *err);
 void lode__plan_free(plan *p);

@@ -34,7 +34,7 @@ lode_status lode_run(const char *manifest_path, const char *bundle_path, const l
 		    (rc = lode__out_refuse(bundle_path, &man, 1, err)))
 			return rc;
 	}
-	if ((rc = lode__plan_build(manifest_path, opt, &p, err)) ||
+	if ((rc = lode__plan_build_to_run(manifest_path, opt, &p, err)) ||
 	    (rc = lode__out_refuse_plan(bundle_path, &p, err)) ||
 	    (rc = lode__metadata_precheck(p.m, manifest_path, err)))
 		goto out;

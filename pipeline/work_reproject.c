@@ -72,7 +72,7 @@ static lode_status make_part(work *w, const unit *u, lode__progress *pr, lode_er
 		goto out;
 	if (it->is_vector && !it->vsrc &&
 	    (rc = lode__vector_open(it->spec->source_path, (const char *const *)it->spec->open_options,
-				    &it->rules, it->spec->layer, it->spec->where, &it->vsrc, err)))
+				    &it->rules, it->spec->layer, it->spec->where, 0, &it->vsrc, err)))
 		goto out;
 	if ((rc = lode__out_begin(&out, path, err)) || (rc = lode__write_root(&w->p, out.b, err)))
 		goto out;

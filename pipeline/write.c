@@ -254,11 +254,18 @@ static lode_status start_tiler(const plan *p, const plan_item *it, const lode_wa
 	return lode__tiler_new(&tp, tiler, err);
 }
 
-/* For developers (LODE_PROFILE set and not 0): where a raster's time went. */
+/* For developers: LODE_PROFILE set and not 0. */
+static int profiling(void)
+{
+	const char *v = getenv("LODE_PROFILE");
+
+	return v && strcmp(v, "") != 0 && strcmp(v, "0") != 0;
+}
+
+/* Where a raster's time went (LODE_PROFILE). */
 static void print_profile(const plan_item *it, int nthreads, int decoders, const double prof[3])
 {
-	if (getenv("LODE_PROFILE") && strcmp(getenv("LODE_PROFILE"), "") != 0 &&
-	    strcmp(getenv("LODE_PROFILE"), "0") != 0) {
+	if (profiling()) {
 		long fast, gdal, mbytes, mfloats, kmode, kbytes, kfloats;
 		char dec[48] = "";
 		if (decoders > 0)
@@ -463,6 +470,22 @@ lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__pr
 		goto out;
 	if (reread)
 		lode__xyw_discard(xy);
+	/* lode run counts a layer without a fast count as it reads it (plan.count_when_read):
+	   the lineage gets the count lode plan would have recorded. */
+	{
+		json_t *src = json_object_get(it->lineage, "source");
+		json_t *count = json_object_get(src, "feature_count");
+		long long n = lode__vector_info(it->vsrc)->nfeat;
+		if (p->count_when_read && count && json_integer_value(count) < 0) {
+			if (json_object_set_new(src, "feature_count", json_integer(n)) != 0) {
+				rc = lode__err(err, LODE_ENOMEM, "out of memory");
+				goto out;
+			}
+			if (profiling())
+				fprintf(stderr, "lode: profile: %s: %lld features, counted as read\n",
+					it->spec->name, n);
+		}
+	}
 	/* The field map (harmonize:) on the fields as read: geometries are untouched. */
 	if (it->spec->harmonize &&
 	    (rc = lode__harmonize_apply(it->spec, json_object_get(it->lineage, "harmonize"), d, p->max_memory,

@@ -431,5 +431,62 @@ def test_list_table_within_max_memory(ctx, tdir):
                     "%s row %d: bundle %r, GDAL %r" % (name, k + 1, got[k], w)
 
 
+@test
+def test_csv_counted_as_read(ctx, tdir):
+    """lode run counts a layer whose driver has no fast count (a CSV, a filtered layer) as
+    it reads it, not by a parse of its own (issue 19: the CSV was parsed twice): the
+    lineage's source.feature_count is still the driver's count (ogrinfo -so, with the
+    same -where), features outside the target bounds and rows of empty fields included,
+    lode plan --json records the same, and the cluster stages (whose plan counts) give
+    the same bundle."""
+    src = os.path.join(tdir, "sites.csv")
+    with open(src, "w", newline="") as f:
+        f.write("site,lon,lat,grade\n")
+        for i in range(40):
+            # every fourth site west of the target bounds: counted, not kept
+            lon = 101.0 if i % 4 == 0 else 101.61 + 0.01 * i
+            f.write("S%d,%.3f,3.8,%s\n" % (i, lon, "" if i % 5 == 0 else "%.1f" % (i / 3)))
+        f.write(",,,\n\"quoted\nname\",101.7,3.9,1.5\n")
+    oo = ["X_POSSIBLE_NAMES=lon", "Y_POSSIBLE_NAMES=lat", "AUTODETECT_TYPE=YES"]
+    where = "grade > 4"
+    datasets = [{"name": "sites", "source": src, "open_options": oo, "assume_crs": "EPSG:4326"},
+                {"name": "rich", "source": src, "open_options": oo, "assume_crs": "EPSG:4326",
+                 "where": where},
+                {"name": "table", "source": make_csv(os.path.join(tdir, "assays.csv"))}]
+    man = os.path.join(tdir, "m.yaml")
+    write_manifest(man, TARGET, datasets, POLICY)
+    out = os.path.join(tdir, "run.nc")
+    env = ctx.env()
+    env["LODE_PROFILE"] = "1"
+    r = lode_ok(ctx, ["run", man, "-o", out, "-q"], tdir, env=env)
+    # (LODE_PROFILE: the CSV layers are counted by their one read, not at plan time)
+    assert sorted(re.findall(r"profile: (\w+): \d+ features, counted as read", r.err)) == \
+        ["rich", "sites", "table"], r.err[-600:]
+    plan = json.loads(lode_ok(ctx, ["plan", man, "--json"], tdir).out)
+    planned = {d["dataset"]: d["source"]["feature_count"] for d in plan["datasets"]}
+    table_src = datasets[2]["source"]
+    for name, args, kept in (("sites", sum((["-oo", o] for o in oo), []) + [src, "sites"], 32),
+                             ("rich", sum((["-oo", o] for o in oo), []) + ["-where", where, src, "sites"], None),
+                             ("table", [table_src, "assays"], 5)):
+        r = tool(["ogrinfo", "-ro", "-so"] + args, ctx)
+        want = int(re.search(r"^Feature Count: (\d+)$", r.out, re.M).group(1))
+        with h5py.File(out, "r") as h:
+            path = "%s/%s" % (name, name) if name == "table" else name
+            lin = json.loads(bd.text(h[path].attrs["lode_lineage"]))
+        assert lin["source"]["feature_count"] == want == planned[name], \
+            "%s: lineage %r, ogrinfo %d, lode plan %r" % (name, lin["source"]["feature_count"], want,
+                                                          planned[name])
+        assert kept is None or lin["feature_count"] == kept, (name, lin["feature_count"], kept)
+    assert planned["sites"] == 42 and 0 < planned["rich"] < 42, planned
+    work = os.path.join(tdir, "work")
+    lode_ok(ctx, ["plan", man, "-w", work], tdir)
+    lode_ok(ctx, ["reproject", "-w", work, "-q"], tdir)
+    staged = os.path.join(tdir, "staged.nc")
+    lode_ok(ctx, ["package", "-w", work, "-o", staged, "-q"], tdir)
+    with h5py.File(staged, "r") as s, h5py.File(out, "r") as r:
+        assert bd.text(s.attrs["lode_bundle_sha256"]) == bd.text(r.attrs["lode_bundle_sha256"]), \
+            "the staged bundle differs from lode run's"
+
+
 if __name__ == "__main__":
     main()
