@@ -63,8 +63,8 @@ typedef struct reader {
 	OGRCoordinateTransformationH ct;
 	OGRGeometryH box;
 	lode__cpl_capture cap;
-	size_t told;      /* the current share's part of rd->held */
-	long long given;  /* features the driver gave lode__vread_features */
+	size_t told;     /* the current share's part of rd->held */
+	long long given; /* features the driver gave lode__vread_features */
 } reader;
 
 /* A new lode_vdata (*out, caller frees) with the layer's declared type and fields, no

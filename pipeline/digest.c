@@ -102,21 +102,36 @@ int lode__digest_skips_attr(const char *key)
 	return *n == '\0';
 }
 
-lode_status lode__known_values_set(lode__known_values *k, const char *path, const char *hex, lode_error *err)
+lode_status lode__known_add(lode__known *k, const char *path, const char *hex, lode_error *err)
 {
+	lode__known_values *r;
+
 	if (!hex || strlen(hex) != 64)
 		return lode__err(err, LODE_EINTERNAL, "no values digest for %s", path);
-	if (!(k->path = lode__strdup(path)))
+	if (k->n == k->cap) {
+		size_t cap = k->cap ? 2 * k->cap : 16;
+		lode__known_values *v = realloc(k->v, cap * sizeof *v);
+		if (!v)
+			return lode__err(err, LODE_ENOMEM, "out of memory");
+		k->v = v;
+		k->cap = cap;
+	}
+	r = &k->v[k->n];
+	if (!(r->path = lode__strdup(path)))
 		return lode__err(err, LODE_ENOMEM, "out of memory");
-	memcpy(k->hex, hex, 65);
+	memcpy(r->hex, hex, 65);
+	k->n++;
 	return LODE_OK;
 }
 
-void lode__known_values_free(lode__known_values *k, size_t n)
+void lode__known_free(lode__known *k)
 {
-	for (size_t i = 0; k && i < n; i++)
-		free(k[i].path);
-	free(k);
+	for (size_t i = 0; k && i < k->n; i++)
+		free(k->v[i].path);
+	if (k)
+		free(k->v);
+	if (k)
+		memset(k, 0, sizeof *k);
 }
 
 /* The hashing side of the canonical encoding: the whole stream, and a dataset's planes. */
@@ -251,10 +266,48 @@ static void part(lode__sha256 *top, const void *data, size_t n, char *values)
 
 void lode__vector_digest(const lode_vdata *d, char hex[65])
 {
-	lode__vector_digest_ex(d, hex, NULL);
+	lode__vector_digest_ex(d, hex, NULL, NULL);
 }
 
-void lode__vector_digest_ex(const lode_vdata *d, char hex[65], char coords[3][65])
+/* SHA-256 of a digest, in hex: the values digest of a dataset of one plane whose element
+   encodings hash to dg (bundle-format.md 7.1). */
+static void values_hex(const unsigned char dg[32], char hex[65])
+{
+	unsigned char v[32];
+	lode__sha256 *h = lode__sha256_new();
+
+	hex[0] = '\0';
+	if (!h)
+		return;
+	lode__sha256_update(h, dg, 32);
+	lode__sha256_final(h, v);
+	lode__hex(v, sizeof v, hex);
+}
+
+/* The element encodings of a text field's stored strings (each a uint64 little-endian
+   byte length, then the bytes), hashed into dg. */
+static void stored_text_digest(const lode_vfield *f, size_t n, unsigned char dg[32], int *oom)
+{
+	lode__sha256 *h = lode__sha256_new();
+
+	if (!h) {
+		*oom = 1;
+		return;
+	}
+	for (size_t k = 0; k < n; k++) {
+		const char *s = ((char *const *)f->values)[k];
+		uint64_t len = s ? strlen(s) : 0;
+		unsigned char le[8];
+		for (int b = 0; b < 8; b++)
+			le[b] = (unsigned char)(len >> (8 * b));
+		lode__sha256_update(h, le, 8);
+		if (len)
+			lode__sha256_update(h, s, (size_t)len);
+	}
+	lode__sha256_final(h, dg);
+}
+
+void lode__vector_digest_ex(const lode_vdata *d, char hex[65], char coords[3][65], char (*texts)[65])
 {
 	lode__sha256 *top = lode__sha256_new();
 	unsigned char dg[32];
@@ -273,16 +326,20 @@ void lode__vector_digest_ex(const lode_vdata *d, char hex[65], char coords[3][65
 	part(top, d->node_count, d->nfeat * sizeof(int32_t), NULL);
 	part(top, d->part_node_count, d->nparts * sizeof(int32_t), NULL);
 	part(top, d->interior_ring, d->nparts * sizeof(int32_t), NULL);
+	for (size_t i = 0; texts && i < d->nfields; i++)
+		texts[i][0] = '\0';
 	for (size_t i = 0; i < d->nfields; i++) {
 		const lode_vfield *f = &d->fields[i];
 		if (lode__ftype_is_text(f->type)) {
 			lode__sha256 *h = lode__sha256_new();
+			int stored_differs = 0, oom = 0;
 			if (!h)
 				break;
 			for (size_t k = 0; k < d->nfeat; k++) {
 				const char *s = ((char *const *)f->values)[k];
 				uint64_t len = f->isnull[k] || !s ? 0 : strlen(s);
 				unsigned char le[8];
+				stored_differs |= f->isnull[k] && s && *s;
 				for (int b = 0; b < 8; b++)
 					le[b] = (unsigned char)(len >> (8 * b));
 				lode__sha256_update(h, le, 8);
@@ -291,6 +348,15 @@ void lode__vector_digest_ex(const lode_vdata *d, char hex[65], char coords[3][65
 			}
 			lode__sha256_final(h, dg);
 			lode__sha256_update(top, dg, sizeof dg);
+			/* The stored strings' values digest: the same hash unless a null's slot
+			   holds text (the content digest counts a null as empty). */
+			if (texts && d->nfeat > 0) {
+				unsigned char sd[32];
+				if (stored_differs)
+					stored_text_digest(f, d->nfeat, sd, &oom);
+				if (!oom)
+					values_hex(stored_differs ? sd : dg, texts[i]);
+			}
 		} else {
 			part(top, f->values, d->nfeat * lode__ftype_size(f->type), NULL);
 		}

@@ -26,9 +26,14 @@ typedef struct lode__known_values {
 	char *path; /* malloc'd; NULL: an empty record, ignored */
 	char hex[65];
 } lode__known_values;
-/* Record dataset path's values digest hex (64 hex characters) in k. */
-lode_status lode__known_values_set(lode__known_values *k, const char *path, const char *hex, lode_error *err);
-void lode__known_values_free(lode__known_values *k, size_t n); /* the array too; NULL ok */
+/* The values digests the writers of one bundle know, for lode__bundle_digest. */
+typedef struct lode__known {
+	lode__known_values *v;
+	size_t n, cap;
+} lode__known;
+/* Add dataset path's values digest hex (64 hex characters) to k. */
+lode_status lode__known_add(lode__known *k, const char *path, const char *hex, lode_error *err);
+void lode__known_free(lode__known *k); /* its records; k itself is the caller's */
 /*
  * The bundle digest of the open bundle b into hex: SHA-256 of the canonical encoding of
  * its whole object tree (formats/bundle_canon.h; bundle-format.md section 7.1), the
@@ -52,7 +57,7 @@ void lode__vector_digest(const lode_vdata *d, char hex[65]);
  * for 3D layers), which the digest already hashes: a writer registers them instead of
  * reading them back.
  */
-void lode__vector_digest_ex(const lode_vdata *d, char hex[65], char coords[3][65]);
+void lode__vector_digest_ex(const lode_vdata *d, char hex[65], char coords[3][65], char (*texts)[65]);
 /* Is this root attribute outside the bundle digest: the signature set, lode_bundle_sha256
    and lode_signature_N (N = 1, 2, ... in decimal, no leading zero)? */
 int lode__digest_skips_attr(const char *key);

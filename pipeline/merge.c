@@ -331,8 +331,7 @@ out:
 	return rc;
 }
 
-static lode_status copy_raster(input *in, size_t k, lode__bundle *b, lode__known_values *known,
-			       lode_error *err)
+static lode_status copy_raster(input *in, size_t k, lode__bundle *b, lode__known *known, lode_error *err)
 {
 	const lode_bundle_item *it = &in->items[k];
 	lode_raster_def def = {
@@ -378,17 +377,21 @@ out:
 	return rc;
 }
 
-static lode_status copy_vector(input *in, size_t k, const char *crs_wkt, lode__bundle *b,
-			       lode__known_values *known, lode_error *err)
+static lode_status copy_vector(input *in, size_t k, const char *crs_wkt, lode__bundle *b, lode__known *known,
+			       lode_error *err)
 {
 	const lode_bundle_item *it = &in->items[k];
 	lode_vdata *d = NULL;
-	char content[65], coords[3][65];
+	char content[65], coords[3][65], (*texts)[65] = NULL;
 	lode_status rc;
 
 	if ((rc = lode__bundle_read_vector(in->b, it, &d, err)))
 		return rc;
-	lode__vector_digest_ex(d, content, coords);
+	if (!(texts = calloc(d->nfields ? d->nfields : 1, sizeof *texts))) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	lode__vector_digest_ex(d, content, coords, texts);
 	if (strcmp(content, it->content_sha256) != 0) {
 		rc = lode__err(err, LODE_EDAMAGED, "the layer read back does not match its content digest");
 		goto out;
@@ -404,8 +407,9 @@ static lode_status copy_vector(input *in, size_t k, const char *crs_wkt, lode__b
 					     attrs, 4, err);
 	}
 	if (!rc)
-		rc = lode__record_vector_values(known, in->names[k], coords, d->has_z, err);
+		rc = lode__record_vector_values(known, in->names[k], d, coords, texts, err);
 out:
+	free(texts);
 	lode__vdata_free(d);
 	return rc;
 }
@@ -473,8 +477,8 @@ lode_status lode_merge_opt(const char *const *inputs, size_t ninputs, const char
 	lode_read_options vo = opt ? *opt : (lode_read_options){0};
 	input *ins = NULL;
 	lode__out out = {0};
-	lode__known_values *known = NULL;
-	size_t ndig = 0, total = 0,
+	lode__known known = {0};
+	size_t ncopied = 0, total = 0,
 	       bound = opt && opt->max_memory ? opt->max_memory : LODE_READ_MEMORY_DEFAULT;
 	lode_status rc = LODE_OK;
 
@@ -534,30 +538,25 @@ lode_status lode_merge_opt(const char *const *inputs, size_t ninputs, const char
 	}
 	if ((rc = check_names(ins, ninputs, prefix, err)) || (rc = check_carriable(ins, ninputs, err)))
 		goto out;
-	if (!(known = calloc(total ? total * LODE__KNOWN_PER_ITEM : 1, sizeof *known))) {
-		rc = lode__err(err, LODE_ENOMEM, "out of memory");
-		goto out;
-	}
 	if ((rc = lode__out_begin(&out, bundle_path, err)) || (rc = merged_root(ins, ninputs, out.b, err)))
 		goto out;
 	for (size_t i = 0; i < ninputs; i++)
 		for (size_t k = 0; k < ins[i].n; k++) {
 			rc = strcmp(ins[i].items[k].kind, "vector") == 0
-				 ? copy_vector(&ins[i], k, NULL, out.b, &known[ndig], err)
-				 : copy_raster(&ins[i], k, out.b, &known[ndig], err);
-			ndig += LODE__KNOWN_PER_ITEM;
-			merge_copied(opt, ndig / LODE__KNOWN_PER_ITEM, total, ins[i].items[k].name);
+				 ? copy_vector(&ins[i], k, NULL, out.b, &known, err)
+				 : copy_raster(&ins[i], k, out.b, &known, err);
+			merge_copied(opt, ++ncopied, total, ins[i].items[k].name);
 			if (rc) {
 				lode__err_ctx(err, "%s: dataset '%s': ", ins[i].path, ins[i].items[k].name);
 				goto out;
 			}
 		}
-	rc = lode__out_commit(&out, known, ndig, err);
+	rc = lode__out_commit(&out, &known, err);
 out:
 	if (rc && out.tmp && !strstr(err->message, bundle_path))
 		lode__err_ctx(err, "writing %s (nothing was left there): ", bundle_path);
 	lode__out_abort(&out);
-	lode__known_values_free(known, ndig);
+	lode__known_free(&known);
 	for (size_t i = 0; i < ninputs; i++) {
 		lode_error ignored;
 		for (size_t k = 0; ins[i].names && k < ins[i].n; k++)

@@ -658,8 +658,8 @@ static lode_status plan_harmonize(plan_item *it, lode_error *err)
 	return LODE_OK;
 }
 
-static lode_status build(const char *manifest_path, const lode_run_options *opt, int count_when_read,
-			 plan *p, lode_error *err)
+static lode_status build(const char *manifest_path, const lode_run_options *opt, int count_when_read, plan *p,
+			 lode_error *err)
 {
 	problem_list probs = {0};
 	lode_status rc;

@@ -20,7 +20,7 @@ lode_status lode_run(const char *manifest_path, const char *bundle_path, const l
 {
 	plan p;
 	lode__out out = {0};
-	lode__known_values *known = NULL;
+	lode__known known = {0};
 	char *lineage = NULL;
 	lode__progress pr = {opt, 0, 0};
 	lode_status rc;
@@ -44,23 +44,17 @@ lode_status lode_run(const char *manifest_path, const char *bundle_path, const l
 	for (size_t i = 0; i < p.n; i++)
 		pr.total +=
 		    p.items[i].is_vector ? 1.0 : (double)p.items[i].nx * p.items[i].ny * p.items[i].nbands;
-	known = calloc(p.n ? p.n * LODE__KNOWN_PER_ITEM : 1, sizeof *known);
-	if (!known) {
-		rc = lode__err(err, LODE_ENOMEM, "out of memory");
-		goto out;
-	}
 	if ((rc = lode__out_begin(&out, bundle_path, err)) || (rc = lode__write_root(&p, out.b, err)))
 		goto out;
 	lode__bundle_set_threads(out.b, p.threads);
 	for (size_t i = 0; i < p.n; i++) {
 		plan_item *it = &p.items[i];
 		if (it->is_vector) {
-			rc = lode__write_vector(&p, it, out.b, &pr, &known[i * LODE__KNOWN_PER_ITEM], err);
+			rc = lode__write_vector(&p, it, out.b, &pr, &known, err);
 		} else {
 			free(lineage);
 			lineage = json_dumps(it->lineage, JSON_COMPACT | JSON_PRESERVE_ORDER);
-			rc = lineage ? lode__write_raster(&p, it, out.b, 0, it->ny, lineage, &pr,
-							  &known[i * LODE__KNOWN_PER_ITEM], err)
+			rc = lineage ? lode__write_raster(&p, it, out.b, 0, it->ny, lineage, &pr, &known, err)
 				     : lode__err(err, LODE_ENOMEM, "out of memory");
 		}
 		if (rc) {
@@ -69,7 +63,7 @@ lode_status lode_run(const char *manifest_path, const char *bundle_path, const l
 			goto out;
 		}
 	}
-	rc = lode__out_commit(&out, known, p.n * LODE__KNOWN_PER_ITEM, err);
+	rc = lode__out_commit(&out, &known, err);
 	/* The manifest's metadata: records, beside the bundle now that it is in place. */
 	if (!rc && p.m->metadata)
 		rc = lode__metadata_beside(bundle_path, p.m->metadata, err);
@@ -79,7 +73,7 @@ out:
 		lode__err_ctx(err, "writing %s (nothing was left there): ", bundle_path);
 	lode__out_abort(&out);
 	free(lineage);
-	lode__known_values_free(known, p.n * LODE__KNOWN_PER_ITEM);
+	lode__known_free(&known);
 	lode__plan_free(&p);
 	return rc;
 }

@@ -286,7 +286,7 @@ static lode_status check_part_content(const work *w, const unit *u, lode__bundle
 }
 
 static lode_status package_raster(work *w, size_t i, lode__bundle *out, lode__progress *pr,
-				  lode__known_values *known, lode_error *err)
+				  lode__known *known, lode_error *err)
 {
 	plan_item *it = &w->p.items[i];
 	lode_raster_def def;
@@ -358,7 +358,7 @@ out:
 }
 
 static lode_status package_vector(work *w, size_t i, lode__bundle *out, lode__progress *pr,
-				  lode__known_values *known, lode_error *err)
+				  lode__known *known, lode_error *err)
 {
 	plan_item *it = &w->p.items[i];
 	const unit *u = NULL;
@@ -367,7 +367,7 @@ static lode_status package_vector(work *w, size_t i, lode__bundle *out, lode__pr
 	size_t n = 0;
 	lode_vdata *d = NULL;
 	json_t *lj = NULL;
-	char content[65], coords[3][65], *lineage = NULL;
+	char content[65], coords[3][65], (*texts)[65] = NULL, *lineage = NULL;
 	const char *layer =
 	    json_string_value(json_object_get(json_object_get(it->lineage, "source"), "layer"));
 	double extent[4];
@@ -386,7 +386,11 @@ static lode_status package_vector(work *w, size_t i, lode__bundle *out, lode__pr
 		goto out;
 	/* Vector columns are rewritten from their values: check them against the part's
 	   digest, and its record against the one the plan's and these values give. */
-	lode__vector_digest_ex(d, content, coords);
+	if (!(texts = calloc(d->nfields ? d->nfields : 1, sizeof *texts))) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	lode__vector_digest_ex(d, content, coords, texts);
 	lode__vector_extent(d, extent);
 	/* A field map's counts (harmonize:) are the part's: they are not in its values. */
 	if (items[0].lineage) {
@@ -436,7 +440,7 @@ static lode_status package_vector(work *w, size_t i, lode__bundle *out, lode__pr
 		if ((rc = lode__bundle_add_vector(out, it->spec->name, w->p.dst_wkt, d, NULL, attrs, 4, err)))
 			goto out;
 	}
-	rc = lode__record_vector_values(known, it->spec->name, coords, d->has_z, err);
+	rc = lode__record_vector_values(known, it->spec->name, d, coords, texts, err);
 	if (!rc && lode__tick(pr, 1.0, it->spec->name))
 		rc = lode__err(err, LODE_EIO, "interrupted: nothing was written");
 out:
@@ -444,6 +448,7 @@ out:
 		lode__err_ctx(err, "part %s: ", u->part);
 	json_decref(lj);
 	free(lineage);
+	free(texts);
 	lode__vdata_free(d);
 	if (pb)
 		close_part(pb, items, n);
@@ -487,7 +492,7 @@ lode_status lode_package(const char *work_dir, const char *bundle_path, const lo
 {
 	work w;
 	lode__out out = {0};
-	lode__known_values *known = NULL;
+	lode__known known = {0};
 	lode_run_options ro = {0};
 	lode__progress pr = {&ro, 0, 0};
 	size_t missing = 0;
@@ -527,29 +532,24 @@ lode_status lode_package(const char *work_dir, const char *bundle_path, const lo
 	}
 	if ((rc = check_against_manifest(&w, &ro, err)))
 		goto out;
-	known = calloc(w.p.n ? w.p.n * LODE__KNOWN_PER_ITEM : 1, sizeof *known);
-	if (!known) {
-		rc = lode__err(err, LODE_ENOMEM, "out of memory");
-		goto out;
-	}
 	if ((rc = lode__out_begin(&out, bundle_path, err)) || (rc = lode__write_root(&w.p, out.b, err)))
 		goto out;
 	for (size_t i = 0; i < w.p.n; i++) {
-		rc = (w.p.items[i].is_vector ? package_vector : package_raster)(
-		    &w, i, out.b, &pr, &known[i * LODE__KNOWN_PER_ITEM], err);
+		rc = (w.p.items[i].is_vector ? package_vector : package_raster)(&w, i, out.b, &pr, &known,
+										err);
 		if (rc) {
 			lode__err_ctx(err, "dataset '%s': ", w.p.items[i].spec->name);
 			goto out;
 		}
 	}
-	rc = lode__out_commit(&out, known, w.p.n * LODE__KNOWN_PER_ITEM, err);
+	rc = lode__out_commit(&out, &known, err);
 	if (!rc && w.p.m->metadata)
 		rc = lode__metadata_beside(bundle_path, w.p.m->metadata, err);
 out:
 	if (rc && out.tmp && !strstr(err->message, bundle_path))
 		lode__err_ctx(err, "writing %s (nothing was left there): ", bundle_path);
 	lode__out_abort(&out);
-	lode__known_values_free(known, w.p.n * LODE__KNOWN_PER_ITEM);
+	lode__known_free(&known);
 	lode__work_free(&w);
 	return rc;
 }

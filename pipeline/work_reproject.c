@@ -63,7 +63,7 @@ static lode_status make_part(work *w, const unit *u, lode__progress *pr, lode_er
 	plan_item *it = &w->p.items[u->item];
 	char *path = lode__work_path(w, "parts", u->part), *lineage = NULL, rows[64];
 	lode__out out = {0};
-	lode__known_values known[LODE__KNOWN_PER_ITEM] = {{0}};
+	lode__known known = {0};
 	lode_status rc;
 
 	if (!path)
@@ -87,18 +87,17 @@ static lode_status make_part(work *w, const unit *u, lode__progress *pr, lode_er
 			goto out;
 	}
 	if (it->is_vector) {
-		rc = lode__write_vector(&w->p, it, out.b, pr, known, err);
+		rc = lode__write_vector(&w->p, it, out.b, pr, &known, err);
 	} else {
 		lineage = lode__work_part_lineage(it, u);
-		rc = lineage ? lode__write_raster(&w->p, it, out.b, u->row, u->rows, lineage, pr, known, err)
+		rc = lineage ? lode__write_raster(&w->p, it, out.b, u->row, u->rows, lineage, pr, &known, err)
 			     : lode__err(err, LODE_ENOMEM, "out of memory");
 	}
 	if (!rc)
-		rc = lode__out_commit(&out, known, LODE__KNOWN_PER_ITEM, err);
+		rc = lode__out_commit(&out, &known, err);
 out:
 	lode__out_abort(&out);
-	for (int k = 0; k < LODE__KNOWN_PER_ITEM; k++)
-		free(known[k].path);
+	lode__known_free(&known);
 	free(lineage);
 	free(path);
 	return rc;

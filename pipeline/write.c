@@ -53,28 +53,39 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-lode_status lode__record_raster_values(lode__known_values *k, const char *name, const char *content,
-				       lode_error *err)
+lode_status lode__record_raster_values(lode__known *k, const char *name, const char *content, lode_error *err)
 {
 	char *path = lode__sprintf("/%s/%s", name, name);
 	lode_status rc;
 
 	if (!path)
 		return lode__err(err, LODE_ENOMEM, "out of memory");
-	rc = lode__known_values_set(k, path, content, err);
+	rc = lode__known_add(k, path, content, err);
 	free(path);
 	return rc;
 }
 
-lode_status lode__record_vector_values(lode__known_values *k, const char *name, char coords[3][65], int has_z,
-				       lode_error *err)
+lode_status lode__record_vector_values(lode__known *k, const char *name, const lode_vdata *d,
+				       char coords[3][65], char (*texts)[65], lode_error *err)
 {
 	static const char *const axes[3] = {"X", "Y", "Z"};
 	lode_status rc = LODE_OK;
 
-	for (int a = 0; a < (has_z ? 3 : 2) && !rc; a++) {
+	for (int a = 0; a < (d->has_z ? 3 : 2) && !rc; a++) {
 		char *path = lode__sprintf("/%s_coord%s", name, axes[a]);
-		rc = path ? lode__known_values_set(&k[a], path, coords[a], err)
+		rc = path ? lode__known_add(k, path, coords[a], err)
+			  : lode__err(err, LODE_ENOMEM, "out of memory");
+		free(path);
+	}
+	/* Text fields: NAME_field_VAR at the root, a table's in its group NAME (bundle_vector.c). */
+	for (size_t i = 0; texts && i < d->nfields && !rc; i++) {
+		char *path;
+		if (!texts[i][0])
+			continue;
+		path = d->kind == LODE_GK_NONE
+			   ? lode__sprintf("/%s/%s_field_%s", name, name, d->fields[i].var)
+			   : lode__sprintf("/%s_field_%s", name, d->fields[i].var);
+		rc = path ? lode__known_add(k, path, texts[i], err)
 			  : lode__err(err, LODE_ENOMEM, "out of memory");
 		free(path);
 	}
@@ -288,8 +299,7 @@ static void print_profile(const plan_item *it, int nthreads, int decoders, const
 }
 
 lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0, int nrows,
-			       const char *lineage, lode__progress *pr, lode__known_values *known,
-			       lode_error *err)
+			       const char *lineage, lode__progress *pr, lode__known *known, lode_error *err)
 {
 	lode__tiler *tiler = NULL;
 	unsigned char *strip = NULL, **chunks[2] = {NULL, NULL};
@@ -426,6 +436,7 @@ typedef struct digest_job {
 	const lode_vdata *d;
 	char *content; /* 65 bytes */
 	char coords[3][65];
+	char (*texts)[65]; /* one per field */
 	double extent[4];
 	pthread_t thread;
 } digest_job;
@@ -434,13 +445,13 @@ static void *digest_main(void *arg)
 {
 	digest_job *j = arg;
 
-	lode__vector_digest_ex(j->d, j->content, j->coords);
+	lode__vector_digest_ex(j->d, j->content, j->coords, j->texts);
 	lode__vector_extent(j->d, j->extent);
 	return NULL;
 }
 
 lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__progress *pr,
-			       lode__known_values *known, lode_error *err)
+			       lode__known *known, lode_error *err)
 {
 	lode_vector_read r = {.src_crs_wkt = it->src_wkt,
 			      .dst_crs_wkt = p->dst_wkt,
@@ -496,6 +507,10 @@ lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__pr
 	dj.d = d;
 	dj.content = content;
 	content[0] = '\0';
+	if (!(dj.texts = calloc(d->nfields ? d->nfields : 1, sizeof *dj.texts))) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
 	digesting = p->threads != 1 && pthread_create(&dj.thread, NULL, digest_main, &dj) == 0;
 	if (!digesting)
 		digest_main(&dj);
@@ -532,12 +547,13 @@ lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__pr
 		if (rc)
 			goto out;
 	}
-	rc = lode__record_vector_values(known, it->spec->name, dj.coords, d->has_z, err);
+	rc = lode__record_vector_values(known, it->spec->name, d, dj.coords, dj.texts, err);
 	if (!rc && lode__tick(pr, 1.0, it->spec->name))
 		rc = lode__err(err, LODE_EIO, "interrupted: nothing was written");
 out:
 	if (digesting)
 		pthread_join(dj.thread, NULL);
+	free(dj.texts);
 	lode__xyw_free(xy);
 	json_decref(lj);
 	json_decref(counts);
@@ -670,13 +686,14 @@ lode_status lode__out_begin(lode__out *o, const char *dest, lode_error *err)
 	return LODE_OK;
 }
 
-lode_status lode__out_commit(lode__out *o, const lode__known_values *known, size_t n, lode_error *err)
+lode_status lode__out_commit(lode__out *o, const lode__known *known, lode_error *err)
 {
 	char bundle_digest[65];
 	lode_status rc;
 
 	/* The digest covers the file as a reader will see it: computed from the file. */
-	if ((rc = lode__bundle_digest(o->b, known, n, bundle_digest, err))) {
+	if ((rc = lode__bundle_digest(o->b, known ? known->v : NULL, known ? known->n : 0, bundle_digest,
+				      err))) {
 		lode__err_ctx(err, "computing the bundle digest: ");
 		goto out;
 	}

@@ -22,10 +22,6 @@ typedef struct lode__progress {
 /* Advance the progress; non-zero when the caller asked to stop. */
 int lode__tick(lode__progress *pr, double amount, const char *label);
 
-/* The values digests one dataset's writer may record (a vector layer's x, y and z);
-   known arguments point at this many records. */
-#define LODE__KNOWN_PER_ITEM 3
-
 /*
  * Write rows [row0, row0 + nrows) of raster item it into b as a dataset of that many
  * rows (the whole raster when row0 is 0 and nrows is it->ny).  lineage is the text to
@@ -33,8 +29,7 @@ int lode__tick(lode__progress *pr, double amount, const char *label);
  * bundle digest.
  */
 lode_status lode__write_raster(plan *p, plan_item *it, lode__bundle *b, int row0, int nrows,
-			       const char *lineage, lode__progress *pr, lode__known_values *known,
-			       lode_error *err);
+			       const char *lineage, lode__progress *pr, lode__known *known, lode_error *err);
 /* The raster's variable definition and its attributes (band names, units) from the plan. */
 void lode__raster_def(const plan *p, const plan_item *it, lode_raster_def *def);
 /* Band names or units as stored in lode_band_names/_units: lines, NULL when all empty. */
@@ -46,16 +41,16 @@ char *lode__band_text(const plan_item *it, int units, int *oom);
 lode_status lode__finish_raster(lode__bvar *v, const char *source, const char *lineage, const char *content,
 				const char *names, const char *units, lode_error *err);
 /* Read, transform and write vector layer it into b.  known gets the values digests of
-   its coordinate variables (lode__vector_digest_ex). */
+   its coordinate variables and text fields (lode__vector_digest_ex). */
 lode_status lode__write_vector(plan *p, plan_item *it, lode__bundle *b, lode__progress *pr,
-			       lode__known_values *known, lode_error *err);
+			       lode__known *known, lode_error *err);
 /* Record raster name's content digest as the values digest of its data variable. */
-lode_status lode__record_raster_values(lode__known_values *k, const char *name, const char *content,
+lode_status lode__record_raster_values(lode__known *k, const char *name, const char *content,
 				       lode_error *err);
-/* Record the values digests of layer name's x, y (and z when has_z) variables, from
-   lode__vector_digest_ex, in k[0..2]. */
-lode_status lode__record_vector_values(lode__known_values *k, const char *name, char coords[3][65], int has_z,
-				       lode_error *err);
+/* Record the values digests of layer name's x, y (and z) variables and of its text
+   fields' variables (those of texts not empty), from lode__vector_digest_ex over d. */
+lode_status lode__record_vector_values(lode__known *k, const char *name, const lode_vdata *d,
+				       char coords[3][65], char (*texts)[65], lode_error *err);
 
 /* date_created from SOURCE_DATE_EPOCH (reproducible builds), or NULL when it is not set. */
 char *lode__utc_date(void);
@@ -81,7 +76,7 @@ lode_status lode__out_begin(lode__out *o, const char *dest, lode_error *err);
  * writer already has, so those datasets are not read back), close, fsync and rename
  * into place.
  */
-lode_status lode__out_commit(lode__out *o, const lode__known_values *known, size_t n, lode_error *err);
+lode_status lode__out_commit(lode__out *o, const lode__known *known, lode_error *err);
 void lode__out_abort(lode__out *o);
 
 /* A file a command reads, for lode__out_refuse: its path and what it is ("the manifest"). */
