@@ -546,7 +546,6 @@ lode_status lode__vread_features(reader *t, builder *b, lode_error *err)
 	t->cap.failures = 0;
 	t->cap.msg[0] = '\0';
 	OGR_L_ResetReading(layer_h);
-	t->given = 0;
 	while ((feat = OGR_L_GetNextFeature(layer_h)) != NULL) {
 		OGRGeometryH g = OGR_F_StealGeometry(feat);
 		long long fid = (long long)OGR_F_GetFID(feat);

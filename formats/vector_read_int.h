@@ -64,7 +64,7 @@ typedef struct reader {
 	OGRGeometryH box;
 	lode__cpl_capture cap;
 	size_t told;     /* the current share's part of rd->held */
-	long long given; /* features the driver gave lode__vread_features */
+	long long given; /* features the driver gave lode__vread_features since the start */
 } reader;
 
 /* A new lode_vdata (*out, caller frees) with the layer's declared type and fields, no
