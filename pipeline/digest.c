@@ -244,8 +244,9 @@ lode_status lode__bundle_digest(lode__bundle *b, const lode__known_values *known
 }
 
 /* SHA-256 of data into top; values (when not NULL) gets SHA-256 of that digest in hex:
-   the values digest of a rank-1 dataset holding exactly data (one plane). */
-static void part(lode__sha256 *top, const void *data, size_t n, char *values)
+   the values digest of a rank-1 dataset holding exactly data (one plane).  -1 out of
+   memory. */
+static int part(lode__sha256 *top, const void *data, size_t n, char *values)
 {
 	unsigned char dg[32];
 	lode__sha256 *h = lode__sha256_new();
@@ -253,7 +254,7 @@ static void part(lode__sha256 *top, const void *data, size_t n, char *values)
 	if (values)
 		values[0] = '\0';
 	if (!h)
-		return;
+		return -1;
 	lode__sha256_update(h, data, n);
 	lode__sha256_final(h, dg);
 	lode__sha256_update(top, dg, sizeof dg);
@@ -262,6 +263,7 @@ static void part(lode__sha256 *top, const void *data, size_t n, char *values)
 		lode__sha256_final(h, dg);
 		lode__hex(dg, sizeof dg, values);
 	}
+	return 0;
 }
 
 void lode__vector_digest(const lode_vdata *d, char hex[65])
@@ -284,20 +286,22 @@ static void values_hex(const unsigned char dg[32], char hex[65])
 	lode__hex(v, sizeof v, hex);
 }
 
-/* The element encodings of a text field's stored strings (each a uint64 little-endian
-   byte length, then the bytes), hashed into dg. */
-static void stored_text_digest(const lode_vfield *f, size_t n, unsigned char dg[32], int *oom)
+/* SHA-256 into dg of the n strings of text field f, each as a uint64 little-endian byte
+   length then the bytes: the strings stored, or (nulls_empty) with a null as empty, as
+   the content digest takes them.  *null_text (not NULL): set when a null's slot holds
+   text.  -1 out of memory. */
+static int text_digest(const lode_vfield *f, size_t n, int nulls_empty, unsigned char dg[32], int *null_text)
 {
 	lode__sha256 *h = lode__sha256_new();
 
-	if (!h) {
-		*oom = 1;
-		return;
-	}
+	if (!h)
+		return -1;
 	for (size_t k = 0; k < n; k++) {
 		const char *s = ((char *const *)f->values)[k];
-		uint64_t len = s ? strlen(s) : 0;
+		uint64_t len = (nulls_empty && f->isnull[k]) || !s ? 0 : strlen(s);
 		unsigned char le[8];
+		if (null_text && f->isnull[k] && s && *s)
+			*null_text = 1;
 		for (int b = 0; b < 8; b++)
 			le[b] = (unsigned char)(len >> (8 * b));
 		lode__sha256_update(h, le, 8);
@@ -305,63 +309,55 @@ static void stored_text_digest(const lode_vfield *f, size_t n, unsigned char dg[
 			lode__sha256_update(h, s, (size_t)len);
 	}
 	lode__sha256_final(h, dg);
+	return 0;
 }
 
 void lode__vector_digest_ex(const lode_vdata *d, char hex[65], char coords[3][65], char (*texts)[65])
 {
 	lode__sha256 *top = lode__sha256_new();
 	unsigned char dg[32];
+	int oom = 0;
 
 	hex[0] = '\0';
 	if (coords)
 		coords[0][0] = coords[1][0] = coords[2][0] = '\0';
 	if (!top)
 		return;
-	part(top, d->x, d->nnodes * sizeof(double), coords ? coords[0] : NULL);
-	part(top, d->y, d->nnodes * sizeof(double), coords ? coords[1] : NULL);
+	oom |= part(top, d->x, d->nnodes * sizeof(double), coords ? coords[0] : NULL);
+	oom |= part(top, d->y, d->nnodes * sizeof(double), coords ? coords[1] : NULL);
 	if (d->has_z)
-		part(top, d->z, d->nnodes * sizeof(double), coords ? coords[2] : NULL);
+		oom |= part(top, d->z, d->nnodes * sizeof(double), coords ? coords[2] : NULL);
 	if (d->has_m) /* after z, as in the bundle (a layer without M hashes as before) */
-		part(top, d->m, d->nnodes * sizeof(double), NULL);
-	part(top, d->node_count, d->nfeat * sizeof(int32_t), NULL);
-	part(top, d->part_node_count, d->nparts * sizeof(int32_t), NULL);
-	part(top, d->interior_ring, d->nparts * sizeof(int32_t), NULL);
+		oom |= part(top, d->m, d->nnodes * sizeof(double), NULL);
+	oom |= part(top, d->node_count, d->nfeat * sizeof(int32_t), NULL);
+	oom |= part(top, d->part_node_count, d->nparts * sizeof(int32_t), NULL);
+	oom |= part(top, d->interior_ring, d->nparts * sizeof(int32_t), NULL);
 	for (size_t i = 0; texts && i < d->nfields; i++)
 		texts[i][0] = '\0';
 	for (size_t i = 0; i < d->nfields; i++) {
 		const lode_vfield *f = &d->fields[i];
 		if (lode__ftype_is_text(f->type)) {
-			lode__sha256 *h = lode__sha256_new();
-			int stored_differs = 0, oom = 0;
-			if (!h)
+			int null_text = 0;
+			if (text_digest(f, d->nfeat, 1, dg, &null_text) != 0) {
+				oom = 1;
 				break;
-			for (size_t k = 0; k < d->nfeat; k++) {
-				const char *s = ((char *const *)f->values)[k];
-				uint64_t len = f->isnull[k] || !s ? 0 : strlen(s);
-				unsigned char le[8];
-				stored_differs |= f->isnull[k] && s && *s;
-				for (int b = 0; b < 8; b++)
-					le[b] = (unsigned char)(len >> (8 * b));
-				lode__sha256_update(h, le, 8);
-				if (len)
-					lode__sha256_update(h, s, (size_t)len);
 			}
-			lode__sha256_final(h, dg);
 			lode__sha256_update(top, dg, sizeof dg);
 			/* The stored strings' values digest: the same hash unless a null's slot
-			   holds text (the content digest counts a null as empty). */
+			   holds text. */
 			if (texts && d->nfeat > 0) {
 				unsigned char sd[32];
-				if (stored_differs)
-					stored_text_digest(f, d->nfeat, sd, &oom);
-				if (!oom)
-					values_hex(stored_differs ? sd : dg, texts[i]);
+				if (!null_text)
+					values_hex(dg, texts[i]);
+				else if (text_digest(f, d->nfeat, 0, sd, NULL) == 0)
+					values_hex(sd, texts[i]);
 			}
 		} else {
-			part(top, f->values, d->nfeat * lode__ftype_size(f->type), NULL);
+			oom |= part(top, f->values, d->nfeat * lode__ftype_size(f->type), NULL);
 		}
-		part(top, f->isnull, d->nfeat, NULL);
+		oom |= part(top, f->isnull, d->nfeat, NULL);
 	}
 	lode__sha256_final(top, dg);
-	lode__hex(dg, sizeof dg, hex);
+	if (!oom) /* else hex stays empty: no digest rather than one of part of the layer */
+		lode__hex(dg, sizeof dg, hex);
 }

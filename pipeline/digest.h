@@ -49,12 +49,15 @@ lode_status lode__bundle_digest(lode__bundle *b, const lode__known_values *known
  * little-endian values; node_count always, part arrays even when empty), then for each
  * field its values (numbers little-endian; each string as a uint64 little-endian byte
  * length and its bytes; a null as the type's zero) and its null flags (one byte each).
+ * hex is empty when memory ran out.
  */
 void lode__vector_digest(const lode_vdata *d, char hex[65]);
 /*
  * The same, and in coords[0..2] (when not NULL) the values digests of the layer's x, y
  * and z coordinate variables as lode stores them (NAME_coordX, _coordY, _coordZ: z only
- * for 3D layers), which the digest already hashes: a writer registers them instead of
+ * for 3D layers), and in texts[i] (when not NULL; one per field) that of text field i's
+ * variable (its strings as stored; empty for other fields and for a layer without
+ * features), which the digest already hashes: a writer registers them instead of
  * reading them back.
  */
 void lode__vector_digest_ex(const lode_vdata *d, char hex[65], char coords[3][65], char (*texts)[65]);

@@ -564,7 +564,7 @@ def receive_part(lode, m, n, vec, repeat, out, results):
     bundle = receive_bundle(lode, n, "")
     # The case: a 6000 x 6000 grid whose bundle is about 100 MB (noise compresses
     # poorly), for verify's MB/s.
-    noisy = receive_bundle(lode, n, "noisy_", 5.0)
+    noisy = receive_bundle(lode, n, "noisy15_", 15.0)
     size, nsize = os.path.getsize(bundle), os.path.getsize(noisy)
     raw = n * n * 4
     for p, s in ((bundle, size), (noisy, nsize)):

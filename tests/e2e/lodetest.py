@@ -212,6 +212,24 @@ def lode_ok(ctx, args, cwd, env=None):
     return r
 
 
+def staged_bundle(ctx, tdir, man, name="staged.nc", env=None):
+    """The bundle the cluster stages make of man (lode plan -w, reproject, package, in
+    tdir/work): its path."""
+    work = os.path.join(tdir, "work")
+    out = os.path.join(tdir, name)
+    lode_ok(ctx, ["plan", man, "-w", work, "-q"], tdir, env=env)
+    lode_ok(ctx, ["reproject", "-w", work, "-q"], tdir, env=env)
+    lode_ok(ctx, ["package", "-w", work, "-o", out, "-q"], tdir, env=env)
+    return out
+
+
+def same_bundle_digest(a, b):
+    """Do bundles a and b carry the same bundle digest (h5py)?"""
+    import h5py
+    with h5py.File(a, "r") as x, h5py.File(b, "r") as y:
+        return h5_attr(x.attrs["lode_bundle_sha256"]) == h5_attr(y.attrs["lode_bundle_sha256"])
+
+
 def bundles_same_for_threads(ctx, tdir, man, threads=(1, 2, 3)):
     """lode run of man with each -j: every bundle verifies, and all are byte-identical
     (cmp).  Returns the last bundle's path."""

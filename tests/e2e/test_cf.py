@@ -27,7 +27,7 @@ sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from lodetest import Skip, lode_ok, main, test, write_manifest  # noqa: E402
+from lodetest import Skip, lode_ok, main, staged_bundle, test, write_manifest  # noqa: E402
 
 import netCDF4  # noqa: E402
 
@@ -282,12 +282,7 @@ def test_merged_and_staged(ctx, tdir):
                    [{"name": "geology_map", "source": ctx.sample("geology.gpkg")},
                     {"name": "dem", "source": ctx.sample("dem_kertau.tif"), "resampling": "bilinear"}],
                    POLICY)
-    work = os.path.join(tdir, "work")
-    lode_ok(ctx, ["plan", man, "-w", work], tdir)
-    lode_ok(ctx, ["reproject", "-w", work, "-q"], tdir)
-    staged = os.path.join(tdir, "staged.nc")
-    lode_ok(ctx, ["package", "-w", work, "-o", staged, "-q"], tdir)
-    assert_cf_clean(ctx, staged, tdir)
+    assert_cf_clean(ctx, staged_bundle(ctx, tdir, man), tdir)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(REPO, "tests"))
 from lodetest import (Skip, assert_no_crash, bundles_same_for_threads, leftovers, lode, lode_ok,  # noqa: E402
-                      main, test, tool, write_manifest)
+                      main, same_bundle_digest, staged_bundle, test, tool, write_manifest)
 
 import bundle_digest as bd  # noqa: E402
 import lodetest  # noqa: E402
@@ -327,15 +327,9 @@ def test_threads_stages_merge(ctx, tdir):
     b = bundles_same_for_threads(ctx, tdir, fx["man"], threads=(1, 3))
     with h5py.File(b, "r") as s, h5py.File(fx["bundle"], "r") as r:
         assert bd.text(s.attrs["lode_bundle_sha256"]) == bd.text(r.attrs["lode_bundle_sha256"])
-    work = os.path.join(tdir, "work")
-    lode_ok(ctx, ["plan", fx["man"], "-w", work], tdir)
-    lode_ok(ctx, ["reproject", "-w", work, "-q"], tdir)
-    staged = os.path.join(tdir, "staged.nc")
-    lode_ok(ctx, ["package", "-w", work, "-o", staged, "-q"], tdir)
+    staged = staged_bundle(ctx, tdir, fx["man"])
     lode_ok(ctx, ["verify", staged, "-q"], tdir)
-    with h5py.File(staged, "r") as s, h5py.File(fx["bundle"], "r") as r:
-        assert bd.text(s.attrs["lode_bundle_sha256"]) == bd.text(r.attrs["lode_bundle_sha256"]), \
-            "the staged bundle differs from lode run's"
+    assert same_bundle_digest(staged, fx["bundle"]), "the staged bundle differs from lode run's"
     man = os.path.join(tdir, "o.yaml")
     write_manifest(man, TARGET, [{"name": "other", "source": fx["sources"]["routes"]["source"]}], POLICY)
     other = os.path.join(tdir, "o.nc")

@@ -23,8 +23,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(REPO, "tests"))
-from lodetest import (Skip, assert_no_crash, leftovers, lode, lode_ok, main, run, test, tool,  # noqa: E402
-                      write_manifest)
+from lodetest import (Skip, assert_no_crash, leftovers, lode, lode_ok, main, run, same_bundle_digest,  # noqa: E402
+                      staged_bundle, test, tool, write_manifest)
 
 import bundle_digest as bd  # noqa: E402
 import h5py  # noqa: E402
@@ -332,15 +332,9 @@ def test_merge_and_stages(ctx, tdir):
     lode_ok(ctx, ["verify", merged, "-q"], tdir)
     a, m = bd.content_digests(fx["bundle"]), bd.content_digests(merged)
     assert m["geopackage_assays"] == a["geopackage_assays"] and m["more_assays"][0] == a["geopackage_assays"][0], (a, m)
-    work = os.path.join(tdir, "work")
-    lode_ok(ctx, ["plan", fx["man"], "-w", work], tdir)
-    lode_ok(ctx, ["reproject", "-w", work, "-q"], tdir)
-    staged = os.path.join(tdir, "staged.nc")
-    lode_ok(ctx, ["package", "-w", work, "-o", staged, "-q"], tdir)
+    staged = staged_bundle(ctx, tdir, fx["man"])
     lode_ok(ctx, ["verify", staged, "-q"], tdir)
-    with h5py.File(staged, "r") as s, h5py.File(fx["bundle"], "r") as r:
-        assert bd.text(s.attrs["lode_bundle_sha256"]) == bd.text(r.attrs["lode_bundle_sha256"]), \
-            "the staged bundle differs from lode run's"
+    assert same_bundle_digest(staged, fx["bundle"]), "the staged bundle differs from lode run's"
 
 
 @test
@@ -478,14 +472,7 @@ def test_csv_counted_as_read(ctx, tdir):
                                                           planned[name])
         assert kept is None or lin["feature_count"] == kept, (name, lin["feature_count"], kept)
     assert planned["sites"] == 42 and 0 < planned["rich"] < 42, planned
-    work = os.path.join(tdir, "work")
-    lode_ok(ctx, ["plan", man, "-w", work], tdir)
-    lode_ok(ctx, ["reproject", "-w", work, "-q"], tdir)
-    staged = os.path.join(tdir, "staged.nc")
-    lode_ok(ctx, ["package", "-w", work, "-o", staged, "-q"], tdir)
-    with h5py.File(staged, "r") as s, h5py.File(out, "r") as r:
-        assert bd.text(s.attrs["lode_bundle_sha256"]) == bd.text(r.attrs["lode_bundle_sha256"]), \
-            "the staged bundle differs from lode run's"
+    assert same_bundle_digest(staged_bundle(ctx, tdir, man), out), "the staged bundle differs from lode run's"
 
 
 if __name__ == "__main__":
