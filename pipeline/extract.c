@@ -255,9 +255,11 @@ static lode_status read_checked(lode__bundle *b, const lode_bundle_item *it, lod
 	if (rc)
 		return rc;
 	lode__vector_digest(*d, hex);
-	if (!it->content_sha256 || strcmp(hex, it->content_sha256) != 0) {
+	if (!hex[0] || !it->content_sha256 || strcmp(hex, it->content_sha256) != 0) {
 		lode__vdata_free(*d);
 		*d = NULL;
+		if (!hex[0])
+			return lode__err(err, LODE_ENOMEM, "out of memory");
 		return lode__err(
 		    err, LODE_EDAMAGED,
 		    "%s: the layer does not match its content digest: the bundle is damaged (run "
@@ -322,6 +324,10 @@ static lode_status extract_vector(lode__bundle *b, const lode_bundle_item *it, c
 	if ((rc = lode__bundle_read_vector(b, it, &d, err)))
 		goto out;
 	lode__vector_digest(d, hex);
+	if (!hex[0]) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
 	if (!it->content_sha256 || strcmp(hex, it->content_sha256) != 0) {
 		rc = lode__err(
 		    err, LODE_EDAMAGED,

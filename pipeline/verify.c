@@ -169,7 +169,10 @@ static char *vector_problem(lode__bundle *b, const lode_bundle_item *it, char he
 		*unchecked = e.code == LODE_ENOMEM; /* not damaged: beyond --max-memory */
 	} else {
 		lode__vector_digest(d, hex);
-		if (strcmp(hex, it->content_sha256) != 0)
+		if (!hex[0]) {
+			problem = lode__strdup("out of memory while computing its content digest");
+			*unchecked = 1;
+		} else if (strcmp(hex, it->content_sha256) != 0)
 			problem = lode__sprintf("content digest mismatch: stored %s, computed %s",
 						it->content_sha256, hex);
 	}

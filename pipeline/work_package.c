@@ -391,6 +391,10 @@ static lode_status package_vector(work *w, size_t i, lode__bundle *out, lode__pr
 		goto out;
 	}
 	lode__vector_digest_ex(d, content, coords, texts);
+	if (!content[0]) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
 	lode__vector_extent(d, extent);
 	/* A field map's counts (harmonize:) are the part's: they are not in its values. */
 	if (items[0].lineage) {
