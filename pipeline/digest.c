@@ -361,3 +361,17 @@ void lode__vector_digest_ex(const lode_vdata *d, char hex[65], char coords[3][65
 	if (!oom) /* else hex stays empty: no digest rather than one of part of the layer */
 		lode__hex(dg, sizeof dg, hex);
 }
+
+lode_status lode__vector_digests(const lode_vdata *d, char hex[65], char coords[3][65], char (**texts)[65],
+				 lode_error *err)
+{
+	*texts = calloc(d->nfields ? d->nfields : 1, sizeof **texts);
+	if (*texts)
+		lode__vector_digest_ex(d, hex, coords, *texts);
+	if (!*texts || !hex[0]) {
+		free(*texts);
+		*texts = NULL;
+		return lode__err(err, LODE_ENOMEM, "out of memory");
+	}
+	return LODE_OK;
+}

@@ -61,6 +61,10 @@ void lode__vector_digest(const lode_vdata *d, char hex[65]);
  * reading them back.
  */
 void lode__vector_digest_ex(const lode_vdata *d, char hex[65], char coords[3][65], char (*texts)[65]);
+/* lode__vector_digest_ex with *texts allocated (one per field; the caller frees it):
+   LODE_ENOMEM when memory runs out, then *texts is NULL. */
+lode_status lode__vector_digests(const lode_vdata *d, char hex[65], char coords[3][65], char (**texts)[65],
+				 lode_error *err);
 /* Is this root attribute outside the bundle digest: the signature set, lode_bundle_sha256
    and lode_signature_N (N = 1, 2, ... in decimal, no leading zero)? */
 int lode__digest_skips_attr(const char *key);

@@ -387,15 +387,8 @@ static lode_status copy_vector(input *in, size_t k, const char *crs_wkt, lode__b
 
 	if ((rc = lode__bundle_read_vector(in->b, it, &d, err)))
 		return rc;
-	if (!(texts = calloc(d->nfields ? d->nfields : 1, sizeof *texts))) {
-		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+	if ((rc = lode__vector_digests(d, content, coords, &texts, err)))
 		goto out;
-	}
-	lode__vector_digest_ex(d, content, coords, texts);
-	if (!content[0]) {
-		rc = lode__err(err, LODE_ENOMEM, "out of memory");
-		goto out;
-	}
 	if (strcmp(content, it->content_sha256) != 0) {
 		rc = lode__err(err, LODE_EDAMAGED, "the layer read back does not match its content digest");
 		goto out;

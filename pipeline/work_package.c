@@ -386,15 +386,8 @@ static lode_status package_vector(work *w, size_t i, lode__bundle *out, lode__pr
 		goto out;
 	/* Vector columns are rewritten from their values: check them against the part's
 	   digest, and its record against the one the plan's and these values give. */
-	if (!(texts = calloc(d->nfields ? d->nfields : 1, sizeof *texts))) {
-		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+	if ((rc = lode__vector_digests(d, content, coords, &texts, err)))
 		goto out;
-	}
-	lode__vector_digest_ex(d, content, coords, texts);
-	if (!content[0]) {
-		rc = lode__err(err, LODE_ENOMEM, "out of memory");
-		goto out;
-	}
 	lode__vector_extent(d, extent);
 	/* A field map's counts (harmonize:) are the part's: they are not in its values. */
 	if (items[0].lineage) {
