@@ -398,7 +398,7 @@ lode_status lode__chunk_encode(const void *data, size_t nbytes, size_t elem_size
 /* The inverse of shuffle16_4 / shuffle16_8: 16 elements at a time from the byte planes
    p[0..size-1] (element j0 + i of each) into dst, by interleaving bytes, then pairs, then
    quads.  Returns the elements done; the caller does the rest. */
-static size_t unshuffle16_4(const unsigned char *const p[8], size_t j0, size_t m, unsigned char *d)
+static size_t unshuffle16_4(const unsigned char *const *p, size_t j0, size_t m, unsigned char *d)
 {
 	size_t i = 0;
 
@@ -417,7 +417,7 @@ static size_t unshuffle16_4(const unsigned char *const p[8], size_t j0, size_t m
 	return i;
 }
 
-static size_t unshuffle16_8(const unsigned char *const p[8], size_t j0, size_t m, unsigned char *d)
+static size_t unshuffle16_8(const unsigned char *const *p, size_t j0, size_t m, unsigned char *d)
 {
 	size_t i = 0;
 
@@ -444,11 +444,25 @@ static size_t unshuffle16_8(const unsigned char *const p[8], size_t j0, size_t m
 }
 #endif
 
+void lode__interleave_planes(const unsigned char *const *p, size_t size, size_t m, unsigned char *dst)
+{
+	size_t i = 0;
+
+#ifdef __SSE2__
+	if (size == 4)
+		i = unshuffle16_4(p, 0, m, dst);
+	else if (size == 8)
+		i = unshuffle16_8(p, 0, m, dst);
+#endif
+	for (size_t k = 0; k < size; k++)
+		for (size_t j = i; j < m; j++)
+			dst[j * size + k] = p[k][j];
+}
+
 void lode__unshuffle_part(const unsigned char *planes, size_t n, size_t j0, size_t m, unsigned char *dst,
 			  size_t size)
 {
 	const unsigned char *p[8];
-	size_t i = 0;
 
 	if (size == 1 || size > 8) {
 		for (size_t k = 0; k < size; k++)
@@ -457,16 +471,8 @@ void lode__unshuffle_part(const unsigned char *planes, size_t n, size_t j0, size
 		return;
 	}
 	for (size_t k = 0; k < size; k++)
-		p[k] = planes + k * n;
-#ifdef __SSE2__
-	if (size == 4)
-		i = unshuffle16_4(p, j0, m, dst);
-	else if (size == 8)
-		i = unshuffle16_8(p, j0, m, dst);
-#endif
-	for (size_t k = 0; k < size; k++)
-		for (size_t j = i; j < m; j++)
-			dst[j * size + k] = p[k][j0 + j];
+		p[k] = planes + k * n + j0;
+	lode__interleave_planes(p, size, m, dst);
 }
 
 /* HDF5's unshuffle (H5Zshuffle.c): byte plane k of the n elements back into byte k of

@@ -52,6 +52,9 @@ lode_status lode__chunk_decode_planes(unsigned char *stored, size_t len, const l
    k * n) into dst, element after element, as HDF5's unshuffle puts them. */
 void lode__unshuffle_part(const unsigned char *planes, size_t n, size_t j0, size_t m, unsigned char *dst,
 			  size_t size);
+/* The same with the planes given one by one: byte k of element j of dst is p[k][j], for
+   j < m and k < size (size <= 8). */
+void lode__interleave_planes(const unsigned char *const *p, size_t size, size_t m, unsigned char *dst);
 
 /*
  * A column encoder: columns of elem_size-byte values, cut into chunks of chunk values,

@@ -34,6 +34,7 @@
 #include "raster_legend.h"
 #include "source_files.h"
 #include "util.h"
+#include "tiff_blocks.h"
 #include "warp_bilinear.h"
 
 void lode__gdal_init(void)
@@ -740,6 +741,26 @@ lode_status lode__warper_mode_type(lode__warper **ws, int n, lode_error *err)
 out:
 	lode__cpl_pop();
 	return rc;
+}
+
+int lode__warper_source_cache(lode__warper *w, size_t bytes)
+{
+	return w ? lode__bilinear_source_cache(w->fast, bytes) : 0;
+}
+
+void lode__source_block_counts(long *decoded, long *to_gdal)
+{
+	lode__tiff_blocks_counts(decoded, to_gdal);
+}
+
+size_t lode__gdal_cache_max(void)
+{
+	return (size_t)GDALGetCacheMax64();
+}
+
+void lode__gdal_set_cache_max(size_t bytes)
+{
+	GDALSetCacheMax64((GIntBig)bytes);
 }
 
 void lode__warper_free(lode__warper *w)

@@ -61,6 +61,15 @@ lode_status lode__warper_new(lode__raster *src, const lode_warp_params *p, lode_
 /* Warp a window of the target grid into buf: nbands planes of w*h values of p->dtype. */
 lode_status lode__warper_window(lode__warper *w, int x0, int y0, int nx, int ny, void *buf, lode_error *err);
 void lode__warper_free(lode__warper *w);
+/* Let lode's kernel decode the source's GeoTIFF blocks itself (formats/tiff_blocks.h),
+   keeping at most bytes of them: 1 when it will, 0 when GDAL reads them. */
+int lode__warper_source_cache(lode__warper *w, size_t bytes);
+/* Source blocks decoded by lode (formats/tiff_blocks.c) and windows it left to GDAL, in
+   this process so far (LODE_PROFILE). */
+void lode__source_block_counts(long *decoded, long *to_gdal);
+/* GDAL's block cache limit, in bytes (the process's, GDALSetCacheMax64). */
+size_t lode__gdal_cache_max(void);
+void lode__gdal_set_cache_max(size_t bytes);
 /* The n warpers of one raster (same parameters, each with its own dataset): when the
    resampling is mode on 16-bit values, let GDAL's warper count them as bytes (every
    value fits) or floats (a target pixel covers at most 48 source pixels): the same

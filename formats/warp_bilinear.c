@@ -67,6 +67,7 @@
 #include <gdal_alg.h>
 #include <gdalwarper.h>
 
+#include "tiff_blocks.h"
 #include "warp_bilinear.h"
 #include "warp_kernel.h"
 
@@ -166,6 +167,7 @@ void lode__bilinear_free(lode__bilinear *b)
 {
 	if (!b)
 		return;
+	lode__tiff_blocks_free(b->tiff);
 	free(b->bands);
 	free(b->chunks);
 	free(b->sown);
@@ -184,6 +186,15 @@ void lode__bilinear_free(lode__bilinear *b)
 	free(b->hist);
 	free(b->slots);
 	free(b);
+}
+
+int lode__bilinear_source_cache(lode__bilinear *b, size_t bytes)
+{
+	if (!b)
+		return 0;
+	lode__tiff_blocks_free(b->tiff);
+	b->tiff = lode__tiff_blocks_new(b->src, b->bands, b->nbands, bytes);
+	return b->tiff != NULL;
 }
 
 void lode__bilinear_mode_type(lode__bilinear *b, int type)
@@ -730,10 +741,15 @@ static int read_chunk(lode__bilinear *b, const lode__warp_chunk *c)
 	b->sbuf_band = 0;
 	if (b->nbands == 1) {
 		b->sbuf = b->sown;
+		if (b->tiff && lode__tiff_blocks_read(b->tiff, c->sx, c->sy, c->ssx, c->ssy, b->sown) == 0)
+			return 0;
 		return GDALRasterIO(GDALGetRasterBand(b->src, b->bands[0]), GF_Read, c->sx, c->sy, c->ssx,
 				    c->ssy, b->sown, c->ssx, c->ssy, GDT_Float32, 0, 0) != CE_None;
 	}
 	b->sbuf_band = -1;
+	if (b->tiff && b->type == GDT_Float32 &&
+	    lode__tiff_blocks_read(b->tiff, c->sx, c->sy, c->ssx, c->ssy, (float *)b->raw) == 0)
+		return 0;
 	return GDALDatasetRasterIO(b->src, GF_Read, c->sx, c->sy, c->ssx, c->ssy, b->raw, c->ssx, c->ssy,
 				   b->type, b->nbands, b->bands, 0, 0, 0) != CE_None;
 }

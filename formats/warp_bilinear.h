@@ -22,6 +22,9 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
    out (the GDAL error, if any, is in the current CPL error handler). */
 int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, int nx, int ny, void *buf);
 void lode__bilinear_free(lode__bilinear *b);
+/* Let lode decode the source's blocks itself (formats/tiff_blocks.c) when it can, keeping
+   at most bytes of them: 1 when it does, 0 when GDAL reads them (or b is NULL). */
+int lode__bilinear_source_cache(lode__bilinear *b, size_t bytes);
 /* mode on Int16 or UInt16 values: the working type GDAL's warper has (GDT_Byte or
    GDT_Float32 as lode gives it, formats/raster_gdal.c's lode__warper_mode_type, or the
    values' own type on GDAL's 16-bit path when none is negative), which decides GDAL's

@@ -60,7 +60,8 @@ struct lode__bilinear {
 	double lo, hi;     /* integer types: the type's range */
 	double dst_nodata;
 	double mem_limit;
-	size_t max_scratch; /* lode_warp_params' */
+	size_t max_scratch;             /* lode_warp_params' */
+	struct lode__tiff_blocks *tiff; /* the source's blocks decoded by lode, or NULL: GDAL */
 	/* scratch, kept between windows (one lode__bilinear per worker thread) */
 	lode__warp_chunk *chunks;
 	int nchunks, chunks_cap;

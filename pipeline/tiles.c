@@ -47,7 +47,8 @@ struct lode__tiler {
 	pthread_mutex_t mu;
 	pthread_cond_t work, done;
 	int generation, stop;
-	int decoders; /* lode__tiler_decoders */
+	int decoders;      /* lode__tiler_decoders */
+	size_t gdal_cache; /* GDAL's block cache limit to put back when freed, 0: untouched */
 	/* the strip being made; range k is tiles lo[k] .. hi[k]-1, for k < nworkers - 1 */
 	int y0, ny, ntiles, finished, failed;
 	int *lo, *hi;
@@ -228,6 +229,20 @@ lode_status lode__tiler_new(const lode_tiler_params *p, lode__tiler **out, lode_
 		if (rc)
 			goto out;
 	}
+	/* lode decodes the source's GeoTIFF blocks itself when it can (formats/tiff_blocks.c),
+	   its workers' readers taking 7/8 of GDAL's block cache between them and GDAL the rest
+	   (for the blocks lode leaves to it) until the tiler is freed: the same bound.  Not
+	   when cores would idle: GDAL's multi-threaded reading keeps them busy then. */
+	if (!t->decoders) {
+		size_t total = lode__gdal_cache_max(), each = total / 8 * 7 / (size_t)t->nworkers;
+		int n = 0;
+		for (int i = 0; i < t->nworkers; i++)
+			n += lode__warper_source_cache(t->w[i].warper, each);
+		if (n) {
+			t->gdal_cache = total;
+			lode__gdal_set_cache_max(total / 8);
+		}
+	}
 	for (int i = 1; i < t->nworkers; i++) {
 		if (pthread_create(&t->w[i].thread, NULL, worker_main, &t->w[i]) != 0) {
 			rc = lode__err(err, LODE_EINTERNAL, "cannot start a worker thread");
@@ -304,6 +319,8 @@ void lode__tiler_free(lode__tiler *t)
 	free(t->w);
 	free(t->lo);
 	free(t->hi);
+	if (t->gdal_cache)
+		lode__gdal_set_cache_max(t->gdal_cache);
 	pthread_cond_destroy(&t->work);
 	pthread_cond_destroy(&t->done);
 	pthread_mutex_destroy(&t->mu);

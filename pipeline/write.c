@@ -277,24 +277,26 @@ static int profiling(void)
 static void print_profile(const plan_item *it, int nthreads, int decoders, const double prof[3])
 {
 	if (profiling()) {
-		long fast, gdal, mbytes, mfloats, kmode, kbytes, kfloats;
+		long fast, gdal, mbytes, mfloats, kmode, kbytes, kfloats, blocks, to_gdal;
 		char dec[48] = "";
 		if (decoders > 0)
 			snprintf(dec, sizeof dec, " (the source decoded on %d)", decoders);
 		lode__warp_counts(&fast, &gdal);
 		lode__warp_mode_counts(&mbytes, &mfloats);
 		lode__warp_mode_kernel_counts(&kmode, &kbytes, &kfloats);
+		lode__source_block_counts(&blocks, &to_gdal);
 		fprintf(stderr,
 			"lode: profile: %s: %d threads%s, warp+encode %.2f s, write %.2f s, digest %.2f s; "
 			"windows so far: %ld by lode's bilinear kernel, %ld by GDAL's warper (mode on "
 			"bytes %ld, on floats %ld), %ld by lode's average kernel, %ld by lode's cubic "
 			"kernel, %ld by lode's cubicspline kernel, %ld by lode's lanczos kernel, %ld by "
 			"its rms, min, max, med, q1 and q3 kernel, %ld by its sum kernel, %ld by its mode "
-			"kernel (16-bit values as bytes %ld, as floats %ld), %ld by lode's nearest kernel\n",
+			"kernel (16-bit values as bytes %ld, as floats %ld), %ld by lode's nearest kernel; "
+			"source blocks decoded by lode %ld (windows it left to GDAL %ld)\n",
 			it->spec->name, nthreads, dec, prof[0], prof[1], prof[2], fast, gdal, mbytes, mfloats,
 			lode__warp_average_count(), lode__warp_cubic_count(), lode__warp_spline_count(),
 			lode__warp_lanczos_count(), lode__warp_stats_count(), lode__warp_sum_count(), kmode,
-			kbytes, kfloats, lode__warp_nearest_count());
+			kbytes, kfloats, lode__warp_nearest_count(), blocks, to_gdal);
 	}
 }
 

@@ -169,10 +169,11 @@ def grids(src, et=0):
 AVERAGE = re.compile(r"(\d+) by lode's average kernel")
 
 
-def field_grid(path, dtype, nodata, n=(460, 380), seed=3, scale=1.0, offset=0.0):
+def field_grid(path, dtype, nodata, n=(460, 380), seed=3, scale=1.0, offset=0.0,
+               options=("TILED=YES", "BLOCKXSIZE=128", "BLOCKYSIZE=128")):
     """A continuous field (a smooth surface with noise) in EPSG:3375 (250 m pixels) of
     dtype, values offset + scale * (-1 .. 1 and a bit), nodata holes inside and a ragged
-    edge."""
+    edge; GeoTIFF creation options (uncompressed tiles of 128 x 128 by default)."""
     from osgeo import gdal, osr
     nx, ny = n
     rng = np.random.default_rng(seed)
@@ -190,8 +191,7 @@ def field_grid(path, dtype, nodata, n=(460, 380), seed=3, scale=1.0, offset=0.0)
         a[r, ends[r]:] = nodata
     t = {"UInt16": gdal.GDT_UInt16, "Int16": gdal.GDT_Int16, "Byte": gdal.GDT_Byte,
          "Float32": gdal.GDT_Float32}[dtype]
-    ds = gdal.GetDriverByName("GTiff").Create(path, nx, ny, 1, t,
-                                              ["TILED=YES", "BLOCKXSIZE=128", "BLOCKYSIZE=128"])
+    ds = gdal.GetDriverByName("GTiff").Create(path, nx, ny, 1, t, list(options))
     ds.SetGeoTransform((380000.0, 250.0, 0.0, 520000.0, 0.0, -250.0))
     s = osr.SpatialReference()
     s.ImportFromEPSG(3375)

@@ -8,8 +8,8 @@ FILE.nc ... -> the checker's report per file and group and one line
 run-cfchecks.sh, which .ci/run passes; `make check CFCHECKS=PATH` elsewhere).  Without
 CFCHECKS every test is SKIPPED, saying so; a CFCHECKS that is not an executable file
 fails.  The script installs its Debian packages with apt-get unless SKIP_APT=1: this
-suite lets it do so at most once per run, and not at all when ncks and netCDF4 are
-already there.
+suite lets it do so at most once per run, and not at all when everything it installs is
+already there (_have_tools).
 
 Besides 0 errors, every warning must be one docs/bundle-format.md lists: "(2.2) Could
 not get typecode" on a netCDF-4 string variable (checked with netCDF4: the variable is
@@ -50,13 +50,17 @@ def checker():
 
 
 def _have_tools():
+    """Is everything the script installs already here (its apt-get line): nco and
+    netcdf-bin, the Python modules the checker imports (python3-future's past among
+    them), udunits, and venv for its first run?"""
+    import ctypes.util
+    import importlib.util
     if not shutil.which("ncks") or not shutil.which("ncdump"):
         return False
-    try:
-        import cftime  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    for m in ("cftime", "netCDF4", "numpy", "past", "packaging", "ensurepip"):
+        if importlib.util.find_spec(m) is None:
+            return False
+    return ctypes.util.find_library("udunits2") is not None
 
 
 def cf_check(ctx, path, tdir):
