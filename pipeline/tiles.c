@@ -231,15 +231,17 @@ lode_status lode__tiler_new(const lode_tiler_params *p, lode__tiler **out, lode_
 	}
 	/* lode decodes the source's GeoTIFF blocks itself when it can (formats/tiff_blocks.c),
 	   its workers' readers taking 7/8 of GDAL's block cache between them and GDAL the rest
-	   (for the blocks lode leaves to it) until the tiler is freed: the same bound.  Not
-	   when cores would idle: GDAL's multi-threaded reading keeps them busy then. */
-	if (!t->decoders) {
+	   (for the blocks lode leaves to it) until the tiler is freed: the same bound.  Also
+	   on a small target grid: lode's decoding on the one busy thread beat libtiff's on the
+	   idle ones (docs/performance.md), which are then left to the windows GDAL reads. */
+	{
 		size_t total = lode__gdal_cache_max(), each = total / 8 * 7 / (size_t)t->nworkers;
 		int n = 0;
 		for (int i = 0; i < t->nworkers; i++)
 			n += lode__warper_source_cache(t->w[i].warper, each);
 		if (n) {
 			t->gdal_cache = total;
+			t->decoders = 0;
 			lode__gdal_set_cache_max(total / 8);
 		}
 	}

@@ -310,7 +310,8 @@ def test_deflate_sources_decoded_by_lode(ctx, tdir):
     byte-identical to the one made with GDAL reading every block (LODE_TIFF_DECODE=gdal),
     and across -j 1, 2, 3 and --max-memory 64M; LODE_PROFILE counts the blocks lode
     decoded (none of the Int16 source's, no window left to GDAL), and none when GDAL
-    reads them."""
+    reads them.  Onto a target of one chunk column, lode decodes on the busy thread
+    where GDAL's reading would use the idle ones: the same bundle."""
     from osgeo import gdal
     fp = ("COMPRESS=DEFLATE", "PREDICTOR=3")
     f32 = field_grid(os.path.join(tdir, "f32.tif"), "Float32", -9999.0, n=(1300, 420), scale=3.7,
@@ -361,6 +362,27 @@ def test_deflate_sources_decoded_by_lode(ctx, tdir):
             outs[tag] = open(out, "rb").read()
         for tag in ("gdal", "j1", "j3", "mem"):
             assert outs[tag] == outs["lode"], "%s: the bundle of %s differs" % (method, tag)
+    # A target of one chunk column (8x coarser): lode decodes the blocks on the busy
+    # thread (no "decoded on" in LODE_PROFILE) where GDAL's reading uses the idle ones.
+    d = os.path.join(tdir, "small")
+    os.makedirs(d)
+    man = os.path.join(d, "manifest.yaml")
+    write_manifest(man, make_target("EPSG:4326", [f32], res=0.018, margin=2, error_threshold=0),
+                   [{"name": "average", "source": f32, "resampling": "average"}], POLICY)
+    outs = {}
+    for tag, env_add, want in (("lode", {}, ""), ("gdal", {"LODE_TIFF_DECODE": "gdal"}, "2")):
+        env = ctx.env()
+        env["LODE_PROFILE"] = "1"
+        env.update(env_add)
+        out = os.path.join(d, tag + ".nc")
+        r = lode(ctx, ["run", man, "-o", out, "-q", "-j", "2"], d, env)
+        assert_no_crash(r)
+        assert r.rc == 0, r.brief()
+        n, g = [(int(a), int(b)) for a, b in BLOCKS.findall(r.err)][-1]
+        assert (n > 0) == (tag == "lode") and g == 0, "small target, %s: blocks %d, %d" % (tag, n, g)
+        assert decoding_threads(r.err) == [want], "small target, %s: %r" % (tag, r.err[-300:])
+        outs[tag] = open(out, "rb").read()
+    assert outs["lode"] == outs["gdal"], "small target: the bundles differ"
 
 if __name__ == "__main__":
     main()
