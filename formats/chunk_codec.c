@@ -396,17 +396,17 @@ lode_status lode__chunk_encode(const void *data, size_t nbytes, size_t elem_size
 
 #ifdef __SSE2__
 /* The inverse of shuffle16_4 / shuffle16_8: 16 elements at a time from the byte planes
-   p[0..size-1] (element j0 + i of each) into dst, by interleaving bytes, then pairs, then
+   p[0..size-1] (element i of each) into dst, by interleaving bytes, then pairs, then
    quads.  Returns the elements done; the caller does the rest. */
-static size_t unshuffle16_4(const unsigned char *const *p, size_t j0, size_t m, unsigned char *d)
+static size_t unshuffle16_4(const unsigned char *const *p, size_t m, unsigned char *d)
 {
 	size_t i = 0;
 
 	for (; i + 16 <= m; i += 16, d += 64) {
-		__m128i p0 = _mm_loadu_si128((const __m128i *)(p[0] + j0 + i)),
-			p1 = _mm_loadu_si128((const __m128i *)(p[1] + j0 + i)),
-			p2 = _mm_loadu_si128((const __m128i *)(p[2] + j0 + i)),
-			p3 = _mm_loadu_si128((const __m128i *)(p[3] + j0 + i));
+		__m128i p0 = _mm_loadu_si128((const __m128i *)(p[0] + i)),
+			p1 = _mm_loadu_si128((const __m128i *)(p[1] + i)),
+			p2 = _mm_loadu_si128((const __m128i *)(p[2] + i)),
+			p3 = _mm_loadu_si128((const __m128i *)(p[3] + i));
 		__m128i a = _mm_unpacklo_epi8(p0, p1), b = _mm_unpackhi_epi8(p0, p1); /* bytes 0, 1 */
 		__m128i c = _mm_unpacklo_epi8(p2, p3), e = _mm_unpackhi_epi8(p2, p3); /* bytes 2, 3 */
 		_mm_storeu_si128((__m128i *)d, _mm_unpacklo_epi16(a, c));
@@ -417,14 +417,14 @@ static size_t unshuffle16_4(const unsigned char *const *p, size_t j0, size_t m, 
 	return i;
 }
 
-static size_t unshuffle16_8(const unsigned char *const *p, size_t j0, size_t m, unsigned char *d)
+static size_t unshuffle16_8(const unsigned char *const *p, size_t m, unsigned char *d)
 {
 	size_t i = 0;
 
 	for (; i + 16 <= m; i += 16, d += 128) {
 		__m128i x[8], u[8], v[8];
 		for (int k = 0; k < 8; k++)
-			x[k] = _mm_loadu_si128((const __m128i *)(p[k] + j0 + i));
+			x[k] = _mm_loadu_si128((const __m128i *)(p[k] + i));
 		for (int k = 0; k < 8; k += 2) { /* bytes k, k + 1 of elements 0-7, then 8-15 */
 			u[k] = _mm_unpacklo_epi8(x[k], x[k + 1]);
 			u[k + 1] = _mm_unpackhi_epi8(x[k], x[k + 1]);
@@ -450,9 +450,9 @@ void lode__interleave_planes(const unsigned char *const *p, size_t size, size_t 
 
 #ifdef __SSE2__
 	if (size == 4)
-		i = unshuffle16_4(p, 0, m, dst);
+		i = unshuffle16_4(p, m, dst);
 	else if (size == 8)
-		i = unshuffle16_8(p, 0, m, dst);
+		i = unshuffle16_8(p, m, dst);
 #endif
 	for (size_t k = 0; k < size; k++)
 		for (size_t j = i; j < m; j++)

@@ -46,8 +46,8 @@
 
 /* A decoded block larger than this is left to GDAL (a striped file of one strip). */
 #define MAX_BLOCK_BYTES ((size_t)64 << 20)
-/* More blocks than this (per band) are left to GDAL: the tables would be too large. */
-#define MAX_BLOCKS (1 << 24)
+/* More blocks than this (every band's) are left to GDAL: the tables would be too large. */
+#define MAX_BLOCKS (1 << 20)
 
 /* Blocks decoded and windows left to GDAL by every reader so far (LODE_PROFILE). */
 static _Atomic long decoded_total, to_gdal_total;
@@ -145,7 +145,7 @@ lode__tiff_blocks *lode__tiff_blocks_new(GDALDatasetH ds, const int *bands, int 
 {
 	const char *env = getenv("LODE_TIFF_DECODE");
 	lode__tiff_blocks *t;
-	size_t nblocks;
+	size_t nblocks, tables;
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 	return NULL; /* the byte order of the values below is a little-endian host's */
@@ -156,10 +156,15 @@ lode__tiff_blocks *lode__tiff_blocks_new(GDALDatasetH ds, const int *bands, int 
 	t->ds = ds;
 	if (!eligible(t, ds))
 		goto fail;
+	/* The per-block tables come out of the cache budget too (--max-memory). */
+	nblocks = (size_t)t->nbx * (size_t)t->nby * (t->spp == 1 ? (size_t)GDALGetRasterCount(ds) : 1);
+	tables = nblocks * (sizeof *t->where + sizeof *t->to_gdal);
+	if (tables > cache / 4)
+		goto fail;
+	cache -= tables;
 	t->nslots = (int)(cache / t->block_bytes < 4096 ? cache / t->block_bytes : 4096);
 	if (t->nslots < 2)
 		goto fail; /* no room to keep a block: GDAL's cache does better */
-	nblocks = (size_t)t->nbx * (size_t)t->nby * (t->spp == 1 ? (size_t)GDALGetRasterCount(ds) : 1);
 	t->nbands = n;
 	t->bands = malloc(sizeof *t->bands * (size_t)n);
 	t->where = malloc(sizeof *t->where * nblocks);

@@ -17,10 +17,11 @@ typedef struct lode__tiff_blocks lode__tiff_blocks;
 
 /*
  * The reader of bands (1-based, n of them) of ds, keeping at most cache bytes of
- * decoded blocks; NULL when GDAL reads this source (not a GeoTIFF file of Float32 values
- * in DEFLATE blocks, tiled or in strips, with the floating-point predictor, stored band
- * by band or pixel by pixel; the environment's LODE_TIFF_DECODE=gdal; a cache of fewer
- * than two blocks; out of memory).  The caller keeps ds open while the reader lives and
+ * decoded blocks and its tables of them; NULL when GDAL reads this source (not a GeoTIFF
+ * file of Float32 values in DEFLATE blocks, tiled or in strips, with the floating-point
+ * predictor, stored band by band or pixel by pixel; the environment's
+ * LODE_TIFF_DECODE=gdal; a cache of fewer than two blocks, or tables of its blocks over a
+ * quarter of it; out of memory).  The caller keeps ds open while the reader lives and
  * uses both from one thread.
  */
 lode__tiff_blocks *lode__tiff_blocks_new(GDALDatasetH ds, const int *bands, int n, size_t cache);

@@ -308,7 +308,8 @@ def test_deflate_sources_decoded_by_lode(ctx, tdir):
     bands stored pixel by pixel; beside them an Int16 one with the horizontal predictor,
     left to GDAL.  For nearest, cubic, average 2x and min 2x, the bundle is
     byte-identical to the one made with GDAL reading every block (LODE_TIFF_DECODE=gdal),
-    and across -j 1, 2, 3 and --max-memory 64M; LODE_PROFILE counts the blocks lode
+    and across -j 1, 2, 3 and --max-memory 64M, and the single-band ones equal gdalwarp
+    -et 0's pixel for pixel; LODE_PROFILE counts the blocks lode
     decoded (none of the Int16 source's, no window left to GDAL), and none when GDAL
     reads them.  Onto a target of one chunk column, lode decodes on the busy thread
     where GDAL's reading would use the idle ones: the same bundle."""
@@ -362,6 +363,10 @@ def test_deflate_sources_decoded_by_lode(ctx, tdir):
             outs[tag] = open(out, "rb").read()
         for tag in ("gdal", "j1", "j3", "mem"):
             assert outs[tag] == outs["lode"], "%s: the bundle of %s differs" % (method, tag)
+        # and, against a tool lode did not write, gdalwarp -et 0 reading the same
+        # PREDICTOR=3 sources (tiled, big-endian strips) pixel for pixel
+        for x in ds[:2]:
+            equals_gdalwarp(ctx, d, target, x, os.path.join(d, "lode.nc"))
     # A target of one chunk column (8x coarser): lode decodes the blocks on the busy
     # thread (no "decoded on" in LODE_PROFILE) where GDAL's reading uses the idle ones.
     d = os.path.join(tdir, "small")
