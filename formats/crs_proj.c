@@ -23,6 +23,7 @@
 #include "gdal_util.h"
 #include "crs_proj.h"
 #include "error.h"
+#include "op_cache.h"
 #include "util.h"
 
 void lode__op_clear(lode_op *op)
@@ -184,18 +185,6 @@ static char *id_of(PJ_CONTEXT *ctx, const PJ *obj)
 	return lode__sprintf("%s:%s", auth, code);
 }
 
-/* Append s to *acc with sep between items. */
-static int append(char **acc, const char *sep, const char *s)
-{
-	char *n = *acc ? lode__sprintf("%s%s%s", *acc, sep, s) : lode__strdup(s);
-
-	if (!n)
-		return -1;
-	free(*acc);
-	*acc = n;
-	return 0;
-}
-
 /*
  * The identifiers of the datum-changing steps of an operation, joined by " + " (map
  * projections and other conversions are left out); NULL when there are none.
@@ -213,7 +202,7 @@ static char *transformation_codes(PJ_CONTEXT *ctx, PJ *op)
 		char *sid = step && proj_get_type(step) == PJ_TYPE_TRANSFORMATION ? id_of(ctx, step) : NULL;
 
 		if (sid)
-			append(&codes, " + ", sid);
+			lode__append(&codes, " + ", sid);
 		free(sid);
 		proj_destroy(step);
 	}
@@ -470,6 +459,191 @@ static json_t *candidate_json(const lode_op *op, int instantiable, const char *w
 	return o;
 }
 
+/* ---- the candidates: PROJ's search, or the cache of earlier ones (op_cache.h) ---- */
+
+#define CAND_INSTANTIABLE 1 /* its grids are installed */
+#define CAND_NAMED        2 /* it carries the manifest's operation: code */
+
+static void free_candidates(lode_op *list, int *flags, int n)
+{
+	for (int i = 0; list && i < n; i++)
+		lode__op_clear(&list[i]);
+	free(list);
+	free(flags);
+}
+
+/* A candidate as the cache keeps it: what describe() found, and whether its grids are
+   installed. */
+static json_t *cached_json(const lode_op *op, int instantiable)
+{
+	json_t *o = json_object(), *grids = json_array();
+
+	for (size_t i = 0; grids && i < op->ngrids; i++)
+		json_array_append_new(grids, json_string(op->grids[i]));
+	json_object_set_new(o, "name", json_string(op->name));
+	json_object_set_new(o, "code", op->code ? json_string(op->code) : json_null());
+	json_object_set_new(o, "pipeline", json_string(op->pipeline));
+	json_object_set_new(o, "accuracy", json_real(op->accuracy));
+	json_object_set_new(o, "ballpark", json_boolean(op->ballpark));
+	json_object_set_new(o, "ballpark_step",
+			    op->ballpark_step ? json_string(op->ballpark_step) : json_null());
+	json_object_set_new(o, "steps", op->steps_json ? json_string(op->steps_json) : json_null());
+	json_object_set_new(o, "grids", grids);
+	json_object_set_new(o, "instantiable", json_boolean(instantiable));
+	return o;
+}
+
+/* A string member of o, copied into *out (NULL for a JSON null when may_be_null); -1
+   when it is missing, of another type, or out of memory. */
+static int cached_string(const json_t *o, const char *key, int may_be_null, char **out)
+{
+	const json_t *v = json_object_get(o, key);
+
+	*out = NULL;
+	if (json_is_null(v) && may_be_null)
+		return 0;
+	if (!json_is_string(v))
+		return -1;
+	*out = lode__strdup(json_string_value(v));
+	return *out ? 0 : -1;
+}
+
+/* The candidates of a cache entry into list and flags; -1 (nothing kept) when any of
+   them is not as cached_json wrote it. */
+static int from_cache(const json_t *arr, lode_op **list, int **flags, int *count)
+{
+	const size_t n = json_array_size(arr);
+	lode_op *l = n ? calloc(n, sizeof *l) : NULL;
+	int *f = n ? calloc(n, sizeof *f) : NULL;
+
+	if (!l || !f || n > 10000)
+		goto bad;
+	for (size_t i = 0; i < n; i++) {
+		const json_t *o = json_array_get(arr, i), *grids = json_object_get(o, "grids"),
+			     *acc = json_object_get(o, "accuracy");
+		lode_op *op = &l[i];
+		if (!json_is_object(o) || cached_string(o, "name", 0, &op->name) ||
+		    cached_string(o, "code", 1, &op->code) ||
+		    cached_string(o, "pipeline", 0, &op->pipeline) ||
+		    cached_string(o, "ballpark_step", 1, &op->ballpark_step) ||
+		    cached_string(o, "steps", 1, &op->steps_json) || !json_is_number(acc) ||
+		    !json_is_boolean(json_object_get(o, "ballpark")) ||
+		    !json_is_boolean(json_object_get(o, "instantiable")) || !json_is_array(grids))
+			goto bad;
+		op->accuracy = json_number_value(acc);
+		op->ballpark = json_is_true(json_object_get(o, "ballpark"));
+		f[i] = json_is_true(json_object_get(o, "instantiable")) ? CAND_INSTANTIABLE : 0;
+		if (json_array_size(grids) > 0) {
+			if (!(op->grids = calloc(json_array_size(grids), sizeof *op->grids)))
+				goto bad;
+			for (size_t g = 0; g < json_array_size(grids); g++) {
+				const json_t *v = json_array_get(grids, g);
+				if (!json_is_string(v) ||
+				    !(op->grids[op->ngrids] = lode__strdup(json_string_value(v))))
+					goto bad;
+				op->ngrids++;
+			}
+		}
+	}
+	*list = l;
+	*flags = f;
+	*count = (int)n;
+	return 0;
+bad:
+	free_candidates(l, f, (int)n);
+	return -1;
+}
+
+/*
+ * PROJ's candidate operations from src to dst over aoi (NULL: anywhere), best first,
+ * described (*list, *flags, *count; free_candidates frees them): from the cache of
+ * earlier searches when it has them (not with an operation: code, whose match needs
+ * PROJ's objects), else searched for and then cached.
+ */
+static lode_status find_candidates(PJ_CONTEXT *ctx, PJ *src, PJ *dst, const char *src_wkt,
+				   const char *dst_wkt, const double *aoi, const char *explicit_op,
+				   lode_op **list, int **flags, int *count, lode_error *err)
+{
+	lode__op_cache cache = {-1, ""};
+	PJ_OPERATION_FACTORY_CONTEXT *fac = NULL;
+	PJ_OBJ_LIST *ops = NULL;
+	registry reg = {0};
+	json_t *cached = NULL, *store = NULL;
+	lode_status rc = LODE_OK;
+	int n, k = 0;
+
+	*list = NULL;
+	*flags = NULL;
+	*count = 0;
+	if (!explicit_op && lode__op_cache_open(&cache, ctx, src_wkt, dst_wkt, aoi))
+		cached = lode__op_cache_get(&cache);
+	if (cached && from_cache(cached, list, flags, count) == 0)
+		goto out;
+	fac = proj_create_operation_factory_context(ctx, NULL);
+	if (!fac) {
+		rc = lode__err(err, LODE_EINTERNAL, "PROJ: cannot create an operation factory");
+		goto out;
+	}
+	proj_operation_factory_context_set_spatial_criterion(ctx, fac,
+							     PROJ_SPATIAL_CRITERION_PARTIAL_INTERSECTION);
+	proj_operation_factory_context_set_grid_availability_use(ctx, fac,
+								 PROJ_GRID_AVAILABILITY_USED_FOR_SORTING);
+	if (aoi)
+		proj_operation_factory_context_set_area_of_interest(ctx, fac, aoi[0], aoi[1], aoi[2], aoi[3]);
+	reg.src = src;
+	reg.dst = dst;
+	reg.fac = fac;
+	ops = proj_create_operations(ctx, src, dst, fac);
+	n = ops ? proj_list_get_count(ops) : 0;
+	if (n == 0) {
+		rc = lode__err(err, LODE_EPOLICY,
+			       "PROJ knows no coordinate operation from the source CRS to the target CRS");
+		goto out;
+	}
+	*list = calloc((size_t)n, sizeof **list);
+	*flags = calloc((size_t)n, sizeof **flags);
+	store = json_array();
+	if (!*list || !*flags || !store) {
+		rc = lode__err(err, LODE_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		PJ *p = proj_list_get(ctx, ops, i);
+		int inst;
+
+		if (!p)
+			continue;
+		inst = proj_coordoperation_is_instantiable(ctx, p);
+		if (describe(ctx, p, &reg, &(*list)[k]) != 0) {
+			proj_destroy(p);
+			k++;
+			rc = lode__err(err, LODE_ENOMEM, "out of memory");
+			goto out;
+		}
+		(*flags)[k] = (inst ? CAND_INSTANTIABLE : 0) |
+			      (explicit_op && op_has_id(ctx, p, &(*list)[k], explicit_op) ? CAND_NAMED : 0);
+		json_array_append_new(store, cached_json(&(*list)[k], inst));
+		k++;
+		proj_destroy(p);
+	}
+	*count = k;
+	lode__op_cache_put(&cache, store);
+out:
+	if (rc) {
+		free_candidates(*list, *flags, k);
+		*list = NULL;
+		*flags = NULL;
+		*count = 0;
+	}
+	lode__op_cache_close(&cache);
+	json_decref(cached);
+	json_decref(store);
+	registry_free(&reg);
+	proj_list_destroy(ops);
+	proj_operation_factory_context_destroy(fac);
+	return rc;
+}
+
 static int looks_like_code(const char *s)
 {
 	const char *colon = strchr(s, ':');
@@ -488,9 +662,8 @@ lode_status lode__crs_choose_operation(const char *src_wkt, const char *dst_wkt,
 {
 	PJ_CONTEXT *ctx = proj_context_create();
 	PJ *src = NULL, *dst = NULL, *given = NULL;
-	PJ_OPERATION_FACTORY_CONTEXT *fac = NULL;
-	PJ_OBJ_LIST *ops = NULL;
-	registry reg = {0};
+	lode_op *list = NULL;
+	int *flags = NULL;
 	json_t *cands = json_array();
 	char reasons[1536] = "", why[256];
 	int n = 0, chosen = -1;
@@ -541,58 +714,27 @@ lode_status lode__crs_choose_operation(const char *src_wkt, const char *dst_wkt,
 		goto done;
 	}
 
-	fac = proj_create_operation_factory_context(ctx, NULL);
-	if (!fac) {
-		rc = lode__err(err, LODE_EINTERNAL, "PROJ: cannot create an operation factory");
+	if ((rc = find_candidates(ctx, src, dst, src_wkt, dst_wkt, aoi, explicit_op, &list, &flags, &n, err)))
 		goto out;
-	}
-	proj_operation_factory_context_set_spatial_criterion(ctx, fac,
-							     PROJ_SPATIAL_CRITERION_PARTIAL_INTERSECTION);
-	proj_operation_factory_context_set_grid_availability_use(ctx, fac,
-								 PROJ_GRID_AVAILABILITY_USED_FOR_SORTING);
-	if (aoi)
-		proj_operation_factory_context_set_area_of_interest(ctx, fac, aoi[0], aoi[1], aoi[2], aoi[3]);
-	reg.src = src;
-	reg.dst = dst;
-	reg.fac = fac;
-	ops = proj_create_operations(ctx, src, dst, fac);
-	n = ops ? proj_list_get_count(ops) : 0;
-	if (n == 0) {
-		rc = lode__err(err, LODE_EPOLICY,
-			       "PROJ knows no coordinate operation from the source CRS to the target CRS");
-		goto out;
-	}
 	for (int i = 0; i < n; i++) {
-		PJ *p = proj_list_get(ctx, ops, i);
-		lode_op cand = {0};
-		int inst;
-		const char *what;
+		lode_op *cand = &list[i];
+		const int inst = flags[i] & CAND_INSTANTIABLE;
+		const char *what = refusal(cand, inst, pol, why, sizeof why);
 
-		if (!p)
-			continue;
-		inst = proj_coordoperation_is_instantiable(ctx, p);
-		if (describe(ctx, p, &reg, &cand) != 0) {
-			proj_destroy(p);
-			lode__op_clear(&cand);
-			rc = lode__err(err, LODE_ENOMEM, "out of memory");
-			goto out;
-		}
-		what = refusal(&cand, inst, pol, why, sizeof why);
-		if (explicit_op && !op_has_id(ctx, p, &cand, explicit_op) && !what)
+		if (explicit_op && !(flags[i] & CAND_NAMED) && !what)
 			what = "is not the operation named by the manifest";
-		json_array_append_new(cands, candidate_json(&cand, inst, what));
+		json_array_append_new(cands, candidate_json(cand, inst, what));
 		if (!what && chosen < 0) {
 			chosen = i;
-			*op = cand;
+			*op = *cand;
+			memset(cand, 0, sizeof *cand);
 			op->explicit_op = explicit_op != NULL;
 		} else {
 			size_t len = strlen(reasons);
 			if (len < sizeof reasons - 2)
 				snprintf(reasons + len, sizeof reasons - len, "%s'%s' %s", len ? "; " : "",
-					 cand.name, what);
-			lode__op_clear(&cand);
+					 cand->name, what);
 		}
-		proj_destroy(p);
 	}
 	if (chosen < 0) {
 		if (explicit_op)
@@ -612,9 +754,7 @@ out:
 	if (rc)
 		lode__op_clear(op);
 	json_decref(cands);
-	registry_free(&reg);
-	proj_list_destroy(ops);
-	proj_operation_factory_context_destroy(fac);
+	free_candidates(list, flags, n);
 	proj_destroy(given);
 	proj_destroy(src);
 	proj_destroy(dst);
@@ -684,123 +824,5 @@ lode_status lode__crs_bounds_to_lonlat(const char *wkt, const double in[4], doub
 		OSRDestroySpatialReference(s);
 	if (g)
 		OSRDestroySpatialReference(g);
-	return rc;
-}
-
-/* ---- through an intermediate CRS ---- */
-
-/* The steps of a PROJ string as "+step ..." items (none for +proj=noop), appended to *acc. */
-static int append_steps(char **acc, const char *pipe)
-{
-	static const char head[] = "+proj=pipeline";
-
-	if (lode__op_is_noop(pipe) || !pipe[0])
-		return 0;
-	if (strncmp(pipe, head, sizeof head - 1) == 0)
-		return append(acc, " ", pipe + sizeof head - 1 + strspn(pipe + sizeof head - 1, " "));
-	{
-		char *step = lode__sprintf("+step %s", pipe);
-		int r = step ? append(acc, " ", step) : -1;
-		free(step);
-		return r;
-	}
-}
-
-static json_t *leg_json(const char *from, const char *to, const lode_op *leg)
-{
-	json_t *o = json_object();
-
-	json_object_set_new(o, "from", json_string(from));
-	json_object_set_new(o, "to", json_string(to));
-	json_object_set_new(o, "name", json_string(leg->name));
-	json_object_set_new(o, "code", leg->code ? json_string(leg->code) : json_null());
-	json_object_set_new(o, "accuracy_m", leg->accuracy >= 0 ? json_real(leg->accuracy) : json_null());
-	json_object_set_new(o, "ballpark", json_boolean(leg->ballpark));
-	json_object_set_new(o, "proj_pipeline", json_string(leg->pipeline));
-	return o;
-}
-
-/* a's JSON array text followed by b's, as one array text (malloc'd). */
-static char *concat_arrays(const char *a, const char *b)
-{
-	json_t *x = a ? json_loads(a, 0, NULL) : NULL, *y = b ? json_loads(b, 0, NULL) : NULL;
-	char *text = NULL;
-
-	if (!x)
-		x = json_array();
-	if (y)
-		json_array_extend(x, y);
-	text = json_dumps(x, JSON_COMPACT);
-	json_decref(x);
-	json_decref(y);
-	return text;
-}
-
-lode_status lode__crs_choose_via(const char *src_wkt, const char *via_wkt, const char *dst_wkt,
-				 const double *aoi, const lode_policy *pol, lode_op *op, lode_error *err)
-{
-	lode_op a = {0}, b = {0};
-	char *sl = lode__crs_label(src_wkt), *vl = lode__crs_label(via_wkt), *dl = lode__crs_label(dst_wkt);
-	json_t *legs = json_array();
-	lode_status rc;
-
-	memset(op, 0, sizeof *op);
-	if ((rc = lode__crs_choose_operation(src_wkt, via_wkt, aoi, pol, NULL, &a, err))) {
-		lode__err_ctx(err, "first leg, %s to %s (via): ", sl ? sl : "source", vl ? vl : "via");
-		goto out;
-	}
-	if ((rc = lode__crs_choose_operation(via_wkt, dst_wkt, aoi, pol, NULL, &b, err))) {
-		lode__err_ctx(err, "second leg, %s (via) to %s: ", vl ? vl : "via", dl ? dl : "target");
-		goto out;
-	}
-	op->accuracy_known_m = (a.accuracy > 0 ? a.accuracy : 0) + (b.accuracy > 0 ? b.accuracy : 0);
-	if (op->accuracy_known_m > pol->max_error_m) {
-		rc = lode__err(err, LODE_EPOLICY,
-			       "through %s the known accuracies add up to %g m (%g m + %g m), worse than "
-			       "policy.max_error_m %g m",
-			       vl ? vl : "via", op->accuracy_known_m, a.accuracy > 0 ? a.accuracy : 0,
-			       b.accuracy > 0 ? b.accuracy : 0, pol->max_error_m);
-		goto out;
-	}
-	op->accuracy = a.accuracy >= 0 && b.accuracy >= 0 ? a.accuracy + b.accuracy : -1;
-	op->ballpark = a.ballpark || b.ballpark;
-	op->name = lode__sprintf("%s, then %s", a.name, b.name);
-	if (a.code || b.code)
-		op->code = lode__sprintf("%s%s%s", a.code ? a.code : "", a.code && b.code ? " + " : "",
-					 b.code ? b.code : "");
-	if (append_steps(&op->pipeline, a.pipeline) || append_steps(&op->pipeline, b.pipeline)) {
-		rc = lode__err(err, LODE_ENOMEM, "out of memory");
-		goto out;
-	}
-	if (!op->pipeline)
-		op->pipeline = lode__strdup("+proj=noop");
-	else if (strncmp(op->pipeline, "+step", 5) == 0) {
-		char *full = lode__sprintf("+proj=pipeline %s", op->pipeline);
-		free(op->pipeline);
-		op->pipeline = full;
-	}
-	if (a.ballpark || b.ballpark)
-		op->ballpark_step = lode__strdup(a.ballpark ? a.ballpark_step : b.ballpark_step);
-	op->grids = calloc(a.ngrids + b.ngrids + 1, sizeof *op->grids);
-	for (size_t i = 0; op->grids && i < a.ngrids + b.ngrids; i++)
-		op->grids[op->ngrids++] = lode__strdup(i < a.ngrids ? a.grids[i] : b.grids[i - a.ngrids]);
-	op->steps_json = concat_arrays(a.steps_json, b.steps_json);
-	op->candidates_json = concat_arrays(a.candidates_json, b.candidates_json);
-	op->via = lode__strdup(vl ? vl : "intermediate CRS");
-	json_array_append_new(legs, leg_json(sl ? sl : "", vl ? vl : "", &a));
-	json_array_append_new(legs, leg_json(vl ? vl : "", dl ? dl : "", &b));
-	op->legs_json = json_dumps(legs, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	if (!op->name || !op->pipeline || !op->grids || !op->steps_json || !op->candidates_json || !op->via ||
-	    !op->legs_json || ((a.ballpark || b.ballpark) && !op->ballpark_step))
-		rc = lode__err(err, LODE_ENOMEM, "out of memory");
-out:
-	if (rc)
-		lode__op_clear(op);
-	lode__op_clear(&a);
-	lode__op_clear(&b);
-	json_decref(legs);
-	free(sl);
-	free(vl);
-	free(dl);
 	return rc;
 }

@@ -240,3 +240,14 @@ int lode__default_threads(void)
 
 	return n < 1 ? 1 : n > 256 ? 256 : (int)n;
 }
+
+int lode__append(char **acc, const char *sep, const char *s)
+{
+	char *n = *acc ? lode__sprintf("%s%s%s", *acc, sep, s) : lode__strdup(s);
+
+	if (!n)
+		return -1;
+	free(*acc);
+	*acc = n;
+	return 0;
+}

@@ -19,6 +19,9 @@ lode_status lode__read_file(const char *path, size_t max_bytes, char **text, siz
 char *lode__dirname(const char *path);
 /* Join dir and a relative path; an absolute path is returned as is.  malloc'd. */
 char *lode__path_join(const char *dir, const char *rel);
+/* Append s to *acc (malloc'd or NULL) with sep between items: 0, or -1 out of memory
+   (*acc then unchanged). */
+int lode__append(char **acc, const char *sep, const char *s);
 /*
  * Progress of a child process reading an untrusted bundle (pipeline/untrusted.c):
  * readers report the work they do as they go, in units: bytes inflated or read, and one

@@ -75,7 +75,8 @@ class Ctx:
     # ---- environment
     def env(self, proj_data=None, **extra):
         """Environment for lode and the reference tools: network off, the grids
-        folder on PROJ_DATA (unless proj_data is given)."""
+        folder on PROJ_DATA (unless proj_data is given), lode's operation cache in the
+        work folder."""
         e = dict(os.environ)
         e["PROJ_NETWORK"] = "OFF"
         if proj_data is None:
@@ -87,6 +88,8 @@ class Ctx:
         e["PROJ_DATA"] = proj_data
         e.pop("PROJ_LIB", None)
         e["CPL_DEBUG"] = "OFF"
+        # the suite's own cache of PROJ's operation searches, not the user's ~/.cache
+        e["LODE_OPERATION_CACHE"] = os.path.join(self.work, "operation-cache")
         e.update({k: str(v) for k, v in extra.items()})
         return e
 

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import sys
 
 import numpy as np
@@ -710,6 +711,153 @@ def test_policy_nad27_grid_missing_refused(ctx, tdir):
     assert re.search(r"grid|accura|ballpark|max_error", r.err, re.I), \
         "message should say why (grid/accuracy): " + r.brief()
     assert not leftovers(out, "b.nc"), "left behind: %s" % leftovers(out, "b.nc")
+
+
+def cache_entries(d):
+    """The entries of operation cache folder d (file names), sorted."""
+    return sorted(n for n in os.listdir(d) if n.endswith(".json")) if os.path.isdir(d) else []
+
+
+@test
+def test_operation_cache_same_bundle(ctx, tdir):
+    """lode's cache of PROJ's operation searches (formats/op_cache.c): the first run
+    writes one entry (mode 0600, folder 0700) holding the candidates, a second run
+    reads it (its time is renewed) and writes the same bundle byte for byte, as does a
+    run with LODE_OPERATION_CACHE=off, which writes nothing; without the variable the
+    cache is $XDG_CACHE_HOME/lode/operations, else $HOME/.cache/lode/operations."""
+    aero = ctx.sample("aeromag_tmi.tif")
+    target = make_target("EPSG:4326", [aero], res=0.004)
+    d = {"name": "aeromag_tmi", "source": aero}
+    pol = {"max_error_m": 20, "allow_ballpark": True}
+    cache = os.path.join(tdir, "cache")
+    bundles = {}
+    for tag, value in (("cold", cache), ("warm", cache), ("off", "off")):
+        r, b, _ = policy_run(ctx, tdir, target, d, pol, ctx.env(LODE_OPERATION_CACHE=value))
+        assert r.rc == 0, "%s: %s" % (tag, r.brief())
+        bundles[tag] = open(b, "rb").read()
+        names = cache_entries(cache)
+        assert len(names) == 1, "%s: cache entries %r" % (tag, names)
+        entry = os.path.join(cache, names[0])
+        if tag == "cold":
+            assert os.stat(cache).st_mode & 0o777 == 0o700, oct(os.stat(cache).st_mode)
+            assert os.stat(entry).st_mode & 0o777 == 0o600, oct(os.stat(entry).st_mode)
+            doc = json.load(open(entry))
+            assert doc["key"] + ".json" == names[0] and doc["candidates"], doc
+            assert doc["candidates"][0]["ballpark"] is True, doc["candidates"][0]
+            os.utime(entry, (946684800, 946684800))  # 2000-01-01: a read renews it
+        elif tag == "warm":
+            assert os.stat(entry).st_mtime > 946684800 + 86400, "the warm run did not read the entry"
+            os.utime(entry, (946684800, 946684800))
+        else:
+            assert os.stat(entry).st_mtime == 946684800, "LODE_OPERATION_CACHE=off read the cache"
+    assert bundles["warm"] == bundles["cold"] == bundles["off"], "the bundles differ"
+    # the default folders
+    home, xdg = os.path.join(tdir, "home"), os.path.join(tdir, "xdg")
+    os.makedirs(home)
+    env = ctx.env(HOME=home)
+    for k in ("LODE_OPERATION_CACHE", "XDG_CACHE_HOME"):
+        env.pop(k, None)
+    r, b, _ = policy_run(ctx, tdir, target, d, pol, env)
+    assert r.rc == 0, r.brief()
+    assert len(cache_entries(os.path.join(home, ".cache", "lode", "operations"))) == 1, \
+        os.listdir(home)
+    env["XDG_CACHE_HOME"] = xdg
+    r, b, _ = policy_run(ctx, tdir, target, d, pol, env)
+    assert r.rc == 0, r.brief()
+    assert len(cache_entries(os.path.join(xdg, "lode", "operations"))) == 1, os.listdir(tdir)
+
+
+@test
+def test_operation_cache_follows_grids(ctx, tdir):
+    """The cache's key covers the files on PROJ_DATA: NAD27 to NAD83 under max_error_m 1
+    is refused while the conus grid is missing (the search cached), and chosen with
+    the grid (hgridshift, 0.15 m) as soon as the grid is put into the same folder, not
+    refused again from the cache."""
+    grids = ctx.grid_dir()
+    src = ctx.sample("nad27_grid.tif")
+    data = os.path.join(tdir, "proj")
+    os.makedirs(data)
+    os.symlink("/usr/share/proj/proj.db", os.path.join(data, "proj.db"))
+    env = ctx.env(proj_data=data, LODE_OPERATION_CACHE=os.path.join(tdir, "cache"))
+    probe = projinfo_first(ctx, "EPSG:4267", "EPSG:4269", wgs84_bbox(src), env=env)
+    if probe and probe["accuracy"] is not None and probe["accuracy"] <= 1:
+        raise Skip("PROJ has a grid-free NAD27->NAD83 within 1 m: " + probe["desc"][:80])
+    target = make_target("EPSG:4269", [src])
+    d = {"name": "nad27_grid", "source": src}
+    pol = {"max_error_m": 1, "allow_ballpark": False}
+    r, b, _ = policy_run(ctx, tdir, target, d, pol, env)
+    assert r.rc == 1, "without the grid: " + r.brief()
+    assert len(cache_entries(os.path.join(tdir, "cache"))) == 1, "the refused search was not cached"
+    grid = [g for g in ("us_noaa_conus.tif", "conus") if os.path.exists(os.path.join(grids, g))][0]
+    os.symlink(os.path.join(grids, grid), os.path.join(data, grid))
+    r, b, _ = policy_run(ctx, tdir, target, d, pol, env)
+    assert r.rc == 0, "with the grid: " + r.brief()
+    op = lineage(b, "nad27_grid").get("operation") or {}
+    assert "hgridshift" in (op.get("proj_pipeline") or "") and op.get("accuracy_m") == 0.15, op
+    assert len(cache_entries(os.path.join(tdir, "cache"))) == 2
+
+
+@test
+def test_operation_cache_distrusted(ctx, tdir):
+    """An operation cache lode did not write for this user is not believed: an entry
+    that is not JSON, a symbolic link in an entry's place, a group-writable entry or
+    one over 1 MB is a miss (searched again, the entry rewritten, the link's target
+    untouched); a cache folder others may write is not used at all, so an entry planted
+    there with another pipeline changes nothing.  Every bundle is byte-identical to the
+    one made without the cache."""
+    aero = ctx.sample("aeromag_tmi.tif")
+    target = make_target("EPSG:4326", [aero], res=0.004)
+    d = {"name": "aeromag_tmi", "source": aero}
+    pol = {"max_error_m": 20, "allow_ballpark": True}
+    cache = os.path.join(tdir, "cache")
+    env = ctx.env(LODE_OPERATION_CACHE=cache)
+    r, b, _ = policy_run(ctx, tdir, target, d, pol, ctx.env(LODE_OPERATION_CACHE="off"))
+    assert r.rc == 0, r.brief()
+    want = open(b, "rb").read()
+    r, b, _ = policy_run(ctx, tdir, target, d, pol, env)
+    assert r.rc == 0, r.brief()
+    name = cache_entries(cache)[0]
+    entry = os.path.join(cache, name)
+    good = open(entry).read()
+    # the planted entry: the right key, a pipeline that moves nothing
+    doc = json.loads(good)
+    for c in doc["candidates"]:
+        c["pipeline"] = "+proj=noop"
+    planted = json.dumps(doc)
+    outside = os.path.join(tdir, "outside.json")
+    open(outside, "w").write(planted)
+
+    def plant(kind):
+        if os.path.lexists(entry):
+            os.remove(entry)
+        if kind == "symlink":
+            os.symlink(outside, entry)
+            return
+        open(entry, "w").write({"garbage": "{not json", "big": planted + " " * (1 << 20)}.get(kind, planted))
+        os.chmod(entry, 0o666 if kind == "writable" else 0o600)
+
+    for kind in ("garbage", "symlink", "writable", "big"):
+        plant(kind)
+        r, b, _ = policy_run(ctx, tdir, target, d, pol, env)
+        assert r.rc == 0, "%s: %s" % (kind, r.brief())
+        assert open(b, "rb").read() == want, "%s: the bundle differs" % kind
+        st = os.lstat(entry)
+        assert stat.S_ISREG(st.st_mode) and st.st_mode & 0o777 == 0o600, "%s: %o" % (kind, st.st_mode)
+        assert open(entry).read() == good, "%s: the entry was not rewritten" % kind
+    assert open(outside).read() == planted, "the link's target was written"
+    # a folder others may write: not used, the planted entry neither read nor replaced
+    plant("planted")
+    os.chmod(cache, 0o777)
+    r, b, _ = policy_run(ctx, tdir, target, d, pol, env)
+    assert r.rc == 0, r.brief()
+    assert open(b, "rb").read() == want, "a world-writable cache folder was believed"
+    assert open(entry).read() == planted, "a world-writable cache folder was written"
+    # the control: the same planted entry in a private folder is what lode reads
+    os.chmod(cache, 0o700)
+    # (its no-op pipeline leaves the source in metres, outside the bounds in degrees)
+    r, b, _ = policy_run(ctx, tdir, target, d, pol, env)
+    assert r.rc == 1 and "does not overlap" in r.err, \
+        "the planted entry was not read (the test proves nothing): " + r.brief()
 
 
 NO_SHIFT_3168 = ("+proj=pipeline +step +inv +proj=omerc +no_uoff +lat_0=4 +lonc=102.25 "
