@@ -27,8 +27,10 @@
  * worker thread (each with its own GDAL dataset), never shared.  The floating-point
  * predictor's bytes do not depend on the file's byte order.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +96,32 @@ static int tiff_header(int fd)
 	       (h[0] == 'M' && h[1] == 'M' && h[2] == 0 && (h[3] == 42 || h[3] == 43));
 }
 
+/*
+ * Does another descriptor of this process refer to the file that fd (lode's, opened by
+ * the dataset's name) refers to: GDAL's, opened before?  When the name was given to
+ * another file in between (renamed over it), it does not, and GDAL reads: lode's block
+ * offsets are those of the file GDAL opened.
+ */
+static int open_elsewhere(int fd, const struct stat *st)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int found = 0;
+
+	if (!d)
+		return 0;
+	while (!found && (e = readdir(d))) {
+		char *end;
+		long n = strtol(e->d_name, &end, 10);
+		struct stat o;
+		if (end == e->d_name || *end || n < 0 || n > INT_MAX || n == fd || n == dirfd(d))
+			continue;
+		found = fstat((int)n, &o) == 0 && o.st_dev == st->st_dev && o.st_ino == st->st_ino;
+	}
+	closedir(d);
+	return found;
+}
+
 /* Whether lode decodes ds's blocks itself, filling in what it needs to. */
 static int eligible(lode__tiff_blocks *t, GDALDatasetH ds)
 {
@@ -135,7 +163,8 @@ static int eligible(lode__tiff_blocks *t, GDALDatasetH ds)
 	if ((double)t->nbx * t->nby * (t->spp == 1 ? nb : 1) > MAX_BLOCKS)
 		return 0;
 	t->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (t->fd < 0 || fstat(t->fd, &st) != 0 || !S_ISREG(st.st_mode) || !tiff_header(t->fd))
+	if (t->fd < 0 || fstat(t->fd, &st) != 0 || !S_ISREG(st.st_mode) || !tiff_header(t->fd) ||
+	    !open_elsewhere(t->fd, &st))
 		return 0;
 	t->file_size = (uint64_t)st.st_size;
 	return 1;

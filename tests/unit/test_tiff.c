@@ -217,6 +217,14 @@ static void other_files_are_left_to_gdal(void **state)
 	assert_null(lode__tiff_blocks_new(m, &one, 1, 1 << 20));
 	GDALClose(m);
 	VSIUnlink("/vsimem/copy.tif");
+	/* another file renamed onto the name after GDAL opened it: lode would read the other
+	   file at GDAL's offsets, so GDAL reads */
+	{
+		char *other = make_tiff(&f, NULL, 0);
+		assert_int_equal(rename(other, path[3]), 0);
+		free(other);
+		assert_null(lode__tiff_blocks_new(ds[3], &one, 1, 1 << 20));
+	}
 	for (int k = 0; k < 4; k++) {
 		GDALClose(ds[k]);
 		unlink(path[k]);
