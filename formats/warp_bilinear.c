@@ -183,6 +183,7 @@ void lode__bilinear_free(lode__bilinear *b)
 	free(b->ok2);
 	free(b->wx);
 	free(b->vals);
+	lode__sum_scratch_free(b->sum);
 	free(b->hist);
 	free(b->slots);
 	free(b);

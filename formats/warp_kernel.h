@@ -87,6 +87,7 @@ struct lode__bilinear {
 	struct lode__mode_slot *slots; /* mode on Float32 values: a hash table of the values */
 	size_t slots_cap;              /* seen (power of two) in the footprint whose */
 	uint32_t slots_gen;            /* number is slots_gen (warp_stats.c) */
+	struct lode__sum_scratch *sum; /* sum's buffers (warp_sum.c), NULL until used */
 };
 
 /* A target pixel's footprint in the chunk's source window, as GWKAverageOrModeThread
@@ -157,6 +158,9 @@ int lode__average_chunk(struct lode__bilinear *b, const lode__warp_chunk *c, con
    which std::sort would not sort by insertion), -1 when out of memory. */
 int lode__sum_chunk(struct lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
 		    GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst);
+/* sum's buffers kept by a worker from chunk to chunk (b->sum), freed with it. */
+struct lode__sum_scratch;
+void lode__sum_scratch_free(struct lode__sum_scratch *w);
 
 /* LODE_FP_* for a resampling name lode's footprint kernels compute, or -1. */
 int lode__footprint_method(const char *resampling);

@@ -297,6 +297,7 @@ typedef struct {
 typedef struct {
 	qnode *nodes;
 	int nnodes, cap;
+	int made;        /* nodes[0 .. made - 1] have been used: their feat arrays are kept */
 	const rect *box; /* each feature's bounds */
 } qtree;
 
@@ -339,7 +340,13 @@ static int new_node(qtree *t, const rect *r)
 		t->nodes = n;
 		t->cap = cap;
 	}
-	t->nodes[t->nnodes] = (qnode){.r = *r};
+	if (t->nnodes < t->made) { /* a node of an earlier chunk's tree: its array stays */
+		qnode *q = &t->nodes[t->nnodes];
+		*q = (qnode){.r = *r, .cap = q->cap, .feat = q->feat};
+	} else {
+		t->nodes[t->nnodes] = (qnode){.r = *r};
+		t->made++;
+	}
 	return t->nnodes++;
 }
 
@@ -404,7 +411,7 @@ static int qt_add(qtree *t, int node, int f)
 
 static void qt_free(qtree *t)
 {
-	for (int i = 0; i < t->nnodes; i++)
+	for (int i = 0; i < t->made; i++)
 		free(t->nodes[i].feat);
 	free(t->nodes);
 }
@@ -414,13 +421,14 @@ static void qt_free(qtree *t)
    list.  A search returns the features whose bounds overlap the area in that order
    (every node holding such a feature overlaps it: a feature lies inside its node's
    bounds, below the root, and a node inside its parent's). */
-static int qt_keys(const qtree *t, uint64_t *key)
+static int qt_keys(const qtree *t, uint64_t *key, int **stackp, size_t *cap)
 {
-	int *stack = malloc((size_t)t->nnodes * sizeof *stack), top = 0;
+	int *stack, top = 0;
 	uint64_t rank = 0;
 
-	if (!stack)
+	if (lode__warp_fit((void **)stackp, cap, (size_t)t->nnodes, sizeof **stackp))
 		return -1;
+	stack = *stackp;
 	stack[top++] = 0;
 	while (top > 0) {
 		const qnode *q = &t->nodes[stack[--top]];
@@ -430,27 +438,30 @@ static int qt_keys(const qtree *t, uint64_t *key)
 		for (int i = q->nsub - 1; i >= 0; i--)
 			stack[top++] = q->sub[i];
 	}
-	free(stack);
 	return 0;
 }
 
 /* For every target pixel of the chunk (dsx x dsy), the features whose bounds may
    overlap it (a superset, touching ones included: the search's own test follows), in
    index order: CSR lists
-   start[k] to start[k + 1] of list.  Returns 0, -1 when out of memory, 1 when the lists
+   start[k] to start[k + 1] of list (both grown as needed and kept for the next chunk,
+   capacities in start_cap and list_cap).  Returns 0, -1 when out of memory, 1 when the lists
    would hold more than LIST_MOST entries per feature and pixel (source pixels whose
    transformed bounds cover much of the chunk, near a projection's edge: memory the
    quadtree's search, which GDAL's warper does, does not need). */
 #define LIST_MOST 64
 
-static int cell_lists(const rect *box, size_t n, int dsx, int dsy, size_t **start, int **list)
+static int cell_lists(const rect *box, size_t n, int dsx, int dsy, size_t **start, size_t *start_cap,
+		      int **list, size_t *list_cap)
 {
 	const size_t cells = (size_t)dsx * (size_t)dsy;
-	size_t *st = calloc(cells + 1, sizeof *st), total = 0;
+	size_t *st, total = 0;
 	int *ls = NULL;
 
-	if (!st)
+	if (lode__warp_fit((void **)start, start_cap, cells + 1, sizeof **start))
 		return -1;
+	st = *start;
+	memset(st, 0, (cells + 1) * sizeof *st);
 	for (int pass = 0; pass < 2; pass++) {
 		for (size_t f = 0; f < n; f++) {
 			/* overlap with [tx, tx + 1]: minx <= tx + 1 and maxx >= tx, so tx from
@@ -472,14 +483,11 @@ static int cell_lists(const rect *box, size_t n, int dsx, int dsy, size_t **star
 			for (size_t k = 0; k < cells; k++)
 				st[k + 1] += st[k];
 			total = st[cells];
-			if (total > LIST_MOST * (n + cells)) { /* huge boxes: GDAL's tree will do */
-				free(st);
+			if (total > LIST_MOST * (n + cells)) /* huge boxes: GDAL's tree will do */
 				return 1;
-			}
-			if (!(ls = malloc((total ? total : 1) * sizeof *ls))) {
-				free(st);
+			if (lode__warp_fit((void **)list, list_cap, total ? total : 1, sizeof **list))
 				return -1;
-			}
+			ls = *list;
 		} else {
 			/* the second pass moved every start to the next list's: back */
 			for (size_t k = cells; k > 0; k--)
@@ -487,8 +495,6 @@ static int cell_lists(const rect *box, size_t n, int dsx, int dsy, size_t **star
 			st[0] = 0;
 		}
 	}
-	*start = st;
-	*list = ls;
 	return 0;
 }
 
@@ -599,16 +605,53 @@ static void corner_row(const sum_ctx *s, int row, double *x, double *y, double *
 	}
 }
 
-/* First pass: the chunk's valid source pixels that may reach it, into *px and their
-   bounds into *boxes (count *n).  Returns 0, -1 when out of memory. */
-static int source_pixels(const sum_ctx *s, const unsigned char *m, double *buf, int *ok, src_pixel **px,
-			 rect **boxes, size_t *n)
+/*
+ * A worker's buffers for sum, kept from chunk to chunk (allocating and freeing them for
+ * every chunk made the kernel page in fresh memory each time: a fifth of its CPU in the
+ * kernel and malloc).  Each array grows as needed; caps are in elements.
+ */
+struct lode__sum_scratch {
+	double *buf; /* five rows of corners: x, y and z of two rows */
+	int *ok;     /* two rows of the transformer's success flags */
+	size_t buf_cap, ok_cap;
+	src_pixel *px; /* the chunk's source pixels (px_cap of them, and of boxes) */
+	rect *boxes;
+	size_t px_cap;
+	int *hits;
+	uint64_t *key;
+	size_t hits_cap, key_cap;
+	size_t *start;
+	int *list, *stack;
+	size_t start_cap, list_cap, stack_cap;
+	qtree t;
+};
+
+void lode__sum_scratch_free(struct lode__sum_scratch *w)
+{
+	if (!w)
+		return;
+	free(w->buf);
+	free(w->ok);
+	free(w->px);
+	free(w->boxes);
+	free(w->hits);
+	free(w->key);
+	free(w->start);
+	free(w->list);
+	free(w->stack);
+	qt_free(&w->t);
+	free(w);
+}
+
+/* First pass: the chunk's valid source pixels that may reach it, into w->px and their
+   bounds into w->boxes (count *n).  Returns 0, -1 when out of memory. */
+static int source_pixels(const sum_ctx *s, const unsigned char *m, struct lode__sum_scratch *w, size_t *n)
 {
 	const lode__warp_chunk *c = s->c;
-	const size_t w = (size_t)c->ssx + 1;
-	double *x0 = buf, *y0 = buf + w, *x1 = buf + 3 * w, *y1 = buf + 4 * w, *z = buf + 2 * w;
-	int *ok0 = ok, *ok1 = ok + w;
-	size_t cap = 0;
+	const size_t wd = (size_t)c->ssx + 1;
+	double *x0 = w->buf, *y0 = w->buf + wd, *x1 = w->buf + 3 * wd, *y1 = w->buf + 4 * wd,
+	       *z = w->buf + 2 * wd;
+	int *ok0 = w->ok, *ok1 = w->ok + wd;
 
 	corner_row(s, 0, x1, y1, z, ok1);
 	for (int iy = 0; iy < c->ssy; iy++) {
@@ -653,19 +696,20 @@ static int source_pixels(const sum_ctx *s, const unsigned char *m, double *buf, 
 			if (intersection(sp.p[0], sp.p[1], sp.p[2], sp.p[3], &q) ||
 			    intersection(sp.p[1], sp.p[2], sp.p[0], sp.p[3], &q))
 				continue;
-			if (*n == cap) {
-				src_pixel *g;
+			if (*n == w->px_cap) {
+				const size_t cap = w->px_cap ? w->px_cap * 2 : 1024;
+				src_pixel *g = realloc(w->px, cap * sizeof *g);
 				rect *h;
-				cap = cap ? cap * 2 : 1024;
-				if (!(g = realloc(*px, cap * sizeof *g)))
+				if (!g)
 					return -1;
-				*px = g;
-				if (!(h = realloc(*boxes, cap * sizeof *h)))
+				w->px = g;
+				if (!(h = realloc(w->boxes, cap * sizeof *h)))
 					return -1;
-				*boxes = h;
+				w->boxes = h;
+				w->px_cap = cap;
 			}
-			(*boxes)[*n] = r;
-			(*px)[(*n)++] = sp;
+			w->boxes[*n] = r;
+			w->px[(*n)++] = sp;
 		}
 	}
 	return 0;
@@ -674,53 +718,51 @@ static int source_pixels(const sum_ctx *s, const unsigned char *m, double *buf, 
 int lode__sum_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
 		    GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst)
 {
-	const size_t esize = (size_t)GDALGetDataTypeSizeBytes(b->type), w = (size_t)c->ssx + 1;
+	const size_t esize = (size_t)GDALGetDataTypeSizeBytes(b->type), wd = (size_t)c->ssx + 1;
 	sum_ctx s = {.c = c, .fn = fn, .arg = arg};
-	double ys = 1.0, *buf = malloc(5 * w * sizeof *buf);
-	int *ok = malloc(2 * w * sizeof *ok), *hits = NULL, *list = NULL, rc = 1;
-	size_t *start = NULL;
-	uint64_t *key = NULL;
-	src_pixel *px = NULL;
-	rect *boxes = NULL, bounds;
+	struct lode__sum_scratch *w = b->sum;
+	double ys = 1.0;
+	rect bounds;
 	size_t n = 0;
-	qtree t = {0};
+	int rc = 1;
 
+	if (!w && !(w = b->sum = calloc(1, sizeof *w)))
+		return -1;
+	w->t.nnodes = 0; /* the tree of an earlier chunk, its nodes' arrays kept */
 	lode__warp_chunk_scale(c, &s.xs, &ys);
 	/* GDAL's sGlobalBounds: the chunk's rows iYMin = 0 to iYMax = dsy (one thread) */
 	bounds.minx = -2 * s.xs;
 	bounds.miny = 0 - 2 * ys;
 	bounds.maxx = c->dsx + 2 * s.xs;
 	bounds.maxy = c->dsy + 2 * ys;
-	if (!buf || !ok || source_pixels(&s, m, buf, ok, &px, &boxes, &n) || n > INT_MAX ||
-	    !(hits = malloc((n ? n : 1) * sizeof *hits)) || new_node(&t, &bounds) < 0) {
-		rc = -1;
-		goto out;
-	}
-	t.box = boxes;
+	if (lode__warp_fit((void **)&w->buf, &w->buf_cap, 5 * wd, sizeof *w->buf) ||
+	    lode__warp_fit((void **)&w->ok, &w->ok_cap, 2 * wd, sizeof *w->ok) ||
+	    source_pixels(&s, m, w, &n) || n > INT_MAX ||
+	    lode__warp_fit((void **)&w->hits, &w->hits_cap, n ? n : 1, sizeof *w->hits) ||
+	    new_node(&w->t, &bounds) < 0)
+		return -1;
+	w->t.box = w->boxes;
 	for (size_t i = 0; i < n; i++)
-		if (qt_add(&t, 0, (int)i)) {
-			rc = -1;
-			goto out;
-		}
-	if (!(key = malloc((n ? n : 1) * sizeof *key)) || qt_keys(&t, key)) {
-		rc = -1;
-		goto out;
-	}
-	switch (cell_lists(boxes, n, c->dsx, c->dsy, &start, &list)) {
+		if (qt_add(&w->t, 0, (int)i))
+			return -1;
+	if (lode__warp_fit((void **)&w->key, &w->key_cap, n ? n : 1, sizeof *w->key) ||
+	    qt_keys(&w->t, w->key, &w->stack, &w->stack_cap))
+		return -1;
+	switch (cell_lists(w->boxes, n, c->dsx, c->dsy, &w->start, &w->start_cap, &w->list, &w->list_cap)) {
 	case 0: break;
-	case 1: rc = 0; goto out; /* GDAL's warper does the window: the same pixels */
-	default: rc = -1; goto out;
+	case 1: return 0; /* GDAL's warper does the window: the same pixels */
+	default: return -1;
 	}
 	for (int ty = 0; ty < c->dsy && rc == 1; ty++) {
 		unsigned char *row = dst + ((size_t)(c->dy + ty) * (size_t)nx + (size_t)c->dx) * esize;
 		for (int tx = 0; tx < c->dsx; tx++) {
 			const rect r = {.minx = tx, .miny = ty, .maxx = tx + 1.0, .maxy = ty + 1.0};
 			const size_t k = (size_t)ty * (size_t)c->dsx + (size_t)tx;
-			const int found = cell_search(boxes, key, list + start[k],
-						      (int)(start[k + 1] - start[k]), &r, hits);
+			const int found = cell_search(w->boxes, w->key, w->list + w->start[k],
+						      (int)(w->start[k + 1] - w->start[k]), &r, w->hits);
 			double total = 0.0, wsum = 0.0;
 			for (int i = 0; i < found; i++) {
-				src_pixel *sp = &px[hits[i]];
+				src_pixel *sp = &w->px[w->hits[i]];
 				double wt;
 				if (weight(sp, tx, ty, &wt)) {
 					rc = 0;
@@ -743,15 +785,5 @@ int lode__sum_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsigned
 				lode__warp_store_int(b, row, tx, total);
 		}
 	}
-out:
-	qt_free(&t);
-	free(key);
-	free(start);
-	free(list);
-	free(hits);
-	free(boxes);
-	free(px);
-	free(buf);
-	free(ok);
 	return rc;
 }
