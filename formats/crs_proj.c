@@ -513,10 +513,14 @@ static int cached_string(const json_t *o, const char *key, int may_be_null, char
 static int from_cache(const json_t *arr, lode_op **list, int **flags, int *count)
 {
 	const size_t n = json_array_size(arr);
-	lode_op *l = n ? calloc(n, sizeof *l) : NULL;
-	int *f = n ? calloc(n, sizeof *f) : NULL;
+	lode_op *l = NULL;
+	int *f = NULL;
 
-	if (!l || !f || n > 10000)
+	if (n == 0 || n > 10000)
+		return -1;
+	l = calloc(n, sizeof *l);
+	f = calloc(n, sizeof *f);
+	if (!l || !f)
 		goto bad;
 	for (size_t i = 0; i < n; i++) {
 		const json_t *o = json_array_get(arr, i), *grids = json_object_get(o, "grids"),

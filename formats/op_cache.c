@@ -127,42 +127,65 @@ static void hash_folder(lode__sha256 *h, const char *path)
 	closedir(d);
 }
 
-/* proj_info() returns static storage: one caller at a time within lode. */
+/* proj_info() returns static storage: one caller at a time within lode. The digest of
+   PROJ's folders is kept under the same lock, listed once per process for the search
+   path and database it was made for (a run does not expect grids to appear midway). */
 static pthread_mutex_t info_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *folders_for;
+static unsigned char folders_sum[32];
 
-/* PROJ's release and search path, into h; 0, or -1 when unknown. */
-static int hash_proj(lode__sha256 *h, PJ_CONTEXT *ctx)
+/* The digest of every folder on PROJ's search path paths (changed in place). */
+static int hash_folders(char *paths, unsigned char sum[32])
 {
-	char *release, *paths, *db;
-	const char *dbp = proj_context_get_database_path(ctx);
+	lode__sha256 *f = lode__sha256_new();
 
-	pthread_mutex_lock(&info_lock);
-	{
-		PJ_INFO info = proj_info();
-		release = lode__strdup(info.release ? info.release : "");
-		paths = lode__strdup(info.searchpath ? info.searchpath : "");
-	}
-	pthread_mutex_unlock(&info_lock);
-	db = lode__sprintf("proj %s\nsearch path %s\ndatabase %s\n", release ? release : "",
-			   paths ? paths : "", dbp ? dbp : "");
-	if (!release || !paths || !db || !paths[0]) {
-		free(release);
-		free(paths);
-		free(db);
+	if (!f)
 		return -1;
-	}
-	lode__sha256_update(h, db, strlen(db));
 	for (char *p = paths, *next; p; p = next) {
 		next = strchr(p, ':');
 		if (next)
 			*next++ = '\0';
 		if (*p)
-			hash_folder(h, p);
+			hash_folder(f, p);
 	}
-	free(release);
-	free(paths);
-	free(db);
+	lode__sha256_final(f, sum);
 	return 0;
+}
+
+/* PROJ's release, search path, database and the search path's files, into h; 0, or -1
+   when unknown. */
+static int hash_proj(lode__sha256 *h, PJ_CONTEXT *ctx)
+{
+	char *text = NULL, *paths = NULL;
+	const char *dbp = proj_context_get_database_path(ctx);
+	unsigned char sum[32];
+	int rc = -1;
+
+	pthread_mutex_lock(&info_lock);
+	{
+		PJ_INFO info = proj_info();
+		if (info.searchpath && info.searchpath[0])
+			text =
+			    lode__sprintf("proj %s\nsearch path %s\ndatabase %s\n",
+					  info.release ? info.release : "", info.searchpath, dbp ? dbp : "");
+		if (text && folders_for && strcmp(text, folders_for) == 0) {
+			memcpy(sum, folders_sum, sizeof sum);
+			rc = 0;
+		} else if (text && (paths = lode__strdup(info.searchpath)) && hash_folders(paths, sum) == 0) {
+			free(folders_for);
+			folders_for = lode__strdup(text);
+			memcpy(folders_sum, sum, sizeof sum);
+			rc = 0;
+		}
+	}
+	pthread_mutex_unlock(&info_lock);
+	if (rc == 0) {
+		lode__sha256_update(h, text, strlen(text));
+		lode__sha256_update(h, sum, sizeof sum);
+	}
+	free(text);
+	free(paths);
+	return rc;
 }
 
 int lode__op_cache_open(lode__op_cache *c, PJ_CONTEXT *ctx, const char *src_wkt, const char *dst_wkt,

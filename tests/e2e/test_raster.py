@@ -724,9 +724,10 @@ def test_operation_cache_same_bundle(ctx, tdir):
     writes one entry (mode 0600, folder 0700) holding the candidates, a second run
     reads it (its time is renewed) and writes the same bundle byte for byte, as does a
     run with LODE_OPERATION_CACHE=off, which writes nothing; without the variable the
-    cache is $XDG_CACHE_HOME/lode/operations, else $HOME/.cache/lode/operations."""
+    cache is $XDG_CACHE_HOME/lode/operations, else $HOME/.cache/lode/operations.  The
+    warm run's operation is projinfo's first and its pixels are gdalwarp -et 0's."""
     aero = ctx.sample("aeromag_tmi.tif")
-    target = make_target("EPSG:4326", [aero], res=0.004)
+    target = make_target("EPSG:4326", [aero], res=0.004, error_threshold=0)
     d = {"name": "aeromag_tmi", "source": aero}
     pol = {"max_error_m": 20, "allow_ballpark": True}
     cache = os.path.join(tdir, "cache")
@@ -748,6 +749,14 @@ def test_operation_cache_same_bundle(ctx, tdir):
         elif tag == "warm":
             assert os.stat(entry).st_mtime > 946684800 + 86400, "the warm run did not read the entry"
             os.utime(entry, (946684800, 946684800))
+            # against tools we did not write: PROJ's first operation, gdalwarp's pixels
+            first = projinfo_first(ctx, "EPSG:3375", "EPSG:4326", wgs84_bbox(aero))
+            op = lineage(b, "aeromag_tmi").get("operation") or {}
+            assert norm_pipe(op.get("proj_pipeline")) == norm_pipe(first["pipeline"]), \
+                "warm run's pipeline %r != projinfo's %r" % (op.get("proj_pipeline"), first["pipeline"])
+            ref = gdalwarp_ref(ctx, tdir, target, d, os.path.join(tdir, "ref.tif"), et=0)
+            compare_pixels("warm aeromag_tmi", read_raster(nc_name(b, "aeromag_tmi")),
+                           read_raster(ref), exact=True)
         else:
             assert os.stat(entry).st_mtime == 946684800, "LODE_OPERATION_CACHE=off read the cache"
     assert bundles["warm"] == bundles["cold"] == bundles["off"], "the bundles differ"
@@ -806,7 +815,7 @@ def test_operation_cache_distrusted(ctx, tdir):
     there with another pipeline changes nothing.  Every bundle is byte-identical to the
     one made without the cache."""
     aero = ctx.sample("aeromag_tmi.tif")
-    target = make_target("EPSG:4326", [aero], res=0.004)
+    target = make_target("EPSG:4326", [aero], res=0.004, error_threshold=0)
     d = {"name": "aeromag_tmi", "source": aero}
     pol = {"max_error_m": 20, "allow_ballpark": True}
     cache = os.path.join(tdir, "cache")
@@ -816,6 +825,11 @@ def test_operation_cache_distrusted(ctx, tdir):
     want = open(b, "rb").read()
     r, b, _ = policy_run(ctx, tdir, target, d, pol, env)
     assert r.rc == 0, r.brief()
+    assert open(b, "rb").read() == want, "the cold run's bundle differs"
+    # what every run below must give: gdalwarp -et 0's pixels
+    ref = gdalwarp_ref(ctx, tdir, target, d, os.path.join(tdir, "ref.tif"), et=0)
+    compare_pixels("cached aeromag_tmi", read_raster(nc_name(b, "aeromag_tmi")), read_raster(ref),
+                   exact=True)
     name = cache_entries(cache)[0]
     entry = os.path.join(cache, name)
     good = open(entry).read()
