@@ -16,6 +16,8 @@
 #include <gdal.h>
 #include <gdal_alg.h>
 
+#include "util.h"
+
 /* The methods of GWKAverageOrModeThread that lode computes itself (a target pixel from
    the source pixels its footprint covers), and sum (GWKSumPreserving, over the same
    chunks and source windows); lode__footprint_method gives a name's.  LODE_FP_MODE:
@@ -109,6 +111,7 @@ static inline int lode__warp_fit(void **p, size_t *cap, size_t need, size_t size
 		return 0;
 	if (!(n = realloc(*p, need * size)))
 		return -1;
+	lode__advise_huge(n, need * size);
 	*p = n;
 	*cap = need;
 	return 0;

@@ -75,14 +75,28 @@ static void rms_row(const float *s, const unsigned char *m, int x0, int x1, doub
 {
 	double t = *total, w = *weight;
 
-	for (int x = x0; x < x1; x++) {
-		const double v = s[x];
-		const double k = x1 - x0 == 1 ? wy : x == x0 ? wy * wx0 : x + 1 == x1 ? wy * wx1 : wy;
-		if (m && !m[x])
-			continue;
-		w += k;
-		t += v * v * k;
+#define ADD(x, k) (v = s[x], w += (k), t += v * v * (k))
+	if (x1 - x0 == 1) {
+		double v;
+		if (!m || m[x0])
+			ADD(x0, wy);
+	} else if (x1 > x0) {
+		const double first = wy * wx0, last = wy * wx1;
+		double v;
+		if (!m || m[x0])
+			ADD(x0, first);
+		if (m) {
+			for (int x = x0 + 1; x < x1 - 1; x++)
+				if (m[x])
+					ADD(x, wy);
+		} else {
+			for (int x = x0 + 1; x < x1 - 1; x++)
+				ADD(x, wy);
+		}
+		if (!m || m[x1 - 1])
+			ADD(x1 - 1, last);
 	}
+#undef ADD
 	*total = t;
 	*weight = w;
 }
@@ -137,20 +151,72 @@ static long footprint_values(lode__bilinear *b, const lode__warp_chunk *c, const
 	for (int r = f->y0; r < f->y1; r++) {
 		const float *s = b->sbuf + (size_t)r * (size_t)W;
 		const unsigned char *mr = m ? m + (size_t)r * (size_t)W : NULL;
-		for (int x = f->x0; x < f->x1; x++) {
-			const int o = f->wrap ? x % W : x;
-			if (mr && !mr[o])
-				continue;
-			if (nan_stops && isnan(s[o]))
-				return -1;
-			b->vals[n++] = s[o];
+		if (f->wrap) {
+			for (int x = f->x0; x < f->x1; x++) {
+				const int o = x % W;
+				if (mr && !mr[o])
+					continue;
+				if (nan_stops && isnan(s[o]))
+					return -1;
+				b->vals[n++] = s[o];
+			}
+		} else if (mr) {
+			for (int x = f->x0; x < f->x1; x++) {
+				if (!mr[x])
+					continue;
+				if (nan_stops && isnan(s[x]))
+					return -1;
+				b->vals[n++] = s[x];
+			}
+		} else {
+			for (int x = f->x0; x < f->x1; x++) {
+				if (nan_stops && isnan(s[x]))
+					return -1;
+				b->vals[n++] = s[x];
+			}
 		}
 	}
 	return n;
 }
-/* max (is_max) or min over footprint f: GDAL's comparisons, in its order (the first of
-   equal values stays; a NaN never replaces a value).  Inline with a constant is_max, so
-   each gets its own loop. */
+/* max (is_max) or min of the valid values among columns x0 to x1 - 1 of source row s
+   (validity mr, NULL when all valid; columns modulo W when wrap) into *best: GDAL's
+   comparisons, in its order (the first of equal values stays; a NaN never replaces a
+   value).  Returns whether any value was valid.  The wrap and validity tests are taken
+   out of the loop: this runs for every source pixel of every footprint. */
+static inline int minmax_row(const float *s, const unsigned char *mr, int x0, int x1, int W, int wrap,
+			     const int is_max, double *best)
+{
+	double m = *best;
+	int found = 0;
+
+	/* GDAL's if (best < v) best = v (max), if (best > v) best = v (min) */
+#define TAKE(v) (m = is_max ? ((v) > m ? (v) : m) : ((v) < m ? (v) : m))
+	if (wrap) {
+		for (int x = x0; x < x1; x++) {
+			const int o = x % W;
+			if (mr && !mr[o])
+				continue;
+			found = 1;
+			TAKE((double)s[o]);
+		}
+	} else if (mr) {
+		for (int x = x0; x < x1; x++)
+			if (mr[x]) {
+				found = 1;
+				TAKE((double)s[x]);
+			}
+	} else {
+		found = x1 > x0;
+		for (int x = x0; x < x1; x++)
+			TAKE((double)s[x]);
+	}
+#undef TAKE
+	*best = m;
+	return found;
+}
+
+/* max (is_max) or min over footprint f.  Inline with a constant is_max, so each gets
+   its own loops. */
 static inline int minmax(const lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
 			 const lode__footprint *f, const int is_max, double *out)
 {
@@ -158,23 +224,9 @@ static inline int minmax(const lode__bilinear *b, const lode__warp_chunk *c, con
 	double best = is_max ? -DBL_MAX : DBL_MAX;
 	int found = 0;
 
-	for (int r = f->y0; r < f->y1; r++) {
-		const float *s = b->sbuf + (size_t)r * (size_t)W;
-		const unsigned char *mr = m ? m + (size_t)r * (size_t)W : NULL;
-		for (int x = f->x0; x < f->x1; x++) {
-			const int o = f->wrap ? x % W : x;
-			double v;
-			if (mr && !mr[o])
-				continue;
-			found = 1;
-			v = s[o];
-			/* GDAL's if (best < v) best = v (max), if (best > v) best = v (min) */
-			if (is_max)
-				best = v > best ? v : best;
-			else
-				best = v < best ? v : best;
-		}
-	}
+	for (int r = f->y0; r < f->y1; r++)
+		found |= minmax_row(b->sbuf + (size_t)r * (size_t)W, m ? m + (size_t)r * (size_t)W : NULL,
+				    f->x0, f->x1, W, f->wrap, is_max, &best);
 	if (!found)
 		return 0;
 	*out = best;

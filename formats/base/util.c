@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -250,4 +251,18 @@ int lode__append(char **acc, const char *sep, const char *s)
 	free(*acc);
 	*acc = n;
 	return 0;
+}
+
+void lode__advise_huge(void *p, size_t bytes)
+{
+#ifdef MADV_HUGEPAGE
+	const uintptr_t huge = (uintptr_t)2 << 20, start = ((uintptr_t)p + huge - 1) & ~(huge - 1),
+			end = ((uintptr_t)p + bytes) & ~(huge - 1);
+
+	if (bytes >= 2 * huge && end > start)
+		(void)madvise((void *)start, end - start, MADV_HUGEPAGE);
+#else
+	(void)p;
+	(void)bytes;
+#endif
 }

@@ -22,6 +22,11 @@ char *lode__path_join(const char *dir, const char *rel);
 /* Append s to *acc (malloc'd or NULL) with sep between items: 0, or -1 out of memory
    (*acc then unchanged). */
 int lode__append(char **acc, const char *sep, const char *s);
+/* Ask the kernel to back the whole 2 MB stretches of buffer p (bytes long) with huge
+   pages, where it does so on request (transparent_hugepage "madvise"): a large buffer
+   touched once then pays a page fault every 2 MB rather than every 4 kB.  Only a hint;
+   nothing happens for buffers under 4 MB or where the kernel says no. */
+void lode__advise_huge(void *p, size_t bytes);
 /*
  * Progress of a child process reading an untrusted bundle (pipeline/untrusted.c):
  * readers report the work they do as they go, in units: bytes inflated or read, and one
