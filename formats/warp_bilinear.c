@@ -484,6 +484,25 @@ static int has_nodata(const lode__bilinear *b, const float *v, size_t n)
 	return 0;
 }
 
+/* The source window's edges as inside() compares a point with them, per chunk. */
+typedef struct window_edges {
+	double x0, y0, x1, y1;
+} window_edges;
+
+static window_edges edges_of(const lode__warp_chunk *c)
+{
+	return (window_edges){c->sx, c->sy, c->ssx + c->sx, c->ssy + c->sy};
+}
+
+/* inside()'s first test, the one nearly every point passes, inline in the pixel loops
+   (the same comparisons: the window's edges are integers, exact as doubles). */
+static inline int inside_at_once(const lode__bilinear *b, const window_edges *e, int i)
+{
+	const double x = b->px[i], y = b->py[i];
+
+	return b->ok[i] && x >= e->x0 && y >= e->y0 && x + 1e-10 <= e->x1 && y + 1e-10 <= e->y1;
+}
+
 /* GWKCheckAndComputeSrcOffsets: is target pixel i of this row inside the source
    window?  A point just outside is transformed again on its own. */
 static int inside(const lode__bilinear *b, const lode__warp_chunk *c, GDALTransformerFunc fn, void *arg,
@@ -668,6 +687,7 @@ static void warp_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsig
 		       const lode__spline_axis *ay, int nx, unsigned char *dst)
 {
 	const size_t esize = (size_t)GDALGetDataTypeSizeBytes(b->type);
+	const window_edges e = edges_of(c);
 
 	for (int row = 0; row < c->dsy; row++) {
 		unsigned char *out = dst + ((size_t)(c->dy + row) * (size_t)nx + (size_t)c->dx) * esize;
@@ -675,7 +695,7 @@ static void warp_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsig
 		for (int i = 0; i < c->dsx; i++) {
 			const double *x = &b->px[i], *y = &b->py[i]; /* inside() may transform again */
 			double v;
-			if (!inside(b, c, fn, arg, i, row))
+			if (!inside_at_once(b, &e, i) && !inside(b, c, fn, arg, i, row))
 				continue;
 			if (u && !u[own_pixel(c, *x, *y)]) /* the point's own pixel must be valid */
 				continue;
@@ -708,6 +728,7 @@ static void nearest_chunk(lode__bilinear *b, const lode__warp_chunk *c, const un
 			  GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst)
 {
 	const size_t esize = (size_t)GDALGetDataTypeSizeBytes(b->type);
+	const window_edges e = edges_of(c);
 
 	for (int row = 0; row < c->dsy; row++) {
 		unsigned char *out = dst + ((size_t)(c->dy + row) * (size_t)nx + (size_t)c->dx) * esize;
@@ -715,7 +736,7 @@ static void nearest_chunk(lode__bilinear *b, const lode__warp_chunk *c, const un
 		for (int i = 0; i < c->dsx; i++) {
 			size_t o;
 			float v;
-			if (!inside(b, c, fn, arg, i, row))
+			if (!inside_at_once(b, &e, i) && !inside(b, c, fn, arg, i, row))
 				continue;
 			o = own_pixel(c, b->px[i], b->py[i]);
 			if (m && !m[o])
