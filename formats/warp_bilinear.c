@@ -484,18 +484,12 @@ static int has_nodata(const lode__bilinear *b, const float *v, size_t n)
 	return 0;
 }
 
-/* The source window's edges as inside() compares a point with them, per chunk. */
+/* The source window's edges as inside() compares a point with them, once per chunk. */
 typedef struct window_edges {
 	double x0, y0, x1, y1;
 } window_edges;
 
-static window_edges edges_of(const lode__warp_chunk *c)
-{
-	return (window_edges){c->sx, c->sy, c->ssx + c->sx, c->ssy + c->sy};
-}
-
-/* inside()'s first test, the one nearly every point passes, inline in the pixel loops
-   (the same comparisons: the window's edges are integers, exact as doubles). */
+/* inside()'s first test, which nearly every point passes, inline: the same comparisons. */
 static inline int inside_at_once(const lode__bilinear *b, const window_edges *e, int i)
 {
 	const double x = b->px[i], y = b->py[i];
@@ -687,7 +681,7 @@ static void warp_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsig
 		       const lode__spline_axis *ay, int nx, unsigned char *dst)
 {
 	const size_t esize = (size_t)GDALGetDataTypeSizeBytes(b->type);
-	const window_edges e = edges_of(c);
+	const window_edges e = {c->sx, c->sy, c->ssx + c->sx, c->ssy + c->sy};
 
 	for (int row = 0; row < c->dsy; row++) {
 		unsigned char *out = dst + ((size_t)(c->dy + row) * (size_t)nx + (size_t)c->dx) * esize;
@@ -728,7 +722,7 @@ static void nearest_chunk(lode__bilinear *b, const lode__warp_chunk *c, const un
 			  GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst)
 {
 	const size_t esize = (size_t)GDALGetDataTypeSizeBytes(b->type);
-	const window_edges e = edges_of(c);
+	const window_edges e = {c->sx, c->sy, c->ssx + c->sx, c->ssy + c->sy};
 
 	for (int row = 0; row < c->dsy; row++) {
 		unsigned char *out = dst + ((size_t)(c->dy + row) * (size_t)nx + (size_t)c->dx) * esize;
