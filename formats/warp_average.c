@@ -48,46 +48,6 @@ static int ceil_i(double v)
 	return v > i ? i + 1 : i;
 }
 
-/* One source row's contribution: columns x0 to x1 - 1 of row s (validity m, NULL when
-   all valid), weighted as GDAL's COMPUTE_WEIGHT weights them: wy * wx0 for the first
-   column, wy * wx1 for the last, wy between (and wy alone for a single column). */
-static void add_row(const float *s, const unsigned char *m, int x0, int x1, double wy, double wx0, double wx1,
-		    double *total, double *weight)
-{
-	double t = *total, w = *weight;
-
-	if (x1 - x0 == 1) {
-		if (!m || m[x0]) {
-			w += wy;
-			t += s[x0] * wy;
-		}
-	} else if (x1 > x0) {
-		const double first = wy * wx0, last = wy * wx1;
-		if (!m || m[x0]) {
-			w += first;
-			t += s[x0] * first;
-		}
-		if (m) {
-			for (int x = x0 + 1; x < x1 - 1; x++)
-				if (m[x]) {
-					w += wy;
-					t += s[x] * wy;
-				}
-		} else {
-			for (int x = x0 + 1; x < x1 - 1; x++) {
-				w += wy;
-				t += s[x] * wy;
-			}
-		}
-		if (!m || m[x1 - 1]) {
-			w += last;
-			t += s[x1 - 1] * last;
-		}
-	}
-	*total = t;
-	*weight = w;
-}
-
 /* GDAL's loop when the pixel wraps over the antimeridian (columns taken modulo the
    window's width), COMPUTE_WEIGHT as it is. */
 static void add_row_wrapped(const float *s, const unsigned char *m, int W, int x0, int x1, double wy,
@@ -179,8 +139,8 @@ static int average_pixel(const lode__bilinear *b, const lode__warp_chunk *c, con
 			add_row_wrapped(b->sbuf + o, m ? m + o : NULL, W, x0, x1, wy, f->xmin, f->xmax,
 					&total, &weight);
 		else
-			add_row(b->sbuf + o, m ? m + o : NULL, x0, x1, wy, 1 - (f->xmin - x0),
-				1 - (x1 - f->xmax), &total, &weight);
+			lode__footprint_row(b->sbuf + o, m ? m + o : NULL, x0, x1, wy, 1 - (f->xmin - x0),
+					    1 - (x1 - f->xmax), 0, &total, &weight);
 	}
 	if (!(weight > 0))
 		return 0;

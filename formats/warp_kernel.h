@@ -148,6 +148,40 @@ static inline void lode__warp_store_int(const struct lode__bilinear *b, void *ro
 	else
 		((uint8_t *)row)[i] = (uint8_t)k;
 }
+/* One source row's share of a footprint for average (square 0) and rms (square 1):
+   columns x0 to x1 - 1 of row s (validity m, NULL when all valid), weighted as GDAL's
+   COMPUTE_WEIGHT weights them: wy * wx0 for the first column, wy * wx1 for the last, wy
+   between (wy alone for a single column), added to *weight and, times the value (or
+   its square), to *total in GDAL's order.  Inline with square a constant: it runs once
+   per source row of every target pixel. */
+static inline void lode__footprint_row(const float *s, const unsigned char *m, int x0, int x1, double wy,
+				       double wx0, double wx1, int square, double *total, double *weight)
+{
+	double t = *total, w = *weight, v;
+
+#define LODE_ADD(x, k) (v = s[x], w += (k), t += (square ? v * v : v) * (k))
+	if (x1 - x0 == 1) {
+		if (!m || m[x0])
+			LODE_ADD(x0, wy);
+	} else if (x1 > x0) {
+		const double first = wy * wx0, last = wy * wx1;
+		if (!m || m[x0])
+			LODE_ADD(x0, first);
+		if (m) {
+			for (int x = x0 + 1; x < x1 - 1; x++)
+				if (m[x])
+					LODE_ADD(x, wy);
+		} else {
+			for (int x = x0 + 1; x < x1 - 1; x++)
+				LODE_ADD(x, wy);
+		}
+		if (!m || m[x1 - 1])
+			LODE_ADD(x1 - 1, last);
+	}
+#undef LODE_ADD
+	*total = t;
+	*weight = w;
+}
 /* GWKAverageOrModeThread's b->method over one chunk whose source window is in b->sbuf
    (m: its validity, NULL when all valid) into the window dst, nx pixels wide.  Returns
    0 when a pixel's value would depend on how GDAL's std::sort orders equal values

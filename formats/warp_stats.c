@@ -67,40 +67,6 @@ static double weight_x(const lode__footprint *f, int x, double wy)
 				: wy;
 }
 
-/* One source row's rms sums, columns x0 to x1 - 1 of row s (validity m, NULL when all
-   valid): COMPUTE_WEIGHT's wy * wx0 for the first column, wy * wx1 for the last, wy
-   between (wy alone for a single column), as in warp_average.c's add_row. */
-static void rms_row(const float *s, const unsigned char *m, int x0, int x1, double wy, double wx0, double wx1,
-		    double *total, double *weight)
-{
-	double t = *total, w = *weight;
-
-#define ADD(x, k) (v = s[x], w += (k), t += v * v * (k))
-	if (x1 - x0 == 1) {
-		double v;
-		if (!m || m[x0])
-			ADD(x0, wy);
-	} else if (x1 > x0) {
-		const double first = wy * wx0, last = wy * wx1;
-		double v;
-		if (!m || m[x0])
-			ADD(x0, first);
-		if (m) {
-			for (int x = x0 + 1; x < x1 - 1; x++)
-				if (m[x])
-					ADD(x, wy);
-		} else {
-			for (int x = x0 + 1; x < x1 - 1; x++)
-				ADD(x, wy);
-		}
-		if (!m || m[x1 - 1])
-			ADD(x1 - 1, last);
-	}
-#undef ADD
-	*total = t;
-	*weight = w;
-}
-
 static int rms_pixel(const lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
 		     const lode__footprint *f, double *out)
 {
@@ -112,8 +78,8 @@ static int rms_pixel(const lode__bilinear *b, const lode__warp_chunk *c, const u
 		const float *s = b->sbuf + (size_t)r * (size_t)W;
 		const unsigned char *mr = m ? m + (size_t)r * (size_t)W : NULL;
 		if (!f->wrap) {
-			rms_row(s, mr, f->x0, f->x1, wy, 1 - (f->xmin - f->x0), 1 - (f->x1 - f->xmax), &total,
-				&weight);
+			lode__footprint_row(s, mr, f->x0, f->x1, wy, 1 - (f->xmin - f->x0),
+					    1 - (f->x1 - f->xmax), 1, &total, &weight);
 			continue;
 		}
 		for (int x = f->x0; x < f->x1; x++) {
