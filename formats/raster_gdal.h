@@ -61,6 +61,14 @@ lode_status lode__warper_new(lode__raster *src, const lode_warp_params *p, lode_
 /* Warp a window of the target grid into buf: nbands planes of w*h values of p->dtype. */
 lode_status lode__warper_window(lode__warper *w, int x0, int y0, int nx, int ny, void *buf, lode_error *err);
 void lode__warper_free(lode__warper *w);
+/* Let w's window offer its chunks' rows to idle threads through s (NULL: never); an
+   idle thread helps with lode__warper_help on its own warper of the same raster, which
+   returns the rows it computed.  The pixels are the same whoever computes them
+   (warp_params.h). */
+void lode__warper_share(lode__warper *w, const lode__warp_share *s);
+int lode__warper_help(lode__warper *w, lode__row_job *job);
+/* Chunk rows computed by helping threads in this process so far (LODE_PROFILE). */
+long lode__warp_rows_shared(void);
 /* Let lode's kernel decode the source's GeoTIFF blocks itself (formats/tiff_blocks.h),
    keeping at most bytes of them: 1 when it will, 0 when GDAL reads them. */
 int lode__warper_source_cache(lode__warper *w, size_t bytes);

@@ -149,7 +149,7 @@ static int average_pixel(const lode__bilinear *b, const lode__warp_chunk *c, con
 }
 
 int lode__average_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
-			GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst)
+			GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst, int r0, int r1)
 {
 	const size_t esize = (size_t)GDALGetDataTypeSizeBytes(b->type);
 	double xs = 1.0, ys = 1.0;
@@ -160,7 +160,7 @@ int lode__average_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsi
 	xmargin = 2 * (xmargin > 1 ? xmargin : 1);
 	ymargin = (int)ceil(1. / ys);
 	ymargin = 2 * (ymargin > 1 ? ymargin : 1);
-	for (int row = 0; row < c->dsy; row++) {
+	for (int row = r0; row < r1; row++) {
 		unsigned char *out = dst + ((size_t)(c->dy + row) * (size_t)nx + (size_t)c->dx) * esize;
 		for (int i = 0; i < c->dsx; i++) {
 			b->px[i] = i + c->dx;

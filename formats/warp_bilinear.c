@@ -12,10 +12,11 @@
  * "The same" means following GDAL 3.6's steps exactly (alg/gdalwarpoperation.cpp and
  * alg/gdalwarpkernel.cpp), with lode's warp options (no special points, no
  * translation shortcut, no cutline, alpha or mask band):
- *  1. The window is cut into chunks as GDALWarpOperation::CollectChunkList does: the
- *     source window of a region comes from 21 samples along each of its edges, and a
- *     region is halved along its longer side while its buffers exceed the warp memory
- *     limit or its source covers less than half of its footprint.
+ *  1. The window is cut into chunks as GDALWarpOperation::CollectChunkList does
+ *     (formats/warp_chunks.c): the source window of a region comes from 21 samples
+ *     along each of its edges, and a region is halved along its longer side while its
+ *     buffers exceed the warp memory limit or its source covers less than half of its
+ *     footprint.
  *  2. Each chunk's source window is read with RasterIO as Float32 (GDAL reads it in
  *     the working type, the target's; every Int16, UInt16 and Byte value is exact in
  *     Float32, so the values are the same).
@@ -70,8 +71,6 @@
 #include "tiff_blocks.h"
 #include "warp_bilinear.h"
 #include "warp_kernel.h"
-
-enum { SAMPLE_STEPS = 21 }; /* GDAL's default SAMPLE_STEPS */
 
 /* GDAL's working data type for these warp options: the union of the source and target
    band types and the nodata values (GDALWarpResolveWorkingDataType, on a 1 x 1 stand-in
@@ -205,177 +204,6 @@ void lode__bilinear_mode_type(lode__bilinear *b, int type)
 											  : GDT_Unknown;
 }
 
-/* std::min and std::max, which GDAL uses: the first argument wins a tie. */
-static double min_d(double a, double b)
-{
-	return b < a ? b : a;
-}
-
-static double max_d(double a, double b)
-{
-	return a < b ? b : a;
-}
-
-static double round_if_close(double v)
-{
-	double r = round(v);
-	return fabs(r - v) < 1e-6 ? r : v;
-}
-
-/* One axis of ComputeSourceWindow's result: from the sampled extent [lo, hi] of a
-   region dsize pixels long, on a source axis size pixels long, the window's offset and
-   length and the extra pixels beyond the extent (which PerformWarp leaves out of the
-   scale).  Returns the resampling radius on that axis. */
-static int window_axis(double lo, double hi, int dsize, int size, int filter, int *off, int *len,
-		       double *extra)
-{
-	const double scale = max_d(1e-3, (double)dsize / (hi - lo));
-	/* GWKGetFilterRadius: 1 for bilinear, 2 for cubic and cubicspline, 3 for lanczos, 0
-	   for average */
-	const int radius = scale < 0.95 ? (int)ceil(filter / scale) : filter;
-	const int lo_c = (int)max_d(0.0, lo), hi_c = (int)min_d(ceil(hi), (double)size);
-
-	if (hi_c - lo_c > 0.9 * size) {
-		*off = 0;
-		*len = size;
-	} else {
-		*off = lo_c - radius < size ? lo_c - radius : size;
-		*off = *off > 0 ? *off : 0;
-		*len = size - *off < hi_c - *off + radius ? size - *off : hi_c - *off + radius;
-		*len = *len > 0 ? *len : 0;
-	}
-	*extra = *len - max_d(0.0, min_d((double)(size - lo_c), hi - lo));
-	return radius;
-}
-
-/* GDALWarpOperation::ComputeSourceWindow for our kernels, edge sampling only.  Returns 0,
-   or 1 when GDAL would take another road (a failed or wild sample). */
-static int source_window(const lode__bilinear *b, GDALTransformerFunc fn, void *arg, lode__warp_chunk *c,
-			 double *fill)
-{
-	double x[4 * SAMPLE_STEPS], y[4 * SAMPLE_STEPS], z[4 * SAMPLE_STEPS];
-	int ok[4 * SAMPLE_STEPS];
-	const double step = 1.0 / (SAMPLE_STEPS - 1);
-	double minx = INFINITY, miny = INFINITY, maxx = -INFINITY, maxy = -INFINITY;
-	int n = 0, xr, yr, filter;
-	const int W = b->src_w, H = b->src_h;
-
-	for (double r = 0.0; r <= 1.0 + step * 0.5 && n + 4 <= 4 * SAMPLE_STEPS; r += step) {
-		x[n] = r * c->dsx + c->dx; /* top */
-		y[n] = c->dy;
-		z[n++] = 0.0;
-		x[n] = r * c->dsx + c->dx; /* bottom */
-		y[n] = c->dy + c->dsy;
-		z[n++] = 0.0;
-		x[n] = c->dx; /* left */
-		y[n] = r * c->dsy + c->dy;
-		z[n++] = 0.0;
-		x[n] = c->dsx + c->dx; /* right */
-		y[n] = r * c->dsy + c->dy;
-		z[n++] = 0.0;
-	}
-	if (n != 4 * SAMPLE_STEPS || !fn(arg, TRUE, n, x, y, z, ok))
-		return 1;
-	for (int i = 0; i < n; i++) {
-		if (!ok[i] || isnan(x[i]) || isnan(y[i]))
-			return 1; /* GDAL would sample a grid instead */
-		minx = min_d(minx, x[i]);
-		miny = min_d(miny, y[i]);
-		maxx = max_d(maxx, x[i]);
-		maxy = max_d(maxy, y[i]);
-	}
-	if (minx < -1e6 || miny < -1e6 || maxx > W + 1e6 || maxy > H + 1e6)
-		return 1; /* GDAL would try again with CHECK_WITH_INVERT_PROJ */
-	if (minx > W || maxx < 0 || miny > H || maxy < 0) {
-		c->sx = c->sy = c->ssx = c->ssy = 0;
-		c->extra_x = c->extra_y = 0.0;
-		*fill = 0.0;
-		return 0;
-	}
-	minx = round_if_close(minx);
-	miny = round_if_close(miny);
-	maxx = round_if_close(maxx);
-	maxy = round_if_close(maxy);
-	filter = b->average || b->nearest ? 0 : b->lanczos ? 3 : b->cubic || b->spline ? 2 : 1;
-	xr = window_axis(minx, maxx, c->dsx, W, filter, &c->sx, &c->ssx, &c->extra_x);
-	yr = window_axis(miny, maxy, c->dsy, H, filter, &c->sy, &c->ssy, &c->extra_y);
-	*fill = (double)c->ssx * c->ssy / max_d(1.0, (maxx - minx + 2 * xr) * (maxy - miny + 2 * yr));
-	return 0;
-}
-
-/* GDALWarpOperation::CollectChunkListInternal.  Returns 0, 1 when not ours, -1 when out
-   of memory. */
-static int collect(lode__bilinear *b, GDALTransformerFunc fn, void *arg, int dx, int dy, int dsx, int dsy)
-{
-	lode__warp_chunk c = {.dx = dx, .dy = dy, .dsx = dsx, .dsy = dsy};
-	/* values and validity masks of every band, as GDAL counts them */
-	const double src_bits = (GDALGetDataTypeSizeBits(b->work) + 1.0) * b->nbands, dst_bits = src_bits;
-	double fill = 0.0, mem;
-
-	if (source_window(b, fn, arg, &c, &fill))
-		return 1;
-	mem = (src_bits * c.ssx * c.ssy + dst_bits * dsx * dsy) / 8.0;
-	if ((mem > b->mem_limit && (dsx > 2 || dsy > 2)) ||
-	    (fill > 0 && fill < 0.5 && (dsx > 100 || dsy > 100))) {
-		int r1, r2;
-		if (dsx > dsy) {
-			int half = dsx / 2;
-			r1 = collect(b, fn, arg, dx, dy, half, dsy);
-			r2 = collect(b, fn, arg, dx + half, dy, dsx - half, dsy);
-		} else {
-			int half = dsy / 2;
-			r1 = collect(b, fn, arg, dx, dy, dsx, half);
-			r2 = collect(b, fn, arg, dx, dy + half, dsx, dsy - half);
-		}
-		return r1 < 0 || r2 < 0 ? -1 : (r1 || r2);
-	}
-	if (b->nchunks == b->chunks_cap) {
-		int cap = b->chunks_cap * 2 + 4;
-		lode__warp_chunk *n = realloc(b->chunks, sizeof *n * (size_t)cap);
-		if (!n)
-			return -1;
-		b->chunks = n;
-		b->chunks_cap = cap;
-	}
-	b->chunks[b->nchunks++] = c;
-	return 0;
-}
-
-int lode__warp_chunk_scale(const lode__warp_chunk *c, double *xs_out, double *ys_out)
-{
-	double xs = (double)c->dsx / (c->ssx - c->extra_x);
-	double ys = (double)c->dsy / (c->ssy - c->extra_y);
-
-	if (c->ssx >= c->dsx && c->ssx <= c->dsx + c->extra_x)
-		xs = 1.0;
-	if (c->ssy >= c->dsy && c->ssy <= c->dsy + c->extra_y)
-		ys = 1.0;
-	if (xs < 1.0) {
-		double r = 1.0 / xs;
-		int n = (int)(r + 0.5);
-		if (fabs(r - n) < 0.05)
-			xs = 1.0 / n;
-	}
-	if (ys < 1.0) {
-		double r = 1.0 / ys;
-		int n = (int)(r + 0.5);
-		if (fabs(r - n) < 0.05)
-			ys = 1.0 / n;
-	}
-	*xs_out = xs;
-	*ys_out = ys;
-	return !(ys / xs > 100); /* else GDAL would sample the scale on a grid */
-}
-
-/* GDALWarpKernel::PerformWarp's choice: does GDAL resample this chunk with the
-   four-sample bilinear (or cubic) formula? */
-static int four_samples(const lode__warp_chunk *c)
-{
-	double xs, ys;
-
-	return lode__warp_chunk_scale(c, &xs, &ys) && xs >= 0.95 && ys >= 0.95;
-}
-
 /* What chunk c needs in b's buffers: its n source pixels as Float32 (sown), its mask
    planes (the band's, and with several bands the unified one: warp_bands) and with
    several bands every band's window in the source's type (raw, bytes).  Returns the
@@ -398,8 +226,13 @@ static int grow(lode__bilinear *b, const lode__warp_chunk *c)
 	    lode__warp_fit((void **)&b->sown, &b->sown_len, px, sizeof *b->sown) ||
 	    lode__warp_fit(&b->raw, &b->raw_len, raw, 1))
 		return -1;
-	if (c->dsx > b->row_cap) {
-		size_t n = (size_t)c->dsx;
+	return lode__warp_grow_rows(b, c->dsx);
+}
+
+int lode__warp_grow_rows(lode__bilinear *b, int dsx)
+{
+	if (dsx > b->row_cap) {
+		size_t n = (size_t)dsx;
 		double **d[] = {&b->px, &b->py, &b->pz, &b->px2, &b->py2, &b->pz2};
 		int **o[] = {&b->ok, &b->ok2};
 		for (size_t k = 0; k < sizeof d / sizeof d[0]; k++) {
@@ -414,7 +247,7 @@ static int grow(lode__bilinear *b, const lode__warp_chunk *c)
 				return -1;
 			*o[k] = q;
 		}
-		b->row_cap = c->dsx;
+		b->row_cap = dsx;
 	}
 	return 0;
 }
@@ -678,12 +511,12 @@ static size_t own_pixel(const lode__warp_chunk *c, double x, double y)
    band; both NULL when every pixel of every band is valid). */
 static void warp_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
 		       const unsigned char *u, GDALTransformerFunc fn, void *arg, const lode__spline_axis *ax,
-		       const lode__spline_axis *ay, int nx, unsigned char *dst)
+		       const lode__spline_axis *ay, int nx, unsigned char *dst, int r0, int r1)
 {
 	const size_t esize = (size_t)GDALGetDataTypeSizeBytes(b->type);
 	const window_edges e = {c->sx, c->sy, c->ssx + c->sx, c->ssy + c->sy};
 
-	for (int row = 0; row < c->dsy; row++) {
+	for (int row = r0; row < r1; row++) {
 		unsigned char *out = dst + ((size_t)(c->dy + row) * (size_t)nx + (size_t)c->dx) * esize;
 		transform_row(b, c, fn, arg, row);
 		for (int i = 0; i < c->dsx; i++) {
@@ -719,12 +552,12 @@ static void warp_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsig
    when all valid: the unified validity GDAL checks first is implied), stored as it is (no
    rounding, no step off the nodata value).  Integer values were read exactly as Float32. */
 static void nearest_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
-			  GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst)
+			  GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst, int r0, int r1)
 {
 	const size_t esize = (size_t)GDALGetDataTypeSizeBytes(b->type);
 	const window_edges e = {c->sx, c->sy, c->ssx + c->sx, c->ssy + c->sy};
 
-	for (int row = 0; row < c->dsy; row++) {
+	for (int row = r0; row < r1; row++) {
 		unsigned char *out = dst + ((size_t)(c->dy + row) * (size_t)nx + (size_t)c->dx) * esize;
 		transform_row(b, c, fn, arg, row);
 		for (int i = 0; i < c->dsx; i++) {
@@ -834,22 +667,33 @@ static int warp_bands(lode__bilinear *b, const lode__warp_chunk *c, GDALTransfor
 			validity(b, b->sbuf, mask, n);
 			have = k;
 		}
-		if (b->nearest) {
-			nearest_chunk(b, c, m, fn, arg, nx, out);
-		} else if (b->method == LODE_FP_SUM) {
+		if (b->method == LODE_FP_SUM && b->average) {
 			rc = lode__sum_chunk(b, c, m, fn, arg, nx, out);
-		} else if (b->average) {
-			rc = lode__average_chunk(b, c, m, fn, arg, nx, out);
-		} else if (!b->spline && !b->lanczos) {
-			warp_chunk(b, c, m, um, fn, arg, NULL, NULL, nx, out);
 		} else {
 			lode__spline_axis ax, ay;
-			if (spline_axes(b, c, &ax, &ay) != 1)
-				return -1; /* cannot happen: the first pass said 1 */
-			warp_chunk(b, c, m, um, fn, arg, &ax, &ay, nx, out);
+			lode__row_job job = {.c = c, .m = m, .um = um, .nx = nx, .dst = out};
+			if (b->spline || b->lanczos) {
+				if (spline_axes(b, c, &ax, &ay) != 1)
+					return -1; /* cannot happen: the first pass said 1 */
+				job.ax = &ax;
+				job.ay = &ay;
+			}
+			rc = lode__rows_run(b, &job, fn, arg);
 		}
 	}
 	return rc;
+}
+
+int lode__chunk_rows(lode__bilinear *b, const lode__row_job *job, GDALTransformerFunc fn, void *arg, int r0,
+		     int r1)
+{
+	if (b->nearest)
+		nearest_chunk(b, job->c, job->m, fn, arg, job->nx, job->dst, r0, r1);
+	else if (b->average)
+		return lode__average_chunk(b, job->c, job->m, fn, arg, job->nx, job->dst, r0, r1);
+	else
+		warp_chunk(b, job->c, job->m, job->um, fn, arg, job->ax, job->ay, job->nx, job->dst, r0, r1);
+	return 1;
 }
 
 int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, int nx, int ny, void *buf)
@@ -860,7 +704,7 @@ int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, 
 	if (b->work == GDT_Unknown)
 		return 0; /* mode on 16-bit values in GDAL's own 16-bit path */
 	b->nchunks = 0;
-	rc = collect(b, fn, arg, 0, 0, nx, ny);
+	rc = lode__warp_collect(b, fn, arg, 0, 0, nx, ny);
 	if (rc)
 		return rc < 0 ? -1 : 0;
 	for (int i = 0; i < b->nchunks; i++) {
@@ -879,7 +723,7 @@ int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, 
 			if ((rc = spline_axes(b, c, &ax, &ay)) <= 0)
 				return rc;
 		} else if (b->average ? !lode__warp_chunk_scale(c, &xs, &ys)
-				      : c->ssx == 1 || c->ssy == 1 || !four_samples(c)) {
+				      : c->ssx == 1 || c->ssy == 1 || !lode__warp_four_samples(c)) {
 			return 0;
 		}
 	}

@@ -31,4 +31,15 @@ int lode__bilinear_source_cache(lode__bilinear *b, size_t bytes);
    chunks; 0 leaves mode on 16-bit values to GDAL's warper (negative values). */
 void lode__bilinear_mode_type(lode__bilinear *b, int type);
 
+/* Let b offer its chunks' rows through s (NULL: never); owner: what lode__row_job_owner
+   gives helpers of b's jobs. */
+void lode__bilinear_share(lode__bilinear *b, const lode__warp_share *s, void *owner);
+void *lode__row_job_owner(const lode__row_job *job);
+/* Compute rows of job until none is left, with fn/arg (the same transformer as the
+   owner's, offset the same way) and mine's scratch (mine: the helper's own kernel state
+   for the same warp).  Returns the rows computed; none when mine's scratch cannot grow. */
+int lode__bilinear_help(lode__bilinear *mine, lode__row_job *job, GDALTransformerFunc fn, void *arg);
+/* Chunk rows computed by helpers so far, over every warp (LODE_PROFILE). */
+long lode__bilinear_rows_shared(void);
+
 #endif

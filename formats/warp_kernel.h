@@ -1,6 +1,7 @@
 /*
- * warp_kernel.h -- PRIVATE to formats/warp_bilinear.c, formats/warp_average.c and
- * formats/warp_cubic.c, formats/warp_stats.c and formats/warp_sum.c: the state of lode's
+ * warp_kernel.h -- PRIVATE to formats/warp_bilinear.c, formats/warp_chunks.c,
+ * formats/warp_average.c, formats/warp_cubic.c, formats/warp_stats.c and
+ * formats/warp_sum.c: the state of lode's
  * own warp kernels (nearest, bilinear, cubic, cubicspline, lanczos, the methods of GDAL's
  * GWKAverageOrModeThread: average, rms, min, max, med, q1, q3, mode; and sum), which share GDAL's
  * chunking, source reading, nodata masking and pixel storing (warp_bilinear.c) and
@@ -17,6 +18,7 @@
 #include <gdal_alg.h>
 
 #include "util.h"
+#include "warp_params.h"
 
 /* The methods of GWKAverageOrModeThread that lode computes itself (a target pixel from
    the source pixels its footprint covers), and sum (GWKSumPreserving, over the same
@@ -64,7 +66,9 @@ struct lode__bilinear {
 	double mem_limit;
 	size_t max_scratch;             /* lode_warp_params' */
 	struct lode__tiff_blocks *tiff; /* the source's blocks decoded by lode, or NULL: GDAL */
-	/* scratch, kept between windows (one lode__bilinear per worker thread) */
+	/* scratch, kept between windows (one lode__bilinear per worker thread); a thread
+	   helping with another's rows uses its own (lode__bilinear_help, warp_rows.c): a
+	   field of per-pixel or per-row scratch added here must be swapped there too */
 	lode__warp_chunk *chunks;
 	int nchunks, chunks_cap;
 	const float *sbuf; /* the chunk's source window of the band being warped, as Float32
@@ -90,6 +94,8 @@ struct lode__bilinear {
 	size_t slots_cap;              /* seen (power of two) in the footprint whose */
 	uint32_t slots_gen;            /* number is slots_gen (warp_stats.c) */
 	struct lode__sum_scratch *sum; /* sum's buffers (warp_sum.c), NULL until used */
+	const lode__warp_share *share; /* offers a chunk's rows to idle threads, or NULL */
+	void *share_owner;             /* lode__row_job_owner of b's jobs */
 };
 
 /* A target pixel's footprint in the chunk's source window, as GWKAverageOrModeThread
@@ -120,6 +126,14 @@ static inline int lode__warp_fit(void **p, size_t *cap, size_t need, size_t size
 /* GDALWarpKernel::PerformWarp's scales of a chunk (dfXScale, dfYScale).  Returns 0 when
    GDAL would sample the scale on a grid instead (not ours). */
 int lode__warp_chunk_scale(const lode__warp_chunk *c, double *xs, double *ys);
+/* GDALWarpOperation::CollectChunkListInternal over the region dx, dy, dsx x dsy of a
+   window: its chunks appended to b->chunks (formats/warp_chunks.c).  Returns 0, 1 when
+   not ours (GDAL would take another road), -1 when out of memory. */
+int lode__warp_collect(struct lode__bilinear *b, GDALTransformerFunc fn, void *arg, int dx, int dy, int dsx,
+		       int dsy);
+/* GDALWarpKernel::PerformWarp's choice: does GDAL resample this chunk with the
+   four-sample bilinear (or cubic) formula? */
+int lode__warp_four_samples(const lode__warp_chunk *c);
 /* GWKSetPixelValueReal (bilinear) and GWKSetPixelValue (average) for an integer type,
    which store a value of full density the same way: pixel i of a row.  Inline: it runs
    once per target pixel. */
@@ -182,13 +196,14 @@ static inline void lode__footprint_row(const float *s, const unsigned char *m, i
 	*total = t;
 	*weight = w;
 }
-/* GWKAverageOrModeThread's b->method over one chunk whose source window is in b->sbuf
-   (m: its validity, NULL when all valid) into the window dst, nx pixels wide.  Returns
+/* GWKAverageOrModeThread's b->method over rows r0 to r1 - 1 of one chunk whose source
+   window is in b->sbuf (m: its validity, NULL when all valid) into the window dst, nx
+   pixels wide.  Returns
    0 when a pixel's value would depend on how GDAL's std::sort orders equal values
    (med, q1, q3 over a NaN, or over zeros of both signs): GDAL's warper must then do
    the whole window. */
 int lode__average_chunk(struct lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
-			GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst);
+			GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst, int r0, int r1);
 
 /* GWKSumPreserving over one chunk (formats/warp_sum.c), as lode__average_chunk.  Returns
    1, 0 when GDAL's warper must do the window (an intersection of more than 16 points,
@@ -233,6 +248,29 @@ int lode__spline_axis_set(double scale, int filter, lode__spline_axis *a);
 int lode__cubicspline_sample(const float *s, const unsigned char *m, int w, int h, double sx, double sy,
 			     const lode__spline_axis *ax, const lode__spline_axis *ay, double *wx,
 			     double *out);
+/* One band of one chunk, its rows taken by one thread or several (formats/warp_rows.c):
+   what lode__chunk_rows needs besides the kernel state. */
+struct lode__row_job {
+	struct lode__bilinear view; /* the owner's state when it offered the rows: the
+				       source window and parameters every helper reads */
+	const lode__warp_chunk *c;
+	const unsigned char *m, *um;      /* the band's validity and the unified one */
+	const lode__spline_axis *ax, *ay; /* cubicspline and lanczos, else NULL */
+	int nx;                           /* the window's width */
+	unsigned char *dst;               /* the band's plane of the window */
+	_Atomic int next;                 /* the first row nobody took */
+	_Atomic int rc;                   /* 1; 0 once a row needs GDAL's warper for the window */
+};
+/* Rows r0 to r1 - 1 of job's chunk by b's kernel (nearest, bilinear, cubic, cubicspline,
+   lanczos or a footprint method, not sum), transforming with fn/arg: 1, or 0 when GDAL's
+   warper must do the window (lode__average_chunk). */
+int lode__chunk_rows(struct lode__bilinear *b, const struct lode__row_job *job, GDALTransformerFunc fn,
+		     void *arg, int r0, int r1);
+/* Grow b's per-row buffers (px ... ok2) to n points: 0, or -1 when out of memory. */
+int lode__warp_grow_rows(struct lode__bilinear *b, int n);
+/* Every row of job by b and by the idle threads b->share finds: job->rc. */
+int lode__rows_run(struct lode__bilinear *b, struct lode__row_job *job, GDALTransformerFunc fn, void *arg);
+
 /* Fill a->tab (2 * radius + 1 values) with the weights GDAL's Lanczos resampler computes
    once per chunk below a scale of 1 (GWKResampleCreateWrkStruct). */
 void lode__lanczos_table(lode__spline_axis *a);

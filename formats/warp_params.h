@@ -30,4 +30,27 @@ typedef struct lode_warp_params {
 			       with a chunk beyond it goes to GDAL's warper (--max-memory) */
 } lode_warp_params;
 
+/*
+ * A chunk's rows shared between threads (formats/warp_rows.c).  A window is warped on
+ * one thread, which reads its chunks' source windows; while it computes a chunk's target
+ * pixels it offers the chunk's rows to threads that have nothing else to do.  Each of
+ * those computes whole rows with its own transformer (the same one: GDAL's transformers
+ * are not shared between threads) and its own scratch, from the owner's source window,
+ * into the owner's window: every row is computed from the same inputs whichever thread
+ * takes it, so the pixels do not depend on who helped.  sum (one quadtree per chunk)
+ * is never shared.
+ */
+typedef struct lode__row_job lode__row_job;
+typedef struct lode__warp_share {
+	/* Make job visible to idle threads, which call lode__warper_help with it; or not
+	   (another job is out): the owner then does every row itself. */
+	void (*offer)(void *ctx, lode__row_job *job);
+	/* Take job back if it was offered: no thread joins it afterwards; return when
+	   every thread that joined has left it. */
+	void (*withdraw)(void *ctx, lode__row_job *job);
+	void *ctx;
+} lode__warp_share;
+/* Whether job still has rows nobody took (formats/warp_rows.c). */
+int lode__row_job_open(const lode__row_job *job);
+
 #endif /* LODE_WARP_PARAMS_H */

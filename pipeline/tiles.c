@@ -35,8 +35,9 @@ typedef struct worker {
 	int started;
 	lode__raster *raster;
 	lode__warper *warper;
-	unsigned char *tile;  /* warped window: nbands planes of cols x rows */
-	unsigned char *chunk; /* one band's chunk, padded to the chunk size */
+	const lode__row_job *cannot; /* the job on offer it could not help with */
+	unsigned char *tile;         /* warped window: nbands planes of cols x rows */
+	unsigned char *chunk;        /* one band's chunk, padded to the chunk size */
 } worker;
 
 struct lode__tiler {
@@ -52,6 +53,12 @@ struct lode__tiler {
 	/* the strip being made; range k is tiles lo[k] .. hi[k]-1, for k < nworkers - 1 */
 	int y0, ny, ntiles, finished, failed;
 	int *lo, *hi;
+	/* a chunk's rows offered by the worker warping it (formats/warp_rows.c): on offer,
+	   the job the helpers are in (until withdrawn), how many are in it */
+	lode__warp_share share;
+	lode__row_job *help, *help_job;
+	int helping;
+	pthread_cond_t helped;
 	unsigned char *strip;
 	unsigned char **chunks;
 	size_t *lens;
@@ -138,6 +145,61 @@ static void take_tiles(worker *w)
 	}
 }
 
+/* The warper of a worker whose window holds a chunk offers its rows (lode__warp_share):
+   one job at a time, which every idle worker, the caller waiting for its strip too,
+   helps with (help_rows). */
+static void offer_rows(void *ctx, lode__row_job *job)
+{
+	lode__tiler *t = ctx;
+
+	pthread_mutex_lock(&t->mu);
+	if (!t->help_job) {
+		t->help = t->help_job = job;
+		pthread_cond_broadcast(&t->work);
+		pthread_cond_broadcast(&t->done);
+	}
+	pthread_mutex_unlock(&t->mu);
+}
+
+static void withdraw_rows(void *ctx, lode__row_job *job)
+{
+	lode__tiler *t = ctx;
+
+	pthread_mutex_lock(&t->mu);
+	if (t->help_job == job) {
+		t->help = NULL;
+		while (t->helping)
+			pthread_cond_wait(&t->helped, &t->mu);
+		t->help_job = NULL;
+	}
+	pthread_mutex_unlock(&t->mu);
+}
+
+/* Whether rows are on offer that w can help with (under t->mu). */
+static int rows_on_offer(const lode__tiler *t, const worker *w)
+{
+	return t->help && t->help != w->cannot && lode__row_job_open(t->help);
+}
+
+/* Help with the rows on offer (under t->mu, released while helping).  Returns 0 when
+   none are on offer for w. */
+static int help_rows(worker *w)
+{
+	lode__tiler *t = w->t;
+	lode__row_job *job = t->help;
+
+	if (!rows_on_offer(t, w))
+		return 0;
+	t->helping++;
+	pthread_mutex_unlock(&t->mu);
+	if (!lode__warper_help(w->warper, job) && lode__row_job_open(job))
+		w->cannot = job; /* out of memory: leave it to the others */
+	pthread_mutex_lock(&t->mu);
+	if (--t->helping == 0)
+		pthread_cond_broadcast(&t->helped);
+	return 1;
+}
+
 static void *worker_main(void *arg)
 {
 	worker *w = arg;
@@ -146,11 +208,16 @@ static void *worker_main(void *arg)
 
 	pthread_mutex_lock(&t->mu);
 	for (;;) {
-		while (!t->stop && t->generation == seen)
+		while (!t->stop && t->generation == seen && !rows_on_offer(t, w))
 			pthread_cond_wait(&t->work, &t->mu);
 		if (t->stop)
 			break;
+		if (t->generation == seen) {
+			help_rows(w);
+			continue;
+		}
 		seen = t->generation;
+		w->cannot = NULL;
 		pthread_mutex_unlock(&t->mu);
 		take_tiles(w);
 		pthread_mutex_lock(&t->mu);
@@ -177,6 +244,8 @@ lode_status lode__tiler_new(const lode_tiler_params *p, lode__tiler **out, lode_
 	pthread_mutex_init(&t->mu, NULL);
 	pthread_cond_init(&t->work, NULL);
 	pthread_cond_init(&t->done, NULL);
+	pthread_cond_init(&t->helped, NULL);
+	t->share = (lode__warp_share){offer_rows, withdraw_rows, t};
 	t->w = calloc((size_t)t->nworkers, sizeof *t->w);
 	t->lo = calloc((size_t)t->nworkers, sizeof *t->lo);
 	t->hi = calloc((size_t)t->nworkers, sizeof *t->hi);
@@ -208,6 +277,7 @@ lode_status lode__tiler_new(const lode_tiler_params *p, lode__tiler **out, lode_
 		if ((rc = lode__raster_open(p->source_path, p->open_options, p->rules, &w->raster, err)) ||
 		    (rc = lode__warper_new(w->raster, p->wp, &w->warper, err)))
 			goto out;
+		lode__warper_share(w->warper, &t->share);
 		w->tile = malloc(tile_bytes * (size_t)p->wp->nbands);
 		w->chunk = malloc(chunk_bytes);
 		if (!w->tile || !w->chunk) {
@@ -283,11 +353,13 @@ void lode__tiler_submit(lode__tiler *t, int y0, int ny, void *strip, unsigned ch
 lode_status lode__tiler_wait(lode__tiler *t, int *ntiles, lode_error *err)
 {
 	/* The caller lends a hand with whatever tiles are left. */
+	t->w[0].cannot = NULL;
 	take_tiles(&t->w[0]);
 
 	pthread_mutex_lock(&t->mu);
 	while (t->finished < t->ntiles)
-		pthread_cond_wait(&t->done, &t->mu);
+		if (!help_rows(&t->w[0]))
+			pthread_cond_wait(&t->done, &t->mu);
 	pthread_mutex_unlock(&t->mu);
 	*ntiles = t->ntiles;
 	if (t->failed) {
@@ -325,6 +397,7 @@ void lode__tiler_free(lode__tiler *t)
 		lode__gdal_set_cache_max(t->gdal_cache);
 	pthread_cond_destroy(&t->work);
 	pthread_cond_destroy(&t->done);
+	pthread_cond_destroy(&t->helped);
 	pthread_mutex_destroy(&t->mu);
 	free(t);
 }

@@ -292,11 +292,13 @@ static void print_profile(const plan_item *it, int nthreads, int decoders, const
 			"kernel, %ld by lode's cubicspline kernel, %ld by lode's lanczos kernel, %ld by "
 			"its rms, min, max, med, q1 and q3 kernel, %ld by its sum kernel, %ld by its mode "
 			"kernel (16-bit values as bytes %ld, as floats %ld), %ld by lode's nearest kernel; "
-			"source blocks decoded by lode %ld (windows it left to GDAL %ld)\n",
+			"source blocks decoded by lode %ld (windows it left to GDAL %ld); chunk rows "
+			"computed by helping threads %ld\n",
 			it->spec->name, nthreads, dec, prof[0], prof[1], prof[2], fast, gdal, mbytes, mfloats,
 			lode__warp_average_count(), lode__warp_cubic_count(), lode__warp_spline_count(),
 			lode__warp_lanczos_count(), lode__warp_stats_count(), lode__warp_sum_count(), kmode,
-			kbytes, kfloats, lode__warp_nearest_count(), blocks, to_gdal);
+			kbytes, kfloats, lode__warp_nearest_count(), blocks, to_gdal,
+			lode__warp_rows_shared());
 	}
 }
 
