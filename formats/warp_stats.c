@@ -308,6 +308,56 @@ static int float_mode_hashed(lode__bilinear *b, size_t n)
 	return best;
 }
 
+/* mode on integer values (-32768 to 65535): one source row's valid values, columns x0
+   to x1 - 1 of s (validity mr when masked; modulo W when wrap), counted in the histogram
+   h (add: 1), keeping in *best the value whose count first exceeds the largest count so
+   far, top (returned); or (add: 0) their bins emptied.  Inline with constant wrap,
+   masked and add: it runs for every source pixel of every footprint. */
+static inline int count_row(int *restrict h, const float *restrict s, const unsigned char *restrict mr,
+			    int x0, int x1, int W, const int wrap, const int masked, const int add, int top,
+			    float *best)
+{
+	float v = *best;
+
+	for (int x = x0; x < x1; x++) {
+		const int o = wrap ? x % W : x;
+		if (masked && !mr[o])
+			continue;
+		if (!add) {
+			h[(int)s[o]] = 0;
+		} else {
+			const int k = ++h[(int)s[o]];
+			if (k > top) {
+				top = k;
+				v = s[o];
+			}
+		}
+	}
+	*best = v;
+	return top;
+}
+
+/* The same over footprint f, row by row, straight from the source window (no copy into
+   b->vals); add: as count_row.  Returns the largest count (0: no valid value). */
+static inline int count_values(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
+			       const lode__footprint *f, const int add, float *best)
+{
+	const int W = c->ssx;
+	int *h = b->hist + 32768, top = 0;
+
+	for (int r = f->y0; r < f->y1; r++) {
+		const float *s = b->sbuf + (size_t)r * (size_t)W;
+		const unsigned char *mr = m ? m + (size_t)r * (size_t)W : NULL;
+		if (f->wrap)
+			top = count_row(h, s, mr, f->x0, f->x1, W, 1, mr != NULL, add, top, best);
+		else if (mr)
+			top = count_row(h, s, mr, f->x0, f->x1, W, 0, 1, add, top, best);
+		else
+			top = count_row(h, s, NULL, f->x0, f->x1, W, 0, 0, add, top, best);
+	}
+	return top;
+}
+
 /* mode over footprint f.  GDAL's histogram (GWKAOM_Imode: working types Byte, Int16,
    UInt16) and its list of distinct values (GWKAOM_Fmode: Float32) both take the value
    whose count first exceeds the largest count so far, visiting the valid values row by
@@ -319,26 +369,27 @@ static int float_mode_hashed(lode__bilinear *b, size_t n)
 static int mode_pixel(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
 		      const lode__footprint *f, double *out)
 {
-	const long got = footprint_values(b, c, m, f, 0);
-	const size_t n = got > 0 ? (size_t)got : 0;
+	long got;
+	size_t n;
 	int best = -1, top = 0;
 
-	if (got < 0)
-		return -1; /* GDAL's warper will do */
 	if (b->type != GDT_Float32) {
-		/* integer values, -32768 to 65535 */
+		float v = 0.0f;
 		if (!b->hist && !(b->hist = calloc(32768 + 65536, sizeof *b->hist)))
-			return -1;
-		for (size_t i = 0; i < n; i++) {
-			const int k = ++b->hist[(int)b->vals[i] + 32768];
-			if (k > top) {
-				top = k;
-				best = (int)i;
-			}
-		}
-		for (size_t i = 0; i < n; i++)
-			b->hist[(int)b->vals[i] + 32768] = 0;
-	} else if (n <= MODE_SCAN_MOST) {
+			return -1; /* GDAL's warper will do */
+		if (!count_values(b, c, m, f, 1, &v))
+			return 0;
+		if (b->type == GDT_Byte) /* every value 0 to 255 */
+			memset(b->hist + 32768, 0, 256 * sizeof *b->hist);
+		else
+			count_values(b, c, m, f, 0, &v);
+		*out = v;
+		return 1;
+	}
+	if ((got = footprint_values(b, c, m, f, 0)) < 0)
+		return -1; /* GDAL's warper will do */
+	n = (size_t)got;
+	if (n <= MODE_SCAN_MOST) {
 		for (size_t i = 0; i < n; i++) {
 			int k = 1, first = (int)i;
 			for (size_t j = 0; j < i; j++)
