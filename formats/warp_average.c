@@ -148,9 +148,11 @@ static int average_pixel(const lode__bilinear *b, const lode__warp_chunk *c, con
 	return 1;
 }
 
-int lode__average_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
-			GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst, int r0, int r1)
+int lode__average_chunk(lode__bilinear *b, const lode__row_job *job, GDALTransformerFunc fn, void *arg,
+			int r0, int r1)
 {
+	const lode__warp_chunk *c = job->c;
+	const unsigned char *m = job->m;
 	const size_t esize = (size_t)GDALGetDataTypeSizeBytes(b->type);
 	double xs = 1.0, ys = 1.0;
 	int xmargin, ymargin;
@@ -161,23 +163,36 @@ int lode__average_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsi
 	ymargin = (int)ceil(1. / ys);
 	ymargin = 2 * (ymargin > 1 ? ymargin : 1);
 	for (int row = r0; row < r1; row++) {
-		unsigned char *out = dst + ((size_t)(c->dy + row) * (size_t)nx + (size_t)c->dx) * esize;
-		for (int i = 0; i < c->dsx; i++) {
-			b->px[i] = i + c->dx;
-			b->py[i] = row + c->dy;
-			b->pz[i] = 0.0;
-			b->px2[i] = i + 1.0 + c->dx;
-			b->py2[i] = row + 1.0 + c->dy;
-			b->pz2[i] = 0.0;
+		unsigned char *out =
+		    job->dst + ((size_t)(c->dy + row) * (size_t)job->nx + (size_t)c->dx) * esize;
+		lode__footprint *kept = job->fp ? b->fps + (size_t)row * (size_t)c->dsx : NULL;
+		if (job->fp != LODE_FP_TAKE) {
+			for (int i = 0; i < c->dsx; i++) {
+				b->px[i] = i + c->dx;
+				b->py[i] = row + c->dy;
+				b->pz[i] = 0.0;
+				b->px2[i] = i + 1.0 + c->dx;
+				b->py2[i] = row + 1.0 + c->dy;
+				b->pz2[i] = 0.0;
+			}
+			fn(arg, TRUE, c->dsx, b->px, b->py, b->pz, b->ok);
+			fn(arg, TRUE, c->dsx, b->px2, b->py2, b->pz2, b->ok2);
 		}
-		fn(arg, TRUE, c->dsx, b->px, b->py, b->pz, b->ok);
-		fn(arg, TRUE, c->dsx, b->px2, b->py2, b->pz2, b->ok2);
 		for (int i = 0; i < c->dsx; i++) {
 			lode__footprint f;
 			double v;
 			int got;
-			if (!footprint(b, c, i, xmargin, ymargin, xs, &f))
+			if (job->fp == LODE_FP_TAKE) {
+				f = kept[i];
+				if (f.wrap < 0)
+					continue;
+			} else if (!footprint(b, c, i, xmargin, ymargin, xs, &f)) {
+				if (kept)
+					kept[i].wrap = -1; /* GDAL leaves the pixel alone */
 				continue;
+			} else if (kept) {
+				kept[i] = f;
+			}
 			got = b->method == LODE_FP_AVERAGE ? average_pixel(b, c, m, &f, &v)
 							   : lode__stats_pixel(b, c, m, &f, &v);
 			if (got < 0)

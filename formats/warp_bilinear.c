@@ -182,6 +182,7 @@ void lode__bilinear_free(lode__bilinear *b)
 	free(b->ok2);
 	free(b->wx);
 	free(b->vals);
+	free(b->fps);
 	lode__sum_scratch_free(b->sum);
 	free(b->hist);
 	free(b->slots);
@@ -642,6 +643,15 @@ static int warp_bands(lode__bilinear *b, const lode__warp_chunk *c, GDALTransfor
 	unsigned char *mask = b->mask, *unified = b->nbands > 1 ? b->mask + n : b->mask;
 	const int want_u = b->nbands > 1 && !b->nearest && !b->average;
 	int any = 0, rc = 1, have = -1; /* have: the band whose validity mask holds */
+	/* several bands by a footprint method (not sum): a target pixel's footprint, the same
+	   for every band, computed with the first and kept for the others, when that fits
+	   beside the chunk's buffers in the kernel's share of --max-memory */
+	const size_t nfp = (size_t)c->dsx * (size_t)c->dsy, fp_bytes = nfp * sizeof *b->fps;
+	size_t px, planes, raw;
+	const int keep =
+	    b->nbands > 1 && b->average && b->method != LODE_FP_SUM &&
+	    (!b->max_scratch || scratch(b, c, &px, &planes, &raw) + fp_bytes <= b->max_scratch) &&
+	    !lode__warp_fit((void **)&b->fps, &b->fps_cap, nfp, sizeof *b->fps);
 
 	/* whether any pixel of any band is nodata decides whether GDAL has masks at all */
 	for (int k = 0; k < b->nbands && !(any && !want_u); k++) {
@@ -672,6 +682,7 @@ static int warp_bands(lode__bilinear *b, const lode__warp_chunk *c, GDALTransfor
 		} else {
 			lode__spline_axis ax, ay;
 			lode__row_job job = {.c = c, .m = m, .um = um, .nx = nx, .dst = out};
+			job.fp = !keep ? LODE_FP_COMPUTE : i == 0 ? LODE_FP_KEEP : LODE_FP_TAKE;
 			if (b->spline || b->lanczos) {
 				if (spline_axes(b, c, &ax, &ay) != 1)
 					return -1; /* cannot happen: the first pass said 1 */
@@ -690,7 +701,7 @@ int lode__chunk_rows(lode__bilinear *b, const lode__row_job *job, GDALTransforme
 	if (b->nearest)
 		nearest_chunk(b, job->c, job->m, fn, arg, job->nx, job->dst, r0, r1);
 	else if (b->average)
-		return lode__average_chunk(b, job->c, job->m, fn, arg, job->nx, job->dst, r0, r1);
+		return lode__average_chunk(b, job, fn, arg, r0, r1);
 	else
 		warp_chunk(b, job->c, job->m, job->um, fn, arg, job->ax, job->ay, job->nx, job->dst, r0, r1);
 	return 1;

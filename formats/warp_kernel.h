@@ -94,6 +94,11 @@ struct lode__bilinear {
 	size_t slots_cap;              /* seen (power of two) in the footprint whose */
 	uint32_t slots_gen;            /* number is slots_gen (warp_stats.c) */
 	struct lode__sum_scratch *sum; /* sum's buffers (warp_sum.c), NULL until used */
+	/* several bands by a footprint method: the footprints of a chunk's target pixels,
+	   computed with its first band and taken by the others (wrap -1: none); shared with
+	   the threads helping with the rows */
+	struct lode__footprint *fps;
+	size_t fps_cap;
 	const lode__warp_share *share; /* offers a chunk's rows to idle threads, or NULL */
 	void *share_owner;             /* lode__row_job_owner of b's jobs */
 };
@@ -196,14 +201,15 @@ static inline void lode__footprint_row(const float *s, const unsigned char *m, i
 	*total = t;
 	*weight = w;
 }
-/* GWKAverageOrModeThread's b->method over rows r0 to r1 - 1 of one chunk whose source
-   window is in b->sbuf (m: its validity, NULL when all valid) into the window dst, nx
-   pixels wide.  Returns
+/* GWKAverageOrModeThread's b->method over rows r0 to r1 - 1 of job's chunk, whose
+   source window is in b->sbuf (job->m: its validity, NULL when all valid), into the
+   window job->dst, job->nx pixels wide; the footprints computed, kept in b->fps or
+   taken from there as job->fp says.  Returns
    0 when a pixel's value would depend on how GDAL's std::sort orders equal values
    (med, q1, q3 over a NaN, or over zeros of both signs): GDAL's warper must then do
    the whole window. */
-int lode__average_chunk(struct lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
-			GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst, int r0, int r1);
+int lode__average_chunk(struct lode__bilinear *b, const struct lode__row_job *job, GDALTransformerFunc fn,
+			void *arg, int r0, int r1);
 
 /* GWKSumPreserving over one chunk (formats/warp_sum.c), as lode__average_chunk.  Returns
    1, 0 when GDAL's warper must do the window (an intersection of more than 16 points,
@@ -248,6 +254,9 @@ int lode__spline_axis_set(double scale, int filter, lode__spline_axis *a);
 int lode__cubicspline_sample(const float *s, const unsigned char *m, int w, int h, double sx, double sy,
 			     const lode__spline_axis *ax, const lode__spline_axis *ay, double *wx,
 			     double *out);
+/* How lode__average_chunk gets a target pixel's footprint: computed (one band), computed
+   and kept in b->fps (the first of several bands), taken from there (the others). */
+enum { LODE_FP_COMPUTE, LODE_FP_KEEP, LODE_FP_TAKE };
 /* One band of one chunk, its rows taken by one thread or several (formats/warp_rows.c):
    what lode__chunk_rows needs besides the kernel state. */
 struct lode__row_job {
@@ -257,6 +266,7 @@ struct lode__row_job {
 	const unsigned char *m, *um;      /* the band's validity and the unified one */
 	const lode__spline_axis *ax, *ay; /* cubicspline and lanczos, else NULL */
 	int nx;                           /* the window's width */
+	int fp;                           /* LODE_FP_COMPUTE, _KEEP (into view.fps) or _TAKE */
 	unsigned char *dst;               /* the band's plane of the window */
 	_Atomic int next;                 /* the first row nobody took */
 	_Atomic int rc;                   /* 1; 0 once a row needs GDAL's warper for the window */

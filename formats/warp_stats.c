@@ -379,8 +379,8 @@ static int mode_pixel(lode__bilinear *b, const lode__warp_chunk *c, const unsign
 			return -1; /* GDAL's warper will do */
 		if (!count_values(b, c, m, f, 1, &v))
 			return 0;
-		if (b->type == GDT_Byte) /* every value 0 to 255 */
-			memset(b->hist + 32768, 0, 256 * sizeof *b->hist);
+		if (b->type == GDT_Byte && (long)(f->x1 - f->x0) * (f->y1 - f->y0) >= 256)
+			memset(b->hist + 32768, 0, 256 * sizeof *b->hist); /* every value 0 to 255 */
 		else
 			count_values(b, c, m, f, 0, &v);
 		*out = v;
