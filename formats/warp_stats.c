@@ -390,17 +390,18 @@ static int mode_pixel(lode__bilinear *b, const lode__warp_chunk *c, const unsign
 		return -1; /* GDAL's warper will do */
 	n = (size_t)got;
 	if (n <= MODE_SCAN_MOST) {
+		const double *vals = b->vals;
 		for (size_t i = 0; i < n; i++) {
-			int k = 1, first = (int)i;
+			const double v = vals[i];
+			int k = 1;
 			for (size_t j = 0; j < i; j++)
-				if (b->vals[j] == b->vals[i]) {
-					k += 1;
-					if (first == (int)i)
-						first = (int)j;
-				}
-			if (k > top) {
+				k += vals[j] == v; /* no branch: equal values are not predictable */
+			if (k > top) {             /* the value's first occurrence */
+				size_t j = 0;
+				while (j < i && !(vals[j] == v))
+					j++;
 				top = k;
-				best = first;
+				best = (int)j;
 			}
 		}
 	} else if ((best = float_mode_hashed(b, n)) == -2) {
