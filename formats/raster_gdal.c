@@ -67,11 +67,6 @@ const char *lode__gdal_version(void)
 
 /* ---- types ---- */
 
-static GDALDataType to_gdal(lode_dtype t)
-{
-	return (GDALDataType)lode__gdal_type(t);
-}
-
 static lode_dtype from_gdal(GDALRasterBandH b)
 {
 	switch (GDALGetRasterDataType(b)) {
@@ -415,7 +410,7 @@ lode_status lode__warper_new(lode__raster *src, const lode_warp_params *p, lode_
 		rc = lode__err(err, LODE_EINTERNAL, "GDAL's MEM driver is missing");
 		goto out;
 	}
-	w->fast = lode__bilinear_new(src->ds, &w->p, to_gdal(p->dtype));
+	w->fast = lode__bilinear_new(src->ds, &w->p, (GDALDataType)lode__gdal_type(p->dtype));
 	*out = w;
 	w = NULL;
 out:
@@ -458,7 +453,7 @@ static int window_has_failures(lode__warper *w, int nx, int ny)
 lode_status lode__warper_window(lode__warper *w, int x0, int y0, int nx, int ny, void *buf, lode_error *err)
 {
 	const lode_warp_params *p = &w->p;
-	GDALDataType gt = to_gdal(p->dtype);
+	GDALDataType gt = (GDALDataType)lode__gdal_type(p->dtype);
 	GDALDatasetH dst = NULL;
 	GDALWarpOptions *wo = NULL;
 	GDALWarpOperationH op = NULL;

@@ -218,11 +218,13 @@ static size_t scratch(const lode__bilinear *b, const lode__warp_chunk *c, size_t
 	return *n * (sizeof(float) + *planes) + *raw;
 }
 
-static int grow(lode__bilinear *b, const lode__warp_chunk *c)
+/* b's buffers grown for chunk c; *bytes: what scratch() counts of them.  Returns 0, -1
+   when out of memory. */
+static int grow(lode__bilinear *b, const lode__warp_chunk *c, size_t *bytes)
 {
 	size_t px, planes, raw;
 
-	scratch(b, c, &px, &planes, &raw);
+	*bytes = scratch(b, c, &px, &planes, &raw);
 	if (lode__warp_fit((void **)&b->mask, &b->mask_len, px * planes, 1) ||
 	    lode__warp_fit((void **)&b->sown, &b->sown_len, px, sizeof *b->sown) ||
 	    lode__warp_fit(&b->raw, &b->raw_len, raw, 1))
@@ -458,13 +460,8 @@ static int spline_axes(lode__bilinear *b, const lode__warp_chunk *c, lode__splin
 	/* the point's weights, then lanczos's tables for each axis below a scale of 1 */
 	need = 2 * (ax->radius + 1) + 2 * (ay->radius + 1);
 	need += b->lanczos ? 2 * (ax->radius + 1) + 2 * (ay->radius + 1) : 0;
-	if (need > b->wx_cap) {
-		double *n = realloc(b->wx, sizeof *n * (size_t)need);
-		if (!n)
-			return -1;
-		b->wx = n;
-		b->wx_cap = need;
-	}
+	if (lode__warp_fit((void **)&b->wx, &b->wx_cap, (size_t)need, sizeof *b->wx))
+		return -1;
 	ax->tab = ay->tab = NULL;
 	if (b->lanczos) {
 		double *t = b->wx + 2 * (ax->radius + 1) + 2 * (ay->radius + 1);
@@ -630,11 +627,12 @@ static void band_values(lode__bilinear *b, int k, size_t n)
  * band's (GWKGetPixelValue, GWKGetPixelRow) sees the band's alone, which implies the
  * other; only a point's own-pixel test in the interpolating kernels (GWKRealCase) sees
  * the unified one by itself (GDAL's sum also picks its quadtree's source pixels by it;
- * several bands by sum are GDAL's warper's, lode__bilinear_new).  Returns
- * 1, 0 when GDAL's warper must do the window, -1 when out of memory.
+ * several bands by sum are GDAL's warper's, lode__bilinear_new).  bytes: what the
+ * chunk's buffers take (scratch()).  Returns 1, 0 when GDAL's warper must do the window,
+ * -1 when out of memory.
  */
-static int warp_bands(lode__bilinear *b, const lode__warp_chunk *c, GDALTransformerFunc fn, void *arg, int nx,
-		      int ny, unsigned char *dst)
+static int warp_bands(lode__bilinear *b, const lode__warp_chunk *c, size_t bytes, GDALTransformerFunc fn,
+		      void *arg, int nx, int ny, unsigned char *dst)
 {
 	const size_t n = (size_t)c->ssx * (size_t)c->ssy;
 	const size_t plane = (size_t)nx * (size_t)ny * (size_t)GDALGetDataTypeSizeBytes(b->type);
@@ -647,11 +645,9 @@ static int warp_bands(lode__bilinear *b, const lode__warp_chunk *c, GDALTransfor
 	   for every band, computed with the first and kept for the others, when that fits
 	   beside the chunk's buffers in the kernel's share of --max-memory */
 	const size_t nfp = (size_t)c->dsx * (size_t)c->dsy, fp_bytes = nfp * sizeof *b->fps;
-	size_t px, planes, raw;
-	const int keep =
-	    b->nbands > 1 && b->average && b->method != LODE_FP_SUM &&
-	    (!b->max_scratch || scratch(b, c, &px, &planes, &raw) + fp_bytes <= b->max_scratch) &&
-	    !lode__warp_fit((void **)&b->fps, &b->fps_cap, nfp, sizeof *b->fps);
+	const int keep = b->nbands > 1 && b->average && b->method != LODE_FP_SUM &&
+			 (!b->max_scratch || bytes + fp_bytes <= b->max_scratch) &&
+			 !lode__warp_fit((void **)&b->fps, &b->fps_cap, nfp, sizeof *b->fps);
 
 	/* whether any pixel of any band is nodata decides whether GDAL has masks at all */
 	for (int k = 0; k < b->nbands && !(any && !want_u); k++) {
@@ -745,9 +741,10 @@ int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, 
 		const lode__warp_chunk *c = &b->chunks[i];
 		if (c->ssx <= 0 || c->ssy <= 0)
 			continue;
-		if (grow(b, c) || read_chunk(b, c))
+		size_t bytes;
+		if (grow(b, c, &bytes) || read_chunk(b, c))
 			return -1;
-		if ((rc = warp_bands(b, c, fn, arg, nx, ny, dst)) != 1)
+		if ((rc = warp_bands(b, c, bytes, fn, arg, nx, ny, dst)) != 1)
 			return rc; /* 0: GDAL's warper does the whole window */
 	}
 	return 1;

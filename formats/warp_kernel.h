@@ -85,9 +85,9 @@ struct lode__bilinear {
 	double *px, *py, *pz, *px2, *py2, *pz2;
 	int *ok, *ok2;
 	int row_cap;
-	double *wx;   /* cubicspline and lanczos: a point's column (and row) weights, */
-	int wx_cap;   /* and lanczos's per-chunk tables */
-	double *vals; /* med, q1, q3, mode: the valid values of one target pixel's footprint */
+	double *wx;    /* cubicspline and lanczos: a point's column (and row) weights, */
+	size_t wx_cap; /* and lanczos's per-chunk tables */
+	double *vals;  /* med, q1, q3, mode: the valid values of one target pixel's footprint */
 	size_t vals_cap;
 	int *hist; /* mode on integer values: counts of each value + 32768, cleared after use */
 	struct lode__mode_slot *slots; /* mode on Float32 values: a hash table of the values */

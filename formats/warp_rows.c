@@ -93,13 +93,8 @@ int lode__bilinear_help(lode__bilinear *mine, lode__row_job *job, GDALTransforme
 		return 0;
 	if (job->ax) { /* a point's weights on each axis (warp_bilinear.c's spline_axes) */
 		const int need = 2 * (job->ax->radius + 1) + 2 * (job->ay->radius + 1);
-		if (need > mine->wx_cap) {
-			double *w = realloc(mine->wx, sizeof *w * (size_t)need);
-			if (!w)
-				return 0;
-			mine->wx = w;
-			mine->wx_cap = need;
-		}
+		if (lode__warp_fit((void **)&mine->wx, &mine->wx_cap, (size_t)need, sizeof *mine->wx))
+			return 0;
 	}
 	/* the owner's source window and parameters; this thread's scratch */
 	v.px = mine->px;

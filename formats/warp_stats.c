@@ -310,12 +310,11 @@ static int float_mode_hashed(lode__bilinear *b, size_t n)
 
 /* mode on integer values (-32768 to 65535): one source row's valid values, columns x0
    to x1 - 1 of s (validity mr when masked; modulo W when wrap), counted in the histogram
-   h (add: 1), keeping in *best the value whose count first exceeds the largest count so
-   far, top (returned); or (add: 0) their bins emptied.  Inline with constant wrap,
-   masked and add: it runs for every source pixel of every footprint. */
+   h, keeping in *best the value whose count first exceeds the largest count so far, top
+   (returned).  Inline with constant wrap and masked: it runs for every source pixel of
+   every footprint. */
 static inline int count_row(int *restrict h, const float *restrict s, const unsigned char *restrict mr,
-			    int x0, int x1, int W, const int wrap, const int masked, const int add, int top,
-			    float *best)
+			    int x0, int x1, int W, const int wrap, const int masked, int top, float *best)
 {
 	float v = *best;
 
@@ -323,14 +322,10 @@ static inline int count_row(int *restrict h, const float *restrict s, const unsi
 		const int o = wrap ? x % W : x;
 		if (masked && !mr[o])
 			continue;
-		if (!add) {
-			h[(int)s[o]] = 0;
-		} else {
-			const int k = ++h[(int)s[o]];
-			if (k > top) {
-				top = k;
-				v = s[o];
-			}
+		const int k = ++h[(int)s[o]];
+		if (k > top) {
+			top = k;
+			v = s[o];
 		}
 	}
 	*best = v;
@@ -338,9 +333,9 @@ static inline int count_row(int *restrict h, const float *restrict s, const unsi
 }
 
 /* The same over footprint f, row by row, straight from the source window (no copy into
-   b->vals); add: as count_row.  Returns the largest count (0: no valid value). */
+   b->vals).  Returns the largest count (0: no valid value). */
 static inline int count_values(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
-			       const lode__footprint *f, const int add, float *best)
+			       const lode__footprint *f, float *best)
 {
 	const int W = c->ssx;
 	int *h = b->hist + 32768, top = 0;
@@ -349,13 +344,32 @@ static inline int count_values(lode__bilinear *b, const lode__warp_chunk *c, con
 		const float *s = b->sbuf + (size_t)r * (size_t)W;
 		const unsigned char *mr = m ? m + (size_t)r * (size_t)W : NULL;
 		if (f->wrap)
-			top = count_row(h, s, mr, f->x0, f->x1, W, 1, mr != NULL, add, top, best);
+			top = count_row(h, s, mr, f->x0, f->x1, W, 1, mr != NULL, top, best);
 		else if (mr)
-			top = count_row(h, s, mr, f->x0, f->x1, W, 0, 1, add, top, best);
+			top = count_row(h, s, mr, f->x0, f->x1, W, 0, 1, top, best);
 		else
-			top = count_row(h, s, NULL, f->x0, f->x1, W, 0, 0, add, top, best);
+			top = count_row(h, s, NULL, f->x0, f->x1, W, 0, 0, top, best);
 	}
 	return top;
+}
+
+/* The histogram's bins of every value of footprint f emptied (those of the pixels the
+   mask left out are still 0: emptying them too saves a test a pixel). */
+static void clear_values(lode__bilinear *b, const lode__warp_chunk *c, const lode__footprint *f)
+{
+	const int W = c->ssx;
+	int *h = b->hist + 32768;
+
+	for (int r = f->y0; r < f->y1; r++) {
+		const float *s = b->sbuf + (size_t)r * (size_t)W;
+		if (f->wrap) {
+			for (int x = f->x0; x < f->x1; x++)
+				h[(int)s[x % W]] = 0;
+		} else {
+			for (int x = f->x0; x < f->x1; x++)
+				h[(int)s[x]] = 0;
+		}
+	}
 }
 
 /* mode over footprint f.  GDAL's histogram (GWKAOM_Imode: working types Byte, Int16,
@@ -377,12 +391,12 @@ static int mode_pixel(lode__bilinear *b, const lode__warp_chunk *c, const unsign
 		float v = 0.0f;
 		if (!b->hist && !(b->hist = calloc(32768 + 65536, sizeof *b->hist)))
 			return -1; /* GDAL's warper will do */
-		if (!count_values(b, c, m, f, 1, &v))
+		if (!count_values(b, c, m, f, &v))
 			return 0;
 		if (b->type == GDT_Byte && (long)(f->x1 - f->x0) * (f->y1 - f->y0) >= 256)
 			memset(b->hist + 32768, 0, 256 * sizeof *b->hist); /* every value 0 to 255 */
 		else
-			count_values(b, c, m, f, 0, &v);
+			clear_values(b, c, f);
 		*out = v;
 		return 1;
 	}
