@@ -78,8 +78,9 @@ lode_status lode__bundle_set_double(lode__bundle *b, const char *key, double v, 
  * without writing it, so that the writers and verify agree: the CF grid-mapping
  * attributes in writing order (grid_mapping_name first, a text; then numbers, scalars
  * or the 2-element standard_parallel) and the attributes of the x and y coordinates.
- * A CRS that GDAL cannot parse (parsed 0) gets no grid-mapping attributes and
- * projected x/y in metres, as the writers do.  Free with lode__crs_attrs_free.
+ * A CRS that is not WKT PROJ can parse (parsed 0) gets no grid-mapping attributes and
+ * projected x/y in metres, as the writers do.  PROJ alone, no GDAL (crs_cf.c).  Free
+ * with lode__crs_attrs_free.
  */
 typedef struct lode_cf_attr {
 	const char *name;

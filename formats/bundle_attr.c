@@ -1,8 +1,9 @@
 /*
  * bundle_attr.c -- attributes: text attributes as netCDF-4 wants them (fixed-length
  * strings, ASCII unless the text needs UTF-8), numeric attributes, reading both back,
- * the setters of root and variable attributes in bundle.h, and the CF grid-mapping
- * attributes of a CRS (shared by rasters and vector layers).
+ * the setters of root and variable attributes in bundle.h, and the writing of the CF
+ * grid-mapping attributes of a CRS (shared by rasters and vector layers; crs_cf.c
+ * computes them).
  *
  * It does not list attributes: the root attributes as text (for the digest and verify)
  * are bundle_read.c's, and each item's attributes are read where the item is.
@@ -12,7 +13,6 @@
 #include <string.h>
 
 #include <hdf5.h>
-#include <ogr_srs_api.h>
 
 #include "bundle.h"
 #include "bundle_h5_int.h"
@@ -184,124 +184,7 @@ lode_status lode__bundle_set_double(lode__bundle *b, const char *key, double v, 
 	return LODE_OK;
 }
 
-/* ---- what lode writes for a CRS (rasters and vector layers) ---- */
-
-/* UDUNITS names for the linear units CRSs use; anything else is named as the CRS
-   names it, and the factor to metres is in crs_wkt. */
-const char *lode__h5_udunits(double to_metre, const char *name)
-{
-	return to_metre == 1.0                               ? "m"
-	       : fabs(to_metre - 0.3048006096012192) < 1e-15 ? "US_survey_foot"
-	       : to_metre == 0.3048                          ? "ft"
-	       : to_metre == 1000.0                          ? "km"
-							     : (name ? name : "m");
-}
-
-/* Append a number attribute to the grid mapping a. */
-static void gm_num(lode_crs_attrs *a, const char *name, size_t n, double v0, double v1)
-{
-	if (a->ngm < sizeof a->gm / sizeof a->gm[0])
-		a->gm[a->ngm++] = (lode_cf_attr){name, NULL, n, {v0, v1}};
-}
-
-/* The CF grid-mapping attributes of s, in the order lode writes them: for the projections
-   CF defines, and geographic CRSs. */
-static void cf_grid_mapping(lode_crs_attrs *a, OGRSpatialReferenceH s)
-{
-	OGRErr e;
-	double sma = OSRGetSemiMajor(s, &e), invf = OSRGetInvFlattening(s, &e);
-	const char *proj = OSRGetAttrValue(s, "PROJECTION", 0);
-	static const struct {
-		const char *ogr, *cf;
-	} names[] = {
-	    {SRS_PT_TRANSVERSE_MERCATOR, "transverse_mercator"},
-	    {SRS_PT_ALBERS_CONIC_EQUAL_AREA, "albers_conical_equal_area"},
-	    {SRS_PT_LAMBERT_CONFORMAL_CONIC_2SP, "lambert_conformal_conic"},
-	    {SRS_PT_LAMBERT_AZIMUTHAL_EQUAL_AREA, "lambert_azimuthal_equal_area"},
-	    {SRS_PT_MERCATOR_1SP, "mercator"},
-	};
-	const char *cf = NULL;
-
-	if (OSRIsGeographic(s)) {
-		a->gm[a->ngm++] = (lode_cf_attr){"grid_mapping_name", "latitude_longitude", 0, {0, 0}};
-	} else if (proj) {
-		for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-			if (strcmp(proj, names[i].ogr) == 0)
-				cf = names[i].cf;
-		if (cf) {
-			a->gm[a->ngm++] = (lode_cf_attr){"grid_mapping_name", cf, 0, {0, 0}};
-			gm_num(a, "false_easting", 1, OSRGetProjParm(s, SRS_PP_FALSE_EASTING, 0, &e), 0);
-			gm_num(a, "false_northing", 1, OSRGetProjParm(s, SRS_PP_FALSE_NORTHING, 0, &e), 0);
-			gm_num(a, "latitude_of_projection_origin", 1,
-			       OSRGetProjParm(s, SRS_PP_LATITUDE_OF_ORIGIN, 0, &e), 0);
-		}
-		if (cf && !strcmp(cf, "transverse_mercator")) {
-			gm_num(a, "longitude_of_central_meridian", 1,
-			       OSRGetProjParm(s, SRS_PP_CENTRAL_MERIDIAN, 0, &e), 0);
-			gm_num(a, "scale_factor_at_central_meridian", 1,
-			       OSRGetProjParm(s, SRS_PP_SCALE_FACTOR, 1, &e), 0);
-		} else if (cf && (!strcmp(cf, "albers_conical_equal_area") ||
-				  !strcmp(cf, "lambert_conformal_conic"))) {
-			gm_num(a, "standard_parallel", 2,
-			       OSRGetProjParm(s, SRS_PP_STANDARD_PARALLEL_1, 0, &e),
-			       OSRGetProjParm(s, SRS_PP_STANDARD_PARALLEL_2, 0, &e));
-			gm_num(a, "longitude_of_central_meridian", 1,
-			       OSRGetProjParm(s, SRS_PP_CENTRAL_MERIDIAN, 0, &e), 0);
-		} else if (cf && !strcmp(cf, "lambert_azimuthal_equal_area")) {
-			gm_num(a, "longitude_of_projection_origin", 1,
-			       OSRGetProjParm(s, SRS_PP_CENTRAL_MERIDIAN, 0, &e), 0);
-		} else if (cf && !strcmp(cf, "mercator")) {
-			gm_num(a, "longitude_of_projection_origin", 1,
-			       OSRGetProjParm(s, SRS_PP_CENTRAL_MERIDIAN, 0, &e), 0);
-			gm_num(a, "scale_factor_at_projection_origin", 1,
-			       OSRGetProjParm(s, SRS_PP_SCALE_FACTOR, 1, &e), 0);
-		}
-	}
-	if (OSRIsGeographic(s) || cf) {
-		gm_num(a, "semi_major_axis", 1, sma, 0);
-		gm_num(a, "inverse_flattening", 1, invf, 0);
-		gm_num(a, "longitude_of_prime_meridian", 1, OSRGetPrimeMeridian(s, NULL), 0);
-	}
-}
-
-void lode__crs_attrs(const char *crs_wkt, lode_crs_attrs *a)
-{
-	OGRSpatialReferenceH s = OSRNewSpatialReference(NULL);
-	const char *unit = NULL;
-	double f = 1.0;
-
-	memset(a, 0, sizeof *a);
-	if (s && crs_wkt && OSRSetFromUserInput(s, crs_wkt) == OGRERR_NONE) {
-		a->parsed = 1;
-		a->geographic = OSRIsGeographic(s);
-		cf_grid_mapping(a, s);
-		if (!a->geographic)
-			f = OSRGetLinearUnits(s, (char **)&unit);
-	}
-	if (a->geographic) {
-		a->x_standard_name = a->x_long_name = "longitude";
-		a->y_standard_name = a->y_long_name = "latitude";
-		a->x_units = "degrees_east";
-		a->y_units = "degrees_north";
-	} else {
-		const char *ud = lode__h5_udunits(f, unit);
-		a->x_standard_name = "projection_x_coordinate";
-		a->y_standard_name = "projection_y_coordinate";
-		a->x_long_name = "x coordinate of projection";
-		a->y_long_name = "y coordinate of projection";
-		/* The CRS's own unit name lives in s: keep a copy. */
-		a->own_unit = ud == unit ? lode__strdup(unit) : NULL;
-		a->x_units = a->y_units = a->own_unit ? a->own_unit : ud == unit ? "m" : ud;
-	}
-	if (s)
-		OSRDestroySpatialReference(s);
-}
-
-void lode__crs_attrs_free(lode_crs_attrs *a)
-{
-	free(a->own_unit);
-	a->own_unit = NULL;
-}
+/* ---- the CF grid mapping of a CRS (lode__crs_attrs, crs_cf.c) ---- */
 
 void lode__h5_write_grid_mapping(hid_t crs, const lode_crs_attrs *a)
 {

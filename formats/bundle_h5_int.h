@@ -81,8 +81,6 @@ int lode__h5_set_double(hid_t obj, const char *name, double v);
 char *lode__h5_get_text(hid_t obj, const char *name);
 /* Read a numeric scalar attribute as double; 0 on success.  Clears HDF5's error stack. */
 int lode__h5_get_double(hid_t obj, const char *name, double *v);
-/* UDUNITS name of a linear unit of to_metre metres named name (by the CRS). */
-const char *lode__h5_udunits(double to_metre, const char *name);
 /* The CF grid-mapping attributes of a (lode__crs_attrs) on the grid-mapping variable crs
    (crs_wkt is written by the caller); attributes that fail are left out. */
 void lode__h5_write_grid_mapping(hid_t crs, const lode_crs_attrs *a);

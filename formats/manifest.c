@@ -1,8 +1,8 @@
 /*
- * manifest.c -- the manifest model's lifetime and naming rules: the bundle: keys
- * allowed, dataset names, and the "did you mean" of a mistyped key or value; and the
- * prescan that refuses YAML anchors, aliases and deep nesting before a tree is built.
- * Parsing lives in formats/manifest_yaml.c.
+ * manifest.c -- the manifest model's lifetime, the "did you mean" of a mistyped key or
+ * value, and the prescan that refuses YAML anchors, aliases and deep nesting before a
+ * tree is built.  Parsing lives in formats/manifest_yaml.c; the bundle: keys allowed and
+ * dataset names in formats/manifest_names.c.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -14,43 +14,6 @@
 #include "manifest.h"
 
 #define MAX_DEPTH 32
-
-/* ACDD (and a few CF) global attributes a manifest's bundle: section may set. */
-const char *const lode__acdd_keys[] = {
-    "title", "summary", "institution", "license", "keywords", "keywords_vocabulary", "id", "naming_authority",
-    "project", "program", "source", "comment", "references", "acknowledgement", "creator_name",
-    "creator_email", "creator_url", "creator_type", "creator_institution", "publisher_name",
-    "publisher_email", "publisher_url", "publisher_type", "publisher_institution", "contributor_name",
-    "contributor_role", "processing_level", "product_version", "history", "standard_name_vocabulary",
-    "time_coverage_start", "time_coverage_end",
-    /* not ACDD: for lode metadata's records (docs/manifest.md) */
-    "purpose", "doi", "creator_phone", "creator_address", "creator_city", "creator_state",
-    "creator_postal_code", "creator_country", NULL};
-
-int lode__acdd_key_ok(const char *key)
-{
-	for (size_t i = 0; lode__acdd_keys[i]; i++)
-		if (strcmp(lode__acdd_keys[i], key) == 0)
-			return 1;
-	return 0;
-}
-
-int lode__name_ok(const char *name)
-{
-	size_t n = strlen(name);
-
-	if (n == 0 || n > 64)
-		return 0;
-	if (!((name[0] >= 'A' && name[0] <= 'Z') || (name[0] >= 'a' && name[0] <= 'z')))
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char ch = name[i];
-		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-		      ch == '_' || ch == '-'))
-			return 0;
-	}
-	return 1;
-}
 
 /* Levenshtein distance, ASCII case folded; words longer than 63 bytes are never close. */
 static size_t distance(const char *a, const char *b)

@@ -1,6 +1,7 @@
 /*
- * cli.c -- the lode command's main: argv to a command of the table, its exit status to
- * the process's.
+ * cli.c -- main of lode-full, the lode command with every command: argv to a command of
+ * the table, its exit status to the process's.  Users run lode (cli_front.c), which
+ * runs this program, or lode-verify for verify (cli_light.c), in its place.
  *
  * Subcommands come from one table (cli_commands.c); adding a command is adding a row.
  * Exit status: 0 success, 1 failure (bad data, damaged bundle, I/O), 2 usage error, 3
@@ -10,14 +11,11 @@
  * (cli_progress.c).  Options are parsed in cli_options.c; what each command does is in
  * cli_commands.c.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "lode.h"
 #include "cli.h"
-#include "cli_progress.h"
 
 static void main_help(FILE *f)
 {
@@ -36,34 +34,9 @@ static void main_help(FILE *f)
 		   "See man lode and docs/cli.md.\n");
 }
 
-/*
- * End the process without running the libraries' exit-time destructors: every file lode
- * wrote is closed (and synced) by the time a command returns, and GDAL's and PROJ's
- * teardown of drivers and database caches took 30-40 ms of a half-second run.  Builds
- * with AddressSanitizer exit normally, so that its leak check still runs.
- */
-#if defined(__SANITIZE_ADDRESS__)
-#define LODE_NORMAL_EXIT 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define LODE_NORMAL_EXIT 1
-#endif
-#endif
-
-static int quick_exit_code(int rc)
-{
-#ifndef LODE_NORMAL_EXIT
-	if (fflush(stdout) != 0 || fflush(stderr) != 0)
-		rc = rc ? rc : 1;
-	_exit(rc);
-#endif
-	return rc;
-}
-
 int main(int argc, char **argv)
 {
 	const cli_command *c;
-	cli_opts o;
 
 	if (argc < 2) {
 		main_help(stderr);
@@ -76,7 +49,7 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "--version")) {
 		printf("lode %s (bundle format %s)\n%s\n", LODE_VERSION, LODE_FORMAT_VERSION,
 		       lode_library_versions());
-		return quick_exit_code(0);
+		return cli_exit(0);
 	}
 	c = cli_find_command(argv[1]);
 	if (!c) {
@@ -84,12 +57,5 @@ int main(int argc, char **argv)
 		main_help(stderr);
 		return EXIT_USAGE;
 	}
-	/* A signal ends any command with its temporary files removed (cli_progress.c). */
-	cli_catch_signals();
-	/* The command's options, then its help or the command on its operands. */
-	if (cli_parse(c, argc - 1, argv + 1, &o) < 0)
-		return quick_exit_code(EXIT_USAGE);
-	if (o.help)
-		return quick_exit_code(cli_show_help(c));
-	return quick_exit_code(c->fn(&o, argc - 1 - optind, argv + 1 + optind));
+	return cli_run(c, argc - 1, argv + 1);
 }

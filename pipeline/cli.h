@@ -11,6 +11,9 @@
 #define LODE_CLI_H
 
 #include <stddef.h>
+#include <stdio.h>
+
+#include "lode_error.h"
 
 #define EXIT_USAGE 2
 
@@ -78,5 +81,23 @@ int cli_usage_error(const char *cmd, const char *what, const char *arg);
 
 /* Print the command's --help to stdout; returns 0. */
 int cli_show_help(const cli_command *c);
+
+/* Run command c on argv (argv[0] is the command's name): signals caught, options parsed,
+   its help or its handler; ends the process with the exit status (cli_exit). */
+int cli_run(const cli_command *c, int argc, char **argv);
+
+/* ---- output (cli_output.c) ---- */
+
+/* Print a report of several lines with control characters escaped (\xNN), newlines
+   kept: names and values in messages come from manifests and bundles, which may hold
+   anything. */
+void cli_put_printable_lines(FILE *f, const char *s);
+/* Report a library error on stderr, one "lode: error:" line per problem (err->lines:
+   a manifest's problems, one per line), control characters escaped (\xNN) so that no
+   other text can break the line; the exit status: 2 for a usage error, else 1. */
+int cli_fail(const lode_error *err);
+/* End the process with status rc, stdout and stderr flushed, without the libraries'
+   exit-time destructors (returns rc in sanitizer builds, whose leak check must run). */
+int cli_exit(int rc);
 
 #endif /* LODE_CLI_H */

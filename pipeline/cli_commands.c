@@ -3,7 +3,8 @@
  * the parsed options and the operands into a library call and its outcome into
  * messages and an exit status, and the table of commands (their synopsis, the options
  * they take and their help) that dispatch and help both read.  Option parsing is
- * cli_options.c's; the progress bar cli_progress.c's; main is in cli.c.
+ * cli_options.c's; the progress bar cli_progress.c's; error lines cli_output.c's; verify
+ * is cli_verify.c's (lode-verify runs it too); main is in cli.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,39 +16,7 @@
 #include "lode.h"
 #include "cli.h"
 #include "cli_progress.h"
-
-/* Print a report of several lines with control characters escaped (\xNN), newlines
-   kept: names and values in messages come from manifests and bundles, which may hold
-   anything. */
-static void put_printable_lines(FILE *f, const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if ((*p < 0x20 && *p != '\n') || *p == 0x7f)
-			fprintf(f, "\\x%02x", *p);
-		else
-			fputc(*p, f);
-	}
-}
-
-/* Report a library error on stderr, one "lode: error:" line per problem (err->lines:
-   a manifest's problems, one per line), control characters escaped (\xNN) so that no
-   other text can break the line; the exit status: 2 for a usage error, else 1. */
-static int fail(const lode_error *err)
-{
-	const char *msg = err->message[0] ? err->message : lode_status_name(err->code);
-
-	fputs("lode: error: ", stderr);
-	for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
-		if (*p == '\n' && p[1] && err->lines)
-			fputs("\nlode: error: ", stderr);
-		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(stderr, "\\x%02x", *p);
-		else
-			fputc(*p, stderr);
-	}
-	fputc('\n', stderr);
-	return err->code == LODE_EUSAGE ? EXIT_USAGE : 1;
-}
+#include "cli_verify.h"
 
 /* End a command that wrote OUT with a progress bar: close the bar's line if it was cut
    short, then the error, or "lode: wrote OUT" unless quiet. */
@@ -55,7 +24,7 @@ static int wrote(lode_status rc, const cli_bar *b, const lode_error *err, int qu
 {
 	cli_bar_end(b);
 	if (rc != LODE_OK)
-		return fail(err);
+		return cli_fail(err);
 	if (!quiet)
 		fprintf(stderr, "lode: wrote %s\n", out);
 	return 0;
@@ -116,7 +85,7 @@ static int cmd_schema(const cli_opts *o, int nargs, char **args)
 	if (nargs > 1)
 		return cli_usage_error("schema", "expected at most one NAME", NULL);
 	if (lode_schema_text(nargs ? args[0] : NULL, o->json, &text, &err) != LODE_OK)
-		return fail(&err);
+		return cli_fail(&err);
 	if (!o->quiet) {
 		fputs(text, stdout);
 		if (o->json)
@@ -144,7 +113,7 @@ static int cmd_plan(const cli_opts *o, int nargs, char **args)
 			so.warn_user = &b;
 		}
 		if (lode_plan_work(args[0], o->work, &so, &report, &err) != LODE_OK)
-			return fail(&err);
+			return cli_fail(&err);
 		if (!o->quiet && report)
 			fprintf(stderr, "lode: %s\n", report);
 		free(report);
@@ -152,11 +121,11 @@ static int cmd_plan(const cli_opts *o, int nargs, char **args)
 	}
 	/* A table for people; --json the JSON that lode plan has always printed, for scripts. */
 	if (lode_plan_report(args[0], o->json, o->quiet ? NULL : warn_line, NULL, &report, &err) != LODE_OK)
-		return fail(&err);
+		return cli_fail(&err);
 	if (o->json)
 		printf("%s\n", report);
 	else
-		put_printable_lines(stdout, report);
+		cli_put_printable_lines(stdout, report);
 	free(report);
 	return 0;
 }
@@ -185,7 +154,7 @@ static int cmd_reproject(const cli_opts *o, int nargs, char **args)
 	if (summary && !o->quiet)
 		fprintf(stderr, "lode: %s\n", summary);
 	free(summary);
-	return rc != LODE_OK ? fail(&err) : 0;
+	return rc != LODE_OK ? cli_fail(&err) : 0;
 }
 
 static int cmd_package(const cli_opts *o, int nargs, char **args)
@@ -214,9 +183,9 @@ static int cmd_status(const cli_opts *o, int nargs, char **args)
 	if (nargs != 0 || !o->work)
 		return cli_usage_error("status", "expected -w WORK and no other argument", NULL);
 	if (lode_work_status(o->work, o->json, &out, &complete, &err) != LODE_OK)
-		return fail(&err);
+		return cli_fail(&err);
 	if (!o->quiet) { /* -q: the exit status alone */
-		put_printable_lines(stdout, out);
+		cli_put_printable_lines(stdout, out);
 		if (o->json)
 			fputc('\n', stdout);
 	}
@@ -238,36 +207,6 @@ static int cmd_merge(const cli_opts *o, int nargs, char **args)
 		     &b, &err, o->quiet, o->out);
 }
 
-static int cmd_verify(const cli_opts *o, int nargs, char **args)
-{
-	lode_error err = {0};
-	lode_read_options ro = {
-	    .max_memory = o->max_memory, .report_json = o->json, .full = o->full, .progress = cli_draw_bar};
-	cli_bar b = {.last = -1};
-	char *report = NULL;
-	lode_status rc;
-
-	if (nargs != 1)
-		return cli_usage_error("verify", "expected one BUNDLE", NULL);
-	cli_bar_start(&b, o->quiet);
-	ro.progress_user = &b;
-	rc = lode_verify_opt(args[0], o->trust, o->ntrust, &ro, &report, &err);
-	cli_bar_end(&b);
-	/* --json: the report whatever -q says (JSON escapes what the file holds). */
-	if (report && o->json)
-		printf("%s\n", report);
-	else if (report && !o->quiet)
-		put_printable_lines(stdout, report);
-	free(report);
-	if (rc != LODE_OK)
-		return fail(&err);
-	if (o->json)
-		return 0;
-	if (!o->quiet)
-		printf("OK: %s verified\n", args[0]);
-	return 0;
-}
-
 static int cmd_keygen(const cli_opts *o, int nargs, char **args)
 {
 	lode_error err = {0};
@@ -276,7 +215,7 @@ static int cmd_keygen(const cli_opts *o, int nargs, char **args)
 	if (nargs != 0 || !o->out)
 		return cli_usage_error("keygen", "expected -o NAME and nothing else", NULL);
 	if (lode_keygen(o->out, &err) != LODE_OK)
-		return fail(&err);
+		return cli_fail(&err);
 	if (!o->quiet)
 		fprintf(
 		    stderr,
@@ -294,7 +233,7 @@ static int cmd_sign(const cli_opts *o, int nargs, char **args)
 	if (!o->key)
 		return cli_usage_error("sign", "missing --key NAME.key (from lode keygen)", NULL);
 	if (lode_sign(args[0], o->key, o->signer, &err) != LODE_OK)
-		return fail(&err);
+		return cli_fail(&err);
 	if (!o->quiet)
 		fprintf(stderr, "lode: signed %s\n", args[0]);
 	return 0;
@@ -313,13 +252,13 @@ static int cmd_ls(const cli_opts *o, int nargs, char **args)
 	/* A damaged bundle is still listed, its problems shown, before the error; -q: the
 	   exit status alone. */
 	if (out && !o->quiet) {
-		put_printable_lines(stdout, out);
+		cli_put_printable_lines(stdout, out);
 		if (o->json)
 			fputc('\n', stdout);
 		fflush(stdout);
 	}
 	free(out);
-	return rc != LODE_OK ? fail(&err) : 0;
+	return rc != LODE_OK ? cli_fail(&err) : 0;
 }
 
 static int cmd_extract(const cli_opts *o, int nargs, char **args)
@@ -341,7 +280,7 @@ static int cmd_extract(const cli_opts *o, int nargs, char **args)
 	rc = lode_extract_opt(args[0], (const char *const *)args + 1, (size_t)(nargs - 1), o->out, &ro, &err);
 	cli_bar_end(&b);
 	if (rc != LODE_OK)
-		return fail(&err);
+		return cli_fail(&err);
 	if (!o->quiet)
 		fprintf(stderr, "lode: extracted into %s\n", o->out);
 	return 0;
@@ -409,14 +348,14 @@ static int cmd_metadata(const cli_opts *o, int nargs, char **args)
 		}
 		rc = lode_metadata_check(args[0], NULL, &report, &err);
 		if (report)
-			put_printable_lines(rc ? stderr : stdout, report);
+			cli_put_printable_lines(rc ? stderr : stdout, report);
 		free(report);
-		return rc != LODE_OK ? fail(&err) : 0;
+		return rc != LODE_OK ? cli_fail(&err) : 0;
 	}
 	if (!o->format || !o->out)
 		return cli_usage_error("metadata", "expected --format iso19139|fgdc|stac and -o FILE", NULL);
 	if (lode_metadata(args[0], o->format, o->out, &ro, &err) != LODE_OK)
-		return fail(&err);
+		return cli_fail(&err);
 	if (!o->quiet)
 		fprintf(stderr, "lode: wrote %s\n", o->out);
 	return 0;
@@ -430,7 +369,7 @@ static int cmd_report(const cli_opts *o, int nargs, char **args)
 	if (nargs != 1 || !o->out)
 		return cli_usage_error("report", "expected one BUNDLE and -o REPORT.html", NULL);
 	if (lode_report_trusted(args[0], o->out, o->trust, o->ntrust, &ro, &err) != LODE_OK)
-		return fail(&err);
+		return cli_fail(&err);
 	if (!o->quiet)
 		fprintf(stderr, "lode: wrote %s\n", o->out);
 	return 0;
@@ -514,24 +453,7 @@ const cli_command cli_commands[] = {
      "                       without folder and extension (usgs.nc: usgs_dem)\n"
      "  --max-memory SIZE    bound what reading the inputs holds (default 1G), as for verify\n"
      "  -q, --quiet          no progress bar, no messages but errors\n"},
-    {"verify", cmd_verify,
-     "lode verify BUNDLE [--trust NAME.pub]... [--max-memory SIZE] [--full] [--json] [-q]",
-     CLI_TRUST | CLI_MAX_MEMORY | CLI_JSON | CLI_FULL,
-     "Recompute the bundle digest (over every stored byte a reader decodes) and each\n"
-     "vector layer's content digest, check the structure and every signature.  When the\n"
-     "bundle digest does not match, every raster is decoded to name the damaged ones.\n"
-     "Exit 0 when everything matches; exit 1 naming each damaged dataset or failing\n"
-     "signature.\n\n"
-     "  --trust NAME.pub   a partner's public key (repeatable): then at least one valid\n"
-     "                     signature by one of these keys is required\n"
-     "  --max-memory SIZE  bound what reading the bundle holds (default 1G, e.g. 256M, 4G):\n"
-     "                     a dataset that cannot be read within it is not checked, and\n"
-     "                     the bundle not verified (exit 1)\n"
-     "  --full             also decode every raster and recompute its content digest\n"
-     "                     when the bundle digest matches (slower: checks that the\n"
-     "                     stored chunks decode to the values the writer digested)\n"
-     "  --json             the report as one JSON object (printed also with -q)\n"
-     "  -q, --quiet        no report, no progress bar: the exit status and errors only\n"},
+    CLI_VERIFY_ROW,
     {"keygen", cmd_keygen, "lode keygen -o NAME [-q]", CLI_OUT,
      "Make an Ed25519 key pair for signing bundles: NAME.key, the secret key (mode 0600;\n"
      "keep it private), and NAME.pub, the public key partners pass to verify --trust.\n"

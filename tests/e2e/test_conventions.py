@@ -235,7 +235,8 @@ def test_install_and_pkg_config_link(ctx, tdir):
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     r = run(["make", "-s", "-C", REPO, "install", "B=" + b, "PREFIX=" + prefix], env=env, timeout=600)
     assert r.rc == 0, r.brief()
-    for rel in ("bin/lode", "lib/liblode.a", "include/lode.h", "include/lode_error.h",
+    for rel in ("bin/lode", "libexec/lode/lode-full", "libexec/lode/lode-verify",
+                "lib/liblode.a", "include/lode.h", "include/lode_error.h",
                 "lib/pkgconfig/lode.pc", "share/man/man1/lode.1",
                 "share/bash-completion/completions/lode", "share/doc/lode/LICENSE",
                 "share/doc/lode/cli.md"):
@@ -267,6 +268,62 @@ def test_install_and_pkg_config_link(ctx, tdir):
     versions = lode_ok(ctx, ["--version"], tdir).out.splitlines()[1]
     assert r.out.splitlines()[0] == versions, (r.out, versions)
     assert r.out.splitlines()[1] != "ok", r.out  # a missing file is an error
+    # the installed lode finds its programs in PREFIX/libexec/lode, whatever PATH says
+    installed = os.path.join(prefix, "bin", "lode")
+    env = dict(os.environ, PATH="/usr/bin:/bin", ASAN_OPTIONS="detect_leaks=0")
+    r = run([installed, "--version"], env=env)
+    assert r.rc == 0 and r.out.splitlines()[1] == versions, r.brief()
+    r = run([installed, "verify", os.path.join(tdir, "none.nc")], env=env)
+    assert r.rc == 1 and "No such file" in r.err, r.brief()
+
+
+@test
+def test_front_runs_verify_without_gdal(ctx, tdir):
+    """lode runs lode-verify for verify and lode-full for the rest: the same output and
+    exit status as each run directly; verify's process never loads GDAL (the dynamic
+    loader's own list, LD_DEBUG=files) while lode-full's does; a lode whose programs are
+    missing says where it looked and exits 1; PATH is never searched."""
+    build = os.path.dirname(ctx.lode)
+    full, light = os.path.join(build, "lode-full"), os.path.join(build, "lode-verify")
+    for p in (full, light):
+        assert os.access(p, os.X_OK), "%s is not built beside %s" % (p, ctx.lode)
+    _, b = small_bundle(ctx, tdir)
+    env = dict(ctx.env(), LD_DEBUG="files")
+    r = run([ctx.lode, "verify", b], env=env)
+    assert r.rc == 0 and "OK: %s verified" % b in r.out, r.brief()
+    loaded = [line for line in r.err.splitlines() if "calling init:" in line]
+    assert loaded and any("libproj" in line for line in loaded), r.err[-2000:]
+    assert not any("libgdal" in line for line in loaded), [x for x in loaded if "libgdal" in x]
+    r = run([ctx.lode, "ls", b], env=env)
+    assert r.rc == 0 and any("libgdal" in line for line in r.err.splitlines() if "calling init:" in line), \
+        r.brief()
+    # the same answers as each program's own, for a good and a damaged bundle
+    bad = os.path.join(tdir, "bad.nc")
+    shutil.copy(b, bad)
+    with h5py.File(bad, "r+") as f:
+        v = f["aeromag/aeromag"]
+        idx = tuple(np.argwhere(v[...] != v.attrs["_FillValue"])[0])
+        v[idx] = v[idx] + 1
+    for args in (["verify", b], ["verify", bad], ["verify", bad, "--json"], ["verify"], ["verify", "--help"]):
+        via, direct_full, direct_light = (run([p] + args, env=ctx.env()) for p in (ctx.lode, full, light))
+        for d in (direct_full, direct_light):
+            assert (via.rc, via.out, via.err) == (d.rc, d.out, d.err), (via.brief(), d.brief())
+    assert run([ctx.lode, "verify", bad], env=ctx.env()).rc == 1
+    r = run([light, "ls", b], env=ctx.env())
+    assert r.rc == 2 and "lode-verify: runs lode verify only" in r.err, r.brief()
+    # a lode copied away from its programs: where it looked, exit 1 (no program of PATH)
+    alone = os.path.join(tdir, "alone")
+    os.makedirs(alone)
+    shutil.copy(ctx.lode, os.path.join(alone, "lode"))
+    decoy = os.path.join(tdir, "decoy")
+    os.makedirs(decoy)
+    with open(os.path.join(decoy, "lode-full"), "w") as f:
+        f.write("#!/bin/sh\necho decoy\n")
+    os.chmod(os.path.join(decoy, "lode-full"), 0o755)
+    env = dict(ctx.env(), PATH=decoy + ":" + os.environ.get("PATH", ""))
+    r = run([os.path.join(alone, "lode"), "--version"], env=env)
+    assert r.rc == 1 and "decoy" not in r.out, r.brief()
+    assert "cannot find lode-full in %s or %s/../libexec/lode" % (alone, alone) in r.err, r.brief()
 
 
 @test

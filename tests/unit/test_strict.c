@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "bundle.h"
+#include "crs_proj.h"
 #include "manifest.h"
 #include "util.h"
 
@@ -67,9 +68,13 @@ static const char *gm_text(const lode_crs_attrs *a)
 static void crs_attributes(void **state)
 {
 	lode_crs_attrs a;
+	char *wkt = NULL;
+	lode_error err = {0};
 
 	(void)state;
-	lode__crs_attrs("EPSG:4326", &a);
+	assert_int_equal(lode__crs_to_wkt("EPSG:4326", &wkt, &err), LODE_OK);
+	lode__crs_attrs(wkt, &a);
+	free(wkt);
 	assert_true(a.parsed && a.geographic);
 	assert_string_equal(gm_text(&a), "latitude_longitude");
 	assert_true(gm(&a, "semi_major_axis", 0) == 6378137.0);
@@ -78,7 +83,9 @@ static void crs_attributes(void **state)
 	assert_string_equal(a.y_standard_name, "latitude");
 	lode__crs_attrs_free(&a);
 
-	lode__crs_attrs("EPSG:32647", &a); /* WGS 84 / UTM 47N */
+	assert_int_equal(lode__crs_to_wkt("EPSG:32647", &wkt, &err), LODE_OK);
+	lode__crs_attrs(wkt, &a);
+	free(wkt); /* WGS 84 / UTM 47N */
 	assert_string_equal(gm_text(&a), "transverse_mercator");
 	assert_true(gm(&a, "longitude_of_central_meridian", 0) == 99.0);
 	assert_true(gm(&a, "scale_factor_at_central_meridian", 0) == 0.9996);
@@ -87,19 +94,23 @@ static void crs_attributes(void **state)
 	assert_string_equal(a.x_long_name, "x coordinate of projection");
 	lode__crs_attrs_free(&a);
 
-	lode__crs_attrs("EPSG:2232", &a); /* NAD83 / Colorado Central (ftUS): LCC 2SP */
+	assert_int_equal(lode__crs_to_wkt("EPSG:2232", &wkt, &err), LODE_OK);
+	lode__crs_attrs(wkt, &a);
+	free(wkt); /* NAD83 / Colorado Central (ftUS): LCC 2SP */
 	assert_string_equal(gm_text(&a), "lambert_conformal_conic");
 	assert_true(gm(&a, "standard_parallel", 0) == 39.75 && gm(&a, "standard_parallel", 1) == 38.45);
 	assert_string_equal(a.y_units, "US_survey_foot");
 	lode__crs_attrs_free(&a);
 
-	lode__crs_attrs("EPSG:3375", &a); /* Hotine Oblique Mercator: no CF grid mapping */
+	assert_int_equal(lode__crs_to_wkt("EPSG:3375", &wkt, &err), LODE_OK);
+	lode__crs_attrs(wkt, &a);
+	free(wkt); /* Hotine Oblique Mercator: no CF grid mapping */
 	assert_int_equal(a.ngm, 0);
 	assert_false(a.geographic);
 	assert_string_equal(a.x_standard_name, "projection_x_coordinate");
 	lode__crs_attrs_free(&a);
 
-	lode__crs_attrs("not a CRS", &a); /* what the writers do for a CRS GDAL cannot parse */
+	lode__crs_attrs("not a CRS", &a); /* what the writers do for a CRS PROJ cannot parse */
 	assert_false(a.parsed);
 	assert_int_equal(a.ngm, 0);
 	assert_string_equal(a.x_units, "m");
