@@ -298,12 +298,7 @@ def test_front_runs_verify_without_gdal(ctx, tdir):
     assert r.rc == 0 and any("libgdal" in line for line in r.err.splitlines() if "calling init:" in line), \
         r.brief()
     # the same answers as each program's own, for a good and a damaged bundle
-    bad = os.path.join(tdir, "bad.nc")
-    shutil.copy(b, bad)
-    with h5py.File(bad, "r+") as f:
-        v = f["aeromag/aeromag"]
-        idx = tuple(np.argwhere(v[...] != v.attrs["_FillValue"])[0])
-        v[idx] = v[idx] + 1
+    bad = damaged_copy(b, tdir)
     for args in (["verify", b], ["verify", bad], ["verify", bad, "--json"], ["verify"], ["verify", "--help"]):
         via, direct_full, direct_light = (run([p] + args, env=ctx.env()) for p in (ctx.lode, full, light))
         for d in (direct_full, direct_light):
@@ -360,6 +355,17 @@ def small_bundle(ctx, tdir):
     return man, b
 
 
+def damaged_copy(b, tdir):
+    """A copy of small_bundle's b with one valid pixel of aeromag changed (h5py): its path."""
+    bad = os.path.join(tdir, "bad.nc")
+    shutil.copy(b, bad)
+    with h5py.File(bad, "r+") as f:
+        v = f["aeromag/aeromag"]
+        idx = tuple(np.argwhere(v[...] != v.attrs["_FillValue"])[0])
+        v[idx] = v[idx] + 1
+    return bad
+
+
 @test
 def test_verify_json(ctx, tdir):
     """verify --json: one JSON object with the same verdicts and digests as the text
@@ -386,12 +392,7 @@ def test_verify_json(ctx, tdir):
     assert j["structure"]["status"] == "OK" and j["signatures"] == [], j
     q = lode_ok(ctx, ["verify", b, "--json", "-q"], tdir)
     assert json.loads(q.out) == j
-    bad = os.path.join(tdir, "bad.nc")
-    shutil.copy(b, bad)
-    with h5py.File(bad, "r+") as f:
-        v = f["aeromag/aeromag"]
-        idx = tuple(np.argwhere(v[...] != v.attrs["_FillValue"])[0])
-        v[idx] = v[idx] + 1
+    bad = damaged_copy(b, tdir)
     r = lode(ctx, ["verify", bad, "--json"], tdir)
     assert_no_crash(r)
     j = json.loads(r.out)
