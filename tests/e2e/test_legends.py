@@ -18,15 +18,14 @@ per-band units, descriptions, scale and offset).
 import json
 import os
 import re
-import subprocess
 import sys
 
 import numpy as np
 
 sys.dont_write_bytecode = True  # leave no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lodetest import (PY, Skip, assert_no_crash, gdalinfo_json, lode, lode_ok, main,  # noqa: E402
-                      nc_name, read_raster, run, test, tool, write_manifest)
+from lodetest import (assert_no_crash, gdalinfo_json, lode, lode_ok, main, nc_name, read_raster,  # noqa: E402
+                      run, test, tool, write_manifest)
 
 from osgeo import gdal, ogr, osr  # noqa: E402
 

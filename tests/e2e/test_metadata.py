@@ -22,7 +22,7 @@ sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from lodetest import Skip, assert_no_crash, lode, lode_ok, main, run, test, write_manifest  # noqa: E402
+from lodetest import assert_no_crash, lode, lode_ok, main, run, test, write_manifest  # noqa: E402
 
 from osgeo import gdal, osr  # noqa: E402
 
