@@ -124,10 +124,9 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
 		return NULL;
 	if (GDALGetMaskFlags(GDALGetRasterBand(src, p->bands[0])) & GMF_PER_DATASET)
 		return NULL; /* GDAL would use the mask band */
-	/* Several bands by nearest or sum: GDAL's warper is faster than lode's kernels band
-	   after band (its nearest on bytes is a kernel of its own; its sum intersects each
-	   source pixel with the target once for all bands); docs/performance.md. */
-	if (p->nbands > 1 && (strcmp(p->resampling, "nearest") == 0 || strcmp(p->resampling, "sum") == 0))
+	/* Several bands by nearest: GDAL's warper is faster than lode's kernel band after
+	   band (its nearest on bytes is a kernel of its own); docs/performance.md. */
+	if (p->nbands > 1 && strcmp(p->resampling, "nearest") == 0)
 		return NULL;
 	if (working_type(src, p, dst_type, &mem_limit) != dst_type ||
 	    (dst_type != GDT_Float32 && isnan(p->src_nodata)))
@@ -213,7 +212,8 @@ static size_t scratch(const lode__bilinear *b, const lode__warp_chunk *c, size_t
 		      size_t *raw)
 {
 	*n = c->ssx > 0 && c->ssy > 0 ? (size_t)c->ssx * (size_t)c->ssy : 0;
-	*planes = b->nbands > 1 ? 2 : 1;
+	/* sum on several bands: every band's validity at once (sum_bands) */
+	*planes = b->nbands == 1 ? 1 : b->method == LODE_FP_SUM ? (size_t)b->nbands + 1 : 2;
 	*raw = b->nbands > 1 ? *n * (size_t)b->nbands * (size_t)GDALGetDataTypeSizeBytes(b->type) : 0;
 	return *n * (sizeof(float) + *planes) + *raw;
 }
@@ -618,6 +618,31 @@ static void band_values(lode__bilinear *b, int k, size_t n)
 	b->sbuf = b->sown;
 }
 
+/* sum on several bands, in one pass as GWKSumPreserving makes it: each band's validity in
+   a plane of its own, the unified one (valid in any band) after them, which picks the
+   source pixels; each one's weight computed once and added to every band valid there
+   (lode__sum_chunk).  Returns as warp_bands. */
+static int sum_bands(lode__bilinear *b, const lode__warp_chunk *c, GDALTransformerFunc fn, void *arg, int nx,
+		     int ny, unsigned char *dst)
+{
+	const size_t n = (size_t)c->ssx * (size_t)c->ssy, nb = (size_t)b->nbands;
+	unsigned char *unified = b->mask + nb * n;
+	int any = 0;
+
+	for (size_t k = 0; k < nb; k++) {
+		band_values(b, (int)k, n);
+		any |= validity(b, b->sbuf, b->mask + k * n, n);
+	}
+	if (any) {
+		memcpy(unified, b->mask, n);
+		for (size_t k = 1; k < nb; k++)
+			for (size_t j = 0; j < n; j++)
+				unified[j] |= b->mask[k * n + j];
+	}
+	return lode__sum_chunk(b, c, any ? unified : NULL, any ? b->mask : NULL, fn, arg, nx, dst,
+			       (size_t)nx * (size_t)ny * (size_t)GDALGetDataTypeSizeBytes(b->type));
+}
+
 /*
  * Every band of one chunk, band k into plane k of dst (nx x ny pixels each).  Nodata as
  * GDALWarpOperation::WarpRegionToBuffer masks it: each band's validity (papanBandSrcValid),
@@ -626,8 +651,8 @@ static void band_values(lode__bilinear *b, int k, size_t n)
  * any band (panUnifiedSrcValid).  A kernel that reads the unified validity and then the
  * band's (GWKGetPixelValue, GWKGetPixelRow) sees the band's alone, which implies the
  * other; only a point's own-pixel test in the interpolating kernels (GWKRealCase) sees
- * the unified one by itself (GDAL's sum also picks its quadtree's source pixels by it;
- * several bands by sum are GDAL's warper's, lode__bilinear_new).  bytes: what the
+ * the unified one by itself (GDAL's sum also picks its quadtree's source pixels by it:
+ * several bands by sum go to sum_bands).  bytes: what the
  * chunk's buffers take (scratch()).  Returns 1, 0 when GDAL's warper must do the window,
  * -1 when out of memory.
  */
@@ -649,6 +674,8 @@ static int warp_bands(lode__bilinear *b, const lode__warp_chunk *c, size_t bytes
 			 (!b->max_scratch || bytes + fp_bytes <= b->max_scratch) &&
 			 !lode__warp_fit((void **)&b->fps, &b->fps_cap, nfp, sizeof *b->fps);
 
+	if (b->nbands > 1 && b->method == LODE_FP_SUM)
+		return sum_bands(b, c, fn, arg, nx, ny, dst);
 	/* whether any pixel of any band is nodata decides whether GDAL has masks at all */
 	for (int k = 0; k < b->nbands && !(any && !want_u); k++) {
 		band_values(b, k, n);
@@ -673,8 +700,8 @@ static int warp_bands(lode__bilinear *b, const lode__warp_chunk *c, size_t bytes
 			validity(b, b->sbuf, mask, n);
 			have = k;
 		}
-		if (b->method == LODE_FP_SUM && b->average) {
-			rc = lode__sum_chunk(b, c, m, fn, arg, nx, out);
+		if (b->method == LODE_FP_SUM) {
+			rc = lode__sum_chunk(b, c, m, NULL, fn, arg, nx, out, plane);
 		} else {
 			lode__spline_axis ax, ay;
 			lode__row_job job = {.c = c, .m = m, .um = um, .nx = nx, .dst = out};

@@ -211,11 +211,16 @@ static inline void lode__footprint_row(const float *s, const unsigned char *m, i
 int lode__average_chunk(struct lode__bilinear *b, const struct lode__row_job *job, GDALTransformerFunc fn,
 			void *arg, int r0, int r1);
 
-/* GWKSumPreserving over one chunk (formats/warp_sum.c), as lode__average_chunk.  Returns
-   1, 0 when GDAL's warper must do the window (an intersection of more than 16 points,
-   which std::sort would not sort by insertion), -1 when out of memory. */
-int lode__sum_chunk(struct lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
-		    GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst);
+/* GWKSumPreserving over one chunk (formats/warp_sum.c), every band in one pass: the
+   source pixels valid in um (the unified validity; NULL: all) make the quadtree, each
+   one's weight in a target pixel is computed once and added to each band where that band
+   is valid (bm: each band's validity, n = ssx * ssy bytes apart; NULL with one band or
+   when all are valid).  Band k goes to dst + k * plane (a window nx pixels wide).
+   Returns 1, 0 when GDAL's warper must do the window (an intersection of more than 16
+   points, which std::sort would not sort by insertion), -1 when out of memory. */
+int lode__sum_chunk(struct lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *um,
+		    const unsigned char *bm, GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst,
+		    size_t plane);
 /* sum's buffers kept by a worker from chunk to chunk (b->sum), freed with it. */
 struct lode__sum_scratch;
 void lode__sum_scratch_free(struct lode__sum_scratch *w);

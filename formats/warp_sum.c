@@ -35,6 +35,11 @@
  *     as GDAL caches it, from the first target pixel that used it); sum += v * weight.
  *  4. A pixel with a positive sum of weights gets the sum, stored as GWKSetPixelValue
  *     stores it (density 1: the density sum and the weight sum are the same numbers).
+ * Several bands go through once, as GDAL's loop does: the source pixels are those valid
+ * in any band (the unified validity), each one's weight is computed once, and each band
+ * adds value x weight and the weight where that band is valid, with its own sums; a band
+ * whose sum of weights stays 0 keeps its nodata.  The values are read in the source's
+ * type (b->raw), as GWKGetPixelValue reads them.
  * tests/e2e/test_kernels.py compares every pixel with gdalwarp -r sum -et 0's and the
  * bundle with the one LODE_WARP_KERNEL=gdal writes.
  */
@@ -623,6 +628,8 @@ struct lode__sum_scratch {
 	size_t *start;
 	int *list, *stack;
 	size_t start_cap, list_cap, stack_cap;
+	double *acc; /* a target pixel's sum and sum of weights, for each band */
+	size_t acc_cap;
 	qtree t;
 };
 
@@ -636,6 +643,7 @@ void lode__sum_scratch_free(struct lode__sum_scratch *w)
 	free(w->boxes);
 	free(w->hits);
 	free(w->key);
+	free(w->acc);
 	free(w->start);
 	free(w->list);
 	free(w->stack);
@@ -715,15 +723,34 @@ static int source_pixels(const sum_ctx *s, const unsigned char *m, struct lode__
 	return 0;
 }
 
-int lode__sum_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
-		    GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst)
+/* Band k's value at offset o of the chunk's source window: with one band the Float32 copy
+   (b->sbuf), with several each band's window in the source's type (b->raw, n pixels
+   apart), as GWKGetPixelValue reads it. */
+static inline double value(const lode__bilinear *b, int k, size_t n, size_t o)
+{
+	const size_t i = (size_t)k * n + o;
+
+	if (b->nbands == 1)
+		return b->sbuf[o];
+	switch (b->type) {
+	case GDT_Byte: return ((const unsigned char *)b->raw)[i];
+	case GDT_Int16: return ((const int16_t *)b->raw)[i];
+	case GDT_UInt16: return ((const uint16_t *)b->raw)[i];
+	default: return ((const float *)b->raw)[i];
+	}
+}
+
+int lode__sum_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *um,
+		    const unsigned char *bm, GDALTransformerFunc fn, void *arg, int nx, unsigned char *dst,
+		    size_t plane)
 {
 	const size_t esize = (size_t)GDALGetDataTypeSizeBytes(b->type), wd = (size_t)c->ssx + 1;
+	const size_t n = (size_t)c->ssx * (size_t)c->ssy, nb = (size_t)b->nbands;
 	sum_ctx s = {.c = c, .fn = fn, .arg = arg};
 	struct lode__sum_scratch *w = b->sum;
-	double ys = 1.0;
+	double ys = 1.0, *total, *wsum;
 	rect bounds;
-	size_t n = 0;
+	size_t np = 0;
 	int rc = 1;
 
 	if (!w && !(w = b->sum = calloc(1, sizeof *w)))
@@ -737,18 +764,21 @@ int lode__sum_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsigned
 	bounds.maxy = c->dsy + 2 * ys;
 	if (lode__warp_fit((void **)&w->buf, &w->buf_cap, 5 * wd, sizeof *w->buf) ||
 	    lode__warp_fit((void **)&w->ok, &w->ok_cap, 2 * wd, sizeof *w->ok) ||
-	    source_pixels(&s, m, w, &n) || n > INT_MAX ||
-	    lode__warp_fit((void **)&w->hits, &w->hits_cap, n ? n : 1, sizeof *w->hits) ||
+	    lode__warp_fit((void **)&w->acc, &w->acc_cap, 2 * nb, sizeof *w->acc) ||
+	    source_pixels(&s, um, w, &np) || np > INT_MAX ||
+	    lode__warp_fit((void **)&w->hits, &w->hits_cap, np ? np : 1, sizeof *w->hits) ||
 	    new_node(&w->t, &bounds) < 0)
 		return -1;
+	total = w->acc;
+	wsum = w->acc + nb;
 	w->t.box = w->boxes;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < np; i++)
 		if (qt_add(&w->t, 0, (int)i))
 			return -1;
-	if (lode__warp_fit((void **)&w->key, &w->key_cap, n ? n : 1, sizeof *w->key) ||
+	if (lode__warp_fit((void **)&w->key, &w->key_cap, np ? np : 1, sizeof *w->key) ||
 	    qt_keys(&w->t, w->key, &w->stack, &w->stack_cap))
 		return -1;
-	switch (cell_lists(w->boxes, n, c->dsx, c->dsy, &w->start, &w->start_cap, &w->list, &w->list_cap)) {
+	switch (cell_lists(w->boxes, np, c->dsx, c->dsy, &w->start, &w->start_cap, &w->list, &w->list_cap)) {
 	case 0: break;
 	case 1: return 0; /* GDAL's warper does the window: the same pixels */
 	default: return -1;
@@ -760,29 +790,36 @@ int lode__sum_chunk(lode__bilinear *b, const lode__warp_chunk *c, const unsigned
 			const size_t k = (size_t)ty * (size_t)c->dsx + (size_t)tx;
 			const int found = cell_search(w->boxes, w->key, w->list + w->start[k],
 						      (int)(w->start[k + 1] - w->start[k]), &r, w->hits);
-			double total = 0.0, wsum = 0.0;
+			memset(w->acc, 0, 2 * nb * sizeof *w->acc);
 			for (int i = 0; i < found; i++) {
 				src_pixel *sp = &w->px[w->hits[i]];
+				const size_t o = (size_t)sp->iy * (size_t)c->ssx + (size_t)sp->ix;
 				double wt;
 				if (weight(sp, tx, ty, &wt)) {
 					rc = 0;
 					break;
 				}
-				if (wt > 0.0) {
-					/* GWKGetPixelValue: the value, density 1 */
-					total +=
-					    b->sbuf[(size_t)sp->iy * (size_t)c->ssx + (size_t)sp->ix] * wt;
-					wsum += wt;
+				if (!(wt > 0.0))
+					continue;
+				/* GWKGetPixelValue for each band: the value where the band is valid,
+				   density 1 */
+				for (size_t j = 0; j < nb; j++) {
+					if (bm && !bm[j * n + o])
+						continue;
+					total[j] += value(b, (int)j, n, o) * wt;
+					wsum[j] += wt;
 				}
 			}
 			if (rc != 1)
 				break;
-			if (!(wsum > 0))
-				continue;
-			if (b->type == GDT_Float32)
-				((float *)(void *)row)[tx] = (float)total; /* GWKSetPixelValue */
-			else
-				lode__warp_store_int(b, row, tx, total);
+			for (size_t j = 0; j < nb; j++) {
+				if (!(wsum[j] > 0))
+					continue;
+				if (b->type == GDT_Float32) /* GWKSetPixelValue */
+					((float *)(void *)(row + j * plane))[tx] = (float)total[j];
+				else
+					lode__warp_store_int(b, row + j * plane, tx, total[j]);
+			}
 		}
 	}
 	return rc;
