@@ -101,8 +101,8 @@ lode_status lode__manifest_relation_key(void *doc, int which, const void *node, 
 		if (r == LODE_ENOMEM)
 			return r;
 		rc = rc ? rc : r;
-		for (size_t j = 0; j < i && !r; j++)
-			if (!strcmp(d->refs[j].field, d->refs[i].field))
+		for (size_t j = 0; j < i && !r; j++) /* refs[j].field is NULL when it was refused */
+			if (d->refs[j].field && !strcmp(d->refs[j].field, d->refs[i].field))
 				rc = problem_at(problem, user, yaml_document_get_node(doc, p[i].key), d,
 						"references", "the field is named twice");
 	}

@@ -150,6 +150,11 @@ static void refuses_mistakes(void **state)
 		     "bad.yaml:8:13: datasets[1].allow: unknown 'vsicurl' (expected raw_vrt or network)");
 	expect_error(HEAD "datasets:\n  - name: a\n    source: a.tif\n    allow: network\n",
 		     "bad.yaml:8:12: datasets[1].allow: expected a list");
+	/* a reference refused, then a valid one: the duplicate check skips the refused one
+	   (it compared its missing field name: fuzz_manifest, UBSan's null pointer) */
+	expect_error(HEAD "datasets:\n  - name: a\n    source: a.tif\n"
+			  "    references: {waje: b, source: sites.site_id}\n",
+		     "'b' is not DATASET.FIELD");
 }
 
 /* A dataset's policy: and via: are read; the manifest's policy stays the default. */
