@@ -21,6 +21,7 @@
  */
 #include <math.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
@@ -276,8 +277,9 @@ static int find_parm(const wnode *p, const char *name)
 }
 
 /* OGRSpatialReference::GetProjParm: the value of parameter name, dflt when the CRS has
-   none (a projected 3D CRS is asked again as 2D, as OSR does). */
-static double proj_parm(osr *s, const char *name, double dflt)
+   none. A projected 3D CRS is asked again as 2D, as OSR does, once: OSR recurses without
+   a bound, which would not end if PROJ's demotion ever gave a 3D CRS back. */
+static double proj_parm_once(osr *s, const char *name, double dflt, bool retry_2d)
 {
 	const wnode *root = osr_root(s),
 		    *p = root ? wnode_find(root, s->wkt2 ? "CONVERSION" : "PROJCS") : NULL;
@@ -287,17 +289,22 @@ static double proj_parm(osr *s, const char *name, double dflt)
 		return dflt;
 	if ((i = find_parm(p, name)) >= 0)
 		return strtod(p->kid[i]->kid[1]->value, NULL); /* CPLAtof */
-	if (horizontal_type(s->ctx, s->crs) == PJ_TYPE_PROJECTED_CRS && axes_count(s) == 3) {
+	if (retry_2d && horizontal_type(s->ctx, s->crs) == PJ_TYPE_PROJECTED_CRS && axes_count(s) == 3) {
 		osr flat = {.ctx = s->ctx, .crs = proj_crs_demote_to_2D(s->ctx, NULL, s->crs)};
 		double v = dflt;
 		if (flat.crs) {
-			v = proj_parm(&flat, name, dflt);
+			v = proj_parm_once(&flat, name, dflt, false);
 			proj_destroy(flat.crs);
 			wnode_free(flat.root);
 		}
 		return v;
 	}
 	return dflt;
+}
+
+static double proj_parm(osr *s, const char *name, double dflt)
+{
+	return proj_parm_once(s, name, dflt, true);
 }
 
 /* OGRSpatialReference::GetAttrValue("PROJECTION", 0). */
