@@ -218,17 +218,30 @@ static size_t scratch(const lode__bilinear *b, const lode__warp_chunk *c, size_t
 	return *n * (sizeof(float) + *planes) + *raw;
 }
 
-/* b's buffers grown for chunk c; *bytes: what scratch() counts of them.  Returns 0, -1
-   when out of memory. */
-static int grow(lode__bilinear *b, const lode__warp_chunk *c, size_t *bytes)
+/* b's buffers grown for chunk c; *bytes: what scratch() counts of them.  When the
+   Float32 copy (several bands: band_values writes it) and the masks grew, *pf: a thread
+   faulting their new pages in while read_chunk reads the window (lode__prefault_start;
+   the caller joins it), else NULL.  The kernel zeroes a fresh page at its first write,
+   serially in the one thread that makes the copy and the masks: for a window of 4000 x
+   4000 pixels of 3 bands, 96 MB, the longest step of the window.  Returns 0, -1 when out
+   of memory. */
+static int grow(lode__bilinear *b, const lode__warp_chunk *c, size_t *bytes, struct lode__prefault **pf)
 {
+	const size_t had_mask = b->mask_len, had_sown = b->sown_len;
 	size_t px, planes, raw;
 
+	*pf = NULL;
 	*bytes = scratch(b, c, &px, &planes, &raw);
 	if (lode__warp_fit((void **)&b->mask, &b->mask_len, px * planes, 1) ||
 	    lode__warp_fit((void **)&b->sown, &b->sown_len, px, sizeof *b->sown) ||
 	    lode__warp_fit(&b->raw, &b->raw_len, raw, 1))
 		return -1;
+	/* one band is read straight into sown, on GDAL's or lode's decoding threads; with
+	   -j 1, no thread beside the one asked for */
+	if (b->share && b->share->threads > 1)
+		*pf = lode__prefault_start(b->mask_len > had_mask ? b->mask : NULL, b->mask_len,
+					   b->nbands > 1 && b->sown_len > had_sown ? b->sown : NULL,
+					   b->sown_len * sizeof *b->sown);
 	return lode__warp_grow_rows(b, c->dsx);
 }
 
@@ -768,8 +781,15 @@ int lode__bilinear_window(lode__bilinear *b, GDALTransformerFunc fn, void *arg, 
 		const lode__warp_chunk *c = &b->chunks[i];
 		if (c->ssx <= 0 || c->ssy <= 0)
 			continue;
+		struct lode__prefault *pf;
 		size_t bytes;
-		if (grow(b, c, &bytes) || read_chunk(b, c))
+		if (grow(b, c, &bytes, &pf)) {
+			lode__prefault_join(pf);
+			return -1;
+		}
+		rc = read_chunk(b, c);
+		lode__prefault_join(pf);
+		if (rc)
 			return -1;
 		if ((rc = warp_bands(b, c, bytes, fn, arg, nx, ny, dst)) != 1)
 			return rc; /* 0: GDAL's warper does the whole window */

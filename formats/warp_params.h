@@ -49,6 +49,7 @@ typedef struct lode__warp_share {
 	   every thread that joined has left it. */
 	void (*withdraw)(void *ctx, lode__row_job *job);
 	void *ctx;
+	int threads; /* the run's threads (-j): with one, no thread is started beside it */
 } lode__warp_share;
 /* Whether job still has rows nobody took (formats/warp_rows.c). */
 int lode__row_job_open(const lode__row_job *job);

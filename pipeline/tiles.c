@@ -245,7 +245,7 @@ lode_status lode__tiler_new(const lode_tiler_params *p, lode__tiler **out, lode_
 	pthread_cond_init(&t->work, NULL);
 	pthread_cond_init(&t->done, NULL);
 	pthread_cond_init(&t->helped, NULL);
-	t->share = (lode__warp_share){offer_rows, withdraw_rows, t};
+	t->share = (lode__warp_share){offer_rows, withdraw_rows, t, t->nworkers - 1};
 	t->w = calloc((size_t)t->nworkers, sizeof *t->w);
 	t->lo = calloc((size_t)t->nworkers, sizeof *t->lo);
 	t->hi = calloc((size_t)t->nworkers, sizeof *t->hi);

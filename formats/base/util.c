@@ -4,6 +4,7 @@
  * Nothing here knows a library, a format or the pipeline.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -265,4 +266,46 @@ void lode__advise_huge(void *p, size_t bytes)
 	(void)p;
 	(void)bytes;
 #endif
+}
+
+struct lode__prefault {
+	pthread_t thread;
+	unsigned char *p[2];
+	size_t n[2];
+};
+
+static void *prefault_main(void *arg)
+{
+	const struct lode__prefault *h = arg;
+	const long page = sysconf(_SC_PAGESIZE);
+	const size_t step = page > 0 ? (size_t)page : 4096;
+
+	for (int k = 0; k < 2; k++)
+		for (size_t i = 0; i < h->n[k]; i += step)
+			((volatile unsigned char *)h->p[k])[i] = 0;
+	return NULL;
+}
+
+struct lode__prefault *lode__prefault_start(void *p1, size_t n1, void *p2, size_t n2)
+{
+	struct lode__prefault *h;
+
+	n1 = p1 ? n1 : 0;
+	n2 = p2 ? n2 : 0;
+	if (n1 + n2 < ((size_t)8 << 20) || !(h = malloc(sizeof *h)))
+		return NULL;
+	*h = (struct lode__prefault){.p = {p1, p2}, .n = {n1, n2}};
+	if (pthread_create(&h->thread, NULL, prefault_main, h) != 0) {
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
+void lode__prefault_join(struct lode__prefault *h)
+{
+	if (!h)
+		return;
+	pthread_join(h->thread, NULL);
+	free(h);
 }
