@@ -546,6 +546,101 @@ static char *chunks_problem(hid_t d, int rank, const hsize_t *dims, const hsize_
 	return NULL;
 }
 
+/*
+ * A variable-length value is stored as 16 bytes: its length (4 bytes, little-endian),
+ * then where the global heap holds it.  HDF5 1.10.8 allocates and clears a buffer of
+ * that length before it reads the heap object (H5T__conv_vlen), so a damaged length
+ * makes a reader allocate up to 4 GiB a value.  Each stored length is checked here
+ * against the file's size before any value is read: every chunk decoded (shuffle,
+ * deflate and Fletcher-32 only, as filters_problem allows) and every element of it,
+ * the edge chunks' padding included.  base: the bytes of one item of the sequence (1
+ * for a string).
+ */
+static char *vlen_chunks_problem(hid_t d, hid_t p, int rank, const hsize_t *dims, const hsize_t *cdims,
+				 uint64_t c, uint64_t base, hsize_t fsize)
+{
+	lode_chunk_filter f[3];
+	size_t elem = 16;
+	int nf = H5Pget_nfilters(p);
+	hsize_t off[H5S_MAX_RANK], nchunks = 1;
+	unsigned char *raw = NULL, *a = NULL, *b = NULL;
+	char *problem = NULL, at[48];
+
+	if (nf < 0 || nf > 3)
+		return lode__strdup("its filters cannot be read");
+	for (int i = 0; i < nf; i++) {
+		unsigned flags = 0, cd[4] = {0}, config = 0;
+		size_t ncd = 4;
+		H5Z_filter_t id = H5Pget_filter2(p, (unsigned)i, &flags, &ncd, cd, 0, NULL, &config);
+		f[i] = id == H5Z_FILTER_SHUFFLE   ? LODE_CF_SHUFFLE
+		       : id == H5Z_FILTER_DEFLATE ? LODE_CF_DEFLATE
+						  : LODE_CF_FLETCHER32;
+		if (id == H5Z_FILTER_SHUFFLE && ncd >= 1 && cd[0] >= 1 && cd[0] <= 16)
+			elem = cd[0];
+	}
+	for (int k = 0; k < rank; k++) {
+		hsize_t along = (dims[k] + cdims[k] - 1) / cdims[k];
+		if (along && nchunks > fsize / along)
+			return lode__sprintf("it declares more chunks than a file of %" PRIu64
+					     " bytes can hold (lode stores every chunk)",
+					     (uint64_t)fsize);
+		nchunks *= along;
+		off[k] = 0;
+	}
+	if (!(raw = malloc((size_t)lode__h5_stored_most(c))) || !(a = malloc((size_t)c)) ||
+	    !(b = malloc((size_t)c)))
+		problem = lode__strdup("out of memory");
+	for (hsize_t i = 0; i < nchunks && !problem; i++) {
+		unsigned mask = 0;
+		uint32_t filters = 0;
+		haddr_t addr = HADDR_UNDEF;
+		hsize_t size = 0;
+		unsigned char *v = NULL;
+		lode_error e = {0};
+
+		if (H5Dget_chunk_info_by_coord(d, off, &mask, &addr, &size) < 0) {
+			problem =
+			    lode__sprintf("its chunk at %s cannot be looked up", chunk_at(at, off, rank));
+			break;
+		}
+		if (addr == HADDR_UNDEF || size == 0)
+			goto next; /* not stored: HDF5 reads empty values (others check it is not) */
+		if (size > fsize || addr > fsize - size || size > lode__h5_stored_most(c) ||
+		    H5Dread_chunk(d, H5P_DEFAULT, off, &filters, raw) < 0) {
+			problem = lode__sprintf("its chunk at %s cannot be read", chunk_at(at, off, rank));
+			break;
+		}
+		if (lode__chunk_decode(raw, (size_t)size, f, nf, filters, elem, (size_t)c, a, b, &v, &e)) {
+			problem = lode__sprintf("its chunk at %s: %s", chunk_at(at, off, rank), e.message);
+			break;
+		}
+		for (uint64_t j = 0; j + 16 <= c; j += 16) {
+			const uint64_t len = (uint64_t)v[j] | (uint64_t)v[j + 1] << 8 |
+					     (uint64_t)v[j + 2] << 16 | (uint64_t)v[j + 3] << 24;
+			if (len && len > fsize / base) {
+				problem =
+				    lode__sprintf("a variable-length value in its chunk at %s claims %" PRIu64
+						  " items of %" PRIu64 " bytes, more than the file's %" PRIu64
+						  " bytes hold",
+						  chunk_at(at, off, rank), len, base, (uint64_t)fsize);
+				break;
+			}
+		}
+	next:
+		for (int k = rank - 1; k >= 0; k--) {
+			off[k] += cdims[k];
+			if (off[k] < dims[k])
+				break;
+			off[k] = 0;
+		}
+	}
+	H5Eclear2(H5E_DEFAULT);
+	free(raw);
+	free(a);
+	free(b);
+	return problem;
+}
+
 /* Long: one check after another on one variable, each a sentence of its own. */
 static char *storage_problem(hid_t file, hid_t d, uint64_t *declared, uint64_t *chunk, int for_digest)
 {
@@ -604,6 +699,18 @@ static char *storage_problem(hid_t file, hid_t d, uint64_t *declared, uint64_t *
 	} else if (layout != H5D_CONTIGUOUS && layout != H5D_COMPACT) {
 		problem = lode__strdup("it is a virtual dataset: its values live in other files");
 		goto out;
+	}
+	/* Variable-length values: every stored length bounded before any is read, a small
+	   variable's too */
+	if (layout == H5D_CHUNKED && esize == 16 &&
+	    (H5Tis_variable_str(t) > 0 || H5Tget_class(t) == H5T_VLEN)) {
+		hid_t super = H5Tis_variable_str(t) > 0 ? -1 : H5Tget_super(t);
+		size_t base = super >= 0 ? H5Tget_size(super) : 1;
+		if (super >= 0)
+			H5Tclose(super);
+		if ((problem = base ? vlen_chunks_problem(d, p, rank, dims, cdims, c, base, fsize)
+				    : lode__strdup("its values have a type a reader does not read")))
+			goto out;
 	}
 	/* A variable of a few bytes need not be stored (netCDF's scalars hold no data).  For
 	   the digest, which reads fill values too, neither need one that stores nothing
