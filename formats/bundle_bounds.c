@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <hdf5.h>
 
@@ -490,21 +491,32 @@ static const char *chunk_at(char at[48], const hsize_t *off, int rank)
 
 /* Every chunk of a chunked variable stored, within the file, and no chunk declaring more
    (c bytes) than its stored bytes can inflate to.  NULL or a malloc'd problem. */
-static char *chunks_problem(hid_t d, int rank, const hsize_t *dims, const hsize_t *cdims, uint64_t c,
-			    unsigned deflate_bit, hsize_t fsize)
+/* The number of chunks of a variable (*n), no more than a file of fsize bytes can hold,
+   and off set to the first chunk's offsets.  NULL or a malloc'd problem. */
+static char *count_chunks(int rank, const hsize_t *dims, const hsize_t *cdims, hsize_t fsize, hsize_t *n,
+			  hsize_t *off)
 {
-	hsize_t off[H5S_MAX_RANK], nchunks = 1;
-	char at[48];
-
+	*n = 1;
 	for (int k = 0; k < rank; k++) {
 		hsize_t along = (dims[k] + cdims[k] - 1) / cdims[k];
-		if (along && nchunks > fsize / along)
+		if (along && *n > fsize / along)
 			return lode__sprintf("it declares more chunks than a file of %" PRIu64
 					     " bytes can hold (lode stores every chunk)",
 					     (uint64_t)fsize);
-		nchunks *= along;
+		*n *= along;
 		off[k] = 0;
 	}
+	return NULL;
+}
+
+static char *chunks_problem(hid_t d, int rank, const hsize_t *dims, const hsize_t *cdims, uint64_t c,
+			    unsigned deflate_bit, hsize_t fsize)
+{
+	hsize_t off[H5S_MAX_RANK], nchunks;
+	char at[48], *problem = count_chunks(rank, dims, cdims, fsize, &nchunks, off);
+
+	if (problem)
+		return problem;
 	for (hsize_t i = 0; i < nchunks; i++) {
 		unsigned mask = 0;
 		haddr_t addr = HADDR_UNDEF;
@@ -551,20 +563,73 @@ static char *chunks_problem(hid_t d, int rank, const hsize_t *dims, const hsize_
  * then where the global heap holds it.  HDF5 1.10.8 allocates and clears a buffer of
  * that length before it reads the heap object (H5T__conv_vlen), so a damaged length
  * makes a reader allocate up to 4 GiB a value.  Each stored length is checked here
- * against the file's size before any value is read: every chunk decoded (shuffle,
- * deflate and Fletcher-32 only, as filters_problem allows) and every element of it,
- * the edge chunks' padding included.  base: the bytes of one item of the sequence (1
- * for a string).
+ * against the file's size before any value is read.  (An attribute's values cannot be
+ * read raw: pipeline/untrusted.c bounds the reader's memory for those.)
  */
+
+/* The first of the bytes / 16 stored values at v claiming more items of base bytes
+   (1 for a string) than the file's fsize bytes hold; where says where v is ("its chunk
+   at (0)").  NULL or a malloc'd problem. */
+static char *vlen_lengths_problem(const unsigned char *v, uint64_t bytes, uint64_t base, hsize_t fsize,
+				  const char *where)
+{
+	for (uint64_t j = 0; j + 16 <= bytes; j += 16) {
+		const uint64_t len = (uint64_t)v[j] | (uint64_t)v[j + 1] << 8 | (uint64_t)v[j + 2] << 16 |
+				     (uint64_t)v[j + 3] << 24;
+		if (len && len > fsize / base)
+			return lode__sprintf("a variable-length value in %s claims %" PRIu64
+					     " items of %" PRIu64 " bytes, more than the file's %" PRIu64
+					     " bytes hold",
+					     where, len, base, (uint64_t)fsize);
+	}
+	return NULL;
+}
+
+/* A contiguous variable's stored values, read from the file in pieces (its stored bytes
+   are checked to lie within the file first; a variable not yet stored reads as empty
+   values).  total: the bytes it declares. */
+static char *vlen_contiguous_problem(hid_t file, hid_t d, uint64_t total, uint64_t base, hsize_t fsize)
+{
+	const hsize_t stored = H5Dget_storage_size(d);
+	const haddr_t at = H5Dget_offset(d);
+	const uint64_t n = (stored < total ? stored : total) & ~(uint64_t)15;
+	const size_t piece = 1 << 16;
+	unsigned char *buf;
+	char *problem = NULL;
+	int *fd = NULL;
+
+	if (stored == 0 || at == HADDR_UNDEF)
+		return NULL;
+	if (stored > fsize || at > fsize - stored)
+		return lode__strdup("its values lie outside the file");
+	if (H5Fget_vfd_handle(file, H5P_DEFAULT, (void **)&fd) < 0 || !fd || *fd < 0)
+		return lode__strdup("its variable-length values cannot be read from the file");
+	if (!(buf = malloc(piece)))
+		return lode__strdup("out of memory");
+	for (uint64_t done = 0; done < n && !problem;) {
+		size_t want = n - done < piece ? (size_t)(n - done) : piece;
+		ssize_t got = pread(*fd, buf, want, (off_t)(at + done));
+		if (got != (ssize_t)want)
+			problem = lode__strdup("its variable-length values cannot be read from the file");
+		else
+			problem = vlen_lengths_problem(buf, want, base, fsize, "its values");
+		done += want;
+	}
+	free(buf);
+	return problem;
+}
+
+/* A chunked variable's: every chunk decoded (shuffle, deflate and Fletcher-32 only, as
+   filters_problem allows) and every element of it, the edge chunks' padding included. */
 static char *vlen_chunks_problem(hid_t d, hid_t p, int rank, const hsize_t *dims, const hsize_t *cdims,
 				 uint64_t c, uint64_t base, hsize_t fsize)
 {
 	lode_chunk_filter f[3];
 	size_t elem = 16;
 	int nf = H5Pget_nfilters(p);
-	hsize_t off[H5S_MAX_RANK], nchunks = 1;
+	hsize_t off[H5S_MAX_RANK], nchunks;
 	unsigned char *raw = NULL, *a = NULL, *b = NULL;
-	char *problem = NULL, at[48];
+	char *problem = NULL, at[48], where[64];
 
 	if (nf < 0 || nf > 3)
 		return lode__strdup("its filters cannot be read");
@@ -578,15 +643,8 @@ static char *vlen_chunks_problem(hid_t d, hid_t p, int rank, const hsize_t *dims
 		if (id == H5Z_FILTER_SHUFFLE && ncd >= 1 && cd[0] >= 1 && cd[0] <= 16)
 			elem = cd[0];
 	}
-	for (int k = 0; k < rank; k++) {
-		hsize_t along = (dims[k] + cdims[k] - 1) / cdims[k];
-		if (along && nchunks > fsize / along)
-			return lode__sprintf("it declares more chunks than a file of %" PRIu64
-					     " bytes can hold (lode stores every chunk)",
-					     (uint64_t)fsize);
-		nchunks *= along;
-		off[k] = 0;
-	}
+	if ((problem = count_chunks(rank, dims, cdims, fsize, &nchunks, off)))
+		return problem;
 	if (!(raw = malloc((size_t)lode__h5_stored_most(c))) || !(a = malloc((size_t)c)) ||
 	    !(b = malloc((size_t)c)))
 		problem = lode__strdup("out of memory");
@@ -614,18 +672,8 @@ static char *vlen_chunks_problem(hid_t d, hid_t p, int rank, const hsize_t *dims
 			problem = lode__sprintf("its chunk at %s: %s", chunk_at(at, off, rank), e.message);
 			break;
 		}
-		for (uint64_t j = 0; j + 16 <= c; j += 16) {
-			const uint64_t len = (uint64_t)v[j] | (uint64_t)v[j + 1] << 8 |
-					     (uint64_t)v[j + 2] << 16 | (uint64_t)v[j + 3] << 24;
-			if (len && len > fsize / base) {
-				problem =
-				    lode__sprintf("a variable-length value in its chunk at %s claims %" PRIu64
-						  " items of %" PRIu64 " bytes, more than the file's %" PRIu64
-						  " bytes hold",
-						  chunk_at(at, off, rank), len, base, (uint64_t)fsize);
-				break;
-			}
-		}
+		snprintf(where, sizeof where, "its chunk at %s", chunk_at(at, off, rank));
+		problem = vlen_lengths_problem(v, c, base, fsize, where);
 	next:
 		for (int k = rank - 1; k >= 0; k--) {
 			off[k] += cdims[k];
@@ -702,14 +750,22 @@ static char *storage_problem(hid_t file, hid_t d, uint64_t *declared, uint64_t *
 	}
 	/* Variable-length values: every stored length bounded before any is read, a small
 	   variable's too */
-	if (layout == H5D_CHUNKED && esize == 16 &&
-	    (H5Tis_variable_str(t) > 0 || H5Tget_class(t) == H5T_VLEN)) {
+	if (esize == 16 && (H5Tis_variable_str(t) > 0 || H5Tget_class(t) == H5T_VLEN)) {
 		hid_t super = H5Tis_variable_str(t) > 0 ? -1 : H5Tget_super(t);
 		size_t base = super >= 0 ? H5Tget_size(super) : 1;
 		if (super >= 0)
 			H5Tclose(super);
-		if ((problem = base ? vlen_chunks_problem(d, p, rank, dims, cdims, c, base, fsize)
-				    : lode__strdup("its values have a type a reader does not read")))
+		if (!base)
+			problem = lode__strdup("its values have a type a reader does not read");
+		else if (layout == H5D_CHUNKED)
+			problem = vlen_chunks_problem(d, p, rank, dims, cdims, c, base, fsize);
+		else if (layout == H5D_CONTIGUOUS)
+			problem = vlen_contiguous_problem(file, d, total, base, fsize);
+		else
+			problem = lode__strdup("its variable-length values are stored in its header "
+					       "(compact), which lode never writes and a reader cannot "
+					       "bound");
+		if (problem)
 			goto out;
 	}
 	/* A variable of a few bytes need not be stored (netCDF's scalars hold no data).  For

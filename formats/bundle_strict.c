@@ -744,12 +744,19 @@ lode_status lode__bundle_read_texts(lode__bundle *b, const char *path, size_t n,
 	hid_t d = H5Dopen2(b->file, path, H5P_DEFAULT), s = d >= 0 ? H5Dget_space(d) : H5I_INVALID_HID;
 	hid_t t = d >= 0 ? H5Dget_type(d) : H5I_INVALID_HID, m = H5I_INVALID_HID;
 	hsize_t len = 0;
-	char **raw = NULL;
+	char **raw = NULL, *why;
 	int read = 0;
+	uint64_t declared = 0, chunk = 0;
 	lode_status rc = LODE_OK;
 
 	for (size_t i = 0; i < n; i++)
 		out[i] = NULL;
+	/* Its stored lengths bounded first: HDF5 allocates the length a value claims. */
+	if (d >= 0 && (why = lode__h5_storage_problem(b->file, d, &declared, &chunk))) {
+		rc = lode__err(err, LODE_EDAMAGED, "variable '%s': %s", path, why);
+		free(why);
+		goto out;
+	}
 	if (s < 0 || t < 0 || H5Tget_class(t) != H5T_STRING || H5Tis_variable_str(t) <= 0 ||
 	    H5Sget_simple_extent_ndims(s) != 1 || H5Sget_simple_extent_dims(s, &len, NULL) != 1 || len != n ||
 	    !(raw = calloc(n ? n : 1, sizeof *raw)) || (m = H5Tcopy(H5T_C_S1)) < 0 ||

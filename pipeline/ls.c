@@ -392,5 +392,5 @@ lode_status lode_ls_opt(const char *bundle_path, int json, const lode_read_optio
 	ls_job j = {bundle_path, json, lode__read_memory(opt)};
 
 	lode__err_clear(err);
-	return lode__contained(bundle_path, ls_job_fn, &j, out, err, NULL);
+	return lode__contained_progress(bundle_path, ls_job_fn, &j, out, err, NULL, opt);
 }

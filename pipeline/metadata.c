@@ -627,7 +627,7 @@ static lode_status metadata(const char *bundle_path, const char *format, const c
 		return rc;
 	}
 	j.verify = report;
-	if ((rc = lode__contained(bundle_path, md_job_fn, &j, &text, err, NULL)) == LODE_OK)
+	if ((rc = lode__contained_progress(bundle_path, md_job_fn, &j, &text, err, NULL, opt)) == LODE_OK)
 		rc = lode__work_write_text_atomic(out_path, text, err);
 	free(text);
 	free(report);

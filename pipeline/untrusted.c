@@ -138,14 +138,44 @@ static rlim_t cpu_budget(uint64_t size, int watchdog)
 	return (rlim_t)watchdog + (rlim_t)((size * 16 + MIB - 1) / MIB);
 }
 
+/*
+ * The memory the child may map for data (RLIMIT_DATA): the reader's --max-memory plus
+ * 512 MiB for the libraries, the threads' stacks and HDF5's own buffers (extract of a
+ * small bundle lode wrote needs about 32 MiB of that).  HDF5 1.10's type conversion
+ * allocates and clears a buffer of the length a variable-length value claims
+ * (H5T__conv_vlen) before it reads the value, so one damaged length in an attribute
+ * made a reader take 4 GiB; past this bound the allocation fails and the read fails
+ * with it.  0 (no bound) under AddressSanitizer, whose shadow memory the limit would
+ * count: there the sanitizer's max_allocation_size_mb does it (the Makefile,
+ * tests/fuzz/run.sh).
+ */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define LODE__SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+#define LODE__SANITIZED 1
+#endif
+#endif
+static rlim_t data_budget(const lode_read_options *opt)
+{
+#ifdef LODE__SANITIZED
+	(void)opt;
+	return 0;
+#else
+	size_t m = opt && opt->max_memory ? opt->max_memory : LODE_READ_MEMORY_DEFAULT;
+	return (rlim_t)m + (rlim_t)(512 * MIB);
+#endif
+}
+
 /* ---- the child ---- */
 
 /* In the child: its signals and its parent's death end it cleanly (child_signals), the
-   CPU bound; then the job, its work reported on work_fd and its outcome on out_fd. */
+   CPU and memory bounds (data 0: none); then the job, its work reported on work_fd and
+   its outcome on out_fd. */
 __attribute__((noreturn)) static void child(lode__job_fn fn, void *arg, int out_fd, int work_fd, rlim_t cpu,
-					    pid_t parent, const sigset_t *mask)
+					    rlim_t data, pid_t parent, const sigset_t *mask)
 {
-	struct rlimit rl = {cpu, cpu + 5};
+	struct rlimit rl = {cpu, cpu + 5}, dl = {data, data};
 	char *out = NULL;
 	lode_error e = {0};
 	int32_t code;
@@ -154,6 +184,8 @@ __attribute__((noreturn)) static void child(lode__job_fn fn, void *arg, int out_
 	child_signals(parent);
 	pthread_sigmask(SIG_SETMASK, mask, NULL); /* its handlers are in place: let them come */
 	setrlimit(RLIMIT_CPU, &rl);
+	if (data)
+		setrlimit(RLIMIT_DATA, &dl);
 	if (lode__child_hook)
 		lode__child_hook();
 	lode__work_fd(work_fd);
@@ -353,7 +385,7 @@ lode_status lode__contained_progress(const char *bundle_path, lode__job_fn fn, v
 	if (pid == 0) {
 		close(fds[0]);
 		close(work[0]);
-		child(fn, arg, fds[1], work[1], cpu, parent, &mask);
+		child(fn, arg, fds[1], work[1], cpu, data_budget(opt), parent, &mask);
 	}
 	reading_child = (sig_atomic_t)pid;
 	pthread_sigmask(SIG_SETMASK, &mask, NULL);

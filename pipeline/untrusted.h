@@ -36,7 +36,10 @@ lode_status lode__contained(const char *bundle_path, lode__job_fn fn, void *arg,
  * As lode__contained, and the child's progress to opt->progress (when opt and it are
  * not NULL): its work done over the work it said it expects (lode__work_expect), kept
  * below 1 (the caller reports the end).  Nothing is reported when the job runs in this
- * process (LODE_IN_PROCESS).
+ * process (LODE_IN_PROCESS).  The child's data memory (RLIMIT_DATA) is bounded by
+ * opt->max_memory (0 or opt NULL: LODE_READ_MEMORY_DEFAULT) plus 512 MiB, so that an
+ * allocation a hostile file makes HDF5 attempt fails instead of taking the machine's
+ * memory (not under AddressSanitizer; lode__contained: the default).
  */
 lode_status lode__contained_progress(const char *bundle_path, lode__job_fn fn, void *arg, char **text,
 				     lode_error *err, const char *cleanup_dir, const lode_read_options *opt);

@@ -584,6 +584,105 @@ def test_fuzz_regressions_contained(ctx, tdir):
     assert not problems, "; ".join(problems)
 
 
+def _libhdf5_checksum():
+    """HDF5's own metadata checksum (H5_checksum_metadata, exported by the library h5py
+    loaded), to re-seal an object header after changing a byte in it."""
+    import ctypes
+    __import__("h5py")  # loads libhdf5 into this process
+    with open("/proc/self/maps") as f:
+        libs = sorted({l.split()[-1] for l in f if re.search(r"/libhdf5(_serial)?\.so", l)})
+    if not libs:
+        raise Skip("cannot find the HDF5 library h5py loaded")
+    lib = ctypes.CDLL(libs[0])
+    lib.H5_checksum_metadata.restype = ctypes.c_uint32
+    lib.H5_checksum_metadata.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint32]
+    return lambda b: lib.H5_checksum_metadata(bytes(b), len(b), 0)
+
+
+def _vlen_bombs(ctx, tdir):
+    """A bundle of the 3-band radiometric_k, and two copies of it in which one stored
+    variable-length length claims gigabytes, as a hostile sender can write them:
+    band_name's first text (contiguous storage) claims 2^32 - 1 bytes, and the
+    DIMENSION_LIST attribute of band_name (in its object header, checksum re-sealed)
+    claims 2^29 references of 8 bytes (4 GiB).  HDF5 1.10 allocates and clears what a
+    length claims before it reads the value."""
+    import struct
+    import h5py
+    src = ctx.sample("radiometric_k.tif")
+    shutil.copyfile(src, os.path.join(tdir, "radiometric_k.tif"))
+    man = os.path.join(tdir, "rad.yaml")
+    with open(man, "w") as f:
+        f.write("bundle:\n  title: vlen bombs\n  license: CC0-1.0\ntarget:\n" + SMALL_TARGET +
+                "policy:\n  allow_ballpark: true\n"
+                "datasets:\n  - name: radiometric_k\n    source: radiometric_k.tif\n")
+    good = os.path.join(tdir, "rad.nc")
+    r = run_lode(ctx, ["run", man, "-o", good, "-q"], tdir)
+    assert r.rc == 0, "lode run failed: " + r.brief()
+    with h5py.File(good, "r") as f:
+        d = f["radiometric_k/band_name"]
+        assert d.chunks is None, "band_name is no longer contiguous: the test needs another variable"
+        text_at = d.id.get_offset()
+        header = h5py.h5o.get_info(d.id).addr
+    data = bytearray(open(good, "rb").read())
+    out = {}
+    # 1. the first text's length (4 bytes, little-endian, then the heap id)
+    a = bytearray(data)
+    assert 0 < struct.unpack_from("<I", a, text_at)[0] < 100, "band_name's first length is not where HDF5 says"
+    a[text_at:text_at + 4] = struct.pack("<I", 0xFFFFFFFF)
+    out["text"] = bytes(a)
+    # 2. DIMENSION_LIST: one sequence of 1 reference, its heap id naming a GCOL collection
+    assert data[header:header + 4] == b"OHDR", "band_name's header is not a version 2 header"
+    flags = data[header + 5]
+    at = header + 6 + (16 if flags & 0x20 else 0) + (4 if flags & 0x10 else 0)
+    n = 1 << (flags & 3)
+    end = at + n + int.from_bytes(data[at:at + n], "little")
+    name = data.find(b"DIMENSION_LIST\x00", header, end)
+    assert name > 0, "no DIMENSION_LIST in band_name's first header chunk"
+    seqs = [m.start() for g in re.finditer(b"GCOL", data)
+            for m in re.finditer(re.escape(b"\x01\x00\x00\x00" + struct.pack("<Q", g.start())),
+                                 bytes(data[name:end]))]
+    assert seqs, "DIMENSION_LIST's stored sequence not found"
+    b = bytearray(data)
+    pos = name + min(seqs)
+    b[pos:pos + 4] = struct.pack("<I", 1 << 29)
+    checksum = _libhdf5_checksum()
+    assert struct.unpack_from("<I", data, end)[0] == checksum(data[header:end]), \
+        "the checksum is not where the header says"
+    b[end:end + 4] = struct.pack("<I", checksum(b[header:end]))
+    out["dimension_list"] = bytes(b)
+    paths = {}
+    for k, v in out.items():
+        paths[k] = os.path.join(tdir, "bomb-%s.nc" % k)
+        with open(paths[k], "wb") as f:
+            f.write(v)
+    return paths
+
+
+@test
+def test_vlen_length_bombs(ctx, tdir):
+    """A bundle whose stored variable-length lengths claim gigabytes (a text of 2^32 - 1
+    bytes in a contiguous variable; 4 GiB of references in a DIMENSION_LIST attribute)
+    made verify and ls take 8.4 GB and 25-120 s.  Now verify, ls and extract each exit 1
+    within 60 s and 1 GiB, naming the damage: the variable's stored lengths are checked
+    against the file's size before it is read, and the child that reads a bundle cannot
+    map more than --max-memory + 512 MiB (under ASan, max_allocation_size_mb does that)."""
+    bombs = _vlen_bombs(ctx, tdir)
+    want = {"text": r"band_name.*claims 4294967295 items of 1 bytes, more than the file",
+            "dimension_list": r"DIMENSION_LIST|dimension scale"}
+    problems = []
+    for k, path in sorted(bombs.items()):
+        for args in (["verify", path], ["ls", path], ["extract", path, "-o", os.path.join(tdir, "x-" + k)]):
+            rc, out, err, wall, rss = run_measured([ctx.lode] + args, env=ctx.env(), cwd=tdir, timeout=300)
+            what = "%s %s" % (args[0], k)
+            if rc != 1:
+                problems.append("%s: exit %d, want 1: %s" % (what, rc, err[-300:]))
+            if wall > 60 or rss > 1024:
+                problems.append("%s: %.1f s, %.0f MiB (bound 60 s, 1024 MiB)" % (what, wall, rss))
+            if not re.search(want[k], out + err):
+                problems.append("%s: no %r in its report: %s" % (what, want[k], (out + err)[-400:]))
+    assert not problems, "; ".join(problems)
+
+
 @test
 def test_reproducible_bundles(ctx, tdir):
     """Two runs of one manifest give byte-identical bundles; SOURCE_DATE_EPOCH=1700000000

@@ -23,7 +23,9 @@ if [ "$mode" = regress ] || [ "${FUZZ_FULL_UNWIND:-0}" = 1 ]; then
 else
 	unwind=fast_unwind_on_malloc=1 supp=lsan-hdf5.supp
 fi
-ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:symbolize=1:$unwind}
+# An allocation over 1536 MiB fails, as under lode's RLIMIT_DATA outside ASan
+# (pipeline/untrusted.c), before libFuzzer's malloc limit (2048 MB) reports it.
+ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:symbolize=1:$unwind:allocator_may_return_null=1:max_allocation_size_mb=1536}
 LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$(pwd)/$here/$supp:print_suppressions=0}
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS

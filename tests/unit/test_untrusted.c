@@ -9,7 +9,8 @@
  * one ended by a SIGTERM whose handler calls lode_cleanup_on_signal, as the lode
  * command's does: the child removes its private folder itself and ends, and the call
  * returns "interrupted".  And the progress a child reports: its work over the work it
- * said it expects, below 1 while it runs, 1 once it ended well, never going back.
+ * said it expects, below 1 while it runs, 1 once it ended well, never going back.  And
+ * the child's memory bound: an allocation past --max-memory plus 512 MiB fails.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -260,6 +261,52 @@ static void child_progress_reaches_its_parent(void **state)
 	free(text);
 }
 
+/* Allocates (and touches) 32 MiB, then asks for 1 GiB: the second must fail in a child
+   bounded to 64 MiB + 512 MiB of data. */
+static lode_status job_allocating(void *arg, char **text, lode_error *err)
+{
+	const size_t small = (size_t)32 << 20, big = (size_t)1 << 30;
+	unsigned char *a = malloc(small), *b;
+
+	(void)arg;
+	(void)text;
+	if (!a)
+		return lode__err(err, LODE_EIO, "32 MiB refused");
+	memset(a, 1, small);
+	lode__work_done(small);
+	b = malloc(big);
+	free(a);
+	if (b) {
+		free(b);
+		return lode__err(err, LODE_EIO, "1 GiB granted");
+	}
+	return lode__err(err, LODE_ENOMEM, "1 GiB refused");
+}
+
+static void child_memory_is_bounded(void **state)
+{
+	lode_error err = {0};
+	char *text = NULL;
+	lode_read_options opt = {.max_memory = (size_t)64 << 20};
+
+	(void)state;
+#if defined(__SANITIZE_ADDRESS__)
+	skip(); /* no RLIMIT_DATA under ASan (its shadow memory); max_allocation_size_mb does it */
+#endif
+	assert_int_equal(
+	    lode__contained_progress("/nonexistent/b.nc", job_allocating, NULL, &text, &err, NULL, &opt),
+	    LODE_ENOMEM);
+	assert_string_equal(err.message, "1 GiB refused");
+	free(text);
+	/* The bound follows --max-memory: with 2 GiB, 1 GiB is granted. */
+	opt.max_memory = (size_t)2 << 30;
+	assert_int_equal(
+	    lode__contained_progress("/nonexistent/b.nc", job_allocating, NULL, &text, &err, NULL, &opt),
+	    LODE_EIO);
+	assert_string_equal(err.message, "1 GiB granted");
+	free(text);
+}
+
 static void ending_job_hands_back_its_outcome(void **state)
 {
 	lode_error err = {0};
@@ -413,6 +460,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(ending_job_hands_back_its_outcome),
 	    cmocka_unit_test(child_progress_reaches_its_parent),
+	    cmocka_unit_test(child_memory_is_bounded),
 	    cmocka_unit_test(stalled_job_is_killed),
 	    cmocka_unit_test(overrunning_job_is_killed),
 	    cmocka_unit_test(spinning_job_meets_the_cpu_bound),
