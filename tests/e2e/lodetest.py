@@ -175,6 +175,36 @@ class Result:
         return s
 
 
+def cf_tools_present():
+    """Is everything run-cfchecks.sh installs already here (its apt-get line): nco and
+    netcdf-bin, the Python modules the checker imports (python3-future's past among
+    them), udunits, and venv for its first run?  If so it may run with SKIP_APT=1."""
+    import ctypes.util
+    import importlib.util
+    if not shutil.which("ncks") or not shutil.which("ncdump"):
+        return False
+    for m in ("cftime", "netCDF4", "numpy", "past", "packaging", "ensurepip"):
+        if importlib.util.find_spec(m) is None:
+            return False
+    return ctypes.util.find_library("udunits2") is not None
+
+
+def cf_summary(report):
+    """(errors, warnings) from the report of run-cfchecks.sh (the CF checker).  That
+    script prints "cfchecks: N errors, M warnings in FILE" summing the "ERRORS detected:"
+    lines of each part it checked (the file, then each group flattened), so a checker
+    that crashed (a Python traceback, no such line) reads as 0 errors: every part headed
+    "################" must have its own "ERRORS detected:" line, else AssertionError."""
+    m = re.search(r"^cfchecks: (\d+) errors?, (\d+) warnings? in ", report, re.M)
+    assert m, "the CF checker printed no summary: " + report[-1500:]
+    parts = len(re.findall(r"^################ ", report, re.M))
+    done = len(re.findall(r"^ERRORS detected: \d+", report, re.M))
+    assert parts and done == parts, (
+        "the CF checker did not finish: %d of the %d parts it checked reported their errors "
+        "(the '0 errors' of its summary means nothing): %s" % (done, parts, report[-1500:]))
+    return int(m.group(1)), int(m.group(2))
+
+
 def run(cmd, env=None, cwd=None, timeout=180, stdin=None):
     cmd = [str(c) for c in cmd]
     try:

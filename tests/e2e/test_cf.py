@@ -9,7 +9,7 @@ run-cfchecks.sh, which .ci/run passes; `make check CFCHECKS=PATH` elsewhere).  W
 CFCHECKS every test is SKIPPED, saying so; a CFCHECKS that is not an executable file
 fails.  The script installs its Debian packages with apt-get unless SKIP_APT=1: this
 suite lets it do so at most once per run, and not at all when everything it installs is
-already there (_have_tools).
+already there (lodetest.cf_tools_present).
 
 Besides 0 errors, every warning must be one docs/bundle-format.md lists: "(2.2) Could
 not get typecode" on a netCDF-4 string variable (checked with netCDF4: the variable is
@@ -27,7 +27,8 @@ sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from lodetest import Skip, lode_ok, main, staged_bundle, test, write_manifest  # noqa: E402
+from lodetest import (Skip, cf_summary, cf_tools_present, lode_ok, main,  # noqa: E402
+                      staged_bundle, test, write_manifest)
 
 import netCDF4  # noqa: E402
 
@@ -49,25 +50,11 @@ def checker():
     return path
 
 
-def _have_tools():
-    """Is everything the script installs already here (its apt-get line): nco and
-    netcdf-bin, the Python modules the checker imports (python3-future's past among
-    them), udunits, and venv for its first run?"""
-    import ctypes.util
-    import importlib.util
-    if not shutil.which("ncks") or not shutil.which("ncdump"):
-        return False
-    for m in ("cftime", "netCDF4", "numpy", "past", "packaging", "ensurepip"):
-        if importlib.util.find_spec(m) is None:
-            return False
-    return ctypes.util.find_library("udunits2") is not None
-
-
 def cf_check(ctx, path, tdir):
     """Run the checker on path: (errors, warnings, report).  Asserts its summary line."""
     script = checker()
     env = dict(os.environ)
-    if _apt["done"] or _have_tools():
+    if _apt["done"] or cf_tools_present():
         env["SKIP_APT"] = "1"
     _apt["done"] = True
     env.setdefault("TMPDIR", "/tmp")
@@ -76,9 +63,8 @@ def cf_check(ctx, path, tdir):
     report = r.stdout + r.stderr
     with open(os.path.join(tdir, os.path.basename(path) + ".cfchecks.txt"), "w") as f:
         f.write(report)
-    m = re.search(r"^cfchecks: (\d+) errors, (\d+) warnings in ", report, re.M)
-    assert m, "the checker gave no summary line (exit %d): %s" % (r.returncode, report[-1500:])
-    return int(m.group(1)), int(m.group(2)), report
+    errors, warnings = cf_summary(report)
+    return errors, warnings, report
 
 
 def string_variables(path):
