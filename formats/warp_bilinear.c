@@ -236,8 +236,9 @@ static int grow(lode__bilinear *b, const lode__warp_chunk *c, size_t *bytes, str
 	    lode__warp_fit((void **)&b->sown, &b->sown_len, px, sizeof *b->sown) ||
 	    lode__warp_fit(&b->raw, &b->raw_len, raw, 1))
 		return -1;
-	/* one band is read straight into sown, on GDAL's or lode's decoding threads; with
-	   -j 1, no thread beside the one asked for */
+	/* one band is read straight into sown, on GDAL's or lode's decoding threads (faulting
+	   its pages in beforehand too was within noise: docs/performance.md, session 19);
+	   with -j 1, no thread beside the one asked for */
 	if (b->share && b->share->threads > 1)
 		*pf = lode__prefault_start(b->mask_len > had_mask ? b->mask : NULL, b->mask_len,
 					   b->nbands > 1 && b->sown_len > had_sown ? b->sown : NULL,

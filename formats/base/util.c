@@ -274,15 +274,25 @@ struct lode__prefault {
 	size_t n[2];
 };
 
+/* MADV_POPULATE_WRITE (Linux 5.14) faults the pages in writable and leaves their
+   contents alone, so another thread may write the buffer meanwhile.  Where the kernel
+   lacks it nothing is done: the pages are faulted in as they are first written. */
 static void *prefault_main(void *arg)
 {
+#ifdef MADV_POPULATE_WRITE
 	const struct lode__prefault *h = arg;
 	const long page = sysconf(_SC_PAGESIZE);
-	const size_t step = page > 0 ? (size_t)page : 4096;
+	const uintptr_t step = page > 0 ? (uintptr_t)page : 4096;
 
-	for (int k = 0; k < 2; k++)
-		for (size_t i = 0; i < h->n[k]; i += step)
-			((volatile unsigned char *)h->p[k])[i] = 0;
+	for (int k = 0; k < 2; k++) {
+		const uintptr_t start = ((uintptr_t)h->p[k] + step - 1) & ~(step - 1),
+				end = ((uintptr_t)h->p[k] + h->n[k]) & ~(step - 1);
+		if (h->n[k] && end > start)
+			(void)madvise((void *)start, end - start, MADV_POPULATE_WRITE);
+	}
+#else
+	(void)arg;
+#endif
 	return NULL;
 }
 

@@ -29,11 +29,12 @@ int lode__append(char **acc, const char *sep, const char *s);
 void lode__advise_huge(void *p, size_t bytes);
 /* Fault in the pages of two fresh buffers (p1, n1 bytes and p2, n2 bytes; either may be
    NULL) on a thread of its own, while the caller goes on, so that the kernel zeroes them
-   on an idle core instead of when the caller first writes them.  Their contents are
-   overwritten (one zero byte a page): only for scratch buffers the caller fills before
-   reading.  Returns a handle for lode__prefault_join, NULL when there is nothing worth a
-   thread (under 8 MB together) or no thread could be started (the pages are then faulted
-   in as they are first written, as without it). */
+   on an idle core instead of when the caller first writes them (MADV_POPULATE_WRITE: the
+   whole pages within each buffer).  Their contents are left alone, so other threads may
+   fill them meanwhile.  Returns a handle for lode__prefault_join, NULL when there is
+   nothing worth a thread (under 8 MB together) or no thread could be started (the pages
+   are then faulted in as they are first written, as without it, as they are on kernels
+   before Linux 5.14). */
 struct lode__prefault;
 struct lode__prefault *lode__prefault_start(void *p1, size_t n1, void *p2, size_t n2);
 /* Wait for the thread of lode__prefault_start and free h (NULL: nothing). */
