@@ -489,8 +489,6 @@ static const char *chunk_at(char at[48], const hsize_t *off, int rank)
 	return at;
 }
 
-/* Every chunk of a chunked variable stored, within the file, and no chunk declaring more
-   (c bytes) than its stored bytes can inflate to.  NULL or a malloc'd problem. */
 /* The number of chunks of a variable (*n), no more than a file of fsize bytes can hold,
    and off set to the first chunk's offsets.  NULL or a malloc'd problem. */
 static char *count_chunks(int rank, const hsize_t *dims, const hsize_t *cdims, hsize_t fsize, hsize_t *n,
@@ -509,6 +507,8 @@ static char *count_chunks(int rank, const hsize_t *dims, const hsize_t *cdims, h
 	return NULL;
 }
 
+/* Every chunk of a chunked variable stored, within the file, and no chunk declaring more
+   (c bytes) than its stored bytes can inflate to.  NULL or a malloc'd problem. */
 static char *chunks_problem(hid_t d, int rank, const hsize_t *dims, const hsize_t *cdims, uint64_t c,
 			    unsigned deflate_bit, hsize_t fsize)
 {
