@@ -175,7 +175,7 @@ static rlim_t data_budget(const lode_read_options *opt)
 __attribute__((noreturn)) static void child(lode__job_fn fn, void *arg, int out_fd, int work_fd, rlim_t cpu,
 					    rlim_t data, pid_t parent, const sigset_t *mask)
 {
-	struct rlimit rl = {cpu, cpu + 5}, dl = {data, data};
+	struct rlimit rl = {cpu, cpu + 5}, dl = {data, data}, had;
 	char *out = NULL;
 	lode_error e = {0};
 	int32_t code;
@@ -184,7 +184,9 @@ __attribute__((noreturn)) static void child(lode__job_fn fn, void *arg, int out_
 	child_signals(parent);
 	pthread_sigmask(SIG_SETMASK, mask, NULL); /* its handlers are in place: let them come */
 	setrlimit(RLIMIT_CPU, &rl);
-	if (data)
+	/* a lower limit of the user's (ulimit -d) stays */
+	if (data && getrlimit(RLIMIT_DATA, &had) == 0 &&
+	    (had.rlim_cur == RLIM_INFINITY || had.rlim_cur > data))
 		setrlimit(RLIMIT_DATA, &dl);
 	if (lode__child_hook)
 		lode__child_hook();
