@@ -16,7 +16,9 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 sys.dont_write_bytecode = True
@@ -319,6 +321,68 @@ def test_front_runs_verify_without_gdal(ctx, tdir):
     r = run([os.path.join(alone, "lode"), "--version"], env=env)
     assert r.rc == 1 and "decoy" not in r.out, r.brief()
     assert "cannot find lode-full in %s or %s/../libexec/lode" % (alone, alone) in r.err, r.brief()
+
+
+def _heap_of_running_lode(ctx, tdir, env):
+    """lode-full's heap as the kernel shows it (/proc/PID/smaps): its size in MiB and
+    whether it is advised for transparent huge pages (VmFlags "hg").  `lode run` is
+    started on a manifest that is a named pipe, so lode-full waits there, GDAL loaded
+    and registered; the pipe is then fed an empty manifest (exit 1)."""
+    fifo = os.path.join(tdir, "waits.yaml")
+    if os.path.exists(fifo):
+        os.unlink(fifo)
+    os.mkfifo(fifo)
+    p = subprocess.Popen([ctx.lode, "run", fifo, "-o", os.path.join(tdir, "never.nc"), "-q"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    heap = None
+    try:
+        deadline = time.time() + 60
+        while os.path.basename(os.readlink("/proc/%d/exe" % p.pid)) != "lode-full":
+            assert time.time() < deadline and p.poll() is None, "lode never ran lode-full"
+            time.sleep(0.01)
+        time.sleep(0.5)  # lode-full reaches the manifest (waits on the pipe)
+        name = rng = None
+        with open("/proc/%d/smaps" % p.pid) as f:
+            for line in f:
+                w = line.split()
+                if len(w) >= 5 and "-" in w[0] and ":" in w[3]:
+                    name, rng = (w[5] if len(w) > 5 else ""), w[0]
+                elif w and w[0] == "VmFlags:" and name == "[heap]":
+                    lo, hi = (int(x, 16) for x in rng.split("-"))
+                    heap = ((hi - lo) / 2.0 ** 20, "hg" in w[1:])
+        with open(fifo, "w") as f:
+            f.write("")
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 1 and b"the manifest is empty" in err, (p.returncode, err[-500:])
+    assert heap, "lode-full has no [heap] in /proc/%d/smaps" % p.pid
+    return heap
+
+
+@test
+def test_front_sets_malloc_tunables(ctx, tdir):
+    """The front gives lode-full glibc's allocator tunables (GLIBC_TUNABLES: 32 MiB of
+    slack on malloc's heaps, huge pages for them, GDAL's blocks from them; docs/cli.md
+    Environment, docs/performance.md), seen in lode-full's heap: 32 MiB or more, advised
+    for huge pages when the kernel's THP mode is "madvise".  A GLIBC_TUNABLES of the
+    user's, empty included, is left as it is: glibc's default heap (under 32 MiB)."""
+    with open(os.path.join(os.path.dirname(ctx.lode), "lode-full"), "rb") as f:
+        if b"libasan.so" in f.read():
+            raise Skip("lode-full is built with ASan, whose allocator replaces glibc's malloc")
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            advise = "[madvise]" in f.read()
+    except OSError:
+        advise = False
+    base = {k: v for k, v in ctx.env().items() if k != "GLIBC_TUNABLES"}
+    size, huge = _heap_of_running_lode(ctx, tdir, base)
+    assert size >= 32 and (huge or not advise), "heap %.1f MiB, advised huge %s" % (size, huge)
+    for mine in ("", "glibc.malloc.hugetlb=0"):
+        size, huge = _heap_of_running_lode(ctx, tdir, dict(base, GLIBC_TUNABLES=mine))
+        assert size < 32 and not huge, "GLIBC_TUNABLES=%r: heap %.1f MiB, advised huge %s" % (mine, size, huge)
 
 
 @test
