@@ -12,14 +12,16 @@
  * environment already has that variable, set to anything, empty included.  Why: GDAL's
  * block cache and lode's windows fault in hundreds of megabytes, 4 kB at a time with
  * glibc's defaults, and on the 2-core virtual machine of docs/performance.md (issue 19,
- * session 20) the faults were a quarter to a third of a warp's CPU.  MALLOC_TUNABLES:
+ * session 20) the faults were a quarter to a third of a warp's CPU.  LODE_MALLOC_TUNABLES
+ * (util.h):
  *  - hugetlb=1: malloc's heaps advised as transparent huge pages (glibc 2.35; a kernel
  *    without them, or older glibc, ignores it), one fault for 2 MB instead of 512;
  *  - mmap_threshold=1 MiB: GDAL's source blocks (64-256 kB) come from the heaps, reused
  *    from block to block, instead of a fresh mapping each, faulted in again;
  *  - top_pad=32 MiB: a heap grows and shrinks by that much more, so memory freed by one
  *    window is there for the next instead of going back to the kernel.
- * Pixels and bundles do not change; the peak memory grows by a few MB a thread.
+ * Pixels and bundles do not change; the peak memory grows by a few MB a thread, and
+ * --max-memory caps the slack (lode__bound_heap_slack).
  *
  * Where: beside this program (the build tree: build/lode, build/lode-full), then in
  * ../libexec/lode from it (make install: PREFIX/bin/lode, PREFIX/libexec/lode/), both
@@ -32,6 +34,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "util.h"
 
 #ifndef LODE_LIBEXEC_DIR
 #define LODE_LIBEXEC_DIR "/usr/local/libexec/lode"
@@ -68,8 +72,9 @@ int main(int argc, char **argv)
 	}
 	if (ndirs == 0)
 		snprintf(dirs[ndirs++], sizeof dirs[0], "%s", LODE_LIBEXEC_DIR);
-	if (setenv("GLIBC_TUNABLES", MALLOC_TUNABLES, 0) != 0)
-		fprintf(stderr, "lode: warning: cannot set GLIBC_TUNABLES (%s): malloc keeps glibc's defaults\n",
+	if (setenv("GLIBC_TUNABLES", LODE_MALLOC_TUNABLES, 0) != 0)
+		fprintf(stderr,
+			"lode: warning: cannot set GLIBC_TUNABLES (%s): malloc keeps glibc's defaults\n",
 			strerror(errno));
 	for (size_t i = 0; i < ndirs; i++) {
 		run(dirs[i], name, argv, path, sizeof path);

@@ -427,6 +427,7 @@ static lode_status extract_impl(const char *bundle_path, const char *const *name
 	lode__gdal_init();
 	/* GDAL's block cache: a quarter of the bound, at most 48 MB (counted for rasters). */
 	lode__gdal_bound_cache(max_memory);
+	lode__bound_heap_slack(max_memory, 0);
 	if ((rc = lode__open_items(bundle_path, max_memory, &b, &items, &n, err)) ||
 	    (rc = lode__strict_refuse(bundle_path, b, items, n, err)))
 		goto out;

@@ -41,6 +41,7 @@ lode_status lode_run(const char *manifest_path, const char *bundle_path, const l
 	p.threads = opt ? opt->threads : 0;
 	p.max_memory = opt ? opt->max_memory : 0;
 	lode__gdal_bound_cache(p.max_memory);
+	lode__bound_heap_slack(p.max_memory, p.threads);
 	for (size_t i = 0; i < p.n; i++)
 		pr.total +=
 		    p.items[i].is_vector ? 1.0 : (double)p.items[i].nx * p.items[i].ny * p.items[i].nbands;

@@ -179,6 +179,7 @@ lode_status lode_reproject(const char *work_dir, const lode_stage_options *opt, 
 	w.p.threads = ro.threads;
 	w.p.max_memory = ro.max_memory;
 	lode__gdal_bound_cache(w.p.max_memory);
+	lode__bound_heap_slack(w.p.max_memory, w.p.threads);
 	if (!(shard = assign_shards(&w, nshards))) {
 		rc = lode__err(err, LODE_ENOMEM, "out of memory");
 		goto out;

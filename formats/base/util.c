@@ -13,6 +13,7 @@
 #include <time.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -234,6 +235,22 @@ char *lode__iso_utc(time_t t)
 	if (!gmtime_r(&t, &tm) || !strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm))
 		return NULL;
 	return lode__strdup(buf);
+}
+
+void lode__bound_heap_slack(size_t max_memory, int threads)
+{
+	const char *t = getenv("GLIBC_TUNABLES");
+	size_t cap;
+
+	if (!max_memory || !t || strcmp(t, LODE_MALLOC_TUNABLES) != 0)
+		return;
+	if (threads <= 0)
+		threads = lode__default_threads();
+	cap = max_memory / 8 / ((size_t)threads + 1);
+#ifdef M_TOP_PAD
+	if (cap < LODE_MALLOC_TOP_PAD)
+		mallopt(M_TOP_PAD, (int)cap);
+#endif
 }
 
 int lode__default_threads(void)

@@ -22,6 +22,18 @@ char *lode__path_join(const char *dir, const char *rel);
 /* Append s to *acc (malloc'd or NULL) with sep between items: 0, or -1 out of memory
    (*acc then unchanged). */
 int lode__append(char **acc, const char *sep, const char *s);
+/* glibc's allocator tunables lode's front (pipeline/cli_front.c) gives lode-full and
+   lode-verify when the environment has no GLIBC_TUNABLES, and the heap slack they keep
+   (top_pad, per heap: one per thread at most). */
+#define LODE_MALLOC_TOP_PAD ((size_t)32 << 20)
+#define LODE_MALLOC_TUNABLES                                                                                 \
+	"glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=1048576:glibc.malloc.top_pad=33554432"
+/* Keep the slack of malloc's heaps within an eighth of max_memory (--max-memory) over
+   threads worker threads (0: lode__default_threads()) and the calling one: with lode's
+   tunables, each heap may keep LODE_MALLOC_TOP_PAD of freed memory, which a run of many
+   threads under a tight bound could not afford.  Nothing without a bound or with a
+   GLIBC_TUNABLES of the user's. */
+void lode__bound_heap_slack(size_t max_memory, int threads);
 /* Ask the kernel to back the whole 2 MB stretches of buffer p (bytes long) with huge
    pages, where it does so on request (transparent_hugepage "madvise"): a large buffer
    touched once then pays a page fault every 2 MB rather than every 4 kB.  Only a hint;
