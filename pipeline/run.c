@@ -13,6 +13,7 @@
 #include "plan.h"
 #include "publish.h"
 #include "raster_gdal.h"
+#include "util.h"
 #include "write.h"
 
 lode_status lode_run(const char *manifest_path, const char *bundle_path, const lode_run_options *opt,
