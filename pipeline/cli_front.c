@@ -41,9 +41,6 @@
 #define LODE_LIBEXEC_DIR "/usr/local/libexec/lode"
 #endif
 
-#define MALLOC_TUNABLES                                                                                      \
-	"glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=1048576:glibc.malloc.top_pad=33554432"
-
 /* Run dir/name with argv: returns only when that failed, with errno set. */
 static void run(const char *dir, const char *name, char **argv, char *path, size_t n)
 {

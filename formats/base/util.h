@@ -25,7 +25,7 @@ int lode__append(char **acc, const char *sep, const char *s);
 /* glibc's allocator tunables lode's front (pipeline/cli_front.c) gives lode-full and
    lode-verify when the environment has no GLIBC_TUNABLES, and the heap slack they keep
    (top_pad, per heap: one per thread at most). */
-#define LODE_MALLOC_TOP_PAD ((size_t)32 << 20)
+#define LODE_MALLOC_TOP_PAD ((size_t)32 << 20) /* the top_pad of LODE_MALLOC_TUNABLES */
 #define LODE_MALLOC_TUNABLES                                                                                 \
 	"glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=1048576:glibc.malloc.top_pad=33554432"
 /* Keep the slack of malloc's heaps within an eighth of max_memory (--max-memory) over
