@@ -336,8 +336,6 @@ static void text_field_values_digest(void **state)
 	assert_string_equal(texts[0], "");
 }
 
-/* lode__prefault_start: nothing for buffers under 8 MB together; otherwise every page of
-   both buffers written once (a zero at its start) when joined, and nothing else. */
 /* Pages of a buffer in memory (mincore), from its first whole page to its last. */
 static size_t resident_pages(const unsigned char *p, size_t n, size_t *pages)
 {
@@ -357,6 +355,7 @@ static size_t resident_pages(const unsigned char *p, size_t n, size_t *pages)
 	return in;
 }
 
+/* Whether this kernel has MADV_POPULATE_WRITE (Linux 5.14). */
 static int populate_works(void)
 {
 	int ok = 0;
