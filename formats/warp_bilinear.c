@@ -19,7 +19,8 @@
  *     footprint.
  *  2. Each chunk's source window is read with RasterIO as Float32 (GDAL reads it in
  *     the working type, the target's; every Int16, UInt16 and Byte value is exact in
- *     Float32, so the values are the same).
+ *     Float32, so the values are the same); mode on integer values reads it in the
+ *     working type itself and counts the values from there (b->typed).
  *  3. Target pixel centres are transformed row by row with the same transformer; a
  *     point that falls just outside the source window is transformed again on its own
  *     (exactly, not by the approximate transformer), as GDAL does.
@@ -147,6 +148,11 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
 	b->lanczos = strcmp(p->resampling, "lanczos") == 0;
 	b->nearest = strcmp(p->resampling, "nearest") == 0;
 	b->type = dst_type;
+	/* mode counts integer values straight from the window in their own type: a Float32
+	   copy of it would be four times the memory to fill, and memory this machine gives a
+	   process for the first time costs about a millisecond a megabyte (page faults;
+	   docs/performance.md, session 21) */
+	b->typed = b->method == LODE_FP_MODE && dst_type != GDT_Float32;
 	/* mode on 16-bit values waits for lode__bilinear_mode_type */
 	b->work = b->method == LODE_FP_MODE && (dst_type == GDT_Int16 || dst_type == GDT_UInt16) ? GDT_Unknown
 												 : dst_type;
@@ -204,18 +210,19 @@ void lode__bilinear_mode_type(lode__bilinear *b, int type)
 											  : GDT_Unknown;
 }
 
-/* What chunk c needs in b's buffers: its n source pixels as Float32 (sown), its mask
-   planes (the band's, and with several bands the unified one: warp_bands) and with
-   several bands every band's window in the source's type (raw, bytes).  Returns the
-   bytes of all three. */
+/* What chunk c needs in b's buffers: its n source pixels as Float32 (sown; none when
+   typed), its mask planes (the band's, and with several bands the unified one:
+   warp_bands) and with several bands (or typed) every band's window in the source's
+   type (raw, bytes).  Returns the bytes of all three. */
 static size_t scratch(const lode__bilinear *b, const lode__warp_chunk *c, size_t *n, size_t *planes,
 		      size_t *raw)
 {
 	*n = c->ssx > 0 && c->ssy > 0 ? (size_t)c->ssx * (size_t)c->ssy : 0;
 	/* sum on several bands: every band's validity at once (sum_bands) */
 	*planes = b->nbands == 1 ? 1 : b->method == LODE_FP_SUM ? (size_t)b->nbands + 1 : 2;
-	*raw = b->nbands > 1 ? *n * (size_t)b->nbands * (size_t)GDALGetDataTypeSizeBytes(b->type) : 0;
-	return *n * (sizeof(float) + *planes) + *raw;
+	*raw = b->nbands > 1 || b->typed ? *n * (size_t)b->nbands * (size_t)GDALGetDataTypeSizeBytes(b->type)
+					 : 0;
+	return *n * ((b->typed ? 0 : sizeof(float)) + *planes) + *raw;
 }
 
 /* b's buffers grown for chunk c; *bytes: what scratch() counts of them.  When the
@@ -233,7 +240,7 @@ static int grow(lode__bilinear *b, const lode__warp_chunk *c, size_t *bytes, str
 	*pf = NULL;
 	*bytes = scratch(b, c, &px, &planes, &raw);
 	if (lode__warp_fit((void **)&b->mask, &b->mask_len, px * planes, 1) ||
-	    lode__warp_fit((void **)&b->sown, &b->sown_len, px, sizeof *b->sown) ||
+	    lode__warp_fit((void **)&b->sown, &b->sown_len, b->typed ? 0 : px, sizeof *b->sown) ||
 	    lode__warp_fit(&b->raw, &b->raw_len, raw, 1))
 		return -1;
 	/* one band is read straight into sown, on GDAL's or lode's decoding threads (faulting
@@ -271,18 +278,18 @@ int lode__warp_grow_rows(lode__bilinear *b, int dsx)
 
 /* Blocks of a fixed count of pixels, which GCC's -O2 vectorizes (its cheapest cost
    model leaves a loop of unknown count scalar): m[i] = valid, for a valid computed from
-   f = v[i]; all: 0 once a pixel is not valid. */
+   f = v[i] (of type T); all: 0 once a pixel is not valid. */
 enum { VBLOCK = 32 };
-#define MASK_LOOP(valid)                                                                                     \
+#define MASK_LOOP(T, valid)                                                                                  \
 	do {                                                                                                 \
 		size_t i = 0;                                                                                \
 		for (; i + VBLOCK <= n; i += VBLOCK)                                                         \
 			for (int j = 0; j < VBLOCK; j++) {                                                   \
-				const float f = v[i + j];                                                    \
+				const T f = v[i + j];                                                        \
 				all &= m[i + j] = (valid);                                                   \
 			}                                                                                    \
 		for (; i < n; i++) {                                                                         \
-			const float f = v[i];                                                                \
+			const T f = v[i];                                                                    \
 			all &= m[i] = (valid);                                                               \
 		}                                                                                            \
 	} while (0)
@@ -301,11 +308,35 @@ static int validity(const lode__bilinear *b, const float *restrict v, unsigned c
 			memset(m, 1, n);
 			return 0;
 		}
-		MASK_LOOP(f != ind);
+		MASK_LOOP(float, f != ind);
 	} else if (isnan(nd)) {
-		MASK_LOOP(f == f); /* not NaN */
+		MASK_LOOP(float, f == f); /* not NaN */
 	} else {
-		MASK_LOOP(!(f == nd || fabsf(f - nd) < FLT_EPSILON * fabsf(f + nd) * 2));
+		MASK_LOOP(float, !(f == nd || fabsf(f - nd) < FLT_EPSILON * fabsf(f + nd) * 2));
+	}
+	return !all;
+}
+
+/* validity over the values of a band's window in the source's integer type (b->tbuf:
+   typed), the same comparison without the Float32 copy */
+static int validity_typed(const lode__bilinear *b, unsigned char *restrict m, size_t n)
+{
+	const int ind = b->int_nodata;
+	unsigned char all = 1;
+
+	if (!b->nodata_fits) {
+		memset(m, 1, n);
+		return 0;
+	}
+	if (b->type == GDT_Byte) {
+		const uint8_t *restrict v = b->tbuf;
+		MASK_LOOP(int, f != ind);
+	} else if (b->type == GDT_Int16) {
+		const int16_t *restrict v = b->tbuf;
+		MASK_LOOP(int, f != ind);
+	} else {
+		const uint16_t *restrict v = b->tbuf;
+		MASK_LOOP(int, f != ind);
 	}
 	return !all;
 }
@@ -332,6 +363,29 @@ static int has_nodata(const lode__bilinear *b, const float *v, size_t n)
 			return 1;
 	}
 	return 0;
+}
+
+/* has_nodata over the band band_values made (b->sbuf, or b->tbuf when typed); and
+   validity (into m). */
+static int band_has_nodata(const lode__bilinear *b, size_t n)
+{
+	if (!b->typed)
+		return has_nodata(b, b->sbuf, n);
+	if (!b->nodata_fits)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		const int v = b->type == GDT_Byte    ? ((const uint8_t *)b->tbuf)[i]
+			      : b->type == GDT_Int16 ? ((const int16_t *)b->tbuf)[i]
+						     : ((const uint16_t *)b->tbuf)[i];
+		if (v == b->int_nodata)
+			return 1;
+	}
+	return 0;
+}
+
+static int band_validity(const lode__bilinear *b, unsigned char *m, size_t n)
+{
+	return b->typed ? validity_typed(b, m, n) : validity(b, b->sbuf, m, n);
 }
 
 /* The source window's edges as inside() compares a point with them, once per chunk. */
@@ -600,6 +654,11 @@ static void nearest_chunk(lode__bilinear *b, const lode__warp_chunk *c, const un
 static int read_chunk(lode__bilinear *b, const lode__warp_chunk *c)
 {
 	b->sbuf_band = 0;
+	if (b->nbands == 1 && b->typed) {
+		b->tbuf = b->raw;
+		return GDALRasterIO(GDALGetRasterBand(b->src, b->bands[0]), GF_Read, c->sx, c->sy, c->ssx,
+				    c->ssy, b->raw, c->ssx, c->ssy, b->type, 0, 0) != CE_None;
+	}
 	if (b->nbands == 1) {
 		b->sbuf = b->sown;
 		if (b->tiff && lode__tiff_blocks_read(b->tiff, c->sx, c->sy, c->ssx, c->ssy, b->sown) == 0)
@@ -624,6 +683,10 @@ static void band_values(lode__bilinear *b, int k, size_t n)
 	if (b->sbuf_band == k)
 		return; /* one band, which read_chunk read as Float32, or made last */
 	b->sbuf_band = k;
+	if (b->typed) {
+		b->tbuf = v;
+		return;
+	}
 	if (b->type == GDT_Float32) {
 		b->sbuf = (const float *)(const void *)v;
 		return;
@@ -694,7 +757,7 @@ static int warp_bands(lode__bilinear *b, const lode__warp_chunk *c, size_t bytes
 	for (int k = 0; k < b->nbands && !(any && !want_u); k++) {
 		band_values(b, k, n);
 		if (!want_u) {
-			any = has_nodata(b, b->sbuf, n);
+			any = band_has_nodata(b, n);
 		} else if (k == 0) {
 			any |= validity(b, b->sbuf, unified, n);
 		} else {
@@ -711,7 +774,7 @@ static int warp_bands(lode__bilinear *b, const lode__warp_chunk *c, size_t bytes
 		unsigned char *out = dst + (size_t)k * plane;
 		band_values(b, k, n);
 		if (any && have != k) {
-			validity(b, b->sbuf, mask, n);
+			band_validity(b, mask, n);
 			have = k;
 		}
 		if (b->method == LODE_FP_SUM) {

@@ -73,11 +73,14 @@ struct lode__bilinear {
 	int nchunks, chunks_cap;
 	const float *sbuf; /* the chunk's source window of the band being warped, as Float32
 			      (exact for these types): sown, or a band of raw when Float32 */
-	int sbuf_band;     /* the band sbuf holds, -1 none yet */
+	int typed;         /* 1: mode on integer values, which reads the window in its own
+			      type (tbuf, a band of raw, one band too) and needs no sbuf */
+	const void *tbuf;  /* typed: the window of the band being warped, in b->type */
+	int sbuf_band;     /* the band sbuf (tbuf when typed) holds, -1 none yet */
 	float *sown;       /* one band's source window as Float32 */
 	size_t sown_len;
-	void *raw; /* several bands: every band's source window, in the source's type, as
-		      GDAL's warper reads them */
+	void *raw; /* several bands (or typed): every band's source window, in the source's
+		      type, as GDAL's warper reads them */
 	size_t raw_len;
 	unsigned char *mask; /* validity of the source window's pixels in a band, and with
 				several bands a second plane: the unified one (valid in any band) */

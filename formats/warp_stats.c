@@ -4,7 +4,8 @@
  * gives for them.  Like `average` (formats/warp_average.c, which computes each target
  * pixel's footprint in the source window and calls lode__stats_pixel for these
  * methods), they go through GDAL's general per-pixel path when there is a nodata
- * value; here the same arithmetic runs over the Float32 copy of the source window.
+ * value; here the same arithmetic runs over the Float32 copy of the source window (mode
+ * on integer values: over the window in its own type, b->tbuf).
  *
  * Following GDAL 3.6.2 (alg/gdalwarpkernel.cpp), over the footprint's source pixels
  * row by row, left to right (columns modulo the window's width when the pixel wraps
@@ -34,6 +35,7 @@
  */
 #include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -308,24 +310,33 @@ static int float_mode_hashed(lode__bilinear *b, size_t n)
 	return best;
 }
 
-/* mode on integer values (-32768 to 65535): one source row's valid values, columns x0
-   to x1 - 1 of s (validity mr when masked; modulo W when wrap), counted in the histogram
-   h, keeping in *best the value whose count first exceeds the largest count so far, top
-   (returned).  Inline with constant wrap and masked: it runs for every source pixel of
-   every footprint. */
-static inline int count_row(int *restrict h, const float *restrict s, const unsigned char *restrict mr,
-			    int x0, int x1, int W, const int wrap, const int masked, int top, float *best)
+/* Value o of a window in the integer type type (b->tbuf).  Inline with a constant type. */
+static inline int typed_value(const void *s, size_t o, const int type)
 {
-	float v = *best;
+	return type == GDT_Byte    ? ((const uint8_t *)s)[o]
+	       : type == GDT_Int16 ? ((const int16_t *)s)[o]
+				   : ((const uint16_t *)s)[o];
+}
+
+/* mode on integer values (-32768 to 65535, in b->tbuf in their own type): one source
+   row's valid values, columns x0 to x1 - 1 of s (validity mr when masked; modulo W when
+   wrap), counted in the histogram h, keeping in *best the value whose count first
+   exceeds the largest count so far, top (returned).  Inline with constant type, wrap and
+   masked: it runs for every source pixel of every footprint. */
+static inline int count_row(int *restrict h, const void *s, const unsigned char *restrict mr, int x0, int x1,
+			    int W, const int type, const int wrap, const int masked, int top, int *best)
+{
+	int v = *best;
 
 	for (int x = x0; x < x1; x++) {
 		const int o = wrap ? x % W : x;
 		if (masked && !mr[o])
 			continue;
-		const int k = ++h[(int)s[o]];
+		const int s_o = typed_value(s, (size_t)o, type);
+		const int k = ++h[s_o];
 		if (k > top) {
 			top = k;
-			v = s[o];
+			v = s_o;
 		}
 	}
 	*best = v;
@@ -333,43 +344,61 @@ static inline int count_row(int *restrict h, const float *restrict s, const unsi
 }
 
 /* The same over footprint f, row by row, straight from the source window (no copy into
-   b->vals).  Returns the largest count (0: no valid value). */
-static inline int count_values(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
-			       const lode__footprint *f, float *best)
+   b->vals), its values of type type.  Returns the largest count (0: no valid value). */
+static inline int count_typed(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
+			      const lode__footprint *f, const int type, int *best)
 {
 	const int W = c->ssx;
+	const size_t esize = type == GDT_Byte ? 1 : 2;
 	int *h = b->hist + 32768, top = 0;
 
 	for (int r = f->y0; r < f->y1; r++) {
-		const float *s = b->sbuf + (size_t)r * (size_t)W;
+		const void *s = (const unsigned char *)b->tbuf + (size_t)r * (size_t)W * esize;
 		const unsigned char *mr = m ? m + (size_t)r * (size_t)W : NULL;
 		if (f->wrap)
-			top = count_row(h, s, mr, f->x0, f->x1, W, 1, mr != NULL, top, best);
+			top = count_row(h, s, mr, f->x0, f->x1, W, type, 1, mr != NULL, top, best);
 		else if (mr)
-			top = count_row(h, s, mr, f->x0, f->x1, W, 0, 1, top, best);
+			top = count_row(h, s, mr, f->x0, f->x1, W, type, 0, 1, top, best);
 		else
-			top = count_row(h, s, NULL, f->x0, f->x1, W, 0, 0, top, best);
+			top = count_row(h, s, NULL, f->x0, f->x1, W, type, 0, 0, top, best);
 	}
 	return top;
 }
 
 /* The histogram's bins of every value of footprint f emptied (those of the pixels the
    mask left out are still 0: emptying them too saves a test a pixel). */
-static void clear_values(lode__bilinear *b, const lode__warp_chunk *c, const lode__footprint *f)
+static inline void clear_typed(lode__bilinear *b, const lode__warp_chunk *c, const lode__footprint *f,
+			       const int type)
 {
 	const int W = c->ssx;
 	int *h = b->hist + 32768;
 
 	for (int r = f->y0; r < f->y1; r++) {
-		const float *s = b->sbuf + (size_t)r * (size_t)W;
+		const size_t o = (size_t)r * (size_t)W;
 		if (f->wrap) {
 			for (int x = f->x0; x < f->x1; x++)
-				h[(int)s[x % W]] = 0;
+				h[typed_value(b->tbuf, o + (size_t)(x % W), type)] = 0;
 		} else {
 			for (int x = f->x0; x < f->x1; x++)
-				h[(int)s[x]] = 0;
+				h[typed_value(b->tbuf, o + (size_t)x, type)] = 0;
 		}
 	}
+}
+
+/* mode over footprint f of integer values of type type (mode_pixel). */
+static inline int mode_typed(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
+			     const lode__footprint *f, const int type, double *out)
+{
+	int v = 0;
+
+	if (!count_typed(b, c, m, f, type, &v))
+		return 0;
+	if (type == GDT_Byte && (long)(f->x1 - f->x0) * (f->y1 - f->y0) >= 256)
+		memset(b->hist + 32768, 0, 256 * sizeof *b->hist); /* every value 0 to 255 */
+	else
+		clear_typed(b, c, f, type);
+	*out = v;
+	return 1;
 }
 
 /* mode over footprint f.  GDAL's histogram (GWKAOM_Imode: working types Byte, Int16,
@@ -388,17 +417,11 @@ static int mode_pixel(lode__bilinear *b, const lode__warp_chunk *c, const unsign
 	int best = -1, top = 0;
 
 	if (b->type != GDT_Float32) {
-		float v = 0.0f;
 		if (!b->hist && !(b->hist = calloc(32768 + 65536, sizeof *b->hist)))
 			return -1; /* GDAL's warper will do */
-		if (!count_values(b, c, m, f, &v))
-			return 0;
-		if (b->type == GDT_Byte && (long)(f->x1 - f->x0) * (f->y1 - f->y0) >= 256)
-			memset(b->hist + 32768, 0, 256 * sizeof *b->hist); /* every value 0 to 255 */
-		else
-			clear_values(b, c, f);
-		*out = v;
-		return 1;
+		return b->type == GDT_Byte    ? mode_typed(b, c, m, f, GDT_Byte, out)
+		       : b->type == GDT_Int16 ? mode_typed(b, c, m, f, GDT_Int16, out)
+					      : mode_typed(b, c, m, f, GDT_UInt16, out);
 	}
 	if ((got = footprint_values(b, c, m, f, 0)) < 0)
 		return -1; /* GDAL's warper will do */
