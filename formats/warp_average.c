@@ -49,9 +49,9 @@ static int ceil_i(double v)
 }
 
 /* GDAL's loop when the pixel wraps over the antimeridian (columns taken modulo the
-   window's width), COMPUTE_WEIGHT as it is. */
-static void add_row_wrapped(const float *s, const unsigned char *m, int W, int x0, int x1, double wy,
-			    double xmin, double xmax, double *total, double *weight)
+   window's width), COMPUTE_WEIGHT as it is; row s of type type. */
+static inline void add_row_wrapped(const void *s, const int type, const unsigned char *m, int W, int x0,
+				   int x1, double wy, double xmin, double xmax, double *total, double *weight)
 {
 	for (int x = x0; x < x1; x++) {
 		const int o = x % W;
@@ -65,7 +65,7 @@ static void add_row_wrapped(const float *s, const unsigned char *m, int W, int x
 		else
 			w = wy;
 		*weight += w;
-		*total += s[o] * w;
+		*total += lode__window_value(s, (size_t)o, type) * w;
 	}
 }
 
@@ -123,9 +123,10 @@ static int footprint(const lode__bilinear *b, const lode__warp_chunk *c, int i, 
 	return 1;
 }
 
-/* The average over footprint f (step 4).  Returns 0 when GDAL leaves the pixel alone. */
-static int average_pixel(const lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
-			 const lode__footprint *f, double *out)
+/* The average over footprint f (step 4), the window's values of type type.  Returns 0
+   when GDAL leaves the pixel alone. */
+static inline int average_typed(const lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
+				const lode__footprint *f, double *out, const int type)
 {
 	const int W = c->ssx, x0 = f->x0, x1 = f->x1, y0 = f->y0, y1 = f->y1;
 	double total = 0.0, weight = 0.0;
@@ -135,17 +136,24 @@ static int average_pixel(const lode__bilinear *b, const lode__warp_chunk *c, con
 				  : r + 1 == y1 ? 1 - (y1 - f->ymax)
 						: 1.0;
 		const size_t o = (size_t)r * (size_t)W;
+		const void *s = lode__window_row(b, r, W, type);
 		if (f->wrap)
-			add_row_wrapped(b->sbuf + o, m ? m + o : NULL, W, x0, x1, wy, f->xmin, f->xmax,
-					&total, &weight);
+			add_row_wrapped(s, type, m ? m + o : NULL, W, x0, x1, wy, f->xmin, f->xmax, &total,
+					&weight);
 		else
-			lode__footprint_row(b->sbuf + o, m ? m + o : NULL, x0, x1, wy, 1 - (f->xmin - x0),
+			lode__footprint_row(s, type, m ? m + o : NULL, x0, x1, wy, 1 - (f->xmin - x0),
 					    1 - (x1 - f->xmax), 0, &total, &weight);
 	}
 	if (!(weight > 0))
 		return 0;
 	*out = total / weight;
 	return 1;
+}
+
+static int average_pixel(const lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
+			 const lode__footprint *f, double *out)
+{
+	return LODE_BY_TYPE(b->type, average_typed, b, c, m, f, out);
 }
 
 int lode__average_chunk(lode__bilinear *b, const lode__row_job *job, GDALTransformerFunc fn, void *arg,

@@ -19,8 +19,8 @@
  *     footprint.
  *  2. Each chunk's source window is read with RasterIO as Float32 (GDAL reads it in
  *     the working type, the target's; every Int16, UInt16 and Byte value is exact in
- *     Float32, so the values are the same); mode on integer values reads it in the
- *     working type itself and counts the values from there (b->typed).
+ *     Float32, so the values are the same); the footprint methods but sum read integer
+ *     values in the working type itself and take them from there (b->typed).
  *  3. Target pixel centres are transformed row by row with the same transformer; a
  *     point that falls just outside the source window is transformed again on its own
  *     (exactly, not by the approximate transformer), as GDAL does.
@@ -148,11 +148,12 @@ lode__bilinear *lode__bilinear_new(GDALDatasetH src, const lode_warp_params *p, 
 	b->lanczos = strcmp(p->resampling, "lanczos") == 0;
 	b->nearest = strcmp(p->resampling, "nearest") == 0;
 	b->type = dst_type;
-	/* mode counts integer values straight from the window in their own type: a Float32
-	   copy of it would be four times the memory to fill, and memory this machine gives a
-	   process for the first time costs about a millisecond a megabyte (page faults;
-	   docs/performance.md, session 21) */
-	b->typed = b->method == LODE_FP_MODE && dst_type != GDT_Float32;
+	/* the footprint methods but sum read integer values straight from the window in
+	   their own type: a Float32 copy of it would be twice (16-bit) or four times (Byte)
+	   the memory to fill, and memory a process is given for the first time costs about a
+	   millisecond a megabyte on the benchmark's machine (page faults; docs/performance.md,
+	   session 21) */
+	b->typed = b->average && b->method != LODE_FP_SUM && dst_type != GDT_Float32;
 	/* mode on 16-bit values waits for lode__bilinear_mode_type */
 	b->work = b->method == LODE_FP_MODE && (dst_type == GDT_Int16 || dst_type == GDT_UInt16) ? GDT_Unknown
 												 : dst_type;

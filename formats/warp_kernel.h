@@ -73,8 +73,9 @@ struct lode__bilinear {
 	int nchunks, chunks_cap;
 	const float *sbuf; /* the chunk's source window of the band being warped, as Float32
 			      (exact for these types): sown, or a band of raw when Float32 */
-	int typed;         /* 1: mode on integer values, which reads the window in its own
-			      type (tbuf, a band of raw, one band too) and needs no sbuf */
+	int typed;         /* 1: a footprint method but sum on integer values, which reads
+			      the window in its own type (tbuf, a band of raw, one band too)
+			      and needs no sbuf */
 	const void *tbuf;  /* typed: the window of the band being warped, in b->type */
 	int sbuf_band;     /* the band sbuf (tbuf when typed) holds, -1 none yet */
 	float *sown;       /* one band's source window as Float32 */
@@ -170,18 +171,46 @@ static inline void lode__warp_store_int(const struct lode__bilinear *b, void *ro
 	else
 		((uint8_t *)row)[i] = (uint8_t)k;
 }
+/* Value o of a row s of the source window in type: GDT_Float32 (b->sbuf) or, typed,
+   Byte, Int16 or UInt16 (b->tbuf).  Inline with a constant type. */
+static inline double lode__window_value(const void *s, size_t o, const int type)
+{
+	switch (type) {
+	case GDT_Byte: return ((const uint8_t *)s)[o];
+	case GDT_Int16: return ((const int16_t *)s)[o];
+	case GDT_UInt16: return ((const uint16_t *)s)[o];
+	default: return ((const float *)s)[o];
+	}
+}
+/* Row r of the window of the band being warped, W pixels wide, in type (b->type for the
+   footprint methods but sum: b->sbuf when Float32, else typed, b->tbuf). */
+static inline const void *lode__window_row(const struct lode__bilinear *b, int r, int W, const int type)
+{
+	if (type == GDT_Float32)
+		return b->sbuf + (size_t)r * (size_t)W;
+	return (const unsigned char *)b->tbuf + (size_t)r * (size_t)W * (type == GDT_Byte ? 1 : 2);
+}
+/* f(..., T) with T the constant of type (one of lode__window_value's), so that each
+   type gets its own loops. */
+#define LODE_BY_TYPE(type, f, ...)                                                                           \
+	((type) == GDT_Byte     ? f(__VA_ARGS__, GDT_Byte)                                                   \
+	 : (type) == GDT_Int16  ? f(__VA_ARGS__, GDT_Int16)                                                  \
+	 : (type) == GDT_UInt16 ? f(__VA_ARGS__, GDT_UInt16)                                                 \
+				: f(__VA_ARGS__, GDT_Float32))
 /* One source row's share of a footprint for average (square 0) and rms (square 1):
-   columns x0 to x1 - 1 of row s (validity m, NULL when all valid), weighted as GDAL's
+   columns x0 to x1 - 1 of row s of type type (validity m, NULL when all valid), weighted as GDAL's
    COMPUTE_WEIGHT weights them: wy * wx0 for the first column, wy * wx1 for the last, wy
    between (wy alone for a single column), added to *weight and, times the value (or
-   its square), to *total in GDAL's order.  Inline with square a constant: it runs once
-   per source row of every target pixel. */
-static inline void lode__footprint_row(const float *s, const unsigned char *m, int x0, int x1, double wy,
-				       double wx0, double wx1, int square, double *total, double *weight)
+   its square), to *total in GDAL's order.  Inline with square and type constants: it
+   runs once per source row of every target pixel. */
+static inline void lode__footprint_row(const void *s, const int type, const unsigned char *m, int x0, int x1,
+				       double wy, double wx0, double wx1, int square, double *total,
+				       double *weight)
 {
 	double t = *total, w = *weight, v;
 
-#define LODE_ADD(x, k) (v = s[x], w += (k), t += (square ? v * v : v) * (k))
+#define LODE_ADD(x, k)                                                                                       \
+	(v = lode__window_value(s, (size_t)(x), type), w += (k), t += (square ? v * v : v) * (k))
 	if (x1 - x0 == 1) {
 		if (!m || m[x0])
 			LODE_ADD(x0, wy);

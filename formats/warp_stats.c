@@ -4,8 +4,8 @@
  * gives for them.  Like `average` (formats/warp_average.c, which computes each target
  * pixel's footprint in the source window and calls lode__stats_pixel for these
  * methods), they go through GDAL's general per-pixel path when there is a nodata
- * value; here the same arithmetic runs over the Float32 copy of the source window (mode
- * on integer values: over the window in its own type, b->tbuf).
+ * value; here the same arithmetic runs over the Float32 copy of the source window (for
+ * integer values: over the window in its own type, b->tbuf).
  *
  * Following GDAL 3.6.2 (alg/gdalwarpkernel.cpp), over the footprint's source pixels
  * row by row, left to right (columns modulo the window's width when the pixel wraps
@@ -69,18 +69,18 @@ static double weight_x(const lode__footprint *f, int x, double wy)
 				: wy;
 }
 
-static int rms_pixel(const lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
-		     const lode__footprint *f, double *out)
+static inline int rms_typed(const lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
+			    const lode__footprint *f, double *out, const int type)
 {
 	const int W = c->ssx;
 	double total = 0.0, weight = 0.0;
 
 	for (int r = f->y0; r < f->y1; r++) {
 		const double wy = weight_y(f, r);
-		const float *s = b->sbuf + (size_t)r * (size_t)W;
+		const void *s = lode__window_row(b, r, W, type);
 		const unsigned char *mr = m ? m + (size_t)r * (size_t)W : NULL;
 		if (!f->wrap) {
-			lode__footprint_row(s, mr, f->x0, f->x1, wy, 1 - (f->xmin - f->x0),
+			lode__footprint_row(s, type, mr, f->x0, f->x1, wy, 1 - (f->xmin - f->x0),
 					    1 - (f->x1 - f->xmax), 1, &total, &weight);
 			continue;
 		}
@@ -89,7 +89,7 @@ static int rms_pixel(const lode__bilinear *b, const lode__warp_chunk *c, const u
 			double v, w;
 			if (mr && !mr[o])
 				continue;
-			v = s[o];
+			v = lode__window_value(s, (size_t)o, type);
 			w = weight_x(f, x, wy);
 			weight += w;
 			total += v * v * w;
@@ -101,11 +101,18 @@ static int rms_pixel(const lode__bilinear *b, const lode__warp_chunk *c, const u
 	return 1;
 }
 
-/* The valid values of footprint f into b->vals, row by row, left to right (GDAL's
-   order): their number (0 for a footprint beside the window, within GDAL's margin, which
-   has no rows or columns), or -1 when out of memory or, nan_stops, at a NaN. */
-static long footprint_values(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
-			     const lode__footprint *f, int nan_stops)
+static int rms_pixel(const lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
+		     const lode__footprint *f, double *out)
+{
+	return LODE_BY_TYPE(b->type, rms_typed, b, c, m, f, out);
+}
+
+/* The valid values of footprint f (the window's values of type type) into b->vals, row
+   by row, left to right (GDAL's order): their number (0 for a footprint beside the
+   window, within GDAL's margin, which has no rows or columns), or -1 when out of memory
+   or, nan_stops, at a NaN. */
+static inline long footprint_values(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
+				    const lode__footprint *f, int nan_stops, const int type)
 {
 	const int W = c->ssx;
 	size_t most;
@@ -116,43 +123,40 @@ static long footprint_values(lode__bilinear *b, const lode__warp_chunk *c, const
 	most = (size_t)(f->y1 - f->y0) * (size_t)(f->x1 - f->x0);
 	if (lode__warp_fit((void **)&b->vals, &b->vals_cap, most, sizeof *b->vals))
 		return -1;
+#define LODE_TAKE(o)                                                                                         \
+	do {                                                                                                 \
+		const double v_ = lode__window_value(s, (size_t)(o), type);                                  \
+		if (nan_stops && isnan(v_))                                                                  \
+			return -1;                                                                           \
+		b->vals[n++] = v_;                                                                           \
+	} while (0)
 	for (int r = f->y0; r < f->y1; r++) {
-		const float *s = b->sbuf + (size_t)r * (size_t)W;
+		const void *s = lode__window_row(b, r, W, type);
 		const unsigned char *mr = m ? m + (size_t)r * (size_t)W : NULL;
 		if (f->wrap) {
-			for (int x = f->x0; x < f->x1; x++) {
-				const int o = x % W;
-				if (mr && !mr[o])
-					continue;
-				if (nan_stops && isnan(s[o]))
-					return -1;
-				b->vals[n++] = s[o];
-			}
+			for (int x = f->x0; x < f->x1; x++)
+				if (!mr || mr[x % W])
+					LODE_TAKE(x % W);
 		} else if (mr) {
-			for (int x = f->x0; x < f->x1; x++) {
-				if (!mr[x])
-					continue;
-				if (nan_stops && isnan(s[x]))
-					return -1;
-				b->vals[n++] = s[x];
-			}
+			for (int x = f->x0; x < f->x1; x++)
+				if (mr[x])
+					LODE_TAKE(x);
 		} else {
-			for (int x = f->x0; x < f->x1; x++) {
-				if (nan_stops && isnan(s[x]))
-					return -1;
-				b->vals[n++] = s[x];
-			}
+			for (int x = f->x0; x < f->x1; x++)
+				LODE_TAKE(x);
 		}
 	}
+#undef LODE_TAKE
 	return n;
 }
 /* max (is_max) or min of the valid values among columns x0 to x1 - 1 of source row s
    (validity mr, NULL when all valid; columns modulo W when wrap) into *best: GDAL's
    comparisons, in its order (the first of equal values stays; a NaN never replaces a
    value).  Returns whether any value was valid.  The wrap and validity tests are taken
-   out of the loop: this runs for every source pixel of every footprint. */
-static inline int minmax_row(const float *s, const unsigned char *mr, int x0, int x1, int W, int wrap,
-			     const int is_max, double *best)
+   out of the loop: this runs for every source pixel of every footprint.  s is of type
+   type. */
+static inline int minmax_row(const void *s, const int type, const unsigned char *mr, int x0, int x1, int W,
+			     int wrap, const int is_max, double *best)
 {
 	double m = *best;
 	int found = 0;
@@ -165,36 +169,37 @@ static inline int minmax_row(const float *s, const unsigned char *mr, int x0, in
 			if (mr && !mr[o])
 				continue;
 			found = 1;
-			TAKE((double)s[o]);
+			TAKE(lode__window_value(s, (size_t)o, type));
 		}
 	} else if (mr) {
 		for (int x = x0; x < x1; x++)
 			if (mr[x]) {
 				found = 1;
-				TAKE((double)s[x]);
+				TAKE(lode__window_value(s, (size_t)x, type));
 			}
 	} else {
 		found = x1 > x0;
 		for (int x = x0; x < x1; x++)
-			TAKE((double)s[x]);
+			TAKE(lode__window_value(s, (size_t)x, type));
 	}
 #undef TAKE
 	*best = m;
 	return found;
 }
 
-/* max (is_max) or min over footprint f.  Inline with a constant is_max, so each gets
-   its own loops. */
-static inline int minmax(const lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
-			 const lode__footprint *f, const int is_max, double *out)
+/* max (is_max) or min over footprint f.  Inline with constant is_max and type, so each
+   gets its own loops. */
+static inline int minmax_typed(const lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
+			       const lode__footprint *f, const int is_max, double *out, const int type)
 {
 	const int W = c->ssx;
 	double best = is_max ? -DBL_MAX : DBL_MAX;
 	int found = 0;
 
 	for (int r = f->y0; r < f->y1; r++)
-		found |= minmax_row(b->sbuf + (size_t)r * (size_t)W, m ? m + (size_t)r * (size_t)W : NULL,
-				    f->x0, f->x1, W, f->wrap, is_max, &best);
+		found |=
+		    minmax_row(lode__window_row(b, r, W, type), type, m ? m + (size_t)r * (size_t)W : NULL,
+			       f->x0, f->x1, W, f->wrap, is_max, &best);
 	if (!found)
 		return 0;
 	*out = best;
@@ -211,7 +216,7 @@ static int quantile_pixel(lode__bilinear *b, const lode__warp_chunk *c, const un
 			  const lode__footprint *f, double *out)
 {
 	const float q = b->method == LODE_FP_MED ? 0.5f : b->method == LODE_FP_Q1 ? 0.25f : 0.75f;
-	const long got = footprint_values(b, c, m, f, 1);
+	const long got = LODE_BY_TYPE(b->type, footprint_values, b, c, m, f, 1);
 	const size_t n = got > 0 ? (size_t)got : 0;
 	double *vals = b->vals, v;
 	int idx;
@@ -310,7 +315,7 @@ static int float_mode_hashed(lode__bilinear *b, size_t n)
 	return best;
 }
 
-/* Value o of a window in the integer type type (b->tbuf).  Inline with a constant type. */
+/* lode__window_value of an integer type, as an int (a histogram's index). */
 static inline int typed_value(const void *s, size_t o, const int type)
 {
 	return type == GDT_Byte    ? ((const uint8_t *)s)[o]
@@ -423,7 +428,7 @@ static int mode_pixel(lode__bilinear *b, const lode__warp_chunk *c, const unsign
 		       : b->type == GDT_Int16 ? mode_typed(b, c, m, f, GDT_Int16, out)
 					      : mode_typed(b, c, m, f, GDT_UInt16, out);
 	}
-	if ((got = footprint_values(b, c, m, f, 0)) < 0)
+	if ((got = footprint_values(b, c, m, f, 0, GDT_Float32)) < 0)
 		return -1; /* GDAL's warper will do */
 	n = (size_t)got;
 	if (n <= MODE_SCAN_MOST) {
@@ -455,8 +460,8 @@ int lode__stats_pixel(lode__bilinear *b, const lode__warp_chunk *c, const unsign
 {
 	switch (b->method) {
 	case LODE_FP_RMS: return rms_pixel(b, c, m, f, out);
-	case LODE_FP_MIN: return minmax(b, c, m, f, 0, out);
-	case LODE_FP_MAX: return minmax(b, c, m, f, 1, out);
+	case LODE_FP_MIN: return LODE_BY_TYPE(b->type, minmax_typed, b, c, m, f, 0, out);
+	case LODE_FP_MAX: return LODE_BY_TYPE(b->type, minmax_typed, b, c, m, f, 1, out);
 	case LODE_FP_MODE: return mode_pixel(b, c, m, f, out);
 	default: return quantile_pixel(b, c, m, f, out);
 	}
