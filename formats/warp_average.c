@@ -49,14 +49,16 @@ static int ceil_i(double v)
 }
 
 /* GDAL's loop when the pixel wraps over the antimeridian (columns taken modulo the
-   window's width), COMPUTE_WEIGHT as it is; row s of type type. */
-static inline void add_row_wrapped(const void *s, const int type, const unsigned char *m, int W, int x0,
-				   int x1, double wy, double xmin, double xmax, double *total, double *weight)
+   window's width), COMPUTE_WEIGHT as it is; row s of type type, valid as
+   lode__window_valid says with m and nd. */
+static inline void add_row_wrapped(const void *s, const int type, const unsigned char *m, long nd, int W,
+				   int x0, int x1, double wy, double xmin, double xmax, double *total,
+				   double *weight)
 {
 	for (int x = x0; x < x1; x++) {
 		const int o = x % W;
 		double w;
-		if (m && !m[o])
+		if (!lode__window_valid(s, m, nd, (size_t)o, type))
 			continue;
 		if (x == x0)
 			w = x0 + 1 == x1 ? wy : wy * (1 - (xmin - x0));
@@ -129,6 +131,7 @@ static inline int average_typed(const lode__bilinear *b, const lode__warp_chunk 
 				const lode__footprint *f, double *out, const int type)
 {
 	const int W = c->ssx, x0 = f->x0, x1 = f->x1, y0 = f->y0, y1 = f->y1;
+	const long nd = lode__window_nd(b);
 	double total = 0.0, weight = 0.0;
 
 	for (int r = y0; r < y1; r++) {
@@ -138,10 +141,10 @@ static inline int average_typed(const lode__bilinear *b, const lode__warp_chunk 
 		const size_t o = (size_t)r * (size_t)W;
 		const void *s = lode__window_row(b, r, W, type);
 		if (f->wrap)
-			add_row_wrapped(s, type, m ? m + o : NULL, W, x0, x1, wy, f->xmin, f->xmax, &total,
-					&weight);
+			add_row_wrapped(s, type, m ? m + o : NULL, nd, W, x0, x1, wy, f->xmin, f->xmax,
+					&total, &weight);
 		else
-			lode__footprint_row(s, type, m ? m + o : NULL, x0, x1, wy, 1 - (f->xmin - x0),
+			lode__footprint_row(s, type, m ? m + o : NULL, nd, x0, x1, wy, 1 - (f->xmin - x0),
 					    1 - (x1 - f->xmax), 0, &total, &weight);
 	}
 	if (!(weight > 0))

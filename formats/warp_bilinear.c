@@ -220,7 +220,7 @@ static size_t scratch(const lode__bilinear *b, const lode__warp_chunk *c, size_t
 {
 	*n = c->ssx > 0 && c->ssy > 0 ? (size_t)c->ssx * (size_t)c->ssy : 0;
 	/* sum on several bands: every band's validity at once (sum_bands) */
-	*planes = b->nbands == 1 ? 1 : b->method == LODE_FP_SUM ? (size_t)b->nbands + 1 : 2;
+	*planes = b->typed ? 0 : b->nbands == 1 ? 1 : b->method == LODE_FP_SUM ? (size_t)b->nbands + 1 : 2;
 	*raw = b->nbands > 1 || b->typed ? *n * (size_t)b->nbands * (size_t)GDALGetDataTypeSizeBytes(b->type)
 					 : 0;
 	return *n * ((b->typed ? 0 : sizeof(float)) + *planes) + *raw;
@@ -279,18 +279,18 @@ int lode__warp_grow_rows(lode__bilinear *b, int dsx)
 
 /* Blocks of a fixed count of pixels, which GCC's -O2 vectorizes (its cheapest cost
    model leaves a loop of unknown count scalar): m[i] = valid, for a valid computed from
-   f = v[i] (of type T); all: 0 once a pixel is not valid. */
+   f = v[i]; all: 0 once a pixel is not valid. */
 enum { VBLOCK = 32 };
-#define MASK_LOOP(T, valid)                                                                                  \
+#define MASK_LOOP(valid)                                                                                     \
 	do {                                                                                                 \
 		size_t i = 0;                                                                                \
 		for (; i + VBLOCK <= n; i += VBLOCK)                                                         \
 			for (int j = 0; j < VBLOCK; j++) {                                                   \
-				const T f = v[i + j];                                                        \
+				const float f = v[i + j];                                                    \
 				all &= m[i + j] = (valid);                                                   \
 			}                                                                                    \
 		for (; i < n; i++) {                                                                         \
-			const T f = v[i];                                                                    \
+			const float f = v[i];                                                                \
 			all &= m[i] = (valid);                                                               \
 		}                                                                                            \
 	} while (0)
@@ -309,38 +309,15 @@ static int validity(const lode__bilinear *b, const float *restrict v, unsigned c
 			memset(m, 1, n);
 			return 0;
 		}
-		MASK_LOOP(float, f != ind);
+		MASK_LOOP(f != ind);
 	} else if (isnan(nd)) {
-		MASK_LOOP(float, f == f); /* not NaN */
+		MASK_LOOP(f == f); /* not NaN */
 	} else {
-		MASK_LOOP(float, !(f == nd || fabsf(f - nd) < FLT_EPSILON * fabsf(f + nd) * 2));
+		MASK_LOOP(!(f == nd || fabsf(f - nd) < FLT_EPSILON * fabsf(f + nd) * 2));
 	}
 	return !all;
 }
 
-/* validity over the values of a band's window in the source's integer type (b->tbuf:
-   typed), the same comparison without the Float32 copy */
-static int validity_typed(const lode__bilinear *b, unsigned char *restrict m, size_t n)
-{
-	const int ind = b->int_nodata;
-	unsigned char all = 1;
-
-	if (!b->nodata_fits) {
-		memset(m, 1, n);
-		return 0;
-	}
-	if (b->type == GDT_Byte) {
-		const uint8_t *restrict v = b->tbuf;
-		MASK_LOOP(int, f != ind);
-	} else if (b->type == GDT_Int16) {
-		const int16_t *restrict v = b->tbuf;
-		MASK_LOOP(int, f != ind);
-	} else {
-		const uint16_t *restrict v = b->tbuf;
-		MASK_LOOP(int, f != ind);
-	}
-	return !all;
-}
 #undef MASK_LOOP
 
 /* Whether validity would find a nodata pixel among the n values v (it stops at the
@@ -366,8 +343,7 @@ static int has_nodata(const lode__bilinear *b, const float *v, size_t n)
 	return 0;
 }
 
-/* has_nodata over the band band_values made (b->sbuf, or b->tbuf when typed); and
-   validity (into m). */
+/* has_nodata over the band band_values made (b->sbuf, or b->tbuf when typed). */
 static int band_has_nodata(const lode__bilinear *b, size_t n)
 {
 	if (!b->typed)
@@ -382,11 +358,6 @@ static int band_has_nodata(const lode__bilinear *b, size_t n)
 			return 1;
 	}
 	return 0;
-}
-
-static int band_validity(const lode__bilinear *b, unsigned char *m, size_t n)
-{
-	return b->typed ? validity_typed(b, m, n) : validity(b, b->sbuf, m, n);
 }
 
 /* The source window's edges as inside() compares a point with them, once per chunk. */
@@ -740,8 +711,8 @@ static int warp_bands(lode__bilinear *b, const lode__warp_chunk *c, size_t bytes
 	const size_t n = (size_t)c->ssx * (size_t)c->ssy;
 	const size_t plane = (size_t)nx * (size_t)ny * (size_t)GDALGetDataTypeSizeBytes(b->type);
 	/* mask: the band's validity; with several bands then the unified one, which only
-	   the interpolating kernels read (the same plane with one band) */
-	unsigned char *mask = b->mask, *unified = b->nbands > 1 ? b->mask + n : b->mask;
+	   the interpolating kernels read (the same plane with one band); none when typed */
+	unsigned char *mask = b->mask, *unified = b->nbands > 1 && b->mask ? b->mask + n : b->mask;
 	const int want_u = b->nbands > 1 && !b->nearest && !b->average;
 	int any = 0, rc = 1, have = -1; /* have: the band whose validity mask holds */
 	/* several bands by a footprint method (not sum): a target pixel's footprint, the same
@@ -768,14 +739,17 @@ static int warp_bands(lode__bilinear *b, const lode__warp_chunk *c, size_t bytes
 				unified[j] |= mask[j];
 		}
 	}
+	/* typed: the kernels compare each value with the nodata value instead of a mask (the
+	   same validity, without a pass over the window and a byte a pixel to fault in) */
+	b->vtest = b->typed && any;
 	/* the band band_values made last first */
 	for (int i = 0, first = b->sbuf_band; i < b->nbands && rc == 1; i++) {
 		const int k = (first + i) % b->nbands;
-		const unsigned char *m = any ? mask : NULL, *um = any ? unified : NULL;
+		const unsigned char *m = any && !b->typed ? mask : NULL, *um = any ? unified : NULL;
 		unsigned char *out = dst + (size_t)k * plane;
 		band_values(b, k, n);
-		if (any && have != k) {
-			band_validity(b, mask, n);
+		if (any && !b->typed && have != k) {
+			validity(b, b->sbuf, mask, n);
 			have = k;
 		}
 		if (b->method == LODE_FP_SUM) {

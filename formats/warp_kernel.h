@@ -11,6 +11,7 @@
 #define LODE_WARP_KERNEL_H
 
 #include <stddef.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -77,6 +78,8 @@ struct lode__bilinear {
 			      the window in its own type (tbuf, a band of raw, one band too)
 			      and needs no sbuf */
 	const void *tbuf;  /* typed: the window of the band being warped, in b->type */
+	int vtest;         /* typed: 1 when the chunk has nodata pixels, which the kernels
+			      tell by comparing each value with int_nodata (no mask is made) */
 	int sbuf_band;     /* the band sbuf (tbuf when typed) holds, -1 none yet */
 	float *sown;       /* one band's source window as Float32 */
 	size_t sown_len;
@@ -182,6 +185,19 @@ static inline double lode__window_value(const void *s, size_t o, const int type)
 	default: return ((const float *)s)[o];
 	}
 }
+/* What the footprint kernels compare a typed window's values with (b->vtest), else
+   LODE_NO_ND, which no value equals. */
+#define LODE_NO_ND LONG_MIN
+static inline long lode__window_nd(const struct lode__bilinear *b)
+{
+	return b->vtest ? b->int_nodata : LODE_NO_ND;
+}
+/* Whether value o of row s in type is valid: by the validity row m (NULL: all valid) for a
+   Float32 window, by comparing it with nd for a typed one.  Inline with a constant type. */
+static inline int lode__window_valid(const void *s, const unsigned char *m, long nd, size_t o, const int type)
+{
+	return type == GDT_Float32 ? !m || m[o] : lode__window_value(s, o, type) != (double)nd;
+}
 /* Row r of the window of the band being warped, W pixels wide, in type (b->type for the
    footprint methods but sum: b->sbuf when Float32, else typed, b->tbuf). */
 static inline const void *lode__window_row(const struct lode__bilinear *b, int r, int W, const int type)
@@ -198,37 +214,41 @@ static inline const void *lode__window_row(const struct lode__bilinear *b, int r
 	 : (type) == GDT_UInt16 ? f(__VA_ARGS__, GDT_UInt16)                                                 \
 				: f(__VA_ARGS__, GDT_Float32))
 /* One source row's share of a footprint for average (square 0) and rms (square 1):
-   columns x0 to x1 - 1 of row s of type type (validity m, NULL when all valid), weighted as GDAL's
+   columns x0 to x1 - 1 of row s of type type (valid as lode__window_valid says with m and
+   nd), weighted as GDAL's
    COMPUTE_WEIGHT weights them: wy * wx0 for the first column, wy * wx1 for the last, wy
    between (wy alone for a single column), added to *weight and, times the value (or
    its square), to *total in GDAL's order.  Inline with square and type constants: it
    runs once per source row of every target pixel. */
-static inline void lode__footprint_row(const void *s, const int type, const unsigned char *m, int x0, int x1,
-				       double wy, double wx0, double wx1, int square, double *total,
+static inline void lode__footprint_row(const void *s, const int type, const unsigned char *m, long nd, int x0,
+				       int x1, double wy, double wx0, double wx1, int square, double *total,
 				       double *weight)
 {
+	const int test = m || nd != LODE_NO_ND;
 	double t = *total, w = *weight, v;
 
 #define LODE_ADD(x, k)                                                                                       \
 	(v = lode__window_value(s, (size_t)(x), type), w += (k), t += (square ? v * v : v) * (k))
+#define LODE_VALID(x) (!test || lode__window_valid(s, m, nd, (size_t)(x), type))
 	if (x1 - x0 == 1) {
-		if (!m || m[x0])
+		if (LODE_VALID(x0))
 			LODE_ADD(x0, wy);
 	} else if (x1 > x0) {
 		const double first = wy * wx0, last = wy * wx1;
-		if (!m || m[x0])
+		if (LODE_VALID(x0))
 			LODE_ADD(x0, first);
-		if (m) {
+		if (test) {
 			for (int x = x0 + 1; x < x1 - 1; x++)
-				if (m[x])
+				if (lode__window_valid(s, m, nd, (size_t)x, type))
 					LODE_ADD(x, wy);
 		} else {
 			for (int x = x0 + 1; x < x1 - 1; x++)
 				LODE_ADD(x, wy);
 		}
-		if (!m || m[x1 - 1])
+		if (LODE_VALID(x1 - 1))
 			LODE_ADD(x1 - 1, last);
 	}
+#undef LODE_VALID
 #undef LODE_ADD
 	*total = t;
 	*weight = w;

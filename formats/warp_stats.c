@@ -73,6 +73,7 @@ static inline int rms_typed(const lode__bilinear *b, const lode__warp_chunk *c, 
 			    const lode__footprint *f, double *out, const int type)
 {
 	const int W = c->ssx;
+	const long nd = lode__window_nd(b);
 	double total = 0.0, weight = 0.0;
 
 	for (int r = f->y0; r < f->y1; r++) {
@@ -80,14 +81,14 @@ static inline int rms_typed(const lode__bilinear *b, const lode__warp_chunk *c, 
 		const void *s = lode__window_row(b, r, W, type);
 		const unsigned char *mr = m ? m + (size_t)r * (size_t)W : NULL;
 		if (!f->wrap) {
-			lode__footprint_row(s, type, mr, f->x0, f->x1, wy, 1 - (f->xmin - f->x0),
+			lode__footprint_row(s, type, mr, nd, f->x0, f->x1, wy, 1 - (f->xmin - f->x0),
 					    1 - (f->x1 - f->xmax), 1, &total, &weight);
 			continue;
 		}
 		for (int x = f->x0; x < f->x1; x++) {
 			const int o = x % W;
 			double v, w;
-			if (mr && !mr[o])
+			if (!lode__window_valid(s, mr, nd, (size_t)o, type))
 				continue;
 			v = lode__window_value(s, (size_t)o, type);
 			w = weight_x(f, x, wy);
@@ -115,6 +116,7 @@ static inline long footprint_values(lode__bilinear *b, const lode__warp_chunk *c
 				    const lode__footprint *f, int nan_stops, const int type)
 {
 	const int W = c->ssx;
+	const long nd = lode__window_nd(b);
 	size_t most;
 	long n = 0;
 
@@ -135,11 +137,11 @@ static inline long footprint_values(lode__bilinear *b, const lode__warp_chunk *c
 		const unsigned char *mr = m ? m + (size_t)r * (size_t)W : NULL;
 		if (f->wrap) {
 			for (int x = f->x0; x < f->x1; x++)
-				if (!mr || mr[x % W])
+				if (lode__window_valid(s, mr, nd, (size_t)(x % W), type))
 					LODE_TAKE(x % W);
-		} else if (mr) {
+		} else if (mr || nd != LODE_NO_ND) {
 			for (int x = f->x0; x < f->x1; x++)
-				if (mr[x])
+				if (lode__window_valid(s, mr, nd, (size_t)x, type))
 					LODE_TAKE(x);
 		} else {
 			for (int x = f->x0; x < f->x1; x++)
@@ -155,8 +157,8 @@ static inline long footprint_values(lode__bilinear *b, const lode__warp_chunk *c
    value).  Returns whether any value was valid.  The wrap and validity tests are taken
    out of the loop: this runs for every source pixel of every footprint.  s is of type
    type. */
-static inline int minmax_row(const void *s, const int type, const unsigned char *mr, int x0, int x1, int W,
-			     int wrap, const int is_max, double *best)
+static inline int minmax_row(const void *s, const int type, const unsigned char *mr, long nd, int x0, int x1,
+			     int W, int wrap, const int is_max, double *best)
 {
 	double m = *best;
 	int found = 0;
@@ -166,14 +168,14 @@ static inline int minmax_row(const void *s, const int type, const unsigned char 
 	if (wrap) {
 		for (int x = x0; x < x1; x++) {
 			const int o = x % W;
-			if (mr && !mr[o])
+			if (!lode__window_valid(s, mr, nd, (size_t)o, type))
 				continue;
 			found = 1;
 			TAKE(lode__window_value(s, (size_t)o, type));
 		}
-	} else if (mr) {
+	} else if (mr || nd != LODE_NO_ND) {
 		for (int x = x0; x < x1; x++)
-			if (mr[x]) {
+			if (lode__window_valid(s, mr, nd, (size_t)x, type)) {
 				found = 1;
 				TAKE(lode__window_value(s, (size_t)x, type));
 			}
@@ -199,7 +201,7 @@ static inline int minmax_typed(const lode__bilinear *b, const lode__warp_chunk *
 	for (int r = f->y0; r < f->y1; r++)
 		found |=
 		    minmax_row(lode__window_row(b, r, W, type), type, m ? m + (size_t)r * (size_t)W : NULL,
-			       f->x0, f->x1, W, f->wrap, is_max, &best);
+			       lode__window_nd(b), f->x0, f->x1, W, f->wrap, is_max, &best);
 	if (!found)
 		return 0;
 	*out = best;
@@ -324,20 +326,20 @@ static inline int typed_value(const void *s, size_t o, const int type)
 }
 
 /* mode on integer values (-32768 to 65535, in b->tbuf in their own type): one source
-   row's valid values, columns x0 to x1 - 1 of s (validity mr when masked; modulo W when
-   wrap), counted in the histogram h, keeping in *best the value whose count first
+   row's valid values, columns x0 to x1 - 1 of s (when masked, those that are not nd;
+   modulo W when wrap), counted in the histogram h, keeping in *best the value whose count first
    exceeds the largest count so far, top (returned).  Inline with constant type, wrap and
    masked: it runs for every source pixel of every footprint. */
-static inline int count_row(int *restrict h, const void *s, const unsigned char *restrict mr, int x0, int x1,
-			    int W, const int type, const int wrap, const int masked, int top, int *best)
+static inline int count_row(int *restrict h, const void *s, long nd, int x0, int x1, int W, const int type,
+			    const int wrap, const int masked, int top, int *best)
 {
 	int v = *best;
 
 	for (int x = x0; x < x1; x++) {
 		const int o = wrap ? x % W : x;
-		if (masked && !mr[o])
-			continue;
 		const int s_o = typed_value(s, (size_t)o, type);
+		if (masked && s_o == nd)
+			continue;
 		const int k = ++h[s_o];
 		if (k > top) {
 			top = k;
@@ -350,22 +352,21 @@ static inline int count_row(int *restrict h, const void *s, const unsigned char 
 
 /* The same over footprint f, row by row, straight from the source window (no copy into
    b->vals), its values of type type.  Returns the largest count (0: no valid value). */
-static inline int count_typed(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
-			      const lode__footprint *f, const int type, int *best)
+static inline int count_typed(lode__bilinear *b, const lode__warp_chunk *c, const lode__footprint *f,
+			      const int type, int *best)
 {
 	const int W = c->ssx;
-	const size_t esize = type == GDT_Byte ? 1 : 2;
+	const long nd = lode__window_nd(b);
 	int *h = b->hist + 32768, top = 0;
 
 	for (int r = f->y0; r < f->y1; r++) {
-		const void *s = (const unsigned char *)b->tbuf + (size_t)r * (size_t)W * esize;
-		const unsigned char *mr = m ? m + (size_t)r * (size_t)W : NULL;
+		const void *s = lode__window_row(b, r, W, type);
 		if (f->wrap)
-			top = count_row(h, s, mr, f->x0, f->x1, W, type, 1, mr != NULL, top, best);
-		else if (mr)
-			top = count_row(h, s, mr, f->x0, f->x1, W, type, 0, 1, top, best);
+			top = count_row(h, s, nd, f->x0, f->x1, W, type, 1, nd != LODE_NO_ND, top, best);
+		else if (nd != LODE_NO_ND)
+			top = count_row(h, s, nd, f->x0, f->x1, W, type, 0, 1, top, best);
 		else
-			top = count_row(h, s, NULL, f->x0, f->x1, W, type, 0, 0, top, best);
+			top = count_row(h, s, nd, f->x0, f->x1, W, type, 0, 0, top, best);
 	}
 	return top;
 }
@@ -391,12 +392,12 @@ static inline void clear_typed(lode__bilinear *b, const lode__warp_chunk *c, con
 }
 
 /* mode over footprint f of integer values of type type (mode_pixel). */
-static inline int mode_typed(lode__bilinear *b, const lode__warp_chunk *c, const unsigned char *m,
-			     const lode__footprint *f, const int type, double *out)
+static inline int mode_typed(lode__bilinear *b, const lode__warp_chunk *c, const lode__footprint *f,
+			     const int type, double *out)
 {
 	int v = 0;
 
-	if (!count_typed(b, c, m, f, type, &v))
+	if (!count_typed(b, c, f, type, &v))
 		return 0;
 	if (type == GDT_Byte && (long)(f->x1 - f->x0) * (f->y1 - f->y0) >= 256)
 		memset(b->hist + 32768, 0, 256 * sizeof *b->hist); /* every value 0 to 255 */
@@ -424,9 +425,9 @@ static int mode_pixel(lode__bilinear *b, const lode__warp_chunk *c, const unsign
 	if (b->type != GDT_Float32) {
 		if (!b->hist && !(b->hist = calloc(32768 + 65536, sizeof *b->hist)))
 			return -1; /* GDAL's warper will do */
-		return b->type == GDT_Byte    ? mode_typed(b, c, m, f, GDT_Byte, out)
-		       : b->type == GDT_Int16 ? mode_typed(b, c, m, f, GDT_Int16, out)
-					      : mode_typed(b, c, m, f, GDT_UInt16, out);
+		return b->type == GDT_Byte    ? mode_typed(b, c, f, GDT_Byte, out)
+		       : b->type == GDT_Int16 ? mode_typed(b, c, f, GDT_Int16, out)
+					      : mode_typed(b, c, f, GDT_UInt16, out);
 	}
 	if ((got = footprint_values(b, c, m, f, 0, GDT_Float32)) < 0)
 		return -1; /* GDAL's warper will do */
