@@ -10,8 +10,8 @@
 #ifndef LODE_WARP_KERNEL_H
 #define LODE_WARP_KERNEL_H
 
-#include <stddef.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -214,12 +214,11 @@ static inline const void *lode__window_row(const struct lode__bilinear *b, int r
 	 : (type) == GDT_UInt16 ? f(__VA_ARGS__, GDT_UInt16)                                                 \
 				: f(__VA_ARGS__, GDT_Float32))
 /* One source row's share of a footprint for average (square 0) and rms (square 1):
-   columns x0 to x1 - 1 of row s of type type (valid as lode__window_valid says with m and
-   nd), weighted as GDAL's
-   COMPUTE_WEIGHT weights them: wy * wx0 for the first column, wy * wx1 for the last, wy
-   between (wy alone for a single column), added to *weight and, times the value (or
-   its square), to *total in GDAL's order.  Inline with square and type constants: it
-   runs once per source row of every target pixel. */
+   columns x0 to x1 - 1 of row s of type type (valid as lode__window_valid says with m
+   and nd), weighted as GDAL's COMPUTE_WEIGHT weights them: wy * wx0 for the first
+   column, wy * wx1 for the last, wy between (wy alone for a single column), added to
+   *weight and, times the value (or its square), to *total in GDAL's order.  Inline
+   with square and type constants: it runs once per source row of every target pixel. */
 static inline void lode__footprint_row(const void *s, const int type, const unsigned char *m, long nd, int x0,
 				       int x1, double wy, double wx0, double wx1, int square, double *total,
 				       double *weight)
@@ -254,7 +253,8 @@ static inline void lode__footprint_row(const void *s, const int type, const unsi
 	*weight = w;
 }
 /* GWKAverageOrModeThread's b->method over rows r0 to r1 - 1 of job's chunk, whose
-   source window is in b->sbuf (job->m: its validity, NULL when all valid), into the
+   source window is in b->sbuf (job->m: its validity, NULL when all valid), or typed in
+   b->tbuf (job->m NULL, b->vtest: its values compared with the nodata value), into the
    window job->dst, job->nx pixels wide; the footprints computed, kept in b->fps or
    taken from there as job->fp says.  Returns
    0 when a pixel's value would depend on how GDAL's std::sort orders equal values
